@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Set up and run mcard from a fresh checkout, with nothing but Python 3.11+ and the OS packages.
+
+    python3 dev.py lab     # virtual environment + demo database + JupyterLab on notebooks/
+    python3 dev.py test    # virtual environment + test services + the whole test suite
+
+Extra arguments after ``test`` go to pytest (``python3 dev.py test -k contract``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+INSTALL_STAMP = VENV / ".mcard-installed"
+LAB_DIR = ROOT / ".lab"
+LAB_DB = LAB_DIR / "cards.db"
+EXTRAS = "dev,postgres"
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def run(*command: str | os.PathLike[str], **kwargs: object) -> None:
+    subprocess.run([str(part) for part in command], check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def as_root(*command: str) -> list[str] | None:
+    """The command run as root: directly when we are root, through passwordless sudo otherwise."""
+    if os.geteuid() == 0:
+        return list(command)
+    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+        return ["sudo", "-n", *command]
+    return None
+
+
+def apt_install(*packages: str) -> bool:
+    if not shutil.which("apt-get"):
+        return False
+    update, install = as_root("apt-get", "update", "-qq"), as_root("apt-get", "install", "-y", "-qq", *packages)
+    if update is None or install is None:
+        return False
+    say(f"installing {' '.join(packages)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run(update, env=env).returncode == 0 and subprocess.run(install, env=env).returncode == 0
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"mcard needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        say(f"creating the virtual environment {VENV.relative_to(ROOT)}/")
+        try:
+            venv.create(VENV, with_pip=True)
+        except subprocess.CalledProcessError:
+            shutil.rmtree(VENV, ignore_errors=True)
+            version = f"python{sys.version_info.major}.{sys.version_info.minor}-venv"
+            if not apt_install(version):
+                sys.exit(f"could not create a virtual environment: install {version} (apt-get) and retry")
+            venv.create(VENV, with_pip=True)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()).hexdigest()
+    if INSTALL_STAMP.exists() and INSTALL_STAMP.read_text() == wanted:
+        return
+    say("installing mcard and its dependencies into the virtual environment")
+    run(PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "-q", "-e", f"{ROOT}[{EXTRAS}]")
+    INSTALL_STAMP.write_text(wanted)
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium; install it when it is missing."""
+    if Path("/usr/bin/chromium").exists() or apt_install("chromium"):
+        return
+    say("Chromium is not installed and cannot be installed here: the browser tests will be skipped")
+
+
+def ensure_postgres() -> None:
+    """Start the local PostgreSQL cluster when one is installed but not running."""
+    if not shutil.which("pg_lsclusters") or not Path("/etc/postgresql").is_dir():
+        return
+    status = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True).stdout
+    for line in status.splitlines():
+        version, cluster, _port, state, *_ = line.split()
+        if state != "online":
+            command = as_root("pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "start")
+            if command:
+                say(f"starting PostgreSQL {version}/{cluster}")
+                subprocess.run(command)
+
+
+def lab(args: list[str]) -> int:
+    ensure_venv()
+    env = {**os.environ, "MCARD_DB_PATH": os.environ.get("MCARD_DB_PATH", str(LAB_DB))}
+    run(PYTHON, "-m", "mcard.demo", env["MCARD_DB_PATH"])
+    command = [
+        str(PYTHON), "-m", "jupyter", "lab", "--ip", "127.0.0.1",
+        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+    ]
+    if not os.environ.get("DISPLAY"):
+        command.append("--no-browser")
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    say(f"JupyterLab on notebooks/ over {env['MCARD_DB_PATH']}")
+    return subprocess.run(command + args, env=env).returncode
+
+
+def test(args: list[str]) -> int:
+    ensure_venv()
+    ensure_chromium()
+    ensure_postgres()
+    return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT).returncode
+
+
+def main() -> int:
+    commands = {"lab": lab, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""mcard: a content-addressable card store with an async, database-agnostic persistence layer."""
+
+from mcard.domain.models.card import MCard
+from mcard.domain.models.exceptions import (
+    ConfigurationError,
+    MCardError,
+    StorageError,
+    ValidationError,
+)
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine.base_engine import BaseStore
+from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
+from mcard.infrastructure.persistence.store import CardStore, retry_operation
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MCard",
+    "MCardError",
+    "ValidationError",
+    "StorageError",
+    "ConfigurationError",
+    "AsyncPersistenceWrapper",
+    "BaseStore",
+    "CardStore",
+    "EngineConfig",
+    "SQLiteConfig",
+    "retry_operation",
+]

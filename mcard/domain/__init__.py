@@ -1,0 +1,1 @@
+"""The domain: what a card is, independent of storage."""

@@ -1,0 +1,194 @@
+"""The card: immutable content addressed by its hash, stamped with a UTC time."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from typing import Final
+
+from .exceptions import ValidationError
+
+DEFAULT_HASH_ALGORITHM: Final = "sha256"
+HASH_ALGORITHMS: Final = frozenset(
+    {"sha256", "sha1", "sha224", "sha384", "sha512", "blake2b", "blake2s", "md5",
+     "sha3_224", "sha3_256", "sha3_384", "sha3_512"}
+)
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def check_hash_algorithm(name: object) -> str:
+    """Return ``name`` if it is a supported fixed-length hashlib algorithm."""
+    if not isinstance(name, str) or name not in HASH_ALGORITHMS:
+        raise ValidationError(
+            f"unsupported hash algorithm {name!r}; choose one of {sorted(HASH_ALGORITHMS)}"
+        )
+    return name
+
+
+def content_bytes(content: object) -> bytes:
+    """The bytes a card's hash is taken over: UTF-8 for text, the bytes themselves otherwise."""
+    if isinstance(content, bytes):
+        data = content
+    elif isinstance(content, str):
+        try:
+            data = content.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(f"text content is not valid Unicode: {exc.reason}") from exc
+    else:
+        raise ValidationError(
+            f"card content must be str or bytes, not {type(content).__name__}"
+        )
+    if not data:
+        raise ValidationError("card content must not be empty")
+    return data
+
+
+def to_utc(moment: object, name: str = "time") -> datetime:
+    """Normalize a timezone-aware datetime to UTC; naive or non-datetime values are rejected."""
+    if not isinstance(moment, datetime):
+        raise ValidationError(f"{name} must be a datetime, not {type(moment).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationError(
+            f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)), got naive {moment!r}"
+        )
+    return moment.astimezone(timezone.utc)
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime, exact."""
+    return (moment - EPOCH) // _ONE_MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """The UTC datetime ``micros`` microseconds after the Unix epoch, exact."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def format_time(moment: datetime) -> str:
+    """Fixed-width UTC text, e.g. ``2026-11-26T14:28:00.000000Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class MCard:
+    """Immutable content (``str`` or ``bytes``) addressed by the hex digest of its bytes.
+
+    ``MCard("hello")`` hashes the UTF-8 bytes with SHA-256 and stamps the current UTC time.
+    A card read back from a store carries the hash and ``g_time`` it was first stored with.
+    """
+
+    __slots__ = ("_content", "_hash", "_g_time", "_hash_algorithm", "_size")
+
+    _content: str | bytes
+    _hash: str
+    _g_time: datetime
+    _hash_algorithm: str
+    _size: int
+
+    def __init__(
+        self,
+        content: str | bytes,
+        *,
+        hash_algorithm: str = DEFAULT_HASH_ALGORITHM,
+        g_time: datetime | None = None,
+    ) -> None:
+        data = content_bytes(content)
+        algorithm = check_hash_algorithm(hash_algorithm)
+        moment = datetime.now(timezone.utc) if g_time is None else to_utc(g_time, "g_time")
+        self._init(content, hashlib.new(algorithm, data).hexdigest(), moment, algorithm, len(data))
+
+    def _init(
+        self, content: str | bytes, hash_str: str, g_time: datetime, algorithm: str, size: int
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "_content", content)
+        set_(self, "_hash", hash_str)
+        set_(self, "_g_time", g_time)
+        set_(self, "_hash_algorithm", algorithm)
+        set_(self, "_size", size)
+
+    @classmethod
+    def restore(
+        cls, content: str | bytes, hash_str: str, g_time: datetime, hash_algorithm: str, size: int
+    ) -> MCard:
+        """Rebuild a stored card without re-hashing (``verify`` is the place to re-check)."""
+        card = cls.__new__(cls)
+        card._init(content, hash_str, g_time, hash_algorithm, size)
+        return card
+
+    @property
+    def content(self) -> str | bytes:
+        return self._content
+
+    @property
+    def hash(self) -> str:
+        return self._hash
+
+    @property
+    def g_time(self) -> datetime:
+        return self._g_time
+
+    @property
+    def hash_algorithm(self) -> str:
+        return self._hash_algorithm
+
+    @property
+    def size(self) -> int:
+        """Size of the content in bytes (UTF-8 for text)."""
+        return self._size
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self._content, str)
+
+    @property
+    def kind(self) -> str:
+        """``"text"`` or ``"bytes"``."""
+        return "text" if self.is_text else "bytes"
+
+    @property
+    def content_bytes(self) -> bytes:
+        content = self._content
+        return content.encode("utf-8") if isinstance(content, str) else content
+
+    @property
+    def g_time_text(self) -> str:
+        return format_time(self._g_time)
+
+    def hash_matches(self) -> bool:
+        """Whether the content still hashes to the recorded hash."""
+        return hashlib.new(self._hash_algorithm, self.content_bytes).hexdigest() == self._hash
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("MCard is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("MCard is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MCard):
+            return NotImplemented
+        return (
+            self._hash == other._hash
+            and self._g_time == other._g_time
+            and type(self._content) is type(other._content)
+            and self._content == other._content
+        )
+
+    def __hash__(self) -> int:
+        return hash(self._hash)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            MCard.restore,
+            (self._content, self._hash, self._g_time, self._hash_algorithm, self._size),
+        )
+
+    def __repr__(self) -> str:
+        preview = self._content[:40]
+        more = "…" if len(self._content) > 40 else ""
+        return (
+            f"MCard(hash={self._hash[:12]}…, g_time={self.g_time_text}, "
+            f"{self.kind}, {self._size} B, {preview!r}{more})"
+        )

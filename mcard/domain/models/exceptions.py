@@ -1,0 +1,27 @@
+"""The errors mcard raises: one base class, one subclass per kind of failure."""
+
+from __future__ import annotations
+
+
+class MCardError(Exception):
+    """Base class of every error raised by mcard."""
+
+
+class ValidationError(MCardError, ValueError):
+    """Input was rejected before anything was stored (wrong type, empty, too large, bad bound)."""
+
+
+class ConfigurationError(MCardError, ValueError):
+    """An engine configuration has an invalid value; raised when the configuration is built."""
+
+
+class StorageError(MCardError):
+    """The database failed. The driver's exception is chained as ``__cause__``.
+
+    ``transient`` is true for failures that may succeed when tried again (a busy or locked
+    database, a dropped connection); ``retry_operation`` retries only those.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient

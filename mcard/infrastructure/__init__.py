@@ -1,0 +1,1 @@
+"""Infrastructure: persistence engines and the async wrapper."""

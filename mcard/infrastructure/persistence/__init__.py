@@ -1,0 +1,1 @@
+"""Persistence: engine configurations, engines, and the async wrapper."""

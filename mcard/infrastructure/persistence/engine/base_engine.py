@@ -1,0 +1,219 @@
+"""The engine interface, written once.
+
+An engine implements the ``_``-prefixed hooks plus ``initialize`` and ``close``. The public
+methods here check their arguments first, so every engine rejects bad input the same way and
+its hooks only ever see valid, normalized values.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Final, Optional
+
+from mcard.domain.models.card import MCard, to_utc
+from mcard.domain.models.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from ..engine_config import EngineConfig
+
+MAX_SQL_INTEGER: Final = 2**63 - 1
+DEFAULT_PAGE_SIZE: Final = 1000
+_HEX: Final = re.compile(r"[0-9a-fA-F]{1,128}")
+
+PageKey = tuple[datetime, str]
+"""Where a newest-first listing stopped: the last card's (g_time, hash)."""
+
+
+def check_card(card: object, max_content_size: int) -> MCard:
+    if not isinstance(card, MCard):
+        raise ValidationError(f"expected an MCard, got {type(card).__name__}")
+    if card.size > max_content_size:
+        raise ValidationError(
+            f"card content is {card.size} bytes, over the limit of {max_content_size} bytes"
+        )
+    return card
+
+
+def check_hash(value: object) -> str:
+    """A hash as stored: lowercase hex."""
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise ValidationError(f"a card hash is a string of hex digits, got {value!r}")
+    return value.lower()
+
+
+def check_count(name: str, value: object, *, allow_none: bool) -> Optional[int]:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SQL_INTEGER:
+        raise ValidationError(f"{name} must be an integer from 0 to 2**63-1, got {value!r}")
+    return value
+
+
+def check_time(name: str, value: object) -> Optional[datetime]:
+    return None if value is None else to_utc(value, name)
+
+
+def check_query(query: object) -> str:
+    if not isinstance(query, str):
+        raise ValidationError(f"search query must be a str, got {type(query).__name__}")
+    if not query:
+        raise ValidationError("search query must not be empty")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"search query is not valid Unicode: {exc.reason}") from exc
+    return query
+
+
+class BaseStore(ABC):
+    """A card store over one database. Open with ``initialize()`` or ``async with``."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @abstractmethod
+    async def initialize(self) -> None:
+        """Open connections and create the schema; calling it again does nothing."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close every connection; calling it again does nothing."""
+
+    async def __aenter__(self) -> BaseStore:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- engine hooks ------------------------------------------------------------------------
+    @abstractmethod
+    async def _save_many(self, cards: Sequence[MCard]) -> int:
+        """Store the cards not yet stored, all in one transaction; return how many were new."""
+
+    @abstractmethod
+    async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
+        """The stored cards among ``hashes`` (distinct, lowercase)."""
+
+    @abstractmethod
+    async def _list(
+        self,
+        start_time: Optional[datetime],
+        end_time: Optional[datetime],
+        limit: Optional[int],
+        offset: int,
+        after: Optional[PageKey],
+    ) -> list[MCard]:
+        """Cards newest first (ties by hash, descending), both time bounds inclusive.
+
+        ``after`` continues a listing behind the card it names (keyset pagination).
+        """
+
+    @abstractmethod
+    async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
+        """How many cards lie within the inclusive time bounds."""
+
+    @abstractmethod
+    async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
+        """Text cards whose content contains ``query`` literally (case-sensitive), newest first."""
+
+    @abstractmethod
+    async def _remove_many(self, hashes: Sequence[str]) -> int:
+        """Delete the cards among ``hashes`` in one transaction; return how many were removed."""
+
+    # -- public API --------------------------------------------------------------------------
+    async def save(self, card: MCard) -> bool:
+        """Store ``card``; return False when its content was already stored (the first stays)."""
+        return await self._save_many([check_card(card, self.config.max_content_size)]) == 1
+
+    async def save_many(self, cards: Iterable[MCard]) -> int:
+        """Store all cards in one transaction (all or none); return how many were new."""
+        if isinstance(cards, (str, bytes, MCard)) or not isinstance(cards, Iterable):
+            raise ValidationError(f"save_many takes an iterable of MCard, got {type(cards).__name__}")
+        limit = self.config.max_content_size
+        checked = [check_card(card, limit) for card in cards]
+        return await self._save_many(checked) if checked else 0
+
+    async def get(self, hash_str: str) -> Optional[MCard]:
+        """The card with this hash, or None."""
+        key = check_hash(hash_str)
+        return (await self._get_many([key])).get(key)
+
+    async def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
+        """The stored cards among ``hashes``, keyed by hash, in the order asked."""
+        if isinstance(hashes, (str, bytes)) or not isinstance(hashes, Iterable):
+            raise ValidationError(f"get_many takes an iterable of hashes, got {type(hashes).__name__}")
+        keys = list(dict.fromkeys(check_hash(h) for h in hashes))
+        if not keys:
+            return {}
+        found = await self._get_many(keys)
+        return {key: found[key] for key in keys if key in found}
+
+    async def list(
+        self,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+    ) -> list[MCard]:
+        """Cards newest first, optionally within inclusive time bounds."""
+        limit = check_count("limit", limit, allow_none=True)
+        offset = check_count("offset", offset, allow_none=False) or 0
+        start, end = check_time("start_time", start_time), check_time("end_time", end_time)
+        if limit == 0:
+            return []
+        return await self._list(start, end, limit, offset, None)
+
+    async def count(
+        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None
+    ) -> int:
+        """How many cards are stored, optionally within inclusive time bounds."""
+        start, end = check_time("start_time", start_time), check_time("end_time", end_time)
+        return await self._count(start, end)
+
+    async def iterate(
+        self,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+    ) -> AsyncIterator[MCard]:
+        """Every card newest first, fetched ``page_size`` at a time, in constant memory."""
+        size = check_count("page_size", page_size, allow_none=False)
+        if not size:
+            raise ValidationError("page_size must be at least 1")
+        start, end = check_time("start_time", start_time), check_time("end_time", end_time)
+        after: Optional[PageKey] = None
+        while True:
+            page = await self._list(start, end, size, 0, after)
+            for card in page:
+                yield card
+            if len(page) < size:
+                return
+            after = (page[-1].g_time, page[-1].hash)
+
+    async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]:
+        """Text cards containing ``query`` literally and case-sensitively, newest first.
+
+        ``%``, ``_``, quotes and backslashes are ordinary characters; bytes cards never match.
+        """
+        text = check_query(query)
+        limit = check_count("limit", limit, allow_none=True)
+        offset = check_count("offset", offset, allow_none=False) or 0
+        if limit == 0:
+            return []
+        return await self._search(text, limit, offset)
+
+    async def remove(self, hash_str: str) -> bool:
+        """Delete the card with this hash; return whether there was one."""
+        return await self._remove_many([check_hash(hash_str)]) == 1
+
+    async def remove_many(self, hashes: Iterable[str]) -> int:
+        """Delete the cards with these hashes in one transaction; return how many were removed."""
+        if isinstance(hashes, (str, bytes)) or not isinstance(hashes, Iterable):
+            raise ValidationError(f"remove_many takes an iterable of hashes, got {type(hashes).__name__}")
+        keys = list(dict.fromkeys(check_hash(h) for h in hashes))
+        return await self._remove_many(keys) if keys else 0

@@ -1,0 +1,192 @@
+"""SQLite engine: one writer connection with group commit, a pool of reader connections."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final, Optional
+
+from mcard.domain.models.card import MCard, to_micros
+from mcard.domain.models.exceptions import StorageError
+
+from ..engine_config import SQLiteConfig
+from . import sqlite_sql as sql
+from .base_engine import BaseStore, PageKey
+from .sqlite_connection import SQLiteWorker, storage_error
+from .write_batcher import WriteBatcher, WriteRequest
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SETTINGS: Final = {
+    # WAL lets readers run while one writer commits; with synchronous=NORMAL an application
+    # crash loses nothing committed, a power loss may lose the last transactions.
+    "journal_mode": "WAL",
+    # Pages remembered per (time bounds, offset) so that page-by-page listing continues from
+    # where the last page ended instead of skipping ``offset`` rows again.
+    "page_marks": 256,
+}
+
+
+class SQLiteStore(BaseStore):
+    """Cards in one SQLite file (or in memory), through aiosqlite.
+
+    Writes go through one connection and are grouped into shared transactions when they
+    arrive together; reads spread over up to ``max_connections - 1`` more connections (WAL
+    readers never wait for the writer). ``":memory:"`` uses SQLite's ``memdb`` VFS under a
+    name private to this store, so all of its connections share one in-memory database.
+    """
+
+    config: SQLiteConfig
+
+    def __init__(self, config: SQLiteConfig) -> None:
+        if not isinstance(config, SQLiteConfig):
+            raise TypeError(f"SQLiteStore needs a SQLiteConfig, got {type(config).__name__}")
+        super().__init__(config)
+        self._where = str(config.db_path)
+        if config.in_memory:
+            self._database = f"file:/mcard-{uuid.uuid4().hex}?vfs=memdb"
+            self._connect_kwargs: dict[str, Any] = {"uri": True}
+        else:
+            self._database = str(config.path)
+            self._connect_kwargs = {}
+        self._connect_kwargs.update(timeout=config.timeout, check_same_thread=config.check_same_thread)
+        self._writer: Optional[SQLiteWorker] = None
+        self._readers: list[SQLiteWorker] = []
+        self._readers_opening = 0
+        self._batcher: Optional[WriteBatcher] = None
+        self._opening: Optional[asyncio.Future[None]] = None
+        self._page_marks: OrderedDict[tuple[Any, ...], tuple[int, int, str]] = OrderedDict()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def initialize(self) -> None:
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        try:
+            await asyncio.shield(self._opening)
+        except BaseException:
+            if self._opening.done():
+                self._opening = None
+            raise
+
+    async def _open(self) -> None:
+        if not self.config.in_memory:
+            try:
+                await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise storage_error(exc, self._where) from exc
+        writer = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
+        try:
+            await writer.run(
+                sql.initialize, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"]
+            )
+        except BaseException:
+            await writer.close()
+            raise
+        self._writer = writer
+        self._batcher = WriteBatcher(self._write_batch, writer.interrupt)
+        logger.debug("opened SQLite card store %s", self._where)
+
+    async def close(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is None:
+            return
+        if not opening.done() or opening.exception() is not None:
+            await asyncio.wait([opening])
+        if self._batcher is not None:
+            await self._batcher.wait_idle()
+        workers = [*self._readers, *([self._writer] if self._writer else [])]
+        self._writer, self._batcher, self._readers = None, None, []
+        self._page_marks.clear()
+        for worker in workers:
+            await worker.close()
+
+    # -- connections -------------------------------------------------------------------------
+    def _open_writer(self) -> tuple[SQLiteWorker, WriteBatcher]:
+        if self._writer is None or self._batcher is None:
+            raise StorageError(f"{self._where}: the store is not open; call initialize() first")
+        return self._writer, self._batcher
+
+    async def _reader(self) -> SQLiteWorker:
+        """The least busy reader, opening another while all are busy and the pool allows."""
+        writer, _ = self._open_writer()
+        if self.config.max_connections == 1:
+            return writer
+        idle = min(self._readers, key=lambda worker: worker.in_flight, default=None)
+        room = len(self._readers) + self._readers_opening < self.config.max_connections - 1
+        if idle is not None and (idle.in_flight == 0 or not room):
+            return idle
+        if not room:
+            return writer
+        self._readers_opening += 1
+        try:
+            reader = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
+            await reader.run(lambda db: db.execute("PRAGMA query_only = ON"))
+        finally:
+            self._readers_opening -= 1
+        if self._writer is None:
+            await reader.close()
+            self._open_writer()
+        self._readers.append(reader)
+        return reader
+
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        return await (await self._reader()).run(fn, *args)
+
+    async def _write_batch(self, batch: list[WriteRequest]) -> None:
+        writer, _ = self._open_writer()
+        await writer.run(sql.write_batch, batch)
+        for request in batch:
+            if isinstance(request.error, sqlite3.Error):
+                request.error = storage_error(request.error, self._where)
+
+    # -- engine hooks ------------------------------------------------------------------------
+    async def _save_many(self, cards: Sequence[MCard]) -> int:
+        _, batcher = self._open_writer()
+        return await batcher.submit("insert", [sql.card_row(card) for card in cards])
+
+    async def _remove_many(self, hashes: Sequence[str]) -> int:
+        _, batcher = self._open_writer()
+        return await batcher.submit("delete", [(key,) for key in hashes])
+
+    async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
+        return await self._read(sql.get_many, hashes)
+
+    async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
+        return await self._read(sql.count, _bounds(start_time, end_time))
+
+    async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
+        return await self._read(sql.search, query.encode("utf-8"), limit, offset)
+
+    async def _list(
+        self,
+        start_time: Optional[datetime],
+        end_time: Optional[datetime],
+        limit: Optional[int],
+        offset: int,
+        after: Optional[PageKey],
+    ) -> list[MCard]:
+        bounds = _bounds(start_time, end_time)
+        after_key = None if after is None else (to_micros(after[0]), after[1])
+        resume = self._page_marks.get((bounds, offset)) if after is None and offset else None
+        cards, stamp = await self._read(sql.list_page, bounds, limit, offset, after_key, resume)
+        if after is None and cards:
+            self._remember_page_end((bounds, offset + len(cards)), stamp, cards[-1])
+        return cards
+
+    def _remember_page_end(self, key: tuple[Any, ...], stamp: int, last: MCard) -> None:
+        self._page_marks[key] = (stamp, to_micros(last.g_time), last.hash)
+        self._page_marks.move_to_end(key)
+        while len(self._page_marks) > DEFAULT_SETTINGS["page_marks"]:
+            self._page_marks.popitem(last=False)
+
+
+def _bounds(start_time: Optional[datetime], end_time: Optional[datetime]) -> sql.TimeBounds:
+    return (
+        None if start_time is None else to_micros(start_time),
+        None if end_time is None else to_micros(end_time),
+    )

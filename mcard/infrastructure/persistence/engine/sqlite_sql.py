@@ -1,0 +1,169 @@
+"""The SQLite schema and the functions that run on a connection's thread, one per operation.
+
+Every statement text here is a constant; values only ever travel as bound parameters.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Final, Optional
+
+from mcard.domain.models.card import MCard, from_micros, to_micros
+
+from .write_batcher import WriteRequest
+
+SCHEMA_VERSION: Final = 1
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS card (
+    hash           TEXT PRIMARY KEY,
+    content        BLOB NOT NULL,
+    is_text        INTEGER NOT NULL,
+    g_time         INTEGER NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
+    hash_algorithm TEXT NOT NULL,
+    size           INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS card_by_time ON card (g_time, hash);
+CREATE TABLE IF NOT EXISTS mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO mcard_meta (key, value) VALUES ('schema_version', 1), ('changes', 0);
+"""
+
+COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size"
+NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
+INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+DELETE: Final = "DELETE FROM card WHERE hash = ?"
+BUMP_CHANGES: Final = "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'"
+READ_CHANGES: Final = "SELECT value FROM mcard_meta WHERE key = 'changes'"
+MAX_PARAMETERS: Final = 900
+
+Row = tuple[str, bytes, int, int, str, int]
+TimeBounds = tuple[Optional[int], Optional[int]]
+
+
+def card_row(card: MCard) -> Row:
+    return (
+        card.hash, card.content_bytes, int(card.is_text),
+        to_micros(card.g_time), card.hash_algorithm, card.size,
+    )
+
+
+def row_card(row: Row) -> MCard:
+    hash_str, data, is_text, g_time, algorithm, size = row
+    content = data.decode("utf-8") if is_text else bytes(data)
+    return MCard.restore(content, hash_str, from_micros(g_time), algorithm, size)
+
+
+def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str) -> None:
+    """Check the file is a database, set the journal and create the schema."""
+    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    db.execute(f"PRAGMA journal_mode={journal_mode}").fetchone()
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.executescript(SCHEMA)
+    version = db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"card schema version {version} is not supported (this mcard reads version {SCHEMA_VERSION})"
+        )
+
+
+def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
+    """Run the requests in one transaction, each in its own savepoint so one failure stays its own."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        changed = 0
+        own_savepoints = len(batch) > 1
+        for request in batch:
+            if request.cancelled:
+                request.skipped = True
+                continue
+            if own_savepoints:
+                db.execute("SAVEPOINT request")
+            try:
+                statement = INSERT if request.operation == "insert" else DELETE
+                request.result = db.executemany(statement, request.payload).rowcount
+            except sqlite3.Error as exc:
+                if not own_savepoints:
+                    raise
+                db.execute("ROLLBACK TO request")
+                request.error = exc
+            finally:
+                if own_savepoints:
+                    db.execute("RELEASE request")
+            changed += request.result
+        if changed:
+            db.execute(BUMP_CHANGES)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _time_filter(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    start, end = bounds
+    if start is not None:
+        clauses.append("g_time >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append("g_time <= ?")
+        params.append(end)
+    if after is not None:
+        clauses.append("(g_time, hash) < (?, ?)")
+        params.extend(after)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def list_page(
+    db: sqlite3.Connection,
+    bounds: TimeBounds,
+    limit: Optional[int],
+    offset: int,
+    after: Optional[tuple[int, str]],
+    resume: Optional[tuple[int, int, str]],
+) -> tuple[list[MCard], int]:
+    """A newest-first page and the change stamp it was read at.
+
+    ``resume`` is (stamp, g_time, hash) of the card just before ``offset``, remembered from an
+    earlier page: when nothing changed since, the page continues from it instead of skipping
+    ``offset`` rows, so paging through a large store stays as fast at the end as at the start.
+    """
+    db.execute("BEGIN")
+    try:
+        stamp = db.execute(READ_CHANGES).fetchone()[0]
+        if resume is not None and resume[0] == stamp:
+            after, offset = resume[1:], 0
+        where, params = _time_filter(bounds, after)
+        rows = db.execute(
+            f"SELECT {COLUMNS} FROM card{where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
+            (*params, -1 if limit is None else limit, offset),
+        ).fetchall()
+    finally:
+        db.execute("COMMIT")
+    return [row_card(row) for row in rows], stamp
+
+
+def count(db: sqlite3.Connection, bounds: TimeBounds) -> int:
+    where, params = _time_filter(bounds, None)
+    return db.execute(f"SELECT count(*) FROM card{where}", params).fetchone()[0]
+
+
+def get_many(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, MCard]:
+    found: dict[str, MCard] = {}
+    for start in range(0, len(hashes), MAX_PARAMETERS):
+        chunk = hashes[start : start + MAX_PARAMETERS]
+        marks = ", ".join("?" * len(chunk))
+        for row in db.execute(f"SELECT {COLUMNS} FROM card WHERE hash IN ({marks})", chunk):
+            found[row[0]] = row_card(row)
+    return found
+
+
+def search(db: sqlite3.Connection, query: bytes, limit: Optional[int], offset: int) -> list[MCard]:
+    rows = db.execute(
+        f"SELECT {COLUMNS} FROM card WHERE is_text = 1 AND instr(content, ?) > 0"
+        f"{NEWEST_FIRST} LIMIT ? OFFSET ?",
+        (query, -1 if limit is None else limit, offset),
+    ).fetchall()
+    return [row_card(row) for row in rows]

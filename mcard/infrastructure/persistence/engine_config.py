@@ -1,0 +1,112 @@
+"""Engine configurations. A configuration validates its values when built and makes its store."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from mcard.domain.models.card import DEFAULT_HASH_ALGORITHM, HASH_ALGORITHMS
+from mcard.domain.models.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from .engine.base_engine import BaseStore
+
+MiB: Final = 1024 * 1024
+DEFAULT_MAX_CONTENT_SIZE: Final = 10 * MiB
+DB_PATH_ENV: Final = "MCARD_DB_PATH"
+DEFAULT_DB_FILENAME: Final = "mcard.db"
+MEMORY_PATH: Final = ":memory:"
+
+SQLITE_SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(kw_only=True)
+class EngineConfig(ABC):
+    """Settings every engine shares. Subclasses add their own and implement ``create_store``.
+
+    - ``max_connections``: the most database connections one store opens.
+    - ``timeout``: seconds to wait for a busy database (a lock, a free connection) before failing.
+    - ``max_content_size``: the largest card content accepted, in bytes (inclusive).
+    - ``hash_algorithm``: the hashlib algorithm that ``create`` addresses new cards with.
+    """
+
+    max_connections: int = 5
+    timeout: float = 5.0
+    max_content_size: int = DEFAULT_MAX_CONTENT_SIZE
+    hash_algorithm: str = DEFAULT_HASH_ALGORITHM
+
+    def __post_init__(self) -> None:
+        _check_int("max_connections", self.max_connections, 1)
+        _check_int("max_content_size", self.max_content_size, 1)
+        if (
+            isinstance(self.timeout, bool)
+            or not isinstance(self.timeout, (int, float))
+            or not 0 < self.timeout < float("inf")
+        ):
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.hash_algorithm not in HASH_ALGORITHMS:
+            raise ConfigurationError(
+                f"hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}, got {self.hash_algorithm!r}"
+            )
+
+    @abstractmethod
+    def create_store(self) -> BaseStore:
+        """Build (but do not open) the store this configuration describes."""
+
+
+def default_db_path() -> str:
+    """``$MCARD_DB_PATH`` when set, else ``mcard.db`` in the working directory."""
+    return os.environ.get(DB_PATH_ENV) or DEFAULT_DB_FILENAME
+
+
+@dataclass(kw_only=True)
+class SQLiteConfig(EngineConfig):
+    """SQLite through aiosqlite: one file (or ``":memory:"``), WAL journal.
+
+    - ``db_path``: the database file; missing parent folders are created. ``":memory:"`` keeps
+      the data in memory, shared by the store's connections and gone when the store closes.
+    - ``check_same_thread``: passed to ``sqlite3.connect``; each connection lives on its own
+      worker thread either way.
+    - ``synchronous``: ``"NORMAL"`` (default; in WAL an application crash loses nothing
+      committed, a power loss may lose the last transactions) or ``"FULL"`` (survives power loss).
+    """
+
+    db_path: str | os.PathLike[str] = field(default_factory=default_db_path, kw_only=False)
+    check_same_thread: bool = False
+    synchronous: str = "NORMAL"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.db_path, (str, os.PathLike)) or not os.fspath(self.db_path):
+            raise ConfigurationError(f"db_path must be a non-empty path, got {self.db_path!r}")
+        if "\0" in os.fspath(self.db_path):
+            raise ConfigurationError("db_path must not contain NUL characters")
+        if not isinstance(self.check_same_thread, bool):
+            raise ConfigurationError(f"check_same_thread must be a bool, got {self.check_same_thread!r}")
+        mode = self.synchronous.upper() if isinstance(self.synchronous, str) else self.synchronous
+        if mode not in SQLITE_SYNCHRONOUS_MODES:
+            raise ConfigurationError(
+                f"synchronous must be one of {SQLITE_SYNCHRONOUS_MODES}, got {self.synchronous!r}"
+            )
+        self.synchronous = mode
+
+    @property
+    def in_memory(self) -> bool:
+        return os.fspath(self.db_path) == MEMORY_PATH
+
+    @property
+    def path(self) -> Path:
+        return Path(os.fspath(self.db_path))
+
+    def create_store(self) -> BaseStore:
+        from .engine.sqlite_engine import SQLiteStore
+
+        return SQLiteStore(self)

@@ -1,0 +1,163 @@
+"""Contract: listing, counting, time ranges, paging and search — the same on every engine."""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from mcard import MCard, ValidationError
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+async def timeline(wrapper):
+    """Ten cards one second apart: 'card 0' at T0 ... 'card 9' at T0+9s."""
+    cards = [MCard(f"card {i}", g_time=at(i)) for i in range(10)]
+    await wrapper.save_many(cards)
+    return cards
+
+
+async def test_list_is_newest_first(wrapper, timeline):
+    assert await wrapper.list() == timeline[::-1]
+
+
+async def test_list_limit_and_offset(wrapper, timeline):
+    assert await wrapper.list(limit=3) == timeline[9:6:-1]
+    assert await wrapper.list(limit=3, offset=8) == timeline[1::-1]
+    assert await wrapper.list(limit=0) == []
+    assert await wrapper.list(offset=20) == []
+
+
+async def test_time_bounds_are_inclusive(wrapper, timeline):
+    assert await wrapper.list(start_time=at(3), end_time=at(5)) == timeline[5:2:-1]
+    assert await wrapper.count(start_time=at(3), end_time=at(5)) == 3
+    assert await wrapper.count(start_time=at(8)) == 2
+    assert await wrapper.count(end_time=at(0)) == 1
+    assert await wrapper.count(start_time=at(6), end_time=at(2)) == 0
+
+
+async def test_time_bounds_have_microsecond_precision(wrapper, timeline):
+    just_after = at(3) + timedelta(microseconds=1)
+    assert await wrapper.count(start_time=just_after, end_time=at(5)) == 2
+    assert await wrapper.count(start_time=at(3), end_time=at(5) - timedelta(microseconds=1)) == 2
+
+
+async def test_time_bounds_compare_instants_across_offsets(wrapper, timeline):
+    new_york = timezone(timedelta(hours=-5))
+    start = at(3).astimezone(new_york)
+    assert start.hour == 19
+    assert await wrapper.count(start_time=start, end_time=at(5)) == 3
+
+
+async def test_naive_or_non_datetime_bounds_are_rejected(wrapper, timeline):
+    with pytest.raises(ValidationError, match="timezone-aware"):
+        await wrapper.list(start_time=datetime(2026, 1, 1))
+    with pytest.raises(ValidationError):
+        await wrapper.count(end_time="2026-01-01")
+
+
+@pytest.mark.parametrize("options", [{"limit": -1}, {"offset": -1}, {"limit": "5"}, {"offset": 1.5}, {"limit": True}, {"limit": 2**63}])
+async def test_bad_limit_or_offset_is_rejected(wrapper, options):
+    with pytest.raises(ValidationError):
+        await wrapper.list(**options)
+
+
+async def test_equal_times_are_ordered_by_hash(wrapper):
+    cards = [MCard(f"tie {i}", g_time=T0) for i in range(5)]
+    await wrapper.save_many(cards)
+    listed = await wrapper.list()
+    assert [c.hash for c in listed] == sorted((c.hash for c in cards), reverse=True)
+
+
+async def test_paging_by_offset_matches_the_full_listing(wrapper):
+    cards = [MCard(f"page {i}", g_time=at(i // 3)) for i in range(95)]
+    await wrapper.save_many(cards)
+    pages = []
+    for offset in range(0, 100, 10):
+        pages.extend(await wrapper.list(limit=10, offset=offset))
+    assert pages == await wrapper.list()
+
+
+async def test_paging_sees_writes_made_between_pages(wrapper):
+    await wrapper.save_many([MCard(f"p{i}", g_time=at(i)) for i in range(20)])
+    first = await wrapper.list(limit=5, offset=0)
+    newest = MCard("newest", g_time=at(100))
+    await wrapper.save(newest)
+    second = await wrapper.list(limit=5, offset=5)
+    assert second[0] == first[-1]
+    await wrapper.remove(newest.hash)
+    await wrapper.remove(first[0].hash)
+    third = await wrapper.list(limit=5, offset=5)
+    assert third == (await wrapper.list())[5:10]
+
+
+async def test_iterate_streams_every_card_newest_first(wrapper):
+    cards = [MCard(f"it {i}", g_time=at(i % 7)) for i in range(53)]
+    await wrapper.save_many(cards)
+    streamed = [card async for card in wrapper.iterate(page_size=10)]
+    assert streamed == await wrapper.list()
+    window = [card async for card in wrapper.iterate(page_size=4, start_time=at(2), end_time=at(3))]
+    assert window == await wrapper.list(start_time=at(2), end_time=at(3))
+
+
+async def test_search_finds_substrings_newest_first(wrapper, timeline):
+    assert [c.content for c in await wrapper.search("card 1")] == ["card 1"]
+    assert len(await wrapper.search("card")) == 10
+    assert await wrapper.search("card", limit=2) == timeline[9:7:-1]
+    assert await wrapper.search("card", limit=2, offset=8) == timeline[1::-1]
+    assert await wrapper.search("nothing like this") == []
+
+
+async def test_search_is_case_sensitive(wrapper):
+    await wrapper.create("The Quick Fox")
+    assert len(await wrapper.search("Quick")) == 1
+    assert await wrapper.search("quick") == []
+
+
+@pytest.mark.parametrize("needle", ["%", "_", "'", '"', "\\", "100%", "a_b", "it's", "x\\y", "*", "[a]"])
+async def test_search_metacharacters_match_literally(wrapper, needle):
+    target = await wrapper.create(f"before {needle} after")
+    await wrapper.create("plain words only ab abc xy")
+    assert await wrapper.search(needle) == [target]
+
+
+async def test_search_skips_bytes_cards(wrapper):
+    await wrapper.create(b"findme in bytes")
+    text = await wrapper.create("findme in text")
+    assert await wrapper.search("findme") == [text]
+
+
+async def test_search_matches_non_ascii(wrapper):
+    card = await wrapper.create("naïve café ☕")
+    assert await wrapper.search("é ☕") == [card]
+
+
+@pytest.mark.parametrize("bad", ["", None, 3, b"bytes", "\ud800"])
+async def test_bad_search_query_is_rejected(wrapper, bad):
+    with pytest.raises(ValidationError):
+        await wrapper.search(bad)
+
+
+async def test_concurrent_creates_all_succeed_and_none_is_lost(wrapper):
+    contents = [f"concurrent {i}" for i in range(300)] * 2
+    cards = await asyncio.gather(*(wrapper.create(c) for c in contents))
+    assert len({c.hash for c in cards}) == 300
+    assert await wrapper.count() == 300
+
+
+async def test_concurrent_reads_and_writes(wrapper):
+    await wrapper.save_many([MCard(f"seed {i}") for i in range(100)])
+
+    async def reader() -> int:
+        return len(await wrapper.list(limit=50)) + await wrapper.count()
+
+    results = await asyncio.gather(
+        *(reader() for _ in range(20)), *(wrapper.create(f"w {i}") for i in range(50))
+    )
+    assert all(isinstance(r, int) and r >= 150 for r in results[:20])
+    assert await wrapper.count() == 150

@@ -1,0 +1,213 @@
+"""SQLite-specific behaviour: files, memory databases, connections, locking and failures."""
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+from mcard.infrastructure.persistence.engine.sqlite_engine import SQLiteStore
+
+
+async def test_creates_missing_parent_folders(tmp_path):
+    path = tmp_path / "a" / "b" / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("x")
+    assert path.exists()
+
+
+async def test_data_persists_across_reopen(tmp_path):
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        card = await store.create("persisted")
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert await store.get(card.hash) == card
+
+
+async def test_uses_wal_and_the_configured_synchronous_mode(tmp_path):
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path, synchronous="FULL")) as store:
+        await store.create("x")
+        mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+        writer = store.store._writer
+        assert await writer.run(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 2
+        assert await writer.run(lambda db: db.execute("PRAGMA busy_timeout").fetchone()[0]) == 5000
+
+
+async def test_listing_and_ranges_use_the_time_index(tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        plan = await store.store._writer.run(
+            lambda db: db.execute(
+                "EXPLAIN QUERY PLAN SELECT hash FROM card WHERE g_time >= 1 AND g_time <= 2"
+                " AND (g_time, hash) < (3, 'x') ORDER BY g_time DESC, hash DESC"
+            ).fetchall()
+        )
+    assert "card_by_time" in str(plan) and "TEMP B-TREE" not in str(plan)
+
+
+@pytest.mark.parametrize("garbage", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\x01" * 90])
+async def test_file_that_is_not_a_database_raises_and_is_left_untouched(tmp_path, garbage):
+    path = tmp_path / "notes.db"
+    path.write_bytes(garbage)
+    before = path.stat()
+    with pytest.raises(StorageError) as raised:
+        await AsyncPersistenceWrapper(SQLiteConfig(path)).initialize()
+    assert str(path) in str(raised.value) and raised.value.__cause__ is not None
+    assert path.read_bytes() == garbage and path.stat().st_mtime_ns == before.st_mtime_ns
+    assert sorted(os.listdir(tmp_path)) == ["notes.db"]
+
+
+async def test_memory_database_creates_no_file_and_is_private_per_wrapper(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = SQLiteConfig(":memory:", max_connections=4)
+    async with AsyncPersistenceWrapper(config) as first, AsyncPersistenceWrapper(config) as second:
+        card = await first.create("only in first")
+        assert await second.get(card.hash) is None
+        reads = await asyncio.gather(*(first.get(card.hash) for _ in range(20)))
+        assert all(r == card for r in reads)
+        assert len(first.store._readers) > 1
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("max_connections", [1, 2, 4])
+async def test_max_connections_bounds_the_connections_opened(tmp_path, max_connections):
+    config = SQLiteConfig(tmp_path / "c.db", max_connections=max_connections)
+    async with AsyncPersistenceWrapper(config) as store:
+        await store.save_many([MCard(f"m{i}") for i in range(200)])
+        await asyncio.gather(*(store.list(limit=100) for _ in range(30)), *(store.create(f"n{i}") for i in range(30)))
+        readers = store.store._readers
+        assert 1 + len(readers) <= max_connections
+        if max_connections > 2:
+            assert len(readers) >= 2
+
+
+async def test_two_wrappers_on_one_file_write_concurrently_without_lock_errors(tmp_path):
+    config = SQLiteConfig(tmp_path / "shared.db")
+    async with AsyncPersistenceWrapper(config) as a, AsyncPersistenceWrapper(config) as b:
+        await asyncio.gather(
+            *(a.create(f"a{i}") for i in range(200)),
+            *(b.create(f"b{i}") for i in range(200)),
+            *(a.save_many([MCard(f"batch {i}-{j}") for j in range(50)]) for i in range(5)),
+        )
+        assert await a.count() == 650 == await b.count()
+
+
+def _fail_on(path, content: str) -> None:
+    """A real database failure: a trigger that aborts inserts of one content."""
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON card WHEN NEW.content = CAST(? AS BLOB)"
+        " BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END".replace("?", repr(content))
+    )
+    db.commit()
+    db.close()
+
+
+async def test_database_failure_mid_batch_stores_nothing(tmp_path):
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("before")
+    _fail_on(path, "poison")
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        batch = [MCard(f"ok {i}") for i in range(50)] + [MCard("poison")] + [MCard("ok late")]
+        with pytest.raises(StorageError, match="refused by trigger") as raised:
+            await store.save_many(batch)
+        assert isinstance(raised.value.__cause__, sqlite3.Error)
+        assert await store.count() == 1
+
+
+async def test_grouped_writes_fail_one_by_one(tmp_path):
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)):
+        pass
+    _fail_on(path, "poison")
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        results = await asyncio.gather(
+            *(store.create(f"fine {i}") for i in range(20)),
+            store.create("poison"),
+            store.save_many([MCard("in failing batch"), MCard("poison")]),
+            *(store.create(f"also fine {i}") for i in range(20)),
+            return_exceptions=True,
+        )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 2 and all(isinstance(e, StorageError) for e in errors)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert await store.count() == 40
+        assert await store.search("in failing batch") == []
+
+
+async def test_locked_database_raises_transient_storage_error(tmp_path):
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path, timeout=0.2)) as store:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StorageError) as raised:
+                await store.create("blocked")
+            assert raised.value.transient and "locked" in str(raised.value)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert (await store.create("unblocked")).content == "unblocked"
+
+
+async def test_cancelled_slow_write_is_rolled_back_and_never_happens_later(tmp_path):
+    path = tmp_path / "c.db"
+    cards = [MCard(f"slow {i} " + "x" * 200) for i in range(300_000)]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        task = asyncio.ensure_future(store.save_many(cards))
+        await asyncio.sleep(0.15)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        count_after_cancel = await store.count()
+        await asyncio.sleep(0.5)
+        assert await store.count() == count_after_cancel == 0
+        assert (await store.create("next call works")).content == "next call works"
+
+
+async def test_cancelled_queued_write_is_skipped(tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        big = asyncio.ensure_future(store.save_many([MCard(f"big {i}") for i in range(50_000)]))
+        await asyncio.sleep(0)
+        queued = asyncio.ensure_future(store.create("queued then cancelled"))
+        await asyncio.sleep(0.01)
+        queued.cancel()
+        assert await big == 50_000
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        await asyncio.sleep(0.2)
+        assert await store.search("queued then cancelled") == []
+
+
+def test_unclosed_store_does_not_block_interpreter_exit(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from mcard import AsyncPersistenceWrapper, SQLiteConfig
+        async def main():
+            store = AsyncPersistenceWrapper(SQLiteConfig({str(tmp_path / 'c.db')!r}, max_connections=3))
+            await store.initialize()
+            await store.create("never closed")
+            await asyncio.gather(*(store.list() for _ in range(5)))
+        asyncio.run(main())
+        print("done")
+        """
+    )
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done" and time.monotonic() - started < 15
+    assert sqlite3.connect(tmp_path / "c.db").execute("SELECT count(*) FROM card").fetchone()[0] == 1
+
+
+def test_store_needs_a_sqlite_config():
+    with pytest.raises(TypeError):
+        SQLiteStore(object())
