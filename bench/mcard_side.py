@@ -86,6 +86,14 @@ class McardSide:
             frame = await frame
         return len(frame)
 
+    async def wait_indexed(self) -> int:
+        """Wait for an engine that builds its search index in the background (0 if it has none)."""
+        wait = getattr(self.cards.store, "wait_indexed", None)
+        if wait is None:
+            return 0
+        await wait()
+        return 1
+
     async def search(self, word: str) -> int:
         return len(await self.cards.search(word))
 

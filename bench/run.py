@@ -106,6 +106,9 @@ async def run_one(
         hashes.extend(await main_m.save_many(texts))
 
     await both("save_many", n, save_many, lambda: main_r.save_many(texts), ">= 0.6")
+    indexed, index_s = await timed(main_m.wait_indexed)
+    if indexed:
+        result.rows.append(Row("search index build (background, after save_many)", n, n / index_s, None))
 
     sample = rng.sample(hashes, min(gets, n))
     await both("get, one by one", len(sample), lambda: main_m.get_seq(sample),

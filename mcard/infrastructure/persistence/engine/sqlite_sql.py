@@ -1,4 +1,4 @@
-"""The SQLite schema and the functions that run on a connection's thread, one per operation.
+"""The functions that run on a connection's thread, one per operation (schema: sqlite_schema).
 
 Every statement text here is a constant; values only ever travel as bound parameters.
 """
@@ -11,23 +11,8 @@ from typing import Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 
+from .sqlite_schema import ensure_schema
 from .write_batcher import WriteRequest
-
-SCHEMA_VERSION: Final = 1
-
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS card (
-    hash           TEXT PRIMARY KEY,
-    content        BLOB NOT NULL,
-    is_text        INTEGER NOT NULL,
-    g_time         INTEGER NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
-    hash_algorithm TEXT NOT NULL,
-    size           INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS card_by_time ON card (g_time, hash);
-CREATE TABLE IF NOT EXISTS mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO mcard_meta (key, value) VALUES ('schema_version', 1), ('changes', 0);
-"""
 
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
@@ -36,6 +21,13 @@ DELETE: Final = "DELETE FROM card WHERE hash = ?"
 BUMP_CHANGES: Final = "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'"
 READ_CHANGES: Final = "SELECT value FROM mcard_meta WHERE key = 'changes'"
 MAX_PARAMETERS: Final = 900
+SEARCH_SCAN: Final = "is_text = 1 AND instr(content, ?) > 0"
+SEARCH_INDEXED: Final = (
+    "id IN (SELECT rowid FROM card_text WHERE card_text MATCH ?"
+    " UNION ALL SELECT id FROM card WHERE is_text = 1 AND instr(content, x'00') > 0"
+    " UNION ALL SELECT id FROM card WHERE id > (SELECT value FROM mcard_meta WHERE key = 'text_indexed'))"
+    f" AND {SEARCH_SCAN}"
+)
 
 Row = tuple[str, bytes, int, int, str, int]
 TimeBounds = tuple[Optional[int], Optional[int]]
@@ -54,17 +46,13 @@ def row_card(row: Row) -> MCard:
     return MCard.restore(content, hash_str, from_micros(g_time), algorithm, size)
 
 
-def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str) -> None:
-    """Check the file is a database, set the journal and create the schema."""
+def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str, where: str) -> None:
+    """Check the file is a database, create or upgrade the schema, then set the journal
+    (so that a file refused for its schema version is left byte for byte as it was)."""
     db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    db.execute(f"PRAGMA journal_mode={journal_mode}").fetchone()
     db.execute(f"PRAGMA synchronous={synchronous}")
-    db.executescript(SCHEMA)
-    version = db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone()[0]
-    if version != SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(
-            f"card schema version {version} is not supported (this mcard reads version {SCHEMA_VERSION})"
-        )
+    ensure_schema(db, where)
+    db.execute(f"PRAGMA journal_mode={journal_mode}").fetchone()
 
 
 def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
@@ -160,10 +148,25 @@ def get_many(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, MCard]:
     return found
 
 
-def search(db: sqlite3.Connection, query: bytes, limit: Optional[int], offset: int) -> list[MCard]:
+def fts_phrase(query: str) -> str:
+    """``query`` as one FTS5 string: every character literal (operators, ``*``, quotes too)."""
+    return '"' + query.replace('"', '""') + '"'
+
+
+def search(db: sqlite3.Connection, query: str, limit: Optional[int], offset: int) -> list[MCard]:
+    """Text cards containing ``query``: candidates from the trigram index (plus the cards it
+    does not cover yet, see ``sqlite_schema``), each checked against the content.
+
+    Queries under 3 characters (a trigram index cannot look them up) or holding a NUL
+    (texts with a NUL are not in the index) scan the table instead.
+    """
+    needle = query.encode("utf-8")
+    if len(query) >= 3 and "\x00" not in query:
+        where, params = SEARCH_INDEXED, (fts_phrase(query), needle)
+    else:
+        where, params = SEARCH_SCAN, (needle,)
     rows = db.execute(
-        f"SELECT {COLUMNS} FROM card WHERE is_text = 1 AND instr(content, ?) > 0"
-        f"{NEWEST_FIRST} LIMIT ? OFFSET ?",
-        (query, -1 if limit is None else limit, offset),
+        f"SELECT {COLUMNS} FROM card WHERE {where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset),
     ).fetchall()
     return [row_card(row) for row in rows]

@@ -1,15 +1,19 @@
 """Group commit: writes that arrive while one is running are committed together.
 
 Each caller still gets its own result or error. Engine-agnostic: the engine supplies a function
-that executes one batch (one transaction, one savepoint per request) and fills in each request.
+that executes one batch (one transaction, one savepoint per request) and fills in each request,
+and optionally background work (``idle``) that runs in small steps while no write is waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Optional
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -33,9 +37,12 @@ class WriteBatcher:
         self,
         execute_batch: Callable[[list[WriteRequest]], Awaitable[None]],
         interrupt: Callable[[], None],
+        idle: Optional[Callable[[], Awaitable[bool]]] = None,
     ) -> None:
         self._execute_batch = execute_batch
         self._interrupt = interrupt
+        self._idle = idle
+        self._idle_wanted = False
         self._pending: list[WriteRequest] = []
         self._in_flight: list[WriteRequest] = []
         self._drain_task: Optional[asyncio.Task[None]] = None
@@ -67,12 +74,39 @@ class WriteBatcher:
                     request.done.exception()
             raise
 
+    def run_idle(self) -> None:
+        """Start the background work: one ``idle()`` step at a time, whenever no write is
+        queued, until a step returns False (nothing left) or fails (logged; tried again on
+        the next call)."""
+        if self._idle is None:
+            return
+        self._idle_wanted = True
+        if self._drain_task is None or self._drain_task.done():
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+
+    def stop_idle(self) -> None:
+        """Start no further background step (the one running, if any, finishes)."""
+        self._idle_wanted = False
+
     async def wait_idle(self) -> None:
-        """Wait until every queued write has been committed or has failed."""
+        """Wait until every queued write has been committed or has failed, and the background
+        work started by ``run_idle`` is finished or stopped."""
         while self._drain_task is not None and not self._drain_task.done():
             await asyncio.wait([self._drain_task])
 
     async def _drain(self) -> None:
+        while True:
+            await self._drain_pending()
+            if not self._idle_wanted or self._idle is None:
+                return
+            try:
+                more = await self._idle()
+            except Exception as exc:
+                logger.warning("background write step failed, retried later: %s", exc)
+                more = False
+            self._idle_wanted = self._idle_wanted and more
+
+    async def _drain_pending(self) -> None:
         while self._pending:
             batch = [request for request in self._pending if not request.cancelled]
             self._pending = []

@@ -1,0 +1,122 @@
+"""The SQLite schema (version 2), its creation and the upgrade from version 1.
+
+Version 2 gives ``card`` an explicit ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid that
+``VACUUM`` never renumbers and no insert ever reuses) and a full-text index ``card_text`` over
+text cards: FTS5 with the trigram tokenizer, case-sensitive, contentless (no copy of the text).
+
+Indexing costs ~50 us per small card, ten times an insert, so it is not done by the insert:
+the index covers the cards with ``id <= text_indexed`` (in ``mcard_meta``) and is extended in
+the background, in small transactions (``index_step``). A search looks up the index for the
+cards it covers and scans the few newer ones, so results are exact at every moment. Deleting
+an indexed card removes it from the index in the same transaction (trigger). FTS5 stops reading
+text at a NUL character, so texts holding one are never indexed and are found through the
+small partial index ``card_with_nul``; every candidate is checked against the content.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Final, Optional
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION: Final = 2
+
+INDEXED: Final = "{0}.is_text = 1 AND instr({0}.content, x'00') = 0"
+
+CARD_TABLE: Final = (
+    """CREATE TABLE card (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash           TEXT NOT NULL UNIQUE,
+        content        BLOB NOT NULL,
+        is_text        INTEGER NOT NULL,
+        g_time         INTEGER NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
+        hash_algorithm TEXT NOT NULL,
+        size           INTEGER NOT NULL
+    )""",
+    "CREATE INDEX card_by_time ON card (g_time, hash)",
+    "CREATE INDEX card_with_nul ON card (id) WHERE is_text = 1 AND instr(content, x'00') > 0",
+)
+
+TEXT_INDEX: Final = (
+    "CREATE VIRTUAL TABLE card_text USING fts5(content, content='', "
+    "tokenize='trigram case_sensitive 1')",
+    f"""CREATE TRIGGER card_text_delete AFTER DELETE ON card
+        WHEN old.id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed') AND {INDEXED.format("old")}
+    BEGIN
+        INSERT INTO card_text (card_text, rowid, content) VALUES ('delete', old.id, old.content);
+    END""",
+)
+
+META: Final = (
+    "CREATE TABLE mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT INTO mcard_meta (key, value)"
+    f" VALUES ('schema_version', {SCHEMA_VERSION}), ('changes', 0), ('text_indexed', 0)",
+)
+
+UPGRADE_FROM_1: Final = (
+    "ALTER TABLE card RENAME TO card_v1",
+    "DROP INDEX card_by_time",  # index names are global: the new table takes them
+    *CARD_TABLE,
+    *TEXT_INDEX,
+    "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size)"
+    " SELECT hash, content, is_text, g_time, hash_algorithm, size FROM card_v1 ORDER BY g_time, hash",
+    "DROP TABLE card_v1",
+    "INSERT INTO mcard_meta (key, value) VALUES ('text_indexed', 0)",
+    f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
+    "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
+)
+
+
+def stored_version(db: sqlite3.Connection) -> Optional[int]:
+    """The schema version of the database, None when it holds no mcard schema yet."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'mcard_meta'").fetchone() is None:
+        return None
+    row = db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone()
+    return None if row is None else row[0]
+
+
+def ensure_schema(db: sqlite3.Connection, where: str) -> None:
+    """Create the schema, or upgrade an older one, in one transaction (all or nothing)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = stored_version(db)
+        if version is None:
+            for statement in (*CARD_TABLE, *TEXT_INDEX, *META):
+                db.execute(statement)
+        elif version == 1:
+            logger.info("upgrading card store %s to schema %s", where, SCHEMA_VERSION)
+            for statement in UPGRADE_FROM_1:
+                db.execute(statement)
+        elif version != SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})"
+            )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def index_step(db: sqlite3.Connection, step: int) -> bool:
+    """Index the text cards of the next ``step`` ids in one transaction; True if more remain."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        done = db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone()[0]
+        top = db.execute("SELECT max(id) FROM card").fetchone()[0] or 0
+        upper = min(done + step, top)
+        if upper > done:
+            db.execute(
+                f"INSERT INTO card_text (rowid, content) SELECT id, content FROM card"
+                f" WHERE id > ? AND id <= ? AND {INDEXED.format('card')}",
+                (done, upper),
+            )
+            db.execute("UPDATE mcard_meta SET value = ? WHERE key = 'text_indexed'", (upper,))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return upper < top
