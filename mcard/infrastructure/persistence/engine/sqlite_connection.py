@@ -58,9 +58,12 @@ class SQLiteWorker:
     def raw(self) -> sqlite3.Connection:
         return self._connection._conn
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` in one hop. Cancelled, it is skipped if not started, else interrupted;
-        the cancellation propagates only after the function has returned."""
+    async def run(
+        self, fn: Callable[..., T], *args: Any, on_cancel: Optional[Callable[[], None]] = None
+    ) -> T:
+        """Run ``fn`` in one hop. Cancelled, it is skipped if not started, else ``on_cancel``
+        is called and the statement interrupted; the cancellation propagates only after the
+        function has returned."""
         token = object()
         state = {"cancelled": False}
 
@@ -75,9 +78,14 @@ class SQLiteWorker:
                 with self._lock:
                     self._running = None
 
+        connection = self._connection
+        if not connection._running or connection._connection is None:
+            raise storage_error(ValueError("Connection closed"), self._where)
+        # What aiosqlite's ``_execute`` does, without wrapping the wait in a task of its own.
+        hop: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        connection._tx.put_nowait((hop, call))
         self.in_flight += 1
         try:
-            hop = asyncio.ensure_future(self._connection._execute(call))
             try:
                 return await asyncio.shield(hop)
             except asyncio.CancelledError:
@@ -85,8 +93,10 @@ class SQLiteWorker:
                     raise
                 with self._lock:
                     state["cancelled"] = True
+                    if on_cancel is not None:
+                        on_cancel()
                     if self._running is token:
-                        self._connection._conn.interrupt()
+                        connection._conn.interrupt()
                 await asyncio.wait([hop])
                 if not hop.cancelled():
                     hop.exception()

@@ -173,7 +173,7 @@ class SQLiteStore(BaseStore):
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         writer, _ = self._open_writer()
-        await writer.run(sql.write_batch, batch)
+        await writer.run(sql.write_batch, batch, on_cancel=lambda: _cancel_all(batch))
         if any(request.operation == "insert" and request.result for request in batch):
             self._schedule_indexing()
         for request in batch:
@@ -219,6 +219,12 @@ class SQLiteStore(BaseStore):
         self._page_marks.move_to_end(key)
         while len(self._page_marks) > DEFAULT_SETTINGS["page_marks"]:
             self._page_marks.popitem(last=False)
+
+
+def _cancel_all(batch: list[WriteRequest]) -> None:
+    """Make a running batch stop at its next row (an interrupt between rows would be lost)."""
+    for request in batch:
+        request.cancelled = True
 
 
 def _bounds(start_time: Optional[datetime], end_time: Optional[datetime]) -> sql.TimeBounds:

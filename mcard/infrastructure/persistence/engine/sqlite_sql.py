@@ -6,7 +6,7 @@ Every statement text here is a constant; values only ever travel as bound parame
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
@@ -69,7 +69,7 @@ def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
                 db.execute("SAVEPOINT request")
             try:
                 statement = INSERT if request.operation == "insert" else DELETE
-                request.result = db.executemany(statement, request.payload).rowcount
+                request.result = db.executemany(statement, _rows_until_cancelled(request)).rowcount
             except sqlite3.Error as exc:
                 if not own_savepoints:
                     raise
@@ -86,6 +86,13 @@ def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def _rows_until_cancelled(request: WriteRequest) -> Iterator[tuple[object, ...]]:
+    for row in request.payload:
+        if request.cancelled:
+            raise sqlite3.OperationalError("interrupted")
+        yield row
 
 
 def _time_filter(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[str, list[object]]:

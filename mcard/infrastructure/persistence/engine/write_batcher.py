@@ -46,6 +46,7 @@ class WriteBatcher:
         self._pending: list[WriteRequest] = []
         self._in_flight: list[WriteRequest] = []
         self._drain_task: Optional[asyncio.Task[None]] = None
+        self._alone: Optional[asyncio.Future[None]] = None
 
     async def submit(self, operation: str, payload: Any) -> int:
         """Queue a write, wait for its transaction to commit, return its count of changed rows.
@@ -56,9 +57,9 @@ class WriteBatcher:
         """
         loop = asyncio.get_running_loop()
         request = WriteRequest(operation, payload, loop.create_future())
-        self._pending.append(request)
-        if self._drain_task is None or self._drain_task.done():
-            self._drain_task = loop.create_task(self._drain())
+        if not self._busy():
+            return await self._run_alone(request, loop)
+        self._pending.append(request)  # the running drain or lone write picks it up
         try:
             return await asyncio.shield(request.done)
         except asyncio.CancelledError:
@@ -74,6 +75,32 @@ class WriteBatcher:
                     request.done.exception()
             raise
 
+    def _busy(self) -> bool:
+        return (self._drain_task is not None and not self._drain_task.done()) or (
+            self._alone is not None and not self._alone.done()
+        )
+
+    async def _run_alone(self, request: WriteRequest, loop: asyncio.AbstractEventLoop) -> int:
+        """Nothing is running or queued: execute in the caller's own task, skipping the queue.
+
+        Writes arriving meanwhile queue up and are drained as one batch afterwards. Cancelled,
+        the engine's execute interrupts the statement and returns once it has stopped.
+        """
+        self._alone = loop.create_future()
+        self._in_flight = [request]
+        try:
+            await self._execute_batch(self._in_flight)
+        except Exception as exc:
+            request.error = exc
+        finally:
+            self._in_flight = []
+            self._alone.set_result(None)
+            if self._pending or self._idle_wanted:
+                self._drain_task = loop.create_task(self._drain())
+        if request.error is not None:
+            raise request.error
+        return request.result
+
     def run_idle(self) -> None:
         """Start the background work: one ``idle()`` step at a time, whenever no write is
         queued, until a step returns False (nothing left) or fails (logged; tried again on
@@ -81,7 +108,7 @@ class WriteBatcher:
         if self._idle is None:
             return
         self._idle_wanted = True
-        if self._drain_task is None or self._drain_task.done():
+        if not self._busy():
             self._drain_task = asyncio.get_running_loop().create_task(self._drain())
 
     def stop_idle(self) -> None:
@@ -91,8 +118,8 @@ class WriteBatcher:
     async def wait_idle(self) -> None:
         """Wait until every queued write has been committed or has failed, and the background
         work started by ``run_idle`` is finished or stopped."""
-        while self._drain_task is not None and not self._drain_task.done():
-            await asyncio.wait([self._drain_task])
+        while self._busy():
+            await asyncio.wait([task for task in (self._drain_task, self._alone) if task is not None])
 
     async def _drain(self) -> None:
         while True:
