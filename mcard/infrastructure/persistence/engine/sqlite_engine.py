@@ -174,7 +174,7 @@ class SQLiteStore(BaseStore):
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         writer, _ = self._open_writer()
         await writer.run(sql.write_batch, batch, on_cancel=lambda: _cancel_all(batch))
-        if any(request.operation == "insert" and request.result for request in batch):
+        if any(request.result for request in batch):
             self._schedule_indexing()
         for request in batch:
             if isinstance(request.error, sqlite3.Error):

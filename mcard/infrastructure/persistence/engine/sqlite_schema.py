@@ -7,8 +7,11 @@ text cards: FTS5 with the trigram tokenizer, case-sensitive, contentless (no cop
 Indexing costs ~50 us per small card, ten times an insert, so it is not done by the insert:
 the index covers the cards with ``id <= text_indexed`` (in ``mcard_meta``) and is extended in
 the background, in small transactions (``index_step``). A search looks up the index for the
-cards it covers and scans the few newer ones, so results are exact at every moment. Deleting
-an indexed card removes it from the index in the same transaction (trigger). FTS5 stops reading
+cards it covers and scans the few newer ones, so results are exact at every moment. A deleted
+card's id is never used again, so the index entries it leaves behind match no card; a trigger
+queues its text in ``card_text_garbage`` and the background steps remove them from the index
+(FTS5 deletes cost as much as inserts). The same trigger counts deletes in ``changes``, which
+with the AUTOINCREMENT sequence tells listings whether anything changed. FTS5 stops reading
 text at a NUL character, so texts holding one are never indexed and are found through the
 small partial index ``card_with_nul``; every candidate is checked against the content.
 """
@@ -42,10 +45,11 @@ CARD_TABLE: Final = (
 TEXT_INDEX: Final = (
     "CREATE VIRTUAL TABLE card_text USING fts5(content, content='', "
     "tokenize='trigram case_sensitive 1')",
-    f"""CREATE TRIGGER card_text_delete AFTER DELETE ON card
-        WHEN old.id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed') AND {INDEXED.format("old")}
-    BEGIN
-        INSERT INTO card_text (card_text, rowid, content) VALUES ('delete', old.id, old.content);
+    "CREATE TABLE card_text_garbage (id INTEGER PRIMARY KEY, content BLOB NOT NULL)",
+    f"""CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
+        UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes';
+        INSERT INTO card_text_garbage (id, content) SELECT old.id, old.content
+        WHERE old.id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed') AND {INDEXED.format("old")};
     END""",
 )
 
@@ -101,12 +105,25 @@ def ensure_schema(db: sqlite3.Connection, where: str) -> None:
 
 
 def index_step(db: sqlite3.Connection, step: int) -> bool:
-    """Index the text cards of the next ``step`` ids in one transaction; True if more remain."""
+    """Bring the index ``step`` rows closer to the table, in one transaction; True if more remain.
+
+    First the entries of deleted cards are removed, then the next ids are indexed.
+    """
     db.execute("BEGIN IMMEDIATE")
     try:
+        garbage = db.execute(
+            "SELECT max(id), count(*) FROM (SELECT id FROM card_text_garbage ORDER BY id LIMIT ?)", (step,)
+        ).fetchone()
+        if garbage[1]:
+            db.execute(
+                "INSERT INTO card_text (card_text, rowid, content)"
+                " SELECT 'delete', id, content FROM card_text_garbage WHERE id <= ?",
+                (garbage[0],),
+            )
+            db.execute("DELETE FROM card_text_garbage WHERE id <= ?", (garbage[0],))
         done = db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone()[0]
         top = db.execute("SELECT max(id) FROM card").fetchone()[0] or 0
-        upper = min(done + step, top)
+        upper = min(done + max(step - garbage[1], 0), top)
         if upper > done:
             db.execute(
                 f"INSERT INTO card_text (rowid, content) SELECT id, content FROM card"
@@ -119,4 +136,4 @@ def index_step(db: sqlite3.Connection, step: int) -> bool:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return upper < top
+    return upper < top or garbage[1] == step

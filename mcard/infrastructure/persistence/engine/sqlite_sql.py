@@ -18,8 +18,11 @@ COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
-BUMP_CHANGES: Final = "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'"
-READ_CHANGES: Final = "SELECT value FROM mcard_meta WHERE key = 'changes'"
+# Grows with every change: inserts raise the AUTOINCREMENT sequence, deletes the counter (trigger).
+READ_CHANGES: Final = (
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
+    " + (SELECT value FROM mcard_meta WHERE key = 'changes')"
+)
 MAX_PARAMETERS: Final = 900
 SEARCH_SCAN: Final = "is_text = 1 AND instr(content, ?) > 0"
 SEARCH_INDEXED: Final = (
@@ -56,10 +59,20 @@ def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str, wher
 
 
 def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
-    """Run the requests in one transaction, each in its own savepoint so one failure stays its own."""
+    """Run the requests in one transaction, each in its own savepoint so one failure stays its own.
+
+    A lone one-row write is a single statement, which SQLite commits atomically by itself.
+    """
+    if len(batch) == 1 and len(batch[0].payload) == 1:
+        request = batch[0]
+        if request.cancelled:
+            request.skipped = True
+        else:
+            statement = INSERT if request.operation == "insert" else DELETE
+            request.result = db.execute(statement, request.payload[0]).rowcount
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
-        changed = 0
         own_savepoints = len(batch) > 1
         for request in batch:
             if request.cancelled:
@@ -78,9 +91,6 @@ def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
             finally:
                 if own_savepoints:
                     db.execute("RELEASE request")
-            changed += request.result
-        if changed:
-            db.execute(BUMP_CHANGES)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
