@@ -59,7 +59,8 @@ def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str, wher
 
 
 def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
-    """Run the requests in one transaction, each in its own savepoint so one failure stays its own.
+    """Run the requests in one transaction; when one fails, again with a savepoint each, so
+    that a failure stays its caller's own.
 
     A lone one-row write is a single statement, which SQLite commits atomically by itself.
     """
@@ -68,29 +69,42 @@ def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
         if request.cancelled:
             request.skipped = True
         else:
-            statement = INSERT if request.operation == "insert" else DELETE
-            request.result = db.execute(statement, request.payload[0]).rowcount
+            request.result = db.execute(_statement(request), request.payload[0]).rowcount
         return
+    if len(batch) > 1:
+        try:
+            _run_in_one_transaction(db, batch, own_savepoints=False)
+            return
+        except sqlite3.Error:
+            for request in batch:
+                request.result, request.skipped = 0, False
+    _run_in_one_transaction(db, batch, own_savepoints=len(batch) > 1)
+
+
+def _statement(request: WriteRequest) -> str:
+    return INSERT if request.operation == "insert" else DELETE
+
+
+def _run_in_one_transaction(
+    db: sqlite3.Connection, batch: Sequence[WriteRequest], own_savepoints: bool
+) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
-        own_savepoints = len(batch) > 1
         for request in batch:
             if request.cancelled:
                 request.skipped = True
                 continue
-            if own_savepoints:
-                db.execute("SAVEPOINT request")
+            if not own_savepoints:
+                request.result = db.executemany(_statement(request), _rows_until_cancelled(request)).rowcount
+                continue
+            db.execute("SAVEPOINT request")
             try:
-                statement = INSERT if request.operation == "insert" else DELETE
-                request.result = db.executemany(statement, _rows_until_cancelled(request)).rowcount
+                request.result = db.executemany(_statement(request), _rows_until_cancelled(request)).rowcount
             except sqlite3.Error as exc:
-                if not own_savepoints:
-                    raise
                 db.execute("ROLLBACK TO request")
                 request.error = exc
             finally:
-                if own_savepoints:
-                    db.execute("RELEASE request")
+                db.execute("RELEASE request")
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

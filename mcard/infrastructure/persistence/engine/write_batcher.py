@@ -47,6 +47,7 @@ class WriteBatcher:
         self._in_flight: list[WriteRequest] = []
         self._drain_task: Optional[asyncio.Task[None]] = None
         self._alone: Optional[asyncio.Future[None]] = None
+        self._settled: Optional[asyncio.Future[None]] = None  # the batch in flight is done
 
     async def submit(self, operation: str, payload: Any) -> int:
         """Queue a write, wait for its transaction to commit, return its count of changed rows.
@@ -61,18 +62,16 @@ class WriteBatcher:
             return await self._run_alone(request, loop)
         self._pending.append(request)  # the running drain or lone write picks it up
         try:
-            return await asyncio.shield(request.done)
+            return await request.done
         except asyncio.CancelledError:
             request.cancelled = True
             if request in self._pending:
                 self._pending.remove(request)
-                request.done.cancel()
             elif request in self._in_flight:
                 if len(self._in_flight) == 1:
                     self._interrupt()
-                await asyncio.wait([request.done])
-                if not request.done.cancelled():
-                    request.done.exception()
+                while request in self._in_flight and self._settled is not None:
+                    await asyncio.wait([self._settled])
             raise
 
     def _busy(self) -> bool:
@@ -140,6 +139,7 @@ class WriteBatcher:
             if not batch:
                 continue
             self._in_flight = batch
+            self._settled = asyncio.get_running_loop().create_future()
             try:
                 await self._execute_batch(batch)
             except Exception as exc:  # nothing of the batch was committed: every caller learns why
@@ -151,6 +151,7 @@ class WriteBatcher:
                 raise
             finally:
                 self._in_flight = []
+                self._settled.set_result(None)  # type: ignore[union-attr]
                 for request in batch:
                     if request.done.done():
                         continue
