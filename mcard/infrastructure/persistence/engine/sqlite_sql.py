@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Final, Optional
+from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 
@@ -43,10 +43,9 @@ def card_row(card: MCard) -> Row:
     )
 
 
-def row_card(row: Row) -> MCard:
+def row_card(row: Row, _restore: Any = MCard.restore, _time: Any = from_micros) -> MCard:
     hash_str, data, is_text, g_time, algorithm, size = row
-    content = data.decode("utf-8") if is_text else bytes(data)
-    return MCard.restore(content, hash_str, from_micros(g_time), algorithm, size)
+    return _restore(data.decode("utf-8") if is_text else data, hash_str, _time(g_time), algorithm, size)
 
 
 def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str, where: str) -> None:
