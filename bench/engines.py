@@ -48,16 +48,22 @@ def postgres_engine(dsn: str) -> Engine:
     except ImportError as exc:
         raise EngineUnavailable("mcard has no PostgresConfig in this installation") from exc
     try:
-        from .raw_postgres import RawPostgresSide, fresh_schema
+        from .raw_postgres import SCHEMA, RawPostgresSide, drop_table
     except ImportError as exc:
         raise EngineUnavailable(f"asyncpg is not installed ({exc})") from exc
 
-    def make_mcard(name: str) -> McardSide:
-        return McardSide(PostgresConfig(dsn=fresh_schema(dsn, f"mcard_{name}")))
+    class PostgresMcardSide(McardSide):
+        def __init__(self, name: str) -> None:
+            self.table = f"mcard_{name}"
+            super().__init__(PostgresConfig(dsn, schema=SCHEMA, table=self.table))
+
+        async def open(self) -> None:
+            await drop_table(dsn, self.table)
+            await super().open()
 
     return Engine(
         "postgres",
-        make_mcard,
+        PostgresMcardSide,
         lambda name: RawPostgresSide(dsn, f"raw_{name}"),
         lambda name: None,
         lambda name: None,
