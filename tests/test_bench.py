@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OPERATIONS = [
     "create, one by one", "create, concurrent (gather)", "save_many", "get, one by one",
     "get_many (all)", "list page by page", "iterate (stream)", "search marker",
-    "remove, one by one", "remove_many", "KB bytes",
+    "remove, one by one", "remove_many", "save_many 5 x 1 KB bytes",
 ]
 
 
