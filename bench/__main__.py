@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .engines import EngineUnavailable, postgres_engine, sqlite_engine
 from .mcard_side import find_to_dataframe
+from .memory import measure
 from .report import render
 from .run import load_average, peak_rss_mib, run_one
 from .workload import make_workload
@@ -23,6 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n", default="10000,100000", help="comma-separated card counts")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     parser.add_argument("--dir", type=Path, help="where database files go (default: a temp folder)")
+    parser.add_argument("--memory", type=int, metavar="MB",
+                        help="instead: peak RSS while streaming a store of MB megabytes (SQLite)")
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     return parser.parse_args(argv)
 
@@ -40,6 +43,9 @@ async def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="mcard-bench-", dir=args.dir) as folder:
+        if args.memory:
+            await measure(Path(folder), args.memory)
+            return 0
         try:
             engine = (
                 sqlite_engine(Path(folder)) if args.engine == "sqlite" else postgres_engine(args.dsn)
