@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import time
 from collections.abc import Callable
@@ -13,14 +14,12 @@ from mcard import AsyncPersistenceWrapper, EngineConfig, MCard
 
 def find_to_dataframe() -> Optional[Callable[..., Any]]:
     """mcard's ``to_dataframe`` when this installation has one, else None."""
-    try:
-        from mcard import to_dataframe  # type: ignore[attr-defined]
-    except ImportError:
+    for module in ("mcard", "mcard.notebook", "mcard.notebook.frames"):
         try:
-            from mcard.notebook.frames import to_dataframe  # type: ignore[import-not-found,no-redef]
-        except ImportError:
-            return None
-    return to_dataframe
+            return getattr(importlib.import_module(module), "to_dataframe")
+        except (ImportError, AttributeError):
+            continue
+    return None
 
 
 class McardSide:
@@ -79,9 +78,10 @@ class McardSide:
         return seen
 
     async def to_dataframe(self) -> int:
+        """Every card read back and turned into a DataFrame."""
         to_dataframe = find_to_dataframe()
         assert to_dataframe is not None
-        frame = to_dataframe(self.cards)
+        frame = to_dataframe(await self.cards.list())
         if inspect.isawaitable(frame):
             frame = await frame
         return len(frame)

@@ -69,7 +69,7 @@ async def run_one(
     result = Result(n)
     texts = work.texts[:n]
     rng = random.Random(n)
-    progress = tqdm(total=12, desc=f"N={n:,}", leave=False)
+    progress = tqdm(total=13, desc=f"N={n:,}", leave=False)
 
     async def both(operation: str, count: int, mcard_op: Any, raw_op: Any, target: str = "") -> Row:
         mcard_value, mcard_s = await timed(mcard_op)
@@ -131,16 +131,19 @@ async def run_one(
         result.facts.append("to_dataframe: skipped (mcard has no to_dataframe in this installation)")
         progress.update()
 
-    async def repeat(op: Callable[[str], Awaitable[int]]) -> int:
+    async def repeat(op: Callable[[str], Awaitable[int]], word: str) -> int:
         found = 0
         for _ in range(searches):
-            found = await op(MARKER)
+            found = await op(word)
         return found
 
-    row = await both(f"search marker (1% match, x{searches})", searches,
-                     lambda: repeat(main_m.search), lambda: repeat(main_r.search), ">= 10 (vs LIKE scan)")
-    found_m, found_r = await main_m.search(MARKER), await main_r.search(MARKER)
-    row.note = f"{found_m} found by each" if found_m == found_r else f"MISMATCH {found_m} vs {found_r}"
+    unique = texts[n // 2].split(":")[0] + ":"  # "note 5000:" is in one card only
+    for label, word, target in ((f"search marker (1% match, x{searches})", MARKER, ">= 10 (vs LIKE scan)"),
+                                (f"search a unique phrase (x{searches})", unique, "")):
+        row = await both(label, searches, lambda word=word: repeat(main_m.search, word),
+                         lambda word=word: repeat(main_r.search, word), target)
+        found_m, found_r = await main_m.search(word), await main_r.search(word)
+        row.note = f"{found_m} found by each" if found_m == found_r else f"MISMATCH {found_m} vs {found_r}"
 
     doomed = rng.sample(hashes, min(2 * removes, n))
     one_by_one, at_once = doomed[: len(doomed) // 2], doomed[len(doomed) // 2 :]
