@@ -35,7 +35,7 @@ async def main(argv: list[str] | None = None) -> int:
     sizes = [int(part.replace("_", "")) for part in args.n.split(",") if part]
     blobs, blob_size, gets, removes, searches = 1000, 100 * 1024, 10_000, 1000, 20
     if args.quick:
-        sizes, blobs, blob_size, gets, removes, searches = [200], 5, 1024, 50, 20, 3
+        sizes, blobs, blob_size, gets, removes, searches = [100, 200], 5, 1024, 50, 20, 3
     work = make_workload(max(sizes), blobs, blob_size)
     print(
         f"mcard benchmark: engine {args.engine}, Python {platform.python_version()}, "

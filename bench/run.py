@@ -83,7 +83,7 @@ async def run_one(
         return row
 
     async def opened(factory: Callable[[str], Any], name: str) -> Any:
-        side = factory(name)
+        side = factory(f"{name}_{n}")
         await side.open()
         return side
 
@@ -157,7 +157,7 @@ async def run_one(
     await main_m.close(), await main_r.close()
     progress.close()
 
-    sizes = [(name, path("main")) for name, path in (("mcard", mcard_file), ("raw", raw_file))]
+    sizes = [(name, path(f"main_{n}")) for name, path in (("mcard", mcard_file), ("raw", raw_file))]
     shown = ", ".join(f"{name} {file_size(p) / 2**20:.1f} MiB" for name, p in sizes if p is not None)
     if shown:
         result.facts.append(f"database size after the run (N text + bytes cards): {shown}")
