@@ -58,7 +58,7 @@ async def main(argv: list[str] | None = None) -> int:
                 n, work, engine.make_mcard, engine.make_raw,
                 gets=gets, removes=removes, searches=searches, page_size=1000,
                 mcard_file=engine.mcard_file, raw_file=engine.raw_file,
-                dataframe=find_to_dataframe() is not None,
+                dataframe=find_to_dataframe() is not None, reads=1 if args.quick else 3,
             )
             print(render(result), flush=True)
     print(f"peak RSS of the whole run: {peak_rss_mib():.0f} MiB; load average {load_average()}")

@@ -31,9 +31,11 @@ DEFAULT_SETTINGS: Final = {
     # where the last page ended instead of skipping ``offset`` rows again.
     "page_marks": 256,
     # The search index is extended in the background once writes pause this long (seconds),
-    # this many card ids per transaction (~50 us each: short enough not to delay writes much).
+    # at most this many cards or bytes of text per transaction (~0.5 us a byte), so that a
+    # step never delays a write by more than some tens of milliseconds.
     "index_delay": 0.1,
     "index_step": 500,
+    "index_step_bytes": 64 * 1024,
 }
 
 
@@ -137,7 +139,9 @@ class SQLiteStore(BaseStore):
 
     async def _index_step(self) -> bool:
         writer, _ = self._open_writer()
-        return await writer.run(sqlite_schema.index_step, DEFAULT_SETTINGS["index_step"])
+        return await writer.run(
+            sqlite_schema.index_step, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"]
+        )
 
     # -- connections -------------------------------------------------------------------------
     def _open_writer(self) -> tuple[SQLiteWorker, WriteBatcher]:

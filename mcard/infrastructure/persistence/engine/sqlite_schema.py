@@ -104,8 +104,9 @@ def ensure_schema(db: sqlite3.Connection, where: str) -> None:
         raise
 
 
-def index_step(db: sqlite3.Connection, step: int) -> bool:
-    """Bring the index ``step`` rows closer to the table, in one transaction; True if more remain.
+def index_step(db: sqlite3.Connection, step: int, step_bytes: int) -> bool:
+    """Bring the index closer to the table by at most ``step`` cards or ``step_bytes`` of text
+    (at least one card), in one transaction; True if more remain.
 
     First the entries of deleted cards are removed, then the next ids are indexed.
     """
@@ -122,8 +123,13 @@ def index_step(db: sqlite3.Connection, step: int) -> bool:
             )
             db.execute("DELETE FROM card_text_garbage WHERE id <= ?", (garbage[0],))
         done = db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone()[0]
-        top = db.execute("SELECT max(id) FROM card").fetchone()[0] or 0
-        upper = min(done + max(step - garbage[1], 0), top)
+        upper, budget = done, step_bytes
+        for key, size in db.execute(
+            "SELECT id, size * is_text FROM card WHERE id > ? ORDER BY id LIMIT ?", (done, max(step - garbage[1], 1))
+        ):
+            upper, budget = key, budget - size
+            if budget <= 0:
+                break
         if upper > done:
             db.execute(
                 f"INSERT INTO card_text (rowid, content) SELECT id, content FROM card"
@@ -131,9 +137,10 @@ def index_step(db: sqlite3.Connection, step: int) -> bool:
                 (done, upper),
             )
             db.execute("UPDATE mcard_meta SET value = ? WHERE key = 'text_indexed'", (upper,))
+        more = db.execute("SELECT 1 FROM card WHERE id > ? LIMIT 1", (upper,)).fetchone() is not None
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return upper < top or garbage[1] == step
+    return more or garbage[1] == step
