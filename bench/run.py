@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import resource
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -125,8 +126,8 @@ async def run_one(
                      lambda: main_r.list_pages(page_size), ">= 0.5, flat", repeat=reads)
     pages = main_m.page_times
     tenth = max(1, len(pages) // 10)
-    first, last = sum(pages[:tenth]) / tenth, sum(pages[-tenth:]) / tenth
-    row.note = f"first pages {first * 1e3:.2f} ms, last pages {last * 1e3:.2f} ms ({len(pages)} pages)"
+    first, last = statistics.median(pages[:tenth]), statistics.median(pages[-tenth:])
+    row.note = f"median page: first tenth {first * 1e3:.2f} ms, last {last * 1e3:.2f} ms"
     await both("iterate (stream)", n, lambda: main_m.iterate(page_size),
                lambda: main_r.list_pages(page_size), "", repeat=reads)
     if dataframe:
