@@ -69,6 +69,7 @@ class SQLiteStore(BaseStore):
         self._opening: Optional[asyncio.Future[None]] = None
         self._page_marks: OrderedDict[tuple[Any, ...], tuple[int, int, str]] = OrderedDict()
         self._index_timer: Optional[asyncio.TimerHandle] = None
+        self._last_write = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -108,6 +109,7 @@ class SQLiteStore(BaseStore):
             await asyncio.wait([opening])
         if self._index_timer is not None:
             self._index_timer.cancel()
+            self._index_timer = None
         if self._batcher is not None:
             self._batcher.stop_idle()
             await self._batcher.wait_idle()
@@ -126,16 +128,31 @@ class SQLiteStore(BaseStore):
         _, batcher = self._open_writer()
         if self._index_timer is not None:
             self._index_timer.cancel()
+            self._index_timer = None
         batcher.run_idle()
         await batcher.wait_idle()
 
     def _schedule_indexing(self) -> None:
-        if self._index_timer is not None:
-            self._index_timer.cancel()
-        if self._batcher is not None:
-            self._index_timer = asyncio.get_running_loop().call_later(
-                DEFAULT_SETTINGS["index_delay"], self._batcher.run_idle
-            )
+        """Note a write; the index is extended once writes have paused for ``index_delay``.
+
+        One timer at a time, re-armed when it fires too early, so a stream of writes does not
+        create and cancel a timer each.
+        """
+        loop = asyncio.get_running_loop()
+        self._last_write = loop.time()
+        if self._index_timer is None and self._batcher is not None:
+            self._index_timer = loop.call_later(DEFAULT_SETTINGS["index_delay"], self._index_when_quiet)
+
+    def _index_when_quiet(self) -> None:
+        self._index_timer = None
+        if self._batcher is None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_write + DEFAULT_SETTINGS["index_delay"] - loop.time()
+        if wait > 0:
+            self._index_timer = loop.call_later(wait, self._index_when_quiet)
+        else:
+            self._batcher.run_idle()
 
     async def _index_step(self) -> bool:
         writer, _ = self._open_writer()
