@@ -1,0 +1,214 @@
+"""PostgreSQL engine: an asyncpg connection pool, one round trip per operation where possible."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
+from datetime import datetime
+from types import ModuleType
+from typing import Any, Final, Optional, TypeVar
+
+from mcard.domain.models.card import MCard, to_micros
+from mcard.domain.models.exceptions import ConfigurationError, StorageError
+
+from ..engine_config import PostgresConfig
+from . import postgres_sql as sql
+from .base_engine import BaseStore, PageKey
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INSTALL_HINT: Final = "pip install mcard[postgres]"
+TRANSIENT_STATES: Final = frozenset({
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available (lock_timeout)
+    "53300",  # too_many_connections
+    "57P01", "57P02", "57P03",  # admin/crash shutdown, cannot connect now
+})
+LOST_STATES: Final = frozenset({"57P01", "57P02"})
+
+
+def load_asyncpg() -> ModuleType:
+    """The asyncpg module, or a ``ConfigurationError`` saying how to install it."""
+    try:
+        return importlib.import_module("asyncpg")
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the PostgreSQL engine needs asyncpg, which is not installed: {INSTALL_HINT}"
+        ) from exc
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", "") or "")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the connection is gone (network error, server shut it, backend terminated)."""
+    state = _sqlstate(exc)
+    return isinstance(exc, OSError) or state.startswith("08") or state in LOST_STATES
+
+
+def storage_error(exc: BaseException, where: str) -> StorageError:
+    """A ``StorageError`` naming the database and the cause; lost connections, serialization
+    failures, deadlocks and lock timeouts are transient."""
+    transient = connection_lost(exc) or _sqlstate(exc) in TRANSIENT_STATES
+    detail = str(exc) or type(exc).__name__
+    error = StorageError(f"{where}: {detail}", transient=transient)
+    error.__cause__ = exc
+    return error
+
+
+class PostgresStore(BaseStore):
+    """Cards in one PostgreSQL table, through an asyncpg pool of up to ``max_connections``.
+
+    Writes need no client-side serialization: every write is one statement (or, for a batch
+    over 32 MiB, one transaction) on any pooled connection, and PostgreSQL runs concurrent
+    writers in parallel, from this process and from others. Rows are written in hash order, so
+    writers take row locks in the same order and never deadlock one another.
+    """
+
+    config: PostgresConfig
+
+    def __init__(self, config: PostgresConfig) -> None:
+        if not isinstance(config, PostgresConfig):
+            raise TypeError(f"PostgresStore needs a PostgresConfig, got {type(config).__name__}")
+        super().__init__(config)
+        self._asyncpg = load_asyncpg()
+        self._errors: tuple[type[BaseException], ...] = (
+            self._asyncpg.PostgresError, self._asyncpg.InterfaceError,
+            self._asyncpg.exceptions.InternalClientError, OSError,
+        )
+        self._where = config.location
+        self._tables = sql.Tables.named(config.schema, config.table)
+        self._pool: Any = None
+        self._opening: Optional[asyncio.Future[None]] = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def initialize(self) -> None:
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        try:
+            await asyncio.shield(self._opening)
+        except BaseException:
+            if self._opening is not None and self._opening.done():
+                self._opening = None
+            raise
+
+    async def _open(self) -> None:
+        config = self.config
+        connect = {
+            key: getattr(config, key)
+            for key in ("dsn", "host", "port", "user", "password", "database")
+            if getattr(config, key) is not None
+        }
+        try:
+            pool = await self._asyncpg.create_pool(
+                **connect,
+                min_size=1,
+                max_size=config.max_connections,
+                timeout=config.timeout,
+                server_settings={
+                    "application_name": "mcard",
+                    "lock_timeout": f"{max(1, round(config.timeout * 1000))}ms",
+                },
+            )
+        except self._errors as exc:
+            raise storage_error(exc, self._where) from exc
+        try:
+            async with pool.acquire(timeout=config.timeout) as conn:
+                version = await sql.initialize(conn, self._tables)
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, self._errors):
+                raise storage_error(exc, self._where) from exc
+            raise
+        if version != sql.SCHEMA_VERSION:
+            pool.terminate()
+            raise StorageError(
+                f"{self._where}: card schema version {version} is not supported"
+                f" (this mcard reads version {sql.SCHEMA_VERSION})"
+            )
+        self._pool = pool
+        logger.debug("opened PostgreSQL card store %s", self._where)
+
+    async def close(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is None:
+            return
+        if not opening.done():
+            await asyncio.wait([opening])
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await pool.close()
+            except self._errors as exc:
+                pool.terminate()
+                raise storage_error(exc, self._where) from exc
+
+    # -- running operations ------------------------------------------------------------------
+    async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``fn(connection, tables, *args)`` on a pooled connection.
+
+        Cancelled, the statement is cancelled on the server, and the cancellation propagates
+        only once the server has answered: a write is then either committed or rolled back,
+        never still running behind the caller's back.
+        """
+        pool = self._pool
+        if pool is None:
+            raise StorageError(f"{self._where}: the store is not open; call initialize() first")
+
+        async def call() -> T:
+            async with pool.acquire(timeout=self.config.timeout) as conn:
+                return await fn(conn, self._tables, *args)
+
+        task = asyncio.ensure_future(call())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()
+            raise
+        except self._errors as exc:
+            if connection_lost(exc):
+                pool.expire_connections()
+            raise storage_error(exc, self._where) from exc
+
+    # -- engine hooks ------------------------------------------------------------------------
+    async def _save_many(self, cards: Sequence[MCard]) -> int:
+        return await self._run(sql.insert, cards)
+
+    async def _remove_many(self, hashes: Sequence[str]) -> int:
+        return await self._run(sql.delete, hashes)
+
+    async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
+        return await self._run(sql.get_many, hashes)
+
+    async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
+        return await self._run(sql.count, _bounds(start_time, end_time))
+
+    async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
+        return await self._run(sql.search, query.encode("utf-8"), limit, offset)
+
+    async def _list(
+        self,
+        start_time: Optional[datetime],
+        end_time: Optional[datetime],
+        limit: Optional[int],
+        offset: int,
+        after: Optional[PageKey],
+    ) -> list[MCard]:
+        after_key = None if after is None else (to_micros(after[0]), after[1])
+        return await self._run(sql.list_page, _bounds(start_time, end_time), limit, offset, after_key)
+
+
+def _bounds(start_time: Optional[datetime], end_time: Optional[datetime]) -> sql.TimeBounds:
+    return (
+        None if start_time is None else to_micros(start_time),
+        None if end_time is None else to_micros(end_time),
+    )
