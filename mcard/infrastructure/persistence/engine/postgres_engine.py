@@ -17,6 +17,7 @@ from mcard.domain.models.exceptions import ConfigurationError, StorageError
 from ..engine_config import PostgresConfig
 from . import postgres_sql as sql
 from .base_engine import BaseStore, PageKey
+from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,10 +66,11 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
 class PostgresStore(BaseStore):
     """Cards in one PostgreSQL table, through an asyncpg pool of up to ``max_connections``.
 
-    Writes need no client-side serialization: every write is one statement (or, for a batch
-    over 32 MiB, one transaction) on any pooled connection, and PostgreSQL runs concurrent
-    writers in parallel, from this process and from others. Rows are written in hash order, so
-    writers take row locks in the same order and never deadlock one another.
+    Reads run in parallel on the pool. A store's writes go through a ``WriteBatcher``: writes
+    that arrive while one commits are committed together, as one statement per kind, because a
+    commit (a WAL flush) costs far more than a row. Other stores and processes write to the
+    same table at the same time; rows are written in hash order, so writers take row locks in
+    one order and never deadlock one another.
     """
 
     config: PostgresConfig
@@ -86,6 +88,9 @@ class PostgresStore(BaseStore):
         self._tables = sql.Tables.named(config.schema, config.table)
         self._pool: Any = None
         self._opening: Optional[asyncio.Future[None]] = None
+        self._batcher: Optional[WriteBatcher] = None
+        self._writing: Optional[asyncio.Task[None]] = None
+        self._interrupted = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -133,6 +138,7 @@ class PostgresStore(BaseStore):
                 f" (this mcard reads version {sql.SCHEMA_VERSION})"
             )
         self._pool = pool
+        self._batcher = WriteBatcher(self._write_batch, self._interrupt)
         logger.debug("opened PostgreSQL card store %s", self._where)
 
     async def close(self) -> None:
@@ -141,7 +147,9 @@ class PostgresStore(BaseStore):
             return
         if not opening.done():
             await asyncio.wait([opening])
-        pool, self._pool = self._pool, None
+        if self._batcher is not None:
+            await self._batcher.wait_idle()
+        pool, self._pool, self._batcher = self._pool, None, None
         if pool is not None:
             try:
                 await pool.close()
@@ -150,6 +158,34 @@ class PostgresStore(BaseStore):
                 raise storage_error(exc, self._where) from exc
 
     # -- running operations ------------------------------------------------------------------
+    def _open_pool(self) -> Any:
+        if self._pool is None:
+            raise StorageError(f"{self._where}: the store is not open; call initialize() first")
+        return self._pool
+
+    def _open_batcher(self) -> WriteBatcher:
+        self._open_pool()
+        assert self._batcher is not None
+        return self._batcher
+
+    async def _write_batch(self, batch: list[WriteRequest]) -> None:
+        """One transaction for the batch; ``_interrupt`` cancels it on the server."""
+        self._interrupted = False
+        self._writing = asyncio.ensure_future(self._run(sql.write_batch, batch))
+        try:
+            await self._writing
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            raise StorageError(f"{self._where}: the write was cancelled and rolled back") from None
+        finally:
+            self._writing = None
+
+    def _interrupt(self) -> None:
+        if self._writing is not None and not self._writing.done():
+            self._interrupted = True
+            self._writing.cancel()
+
     async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``fn(connection, tables, *args)`` on a pooled connection.
 
@@ -157,9 +193,7 @@ class PostgresStore(BaseStore):
         only once the server has answered: a write is then either committed or rolled back,
         never still running behind the caller's back.
         """
-        pool = self._pool
-        if pool is None:
-            raise StorageError(f"{self._where}: the store is not open; call initialize() first")
+        pool = self._open_pool()
 
         async def call() -> T:
             async with pool.acquire(timeout=self.config.timeout) as conn:
@@ -181,10 +215,10 @@ class PostgresStore(BaseStore):
 
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
-        return await self._run(sql.insert, cards)
+        return await self._open_batcher().submit("insert", cards)
 
     async def _remove_many(self, hashes: Sequence[str]) -> int:
-        return await self._run(sql.delete, hashes)
+        return await self._open_batcher().submit("delete", hashes)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         return await self._run(sql.get_many, hashes)

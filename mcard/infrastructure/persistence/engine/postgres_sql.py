@@ -14,12 +14,16 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard, to_micros
 
 from .sqlite_sql import row_card
+from .write_batcher import WriteRequest
 
 SCHEMA_VERSION: Final = 1
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
-MAX_CHUNK_BYTES: Final = 32 * 1024 * 1024
-"""Content bytes per INSERT statement (a bound array must stay far below PostgreSQL's 1 GB)."""
+MAX_ARRAY_BYTES: Final = 32 * 1024 * 1024
+"""Most content bytes bound as one array (PostgreSQL limits a value to 1 GB); more go by COPY."""
+COPY_FROM_ROWS: Final = 1000
+"""From this many cards on, ``save_many`` copies them in (COPY) instead of binding arrays."""
+INCOMING: Final = "pg_temp.mcard_incoming"
 
 TimeBounds = tuple[Optional[int], Optional[int]]
 Connection = Any  # asyncpg.Connection; asyncpg is imported lazily
@@ -83,50 +87,89 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
-def _chunks(cards: Sequence[MCard]) -> list[Sequence[MCard]]:
-    chunks: list[Sequence[MCard]] = []
-    start = size = 0
-    for end, card in enumerate(cards):
-        if size and size + card.size > MAX_CHUNK_BYTES:
-            chunks.append(cards[start:end])
-            start, size = end, 0
-        size += card.size
-    chunks.append(cards[start:])
-    return chunks
+async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], returning: bool = False) -> Any:
+    """Insert the cards not stored yet, atomically: how many were new, or with ``returning``
+    the list of their hashes.
 
-
-async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard]) -> int:
-    """Insert the cards not stored yet, atomically; return how many were new.
-
-    Rows go in hash order, so concurrent writers lock keys in one order and cannot deadlock;
-    the sort is stable, so of equal cards in one batch the first one's time is kept.
+    Of equal cards in one call the first is kept. Rows go in hash order, so concurrent
+    writers lock keys in one order and cannot deadlock. Small batches are one ``INSERT`` of
+    bound arrays; large ones are copied (``COPY``, binary) into a temporary table first,
+    which is ~1.6x faster at 100,000 cards.
     """
-    ordered = sorted(cards, key=lambda card: card.hash)
-    chunks = _chunks(ordered)
-    if len(chunks) == 1:
-        return await _insert_chunk(conn, tables, chunks[0])
+    first: dict[str, MCard] = {}
+    for card in cards:
+        first.setdefault(card.hash, card)
+    ordered = sorted(first.values(), key=lambda card: card.hash)
+    suffix = " RETURNING hash" if returning else ""
+    if len(ordered) < COPY_FROM_ROWS and sum(card.size for card in ordered) <= MAX_ARRAY_BYTES:
+        columns = zip(*map(_row, ordered))
+        return _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
+                        else await conn.execute(tables.insert, *columns), returning)
     async with conn.transaction():
-        return sum([await _insert_chunk(conn, tables, chunk) for chunk in chunks])
+        await conn.execute(f"CREATE TEMP TABLE {INCOMING} (LIKE {tables.card})")
+        await conn.copy_records_to_table("mcard_incoming", schema_name="pg_temp", records=map(_row, ordered))
+        statement = (
+            f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
+            f" ORDER BY hash ON CONFLICT (hash) DO NOTHING{suffix}"
+        )
+        outcome = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
+        await conn.execute(f"DROP TABLE {INCOMING}")
+    return outcome
 
 
-async def _insert_chunk(conn: Connection, tables: Tables, cards: Sequence[MCard]) -> int:
-    status = await conn.execute(
-        tables.insert,
-        [card.hash for card in cards],
-        [card.content_bytes for card in cards],
-        [card.is_text for card in cards],
-        [to_micros(card.g_time) for card in cards],
-        [card.hash_algorithm for card in cards],
-        [card.size for card in cards],
-    )
-    return _affected(status)
+def _row(card: MCard) -> tuple[str, bytes, bool, int, str, int]:
+    return (card.hash, card.content_bytes, card.is_text, to_micros(card.g_time), card.hash_algorithm, card.size)
 
 
-async def delete(conn: Connection, tables: Tables, hashes: Sequence[str]) -> int:
-    status = await conn.execute(
-        f"DELETE FROM {tables.card} WHERE hash = ANY($1::text[])", sorted(hashes)
-    )
-    return _affected(status)
+def _outcome(result: Any, returning: bool) -> Any:
+    """The hashes a ``RETURNING hash`` statement gave, or the row count of a command status."""
+    return [row[0] for row in result] if returning else _affected(result)
+
+
+async def delete(conn: Connection, tables: Tables, hashes: Sequence[str], returning: bool = False) -> Any:
+    """Delete the cards among ``hashes``: how many were, or with ``returning`` their hashes."""
+    statement = f"DELETE FROM {tables.card} WHERE hash = ANY($1::text[])"
+    keys = sorted(hashes)
+    if returning:
+        return _outcome(await conn.fetch(statement + " RETURNING hash", keys), True)
+    return _affected(await conn.execute(statement, keys))
+
+
+async def write_batch(conn: Connection, tables: Tables, batch: Sequence[WriteRequest]) -> None:
+    """Run the requests in one transaction and fill in each one's result.
+
+    Consecutive requests of one kind run as one statement; each request is credited with the
+    rows of its own payload that the statement changed, the first request naming a row first.
+    """
+    live = [request for request in batch if not request.cancelled]
+    for request in batch:
+        request.skipped = request.cancelled
+    if len(live) == 1:
+        request = live[0]
+        operation = insert if request.operation == "insert" else delete
+        request.result = await operation(conn, tables, request.payload)
+        return
+    async with conn.transaction():
+        start = 0
+        while start < len(live):
+            end = start
+            while end < len(live) and live[end].operation == live[start].operation:
+                end += 1
+            await _merged(conn, tables, live[start:end])
+            start = end
+
+
+async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest]) -> None:
+    if run[0].operation == "insert":
+        changed = set(await insert(conn, tables, [card for r in run for card in r.payload], True))
+        keys = [[card.hash for card in request.payload] for request in run]
+    else:
+        changed = set(await delete(conn, tables, list({key for r in run for key in r.payload}), True))
+        keys = [list(request.payload) for request in run]
+    for request, request_keys in zip(run, keys):
+        mine = changed.intersection(request_keys)
+        changed -= mine
+        request.result = len(mine)
 
 
 async def get_many(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[str, MCard]:
