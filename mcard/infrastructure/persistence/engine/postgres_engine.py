@@ -210,7 +210,7 @@ class PostgresStore(BaseStore):
             raise
         except self._errors as exc:
             if connection_lost(exc):
-                pool.expire_connections()
+                await pool.expire_connections()
             raise storage_error(exc, self._where) from exc
 
     # -- engine hooks ------------------------------------------------------------------------
