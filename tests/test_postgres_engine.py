@@ -185,6 +185,24 @@ async def test_large_batches_over_copy_are_all_or_nothing(make_config, admin, po
         assert (await store.get(cards[5].hash)) == cards[5]
 
 
+async def test_paging_sees_writes_made_by_other_stores_between_pages(make_config):
+    """Page ends are remembered per store; the change stamp lives in the database, so a write
+    through another store (another process, another machine) still moves the next page."""
+    from datetime import datetime, timedelta, timezone
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    async with AsyncPersistenceWrapper(make_config()) as reader, AsyncPersistenceWrapper(make_config()) as writer:
+        await writer.save_many([MCard(f"p{i}", g_time=t0 + timedelta(seconds=i)) for i in range(30)])
+        first = await reader.list(limit=10, offset=0)
+        assert await reader.list(limit=10, offset=10) == (await reader.list())[10:20]
+        await writer.save(MCard("newest", g_time=t0 + timedelta(days=1)))
+        assert (await reader.list(limit=10, offset=10))[0] == first[-1]
+        await writer.remove_many([first[0].hash, first[1].hash])
+        assert await reader.list(limit=10, offset=20) == (await reader.list())[20:30]
+        assert await writer.save(MCard("p3", g_time=t0)) is False  # nothing changed: marks stay valid
+        assert reader.store._page_marks
+
+
 WORKER = textwrap.dedent(
     """
     import asyncio, sys

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
-from collections.abc import Sequence
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import ModuleType
 from typing import Any, Final, Optional, TypeVar
@@ -31,6 +32,8 @@ TRANSIENT_STATES: Final = frozenset({
     "57P01", "57P02", "57P03",  # admin/crash shutdown, cannot connect now
 })
 LOST_STATES: Final = frozenset({"57P01", "57P02"})
+PAGE_MARKS: Final = 256
+"""Page ends remembered per (time bounds, offset), as in the SQLite engine."""
 
 
 def load_asyncpg() -> ModuleType:
@@ -47,19 +50,33 @@ def _sqlstate(exc: BaseException) -> str:
     return str(getattr(exc, "sqlstate", "") or "")
 
 
-def connection_lost(exc: BaseException) -> bool:
-    """Whether the connection is gone (network error, server shut it, backend terminated)."""
+def _lost(exc: BaseException) -> bool:
     state = _sqlstate(exc)
     return isinstance(exc, OSError) or state.startswith("08") or state in LOST_STATES
+
+
+def _chain(exc: Optional[BaseException]) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the connection is gone (network error, server shut it, backend terminated),
+    also when that surfaced as a later error, such as a failed rollback on the dead connection."""
+    return any(_lost(link) for link in _chain(exc))
 
 
 def storage_error(exc: BaseException, where: str) -> StorageError:
     """A ``StorageError`` naming the database and the cause; lost connections, serialization
     failures, deadlocks and lock timeouts are transient."""
-    transient = connection_lost(exc) or _sqlstate(exc) in TRANSIENT_STATES
-    detail = str(exc) or type(exc).__name__
-    error = StorageError(f"{where}: {detail}", transient=transient)
-    error.__cause__ = exc
+    cause = next((link for link in _chain(exc) if _lost(link)), exc)
+    transient = cause is not exc or _lost(exc) or _sqlstate(exc) in TRANSIENT_STATES
+    error = StorageError(f"{where}: {str(cause) or type(cause).__name__}", transient=transient)
+    error.__cause__ = cause
     return error
 
 
@@ -71,6 +88,10 @@ class PostgresStore(BaseStore):
     commit (a WAL flush) costs far more than a row. Other stores and processes write to the
     same table at the same time; rows are written in hash order, so writers take row locks in
     one order and never deadlock one another.
+
+    ``list(limit, offset)`` remembers where each page ended with the change stamp it was read
+    at (see ``postgres_sql``); the next page continues from there while the stamp is unchanged.
+    Writes made to the table outside mcard do not move the stamp.
     """
 
     config: PostgresConfig
@@ -91,6 +112,8 @@ class PostgresStore(BaseStore):
         self._batcher: Optional[WriteBatcher] = None
         self._writing: Optional[asyncio.Task[None]] = None
         self._interrupted = False
+        self._slot = random.randrange(sql.STAMP_SLOTS)
+        self._page_marks: OrderedDict[tuple[Any, ...], tuple[int, int, str]] = OrderedDict()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -150,6 +173,7 @@ class PostgresStore(BaseStore):
         if self._batcher is not None:
             await self._batcher.wait_idle()
         pool, self._pool, self._batcher = self._pool, None, None
+        self._page_marks.clear()
         if pool is not None:
             try:
                 await pool.close()
@@ -171,7 +195,9 @@ class PostgresStore(BaseStore):
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         """One transaction for the batch; ``_interrupt`` cancels it on the server."""
         self._interrupted = False
-        self._writing = asyncio.ensure_future(self._run(sql.write_batch, batch))
+        self._slot = random.randrange(sql.STAMP_SLOTS)
+        self._page_marks: OrderedDict[tuple[Any, ...], tuple[int, int, str]] = OrderedDict()
+        self._writing = asyncio.ensure_future(self._run(sql.write_batch, batch, self._slot))
         try:
             await self._writing
         except asyncio.CancelledError:
@@ -237,8 +263,17 @@ class PostgresStore(BaseStore):
         offset: int,
         after: Optional[PageKey],
     ) -> list[MCard]:
+        bounds = _bounds(start_time, end_time)
         after_key = None if after is None else (to_micros(after[0]), after[1])
-        return await self._run(sql.list_page, _bounds(start_time, end_time), limit, offset, after_key)
+        resume = self._page_marks.get((bounds, offset)) if after is None and offset else None
+        cards, stamp = await self._run(sql.list_page, bounds, limit, offset, after_key, resume)
+        if after is None and cards and stamp is not None:
+            key = (bounds, offset + len(cards))
+            self._page_marks[key] = (stamp, to_micros(cards[-1].g_time), cards[-1].hash)
+            self._page_marks.move_to_end(key)
+            while len(self._page_marks) > PAGE_MARKS:
+                self._page_marks.popitem(last=False)
+        return cards
 
 
 def _bounds(start_time: Optional[datetime], end_time: Optional[datetime]) -> sql.TimeBounds:

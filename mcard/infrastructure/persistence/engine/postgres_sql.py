@@ -3,6 +3,12 @@
 Schema and table names are checked by ``PostgresConfig`` and quoted here; values only ever
 travel as bound parameters. Times are stored as microseconds since the epoch (``bigint``),
 exactly as in SQLite, so bounds and ordering compare instants with the same precision.
+
+Change stamp: every write transaction that changes cards adds 1 to one of ``STAMP_SLOTS``
+counter rows (its store's slot), as its last statement. The stamp is the sum of the slots, read
+in the same snapshot as a page: it changes whenever a committed write becomes visible, yet
+writers of different slots never wait for each other (one counter row would serialize every
+writer of the table), and a writer holds its slot's lock only while it commits.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ MAX_ARRAY_BYTES: Final = 32 * 1024 * 1024
 COPY_FROM_ROWS: Final = 1000
 """From this many cards on, ``save_many`` copies them in (COPY) instead of binding arrays."""
 INCOMING: Final = "pg_temp.mcard_incoming"
+STAMP_SLOTS: Final = 64
 
 TimeBounds = tuple[Optional[int], Optional[int]]
 Connection = Any  # asyncpg.Connection; asyncpg is imported lazily
@@ -36,6 +43,7 @@ class Tables:
     schema: str
     card: str
     meta: str
+    changes: str
     index: str
     lock_key: str
 
@@ -45,6 +53,7 @@ class Tables:
             schema=f'"{schema}"',
             card=f'"{schema}"."{table}"',
             meta=f'"{schema}"."{table}_meta"',
+            changes=f'"{schema}"."{table}_changes"',
             index=f'"{table}_by_time"',
             lock_key=f"mcard:{schema}.{table}",
         )
@@ -56,6 +65,17 @@ class Tables:
             "$1::text[], $2::bytea[], $3::boolean[], $4::bigint[], $5::text[], $6::integer[])"
             " ON CONFLICT (hash) DO NOTHING"
         )
+
+    @property
+    def bump(self) -> str:
+        return (
+            f"INSERT INTO {self.changes} AS c VALUES ($1, 1)"
+            " ON CONFLICT (slot) DO UPDATE SET value = c.value + 1"
+        )
+
+    @property
+    def stamp(self) -> str:
+        return f"(SELECT coalesce(sum(value), 0)::bigint FROM {self.changes})"
 
 
 async def initialize(conn: Connection, tables: Tables) -> int:
@@ -76,6 +96,7 @@ async def initialize(conn: Connection, tables: Tables) -> int:
             );
             CREATE INDEX IF NOT EXISTS {tables.index} ON {tables.card} (g_time, hash);
             CREATE TABLE IF NOT EXISTS {tables.meta} (key text PRIMARY KEY, value bigint NOT NULL);
+            CREATE TABLE IF NOT EXISTS {tables.changes} (slot integer PRIMARY KEY, value bigint NOT NULL);
             INSERT INTO {tables.meta} VALUES ('schema_version', {SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
             """
         )
@@ -88,8 +109,8 @@ def _affected(status: str) -> int:
 
 
 async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], returning: bool = False) -> Any:
-    """Insert the cards not stored yet, atomically: how many were new, or with ``returning``
-    the list of their hashes.
+    """Insert the cards not stored yet (inside the caller's transaction): how many were new,
+    or with ``returning`` the list of their hashes.
 
     Of equal cards in one call the first is kept. Rows go in hash order, so concurrent
     writers lock keys in one order and cannot deadlock. Small batches are one ``INSERT`` of
@@ -105,15 +126,14 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
         columns = zip(*map(_row, ordered))
         return _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
                         else await conn.execute(tables.insert, *columns), returning)
-    async with conn.transaction():
-        await conn.execute(f"CREATE TEMP TABLE {INCOMING} (LIKE {tables.card})")
-        await conn.copy_records_to_table("mcard_incoming", schema_name="pg_temp", records=map(_row, ordered))
-        statement = (
-            f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
-            f" ORDER BY hash ON CONFLICT (hash) DO NOTHING{suffix}"
-        )
-        outcome = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
-        await conn.execute(f"DROP TABLE {INCOMING}")
+    await conn.execute(f"CREATE TEMP TABLE {INCOMING} (LIKE {tables.card})")
+    await conn.copy_records_to_table("mcard_incoming", schema_name="pg_temp", records=map(_row, ordered))
+    statement = (
+        f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
+        f" ORDER BY hash ON CONFLICT (hash) DO NOTHING{suffix}"
+    )
+    outcome = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
+    await conn.execute(f"DROP TABLE {INCOMING}")
     return outcome
 
 
@@ -135,8 +155,8 @@ async def delete(conn: Connection, tables: Tables, hashes: Sequence[str], return
     return _affected(await conn.execute(statement, keys))
 
 
-async def write_batch(conn: Connection, tables: Tables, batch: Sequence[WriteRequest]) -> None:
-    """Run the requests in one transaction and fill in each one's result.
+async def write_batch(conn: Connection, tables: Tables, batch: Sequence[WriteRequest], slot: int) -> None:
+    """Run the requests in one transaction, fill in each one's result, bump the change stamp.
 
     Consecutive requests of one kind run as one statement; each request is credited with the
     rows of its own payload that the statement changed, the first request naming a row first.
@@ -144,19 +164,21 @@ async def write_batch(conn: Connection, tables: Tables, batch: Sequence[WriteReq
     live = [request for request in batch if not request.cancelled]
     for request in batch:
         request.skipped = request.cancelled
-    if len(live) == 1:
-        request = live[0]
-        operation = insert if request.operation == "insert" else delete
-        request.result = await operation(conn, tables, request.payload)
-        return
     async with conn.transaction():
-        start = 0
-        while start < len(live):
-            end = start
-            while end < len(live) and live[end].operation == live[start].operation:
-                end += 1
-            await _merged(conn, tables, live[start:end])
-            start = end
+        if len(live) == 1:
+            request = live[0]
+            operation = insert if request.operation == "insert" else delete
+            request.result = await operation(conn, tables, request.payload)
+        else:
+            start = 0
+            while start < len(live):
+                end = start
+                while end < len(live) and live[end].operation == live[start].operation:
+                    end += 1
+                await _merged(conn, tables, live[start:end])
+                start = end
+        if any(request.result for request in live):
+            await conn.execute(tables.bump, slot)
 
 
 async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest]) -> None:
@@ -202,25 +224,38 @@ async def list_page(
     limit: Optional[int],
     offset: int,
     after: Optional[tuple[int, str]],
-) -> list[MCard]:
-    """A newest-first page.
+    resume: Optional[tuple[int, int, str]],
+) -> tuple[list[MCard], Optional[int]]:
+    """A newest-first page and the change stamp it was read at (None for an empty page).
 
-    An ``offset`` is skipped inside the (g_time, hash) index alone: a sub-select finds the
-    first card of the page by an index-only scan, and only the page's rows are read from the
-    table, instead of reading and discarding every skipped row.
+    ``resume`` is (stamp, g_time, hash) of the card just before ``offset``, remembered from an
+    earlier page: when the stamp is still the same, the page continues from that card (keyset)
+    instead of skipping ``offset`` rows. Otherwise the offset is skipped inside the
+    (g_time, hash) index: a sub-select finds the page's first card by an index-only scan, so
+    only the page's rows are read from the table.
     """
+    if resume is not None:
+        rows = await conn.fetch(*_page_query(tables, bounds, limit, 0, resume[1:]))
+        if rows and rows[0][0] == resume[0]:
+            return [row_card(row[1:]) for row in rows], rows[0][0]
+    rows = await conn.fetch(*_page_query(tables, bounds, limit, offset, after))
+    return [row_card(row[1:]) for row in rows], (rows[0][0] if rows else None)
+
+
+def _page_query(
+    tables: Tables,
+    bounds: TimeBounds,
+    limit: Optional[int],
+    offset: int,
+    after: Optional[tuple[int, str]],
+) -> tuple[object, ...]:
     where, params = _where(bounds, after)
     n = len(params)
     if offset:
-        first = (
-            f"(SELECT g_time, hash FROM {tables.card}{where}{NEWEST_FIRST} LIMIT 1 OFFSET ${n + 2})"
-        )
-        where = f"{where} AND " if where else " WHERE "
-        where += f"(g_time, hash) <= {first}"
-        params.append(offset)
-    query = f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST} LIMIT ${n + 1}"
-    rows = await conn.fetch(query, *params[:n], limit, *params[n:])
-    return [row_card(row) for row in rows]
+        first = f"(SELECT g_time, hash FROM {tables.card}{where}{NEWEST_FIRST} LIMIT 1 OFFSET ${n + 2})"
+        where = (f"{where} AND " if where else " WHERE ") + f"(g_time, hash) <= {first}"
+    query = f"SELECT {tables.stamp}, {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST} LIMIT ${n + 1}"
+    return (query, *params, limit, *([offset] if offset else []))
 
 
 async def count(conn: Connection, tables: Tables, bounds: TimeBounds) -> int:
