@@ -6,7 +6,6 @@ import asyncio
 import importlib
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import ModuleType
@@ -18,6 +17,7 @@ from mcard.domain.models.exceptions import ConfigurationError, StorageError
 from ..engine_config import PostgresConfig
 from . import postgres_sql as sql
 from .base_engine import BaseStore, PageKey
+from .page_marks import PageMarks, micros_bounds
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,6 @@ TRANSIENT_STATES: Final = frozenset({
     "57P01", "57P02", "57P03",  # admin/crash shutdown, cannot connect now
 })
 LOST_STATES: Final = frozenset({"57P01", "57P02"})
-PAGE_MARKS: Final = 256
-"""Page ends remembered per (time bounds, offset), as in the SQLite engine."""
 
 
 def load_asyncpg() -> ModuleType:
@@ -113,7 +111,7 @@ class PostgresStore(BaseStore):
         self._writing: Optional[asyncio.Task[None]] = None
         self._interrupted = False
         self._slot = random.randrange(sql.STAMP_SLOTS)
-        self._page_marks: OrderedDict[tuple[Any, ...], tuple[int, int, str]] = OrderedDict()
+        self._page_marks = PageMarks()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -195,8 +193,6 @@ class PostgresStore(BaseStore):
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         """One transaction for the batch; ``_interrupt`` cancels it on the server."""
         self._interrupted = False
-        self._slot = random.randrange(sql.STAMP_SLOTS)
-        self._page_marks: OrderedDict[tuple[Any, ...], tuple[int, int, str]] = OrderedDict()
         self._writing = asyncio.ensure_future(self._run(sql.write_batch, batch, self._slot))
         try:
             await self._writing
@@ -250,7 +246,7 @@ class PostgresStore(BaseStore):
         return await self._run(sql.get_many, hashes)
 
     async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
-        return await self._run(sql.count, _bounds(start_time, end_time))
+        return await self._run(sql.count, micros_bounds(start_time, end_time))
 
     async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
         return await self._run(sql.search, query.encode("utf-8"), limit, offset)
@@ -263,21 +259,13 @@ class PostgresStore(BaseStore):
         offset: int,
         after: Optional[PageKey],
     ) -> list[MCard]:
-        bounds = _bounds(start_time, end_time)
-        after_key = None if after is None else (to_micros(after[0]), after[1])
-        resume = self._page_marks.get((bounds, offset)) if after is None and offset else None
-        cards, stamp = await self._run(sql.list_page, bounds, limit, offset, after_key, resume)
-        if after is None and cards and stamp is not None:
-            key = (bounds, offset + len(cards))
-            self._page_marks[key] = (stamp, to_micros(cards[-1].g_time), cards[-1].hash)
-            self._page_marks.move_to_end(key)
-            while len(self._page_marks) > PAGE_MARKS:
-                self._page_marks.popitem(last=False)
+        bounds = micros_bounds(start_time, end_time)
+        if after is not None:
+            after_key = (to_micros(after[0]), after[1])
+            return (await self._run(sql.list_page, bounds, limit, 0, after_key, None))[0]
+        resume = self._page_marks.get(bounds, offset)
+        cards, stamp = await self._run(sql.list_page, bounds, limit, offset, None, resume)
+        if stamp is not None:
+            self._page_marks.remember(bounds, offset, stamp, cards)
         return cards
 
-
-def _bounds(start_time: Optional[datetime], end_time: Optional[datetime]) -> sql.TimeBounds:
-    return (
-        None if start_time is None else to_micros(start_time),
-        None if end_time is None else to_micros(end_time),
-    )
