@@ -203,6 +203,26 @@ async def test_paging_sees_writes_made_by_other_stores_between_pages(make_config
         assert reader.store._page_marks
 
 
+async def test_an_unknown_schema_version_is_refused(make_config, admin, postgres_schema):
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.create("kept")
+    await admin.execute(f'UPDATE "{postgres_schema[1]}".card_meta SET value = 2 WHERE key = \'schema_version\'')
+    with pytest.raises(StorageError, match="schema version 2"):
+        await AsyncPersistenceWrapper(make_config()).initialize()
+
+
+async def test_listing_walks_the_time_index(make_config, admin, postgres_schema):
+    from mcard.infrastructure.persistence.engine import postgres_sql as sql
+
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(MCard(f"indexed {i}") for i in range(5000))
+    await admin.execute(f'VACUUM ANALYZE "{postgres_schema[1]}".card')
+    tables = sql.Tables.named(postgres_schema[1], "card")
+    query, *params = sql._page_query(tables, (1, 2**62), 10, 4000, None)
+    plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {query}", *params))
+    assert "Index Only Scan Backward using card_by_time" in plan and "Sort" not in plan
+
+
 WORKER = textwrap.dedent(
     """
     import asyncio, sys

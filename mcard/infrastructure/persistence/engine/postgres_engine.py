@@ -50,7 +50,8 @@ def _sqlstate(exc: BaseException) -> str:
 
 def _lost(exc: BaseException) -> bool:
     state = _sqlstate(exc)
-    return isinstance(exc, OSError) or state.startswith("08") or state in LOST_STATES
+    network = isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+    return network or state.startswith("08") or state in LOST_STATES
 
 
 def _chain(exc: Optional[BaseException]) -> list[BaseException]:
@@ -69,10 +70,10 @@ def connection_lost(exc: BaseException) -> bool:
 
 
 def storage_error(exc: BaseException, where: str) -> StorageError:
-    """A ``StorageError`` naming the database and the cause; lost connections, serialization
-    failures, deadlocks and lock timeouts are transient."""
+    """A ``StorageError`` naming the database and the cause; lost connections, timeouts,
+    serialization failures, deadlocks and lock timeouts are transient."""
     cause = next((link for link in _chain(exc) if _lost(link)), exc)
-    transient = cause is not exc or _lost(exc) or _sqlstate(exc) in TRANSIENT_STATES
+    transient = _lost(cause) or isinstance(exc, TimeoutError) or _sqlstate(exc) in TRANSIENT_STATES
     error = StorageError(f"{where}: {str(cause) or type(cause).__name__}", transient=transient)
     error.__cause__ = cause
     return error

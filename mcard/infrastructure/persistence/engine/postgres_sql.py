@@ -62,7 +62,7 @@ class Tables:
     def insert(self) -> str:
         return (
             f"INSERT INTO {self.card} ({COLUMNS}) SELECT * FROM unnest("
-            "$1::text[], $2::bytea[], $3::boolean[], $4::bigint[], $5::text[], $6::integer[])"
+            "$1::text[], $2::bytea[], $3::boolean[], $4::bigint[], $5::text[], $6::bigint[])"
             " ON CONFLICT (hash) DO NOTHING"
         )
 
@@ -92,7 +92,7 @@ async def initialize(conn: Connection, tables: Tables) -> int:
                 is_text        boolean NOT NULL,
                 g_time         bigint NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
                 hash_algorithm text NOT NULL,
-                size           integer NOT NULL
+                size           bigint NOT NULL
             );
             CREATE INDEX IF NOT EXISTS {tables.index} ON {tables.card} (g_time, hash);
             CREATE TABLE IF NOT EXISTS {tables.meta} (key text PRIMARY KEY, value bigint NOT NULL);
