@@ -24,7 +24,8 @@ def cards(tmp_path):
 
 def test_importing_starts_and_patches_nothing():
     code = (
-        "import asyncio, threading, mcard, mcard.notebook\n"
+        "import asyncio, sys, threading, mcard, mcard.notebook\n"
+        "assert 'nest_asyncio' not in sys.modules and 'nest_asyncio2' not in sys.modules\n"
         "from mcard.notebook import runner\n"
         "assert runner._runner is None and threading.active_count() == 1\n"
         "assert not hasattr(asyncio, '_nest_patched') and asyncio.run.__module__ == 'asyncio.runners'\n"
