@@ -185,6 +185,12 @@ class MCard:
             (self._content, self._hash, self._g_time, self._hash_algorithm, self._size),
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich view; the notebook layer renders it (imported only when displayed)."""
+        from mcard.notebook.display import card_html
+
+        return card_html(self)
+
     def __repr__(self) -> str:
         preview = self._content[:40]
         more = "…" if len(self._content) > 40 else ""

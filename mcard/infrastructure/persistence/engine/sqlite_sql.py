@@ -6,7 +6,7 @@ Every statement text here is a constant; values only ever travel as bound parame
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
@@ -67,6 +67,22 @@ def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str) -> N
         )
 
 
+class WriteCancelled(sqlite3.OperationalError):
+    """Raised inside a write whose caller cancelled it, so its statement stops and rolls back."""
+
+
+def _rows_until_cancelled(request: WriteRequest) -> Iterator[tuple[object, ...]]:
+    """The request's rows, stopping once it is cancelled.
+
+    ``sqlite3_interrupt`` alone can miss an ``executemany``: SQLite clears the interrupt flag
+    when no statement is running, which happens between two rows.
+    """
+    for row in request.payload:
+        if request.cancelled:
+            raise WriteCancelled("write cancelled by its caller")
+        yield row
+
+
 def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
     """Run the requests in one transaction, each in its own savepoint so one failure stays its own."""
     db.execute("BEGIN IMMEDIATE")
@@ -81,7 +97,7 @@ def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
                 db.execute("SAVEPOINT request")
             try:
                 statement = INSERT if request.operation == "insert" else DELETE
-                request.result = db.executemany(statement, request.payload).rowcount
+                request.result = db.executemany(statement, _rows_until_cancelled(request)).rowcount
             except sqlite3.Error as exc:
                 if not own_savepoints:
                     raise
