@@ -9,7 +9,6 @@ import pytest
 
 from mcard import MCard
 from mcard.notebook import CardList, to_dataframe
-from mcard.notebook.display import image_type
 
 IMAGES = {
     "image/png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 8,
@@ -17,7 +16,7 @@ IMAGES = {
     "image/gif": b"GIF89a" + b"\x00" * 8,
     "image/webp": b"RIFF\x10\x00\x00\x00WEBPVP8 ",
 }
-SCHEMA = {"hash": "string", "g_time": "datetime64[us, UTC]", "size": "int64", "kind": "string", "preview": "string"}
+SCHEMA = {"hash": "string", "g_time": "datetime64[us, UTC]", "size": "int64", "kind": "string", "content_type": "string", "preview": "string"}
 
 
 def test_card_html_escapes_content():
@@ -31,9 +30,15 @@ def test_card_html_escapes_content():
 @pytest.mark.parametrize("mime", sorted(IMAGES))
 def test_images_show_as_images(mime):
     card = MCard(IMAGES[mime])
-    assert image_type(card.content) == mime
+    assert card.content_type == mime
     assert f'<img src="data:{mime};base64,' in card._repr_html_()
     assert f'<img src="data:{mime};base64,' in CardList([card])._repr_html_()
+
+
+def test_svg_text_shows_as_an_image_that_runs_no_script():
+    card = MCard('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><circle r="4"/></svg>')
+    markup = card._repr_html_()
+    assert markup.count('<img src="data:image/svg+xml;base64,') == 1 and "onload" not in markup
 
 
 def test_other_bytes_show_as_hex():

@@ -1,7 +1,8 @@
 """HTML views of cards for Jupyter: one card, and a list of cards as a table.
 
-Content is always escaped (a card holding ``<script>`` shows it as text); bytes that start
-like a PNG, JPEG, GIF or WebP image show as that image.
+Content is always escaped (a card holding ``<script>`` shows it as text); cards whose content
+type is an image (PNG, JPEG, GIF, WebP, SVG) show as that image, through an ``<img>`` data URI,
+where no script can run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import html
 from collections.abc import Iterable
 from typing import Final, Optional
 
+from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard
 
 HASH_PREFIX: Final = 12
@@ -18,24 +20,6 @@ PREVIEW_CHARS: Final = 80
 CARD_PREVIEW_CHARS: Final = 2000
 INLINE_IMAGE_LIMIT: Final = 2 * 1024 * 1024
 """Images up to this many bytes are inlined; larger ones are only named."""
-
-_IMAGE_MAGIC: Final = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-
-
-def image_type(data: bytes) -> Optional[str]:
-    """The MIME type of an image recognised by its first bytes, else None."""
-    for magic, mime in _IMAGE_MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
 
 def preview(card: MCard, chars: int = PREVIEW_CHARS) -> str:
     """A one-line plain-text preview: text with whitespace runs folded, bytes as hex."""
@@ -45,18 +29,15 @@ def preview(card: MCard, chars: int = PREVIEW_CHARS) -> str:
             return content
         text = " ".join(content[: chars * 2].split())
         return text[:chars] + ("…" if len(text) > chars or len(content) > chars * 2 else "")
-    mime = image_type(content)
-    head = content[: chars // 3].hex(" ")
-    return f"{mime} image" if mime else head + ("…" if len(content) > chars // 3 else "")
+    head = content[: chars // 3].hex(" ") + ("…" if len(content) > chars // 3 else "")
+    return head if card.content_type == OCTET_STREAM else f"{card.content_type} · {head}"
 
 
 def _image_html(card: MCard, max_px: int) -> Optional[str]:
-    content = card.content
-    if not isinstance(content, bytes):
+    mime = card.content_type
+    if mime not in IMAGE_TYPES:
         return None
-    mime = image_type(content)
-    if mime is None:
-        return None
+    content = card.content_bytes
     if len(content) > INLINE_IMAGE_LIMIT:
         return f"<em>{mime} image, {len(content)} bytes (too large to show inline)</em>"
     data = base64.b64encode(content).decode("ascii")
@@ -85,7 +66,7 @@ def card_html(card: MCard) -> str:
     """One card: hash prefix (full hash on hover), UTC time, kind, size, escaped content."""
     return (
         '<div class="mcard-card" style="border:1px solid #ccc;padding:6px;border-radius:4px">'
-        f"<div>{_hash_html(card)} · {card.g_time_text} · {card.kind} · {card.size} B</div>"
+        f"<div>{_hash_html(card)} · {card.g_time_text} · {html.escape(card.content_type)} · {card.size} B</div>"
         f"{_body_html(card, CARD_PREVIEW_CHARS, 320)}</div>"
     )
 
@@ -93,14 +74,14 @@ def card_html(card: MCard) -> str:
 def cards_html(cards: Iterable[MCard]) -> str:
     """A table of cards, one row each, images as thumbnails."""
     rows = [
-        f"<tr><td>{_hash_html(card)}</td><td>{card.g_time_text}</td><td>{card.kind}</td>"
+        f"<tr><td>{_hash_html(card)}</td><td>{card.g_time_text}</td><td>{html.escape(card.content_type)}</td>"
         f'<td style="text-align:right">{card.size}</td>'
         f"<td style=\"text-align:left\">{_image_html(card, 64) or html.escape(preview(card))}</td></tr>"
         for card in cards
     ]
     if not rows:
         return '<p class="mcard-cards"><em>no cards</em></p>'
-    head = "<tr><th>hash</th><th>g_time (UTC)</th><th>kind</th><th>bytes</th><th>preview</th></tr>"
+    head = "<tr><th>hash</th><th>g_time (UTC)</th><th>type</th><th>bytes</th><th>preview</th></tr>"
     return f'<table class="mcard-cards"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 

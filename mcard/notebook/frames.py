@@ -1,15 +1,16 @@
 """Cards as a pandas DataFrame with a fixed schema, built column by column.
 
-=========  ========================  ===============================================
-column     dtype                     meaning
-=========  ========================  ===============================================
-hash       string                    hex digest of the content
-g_time     datetime64[us, UTC]       when the content was first stored
-size       int64                     content size in bytes (UTF-8 for text)
-kind       string                    ``"text"`` or ``"bytes"``
-preview    string                    one line: text start, or hex / image type
-content    object (on request)       the content itself, ``str`` or ``bytes``
-=========  ========================  ===============================================
+============  ====================  ===============================================
+column        dtype                 meaning
+============  ====================  ===============================================
+hash          string                hex digest of the content
+g_time        datetime64[us, UTC]   when the content was first stored
+size          int64                 content size in bytes (UTF-8 for text)
+kind          string                ``"text"`` or ``"bytes"``
+content_type  string                MIME type, detected once when the card was made
+preview       string                one line: text start, or content type and hex
+content       object (on request)   the content itself, ``str`` or ``bytes``
+============  ====================  ===============================================
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mcard.domain.models.card import MCard
 
 from .display import preview
 
-COLUMNS: Final = ("hash", "g_time", "size", "kind", "preview")
+COLUMNS: Final = ("hash", "g_time", "size", "kind", "content_type", "preview")
 TIME_DTYPE: Final = "datetime64[us, UTC]"
 
 
@@ -41,9 +42,8 @@ def to_dataframe(cards: Iterable[MCard], *, content: bool = False) -> pd.DataFra
         "g_time": pd.DatetimeIndex([card.g_time for card in cards], dtype=TIME_DTYPE),
         "size": np.fromiter((card.size for card in cards), dtype=np.int64, count=len(cards)),
         "kind": pd.array(["text" if text else "bytes" for text in texts], dtype="string"),
-        "preview": pd.array(
-[preview(card) for card in cards], dtype="string"
-        ),
+        "content_type": pd.array([card.content_type for card in cards], dtype="string"),
+        "preview": pd.array([preview(card) for card in cards], dtype="string"),
     }
     if content:
         values = np.empty(len(cards), dtype=object)
