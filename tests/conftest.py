@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from postgres_support import fresh_schema, postgres_factory
+from tests.postgres_support import fresh_schema, postgres_factory
 
 from mcard import AsyncPersistenceWrapper, EngineConfig, SQLiteConfig
 

@@ -115,3 +115,8 @@ def test_without_asyncpg_the_engine_names_the_extra(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=Path(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "pip install mcard[postgres]" in result.stdout
+
+
+def test_postgres_repr_never_shows_the_password():
+    for config in (PostgresConfig("postgresql://me:s3cret@127.0.0.1/db"), PostgresConfig(user="me", password="s3cret")):
+        assert "s3cret" not in repr(config) and "me@" in repr(config)

@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from postgres_support import drop_schema, postgres_factory
+from tests.postgres_support import drop_schema, postgres_factory
 
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, retry_operation
 

@@ -170,6 +170,14 @@ class PostgresConfig(EngineConfig):
                     f"{name} must be a plain identifier (letters, digits, _; at most 48), got {value!r}"
                 )
 
+    def __repr__(self) -> str:
+        """Never shows the password (notebooks print configurations)."""
+        return (
+            f"PostgresConfig({self.location!r}, max_connections={self.max_connections},"
+            f" timeout={self.timeout}, max_content_size={self.max_content_size},"
+            f" hash_algorithm={self.hash_algorithm!r})"
+        )
+
     @property
     def location(self) -> str:
         """Where the cards are, for messages: the server, database and table, never the password."""

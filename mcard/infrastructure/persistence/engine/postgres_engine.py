@@ -16,7 +16,7 @@ from mcard.domain.models.exceptions import ConfigurationError, StorageError
 
 from ..engine_config import PostgresConfig
 from . import postgres_sql as sql
-from .base_engine import BaseStore, PageKey
+from .base_engine import BaseStore, PageKey, StoreStats
 from .page_marks import PageMarks, micros_bounds
 from .write_batcher import WriteBatcher, WriteRequest
 
@@ -32,6 +32,8 @@ TRANSIENT_STATES: Final = frozenset({
     "57P01", "57P02", "57P03",  # admin/crash shutdown, cannot connect now
 })
 LOST_STATES: Final = frozenset({"57P01", "57P02"})
+CANCEL_CHECK: Final = 0.02
+"""Seconds between checks, while a write runs, of whether all its callers have cancelled."""
 
 
 def load_asyncpg() -> ModuleType:
@@ -109,8 +111,6 @@ class PostgresStore(BaseStore):
         self._pool: Any = None
         self._opening: Optional[asyncio.Future[None]] = None
         self._batcher: Optional[WriteBatcher] = None
-        self._writing: Optional[asyncio.Task[None]] = None
-        self._interrupted = False
         self._slot = random.randrange(sql.STAMP_SLOTS)
         self._page_marks = PageMarks()
 
@@ -160,7 +160,7 @@ class PostgresStore(BaseStore):
                 f" (this mcard reads version {sql.SCHEMA_VERSION})"
             )
         self._pool = pool
-        self._batcher = WriteBatcher(self._write_batch, self._interrupt)
+        self._batcher = WriteBatcher(self._write_batch)
         logger.debug("opened PostgreSQL card store %s", self._where)
 
     async def close(self) -> None:
@@ -192,22 +192,21 @@ class PostgresStore(BaseStore):
         return self._batcher
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
-        """One transaction for the batch; ``_interrupt`` cancels it on the server."""
-        self._interrupted = False
-        self._writing = asyncio.ensure_future(self._run(sql.write_batch, batch, self._slot))
+        """One transaction for the batch. When every caller in it has cancelled, the
+        transaction is cancelled on the server and rolled back."""
+        writing = asyncio.ensure_future(self._run(sql.write_batch, batch, self._slot))
         try:
-            await self._writing
+            while not (await asyncio.wait([writing], timeout=CANCEL_CHECK))[0]:
+                if all(request.cancelled for request in batch):
+                    writing.cancel()
+                    await asyncio.wait([writing])
         except asyncio.CancelledError:
-            if not self._interrupted:
-                raise
-            raise StorageError(f"{self._where}: the write was cancelled and rolled back") from None
-        finally:
-            self._writing = None
-
-    def _interrupt(self) -> None:
-        if self._writing is not None and not self._writing.done():
-            self._interrupted = True
-            self._writing.cancel()
+            writing.cancel()
+            await asyncio.wait([writing])
+            raise
+        if writing.cancelled():
+            raise StorageError(f"{self._where}: the write was cancelled by its callers")
+        writing.result()
 
     async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``fn(connection, tables, *args)`` on a pooled connection.
@@ -245,6 +244,9 @@ class PostgresStore(BaseStore):
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         return await self._run(sql.get_many, hashes)
+
+    async def _stats(self) -> StoreStats:
+        return StoreStats(**await self._run(sql.stats))
 
     async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
         return await self._run(sql.count, micros_bounds(start_time, end_time))

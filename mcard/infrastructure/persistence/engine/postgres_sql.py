@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard, to_micros
+from mcard.domain.models.card import MCard, from_micros, to_micros
 
 from .sqlite_sql import row_card
 from .write_batcher import WriteRequest
 
 SCHEMA_VERSION: Final = 1
-COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size"
+COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 MAX_ARRAY_BYTES: Final = 32 * 1024 * 1024
 """Most content bytes bound as one array (PostgreSQL limits a value to 1 GB); more go by COPY."""
@@ -62,7 +62,7 @@ class Tables:
     def insert(self) -> str:
         return (
             f"INSERT INTO {self.card} ({COLUMNS}) SELECT * FROM unnest("
-            "$1::text[], $2::bytea[], $3::boolean[], $4::bigint[], $5::text[], $6::bigint[])"
+            "$1::text[], $2::bytea[], $3::boolean[], $4::bigint[], $5::text[], $6::bigint[], $7::text[])"
             " ON CONFLICT (hash) DO NOTHING"
         )
 
@@ -92,7 +92,8 @@ async def initialize(conn: Connection, tables: Tables) -> int:
                 is_text        boolean NOT NULL,
                 g_time         bigint NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
                 hash_algorithm text NOT NULL,
-                size           bigint NOT NULL
+                size           bigint NOT NULL,
+                content_type   text              -- MIME type, detected once when the card is saved
             );
             CREATE INDEX IF NOT EXISTS {tables.index} ON {tables.card} (g_time, hash);
             CREATE TABLE IF NOT EXISTS {tables.meta} (key text PRIMARY KEY, value bigint NOT NULL);
@@ -137,8 +138,11 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
     return outcome
 
 
-def _row(card: MCard) -> tuple[str, bytes, bool, int, str, int]:
-    return (card.hash, card.content_bytes, card.is_text, to_micros(card.g_time), card.hash_algorithm, card.size)
+def _row(card: MCard) -> tuple[str, bytes, bool, int, str, int, str]:
+    return (
+        card.hash, card.content_bytes, card.is_text, to_micros(card.g_time),
+        card.hash_algorithm, card.size, card.content_type,
+    )
 
 
 def _outcome(result: Any, returning: bool) -> Any:
@@ -272,3 +276,20 @@ async def search(
         query, limit, offset,
     )
     return [row_card(row) for row in rows]
+
+
+async def stats(conn: Connection, tables: Tables) -> dict[str, object]:
+    """Count, bytes and time span of all cards, and count and bytes per content type."""
+    count, total, first, last = await conn.fetchrow(
+        f"SELECT count(*), coalesce(sum(size), 0), min(g_time), max(g_time) FROM {tables.card}"
+    )
+    by_type = await conn.fetch(
+        f"SELECT coalesce(content_type, '?') COLLATE \"C\", count(*), sum(size) FROM {tables.card}"
+        " GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    return {
+        "count": count, "total_bytes": int(total),
+        "first": None if first is None else from_micros(first),
+        "last": None if last is None else from_micros(last),
+        "by_content_type": {name: (n, int(size)) for name, n, size in by_type},
+    }
