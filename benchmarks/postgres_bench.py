@@ -40,7 +40,7 @@ async def main(url: str, n: int) -> None:
             for round_ in tqdm(range(3), desc="save_many vs COPY", leave=False):
                 cards = [MCard(f"benchmark card {round_}/{i} " + "x" * 60) for i in range(n)]
                 records = [
-                    (c.hash, c.content_bytes, c.is_text, to_micros(c.g_time), c.hash_algorithm, c.size)
+                    (c.hash, c.content_bytes, c.is_text, to_micros(c.g_time), c.hash_algorithm, c.size, c.content_type)
                     for c in cards
                 ]
                 t = time.perf_counter()
