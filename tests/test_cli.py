@@ -193,3 +193,12 @@ def test_options_may_come_before_the_command(folder, tmp_path):
     subprocess.run([MCARD, "--db", str(db), "import", str(folder / "img")], check=True, capture_output=True)
     listed = subprocess.run([MCARD, "--db", str(db), "--json", "ls"], check=True, capture_output=True).stdout
     assert {c["content_type"] for c in json.loads(listed)} == {"image/png", "image/svg+xml"}
+
+
+@pytest.mark.postgres
+def test_engine_url_from_the_environment(folder, tmp_path, postgres_schema):
+    server, schema = postgres_schema
+    env = {**os.environ, "MCARD_DB_URL": f"{server}?schema={schema}"}
+    subprocess.run([MCARD, "import", str(folder / "img")], env=env, check=True, capture_output=True)
+    stats = json.loads(subprocess.run([MCARD, "stats", "--json"], env=env, check=True, capture_output=True).stdout)
+    assert stats["count"] == 2 and set(stats["by_content_type"]) == {"image/png", "image/svg+xml"}

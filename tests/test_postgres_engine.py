@@ -286,3 +286,26 @@ async def test_four_processes_of_eight_tasks_write_20000_cards_exactly(postgres_
     expected = {MCard(f"card {n}").hash: f"card {n}".encode() for n in range(20_000)}
     stored = {row["hash"]: row["content"] for row in await admin.fetch(f"SELECT hash, content FROM {table}")}
     assert stored == expected
+
+
+async def test_grouped_writes_fail_one_by_one(make_config, admin, postgres_schema):
+    """A failing write grouped with others fails alone: every other caller's card is stored."""
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await admin.execute(
+            f"""CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN IF NEW.content = 'poison'::bytea THEN RAISE EXCEPTION 'refused'; END IF;
+                RETURN NEW; END $$;
+                CREATE TRIGGER refuse BEFORE INSERT ON "{schema}".card
+                FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse()"""
+        )
+        results = await asyncio.gather(
+            *(store.create(f"fine {i}") for i in range(20)),
+            store.create("poison"),
+            store.save_many([MCard("in failing batch"), MCard("poison")]),
+            *(store.create(f"also fine {i}") for i in range(20)),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 2 and all(isinstance(e, StorageError) and "refused" in str(e) for e in errors)
+        assert await store.count() == 40 and await store.search("in failing batch") == []

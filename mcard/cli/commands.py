@@ -15,7 +15,13 @@ from mcard.domain.models.exceptions import ValidationError
 from mcard.exporting import card_record, export
 from mcard.importing import ImportSummary, import_paths, import_records
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.engine_config import DB_PATH_ENV, EngineConfig, SQLiteConfig
+from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_from_url
+from mcard.infrastructure.persistence.engine_config import (
+    DB_PATH_ENV,
+    DEFAULT_DB_FILENAME,
+    EngineConfig,
+    SQLiteConfig,
+)
 
 from .output import CARD_HEADER, card_rows, emit, table
 
@@ -25,16 +31,13 @@ class NotFound(Exception):
 
 
 def db_target(args: argparse.Namespace) -> str:
-    return args.db or os.environ.get(DB_PATH_ENV) or "mcard.db"
+    """``--db``, else ``$MCARD_DB_URL``, else ``$MCARD_DB_PATH``, else ``mcard.db``."""
+    return args.db or os.environ.get(DB_URL_ENV) or os.environ.get(DB_PATH_ENV) or DEFAULT_DB_FILENAME
 
 
 def config_for(target: str) -> EngineConfig:
     """A SQLite path, or an engine URL such as ``postgresql://user@host/db``."""
-    if "://" in target:
-        from mcard import config_from_url  # type: ignore[attr-defined]
-
-        return config_from_url(target)
-    return SQLiteConfig(target)
+    return config_from_url(target) if "://" in target else SQLiteConfig(target)
 
 
 def store_for(args: argparse.Namespace) -> AsyncPersistenceWrapper:

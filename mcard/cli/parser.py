@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from mcard.exporting import FORMATS
 
-DB_HELP = "SQLite file or engine URL (default: $MCARD_DB_PATH, else ./mcard.db)"
+DB_HELP = "SQLite file or engine URL (default: $MCARD_DB_URL, else $MCARD_DB_PATH, else ./mcard.db)"
 TIME_HELP = "ISO 8601 time or date, inclusive (UTC unless an offset is given)"
 
 

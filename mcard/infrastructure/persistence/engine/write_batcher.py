@@ -1,7 +1,8 @@
 """Group commit: writes that arrive while one is running are committed together.
 
-Each caller still gets its own result or error. Engine-agnostic: the engine supplies a function
-that executes one batch (one transaction, one savepoint per request) and fills in each request.
+Each caller still gets its own result or error: the engine's batch function fills in each
+request (SQLite isolates them with savepoints), and when a shared transaction fails as a whole
+its requests are run again one per transaction. Engine-agnostic.
 """
 
 from __future__ import annotations
@@ -77,9 +78,11 @@ class WriteBatcher:
             self._in_flight = batch
             try:
                 await self._execute_batch(batch)
-            except Exception as exc:  # nothing of the batch was committed: every caller learns why
-                for request in batch:
-                    request.error = exc
+            except Exception as exc:  # nothing of the batch was committed
+                if len(batch) == 1:
+                    batch[0].error = exc
+                else:
+                    await self._one_by_one(batch)
             except BaseException:
                 for request in batch:
                     request.skipped = True
@@ -95,3 +98,16 @@ class WriteBatcher:
                         request.done.set_exception(request.error)
                     else:
                         request.done.set_result(request.result)
+
+    async def _one_by_one(self, batch: list[WriteRequest]) -> None:
+        """After a shared transaction failed, give each request its own, so that one caller's
+        bad write does not fail the others and each learns its own outcome."""
+        for request in batch:
+            request.result, request.error = 0, None
+            if request.cancelled:
+                request.skipped = True
+                continue
+            try:
+                await self._execute_batch([request])
+            except Exception as exc:
+                request.error = exc
