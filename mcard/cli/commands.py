@@ -15,7 +15,7 @@ from mcard.domain.models.exceptions import ValidationError
 from mcard.exporting import card_record, export
 from mcard.importing import ImportSummary, import_paths, import_records
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.engine_config import DB_PATH_ENV, EngineConfig, SQLiteConfig
+from mcard.infrastructure.persistence.engine_config import DB_PATH_ENV, MEMORY_PATH, EngineConfig, SQLiteConfig
 
 from .output import CARD_HEADER, card_rows, emit, table
 
@@ -174,21 +174,28 @@ def tutorials_folder() -> Path:
     return folder
 
 
-async def cmd_lab(args: argparse.Namespace) -> int:
-    from mcard.demo import fill
-
-    target = db_target(args)
-    folder = tutorials_folder()
-    if args.demo:
-        added = await fill(config_for(target))
-        print(f"demo cards in {target}: {added} added", flush=True)
-    command = [sys.executable, "-m", "jupyter", "lab", "--ip", "127.0.0.1", f"--ServerApp.root_dir={folder}"]
+def lab_command(target: str, extra: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``jupyter lab`` on the tutorials, and its environment: notebooks find the database in
+    ``$MCARD_DB_PATH``, made absolute since kernels run in the notebooks' folder."""
+    if "://" not in target and target != MEMORY_PATH:
+        target = str(Path(target).resolve())
+    command = [sys.executable, "-m", "jupyter", "lab", "--ip", "127.0.0.1", f"--ServerApp.root_dir={tutorials_folder()}"]
     if not os.environ.get("DISPLAY"):
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    env = {**os.environ, DB_PATH_ENV: target}
-    return subprocess.run(command + args.lab_args, env=env).returncode
+    return command + extra, {**os.environ, DB_PATH_ENV: target}
+
+
+async def cmd_lab(args: argparse.Namespace) -> int:
+    from mcard.demo import fill
+
+    command, env = lab_command(db_target(args), args.lab_args)
+    target = env[DB_PATH_ENV]
+    if args.demo:
+        added = await fill(config_for(target))
+        print(f"demo cards in {target}: {added} added", flush=True)
+    return subprocess.run(command, env=env).returncode
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
