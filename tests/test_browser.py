@@ -137,13 +137,21 @@ def stored(db: Path, hash_str: str) -> str | None:
     return None if row is None else bytes(row[0]).decode("utf-8")
 
 
-def test_widgets_tutorial_in_jupyterlab(lab: Lab) -> None:
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium and Playwright for Python, checked before any server starts."""
     if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+        unavailable(f"{CHROMIUM} is missing and could not be installed (apt-get install chromium)")
     try:
-        from playwright.sync_api import expect, sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
-        unavailable("playwright (Python) is not installed")
+        unavailable("Playwright for Python is not installed")
+    return CHROMIUM
+
+
+def test_widgets_tutorial_in_jupyterlab(chromium: Path, lab: Lab) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
 
@@ -152,7 +160,7 @@ def test_widgets_tutorial_in_jupyterlab(lab: Lab) -> None:
     short = digest[:12]
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(30_000)
