@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_from_
 from mcard.infrastructure.persistence.engine_config import (
     DB_PATH_ENV,
     DEFAULT_DB_FILENAME,
+    MEMORY_PATH,
     EngineConfig,
     SQLiteConfig,
 )
@@ -177,21 +179,28 @@ def tutorials_folder() -> Path:
     return folder
 
 
-async def cmd_lab(args: argparse.Namespace) -> int:
-    from mcard.demo import fill
-
-    target = db_target(args)
-    folder = tutorials_folder()
-    if args.demo:
-        added = await fill(config_for(target))
-        print(f"demo cards in {target}: {added} added", flush=True)
-    command = [sys.executable, "-m", "jupyter", "lab", "--ip", "127.0.0.1", f"--ServerApp.root_dir={folder}"]
+def lab_command(target: str, extra: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``jupyter lab`` on the tutorials, and its environment: notebooks find the database in
+    ``$MCARD_DB_PATH``, made absolute since kernels run in the notebooks' folder."""
+    if "://" not in target and target != MEMORY_PATH:
+        target = str(Path(target).resolve())
+    command = [sys.executable, "-m", "jupyter", "lab", "--ip", "127.0.0.1", f"--ServerApp.root_dir={tutorials_folder()}"]
     if not os.environ.get("DISPLAY"):
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    env = {**os.environ, DB_PATH_ENV: target}
-    return subprocess.run(command + args.lab_args, env=env).returncode
+    return command + extra, {**os.environ, DB_PATH_ENV: target}
+
+
+async def cmd_lab(args: argparse.Namespace) -> int:
+    from mcard.demo import fill
+
+    command, env = lab_command(db_target(args), args.lab_args)
+    target = env[DB_PATH_ENV]
+    if args.demo:
+        added = await fill(config_for(target))
+        print(f"demo cards in {target}: {added} added", flush=True)
+    return (await asyncio.to_thread(subprocess.run, command, env=env)).returncode
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
