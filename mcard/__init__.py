@@ -9,6 +9,7 @@ from mcard.domain.models.exceptions import (
 )
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import BaseStore
+from mcard.infrastructure.persistence.engine.integrity import DamagedCard, VerifyReport
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 from mcard.infrastructure.persistence.store import CardStore, retry_operation
 
@@ -26,4 +27,6 @@ __all__ = [
     "EngineConfig",
     "SQLiteConfig",
     "retry_operation",
+    "VerifyReport",
+    "DamagedCard",
 ]
