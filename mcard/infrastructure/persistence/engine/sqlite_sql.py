@@ -38,6 +38,7 @@ BUMP_CHANGES: Final = "UPDATE mcard_meta SET value = value + 1 WHERE key = 'chan
 READ_CHANGES: Final = "SELECT value FROM mcard_meta WHERE key = 'changes'"
 VERIFY_ROWS: Final = "SELECT hash, content, is_text, hash_algorithm, size FROM card"
 MAX_PARAMETERS: Final = 900
+CANCEL_CHECK_STEPS: Final = 10_000
 
 Row = tuple[str, bytes, int, int, str, int]
 TimeBounds = tuple[Optional[int], Optional[int]]
@@ -70,29 +71,40 @@ def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str) -> N
 
 
 def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
-    """Run the requests in one transaction, each in its own savepoint so one failure stays its own."""
-    db.execute("BEGIN IMMEDIATE")
+    """Run the requests in one transaction, each in its own savepoint so one failure stays its own.
+
+    A request cancelled before its savepoint is released is rolled back: a progress handler
+    stops its statement, even when ``interrupt()`` came while no statement was running.
+    """
+    running: list[WriteRequest] = []
+    db.set_progress_handler(lambda: bool(running) and running[0].cancelled, CANCEL_CHECK_STEPS)
     try:
+        db.execute("BEGIN IMMEDIATE")
         changed = 0
-        own_savepoints = len(batch) > 1
         for request in batch:
             if request.cancelled:
                 request.skipped = True
                 continue
-            if own_savepoints:
-                db.execute("SAVEPOINT request")
+            db.execute("SAVEPOINT request")
+            running.append(request)
             try:
                 statement = INSERT if request.operation == "insert" else DELETE
-                request.result = db.executemany(statement, request.payload).rowcount
+                result = db.executemany(statement, request.payload).rowcount
+                if request.cancelled:
+                    raise sqlite3.OperationalError("interrupted")
             except sqlite3.Error as exc:
-                if not own_savepoints:
-                    raise
+                running.clear()
                 db.execute("ROLLBACK TO request")
-                request.error = exc
+                if request.cancelled:
+                    request.skipped = True
+                else:
+                    request.error = exc
+            else:
+                request.result = result
+                changed += result
             finally:
-                if own_savepoints:
-                    db.execute("RELEASE request")
-            changed += request.result
+                running.clear()
+                db.execute("RELEASE request")
         if changed:
             db.execute(BUMP_CHANGES)
         db.execute("COMMIT")
@@ -100,6 +112,8 @@ def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    finally:
+        db.set_progress_handler(None, 0)
 
 
 def _time_filter(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[str, list[object]]:
