@@ -20,6 +20,7 @@ from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey
 from .integrity import DamagedCard
 from .sqlite_connection import SQLiteWorker, storage_error
+from .sqlite_files import check_file
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class SQLiteStore(BaseStore):
         if not isinstance(config, SQLiteConfig):
             raise TypeError(f"SQLiteStore needs a SQLiteConfig, got {type(config).__name__}")
         super().__init__(config)
-        self._where = str(config.db_path)
+        self._where = str(config.db_path) if config.in_memory else str(config.path.absolute())
         if config.in_memory:
             self._database = f"file:/mcard-{uuid.uuid4().hex}?vfs=memdb"
             self._connect_kwargs: dict[str, Any] = {"uri": True}
@@ -80,8 +81,11 @@ class SQLiteStore(BaseStore):
         if not self.config.in_memory:
             try:
                 await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
+                unusable = await asyncio.to_thread(check_file, self.config.path)
             except OSError as exc:
                 raise storage_error(exc, self._where) from exc
+            if unusable:
+                raise StorageError(f"{self._where}: {unusable}")
         writer = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
         try:
             await writer.run(
