@@ -59,6 +59,7 @@ async def test_file_that_is_not_a_database_raises_and_is_left_untouched(tmp_path
     with pytest.raises(StorageError) as raised:
         await AsyncPersistenceWrapper(SQLiteConfig(path)).initialize()
     assert str(path) in str(raised.value) and raised.value.__cause__ is not None
+    assert "not a database" in str(raised.value)
     assert path.read_bytes() == garbage and path.stat().st_mtime_ns == before.st_mtime_ns
     assert sorted(os.listdir(tmp_path)) == ["notes.db"]
 

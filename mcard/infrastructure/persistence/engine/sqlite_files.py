@@ -65,7 +65,7 @@ def explain(exc: BaseException, path: Path) -> str:
         if primary == sqlite3.SQLITE_READONLY:
             return f"the file {path} is read-only"
     if primary == sqlite3.SQLITE_NOTADB:
-        return "the file is not an SQLite database; it was left untouched"
+        return "it was left untouched"
     if primary == sqlite3.SQLITE_CORRUPT:
         return "the database file is damaged; verify() and PRAGMA integrity_check tell what is left, restore it from a backup"
     return ""
