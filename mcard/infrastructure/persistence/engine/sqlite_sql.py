@@ -11,6 +11,7 @@ from typing import Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 
+from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .integrity import DamagedCard, check_stored
 from .write_batcher import WriteRequest
 
@@ -30,6 +31,8 @@ CREATE TABLE IF NOT EXISTS mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT N
 INSERT OR IGNORE INTO mcard_meta (key, value) VALUES ('schema_version', 1), ('changes', 0);
 """
 
+SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
+SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
@@ -60,8 +63,8 @@ def row_card(row: Row) -> MCard:
 def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str) -> None:
     """Check the file is a database, set the journal and create the schema."""
     db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    db.execute(f"PRAGMA journal_mode={journal_mode}").fetchone()
-    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute(SET_JOURNAL_MODE[journal_mode]).fetchone()
+    db.execute(SET_SYNCHRONOUS[synchronous])
     db.executescript(SCHEMA)
     version = db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone()[0]
     if version != SCHEMA_VERSION:
