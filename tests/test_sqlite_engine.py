@@ -198,7 +198,10 @@ def test_unclosed_store_does_not_block_interpreter_exit(tmp_path):
             await store.initialize()
             await store.create("never closed")
             await asyncio.gather(*(store.list() for _ in range(5)))
-        asyncio.run(main())
+            global reading  # an iteration left open holds its snapshot connection
+            reading = store.iterate(page_size=1)
+            await anext(reading)
+        asyncio.new_event_loop().run_until_complete(main())  # the loop is never closed either
         print("done")
         """
     )
