@@ -38,9 +38,9 @@ def run_and_kill(db: Path, mode: str, run: str, delay: float) -> list[str]:
 
     def drain() -> None:
         for line in child.stdout:
-            if line.strip() == "ready":
+            if line == "ready\n":
                 ready.set()
-            else:
+            elif line.endswith("\n"):  # a line torn by the kill was never reported complete
                 lines.append(line.strip())
 
     reader = threading.Thread(target=drain, daemon=True)
@@ -89,7 +89,8 @@ def test_killed_save_many_leaves_each_batch_whole_or_absent(tmp_path):
     returned = 0
     for run in range(RUNS):
         lines = run_and_kill(db, "batches", f"b{run}", rng.uniform(0.05, 1.5))
-        done = {int(line.split()[1]) for line in lines}
+        done = {int(m[1]) for m in map(re.compile(r"batch (\d+)").fullmatch, lines) if m}
+        assert len(done) == len(lines), lines
         returned += len(done)
         check, texts = stored_contents(db)
         assert check == "ok", f"seed {seed}: {check}"
@@ -117,7 +118,9 @@ def test_killed_stream_of_creates_loses_nothing_that_returned(tmp_path):
     returned: set[str] = set()
     for run in range(RUNS):
         lines = run_and_kill(db, "creates", f"c{run}", rng.uniform(0.05, 1.5))
-        returned |= {line.split()[1] for line in lines}
+        hashes_returned = {m[1] for m in map(re.compile(r"created ([0-9a-f]{64})").fullmatch, lines) if m}
+        assert len(hashes_returned) == len(lines), [line for line in lines if not line.startswith("created ")]
+        returned |= hashes_returned
         check, _ = stored_contents(db)
         assert check == "ok", f"seed {seed}: {check}"
         _, hashes = asyncio.run(reopen_and_verify(db))

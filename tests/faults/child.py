@@ -18,7 +18,9 @@ CREATE_TASKS = 4
 
 
 def say(*parts: object) -> None:
-    print(*parts, flush=True)
+    """One line in one write, flushed at once: a kill can tear only the very last line."""
+    sys.stdout.write(" ".join(map(str, parts)) + "\n")
+    sys.stdout.flush()
 
 
 async def batches(wrapper: AsyncPersistenceWrapper, run: str) -> None:
