@@ -99,23 +99,9 @@ def ensure_postgres() -> None:
 
 def lab(args: list[str]) -> int:
     ensure_venv()
-    env = {**os.environ, "MCARD_DB_PATH": os.environ.get("MCARD_DB_PATH", str(LAB_DB))}
-    run(PYTHON, "-m", "mcard.demo", env["MCARD_DB_PATH"])
-    say(f"JupyterLab on notebooks/ over {env['MCARD_DB_PATH']}")
-    return subprocess.run(lab_command(PYTHON) + args, env=env).returncode
-
-
-def lab_command(python: str | os.PathLike[str]) -> list[str]:
-    """JupyterLab on notebooks/, listening on 127.0.0.1 only, with Jupyter's random token."""
-    command = [
-        str(python), "-m", "jupyter", "lab", "--ip", "127.0.0.1",
-        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
-    ]
-    if not os.environ.get("DISPLAY"):
-        command.append("--no-browser")
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    return command
+    db = os.environ.get("MCARD_DB_PATH", str(LAB_DB))
+    say(f"JupyterLab on notebooks/ over {db}")
+    return subprocess.run([str(VENV / "bin" / "mcard"), "lab", "--demo", "--db", db, *args]).returncode
 
 
 def test(args: list[str]) -> int:

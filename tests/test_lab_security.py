@@ -1,12 +1,11 @@
 """The JupyterLab that ``dev.py lab`` starts listens on 127.0.0.1 only and requires its token.
 
-The server is started for real with the command ``dev.py`` builds (plus a free port), then
-probed over HTTP and through the kernel's table of listening sockets.
+``dev.py lab`` runs ``mcard lab --demo --db ...``; the test runs that same command for real
+(plus a free port), then probes it over HTTP and through the kernel's table of listening sockets.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -20,13 +19,6 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_dev():
-    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def free_port() -> int:
@@ -62,8 +54,8 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def test_lab_listens_on_loopback_only_and_refuses_requests_without_its_token(tmp_path):
-    command = load_dev().lab_command(sys.executable)
-    assert "--ip" in command and command[command.index("--ip") + 1] == "127.0.0.1"
+    assert '"lab", "--demo"' in (ROOT / "dev.py").read_text(), "dev.py lab no longer runs mcard lab"
+    command = [str(Path(sys.executable).parent / "mcard"), "lab", "--demo", "--db", str(tmp_path / "lab.db")]
     port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "DISPLAY": ""}

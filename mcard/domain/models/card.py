@@ -78,13 +78,14 @@ class MCard:
     A card read back from a store carries the hash and ``g_time`` it was first stored with.
     """
 
-    __slots__ = ("_content", "_hash", "_g_time", "_hash_algorithm", "_size")
+    __slots__ = ("_content", "_hash", "_g_time", "_hash_algorithm", "_size", "_content_type")
 
     _content: str | bytes
     _hash: str
     _g_time: datetime
     _hash_algorithm: str
     _size: int
+    _content_type: str | None
 
     def __init__(
         self,
@@ -99,7 +100,13 @@ class MCard:
         self._init(content, hashlib.new(algorithm, data).hexdigest(), moment, algorithm, len(data))
 
     def _init(
-        self, content: str | bytes, hash_str: str, g_time: datetime, algorithm: str, size: int
+        self,
+        content: str | bytes,
+        hash_str: str,
+        g_time: datetime,
+        algorithm: str,
+        size: int,
+        content_type: str | None = None,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "_content", content)
@@ -107,14 +114,21 @@ class MCard:
         set_(self, "_g_time", g_time)
         set_(self, "_hash_algorithm", algorithm)
         set_(self, "_size", size)
+        set_(self, "_content_type", content_type)
 
     @classmethod
     def restore(
-        cls, content: str | bytes, hash_str: str, g_time: datetime, hash_algorithm: str, size: int
+        cls,
+        content: str | bytes,
+        hash_str: str,
+        g_time: datetime,
+        hash_algorithm: str,
+        size: int,
+        content_type: str | None = None,
     ) -> MCard:
         """Rebuild a stored card without re-hashing (``verify`` is the place to re-check)."""
         card = cls.__new__(cls)
-        card._init(content, hash_str, g_time, hash_algorithm, size)
+        card._init(content, hash_str, g_time, hash_algorithm, size, content_type)
         return card
 
     @property
@@ -137,6 +151,15 @@ class MCard:
     def size(self) -> int:
         """Size of the content in bytes (UTF-8 for text)."""
         return self._size
+
+    @property
+    def content_type(self) -> str:
+        """The MIME type of the content, detected once (stores keep it with the card)."""
+        if self._content_type is None:
+            from mcard.content_types import detect_content_type
+
+            object.__setattr__(self, "_content_type", detect_content_type(self._content))
+        return self._content_type  # type: ignore[return-value]
 
     @property
     def is_text(self) -> bool:
@@ -182,8 +205,17 @@ class MCard:
     def __reduce__(self) -> tuple[object, ...]:
         return (
             MCard.restore,
-            (self._content, self._hash, self._g_time, self._hash_algorithm, self._size),
+            (
+                self._content, self._hash, self._g_time,
+                self._hash_algorithm, self._size, self._content_type,
+            ),
         )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich view; the notebook layer renders it (imported only when displayed)."""
+        from mcard.notebook.display import card_html
+
+        return card_html(self)
 
     def __repr__(self) -> str:
         preview = self._content[:40]

@@ -9,7 +9,7 @@ from typing import Optional
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 
-from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore
+from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, StoreStats
 from .engine.integrity import VerifyReport
 from .engine_config import EngineConfig
 
@@ -96,6 +96,10 @@ class AsyncPersistenceWrapper:
     async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]:
         """Text cards containing ``query`` literally (case-sensitive), newest first."""
         return await self.store.search(query, limit, offset)
+
+    async def stats(self) -> StoreStats:
+        """Card count, total bytes, first/last ``g_time``, and (count, bytes) per content type."""
+        return await self.store.stats()
 
     async def remove(self, hash_str: str) -> bool:
         """Delete a card; return whether it was there."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
 from datetime import datetime
@@ -30,6 +31,17 @@ _HEX: Final = re.compile(r"[0-9a-fA-F]{1,128}")
 
 PageKey = tuple[datetime, str]
 """Where a newest-first listing stopped: the last card's (g_time, hash)."""
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What a store holds: card count, content bytes, time span, and (count, bytes) per type."""
+
+    count: int
+    total_bytes: int
+    first: Optional[datetime]
+    last: Optional[datetime]
+    by_content_type: dict[str, tuple[int, int]]
 
 
 def check_card(card: object, max_content_size: int) -> MCard:
@@ -174,6 +186,20 @@ class BaseStore(ABC):
         if checked:
             yield checked, damaged
 
+    async def _stats(self) -> StoreStats:
+        """Engines with a cheaper way (one aggregate query) override this full scan."""
+        count = total = 0
+        first = last = None
+        by_type: dict[str, tuple[int, int]] = {}
+        async for card in self.iterate():
+            count, total = count + 1, total + card.size
+            first = card.g_time if first is None or card.g_time < first else first
+            last = card.g_time if last is None or card.g_time > last else last
+            seen, size = by_type.get(card.content_type, (0, 0))
+            by_type[card.content_type] = (seen + 1, size + card.size)
+        ordered = dict(sorted(by_type.items(), key=lambda item: (-item[1][0], item[0])))
+        return StoreStats(count, total, first, last, ordered)
+
     # -- public API --------------------------------------------------------------------------
     async def save(self, card: MCard) -> bool:
         """Store ``card``; return False when its content was already stored (the first stays)."""
@@ -269,6 +295,10 @@ class BaseStore(ABC):
         if limit == 0:
             return []
         return await self._search(text, limit, offset)
+
+    async def stats(self) -> StoreStats:
+        """How many cards, how many bytes, from when to when, and per content type."""
+        return await self._stats()
 
     async def remove(self, hash_str: str) -> bool:
         """Delete the card with this hash; return whether there was one."""

@@ -104,11 +104,6 @@ class SQLiteWorker:
         finally:
             self.in_flight -= 1
 
-    def interrupt(self) -> None:
-        """Abort the statement running on this connection (thread-safe)."""
-        if self._connection._connection is not None:
-            self._connection._conn.interrupt()
-
     async def close(self) -> None:
         try:
             await self._connection.close()

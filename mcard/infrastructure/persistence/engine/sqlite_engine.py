@@ -17,7 +17,7 @@ from mcard.domain.models.exceptions import StorageError
 
 from ..engine_config import SQLiteConfig
 from . import sqlite_sql as sql
-from .base_engine import BaseStore, PageKey
+from .base_engine import BaseStore, PageKey, StoreStats
 from .integrity import DamagedCard
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import check_file
@@ -95,7 +95,7 @@ class SQLiteStore(BaseStore):
             await writer.close()
             raise
         self._writer = writer
-        self._batcher = WriteBatcher(self._write_batch, writer.interrupt)
+        self._batcher = WriteBatcher(self._write_batch)
         logger.debug("opened SQLite card store %s", self._where)
 
     async def close(self) -> None:
@@ -191,14 +191,17 @@ class SQLiteStore(BaseStore):
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
         _, batcher = self._open_writer()
-        return await batcher.submit("insert", [sql.card_row(card) for card in cards])
+        return await batcher.submit("insert", cards)
 
     async def _remove_many(self, hashes: Sequence[str]) -> int:
         _, batcher = self._open_writer()
-        return await batcher.submit("delete", [(key,) for key in hashes])
+        return await batcher.submit("delete", hashes)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         return await self._read(sql.get_many, hashes)
+
+    async def _stats(self) -> StoreStats:
+        return StoreStats(**await self._read(sql.stats))
 
     async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
         return await self._read(sql.count, _bounds(start_time, end_time))

@@ -32,10 +32,8 @@ class WriteBatcher:
     def __init__(
         self,
         execute_batch: Callable[[list[WriteRequest]], Awaitable[None]],
-        interrupt: Callable[[], None],
     ) -> None:
         self._execute_batch = execute_batch
-        self._interrupt = interrupt
         self._pending: list[WriteRequest] = []
         self._in_flight: list[WriteRequest] = []
         self._drain_task: Optional[asyncio.Task[None]] = None
@@ -44,8 +42,8 @@ class WriteBatcher:
         """Queue a write, wait for its transaction to commit, return its count of changed rows.
 
         Cancelled before the database started it, the write never happens; cancelled while it
-        runs alone, the statement is interrupted and rolled back; either way the cancellation
-        returns only once the outcome is settled, so nothing is written later.
+        runs alone in its transaction, the engine aborts and rolls it back; either way the
+        cancellation returns only once the outcome is settled, so nothing is written later.
         """
         loop = asyncio.get_running_loop()
         request = WriteRequest(operation, payload, loop.create_future())
@@ -60,8 +58,6 @@ class WriteBatcher:
                 self._pending.remove(request)
                 request.done.cancel()
             elif request in self._in_flight:
-                if len(self._in_flight) == 1:
-                    self._interrupt()
                 await asyncio.wait([request.done])
                 if not request.done.cancelled():
                     request.done.exception()
