@@ -95,6 +95,21 @@ def ensure_postgres() -> None:
             if command:
                 say(f"starting PostgreSQL {version}/{cluster}")
                 subprocess.run(command)
+    ensure_test_database()
+
+
+def ensure_test_database() -> None:
+    """Create the tests' database ``test`` on 127.0.0.1:5432 when the server lacks it."""
+    if not shutil.which("psql") or not shutil.which("createdb"):
+        return
+    server = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
+    found = subprocess.run(
+        ["psql", *server, "-d", "postgres", "-tAc", "SELECT 1 FROM pg_database WHERE datname = 'test'"],
+        capture_output=True, text=True,
+    )
+    if found.returncode == 0 and not found.stdout.strip():
+        say("creating the PostgreSQL database 'test'")
+        subprocess.run(["createdb", *server, "test"])
 
 
 def lab(args: list[str]) -> int:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from mcard.domain.models.card import MCard
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.config_url import config_from_url
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
 SUBJECTS = ["The quick brown fox", "A lazy dog", "The card store", "Every notebook", "A hash"]
@@ -36,8 +37,12 @@ def demo_cards(count: int = 250, seed: int = 7) -> list[MCard]:
 
 
 async def fill(target: str | EngineConfig) -> int:
-    """Store the demo cards in a SQLite file or any engine's store; return how many were new."""
-    config = SQLiteConfig(target) if isinstance(target, str) else target
+    """Store the demo cards in a SQLite file, a database URL or any engine's store; return how
+    many were new."""
+    if isinstance(target, str):
+        config = config_from_url(target) if "://" in target else SQLiteConfig(target)
+    else:
+        config = target
     async with AsyncPersistenceWrapper(config) as store:
         return await store.save_many(demo_cards())
 

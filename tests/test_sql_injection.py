@@ -6,20 +6,30 @@ that sends SQL (``execute``, ``executemany``, ``executescript``, ``fetch``, ``fe
 literals, module-level constants, f-strings and ``+`` over those, ``"?" * n`` placeholders, a
 ``", ".join(...)`` of constants, a lookup in a module-level table of constant statements, or a
 local variable every assignment of which is itself such an expression (also through a helper
-of the same module that returns one). Values travel only as bound parameters. A call to a
-function named ``quote_identifier`` counts as safe: it exists to quote a validated identifier.
+of the same module that returns one). Values travel only as bound parameters.
+
+Identifiers from the configuration (PostgreSQL schema and table) are the one exception: they
+reach SQL only through a parameter annotated with a type of ``TRUSTED_IDENTIFIERS``, whose
+names the configuration validates as plain identifiers (checked below with hypothesis) and
+quotes. A call to a function named ``quote_identifier`` counts as safe as well.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mcard
 
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}
-SAFE_CALLS = {"quote_identifier"}
+SAFE_CALLS = {"quote_identifier", "len"}
+TRUSTED_IDENTIFIERS = {"Tables"}
+"""Types holding quoted identifiers that ``PostgresConfig`` validated (``Tables.named``)."""
 
 
 class Module:
@@ -45,7 +55,7 @@ class Module:
             return isinstance(node.value, (str, int)) and not isinstance(node.value, bool)
         if isinstance(node, ast.JoinedStr):
             return all(ok(part.value) if isinstance(part, ast.FormattedValue) else ok(part) for part in node.values)
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
             return ok(node.left) and ok(node.right)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             return (isinstance(node.left, ast.Constant) and isinstance(node.left.value, str)) or (
@@ -66,11 +76,26 @@ class Module:
             return name in SAFE_CALLS
         if isinstance(node, ast.Name):
             return self._safe_name(node.id, scope, seen)
+        if isinstance(node, ast.Attribute):
+            return isinstance(node.value, ast.Name) and self._trusted(node.value.id, scope)
+        if isinstance(node, ast.Starred) and isinstance(node.value, ast.Call):
+            return self._safe_returned(node.value, 0, seen)
+        return False
+
+    @staticmethod
+    def _trusted(name: str, scope: ast.AST | None) -> bool:
+        """A parameter of ``scope`` annotated with a type of ``TRUSTED_IDENTIFIERS``."""
+        args = getattr(scope, "args", None)
+        if args is None:
+            return False
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+            if arg.arg == name and arg.annotation is not None:
+                return ast.unparse(arg.annotation).strip("'\"") in TRUSTED_IDENTIFIERS
         return False
 
     def _safe_name(self, name: str, scope: ast.AST | None, seen: frozenset[str]) -> bool:
-        if name in seen:
-            return False
+        if name in seen:  # ``where = where + ...``: safe when every other source is
+            return True
         seen = seen | {name}
         local = [] if scope is None else [v for t, v in _assignments_in(scope) if t == name]
         if local:
@@ -260,3 +285,30 @@ def get(db, keys, flag, mode):
     db.execute(TABLE[mode])
 '''
     assert unsafe_sql_calls(good) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.one_of(st.text(max_size=60), st.sampled_from(['a"b', 'x"; DROP TABLE card; --', "a b", "a.b", "", "1a", "a" * 49])))
+def test_configured_identifiers_cannot_carry_sql(name):
+    """What ``Tables`` trusts: ``PostgresConfig`` accepts only plain identifiers as schema/table."""
+    from mcard import ConfigurationError, PostgresConfig
+
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,47}", name) is not None
+    for field in ("schema", "table"):
+        try:
+            PostgresConfig(**{field: name})
+        except ConfigurationError:
+            assert not plain
+        else:
+            assert plain, f"{field}={name!r} was accepted"
+
+
+def test_trusted_identifiers_must_come_through_an_annotated_parameter():
+    source = '''
+def good(conn, tables: Tables, key):
+    conn.execute(f"SELECT * FROM {tables.card} WHERE hash = $1", key)
+def bad(conn, tables, other: Tables, key: str):
+    conn.execute(f"SELECT * FROM {tables.card}")
+    conn.execute(f"SELECT * FROM {other.card} WHERE hash = '{key}'")
+'''
+    assert [line.split(":")[1] for line in unsafe_sql_calls(source)] == ["5", "6"]

@@ -10,6 +10,7 @@ import builtins
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Optional
 
+from mcard.infrastructure.persistence.config_url import config_from_url, default_config
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
 from .cards import NotebookCards
@@ -48,16 +49,18 @@ _LAZY = {
 def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
     source: Optional[EngineConfig | str | PathLike[str]] = None, **options: Any
 ) -> NotebookCards:
-    """Open a card store: an ``EngineConfig``, or a SQLite path (``options`` go to ``SQLiteConfig``).
+    """Open a card store: an ``EngineConfig``, a database URL (``postgresql://...``,
+    ``sqlite:///cards.db``), or a SQLite path (``options`` go to ``SQLiteConfig``).
 
-    Without arguments the SQLite path is ``$MCARD_DB_PATH``, else ``mcard.db``.
+    Without arguments: ``$MCARD_DB_URL``, else ``$MCARD_DB_PATH`` (a URL or a path), else ``mcard.db``.
     """
-    if isinstance(source, EngineConfig):
+    url = isinstance(source, str) and "://" in source
+    if isinstance(source, EngineConfig) or url:
         if options:
-            raise TypeError("options apply to a SQLite path; put them in the EngineConfig instead")
-        config = source
+            raise TypeError("options apply to a SQLite path; put them in the EngineConfig or URL instead")
+        config = config_from_url(source) if url else source
     elif source is None:
-        config = SQLiteConfig(**options)
+        config = SQLiteConfig(**options) if options else default_config()
     else:
         config = SQLiteConfig(source, **options)
     return NotebookCards(config).initialize()

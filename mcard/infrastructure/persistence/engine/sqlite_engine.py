@@ -6,7 +6,6 @@ import asyncio
 import logging
 import sqlite3
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
@@ -19,6 +18,7 @@ from ..engine_config import SQLiteConfig
 from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
 from .integrity import DamagedCard
+from .page_marks import PageMarks, micros_bounds
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import check_file
 from .write_batcher import WriteBatcher, WriteRequest
@@ -64,7 +64,7 @@ class SQLiteStore(BaseStore):
         self._snapshots: set[SQLiteWorker] = set()
         self._batcher: Optional[WriteBatcher] = None
         self._opening: Optional[asyncio.Future[None]] = None
-        self._page_marks: OrderedDict[tuple[Any, ...], tuple[int, int, str]] = OrderedDict()
+        self._page_marks = PageMarks(DEFAULT_SETTINGS["page_marks"])
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -204,7 +204,7 @@ class SQLiteStore(BaseStore):
         return StoreStats(**await self._read(sql.stats))
 
     async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
-        return await self._read(sql.count, _bounds(start_time, end_time))
+        return await self._read(sql.count, micros_bounds(start_time, end_time))
 
     async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
         return await self._read(sql.search, query.encode("utf-8"), limit, offset)
@@ -212,7 +212,7 @@ class SQLiteStore(BaseStore):
     async def _iterate(
         self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
     ) -> AsyncIterator[MCard]:
-        bounds = _bounds(start_time, end_time)
+        bounds = micros_bounds(start_time, end_time)
         snapshot = self._snapshot(sql.snapshot_cards, (bounds,), sql.fetch_cards, page_size)
         async with aclosing(snapshot) as chunks:
             async for cards in chunks:
@@ -234,23 +234,11 @@ class SQLiteStore(BaseStore):
         offset: int,
         after: Optional[PageKey],
     ) -> list[MCard]:
-        bounds = _bounds(start_time, end_time)
+        bounds = micros_bounds(start_time, end_time)
         after_key = None if after is None else (to_micros(after[0]), after[1])
-        resume = self._page_marks.get((bounds, offset)) if after is None and offset else None
+        resume = self._page_marks.get(bounds, offset) if after is None else None
         cards, stamp = await self._read(sql.list_page, bounds, limit, offset, after_key, resume)
-        if after is None and cards:
-            self._remember_page_end((bounds, offset + len(cards)), stamp, cards[-1])
+        if after is None:
+            self._page_marks.remember(bounds, offset, stamp, cards)
         return cards
 
-    def _remember_page_end(self, key: tuple[Any, ...], stamp: int, last: MCard) -> None:
-        self._page_marks[key] = (stamp, to_micros(last.g_time), last.hash)
-        self._page_marks.move_to_end(key)
-        while len(self._page_marks) > DEFAULT_SETTINGS["page_marks"]:
-            self._page_marks.popitem(last=False)
-
-
-def _bounds(start_time: Optional[datetime], end_time: Optional[datetime]) -> sql.TimeBounds:
-    return (
-        None if start_time is None else to_micros(start_time),
-        None if end_time is None else to_micros(end_time),
-    )
