@@ -149,14 +149,13 @@ async def cmd_stats(args: argparse.Namespace) -> int:
 
 async def cmd_verify(args: argparse.Namespace) -> int:
     async with store_for(args) as store:
-        checked, damaged = 0, []
-        async for card in store.iterate():
-            checked += 1
-            if not card.hash_matches():
-                damaged.append(card.hash)
+        report = await store.verify(progress=sys.stderr.isatty())
+    damaged = [card.hash for card in report.damaged]
     emit(
-        {"checked": checked, "damaged": damaged},
-        f"checked {checked} cards: {len(damaged)} damaged" + "".join(f"\n  {h}" for h in damaged),
+        {"checked": report.checked, "damaged": damaged,
+         "reasons": {card.hash: card.reason for card in report.damaged}},
+        f"checked {report.checked} cards: {len(damaged)} damaged"
+        + "".join(f"\n  {card.hash}  {card.reason}" for card in report.damaged),
         args.json,
     )
     return 1 if damaged else 0

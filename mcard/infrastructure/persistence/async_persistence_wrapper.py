@@ -10,6 +10,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 
 from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, StoreStats
+from .engine.integrity import VerifyReport
 from .engine_config import EngineConfig
 
 
@@ -87,6 +88,10 @@ class AsyncPersistenceWrapper:
     ) -> AsyncIterator[MCard]:
         """Every card newest first, streamed page by page: ``async for card in wrapper.iterate()``."""
         return self.store.iterate(page_size, start_time, end_time)
+
+    async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+        """Re-hash every stored card; the report lists each one whose content no longer matches."""
+        return await self.store.verify(page_size, progress)
 
     async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]:
         """Text cards containing ``query`` literally (case-sensitive), newest first."""

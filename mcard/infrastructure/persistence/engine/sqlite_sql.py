@@ -11,6 +11,8 @@ from typing import Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 
+from ..engine_config import SQLITE_SYNCHRONOUS_MODES
+from .integrity import DamagedCard, check_stored
 from .write_batcher import WriteRequest
 
 SCHEMA_VERSION: Final = 2
@@ -30,12 +32,15 @@ CREATE TABLE IF NOT EXISTS mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT N
 INSERT OR IGNORE INTO mcard_meta (key, value) VALUES ('schema_version', 2), ('changes', 0);
 """
 
+SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
+SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
 BUMP_CHANGES: Final = "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'"
 READ_CHANGES: Final = "SELECT value FROM mcard_meta WHERE key = 'changes'"
+VERIFY_ROWS: Final = "SELECT hash, content, is_text, hash_algorithm, size FROM card"
 MAX_PARAMETERS: Final = 900
 
 Row = tuple[str, bytes, int, int, str, int, Optional[str]]
@@ -58,8 +63,8 @@ def row_card(row: Row) -> MCard:
 def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str) -> None:
     """Check the file is a database, set the journal and create the schema."""
     db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    db.execute(f"PRAGMA journal_mode={journal_mode}").fetchone()
-    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute(SET_JOURNAL_MODE[journal_mode]).fetchone()
+    db.execute(SET_SYNCHRONOUS[synchronous])
     db.executescript(SCHEMA)
     version = db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone()[0]
     if version == 1:
@@ -204,6 +209,41 @@ def list_page(
     finally:
         db.execute("COMMIT")
     return [row_card(row) for row in rows], stamp
+
+
+def snapshot_cards(db: sqlite3.Connection, bounds: TimeBounds) -> sqlite3.Cursor:
+    """Open a read transaction and a newest-first cursor over it: the iteration's snapshot."""
+    where, params = _time_filter(bounds, None)
+    db.execute("BEGIN")
+    return db.execute(f"SELECT {COLUMNS} FROM card{where}{NEWEST_FIRST}", params)
+
+
+def snapshot_rows_to_verify(db: sqlite3.Connection) -> sqlite3.Cursor:
+    """Open a read transaction and a cursor over every stored row, in storage order."""
+    db.execute("BEGIN")
+    return db.execute(VERIFY_ROWS)
+
+
+def fetch_cards(db: sqlite3.Connection, cursor: sqlite3.Cursor, size: int) -> list[MCard]:
+    return [row_card(row) for row in cursor.fetchmany(size)]
+
+
+def fetch_verified(
+    db: sqlite3.Connection, cursor: sqlite3.Cursor, size: int
+) -> list[Optional[DamagedCard]]:
+    """Re-hash the next ``size`` raw rows: one entry per row, None when the row is intact."""
+    return [
+        None if reason is None else DamagedCard(hash_str, reason)
+        for hash_str, data, is_text, algorithm, size_ in cursor.fetchmany(size)
+        for reason in [check_stored(hash_str, bytes(data), bool(is_text), algorithm, size_)]
+    ]
+
+
+def end_snapshot(db: sqlite3.Connection, cursor: Optional[sqlite3.Cursor]) -> None:
+    if cursor is not None:
+        cursor.close()
+    if db.in_transaction:
+        db.execute("COMMIT")
 
 
 def count(db: sqlite3.Connection, bounds: TimeBounds) -> int:
