@@ -95,22 +95,28 @@ def ensure_postgres() -> None:
             if command:
                 say(f"starting PostgreSQL {version}/{cluster}")
                 subprocess.run(command)
+    ensure_test_database()
+
+
+def ensure_test_database() -> None:
+    """Create the tests' database ``test`` on 127.0.0.1:5432 when the server lacks it."""
+    if not shutil.which("psql") or not shutil.which("createdb"):
+        return
+    server = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
+    found = subprocess.run(
+        ["psql", *server, "-d", "postgres", "-tAc", "SELECT 1 FROM pg_database WHERE datname = 'test'"],
+        capture_output=True, text=True,
+    )
+    if found.returncode == 0 and not found.stdout.strip():
+        say("creating the PostgreSQL database 'test'")
+        subprocess.run(["createdb", *server, "test"])
 
 
 def lab(args: list[str]) -> int:
     ensure_venv()
-    env = {**os.environ, "MCARD_DB_PATH": os.environ.get("MCARD_DB_PATH", str(LAB_DB))}
-    run(PYTHON, "-m", "mcard.demo", env["MCARD_DB_PATH"])
-    command = [
-        str(PYTHON), "-m", "jupyter", "lab", "--ip", "127.0.0.1",
-        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
-    ]
-    if not os.environ.get("DISPLAY"):
-        command.append("--no-browser")
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    say(f"JupyterLab on notebooks/ over {env['MCARD_DB_PATH']}")
-    return subprocess.run(command + args, env=env).returncode
+    db = os.environ.get("MCARD_DB_PATH", str(LAB_DB))
+    say(f"JupyterLab on notebooks/ over {db}")
+    return subprocess.run([str(VENV / "bin" / "mcard"), "lab", "--demo", "--db", db, *args]).returncode
 
 
 def test(args: list[str]) -> int:

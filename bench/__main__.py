@@ -27,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory", type=int, metavar="MB",
                         help="instead: peak RSS while streaming a store of MB megabytes (SQLite)")
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-schema", default="mcard_bench", help="PostgreSQL schema for the stores")
     return parser.parse_args(argv)
 
 
@@ -48,7 +49,7 @@ async def main(argv: list[str] | None = None) -> int:
             return 0
         try:
             engine = (
-                sqlite_engine(Path(folder)) if args.engine == "sqlite" else postgres_engine(args.dsn)
+                sqlite_engine(Path(folder)) if args.engine == "sqlite" else postgres_engine(args.dsn, args.pg_schema)
             )
         except EngineUnavailable as exc:
             print(f"skipped: {args.engine} cannot be benchmarked: {exc}")

@@ -42,29 +42,34 @@ def sqlite_engine(folder: Path) -> Engine:
     )
 
 
-def postgres_engine(dsn: str) -> Engine:
+def postgres_engine(dsn: str, schema: str) -> Engine:
+    """Stores in their own tables of ``schema`` (dropped at close), mcard's and raw asyncpg's."""
     try:
-        from mcard import PostgresConfig  # type: ignore[attr-defined]
+        from mcard import PostgresConfig
     except ImportError as exc:
         raise EngineUnavailable("mcard has no PostgresConfig in this installation") from exc
     try:
-        from .raw_postgres import SCHEMA, RawPostgresSide, drop_table
+        from .raw_postgres import RawPostgresSide, drop_table
     except ImportError as exc:
         raise EngineUnavailable(f"asyncpg is not installed ({exc})") from exc
 
     class PostgresMcardSide(McardSide):
         def __init__(self, name: str) -> None:
             self.table = f"mcard_{name}"
-            super().__init__(PostgresConfig(dsn, schema=SCHEMA, table=self.table))
+            super().__init__(PostgresConfig(dsn, schema=schema, table=self.table))
 
         async def open(self) -> None:
-            await drop_table(dsn, self.table)
+            await drop_table(dsn, schema, self.table)
             await super().open()
+
+        async def close(self) -> None:
+            await super().close()
+            await drop_table(dsn, schema, self.table)
 
     return Engine(
         "postgres",
         PostgresMcardSide,
-        lambda name: RawPostgresSide(dsn, f"raw_{name}"),
+        lambda name: RawPostgresSide(dsn, schema, f"raw_{name}"),
         lambda name: None,
         lambda name: None,
     )

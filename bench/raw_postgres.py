@@ -8,17 +8,17 @@ import asyncpg
 
 from .raw_sqlite import row
 
-SCHEMA = "mcard_bench"
+DEFAULT_SCHEMA = "mcard_bench"
 COLUMNS = "hash, content, is_text, g_time, hash_algorithm, size"
 CHUNK = 10_000
 
 
-async def drop_table(dsn: str, table: str) -> None:
+async def drop_table(dsn: str, schema: str, table: str) -> None:
     """Remove what an earlier run left, so every store starts empty."""
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        await connection.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table} CASCADE")
+        await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await connection.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
     finally:
         await connection.close()
 
@@ -28,12 +28,13 @@ class RawPostgresSide:
 
     name = "raw asyncpg"
 
-    def __init__(self, dsn: str, table: str) -> None:
-        self.dsn, self.table = dsn, f"{SCHEMA}.{table}"
+    def __init__(self, dsn: str, schema: str, table: str) -> None:
+        self.dsn, self.schema, self.name = dsn, schema, table
+        self.table = f"{schema}.{table}"
         self.db: asyncpg.Connection
 
     async def open(self) -> None:
-        await drop_table(self.dsn, self.table.split(".")[1])
+        await drop_table(self.dsn, self.schema, self.name)
         self.db = await asyncpg.connect(self.dsn)
         await self.db.execute(
             f"CREATE TABLE {self.table} (hash text PRIMARY KEY, content bytea NOT NULL,"
@@ -61,7 +62,7 @@ class RawPostgresSide:
         rows = [row(content) for content in contents]
         async with self.db.transaction():
             await self.db.copy_records_to_table(
-                self.table.split(".")[1], schema_name=SCHEMA, records=rows, columns=COLUMNS.split(", ")
+                self.name, schema_name=self.schema, records=rows, columns=COLUMNS.split(", ")
             )
         return [values[0] for values in rows]
 

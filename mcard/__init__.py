@@ -9,7 +9,9 @@ from mcard.domain.models.exceptions import (
 )
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import BaseStore
-from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
+from mcard.infrastructure.persistence.config_url import config_from_url, default_config
+from mcard.infrastructure.persistence.engine.integrity import DamagedCard, VerifyReport
+from mcard.infrastructure.persistence.engine_config import EngineConfig, PostgresConfig, SQLiteConfig
 from mcard.infrastructure.persistence.store import CardStore, retry_operation
 
 __version__ = "0.1.0"
@@ -25,5 +27,10 @@ __all__ = [
     "CardStore",
     "EngineConfig",
     "SQLiteConfig",
+    "PostgresConfig",
+    "config_from_url",
+    "default_config",
     "retry_operation",
+    "VerifyReport",
+    "DamagedCard",
 ]

@@ -1,4 +1,4 @@
-"""Demo cards for the tutorials: ``python -m mcard.demo [DB_PATH]``.
+"""Demo cards for the tutorials (``mcard lab --demo`` stores them).
 
 The cards are the same every time (same content, so same hashes), so filling a database
 twice stores them once.
@@ -6,14 +6,13 @@ twice stores them once.
 
 from __future__ import annotations
 
-import asyncio
 import random
-import sys
 from datetime import datetime, timedelta, timezone
 
 from mcard.domain.models.card import MCard
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.engine_config import SQLiteConfig
+from mcard.infrastructure.persistence.config_url import config_from_url
+from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
 SUBJECTS = ["The quick brown fox", "A lazy dog", "The card store", "Every notebook", "A hash"]
 VERBS = ["jumps over", "remembers", "indexes", "finds", "ignores"]
@@ -37,17 +36,13 @@ def demo_cards(count: int = 250, seed: int = 7) -> list[MCard]:
     return cards
 
 
-async def fill(db_path: str) -> int:
-    """Store the demo cards in ``db_path``; return how many were new."""
-    async with AsyncPersistenceWrapper(SQLiteConfig(db_path)) as store:
+async def fill(target: str | EngineConfig) -> int:
+    """Store the demo cards in a SQLite file, a database URL or any engine's store; return how
+    many were new."""
+    if isinstance(target, str):
+        config = config_from_url(target) if "://" in target else SQLiteConfig(target)
+    else:
+        config = target
+    async with AsyncPersistenceWrapper(config) as store:
         return await store.save_many(demo_cards())
 
-
-def main() -> None:
-    config = SQLiteConfig(*sys.argv[1:2])
-    added = asyncio.run(fill(str(config.db_path)))
-    print(f"demo cards in {config.db_path}: {added} added")
-
-
-if __name__ == "__main__":
-    main()

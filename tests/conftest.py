@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from tests.postgres_support import fresh_schema, postgres_factory
 
 from mcard import AsyncPersistenceWrapper, EngineConfig, SQLiteConfig
 
 ConfigFactory = Callable[..., EngineConfig]
 
 
-def _sqlite_file(tmp_path: Path) -> ConfigFactory:
+def _sqlite_file(request: pytest.FixtureRequest) -> ConfigFactory:
+    tmp_path = request.getfixturevalue("tmp_path")
     return lambda **options: SQLiteConfig(db_path=tmp_path / "cards.db", **options)
 
 
-def _sqlite_memory(tmp_path: Path) -> ConfigFactory:
+def _sqlite_memory(request: pytest.FixtureRequest) -> ConfigFactory:
     return lambda **options: SQLiteConfig(db_path=":memory:", **options)
 
 
-ENGINES = {"sqlite-file": _sqlite_file, "sqlite-memory": _sqlite_memory}
+def _postgres(request: pytest.FixtureRequest) -> ConfigFactory:
+    return postgres_factory(*request.getfixturevalue("postgres_schema"))
 
 
-@pytest.fixture(params=sorted(ENGINES))
-def make_config(request: pytest.FixtureRequest, tmp_path: Path) -> ConfigFactory:
+ENGINES = {"sqlite-file": _sqlite_file, "sqlite-memory": _sqlite_memory, "postgres": _postgres}
+"""Engine name -> builder of a configuration factory, given the test's fixture request."""
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[tuple[str, str]]:
+    """(server URL, schema): a fresh schema on the test server, dropped after the test.
+
+    Skips when the server is unreachable, unless ``CI`` is set: then the test fails."""
+    yield from fresh_schema()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=[pytest.mark.postgres] if name == "postgres" else [])
+        for name in sorted(ENGINES)
+    ]
+)
+def make_config(request: pytest.FixtureRequest) -> ConfigFactory:
     """Builds a configuration of the engine under test; keyword options override defaults."""
-    return ENGINES[request.param](tmp_path)
+    return ENGINES[request.param](request)
 
 
 @pytest.fixture

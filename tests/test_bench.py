@@ -2,9 +2,12 @@
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_support import drop_schema, require_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATIONS = [
@@ -33,8 +36,12 @@ def test_quick_sqlite_run_prints_every_operation_against_the_raw_driver(tmp_path
 
 
 @pytest.mark.postgres
-def test_quick_postgres_run_works_or_says_why_it_cannot(tmp_path):
-    out = run_bench("--engine", "postgres", tmp_path=tmp_path)
-    assert "skipped: postgres cannot be benchmarked" in out or (
-        "| save_many |" in out and "MISMATCH" not in out
-    )
+def test_quick_postgres_run_prints_every_operation(tmp_path):
+    url, schema = require_server(), f"bench_{uuid.uuid4().hex[:12]}"
+    try:
+        out = run_bench("--engine", "postgres", "--dsn", url, "--pg-schema", schema, tmp_path=tmp_path)
+    finally:
+        drop_schema(url, schema)
+    for operation in OPERATIONS:
+        assert f"| {operation}" in out, operation
+    assert "found by each" in out and "MISMATCH" not in out

@@ -1,5 +1,6 @@
 """Every tutorial notebook runs top to bottom in a fresh kernel, in a temporary folder."""
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -8,7 +9,19 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+from mcard.demo import fill
+
+FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    """Every file under ``folder`` (hidden ones too) with its modification time."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_the_tutorials_are_there():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -20,17 +33,15 @@ def test_notebook_is_stored_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
-    from mcard.demo import fill
-
     db_path = tmp_path / "cards.db"
     monkeypatch.setenv("MCARD_DB_PATH", str(db_path))
-    import asyncio
-
     asyncio.run(fill(str(db_path)))
     work = tmp_path / path.name
     shutil.copy(path, work)
+    before = snapshot(FOLDER)
     notebook = nbformat.read(work, as_version=4)
     NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
     assert all(c.execution_count for c in notebook.cells if c.cell_type == "code")
+    assert snapshot(FOLDER) == before, "a tutorial wrote into the repository"

@@ -59,6 +59,7 @@ async def test_file_that_is_not_a_database_raises_and_is_left_untouched(tmp_path
     with pytest.raises(StorageError) as raised:
         await AsyncPersistenceWrapper(SQLiteConfig(path)).initialize()
     assert str(path) in str(raised.value) and raised.value.__cause__ is not None
+    assert "not a database" in str(raised.value)
     assert path.read_bytes() == garbage and path.stat().st_mtime_ns == before.st_mtime_ns
     assert sorted(os.listdir(tmp_path)) == ["notes.db"]
 
@@ -197,7 +198,10 @@ def test_unclosed_store_does_not_block_interpreter_exit(tmp_path):
             await store.initialize()
             await store.create("never closed")
             await asyncio.gather(*(store.list() for _ in range(5)))
-        asyncio.run(main())
+            global reading  # an iteration left open holds its snapshot connection
+            reading = store.iterate(page_size=1)
+            await anext(reading)
+        asyncio.new_event_loop().run_until_complete(main())  # the loop is never closed either
         print("done")
         """
     )

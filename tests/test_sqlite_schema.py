@@ -19,17 +19,24 @@ INSERT INTO mcard_meta (key, value) VALUES ('schema_version', 1), ('changes', 0)
 """
 
 
-def write_v1(path, cards):
+def write_old(path, cards, version=1):
+    """A file as an older mcard wrote it: schema 1, or 2 (with content types)."""
     with sqlite3.connect(path) as db:
         db.executescript(SCHEMA_V1)
-        db.executemany("INSERT INTO card VALUES (?, ?, ?, ?, ?, ?)", [card_row(c) for c in cards])
+        if version == 1:
+            db.executemany("INSERT INTO card VALUES (?, ?, ?, ?, ?, ?)", [card_row(c)[:6] for c in cards])
+        else:
+            db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
+            db.executemany("INSERT INTO card VALUES (?, ?, ?, ?, ?, ?, ?)", [card_row(c) for c in cards])
+            db.execute("UPDATE mcard_meta SET value = 2 WHERE key = 'schema_version'")
     db.close()
 
 
-async def test_version_1_file_is_upgraded_with_a_search_index(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+async def test_older_file_is_upgraded_with_a_search_index(tmp_path, version):
     path = tmp_path / "old.db"
     cards = [MCard(f"old note {i}") for i in range(50)] + [MCard(b"old bytes note"), MCard("x\x00old note")]
-    write_v1(path, cards)
+    write_old(path, cards, version)
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         assert await store.get_many([c.hash for c in cards]) == {c.hash: c for c in cards}
         assert sorted(c.hash for c in await store.search("old note")) == sorted(
@@ -41,7 +48,7 @@ async def test_version_1_file_is_upgraded_with_a_search_index(tmp_path):
         new = await store.create("a new note")
         assert await store.search("new note") == [new]
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (2,)
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (3,)
         assert db.execute("SELECT count(*) FROM card_text WHERE card_text MATCH '\"old note\"'").fetchone() == (50,)
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
@@ -67,7 +74,7 @@ async def test_index_is_built_in_the_background_and_not_by_close(tmp_path):
 
 async def test_newer_schema_is_refused_and_left_alone(tmp_path):
     path = tmp_path / "future.db"
-    write_v1(path, [MCard("from the future")])
+    write_old(path, [MCard("from the future")])
     with sqlite3.connect(path) as db:
         db.execute("UPDATE mcard_meta SET value = 99 WHERE key = 'schema_version'")
     db.close()

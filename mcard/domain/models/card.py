@@ -78,13 +78,14 @@ class MCard:
     A card read back from a store carries the hash and ``g_time`` it was first stored with.
     """
 
-    __slots__ = ("_content", "_hash", "_g_time", "_hash_algorithm", "_size")
+    __slots__ = ("_content", "_hash", "_g_time", "_hash_algorithm", "_size", "_content_type")
 
     _content: str | bytes
     _hash: str
     _g_time: datetime
     _hash_algorithm: str
     _size: int
+    _content_type: str | None
 
     def __init__(
         self,
@@ -99,19 +100,32 @@ class MCard:
         self._init(content, hashlib.new(algorithm, data).hexdigest(), moment, algorithm, len(data))
 
     def _init(
-        self, content: str | bytes, hash_str: str, g_time: datetime, algorithm: str, size: int
+        self,
+        content: str | bytes,
+        hash_str: str,
+        g_time: datetime,
+        algorithm: str,
+        size: int,
+        content_type: str | None = None,
     ) -> None:
         _SET_CONTENT(self, content)
         _SET_HASH(self, hash_str)
         _SET_G_TIME(self, g_time)
         _SET_ALGORITHM(self, algorithm)
         _SET_SIZE(self, size)
+        _SET_CONTENT_TYPE(self, content_type)
 
     @classmethod
     def restore(
-        cls, content: str | bytes, hash_str: str, g_time: datetime, hash_algorithm: str, size: int
+        cls,
+        content: str | bytes,
+        hash_str: str,
+        g_time: datetime,
+        hash_algorithm: str,
+        size: int,
+        content_type: str | None = None,
     ) -> MCard:
-        """Rebuild a stored card without re-hashing (``hash_matches`` is the place to re-check).
+        """Rebuild a stored card without re-hashing (``verify`` is the place to re-check).
 
         Stores call this once per row read, so it is kept to the bare slot assignments.
         """
@@ -121,6 +135,7 @@ class MCard:
         _SET_G_TIME(card, g_time)
         _SET_ALGORITHM(card, hash_algorithm)
         _SET_SIZE(card, size)
+        _SET_CONTENT_TYPE(card, content_type)
         return card
 
     @property
@@ -143,6 +158,15 @@ class MCard:
     def size(self) -> int:
         """Size of the content in bytes (UTF-8 for text)."""
         return self._size
+
+    @property
+    def content_type(self) -> str:
+        """The MIME type of the content, detected once (stores keep it with the card)."""
+        if self._content_type is None:
+            from mcard.content_types import detect_content_type
+
+            object.__setattr__(self, "_content_type", detect_content_type(self._content))
+        return self._content_type  # type: ignore[return-value]
 
     @property
     def is_text(self) -> bool:
@@ -188,8 +212,17 @@ class MCard:
     def __reduce__(self) -> tuple[object, ...]:
         return (
             MCard.restore,
-            (self._content, self._hash, self._g_time, self._hash_algorithm, self._size),
+            (
+                self._content, self._hash, self._g_time,
+                self._hash_algorithm, self._size, self._content_type,
+            ),
         )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich view; the notebook layer renders it (imported only when displayed)."""
+        from mcard.notebook.display import card_html
+
+        return card_html(self)
 
     def __repr__(self) -> str:
         preview = self._content[:40]
@@ -208,3 +241,4 @@ _SET_HASH = MCard._hash.__set__  # type: ignore[attr-defined]
 _SET_G_TIME = MCard._g_time.__set__  # type: ignore[attr-defined]
 _SET_ALGORITHM = MCard._hash_algorithm.__set__  # type: ignore[attr-defined]
 _SET_SIZE = MCard._size.__set__  # type: ignore[attr-defined]
+_SET_CONTENT_TYPE = MCard._content_type.__set__  # type: ignore[attr-defined]

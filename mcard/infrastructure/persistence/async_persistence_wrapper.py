@@ -9,7 +9,8 @@ from typing import Optional
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 
-from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore
+from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, StoreStats
+from .engine.integrity import VerifyReport
 from .engine_config import EngineConfig
 
 
@@ -88,9 +89,17 @@ class AsyncPersistenceWrapper:
         """Every card newest first, streamed page by page: ``async for card in wrapper.iterate()``."""
         return self.store.iterate(page_size, start_time, end_time)
 
+    async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+        """Re-hash every stored card; the report lists each one whose content no longer matches."""
+        return await self.store.verify(page_size, progress)
+
     async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]:
         """Text cards containing ``query`` literally (case-sensitive), newest first."""
         return await self.store.search(query, limit, offset)
+
+    async def stats(self) -> StoreStats:
+        """Card count, total bytes, first/last ``g_time``, and (count, bytes) per content type."""
+        return await self.store.stats()
 
     async def remove(self, hash_str: str) -> bool:
         """Delete a card; return whether it was there."""

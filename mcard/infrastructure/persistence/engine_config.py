@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Optional
+from urllib.parse import urlsplit
 
 from mcard.domain.models.card import DEFAULT_HASH_ALGORITHM, HASH_ALGORITHMS
 from mcard.domain.models.exceptions import ConfigurationError
@@ -21,6 +23,8 @@ DEFAULT_DB_FILENAME: Final = "mcard.db"
 MEMORY_PATH: Final = ":memory:"
 
 SQLITE_SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -110,3 +114,85 @@ class SQLiteConfig(EngineConfig):
         from .engine.sqlite_engine import SQLiteStore
 
         return SQLiteStore(self)
+
+
+def _check_dsn(dsn: object) -> None:
+    try:
+        url = urlsplit(dsn) if isinstance(dsn, str) and "\0" not in dsn else None
+        valid = url is not None and url.scheme in POSTGRES_SCHEMES and (url.port or 0) >= 0
+    except ValueError:  # a port that is not a number
+        valid = False
+    if not valid:
+        raise ConfigurationError(f"dsn must be a postgresql:// URL, got {dsn!r}")
+
+
+@dataclass(kw_only=True)
+class PostgresConfig(EngineConfig):
+    """PostgreSQL through asyncpg (``pip install mcard[postgres]``).
+
+    - ``dsn``: a ``postgresql://user:password@host:port/database?...`` URL; or leave it out and
+      give ``host``, ``port``, ``user``, ``password``, ``database`` (unset ones fall back to
+      libpq's ``PG*`` environment variables and defaults), not both.
+    - ``schema`` and ``table``: where the cards live (created when missing), so several stores
+      can share one database. Plain identifiers: letters, digits, ``_``, at most 48 characters.
+    - ``max_connections``: the asyncpg pool's maximum size. ``timeout``: seconds to connect, to
+      wait for a free pooled connection and for a row or table lock (``lock_timeout``).
+    """
+
+    dsn: Optional[str] = field(default=None, kw_only=False)
+    host: Optional[str] = None
+    port: Optional[int] = None
+    user: Optional[str] = None
+    password: Optional[str] = None
+    database: Optional[str] = None
+    schema: str = "public"
+    table: str = "card"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        parts = (self.host, self.port, self.user, self.password, self.database)
+        if self.dsn is not None:
+            _check_dsn(self.dsn)
+            if any(part is not None for part in parts):
+                raise ConfigurationError("give either dsn or host/port/user/password/database, not both")
+        for name in ("host", "user", "password", "database"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value or "\0" in value):
+                raise ConfigurationError(f"{name} must be a non-empty string, got {value!r}")
+        if self.port is not None:
+            _check_int("port", self.port, 1)
+            if self.port > 65535:
+                raise ConfigurationError(f"port must be at most 65535, got {self.port!r}")
+        for name in ("schema", "table"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+                raise ConfigurationError(
+                    f"{name} must be a plain identifier (letters, digits, _; at most 48), got {value!r}"
+                )
+
+    def __repr__(self) -> str:
+        """Never shows the password (notebooks print configurations)."""
+        return (
+            f"PostgresConfig({self.location!r}, max_connections={self.max_connections},"
+            f" timeout={self.timeout}, max_content_size={self.max_content_size},"
+            f" hash_algorithm={self.hash_algorithm!r})"
+        )
+
+    @property
+    def location(self) -> str:
+        """Where the cards are, for messages: the server, database and table, never the password."""
+        if self.dsn is not None:
+            url = urlsplit(self.dsn)
+            user = f"{url.username}@" if url.username else ""
+            host = url.hostname or ""
+            server = f"{url.scheme}://{user}{host}{f':{url.port}' if url.port else ''}{url.path}"
+        else:
+            user = f"{self.user}@" if self.user else ""
+            port = f":{self.port}" if self.port else ""
+            server = f"postgresql://{user}{self.host or ''}{port}/{self.database or ''}"
+        return f"{server} ({self.schema}.{self.table})"
+
+    def create_store(self) -> BaseStore:
+        from .engine.postgres_engine import PostgresStore
+
+        return PostgresStore(self)

@@ -13,6 +13,8 @@ from typing import Optional, ParamSpec, Protocol, TypeVar, runtime_checkable
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import StorageError
 
+from .engine.integrity import VerifyReport
+
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
@@ -41,6 +43,7 @@ class CardStore(Protocol):
     ) -> int: ...
     async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]: ...
     async def remove(self, hash_str: str) -> bool: ...
+    async def verify(self, page_size: int = ..., progress: bool = ...) -> VerifyReport: ...
 
 
 def is_transient(error: BaseException) -> bool:

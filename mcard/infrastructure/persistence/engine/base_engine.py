@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Optional
 
+from tqdm.auto import tqdm
+
 from mcard.domain.models.card import MCard, to_utc
 from mcard.domain.models.exceptions import ValidationError
+
+from .integrity import DamagedCard, VerifyReport, check_stored
 
 if TYPE_CHECKING:
     from ..engine_config import EngineConfig
@@ -25,6 +31,17 @@ _HEX: Final = re.compile(r"[0-9a-fA-F]{1,128}")
 
 PageKey = tuple[datetime, str]
 """Where a newest-first listing stopped: the last card's (g_time, hash)."""
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """What a store holds: card count, content bytes, time span, and (count, bytes) per type."""
+
+    count: int
+    total_bytes: int
+    first: Optional[datetime]
+    last: Optional[datetime]
+    by_content_type: dict[str, tuple[int, int]]
 
 
 def check_card(card: object, max_content_size: int) -> MCard:
@@ -54,6 +71,13 @@ def check_count(name: str, value: object, *, allow_none: bool) -> Optional[int]:
 
 def check_time(name: str, value: object) -> Optional[datetime]:
     return None if value is None else to_utc(value, name)
+
+
+def check_page_size(value: object) -> int:
+    size = check_count("page_size", value, allow_none=False)
+    if not size:
+        raise ValidationError("page_size must be at least 1")
+    return size
 
 
 def check_query(query: object) -> str:
@@ -125,6 +149,57 @@ class BaseStore(ABC):
     async def _remove_many(self, hashes: Sequence[str]) -> int:
         """Delete the cards among ``hashes`` in one transaction; return how many were removed."""
 
+    async def _iterate(
+        self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
+    ) -> AsyncIterator[MCard]:
+        """Every card within the bounds, newest first, fetched ``page_size`` at a time.
+
+        This default pages by keyset through ``_list``: each page is its own snapshot, so a
+        card removed or added (with an older ``g_time``) during the iteration may be missed
+        or seen. Engines that can hold one read snapshot for the whole iteration override it.
+        """
+        after: Optional[PageKey] = None
+        while True:
+            page = await self._list(start_time, end_time, page_size, 0, after)
+            for card in page:
+                yield card
+            if len(page) < page_size:
+                return
+            after = (page[-1].g_time, page[-1].hash)
+
+    async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
+        """Re-hash every stored card; yield (cards checked, damaged among them) per chunk.
+
+        This default re-hashes the cards ``_iterate`` yields; engines may check raw rows instead.
+        """
+        checked, damaged = 0, []
+        async for card in self._iterate(None, None, page_size):
+            checked += 1
+            reason = check_stored(
+                card.hash, card.content_bytes, card.is_text, card.hash_algorithm, card.size
+            )
+            if reason:
+                damaged.append(DamagedCard(card.hash, reason))
+            if checked == page_size:
+                yield checked, damaged
+                checked, damaged = 0, []
+        if checked:
+            yield checked, damaged
+
+    async def _stats(self) -> StoreStats:
+        """Engines with a cheaper way (one aggregate query) override this full scan."""
+        count = total = 0
+        first = last = None
+        by_type: dict[str, tuple[int, int]] = {}
+        async for card in self.iterate():
+            count, total = count + 1, total + card.size
+            first = card.g_time if first is None or card.g_time < first else first
+            last = card.g_time if last is None or card.g_time > last else last
+            seen, size = by_type.get(card.content_type, (0, 0))
+            by_type[card.content_type] = (seen + 1, size + card.size)
+        ordered = dict(sorted(by_type.items(), key=lambda item: (-item[1][0], item[0])))
+        return StoreStats(count, total, first, last, ordered)
+
     # -- public API --------------------------------------------------------------------------
     async def save(self, card: MCard) -> bool:
         """Store ``card``; return False when its content was already stored (the first stays)."""
@@ -181,19 +256,33 @@ class BaseStore(ABC):
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
     ) -> AsyncIterator[MCard]:
-        """Every card newest first, fetched ``page_size`` at a time, in constant memory."""
-        size = check_count("page_size", page_size, allow_none=False)
-        if not size:
-            raise ValidationError("page_size must be at least 1")
+        """Every card newest first, fetched ``page_size`` at a time, in constant memory.
+
+        Engines that support it (SQLite does) read the whole iteration from one snapshot: the
+        cards stored when the first card was fetched, however long the loop takes, while
+        writers go on unblocked.
+        """
+        size = check_page_size(page_size)
         start, end = check_time("start_time", start_time), check_time("end_time", end_time)
-        after: Optional[PageKey] = None
-        while True:
-            page = await self._list(start, end, size, 0, after)
-            for card in page:
+        async with aclosing(self._iterate(start, end, size)) as cards:
+            async for card in cards:
                 yield card
-            if len(page) < size:
-                return
-            after = (page[-1].g_time, page[-1].hash)
+
+    async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+        """Re-hash every stored card and report each one whose content no longer matches its hash.
+
+        Reads in constant memory, ``page_size`` cards at a time; ``progress`` shows a bar.
+        """
+        size = check_page_size(page_size)
+        report = VerifyReport()
+        total = await self._count(None, None) if progress else None
+        with tqdm(total=total, desc="verify", unit="card", disable=not progress) as bar:
+            async with aclosing(self._verify(size)) as chunks:
+                async for checked, damaged in chunks:
+                    report.checked += checked
+                    report.damaged.extend(damaged)
+                    bar.update(checked)
+        return report
 
     async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]:
         """Text cards containing ``query`` literally and case-sensitively, newest first.
@@ -206,6 +295,10 @@ class BaseStore(ABC):
         if limit == 0:
             return []
         return await self._search(text, limit, offset)
+
+    async def stats(self) -> StoreStats:
+        """How many cards, how many bytes, from when to when, and per content type."""
+        return await self._stats()
 
     async def remove(self, hash_str: str) -> bool:
         """Delete the card with this hash; return whether there was one."""

@@ -10,14 +10,18 @@ cannot keep the interpreter (or a Jupyter kernel) from exiting.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 import aiosqlite
 
 from mcard.domain.models.exceptions import StorageError
+
+from .sqlite_files import explain
 
 T = TypeVar("T")
 
@@ -25,11 +29,15 @@ _TRANSIENT_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
 def storage_error(exc: BaseException, where: str) -> StorageError:
-    """A ``StorageError`` naming the database and the cause; busy/locked are transient."""
+    """A ``StorageError`` naming the database and the cause; busy/locked are transient.
+
+    When ``where`` is a file path, what the file system says is added (read-only, full...).
+    """
     code = getattr(exc, "sqlite_errorcode", None)
     transient = code is not None and (code & 0xFF) in _TRANSIENT_CODES
     transient = transient or "database is locked" in str(exc)
-    error = StorageError(f"{where}: {exc}", transient=transient)
+    hint = explain(exc, Path(where)) if os.path.isabs(where) else ""
+    error = StorageError(f"{where}: {exc}" + (f"; {hint}" if hint else ""), transient=transient)
     error.__cause__ = exc
     return error
 
@@ -125,11 +133,6 @@ class SQLiteWorker:
             raise storage_error(exc, self._where) from exc
         finally:
             self.in_flight -= 1
-
-    def interrupt(self) -> None:
-        """Abort the statement running on this connection (thread-safe)."""
-        if self._connection._connection is not None:
-            self._connection._conn.interrupt()
 
     async def close(self) -> None:
         try:

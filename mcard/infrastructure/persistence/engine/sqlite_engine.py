@@ -6,8 +6,8 @@ import asyncio
 import logging
 import sqlite3
 import uuid
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Final, Optional
 
@@ -17,8 +17,11 @@ from mcard.domain.models.exceptions import StorageError
 from ..engine_config import SQLiteConfig
 from . import sqlite_schema
 from . import sqlite_sql as sql
-from .base_engine import BaseStore, PageKey
+from .base_engine import BaseStore, PageKey, StoreStats
+from .integrity import DamagedCard
+from .page_marks import PageMarks, micros_bounds
 from .sqlite_connection import SQLiteWorker, storage_error
+from .sqlite_files import check_file
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -54,7 +57,7 @@ class SQLiteStore(BaseStore):
         if not isinstance(config, SQLiteConfig):
             raise TypeError(f"SQLiteStore needs a SQLiteConfig, got {type(config).__name__}")
         super().__init__(config)
-        self._where = str(config.db_path)
+        self._where = str(config.db_path) if config.in_memory else str(config.path.absolute())
         if config.in_memory:
             self._database = f"file:/mcard-{uuid.uuid4().hex}?vfs=memdb"
             self._connect_kwargs: dict[str, Any] = {"uri": True}
@@ -65,9 +68,10 @@ class SQLiteStore(BaseStore):
         self._writer: Optional[SQLiteWorker] = None
         self._readers: list[SQLiteWorker] = []
         self._readers_opening = 0
+        self._snapshots: set[SQLiteWorker] = set()
         self._batcher: Optional[WriteBatcher] = None
         self._opening: Optional[asyncio.Future[None]] = None
-        self._page_marks: OrderedDict[tuple[Any, ...], tuple[int, int, str]] = OrderedDict()
+        self._page_marks = PageMarks(DEFAULT_SETTINGS["page_marks"])
         self._index_timer: Optional[asyncio.TimerHandle] = None
         self._last_write = 0.0
 
@@ -86,8 +90,11 @@ class SQLiteStore(BaseStore):
         if not self.config.in_memory:
             try:
                 await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
+                unusable = await asyncio.to_thread(check_file, self.config.path)
             except OSError as exc:
                 raise storage_error(exc, self._where) from exc
+            if unusable:
+                raise StorageError(f"{self._where}: {unusable}")
         writer = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
         try:
             await writer.run(
@@ -97,7 +104,7 @@ class SQLiteStore(BaseStore):
             await writer.close()
             raise
         self._writer = writer
-        self._batcher = WriteBatcher(self._write_batch, writer.interrupt, self._index_step)
+        self._batcher = WriteBatcher(self._write_batch, self._index_step)
         self._schedule_indexing()
         logger.debug("opened SQLite card store %s", self._where)
 
@@ -113,8 +120,9 @@ class SQLiteStore(BaseStore):
         if self._batcher is not None:
             self._batcher.stop_idle()
             await self._batcher.wait_idle()
-        workers = [*self._readers, *([self._writer] if self._writer else [])]
+        workers = [*self._snapshots, *self._readers, *([self._writer] if self._writer else [])]
         self._writer, self._batcher, self._readers = None, None, []
+        self._snapshots.clear()
         self._page_marks.clear()
         for worker in workers:
             await worker.close()
@@ -179,8 +187,7 @@ class SQLiteStore(BaseStore):
             return writer
         self._readers_opening += 1
         try:
-            reader = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
-            await reader.run(lambda db: db.execute("PRAGMA query_only = ON"))
+            reader = await self._open_reader()
         finally:
             self._readers_opening -= 1
         if self._writer is None:
@@ -188,6 +195,43 @@ class SQLiteStore(BaseStore):
             self._open_writer()
         self._readers.append(reader)
         return reader
+
+    async def _open_reader(self) -> SQLiteWorker:
+        reader = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
+        try:
+            await reader.run(lambda db: db.execute("PRAGMA query_only = ON"))
+        except BaseException:
+            await reader.close()
+            raise
+        return reader
+
+    async def _snapshot(
+        self, begin: Callable[..., sqlite3.Cursor], begin_args: tuple[Any, ...],
+        fetch: Callable[..., list[Any]], size: int,
+    ) -> AsyncIterator[list[Any]]:
+        """Chunks read from one read transaction on a connection of its own, one hop each.
+
+        WAL keeps that snapshot for as long as the loop runs without blocking writers; the
+        connection is closed when the loop ends (or the store closes).
+        """
+        self._open_writer()
+        worker = await self._open_reader()
+        self._snapshots.add(worker)
+        cursor: Optional[sqlite3.Cursor] = None
+        try:
+            cursor = await worker.run(begin, *begin_args)
+            while True:
+                chunk = await worker.run(fetch, cursor, size)
+                yield chunk
+                if len(chunk) < size:
+                    return
+        finally:
+            if worker in self._snapshots:
+                self._snapshots.discard(worker)
+                try:
+                    await worker.run(sql.end_snapshot, cursor)
+                finally:
+                    await worker.close()
 
     async def _read(self, fn: Any, *args: Any) -> Any:
         return await (await self._reader()).run(fn, *args)
@@ -204,20 +248,40 @@ class SQLiteStore(BaseStore):
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
         _, batcher = self._open_writer()
-        return await batcher.submit("insert", [sql.card_row(card) for card in cards])
+        return await batcher.submit("insert", cards)
 
     async def _remove_many(self, hashes: Sequence[str]) -> int:
         _, batcher = self._open_writer()
-        return await batcher.submit("delete", [(key,) for key in hashes])
+        return await batcher.submit("delete", hashes)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         return await self._read(sql.get_many, hashes)
 
+    async def _stats(self) -> StoreStats:
+        return StoreStats(**await self._read(sql.stats))
+
     async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
-        return await self._read(sql.count, _bounds(start_time, end_time))
+        return await self._read(sql.count, micros_bounds(start_time, end_time))
 
     async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
         return await self._read(sql.search, query, limit, offset)
+
+    async def _iterate(
+        self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
+    ) -> AsyncIterator[MCard]:
+        bounds = micros_bounds(start_time, end_time)
+        snapshot = self._snapshot(sql.snapshot_cards, (bounds,), sql.fetch_cards, page_size)
+        async with aclosing(snapshot) as chunks:
+            async for cards in chunks:
+                for card in cards:
+                    yield card
+
+    async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
+        snapshot = self._snapshot(sql.snapshot_rows_to_verify, (), sql.fetch_verified, page_size)
+        async with aclosing(snapshot) as chunks:
+            async for rows in chunks:
+                if rows:
+                    yield len(rows), [row for row in rows if row is not None]
 
     async def _list(
         self,
@@ -227,29 +291,17 @@ class SQLiteStore(BaseStore):
         offset: int,
         after: Optional[PageKey],
     ) -> list[MCard]:
-        bounds = _bounds(start_time, end_time)
+        bounds = micros_bounds(start_time, end_time)
         after_key = None if after is None else (to_micros(after[0]), after[1])
-        resume = self._page_marks.get((bounds, offset)) if after is None and offset else None
+        resume = self._page_marks.get(bounds, offset) if after is None else None
         cards, stamp = await self._read(sql.list_page, bounds, limit, offset, after_key, resume)
-        if after is None and cards:
-            self._remember_page_end((bounds, offset + len(cards)), stamp, cards[-1])
+        if after is None:
+            self._page_marks.remember(bounds, offset, stamp, cards)
         return cards
 
-    def _remember_page_end(self, key: tuple[Any, ...], stamp: int, last: MCard) -> None:
-        self._page_marks[key] = (stamp, to_micros(last.g_time), last.hash)
-        self._page_marks.move_to_end(key)
-        while len(self._page_marks) > DEFAULT_SETTINGS["page_marks"]:
-            self._page_marks.popitem(last=False)
 
 
 def _cancel_all(batch: list[WriteRequest]) -> None:
     """Make a running batch stop at its next row (an interrupt between rows would be lost)."""
     for request in batch:
         request.cancelled = True
-
-
-def _bounds(start_time: Optional[datetime], end_time: Optional[datetime]) -> sql.TimeBounds:
-    return (
-        None if start_time is None else to_micros(start_time),
-        None if end_time is None else to_micros(end_time),
-    )

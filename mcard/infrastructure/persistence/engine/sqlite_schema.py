@@ -1,6 +1,6 @@
-"""The SQLite schema (version 2), its creation and the upgrade from version 1.
+"""The SQLite schema (version 3), its creation and the upgrades from versions 1 and 2.
 
-Version 2 gives ``card`` an explicit ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid that
+Version 2 added ``content_type``. Version 3 gives ``card`` an explicit ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid that
 ``VACUUM`` never renumbers and no insert ever reuses) and a full-text index ``card_text`` over
 text cards: FTS5 with the trigram tokenizer, case-sensitive, contentless (no copy of the text).
 
@@ -24,9 +24,11 @@ from typing import Final, Optional
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
-INDEXED: Final = "{0}.is_text = 1 AND instr({0}.content, x'00') = 0"
+# Which cards the index holds: text without a NUL (row ``old`` in a trigger, ``card`` in a step).
+OLD_INDEXED: Final = "old.is_text = 1 AND instr(old.content, x'00') = 0"
+CARD_INDEXED: Final = "card.is_text = 1 AND instr(card.content, x'00') = 0"
 
 CARD_TABLE: Final = (
     """CREATE TABLE card (
@@ -36,7 +38,8 @@ CARD_TABLE: Final = (
         is_text        INTEGER NOT NULL,
         g_time         INTEGER NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
         hash_algorithm TEXT NOT NULL,
-        size           INTEGER NOT NULL
+        size           INTEGER NOT NULL,
+        content_type   TEXT               -- MIME type, detected once when the card is saved
     )""",
     "CREATE INDEX card_by_time ON card (g_time, hash)",
     "CREATE INDEX card_with_nul ON card (id) WHERE is_text = 1 AND instr(content, x'00') > 0",
@@ -49,7 +52,7 @@ TEXT_INDEX: Final = (
     f"""CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
         UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes';
         INSERT INTO card_text_garbage (id, content) SELECT old.id, old.content
-        WHERE old.id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed') AND {INDEXED.format("old")};
+        WHERE old.id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed') AND {OLD_INDEXED};
     END""",
 )
 
@@ -59,18 +62,43 @@ META: Final = (
     f" VALUES ('schema_version', {SCHEMA_VERSION}), ('changes', 0), ('text_indexed', 0)",
 )
 
-UPGRADE_FROM_1: Final = (
-    "ALTER TABLE card RENAME TO card_v1",
-    "DROP INDEX card_by_time",  # index names are global: the new table takes them
-    *CARD_TABLE,
-    *TEXT_INDEX,
-    "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size)"
-    " SELECT hash, content, is_text, g_time, hash_algorithm, size FROM card_v1 ORDER BY g_time, hash",
-    "DROP TABLE card_v1",
-    "INSERT INTO mcard_meta (key, value) VALUES ('text_indexed', 0)",
-    f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
-    "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
+UPGRADE_FROM_2: Final = (
+    (
+        "ALTER TABLE card RENAME TO card_v2",
+        "DROP INDEX card_by_time",  # index names are global: the new table takes them
+    )
+    + CARD_TABLE
+    + TEXT_INDEX
+    + (
+        "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+        " SELECT hash, content, is_text, g_time, hash_algorithm, size, content_type FROM card_v2"
+        " ORDER BY g_time, hash",
+        "DROP TABLE card_v2",
+        "INSERT INTO mcard_meta (key, value) VALUES ('text_indexed', 0)",
+        f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
+        "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
+    )
 )
+CREATE: Final = CARD_TABLE + TEXT_INDEX + META
+
+STATEMENTS: Final = {text: text for text in CREATE + UPGRADE_FROM_2}
+"""Every schema statement, looked up as ``STATEMENTS[text]``: a table of constants."""
+
+
+def add_content_types(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: a content_type column, filled for the cards already stored."""
+    from mcard.content_types import detect_content_type
+
+    db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
+    rows = db.execute("SELECT hash, content, is_text FROM card")
+    while chunk := rows.fetchmany(1000):
+        db.executemany(
+            "UPDATE card SET content_type = ? WHERE hash = ?",
+            [
+                (detect_content_type(data.decode("utf-8") if is_text else data), key)
+                for key, data, is_text in chunk
+            ],
+        )
 
 
 def stored_version(db: sqlite3.Connection) -> Optional[int]:
@@ -87,12 +115,14 @@ def ensure_schema(db: sqlite3.Connection, where: str) -> None:
     try:
         version = stored_version(db)
         if version is None:
-            for statement in (*CARD_TABLE, *TEXT_INDEX, *META):
-                db.execute(statement)
-        elif version == 1:
-            logger.info("upgrading card store %s to schema %s", where, SCHEMA_VERSION)
-            for statement in UPGRADE_FROM_1:
-                db.execute(statement)
+            for statement in CREATE:
+                db.execute(STATEMENTS[statement])
+        elif version in (1, 2):
+            logger.info("upgrading card store %s from schema %s to %s", where, version, SCHEMA_VERSION)
+            if version == 1:
+                add_content_types(db)
+            for statement in UPGRADE_FROM_2:
+                db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(
                 f"card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})"
@@ -133,7 +163,7 @@ def index_step(db: sqlite3.Connection, step: int, step_bytes: int) -> bool:
         if upper > done:
             db.execute(
                 f"INSERT INTO card_text (rowid, content) SELECT id, content FROM card"
-                f" WHERE id > ? AND id <= ? AND {INDEXED.format('card')}",
+                f" WHERE id > ? AND id <= ? AND {CARD_INDEXED}",
                 (done, upper),
             )
             db.execute("UPDATE mcard_meta SET value = ? WHERE key = 'text_indexed'", (upper,))

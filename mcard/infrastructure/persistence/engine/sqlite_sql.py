@@ -11,18 +11,24 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 
+from ..engine_config import SQLITE_SYNCHRONOUS_MODES
+from .integrity import DamagedCard, check_stored
 from .sqlite_schema import ensure_schema
 from .write_batcher import WriteRequest
 
-COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size"
+SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
+SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
+COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
-INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
+WRITE: Final = {"insert": INSERT, "delete": DELETE}
 # Grows with every change: inserts raise the AUTOINCREMENT sequence, deletes the counter (trigger).
 READ_CHANGES: Final = (
     "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
     " + (SELECT value FROM mcard_meta WHERE key = 'changes')"
 )
+VERIFY_ROWS: Final = "SELECT hash, content, is_text, hash_algorithm, size FROM card"
 MAX_PARAMETERS: Final = 900
 SEARCH_SCAN: Final = "is_text = 1 AND instr(content, ?) > 0"
 SEARCH_INDEXED: Final = (
@@ -32,29 +38,72 @@ SEARCH_INDEXED: Final = (
     f" AND {SEARCH_SCAN}"
 )
 
-Row = tuple[str, bytes, int, int, str, int]
+Row = tuple[str, bytes, int, int, str, int, Optional[str]]
 TimeBounds = tuple[Optional[int], Optional[int]]
 
 
 def card_row(card: MCard) -> Row:
     return (
         card.hash, card.content_bytes, int(card.is_text),
-        to_micros(card.g_time), card.hash_algorithm, card.size,
+        to_micros(card.g_time), card.hash_algorithm, card.size, card.content_type,
     )
 
 
 def row_card(row: Row, _restore: Any = MCard.restore, _time: Any = from_micros) -> MCard:
-    hash_str, data, is_text, g_time, algorithm, size = row
-    return _restore(data.decode("utf-8") if is_text else data, hash_str, _time(g_time), algorithm, size)
+    hash_str, data, is_text, g_time, algorithm, size, content_type = row
+    content = data.decode("utf-8") if is_text else data
+    return _restore(content, hash_str, _time(g_time), algorithm, size, content_type)
 
 
 def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str, where: str) -> None:
     """Check the file is a database, create or upgrade the schema, then set the journal
     (so that a file refused for its schema version is left byte for byte as it was)."""
     db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute(SET_SYNCHRONOUS[synchronous])
     ensure_schema(db, where)
-    db.execute(f"PRAGMA journal_mode={journal_mode}").fetchone()
+    db.execute(SET_JOURNAL_MODE[journal_mode]).fetchone()
+
+
+def stats(db: sqlite3.Connection) -> dict[str, object]:
+    """Count, bytes and time span of all cards, and count and bytes per content type."""
+    count, total, first, last = db.execute(
+        "SELECT count(*), coalesce(sum(size), 0), min(g_time), max(g_time) FROM card"
+    ).fetchone()
+    by_type = db.execute(
+        "SELECT coalesce(content_type, '?'), count(*), sum(size) FROM card"
+        " GROUP BY 1 ORDER BY 2 DESC, 1"
+    ).fetchall()
+    return {
+        "count": count, "total_bytes": total,
+        "first": None if first is None else from_micros(first),
+        "last": None if last is None else from_micros(last),
+        "by_content_type": {name: (n, size) for name, n, size in by_type},
+    }
+
+
+class WriteCancelled(sqlite3.OperationalError):
+    """Raised inside a write whose caller cancelled it, so its statement stops and rolls back."""
+
+
+def _rows_until_cancelled(request: WriteRequest) -> Iterator[tuple[object, ...]]:
+    """The request's rows, built on the database thread, stopping once it is cancelled.
+
+    ``sqlite3_interrupt`` alone can miss an ``executemany``: SQLite clears the interrupt flag
+    when no statement is running, which happens between two rows.
+    """
+    make_row = _make_row(request)
+    for item in request.payload:
+        if request.cancelled:
+            raise WriteCancelled("write cancelled by its caller")
+        yield make_row(item)
+
+
+def _make_row(request: WriteRequest) -> Any:
+    return card_row if request.operation == "insert" else _key_row
+
+
+def _key_row(key: str) -> tuple[str]:
+    return (key,)
 
 
 def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
@@ -68,7 +117,8 @@ def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
         if request.cancelled:
             request.skipped = True
         else:
-            request.result = db.execute(_statement(request), request.payload[0]).rowcount
+            row = _make_row(request)(request.payload[0])
+            request.result = db.execute(WRITE[request.operation], row).rowcount
         return
     if len(batch) > 1:
         try:
@@ -78,10 +128,6 @@ def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
             for request in batch:
                 request.result, request.skipped = 0, False
     _run_in_one_transaction(db, batch, own_savepoints=len(batch) > 1)
-
-
-def _statement(request: WriteRequest) -> str:
-    return INSERT if request.operation == "insert" else DELETE
 
 
 def _run_in_one_transaction(
@@ -94,11 +140,11 @@ def _run_in_one_transaction(
                 request.skipped = True
                 continue
             if not own_savepoints:
-                request.result = db.executemany(_statement(request), _rows_until_cancelled(request)).rowcount
+                request.result = db.executemany(WRITE[request.operation], _rows_until_cancelled(request)).rowcount
                 continue
             db.execute("SAVEPOINT request")
             try:
-                request.result = db.executemany(_statement(request), _rows_until_cancelled(request)).rowcount
+                request.result = db.executemany(WRITE[request.operation], _rows_until_cancelled(request)).rowcount
             except sqlite3.Error as exc:
                 db.execute("ROLLBACK TO request")
                 request.error = exc
@@ -109,13 +155,6 @@ def _run_in_one_transaction(
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-
-
-def _rows_until_cancelled(request: WriteRequest) -> Iterator[tuple[object, ...]]:
-    for row in request.payload:
-        if request.cancelled:
-            raise sqlite3.OperationalError("interrupted")
-        yield row
 
 
 def _time_filter(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[str, list[object]]:
@@ -161,6 +200,41 @@ def list_page(
     finally:
         db.execute("COMMIT")
     return [row_card(row) for row in rows], stamp
+
+
+def snapshot_cards(db: sqlite3.Connection, bounds: TimeBounds) -> sqlite3.Cursor:
+    """Open a read transaction and a newest-first cursor over it: the iteration's snapshot."""
+    where, params = _time_filter(bounds, None)
+    db.execute("BEGIN")
+    return db.execute(f"SELECT {COLUMNS} FROM card{where}{NEWEST_FIRST}", params)
+
+
+def snapshot_rows_to_verify(db: sqlite3.Connection) -> sqlite3.Cursor:
+    """Open a read transaction and a cursor over every stored row, in storage order."""
+    db.execute("BEGIN")
+    return db.execute(VERIFY_ROWS)
+
+
+def fetch_cards(db: sqlite3.Connection, cursor: sqlite3.Cursor, size: int) -> list[MCard]:
+    return [row_card(row) for row in cursor.fetchmany(size)]
+
+
+def fetch_verified(
+    db: sqlite3.Connection, cursor: sqlite3.Cursor, size: int
+) -> list[Optional[DamagedCard]]:
+    """Re-hash the next ``size`` raw rows: one entry per row, None when the row is intact."""
+    return [
+        None if reason is None else DamagedCard(hash_str, reason)
+        for hash_str, data, is_text, algorithm, size_ in cursor.fetchmany(size)
+        for reason in [check_stored(hash_str, bytes(data), bool(is_text), algorithm, size_)]
+    ]
+
+
+def end_snapshot(db: sqlite3.Connection, cursor: Optional[sqlite3.Cursor]) -> None:
+    if cursor is not None:
+        cursor.close()
+    if db.in_transaction:
+        db.execute("COMMIT")
 
 
 def count(db: sqlite3.Connection, bounds: TimeBounds) -> int:

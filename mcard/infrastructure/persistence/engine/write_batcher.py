@@ -1,8 +1,10 @@
 """Group commit: writes that arrive while one is running are committed together.
 
-Each caller still gets its own result or error. Engine-agnostic: the engine supplies a function
-that executes one batch (one transaction, one savepoint per request) and fills in each request,
-and optionally background work (``idle``) that runs in small steps while no write is waiting.
+Each caller still gets its own result or error: the engine's batch function fills in each
+request (SQLite isolates them with savepoints), and when a shared transaction fails as a whole
+its requests are run again one per transaction. Engine-agnostic. A write that finds nothing
+running or queued skips the queue and runs in its caller's task. The engine may also supply
+background work (``idle``) that runs in small steps while no write is waiting.
 """
 
 from __future__ import annotations
@@ -36,11 +38,9 @@ class WriteBatcher:
     def __init__(
         self,
         execute_batch: Callable[[list[WriteRequest]], Awaitable[None]],
-        interrupt: Callable[[], None],
         idle: Optional[Callable[[], Awaitable[bool]]] = None,
     ) -> None:
         self._execute_batch = execute_batch
-        self._interrupt = interrupt
         self._idle = idle
         self._idle_wanted = False
         self._pending: list[WriteRequest] = []
@@ -53,8 +53,8 @@ class WriteBatcher:
         """Queue a write, wait for its transaction to commit, return its count of changed rows.
 
         Cancelled before the database started it, the write never happens; cancelled while it
-        runs alone, the statement is interrupted and rolled back; either way the cancellation
-        returns only once the outcome is settled, so nothing is written later.
+        runs alone in its transaction, the engine aborts and rolls it back; either way the
+        cancellation returns only once the outcome is settled, so nothing is written later.
         """
         loop = asyncio.get_running_loop()
         request = WriteRequest(operation, payload, loop.create_future())
@@ -67,9 +67,7 @@ class WriteBatcher:
             request.cancelled = True
             if request in self._pending:
                 self._pending.remove(request)
-            elif request in self._in_flight:
-                if len(self._in_flight) == 1:
-                    self._interrupt()
+            else:
                 while request in self._in_flight and self._settled is not None:
                     await asyncio.wait([self._settled])
             raise
@@ -83,7 +81,7 @@ class WriteBatcher:
         """Nothing is running or queued: execute in the caller's own task, skipping the queue.
 
         Writes arriving meanwhile queue up and are drained as one batch afterwards. Cancelled,
-        the engine's execute interrupts the statement and returns once it has stopped.
+        the engine's execute aborts the write and returns once it has stopped.
         """
         self._alone = loop.create_future()
         self._in_flight = [request]
@@ -142,16 +140,18 @@ class WriteBatcher:
             self._settled = asyncio.get_running_loop().create_future()
             try:
                 await self._execute_batch(batch)
-            except Exception as exc:  # nothing of the batch was committed: every caller learns why
-                for request in batch:
-                    request.error = exc
+            except Exception as exc:  # nothing of the batch was committed
+                if len(batch) == 1:
+                    batch[0].error = exc
+                else:
+                    await self._one_by_one(batch)
             except BaseException:
                 for request in batch:
                     request.skipped = True
                 raise
             finally:
                 self._in_flight = []
-                self._settled.set_result(None)  # type: ignore[union-attr]
+                self._settled.set_result(None)
                 for request in batch:
                     if request.done.done():
                         continue
@@ -161,3 +161,16 @@ class WriteBatcher:
                         request.done.set_exception(request.error)
                     else:
                         request.done.set_result(request.result)
+
+    async def _one_by_one(self, batch: list[WriteRequest]) -> None:
+        """After a shared transaction failed, give each request its own, so that one caller's
+        bad write does not fail the others and each learns its own outcome."""
+        for request in batch:
+            request.result, request.error = 0, None
+            if request.cancelled:
+                request.skipped = True
+                continue
+            try:
+                await self._execute_batch([request])
+            except Exception as exc:
+                request.error = exc

@@ -1,0 +1,77 @@
+"""Notebook layer figures: DataFrame building, sync-call overhead, bulk saves.
+
+    .venv/bin/python benchmarks/notebook_bench.py [N_CARDS]
+
+Each figure is compared with a baseline measured in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+import mcard.notebook
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard.notebook import to_dataframe
+from mcard.notebook.display import preview
+
+
+def best(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def row_by_row(cards: list[MCard]) -> pd.DataFrame:
+    """The obvious way: one dict per card, then conversions."""
+    frame = pd.DataFrame(
+        [{"hash": c.hash, "g_time": c.g_time, "size": c.size, "kind": c.kind, "preview": preview(c)} for c in cards]
+    )
+    frame["g_time"] = pd.to_datetime(frame["g_time"], utc=True).dt.as_unit("us")
+    return frame.astype({"hash": "string", "kind": "string", "preview": "string"})
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    cards = [MCard(f"benchmark card {i} " + "x" * (i % 50)) for i in range(count)]
+    to_dataframe(cards[:10])
+    fast, slow = best(lambda: to_dataframe(cards)), best(lambda: row_by_row(cards))
+    print(f"to_dataframe({count:,} cards): {fast:.3f} s; row-by-row dicts {slow:.3f} s ({slow / fast:.1f}x)")
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.db"
+        with mcard.notebook.open(path) as store:
+            started = time.perf_counter()
+            store.save_many(cards, progress=False)
+            saved = time.perf_counter() - started
+            print(f"save_many({count:,}) through the notebook store: {saved:.2f} s ({count / saved:,.0f} cards/s)")
+            listed = best(lambda: store.list())
+            frame = best(lambda: store.list_df())
+            print(f"list() of {count:,}: {listed:.3f} s; list_df(): {frame:.3f} s (DataFrame part {frame - listed:.3f} s)")
+            calls = 2000
+            sync = best(lambda: [store.get(cards[0].hash) for _ in range(calls)], 1) / calls
+
+        async def direct() -> float:
+            async with AsyncPersistenceWrapper(SQLiteConfig(path)) as wrapper:
+                started = time.perf_counter()
+                for _ in range(calls):
+                    await wrapper.get(cards[0].hash)
+                return (time.perf_counter() - started) / calls
+
+        awaited = asyncio.run(direct())
+        print(
+            f"one get() call: plain call via the private loop {sync * 1e6:.0f} us; "
+            f"awaited on the caller's loop {awaited * 1e6:.0f} us ({sync / awaited:.2f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()

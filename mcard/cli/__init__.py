@@ -1,0 +1,41 @@
+"""The ``mcard`` command line. ``main()`` returns the exit status:
+0 ok, 1 not found, 2 bad usage or input, 3 storage failure, 130 interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Optional
+
+from mcard.domain.models.exceptions import ConfigurationError, StorageError, ValidationError
+
+from .commands import COMMANDS, NotFound
+from .output import fail
+from .parser import parse
+
+EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT, EXIT_STORAGE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse(argv)
+    try:
+        return asyncio.run(COMMANDS[args.command](args)) or EXIT_OK
+    except NotFound as exc:
+        fail(str(exc))
+        return EXIT_NOT_FOUND
+    except (ValidationError, ConfigurationError) as exc:
+        fail(str(exc))
+        return EXIT_BAD_INPUT
+    except StorageError as exc:
+        fail(f"storage error: {exc}")
+        return EXIT_STORAGE
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()
+        return EXIT_OK
+
+
+__all__ = ["main"]

@@ -1,0 +1,5 @@
+import sys
+
+from mcard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,88 @@
+"""Choosing an engine from one string: ``config_from_url`` and ``default_config``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from mcard.domain.models.exceptions import ConfigurationError
+
+from .engine_config import (
+    DB_PATH_ENV,
+    MEMORY_PATH,
+    POSTGRES_SCHEMES,
+    EngineConfig,
+    PostgresConfig,
+    SQLiteConfig,
+)
+
+DB_URL_ENV: Final = "MCARD_DB_URL"
+_COMMON: Final = {"max_connections": int, "timeout": float, "max_content_size": int, "hash_algorithm": str}
+_SQLITE: Final = {**_COMMON, "synchronous": str, "check_same_thread": bool}
+_POSTGRES: Final = {**_COMMON, "schema": str, "table": str}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _convert(name: str, value: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if value.lower() not in _TRUE + _FALSE:
+                raise ValueError(value)
+            return value.lower() in _TRUE
+        return kind(value)
+    except ValueError:
+        raise ConfigurationError(f"option {name} must be a {kind.__name__}, got {value!r}") from None
+
+
+def config_from_url(url: str) -> EngineConfig:
+    """The configuration a URL names, with mcard options as query parameters.
+
+    ``sqlite:///relative.db``, ``sqlite:////absolute/path.db``, ``sqlite://:memory:``,
+    ``postgresql://user:password@host:port/database`` (or ``postgres://``); e.g.
+    ``?max_connections=10&timeout=2&schema=team``. Other query parameters of a PostgreSQL
+    URL (``sslmode``...) are passed on to the driver.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"expected a database URL such as sqlite:///cards.db, got {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"not a valid database URL: {url!r} ({exc})") from exc
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.scheme == "sqlite":
+        path = MEMORY_PATH if parts.netloc == MEMORY_PATH else parts.path[1:]
+        if parts.netloc not in ("", MEMORY_PATH) or not path:
+            raise ConfigurationError(
+                f"a SQLite URL is sqlite:///relative.db, sqlite:////absolute.db or sqlite://:memory:, got {url!r}"
+            )
+        return SQLiteConfig(path, **_options(query, _SQLITE, url, keep_unknown=False)[0])
+    if parts.scheme in POSTGRES_SCHEMES:
+        options, rest = _options(query, _POSTGRES, url, keep_unknown=True)
+        dsn = urlunsplit(parts._replace(query=urlencode(rest)))
+        return PostgresConfig(dsn, **options)
+    raise ConfigurationError(f"unknown database URL scheme {parts.scheme!r} in {url!r}; use sqlite or postgresql")
+
+
+def _options(
+    query: list[tuple[str, str]], known: dict[str, type], url: str, *, keep_unknown: bool
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    options: dict[str, Any] = {}
+    rest: list[tuple[str, str]] = []
+    for name, value in query:
+        if name in known:
+            options[name] = _convert(name, value, known[name])
+        elif keep_unknown:
+            rest.append((name, value))
+        else:
+            raise ConfigurationError(f"unknown option {name!r} in {url!r}; known: {sorted(known)}")
+    return options, rest
+
+
+def default_config() -> EngineConfig:
+    """The configuration the environment names: ``$MCARD_DB_URL``, else ``$MCARD_DB_PATH``
+    (a URL or a SQLite file path), else ``mcard.db`` in the working directory."""
+    url = os.environ.get(DB_URL_ENV) or os.environ.get(DB_PATH_ENV) or ""
+    if "://" in url:
+        return config_from_url(url)
+    return SQLiteConfig(url) if url else SQLiteConfig()

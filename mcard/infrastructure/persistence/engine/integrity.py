@@ -1,0 +1,58 @@
+"""What ``verify()`` reports: every stored card whose content no longer matches its hash."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+from mcard.domain.models.card import HASH_ALGORITHMS
+
+
+@dataclass(frozen=True)
+class DamagedCard:
+    """A stored card that failed verification, and why."""
+
+    hash: str
+    reason: str
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of ``verify()``: how many cards were re-hashed and which ones are damaged."""
+
+    checked: int = 0
+    damaged: list[DamagedCard] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+    @property
+    def damaged_count(self) -> int:
+        return len(self.damaged)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"verified {self.checked} cards: all match their hashes"
+        listed = "; ".join(f"{card.hash}: {card.reason}" for card in self.damaged[:10])
+        more = f" (and {len(self.damaged) - 10} more)" if len(self.damaged) > 10 else ""
+        return f"verified {self.checked} cards: {len(self.damaged)} damaged: {listed}{more}"
+
+
+def check_stored(
+    hash_str: str, data: bytes, is_text: bool, algorithm: str, size: int
+) -> Optional[str]:
+    """Why a stored row is damaged, or None when its content still hashes to its hash."""
+    if algorithm not in HASH_ALGORITHMS:
+        return f"unknown hash algorithm {algorithm!r}"
+    if hashlib.new(algorithm, data).hexdigest() != hash_str:
+        return f"content no longer hashes to its {algorithm} hash"
+    if len(data) != size:
+        return f"recorded size {size} B but the content has {len(data)} B"
+    if is_text:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"text content is not valid UTF-8: {exc.reason}"
+    return None

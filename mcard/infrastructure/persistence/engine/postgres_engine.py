@@ -1,0 +1,274 @@
+"""PostgreSQL engine: an asyncpg connection pool, one round trip per operation where possible."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from types import ModuleType
+from typing import Any, Final, Optional, TypeVar
+
+from mcard.domain.models.card import MCard, to_micros
+from mcard.domain.models.exceptions import ConfigurationError, StorageError
+
+from ..engine_config import PostgresConfig
+from . import postgres_sql as sql
+from .base_engine import BaseStore, PageKey, StoreStats
+from .page_marks import PageMarks, micros_bounds
+from .write_batcher import WriteBatcher, WriteRequest
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INSTALL_HINT: Final = "pip install mcard[postgres]"
+TRANSIENT_STATES: Final = frozenset({
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available (lock_timeout)
+    "53300",  # too_many_connections
+    "57P01", "57P02", "57P03",  # admin/crash shutdown, cannot connect now
+})
+LOST_STATES: Final = frozenset({"57P01", "57P02"})
+CANCEL_CHECK: Final = 0.02
+"""Seconds between checks, while a write runs, of whether all its callers have cancelled."""
+
+
+def load_asyncpg() -> ModuleType:
+    """The asyncpg module, or a ``ConfigurationError`` saying how to install it."""
+    try:
+        return importlib.import_module("asyncpg")
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the PostgreSQL engine needs asyncpg, which is not installed: {INSTALL_HINT}"
+        ) from exc
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", "") or "")
+
+
+def _lost(exc: BaseException) -> bool:
+    state = _sqlstate(exc)
+    network = isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+    return network or state.startswith("08") or state in LOST_STATES
+
+
+def _chain(exc: Optional[BaseException]) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the connection is gone (network error, server shut it, backend terminated),
+    also when that surfaced as a later error, such as a failed rollback on the dead connection."""
+    return any(_lost(link) for link in _chain(exc))
+
+
+def storage_error(exc: BaseException, where: str) -> StorageError:
+    """A ``StorageError`` naming the database and the cause; lost connections, timeouts,
+    serialization failures, deadlocks and lock timeouts are transient."""
+    cause = next((link for link in _chain(exc) if _lost(link)), exc)
+    transient = _lost(cause) or isinstance(exc, TimeoutError) or _sqlstate(exc) in TRANSIENT_STATES
+    error = StorageError(f"{where}: {str(cause) or type(cause).__name__}", transient=transient)
+    error.__cause__ = cause
+    return error
+
+
+class PostgresStore(BaseStore):
+    """Cards in one PostgreSQL table, through an asyncpg pool of up to ``max_connections``.
+
+    Reads run in parallel on the pool. A store's writes go through a ``WriteBatcher``: writes
+    that arrive while one commits are committed together, as one statement per kind, because a
+    commit (a WAL flush) costs far more than a row. Other stores and processes write to the
+    same table at the same time; rows are written in hash order, so writers take row locks in
+    one order and never deadlock one another.
+
+    ``list(limit, offset)`` remembers where each page ended with the change stamp it was read
+    at (see ``postgres_sql``); the next page continues from there while the stamp is unchanged.
+    Writes made to the table outside mcard do not move the stamp.
+    """
+
+    config: PostgresConfig
+
+    def __init__(self, config: PostgresConfig) -> None:
+        if not isinstance(config, PostgresConfig):
+            raise TypeError(f"PostgresStore needs a PostgresConfig, got {type(config).__name__}")
+        super().__init__(config)
+        self._asyncpg = load_asyncpg()
+        self._errors: tuple[type[BaseException], ...] = (
+            self._asyncpg.PostgresError, self._asyncpg.InterfaceError,
+            self._asyncpg.exceptions.InternalClientError, OSError,
+        )
+        self._where = config.location
+        self._tables = sql.Tables.named(config.schema, config.table)
+        self._pool: Any = None
+        self._opening: Optional[asyncio.Future[None]] = None
+        self._batcher: Optional[WriteBatcher] = None
+        self._slot = random.randrange(sql.STAMP_SLOTS)
+        self._page_marks = PageMarks()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def initialize(self) -> None:
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        try:
+            await asyncio.shield(self._opening)
+        except BaseException:
+            if self._opening is not None and self._opening.done():
+                self._opening = None
+            raise
+
+    async def _open(self) -> None:
+        config = self.config
+        connect = {
+            key: getattr(config, key)
+            for key in ("dsn", "host", "port", "user", "password", "database")
+            if getattr(config, key) is not None
+        }
+        try:
+            pool = await self._asyncpg.create_pool(
+                **connect,
+                min_size=1,
+                max_size=config.max_connections,
+                timeout=config.timeout,
+                server_settings={
+                    "application_name": "mcard",
+                    "lock_timeout": f"{max(1, round(config.timeout * 1000))}ms",
+                },
+            )
+        except self._errors as exc:
+            raise storage_error(exc, self._where) from exc
+        try:
+            async with pool.acquire(timeout=config.timeout) as conn:
+                version = await sql.initialize(conn, self._tables)
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, self._errors):
+                raise storage_error(exc, self._where) from exc
+            raise
+        if version != sql.SCHEMA_VERSION:
+            pool.terminate()
+            raise StorageError(
+                f"{self._where}: card schema version {version} is not supported"
+                f" (this mcard reads version {sql.SCHEMA_VERSION})"
+            )
+        self._pool = pool
+        self._batcher = WriteBatcher(self._write_batch)
+        logger.debug("opened PostgreSQL card store %s", self._where)
+
+    async def close(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is None:
+            return
+        if not opening.done():
+            await asyncio.wait([opening])
+        if self._batcher is not None:
+            await self._batcher.wait_idle()
+        pool, self._pool, self._batcher = self._pool, None, None
+        self._page_marks.clear()
+        if pool is not None:
+            try:
+                await pool.close()
+            except self._errors as exc:
+                pool.terminate()
+                raise storage_error(exc, self._where) from exc
+
+    # -- running operations ------------------------------------------------------------------
+    def _open_pool(self) -> Any:
+        if self._pool is None:
+            raise StorageError(f"{self._where}: the store is not open; call initialize() first")
+        return self._pool
+
+    def _open_batcher(self) -> WriteBatcher:
+        self._open_pool()
+        assert self._batcher is not None
+        return self._batcher
+
+    async def _write_batch(self, batch: list[WriteRequest]) -> None:
+        """One transaction for the batch. When every caller in it has cancelled, the
+        transaction is cancelled on the server and rolled back."""
+        writing = asyncio.ensure_future(self._run(sql.write_batch, batch, self._slot))
+        try:
+            while not (await asyncio.wait([writing], timeout=CANCEL_CHECK))[0]:
+                if all(request.cancelled for request in batch):
+                    writing.cancel()
+                    await asyncio.wait([writing])
+        except asyncio.CancelledError:
+            writing.cancel()
+            await asyncio.wait([writing])
+            raise
+        if writing.cancelled():
+            raise StorageError(f"{self._where}: the write was cancelled by its callers")
+        writing.result()
+
+    async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``fn(connection, tables, *args)`` on a pooled connection.
+
+        Cancelled, the statement is cancelled on the server, and the cancellation propagates
+        only once the server has answered: a write is then either committed or rolled back,
+        never still running behind the caller's back.
+        """
+        pool = self._open_pool()
+
+        async def call() -> T:
+            async with pool.acquire(timeout=self.config.timeout) as conn:
+                return await fn(conn, self._tables, *args)
+
+        task = asyncio.ensure_future(call())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()
+            raise
+        except self._errors as exc:
+            if connection_lost(exc):
+                await pool.expire_connections()
+            raise storage_error(exc, self._where) from exc
+
+    # -- engine hooks ------------------------------------------------------------------------
+    async def _save_many(self, cards: Sequence[MCard]) -> int:
+        return await self._open_batcher().submit("insert", cards)
+
+    async def _remove_many(self, hashes: Sequence[str]) -> int:
+        return await self._open_batcher().submit("delete", hashes)
+
+    async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
+        return await self._run(sql.get_many, hashes)
+
+    async def _stats(self) -> StoreStats:
+        return StoreStats(**await self._run(sql.stats))
+
+    async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
+        return await self._run(sql.count, micros_bounds(start_time, end_time))
+
+    async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
+        return await self._run(sql.search, query.encode("utf-8"), limit, offset)
+
+    async def _list(
+        self,
+        start_time: Optional[datetime],
+        end_time: Optional[datetime],
+        limit: Optional[int],
+        offset: int,
+        after: Optional[PageKey],
+    ) -> list[MCard]:
+        bounds = micros_bounds(start_time, end_time)
+        if after is not None:
+            after_key = (to_micros(after[0]), after[1])
+            return (await self._run(sql.list_page, bounds, limit, 0, after_key, None))[0]
+        resume = self._page_marks.get(bounds, offset)
+        cards, stamp = await self._run(sql.list_page, bounds, limit, offset, None, resume)
+        if stamp is not None:
+            self._page_marks.remember(bounds, offset, stamp, cards)
+        return cards
+

@@ -1,0 +1,77 @@
+"""The notebook layer: a card store you call plainly in Jupyter, DataFrames, forms, rich display.
+
+``cards = mcard.notebook.open("cards.db")`` gives a :class:`NotebookCards`. Importing this
+package starts nothing and patches nothing: the private event loop starts with the first call.
+"""
+
+from __future__ import annotations
+
+import builtins
+from os import PathLike
+from typing import TYPE_CHECKING, Any, Optional
+
+from mcard.infrastructure.persistence.config_url import config_from_url, default_config
+from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
+
+from .cards import NotebookCards
+from .display import CardList, card_html, cards_html
+
+if TYPE_CHECKING:
+    from .forms import BrowseForm, CreateForm, Explorer, RemoveForm, SearchForm, explorer
+    from .frames import to_dataframe
+
+__all__ = [
+    "open",
+    "NotebookCards",
+    "CardList",
+    "card_html",
+    "cards_html",
+    "to_dataframe",
+    "CreateForm",
+    "SearchForm",
+    "BrowseForm",
+    "RemoveForm",
+    "Explorer",
+    "explorer",
+]
+
+_LAZY = {
+    "to_dataframe": "frames",
+    "CreateForm": "forms",
+    "SearchForm": "forms",
+    "BrowseForm": "forms",
+    "RemoveForm": "forms",
+    "Explorer": "forms",
+    "explorer": "forms",
+}
+
+
+def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
+    source: Optional[EngineConfig | str | PathLike[str]] = None, **options: Any
+) -> NotebookCards:
+    """Open a card store: an ``EngineConfig``, a database URL (``postgresql://...``,
+    ``sqlite:///cards.db``), or a SQLite path (``options`` go to ``SQLiteConfig``).
+
+    Without arguments: ``$MCARD_DB_URL``, else ``$MCARD_DB_PATH`` (a URL or a path), else ``mcard.db``.
+    """
+    url = isinstance(source, str) and "://" in source
+    if isinstance(source, EngineConfig) or url:
+        if options:
+            raise TypeError("options apply to a SQLite path; put them in the EngineConfig or URL instead")
+        config = config_from_url(source) if url else source
+    elif source is None:
+        config = SQLiteConfig(**options) if options else default_config()
+    else:
+        config = SQLiteConfig(source, **options)
+    return NotebookCards(config).initialize()
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = __import__(f"{__name__}.{_LAZY[name]}", fromlist=[name])
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> builtins.list[str]:
+    return sorted(set(globals()) | set(_LAZY))

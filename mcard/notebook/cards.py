@@ -1,0 +1,290 @@
+"""``NotebookCards``: a card store whose methods can be called plainly, or awaited.
+
+Every plain method runs the async wrapper's coroutine on the private loop of
+:mod:`mcard.notebook.runner` and blocks until it is done; every ``a``-prefixed method awaits
+the same coroutine from the caller's loop (a Jupyter cell's top-level ``await``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, Optional, TypeVar
+
+from mcard.domain.models.card import MCard
+from mcard.domain.models.exceptions import ValidationError
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE
+from mcard.infrastructure.persistence.engine_config import EngineConfig
+
+from .display import CardList
+from .runner import runner
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+T = TypeVar("T")
+Content = str | bytes
+AUTO_PROGRESS: Final = 1000
+"""``save_many`` shows a progress bar by default from this many cards on."""
+CLOSE_AT_EXIT_WAIT: Final = 2.0
+
+_open_stores: weakref.WeakSet[NotebookCards] = weakref.WeakSet()
+
+
+def _track(store: NotebookCards) -> None:
+    if not _open_stores:
+        atexit.unregister(_close_open_stores)
+        atexit.register(_close_open_stores)
+    _open_stores.add(store)
+
+
+class NotebookCards:
+    """A card store for notebooks and scripts. Open it with :func:`mcard.notebook.open`."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._wrapper = AsyncPersistenceWrapper(config)
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"NotebookCards({self.config!r})"
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _run(self, coro: Any) -> Any:
+        return runner().run(coro)
+
+    async def _arun(self, coro: Any) -> Any:
+        return await runner().arun(coro)
+
+    async def _add(self, content: Content) -> tuple[MCard, bool]:
+        card = MCard(content, hash_algorithm=self.config.hash_algorithm)
+        if await self._wrapper.save(card):
+            return card, True
+        return (await self._wrapper.get(card.hash)) or card, False
+
+    def _card(self, item: MCard | Content) -> MCard:
+        if isinstance(item, MCard):
+            return item
+        return MCard(item, hash_algorithm=self.config.hash_algorithm)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def initialize(self) -> NotebookCards:
+        """Open the store (idempotent)."""
+        self._run(self._wrapper.initialize())
+        _track(self)
+        return self
+
+    def close(self) -> None:
+        """Finish queued writes and close the store (idempotent)."""
+        self._run(self._wrapper.close())
+        _open_stores.discard(self)
+
+    async def ainitialize(self) -> NotebookCards:
+        await self._arun(self._wrapper.initialize())
+        _track(self)
+        return self
+
+    async def aclose(self) -> None:
+        await self._arun(self._wrapper.close())
+        _open_stores.discard(self)
+
+    def __enter__(self) -> NotebookCards:
+        return self.initialize()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> NotebookCards:
+        return await self.ainitialize()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- plain calls -------------------------------------------------------------------------
+    def create(self, content: Content) -> MCard:
+        """Store ``content``; the stored card (the first one when it was already there)."""
+        return self._run(self._wrapper.create(content))
+
+    def add(self, content: Content) -> tuple[MCard, bool]:
+        """Like ``create``, and whether the card is new (False: it was already stored)."""
+        return self._run(self._add(content))
+
+    def save(self, card: MCard) -> bool:
+        return self._run(self._wrapper.save(card))
+
+    def save_many(
+        self,
+        items: Iterable[MCard | Content],
+        *,
+        batch_size: Optional[int] = None,
+        progress: Optional[bool] = None,
+    ) -> int:
+        """Store cards (or contents); return how many were new.
+
+        Without ``batch_size`` it is one transaction, all or nothing; the progress bar then
+        counts cards prepared (hashed, checked) and the final write shows as one step.
+        With ``batch_size`` each batch is its own transaction and the bar counts cards
+        committed: an error or an interrupt leaves the batches before it stored.
+        """
+        from .progress import save_in_batches
+
+        if isinstance(items, (str, bytes, MCard)) or not isinstance(items, Iterable):
+            raise ValidationError(f"save_many takes an iterable of cards, got {type(items).__name__}")
+        return save_in_batches(self, items, batch_size, progress)
+
+    def get(self, hash_str: str) -> Optional[MCard]:
+        return self._run(self._wrapper.get(hash_str))
+
+    def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
+        return self._run(self._wrapper.get_many(hashes))
+
+    def list(
+        self,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+    ) -> CardList:
+        """Cards newest first (displayed as a table in a notebook)."""
+        return CardList(self._run(self._wrapper.list(limit, offset, start_time, end_time)))
+
+    def count(
+        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None
+    ) -> int:
+        return self._run(self._wrapper.count(start_time, end_time))
+
+    def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> CardList:
+        """Text cards containing ``query`` literally (case-sensitive), newest first."""
+        return CardList(self._run(self._wrapper.search(query, limit, offset)))
+
+    def remove(self, hash_str: str) -> bool:
+        return self._run(self._wrapper.remove(hash_str))
+
+    def remove_many(self, hashes: Iterable[str]) -> int:
+        return self._run(self._wrapper.remove_many(hashes))
+
+    def iterate(
+        self,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+    ) -> Iterator[MCard]:
+        """Every card newest first; one call to the store per page."""
+        pages = self._wrapper.iterate(page_size, start_time, end_time)
+        try:
+            while page := self._run(_take(pages, page_size)):
+                yield from page
+        finally:
+            self._run(pages.aclose())
+
+    # -- DataFrames --------------------------------------------------------------------------
+    def list_df(
+        self,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+        *,
+        content: bool = False,
+    ) -> pd.DataFrame:
+        """``list(...)`` as a DataFrame (schema in :func:`mcard.notebook.to_dataframe`)."""
+        from .frames import to_dataframe
+
+        return to_dataframe(self.list(limit, offset, start_time, end_time), content=content)
+
+    def search_df(
+        self, query: str, limit: Optional[int] = None, offset: int = 0, *, content: bool = False
+    ) -> pd.DataFrame:
+        from .frames import to_dataframe
+
+        return to_dataframe(self.search(query, limit, offset), content=content)
+
+    # -- awaitable calls ---------------------------------------------------------------------
+    async def acreate(self, content: Content) -> MCard:
+        return await self._arun(self._wrapper.create(content))
+
+    async def aadd(self, content: Content) -> tuple[MCard, bool]:
+        return await self._arun(self._add(content))
+
+    async def asave(self, card: MCard) -> bool:
+        return await self._arun(self._wrapper.save(card))
+
+    async def asave_many(self, items: Iterable[MCard | Content]) -> int:
+        """All cards (or contents) in one transaction; how many were new."""
+        if isinstance(items, (str, bytes, MCard)) or not isinstance(items, Iterable):
+            raise ValidationError(f"save_many takes an iterable of cards, got {type(items).__name__}")
+        cards = [self._card(item) for item in items]
+        return await self._arun(self._wrapper.save_many(cards))
+
+    async def aget(self, hash_str: str) -> Optional[MCard]:
+        return await self._arun(self._wrapper.get(hash_str))
+
+    async def aget_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
+        return await self._arun(self._wrapper.get_many(hashes))
+
+    async def alist(
+        self,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+    ) -> CardList:
+        return CardList(await self._arun(self._wrapper.list(limit, offset, start_time, end_time)))
+
+    async def acount(
+        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None
+    ) -> int:
+        return await self._arun(self._wrapper.count(start_time, end_time))
+
+    async def asearch(self, query: str, limit: Optional[int] = None, offset: int = 0) -> CardList:
+        return CardList(await self._arun(self._wrapper.search(query, limit, offset)))
+
+    async def aremove(self, hash_str: str) -> bool:
+        return await self._arun(self._wrapper.remove(hash_str))
+
+    async def aremove_many(self, hashes: Iterable[str]) -> int:
+        return await self._arun(self._wrapper.remove_many(hashes))
+
+    async def aiterate(
+        self,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+    ) -> AsyncIterator[MCard]:
+        """``async for card in cards.aiterate()``: one hop to the store per page."""
+        pages = self._wrapper.iterate(page_size, start_time, end_time)
+        try:
+            while page := await self._arun(_take(pages, page_size)):
+                for card in page:
+                    yield card
+        finally:
+            await self._arun(pages.aclose())
+
+    # -- widgets -----------------------------------------------------------------------------
+    def explorer(self, page_size: int = 10) -> Any:
+        """The combined browse / search / add / remove form (ipywidgets)."""
+        from .forms import explorer
+
+        return explorer(self, page_size=page_size)
+
+
+async def _take(pages: AsyncIterator[MCard], size: int) -> Sequence[MCard]:
+    page: list[MCard] = []
+    async for card in pages:
+        page.append(card)
+        if len(page) == size:
+            break
+    return page
+
+
+def _close_open_stores() -> None:
+    """Close stores left open when the interpreter exits, each waited for only briefly."""
+    from .runner import _runner
+
+    if _runner is None or not _runner.started:
+        return
+    for store in list(_open_stores):
+        call = _runner._submit(store._wrapper.close())
+        call.finished.wait(CLOSE_AT_EXIT_WAIT)

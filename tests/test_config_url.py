@@ -1,0 +1,122 @@
+"""Choosing an engine from a URL or the environment, and PostgresConfig's checks (no server needed)."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mcard import ConfigurationError, PostgresConfig, SQLiteConfig, config_from_url, default_config
+
+
+@pytest.mark.parametrize(
+    "url, path",
+    [
+        ("sqlite:///cards.db", "cards.db"),
+        ("sqlite:///data/cards.db", "data/cards.db"),
+        ("sqlite:////abs/path/cards.db", "/abs/path/cards.db"),
+        ("sqlite://:memory:", ":memory:"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
+def test_sqlite_urls(url, path):
+    config = config_from_url(url)
+    assert isinstance(config, SQLiteConfig) and str(config.db_path) == path
+
+
+def test_sqlite_url_options_are_converted_and_checked():
+    config = config_from_url("sqlite:///c.db?max_connections=2&timeout=1.5&synchronous=full&check_same_thread=yes")
+    assert (config.max_connections, config.timeout, config.synchronous, config.check_same_thread) == (
+        2, 1.5, "FULL", True,
+    )
+    for bad in ("sqlite:///c.db?max_connections=many", "sqlite:///c.db?colour=blue", "sqlite:///c.db?timeout=0"):
+        with pytest.raises(ConfigurationError):
+            config_from_url(bad)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgres_urls_keep_driver_options_and_take_mcard_ones(scheme):
+    config = config_from_url(f"{scheme}://me:pw@127.0.0.1:5433/cards?max_connections=10&schema=team&sslmode=disable")
+    assert isinstance(config, PostgresConfig)
+    assert (config.max_connections, config.schema, config.table) == (10, "team", "card")
+    assert config.dsn == f"{scheme}://me:pw@127.0.0.1:5433/cards?sslmode=disable"
+    assert config.location == f"{scheme}://me@127.0.0.1:5433/cards (team.card)"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["cards.db", "", None, "mysql://x/y", "sqlite://host/cards.db", "sqlite://", "postgresql://h:notaport/db",
+     "postgresql://h/db?schema=bad-name", "postgresql://h/db?max_connections=0"],
+)
+def test_bad_urls_raise_configuration_error(url):
+    with pytest.raises(ConfigurationError):
+        config_from_url(url)
+
+
+def test_default_config_reads_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("MCARD_DB_URL", raising=False)
+    monkeypatch.delenv("MCARD_DB_PATH", raising=False)
+    assert default_config() == SQLiteConfig("mcard.db")
+    monkeypatch.setenv("MCARD_DB_PATH", str(tmp_path / "env.db"))
+    assert default_config() == SQLiteConfig(str(tmp_path / "env.db"))
+    monkeypatch.setenv("MCARD_DB_PATH", "postgresql://u@127.0.0.1/test?schema=s")
+    assert default_config() == PostgresConfig("postgresql://u@127.0.0.1/test", schema="s")
+    monkeypatch.setenv("MCARD_DB_URL", "sqlite://:memory:")
+    assert default_config() == SQLiteConfig(":memory:")
+
+
+def test_postgres_defaults():
+    config = PostgresConfig()
+    assert (config.dsn, config.host, config.schema, config.table) == (None, None, "public", "card")
+    assert (config.max_connections, config.timeout, config.max_content_size) == (5, 5.0, 10 * 1024 * 1024)
+    explicit = PostgresConfig(host="127.0.0.1", port=5432, user="me", password="pw", database="test")
+    assert explicit.location == "postgresql://me@127.0.0.1:5432/test (public.card)"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"dsn": "mysql://x/y"},
+        {"dsn": 5},
+        {"dsn": "postgresql://h/db", "host": "127.0.0.1"},
+        {"host": ""},
+        {"port": 0},
+        {"port": 70000},
+        {"port": "5432"},
+        {"user": 3},
+        {"schema": "has space"},
+        {"schema": 'quote"d'},
+        {"table": ""},
+        {"table": "x" * 49},
+        {"max_connections": 0},
+        {"timeout": -1},
+        {"hash_algorithm": "crc32"},
+    ],
+)
+def test_invalid_postgres_values_fail_at_construction(options):
+    with pytest.raises(ConfigurationError):
+        PostgresConfig(**options)
+
+
+def test_without_asyncpg_the_engine_names_the_extra(tmp_path):
+    probe = textwrap.dedent(
+        """
+        import sys
+        sys.modules["asyncpg"] = None  # as if it were not installed
+        from mcard import AsyncPersistenceWrapper, ConfigurationError, config_from_url
+        config = config_from_url("postgresql://u@127.0.0.1/test")
+        try:
+            AsyncPersistenceWrapper(config)
+        except ConfigurationError as exc:
+            print(exc)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=Path(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "pip install mcard[postgres]" in result.stdout
+
+
+def test_postgres_repr_never_shows_the_password():
+    for config in (PostgresConfig("postgresql://me:s3cret@127.0.0.1/db"), PostgresConfig(user="me", password="s3cret")):
+        assert "s3cret" not in repr(config) and "me@" in repr(config)

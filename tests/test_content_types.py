@@ -1,0 +1,61 @@
+import gzip
+import io
+import os
+import zipfile
+
+import pytest
+
+from mcard import MCard
+from mcard.content_types import detect_content_type
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.txt", "x")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (PNG, "image/png"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(40), "image/jpeg"),
+        (b"GIF89a" + bytes(40), "image/gif"),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(40), "image/webp"),
+        (b"%PDF-1.7\n%\xe2\xe3\n1 0 obj\n", "application/pdf"),
+        (_zip(), "application/zip"),
+        (gzip.compress(b"hello"), "application/gzip"),
+        (b"SQLite format 3\x00" + bytes(100), "application/x-sqlite3"),
+        (b"PAR1" + bytes(20) + b"PAR1", "application/vnd.apache.parquet"),
+        (os.urandom(64) + b"\x00", "application/octet-stream"),
+        ('{"a": [1, 2]}', "application/json"),
+        ("[1, 2, 3]", "application/json"),
+        ('<?xml version="1.0"?>\n<root><a/></root>', "application/xml"),
+        ('<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>', "image/svg+xml"),
+        ("name,age,city\nada,36,london\nalan,41,wilmslow\n", "text/csv"),
+        ("a\tb\tc\n1\t2\t3\n", "text/csv"),
+        ("Hello, world.\nHow are you, friend?", "text/plain"),
+        ("{not json", "text/plain"),
+        ("<b>bold</b> and more", "text/plain"),
+        ("just words", "text/plain"),
+    ],
+)
+def test_detects_common_types(content, expected):
+    assert detect_content_type(content) == expected
+
+
+def test_card_detects_once_and_keeps_a_restored_type():
+    card = MCard(PNG)
+    assert card.content_type == "image/png"
+    restored = MCard.restore(card.content, card.hash, card.g_time, card.hash_algorithm, card.size, "image/x-kept")
+    assert restored.content_type == "image/x-kept"
+
+
+async def test_content_type_is_stored_with_the_card(wrapper):
+    card = await wrapper.create(PNG)
+    assert (await wrapper.get(card.hash)).content_type == "image/png"
+    stats = await wrapper.stats()
+    assert stats.by_content_type == {"image/png": (1, len(PNG))}

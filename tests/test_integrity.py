@@ -1,0 +1,121 @@
+"""verify(), and iteration that reads one consistent snapshot while writers go on."""
+
+import asyncio
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError, ValidationError, VerifyReport
+
+
+async def test_verify_reports_nothing_on_an_intact_store(wrapper):
+    await wrapper.save_many([MCard(f"intact {i}") for i in range(250)] + [MCard(b"\x00\xff")])
+    report = await wrapper.verify(page_size=100, progress=False)
+    assert isinstance(report, VerifyReport)
+    assert report.ok and report.checked == 251 and report.damaged == [] and report.damaged_count == 0
+    assert "251 cards" in str(report)
+
+
+async def test_verify_of_an_empty_store(wrapper):
+    report = await wrapper.verify(progress=False)
+    assert report.ok and report.checked == 0
+
+
+@pytest.mark.parametrize("page_size", [0, -1, 1.5, "10", None, True])
+async def test_verify_rejects_a_bad_page_size(wrapper, page_size):
+    with pytest.raises(ValidationError, match="page_size"):
+        await wrapper.verify(page_size=page_size, progress=False)
+
+
+async def test_verify_finds_every_row_tampered_with_directly(tmp_path):
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        cards = [await store.create(f"card {i}") for i in range(30)] + [await store.create(b"\x01\x02")]
+    changed, bad_utf8, shrunk, bytes_card = cards[3], cards[7], cards[11], cards[-1]
+    db = sqlite3.connect(path)
+    db.execute("UPDATE card SET content = CAST('forged' AS BLOB) WHERE hash = ?", (changed.hash,))
+    db.execute("UPDATE card SET content = X'C328', size = 2 WHERE hash = ?", (bad_utf8.hash,))
+    db.execute("UPDATE card SET size = 1 WHERE hash = ?", (shrunk.hash,))
+    db.execute("UPDATE card SET content = X'0103' WHERE hash = ?", (bytes_card.hash,))
+    db.commit()
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(page_size=4, progress=False)
+        assert report.checked == 31 and not report.ok
+        reasons = {damaged.hash: damaged.reason for damaged in report.damaged}
+        assert set(reasons) == {changed.hash, bad_utf8.hash, shrunk.hash, bytes_card.hash}
+        assert "no longer hashes" in reasons[changed.hash] and "size" in reasons[shrunk.hash]
+        assert changed.hash in str(report) and "4 damaged" in str(report)
+        assert await store.count() == 31, "verify only reports; it changes nothing"
+
+
+async def test_default_verify_hook_works_for_any_engine(tmp_path):
+    """An engine without its own ``_verify`` gets the base one, built on ``_iterate``."""
+    from mcard.infrastructure.persistence.engine.base_engine import BaseStore
+    from mcard.infrastructure.persistence.engine.sqlite_engine import SQLiteStore
+
+    class PagedStore(SQLiteStore):
+        _iterate = BaseStore._iterate
+        _verify = BaseStore._verify
+
+    config = SQLiteConfig(tmp_path / "c.db")
+    store = PagedStore(config)
+    async with store:
+        await store.save_many([MCard(f"paged {i}") for i in range(25)])
+        card = MCard("victim")
+        await store.save(card)
+        await store._writer.run(
+            lambda db: db.execute("UPDATE card SET content = CAST('x' AS BLOB) WHERE hash = ?", (card.hash,))
+        )
+        report = await store.verify(page_size=7, progress=False)
+        assert report.checked == 26 and [d.hash for d in report.damaged] == [card.hash]
+        assert len([c async for c in store.iterate(page_size=3)]) == 26
+
+
+async def test_long_reader_sees_one_snapshot_while_writers_are_not_blocked(tmp_path):
+    path = tmp_path / "cards.db"
+    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as reader_store, \
+            AsyncPersistenceWrapper(SQLiteConfig(path)) as writer_store:
+        await writer_store.save_many([MCard(f"before {i}", g_time=old + timedelta(seconds=i)) for i in range(3000)])
+        before = {card.hash async for card in reader_store.iterate()}
+        seen = []
+        cards = reader_store.iterate(page_size=100)
+        seen.append(await anext(cards))
+        # While the reader holds its snapshot: remove cards it has not reached yet, add cards
+        # that sort into the part it has not read yet, and finish all of it without waiting.
+        doomed = sorted(before)[::3]
+        writes = [
+            writer_store.remove_many(doomed),
+            writer_store.save_many([MCard(f"during {i}", g_time=old + timedelta(seconds=i, microseconds=1)) for i in range(500)]),
+            *(writer_store.create(f"single during {i}") for i in range(50)),
+        ]
+        results = await asyncio.wait_for(asyncio.gather(*writes), timeout=10)
+        assert results[0] == len(doomed) and results[1] == 500
+        for _ in range(1000):
+            seen.append(await anext(cards))
+        await writer_store.save_many([MCard(f"midway {i}", g_time=old) for i in range(100)])
+        async for card in cards:
+            seen.append(card)
+        assert len(seen) == len(before) == len(set(seen))
+        assert {card.hash for card in seen} == before
+        assert await writer_store.count() == 3000 - len(doomed) + 500 + 50 + 100
+        assert not reader_store.store._snapshots, "the snapshot connection is closed at the end"
+
+
+async def test_abandoned_iteration_releases_its_snapshot(tmp_path):
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"c{i}") for i in range(50)])
+        async for _card in store.iterate(page_size=10):
+            break
+        await asyncio.sleep(0.05)
+        assert not store.store._snapshots
+        iterator = store.iterate(page_size=10)
+        await anext(iterator)
+        assert len(store.store._snapshots) == 1
+    assert not store.store._snapshots, "close() closes snapshots still open"
+    with pytest.raises(StorageError):
+        async for _card in iterator:
+            pass

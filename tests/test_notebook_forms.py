@@ -1,0 +1,157 @@
+"""The widget forms, driven headlessly: set values, click buttons, read status and output."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+import mcard.notebook
+from mcard.notebook import BrowseForm, CreateForm, RemoveForm, SearchForm
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+@pytest.fixture
+def cards(tmp_path):
+    with mcard.notebook.open(tmp_path / "forms.db") as opened:
+        yield opened
+
+
+def shown(form) -> str:
+    return "".join(output["data"]["text/html"] for output in form.output.outputs)
+
+
+def upload(form, *files: tuple[str, bytes]) -> None:
+    now = datetime.now(timezone.utc)
+    form.upload.value = tuple(
+        {"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
+        for name, data in files
+    )
+
+
+def test_create_text_then_again_then_invalid(cards):
+    form = CreateForm(cards)
+    form.text.value = "<script>alert(1)</script>"
+    form.add_button.click()
+    card = cards.list()[0]
+    assert form.message == f"added {card.hash[:12]}" and not form.failed
+    assert "&lt;script&gt;" in shown(form) and "<script>" not in shown(form)
+    assert form.text.value == ""
+    form.text.value = "<script>alert(1)</script>"
+    form.add_button.click()
+    assert form.message == f"already stored {card.hash[:12]}"
+    form.text.value = ""
+    form.add_button.click()
+    assert form.failed and form.message == "error: card content must not be empty"
+    assert "Traceback" not in form.status.value and 'role="alert"' in form.status.value
+    assert cards.count() == 1
+
+
+def test_create_from_uploaded_files(cards):
+    form = CreateForm(cards)
+    upload(form, ("dot.png", PNG), ("blob.bin", b"\x01\x02"))
+    assert form.message.startswith("dot.png added ") and "; blob.bin added " in form.message
+    assert form.upload.value == ()
+    assert '<img src="data:image/png;base64,' in shown(form)
+    assert {card.content for card in cards.list()} == {PNG, b"\x01\x02"}
+    upload(form, ("again.png", PNG))
+    assert form.message.startswith("again.png already stored")
+
+
+def test_storage_error_shows_as_message(cards):
+    form = CreateForm(cards)
+    cards.close()
+    form.text.value = "after close"
+    form.add_button.click()
+    assert form.failed and "not open" in form.message
+
+
+def test_search_pages_forward_and_back(cards):
+    cards.save_many([f"fox {i}" for i in range(7)] + ["dog"])
+    form = SearchForm(cards, page_size=3)
+    form.query.value = "fox"
+    form.search_button.click()
+    assert form.message == "matches 1–3 for 'fox'"
+    assert form.previous_button.disabled and not form.next_button.disabled
+    assert shown(form).count("<tr>") == 4
+    form.next_button.click()
+    form.next_button.click()
+    assert form.message == "matches 7–7 for 'fox'" and form.next_button.disabled
+    assert shown(form).count("<tr>") == 2
+    form.previous_button.click()
+    assert form.message == "matches 4–6 for 'fox'"
+    assert [c.content for c in form.page] == [c.content for c in cards.search("fox", 3, 3)]
+    form.query.value = "cat"
+    form.search_button.click()
+    assert form.message == "no cards contain 'cat'" and "no cards" in shown(form)
+    form.query.value = ""
+    form.search_button.click()
+    assert form.failed and "must not be empty" in form.message
+
+
+def test_browse_recent_cards(cards):
+    form = BrowseForm(cards, page_size=2)
+    assert form.message == "no cards stored"
+    cards.save_many(["a", "b", "c"])
+    form.refresh_button.click()
+    assert form.message == "cards 1–2 of 3, newest first"
+    form.next_button.click()
+    assert form.message == "cards 3–3 of 3, newest first" and form.next_button.disabled
+
+
+def test_remove_needs_confirmation(cards):
+    card = cards.create("to remove")
+    form = RemoveForm(cards)
+    form.hash_text.value = card.hash
+    form.remove_button.click()
+    assert form.confirmation.layout.display == "flex" and "to remove" in shown(form)
+    assert cards.get(card.hash) == card
+    form.cancel_button.click()
+    assert form.message == f"kept {card.hash[:12]}" and cards.get(card.hash) == card
+    form.remove_button.click()
+    form.hash_text.value = "0" * 64
+    form.confirm_button.click()
+    assert form.failed and cards.get(card.hash) == card
+    form.hash_text.value = card.hash
+    form.remove_button.click()
+    form.confirm_button.click()
+    assert form.message == f"removed {card.hash[:12]}" and cards.get(card.hash) is None
+    assert form.confirmation.layout.display == "none"
+    form.remove_button.click()
+    assert form.failed and form.message == f"no card with hash {card.hash}"
+    form.hash_text.value = "not a hash"
+    form.remove_button.click()
+    assert form.failed and form.message.startswith("error: a card hash is a string of hex digits")
+
+
+def test_explorer_combines_the_forms(cards):
+    cards.create("first")
+    explorer = cards.explorer(page_size=5)
+    assert explorer.tabs.titles == ("Browse", "Search", "Add", "Remove")
+    assert explorer.browse.message == "cards 1–1 of 1, newest first"
+    explorer.create.text.value = "second"
+    explorer.create.add_button.click()
+    assert explorer.browse.message == "cards 1–2 of 2, newest first"
+    explorer.remove.hash_text.value = cards.search("second")[0].hash
+    explorer.remove.remove_button.click()
+    explorer.remove.confirm_button.click()
+    assert explorer.browse.message == "cards 1–1 of 1, newest first"
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_forms_in_a_plain_script(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import mcard.notebook\n"
+        f"cards = mcard.notebook.open({str(tmp_path / 's.db')!r})\n"
+        "ex = cards.explorer()\n"
+        "ex.create.text.value = 'from a script'\n"
+        "ex.create.add_button.click()\n"
+        "print(ex.create.message.split()[0], ex.browse.message)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "added cards 1–1 of 1, newest first", result.stderr

@@ -1,0 +1,311 @@
+"""PostgreSQL-specific behaviour: server failures, lost connections, cancellation, shared databases.
+
+Everything else the engine does is held to the contract suite, which runs on every engine.
+"""
+
+import asyncio
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from tests.postgres_support import drop_schema, postgres_factory
+
+from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, retry_operation
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def make_config(postgres_schema):
+    """Configurations of a store in this test's schema (PostgreSQL only, unlike the contract suite's)."""
+    return postgres_factory(*postgres_schema)
+
+
+@pytest.fixture
+async def admin(postgres_schema):
+    """A plain asyncpg connection to the test server, beside the store under test."""
+    import asyncpg
+
+    conn = await asyncpg.connect(postgres_schema[0])
+    yield conn
+    await conn.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: bound (so nobody else takes it) but not listening."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    closed_port.keep = sock  # type: ignore[attr-defined]
+    return sock.getsockname()[1]
+
+
+async def test_server_down_raises_a_transient_storage_error(postgres_schema):
+    config = PostgresConfig(host="127.0.0.1", port=closed_port(), user="postgres", database="test", timeout=2)
+    store = AsyncPersistenceWrapper(config)
+    with pytest.raises(StorageError) as raised:
+        await store.initialize()
+    assert raised.value.transient and isinstance(raised.value.__cause__, OSError)
+    assert f"127.0.0.1:{config.port}/test" in str(raised.value)
+    with pytest.raises(StorageError, match="initialize"):
+        await store.get("ab" * 32)
+
+
+async def test_auth_failure_raises_a_lasting_storage_error(postgres_schema):
+    import asyncpg
+
+    url = postgres_schema[0].replace("postgres@", "no_such_role:secret@")
+    with pytest.raises(StorageError) as raised:
+        await AsyncPersistenceWrapper(PostgresConfig(url, schema=postgres_schema[1])).initialize()
+    assert not raised.value.transient
+    assert isinstance(raised.value.__cause__, asyncpg.PostgresError)
+    assert "no_such_role" in str(raised.value) and "secret" not in str(raised.value)
+
+
+async def test_unknown_database_raises_storage_error(postgres_schema):
+    url = postgres_schema[0].rsplit("/", 1)[0] + "/no_such_database_here"
+    with pytest.raises(StorageError, match="no_such_database_here"):
+        await AsyncPersistenceWrapper(PostgresConfig(url)).initialize()
+
+
+async def _wait_for_lock_wait(admin) -> int:
+    """The pid of the mcard backend that waits on a lock (polls until there is one)."""
+    for _ in range(500):
+        pid = await admin.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'mcard'"
+            " AND wait_event_type = 'Lock' LIMIT 1"
+        )
+        if pid is not None:
+            return pid
+        await asyncio.sleep(0.01)
+    raise AssertionError("no mcard query ever waited on the lock")
+
+
+async def test_lost_connection_raises_transient_storage_error_then_recovers(make_config, admin, postgres_schema):
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        card = await store.create("survives")
+        async with admin.transaction():
+            await admin.execute(f'LOCK TABLE "{schema}".card IN ACCESS EXCLUSIVE MODE')
+            counting = asyncio.ensure_future(store.count())
+            await admin.fetchval("SELECT pg_terminate_backend($1)", await _wait_for_lock_wait(admin))
+            with pytest.raises(StorageError) as raised:
+                await counting
+        assert raised.value.transient and raised.value.__cause__ is not None
+        assert await store.count() == 1 and await store.get(card.hash) == card
+
+
+async def test_retry_operation_rides_over_a_dropped_connection(make_config, admin, postgres_schema):
+    schema = postgres_schema[1]
+    attempts = []
+    async with AsyncPersistenceWrapper(make_config()) as store:
+
+        @retry_operation(max_retries=2, base_delay=0.01)
+        async def save_note() -> MCard:
+            attempts.append(1)
+            return await store.create("written despite the drop")
+
+        async with admin.transaction():
+            await admin.execute(f'LOCK TABLE "{schema}".card IN ACCESS EXCLUSIVE MODE')
+            saving = asyncio.ensure_future(save_note())
+            await admin.fetchval("SELECT pg_terminate_backend($1)", await _wait_for_lock_wait(admin))
+        card = await saving
+        assert len(attempts) == 2 and await store.get(card.hash) == card
+
+
+async def test_lock_timeout_is_a_transient_storage_error(make_config, admin, postgres_schema):
+    async with AsyncPersistenceWrapper(make_config(timeout=0.2)) as store:
+        async with admin.transaction():
+            await admin.execute(f'LOCK TABLE "{postgres_schema[1]}".card IN ACCESS EXCLUSIVE MODE')
+            with pytest.raises(StorageError, match="lock timeout") as raised:
+                await store.create("waits too long")
+        assert raised.value.transient
+        assert await store.count() == 0
+
+
+async def test_cancelled_write_is_rolled_back_before_the_cancellation_returns(make_config, admin, postgres_schema):
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        async with admin.transaction():
+            await admin.execute(f'LOCK TABLE "{schema}".card IN SHARE MODE')
+            saving = asyncio.ensure_future(store.save_many(MCard(f"cancelled {i}") for i in range(5000)))
+            await _wait_for_lock_wait(admin)
+            saving.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await saving
+            busy = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mcard' AND state = 'active'"
+            )
+            assert busy == 0
+        await asyncio.sleep(0.2)
+        assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card') == 0
+        assert await store.save_many([MCard("after the cancel")]) == 1
+
+
+async def test_stores_in_one_database_are_separate(postgres_schema):
+    url, schema = postgres_schema
+    first, second, third = (
+        PostgresConfig(url, schema=schema),
+        PostgresConfig(url, schema=schema, table="other_cards"),
+        PostgresConfig(url, schema=schema + "_b"),
+    )
+    try:
+        async with AsyncPersistenceWrapper(first) as a, AsyncPersistenceWrapper(second) as b, \
+                AsyncPersistenceWrapper(third) as c:
+            card = await a.create("only in the first")
+            assert await b.get(card.hash) is None and await c.count() == 0
+            await b.create("only in the second")
+            assert await a.count() == 1 and await b.count() == 1
+        async with AsyncPersistenceWrapper(first) as again:
+            assert await again.get(card.hash) == card
+    finally:
+        await asyncio.to_thread(drop_schema, url, schema + "_b")
+
+
+async def test_large_batches_over_copy_are_all_or_nothing(make_config, admin, postgres_schema):
+    """Batches from 1,000 cards on are copied in; a failure part way stores none of them."""
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.create("already here")
+        cards = [MCard(f"bulk {i}") for i in range(3000)] + [MCard("already here"), MCard("bulk 7")]
+        await admin.execute(
+            f"""CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN IF NEW.content = 'bulk 2999'::bytea THEN RAISE EXCEPTION 'refused'; END IF;
+                RETURN NEW; END $$;
+                CREATE TRIGGER refuse BEFORE INSERT ON "{schema}".card
+                FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse()"""
+        )
+        with pytest.raises(StorageError, match="refused"):
+            await store.save_many(cards)
+        assert await store.count() == 1
+        await admin.execute(f'DROP TRIGGER refuse ON "{schema}".card')
+        assert await store.save_many(cards) == 3000
+        assert await store.save_many(cards) == 0 and await store.count() == 3001
+        assert (await store.get(cards[5].hash)) == cards[5]
+
+
+async def test_paging_sees_writes_made_by_other_stores_between_pages(make_config):
+    """Page ends are remembered per store; the change stamp lives in the database, so a write
+    through another store (another process, another machine) still moves the next page."""
+    from datetime import datetime, timedelta, timezone
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    async with AsyncPersistenceWrapper(make_config()) as reader, AsyncPersistenceWrapper(make_config()) as writer:
+        await writer.save_many([MCard(f"p{i}", g_time=t0 + timedelta(seconds=i)) for i in range(30)])
+        first = await reader.list(limit=10, offset=0)
+        assert await reader.list(limit=10, offset=10) == (await reader.list())[10:20]
+        await writer.save(MCard("newest", g_time=t0 + timedelta(days=1)))
+        assert (await reader.list(limit=10, offset=10))[0] == first[-1]
+        await writer.remove_many([first[0].hash, first[1].hash])
+        assert await reader.list(limit=10, offset=20) == (await reader.list())[20:30]
+        assert await writer.save(MCard("p3", g_time=t0)) is False  # nothing changed: marks stay valid
+        assert reader.store._page_marks
+
+
+async def test_an_unknown_schema_version_is_refused(make_config, admin, postgres_schema):
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.create("kept")
+    await admin.execute(f'UPDATE "{postgres_schema[1]}".card_meta SET value = 2 WHERE key = \'schema_version\'')
+    with pytest.raises(StorageError, match="schema version 2"):
+        await AsyncPersistenceWrapper(make_config()).initialize()
+
+
+async def test_listing_walks_the_time_index(make_config, admin, postgres_schema):
+    from mcard.infrastructure.persistence.engine import postgres_sql as sql
+
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(MCard(f"indexed {i}") for i in range(5000))
+    await admin.execute(f'VACUUM ANALYZE "{postgres_schema[1]}".card')
+    tables = sql.Tables.named(postgres_schema[1], "card")
+    query, *params = sql._page_query(tables, (1, 2**62), 10, 4000, None)
+    plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {query}", *params))
+    assert "Index Only Scan Backward using card_by_time" in plan and "Sort" not in plan
+
+
+WORKER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig
+
+    url, schema, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    CARDS, PROCESSES, TASKS = 20_000, 4, 8
+    share = CARDS // PROCESSES
+    # this process's quarter plus half of the next one's: every card is written by 1 or 2 processes
+    mine = [(index * share + i) % CARDS for i in range(share + share // 2)]
+
+    async def task(store, numbers):
+        new = 0
+        singles, batched = numbers[: len(numbers) // 4], numbers[len(numbers) // 4 :]
+        for n in singles:
+            card = MCard(f"card {n}")
+            new += await store.save(card)
+        for start in range(0, len(batched), 100):
+            new += await store.save_many(MCard(f"card {n}") for n in batched[start : start + 100])
+        return new
+
+    async def main():
+        async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+            print("ready", flush=True)
+            sys.stdin.readline()
+            counts = await asyncio.gather(*(task(store, mine[t::TASKS]) for t in range(TASKS)))
+            print(sum(counts), flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_four_processes_of_eight_tasks_write_20000_cards_exactly(postgres_schema, admin):
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)):
+        pass  # the table exists before the race, as for any store in use
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, schema, str(index)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for index in range(4)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout.readline().strip() == "ready"
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outputs = [process.communicate(timeout=120)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    assert [process.returncode for process in processes] == [0, 0, 0, 0]
+    assert sum(int(output) for output in outputs) == 20_000
+    table = f'"{schema}".card'
+    assert await admin.fetchval(f"SELECT count(*) FROM {table}") == 20_000
+    assert await admin.fetchval(f"SELECT count(DISTINCT hash) FROM {table}") == 20_000
+    expected = {MCard(f"card {n}").hash: f"card {n}".encode() for n in range(20_000)}
+    stored = {row["hash"]: row["content"] for row in await admin.fetch(f"SELECT hash, content FROM {table}")}
+    assert stored == expected
+
+
+async def test_grouped_writes_fail_one_by_one(make_config, admin, postgres_schema):
+    """A failing write grouped with others fails alone: every other caller's card is stored."""
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await admin.execute(
+            f"""CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN IF NEW.content = 'poison'::bytea THEN RAISE EXCEPTION 'refused'; END IF;
+                RETURN NEW; END $$;
+                CREATE TRIGGER refuse BEFORE INSERT ON "{schema}".card
+                FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse()"""
+        )
+        results = await asyncio.gather(
+            *(store.create(f"fine {i}") for i in range(20)),
+            store.create("poison"),
+            store.save_many([MCard("in failing batch"), MCard("poison")]),
+            *(store.create(f"also fine {i}") for i in range(20)),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 2 and all(isinstance(e, StorageError) and "refused" in str(e) for e in errors)
+        assert await store.count() == 40 and await store.search("in failing batch") == []
