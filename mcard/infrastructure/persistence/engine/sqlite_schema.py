@@ -1,8 +1,9 @@
 """The SQLite schema (version 3), its creation and the upgrades from versions 1 and 2.
 
-Version 2 added ``content_type``. Version 3 gives ``card`` an explicit ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid that
-``VACUUM`` never renumbers and no insert ever reuses) and a full-text index ``card_text`` over
-text cards: FTS5 with the trigram tokenizer, case-sensitive, contentless (no copy of the text).
+Version 2 added ``content_type``. Version 3 gives ``card`` an explicit
+``id INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid that ``VACUUM`` never renumbers and no insert
+ever reuses) and a full-text index ``card_text`` over text cards: FTS5 with the trigram
+tokenizer, case-sensitive, contentless (no copy of the text).
 
 Indexing costs ~50 us per small card, ten times an insert, so it is not done by the insert:
 the index covers the cards with ``id <= text_indexed`` (in ``mcard_meta``) and is extended in
