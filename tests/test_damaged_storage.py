@@ -87,8 +87,11 @@ async def test_truncated_database_is_refused_and_left_untouched(tmp_path):
 async def test_damaged_page_gives_a_storage_error_that_says_so(tmp_path):
     path = tmp_path / "cards.db"
     await fill(path)
+    with sqlite3.connect(path) as db:  # the time index, which iterate() walks
+        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'card_by_time'").fetchone()[0]
+    db.close()
     data = bytearray(path.read_bytes())
-    data[4096 * 3 : 4096 * 3 + 200] = b"\xff" * 200
+    data[4096 * (page - 1) : 4096 * (page - 1) + 200] = b"\xff" * 200
     path.write_bytes(bytes(data))
     with pytest.raises(StorageError, match="damaged") as raised:
         async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:

@@ -42,6 +42,11 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     return error
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class SQLiteWorker:
     """A connection and its thread. ``run(fn, ...)`` calls ``fn(sqlite3_connection, ...)`` there."""
 
@@ -66,15 +71,30 @@ class SQLiteWorker:
     def raw(self) -> sqlite3.Connection:
         return self._connection._conn
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` in one hop. Cancelled, it is skipped if not started, else interrupted;
-        the cancellation propagates only after the function has returned."""
+    async def run(
+        self, fn: Callable[..., T], *args: Any, on_cancel: Optional[Callable[[], None]] = None
+    ) -> T:
+        """Run ``fn`` in one hop. Cancelled, it is skipped if not started, else ``on_cancel``
+        is called and the statement interrupted; the cancellation propagates only after the
+        function has returned.
+
+        The caller awaits the hop's future directly (no task, no shield: one event-loop turn
+        fewer per operation); if cancelled meanwhile, the thread reports the end of ``fn``
+        through a second future created only then.
+        """
+        loop = asyncio.get_running_loop()
         token = object()
-        state = {"cancelled": False}
+        state: dict[str, Any] = {"cancelled": False, "finished": False, "settled": None}
+
+        def finish() -> None:
+            state["finished"] = True
+            if state["settled"] is not None:
+                loop.call_soon_threadsafe(_settle, state["settled"])
 
         def call() -> T:
             with self._lock:
                 if state["cancelled"]:
+                    finish()
                     raise asyncio.CancelledError
                 self._running = token
             try:
@@ -82,22 +102,32 @@ class SQLiteWorker:
             finally:
                 with self._lock:
                     self._running = None
+                    finish()
 
+        connection = self._connection
+        if not connection._running or connection._connection is None:
+            raise storage_error(ValueError("Connection closed"), self._where)
+        # What aiosqlite's ``_execute`` does, without wrapping the wait in a task of its own.
+        hop: asyncio.Future[T] = loop.create_future()
+        connection._tx.put_nowait((hop, call))
         self.in_flight += 1
         try:
-            hop = asyncio.ensure_future(self._connection._execute(call))
             try:
-                return await asyncio.shield(hop)
+                return await hop
             except asyncio.CancelledError:
-                if hop.done() and not hop.cancelled() and hop.exception() is None:
+                if hop.done() and not hop.cancelled():
+                    hop.exception()
                     raise
                 with self._lock:
-                    state["cancelled"] = True
-                    if self._running is token:
-                        self._connection._conn.interrupt()
-                await asyncio.wait([hop])
-                if not hop.cancelled():
-                    hop.exception()
+                    if not state["finished"]:
+                        state["settled"] = loop.create_future()
+                        state["cancelled"] = True
+                        if on_cancel is not None:
+                            on_cancel()
+                        if self._running is token:
+                            connection._conn.interrupt()
+                if state["settled"] is not None:
+                    await asyncio.wait([state["settled"]])
                 raise
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise storage_error(exc, self._where) from exc

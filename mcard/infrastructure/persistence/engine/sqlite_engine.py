@@ -15,6 +15,7 @@ from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import StorageError
 
 from ..engine_config import SQLiteConfig
+from . import sqlite_schema
 from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
 from .integrity import DamagedCard
@@ -32,6 +33,12 @@ DEFAULT_SETTINGS: Final = {
     # Pages remembered per (time bounds, offset) so that page-by-page listing continues from
     # where the last page ended instead of skipping ``offset`` rows again.
     "page_marks": 256,
+    # The search index is extended in the background once writes pause this long (seconds),
+    # at most this many cards or bytes of text per transaction (~0.5 us a byte), so that a
+    # step never delays a write by more than some tens of milliseconds.
+    "index_delay": 0.1,
+    "index_step": 500,
+    "index_step_bytes": 64 * 1024,
 }
 
 
@@ -65,6 +72,8 @@ class SQLiteStore(BaseStore):
         self._batcher: Optional[WriteBatcher] = None
         self._opening: Optional[asyncio.Future[None]] = None
         self._page_marks = PageMarks(DEFAULT_SETTINGS["page_marks"])
+        self._index_timer: Optional[asyncio.TimerHandle] = None
+        self._last_write = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -89,13 +98,14 @@ class SQLiteStore(BaseStore):
         writer = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
         try:
             await writer.run(
-                sql.initialize, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"]
+                sql.initialize, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where
             )
         except BaseException:
             await writer.close()
             raise
         self._writer = writer
-        self._batcher = WriteBatcher(self._write_batch)
+        self._batcher = WriteBatcher(self._write_batch, self._index_step)
+        self._schedule_indexing()
         logger.debug("opened SQLite card store %s", self._where)
 
     async def close(self) -> None:
@@ -104,7 +114,11 @@ class SQLiteStore(BaseStore):
             return
         if not opening.done() or opening.exception() is not None:
             await asyncio.wait([opening])
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
         if self._batcher is not None:
+            self._batcher.stop_idle()
             await self._batcher.wait_idle()
         workers = [*self._snapshots, *self._readers, *([self._writer] if self._writer else [])]
         self._writer, self._batcher, self._readers = None, None, []
@@ -112,6 +126,47 @@ class SQLiteStore(BaseStore):
         self._page_marks.clear()
         for worker in workers:
             await worker.close()
+
+    async def wait_indexed(self) -> None:
+        """Wait until the search index covers every stored card.
+
+        Searches are exact either way; this only makes their speed predictable (benchmarks,
+        after a bulk load). The index is otherwise extended in the background.
+        """
+        _, batcher = self._open_writer()
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
+        batcher.run_idle()
+        await batcher.wait_idle()
+
+    def _schedule_indexing(self) -> None:
+        """Note a write; the index is extended once writes have paused for ``index_delay``.
+
+        One timer at a time, re-armed when it fires too early, so a stream of writes does not
+        create and cancel a timer each.
+        """
+        loop = asyncio.get_running_loop()
+        self._last_write = loop.time()
+        if self._index_timer is None and self._batcher is not None:
+            self._index_timer = loop.call_later(DEFAULT_SETTINGS["index_delay"], self._index_when_quiet)
+
+    def _index_when_quiet(self) -> None:
+        self._index_timer = None
+        if self._batcher is None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_write + DEFAULT_SETTINGS["index_delay"] - loop.time()
+        if wait > 0:
+            self._index_timer = loop.call_later(wait, self._index_when_quiet)
+        else:
+            self._batcher.run_idle()
+
+    async def _index_step(self) -> bool:
+        writer, _ = self._open_writer()
+        return await writer.run(
+            sqlite_schema.index_step, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"]
+        )
 
     # -- connections -------------------------------------------------------------------------
     def _open_writer(self) -> tuple[SQLiteWorker, WriteBatcher]:
@@ -183,7 +238,9 @@ class SQLiteStore(BaseStore):
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         writer, _ = self._open_writer()
-        await writer.run(sql.write_batch, batch)
+        await writer.run(sql.write_batch, batch, on_cancel=lambda: _cancel_all(batch))
+        if any(request.result for request in batch):
+            self._schedule_indexing()
         for request in batch:
             if isinstance(request.error, sqlite3.Error):
                 request.error = storage_error(request.error, self._where)
@@ -207,7 +264,7 @@ class SQLiteStore(BaseStore):
         return await self._read(sql.count, micros_bounds(start_time, end_time))
 
     async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
-        return await self._read(sql.search, query.encode("utf-8"), limit, offset)
+        return await self._read(sql.search, query, limit, offset)
 
     async def _iterate(
         self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
@@ -242,3 +299,9 @@ class SQLiteStore(BaseStore):
             self._page_marks.remember(bounds, offset, stamp, cards)
         return cards
 
+
+
+def _cancel_all(batch: list[WriteRequest]) -> None:
+    """Make a running batch stop at its next row (an interrupt between rows would be lost)."""
+    for request in batch:
+        request.cancelled = True

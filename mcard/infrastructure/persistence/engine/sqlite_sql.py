@@ -1,4 +1,4 @@
-"""The SQLite schema and the functions that run on a connection's thread, one per operation.
+"""The functions that run on a connection's thread, one per operation (schema: sqlite_schema).
 
 Every statement text here is a constant; values only ever travel as bound parameters.
 """
@@ -7,30 +7,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Final, Optional
+from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .integrity import DamagedCard, check_stored
+from .sqlite_schema import ensure_schema
 from .write_batcher import WriteRequest
-
-SCHEMA_VERSION: Final = 2
-
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS card (
-    hash           TEXT PRIMARY KEY,
-    content        BLOB NOT NULL,
-    is_text        INTEGER NOT NULL,
-    g_time         INTEGER NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
-    hash_algorithm TEXT NOT NULL,
-    size           INTEGER NOT NULL,
-    content_type   TEXT               -- MIME type, detected once when the card is saved
-);
-CREATE INDEX IF NOT EXISTS card_by_time ON card (g_time, hash);
-CREATE TABLE IF NOT EXISTS mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO mcard_meta (key, value) VALUES ('schema_version', 2), ('changes', 0);
-"""
 
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
 SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
@@ -38,10 +22,21 @@ COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
-BUMP_CHANGES: Final = "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'"
-READ_CHANGES: Final = "SELECT value FROM mcard_meta WHERE key = 'changes'"
+WRITE: Final = {"insert": INSERT, "delete": DELETE}
+# Grows with every change: inserts raise the AUTOINCREMENT sequence, deletes the counter (trigger).
+READ_CHANGES: Final = (
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
+    " + (SELECT value FROM mcard_meta WHERE key = 'changes')"
+)
 VERIFY_ROWS: Final = "SELECT hash, content, is_text, hash_algorithm, size FROM card"
 MAX_PARAMETERS: Final = 900
+SEARCH_SCAN: Final = "is_text = 1 AND instr(content, ?) > 0"
+SEARCH_INDEXED: Final = (
+    "id IN (SELECT rowid FROM card_text WHERE card_text MATCH ?"
+    " UNION ALL SELECT id FROM card WHERE is_text = 1 AND instr(content, x'00') > 0"
+    " UNION ALL SELECT id FROM card WHERE id > (SELECT value FROM mcard_meta WHERE key = 'text_indexed'))"
+    f" AND {SEARCH_SCAN}"
+)
 
 Row = tuple[str, bytes, int, int, str, int, Optional[str]]
 TimeBounds = tuple[Optional[int], Optional[int]]
@@ -54,49 +49,19 @@ def card_row(card: MCard) -> Row:
     )
 
 
-def row_card(row: Row) -> MCard:
+def row_card(row: Row, _restore: Any = MCard.restore, _time: Any = from_micros) -> MCard:
     hash_str, data, is_text, g_time, algorithm, size, content_type = row
-    content = data.decode("utf-8") if is_text else bytes(data)
-    return MCard.restore(content, hash_str, from_micros(g_time), algorithm, size, content_type)
+    content = data.decode("utf-8") if is_text else data
+    return _restore(content, hash_str, _time(g_time), algorithm, size, content_type)
 
 
-def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str) -> None:
-    """Check the file is a database, set the journal and create the schema."""
+def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str, where: str) -> None:
+    """Check the file is a database, create or upgrade the schema, then set the journal
+    (so that a file refused for its schema version is left byte for byte as it was)."""
     db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    db.execute(SET_JOURNAL_MODE[journal_mode]).fetchone()
     db.execute(SET_SYNCHRONOUS[synchronous])
-    db.executescript(SCHEMA)
-    version = db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone()[0]
-    if version == 1:
-        _add_content_types(db)
-        version = SCHEMA_VERSION
-    if version != SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(
-            f"card schema version {version} is not supported (this mcard reads version {SCHEMA_VERSION})"
-        )
-
-
-def _add_content_types(db: sqlite3.Connection) -> None:
-    """Schema 1 -> 2: a content_type column, filled for the cards already stored."""
-    from mcard.content_types import detect_content_type
-
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
-        rows = db.execute("SELECT hash, content, is_text FROM card")
-        while chunk := rows.fetchmany(1000):
-            db.executemany(
-                "UPDATE card SET content_type = ? WHERE hash = ?",
-                [
-                    (detect_content_type(data.decode("utf-8") if is_text else data), key)
-                    for key, data, is_text in chunk
-                ],
-            )
-        db.execute("UPDATE mcard_meta SET value = 2 WHERE key = 'schema_version'")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    ensure_schema(db, where)
+    db.execute(SET_JOURNAL_MODE[journal_mode]).fetchone()
 
 
 def stats(db: sqlite3.Connection) -> dict[str, object]:
@@ -126,39 +91,65 @@ def _rows_until_cancelled(request: WriteRequest) -> Iterator[tuple[object, ...]]
     ``sqlite3_interrupt`` alone can miss an ``executemany``: SQLite clears the interrupt flag
     when no statement is running, which happens between two rows.
     """
-    make_row = card_row if request.operation == "insert" else lambda key: (key,)
+    make_row = _make_row(request)
     for item in request.payload:
         if request.cancelled:
             raise WriteCancelled("write cancelled by its caller")
         yield make_row(item)
 
 
+def _make_row(request: WriteRequest) -> Any:
+    return card_row if request.operation == "insert" else _key_row
+
+
+def _key_row(key: str) -> tuple[str]:
+    return (key,)
+
+
 def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
-    """Run the requests in one transaction, each in its own savepoint so one failure stays its own."""
+    """Run the requests in one transaction; when one fails, again with a savepoint each, so
+    that a failure stays its caller's own.
+
+    A lone one-row write is a single statement, which SQLite commits atomically by itself.
+    """
+    if len(batch) == 1 and len(batch[0].payload) == 1:
+        request = batch[0]
+        if request.cancelled:
+            request.skipped = True
+        else:
+            row = _make_row(request)(request.payload[0])
+            request.result = db.execute(WRITE[request.operation], row).rowcount
+        return
+    if len(batch) > 1:
+        try:
+            _run_in_one_transaction(db, batch, own_savepoints=False)
+            return
+        except sqlite3.Error:
+            for request in batch:
+                request.result, request.skipped = 0, False
+    _run_in_one_transaction(db, batch, own_savepoints=len(batch) > 1)
+
+
+def _run_in_one_transaction(
+    db: sqlite3.Connection, batch: Sequence[WriteRequest], own_savepoints: bool
+) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
-        changed = 0
-        own_savepoints = len(batch) > 1
         for request in batch:
             if request.cancelled:
                 request.skipped = True
                 continue
-            if own_savepoints:
-                db.execute("SAVEPOINT request")
+            if not own_savepoints:
+                request.result = db.executemany(WRITE[request.operation], _rows_until_cancelled(request)).rowcount
+                continue
+            db.execute("SAVEPOINT request")
             try:
-                statement = INSERT if request.operation == "insert" else DELETE
-                request.result = db.executemany(statement, _rows_until_cancelled(request)).rowcount
+                request.result = db.executemany(WRITE[request.operation], _rows_until_cancelled(request)).rowcount
             except sqlite3.Error as exc:
-                if not own_savepoints:
-                    raise
                 db.execute("ROLLBACK TO request")
                 request.error = exc
             finally:
-                if own_savepoints:
-                    db.execute("RELEASE request")
-            changed += request.result
-        if changed:
-            db.execute(BUMP_CHANGES)
+                db.execute("RELEASE request")
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -261,10 +252,25 @@ def get_many(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, MCard]:
     return found
 
 
-def search(db: sqlite3.Connection, query: bytes, limit: Optional[int], offset: int) -> list[MCard]:
+def fts_phrase(query: str) -> str:
+    """``query`` as one FTS5 string: every character literal (operators, ``*``, quotes too)."""
+    return '"' + query.replace('"', '""') + '"'
+
+
+def search(db: sqlite3.Connection, query: str, limit: Optional[int], offset: int) -> list[MCard]:
+    """Text cards containing ``query``: candidates from the trigram index (plus the cards it
+    does not cover yet, see ``sqlite_schema``), each checked against the content.
+
+    Queries under 3 characters (a trigram index cannot look them up) or holding a NUL
+    (texts with a NUL are not in the index) scan the table instead.
+    """
+    needle = query.encode("utf-8")
+    if len(query) >= 3 and "\x00" not in query:
+        where, params = SEARCH_INDEXED, (fts_phrase(query), needle)
+    else:
+        where, params = SEARCH_SCAN, (needle,)
     rows = db.execute(
-        f"SELECT {COLUMNS} FROM card WHERE is_text = 1 AND instr(content, ?) > 0"
-        f"{NEWEST_FIRST} LIMIT ? OFFSET ?",
-        (query, -1 if limit is None else limit, offset),
+        f"SELECT {COLUMNS} FROM card WHERE {where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset),
     ).fetchall()
     return [row_card(row) for row in rows]

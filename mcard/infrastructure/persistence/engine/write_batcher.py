@@ -2,15 +2,20 @@
 
 Each caller still gets its own result or error: the engine's batch function fills in each
 request (SQLite isolates them with savepoints), and when a shared transaction fails as a whole
-its requests are run again one per transaction. Engine-agnostic.
+its requests are run again one per transaction. Engine-agnostic. A write that finds nothing
+running or queued skips the queue and runs in its caller's task. The engine may also supply
+background work (``idle``) that runs in small steps while no write is waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Optional
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -33,11 +38,16 @@ class WriteBatcher:
     def __init__(
         self,
         execute_batch: Callable[[list[WriteRequest]], Awaitable[None]],
+        idle: Optional[Callable[[], Awaitable[bool]]] = None,
     ) -> None:
         self._execute_batch = execute_batch
+        self._idle = idle
+        self._idle_wanted = False
         self._pending: list[WriteRequest] = []
         self._in_flight: list[WriteRequest] = []
         self._drain_task: Optional[asyncio.Task[None]] = None
+        self._alone: Optional[asyncio.Future[None]] = None
+        self._settled: Optional[asyncio.Future[None]] = None  # the batch in flight is done
 
     async def submit(self, operation: str, payload: Any) -> int:
         """Queue a write, wait for its transaction to commit, return its count of changed rows.
@@ -48,34 +58,86 @@ class WriteBatcher:
         """
         loop = asyncio.get_running_loop()
         request = WriteRequest(operation, payload, loop.create_future())
-        self._pending.append(request)
-        if self._drain_task is None or self._drain_task.done():
-            self._drain_task = loop.create_task(self._drain())
+        if not self._busy():
+            return await self._run_alone(request, loop)
+        self._pending.append(request)  # the running drain or lone write picks it up
         try:
-            return await asyncio.shield(request.done)
+            return await request.done
         except asyncio.CancelledError:
             request.cancelled = True
             if request in self._pending:
                 self._pending.remove(request)
-                request.done.cancel()
-            elif request in self._in_flight:
-                await asyncio.wait([request.done])
-                if not request.done.cancelled():
-                    request.done.exception()
+            else:
+                while request in self._in_flight and self._settled is not None:
+                    await asyncio.wait([self._settled])
             raise
 
+    def _busy(self) -> bool:
+        return (self._drain_task is not None and not self._drain_task.done()) or (
+            self._alone is not None and not self._alone.done()
+        )
+
+    async def _run_alone(self, request: WriteRequest, loop: asyncio.AbstractEventLoop) -> int:
+        """Nothing is running or queued: execute in the caller's own task, skipping the queue.
+
+        Writes arriving meanwhile queue up and are drained as one batch afterwards. Cancelled,
+        the engine's execute aborts the write and returns once it has stopped.
+        """
+        self._alone = loop.create_future()
+        self._in_flight = [request]
+        try:
+            await self._execute_batch(self._in_flight)
+        except Exception as exc:
+            request.error = exc
+        finally:
+            self._in_flight = []
+            self._alone.set_result(None)
+            if self._pending or self._idle_wanted:
+                self._drain_task = loop.create_task(self._drain())
+        if request.error is not None:
+            raise request.error
+        return request.result
+
+    def run_idle(self) -> None:
+        """Start the background work: one ``idle()`` step at a time, whenever no write is
+        queued, until a step returns False (nothing left) or fails (logged; tried again on
+        the next call)."""
+        if self._idle is None:
+            return
+        self._idle_wanted = True
+        if not self._busy():
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+
+    def stop_idle(self) -> None:
+        """Start no further background step (the one running, if any, finishes)."""
+        self._idle_wanted = False
+
     async def wait_idle(self) -> None:
-        """Wait until every queued write has been committed or has failed."""
-        while self._drain_task is not None and not self._drain_task.done():
-            await asyncio.wait([self._drain_task])
+        """Wait until every queued write has been committed or has failed, and the background
+        work started by ``run_idle`` is finished or stopped."""
+        while self._busy():
+            await asyncio.wait([task for task in (self._drain_task, self._alone) if task is not None])
 
     async def _drain(self) -> None:
+        while True:
+            await self._drain_pending()
+            if not self._idle_wanted or self._idle is None:
+                return
+            try:
+                more = await self._idle()
+            except Exception as exc:
+                logger.warning("background write step failed, retried later: %s", exc)
+                more = False
+            self._idle_wanted = self._idle_wanted and more
+
+    async def _drain_pending(self) -> None:
         while self._pending:
             batch = [request for request in self._pending if not request.cancelled]
             self._pending = []
             if not batch:
                 continue
             self._in_flight = batch
+            self._settled = asyncio.get_running_loop().create_future()
             try:
                 await self._execute_batch(batch)
             except Exception as exc:  # nothing of the batch was committed
@@ -89,6 +151,7 @@ class WriteBatcher:
                 raise
             finally:
                 self._in_flight = []
+                self._settled.set_result(None)
                 for request in batch:
                     if request.done.done():
                         continue

@@ -1,0 +1,70 @@
+"""``python -m bench``: run the benchmark and print the table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+from .engines import EngineUnavailable, postgres_engine, sqlite_engine
+from .mcard_side import find_to_dataframe
+from .memory import measure
+from .report import render
+from .run import load_average, peak_rss_mib, run_one
+from .workload import make_workload
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--n", default="10000,100000", help="comma-separated card counts")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    parser.add_argument("--dir", type=Path, help="where database files go (default: a temp folder)")
+    parser.add_argument("--memory", type=int, metavar="MB",
+                        help="instead: peak RSS while streaming a store of MB megabytes (SQLite)")
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-schema", default="mcard_bench", help="PostgreSQL schema for the stores")
+    return parser.parse_args(argv)
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = [int(part.replace("_", "")) for part in args.n.split(",") if part]
+    blobs, blob_size, gets, removes, searches = 1000, 100 * 1024, 10_000, 1000, 20
+    if args.quick:
+        sizes, blobs, blob_size, gets, removes, searches = [100, 200], 5, 1024, 50, 20, 3
+    work = make_workload(max(sizes), blobs, blob_size)
+    print(
+        f"mcard benchmark: engine {args.engine}, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, load average {load_average()}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="mcard-bench-", dir=args.dir) as folder:
+        if args.memory:
+            await measure(Path(folder), args.memory)
+            return 0
+        try:
+            engine = (
+                sqlite_engine(Path(folder)) if args.engine == "sqlite" else postgres_engine(args.dsn, args.pg_schema)
+            )
+        except EngineUnavailable as exc:
+            print(f"skipped: {args.engine} cannot be benchmarked: {exc}")
+            return 0
+        for n in sizes:
+            result = await run_one(
+                n, work, engine.make_mcard, engine.make_raw,
+                gets=gets, removes=removes, searches=searches, page_size=1000,
+                mcard_file=engine.mcard_file, raw_file=engine.raw_file,
+                dataframe=find_to_dataframe() is not None, reads=1 if args.quick else 3,
+            )
+            print(render(result), flush=True)
+    print(f"peak RSS of the whole run: {peak_rss_mib():.0f} MiB; load average {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,47 @@
+"""The benchmark runs (tiny sizes): its figures are never asserted, only that it works."""
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.postgres_support import drop_schema, require_server
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATIONS = [
+    "create, one by one", "create, concurrent (gather)", "save_many", "get, one by one",
+    "get_many (all)", "list page by page", "iterate (stream)", "search marker",
+    "remove, one by one", "remove_many", "save_many 5 x 1 KB bytes",
+]
+
+
+def run_bench(*args: str, tmp_path: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--dir", str(tmp_path), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_quick_sqlite_run_prints_every_operation_against_the_raw_driver(tmp_path):
+    out = run_bench(tmp_path=tmp_path)
+    for operation in OPERATIONS:
+        assert f"| {operation}" in out, operation
+    assert "found by each" in out and "MISMATCH" not in out
+    assert "peak RSS" in out and "database size" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_quick_postgres_run_prints_every_operation(tmp_path):
+    url, schema = require_server(), f"bench_{uuid.uuid4().hex[:12]}"
+    try:
+        out = run_bench("--engine", "postgres", "--dsn", url, "--pg-schema", schema, tmp_path=tmp_path)
+    finally:
+        drop_schema(url, schema)
+    for operation in OPERATIONS:
+        assert f"| {operation}" in out, operation
+    assert "found by each" in out and "MISMATCH" not in out

@@ -1,0 +1,59 @@
+"""Search through an index gives exactly the contract's substring results, whatever the history."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mcard import AsyncPersistenceWrapper, MCard
+
+ALPHABET = st.sampled_from(list("abAB %_\"'*\\\x00é☕") + ["AND", "OR", "NEAR", "NOT", "(", ")", ":", "^"])
+texts = st.lists(ALPHABET, min_size=1, max_size=12).map("".join)
+queries = st.lists(ALPHABET, min_size=1, max_size=5).map("".join)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+async def expected(store: AsyncPersistenceWrapper, query: str) -> list[MCard]:
+    return [card for card in await store.list() if card.is_text and query in card.content]
+
+
+@SETTINGS
+@given(
+    saved=st.lists(st.one_of(texts, texts.map(str.encode)), min_size=1, max_size=25),
+    singles=st.lists(texts, max_size=5),
+    removed=st.lists(st.integers(min_value=0, max_value=40), max_size=8),
+    asked=st.lists(queries, min_size=1, max_size=6),
+    indexed_at=st.integers(min_value=0, max_value=3),
+)
+async def test_search_equals_a_brute_force_filter(make_config, saved, singles, removed, asked, indexed_at):
+    """Whatever part of the history the engine's index has caught up with (``wait_indexed``)."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.remove_many([card.hash async for card in store.iterate()])
+        wait_indexed = getattr(store.store, "wait_indexed", None)
+
+        async def step(number: int) -> None:
+            if number == indexed_at and wait_indexed is not None:
+                await wait_indexed()
+
+        cards = [MCard(content) for content in saved]
+        await store.save_many(cards)
+        await step(1)
+        for text in singles:
+            await store.create(text)
+        await step(2)
+        gone = {cards[i % len(cards)].hash for i in removed}
+        for key in list(gone)[:2]:
+            await store.remove(key)
+        await store.remove_many(gone)
+        await step(3)
+        stored = {card.content async for card in store.iterate() if card.is_text}
+        for query in [*asked, *(text[1:4] for text in stored)]:
+            if query:
+                assert await store.search(query) == await expected(store, query), query
+
+
+async def test_search_finds_words_after_a_nul_and_long_needles(wrapper):
+    card = await wrapper.create("before\x00after the NUL, NEAR the end")
+    assert await wrapper.search("after the") == [card]
+    assert await wrapper.search("e\x00a") == [card]
+    assert await wrapper.search("NEAR") == [card]
+    assert await wrapper.search("NUL, NEAR the end") == [card]
+    assert await wrapper.search("nul") == []

@@ -1,0 +1,101 @@
+"""The SQLite schema: version 1 files are upgraded in place, newer versions are refused,
+the search index follows every write."""
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+from mcard.infrastructure.persistence.engine.sqlite_sql import card_row
+
+INDEXED_UP_TO = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
+SCHEMA_V1 = """
+CREATE TABLE card (hash TEXT PRIMARY KEY, content BLOB NOT NULL, is_text INTEGER NOT NULL,
+                   g_time INTEGER NOT NULL, hash_algorithm TEXT NOT NULL, size INTEGER NOT NULL);
+CREATE INDEX card_by_time ON card (g_time, hash);
+CREATE TABLE mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO mcard_meta (key, value) VALUES ('schema_version', 1), ('changes', 0);
+"""
+
+
+def write_old(path, cards, version=1):
+    """A file as an older mcard wrote it: schema 1, or 2 (with content types)."""
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_V1)
+        if version == 1:
+            db.executemany("INSERT INTO card VALUES (?, ?, ?, ?, ?, ?)", [card_row(c)[:6] for c in cards])
+        else:
+            db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
+            db.executemany("INSERT INTO card VALUES (?, ?, ?, ?, ?, ?, ?)", [card_row(c) for c in cards])
+            db.execute("UPDATE mcard_meta SET value = 2 WHERE key = 'schema_version'")
+    db.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_older_file_is_upgraded_with_a_search_index(tmp_path, version):
+    path = tmp_path / "old.db"
+    cards = [MCard(f"old note {i}") for i in range(50)] + [MCard(b"old bytes note"), MCard("x\x00old note")]
+    write_old(path, cards, version)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert await store.get_many([c.hash for c in cards]) == {c.hash: c for c in cards}
+        assert sorted(c.hash for c in await store.search("old note")) == sorted(
+            c.hash for c in cards if c.is_text
+        )
+        await store.store.wait_indexed()
+        found = await store.search("old note")
+        assert sorted(c.hash for c in found) == sorted(c.hash for c in cards if c.is_text)
+        new = await store.create("a new note")
+        assert await store.search("new note") == [new]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (3,)
+        assert db.execute("SELECT count(*) FROM card_text WHERE card_text MATCH '\"old note\"'").fetchone() == (50,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+
+
+async def test_index_is_built_in_the_background_and_not_by_close(tmp_path):
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"bulk {i}") for i in range(3000)])
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone() == (0,)
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        indexed = 0
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            indexed = await store.store._writer.run(lambda db: db.execute(INDEXED_UP_TO).fetchone()[0])
+            if indexed == 3000:
+                break
+        assert indexed == 3000
+        assert len(await store.search("bulk 29")) == 111
+
+
+async def test_newer_schema_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "future.db"
+    write_old(path, [MCard("from the future")])
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE mcard_meta SET value = 99 WHERE key = 'schema_version'")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="version 99"):
+        await AsyncPersistenceWrapper(SQLiteConfig(path)).initialize()
+    assert path.read_bytes() == before
+
+
+async def test_index_is_exact_after_removes_and_reinserts(tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        cards = [MCard(f"word{i % 3} card {i}") for i in range(30)]
+        await store.save_many(cards[:20])
+        await store.store.wait_indexed()
+        await store.save_many(cards[20:])
+        await store.remove_many([c.hash for c in cards if "word1" in c.content])
+        await store.save(cards[1])
+        assert [c.hash for c in await store.search("word1")] == [cards[1].hash]
+        await store.store.wait_indexed()
+        assert [c.hash for c in await store.search("word1")] == [cards[1].hash]
+        rows = await store.store._writer.run(
+            lambda db: db.execute("SELECT count(*) FROM card_text WHERE card_text MATCH 'card'").fetchone()
+        )
+        assert rows == (await store.count(),)
