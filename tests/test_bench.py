@@ -45,3 +45,21 @@ def test_quick_postgres_run_prints_every_operation(tmp_path):
     for operation in OPERATIONS:
         assert f"| {operation}" in out, operation
     assert "found by each" in out and "MISMATCH" not in out
+
+
+def test_notebook_figures_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.notebook", "2000"], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stderr
+    assert "DataFrame" in result.stdout and "one get() call" in result.stdout
+
+
+@pytest.mark.postgres
+def test_postgres_path_figures_run():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.postgres_paths", require_server(), "2000"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "save_many" in result.stdout

@@ -1,6 +1,6 @@
 """Notebook layer figures: DataFrame building, sync-call overhead, bulk saves.
 
-    .venv/bin/python benchmarks/notebook_bench.py [N_CARDS]
+    .venv/bin/python -m bench.notebook [N_CARDS]
 
 Each figure is compared with a baseline measured in the same process.
 """

@@ -1,6 +1,6 @@
 """PostgreSQL engine figures, each against a baseline measured in the same process.
 
-    .venv/bin/python benchmarks/postgres_bench.py [postgresql://postgres@127.0.0.1/test] [cards]
+    .venv/bin/python -m bench.postgres_paths [postgresql://postgres@127.0.0.1/test] [cards]
 
 - save_many (unnest INSERT ... ON CONFLICT DO NOTHING) vs raw asyncpg ``copy_records_to_table``
   into an identical table (no conflict handling, no count of new rows): the floor.
