@@ -82,7 +82,7 @@ class MCard:
 
     _content: str | bytes
     _hash: str
-    _g_time: datetime
+    _g_time: datetime | int  # an int: microseconds since the epoch, not yet turned into a datetime
     _hash_algorithm: str
     _size: int
     _content_type: str | None
@@ -120,7 +120,7 @@ class MCard:
         cls,
         content: str | bytes,
         hash_str: str,
-        g_time: datetime,
+        g_time: datetime | int,
         hash_algorithm: str,
         size: int,
         content_type: str | None = None,
@@ -128,6 +128,9 @@ class MCard:
         """Rebuild a stored card without re-hashing (``verify`` is the place to re-check).
 
         Stores call this once per row read, so it is kept to the bare slot assignments.
+        ``g_time`` may be the stored microseconds since the epoch (an ``int``): the datetime
+        is then built when first read, which is half the cost of a row that is never asked
+        for its time.
         """
         card = _NEW(cls)
         _SET_CONTENT(card, content)
@@ -148,7 +151,11 @@ class MCard:
 
     @property
     def g_time(self) -> datetime:
-        return self._g_time
+        moment = self._g_time
+        if moment.__class__ is int:
+            moment = from_micros(moment)  # type: ignore[arg-type]
+            _SET_G_TIME(self, moment)
+        return moment  # type: ignore[return-value]
 
     @property
     def hash_algorithm(self) -> str:
@@ -184,7 +191,7 @@ class MCard:
 
     @property
     def g_time_text(self) -> str:
-        return format_time(self._g_time)
+        return format_time(self.g_time)
 
     def hash_matches(self) -> bool:
         """Whether the content still hashes to the recorded hash."""
@@ -201,7 +208,7 @@ class MCard:
             return NotImplemented
         return (
             self._hash == other._hash
-            and self._g_time == other._g_time
+            and self.g_time == other.g_time
             and type(self._content) is type(other._content)
             and self._content == other._content
         )
@@ -213,7 +220,7 @@ class MCard:
         return (
             MCard.restore,
             (
-                self._content, self._hash, self._g_time,
+                self._content, self._hash, self.g_time,
                 self._hash_algorithm, self._size, self._content_type,
             ),
         )
