@@ -14,6 +14,9 @@ HASH_ALGORITHMS: Final = frozenset(
      "sha3_224", "sha3_256", "sha3_384", "sha3_512"}
 )
 
+# hashlib's constructors by name: ``hashlib.new(name)`` costs ~0.4 us more per card.
+_HASHERS: Final = {name: getattr(hashlib, name) for name in HASH_ALGORITHMS}
+
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -97,7 +100,7 @@ class MCard:
         data = content_bytes(content)
         algorithm = check_hash_algorithm(hash_algorithm)
         moment = datetime.now(timezone.utc) if g_time is None else to_utc(g_time, "g_time")
-        self._init(content, hashlib.new(algorithm, data).hexdigest(), moment, algorithm, len(data))
+        self._init(content, _HASHERS[algorithm](data).hexdigest(), moment, algorithm, len(data))
 
     def _init(
         self,
@@ -195,7 +198,7 @@ class MCard:
 
     def hash_matches(self) -> bool:
         """Whether the content still hashes to the recorded hash."""
-        return hashlib.new(self._hash_algorithm, self.content_bytes).hexdigest() == self._hash
+        return _HASHERS[self._hash_algorithm](self.content_bytes).hexdigest() == self._hash
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("MCard is immutable")

@@ -28,6 +28,7 @@ CARD: Final = (
     " hash, g_time, hash_algorithm, size, content_type"
 )
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
+GET_ONE: Final = f"SELECT {CARD} FROM card WHERE hash = ?"
 INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
 WRITE: Final = {"insert": INSERT, "delete": DELETE}
@@ -257,6 +258,9 @@ def count(db: sqlite3.Connection, bounds: TimeBounds) -> int:
 
 
 def get_many(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, MCard]:
+    if len(hashes) == 1:  # ``get``: one constant statement, prepared once per connection
+        row = db.execute(GET_ONE, hashes).fetchone()
+        return {} if row is None else {row[1]: MCard.restore(*row)}
     found: dict[str, MCard] = {}
     for start in range(0, len(hashes), MAX_PARAMETERS):
         chunk = hashes[start : start + MAX_PARAMETERS]
