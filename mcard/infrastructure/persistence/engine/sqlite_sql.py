@@ -208,13 +208,13 @@ def list_page(
         if resume is not None and resume[0] == stamp:
             after, offset = resume[1:], 0
         where, params = _time_filter(bounds, after)
-        rows = db.execute(
+        page = cards(db.execute(
             f"SELECT {CARD} FROM card{where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
             (*params, -1 if limit is None else limit, offset),
-        ).fetchall()
+        ))
     finally:
         db.execute("COMMIT")
-    return cards(rows), stamp
+    return page, stamp
 
 
 def snapshot_cards(db: sqlite3.Connection, bounds: TimeBounds) -> sqlite3.Cursor:
