@@ -5,11 +5,12 @@ Every statement text here is a constant; values only ever travel as bound parame
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import starmap
 from operator import itemgetter
-from typing import Any, Final, Optional
+from typing import Any, Callable, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 
@@ -24,7 +25,7 @@ COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_
 # What a read returns: ``MCard.restore``'s arguments in order, text already decoded by SQLite
 # (in C) and the time as stored microseconds, so a row becomes a card in one call.
 CARD: Final = (
-    "CASE WHEN is_text THEN CAST(content AS TEXT) ELSE content END,"
+    "CASE WHEN is_text THEN CAST(content AS TEXT) ELSE content END AS content,"
     " hash, g_time, hash_algorithm, size, content_type"
 )
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
@@ -49,6 +50,7 @@ SEARCH_INDEXED: Final = (
 
 Row = tuple[str, bytes, int, int, str, int, Optional[str]]
 TimeBounds = tuple[Optional[int], Optional[int]]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def card_row(card: MCard) -> Row:
@@ -68,6 +70,22 @@ def row_card(row: Row, _restore: Any = MCard.restore) -> MCard:
 def cards(rows: Iterable[tuple[Any, ...]], _restore: Any = MCard.restore) -> list[MCard]:
     """Cards from rows of ``CARD``."""
     return list(starmap(_restore, rows))
+
+
+def reads_text(fn: F) -> F:
+    """Report a stored text that is not UTF-8 (a damaged card) without its content: sqlite3's
+    own message would quote the whole text."""
+
+    @functools.wraps(fn)
+    def read(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            if not str(exc).startswith("Could not decode to UTF-8"):
+                raise
+            raise ValueError("a stored text card is not valid UTF-8 (damaged: verify() names it)") from None
+
+    return read  # type: ignore[return-value]
 
 
 def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str, where: str) -> None:
@@ -188,6 +206,7 @@ def _time_filter(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+@reads_text
 def list_page(
     db: sqlite3.Connection,
     bounds: TimeBounds,
@@ -217,6 +236,7 @@ def list_page(
     return page, stamp
 
 
+@reads_text
 def snapshot_cards(db: sqlite3.Connection, bounds: TimeBounds) -> sqlite3.Cursor:
     """Open a read transaction and a newest-first cursor over it: the iteration's snapshot."""
     where, params = _time_filter(bounds, None)
@@ -230,6 +250,7 @@ def snapshot_rows_to_verify(db: sqlite3.Connection) -> sqlite3.Cursor:
     return db.execute(VERIFY_ROWS)
 
 
+@reads_text
 def fetch_cards(db: sqlite3.Connection, cursor: sqlite3.Cursor, size: int) -> list[MCard]:
     return cards(cursor.fetchmany(size))
 
@@ -257,6 +278,7 @@ def count(db: sqlite3.Connection, bounds: TimeBounds) -> int:
     return db.execute(f"SELECT count(*) FROM card{where}", params).fetchone()[0]
 
 
+@reads_text
 def get_many(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, MCard]:
     if len(hashes) == 1:  # ``get``: one constant statement, prepared once per connection
         row = db.execute(GET_ONE, hashes).fetchone()
@@ -275,6 +297,7 @@ def fts_phrase(query: str) -> str:
     return '"' + query.replace('"', '""') + '"'
 
 
+@reads_text
 def search(db: sqlite3.Connection, query: str, limit: Optional[int], offset: int) -> list[MCard]:
     """Text cards containing ``query``: candidates from the trigram index (plus the cards it
     does not cover yet, see ``sqlite_schema``), each checked against the content.
