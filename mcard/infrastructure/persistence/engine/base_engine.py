@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Optional
@@ -54,9 +54,9 @@ def check_card(card: object, max_content_size: int) -> MCard:
     return card
 
 
-def check_hash(value: object) -> str:
+def check_hash(value: object, _is_hex: Callable[[str], object] = _HEX.fullmatch) -> str:
     """A hash as stored: lowercase hex."""
-    if not isinstance(value, str) or not _HEX.fullmatch(value):
+    if not isinstance(value, str) or not _is_hex(value):
         raise ValidationError(f"a card hash is a string of hex digits, got {value!r}")
     return value.lower()
 

@@ -234,6 +234,9 @@ class SQLiteStore(BaseStore):
                     await worker.close()
 
     async def _read(self, fn: Any, *args: Any) -> Any:
+        for reader in self._readers:  # the usual case, without a coroutine to pick one
+            if not reader.in_flight and self._writer is not None:
+                return await reader.run(fn, *args)
         return await (await self._reader()).run(fn, *args)
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
