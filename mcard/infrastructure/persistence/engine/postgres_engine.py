@@ -34,6 +34,8 @@ TRANSIENT_STATES: Final = frozenset({
 LOST_STATES: Final = frozenset({"57P01", "57P02"})
 CANCEL_CHECK: Final = 0.02
 """Seconds between checks, while a write runs, of whether all its callers have cancelled."""
+INDEX_DELAY: Final = 0.1
+"""Seconds without a write before the search index is extended in the background."""
 
 
 def load_asyncpg() -> ModuleType:
@@ -113,6 +115,9 @@ class PostgresStore(BaseStore):
         self._batcher: Optional[WriteBatcher] = None
         self._slot = random.randrange(sql.STAMP_SLOTS)
         self._page_marks = PageMarks()
+        self._indexed = False
+        self._index_timer: Optional[asyncio.TimerHandle] = None
+        self._last_write = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -148,6 +153,8 @@ class PostgresStore(BaseStore):
         try:
             async with pool.acquire(timeout=config.timeout) as conn:
                 version = await sql.initialize(conn, self._tables)
+                indexed = await sql.search.has_index(conn, self._tables.schema, self._tables.text_index)
+                behind = indexed and await sql.search.behind(conn, self._tables.card)
         except BaseException as exc:
             pool.terminate()
             if isinstance(exc, self._errors):
@@ -160,7 +167,10 @@ class PostgresStore(BaseStore):
                 f" (this mcard reads version {sql.SCHEMA_VERSION})"
             )
         self._pool = pool
-        self._batcher = WriteBatcher(self._write_batch)
+        self._indexed = indexed
+        self._batcher = WriteBatcher(self._write_batch, self._index_step if indexed else None)
+        if behind:  # cards a closed store left out of the index, or an upgraded table
+            self._batcher.run_idle()
         logger.debug("opened PostgreSQL card store %s", self._where)
 
     async def close(self) -> None:
@@ -169,7 +179,11 @@ class PostgresStore(BaseStore):
             return
         if not opening.done():
             await asyncio.wait([opening])
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
         if self._batcher is not None:
+            self._batcher.stop_idle()
             await self._batcher.wait_idle()
         pool, self._pool, self._batcher = self._pool, None, None
         self._page_marks.clear()
@@ -235,9 +249,50 @@ class PostgresStore(BaseStore):
                 await pool.expire_connections()
             raise storage_error(exc, self._where) from exc
 
+    # -- search index ------------------------------------------------------------------------
+    async def wait_indexed(self) -> None:
+        """Wait until the trigram index covers every stored text card (see ``postgres_search``).
+
+        Searches are exact either way; this only makes their speed predictable (benchmarks,
+        after a bulk load). The index is otherwise extended in the background.
+        """
+        batcher = self._open_batcher()
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
+        batcher.run_idle()
+        await batcher.wait_idle()
+
+    def _schedule_indexing(self) -> None:
+        """Note a write; the index is extended once writes have paused for ``INDEX_DELAY``."""
+        loop = asyncio.get_running_loop()
+        self._last_write = loop.time()
+        if self._indexed and self._index_timer is None and self._batcher is not None:
+            self._index_timer = loop.call_later(INDEX_DELAY, self._index_when_quiet)
+
+    def _index_when_quiet(self) -> None:
+        self._index_timer = None
+        if self._batcher is None:
+            return
+        wait = self._last_write + INDEX_DELAY - asyncio.get_running_loop().time()
+        if wait > 0:
+            self._index_timer = asyncio.get_running_loop().call_later(wait, self._index_when_quiet)
+        else:
+            self._batcher.run_idle()
+
+    async def _index_step(self) -> bool:
+        async def step(conn: Any, tables: sql.Tables) -> bool:
+            async with conn.transaction():
+                return await sql.index_step(conn, tables, sql.search.INDEX_STEP)
+
+        return await self._run(step)
+
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
-        return await self._open_batcher().submit("insert", cards)
+        added = await self._open_batcher().submit("insert", cards)
+        if added:
+            self._schedule_indexing()
+        return added
 
     async def _remove_many(self, hashes: Sequence[str]) -> int:
         return await self._open_batcher().submit("delete", hashes)
@@ -252,7 +307,7 @@ class PostgresStore(BaseStore):
         return await self._run(sql.count, micros_bounds(start_time, end_time))
 
     async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
-        return await self._run(sql.search, query.encode("utf-8"), limit, offset)
+        return await self._run(sql.find, query.encode("utf-8"), limit, offset, self._indexed)
 
     async def _list(
         self,

@@ -19,10 +19,12 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 
+from . import postgres_search as search
 from .sqlite_sql import row_card
 from .write_batcher import WriteRequest
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""1: cards; 2: ``text_indexed`` and the trigram search index (``postgres_search``)."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 MAX_ARRAY_BYTES: Final = 32 * 1024 * 1024
@@ -30,6 +32,11 @@ MAX_ARRAY_BYTES: Final = 32 * 1024 * 1024
 COPY_FROM_ROWS: Final = 1000
 """From this many cards on, ``save_many`` copies them in (COPY) instead of binding arrays."""
 INCOMING: Final = "pg_temp.mcard_incoming"
+INCOMING_TABLE: Final = (
+    f'CREATE TEMP TABLE IF NOT EXISTS {INCOMING} (hash text COLLATE "C", content bytea, is_text boolean,'
+    " g_time bigint, hash_algorithm text, size bigint, content_type text) ON COMMIT DELETE ROWS"
+)
+"""Where large batches are copied to, then inserted from: one per connection, emptied at commit."""
 STAMP_SLOTS: Final = 64
 
 TimeBounds = tuple[Optional[int], Optional[int]]
@@ -45,6 +52,8 @@ class Tables:
     meta: str
     changes: str
     index: str
+    text_index: str
+    unindexed: str
     lock_key: str
 
     @classmethod
@@ -55,6 +64,8 @@ class Tables:
             meta=f'"{schema}"."{table}_meta"',
             changes=f'"{schema}"."{table}_changes"',
             index=f'"{table}_by_time"',
+            text_index=f'"{table}_text"',
+            unindexed=f'"{table}_unindexed"',
             lock_key=f"mcard:{schema}.{table}",
         )
 
@@ -79,8 +90,8 @@ class Tables:
 
 
 async def initialize(conn: Connection, tables: Tables) -> int:
-    """Create what is missing (under an advisory lock: concurrent first opens would race) and
-    return the schema version found."""
+    """Create what is missing (under an advisory lock: concurrent first opens would race),
+    upgrade a version 1 table, and return the schema version found."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tables.lock_key)
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.schema}")
@@ -93,7 +104,8 @@ async def initialize(conn: Connection, tables: Tables) -> int:
                 g_time         bigint NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
                 hash_algorithm text NOT NULL,
                 size           bigint NOT NULL,
-                content_type   text              -- MIME type, detected once when the card is saved
+                content_type   text,             -- MIME type, detected once when the card is saved
+                text_indexed   boolean NOT NULL DEFAULT false  -- in the trigram index (postgres_search)
             );
             CREATE INDEX IF NOT EXISTS {tables.index} ON {tables.card} (g_time, hash);
             CREATE TABLE IF NOT EXISTS {tables.meta} (key text PRIMARY KEY, value bigint NOT NULL);
@@ -101,7 +113,16 @@ async def initialize(conn: Connection, tables: Tables) -> int:
             INSERT INTO {tables.meta} VALUES ('schema_version', {SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
             """
         )
-        return await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
+        version = await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
+        if version == 1:
+            await conn.execute(
+                f"ALTER TABLE {tables.card} ADD COLUMN IF NOT EXISTS text_indexed boolean NOT NULL DEFAULT false;"
+                f" UPDATE {tables.meta} SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'"
+            )
+            version = SCHEMA_VERSION
+        if version == SCHEMA_VERSION and not await search.has_index(conn, tables.schema, tables.text_index):
+            await search.create_index(conn, tables.card, tables.text_index, tables.unindexed)
+        return version
 
 
 def _affected(status: str) -> int:
@@ -127,15 +148,13 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
         columns = zip(*map(_row, ordered))
         return _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
                         else await conn.execute(tables.insert, *columns), returning)
-    await conn.execute(f"CREATE TEMP TABLE {INCOMING} (LIKE {tables.card})")
+    await conn.execute(INCOMING_TABLE)
     await conn.copy_records_to_table("mcard_incoming", schema_name="pg_temp", records=map(_row, ordered))
     statement = (
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
         f" ORDER BY hash ON CONFLICT (hash) DO NOTHING{suffix}"
     )
-    outcome = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
-    await conn.execute(f"DROP TABLE {INCOMING}")
-    return outcome
+    return _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
 
 
 def _row(card: MCard) -> tuple[str, bytes, bool, int, str, int, str]:
@@ -267,15 +286,20 @@ async def count(conn: Connection, tables: Tables, bounds: TimeBounds) -> int:
     return await conn.fetchval(f"SELECT count(*) FROM {tables.card}{where}", *params)
 
 
-async def search(
-    conn: Connection, tables: Tables, query: bytes, limit: Optional[int], offset: int
+async def find(
+    conn: Connection, tables: Tables, query: bytes, limit: Optional[int], offset: int, indexed: bool
 ) -> list[MCard]:
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM {tables.card} WHERE is_text AND position($1::bytea IN content) > 0"
-        f"{NEWEST_FIRST} LIMIT $2 OFFSET $3",
-        query, limit, offset,
-    )
+    """Text cards holding ``query``, through the trigram index when there is one and the query
+    is long enough for it."""
+    pattern = search.like_pattern(query) if indexed else None
+    statement = search.search_statement(tables.card, COLUMNS, NEWEST_FIRST, pattern is not None)
+    rows = await conn.fetch(statement, query, limit, offset, *([pattern] if pattern else []))
     return [row_card(row) for row in rows]
+
+
+async def index_step(conn: Connection, tables: Tables, most: int) -> bool:
+    """Put up to ``most`` more text cards into the trigram index; whether some may be left."""
+    return _affected(await conn.execute(search.step_statement(tables.card), most)) >= most
 
 
 async def stats(conn: Connection, tables: Tables) -> dict[str, object]:
