@@ -96,11 +96,14 @@ def step_statement(card: str) -> str:
 
 def search_statement(card: str, columns: str, order: str, indexed: bool) -> str:
     """Texts holding ``$1`` (bytes), newest first, ``LIMIT $2 OFFSET $3``; with ``indexed``,
-    candidates come from the trigram index (``$4`` the pattern) and the unflagged cards."""
-    where = "is_text AND position($1::bytea IN content) > 0"
-    if indexed:
-        where += (
-            " AND ((text_indexed AND encode(content, 'escape') LIKE $4)"
-            " OR (is_text AND NOT text_indexed))"
-        )
-    return f"SELECT {columns} FROM {card} WHERE {where}{order} LIMIT $2 OFFSET $3"
+    candidates come from the trigram index (``$4`` the pattern) and the unflagged cards, as
+    two separate scans (one ``OR`` makes the planner scan the whole table)."""
+    holds = "position($1::bytea IN content) > 0"
+    if not indexed:
+        return f"SELECT {columns} FROM {card} WHERE is_text AND {holds}{order} LIMIT $2 OFFSET $3"
+    return (
+        f"SELECT * FROM (SELECT {columns} FROM {card}"
+        f" WHERE text_indexed AND encode(content, 'escape') LIKE $4 AND {holds}"
+        f" UNION ALL SELECT {columns} FROM {card} WHERE is_text AND NOT text_indexed AND {holds}) AS hit"
+        f"{order} LIMIT $2 OFFSET $3"
+    )
