@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard, from_micros, to_micros
+from mcard.domain.models.card import EPOCH, MCard, from_micros
 
 from . import postgres_search as search
 from .sqlite_sql import row_card
@@ -26,6 +28,8 @@ from .write_batcher import WriteRequest
 SCHEMA_VERSION: Final = 2
 """1: cards; 2: ``text_indexed`` and the trigram search index (``postgres_search``)."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
+COLUMN_LIST: Final = COLUMNS.split(", ")
+UNIQUE_VIOLATION: Final = "23505"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 MAX_ARRAY_BYTES: Final = 32 * 1024 * 1024
 """Most content bytes bound as one array (PostgreSQL limits a value to 1 GB); more go by COPY."""
@@ -49,6 +53,8 @@ class Tables:
 
     schema: str
     card: str
+    names: tuple[str, str]
+    """(schema, table) unquoted, for the driver's COPY, which quotes them itself."""
     meta: str
     changes: str
     index: str
@@ -61,6 +67,7 @@ class Tables:
         return cls(
             schema=f'"{schema}"',
             card=f'"{schema}"."{table}"',
+            names=(schema, table),
             meta=f'"{schema}"."{table}_meta"',
             changes=f'"{schema}"."{table}_changes"',
             index=f'"{table}_by_time"',
@@ -136,18 +143,29 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
 
     Of equal cards in one call the first is kept. Rows go in hash order, so concurrent
     writers lock keys in one order and cannot deadlock. Small batches are one ``INSERT`` of
-    bound arrays; large ones are copied (``COPY``, binary) into a temporary table first,
-    which is ~1.6x faster at 100,000 cards.
+    bound arrays; large ones are copied (``COPY``, binary) straight into the table, which
+    overlaps building the rows with the server's work (~1.5x faster at 100,000 cards); when a
+    card is already stored that fails at its row, and the batch goes through a temporary table
+    and ``INSERT ... ON CONFLICT`` instead (rows that were copied are rolled back).
     """
     first: dict[str, MCard] = {}
     for card in cards:
         first.setdefault(card.hash, card)
-    ordered = sorted(first.values(), key=lambda card: card.hash)
+    ordered = [first[key] for key in sorted(first)]
     suffix = " RETURNING hash" if returning else ""
     if len(ordered) < COPY_FROM_ROWS and sum(card.size for card in ordered) <= MAX_ARRAY_BYTES:
         columns = zip(*map(_row, ordered))
         return _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
                         else await conn.execute(tables.insert, *columns), returning)
+    try:
+        async with conn.transaction():  # a savepoint
+            await conn.copy_records_to_table(
+                tables.names[1], schema_name=tables.names[0], records=map(_row, ordered), columns=COLUMN_LIST
+            )
+        return [card.hash for card in ordered] if returning else len(ordered)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
     await conn.execute(INCOMING_TABLE)
     await conn.copy_records_to_table("mcard_incoming", schema_name="pg_temp", records=map(_row, ordered))
     statement = (
@@ -157,11 +175,17 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
     return _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
 
 
-def _row(card: MCard) -> tuple[str, bytes, bool, int, str, int, str]:
-    return (
-        card.hash, card.content_bytes, card.is_text, to_micros(card.g_time),
-        card.hash_algorithm, card.size, card.content_type,
-    )
+_SLOTS: Final = attrgetter("_hash", "_content", "_g_time", "_hash_algorithm", "_size", "_content_type")
+"""A card's stored fields in one C call: building rows is most of save_many's Python time."""
+
+
+def _row(card: MCard, _slots: Any = _SLOTS, _epoch: datetime = EPOCH,
+         _micro: timedelta = timedelta(microseconds=1)) -> tuple[str, bytes, bool, int, str, int, str]:
+    key, content, moment, algorithm, size, kind = _slots(card)
+    if kind is None:
+        kind = card.content_type
+    is_text = isinstance(content, str)
+    return (key, content.encode() if is_text else content, is_text, (moment - _epoch) // _micro, algorithm, size, kind)
 
 
 def _outcome(result: Any, returning: bool) -> Any:
