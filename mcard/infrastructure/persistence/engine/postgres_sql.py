@@ -101,7 +101,8 @@ async def initialize(conn: Connection, tables: Tables) -> int:
     upgrade a version 1 table, and return the schema version found."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tables.lock_key)
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.schema}")
+        if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", tables.schema):
+            await conn.execute(f"CREATE SCHEMA {tables.schema}")  # needs CREATE on the database
         await conn.execute(
             f"""
             CREATE TABLE IF NOT EXISTS {tables.card} (
