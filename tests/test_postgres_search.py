@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from tests.postgres_support import postgres_factory
+from tests.test_postgres_engine import admin, make_config  # noqa: F401  (fixtures)
 
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig
 from mcard.infrastructure.persistence.engine import postgres_search as search
@@ -13,20 +13,6 @@ from mcard.infrastructure.persistence.engine import postgres_sql as sql
 
 pytestmark = pytest.mark.postgres
 QUERIES = ["needle", "NEEDLE", "dle 1", "%", "_", "50%_", "a\\b", "it's", "é☕", "\x00x", "ne", "zzz"]
-
-
-@pytest.fixture
-def make_config(postgres_schema):
-    return postgres_factory(*postgres_schema)
-
-
-@pytest.fixture
-async def admin(postgres_schema):
-    import asyncpg
-
-    conn = await asyncpg.connect(postgres_schema[0])
-    yield conn
-    await conn.close()
 
 
 def texts(n: int) -> list[str]:
