@@ -16,7 +16,7 @@ def find_to_dataframe() -> Optional[Callable[..., Any]]:
     """mcard's ``to_dataframe`` when this installation has one, else None."""
     for module in ("mcard", "mcard.notebook", "mcard.notebook.frames"):
         try:
-            return getattr(importlib.import_module(module), "to_dataframe")
+            return importlib.import_module(module).to_dataframe
         except (ImportError, AttributeError):
             continue
     return None

@@ -8,7 +8,6 @@ import asyncpg
 
 from .raw_sqlite import row
 
-DEFAULT_SCHEMA = "mcard_bench"
 COLUMNS = "hash, content, is_text, g_time, hash_algorithm, size"
 CHUNK = 10_000
 

@@ -9,7 +9,6 @@ full disk. Where mounting is not permitted they are skipped, saying so.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import subprocess

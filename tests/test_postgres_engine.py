@@ -33,6 +33,17 @@ async def admin(postgres_schema):
     await conn.close()
 
 
+async def refuse_inserts_of(admin, schema: str, content: str) -> None:
+    """A real database failure: a trigger that aborts inserts of one content."""
+    await admin.execute(
+        f"""CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN IF NEW.content = '{content}'::bytea THEN RAISE EXCEPTION 'refused'; END IF;
+            RETURN NEW; END $$;
+            CREATE TRIGGER refuse BEFORE INSERT ON "{schema}".card
+            FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse()"""
+    )
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on: bound (so nobody else takes it) but not listening."""
     sock = socket.socket()
@@ -170,13 +181,7 @@ async def test_large_batches_over_copy_are_all_or_nothing(make_config, admin, po
     async with AsyncPersistenceWrapper(make_config()) as store:
         await store.create("already here")
         cards = [MCard(f"bulk {i}") for i in range(3000)] + [MCard("already here"), MCard("bulk 7")]
-        await admin.execute(
-            f"""CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS
-                $$ BEGIN IF NEW.content = 'bulk 2999'::bytea THEN RAISE EXCEPTION 'refused'; END IF;
-                RETURN NEW; END $$;
-                CREATE TRIGGER refuse BEFORE INSERT ON "{schema}".card
-                FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse()"""
-        )
+        await refuse_inserts_of(admin, schema, "bulk 2999")
         with pytest.raises(StorageError, match="refused"):
             await store.save_many(cards)
         assert await store.count() == 1
@@ -293,13 +298,7 @@ async def test_grouped_writes_fail_one_by_one(make_config, admin, postgres_schem
     """A failing write grouped with others fails alone: every other caller's card is stored."""
     schema = postgres_schema[1]
     async with AsyncPersistenceWrapper(make_config()) as store:
-        await admin.execute(
-            f"""CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS
-                $$ BEGIN IF NEW.content = 'poison'::bytea THEN RAISE EXCEPTION 'refused'; END IF;
-                RETURN NEW; END $$;
-                CREATE TRIGGER refuse BEFORE INSERT ON "{schema}".card
-                FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse()"""
-        )
+        await refuse_inserts_of(admin, schema, "poison")
         results = await asyncio.gather(
             *(store.create(f"fine {i}") for i in range(20)),
             store.create("poison"),
