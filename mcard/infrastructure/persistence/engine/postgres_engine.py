@@ -48,6 +48,15 @@ def load_asyncpg() -> ModuleType:
         ) from exc
 
 
+async def keep_session(conn: Any) -> None:
+    """The pool's reset of a released connection (an open transaction is still rolled back).
+
+    mcard leaves no session state behind (transaction-scoped locks and settings only; its
+    temporary COPY table is meant to stay), so asyncpg's default reset query (``RESET ALL``,
+    ``CLOSE ALL``, ``UNLISTEN *``, advisory unlock) would only add a round trip to every call.
+    """
+
+
 def _sqlstate(exc: BaseException) -> str:
     return str(getattr(exc, "sqlstate", "") or "")
 
@@ -143,6 +152,7 @@ class PostgresStore(BaseStore):
                 min_size=1,
                 max_size=config.max_connections,
                 timeout=config.timeout,
+                reset=keep_session,
                 server_settings={
                     "application_name": "mcard",
                     "lock_timeout": f"{max(1, round(config.timeout * 1000))}ms",
