@@ -44,7 +44,7 @@ async def test_search_reads_the_trigram_index_and_stays_exact(make_config, admin
         await assert_exact(store)
         await store.save_many([MCard("late needle"), MCard("text 3 hay")])  # partly indexed
         await assert_exact(store)
-    statement = search.search_statement(sql.Tables.named(postgres_schema[1], "card").card, sql.COLUMNS, sql.NEWEST_FIRST, True)
+    statement = sql.Tables.named(postgres_schema[1], "card").indexed_search
     async with admin.transaction():
         await admin.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(row[0] for row in await admin.fetch(

@@ -163,8 +163,8 @@ class PostgresStore(BaseStore):
         try:
             async with pool.acquire(timeout=config.timeout) as conn:
                 version = await sql.initialize(conn, self._tables)
-                indexed = await sql.search.has_index(conn, self._tables.schema, self._tables.text_index)
-                behind = indexed and await sql.search.behind(conn, self._tables.card)
+                indexed = await sql.search.has_index(conn, self._tables)
+                behind = indexed and await sql.search.behind(conn, self._tables)
         except BaseException as exc:
             pool.terminate()
             if isinstance(exc, self._errors):
@@ -291,11 +291,7 @@ class PostgresStore(BaseStore):
             self._batcher.run_idle()
 
     async def _index_step(self) -> bool:
-        async def step(conn: Any, tables: sql.Tables) -> bool:
-            async with conn.transaction():
-                return await sql.index_step(conn, tables, sql.search.INDEX_STEP)
-
-        return await self._run(step)
+        return await self._run(sql.index_step, sql.search.INDEX_STEP)
 
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Final, Optional
+from typing import TYPE_CHECKING, Any, Final, Optional
+
+if TYPE_CHECKING:
+    from .postgres_sql import Tables
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,12 @@ def like_pattern(query: bytes) -> Optional[str]:
     return "%" + literal.decode("ascii") + "%"
 
 
-async def create_index(conn: Connection, card: str, index: str, unindexed: str) -> bool:
+def quote_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier (double quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def create_index(conn: Connection, tables: Tables) -> bool:
     """Create pg_trgm (if allowed) and the trigram index, inside the caller's transaction.
     False, logged, when the extension is unavailable: search then scans."""
     try:
@@ -64,46 +72,57 @@ async def create_index(conn: Connection, card: str, index: str, unindexed: str) 
                 "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
                 " WHERE e.extname = 'pg_trgm'"
             )
-            opclass = '"' + where.replace('"', '""') + '".gin_trgm_ops'
             await conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {unindexed} ON {card} (g_time) WHERE is_text AND NOT text_indexed;"
-                f" CREATE INDEX IF NOT EXISTS {index} ON {card}"
-                f" USING gin (encode(content, 'escape') {opclass}) WHERE text_indexed"
+                f"CREATE INDEX IF NOT EXISTS {tables.unindexed} ON {tables.card} (g_time)"
+                " WHERE is_text AND NOT text_indexed;"
+                f" CREATE INDEX IF NOT EXISTS {tables.text_index} ON {tables.card}"
+                f" USING gin (encode(content, 'escape') {quote_identifier(where)}.gin_trgm_ops) WHERE text_indexed"
             )
     except Exception as exc:  # asyncpg errors: extension missing or not permitted
-        logger.warning("no trigram index for %s, search scans: %s", card, exc)
+        logger.warning("no trigram index for %s, search scans: %s", tables.card, exc)
         return False
     return True
 
 
-async def has_index(conn: Connection, schema: str, index: str) -> bool:
-    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.{index}")
+async def has_index(conn: Connection, tables: Tables) -> bool:
+    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{tables.schema}.{tables.text_index}")
 
 
-async def behind(conn: Connection, card: str) -> bool:
+async def behind(conn: Connection, tables: Tables) -> bool:
     """Whether some text card is not in the index yet."""
-    return await conn.fetchval(f"SELECT EXISTS (SELECT FROM {card} WHERE is_text AND NOT text_indexed)")
+    return await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE is_text AND NOT text_indexed)")
 
 
-def step_statement(card: str) -> str:
-    """Flag up to ``$1`` unflagged text cards; locked rows are left for a later step."""
-    return (
-        f"WITH batch AS (SELECT hash FROM {card} WHERE is_text AND NOT text_indexed"
+async def index_step(conn: Connection, tables: Tables, most: int) -> bool:
+    """Flag (and so index) up to ``most`` more text cards; whether some may be left. Rows
+    locked by a writer are left for a later step, so a step never waits on a row."""
+    status = await conn.execute(
+        f"WITH batch AS (SELECT hash FROM {tables.card} WHERE is_text AND NOT text_indexed"
         " ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED)"
-        f" UPDATE {card} AS c SET text_indexed = true FROM batch WHERE c.hash = batch.hash"
+        f" UPDATE {tables.card} AS c SET text_indexed = true FROM batch WHERE c.hash = batch.hash",
+        most,
     )
+    return int(status.rsplit(" ", 1)[1]) >= most
 
 
-def search_statement(card: str, columns: str, order: str, indexed: bool) -> str:
-    """Texts holding ``$1`` (bytes), newest first, ``LIMIT $2 OFFSET $3``; with ``indexed``,
-    candidates come from the trigram index (``$4`` the pattern) and the unflagged cards, as
-    two separate scans (one ``OR`` makes the planner scan the whole table)."""
+async def find(
+    conn: Connection, tables: Tables, query: bytes, limit: Optional[int], offset: int, indexed: bool
+) -> list[Any]:
+    """Rows of the text cards holding ``query``, newest first, through the trigram index when
+    there is one and the query is long enough for it.
+
+    The index covers flagged cards, a partial index the unflagged ones: two scans joined by
+    ``UNION ALL`` (an ``OR`` makes the planner scan the whole table). Until VACUUM records the
+    GIN index's size, the planner prices it far too high, so sequential scans are off here.
+    """
+    pattern = like_pattern(query) if indexed else None
     holds = "position($1::bytea IN content) > 0"
-    if not indexed:
-        return f"SELECT {columns} FROM {card} WHERE is_text AND {holds}{order} LIMIT $2 OFFSET $3"
-    return (
-        f"SELECT * FROM (SELECT {columns} FROM {card}"
-        f" WHERE text_indexed AND encode(content, 'escape') LIKE $4 AND {holds}"
-        f" UNION ALL SELECT {columns} FROM {card} WHERE is_text AND NOT text_indexed AND {holds}) AS hit"
-        f"{order} LIMIT $2 OFFSET $3"
-    )
+    if pattern is None:
+        return await conn.fetch(
+            f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {holds}{tables.newest_first}"
+            " LIMIT $2 OFFSET $3",
+            query, limit, offset,
+        )
+    async with conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        return await conn.fetch(tables.indexed_search, query, limit, offset, pattern)

@@ -85,6 +85,26 @@ class Tables:
         )
 
     @property
+    def columns(self) -> str:
+        return COLUMNS
+
+    @property
+    def newest_first(self) -> str:
+        return NEWEST_FIRST
+
+    @property
+    def indexed_search(self) -> str:
+        """Texts holding ``$1`` (bytes) among the flagged cards the trigram index finds for the
+        pattern ``$4`` and the unflagged cards, newest first, ``LIMIT $2 OFFSET $3``."""
+        holds = "position($1::bytea IN content) > 0"
+        return (
+            f"SELECT * FROM (SELECT {COLUMNS} FROM {self.card}"
+            f" WHERE text_indexed AND encode(content, 'escape') LIKE $4 AND {holds}"
+            f" UNION ALL SELECT {COLUMNS} FROM {self.card} WHERE is_text AND NOT text_indexed AND {holds}) AS hit"
+            f"{NEWEST_FIRST} LIMIT $2 OFFSET $3"
+        )
+
+    @property
     def bump(self) -> str:
         return (
             f"INSERT INTO {self.changes} AS c VALUES ($1, 1)"
@@ -128,8 +148,8 @@ async def initialize(conn: Connection, tables: Tables) -> int:
                 f" UPDATE {tables.meta} SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'"
             )
             version = SCHEMA_VERSION
-        if version == SCHEMA_VERSION and not await search.has_index(conn, tables.schema, tables.text_index):
-            await search.create_index(conn, tables.card, tables.text_index, tables.unindexed)
+        if version == SCHEMA_VERSION and not await search.has_index(conn, tables):
+            await search.create_index(conn, tables)
         return version
 
 
@@ -314,23 +334,14 @@ async def count(conn: Connection, tables: Tables, bounds: TimeBounds) -> int:
 async def find(
     conn: Connection, tables: Tables, query: bytes, limit: Optional[int], offset: int, indexed: bool
 ) -> list[MCard]:
-    """Text cards holding ``query``, through the trigram index when there is one and the query
-    is long enough for it."""
-    pattern = search.like_pattern(query) if indexed else None
-    statement = search.search_statement(tables.card, COLUMNS, NEWEST_FIRST, pattern is not None)
-    if pattern is None:
-        rows = await conn.fetch(statement, query, limit, offset)
-    else:
-        async with conn.transaction(readonly=True):
-            # until VACUUM records the GIN index's size, the planner prices it far too high
-            await conn.execute("SET LOCAL enable_seqscan = off")
-            rows = await conn.fetch(statement, query, limit, offset, pattern)
-    return [row_card(row) for row in rows]
+    """Text cards holding ``query`` (see ``postgres_search.find``)."""
+    return [row_card(row) for row in await search.find(conn, tables, query, limit, offset, indexed)]
 
 
 async def index_step(conn: Connection, tables: Tables, most: int) -> bool:
-    """Put up to ``most`` more text cards into the trigram index; whether some may be left."""
-    return _affected(await conn.execute(search.step_statement(tables.card), most)) >= most
+    """One background step of the search index, in its own transaction."""
+    async with conn.transaction():
+        return await search.index_step(conn, tables, most)
 
 
 async def stats(conn: Connection, tables: Tables) -> dict[str, object]:
