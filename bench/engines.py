@@ -58,13 +58,17 @@ def postgres_engine(dsn: str, schema: str) -> Engine:
             self.table = f"mcard_{name}"
             super().__init__(PostgresConfig(dsn, schema=schema, table=self.table))
 
+        async def drop(self) -> None:
+            for suffix in ("", "_meta", "_changes"):
+                await drop_table(dsn, schema, self.table + suffix)
+
         async def open(self) -> None:
-            await drop_table(dsn, schema, self.table)
+            await self.drop()
             await super().open()
 
         async def close(self) -> None:
             await super().close()
-            await drop_table(dsn, schema, self.table)
+            await self.drop()
 
     return Engine(
         "postgres",

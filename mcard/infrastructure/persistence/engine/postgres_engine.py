@@ -34,6 +34,8 @@ TRANSIENT_STATES: Final = frozenset({
 LOST_STATES: Final = frozenset({"57P01", "57P02"})
 CANCEL_CHECK: Final = 0.02
 """Seconds between checks, while a write runs, of whether all its callers have cancelled."""
+INDEX_DELAY: Final = 0.1
+"""Seconds without a write before the search index is extended in the background."""
 
 
 def load_asyncpg() -> ModuleType:
@@ -44,6 +46,15 @@ def load_asyncpg() -> ModuleType:
         raise ConfigurationError(
             f"the PostgreSQL engine needs asyncpg, which is not installed: {INSTALL_HINT}"
         ) from exc
+
+
+async def keep_session(conn: Any) -> None:
+    """The pool's reset of a released connection (an open transaction is still rolled back).
+
+    mcard leaves no session state behind (transaction-scoped locks and settings only; its
+    temporary COPY table is meant to stay), so asyncpg's default reset query (``RESET ALL``,
+    ``CLOSE ALL``, ``UNLISTEN *``, advisory unlock) would only add a round trip to every call.
+    """
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -113,6 +124,9 @@ class PostgresStore(BaseStore):
         self._batcher: Optional[WriteBatcher] = None
         self._slot = random.randrange(sql.STAMP_SLOTS)
         self._page_marks = PageMarks()
+        self._indexed = False
+        self._index_timer: Optional[asyncio.TimerHandle] = None
+        self._last_write = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -138,6 +152,7 @@ class PostgresStore(BaseStore):
                 min_size=1,
                 max_size=config.max_connections,
                 timeout=config.timeout,
+                reset=keep_session,
                 server_settings={
                     "application_name": "mcard",
                     "lock_timeout": f"{max(1, round(config.timeout * 1000))}ms",
@@ -148,6 +163,8 @@ class PostgresStore(BaseStore):
         try:
             async with pool.acquire(timeout=config.timeout) as conn:
                 version = await sql.initialize(conn, self._tables)
+                indexed = await sql.search.has_index(conn, self._tables)
+                behind = indexed and await sql.search.behind(conn, self._tables)
         except BaseException as exc:
             pool.terminate()
             if isinstance(exc, self._errors):
@@ -160,7 +177,10 @@ class PostgresStore(BaseStore):
                 f" (this mcard reads version {sql.SCHEMA_VERSION})"
             )
         self._pool = pool
-        self._batcher = WriteBatcher(self._write_batch)
+        self._indexed = indexed
+        self._batcher = WriteBatcher(self._write_batch, self._index_step if indexed else None)
+        if behind:  # cards a closed store left out of the index, or an upgraded table
+            self._batcher.run_idle()
         logger.debug("opened PostgreSQL card store %s", self._where)
 
     async def close(self) -> None:
@@ -169,7 +189,11 @@ class PostgresStore(BaseStore):
             return
         if not opening.done():
             await asyncio.wait([opening])
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
         if self._batcher is not None:
+            self._batcher.stop_idle()
             await self._batcher.wait_idle()
         pool, self._pool, self._batcher = self._pool, None, None
         self._page_marks.clear()
@@ -235,9 +259,46 @@ class PostgresStore(BaseStore):
                 await pool.expire_connections()
             raise storage_error(exc, self._where) from exc
 
+    # -- search index ------------------------------------------------------------------------
+    async def wait_indexed(self) -> None:
+        """Wait until the trigram index covers every stored text card (see ``postgres_search``).
+
+        Searches are exact either way; this only makes their speed predictable (benchmarks,
+        after a bulk load). The index is otherwise extended in the background.
+        """
+        batcher = self._open_batcher()
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
+        batcher.run_idle()
+        await batcher.wait_idle()
+
+    def _schedule_indexing(self) -> None:
+        """Note a write; the index is extended once writes have paused for ``INDEX_DELAY``."""
+        loop = asyncio.get_running_loop()
+        self._last_write = loop.time()
+        if self._indexed and self._index_timer is None and self._batcher is not None:
+            self._index_timer = loop.call_later(INDEX_DELAY, self._index_when_quiet)
+
+    def _index_when_quiet(self) -> None:
+        self._index_timer = None
+        if self._batcher is None:
+            return
+        wait = self._last_write + INDEX_DELAY - asyncio.get_running_loop().time()
+        if wait > 0:
+            self._index_timer = asyncio.get_running_loop().call_later(wait, self._index_when_quiet)
+        else:
+            self._batcher.run_idle()
+
+    async def _index_step(self) -> bool:
+        return await self._run(sql.index_step, sql.search.INDEX_STEP)
+
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
-        return await self._open_batcher().submit("insert", cards)
+        added = await self._open_batcher().submit("insert", cards)
+        if added:
+            self._schedule_indexing()
+        return added
 
     async def _remove_many(self, hashes: Sequence[str]) -> int:
         return await self._open_batcher().submit("delete", hashes)
@@ -252,7 +313,7 @@ class PostgresStore(BaseStore):
         return await self._run(sql.count, micros_bounds(start_time, end_time))
 
     async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
-        return await self._run(sql.search, query.encode("utf-8"), limit, offset)
+        return await self._run(sql.find, query.encode("utf-8"), limit, offset, self._indexed)
 
     async def _list(
         self,

@@ -1,0 +1,128 @@
+"""Substring search on PostgreSQL through a trigram index (pg_trgm) maintained in the background.
+
+The index is a GIN ``gin_trgm_ops`` index on ``encode(content, 'escape')`` of the text cards
+whose ``text_indexed`` flag is set. The escape encoding is immutable, never fails (texts may hold
+NUL) and maps bytes one by one (concatenation is kept), so "query in content" implies
+"escape(query) in escape(content)": a ``LIKE '%escape(query)%'`` over the index finds every hit,
+and ``position(query IN content)`` then keeps exactly the contract's results.
+
+Indexing a ~100-byte text costs ~30 us (5x the insert itself), so writes only leave new text
+cards unflagged (``text_indexed`` false, found through a small partial index); background steps
+flag them, which puts them into the trigram index. Searches read the index for flagged cards and
+scan the unflagged ones, so results are exact at every point of the catch-up.
+
+pg_trgm is a contrib extension; when it cannot be created (not installed, no privilege), the
+store logs it and searches by scanning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Final, Optional
+
+if TYPE_CHECKING:
+    from .postgres_sql import Tables
+
+logger = logging.getLogger(__name__)
+
+INDEX_STEP: Final = 500
+"""Most cards flagged (and so indexed) by one background transaction."""
+TRIGRAM: Final = re.compile(rb"[A-Za-z0-9]{3}")
+"""A query whose escaped form holds no run of 3 alphanumerics gives pg_trgm no trigram."""
+Connection = Any
+
+
+def escape(query: bytes) -> bytes:
+    """``encode(query, 'escape')`` as PostgreSQL computes it."""
+    out = bytearray()
+    for byte in query:
+        if byte == 0 or byte >= 0x80:
+            out += b"\\%03o" % byte
+        elif byte == 0x5C:
+            out += b"\\\\"
+        else:
+            out.append(byte)
+    return bytes(out)
+
+
+def like_pattern(query: bytes) -> Optional[str]:
+    """The ``LIKE`` pattern matching the escaped content of every text holding ``query``, or
+    None when the index cannot narrow the search (too short for a trigram)."""
+    escaped = escape(query)
+    if not TRIGRAM.search(escaped):
+        return None
+    literal = escaped.replace(b"\\", b"\\\\").replace(b"%", b"\\%").replace(b"_", b"\\_")
+    return "%" + literal.decode("ascii") + "%"
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier (double quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def create_index(conn: Connection, tables: Tables) -> bool:
+    """Create pg_trgm (if allowed) and the trigram index, inside the caller's transaction.
+    False, logged, when the extension is unavailable: search then scans."""
+    try:
+        async with conn.transaction():  # a savepoint: a failure here leaves the schema intact
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('mcard:pg_trgm'))")
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            where = await conn.fetchval(
+                "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+                " WHERE e.extname = 'pg_trgm'"
+            )
+            await conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {tables.unindexed} ON {tables.card} (g_time)"
+                " WHERE is_text AND NOT text_indexed;"
+                f" CREATE INDEX IF NOT EXISTS {tables.text_index} ON {tables.card}"
+                f" USING gin (encode(content, 'escape') {quote_identifier(where)}.gin_trgm_ops) WHERE text_indexed"
+            )
+    except Exception as exc:  # asyncpg errors: extension missing or not permitted
+        logger.warning("no trigram index for %s, search scans: %s", tables.card, exc)
+        return False
+    return True
+
+
+async def has_index(conn: Connection, tables: Tables) -> bool:
+    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{tables.schema}.{tables.text_index}")
+
+
+async def behind(conn: Connection, tables: Tables) -> bool:
+    """Whether some text card is not in the index yet."""
+    return await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE is_text AND NOT text_indexed)")
+
+
+async def index_step(conn: Connection, tables: Tables, most: int) -> bool:
+    """Flag (and so index) up to ``most`` more text cards; whether some may be left. Rows
+    locked by a writer are left for a later step, so a step never waits on a row."""
+    status = await conn.execute(
+        f"WITH batch AS (SELECT hash FROM {tables.card} WHERE is_text AND NOT text_indexed"
+        " ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        f" UPDATE {tables.card} AS c SET text_indexed = true FROM batch WHERE c.hash = batch.hash",
+        most,
+    )
+    return int(status.rsplit(" ", 1)[1]) >= most
+
+
+async def find(
+    conn: Connection, tables: Tables, query: bytes, limit: Optional[int], offset: int, indexed: bool
+) -> list[Any]:
+    """Rows of the text cards holding ``query``, newest first, through the trigram index when
+    there is one and the query is long enough for it.
+
+    The index covers flagged cards, a partial index the unflagged ones: two scans joined by
+    ``UNION ALL`` (an ``OR`` makes the planner scan the whole table). Until VACUUM records the
+    GIN index's size, the planner prices it far too high, so sequential scans are off here.
+    """
+    pattern = like_pattern(query) if indexed else None
+    holds = "position($1::bytea IN content) > 0"
+    if pattern is None:
+        return await conn.fetch(
+            f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {holds}{tables.newest_first}"
+            " LIMIT $2 OFFSET $3",
+            query, limit, offset,
+        )
+    async with conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        return await conn.fetch(tables.indexed_search, query, limit, offset, pattern)

@@ -1,0 +1,111 @@
+"""PostgreSQL search index (pg_trgm, filled in the background), its upgrade, and the COPY path."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from tests.test_postgres_engine import admin, make_config  # noqa: F401  (fixtures)
+
+from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig
+from mcard.infrastructure.persistence.engine import postgres_search as search
+from mcard.infrastructure.persistence.engine import postgres_sql as sql
+
+pytestmark = pytest.mark.postgres
+QUERIES = ["needle", "NEEDLE", "dle 1", "%", "_", "50%_", "a\\b", "it's", "é☕", "\x00x", "ne", "zzz"]
+
+
+def texts(n: int) -> list[str]:
+    special = ["50%_off", "a\\b c", "it's", "é☕ ok", "x\x00x", "NEEDLE 1"]
+    return [f"text {i} needle {i % 7}" if i % 5 == 0 else f"text {i} hay" for i in range(n)] + special
+
+
+async def assert_exact(store: AsyncPersistenceWrapper) -> None:
+    stored = await store.list()
+    for query in QUERIES:
+        expected = [card for card in stored if card.is_text and query in card.content]
+        assert await store.search(query) == expected, query
+        assert await store.search(query, limit=2, offset=1) == expected[1:3], query
+
+
+def test_escape_is_postgresql_escape_encoding_and_like_is_literal():
+    assert search.escape(b"a\\b\x00\xc3\xa9%_") == b"a\\\\b\\000\\303\\251%_"
+    assert search.like_pattern(b"a%_\\bcd") == "%a\\%\\_\\\\\\\\bcd%"
+    assert search.like_pattern(b"ab") is None and search.like_pattern(b"%%%") is None
+
+
+async def test_search_reads_the_trigram_index_and_stays_exact(make_config, admin, postgres_schema):
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many([MCard(text) for text in texts(3000)] + [MCard(b"bytes needle")])
+        await assert_exact(store)  # nothing indexed yet: the unflagged cards are scanned
+        await store.store.wait_indexed()
+        flagged = await admin.fetch(f'SELECT is_text, text_indexed, count(*) FROM "{postgres_schema[1]}".card GROUP BY 1, 2')
+        assert {(row[0], row[1]): row[2] for row in flagged} == {(True, True): 3006, (False, False): 1}
+        await assert_exact(store)
+        await store.save_many([MCard("late needle"), MCard("text 3 hay")])  # partly indexed
+        await assert_exact(store)
+    statement = sql.Tables.named(postgres_schema[1], "card").indexed_search
+    async with admin.transaction():
+        await admin.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(row[0] for row in await admin.fetch(
+            f"EXPLAIN {statement}", b"needle", None, 0, search.like_pattern(b"needle")))
+    assert "card_text" in plan and "card_unindexed" in plan and "Seq Scan" not in plan
+
+
+async def test_a_version_1_table_is_upgraded_and_indexed(make_config, admin, postgres_schema):
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many([MCard(text) for text in texts(200)])
+    await admin.execute(  # back to the version 1 layout
+        f'DROP INDEX "{schema}".card_text, "{schema}".card_unindexed;'
+        f' ALTER TABLE "{schema}".card DROP COLUMN text_indexed;'
+        f" UPDATE \"{schema}\".card_meta SET value = 1 WHERE key = 'schema_version'"
+    )
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await assert_exact(store)
+        await store.store.wait_indexed()
+        await assert_exact(store)
+    assert await admin.fetchval(f"SELECT value FROM \"{schema}\".card_meta WHERE key = 'schema_version'") == 2
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card WHERE NOT text_indexed') == 0
+
+
+async def test_without_pg_trgm_search_scans(postgres_schema, caplog):
+    """A database without pg_trgm, opened by a role that may not create extensions there."""
+    import asyncpg
+
+    url, name = postgres_schema[0], f"mcard_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE ROLE "{name}" LOGIN')
+        base, _, _ = url.rpartition("/")
+        owner = await asyncpg.connect(f"{base}/{name}")
+        try:
+            await owner.execute(f'CREATE SCHEMA s AUTHORIZATION "{name}"')
+        finally:
+            await owner.close()
+        role_url = f"{base.replace('postgres@', f'{name}@', 1)}/{name}"
+        async with AsyncPersistenceWrapper(PostgresConfig(role_url, schema="s")) as store:
+            await store.save_many([MCard(text) for text in texts(1200)])
+            await assert_exact(store)
+            assert store.store._indexed is False
+        assert "no trigram index" in caplog.text
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+        await admin.close()
+
+
+async def test_copied_batches_with_stored_cards_count_each_request(make_config):
+    """Batches of 1,000+ cards, some stored already: each request counts its own new cards,
+    and a stored card keeps its first time."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        kept = MCard("copy 1500")
+        await store.save(kept)
+        later = kept.g_time + timedelta(days=1)
+        first = [MCard(f"copy {i}") for i in range(1000, 3000)]
+        second = [MCard(f"copy {i}") for i in range(2500, 4000)] + [MCard("copy 1500", g_time=later)]
+        third = [MCard(f"copy {i}") for i in range(0, 1200)]
+        counts = await asyncio.gather(*(store.save_many(batch) for batch in (first, second, third)))
+        assert sum(counts) == 4000 - 1 and await store.count() == 4000
+        assert counts[0] == 1999 and (await store.get(kept.hash)).g_time == kept.g_time
