@@ -125,8 +125,6 @@ class PostgresStore(BaseStore):
         self._slot = random.randrange(sql.STAMP_SLOTS)
         self._page_marks = PageMarks()
         self._indexed = False
-        self._index_timer: Optional[asyncio.TimerHandle] = None
-        self._last_write = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -178,7 +176,7 @@ class PostgresStore(BaseStore):
             )
         self._pool = pool
         self._indexed = indexed
-        self._batcher = WriteBatcher(self._write_batch, self._index_step if indexed else None)
+        self._batcher = WriteBatcher(self._write_batch, self._index_step if indexed else None, INDEX_DELAY)
         if behind:  # cards a closed store left out of the index, or an upgraded table
             self._batcher.run_idle()
         logger.debug("opened PostgreSQL card store %s", self._where)
@@ -189,9 +187,6 @@ class PostgresStore(BaseStore):
             return
         if not opening.done():
             await asyncio.wait([opening])
-        if self._index_timer is not None:
-            self._index_timer.cancel()
-            self._index_timer = None
         if self._batcher is not None:
             self._batcher.stop_idle()
             await self._batcher.wait_idle()
@@ -267,37 +262,18 @@ class PostgresStore(BaseStore):
         after a bulk load). The index is otherwise extended in the background.
         """
         batcher = self._open_batcher()
-        if self._index_timer is not None:
-            self._index_timer.cancel()
-            self._index_timer = None
         batcher.run_idle()
         await batcher.wait_idle()
-
-    def _schedule_indexing(self) -> None:
-        """Note a write; the index is extended once writes have paused for ``INDEX_DELAY``."""
-        loop = asyncio.get_running_loop()
-        self._last_write = loop.time()
-        if self._indexed and self._index_timer is None and self._batcher is not None:
-            self._index_timer = loop.call_later(INDEX_DELAY, self._index_when_quiet)
-
-    def _index_when_quiet(self) -> None:
-        self._index_timer = None
-        if self._batcher is None:
-            return
-        wait = self._last_write + INDEX_DELAY - asyncio.get_running_loop().time()
-        if wait > 0:
-            self._index_timer = asyncio.get_running_loop().call_later(wait, self._index_when_quiet)
-        else:
-            self._batcher.run_idle()
 
     async def _index_step(self) -> bool:
         return await self._run(sql.index_step, sql.search.INDEX_STEP)
 
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
-        added = await self._open_batcher().submit("insert", cards)
+        batcher = self._open_batcher()
+        added = await batcher.submit("insert", cards)
         if added:
-            self._schedule_indexing()
+            batcher.run_idle_when_quiet()
         return added
 
     async def _remove_many(self, hashes: Sequence[str]) -> int:

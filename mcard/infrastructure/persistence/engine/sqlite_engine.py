@@ -72,8 +72,6 @@ class SQLiteStore(BaseStore):
         self._batcher: Optional[WriteBatcher] = None
         self._opening: Optional[asyncio.Future[None]] = None
         self._page_marks = PageMarks(DEFAULT_SETTINGS["page_marks"])
-        self._index_timer: Optional[asyncio.TimerHandle] = None
-        self._last_write = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -104,8 +102,8 @@ class SQLiteStore(BaseStore):
             await writer.close()
             raise
         self._writer = writer
-        self._batcher = WriteBatcher(self._write_batch, self._index_step)
-        self._schedule_indexing()
+        self._batcher = WriteBatcher(self._write_batch, self._index_step, DEFAULT_SETTINGS["index_delay"])
+        self._batcher.run_idle_when_quiet()
         logger.debug("opened SQLite card store %s", self._where)
 
     async def close(self) -> None:
@@ -114,9 +112,6 @@ class SQLiteStore(BaseStore):
             return
         if not opening.done() or opening.exception() is not None:
             await asyncio.wait([opening])
-        if self._index_timer is not None:
-            self._index_timer.cancel()
-            self._index_timer = None
         if self._batcher is not None:
             self._batcher.stop_idle()
             await self._batcher.wait_idle()
@@ -134,33 +129,8 @@ class SQLiteStore(BaseStore):
         after a bulk load). The index is otherwise extended in the background.
         """
         _, batcher = self._open_writer()
-        if self._index_timer is not None:
-            self._index_timer.cancel()
-            self._index_timer = None
         batcher.run_idle()
         await batcher.wait_idle()
-
-    def _schedule_indexing(self) -> None:
-        """Note a write; the index is extended once writes have paused for ``index_delay``.
-
-        One timer at a time, re-armed when it fires too early, so a stream of writes does not
-        create and cancel a timer each.
-        """
-        loop = asyncio.get_running_loop()
-        self._last_write = loop.time()
-        if self._index_timer is None and self._batcher is not None:
-            self._index_timer = loop.call_later(DEFAULT_SETTINGS["index_delay"], self._index_when_quiet)
-
-    def _index_when_quiet(self) -> None:
-        self._index_timer = None
-        if self._batcher is None:
-            return
-        loop = asyncio.get_running_loop()
-        wait = self._last_write + DEFAULT_SETTINGS["index_delay"] - loop.time()
-        if wait > 0:
-            self._index_timer = loop.call_later(wait, self._index_when_quiet)
-        else:
-            self._batcher.run_idle()
 
     async def _index_step(self) -> bool:
         writer, _ = self._open_writer()
@@ -240,10 +210,10 @@ class SQLiteStore(BaseStore):
         return await (await self._reader()).run(fn, *args)
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
-        writer, _ = self._open_writer()
+        writer, batcher = self._open_writer()
         await writer.run(sql.write_batch, batch, on_cancel=lambda: _cancel_all(batch))
         if any(request.result for request in batch):
-            self._schedule_indexing()
+            batcher.run_idle_when_quiet()
         for request in batch:
             if isinstance(request.error, sqlite3.Error):
                 request.error = storage_error(request.error, self._where)

@@ -4,7 +4,8 @@ Each caller still gets its own result or error: the engine's batch function fill
 request (SQLite isolates them with savepoints), and when a shared transaction fails as a whole
 its requests are run again one per transaction. Engine-agnostic. A write that finds nothing
 running or queued skips the queue and runs in its caller's task. The engine may also supply
-background work (``idle``) that runs in small steps while no write is waiting.
+background work (``idle``) that runs in small steps while no write is waiting, started at once
+(``run_idle``) or once writes have paused for ``idle_delay`` seconds (``run_idle_when_quiet``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,14 @@ class WriteBatcher:
         self,
         execute_batch: Callable[[list[WriteRequest]], Awaitable[None]],
         idle: Optional[Callable[[], Awaitable[bool]]] = None,
+        idle_delay: float = 0.1,
     ) -> None:
         self._execute_batch = execute_batch
         self._idle = idle
         self._idle_wanted = False
+        self._idle_delay = idle_delay
+        self._idle_timer: Optional[asyncio.TimerHandle] = None
+        self._last_write = 0.0
         self._pending: list[WriteRequest] = []
         self._in_flight: list[WriteRequest] = []
         self._drain_task: Optional[asyncio.Task[None]] = None
@@ -102,14 +107,43 @@ class WriteBatcher:
         """Start the background work: one ``idle()`` step at a time, whenever no write is
         queued, until a step returns False (nothing left) or fails (logged; tried again on
         the next call)."""
+        self._cancel_idle_timer()
         if self._idle is None:
             return
         self._idle_wanted = True
         if not self._busy():
             self._drain_task = asyncio.get_running_loop().create_task(self._drain())
 
+    def run_idle_when_quiet(self) -> None:
+        """Note a write: the background work starts once writes have paused for ``idle_delay``.
+
+        One timer at a time, re-armed when it fires too early, so a stream of writes does not
+        create and cancel a timer each.
+        """
+        if self._idle is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._last_write = loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = loop.call_later(self._idle_delay, self._when_quiet)
+
+    def _when_quiet(self) -> None:
+        self._idle_timer = None
+        loop = asyncio.get_running_loop()
+        wait = self._last_write + self._idle_delay - loop.time()
+        if wait > 0:
+            self._idle_timer = loop.call_later(wait, self._when_quiet)
+        else:
+            self.run_idle()
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
     def stop_idle(self) -> None:
         """Start no further background step (the one running, if any, finishes)."""
+        self._cancel_idle_timer()
         self._idle_wanted = False
 
     async def wait_idle(self) -> None:
