@@ -1,6 +1,8 @@
 """The connection worker: a cancelled operation is skipped, or awaited until it has ended."""
 
 import asyncio
+import sqlite3
+import threading
 import time
 
 import pytest
@@ -52,3 +54,18 @@ async def test_on_cancel_runs_and_a_long_statement_is_interrupted(tmp_path):
         with pytest.raises(asyncio.CancelledError):
             await task
         assert told == [1] and time.monotonic() - started < 2
+
+
+async def test_the_aiosqlite_internals_relied_on_are_there(tmp_path):
+    """The one-hop worker uses aiosqlite's queue and thread directly (pinned below 0.23):
+    an aiosqlite release that renames them fails here, not in a user's store."""
+    import aiosqlite
+
+    connection = aiosqlite.connect(str(tmp_path / "c.db"))
+    assert isinstance(connection._thread, threading.Thread) and hasattr(connection._tx, "put_nowait")
+    await connection
+    try:
+        assert connection._running and isinstance(connection._conn, sqlite3.Connection)
+        assert connection._connection is connection._conn
+    finally:
+        await connection.close()
