@@ -36,6 +36,20 @@ class ImportSummary:
     bytes: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
 
+    def add(self, files: int, cards: Sequence[MCard], new: int) -> None:
+        """Count one stored batch: ``files`` read, ``cards`` saved, ``new`` of them new."""
+        self.files += files
+        self.new += new
+        self.already_stored += len(cards) - new
+        self.bytes += sum(card.size for card in cards)
+
+    def merge(self, other: ImportSummary) -> None:
+        self.files += other.files
+        self.new += other.new
+        self.already_stored += other.already_stored
+        self.bytes += other.bytes
+        self.skipped.update(other.skipped)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "files": self.files, "new": self.new, "already_stored": self.already_stored,
@@ -136,21 +150,20 @@ async def import_paths(
     """
     summary = ImportSummary()
     max_size = store.config.max_content_size
-    files = await asyncio.to_thread(lambda: list(iter_files(paths, include, exclude, summary.skipped)))
+    files = await asyncio.to_thread(
+        lambda: [(path, _size_or_zero(path)) for path in iter_files(paths, include, exclude, summary.skipped)]
+    )
     with tqdm(total=len(files), unit="file", disable=None if progress is None else not progress) as bar:
         start = 0
         while start < len(files):
             batch, size = [], 0
             while start < len(files) and len(batch) < batch_files and size < batch_bytes:
-                batch.append(files[start])
-                size += _size_or_zero(files[start])
+                path, file_size = files[start]
+                batch.append(path)
+                size += file_size
                 start += 1
             cards = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
-            new = await store.save_many(cards)
-            summary.files += len(batch)
-            summary.new += new
-            summary.already_stored += len(cards) - new
-            summary.bytes += sum(card.size for card in cards)
+            summary.add(len(batch), cards, await store.save_many(cards))
             bar.update(len(batch))
     return summary
 
@@ -212,9 +225,5 @@ async def import_records(
             chunk = await asyncio.to_thread(lambda: [record_card(r) for _, r in zip(range(batch_size), records)])
             if not chunk:
                 return summary
-            new = await store.save_many(chunk)
-            summary.files += len(chunk)
-            summary.new += new
-            summary.already_stored += len(chunk) - new
-            summary.bytes += sum(card.size for card in chunk)
+            summary.add(len(chunk), chunk, await store.save_many(chunk))
             bar.update(len(chunk))

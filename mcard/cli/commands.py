@@ -79,11 +79,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
         if args.records:
             summary = ImportSummary()
             for path in args.paths:
-                part = await import_records(store, path)
-                summary.files += part.files
-                summary.new += part.new
-                summary.already_stored += part.already_stored
-                summary.bytes += part.bytes
+                summary.merge(await import_records(store, path))
         else:
             summary = await import_paths(store, args.paths, include=args.include, exclude=args.exclude)
     emit(summary.as_dict(), _summary_text(summary), args.json)
