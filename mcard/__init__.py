@@ -1,5 +1,9 @@
 """mcard: a content-addressable card store with an async, database-agnostic persistence layer."""
 
+import logging
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import (
     ConfigurationError,

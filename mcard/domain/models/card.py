@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
@@ -16,9 +17,19 @@ HASH_ALGORITHMS: Final = frozenset(
 
 # hashlib's constructors by name: ``hashlib.new(name)`` costs ~0.4 us more per card.
 _HASHERS: Final = {name: getattr(hashlib, name) for name in HASH_ALGORITHMS}
+DIGEST_HEX_LENGTHS: Final = {name: hasher().digest_size * 2 for name, hasher in _HASHERS.items()}
+"""Hex digits in a digest of each algorithm: a hash of any other length is not one of ours."""
+_LOWER_HEX: Final = re.compile(r"[0-9a-f]+")
+_MIME_TYPE: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MICROSECOND: Final = timedelta(microseconds=1)
+MIN_TIME: Final = datetime(1, 1, 1, tzinfo=timezone.utc)
+MAX_TIME: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+"""Every time mcard takes or stores lies in this UTC range: ``datetime``'s own, read in UTC."""
+MIN_MICROS: Final = (MIN_TIME - EPOCH) // _ONE_MICROSECOND
+MAX_MICROS: Final = (MAX_TIME - EPOCH) // _ONE_MICROSECOND
+TIME_RANGE: Final = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
 
 
 def check_hash_algorithm(name: object) -> str:
@@ -48,15 +59,37 @@ def content_bytes(content: object) -> bytes:
     return data
 
 
+def is_digest(hash_str: object, algorithm: str) -> bool:
+    """Whether ``hash_str`` has the form of a digest of ``algorithm``: lowercase hex of its length."""
+    return (
+        isinstance(hash_str, str)
+        and len(hash_str) == DIGEST_HEX_LENGTHS.get(algorithm, -1)
+        and _LOWER_HEX.fullmatch(hash_str) is not None
+    )
+
+
+def is_mime_type(value: object) -> bool:
+    """Whether ``value`` is a lowercase ``type/subtype`` MIME type (no parameters)."""
+    return isinstance(value, str) and _MIME_TYPE.fullmatch(value) is not None
+
+
 def to_utc(moment: object, name: str = "time") -> datetime:
-    """Normalize a timezone-aware datetime to UTC; naive or non-datetime values are rejected."""
+    """Normalize a timezone-aware datetime to UTC; naive, non-datetime and out-of-range values
+    (see ``TIME_RANGE``), and time zones that fail, are a ``ValidationError``."""
     if not isinstance(moment, datetime):
         raise ValidationError(f"{name} must be a datetime, not {type(moment).__name__}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    try:
+        offset = moment.utcoffset()
+    except Exception as exc:  # a tzinfo's own code: anything may come out of it
+        raise ValidationError(f"{name} has a time zone that fails: {type(exc).__name__}: {exc}") from exc
+    if moment.tzinfo is None or offset is None:
         raise ValidationError(
             f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)), got naive {moment!r}"
         )
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise ValidationError(f"{name} {moment.isoformat()} is outside the range {TIME_RANGE}") from exc
 
 
 def to_micros(moment: datetime) -> int:
@@ -70,8 +103,47 @@ def from_micros(micros: int, _epoch: datetime = EPOCH, _delta: type[timedelta] =
 
 
 def format_time(moment: datetime) -> str:
-    """Fixed-width UTC text, e.g. ``2026-11-26T14:28:00.000000Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC text, e.g. ``2026-11-26T14:28:00.000000Z`` (years before 1000 too)."""
+    m = moment.astimezone(timezone.utc)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond:06d}Z"
+    )
+
+
+def check_card(card: object) -> None:
+    """Raise ``ValidationError`` unless ``card`` is a whole, true card: its hash is its
+    algorithm's digest of its content (lowercase hex of that length), its size the content's
+    byte length, its content non-empty ``str``/``bytes``, its ``g_time`` within ``TIME_RANGE``
+    and its content type a MIME type.
+
+    A card built by ``MCard(...)`` is true by construction; one rebuilt with ``MCard.restore``
+    (read back, unpickled, or made up) is checked field by field and re-hashed.
+    """
+    if not isinstance(card, MCard):
+        raise ValidationError(f"expected an MCard, got {type(card).__name__}")
+    if card._made_here:
+        return
+    data = content_bytes(card._content)
+    algorithm = card._hash_algorithm
+    if algorithm not in HASH_ALGORITHMS:
+        raise ValidationError(f"card has an unsupported hash algorithm {algorithm!r}")
+    if not is_digest(card._hash, algorithm):
+        raise ValidationError(
+            f"card hash {card._hash!r} is not a {algorithm} digest ({DIGEST_HEX_LENGTHS[algorithm]} lowercase hex digits)"
+        )
+    if card._size != len(data) or card._size.__class__ is not int:
+        raise ValidationError(f"card {card._hash} records size {card._size!r} but its content has {len(data)} bytes")
+    if _HASHERS[algorithm](data).hexdigest() != card._hash:
+        raise ValidationError(f"card content does not hash to {card._hash} ({algorithm}): refused")
+    moment = card._g_time
+    if moment.__class__ is int:
+        if not MIN_MICROS <= moment <= MAX_MICROS:  # type: ignore[operator]
+            raise ValidationError(f"card {card._hash} has a g_time outside the range {TIME_RANGE}")
+    else:
+        to_utc(moment, "g_time")
+    if card._content_type is not None and not is_mime_type(card._content_type):
+        raise ValidationError(f"card {card._hash} has a content type that is not a MIME type: {card._content_type!r}")
 
 
 class MCard:
@@ -81,7 +153,7 @@ class MCard:
     A card read back from a store carries the hash and ``g_time`` it was first stored with.
     """
 
-    __slots__ = ("_content", "_hash", "_g_time", "_hash_algorithm", "_size", "_content_type")
+    __slots__ = ("_content", "_hash", "_g_time", "_hash_algorithm", "_size", "_content_type", "_made_here")
 
     _content: str | bytes
     _hash: str
@@ -89,6 +161,7 @@ class MCard:
     _hash_algorithm: str
     _size: int
     _content_type: str | None
+    _made_here: bool  # hashed by __init__, so true by construction (see check_card)
 
     def __init__(
         self,
@@ -100,23 +173,13 @@ class MCard:
         data = content_bytes(content)
         algorithm = check_hash_algorithm(hash_algorithm)
         moment = datetime.now(timezone.utc) if g_time is None else to_utc(g_time, "g_time")
-        self._init(content, _HASHERS[algorithm](data).hexdigest(), moment, algorithm, len(data))
-
-    def _init(
-        self,
-        content: str | bytes,
-        hash_str: str,
-        g_time: datetime,
-        algorithm: str,
-        size: int,
-        content_type: str | None = None,
-    ) -> None:
         _SET_CONTENT(self, content)
-        _SET_HASH(self, hash_str)
-        _SET_G_TIME(self, g_time)
+        _SET_HASH(self, _HASHERS[algorithm](data).hexdigest())
+        _SET_G_TIME(self, moment)
         _SET_ALGORITHM(self, algorithm)
-        _SET_SIZE(self, size)
-        _SET_CONTENT_TYPE(self, content_type)
+        _SET_SIZE(self, len(data))
+        _SET_CONTENT_TYPE(self, None)
+        _SET_MADE_HERE(self, True)
 
     @classmethod
     def restore(
@@ -128,7 +191,8 @@ class MCard:
         size: int,
         content_type: str | None = None,
     ) -> MCard:
-        """Rebuild a stored card without re-hashing (``verify`` is the place to re-check).
+        """Rebuild a stored card without re-hashing (``verify`` is the place to re-check;
+        a store re-checks such a card with ``check_card`` before it stores it).
 
         Stores call this once per row read, so it is kept to the bare slot assignments.
         ``g_time`` may be the stored microseconds since the epoch (an ``int``): the datetime
@@ -142,6 +206,7 @@ class MCard:
         _SET_ALGORITHM(card, hash_algorithm)
         _SET_SIZE(card, size)
         _SET_CONTENT_TYPE(card, content_type)
+        _SET_MADE_HERE(card, False)
         return card
 
     @property
@@ -252,3 +317,4 @@ _SET_G_TIME = MCard._g_time.__set__  # type: ignore[attr-defined]
 _SET_ALGORITHM = MCard._hash_algorithm.__set__  # type: ignore[attr-defined]
 _SET_SIZE = MCard._size.__set__  # type: ignore[attr-defined]
 _SET_CONTENT_TYPE = MCard._content_type.__set__  # type: ignore[attr-defined]
+_SET_MADE_HERE = MCard._made_here.__set__  # type: ignore[attr-defined]

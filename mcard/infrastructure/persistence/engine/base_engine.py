@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final, Optional
 
 from tqdm.auto import tqdm
 
-from mcard.domain.models.card import MCard, to_utc
+from mcard.domain.models.card import MCard, check_card as check_true_card, to_utc
 from mcard.domain.models.exceptions import ValidationError
 
 from .integrity import DamagedCard, VerifyReport, check_stored
@@ -45,8 +45,10 @@ class StoreStats:
 
 
 def check_card(card: object, max_content_size: int) -> MCard:
-    if not isinstance(card, MCard):
-        raise ValidationError(f"expected an MCard, got {type(card).__name__}")
+    """``card`` if it may enter a store: a true card (see ``mcard.domain.models.card.check_card``)
+    within the size limit."""
+    check_true_card(card)
+    assert isinstance(card, MCard)
     if card.size > max_content_size:
         raise ValidationError(
             f"card content is {card.size} bytes, over the limit of {max_content_size} bytes"

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
-from mcard.domain.models.card import HASH_ALGORITHMS
+from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, is_digest
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ def check_stored(
     """Why a stored row is damaged, or None when its content still hashes to its hash."""
     if algorithm not in HASH_ALGORITHMS:
         return f"unknown hash algorithm {algorithm!r}"
+    if not is_digest(hash_str, algorithm):
+        return f"the hash is not a {algorithm} digest ({DIGEST_HEX_LENGTHS[algorithm]} lowercase hex digits)"
     if hashlib.new(algorithm, data).hexdigest() != hash_str:
         return f"content no longer hashes to its {algorithm} hash"
     if len(data) != size:

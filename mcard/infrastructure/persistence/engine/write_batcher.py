@@ -160,7 +160,9 @@ class WriteBatcher:
             try:
                 more = await self._idle()
             except Exception as exc:
-                logger.warning("background write step failed, retried later: %s", exc)
+                # A busy database is expected (another writer holds the lock): tried again later.
+                level = logging.DEBUG if getattr(exc, "transient", False) else logging.WARNING
+                logger.log(level, "background write step failed, retried later: %s", exc)
                 more = False
             self._idle_wanted = self._idle_wanted and more
 
