@@ -58,12 +58,6 @@ class NotebookCards:
     async def _arun(self, coro: Any) -> Any:
         return await runner().arun(coro)
 
-    async def _add(self, content: Content) -> tuple[MCard, bool]:
-        card = MCard(content, hash_algorithm=self.config.hash_algorithm)
-        if await self._wrapper.save(card):
-            return card, True
-        return (await self._wrapper.get(card.hash)) or card, False
-
     def _card(self, item: MCard | Content) -> MCard:
         if isinstance(item, MCard):
             return item
@@ -109,7 +103,7 @@ class NotebookCards:
 
     def add(self, content: Content) -> tuple[MCard, bool]:
         """Like ``create``, and whether the card is new (False: it was already stored)."""
-        return self._run(self._add(content))
+        return self._run(self._wrapper.add(content))
 
     def save(self, card: MCard) -> bool:
         return self._run(self._wrapper.save(card))
@@ -206,7 +200,7 @@ class NotebookCards:
         return await self._arun(self._wrapper.create(content))
 
     async def aadd(self, content: Content) -> tuple[MCard, bool]:
-        return await self._arun(self._add(content))
+        return await self._arun(self._wrapper.add(content))
 
     async def asave(self, card: MCard) -> bool:
         return await self._arun(self._wrapper.save(card))

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Optional
 
 from mcard.domain.models.card import MCard
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import StorageError, ValidationError
 
 from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, StoreStats
 from .engine.integrity import VerifyReport
@@ -46,10 +46,17 @@ class AsyncPersistenceWrapper:
 
         When the content is already stored, that card (with its original ``g_time``) is returned.
         """
+        return (await self.add(content))[0]
+
+    async def add(self, content: str | bytes) -> tuple[MCard, bool]:
+        """Like ``create``, and whether the card is new (False: it was already stored)."""
         card = MCard(content, hash_algorithm=self.config.hash_algorithm)
         if await self.store.save(card):
-            return card
-        return await self.store.get(card.hash) or card
+            return card, True
+        stored = await self.store.get(card.hash)
+        if stored is None:  # neither inserted nor there: the database dropped it
+            raise StorageError(f"{card.hash} was not stored and is not in the store")
+        return stored, False
 
     async def save(self, card: MCard) -> bool:
         """Store ``card``; False when its content was already stored (the first card stays)."""
