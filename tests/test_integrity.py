@@ -65,9 +65,8 @@ async def test_default_verify_hook_works_for_any_engine(tmp_path):
         await store.save_many([MCard(f"paged {i}") for i in range(25)])
         card = MCard("victim")
         await store.save(card)
-        await store._writer.run(
-            lambda db: db.execute("UPDATE card SET content = CAST('x' AS BLOB) WHERE hash = ?", (card.hash,))
-        )
+        await store._writer.execute("UPDATE card SET content = CAST('x' AS BLOB) WHERE hash = ?", (card.hash,))
+        await store._writer.commit()
         report = await store.verify(page_size=7, progress=False)
         assert report.checked == 26 and [d.hash for d in report.damaged] == [card.hash]
         assert len([c async for c in store.iterate(page_size=3)]) == 26

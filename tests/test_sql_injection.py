@@ -11,7 +11,12 @@ of the same module that returns one). Values travel only as bound parameters.
 Identifiers from the configuration (PostgreSQL schema and table) are the one exception: they
 reach SQL only through a parameter annotated with a type of ``TRUSTED_IDENTIFIERS``, whose
 names the configuration validates as plain identifiers (checked below with hypothesis) and
-quotes. A call to a function named ``quote_identifier`` counts as safe as well.
+quotes. A call to a function named ``quote_identifier`` counts as safe as well, and so does
+``int(...)`` (decimal digits only, for the PRAGMAs that take no bound parameter).
+
+A method that only passes a statement on to the driver takes it as a parameter annotated
+``Statement``; such methods must themselves be named like SQL calls, so that every caller's
+statement is checked here in turn.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ import mcard
 
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}
-SAFE_CALLS = {"quote_identifier", "len"}
-TRUSTED_IDENTIFIERS = {"Tables"}
-"""Types holding quoted identifiers that ``PostgresConfig`` validated (``Tables.named``)."""
+SAFE_CALLS = {"quote_identifier", "len", "int"}
+TRUSTED_IDENTIFIERS = {"Tables", "Statement"}
+"""Types holding quoted identifiers that ``PostgresConfig`` validated (``Tables.named``), and
+statements a caller passes on (``Statement``: checked at the call, see the module docstring)."""
 
 
 class Module:
@@ -75,7 +81,7 @@ class Module:
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             return name in SAFE_CALLS
         if isinstance(node, ast.Name):
-            return self._safe_name(node.id, scope, seen)
+            return self._trusted(node.id, scope) or self._safe_name(node.id, scope, seen)
         if isinstance(node, ast.Attribute):
             return isinstance(node.value, ast.Name) and self._trusted(node.value.id, scope)
         if isinstance(node, ast.Starred) and isinstance(node.value, ast.Call):
@@ -242,6 +248,20 @@ def _contains(outer: ast.AST, inner: ast.AST) -> bool:
 
 def _size(node: ast.AST) -> int:
     return getattr(node, "end_lineno", 0) - getattr(node, "lineno", 0)
+
+
+def test_statements_are_passed_on_only_by_methods_named_like_sql_calls():
+    """A ``Statement`` parameter is trusted because its callers' statements are checked: that
+    holds only when the method taking it is itself one of the calls the check looks at."""
+    passing_on = []
+    for path in sorted(PERSISTENCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                arguments = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                if any(a.annotation is not None and ast.unparse(a.annotation).strip("'\"") == "Statement" for a in arguments):
+                    passing_on.append((path.name, node.name))
+    assert passing_on, "the check found no method passing statements on"
+    assert all(name in SQL_CALLS for _, name in passing_on), passing_on
 
 
 def test_every_engine_statement_is_built_from_constants():

@@ -36,17 +36,15 @@ async def test_uses_wal_and_the_configured_synchronous_mode(tmp_path):
         mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
         writer = store.store._writer
-        assert await writer.run(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 2
-        assert await writer.run(lambda db: db.execute("PRAGMA busy_timeout").fetchone()[0]) == 5000
+        assert await writer.fetch("PRAGMA synchronous") == [(2,)]
+        assert await writer.fetch("PRAGMA busy_timeout") == [(5000,)]
 
 
 async def test_listing_and_ranges_use_the_time_index(tmp_path):
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
-        plan = await store.store._writer.run(
-            lambda db: db.execute(
-                "EXPLAIN QUERY PLAN SELECT hash FROM card WHERE g_time >= 1 AND g_time <= 2"
-                " AND (g_time, hash) < (3, 'x') ORDER BY g_time DESC, hash DESC"
-            ).fetchall()
+        plan = await store.store._writer.fetch(
+            "EXPLAIN QUERY PLAN SELECT hash FROM card WHERE g_time >= 1 AND g_time <= 2"
+            " AND (g_time, hash) < (3, 'x') ORDER BY g_time DESC, hash DESC"
         )
     assert "card_by_time" in str(plan) and "TEMP B-TREE" not in str(plan)
 

@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
-from mcard.infrastructure.persistence.engine.sqlite_sql import card_row
+from mcard.infrastructure.persistence.engine import sqlite_schema as schema
+from mcard.infrastructure.persistence.engine.card_rows import card_row
 
 INDEXED_UP_TO = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
 SCHEMA_V1 = """
@@ -20,7 +21,18 @@ INSERT INTO mcard_meta (key, value) VALUES ('schema_version', 1), ('changes', 0)
 
 
 def write_old(path, cards, version=1):
-    """A file as an older mcard wrote it: schema 1, or 2 (with content types)."""
+    """A file as an older mcard wrote it: schema 1, 2 (with content types) or 3 (the index
+    without the triggers that make each background step one statement)."""
+    if version == 3:
+        with sqlite3.connect(path) as db:
+            for statement in schema.CARD_TABLE + schema.TEXT_INDEX + schema.META:
+                db.execute(statement.replace(f"'schema_version', {schema.SCHEMA_VERSION}", "'schema_version', 3"))
+            db.executemany(
+                "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", [card_row(c) for c in cards],
+            )
+        db.close()
+        return
     with sqlite3.connect(path) as db:
         db.executescript(SCHEMA_V1)
         if version == 1:
@@ -32,7 +44,7 @@ def write_old(path, cards, version=1):
     db.close()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 async def test_older_file_is_upgraded_with_a_search_index(tmp_path, version):
     path = tmp_path / "old.db"
     cards = [MCard(f"old note {i}") for i in range(50)] + [MCard(b"old bytes note"), MCard("x\x00old note")]
@@ -48,7 +60,7 @@ async def test_older_file_is_upgraded_with_a_search_index(tmp_path, version):
         new = await store.create("a new note")
         assert await store.search("new note") == [new]
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (3,)
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (4,)
         assert db.execute("SELECT count(*) FROM card_text WHERE card_text MATCH '\"old note\"'").fetchone() == (50,)
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
@@ -65,7 +77,7 @@ async def test_index_is_built_in_the_background_and_not_by_close(tmp_path):
         indexed = 0
         for _ in range(200):
             await asyncio.sleep(0.05)
-            indexed = await store.store._writer.run(lambda db: db.execute(INDEXED_UP_TO).fetchone()[0])
+            [(indexed,)] = await store.store._writer.fetch(INDEXED_UP_TO)
             if indexed == 3000:
                 break
         assert indexed == 3000
@@ -95,7 +107,5 @@ async def test_index_is_exact_after_removes_and_reinserts(tmp_path):
         assert [c.hash for c in await store.search("word1")] == [cards[1].hash]
         await store.store.wait_indexed()
         assert [c.hash for c in await store.search("word1")] == [cards[1].hash]
-        rows = await store.store._writer.run(
-            lambda db: db.execute("SELECT count(*) FROM card_text WHERE card_text MATCH 'card'").fetchone()
-        )
-        assert rows == (await store.count(),)
+        rows = await store.store._writer.fetch("SELECT count(*) FROM card_text WHERE card_text MATCH 'card'")
+        assert rows == [(await store.count(),)]

@@ -7,6 +7,7 @@ its hooks only ever see valid, normalized values.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Final, Optional
 from tqdm.auto import tqdm
 
 from mcard.domain.models.card import MCard, check_card as check_true_card, to_utc
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import StorageError, ValidationError
 
 from .integrity import DamagedCard, VerifyReport, check_stored
 
@@ -99,6 +100,26 @@ class BaseStore(ABC):
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        self._where: str = type(self).__name__
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    # -- the event loop ----------------------------------------------------------------------
+    def _bind_loop(self) -> None:
+        """Tie the store to the running loop (engines call this when they open): its
+        connections, futures and locks belong to that loop, so using it from another loop
+        would hang or corrupt them. Until closed, every call checks it runs there."""
+        self._check_loop()
+        self._loop = asyncio.get_running_loop()
+
+    def _release_loop(self) -> None:
+        self._loop = None
+
+    def _check_loop(self) -> None:
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            raise StorageError(
+                f"{self._where}: this store was opened on another event loop and can only be used"
+                " there; open one store per event loop (mcard.notebook runs every call on one loop)"
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
     @abstractmethod
@@ -205,10 +226,12 @@ class BaseStore(ABC):
     # -- public API --------------------------------------------------------------------------
     async def save(self, card: MCard) -> bool:
         """Store ``card``; return False when its content was already stored (the first stays)."""
+        self._check_loop()
         return await self._save_many([check_card(card, self.config.max_content_size)]) == 1
 
     async def save_many(self, cards: Iterable[MCard]) -> int:
         """Store all cards in one transaction (all or none); return how many were new."""
+        self._check_loop()
         if isinstance(cards, (str, bytes, MCard)) or not isinstance(cards, Iterable):
             raise ValidationError(f"save_many takes an iterable of MCard, got {type(cards).__name__}")
         limit = self.config.max_content_size
@@ -217,11 +240,13 @@ class BaseStore(ABC):
 
     async def get(self, hash_str: str) -> Optional[MCard]:
         """The card with this hash, or None."""
+        self._check_loop()
         key = check_hash(hash_str)
         return (await self._get_many([key])).get(key)
 
     async def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
         """The stored cards among ``hashes``, keyed by hash, in the order asked."""
+        self._check_loop()
         if isinstance(hashes, (str, bytes)) or not isinstance(hashes, Iterable):
             raise ValidationError(f"get_many takes an iterable of hashes, got {type(hashes).__name__}")
         keys = list(dict.fromkeys(check_hash(h) for h in hashes))
@@ -238,6 +263,7 @@ class BaseStore(ABC):
         end_time: Optional[datetime] = None,
     ) -> list[MCard]:
         """Cards newest first, optionally within inclusive time bounds."""
+        self._check_loop()
         limit = check_count("limit", limit, allow_none=True)
         offset = check_count("offset", offset, allow_none=False) or 0
         start, end = check_time("start_time", start_time), check_time("end_time", end_time)
@@ -249,6 +275,7 @@ class BaseStore(ABC):
         self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None
     ) -> int:
         """How many cards are stored, optionally within inclusive time bounds."""
+        self._check_loop()
         start, end = check_time("start_time", start_time), check_time("end_time", end_time)
         return await self._count(start, end)
 
@@ -264,6 +291,7 @@ class BaseStore(ABC):
         cards stored when the first card was fetched, however long the loop takes, while
         writers go on unblocked.
         """
+        self._check_loop()
         size = check_page_size(page_size)
         start, end = check_time("start_time", start_time), check_time("end_time", end_time)
         async with aclosing(self._iterate(start, end, size)) as cards:
@@ -275,6 +303,7 @@ class BaseStore(ABC):
 
         Reads in constant memory, ``page_size`` cards at a time; ``progress`` shows a bar.
         """
+        self._check_loop()
         size = check_page_size(page_size)
         report = VerifyReport()
         total = await self._count(None, None) if progress else None
@@ -291,6 +320,7 @@ class BaseStore(ABC):
 
         ``%``, ``_``, quotes and backslashes are ordinary characters; bytes cards never match.
         """
+        self._check_loop()
         text = check_query(query)
         limit = check_count("limit", limit, allow_none=True)
         offset = check_count("offset", offset, allow_none=False) or 0
@@ -300,14 +330,17 @@ class BaseStore(ABC):
 
     async def stats(self) -> StoreStats:
         """How many cards, how many bytes, from when to when, and per content type."""
+        self._check_loop()
         return await self._stats()
 
     async def remove(self, hash_str: str) -> bool:
         """Delete the card with this hash; return whether there was one."""
+        self._check_loop()
         return await self._remove_many([check_hash(hash_str)]) == 1
 
     async def remove_many(self, hashes: Iterable[str]) -> int:
         """Delete the cards with these hashes in one transaction; return how many were removed."""
+        self._check_loop()
         if isinstance(hashes, (str, bytes)) or not isinstance(hashes, Iterable):
             raise ValidationError(f"remove_many takes an iterable of hashes, got {type(hashes).__name__}")
         keys = list(dict.fromkeys(check_hash(h) for h in hashes))

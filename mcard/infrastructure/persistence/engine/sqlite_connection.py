@@ -1,10 +1,13 @@
-"""One SQLite connection on its aiosqlite worker thread, running whole operations in one hop.
+"""One SQLite connection on its aiosqlite worker thread, used through aiosqlite's public API.
 
-aiosqlite hops to its thread once per call (``execute``, ``fetchall``, ``commit``...). mcard
-runs each operation as a single function on that thread instead (``Connection._execute``), so
-an operation costs one hop whatever its number of statements or rows, and a transaction
-never spans several hops. The worker thread is made a daemon so that a store nobody closed
-cannot keep the interpreter (or a Jupyter kernel) from exiting.
+Each call is one hop to the connection's thread. Besides SQLite itself, what runs there is the
+connection's row factory (``sqlite_sql.read_row``): it builds cards (or re-hashes a row for
+``verify``) while rows are fetched, so a page of cards costs the event loop only the hop.
+
+A connection nobody closed must not keep the interpreter (or a Jupyter kernel) from exiting.
+aiosqlite before 0.22 runs each connection as a ``Thread`` of its own, made a daemon here;
+from 0.22 on the worker thread is not a daemon, so connections still open when the main thread
+has finished are stopped (``Connection.stop()``) before the interpreter waits for threads.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import asyncio
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, Final, Optional, TypeVar
 
 import aiosqlite
 
@@ -24,118 +28,163 @@ from mcard.domain.models.exceptions import StorageError
 from .sqlite_files import explain
 
 T = TypeVar("T")
+Statement = str
+"""A statement the caller built from constants (its own call is checked: tests/test_sql_injection)."""
 
-_TRANSIENT_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_TRANSIENT_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_NOT_UTF8: Final = "Could not decode to UTF-8"
 
 
 def storage_error(exc: BaseException, where: str) -> StorageError:
     """A ``StorageError`` naming the database and the cause; busy/locked are transient.
 
     When ``where`` is a file path, what the file system says is added (read-only, full...).
+    Stored text that is not UTF-8 (a damaged card) is reported without quoting it.
     """
     code = getattr(exc, "sqlite_errorcode", None)
     transient = code is not None and (code & 0xFF) in _TRANSIENT_CODES
     transient = transient or "database is locked" in str(exc)
-    hint = explain(exc, Path(where)) if os.path.isabs(where) else ""
-    error = StorageError(f"{where}: {exc}" + (f"; {hint}" if hint else ""), transient=transient)
+    if str(exc).startswith(_NOT_UTF8):
+        message = "a stored text card is not valid UTF-8 (damaged: verify() names it)"
+    else:
+        hint = explain(exc, Path(where)) if os.path.isabs(where) else ""
+        message = f"{exc}" + (f"; {hint}" if hint else "")
+    error = StorageError(f"{where}: {message}", transient=transient)
     error.__cause__ = exc
     return error
 
 
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class _ExitWatch:
+    """Stops the aiosqlite connections still open once the main thread has finished."""
+
+    def __init__(self) -> None:
+        self._open: weakref.WeakSet[aiosqlite.Connection] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._watcher: Optional[threading.Thread] = None
+
+    def keep_from_blocking_exit(self, connection: aiosqlite.Connection) -> None:
+        if isinstance(connection, threading.Thread):  # aiosqlite < 0.22: the connection is its thread
+            connection.daemon = True
+            return
+        with self._lock:
+            self._open.add(connection)
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._stop_at_exit, name="mcard-sqlite-exit", daemon=True)
+                self._watcher.start()
+
+    def forget(self, connection: aiosqlite.Connection) -> None:
+        with self._lock:
+            self._open.discard(connection)
+
+    def _stop_at_exit(self) -> None:
+        threading.main_thread().join()
+        with self._lock:
+            left = list(self._open)
+        for connection in left:
+            connection.stop()
+
+
+_EXIT_WATCH: Final = _ExitWatch()
 
 
 class SQLiteWorker:
-    """A connection and its thread. ``run(fn, ...)`` calls ``fn(sqlite3_connection, ...)`` there."""
+    """A connection and its thread; each method is one hop there.
 
-    def __init__(self, connection: aiosqlite.Connection, where: str) -> None:
-        self._connection = connection
+    No ``sqlite3`` cursor ever reaches the event loop's thread, where dropping it would reset
+    its statement (cached and shared with other cursors) while the connection's thread is
+    running it: rows are fetched where the cursor was made (``fetch``), ``executemany`` goes
+    through one cursor kept for the worker's life, and a snapshot's cursor is closed there.
+    ``in_flight`` counts the calls queued or running, so the store can pick an idle reader.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection, rows: aiosqlite.Cursor, where: str) -> None:
+        self.connection = connection
+        self._rows = rows
         self._where = where
-        self._lock = threading.Lock()
-        self._running: Optional[object] = None
         self.in_flight = 0
 
     @classmethod
-    async def open(cls, database: str, where: str, **connect_kwargs: Any) -> SQLiteWorker:
-        connection = aiosqlite.connect(database, isolation_level=None, **connect_kwargs)
-        connection._thread.daemon = True
+    async def open(
+        cls, database: str, where: str, row_factory: Callable[[sqlite3.Cursor, tuple[Any, ...]], Any],
+        isolation_level: Optional[str] = None, **connect_kwargs: Any,
+    ) -> SQLiteWorker:
+        """Connect. ``isolation_level`` is ``sqlite3``'s: None for explicit transactions only,
+        ``"IMMEDIATE"`` to open one before the first change of every write (the writer)."""
+        connection = aiosqlite.connect(database, isolation_level=isolation_level, **connect_kwargs)
+        _EXIT_WATCH.keep_from_blocking_exit(connection)
         try:
             await connection
+            rows = await connection.cursor()
         except (sqlite3.Error, OSError) as exc:
+            _EXIT_WATCH.forget(connection)
+            await connection.close()
             raise storage_error(exc, where) from exc
-        return cls(connection, where)
+        connection.row_factory = row_factory
+        return cls(connection, rows, where)
 
-    @property
-    def raw(self) -> sqlite3.Connection:
-        return self._connection._conn
-
-    async def run(
-        self, fn: Callable[..., T], *args: Any, on_cancel: Optional[Callable[[], None]] = None
-    ) -> T:
-        """Run ``fn`` in one hop. Cancelled, it is skipped if not started, else ``on_cancel``
-        is called and the statement interrupted; the cancellation propagates only after the
-        function has returned.
-
-        The caller awaits the hop's future directly (no task, no shield: one event-loop turn
-        fewer per operation); if cancelled meanwhile, the thread reports the end of ``fn``
-        through a second future created only then.
-        """
-        loop = asyncio.get_running_loop()
-        token = object()
-        state: dict[str, Any] = {"cancelled": False, "finished": False, "settled": None}
-
-        def finish() -> None:
-            state["finished"] = True
-            if state["settled"] is not None:
-                loop.call_soon_threadsafe(_settle, state["settled"])
-
-        def call() -> T:
-            with self._lock:
-                if state["cancelled"]:
-                    finish()
-                    raise asyncio.CancelledError
-                self._running = token
-            try:
-                return fn(self._connection._conn, *args)
-            finally:
-                with self._lock:
-                    self._running = None
-                    finish()
-
-        connection = self._connection
-        if not connection._running or connection._connection is None:
-            raise storage_error(ValueError("Connection closed"), self._where)
-        # What aiosqlite's ``_execute`` does, without wrapping the wait in a task of its own.
-        hop: asyncio.Future[T] = loop.create_future()
-        connection._tx.put_nowait((hop, call))
+    async def _call(self, hop: Awaitable[T]) -> T:
         self.in_flight += 1
         try:
-            try:
-                return await hop
-            except asyncio.CancelledError:
-                if hop.done() and not hop.cancelled():
-                    hop.exception()
-                    raise
-                with self._lock:
-                    if not state["finished"]:
-                        state["settled"] = loop.create_future()
-                        state["cancelled"] = True
-                        if on_cancel is not None:
-                            on_cancel()
-                        if self._running is token:
-                            connection._conn.interrupt()
-                if state["settled"] is not None:
-                    await asyncio.wait([state["settled"]])
-                raise
+            return await hop
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise storage_error(exc, self._where) from exc
         finally:
             self.in_flight -= 1
 
+    async def fetch(self, statement: Statement, parameters: Iterable[Any] = ()) -> list[Any]:
+        """Every row of ``statement``, as the row factory makes them."""
+        return list(await self._call(self.connection.execute_fetchall(statement, parameters)))
+
+    async def execute(self, statement: Statement, parameters: Iterable[Any] = ()) -> None:
+        """Run one statement whose rows, if any, are not wanted."""
+        await self._call(self.connection.execute_fetchall(statement, parameters))
+
+    async def executemany(self, statement: Statement, rows: Iterable[Iterable[Any]]) -> None:
+        """Run one statement per row (``rows`` is consumed on the connection's thread)."""
+        await self._call(self._rows.executemany(statement, rows))
+
+    async def commit(self) -> None:
+        """Commit the transaction open on the connection, if any."""
+        await self._call(self.connection.commit())
+
+    async def rollback(self) -> None:
+        await self._call(self.connection.rollback())
+
+    async def pipeline(self, steps: Sequence[Awaitable[Any]]) -> list[Any]:
+        """Run ``steps`` (calls of this worker, not yet awaited) back to back: all are queued
+        on the connection's thread at once, so none of them waits for the event loop, however
+        busy it is, and a transaction among them never holds its lock on the loop's account.
+        Returns each step's result, or the exception it raised."""
+        hops = [asyncio.ensure_future(step) for step in steps]
+        await asyncio.wait(hops)
+        return [hop.exception() or hop.result() for hop in hops]
+
+    async def cursor(self, statement: Statement, parameters: Iterable[Any] = ()) -> aiosqlite.Cursor:
+        """A cursor over ``statement``, to ``fetch_more`` from and ``close_cursor``."""
+        return await self._call(self.connection.execute(statement, parameters))
+
+    async def fetch_more(self, cursor: aiosqlite.Cursor, size: int) -> list[Any]:
+        return list(await self._call(cursor.fetchmany(size)))
+
+    async def close_cursor(self, cursor: aiosqlite.Cursor) -> None:
+        await self._call(cursor.close())
+
+    async def create_function(self, name: str, arity: int, function: Callable[..., Any]) -> None:
+        await self._call(self.connection.create_function(name, arity, function, deterministic=True))
+
+    async def interrupt(self) -> None:
+        """Stop the statement running now (a no-op between statements)."""
+        await self.connection.interrupt()
+
     async def close(self) -> None:
+        """Close the connection once the calls queued before have run."""
         try:
-            await self._connection.close()
+            await self._rows.close()
+        except (sqlite3.Error, ValueError):  # the connection is already gone: nothing to close
+            pass
+        try:
+            await self.connection.close()
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise storage_error(exc, self._where) from exc
+        finally:
+            _EXIT_WATCH.forget(self.connection)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, Final, Optional
+from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import StorageError
@@ -21,10 +21,12 @@ from .base_engine import BaseStore, PageKey, StoreStats
 from .integrity import DamagedCard
 from .page_marks import PageMarks, micros_bounds
 from .sqlite_connection import SQLiteWorker, storage_error
-from .sqlite_files import check_file
+from .sqlite_files import DatabaseFile, check_file
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
 
 DEFAULT_SETTINGS: Final = {
     # WAL lets readers run while one writer commits; with synchronous=NORMAL an application
@@ -39,6 +41,18 @@ DEFAULT_SETTINGS: Final = {
     "index_delay": 0.1,
     "index_step": 500,
     "index_step_bytes": 64 * 1024,
+    # Checkpoints are run by the store, not automatically by SQLite, so that it knows when its
+    # own hand changed the file (see DatabaseFile): after a write once the WAL holds this much
+    # (SQLite's own default: 1000 pages of 4 KiB), without waiting for readers. The WAL cannot
+    # start over while readers overlap without a break, so it would grow with every write: from
+    # ``wal_reset_bytes`` on, the checkpoint waits up to ``wal_reset_wait`` seconds for the
+    # readers of older snapshots (new readers are not held up: they read the checkpointed
+    # file). When writes pause it runs again, so the space goes back once readers end.
+    "checkpoint_bytes": 4 * 1024 * 1024,
+    "wal_reset_bytes": 8 * 1024 * 1024,
+    "wal_reset_wait": 0.1,
+    # What a WAL that starts over keeps of its file (SQLite truncates it to this much).
+    "journal_size_limit": 8 * 1024 * 1024,
 }
 
 
@@ -61,9 +75,11 @@ class SQLiteStore(BaseStore):
         if config.in_memory:
             self._database = f"file:/mcard-{uuid.uuid4().hex}?vfs=memdb"
             self._connect_kwargs: dict[str, Any] = {"uri": True}
+            self._file: Optional[DatabaseFile] = None
         else:
             self._database = str(config.path)
             self._connect_kwargs = {}
+            self._file = DatabaseFile(config.path.absolute())
         self._connect_kwargs.update(timeout=config.timeout, check_same_thread=config.check_same_thread)
         self._writer: Optional[SQLiteWorker] = None
         self._readers: list[SQLiteWorker] = []
@@ -72,20 +88,24 @@ class SQLiteStore(BaseStore):
         self._batcher: Optional[WriteBatcher] = None
         self._opening: Optional[asyncio.Future[None]] = None
         self._page_marks = PageMarks(DEFAULT_SETTINGS["page_marks"])
+        self._lost: Optional[str] = None
+        self._checkpoint_at = DEFAULT_SETTINGS["checkpoint_bytes"]
+        self._batches = itertools.count(1)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
+        self._bind_loop()
         if self._opening is None:
             self._opening = asyncio.ensure_future(self._open())
         try:
             await asyncio.shield(self._opening)
         except BaseException:
-            if self._opening.done():
+            if self._opening is not None and self._opening.done():
                 self._opening = None
             raise
 
     async def _open(self) -> None:
-        if not self.config.in_memory:
+        if self._file is not None:
             try:
                 await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
                 unusable = await asyncio.to_thread(check_file, self.config.path)
@@ -93,23 +113,30 @@ class SQLiteStore(BaseStore):
                 raise storage_error(exc, self._where) from exc
             if unusable:
                 raise StorageError(f"{self._where}: {unusable}")
-        writer = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
+        writer = await SQLiteWorker.open(
+            self._database, self._where, sql.read_row, isolation_level="IMMEDIATE", **self._connect_kwargs
+        )
         try:
-            await writer.run(
-                sql.initialize, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where
-            )
+            await sql.initialize(writer, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where)
+            await writer.execute(f"PRAGMA journal_size_limit = {int(DEFAULT_SETTINGS['journal_size_limit'])}")
+            await sql.prepare_writer(writer)
+            if self._file is not None:
+                await writer.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints: _after_write
+                await asyncio.to_thread(self._file.opened)
         except BaseException:
             await writer.close()
             raise
-        self._writer = writer
-        self._batcher = WriteBatcher(self._write_batch, self._index_step, DEFAULT_SETTINGS["index_delay"])
+        self._writer, self._lost = writer, None
+        self._batcher = WriteBatcher(self._write_batch, self._background_step, DEFAULT_SETTINGS["index_delay"])
         self._batcher.run_idle_when_quiet()
         logger.debug("opened SQLite card store %s", self._where)
 
     async def close(self) -> None:
+        self._check_loop()
         opening, self._opening = self._opening, None
         if opening is None:
             return
+        self._release_loop()
         if not opening.done() or opening.exception() is not None:
             await asyncio.wait([opening])
         if self._batcher is not None:
@@ -119,8 +146,14 @@ class SQLiteStore(BaseStore):
         self._writer, self._batcher, self._readers = None, None, []
         self._snapshots.clear()
         self._page_marks.clear()
-        for worker in workers:
-            await worker.close()
+        if self._lost is not None and self._file is not None:
+            self._file.forget_stale_log()
+        try:
+            for worker in workers:
+                await worker.close()
+        finally:
+            if self._file is not None:
+                self._file.closed()
 
     async def wait_indexed(self) -> None:
         """Wait until the search index covers every stored card.
@@ -132,16 +165,15 @@ class SQLiteStore(BaseStore):
         batcher.run_idle()
         await batcher.wait_idle()
 
-    async def _index_step(self) -> bool:
-        writer, _ = self._open_writer()
-        return await writer.run(
-            sqlite_schema.index_step, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"]
-        )
-
     # -- connections -------------------------------------------------------------------------
+    async def _new_connection(self) -> SQLiteWorker:
+        return await SQLiteWorker.open(self._database, self._where, sql.read_row, **self._connect_kwargs)
+
     def _open_writer(self) -> tuple[SQLiteWorker, WriteBatcher]:
         if self._writer is None or self._batcher is None:
             raise StorageError(f"{self._where}: the store is not open; call initialize() first")
+        if self._lost is not None:
+            raise StorageError(f"{self._where}: {self._lost}; close the store and open it again")
         return self._writer, self._batcher
 
     async def _reader(self) -> SQLiteWorker:
@@ -167,31 +199,50 @@ class SQLiteStore(BaseStore):
         return reader
 
     async def _open_reader(self) -> SQLiteWorker:
-        reader = await SQLiteWorker.open(self._database, self._where, **self._connect_kwargs)
+        reader = await self._new_connection()
         try:
-            await reader.run(lambda db: db.execute("PRAGMA query_only = ON"))
+            await reader.execute("PRAGMA query_only = ON")
         except BaseException:
             await reader.close()
             raise
         return reader
 
+    async def _read(self, operation: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a read on an idle reader. A reader whose connection failed for a reason other
+        than a busy database is closed and replaced by the next read (a file that could not be
+        opened while descriptors ran out works again once they are free)."""
+        self._open_writer()
+        reader = next((worker for worker in self._readers if not worker.in_flight), None)
+        if reader is None:
+            reader = await self._reader()
+        try:
+            return await operation(reader, *args)
+        except StorageError as exc:
+            if not exc.transient and reader in self._readers:
+                self._readers.remove(reader)
+                await reader.close()
+            raise
+
     async def _snapshot(
-        self, begin: Callable[..., sqlite3.Cursor], begin_args: tuple[Any, ...],
-        fetch: Callable[..., list[Any]], size: int,
+        self, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]], size: int
     ) -> AsyncIterator[list[Any]]:
-        """Chunks read from one read transaction on a connection of its own, one hop each.
+        """Chunks of the rows of the cursor ``open_cursor`` opens, from one read transaction on a
+        connection of its own.
 
         WAL keeps that snapshot for as long as the loop runs without blocking writers; the
-        connection is closed when the loop ends (or the store closes).
+        connection is closed (which ends the transaction) when the loop ends or the store
+        closes. A read is never interrupted: a cancelled chunk finishes, then the connection
+        closes, so cancellation always ends as cancellation.
         """
         self._open_writer()
         worker = await self._open_reader()
         self._snapshots.add(worker)
-        cursor: Optional[sqlite3.Cursor] = None
+        cursor = None
         try:
-            cursor = await worker.run(begin, *begin_args)
+            await worker.execute("BEGIN")
+            cursor = await open_cursor(worker)
             while True:
-                chunk = await worker.run(fetch, cursor, size)
+                chunk = await worker.fetch_more(cursor, size)
                 yield chunk
                 if len(chunk) < size:
                     return
@@ -199,24 +250,95 @@ class SQLiteStore(BaseStore):
             if worker in self._snapshots:
                 self._snapshots.discard(worker)
                 try:
-                    await worker.run(sql.end_snapshot, cursor)
+                    if cursor is not None:
+                        await worker.close_cursor(cursor)
                 finally:
                     await worker.close()
+                if self._batcher is not None and self._lost is None:
+                    self._batcher.run_idle_when_quiet()  # the WAL may start over now
 
-    async def _read(self, fn: Any, *args: Any) -> Any:
-        for reader in self._readers:  # the usual case, without a coroutine to pick one
-            if not reader.in_flight and self._writer is not None:
-                return await reader.run(fn, *args)
-        return await (await self._reader()).run(fn, *args)
+    # -- writes ------------------------------------------------------------------------------
+    async def _on_writer(self, operation: Callable[[SQLiteWorker], Awaitable[T]], on_cancel: Callable[[], None]) -> T:
+        """Run a write on the writer as a task of its own. Cancelled, ``on_cancel`` stops the
+        rows still to come, the statement running is interrupted, and the cancellation
+        propagates only once the write has ended (committed or rolled back)."""
+        writer, _ = self._open_writer()
+        running = asyncio.ensure_future(operation(writer))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            if not running.done():
+                on_cancel()
+                await writer.interrupt()
+                await asyncio.wait([running])
+                if not running.cancelled():
+                    running.exception()
+            raise
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self._where) from exc
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
-        writer, batcher = self._open_writer()
-        await writer.run(sql.write_batch, batch, on_cancel=lambda: _cancel_all(batch))
+        _, batcher = self._open_writer()
+        marker = next(self._batches)
+        await self._on_writer(lambda writer: sql.write_batch(writer, batch, marker), lambda: _cancel_all(batch))
+        await self._after_write()
         if any(request.result for request in batch):
             batcher.run_idle_when_quiet()
         for request in batch:
             if isinstance(request.error, sqlite3.Error):
                 request.error = storage_error(request.error, self._where)
+
+    async def _after_write(self) -> None:
+        """Never acknowledge a write that cannot be read back: fail it when the file at the
+        path is no longer the one opened. Keep the WAL from growing without bound."""
+        if self._file is None or self._lost is not None:
+            return
+        self._lost = self._file.changed()
+        if self._lost is not None:
+            logger.warning("%s: %s", self._where, self._lost)
+            raise StorageError(f"{self._where}: {self._lost}; close the store and open it again")
+        wal = self._file.wal_size()
+        if wal >= self._checkpoint_at:
+            wait = DEFAULT_SETTINGS["wal_reset_wait"] if wal >= DEFAULT_SETTINGS["wal_reset_bytes"] else 0
+            step = DEFAULT_SETTINGS["checkpoint_bytes"]
+            self._checkpoint_at = step if await self._checkpoint(wait) else wal + step // 2
+
+    async def _checkpoint(self, wait: float) -> bool:
+        """Copy the WAL into the database file and empty it, waiting at most ``wait`` seconds
+        for the readers of older snapshots (without waiting, it copies what no reader needs);
+        whether it was complete. SQLite's automatic checkpoint is off: the store runs its
+        own, so that it knows when its own hand changed the file (see ``DatabaseFile``)."""
+        async def checkpoint(writer: SQLiteWorker) -> bool:
+            _, outcome, restored = await writer.pipeline([
+                writer.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}"),
+                writer.fetch("PRAGMA wal_checkpoint(TRUNCATE)"),
+                writer.execute(f"PRAGMA busy_timeout = {int(self.config.timeout * 1000)}"),
+            ])
+            for failure in (outcome, restored):
+                if isinstance(failure, BaseException):
+                    raise failure
+            [(busy, _, _)] = outcome
+            return not busy
+
+        try:
+            return await self._on_writer(checkpoint, lambda: None)
+        finally:
+            if self._file is not None:
+                self._file.checkpointed()
+
+    async def _background_step(self) -> bool:
+        """One step of the work done while writes pause: extend the search index, then give
+        the WAL's space back once no reader holds it."""
+        more = await self._on_writer(
+            lambda writer: sqlite_schema.index_step(
+                writer, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"]
+            ),
+            lambda: None,
+        )
+        if not more and not self._snapshots and self._file is not None and self._lost is None:
+            if self._file.wal_size() > 0:
+                await self._checkpoint(0)
+        return more
 
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
@@ -243,18 +365,14 @@ class SQLiteStore(BaseStore):
         self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
     ) -> AsyncIterator[MCard]:
         bounds = micros_bounds(start_time, end_time)
-        snapshot = self._snapshot(sql.snapshot_cards, (bounds,), sql.fetch_cards, page_size)
-        async with aclosing(snapshot) as chunks:
-            async for cards in chunks:
-                for card in cards:
-                    yield card
+        async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, bounds), page_size):
+            for card in cards:
+                yield card
 
     async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
-        snapshot = self._snapshot(sql.snapshot_rows_to_verify, (), sql.fetch_verified, page_size)
-        async with aclosing(snapshot) as chunks:
-            async for rows in chunks:
-                if rows:
-                    yield len(rows), [row for row in rows if row is not None]
+        async for rows in self._snapshot(sql.verify_cursor, page_size):
+            if rows:
+                yield len(rows), [row for row in rows if row is not None]
 
     async def _list(
         self,
@@ -268,10 +386,9 @@ class SQLiteStore(BaseStore):
         after_key = None if after is None else (to_micros(after[0]), after[1])
         resume = self._page_marks.get(bounds, offset) if after is None else None
         cards, stamp = await self._read(sql.list_page, bounds, limit, offset, after_key, resume)
-        if after is None:
+        if after is None and stamp is not None:
             self._page_marks.remember(bounds, offset, stamp, cards)
         return cards
-
 
 
 def _cancel_all(batch: list[WriteRequest]) -> None:

@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Final, Optional
 
@@ -80,6 +81,8 @@ def check_file(path: Path) -> Optional[str]:
     when no ``-wal``/``-journal`` file holds pages still to be written back (after a crash
     mid-checkpoint the file may legitimately be shorter until SQLite finishes the checkpoint).
     """
+    if open_in_this_process(path):
+        return None
     for suffix in ("-wal", "-journal"):
         side = path.with_name(path.name + suffix)
         if side.exists() and side.stat().st_size > 0:
@@ -105,3 +108,148 @@ def check_file(path: Path) -> Optional[str]:
             f" of {page_size} bytes ({expected} bytes); it was left untouched"
         )
     return None
+
+
+
+FileIdentity = tuple[int, int]
+"""(device, inode) of a file."""
+
+_KNOWN_STATES: dict[FileIdentity, tuple[int, int]] = {}
+"""(size, mtime) of each database file open in this process, as mcard's own stores last left
+it (when opened, and after each checkpoint they run): any other change was made by someone else."""
+_USERS: Counter[FileIdentity] = Counter()
+_LOCKS: Final = Path("/proc/locks")
+_WAL_HEADER: Final = 32
+_WAL_INDEX_HEADER: Final = 136
+
+
+def open_in_this_process(path: Path) -> bool:
+    """Whether a store of this process has the database at ``path`` open.
+
+    Then nothing else of this process may open and close the file: closing any descriptor
+    of a file drops every POSIX lock the process holds on it, SQLite's included.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    return (stat.st_dev, stat.st_ino) in _USERS
+
+
+def _other_processes_lock(identity: FileIdentity) -> Optional[bool]:
+    """Whether another process holds a POSIX lock on the file (SQLite connections do while
+    open); None where the system does not tell (no ``/proc/locks``)."""
+    try:
+        table = _LOCKS.read_text()
+    except OSError:
+        return None
+    device, inode = identity
+    wanted = f"{os.major(device):02x}:{os.minor(device):02x}:{inode}"
+    me = str(os.getpid())
+    for line in table.splitlines():
+        fields = line.split()
+        if "->" in fields:
+            fields.remove("->")
+        if len(fields) > 5 and fields[5] == wanted and fields[4] != me:
+            return True
+    return False
+
+
+class DatabaseFile:
+    """The file a store opened, watched for what SQLite cannot notice by itself.
+
+    SQLite keeps using the file it opened: deleted, it writes on into a file no one can open
+    again; replaced (renamed over, or copied over in place), it overlays the new content with
+    its old WAL. ``changed()`` tells when the file at the path is no longer the one opened:
+    another inode, none at all, or content rewritten by no checkpoint. In WAL mode only a
+    checkpoint writes the database file: mcard's stores note their own; one by another
+    process either started the WAL over (its header changes) or that process still has the
+    file open (it holds locks on it).
+    The database file and its ``-shm`` are only ever ``stat``-ed, never opened: closing a
+    descriptor of a file drops every POSIX lock the process holds on it, SQLite's included
+    (SQLite locks neither the WAL nor anything in it, so its header may be read).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wal = path.with_name(path.name + "-wal")
+        self.shm = path.with_name(path.name + "-shm")
+        self._identity: Optional[FileIdentity] = None
+        self._wal_header: Optional[bytes] = None  # None: to be read after the next write
+
+    def opened(self) -> None:
+        """Start watching, once the store's connections are open."""
+        stat = os.stat(self.path)
+        self._identity = (stat.st_dev, stat.st_ino)
+        _USERS[self._identity] += 1
+        _KNOWN_STATES[self._identity] = (stat.st_size, stat.st_mtime_ns)
+        self._wal_header = None
+
+    def closed(self) -> None:
+        if self._identity is None:
+            return
+        _USERS[self._identity] -= 1
+        if _USERS[self._identity] <= 0:
+            del _USERS[self._identity]
+            _KNOWN_STATES.pop(self._identity, None)
+        self._identity = None
+
+    def checkpointed(self) -> None:
+        """Note a checkpoint this store ran: the file changed, by our own hand."""
+        if self._identity is None:
+            return
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return
+        if (stat.st_dev, stat.st_ino) == self._identity:
+            _KNOWN_STATES[self._identity] = (stat.st_size, stat.st_mtime_ns)
+        self._wal_header = None
+
+    def changed(self) -> Optional[str]:
+        """Why the file at the path is no longer the one opened, or None. Called after each
+        write of the store."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return "the database file was deleted while the store was open"
+        except OSError:  # the folder cannot be read now: nothing can be told
+            return None
+        identity = (stat.st_dev, stat.st_ino)
+        if identity != self._identity:
+            return "the database file was replaced by another file while the store was open"
+        state = (stat.st_size, stat.st_mtime_ns)
+        if _KNOWN_STATES.get(identity) == state:
+            if self._wal_header is None:
+                self._wal_header = self._read_wal_header()
+            return None
+        seen, self._wal_header = self._wal_header, self._read_wal_header()
+        _KNOWN_STATES[identity] = state
+        if seen == self._wal_header and _other_processes_lock(identity) is False:
+            return "the database file was overwritten by another program while the store was open"
+        return None  # another process's checkpoint (or, not knowing the WAL before, nothing to tell)
+
+    def wal_size(self) -> int:
+        try:
+            return os.stat(self.wal).st_size
+        except OSError:
+            return 0
+
+    def _read_wal_header(self) -> bytes:
+        try:
+            with open(self.wal, "rb") as file:
+                return file.read(_WAL_HEADER)
+        except OSError:
+            return b""
+
+    def forget_stale_log(self) -> None:
+        """Make the WAL and wal-index left at the path unusable before the store's connections
+        close, so that neither they nor the next store opened there write the old pages into a
+        file they do not belong to: SQLite then finds no valid frame to recover or checkpoint.
+        (Called only when the store will not use the file again.)"""
+        for side, length in ((self.wal, _WAL_HEADER), (self.shm, _WAL_INDEX_HEADER)):
+            try:
+                with open(side, "r+b") as file:
+                    file.write(bytes(length))
+            except OSError:
+                continue

@@ -1,4 +1,4 @@
-"""The SQLite schema (version 3), its creation and the upgrades from versions 1 and 2.
+"""The SQLite schema (version 4), its creation and the upgrades from versions 1 to 3.
 
 Version 2 added ``content_type``. Version 3 gives ``card`` an explicit
 ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid that ``VACUUM`` never renumbers and no insert
@@ -7,7 +7,10 @@ tokenizer, case-sensitive, contentless (no copy of the text).
 
 Indexing costs ~50 us per small card, ten times an insert, so it is not done by the insert:
 the index covers the cards with ``id <= text_indexed`` (in ``mcard_meta``) and is extended in
-the background, in small transactions (``index_step``). A search looks up the index for the
+the background, in small transactions (``index_step``). Version 4 makes each step a single
+statement, atomic by itself whatever happens between two: raising ``text_indexed`` indexes the
+cards it now covers, and deleting a queued text removes it from the index (two triggers).
+A search looks up the index for the
 cards it covers and scans the few newer ones, so results are exact at every moment. A deleted
 card's id is never used again, so the index entries it leaves behind match no card; a trigger
 queues its text in ``card_text_garbage`` and the background steps remove them from the index
@@ -20,12 +23,16 @@ small partial index ``card_with_nul``; every candidate is checked against the co
 from __future__ import annotations
 
 import logging
-import sqlite3
-from typing import Final, Optional
+from typing import TYPE_CHECKING, Final, Optional
+
+from mcard.domain.models.exceptions import StorageError
+
+if TYPE_CHECKING:
+    from .sqlite_connection import SQLiteWorker
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 # Which cards the index holds: text without a NUL (row ``old`` in a trigger, ``card`` in a step).
 OLD_INDEXED: Final = "old.is_text = 1 AND instr(old.content, x'00') = 0"
@@ -57,6 +64,17 @@ TEXT_INDEX: Final = (
     END""",
 )
 
+INDEX_STEPS: Final = (
+    f"""CREATE TRIGGER card_text_extended AFTER UPDATE OF value ON mcard_meta
+        WHEN new.key = 'text_indexed' AND new.value > old.value BEGIN
+        INSERT INTO card_text (rowid, content) SELECT id, content FROM card
+        WHERE id > old.value AND id <= new.value AND {CARD_INDEXED};
+    END""",
+    """CREATE TRIGGER card_text_purged AFTER DELETE ON card_text_garbage BEGIN
+        INSERT INTO card_text (card_text, rowid, content) VALUES ('delete', old.id, old.content);
+    END""",
+)
+
 META: Final = (
     "CREATE TABLE mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT INTO mcard_meta (key, value)"
@@ -76,102 +94,94 @@ UPGRADE_FROM_2: Final = (
         " ORDER BY g_time, hash",
         "DROP TABLE card_v2",
         "INSERT INTO mcard_meta (key, value) VALUES ('text_indexed', 0)",
-        f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
         "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
     )
 )
-CREATE: Final = CARD_TABLE + TEXT_INDEX + META
+UPGRADE_FROM_3: Final = INDEX_STEPS + (
+    f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
+)
+CREATE: Final = CARD_TABLE + TEXT_INDEX + META + INDEX_STEPS
 
-STATEMENTS: Final = {text: text for text in CREATE + UPGRADE_FROM_2}
+STATEMENTS: Final = {text: text for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3}
 """Every schema statement, looked up as ``STATEMENTS[text]``: a table of constants."""
 
 
-def add_content_types(db: sqlite3.Connection) -> None:
+async def add_content_types(db: SQLiteWorker) -> None:
     """Schema 1 -> 2: a content_type column, filled for the cards already stored."""
     from mcard.content_types import detect_content_type
 
-    db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
-    rows = db.execute("SELECT hash, content, is_text FROM card")
-    while chunk := rows.fetchmany(1000):
-        db.executemany(
-            "UPDATE card SET content_type = ? WHERE hash = ?",
-            [
-                (detect_content_type(data.decode("utf-8") if is_text else data), key)
-                for key, data, is_text in chunk
-            ],
-        )
+    def content_type(data: bytes, is_text: int) -> str:
+        return detect_content_type(data.decode("utf-8") if is_text else data)
+
+    await db.create_function("mcard_content_type", 2, content_type)
+    await db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
+    await db.execute("UPDATE card SET content_type = mcard_content_type(content, is_text)")
 
 
-def stored_version(db: sqlite3.Connection) -> Optional[int]:
+async def stored_version(db: SQLiteWorker) -> Optional[int]:
     """The schema version of the database, None when it holds no mcard schema yet."""
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'mcard_meta'").fetchone() is None:
+    if not await db.fetch("SELECT 1 FROM sqlite_master WHERE name = 'mcard_meta'"):
         return None
-    row = db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone()
-    return None if row is None else row[0]
+    rows = await db.fetch("SELECT value FROM mcard_meta WHERE key = 'schema_version'")
+    return rows[0][0] if rows else None
 
 
-def ensure_schema(db: sqlite3.Connection, where: str) -> None:
+async def ensure_schema(db: SQLiteWorker, where: str) -> None:
     """Create the schema, or upgrade an older one, in one transaction (all or nothing)."""
-    db.execute("BEGIN IMMEDIATE")
+    await db.execute("BEGIN IMMEDIATE")
     try:
-        version = stored_version(db)
+        version = await stored_version(db)
         if version is None:
             for statement in CREATE:
-                db.execute(STATEMENTS[statement])
-        elif version in (1, 2):
+                await db.execute(STATEMENTS[statement])
+        elif version in (1, 2, 3):
             logger.info("upgrading card store %s from schema %s to %s", where, version, SCHEMA_VERSION)
             if version == 1:
-                add_content_types(db)
-            for statement in UPGRADE_FROM_2:
-                db.execute(STATEMENTS[statement])
+                await add_content_types(db)
+            for statement in (UPGRADE_FROM_2 if version < 3 else ()) + UPGRADE_FROM_3:
+                await db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})"
+            raise StorageError(
+                f"{where}: card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})"
             )
-        db.execute("COMMIT")
+        await db.execute("COMMIT")
     except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
+        if db.connection.in_transaction:
+            await db.execute("ROLLBACK")
         raise
 
 
-def index_step(db: sqlite3.Connection, step: int, step_bytes: int) -> bool:
-    """Bring the index closer to the table by at most ``step`` cards or ``step_bytes`` of text
-    (at least one card), in one transaction; True if more remain.
+PURGE_GARBAGE: Final = "DELETE FROM card_text_garbage WHERE id IN (SELECT id FROM card_text_garbage ORDER BY id LIMIT ?)"
+EXTEND_INDEX: Final = (
+    "UPDATE mcard_meta SET value = (SELECT coalesce(max(id), mcard_meta.value) FROM ("
+    " SELECT id, sum(size * is_text) OVER (ORDER BY id) - size * is_text AS before"
+    " FROM card WHERE id > mcard_meta.value ORDER BY id LIMIT ?) WHERE before < ?)"
+    " WHERE key = 'text_indexed'"
+)
+INDEX_BEHIND: Final = (
+    "SELECT EXISTS (SELECT 1 FROM card WHERE id > (SELECT value FROM mcard_meta WHERE key = 'text_indexed'))"
+    " OR EXISTS (SELECT 1 FROM card_text_garbage)"
+)
 
-    First the entries of deleted cards are removed, then the next ids are indexed.
+
+async def index_step(db: SQLiteWorker, step: int, step_bytes: int) -> bool:
+    """Bring the index closer to the table, in two transactions of one statement each: remove
+    the entries of up to ``step`` deleted cards, then index up to ``step`` more cards or
+    ``step_bytes`` of text (at least one card). True if more remain.
+
+    The statements go as one pipeline (no transaction waits on the event loop); each is atomic
+    by itself, so a step that fails half way leaves the index exact.
     """
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        garbage = db.execute(
-            "SELECT max(id), count(*) FROM (SELECT id FROM card_text_garbage ORDER BY id LIMIT ?)", (step,)
-        ).fetchone()
-        if garbage[1]:
-            db.execute(
-                "INSERT INTO card_text (card_text, rowid, content)"
-                " SELECT 'delete', id, content FROM card_text_garbage WHERE id <= ?",
-                (garbage[0],),
-            )
-            db.execute("DELETE FROM card_text_garbage WHERE id <= ?", (garbage[0],))
-        done = db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone()[0]
-        upper, budget = done, step_bytes
-        for key, size in db.execute(
-            "SELECT id, size * is_text FROM card WHERE id > ? ORDER BY id LIMIT ?", (done, max(step - garbage[1], 1))
-        ):
-            upper, budget = key, budget - size
-            if budget <= 0:
-                break
-        if upper > done:
-            db.execute(
-                f"INSERT INTO card_text (rowid, content) SELECT id, content FROM card"
-                f" WHERE id > ? AND id <= ? AND {CARD_INDEXED}",
-                (done, upper),
-            )
-            db.execute("UPDATE mcard_meta SET value = ? WHERE key = 'text_indexed'", (upper,))
-        more = db.execute("SELECT 1 FROM card WHERE id > ? LIMIT 1", (upper,)).fetchone() is not None
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    return more or garbage[1] == step
+    outcomes = await db.pipeline([
+        db.execute(PURGE_GARBAGE, (step,)),
+        db.commit(),
+        db.execute(EXTEND_INDEX, (step, step_bytes)),
+        db.commit(),
+        db.fetch(INDEX_BEHIND),
+    ])
+    failure = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
+    if failure is not None:
+        if db.connection.in_transaction:
+            await db.rollback()
+        raise failure
+    return bool(outcomes[-1][0][0])

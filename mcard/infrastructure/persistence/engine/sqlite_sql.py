@@ -1,45 +1,51 @@
-"""The functions that run on a connection's thread, one per operation (schema: sqlite_schema).
+"""The SQLite engine's statements and the operations built from them (schema: sqlite_schema).
 
-Every statement text here is a constant; values only ever travel as bound parameters.
+Every statement text here is a constant; values only ever travel as bound parameters. Each
+``await`` on a ``SQLiteWorker`` is one hop to the connection's thread, so an operation is one
+statement wherever it can be (a page with its change stamp, ``get_many`` of any size).
+
+Rows are shaped on the connection's thread by ``read_row``, which the first column's name
+selects: ``content`` starts a card (``MCard.restore``'s arguments in order, text decoded by
+SQLite, time as stored microseconds), ``stamp`` a change stamp followed by a card, and
+``verify_hash`` a raw row to re-hash for ``verify``. Other rows stay tuples.
 """
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import starmap
-from operator import itemgetter
-from typing import Any, Callable, Final, Optional, TypeVar
+from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard, from_micros, to_micros
+from mcard.domain.models.card import MCard, from_micros
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
+from .card_rows import card_row, row_card  # noqa: F401 - row_card: the PostgreSQL engine's import
 from .integrity import DamagedCard, check_stored
+from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import ensure_schema
 from .write_batcher import WriteRequest
 
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
 SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
-# What a read returns: ``MCard.restore``'s arguments in order, text already decoded by SQLite
-# (in C) and the time as stored microseconds, so a row becomes a card in one call.
 CARD: Final = (
     "CASE WHEN is_text THEN CAST(content AS TEXT) ELSE content END AS content,"
     " hash, g_time, hash_algorithm, size, content_type"
 )
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 GET_ONE: Final = f"SELECT {CARD} FROM card WHERE hash = ?"
-INSERT: Final = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+GET_MANY: Final = f"SELECT {CARD} FROM card WHERE hash IN (SELECT value FROM json_each(?))"
+COUNT_STORED: Final = "SELECT count(*) FROM card WHERE hash IN (SELECT value FROM json_each(?))"
+INSERT: Final = f"INSERT INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
 WRITE: Final = {"insert": INSERT, "delete": DELETE}
 # Grows with every change: inserts raise the AUTOINCREMENT sequence, deletes the counter (trigger).
 READ_CHANGES: Final = (
-    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
-    " + (SELECT value FROM mcard_meta WHERE key = 'changes')"
+    "(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
+    " + (SELECT value FROM mcard_meta WHERE key = 'changes'))"
 )
-VERIFY_ROWS: Final = "SELECT hash, content, is_text, hash_algorithm, size FROM card"
-MAX_PARAMETERS: Final = 900
+STAMPED_CARD: Final = f"{READ_CHANGES} AS stamp, {CARD}"
+VERIFY_ROWS: Final = "SELECT hash AS verify_hash, content, is_text, hash_algorithm, size FROM card"
 SEARCH_SCAN: Final = "is_text = 1 AND instr(content, ?) > 0"
 SEARCH_INDEXED: Final = (
     "id IN (SELECT rowid FROM card_text WHERE card_text MATCH ?"
@@ -48,64 +54,53 @@ SEARCH_INDEXED: Final = (
     f" AND {SEARCH_SCAN}"
 )
 
-Row = tuple[str, bytes, int, int, str, int, Optional[str]]
 TimeBounds = tuple[Optional[int], Optional[int]]
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def card_row(card: MCard) -> Row:
-    return (
-        card.hash, card.content_bytes, int(card.is_text),
-        to_micros(card.g_time), card.hash_algorithm, card.size, card.content_type,
-    )
+class NotStored(sqlite3.IntegrityError):
+    """A write the database silently skipped (a trigger, a hand-altered schema): not a duplicate."""
 
 
-def row_card(row: Row, _restore: Any = MCard.restore) -> MCard:
-    """A card from a row of ``COLUMNS`` (the time stays microseconds until it is read)."""
-    hash_str, data, is_text, g_time, algorithm, size, content_type = row
-    content = data.decode("utf-8") if is_text else data
-    return _restore(content, hash_str, g_time, algorithm, size, content_type)
+class WriteCancelled(sqlite3.OperationalError):
+    """Raised inside a write whose caller cancelled it, so its statement stops and rolls back."""
 
 
-def cards(rows: Iterable[tuple[Any, ...]], _restore: Any = MCard.restore) -> list[MCard]:
-    """Cards from rows of ``CARD``."""
-    return list(starmap(_restore, rows))
+def read_row(cursor: sqlite3.Cursor, row: tuple[Any, ...], _restore: Any = MCard.restore) -> Any:
+    """The connections' row factory (see the module docstring); runs on their threads."""
+    kind = cursor.description[0][0]
+    if kind == "content":
+        return _restore(*row)
+    if kind == "stamp":
+        return row[0], _restore(*row[1:])
+    if kind == "verify_hash":
+        hash_str, data, is_text, algorithm, size = row
+        reason = check_stored(hash_str, bytes(data), bool(is_text), algorithm, size)
+        return None if reason is None else DamagedCard(hash_str, reason)
+    return row
 
 
-def reads_text(fn: F) -> F:
-    """Report a stored text that is not UTF-8 (a damaged card) without its content: sqlite3's
-    own message would quote the whole text."""
-
-    @functools.wraps(fn)
-    def read(*args: Any) -> Any:
-        try:
-            return fn(*args)
-        except sqlite3.OperationalError as exc:
-            if not str(exc).startswith("Could not decode to UTF-8"):
-                raise
-            raise ValueError("a stored text card is not valid UTF-8 (damaged: verify() names it)") from None
-
-    return read  # type: ignore[return-value]
+def key_list(keys: Iterable[str]) -> str:
+    """Hashes as one JSON array for ``json_each``: they are checked hex, so nothing to escape."""
+    return '["' + '","'.join(keys) + '"]'
 
 
-def initialize(db: sqlite3.Connection, synchronous: str, journal_mode: str, where: str) -> None:
+async def initialize(db: SQLiteWorker, synchronous: str, journal_mode: str, where: str) -> None:
     """Check the file is a database, create or upgrade the schema, then set the journal
     (so that a file refused for its schema version is left byte for byte as it was)."""
-    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    db.execute(SET_SYNCHRONOUS[synchronous])
-    ensure_schema(db, where)
-    db.execute(SET_JOURNAL_MODE[journal_mode]).fetchone()
+    await db.fetch("SELECT count(*) FROM sqlite_master")
+    await db.execute(SET_SYNCHRONOUS[synchronous])
+    await ensure_schema(db, where)
+    await db.fetch(SET_JOURNAL_MODE[journal_mode])
 
 
-def stats(db: sqlite3.Connection) -> dict[str, object]:
+async def stats(db: SQLiteWorker) -> dict[str, object]:
     """Count, bytes and time span of all cards, and count and bytes per content type."""
-    count, total, first, last = db.execute(
+    [(count, total, first, last)] = await db.fetch(
         "SELECT count(*), coalesce(sum(size), 0), min(g_time), max(g_time) FROM card"
-    ).fetchone()
-    by_type = db.execute(
-        "SELECT coalesce(content_type, '?'), count(*), sum(size) FROM card"
-        " GROUP BY 1 ORDER BY 2 DESC, 1"
-    ).fetchall()
+    )
+    by_type = await db.fetch(
+        "SELECT coalesce(content_type, '?'), count(*), sum(size) FROM card GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
     return {
         "count": count, "total_bytes": total,
         "first": None if first is None else from_micros(first),
@@ -114,82 +109,126 @@ def stats(db: sqlite3.Connection) -> dict[str, object]:
     }
 
 
-class WriteCancelled(sqlite3.OperationalError):
-    """Raised inside a write whose caller cancelled it, so its statement stops and rolls back."""
+# -- writes ------------------------------------------------------------------------------------
+# A write is a pipeline of statements queued on the writer's thread at once (see
+# ``SQLiteWorker.pipeline``): the mark that opens its transaction, then per request its rows
+# between two stamps and a guard, then the commit. The writer opens transactions implicitly
+# (``isolation_level="IMMEDIATE"``). Whatever goes wrong on the way (a failing row, a busy
+# start, a trigger that drops rows, a full disk mid-way, a cancelled request whose rows stop
+# early), a guard then finds its request's rows not all there (or, for a removal, not all
+# gone) and rolls the whole transaction back (``UPDATE OR ROLLBACK`` of a NOT NULL column to
+# NULL); a guard also checks the transaction still carries its batch's mark, so once rolled
+# back no later statement of the batch can commit. Only a duplicate hash leaves an insert
+# undone. Counts come from stamps read between the statements, inside the transaction:
+# ``total_changes()`` rises by one per card inserted (no trigger fires on an insert), the
+# ``changes`` counter by one per card removed (the deletion trigger's own count).
+GUARD_TABLE: Final = "CREATE TEMP TABLE IF NOT EXISTS mcard_guard (ok INTEGER NOT NULL, batch INTEGER NOT NULL)"
+GUARD_ROW: Final = "INSERT INTO mcard_guard (ok, batch) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM mcard_guard)"
+MARK_BATCH: Final = "UPDATE mcard_guard SET batch = ?"
+WRITE_STAMP: Final = "SELECT total_changes(), (SELECT value FROM mcard_meta WHERE key = 'changes')"
+GUARD: Final = {
+    "insert": "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND (SELECT count(*) FROM card"
+              " WHERE hash IN (SELECT value FROM json_each(?))) = ? THEN 1 END",
+    "delete": "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND NOT EXISTS (SELECT 1 FROM card"
+              " WHERE hash IN (SELECT value FROM json_each(?))) THEN 1 END",
+}
+COUNTED_BY: Final = {"insert": 0, "delete": 1}
+"""Which column of ``WRITE_STAMP`` counts a kind of write."""
 
 
-def _rows_until_cancelled(request: WriteRequest) -> Iterator[tuple[object, ...]]:
-    """The request's rows, built on the database thread, stopping once it is cancelled.
+async def prepare_writer(db: SQLiteWorker) -> None:
+    """The writer's own guard table (temporary: one per connection)."""
+    await db.execute(GUARD_TABLE)
+    await db.execute(GUARD_ROW)
+    await db.commit()
 
-    ``sqlite3_interrupt`` alone can miss an ``executemany``: SQLite clears the interrupt flag
-    when no statement is running, which happens between two rows.
-    """
-    make_row = _make_row(request)
+
+def _request_rows(request: WriteRequest) -> Iterator[tuple[object, ...]]:
+    """A request's rows, built on the writer's thread while SQLite consumes them, stopping
+    early once the request is cancelled (its guard then rolls the write back)."""
+    inserting = request.operation == "insert"
     for item in request.payload:
         if request.cancelled:
-            raise WriteCancelled("write cancelled by its caller")
-        yield make_row(item)
-
-
-def _make_row(request: WriteRequest) -> Any:
-    return card_row if request.operation == "insert" else _key_row
-
-
-def _key_row(key: str) -> tuple[str]:
-    return (key,)
-
-
-def write_batch(db: sqlite3.Connection, batch: Sequence[WriteRequest]) -> None:
-    """Run the requests in one transaction; when one fails, again with a savepoint each, so
-    that a failure stays its caller's own.
-
-    A lone one-row write is a single statement, which SQLite commits atomically by itself.
-    """
-    if len(batch) == 1 and len(batch[0].payload) == 1:
-        request = batch[0]
-        if request.cancelled:
-            request.skipped = True
-        else:
-            row = _make_row(request)(request.payload[0])
-            request.result = db.execute(WRITE[request.operation], row).rowcount
-        return
-    if len(batch) > 1:
-        try:
-            _run_in_one_transaction(db, batch, own_savepoints=False)
             return
-        except sqlite3.Error:
-            for request in batch:
-                request.result, request.skipped = 0, False
-    _run_in_one_transaction(db, batch, own_savepoints=len(batch) > 1)
+        yield card_row(item) if inserting else (item,)
 
 
-def _run_in_one_transaction(
-    db: sqlite3.Connection, batch: Sequence[WriteRequest], own_savepoints: bool
-) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for request in batch:
-            if request.cancelled:
-                request.skipped = True
-                continue
-            if not own_savepoints:
-                request.result = db.executemany(WRITE[request.operation], _rows_until_cancelled(request)).rowcount
-                continue
-            db.execute("SAVEPOINT request")
-            try:
-                request.result = db.executemany(WRITE[request.operation], _rows_until_cancelled(request)).rowcount
-            except sqlite3.Error as exc:
-                db.execute("ROLLBACK TO request")
-                request.error = exc
-            finally:
-                db.execute("RELEASE request")
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+class _GuardParameters(Sequence[object]):
+    """A guard's parameters: the batch's mark and every key of the request, built only when
+    SQLite binds them (on the writer's thread): the event loop never builds the key list of a
+    large write."""
+
+    def __init__(self, request: WriteRequest, marker: int) -> None:
+        self._request, self._marker = request, marker
+        self._values: Optional[tuple[object, ...]] = None
+
+    def _bound(self) -> tuple[object, ...]:
+        if self._values is None:
+            request = self._request
+            if request.operation == "insert":
+                keys = dict.fromkeys(card.hash for card in request.payload)
+                self._values = (self._marker, key_list(keys), len(keys))
+            else:
+                self._values = (self._marker, key_list(request.payload))
+        return self._values
+
+    def __len__(self) -> int:
+        return 3 if self._request.operation == "insert" else 2
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._bound()[index]
 
 
+async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: int) -> None:
+    """Run the live requests of ``batch`` as one transaction, all or nothing, and fill in each
+    one's count of changed rows. A lone one-row write needs no guard (its one statement is
+    atomic): a duplicate or a missing card is checked once it is over."""
+    for request in batch:
+        request.skipped = request.cancelled
+    live = [request for request in batch if not request.cancelled]
+    if not live:
+        return
+    lone = len(live) == 1 and len(live[0].payload) == 1
+    steps: list[Any] = [db.execute(MARK_BATCH, (marker,))]
+    stamps: list[tuple[int, int]] = []
+    guards: set[int] = set()
+    for request in live:
+        rows = _request_rows(request)
+        steps += [db.fetch(WRITE_STAMP), db.executemany(WRITE[request.operation], rows), db.fetch(WRITE_STAMP)]
+        stamps.append((len(steps) - 3, len(steps) - 1))
+        if not lone:
+            guards.add(len(steps))
+            steps.append(db.execute(GUARD[request.operation], _GuardParameters(request, marker)))
+    steps.append(db.commit())
+    outcomes = await db.pipeline(steps)
+    failed = next((index for index, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)), None)
+    if failed is not None:
+        if db.connection.in_transaction:
+            await db.rollback()
+        if any(request.cancelled for request in live):
+            raise WriteCancelled("write cancelled by its caller")
+        if failed in guards:
+            raise NotStored("the database did not store every card of the write (a trigger or constraint?)")
+        raise outcomes[failed]
+    for request, (before, after) in zip(live, stamps):
+        column = COUNTED_BY[request.operation]
+        request.result = outcomes[after][0][column] - outcomes[before][0][column]
+    if lone and live[0].result == 0:
+        await _check_undone(db, live[0])
+
+
+async def _check_undone(db: SQLiteWorker, request: WriteRequest) -> None:
+    """A one-row write that changed nothing: only an insert of a card already there, or a
+    removal of a card not there, may do that."""
+    key = request.payload[0].hash if request.operation == "insert" else request.payload[0]
+    [(present,)] = await db.fetch(COUNT_STORED, (key_list([key]),))
+    if request.operation == "insert" and not present:
+        raise NotStored(f"{key} was neither stored nor already there (a trigger or constraint?)")
+    if request.operation == "delete" and present:
+        raise NotStored(f"{key} is still there after its removal (a trigger?)")
+
+
+# -- reads -------------------------------------------------------------------------------------
 def _time_filter(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
@@ -206,90 +245,62 @@ def _time_filter(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-@reads_text
-def list_page(
-    db: sqlite3.Connection,
+async def list_page(
+    db: SQLiteWorker,
     bounds: TimeBounds,
     limit: Optional[int],
     offset: int,
     after: Optional[tuple[int, str]],
     resume: Optional[tuple[int, int, str]],
-) -> tuple[list[MCard], int]:
-    """A newest-first page and the change stamp it was read at.
+) -> tuple[list[MCard], Optional[int]]:
+    """A newest-first page and the change stamp it was read at (None for an empty page).
 
     ``resume`` is (stamp, g_time, hash) of the card just before ``offset``, remembered from an
-    earlier page: when nothing changed since, the page continues from it instead of skipping
-    ``offset`` rows, so paging through a large store stays as fast at the end as at the start.
+    earlier page: the page is first read from there (keyset), and kept when it was read at the
+    same stamp, i.e. nothing changed since; otherwise ``offset`` rows are skipped. The stamp is
+    a column of the page's own statement, so both come from one snapshot.
     """
-    db.execute("BEGIN")
-    try:
-        stamp = db.execute(READ_CHANGES).fetchone()[0]
-        if resume is not None and resume[0] == stamp:
-            after, offset = resume[1:], 0
-        where, params = _time_filter(bounds, after)
-        page = cards(db.execute(
-            f"SELECT {CARD} FROM card{where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
-            (*params, -1 if limit is None else limit, offset),
-        ))
-    finally:
-        db.execute("COMMIT")
-    return page, stamp
+    if resume is not None:
+        rows = await _page(db, bounds, limit, 0, resume[1:])
+        if rows and rows[0][0] == resume[0]:
+            return [card for _, card in rows], resume[0]
+    rows = await _page(db, bounds, limit, offset, after)
+    return [card for _, card in rows], (rows[0][0] if rows else None)
 
 
-@reads_text
-def snapshot_cards(db: sqlite3.Connection, bounds: TimeBounds) -> sqlite3.Cursor:
-    """Open a read transaction and a newest-first cursor over it: the iteration's snapshot."""
+async def _page(
+    db: SQLiteWorker, bounds: TimeBounds, limit: Optional[int], offset: int, after: Optional[tuple[int, str]]
+) -> list[tuple[int, MCard]]:
+    where, params = _time_filter(bounds, after)
+    return await db.fetch(
+        f"SELECT {STAMPED_CARD} FROM card{where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset),
+    )
+
+
+async def cards_cursor(db: SQLiteWorker, bounds: TimeBounds) -> Any:
+    """An iteration's cursor: every card within the bounds, newest first."""
     where, params = _time_filter(bounds, None)
-    db.execute("BEGIN")
-    return db.execute(f"SELECT {CARD} FROM card{where}{NEWEST_FIRST}", params)
+    return await db.cursor(f"SELECT {CARD} FROM card{where}{NEWEST_FIRST}", params)
 
 
-def snapshot_rows_to_verify(db: sqlite3.Connection) -> sqlite3.Cursor:
-    """Open a read transaction and a cursor over every stored row, in storage order."""
-    db.execute("BEGIN")
-    return db.execute(VERIFY_ROWS)
+async def verify_cursor(db: SQLiteWorker) -> Any:
+    """``verify``'s cursor: every row, re-hashed by ``read_row`` as it is fetched."""
+    return await db.cursor(VERIFY_ROWS)
 
 
-@reads_text
-def fetch_cards(db: sqlite3.Connection, cursor: sqlite3.Cursor, size: int) -> list[MCard]:
-    return cards(cursor.fetchmany(size))
-
-
-def fetch_verified(
-    db: sqlite3.Connection, cursor: sqlite3.Cursor, size: int
-) -> list[Optional[DamagedCard]]:
-    """Re-hash the next ``size`` raw rows: one entry per row, None when the row is intact."""
-    return [
-        None if reason is None else DamagedCard(hash_str, reason)
-        for hash_str, data, is_text, algorithm, size_ in cursor.fetchmany(size)
-        for reason in [check_stored(hash_str, bytes(data), bool(is_text), algorithm, size_)]
-    ]
-
-
-def end_snapshot(db: sqlite3.Connection, cursor: Optional[sqlite3.Cursor]) -> None:
-    if cursor is not None:
-        cursor.close()
-    if db.in_transaction:
-        db.execute("COMMIT")
-
-
-def count(db: sqlite3.Connection, bounds: TimeBounds) -> int:
+async def count(db: SQLiteWorker, bounds: TimeBounds) -> int:
     where, params = _time_filter(bounds, None)
-    return db.execute(f"SELECT count(*) FROM card{where}", params).fetchone()[0]
+    [(total,)] = await db.fetch(f"SELECT count(*) FROM card{where}", params)
+    return total
 
 
-@reads_text
-def get_many(db: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, MCard]:
+async def get_many(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, MCard]:
     if len(hashes) == 1:  # ``get``: one constant statement, prepared once per connection
-        row = db.execute(GET_ONE, hashes).fetchone()
-        return {} if row is None else {row[1]: MCard.restore(*row)}
-    found: dict[str, MCard] = {}
-    for start in range(0, len(hashes), MAX_PARAMETERS):
-        chunk = hashes[start : start + MAX_PARAMETERS]
-        marks = ", ".join("?" * len(chunk))
-        for card in cards(db.execute(f"SELECT {CARD} FROM card WHERE hash IN ({marks})", chunk)):
-            found[card.hash] = card
-    return found
+        found = await db.fetch(GET_ONE, hashes)
+    else:
+        found = await db.fetch(GET_MANY, (key_list(hashes),))
+    return {card.hash: card for card in found}
 
 
 def fts_phrase(query: str) -> str:
@@ -297,28 +308,19 @@ def fts_phrase(query: str) -> str:
     return '"' + query.replace('"', '""') + '"'
 
 
-@reads_text
-def search(db: sqlite3.Connection, query: str, limit: Optional[int], offset: int) -> list[MCard]:
+async def search(db: SQLiteWorker, query: str, limit: Optional[int], offset: int) -> list[MCard]:
     """Text cards containing ``query``: candidates from the trigram index (plus the cards it
     does not cover yet, see ``sqlite_schema``), each checked against the content.
 
     Queries under 3 characters (a trigram index cannot look them up) or holding a NUL
-    (texts with a NUL are not in the index) scan the table instead. Without a limit, every
-    match is returned anyway, so the rows are sorted here: SQLite would sort them whole,
-    content included, in a temporary b-tree (~1 us a row), Python sorts the keys only.
+    (texts with a NUL are not in the index) scan the table instead.
     """
     needle = query.encode("utf-8")
     if len(query) >= 3 and "\x00" not in query:
         where, params = SEARCH_INDEXED, (fts_phrase(query), needle)
     else:
         where, params = SEARCH_SCAN, (needle,)
-    if limit is not None:
-        return cards(db.execute(
-            f"SELECT {CARD} FROM card WHERE {where}{NEWEST_FIRST} LIMIT ? OFFSET ?", (*params, limit, offset)
-        ))
-    rows = db.execute(f"SELECT {CARD} FROM card WHERE {where}", params).fetchall()
-    rows.sort(key=_NEWEST_FIRST_KEY, reverse=True)
-    return cards(rows[offset:] if offset else rows)
-
-
-_NEWEST_FIRST_KEY: Final = itemgetter(2, 1)  # (g_time, hash) of a ``CARD`` row
+    return await db.fetch(
+        f"SELECT {CARD} FROM card WHERE {where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset),
+    )
