@@ -106,11 +106,10 @@ class SQLiteWorker:
     @classmethod
     async def open(
         cls, database: str, where: str, row_factory: Callable[[sqlite3.Cursor, tuple[Any, ...]], Any],
-        isolation_level: Optional[str] = None, **connect_kwargs: Any,
+        **connect_kwargs: Any,
     ) -> SQLiteWorker:
-        """Connect. ``isolation_level`` is ``sqlite3``'s: None for explicit transactions only,
-        ``"IMMEDIATE"`` to open one before the first change of every write (the writer)."""
-        connection = aiosqlite.connect(database, isolation_level=isolation_level, **connect_kwargs)
+        """Connect, in autocommit mode: every transaction is explicit."""
+        connection = aiosqlite.connect(database, isolation_level=None, **connect_kwargs)
         _EXIT_WATCH.keep_from_blocking_exit(connection)
         try:
             await connection

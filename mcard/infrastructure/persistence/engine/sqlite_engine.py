@@ -53,6 +53,12 @@ DEFAULT_SETTINGS: Final = {
     "wal_reset_wait": 0.1,
     # What a WAL that starts over keeps of its file (SQLite truncates it to this much).
     "journal_size_limit": 8 * 1024 * 1024,
+    # Iterations (and verifies) reading at once, each on a connection of its own, at most
+    # (and at most an eighth of the process's file descriptors): further ones wait for one
+    # to end, up to ``timeout``. A connection closed while others of the process hold the
+    # file keeps its descriptor until they all close (POSIX locks), so unbounded iterations
+    # could use up every descriptor of the process until the store closes.
+    "max_snapshots": 64,
 }
 
 
@@ -91,6 +97,8 @@ class SQLiteStore(BaseStore):
         self._lost: Optional[str] = None
         self._checkpoint_at = DEFAULT_SETTINGS["checkpoint_bytes"]
         self._batches = itertools.count(1)
+        self._snapshot_slots_total = _snapshot_slots()
+        self._snapshot_slots = asyncio.Semaphore(self._snapshot_slots_total)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -113,9 +121,7 @@ class SQLiteStore(BaseStore):
                 raise storage_error(exc, self._where) from exc
             if unusable:
                 raise StorageError(f"{self._where}: {unusable}")
-        writer = await SQLiteWorker.open(
-            self._database, self._where, sql.read_row, isolation_level="IMMEDIATE", **self._connect_kwargs
-        )
+        writer = await self._new_connection()
         try:
             await sql.initialize(writer, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where)
             await writer.execute(f"PRAGMA journal_size_limit = {int(DEFAULT_SETTINGS['journal_size_limit'])}")
@@ -235,7 +241,18 @@ class SQLiteStore(BaseStore):
         closes, so cancellation always ends as cancellation.
         """
         self._open_writer()
-        worker = await self._open_reader()
+        try:
+            await asyncio.wait_for(self._snapshot_slots.acquire(), self.config.timeout)
+        except asyncio.TimeoutError:
+            raise StorageError(
+                f"{self._where}: {self._snapshot_slots_total} iterations are reading at once; none ended"
+                f" within {self.config.timeout} s", transient=True,
+            ) from None
+        try:
+            worker = await self._open_reader()
+        except BaseException:
+            self._snapshot_slots.release()
+            raise
         self._snapshots.add(worker)
         cursor = None
         try:
@@ -247,6 +264,7 @@ class SQLiteStore(BaseStore):
                 if len(chunk) < size:
                     return
         finally:
+            self._snapshot_slots.release()
             if worker in self._snapshots:
                 self._snapshots.discard(worker)
                 try:
@@ -389,6 +407,16 @@ class SQLiteStore(BaseStore):
         if after is None and stamp is not None:
             self._page_marks.remember(bounds, offset, stamp, cards)
         return cards
+
+
+def _snapshot_slots() -> int:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return int(DEFAULT_SETTINGS["max_snapshots"])
+    return max(1, min(int(DEFAULT_SETTINGS["max_snapshots"]), soft // 8 if soft > 0 else 1 << 30))
 
 
 def _cancel_all(batch: list[WriteRequest]) -> None:

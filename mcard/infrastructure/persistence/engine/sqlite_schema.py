@@ -127,7 +127,12 @@ async def stored_version(db: SQLiteWorker) -> Optional[int]:
 
 
 async def ensure_schema(db: SQLiteWorker, where: str) -> None:
-    """Create the schema, or upgrade an older one, in one transaction (all or nothing)."""
+    """Create the schema, or upgrade an older one, in one transaction (all or nothing).
+
+    A current schema is only read, so a store opens while another process holds the write lock.
+    """
+    if await stored_version(db) == SCHEMA_VERSION:
+        return
     await db.execute("BEGIN IMMEDIATE")
     try:
         version = await stored_version(db)
@@ -165,23 +170,15 @@ INDEX_BEHIND: Final = (
 
 
 async def index_step(db: SQLiteWorker, step: int, step_bytes: int) -> bool:
-    """Bring the index closer to the table, in two transactions of one statement each: remove
-    the entries of up to ``step`` deleted cards, then index up to ``step`` more cards or
-    ``step_bytes`` of text (at least one card). True if more remain.
-
-    The statements go as one pipeline (no transaction waits on the event loop); each is atomic
-    by itself, so a step that fails half way leaves the index exact.
+    """Bring the index closer to the table, in two statements, each atomic by itself (so a
+    step that fails half way leaves the index exact): remove the entries of up to ``step``
+    deleted cards, then index up to ``step`` more cards or ``step_bytes`` of text (at least one
+    card). They go as one pipeline, so neither waits on the event loop. True if more remain.
     """
     outcomes = await db.pipeline([
-        db.execute(PURGE_GARBAGE, (step,)),
-        db.commit(),
-        db.execute(EXTEND_INDEX, (step, step_bytes)),
-        db.commit(),
-        db.fetch(INDEX_BEHIND),
+        db.execute(PURGE_GARBAGE, (step,)), db.execute(EXTEND_INDEX, (step, step_bytes)), db.fetch(INDEX_BEHIND),
     ])
     failure = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
     if failure is not None:
-        if db.connection.in_transaction:
-            await db.rollback()
         raise failure
     return bool(outcomes[-1][0][0])

@@ -111,17 +111,19 @@ async def stats(db: SQLiteWorker) -> dict[str, object]:
 
 # -- writes ------------------------------------------------------------------------------------
 # A write is a pipeline of statements queued on the writer's thread at once (see
-# ``SQLiteWorker.pipeline``): the mark that opens its transaction, then per request its rows
-# between two stamps and a guard, then the commit. The writer opens transactions implicitly
-# (``isolation_level="IMMEDIATE"``). Whatever goes wrong on the way (a failing row, a busy
-# start, a trigger that drops rows, a full disk mid-way, a cancelled request whose rows stop
-# early), a guard then finds its request's rows not all there (or, for a removal, not all
-# gone) and rolls the whole transaction back (``UPDATE OR ROLLBACK`` of a NOT NULL column to
-# NULL); a guard also checks the transaction still carries its batch's mark, so once rolled
-# back no later statement of the batch can commit. Only a duplicate hash leaves an insert
-# undone. Counts come from stamps read between the statements, inside the transaction:
+# ``SQLiteWorker.pipeline``), so that its transaction never waits on the event loop: ``BEGIN
+# IMMEDIATE``, the batch's mark, then per request its rows between two stamps and a guard,
+# then ``COMMIT``. Whatever goes wrong on the way (a failing row, a trigger that drops rows, a
+# full disk mid-way, a cancelled request whose rows stop early), a guard then finds its
+# request's rows not all there (or, for a removal, not all gone) and rolls the whole
+# transaction back (``UPDATE OR ROLLBACK`` of a NOT NULL column to NULL). Once no transaction
+# is open (it failed to start, or was rolled back), the later requests' rows yield nothing
+# (so no statement of the batch commits on its own, nor waits again for a busy database) and
+# their guards fail on the mark, which the rollback took back. Only a duplicate hash leaves an
+# insert undone. Counts come from stamps read inside the transaction around each request:
 # ``total_changes()`` rises by one per card inserted (no trigger fires on an insert), the
 # ``changes`` counter by one per card removed (the deletion trigger's own count).
+# A lone one-row write is its statement alone, atomic by itself.
 GUARD_TABLE: Final = "CREATE TEMP TABLE IF NOT EXISTS mcard_guard (ok INTEGER NOT NULL, batch INTEGER NOT NULL)"
 GUARD_ROW: Final = "INSERT INTO mcard_guard (ok, batch) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM mcard_guard)"
 MARK_BATCH: Final = "UPDATE mcard_guard SET batch = ?"
@@ -133,19 +135,24 @@ GUARD: Final = {
               " WHERE hash IN (SELECT value FROM json_each(?))) THEN 1 END",
 }
 COUNTED_BY: Final = {"insert": 0, "delete": 1}
-"""Which column of ``WRITE_STAMP`` counts a kind of write."""
+"""Which column of ``WRITE_STAMP`` counts a kind of write in a transaction."""
 
 
 async def prepare_writer(db: SQLiteWorker) -> None:
-    """The writer's own guard table (temporary: one per connection)."""
+    """The writer's own guard table (temporary: one per connection). Its transaction writes
+    the temporary database only, so it needs no lock of the store's file."""
     await db.execute(GUARD_TABLE)
+    await db.execute("BEGIN")
     await db.execute(GUARD_ROW)
     await db.commit()
 
 
-def _request_rows(request: WriteRequest) -> Iterator[tuple[object, ...]]:
-    """A request's rows, built on the writer's thread while SQLite consumes them, stopping
-    early once the request is cancelled (its guard then rolls the write back)."""
+def _request_rows(db: SQLiteWorker, request: WriteRequest, in_transaction: bool) -> Iterator[tuple[object, ...]]:
+    """A request's rows, built on the writer's thread while SQLite consumes them; none unless
+    the batch's transaction is open (when ``in_transaction``), and no more once the request
+    is cancelled (its guard then rolls the write back)."""
+    if in_transaction and not db.connection.in_transaction:
+        return
     inserting = request.operation == "insert"
     for item in request.payload:
         if request.cancelled:
@@ -181,24 +188,25 @@ class _GuardParameters(Sequence[object]):
 
 async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: int) -> None:
     """Run the live requests of ``batch`` as one transaction, all or nothing, and fill in each
-    one's count of changed rows. A lone one-row write needs no guard (its one statement is
-    atomic): a duplicate or a missing card is checked once it is over."""
+    one's count of changed rows (a lone one-row write: its statement alone, and a duplicate or
+    a missing card checked once it is over)."""
     for request in batch:
         request.skipped = request.cancelled
     live = [request for request in batch if not request.cancelled]
     if not live:
         return
-    lone = len(live) == 1 and len(live[0].payload) == 1
-    steps: list[Any] = [db.execute(MARK_BATCH, (marker,))]
+    if len(live) == 1 and len(live[0].payload) == 1:
+        await _write_one(db, live[0])
+        return
+    steps: list[Any] = [db.execute("BEGIN IMMEDIATE"), db.execute(MARK_BATCH, (marker,))]
     stamps: list[tuple[int, int]] = []
     guards: set[int] = set()
     for request in live:
-        rows = _request_rows(request)
+        rows = _request_rows(db, request, in_transaction=True)
         steps += [db.fetch(WRITE_STAMP), db.executemany(WRITE[request.operation], rows), db.fetch(WRITE_STAMP)]
         stamps.append((len(steps) - 3, len(steps) - 1))
-        if not lone:
-            guards.add(len(steps))
-            steps.append(db.execute(GUARD[request.operation], _GuardParameters(request, marker)))
+        guards.add(len(steps))
+        steps.append(db.execute(GUARD[request.operation], _GuardParameters(request, marker)))
     steps.append(db.commit())
     outcomes = await db.pipeline(steps)
     failed = next((index for index, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)), None)
@@ -213,8 +221,21 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
     for request, (before, after) in zip(live, stamps):
         column = COUNTED_BY[request.operation]
         request.result = outcomes[after][0][column] - outcomes[before][0][column]
-    if lone and live[0].result == 0:
-        await _check_undone(db, live[0])
+
+
+async def _write_one(db: SQLiteWorker, request: WriteRequest) -> None:
+    before, written, after = await db.pipeline([
+        db.fetch(WRITE_STAMP), db.executemany(WRITE[request.operation], _request_rows(db, request, False)),
+        db.fetch(WRITE_STAMP),
+    ])
+    for outcome in (before, written, after):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    if request.cancelled and after == before:
+        raise WriteCancelled("write cancelled by its caller")
+    request.result = 1 if after[0][0] > before[0][0] else 0  # total_changes: triggers of a removal too
+    if request.result == 0:
+        await _check_undone(db, request)
 
 
 async def _check_undone(db: SQLiteWorker, request: WriteRequest) -> None:

@@ -1,8 +1,9 @@
 """Group commit: writes that arrive while one is running are committed together.
 
 Each caller still gets its own result or error: the engine's batch function fills in each
-request (SQLite isolates them with savepoints), and when a shared transaction fails as a whole
-its requests are run again one per transaction. Engine-agnostic. A write that finds nothing
+request, and when a shared transaction fails as a whole its requests are run again one per
+transaction, unless the database was busy (then each caller gets that error at once: trying
+them one by one would make the last caller wait one timeout per request before it). Engine-agnostic. A write that finds nothing
 running or queued skips the queue and runs in its caller's task. The engine may also supply
 background work (``idle``) that runs in small steps while no write is waiting, started at once
 (``run_idle``) or once writes have paused for ``idle_delay`` seconds (``run_idle_when_quiet``).
@@ -177,8 +178,11 @@ class WriteBatcher:
             try:
                 await self._execute_batch(batch)
             except Exception as exc:  # nothing of the batch was committed
-                if len(batch) == 1:
-                    batch[0].error = exc
+                if len(batch) == 1 or getattr(exc, "transient", False):
+                    # A busy database fails every request alike: each caller hears it now,
+                    # instead of after one more timeout per request queued before it.
+                    for request in batch:
+                        request.error = exc
                 else:
                     await self._one_by_one(batch)
             except BaseException:

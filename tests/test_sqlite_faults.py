@@ -1,0 +1,364 @@
+"""Faults of the SQLite engine, caused for real: a hand-altered schema, a database file deleted
+or replaced under an open store, an external write lock, readers that never pause, cancelled
+iterations, descriptors running out, and a store used from a second event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+from mcard.infrastructure.persistence.engine.sqlite_engine import DEFAULT_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 1024 * 1024
+
+
+def sql(path: Path, *statements: str) -> None:
+    """Statements run by another tool, on its own connection."""
+    db = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+    finally:
+        db.close()
+
+
+async def make_store(path: Path, cards: list[MCard] = ()) -> None:
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        if cards:
+            await store.save_many(cards)
+
+
+# -- a hand-altered schema never loses a write silently -------------------------------------
+ALTERATIONS = {
+    "check": (
+        "PRAGMA writable_schema = ON",
+        "UPDATE sqlite_master SET sql = replace(sql, 'content_type   TEXT', 'content_type TEXT CHECK (size < 5)')"
+        " WHERE name = 'card'",
+    ),
+    "not-null": (
+        "PRAGMA writable_schema = ON",
+        "UPDATE sqlite_master SET sql = replace(sql, 'content_type   TEXT', 'content_type TEXT, note TEXT NOT NULL')"
+        " WHERE name = 'card'",
+    ),
+    "trigger": ("CREATE TRIGGER drop_long BEFORE INSERT ON card WHEN new.size >= 5 BEGIN SELECT RAISE(IGNORE); END",),
+}
+
+
+@pytest.mark.parametrize("alteration", sorted(ALTERATIONS))
+async def test_a_write_the_schema_refuses_is_a_storage_error_and_stores_nothing(tmp_path, alteration):
+    path = tmp_path / "altered.db"
+    await make_store(path)
+    sql(path, *ALTERATIONS[alteration])
+    short = MCard("ok") if alteration != "not-null" else None
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        with pytest.raises(StorageError):
+            await store.create("long enough to be refused")
+        with pytest.raises(StorageError):
+            await store.save(MCard("another long card"))
+        with pytest.raises(StorageError):
+            await store.save_many([MCard("ab"), MCard("a long one in the batch"), MCard("cd")])
+        outcomes = await asyncio.gather(
+            *(store.create(text) for text in ("x1", "long text one", "x2", "long text two")), return_exceptions=True
+        )
+        assert await store.count() == (0 if short is None else 2)
+        if short is not None:
+            assert [type(o) for o in outcomes] == [MCard, StorageError, MCard, StorageError]
+            assert await store.save(short) is True and await store.save(short) is False
+
+
+async def test_a_removal_a_trigger_ignores_is_a_storage_error(tmp_path):
+    path = tmp_path / "altered.db"
+    kept = MCard("kept forever")
+    await make_store(path, [kept, MCard("other")])
+    sql(path, "CREATE TRIGGER keep BEFORE DELETE ON card WHEN old.content = CAST('kept forever' AS BLOB)"
+              " BEGIN SELECT RAISE(IGNORE); END")
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        with pytest.raises(StorageError):
+            await store.remove(kept.hash)
+        with pytest.raises(StorageError):
+            await store.remove_many([kept.hash, MCard("other").hash])
+        assert await store.count() == 2
+
+
+# -- the database file deleted or replaced under an open store ------------------------------
+async def test_writes_to_a_deleted_database_file_are_refused(tmp_path):
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"before {i}") for i in range(10)])
+        os.remove(path)
+        acknowledged = 0
+        for i in range(100):
+            try:
+                await store.create(f"after {i}")
+                acknowledged += 1
+            except StorageError as exc:
+                assert str(path) in str(exc) and "deleted" in str(exc)
+        assert acknowledged == 0
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as fresh:
+        assert await fresh.count() == 0
+        await fresh.create("a new start")
+    check_integrity(path)
+
+
+@pytest.mark.parametrize("how", ["copied-over", "renamed-over"])
+async def test_a_backup_put_in_place_of_an_open_store_is_noticed_and_kept(tmp_path, how):
+    path, backup = tmp_path / "cards.db", tmp_path / "backup.db"
+    await make_store(backup, [MCard(f"backed up {i}") for i in range(5000)])
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"current {i}") for i in range(3)])
+        await store.create("one more")
+        if how == "copied-over":
+            shutil.copyfile(backup, path)
+        else:
+            shutil.copyfile(backup, tmp_path / "restore.db")
+            os.replace(tmp_path / "restore.db", path)
+        with pytest.raises(StorageError, match="(overwritten|replaced).*close the store") as raised:
+            await store.create("written after the restore")
+        assert str(path) in str(raised.value)
+        with pytest.raises(StorageError):
+            await store.save_many([MCard("and more")])
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as reopened:
+        assert await reopened.count() == 5000
+        assert (await reopened.verify(progress=False)).ok
+    check_integrity(path)
+
+
+WRITER_SCRIPT = """
+import asyncio, sys
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+async def main():
+    async with AsyncPersistenceWrapper(SQLiteConfig(sys.argv[1])) as store:
+        for batch in range(8):
+            await store.save_many([MCard(bytes([batch, i % 256]) * 4096) for i in range(200)])
+asyncio.run(main())
+"""
+
+
+async def test_another_process_writing_and_leaving_is_not_taken_for_a_replacement(tmp_path):
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("open in a notebook")
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", WRITER_SCRIPT, str(path)], capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        for i in range(20):
+            await store.create(f"after the other process {i}")
+        assert await store.count() == 1 + 1600 + 20
+
+
+def check_integrity(path: Path) -> None:
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        db.close()
+
+
+# -- an external write lock: every caller hears within a few timeouts of its own call --------
+async def test_queued_writers_behind_an_external_lock_each_fail_within_a_few_timeouts(tmp_path):
+    path, timeout = tmp_path / "cards.db", 0.2
+    await make_store(path)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    waited: list[float] = []
+    try:
+        async with AsyncPersistenceWrapper(SQLiteConfig(path, timeout=timeout)) as store:
+            async def create(i: int) -> BaseException | MCard:
+                start = time.monotonic()
+                try:
+                    return await store.create(f"queued {i}")
+                except StorageError as exc:
+                    return exc
+                finally:
+                    waited.append(time.monotonic() - start)
+
+            outcomes = await asyncio.gather(*(create(i) for i in range(50)))
+            assert all(isinstance(o, StorageError) and o.transient for o in outcomes)
+            assert max(waited) < 5 * timeout, f"the last caller waited {max(waited):.2f} s"
+            blocker.execute("ROLLBACK")
+            assert (await store.create("once the lock is gone")).content == "once the lock is gone"
+    finally:
+        blocker.close()
+
+
+# -- readers that overlap without a pause do not make the WAL grow without bound -------------
+async def test_the_wal_stays_bounded_under_overlapping_readers_and_shrinks_after(tmp_path):
+    path = tmp_path / "cards.db"
+    wal = tmp_path / "cards.db-wal"
+    written, peak, stop = 0, 0, asyncio.Event()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"seed {i}") for i in range(200)])
+
+        async def read_in_a_loop() -> None:
+            while not stop.is_set():
+                async for index, _ in aenumerate(store.iterate(page_size=20)):
+                    if index == 40:
+                        break
+                    await asyncio.sleep(0)
+
+        readers = [asyncio.create_task(read_in_a_loop()) for _ in range(4)]
+        for batch in range(60):
+            cards = [MCard(os.urandom(64 * 1024)) for _ in range(8)]
+            await store.save_many(cards)
+            written += sum(card.size for card in cards)
+            peak = max(peak, wal.stat().st_size if wal.exists() else 0)
+            await asyncio.sleep(0.005)
+        stop.set()
+        await asyncio.gather(*readers)
+        assert written >= 30 * MiB
+        assert peak <= 2 * written and peak <= 3 * DEFAULT_SETTINGS["wal_reset_bytes"], f"WAL peaked at {peak / MiB:.1f} MiB"
+        for _ in range(100):
+            if not wal.exists() or wal.stat().st_size == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert not wal.exists() or wal.stat().st_size == 0, "the WAL keeps its space once readers end"
+
+
+async def aenumerate(iterator):
+    index = 0
+    async for item in iterator:
+        yield index, item
+        index += 1
+
+
+# -- cancelling an iteration always ends as cancellation ------------------------------------
+async def test_a_cancelled_iteration_always_ends_as_cancellation(tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "cards.db")) as store:
+        await store.save_many([MCard(f"card {i}") for i in range(3000)])
+
+        async def read_all() -> int:
+            return len([card async for card in store.iterate(page_size=100)])
+
+        outcomes: list[str] = []
+        for attempt in range(400):
+            task = asyncio.create_task(read_all())
+            for _ in range(attempt % 7):
+                await asyncio.sleep(0)
+            await asyncio.sleep((attempt % 5) * 0.0005)
+            task.cancel()
+            try:
+                outcomes.append(f"finished {await task}")
+            except asyncio.CancelledError:
+                outcomes.append("cancelled")
+            except Exception as exc:  # the fault: anything else
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+        assert all(o == "cancelled" or o == "finished 3000" for o in outcomes), sorted(set(outcomes))
+        assert "cancelled" in outcomes
+        assert not store.store._snapshots
+        assert await store.count() == 3000
+
+
+# -- descriptors running out ---------------------------------------------------------------
+DESCRIPTORS_SCRIPT = """
+import asyncio, json, os, resource, sys
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+def descriptors():
+    return len(os.listdir("/proc/self/fd"))
+
+async def main(path):
+    report = {}
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"card {i}") for i in range(500)])
+        await store.count()
+        report["before"] = descriptors()
+
+        async def read_all():
+            seen = 0
+            async for _ in store.iterate(page_size=50):
+                seen += 1
+                if seen % 50 == 0:
+                    await asyncio.sleep(0.01)
+            return seen
+
+        outcomes = await asyncio.gather(*(read_all() for _ in range(200)), return_exceptions=True)
+        report["storm"] = sorted({o if isinstance(o, int) else type(o).__name__ for o in outcomes}, key=str)
+        report["after storm"] = descriptors()
+
+        hogs = []
+        try:
+            while True:
+                hogs.append(open(os.devnull))
+        except OSError:
+            pass
+        starved = await asyncio.gather(read_all(), store.count(), store.create("starved"), return_exceptions=True)
+        report["starved"] = [type(o).__name__ for o in starved]
+        for hog in hogs:
+            hog.close()
+        report["recovered"] = [await read_all(), await store.count(), (await store.create("after")).content]
+        open(os.devnull).close()
+        report["at the end"] = descriptors()
+    print(json.dumps(report))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_running_out_of_descriptors_fails_reads_properly_and_the_store_recovers(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", DESCRIPTORS_SCRIPT, str(tmp_path / "cards.db")],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["storm"] == [500], "200 iterations at once under a limit of 128 descriptors all finish"
+    assert report["after storm"] <= report["before"] + 64, report
+    assert set(report["starved"]) <= {"StorageError", "int", "MCard"} and "StorageError" in report["starved"], report
+    count = 500 + report["starved"].count("MCard")
+    assert report["recovered"] == [count, count, "after"], report
+    assert report["at the end"] <= report["before"] + 64, report
+
+
+# -- one store, two event loops ------------------------------------------------------------
+async def test_a_store_used_from_another_event_loop_fails_at_once(tmp_path):
+    store = AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "cards.db"))
+    await store.initialize()
+    try:
+        await store.create("on the first loop")
+        outcome: dict[str, object] = {}
+
+        def other_loop() -> None:
+            async def use() -> None:
+                try:
+                    await asyncio.wait_for(store.create("from the second loop"), timeout=10)
+                    outcome["result"] = "created"
+                except Exception as exc:
+                    outcome["result"] = exc
+
+            asyncio.run(use())
+
+        thread = threading.Thread(target=other_loop)
+        thread.start()
+        while thread.is_alive():
+            await asyncio.sleep(0.01)
+        assert isinstance(outcome["result"], StorageError), outcome
+        assert "another event loop" in str(outcome["result"])
+        assert await store.count() == 1
+    finally:
+        await store.close()
+    reopened = asyncio.new_event_loop()
+    try:
+        def reuse() -> int:
+            async def again() -> int:
+                async with store:
+                    return await store.count()
+            return reopened.run_until_complete(again())
+        assert await asyncio.to_thread(reuse) == 1, "once closed, a store may be opened on another loop"
+    finally:
+        reopened.close()
