@@ -258,9 +258,11 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[tuple[str, object]]:
         csv.field_size_limit(2**31 - 1)
         with path.open("rb") as lines:
             rows = csv.DictReader(_decoded(line, number) for number, line in enumerate(lines, 1))
+            end = 1  # the header's line
             try:
                 for row in rows:
-                    yield f"line {rows.line_num}", row
+                    start, end = end + 1, rows.line_num
+                    yield f"line {start}", row
             except csv.Error as exc:
                 raise ValidationError(f"line {rows.line_num}: not CSV: {exc}") from None
     elif path.suffix == ".parquet":
