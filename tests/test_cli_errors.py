@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from mcard import AsyncPersistenceWrapper, SQLiteConfig
+from mcard.domain.models.exceptions import ValidationError
+from mcard.cli.commands import COMMANDS
+from mcard.importing import import_records
 from tests.test_cli import MCARD, mcard
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
@@ -144,8 +148,6 @@ def test_every_failure_is_one_escaped_line_with_its_exit_status(name, make_args,
 
 
 def test_every_command_has_a_failure_case(tmp_path):
-    from mcard.cli.commands import COMMANDS
-
     covered = {make_args(tmp_path)[0] for name, make_args, _, _ in CASES if not name.startswith(("no-", "unknown-c"))}
     assert covered == set(COMMANDS)
 
@@ -188,3 +190,19 @@ def stored_texts(db: Path) -> set[str]:
         texts = {bytes(row[0]).decode() for row in raw.execute("SELECT content FROM card")}
     raw.close()
     return texts
+
+
+async def test_import_records_from_python_stores_every_record_before_the_bad_one(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    jsonl = records_file(tmp_path, "cards.jsonl", lines(*(record(f"card {i}") for i in range(1, 6)), record("x", g_time=""), record("card 7")))
+    parquet = tmp_path / "cards.parquet"
+    pq.write_table(pa.table({"content": ["first", "second", "third"], "g_time": ["2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "9999-12-31T23:00-14:00"]}), parquet)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        with pytest.raises(ValidationError, match="cards.jsonl: line 6: the record has no g_time"):
+            await import_records(store, jsonl, batch_size=2, progress=False)
+        assert await store.count() == 5
+        with pytest.raises(ValidationError, match="cards.parquet: row 3: g_time .* is outside the range"):
+            await import_records(store, parquet, batch_size=2, progress=False)
+        assert await store.count() == 7
