@@ -239,7 +239,7 @@ async def cmd_lab(args: argparse.Namespace) -> int:
     target = env[DB_PATH_ENV]
     if args.demo:
         added = await fill(config_for(target))
-        print(f"demo cards in {target}: {added} added", flush=True)
+        print(f"demo cards in {safe(target)}: {added} added", flush=True)
     # JupyterLab stops cleanly, its kernels with it, on SIGTERM and SIGINT; a SIGHUP would
     # kill it outright and leave its kernels to notice on their own, so it gets a SIGTERM.
     return await run_forwarding_signals(command, env, sent_as={signal.SIGHUP: signal.SIGTERM})
