@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import errno
 import json
 import mimetypes
 import os
+import re
+import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final, Optional
+from typing import IO, Any, Final, NamedTuple, Optional
 
 from tqdm.auto import tqdm
 
-from mcard.domain.models.card import MCard
+from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 
@@ -22,6 +26,47 @@ FORMATS: Final = ("csv", "jsonl", "parquet", "files")
 FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm")
 CONTENT_FIELDS: Final = ("content", "content_encoding")
 PAGE_SIZE: Final = 1000
+_SUFFIX: Final = re.compile(r"\.[A-Za-z0-9_+-]{1,16}")
+
+
+class RefusedCard(NamedTuple):
+    """A stored card that export would not write: its hash as stored (untrusted: show it
+    escaped, as ``repr`` does) and why."""
+
+    hash: str
+    reason: str
+
+
+@dataclass
+class ExportResult:
+    """What ``export()`` did: how many cards it wrote, and the cards it refused to write."""
+
+    exported: int = 0
+    refused: list[RefusedCard] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+
+def refusal(card: MCard) -> Optional[str]:
+    """Why ``card`` may not be exported, or None. Its stored hash names its file, so only a
+    true digest of its algorithm (lowercase hex of the right length) is accepted: a row written
+    by another tool may hold ``../../x`` or an absolute path there."""
+    algorithm = card.hash_algorithm
+    if algorithm not in HASH_ALGORITHMS:
+        return f"unknown hash algorithm {algorithm!r}"
+    if not is_digest(card.hash, algorithm):
+        return f"the stored hash is not a {algorithm} digest ({DIGEST_HEX_LENGTHS[algorithm]} lowercase hex digits)"
+    return None
+
+
+def file_name(card: MCard) -> str:
+    """``<hash><ext>`` of a card ``refusal`` accepted; only a well-formed MIME type gives the
+    extension (from the system's MIME table), never the stored text itself."""
+    content_type = card.content_type
+    suffix = (mimetypes.guess_extension(content_type) or "") if is_mime_type(content_type) else ""
+    return f"{card.hash}{suffix if _SUFFIX.fullmatch(suffix) else ''}"
 
 
 def card_record(card: MCard, with_content: bool, binary: bool = False) -> dict[str, Any]:
@@ -67,9 +112,9 @@ class _Writer:
 
     def open(self) -> None:
         if self.format == "files":
-            self.destination.mkdir(parents=True, exist_ok=True)
+            _make_folder(self.destination)
             return
-        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.destination.parent)
         if self.format == "parquet":
             try:
                 import pyarrow  # noqa: F401
@@ -83,10 +128,11 @@ class _Writer:
             self._csv.writeheader()
 
     def write(self, cards: list[MCard]) -> None:
+        if not cards:
+            return
         if self.format == "files":
             for card in cards:
-                suffix = mimetypes.guess_extension(card.content_type) or ""
-                (self.destination / f"{card.hash}{suffix}").write_bytes(card.content_bytes)
+                self._write_file(file_name(card), card.content_bytes)
         elif self.format == "parquet":
             self._write_parquet(cards)
         else:
@@ -96,6 +142,18 @@ class _Writer:
                 self._csv.writerows(records)
             else:
                 self._file.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+    def _write_file(self, name: str, data: bytes) -> None:
+        """Write ``data`` to ``name`` in the folder through a temporary file renamed over it, so
+        a link already there is replaced, not followed, and no half-written file is left."""
+        descriptor, temporary = tempfile.mkstemp(dir=self.destination, prefix=".mcard-", suffix=".part")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            os.replace(temporary, self.destination / name)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     def _write_parquet(self, cards: list[MCard]) -> None:
         import pyarrow as pa
@@ -128,26 +186,45 @@ async def export(
     start_time: Optional[datetime] = None,
     end_time: Optional[datetime] = None,
     progress: bool | None = None,
-) -> int:
+) -> ExportResult:
     """Write the cards (newest first, optionally within a time range) to ``destination``.
 
     CSV and JSON Lines carry text content as is and bytes as base64 (``content_encoding``);
-    Parquet stores raw bytes; ``files`` writes each card's exact bytes to ``<hash><ext>``.
-    Returns how many cards were exported.
+    Parquet stores raw bytes; ``files`` writes each card's exact bytes to ``<hash><ext>`` in
+    the folder, and nothing anywhere else. A stored card whose hash is not a digest of its
+    algorithm (a row written by another tool) is written in no format: it is listed in
+    ``result.refused`` and the export carries on. Failures to create or write the destination
+    are ``OSError``.
     """
     writer = _Writer(Path(destination), format_for(destination, format), with_content)
     total = await store.count(start_time, end_time)
     await asyncio.to_thread(writer.open)
-    exported = 0
+    result = ExportResult()
     try:
         with tqdm(total=total, unit="card", disable=None if progress is None else not progress) as bar:
             async for page in _pages(store, start_time, end_time):
-                await asyncio.to_thread(writer.write, page)
-                exported += len(page)
+                accepted = []
+                for card in page:
+                    reason = refusal(card)
+                    if reason is None:
+                        accepted.append(card)
+                    else:
+                        result.refused.append(RefusedCard(card.hash, reason))
+                await asyncio.to_thread(writer.write, accepted)
+                result.exported += len(accepted)
                 bar.update(len(page))
     finally:
         await asyncio.to_thread(writer.close)
-    return exported
+    return result
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents; a file in the way is ``NotADirectoryError``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(in_the_way)) from None
 
 
 async def _pages(

@@ -19,7 +19,7 @@ async def test_import_paths_and_export_from_python(tmp_path):
         assert (summary.files, summary.new, summary.already_stored) == (31, 31, 0)
         assert len(await store.search("file number 2")) == 11  # 2 and 20-29
         out = tmp_path / "out.jsonl"
-        assert await export(store, out, with_content=True, progress=False) == 31
+        assert (await export(store, out, with_content=True, progress=False)).exported == 31
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
         assert (await import_records(copy, out, batch_size=4, progress=False)).new == 31
         original = [c async for c in store_cards(tmp_path / "c.db")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,13 +19,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.test_lab_stop import free_port, kill_all, started_by
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def status(url: str) -> int:
@@ -56,8 +53,8 @@ def listening_addresses(port: int) -> set[str]:
 def test_lab_listens_on_loopback_only_and_refuses_requests_without_its_token(tmp_path):
     assert '"lab", "--demo"' in (ROOT / "dev.py").read_text(), "dev.py lab no longer runs mcard lab"
     command = [str(Path(sys.executable).parent / "mcard"), "lab", "--demo", "--db", str(tmp_path / "lab.db")]
-    port = free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    port, marker = free_port(), secrets.token_hex(8)
+    env = {**os.environ, "MCARD_LAB_TEST_MARKER": marker, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "DISPLAY": ""}
     server = subprocess.Popen(
         [*command, f"--port={port}", "--ServerApp.port_retries=0", "--no-browser", "--LabApp.news_url=None"],
@@ -85,9 +82,10 @@ def test_lab_listens_on_loopback_only_and_refuses_requests_without_its_token(tmp
         addresses = listening_addresses(port)
         assert addresses == {"127.0.0.1"}, f"listening on {addresses}"
     finally:
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(signal.SIGTERM)  # mcard lab passes it on: JupyterLab stops too
         try:
             server.wait(15)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        kill_all(started_by(None, [f"--port={port}"], marker))

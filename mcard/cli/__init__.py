@@ -1,5 +1,8 @@
 """The ``mcard`` command line. ``main()`` returns the exit status:
-0 ok, 1 not found, 2 bad usage or input, 3 storage failure, 130 interrupted."""
+0 ok, 1 not found, 2 bad usage or input, 3 storage failure, 130 interrupted.
+
+Every non-zero status comes with exactly one line on stderr, control characters escaped.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT, EXIT_STORAGE, EXIT_INTERRUPTED = 0, 1, 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     args = parse(argv)
     try:
         return asyncio.run(COMMANDS[args.command](args)) or EXIT_OK
@@ -36,6 +40,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return EXIT_OK
+    except OSError as exc:  # a file named on the command line: missing, unreadable, unwritable
+        fail(f"{exc.filename}: {exc.strerror}" if exc.filename is not None and exc.strerror else str(exc))
+        return EXIT_BAD_INPUT
 
 
 __all__ = ["main"]

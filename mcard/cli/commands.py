@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import subprocess
+import signal
+import stat
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Final, Optional
 
+from mcard.domain.models.card import to_utc
 from mcard.domain.models.exceptions import ValidationError
-from mcard.exporting import card_record, export
+from mcard.exporting import ExportResult, card_record, export
 from mcard.importing import ImportSummary, import_paths, import_records
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_from_url
@@ -25,7 +26,8 @@ from mcard.infrastructure.persistence.engine_config import (
     SQLiteConfig,
 )
 
-from .output import CARD_HEADER, card_rows, emit, table
+from .children import run_forwarding_signals
+from .output import CARD_HEADER, card_rows, emit, fail, safe, table
 
 
 class NotFound(Exception):
@@ -47,7 +49,7 @@ def store_for(args: argparse.Namespace) -> AsyncPersistenceWrapper:
 
 
 def parse_time(text: Optional[str], name: str) -> Optional[datetime]:
-    """ISO 8601; a date means its midnight; no offset means UTC."""
+    """ISO 8601; a date means its midnight; no offset means UTC; in UTC, within ``TIME_RANGE``."""
     if text is None:
         return None
     try:
@@ -57,7 +59,7 @@ def parse_time(text: Optional[str], name: str) -> Optional[datetime]:
             moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
         except ValueError:
             raise ValidationError(f"--{name}: not an ISO 8601 time or date: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return to_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), f"--{name}")
 
 
 def _limit(value: int) -> Optional[int]:
@@ -74,7 +76,22 @@ def _summary_text(summary: ImportSummary) -> str:
     )
 
 
+def check_named_paths(paths: list[str], records: bool) -> None:
+    """Every path named on the command line must be there and readable: a regular file, or a
+    folder (not for records). ``OSError`` or ``ValidationError`` otherwise, before anything is
+    stored."""
+    for name in paths:
+        mode = os.stat(name).st_mode  # missing, a symlink loop, a folder on the way not searchable
+        if stat.S_ISDIR(mode) and not records:
+            os.scandir(name).close()
+        elif stat.S_ISREG(mode):
+            open(name, "rb").close()
+        else:
+            raise ValidationError(f"{name}: not a regular file" + ("" if records else " or a folder"))
+
+
 async def cmd_import(args: argparse.Namespace) -> int:
+    check_named_paths(args.paths, args.records)
     async with store_for(args) as store:
         if args.records:
             summary = ImportSummary()
@@ -112,7 +129,10 @@ async def cmd_search(args: argparse.Namespace) -> int:
     async with store_for(args) as store:
         cards = await store.search(args.text, _limit(args.limit))
     emit([card_record(c, False) for c in cards], table(CARD_HEADER, card_rows(cards), right=[2]), args.json)
-    return 0 if cards else 1
+    if not cards:
+        fail(f"no text card contains {args.text!r}")
+        return 1
+    return 0
 
 
 async def cmd_rm(args: argparse.Namespace) -> int:
@@ -151,20 +171,44 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         {"checked": report.checked, "damaged": damaged,
          "reasons": {card.hash: card.reason for card in report.damaged}},
         f"checked {report.checked} cards: {len(damaged)} damaged"
-        + "".join(f"\n  {card.hash}  {card.reason}" for card in report.damaged),
+        + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged),
         args.json,
     )
-    return 1 if damaged else 0
+    if damaged:
+        fail(f"{len(damaged)} of {report.checked} cards are damaged")
+        return 1
+    return 0
+
+
+REFUSED_NAMED: Final = 5
+"""How many refused cards the line on stderr names; stdout lists them all."""
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
+    start, end = parse_time(args.since, "since"), parse_time(args.until, "until")
     async with store_for(args) as store:
-        count = await export(
-            store, args.destination, format=args.format, with_content=args.content,
-            start_time=parse_time(args.since, "since"), end_time=parse_time(args.until, "until"),
-        )
-    emit({"exported": count, "destination": args.destination}, f"exported {count} cards to {args.destination}", args.json)
+        result = await export(store, args.destination, format=args.format, with_content=args.content, start_time=start, end_time=end)
+    emit(
+        {"exported": result.exported, "destination": args.destination,
+         "refused": [{"hash": card.hash, "reason": card.reason} for card in result.refused]},
+        _export_text(result, args.destination),
+        args.json,
+    )
+    if result.refused:
+        named = ", ".join(repr(card.hash) for card in result.refused[:REFUSED_NAMED])
+        more = len(result.refused) - REFUSED_NAMED
+        fail(f"refused {len(result.refused)} cards, not exported: {named}" + (f" and {more} more" if more > 0 else ""))
+        return 1
     return 0
+
+
+def _export_text(result: ExportResult, destination: str) -> str:
+    text = f"exported {result.exported} cards to {safe(destination)}"
+    if result.refused:
+        text += f"; refused {len(result.refused)}:" + "".join(
+            f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in result.refused
+        )
+    return text
 
 
 def tutorials_folder() -> Path:
@@ -188,14 +232,17 @@ def lab_command(target: str, extra: list[str]) -> tuple[list[str], dict[str, str
 
 
 async def cmd_lab(args: argparse.Namespace) -> int:
+    """JupyterLab until it exits; stopping ``mcard lab`` (SIGTERM, SIGINT, SIGHUP) stops it."""
     from mcard.demo import fill
 
     command, env = lab_command(db_target(args), args.lab_args)
     target = env[DB_PATH_ENV]
     if args.demo:
         added = await fill(config_for(target))
-        print(f"demo cards in {target}: {added} added", flush=True)
-    return (await asyncio.to_thread(subprocess.run, command, env=env)).returncode
+        print(f"demo cards in {safe(target)}: {added} added", flush=True)
+    # JupyterLab stops cleanly, its kernels with it, on SIGTERM and SIGINT; a SIGHUP would
+    # kill it outright and leave its kernels to notice on their own, so it gets a SIGTERM.
+    return await run_forwarding_signals(command, env, sent_as={signal.SIGHUP: signal.SIGTERM})
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mcard.exporting import FORMATS
+
+from .output import fail
 
 DB_HELP = "SQLite file or engine URL (default: $MCARD_DB_URL, else $MCARD_DB_PATH, else ./mcard.db)"
 TIME_HELP = "ISO 8601 time or date, inclusive (UTC unless an offset is given)"
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr and exit status 2, like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see {self.prog} --help)")
+        raise SystemExit(2)
+
+
 def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
     return common
@@ -37,7 +48,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mcard", description="A content-addressable card store.", parents=[common]
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -49,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("paths", nargs="+", metavar="PATH")
     cmd.add_argument("--include", action="append", default=[], metavar="GLOB", help="only matching files (repeatable)")
     cmd.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files (repeatable)")
-    cmd.add_argument("--records", action="store_true", help="PATH is an export made with --content: restore its cards")
+    cmd.add_argument(
+        "--records", action="store_true",
+        help="PATH is an export made with --content (.jsonl, .csv, .parquet): restore its cards with "
+        "their g_time, in order; a bad record stops the import with its line number, keeping every "
+        "record before it, so running it again once fixed stores the rest",
+    )
 
     cmd = add("ls", "list cards, newest first")
     _time_range(cmd)

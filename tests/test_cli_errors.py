@@ -1,0 +1,208 @@
+"""Every command of the real ``mcard`` console script, failing: one line on stderr, no
+traceback, the documented exit status (1 not found, 2 bad usage or input, 3 storage failure),
+control characters escaped; and a records import that stops at a bad record."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, SQLiteConfig
+from mcard.domain.models.exceptions import ValidationError
+from mcard.cli.commands import COMMANDS
+from mcard.importing import import_records
+from tests.test_cli import MCARD, mcard
+
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+TEXT = "a card to find"
+
+
+def record(content: str, **fields: object) -> str:
+    """One line of a JSON Lines export made with --content."""
+    return json.dumps({"content": content, "content_encoding": "utf-8", "kind": "text",
+                       "g_time": "2026-01-02T03:04:05.000006Z", **fields})
+
+
+def records_file(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def lines(*texts: str) -> bytes:
+    return "".join(text + "\n" for text in texts).encode()
+
+
+def damaged_db(tmp_path: Path) -> Path:
+    """A store with one card whose content was changed behind mcard's back."""
+    db = tmp_path / "damaged.db"
+    mcard("import", records_file(tmp_path, "one.txt", b"soon damaged"), db=db)
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE card SET content = X'00'")
+    raw.close()
+    return db
+
+
+def not_a_database(tmp_path: Path) -> Path:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"plain text, not a database" * 50)
+    return path
+
+
+def symlink_loop(tmp_path: Path) -> str:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    return str(tmp_path / "loop")
+
+
+def a_file(tmp_path: Path) -> Path:
+    path = tmp_path / "plain.txt"
+    path.write_text("a file, not a folder")
+    return path
+
+
+Args = Callable[[Path], list[str]]
+CASES: list[tuple[str, Args, int, str]] = [
+    # import --records: the file named on the command line is missing or malformed
+    ("records-bad-json", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("one"), record("two"), '{"content": '))], 2, "line 3: not JSON"),
+    ("records-bad-base64", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("!!not base64!!", content_encoding="base64", kind="bytes")))], 2, "line 1: the content is not valid base64"),
+    ("records-no-g_time", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(json.dumps({"content": "x", "kind": "text"})))], 2, "line 1: the record has no g_time"),
+    ("records-bad-g_time", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", g_time="yesterday")))], 2, "g_time is not an ISO 8601 time"),
+    ("records-g_time-out-of-range", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", g_time="0001-01-01T00:00:00+14:00")))], 2, "outside the range"),
+    ("records-not-utf8", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x")) + b"\xff\xfe{}\n")], 2, "line 2: not UTF-8"),
+    ("records-not-an-object", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines("[1, 2]"))], 2, "line 1: a record is an object"),
+    ("records-wrong-hash", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", hash="\x1b[2J")))], 2, "does not hash to '\\x1b[2J'"),
+    ("records-csv-naive-g_time", lambda t: ["import", "--records", records_file(t, "r.csv", b"content,g_time\nx,2026-01-01T00:00:00Z\nz,2026-01-01\n")], 2, "line 3: g_time must be timezone-aware"),
+    ("records-not-parquet", lambda t: ["import", "--records", records_file(t, "r.parquet", b"not parquet at all")], 2, "not a readable Parquet file"),
+    ("records-unknown-suffix", lambda t: ["import", "--records", records_file(t, "r.txt", b"{}")], 2, "records are read from"),
+    ("records-missing-file", lambda t: ["import", "--records", str(t / "missing.jsonl")], 2, "missing.jsonl: No such file or directory"),
+    ("records-a-folder", lambda t: ["import", "--records", str(t)], 2, "not a regular file"),
+    ("import-missing-path", lambda t: ["import", str(t / "missing")], 2, "No such file or directory"),
+    ("import-named-symlink-loop", lambda t: ["import", symlink_loop(t)], 2, "symbolic links"),
+    # ls: times at the edges of the range, bad options
+    ("ls-since-before-year-1", lambda t: ["ls", "--since", "0001-01-01T00:00:00+14:00"], 2, "--since 0001-01-01T00:00:00+14:00 is outside the range"),
+    ("ls-since-after-year-9999", lambda t: ["ls", "--since", "9999-12-31T23:00-14:00"], 2, "--since 9999-12-31T23:00:00-14:00 is outside the range"),
+    ("ls-until-before-year-1", lambda t: ["ls", "--until", "0001-01-01T00:00:00+14:00"], 2, "--until"),
+    ("ls-until-after-year-9999", lambda t: ["ls", "--until", "9999-12-31T23:00-14:00"], 2, "--until"),
+    ("ls-since-not-a-time", lambda t: ["ls", "--since", "yesterday\x1b[2J"], 2, "'yesterday\\x1b[2J'"),
+    ("ls-limit-not-a-number", lambda t: ["ls", "--limit", "x"], 2, "invalid int value"),
+    # show
+    ("show-to-a-missing-folder", lambda t: ["show", "HASH", "-o", str(t / "missing" / "out.txt")], 2, "No such file or directory"),
+    ("show-to-a-file-under-a-file", lambda t: ["show", "HASH", "-o", str(a_file(t) / "out.txt")], 2, "Not a directory"),
+    ("show-not-found", lambda t: ["show", "0" * 64], 1, "no card with hash"),
+    ("show-bad-hash-echoed-escaped", lambda t: ["show", "\x1b]0;title\x07\u009b"], 2, "\\x1b]0;title\\x07\\x9b"),
+    # search, rm
+    ("search-empty", lambda t: ["search", ""], 2, "search"),
+    ("search-nothing-found", lambda t: ["search", "absent\x07text"], 1, "no text card contains 'absent\\x07text'"),
+    ("rm-not-found", lambda t: ["rm", "0" * 64], 1, "not found"),
+    ("rm-bad-hash", lambda t: ["rm", "zz\x1b"], 2, "\\x1b"),
+    # stats, verify: storage failure, damage
+    ("stats-not-a-database", lambda t: ["stats", "--db", str(not_a_database(t))], 3, "storage error"),
+    ("verify-damaged", lambda t: ["verify", "--db", str(damaged_db(t))], 1, "1 of 1 cards are damaged"),
+    ("verify-not-a-database", lambda t: ["verify", "--db", str(not_a_database(t))], 3, "storage error"),
+    # export
+    ("export-unwritable-file", lambda t: ["export", "/proc/mcard-export.jsonl"], 2, "/proc/mcard-export.jsonl"),
+    ("export-unwritable-folder", lambda t: ["export", "/proc/mcard-export", "--format", "files"], 2, "/proc/mcard-export"),
+    ("export-under-a-file", lambda t: ["export", str(a_file(t) / "out.jsonl")], 2, "Not a directory"),
+    ("export-unknown-format", lambda t: ["export", str(t / "out.xlsx")], 2, "cannot tell the export format"),
+    ("export-not-a-database", lambda t: ["export", str(t / "out.jsonl"), "--db", str(not_a_database(t))], 3, "storage error"),
+    # lab
+    ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--db", str(not_a_database(t))], 3, "storage error"),
+    # usage
+    ("no-command", lambda t: [], 2, "required: COMMAND"),
+    ("unknown-command", lambda t: ["nonsense\x1b"], 2, "invalid choice: 'nonsense\\x1b'"),
+    ("unknown-option", lambda t: ["ls", "--bogus"], 2, "unrecognized arguments: --bogus"),
+]
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess[bytes], status: int, says: str) -> None:
+    stderr = result.stderr.decode("utf-8")
+    assert result.returncode == status, stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.splitlines()) == 1 and stderr.startswith("mcard: ") and stderr.endswith("\n"), stderr
+    assert not CONTROL.search(stderr[:-1]), stderr
+    assert says in stderr, stderr
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A store holding one text card."""
+    path = tmp_path / "cards.db"
+    mcard("import", records_file(tmp_path, "card.txt", TEXT.encode()), db=path)
+    return path
+
+
+@pytest.mark.parametrize("name, make_args, status, says", CASES, ids=[case[0] for case in CASES])
+def test_every_failure_is_one_escaped_line_with_its_exit_status(name, make_args, status, says, db, tmp_path):
+    args = make_args(tmp_path)
+    if "HASH" in args:
+        args[args.index("HASH")] = json.loads(mcard("ls", "--json", db=db).stdout)[0]["hash"]
+    result = subprocess.run([MCARD, "--db", str(db), *args], capture_output=True, timeout=60, cwd=tmp_path)
+    assert_one_line_failure(result, status, says)
+
+
+def test_every_command_has_a_failure_case(tmp_path):
+    covered = {make_args(tmp_path)[0] for name, make_args, _, _ in CASES if not name.startswith(("no-", "unknown-c"))}
+    assert covered == set(COMMANDS)
+
+
+def test_a_failed_records_import_keeps_the_records_before_the_bad_line(tmp_path):
+    db = tmp_path / "cards.db"
+    good = [record(f"card {i}") for i in range(1, 6)]
+    bad = record("!!", content_encoding="base64", kind="bytes")
+    after = [record(f"card {i}") for i in range(7, 9)]
+    path = records_file(tmp_path, "cards.jsonl", lines(*good, bad, *after))
+
+    result = mcard("import", "--records", path, db=db, check=None)
+    assert_one_line_failure(result, 2, "cards.jsonl: line 6: the content is not valid base64")
+    assert stored_texts(db) == {f"card {i}" for i in range(1, 6)}
+
+    fixed = record(base64.b64encode(b"card 6").decode(), content_encoding="base64", kind="bytes")
+    Path(path).write_bytes(lines(*good, fixed, *after))
+    summary = json.loads(mcard("import", "--records", path, "--json", db=db).stdout)
+    assert (summary["new"], summary["already_stored"]) == (3, 5)
+    assert stored_texts(db) == {f"card {i}" for i in range(1, 9)}
+
+
+def test_a_failed_csv_records_import_names_the_line_and_keeps_what_came_before(tmp_path):
+    db, copy = tmp_path / "cards.db", tmp_path / "copy.db"
+    for i in range(3):
+        mcard("import", records_file(tmp_path, f"f{i}.txt", f"card {i}\nsecond line".encode()), db=db)
+    out = tmp_path / "cards.csv"
+    mcard("export", str(out), "--content", db=db)
+    rows = out.read_bytes().split(b"\n")  # the header, then each card over two lines (quoted newline)
+    assert len(rows) == 8
+    rows[5] = rows[5].replace(b"Z,", b"not a time,", 1)  # the third card's g_time, on line 6
+    out.write_bytes(b"\n".join(rows))
+    result = mcard("import", "--records", str(out), db=copy, check=None)
+    assert_one_line_failure(result, 2, "cards.csv: line 6: g_time is not an ISO 8601 time")
+    assert len(stored_texts(copy)) == 2
+
+
+def stored_texts(db: Path) -> set[str]:
+    with sqlite3.connect(db) as raw:
+        texts = {bytes(row[0]).decode() for row in raw.execute("SELECT content FROM card")}
+    raw.close()
+    return texts
+
+
+async def test_import_records_from_python_stores_every_record_before_the_bad_one(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    jsonl = records_file(tmp_path, "cards.jsonl", lines(*(record(f"card {i}") for i in range(1, 6)), record("x", g_time=""), record("card 7")))
+    parquet = tmp_path / "cards.parquet"
+    pq.write_table(pa.table({"content": ["first", "second", "third"], "g_time": ["2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "9999-12-31T23:00-14:00"]}), parquet)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        with pytest.raises(ValidationError, match="cards.jsonl: line 6: the record has no g_time"):
+            await import_records(store, jsonl, batch_size=2, progress=False)
+        assert await store.count() == 5
+        with pytest.raises(ValidationError, match="cards.parquet: row 3: g_time .* is outside the range"):
+            await import_records(store, parquet, batch_size=2, progress=False)
+        assert await store.count() == 7

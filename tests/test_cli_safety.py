@@ -1,0 +1,117 @@
+"""What the real ``mcard`` console script prints from untrusted input reaches the terminal
+escaped, and an imported tree with symlink loops is imported all the same."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, SQLiteConfig
+from mcard.importing import import_paths
+from tests.test_cli import MCARD, mcard
+
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+"""C0 but newline, DEL, C1: what must never be printed raw."""
+HOSTILE_TEXT = "title \x1b]0;pwned\x07 clear \x1b[2J csi \x9b31m del \x7f nul \x00 end"
+HOSTILE_TYPE = "text/\x1b[31mplain\x9b"
+HOSTILE_HASH = "\x1b[2J\x07" + "0" * 60
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A text card with escape sequences in its content (imported from a file), and a row
+    another tool wrote with escape sequences in its hash and content type."""
+    path = tmp_path / "cards.db"
+    source = tmp_path / "hostile.txt"
+    source.write_bytes(HOSTILE_TEXT.encode())
+    mcard("import", str(source), db=path)
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, 1, 1000000, 'sha256', 9, ?)",
+            (HOSTILE_HASH, b"title raw", HOSTILE_TYPE),
+        )
+    raw.close()
+    return path
+
+
+def printed(result: subprocess.CompletedProcess[bytes]) -> str:
+    """stdout and stderr, checked to hold no control character but newlines."""
+    text = result.stdout.decode("utf-8") + result.stderr.decode("utf-8")
+    assert not CONTROL.search(text), text
+    return text
+
+
+@pytest.mark.parametrize(
+    "args, status",
+    [(["ls"], 0), (["search", "title"], 0), (["stats"], 0), (["verify"], 1),
+     (["export", "out", "--format", "files"], 1)],
+)
+def test_terminal_output_shows_control_characters_escaped(db, args, status):
+    text = printed(mcard(*args, db=db, check=status))
+    if args[0] in ("ls", "search"):
+        assert "\\x1b]0;pwned\\x07" in text and "\\x9b31m" in text and "\\x7f" in text
+    assert "\\x1b[31mplain\\x9b" in text or "\\x1b[2J\\x07" in text
+
+
+@pytest.mark.parametrize("args, status", [(["ls"], 0), (["search", "title"], 0), (["stats"], 0), (["verify"], 1)])
+def test_json_output_escapes_control_characters_and_keeps_their_values(db, args, status):
+    result = mcard(*args, "--json", db=db, check=status)
+    printed(result)
+    data, raw = json.loads(result.stdout), result.stdout.decode()
+    assert "\\u001b" in raw and ("\\u009b" in raw or args[0] == "verify")
+    if args[0] in ("ls", "search"):
+        assert {card["content_type"] for card in data} >= {HOSTILE_TYPE}
+        assert HOSTILE_HASH in {card["hash"] for card in data}
+    elif args[0] == "stats":
+        assert HOSTILE_TYPE in data["by_content_type"]
+    else:
+        assert HOSTILE_HASH in data["damaged"]
+
+
+def test_arguments_that_are_not_utf8_are_echoed_escaped(db, tmp_path):
+    exported = subprocess.run([MCARD, "--db", str(db), "export", b"caf\xe9.jsonl"], capture_output=True, cwd=tmp_path, timeout=60)
+    assert exported.returncode == 1  # the hostile row is refused; the rest is exported
+    assert "exported 1 cards to caf\\udce9.jsonl" in printed(exported)
+    assert (tmp_path.joinpath(os.fsdecode(b"caf\xe9.jsonl"))).stat().st_size > 0
+    removed = subprocess.run([MCARD, "--db", str(db), "rm", b"\x9b\xff"], capture_output=True, cwd=tmp_path, timeout=60)
+    assert removed.returncode == 2 and len(removed.stderr.splitlines()) == 1
+    assert "\\udc9b\\udcff" in printed(removed)
+
+
+@pytest.fixture
+def tree_with_loops(tmp_path: Path) -> Path:
+    """Three files, and symbolic links that go round: to itself, in a pair, through a folder."""
+    root = tmp_path / "tree"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("first file")
+    (root / "sub" / "b.txt").write_text("second file")
+    (root / "z.txt").write_text("last file, after the loops")
+    (root / "self").symlink_to("self")
+    (root / "ping").symlink_to("pong")
+    (root / "pong").symlink_to("ping")
+    (root / "sub" / "around").symlink_to("../sub/around")
+    return root
+
+
+def test_import_skips_symlink_loops_and_imports_the_rest(tree_with_loops, tmp_path):
+    db = tmp_path / "cards.db"
+    summary = json.loads(mcard("import", str(tree_with_loops), "--json", db=db).stdout)
+    assert summary["new"] == 3 and summary["skipped"] == {"symlink loop": 4}
+    human = mcard("import", str(tree_with_loops), db=db).stdout.decode()
+    assert "4 symlink loop" in human
+
+
+async def test_import_paths_counts_symlink_loops_as_skipped(tree_with_loops, tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        summary = await import_paths(store, [tree_with_loops, tree_with_loops / "self"], progress=False)
+        stored = {card.hash async for card in store.iterate()}
+    assert summary.new == 3 and summary.skipped == {"symlink loop": 5}
+    assert stored == {hashlib.sha256(text.encode()).hexdigest() for text in ("first file", "second file", "last file, after the loops")}

@@ -1,0 +1,158 @@
+"""Export over rows written by another tool: stored hashes and content types are untrusted.
+
+The database is a real SQLite file made by mcard; the hostile rows are added with plain
+``sqlite3``, as any other program could. Nothing may be written outside the export folder,
+every true card is exported byte for byte, and every other row is refused by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard.exporting import ExportResult, RefusedCard, export
+from tests.test_cli import PDF, mcard
+from tests.test_content_types import PNG
+
+GOOD = {"hello.txt": "Hello, export!\n", "pixel.png": PNG, "paper.pdf": PDF}
+EXTENSIONS = {"hello.txt": ".txt", "pixel.png": ".png", "paper.pdf": ".pdf"}
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def hostile_hashes(tmp_path: Path) -> list[str]:
+    """Stored hashes that are not digests: paths out of the folder, names, markup, escapes."""
+    return [
+        "../../x", str(tmp_path / "abs"), "/tmp/abs", "..", ".", "", "a/b", "<b>x</b>",
+        "x\x1b]0;title\x07\x1b[2Jy\x9bz\x7f", "nul\x00byte", "A" * 64,
+        hashlib.sha256(b"evil").hexdigest() + "/../../y",
+    ]
+
+
+def insert(db: Path, hash_str: str, content: bytes, *, algorithm: str = "sha256", content_type: str = "text/plain") -> None:
+    """A row as another tool would write it, straight into mcard's table."""
+    with sqlite3.connect(db) as raw:
+        raw.execute(
+            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, 0, 1000000, ?, ?, ?)",
+            (hash_str, content, algorithm, len(content), content_type),
+        )
+    raw.close()
+
+
+@pytest.fixture
+def hostile_db(tmp_path: Path) -> tuple[Path, dict[str, bytes], set[str]]:
+    """A database with true cards (file name -> bytes) and the hostile rows' hashes."""
+    db = tmp_path / "cards.db"
+    source = tmp_path / "source"
+    source.mkdir()
+    for name, content in GOOD.items():
+        (source / name).write_bytes(content.encode() if isinstance(content, str) else content)
+    mcard("import", str(source), db=db)
+    expected = {hashlib.sha256((source / name).read_bytes()).hexdigest() + EXTENSIONS[name]: (source / name).read_bytes() for name in GOOD}
+    hostile = set(hostile_hashes(tmp_path))
+    for hash_str in hostile:
+        insert(db, hash_str, b"evil")
+    insert(db, hashlib.md5(b"evil").hexdigest() + "0" * 32, b"evil", algorithm="md5")  # md5 length is 32
+    insert(db, hashlib.sha256(b"evil").hexdigest(), b"evil", algorithm="../x")
+    hostile |= {hashlib.md5(b"evil").hexdigest() + "0" * 32, hashlib.sha256(b"evil").hexdigest()}
+    # true cards whose stored content type is not a MIME type, or a MIME type with no extension
+    for content, content_type in [(b"typed by another tool", "../../evil"), (b"escape type", "text/\x1b[31mplain"),
+                                  (b"unknown type", "application/x-mcard-unknown")]:
+        digest = hashlib.sha256(content).hexdigest()
+        insert(db, digest, content, content_type=content_type)
+        expected[digest] = content
+    return db, expected, hostile
+
+
+def files_outside(root: Path, folder: Path) -> set[Path]:
+    """Every path under ``root`` but outside ``folder``, links included, database files excepted."""
+    found = set()
+    for path in root.rglob("*"):
+        if path != folder and not path.is_relative_to(folder) and not path.name.startswith("cards.db"):
+            found.add(path)
+    return found
+
+
+def test_export_writes_true_cards_only_and_nothing_outside_its_folder(hostile_db, tmp_path):
+    db, expected, hostile = hostile_db
+    folder = tmp_path / "a" / "b" / "out"
+    before = files_outside(tmp_path, folder)
+    result = mcard("export", str(folder), "--format", "files", db=db, check=1)
+
+    assert files_outside(tmp_path, folder) == before | {tmp_path / "a", tmp_path / "a" / "b"}
+    assert not Path("/tmp/abs").exists() and not (tmp_path / "abs").exists()
+    assert {path.name for path in folder.iterdir()} == set(expected)
+    for name, content in expected.items():
+        assert (folder / name).read_bytes() == content
+
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"mcard: refused {len(hostile)} cards")
+    assert b"Traceback" not in result.stderr
+    for output in (result.stdout.decode(), result.stderr.decode()):
+        assert not CONTROL.search(output.replace("\n", "")), output
+    listed = result.stdout.decode()
+    assert f"exported {len(expected)} cards" in listed and f"refused {len(hostile)}" in listed
+    assert "../../x" in listed and "\\x1b]0;title\\x07" in listed and "nul\\x00byte" in listed
+
+
+def test_export_as_json_lists_refused_cards_by_their_stored_hash(hostile_db, tmp_path):
+    db, expected, hostile = hostile_db
+    result = mcard("export", str(tmp_path / "out"), "--format", "files", "--json", db=db, check=1)
+    assert not CONTROL.search(result.stdout.decode().replace("\n", ""))
+    report = json.loads(result.stdout)
+    assert report["exported"] == len(expected)
+    assert {card["hash"] for card in report["refused"]} == hostile
+    assert all("digest" in card["reason"] or "hash algorithm" in card["reason"] for card in report["refused"])
+
+
+def test_a_link_already_in_the_folder_is_replaced_not_followed(hostile_db, tmp_path):
+    db, expected, _ = hostile_db
+    folder = tmp_path / "out"
+    folder.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("must stay as it is")
+    name = next(name for name in expected if name.endswith(".txt"))
+    (folder / name).symlink_to(victim)
+    mcard("export", str(folder), "--format", "files", db=db, check=1)
+    assert victim.read_text() == "must stay as it is"
+    assert not (folder / name).is_symlink() and (folder / name).read_bytes() == expected[name]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_record_exports_refuse_the_same_rows_and_round_trip_the_rest(hostile_db, tmp_path, suffix):
+    db, expected, hostile = hostile_db
+    out = tmp_path / f"export{suffix}"
+    report = json.loads(mcard("export", str(out), "--content", "--json", db=db, check=1).stdout)
+    assert report["exported"] == len(expected) and {card["hash"] for card in report["refused"]} == hostile
+    copy = tmp_path / "copy.db"
+    restored = json.loads(mcard("import", "--records", str(out), "--json", db=copy).stdout)
+    assert restored["new"] == len(expected)
+    with sqlite3.connect(copy) as raw:
+        contents = {bytes(row[0]) for row in raw.execute("SELECT content FROM card")}
+    raw.close()
+    assert contents == set(expected.values())
+
+
+async def test_export_from_python_returns_what_it_exported_and_refused(hostile_db, tmp_path):
+    db, expected, hostile = hostile_db
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        result = await export(store, tmp_path / "out", format="files", progress=False)
+    assert isinstance(result, ExportResult) and not result.ok
+    assert result.exported == len(expected) == len(os.listdir(tmp_path / "out"))
+    assert {card.hash for card in result.refused} == hostile
+    assert all(isinstance(card, RefusedCard) and card.reason for card in result.refused)
+
+
+async def test_a_clean_store_exports_everything_and_refuses_nothing(tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.save_many([MCard("text"), MCard(PNG), MCard(b"\x00\x01")])
+        result = await export(store, tmp_path / "out", format="files", progress=False)
+    assert result.ok and result.exported == 3 and result.refused == []
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".bin", ".png", ".txt"]
