@@ -2,14 +2,14 @@
 
 Each row of ``FOREIGN_ROWS`` is written with plain ``sqlite3`` next to a card mcard made; the
 views must show every stored value as text (the hash as the title too), make no element or
-attribute of their own from it, and inline an image only for a known image type.
-``verify()`` reports every such row.
+attribute of their own from it, and inline an image only for a known image type (the DataFrame
+view too, which pandas escapes). ``verify()`` reports every such row.
 """
 
 from __future__ import annotations
 
 import pytest
-from tests.test_display_escaping import FOREIGN_ROWS, HOSTILE_HASH, check_markup, write_foreign_rows
+from tests.test_display_escaping import FOREIGN_ROWS, HOSTILE_HASH, check_markup, parse, write_foreign_rows
 
 import mcard.notebook
 from mcard.content_types import IMAGE_TYPES
@@ -88,3 +88,14 @@ async def test_averify_reports_a_hash_that_is_not_a_digest(path):
     async with mcard.notebook.open(path) as cards:
         report = await cards.averify(progress=False)
     assert report.checked == 2 and [damaged.hash for damaged in report.damaged] == [HOSTILE_HASH]
+
+
+def test_dataframe_view_shows_markup_as_text(path):
+    names = ["markup-hash", "markup-image-type", "markup-algorithm-and-type"]
+    store_with(path, *(FOREIGN_ROWS[name] for name in names))
+    with mcard.notebook.open(path) as cards:
+        parsed = parse(cards.list_df()._repr_html_())
+    assert {tag for tag, _ in parsed.elements} <= {"div", "style", "table", "thead", "tbody", "tr", "th", "td"}
+    assert not [name for _, attrs in parsed.elements for name, _ in attrs if name.startswith("on")]
+    text = "".join(parsed.text)  # pandas cuts long values at 50 characters
+    assert HOSTILE_HASH[:40] in text and all(str(FOREIGN_ROWS[name][6])[:40] in text for name in names)
