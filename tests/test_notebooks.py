@@ -1,4 +1,9 @@
-"""Every tutorial notebook runs top to bottom in a fresh kernel, in a temporary folder."""
+"""Every tutorial notebook runs top to bottom in a fresh kernel, in a temporary folder, and shows
+nothing it does not mean to: no error, no traceback, and nothing on stderr.
+
+A cell that means to show stderr (a warning it teaches about) carries the cell tag
+``allow-stderr``; none of the tutorials needs one. Tracebacks are never allowed.
+"""
 
 import asyncio
 import json
@@ -8,16 +13,40 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
 
 from mcard.demo import fill
 
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
+ALLOW_STDERR = "allow-stderr"
+"""The cell tag that lets a cell write to stderr."""
 
 
 def snapshot(folder: Path) -> dict[str, int]:
     """Every file under ``folder`` (hidden ones too) with its modification time."""
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def execute(notebook: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    return notebook
+
+
+def unintended_output(notebook: nbformat.NotebookNode) -> list[str]:
+    """What the cells showed that they do not mean to: stderr (unless tagged), errors, tracebacks."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        allowed = ALLOW_STDERR in cell.metadata.get("tags", [])
+        for output in cell.outputs:
+            text = output.get("text", "") + (json.dumps(output["data"]) if "data" in output else "")
+            if output.output_type == "error" or "traceback" in output or "Traceback (most recent call last)" in text:
+                found.append(f"cell {index}: traceback {output.get('ename', '')} {text[:300]}")
+            elif output.output_type == "stream" and output.name == "stderr" and not allowed:
+                found.append(f"cell {index}: stderr {text[:300]}")
+    return found
 
 
 def test_the_tutorials_are_there():
@@ -39,9 +68,47 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     work = tmp_path / path.name
     shutil.copy(path, work)
     before = snapshot(FOLDER)
-    notebook = nbformat.read(work, as_version=4)
-    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert errors == []
+    notebook = execute(nbformat.read(work, as_version=4), tmp_path)
+    assert unintended_output(notebook) == []
     assert all(c.execution_count for c in notebook.cells if c.cell_type == "code")
     assert snapshot(FOLDER) == before, "a tutorial wrote into the repository"
+
+
+def test_stderr_and_tracebacks_are_caught_unless_the_cell_allows_stderr(tmp_path):
+    notebook = execute(
+        new_notebook(cells=[
+            new_code_cell("import logging, sys, traceback\nprint('fine')"),
+            new_code_cell("sys.stderr.write('a stray line\\n')"),
+            new_code_cell("logging.getLogger('somewhere').warning('a warning')"),
+            new_code_cell("sys.stderr.write('meant\\n')", metadata={"tags": [ALLOW_STDERR]}),
+            new_code_cell("try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc(file=sys.stdout)"),
+        ]),
+        tmp_path,
+    )
+    found = unintended_output(notebook)
+    assert [line.split(":")[0] for line in found] == ["cell 1", "cell 2", "cell 4"], found
+    assert "a stray line" in found[0] and "a warning" in found[1] and "ZeroDivisionError" in found[2]
+
+
+def test_expected_retries_in_the_background_do_not_reach_the_notebook(tmp_path):
+    """The background index step finds the database locked by another writer and retries later:
+    expected, so nothing shows (the library logs it at DEBUG, and adds no handler of its own)."""
+    path = tmp_path / "cards.db"
+    notebook = execute(
+        new_notebook(cells=[
+            new_code_cell(
+                "import sqlite3, time\nimport mcard.notebook\n"
+                f"cards = mcard.notebook.open({str(path)!r}, timeout=0.05)\n"
+                "cards.save_many([f'note {i}' for i in range(200)])\n"
+                f"blocker = sqlite3.connect({str(path)!r})\n"
+                "blocker.execute('BEGIN IMMEDIATE')\n"
+                "time.sleep(1.0)\n"
+                "blocker.rollback(); blocker.close()\n"
+                "print(len(cards.search('note 19')))"
+            ),
+            new_code_cell("cards.close()"),
+        ]),
+        tmp_path,
+    )
+    assert notebook.cells[0].outputs[-1].text == "11\n"
+    assert unintended_output(notebook) == []

@@ -1,12 +1,14 @@
-"""The notebook layer and its widget forms over PostgreSQL, opened from a URL."""
+"""The notebook layer and its widget forms over PostgreSQL, opened from a URL; rows written
+by another tool shown escaped and reported by ``verify()``."""
 
 from __future__ import annotations
 
 import pytest
+from tests.test_display_escaping import COLUMNS, FOREIGN_ROWS, HOSTILE_HASH, check_markup
 
 import mcard.notebook
 from mcard import PostgresConfig
-from mcard.notebook import BrowseForm, CreateForm, SearchForm
+from mcard.notebook import BrowseForm, CreateForm, SearchForm, card_html
 
 pytestmark = pytest.mark.postgres
 
@@ -45,3 +47,40 @@ def test_widget_forms_over_postgres(cards):
     browse = BrowseForm(cards, page_size=2)
     browse.refresh_button.click()
     assert browse.message == "cards 1–2 of 5, newest first"
+
+
+def fits_postgres(row) -> bool:
+    """Rows the typed PostgreSQL columns can hold (text hash, bytea content, bigint time and size)."""
+    key, content, _, g_time, _, size, _ = row
+    return isinstance(key, str) and isinstance(content, bytes) and isinstance(g_time, int) and isinstance(size, int)
+
+
+async def write_foreign_rows(url: str, schema: str, rows) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.executemany(
+            f'INSERT INTO "{schema}"."card" ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+            [(key, content, bool(is_text), *rest) for key, content, is_text, *rest in rows],
+        )
+    finally:
+        await conn.close()
+
+
+async def test_foreign_rows_are_shown_as_text_and_reported_by_verify(cards, postgres_schema):
+    made = await cards.acreate("a card mcard made")
+    rows = [row for row in FOREIGN_ROWS.values() if fits_postgres(row)]
+    assert {row[0] for row in rows} >= {HOSTILE_HASH, "a" * 64, "d" * 64}
+    await write_foreign_rows(*postgres_schema, rows)
+    listed = await cards.alist()
+    assert len(listed) == len(rows) + 1
+    for markup in (listed._repr_html_(), *map(card_html, listed)):
+        check_markup(markup, listed)
+    titles = [value for _, attrs in check_markup(listed._repr_html_(), listed).elements for name, value in attrs if name == "title"]
+    assert sorted(titles) == sorted(card.hash for card in listed)
+    report = await cards.averify(progress=False)
+    reasons = {damaged.hash: damaged.reason for damaged in report.damaged}
+    assert report.checked == len(rows) + 1 and set(reasons) == {row[0] for row in rows} and made.hash not in reasons
+    assert reasons[HOSTILE_HASH] == "the hash is not a sha256 digest (64 lowercase hex digits)"
+    assert cards.verify(progress=False).damaged == report.damaged

@@ -17,6 +17,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE
+from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 from mcard.infrastructure.persistence.engine_config import EngineConfig
 
 from .display import CardList
@@ -173,6 +174,11 @@ class NotebookCards:
         finally:
             self._run(pages.aclose())
 
+    def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+        """Re-hash every stored card; ``report.damaged`` lists each card whose content does not
+        match its hash, whose hash is not a digest, or whose size or text is wrong."""
+        return self._run(self._wrapper.verify(page_size, progress))
+
     # -- DataFrames --------------------------------------------------------------------------
     def list_df(
         self,
@@ -234,6 +240,9 @@ class NotebookCards:
 
     async def asearch(self, query: str, limit: Optional[int] = None, offset: int = 0) -> CardList:
         return CardList(await self._arun(self._wrapper.search(query, limit, offset)))
+
+    async def averify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+        return await self._arun(self._wrapper.verify(page_size, progress))
 
     async def aremove(self, hash_str: str) -> bool:
         return await self._arun(self._wrapper.remove(hash_str))

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import MCardError
 
-from .display import HASH_PREFIX, card_html, cards_html
+from .display import HASH_PREFIX, card_html, cards_html, plain
 
 if TYPE_CHECKING:
     from .cards import NotebookCards
@@ -267,7 +267,7 @@ class RemoveForm(Form):
             self.say(f"no card with hash {wanted}", error=True)
             return
         self.pending = card.hash
-        show_html(self.output, card_html(card), repr(card))
+        show_html(self.output, card_html(card), plain(card))
         self.confirmation.layout.display = "flex"
         self.say(f"remove {short(card.hash)}? Press “Yes, remove it” to confirm.")
 

@@ -8,6 +8,11 @@ interrupts and rolls back a running one), so nothing is written after ``Keyboard
 
 Everything a store creates (connections, futures, tasks) lives on the private loop, so
 awaiting it from another loop goes through :meth:`LoopRunner.arun`, which hops there too.
+
+A store can be opened in an ``atexit`` handler: the loop's default executor (what
+``asyncio.to_thread`` uses) falls back to a thread per call once Python's thread pools take no
+more work. Some Python 3.12 releases (3.12.1 among them) forbid new threads at that point
+altogether; there the call raises a ``RuntimeError`` saying so.
 """
 
 from __future__ import annotations
@@ -16,8 +21,15 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, Optional, TypeVar
+
+try:
+    from concurrent.futures import ThreadPoolExecutor
+except RuntimeError as exc:  # its first import registers an atexit hook, refused during shutdown
+    raise RuntimeError(
+        "mcard.notebook was first imported while the interpreter was exiting; import it earlier"
+    ) from exc
 
 T = TypeVar("T")
 
@@ -58,6 +70,40 @@ class _Call:
         self.loop.call_soon_threadsafe(lambda: self._task is not None and self._task.cancel())
 
 
+class _ExitSafeExecutor(ThreadPoolExecutor):
+    """A thread pool that, once the interpreter is exiting (``atexit`` handlers run after every
+    ``ThreadPoolExecutor`` has stopped taking work), runs each call in a daemon thread of its own."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        try:
+            return super().submit(fn, *args, **kwargs)
+        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+            pass
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        _start_thread(work, "mcard-notebook-exit-worker")
+        return future
+
+
+def _start_thread(target: Callable[[], object], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    try:
+        thread.start()
+    except RuntimeError as exc:  # e.g. Python 3.12.1 at exit: "can't create new thread at interpreter shutdown"
+        raise RuntimeError(f"mcard could not start its {name} thread: {exc}") from exc
+    return thread
+
+
 class LoopRunner:
     """A private event loop in a daemon thread, started on first use."""
 
@@ -74,15 +120,21 @@ class LoopRunner:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(
-                    target=loop.run_forever, name="mcard-notebook-loop", daemon=True
-                )
-                thread.start()
+                loop.set_default_executor(_ExitSafeExecutor(thread_name_prefix="mcard-notebook-worker"))
+                try:
+                    thread = _start_thread(loop.run_forever, "mcard-notebook-loop")
+                except RuntimeError:
+                    loop.close()
+                    raise
                 self._loop, self._thread = loop, thread
             return self._loop
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> _Call:
-        loop = self.loop()
+        try:
+            loop = self.loop()
+        except BaseException:
+            coro.close()
+            raise
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError(
