@@ -59,6 +59,7 @@ class _ExitWatch:
 
     def __init__(self) -> None:
         self._open: weakref.WeakSet[aiosqlite.Connection] = weakref.WeakSet()
+        self._stopped: weakref.WeakSet[aiosqlite.Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._watcher: Optional[threading.Thread] = None
 
@@ -66,20 +67,26 @@ class _ExitWatch:
         if isinstance(connection, threading.Thread):  # aiosqlite < 0.22: the connection is its thread
             connection.daemon = True
             return
+        if not threading.main_thread().is_alive():  # opened by an atexit handler: threads are no longer joined
+            return
         with self._lock:
             self._open.add(connection)
             if self._watcher is None:
                 self._watcher = threading.Thread(target=self._stop_at_exit, name="mcard-sqlite-exit", daemon=True)
                 self._watcher.start()
 
-    def forget(self, connection: aiosqlite.Connection) -> None:
+    def closing(self, connection: aiosqlite.Connection) -> bool:
+        """Take the connection off the watch before it is closed (closing ends its thread);
+        False when it was already stopped at exit: closing it then would wait forever."""
         with self._lock:
             self._open.discard(connection)
+            return connection not in self._stopped
 
     def _stop_at_exit(self) -> None:
         threading.main_thread().join()
         with self._lock:
             left = list(self._open)
+            self._stopped.update(left)
         for connection in left:
             connection.stop()
 
@@ -115,8 +122,8 @@ class SQLiteWorker:
             await connection
             rows = await connection.cursor()
         except (sqlite3.Error, OSError) as exc:
-            _EXIT_WATCH.forget(connection)
-            await connection.close()
+            if _EXIT_WATCH.closing(connection):
+                await connection.close()
             raise storage_error(exc, where) from exc
         connection.row_factory = row_factory
         return cls(connection, rows, where)
@@ -177,6 +184,8 @@ class SQLiteWorker:
 
     async def close(self) -> None:
         """Close the connection once the calls queued before have run."""
+        if not _EXIT_WATCH.closing(self.connection):
+            return
         try:
             await self._rows.close()
         except (sqlite3.Error, ValueError):  # the connection is already gone: nothing to close
@@ -185,5 +194,3 @@ class SQLiteWorker:
             await self.connection.close()
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise storage_error(exc, self._where) from exc
-        finally:
-            _EXIT_WATCH.forget(self.connection)
