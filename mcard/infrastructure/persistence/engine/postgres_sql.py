@@ -21,6 +21,7 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import EPOCH, MCard, from_micros
 
+from . import postgres_copy as copy
 from . import postgres_search as search
 from .sqlite_sql import row_card
 from .write_batcher import WriteRequest
@@ -158,7 +159,9 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
-async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], returning: bool = False) -> Any:
+async def insert(
+    conn: Connection, tables: Tables, cards: Sequence[MCard], stall: float, returning: bool = False
+) -> Any:
     """Insert the cards not stored yet (inside the caller's transaction): how many were new,
     or with ``returning`` the list of their hashes.
 
@@ -167,7 +170,8 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
     bound arrays; large ones are copied (``COPY``, binary) straight into the table, which
     overlaps building the rows with the server's work (~1.5x faster at 100,000 cards); when a
     card is already stored that fails at its row, and the batch goes through a temporary table
-    and ``INSERT ... ON CONFLICT`` instead (rows that were copied are rolled back).
+    and ``INSERT ... ON CONFLICT`` instead (rows that were copied are rolled back). A COPY
+    that makes no progress for ``stall`` seconds is given up (``postgres_copy``).
     """
     first: dict[str, MCard] = {}
     for card in cards:
@@ -180,15 +184,13 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
                         else await conn.execute(tables.insert, *columns), returning)
     try:
         async with conn.transaction():  # a savepoint
-            await conn.copy_records_to_table(
-                tables.names[1], schema_name=tables.names[0], records=map(_row, ordered), columns=COLUMN_LIST
-            )
+            await copy.copy_in(conn, tables.names, ordered, _row, stall, COLUMN_LIST)
         return [card.hash for card in ordered] if returning else len(ordered)
     except Exception as exc:
         if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
     await conn.execute(INCOMING_TABLE)
-    await conn.copy_records_to_table("mcard_incoming", schema_name="pg_temp", records=map(_row, ordered))
+    await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), ordered, _row, stall)
     statement = (
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
         f" ORDER BY hash ON CONFLICT (hash) DO NOTHING{suffix}"
@@ -223,7 +225,9 @@ async def delete(conn: Connection, tables: Tables, hashes: Sequence[str], return
     return _affected(await conn.execute(statement, keys))
 
 
-async def write_batch(conn: Connection, tables: Tables, batch: Sequence[WriteRequest], slot: int) -> None:
+async def write_batch(
+    conn: Connection, tables: Tables, batch: Sequence[WriteRequest], slot: int, stall: float
+) -> None:
     """Run the requests in one transaction, fill in each one's result, bump the change stamp.
 
     Consecutive requests of one kind run as one statement; each request is credited with the
@@ -235,23 +239,25 @@ async def write_batch(conn: Connection, tables: Tables, batch: Sequence[WriteReq
     async with conn.transaction():
         if len(live) == 1:
             request = live[0]
-            operation = insert if request.operation == "insert" else delete
-            request.result = await operation(conn, tables, request.payload)
+            if request.operation == "insert":
+                request.result = await insert(conn, tables, request.payload, stall)
+            else:
+                request.result = await delete(conn, tables, request.payload)
         else:
             start = 0
             while start < len(live):
                 end = start
                 while end < len(live) and live[end].operation == live[start].operation:
                     end += 1
-                await _merged(conn, tables, live[start:end])
+                await _merged(conn, tables, live[start:end], stall)
                 start = end
         if any(request.result for request in live):
             await conn.execute(tables.bump, slot)
 
 
-async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest]) -> None:
+async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest], stall: float) -> None:
     if run[0].operation == "insert":
-        changed = set(await insert(conn, tables, [card for r in run for card in r.payload], True))
+        changed = set(await insert(conn, tables, [card for r in run for card in r.payload], stall, True))
         keys = [[card.hash for card in request.payload] for request in run]
     else:
         changed = set(await delete(conn, tables, list({key for r in run for key in r.payload}), True))
