@@ -265,6 +265,8 @@ class PostgresStore(BaseStore):
             if not task.cancelled():
                 task.exception()
             raise
+        except sql.NotStored as exc:
+            raise StorageError(f"{self._where}: {exc}") from exc
         except self._errors as exc:
             if connection_lost(exc):
                 await pool.expire_connections()

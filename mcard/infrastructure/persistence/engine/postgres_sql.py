@@ -86,6 +86,12 @@ class Tables:
         )
 
     @property
+    def absent(self) -> str:
+        """Whether ``given.key`` is not a stored hash: a subquery per key, so one index probe
+        each, whatever the planner makes of the list of keys."""
+        return f"(SELECT true FROM {self.card} AS stored WHERE stored.hash = given.key) IS NULL"
+
+    @property
     def columns(self) -> str:
         return COLUMNS
 
@@ -159,6 +165,18 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
+class NotStored(Exception):
+    """A card a write neither inserted nor found stored: something in the table (a trigger
+    returning NULL, say) dropped it. The write's transaction is rolled back."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"card {key} was neither inserted nor already stored: the table dropped it")
+
+
+class _Skipped(Exception):
+    """A COPY stored fewer rows than it was given (see ``insert``)."""
+
+
 async def insert(
     conn: Connection, tables: Tables, cards: Sequence[MCard], stall: float, returning: bool = False
 ) -> Any:
@@ -172,6 +190,9 @@ async def insert(
     card is already stored that fails at its row, and the batch goes through a temporary table
     and ``INSERT ... ON CONFLICT`` instead (rows that were copied are rolled back). A COPY
     that makes no progress for ``stall`` seconds is given up (``postgres_copy``).
+
+    Only a card already stored may be left out: when fewer rows went in than cards were
+    given, every card left out is looked up, and ``NotStored`` names the first one missing.
     """
     first: dict[str, MCard] = {}
     for card in cards:
@@ -180,12 +201,17 @@ async def insert(
     suffix = " RETURNING hash" if returning else ""
     if len(ordered) < COPY_FROM_ROWS and sum(card.size for card in ordered) <= MAX_ARRAY_BYTES:
         columns = zip(*map(_row, ordered))
-        return _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
-                        else await conn.execute(tables.insert, *columns), returning)
+        result = _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
+                          else await conn.execute(tables.insert, *columns), returning)
+        return await _all_stored(conn, tables, ordered, result)
     try:
         async with conn.transaction():  # a savepoint
-            await copy.copy_in(conn, tables.names, ordered, _row, stall, COLUMN_LIST)
+            status = await copy.copy_in(conn, tables.names, ordered, _row, stall, COLUMN_LIST)
+            if _affected(status) < len(ordered):
+                raise _Skipped  # which rows are not known: insert again, naming them
         return [card.hash for card in ordered] if returning else len(ordered)
+    except _Skipped:
+        pass
     except Exception as exc:
         if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
@@ -195,7 +221,32 @@ async def insert(
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
         f" ORDER BY hash ON CONFLICT (hash) DO NOTHING{suffix}"
     )
-    return _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
+    result = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
+    return await _all_stored(conn, tables, ordered, result, copied=True)
+
+
+async def _all_stored(
+    conn: Connection, tables: Tables, ordered: Sequence[MCard], result: Any, copied: bool = False
+) -> Any:
+    """``result`` of inserting ``ordered`` (distinct, in hash order), once every card it left
+    out is found stored; else ``NotStored`` for the first one that is not. With ``copied``
+    the cards are looked up from the temporary table they were copied to."""
+    inserted = result if isinstance(result, int) else len(result)
+    if inserted == len(ordered):
+        return result
+    if copied:
+        missing = await conn.fetchval(
+            f"SELECT key FROM (SELECT hash AS key FROM {INCOMING}) AS given WHERE {tables.absent} ORDER BY key LIMIT 1"
+        )
+    else:
+        new = set() if isinstance(result, int) else set(result)
+        missing = await conn.fetchval(
+            f"SELECT key FROM unnest($1::text[]) WITH ORDINALITY AS given(key, n) WHERE {tables.absent} ORDER BY n LIMIT 1",
+            [card.hash for card in ordered if card.hash not in new],
+        )
+    if missing is not None:
+        raise NotStored(missing)
+    return result
 
 
 _SLOTS: Final = attrgetter("_hash", "_content", "_g_time", "_hash_algorithm", "_size", "_content_type")
