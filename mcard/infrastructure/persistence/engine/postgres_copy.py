@@ -11,7 +11,7 @@ did not answer. Either way the transaction it ran in is lost, so nothing of it i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from operator import length_hint
 from typing import Any, Optional
 
@@ -25,13 +25,14 @@ class CopyStalled(TimeoutError):
 async def copy_in(
     conn: Connection,
     names: tuple[str, str],
-    items: Iterable[Any],
+    items: Sequence[Any],
     row: Callable[[Any], tuple[Any, ...]],
     stall: float,
     columns: Optional[Sequence[str]] = None,
 ) -> str:
     """COPY ``row(item)`` for each item into the table ``names`` (schema, table); the server's
-    command status (``COPY n``).
+    command status (``COPY n``). Progress is how many items remain on their iterator, hence
+    a sequence.
 
     Raises ``ConnectionError`` when the connection closes during the COPY and ``CopyStalled``
     when for ``stall`` seconds no item was taken nor, after the last, the server answered (the
