@@ -179,3 +179,28 @@ async def test_g_time_survives_with_microseconds(wrapper):
     card = MCard("precise", g_time=moment)
     await wrapper.save(card)
     assert (await wrapper.get(card.hash)).g_time == moment
+
+
+async def test_a_store_used_from_another_event_loop_fails_at_once_and_never_hangs(wrapper):
+    """A store belongs to the loop that opened it; from another loop a call raises at once."""
+    import asyncio
+    import threading
+
+    await wrapper.create("on the first loop")
+    outcome: dict[str, object] = {}
+
+    def other_loop() -> None:
+        async def use() -> None:
+            try:
+                outcome["result"] = await asyncio.wait_for(wrapper.count(), timeout=10)
+            except Exception as exc:
+                outcome["result"] = exc
+
+        asyncio.run(use())
+
+    thread = threading.Thread(target=other_loop)
+    thread.start()
+    while thread.is_alive():
+        await asyncio.sleep(0.01)
+    assert isinstance(outcome["result"], StorageError) and "another event loop" in str(outcome["result"])
+    assert await wrapper.count() == 1

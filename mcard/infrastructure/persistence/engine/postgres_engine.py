@@ -36,6 +36,9 @@ CANCEL_CHECK: Final = 0.02
 """Seconds between checks, while a write runs, of whether all its callers have cancelled."""
 INDEX_DELAY: Final = 0.1
 """Seconds without a write before the search index is extended in the background."""
+STALL_TIMEOUTS: Final = 2
+"""A COPY that makes no progress for this many ``timeout``s is given up (``postgres_copy``):
+more than one, so that a COPY waiting on a lock gets the server's lock timeout first."""
 
 
 def load_asyncpg() -> ModuleType:
@@ -85,8 +88,9 @@ def connection_lost(exc: BaseException) -> bool:
 def storage_error(exc: BaseException, where: str) -> StorageError:
     """A ``StorageError`` naming the database and the cause; lost connections, timeouts,
     serialization failures, deadlocks and lock timeouts are transient."""
-    cause = next((link for link in _chain(exc) if _lost(link)), exc)
-    transient = _lost(cause) or isinstance(exc, TimeoutError) or _sqlstate(exc) in TRANSIENT_STATES
+    # the first lost connection or timeout that led to ``exc``: the errors after it are its echoes
+    cause = next((link for link in reversed(_chain(exc)) if _lost(link) or isinstance(link, TimeoutError)), exc)
+    transient = _lost(cause) or isinstance(cause, TimeoutError) or _sqlstate(exc) in TRANSIENT_STATES
     error = StorageError(f"{where}: {str(cause) or type(cause).__name__}", transient=transient)
     error.__cause__ = cause
     return error
@@ -125,9 +129,11 @@ class PostgresStore(BaseStore):
         self._slot = random.randrange(sql.STAMP_SLOTS)
         self._page_marks = PageMarks()
         self._indexed = False
+        self._stall = STALL_TIMEOUTS * config.timeout
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
+        self._bind_loop()
         if self._opening is None:
             self._opening = asyncio.ensure_future(self._open())
         try:
@@ -182,9 +188,11 @@ class PostgresStore(BaseStore):
         logger.debug("opened PostgreSQL card store %s", self._where)
 
     async def close(self) -> None:
+        self._check_loop()
         opening, self._opening = self._opening, None
         if opening is None:
             return
+        self._release_loop()
         if not opening.done():
             await asyncio.wait([opening])
         if self._batcher is not None:
@@ -194,10 +202,16 @@ class PostgresStore(BaseStore):
         self._page_marks.clear()
         if pool is not None:
             try:
-                await pool.close()
+                await asyncio.wait_for(pool.close(), self.config.timeout)
+            except TimeoutError:
+                logger.warning(
+                    "%s: connections still busy or not answering after %s s; closed without waiting",
+                    self._where, self.config.timeout,
+                )
             except self._errors as exc:
-                pool.terminate()
                 raise storage_error(exc, self._where) from exc
+            finally:
+                pool.terminate()
 
     # -- running operations ------------------------------------------------------------------
     def _open_pool(self) -> Any:
@@ -213,7 +227,7 @@ class PostgresStore(BaseStore):
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         """One transaction for the batch. When every caller in it has cancelled, the
         transaction is cancelled on the server and rolled back."""
-        writing = asyncio.ensure_future(self._run(sql.write_batch, batch, self._slot))
+        writing = asyncio.ensure_future(self._run(sql.write_batch, batch, self._slot, self._stall))
         try:
             while not (await asyncio.wait([writing], timeout=CANCEL_CHECK))[0]:
                 if all(request.cancelled for request in batch):
@@ -238,7 +252,12 @@ class PostgresStore(BaseStore):
 
         async def call() -> T:
             async with pool.acquire(timeout=self.config.timeout) as conn:
-                return await fn(conn, self._tables, *args)
+                try:
+                    return await fn(conn, self._tables, *args)
+                except self._asyncpg.InterfaceError as exc:
+                    if self._closed(conn):  # lost between two statements: no network error to tell
+                        raise ConnectionResetError(f"the connection was lost: {exc}") from exc
+                    raise
 
         task = asyncio.ensure_future(call())
         try:
@@ -249,10 +268,20 @@ class PostgresStore(BaseStore):
             if not task.cancelled():
                 task.exception()
             raise
+        except sql.NotStored as exc:
+            raise StorageError(f"{self._where}: {exc}") from exc
         except self._errors as exc:
             if connection_lost(exc):
                 await pool.expire_connections()
             raise storage_error(exc, self._where) from exc
+
+    def _closed(self, conn: Any) -> bool:
+        """Whether a connection acquired from the pool has closed (a pool's proxy of a
+        connection that closed is detached from it and refuses every call)."""
+        try:
+            return bool(conn.is_closed())
+        except self._asyncpg.InterfaceError:
+            return True
 
     # -- search index ------------------------------------------------------------------------
     async def wait_indexed(self) -> None:

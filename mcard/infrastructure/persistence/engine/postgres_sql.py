@@ -21,8 +21,9 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import EPOCH, MCard, from_micros
 
+from . import postgres_copy as copy
 from . import postgres_search as search
-from .sqlite_sql import row_card
+from .card_rows import row_card
 from .write_batcher import WriteRequest
 
 SCHEMA_VERSION: Final = 2
@@ -83,6 +84,12 @@ class Tables:
             "$1::text[], $2::bytea[], $3::boolean[], $4::bigint[], $5::text[], $6::bigint[], $7::text[])"
             " ON CONFLICT (hash) DO NOTHING"
         )
+
+    @property
+    def absent(self) -> str:
+        """Whether ``given.key`` is not a stored hash: a subquery per key, so one index probe
+        each, whatever the planner makes of the list of keys."""
+        return f"(SELECT true FROM {self.card} AS stored WHERE stored.hash = given.key) IS NULL"
 
     @property
     def columns(self) -> str:
@@ -158,7 +165,21 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
-async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], returning: bool = False) -> Any:
+class NotStored(Exception):
+    """A card a write neither inserted nor found stored: something in the table (a trigger
+    returning NULL, say) dropped it. The write's transaction is rolled back."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"card {key} was neither inserted nor already stored: the table dropped it")
+
+
+class _Skipped(Exception):
+    """A COPY stored fewer rows than it was given (see ``insert``)."""
+
+
+async def insert(
+    conn: Connection, tables: Tables, cards: Sequence[MCard], stall: float, returning: bool = False
+) -> Any:
     """Insert the cards not stored yet (inside the caller's transaction): how many were new,
     or with ``returning`` the list of their hashes.
 
@@ -167,7 +188,11 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
     bound arrays; large ones are copied (``COPY``, binary) straight into the table, which
     overlaps building the rows with the server's work (~1.5x faster at 100,000 cards); when a
     card is already stored that fails at its row, and the batch goes through a temporary table
-    and ``INSERT ... ON CONFLICT`` instead (rows that were copied are rolled back).
+    and ``INSERT ... ON CONFLICT`` instead (rows that were copied are rolled back). A COPY
+    that makes no progress for ``stall`` seconds is given up (``postgres_copy``).
+
+    Only a card already stored may be left out: when fewer rows went in than cards were
+    given, every card left out is looked up, and ``NotStored`` names the first one missing.
     """
     first: dict[str, MCard] = {}
     for card in cards:
@@ -176,24 +201,52 @@ async def insert(conn: Connection, tables: Tables, cards: Sequence[MCard], retur
     suffix = " RETURNING hash" if returning else ""
     if len(ordered) < COPY_FROM_ROWS and sum(card.size for card in ordered) <= MAX_ARRAY_BYTES:
         columns = zip(*map(_row, ordered))
-        return _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
-                        else await conn.execute(tables.insert, *columns), returning)
+        result = _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
+                          else await conn.execute(tables.insert, *columns), returning)
+        return await _all_stored(conn, tables, ordered, result)
     try:
         async with conn.transaction():  # a savepoint
-            await conn.copy_records_to_table(
-                tables.names[1], schema_name=tables.names[0], records=map(_row, ordered), columns=COLUMN_LIST
-            )
+            status = await copy.copy_in(conn, tables.names, ordered, _row, stall, COLUMN_LIST)
+            if _affected(status) < len(ordered):
+                raise _Skipped  # which rows are not known: insert again, naming them
         return [card.hash for card in ordered] if returning else len(ordered)
+    except _Skipped:
+        pass
     except Exception as exc:
         if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
     await conn.execute(INCOMING_TABLE)
-    await conn.copy_records_to_table("mcard_incoming", schema_name="pg_temp", records=map(_row, ordered))
+    await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), ordered, _row, stall)
     statement = (
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
         f" ORDER BY hash ON CONFLICT (hash) DO NOTHING{suffix}"
     )
-    return _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
+    result = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
+    return await _all_stored(conn, tables, ordered, result, copied=True)
+
+
+async def _all_stored(
+    conn: Connection, tables: Tables, ordered: Sequence[MCard], result: Any, copied: bool = False
+) -> Any:
+    """``result`` of inserting ``ordered`` (distinct, in hash order), once every card it left
+    out is found stored; else ``NotStored`` for the first one that is not. With ``copied``
+    the cards are looked up from the temporary table they were copied to."""
+    inserted = result if isinstance(result, int) else len(result)
+    if inserted == len(ordered):
+        return result
+    if copied:
+        missing = await conn.fetchval(
+            f"SELECT key FROM (SELECT hash AS key FROM {INCOMING}) AS given WHERE {tables.absent} ORDER BY key LIMIT 1"
+        )
+    else:
+        new = set() if isinstance(result, int) else set(result)
+        missing = await conn.fetchval(
+            f"SELECT key FROM unnest($1::text[]) WITH ORDINALITY AS given(key, n) WHERE {tables.absent} ORDER BY n LIMIT 1",
+            [card.hash for card in ordered if card.hash not in new],
+        )
+    if missing is not None:
+        raise NotStored(missing)
+    return result
 
 
 _SLOTS: Final = attrgetter("_hash", "_content", "_g_time", "_hash_algorithm", "_size", "_content_type")
@@ -223,7 +276,9 @@ async def delete(conn: Connection, tables: Tables, hashes: Sequence[str], return
     return _affected(await conn.execute(statement, keys))
 
 
-async def write_batch(conn: Connection, tables: Tables, batch: Sequence[WriteRequest], slot: int) -> None:
+async def write_batch(
+    conn: Connection, tables: Tables, batch: Sequence[WriteRequest], slot: int, stall: float
+) -> None:
     """Run the requests in one transaction, fill in each one's result, bump the change stamp.
 
     Consecutive requests of one kind run as one statement; each request is credited with the
@@ -235,23 +290,25 @@ async def write_batch(conn: Connection, tables: Tables, batch: Sequence[WriteReq
     async with conn.transaction():
         if len(live) == 1:
             request = live[0]
-            operation = insert if request.operation == "insert" else delete
-            request.result = await operation(conn, tables, request.payload)
+            if request.operation == "insert":
+                request.result = await insert(conn, tables, request.payload, stall)
+            else:
+                request.result = await delete(conn, tables, request.payload)
         else:
             start = 0
             while start < len(live):
                 end = start
                 while end < len(live) and live[end].operation == live[start].operation:
                     end += 1
-                await _merged(conn, tables, live[start:end])
+                await _merged(conn, tables, live[start:end], stall)
                 start = end
         if any(request.result for request in live):
             await conn.execute(tables.bump, slot)
 
 
-async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest]) -> None:
+async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest], stall: float) -> None:
     if run[0].operation == "insert":
-        changed = set(await insert(conn, tables, [card for r in run for card in r.payload], True))
+        changed = set(await insert(conn, tables, [card for r in run for card in r.payload], stall, True))
         keys = [[card.hash for card in request.payload] for request in run]
     else:
         changed = set(await delete(conn, tables, list({key for r in run for key in r.payload}), True))

@@ -19,7 +19,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard, from_micros
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
-from .card_rows import card_row, row_card  # noqa: F401 - row_card: the PostgreSQL engine's import
+from .card_rows import card_row
 from .integrity import DamagedCard, check_stored
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import ensure_schema
