@@ -118,3 +118,37 @@ async def test_abandoned_iteration_releases_its_snapshot(tmp_path):
     with pytest.raises(StorageError):
         async for _card in iterator:
             pass
+
+
+async def test_verify_reports_rows_whose_time_or_content_type_no_card_can_have(tmp_path):
+    """Rows written by another tool: the hash matches the content, but the time is text or out
+    of range, or the content type is markup; verify() names each, and showing them never fails."""
+    import hashlib
+    import sqlite3
+
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("a true card")
+    rows = {
+        "text time": ("not a time", "text/plain"),
+        "far future": (2**62, "text/plain"),
+        "markup type": (0, "<b>x</b>"),
+    }
+    with sqlite3.connect(path) as db:
+        for name, (g_time, content_type) in rows.items():
+            data = name.encode()
+            db.execute(
+                "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                " VALUES (?, ?, 1, ?, 'sha256', ?, ?)",
+                (hashlib.sha256(data).hexdigest(), data, g_time, len(data), content_type),
+            )
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(progress=False)
+        reasons = {damaged.hash: damaged.reason for damaged in report.damaged}
+        assert report.checked == 4 and len(reasons) == 3
+        assert reasons[hashlib.sha256(b"text time").hexdigest()].startswith("recorded time 'not a time'")
+        assert reasons[hashlib.sha256(b"far future").hexdigest()].startswith("recorded time")
+        assert reasons[hashlib.sha256(b"markup type").hexdigest()] == "recorded content type '<b>x</b>' is not a MIME type"
+        for card in await store.list():
+            assert repr(card).startswith("MCard(")

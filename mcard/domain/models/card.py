@@ -300,12 +300,15 @@ class MCard:
         return card_html(self)
 
     def __repr__(self) -> str:
-        preview = self._content[:40]
-        more = "…" if len(self._content) > 40 else ""
-        return (
-            f"MCard(hash={self._hash[:12]}…, g_time={self.g_time_text}, "
-            f"{self.kind}, {self._size} B, {preview!r}{more})"
-        )
+        try:
+            preview = self._content[:40]
+            more = "…" if len(self._content) > 40 else ""
+            return (
+                f"MCard(hash={self._hash[:12]}…, g_time={self.g_time_text}, "
+                f"{self.kind}, {self._size} B, {preview!r}{more})"
+            )
+        except Exception:  # a row another tool wrote: its fields may not be what a card holds
+            return f"MCard(hash={self._hash!r}, fields that are not a card's: verify() reports it)"
 
 
 # The slots' own setters: they bypass ``MCard.__setattr__`` (which forbids changes) and are

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, Optional
 
 from tqdm.auto import tqdm
 
-from mcard.domain.models.card import MCard, check_card as check_true_card, to_utc
+from mcard.domain.models.card import MCard, check_card as check_true_card, to_micros, to_utc
 from mcard.domain.models.exceptions import StorageError, ValidationError
 
 from .integrity import DamagedCard, VerifyReport, check_stored
@@ -93,6 +93,17 @@ def check_query(query: object) -> str:
     except UnicodeEncodeError as exc:
         raise ValidationError(f"search query is not valid Unicode: {exc.reason}") from exc
     return query
+
+
+def _stored_reason(card: MCard) -> Optional[str]:
+    """``check_stored`` for a card read back: why its row is damaged, or None."""
+    try:
+        micros = to_micros(card.g_time)
+    except (OverflowError, TypeError, ValueError):
+        return "recorded time is not a time"
+    content = card.content
+    data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+    return check_stored(card.hash, data, card.is_text, card.hash_algorithm, card.size, micros, card.content_type)
 
 
 class BaseStore(ABC):
@@ -198,9 +209,7 @@ class BaseStore(ABC):
         checked, damaged = 0, []
         async for card in self._iterate(None, None, page_size):
             checked += 1
-            reason = check_stored(
-                card.hash, card.content_bytes, card.is_text, card.hash_algorithm, card.size
-            )
+            reason = _stored_reason(card)
             if reason:
                 damaged.append(DamagedCard(card.hash, reason))
             if checked == page_size:

@@ -6,7 +6,15 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
-from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, is_digest
+from mcard.domain.models.card import (
+    DIGEST_HEX_LENGTHS,
+    HASH_ALGORITHMS,
+    MAX_MICROS,
+    MIN_MICROS,
+    TIME_RANGE,
+    is_digest,
+    is_mime_type,
+)
 
 
 @dataclass(frozen=True)
@@ -41,20 +49,30 @@ class VerifyReport:
 
 
 def check_stored(
-    hash_str: str, data: bytes, is_text: bool, algorithm: str, size: int
+    hash_str: object, data: object, is_text: object, algorithm: object, size: object,
+    g_time: object, content_type: object,
 ) -> Optional[str]:
-    """Why a stored row is damaged, or None when its content still hashes to its hash."""
-    if algorithm not in HASH_ALGORITHMS:
+    """Why a stored row is damaged, or None when it is a true card: its content still hashes
+    to its hash, and its size, time and content type are what a card can have. Every value
+    may come from another tool, so none is trusted to have the right type."""
+    if not isinstance(algorithm, str) or algorithm not in HASH_ALGORITHMS:
         return f"unknown hash algorithm {algorithm!r}"
     if not is_digest(hash_str, algorithm):
         return f"the hash is not a {algorithm} digest ({DIGEST_HEX_LENGTHS[algorithm]} lowercase hex digits)"
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return f"the content is stored as {type(data).__name__}, not as bytes"
+    data = bytes(data)
     if hashlib.new(algorithm, data).hexdigest() != hash_str:
         return f"content no longer hashes to its {algorithm} hash"
-    if len(data) != size:
-        return f"recorded size {size} B but the content has {len(data)} B"
+    if size.__class__ is not int or len(data) != size:
+        return f"recorded size {size!r} but the content has {len(data)} B"
     if is_text:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
             return f"text content is not valid UTF-8: {exc.reason}"
+    if g_time.__class__ is not int or not MIN_MICROS <= g_time <= MAX_MICROS:  # type: ignore[operator]
+        return f"recorded time {g_time!r} is not a time within {TIME_RANGE}"
+    if content_type is not None and not is_mime_type(content_type):
+        return f"recorded content type {content_type!r} is not a MIME type"
     return None

@@ -45,7 +45,9 @@ READ_CHANGES: Final = (
     " + (SELECT value FROM mcard_meta WHERE key = 'changes'))"
 )
 STAMPED_CARD: Final = f"{READ_CHANGES} AS stamp, {CARD}"
-VERIFY_ROWS: Final = "SELECT hash AS verify_hash, content, is_text, hash_algorithm, size FROM card"
+VERIFY_ROWS: Final = (
+    "SELECT hash AS verify_hash, content, is_text, hash_algorithm, size, g_time, content_type FROM card"
+)
 SEARCH_SCAN: Final = "is_text = 1 AND instr(content, ?) > 0"
 SEARCH_INDEXED: Final = (
     "id IN (SELECT rowid FROM card_text WHERE card_text MATCH ?"
@@ -73,9 +75,8 @@ def read_row(cursor: sqlite3.Cursor, row: tuple[Any, ...], _restore: Any = MCard
     if kind == "stamp":
         return row[0], _restore(*row[1:])
     if kind == "verify_hash":
-        hash_str, data, is_text, algorithm, size = row
-        reason = check_stored(hash_str, bytes(data), bool(is_text), algorithm, size)
-        return None if reason is None else DamagedCard(hash_str, reason)
+        reason = check_stored(*row)
+        return None if reason is None else DamagedCard(row[0], reason)
     return row
 
 
