@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import resource
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tqdm.auto import tqdm
+
+from mcard import MCard
+from mcard.domain.models.card import check_card
 
 from .workload import MARKER, Workload
 
@@ -71,7 +75,7 @@ async def run_one(
     result = Result(n)
     texts = work.texts[:n]
     rng = random.Random(n)
-    progress = tqdm(total=13, desc=f"N={n:,}", leave=False)
+    progress = tqdm(total=14, desc=f"N={n:,}", leave=False)
 
     async def both(
         operation: str, count: int, mcard_op: Any, raw_op: Any, target: str = "", repeat: int = 1
@@ -116,6 +120,20 @@ async def run_one(
     indexed, index_s = await timed(main_m.wait_indexed)
     if indexed:
         result.rows.append(Row("search index build (background, after save_many)", n, n / index_s, None))
+
+    restored = [MCard.restore(text, key, 0, "sha256", len(text.encode())) for text, key in zip(texts, hashes)]
+    data = [text.encode() for text in texts]
+
+    async def check_restored() -> None:
+        for card in restored:
+            check_card(card)
+
+    async def hash_only() -> None:
+        for item in data:
+            hashlib.sha256(item).hexdigest()
+
+    row = await both("check of restored cards (before they are stored)", n, check_restored, hash_only, repeat=reads)
+    row.note = "raw: SHA-256 of the content alone; cards made by MCard() skip the check"
 
     sample = rng.sample(hashes, min(gets, n))
     await both("get, one by one", len(sample), lambda: main_m.get_seq(sample),

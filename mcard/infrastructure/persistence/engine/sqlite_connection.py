@@ -145,9 +145,11 @@ class SQLiteWorker:
         """Run one statement whose rows, if any, are not wanted."""
         await self._call(self.connection.execute_fetchall(statement, parameters))
 
-    async def executemany(self, statement: Statement, rows: Iterable[Iterable[Any]]) -> None:
-        """Run one statement per row (``rows`` is consumed on the connection's thread)."""
-        await self._call(self._rows.executemany(statement, rows))
+    async def executemany(self, statement: Statement, rows: Iterable[Iterable[Any]]) -> int:
+        """Run one statement per row (``rows`` is consumed on the connection's thread); how
+        many rows it changed (not counting triggers). Right only while no other
+        ``executemany`` of this worker runs before it is read: the caller serializes them."""
+        return (await self._call(self._rows.executemany(statement, rows))).rowcount
 
     async def commit(self) -> None:
         """Commit the transaction open on the connection, if any."""

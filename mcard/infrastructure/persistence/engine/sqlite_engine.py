@@ -277,20 +277,17 @@ class SQLiteStore(BaseStore):
 
     # -- writes ------------------------------------------------------------------------------
     async def _on_writer(self, operation: Callable[[SQLiteWorker], Awaitable[T]], on_cancel: Callable[[], None]) -> T:
-        """Run a write on the writer as a task of its own. Cancelled, ``on_cancel`` stops the
+        """Run a write on the writer in the caller's task. Cancelled, ``on_cancel`` stops the
         rows still to come, the statement running is interrupted, and the cancellation
-        propagates only once the write has ended (committed or rolled back)."""
+        propagates only once everything queued for the write has run (a transaction left open
+        is rolled back): nothing is written behind the caller's back afterwards."""
         writer, _ = self._open_writer()
-        running = asyncio.ensure_future(operation(writer))
         try:
-            return await asyncio.shield(running)
+            return await operation(writer)
         except asyncio.CancelledError:
-            if not running.done():
-                on_cancel()
-                await writer.interrupt()
-                await asyncio.wait([running])
-                if not running.cancelled():
-                    running.exception()
+            on_cancel()
+            await writer.interrupt()
+            await _settle(writer)
             raise
         except sqlite3.Error as exc:
             raise storage_error(exc, self._where) from exc
@@ -407,6 +404,22 @@ class SQLiteStore(BaseStore):
         if after is None and stamp is not None:
             self._page_marks.remember(bounds, offset, stamp, cards)
         return cards
+
+
+async def _settle(writer: SQLiteWorker) -> None:
+    """Wait, through further cancellations, until all queued on the writer so far has run,
+    then roll back a transaction it left open."""
+    barrier = asyncio.ensure_future(writer.fetch("SELECT 1"))
+    while not barrier.done():
+        try:
+            await asyncio.shield(barrier)
+        except asyncio.CancelledError:
+            continue
+        except Exception:
+            break
+    if writer.connection.in_transaction:
+        rollback = asyncio.ensure_future(writer.rollback())
+        await asyncio.wait([rollback])
 
 
 def _snapshot_slots() -> int:

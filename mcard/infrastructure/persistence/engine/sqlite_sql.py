@@ -112,31 +112,40 @@ async def stats(db: SQLiteWorker) -> dict[str, object]:
 
 # -- writes ------------------------------------------------------------------------------------
 # A write is a pipeline of statements queued on the writer's thread at once (see
-# ``SQLiteWorker.pipeline``), so that its transaction never waits on the event loop: ``BEGIN
-# IMMEDIATE``, the batch's mark, then per request its rows between two stamps and a guard,
-# then ``COMMIT``. Whatever goes wrong on the way (a failing row, a trigger that drops rows, a
-# full disk mid-way, a cancelled request whose rows stop early), a guard then finds its
-# request's rows not all there (or, for a removal, not all gone) and rolls the whole
-# transaction back (``UPDATE OR ROLLBACK`` of a NOT NULL column to NULL). Once no transaction
-# is open (it failed to start, or was rolled back), the later requests' rows yield nothing
-# (so no statement of the batch commits on its own, nor waits again for a busy database) and
-# their guards fail on the mark, which the rollback took back. Only a duplicate hash leaves an
-# insert undone. Counts come from stamps read inside the transaction around each request:
-# ``total_changes()`` rises by one per card inserted (no trigger fires on an insert), the
-# ``changes`` counter by one per card removed (the deletion trigger's own count).
-# A lone one-row write is its statement alone, atomic by itself.
-GUARD_TABLE: Final = "CREATE TEMP TABLE IF NOT EXISTS mcard_guard (ok INTEGER NOT NULL, batch INTEGER NOT NULL)"
-GUARD_ROW: Final = "INSERT INTO mcard_guard (ok, batch) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM mcard_guard)"
+# ``SQLiteWorker.pipeline``), so that its transaction never waits on the event loop. A batch
+# (writes grouped while one ran) is ``BEGIN IMMEDIATE``, the batch's mark, then per run of
+# requests of one kind (inserts, removals) one statement over all their rows with what it
+# takes to count them and a guard, then ``COMMIT``. Whatever goes wrong on the way (a failing
+# row, a trigger that drops rows, a full disk mid-way, a cancelled request whose rows stop
+# early), the guard then finds the run's rows not all there (or, for removals, not all gone)
+# and rolls the whole transaction back (``UPDATE OR ROLLBACK`` of a NOT NULL column to NULL).
+# Once no transaction is open (it failed to start, or was rolled back), later rows yield
+# nothing (so no statement of the batch commits on its own, nor waits again for a busy
+# database) and later guards fail on the mark, which the rollback took back. Only a duplicate
+# hash leaves an insert undone. A lone one-row write is its statement alone, atomic by itself.
+GUARD_TABLE: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS mcard_guard"
+    " (ok INTEGER NOT NULL, batch INTEGER NOT NULL, last_id INTEGER NOT NULL)"
+)
+GUARD_ROW: Final = (
+    "INSERT INTO mcard_guard (ok, batch, last_id) SELECT 1, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM mcard_guard)"
+)
 MARK_BATCH: Final = "UPDATE mcard_guard SET batch = ?"
-WRITE_STAMP: Final = "SELECT total_changes(), (SELECT value FROM mcard_meta WHERE key = 'changes')"
+NOTE_LAST_ID: Final = (
+    "UPDATE mcard_guard SET last_id = coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
+)
+INSERTED: Final = "SELECT hash FROM card WHERE id > (SELECT last_id FROM mcard_guard)"
+"""The cards a run of inserts stored: AUTOINCREMENT ids only grow, and the batch holds the lock."""
+INSERTED_COUNT: Final = "SELECT count(*) FROM card WHERE id > (SELECT last_id FROM mcard_guard)"
+STORED_AMONG: Final = "SELECT hash FROM card WHERE hash IN (SELECT value FROM json_each(?))"
 GUARD: Final = {
-    "insert": "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND (SELECT count(*) FROM card"
-              " WHERE hash IN (SELECT value FROM json_each(?))) = ? THEN 1 END",
+    # All the run's cards are there: the new ones counted by id (a quick range), else by hash.
+    "insert": "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND ("
+              "(SELECT count(*) FROM card WHERE id > (SELECT last_id FROM mcard_guard)) = ?3"
+              " OR (SELECT count(*) FROM card WHERE hash IN (SELECT value FROM json_each(?2))) = ?3) THEN 1 END",
     "delete": "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND NOT EXISTS (SELECT 1 FROM card"
               " WHERE hash IN (SELECT value FROM json_each(?))) THEN 1 END",
 }
-COUNTED_BY: Final = {"insert": 0, "delete": 1}
-"""Which column of ``WRITE_STAMP`` counts a kind of write in a transaction."""
 
 
 async def prepare_writer(db: SQLiteWorker) -> None:
@@ -148,49 +157,62 @@ async def prepare_writer(db: SQLiteWorker) -> None:
     await db.commit()
 
 
-def _request_rows(db: SQLiteWorker, request: WriteRequest, in_transaction: bool) -> Iterator[tuple[object, ...]]:
-    """A request's rows, built on the writer's thread while SQLite consumes them; none unless
-    the batch's transaction is open (when ``in_transaction``), and no more once the request
-    is cancelled (its guard then rolls the write back)."""
-    if in_transaction and not db.connection.in_transaction:
+def _rows(db: SQLiteWorker, run: Sequence[WriteRequest], in_batch: bool) -> Iterator[tuple[object, ...]]:
+    """The rows of a run of requests, built on the writer's thread while SQLite consumes them;
+    none unless the batch's transaction is open (``in_batch``), and none of a request once it
+    is cancelled (the guard then rolls the write back)."""
+    if in_batch and not db.connection.in_transaction:
         return
-    inserting = request.operation == "insert"
-    for item in request.payload:
-        if request.cancelled:
-            return
-        yield card_row(item) if inserting else (item,)
+    inserting = run[0].operation == "insert"
+    for request in run:
+        for item in request.payload:
+            if request.cancelled:
+                break
+            yield card_row(item) if inserting else (item,)
 
 
-class _GuardParameters(Sequence[object]):
-    """A guard's parameters: the batch's mark and every key of the request, built only when
-    SQLite binds them (on the writer's thread): the event loop never builds the key list of a
-    large write."""
+def _keys(run: Sequence[WriteRequest]) -> list[str]:
+    """Every key a run of requests names, once each, in order."""
+    if run[0].operation == "insert":
+        return list(dict.fromkeys(card.hash for request in run for card in request.payload))
+    return list(dict.fromkeys(key for request in run for key in request.payload))
 
-    def __init__(self, request: WriteRequest, marker: int) -> None:
-        self._request, self._marker = request, marker
+
+class _Keys(Sequence[object]):
+    """Parameters naming a run's keys (as one JSON list, and how many), built only when SQLite
+    binds them, on the writer's thread: the event loop never builds the key list of a large
+    write. ``prefix`` comes first (the batch's mark for a guard)."""
+
+    def __init__(self, run: Sequence[WriteRequest], prefix: tuple[object, ...], with_count: bool) -> None:
+        self._run, self._prefix, self._with_count = run, prefix, with_count
         self._values: Optional[tuple[object, ...]] = None
 
     def _bound(self) -> tuple[object, ...]:
         if self._values is None:
-            request = self._request
-            if request.operation == "insert":
-                keys = dict.fromkeys(card.hash for card in request.payload)
-                self._values = (self._marker, key_list(keys), len(keys))
-            else:
-                self._values = (self._marker, key_list(request.payload))
+            keys = _keys(self._run)
+            self._values = (*self._prefix, key_list(keys), *((len(keys),) if self._with_count else ()))
         return self._values
 
     def __len__(self) -> int:
-        return 3 if self._request.operation == "insert" else 2
+        return len(self._prefix) + 1 + self._with_count
 
     def __getitem__(self, index: Any) -> Any:
         return self._bound()[index]
 
 
+def _runs(requests: Sequence[WriteRequest]) -> list[list[WriteRequest]]:
+    runs: list[list[WriteRequest]] = []
+    for request in requests:
+        if runs and runs[-1][0].operation == request.operation:
+            runs[-1].append(request)
+        else:
+            runs.append([request])
+    return runs
+
+
 async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: int) -> None:
     """Run the live requests of ``batch`` as one transaction, all or nothing, and fill in each
-    one's count of changed rows (a lone one-row write: its statement alone, and a duplicate or
-    a missing card checked once it is over)."""
+    one's count of changed rows."""
     for request in batch:
         request.skipped = request.cancelled
     live = [request for request in batch if not request.cancelled]
@@ -200,14 +222,19 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
         await _write_one(db, live[0])
         return
     steps: list[Any] = [db.execute("BEGIN IMMEDIATE"), db.execute(MARK_BATCH, (marker,))]
-    stamps: list[tuple[int, int]] = []
+    counted: list[tuple[list[WriteRequest], int]] = []
     guards: set[int] = set()
-    for request in live:
-        rows = _request_rows(db, request, in_transaction=True)
-        steps += [db.fetch(WRITE_STAMP), db.executemany(WRITE[request.operation], rows), db.fetch(WRITE_STAMP)]
-        stamps.append((len(steps) - 3, len(steps) - 1))
+    for run in _runs(live):
+        inserting = run[0].operation == "insert"
+        if inserting:
+            steps += [db.execute(NOTE_LAST_ID), db.executemany(INSERT, _rows(db, run, True))]
+            counted.append((run, len(steps)))
+            steps.append(db.fetch(INSERTED if len(run) > 1 else INSERTED_COUNT))
+        else:
+            counted.append((run, len(steps)))
+            steps += [db.fetch(STORED_AMONG, _Keys(run, (), False)), db.executemany(DELETE, _rows(db, run, True))]
         guards.add(len(steps))
-        steps.append(db.execute(GUARD[request.operation], _GuardParameters(request, marker)))
+        steps.append(db.execute(GUARD[run[0].operation], _Keys(run, (marker,), inserting)))
     steps.append(db.commit())
     outcomes = await db.pipeline(steps)
     failed = next((index for index, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)), None)
@@ -219,29 +246,33 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
         if failed in guards:
             raise NotStored("the database did not store every card of the write (a trigger or constraint?)")
         raise outcomes[failed]
-    for request, (before, after) in zip(live, stamps):
-        column = COUNTED_BY[request.operation]
-        request.result = outcomes[after][0][column] - outcomes[before][0][column]
+    for run, index in counted:
+        if run[0].operation == "insert" and len(run) == 1:
+            run[0].result = outcomes[index][0][0]
+        else:
+            _credit(run, {row[0] for row in outcomes[index]})
+
+
+def _credit(run: Sequence[WriteRequest], changed: set[str]) -> None:
+    """Each request's count: the keys it named that the run changed, each key credited to
+    the first request that named it."""
+    inserting = run[0].operation == "insert"
+    for request in run:
+        keys = {card.hash for card in request.payload} if inserting else set(request.payload)
+        mine = changed & keys
+        changed -= mine
+        request.result = len(mine)
 
 
 async def _write_one(db: SQLiteWorker, request: WriteRequest) -> None:
-    before, written, after = await db.pipeline([
-        db.fetch(WRITE_STAMP), db.executemany(WRITE[request.operation], _request_rows(db, request, False)),
-        db.fetch(WRITE_STAMP),
-    ])
-    for outcome in (before, written, after):
-        if isinstance(outcome, BaseException):
-            raise outcome
-    if request.cancelled and after == before:
+    """A lone one-row write: its statement alone (a duplicate or a missing card is checked once
+    it is over, which only an insert of a card already there, or a removal of a card not there,
+    may leave unchanged)."""
+    request.result = await db.executemany(WRITE[request.operation], _rows(db, [request], False))
+    if request.result:
+        return
+    if request.cancelled:
         raise WriteCancelled("write cancelled by its caller")
-    request.result = 1 if after[0][0] > before[0][0] else 0  # total_changes: triggers of a removal too
-    if request.result == 0:
-        await _check_undone(db, request)
-
-
-async def _check_undone(db: SQLiteWorker, request: WriteRequest) -> None:
-    """A one-row write that changed nothing: only an insert of a card already there, or a
-    removal of a card not there, may do that."""
     key = request.payload[0].hash if request.operation == "insert" else request.payload[0]
     [(present,)] = await db.fetch(COUNT_STORED, (key_list([key]),))
     if request.operation == "insert" and not present:
