@@ -116,7 +116,8 @@ def lab(args: list[str]) -> int:
     ensure_venv()
     db = os.environ.get("MCARD_DB_PATH", str(LAB_DB))
     say(f"JupyterLab on notebooks/ over {db}")
-    return subprocess.run([str(VENV / "bin" / "mcard"), "lab", "--demo", "--db", db, *args]).returncode
+    mcard = str(VENV / "bin" / "mcard")
+    os.execv(mcard, [mcard, "lab", "--demo", "--db", db, *args])  # signals reach mcard lab itself
 
 
 def test(args: list[str]) -> int:
