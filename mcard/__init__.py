@@ -6,6 +6,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import (
+    AmbiguousHashError,
     ConfigurationError,
     MCardError,
     StorageError,
@@ -24,6 +25,7 @@ __all__ = [
     "MCard",
     "MCardError",
     "ValidationError",
+    "AmbiguousHashError",
     "StorageError",
     "ConfigurationError",
     "AsyncPersistenceWrapper",

@@ -1,6 +1,6 @@
 """Domain models: the card and the errors."""
 
 from .card import MCard
-from .exceptions import ConfigurationError, MCardError, StorageError, ValidationError
+from .exceptions import AmbiguousHashError, ConfigurationError, MCardError, StorageError, ValidationError
 
-__all__ = ["MCard", "MCardError", "ValidationError", "StorageError", "ConfigurationError"]
+__all__ = ["MCard", "MCardError", "ValidationError", "AmbiguousHashError", "StorageError", "ConfigurationError"]

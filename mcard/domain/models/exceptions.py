@@ -11,6 +11,16 @@ class ValidationError(MCardError, ValueError):
     """Input was rejected before anything was stored (wrong type, empty, too large, bad bound)."""
 
 
+class AmbiguousHashError(ValidationError):
+    """A hash prefix that more than one stored card starts with; ``candidates`` lists some."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        shown = ", ".join(candidates[:10]) + (", ..." if len(candidates) > 10 else "")
+        super().__init__(f"hash prefix {prefix} matches more than one card: {shown}")
+        self.prefix = prefix
+        self.candidates = candidates
+
+
 class ConfigurationError(MCardError, ValueError):
     """An engine configuration has an invalid value; raised when the configuration is built."""
 

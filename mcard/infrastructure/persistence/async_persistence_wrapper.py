@@ -72,6 +72,11 @@ class AsyncPersistenceWrapper:
     async def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
         return await self.store.get_many(hashes)
 
+    async def resolve(self, prefix: str) -> Optional[str]:
+        """The stored hash a prefix of at least 8 hex digits names (None if no card); more
+        than one card starting with it is an ``AmbiguousHashError`` listing them."""
+        return await self.store.resolve(prefix)
+
     async def list(
         self,
         limit: Optional[int] = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from mcard.domain.models.exceptions import ConfigurationError
 
@@ -18,7 +18,9 @@ from .engine_config import (
 )
 
 DB_URL_ENV: Final = "MCARD_DB_URL"
-_COMMON: Final = {"max_connections": int, "timeout": float, "max_content_size": int, "hash_algorithm": str}
+_COMMON: Final = {
+    "max_connections": int, "timeout": float, "max_content_size": int, "hash_algorithm": str, "read_only": bool,
+}
 _SQLITE: Final = {**_COMMON, "synchronous": str, "check_same_thread": bool}
 _POSTGRES: Final = {**_COMMON, "schema": str, "table": str}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -51,7 +53,7 @@ def config_from_url(url: str) -> EngineConfig:
         raise ConfigurationError(f"not a valid database URL: {url!r} ({exc})") from exc
     query = parse_qsl(parts.query, keep_blank_values=True)
     if parts.scheme == "sqlite":
-        path = MEMORY_PATH if parts.netloc == MEMORY_PATH else parts.path[1:]
+        path = MEMORY_PATH if parts.netloc == MEMORY_PATH else unquote(parts.path[1:])
         if parts.netloc not in ("", MEMORY_PATH) or not path:
             raise ConfigurationError(
                 f"a SQLite URL is sqlite:///relative.db, sqlite:////absolute.db or sqlite://:memory:, got {url!r}"

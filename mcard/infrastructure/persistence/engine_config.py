@@ -40,12 +40,17 @@ class EngineConfig(ABC):
     - ``timeout``: seconds to wait for a busy database (a lock, a free connection) before failing.
     - ``max_content_size``: the largest card content accepted, in bytes (inclusive).
     - ``hash_algorithm``: the hashlib algorithm that ``create`` addresses new cards with.
+    - ``read_only``: open an existing card store for reading only. Nothing is created, upgraded
+      or written (no file, folder, table or schema; no journal change): a missing store, a
+      database that is not a card store, or one an older mcard wrote, is a ``StorageError``,
+      and so is every write.
     """
 
     max_connections: int = 5
     timeout: float = 5.0
     max_content_size: int = DEFAULT_MAX_CONTENT_SIZE
     hash_algorithm: str = DEFAULT_HASH_ALGORITHM
+    read_only: bool = False
 
     def __post_init__(self) -> None:
         _check_int("max_connections", self.max_connections, 1)
@@ -60,6 +65,8 @@ class EngineConfig(ABC):
             raise ConfigurationError(
                 f"hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}, got {self.hash_algorithm!r}"
             )
+        if not isinstance(self.read_only, bool):
+            raise ConfigurationError(f"read_only must be a bool, got {self.read_only!r}")
 
     @abstractmethod
     def create_store(self) -> BaseStore:
@@ -75,8 +82,9 @@ def default_db_path() -> str:
 class SQLiteConfig(EngineConfig):
     """SQLite through aiosqlite: one file (or ``":memory:"``), WAL journal.
 
-    - ``db_path``: the database file; missing parent folders are created. ``":memory:"`` keeps
-      the data in memory, shared by the store's connections and gone when the store closes.
+    - ``db_path``: the database file (``~`` is expanded); missing parent folders are created.
+      ``":memory:"`` keeps the data in memory, shared by the store's connections and gone when
+      the store closes.
     - ``check_same_thread``: passed to ``sqlite3.connect``; each connection lives on its own
       worker thread either way.
     - ``synchronous``: ``"NORMAL"`` (default; in WAL an application crash loses nothing
@@ -93,6 +101,10 @@ class SQLiteConfig(EngineConfig):
             raise ConfigurationError(f"db_path must be a non-empty path, got {self.db_path!r}")
         if "\0" in os.fspath(self.db_path):
             raise ConfigurationError("db_path must not contain NUL characters")
+        if not self.in_memory:
+            self.db_path = os.path.expanduser(os.fspath(self.db_path))
+        elif self.read_only:
+            raise ConfigurationError("a :memory: store starts empty: it cannot be opened read-only")
         if not isinstance(self.check_same_thread, bool):
             raise ConfigurationError(f"check_same_thread must be a bool, got {self.check_same_thread!r}")
         mode = self.synchronous.upper() if isinstance(self.synchronous, str) else self.synchronous

@@ -16,10 +16,8 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Optional
 
-from tqdm.auto import tqdm
-
 from mcard.domain.models.card import MCard, check_card as check_true_card, to_micros, to_utc
-from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
 
 from .integrity import DamagedCard, VerifyReport, check_stored
 
@@ -55,6 +53,19 @@ def check_card(card: object, max_content_size: int) -> MCard:
             f"card content is {card.size} bytes, over the limit of {max_content_size} bytes"
         )
     return card
+
+
+MIN_PREFIX: Final = 8
+"""Fewest hex digits a hash prefix must have (``resolve``): as many as a short hash shows."""
+
+
+def check_prefix(value: object) -> str:
+    """A hash prefix as typed: at least ``MIN_PREFIX`` hex digits, any case."""
+    if not isinstance(value, str) or not _HEX.fullmatch(value.strip()) or len(value.strip()) < MIN_PREFIX:
+        raise ValidationError(
+            f"a hash or hash prefix is at least {MIN_PREFIX} hex digits, got {value!r}"
+        )
+    return value.strip().lower()
 
 
 def check_hash(value: object, _is_hex: Callable[[str], object] = _HEX.fullmatch) -> str:
@@ -183,6 +194,15 @@ class BaseStore(ABC):
     async def _remove_many(self, hashes: Sequence[str]) -> int:
         """Delete the cards among ``hashes`` in one transaction; return how many were removed."""
 
+    async def _hashes_starting(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` stored hashes that start with ``prefix``, in hash order.
+
+        This default reads every card; engines look the prefix up in their hash index instead.
+        """
+        found = sorted(card.hash async for card in self._iterate(None, None, DEFAULT_PAGE_SIZE)
+                       if card.hash.startswith(prefix))
+        return found[:limit]
+
     async def _iterate(
         self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
     ) -> AsyncIterator[MCard]:
@@ -253,6 +273,17 @@ class BaseStore(ABC):
         key = check_hash(hash_str)
         return (await self._get_many([key])).get(key)
 
+    async def resolve(self, prefix: str) -> Optional[str]:
+        """The stored hash that starts with ``prefix`` (at least 8 hex digits, any case; a whole
+        hash gives itself), or None when no card does; ``AmbiguousHashError`` (a
+        ``ValidationError``, listing candidates) when several do."""
+        self._check_loop()
+        key = check_prefix(prefix)
+        found = await self._hashes_starting(key, 11)
+        if len(found) > 1 and key not in found:
+            raise AmbiguousHashError(key, found)
+        return key if key in found else (found[0] if found else None)
+
     async def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
         """The stored cards among ``hashes``, keyed by hash, in the order asked."""
         self._check_loop()
@@ -313,6 +344,8 @@ class BaseStore(ABC):
         Reads in constant memory, ``page_size`` cards at a time; ``progress`` shows a bar.
         """
         self._check_loop()
+        from tqdm.auto import tqdm
+
         size = check_page_size(page_size)
         report = VerifyReport()
         total = await self._count(None, None) if progress else None

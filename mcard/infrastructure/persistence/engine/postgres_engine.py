@@ -160,15 +160,21 @@ class PostgresStore(BaseStore):
                 server_settings={
                     "application_name": "mcard",
                     "lock_timeout": f"{max(1, round(config.timeout * 1000))}ms",
+                    **({"default_transaction_read_only": "on"} if config.read_only else {}),
                 },
             )
         except self._errors as exc:
             raise storage_error(exc, self._where) from exc
         try:
             async with pool.acquire(timeout=config.timeout) as conn:
-                version = await sql.initialize(conn, self._tables)
+                if config.read_only:
+                    version = await sql.stored_version(conn, self._tables)
+                    if version is None:
+                        raise StorageError(f"{self._where}: no card store here (no such table)")
+                else:
+                    version = await sql.initialize(conn, self._tables)
                 indexed = await sql.search.has_index(conn, self._tables)
-                behind = indexed and await sql.search.behind(conn, self._tables)
+                behind = indexed and not config.read_only and await sql.search.behind(conn, self._tables)
         except BaseException as exc:
             pool.terminate()
             if isinstance(exc, self._errors):
@@ -182,7 +188,8 @@ class PostgresStore(BaseStore):
             )
         self._pool = pool
         self._indexed = indexed
-        self._batcher = WriteBatcher(self._write_batch, self._index_step if indexed else None, INDEX_DELAY)
+        background = self._index_step if indexed and not config.read_only else None
+        self._batcher = WriteBatcher(self._write_batch, background, INDEX_DELAY)
         if behind:  # cards a closed store left out of the index, or an upgraded table
             self._batcher.run_idle()
         logger.debug("opened PostgreSQL card store %s", self._where)
@@ -223,6 +230,12 @@ class PostgresStore(BaseStore):
         self._open_pool()
         assert self._batcher is not None
         return self._batcher
+
+    def _write_queue(self) -> WriteBatcher:
+        batcher = self._open_batcher()
+        if self.config.read_only:
+            raise StorageError(f"{self._where}: the store was opened read-only")
+        return batcher
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         """One transaction for the batch. When every caller in it has cancelled, the
@@ -299,14 +312,17 @@ class PostgresStore(BaseStore):
 
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
-        batcher = self._open_batcher()
+        batcher = self._write_queue()
         added = await batcher.submit("insert", cards)
         if added:
             batcher.run_idle_when_quiet()
         return added
 
     async def _remove_many(self, hashes: Sequence[str]) -> int:
-        return await self._open_batcher().submit("delete", hashes)
+        return await self._write_queue().submit("delete", hashes)
+
+    async def _hashes_starting(self, prefix: str, limit: int) -> list[str]:
+        return await self._run(sql.hashes_starting, prefix, limit)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         return await self._run(sql.get_many, hashes)

@@ -123,6 +123,23 @@ class Tables:
         return f"(SELECT coalesce(sum(value), 0)::bigint FROM {self.changes})"
 
 
+async def stored_version(conn: Connection, tables: Tables) -> Optional[int]:
+    """The schema version of the store's tables, None when there is no card store there."""
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{tables.schema}.{tables.names[1]}_meta"):
+        return None
+    return await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
+
+
+async def hashes_starting(conn: Connection, tables: Tables, prefix: str, limit: int) -> list[str]:
+    """Stored hashes that start with ``prefix`` (lowercase hex: they all sort below
+    ``prefix || 'g'`` in the C collation), through the primary key."""
+    rows = await conn.fetch(
+        f"SELECT hash FROM {tables.card} WHERE hash >= $1 AND hash < $2 ORDER BY hash LIMIT $3",
+        prefix, prefix + "g", limit,
+    )
+    return [row[0] for row in rows]
+
+
 async def initialize(conn: Connection, tables: Tables) -> int:
     """Create what is missing (under an advisory lock: concurrent first opens would race),
     upgrade a version 1 table, and return the schema version found."""

@@ -82,6 +82,10 @@ class SQLiteStore(BaseStore):
             self._database = f"file:/mcard-{uuid.uuid4().hex}?vfs=memdb"
             self._connect_kwargs: dict[str, Any] = {"uri": True}
             self._file: Optional[DatabaseFile] = None
+        elif config.read_only:
+            self._database = config.path.absolute().as_uri() + "?mode=ro"
+            self._connect_kwargs = {"uri": True}
+            self._file = DatabaseFile(config.path.absolute())
         else:
             self._database = str(config.path)
             self._connect_kwargs = {}
@@ -113,19 +117,26 @@ class SQLiteStore(BaseStore):
             raise
 
     async def _open(self) -> None:
+        read_only = self.config.read_only
         if self._file is not None:
             try:
-                await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
-                unusable = await asyncio.to_thread(check_file, self.config.path)
+                if read_only and not await asyncio.to_thread(self.config.path.is_file):
+                    raise StorageError(f"{self._where}: no card store here (no such file)")
+                if not read_only:
+                    await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
+                unusable = await asyncio.to_thread(check_file, self.config.path, not read_only)
             except OSError as exc:
                 raise storage_error(exc, self._where) from exc
             if unusable:
                 raise StorageError(f"{self._where}: {unusable}")
         writer = await self._new_connection()
         try:
-            await sql.initialize(writer, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where)
-            await writer.execute(f"PRAGMA journal_size_limit = {int(DEFAULT_SETTINGS['journal_size_limit'])}")
-            await sql.prepare_writer(writer)
+            await sql.initialize(
+                writer, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where, read_only
+            )
+            if not read_only:
+                await writer.execute(f"PRAGMA journal_size_limit = {int(DEFAULT_SETTINGS['journal_size_limit'])}")
+                await sql.prepare_writer(writer)
             if self._file is not None:
                 await writer.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints: _after_write
                 await asyncio.to_thread(self._file.opened)
@@ -133,9 +144,11 @@ class SQLiteStore(BaseStore):
             await writer.close()
             raise
         self._writer, self._lost = writer, None
-        self._batcher = WriteBatcher(self._write_batch, self._background_step, DEFAULT_SETTINGS["index_delay"])
+        self._batcher = WriteBatcher(
+            self._write_batch, None if read_only else self._background_step, DEFAULT_SETTINGS["index_delay"]
+        )
         self._batcher.run_idle_when_quiet()
-        logger.debug("opened SQLite card store %s", self._where)
+        logger.debug("opened SQLite card store %s%s", self._where, " (read-only)" if read_only else "")
 
     async def close(self) -> None:
         self._check_loop()
@@ -357,12 +370,19 @@ class SQLiteStore(BaseStore):
 
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
-        _, batcher = self._open_writer()
-        return await batcher.submit("insert", cards)
+        return await self._write_queue().submit("insert", cards)
 
     async def _remove_many(self, hashes: Sequence[str]) -> int:
+        return await self._write_queue().submit("delete", hashes)
+
+    def _write_queue(self) -> WriteBatcher:
         _, batcher = self._open_writer()
-        return await batcher.submit("delete", hashes)
+        if self.config.read_only:
+            raise StorageError(f"{self._where}: the store was opened read-only")
+        return batcher
+
+    async def _hashes_starting(self, prefix: str, limit: int) -> list[str]:
+        return await self._read(sql.hashes_starting, prefix, limit)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         return await self._read(sql.get_many, hashes)

@@ -72,11 +72,11 @@ def explain(exc: BaseException, path: Path) -> str:
     return ""
 
 
-def check_file(path: Path) -> Optional[str]:
+def check_file(path: Path, writable: bool = True) -> Optional[str]:
     """Why the existing file at ``path`` cannot be used as a database, or None; never writes.
 
-    Raises the ``OSError`` of opening it for writing when that fails (a read-only file or file
-    system), before SQLite could create its ``-wal``/``-shm`` files beside it.
+    Raises the ``OSError`` of opening it (for writing, when ``writable``) when that fails (a
+    read-only file or file system), before SQLite could create its ``-wal``/``-shm`` files.
     The header records the database size; a file shorter than that lost its end. Only checked
     when no ``-wal``/``-journal`` file holds pages still to be written back (after a crash
     mid-checkpoint the file may legitimately be shorter until SQLite finishes the checkpoint).
@@ -88,7 +88,7 @@ def check_file(path: Path) -> Optional[str]:
         if side.exists() and side.stat().st_size > 0:
             return None
     try:
-        with open(path, "r+b") as file:
+        with open(path, "r+b" if writable else "rb") as file:
             header = file.read(HEADER_SIZE)
             size = os.fstat(file.fileno()).st_size
     except FileNotFoundError:

@@ -126,16 +126,48 @@ async def stored_version(db: SQLiteWorker) -> Optional[int]:
     return rows[0][0] if rows else None
 
 
+async def _foreign_tables(db: SQLiteWorker) -> list[str]:
+    """The tables of a database that holds no card store (another application's)."""
+    return [row[0] for row in await db.fetch(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    )]
+
+
+async def check_schema(db: SQLiteWorker, where: str) -> None:
+    """That the database holds a card store of this version, for reading only."""
+    version = await stored_version(db)
+    if version == SCHEMA_VERSION:
+        return
+    if version is None:
+        tables = await _foreign_tables(db)
+        raise StorageError(
+            f"{where}: not a card store (its tables: {', '.join(tables)})" if tables
+            else f"{where}: no card store here (an empty database)"
+        )
+    if version < SCHEMA_VERSION:
+        raise StorageError(
+            f"{where}: written by an older mcard (schema {version}); open it once for writing to upgrade it"
+        )
+    raise StorageError(f"{where}: card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})")
+
+
 async def ensure_schema(db: SQLiteWorker, where: str) -> None:
     """Create the schema, or upgrade an older one, in one transaction (all or nothing).
 
     A current schema is only read, so a store opens while another process holds the write lock.
+    A database that holds other tables but no card store is another application's: refused,
+    left as it was.
     """
     if await stored_version(db) == SCHEMA_VERSION:
         return
     await db.execute("BEGIN IMMEDIATE")
     try:
         version = await stored_version(db)
+        if version is None and (tables := await _foreign_tables(db)):
+            raise StorageError(
+                f"{where}: not a card store: it holds another application's tables ({', '.join(tables[:5])})"
+                "; use a file of its own"
+            )
         if version is None:
             for statement in CREATE:
                 await db.execute(STATEMENTS[statement])

@@ -22,7 +22,7 @@ from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import card_row
 from .integrity import DamagedCard, check_stored
 from .sqlite_connection import SQLiteWorker
-from .sqlite_schema import ensure_schema
+from .sqlite_schema import check_schema, ensure_schema
 from .write_batcher import WriteRequest
 
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
@@ -85,10 +85,14 @@ def key_list(keys: Iterable[str]) -> str:
     return '["' + '","'.join(keys) + '"]'
 
 
-async def initialize(db: SQLiteWorker, synchronous: str, journal_mode: str, where: str) -> None:
+async def initialize(db: SQLiteWorker, synchronous: str, journal_mode: str, where: str, read_only: bool) -> None:
     """Check the file is a database, create or upgrade the schema, then set the journal
-    (so that a file refused for its schema version is left byte for byte as it was)."""
+    (so that a file refused for its schema version is left byte for byte as it was).
+    Read-only, only check that it holds a card store of this version."""
     await db.fetch("SELECT count(*) FROM sqlite_master")
+    if read_only:
+        await check_schema(db, where)
+        return
     await db.execute(SET_SYNCHRONOUS[synchronous])
     await ensure_schema(db, where)
     await db.fetch(SET_JOURNAL_MODE[journal_mode])
@@ -354,6 +358,15 @@ async def get_many(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, MCard]:
     else:
         found = await db.fetch(GET_MANY, (key_list(hashes),))
     return {card.hash: card for card in found}
+
+
+async def hashes_starting(db: SQLiteWorker, prefix: str, limit: int) -> list[str]:
+    """Stored hashes that start with ``prefix`` (lowercase hex: they all sort below
+    ``prefix + "g"``), through the hash index."""
+    rows = await db.fetch(
+        "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?", (prefix, prefix + "g", limit)
+    )
+    return [row[0] for row in rows]
 
 
 def fts_phrase(query: str) -> str:
