@@ -5,6 +5,7 @@ import logging
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 from mcard.domain.models.card import MCard
+from mcard.domain.models.sighting import Sighting
 from mcard.domain.models.exceptions import (
     AmbiguousHashError,
     ConfigurationError,
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MCard",
+    "Sighting",
     "MCardError",
     "ValidationError",
     "AmbiguousHashError",

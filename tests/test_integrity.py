@@ -152,3 +152,23 @@ async def test_verify_reports_rows_whose_time_or_content_type_no_card_can_have(t
         assert reasons[hashlib.sha256(b"markup type").hexdigest()] == "recorded content type '<b>x</b>' is not a MIME type"
         for card in await store.list():
             assert repr(card).startswith("MCard(")
+
+
+async def test_verify_reports_sightings_and_tags_of_cards_not_stored(tmp_path):
+    """Rows another tool wrote into the label tables, naming no card."""
+    import sqlite3
+
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        card = await store.create("a true card", name="true.txt")
+    ghost = "ab" * 32
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO sighting (key, hash, name, seen_at) VALUES ('k1', ?, 'ghost.txt', 0)", (ghost,))
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, 'ghostly')", (ghost,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(progress=False)
+    assert report.checked == 1
+    assert sorted(d.reason for d in report.damaged) == [
+        "a sighting of a card that is not stored", "a tag of a card that is not stored"]
+    assert {d.hash for d in report.damaged} == {ghost} and card.hash not in {d.hash for d in report.damaged}

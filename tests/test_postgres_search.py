@@ -58,6 +58,7 @@ async def test_a_version_1_table_is_upgraded_and_indexed(make_config, admin, pos
         await store.save_many([MCard(text) for text in texts(200)])
     await admin.execute(  # back to the version 1 layout
         f'DROP INDEX "{schema}".card_text, "{schema}".card_unindexed;'
+        f' DROP TABLE "{schema}".card_sighting, "{schema}".card_tag;'
         f' ALTER TABLE "{schema}".card DROP COLUMN text_indexed;'
         f" UPDATE \"{schema}\".card_meta SET value = 1 WHERE key = 'schema_version'"
     )
@@ -65,7 +66,9 @@ async def test_a_version_1_table_is_upgraded_and_indexed(make_config, admin, pos
         await assert_exact(store)
         await store.store.wait_indexed()
         await assert_exact(store)
-    assert await admin.fetchval(f"SELECT value FROM \"{schema}\".card_meta WHERE key = 'schema_version'") == 2
+        card = (await store.list(limit=1))[0]
+        assert await store.tag(card.hash, "after the upgrade") == 1
+    assert await admin.fetchval(f"SELECT value FROM \"{schema}\".card_meta WHERE key = 'schema_version'") == 3
     assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card WHERE NOT text_indexed') == 0
 
 

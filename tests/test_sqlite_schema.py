@@ -23,10 +23,11 @@ INSERT INTO mcard_meta (key, value) VALUES ('schema_version', 1), ('changes', 0)
 def write_old(path, cards, version=1):
     """A file as an older mcard wrote it: schema 1, 2 (with content types) or 3 (the index
     without the triggers that make each background step one statement)."""
-    if version == 3:
+    if version in (3, 4):
+        statements = schema.CARD_TABLE + schema.TEXT_INDEX + schema.META + (schema.INDEX_STEPS if version == 4 else ())
         with sqlite3.connect(path) as db:
-            for statement in schema.CARD_TABLE + schema.TEXT_INDEX + schema.META:
-                db.execute(statement.replace(f"'schema_version', {schema.SCHEMA_VERSION}", "'schema_version', 3"))
+            for statement in statements:
+                db.execute(statement.replace(f"'schema_version', {schema.SCHEMA_VERSION}", f"'schema_version', {version}"))
             db.executemany(
                 "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)", [card_row(c) for c in cards],
@@ -44,7 +45,7 @@ def write_old(path, cards, version=1):
     db.close()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 async def test_older_file_is_upgraded_with_a_search_index(tmp_path, version):
     path = tmp_path / "old.db"
     cards = [MCard(f"old note {i}") for i in range(50)] + [MCard(b"old bytes note"), MCard("x\x00old note")]
@@ -60,7 +61,7 @@ async def test_older_file_is_upgraded_with_a_search_index(tmp_path, version):
         new = await store.create("a new note")
         assert await store.search("new note") == [new]
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (4,)
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (schema.SCHEMA_VERSION,)
         assert db.execute("SELECT count(*) FROM card_text WHERE card_text MATCH '\"old note\"'").fetchone() == (50,)
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()

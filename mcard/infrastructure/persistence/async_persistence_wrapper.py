@@ -8,6 +8,7 @@ from typing import Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.sighting import Sighting
 
 from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, StoreStats
 from .engine.integrity import VerifyReport
@@ -41,30 +42,75 @@ class AsyncPersistenceWrapper:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def create(self, content: str | bytes) -> MCard:
+    async def create(
+        self, content: str | bytes, *, name: Optional[str] = None, source: Optional[str] = None
+    ) -> MCard:
         """Store ``content`` as a card and return the stored card.
 
         When the content is already stored, that card (with its original ``g_time``) is returned.
+        With a ``name`` (a file name) or a ``source``, a sighting of the content is recorded too.
         """
-        return (await self.add(content))[0]
+        return (await self.add(content, name=name, source=source))[0]
 
-    async def add(self, content: str | bytes) -> tuple[MCard, bool]:
+    async def add(
+        self, content: str | bytes, *, name: Optional[str] = None, source: Optional[str] = None
+    ) -> tuple[MCard, bool]:
         """Like ``create``, and whether the card is new (False: it was already stored)."""
         card = MCard(content, hash_algorithm=self.config.hash_algorithm)
-        if await self.store.save(card):
+        seen = (
+            [Sighting.of(card.hash, name=name, source=source, size=card.size)]
+            if name is not None or source is not None else []
+        )
+        if await self.store.save(card, sightings=seen):
             return card, True
         stored = await self.store.get(card.hash)
         if stored is None:  # neither inserted nor there: the database dropped it
             raise StorageError(f"{card.hash} was not stored and is not in the store")
         return stored, False
 
-    async def save(self, card: MCard) -> bool:
-        """Store ``card``; False when its content was already stored (the first card stays)."""
-        return await self.store.save(card)
+    async def save(self, card: MCard, *, sightings: Iterable[Sighting] = ()) -> bool:
+        """Store ``card``; False when its content was already stored (the first card stays).
+        ``sightings`` of it are recorded in the same transaction."""
+        return await self.store.save(card, sightings=sightings)
 
-    async def save_many(self, cards: Iterable[MCard]) -> int:
-        """Store all cards in one transaction, all or none; return how many were new."""
-        return await self.store.save_many(cards)
+    async def save_many(self, cards: Iterable[MCard], *, sightings: Iterable[Sighting] = ()) -> int:
+        """Store all cards in one transaction, all or none; return how many were new.
+        ``sightings`` of these cards are recorded in the same transaction."""
+        return await self.store.save_many(cards, sightings=sightings)
+
+    async def sightings(self, hash_str: str) -> list[Sighting]:
+        """Every time the card's content was seen with a name or source, oldest first."""
+        return await self.store.sightings(hash_str)
+
+    async def sightings_of(self, hashes: Iterable[str]) -> dict[str, list[Sighting]]:
+        return await self.store.sightings_of(hashes)
+
+    async def names_of(self, hashes: Iterable[str]) -> dict[str, str]:
+        """The latest name each card was seen under, for those seen with one."""
+        return await self.store.names_of(hashes)
+
+    async def tags(self, hash_str: str) -> list[str]:
+        """The card's tags, sorted."""
+        return await self.store.tags(hash_str)
+
+    async def tags_of(self, hashes: Iterable[str]) -> dict[str, list[str]]:
+        return await self.store.tags_of(hashes)
+
+    async def tag(self, hash_str: str, *tags: str) -> int:
+        """Attach tags to a stored card; how many are new. A tag is a non-empty string without
+        control characters, at most 200 characters (surrounding spaces are dropped)."""
+        return await self.store.tag(hash_str, *tags)
+
+    async def untag(self, hash_str: str, *tags: str) -> int:
+        """Detach tags from a card; how many it had."""
+        return await self.store.untag(hash_str, *tags)
+
+    async def tag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Attach each (hash, tag) in one transaction, all or nothing; how many are new."""
+        return await self.store.tag_many(pairs)
+
+    async def untag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        return await self.store.untag_many(pairs)
 
     async def get(self, hash_str: str) -> Optional[MCard]:
         return await self.store.get(hash_str)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, Optional
 
 from mcard.domain.models.card import MCard, check_card as check_true_card, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
+from mcard.domain.models.sighting import Sighting, check_tag
 
 from .integrity import DamagedCard, VerifyReport, check_stored
 
@@ -104,6 +105,39 @@ def check_query(query: object) -> str:
     except UnicodeEncodeError as exc:
         raise ValidationError(f"search query is not valid Unicode: {exc.reason}") from exc
     return query
+
+
+def _hash_list(hashes: Iterable[str], name: str) -> list[str]:
+    if isinstance(hashes, (str, bytes)) or not isinstance(hashes, Iterable):
+        raise ValidationError(f"{name} takes an iterable of hashes, got {type(hashes).__name__}")
+    return list(dict.fromkeys(check_hash(h) for h in hashes))
+
+
+def check_sightings(sightings: Iterable[Sighting], cards: Sequence[MCard]) -> list[Sighting]:
+    """Sightings of the given cards only (each names one of them by hash)."""
+    if isinstance(sightings, Sighting) or not isinstance(sightings, Iterable):
+        raise ValidationError(f"sightings is an iterable of Sighting, got {type(sightings).__name__}")
+    seen = list(sightings)
+    if not seen:
+        return seen
+    hashes = {card.hash for card in cards}
+    for sighting in seen:
+        if not isinstance(sighting, Sighting):
+            raise ValidationError(f"expected a Sighting, got {type(sighting).__name__}")
+        if sighting.hash not in hashes:
+            raise ValidationError(f"a sighting names {sighting.hash!r}, which is not among the cards saved")
+    return seen
+
+
+def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
+        raise ValidationError(f"{name} takes (hash, tag) pairs, got {type(pairs).__name__}")
+    checked: dict[tuple[str, str], None] = {}
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise ValidationError(f"{name} takes (hash, tag) pairs, got {pair!r}")
+        checked[(check_hash(pair[0]), check_tag(pair[1]))] = None
+    return list(checked)
 
 
 def _stored_reason(card: MCard) -> Optional[str]:
@@ -203,6 +237,38 @@ class BaseStore(ABC):
                        if card.hash.startswith(prefix))
         return found[:limit]
 
+    # -- sightings and tags: an engine without them keeps these defaults ----------------------
+    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
+        """``_save_many`` and the cards' sightings, in one transaction."""
+        if sightings:
+            raise StorageError(f"{self._where}: this engine keeps no sightings")
+        return await self._save_many(cards)
+
+    async def _sightings(self, hashes: Sequence[str]) -> dict[str, list[Sighting]]:
+        """The sightings of each of ``hashes`` that has any, oldest first."""
+        return {}
+
+    async def _names(self, hashes: Sequence[str]) -> dict[str, str]:
+        """The name of the latest named sighting of each of ``hashes`` that has one."""
+        found = await self._sightings(hashes)
+        return {
+            key: named[-1].name for key, seen in found.items()
+            if (named := [s for s in seen if s.name is not None]) and named[-1].name is not None
+        }
+
+    async def _tags(self, hashes: Sequence[str]) -> dict[str, list[str]]:
+        """The tags of each of ``hashes`` that has any, sorted."""
+        return {}
+
+    async def _orphans(self) -> list[DamagedCard]:
+        """Sightings and tags that name no stored card (rows another tool wrote), for ``verify``."""
+        return []
+
+    async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
+        """Attach (or with ``attach`` False, detach) each (hash, tag), all in one transaction;
+        how many changed. Attaching to a hash that is not stored is a ``ValidationError``."""
+        raise StorageError(f"{self._where}: this engine keeps no tags")
+
     async def _iterate(
         self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
     ) -> AsyncIterator[MCard]:
@@ -253,19 +319,82 @@ class BaseStore(ABC):
         return StoreStats(count, total, first, last, ordered)
 
     # -- public API --------------------------------------------------------------------------
-    async def save(self, card: MCard) -> bool:
-        """Store ``card``; return False when its content was already stored (the first stays)."""
-        self._check_loop()
-        return await self._save_many([check_card(card, self.config.max_content_size)]) == 1
+    async def save(self, card: MCard, *, sightings: Iterable[Sighting] = ()) -> bool:
+        """Store ``card``; return False when its content was already stored (the first stays).
 
-    async def save_many(self, cards: Iterable[MCard]) -> int:
-        """Store all cards in one transaction (all or none); return how many were new."""
+        ``sightings`` of the card are recorded with it, in the same transaction."""
+        self._check_loop()
+        checked = [check_card(card, self.config.max_content_size)]
+        seen = check_sightings(sightings, checked)
+        return await (self._save_seen(checked, seen) if seen else self._save_many(checked)) == 1
+
+    async def save_many(self, cards: Iterable[MCard], *, sightings: Iterable[Sighting] = ()) -> int:
+        """Store all cards in one transaction (all or none); return how many were new.
+
+        ``sightings`` of these cards (each names one of them by hash) are recorded in the same
+        transaction, also for cards that were already stored."""
         self._check_loop()
         if isinstance(cards, (str, bytes, MCard)) or not isinstance(cards, Iterable):
             raise ValidationError(f"save_many takes an iterable of MCard, got {type(cards).__name__}")
         limit = self.config.max_content_size
         checked = [check_card(card, limit) for card in cards]
-        return await self._save_many(checked) if checked else 0
+        seen = check_sightings(sightings, checked)
+        if not checked:
+            return 0
+        return await (self._save_seen(checked, seen) if seen else self._save_many(checked))
+
+    async def sightings(self, hash_str: str) -> list[Sighting]:
+        """Every time this card's content was seen with a name or source, oldest first."""
+        self._check_loop()
+        key = check_hash(hash_str)
+        return (await self._sightings([key])).get(key, [])
+
+    async def sightings_of(self, hashes: Iterable[str]) -> dict[str, list[Sighting]]:
+        """The sightings of each of ``hashes`` that has any, oldest first."""
+        self._check_loop()
+        keys = _hash_list(hashes, "sightings_of")
+        return await self._sightings(keys) if keys else {}
+
+    async def names_of(self, hashes: Iterable[str]) -> dict[str, str]:
+        """The latest name each of ``hashes`` was seen under, for those seen with one."""
+        self._check_loop()
+        keys = _hash_list(hashes, "names_of")
+        return await self._names(keys) if keys else {}
+
+    async def tags(self, hash_str: str) -> list[str]:
+        """The card's tags, sorted."""
+        self._check_loop()
+        key = check_hash(hash_str)
+        return (await self._tags([key])).get(key, [])
+
+    async def tags_of(self, hashes: Iterable[str]) -> dict[str, list[str]]:
+        """The tags of each of ``hashes`` that has any, sorted."""
+        self._check_loop()
+        keys = _hash_list(hashes, "tags_of")
+        return await self._tags(keys) if keys else {}
+
+    async def tag(self, hash_str: str, *tags: str) -> int:
+        """Attach tags to a stored card; how many it did not have yet."""
+        key = check_hash(hash_str)
+        return await self.tag_many((key, tag) for tag in tags)
+
+    async def untag(self, hash_str: str, *tags: str) -> int:
+        """Detach tags from a card; how many it had."""
+        key = check_hash(hash_str)
+        return await self.untag_many((key, tag) for tag in tags)
+
+    async def tag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Attach each (hash, tag), all in one transaction (all or none); how many were new.
+        A hash that is not stored, or a tag that is not one, is a ``ValidationError``."""
+        self._check_loop()
+        checked = check_tag_pairs(pairs, "tag_many")
+        return await self._tag_many(checked, True) if checked else 0
+
+    async def untag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Detach each (hash, tag), all in one transaction; how many were there."""
+        self._check_loop()
+        checked = check_tag_pairs(pairs, "untag_many")
+        return await self._tag_many(checked, False) if checked else 0
 
     async def get(self, hash_str: str) -> Optional[MCard]:
         """The card with this hash, or None."""
@@ -355,6 +484,7 @@ class BaseStore(ABC):
                     report.checked += checked
                     report.damaged.extend(damaged)
                     bar.update(checked)
+        report.damaged.extend(await self._orphans())
         return report
 
     async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]:

@@ -13,10 +13,12 @@ from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import ConfigurationError, StorageError
+from mcard.domain.models.sighting import Sighting
 
 from ..engine_config import PostgresConfig
 from . import postgres_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
+from .integrity import DamagedCard
 from .page_marks import PageMarks, micros_bounds
 from .write_batcher import WriteBatcher, WriteRequest
 
@@ -323,6 +325,28 @@ class PostgresStore(BaseStore):
 
     async def _hashes_starting(self, prefix: str, limit: int) -> list[str]:
         return await self._run(sql.hashes_starting, prefix, limit)
+
+    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
+        batcher = self._write_queue()
+        added = await batcher.submit("insert", cards, sightings)
+        if added:
+            batcher.run_idle_when_quiet()
+        return added
+
+    async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
+        return await self._write_queue().submit("tag" if attach else "untag", pairs)
+
+    async def _sightings(self, hashes: Sequence[str]) -> dict[str, list[Sighting]]:
+        return await self._run(sql.sightings, hashes)
+
+    async def _names(self, hashes: Sequence[str]) -> dict[str, str]:
+        return await self._run(sql.names, hashes)
+
+    async def _tags(self, hashes: Sequence[str]) -> dict[str, list[str]]:
+        return await self._run(sql.tags, hashes)
+
+    async def _orphans(self) -> list[DamagedCard]:
+        return await self._run(sql.orphans)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         return await self._run(sql.get_many, hashes)

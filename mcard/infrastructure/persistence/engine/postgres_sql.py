@@ -19,15 +19,19 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import EPOCH, MCard, from_micros
+from mcard.domain.models.card import EPOCH, MCard, from_micros, to_micros
+from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.sighting import Sighting
 
 from . import postgres_copy as copy
 from . import postgres_search as search
 from .card_rows import row_card
+from .integrity import DamagedCard
 from .write_batcher import WriteRequest
 
-SCHEMA_VERSION: Final = 2
-"""1: cards; 2: ``text_indexed`` and the trigram search index (``postgres_search``)."""
+SCHEMA_VERSION: Final = 3
+"""1: cards; 2: ``text_indexed`` and the trigram search index (``postgres_search``);
+3: sightings and tags (``_sighting``, ``_tag``), removed with their card (foreign keys)."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 COLUMN_LIST: Final = COLUMNS.split(", ")
 UNIQUE_VIOLATION: Final = "23505"
@@ -62,6 +66,11 @@ class Tables:
     text_index: str
     unindexed: str
     lock_key: str
+    sighting: str
+    tag: str
+    sighting_index: str
+    sighting_names: str
+    tag_index: str
 
     @classmethod
     def named(cls, schema: str, table: str) -> Tables:
@@ -75,6 +84,11 @@ class Tables:
             text_index=f'"{table}_text"',
             unindexed=f'"{table}_unindexed"',
             lock_key=f"mcard:{schema}.{table}",
+            sighting=f'"{schema}"."{table}_sighting"',
+            tag=f'"{schema}"."{table}_tag"',
+            sighting_index=f'"{table}_sighting_by_hash"',
+            sighting_names=f'"{table}_sighting_by_name"',
+            tag_index=f'"{table}_tag_by_tag"',
         )
 
     @property
@@ -162,15 +176,35 @@ async def initialize(conn: Connection, tables: Tables) -> int:
             CREATE INDEX IF NOT EXISTS {tables.index} ON {tables.card} (g_time, hash);
             CREATE TABLE IF NOT EXISTS {tables.meta} (key text PRIMARY KEY, value bigint NOT NULL);
             CREATE TABLE IF NOT EXISTS {tables.changes} (slot integer PRIMARY KEY, value bigint NOT NULL);
+            CREATE TABLE IF NOT EXISTS {tables.sighting} (
+                id      bigserial PRIMARY KEY,
+                key     text COLLATE "C" NOT NULL UNIQUE,  -- Sighting.key: the same sighting once
+                hash    text COLLATE "C" NOT NULL REFERENCES {tables.card} (hash) ON DELETE CASCADE,
+                name    text,
+                path    text,
+                size    bigint,
+                mtime   bigint,                            -- microseconds since the epoch
+                source  text,
+                seen_at bigint NOT NULL                    -- microseconds since the epoch
+            );
+            CREATE INDEX IF NOT EXISTS {tables.sighting_index} ON {tables.sighting} (hash, seen_at);
+            CREATE INDEX IF NOT EXISTS {tables.sighting_names} ON {tables.sighting} (name);
+            CREATE TABLE IF NOT EXISTS {tables.tag} (
+                hash text COLLATE "C" NOT NULL REFERENCES {tables.card} (hash) ON DELETE CASCADE,
+                tag  text NOT NULL,
+                PRIMARY KEY (hash, tag)
+            );
+            CREATE INDEX IF NOT EXISTS {tables.tag_index} ON {tables.tag} (tag, hash);
             INSERT INTO {tables.meta} VALUES ('schema_version', {SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
             """
         )
         version = await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
         if version == 1:
             await conn.execute(
-                f"ALTER TABLE {tables.card} ADD COLUMN IF NOT EXISTS text_indexed boolean NOT NULL DEFAULT false;"
-                f" UPDATE {tables.meta} SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'"
+                f"ALTER TABLE {tables.card} ADD COLUMN IF NOT EXISTS text_indexed boolean NOT NULL DEFAULT false"
             )
+        if version in (1, 2):  # the label tables were created above
+            await conn.execute(f"UPDATE {tables.meta} SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'")
             version = SCHEMA_VERSION
         if version == SCHEMA_VERSION and not await search.has_index(conn, tables):
             await search.create_index(conn, tables)
@@ -305,7 +339,7 @@ async def write_batch(
     for request in batch:
         request.skipped = request.cancelled
     async with conn.transaction():
-        if len(live) == 1:
+        if len(live) == 1 and live[0].operation in ("insert", "delete"):
             request = live[0]
             if request.operation == "insert":
                 request.result = await insert(conn, tables, request.payload, stall)
@@ -314,13 +348,58 @@ async def write_batch(
         else:
             start = 0
             while start < len(live):
-                end = start
-                while end < len(live) and live[end].operation == live[start].operation:
-                    end += 1
-                await _merged(conn, tables, live[start:end], stall)
+                end = start + 1
+                if live[start].operation in ("insert", "delete"):
+                    while end < len(live) and live[end].operation == live[start].operation:
+                        end += 1
+                    await _merged(conn, tables, live[start:end], stall)
+                else:
+                    await _tag(conn, tables, live[start])
                 start = end
-        if any(request.result for request in live):
+        await _record_sightings(conn, tables, [s for request in live for s in request.attached])
+        if any(request.result for request in live if request.operation in ("insert", "delete")):
             await conn.execute(tables.bump, slot)
+
+
+async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequence[Sighting]) -> None:
+    """Record sightings of stored cards (inside the caller's transaction), each distinct one
+    once, keeping the first time it was seen."""
+    if not sightings:
+        return
+    rows = list({s.key: sighting_row(s) for s in sorted(sightings, key=lambda s: s.seen_at, reverse=True)}.values())
+    await conn.execute(
+        f"INSERT INTO {tables.sighting} AS s (key, hash, name, path, size, mtime, source, seen_at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
+        " $7::text[], $8::bigint[]) ORDER BY 1"
+        " ON CONFLICT (key) DO UPDATE SET seen_at = least(s.seen_at, excluded.seen_at)",
+        *zip(*rows),
+    )
+
+
+async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
+    """One tag or untag request: a tag on a hash that is not stored fails the request alone
+    (nothing of it is written), the others of the batch go on."""
+    hashes, words = (list(column) for column in zip(*request.payload))
+    if request.operation == "tag":
+        unstored = await conn.fetch(
+            f"SELECT DISTINCT key FROM unnest($1::text[]) AS given(key) WHERE {tables.absent} ORDER BY key", hashes
+        )
+        if unstored:
+            request.error = ValidationError(
+                f"cannot tag cards that are not stored: {', '.join(row[0] for row in unstored)}"
+            )
+            return
+        status = await conn.execute(
+            f"INSERT INTO {tables.tag} (hash, tag) SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2"
+            " ON CONFLICT DO NOTHING",
+            hashes, words,
+        )
+    else:
+        status = await conn.execute(
+            f"DELETE FROM {tables.tag} WHERE (hash, tag) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            hashes, words,
+        )
+    request.result = _affected(status)
 
 
 async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest], stall: float) -> None:
@@ -334,6 +413,57 @@ async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest],
         mine = changed.intersection(request_keys)
         changed -= mine
         request.result = len(mine)
+
+
+def sighting_row(sighting: Sighting) -> tuple[object, ...]:
+    return (
+        sighting.key, sighting.hash, sighting.name, sighting.path, sighting.size,
+        None if sighting.mtime is None else to_micros(sighting.mtime), sighting.source, to_micros(sighting.seen_at),
+    )
+
+
+async def sightings(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[str, list[Sighting]]:
+    found: dict[str, list[Sighting]] = {}
+    rows = await conn.fetch(
+        f"SELECT hash, name, path, size, mtime, source, seen_at FROM {tables.sighting}"
+        " WHERE hash = ANY($1::text[]) ORDER BY hash, seen_at, id",
+        list(hashes),
+    )
+    for hash_str, name, path, size, mtime, source, seen_at in rows:
+        found.setdefault(hash_str, []).append(Sighting(
+            hash_str, name, path, size, None if mtime is None else from_micros(mtime), source, from_micros(seen_at),
+        ))
+    return found
+
+
+async def names(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (hash) hash, name FROM {tables.sighting}"
+        " WHERE hash = ANY($1::text[]) AND name IS NOT NULL ORDER BY hash, seen_at DESC, id DESC",
+        list(hashes),
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def tags(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    rows = await conn.fetch(
+        f'SELECT hash, tag FROM {tables.tag} WHERE hash = ANY($1::text[]) ORDER BY hash, tag COLLATE "C"', list(hashes)
+    )
+    for hash_str, tag in rows:
+        found.setdefault(hash_str, []).append(tag)
+    return found
+
+
+async def orphans(conn: Connection, tables: Tables) -> list[DamagedCard]:
+    """Sightings and tags naming no stored card: only if the foreign keys were dropped by hand."""
+    rows = await conn.fetch(
+        f"SELECT hash, 'a sighting of a card that is not stored' FROM {tables.sighting} AS given"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {tables.card} AS c WHERE c.hash = given.hash)"
+        f" UNION SELECT hash, 'a tag of a card that is not stored' FROM {tables.tag} AS given"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {tables.card} AS c WHERE c.hash = given.hash)"
+    )
+    return [DamagedCard(row[0], row[1]) for row in rows]
 
 
 async def get_many(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[str, MCard]:

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
-from mcard.domain.models.exceptions import StorageError
+from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.sighting import Sighting
 
 from ..engine_config import SQLiteConfig
 from . import sqlite_schema
@@ -313,7 +314,9 @@ class SQLiteStore(BaseStore):
         if any(request.result for request in batch):
             batcher.run_idle_when_quiet()
         for request in batch:
-            if isinstance(request.error, sqlite3.Error):
+            if isinstance(request.error, sql.NotTagged):
+                request.error = ValidationError(f"cannot tag cards that are not stored: {request.error}")
+            elif isinstance(request.error, sqlite3.Error):
                 request.error = storage_error(request.error, self._where)
 
     async def _after_write(self) -> None:
@@ -383,6 +386,24 @@ class SQLiteStore(BaseStore):
 
     async def _hashes_starting(self, prefix: str, limit: int) -> list[str]:
         return await self._read(sql.hashes_starting, prefix, limit)
+
+    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
+        return await self._write_queue().submit("insert", cards, sightings)
+
+    async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
+        return await self._write_queue().submit("tag" if attach else "untag", pairs)
+
+    async def _sightings(self, hashes: Sequence[str]) -> dict[str, list[Sighting]]:
+        return await self._read(sql.sightings, hashes)
+
+    async def _names(self, hashes: Sequence[str]) -> dict[str, str]:
+        return await self._read(sql.names, hashes)
+
+    async def _tags(self, hashes: Sequence[str]) -> dict[str, list[str]]:
+        return await self._read(sql.tags, hashes)
+
+    async def _orphans(self) -> list[DamagedCard]:
+        return await self._read(sql.orphans)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         return await self._read(sql.get_many, hashes)

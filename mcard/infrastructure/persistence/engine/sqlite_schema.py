@@ -1,4 +1,4 @@
-"""The SQLite schema (version 4), its creation and the upgrades from versions 1 to 3.
+"""The SQLite schema (version 5), its creation and the upgrades from versions 1 to 4.
 
 Version 2 added ``content_type``. Version 3 gives ``card`` an explicit
 ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid that ``VACUUM`` never renumbers and no insert
@@ -10,7 +10,10 @@ the index covers the cards with ``id <= text_indexed`` (in ``mcard_meta``) and i
 the background, in small transactions (``index_step``). Version 4 makes each step a single
 statement, atomic by itself whatever happens between two: raising ``text_indexed`` indexes the
 cards it now covers, and deleting a queued text removes it from the index (two triggers).
-A search looks up the index for the
+Version 5 keeps
+what is learned about a card beside it: its sightings (``sighting``: each time its content was
+seen with a name, once per distinct sighting) and its tags (``tag``); removing a card removes
+both in the same statement (a trigger). A search looks up the index for the
 cards it covers and scans the few newer ones, so results are exact at every moment. A deleted
 card's id is never used again, so the index entries it leaves behind match no card; a trigger
 queues its text in ``card_text_garbage`` and the background steps remove them from the index
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 # Which cards the index holds: text without a NUL (row ``old`` in a trigger, ``card`` in a step).
 OLD_INDEXED: Final = "old.is_text = 1 AND instr(old.content, x'00') = 0"
@@ -75,6 +78,28 @@ INDEX_STEPS: Final = (
     END""",
 )
 
+LABELS: Final = (
+    """CREATE TABLE sighting (
+        id      INTEGER PRIMARY KEY,
+        key     TEXT NOT NULL UNIQUE,  -- Sighting.key: the same sighting is recorded once
+        hash    TEXT NOT NULL,
+        name    TEXT,
+        path    TEXT,
+        size    INTEGER,
+        mtime   INTEGER,               -- microseconds since 1970-01-01T00:00:00Z
+        source  TEXT,
+        seen_at INTEGER NOT NULL       -- microseconds since 1970-01-01T00:00:00Z
+    )""",
+    "CREATE INDEX sighting_by_hash ON sighting (hash, seen_at)",
+    "CREATE INDEX sighting_by_name ON sighting (name)",
+    "CREATE TABLE tag (hash TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (hash, tag)) WITHOUT ROWID",
+    "CREATE INDEX tag_by_tag ON tag (tag, hash)",
+    """CREATE TRIGGER card_labels_deleted AFTER DELETE ON card BEGIN
+        DELETE FROM sighting WHERE hash = old.hash;
+        DELETE FROM tag WHERE hash = old.hash;
+    END""",
+)
+
 META: Final = (
     "CREATE TABLE mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT INTO mcard_meta (key, value)"
@@ -97,12 +122,13 @@ UPGRADE_FROM_2: Final = (
         "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
     )
 )
-UPGRADE_FROM_3: Final = INDEX_STEPS + (
+UPGRADE_FROM_3: Final = INDEX_STEPS
+UPGRADE_FROM_4: Final = LABELS + (
     f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
 )
-CREATE: Final = CARD_TABLE + TEXT_INDEX + META + INDEX_STEPS
+CREATE: Final = CARD_TABLE + TEXT_INDEX + META + INDEX_STEPS + LABELS
 
-STATEMENTS: Final = {text: text for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3}
+STATEMENTS: Final = {text: text for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + UPGRADE_FROM_4}
 """Every schema statement, looked up as ``STATEMENTS[text]``: a table of constants."""
 
 
@@ -171,11 +197,16 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
         if version is None:
             for statement in CREATE:
                 await db.execute(STATEMENTS[statement])
-        elif version in (1, 2, 3):
+        elif version in (1, 2, 3, 4):
             logger.info("upgrading card store %s from schema %s to %s", where, version, SCHEMA_VERSION)
             if version == 1:
                 await add_content_types(db)
-            for statement in (UPGRADE_FROM_2 if version < 3 else ()) + UPGRADE_FROM_3:
+            upgrades = (
+                (UPGRADE_FROM_2 if version < 3 else ())
+                + (UPGRADE_FROM_3 if version < 4 else ())
+                + UPGRADE_FROM_4
+            )
+            for statement in upgrades:
                 await db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
             raise StorageError(

@@ -12,11 +12,13 @@ SQLite, time as stored microseconds), ``stamp`` a change stamp followed by a car
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard, from_micros
+from mcard.domain.models.card import MCard, from_micros, to_micros
+from mcard.domain.models.sighting import Sighting
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import card_row
@@ -57,6 +59,10 @@ SEARCH_INDEXED: Final = (
 )
 
 TimeBounds = tuple[Optional[int], Optional[int]]
+
+
+class NotTagged(Exception):
+    """A tag request naming hashes that are not stored (their text is the message)."""
 
 
 class NotStored(sqlite3.IntegrityError):
@@ -152,6 +158,67 @@ GUARD: Final = {
 }
 
 
+# Sightings and tags. A save's sightings go in one statement (from a JSON list built on the
+# writer's thread), and the save's guard checks them too. A tag or untag request is one
+# statement, atomic by itself: tagging does nothing at all when a hash is not stored.
+SIGHTINGS_SAVED: Final = (
+    "INSERT INTO sighting (key, hash, name, path, size, mtime, source, seen_at)"
+    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+    " json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),"
+    " json_extract(value, '$[6]'), json_extract(value, '$[7]')"
+    " FROM json_each(?) WHERE true ON CONFLICT (key) DO UPDATE SET seen_at = min(seen_at, excluded.seen_at)"
+)
+SIGHTINGS_THERE: Final = (
+    "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND (SELECT count(*) FROM sighting"
+    " WHERE key IN (SELECT value FROM json_each(?))) = ? THEN 1 END"
+)
+UNSTORED: Final = (
+    "SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?)"
+    " WHERE json_extract(value, '$[0]') NOT IN (SELECT hash FROM card)"
+)
+TAG_WRITE: Final = {
+    "tag": "INSERT INTO tag (hash, tag) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+           " FROM json_each(?1) WHERE NOT EXISTS (SELECT 1 FROM json_each(?1) AS asked"
+           " WHERE json_extract(asked.value, '$[0]') NOT IN (SELECT hash FROM card))"
+           " ON CONFLICT DO NOTHING RETURNING hash",
+    "untag": "DELETE FROM tag WHERE (hash, tag) IN"
+             " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) RETURNING hash",
+}
+SIGHTINGS_OF: Final = (
+    "SELECT hash, name, path, size, mtime, source, seen_at FROM sighting"
+    " WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash, seen_at, id"
+)
+NAMES_OF: Final = (
+    "SELECT hash, name FROM (SELECT hash, name, row_number() OVER (PARTITION BY hash ORDER BY seen_at DESC, id DESC)"
+    " AS latest FROM sighting WHERE hash IN (SELECT value FROM json_each(?)) AND name IS NOT NULL) WHERE latest = 1"
+)
+TAGS_OF: Final = "SELECT hash, tag FROM tag WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash, tag"
+
+
+def sighting_row(sighting: Sighting) -> list[object]:
+    return [
+        sighting.key, sighting.hash, sighting.name, sighting.path, sighting.size,
+        None if sighting.mtime is None else to_micros(sighting.mtime), sighting.source, to_micros(sighting.seen_at),
+    ]
+
+
+class _Lazy(Sequence[object]):
+    """Statement parameters built only when SQLite binds them, on the writer's thread: the
+    event loop never builds the JSON of a large write."""
+
+    def __init__(self, build: Any, length: int) -> None:
+        self._build, self._length = build, length
+        self._values: Optional[tuple[object, ...]] = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: Any) -> Any:
+        if self._values is None:
+            self._values = tuple(self._build())
+        return self._values[index]
+
+
 async def prepare_writer(db: SQLiteWorker) -> None:
     """The writer's own guard table (temporary: one per connection). Its transaction writes
     the temporary database only, so it needs no lock of the store's file."""
@@ -205,13 +272,23 @@ class _Keys(Sequence[object]):
 
 
 def _runs(requests: Sequence[WriteRequest]) -> list[list[WriteRequest]]:
+    """Consecutive inserts, or removals, go as one statement; each tag request on its own."""
     runs: list[list[WriteRequest]] = []
     for request in requests:
-        if runs and runs[-1][0].operation == request.operation:
+        if runs and runs[-1][0].operation == request.operation and request.operation in WRITE:
             runs[-1].append(request)
         else:
             runs.append([request])
     return runs
+
+
+def _sightings_json(run: Sequence[WriteRequest]) -> tuple[object, ...]:
+    return (json.dumps([sighting_row(s) for request in run for s in request.attached]),)
+
+
+def _sighting_guard(run: Sequence[WriteRequest], marker: int) -> tuple[object, ...]:
+    keys = list(dict.fromkeys(s.key for request in run for s in request.attached))
+    return marker, key_list(keys), len(keys)
 
 
 async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: int) -> None:
@@ -222,23 +299,34 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
     live = [request for request in batch if not request.cancelled]
     if not live:
         return
-    if len(live) == 1 and len(live[0].payload) == 1:
+    if len(live) == 1 and len(live[0].payload) == 1 and live[0].operation in WRITE and not live[0].attached:
         await _write_one(db, live[0])
         return
     steps: list[Any] = [db.execute("BEGIN IMMEDIATE"), db.execute(MARK_BATCH, (marker,))]
     counted: list[tuple[list[WriteRequest], int]] = []
     guards: set[int] = set()
+    tagged: list[tuple[WriteRequest, int]] = []
     for run in _runs(live):
-        inserting = run[0].operation == "insert"
+        operation = run[0].operation
+        if operation in TAG_WRITE:
+            pairs = json.dumps(run[0].payload)
+            tagged.append((run[0], len(steps)))
+            steps += [db.fetch(UNSTORED, (pairs,)), db.fetch(TAG_WRITE[operation], (pairs,))]
+            continue
+        inserting = operation == "insert"
         if inserting:
             steps += [db.execute(NOTE_LAST_ID), db.executemany(INSERT, _rows(db, run, True))]
             counted.append((run, len(steps)))
             steps.append(db.fetch(INSERTED if len(run) > 1 else INSERTED_COUNT))
+            if any(request.attached for request in run):
+                steps.append(db.execute(SIGHTINGS_SAVED, _Lazy(lambda run=run: _sightings_json(run), 1)))
+                guards.add(len(steps))
+                steps.append(db.execute(SIGHTINGS_THERE, _Lazy(lambda run=run: _sighting_guard(run, marker), 3)))
         else:
             counted.append((run, len(steps)))
             steps += [db.fetch(STORED_AMONG, _Keys(run, (), False)), db.executemany(DELETE, _rows(db, run, True))]
         guards.add(len(steps))
-        steps.append(db.execute(GUARD[run[0].operation], _Keys(run, (marker,), inserting)))
+        steps.append(db.execute(GUARD[operation], _Keys(run, (marker,), inserting)))
     steps.append(db.commit())
     outcomes = await db.pipeline(steps)
     failed = next((index for index, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)), None)
@@ -255,6 +343,11 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             run[0].result = outcomes[index][0][0]
         else:
             _credit(run, {row[0] for row in outcomes[index]})
+    for request, index in tagged:
+        unstored, changed = outcomes[index], outcomes[index + 1]
+        if request.operation == "tag" and unstored:
+            request.error = NotTagged(", ".join(row[0] for row in unstored))
+        request.result = len(changed)
 
 
 def _credit(run: Sequence[WriteRequest], changed: set[str]) -> None:
@@ -367,6 +460,36 @@ async def hashes_starting(db: SQLiteWorker, prefix: str, limit: int) -> list[str
         "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?", (prefix, prefix + "g", limit)
     )
     return [row[0] for row in rows]
+
+
+async def sightings(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, list[Sighting]]:
+    found: dict[str, list[Sighting]] = {}
+    for hash_str, name, path, size, mtime, source, seen_at in await db.fetch(SIGHTINGS_OF, (key_list(hashes),)):
+        found.setdefault(hash_str, []).append(Sighting(
+            hash_str, name, path, size, None if mtime is None else from_micros(mtime), source, from_micros(seen_at),
+        ))
+    return found
+
+
+async def names(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, str]:
+    return dict(await db.fetch(NAMES_OF, (key_list(hashes),)))
+
+
+async def tags(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for hash_str, tag in await db.fetch(TAGS_OF, (key_list(hashes),)):
+        found.setdefault(hash_str, []).append(tag)
+    return found
+
+
+ORPHANS: Final = (
+    "SELECT hash, 'a sighting of a card that is not stored' FROM sighting WHERE hash NOT IN (SELECT hash FROM card)"
+    " UNION SELECT hash, 'a tag of a card that is not stored' FROM tag WHERE hash NOT IN (SELECT hash FROM card)"
+)
+
+
+async def orphans(db: SQLiteWorker) -> list[DamagedCard]:
+    return [DamagedCard(hash_str, reason) for hash_str, reason in await db.fetch(ORPHANS)]
 
 
 def fts_phrase(query: str) -> str:

@@ -28,6 +28,8 @@ class WriteRequest:
     operation: str
     payload: Any
     done: asyncio.Future[int]
+    attached: Any = ()
+    """What the engine writes with the payload, in the same transaction (a save's sightings)."""
     result: int = 0
     error: Optional[BaseException] = None
     cancelled: bool = False
@@ -55,7 +57,7 @@ class WriteBatcher:
         self._alone: Optional[asyncio.Future[None]] = None
         self._settled: Optional[asyncio.Future[None]] = None  # the batch in flight is done
 
-    async def submit(self, operation: str, payload: Any) -> int:
+    async def submit(self, operation: str, payload: Any, attached: Any = ()) -> int:
         """Queue a write, wait for its transaction to commit, return its count of changed rows.
 
         Cancelled before the database started it, the write never happens; cancelled while it
@@ -63,7 +65,7 @@ class WriteBatcher:
         cancellation returns only once the outcome is settled, so nothing is written later.
         """
         loop = asyncio.get_running_loop()
-        request = WriteRequest(operation, payload, loop.create_future())
+        request = WriteRequest(operation, payload, loop.create_future(), attached)
         if not self._busy():
             return await self._run_alone(request, loop)
         self._pending.append(request)  # the running drain or lone write picks it up

@@ -1,0 +1,101 @@
+"""What is learned about a card beside its content: where it was seen, and what people call it.
+
+A card's identity stays its content hash. A ``Sighting`` records one time its content was seen
+with a name (a file in an import, an upload, a caller's label); a tag is a word attached to a
+hash. Both are mutable knowledge about the content, never part of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Final, Optional
+
+from .card import format_time, to_utc
+from .exceptions import ValidationError
+
+MAX_TAG: Final = 200
+MAX_LABEL: Final = 4096
+"""Longest name, path or source a sighting keeps (a path of a deep tree fits)."""
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def check_tag(tag: object) -> str:
+    """A tag as stored: a string without control characters, surrounding spaces removed,
+    non-empty, at most ``MAX_TAG`` characters."""
+    if not isinstance(tag, str):
+        raise ValidationError(f"a tag is a string, not {type(tag).__name__}")
+    text = tag.strip()
+    if not text:
+        raise ValidationError("a tag must not be empty")
+    if len(text) > MAX_TAG:
+        raise ValidationError(f"a tag is at most {MAX_TAG} characters, got {len(text)}")
+    if _has_control(text) or any("\ud800" <= char <= "\udfff" for char in text):
+        raise ValidationError(f"a tag must not hold control characters or lone surrogates: {text!r}")
+    return text
+
+
+def _check_label(name: str, value: object) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_LABEL:
+        raise ValidationError(f"a sighting's {name} is a non-empty string of at most {MAX_LABEL} characters, got {value!r}")
+    if _has_control(value) or any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValidationError(f"a sighting's {name} must not hold control characters: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One time a card's content was seen: under what ``name`` (a file name), at what ``path``
+    (relative to the import's root), how large and last modified when (``size``, ``mtime``),
+    from what ``source`` (the import's root, ``upload``, or the caller's word), and when
+    (``seen_at``). Times are aware UTC datetimes."""
+
+    hash: str
+    name: Optional[str]
+    path: Optional[str]
+    size: Optional[int]
+    mtime: Optional[datetime]
+    source: Optional[str]
+    seen_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        hash_str: str,
+        *,
+        name: Optional[str] = None,
+        path: Optional[str] = None,
+        size: Optional[int] = None,
+        mtime: Optional[datetime] = None,
+        source: Optional[str] = None,
+        seen_at: Optional[datetime] = None,
+    ) -> Sighting:
+        """A checked sighting (``seen_at`` defaults to now)."""
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise ValidationError(f"a sighting's size is a byte count, got {size!r}")
+        return cls(
+            hash_str,
+            _check_label("name", name),
+            _check_label("path", path),
+            size,
+            None if mtime is None else to_utc(mtime, "mtime"),
+            _check_label("source", source),
+            datetime.now(timezone.utc) if seen_at is None else to_utc(seen_at, "seen_at"),
+        )
+
+    @property
+    def key(self) -> str:
+        """What makes two sightings the same one (``seen_at`` aside): the same content seen
+        under the same name, path, size, mtime and source. Seen again, only the first time is
+        kept, so importing a folder twice, or syncing two stores, records nothing new."""
+        mtime = None if self.mtime is None else format_time(self.mtime)
+        identity = json.dumps([self.hash, self.name, self.path, self.size, mtime, self.source])
+        return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]

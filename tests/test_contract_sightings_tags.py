@@ -1,0 +1,149 @@
+"""Contract: sightings (where content was seen, under what name) and tags, on every engine."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, StorageError, ValidationError
+
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+async def test_create_with_a_name_records_a_sighting(wrapper):
+    card = await wrapper.create("seen as a file", name="notes.txt", source="upload")
+    again = await wrapper.create("seen as a file", name="copy of notes.txt", source="upload")
+    plain = await wrapper.create("seen with no name")
+    assert again == card
+    seen = await wrapper.sightings(card.hash)
+    assert [(s.name, s.source, s.size) for s in seen] == [("notes.txt", "upload", card.size),
+                                                           ("copy of notes.txt", "upload", card.size)]
+    assert seen[0].seen_at <= seen[1].seen_at and seen[0].seen_at.tzinfo is not None
+    assert await wrapper.sightings(plain.hash) == []
+    assert await wrapper.names_of([card.hash, plain.hash]) == {card.hash: "copy of notes.txt"}
+
+
+async def test_the_same_sighting_is_recorded_once_keeping_the_first_time(wrapper):
+    card = MCard("imported twice")
+    first = Sighting.of(card.hash, name="a.txt", path="docs/a.txt", size=14, mtime=T0, source="/data", seen_at=T0)
+    later = Sighting.of(card.hash, name="a.txt", path="docs/a.txt", size=14, mtime=T0, source="/data",
+                        seen_at=T0 + timedelta(days=1))
+    other = Sighting.of(card.hash, name="b.txt", path="b.txt", size=14, mtime=T0, source="/data", seen_at=T0)
+    assert await wrapper.save_many([card], sightings=[later]) == 1
+    assert await wrapper.save_many([card], sightings=[first, other]) == 0
+    seen = await wrapper.sightings(card.hash)
+    assert [(s.path, s.seen_at) for s in seen] == [("docs/a.txt", T0), ("b.txt", T0)]
+    assert seen[0].mtime == T0 and seen[0].source == "/data" and seen[0].size == 14
+
+
+async def test_sightings_of_three_identical_files_show_them_as_one_card(wrapper):
+    card = MCard(b"same bytes")
+    files = [Sighting.of(card.hash, name=name, path=f"dir/{name}", size=10, source="/root") for name in "xyz"]
+    assert await wrapper.save_many([card, card, card], sightings=files) == 1
+    assert sorted(s.name for s in await wrapper.sightings(card.hash)) == ["x", "y", "z"]
+
+
+async def test_a_sighting_of_a_card_not_saved_with_it_is_refused(wrapper):
+    stored = await wrapper.create("stored before")
+    with pytest.raises(ValidationError, match="not among the cards"):
+        await wrapper.save_many([MCard("new")], sightings=[Sighting.of(stored.hash, name="x")])
+    assert await wrapper.count() == 1
+
+
+@pytest.mark.parametrize("bad", [
+    dict(name=""), dict(name="a\nb"), dict(path="x\x1b[2J"), dict(size=-1), dict(size=True),
+    dict(mtime=datetime(2026, 1, 1)), dict(source=7), dict(name="x" * 5000),
+])
+def test_a_sighting_with_bad_fields_is_a_validation_error(bad):
+    with pytest.raises(ValidationError):
+        Sighting.of("ab" * 32, **bad)
+
+
+async def test_tags_are_attached_detached_and_sorted(wrapper):
+    card = await wrapper.create("tagged card")
+    assert await wrapper.tag(card.hash, "holiday", "beach", " beach ") == 2
+    assert await wrapper.tag(card.hash, "beach") == 0
+    assert await wrapper.tags(card.hash) == ["beach", "holiday"]
+    assert await wrapper.untag(card.hash, "beach", "never there") == 1
+    assert await wrapper.tags(card.hash) == ["holiday"]
+    assert await wrapper.tags_of([card.hash, MCard("other").hash]) == {card.hash: ["holiday"]}
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "a\tb", "bell\a", "x" * 201, "\udc80", 7, None])
+async def test_a_tag_that_is_not_one_is_a_validation_error(wrapper, bad):
+    card = await wrapper.create("card")
+    with pytest.raises(ValidationError):
+        await wrapper.tag(card.hash, bad)
+    assert await wrapper.tags(card.hash) == []
+
+
+async def test_tagging_a_hash_not_stored_fails_the_whole_batch(wrapper):
+    stored = await wrapper.create("stored")
+    missing = MCard("never stored").hash
+    with pytest.raises(ValidationError, match=missing):
+        await wrapper.tag_many([(stored.hash, "kept?"), (missing, "x")])
+    assert await wrapper.tags(stored.hash) == []
+    with pytest.raises(ValidationError):
+        await wrapper.tag(missing, "x")
+    assert await wrapper.tag_many([(stored.hash, "a"), (stored.hash, "b")]) == 2
+
+
+async def test_removing_a_card_removes_its_sightings_and_tags(wrapper):
+    card = await wrapper.create("short lived", name="gone.txt")
+    await wrapper.tag(card.hash, "doomed")
+    assert await wrapper.remove(card.hash)
+    assert await wrapper.sightings(card.hash) == [] and await wrapper.tags(card.hash) == []
+    back = await wrapper.create("short lived")
+    assert await wrapper.sightings(back.hash) == [] and await wrapper.tags(back.hash) == []
+    assert (await wrapper.verify(progress=False)).ok
+
+
+async def test_concurrent_tagging_and_saving_each_get_their_outcome(wrapper):
+    import asyncio
+
+    cards = [await wrapper.create(f"card {i}") for i in range(5)]
+    missing = MCard("absent").hash
+    outcomes = await asyncio.gather(
+        *(wrapper.tag(card.hash, "group", f"n{i}") for i, card in enumerate(cards)),
+        wrapper.tag(missing, "nope"),
+        *(wrapper.create(f"more {i}", name=f"more{i}.txt") for i in range(5)),
+        return_exceptions=True,
+    )
+    assert outcomes[:5] == [2] * 5 and isinstance(outcomes[5], ValidationError)
+    assert all(isinstance(o, MCard) for o in outcomes[6:])
+    assert await wrapper.tags(cards[3].hash) == ["group", "n3"]
+    assert len(await wrapper.sightings(outcomes[6].hash)) == 1
+
+
+TAGS = st.sampled_from(["a", "b", "c", "Holiday", "holiday", "ü", "two words"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.booleans(), st.integers(0, 2), st.lists(TAGS, max_size=3)), max_size=12))
+async def test_tags_behave_like_a_set_per_card(make_config, steps):
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        cards = [await store.create(f"model card {i}") for i in range(3)]
+        model: dict[str, set[str]] = {card.hash: set() for card in cards}
+        for attach, index, words in steps:
+            key = cards[index].hash
+            if attach:
+                assert await store.tag(key, *words) == len(set(words) - model[key])
+                model[key] |= set(words)
+            else:
+                assert await store.untag(key, *words) == len(set(words) & model[key])
+                model[key] -= set(words)
+        assert await store.tags_of(model) == {key: sorted(tags) for key, tags in model.items() if tags}
+        await store.remove_many(list(model))
+
+
+async def test_a_read_only_store_shows_labels_and_refuses_to_change_them(make_config):
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store cannot be opened read-only")
+    async with AsyncPersistenceWrapper(make_config()) as writer:
+        card = await writer.create("labelled", name="l.txt")
+        await writer.tag(card.hash, "kept")
+    async with AsyncPersistenceWrapper(make_config(read_only=True)) as reader:
+        assert await reader.tags(card.hash) == ["kept"] and len(await reader.sightings(card.hash)) == 1
+        with pytest.raises(StorageError):
+            await reader.tag(card.hash, "new")
