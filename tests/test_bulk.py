@@ -65,4 +65,4 @@ async def test_a_version_1_database_gains_content_types(tmp_path):
         assert types == ["application/json", "image/png", "text/plain"]
         assert (await store.create("new after migration")).content_type == "text/plain"
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (5,)
+        assert raw.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (4,)

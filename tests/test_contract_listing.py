@@ -126,10 +126,12 @@ async def test_search_metacharacters_match_literally(wrapper, needle):
     assert await wrapper.search(needle) == [target]
 
 
-async def test_search_skips_bytes_cards(wrapper):
-    await wrapper.create(b"findme in bytes")
+async def test_search_finds_bytes_that_are_utf8_and_skips_other_bytes(wrapper):
+    utf8 = await wrapper.create("findme in bytes ü".encode("utf-8"))
+    await wrapper.create(b"findme in \xff not utf-8")
     text = await wrapper.create("findme in text")
-    assert await wrapper.search("findme") == [text]
+    assert await wrapper.search("findme") == [text, utf8]
+    assert await wrapper.search("FINDME IN BYTES Ü", case_sensitive=False) == [utf8]
 
 
 async def test_search_matches_non_ascii(wrapper):

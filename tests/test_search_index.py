@@ -1,5 +1,6 @@
 """Search through an index gives exactly the contract's substring results, whatever the history."""
 
+from tests.test_bad_input_properties import as_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +13,7 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 
 
 async def expected(store: AsyncPersistenceWrapper, query: str) -> list[MCard]:
-    return [card for card in await store.list() if card.is_text and query in card.content]
+    return [card for card in await store.list() if query in as_text(card)]
 
 
 @SETTINGS

@@ -33,6 +33,10 @@ import mcard
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
+BUILDERS = {"where", "joined", "candidates", "check", "_matching", "_chosen", "_page_query", "_literal_lookup"}
+"""Functions that put filters and searches together as SQL from constants, placeholders and
+configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
+hostile values, which must reach only the parameters."""
 TRUSTED_IDENTIFIERS = {"Tables", "Statement"}
 """Types holding quoted identifiers that ``PostgresConfig`` validated (``Tables.named``), and
 statements a caller passes on (``Statement``: checked at the call, see the module docstring)."""
@@ -44,12 +48,16 @@ class Module:
         self.globals: dict[str, list[ast.expr]] = {}
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
         self.imported: dict[str, tuple[Path, str]] = {}
+        self.modules: dict[str, Path] = {}
         for node in tree.body:
-            if isinstance(node, ast.ImportFrom) and node.level and path is not None and node.module:
+            if isinstance(node, ast.ImportFrom) and node.level and path is not None:
                 folder = path.parents[node.level - 1]
-                source = folder.joinpath(*node.module.split(".")).with_suffix(".py")
                 for alias in node.names:
-                    self.imported[alias.asname or alias.name] = (source, alias.name)
+                    if node.module:
+                        source = folder.joinpath(*node.module.split(".")).with_suffix(".py")
+                        self.imported[alias.asname or alias.name] = (source, alias.name)
+                    else:  # from . import module as name
+                        self.modules[alias.asname or alias.name] = folder / f"{alias.name}.py"
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.functions[node.name] = node
             for target, value in _assignments(node):
@@ -79,9 +87,12 @@ class Module:
             if isinstance(func, ast.Attribute) and func.attr == "join" and ok(func.value):
                 return len(node.args) == 1 and (ok(node.args[0]) or self._safe_list(node.args[0], scope, seen))
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            return name in SAFE_CALLS
+            return name in SAFE_CALLS or name in BUILDERS
         if isinstance(node, ast.Name):
             return self._trusted(node.id, scope) or self._safe_name(node.id, scope, seen)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in self.modules:
+            source = self.modules[node.value.id]
+            return source.exists() and Module(ast.parse(source.read_text()), source)._safe_name(node.attr, None, frozenset())
         if isinstance(node, ast.Attribute):
             return isinstance(node.value, ast.Name) and self._trusted(node.value.id, scope)
         if isinstance(node, ast.Starred) and isinstance(node.value, ast.Call):
@@ -115,7 +126,9 @@ class Module:
 
     def _safe_value(self, value: ast.expr, name: str, scope: ast.AST, seen: frozenset[str]) -> bool:
         if isinstance(value, _Unpacked):
-            return self._safe_returned(value.call, value.index, seen)
+            func = value.call.func
+            builder = (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in BUILDERS
+            return (builder and value.index == 0) or self._safe_returned(value.call, value.index, seen)
         if isinstance(value, _Listed):
             return all(self.safe(item, scope, seen) for item in value.items)
         return self.safe(value, scope, seen)
@@ -332,3 +345,41 @@ def bad(conn, tables, other: Tables, key: str):
     conn.execute(f"SELECT * FROM {other.card} WHERE hash = '{key}'")
 '''
     assert [line.split(":")[1] for line in unsafe_sql_calls(source)] == ["5", "6"]
+
+
+HOSTILE = "XQX'; DROP TABLE card; --\"XQX"
+"""Every value below carries ``XQX``: it must never appear in the text of a statement."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tag=st.just(HOSTILE) | st.text(min_size=1, max_size=10).map(lambda t: "XQX" + t.strip() + "XQX"),
+    name=st.text(min_size=0, max_size=10).map(lambda t: "XQX" + t + "*[XQX]"),
+    content_type=st.sampled_from(["xqxtype/xqx*", "image/*", "text/xqx"]),
+    mode=st.sampled_from(["substring", "words", "regex"]),
+    case_sensitive=st.booleans(),
+    query=st.text(min_size=1, max_size=12).map(lambda t: "XQX" + t + " XQXword"),
+)
+def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_sensitive, query):
+    from mcard.domain.models.exceptions import ValidationError
+    from mcard.domain.query import Filters, SearchSpec
+    from mcard.infrastructure.persistence.engine import postgres_sql, sql_filters, sqlite_search
+
+    try:
+        filters = Filters.of(tag=tag.strip() or "XQX", name=name, content_type=content_type,
+                             min_size=1, max_size=2, start_time=None)
+        spec = SearchSpec.of(query, mode, case_sensitive)
+    except ValidationError:
+        return
+    statements: list[str] = []
+    params: list[object] = []
+    statements.append(sqlite_search.where(filters, params, (1, HOSTILE)))
+    statements.append(sqlite_search._matching(spec, filters, params, sqlite_search.CARD)[0])
+    statements.append(sqlite_search._chosen(filters, spec, params))
+    tables = postgres_sql.Tables.named("public", "card")
+    statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
+    statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])
+    for dialect in (sqlite_search.DIALECT, postgres_sql.dialect(tables)):
+        statements.append(sql_filters.joined(sql_filters.where(filters, dialect, params)))
+    assert not [s for s in statements if "xqx" in s.lower()], statements
+    assert any("xqx" in str(value).lower() for value in params)

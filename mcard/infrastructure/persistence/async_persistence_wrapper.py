@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from typing import Optional
+from typing import Any, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 
-from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, StoreStats
+from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, Found, StoreStats
 from .engine.integrity import VerifyReport
 from .engine_config import EngineConfig
 
@@ -129,31 +129,63 @@ class AsyncPersistenceWrapper:
         offset: int = 0,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        **filters: Any,
     ) -> list[MCard]:
-        """Cards newest first; time bounds are inclusive and must be timezone-aware."""
-        return await self.store.list(limit, offset, start_time, end_time)
+        """Cards newest first. Filters (every listing takes them): ``start_time``/``end_time``
+        (inclusive, timezone-aware), ``content_type`` (``"image/png"`` or ``"image/*"``),
+        ``min_size``/``max_size`` (bytes, inclusive), ``tag`` (one or several: all of them),
+        ``name`` (a glob, such as ``"*.png"``, over the names the card was seen under)."""
+        return await self.store.list(limit, offset, start_time, end_time, **filters)
 
     async def count(
-        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None
+        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None, **filters: Any
     ) -> int:
-        return await self.store.count(start_time, end_time)
+        """How many cards pass the filters (as ``list``)."""
+        return await self.store.count(start_time, end_time, **filters)
 
     def iterate(
         self,
         page_size: int = DEFAULT_PAGE_SIZE,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        **filters: Any,
     ) -> AsyncIterator[MCard]:
-        """Every card newest first, streamed page by page: ``async for card in wrapper.iterate()``."""
-        return self.store.iterate(page_size, start_time, end_time)
+        """Every card newest first (filtered as ``list``), streamed page by page:
+        ``async for card in wrapper.iterate()``."""
+        return self.store.iterate(page_size, start_time, end_time, **filters)
 
     async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
         """Re-hash every stored card; the report lists each one whose content no longer matches."""
         return await self.store.verify(page_size, progress)
 
-    async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]:
-        """Text cards containing ``query`` literally (case-sensitive), newest first."""
-        return await self.store.search(query, limit, offset)
+    async def search(
+        self,
+        query: str,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        *,
+        mode: str = "substring",
+        case_sensitive: bool = True,
+        **filters: Any,
+    ) -> list[MCard]:
+        """Cards whose text matches ``query`` (filtered as ``list``): ``mode="substring"``
+        (literal; ``case_sensitive=False`` compares after ``str.casefold()``), ``"words"``
+        (terms, ``"phrases"``, ``prefix*``, ``OR``, ``-excluded``; best first) or ``"regex"``
+        (Python's ``re``). Text cards and bytes cards that are UTF-8; newest first but words."""
+        return await self.store.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
+
+    async def find(self, query: str, limit: Optional[int] = None, offset: int = 0) -> Found:
+        """Cards a query in mcard's query syntax names (``type:image/* tag:holiday
+        name:*.png after:2026-01-01 before:2026-02-01 size:>1MB "exact phrase" words
+        -excluded``); ``.total`` counts every match, whatever ``limit`` and ``offset``."""
+        return await self.store.find(query, limit, offset)
+
+    async def facets(
+        self, query: str = "", by: Iterable[str] = ("content_type", "tag", "month", "size")
+    ) -> dict[str, list[tuple[Any, int]]]:
+        """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent
+        first; time (``year``, ``month``, ``day``, ``hour``, ``time``) and size buckets in order."""
+        return await self.store.facets(query, by)
 
     async def stats(self) -> StoreStats:
         """Card count, total bytes, first/last ``g_time``, and (count, bytes) per content type."""

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Optional
+from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard, check_card as check_true_card, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag
+from mcard.domain.query import Filters, FindQuery, SearchSpec, parse_find
 
 from .integrity import DamagedCard, VerifyReport, check_stored
 
@@ -95,16 +96,90 @@ def check_page_size(value: object) -> int:
     return size
 
 
-def check_query(query: object) -> str:
-    if not isinstance(query, str):
-        raise ValidationError(f"search query must be a str, got {type(query).__name__}")
-    if not query:
-        raise ValidationError("search query must not be empty")
-    try:
-        query.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError(f"search query is not valid Unicode: {exc.reason}") from exc
-    return query
+FILTERS: Final = ("content_type", "min_size", "max_size", "tag", "name", "start_time", "end_time")
+FACETS: Final = ("content_type", "tag", "size", "year", "month", "day", "hour", "time", "kind")
+SIZE_BUCKETS: Final = (
+    (0, "< 1 KB"), (1024, "1 KB - 10 KB"), (10 * 1024, "10 KB - 100 KB"), (100 * 1024, "100 KB - 1 MB"),
+    (1024**2, "1 MB - 10 MB"), (10 * 1024**2, ">= 10 MB"),
+)
+"""The size facet's buckets: (lowest size in bytes, label), in order."""
+
+
+class Found(list):  # type: ignore[type-arg]
+    """Cards found, and ``total``: how many match without ``limit`` and ``offset``."""
+
+    def __init__(self, cards: Iterable[MCard], total: int) -> None:
+        super().__init__(cards)
+        self.total = total
+
+
+def check_filters(start_time: object, end_time: object, filters: dict[str, Any]) -> Filters:
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise ValidationError(f"unknown filter {unknown[0]!r}; the filters are {', '.join(FILTERS)}")
+    return Filters.of(start_time=start_time, end_time=end_time, **filters)  # type: ignore[arg-type]
+
+
+def check_facets(by: object) -> list[str]:
+    fields = [by] if isinstance(by, str) else by
+    if not isinstance(fields, Iterable):
+        raise ValidationError(f"by names facets, got {by!r}")
+    checked = list(dict.fromkeys(fields))
+    for field in checked:
+        if field not in FACETS:
+            raise ValidationError(f"unknown facet {field!r}; the facets are {', '.join(FACETS)}")
+    return checked
+
+
+def size_bucket(size: int) -> str:
+    return next(label for low, label in reversed(SIZE_BUCKETS) if size >= low)
+
+
+async def facet_values(store: BaseStore, field: str, card: MCard) -> list[Any]:
+    """The values a card has for a facet (the reference the engines' SQL agrees with)."""
+    moment = card.g_time
+    if field == "content_type":
+        return [card.content_type]
+    if field == "kind":
+        return [card.kind]
+    if field == "size":
+        return [size_bucket(card.size)]
+    if field == "tag":
+        return (await store._tags([card.hash])).get(card.hash, [])
+    return [time_bucket(field, moment)]
+
+
+TIME_WIDTHS: Final = ("year", "month", "day", "hour")
+
+
+def time_bucket(width: str, moment: datetime) -> str:
+    """The bucket a UTC time falls in: ``2026``, ``2026-03``, ``2026-03-01``, ``2026-03-01T14``."""
+    parts = (f"{moment.year:04d}", f"-{moment.month:02d}", f"-{moment.day:02d}", f"T{moment.hour:02d}")
+    return "".join(parts[: TIME_WIDTHS.index(width) + 1])
+
+
+def time_width(first: Optional[datetime], last: Optional[datetime]) -> str:
+    """The bucket width for a ``time`` facet: about 5 to 60 buckets over the span."""
+    if first is None or last is None:
+        return "month"
+    span = last - first
+    if span.days > 5 * 365:
+        return "year"
+    if span.days > 5 * 30:
+        return "month"
+    if span.days >= 2:
+        return "day"
+    return "hour"
+
+
+def order_facet(field: str, counts: dict[Any, int]) -> list[tuple[Any, int]]:
+    """Most frequent first (then by value); time and size buckets in their own order."""
+    if field == "size":
+        order = {label: index for index, (_, label) in enumerate(SIZE_BUCKETS)}
+        return sorted(counts.items(), key=lambda item: order[item[0]])
+    if field in ("year", "month", "day", "hour", "time"):
+        return sorted(counts.items())
+    return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
 
 
 def _hash_list(hashes: Iterable[str], name: str) -> list[str]:
@@ -204,25 +279,46 @@ class BaseStore(ABC):
 
     @abstractmethod
     async def _list(
-        self,
-        start_time: Optional[datetime],
-        end_time: Optional[datetime],
-        limit: Optional[int],
-        offset: int,
-        after: Optional[PageKey],
+        self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:
-        """Cards newest first (ties by hash, descending), both time bounds inclusive.
+        """Cards newest first (ties by hash, descending) that pass ``filters``.
 
         ``after`` continues a listing behind the card it names (keyset pagination).
         """
 
     @abstractmethod
-    async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
-        """How many cards lie within the inclusive time bounds."""
+    async def _count(self, filters: Filters) -> int:
+        """How many cards pass ``filters``."""
 
     @abstractmethod
-    async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
-        """Text cards whose content contains ``query`` literally (case-sensitive), newest first."""
+    async def _search(
+        self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
+    ) -> tuple[list[MCard], Optional[int]]:
+        """Cards (text, or bytes that are UTF-8) that ``spec`` matches and pass ``filters``:
+        newest first, or for words by relevance (then newest); and with ``total`` how many
+        match in all. ``spec.matcher()`` is what decides (``mcard.domain.query.text``)."""
+
+    async def _facet(self, field: str, filters: Filters, spec: Optional[SearchSpec]) -> list[tuple[Any, int]]:
+        """(value, count) of the cards that pass ``filters`` (and match ``spec``) for one of
+        ``FACETS``; this default reads every such card."""
+        cards = [card async for card in self._matching(filters, spec)]
+        if field == "time":
+            times = [card.g_time for card in cards]
+            field = time_width(min(times, default=None), max(times, default=None))
+        counts: dict[Any, int] = {}
+        for card in cards:
+            for value in await facet_values(self, field, card):
+                counts[value] = counts.get(value, 0) + 1
+        return order_facet(field, counts)
+
+    async def _matching(self, filters: Filters, spec: Optional[SearchSpec]) -> AsyncIterator[MCard]:
+        if spec is None:
+            async for card in self._iterate(filters, DEFAULT_PAGE_SIZE):
+                yield card
+            return
+        found, _ = await self._search(spec, filters, None, 0, False)
+        for card in found:
+            yield card
 
     @abstractmethod
     async def _remove_many(self, hashes: Sequence[str]) -> int:
@@ -233,7 +329,7 @@ class BaseStore(ABC):
 
         This default reads every card; engines look the prefix up in their hash index instead.
         """
-        found = sorted(card.hash async for card in self._iterate(None, None, DEFAULT_PAGE_SIZE)
+        found = sorted(card.hash async for card in self._iterate(Filters(), DEFAULT_PAGE_SIZE)
                        if card.hash.startswith(prefix))
         return found[:limit]
 
@@ -269,10 +365,8 @@ class BaseStore(ABC):
         how many changed. Attaching to a hash that is not stored is a ``ValidationError``."""
         raise StorageError(f"{self._where}: this engine keeps no tags")
 
-    async def _iterate(
-        self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
-    ) -> AsyncIterator[MCard]:
-        """Every card within the bounds, newest first, fetched ``page_size`` at a time.
+    async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
+        """Every card that passes ``filters``, newest first, fetched ``page_size`` at a time.
 
         This default pages by keyset through ``_list``: each page is its own snapshot, so a
         card removed or added (with an older ``g_time``) during the iteration may be missed
@@ -280,7 +374,7 @@ class BaseStore(ABC):
         """
         after: Optional[PageKey] = None
         while True:
-            page = await self._list(start_time, end_time, page_size, 0, after)
+            page = await self._list(filters, page_size, 0, after)
             for card in page:
                 yield card
             if len(page) < page_size:
@@ -293,7 +387,7 @@ class BaseStore(ABC):
         This default re-hashes the cards ``_iterate`` yields; engines may check raw rows instead.
         """
         checked, damaged = 0, []
-        async for card in self._iterate(None, None, page_size):
+        async for card in self._iterate(Filters(), page_size):
             checked += 1
             reason = _stored_reason(card)
             if reason:
@@ -430,31 +524,35 @@ class BaseStore(ABC):
         offset: int = 0,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        **filters: Any,
     ) -> list[MCard]:
-        """Cards newest first, optionally within inclusive time bounds."""
+        """Cards newest first, optionally filtered (``FILTERS``: time bounds inclusive,
+        ``content_type`` such as ``"image/*"``, ``min_size``/``max_size`` in bytes, ``tag``,
+        ``name`` a glob over the names the card was seen under)."""
         self._check_loop()
         limit = check_count("limit", limit, allow_none=True)
         offset = check_count("offset", offset, allow_none=False) or 0
-        start, end = check_time("start_time", start_time), check_time("end_time", end_time)
+        checked = check_filters(start_time, end_time, filters)
         if limit == 0:
             return []
-        return await self._list(start, end, limit, offset, None)
+        return await self._list(checked, limit, offset, None)
 
     async def count(
-        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None
+        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None, **filters: Any
     ) -> int:
-        """How many cards are stored, optionally within inclusive time bounds."""
+        """How many cards are stored, optionally filtered (as ``list``)."""
         self._check_loop()
-        start, end = check_time("start_time", start_time), check_time("end_time", end_time)
-        return await self._count(start, end)
+        return await self._count(check_filters(start_time, end_time, filters))
 
     async def iterate(
         self,
         page_size: int = DEFAULT_PAGE_SIZE,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        **filters: Any,
     ) -> AsyncIterator[MCard]:
-        """Every card newest first, fetched ``page_size`` at a time, in constant memory.
+        """Every card newest first (optionally filtered, as ``list``), fetched ``page_size``
+        at a time, in constant memory.
 
         Engines that support it (SQLite does) read the whole iteration from one snapshot: the
         cards stored when the first card was fetched, however long the loop takes, while
@@ -462,8 +560,8 @@ class BaseStore(ABC):
         """
         self._check_loop()
         size = check_page_size(page_size)
-        start, end = check_time("start_time", start_time), check_time("end_time", end_time)
-        async with aclosing(self._iterate(start, end, size)) as cards:
+        checked = check_filters(start_time, end_time, filters)
+        async with aclosing(self._iterate(checked, size)) as cards:
             async for card in cards:
                 yield card
 
@@ -487,18 +585,59 @@ class BaseStore(ABC):
         report.damaged.extend(await self._orphans())
         return report
 
-    async def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> list[MCard]:
-        """Text cards containing ``query`` literally and case-sensitively, newest first.
+    async def search(
+        self,
+        query: str,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        *,
+        mode: str = "substring",
+        case_sensitive: bool = True,
+        **filters: Any,
+    ) -> list[MCard]:
+        """Cards whose text matches ``query``, optionally filtered (as ``list``).
 
-        ``%``, ``_``, quotes and backslashes are ordinary characters; bytes cards never match.
+        ``mode="substring"``: the query appears literally (``%``, ``_``, quotes are ordinary
+        characters); without ``case_sensitive`` compared after ``str.casefold()``.
+        ``mode="words"``: terms, ``"phrases"``, ``prefix*``, ``OR``, ``-excluded``, best
+        matches first. ``mode="regex"``: Python's ``re.search``. Text cards and bytes cards
+        whose bytes are UTF-8 are searched; other bytes never match. Newest first, except words.
         """
         self._check_loop()
-        text = check_query(query)
+        spec = SearchSpec.of(query, mode, case_sensitive)
         limit = check_count("limit", limit, allow_none=True)
         offset = check_count("offset", offset, allow_none=False) or 0
+        checked = check_filters(filters.pop("start_time", None), filters.pop("end_time", None), filters)
         if limit == 0:
             return []
-        return await self._search(text, limit, offset)
+        return (await self._search(spec, checked, limit, offset, False))[0]
+
+    async def find(self, query: str, limit: Optional[int] = None, offset: int = 0) -> Found:
+        """The cards a query in mcard's query syntax names (``mcard.domain.query.syntax``):
+        ``type:image/* tag:holiday name:*.png after:2026-01-01 before:2026-02-01 size:>1MB
+        "exact phrase" words -excluded``. Best matches first when it has words, else newest
+        first; ``.total`` is the number of matches without ``limit`` and ``offset``."""
+        self._check_loop()
+        parsed = parse_find(query)
+        limit = check_count("limit", limit, allow_none=True)
+        offset = check_count("offset", offset, allow_none=False) or 0
+        if parsed.words is None:
+            total = await self._count(parsed.filters)
+            cards = [] if limit == 0 else await self._list(parsed.filters, limit, offset, None)
+            return Found(cards, total)
+        cards, total = await self._search(parsed.words, parsed.filters, None if limit == 0 else limit, offset, True)
+        return Found([] if limit == 0 else cards, total or 0)
+
+    async def facets(
+        self, query: str = "", by: Iterable[str] = ("content_type", "tag", "month", "size")
+    ) -> dict[str, list[tuple[Any, int]]]:
+        """For each field of ``by`` (``FACETS``), (value, count) over the cards ``query``
+        names: most frequent first; time buckets (``year``, ``month``, ``day``, ``hour``, or
+        ``time`` for a width chosen from the span) and ``size`` buckets in their own order."""
+        self._check_loop()
+        parsed = parse_find(query)
+        fields = check_facets(by)
+        return {field: await self._facet(field, parsed.filters, parsed.words) for field in fields}
 
     async def stats(self) -> StoreStats:
         """How many cards, how many bytes, from when to when, and per content type."""

@@ -14,12 +14,15 @@ from typing import Any, Final, Optional, TypeVar
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import ConfigurationError, StorageError
 from mcard.domain.models.sighting import Sighting
+from mcard.domain.query import Filters, SearchSpec
+from mcard.domain.query.text import bm25, tokens
 
 from ..engine_config import PostgresConfig
 from . import postgres_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
 from .integrity import DamagedCard
-from .page_marks import PageMarks, micros_bounds
+from .card_rows import row_card
+from .page_marks import PageMarks
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -354,27 +357,53 @@ class PostgresStore(BaseStore):
     async def _stats(self) -> StoreStats:
         return StoreStats(**await self._run(sql.stats))
 
-    async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
-        return await self._run(sql.count, micros_bounds(start_time, end_time))
+    async def _count(self, filters: Filters) -> int:
+        return await self._run(sql.count, filters)
 
-    async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
-        return await self._run(sql.find, query.encode("utf-8"), limit, offset, self._indexed)
+    async def _search(
+        self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
+    ) -> tuple[list[MCard], Optional[int]]:
+        """Candidates from SQL (the trigram index for a case-sensitive substring), each checked
+        against the reference (``mcard.domain.query.text``) on a worker thread."""
+        literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
+        rows = await self._run(sql.matching_rows, filters, literal, self._indexed)
+        found = await asyncio.to_thread(_checked, spec, [row_card(row) for row in rows])
+        page = found[offset:] if limit is None else found[offset:offset + limit]
+        return page, (len(found) if total else None)
 
     async def _list(
-        self,
-        start_time: Optional[datetime],
-        end_time: Optional[datetime],
-        limit: Optional[int],
-        offset: int,
-        after: Optional[PageKey],
+        self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:
-        bounds = micros_bounds(start_time, end_time)
         if after is not None:
             after_key = (to_micros(after[0]), after[1])
-            return (await self._run(sql.list_page, bounds, limit, 0, after_key, None))[0]
-        resume = self._page_marks.get(bounds, offset)
-        cards, stamp = await self._run(sql.list_page, bounds, limit, offset, None, resume)
+            return (await self._run(sql.list_page, filters, limit, 0, after_key, None))[0]
+        resume = self._page_marks.get(filters, offset)
+        cards, stamp = await self._run(sql.list_page, filters, limit, offset, None, resume)
         if stamp is not None:
-            self._page_marks.remember(bounds, offset, stamp, cards)
+            self._page_marks.remember(filters, offset, stamp, cards)
         return cards
 
+
+
+def _checked(spec: SearchSpec, cards: list[MCard]) -> list[MCard]:
+    """The cards whose text ``spec`` matches, newest first (words: best first)."""
+    matcher = spec.matcher()
+    found, texts = [], []
+    for card in cards:
+        content = card.content
+        if isinstance(content, bytes):
+            try:
+                content = content.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+        if matcher(content):
+            found.append(card)
+            texts.append(content)
+    found.sort(key=lambda card: (card.g_time, card.hash), reverse=True)
+    if spec.mode == "words" and found:
+        order = {card.hash: text for card, text in zip(found, texts)}
+        scores = bm25(spec.words, [order[card.hash] for card in found], len(cards),
+                      sum(len(tokens(t)) for t in texts) / len(texts))
+        ranked = sorted(zip(scores, range(len(found))), key=lambda item: (-item[0], item[1]))
+        found = [found[index] for _, index in ranked]
+    return found

@@ -23,8 +23,11 @@ from mcard.domain.models.card import EPOCH, MCard, from_micros, to_micros
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
+from mcard.domain.query import Filters
+
 from . import postgres_copy as copy
 from . import postgres_search as search
+from . import sql_filters
 from .card_rows import row_card
 from .integrity import DamagedCard
 from .write_batcher import WriteRequest
@@ -48,7 +51,6 @@ INCOMING_TABLE: Final = (
 """Where large batches are copied to, then inserted from: one per connection, emptied at commit."""
 STAMP_SLOTS: Final = 64
 
-TimeBounds = tuple[Optional[int], Optional[int]]
 Connection = Any  # asyncpg.Connection; asyncpg is imported lazily
 
 
@@ -473,26 +475,23 @@ async def get_many(conn: Connection, tables: Tables, hashes: Sequence[str]) -> d
     return {row[0]: row_card(row) for row in rows}
 
 
-def _where(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[str, list[object]]:
-    clauses: list[str] = []
+def dialect(tables: Tables) -> sql_filters.Dialect:
+    return sql_filters.Dialect(
+        mark=lambda n: f"${n}", glob=lambda mark: f"name SIMILAR TO {mark}",
+        glob_value=sql_filters.postgres_similar, tag_table=tables.tag, sighting_table=tables.sighting,
+    )
+
+
+def _where(tables: Tables, filters: Filters, after: Optional[tuple[int, str]]) -> tuple[str, list[object]]:
     params: list[object] = []
-    start, end = bounds
-    if start is not None:
-        params.append(start)
-        clauses.append(f"g_time >= ${len(params)}")
-    if end is not None:
-        params.append(end)
-        clauses.append(f"g_time <= ${len(params)}")
-    if after is not None:
-        params.extend(after)
-        clauses.append(f"(g_time, hash) < (${len(params) - 1}, ${len(params)})")
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+    clauses = sql_filters.where(filters, dialect(tables), params, after, table=tables.card)
+    return sql_filters.joined(clauses), params
 
 
 async def list_page(
     conn: Connection,
     tables: Tables,
-    bounds: TimeBounds,
+    filters: Filters,
     limit: Optional[int],
     offset: int,
     after: Optional[tuple[int, str]],
@@ -507,21 +506,21 @@ async def list_page(
     only the page's rows are read from the table.
     """
     if resume is not None:
-        rows = await conn.fetch(*_page_query(tables, bounds, limit, 0, resume[1:]))
+        rows = await conn.fetch(*_page_query(tables, filters, limit, 0, resume[1:]))
         if rows and rows[0][0] == resume[0]:
             return [row_card(row[1:]) for row in rows], rows[0][0]
-    rows = await conn.fetch(*_page_query(tables, bounds, limit, offset, after))
+    rows = await conn.fetch(*_page_query(tables, filters, limit, offset, after))
     return [row_card(row[1:]) for row in rows], (rows[0][0] if rows else None)
 
 
 def _page_query(
     tables: Tables,
-    bounds: TimeBounds,
+    filters: Filters,
     limit: Optional[int],
     offset: int,
     after: Optional[tuple[int, str]],
 ) -> tuple[object, ...]:
-    where, params = _where(bounds, after)
+    where, params = _where(tables, filters, after)
     n = len(params)
     if offset:
         first = f"(SELECT g_time, hash FROM {tables.card}{where}{NEWEST_FIRST} LIMIT 1 OFFSET ${n + 2})"
@@ -530,9 +529,28 @@ def _page_query(
     return (query, *params, limit, *([offset] if offset else []))
 
 
-async def count(conn: Connection, tables: Tables, bounds: TimeBounds) -> int:
-    where, params = _where(bounds, None)
+async def count(conn: Connection, tables: Tables, filters: Filters) -> int:
+    where, params = _where(tables, filters, None)
     return await conn.fetchval(f"SELECT count(*) FROM {tables.card}{where}", *params)
+
+
+async def matching_rows(
+    conn: Connection, tables: Tables, filters: Filters, query: Optional[bytes], indexed: bool
+) -> list[Any]:
+    """Rows (in ``COLUMNS`` order) of every card that passes ``filters`` and may match:
+    holding ``query`` (bytes; text cards through the trigram index when it helps) when given;
+    newest first. What decides is the caller's exact check."""
+    where, params = _where(tables, filters, None)
+    if query is None:
+        return await conn.fetch(f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST}", *params)
+    rows = list(await search.find(conn, tables, query, None, 0, indexed))
+    rows += await conn.fetch(
+        f"SELECT {COLUMNS} FROM {tables.card} WHERE NOT is_text AND position($1::bytea IN content) > 0", query
+    )
+    if not where:
+        return rows
+    allowed = {row[0] for row in await conn.fetch(f"SELECT hash FROM {tables.card}{where}", *params)}
+    return [row for row in rows if row[0] in allowed]
 
 
 async def find(

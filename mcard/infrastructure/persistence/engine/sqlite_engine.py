@@ -14,13 +14,14 @@ from typing import Any, Final, Optional, TypeVar
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
+from mcard.domain.query import Filters, SearchSpec
 
 from ..engine_config import SQLiteConfig
-from . import sqlite_schema
+from . import sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
 from .integrity import DamagedCard
-from .page_marks import PageMarks, micros_bounds
+from .page_marks import PageMarks
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
 from .write_batcher import WriteBatcher, WriteRequest
@@ -187,7 +188,13 @@ class SQLiteStore(BaseStore):
 
     # -- connections -------------------------------------------------------------------------
     async def _new_connection(self) -> SQLiteWorker:
-        return await SQLiteWorker.open(self._database, self._where, sql.read_row, **self._connect_kwargs)
+        worker = await SQLiteWorker.open(self._database, self._where, sql.read_row, **self._connect_kwargs)
+        try:
+            await sqlite_schema.register_functions(worker)
+        except BaseException:
+            await worker.close()
+            raise
+        return worker
 
     def _open_writer(self) -> tuple[SQLiteWorker, WriteBatcher]:
         if self._writer is None or self._batcher is None:
@@ -411,17 +418,19 @@ class SQLiteStore(BaseStore):
     async def _stats(self) -> StoreStats:
         return StoreStats(**await self._read(sql.stats))
 
-    async def _count(self, start_time: Optional[datetime], end_time: Optional[datetime]) -> int:
-        return await self._read(sql.count, micros_bounds(start_time, end_time))
+    async def _count(self, filters: Filters) -> int:
+        return await self._read(sql.count, filters)
 
-    async def _search(self, query: str, limit: Optional[int], offset: int) -> list[MCard]:
-        return await self._read(sql.search, query, limit, offset)
+    async def _search(
+        self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
+    ) -> tuple[list[MCard], Optional[int]]:
+        return await self._read(search.search, spec, filters, limit, offset, total)
 
-    async def _iterate(
-        self, start_time: Optional[datetime], end_time: Optional[datetime], page_size: int
-    ) -> AsyncIterator[MCard]:
-        bounds = micros_bounds(start_time, end_time)
-        async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, bounds), page_size):
+    async def _facet(self, field: str, filters: Filters, spec: Optional[SearchSpec]) -> list[tuple[Any, int]]:
+        return await self._read(search.facet, field, filters, spec)
+
+    async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
+        async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, filters), page_size):
             for card in cards:
                 yield card
 
@@ -431,19 +440,13 @@ class SQLiteStore(BaseStore):
                 yield len(rows), [row for row in rows if row is not None]
 
     async def _list(
-        self,
-        start_time: Optional[datetime],
-        end_time: Optional[datetime],
-        limit: Optional[int],
-        offset: int,
-        after: Optional[PageKey],
+        self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:
-        bounds = micros_bounds(start_time, end_time)
         after_key = None if after is None else (to_micros(after[0]), after[1])
-        resume = self._page_marks.get(bounds, offset) if after is None else None
-        cards, stamp = await self._read(sql.list_page, bounds, limit, offset, after_key, resume)
+        resume = self._page_marks.get(filters, offset) if after is None else None
+        cards, stamp = await self._read(sql.list_page, filters, limit, offset, after_key, resume)
         if after is None and stamp is not None:
-            self._page_marks.remember(bounds, offset, stamp, cards)
+            self._page_marks.remember(filters, offset, stamp, cards)
         return cards
 
 

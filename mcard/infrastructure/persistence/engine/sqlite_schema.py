@@ -1,45 +1,45 @@
-"""The SQLite schema (version 5), its creation and the upgrades from versions 1 to 4.
+"""The SQLite schema (version 4), its creation and the upgrades from versions 1 to 3.
 
-Version 2 added ``content_type``. Version 3 gives ``card`` an explicit
-``id INTEGER PRIMARY KEY AUTOINCREMENT`` (a rowid that ``VACUUM`` never renumbers and no insert
-ever reuses) and a full-text index ``card_text`` over text cards: FTS5 with the trigram
-tokenizer, case-sensitive, contentless (no copy of the text).
+Version 2 added ``content_type``; version 3 an explicit ``id INTEGER PRIMARY KEY AUTOINCREMENT``
+(a rowid that ``VACUUM`` never renumbers and no insert ever reuses) and a trigram index.
+Version 4 searches every card whose content is text (text cards, and bytes cards whose bytes
+are UTF-8) in two contentless FTS5 indexes over the casefolded text: ``card_text`` (trigram:
+substrings, any case) and ``card_words`` (unicode61: words, ranked by BM25); it keeps
+sightings (``sighting``) and tags (``tag``) beside the cards.
 
 Indexing costs ~50 us per small card, ten times an insert, so it is not done by the insert:
-the index covers the cards with ``id <= text_indexed`` (in ``mcard_meta``) and is extended in
-the background, in small transactions (``index_step``). Version 4 makes each step a single
-statement, atomic by itself whatever happens between two: raising ``text_indexed`` indexes the
-cards it now covers, and deleting a queued text removes it from the index (two triggers).
-Version 5 keeps
-what is learned about a card beside it: its sightings (``sighting``: each time its content was
-seen with a name, once per distinct sighting) and its tags (``tag``); removing a card removes
-both in the same statement (a trigger). A search looks up the index for the
-cards it covers and scans the few newer ones, so results are exact at every moment. A deleted
-card's id is never used again, so the index entries it leaves behind match no card; a trigger
-queues its text in ``card_text_garbage`` and the background steps remove them from the index
-(FTS5 deletes cost as much as inserts). The same trigger counts deletes in ``changes``, which
-with the AUTOINCREMENT sequence tells listings whether anything changed. FTS5 stops reading
-text at a NUL character, so texts holding one are never indexed and are found through the
-small partial index ``card_with_nul``; every candidate is checked against the content.
+the indexes cover the cards with ``id <= text_indexed`` (in ``mcard_meta``) and are extended in
+the background (``index_step``), each step a single statement atomic by itself: raising
+``text_indexed`` indexes the cards it now covers (a trigger), deleting queued texts removes
+them (a trigger). ``card_searchable`` lists the covered cards that have text, and those with
+a NUL in it (FTS5 stops reading at one), which searches check by scanning. A search looks up
+the indexes for the cards they cover and scans the few newer ones, and every candidate is
+checked against the content, so results are exact at every moment. A deleted card's id is
+never used again; the deletion trigger queues its text in ``card_text_garbage``, removes its
+sightings and tags, and counts the deletion in ``changes``, which with the AUTOINCREMENT
+sequence tells listings whether anything changed.
+
+The folding function ``mcard_searchable(content, is_text)`` is registered on every mcard
+connection (``register_functions``); only mcard's own background steps call it, so other
+tools can still read, insert and delete cards.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
-from typing import TYPE_CHECKING, Final, Optional
+from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.exceptions import StorageError
+from mcard.domain.query.text import SearchSpec
 
 if TYPE_CHECKING:
     from .sqlite_connection import SQLiteWorker
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 5
-
-# Which cards the index holds: text without a NUL (row ``old`` in a trigger, ``card`` in a step).
-OLD_INDEXED: Final = "old.is_text = 1 AND instr(old.content, x'00') = 0"
-CARD_INDEXED: Final = "card.is_text = 1 AND instr(card.content, x'00') = 0"
+SCHEMA_VERSION: Final = 4
 
 CARD_TABLE: Final = (
     """CREATE TABLE card (
@@ -53,28 +53,38 @@ CARD_TABLE: Final = (
         content_type   TEXT               -- MIME type, detected once when the card is saved
     )""",
     "CREATE INDEX card_by_time ON card (g_time, hash)",
-    "CREATE INDEX card_with_nul ON card (id) WHERE is_text = 1 AND instr(content, x'00') > 0",
 )
 
-TEXT_INDEX: Final = (
-    "CREATE VIRTUAL TABLE card_text USING fts5(content, content='', "
-    "tokenize='trigram case_sensitive 1')",
-    "CREATE TABLE card_text_garbage (id INTEGER PRIMARY KEY, content BLOB NOT NULL)",
-    f"""CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
-        UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes';
-        INSERT INTO card_text_garbage (id, content) SELECT old.id, old.content
-        WHERE old.id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed') AND {OLD_INDEXED};
-    END""",
+META: Final = (
+    "CREATE TABLE mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT INTO mcard_meta (key, value)"
+    f" VALUES ('schema_version', {SCHEMA_VERSION}), ('changes', 0), ('text_indexed', 0)",
 )
 
-INDEX_STEPS: Final = (
-    f"""CREATE TRIGGER card_text_extended AFTER UPDATE OF value ON mcard_meta
+SEARCH: Final = (
+    "CREATE INDEX card_by_type ON card (content_type, g_time)",
+    "CREATE VIRTUAL TABLE card_text USING fts5(content, content='', tokenize='trigram case_sensitive 1')",
+    "CREATE VIRTUAL TABLE card_words USING fts5(content, content='', tokenize='unicode61 remove_diacritics 0')",
+    "CREATE TABLE card_searchable (id INTEGER PRIMARY KEY, has_nul INTEGER NOT NULL)",
+    "CREATE INDEX card_searchable_with_nul ON card_searchable (id) WHERE has_nul",
+    "CREATE TABLE card_text_garbage (id INTEGER PRIMARY KEY, content BLOB NOT NULL, is_text INTEGER NOT NULL)",
+    """CREATE TRIGGER card_text_extended AFTER UPDATE OF value ON mcard_meta
         WHEN new.key = 'text_indexed' AND new.value > old.value BEGIN
-        INSERT INTO card_text (rowid, content) SELECT id, content FROM card
-        WHERE id > old.value AND id <= new.value AND {CARD_INDEXED};
+        INSERT INTO card_searchable (id, has_nul)
+            SELECT id, instr(folded, char(0)) > 0 FROM (SELECT id, mcard_searchable(content, is_text) AS folded
+            FROM card WHERE id > old.value AND id <= new.value) WHERE folded IS NOT NULL;
+        INSERT INTO card_text (rowid, content)
+            SELECT card.id, mcard_searchable(content, is_text) FROM card JOIN card_searchable USING (id)
+            WHERE card.id > old.value AND card.id <= new.value AND NOT has_nul;
+        INSERT INTO card_words (rowid, content)
+            SELECT card.id, mcard_searchable(content, is_text) FROM card JOIN card_searchable USING (id)
+            WHERE card.id > old.value AND card.id <= new.value AND NOT has_nul;
     END""",
     """CREATE TRIGGER card_text_purged AFTER DELETE ON card_text_garbage BEGIN
-        INSERT INTO card_text (card_text, rowid, content) VALUES ('delete', old.id, old.content);
+        INSERT INTO card_text (card_text, rowid, content)
+            VALUES ('delete', old.id, mcard_searchable(old.content, old.is_text));
+        INSERT INTO card_words (card_words, rowid, content)
+            VALUES ('delete', old.id, mcard_searchable(old.content, old.is_text));
     END""",
 )
 
@@ -94,44 +104,85 @@ LABELS: Final = (
     "CREATE INDEX sighting_by_name ON sighting (name)",
     "CREATE TABLE tag (hash TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (hash, tag)) WITHOUT ROWID",
     "CREATE INDEX tag_by_tag ON tag (tag, hash)",
-    """CREATE TRIGGER card_labels_deleted AFTER DELETE ON card BEGIN
+)
+
+DELETION: Final = (
+    """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
+        UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes';
+        INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
+            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id AND NOT has_nul);
+        DELETE FROM card_searchable WHERE id = old.id;
         DELETE FROM sighting WHERE hash = old.hash;
         DELETE FROM tag WHERE hash = old.hash;
     END""",
 )
 
-META: Final = (
-    "CREATE TABLE mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    "INSERT INTO mcard_meta (key, value)"
-    f" VALUES ('schema_version', {SCHEMA_VERSION}), ('changes', 0), ('text_indexed', 0)",
-)
+CURRENT: Final = SEARCH + LABELS + DELETION
+CREATE: Final = CARD_TABLE + META + CURRENT
 
 UPGRADE_FROM_2: Final = (
-    (
-        "ALTER TABLE card RENAME TO card_v2",
-        "DROP INDEX card_by_time",  # index names are global: the new table takes them
-    )
-    + CARD_TABLE
-    + TEXT_INDEX
-    + (
-        "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
-        " SELECT hash, content, is_text, g_time, hash_algorithm, size, content_type FROM card_v2"
-        " ORDER BY g_time, hash",
-        "DROP TABLE card_v2",
-        "INSERT INTO mcard_meta (key, value) VALUES ('text_indexed', 0)",
-        "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
-    )
+    "ALTER TABLE card RENAME TO card_v2",
+    "DROP INDEX card_by_time",  # index names are global: the new table takes them
+) + CARD_TABLE + (
+    "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+    " SELECT hash, content, is_text, g_time, hash_algorithm, size, content_type FROM card_v2"
+    " ORDER BY g_time, hash",
+    "DROP TABLE card_v2",
+    "INSERT INTO mcard_meta (key, value) VALUES ('text_indexed', 0)",
 )
-UPGRADE_FROM_3: Final = INDEX_STEPS
-UPGRADE_FROM_4: Final = LABELS + (
+UPGRADE_FROM_3: Final = (
+    "DROP TRIGGER IF EXISTS card_deleted",
+    "DROP TABLE IF EXISTS card_text",
+    "DROP TABLE IF EXISTS card_text_garbage",
+    "DROP INDEX IF EXISTS card_with_nul",
+    "UPDATE mcard_meta SET value = 0 WHERE key = 'text_indexed'",
+)
+FINISH_UPGRADE: Final = CURRENT + (
     f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
+    "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
 )
-CREATE: Final = CARD_TABLE + TEXT_INDEX + META + INDEX_STEPS + LABELS
 
-STATEMENTS: Final = {text: text for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + UPGRADE_FROM_4}
+STATEMENTS: Final = {text: text for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + FINISH_UPGRADE}
 """Every schema statement, looked up as ``STATEMENTS[text]``: a table of constants."""
 
 
+# -- functions every connection has --------------------------------------------------------------
+def searchable(content: object, is_text: object) -> Optional[str]:
+    """The casefolded text of a card whose content is text (a text card, or bytes that are
+    UTF-8), else None: what the search indexes hold."""
+    if isinstance(content, str):
+        return content.casefold()
+    if not isinstance(content, bytes):
+        return None
+    try:
+        return content.decode("utf-8").casefold()
+    except UnicodeDecodeError:
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _matcher(spec: str) -> Any:
+    mode, query, case_sensitive = json.loads(spec)
+    return SearchSpec(mode, query, case_sensitive).matcher()
+
+
+def matches(spec: str, content: object) -> bool:
+    """Whether a card's content is text that the search ``spec`` (JSON: mode, query,
+    case_sensitive) matches: the exact check of every candidate."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return isinstance(content, str) and bool(_matcher(spec)(content))
+
+
+async def register_functions(db: SQLiteWorker) -> None:
+    await db.create_function("mcard_searchable", 2, searchable)
+    await db.create_function("mcard_matches", 2, matches)
+
+
+# -- creation and upgrades ---------------------------------------------------------------------
 async def add_content_types(db: SQLiteWorker) -> None:
     """Schema 1 -> 2: a content_type column, filled for the cards already stored."""
     from mcard.content_types import detect_content_type
@@ -197,15 +248,11 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
         if version is None:
             for statement in CREATE:
                 await db.execute(STATEMENTS[statement])
-        elif version in (1, 2, 3, 4):
+        elif version in (1, 2, 3):
             logger.info("upgrading card store %s from schema %s to %s", where, version, SCHEMA_VERSION)
             if version == 1:
                 await add_content_types(db)
-            upgrades = (
-                (UPGRADE_FROM_2 if version < 3 else ())
-                + (UPGRADE_FROM_3 if version < 4 else ())
-                + UPGRADE_FROM_4
-            )
+            upgrades = (UPGRADE_FROM_2 if version < 3 else UPGRADE_FROM_3) + FINISH_UPGRADE
             for statement in upgrades:
                 await db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
@@ -219,10 +266,11 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
         raise
 
 
+# -- background steps --------------------------------------------------------------------------
 PURGE_GARBAGE: Final = "DELETE FROM card_text_garbage WHERE id IN (SELECT id FROM card_text_garbage ORDER BY id LIMIT ?)"
 EXTEND_INDEX: Final = (
     "UPDATE mcard_meta SET value = (SELECT coalesce(max(id), mcard_meta.value) FROM ("
-    " SELECT id, sum(size * is_text) OVER (ORDER BY id) - size * is_text AS before"
+    " SELECT id, sum(size) OVER (ORDER BY id) - size AS before"
     " FROM card WHERE id > mcard_meta.value ORDER BY id LIMIT ?) WHERE before < ?)"
     " WHERE key = 'text_indexed'"
 )
@@ -233,9 +281,9 @@ INDEX_BEHIND: Final = (
 
 
 async def index_step(db: SQLiteWorker, step: int, step_bytes: int) -> bool:
-    """Bring the index closer to the table, in two statements, each atomic by itself (so a
-    step that fails half way leaves the index exact): remove the entries of up to ``step``
-    deleted cards, then index up to ``step`` more cards or ``step_bytes`` of text (at least one
+    """Bring the indexes closer to the table, in two statements, each atomic by itself (so a
+    step that fails half way leaves them exact): remove the entries of up to ``step`` deleted
+    cards, then index up to ``step`` more cards or ``step_bytes`` of content (at least one
     card). They go as one pipeline, so neither waits on the event loop. True if more remain.
     """
     outcomes = await db.pipeline([

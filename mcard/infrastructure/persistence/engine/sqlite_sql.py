@@ -19,9 +19,11 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 from mcard.domain.models.sighting import Sighting
+from mcard.domain.query import Filters
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import card_row
+from . import sqlite_search as search
 from .integrity import DamagedCard, check_stored
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import check_schema, ensure_schema
@@ -30,13 +32,8 @@ from .write_batcher import WriteRequest
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
 SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
-CARD: Final = (
-    "CASE WHEN is_text THEN CAST(content AS TEXT) ELSE content END AS content,"
-    " hash, g_time, hash_algorithm, size, content_type"
-)
-NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
-GET_ONE: Final = f"SELECT {CARD} FROM card WHERE hash = ?"
-GET_MANY: Final = f"SELECT {CARD} FROM card WHERE hash IN (SELECT value FROM json_each(?))"
+GET_ONE: Final = f"SELECT {search.CARD} FROM card WHERE hash = ?"
+GET_MANY: Final = f"SELECT {search.CARD} FROM card WHERE hash IN (SELECT value FROM json_each(?))"
 COUNT_STORED: Final = "SELECT count(*) FROM card WHERE hash IN (SELECT value FROM json_each(?))"
 INSERT: Final = f"INSERT INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
@@ -46,19 +43,10 @@ READ_CHANGES: Final = (
     "(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
     " + (SELECT value FROM mcard_meta WHERE key = 'changes'))"
 )
-STAMPED_CARD: Final = f"{READ_CHANGES} AS stamp, {CARD}"
+STAMPED_CARD: Final = f"{READ_CHANGES} AS stamp, {search.CARD}"
 VERIFY_ROWS: Final = (
     "SELECT hash AS verify_hash, content, is_text, hash_algorithm, size, g_time, content_type FROM card"
 )
-SEARCH_SCAN: Final = "is_text = 1 AND instr(content, ?) > 0"
-SEARCH_INDEXED: Final = (
-    "id IN (SELECT rowid FROM card_text WHERE card_text MATCH ?"
-    " UNION ALL SELECT id FROM card WHERE is_text = 1 AND instr(content, x'00') > 0"
-    " UNION ALL SELECT id FROM card WHERE id > (SELECT value FROM mcard_meta WHERE key = 'text_indexed'))"
-    f" AND {SEARCH_SCAN}"
-)
-
-TimeBounds = tuple[Optional[int], Optional[int]]
 
 
 class NotTagged(Exception):
@@ -379,25 +367,9 @@ async def _write_one(db: SQLiteWorker, request: WriteRequest) -> None:
 
 
 # -- reads -------------------------------------------------------------------------------------
-def _time_filter(bounds: TimeBounds, after: Optional[tuple[int, str]]) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    start, end = bounds
-    if start is not None:
-        clauses.append("g_time >= ?")
-        params.append(start)
-    if end is not None:
-        clauses.append("g_time <= ?")
-        params.append(end)
-    if after is not None:
-        clauses.append("(g_time, hash) < (?, ?)")
-        params.extend(after)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
 async def list_page(
     db: SQLiteWorker,
-    bounds: TimeBounds,
+    filters: Filters,
     limit: Optional[int],
     offset: int,
     after: Optional[tuple[int, str]],
@@ -411,27 +383,29 @@ async def list_page(
     a column of the page's own statement, so both come from one snapshot.
     """
     if resume is not None:
-        rows = await _page(db, bounds, limit, 0, resume[1:])
+        rows = await _page(db, filters, limit, 0, resume[1:])
         if rows and rows[0][0] == resume[0]:
             return [card for _, card in rows], resume[0]
-    rows = await _page(db, bounds, limit, offset, after)
+    rows = await _page(db, filters, limit, offset, after)
     return [card for _, card in rows], (rows[0][0] if rows else None)
 
 
 async def _page(
-    db: SQLiteWorker, bounds: TimeBounds, limit: Optional[int], offset: int, after: Optional[tuple[int, str]]
+    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, after: Optional[tuple[int, str]]
 ) -> list[tuple[int, MCard]]:
-    where, params = _time_filter(bounds, after)
+    params: list[object] = []
+    conditions = search.where(filters, params, after)
     return await db.fetch(
-        f"SELECT {STAMPED_CARD} FROM card{where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
+        f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST} LIMIT ? OFFSET ?",
         (*params, -1 if limit is None else limit, offset),
     )
 
 
-async def cards_cursor(db: SQLiteWorker, bounds: TimeBounds) -> Any:
-    """An iteration's cursor: every card within the bounds, newest first."""
-    where, params = _time_filter(bounds, None)
-    return await db.cursor(f"SELECT {CARD} FROM card{where}{NEWEST_FIRST}", params)
+async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
+    """An iteration's cursor: every card that passes the filters, newest first."""
+    params: list[object] = []
+    conditions = search.where(filters, params)
+    return await db.cursor(f"SELECT {search.CARD} FROM card{conditions}{search.NEWEST_FIRST}", params)
 
 
 async def verify_cursor(db: SQLiteWorker) -> Any:
@@ -439,9 +413,10 @@ async def verify_cursor(db: SQLiteWorker) -> Any:
     return await db.cursor(VERIFY_ROWS)
 
 
-async def count(db: SQLiteWorker, bounds: TimeBounds) -> int:
-    where, params = _time_filter(bounds, None)
-    [(total,)] = await db.fetch(f"SELECT count(*) FROM card{where}", params)
+async def count(db: SQLiteWorker, filters: Filters) -> int:
+    params: list[object] = []
+    conditions = search.where(filters, params)
+    [(total,)] = await db.fetch(f"SELECT count(*) FROM card{conditions}", params)
     return total
 
 
@@ -490,26 +465,3 @@ ORPHANS: Final = (
 
 async def orphans(db: SQLiteWorker) -> list[DamagedCard]:
     return [DamagedCard(hash_str, reason) for hash_str, reason in await db.fetch(ORPHANS)]
-
-
-def fts_phrase(query: str) -> str:
-    """``query`` as one FTS5 string: every character literal (operators, ``*``, quotes too)."""
-    return '"' + query.replace('"', '""') + '"'
-
-
-async def search(db: SQLiteWorker, query: str, limit: Optional[int], offset: int) -> list[MCard]:
-    """Text cards containing ``query``: candidates from the trigram index (plus the cards it
-    does not cover yet, see ``sqlite_schema``), each checked against the content.
-
-    Queries under 3 characters (a trigram index cannot look them up) or holding a NUL
-    (texts with a NUL are not in the index) scan the table instead.
-    """
-    needle = query.encode("utf-8")
-    if len(query) >= 3 and "\x00" not in query:
-        where, params = SEARCH_INDEXED, (fts_phrase(query), needle)
-    else:
-        where, params = SEARCH_SCAN, (needle,)
-    return await db.fetch(
-        f"SELECT {CARD} FROM card WHERE {where}{NEWEST_FIRST} LIMIT ? OFFSET ?",
-        (*params, -1 if limit is None else limit, offset),
-    )

@@ -1,0 +1,13 @@
+"""What to look for: filters, text matching (substring, words, regex), and the query syntax.
+
+These define the results exactly; engines use indexes to find candidates fast and these
+functions to decide, so every engine finds the same cards.
+"""
+
+from .filters import Filters
+from .syntax import FindQuery, parse_find
+from .text import Match, SearchSpec, WordQuery, casefold, snippet, tokens
+
+__all__ = [
+    "Filters", "FindQuery", "parse_find", "Match", "SearchSpec", "WordQuery", "casefold", "snippet", "tokens",
+]

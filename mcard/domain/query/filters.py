@@ -1,0 +1,143 @@
+"""Filters every listing takes: content type, size, tags, sighting names, time."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final, Optional
+
+from ..models.card import MAX_MICROS, to_micros, to_utc
+from ..models.exceptions import ValidationError
+from ..models.sighting import MAX_LABEL, check_tag
+
+MAX_SIZE: Final = 2**63 - 1
+_TYPE: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})")
+
+
+def _size(name: str, value: object) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
+        raise ValidationError(f"{name} must be a byte count from 0 to 2**63-1, got {value!r}")
+    return value
+
+
+def _strings(name: str, value: object, check: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable) or isinstance(items, bytes):
+        raise ValidationError(f"{name} must be a string or strings, got {value!r}")
+    return tuple(dict.fromkeys(check(item) for item in items))
+
+
+def check_glob(pattern: object) -> str:
+    """A glob over sighting names (``*``, ``?``, ``[abc]``, ``[!abc]``), as ``fnmatchcase``."""
+    if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_LABEL:
+        raise ValidationError(f"a name pattern is a non-empty glob such as '*.png', got {pattern!r}")
+    return pattern
+
+
+def check_content_type(value: object) -> str:
+    """A MIME type, or a type with any subtype (``image/*``); any case, kept lowercase."""
+    text = value.strip().lower() if isinstance(value, str) else value
+    if not isinstance(text, str) or not _TYPE.fullmatch(text):
+        raise ValidationError(f"a content type is like 'image/png' or 'image/*', got {value!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which cards a listing, count, search or iteration considers; every field narrows.
+
+    ``content_type``: a MIME type or ``type/*``; ``min_size``/``max_size``: bytes, inclusive;
+    ``tags``: the card carries every one; ``names``: the card was seen under a name matching
+    each glob (``fnmatchcase``: case-sensitive); ``start_time``/``end_time``: inclusive, aware.
+    """
+
+    content_type: Optional[str] = None
+    min_size: Optional[int] = None
+    max_size: Optional[int] = None
+    tags: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    start_time: Optional[datetime] = None
+    end_time: Optional[datetime] = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        content_type: Optional[str] = None,
+        min_size: Optional[int] = None,
+        max_size: Optional[int] = None,
+        tag: Any = None,
+        name: Any = None,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+    ) -> Filters:
+        """Checked filters from the keyword arguments every listing takes (``tag`` and
+        ``name`` may be one string or several)."""
+        return cls(
+            None if content_type is None else check_content_type(content_type),
+            _size("min_size", min_size),
+            _size("max_size", max_size),
+            _strings("tag", tag, check_tag),
+            _strings("name", name, check_glob),
+            None if start_time is None else to_utc(start_time, "start_time"),
+            None if end_time is None else to_utc(end_time, "end_time"),
+        )
+
+    def merged(self, other: Filters) -> Filters:
+        """Both sets of filters at once (the narrower of each bound, every tag and name)."""
+        def narrower(a: Any, b: Any, pick: Any) -> Any:
+            return b if a is None else a if b is None else pick(a, b)
+
+        return replace(
+            self,
+            content_type=other.content_type or self.content_type,
+            min_size=narrower(self.min_size, other.min_size, max),
+            max_size=narrower(self.max_size, other.max_size, min),
+            tags=tuple(dict.fromkeys(self.tags + other.tags)),
+            names=tuple(dict.fromkeys(self.names + other.names)),
+            start_time=narrower(self.start_time, other.start_time, max),
+            end_time=narrower(self.end_time, other.end_time, min),
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self == Filters()
+
+    @property
+    def time_bounds(self) -> tuple[Optional[int], Optional[int]]:
+        """Inclusive bounds in microseconds since the epoch (None: unbounded)."""
+        return (
+            None if self.start_time is None else to_micros(self.start_time),
+            None if self.end_time is None else min(to_micros(self.end_time), MAX_MICROS),
+        )
+
+    def type_matches(self, content_type: Optional[str]) -> bool:
+        if self.content_type is None:
+            return True
+        if content_type is None:
+            return False
+        if self.content_type.endswith("/*"):
+            return content_type.startswith(self.content_type[:-1])
+        return content_type == self.content_type
+
+    def matches(self, *, content_type: Optional[str], size: int, micros: int,
+                tags: Iterable[str], names: Iterable[str]) -> bool:
+        """Whether a card passes (the reference the engines' SQL must agree with)."""
+        start, end = self.time_bounds
+        names = list(names)
+        return (
+            self.type_matches(content_type)
+            and (self.min_size is None or size >= self.min_size)
+            and (self.max_size is None or size <= self.max_size)
+            and (start is None or micros >= start)
+            and (end is None or micros <= end)
+            and set(self.tags) <= set(tags)
+            and all(any(fnmatch.fnmatchcase(n, pattern) for n in names) for pattern in self.names)
+        )

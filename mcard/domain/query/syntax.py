@@ -1,0 +1,132 @@
+"""One query syntax for Python, the command line and the explorer.
+
+    type:image/* tag:holiday name:*.png after:2026-01-01 before:2026-02-01 size:>1MB
+    "exact phrase" words -excluded prefix* this OR that
+
+Fields narrow (``Filters``); the rest is a word search (``text.parse_words``). ``after:`` is
+inclusive and ``before:`` exclusive (a date means its first instant, UTC unless an offset is
+given), so ``after:2026-01-01 before:2026-02-01`` is January. ``size:`` takes ``>N``, ``>=N``,
+``<N``, ``<=N``, ``N`` or ``N..M``, with ``B``, ``K``/``KB``/``KiB``, ``M``..., ``G``... (all
+powers of 1024). A field's value may be quoted (``name:"my photo.png"``). A malformed query is
+a ``ValidationError`` naming the position of the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Final, Optional
+
+from ..models.card import to_utc
+from ..models.exceptions import ValidationError
+from .filters import Filters
+from .text import MAX_QUERY, SearchSpec
+
+FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
+_ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"[^"]*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
+_SIZE: Final = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[kmgt]?i?b?)?", re.IGNORECASE)
+_UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_ONE: Final = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class FindQuery:
+    """A parsed query: its filters and, when it has words, the word search."""
+
+    filters: Filters
+    words: Optional[SearchSpec]
+
+
+def parse_find(query: object) -> FindQuery:
+    if not isinstance(query, str):
+        raise ValidationError(f"a query is a str, not {type(query).__name__}")
+    if len(query) > MAX_QUERY:
+        raise ValidationError(f"a query is at most {MAX_QUERY} characters")
+    words = list(query)
+    found: dict[str, list[object]] = {}
+    for match in _ITEM.finditer(query):
+        if match.group() == '"':
+            raise ValidationError(f"unclosed quote in the query at position {match.start()}")
+        field = (match.group("field") or "").lower()
+        if field not in FIELDS:
+            continue
+        if match.group("neg"):
+            raise ValidationError(f"only words and phrases can be excluded, at position {match.start()}")
+        raw = match.group("value")
+        value = raw[1:-1] if raw.startswith('"') else raw
+        position = match.start("value")
+        if not value:
+            raise ValidationError(f"{field}: needs a value, at position {position}")
+        found.setdefault(field, []).append(_value(field, value, position))
+        words[match.start():match.end()] = " " * (match.end() - match.start())
+    text = "".join(words)
+    filters = Filters.of(
+        content_type=_one(found, "type"),
+        tag=found.get("tag"),
+        name=found.get("name"),
+        start_time=max(found.get("after", []), default=None),  # type: ignore[type-var]
+        end_time=min(found.get("before", []), default=None),  # type: ignore[type-var]
+    )
+    for low, high in found.get("size", []):  # type: ignore[misc]
+        filters = filters.merged(Filters.of(min_size=low, max_size=high))
+    return FindQuery(filters, SearchSpec.of(text, "words") if text.strip() else None)
+
+
+def _one(found: dict[str, list[object]], field: str) -> Optional[str]:
+    values = found.get(field, [])
+    if len(values) > 1:
+        raise ValidationError(f"{field}: may be given once")
+    return values[0] if values else None  # type: ignore[return-value]
+
+
+def _value(field: str, value: str, position: int) -> object:
+    try:
+        if field in ("after", "before"):
+            moment = _time(value)
+            return moment if field == "after" else moment - _ONE
+        if field == "size":
+            return _size_range(value)
+        if field == "tag":
+            from ..models.sighting import check_tag
+
+            return check_tag(value)
+        if field == "type":
+            from .filters import check_content_type
+
+            return check_content_type(value)
+        return value
+    except ValidationError as exc:
+        raise ValidationError(f"{field}:{value} at position {position}: {exc}") from None
+
+
+def _time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        except ValueError:
+            raise ValidationError("not an ISO 8601 date or time") from None
+    return to_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), "time")
+
+
+def _bytes(text: str) -> int:
+    match = _SIZE.fullmatch(text.strip())
+    unit = (match.group("unit") or "").lower().replace("i", "").rstrip("b") if match else None
+    if match is None or unit not in _UNITS:
+        raise ValidationError("not a size such as 500, 10KB or 1.5MB")
+    return int(float(match.group("number")) * _UNITS[unit])
+
+
+def _size_range(text: str) -> tuple[Optional[int], Optional[int]]:
+    if ".." in text:
+        low, high = text.split("..", 1)
+        return (_bytes(low) if low else None, _bytes(high) if high else None)
+    for operator, bounds in ((">=", lambda n: (n, None)), ("<=", lambda n: (None, n)),
+                             (">", lambda n: (n + 1, None)), ("<", lambda n: (None, max(n - 1, 0))),
+                             ("=", lambda n: (n, n))):
+        if text.startswith(operator):
+            return bounds(_bytes(text[len(operator):]))
+    size = _bytes(text)
+    return size, size

@@ -1,0 +1,397 @@
+"""What a text search finds: the reference every engine's results agree with.
+
+Three modes. ``substring``: the query appears in the text, literally; without case
+sensitivity both are compared after ``str.casefold()`` (so "straße" finds "STRASSE").
+``words``: the text's words (``tokens``: casefolded runs of letters, digits and private-use
+characters) satisfy a word query (``WordQuery``): terms, ``"phrases"``, ``prefix*``, ``OR``
+and ``-excluded``, ranked by BM25. ``regex``: Python's ``re.search`` finds the pattern.
+A bytes card whose bytes are UTF-8 is searched as its text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Optional, Union
+
+from ..models.exceptions import ValidationError
+
+MODES: Final = ("substring", "words", "regex")
+MAX_QUERY: Final = 10_000
+_TOKEN_CATEGORIES: Final = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No", "Co"})
+_TOKEN: Final = re.compile(r"[^\W_]+")
+
+
+def casefold(text: str) -> str:
+    return text.casefold()
+
+
+def _is_token_char(char: str) -> bool:
+    return unicodedata.category(char) in _TOKEN_CATEGORIES
+
+
+def tokens(text: str) -> list[str]:
+    """The words of a text: casefolded, maximal runs of letters, digits and private-use
+    characters (what SQLite's unicode61 tokenizer takes as token characters)."""
+    found: list[str] = []
+    for run in _TOKEN.findall(casefold(text)):
+        if all(_is_token_char(char) for char in run):
+            found.append(run)
+            continue
+        word = ""
+        for char in run:  # \w also takes marks and a few others: split at them
+            if _is_token_char(char):
+                word += char
+            elif word:
+                found.append(word)
+                word = ""
+        if word:
+            found.append(word)
+    return found
+
+
+# -- word queries ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Term:
+    word: str
+    prefix: bool = False
+
+    def matches(self, words: Sequence[str], positions: dict[str, list[int]]) -> bool:
+        if self.prefix:
+            return any(word.startswith(self.word) for word in positions)
+        return self.word in positions
+
+
+@dataclass(frozen=True)
+class Phrase:
+    words: tuple[str, ...]
+
+    def matches(self, words: Sequence[str], positions: dict[str, list[int]]) -> bool:
+        first = self.words[0]
+        return any(
+            tuple(words[start:start + len(self.words)]) == self.words for start in positions.get(first, ())
+        )
+
+
+Clause = Union[Term, Phrase]
+
+
+@dataclass(frozen=True)
+class WordQuery:
+    """Groups that must all match (each an OR of clauses), and clauses that must not."""
+
+    groups: tuple[tuple[Clause, ...], ...]
+    excluded: tuple[Clause, ...] = ()
+
+    @classmethod
+    def parse(cls, query: str) -> WordQuery:
+        return parse_words(query)
+
+    def matches(self, text: str) -> bool:
+        words = tokens(text)
+        positions: dict[str, list[int]] = {}
+        for index, word in enumerate(words):
+            positions.setdefault(word, []).append(index)
+        return all(any(c.matches(words, positions) for c in group) for group in self.groups) and not any(
+            c.matches(words, positions) for c in self.excluded
+        )
+
+    @property
+    def literals(self) -> list[list[str]]:
+        """Per group, the casefolded strings one of which every matching text contains."""
+        return [[_literal(clause) for clause in group] for group in self.groups]
+
+    @property
+    def terms(self) -> list[str]:
+        """The words the ranking counts (every positive clause's words)."""
+        return [word for group in self.groups for clause in group
+                for word in (clause.words if isinstance(clause, Phrase) else (clause.word,))]
+
+
+def _literal(clause: Clause) -> str:
+    return " ".join(clause.words) if isinstance(clause, Phrase) and len(clause.words) == 1 else (
+        clause.words[0] if isinstance(clause, Phrase) else clause.word
+    )
+
+
+_WORD_QUERY: Final = re.compile(r'\s*(?:(?P<neg>-)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+)))')
+
+
+def parse_words(query: object, offset: int = 0) -> WordQuery:
+    """Terms (all must be there), ``"a phrase"``, ``prefix*``, ``a OR b``, ``-excluded``.
+    ``offset`` places error positions within a larger query."""
+    if not isinstance(query, str) or not query.strip():
+        raise ValidationError("a word search needs at least one word")
+    if len(query) > MAX_QUERY:
+        raise ValidationError(f"a query is at most {MAX_QUERY} characters")
+    groups: list[list[Clause]] = []
+    excluded: list[Clause] = []
+    joining = False
+    position = 0
+    while position < len(query):
+        if not query[position:].strip():
+            break
+        match = _WORD_QUERY.match(query, position)
+        if match is None:
+            column = offset + len(query[:position]) + len(query[position:]) - len(query[position:].lstrip())
+            raise ValidationError(f"unclosed quote in the query at position {column}")
+        start = offset + match.start("phrase" if match.group("phrase") is not None else "word") - (
+            1 if match.group("phrase") is not None else 0)
+        position = match.end()
+        raw = match.group("phrase") if match.group("phrase") is not None else match.group("word")
+        if raw == "OR" and match.group("phrase") is None and not match.group("neg"):
+            if not groups or joining:
+                raise ValidationError(f"OR needs a word on each side, at position {start}")
+            joining = True
+            continue
+        clause = _clause(raw, match.group("phrase") is not None, start)
+        if clause is None:
+            continue
+        if match.group("neg"):
+            if joining:
+                raise ValidationError(f"OR cannot join an excluded word, at position {start}")
+            excluded.append(clause)
+        elif joining:
+            groups[-1].append(clause)
+            joining = False
+        else:
+            groups.append([clause])
+    if joining:
+        raise ValidationError(f"OR needs a word on each side, at position {offset + len(query.rstrip())}")
+    if not groups:
+        raise ValidationError("a word search needs at least one word that is not excluded")
+    return WordQuery(tuple(tuple(group) for group in groups), tuple(excluded))
+
+
+def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
+    prefix = not quoted and raw.endswith("*")
+    words = tokens(raw[:-1] if prefix else raw)
+    if not words:
+        if quoted or raw.strip("*"):
+            return None  # punctuation only: no word to look for
+        raise ValidationError(f"'*' needs the start of a word before it, at position {position}")
+    if prefix and len(words) == 1:
+        return Term(words[0], prefix=True)
+    if len(words) == 1 and not quoted:
+        return Term(words[0])
+    return Phrase(tuple(words))
+
+
+def bm25(query: WordQuery, texts: Sequence[str], total_docs: int, average_length: float) -> list[float]:
+    """BM25 (k1 1.2, b 0.75) of each matching text for the query's words; the document
+    frequency of a word is counted among ``texts`` (every text holding it is among them)."""
+    k1, b = 1.2, 0.75
+    docs = [Counter(tokens(text)) for text in texts]
+    lengths = [sum(doc.values()) for doc in docs]
+    scores = [0.0] * len(docs)
+    for word in set(query.terms):
+        frequency = sum(1 for doc in docs if word in doc)
+        idf = math.log(1 + (total_docs - frequency + 0.5) / (frequency + 0.5))
+        for index, doc in enumerate(docs):
+            count = doc.get(word, 0)
+            if count:
+                norm = count + k1 * (1 - b + b * lengths[index] / max(average_length, 1.0))
+                scores[index] += idf * count * (k1 + 1) / norm
+    return scores
+
+
+# -- regular expressions and substrings -----------------------------------------------------
+def compile_regex(pattern: object) -> re.Pattern[str]:
+    if not isinstance(pattern, str) or not pattern:
+        raise ValidationError("a regex search needs a pattern")
+    if len(pattern) > MAX_QUERY:
+        raise ValidationError(f"a pattern is at most {MAX_QUERY} characters")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValidationError(f"not a regular expression: {exc.msg} at position {exc.pos}") from exc
+
+
+_META: Final = frozenset(".^$*+?{}[]()|")
+_QUANTIFIERS: Final = frozenset("*+?{")
+
+
+def required_literals(pattern: str) -> list[str]:
+    """Strings every match of ``pattern`` contains, longest first: the runs of plain
+    characters of its top level (a run ends at any special character; a character a
+    quantifier follows is dropped). Conservative: none at all when the pattern has a
+    top-level ``|`` or flags; what it misses only costs a scan, never a result."""
+    if pattern.startswith("(?"):
+        return []
+    literals, current, depth, index = [], "", 0, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            nxt = pattern[index + 1:index + 2]
+            if nxt and not nxt.isalnum():
+                char, index = nxt, index + 1
+            else:  # a class (\d, \w...) or a back-reference: not a literal
+                literals.append(current)
+                current, index = "", index + 2
+                continue
+        elif char in _META:
+            if char == "|" and depth == 0:
+                return []
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char in _QUANTIFIERS and current:
+                current = current[:-1]
+            literals.append(current)
+            current, index = "", index + 1
+            continue
+        if depth == 0:
+            nxt = pattern[index + 1:index + 2]
+            if nxt and nxt in _QUANTIFIERS:
+                literals.append(current)
+                current = ""
+            else:
+                current += char
+        index += 1
+    literals.append(current)
+    return sorted((literal for literal in literals if literal), key=len, reverse=True)
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """A text search, checked: its ``mode``, its ``query`` and how it is matched."""
+
+    mode: str
+    query: str
+    case_sensitive: bool = True
+
+    @classmethod
+    def of(cls, query: object, mode: object = "substring", case_sensitive: object = True) -> SearchSpec:
+        if mode not in MODES:
+            raise ValidationError(f"search mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not isinstance(case_sensitive, bool):
+            raise ValidationError(f"case_sensitive must be a bool, got {case_sensitive!r}")
+        if not isinstance(query, str):
+            raise ValidationError(f"search query must be a str, got {type(query).__name__}")
+        if not query:
+            raise ValidationError("search query must not be empty")
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(f"search query is not valid Unicode: {exc.reason}") from exc
+        spec = cls(str(mode), query, case_sensitive)
+        if mode == "words":
+            parse_words(query)
+        elif mode == "regex":
+            compile_regex(query if case_sensitive else f"(?i:{query})")
+        return spec
+
+    @property
+    def words(self) -> WordQuery:
+        return parse_words(self.query)
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return compile_regex(self.query if self.case_sensitive else f"(?i:{self.query})")
+
+    @property
+    def folded(self) -> bool:
+        """Whether texts are compared casefolded (words are; substrings on request)."""
+        return self.mode == "words" or (self.mode == "substring" and not self.case_sensitive)
+
+    def matcher(self) -> Callable[[str], bool]:
+        """A function telling whether a text matches (made once per search)."""
+        if self.mode == "words":
+            words = self.words
+            return words.matches
+        if self.mode == "regex":
+            regex = self.regex
+            return lambda text: regex.search(text) is not None
+        if self.case_sensitive:
+            query = self.query
+            return lambda text: query in text
+        folded = casefold(self.query)
+        return lambda text: folded in casefold(text)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the text matches, as (start, end) in the text, for snippets."""
+        if self.mode == "regex":
+            return [m.span() for m in self.regex.finditer(text) if m.end() > m.start()][:50]
+        if self.mode == "substring":
+            if self.case_sensitive:
+                return _finds(text, self.query)
+            return _folded_finds(text, casefold(self.query))
+        wanted = set(self.words.terms)
+        prefixes = [c.word for group in self.words.groups for c in group if isinstance(c, Term) and c.prefix]
+        spans = []
+        for match in _TOKEN.finditer(text):
+            word = casefold(match.group())
+            if word in wanted or any(word.startswith(p) for p in prefixes):
+                spans.append(match.span())
+            if len(spans) == 50:
+                break
+        return spans
+
+
+def _finds(text: str, needle: str) -> list[tuple[int, int]]:
+    spans, start = [], text.find(needle)
+    while start >= 0 and len(spans) < 50:
+        spans.append((start, start + len(needle)))
+        start = text.find(needle, start + max(len(needle), 1))
+    return spans
+
+
+def _folded_finds(text: str, folded: str) -> list[tuple[int, int]]:
+    """Spans of the text whose casefolding contains ``folded`` (casefold may change lengths:
+    each character is folded on its own, so spans map back to whole characters)."""
+    ends, pieces, at = [], [], 0
+    for char in text:
+        piece = casefold(char)
+        pieces.append(piece)
+        at += len(piece)
+        ends.append(at)
+    joined = "".join(pieces)
+    starts = [end - len(piece) for end, piece in zip(ends, pieces)]
+    spans = []
+    for begin, end in _finds(joined, folded):
+        first = next(i for i, s in enumerate(starts) if s + len(pieces[i]) > begin)
+        last = next(i for i, e in enumerate(ends) if e >= end)
+        spans.append((first, last + 1))
+    return spans
+
+
+# -- snippets ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Match:
+    """A text around its matches: ``parts`` alternate plain text and matched text."""
+
+    parts: tuple[tuple[str, bool], ...]
+    cut_before: bool
+    cut_after: bool
+
+    def marked(self, start: str = "«", end: str = "»") -> str:
+        body = "".join(f"{start}{text}{end}" if hit else text for text, hit in self.parts)
+        return ("…" if self.cut_before else "") + body + ("…" if self.cut_after else "")
+
+    def __str__(self) -> str:
+        return self.marked()
+
+
+def _spaced(text: str) -> str:
+    """Whitespace runs as one space (ends kept), so a snippet stays on one line."""
+    return re.sub(r"\s+", " ", text)
+
+
+def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160) -> Match:
+    """About ``width`` characters of ``text`` around its first matches, on one line."""
+    spans = sorted(spans)
+    if not spans:
+        return Match(((_spaced(text[:width]).strip(), False),), False, len(text) > width)
+    begin = max(0, spans[0][0] - width // 3)
+    end = min(len(text), begin + width)
+    parts: list[tuple[str, bool]] = []
+    at = begin
+    for start, stop in spans:
+        if start < at or start >= end:
+            continue
+        parts += [(_spaced(text[at:start]), False), (_spaced(text[start:min(stop, end)]), True)]
+        at = min(stop, end)
+    parts.append((_spaced(text[at:end]), False))
+    return Match(tuple((part, hit) for part, hit in parts if part), begin > 0, end < len(text))

@@ -1,0 +1,139 @@
+"""``Filters`` as SQL conditions on the card table, for both engines.
+
+Each engine gives its dialect: how a placeholder is written and how a glob over sighting
+names is matched. Statements are built from constants and the placeholders only; values
+travel as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Optional
+
+from mcard.domain.query import Filters
+
+Params = list[object]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """``mark(n)`` writes the n-th (1-based) placeholder; ``glob`` a sighting-name test of
+    placeholder ``m``; ``tables`` the tag and sighting tables' names."""
+
+    mark: Callable[[int], str]
+    glob: Callable[[str], str]
+    glob_value: Callable[[str], str]
+    tag_table: str
+    sighting_table: str
+
+
+def where(
+    filters: Filters, dialect: Dialect, params: Params, after: Optional[tuple[int, str]] = None, table: str = "card"
+) -> list[str]:
+    """The conditions (to join with AND) of ``filters`` on ``table``, appending their values
+    to ``params``; ``after`` continues a newest-first listing behind (g_time, hash)."""
+    clauses: list[str] = []
+
+    def mark(value: object) -> str:
+        params.append(value)
+        return dialect.mark(len(params))
+
+    start, end = filters.time_bounds
+    if start is not None:
+        clauses.append(f"{table}.g_time >= {mark(start)}")
+    if end is not None:
+        clauses.append(f"{table}.g_time <= {mark(end)}")
+    if filters.content_type is not None:
+        if filters.content_type.endswith("/*"):
+            prefix = filters.content_type[:-1]
+            low, high = mark(prefix), mark(prefix[:-1] + "0")  # "image/" <= type < "image0"
+            clauses.append(f"{table}.content_type >= {low} AND {table}.content_type < {high}")
+        else:
+            clauses.append(f"{table}.content_type = {mark(filters.content_type)}")
+    if filters.min_size is not None:
+        clauses.append(f"{table}.size >= {mark(filters.min_size)}")
+    if filters.max_size is not None:
+        clauses.append(f"{table}.size <= {mark(filters.max_size)}")
+    for tag in filters.tags:
+        clauses.append(f"{table}.hash IN (SELECT hash FROM {dialect.tag_table} WHERE tag = {mark(tag)})")
+    for pattern in filters.names:
+        test = dialect.glob(mark(dialect.glob_value(pattern)))
+        clauses.append(f"{table}.hash IN (SELECT hash FROM {dialect.sighting_table} WHERE {test})")
+    if after is not None:
+        g_time, key = mark(after[0]), mark(after[1])
+        clauses.append(f"({table}.g_time, {table}.hash) < ({g_time}, {key})")
+    return clauses
+
+
+def joined(clauses: list[str], keyword: str = " WHERE ") -> str:
+    return keyword + " AND ".join(clauses) if clauses else ""
+
+
+def sqlite_glob(pattern: str) -> str:
+    """An ``fnmatchcase`` pattern as a SQLite ``GLOB`` pattern (the same matches)."""
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char != "[":
+            out.append(char)
+            index += 1
+            continue
+        end = index + 1
+        if end < len(pattern) and pattern[end] == "!":
+            end += 1
+        if end < len(pattern) and pattern[end] == "]":
+            end += 1
+        while end < len(pattern) and pattern[end] != "]":
+            end += 1
+        if end >= len(pattern):  # no closing bracket: a literal "["
+            out.append("[[]")
+            index += 1
+            continue
+        body = pattern[index + 1:end]
+        negated = body.startswith("!")
+        if negated:
+            body = body[1:]
+        if body.startswith("^"):  # a literal caret for fnmatch, a negation for GLOB
+            body = body[1:] + "^"
+        out.append("[" + ("^" if negated else "") + body + "]")
+        index = end + 1
+    return "".join(out)
+
+
+def postgres_similar(pattern: str) -> str:
+    """An ``fnmatchcase`` pattern as a PostgreSQL ``SIMILAR TO`` pattern (the same matches)."""
+    out: list[str] = []
+    index = 0
+    special = set("%_|*+?{}()\\")
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "*":
+            out.append("%")
+        elif char == "?":
+            out.append("_")
+        elif char == "[":
+            end = index + 1
+            if end < len(pattern) and pattern[end] == "!":
+                end += 1
+            if end < len(pattern) and pattern[end] == "]":
+                end += 1
+            while end < len(pattern) and pattern[end] != "]":
+                end += 1
+            if end >= len(pattern):
+                out.append("\\[")
+                index += 1
+                continue
+            body = pattern[index + 1:end]
+            negated = body.startswith("!")
+            body = body[1:] if negated else body
+            body = "".join("\\" + c if c in "\\^[" else c for c in body)
+            out.append("[" + ("^" if negated else "") + body + "]")
+            index = end
+        elif char in special or char in "[]^$.":
+            out.append("\\" + char)
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
