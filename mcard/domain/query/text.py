@@ -16,7 +16,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Optional, Union
+from typing import Any, Final, Optional, Union
 
 from ..models.exceptions import ValidationError
 
@@ -199,14 +199,38 @@ def bm25(query: WordQuery, texts: Sequence[str], total_docs: int, average_length
     return scores
 
 
+def text_of(content: object) -> Optional[str]:
+    """The text a search sees in a card's content: text, or bytes that are UTF-8, else None."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, bytes):
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def rank(spec: SearchSpec, cards: Sequence[Any]) -> list[Any]:
+    """Cards a word search matched, best first by BM25 (ties: newest first). The statistics
+    are taken over the matches (every card holding a word of the query is among them)."""
+    ordered = sorted(cards, key=lambda card: (card.g_time, card.hash), reverse=True)
+    texts = [text_of(card.content) or "" for card in ordered]
+    if not texts:
+        return ordered
+    average = sum(len(tokens(text)) for text in texts) / len(texts)
+    scores = bm25(spec.words, texts, len(texts), average)
+    return [ordered[index] for _, index in sorted(zip(scores, range(len(ordered))), key=lambda item: (-item[0], item[1]))]
+
+
 # -- regular expressions and substrings -----------------------------------------------------
-def compile_regex(pattern: object) -> re.Pattern[str]:
+def compile_regex(pattern: object, flags: int = 0) -> re.Pattern[str]:
     if not isinstance(pattern, str) or not pattern:
         raise ValidationError("a regex search needs a pattern")
     if len(pattern) > MAX_QUERY:
         raise ValidationError(f"a pattern is at most {MAX_QUERY} characters")
     try:
-        return re.compile(pattern)
+        return re.compile(pattern, flags)
     except re.error as exc:
         raise ValidationError(f"not a regular expression: {exc.msg} at position {exc.pos}") from exc
 
@@ -280,7 +304,7 @@ class SearchSpec:
         if mode == "words":
             parse_words(query)
         elif mode == "regex":
-            compile_regex(query if case_sensitive else f"(?i:{query})")
+            compile_regex(query, 0 if case_sensitive else re.IGNORECASE)
         return spec
 
     @property
@@ -289,7 +313,7 @@ class SearchSpec:
 
     @property
     def regex(self) -> re.Pattern[str]:
-        return compile_regex(self.query if self.case_sensitive else f"(?i:{self.query})")
+        return compile_regex(self.query, 0 if self.case_sensitive else re.IGNORECASE)
 
     @property
     def folded(self) -> bool:

@@ -15,7 +15,7 @@ from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import ConfigurationError, StorageError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec
-from mcard.domain.query.text import bm25, tokens
+from mcard.domain.query.text import rank, text_of
 
 from ..engine_config import PostgresConfig
 from . import postgres_sql as sql
@@ -388,22 +388,7 @@ class PostgresStore(BaseStore):
 def _checked(spec: SearchSpec, cards: list[MCard]) -> list[MCard]:
     """The cards whose text ``spec`` matches, newest first (words: best first)."""
     matcher = spec.matcher()
-    found, texts = [], []
-    for card in cards:
-        content = card.content
-        if isinstance(content, bytes):
-            try:
-                content = content.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-        if matcher(content):
-            found.append(card)
-            texts.append(content)
-    found.sort(key=lambda card: (card.g_time, card.hash), reverse=True)
-    if spec.mode == "words" and found:
-        order = {card.hash: text for card, text in zip(found, texts)}
-        scores = bm25(spec.words, [order[card.hash] for card in found], len(cards),
-                      sum(len(tokens(t)) for t in texts) / len(texts))
-        ranked = sorted(zip(scores, range(len(found))), key=lambda item: (-item[0], item[1]))
-        found = [found[index] for _, index in ranked]
-    return found
+    found = [card for card in cards if (text := text_of(card.content)) is not None and matcher(text)]
+    if spec.mode == "words":
+        return rank(spec, found)
+    return sorted(found, key=lambda card: (card.g_time, card.hash), reverse=True)

@@ -3,17 +3,17 @@
 Version 2 added ``content_type``; version 3 an explicit ``id INTEGER PRIMARY KEY AUTOINCREMENT``
 (a rowid that ``VACUUM`` never renumbers and no insert ever reuses) and a trigram index.
 Version 4 searches every card whose content is text (text cards, and bytes cards whose bytes
-are UTF-8) in two contentless FTS5 indexes over the casefolded text: ``card_text`` (trigram:
-substrings, any case) and ``card_words`` (unicode61: words, ranked by BM25); it keeps
+are UTF-8) through one contentless FTS5 trigram index over the casefolded text (``card_text``):
+it finds the candidates of every kind of search, which are then checked exactly; and it keeps
 sightings (``sighting``) and tags (``tag``) beside the cards.
 
 Indexing costs ~50 us per small card, ten times an insert, so it is not done by the insert:
-the indexes cover the cards with ``id <= text_indexed`` (in ``mcard_meta``) and are extended in
+the index covers the cards with ``id <= text_indexed`` (in ``mcard_meta``) and are extended in
 the background (``index_step``), each step a single statement atomic by itself: raising
 ``text_indexed`` indexes the cards it now covers (a trigger), deleting queued texts removes
 them (a trigger). ``card_searchable`` lists the covered cards that have text, and those with
 a NUL in it (FTS5 stops reading at one), which searches check by scanning. A search looks up
-the indexes for the cards they cover and scans the few newer ones, and every candidate is
+the index for the cards it covers and scans the few newer ones, and every candidate is
 checked against the content, so results are exact at every moment. A deleted card's id is
 never used again; the deletion trigger queues its text in ``card_text_garbage``, removes its
 sightings and tags, and counts the deletion in ``changes``, which with the AUTOINCREMENT
@@ -64,7 +64,6 @@ META: Final = (
 SEARCH: Final = (
     "CREATE INDEX card_by_type ON card (content_type, g_time)",
     "CREATE VIRTUAL TABLE card_text USING fts5(content, content='', tokenize='trigram case_sensitive 1')",
-    "CREATE VIRTUAL TABLE card_words USING fts5(content, content='', tokenize='unicode61 remove_diacritics 0')",
     "CREATE TABLE card_searchable (id INTEGER PRIMARY KEY, has_nul INTEGER NOT NULL)",
     "CREATE INDEX card_searchable_with_nul ON card_searchable (id) WHERE has_nul",
     "CREATE TABLE card_text_garbage (id INTEGER PRIMARY KEY, content BLOB NOT NULL, is_text INTEGER NOT NULL)",
@@ -76,14 +75,9 @@ SEARCH: Final = (
         INSERT INTO card_text (rowid, content)
             SELECT card.id, mcard_searchable(content, is_text) FROM card JOIN card_searchable USING (id)
             WHERE card.id > old.value AND card.id <= new.value AND NOT has_nul;
-        INSERT INTO card_words (rowid, content)
-            SELECT card.id, mcard_searchable(content, is_text) FROM card JOIN card_searchable USING (id)
-            WHERE card.id > old.value AND card.id <= new.value AND NOT has_nul;
     END""",
     """CREATE TRIGGER card_text_purged AFTER DELETE ON card_text_garbage BEGIN
         INSERT INTO card_text (card_text, rowid, content)
-            VALUES ('delete', old.id, mcard_searchable(old.content, old.is_text));
-        INSERT INTO card_words (card_words, rowid, content)
             VALUES ('delete', old.id, mcard_searchable(old.content, old.is_text));
     END""",
 )

@@ -1,23 +1,28 @@
-"""Searching and counting cards on SQLite: candidates from the indexes, an exact check each.
+"""Searching and counting cards on SQLite: candidates from the index, an exact check each.
 
-A search collects candidate ids: from ``card_text`` (trigram, casefolded) for a substring or
-a regular expression's literal parts, from ``card_words`` (unicode61, casefolded; BM25 rank)
-for words, plus always the cards the indexes do not cover yet and the texts holding a NUL.
-Every candidate is then checked against its content: ``instr`` for a case-sensitive
-substring, else ``mcard_matches`` (``mcard.domain.query.text``), so results are exactly the
-reference's whatever the indexes find. Without anything to look up (a query under three
-characters, a regular expression without a literal part) every card with text is checked.
+A search collects candidate ids from ``card_text`` (trigram, casefolded) for the literal text
+every match must hold (the substring, a regular expression's literal part, one of the words of
+a word query's group), plus always the cards the index does not cover yet and the texts
+holding a NUL. Every candidate is then checked against its content: ``instr`` for a
+case-sensitive substring, else ``mcard_matches`` (``mcard.domain.query.text``), so results are
+exactly the reference's. Without anything to look up (a query under three characters, a
+regular expression without a literal part) every card with text is checked. Word searches are
+ranked by ``text.rank`` (BM25), on a worker thread.
+
+SQLite's own word tokenizer (unicode61) is not used: it splits words elsewhere than the
+reference does (combining marks, symbols and characters newer than Unicode 6.1), so its index
+could miss a match.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import unicodedata
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros
-from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
-from mcard.domain.query.text import Phrase, Term, required_literals
+from mcard.domain.query import Filters, SearchSpec, casefold
+from mcard.domain.query.text import rank, required_literals
 
 from . import sql_filters
 from .base_engine import SIZE_BUCKETS, TIME_WIDTHS, time_width
@@ -39,9 +44,6 @@ UNCOVERED: Final = (
 """Candidates the indexes cannot give: cards not indexed yet, texts with a NUL."""
 EVERY_TEXT: Final = f"SELECT id, 0.0 AS rank FROM card_searchable WHERE NOT has_nul UNION ALL {UNCOVERED}"
 TRIGRAMS: Final = "SELECT rowid AS id, 0.0 AS rank FROM card_text WHERE card_text MATCH ?"
-WORDS: Final = "SELECT rowid AS id, bm25(card_words) AS rank FROM card_words WHERE card_words MATCH ?"
-_STABLE_BELOW: Final = 0x0530
-_TOKEN_CATEGORIES: Final = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No"})
 
 
 def where(filters: Filters, params: list[object], after: Optional[tuple[int, str]] = None) -> str:
@@ -53,47 +55,19 @@ def fts_string(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _stable(word: str) -> bool:
-    """Whether SQLite's unicode61 tokenizer (Unicode 6.1) and Python agree on the word's
-    characters being word characters: scripts encoded long before both."""
-    return all(ord(char) < _STABLE_BELOW and unicodedata.category(char) in _TOKEN_CATEGORIES for char in word)
-
-
-def words_match(query: WordQuery) -> Optional[str]:
-    """The FTS5 query finding every text the word query can match (exclusions are left to
-    the exact check), or None when a word is not safe to look up by unicode61's tokens."""
-    groups = []
-    for group in query.groups:
-        clauses = []
-        for clause in group:
-            words = clause.words if isinstance(clause, Phrase) else (clause.word,)
-            if not all(_stable(word) for word in words):
-                return None
-            prefix = isinstance(clause, Term) and clause.prefix
-            clauses.append(fts_string(" ".join(words)) + (" *" if prefix else ""))
-        groups.append("(" + " OR ".join(clauses) + ")")
-    return " AND ".join(groups)
-
-
 def _literal_lookup(literals: list[str], params: list[object]) -> Optional[str]:
     """Candidates holding one of ``literals`` (casefolded, at least 3 characters each)."""
     if not literals or any(len(text) < 3 or "\x00" in text for text in literals):
         return None
     params.extend(fts_string(text) for text in literals)
-    return " UNION ALL ".join([TRIGRAMS] * len(literals))
+    return " UNION ".join([TRIGRAMS] * len(literals))  # a card may hold several
 
 
-def candidates(spec: SearchSpec, params: list[object]) -> tuple[str, bool]:
-    """The statement giving (id, rank) of every card the search may match, and whether the
-    rank orders them (words found through ``card_words``)."""
+def candidates(spec: SearchSpec, params: list[object]) -> str:
+    """The statement giving (id, rank) of every card the search may match."""
     lookup = None
     if spec.mode == "words":
-        words = spec.words
-        fts = words_match(words)
-        if fts is not None:
-            params.append(fts)
-            return f"{WORDS} UNION ALL {UNCOVERED}", True
-        for group in words.literals:
+        for group in spec.words.literals:
             lookup = _literal_lookup(group, params)
             if lookup:
                 break
@@ -102,7 +76,7 @@ def candidates(spec: SearchSpec, params: list[object]) -> tuple[str, bool]:
         lookup = _literal_lookup([casefold(found[0])], params) if found else None
     else:
         lookup = _literal_lookup([casefold(spec.query)], params)
-    return (f"{lookup} UNION ALL {UNCOVERED}" if lookup else EVERY_TEXT), False
+    return f"{lookup} UNION ALL {UNCOVERED}" if lookup else EVERY_TEXT
 
 
 def check(spec: SearchSpec, params: list[object]) -> str:
@@ -115,28 +89,29 @@ def check(spec: SearchSpec, params: list[object]) -> str:
     return "mcard_matches(?, card.content)"
 
 
-def _matching(spec: SearchSpec, filters: Filters, params: list[object], columns: str) -> tuple[str, bool]:
-    found, ranked = candidates(spec, params)
+def _matching(spec: SearchSpec, filters: Filters, params: list[object], columns: str) -> str:
+    found = candidates(spec, params)
     test = check(spec, params)
     conditions = where(filters, params)
     filtered = f" AND {conditions[len(' WHERE '):]}" if conditions else ""
-    return f"SELECT {columns} FROM ({found}) AS hit JOIN card ON card.id = hit.id WHERE {test}{filtered}", ranked
+    return f"SELECT {columns} FROM ({found}) AS hit JOIN card ON card.id = hit.id WHERE {test}{filtered}"
 
 
 async def search(
     db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, with_total: bool
 ) -> tuple[list[MCard], Optional[int]]:
     params: list[object] = []
-    statement, ranked = _matching(spec, filters, params, CARD)
-    order = " ORDER BY hit.rank, card.g_time DESC, card.hash DESC" if ranked else NEWEST_FIRST
-    cards = await db.fetch(f"{statement}{order} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset))
+    statement = _matching(spec, filters, params, CARD)
+    if spec.mode == "words":
+        ranked = await asyncio.to_thread(rank, spec, await db.fetch(statement + NEWEST_FIRST, params))
+        return (ranked[offset:] if limit is None else ranked[offset:offset + limit]), len(ranked)
+    cards = await db.fetch(f"{statement}{NEWEST_FIRST} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset))
     if not with_total:
         return cards, None
     if limit is None or (len(cards) < limit and (cards or offset == 0)):
         return cards, offset + len(cards)
     params = []
-    statement, _ = _matching(spec, filters, params, "count(*)")
-    [(total,)] = await db.fetch(statement, params)
+    [(total,)] = await db.fetch(_matching(spec, filters, params, "count(*)"), params)
     return cards, total
 
 
@@ -157,7 +132,7 @@ def _chosen(filters: Filters, spec: Optional[SearchSpec], params: list[object]) 
     """The cards a facet counts: ``FROM card ... WHERE`` text selecting them."""
     if spec is None:
         return f"FROM card{where(filters, params)}"
-    inner, _ = _matching(spec, filters, params, "card.id")
+    inner = _matching(spec, filters, params, "card.id")
     return f"FROM card WHERE card.id IN ({inner})"
 
 

@@ -1,0 +1,261 @@
+"""Contract: search modes, filters, the query syntax and facets, against a brute-force scan.
+
+Each engine must find exactly what the reference (``mcard.domain.query``) finds over every
+card, whether its indexes cover the cards yet or not.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import re
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
+from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
+from mcard.infrastructure.persistence.engine.base_engine import SIZE_BUCKETS, size_bucket, time_bucket
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+T0 = datetime(2025, 11, 20, tzinfo=timezone.utc)
+WORDS = ["straße", "STRASSE", "Strasse", "fox", "Fox", "foxes", "quick", "brown", "ﬁle", "file", "ς", "Σ", "σ",
+         "İstanbul", "istanbul", "café", "cafe\u0301", "naïve", "日本語", "x_y", "a-b", "100%", "99", "the", "Ⅻ"]
+TYPES = ["text/plain", "application/json", "image/png", "image/svg+xml", "text/csv"]
+TAGS = ["holiday", "work", "Holiday", "two words"]
+NAMES = ["a.png", "b.PNG", "notes.txt", "photo [1].png", "data.csv", "x*y.txt"]
+
+
+def corpus(seed: int = 5) -> list[tuple[MCard, list[str], list[str]]]:
+    """Cards with texts mixing the words above (and some bytes), tags and sighting names."""
+    rng = random.Random(seed)
+    made, seen = [], set()
+    for index in range(140):
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(1, 7))) + rng.choice(["", ".", "\x00end", ", ok"])
+        content: str | bytes = text
+        if index % 9 == 0:
+            content = text.encode("utf-8")
+        elif index % 13 == 0:
+            content = b"\xff\xfe" + text.encode("utf-8")
+        card = MCard(content, g_time=T0 + timedelta(hours=index * 7))
+        if card.hash in seen:  # stored once: the first one stays
+            continue
+        seen.add(card.hash)
+        tags = rng.sample(TAGS, rng.randrange(0, 3))
+        names = rng.sample(NAMES, rng.randrange(0, 3))
+        made.append((card, tags, names))
+    return made
+
+
+CORPUS = corpus()
+
+
+def text_of(card: MCard) -> str | None:
+    if card.is_text:
+        return card.content
+    try:
+        return card.content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@pytest.fixture
+async def store(make_config):
+    async with AsyncPersistenceWrapper(make_config()) as opened:
+        for card, _, names in CORPUS:
+            await opened.save_many(
+                [card], sightings=[Sighting.of(card.hash, name=name, seen_at=T0) for name in names]
+            )
+        await opened.tag_many([(card.hash, tag) for card, tags, _ in CORPUS for tag in tags])
+        yield opened
+
+
+def newest_first(cards):
+    return sorted(cards, key=lambda card: (card.g_time, card.hash), reverse=True)
+
+
+def expected(spec: SearchSpec, filters: Filters = Filters()) -> list[MCard]:
+    matcher = spec.matcher()
+    found = [card for card, tags, names in CORPUS
+             if (text := text_of(card)) is not None and matcher(text) and passes(filters, card, tags, names)]
+    return newest_first(found)
+
+
+def passes(filters: Filters, card: MCard, tags, names) -> bool:
+    from mcard.domain.models.card import to_micros
+
+    return filters.matches(content_type=card.content_type, size=card.size, micros=to_micros(card.g_time),
+                           tags=tags, names=names)
+
+
+async def both_states(store, check) -> None:
+    """Run ``check`` before the search indexes cover the cards, and after."""
+    await check()
+    if hasattr(store.store, "wait_indexed"):
+        await store.store.wait_indexed()
+        await check()
+
+
+# -- substring ----------------------------------------------------------------------------------
+async def test_case_insensitive_substring_follows_casefold(store):
+    async def check():
+        found = await store.search("straße", case_sensitive=False)
+        assert {text_of(c) for c in found} >= {text_of(c) for c, _, _ in CORPUS if text_of(c) and "STRASSE" in text_of(c)}
+        assert found == expected(SearchSpec.of("straße", case_sensitive=False))
+        assert await store.search("100%", case_sensitive=False) == expected(SearchSpec.of("100%", case_sensitive=False))
+        assert await store.search("x_y", case_sensitive=False) == expected(SearchSpec.of("x_y", case_sensitive=False))
+
+    await both_states(store, check)
+
+
+QUERIES = st.one_of(
+    st.sampled_from(WORDS + ["ss", "SS", "ﬁ", "FI", "ΣΑ", "i̇", "é", "e\u0301", "x", "%", "_", "\x00", "\x00e", ". ", "fox f"]),
+    st.text(st.sampled_from(list("aAsSß fxoFOXé_%.\x00ΣσςİiI")), min_size=1, max_size=4),
+)
+
+
+@SETTINGS
+@given(query=QUERIES, case_sensitive=st.booleans())
+async def test_substring_matches_a_scan(store, query, case_sensitive):
+    spec = SearchSpec.of(query, "substring", case_sensitive)
+    assert await store.search(query, case_sensitive=case_sensitive) == expected(spec)
+
+
+# -- words --------------------------------------------------------------------------------------
+WORD_TERMS = st.sampled_from(["fox", "Fox", "foxes", "fox*", "fo*", "quick", "straße", "strasse", "ﬁle", "file",
+                              "café", "cafe", "σ", "ς", "日本語", "x", "y", "a", "b", "100", "99", "the", "xii", "ⅻ"])
+WORD_QUERIES = st.lists(
+    st.one_of(WORD_TERMS, WORD_TERMS.map(lambda t: "-" + t), st.tuples(WORD_TERMS, WORD_TERMS).map(lambda p: f'"{p[0]} {p[1]}"'),
+              st.tuples(WORD_TERMS, WORD_TERMS).map(lambda p: f"{p[0]} OR {p[1]}")),
+    min_size=1, max_size=3,
+).map(" ".join)
+
+
+@SETTINGS
+@given(query=WORD_QUERIES)
+async def test_words_find_the_same_set_as_a_scan(store, query):
+    try:
+        spec = SearchSpec.of(query, "words")
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            await store.search(query, mode="words")
+        return
+    found = await store.search(query, mode="words")
+    assert sorted(c.hash for c in found) == sorted(c.hash for c in expected(spec))
+    assert len(found) == len({c.hash for c in found})
+
+
+async def test_words_rank_better_matches_first_and_page_stably(store):
+    many = MCard("fox fox fox fox quick", g_time=T0 - timedelta(days=9))
+    await store.save(many)
+    if hasattr(store.store, "wait_indexed"):  # cards not indexed yet come after ranked ones
+        await store.store.wait_indexed()
+    found = await store.search("fox quick", mode="words")
+    assert found[0] == many
+    pages = [card for offset in range(0, len(found), 3) for card in await store.search("fox quick", 3, offset, mode="words")]
+    assert pages == found
+
+
+@pytest.mark.parametrize("bad", ['"unclosed', "-only", "a OR", "OR a", "*", ""])
+async def test_a_malformed_word_query_is_a_validation_error(store, bad):
+    with pytest.raises(ValidationError):
+        await store.search(bad, mode="words")
+
+
+# -- regex --------------------------------------------------------------------------------------
+REGEXES = st.one_of(
+    st.sampled_from([r"fox(es)?\b", r"^[A-Z]", r"\d+%", r"straße|STRASSE", r"ﬁ\w+", r"caf(e\u0301|é)", r"\x00",
+                     r"(?i)fox", r"qu.ck", r"[σς]", r"日本", r"\s{2,}", r"a-b"]),
+    st.text(st.sampled_from(list("foxquickFOX.*+?|()[]^$\\ab")), min_size=1, max_size=6),
+)
+
+
+@SETTINGS
+@given(pattern=REGEXES, case_sensitive=st.booleans())
+async def test_regex_matches_python_re(store, pattern, case_sensitive):
+    try:
+        re.compile(pattern)
+    except re.error:
+        with pytest.raises(ValidationError, match="position"):
+            await store.search(pattern, mode="regex")
+        return
+    spec = SearchSpec.of(pattern, "regex", case_sensitive)
+    assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
+
+
+# -- filters ------------------------------------------------------------------------------------
+FILTERS = st.fixed_dictionaries({}, optional={
+    "content_type": st.sampled_from(TYPES + ["image/*", "text/*", "application/*", "video/*"]),
+    "min_size": st.integers(0, 60),
+    "max_size": st.integers(0, 60),
+    "tag": st.one_of(st.sampled_from(TAGS), st.lists(st.sampled_from(TAGS), max_size=2)),
+    "name": st.sampled_from(["*.png", "*.PNG", "[ab].*", "[!a]*", "photo [[]1].png", "*[*]*", "notes.???", "*"]),
+    "start_time": st.integers(0, 900).map(lambda h: T0 + timedelta(hours=h)),
+    "end_time": st.integers(0, 900).map(lambda h: T0 + timedelta(hours=h)),
+})
+
+
+@SETTINGS
+@given(filters=FILTERS)
+async def test_filters_agree_with_the_reference_everywhere(store, filters):
+    checked = Filters.of(**filters)
+    want = newest_first([card for card, tags, names in CORPUS if passes(checked, card, tags, names)])
+    assert await store.list(**filters) == want
+    assert await store.count(**filters) == len(want)
+    assert [c async for c in store.iterate(page_size=7, **filters)] == want
+    assert await store.list(5, 2, **filters) == want[2:7]
+    spec = SearchSpec.of("o", "substring", False)
+    assert await store.search("o", case_sensitive=False, **filters) == expected(spec, checked)
+
+
+def test_name_globs_follow_fnmatchcase():
+    from mcard.infrastructure.persistence.engine.sql_filters import sqlite_glob
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    for pattern in ["*.png", "[!a]*", "[^a]*", "photo [[]1].png", "a[b", "[]]x", "[!]]x", "*[*]*", "?.txt", "[a-c]*"]:
+        for name in NAMES + ["^x", "]x", "a[b", "c.txt", "-"]:
+            assert bool(db.execute("SELECT ? GLOB ?", (name, sqlite_glob(pattern))).fetchone()[0]) == \
+                fnmatch.fnmatchcase(name, pattern), (pattern, name)
+    db.close()
+
+
+# -- the query syntax and facets ----------------------------------------------------------------
+async def test_find_combines_fields_and_words_and_counts_everything(store):
+    found = await store.find('fox tag:work type:text/* -quick', limit=2)
+    spec = SearchSpec.of("fox -quick", "words")
+    want = [c for c, tags, names in CORPUS if "work" in tags and c.content_type.startswith("text/")
+            and (t := text_of(c)) is not None and spec.matcher()(t)]
+    assert found.total == len(want) and len(found) == min(2, len(want))
+    assert {c.hash for c in found} <= {c.hash for c in want}
+    everything = await store.find("", limit=3)
+    assert everything.total == len(CORPUS) and len(everything) == 3
+    january = await store.find(f"after:{T0.date().isoformat()} before:{(T0 + timedelta(days=10)).date().isoformat()}")
+    assert january.total == sum(1 for c, _, _ in CORPUS if T0 <= c.g_time < T0 + timedelta(days=10))
+
+
+@pytest.mark.parametrize("bad, position", [("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6)])
+async def test_a_malformed_query_points_at_the_position(store, bad, position):
+    with pytest.raises(ValidationError, match=f"position {position}"):
+        await store.find(bad)
+
+
+async def test_facets_count_what_the_query_names(store):
+    facets = await store.facets("", by=("content_type", "tag", "month", "size", "kind", "time"))
+    cards = [card for card, _, _ in CORPUS]
+    assert facets["content_type"] == sorted(Counter(c.content_type for c in cards).items(), key=lambda i: (-i[1], i[0]))
+    assert facets["tag"] == sorted(Counter(t for _, tags, _ in CORPUS for t in tags).items(), key=lambda i: (-i[1], i[0]))
+    assert facets["month"] == sorted(Counter(time_bucket("month", c.g_time) for c in cards).items())
+    order = [label for _, label in SIZE_BUCKETS]
+    assert facets["size"] == sorted(Counter(size_bucket(c.size) for c in cards).items(), key=lambda i: order.index(i[0]))
+    assert facets["kind"] == sorted(Counter(c.kind for c in cards).items(), key=lambda i: (-i[1], i[0]))
+    assert sum(n for _, n in facets["time"]) == len(cards) and facets["time"] == sorted(facets["time"])
+    work = await store.facets("tag:work fox", by=["content_type"])
+    spec = SearchSpec.of("fox", "words")
+    want = Counter(c.content_type for c, tags, _ in CORPUS if "work" in tags and (t := text_of(c)) and spec.matcher()(t))
+    assert dict(work["content_type"]) == dict(want)
+    with pytest.raises(ValidationError):
+        await store.facets("", by=["colour"])
