@@ -13,6 +13,7 @@ from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import ConfigurationError, StorageError
+from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
 from . import postgres_sql as sql
@@ -23,7 +24,7 @@ from .write_batcher import WriteBatcher, WriteRequest
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-INSTALL_HINT: Final = "pip install mcard[postgres]"
+INSTALL_HINT: Final = install_command("postgres")
 TRANSIENT_STATES: Final = frozenset({
     "40001",  # serialization_failure
     "40P01",  # deadlock_detected
