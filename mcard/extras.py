@@ -17,10 +17,14 @@ def install_command(extra: str) -> str:
     return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
-def missing_extra(exc: ModuleNotFoundError, feature: str, extra: str) -> ModuleNotFoundError:
+class MissingExtraError(ModuleNotFoundError):
+    """A feature was used whose extra is not installed; the message says how to install it."""
+
+
+def missing_extra(exc: ModuleNotFoundError, feature: str, extra: str) -> MissingExtraError:
     """The error to raise from ``exc`` when ``feature`` (plural: "DataFrames", "the forms")
     lacks a module that ``extra`` installs."""
-    return ModuleNotFoundError(
+    return MissingExtraError(
         f"{feature} need mcard's '{extra}' extra, which is not installed "
         f"(no module named {exc.name!r}): {install_command(extra)}",
         name=exc.name,

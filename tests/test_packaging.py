@@ -195,15 +195,17 @@ def test_the_core_install_reports_its_version(core: Environment):
     assert mcard.__version__ in core.run("mcard", "--version").stdout
 
 
-def test_dataframes_without_the_notebook_extra_name_the_extra_to_install(core: Environment, tmp_path: Path):
+def test_dataframes_and_forms_without_the_notebook_extra_name_the_extra_to_install(core: Environment, tmp_path: Path):
     probe = (
         "import mcard.notebook\n"
         f"cards = mcard.notebook.open({str(tmp_path / 'cards.db')!r})\n"
         "cards.create('x')\n"
         "print(cards.list()[0].content)\n"
-        "cards.list_df()\n"
+        "{}\n"
     )
-    result = core.run("python", "-c", probe, check=False)
-    assert result.returncode == 1 and result.stdout == "x\n"
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("ModuleNotFoundError: DataFrames") and last.endswith("pip install 'mcard-store[notebook]'")
+    for use, feature in (("cards.list_df()", "DataFrames"), ("mcard.notebook.Explorer", "the notebook forms")):
+        result = core.run("python", "-c", probe.format(use), check=False)
+        assert result.returncode == 1 and result.stdout == "x\n"
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"mcard.extras.MissingExtraError: {feature}")
+        assert last.endswith("pip install 'mcard-store[notebook]'")

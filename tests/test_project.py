@@ -14,6 +14,8 @@ import yaml
 
 import mcard
 from mcard.extras import DISTRIBUTION
+from tests.test_notebook_kernel import run as run_in_kernel
+from tests.test_notebook_kernel import start as start_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -135,6 +137,22 @@ def test_importing_mcard_and_its_notebook_layer_loads_no_ui_library(tmp_path):
     assert _loaded_after("import mcard, mcard.notebook", tmp_path) == []
 
 
+def test_importing_mcard_in_a_kernel_loads_no_ui_library(tmp_path):
+    """Inside a Jupyter kernel tqdm.auto would bring ipywidgets along: neither loads at import."""
+    km, kc = start_kernel(tmp_path)
+    try:
+        loaded = run_in_kernel(kc, f"""
+            import sys
+            before = set(sys.modules)
+            import mcard, mcard.notebook
+            print(sorted(m for m in {UI_LIBRARIES!r} if m in sys.modules and m not in before))
+        """)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert loaded == "[]"
+
+
 def _imports_at_top(module: str, name: str) -> bool:
     tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
     imported = [alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names]
@@ -155,25 +173,36 @@ def test_importing_the_command_line_loads_no_progress_bar_library(tmp_path):
     assert _loaded_after("import mcard, mcard.cli, mcard.notebook", tmp_path) == []
 
 
-def test_dataframes_without_pandas_name_the_extra_to_install(tmp_path):
-    """numpy and pandas made unimportable, as in an install without the ``notebook`` extra
-    (the packaging test checks the same in a real core-only environment)."""
+def _missing_extra_message(tmp_path: Path, hidden: tuple[str, ...], use: str) -> str:
+    """The ``MissingExtraError`` message of ``use`` with ``hidden`` made unimportable, as in an
+    install without the ``notebook`` extra (the packaging tests see the same in a real one)."""
     probe = (
         "import sys\n"
-        "sys.modules['numpy'] = sys.modules['pandas'] = None\n"
+        f"for name in {hidden!r}: sys.modules[name] = None\n"
         "import mcard.notebook\n"
+        "from mcard.extras import MissingExtraError\n"
         f"cards = mcard.notebook.open({str(tmp_path / 'cards.db')!r})\n"
         "cards.create('x')\n"
         "try:\n"
-        "    cards.list_df()\n"
-        "except ImportError as exc:\n"
+        f"    {use}\n"
+        "except MissingExtraError as exc:\n"
         "    print(exc)\n"
         "cards.close()\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "pip install 'mcard-store[notebook]'" in result.stdout
-    assert "DataFrames" in result.stdout
+    return result.stdout
+
+
+def test_dataframes_without_pandas_name_the_extra_to_install(tmp_path):
+    for use in ("cards.list_df()", "cards.search_df('x')", "mcard.notebook.to_dataframe(cards.list())"):
+        message = _missing_extra_message(tmp_path, ("numpy", "pandas"), use)
+        assert message.startswith("DataFrames") and message.strip().endswith("pip install 'mcard-store[notebook]'")
+
+
+def test_forms_without_ipywidgets_name_the_extra_to_install(tmp_path):
+    message = _missing_extra_message(tmp_path, ("ipywidgets",), "mcard.notebook.Explorer")
+    assert "'ipywidgets'" in message and message.strip().endswith("pip install 'mcard-store[notebook]'")
 
 
 def test_public_names_are_exported():
