@@ -7,6 +7,7 @@ Needs the package index (or pip's cache) for the build backend and the core's de
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import json
 import os
