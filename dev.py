@@ -4,6 +4,9 @@
     python3 dev.py lab     # virtual environment + demo database + JupyterLab on notebooks/
     python3 dev.py test    # virtual environment + test services + the whole test suite
 
+Both install mcard editable into ``.venv``: ``lab`` with its ``lab`` extra, ``test`` with every
+extra and the ``dev`` dependency group. They reinstall only when pyproject.toml changes.
+
 Extra arguments after ``test`` go to pytest (``python3 dev.py test -k contract``).
 """
 
@@ -23,7 +26,11 @@ PYTHON = VENV / "bin" / "python"
 INSTALL_STAMP = VENV / ".mcard-installed"
 LAB_DIR = ROOT / ".lab"
 LAB_DB = LAB_DIR / "cards.db"
-EXTRAS = "dev,postgres"
+PYPROJECT = ROOT / "pyproject.toml"
+INSTALLS = {  # what each command needs installed; each one's set includes the one before it
+    "lab": ["-e", f"{ROOT}[lab]"],
+    "test": ["-e", f"{ROOT}[all]", "--group", f"{PYPROJECT}:dev"],
+}
 
 
 def say(message: str) -> None:
@@ -54,7 +61,8 @@ def apt_install(*packages: str) -> bool:
     return subprocess.run(update, env=env).returncode == 0 and subprocess.run(install, env=env).returncode == 0
 
 
-def ensure_venv() -> None:
+def ensure_venv(command: str) -> None:
+    """``.venv`` with what ``command`` needs (see ``INSTALLS``), installed when pyproject.toml changes."""
     if sys.version_info < (3, 11):
         sys.exit(f"mcard needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
@@ -67,13 +75,19 @@ def ensure_venv() -> None:
             if not apt_install(version):
                 sys.exit(f"could not create a virtual environment: install {version} (apt-get) and retry")
             venv.create(VENV, with_pip=True)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()).hexdigest()
-    if INSTALL_STAMP.exists() and INSTALL_STAMP.read_text() == wanted:
+    digest = hashlib.sha256(PYPROJECT.read_bytes()).hexdigest()
+    stamp = INSTALL_STAMP.read_text().split() if INSTALL_STAMP.exists() else []
+    installed = set(stamp[1:]) if stamp[:1] == [digest] else set()
+    if command in installed:
         return
-    say("installing mcard and its dependencies into the virtual environment")
-    run(PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "-q", "-e", f"{ROOT}[{EXTRAS}]")
-    INSTALL_STAMP.write_text(wanted)
+    say(f"installing mcard and what `dev.py {command}` needs into the virtual environment")
+    run(PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip>=25.1")  # 25.1: --group
+    if subprocess.run([PYTHON, "-m", "pip", "show", "-q", "mcard"], capture_output=True).returncode == 0:
+        say("removing the distribution 'mcard' (mcard's old name, or another project's): it installs `mcard` too")
+        run(PYTHON, "-m", "pip", "uninstall", "-q", "-y", "mcard")
+    run(PYTHON, "-m", "pip", "install", "-q", *INSTALLS[command])
+    covered = list(INSTALLS)[: list(INSTALLS).index(command) + 1]
+    INSTALL_STAMP.write_text(" ".join([digest, *sorted(installed | set(covered))]))
 
 
 def ensure_chromium() -> None:
@@ -113,7 +127,7 @@ def ensure_test_database() -> None:
 
 
 def lab(args: list[str]) -> int:
-    ensure_venv()
+    ensure_venv("lab")
     db = os.environ.get("MCARD_DB_PATH", str(LAB_DB))
     say(f"JupyterLab on notebooks/ over {db}")
     mcard = str(VENV / "bin" / "mcard")
@@ -121,7 +135,7 @@ def lab(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    ensure_venv()
+    ensure_venv("test")
     ensure_chromium()
     ensure_postgres()
     return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT).returncode

@@ -114,7 +114,7 @@ def test_without_asyncpg_the_engine_names_the_extra(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=Path(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "pip install mcard[postgres]" in result.stdout
+    assert "pip install 'mcard-store[postgres]'" in result.stdout
 
 
 def test_postgres_repr_never_shows_the_password():

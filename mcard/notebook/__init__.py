@@ -7,9 +7,11 @@ package starts nothing and patches nothing: the private event loop starts with t
 from __future__ import annotations
 
 import builtins
+import importlib
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Optional
 
+from mcard.extras import MissingExtraError, missing_extra
 from mcard.infrastructure.persistence.config_url import config_from_url, default_config
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
@@ -67,8 +69,15 @@ def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
 
 
 def __getattr__(name: str) -> Any:
+    """DataFrames and forms load when first asked for; without pandas or ipywidgets the error
+    names the extra to install."""
     if name in _LAZY:
-        module = __import__(f"{__name__}.{_LAZY[name]}", fromlist=[name])
+        try:
+            module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        except MissingExtraError:
+            raise
+        except ModuleNotFoundError as exc:
+            raise missing_extra(exc, f"the notebook forms ({name})", "notebook") from exc
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

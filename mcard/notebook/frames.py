@@ -18,10 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-import numpy as np
-import pandas as pd
-
 from mcard.domain.models.card import MCard
+from mcard.extras import missing_extra
+
+try:
+    import numpy as np
+    import pandas as pd
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "DataFrames (list_df, search_df, to_dataframe)", "notebook") from exc
 
 from .display import preview
 

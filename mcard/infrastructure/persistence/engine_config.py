@@ -140,7 +140,7 @@ def _check_dsn(dsn: object) -> None:
 
 @dataclass(kw_only=True)
 class PostgresConfig(EngineConfig):
-    """PostgreSQL through asyncpg (``pip install mcard[postgres]``).
+    """PostgreSQL through asyncpg (``pip install 'mcard-store[postgres]'``).
 
     - ``dsn``: a ``postgresql://user:password@host:port/database?...`` URL; or leave it out and
       give ``host``, ``port``, ``user``, ``password``, ``database`` (unset ones fall back to

@@ -16,6 +16,7 @@ from mcard.domain.models.exceptions import ConfigurationError, StorageError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec
 from mcard.domain.query.text import rank, text_of
+from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
 from . import postgres_sql as sql
@@ -28,7 +29,7 @@ from .write_batcher import WriteBatcher, WriteRequest
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-INSTALL_HINT: Final = "pip install mcard[postgres]"
+INSTALL_HINT: Final = install_command("postgres")
 TRANSIENT_STATES: Final = frozenset({
     "40001",  # serialization_failure
     "40P01",  # deadlock_detected
