@@ -15,6 +15,7 @@ from .mcard_side import find_to_dataframe
 from .memory import measure
 from .report import render
 from .run import load_average, peak_rss_mib, run_one
+from .search import run_search
 from .workload import make_workload
 
 
@@ -24,6 +25,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n", default="10000,100000", help="comma-separated card counts")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     parser.add_argument("--dir", type=Path, help="where database files go (default: a temp folder)")
+    parser.add_argument("--search", action="store_true",
+                        help="instead: search modes, find and facets against hand-written SQL (SQLite)")
     parser.add_argument("--memory", type=int, metavar="MB",
                         help="instead: peak RSS while streaming a store of MB megabytes (SQLite)")
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
@@ -46,6 +49,10 @@ async def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mcard-bench-", dir=args.dir) as folder:
         if args.memory:
             await measure(Path(folder), args.memory)
+            return 0
+        if args.search:
+            for n in sizes:
+                print(render(await run_search(n, work, Path(folder), 1 if args.quick else 3)), flush=True)
             return 0
         try:
             engine = (

@@ -35,6 +35,16 @@ def test_quick_sqlite_run_prints_every_operation_against_the_raw_driver(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_quick_search_run_compares_every_mode_with_hand_written_sql(tmp_path):
+    out = run_bench("--search", tmp_path=tmp_path)
+    for operation in ("search any case, right after the load", "search any case: marker", "words, best 20: rare word",
+                      "words, best 20: phrase", "words, best 20: prefix", "regex with a literal part"):
+        assert f"| {operation}" in out, operation
+    assert "found by each" in out and "MISMATCH" not in out
+    assert "index build" in out and "facets, each alone" in out and "find(" in out
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.postgres
 def test_quick_postgres_run_prints_every_operation(tmp_path):
     url, schema = require_server(), f"bench_{uuid.uuid4().hex[:12]}"

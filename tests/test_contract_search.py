@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
-from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
+from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold, tokens
+from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine.base_engine import SIZE_BUCKETS, size_bucket, time_bucket
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -159,6 +160,23 @@ async def test_words_rank_better_matches_first_and_page_stably(store):
     assert pages == found
 
 
+@pytest.mark.parametrize("query", ["fox", "fox quick", '"the fox" OR straße', "fox* -quick", "99 OR 100"])
+async def test_words_rank_by_bm25_over_the_whole_store(store, query):
+    """Best first by the reference BM25 (``ranking``: FTS5's arithmetic), with statistics over
+    every card that has text, whether the index covers the cards yet or not."""
+    words = WordQuery.parse(query)
+    texts = [tokens(text) for card, _, _ in CORPUS if (text := text_of(card)) is not None]
+    stats = stats_of(words, texts)
+
+    async def check():
+        found = await store.search(query, mode="words")
+        assert sorted(c.hash for c in found) == sorted(c.hash for c in expected(SearchSpec.of(query, "words")))
+        scores = [score(words, tokens(text_of(card)), stats) for card in found]
+        assert all(a >= b - 1e-9 for a, b in zip(scores, scores[1:])), scores
+
+    await both_states(store, check)
+
+
 @pytest.mark.parametrize("bad", ['"unclosed', "-only", "a OR", "OR a", "*", ""])
 async def test_a_malformed_word_query_is_a_validation_error(store, bad):
     with pytest.raises(ValidationError):
@@ -184,6 +202,17 @@ async def test_regex_matches_python_re(store, pattern, case_sensitive):
         return
     spec = SearchSpec.of(pattern, "regex", case_sensitive)
     assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
+
+
+@pytest.mark.parametrize("pattern", [r"fox(es)?\b", r"fox\.", r"quick$", r"straße\s+\w", r"Fox"])
+async def test_regex_candidates_from_the_index_are_checked(store, pattern):
+    """The index gives candidates holding the literal part in any case: each is checked."""
+    async def check():
+        for case_sensitive in (True, False):
+            spec = SearchSpec.of(pattern, "regex", case_sensitive)
+            assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
+
+    await both_states(store, check)
 
 
 # -- filters ------------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ import sqlite3
 import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+from mcard.domain.query import WordQuery, tokens
+from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine import sqlite_schema as schema
+from mcard.infrastructure.persistence.engine import sqlite_search
 from mcard.infrastructure.persistence.engine.card_rows import card_row
 
 INDEXED_UP_TO = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
@@ -125,3 +128,44 @@ async def test_index_is_exact_after_removes_and_reinserts(tmp_path):
         assert [c.hash for c in await store.search("word1")] == [cards[1].hash]
         rows = await store.store._writer.fetch("SELECT count(*) FROM card_text WHERE card_text MATCH 'card'")
         assert rows == [(await store.count(),)]
+        rows = await store.store._writer.fetch("SELECT count(*) FROM card_words WHERE card_words MATCH 'card'")
+        assert rows == [(await store.count(),)]
+
+
+async def test_word_index_scores_as_the_reference_does(tmp_path):
+    """FTS5's bm25() over ``card_words`` is ``ranking.score`` to the last bit."""
+    texts = ["fox fox quick", "Fox, brown fox!", "quick brown dog", "straße fox", "x"]
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.save_many([MCard(text) for text in texts])
+        await store.store.wait_indexed()
+        for query in ("fox", "fox quick", '"brown fox" OR dog', "qu*"):
+            words = WordQuery.parse(query)
+            stats = stats_of(words, [tokens(text) for text in texts])
+            rows = await store.store._writer.fetch(
+                "SELECT -bm25(card_words), CAST(content AS TEXT) FROM card_words JOIN card ON card.id = card_words.rowid"
+                " WHERE card_words MATCH ?", (sqlite_search.word_expression(words),),
+            )
+            assert rows and {text: value for value, text in rows} == {
+                text: score(words, tokens(text), stats) for _, text in rows
+            }
+
+
+async def test_indexes_are_rebuilt_for_another_unicode_version(tmp_path):
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"Straße number {i}") for i in range(40)])
+        await store.store.wait_indexed()
+    with sqlite3.connect(path) as db:  # as if indexed under another Unicode, and left wrong
+        for name, function in (("mcard_searchable", schema.searchable), ("mcard_words", schema.words),
+                               ("mcard_word_count", schema.word_count)):
+            db.create_function(name, -1, function)
+        db.execute("INSERT INTO card_words (card_words) VALUES ('delete-all')")
+        db.execute("UPDATE mcard_meta SET value = 1 WHERE key = 'unicode_version'")
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.store.wait_indexed()
+        assert len(await store.search("strasse number", mode="words")) == 40
+        assert len(await store.search("STRASSE", case_sensitive=False)) == 40
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'unicode_version'").fetchone() == (
+            schema.UNICODE_VERSION,
+        )

@@ -4,16 +4,14 @@ Three modes. ``substring``: the query appears in the text, literally; without ca
 sensitivity both are compared after ``str.casefold()`` (so "straße" finds "STRASSE").
 ``words``: the text's words (``tokens``: casefolded runs of letters, digits and private-use
 characters) satisfy a word query (``WordQuery``): terms, ``"phrases"``, ``prefix*``, ``OR``
-and ``-excluded``, ranked by BM25. ``regex``: Python's ``re.search`` finds the pattern.
+and ``-excluded``, ranked by BM25 (``ranking``). ``regex``: Python's ``re.search`` finds the pattern.
 A bytes card whose bytes are UTF-8 is searched as its text.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Optional, Union
@@ -92,7 +90,10 @@ class WordQuery:
         return parse_words(query)
 
     def matches(self, text: str) -> bool:
-        words = tokens(text)
+        return self.matches_words(tokens(text))
+
+    def matches_words(self, words: Sequence[str]) -> bool:
+        """Whether a text whose ``tokens`` are ``words`` matches."""
         positions: dict[str, list[int]] = {}
         for index, word in enumerate(words):
             positions.setdefault(word, []).append(index)
@@ -181,24 +182,6 @@ def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
     return Phrase(tuple(words))
 
 
-def bm25(query: WordQuery, texts: Sequence[str], total_docs: int, average_length: float) -> list[float]:
-    """BM25 (k1 1.2, b 0.75) of each matching text for the query's words; the document
-    frequency of a word is counted among ``texts`` (every text holding it is among them)."""
-    k1, b = 1.2, 0.75
-    docs = [Counter(tokens(text)) for text in texts]
-    lengths = [sum(doc.values()) for doc in docs]
-    scores = [0.0] * len(docs)
-    for word in set(query.terms):
-        frequency = sum(1 for doc in docs if word in doc)
-        idf = math.log(1 + (total_docs - frequency + 0.5) / (frequency + 0.5))
-        for index, doc in enumerate(docs):
-            count = doc.get(word, 0)
-            if count:
-                norm = count + k1 * (1 - b + b * lengths[index] / max(average_length, 1.0))
-                scores[index] += idf * count * (k1 + 1) / norm
-    return scores
-
-
 def text_of(content: object) -> Optional[str]:
     """The text a search sees in a card's content: text, or bytes that are UTF-8, else None."""
     if isinstance(content, str):
@@ -209,18 +192,6 @@ def text_of(content: object) -> Optional[str]:
         except UnicodeDecodeError:
             return None
     return None
-
-
-def rank(spec: SearchSpec, cards: Sequence[Any]) -> list[Any]:
-    """Cards a word search matched, best first by BM25 (ties: newest first). The statistics
-    are taken over the matches (every card holding a word of the query is among them)."""
-    ordered = sorted(cards, key=lambda card: (card.g_time, card.hash), reverse=True)
-    texts = [text_of(card.content) or "" for card in ordered]
-    if not texts:
-        return ordered
-    average = sum(len(tokens(text)) for text in texts) / len(texts)
-    scores = bm25(spec.words, texts, len(texts), average)
-    return [ordered[index] for _, index in sorted(zip(scores, range(len(ordered))), key=lambda item: (-item[0], item[1]))]
 
 
 # -- regular expressions and substrings -----------------------------------------------------

@@ -553,6 +553,15 @@ async def matching_rows(
     return [row for row in rows if row[0] in allowed]
 
 
+async def rows_chosen(conn: Connection, tables: Tables, filters: Filters) -> list[tuple[bool, Any]]:
+    """(passes ``filters``, row in ``COLUMNS`` order) of every card: a word search ranks
+    against the whole store."""
+    where, params = _where(tables, filters, None)
+    chosen = where[len(" WHERE "):] if where else "true"
+    rows = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card}", *params)
+    return [(row[0], tuple(row)[1:]) for row in rows]
+
+
 async def find(
     conn: Connection, tables: Tables, query: bytes, limit: Optional[int], offset: int, indexed: bool
 ) -> list[MCard]:

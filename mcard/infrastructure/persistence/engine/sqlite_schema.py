@@ -29,10 +29,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import unicodedata
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.exceptions import StorageError
-from mcard.domain.query.text import SearchSpec
+from mcard.domain.query.text import SearchSpec, text_of, tokens
 
 if TYPE_CHECKING:
     from .sqlite_connection import SQLiteWorker
@@ -55,30 +56,56 @@ CARD_TABLE: Final = (
     "CREATE INDEX card_by_time ON card (g_time, hash)",
 )
 
+UNICODE_VERSION: Final = int("".join(f"{int(part):02d}" for part in unicodedata.unidata_version.split(".")))
+"""Python's Unicode version (15.0.0 is 150000): casefolding and words may change with it, and a
+contentless index can only delete the entries its texts give, so the indexes are rebuilt when
+a store is opened by a Python with another Unicode version."""
+
 META: Final = (
     "CREATE TABLE mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT INTO mcard_meta (key, value)"
     f" VALUES ('schema_version', {SCHEMA_VERSION}), ('changes', 0), ('text_indexed', 0)",
 )
+SET_UNICODE: Final = f"INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('unicode_version', {UNICODE_VERSION})"
+REBUILD_INDEXES: Final = (
+    "DELETE FROM card_text_garbage",
+    "INSERT INTO card_text (card_text) VALUES ('delete-all')",
+    "INSERT INTO card_words (card_words) VALUES ('delete-all')",
+    "DELETE FROM card_searchable",
+    "UPDATE mcard_meta SET value = 0 WHERE key = 'text_indexed'",
+    SET_UNICODE,
+)
 
 SEARCH: Final = (
     "CREATE INDEX card_by_type ON card (content_type, g_time)",
     "CREATE VIRTUAL TABLE card_text USING fts5(content, content='', tokenize='trigram case_sensitive 1')",
-    "CREATE TABLE card_searchable (id INTEGER PRIMARY KEY, has_nul INTEGER NOT NULL)",
+    "CREATE VIRTUAL TABLE card_words USING fts5(words, content='', tokenize='ascii')",
+    """CREATE TABLE card_searchable (
+        id      INTEGER PRIMARY KEY,
+        has_nul INTEGER NOT NULL,  -- not in card_text: FTS5 would stop reading at the NUL
+        words   INTEGER NOT NULL   -- how many words card_words holds for it
+    )""",
     "CREATE INDEX card_searchable_with_nul ON card_searchable (id) WHERE has_nul",
     "CREATE TABLE card_text_garbage (id INTEGER PRIMARY KEY, content BLOB NOT NULL, is_text INTEGER NOT NULL)",
     """CREATE TRIGGER card_text_extended AFTER UPDATE OF value ON mcard_meta
         WHEN new.key = 'text_indexed' AND new.value > old.value BEGIN
-        INSERT INTO card_searchable (id, has_nul)
-            SELECT id, instr(folded, char(0)) > 0 FROM (SELECT id, mcard_searchable(content, is_text) AS folded
-            FROM card WHERE id > old.value AND id <= new.value) WHERE folded IS NOT NULL;
+        INSERT INTO card_searchable (id, has_nul, words)
+            SELECT id, instr(folded, char(0)) > 0, mcard_word_count(content, is_text) FROM (
+                SELECT id, content, is_text, mcard_searchable(content, is_text) AS folded
+                FROM card WHERE id > old.value AND id <= new.value) WHERE folded IS NOT NULL;
         INSERT INTO card_text (rowid, content)
             SELECT card.id, mcard_searchable(content, is_text) FROM card JOIN card_searchable USING (id)
             WHERE card.id > old.value AND card.id <= new.value AND NOT has_nul;
+        INSERT INTO card_words (rowid, words)
+            SELECT card.id, mcard_words(content, is_text) FROM card JOIN card_searchable USING (id)
+            WHERE card.id > old.value AND card.id <= new.value;
     END""",
     """CREATE TRIGGER card_text_purged AFTER DELETE ON card_text_garbage BEGIN
         INSERT INTO card_text (card_text, rowid, content)
-            VALUES ('delete', old.id, mcard_searchable(old.content, old.is_text));
+            SELECT 'delete', old.id, folded FROM (SELECT mcard_searchable(old.content, old.is_text) AS folded)
+            WHERE instr(folded, char(0)) = 0;
+        INSERT INTO card_words (card_words, rowid, words)
+            VALUES ('delete', old.id, mcard_words(old.content, old.is_text));
     END""",
 )
 
@@ -104,7 +131,7 @@ DELETION: Final = (
     """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
         UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes';
         INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
-            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id AND NOT has_nul);
+            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id);
         DELETE FROM card_searchable WHERE id = old.id;
         DELETE FROM sighting WHERE hash = old.hash;
         DELETE FROM tag WHERE hash = old.hash;
@@ -112,7 +139,7 @@ DELETION: Final = (
 )
 
 CURRENT: Final = SEARCH + LABELS + DELETION
-CREATE: Final = CARD_TABLE + META + CURRENT
+CREATE: Final = CARD_TABLE + META + CURRENT + (SET_UNICODE,)
 
 UPGRADE_FROM_2: Final = (
     "ALTER TABLE card RENAME TO card_v2",
@@ -134,9 +161,12 @@ UPGRADE_FROM_3: Final = (
 FINISH_UPGRADE: Final = CURRENT + (
     f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
     "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
+    SET_UNICODE,
 )
 
-STATEMENTS: Final = {text: text for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + FINISH_UPGRADE}
+STATEMENTS: Final = {
+    text: text for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + FINISH_UPGRADE + REBUILD_INDEXES
+}
 """Every schema statement, looked up as ``STATEMENTS[text]``: a table of constants."""
 
 
@@ -171,8 +201,22 @@ def matches(spec: str, content: object) -> bool:
     return isinstance(content, str) and bool(_matcher(spec)(content))
 
 
+def words(content: object, is_text: object) -> Optional[str]:
+    """The words of a card whose content is text (``tokens``), one space apart: what
+    ``card_words`` indexes, its ``ascii`` tokenizer splitting exactly there."""
+    text = text_of(content)
+    return None if text is None else " ".join(tokens(text))
+
+
+def word_count(content: object, is_text: object) -> int:
+    text = text_of(content)
+    return 0 if text is None else len(tokens(text))
+
+
 async def register_functions(db: SQLiteWorker) -> None:
     await db.create_function("mcard_searchable", 2, searchable)
+    await db.create_function("mcard_words", 2, words)
+    await db.create_function("mcard_word_count", 2, word_count)
     await db.create_function("mcard_matches", 2, matches)
 
 
@@ -187,6 +231,11 @@ async def add_content_types(db: SQLiteWorker) -> None:
     await db.create_function("mcard_content_type", 2, content_type)
     await db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
     await db.execute("UPDATE card SET content_type = mcard_content_type(content, is_text)")
+
+
+async def stored_unicode_version(db: SQLiteWorker) -> Optional[int]:
+    rows = await db.fetch("SELECT value FROM mcard_meta WHERE key = 'unicode_version'")
+    return rows[0][0] if rows else None
 
 
 async def stored_version(db: SQLiteWorker) -> Optional[int]:
@@ -208,6 +257,11 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
     """That the database holds a card store of this version, for reading only."""
     version = await stored_version(db)
     if version == SCHEMA_VERSION:
+        if await stored_unicode_version(db) != UNICODE_VERSION:
+            logger.warning(
+                "%s: its search indexes were built with another Unicode version; opened read-only they"
+                " cannot be rebuilt, so a search may miss cards whose text uses changed characters", where,
+            )
         return
     if version is None:
         tables = await _foreign_tables(db)
@@ -229,7 +283,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
     A database that holds other tables but no card store is another application's: refused,
     left as it was.
     """
-    if await stored_version(db) == SCHEMA_VERSION:
+    if await stored_version(db) == SCHEMA_VERSION and await stored_unicode_version(db) == UNICODE_VERSION:
         return
     await db.execute("BEGIN IMMEDIATE")
     try:
@@ -253,6 +307,10 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
             raise StorageError(
                 f"{where}: card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})"
             )
+        elif await stored_unicode_version(db) != UNICODE_VERSION:
+            logger.info("rebuilding the search indexes of %s for Unicode %s", where, unicodedata.unidata_version)
+            for statement in REBUILD_INDEXES:
+                await db.execute(STATEMENTS[statement])
         await db.execute("COMMIT")
     except BaseException:
         if db.connection.in_transaction:

@@ -21,8 +21,9 @@ import json
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros
-from mcard.domain.query import Filters, SearchSpec, casefold
-from mcard.domain.query.text import rank, required_literals
+from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
+from mcard.domain.query.ranking import WordStats, phrases, ranked, stats_of
+from mcard.domain.query.text import Clause, Term, required_literals, text_of, tokens
 
 from . import sql_filters
 from .base_engine import SIZE_BUCKETS, TIME_WIDTHS, time_width
@@ -37,13 +38,10 @@ DIALECT: Final = sql_filters.Dialect(
     mark=lambda _: "?", glob=lambda mark: f"name GLOB {mark}", glob_value=sql_filters.sqlite_glob,
     tag_table="tag", sighting_table="sighting",
 )
-UNCOVERED: Final = (
-    "SELECT id, 0.0 AS rank FROM card WHERE id > (SELECT value FROM mcard_meta WHERE key = 'text_indexed')"
-    " UNION ALL SELECT id, 0.0 AS rank FROM card_searchable WHERE has_nul"
-)
-"""Candidates the indexes cannot give: cards not indexed yet, texts with a NUL."""
-EVERY_TEXT: Final = f"SELECT id, 0.0 AS rank FROM card_searchable WHERE NOT has_nul UNION ALL {UNCOVERED}"
-TRIGRAMS: Final = "SELECT rowid AS id, 0.0 AS rank FROM card_text WHERE card_text MATCH ?"
+INDEXED_UP_TO: Final = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
+"""The indexes cover the cards up to this id; newer ones are checked by scanning."""
+NOT_INDEXED: Final = f"SELECT id FROM card WHERE id > ({INDEXED_UP_TO})"
+BEHIND: Final = f"SELECT EXISTS ({NOT_INDEXED})"
 
 
 def where(filters: Filters, params: list[object], after: Optional[tuple[int, str]] = None) -> str:
@@ -55,64 +53,175 @@ def fts_string(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _literal_lookup(literals: list[str], params: list[object]) -> Optional[str]:
-    """Candidates holding one of ``literals`` (casefolded, at least 3 characters each)."""
-    if not literals or any(len(text) < 3 or "\x00" in text for text in literals):
-        return None
-    params.extend(fts_string(text) for text in literals)
-    return " UNION ".join([TRIGRAMS] * len(literals))  # a card may hold several
+def word_expression(query: WordQuery) -> str:
+    """``query`` as an FTS5 expression over ``card_words``: the same matches, the same phrases."""
+
+    def phrase(clause: Clause) -> str:
+        if isinstance(clause, Term):
+            return fts_string(clause.word) + (" *" if clause.prefix else "")
+        return fts_string(" ".join(clause.words))
+
+    wanted = " AND ".join("(" + " OR ".join(phrase(c) for c in group) + ")" for group in query.groups)
+    if not query.excluded:
+        return wanted
+    return f"({wanted}) NOT (" + " OR ".join(phrase(c) for c in query.excluded) + ")"
 
 
-def candidates(spec: SearchSpec, params: list[object]) -> str:
-    """The statement giving (id, rank) of every card the search may match."""
-    lookup = None
+def lookup(spec: SearchSpec) -> Optional[tuple[str, str, bool]]:
+    """(index, its ``MATCH`` argument, whether its hits are sure) for the cards the index
+    covers, or None when it cannot narrow them (a literal under three characters, or none).
+    Hits are sure when the index alone decides: words, a substring in any case; otherwise
+    each is checked (``check``)."""
     if spec.mode == "words":
-        for group in spec.words.literals:
-            lookup = _literal_lookup(group, params)
-            if lookup:
-                break
-    elif spec.mode == "regex":
+        return "card_words", word_expression(spec.words), True
+    if spec.mode == "regex":
         found = required_literals(spec.query)
-        lookup = _literal_lookup([casefold(found[0])], params) if found else None
+        literal = casefold(found[0]) if found else ""
     else:
-        lookup = _literal_lookup([casefold(spec.query)], params)
-    return f"{lookup} UNION ALL {UNCOVERED}" if lookup else EVERY_TEXT
+        literal = casefold(spec.query)
+    if len(literal) < 3 or "\x00" in literal:
+        return None
+    return "card_text", fts_string(literal), spec.mode == "substring" and not spec.case_sensitive
 
 
 def check(spec: SearchSpec, params: list[object]) -> str:
-    """The exact test of a candidate ``card``."""
+    """The exact test of a candidate ``card`` the index alone does not decide."""
     key = json.dumps([spec.mode, spec.query, spec.case_sensitive])
     if spec.mode == "substring" and spec.case_sensitive:
         params += [spec.query.encode("utf-8"), key]
         return "instr(card.content, ?) > 0 AND (card.is_text OR mcard_matches(?, card.content))"
+    if spec.mode == "substring":
+        # A text all ASCII (as many characters as bytes, so no NUL either) casefolds as LIKE
+        # folds it: compared in SQL, as fast as a LIKE scan; other texts go to Python.
+        folded = casefold(spec.query)
+        plain = folded.isascii() and "\x00" not in folded  # else no such text can hold it
+        if plain:
+            params.append("%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        params.append(key)
+        return (
+            "CASE WHEN card.is_text AND length(CAST(card.content AS TEXT)) = length(card.content) THEN "
+            + ("CAST(card.content AS TEXT) LIKE ? ESCAPE '\\'" if plain else "0")
+            + " ELSE mcard_matches(?, card.content) END"
+        )
     params.append(key)
     return "mcard_matches(?, card.content)"
 
 
 def _matching(spec: SearchSpec, filters: Filters, params: list[object], columns: str) -> str:
-    found = candidates(spec, params)
-    test = check(spec, params)
-    conditions = where(filters, params)
-    filtered = f" AND {conditions[len(' WHERE '):]}" if conditions else ""
-    return f"SELECT {columns} FROM ({found}) AS hit JOIN card ON card.id = hit.id WHERE {test}{filtered}"
+    """``SELECT columns`` of every card passing ``filters`` that ``spec`` matches: one SELECT
+    per place a match can be (the index's hits, the cards it does not cover yet, texts with a
+    NUL), each card in one of them only, joined by ``UNION ALL``."""
+    found = lookup(spec)
+    places: list[tuple[str, list[object], bool]] = [(f"card.id IN ({NOT_INDEXED})", [], True)]
+    if found is None:
+        places.append(("card.id IN (SELECT id FROM card_searchable)", [], True))
+    else:
+        index, argument, sure = found
+        places.append((f"card.id IN (SELECT rowid FROM {index} WHERE {index} MATCH ?)", [argument], not sure))
+        if index == "card_text":  # FTS5 stops reading a text at a NUL: those are scanned
+            places.append(("card.id IN (SELECT id FROM card_searchable WHERE has_nul)", [], True))
+    selects = []
+    for place, place_params, checked in places:
+        params += place_params
+        test = f" AND {check(spec, params)}" if checked else ""
+        conditions = where(filters, params)
+        filtered = f" AND {conditions[len(' WHERE '):]}" if conditions else ""
+        selects.append(f"SELECT {columns} FROM card WHERE {place}{test}{filtered}")
+    return " UNION ALL ".join(selects)
 
 
 async def search(
     db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, with_total: bool
 ) -> tuple[list[MCard], Optional[int]]:
+    if spec.mode == "words":
+        return await _words(db, spec, filters, limit, offset, with_total)
     params: list[object] = []
     statement = _matching(spec, filters, params, CARD)
-    if spec.mode == "words":
-        ranked = await asyncio.to_thread(rank, spec, await db.fetch(statement + NEWEST_FIRST, params))
-        return (ranked[offset:] if limit is None else ranked[offset:offset + limit]), len(ranked)
-    cards = await db.fetch(f"{statement}{NEWEST_FIRST} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset))
+    cards = await db.fetch(
+        f"{statement} ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset)
+    )
     if not with_total:
         return cards, None
     if limit is None or (len(cards) < limit and (cards or offset == 0)):
         return cards, offset + len(cards)
     params = []
-    [(total,)] = await db.fetch(_matching(spec, filters, params, "count(*)"), params)
+    [(total,)] = await db.fetch(f"SELECT count(*) FROM ({_matching(spec, filters, params, 'card.id')})", params)
     return cards, total
+
+
+# -- word searches -----------------------------------------------------------------------------
+async def _fetch_in_turn(
+    db: SQLiteWorker, statements: list[tuple[str, list[object]]], snapshot: bool = False
+) -> list[list[Any]]:
+    """The rows of each statement, run one after the other in one hop to the connection's
+    thread; with ``snapshot``, all in one read transaction (one state of the file)."""
+    steps = [db.fetch(statement, params) for statement, params in statements]
+    if snapshot:
+        steps = [db.execute("BEGIN"), *steps, db.execute("COMMIT")]
+    outcomes = await db.pipeline(steps)
+    failure = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
+    if failure is not None:
+        if db.connection.in_transaction:
+            await db.rollback()
+        raise failure
+    return outcomes[1:-1] if snapshot else outcomes
+
+
+async def _words(
+    db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, with_total: bool
+) -> tuple[list[MCard], Optional[int]]:
+    """Matches from ``card_words``, ranked by FTS5's ``bm25()`` (``ranking`` is the same
+    arithmetic). While the index is behind, the cards it misses are checked and every match is
+    ranked in Python, with the statistics of the index and of those cards together."""
+    expression = word_expression(spec.words)
+    params: list[object] = [expression]
+    conditions = where(filters, params)
+    filtered = f" AND {conditions[len(' WHERE '):]}" if conditions else ""
+    matched = f"FROM card_words JOIN card ON card.id = card_words.rowid WHERE card_words MATCH ?{filtered}"
+    page = (
+        f"SELECT {CARD} {matched} ORDER BY bm25(card_words), card.g_time DESC, card.hash DESC LIMIT ? OFFSET ?",
+        [*params, -1 if limit is None else limit, offset],
+    )
+    # Coverage only grows: when the index covers every card before the page is read, the
+    # page misses only cards stored after the search began.
+    behind, cards, *counted = await _fetch_in_turn(
+        db, [(BEHIND, []), page, *([(f"SELECT count(*) {matched}", params)] if with_total else [])]
+    )
+    if not behind[0][0]:
+        return cards, (counted[0][0][0] if counted else None)
+    ranked = await _words_behind(db, spec, filters)
+    return (ranked[offset:] if limit is None else ranked[offset:offset + limit]), len(ranked)
+
+
+async def _words_behind(db: SQLiteWorker, spec: SearchSpec, filters: Filters) -> list[MCard]:
+    query = spec.words
+    clauses = phrases(query)
+    chosen_params: list[object] = []
+    conditions = where(filters, chosen_params)
+    chosen = f"card.id IN (SELECT card.id FROM card{conditions})" if conditions else "1"
+    statements: list[tuple[str, list[object]]] = [
+        ("SELECT count(*), coalesce(sum(words), 0) FROM card_searchable", []),
+        *((f"SELECT count(*) FROM card_words WHERE card_words MATCH ?", [word_expression(WordQuery(((clause,),)))])
+          for clause in clauses),
+        (f"SELECT {CARD} FROM card_words JOIN card ON card.id = card_words.rowid"
+         f" WHERE card_words MATCH ? AND {chosen}", [word_expression(query), *chosen_params]),
+        (f"SELECT {chosen} AS flag, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", list(chosen_params)),
+    ]
+    outcomes = await _fetch_in_turn(db, statements, snapshot=True)
+    [(rows, words)] = outcomes[0]
+    indexed = WordStats(rows, words, tuple(found[0][0] for found in outcomes[1:-2]))
+    return await asyncio.to_thread(_rank_behind, query, indexed, outcomes[-2], outcomes[-1])
+
+
+def _rank_behind(
+    query: WordQuery, indexed: WordStats, matches: list[MCard], new: list[tuple[int, MCard]]
+) -> list[MCard]:
+    """Rank the index's matches with the cards not indexed yet (``new``: (chosen, card)
+    pairs, chosen when they pass the filters), which count in the statistics either way."""
+    texts = [(chosen, card, tokens(text)) for chosen, card in new if (text := text_of(card.content)) is not None]
+    stats = indexed + stats_of(query, (words for _, _, words in texts))
+    matches = matches + [card for chosen, card, words in texts if chosen and query.matches_words(words)]
+    return ranked(query, matches, stats)
 
 
 # -- facets ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ statement wherever it can be (a page with its change stamp, ``get_many`` of any 
 
 Rows are shaped on the connection's thread by ``read_row``, which the first column's name
 selects: ``content`` starts a card (``MCard.restore``'s arguments in order, text decoded by
-SQLite, time as stored microseconds), ``stamp`` a change stamp followed by a card, and
+SQLite, time as stored microseconds), ``stamp`` a change stamp (``flag`` any value) followed by a card, and
 ``verify_hash`` a raw row to re-hash for ``verify``. Other rows stay tuples.
 """
 
@@ -66,7 +66,7 @@ def read_row(cursor: sqlite3.Cursor, row: tuple[Any, ...], _restore: Any = MCard
     kind = cursor.description[0][0]
     if kind == "content":
         return _restore(*row)
-    if kind == "stamp":
+    if kind in ("stamp", "flag"):
         return row[0], _restore(*row[1:])
     if kind == "verify_hash":
         reason = check_stored(*row)

@@ -1,0 +1,188 @@
+"""``python -m bench --search``: search, find and facets on SQLite against hand-written SQL.
+
+The comparisons are what a user could write by hand on the same cards in the same process:
+a ``LIKE`` scan for a case-insensitive substring (ASCII folding only; mcard folds all of
+Unicode), and an FTS5 ``unicode61`` table ranked by ``bm25()`` for a word search. Facets are
+timed alone (the target is Datasette's 200 ms facet time limit at 1,000,000 cards).
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard.domain.models.card import from_micros
+
+from .raw_sqlite import COLUMNS, INSERT, SCHEMA, row
+from .run import Result, Row, file_size
+from .workload import MARKER, Workload
+
+RAW_WORDS = "CREATE VIRTUAL TABLE words USING fts5(content, content='card', content_rowid='rowid')"
+TAGS = ("holiday", "work", "family", "receipt", "draft")
+SPAN_DAYS = 3 * 365
+"""Cards get times spread over three years, so time facets have buckets to count."""
+
+
+def spread_times(n: int, seed: int = 7) -> list[int]:
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    rng = random.Random(seed)
+    return sorted(int((start + timedelta(seconds=rng.uniform(0, SPAN_DAYS * 86400))).timestamp() * 1e6) for _ in range(n))
+
+
+async def best_of(repeat: int, action: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
+    """The value and the best time of ``repeat`` runs."""
+    best, value = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        value = await action()
+        best = min(best, time.perf_counter() - started)
+    return value, best
+
+
+def index_sizes(path: Path) -> dict[str, int]:
+    """Bytes on disk per table and index (``dbstat``), the FTS5 shadow tables summed per index."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    sizes: dict[str, int] = {}
+    for name, size in rows:
+        for base in ("card_text", "card_words", "words"):
+            if name.startswith(base + "_"):
+                name = base
+        sizes[name] = sizes.get(name, 0) + size
+    return sizes
+
+
+class RawSide:
+    """The same cards in plain ``sqlite3``: the card table and an FTS5 word index over it."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def load(self, texts: list[str], times: list[int]) -> None:
+        rows = [(*row(text)[:3], micros, *row(text)[4:]) for text, micros in zip(texts, times)]
+        self.db.execute("BEGIN")
+        self.db.executemany(INSERT, rows)
+        self.db.execute("COMMIT")
+
+    def build_words(self) -> None:
+        self.db.execute(RAW_WORDS)
+        self.db.execute("INSERT INTO words (words) VALUES ('rebuild')")
+
+    async def like(self, text: str) -> int:
+        return len(self.db.execute(
+            f"SELECT {COLUMNS} FROM card WHERE is_text AND CAST(content AS TEXT) LIKE ?"
+            " ORDER BY g_time DESC, hash DESC", (f"%{text}%",),
+        ).fetchall())
+
+    async def words(self, query: str, limit: int) -> int:
+        return len(self.db.execute(
+            f"SELECT {', '.join('card.' + c for c in COLUMNS.split(', '))} FROM words"
+            " JOIN card ON card.rowid = words.rowid WHERE words MATCH ? ORDER BY bm25(words) LIMIT ?",
+            (query, limit),
+        ).fetchall())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+async def run_search(n: int, work: Workload, folder: Path, repeat: int) -> Result:
+    result = Result(n)
+    texts = work.texts[:n]
+    times = spread_times(n)
+    mcard_path, raw_path = folder / f"search-mcard-{n}.db", folder / f"search-raw-{n}.db"
+    cards = AsyncPersistenceWrapper(SQLiteConfig(mcard_path))
+    await cards.initialize()
+    raw = RawSide(raw_path)
+    progress = tqdm(total=11, desc=f"search N={n:,}", leave=False)
+    try:
+        made = [MCard(text, g_time=from_micros(micros)) for text, micros in zip(texts, times)]
+        for start in range(0, n, 50_000):
+            await cards.save_many(made[start:start + 50_000])
+        raw.load(texts, times)
+        rng = random.Random(n)
+        for tag in TAGS:
+            await cards.tag_many((key, tag) for key in rng.sample([card.hash for card in made], n // 10))
+        progress.update()
+
+        # Right after a bulk load the index is behind: a search scans the new cards.
+        def row_vs(operation: str, mcard_s: float, raw_s: float, target: str, found_m: int, found_r: int) -> Row:
+            note = f"{found_m} found by each" if found_m == found_r else f"MISMATCH: {found_m} vs {found_r}"
+            found = Row(operation, 1, 1 / mcard_s, 1 / raw_s, target, note)
+            result.rows.append(found)
+            progress.update()
+            return found
+
+        query = MARKER.upper()
+        found_m, mcard_s = await best_of(repeat, lambda: cards.search(query, case_sensitive=False))
+        found_r, raw_s = await best_of(repeat, lambda: raw.like(query))
+        row_vs("search any case, right after the load (index behind)", mcard_s, raw_s, ">= 1 (vs LIKE scan)",
+               len(found_m), found_r)
+
+        started = time.perf_counter()
+        await cards.store.wait_indexed()
+        index_s = time.perf_counter() - started
+        started = time.perf_counter()
+        raw.build_words()
+        words_s = time.perf_counter() - started
+        sizes, raw_sizes = index_sizes(mcard_path), index_sizes(raw_path)
+        result.facts.append(
+            f"index build (background, both indexes): mcard {index_s:.1f} s: trigram over casefolded text"
+            f" {sizes.get('card_text', 0) / 2**20:.1f} MiB, words {sizes.get('card_words', 0) / 2**20:.1f} MiB,"
+            f" card_searchable {sizes.get('card_searchable', 0) / 2**20:.1f} MiB;"
+            f" raw FTS5 unicode61 {words_s:.1f} s, {raw_sizes.get('words', 0) / 2**20:.1f} MiB;"
+            f" card table {sizes.get('card', 0) / 2**20:.1f} MiB, time index {sizes.get('card_by_time', 0) / 2**20:.1f} MiB,"
+            f" type index {sizes.get('card_by_type', 0) / 2**20:.1f} MiB;"
+            f" files: mcard {file_size(mcard_path) / 2**20:.1f} MiB, raw {file_size(raw_path) / 2**20:.1f} MiB"
+        )
+        progress.update()
+
+        for label, text in (("marker, 1% of cards", query), ("one card", texts[n // 2].split(":")[0].upper() + ":")):
+            found_m, mcard_s = await best_of(repeat, lambda: cards.search(text, case_sensitive=False))
+            found_r, raw_s = await best_of(repeat, lambda: raw.like(text))
+            row_vs(f"search any case: {label}", mcard_s, raw_s, ">= 10 (vs LIKE scan)", len(found_m), found_r)
+
+        for label, words in (("rare word", MARKER), ("common words", "river stone"), ("phrase", '"green orange"'),
+                             ("prefix", "quokka*")):
+            found_m, mcard_s = await best_of(repeat, lambda: cards.search(words, 20, mode="words"))
+            found_r, raw_s = await best_of(repeat, lambda: raw.words(words, 20))
+            row_vs(f"words, best 20: {label}", mcard_s, raw_s, ">= 0.7 (vs FTS5 bm25)", len(found_m), found_r)
+
+        found_m, mcard_s = await best_of(repeat, lambda: cards.search(r"quokka\w* river", mode="regex"))
+        found_r, raw_s = await best_of(repeat, lambda: raw.like(f"{MARKER} river"))
+        row_vs("regex with a literal part", mcard_s, raw_s, "(vs LIKE scan)", len(found_m), found_r)
+
+        facet_ms = []
+        for by in ("content_type", "tag", "size", "month", "time"):
+            _, seconds = await best_of(repeat, lambda: cards.facets(by=(by,)))
+            facet_ms.append(f"{by} {seconds * 1e3:.0f} ms")
+        _, seconds = await best_of(repeat, lambda: cards.facets("tag:holiday", by=("month",)))
+        facet_ms.append(f"month of tag:holiday {seconds * 1e3:.0f} ms")
+        _, seconds = await best_of(repeat, lambda: cards.facets(MARKER, by=("month",)))
+        facet_ms.append(f"month of a search {seconds * 1e3:.0f} ms")
+        result.facts.append("facets, each alone (target <= 200 ms at 1,000,000): " + ", ".join(facet_ms))
+        progress.update()
+        pages = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            found = await cards.find(f"tag:holiday {MARKER}", limit=20)
+            pages.append(time.perf_counter() - started)
+        result.facts.append(
+            f"find('tag:holiday {MARKER}', limit=20): {statistics.median(pages) * 1e3:.0f} ms, total {found.total}"
+        )
+    finally:
+        progress.close()
+        raw.close()
+        await cards.close()
+    return result

@@ -1,0 +1,85 @@
+"""Relevance of a word search: BM25 over the whole store, as SQLite's FTS5 ``bm25()`` computes it.
+
+Each positive clause of a word query is a *phrase* (a term, a prefix or a quoted phrase). For a
+matching text of ``D`` words, a phrase found ``f`` times in it and in ``hits`` of the store's
+``rows`` searchable cards scores ``idf * f * (k1 + 1) / (f + k1 * (1 - b + b * D / avgdl))``
+with ``idf = max(1e-6, log((rows - hits + 0.5) / (hits + 0.5)))``, k1 1.2, b 0.75 and ``avgdl``
+the mean number of words of a searchable card; a text's score is the sum over the phrases, in
+query order. The arithmetic is FTS5's, step for step, so an engine that ranks in SQL and one
+that ranks here put cards in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .text import Clause, Term, WordQuery, text_of, tokens
+
+K1 = 1.2
+B = 0.75
+
+
+@dataclass(frozen=True)
+class WordStats:
+    """What BM25 needs to know of the whole store: its searchable cards (``rows``), their words
+    in all, and for each phrase of the query how many cards hold it."""
+
+    rows: int
+    words: int
+    hits: tuple[int, ...]
+
+    def __add__(self, other: WordStats) -> WordStats:
+        return WordStats(self.rows + other.rows, self.words + other.words,
+                         tuple(a + b for a, b in zip(self.hits, other.hits)))
+
+
+def phrases(query: WordQuery) -> list[Clause]:
+    """The phrases BM25 sums over, in query order (excluded clauses never occur in a match)."""
+    return [clause for group in query.groups for clause in group]
+
+
+def frequency(clause: Clause, words: Sequence[str]) -> int:
+    """How many times ``clause`` occurs in ``words``: every start of a phrase, every word a
+    prefix begins."""
+    if isinstance(clause, Term):
+        if clause.prefix:
+            return sum(1 for word in words if word.startswith(clause.word))
+        return sum(1 for word in words if word == clause.word)
+    size = len(clause.words)
+    return sum(1 for start in range(len(words) - size + 1) if tuple(words[start:start + size]) == clause.words)
+
+
+def stats_of(query: WordQuery, texts: Iterable[Sequence[str]]) -> WordStats:
+    """``WordStats`` over the word lists of some searchable cards."""
+    clauses = phrases(query)
+    rows = words = 0
+    hits = [0] * len(clauses)
+    for text in texts:
+        rows += 1
+        words += len(text)
+        for index, clause in enumerate(clauses):
+            hits[index] += frequency(clause, text) > 0
+    return WordStats(rows, words, tuple(hits))
+
+
+def score(query: WordQuery, words: Sequence[str], stats: WordStats) -> float:
+    """The BM25 score of a matching text's words (higher is better)."""
+    rows = stats.rows
+    average = stats.words / rows if rows and stats.words else 1.0
+    total = 0.0
+    for clause, hits in zip(phrases(query), stats.hits):
+        idf = max(1e-6, math.log((rows - hits + 0.5) / (hits + 0.5)))
+        found = float(frequency(clause, words))
+        total += idf * ((found * (K1 + 1.0)) / (found + K1 * (1 - B + B * len(words) / average)))
+    return total
+
+
+def ranked(query: WordQuery, cards: Sequence[Any], stats: WordStats) -> list[Any]:
+    """Matching cards, best first; equal scores newest first."""
+    scored = [(score(query, tokens(text_of(card.content) or ""), stats), card) for card in cards]
+    scored.sort(key=lambda item: (item[1].g_time, item[1].hash), reverse=True)
+    scored.sort(key=lambda item: item[0], reverse=True)
+    return [card for _, card in scored]
