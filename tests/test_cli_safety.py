@@ -76,6 +76,16 @@ def test_json_output_escapes_control_characters_and_keeps_their_values(db, args,
         assert HOSTILE_HASH in data["damaged"]
 
 
+@pytest.mark.parametrize("args", [["ls", "--nl"], ["ls", "--csv"], ["ls", "--limit", "0", "--table"], ["search", "title", "--csv"]])
+def test_script_formats_escape_control_characters(db, args):
+    text = printed(mcard(*args, db=db))
+    if "--nl" in args:
+        records = [json.loads(line) for line in text.splitlines()]
+        assert HOSTILE_TYPE in {record["content_type"] for record in records}
+    else:
+        assert "\\x1b[31mplain\\x9b" in text or "\\x1b[2J\\x07" in text
+
+
 def test_arguments_that_are_not_utf8_are_echoed_escaped(db, tmp_path):
     exported = subprocess.run([MCARD, "--db", str(db), "export", b"caf\xe9.jsonl"], capture_output=True, cwd=tmp_path, timeout=60)
     assert exported.returncode == 1  # the hostile row is refused; the rest is exported
