@@ -25,10 +25,13 @@ TUTORIALS = sorted(path.name for path in SHIPPED.glob("*.ipynb"))
 MCARD = str(Path(sys.executable).with_name("mcard"))
 
 
-def run_lab(cwd: Path, *args: str, data_home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """``mcard lab`` for real, with the user data folder under ``data_home`` (else ``cwd``)."""
-    env = {**os.environ, "XDG_DATA_HOME": str(data_home or cwd / "data")}
-    done = subprocess.run([MCARD, "lab", *args, "--version"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+def run_lab(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mcard lab`` for real, with umask 022 and the user data folder in ``cwd / "data"``."""
+    env = {**os.environ, "XDG_DATA_HOME": str(cwd / "data")}
+    done = subprocess.run(
+        ["sh", "-c", 'umask 022 && exec "$0" "$@"', MCARD, "lab", *args, "--version"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -75,6 +78,8 @@ def test_the_first_run_copies_the_tutorials_to_the_user_data_folder(tmp_path):
     assert sorted(path.name for path in folder.glob("*.ipynb")) == TUTORIALS
     for name in TUTORIALS:
         assert (folder / name).read_bytes() == (SHIPPED / name).read_bytes()
+        assert (folder / name).stat().st_mode & 0o777 == 0o644  # the umask's, as a copy by hand
+    assert sorted(path.name for path in folder.iterdir()) == sorted([*TUTORIALS, ".mcard-tutorials.json"])
     manifest = json.loads((folder / ".mcard-tutorials.json").read_text())
     assert {name: entry["copied"] for name, entry in manifest["tutorials"].items()} == {
         name: sha256((SHIPPED / name).read_bytes()) for name in TUTORIALS

@@ -13,8 +13,8 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.abc import Traversable
@@ -102,14 +102,15 @@ def _read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write through a temporary file renamed over ``path``: never a half-written file."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".mcard-", suffix=".part")
+    """Write through a temporary file renamed over ``path``: never a half-written file. The
+    file gets the usual permissions (the umask's), as a copy made by hand would."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
     try:
-        with os.fdopen(descriptor, "wb") as file:
+        with temporary.open("xb") as file:
             file.write(data)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
