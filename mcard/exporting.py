@@ -31,6 +31,17 @@ PAGE_BYTES: Final = 8 * 1024 * 1024
 FETCH_SIZE: Final = 64
 """Cards read from the store at a time: with contents of up to 10 MiB each, memory stays bounded."""
 _SUFFIX: Final = re.compile(r"\.[A-Za-z0-9_+-]{1,16}")
+_RAW_IN_JSON: Final = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+"""Characters ``json.dumps(ensure_ascii=False)`` leaves raw that a terminal or a line reader
+may act on: DEL, C1 controls (U+009B is a terminal's CSI), and the Unicode line separators."""
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON Lines record: UTF-8 text as is, but no control character raw (C0 is escaped
+    by ``json`` itself, the rest here), so an export printed on a terminal cannot drive it; the
+    values read back are the same."""
+    text = json.dumps(record, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text) + "\n"
 
 
 class RefusedCard(NamedTuple):
@@ -186,7 +197,7 @@ class _Writer:
             if self._csv is not None:
                 self._csv.writerows(records)
             else:
-                self._file.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+                self._file.writelines(json_line(r) for r in records)
 
     def _write_file(self, name: str, data: bytes) -> None:
         """Write ``data`` to ``name`` in the folder through a temporary file renamed over it, so

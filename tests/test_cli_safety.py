@@ -125,3 +125,14 @@ async def test_import_paths_counts_symlink_loops_as_skipped(tree_with_loops, tmp
         stored = {card.hash async for card in store.iterate()}
     assert summary.new == 3 and summary.skipped == {"symlink loop": 5}
     assert stored == {hashlib.sha256(text.encode()).hexdigest() for text in ("first file", "second file", "last file, after the loops")}
+
+
+def test_json_lines_on_stdout_escape_control_characters_and_restore_them_exactly(db, tmp_path):
+    exported = mcard("export", "-", db=db, check=1)  # the row with a forged hash is refused
+    text = exported.stdout.decode("utf-8")
+    assert not CONTROL.search(text) and "\u2028" not in text
+    assert [json.loads(line)["content"] for line in text.splitlines()] == [HOSTILE_TEXT]
+    copy = tmp_path / "copy.db"
+    mcard("import", "--records", "-", db=copy, stdin=exported.stdout)
+    digest = hashlib.sha256(HOSTILE_TEXT.encode()).hexdigest()
+    assert mcard("show", digest, db=copy).stdout == HOSTILE_TEXT.encode()
