@@ -6,6 +6,7 @@ import asyncio
 import base64
 import csv
 import errno
+import io
 import json
 import mimetypes
 import os
@@ -14,9 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final, NamedTuple, Optional
-
-from tqdm.auto import tqdm
+from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
@@ -26,7 +25,23 @@ FORMATS: Final = ("csv", "jsonl", "parquet", "files")
 FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm")
 CONTENT_FIELDS: Final = ("content", "content_encoding")
 PAGE_SIZE: Final = 1000
+"""The most cards written in one step."""
+PAGE_BYTES: Final = 8 * 1024 * 1024
+"""A page is written once its contents reach this many bytes, however few cards it has."""
+FETCH_SIZE: Final = 64
+"""Cards read from the store at a time: with contents of up to 10 MiB each, memory stays bounded."""
 _SUFFIX: Final = re.compile(r"\.[A-Za-z0-9_+-]{1,16}")
+_RAW_IN_JSON: Final = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+"""Characters ``json.dumps(ensure_ascii=False)`` leaves raw that a terminal or a line reader
+may act on: DEL, C1 controls (U+009B is a terminal's CSI), and the Unicode line separators."""
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON Lines record: UTF-8 text as is, but no control character raw (C0 is escaped
+    by ``json`` itself, the rest here), so an export printed on a terminal cannot drive it; the
+    values read back are the same."""
+    text = json.dumps(record, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text) + "\n"
 
 
 class RefusedCard(NamedTuple):
@@ -70,9 +85,10 @@ def file_name(card: MCard) -> str:
 
 
 def card_record(card: MCard, with_content: bool, binary: bool = False) -> dict[str, Any]:
-    """One card as a flat record; text formats carry bytes content as base64."""
+    """One card as a flat record; text formats carry ``g_time`` as ISO 8601 text and bytes
+    content as base64, ``binary`` ones (Parquet) a timestamp and the raw bytes."""
     record: dict[str, Any] = {
-        "hash": card.hash, "g_time": card.g_time_text, "size": card.size, "kind": card.kind,
+        "hash": card.hash, "g_time": card.g_time if binary else card.g_time_text, "size": card.size, "kind": card.kind,
         "content_type": card.content_type, "hash_algorithm": card.hash_algorithm,
     }
     if with_content:
@@ -86,42 +102,79 @@ def card_record(card: MCard, with_content: bool, binary: bool = False) -> dict[s
     return record
 
 
-def format_for(destination: str | os.PathLike[str], format: Optional[str]) -> str:
-    """The export format: given, or from the destination's suffix; a folder means files."""
-    path = Path(destination)
-    by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", "": "files"}
-    chosen = format or by_suffix.get("" if path.is_dir() else path.suffix)
-    if chosen is None:
-        raise ValidationError(
-            f"cannot tell the export format from {path.name!r}: use .csv, .jsonl, .parquet, "
-            "a folder, or --format"
-        )
+def format_for(destination: str | os.PathLike[str] | BinaryIO, format: Optional[str]) -> str:
+    """The export format: given, or from the destination's suffix; a folder means files, a
+    stream (standard output) JSON Lines."""
+    if not isinstance(destination, (str, os.PathLike)):
+        chosen = format or "jsonl"
+        if chosen == "files":
+            raise ValidationError("a folder of files cannot be written to a stream: name a folder")
+    else:
+        path = Path(destination)
+        by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", "": "files"}
+        chosen = format or by_suffix.get("" if path.is_dir() else path.suffix)
+        if chosen is None:
+            raise ValidationError(
+                f"cannot tell the export format from {path.name!r}: use .csv, .jsonl, .parquet, "
+                "a folder, or --format"
+            )
     if chosen not in FORMATS:
         raise ValidationError(f"unknown export format {chosen!r}; choose one of {', '.join(FORMATS)}")
     return chosen
 
 
-class _Writer:
-    """Writes pages of cards to one destination, on a worker thread."""
+def parquet_schema(with_content: bool) -> Any:
+    """The columns of a Parquet export: ``g_time`` a UTC timestamp in microseconds, ``size``
+    an integer, ``content`` raw bytes."""
+    import pyarrow as pa
 
-    def __init__(self, destination: Path, format: str, with_content: bool) -> None:
+    columns = [
+        ("hash", pa.string()), ("g_time", pa.timestamp("us", tz="UTC")), ("size", pa.int64()),
+        ("kind", pa.string()), ("content_type", pa.string()), ("hash_algorithm", pa.string()),
+    ]
+    if with_content:
+        columns += [("content", pa.binary()), ("content_encoding", pa.string())]
+    return pa.schema(columns)
+
+
+class _Writer:
+    """Writes pages of cards to one destination (a path, or a binary stream left open), on a
+    worker thread."""
+
+    def __init__(self, destination: Path | BinaryIO, format: str, with_content: bool) -> None:
         self.destination, self.format, self.with_content = destination, format, with_content
+        self._binary: Optional[BinaryIO] = None
         self._file: Optional[IO[str]] = None
         self._csv: Any = None
         self._parquet: Any = None
 
+    @property
+    def _folder(self) -> Path:
+        assert isinstance(self.destination, Path)
+        return self.destination
+
     def open(self) -> None:
         if self.format == "files":
-            _make_folder(self.destination)
+            _make_folder(self._folder)
             return
-        _make_folder(self.destination.parent)
+        schema = None
         if self.format == "parquet":
             try:
-                import pyarrow  # noqa: F401
+                schema = parquet_schema(self.with_content)
             except ImportError as exc:
                 raise ValidationError("Parquet export needs pyarrow: pip install 'mcard[parquet]'") from exc
+        if isinstance(self.destination, Path):
+            _make_folder(self.destination.parent)
+            self._binary = self.destination.open("wb")
+            binary: BinaryIO = self._binary
+        else:
+            binary = self.destination
+        if schema is not None:
+            import pyarrow.parquet as pq
+
+            self._parquet = pq.ParquetWriter(_Sequential(binary), schema)
             return
-        self._file = self.destination.open("w", encoding="utf-8", newline="")
+        self._file = io.TextIOWrapper(binary, encoding="utf-8", newline="", write_through=True)
         if self.format == "csv":
             fields = FIELDS + (CONTENT_FIELDS if self.with_content else ())
             self._csv = csv.DictWriter(self._file, fieldnames=fields)
@@ -134,73 +187,103 @@ class _Writer:
             for card in cards:
                 self._write_file(file_name(card), card.content_bytes)
         elif self.format == "parquet":
-            self._write_parquet(cards)
+            import pyarrow as pa
+
+            records = [card_record(card, self.with_content, binary=True) for card in cards]
+            self._parquet.write_table(pa.Table.from_pylist(records, schema=self._parquet.schema))
         else:
             assert self._file is not None
             records = (card_record(card, self.with_content) for card in cards)
             if self._csv is not None:
                 self._csv.writerows(records)
             else:
-                self._file.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+                self._file.writelines(json_line(r) for r in records)
 
     def _write_file(self, name: str, data: bytes) -> None:
         """Write ``data`` to ``name`` in the folder through a temporary file renamed over it, so
         a link already there is replaced, not followed, and no half-written file is left."""
-        descriptor, temporary = tempfile.mkstemp(dir=self.destination, prefix=".mcard-", suffix=".part")
+        descriptor, temporary = tempfile.mkstemp(dir=self._folder, prefix=".mcard-", suffix=".part")
         try:
             with os.fdopen(descriptor, "wb") as file:
                 file.write(data)
-            os.replace(temporary, self.destination / name)
+            os.replace(temporary, self._folder / name)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
 
-    def _write_parquet(self, cards: list[MCard]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    def close(self) -> None:
+        try:
+            if self._parquet is not None:
+                self._parquet.close()
+            if self._file is not None:
+                self._file.flush()
+                self._file.detach()  # the binary file (or stream) is closed below, or left open
+            elif self._binary is None and not isinstance(self.destination, Path):
+                self.destination.flush()
+        finally:
+            if self._binary is not None:
+                self._binary.close()
 
-        table = pa.Table.from_pylist([card_record(c, self.with_content, binary=True) for c in cards])
-        if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self.destination, table.schema)
-        self._parquet.write_table(table)
+
+class _Sequential(io.RawIOBase):
+    """A binary stream that only goes forward, and knows its position: Parquet's writer asks
+    for it, and a pipe (standard output) cannot tell."""
+
+    def __init__(self, target: BinaryIO) -> None:
+        super().__init__()
+        self.target, self.position = target, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.target.write(data)
+        size = memoryview(data).nbytes
+        self.position += size
+        return size
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        self.target.flush()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        if self._parquet is not None:
-            self._parquet.close()
-        elif self.format == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            fields = FIELDS + (CONTENT_FIELDS if self.with_content else ())
-            pq.write_table(pa.table({name: pa.array([], pa.string()) for name in fields}), self.destination)
+        self.flush()  # the target is closed by its owner
+        super().close()
 
 
 async def export(
     store: AsyncPersistenceWrapper,
-    destination: str | os.PathLike[str],
+    destination: str | os.PathLike[str] | BinaryIO,
     *,
     format: Optional[str] = None,
-    with_content: bool = False,
+    with_content: bool = True,
     start_time: Optional[datetime] = None,
     end_time: Optional[datetime] = None,
     progress: bool | None = None,
 ) -> ExportResult:
-    """Write the cards (newest first, optionally within a time range) to ``destination``.
+    """Write the cards (newest first, optionally within a time range) to ``destination``: a
+    path, or a binary stream (such as ``sys.stdout.buffer``), which is left open.
 
-    CSV and JSON Lines carry text content as is and bytes as base64 (``content_encoding``);
-    Parquet stores raw bytes; ``files`` writes each card's exact bytes to ``<hash><ext>`` in
-    the folder, and nothing anywhere else. A stored card whose hash is not a digest of its
+    Content is included unless ``with_content`` is false (then the export lists cards but
+    cannot restore them). CSV and JSON Lines carry text content as is and bytes as base64
+    (``content_encoding``), ``g_time`` as ISO 8601 text; Parquet stores raw bytes and ``g_time``
+    as a UTC timestamp; ``files`` writes each card's exact bytes to ``<hash><ext>`` in the
+    folder, and nothing anywhere else. A stored card whose hash is not a digest of its
     algorithm (a row written by another tool) is written in no format: it is listed in
-    ``result.refused`` and the export carries on. Failures to create or write the destination
-    are ``OSError``.
+    ``result.refused`` and the export carries on. Memory stays bounded whatever the store's
+    size. Failures to create or write the destination are ``OSError``.
     """
-    writer = _Writer(Path(destination), format_for(destination, format), with_content)
+    chosen = format_for(destination, format)
+    target = Path(destination) if isinstance(destination, (str, os.PathLike)) else destination
+    writer = _Writer(target, chosen, with_content)
     total = await store.count(start_time, end_time)
     await asyncio.to_thread(writer.open)
     result = ExportResult()
     try:
+        from tqdm.auto import tqdm
+
         with tqdm(total=total, unit="card", disable=None if progress is None else not progress) as bar:
             async for page in _pages(store, start_time, end_time):
                 accepted = []
@@ -230,12 +313,14 @@ def _make_folder(folder: Path) -> None:
 async def _pages(
     store: AsyncPersistenceWrapper, start_time: Optional[datetime], end_time: Optional[datetime]
 ) -> Any:
+    """The cards in pages of at most ``PAGE_SIZE`` cards or about ``PAGE_BYTES`` bytes."""
     page: list[MCard] = []
-    async for card in store.iterate(PAGE_SIZE, start_time, end_time):
+    size = 0
+    async for card in store.iterate(FETCH_SIZE, start_time, end_time):
         page.append(card)
-        if len(page) == PAGE_SIZE:
+        size += card.size
+        if len(page) == PAGE_SIZE or size >= PAGE_BYTES:
             yield page
-            page = []
+            page, size = [], 0
     if page:
         yield page
-

@@ -16,18 +16,28 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Final
-
-from tqdm.auto import tqdm
+from typing import Any, BinaryIO, Final, Optional
 
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 
 DEFAULT_BATCH_FILES: Final = 500
 DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
 SYMLINK_LOOP: Final = "symlink loop"
+OWN_FILE: Final = "the store's own file"
+STDIN_NAME: Final = "standard input"
+RECORD_FORMATS: Final = ("jsonl", "csv", "parquet")
+_SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal")
+
+
+def _progress_bar(**options: Any) -> Any:
+    """A ``tqdm.auto`` bar, imported only when an import runs."""
+    from tqdm.auto import tqdm
+
+    return tqdm(**options)
 
 
 @dataclass
@@ -157,6 +167,45 @@ def _read_batch(paths: list[Path], max_size: int, skipped: Counter[str]) -> list
     return cards
 
 
+def store_files(store: AsyncPersistenceWrapper) -> set[tuple[int, int]]:
+    """The (device, inode) of the store's own files (a SQLite database and its ``-wal``,
+    ``-shm`` and ``-journal``), which an import must never read: storing them as cards would
+    grow the database by its own size on every run."""
+    config = store.config
+    if not isinstance(config, SQLiteConfig) or config.in_memory:
+        return set()
+    found = set()
+    for suffix in _SQLITE_COMPANIONS:
+        try:
+            info = os.stat(f"{config.path}{suffix}")
+        except OSError:
+            continue
+        found.add((info.st_dev, info.st_ino))
+    return found
+
+
+def _listed(
+    paths: Iterable[str | os.PathLike[str]],
+    include: Sequence[str],
+    exclude: Sequence[str],
+    skipped: Counter[str],
+    own: set[tuple[int, int]],
+) -> list[tuple[Path, int]]:
+    """The files to import with their sizes, the store's own files left out (and counted)."""
+    files = []
+    for path in iter_files(paths, include, exclude, skipped):
+        try:
+            info = path.stat()
+        except OSError:
+            files.append((path, 0))  # read later, and counted as unreadable
+            continue
+        if (info.st_dev, info.st_ino) in own:
+            skipped[OWN_FILE] += 1
+        else:
+            files.append((path, info.st_size))
+    return files
+
+
 async def import_paths(
     store: AsyncPersistenceWrapper,
     paths: Iterable[str | os.PathLike[str]],
@@ -171,15 +220,15 @@ async def import_paths(
 
     Files are read on a worker thread, one batch per hop. Nothing is fatal: missing paths, and
     files too large, unreadable, empty, linked from outside the tree or through a symlink loop
-    are counted in ``summary.skipped``.
+    are counted in ``summary.skipped``; so are the store's own database files, never imported.
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
     summary = ImportSummary()
     max_size = store.config.max_content_size
     files = await asyncio.to_thread(
-        lambda: [(path, _size_or_zero(path)) for path in iter_files(paths, include, exclude, summary.skipped)]
+        lambda: _listed(paths, include, exclude, summary.skipped, store_files(store))
     )
-    with tqdm(total=len(files), unit="file", disable=None if progress is None else not progress) as bar:
+    with _progress_bar(total=len(files), unit="file", disable=None if progress is None else not progress) as bar:
         start = 0
         while start < len(files):
             batch, size = [], 0
@@ -194,11 +243,33 @@ async def import_paths(
     return summary
 
 
-def _size_or_zero(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+def read_at_most(stream: BinaryIO, max_size: int) -> bytes:
+    """Everything ``stream`` holds, up to one byte more than ``max_size`` (so a caller can
+    tell the stream is too large without reading it all)."""
+    parts, left = [], max_size + 1
+    while left > 0:
+        part = stream.read(min(left, 1024 * 1024))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> ImportSummary:
+    """Store everything ``stream`` holds (standard input) as one card, like a file: text when
+    it is UTF-8, bytes otherwise; empty or too large, it is counted in ``summary.skipped``."""
+    summary = ImportSummary()
+    max_size = store.config.max_content_size
+    data = await asyncio.to_thread(read_at_most, stream, max_size)
+    if not data:
+        summary.files, summary.skipped["empty"] = 1, 1
+    elif len(data) > max_size:
+        summary.files, summary.skipped["too large"] = 1, 1
+    else:
+        card = card_from_file_bytes(data)
+        summary.add(1, [card], await store.save_many([card]))
+    return summary
 
 
 def record_card(record: object) -> MCard:
@@ -210,7 +281,7 @@ def record_card(record: object) -> MCard:
         raise ValidationError(f"a record is an object of fields, not {type(record).__name__}")
     content = record.get("content")
     if content is None or content == "":
-        raise ValidationError("the record has no content (export with --content)")
+        raise ValidationError("the record has no content (exported with --no-content)")
     encoding = record.get("content_encoding") or ("raw" if isinstance(content, bytes) else "utf-8")
     if encoding == "base64":
         try:
@@ -231,54 +302,85 @@ def record_card(record: object) -> MCard:
 
 
 def _g_time(record: dict[str, object]) -> datetime:
-    text = record.get("g_time")
-    if not isinstance(text, str) or not text:
+    """A record's ``g_time``: an ISO 8601 text (JSON Lines, CSV) or a timestamp (Parquet)."""
+    value = record.get("g_time")
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value:
         raise ValidationError("the record has no g_time")
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"g_time is not an ISO 8601 time: {text!r}") from None
+        raise ValidationError(f"g_time is not an ISO 8601 time: {value!r}") from None
 
 
-def read_records(path: str | os.PathLike[str]) -> Iterator[tuple[str, object]]:
-    """The records of an mcard export (.jsonl, .csv or .parquet), each with where it is in the
-    file (``"line 7"``, ``"row 7"``). A line that cannot be read is a ``ValidationError`` that
-    names it; a file that cannot be opened is an ``OSError``."""
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        with path.open("rb") as lines:
-            for number, line in enumerate(lines, 1):
-                text = _decoded(line, number)
-                if text.strip():
-                    try:
-                        yield f"line {number}", json.loads(text)
-                    except json.JSONDecodeError as exc:
-                        raise ValidationError(f"line {number}: not JSON: {exc.msg} (column {exc.colno})") from None
-    elif path.suffix == ".csv":
-        csv.field_size_limit(2**31 - 1)
-        with path.open("rb") as lines:
-            rows = csv.DictReader(_decoded(line, number) for number, line in enumerate(lines, 1))
-            end = 1  # the header's line
-            try:
-                for row in rows:
-                    start, end = end + 1, rows.line_num
-                    yield f"line {start}", row
-            except csv.Error as exc:
-                raise ValidationError(f"line {rows.line_num}: not CSV: {exc}") from None
-    elif path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+def records_format(source: str | os.PathLike[str] | BinaryIO, format: Optional[str] = None) -> str:
+    """The format of an export's records: given, or from the file's suffix; a stream
+    (standard input) is JSON Lines unless ``format`` says otherwise."""
+    if format is not None:
+        if format not in RECORD_FORMATS:
+            raise ValidationError(f"unknown records format {format!r}; choose one of {', '.join(RECORD_FORMATS)}")
+        return format
+    if not isinstance(source, (str, os.PathLike)):
+        return "jsonl"
+    found = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}.get(Path(source).suffix)
+    if found is None:
+        raise ValidationError("records are read from .jsonl, .csv or .parquet exports (or give the format)")
+    return found
 
-        try:
-            batches = pq.ParquetFile(path).iter_batches()
-            number = 0
-            for batch in batches:
-                for record in batch.to_pylist():
-                    number += 1
-                    yield f"row {number}", record
-        except ValueError as exc:  # pyarrow's ArrowInvalid and ArrowException are ValueErrors
-            raise ValidationError(f"not a readable Parquet file: {exc}") from None
+
+def read_records(
+    source: str | os.PathLike[str] | BinaryIO, format: Optional[str] = None
+) -> Iterator[tuple[str, object]]:
+    """The records of an mcard export (JSON Lines, CSV or Parquet; a file, or a binary stream
+    such as standard input), each with where it is (``"line 7"``, ``"row 7"``). A line that
+    cannot be read is a ``ValidationError`` that names it; a file that cannot be opened is an
+    ``OSError``."""
+    kind = records_format(source, format)
+    if kind == "parquet":
+        if not isinstance(source, (str, os.PathLike)):
+            raise ValidationError("Parquet records are read from a file, not from a stream")
+        yield from _parquet_records(Path(source))
+    elif isinstance(source, (str, os.PathLike)):
+        with Path(source).open("rb") as lines:
+            yield from _text_records(lines, kind)
     else:
-        raise ValidationError("records are read from .jsonl, .csv or .parquet exports")
+        yield from _text_records(source, kind)
+
+
+def _text_records(lines: BinaryIO, kind: str) -> Iterator[tuple[str, object]]:
+    if kind == "jsonl":
+        for number, line in enumerate(lines, 1):
+            text = _decoded(line, number)
+            if text.strip():
+                try:
+                    yield f"line {number}", json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValidationError(f"line {number}: not JSON: {exc.msg} (column {exc.colno})") from None
+        return
+    csv.field_size_limit(2**31 - 1)
+    rows = csv.DictReader(_decoded(line, number) for number, line in enumerate(lines, 1))
+    end = 1  # the header's line
+    try:
+        for row in rows:
+            start, end = end + 1, rows.line_num
+            yield f"line {start}", row
+    except csv.Error as exc:
+        raise ValidationError(f"line {rows.line_num}: not CSV: {exc}") from None
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[str, object]]:
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(path).iter_batches()
+        number = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                number += 1
+                yield f"row {number}", record
+    except ValueError as exc:  # pyarrow's ArrowInvalid and ArrowException are ValueErrors
+        raise ValidationError(f"not a readable Parquet file: {exc}") from None
 
 
 def _decoded(line: bytes, number: int) -> str:
@@ -288,16 +390,17 @@ def _decoded(line: bytes, number: int) -> str:
         raise ValidationError(f"line {number}: not UTF-8") from None
 
 
-def _cards(path: str | os.PathLike[str]) -> Iterator[MCard]:
+def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str]) -> Iterator[MCard]:
     """The cards of an export's records; an error names the file and the record."""
+    name = source if isinstance(source, (str, os.PathLike)) else STDIN_NAME
     try:
-        for where, record in read_records(path):
+        for where, record in read_records(source, format):
             try:
                 yield record_card(record)
             except ValidationError as exc:
                 raise ValidationError(f"{where}: {exc}") from None
     except ValidationError as exc:
-        raise ValidationError(f"{path}: {exc}") from None
+        raise ValidationError(f"{name}: {exc}") from None
 
 
 def _next_cards(cards: Iterator[MCard], count: int) -> tuple[list[MCard], ValidationError | None]:
@@ -312,20 +415,25 @@ def _next_cards(cards: Iterator[MCard], count: int) -> tuple[list[MCard], Valida
 
 async def import_records(
     store: AsyncPersistenceWrapper,
-    path: str | os.PathLike[str],
+    source: str | os.PathLike[str] | BinaryIO,
     *,
+    format: Optional[str] = None,
     batch_size: int = 1000,
     progress: bool | None = None,
 ) -> ImportSummary:
     """Restore the cards of an export made with content, with their original ``g_time``.
 
-    Records are stored in order, ``batch_size`` per transaction. A record that is not a whole
-    card stops the import with a ``ValidationError`` naming its line (or Parquet row): every
-    record before it is stored, none from it on, so importing again once it is fixed stores
-    only the rest (cards already stored count as ``already_stored``).
+    ``source`` is an export file (its suffix tells the format) or a binary stream such as
+    standard input (JSON Lines unless ``format`` says ``csv``). Records are stored in order,
+    ``batch_size`` per transaction. A record that is not a whole card stops the import with a
+    ``ValidationError`` naming its line (or Parquet row): every record before it is stored,
+    none from it on, so importing again once it is fixed stores only the rest (cards already
+    stored count as ``already_stored``).
     """
     summary = ImportSummary()
-    with closing(_cards(path)) as cards, tqdm(unit="card", disable=None if progress is None else not progress) as bar:
+    records_format(source, format)  # an unknown format fails before anything is read
+    disable = None if progress is None else not progress
+    with closing(_cards(source, format)) as cards, _progress_bar(unit="card", disable=disable) as bar:
         while True:
             chunk, error = await asyncio.to_thread(_next_cards, cards, batch_size)
             if chunk:

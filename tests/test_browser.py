@@ -200,8 +200,8 @@ def test_widgets_tutorial_in_jupyterlab(chromium: Path, lab: Lab) -> None:
             assert copied == digest
             search.screenshot(path=ARTIFACTS / "03-found.png")
 
-            remove = form("Full hash of the card to remove")
-            remove.get_by_placeholder("Full hash of the card to remove").fill(copied)
+            remove = form("Hash of the card to remove (or its first 8+ hex digits)")
+            remove.get_by_placeholder("Hash of the card to remove (or its first 8+ hex digits)").fill(copied)
             remove.get_by_role("button", name=re.compile(r"\bRemove$")).click()  # after its icon
             expect(remove.locator(".mcard-status")).to_contain_text(f"remove {short}?")
             expect(remove.locator("div.mcard-card")).to_contain_text(text)

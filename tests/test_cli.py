@@ -119,11 +119,13 @@ def test_ls_search_rm_and_exit_codes(folder, tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["show", "not-hex"], ["ls", "--since", "yesterday"], ["ls", "--limit", "-1"], ["search", ""], ["export", "x.xlsx"], ["nonsense"]],
+    [["show", "not-hex"], ["ls", "--since", "yesterday"], ["ls", "--limit", "-1"], ["search", ""], ["export", "x.xlsx"],
+     ["rm", "abc"], ["nonsense"]],
 )
-def test_bad_input_is_one_line_on_stderr_with_status_2(args, tmp_path):
+def test_bad_input_is_one_line_on_stderr_with_status_2_and_creates_nothing(args, tmp_path):
     result = mcard(*args, db=tmp_path / "cards.db", check=2)
-    assert b"Traceback" not in result.stderr and result.stderr.strip()
+    assert b"Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_storage_failure_is_one_line_with_status_3(tmp_path):
@@ -146,26 +148,54 @@ def test_verify_reports_tampered_cards(folder, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
-def test_export_with_content_then_import_records_round_trip(folder, tmp_path, suffix):
+def test_a_default_export_restores_every_card_with_its_g_time(folder, tmp_path, suffix):
     db, copy = tmp_path / "cards.db", tmp_path / "copy.db"
     mcard("import", str(folder), db=db)
     out = tmp_path / f"export{suffix}"
-    assert as_json(mcard("export", str(out), "--content", "--json", db=db))["exported"] == 9
+    assert as_json(mcard("export", str(out), "--json", db=db))["exported"] == 9
     restored = as_json(mcard("import", "--records", str(out), "--json", db=copy))
     assert restored["new"] == 9
     original = as_json(mcard("ls", "--limit", "0", "--json", db=db))
     assert as_json(mcard("ls", "--limit", "0", "--json", db=copy)) == original
+    for card in original:
+        assert mcard("show", card["hash"], db=copy).stdout == mcard("show", card["hash"], db=db).stdout
 
 
-def test_export_without_content_lists_metadata(folder, tmp_path):
+def test_export_to_stdout_then_import_records_from_stdin_round_trip(folder, tmp_path):
+    db, copy = tmp_path / "cards.db", tmp_path / "copy.db"
+    mcard("import", str(folder), db=db)
+    exported = mcard("export", "-", db=db)
+    assert len(exported.stdout.splitlines()) == 9 and exported.stderr == b"mcard: exported 9 cards to standard output\n"
+    restored = as_json(mcard("import", "--records", "-", "--json", db=copy, stdin=exported.stdout))
+    assert restored["new"] == 9
+    assert as_json(mcard("ls", "--limit", "0", "--json", db=copy)) == as_json(mcard("ls", "--limit", "0", "--json", db=db))
+
+
+def test_parquet_export_keeps_g_time_as_a_utc_timestamp(folder, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "cards.db"
+    mcard("import", str(folder), db=db)
+    out = tmp_path / "cards.parquet"
+    mcard("export", str(out), db=db)
+    table = pq.read_table(out)
+    assert table.schema.field("g_time").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("content").type == pa.binary() and table.schema.field("size").type == pa.int64()
+    listed = as_json(mcard("ls", "--limit", "0", "--json", db=db))
+    times = [moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for moment in table.column("g_time").to_pylist()]
+    assert times == [card["g_time"] for card in listed]
+
+
+def test_export_with_no_content_lists_metadata_only(folder, tmp_path):
     db = tmp_path / "cards.db"
     mcard("import", str(folder), db=db)
     out = tmp_path / "meta.jsonl"
-    mcard("export", str(out), db=db)
+    mcard("export", str(out), "--no-content", db=db)
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 9 and all("content" not in r for r in records)
     rejected = mcard("import", "--records", str(out), db=tmp_path / "copy.db", check=2)
-    assert b"--content" in rejected.stderr
+    assert b"exported with --no-content" in rejected.stderr
 
 
 def test_export_to_files_then_reimport_gives_identical_hashes(folder, tmp_path):
@@ -202,3 +232,68 @@ def test_engine_url_from_the_environment(folder, tmp_path, postgres_schema):
     subprocess.run([MCARD, "import", str(folder / "img")], env=env, check=True, capture_output=True)
     stats = json.loads(subprocess.run([MCARD, "stats", "--json"], env=env, check=True, capture_output=True).stdout)
     assert stats["count"] == 2 and set(stats["by_content_type"]) == {"image/png", "image/svg+xml"}
+
+
+def test_importing_the_folder_that_holds_the_database_never_imports_the_database(tmp_path):
+    db = tmp_path / "cards.db"
+    (tmp_path / "note.txt").write_text("a note beside the database")
+    first = as_json(mcard("import", str(tmp_path), "--json", db=db))
+    assert first["new"] == 1 and first["skipped"]["the store's own file"] >= 1
+    size = db.stat().st_size
+    second = as_json(mcard("import", str(tmp_path), ".", "--json", db=db))
+    assert second["new"] == 0 and second["already_stored"] == 2
+    third = as_json(mcard("import", str(db), "--json", db=db))
+    assert third == {"files": 0, "new": 0, "already_stored": 0, "bytes": 0, "skipped": {"the store's own file": 1}}
+    assert as_json(mcard("stats", "--json", db=db))["count"] == 1
+    assert db.stat().st_size < size * 2
+
+
+def test_a_store_reached_through_a_link_is_still_its_own(tmp_path):
+    db = tmp_path / "data" / "cards.db"
+    db.parent.mkdir()
+    mcard("add", "x", db=db)
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "link.db").symlink_to(db)
+    summary = as_json(mcard("import", str(tmp_path), "--json", db=db))
+    assert summary["new"] == 0 and as_json(mcard("stats", "--json", db=db))["count"] == 1
+
+
+def test_a_date_alone_as_until_includes_that_whole_day(tmp_path):
+    db, records = tmp_path / "cards.db", tmp_path / "cards.jsonl"
+    times = ["2026-03-01T00:00:00.000000Z", "2026-03-01T23:59:59.999999Z", "2026-03-02T00:00:00.000000Z"]
+    records.write_text("".join(json.dumps({"content": f"card {i}", "g_time": t}) + "\n" for i, t in enumerate(times)))
+    mcard("import", "--records", str(records), db=db)
+    listed = lambda *args: sorted(c["g_time"] for c in as_json(mcard("ls", "--json", *args, db=db)))  # noqa: E731
+    assert listed("--until", "2026-03-01") == times[:2]
+    assert listed("--since", "2026-03-01", "--until", "2026-03-01") == times[:2]
+    assert listed("--since", "2026-03-02") == times[2:]
+    assert listed("--until", "2026-03-01T12:00:00Z") == times[:1]
+    exported = mcard("export", "-", "--until", "2026-03-01", db=db).stdout.splitlines()
+    assert sorted(json.loads(line)["g_time"] for line in exported) == times[:2]
+
+
+def test_a_tilde_in_the_database_path_means_home(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path)}
+    run = lambda *args: subprocess.run([MCARD, *args], env=env, capture_output=True, timeout=60, cwd=tmp_path / "elsewhere")  # noqa: E731
+    (tmp_path / "elsewhere").mkdir()
+    assert run("--db", "~/cards.db", "add", "at home").returncode == 0
+    assert run("add", "also at home", "--db=~/cards.db").returncode == 0
+    assert json.loads(run("ls", "--json", "--db", "~/cards.db").stdout)[0]["hash"]
+    assert (tmp_path / "cards.db").is_file() and list((tmp_path / "elsewhere").iterdir()) == []
+    assert run("stats", "--db", "sqlite:///~/cards.db").returncode == 0
+    from_env = subprocess.run([MCARD, "stats", "--json"], env={**env, "MCARD_DB_PATH": "~/cards.db"}, capture_output=True, timeout=60)
+    assert json.loads(from_env.stdout)["count"] == 2
+
+
+@pytest.mark.parametrize("command", [[MCARD], [sys.executable, "-m", "mcard"]], ids=["script", "python-m"])
+def test_version_is_the_installed_one(command, tmp_path):
+    import mcard as package
+
+    done = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == f"mcard {package.__version__}\n" and done.stderr == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_m_mcard_runs_the_command_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "mcard", "add", "via -m", "--db", str(tmp_path / "c.db")], capture_output=True, timeout=60)
+    assert done.returncode == 0 and len(done.stdout.split()) == 1

@@ -25,7 +25,7 @@ TEXT = "a card to find"
 
 
 def record(content: str, **fields: object) -> str:
-    """One line of a JSON Lines export made with --content."""
+    """One line of a JSON Lines export (with content)."""
     return json.dumps({"content": content, "content_encoding": "utf-8", "kind": "text",
                        "g_time": "2026-01-02T03:04:05.000006Z", **fields})
 
@@ -85,6 +85,13 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("records-a-folder", lambda t: ["import", "--records", str(t)], 2, "not a regular file"),
     ("import-missing-path", lambda t: ["import", str(t / "missing")], 2, "No such file or directory"),
     ("import-named-symlink-loop", lambda t: ["import", symlink_loop(t)], 2, "symbolic links"),
+    ("import-stdin-twice", lambda t: ["import", "-", "-"], 2, "standard input (-) can be named only once"),
+    ("import-format-without-records", lambda t: ["import", "-", "--format", "csv"], 2, "--format is for --records"),
+    ("records-stdin-as-parquet", lambda t: ["import", "--records", "-", "--format", "parquet"], 2, "standard input: Parquet records are read from a file"),
+    # add
+    ("add-empty-stdin", lambda t: ["add", "-"], 2, "standard input is empty: nothing to add"),
+    ("add-empty-text", lambda t: ["add", "fine", ""], 2, "must not be empty"),
+    ("add-missing-folder", lambda t: ["add", "x", "--db", str(a_file(t) / "cards.db")], 3, "storage error"),
     # ls: times at the edges of the range, bad options
     ("ls-since-before-year-1", lambda t: ["ls", "--since", "0001-01-01T00:00:00+14:00"], 2, "--since 0001-01-01T00:00:00+14:00 is outside the range"),
     ("ls-since-after-year-9999", lambda t: ["ls", "--since", "9999-12-31T23:00-14:00"], 2, "--since 9999-12-31T23:00:00-14:00 is outside the range"),
@@ -92,6 +99,9 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("ls-until-after-year-9999", lambda t: ["ls", "--until", "9999-12-31T23:00-14:00"], 2, "--until"),
     ("ls-since-not-a-time", lambda t: ["ls", "--since", "yesterday\x1b[2J"], 2, "'yesterday\\x1b[2J'"),
     ("ls-limit-not-a-number", lambda t: ["ls", "--limit", "x"], 2, "invalid int value"),
+    ("ls-offset-negative", lambda t: ["ls", "--offset", "-1", "--limit", "0"], 2, "--offset must not be negative"),
+    ("ls-two-formats", lambda t: ["ls", "--csv", "--json"], 2, "choose one output format: --json or --csv"),
+    ("ls-missing-database", lambda t: ["ls", "--db", str(t / "missing" / "cards.db")], 3, "no card store here (no such file)"),
     # show
     ("show-to-a-missing-folder", lambda t: ["show", "HASH", "-o", str(t / "missing" / "out.txt")], 2, "No such file or directory"),
     ("show-to-a-file-under-a-file", lambda t: ["show", "HASH", "-o", str(a_file(t) / "out.txt")], 2, "Not a directory"),
@@ -102,6 +112,8 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("search-nothing-found", lambda t: ["search", "absent\x07text"], 1, "no text card contains 'absent\\x07text'"),
     ("rm-not-found", lambda t: ["rm", "0" * 64], 1, "not found"),
     ("rm-bad-hash", lambda t: ["rm", "zz\x1b"], 2, "\\x1b"),
+    ("rm-short-prefix", lambda t: ["rm", "abcdef1"], 2, "at least 8 hex digits"),
+    ("rm-missing-database", lambda t: ["rm", "0" * 64, "--db", str(t / "missing.db")], 3, "no card store here (no such file)"),
     # stats, verify: storage failure, damage
     ("stats-not-a-database", lambda t: ["stats", "--db", str(not_a_database(t))], 3, "storage error"),
     ("verify-damaged", lambda t: ["verify", "--db", str(damaged_db(t))], 1, "1 of 1 cards are damaged"),
@@ -112,8 +124,10 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("export-under-a-file", lambda t: ["export", str(a_file(t) / "out.jsonl")], 2, "Not a directory"),
     ("export-unknown-format", lambda t: ["export", str(t / "out.xlsx")], 2, "cannot tell the export format"),
     ("export-not-a-database", lambda t: ["export", str(t / "out.jsonl"), "--db", str(not_a_database(t))], 3, "storage error"),
+    ("export-files-to-stdout", lambda t: ["export", "-", "--format", "files"], 2, "cannot be written to a stream"),
     # lab
-    ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--db", str(not_a_database(t))], 3, "storage error"),
+    ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--tutorials", str(t / "tutorials"), "--db", str(not_a_database(t))], 3, "storage error"),
+    ("lab-tutorials-under-a-file", lambda t: ["lab", "--tutorials", str(a_file(t) / "tutorials")], 2, "Not a directory"),
     # usage
     ("no-command", lambda t: [], 2, "required: COMMAND"),
     ("unknown-command", lambda t: ["nonsense\x1b"], 2, "invalid choice: 'nonsense\\x1b'"),
@@ -143,7 +157,7 @@ def test_every_failure_is_one_escaped_line_with_its_exit_status(name, make_args,
     args = make_args(tmp_path)
     if "HASH" in args:
         args[args.index("HASH")] = json.loads(mcard("ls", "--json", db=db).stdout)[0]["hash"]
-    result = subprocess.run([MCARD, "--db", str(db), *args], capture_output=True, timeout=60, cwd=tmp_path)
+    result = subprocess.run([MCARD, "--db", str(db), *args], capture_output=True, stdin=subprocess.DEVNULL, timeout=60, cwd=tmp_path)
     assert_one_line_failure(result, status, says)
 
 

@@ -76,6 +76,16 @@ def test_json_output_escapes_control_characters_and_keeps_their_values(db, args,
         assert HOSTILE_HASH in data["damaged"]
 
 
+@pytest.mark.parametrize("args", [["ls", "--nl"], ["ls", "--csv"], ["ls", "--limit", "0", "--table"], ["search", "title", "--csv"]])
+def test_script_formats_escape_control_characters(db, args):
+    text = printed(mcard(*args, db=db))
+    if "--nl" in args:
+        records = [json.loads(line) for line in text.splitlines()]
+        assert HOSTILE_TYPE in {record["content_type"] for record in records}
+    else:
+        assert "\\x1b[31mplain\\x9b" in text or "\\x1b[2J\\x07" in text
+
+
 def test_arguments_that_are_not_utf8_are_echoed_escaped(db, tmp_path):
     exported = subprocess.run([MCARD, "--db", str(db), "export", b"caf\xe9.jsonl"], capture_output=True, cwd=tmp_path, timeout=60)
     assert exported.returncode == 1  # the hostile row is refused; the rest is exported
@@ -115,3 +125,14 @@ async def test_import_paths_counts_symlink_loops_as_skipped(tree_with_loops, tmp
         stored = {card.hash async for card in store.iterate()}
     assert summary.new == 3 and summary.skipped == {"symlink loop": 5}
     assert stored == {hashlib.sha256(text.encode()).hexdigest() for text in ("first file", "second file", "last file, after the loops")}
+
+
+def test_json_lines_on_stdout_escape_control_characters_and_restore_them_exactly(db, tmp_path):
+    exported = mcard("export", "-", db=db, check=1)  # the row with a forged hash is refused
+    text = exported.stdout.decode("utf-8")
+    assert not CONTROL.search(text) and "\u2028" not in text
+    assert [json.loads(line)["content"] for line in text.splitlines()] == [HOSTILE_TEXT]
+    copy = tmp_path / "copy.db"
+    mcard("import", "--records", "-", db=copy, stdin=exported.stdout)
+    digest = hashlib.sha256(HOSTILE_TEXT.encode()).hexdigest()
+    assert mcard("show", digest, db=copy).stdout == HOSTILE_TEXT.encode()

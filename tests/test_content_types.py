@@ -2,6 +2,7 @@ import gzip
 import io
 import os
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -36,15 +37,50 @@ def _zip() -> bytes:
         ('<?xml version="1.0"?>\n<root><a/></root>', "application/xml"),
         ('<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>', "image/svg+xml"),
         ("name,age,city\nada,36,london\nalan,41,wilmslow\n", "text/csv"),
-        ("a\tb\tc\n1\t2\t3\n", "text/csv"),
+        ("a\tb\tc\n1\t2\t3\n", "text/tab-separated-values"),
         ("Hello, world.\nHow are you, friend?", "text/plain"),
         ("{not json", "text/plain"),
         ("<b>bold</b> and more", "text/plain"),
+        ("<p>a paragraph</p>", "text/html"),
+        ("<!doctype html><title>t</title>", "text/html"),
         ("just words", "text/plain"),
     ],
 )
 def test_detects_common_types(content, expected):
     assert detect_content_type(content) == expected
+
+
+CORPUS = Path(__file__).parent / "data" / "content_types"
+EXPECTED = {
+    "text/plain": [
+        "prose_wrapped.txt", "prose_paragraphs.txt", "prose_letter.txt", "prose_two_lines.txt",
+        "one_line_with_commas.txt", "sentences.txt", "dialogue.txt", "poem.txt", "recipe.txt",
+        "README.md", "notes.md", "module.py", "app.js", "main.c", "style.css", "settings.ini",
+        "config.yaml", "script.sh", "Makefile", "paper.tex", "server_log.txt", "requirements.txt",
+    ],
+    "text/csv": ["data.csv", "two_columns.csv", "quoted_text.csv", "european.csv", "names.csv", "no_header.csv"],
+    "text/tab-separated-values": ["genes.tsv"],
+    "text/html": ["page_doctype.html", "page_no_doctype.html", "page_comment_first.html", "fragment.html", "table_fragment.html"],
+    "application/xhtml+xml": ["page.xhtml"],
+    "image/svg+xml": ["drawing.svg", "icon.svg"],
+    "application/xml": ["feed.xml", "pom.xml", "config.xml"],
+    "application/json": ["package.json", "list.json"],
+}
+
+
+def test_the_corpus_is_complete():
+    listed = sorted(name for names in EXPECTED.values() for name in names)
+    assert listed == sorted(path.name for path in CORPUS.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [(name, kind) for kind, names in EXPECTED.items() for name in names]
+)
+def test_a_corpus_of_real_files_is_detected_by_what_it_holds(name, expected):
+    """Files as people write them: prose full of commas is not CSV, HTML is not XML."""
+    text = (CORPUS / name).read_text(encoding="utf-8")
+    assert detect_content_type(text) == expected
+    assert MCard(text).content_type == expected
 
 
 def test_card_detects_once_and_keeps_a_restored_type():

@@ -1,29 +1,58 @@
-"""``mcard lab --demo`` (what ``python3 dev.py lab`` runs): demo cards stored once, database exported."""
+"""``mcard lab``: demo cards stored once, the database passed on, and the shipped tutorials
+copied to a folder of the user's own (missing ones copied, unedited ones updated, edited ones
+never overwritten), all by the real command in a subprocess.
 
+``--version`` after ``lab`` goes on to ``jupyter lab``, which prints its version and exits:
+everything ``mcard lab`` does before starting JupyterLab happens for real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from mcard.cli.commands import lab_command
+from mcard.cli.lab import lab_command
 from mcard.demo import demo_cards
 
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "mcard" / "tutorials"
+TUTORIALS = sorted(path.name for path in SHIPPED.glob("*.ipynb"))
+MCARD = str(Path(sys.executable).with_name("mcard"))
 
-def run_lab(cwd: Path, *args: str) -> str:
-    """``mcard lab --demo`` for real; ``--version`` goes on to jupyter lab, which prints and exits."""
-    command = [sys.executable, "-m", "mcard.cli", "lab", "--demo", *args, "--version"]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+def run_lab(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mcard lab`` for real, with umask 022 and the user data folder in ``cwd / "data"``."""
+    env = {**os.environ, "XDG_DATA_HOME": str(cwd / "data")}
+    done = subprocess.run(
+        ["sh", "-c", 'umask 022 && exec "$0" "$@"', MCARD, "lab", *args, "--version"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    return done
+
+
+def notes(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """mcard's own lines on stderr."""
+    return [line for line in done.stderr.splitlines() if line.startswith("mcard: ")]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def test_demo_cards_are_stored_once_however_often_the_lab_starts(tmp_path):
     db = tmp_path / "lab" / "cards.db"
-    first = run_lab(tmp_path, "--db", "lab/cards.db")
-    second = run_lab(tmp_path, "--db", "lab/cards.db")
+    first = run_lab(tmp_path, "--demo", "--db", "lab/cards.db")
+    second = run_lab(tmp_path, "--demo", "--db", "lab/cards.db")
     expected = {card.hash for card in demo_cards()}
-    assert f"demo cards in {db}: {len(expected)} added" in first
-    assert f"demo cards in {db}: 0 added" in second
+    assert f"mcard: demo cards in {db}: {len(expected)} added" in notes(first)
+    assert notes(second) == [f"mcard: demo cards in {db}: 0 added"]
+    assert first.stdout.strip() and "mcard" not in first.stdout  # stdout is jupyter lab's version alone
     with sqlite3.connect(db) as connection:
         hashes = [row[0] for row in connection.execute("SELECT hash FROM card")]
     connection.close()
@@ -32,9 +61,95 @@ def test_demo_cards_are_stored_once_however_often_the_lab_starts(tmp_path):
 
 def test_the_lab_gives_its_kernels_the_database_as_an_absolute_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    command, env = lab_command("cards.db", ["--port", "9999"])
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    command, env = lab_command("cards.db", ["--port", "9999"], tmp_path / "tutorials")
     assert env["MCARD_DB_PATH"] == str(tmp_path / "cards.db")
     assert command[1:4] == ["-m", "jupyter", "lab"] and command[-2:] == ["--port", "9999"]
-    assert "127.0.0.1" in command and any(part.startswith("--ServerApp.root_dir=") for part in command)
-    assert lab_command("postgresql://me@127.0.0.1/cards", [])[1]["MCARD_DB_PATH"] == "postgresql://me@127.0.0.1/cards"
-    assert lab_command(":memory:", [])[1]["MCARD_DB_PATH"] == ":memory:"
+    assert "127.0.0.1" in command and f"--ServerApp.root_dir={tmp_path / 'tutorials'}" in command
+    assert lab_command("~/x.db", [], tmp_path)[1]["MCARD_DB_PATH"] == str(tmp_path / "home" / "x.db")
+    assert lab_command("postgresql://me@127.0.0.1/cards", [], tmp_path)[1]["MCARD_DB_PATH"] == "postgresql://me@127.0.0.1/cards"
+    assert lab_command(":memory:", [], tmp_path)[1]["MCARD_DB_PATH"] == ":memory:"
+
+
+def test_the_first_run_copies_the_tutorials_to_the_user_data_folder(tmp_path):
+    done = run_lab(tmp_path, "--db", "cards.db")
+    folder = tmp_path / "data" / "mcard" / "tutorials"
+    assert notes(done) == [f"mcard: tutorials in {folder}: {len(TUTORIALS)} copied"]
+    assert sorted(path.name for path in folder.glob("*.ipynb")) == TUTORIALS
+    for name in TUTORIALS:
+        assert (folder / name).read_bytes() == (SHIPPED / name).read_bytes()
+        assert (folder / name).stat().st_mode & 0o777 == 0o644  # the umask's, as a copy by hand
+    assert sorted(path.name for path in folder.iterdir()) == sorted([*TUTORIALS, ".mcard-tutorials.json"])
+    manifest = json.loads((folder / ".mcard-tutorials.json").read_text())
+    assert {name: entry["copied"] for name, entry in manifest["tutorials"].items()} == {
+        name: sha256((SHIPPED / name).read_bytes()) for name in TUTORIALS
+    }
+    assert notes(run_lab(tmp_path, "--db", "cards.db")) == []  # up to date: nothing to say
+
+
+def edited(path: Path) -> bytes:
+    """The notebook with a cell the user added."""
+    notebook = json.loads(path.read_text())
+    notebook["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["my own notes"]})
+    data = json.dumps(notebook, indent=1).encode()
+    path.write_bytes(data)
+    return data
+
+
+def as_an_older_mcard_left_it(folder: Path, name: str, older: bytes, on_disk: bytes) -> None:
+    """``name`` as copied by an earlier mcard whose version of it was ``older``; the file now
+    holds ``on_disk`` (``older`` itself when the user has not edited it)."""
+    (folder / name).write_bytes(on_disk)
+    manifest_path = folder / ".mcard-tutorials.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tutorials"][name] = {"copied": sha256(older)}
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def test_an_edited_tutorial_is_never_overwritten_an_unedited_one_is_updated(tmp_path):
+    folder = tmp_path / "mine"
+    run_lab(tmp_path, "--tutorials", str(folder))
+    first, second, third = TUTORIALS[:3]
+
+    mine = edited(folder / first)
+    assert notes(run_lab(tmp_path, "--tutorials", str(folder))) == []  # no newer version: nothing to say
+    assert (folder / first).read_bytes() == mine
+
+    older = (SHIPPED / second).read_bytes().replace(b'"cells"', b'"cells" ', 1)
+    as_an_older_mcard_left_it(folder, second, older, older)
+    as_an_older_mcard_left_it(folder, first, older, mine)
+    (folder / third).unlink()
+    done = run_lab(tmp_path, "--tutorials", str(folder))
+    assert notes(done) == [
+        f"mcard: tutorials in {folder}: 1 copied; 1 updated; kept your edited {first}"
+        " (a newer version ships with mcard: rename yours to get it)"
+    ]
+    assert (folder / first).read_bytes() == mine
+    assert (folder / second).read_bytes() == (SHIPPED / second).read_bytes()
+    assert (folder / third).read_bytes() == (SHIPPED / third).read_bytes()
+
+    assert notes(run_lab(tmp_path, "--tutorials", str(folder))) == []  # said once
+    assert (folder / first).read_bytes() == mine
+    (folder / first).rename(folder / f"my-{first}")
+    assert notes(run_lab(tmp_path, "--tutorials", str(folder))) == [f"mcard: tutorials in {folder}: 1 copied"]
+    assert (folder / first).read_bytes() == (SHIPPED / first).read_bytes()
+    assert (folder / f"my-{first}").read_bytes() == mine
+
+
+def test_a_tutorial_already_there_that_mcard_did_not_copy_is_kept(tmp_path):
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    (folder / TUTORIALS[0]).write_text("{}")
+    done = run_lab(tmp_path, "--tutorials", str(folder))
+    assert f"kept your edited {TUTORIALS[0]}" in notes(done)[0]
+    assert (folder / TUTORIALS[0]).read_text() == "{}"
+
+
+def test_the_source_checkouts_notebooks_folder_is_used_as_it_is(tmp_path):
+    """``dev.py lab`` runs ``mcard lab --tutorials notebooks/``: the package's own folder."""
+    assert (ROOT / "notebooks").resolve() == SHIPPED
+    before = {path.name: path.read_bytes() for path in SHIPPED.iterdir()}
+    done = run_lab(tmp_path, "--tutorials", str(ROOT / "notebooks"))
+    assert notes(done) == []
+    assert {path.name: path.read_bytes() for path in SHIPPED.iterdir()} == before
+    assert not (tmp_path / "data").exists()

@@ -55,7 +55,8 @@ def test_lab_listens_on_loopback_only_and_refuses_requests_without_its_token(tmp
     command = [str(Path(sys.executable).parent / "mcard"), "lab", "--demo", "--db", str(tmp_path / "lab.db")]
     port, marker = free_port(), secrets.token_hex(8)
     env = {**os.environ, "MCARD_LAB_TEST_MARKER": marker, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "DISPLAY": ""}
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "DISPLAY": "",
+           "XDG_DATA_HOME": str(tmp_path / "data")}
     server = subprocess.Popen(
         [*command, f"--port={port}", "--ServerApp.port_retries=0", "--no-browser", "--LabApp.news_url=None"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

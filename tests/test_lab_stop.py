@@ -117,7 +117,8 @@ def test_stopping_mcard_lab_stops_jupyterlab_and_its_kernels(tmp_path, stop):
     port, token, marker = free_port(), secrets.token_hex(16), secrets.token_hex(8)
     runtime = tmp_path / "runtime"
     env = {**os.environ, MARKER: marker, "JUPYTER_RUNTIME_DIR": str(runtime),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "DISPLAY": ""}
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "DISPLAY": "",
+           "XDG_DATA_HOME": str(tmp_path / "data")}
     command = [MCARD, "lab", "--db", str(tmp_path / "lab.db"), f"--port={port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={token}", "--no-browser", "--LabApp.news_url=None"]
     log = tmp_path / "lab.log"

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 import mcard.notebook
+from mcard import AmbiguousHashError, ValidationError
 from mcard.notebook import BrowseForm, CreateForm, RemoveForm, SearchForm
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -122,7 +123,43 @@ def test_remove_needs_confirmation(cards):
     assert form.failed and form.message == f"no card with hash {card.hash}"
     form.hash_text.value = "not a hash"
     form.remove_button.click()
-    assert form.failed and form.message.startswith("error: a card hash is a string of hex digits")
+    assert form.failed and form.message.startswith("error: a hash or hash prefix is at least 8 hex digits")
+
+
+COLLIDING = ("collide 31899", "collide 39735")
+"""Two texts whose SHA-256 digests share their first 8 hex digits (597213da)."""
+
+
+def test_remove_takes_the_prefix_a_table_shows_and_lists_an_ambiguous_one(cards):
+    first, second = (cards.create(text) for text in COLLIDING)
+    assert first.hash[:8] == second.hash[:8] and first.hash[:9] != second.hash[:9]
+    form = RemoveForm(cards)
+    form.hash_text.value = first.hash[:8]
+    form.remove_button.click()
+    assert form.failed and form.confirmation.layout.display == "none"
+    assert first.hash in form.message and second.hash in form.message and "more than one card" in form.message
+    assert cards.count() == 2
+    form.hash_text.value = second.hash[:12].upper()
+    form.remove_button.click()
+    assert not form.failed and "collide 39735" in shown(form)
+    form.confirm_button.click()
+    assert form.message == f"removed {second.hash[:12]}"
+    assert cards.get(second.hash) is None and cards.get(first.hash) == first
+    form.hash_text.value = second.hash[:12]
+    form.remove_button.click()
+    assert form.failed and form.message == f"no card with hash {second.hash[:12]}"
+
+
+async def test_the_facade_resolves_prefixes_plainly_and_awaited(cards):
+    first, second = (cards.create(text) for text in COLLIDING)
+    assert cards.resolve(first.hash[:10]) == first.hash
+    assert await cards.aresolve(second.hash[:10].upper()) == second.hash
+    assert cards.resolve("0123456789ab") is None
+    with pytest.raises(AmbiguousHashError) as raised:
+        await cards.aresolve(first.hash[:8])
+    assert sorted(raised.value.candidates) == sorted([first.hash, second.hash])
+    with pytest.raises(ValidationError, match="at least 8 hex digits"):
+        cards.resolve(first.hash[:7])
 
 
 def test_explorer_combines_the_forms(cards):

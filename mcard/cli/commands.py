@@ -1,71 +1,98 @@
-"""The command line's commands: each opens the store, does one thing, prints the outcome."""
+"""The command line's commands: each opens the store, does one thing, prints the outcome.
+
+Commands that only read (``ls``, ``show``, ``search``, ``stats``, ``verify``, ``export``) open
+the store read-only, so they never create or change a file, a table or a schema. Data goes
+to stdout, notes and errors to stderr; ``-`` names standard input or output.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
-import signal
 import stat
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Final, Optional
+from typing import BinaryIO, Final, Optional
 
-from mcard.domain.models.card import to_utc
+from mcard.domain.models.card import MCard, to_utc
 from mcard.domain.models.exceptions import ValidationError
-from mcard.exporting import ExportResult, card_record, export
-from mcard.importing import ImportSummary, import_paths, import_records
-from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_from_url
-from mcard.infrastructure.persistence.engine_config import (
-    DB_PATH_ENV,
-    DEFAULT_DB_FILENAME,
-    MEMORY_PATH,
-    EngineConfig,
-    SQLiteConfig,
+from mcard.exporting import ExportResult, export, format_for
+from mcard.importing import (
+    ImportSummary,
+    card_from_file_bytes,
+    import_paths,
+    import_records,
+    import_stream,
+    read_at_most,
 )
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine.base_engine import check_prefix, check_query
 
-from .children import run_forwarding_signals
-from .output import CARD_HEADER, card_rows, emit, fail, safe, table
+from .lab import cmd_lab
+from .output import CardPrinter, emit, fail, note, safe, table
+from .stores import reading_store, writing_store
+
+STDIO: Final = "-"
+LIST_FETCH: Final = 64
+"""Cards read from the store at a time by ``ls --limit 0``, which streams them."""
+REFUSED_NAMED: Final = 5
+"""How many refused cards the line on stderr names; stdout lists them all."""
 
 
 class NotFound(Exception):
     """What was asked for is not in the store (exit status 1)."""
 
 
-def db_target(args: argparse.Namespace) -> str:
-    """``--db``, else ``$MCARD_DB_URL``, else ``$MCARD_DB_PATH``, else ``mcard.db``."""
-    return args.db or os.environ.get(DB_URL_ENV) or os.environ.get(DB_PATH_ENV) or DEFAULT_DB_FILENAME
-
-
-def config_for(target: str) -> EngineConfig:
-    """A SQLite path, or an engine URL such as ``postgresql://user@host/db``."""
-    return config_from_url(target) if "://" in target else SQLiteConfig(target)
-
-
-def store_for(args: argparse.Namespace) -> AsyncPersistenceWrapper:
-    return AsyncPersistenceWrapper(config_for(db_target(args)))
-
-
-def parse_time(text: Optional[str], name: str) -> Optional[datetime]:
-    """ISO 8601; a date means its midnight; no offset means UTC; in UTC, within ``TIME_RANGE``."""
+def parse_time(text: Optional[str], name: str, *, end_of_day: bool = False) -> Optional[datetime]:
+    """ISO 8601; no offset means UTC. A date alone means its first instant, or with
+    ``end_of_day`` its last (``--until 2026-01-31`` includes all of the 31st)."""
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        day = date.fromisoformat(text)
     except ValueError:
         try:
-            moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ValidationError(f"--{name}: not an ISO 8601 time or date: {text!r}") from None
+    else:
+        moment = datetime.combine(day, time.max if end_of_day else time.min)
     return to_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), f"--{name}")
+
+
+def _time_range(args: argparse.Namespace) -> tuple[Optional[datetime], Optional[datetime]]:
+    return parse_time(args.since, "since"), parse_time(args.until, "until", end_of_day=True)
 
 
 def _limit(value: int) -> Optional[int]:
     if value < 0:
         raise ValidationError("--limit must not be negative")
     return value or None
+
+
+def _offset(value: int) -> int:
+    if value < 0:
+        raise ValidationError("--offset must not be negative")
+    return value
+
+
+def _one_stdin(names: list[str]) -> None:
+    if names.count(STDIO) > 1:
+        raise ValidationError("standard input (-) can be named only once")
+
+
+def is_stdout(destination: str) -> bool:
+    """Whether ``destination`` is standard output: ``-``, or a path to the same file
+    (``/dev/stdout``, or the file stdout is redirected to)."""
+    if destination == STDIO:
+        return True
+    try:
+        return os.path.samestat(os.stat(destination), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError):
+        return False
 
 
 def _summary_text(summary: ImportSummary) -> str:
@@ -91,54 +118,126 @@ def check_named_paths(paths: list[str], records: bool) -> None:
 
 
 async def cmd_import(args: argparse.Namespace) -> int:
-    check_named_paths(args.paths, args.records)
-    async with store_for(args) as store:
+    _one_stdin(args.paths)
+    if args.format and not args.records:
+        raise ValidationError("--format is for --records")
+    files = [path for path in args.paths if path != STDIO]
+    check_named_paths(files, args.records)
+    async with writing_store(args) as store:
+        summary = ImportSummary()
         if args.records:
-            summary = ImportSummary()
             for path in args.paths:
-                summary.merge(await import_records(store, path))
+                source = sys.stdin.buffer if path == STDIO else path
+                summary.merge(await import_records(store, source, format=args.format))
         else:
-            summary = await import_paths(store, args.paths, include=args.include, exclude=args.exclude)
+            if STDIO in args.paths:
+                summary.merge(await import_stream(store, sys.stdin.buffer))
+            if files:
+                summary.merge(await import_paths(store, files, include=args.include, exclude=args.exclude))
     emit(summary.as_dict(), _summary_text(summary), args.json)
     return 0
 
 
-async def cmd_ls(args: argparse.Namespace) -> int:
-    async with store_for(args) as store:
-        cards = await store.list(
-            _limit(args.limit), args.offset, parse_time(args.since, "since"), parse_time(args.until, "until")
-        )
-    emit([card_record(c, False) for c in cards], table(CARD_HEADER, card_rows(cards), right=[2]), args.json)
+def _stdin_content(stream: BinaryIO, max_size: int) -> str | bytes:
+    data = read_at_most(stream, max_size)
+    if not data:
+        raise ValidationError("standard input is empty: nothing to add")
+    if len(data) > max_size:
+        raise ValidationError(f"standard input holds more than the largest card ({max_size} bytes)")
+    return card_from_file_bytes(data).content
+
+
+async def cmd_add(args: argparse.Namespace) -> int:
+    """Store each TEXT as a text card (``-``: standard input, text when UTF-8, else bytes);
+    print each card's hash, or its record with ``--json``. Every TEXT is checked before the
+    store is opened, so a bad one stores nothing."""
+    _one_stdin(args.texts)
+    store = writing_store(args)
+    max_size = store.config.max_content_size
+    contents = [
+        await asyncio.to_thread(_stdin_content, sys.stdin.buffer, max_size) if text == STDIO else text
+        for text in args.texts
+    ]
+    for content in contents:
+        if MCard(content).size > max_size:
+            raise ValidationError(f"a card holds at most {max_size} bytes; this text has more")
+    async with store:
+        added = [await store.add(content) for content in contents]
+    if args.json:
+        with CardPrinter("json") as printer:
+            for card, new in added:
+                printer.add(card, new=new)
+    else:
+        print("\n".join(safe(card.hash) for card, _ in added))
     return 0
 
 
-async def cmd_show(args: argparse.Namespace) -> int:
-    async with store_for(args) as store:
-        card = await store.get(args.hash)
+async def cmd_ls(args: argparse.Namespace) -> int:
+    limit, offset = _limit(args.limit), _offset(args.offset)
+    since, until = _time_range(args)
+    more = False
+    async with reading_store(args) as store:
+        with CardPrinter(args.output_format) as printer:
+            if limit is None:
+                async for card in store.iterate(LIST_FETCH, since, until):
+                    if offset:
+                        offset -= 1
+                    else:
+                        printer.add(card)
+            else:
+                cards = await store.list(limit + 1, offset, since, until)
+                for card in cards[:limit]:
+                    printer.add(card)
+                more = len(cards) > limit
+    if more:
+        note(f"stopped at --limit {limit}; --offset {offset + limit} shows the next ones, --limit 0 all")
+    return 0
+
+
+async def _card(store: AsyncPersistenceWrapper, typed: str) -> MCard:
+    """The card a typed hash or unique prefix names; ``NotFound`` if none."""
+    full = await store.resolve(typed)
+    card = await store.get(full) if full else None
     if card is None:
-        raise NotFound(f"no card with hash {args.hash}")
-    if args.output:
-        Path(args.output).write_bytes(card.content_bytes)
-    else:
+        raise NotFound(f"no card with hash {typed}")
+    return card
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    check_prefix(args.hash)
+    async with reading_store(args) as store:
+        card = await _card(store, args.hash)
+    if args.output is None or is_stdout(args.output):
         sys.stdout.buffer.write(card.content_bytes)
         sys.stdout.flush()
+    else:
+        Path(args.output).write_bytes(card.content_bytes)
     return 0
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
-    async with store_for(args) as store:
-        cards = await store.search(args.text, _limit(args.limit))
-    emit([card_record(c, False) for c in cards], table(CARD_HEADER, card_rows(cards), right=[2]), args.json)
+    limit = _limit(args.limit)
+    check_query(args.text)
+    async with reading_store(args) as store:
+        cards = await store.search(args.text, None if limit is None else limit + 1)
+    with CardPrinter(args.output_format) as printer:
+        for card in cards[:limit]:
+            printer.add(card)
     if not cards:
         fail(f"no text card contains {args.text!r}")
         return 1
+    if limit is not None and len(cards) > limit:
+        note(f"stopped at --limit {limit}; --limit 0 shows all")
     return 0
 
 
 async def cmd_rm(args: argparse.Namespace) -> int:
-    async with store_for(args) as store:
-        removed = [h for h in args.hashes if await store.remove(h)]
-    missing = [h for h in args.hashes if h not in removed]
+    for typed in args.hashes:
+        check_prefix(typed)
+    async with writing_store(args, create=False) as store:
+        resolved = [(typed, await store.resolve(typed)) for typed in args.hashes]
+        removed = [full for _, full in resolved if full is not None and await store.remove(full)]
+    missing = [typed for typed, full in resolved if full is None or full not in removed]
     emit({"removed": removed, "not_found": missing}, f"removed {len(removed)} of {len(args.hashes)}", args.json)
     if missing:
         raise NotFound(f"not found: {' '.join(missing)}")
@@ -146,7 +245,7 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
-    async with store_for(args) as store:
+    async with reading_store(args) as store:
         stats = await store.stats()
     first = stats.first.isoformat() if stats.first else None
     last = stats.last.isoformat() if stats.last else None
@@ -164,7 +263,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
 
 
 async def cmd_verify(args: argparse.Namespace) -> int:
-    async with store_for(args) as store:
+    async with reading_store(args) as store:
         report = await store.verify(progress=sys.stderr.isatty())
     damaged = [card.hash for card in report.damaged]
     emit(
@@ -180,20 +279,26 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-REFUSED_NAMED: Final = 5
-"""How many refused cards the line on stderr names; stdout lists them all."""
-
-
 async def cmd_export(args: argparse.Namespace) -> int:
-    start, end = parse_time(args.since, "since"), parse_time(args.until, "until")
-    async with store_for(args) as store:
-        result = await export(store, args.destination, format=args.format, with_content=args.content, start_time=start, end_time=end)
-    emit(
-        {"exported": result.exported, "destination": args.destination,
-         "refused": [{"hash": card.hash, "reason": card.reason} for card in result.refused]},
-        _export_text(result, args.destination),
-        args.json,
-    )
+    """Export to a file, a folder, or stdout (``-``: JSON Lines unless ``--format`` says
+    otherwise). The report goes to stdout, or, when stdout carries the export, to stderr."""
+    start, end = _time_range(args)
+    to_stdout = is_stdout(args.destination)
+    destination = sys.stdout.buffer if to_stdout else args.destination
+    format_for(destination, args.format)  # a bad destination fails before the store is opened
+    async with reading_store(args) as store:
+        result = await export(
+            store, destination, format=args.format, with_content=args.content, start_time=start, end_time=end
+        )
+    if to_stdout and not result.refused:
+        note(f"exported {result.exported} cards to standard output")
+    elif not to_stdout:
+        emit(
+            {"exported": result.exported, "destination": args.destination,
+             "refused": [{"hash": card.hash, "reason": card.reason} for card in result.refused]},
+            _export_text(result, args.destination),
+            args.json,
+        )
     if result.refused:
         named = ", ".join(repr(card.hash) for card in result.refused[:REFUSED_NAMED])
         more = len(result.refused) - REFUSED_NAMED
@@ -211,41 +316,7 @@ def _export_text(result: ExportResult, destination: str) -> str:
     return text
 
 
-def tutorials_folder() -> Path:
-    folder = Path(__file__).resolve().parents[2] / "notebooks"
-    if not folder.is_dir():
-        raise ValidationError("the tutorials are not here: run mcard lab from a source checkout")
-    return folder
-
-
-def lab_command(target: str, extra: list[str]) -> tuple[list[str], dict[str, str]]:
-    """``jupyter lab`` on the tutorials, and its environment: notebooks find the database in
-    ``$MCARD_DB_PATH``, made absolute since kernels run in the notebooks' folder."""
-    if "://" not in target and target != MEMORY_PATH:
-        target = str(Path(target).resolve())
-    command = [sys.executable, "-m", "jupyter", "lab", "--ip", "127.0.0.1", f"--ServerApp.root_dir={tutorials_folder()}"]
-    if not os.environ.get("DISPLAY"):
-        command.append("--no-browser")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    return command + extra, {**os.environ, DB_PATH_ENV: target}
-
-
-async def cmd_lab(args: argparse.Namespace) -> int:
-    """JupyterLab until it exits; stopping ``mcard lab`` (SIGTERM, SIGINT, SIGHUP) stops it."""
-    from mcard.demo import fill
-
-    command, env = lab_command(db_target(args), args.lab_args)
-    target = env[DB_PATH_ENV]
-    if args.demo:
-        added = await fill(config_for(target))
-        print(f"demo cards in {safe(target)}: {added} added", flush=True)
-    # JupyterLab stops cleanly, its kernels with it, on SIGTERM and SIGINT; a SIGHUP would
-    # kill it outright and leave its kernels to notice on their own, so it gets a SIGTERM.
-    return await run_forwarding_signals(command, env, sent_as={signal.SIGHUP: signal.SIGTERM})
-
-
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
-    "import": cmd_import, "ls": cmd_ls, "show": cmd_show, "search": cmd_search, "rm": cmd_rm,
-    "stats": cmd_stats, "verify": cmd_verify, "export": cmd_export, "lab": cmd_lab,
+    "import": cmd_import, "add": cmd_add, "ls": cmd_ls, "show": cmd_show, "search": cmd_search,
+    "rm": cmd_rm, "stats": cmd_stats, "verify": cmd_verify, "export": cmd_export, "lab": cmd_lab,
 }

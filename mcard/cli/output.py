@@ -1,22 +1,29 @@
-"""How the command line prints: aligned tables for people, JSON for scripts.
+"""How the command line prints: aligned tables for people; JSON, JSON Lines or CSV for scripts.
 
+Data goes to stdout; notes and errors go to stderr, one line each, as ``mcard: ...``.
 Everything printed may come from outside (card content, rows written by other tools, the
 arguments themselves), so control characters never reach the terminal raw: C0, DEL and C1
 characters (U+009B is a terminal's CSI) and undecodable argument bytes are shown escaped,
-as ``\\x1b`` on a terminal and as ``\\u001b`` in JSON.
+as ``\\x1b`` on a terminal and in CSV, and as ``\\u001b`` in JSON.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Optional, TextIO
 
 from mcard.domain.models.card import MCard
+from mcard.exporting import card_record
 
-PREVIEW_CHARS = 48
+PREVIEW_CHARS: Final = 48
+HASH_SHOWN: Final = 12
+"""Tables show this many leading hex digits of a hash; commands take any unique prefix of 8 or more."""
+OUTPUT_FORMATS: Final = ("table", "json", "nl", "csv", "tsv")
+CARD_FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm")
 
 _UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """C0, DEL, C1, and lone surrogates (bytes of an argument that were not UTF-8)."""
@@ -34,24 +41,17 @@ def safe(text: object) -> str:
     return _UNSAFE.sub(_backslashed, str(text))
 
 
-def safe_json(data: Any) -> str:
+def safe_json(data: Any, indent: Optional[int] = 2) -> str:
     """``data`` as JSON whose control characters, C1 and DEL included, are ``\\u`` escapes."""
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    text = json.dumps(data, ensure_ascii=False, indent=indent, default=str)
     return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
 
 
 def preview(card: MCard) -> str:
     if not card.is_text:
         return f"<{card.size} bytes>"
-    text = " ".join(str(card.content).split())
+    text = " ".join(str(card.content)[: PREVIEW_CHARS * 8].split())  # not the whole of a long text
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
-
-
-def card_rows(cards: Sequence[MCard]) -> list[list[str]]:
-    return [[c.hash, c.g_time_text, str(c.size), str(c.content_type), preview(c)] for c in cards]
-
-
-CARD_HEADER = ["HASH", "G_TIME", "SIZE", "TYPE", "PREVIEW"]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
@@ -69,11 +69,72 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
     return "\n".join(line(row) for row in cells)
 
 
+_TABLE_COLUMNS: Final = (("HASH", HASH_SHOWN, False), ("G_TIME", 27, False), ("SIZE", 8, True), ("TYPE", 24, False))
+
+
+def _table_line(cells: Sequence[str]) -> str:
+    """One line of a card table: fixed widths (a longer cell pushes the rest along), so cards
+    can be printed as they come, without reading them all first."""
+    padded = [
+        cell.rjust(width) if right else cell.ljust(width)
+        for cell, (_, width, right) in zip(cells, _TABLE_COLUMNS)
+    ]
+    return "  ".join([*padded, *cells[len(_TABLE_COLUMNS):]]).rstrip()
+
+
+class CardPrinter:
+    """Prints cards to a stream as they come, in one of ``OUTPUT_FORMATS``: a table for people,
+    a JSON array, JSON Lines (one object a line), or CSV or TSV with a header. Memory stays
+    constant however many cards go through."""
+
+    def __init__(self, output_format: str, stream: Optional[TextIO] = None) -> None:
+        self.format = output_format
+        self.stream = stream or sys.stdout
+        self.count = 0
+        self._csv: Any = None
+
+    def __enter__(self) -> CardPrinter:
+        if self.format == "table":
+            self._write(_table_line([name for name, _, _ in _TABLE_COLUMNS] + ["PREVIEW"]) + "\n")
+        elif self.format in ("csv", "tsv"):
+            self._csv = csv.writer(self.stream, delimiter="," if self.format == "csv" else "\t", lineterminator="\n")
+            self._csv.writerow(CARD_FIELDS)
+        elif self.format == "json":
+            self._write("[")
+        return self
+
+    def add(self, card: MCard, **extra: Any) -> None:
+        """Print one card; ``extra`` fields (such as ``new``) go into the records of JSON formats."""
+        record = {**card_record(card, False), **extra}
+        if self.format == "table":
+            cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), preview(card)]
+            self._write(_table_line([safe(cell) for cell in cells]) + "\n")
+        elif self._csv is not None:
+            self._csv.writerow([safe(record[name]) for name in CARD_FIELDS])
+        elif self.format == "nl":
+            self._write(safe_json(record, indent=None) + "\n")
+        else:
+            text = safe_json(record).replace("\n", "\n  ")
+            self._write(("\n  " if self.count == 0 else ",\n  ") + text)
+        self.count += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.format == "json":
+            self._write("\n]\n" if self.count else "]\n")
+        self.stream.flush()
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+
+
 def emit(data: Any, human: str, as_json: bool) -> None:
     """Print ``data`` as JSON, or ``human``: text whose parts from outside are already ``safe``."""
     print(safe_json(data) if as_json else human)
 
 
-def fail(message: str) -> None:
-    """The one line on stderr that explains a non-zero exit status."""
-    print(f"mcard: {safe(message)}", file=sys.stderr)
+def note(message: str) -> None:
+    """One line on stderr: a notice beside the data, or the reason for a non-zero exit status."""
+    print(f"mcard: {safe(message)}", file=sys.stderr, flush=True)
+
+
+fail = note

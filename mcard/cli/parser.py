@@ -6,12 +6,17 @@ import argparse
 from collections.abc import Sequence
 from typing import NoReturn
 
+from mcard import __version__
 from mcard.exporting import FORMATS
+from mcard.importing import RECORD_FORMATS
 
 from .output import fail
 
 DB_HELP = "SQLite file or engine URL (default: $MCARD_DB_URL, else $MCARD_DB_PATH, else ./mcard.db)"
-TIME_HELP = "ISO 8601 time or date, inclusive (UTC unless an offset is given)"
+TIME_HELP = "ISO 8601 time or date, inclusive (UTC unless an offset is given; a date alone is the whole day)"
+HASH_HELP = "a card's hash, or a unique prefix of at least 8 hex digits"
+LISTING_FORMATS = {"nl": "print JSON Lines: one object a line", "csv": "print CSV with a header",
+                   "tsv": "print tab-separated values with a header", "table": "print an aligned table (the default)"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,6 +39,13 @@ def _time_range(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="TIME", help=TIME_HELP)
 
 
+def _listing(parser: argparse.ArgumentParser) -> None:
+    """``--nl``, ``--csv``, ``--tsv`` and ``--table``, besides the common ``--json``."""
+    for name, help in LISTING_FORMATS.items():
+        parser.add_argument(f"--{name}", action="store_true", help=help)
+    parser.add_argument("--limit", type=int, default=20, help="at most this many (default 20; 0 for all)")
+
+
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The arguments; unknown options are an error except after ``lab``, which passes them on."""
     parser = build_parser()
@@ -43,55 +55,77 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args.lab_args = extra
     args.db = getattr(args, "db", None)
     args.json = getattr(args, "json", False)
+    chosen = [name for name in ("json", *LISTING_FORMATS) if getattr(args, name, False)]
+    if len(chosen) > 1:
+        parser.error(f"choose one output format: {' or '.join('--' + name for name in chosen)}")
+    args.output_format = chosen[0] if chosen else "table"
     return args
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = Parser(
-        prog="mcard", description="A content-addressable card store.", parents=[common]
+        prog="mcard", description="A content-addressable card store.", parents=[common],
+        epilog="Exit status: 0 ok, 1 not found, 2 bad usage or input, 3 storage failure, 130 interrupted. "
+        "'-' names standard input or output.",
     )
+    parser.add_argument("--version", action="version", version=f"mcard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, description=help, parents=[common])
 
-    cmd = add("import", "store files and folders (recursively) as cards")
+    cmd = add("import", "store files and folders (recursively) as cards; - stores standard input as one card")
     cmd.add_argument("paths", nargs="+", metavar="PATH")
     cmd.add_argument("--include", action="append", default=[], metavar="GLOB", help="only matching files (repeatable)")
     cmd.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files (repeatable)")
     cmd.add_argument(
         "--records", action="store_true",
-        help="PATH is an export made with --content (.jsonl, .csv, .parquet): restore its cards with "
-        "their g_time, in order; a bad record stops the import with its line number, keeping every "
-        "record before it, so running it again once fixed stores the rest",
+        help="PATH is an export (.jsonl, .csv, .parquet; -: JSON Lines on standard input): restore its "
+        "cards with their g_time, in order; a bad record stops the import with its line number, keeping "
+        "every record before it, so running it again once fixed stores the rest",
     )
+    cmd.add_argument("--format", choices=RECORD_FORMATS, help="with --records: the records' format (default: from the suffix)")
+
+    cmd = add("add", "store each TEXT as a text card and print its hash; - reads standard input")
+    cmd.add_argument("texts", nargs="+", metavar="TEXT")
 
     cmd = add("ls", "list cards, newest first")
     _time_range(cmd)
-    cmd.add_argument("--limit", type=int, default=20, help="at most this many (default 20; 0 for all)")
-    cmd.add_argument("--offset", type=int, default=0)
+    _listing(cmd)
+    cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
     cmd = add("show", "write a card's content, byte for byte")
-    cmd.add_argument("hash")
-    cmd.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    cmd.add_argument("hash", help=HASH_HELP)
+    cmd.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout (-: stdout)")
 
     cmd = add("search", "text cards containing TEXT (literal, case-sensitive)")
     cmd.add_argument("text")
-    cmd.add_argument("--limit", type=int, default=20, help="at most this many (default 20; 0 for all)")
+    _listing(cmd)
 
     cmd = add("rm", "remove cards")
-    cmd.add_argument("hashes", nargs="+", metavar="HASH")
+    cmd.add_argument("hashes", nargs="+", metavar="HASH", help=HASH_HELP)
 
     add("stats", "count, bytes, time span and content types")
     add("verify", "re-hash every card and report those whose content no longer matches")
 
-    cmd = add("export", "export cards to CSV, JSON Lines, Parquet or a folder of files")
+    cmd = add("export", "export cards to JSON Lines, CSV, Parquet or a folder of files; - writes to stdout")
     cmd.add_argument("destination")
-    cmd.add_argument("--format", choices=FORMATS, help="default: from the destination's suffix; a folder means files")
-    cmd.add_argument("--content", action="store_true", help="include the content (bytes as base64 in text formats)")
+    cmd.add_argument(
+        "--format", choices=FORMATS,
+        help="default: from the destination's suffix; a folder means files; - means jsonl",
+    )
+    cmd.add_argument(
+        "--content", action=argparse.BooleanOptionalAction, default=True,
+        help="include the content (the default; bytes as base64 in text formats); --no-content lists the cards only",
+    )
     _time_range(cmd)
 
     cmd = add("lab", "open JupyterLab on the tutorials over this database (other options go to jupyter lab)")
     cmd.add_argument("--demo", action="store_true", help="first fill the database with the demo cards (once)")
+    cmd.add_argument(
+        "--tutorials", metavar="DIR",
+        help="the folder to copy the tutorials to and open (default: the user data folder, "
+        "e.g. ~/.local/share/mcard/tutorials); an edited tutorial is never overwritten",
+    )
     return parser

@@ -135,6 +135,12 @@ class NotebookCards:
     def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
         return self._run(self._wrapper.get_many(hashes))
 
+    def resolve(self, prefix: str) -> Optional[str]:
+        """The full hash of the card a typed hash or prefix (at least 8 hex digits, such as the
+        12 a table shows) names, or None; ``AmbiguousHashError`` (listing the candidates) when
+        several cards start with it."""
+        return self._run(self._wrapper.resolve(prefix))
+
     def list(
         self,
         limit: Optional[int] = None,
@@ -223,6 +229,9 @@ class NotebookCards:
 
     async def aget_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
         return await self._arun(self._wrapper.get_many(hashes))
+
+    async def aresolve(self, prefix: str) -> Optional[str]:
+        return await self._arun(self._wrapper.resolve(prefix))
 
     async def alist(
         self,

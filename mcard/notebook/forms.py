@@ -231,12 +231,14 @@ class BrowseForm(PagedForm):
 
 
 class RemoveForm(Form):
-    """Remove the card whose hash is in ``hash_text``: ``remove_button``, then ``confirm_button``."""
+    """Remove the card whose hash is in ``hash_text`` (the whole hash, or a unique prefix of at
+    least 8 hex digits, such as the 12 the tables show): ``remove_button``, then
+    ``confirm_button``."""
 
     def __init__(self, cards: NotebookCards) -> None:
         super().__init__(cards)
         self.hash_text = widgets.Text(
-            placeholder="Full hash of the card to remove", description="Hash", layout=widgets.Layout(width="80%")
+            placeholder="Hash of the card to remove (or its first 8+ hex digits)", description="Hash", layout=widgets.Layout(width="80%")
         )
         self.remove_button = widgets.Button(description="Remove", button_style="warning", icon="trash")
         self.confirm_button = widgets.Button(description="Yes, remove it", button_style="danger")
@@ -260,10 +262,11 @@ class RemoveForm(Form):
     @guarded
     def _ask(self, _button: Any = None) -> None:
         self._forget()
+        show_html(self.output, "")
         wanted = self.hash_text.value.strip()
-        card = self.cards.get(wanted)
+        full = self.cards.resolve(wanted)
+        card = self.cards.get(full) if full else None
         if card is None:
-            show_html(self.output, "")
             self.say(f"no card with hash {wanted}", error=True)
             return
         self.pending = card.hash

@@ -1,0 +1,7 @@
+"""``python -m mcard``: the ``mcard`` command line."""
+
+import sys
+
+from mcard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""``mcard lab``: JupyterLab on the tutorials, over a card store.
+
+The tutorials are copied from the package to a folder of the user's own first (see
+:mod:`mcard.cli.tutorials`); ``--tutorials DIR`` chooses it (a source checkout's
+``notebooks/`` is the package's own folder: nothing is copied there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+from mcard.infrastructure.persistence.engine_config import DB_PATH_ENV, MEMORY_PATH
+
+from . import tutorials
+from .children import run_forwarding_signals
+from .output import note
+from .stores import config_for, db_target
+
+
+def lab_command(target: str, extra: list[str], folder: Path) -> tuple[list[str], dict[str, str]]:
+    """``jupyter lab`` on ``folder``, and its environment: notebooks find the database in
+    ``$MCARD_DB_PATH``, made absolute (``~`` expanded) since kernels run in the notebooks' folder."""
+    if "://" not in target and target != MEMORY_PATH:
+        target = str(Path(target).expanduser().resolve())
+    command = [sys.executable, "-m", "jupyter", "lab", "--ip", "127.0.0.1", f"--ServerApp.root_dir={folder}"]
+    if not os.environ.get("DISPLAY"):
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    return command + extra, {**os.environ, DB_PATH_ENV: target}
+
+
+async def cmd_lab(args: argparse.Namespace) -> int:
+    """JupyterLab until it exits; stopping ``mcard lab`` (SIGTERM, SIGINT, SIGHUP) stops it."""
+    from mcard.demo import fill
+
+    folder = Path(args.tutorials).expanduser().absolute() if args.tutorials else tutorials.default_folder()
+    command, env = lab_command(db_target(args), args.lab_args, folder)
+    target = env[DB_PATH_ENV]
+    notes = []
+    if args.demo:
+        added = await fill(config_for(target))
+        notes.append(f"demo cards in {target}: {added} added")
+    changed = tutorials.sync(folder).summary()
+    notes += [changed] if changed else []
+    for line in notes:  # once everything is ready: a failure is one line on stderr, alone
+        note(line)
+    # JupyterLab stops cleanly, its kernels with it, on SIGTERM and SIGINT; a SIGHUP would
+    # kill it outright and leave its kernels to notice on their own, so it gets a SIGTERM.
+    return await run_forwarding_signals(command, env, sent_as={signal.SIGHUP: signal.SIGTERM})

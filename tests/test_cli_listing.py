@@ -1,0 +1,128 @@
+"""``ls`` and ``search`` output for scripts (``--json``, ``--nl``, ``--csv``, ``--tsv``, ``--table``),
+hash prefixes wherever a hash is typed, and ``ls --limit 0`` streaming in bounded memory,
+with the real ``mcard`` console script."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from tests.test_cli import MCARD, as_json, mcard
+
+COLLIDING = ("collide 31899", "collide 39735")
+"""Two texts whose SHA-256 digests share their first 8 hex digits."""
+FIELDS = ["hash", "g_time", "size", "kind", "content_type", "hash_algorithm"]
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "cards.db"
+    mcard("add", "first, with a comma", 'second "quoted"\nover two lines', *COLLIDING, db=path)
+    return path
+
+
+def test_every_output_format_lists_the_same_cards(db):
+    records = as_json(mcard("ls", "--json", db=db))
+    assert [list(record) for record in records] == [FIELDS] * 4
+    assert {record["hash"] for record in records} == {sha256(t) for t in ("first, with a comma", 'second "quoted"\nover two lines', *COLLIDING)}
+    lines = mcard("ls", "--nl", db=db).stdout.decode().splitlines()
+    assert [json.loads(line) for line in lines] == records
+    rows = list(csv.DictReader(io.StringIO(mcard("ls", "--csv", db=db).stdout.decode())))
+    assert [{**row, "size": int(row["size"])} for row in rows] == records
+    rows = list(csv.DictReader(io.StringIO(mcard("ls", "--tsv", db=db).stdout.decode()), delimiter="\t"))
+    assert [{**row, "size": int(row["size"])} for row in rows] == records
+    for table in (mcard("ls", db=db).stdout.decode(), mcard("ls", "--table", db=db).stdout.decode()):
+        header, *cells = table.splitlines()
+        assert header.split() == ["HASH", "G_TIME", "SIZE", "TYPE", "PREVIEW"]
+        assert [line.split()[0] for line in cells] == [record["hash"][:12] for record in records]
+        assert [line.split()[1] for line in cells] == [record["g_time"] for record in records]
+    assert as_json(mcard("ls", "--json", "--limit", "0", db=db)) == records
+    assert [json.loads(line) for line in mcard("ls", "--nl", "--limit", "0", db=db).stdout.splitlines()] == records
+
+
+def test_search_has_the_same_formats(db):
+    found = as_json(mcard("search", "collide", "--json", db=db))
+    assert sorted(card["hash"] for card in found) == sorted(sha256(t) for t in COLLIDING)
+    rows = list(csv.DictReader(io.StringIO(mcard("search", "collide", "--csv", db=db).stdout.decode())))
+    assert [row["hash"] for row in rows] == [card["hash"] for card in found]
+    assert [json.loads(line)["hash"] for line in mcard("search", "collide", "--nl", db=db).stdout.splitlines()] == [card["hash"] for card in found]
+
+
+def test_ls_offset_and_limit_page_the_same_way_streamed_or_not(db):
+    every = [card["hash"] for card in as_json(mcard("ls", "--json", db=db))]
+    assert [card["hash"] for card in as_json(mcard("ls", "--json", "--offset", "1", "--limit", "2", db=db))] == every[1:3]
+    assert [card["hash"] for card in as_json(mcard("ls", "--json", "--offset", "1", "--limit", "0", db=db))] == every[1:]
+    assert as_json(mcard("ls", "--json", "--offset", "9", "--limit", "0", db=db)) == []
+
+
+def test_show_and_rm_take_a_unique_prefix_and_list_an_ambiguous_one(db):
+    first, second = (sha256(text) for text in COLLIDING)
+    assert first[:8] == second[:8] and first[:9] != second[:9]
+    ambiguous = mcard("show", first[:8], db=db, check=2)
+    assert ambiguous.stdout == b""
+    lines = ambiguous.stderr.decode().splitlines()
+    assert len(lines) == 1 and first in lines[0] and second in lines[0] and "more than one card" in lines[0]
+    assert mcard("show", first[:12], db=db).stdout == COLLIDING[0].encode()
+    assert mcard("show", second[:9].upper(), db=db).stdout == COLLIDING[1].encode()
+    refused = mcard("rm", first[:8], db=db, check=2)
+    assert first in refused.stderr.decode() and len(as_json(mcard("ls", "--json", db=db))) == 4
+    oldest_in_the_table = mcard("ls", db=db).stdout.decode().splitlines()[-1].split()[0]
+    assert oldest_in_the_table == sha256("first, with a comma")[:12]
+    removed = as_json(mcard("rm", oldest_in_the_table, second[:10], "--json", db=db))
+    assert removed == {"removed": [sha256("first, with a comma"), second], "not_found": []}
+    gone = mcard("rm", second[:10], db=db, check=1)
+    assert gone.stderr.decode() == f"mcard: not found: {second[:10]}\n"
+    mcard("show", "0123456789ab", db=db, check=1)
+
+
+def fill_store(path: Path, megabytes: int) -> int:
+    """A store of about ``megabytes`` MB of 100 kB cards, half text, half bytes; its file size."""
+
+    async def fill() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+            for batch in range(megabytes // 10):
+                await store.save_many(
+                    [MCard(os.urandom(50_000).hex()) if i % 2 else MCard(os.urandom(100_000)) for i in range(100)]
+                )
+
+    asyncio.run(fill())
+    return path.stat().st_size
+
+
+PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)\n"
+)
+"""Runs a command with stdout thrown away and prints its peak resident memory in bytes
+(``ru_maxrss`` is in kB on Linux): run in a fresh process, it sees no other child."""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in kB on Linux only")
+@pytest.mark.parametrize("output", ["--table", "--json", "--nl", "--csv", "--tsv"])
+def test_ls_all_streams_in_memory_far_below_the_store_size(output, tmp_path_factory):
+    db = tmp_path_factory.getbasetemp() / "big-store" / "cards.db"
+    if not db.exists():
+        db.parent.mkdir()
+        fill_store(db, 200)
+    size = db.stat().st_size
+    assert size > 190_000_000
+    command = [MCARD, "ls", "--limit", "0", output, "--db", str(db)]
+    peak = int(subprocess.run([sys.executable, "-c", PEAK_RSS, *command], capture_output=True, text=True, timeout=300, check=True).stdout)
+    assert peak < size * 0.4, f"peak RSS {peak / 1e6:.0f} MB for a store of {size / 1e6:.0f} MB"
+    listed = subprocess.run(command, capture_output=True, timeout=300, check=True).stdout
+    assert len(listed.splitlines()) >= 2000

@@ -1,0 +1,166 @@
+"""Commands that only read (ls, show, search, stats, verify, export) open the store read-only,
+with the real ``mcard`` console script: a missing database is not created (nor its folders), a
+database another application wrote is refused and left byte for byte as it was (journal mode
+included), a schema missing on PostgreSQL is not created, and a file no one may write to
+(chmod 444) can be read."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import MCARD, mcard
+
+TEXT = "a card that stays as it is"
+HASH = hashlib.sha256(TEXT.encode()).hexdigest()
+
+
+def reading_commands(out: Path) -> list[list[str]]:
+    return [["ls"], ["ls", "--limit", "0"], ["show", HASH], ["search", "card"], ["stats"], ["verify"], ["export", str(out)]]
+
+
+def run(db: str, args: list[str], *, as_user: list[str] | None = None, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*(as_user or []), MCARD, *args, "--db", db], capture_output=True, timeout=60, cwd=cwd)
+
+
+def assert_refused(result: subprocess.CompletedProcess[bytes], says: str) -> None:
+    stderr = result.stderr.decode()
+    assert result.returncode == 3, stderr
+    assert len(stderr.splitlines()) == 1 and says in stderr and "Traceback" not in stderr, stderr
+    assert result.stdout == b""
+
+
+def test_reading_a_missing_database_creates_nothing(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    db = tmp_path / "missing" / "folder" / "cards.db"
+    for args in reading_commands(work / "out.jsonl"):
+        assert_refused(run(str(db), args, cwd=work), "no card store here (no such file)")
+        assert_refused(run(f"sqlite:///{db}", args, cwd=work), "no card store here (no such file)")
+    assert not (tmp_path / "missing").exists()
+    assert list(work.iterdir()) == []
+
+
+def foreign_database(path: Path) -> None:
+    """Another application's SQLite file, in the default rollback-journal mode."""
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        raw.executemany("INSERT INTO notes (body) VALUES (?)", [("first",), ("second",)])
+    raw.close()
+
+
+def journal_mode(path: Path) -> str:
+    raw = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return raw.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        raw.close()
+
+
+def test_a_foreign_database_is_refused_and_left_byte_for_byte_as_it_was(tmp_path):
+    db = tmp_path / "notes.db"
+    foreign_database(db)
+    before, mode = db.read_bytes(), journal_mode(db)
+    assert mode == "delete"
+    for args in reading_commands(tmp_path / "out.jsonl"):
+        assert_refused(run(str(db), args, cwd=tmp_path), "not a card store (its tables: notes)")
+    assert db.read_bytes() == before and journal_mode(db) == "delete"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.db"]
+
+
+def test_reading_commands_leave_a_card_store_unchanged(tmp_path):
+    db = tmp_path / "cards.db"
+    mcard("add", TEXT, db=db)
+    sqlite3.connect(db).close()  # the store is closed: its WAL is checkpointed and removed
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    for args in reading_commands(tmp_path / "export" / "out.jsonl"):
+        result = run(str(db), args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr.decode()
+    after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.name != "export"}
+    assert after.keys() - {"cards.db-wal", "cards.db-shm"} == before.keys()
+    assert after["cards.db"] == before["cards.db"]
+
+
+NOBODY = 65534
+
+
+def as_another_user() -> list[str]:
+    """How to run a command as a user whom file modes bind (root writes to any file)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: cannot drop to a user that file modes bind")
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+@pytest.fixture
+def users_folder() -> Iterator[Path]:
+    """A folder of the test user's own (pytest's folders are private to root): the user may
+    create files in it, such as SQLite's -wal and -shm."""
+    folder = Path(tempfile.mkdtemp(prefix="mcard-read-only-"))
+    folder.chmod(0o755)
+    if os.geteuid() == 0:
+        os.chown(folder, NOBODY, NOBODY)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_a_read_only_file_can_be_read(users_folder):
+    """The file is the user's to read, not to write (chmod 444, or another owner's)."""
+    db = users_folder / "cards.db"
+    mcard("add", TEXT, db=db)
+    db.chmod(0o444)
+    before = db.read_bytes()
+    user = as_another_user()
+    denied = subprocess.run([*user, "sh", "-c", f"echo x >> '{db}'"], capture_output=True, timeout=30)
+    assert denied.returncode != 0, "the test user can write to the file: the test would prove nothing"
+    listed = run(str(db), ["ls", "--json"], as_user=user, cwd=users_folder)
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert [card["hash"] for card in json.loads(listed.stdout)] == [HASH]
+    shown = run(str(db), ["show", HASH[:8]], as_user=user, cwd=users_folder)
+    assert shown.stdout == TEXT.encode()
+    for args in (["stats"], ["verify"], ["search", "stays"], ["export", "-"]):
+        result = run(str(db), args, as_user=user, cwd=users_folder)
+        assert result.returncode == 0, (args, result.stderr.decode())
+    assert db.read_bytes() == before
+    written = run(str(db), ["add", "more"], as_user=user, cwd=users_folder)
+    assert written.returncode == 3 and len(written.stderr.splitlines()) == 1
+
+
+def schema_exists(url: str, schema: str) -> bool:
+    import asyncpg
+
+    async def look() -> bool:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", schema) == 1
+        finally:
+            await conn.close()
+
+    return asyncio.run(look())
+
+
+@pytest.mark.postgres
+def test_reading_commands_do_not_create_a_postgres_schema(postgres_schema, tmp_path):
+    server, schema = postgres_schema
+    url = f"{server}?schema={schema}"
+    for args in reading_commands(tmp_path / "out.jsonl"):
+        assert_refused(run(url, args, cwd=tmp_path), "storage error")
+    assert not schema_exists(server, schema)
+    assert not (tmp_path / "out.jsonl").exists()
+    mcard_at: Callable[..., subprocess.CompletedProcess[bytes]] = lambda *args: run(url, list(args), cwd=tmp_path)  # noqa: E731
+    assert mcard_at("add", TEXT).returncode == 0
+    for args in reading_commands(tmp_path / "out.jsonl"):
+        result = run(url, args, cwd=tmp_path)
+        assert result.returncode == 0, (args, result.stderr.decode())
+    assert json.loads(mcard_at("ls", "--json").stdout)[0]["hash"] == HASH
