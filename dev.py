@@ -131,7 +131,8 @@ def lab(args: list[str]) -> int:
     db = os.environ.get("MCARD_DB_PATH", str(LAB_DB))
     say(f"JupyterLab on notebooks/ over {db}")
     mcard = str(VENV / "bin" / "mcard")
-    os.execv(mcard, [mcard, "lab", "--demo", "--db", db, *args])  # signals reach mcard lab itself
+    tutorials = str(ROOT / "notebooks")
+    os.execv(mcard, [mcard, "lab", "--demo", "--db", db, "--tutorials", tutorials, *args])  # signals reach mcard lab
 
 
 def test(args: list[str]) -> int:

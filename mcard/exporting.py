@@ -19,6 +19,7 @@ from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
+from mcard.extras import install_command
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 
 FORMATS: Final = ("csv", "jsonl", "parquet", "files")
@@ -162,7 +163,7 @@ class _Writer:
             try:
                 schema = parquet_schema(self.with_content)
             except ImportError as exc:
-                raise ValidationError("Parquet export needs pyarrow: pip install 'mcard[parquet]'") from exc
+                raise ValidationError(f"Parquet export needs pyarrow: {install_command('parquet')}") from exc
         if isinstance(self.destination, Path):
             _make_folder(self.destination.parent)
             self._binary = self.destination.open("wb")

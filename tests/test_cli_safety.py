@@ -51,12 +51,12 @@ def printed(result: subprocess.CompletedProcess[bytes]) -> str:
 
 @pytest.mark.parametrize(
     "args, status",
-    [(["ls"], 0), (["search", "title"], 0), (["stats"], 0), (["verify"], 1),
-     (["export", "out", "--format", "files"], 1)],
+    [(["ls"], 0), (["search", "title"], 0), (["find", "title"], 0), (["search", "-i", "TITLE"], 0), (["stats"], 0),
+     (["verify"], 1), (["export", "out", "--format", "files"], 1)],
 )
 def test_terminal_output_shows_control_characters_escaped(db, args, status):
     text = printed(mcard(*args, db=db, check=status))
-    if args[0] in ("ls", "search"):
+    if args[0] in ("ls", "search", "find"):
         assert "\\x1b]0;pwned\\x07" in text and "\\x9b31m" in text and "\\x7f" in text
     assert "\\x1b[31mplain\\x9b" in text or "\\x1b[2J\\x07" in text
 

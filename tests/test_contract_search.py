@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
-from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold, tokens
+from mcard.domain.query import Filters, SearchSpec, WordQuery, tokens
 from mcard.domain.query.ranking import score, stats_of
-from mcard.infrastructure.persistence.engine.base_engine import SIZE_BUCKETS, size_bucket, time_bucket
+from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 T0 = datetime(2025, 11, 20, tzinfo=timezone.utc)
@@ -288,3 +288,31 @@ async def test_facets_count_what_the_query_names(store):
     assert dict(work["content_type"]) == dict(want)
     with pytest.raises(ValidationError):
         await store.facets("", by=["colour"])
+
+
+MOMENTS = st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)),
+    st.datetimes(min_value=datetime(1969, 12, 30), max_value=datetime(1970, 1, 2)),  # around the epoch
+    st.datetimes(min_value=datetime(2025, 12, 31), max_value=datetime(2026, 1, 1, 2)),
+    st.sampled_from([datetime(2026, 1, 1), datetime(2025, 12, 31, 23, 59, 59, 999999), datetime(1, 1, 1),
+                     datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(1970, 1, 1), datetime(2026, 3, 1)]),
+).map(lambda moment: moment.replace(tzinfo=timezone.utc))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(moments=st.lists(MOMENTS, min_size=1, max_size=30), width=st.sampled_from(["year", "month", "day", "hour", "time"]))
+async def test_time_facets_match_the_reference_over_any_span(wrapper, moments, width):
+    """Whole store (counted in the time index) and chosen cards (one pass), years 1 to 9999."""
+    await wrapper.remove_many([card.hash async for card in wrapper.iterate()])
+    cards = [MCard(f"at {moment.isoformat()} #{index}", g_time=moment) for index, moment in enumerate(moments)]
+    await wrapper.save_many(cards)
+    chosen = [card for index, card in enumerate(cards) if index % 2 == 0]
+    await wrapper.tag_many([(card.hash, "even") for card in chosen])
+    for query, counted in (("", cards), ("tag:even", chosen)):
+        got = (await wrapper.facets(query, by=[width]))[width]
+        if width == "time":
+            assert sum(n for _, n in got) == len(counted) and got == sorted(got)
+            width_used = {4: "year", 7: "month", 10: "day", 13: "hour"}[len(got[0][0])]
+            assert got == sorted(Counter(time_bucket(width_used, c.g_time) for c in counted).items())
+        else:
+            assert got == sorted(Counter(time_bucket(width, c.g_time) for c in counted).items())

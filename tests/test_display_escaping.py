@@ -55,7 +55,7 @@ def _row(key: str, content: bytes | int, *, is_text: int = 1, g_time: object = M
 HOSTILE_HASH = ATTRIBUTE_PAYLOAD
 FOREIGN_ROWS = {
     "markup-hash": _row(HOSTILE_HASH, b"a row whose hash is markup"),
-    "markup-image-type": _row("a" * 64, PNG, is_text=0, g_time=MICROS + 1, content_type=f'image/png" onerror="alert(5)'),
+    "markup-image-type": _row("a" * 64, PNG, is_text=0, g_time=MICROS + 1, content_type='image/png" onerror="alert(5)'),
     "uppercase-image-type": _row("b" * 64, PNG, is_text=0, g_time=MICROS + 2, content_type="IMAGE/PNG"),
     "png-as-html": _row("c" * 64, PNG, is_text=0, g_time=MICROS + 3, content_type="text/html"),
     "markup-algorithm-and-type": _row(

@@ -33,7 +33,7 @@ import mcard
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
-BUILDERS = {"where", "joined", "candidates", "check", "_matching", "_chosen", "_page_query", "_literal_lookup"}
+BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_query"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -363,7 +363,7 @@ HOSTILE = "XQX'; DROP TABLE card; --\"XQX"
 def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_sensitive, query):
     from mcard.domain.models.exceptions import ValidationError
     from mcard.domain.query import Filters, SearchSpec
-    from mcard.infrastructure.persistence.engine import postgres_sql, sql_filters, sqlite_search
+    from mcard.infrastructure.persistence.engine import postgres_sql, sql_filters, sqlite_facets, sqlite_search
 
     try:
         filters = Filters.of(tag=tag.strip() or "XQX", name=name, content_type=content_type,
@@ -374,8 +374,9 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements: list[str] = []
     params: list[object] = []
     statements.append(sqlite_search.where(filters, params, (1, HOSTILE)))
-    statements.append(sqlite_search._matching(spec, filters, params, sqlite_search.CARD)[0])
-    statements.append(sqlite_search._chosen(filters, spec, params))
+    statements.append(sqlite_search.matching(spec, filters, params, sqlite_search.CARD))
+    statements.append(sqlite_search.also(filters, params))
+    statements.append(sqlite_facets._chosen(filters, spec, params))
     tables = postgres_sql.Tables.named("public", "card")
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])

@@ -1,6 +1,6 @@
 """The command line's commands: each opens the store, does one thing, prints the outcome.
 
-Commands that only read (``ls``, ``show``, ``search``, ``stats``, ``verify``, ``export``) open
+Commands that only read (``ls``, ``show``, ``search``, ``find``, ``facets``, ``stats``, ``verify``, ``export``) open
 the store read-only, so they never create or change a file, a table or a schema. Data goes
 to stdout, notes and errors to stderr; ``-`` names standard input or output.
 """
@@ -29,9 +29,10 @@ from mcard.importing import (
     read_at_most,
 )
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.engine.base_engine import check_prefix, check_query
+from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 
 from .lab import cmd_lab
+from .querying import cmd_facets, cmd_find, cmd_search, limit_of
 from .output import CardPrinter, emit, fail, note, safe, table
 from .stores import reading_store, writing_store
 
@@ -65,12 +66,6 @@ def parse_time(text: Optional[str], name: str, *, end_of_day: bool = False) -> O
 
 def _time_range(args: argparse.Namespace) -> tuple[Optional[datetime], Optional[datetime]]:
     return parse_time(args.since, "since"), parse_time(args.until, "until", end_of_day=True)
-
-
-def _limit(value: int) -> Optional[int]:
-    if value < 0:
-        raise ValidationError("--limit must not be negative")
-    return value or None
 
 
 def _offset(value: int) -> int:
@@ -173,7 +168,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
 
 
 async def cmd_ls(args: argparse.Namespace) -> int:
-    limit, offset = _limit(args.limit), _offset(args.offset)
+    limit, offset = limit_of(args.limit), _offset(args.offset)
     since, until = _time_range(args)
     more = False
     async with reading_store(args) as store:
@@ -212,22 +207,6 @@ async def cmd_show(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     else:
         Path(args.output).write_bytes(card.content_bytes)
-    return 0
-
-
-async def cmd_search(args: argparse.Namespace) -> int:
-    limit = _limit(args.limit)
-    check_query(args.text)
-    async with reading_store(args) as store:
-        cards = await store.search(args.text, None if limit is None else limit + 1)
-    with CardPrinter(args.output_format) as printer:
-        for card in cards[:limit]:
-            printer.add(card)
-    if not cards:
-        fail(f"no text card contains {args.text!r}")
-        return 1
-    if limit is not None and len(cards) > limit:
-        note(f"stopped at --limit {limit}; --limit 0 shows all")
     return 0
 
 
@@ -317,6 +296,6 @@ def _export_text(result: ExportResult, destination: str) -> str:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
-    "import": cmd_import, "add": cmd_add, "ls": cmd_ls, "show": cmd_show, "search": cmd_search,
+    "import": cmd_import, "add": cmd_add, "ls": cmd_ls, "show": cmd_show, "search": cmd_search, "find": cmd_find, "facets": cmd_facets,
     "rm": cmd_rm, "stats": cmd_stats, "verify": cmd_verify, "export": cmd_export, "lab": cmd_lab,
 }

@@ -8,11 +8,14 @@ The tutorials are copied from the package to a folder of the user's own first (s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import sys
 from pathlib import Path
 
+from mcard.domain.models.exceptions import ConfigurationError
+from mcard.extras import install_command
 from mcard.infrastructure.persistence.engine_config import DB_PATH_ENV, MEMORY_PATH
 
 from . import tutorials
@@ -38,6 +41,8 @@ async def cmd_lab(args: argparse.Namespace) -> int:
     """JupyterLab until it exits; stopping ``mcard lab`` (SIGTERM, SIGINT, SIGHUP) stops it."""
     from mcard.demo import fill
 
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise ConfigurationError(f"mcard lab needs JupyterLab, which is not installed: {install_command('lab')}")
     folder = Path(args.tutorials).expanduser().absolute() if args.tutorials else tutorials.default_folder()
     command, env = lab_command(db_target(args), args.lab_args, folder)
     target = env[DB_PATH_ENV]

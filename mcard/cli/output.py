@@ -47,7 +47,7 @@ def safe_json(data: Any, indent: Optional[int] = 2) -> str:
     return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
 
 
-def preview(card: MCard) -> str:
+def preview_of(card: MCard) -> str:
     if not card.is_text:
         return f"<{card.size} bytes>"
     text = " ".join(str(card.content)[: PREVIEW_CHARS * 8].split())  # not the whole of a long text
@@ -103,11 +103,13 @@ class CardPrinter:
             self._write("[")
         return self
 
-    def add(self, card: MCard, **extra: Any) -> None:
-        """Print one card; ``extra`` fields (such as ``new``) go into the records of JSON formats."""
+    def add(self, card: MCard, preview: Optional[str] = None, **extra: Any) -> None:
+        """Print one card; a table shows ``preview`` (default: the content's start); ``extra``
+        fields (such as ``new``) go into the records of JSON formats."""
         record = {**card_record(card, False), **extra}
         if self.format == "table":
-            cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), preview(card)]
+            shown = preview_of(card) if preview is None else preview
+            cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), shown]
             self._write(_table_line([safe(cell) for cell in cells]) + "\n")
         elif self._csv is not None:
             self._csv.writerow([safe(record[name]) for name in CARD_FIELDS])

@@ -10,6 +10,7 @@ from mcard import __version__
 from mcard.exporting import FORMATS
 from mcard.importing import RECORD_FORMATS
 
+from . import querying
 from .output import fail
 
 DB_HELP = "SQLite file or engine URL (default: $MCARD_DB_URL, else $MCARD_DB_PATH, else ./mcard.db)"
@@ -99,9 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("hash", help=HASH_HELP)
     cmd.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout (-: stdout)")
 
-    cmd = add("search", "text cards containing TEXT (literal, case-sensitive)")
-    cmd.add_argument("text")
-    _listing(cmd)
+    querying.add_parsers(add, _listing)
 
     cmd = add("rm", "remove cards")
     cmd.add_argument("hashes", nargs="+", metavar="HASH", help=HASH_HELP)

@@ -6,8 +6,10 @@ functions to decide, so every engine finds the same cards.
 
 from .filters import Filters
 from .syntax import FindQuery, parse_find
-from .text import Match, SearchSpec, WordQuery, casefold, snippet, tokens
+from .ranking import reference_search
+from .text import Match, SearchSpec, WordQuery, card_snippet, casefold, snippet, tokens
 
 __all__ = [
-    "Filters", "FindQuery", "parse_find", "Match", "SearchSpec", "WordQuery", "casefold", "snippet", "tokens",
+    "Filters", "FindQuery", "parse_find", "Match", "SearchSpec", "WordQuery", "card_snippet", "casefold",
+    "reference_search", "snippet", "tokens",
 ]

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
-from .text import Clause, Term, WordQuery, text_of, tokens
+from .text import Clause, SearchSpec, Term, WordQuery, text_of, tokens
 
 K1 = 1.2
 B = 0.75
@@ -77,9 +77,27 @@ def score(query: WordQuery, words: Sequence[str], stats: WordStats) -> float:
     return total
 
 
-def ranked(query: WordQuery, cards: Sequence[Any], stats: WordStats) -> list[Any]:
-    """Matching cards, best first; equal scores newest first."""
-    scored = [(score(query, tokens(text_of(card.content) or ""), stats), card) for card in cards]
+def ranked(query: WordQuery, matches: Iterable[tuple[Any, Sequence[str]]], stats: WordStats) -> list[Any]:
+    """Matching cards (given with their words), best first; equal scores newest first."""
+    scored = [(score(query, words, stats), card) for card, words in matches]
     scored.sort(key=lambda item: (item[1].g_time, item[1].hash), reverse=True)
     scored.sort(key=lambda item: item[0], reverse=True)
     return [card for _, card in scored]
+
+
+def reference_search(spec: SearchSpec, chosen: Iterable[Any], store: Optional[Iterable[Any]] = None) -> list[Any]:
+    """The cards of ``chosen`` that ``spec`` matches, in a search's order: newest first; for
+    words best first, with BM25 statistics over ``store`` (every card, ``chosen`` among them;
+    default ``chosen``). What an engine without an index of its own can return as it is."""
+    chosen = list(chosen)
+    if spec.mode != "words":
+        matcher = spec.matcher()
+        found = [card for card in chosen if (text := text_of(card.content)) is not None and matcher(text)]
+        return sorted(found, key=lambda card: (card.g_time, card.hash), reverse=True)
+    query = spec.words
+    words_of = {card.hash: tokens(text) for card in (chosen if store is None else store)
+                if (text := text_of(card.content)) is not None}
+    stats = stats_of(query, words_of.values())
+    matches = [(card, words) for card in chosen
+               if (words := words_of.get(card.hash)) is not None and query.matches_words(words)]
+    return ranked(query, matches, stats)

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Optional, Union
+from typing import Final, Optional, Union
 
 from ..models.exceptions import ValidationError
 
@@ -390,3 +390,12 @@ def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160) -> Ma
         at = min(stop, end)
     parts.append((_spaced(text[at:end]), False))
     return Match(tuple((part, hit) for part, hit in parts if part), begin > 0, end < len(text))
+
+
+def card_snippet(spec: Optional[SearchSpec], content: object, width: int = 160) -> Optional[Match]:
+    """About ``width`` characters of a card's text around what ``spec`` matched in it (its
+    start when there is no search), or None when the content is not text."""
+    text = text_of(content)
+    if text is None:
+        return None
+    return snippet(text, spec.spans(text) if spec is not None else [], width)

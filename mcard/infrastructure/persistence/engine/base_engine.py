@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 from mcard.domain.models.card import MCard, check_card as check_true_card, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag
-from mcard.domain.query import Filters, FindQuery, SearchSpec, parse_find
+from mcard.domain.query import Filters, Match, SearchSpec, card_snippet, parse_find
 
+from .facets import FACETS, facet_values, order_facet, time_width
 from .integrity import DamagedCard, VerifyReport, check_stored
 
 if TYPE_CHECKING:
@@ -97,20 +98,18 @@ def check_page_size(value: object) -> int:
 
 
 FILTERS: Final = ("content_type", "min_size", "max_size", "tag", "name", "start_time", "end_time")
-FACETS: Final = ("content_type", "tag", "size", "year", "month", "day", "hour", "time", "kind")
-SIZE_BUCKETS: Final = (
-    (0, "< 1 KB"), (1024, "1 KB - 10 KB"), (10 * 1024, "10 KB - 100 KB"), (100 * 1024, "100 KB - 1 MB"),
-    (1024**2, "1 MB - 10 MB"), (10 * 1024**2, ">= 10 MB"),
-)
-"""The size facet's buckets: (lowest size in bytes, label), in order."""
-
-
 class Found(list):  # type: ignore[type-arg]
-    """Cards found, and ``total``: how many match without ``limit`` and ``offset``."""
+    """Cards found, ``total``: how many match without ``limit`` and ``offset``, and ``words``:
+    the query's word search, if it has one (what ``snippet`` marks)."""
 
-    def __init__(self, cards: Iterable[MCard], total: int) -> None:
+    def __init__(self, cards: Iterable[MCard], total: int, words: Optional[SearchSpec] = None) -> None:
         super().__init__(cards)
         self.total = total
+        self.words = words
+
+    def snippet(self, card: MCard, width: int = 160) -> Optional[Match]:
+        """The card's text around the words it matched, marked (None for a card without text)."""
+        return card_snippet(self.words, card.content, width)
 
 
 def check_filters(start_time: object, end_time: object, filters: dict[str, Any]) -> Filters:
@@ -129,57 +128,6 @@ def check_facets(by: object) -> list[str]:
         if field not in FACETS:
             raise ValidationError(f"unknown facet {field!r}; the facets are {', '.join(FACETS)}")
     return checked
-
-
-def size_bucket(size: int) -> str:
-    return next(label for low, label in reversed(SIZE_BUCKETS) if size >= low)
-
-
-async def facet_values(store: BaseStore, field: str, card: MCard) -> list[Any]:
-    """The values a card has for a facet (the reference the engines' SQL agrees with)."""
-    moment = card.g_time
-    if field == "content_type":
-        return [card.content_type]
-    if field == "kind":
-        return [card.kind]
-    if field == "size":
-        return [size_bucket(card.size)]
-    if field == "tag":
-        return (await store._tags([card.hash])).get(card.hash, [])
-    return [time_bucket(field, moment)]
-
-
-TIME_WIDTHS: Final = ("year", "month", "day", "hour")
-
-
-def time_bucket(width: str, moment: datetime) -> str:
-    """The bucket a UTC time falls in: ``2026``, ``2026-03``, ``2026-03-01``, ``2026-03-01T14``."""
-    parts = (f"{moment.year:04d}", f"-{moment.month:02d}", f"-{moment.day:02d}", f"T{moment.hour:02d}")
-    return "".join(parts[: TIME_WIDTHS.index(width) + 1])
-
-
-def time_width(first: Optional[datetime], last: Optional[datetime]) -> str:
-    """The bucket width for a ``time`` facet: about 5 to 60 buckets over the span."""
-    if first is None or last is None:
-        return "month"
-    span = last - first
-    if span.days > 5 * 365:
-        return "year"
-    if span.days > 5 * 30:
-        return "month"
-    if span.days >= 2:
-        return "day"
-    return "hour"
-
-
-def order_facet(field: str, counts: dict[Any, int]) -> list[tuple[Any, int]]:
-    """Most frequent first (then by value); time and size buckets in their own order."""
-    if field == "size":
-        order = {label: index for index, (_, label) in enumerate(SIZE_BUCKETS)}
-        return sorted(counts.items(), key=lambda item: order[item[0]])
-    if field in ("year", "month", "day", "hour", "time"):
-        return sorted(counts.items())
-    return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
 
 
 def _hash_list(hashes: Iterable[str], name: str) -> list[str]:
@@ -626,7 +574,7 @@ class BaseStore(ABC):
             cards = [] if limit == 0 else await self._list(parsed.filters, limit, offset, None)
             return Found(cards, total)
         cards, total = await self._search(parsed.words, parsed.filters, None if limit == 0 else limit, offset, True)
-        return Found([] if limit == 0 else cards, total or 0)
+        return Found([] if limit == 0 else cards, total or 0, parsed.words)
 
     async def facets(
         self, query: str = "", by: Iterable[str] = ("content_type", "tag", "month", "size")

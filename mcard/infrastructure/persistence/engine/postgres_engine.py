@@ -7,16 +7,13 @@ import importlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from types import ModuleType
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import ConfigurationError, StorageError
 from mcard.domain.models.sighting import Sighting
-from mcard.domain.query import Filters, SearchSpec
-from mcard.domain.query.ranking import ranked, stats_of
-from mcard.domain.query.text import WordQuery, text_of, tokens
+from mcard.domain.query import Filters, SearchSpec, reference_search
 from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
@@ -367,13 +364,13 @@ class PostgresStore(BaseStore):
     ) -> tuple[list[MCard], Optional[int]]:
         """Candidates from SQL (the trigram index for a case-sensitive substring), each checked
         against the reference (``mcard.domain.query.text``) on a worker thread."""
-        if spec.mode == "words":
+        if spec.mode == "words":  # ranked with statistics over every card
             rows = await self._run(sql.rows_chosen, filters)
-            found = await asyncio.to_thread(_words, spec.words, rows)
+            found = await asyncio.to_thread(_words, spec, rows)
         else:
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
             rows = await self._run(sql.matching_rows, filters, literal, self._indexed)
-            found = await asyncio.to_thread(_checked, spec, [row_card(row) for row in rows])
+            found = await asyncio.to_thread(reference_search, spec, [row_card(row) for row in rows])
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)
 
@@ -391,16 +388,6 @@ class PostgresStore(BaseStore):
 
 
 
-def _checked(spec: SearchSpec, cards: list[MCard]) -> list[MCard]:
-    """The cards whose text ``spec`` matches, newest first."""
-    matcher = spec.matcher()
-    found = [card for card in cards if (text := text_of(card.content)) is not None and matcher(text)]
-    return sorted(found, key=lambda card: (card.g_time, card.hash), reverse=True)
-
-
-def _words(query: WordQuery, rows: list[tuple[bool, Any]]) -> list[MCard]:
-    """The chosen cards ``query`` matches, best first, with statistics over every card."""
-    texts = [(chosen, card, tokens(text)) for chosen, row in rows
-             if (text := text_of((card := row_card(row)).content)) is not None]
-    stats = stats_of(query, (words for _, _, words in texts))
-    return ranked(query, [card for chosen, card, words in texts if chosen and query.matches_words(words)], stats)
+def _words(spec: SearchSpec, rows: list[tuple[bool, Any]]) -> list[MCard]:
+    every = [(chosen, row_card(row)) for chosen, row in rows]
+    return reference_search(spec, [card for chosen, card in every if chosen], [card for _, card in every])

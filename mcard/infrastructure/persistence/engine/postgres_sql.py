@@ -557,8 +557,9 @@ async def rows_chosen(conn: Connection, tables: Tables, filters: Filters) -> lis
     """(passes ``filters``, row in ``COLUMNS`` order) of every card: a word search ranks
     against the whole store."""
     where, params = _where(tables, filters, None)
-    chosen = where[len(" WHERE "):] if where else "true"
-    rows = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card}", *params)
+    rows = await conn.fetch(
+        f"SELECT hash IN (SELECT hash FROM {tables.card}{where}), {COLUMNS} FROM {tables.card}", *params
+    )
     return [(row[0], tuple(row)[1:]) for row in rows]
 
 

@@ -8,7 +8,6 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
@@ -17,7 +16,7 @@ from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec
 
 from ..engine_config import SQLiteConfig
-from . import sqlite_schema, sqlite_search as search
+from . import sqlite_facets, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
 from .integrity import DamagedCard
@@ -427,7 +426,7 @@ class SQLiteStore(BaseStore):
         return await self._read(search.search, spec, filters, limit, offset, total)
 
     async def _facet(self, field: str, filters: Filters, spec: Optional[SearchSpec]) -> list[tuple[Any, int]]:
-        return await self._read(search.facet, field, filters, spec)
+        return await self._read(sqlite_facets.facet, field, filters, spec)
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
         async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, filters), page_size):

@@ -78,6 +78,7 @@ REBUILD_INDEXES: Final = (
 
 SEARCH: Final = (
     "CREATE INDEX card_by_type ON card (content_type, g_time)",
+    "CREATE INDEX card_by_size ON card (size)",  # size filters, and the size facet counted in it
     "CREATE VIRTUAL TABLE card_text USING fts5(content, content='', tokenize='trigram case_sensitive 1')",
     "CREATE VIRTUAL TABLE card_words USING fts5(words, content='', tokenize='ascii')",
     """CREATE TABLE card_searchable (

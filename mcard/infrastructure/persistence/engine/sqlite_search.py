@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard, from_micros
+from mcard.domain.models.card import MCard
 from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
 from mcard.domain.query.ranking import WordStats, phrases, ranked, stats_of
 from mcard.domain.query.text import Clause, Term, required_literals, text_of, tokens
 
 from . import sql_filters
-from .base_engine import SIZE_BUCKETS, TIME_WIDTHS, time_width
 from .sqlite_connection import SQLiteWorker
 
 CARD: Final = (
@@ -45,7 +45,13 @@ BEHIND: Final = f"SELECT EXISTS ({NOT_INDEXED})"
 
 
 def where(filters: Filters, params: list[object], after: Optional[tuple[int, str]] = None) -> str:
+    """`` WHERE`` and the filters' conditions (nothing when there are none)."""
     return sql_filters.joined(sql_filters.where(filters, DIALECT, params, after))
+
+
+def also(filters: Filters, params: list[object]) -> str:
+    """`` AND`` and the filters' conditions, to follow other conditions (nothing when none)."""
+    return sql_filters.joined(sql_filters.where(filters, DIALECT, params, None), " AND ")
 
 
 def fts_string(text: str) -> str:
@@ -107,7 +113,7 @@ def check(spec: SearchSpec, params: list[object]) -> str:
     return "mcard_matches(?, card.content)"
 
 
-def _matching(spec: SearchSpec, filters: Filters, params: list[object], columns: str) -> str:
+def matching(spec: SearchSpec, filters: Filters, params: list[object], columns: str) -> str:
     """``SELECT columns`` of every card passing ``filters`` that ``spec`` matches: one SELECT
     per place a match can be (the index's hits, the cards it does not cover yet, texts with a
     NUL), each card in one of them only, joined by ``UNION ALL``."""
@@ -124,9 +130,7 @@ def _matching(spec: SearchSpec, filters: Filters, params: list[object], columns:
     for place, place_params, checked in places:
         params += place_params
         test = f" AND {check(spec, params)}" if checked else ""
-        conditions = where(filters, params)
-        filtered = f" AND {conditions[len(' WHERE '):]}" if conditions else ""
-        selects.append(f"SELECT {columns} FROM card WHERE {place}{test}{filtered}")
+        selects.append(f"SELECT {columns} FROM card WHERE {place}{test}{also(filters, params)}")
     return " UNION ALL ".join(selects)
 
 
@@ -136,7 +140,7 @@ async def search(
     if spec.mode == "words":
         return await _words(db, spec, filters, limit, offset, with_total)
     params: list[object] = []
-    statement = _matching(spec, filters, params, CARD)
+    statement = matching(spec, filters, params, CARD)
     cards = await db.fetch(
         f"{statement} ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset)
     )
@@ -145,17 +149,14 @@ async def search(
     if limit is None or (len(cards) < limit and (cards or offset == 0)):
         return cards, offset + len(cards)
     params = []
-    [(total,)] = await db.fetch(f"SELECT count(*) FROM ({_matching(spec, filters, params, 'card.id')})", params)
+    [(total,)] = await db.fetch(f"SELECT count(*) FROM ({matching(spec, filters, params, 'card.id')})", params)
     return cards, total
 
 
 # -- word searches -----------------------------------------------------------------------------
-async def _fetch_in_turn(
-    db: SQLiteWorker, statements: list[tuple[str, list[object]]], snapshot: bool = False
-) -> list[list[Any]]:
-    """The rows of each statement, run one after the other in one hop to the connection's
-    thread; with ``snapshot``, all in one read transaction (one state of the file)."""
-    steps = [db.fetch(statement, params) for statement, params in statements]
+async def _outcomes(db: SQLiteWorker, steps: list[Awaitable[Any]], snapshot: bool = False) -> list[Any]:
+    """The results of ``steps`` (calls of ``db``), run one after the other in one hop to the
+    connection's thread; with ``snapshot``, all in one read transaction (one state of the file)."""
     if snapshot:
         steps = [db.execute("BEGIN"), *steps, db.execute("COMMIT")]
     outcomes = await db.pipeline(steps)
@@ -173,20 +174,18 @@ async def _words(
     """Matches from ``card_words``, ranked by FTS5's ``bm25()`` (``ranking`` is the same
     arithmetic). While the index is behind, the cards it misses are checked and every match is
     ranked in Python, with the statistics of the index and of those cards together."""
-    expression = word_expression(spec.words)
-    params: list[object] = [expression]
-    conditions = where(filters, params)
-    filtered = f" AND {conditions[len(' WHERE '):]}" if conditions else ""
-    matched = f"FROM card_words JOIN card ON card.id = card_words.rowid WHERE card_words MATCH ?{filtered}"
-    page = (
-        f"SELECT {CARD} {matched} ORDER BY bm25(card_words), card.g_time DESC, card.hash DESC LIMIT ? OFFSET ?",
-        [*params, -1 if limit is None else limit, offset],
-    )
+    params: list[object] = [word_expression(spec.words)]
+    matched = f"FROM card_words JOIN card ON card.id = card_words.rowid WHERE card_words MATCH ?{also(filters, params)}"
+    steps = [
+        db.fetch(BEHIND),
+        db.fetch(f"SELECT {CARD} {matched} ORDER BY bm25(card_words), card.g_time DESC, card.hash DESC LIMIT ? OFFSET ?",
+                 [*params, -1 if limit is None else limit, offset]),
+    ]
+    if with_total:
+        steps.append(db.fetch(f"SELECT count(*) {matched}", params))
     # Coverage only grows: when the index covers every card before the page is read, the
     # page misses only cards stored after the search began.
-    behind, cards, *counted = await _fetch_in_turn(
-        db, [(BEHIND, []), page, *([(f"SELECT count(*) {matched}", params)] if with_total else [])]
-    )
+    behind, cards, *counted = await _outcomes(db, steps)
     if not behind[0][0]:
         return cards, (counted[0][0][0] if counted else None)
     ranked = await _words_behind(db, spec, filters)
@@ -195,19 +194,17 @@ async def _words(
 
 async def _words_behind(db: SQLiteWorker, spec: SearchSpec, filters: Filters) -> list[MCard]:
     query = spec.words
-    clauses = phrases(query)
     chosen_params: list[object] = []
-    conditions = where(filters, chosen_params)
-    chosen = f"card.id IN (SELECT card.id FROM card{conditions})" if conditions else "1"
-    statements: list[tuple[str, list[object]]] = [
-        ("SELECT count(*), coalesce(sum(words), 0) FROM card_searchable", []),
-        *((f"SELECT count(*) FROM card_words WHERE card_words MATCH ?", [word_expression(WordQuery(((clause,),)))])
-          for clause in clauses),
-        (f"SELECT {CARD} FROM card_words JOIN card ON card.id = card_words.rowid"
-         f" WHERE card_words MATCH ? AND {chosen}", [word_expression(query), *chosen_params]),
-        (f"SELECT {chosen} AS flag, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", list(chosen_params)),
+    chosen = f"card.id IN (SELECT card.id FROM card{where(filters, chosen_params)})"
+    steps = [
+        db.fetch("SELECT count(*), coalesce(sum(words), 0) FROM card_searchable"),
+        *(db.fetch("SELECT count(*) FROM card_words WHERE card_words MATCH ?", [word_expression(WordQuery(((clause,),)))])
+          for clause in phrases(query)),
+        db.fetch(f"SELECT {CARD} FROM card_words JOIN card ON card.id = card_words.rowid"
+                 f" WHERE card_words MATCH ? AND {chosen}", [word_expression(query), *chosen_params]),
+        db.fetch(f"SELECT {chosen} AS flag, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", chosen_params),
     ]
-    outcomes = await _fetch_in_turn(db, statements, snapshot=True)
+    outcomes = await _outcomes(db, steps, snapshot=True)
     [(rows, words)] = outcomes[0]
     indexed = WordStats(rows, words, tuple(found[0][0] for found in outcomes[1:-2]))
     return await asyncio.to_thread(_rank_behind, query, indexed, outcomes[-2], outcomes[-1])
@@ -220,49 +217,6 @@ def _rank_behind(
     pairs, chosen when they pass the filters), which count in the statistics either way."""
     texts = [(chosen, card, tokens(text)) for chosen, card in new if (text := text_of(card.content)) is not None]
     stats = indexed + stats_of(query, (words for _, _, words in texts))
-    matches = matches + [card for chosen, card, words in texts if chosen and query.matches_words(words)]
-    return ranked(query, matches, stats)
-
-
-# -- facets ----------------------------------------------------------------------------------
-_SIZE_CASE: Final = (  # the index of the card's bucket in SIZE_BUCKETS
-    "CASE WHEN card.size >= 10485760 THEN 5 WHEN card.size >= 1048576 THEN 4 WHEN card.size >= 102400 THEN 3"
-    " WHEN card.size >= 10240 THEN 2 WHEN card.size >= 1024 THEN 1 ELSE 0 END"
-)
-_TIME_FORMATS: Final = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%dT%H"}
-_COUNTED: Final = {
-    "content_type": "card.content_type",
-    "kind": "CASE WHEN card.is_text THEN 'text' ELSE 'bytes' END",
-    "size": _SIZE_CASE,
-}
-
-
-def _chosen(filters: Filters, spec: Optional[SearchSpec], params: list[object]) -> str:
-    """The cards a facet counts: ``FROM card ... WHERE`` text selecting them."""
-    if spec is None:
-        return f"FROM card{where(filters, params)}"
-    inner = _matching(spec, filters, params, "card.id")
-    return f"FROM card WHERE card.id IN ({inner})"
-
-
-async def facet(db: SQLiteWorker, field: str, filters: Filters, spec: Optional[SearchSpec]) -> list[tuple[Any, int]]:
-    params: list[object] = []
-    if field == "tag":
-        if filters.empty and spec is None:
-            statement = "SELECT tag, count(*) FROM tag GROUP BY tag"
-        else:
-            statement = f"SELECT tag, count(*) FROM tag WHERE hash IN (SELECT card.hash {_chosen(filters, spec, params)}) GROUP BY tag"
-        rows = await db.fetch(statement + " ORDER BY 2 DESC, 1", params)
-        return [(tag, n) for tag, n in rows]
-    if field == "time":
-        [(first, last)] = await db.fetch(f"SELECT min(card.g_time), max(card.g_time) {_chosen(filters, spec, params)}", params)
-        field = time_width(None if first is None else from_micros(first), None if last is None else from_micros(last))
-        params = []
-    if field in TIME_WIDTHS:
-        bucket = f"strftime('{_TIME_FORMATS[field]}', card.g_time / 1e6, 'unixepoch')"
-        rows = await db.fetch(f"SELECT {bucket}, count(*) {_chosen(filters, spec, params)} GROUP BY 1 ORDER BY 1", params)
-        return [(value, n) for value, n in rows]
-    rows = await db.fetch(f"SELECT {_COUNTED[field]}, count(*) {_chosen(filters, spec, params)} GROUP BY 1", params)
-    if field == "size":
-        return [(SIZE_BUCKETS[index][1], n) for index, n in sorted(rows)]
-    return sorted(((value, n) for value, n in rows), key=lambda item: (-item[1], str(item[0])))
+    found = [(card, tokens(text_of(card.content) or "")) for card in matches]
+    found += [(card, words) for chosen, card, words in texts if chosen and query.matches_words(words)]
+    return ranked(query, found, stats)

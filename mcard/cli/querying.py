@@ -1,0 +1,111 @@
+"""``mcard search``, ``mcard find`` and ``mcard facets``: the store's search modes and its
+query syntax (``mcard.domain.query``) on the command line, read-only."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Final, Optional
+
+from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.query import SearchSpec, card_snippet, parse_find
+from mcard.infrastructure.persistence.engine.base_engine import check_facets
+from mcard.infrastructure.persistence.engine.facets import FACETS
+
+from .output import PREVIEW_CHARS, CardPrinter, emit, fail, note, table
+from .stores import reading_store
+
+DEFAULT_FACETS: Final = ("content_type", "tag", "month", "size")
+BAR_WIDTH: Final = 24
+
+
+def limit_of(value: int) -> Optional[int]:
+    if value < 0:
+        raise ValidationError("--limit must not be negative")
+    return value or None
+
+
+def _print(cards: list[Any], spec: Optional[SearchSpec], output_format: str) -> None:
+    """Cards with the text around what matched: the preview of a table, ``snippet`` in records."""
+    with CardPrinter(output_format) as printer:
+        for card in cards:
+            found = card_snippet(spec, card.content, PREVIEW_CHARS * 2) if spec is not None else None
+            if found is None:
+                printer.add(card)
+            elif output_format == "table":
+                printer.add(card, preview=found.marked())
+            else:
+                printer.add(card, snippet=found.marked())
+
+
+async def cmd_search(args: argparse.Namespace) -> int:
+    limit = limit_of(args.limit)
+    mode = "words" if args.words else "regex" if args.regex else "substring"
+    spec = SearchSpec.of(args.text, mode, not args.ignore_case)
+    async with reading_store(args) as store:
+        cards = await store.search(args.text, None if limit is None else limit + 1,
+                                   mode=mode, case_sensitive=not args.ignore_case)
+    _print(cards[:limit], spec, args.output_format)
+    if not cards:
+        fail(f"no card matches {args.text!r}")
+        return 1
+    if limit is not None and len(cards) > limit:
+        note(f"stopped at --limit {limit}; --limit 0 shows all")
+    return 0
+
+
+async def cmd_find(args: argparse.Namespace) -> int:
+    limit = limit_of(args.limit)
+    parse_find(args.query)  # a malformed query is reported before the store is opened
+    async with reading_store(args) as store:
+        found = await store.find(args.query, limit)
+    _print(list(found), found.words, args.output_format)
+    if not found.total:
+        fail(f"no card matches {args.query!r}")
+        return 1
+    shown = len(found)
+    note(f"{found.total:,} match{'es' if found.total != 1 else ''}" + (
+        f"; showing the first {shown:,} (--limit 0 shows all)" if shown < found.total else ""))
+    return 0
+
+
+async def cmd_facets(args: argparse.Namespace) -> int:
+    fields = check_facets([name.strip() for name in args.by.split(",") if name.strip()] if args.by else DEFAULT_FACETS)
+    parse_find(args.query)
+    async with reading_store(args) as store:
+        facets = await store.facets(args.query, by=fields)
+    human = "\n\n".join(_facet_table(field, counts) for field, counts in facets.items())
+    emit({field: [[value, count] for value, count in counts] for field, counts in facets.items()}, human, args.json)
+    return 0
+
+
+def _facet_table(field: str, counts: list[tuple[Any, int]], most: int = 30) -> str:
+    """One facet: value, count and a bar; at most ``most`` values, saying how many are left out."""
+    top = max((count for _, count in counts), default=0)
+    shown = counts if len(counts) <= most else counts[:most]
+    rows = [[str(value) if value is not None else "(none)", f"{count:,}", "█" * max(1, round(BAR_WIDTH * count / top))]
+            for value, count in shown]
+    lines = table([field.upper(), "CARDS", ""], rows, right=[1]) if rows else f"{field.upper()}\n(none)"
+    if len(counts) > len(shown):
+        lines += f"\n… {len(counts) - len(shown):,} more values (--json lists them all)"
+    return lines
+
+
+def add_parsers(add: Any, listing: Any) -> None:
+    """The three commands' arguments (``add`` makes a subcommand, ``listing`` adds output options)."""
+    cmd = add("search", "cards whose text contains TEXT (or matches it as words or a regular expression)")
+    cmd.add_argument("text")
+    cmd.add_argument("-i", "--ignore-case", action="store_true", help="match in any case (Unicode casefolding)")
+    how = cmd.add_mutually_exclusive_group()
+    how.add_argument("--words", action="store_true",
+                     help='word search, best first: words, "phrases", prefix*, OR, -excluded (any case)')
+    how.add_argument("--regex", action="store_true", help="a Python regular expression")
+    listing(cmd)
+
+    cmd = add("find", "cards a query names: type:image/* tag:T name:*.png after:DATE before:DATE size:>1MB and words")
+    cmd.add_argument("query")
+    listing(cmd)
+
+    cmd = add("facets", "counts of the cards a query names, by content type, tag, month, size...")
+    cmd.add_argument("query", nargs="?", default="")
+    cmd.add_argument("--by", metavar="FIELDS", help=f"comma-separated, of: {', '.join(FACETS)} "
+                     f"(default: {','.join(DEFAULT_FACETS)})")

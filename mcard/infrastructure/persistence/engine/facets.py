@@ -1,0 +1,103 @@
+"""Facets: the fields cards are counted by, their buckets, and the reference every engine's
+counts agree with (``facet_values``, ``order_facet``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final, Optional
+
+from mcard.domain.models.card import MCard, from_micros, to_micros
+
+FACETS: Final = ("content_type", "tag", "size", "year", "month", "day", "hour", "time", "kind")
+SIZE_BUCKETS: Final = (
+    (0, "< 1 KB"), (1024, "1 KB - 10 KB"), (10 * 1024, "10 KB - 100 KB"), (100 * 1024, "100 KB - 1 MB"),
+    (1024**2, "1 MB - 10 MB"), (10 * 1024**2, ">= 10 MB"),
+)
+"""The size facet's buckets: (lowest size in bytes, label), in order."""
+TIME_WIDTHS: Final = ("year", "month", "day", "hour")
+HOUR_MICROS: Final = 3_600_000_000
+DAY_MICROS: Final = 24 * HOUR_MICROS
+
+
+def size_bucket(size: int) -> str:
+    return next(label for low, label in reversed(SIZE_BUCKETS) if size >= low)
+
+
+async def facet_values(store: Any, field: str, card: MCard) -> list[Any]:
+    """The values a card has for a facet (the reference the engines' SQL agrees with)."""
+    if field == "content_type":
+        return [card.content_type]
+    if field == "kind":
+        return [card.kind]
+    if field == "size":
+        return [size_bucket(card.size)]
+    if field == "tag":
+        return (await store._tags([card.hash])).get(card.hash, [])
+    return [time_bucket(field, card.g_time)]
+
+
+def time_bucket(width: str, moment: datetime) -> str:
+    """The bucket a UTC time falls in: ``2026``, ``2026-03``, ``2026-03-01``, ``2026-03-01T14``."""
+    parts = (f"{moment.year:04d}", f"-{moment.month:02d}", f"-{moment.day:02d}", f"T{moment.hour:02d}")
+    return "".join(parts[: TIME_WIDTHS.index(width) + 1])
+
+
+def time_width(first: Optional[datetime], last: Optional[datetime]) -> str:
+    """The bucket width for a ``time`` facet: about 5 to 60 buckets over the span."""
+    if first is None or last is None:
+        return "month"
+    span = last - first
+    if span.days > 5 * 365:
+        return "year"
+    if span.days > 5 * 30:
+        return "month"
+    if span.days >= 2:
+        return "day"
+    return "hour"
+
+
+def _bucket_start(width: str, moment: datetime) -> datetime:
+    if width == "year":
+        return moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    if width == "month":
+        return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if width == "day":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _next_start(width: str, start: datetime) -> Optional[datetime]:
+    """The start of the bucket after the one starting at ``start`` (None past year 9999)."""
+    try:
+        if width == "year":
+            return start.replace(year=start.year + 1)
+        if width == "month":
+            return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        return start + (timedelta(days=1) if width == "day" else timedelta(hours=1))
+    except (ValueError, OverflowError):
+        return None
+
+
+def bucket_bounds(width: str, first: int, last: int, most: int) -> Optional[list[tuple[str, int, Optional[int]]]]:
+    """(label, first microsecond, first microsecond of the next bucket or None) of every
+    ``width`` bucket from the time ``first`` to ``last`` (stored microseconds), or None when
+    there would be more than ``most``: counting ranges of a time index is then no faster."""
+    start = _bucket_start(width, from_micros(first).astimezone(timezone.utc))
+    bounds: list[tuple[str, int, Optional[int]]] = []
+    while start is not None and to_micros(start) <= last:
+        if len(bounds) == most:
+            return None
+        following = _next_start(width, start)
+        bounds.append((time_bucket(width, start), to_micros(start), None if following is None else to_micros(following)))
+        start = following
+    return bounds
+
+
+def order_facet(field: str, counts: dict[Any, int]) -> list[tuple[Any, int]]:
+    """Most frequent first (then by value); time and size buckets in their own order."""
+    if field == "size":
+        order = {label: index for index, (_, label) in enumerate(SIZE_BUCKETS)}
+        return sorted(counts.items(), key=lambda item: order[item[0]])
+    if field in ("year", "month", "day", "hour", "time"):
+        return sorted(counts.items())
+    return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))

@@ -1,0 +1,70 @@
+"""``mcard search`` modes, ``mcard find`` and ``mcard facets``, with the real console script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mcard.cli.querying import _facet_table
+from tests.test_cli import as_json, mcard
+
+TEXTS = ("The quick brown Fox", "Straße in Berlin", "foxes and hounds, fox after fox", "STRASSE 5", "order 66 shipped")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "cards.db"
+    mcard("add", *TEXTS, db=path)
+    return path
+
+
+def contents(result) -> list[str]:
+    return [record["snippet"].replace("«", "").replace("»", "") for record in as_json(result)]
+
+
+def test_search_in_any_case_follows_casefolding(db):
+    assert mcard("search", "STRASSE", "--json", db=db).stdout.count(b'"hash"') == 1
+    found = contents(mcard("search", "-i", "strasse", "--json", db=db))
+    assert sorted(found) == ["STRASSE 5", "Straße in Berlin"]
+    table = mcard("search", "--ignore-case", "straße", db=db).stdout.decode()
+    assert "«STRASSE» 5" in table and "«Straße» in Berlin" in table
+
+
+def test_word_search_ranks_and_marks_the_words(db):
+    found = as_json(mcard("search", "--words", "fox", "--json", db=db))
+    assert [record["snippet"] for record in found] == ["foxes and hounds, «fox» after «fox»", "The quick brown «Fox»"]
+    prefixed = contents(mcard("search", "--words", "fox* -quick", "--json", db=db))
+    assert prefixed == ["foxes and hounds, fox after fox"]
+
+
+def test_regex_search_and_a_bad_pattern(db):
+    assert contents(mcard("search", "--regex", r"\d+", "--json", db=db)) == ["order 66 shipped", "STRASSE 5"]
+    bad = mcard("search", "--regex", "fox(", db=db, check=2)
+    assert bad.stdout == b"" and bad.stderr.decode().count("\n") == 1 and b"position 3" in bad.stderr
+    both = mcard("search", "--regex", "--words", "fox", db=db, check=2)
+    assert b"not allowed with" in both.stderr
+
+
+def test_find_combines_fields_and_words_and_reports_the_total(db):
+    result = mcard("find", "type:text/plain fox", "--limit", "1", "--json", db=db)
+    assert len(as_json(result)) == 1
+    assert result.stderr.decode().strip() == "mcard: 2 matches; showing the first 1 (--limit 0 shows all)"
+    assert mcard("find", "type:image/* fox", db=db, check=1).stderr.decode().startswith("mcard: no card matches")
+    bad = mcard("find", "size:>1XB", db=db, check=2)
+    assert b"position" in bad.stderr and bad.stdout == b""
+
+
+def test_facets_count_what_a_query_names(db):
+    facets = as_json(mcard("facets", "--by", "content_type,kind,size", "--json", db=db))
+    assert facets == {"content_type": [["text/plain", 5]], "kind": [["text", 5]], "size": [["< 1 KB", 5]]}
+    assert as_json(mcard("facets", "fox", "--by", "kind", "--json", db=db)) == {"kind": [["text", 2]]}
+    table = mcard("facets", db=db).stdout.decode()
+    for header in ("CONTENT_TYPE", "TAG", "MONTH", "SIZE"):
+        assert header in table
+    assert b"unknown facet 'colour'" in mcard("facets", "--by", "colour", db=db, check=2).stderr
+
+
+def test_a_long_facet_says_what_it_leaves_out():
+    shown = _facet_table("tag", [(f"t{n}", 40 - n) for n in range(40)])
+    assert "t29" in shown and "t30" not in shown and "… 10 more values (--json lists them all)" in shown
