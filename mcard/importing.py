@@ -10,17 +10,19 @@ import fnmatch
 import itertools
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Optional
 
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.sighting import MAX_LABEL, Sighting
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 
@@ -29,6 +31,9 @@ DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
 SYMLINK_LOOP: Final = "symlink loop"
 OWN_FILE: Final = "the store's own file"
 STDIN_NAME: Final = "standard input"
+UPLOAD: Final = "upload"
+"""The source of a sighting of an uploaded file."""
+_UNLABELLED: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 RECORD_FORMATS: Final = ("jsonl", "csv", "parquet")
 _SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal")
 
@@ -100,13 +105,23 @@ def _link_target(path: Path) -> Path | None:
         return path.resolve()  # a link to nothing: read later, and counted as unreadable
 
 
+@dataclass(frozen=True)
+class FoundFile:
+    """A file to import: where it is, its path relative to the import's root, and that root."""
+
+    path: Path
+    relative: str
+    root: str
+
+
 def iter_files(
     paths: Iterable[str | os.PathLike[str]],
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     skipped: Counter[str] | None = None,
-) -> Iterator[Path]:
+) -> Iterator[FoundFile]:
     """Regular files under ``paths`` in a stable order, never leaving a given folder's tree.
+    A folder is the root of the files under it; a file given alone has its folder as root.
 
     Symbolic links are followed only to files inside the tree they were found in; links that
     go round in a loop are counted in ``skipped`` as ``"symlink loop"``.
@@ -120,9 +135,10 @@ def iter_files(
             skipped["missing"] += 1
             continue
         if not given.is_dir():
-            yield given
+            yield FoundFile(given, given.name, os.fsdecode(given.absolute().parent))
             continue
         root = given.resolve()
+        source = os.fsdecode(given.absolute())
         for folder, dirs, names in os.walk(given):
             dirs.sort()
             for name in sorted(names):
@@ -138,12 +154,22 @@ def iter_files(
                     if not target.is_relative_to(root):
                         skipped["symlink out of tree"] += 1
                         continue
-                yield path
+                yield FoundFile(path, relative, source)
 
 
-def _read_batch(paths: list[Path], max_size: int, skipped: Counter[str]) -> list[MCard]:
-    cards = []
-    for path in paths:
+def label(text: str) -> str:
+    """A file name or path as a sighting can hold it: control characters, and bytes that
+    were not UTF-8 (``os.fsdecode``'s lone surrogates), shown as ``\\xNN`` escapes; cut to
+    the longest a sighting keeps."""
+    shown = _UNLABELLED.sub(lambda match: f"\\x{ord(match[0]) & 0xFF:02x}", text)
+    return shown if len(shown) <= MAX_LABEL else shown[: MAX_LABEL - 1] + "…"
+
+
+def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) -> tuple[list[MCard], list[Sighting]]:
+    """The cards of ``files`` and a sighting of each (its name, path, size, mtime, root)."""
+    cards, sightings = [], []
+    for found in files:
+        path = found.path
         try:
             if not path.exists():
                 skipped["unreadable"] += 1
@@ -151,7 +177,8 @@ def _read_batch(paths: list[Path], max_size: int, skipped: Counter[str]) -> list
             if not path.is_file():
                 skipped["not a regular file"] += 1
                 continue
-            if path.stat().st_size > max_size:
+            info = path.stat()
+            if info.st_size > max_size:
                 skipped["too large"] += 1
                 continue
             data = path.read_bytes()
@@ -163,8 +190,13 @@ def _read_batch(paths: list[Path], max_size: int, skipped: Counter[str]) -> list
         elif len(data) > max_size:
             skipped["too large"] += 1
         else:
-            cards.append(card_from_file_bytes(data))
-    return cards
+            card = card_from_file_bytes(data)
+            cards.append(card)
+            sightings.append(Sighting.of(
+                card.hash, name=label(path.name), path=label(found.relative), size=len(data),
+                mtime=datetime.fromtimestamp(info.st_mtime, timezone.utc), source=label(found.root),
+            ))
+    return cards, sightings
 
 
 def store_files(store: AsyncPersistenceWrapper) -> set[tuple[int, int]]:
@@ -190,19 +222,19 @@ def _listed(
     exclude: Sequence[str],
     skipped: Counter[str],
     own: set[tuple[int, int]],
-) -> list[tuple[Path, int]]:
+) -> list[tuple[FoundFile, int]]:
     """The files to import with their sizes, the store's own files left out (and counted)."""
     files = []
-    for path in iter_files(paths, include, exclude, skipped):
+    for found in iter_files(paths, include, exclude, skipped):
         try:
-            info = path.stat()
+            info = found.path.stat()
         except OSError:
-            files.append((path, 0))  # read later, and counted as unreadable
+            files.append((found, 0))  # read later, and counted as unreadable
             continue
         if (info.st_dev, info.st_ino) in own:
             skipped[OWN_FILE] += 1
         else:
-            files.append((path, info.st_size))
+            files.append((found, info.st_size))
     return files
 
 
@@ -216,7 +248,9 @@ async def import_paths(
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: bool | None = None,
 ) -> ImportSummary:
-    """Store every readable file under ``paths`` as a card, ``batch_files`` per transaction.
+    """Store every readable file under ``paths`` as a card, ``batch_files`` per transaction,
+    with a sighting of each file (its name, path under the root, size, mtime, and the root as
+    source), also of a file whose content was already stored: copies are found so.
 
     Files are read on a worker thread, one batch per hop. Nothing is fatal: missing paths, and
     files too large, unreadable, empty, linked from outside the tree or through a symlink loop
@@ -237,8 +271,8 @@ async def import_paths(
                 batch.append(path)
                 size += file_size
                 start += 1
-            cards = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
-            summary.add(len(batch), cards, await store.save_many(cards))
+            cards, sightings = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
+            summary.add(len(batch), cards, await store.save_many(cards, sightings=sightings))
             bar.update(len(batch))
     return summary
 
@@ -258,7 +292,8 @@ def read_at_most(stream: BinaryIO, max_size: int) -> bytes:
 
 async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> ImportSummary:
     """Store everything ``stream`` holds (standard input) as one card, like a file: text when
-    it is UTF-8, bytes otherwise; empty or too large, it is counted in ``summary.skipped``."""
+    it is UTF-8, bytes otherwise; empty or too large, it is counted in ``summary.skipped``.
+    A sighting records its source, ``standard input``."""
     summary = ImportSummary()
     max_size = store.config.max_content_size
     data = await asyncio.to_thread(read_at_most, stream, max_size)
@@ -268,8 +303,26 @@ async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> Imp
         summary.files, summary.skipped["too large"] = 1, 1
     else:
         card = card_from_file_bytes(data)
-        summary.add(1, [card], await store.save_many([card]))
+        seen = Sighting.of(card.hash, size=len(data), source=STDIN_NAME)
+        summary.add(1, [card], await store.save_many([card], sightings=[seen]))
     return summary
+
+
+async def import_upload(store: AsyncPersistenceWrapper, name: str, data: bytes) -> tuple[MCard, bool]:
+    """Store an uploaded file as a file import would (UTF-8 text becomes a text card), with a
+    sighting of its name from source ``upload``; the stored card, and whether it is new.
+    Empty or too large content is a ``ValidationError``."""
+    if not data:
+        raise ValidationError(f"{label(name)!r} is empty: there is nothing to store")
+    if len(data) > store.config.max_content_size:
+        raise ValidationError(
+            f"{label(name)!r} is {len(data):,} bytes, more than this store's max_content_size "
+            f"({store.config.max_content_size:,})"
+        )
+    card = card_from_file_bytes(data)
+    new = await store.save_many([card], sightings=[Sighting.of(card.hash, name=label(name), size=len(data), source=UPLOAD)])
+    stored = card if new else await store.get(card.hash)
+    return (stored or card), bool(new)
 
 
 def record_card(record: object) -> MCard:

@@ -1,0 +1,98 @@
+"""Imports record where each card was seen: one sighting per file (copies included), per
+standard input, per upload; names from outside are kept readable and safe."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, SQLiteConfig, ValidationError
+from mcard.importing import import_paths, import_stream, import_upload
+
+
+@pytest.fixture
+async def store(tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "cards.db")) as opened:
+        yield opened
+
+
+def tree(root: Path) -> Path:
+    (root / "photos" / "2026").mkdir(parents=True)
+    (root / "notes.txt").write_text("same words\n")
+    (root / "photos" / "copy of notes.txt").write_text("same words\n")
+    (root / "photos" / "2026" / "data.json").write_text('{"a": 1}')
+    os.utime(root / "notes.txt", (0, 1_700_000_000))
+    return root
+
+
+async def test_every_file_is_a_sighting_and_copies_share_their_card(store, tmp_path):
+    root = tree(tmp_path / "files")
+    summary = await import_paths(store, [root], progress=False)
+    assert (summary.files, summary.new, summary.already_stored) == (3, 2, 1)
+    [notes] = await store.search("same words")
+    seen = await store.sightings(notes.hash)
+    assert sorted((s.name, s.path) for s in seen) == [("copy of notes.txt", "photos/copy of notes.txt"),
+                                                      ("notes.txt", "notes.txt")]
+    assert {s.source for s in seen} == {str(root.absolute())} and {s.size for s in seen} == {11}
+    assert next(s for s in seen if s.name == "notes.txt").mtime == datetime.fromtimestamp(1_700_000_000, timezone.utc)
+    [data] = await store.search('"a"')
+    assert (await store.names_of([data.hash])) == {data.hash: "data.json"}
+
+
+async def test_importing_again_records_nothing_new(store, tmp_path):
+    root = tree(tmp_path / "files")
+    await import_paths(store, [root], progress=False)
+    before = {c.hash: await store.sightings(c.hash) for c in await store.list()}
+    await import_paths(store, [root], progress=False)
+    assert {c.hash: await store.sightings(c.hash) for c in await store.list()} == before
+
+
+async def test_a_file_given_alone_is_seen_in_its_folder(store, tmp_path):
+    root = tree(tmp_path / "files")
+    await import_paths(store, [root / "photos" / "2026" / "data.json"], progress=False)
+    [card] = await store.list()
+    [seen] = await store.sightings(card.hash)
+    assert (seen.name, seen.path, seen.source) == ("data.json", "data.json", str((root / "photos" / "2026").absolute()))
+
+
+async def test_names_that_are_not_text_are_kept_escaped(store, tmp_path):
+    root = tmp_path / "odd"
+    root.mkdir()
+    (root / "bell\x07.txt").write_text("one")
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.txt"), "w") as latin1:  # a name that is not UTF-8
+        latin1.write("two")
+    summary = await import_paths(store, [root], progress=False)
+    assert summary.new == 2 and not summary.skipped
+    names = sorted((await store.names_of([c.hash for c in await store.list()])).values())
+    assert names == ["bell\\x07.txt", "caf\\xe9.txt"]
+
+
+async def test_standard_input_is_seen_as_such(store):
+    await import_stream(store, io.BytesIO(b"piped in"))
+    [card] = await store.list()
+    [seen] = await store.sightings(card.hash)
+    assert (seen.source, seen.name, seen.size) == ("standard input", None, 8)
+
+
+async def test_an_upload_is_imported_like_a_file_with_its_name(store):
+    card, new = await import_upload(store, "table.csv", b"name,size\na,1\nb,2\nc,3\n")
+    assert new and card.content == "name,size\na,1\nb,2\nc,3\n" and card.content_type == "text/csv"
+    again, new = await import_upload(store, "same table.csv", b"name,size\na,1\nb,2\nc,3\n")
+    assert again == card and not new
+    assert [(s.name, s.source) for s in await store.sightings(card.hash)] == [("table.csv", "upload"),
+                                                                              ("same table.csv", "upload")]
+    picture, _ = await import_upload(store, "dot.png", bytes.fromhex("89504e470d0a1a0a") + bytes(20))
+    assert isinstance(picture.content, bytes) and picture.content_type == "image/png"
+
+
+async def test_an_empty_or_too_large_upload_stores_nothing(tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "small.db", max_content_size=10)) as store:
+        with pytest.raises(ValidationError, match="empty"):
+            await import_upload(store, "empty.txt", b"")
+        with pytest.raises(ValidationError, match="max_content_size"):
+            await import_upload(store, "big.txt", b"x" * 11)
+        assert await store.count() == 0
