@@ -19,11 +19,14 @@ from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.sighting import Sighting
 from mcard.extras import install_command
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.records import LABEL_FIELDS, label_fields
 
 FORMATS: Final = ("csv", "jsonl", "parquet", "files")
 FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm")
+"""A card's own fields; a record adds ``LABEL_FIELDS`` (name, tags, sightings) and the content."""
 CONTENT_FIELDS: Final = ("content", "content_encoding")
 PAGE_SIZE: Final = 1000
 """The most cards written in one step."""
@@ -32,6 +35,10 @@ PAGE_BYTES: Final = 8 * 1024 * 1024
 FETCH_SIZE: Final = 64
 """Cards read from the store at a time: with contents of up to 10 MiB each, memory stays bounded."""
 _SUFFIX: Final = re.compile(r"\.[A-Za-z0-9_+-]{1,16}")
+_UNSAFE_IN_NAME: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""Control, line-separator, bidirectional-override and lone surrogate characters."""
+MAX_NAME_BYTES: Final = 240
+"""Longest exported file name in UTF-8 bytes (file systems allow 255; the hash suffix needs room)."""
 _RAW_IN_JSON: Final = re.compile(r"[\x7f-\x9f\u2028\u2029]")
 """Characters ``json.dumps(ensure_ascii=False)`` leaves raw that a terminal or a line reader
 may act on: DEL, C1 controls (U+009B is a terminal's CSI), and the Unicode line separators."""
@@ -85,6 +92,25 @@ def file_name(card: MCard) -> str:
     return f"{card.hash}{suffix if _SUFFIX.fullmatch(suffix) else ''}"
 
 
+def safe_file_name(name: Optional[str]) -> Optional[str]:
+    """A sighting's name as one file name in the export folder, or None when it cannot be
+    one: names come from other tools too, so a separator, ``.``/``..``, a hidden or
+    over-long name, or a name that is not plain text never names a file."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        return None
+    if _UNSAFE_IN_NAME.search(name) or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return None
+    return name
+
+
+def _with_hash(name: str, card: MCard) -> str:
+    """``photo.png`` as ``photo-<8 hex digits>.png``: the name of a card whose name is taken."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        return f"{name}-{card.hash[:8]}"
+    return f"{stem}-{card.hash[:8]}.{suffix}"
+
+
 def card_record(card: MCard, with_content: bool, binary: bool = False) -> dict[str, Any]:
     """One card as a flat record; text formats carry ``g_time`` as ISO 8601 text and bytes
     content as base64, ``binary`` ones (Parquet) a timestamp and the raw bytes."""
@@ -129,9 +155,15 @@ def parquet_schema(with_content: bool) -> Any:
     an integer, ``content`` raw bytes."""
     import pyarrow as pa
 
+    moment = pa.timestamp("us", tz="UTC")
+    sighting = pa.struct([
+        ("name", pa.string()), ("path", pa.string()), ("size", pa.int64()), ("mtime", moment),
+        ("seen_at", moment), ("source", pa.string()),
+    ])
     columns = [
-        ("hash", pa.string()), ("g_time", pa.timestamp("us", tz="UTC")), ("size", pa.int64()),
+        ("hash", pa.string()), ("g_time", moment), ("size", pa.int64()),
         ("kind", pa.string()), ("content_type", pa.string()), ("hash_algorithm", pa.string()),
+        ("name", pa.string()), ("tags", pa.list_(pa.string())), ("sightings", pa.list_(sighting)),
     ]
     if with_content:
         columns += [("content", pa.binary()), ("content_encoding", pa.string())]
@@ -148,6 +180,7 @@ class _Writer:
         self._file: Optional[IO[str]] = None
         self._csv: Any = None
         self._parquet: Any = None
+        self._names: set[str] = set()
 
     @property
     def _folder(self) -> Path:
@@ -177,28 +210,55 @@ class _Writer:
             return
         self._file = io.TextIOWrapper(binary, encoding="utf-8", newline="", write_through=True)
         if self.format == "csv":
-            fields = FIELDS + (CONTENT_FIELDS if self.with_content else ())
+            fields = FIELDS + LABEL_FIELDS + (CONTENT_FIELDS if self.with_content else ())
             self._csv = csv.DictWriter(self._file, fieldnames=fields)
             self._csv.writeheader()
 
-    def write(self, cards: list[MCard]) -> None:
+    def write(self, cards: list[MCard], labels: dict[str, Labels]) -> None:
+        """Write a page of cards, each with its ``labels`` (name, tags, sightings)."""
         if not cards:
             return
         if self.format == "files":
             for card in cards:
-                self._write_file(file_name(card), card.content_bytes)
-        elif self.format == "parquet":
+                self._write_file(self._file_name(card, labels[card.hash].name), card.content_bytes)
+            return
+        binary, cells = self.format == "parquet", self.format == "csv"
+        records = []
+        for card in cards:
+            record = card_record(card, self.with_content, binary)
+            content = {key: record.pop(key) for key in CONTENT_FIELDS if key in record}
+            records.append({**record, **label_fields(*labels[card.hash], binary=binary, cells=cells), **content})
+        if binary:
             import pyarrow as pa
 
-            records = [card_record(card, self.with_content, binary=True) for card in cards]
             self._parquet.write_table(pa.Table.from_pylist(records, schema=self._parquet.schema))
+        elif self._csv is not None:
+            self._csv.writerows(records)
         else:
             assert self._file is not None
-            records = (card_record(card, self.with_content) for card in cards)
-            if self._csv is not None:
-                self._csv.writerows(records)
-            else:
-                self._file.writelines(json_line(r) for r in records)
+            self._file.writelines(json_line(r) for r in records)
+
+    def _file_name(self, card: MCard, name: Optional[str]) -> str:
+        """The card's latest name; its name with the hash's first 8 digits when an earlier card
+        of this export took the name or a different file is there; else ``<hash><ext>``."""
+        chosen = safe_file_name(name)
+        for candidate in ([chosen, _with_hash(chosen, card)] if chosen else []):
+            if candidate not in self._names and self._free_for(candidate, card):
+                self._names.add(candidate)
+                return candidate
+        return file_name(card)
+
+    def _free_for(self, name: str, card: MCard) -> bool:
+        """No file by that name in the folder, or one holding exactly this content already."""
+        existing = self._folder / name
+        try:
+            if existing.is_symlink():
+                return False
+            if not existing.exists():
+                return True
+            return existing.is_file() and existing.stat().st_size == card.size and existing.read_bytes() == card.content_bytes
+        except OSError:
+            return False
 
     def _write_file(self, name: str, data: bytes) -> None:
         """Write ``data`` to ``name`` in the folder through a temporary file renamed over it, so
@@ -270,7 +330,10 @@ async def export(
     Content is included unless ``with_content`` is false (then the export lists cards but
     cannot restore them). CSV and JSON Lines carry text content as is and bytes as base64
     (``content_encoding``), ``g_time`` as ISO 8601 text; Parquet stores raw bytes and ``g_time``
-    as a UTC timestamp; ``files`` writes each card's exact bytes to ``<hash><ext>`` in the
+    as a UTC timestamp. Every record carries the card's latest ``name``, its ``tags`` and its
+    ``sightings`` (``mcard.records``), which ``import_records`` restores. ``files`` writes each
+    card's exact bytes under its latest name (``name-<8 hex digits>.ext`` when that name is
+    taken by another card or file; ``<hash><ext>`` for a card without a usable name) in the
     folder, and nothing anywhere else. A stored card whose hash is not a digest of its
     algorithm (a row written by another tool) is written in no format: it is listed in
     ``result.refused`` and the export carries on. Memory stays bounded whatever the store's
@@ -294,12 +357,32 @@ async def export(
                         accepted.append(card)
                     else:
                         result.refused.append(RefusedCard(card.hash, reason))
-                await asyncio.to_thread(writer.write, accepted)
+                labels = await _labels(store, [card.hash for card in accepted])
+                await asyncio.to_thread(writer.write, accepted, labels)
                 result.exported += len(accepted)
                 bar.update(len(page))
     finally:
         await asyncio.to_thread(writer.close)
     return result
+
+
+class Labels(NamedTuple):
+    """What a store knows about a card besides its content."""
+
+    name: Optional[str]
+    tags: list[str]
+    sightings: list[Sighting]
+
+
+async def _labels(store: AsyncPersistenceWrapper, hashes: list[str]) -> dict[str, Labels]:
+    """Name (the latest named sighting), tags and sightings of each card, in two calls."""
+    seen, tags = await store.sightings_of(hashes), await store.tags_of(hashes)
+    labels = {}
+    for key in hashes:
+        sightings = seen.get(key, [])
+        named = [s.name for s in sightings if s.name is not None]
+        labels[key] = Labels(named[-1] if named else None, tags.get(key, []), sightings)
+    return labels
 
 
 def _make_folder(folder: Path) -> None:

@@ -10,7 +10,6 @@ import fnmatch
 import itertools
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
@@ -22,9 +21,10 @@ from typing import Any, BinaryIO, Final, Optional
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.models.sighting import MAX_LABEL, Sighting
+from mcard.domain.models.sighting import Sighting, as_label
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
+from mcard.records import record_sightings, record_tags
 
 DEFAULT_BATCH_FILES: Final = 500
 DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
@@ -33,7 +33,6 @@ OWN_FILE: Final = "the store's own file"
 STDIN_NAME: Final = "standard input"
 UPLOAD: Final = "upload"
 """The source of a sighting of an uploaded file."""
-_UNLABELLED: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 RECORD_FORMATS: Final = ("jsonl", "csv", "parquet")
 _SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal")
 
@@ -157,14 +156,6 @@ def iter_files(
                 yield FoundFile(path, relative, source)
 
 
-def label(text: str) -> str:
-    """A file name or path as a sighting can hold it: control characters, and bytes that
-    were not UTF-8 (``os.fsdecode``'s lone surrogates), shown as ``\\xNN`` escapes; cut to
-    the longest a sighting keeps."""
-    shown = _UNLABELLED.sub(lambda match: f"\\x{ord(match[0]) & 0xFF:02x}", text)
-    return shown if len(shown) <= MAX_LABEL else shown[: MAX_LABEL - 1] + "…"
-
-
 def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) -> tuple[list[MCard], list[Sighting]]:
     """The cards of ``files`` and a sighting of each (its name, path, size, mtime, root)."""
     cards, sightings = [], []
@@ -193,8 +184,8 @@ def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) ->
             card = card_from_file_bytes(data)
             cards.append(card)
             sightings.append(Sighting.of(
-                card.hash, name=label(path.name), path=label(found.relative), size=len(data),
-                mtime=datetime.fromtimestamp(info.st_mtime, timezone.utc), source=label(found.root),
+                card.hash, name=as_label(path.name), path=as_label(found.relative), size=len(data),
+                mtime=datetime.fromtimestamp(info.st_mtime, timezone.utc), source=as_label(found.root),
             ))
     return cards, sightings
 
@@ -313,14 +304,14 @@ async def import_upload(store: AsyncPersistenceWrapper, name: str, data: bytes) 
     sighting of its name from source ``upload``; the stored card, and whether it is new.
     Empty or too large content is a ``ValidationError``."""
     if not data:
-        raise ValidationError(f"{label(name)!r} is empty: there is nothing to store")
+        raise ValidationError(f"{as_label(name)!r} is empty: there is nothing to store")
     if len(data) > store.config.max_content_size:
         raise ValidationError(
-            f"{label(name)!r} is {len(data):,} bytes, more than this store's max_content_size "
+            f"{as_label(name)!r} is {len(data):,} bytes, more than this store's max_content_size "
             f"({store.config.max_content_size:,})"
         )
     card = card_from_file_bytes(data)
-    new = await store.save_many([card], sightings=[Sighting.of(card.hash, name=label(name), size=len(data), source=UPLOAD)])
+    new = await store.save_many([card], sightings=[Sighting.of(card.hash, name=as_label(name), size=len(data), source=UPLOAD)])
     stored = card if new else await store.get(card.hash)
     return (stored or card), bool(new)
 
@@ -443,22 +434,38 @@ def _decoded(line: bytes, number: int) -> str:
         raise ValidationError(f"line {number}: not UTF-8") from None
 
 
-def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str]) -> Iterator[MCard]:
+@dataclass(frozen=True)
+class Restored:
+    """A card rebuilt from an export record, with the sightings and tags the record carries."""
+
+    card: MCard
+    sightings: list[Sighting]
+    tags: list[str]
+
+
+def restored(record: object) -> Restored:
+    """``record_card``, and the record's sightings and tags, all checked."""
+    card = record_card(record)
+    assert isinstance(record, dict)
+    return Restored(card, record_sightings(record, card.hash), record_tags(record))
+
+
+def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str]) -> Iterator[Restored]:
     """The cards of an export's records; an error names the file and the record."""
     name = source if isinstance(source, (str, os.PathLike)) else STDIN_NAME
     try:
         for where, record in read_records(source, format):
             try:
-                yield record_card(record)
+                yield restored(record)
             except ValidationError as exc:
                 raise ValidationError(f"{where}: {exc}") from None
     except ValidationError as exc:
         raise ValidationError(f"{name}: {exc}") from None
 
 
-def _next_cards(cards: Iterator[MCard], count: int) -> tuple[list[MCard], ValidationError | None]:
+def _next_cards(cards: Iterator[Restored], count: int) -> tuple[list[Restored], ValidationError | None]:
     """Up to ``count`` cards, and the error that stopped them short, if any."""
-    chunk: list[MCard] = []
+    chunk: list[Restored] = []
     try:
         chunk.extend(itertools.islice(cards, count))
     except ValidationError as exc:
@@ -474,7 +481,8 @@ async def import_records(
     batch_size: int = 1000,
     progress: bool | None = None,
 ) -> ImportSummary:
-    """Restore the cards of an export made with content, with their original ``g_time``.
+    """Restore the cards of an export made with content, with their original ``g_time``,
+    their sightings (in the same transaction as the cards) and their tags (right after it).
 
     ``source`` is an export file (its suffix tells the format) or a binary stream such as
     standard input (JSON Lines unless ``format`` says ``csv``). Records are stored in order,
@@ -490,7 +498,10 @@ async def import_records(
         while True:
             chunk, error = await asyncio.to_thread(_next_cards, cards, batch_size)
             if chunk:
-                summary.add(len(chunk), chunk, await store.save_many(chunk))
+                made = [item.card for item in chunk]
+                seen = [sighting for item in chunk for sighting in item.sightings]
+                summary.add(len(chunk), made, await store.save_many(made, sightings=seen))
+                await store.tag_many([(item.card.hash, tag) for item in chunk for tag in item.tags])
                 bar.update(len(chunk))
             if error is not None:
                 raise error

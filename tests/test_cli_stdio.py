@@ -86,7 +86,7 @@ def test_export_dash_writes_only_data_to_stdout_and_creates_no_file(tmp_path):
     assert result.stderr == b"mcard: exported 2 cards to standard output\n"
     assert sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith("cards.db")) == []
     csv_rows = mcard("export", "-", "--format", "csv", "--no-content", db=db).stdout.decode().splitlines()
-    assert csv_rows[0] == "hash,g_time,size,kind,content_type,hash_algorithm" and len(csv_rows) == 3
+    assert csv_rows[0] == "hash,g_time,size,kind,content_type,hash_algorithm,name,tags,sightings" and len(csv_rows) == 3
 
 
 def test_export_to_dev_stdout_redirected_to_a_file_holds_only_the_data(tmp_path):

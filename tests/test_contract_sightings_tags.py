@@ -96,7 +96,7 @@ async def test_removing_a_card_removes_its_sightings_and_tags(wrapper):
     assert await wrapper.sightings(card.hash) == [] and await wrapper.tags(card.hash) == []
     back = await wrapper.create("short lived")
     assert await wrapper.sightings(back.hash) == [] and await wrapper.tags(back.hash) == []
-    assert (await wrapper.verify(progress=False)).ok
+    assert (await wrapper.verify()).ok  # with its progress bar, as called by default
 
 
 async def test_concurrent_tagging_and_saving_each_get_their_outcome(wrapper):

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig
 from mcard.domain.models.exceptions import ValidationError
 from mcard.exporting import export
-from mcard.importing import import_records
+from mcard.importing import import_paths, import_records
 
 CARDS = [
     MCard("plain text", g_time=datetime(2026, 5, 1, 12, 30, 0, 123456, tzinfo=timezone.utc)),
@@ -62,8 +62,9 @@ async def test_an_empty_parquet_export_has_the_same_columns(tmp_path):
         await export(store, tmp_path / "full.parquet", progress=False)
         await export(store, tmp_path / "meta.parquet", with_content=False, progress=False)
     full, meta = pq.read_schema(tmp_path / "full.parquet"), pq.read_schema(tmp_path / "meta.parquet")
-    assert full.names == ["hash", "g_time", "size", "kind", "content_type", "hash_algorithm", "content", "content_encoding"]
-    assert meta.names == full.names[:6] and meta.field("g_time").type == full.field("g_time").type
+    assert full.names == ["hash", "g_time", "size", "kind", "content_type", "hash_algorithm", "name", "tags",
+                          "sightings", "content", "content_encoding"]
+    assert meta.names == full.names[:9] and meta.field("g_time").type == full.field("g_time").type
 
 
 @pytest.mark.parametrize("format", ["jsonl", "csv", "parquet"])
@@ -87,3 +88,77 @@ async def test_a_folder_of_files_needs_a_folder(tmp_path):
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "source.db")) as source:
         with pytest.raises(ValidationError, match="cannot be written to a stream"):
             await export(source, io.BytesIO(), format="files")
+
+
+async def labelled_store(path) -> AsyncPersistenceWrapper:
+    """A store whose cards carry sightings (names, paths, times, odd characters) and tags."""
+    store = AsyncPersistenceWrapper(SQLiteConfig(path))
+    await store.initialize()
+    await store.save_many(CARDS, sightings=[
+        Sighting.of(CARDS[0].hash, name="a.txt", path="docs/a.txt", size=10, source="/home/me/files",
+                    mtime=datetime(2020, 2, 2, tzinfo=timezone.utc), seen_at=datetime(2026, 1, 1, tzinfo=timezone.utc)),
+        Sighting.of(CARDS[0].hash, name="copy of a.txt", seen_at=datetime(2026, 1, 2, tzinfo=timezone.utc)),
+        Sighting.of(CARDS[2].hash, name='quote " and, comma ‮.bin', source="upload",
+                    seen_at=datetime(1, 1, 1, tzinfo=timezone.utc)),
+    ])
+    await store.tag_many([(CARDS[0].hash, "holiday"), (CARDS[0].hash, "two words"), (CARDS[3].hash, "data")])
+    return store
+
+
+async def labels(store: AsyncPersistenceWrapper) -> dict[str, tuple[list[str], list[Sighting]]]:
+    hashes = [card.hash for card in CARDS]
+    seen, tags = await store.sightings_of(hashes), await store.tags_of(hashes)
+    return {key: (tags.get(key, []), seen.get(key, [])) for key in hashes}
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+async def test_records_carry_sightings_and_tags_back(tmp_path, suffix):
+    out = tmp_path / f"cards{suffix}"
+    source = await labelled_store(tmp_path / "source.db")
+    try:
+        await export(source, out, progress=False)
+        expected = await labels(source)
+    finally:
+        await source.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        await import_records(copy, out, progress=False)
+        assert await labels(copy) == expected
+        await import_records(copy, out, progress=False)  # again: nothing doubles
+        assert await labels(copy) == expected
+        assert (await copy.names_of([CARDS[0].hash])) == {CARDS[0].hash: "copy of a.txt"}
+
+
+async def test_a_record_with_a_bad_tag_or_sighting_names_its_line(tmp_path):
+    good = '{"hash": "%s", "g_time": "2026-01-01T00:00:00Z", "content": "x", "content_encoding": "utf-8"' % MCard("x").hash
+    lines = [good + ', "tags": ["fine"]}', good + ', "tags": ["bad\\u0007tag"]}']
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        with pytest.raises(ValidationError, match="line 2: a tag"):
+            await import_records(copy, tmp_path / "bad.jsonl", progress=False)
+        for sightings, says in (('[{"name": "n"}]', "no seen_at"), ('[{"colour": "red", "seen_at": "2026-01-01"}]', "object of"),
+                                ('[{"seen_at": "never"}]', "ISO 8601"), ('"not a list"', "list")):
+            (tmp_path / "bad.jsonl").write_text(good + f', "sightings": {sightings}}}\n')
+            with pytest.raises(ValidationError, match=says):
+                await import_records(copy, tmp_path / "bad.jsonl", progress=False)
+
+
+async def test_files_are_written_under_their_latest_names(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "taken.txt").write_text("a file of the user's own")
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "source.db")) as store:
+        first, second, third = MCard("first"), MCard("second"), MCard("third")
+        await store.save_many([first, second, third], sightings=[
+            Sighting.of(first.hash, name="same.txt"), Sighting.of(second.hash, name="same.txt"),
+            Sighting.of(third.hash, name="taken.txt"),
+        ])
+        unnamed = await store.create("no name")
+        await export(store, folder, format="files", progress=False)
+    written = {path.name: path.read_text() for path in folder.iterdir()}
+    assert written.pop("taken.txt") == "a file of the user's own"
+    assert written.pop(f"taken-{third.hash[:8]}.txt") == "third"
+    assert sorted(written.pop(name) for name in [n for n in written if n.startswith("same")]) == ["first", "second"]
+    assert written == {f"{unnamed.hash}.txt": "no name"}
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "again.db")) as again:  # the folder round-trips
+        await import_paths(again, [folder], progress=False)
+        assert {c.content for c in await again.list()} == {"first", "second", "third", "no name", "a file of the user's own"}

@@ -55,7 +55,7 @@ def hostile_db(tmp_path: Path) -> tuple[Path, dict[str, bytes], set[str]]:
     for name, content in GOOD.items():
         (source / name).write_bytes(content.encode() if isinstance(content, str) else content)
     mcard("import", str(source), db=db)
-    expected = {hashlib.sha256((source / name).read_bytes()).hexdigest() + EXTENSIONS[name]: (source / name).read_bytes() for name in GOOD}
+    expected = {name: (source / name).read_bytes() for name in GOOD}  # exported under the names they were seen with
     hostile = set(hostile_hashes(tmp_path))
     for hash_str in hostile:
         insert(db, hash_str, b"evil")
@@ -63,10 +63,17 @@ def hostile_db(tmp_path: Path) -> tuple[Path, dict[str, bytes], set[str]]:
     insert(db, hashlib.sha256(b"evil").hexdigest(), b"evil", algorithm="../x")
     hostile |= {hashlib.md5(b"evil").hexdigest() + "0" * 32, hashlib.sha256(b"evil").hexdigest()}
     # true cards whose stored content type is not a MIME type, or a MIME type with no extension
-    for content, content_type in [(b"typed by another tool", "../../evil"), (b"escape type", "text/\x1b[31mplain"),
-                                  (b"unknown type", "application/x-mcard-unknown")]:
+    # ...and names another tool recorded that must never name a file: each is exported as its hash
+    for (content, content_type), name in zip(
+        [(b"typed by another tool", "../../evil"), (b"escape type", "text/\x1b[31mplain"),
+         (b"unknown type", "application/x-mcard-unknown")],
+        ["../../evil.txt", ".bashrc", "bell\x07.txt"],
+    ):
         digest = hashlib.sha256(content).hexdigest()
         insert(db, digest, content, content_type=content_type)
+        with sqlite3.connect(db) as raw:
+            raw.execute("INSERT INTO sighting (key, hash, name, seen_at) VALUES (?, ?, ?, 0)", (digest, digest, name))
+        raw.close()
         expected[digest] = content
     return db, expected, hostile
 
@@ -112,17 +119,22 @@ def test_export_as_json_lists_refused_cards_by_their_stored_hash(hostile_db, tmp
     assert all("digest" in card["reason"] or "hash algorithm" in card["reason"] for card in report["refused"])
 
 
-def test_a_link_already_in_the_folder_is_replaced_not_followed(hostile_db, tmp_path):
+def test_a_link_already_in_the_folder_is_never_followed(hostile_db, tmp_path):
+    """At a hash name it is replaced; at a card's name it stays and the card takes another name."""
     db, expected, _ = hostile_db
     folder = tmp_path / "out"
     folder.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_text("must stay as it is")
-    name = next(name for name in expected if name.endswith(".txt"))
-    (folder / name).symlink_to(victim)
+    by_hash = next(name for name in expected if len(name) == 64)
+    (folder / by_hash).symlink_to(victim)
+    (folder / "hello.txt").symlink_to(victim)
     mcard("export", str(folder), "--format", "files", db=db, check=1)
     assert victim.read_text() == "must stay as it is"
-    assert not (folder / name).is_symlink() and (folder / name).read_bytes() == expected[name]
+    assert not (folder / by_hash).is_symlink() and (folder / by_hash).read_bytes() == expected[by_hash]
+    assert (folder / "hello.txt").is_symlink()
+    [renamed] = [path for path in folder.glob("hello-*.txt")]
+    assert renamed.read_bytes() == expected["hello.txt"] and len(renamed.stem) == len("hello-") + 8
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
@@ -156,3 +168,21 @@ async def test_a_clean_store_exports_everything_and_refuses_nothing(tmp_path):
         result = await export(store, tmp_path / "out", format="files", progress=False)
     assert result.ok and result.exported == 3 and result.refused == []
     assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".bin", ".png", ".txt"]
+
+
+async def test_sighting_rows_of_the_wrong_kind_are_left_out_and_reported(tmp_path):
+    db = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        card = await store.create("seen oddly", name="good.txt")
+    with sqlite3.connect(db) as raw:
+        for key, size, seen_at, name in [("k1", -5, 0, "neg.txt"), ("k2", 1, "yesterday", "text-time.txt"),
+                                         ("k3", 1, 10**30, "far.txt"), ("k4", 1, 0, b"\xff")]:
+            raw.execute("INSERT INTO sighting (key, hash, name, size, seen_at) VALUES (?, ?, ?, ?, ?)",
+                        (key, card.hash, name, size, str(seen_at) if seen_at == 10**30 else seen_at))
+    raw.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        assert [s.name for s in await store.sightings(card.hash)] == ["good.txt"]
+        result = await export(store, tmp_path / "out", format="files", progress=False)
+        assert result.ok and (tmp_path / "out" / "good.txt").read_text() == "seen oddly"
+        report = await store.verify()
+        assert sum("not of their kinds" in damaged.reason for damaged in report.damaged) >= 1

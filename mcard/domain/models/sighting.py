@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,6 +40,17 @@ def check_tag(tag: object) -> str:
     if _has_control(text) or any("\ud800" <= char <= "\udfff" for char in text):
         raise ValidationError(f"a tag must not hold control characters or lone surrogates: {text!r}")
     return text
+
+
+_NOT_LABEL_TEXT: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def as_label(text: str) -> str:
+    """Text from outside (a file name, a path, a name in a record) as a sighting can hold it:
+    control characters, and bytes that were not UTF-8 (``os.fsdecode``'s lone surrogates),
+    shown as ``\\xNN`` escapes; cut to ``MAX_LABEL`` characters."""
+    shown = _NOT_LABEL_TEXT.sub(lambda match: f"\\x{ord(match[0]) & 0xFF:02x}", text)
+    return shown if len(shown) <= MAX_LABEL else shown[: MAX_LABEL - 1] + "…"
 
 
 def _check_label(name: str, value: object) -> Optional[str]:

@@ -523,7 +523,7 @@ class BaseStore(ABC):
 
         size = check_page_size(page_size)
         report = VerifyReport()
-        total = await self._count(None, None) if progress else None
+        total = await self._count(Filters()) if progress else None
         with tqdm(total=total, desc="verify", unit="card", disable=not progress) as bar:
             async with aclosing(self._verify(size)) as chunks:
                 async for checked, damaged in chunks:

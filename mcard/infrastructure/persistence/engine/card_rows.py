@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from mcard.domain.models.card import MCard, to_micros
+from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, from_micros, to_micros
+from mcard.domain.models.sighting import Sighting
 
 Row = tuple[str, bytes, int, int, str, int, Optional[str]]
 
@@ -25,3 +26,18 @@ def row_card(row: Row, _restore: Any = MCard.restore) -> MCard:
     hash_str, data, is_text, g_time, algorithm, size, content_type = row
     content = data.decode("utf-8") if is_text else data
     return _restore(content, hash_str, g_time, algorithm, size, content_type)
+
+
+def _micros(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and MIN_MICROS <= value <= MAX_MICROS
+
+
+def row_sighting(row: tuple[Any, ...]) -> Optional[Sighting]:
+    """A sighting from its stored columns (``hash, name, path, size, mtime, source, seen_at``),
+    or None for a row another tool wrote with values of the wrong kind (``verify`` names it)."""
+    hash_str, name, path, size, mtime, source, seen_at = row
+    texts_ok = all(value is None or isinstance(value, str) for value in (name, path, source))
+    size_ok = size is None or (isinstance(size, int) and not isinstance(size, bool) and size >= 0)
+    if not (isinstance(hash_str, str) and texts_ok and size_ok and _micros(seen_at) and (mtime is None or _micros(mtime))):
+        return None
+    return Sighting(hash_str, name, path, size, None if mtime is None else from_micros(mtime), source, from_micros(seen_at))

@@ -28,7 +28,7 @@ from mcard.domain.query import Filters
 from . import postgres_copy as copy
 from . import postgres_search as search
 from . import sql_filters
-from .card_rows import row_card
+from .card_rows import row_card, row_sighting
 from .integrity import DamagedCard
 from .write_batcher import WriteRequest
 
@@ -432,9 +432,8 @@ async def sightings(conn: Connection, tables: Tables, hashes: Sequence[str]) -> 
         list(hashes),
     )
     for hash_str, name, path, size, mtime, source, seen_at in rows:
-        found.setdefault(hash_str, []).append(Sighting(
-            hash_str, name, path, size, None if mtime is None else from_micros(mtime), source, from_micros(seen_at),
-        ))
+        if (seen := row_sighting((hash_str, name, path, size, mtime, source, seen_at))) is not None:
+            found.setdefault(hash_str, []).append(seen)
     return found
 
 

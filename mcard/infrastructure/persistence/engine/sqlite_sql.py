@@ -22,7 +22,7 @@ from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
-from .card_rows import card_row
+from .card_rows import card_row, row_sighting
 from . import sqlite_search as search
 from .integrity import DamagedCard, check_stored
 from .sqlite_connection import SQLiteWorker
@@ -440,9 +440,8 @@ async def hashes_starting(db: SQLiteWorker, prefix: str, limit: int) -> list[str
 async def sightings(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, list[Sighting]]:
     found: dict[str, list[Sighting]] = {}
     for hash_str, name, path, size, mtime, source, seen_at in await db.fetch(SIGHTINGS_OF, (key_list(hashes),)):
-        found.setdefault(hash_str, []).append(Sighting(
-            hash_str, name, path, size, None if mtime is None else from_micros(mtime), source, from_micros(seen_at),
-        ))
+        if (seen := row_sighting((hash_str, name, path, size, mtime, source, seen_at))) is not None:
+            found.setdefault(hash_str, []).append(seen)
     return found
 
 
@@ -459,6 +458,10 @@ async def tags(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, list[str]]:
 
 ORPHANS: Final = (
     "SELECT hash, 'a sighting of a card that is not stored' FROM sighting WHERE hash NOT IN (SELECT hash FROM card)"
+    " UNION SELECT hash, 'a sighting whose fields are not of their kinds (left out when sightings are read)'"
+    " FROM sighting WHERE typeof(seen_at) != 'integer' OR typeof(mtime) NOT IN ('integer', 'null')"
+    " OR typeof(size) NOT IN ('integer', 'null') OR size < 0 OR typeof(name) NOT IN ('text', 'null')"
+    " OR typeof(path) NOT IN ('text', 'null') OR typeof(source) NOT IN ('text', 'null')"
     " UNION SELECT hash, 'a tag of a card that is not stored' FROM tag WHERE hash NOT IN (SELECT hash FROM card)"
 )
 

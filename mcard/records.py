@@ -1,0 +1,89 @@
+"""What an export record says about a card beyond its content: its latest ``name``, its
+``tags`` and its ``sightings``, written by ``mcard.exporting`` and read back, checked, by
+``mcard.importing``.
+
+In JSON Lines they are JSON values; in CSV, cells holding JSON (``tags`` a list, ``sightings``
+a list of objects); in Parquet, a list of strings and a list of structs with timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Final, Optional
+
+from mcard.domain.models.card import format_time
+from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.sighting import Sighting, as_label, check_tag
+
+LABEL_FIELDS: Final = ("name", "tags", "sightings")
+SIGHTING_FIELDS: Final = ("name", "path", "size", "mtime", "source", "seen_at")
+
+
+def sighting_record(seen: Sighting, binary: bool = False) -> dict[str, Any]:
+    """A sighting as a record (times ISO 8601 text, or ``datetime`` for Parquet)."""
+    times = {"mtime": seen.mtime, "seen_at": seen.seen_at}
+    if not binary:
+        times = {key: None if value is None else format_time(value) for key, value in times.items()}
+    return {"name": seen.name, "path": seen.path, "size": seen.size, **times, "source": seen.source}
+
+
+def label_fields(name: Optional[str], tags: list[str], sightings: list[Sighting], *, binary: bool, cells: bool) -> dict[str, Any]:
+    """``name``, ``tags`` and ``sightings`` of a record; with ``cells`` (CSV) the lists as JSON text."""
+    seen = [sighting_record(s, binary) for s in sightings]
+    if cells:
+        return {"name": name or "", "tags": json.dumps(tags, ensure_ascii=False),
+                "sightings": json.dumps(seen, ensure_ascii=False)}
+    return {"name": name, "tags": tags, "sightings": seen}
+
+
+def _listed(record: dict[str, Any], field: str) -> list[Any]:
+    value = record.get(field)
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):  # a CSV cell
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"{field} is not a JSON list: {exc.msg}") from None
+    if not isinstance(value, list):
+        raise ValidationError(f"{field} is a list, not {type(value).__name__}")
+    return value
+
+
+def _time(value: object, field: str) -> Optional[datetime]:
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValidationError(f"a sighting's {field} is an ISO 8601 time, not {type(value).__name__}")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"a sighting's {field} is not an ISO 8601 time: {value!r}") from None
+
+
+def record_tags(record: dict[str, Any]) -> list[str]:
+    """The record's tags, each checked as ``tag()`` checks it."""
+    return [check_tag(tag) for tag in _listed(record, "tags")]
+
+
+def _text(item: dict[str, Any], field: str) -> Optional[str]:
+    value = item.get(field)
+    return as_label(value) if isinstance(value, str) and value else value
+
+
+def record_sightings(record: dict[str, Any], hash_str: str) -> list[Sighting]:
+    """The record's sightings of the card ``hash_str``, each checked as ``Sighting.of`` checks
+    it; names, paths and sources from another tool keep control characters as escapes."""
+    found = []
+    for item in _listed(record, "sightings"):
+        if not isinstance(item, dict) or set(item) - set(SIGHTING_FIELDS):
+            raise ValidationError(f"a sighting is an object of {', '.join(SIGHTING_FIELDS)}, got {item!r}")
+        if item.get("seen_at") is None:
+            raise ValidationError("a sighting has no seen_at")
+        found.append(Sighting.of(
+            hash_str, name=_text(item, "name"), path=_text(item, "path"), size=item.get("size"),
+            mtime=_time(item.get("mtime"), "mtime"), source=_text(item, "source"),
+            seen_at=_time(item.get("seen_at"), "seen_at"),
+        ))
+    return found
