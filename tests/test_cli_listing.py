@@ -21,7 +21,7 @@ from tests.test_cli import MCARD, as_json, mcard
 
 COLLIDING = ("collide 31899", "collide 39735")
 """Two texts whose SHA-256 digests share their first 8 hex digits."""
-FIELDS = ["hash", "g_time", "size", "kind", "content_type", "hash_algorithm"]
+FIELDS = ["hash", "g_time", "size", "kind", "content_type", "hash_algorithm", "name", "tags"]
 
 
 def sha256(text: str) -> str:
@@ -41,13 +41,16 @@ def test_every_output_format_lists_the_same_cards(db):
     assert {record["hash"] for record in records} == {sha256(t) for t in ("first, with a comma", 'second "quoted"\nover two lines', *COLLIDING)}
     lines = mcard("ls", "--nl", db=db).stdout.decode().splitlines()
     assert [json.loads(line) for line in lines] == records
+    def from_cells(row: dict[str, str]) -> dict[str, object]:  # CSV cells: name "" when none, tags as JSON
+        return {**row, "size": int(row["size"]), "name": row["name"] or None, "tags": json.loads(row["tags"])}
+
     rows = list(csv.DictReader(io.StringIO(mcard("ls", "--csv", db=db).stdout.decode())))
-    assert [{**row, "size": int(row["size"])} for row in rows] == records
+    assert [from_cells(row) for row in rows] == records
     rows = list(csv.DictReader(io.StringIO(mcard("ls", "--tsv", db=db).stdout.decode()), delimiter="\t"))
-    assert [{**row, "size": int(row["size"])} for row in rows] == records
+    assert [from_cells(row) for row in rows] == records
     for table in (mcard("ls", db=db).stdout.decode(), mcard("ls", "--table", db=db).stdout.decode()):
         header, *cells = table.splitlines()
-        assert header.split() == ["HASH", "G_TIME", "SIZE", "TYPE", "PREVIEW"]
+        assert header.split() == ["HASH", "G_TIME", "SIZE", "TYPE", "NAME", "PREVIEW"]
         assert [line.split()[0] for line in cells] == [record["hash"][:12] for record in records]
         assert [line.split()[1] for line in cells] == [record["g_time"] for record in records]
     assert as_json(mcard("ls", "--json", "--limit", "0", db=db)) == records

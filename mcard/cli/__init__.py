@@ -14,9 +14,10 @@ from typing import Optional
 
 from mcard.domain.models.exceptions import ConfigurationError, StorageError, ValidationError
 
-from .commands import COMMANDS, NotFound
+from .commands import COMMANDS
 from .output import fail
 from .parser import parse
+from .resolving import NotFound
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT, EXIT_STORAGE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

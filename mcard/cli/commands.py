@@ -28,12 +28,13 @@ from mcard.importing import (
     import_stream,
     read_at_most,
 )
-from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 
 from .lab import cmd_lab
+from .labelling import cmd_info, cmd_tag, labels_of
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of
 from .output import CardPrinter, emit, fail, note, safe, table
+from .resolving import NotFound, card_named
 from .stores import reading_store, writing_store
 
 STDIO: Final = "-"
@@ -41,10 +42,6 @@ LIST_FETCH: Final = 64
 """Cards read from the store at a time by ``ls --limit 0``, which streams them."""
 REFUSED_NAMED: Final = 5
 """How many refused cards the line on stderr names; stdout lists them all."""
-
-
-class NotFound(Exception):
-    """What was asked for is not in the store (exit status 1)."""
 
 
 def parse_time(text: Optional[str], name: str, *, end_of_day: bool = False) -> Optional[datetime]:
@@ -171,37 +168,38 @@ async def cmd_ls(args: argparse.Namespace) -> int:
     limit, offset = limit_of(args.limit), _offset(args.offset)
     since, until = _time_range(args)
     more = False
+    filters = {"tag": args.tag or None, "content_type": args.type, "name": args.name}
     async with reading_store(args) as store:
         with CardPrinter(args.output_format) as printer:
+
+            async def show(cards: list[MCard]) -> None:
+                for card, labels in zip(cards, await labels_of(store, cards)):
+                    printer.add(card, **labels)
+
             if limit is None:
-                async for card in store.iterate(LIST_FETCH, since, until):
+                batch: list[MCard] = []
+                async for card in store.iterate(LIST_FETCH, since, until, **filters):
                     if offset:
                         offset -= 1
-                    else:
-                        printer.add(card)
+                        continue
+                    batch.append(card)
+                    if len(batch) == LIST_FETCH:
+                        await show(batch)
+                        batch = []
+                await show(batch)
             else:
-                cards = await store.list(limit + 1, offset, since, until)
-                for card in cards[:limit]:
-                    printer.add(card)
+                cards = await store.list(limit + 1, offset, since, until, **filters)
+                await show(cards[:limit])
                 more = len(cards) > limit
     if more:
         note(f"stopped at --limit {limit}; --offset {offset + limit} shows the next ones, --limit 0 all")
     return 0
 
 
-async def _card(store: AsyncPersistenceWrapper, typed: str) -> MCard:
-    """The card a typed hash or unique prefix names; ``NotFound`` if none."""
-    full = await store.resolve(typed)
-    card = await store.get(full) if full else None
-    if card is None:
-        raise NotFound(f"no card with hash {typed}")
-    return card
-
-
 async def cmd_show(args: argparse.Namespace) -> int:
     check_prefix(args.hash)
     async with reading_store(args) as store:
-        card = await _card(store, args.hash)
+        card = await card_named(store, args.hash)
     if args.output is None or is_stdout(args.output):
         sys.stdout.buffer.write(card.content_bytes)
         sys.stdout.flush()
@@ -297,5 +295,5 @@ def _export_text(result: ExportResult, destination: str) -> str:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "import": cmd_import, "add": cmd_add, "ls": cmd_ls, "show": cmd_show, "search": cmd_search, "find": cmd_find, "facets": cmd_facets,
-    "rm": cmd_rm, "stats": cmd_stats, "verify": cmd_verify, "export": cmd_export, "lab": cmd_lab,
+    "rm": cmd_rm, "stats": cmd_stats, "verify": cmd_verify, "export": cmd_export, "lab": cmd_lab, "tag": cmd_tag, "untag": cmd_tag, "info": cmd_info,
 }

@@ -23,7 +23,8 @@ PREVIEW_CHARS: Final = 48
 HASH_SHOWN: Final = 12
 """Tables show this many leading hex digits of a hash; commands take any unique prefix of 8 or more."""
 OUTPUT_FORMATS: Final = ("table", "json", "nl", "csv", "tsv")
-CARD_FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm")
+CARD_FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm", "name", "tags")
+"""A card's fields as listings print them: its own, its latest name and its tags."""
 
 _UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """C0, DEL, C1, and lone surrogates (bytes of an argument that were not UTF-8)."""
@@ -69,7 +70,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
     return "\n".join(line(row) for row in cells)
 
 
-_TABLE_COLUMNS: Final = (("HASH", HASH_SHOWN, False), ("G_TIME", 27, False), ("SIZE", 8, True), ("TYPE", 24, False))
+_TABLE_COLUMNS: Final = (
+    ("HASH", HASH_SHOWN, False), ("G_TIME", 27, False), ("SIZE", 8, True), ("TYPE", 24, False), ("NAME", 24, False),
+)
+NAME_SHOWN: Final = 24
+"""A table cuts longer names (with …); script formats give them whole."""
 
 
 def _table_line(cells: Sequence[str]) -> str:
@@ -103,16 +108,22 @@ class CardPrinter:
             self._write("[")
         return self
 
-    def add(self, card: MCard, preview: Optional[str] = None, **extra: Any) -> None:
-        """Print one card; a table shows ``preview`` (default: the content's start); ``extra``
-        fields (such as ``new``) go into the records of JSON formats."""
-        record = {**card_record(card, False), **extra}
+    def add(
+        self, card: MCard, preview: Optional[str] = None, *, name: Optional[str] = None,
+        tags: Sequence[str] = (), **extra: Any,
+    ) -> None:
+        """Print one card with its latest ``name`` and its ``tags``; a table shows ``preview``
+        (default: the content's start); ``extra`` fields (such as ``new``) go into JSON records."""
+        record = {**card_record(card, False), "name": name, "tags": list(tags), **extra}
         if self.format == "table":
             shown = preview_of(card) if preview is None else preview
-            cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), shown]
+            label = name or ""
+            label = label if len(label) <= NAME_SHOWN else label[: NAME_SHOWN - 1] + "…"
+            cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), label, shown]
             self._write(_table_line([safe(cell) for cell in cells]) + "\n")
         elif self._csv is not None:
-            self._csv.writerow([safe(record[name]) for name in CARD_FIELDS])
+            cells = {**record, "name": name or "", "tags": json.dumps(list(tags), ensure_ascii=False)}
+            self._csv.writerow([safe(cells[field]) for field in CARD_FIELDS])
         elif self.format == "nl":
             self._write(safe_json(record, indent=None) + "\n")
         else:

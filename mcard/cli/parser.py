@@ -10,12 +10,12 @@ from mcard import __version__
 from mcard.exporting import FORMATS
 from mcard.importing import RECORD_FORMATS
 
-from . import querying
+from . import labelling, querying
 from .output import fail
+from .resolving import HASH_HELP
 
 DB_HELP = "SQLite file or engine URL (default: $MCARD_DB_URL, else $MCARD_DB_PATH, else ./mcard.db)"
 TIME_HELP = "ISO 8601 time or date, inclusive (UTC unless an offset is given; a date alone is the whole day)"
-HASH_HELP = "a card's hash, or a unique prefix of at least 8 hex digits"
 LISTING_FORMATS = {"nl": "print JSON Lines: one object a line", "csv": "print CSV with a header",
                    "tsv": "print tab-separated values with a header", "table": "print an aligned table (the default)"}
 
@@ -91,9 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("add", "store each TEXT as a text card and print its hash; - reads standard input")
     cmd.add_argument("texts", nargs="+", metavar="TEXT")
 
-    cmd = add("ls", "list cards, newest first")
+    cmd = add("ls", "list cards, newest first, with their latest names")
     _time_range(cmd)
     _listing(cmd)
+    cmd.add_argument("--tag", action="append", metavar="TAG", help="only cards with this tag (repeatable: all of them)")
+    cmd.add_argument("--type", metavar="TYPE", help="only this content type (type/* for any subtype)")
+    cmd.add_argument("--name", metavar="GLOB", help="only cards seen under a name matching GLOB (*, ?, [...])")
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
     cmd = add("show", "write a card's content, byte for byte")
@@ -101,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout (-: stdout)")
 
     querying.add_parsers(add, _listing)
+    labelling.add_parsers(add)
 
     cmd = add("rm", "remove cards")
     cmd.add_argument("hashes", nargs="+", metavar="HASH", help=HASH_HELP)

@@ -11,6 +11,7 @@ from mcard.domain.query import SearchSpec, card_snippet, parse_find
 from mcard.infrastructure.persistence.engine.base_engine import check_facets
 from mcard.infrastructure.persistence.engine.facets import FACETS
 
+from .labelling import labels_of
 from .output import PREVIEW_CHARS, CardPrinter, emit, fail, note, table
 from .stores import reading_store
 
@@ -24,17 +25,18 @@ def limit_of(value: int) -> Optional[int]:
     return value or None
 
 
-def _print(cards: list[Any], spec: Optional[SearchSpec], output_format: str) -> None:
-    """Cards with the text around what matched: the preview of a table, ``snippet`` in records."""
+def _print(cards: list[Any], labels: list[dict[str, Any]], spec: Optional[SearchSpec], output_format: str) -> None:
+    """Cards with their names and tags, and the text around what matched: the preview of a
+    table, ``snippet`` in records."""
     with CardPrinter(output_format) as printer:
-        for card in cards:
+        for card, labelled in zip(cards, labels):
             found = card_snippet(spec, card.content, PREVIEW_CHARS * 2) if spec is not None else None
             if found is None:
-                printer.add(card)
+                printer.add(card, **labelled)
             elif output_format == "table":
-                printer.add(card, preview=found.marked())
+                printer.add(card, preview=found.marked(), **labelled)
             else:
-                printer.add(card, snippet=found.marked())
+                printer.add(card, snippet=found.marked(), **labelled)
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
@@ -44,7 +46,8 @@ async def cmd_search(args: argparse.Namespace) -> int:
     async with reading_store(args) as store:
         cards = await store.search(args.text, None if limit is None else limit + 1,
                                    mode=mode, case_sensitive=not args.ignore_case)
-    _print(cards[:limit], spec, args.output_format)
+        labels = await labels_of(store, cards[:limit])
+    _print(cards[:limit], labels, spec, args.output_format)
     if not cards:
         fail(f"no card matches {args.text!r}")
         return 1
@@ -58,7 +61,8 @@ async def cmd_find(args: argparse.Namespace) -> int:
     parse_find(args.query)  # a malformed query is reported before the store is opened
     async with reading_store(args) as store:
         found = await store.find(args.query, limit)
-    _print(list(found), found.words, args.output_format)
+        labels = await labels_of(store, found)
+    _print(list(found), labels, found.words, args.output_format)
     if not found.total:
         fail(f"no card matches {args.query!r}")
         return 1

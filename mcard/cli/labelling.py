@@ -1,0 +1,63 @@
+"""``mcard tag``, ``mcard untag`` and ``mcard info``: what is known about a card beside its
+content (its sightings and tags), and the names and tags every listing shows."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from mcard.domain.models.card import MCard, is_digest
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine.base_engine import check_prefix
+from mcard.records import sighting_record
+
+from .output import emit, safe, table
+from .resolving import HASH_HELP, card_named
+from .stores import reading_store, writing_store
+
+
+async def labels_of(store: AsyncPersistenceWrapper, cards: Sequence[MCard]) -> list[dict[str, Any]]:
+    """For each card, the ``name`` and ``tags`` a listing prints with it (two calls in all).
+    A row another tool wrote with a hash that is no digest has neither (and cannot be asked)."""
+    hashes = [card.hash for card in cards if is_digest(card.hash, card.hash_algorithm)]
+    names, tags = await store.names_of(hashes), await store.tags_of(hashes)
+    return [{"name": names.get(card.hash), "tags": tags.get(card.hash, [])} for card in cards]
+
+
+async def cmd_tag(args: argparse.Namespace) -> int:
+    check_prefix(args.hash)
+    async with writing_store(args, create=False) as store:
+        card = await card_named(store, args.hash)
+        changed = await (store.tag if args.command == "tag" else store.untag)(card.hash, *args.tags)
+        tags = await store.tags(card.hash)
+    verb = "added" if args.command == "tag" else "removed"
+    emit({"hash": card.hash, verb: changed, "tags": tags},
+         f"{safe(card.hash[:12])}: {changed} {verb}; tags now: {', '.join(safe(t) for t in tags) or '(none)'}", args.json)
+    return 0
+
+
+async def cmd_info(args: argparse.Namespace) -> int:
+    check_prefix(args.hash)
+    async with reading_store(args) as store:
+        card = await card_named(store, args.hash)
+        sightings, tags = await store.sightings(card.hash), await store.tags(card.hash)
+    data = {"hash": card.hash, "g_time": card.g_time_text, "size": card.size, "kind": card.kind,
+            "content_type": card.content_type, "hash_algorithm": card.hash_algorithm, "tags": tags,
+            "sightings": [sighting_record(seen) for seen in sightings]}
+    fields = [f"{key}: {safe(value)}" for key, value in data.items() if key not in ("tags", "sightings")]
+    seen_rows = [[s["seen_at"], s["name"] or "", s["path"] or "", s["source"] or ""] for s in data["sightings"]]
+    human = "\n".join([*fields, f"tags: {', '.join(safe(t) for t in tags) or '(none)'}",
+                       f"sightings: {len(sightings)}" + ("\n" + table(["SEEN_AT", "NAME", "PATH", "SOURCE"], seen_rows)
+                                                         if seen_rows else "")])
+    emit(data, human, args.json)
+    return 0
+
+
+def add_parsers(add: Any) -> None:
+    for name, help in (("tag", "attach tags to a card"), ("untag", "detach tags from a card")):
+        cmd = add(name, help)
+        cmd.add_argument("hash", help=HASH_HELP)
+        cmd.add_argument("tags", nargs="+", metavar="TAG", help="1 to 200 characters, no control characters")
+    cmd = add("info", "a card's fields, tags and sightings (every name and path it was seen under)")
+    cmd.add_argument("hash", help=HASH_HELP)

@@ -1,0 +1,24 @@
+"""Cards named on the command line: a full hash, or a unique prefix of at least 8 hex digits."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from mcard.domain.models.card import MCard
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+
+HASH_HELP: Final = "a card's hash, or a unique prefix of at least 8 hex digits"
+
+
+class NotFound(Exception):
+    """What was asked for is not in the store (exit status 1)."""
+
+
+async def card_named(store: AsyncPersistenceWrapper, typed: str) -> MCard:
+    """The card a typed hash or unique prefix names; ``NotFound`` if none (an ambiguous
+    prefix is an ``AmbiguousHashError`` listing the candidates)."""
+    full = await store.resolve(typed)
+    card = await store.get(full) if full else None
+    if card is None:
+        raise NotFound(f"no card with hash {typed}")
+    return card

@@ -1,0 +1,93 @@
+"""Names and tags on the command line: ``tag``, ``untag``, ``info``, and listings that show the
+latest name and filter by tag, type and name, with the real console script."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import as_json, mcard
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    folder = tmp_path / "files"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("the same words\n")
+    (folder / "sub" / "copy of notes.txt").write_text("the same words\n")
+    (folder / "data.json").write_text('{"n": 1}')
+    path = tmp_path / "cards.db"
+    mcard("import", str(folder), db=path)
+    return path
+
+
+def hash_of(db: Path, name: str) -> str:
+    return next(r["hash"] for r in as_json(mcard("ls", "--json", db=db)) if r["name"] == name)
+
+
+def test_listings_show_the_latest_name_and_the_tags(db):
+    records = as_json(mcard("ls", "--json", db=db))
+    assert sorted(r["name"] for r in records) == ["copy of notes.txt", "data.json"]
+    assert all(r["tags"] == [] for r in records)
+    header, *rows = mcard("ls", db=db).stdout.decode().splitlines()
+    assert header.split()[:6] == ["HASH", "G_TIME", "SIZE", "TYPE", "NAME", "PREVIEW"]
+    assert any("copy of notes.txt" in row and "the same words" in row for row in rows)
+    rows = list(csv.DictReader(io.StringIO(mcard("ls", "--csv", db=db).stdout.decode())))
+    assert {row["name"] for row in rows} == {"copy of notes.txt", "data.json"} and {row["tags"] for row in rows} == {"[]"}
+
+
+def test_tag_untag_and_filter_by_tag(db):
+    notes = hash_of(db, "copy of notes.txt")
+    result = as_json(mcard("tag", notes[:10], "todo", "two words", "--json", db=db))
+    assert result == {"hash": notes, "added": 2, "tags": ["todo", "two words"]}
+    assert [r["hash"] for r in as_json(mcard("ls", "--tag", "todo", "--json", db=db))] == [notes]
+    assert as_json(mcard("ls", "--tag", "todo", "--tag", "other", "--json", db=db)) == []
+    assert [r["hash"] for r in as_json(mcard("find", 'tag:"two words"', "--json", db=db))] == [notes]
+    assert as_json(mcard("untag", notes, "todo", "absent", "--json", db=db))["removed"] == 1
+    assert as_json(mcard("ls", "--tag", "todo", "--json", db=db)) == []
+
+
+def test_ls_filters_by_type_and_name(db):
+    assert [r["name"] for r in as_json(mcard("ls", "--type", "application/*", "--json", db=db))] == ["data.json"]
+    assert [r["name"] for r in as_json(mcard("ls", "--name", "notes.*", "--json", db=db))] == ["copy of notes.txt"]
+    streamed = as_json(mcard("ls", "--limit", "0", "--name", "*.json", "--json", db=db))
+    assert [r["name"] for r in streamed] == ["data.json"]
+
+
+def test_info_lists_every_sighting(db):
+    notes = hash_of(db, "copy of notes.txt")
+    data = as_json(mcard("info", notes[:8], "--json", db=db))
+    assert [(s["name"], s["path"]) for s in data["sightings"]] == [("notes.txt", "notes.txt"),
+                                                                   ("copy of notes.txt", "sub/copy of notes.txt")]
+    assert all(s["source"].endswith("files") and s["size"] == 15 for s in data["sightings"])
+    shown = mcard("info", notes, db=db).stdout.decode()
+    assert "sightings: 2" in shown and "sub/copy of notes.txt" in shown
+
+
+def test_label_failures_are_one_line_with_their_status(db):
+    notes = hash_of(db, "copy of notes.txt")
+    bad = mcard("tag", notes, "bell\x07", db=db, check=2)
+    assert bad.stderr.decode().count("\n") == 1 and "\\x07" in bad.stderr.decode()
+    assert b"no card with hash" in mcard("tag", "0" * 64, "x", db=db, check=1).stderr
+    assert b"no card with hash" in mcard("info", "0" * 12, db=db, check=1).stderr
+    assert as_json(mcard("info", notes, "--json", db=db))["tags"] == []  # nothing half-done
+
+
+def test_names_written_by_another_tool_are_shown_escaped(db):
+    import sqlite3
+
+    notes = hash_of(db, "copy of notes.txt")
+    with sqlite3.connect(db) as raw:
+        raw.execute("INSERT INTO sighting (key, hash, name, seen_at) VALUES ('k', ?, ?, 9999999999999999)",
+                    (notes, "\x1b]0;pwned\x07.txt"))
+    raw.close()
+    table = mcard("ls", db=db).stdout.decode()
+    assert "\\x1b]0;pwned\\x07.txt" in table and "\x1b" not in table
+    record = next(r for r in as_json(mcard("ls", "--json", db=db)) if r["hash"] == notes)
+    assert record["name"] == "\x1b]0;pwned\x07.txt"  # JSON keeps the value, escaped in the text
+    assert "\\u001b" in mcard("ls", "--json", db=db).stdout.decode()
+    json.loads(mcard("info", notes, "--json", db=db).stdout)
