@@ -120,6 +120,23 @@ async def test_get_many_handles_more_hashes_than_sql_parameters(wrapper):
     assert len(found) == 2500
 
 
+async def test_get_many_sees_a_batch_removal_whole_or_not_at_all(wrapper):
+    """A large get_many reads one state of the store: never half of an all-or-nothing batch."""
+    import asyncio
+
+    cards = [MCard(f"batch {i}") for i in range(3000)]
+    hashes = [card.hash for card in cards]
+    for _ in range(3):
+        await wrapper.save_many(cards)
+        removal = asyncio.ensure_future(wrapper.remove_many(hashes))
+        seen = set()
+        while not removal.done():
+            seen.add(len(await wrapper.get_many(hashes)))
+        await removal
+        seen.add(len(await wrapper.get_many(hashes)))
+        assert seen <= {0, 3000}, seen
+
+
 async def test_get_of_unknown_hash_is_none(wrapper):
     assert await wrapper.get("ab" * 32) is None
 

@@ -167,6 +167,20 @@ class SQLiteWorker:
         await asyncio.wait(hops)
         return [hop.exception() or hop.result() for hop in hops]
 
+    async def in_turn(self, steps: Sequence[Awaitable[Any]], snapshot: bool = False) -> list[Any]:
+        """The results of ``steps`` (calls of this worker), run back to back in one hop; with
+        ``snapshot``, in one read transaction, so they all see one state of the database.
+        The first failure is raised once all have run (a transaction left open is rolled back)."""
+        if snapshot:
+            steps = [self.execute("BEGIN"), *steps, self.execute("COMMIT")]
+        outcomes = await self.pipeline(steps)
+        failure = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
+        if failure is not None:
+            if self.connection.in_transaction:
+                await self.rollback()
+            raise failure
+        return outcomes[1:-1] if snapshot else outcomes
+
     async def cursor(self, statement: Statement, parameters: Iterable[Any] = ()) -> aiosqlite.Cursor:
         """A cursor over ``statement``, to ``fetch_more`` from and ``close_cursor``."""
         return await self._call(self.connection.execute(statement, parameters))

@@ -23,6 +23,7 @@ from .integrity import DamagedCard
 from .page_marks import PageMarks
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
+from .sqlite_loop_reads import LOOP_READ_SETTINGS, LoopReader
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class SQLiteStore(BaseStore):
         self._batches = itertools.count(1)
         self._snapshot_slots_total = _snapshot_slots()
         self._snapshot_slots = asyncio.Semaphore(self._snapshot_slots_total)
+        self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -162,6 +164,7 @@ class SQLiteStore(BaseStore):
         if self._batcher is not None:
             self._batcher.stop_idle()
             await self._batcher.wait_idle()
+        await self._close_loop_reader()
         workers = [*self._snapshots, *self._readers, *([self._writer] if self._writer else [])]
         self._writer, self._batcher, self._readers = None, None, []
         self._snapshots.clear()
@@ -174,6 +177,23 @@ class SQLiteStore(BaseStore):
         finally:
             if self._file is not None:
                 self._file.closed()
+
+    async def _close_loop_reader(self) -> None:
+        opening, self._loop_reader_opening = self._loop_reader_opening, None
+        if opening is None:
+            return
+        await asyncio.wait([opening])
+        if not opening.cancelled() and opening.exception() is None:
+            opening.result().close()
+        elif not opening.cancelled():
+            logger.debug("%s: the loop's connection could not be opened: %s", self._where, opening.exception())
+
+    @property
+    def loop_holds(self) -> list[float]:
+        """How long each read on the loop's connection held the loop, in seconds (benchmark)."""
+        opening = self._loop_reader_opening
+        done = opening is not None and opening.done() and not opening.cancelled() and opening.exception() is None
+        return list(opening.result().holds) if done else []
 
     async def wait_indexed(self) -> None:
         """Wait until the search index covers every stored card.
@@ -412,7 +432,31 @@ class SQLiteStore(BaseStore):
         return await self._read(sql.orphans)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
+        """A few small cards are read on the loop's own connection (``sqlite_loop_reads``);
+        the rest, and whatever it could not serve, on a reader's thread."""
+        loop_reader = self._loop_reader()
+        if loop_reader is not None and len(hashes) <= LOOP_READ_SETTINGS["cards"]:
+            served = loop_reader.get_many(hashes)
+            if served is not None:
+                found, large = served
+                if large:
+                    found.update(await self._read(sql.get_many, large))
+                return found
         return await self._read(sql.get_many, hashes)
+
+    def _loop_reader(self) -> Optional[LoopReader]:
+        """The loop's connection once open; the first call opens it on a thread, meanwhile
+        reads go to threads (and keep doing so if it cannot be opened)."""
+        self._open_writer()
+        opening = self._loop_reader_opening
+        if opening is None:
+            self._loop_reader_opening = asyncio.ensure_future(
+                asyncio.to_thread(LoopReader.connect, self._database, **self._connect_kwargs)
+            )
+            return None
+        if not opening.done() or opening.cancelled() or opening.exception() is not None:
+            return None
+        return opening.result()
 
     async def _stats(self) -> StoreStats:
         return StoreStats(**await self._read(sql.stats))

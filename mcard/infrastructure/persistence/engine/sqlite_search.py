@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
-from typing import Any, Final, Optional
+from typing import Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
@@ -154,20 +153,6 @@ async def search(
 
 
 # -- word searches -----------------------------------------------------------------------------
-async def _outcomes(db: SQLiteWorker, steps: list[Awaitable[Any]], snapshot: bool = False) -> list[Any]:
-    """The results of ``steps`` (calls of ``db``), run one after the other in one hop to the
-    connection's thread; with ``snapshot``, all in one read transaction (one state of the file)."""
-    if snapshot:
-        steps = [db.execute("BEGIN"), *steps, db.execute("COMMIT")]
-    outcomes = await db.pipeline(steps)
-    failure = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
-    if failure is not None:
-        if db.connection.in_transaction:
-            await db.rollback()
-        raise failure
-    return outcomes[1:-1] if snapshot else outcomes
-
-
 async def _words(
     db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, with_total: bool
 ) -> tuple[list[MCard], Optional[int]]:
@@ -185,7 +170,7 @@ async def _words(
         steps.append(db.fetch(f"SELECT count(*) {matched}", params))
     # Coverage only grows: when the index covers every card before the page is read, the
     # page misses only cards stored after the search began.
-    behind, cards, *counted = await _outcomes(db, steps)
+    behind, cards, *counted = await db.in_turn(steps)
     if not behind[0][0]:
         return cards, (counted[0][0][0] if counted else None)
     ranked = await _words_behind(db, spec, filters)
@@ -204,7 +189,7 @@ async def _words_behind(db: SQLiteWorker, spec: SearchSpec, filters: Filters) ->
                  f" WHERE card_words MATCH ? AND {chosen}", [word_expression(query), *chosen_params]),
         db.fetch(f"SELECT {chosen} AS flag, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", chosen_params),
     ]
-    outcomes = await _outcomes(db, steps, snapshot=True)
+    outcomes = await db.in_turn(steps, snapshot=True)
     [(rows, words)] = outcomes[0]
     indexed = WordStats(rows, words, tuple(found[0][0] for found in outcomes[1:-2]))
     return await asyncio.to_thread(_rank_behind, query, indexed, outcomes[-2], outcomes[-1])

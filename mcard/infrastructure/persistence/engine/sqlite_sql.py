@@ -33,7 +33,6 @@ SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL
 SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 GET_ONE: Final = f"SELECT {search.CARD} FROM card WHERE hash = ?"
-GET_MANY: Final = f"SELECT {search.CARD} FROM card WHERE hash IN (SELECT value FROM json_each(?))"
 COUNT_STORED: Final = "SELECT count(*) FROM card WHERE hash IN (SELECT value FROM json_each(?))"
 INSERT: Final = f"INSERT INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
@@ -420,12 +419,21 @@ async def count(db: SQLiteWorker, filters: Filters) -> int:
     return total
 
 
+GET_CHUNK: Final = 500
+"""Hashes looked up by one statement of ``get_many``: a list of placeholders is read faster
+than a JSON array (``json_each``), and all full chunks share one prepared statement."""
+
+
 async def get_many(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, MCard]:
     if len(hashes) == 1:  # ``get``: one constant statement, prepared once per connection
         found = await db.fetch(GET_ONE, hashes)
-    else:
-        found = await db.fetch(GET_MANY, (key_list(hashes),))
-    return {card.hash: card for card in found}
+        return {card.hash: card for card in found}
+    chunks = [hashes[start:start + GET_CHUNK] for start in range(0, len(hashes), GET_CHUNK)]
+    pages = await db.in_turn([
+        db.fetch(f"SELECT {search.CARD} FROM card WHERE hash IN ({', '.join('?' * len(chunk))})", chunk)
+        for chunk in chunks
+    ], snapshot=len(chunks) > 1)
+    return {card.hash: card for page in pages for card in page}
 
 
 async def hashes_starting(db: SQLiteWorker, prefix: str, limit: int) -> list[str]:
