@@ -318,3 +318,35 @@ async def test_grouped_writes_fail_one_by_one(make_config, admin, postgres_schem
         errors = [r for r in results if isinstance(r, BaseException)]
         assert len(errors) == 2 and all(isinstance(e, StorageError) and "refused" in str(e) for e in errors)
         assert await store.count() == 40 and await store.search("in failing batch") == []
+
+
+async def test_cancelled_lone_reads_give_their_connections_back(make_config, admin, postgres_schema):
+    """Single gets run on a connection kept aside from the pool: cancelled while the server
+    makes them wait, they leave no query running and every later read (and close) works."""
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config(max_connections=4)) as store:
+        card = await store.create("read again after the cancel")
+        for _ in range(3):
+            assert await store.get(card.hash) == card
+        async with admin.transaction():
+            await admin.execute(f'LOCK TABLE "{schema}".card IN ACCESS EXCLUSIVE MODE')
+            getting = [asyncio.ensure_future(store.get(card.hash)) for _ in range(3)]
+            await wait_for_lock_wait(admin, schema)
+            for get in getting:
+                get.cancel()
+            for get in getting:
+                with pytest.raises(asyncio.CancelledError):
+                    await get
+        for _ in range(20):
+            found = await asyncio.wait_for(asyncio.gather(*(store.get(card.hash) for _ in range(6))), 10)
+            assert found == [card] * 6
+        waiting = await _activity(
+            admin,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mcard' AND state = 'active'"
+            " AND query LIKE $1",
+            f'%"{schema}"%',
+        )
+        assert waiting == 0
+    assert await asyncio.wait_for(_activity(
+        admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mcard' AND query LIKE $1",
+        f'%"{schema}"%'), 10) == 0

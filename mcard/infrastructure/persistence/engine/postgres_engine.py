@@ -22,6 +22,7 @@ from .base_engine import BaseStore, PageKey, StoreStats
 from .integrity import DamagedCard
 from .card_rows import row_card
 from .page_marks import PageMarks
+from .postgres_direct import DirectConnection
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ CANCEL_CHECK: Final = 0.02
 """Seconds between checks, while a write runs, of whether all its callers have cancelled."""
 INDEX_DELAY: Final = 0.1
 """Seconds without a write before the search index is extended in the background."""
+DIRECT_FROM: Final = 2
+"""A store allowed more connections than this keeps one aside for lone reads (``postgres_direct``)."""
+DIRECT_READ_CARDS: Final = 16
+"""get_many of at most this many cards may use that connection."""
 STALL_TIMEOUTS: Final = 2
 """A COPY that makes no progress for this many ``timeout``s is given up (``postgres_copy``):
 more than one, so that a COPY waiting on a lock gets the server's lock timeout first."""
@@ -128,6 +133,7 @@ class PostgresStore(BaseStore):
         self._where = config.location
         self._tables = sql.Tables.named(config.schema, config.table)
         self._pool: Any = None
+        self._direct: Optional[DirectConnection] = None
         self._opening: Optional[asyncio.Future[None]] = None
         self._batcher: Optional[WriteBatcher] = None
         self._slot = random.randrange(sql.STAMP_SLOTS)
@@ -191,6 +197,7 @@ class PostgresStore(BaseStore):
                 f" (this mcard reads version {sql.SCHEMA_VERSION})"
             )
         self._pool = pool
+        self._direct = DirectConnection(pool, config.timeout) if config.max_connections > DIRECT_FROM else None
         self._indexed = indexed
         background = self._index_step if indexed and not config.read_only else None
         self._batcher = WriteBatcher(self._write_batch, background, INDEX_DELAY)
@@ -210,6 +217,9 @@ class PostgresStore(BaseStore):
             self._batcher.stop_idle()
             await self._batcher.wait_idle()
         pool, self._pool, self._batcher = self._pool, None, None
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            await direct.close()
         self._page_marks.clear()
         if pool is not None:
             try:
@@ -292,6 +302,27 @@ class PostgresStore(BaseStore):
                 await pool.expire_connections()
             raise storage_error(exc, self._where) from exc
 
+    async def _run_direct(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """A lone read on the connection kept aside (``postgres_direct``) when it is free, else
+        through the pool (``_run``). Cancelled or failed, the connection goes back to the pool."""
+        pool = self._open_pool()
+        conn = self._direct.take() if self._direct is not None else None
+        if conn is None:
+            return await self._run(fn, *args)
+        try:
+            result = await fn(conn, self._tables, *args)
+        except BaseException as exc:
+            assert self._direct is not None
+            self._direct.discard()
+            if isinstance(exc, self._errors):
+                if connection_lost(exc):
+                    await pool.expire_connections()
+                raise storage_error(exc, self._where) from exc
+            raise
+        if self._direct is not None:
+            self._direct.give_back()
+        return result
+
     def _closed(self, conn: Any) -> bool:
         """Whether a connection acquired from the pool has closed (a pool's proxy of a
         connection that closed is detached from it and refuses every call)."""
@@ -351,6 +382,8 @@ class PostgresStore(BaseStore):
         return await self._run(sql.orphans)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
+        if len(hashes) <= DIRECT_READ_CARDS:
+            return await self._run_direct(sql.get_many, hashes)
         return await self._run(sql.get_many, hashes)
 
     async def _stats(self) -> StoreStats:
