@@ -11,6 +11,7 @@ from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 
 from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, Found, StoreStats
+from .engine.hash_ranges import RangeDigest
 from .engine.integrity import VerifyReport
 from .engine_config import EngineConfig
 
@@ -122,6 +123,15 @@ class AsyncPersistenceWrapper:
         """The stored hash a prefix of at least 8 hex digits names (None if no card); more
         than one card starting with it is an ``AmbiguousHashError`` listing them."""
         return await self.store.resolve(prefix)
+
+    async def hashes_in_ranges(self, prefixes: Iterable[str]) -> list[str]:
+        """Stored hashes starting with one of ``prefixes`` (hex, ``""`` for all), in order."""
+        return await self.store.hashes_in_ranges(prefixes)
+
+    async def range_digests(self, prefixes: Iterable[str], depth: int) -> dict[str, RangeDigest]:
+        """Per range of hashes sharing ``depth`` leading hex digits within ``prefixes``: card
+        count and digest of hashes, sightings and tags (how ``mcard.sync`` compares stores)."""
+        return await self.store.range_digests(prefixes, depth)
 
     async def list(
         self,

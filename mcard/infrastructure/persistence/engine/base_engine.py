@@ -22,6 +22,7 @@ from mcard.domain.models.sighting import Sighting, check_tag
 from mcard.domain.query import Filters, Match, SearchSpec, card_snippet, parse_find
 
 from .facets import FACETS, facet_values, order_facet, time_width
+from .hash_ranges import RangeDigest, check_ranges, digest_groups
 from .integrity import DamagedCard, VerifyReport, check_stored
 
 if TYPE_CHECKING:
@@ -281,6 +282,27 @@ class BaseStore(ABC):
                        if card.hash.startswith(prefix))
         return found[:limit]
 
+    async def _hashes_in_ranges(self, prefixes: Sequence[str]) -> list[str]:
+        """The stored hashes that start with one of ``prefixes`` (ranges that do not overlap),
+        in hash order. This default looks each prefix up with ``_hashes_starting``."""
+        found: list[str] = []
+        for prefix in prefixes:
+            found.extend(await self._hashes_starting(prefix, MAX_SQL_INTEGER))
+        return sorted(found)
+
+    async def _range_digests(self, prefixes: Sequence[str], depth: int) -> dict[str, RangeDigest]:
+        """The digest (``hash_ranges``) of each range ``hash[:depth]`` within ``prefixes`` that
+        holds a card. This default lists the ranges' hashes, then their sightings and tags."""
+        hashes = await self._hashes_in_ranges(prefixes)
+        sightings: list[tuple[str, str]] = []
+        tags: list[tuple[str, str]] = []
+        for start in range(0, len(hashes), DEFAULT_PAGE_SIZE):
+            chunk = hashes[start:start + DEFAULT_PAGE_SIZE]
+            seen, tagged = await self._sightings(chunk), await self._tags(chunk)
+            sightings.extend((s.hash, s.key) for found in seen.values() for s in found)
+            tags.extend((key, tag) for key, words in tagged.items() for tag in words)
+        return digest_groups(depth, hashes, sightings, tags)
+
     # -- sightings and tags: an engine without them keeps these defaults ----------------------
     async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
         """``_save_many`` and the cards' sightings, in one transaction."""
@@ -465,6 +487,21 @@ class BaseStore(ABC):
             return {}
         found = await self._get_many(keys)
         return {key: found[key] for key in keys if key in found}
+
+    async def hashes_in_ranges(self, prefixes: Iterable[str]) -> list[str]:
+        """The stored hashes that start with one of ``prefixes`` (lowercase hex, ``""`` for
+        all; ranges must not overlap), in hash order."""
+        self._check_loop()
+        checked = check_ranges(prefixes)
+        return await self._hashes_in_ranges(checked) if checked else []
+
+    async def range_digests(self, prefixes: Iterable[str], depth: int) -> dict[str, RangeDigest]:
+        """For each range of hashes sharing their first ``depth`` hex digits within ``prefixes``
+        (``""`` for all) that holds a card: its card count and the digest of its hashes,
+        sightings and tags (``hash_ranges``), comparable between stores of any engine."""
+        self._check_loop()
+        checked = check_ranges(prefixes, depth)
+        return await self._range_digests(checked, depth) if checked else {}
 
     async def list(
         self,
