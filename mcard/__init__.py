@@ -22,6 +22,20 @@ from mcard.infrastructure.persistence.store import CardStore, retry_operation
 
 __version__ = "0.1.0"
 
+
+
+def __getattr__(name: str) -> object:
+    """``mcard.sync`` and ``mcard.SyncResult``, imported when first used (``import mcard`` stays light)."""
+    if name in ("sync", "SyncResult"):
+        import importlib
+
+        module = importlib.import_module("mcard.sync")
+        value = getattr(module, name) if name == "SyncResult" else module.sync
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "MCard",
     "Sighting",
@@ -41,4 +55,6 @@ __all__ = [
     "retry_operation",
     "VerifyReport",
     "DamagedCard",
+    "sync",
+    "SyncResult",
 ]

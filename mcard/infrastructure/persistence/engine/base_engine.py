@@ -164,7 +164,7 @@ def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[s
     return list(checked)
 
 
-def _stored_reason(card: MCard) -> Optional[str]:
+def stored_reason(card: MCard) -> Optional[str]:
     """``check_stored`` for a card read back: why its row is damaged, or None."""
     try:
         micros = to_micros(card.g_time)
@@ -359,7 +359,7 @@ class BaseStore(ABC):
         checked, damaged = 0, []
         async for card in self._iterate(Filters(), page_size):
             checked += 1
-            reason = _stored_reason(card)
+            reason = stored_reason(card)
             if reason:
                 damaged.append(DamagedCard(card.hash, reason))
             if checked == page_size:

@@ -1,0 +1,290 @@
+"""Sync between stores: bring over the cards, sightings and tags the destination lacks.
+
+The stores are compared by hash ranges (``range_digests``): a digest of each range's hashes,
+sightings and tags on both sides, descending only into ranges whose digests differ, until they
+are small enough to list. So the cost follows the difference, not the size of the stores.
+
+Cards are copied with their hash, content, kind, content type and ``g_time``, in batches: each
+batch's cards and sightings are one transaction, its tags the next. An interrupted sync keeps
+the batches it committed, and a rerun finishes the rest (a range missing anything still differs)
+without duplicating anything. Cards are never changed on either side, and removals are not
+propagated: a card removed from one store comes back from the other at the next sync. A card
+that fails verification on the source (its content no longer hashes to its hash) is reported
+and never copied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sys
+import time
+import types
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Optional
+
+from mcard.domain.models.card import MCard, to_utc
+from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.sighting import Sighting
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine.base_engine import stored_reason
+from mcard.infrastructure.persistence.engine.hash_ranges import MAX_DEPTH
+from mcard.infrastructure.persistence.engine.integrity import DamagedCard
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH: Final = 1000
+"""Cards looked at (and at most copied) per transaction."""
+FIRST_DEPTH: Final = 2
+"""The first comparison: 256 ranges (two hex digits), enough to find equal stores in one pass."""
+LEAF: Final = 64
+"""Ranges that differ and hold about this many cards or fewer are listed and compared hash by hash."""
+GROUP_TARGET: Final = 16
+"""A descent goes as deep as needed for the ranges to hold about this many cards each."""
+PARENT_CHUNK: Final = 4096
+"""Ranges whose digests are asked in one call."""
+LIST_CHUNK: Final = 256
+"""Ranges whose hashes are listed in one call."""
+
+
+@dataclass
+class SyncResult:
+    """What a sync did (or with ``dry_run`` would do): cards and content bytes copied, cards the
+    destination already had, sightings and tags added, source cards skipped as damaged (with
+    the reason), and the time it took."""
+
+    copied: int = 0
+    bytes_copied: int = 0
+    already_there: int = 0
+    sightings_added: int = 0
+    tags_added: int = 0
+    damaged: list[DamagedCard] = field(default_factory=list)
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "copied": self.copied, "bytes_copied": self.bytes_copied, "already_there": self.already_there,
+            "sightings_added": self.sightings_added, "tags_added": self.tags_added,
+            "damaged": [{"hash": card.hash, "reason": card.reason} for card in self.damaged],
+            "seconds": round(self.seconds, 3), "dry_run": self.dry_run,
+        }
+
+    def __str__(self) -> str:
+        verb = "would copy" if self.dry_run else "copied"
+        text = (
+            f"{verb} {self.copied} cards ({self.bytes_copied} B), {self.already_there} already there, "
+            f"{self.sightings_added} sightings and {self.tags_added} tags added"
+        )
+        if self.damaged:
+            text += f", {len(self.damaged)} damaged skipped"
+        return text + f" in {self.seconds:.2f} s"
+
+
+@dataclass
+class _Pending:
+    """Hashes found to differ, waiting for the next batch."""
+
+    missing: list[str] = field(default_factory=list)
+    common: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.missing) + len(self.common)
+
+
+async def sync(
+    source: AsyncPersistenceWrapper,
+    dest: AsyncPersistenceWrapper,
+    *,
+    since: Optional[datetime] = None,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    progress: bool = True,
+) -> SyncResult:
+    """Copy to ``dest`` the cards of ``source`` it lacks (hash, content, content type,
+    ``g_time`` kept), and the sightings and tags of ``source``'s cards that ``dest`` lacks.
+
+    ``since``: only cards with ``g_time`` at or after it. ``dry_run``: count, write nothing.
+    ``batch_size`` cards per transaction; ``progress`` shows a bar. Both stores must be open.
+    """
+    for name, store in (("source", source), ("dest", dest)):
+        if not hasattr(store, "range_digests") or not hasattr(store, "save_many"):
+            raise ValidationError(f"{name} must be an open card store, got {type(store).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    since = None if since is None else to_utc(since, "since")
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    result = SyncResult(dry_run=dry_run)
+    considered = 0
+    with tqdm(desc="sync", unit="card", total=0, disable=not progress) as bar:
+        copier = _Copier(source, dest, since, dry_run, result, bar)
+        pending = _Pending()
+        async for prefixes in _differing(source, dest):
+            mine, theirs = await asyncio.gather(source.hashes_in_ranges(prefixes), dest.hashes_in_ranges(prefixes))
+            there = set(theirs)
+            for hash_str in mine:
+                (pending.common if hash_str in there else pending.missing).append(hash_str)
+            if len(pending) >= batch_size:
+                considered += await copier.batches(pending, batch_size)
+                pending = _Pending()
+        considered += await copier.batches(pending, batch_size)
+    source_count = await source.count(start_time=since)
+    result.already_there = max(0, source_count - considered)
+    result.seconds = time.perf_counter() - started
+    logger.info("sync: %s", result)
+    return result
+
+
+async def _differing(source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper) -> AsyncIterator[list[str]]:
+    """Chunks of the smallest ranges found to differ where ``source`` holds cards."""
+    parents, depth = [""], FIRST_DEPTH
+    while parents:
+        differing: list[str] = []
+        cards = 0
+        for chunk in _chunks(parents, PARENT_CHUNK):
+            mine, theirs = await asyncio.gather(source.range_digests(chunk, depth), dest.range_digests(chunk, depth))
+            for group, digest in sorted(mine.items()):
+                other = theirs.get(group)
+                if digest != other:
+                    differing.append(group)
+                    cards += max(digest.count, other.count if other is not None else 0)
+        if not differing:
+            return
+        average = cards / len(differing)
+        if average <= LEAF or depth >= MAX_DEPTH:
+            for chunk in _chunks(differing, LIST_CHUNK):
+                yield chunk
+            return
+        parents = differing
+        depth = min(MAX_DEPTH, depth + max(1, math.ceil(math.log(average / GROUP_TARGET, 16))))
+
+
+class _Copier:
+    """Copies batches of differing hashes from ``source`` to ``dest``."""
+
+    def __init__(
+        self, source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper, since: Optional[datetime],
+        dry_run: bool, result: SyncResult, bar: Any,
+    ) -> None:
+        self.source, self.dest, self.since, self.dry_run = source, dest, since, dry_run
+        self.result, self.bar = result, bar
+        self.limit: Optional[int] = getattr(getattr(dest, "config", None), "max_content_size", None)
+
+    async def batches(self, pending: _Pending, size: int) -> int:
+        """Copy ``pending`` ``size`` hashes at a time; how many source cards dest lacked
+        (within ``since``), damaged ones included."""
+        lacked = 0
+        hashes = [(h, True) for h in pending.missing] + [(h, False) for h in pending.common]
+        self.bar.total += len(pending.missing)
+        self.bar.refresh()
+        for start in range(0, len(hashes), size):
+            chunk = hashes[start:start + size]
+            lacked += await self._batch([h for h, new in chunk if new], [h for h, new in chunk if not new])
+        return lacked
+
+    async def _batch(self, missing: list[str], common: list[str]) -> int:
+        source, dest = self.source, self.dest
+        seen_here, tags_here = await _labels(source, missing + common)
+        seen_there, tags_there = await _labels(dest, common)
+        there = set(common)
+        new_seen: dict[str, list[Sighting]] = {}
+        new_tags: list[tuple[str, str]] = []
+        for hash_str in missing + common:
+            keys = {s.key for s in seen_there.get(hash_str, [])}
+            fresh = [s for s in seen_here.get(hash_str, []) if s.key not in keys]
+            if fresh:
+                new_seen[hash_str] = fresh
+            tagged = set(tags_there.get(hash_str, []))
+            new_tags.extend((hash_str, tag) for tag in tags_here.get(hash_str, []) if tag not in tagged)
+        tagged_common = {h for h, _ in new_tags} if self.since is not None else set()
+        wanted = missing + [h for h in common if h in new_seen or h in tagged_common]
+        cards, damaged = await self._read(wanted)
+        in_time = {h: card for h, card in cards.items() if self.since is None or card.g_time >= self.since}
+        copied = [in_time[h] for h in missing if h in in_time]
+        lacked = len(copied) + len(set(missing) & damaged)
+        seen = [s for h, found in new_seen.items() if h in in_time for s in found]
+        pairs = [(h, tag) for h, tag in new_tags if h in in_time or (self.since is None and h in there)]
+        if not self.dry_run:
+            with_seen = copied + [in_time[h] for h in common if h in new_seen and h in in_time]
+            if with_seen:
+                await dest.save_many(with_seen, sightings=seen)
+            if pairs:
+                self.result.tags_added += await dest.tag_many(pairs)
+        else:
+            self.result.tags_added += len(pairs)
+        self.result.copied += len(copied)
+        self.result.bytes_copied += sum(card.size for card in copied)
+        self.result.sightings_added += len(seen)
+        self.bar.update(len(copied))
+        return lacked
+
+    async def _read(self, hashes: Sequence[str]) -> tuple[dict[str, MCard], set[str]]:
+        """The source's cards among ``hashes`` that pass verification, and the hashes of those
+        that do not (reported in the result, unless older than ``since``)."""
+        if not hashes:
+            return {}, set()
+        found: dict[str, Optional[MCard]] = {}
+        try:
+            found.update(await self.source.get_many(hashes))
+        except StorageError as exc:
+            if exc.transient:
+                raise
+            for hash_str in hashes:  # one by one, to tell the unreadable rows
+                try:
+                    found[hash_str] = await self.source.get(hash_str)
+                except StorageError as error:
+                    if error.transient:
+                        raise
+                    self._damaged(hash_str, None, f"cannot be read: {error}")
+        good: dict[str, MCard] = {}
+        damaged = {card.hash for card in self.result.damaged}
+        for hash_str, card in found.items():
+            if card is None:
+                continue
+            reason = stored_reason(card)
+            if reason is None and self.limit is not None and card.size > self.limit:
+                reason = f"{card.size} B, over the destination's limit of {self.limit} B"
+            if reason is None:
+                good[hash_str] = card
+            else:
+                self._damaged(hash_str, card, reason)
+        return good, {card.hash for card in self.result.damaged} - damaged
+
+    def _damaged(self, hash_str: str, card: Optional[MCard], reason: str) -> None:
+        if self.since is not None and card is not None:
+            try:
+                if card.g_time < self.since:
+                    return
+            except (TypeError, ValueError, OverflowError):
+                pass
+        logger.warning("sync: skipped damaged card %s: %s", hash_str, reason)
+        self.result.damaged.append(DamagedCard(hash_str, reason))
+
+
+async def _labels(
+    store: AsyncPersistenceWrapper, hashes: list[str]
+) -> tuple[dict[str, list[Sighting]], dict[str, list[str]]]:
+    if not hashes:
+        return {}, {}
+    return await store.sightings_of(hashes), await store.tags_of(hashes)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+class _SyncModule(types.ModuleType):
+    """This module, callable as ``sync`` itself: importing ``mcard.sync`` binds the module to
+    the name ``mcard.sync``, where the function is expected (``await mcard.sync(a, b)``)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return sync(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _SyncModule
