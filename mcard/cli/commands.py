@@ -35,6 +35,7 @@ from .labelling import cmd_info, cmd_tag, labels_of
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of
 from .output import CardPrinter, emit, fail, note, safe, table
 from .resolving import NotFound, card_named
+from .syncing import cmd_sync
 from .stores import reading_store, writing_store
 
 STDIO: Final = "-"
@@ -296,4 +297,5 @@ def _export_text(result: ExportResult, destination: str) -> str:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "import": cmd_import, "add": cmd_add, "ls": cmd_ls, "show": cmd_show, "search": cmd_search, "find": cmd_find, "facets": cmd_facets,
     "rm": cmd_rm, "stats": cmd_stats, "verify": cmd_verify, "export": cmd_export, "lab": cmd_lab, "tag": cmd_tag, "untag": cmd_tag, "info": cmd_info,
+    "sync": cmd_sync,
 }

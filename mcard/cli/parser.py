@@ -10,7 +10,7 @@ from mcard import __version__
 from mcard.exporting import FORMATS
 from mcard.importing import RECORD_FORMATS
 
-from . import labelling, querying
+from . import labelling, querying, syncing
 from .output import fail
 from .resolving import HASH_HELP
 
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     querying.add_parsers(add, _listing)
     labelling.add_parsers(add)
+    syncing.add_parsers(add)
 
     cmd = add("rm", "remove cards")
     cmd.add_argument("hashes", nargs="+", metavar="HASH", help=HASH_HELP)

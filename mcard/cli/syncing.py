@@ -1,0 +1,66 @@
+"""``mcard sync SOURCE DEST``: bring the cards, sightings and tags DEST lacks over from SOURCE
+(``mcard.sync``). SOURCE is opened read-only; with ``--dry-run`` DEST is too (a DEST that does
+not exist yet counts as empty), and nothing is written."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Final
+
+from mcard.domain.models.exceptions import ValidationError
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine_config import SQLiteConfig
+
+from .output import emit, fail, safe
+from .stores import config_for
+
+REPORTED: Final = 5
+"""How many skipped cards the line on stderr names; stdout lists them all."""
+
+
+def _dest_config(target: str, dry_run: bool) -> Any:
+    if not dry_run:
+        return config_for(target)
+    config = config_for(target, read_only=True)
+    if isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
+        return SQLiteConfig(":memory:")
+    return config
+
+
+async def cmd_sync(args: argparse.Namespace) -> int:
+    from mcard.sync import sync
+
+    from .commands import parse_time
+
+    if args.batch_size < 1:
+        raise ValidationError("--batch-size must be at least 1")
+    since = parse_time(args.since, "since")
+    source_config = config_for(args.source, read_only=True)
+    dest_config = _dest_config(args.dest, args.dry_run)
+    async with AsyncPersistenceWrapper(source_config) as source, AsyncPersistenceWrapper(dest_config) as dest:
+        result = await sync(
+            source, dest, since=since, dry_run=args.dry_run, batch_size=args.batch_size,
+            progress=sys.stderr.isatty(),
+        )
+    human = str(result) + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in result.damaged)
+    emit(result.as_dict(), human, args.json)
+    if result.damaged:
+        named = ", ".join(card.hash for card in result.damaged[:REPORTED])
+        more = len(result.damaged) - REPORTED
+        fail(f"skipped {len(result.damaged)} damaged cards: {named}" + (f" and {more} more" if more > 0 else ""))
+        return 1
+    return 0
+
+
+def add_parsers(add: Any) -> None:
+    cmd = add(
+        "sync",
+        "copy to DEST the cards, sightings and tags of SOURCE it lacks (removals are not propagated; "
+        "damaged cards are skipped and reported)",
+    )
+    cmd.add_argument("source", metavar="SOURCE", help="SQLite file or engine URL to copy from (read-only)")
+    cmd.add_argument("dest", metavar="DEST", help="SQLite file or engine URL to copy to (created when missing)")
+    cmd.add_argument("--dry-run", action="store_true", help="count what would be copied, write nothing")
+    cmd.add_argument("--since", metavar="TIME", help="only cards with g_time at or after TIME (ISO 8601, UTC unless an offset is given)")
+    cmd.add_argument("--batch-size", type=int, default=1000, metavar="N", help="cards per transaction (default 1000)")
