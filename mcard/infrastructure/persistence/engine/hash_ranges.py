@@ -1,8 +1,9 @@
 """Hash ranges: how two stores are compared without reading either whole (``mcard.sync``).
 
 A range is every hash that starts with a hex prefix (``""`` is every hash). Its digest is the
-SHA-256 of a canonical text: its hashes in order, then ``hash:key`` of its sightings, then
-``hash:tag`` of its tags (each sorted, one a line, the parts separated by an empty line). Two
+SHA-256 of a canonical text: its hashes, then ``hash:key`` of its sightings, then ``hash:tag`` of
+its tags, each part sorted (by code point, as SQL's binary or "C" collation sorts UTF-8), one a
+line, the parts separated by an empty line. Two
 stores hold the same cards, sightings and tags in a range exactly when the digests match; every
 engine computes the same text, so stores of different engines compare.
 """
@@ -13,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
 
@@ -64,21 +65,57 @@ def digest_groups(
     """The digest of each range of prefix length ``depth`` that holds a card, from the hashes of
     the cards and the (hash, key) of their sightings and (hash, tag) of their tags. Sightings and
     tags of hashes not among ``hashes`` are left out."""
-    cards: dict[str, list[str]] = {}
-    for hash_str in sorted(hashes):
-        cards.setdefault(hash_str[:depth], []).append(hash_str)
-    labels: dict[str, tuple[list[str], list[str]]] = {group: ([], []) for group in cards}
-    known = {hash_str for group in cards.values() for hash_str in group}
-    for part, pairs in enumerate((sightings, tags)):
-        for hash_str, label in sorted(pairs):
-            if hash_str in known:
-                labels[hash_str[:depth]][part].append(f"{hash_str}:{label}")
-    return {
-        group: RangeDigest(len(members), digest_text(members, *labels[group]))
-        for group, members in cards.items()
-    }
+    known = set(hashes)
+    rows = [(hash_str[:depth], 0, hash_str) for hash_str in known]
+    for part, pairs in enumerate((sightings, tags), 1):
+        rows.extend((h[:depth], part, f"{h}:{label}") for h, label in pairs if h in known)
+    digester = Digester()
+    digester.add_rows(sorted(rows))
+    return digester.result()
+
+
+class Digester:
+    """Range digests from rows (range, part, line) sorted by all three: part 0 a hash, 1 a
+    sighting's ``hash:key``, 2 a tag's ``hash:tag``. Fed in chunks, it keeps one range's state."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, RangeDigest] = {}
+        self._group: Optional[str] = None
+        self._hasher = hashlib.sha256()
+        self._part = 0
+        self._first = True
+        self._count = 0
+
+    def add_rows(self, rows: Iterable[tuple[str, int, str]]) -> None:
+        for group, part, line in rows:
+            if group != self._group:
+                self._finish()
+                self._group, self._hasher, self._part, self._first, self._count = group, hashlib.sha256(), 0, True, 0
+            update = self._hasher.update
+            while self._part < part:
+                update(b"\n\n")
+                self._part, self._first = self._part + 1, True
+            if not self._first:
+                update(b"\n")
+            update(line.encode("utf-8", "surrogatepass"))
+            self._first = False
+            self._count += part == 0
+
+    def _finish(self) -> None:
+        if self._group is None or not self._count:
+            return
+        while self._part < 2:
+            self._hasher.update(b"\n\n")
+            self._part += 1
+        self._found[self._group] = RangeDigest(self._count, self._hasher.hexdigest())
+
+    def result(self) -> dict[str, RangeDigest]:
+        self._finish()
+        self._group = None
+        return self._found
 
 
 def digest_text(hashes: Sequence[str], sightings: Sequence[str], tags: Sequence[str]) -> str:
+    """The digest of one range from its sorted lines (the definition ``Digester`` streams)."""
     text = "\n".join(hashes) + "\n\n" + "\n".join(sightings) + "\n\n" + "\n".join(tags)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

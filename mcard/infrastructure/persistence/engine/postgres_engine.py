@@ -17,8 +17,9 @@ from mcard.domain.query import Filters, SearchSpec, reference_search
 from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
-from . import postgres_sql as sql
+from . import postgres_ranges, postgres_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
+from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
 from .card_rows import row_card
 from .page_marks import PageMarks
@@ -358,6 +359,12 @@ class PostgresStore(BaseStore):
 
     async def _hashes_starting(self, prefix: str, limit: int) -> list[str]:
         return await self._run(sql.hashes_starting, prefix, limit)
+
+    async def _hashes_in_ranges(self, prefixes: Sequence[str]) -> list[str]:
+        return await self._run(postgres_ranges.hashes_in, prefixes)
+
+    async def _range_digests(self, prefixes: Sequence[str], depth: int) -> dict[str, RangeDigest]:
+        return await self._run(postgres_ranges.digests, prefixes, depth)
 
     async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
         batcher = self._write_queue()
