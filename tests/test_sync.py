@@ -1,0 +1,265 @@
+"""``mcard.sync`` between real stores: SQLite files and PostgreSQL tables, compared by hash ranges."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mcard
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig, ValidationError
+from mcard.infrastructure.persistence.engine.base_engine import BaseStore
+from tests.postgres_support import fresh_schema, postgres_factory
+
+START = datetime(2025, 3, 1, tzinfo=timezone.utc)
+
+
+def sample_cards(n: int, tag: str = "a") -> list[MCard]:
+    """Text and bytes cards with distinct, known times."""
+    return [
+        MCard(f"{tag} card {i}" if i % 3 else f"{tag} bytes {i}".encode() + bytes([0, 255, i % 256]),
+              g_time=START + timedelta(minutes=i))
+        for i in range(n)
+    ]
+
+
+async def fill(store: AsyncPersistenceWrapper, cards: list[MCard], *, labels: bool = True) -> None:
+    seen = [Sighting.of(card.hash, name=f"file {i}.txt", path=f"dir/file {i}.txt", source="disk")
+            for i, card in enumerate(cards) if labels and i % 4 == 0]
+    await store.save_many(cards, sightings=seen)
+    if labels:
+        await store.tag_many([(card.hash, f"tag {i % 5}") for i, card in enumerate(cards) if i % 2 == 0])
+
+
+async def everything(store: AsyncPersistenceWrapper) -> set[tuple[Any, ...]]:
+    """(hash, g_time, content, kind, content type, tags, sightings) of every card."""
+    cards = [card async for card in store.iterate()]
+    hashes = [card.hash for card in cards]
+    tags, seen = await store.tags_of(hashes), await store.sightings_of(hashes)
+    return {
+        (card.hash, card.g_time, card.content, card.kind, card.content_type, tuple(tags.get(card.hash, [])),
+         tuple(sorted((s.key, s.name, s.path, s.source, s.seen_at) for s in seen.get(card.hash, []))))
+        for card in cards
+    }
+
+
+@pytest.fixture
+def pg_url_schema() -> Any:
+    yield from fresh_schema()
+
+
+@pytest.fixture
+async def two(tmp_path: Path) -> AsyncIterator[tuple[AsyncPersistenceWrapper, AsyncPersistenceWrapper]]:
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
+        yield a, b
+
+
+@pytest.mark.postgres
+async def test_sqlite_to_postgres_to_new_sqlite_keeps_every_field(tmp_path, pg_url_schema):
+    url, schema = pg_url_schema
+    cards = sample_cards(700)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "first.db")) as first, \
+            AsyncPersistenceWrapper(postgres_factory(url, schema)()) as shared, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "second.db")) as second:
+        await fill(first, cards)
+        to_shared = await mcard.sync(first, shared, batch_size=100, progress=False)
+        to_second = await mcard.sync(shared, second, batch_size=100, progress=False)
+        expected = await everything(first)
+        assert await everything(shared) == expected
+        assert await everything(second) == expected
+        assert len(expected) == 700 and sum(1 for row in expected if row[5]) == 350
+        for result in (to_shared, to_second):
+            assert (result.copied, result.already_there, result.damaged) == (700, 0, [])
+            assert result.bytes_copied == sum(card.size for card in cards)
+            assert (result.sightings_added, result.tags_added) == (175, 350)
+        assert await shared.range_digests([""], 3) == await second.range_digests([""], 3)
+
+
+@pytest.mark.postgres
+async def test_postgres_digests_equal_the_reference_for_the_same_rows(pg_url_schema):
+    url, schema = pg_url_schema
+    async with AsyncPersistenceWrapper(postgres_factory(url, schema)()) as store:
+        await fill(store, sample_cards(300))
+        await store.tag(sample_cards(300)[1].hash, "ünïcode tag", "Zebra", "apple")
+        for prefixes, depth in (([""], 1), ([""], 2), (["0", "a", "f"], 3)):
+            assert await store.range_digests(prefixes, depth) == await BaseStore._range_digests(store.store, prefixes, depth)
+        assert await store.hashes_in_ranges(["0", "a"]) == await BaseStore._hashes_in_ranges(store.store, ["0", "a"])
+
+
+async def test_sqlite_digests_equal_the_reference_and_see_labels(two):
+    a, _ = two
+    cards = sample_cards(400)
+    await fill(a, cards)
+    before = await a.range_digests([""], 2)
+    assert before == await BaseStore._range_digests(a.store, [""], 2)
+    assert sum(d.count for d in before.values()) == 400
+    await a.tag(cards[7].hash, "new")
+    after = await a.range_digests([""], 2)
+    changed = [group for group in after if after[group] != before[group]]
+    assert changed == [cards[7].hash[:2]], "a new tag changes its range's digest only"
+    await a.save(cards[9], sightings=[Sighting.of(cards[9].hash, name="again.txt")])
+    assert (await a.range_digests([""], 2))[cards[9].hash[:2]] != after[cards[9].hash[:2]]
+
+
+async def test_second_run_copies_nothing(two):
+    a, b = two
+    await fill(a, sample_cards(300))
+    first = await mcard.sync(a, b, progress=False)
+    second = await mcard.sync(a, b, progress=False)
+    assert first.copied == 300 and first.seconds > 0
+    assert (second.copied, second.bytes_copied, second.already_there) == (0, 0, 300)
+    assert (second.sightings_added, second.tags_added) == (0, 0)
+    assert await b.count() == 300
+
+
+async def test_dry_run_counts_and_changes_nothing(two):
+    a, b = two
+    cards = sample_cards(200)
+    await fill(a, cards)
+    await fill(b, cards[:50], labels=False)
+    before = await everything(b)
+    planned = await mcard.sync(a, b, dry_run=True, progress=False)
+    assert await everything(b) == before
+    assert planned.dry_run and (planned.copied, planned.already_there) == (150, 50)
+    assert planned.bytes_copied == sum(card.size for card in cards[50:])
+    done = await mcard.sync(a, b, progress=False)
+    assert (done.copied, done.bytes_copied, done.already_there) == (planned.copied, planned.bytes_copied, 50)
+    assert (done.sightings_added, done.tags_added) == (planned.sightings_added, planned.tags_added)
+    assert done.tags_added == 100 and done.sightings_added == 50
+
+
+async def test_labels_of_cards_both_have_are_united(two):
+    a, b = two
+    cards = sample_cards(60)
+    await fill(a, cards, labels=False)
+    await fill(b, cards, labels=False)
+    await a.tag(cards[3].hash, "from a")
+    await b.tag(cards[3].hash, "from b")
+    await a.save(cards[4], sightings=[Sighting.of(cards[4].hash, name="a-name.txt")])
+    await b.save(cards[4], sightings=[Sighting.of(cards[4].hash, name="b-name.txt")])
+    await mcard.sync(a, b, progress=False)
+    result = await mcard.sync(b, a, progress=False)
+    assert result.copied == 0 and result.already_there == 60
+    for store in (a, b):
+        assert await store.tags(cards[3].hash) == ["from a", "from b"]
+        assert sorted(s.name for s in await store.sightings(cards[4].hash)) == ["a-name.txt", "b-name.txt"]
+    assert await everything(a) == await everything(b)
+
+
+async def test_since_copies_only_newer_cards(two):
+    a, b = two
+    cards = sample_cards(100)
+    await fill(a, cards)
+    since = START + timedelta(minutes=60)
+    result = await mcard.sync(a, b, since=since, progress=False)
+    assert result.copied == 40 and result.already_there == 0
+    assert {card.hash async for card in b.iterate()} == {card.hash for card in cards[60:]}
+    assert (await mcard.sync(a, b, since=since, progress=False)).copied == 0
+    assert (await mcard.sync(a, b, progress=False)).copied == 60
+
+
+async def test_damaged_source_cards_are_reported_and_skipped(tmp_path):
+    path = tmp_path / "a.db"
+    cards = sample_cards(50)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a:
+        await fill(a, cards)
+    forged, bad_text = cards[1], cards[2]
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE card SET content = CAST('forged' AS BLOB), size = 6 WHERE hash = ?", (forged.hash,))
+        db.execute("UPDATE card SET content = X'C328', size = 2 WHERE hash = ?", (bad_text.hash,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
+        result = await mcard.sync(a, b, batch_size=7, progress=False)
+        reasons = {card.hash: card.reason for card in result.damaged}
+        assert set(reasons) == {forged.hash, bad_text.hash}
+        assert "no longer hashes" in reasons[forged.hash]
+        assert result.copied == 48
+        assert await b.get(forged.hash) is None and await b.get(bad_text.hash) is None
+        assert (await b.verify(progress=False)).ok
+        assert "2 damaged skipped" in str(result)
+
+
+async def test_bad_arguments_are_validation_errors(two):
+    a, b = two
+    for kwargs in ({"batch_size": 0}, {"batch_size": True}, {"since": datetime(2025, 1, 1)}):
+        with pytest.raises(ValidationError):
+            await mcard.sync(a, b, progress=False, **kwargs)
+    with pytest.raises(ValidationError):
+        await mcard.sync(a, "b.db", progress=False)  # type: ignore[arg-type]
+    for prefixes, depth in ((["A"], 2), (["a", "ab"], 3), (["abc"], 3), ("abc", 4), ([""], 0), ([""], 129)):
+        with pytest.raises(ValidationError):
+            await a.range_digests(prefixes, depth)
+
+
+async def writer(store: AsyncPersistenceWrapper, name: str, stop: asyncio.Event) -> list[str]:
+    written: list[str] = []
+    i = 0
+    while not stop.is_set():
+        card = MCard(f"{name} wrote {i}")
+        await store.save(card)
+        written.append(card.hash)
+        i += 1
+        await asyncio.sleep(0)
+    return written
+
+
+async def test_syncs_in_opposite_directions_while_writers_run_lose_nothing(two):
+    a, b = two
+    shared = sample_cards(500)
+    await fill(a, shared[:350])
+    await fill(b, shared[150:])
+    stop = asyncio.Event()
+    writers = [asyncio.create_task(writer(a, "a", stop)), asyncio.create_task(writer(b, "b", stop))]
+    await asyncio.gather(
+        mcard.sync(a, b, batch_size=40, progress=False), mcard.sync(b, a, batch_size=40, progress=False)
+    )
+    stop.set()
+    wrote_a, wrote_b = await asyncio.gather(*writers)
+    assert wrote_a and wrote_b
+    for store, own in ((a, wrote_a), (b, wrote_b)):
+        held = set(await store.hashes_in_ranges([""]))
+        assert {card.hash for card in shared} <= held, "every card either side held before is on both"
+        assert set(own) <= held, "nothing its writer wrote is lost"
+    await mcard.sync(a, b, progress=False)
+    await mcard.sync(b, a, progress=False)
+    union = {card.hash for card in shared} | set(wrote_a) | set(wrote_b)
+    assert set(await a.hashes_in_ranges([""])) == set(await b.hashes_in_ranges([""])) == union
+    assert await everything(a) == await everything(b)
+
+
+contents = st.lists(st.binary(min_size=1, max_size=8), max_size=60, unique=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(left=contents, right=contents, shared=contents, batch=st.integers(1, 50))
+async def test_sync_both_ways_gives_the_union(left, right, shared, batch):
+    async with AsyncPersistenceWrapper(SQLiteConfig(":memory:")) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(":memory:")) as b:
+        if left + shared:
+            await a.save_many([MCard(data) for data in left + shared])
+        if right + shared:
+            await b.save_many([MCard(data) for data in right + shared])
+        await mcard.sync(a, b, batch_size=batch, progress=False)
+        result = await mcard.sync(b, a, batch_size=batch, progress=False)
+        union = {MCard(data).hash for data in left + right + shared}
+        assert set(await a.hashes_in_ranges([""])) == set(await b.hashes_in_ranges([""])) == union
+        assert result.copied == len({MCard(data).hash for data in right} - {MCard(data).hash for data in left + shared})
+
+
+def test_import_mcard_stays_light():
+    import subprocess
+    import sys
+
+    code = "import mcard, sys; assert 'mcard.sync' not in sys.modules and 'tqdm' not in sys.modules; print(mcard.sync.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "sync"
