@@ -1,0 +1,153 @@
+"""``mcard sync SOURCE DEST``: the real console script in a subprocess, against real stores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig
+from tests.postgres_support import fresh_schema
+from tests.test_cli import MCARD
+
+
+def run(*args: str, cwd: Path, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([MCARD, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    if check is not None:
+        assert result.returncode == check, result.stderr
+    return result
+
+
+def make_store(path: Path, n: int, *, size: int = 40, labelled: bool = True) -> list[MCard]:
+    cards = [MCard(f"card {i} " + "x" * size) for i in range(n)]
+
+    async def fill() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+            for start in range(0, n, 5000):
+                chunk = cards[start:start + 5000]
+                seen = [Sighting.of(card.hash, name=f"{i}.txt") for i, card in enumerate(chunk) if labelled and i % 10 == 0]
+                await store.save_many(chunk, sightings=seen)
+                if labelled:
+                    await store.tag_many([(card.hash, "odd") for i, card in enumerate(chunk) if i % 2])
+
+    asyncio.run(fill())
+    return cards
+
+
+def rows(path: Path, query: str) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+def test_sync_copies_then_finds_nothing_to_do(tmp_path):
+    make_store(tmp_path / "a.db", 120)
+    first = run("sync", "a.db", "b.db", "--json", cwd=tmp_path)
+    report = json.loads(first.stdout)
+    assert (report["copied"], report["already_there"], report["tags_added"], report["sightings_added"]) == (120, 0, 60, 12)
+    assert report["damaged"] == [] and not report["dry_run"]
+    again = run("sync", "a.db", "b.db", cwd=tmp_path)
+    assert again.stdout.startswith("copied 0 cards (0 B), 120 already there")
+    assert rows(tmp_path / "b.db", "SELECT count(*), count(DISTINCT hash) FROM card") == [(120, 120)]
+
+
+def test_dry_run_writes_nothing_not_even_a_file(tmp_path):
+    cards = make_store(tmp_path / "a.db", 30)
+    planned = json.loads(run("sync", "a.db", "b.db", "--dry-run", "--json", cwd=tmp_path).stdout)
+    assert planned["dry_run"] and planned["copied"] == 30
+    assert planned["bytes_copied"] == sum(card.size for card in cards)
+    assert not (tmp_path / "b.db").exists()
+    run("sync", "a.db", "b.db", "--batch-size", "7", cwd=tmp_path)
+    make_store(tmp_path / "a.db", 35)
+    assert json.loads(run("sync", "a.db", "b.db", "--dry-run", "--json", cwd=tmp_path).stdout)["copied"] == 5
+    assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(30,)]
+
+
+def test_since_takes_a_time(tmp_path):
+    make_store(tmp_path / "a.db", 10)
+    result = json.loads(run("sync", "a.db", "b.db", "--since", "2999-01-01", "--json", cwd=tmp_path).stdout)
+    assert result["copied"] == 0
+    assert json.loads(run("sync", "a.db", "b.db", "--since", "2000-01-01T00:00Z", "--json", cwd=tmp_path).stdout)["copied"] == 10
+
+
+@pytest.mark.parametrize(
+    "args, status, message",
+    [
+        (["missing.db", "b.db"], 3, "no card store here"),
+        (["a.db", "b.db", "--since", "yesterday"], 2, "--since: not an ISO 8601"),
+        (["a.db", "b.db", "--batch-size", "0"], 2, "--batch-size must be at least 1"),
+        (["a.db"], 2, "the following arguments are required: DEST"),
+        (["a.db", "b.db", "--verbose"], 2, "unrecognized arguments"),
+    ],
+)
+def test_errors_are_one_line_with_a_documented_status(tmp_path, args, status, message):
+    make_store(tmp_path / "a.db", 3)
+    result = run("sync", *args, cwd=tmp_path, check=status)
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_damaged_cards_are_named_on_stderr_with_status_1(tmp_path):
+    cards = make_store(tmp_path / "a.db", 20)
+    db = sqlite3.connect(tmp_path / "a.db")
+    db.execute("UPDATE card SET content = CAST('forged\x1b[31m' AS BLOB) WHERE hash = ?", (cards[5].hash,))
+    db.commit()
+    db.close()
+    result = run("sync", "a.db", "b.db", cwd=tmp_path, check=1)
+    assert result.stderr.strip() == f"mcard: skipped 1 damaged cards: {cards[5].hash}"
+    assert "copied 19 cards" in result.stdout and cards[5].hash in result.stdout and "\x1b" not in result.stdout
+    assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(19,)]
+
+
+def test_a_sync_killed_part_way_finishes_on_the_next_run(tmp_path):
+    n = 40_000
+    make_store(tmp_path / "a.db", n, size=400)
+    dest = tmp_path / "b.db"
+    process = subprocess.Popen([MCARD, "sync", "a.db", "b.db", "--batch-size", "200"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    copied = 0
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if dest.exists():
+                try:
+                    copied = rows(dest, "SELECT count(*) FROM card")[0][0]
+                except sqlite3.OperationalError:  # the schema is being made
+                    copied = 0
+                if copied >= 1000:
+                    break
+            time.sleep(0.005)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the sync finished before it could be killed"
+    held = rows(dest, "SELECT count(*) FROM card")[0][0]
+    assert 0 < held < n, f"killed with {held} of {n} cards copied"
+    result = json.loads(run("sync", "a.db", "b.db", "--json", cwd=tmp_path).stdout)
+    assert result["copied"] == n - held and result["already_there"] == held
+    assert rows(dest, "SELECT count(*), count(DISTINCT hash) FROM card") == [(n, n)]
+    assert rows(dest, "SELECT count(*), count(DISTINCT key) FROM sighting") == [(n // 10, n // 10)]
+    assert rows(dest, "SELECT count(*) FROM tag") == [(n // 2,)]
+    assert json.loads(run("sync", "a.db", "b.db", "--json", cwd=tmp_path).stdout)["copied"] == 0
+    assert run("verify", "--db", "b.db", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.postgres
+def test_sync_through_a_postgres_url(tmp_path):
+    for url, schema in fresh_schema():
+        shared = f"{url}?schema={schema}"
+        make_store(tmp_path / "a.db", 50)
+        assert json.loads(run("sync", "a.db", shared, "--json", cwd=tmp_path).stdout)["copied"] == 50
+        assert json.loads(run("sync", shared, "c.db", "--json", cwd=tmp_path).stdout)["copied"] == 50
+        again = json.loads(run("sync", "c.db", shared, "--json", cwd=tmp_path).stdout)
+        assert (again["copied"], again["already_there"]) == (0, 50)
+        assert rows(tmp_path / "c.db", "SELECT count(*) FROM tag") == [(25,)]
