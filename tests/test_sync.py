@@ -263,3 +263,17 @@ def test_import_mcard_stays_light():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "sync"
+
+
+@pytest.mark.postgres
+async def test_cards_read_from_sqlite_save_into_postgres_with_their_time(tmp_path, pg_url_schema):
+    """A card read back keeps its time as stored microseconds until asked: saving it elsewhere
+    before its time was ever read must store that time, not fail."""
+    url, schema = pg_url_schema
+    cards = sample_cards(5)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as a, \
+            AsyncPersistenceWrapper(postgres_factory(url, schema)()) as shared:
+        await a.save_many(cards)
+        read = [card async for card in a.iterate()]
+        assert await shared.save_many(read) == 5
+        assert {(c.hash, c.g_time) for c in await shared.list()} == {(c.hash, c.g_time) for c in cards}

@@ -312,7 +312,8 @@ def _row(card: MCard, _slots: Any = _SLOTS, _epoch: datetime = EPOCH,
     if kind is None:
         kind = card.content_type
     is_text = isinstance(content, str)
-    return (key, content.encode() if is_text else content, is_text, (moment - _epoch) // _micro, algorithm, size, kind)
+    micros = moment if moment.__class__ is int else (moment - _epoch) // _micro  # a card read back keeps its int
+    return (key, content.encode() if is_text else content, is_text, micros, algorithm, size, kind)
 
 
 def _outcome(result: Any, returning: bool) -> Any:
