@@ -16,17 +16,20 @@ from .memory import measure
 from .report import render
 from .run import load_average, peak_rss_mib, run_one
 from .search import run_search
+from .sync import run_sync
 from .workload import make_workload
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--n", default="10000,100000", help="comma-separated card counts")
+    parser.add_argument("--n", help="comma-separated card counts (default 10000,100000; --sync: 10000)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     parser.add_argument("--dir", type=Path, help="where database files go (default: a temp folder)")
     parser.add_argument("--search", action="store_true",
                         help="instead: search modes, find and facets against hand-written SQL (SQLite)")
+    parser.add_argument("--sync", action="store_true",
+                        help="instead: mcard sync SQLite <-> PostgreSQL, identical and 1%% new each side, against a full copy")
     parser.add_argument("--memory", type=int, metavar="MB",
                         help="instead: peak RSS while streaming a store of MB megabytes (SQLite)")
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
@@ -36,7 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sizes = [int(part.replace("_", "")) for part in args.n.split(",") if part]
+    counts = args.n or ("10000" if args.sync else "10000,100000")
+    sizes = [int(part.replace("_", "")) for part in counts.split(",") if part]
     blobs, blob_size, gets, removes, searches = 1000, 100 * 1024, 10_000, 1000, 20
     if args.quick:
         sizes, blobs, blob_size, gets, removes, searches = [100, 200], 5, 1024, 50, 20, 3
@@ -49,6 +53,15 @@ async def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mcard-bench-", dir=args.dir) as folder:
         if args.memory:
             await measure(Path(folder), args.memory)
+            return 0
+        if args.sync:
+            try:
+                import asyncpg  # noqa: F401
+            except ImportError as exc:
+                print(f"skipped: sync needs PostgreSQL: asyncpg is not installed ({exc})")
+                return 0
+            for n in sizes:
+                print(render(await run_sync(n, work, Path(folder), args.dsn, args.pg_schema)), flush=True)
             return 0
         if args.search:
             for n in sizes:

@@ -73,3 +73,17 @@ def test_postgres_path_figures_run():
     )
     assert result.returncode == 0, result.stderr
     assert "save_many" in result.stdout
+
+
+@pytest.mark.postgres
+def test_quick_sync_run_compares_with_a_full_copy(tmp_path):
+    url, schema = require_server(), f"bench_{uuid.uuid4().hex[:12]}"
+    try:
+        out = run_bench("--sync", "--dsn", url, "--pg-schema", schema, tmp_path=tmp_path)
+    finally:
+        drop_schema(url, f"{schema}_sync")
+    for operation in ("sync identical SQLite -> PostgreSQL", "sync identical PostgreSQL -> SQLite",
+                      "sync 1% new each side: SQLite -> PostgreSQL", "sync 1% new each side: PostgreSQL -> SQLite"):
+        assert f"| {operation}" in out, operation
+    assert "the same digests" in out and "MISMATCH" not in out and "copied 2" in out
+    assert list(tmp_path.iterdir()) == []
