@@ -3,7 +3,8 @@
 Both stores start with the same N cards. Then: a sync each way of the identical stores; 1% new
 cards written on each side and a sync each way; against a full copy of all N cards into an empty
 store (every card read and saved with ``save_many``, as ``export`` + ``import --records`` would,
-without their files). The ratio is how many times faster than the full copy the sync is.
+without their files). The ratio is how many times faster than the full copy the sync is. Each
+timing starts once the stores' background search indexing is done.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ async def drop_schema(dsn: str, schema: str) -> None:
 async def load(store: AsyncPersistenceWrapper, cards: list[MCard], desc: str) -> None:
     for start in tqdm(range(0, len(cards), LOAD_BATCH), desc=desc, unit="batch", leave=False):
         await store.save_many(cards[start:start + LOAD_BATCH])
+
+
+async def settle(*stores: AsyncPersistenceWrapper) -> None:
+    """Let the background search indexing finish, so that it does not share the CPU with a timing."""
+    for store in stores:
+        await store.store.wait_indexed()  # type: ignore[attr-defined]
 
 
 async def full_copy(source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper) -> float:
@@ -79,6 +86,7 @@ async def run_sync(n: int, work: Workload, folder: Path, dsn: str, schema: str) 
             await store.initialize()
         await load(lite, cards, "load SQLite")
         await load(shared, cards, "load PostgreSQL")
+        await settle(lite, shared)
         to_pg_full = await full_copy(lite, empty_pg)
         to_lite_full = await full_copy(shared, empty_lite)
 
@@ -91,6 +99,7 @@ async def run_sync(n: int, work: Workload, folder: Path, dsn: str, schema: str) 
         row("sync identical PostgreSQL -> SQLite", seconds, to_lite_full, f"copied {outcome.copied}")
         await lite.save_many(new_here)
         await shared.save_many(new_there)
+        await settle(lite, shared)
         outcome, seconds = await timed_sync(lite, shared)
         row("sync 1% new each side: SQLite -> PostgreSQL", seconds, to_pg_full, f"copied {outcome.copied}")
         outcome, seconds = await timed_sync(shared, lite)

@@ -44,6 +44,11 @@ LEAF: Final = 64
 """Ranges that differ and hold about this many cards or fewer are listed and compared hash by hash."""
 GROUP_TARGET: Final = 16
 """A descent goes as deep as needed for the ranges to hold about this many cards each."""
+DENSE: Final = 0.5
+DENSE_LIST: Final = 1024
+"""When more than half the ranges compared differ, the differences are denser than the ranges:
+ranges of up to this many cards are then listed at once, as a finer comparison would find most
+of them differing too."""
 PARENT_CHUNK: Final = 4096
 """Ranges whose digests are asked in one call."""
 LIST_CHUNK: Final = 256
@@ -124,11 +129,14 @@ async def sync(
     with tqdm(desc="sync", unit="card", total=0, disable=not progress) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
-        async for prefixes in _differing(source, dest):
+        async for prefixes, depth, labelled in _differing(source, dest):
             mine, theirs = await asyncio.gather(source.hashes_in_ranges(prefixes), dest.hashes_in_ranges(prefixes))
             there = set(theirs)
             for hash_str in mine:
-                (pending.common if hash_str in there else pending.missing).append(hash_str)
+                if hash_str not in there:
+                    pending.missing.append(hash_str)
+                elif hash_str[:depth] in labelled:  # the range's sightings or tags differ
+                    pending.common.append(hash_str)
             if len(pending) >= batch_size:
                 considered += await copier.batches(pending, batch_size)
                 pending = _Pending()
@@ -140,28 +148,36 @@ async def sync(
     return result
 
 
-async def _differing(source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper) -> AsyncIterator[list[str]]:
-    """Chunks of the smallest ranges found to differ where ``source`` holds cards."""
+async def _differing(
+    source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper
+) -> AsyncIterator[tuple[list[str], int, set[str]]]:
+    """Chunks of the smallest ranges found to differ where ``source`` holds cards, with their
+    prefix length and those of them whose sightings or tags differ."""
     parents, depth = [""], FIRST_DEPTH
     while parents:
         differing: list[str] = []
-        cards = 0
+        labelled: set[str] = set()
+        cards = compared = 0
         for chunk in _chunks(parents, PARENT_CHUNK):
             mine, theirs = await asyncio.gather(source.range_digests(chunk, depth), dest.range_digests(chunk, depth))
+            compared += len(mine)
             for group, digest in sorted(mine.items()):
                 other = theirs.get(group)
                 if digest != other:
                     differing.append(group)
                     cards += max(digest.count, other.count if other is not None else 0)
+                    if other is None or digest.labels != other.labels:
+                        labelled.add(group)
         if not differing:
             return
         average = cards / len(differing)
-        if average <= LEAF or depth >= MAX_DEPTH:
+        dense = len(differing) > DENSE * compared and average <= DENSE_LIST
+        if average <= LEAF or dense or depth >= MAX_DEPTH:
             for chunk in _chunks(differing, LIST_CHUNK):
-                yield chunk
+                yield chunk, depth, labelled.intersection(chunk)
             return
         parents = differing
-        depth = min(MAX_DEPTH, depth + max(1, math.ceil(math.log(average / GROUP_TARGET, 16))))
+        depth = min(MAX_DEPTH, depth + max(1, math.floor(math.log(average / GROUP_TARGET, 16))))
 
 
 class _Copier:

@@ -1,11 +1,11 @@
 """Hash ranges: how two stores are compared without reading either whole (``mcard.sync``).
 
-A range is every hash that starts with a hex prefix (``""`` is every hash). Its digest is the
-SHA-256 of a canonical text: its hashes, then ``hash:key`` of its sightings, then ``hash:tag`` of
-its tags, each part sorted (by code point, as SQL's binary or "C" collation sorts UTF-8), one a
-line, the parts separated by an empty line. Two
-stores hold the same cards, sightings and tags in a range exactly when the digests match; every
-engine computes the same text, so stores of different engines compare.
+A range is every hash that starts with a hex prefix (``""`` is every hash). It has two digests,
+SHA-256 of canonical texts: ``cards`` of its hashes, one a line, and ``labels`` of the
+``hash:key`` lines of its sightings, an empty line, then the ``hash:tag`` lines of its tags; the
+lines sorted by code point (as SQL's binary or "C" collation sorts UTF-8). Two stores hold the
+same cards, sightings and tags in a range exactly when its digests match; every engine computes
+the same texts, so stores of different engines compare.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ _PREFIX: Final = re.compile(r"[0-9a-f]{0,128}")
 
 @dataclass(frozen=True)
 class RangeDigest:
-    """How many cards a range holds and the digest of what it holds."""
+    """How many cards a range holds, the digest of their hashes and that of their sightings and tags."""
 
     count: int
-    digest: str
+    cards: str
+    labels: str
 
 
 def range_end(prefix: str) -> str:
@@ -81,7 +82,8 @@ class Digester:
     def __init__(self) -> None:
         self._found: dict[str, RangeDigest] = {}
         self._group: Optional[str] = None
-        self._hasher = hashlib.sha256()
+        self._cards = hashlib.sha256()
+        self._labels = hashlib.sha256()
         self._part = 0
         self._first = True
         self._count = 0
@@ -90,11 +92,13 @@ class Digester:
         for group, part, line in rows:
             if group != self._group:
                 self._finish()
-                self._group, self._hasher, self._part, self._first, self._count = group, hashlib.sha256(), 0, True, 0
-            update = self._hasher.update
-            while self._part < part:
-                update(b"\n\n")
-                self._part, self._first = self._part + 1, True
+                self._group, self._part, self._first, self._count = group, 0, True, 0
+                self._cards, self._labels = hashlib.sha256(), hashlib.sha256()
+            if part != self._part:
+                if part == 2:
+                    self._labels.update(b"\n\n")
+                self._part, self._first = part, True
+            update = self._labels.update if part else self._cards.update
             if not self._first:
                 update(b"\n")
             update(line.encode("utf-8", "surrogatepass"))
@@ -104,10 +108,9 @@ class Digester:
     def _finish(self) -> None:
         if self._group is None or not self._count:
             return
-        while self._part < 2:
-            self._hasher.update(b"\n\n")
-            self._part += 1
-        self._found[self._group] = RangeDigest(self._count, self._hasher.hexdigest())
+        if self._part < 2:
+            self._labels.update(b"\n\n")
+        self._found[self._group] = RangeDigest(self._count, self._cards.hexdigest(), self._labels.hexdigest())
 
     def result(self) -> dict[str, RangeDigest]:
         self._finish()
@@ -115,7 +118,11 @@ class Digester:
         return self._found
 
 
-def digest_text(hashes: Sequence[str], sightings: Sequence[str], tags: Sequence[str]) -> str:
-    """The digest of one range from its sorted lines (the definition ``Digester`` streams)."""
-    text = "\n".join(hashes) + "\n\n" + "\n".join(sightings) + "\n\n" + "\n".join(tags)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def range_digest(hashes: Sequence[str], sightings: Sequence[str], tags: Sequence[str]) -> RangeDigest:
+    """The digests of one range from its sorted lines (the definition ``Digester`` streams)."""
+    labels = "\n".join(sightings) + "\n\n" + "\n".join(tags)
+    return RangeDigest(
+        len(hashes),
+        hashlib.sha256("\n".join(hashes).encode("utf-8", "surrogatepass")).hexdigest(),
+        hashlib.sha256(labels.encode("utf-8", "surrogatepass")).hexdigest(),
+    )

@@ -25,7 +25,7 @@ async def hashes_in(conn: Connection, tables: Any, prefixes: Sequence[str]) -> l
 
 
 async def digests(conn: Connection, tables: Any, prefixes: Sequence[str], depth: int) -> dict[str, RangeDigest]:
-    """The text ``hash_ranges.digest_text`` hashes, built and hashed by the server per range
+    """The texts ``hash_ranges.range_digest`` hashes, built and hashed by the server per range
     (lines in the "C" collation, which sorts as Python sorts strings)."""
     rows = await conn.fetch(
         f"""
@@ -38,10 +38,10 @@ async def digests(conn: Connection, tables: Any, prefixes: Sequence[str], depth:
         t AS (SELECT left(t.hash, $2) AS g,
                      string_agg(t.hash || ':' || t.tag, E'\\n' ORDER BY (t.hash || ':' || t.tag) COLLATE "C") AS lines
               FROM r JOIN {tables.tag} AS t ON {_in_ranges('t.hash')} GROUP BY 1)
-        SELECT c.g, c.n, encode(sha256(convert_to(
-            c.lines || E'\\n\\n' || coalesce(s.lines, '') || E'\\n\\n' || coalesce(t.lines, ''), 'UTF8')), 'hex')
+        SELECT c.g, c.n, encode(sha256(convert_to(c.lines, 'UTF8')), 'hex'),
+            encode(sha256(convert_to(coalesce(s.lines, '') || E'\\n\\n' || coalesce(t.lines, ''), 'UTF8')), 'hex')
         FROM c LEFT JOIN s USING (g) LEFT JOIN t USING (g)
         """,
         list(prefixes), depth,
     )
-    return {group: RangeDigest(count, digest) for group, count, digest in rows}
+    return {group: RangeDigest(count, cards, labels) for group, count, cards, labels in rows}
