@@ -112,3 +112,32 @@ def test_expected_retries_in_the_background_do_not_reach_the_notebook(tmp_path):
     )
     assert notebook.cells[0].outputs[-1].text == "11\n"
     assert unintended_output(notebook) == []
+
+
+@pytest.mark.postgres
+def test_the_sync_tutorial_shares_through_postgres_and_drops_its_schema(tmp_path, monkeypatch):
+    import asyncpg
+
+    from tests.postgres_support import require_server
+
+    url = require_server()
+    monkeypatch.setenv("MCARD_TUTORIAL_POSTGRES_URL", url)
+    monkeypatch.setenv("MCARD_DB_PATH", str(tmp_path / "cards.db"))
+    work = tmp_path / "04_engines.ipynb"
+    shutil.copy(FOLDER / "04_engines.ipynb", work)
+    notebook = execute(nbformat.read(work, as_version=4), tmp_path)
+    assert unintended_output(notebook) == []
+    shown = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    schema = shown.split("PostgreSQL, schema ")[1].split()[0]
+    assert "shared: copied 4 cards" in shown and "again:  copied 0 cards" in shown
+    assert "tags of the minutes: ['meeting', 'reviewed']" in shown
+    assert "cards: laptop 5 | team 5 | colleague 5" in shown
+
+    async def schema_left() -> bool:
+        connection = await asyncpg.connect(url)
+        try:
+            return bool(await connection.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema))
+        finally:
+            await connection.close()
+
+    assert not asyncio.run(schema_left()), "the tutorial left its schema behind"
