@@ -45,10 +45,11 @@ LEAF: Final = 64
 GROUP_TARGET: Final = 16
 """A descent goes as deep as needed for the ranges to hold about this many cards each."""
 DENSE: Final = 0.5
-DENSE_LIST: Final = 1024
-"""When more than half the ranges compared differ, the differences are denser than the ranges:
-ranges of up to this many cards are then listed at once, as a finer comparison would find most
-of them differing too."""
+DENSE_LIST: Final = 16384
+"""When more than half the ranges compared differ, the differences are denser than the ranges: a
+finer comparison would find most of its ranges differing too, and a pass over them costs about
+as much as listing their hashes (measured at 1,000,000 cards, SQLite and PostgreSQL on one
+machine). Ranges of up to this many cards are then listed at once."""
 PARENT_CHUNK: Final = 4096
 """Ranges whose digests are asked in one call."""
 LIST_CHUNK: Final = 256

@@ -94,6 +94,28 @@ async def test_postgres_digests_equal_the_reference_for_the_same_rows(pg_url_sch
         assert await store.hashes_in_ranges(["0", "a"]) == await BaseStore._hashes_in_ranges(store.store, ["0", "a"])
 
 
+@pytest.mark.postgres
+async def test_postgres_digests_survive_rows_of_other_tools_whose_hash_is_not_hex(pg_url_schema):
+    import asyncpg
+
+    url, schema = pg_url_schema
+    async with AsyncPersistenceWrapper(postgres_factory(url, schema)()) as store:
+        await fill(store, sample_cards(50))
+        before = await store.range_digests([""], 1)
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute(
+                f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+                " VALUES ('0-not-hex', 'x', true, 0, 'sha256', 1, 'text/plain')"
+            )
+        finally:
+            await connection.close()
+        after = await store.range_digests([""], 1)
+        assert after == await BaseStore._range_digests(store.store, [""], 1)
+        assert after["0"].count == before["0"].count + 1 and after["0"].cards != before["0"].cards
+        assert {g: d for g, d in after.items() if g != "0"} == {g: d for g, d in before.items() if g != "0"}
+
+
 async def test_sqlite_digests_equal_the_reference_and_see_labels(two):
     a, _ = two
     cards = sample_cards(400)

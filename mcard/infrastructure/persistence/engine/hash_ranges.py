@@ -1,11 +1,14 @@
 """Hash ranges: how two stores are compared without reading either whole (``mcard.sync``).
 
-A range is every hash that starts with a hex prefix (``""`` is every hash). It has two digests,
-SHA-256 of canonical texts: ``cards`` of its hashes, one a line, and ``labels`` of the
-``hash:key`` lines of its sightings, an empty line, then the ``hash:tag`` lines of its tags; the
-lines sorted by code point (as SQL's binary or "C" collation sorts UTF-8). Two stores hold the
-same cards, sightings and tags in a range exactly when its digests match; every engine computes
-the same texts, so stores of different engines compare.
+A range is every hash that starts with a hex prefix (``""`` is every hash). Its digests are
+sums, so that a database computes them in one pass in any order, without sorting. Each hash
+stands for two integers, its hex digits 1-15 and 16-30 (a card's hash is already a uniform
+digest); each sighting for those of its key (itself a digest of the sighting); each tag for the
+halves of the MD5 of ``t<hash>:<tag>`` as signed 64-bit integers (text that is not hex: hashes
+and keys of rows written by other tools too, with ``c``/``s`` before them). ``cards`` is the
+count and two sums of the range's hashes, ``labels`` two sums of its sightings and tags. Two
+sums of 60 bits make a chance match of different contents negligible (about 2**-120). Stores of
+different engines compute the same sums, so they compare.
 """
 
 from __future__ import annotations
@@ -57,72 +60,82 @@ def check_ranges(prefixes: object, depth: object = None) -> list[str]:
     return checked
 
 
+_HEX_DIGITS: Final = "0123456789abcdef"
+
+
+def text_value(kind: str, text: str) -> tuple[int, int]:
+    """What one line adds to a digest: the halves of the MD5 of ``kind + text`` as signed 64-bit
+    integers (as PostgreSQL reads ``('x' || substr(md5(line), 1, 16))::bit(64)::bigint``)."""
+    digest = hashlib.md5((kind + text).encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
+    return int.from_bytes(digest[:8], "big", signed=True), int.from_bytes(digest[8:], "big", signed=True)
+
+
+def hex_value(kind: str, text: str) -> tuple[int, int]:
+    """What a hash (``kind`` "c") or a sighting's key ("s") adds: its hex digits 1-15 and 16-30,
+    or, when those are not lowercase hex, ``text_value``."""
+    head = text[:30]
+    if len(head) == 30 and not head.strip(_HEX_DIGITS):
+        return int(head[:15], 16), int(head[15:], 16)
+    return text_value(kind, text)
+
+
+class Sums:
+    """The digests of ranges being read: fed hashes and labels in any order."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self._cards: dict[str, list[int]] = {}
+        self._labels: dict[str, list[int]] = {}
+
+    def add_hashes(self, hashes: Iterable[str]) -> None:
+        depth, cards, digits = self.depth, self._cards, _HEX_DIGITS
+        for hash_str in hashes:
+            head = hash_str[:30]
+            if len(head) == 30 and not head.strip(digits):  # hex_value, inlined: a million calls
+                first, second = int(head[:15], 16), int(head[15:], 16)
+            else:
+                first, second = text_value("c", hash_str)
+            found = cards.get(hash_str[:depth])
+            if found is None:
+                cards[hash_str[:depth]] = [1, first, second]
+            else:
+                found[0] += 1
+                found[1] += first
+                found[2] += second
+
+    def add_sightings(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """(hash, key) of sightings of stored cards."""
+        self._add_labels((hash_str, hex_value("s", key)) for hash_str, key in pairs)
+
+    def add_tags(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """(hash, tag) of tags of stored cards."""
+        self._add_labels((hash_str, text_value("t", f"{hash_str}:{tag}")) for hash_str, tag in pairs)
+
+    def _add_labels(self, values: Iterable[tuple[str, tuple[int, int]]]) -> None:
+        for hash_str, (first, second) in values:
+            found = self._labels.setdefault(hash_str[:self.depth], [0, 0])
+            found[0] += first
+            found[1] += second
+
+    def result(self) -> dict[str, RangeDigest]:
+        return {
+            group: RangeDigest(count, f"{first}:{second}", "{}:{}".format(*self._labels.get(group, (0, 0))))
+            for group, (count, first, second) in self._cards.items()
+        }
+
+
 def digest_groups(
     depth: int,
     hashes: Iterable[str],
     sightings: Iterable[tuple[str, str]],
     tags: Iterable[tuple[str, str]],
 ) -> dict[str, RangeDigest]:
-    """The digest of each range of prefix length ``depth`` that holds a card, from the hashes of
+    """The digests of each range of prefix length ``depth`` that holds a card, from the hashes of
     the cards and the (hash, key) of their sightings and (hash, tag) of their tags. Sightings and
     tags of hashes not among ``hashes`` are left out."""
     known = set(hashes)
-    rows = [(hash_str[:depth], 0, hash_str) for hash_str in known]
-    for part, pairs in enumerate((sightings, tags), 1):
-        rows.extend((h[:depth], part, f"{h}:{label}") for h, label in pairs if h in known)
-    digester = Digester()
-    digester.add_rows(sorted(rows))
-    return digester.result()
-
-
-class Digester:
-    """Range digests from rows (range, part, line) sorted by all three: part 0 a hash, 1 a
-    sighting's ``hash:key``, 2 a tag's ``hash:tag``. Fed in chunks, it keeps one range's state."""
-
-    def __init__(self) -> None:
-        self._found: dict[str, RangeDigest] = {}
-        self._group: Optional[str] = None
-        self._cards = hashlib.sha256()
-        self._labels = hashlib.sha256()
-        self._part = 0
-        self._first = True
-        self._count = 0
-
-    def add_rows(self, rows: Iterable[tuple[str, int, str]]) -> None:
-        for group, part, line in rows:
-            if group != self._group:
-                self._finish()
-                self._group, self._part, self._first, self._count = group, 0, True, 0
-                self._cards, self._labels = hashlib.sha256(), hashlib.sha256()
-            if part != self._part:
-                if part == 2:
-                    self._labels.update(b"\n\n")
-                self._part, self._first = part, True
-            update = self._labels.update if part else self._cards.update
-            if not self._first:
-                update(b"\n")
-            update(line.encode("utf-8", "surrogatepass"))
-            self._first = False
-            self._count += part == 0
-
-    def _finish(self) -> None:
-        if self._group is None or not self._count:
-            return
-        if self._part < 2:
-            self._labels.update(b"\n\n")
-        self._found[self._group] = RangeDigest(self._count, self._cards.hexdigest(), self._labels.hexdigest())
-
-    def result(self) -> dict[str, RangeDigest]:
-        self._finish()
-        self._group = None
-        return self._found
-
-
-def range_digest(hashes: Sequence[str], sightings: Sequence[str], tags: Sequence[str]) -> RangeDigest:
-    """The digests of one range from its sorted lines (the definition ``Digester`` streams)."""
-    labels = "\n".join(sightings) + "\n\n" + "\n".join(tags)
-    return RangeDigest(
-        len(hashes),
-        hashlib.sha256("\n".join(hashes).encode("utf-8", "surrogatepass")).hexdigest(),
-        hashlib.sha256(labels.encode("utf-8", "surrogatepass")).hexdigest(),
-    )
+    sums = Sums(depth)
+    sums.add_hashes(known)
+    sums.add_sightings((h, key) for h, key in sightings if h in known)
+    sums.add_tags((h, tag) for h, tag in tags if h in known)
+    return sums.result()

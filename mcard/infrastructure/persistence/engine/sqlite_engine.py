@@ -19,7 +19,7 @@ from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
-from .hash_ranges import Digester, RangeDigest
+from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
 from .page_marks import PageMarks
 from .sqlite_connection import SQLiteWorker, storage_error
@@ -415,14 +415,13 @@ class SQLiteStore(BaseStore):
         return await self._read(sql.hashes_starting, prefix, limit)
 
     async def _hashes_in_ranges(self, prefixes: Sequence[str]) -> list[str]:
-        return await self._read(sqlite_ranges.hashes_in, prefixes)
+        found: list[str] = []
+        for low, high in sqlite_ranges.intervals(prefixes):
+            found.extend(await self._read(sqlite_ranges.hashes_between, low, high))
+        return found
 
     async def _range_digests(self, prefixes: Sequence[str], depth: int) -> dict[str, RangeDigest]:
-        """Streamed from one snapshot: a range of a million cards is never held in memory."""
-        digester = Digester()
-        async for rows in self._snapshot(lambda worker: sqlite_ranges.digest_cursor(worker, prefixes, depth), 5000):
-            digester.add_rows(rows)
-        return digester.result()
+        return await sqlite_ranges.digests(self._read, prefixes, depth)
 
     async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
         return await self._write_queue().submit("insert", cards, sightings)

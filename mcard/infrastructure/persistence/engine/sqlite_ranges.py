@@ -1,29 +1,69 @@
-"""Hash ranges on SQLite (``hash_ranges``): hashes listed through the hash index, and digests
-streamed from one read snapshot in constant memory, rows sorted as ``Digester`` reads them."""
+"""Hash ranges on SQLite (``hash_ranges``): neighbouring ranges merged into intervals, each read
+through the hash index in hash order (no sort), a page at a time, and summed in Python."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
+from .hash_ranges import RangeDigest, Sums, range_end
 from .sqlite_connection import SQLiteWorker
 
-RANGES: Final = "json_each(:ranges) AS r ON {column} >= r.value AND {column} < r.value || 'g'"
-HASHES_IN: Final = f"SELECT hash FROM card JOIN {RANGES.format(column='card.hash')} ORDER BY hash"
-DIGEST_ROWS: Final = (
-    f"SELECT substr(c.hash, 1, :depth) AS range_group, 0, c.hash FROM card AS c JOIN {RANGES.format(column='c.hash')}"
-    f" UNION ALL SELECT substr(s.hash, 1, :depth), 1, s.hash || ':' || s.key FROM sighting AS s"
-    f" JOIN {RANGES.format(column='s.hash')} WHERE EXISTS (SELECT 1 FROM card WHERE card.hash = s.hash)"
-    f" UNION ALL SELECT substr(t.hash, 1, :depth), 2, t.hash || ':' || t.tag FROM tag AS t"
-    f" JOIN {RANGES.format(column='t.hash')} WHERE EXISTS (SELECT 1 FROM card WHERE card.hash = t.hash)"
-    " ORDER BY 1, 2, 3"
+PAGE: Final = 20_000
+"""Hashes read per call while summing: memory stays bounded however large the range."""
+HASHES_BETWEEN: Final = "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash"
+FIRST_PAGE: Final = "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?"
+NEXT_PAGE: Final = "SELECT hash FROM card WHERE hash > ? AND hash < ? ORDER BY hash LIMIT ?"
+SIGHTINGS_BETWEEN: Final = (
+    "SELECT s.hash, s.key FROM sighting AS s WHERE s.hash >= ? AND s.hash < ?"
+    " AND EXISTS (SELECT 1 FROM card WHERE card.hash = s.hash)"
+)
+TAGS_BETWEEN: Final = (
+    "SELECT t.hash, t.tag FROM tag AS t WHERE t.hash >= ? AND t.hash < ?"
+    " AND EXISTS (SELECT 1 FROM card WHERE card.hash = t.hash)"
 )
 
+Read = Callable[..., Awaitable[Any]]
+"""The store's ``_read``: runs ``operation(worker, *args)`` on an idle reader."""
 
-async def hashes_in(db: SQLiteWorker, prefixes: Sequence[str]) -> list[str]:
-    return [row[0] for row in await db.fetch(HASHES_IN, {"ranges": json.dumps(list(prefixes))})]
+
+def intervals(prefixes: Sequence[str]) -> list[tuple[str, str]]:
+    """The ranges as [low, high) intervals of strings, ranges next to each other merged (with
+    hex prefixes of one length, ``0f`` and ``10`` hold every hash from ``0f`` up to ``10g``)."""
+    merged: list[list[str]] = []
+    for prefix in sorted(prefixes):
+        last = merged[-1] if merged else None
+        if last and prefix and len(last[2]) == len(prefix) and int(prefix, 16) == int(last[2], 16) + 1:
+            last[1], last[2] = range_end(prefix), prefix
+        else:
+            merged.append([prefix, range_end(prefix), prefix])
+    return [(low, high) for low, high, _ in merged]
 
 
-async def digest_cursor(db: SQLiteWorker, prefixes: Sequence[str], depth: int) -> Any:
-    return await db.cursor(DIGEST_ROWS, {"ranges": json.dumps(list(prefixes)), "depth": depth})
+async def hashes_between(db: SQLiteWorker, low: str, high: str) -> list[str]:
+    return [row[0] for row in await db.fetch(HASHES_BETWEEN, (low, high))]
+
+
+async def _page(db: SQLiteWorker, start: str, high: str, first: bool) -> list[str]:
+    """A page of the hashes from ``start`` (or after it) up to ``high``, in order."""
+    return [row[0] for row in await db.fetch(FIRST_PAGE if first else NEXT_PAGE, (start, high, PAGE))]
+
+
+async def _labels(db: SQLiteWorker, low: str, high: str) -> tuple[list[Any], list[Any]]:
+    return await db.fetch(SIGHTINGS_BETWEEN, (low, high)), await db.fetch(TAGS_BETWEEN, (low, high))
+
+
+async def digests(read: Read, prefixes: Sequence[str], depth: int) -> dict[str, RangeDigest]:
+    """The ranges' digests. Each page is its own read: a write between two of them can only make
+    the digests differ from the other store's, which a sync then looks into."""
+    sums = Sums(depth)
+    for low, high in intervals(prefixes):
+        sightings, tags = await read(_labels, low, high)
+        sums.add_sightings(sightings)
+        sums.add_tags(tags)
+        hashes = await read(_page, low, high, True)
+        while hashes:
+            sums.add_hashes(hashes)
+            hashes = await read(_page, hashes[-1], high, False) if len(hashes) == PAGE else []
+    return sums.result()
+
