@@ -38,8 +38,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH: Final = 1000
 """Cards looked at (and at most copied) per transaction."""
-FIRST_DEPTH: Final = 2
-"""The first comparison: 256 ranges (two hex digits), enough to find equal stores in one pass."""
+FIRST_DEPTH: Final = (2, 6)
+"""The first comparison's prefix length, at least and at most: as long as makes ranges of about
+``GROUP_TARGET`` cards. Every later one only reads ranges found to differ, but the first reads
+everything: made fine at once, it leaves little to list when differences are spread everywhere
+(1% of a million cards touches every range of 4,000), while sending one row per range."""
 LEAF: Final = 64
 """Ranges that differ and hold about this many cards or fewer are listed and compared hash by hash."""
 GROUP_TARGET: Final = 16
@@ -154,7 +157,9 @@ async def _differing(
 ) -> AsyncIterator[tuple[list[str], int, set[str]]]:
     """Chunks of the smallest ranges found to differ where ``source`` holds cards, with their
     prefix length and those of them whose sightings or tags differ."""
-    parents, depth = [""], FIRST_DEPTH
+    most = max(await asyncio.gather(source.count(), dest.count()))
+    fine = round(math.log(max(most, 1) / GROUP_TARGET, 16)) if most > GROUP_TARGET else 0
+    parents, depth = [""], min(max(fine, FIRST_DEPTH[0]), FIRST_DEPTH[1])
     while parents:
         differing: list[str] = []
         labelled: set[str] = set()

@@ -2,20 +2,21 @@
 
 A range is every hash that starts with a hex prefix (``""`` is every hash). Its digests are
 sums, so that a database computes them in one pass in any order, without sorting. Each hash
-stands for two integers, its hex digits 1-15 and 16-30 (a card's hash is already a uniform
-digest); each sighting for those of its key (itself a digest of the sighting); each tag for the
-halves of the MD5 of ``t<hash>:<tag>`` as signed 64-bit integers (text that is not hex: hashes
-and keys of rows written by other tools too, with ``c``/``s`` before them). ``cards`` is the
-count and two sums of the range's hashes, ``labels`` two sums of its sightings and tags. Two
-sums of 60 bits make a chance match of different contents negligible (about 2**-120). Stores of
-different engines compute the same sums, so they compare.
+stands for the number its first 30 hex digits write (a card's hash is already a uniform
+digest), each sighting for that of its key (itself a digest of the sighting), each tag for that
+of the first 30 hex digits of the MD5 of ``t<hash>:<tag>`` (and so do hashes and keys that are
+not hex, rows of other tools, with ``c`` or ``s`` in front). ``cards`` is the sum over the
+range's hashes, ``labels`` over its sightings and tags, both exact: a chance match of different
+contents is about 2**-120. Stores of different engines compute the same sums, so they compare.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from itertools import groupby, repeat
+from operator import itemgetter
 from dataclasses import dataclass
 from typing import Final, Optional
 
@@ -61,22 +62,30 @@ def check_ranges(prefixes: object, depth: object = None) -> list[str]:
 
 
 _HEX_DIGITS: Final = "0123456789abcdef"
+_NOT_HEX: Final = b"0123456789abcdef\n"
+DIGITS: Final = 30
+"""Hex digits a line stands for: two 60-bit halves, as PostgreSQL sums them in ``bigint``."""
 
 
-def text_value(kind: str, text: str) -> tuple[int, int]:
-    """What one line adds to a digest: the halves of the MD5 of ``kind + text`` as signed 64-bit
-    integers (as PostgreSQL reads ``('x' || substr(md5(line), 1, 16))::bit(64)::bigint``)."""
-    digest = hashlib.md5((kind + text).encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
-    return int.from_bytes(digest[:8], "big", signed=True), int.from_bytes(digest[8:], "big", signed=True)
+def md5_number(kind: str, text: str) -> int:
+    """The number the first ``DIGITS`` hex digits of the MD5 of ``kind + text`` write."""
+    data = (kind + text).encode("utf-8", "surrogatepass")
+    return int(hashlib.md5(data, usedforsecurity=False).hexdigest()[:DIGITS], 16)
 
 
-def hex_value(kind: str, text: str) -> tuple[int, int]:
-    """What a hash (``kind`` "c") or a sighting's key ("s") adds: its hex digits 1-15 and 16-30,
-    or, when those are not lowercase hex, ``text_value``."""
-    head = text[:30]
-    if len(head) == 30 and not head.strip(_HEX_DIGITS):
-        return int(head[:15], 16), int(head[15:], 16)
-    return text_value(kind, text)
+def value(kind: str, text: str) -> int:
+    """What a hash or a key adds to a digest: the number its first ``DIGITS`` hex digits write,
+    or, when they are not lowercase hex, ``md5_number``."""
+    head = text[:DIGITS]
+    if len(head) < DIGITS or head.strip(_HEX_DIGITS):
+        return md5_number(kind, text)
+    return int(head, 16)
+
+
+def all_hex(lines: list[str], text: str) -> bool:
+    """Whether every line (``text`` is them joined by newlines) is lowercase hex of at least
+    ``DIGITS`` digits: then each stands for its own digits, without a check per line."""
+    return bool(lines) and min(map(len, lines)) >= DIGITS and text.isascii() and not text.encode().translate(None, _NOT_HEX)
 
 
 class Sums:
@@ -84,43 +93,39 @@ class Sums:
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
-        self._cards: dict[str, list[int]] = {}
-        self._labels: dict[str, list[int]] = {}
+        self._count: dict[str, int] = {}
+        self._cards: dict[str, int] = {}
+        self._labels: dict[str, int] = {}
 
-    def add_hashes(self, hashes: Iterable[str]) -> None:
-        depth, cards, digits = self.depth, self._cards, _HEX_DIGITS
-        for hash_str in hashes:
-            head = hash_str[:30]
-            if len(head) == 30 and not head.strip(digits):  # hex_value, inlined: a million calls
-                first, second = int(head[:15], 16), int(head[15:], 16)
-            else:
-                first, second = text_value("c", hash_str)
-            found = cards.get(hash_str[:depth])
-            if found is None:
-                cards[hash_str[:depth]] = [1, first, second]
-            else:
-                found[0] += 1
-                found[1] += first
-                found[2] += second
+    def add_hashes(self, hashes: list[str], checked: bool = False) -> None:
+        """Hashes of stored cards; ``checked``: ``all_hex`` holds for them."""
+        count, cards = self._count, self._cards
+        for group, run in groupby(hashes, itemgetter(slice(0, self.depth))):
+            members = list(run)
+            total = sum(map(int, [h[:DIGITS] for h in members], repeat(16))) if checked else sum(
+                value("c", h) for h in members
+            )
+            count[group] = count.get(group, 0) + len(members)
+            cards[group] = cards.get(group, 0) + total
 
     def add_sightings(self, pairs: Iterable[tuple[str, str]]) -> None:
         """(hash, key) of sightings of stored cards."""
-        self._add_labels((hash_str, hex_value("s", key)) for hash_str, key in pairs)
+        self._add_labels((hash_str, value("s", key)) for hash_str, key in pairs)
 
     def add_tags(self, pairs: Iterable[tuple[str, str]]) -> None:
         """(hash, tag) of tags of stored cards."""
-        self._add_labels((hash_str, text_value("t", f"{hash_str}:{tag}")) for hash_str, tag in pairs)
+        self._add_labels((hash_str, md5_number("t", f"{hash_str}:{tag}")) for hash_str, tag in pairs)
 
-    def _add_labels(self, values: Iterable[tuple[str, tuple[int, int]]]) -> None:
-        for hash_str, (first, second) in values:
-            found = self._labels.setdefault(hash_str[:self.depth], [0, 0])
-            found[0] += first
-            found[1] += second
+    def _add_labels(self, values: Iterable[tuple[str, int]]) -> None:
+        labels, depth = self._labels, self.depth
+        for hash_str, number in values:
+            labels[hash_str[:depth]] = labels.get(hash_str[:depth], 0) + number
 
     def result(self) -> dict[str, RangeDigest]:
+        labels = self._labels
         return {
-            group: RangeDigest(count, f"{first}:{second}", "{}:{}".format(*self._labels.get(group, (0, 0))))
-            for group, (count, first, second) in self._cards.items()
+            group: RangeDigest(count, str(self._cards[group]), str(labels.get(group, 0)))
+            for group, count in self._count.items()
         }
 
 
@@ -135,7 +140,7 @@ def digest_groups(
     tags of hashes not among ``hashes`` are left out."""
     known = set(hashes)
     sums = Sums(depth)
-    sums.add_hashes(known)
+    sums.add_hashes(sorted(known))
     sums.add_sightings((h, key) for h, key in sightings if h in known)
     sums.add_tags((h, tag) for h, tag in tags if h in known)
     return sums.result()

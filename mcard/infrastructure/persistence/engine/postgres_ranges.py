@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from .hash_ranges import RangeDigest
 
@@ -36,32 +36,32 @@ async def hashes_in(conn: Connection, tables: Any, prefixes: Sequence[str]) -> l
     return sorted(row[0] for row in rows)
 
 
-def _text_value(line: str, half: int) -> str:
-    """``hash_ranges.text_value`` of ``line`` (with its kind in front): a half of its MD5."""
-    return f"('x' || substr(md5({line}), {1 + 16 * half}, 16))::bit(64)::bigint"
+HALF: Final = 2**60
+"""A line's number is its high 60 bits times this plus its low 60 bits (``hash_ranges.value``)."""
 
 
-def _hex_value(column: str, kind: str, half: int, guarded: bool) -> str:
-    """``hash_ranges.hex_value``: hex digits 1-15 or 16-30 of ``column``. Unguarded, a value that
-    is not hex fails the statement (SQLSTATE 22P02): checking every row costs more than the sum."""
-    digits = f"('x' || substr({column}, {1 + 15 * half}, 15))::bit(60)::bigint"
-    if not guarded:
-        return digits
-    is_hex = f"length({column}) >= 30 AND translate(substr({column}, 1, 30), '0123456789abcdef', '') = ''"
-    text = _text_value(f"'{kind}' || {column}", half)
-    return f"CASE WHEN {is_hex} THEN {digits} ELSE {text} END"
+def _halves(column: str, kind: str, guarded: bool) -> str:
+    """The two 60-bit halves of ``hash_ranges.value`` of ``column``, as ``a`` and ``b``.
+    Unguarded, a value that is not hex fails the statement (SQLSTATE 22P02): checking every row
+    costs more than the sums, so it is done only for a store that needs it."""
+    digits = column
+    if guarded:
+        is_hex = f"length({column}) >= 30 AND translate(substr({column}, 1, 30), '0123456789abcdef', '') = ''"
+        digits = f"(CASE WHEN {is_hex} THEN {column} ELSE md5('{kind}' || {column}) END)"
+    return (
+        f"('x' || substr({digits}, 1, 15))::bit(60)::bigint AS a,"
+        f" ('x' || substr({digits}, 16, 15))::bit(60)::bigint AS b"
+    )
 
 
 def _digest_statement(tables: Any, guarded: bool) -> str:
-    def values(column: str, kind: str) -> str:
-        return f"{_hex_value(column, kind, 0, guarded)} AS a, {_hex_value(column, kind, 1, guarded)} AS b"
-
-    tag = "'t' || x.hash || ':' || x.tag"
+    tag = _halves("md5('t' || x.hash || ':' || x.tag)", "t", False)
     lines = (
-        f"SELECT left(x.hash, $2) AS g, true AS card, {values('x.hash', 'c')} FROM {_in_ranges(tables.card, 'hash')}"
-        f" UNION ALL SELECT left(x.hash, $2), false, {values('x.key', 's')}"
+        f"SELECT left(x.hash, $2) AS g, true AS card, {_halves('x.hash', 'c', guarded)}"
+        f" FROM {_in_ranges(tables.card, 'hash')}"
+        f" UNION ALL SELECT left(x.hash, $2), false, {_halves('x.key', 's', guarded)}"
         f" FROM {_in_ranges(tables.sighting, 'hash, key')}"
-        f" UNION ALL SELECT left(x.hash, $2), false, {_text_value(tag, 0)}, {_text_value(tag, 1)}"
+        f" UNION ALL SELECT left(x.hash, $2), false, {tag}"
         f" FROM {_in_ranges(tables.tag, 'hash, tag')}"
     )
     return (
@@ -81,6 +81,6 @@ async def digests(conn: Connection, tables: Any, prefixes: Sequence[str], depth:
             raise
         rows = await _fetch(conn, _digest_statement(tables, True), list(prefixes), depth)
     return {
-        group: RangeDigest(count, f"{first}:{second}", f"{label_first or 0}:{label_second or 0}")
-        for group, count, first, second, label_first, label_second in rows
+        group: RangeDigest(count, str(int(high) * HALF + int(low)), str(int(label_high or 0) * HALF + int(label_low or 0)))
+        for group, count, high, low, label_high, label_low in rows
     }

@@ -415,10 +415,7 @@ class SQLiteStore(BaseStore):
         return await self._read(sql.hashes_starting, prefix, limit)
 
     async def _hashes_in_ranges(self, prefixes: Sequence[str]) -> list[str]:
-        found: list[str] = []
-        for low, high in sqlite_ranges.intervals(prefixes):
-            found.extend(await self._read(sqlite_ranges.hashes_between, low, high))
-        return found
+        return await sqlite_ranges.listed(self._read, prefixes)
 
     async def _range_digests(self, prefixes: Sequence[str], depth: int) -> dict[str, RangeDigest]:
         return await sqlite_ranges.digests(self._read, prefixes, depth)

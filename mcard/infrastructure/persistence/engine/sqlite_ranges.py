@@ -1,25 +1,50 @@
 """Hash ranges on SQLite (``hash_ranges``): neighbouring ranges merged into intervals, each read
-through the hash index in hash order (no sort), a page at a time, and summed in Python."""
+through the hash index in hash order (no sort), a page at a time, and summed in Python.
+
+Rows of other tools may hold values of any type: only text hashes sort within a range of hex
+text (numbers sort below it, blobs above), and keys and tags are read as text."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Optional
 
-from .hash_ranges import RangeDigest, Sums, range_end
+from .hash_ranges import RangeDigest, Sums, all_hex, range_end
 from .sqlite_connection import SQLiteWorker
 
 PAGE: Final = 20_000
 """Hashes read per call while summing: memory stays bounded however large the range."""
 HASHES_BETWEEN: Final = "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash"
-FIRST_PAGE: Final = "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?"
-NEXT_PAGE: Final = "SELECT hash FROM card WHERE hash > ? AND hash < ? ORDER BY hash LIMIT ?"
+PAGE_OF: Final = (
+    "SELECT group_concat(hash, char(10)), max(hash) FROM"
+    " (SELECT hash FROM card WHERE hash {after} ? AND hash < ? ORDER BY hash LIMIT ?)"
+)
+"""A page of hashes as one text, a line each (in any order: only their sums are wanted), and the
+last of them, where the next page starts: one row instead of a row (and a call of the
+connection's row factory) per hash."""
+FIRST_PAGE: Final = PAGE_OF.format(after=">=")
+NEXT_PAGE: Final = PAGE_OF.format(after=">")
 SIGHTINGS_BETWEEN: Final = (
-    "SELECT s.hash, s.key FROM sighting AS s WHERE s.hash >= ? AND s.hash < ?"
+    "SELECT s.hash, CAST(s.key AS TEXT) FROM sighting AS s WHERE s.hash >= ? AND s.hash < ?"
     " AND EXISTS (SELECT 1 FROM card WHERE card.hash = s.hash)"
 )
+IN_INTERVALS: Final = (
+    "{select} JOIN json_each(?) AS r ON {column} >= json_extract(r.value, '$[0]')"
+    " AND {column} < json_extract(r.value, '$[1]')"
+)
+"""Rows in any of several intervals (a JSON list of [low, high]): an index range search each."""
+HASHES_IN: Final = IN_INTERVALS.format(select="SELECT hash FROM card", column="card.hash") + " ORDER BY hash"
+SIGHTINGS_IN: Final = IN_INTERVALS.format(
+    select="SELECT s.hash, CAST(s.key AS TEXT) FROM sighting AS s", column="s.hash"
+) + " WHERE EXISTS (SELECT 1 FROM card WHERE card.hash = s.hash)"
+TAGS_IN: Final = IN_INTERVALS.format(
+    select="SELECT t.hash, CAST(t.tag AS TEXT) FROM tag AS t", column="t.hash"
+) + " WHERE EXISTS (SELECT 1 FROM card WHERE card.hash = t.hash)"
+SCATTERED: Final = 256
+"""Intervals read in one statement when there are several (a sort of their rows, no page)."""
 TAGS_BETWEEN: Final = (
-    "SELECT t.hash, t.tag FROM tag AS t WHERE t.hash >= ? AND t.hash < ?"
+    "SELECT t.hash, CAST(t.tag AS TEXT) FROM tag AS t WHERE t.hash >= ? AND t.hash < ?"
     " AND EXISTS (SELECT 1 FROM card WHERE card.hash = t.hash)"
 )
 
@@ -44,9 +69,35 @@ async def hashes_between(db: SQLiteWorker, low: str, high: str) -> list[str]:
     return [row[0] for row in await db.fetch(HASHES_BETWEEN, (low, high))]
 
 
-async def _page(db: SQLiteWorker, start: str, high: str, first: bool) -> list[str]:
-    """A page of the hashes from ``start`` (or after it) up to ``high``, in order."""
-    return [row[0] for row in await db.fetch(FIRST_PAGE if first else NEXT_PAGE, (start, high, PAGE))]
+async def hashes_in(db: SQLiteWorker, spans: Sequence[tuple[str, str]]) -> list[str]:
+    return [row[0] for row in await db.fetch(HASHES_IN, (json.dumps(spans),))]
+
+
+async def _scattered(db: SQLiteWorker, spans: Sequence[tuple[str, str]]) -> tuple[list[Any], ...]:
+    """The hashes, sightings and tags in several intervals, from one snapshot."""
+    given = (json.dumps(spans),)
+    return tuple(await db.in_turn(
+        [db.fetch(HASHES_IN, given), db.fetch(SIGHTINGS_IN, given), db.fetch(TAGS_IN, given)], snapshot=True
+    ))
+
+
+async def listed(read: Read, prefixes: Sequence[str]) -> list[str]:
+    """The hashes in the ranges, in order: one interval read through the index, several at once."""
+    spans = intervals(prefixes)
+    if len(spans) == 1:
+        return await read(hashes_between, *spans[0])
+    found: list[str] = []
+    for start in range(0, len(spans), SCATTERED):
+        found.extend(await read(hashes_in, spans[start:start + SCATTERED]))
+    return found
+
+
+async def _page(db: SQLiteWorker, start: str, high: str, first: bool) -> tuple[list[str], Optional[str], bool]:
+    """The hashes of the page from ``start`` (or after it) up to ``high``, the last one, and
+    whether they are all hex (``hash_ranges.all_hex``)."""
+    [(text, last)] = await db.fetch(FIRST_PAGE if first else NEXT_PAGE, (start, high, PAGE))
+    lines = text.split("\n") if text else []
+    return lines, last, all_hex(lines, text or "")
 
 
 async def _labels(db: SQLiteWorker, low: str, high: str) -> tuple[list[Any], list[Any]]:
@@ -57,13 +108,21 @@ async def digests(read: Read, prefixes: Sequence[str], depth: int) -> dict[str, 
     """The ranges' digests. Each page is its own read: a write between two of them can only make
     the digests differ from the other store's, which a sync then looks into."""
     sums = Sums(depth)
-    for low, high in intervals(prefixes):
+    spans = intervals(prefixes)
+    if len(spans) > 1:
+        for start in range(0, len(spans), SCATTERED):
+            hashes, sightings, tags = await read(_scattered, spans[start:start + SCATTERED])
+            sums.add_hashes(sorted(row[0] for row in hashes))
+            sums.add_sightings(sightings)
+            sums.add_tags(tags)
+        return sums.result()
+    for low, high in spans:
         sightings, tags = await read(_labels, low, high)
         sums.add_sightings(sightings)
         sums.add_tags(tags)
-        hashes = await read(_page, low, high, True)
+        hashes, last, checked = await read(_page, low, high, True)
         while hashes:
-            sums.add_hashes(hashes)
-            hashes = await read(_page, hashes[-1], high, False) if len(hashes) == PAGE else []
+            sums.add_hashes(hashes, checked)
+            hashes, last, checked = await read(_page, last, high, False) if len(hashes) == PAGE else ([], None, False)
     return sums.result()
 
