@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import sys
 import time
 import types
@@ -35,6 +36,7 @@ from mcard.infrastructure.persistence.engine.hash_ranges import MAX_DEPTH
 from mcard.infrastructure.persistence.engine.integrity import DamagedCard
 
 logger = logging.getLogger(__name__)
+_HEX: Final = re.compile(r"[0-9a-f]{1,128}")
 
 DEFAULT_BATCH: Final = 1000
 """Cards looked at (and at most copied) per transaction."""
@@ -137,7 +139,9 @@ async def sync(
             mine, theirs = await asyncio.gather(source.hashes_in_ranges(prefixes), dest.hashes_in_ranges(prefixes))
             there = set(theirs)
             for hash_str in mine:
-                if hash_str not in there:
+                if not _HEX.fullmatch(hash_str):
+                    result.damaged.append(DamagedCard(hash_str, "the hash is not lowercase hex (a row of another tool)"))
+                elif hash_str not in there:
                     pending.missing.append(hash_str)
                 elif hash_str[:depth] in labelled:  # the range's sightings or tags differ
                     pending.common.append(hash_str)
@@ -168,6 +172,9 @@ async def _differing(
             mine, theirs = await asyncio.gather(source.range_digests(chunk, depth), dest.range_digests(chunk, depth))
             compared += len(mine)
             for group, digest in sorted(mine.items()):
+                if not _HEX.fullmatch(group):  # only rows of other tools, whose hashes are not hex
+                    logger.warning("sync: skipped %s rows whose hashes start with %r: not lowercase hex", digest.count, group)
+                    continue
                 other = theirs.get(group)
                 if digest != other:
                     differing.append(group)

@@ -299,3 +299,19 @@ async def test_cards_read_from_sqlite_save_into_postgres_with_their_time(tmp_pat
         read = [card async for card in a.iterate()]
         assert await shared.save_many(read) == 5
         assert {(c.hash, c.g_time) for c in await shared.list()} == {(c.hash, c.g_time) for c in cards}
+
+
+async def test_a_row_of_another_tool_with_a_hash_that_is_not_hex_is_reported(tmp_path):
+    path = tmp_path / "a.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a:
+        await fill(a, sample_cards(20))
+    with sqlite3.connect(path) as db:
+        for foreign in ("0-not-hex", "00000000zz"):
+            db.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                       " VALUES (?, X'78', 1, 0, 'sha256', 1, 'text/plain')", (foreign,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
+        result = await mcard.sync(a, b, progress=False)
+        assert result.copied == 20 and [card.hash for card in result.damaged] == ["00000000zz"]
+        assert "not lowercase hex" in result.damaged[0].reason
