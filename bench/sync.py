@@ -89,6 +89,8 @@ async def run_sync(n: int, work: Workload, folder: Path, dsn: str, schema: str) 
         await settle(lite, shared)
         to_pg_full = await full_copy(lite, empty_pg)
         to_lite_full = await full_copy(shared, empty_lite)
+        for copy in (empty_pg, empty_lite):
+            await copy.close()  # their background indexing of the copies would share the CPU
 
         def row(operation: str, seconds: float, full: float, outcome: Any) -> None:
             result.rows.append(Row(operation, n, n / seconds, n / full, note=f"{seconds:.2f} s vs {full:.2f} s; {outcome}"))
