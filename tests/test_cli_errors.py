@@ -135,6 +135,11 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("export-unknown-format", lambda t: ["export", str(t / "out.xlsx")], 2, "cannot tell the export format"),
     ("export-not-a-database", lambda t: ["export", str(t / "out.jsonl"), "--db", str(not_a_database(t))], 3, "storage error"),
     ("export-files-to-stdout", lambda t: ["export", "-", "--format", "files"], 2, "cannot be written to a stream"),
+    # sync
+    ("sync-missing-source", lambda t: ["sync", str(t / "missing.db"), str(t / "b.db")], 3, "no card store here (no such file)"),
+    ("sync-not-a-database", lambda t: ["sync", str(not_a_database(t)), str(t / "b.db")], 3, "storage error"),
+    ("sync-bad-since", lambda t: ["sync", "a.db", "b.db", "--since", "yesterday\x1b[2J"], 2, "'yesterday\\x1b[2J'"),
+    ("sync-damaged-source", lambda t: ["sync", str(damaged_db(t)), str(t / "b.db")], 1, "skipped 1 damaged cards"),
     # lab
     ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--tutorials", str(t / "tutorials"), "--db", str(not_a_database(t))], 3, "storage error"),
     ("lab-tutorials-under-a-file", lambda t: ["lab", "--tutorials", str(a_file(t) / "tutorials")], 2, "Not a directory"),

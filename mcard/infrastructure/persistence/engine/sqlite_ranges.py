@@ -16,31 +16,29 @@ from .sqlite_connection import SQLiteWorker
 PAGE: Final = 20_000
 """Hashes read per call while summing: memory stays bounded however large the range."""
 HASHES_BETWEEN: Final = "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash"
-PAGE_OF: Final = (
+FIRST_PAGE: Final = (
     "SELECT group_concat(hash, char(10)), max(hash) FROM"
-    " (SELECT hash FROM card WHERE hash {after} ? AND hash < ? ORDER BY hash LIMIT ?)"
+    " (SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?)"
 )
 """A page of hashes as one text, a line each (in any order: only their sums are wanted), and the
 last of them, where the next page starts: one row instead of a row (and a call of the
 connection's row factory) per hash."""
-FIRST_PAGE: Final = PAGE_OF.format(after=">=")
-NEXT_PAGE: Final = PAGE_OF.format(after=">")
+NEXT_PAGE: Final = (
+    "SELECT group_concat(hash, char(10)), max(hash) FROM"
+    " (SELECT hash FROM card WHERE hash > ? AND hash < ? ORDER BY hash LIMIT ?)"
+)
 SIGHTINGS_BETWEEN: Final = (
     "SELECT s.hash, CAST(s.key AS TEXT) FROM sighting AS s WHERE s.hash >= ? AND s.hash < ?"
     " AND EXISTS (SELECT 1 FROM card WHERE card.hash = s.hash)"
 )
-IN_INTERVALS: Final = (
-    "{select} JOIN json_each(?) AS r ON {column} >= json_extract(r.value, '$[0]')"
-    " AND {column} < json_extract(r.value, '$[1]')"
+IN_SPANS: Final = (
+    "JOIN json_each(?) AS r ON x.hash >= json_extract(r.value, '$[0]') AND x.hash < json_extract(r.value, '$[1]')"
 )
 """Rows in any of several intervals (a JSON list of [low, high]): an index range search each."""
-HASHES_IN: Final = IN_INTERVALS.format(select="SELECT hash FROM card", column="card.hash") + " ORDER BY hash"
-SIGHTINGS_IN: Final = IN_INTERVALS.format(
-    select="SELECT s.hash, CAST(s.key AS TEXT) FROM sighting AS s", column="s.hash"
-) + " WHERE EXISTS (SELECT 1 FROM card WHERE card.hash = s.hash)"
-TAGS_IN: Final = IN_INTERVALS.format(
-    select="SELECT t.hash, CAST(t.tag AS TEXT) FROM tag AS t", column="t.hash"
-) + " WHERE EXISTS (SELECT 1 FROM card WHERE card.hash = t.hash)"
+HASHES_IN: Final = f"SELECT x.hash FROM card AS x {IN_SPANS} ORDER BY x.hash"
+IN_CARDS: Final = "EXISTS (SELECT 1 FROM card WHERE card.hash = x.hash)"
+SIGHTINGS_IN: Final = f"SELECT x.hash, CAST(x.key AS TEXT) FROM sighting AS x {IN_SPANS} WHERE {IN_CARDS}"
+TAGS_IN: Final = f"SELECT x.hash, CAST(x.tag AS TEXT) FROM tag AS x {IN_SPANS} WHERE {IN_CARDS}"
 SCATTERED: Final = 256
 """Intervals read in one statement when there are several (a sort of their rows, no page)."""
 TAGS_BETWEEN: Final = (
