@@ -2,6 +2,8 @@
 
 ``cards = mcard.notebook.open("cards.db")`` gives a :class:`NotebookCards`. Importing this
 package starts nothing and patches nothing: the private event loop starts with the first call.
+In IPython it registers the HTML view of cards with the display formatter (``options`` bounds
+every view).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from mcard.infrastructure.persistence.config_url import config_from_url, default
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
 from .cards import NotebookCards
-from .display import CardList, card_html, cards_html
+from .display import CardList, card_html, cards_html, register_formatter
+from .media import Options, options
 
 if TYPE_CHECKING:
     from .forms import BrowseForm, CreateForm, Explorer, RemoveForm, SearchForm, explorer
@@ -28,6 +31,8 @@ __all__ = [
     "CardList",
     "card_html",
     "cards_html",
+    "options",
+    "Options",
     "to_dataframe",
     "CreateForm",
     "SearchForm",
@@ -46,6 +51,9 @@ _LAZY = {
     "Explorer": "forms",
     "explorer": "forms",
 }
+
+
+register_formatter()
 
 
 def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
