@@ -275,11 +275,13 @@ class NotebookCards:
             await self._arun(pages.aclose())
 
     # -- widgets -----------------------------------------------------------------------------
-    def explorer(self, page_size: int = 10) -> Any:
-        """The combined browse / search / add / remove form (ipywidgets)."""
-        from .forms import explorer
+    def explorer(self, query: str = "", **options: Any) -> Any:
+        """The explorer widget over this store, showing ``query``'s results (``page_size=25``):
+        query box, facets, a grid paged by the database, a detail pane (see
+        :class:`mcard.notebook.explorer.Explorer`)."""
+        from .explorer import explorer
 
-        return explorer(self, page_size=page_size)
+        return explorer(self, query, **options)
 
 
 async def _take(pages: AsyncIterator[MCard], size: int) -> Sequence[MCard]:
