@@ -163,8 +163,10 @@ async def test_the_facade_resolves_prefixes_plainly_and_awaited(cards):
 
 
 def test_explorer_combines_the_forms(cards):
+    from mcard.notebook.forms import explorer as tabs
+
     cards.create("first")
-    explorer = cards.explorer(page_size=5)
+    explorer = tabs(cards, page_size=5)
     assert explorer.tabs.titles == ("Browse", "Search", "Add", "Remove")
     assert explorer.browse.message == "cards 1–1 of 1, newest first"
     explorer.create.text.value = "second"
@@ -185,7 +187,8 @@ def test_forms_in_a_plain_script(tmp_path):
     code = (
         "import mcard.notebook\n"
         f"cards = mcard.notebook.open({str(tmp_path / 's.db')!r})\n"
-        "ex = cards.explorer()\n"
+        "from mcard.notebook.forms import explorer\n"
+        "ex = explorer(cards)\n"
         "ex.create.text.value = 'from a script'\n"
         "ex.create.add_button.click()\n"
         "print(ex.create.message.split()[0], ex.browse.message)\n"

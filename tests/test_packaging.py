@@ -206,7 +206,7 @@ def test_dataframes_and_forms_without_the_notebook_extra_name_the_extra_to_insta
         "print(cards.list()[0].content)\n"
         "{}\n"
     )
-    for use, feature in (("cards.list_df()", "DataFrames"), ("mcard.notebook.Explorer", "the notebook forms")):
+    for use, feature in (("cards.list_df()", "DataFrames"), ("mcard.notebook.Explorer", "the explorer's widgets"), ("mcard.notebook.SearchForm", "the notebook forms")):
         result = core.run("python", "-c", probe.format(use), check=False)
         assert result.returncode == 1 and result.stdout == "x\n"
         last = result.stderr.strip().splitlines()[-1]

@@ -22,7 +22,8 @@ from .display import CardList, card_html, cards_html, register_formatter
 from .media import Options, options
 
 if TYPE_CHECKING:
-    from .forms import BrowseForm, CreateForm, Explorer, RemoveForm, SearchForm, explorer
+    from .explorer import Explorer
+    from .forms import BrowseForm, CreateForm, RemoveForm, SearchForm
     from .frames import to_dataframe
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "BrowseForm",
     "RemoveForm",
     "Explorer",
-    "explorer",
 ]
 
 _LAZY = {
@@ -48,8 +48,7 @@ _LAZY = {
     "SearchForm": "forms",
     "BrowseForm": "forms",
     "RemoveForm": "forms",
-    "Explorer": "forms",
-    "explorer": "forms",
+    "Explorer": "explorer",
 }
 
 
@@ -77,8 +76,8 @@ def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
 
 
 def __getattr__(name: str) -> Any:
-    """DataFrames and forms load when first asked for; without pandas or ipywidgets the error
-    names the extra to install."""
+    """DataFrames, forms and the explorer load when first asked for; without pandas,
+    ipywidgets or anywidget the error names the extra to install."""
     if name in _LAZY:
         try:
             module = importlib.import_module(f"{__name__}.{_LAZY[name]}")

@@ -10,6 +10,6 @@ try:
 except ModuleNotFoundError as exc:
     if exc.name not in ("anywidget", "traitlets", "ipywidgets", "PIL"):
         raise
-    raise missing_extra(exc, "the explorer", "notebook") from exc
+    raise missing_extra(exc, "the explorer's widgets", "notebook") from exc
 
 __all__ = ["Explorer", "explorer"]
