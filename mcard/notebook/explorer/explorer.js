@@ -37,7 +37,7 @@ function copyButton(text, say) {
       const done = await copyText(text);
       say(done ? `copied ${text}` : "copy failed: select the hash and copy it");
     },
-  }, "⧉");
+  }, "copy");
 }
 
 function render({ model, el }) {
@@ -86,7 +86,7 @@ function render({ model, el }) {
     const count = model.get("total");
     total.textContent = `${count.toLocaleString("en-US")} ${count === 1 ? "card" : "cards"}`;
     const table = h("table", { class: "mcx-grid" });
-    const widths = ["2.2em", "11.5em", "10em", "5.5em", null, "9.5em"];
+    const widths = ["2em", "12em", "8em", "5.5em", null, "10em"];
     table.append(h("colgroup", {}, ...widths.map((w) => h("col", w ? { style: `width:${w}` } : {}))));
     table.append(h("thead", {}, h("tr", {},
       ...["", "time (UTC)", "type", "size", "name · tags · content", "hash"].map((t) => h("th", { text: t })))));
@@ -112,7 +112,7 @@ function render({ model, el }) {
         h("td", { class: "mcx-ellipsis", text: row.type, title: row.type }),
         h("td", { class: "mcx-number", text: row.size }),
         content,
-        h("td", { class: "mcx-hashcell" }, h("code", { class: "mcx-hash", text: row.hash }), copyButton(row.hash, say)),
+        h("td", {}, h("div", { class: "mcx-hashcell" }, h("code", { class: "mcx-hash", text: row.hash }), copyButton(row.hash, say))),
       );
       tr.dataset.hash = row.hash;
       body.append(tr);
@@ -155,8 +155,8 @@ function render({ model, el }) {
           }, h("span", { style: `height:${Math.max(4, (100 * n) / most)}%` }));
           bars.append(bar);
         }
-        section.append(bars, h("div", { class: "mcx-range" },
-          h("span", { text: values[0][0] }), h("span", { text: values[values.length - 1][0] })));
+        const ends = values.length > 1 ? [values[0][0], values[values.length - 1][0]] : [values[0][0]];
+        section.append(bars, h("div", { class: "mcx-range" }, ...ends.map((end) => h("span", { text: end }))));
       } else {
         for (const [value, n] of values) {
           section.append(h("button", { type: "button", class: "mcx-facet-value", title: String(value), onclick: () => click(value) },

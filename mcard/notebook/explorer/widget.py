@@ -201,7 +201,9 @@ class Explorer(anywidget.AnyWidget):
         if found.total == 0:
             self.say("no cards match" if self.query.strip() else "no cards stored")
         else:
-            self.say(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} cards, {'best' if found.words else 'newest'} first")
+            noun = "card" if found.total == 1 else "cards"
+            order = "best" if found.words else "newest"
+            self.say(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order} first")
 
     def _fill(self, cards: list[MCard], total: int, names: dict[str, str], tags: dict[str, list[str]], spec: Optional[SearchSpec]) -> None:
         self._shown, self._names, self._tags, self._spec = cards, names, tags, spec
@@ -274,7 +276,8 @@ class Explorer(anywidget.AnyWidget):
         self._tags[hash_str] = tags
         self.detail = {**self.detail, "tags": tags}
         self.rows = [{**r, "tags": tags} if r["hash"] == hash_str else r for r in self.rows]
-        self._load_facets()
+        if hash_prefix(self.query) is None:
+            self._load_facets()
 
     @_action
     def tag(self, *tags: str) -> None:
