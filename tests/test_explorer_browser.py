@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nbformat
@@ -91,7 +92,7 @@ def shots(tmp_path: Path) -> Iterator[Path]:
     folder.mkdir()
     yield folder
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for shot in folder.glob("*.png"):
+    for shot in [*folder.glob("*.png"), *folder.glob("*.json")]:
         shutil.copy(shot, SHOTS / shot.name)
 
 
@@ -239,3 +240,75 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 browser.close()
     finally:
         stop(server)
+
+
+LATENCY_QUERIES = [
+    "fox", "moon", "dog walks", "type:text/plain", "number 4", "fox -moon", "walks after:2026-02-01",
+    '"the moon"', "size:<50", "dog", "fox moon",
+]
+MEASURE = """
+async ([text, wait]) => {
+  const root = document.querySelector(".mcx");
+  const box = root.querySelector(".mcx-query");
+  const before = root.dataset.loads;
+  const start = performance.now();
+  box.value = text;
+  box.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  while (root.dataset.loads === before) {
+    if (performance.now() - start > wait) return -1;
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+  }
+  return performance.now() - start;
+}
+"""
+
+
+def many_cards(count: int) -> list[MCard]:
+    words = (["fox", "dog", "moon", "walks", "number"], ["quick", "lazy", "bright", "the", "of"])
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return [
+        MCard(f"The {words[1][n % 5]} {words[0][n % 5]} {words[0][(n // 5) % 5]} number {n}", g_time=start + timedelta(seconds=60 * n))
+        for n in range(count)
+    ]
+
+
+async def _fill_many(db: Path, count: int) -> None:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        for first in range(0, count, 20_000):
+            await store.save_many(many_cards(count)[first:first + 20_000])
+
+
+def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, shots: Path) -> None:
+    """Time from Enter to the redrawn grid, measured in the page (reported, not asserted:
+    speed belongs to benchmarks); each query's grid must show its own results."""
+    from playwright.sync_api import sync_playwright
+
+    db = tmp_path / "cards.db"
+    count = int(os.environ.get("MCARD_EXPLORER_LATENCY_CARDS", "100000"))
+    asyncio.run(_fill_many(db, count))
+    expected = {text: query(db, text)[0] for text in LATENCY_QUERIES}
+    server = start_lab(tmp_path, db, "light")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                page.set_default_timeout(60_000)
+                root = open_explorer(page, server)
+                server.wait_until(server.kernel_idle, "the facets")
+                times = []
+                for text in LATENCY_QUERIES:
+                    elapsed = page.evaluate(MEASURE, [text, 30_000])
+                    assert elapsed >= 0, f"the grid did not change after Enter on {text!r}"
+                    total = root.locator(".mcx-total").inner_text()
+                    assert total == f"{expected[text]:,} {'card' if expected[text] == 1 else 'cards'}", text
+                    times.append(elapsed)
+                    server.wait_until(server.kernel_idle, "the facets")
+                root.screenshot(path=shots / "latency-100k.png")
+            finally:
+                browser.close()
+    finally:
+        stop(server)
+    report = {"cards": count, "queries": LATENCY_QUERIES, "ms": [round(t, 1) for t in times], "median_ms": round(statistics.median(times), 1)}
+    (shots / "latency.json").write_text(json.dumps(report, indent=1))
+    print(f"explorer latency, Enter to grid, {count:,} cards: median {report['median_ms']} ms over {len(times)} queries {report['ms']}")

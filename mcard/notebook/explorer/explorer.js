@@ -120,7 +120,6 @@ function render({ model, el }) {
     table.append(body);
     grid.replaceChildren(rows.length ? table : h("p", { class: "mcx-empty", text: "no cards to show" }));
     drawPager();
-    root.dataset.loads = String(model.get("loads"));
   }
 
   function drawPager() {
@@ -230,6 +229,8 @@ function render({ model, el }) {
 
   model.on("change:query", () => { query.value = model.get("query"); });
   model.on("change:rows", drawGrid);
+  // loads changes after rows (the grid is drawn by then): the page's signal that a load is shown
+  model.on("change:loads", () => { root.dataset.loads = String(model.get("loads")); });
   model.on("change:marked", drawGrid);
   model.on("change:selected", drawGrid);
   model.on("change:total", drawPager);
@@ -240,6 +241,7 @@ function render({ model, el }) {
   model.on("change:status_kind", drawStatus);
 
   query.value = model.get("query");
+  root.dataset.loads = String(model.get("loads"));
   drawStatus();
   drawGrid();
   drawFacets();
