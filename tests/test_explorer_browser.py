@@ -203,6 +203,16 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(root.locator(".mcx-detail .mcx-title")).to_have_text("hills.png")
                 shot(root, "06-image-preview")
 
+                notes = files["field-notes.md"]
+                run_query(root, notes.hash[:12])
+                expect(preview.locator("h1")).to_have_text("Field notes")
+                expect(preview.locator("a")).to_have_attribute("href", "https://example.org/mcard")
+                shot(root, "06b-markdown-preview")
+                run_query(root, files["config.json"].hash[:12])
+                expect(preview.locator("details").first).to_have_attribute("open", "")
+                expect(preview.locator(".mcx-json-key", has_text="engines")).to_have_count(1)
+                shot(root, "06c-json-preview")
+
                 table = files["cities.csv"]
                 run_query(root, table.hash[:10])  # a hash prefix opens the card
                 expect(root.locator(".mcx-detail .mcx-fullhash code")).to_have_text(table.hash)

@@ -92,7 +92,7 @@ def _json_html(text: str) -> Optional[str]:
     except (ValueError, RecursionError):
         return None
     budget = [JSON_NODES]
-    return f'<div class="mcard-json">{_node(value, budget, 0)}</div>'
+    return f'<div class="mcx-json">{_node(value, budget, 0)}</div>'
 
 
 def _node(value: Any, budget: list[int], depth: int) -> str:
@@ -105,7 +105,7 @@ def _node(value: Any, budget: list[int], depth: int) -> str:
     if isinstance(value, list):
         return _branch("[", "]", len(value), ((str(i), v) for i, v in enumerate(value)), budget, depth)
     kind = "null" if value is None else type(value).__name__
-    return f'<span class="mcard-json-{kind}">{escape(json.dumps(value, ensure_ascii=False))}</span>'
+    return f'<span class="mcx-json-{kind}">{escape(json.dumps(value, ensure_ascii=False))}</span>'
 
 
 def _branch(left: str, right: str, count: int, items: Iterator[tuple[str, Any]], budget: list[int], depth: int) -> str:
@@ -114,7 +114,7 @@ def _branch(left: str, right: str, count: int, items: Iterator[tuple[str, Any]],
         if budget[0] <= 0:
             children.append("<li><em>…</em></li>")
             break
-        children.append(f'<li><span class="mcard-json-key">{escape(key)}</span>: {_node(child, budget, depth + 1)}</li>')
+        children.append(f'<li><span class="mcx-json-key">{escape(key)}</span>: {_node(child, budget, depth + 1)}</li>')
     summary = f"{left} {count} {'item' if count == 1 else 'items'} {right}"
     opened = " open" if depth < 2 else ""
     return f"<details{opened}><summary>{escape(summary)}</summary><ul>{''.join(children)}</ul></details>"
@@ -138,7 +138,7 @@ def _table_html(text: str, delimiter: Optional[str]) -> str:
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:TABLE_ROWS + 1])
     shown = min(len(rows) - 1, TABLE_ROWS)
     return (
-        f'<table class="mcard-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f'<table class="mcx-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
         f"<p><em>first {shown} rows</em></p>"
     )
 
@@ -211,4 +211,4 @@ def markdown_html(text: str) -> str:
     if fence is not None:
         out.append(f"<pre><code>{chr(10).join(fence)}</code></pre>")
     flush()
-    return f'<div class="mcard-markdown">{"".join(out)}</div>'
+    return f'<div class="mcx-markdown">{"".join(out)}</div>'
