@@ -15,7 +15,7 @@ from mcard.extras import MissingExtraError, missing_extra
 from mcard.infrastructure.persistence.config_url import config_from_url, default_config
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
-from .cards import NotebookCards
+from .cards import FoundCards, NotebookCards
 from .display import CardList, card_html, cards_html
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "open",
     "NotebookCards",
     "CardList",
+    "FoundCards",
     "card_html",
     "cards_html",
     "to_dataframe",
