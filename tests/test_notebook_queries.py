@@ -171,3 +171,18 @@ def test_frames_without_a_store_have_empty_labels():
     frame = mcard.notebook.to_dataframe([mcard.MCard("alone")])
     assert frame["name"].isna().all() and list(frame["tags"]) == [[]]
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_labels_of_a_large_frame_are_right_whichever_way_they_are_read(cards):
+    """Past a few thousand cards, labels are read from the whole (smaller) table; either way
+    every card gets its own name and tags."""
+    cards.save_many([f"plain card {i}" for i in range(2500)], progress=False)
+    named = [cards.create(f"named card {i}", name=f"n{i}.txt") for i in range(3)]
+    cards.tag_many([(named[0].hash, "first"), (named[0].hash, "both"), (named[2].hash, "both")])
+    frame = cards.list_df().set_index("hash")
+    assert len(frame) == 2503 and frame["name"].notna().sum() == 3
+    assert [frame.loc[card.hash, "name"] for card in named] == ["n0.txt", "n1.txt", "n2.txt"]
+    assert [frame.loc[card.hash, "tags"] for card in named] == [["both", "first"], [], ["both"]]
+    small = cards.list_df(limit=5).set_index("hash")  # a short list: looked up by hash
+    assert small.loc[named[2].hash, "tags"] == ["both"] and small.loc[named[2].hash, "name"] == "n2.txt"
+    assert cards.list_df(labels=False)["name"].isna().all()

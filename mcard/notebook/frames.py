@@ -21,7 +21,7 @@ frame built from cards alone has them missing and empty.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final, Optional
 
 from mcard.domain.models.card import MCard
@@ -38,9 +38,10 @@ from .display import preview
 if TYPE_CHECKING:
     from mcard.domain.models.sighting import Sighting
 
+    from .labels import Labels
+
 COLUMNS: Final = ("hash", "g_time", "size", "kind", "content_type", "name", "tags", "preview")
 TIME_DTYPE: Final = "datetime64[us, UTC]"
-NO_LABELS: Final = (None, [])
 
 
 def _objects(values: list[object]) -> np.ndarray:
@@ -53,11 +54,11 @@ def to_dataframe(
     cards: Iterable[MCard],
     *,
     content: bool = False,
-    labels: Optional[Mapping[str, tuple[Optional[str], list[str]]]] = None,
+    labels: Optional[Labels] = None,
     snippet: Optional[Callable[[MCard], object]] = None,
 ) -> pd.DataFrame:
     """One row per card (schema in this module's docstring); ``content=True`` adds the content.
-    ``labels`` maps a hash to its (name, tags); ``snippet`` gives a card's snippet (or None)
+    ``labels``: the cards' names and tags (``NotebookCards.labels``); ``snippet`` gives a card's snippet (or None)
     and adds that column.
 
     Built from a few list comprehensions and one vectorised time conversion: no per-row
@@ -72,9 +73,12 @@ def to_dataframe(
         "kind": pd.array(["text" if text else "bytes" for text in texts], dtype="string"),
         "content_type": pd.array([card.content_type for card in cards], dtype="string"),
     }
-    found = [labels.get(card.hash, NO_LABELS) for card in cards] if labels else [NO_LABELS] * len(cards)
-    columns["name"] = pd.array([name for name, _ in found], dtype="string")
-    columns["tags"] = _objects([list(tags) for _, tags in found])
+    if labels is None:
+        columns["name"] = pd.array([None] * len(cards), dtype="string")
+        columns["tags"] = _objects([[] for _ in cards])
+    else:
+        columns["name"] = pd.array([labels.name(card.hash) for card in cards], dtype="string")
+        columns["tags"] = _objects([labels.tags_of(card.hash) for card in cards])
     columns["preview"] = pd.array([preview(card) for card in cards], dtype="string")
     if snippet is not None:
         marked = [snippet(card) for card in cards]

@@ -6,8 +6,10 @@ await twins, as everywhere in the facade.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.sighting import Sighting
@@ -21,12 +23,18 @@ DUPLICATE_PAGE: Final = 1000
 """Cards whose sightings are read in one call while looking for duplicates."""
 
 
-class Labels(dict[str, tuple[str | None, list[str]]]):
-    """For each hash: the latest name it was seen under (or None) and its tags."""
+@dataclass(frozen=True)
+class Labels:
+    """The latest name of each card seen with one, and the tags of each card that has any."""
 
-    @classmethod
-    def of(cls, hashes: Sequence[str], names: dict[str, str], tags: dict[str, list[str]]) -> Labels:
-        return cls((key, (names.get(key), tags.get(key, []))) for key in hashes)
+    names: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)
+
+    def name(self, hash_str: str) -> Optional[str]:
+        return self.names.get(hash_str)
+
+    def tags_of(self, hash_str: str) -> list[str]:
+        return list(self.tags.get(hash_str, ()))
 
 
 def stored_hashes(cards: Iterable[MCard]) -> list[str]:
@@ -109,7 +117,8 @@ class LabelMethods:
         keys = stored_hashes(cards)
         if not keys:
             return Labels()
-        return Labels.of(keys, await self._wrapper.names_of(keys), await self._wrapper.tags_of(keys))
+        names, tags = await asyncio.gather(self._wrapper.names_of(keys), self._wrapper.tags_of(keys))
+        return Labels(names, tags)
 
     async def _duplicates(self) -> pd.DataFrame:
         from .frames import duplicates_frame
