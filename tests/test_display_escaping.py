@@ -320,6 +320,7 @@ def factories(path: Path, stored: list[MCard]) -> Iterator[Callable[[type], list
     yield each_stored
     yield lambda cls: [cls(stored)]
     yield lambda cls: [cls(cards=stored)]
+    yield lambda cls: [cls(stored, len(stored), None)]  # found cards: the cards, their total, the search
     yield lambda cls: [cls(PAYLOAD)]
 
 

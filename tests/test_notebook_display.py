@@ -25,7 +25,7 @@ IMAGES = {
     "image/gif": b"GIF89a" + b"\x00" * 8,
     "image/webp": b"RIFF\x10\x00\x00\x00WEBPVP8 ",
 }
-SCHEMA = {"hash": "string", "g_time": "datetime64[us, UTC]", "size": "int64", "kind": "string", "content_type": "string", "preview": "string"}
+SCHEMA = {"hash": "string", "g_time": "datetime64[us, UTC]", "size": "int64", "kind": "string", "content_type": "string", "name": "string", "tags": "object", "preview": "string"}
 
 
 def test_card_html_escapes_content():

@@ -51,11 +51,11 @@ def test_create_text_then_again_then_invalid(cards):
 
 def test_create_from_uploaded_files(cards):
     form = CreateForm(cards)
-    upload(form, ("dot.png", PNG), ("blob.bin", b"\x01\x02"))
+    upload(form, ("dot.png", PNG), ("blob.bin", b"\xff\x02"))
     assert form.message.startswith("dot.png added ") and "; blob.bin added " in form.message
     assert form.upload.value == ()
     assert '<img src="data:image/png;base64,' in shown(form)
-    assert {card.content for card in cards.list()} == {PNG, b"\x01\x02"}
+    assert {card.content for card in cards.list()} == {PNG, b"\xff\x02"}
     upload(form, ("again.png", PNG))
     assert form.message.startswith("again.png already stored")
 

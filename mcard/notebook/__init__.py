@@ -17,7 +17,7 @@ from mcard.extras import MissingExtraError, missing_extra
 from mcard.infrastructure.persistence.config_url import config_from_url, default_config
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
-from .cards import NotebookCards
+from .cards import FoundCards, NotebookCards
 from .display import CardList, card_html, cards_html, register_formatter
 from .media import Options, options
 
@@ -30,6 +30,7 @@ __all__ = [
     "open",
     "NotebookCards",
     "CardList",
+    "FoundCards",
     "card_html",
     "cards_html",
     "options",

@@ -100,7 +100,7 @@ class CreateForm(Form):
             description="Add card", button_style="primary", tooltip="Store the text as a card"
         )
         self.upload = widgets.FileUpload(
-            description="Upload file", multiple=True, tooltip="Store each file's bytes as a card"
+            description="Upload file", multiple=True, tooltip="Store each file as a card, under its name"
         )
         self.output = widgets.Output()
         self.add_button.on_click(self._add_text)
@@ -121,7 +121,7 @@ class CreateForm(Form):
         if not files:
             return
         try:
-            results = [self.cards.add(bytes(item["content"])) for item in files]
+            results = [self.cards.upload(str(item.get("name") or "file"), item["content"]) for item in files]
         finally:
             self.upload.value = ()
         names = [item.get("name", "file") for item in files]

@@ -555,10 +555,10 @@ async def matching_rows(
 async def rows_chosen(conn: Connection, tables: Tables, filters: Filters) -> list[tuple[bool, Any]]:
     """(passes ``filters``, row in ``COLUMNS`` order) of every card: a word search ranks
     against the whole store."""
-    where, params = _where(tables, filters, None)
-    rows = await conn.fetch(
-        f"SELECT hash IN (SELECT hash FROM {tables.card}{where}), {COLUMNS} FROM {tables.card}", *params
-    )
+    params: list[object] = []
+    clauses = sql_filters.where(filters, dialect(tables), params, None, table=tables.card)
+    chosen = f"coalesce({' AND '.join(clauses)}, false)" if clauses else "true"
+    rows = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card}", *params)
     return [(row[0], tuple(row)[1:]) for row in rows]
 
 
