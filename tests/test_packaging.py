@@ -127,6 +127,8 @@ def test_the_wheel_holds_the_package_its_license_and_its_data(built: Built):
     if tutorials.is_dir():  # the tutorials ship inside the package, for `mcard lab`
         wanted = {f"mcard/tutorials/{p.name}" for p in tutorials.glob("*.ipynb")}
         assert wanted and wanted <= names
+    browser_side = {str(p.relative_to(ROOT)) for ext in ("js", "css") for p in (ROOT / "mcard").rglob(f"*.{ext}")}
+    assert {"mcard/notebook/explorer/explorer.js", "mcard/notebook/explorer/explorer.css"} <= browser_side <= names
 
 
 def test_the_wheel_metadata_names_this_distribution_and_its_version_once(built: Built):
