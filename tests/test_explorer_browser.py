@@ -102,6 +102,17 @@ async def _query(db: Path, query: str) -> tuple[int, list[str]]:
         return found.total, [card.hash for card in found]
 
 
+HOSTILE = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
+
+
+async def _hostile(db: Path) -> MCard:
+    """A card whose content, name and tag are markup that would run script if rendered as HTML."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        card = await store.create(f"{HOSTILE} zebra", name=f"{HOSTILE}.txt", source="test")
+        await store.tag(card.hash, HOSTILE)
+        return card
+
+
 async def _tags(db: Path, hash_str: str) -> tuple[list[str], bool]:
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
         return await store.tags(hash_str), await store.get(hash_str) is not None
@@ -149,6 +160,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
     db = tmp_path / "cards.db"
     asyncio.run(fill(str(db)))
     files = {name: card for name, card in demo_files()}
+    hostile = asyncio.run(_hostile(db))
     fox_total, fox_first = query(db, "fox")
     typed_total, _ = query(db, "fox type:text/plain")
     server = start_lab(tmp_path, db, theme)
@@ -226,6 +238,20 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 assert saved.suggested_filename == "cities.csv"
                 assert Path(saved.path()).read_bytes() == table.content_bytes
                 shot(root, "07-table-preview")
+
+                run_query(root, "zebra")  # markup in content, name and tag stays text
+                row = root.locator(f'.mcx-row[data-hash="{hostile.hash}"]')
+                expect(row.locator(".mcx-name")).to_have_text(f"{HOSTILE}.txt")
+                expect(row.locator(".mcx-tag")).to_have_text(HOSTILE)
+                row.click()
+                expect(root.locator(".mcx-detail .mcx-title")).to_have_text(f"{HOSTILE}.txt")
+                expect(preview.locator("mark")).to_have_text("zebra")
+                expect(root.locator(".mcx-facet-value", has_text="onerror")).to_have_count(1)
+                assert root.locator("script, img[src='x']").count() == 0
+                assert page.evaluate("window.__pwned") is None
+                shot(root, "07b-hostile")
+                run_query(root, table.hash[:10])
+                expect(root.locator(".mcx-detail .mcx-fullhash code")).to_have_text(table.hash)
 
                 tag = f"from-the-browser-{theme}"
                 root.locator(".mcx-tag-input").fill(tag)
