@@ -338,3 +338,21 @@ def test_page_size_is_checked(store):
     with pytest.raises(mcard.ValidationError):
         cards.explorer(page_size=0)
     assert json.dumps(cards.explorer(page_size=3).rows)
+
+
+def test_an_ambiguous_prefix_lists_the_cards_it_could_be(tmp_path):
+    from tests.test_display_escaping import _row, write_foreign_rows
+
+    path = tmp_path / "ambiguous.db"
+    with mcard.notebook.open(path) as cards:
+        cards.create("a card of our own")
+    twins = ["abcdef01" + "0" * 56, "abcdef01" + "1" * 56]
+    write_foreign_rows(path, [_row(twins[0], b"one twin"), _row(twins[1], b"other twin", g_time=2)])
+    with mcard.notebook.open(path) as cards:
+        explorer = cards.explorer()
+        explorer.run("abcdef01")
+        assert explorer.status_kind == "error"
+        assert explorer.status.startswith("hash prefix abcdef01 matches more than one card")
+        assert all(twin in explorer.status for twin in twins)
+        explorer.run("abcdef011")
+        assert explorer.selected == twins[1] and explorer.detail["preview"]["html"] == "<pre>other twin</pre>"
