@@ -145,6 +145,7 @@ def test_rows_show_the_full_hash_human_sizes_and_times_names_and_tags():
     assert "4.9 KB" in markup and "2026-03-01 09:05:07" in markup and "123456" not in markup
     assert "&lt;notes&gt;.txt" in markup and "a&amp;b" in markup and "&lt;tag&gt;" in markup
     assert "<tag>" not in markup and "<notes>" not in markup
+    assert "name, tags" in markup and "name, tags" not in CardList([card])._repr_html_()
 
 
 def big_png(width: int = 1600, height: int = 1200) -> bytes:

@@ -141,13 +141,14 @@ def card_html(card: MCard, name: Optional[str] = None, tags: Iterable[str] = ())
     )
 
 
-def _row_html(card: MCard, name: Optional[str], tags: Iterable[str]) -> str:
+def _row_html(card: MCard, labels: Optional[tuple[Optional[str], Iterable[str]]]) -> str:
     time, mime, size = _facts(card)
     shown = _shown(lambda: _image_html(card, options.thumbnail_px) or escape(preview(card)))
+    named = f'<td style="{_CELL}">{_labels_html(*labels)}</td>' if labels is not None else ""
     return (
         f'<tr><td style="{_CELL}">{_hash_html(card)}</td><td style="{_NOWRAP}">{time}</td>'
         f'<td style="{_CELL}">{mime}</td><td style="{_NUMBER}">{size}</td>'
-        f'<td style="{_CELL}">{_labels_html(name, tags)}</td><td style="{_CELL}">{shown}</td></tr>'
+        f'{named}<td style="{_CELL}">{shown}</td></tr>'
     )
 
 
@@ -164,13 +165,18 @@ def cards_html(
     limit = options.display_limit if limit is None else max(0, limit)
     total = len(cards) if total is None else total
     names, tags = names or {}, tags or {}
+    shown = cards[:limit]
+    labelled = any(str(card.hash) in names or tags.get(str(card.hash)) for card in shown)
     rows = [
-        _row_html(card, names.get(str(card.hash)), tags.get(str(card.hash), ()))
-        for card in cards[:limit]
+        _row_html(card, (names.get(str(card.hash)), tags.get(str(card.hash), ())) if labelled else None)
+        for card in shown
     ]
     if not rows:
         return '<p class="mcard-cards"><em>no cards</em></p>'
-    head = "".join(f"<th>{title}</th>" for title in ("hash", "time (UTC)", "type", "size", "name, tags", "preview"))
+    titles = ["hash", "time (UTC)", "type", "size", *(["name, tags"] if labelled else []), "preview"]
+    head = "".join(
+        f'<th style="{_NUMBER if title == "size" else _CELL}">{title}</th>' for title in titles
+    )
     table = f'<table class="mcard-cards"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     if total <= len(rows):
         return table
