@@ -15,6 +15,7 @@ Cards display through IPython's formatter, registered by :func:`register_formatt
 from __future__ import annotations
 
 import html
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Optional
 
@@ -221,11 +222,10 @@ class CardList(list[MCard]):
 
 
 def register_formatter() -> None:
-    """Show cards through IPython's HTML formatter (the domain model renders nothing itself)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
+    """Show cards through IPython's HTML formatter (the domain model renders nothing itself).
+
+    Only where IPython already runs: a plain script does not import it for this."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None:
         shell.display_formatter.formatters["text/html"].for_type(MCard, card_html)
