@@ -25,6 +25,8 @@ from ..media import hex_head, thumbnail
 
 TEXT_CHARS: Final = 20_000
 JSON_NODES: Final = 400
+JSON_PARSE_LIMIT: Final = 2 * 1024 * 1024
+"""Larger JSON shows as text: parsing it all for a 400-node tree is not worth it."""
 TABLE_ROWS: Final = 25
 TABLE_COLUMNS: Final = 20
 HEX_BYTES: Final = 256
@@ -56,7 +58,7 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
     text = text_of(card.content)
     if text is None:
         return {"kind": "hex", "html": f"<pre>{escape(hex_head(card.content_bytes, HEX_BYTES))}</pre>"}
-    if mime == JSON:
+    if mime == JSON and len(text) <= JSON_PARSE_LIMIT:
         tree = _json_html(text)
         if tree is not None:
             return {"kind": "json", "html": tree}
