@@ -109,8 +109,10 @@ def test_the_explorer_opens_on_the_newest_cards_with_a_total_and_facets(store):
 def test_enter_runs_the_query_and_marks_the_matches(store):
     cards, made = store
     explorer = cards.explorer(page_size=50)
+    counted = explorer.facet_loads
     explorer._on_message(explorer, {"action": "run", "query": "fox"}, [])
     assert explorer.query == "fox" and explorer.total == 15  # 14 sentences and the hostile card
+    assert explorer.facet_loads == counted + 1 and dict(explorer.facets["content_type"]) == {"text/plain": 15}
     assert explorer.status == "1–15 of 15 cards, best first"
     for row in explorer.rows:
         assert ["fox", True] in row["snippet"]

@@ -231,6 +231,7 @@ function render({ model, el }) {
   model.on("change:rows", drawGrid);
   // loads changes after rows (the grid is drawn by then): the page's signal that a load is shown
   model.on("change:loads", () => { root.dataset.loads = String(model.get("loads")); });
+  model.on("change:facet_loads", () => { root.dataset.facets = String(model.get("facet_loads")); });
   model.on("change:marked", drawGrid);
   model.on("change:selected", drawGrid);
   model.on("change:total", drawPager);
@@ -242,6 +243,7 @@ function render({ model, el }) {
 
   query.value = model.get("query");
   root.dataset.loads = String(model.get("loads"));
+  root.dataset.facets = String(model.get("facet_loads"));
   drawStatus();
   drawGrid();
   drawFacets();

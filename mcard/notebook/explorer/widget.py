@@ -7,6 +7,7 @@ the explorer exactly as a click does. A failure shows in ``status`` (never a tra
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from mcard.domain.models.exceptions import MCardError, StorageError, ValidationE
 from mcard.domain.query.text import SearchSpec
 
 from ..display import CardList, cards_html, escape
+from ..runner import runner
 from . import rows
 from .queries import FACET_FIELDS, facet_term, hash_prefix, with_term
 
@@ -98,6 +100,8 @@ class Explorer(anywidget.AnyWidget):
     status_kind = traitlets.Unicode("info").tag(sync=True)
     loads = traitlets.Int(0).tag(sync=True)
     """How many times the grid was filled (the browser tests time Enter to its change)."""
+    facet_loads = traitlets.Int(0).tag(sync=True)
+    """How many times facets were counted (they may arrive after the grid)."""
 
     def __init__(self, cards: NotebookCards, query: str = "", *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -109,6 +113,7 @@ class Explorer(anywidget.AnyWidget):
         self._names: dict[str, str] = {}
         self._tags: dict[str, list[str]] = {}
         self._quiet = False
+        self._facets_call: Optional[Any] = None
         self.on_msg(self._on_message)
         self.observe(self._query_set, names="query")
         self.observe(self._page_set, names="page")
@@ -186,6 +191,7 @@ class Explorer(anywidget.AnyWidget):
         names = self._call(self._wrapper.names_of([full]))
         tags = {full: self._call(self._wrapper.tags(full))}
         self._fill([card], 1, names, tags, None)
+        self._cancel_facets()
         self.facets = {}
         self.select(full)
         self.say(f"card {full}")
@@ -212,11 +218,33 @@ class Explorer(anywidget.AnyWidget):
         self.loads += 1
 
     def _load_facets(self) -> None:
-        counted = self._call(self._wrapper.facets(self.query, FACET_FIELDS))
-        self.facets = {
-            field: [[str(value), count] for value, count in (values if field in ("time", "size") else values[:FACET_VALUES])]
-            for field, values in counted.items()
-        }
+        """Count the facets of the current query. With a browser attached they are counted in
+        the background and arrive after the grid (a newer query cancels them), so the kernel
+        is free for the next action; without one (scripts, tests) they are counted at once."""
+        self._cancel_facets()
+        counting = self._wrapper.facets(self.query, FACET_FIELDS)
+        if getattr(self.comm, "kernel", None) is None:
+            self.facets = _facet_lists(self._call(counting))
+            self.facet_loads += 1
+            return
+        call = runner()._submit(counting)
+        self._facets_call = call
+        call.outcome.add_done_callback(lambda outcome: self._facets_counted(call, outcome))
+
+    def _cancel_facets(self) -> None:
+        pending, self._facets_call = self._facets_call, None
+        if pending is not None:
+            pending.cancel()
+
+    def _facets_counted(self, call: Any, outcome: concurrent.futures.Future[Any]) -> None:
+        if call is not self._facets_call or outcome.cancelled():
+            return
+        self._facets_call = None
+        if outcome.exception() is not None:
+            logger.debug("facets failed", exc_info=outcome.exception())
+            return
+        self.facets = _facet_lists(outcome.result())
+        self.facet_loads += 1
 
     @_action
     def go(self, page: int) -> None:
@@ -371,6 +399,14 @@ _SUFFIXES: Final = {
     "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp", "image/svg+xml": ".svg",
     "application/pdf": ".pdf", "text/html": ".html",
 }
+
+
+def _facet_lists(counted: dict[str, list[tuple[Any, int]]]) -> dict[str, list[list[Any]]]:
+    """Facets as the browser takes them: the most frequent values, every time and size bucket."""
+    return {
+        field: [[str(value), count] for value, count in (values if field in ("time", "size") else values[:FACET_VALUES])]
+        for field, values in counted.items()
+    }
 
 
 def _suffix(mime: str) -> str:
