@@ -123,12 +123,16 @@ def test_enter_runs_the_query_and_marks_the_matches(store):
 def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     cards, _ = store
     explorer = cards.explorer()
+    explorer.go(1)
     before = list(explorer.rows)
     explorer.run('"an unclosed phrase')
+    assert explorer.page == 1 and explorer.query == '"an unclosed phrase'
     assert explorer.status_kind == "error" and "unclosed quote in the query at position 0" in explorer.status
     assert explorer.rows == before
     explorer.run("size:huge")
     assert explorer.status_kind == "error" and "not a size" in explorer.status
+    explorer._on_message(explorer, {"action": "page", "page": "two"}, [])
+    assert explorer.status_kind == "error" and explorer.page == 1
 
 
 def test_a_click_on_a_facet_narrows_the_query(store):

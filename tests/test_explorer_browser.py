@@ -305,19 +305,19 @@ async ([text, wait]) => {
 """
 
 
-def many_cards(count: int) -> list[MCard]:
+def many_cards(first: int, count: int) -> list[MCard]:
     words = (["fox", "dog", "moon", "walks", "number"], ["quick", "lazy", "bright", "the", "of"])
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     return [
         MCard(f"The {words[1][n % 5]} {words[0][n % 5]} {words[0][(n // 5) % 5]} number {n}", g_time=start + timedelta(seconds=60 * n))
-        for n in range(count)
+        for n in range(first, first + count)
     ]
 
 
 async def _fill_many(db: Path, count: int) -> None:
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
-        for first in range(0, count, 20_000):
-            await store.save_many(many_cards(count)[first:first + 20_000])
+        for first in range(0, count, 50_000):
+            await store.save_many(many_cards(first, min(50_000, count - first)))
 
 
 def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, shots: Path) -> None:

@@ -164,8 +164,11 @@ class Explorer(anywidget.AnyWidget):
             "download": self.download,
         }
         handler = handlers.get(str(content.get("action")))
-        if handler is not None:
-            handler()
+        try:
+            if handler is not None:
+                handler()
+        except (TypeError, ValueError) as exc:  # a message the page never sends
+            self.say(f"error: {exc}", kind="error")
 
     # -- query and pages -----------------------------------------------------------------------
     @_action
@@ -173,14 +176,18 @@ class Explorer(anywidget.AnyWidget):
         """Run ``query`` (the current one if None) from its first page; a hash prefix opens
         that card. A malformed query shows its error and keeps the last results."""
         text = self.query if query is None else str(query)
+        shown_page = self.page
         self._set_quietly(query=text, page=0)
-        prefix = hash_prefix(text)
-        if prefix is not None:
-            full = self._call(self._wrapper.resolve(prefix))
+        try:
+            prefix = hash_prefix(text)
+            full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
             if full is not None:
                 self._open_hash(full)
                 return
-        self._load()
+            self._load()
+        except Exception:
+            self._set_quietly(page=shown_page)  # the rows shown are still that page's
+            raise
         self._load_facets()
 
     def _open_hash(self, full: str) -> None:
