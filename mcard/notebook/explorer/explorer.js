@@ -45,7 +45,8 @@ function render({ model, el }) {
   const root = h("div", { class: "mcx" });
   const query = h("input", {
     class: "mcx-query", type: "search", spellcheck: "false", "aria-label": "Query",
-    placeholder: "Query (Enter): words \"a phrase\" -not type:image/* tag:x size:>1MB after:2026-01-01, or a hash prefix",
+    placeholder: "Query + Enter: words \"a phrase\" -not type:image/* tag:x size:>1MB, or a hash prefix",
+    title: "mcard's query syntax: words, \"a phrase\", -excluded, prefix*, type:, tag:, name:, after:, before:, size:; 8+ hex digits open a card",
   });
   const total = h("span", { class: "mcx-total" });
   const status = h("div", { class: "mcx-status", role: "status" });
