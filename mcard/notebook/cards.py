@@ -165,6 +165,11 @@ class NotebookCards(LabelMethods):
         return save_in_batches(self, items, batch_size, progress)
 
     def get(self, hash_str: str) -> Optional[MCard]:
+        """The card with this hash, or None. A small card of a SQLite store is read right here
+        when the store's loop connection is free (~10 us instead of two thread hops)."""
+        served = self._wrapper.store.get_now(hash_str)
+        if served is not None:
+            return next(iter(served.values()), None)
         return self._run(self._wrapper.get(hash_str))
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
