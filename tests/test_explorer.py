@@ -362,3 +362,23 @@ def test_an_ambiguous_prefix_lists_the_cards_it_could_be(tmp_path):
         assert all(twin in explorer.status for twin in twins)
         explorer.run("abcdef011")
         assert explorer.selected == twins[1] and explorer.detail["preview"]["html"] == "<pre>other twin</pre>"
+
+
+def test_a_saved_notebook_keeps_a_snapshot_of_the_explorer(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    _seed(tmp_path / "cards.db")
+    notebook = new_notebook(cells=[
+        new_code_cell(f"import mcard.notebook\ncards = mcard.notebook.open({str(tmp_path / 'cards.db')!r})"),
+        new_code_cell("cards.explorer('fox', page_size=20)"),
+    ])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    saved = nbformat.reads(nbformat.writes(notebook), as_version=4)
+    [output] = saved.cells[1].outputs
+    assert "application/vnd.jupyter.widget-view+json" in output.data
+    snapshot = output.data["text/html"]
+    assert snapshot.startswith('<p class="mcard-snapshot">') and "15 cards" in snapshot
+    assert snapshot.count("<tr>") == 1 + 15
+    assert "<script>" not in snapshot and "&lt;script&gt;" in snapshot
