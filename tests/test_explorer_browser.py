@@ -2,8 +2,9 @@
 
 A notebook displaying ``cards.explorer(page_size=10)`` over the demo cards is run; the test
 types a query and presses Enter, clicks a facet, turns a page, opens cards (text with its
-matches marked, an image, a CSV table), copies a hash, downloads a card, tags one and removes
-one, checking the database after each change. Screenshots are saved in the test's folder and
+matches marked, an image, a sound, Markdown, JSON, a CSV table, markup that must stay text),
+copies a hash, downloads a card, tags one and removes one, checking the database after each
+change. A second test measures Enter to the redrawn grid over 100,000 cards. Screenshots are saved in the test's folder and
 copied to ``SHOTS`` to be looked at.
 """
 
@@ -27,6 +28,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from tests.test_browser import CHROMIUM_ARGS, NOTIFICATION_SETTINGS, Lab, chromium, free_port, get_json  # noqa: F401
+from tests.test_explorer import wav
 
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
 from mcard.demo import demo_files, fill
@@ -105,12 +107,13 @@ async def _query(db: Path, query: str) -> tuple[int, list[str]]:
 HOSTILE = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
 
 
-async def _hostile(db: Path) -> MCard:
-    """A card whose content, name and tag are markup that would run script if rendered as HTML."""
+async def _extra(db: Path) -> tuple[MCard, MCard]:
+    """A card whose content, name and tag are markup that would run script if rendered as
+    HTML, and a short sound."""
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
         card = await store.create(f"{HOSTILE} zebra", name=f"{HOSTILE}.txt", source="test")
         await store.tag(card.hash, HOSTILE)
-        return card
+        return card, await store.create(wav(), name="beep.wav", source="test")
 
 
 async def _tags(db: Path, hash_str: str) -> tuple[list[str], bool]:
@@ -160,7 +163,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
     db = tmp_path / "cards.db"
     asyncio.run(fill(str(db)))
     files = {name: card for name, card in demo_files()}
-    hostile = asyncio.run(_hostile(db))
+    hostile, sound = asyncio.run(_extra(db))
     fox_total, fox_first = query(db, "fox")
     typed_total, _ = query(db, "fox type:text/plain")
     server = start_lab(tmp_path, db, theme)
@@ -214,6 +217,10 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 assert preview.locator("img").evaluate("img => img.naturalWidth") == 480
                 expect(root.locator(".mcx-detail .mcx-title")).to_have_text("hills.png")
                 shot(root, "06-image-preview")
+
+                run_query(root, sound.hash[:12])
+                expect(preview.locator("audio")).to_have_attribute("src", re.compile(r"^data:audio/"))
+                assert preview.locator("audio").evaluate("a => a.controls") is True
 
                 notes = files["field-notes.md"]
                 run_query(root, notes.hash[:12])
