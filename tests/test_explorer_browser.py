@@ -4,8 +4,8 @@ A notebook displaying ``cards.explorer(page_size=10)`` over the demo cards is ru
 types a query and presses Enter, clicks a facet, turns a page, opens cards (text with its
 matches marked, an image, a sound, Markdown, JSON, a CSV table, markup that must stay text),
 copies a hash, downloads a card, tags one and removes one, checking the database after each
-change. A second test measures Enter to the redrawn grid over 100,000 cards. Screenshots are saved in the test's folder and
-copied to ``SHOTS`` to be looked at.
+change. A second test measures Enter to the redrawn grid over 100,000 cards. Screenshots are
+saved in the test's folder and copied to ``SHOTS`` to be looked at.
 """
 
 from __future__ import annotations
