@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Optional, TypeVar
 
@@ -22,6 +22,7 @@ from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 from mcard.infrastructure.persistence.engine_config import EngineConfig
 
 from .display import CardList
+from .media import options
 from .labels import LabelMethods
 from .runner import runner
 
@@ -50,14 +51,11 @@ class FoundCards(CardList):
     """Cards a search or a query found: ``total`` (every match, whatever the limit; None when
     not counted) and ``snippet(card)``, the card's text around what matched, «marked»."""
 
-    def __init__(self, cards: Iterable[MCard], total: Optional[int], spec: Optional[SearchSpec]) -> None:
-        super().__init__(cards)
-        self.total = total
+    def __init__(
+        self, cards: Iterable[MCard], total: Optional[int] = None, spec: Optional[SearchSpec] = None, **shown: Any
+    ) -> None:
+        super().__init__(cards, total=total, **shown)
         self.spec = spec
-
-    @classmethod
-    def of(cls, found: Found) -> FoundCards:
-        return cls(found, found.total, found.words)
 
     def snippet(self, card: MCard, width: int = SNIPPET_CHARS) -> Optional[Match]:
         return card_snippet(self.spec, card.content, width)
@@ -190,7 +188,7 @@ class NotebookCards(LabelMethods):
         **filters: Any,
     ) -> CardList:
         """Cards newest first (displayed as a table in a notebook)."""
-        return CardList(self._run(self._wrapper.list(limit, offset, start_time, end_time, **filters)))
+        return self._run(self._listed(self._wrapper.list(limit, offset, start_time, end_time, **filters)))
 
     def count(
         self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None, **filters: Any
@@ -211,14 +209,14 @@ class NotebookCards(LabelMethods):
         ``"words"`` (terms, ``"phrases"``, ``prefix*``, ``OR``, ``-excluded``; best first) or
         ``"regex"``; ``case_sensitive=False`` compares casefolded. ``snippet(card)`` marks matches."""
         spec = SearchSpec.of(query, mode, case_sensitive)
-        cards = self._run(self._wrapper.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters))
-        return FoundCards(cards, None, spec)
+        search = self._wrapper.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
+        return self._run(self._found(search, spec))
 
     def find(self, query: str, limit: Optional[int] = None, offset: int = 0) -> FoundCards:
         """Cards a query names (``type:image/* tag:holiday name:*.png after:2026-01-01
         before:2026-02-01 size:>1MB "exact phrase" words -excluded``); ``.total`` counts every
         match, whatever ``limit`` and ``offset``."""
-        return FoundCards.of(self._run(self._wrapper.find(query, limit, offset)))
+        return self._run(self._found(self._wrapper.find(query, limit, offset)))
 
     def facets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent first;
@@ -356,7 +354,7 @@ class NotebookCards(LabelMethods):
         end_time: Optional[datetime] = None,
         **filters: Any,
     ) -> CardList:
-        return CardList(await self._arun(self._wrapper.list(limit, offset, start_time, end_time, **filters)))
+        return await self._arun(self._listed(self._wrapper.list(limit, offset, start_time, end_time, **filters)))
 
     async def acount(
         self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None, **filters: Any
@@ -375,10 +373,10 @@ class NotebookCards(LabelMethods):
     ) -> FoundCards:
         spec = SearchSpec.of(query, mode, case_sensitive)
         search = self._wrapper.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
-        return FoundCards(await self._arun(search), None, spec)
+        return await self._arun(self._found(search, spec))
 
     async def afind(self, query: str, limit: Optional[int] = None, offset: int = 0) -> FoundCards:
-        return FoundCards.of(await self._arun(self._wrapper.find(query, limit, offset)))
+        return await self._arun(self._found(self._wrapper.find(query, limit, offset)))
 
     async def afacets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         return await self._arun(self._wrapper.facets(query, tuple(by)))
@@ -410,6 +408,23 @@ class NotebookCards(LabelMethods):
                     yield card
         finally:
             await self._arun(pages.aclose())
+
+    # -- on the store's loop -----------------------------------------------------------------
+    async def _listed(self, listing: Awaitable[list[MCard]]) -> CardList:
+        cards = await listing
+        return CardList(cards, **await self._shown_labels(cards))
+
+    async def _found(self, finding: Awaitable[list[MCard]], spec: Optional[SearchSpec] = None) -> FoundCards:
+        """Cards a search (``spec``) or a query (a ``Found``: its total and words) found."""
+        found = await finding
+        total = found.total if isinstance(found, Found) else None
+        words = found.words if isinstance(found, Found) else spec
+        return FoundCards(found, total, words, **await self._shown_labels(found))
+
+    async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:
+        """Names and tags of the cards a list's table shows (``options.display_limit``)."""
+        labels = await self._labels(cards[: options.display_limit])
+        return {"names": labels.names, "tags": labels.tags}
 
     # -- widgets -----------------------------------------------------------------------------
     def explorer(self, query: str = "", **options: Any) -> Any:
