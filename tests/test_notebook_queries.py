@@ -186,3 +186,9 @@ def test_labels_of_a_large_frame_are_right_whichever_way_they_are_read(cards):
     small = cards.list_df(limit=5).set_index("hash")  # a short list: looked up by hash
     assert small.loc[named[2].hash, "tags"] == ["both"] and small.loc[named[2].hash, "name"] == "n2.txt"
     assert cards.list_df(labels=False)["name"].isna().all()
+
+
+def test_tables_of_listings_show_names_and_tags(filled):
+    listed, found = filled.list()._repr_html_(), filled.find("tag:summer")._repr_html_()
+    assert "beach.txt" in listed and "summer" in listed and "dot.png" in listed
+    assert "beach.txt" in found and "summer" in found and "report.md" not in found
