@@ -195,3 +195,14 @@ def test_forms_in_a_plain_script(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "added cards 1–1 of 1, newest first", result.stderr
+
+
+def test_browse_and_search_forms_show_names_and_tags(cards):
+    card = cards.create("a card with a name", name="named.txt")
+    cards.tag(card.hash, "labelled")
+    browse, search = BrowseForm(cards), SearchForm(cards)
+    browse.refresh_button.click()
+    search.query.value = "with a name"
+    search.search_button.click()
+    for form in (browse, search):
+        assert "named.txt" in shown(form) and "labelled" in shown(form)

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import MCardError
 
-from .display import HASH_PREFIX, card_html, cards_html, plain
+from .display import HASH_PREFIX, CardList, card_html, cards_html, plain
 
 if TYPE_CHECKING:
     from .cards import NotebookCards
@@ -164,7 +164,8 @@ class PagedForm(Form):
         self.offset, self.page = offset, rows[: self.page_size]
         self.previous_button.disabled = offset == 0
         self.next_button.disabled = len(rows) <= self.page_size
-        show_html(self.output, cards_html(self.page), f"{len(self.page)} cards")
+        labels = {"names": rows.names, "tags": rows.tags} if isinstance(rows, CardList) else {}
+        show_html(self.output, cards_html(self.page, **labels), f"{len(self.page)} cards")
         self.say(self._describe(offset + 1, offset + len(self.page)))
 
     @guarded
