@@ -58,6 +58,8 @@ def main() -> None:
             print(f"list() of {count:,}: {listed:.3f} s; list_df(): {frame:.3f} s (DataFrame part {frame - listed:.3f} s)")
             calls = 2000
             sync = best(lambda: [store.get(cards[0].hash) for _ in range(calls)], 1) / calls
+            hopped = best(lambda: [store.count() for _ in range(calls // 10)], 1) / (calls // 10)
+            created = best(lambda: [store.create(f"one more {i}") for i in range(calls // 10)], 1) / (calls // 10)
 
         async def direct() -> float:
             async with AsyncPersistenceWrapper(SQLiteConfig(path)) as wrapper:
@@ -68,8 +70,12 @@ def main() -> None:
 
         awaited = asyncio.run(direct())
         print(
-            f"one get() call: plain call via the private loop {sync * 1e6:.0f} us; "
+            f"one get() call: plain call {sync * 1e6:.0f} us (served on the caller's thread); "
             f"awaited on the caller's loop {awaited * 1e6:.0f} us ({sync / awaited:.2f}x)"
+        )
+        print(
+            f"calls through the private loop: count() {hopped * 1e6:.0f} us, "
+            f"create() {created * 1e6:.0f} us (two thread hops each)"
         )
 
 

@@ -266,7 +266,7 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
     assert january.total == sum(1 for c, _, _ in CORPUS if T0 <= c.g_time < T0 + timedelta(days=10))
 
 
-@pytest.mark.parametrize("bad, position", [("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6)])
+@pytest.mark.parametrize("bad, position", [("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6), ("before:0001-01-01", 7)])
 async def test_a_malformed_query_points_at_the_position(store, bad, position):
     with pytest.raises(ValidationError, match=f"position {position}"):
         await store.find(bad)

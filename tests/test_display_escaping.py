@@ -72,9 +72,10 @@ FOREIGN_ROWS = {
 
 ELEMENTS = frozenset({"div", "p", "span", "code", "pre", "em", "img", "table", "thead", "tbody", "tr", "th", "td"})
 ATTRIBUTES = frozenset({"class", "style", "title", "src", "alt", "role"})
-CLASSES = frozenset({"mcard-card", "mcard-cards", "mcard-status"})
+CLASSES = frozenset({"mcard-card", "mcard-cards", "mcard-more", "mcard-status", "mcard-snapshot"})
 ROLES = frozenset({"status", "alert"})
-STYLE = re.compile(r"[a-z-]+:[#a-z0-9 .%-]+(;[a-z-]+:[#a-z0-9 .%-]+)*")
+_STYLE_VALUE = r"(?:[#a-z0-9 .%-]|var\(--[a-z0-9-]+\))+"
+STYLE = re.compile(rf"[a-z-]+:{_STYLE_VALUE}(;[a-z-]+:{_STYLE_VALUE})*")
 DATA_URI = re.compile(r"data:([a-z+/]+);base64,([A-Za-z0-9+/=]*)")
 
 
@@ -319,6 +320,7 @@ def factories(path: Path, stored: list[MCard]) -> Iterator[Callable[[type], list
     yield each_stored
     yield lambda cls: [cls(stored)]
     yield lambda cls: [cls(cards=stored)]
+    yield lambda cls: [cls(stored, len(stored), None)]  # found cards: the cards, their total, the search
     yield lambda cls: [cls(PAYLOAD)]
 
 

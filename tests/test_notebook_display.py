@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import re
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
+from PIL import Image
+
+import mcard.notebook
 
 from mcard import MCard
-from mcard.notebook import CardList, to_dataframe
+from mcard.notebook import CardList, card_html, to_dataframe
+from mcard.notebook.media import human_time
 
 IMAGES = {
     "image/png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 8,
@@ -16,14 +25,14 @@ IMAGES = {
     "image/gif": b"GIF89a" + b"\x00" * 8,
     "image/webp": b"RIFF\x10\x00\x00\x00WEBPVP8 ",
 }
-SCHEMA = {"hash": "string", "g_time": "datetime64[us, UTC]", "size": "int64", "kind": "string", "content_type": "string", "preview": "string"}
+SCHEMA = {"hash": "string", "g_time": "datetime64[us, UTC]", "size": "int64", "kind": "string", "content_type": "string", "name": "string", "tags": "object", "preview": "string"}
 
 
 def test_card_html_escapes_content():
     card = MCard("<script>alert('x')</script> & more")
-    markup = card._repr_html_()
+    markup = card_html(card)
     assert "<script>" not in markup and "&lt;script&gt;" in markup and "&amp; more" in markup
-    assert card.hash[:12] in markup and card.g_time_text in markup and f"{card.size} B" in markup
+    assert card.hash[:12] in markup and human_time(card.g_time) in markup and f"{card.size} B" in markup
     assert repr(card).startswith("MCard(hash=")
 
 
@@ -31,19 +40,19 @@ def test_card_html_escapes_content():
 def test_images_show_as_images(mime):
     card = MCard(IMAGES[mime])
     assert card.content_type == mime
-    assert f'<img src="data:{mime};base64,' in card._repr_html_()
+    assert f'<img src="data:{mime};base64,' in card_html(card)
     assert f'<img src="data:{mime};base64,' in CardList([card])._repr_html_()
 
 
 def test_svg_text_shows_as_an_image_that_runs_no_script():
     card = MCard('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><circle r="4"/></svg>')
-    markup = card._repr_html_()
+    markup = card_html(card)
     assert markup.count('<img src="data:image/svg+xml;base64,') == 1 and "onload" not in markup
 
 
 def test_other_bytes_show_as_hex():
     card = MCard(b"<b>\x00\xff")
-    markup = card._repr_html_()
+    markup = card_html(card)
     assert "<img" not in markup and "3c 62 3e 00 ff" in markup
 
 
@@ -85,3 +94,80 @@ def test_list_df_and_search_df(tmp_path):
         found = cards.search_df("row", content=True)
         assert sorted(found["content"]) == [f"row {i}" for i in range(5)]
         assert {name: str(dtype) for name, dtype in cards.search_df("zzz").dtypes.items()} == SCHEMA
+
+
+def test_the_domain_imports_nothing_of_the_notebook_layer():
+    code = (
+        "import sys, mcard, mcard.domain\nfrom mcard import MCard\n"
+        "card = MCard('x'); repr(card)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('mcard.notebook')), hasattr(MCard, '_repr_html_'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] False"
+
+
+def test_ipython_shows_a_card_through_the_notebook_layer():
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\nfrom mcard import MCard\n"
+        "card = MCard('<b>shown</b>')\n"
+        "print('text/html' in shell.display_formatter.format(card)[0])\n"
+        "import mcard.notebook\n"
+        "html = shell.display_formatter.format(card)[0]['text/html']\n"
+        "print(card.hash in html, '&lt;b&gt;shown' in html, '<b>' not in html)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True", "True"]
+
+
+def many(count: int) -> list[MCard]:
+    return [MCard(f"card {n}") for n in range(count)]
+
+
+def test_a_card_list_shows_at_most_the_display_limit_and_says_how_many_there_are(monkeypatch):
+    cards = CardList(many(30))
+    markup = cards._repr_html_()
+    assert markup.count("<tr>") == 1 + 20 and "20 of 30 cards shown" in markup
+    assert "display_limit" in markup and ".to_dataframe()" in markup
+    monkeypatch.setattr(mcard.notebook.options, "display_limit", 5)
+    assert CardList(many(30))._repr_html_().count("<tr>") == 1 + 5
+    assert CardList(many(30), limit=3)._repr_html_().count("<tr>") == 1 + 3
+    page = CardList(many(3), total=1000)._repr_html_()
+    assert page.count("<tr>") == 1 + 3 and "3 of 1000 cards shown" in page
+    assert "cards shown" not in CardList(many(3))._repr_html_()
+
+
+def test_rows_show_the_full_hash_human_sizes_and_times_names_and_tags():
+    card = MCard("x" * 5000, g_time=datetime(2026, 3, 1, 9, 5, 7, 123456, tzinfo=timezone.utc))
+    markup = CardList([card], names={card.hash: "<notes>.txt"}, tags={card.hash: ["a&b", "<tag>"]})._repr_html_()
+    assert card.hash in markup.replace(f'title="{card.hash}"', "")
+    assert "user-select:all" in markup
+    assert "4.9 KB" in markup and "2026-03-01 09:05:07" in markup and "123456" not in markup
+    assert "&lt;notes&gt;.txt" in markup and "a&amp;b" in markup and "&lt;tag&gt;" in markup
+    assert "<tag>" not in markup and "<notes>" not in markup
+    assert "name, tags" in markup and "name, tags" not in CardList([card])._repr_html_()
+
+
+def big_png(width: int = 1600, height: int = 1200) -> bytes:
+    image = Image.effect_noise((width, height), 60).convert("RGB")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_large_images_show_as_small_thumbnails():
+    card = MCard(big_png())
+    assert card.size > 1_000_000
+    for markup, px in ((CardList([card])._repr_html_(), 96), (card_html(card), 320)):
+        match = re.search(r'src="data:(image/[a-z]+);base64,([^"]+)"', markup)
+        assert match and len(markup) < 60_000
+        shown = Image.open(io.BytesIO(base64.b64decode(match[2])))
+        assert max(shown.size) == px
+
+
+def test_one_card_shows_a_bounded_head_of_its_content():
+    data = bytes(range(256)) * 40
+    markup = card_html(MCard(data))
+    assert "00 01 02 03" in markup and f"… {len(data) - 128} more bytes" in markup and len(markup) < 2000
+    text = card_html(MCard("word " * 10_000))
+    assert "more characters" in text and len(text) < 3000

@@ -51,11 +51,11 @@ def test_create_text_then_again_then_invalid(cards):
 
 def test_create_from_uploaded_files(cards):
     form = CreateForm(cards)
-    upload(form, ("dot.png", PNG), ("blob.bin", b"\x01\x02"))
+    upload(form, ("dot.png", PNG), ("blob.bin", b"\xff\x02"))
     assert form.message.startswith("dot.png added ") and "; blob.bin added " in form.message
     assert form.upload.value == ()
     assert '<img src="data:image/png;base64,' in shown(form)
-    assert {card.content for card in cards.list()} == {PNG, b"\x01\x02"}
+    assert {card.content for card in cards.list()} == {PNG, b"\xff\x02"}
     upload(form, ("again.png", PNG))
     assert form.message.startswith("again.png already stored")
 
@@ -163,8 +163,10 @@ async def test_the_facade_resolves_prefixes_plainly_and_awaited(cards):
 
 
 def test_explorer_combines_the_forms(cards):
+    from mcard.notebook.forms import explorer as tabs
+
     cards.create("first")
-    explorer = cards.explorer(page_size=5)
+    explorer = tabs(cards, page_size=5)
     assert explorer.tabs.titles == ("Browse", "Search", "Add", "Remove")
     assert explorer.browse.message == "cards 1–1 of 1, newest first"
     explorer.create.text.value = "second"
@@ -185,10 +187,22 @@ def test_forms_in_a_plain_script(tmp_path):
     code = (
         "import mcard.notebook\n"
         f"cards = mcard.notebook.open({str(tmp_path / 's.db')!r})\n"
-        "ex = cards.explorer()\n"
+        "from mcard.notebook.forms import explorer\n"
+        "ex = explorer(cards)\n"
         "ex.create.text.value = 'from a script'\n"
         "ex.create.add_button.click()\n"
         "print(ex.create.message.split()[0], ex.browse.message)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "added cards 1–1 of 1, newest first", result.stderr
+
+
+def test_browse_and_search_forms_show_names_and_tags(cards):
+    card = cards.create("a card with a name", name="named.txt")
+    cards.tag(card.hash, "labelled")
+    browse, search = BrowseForm(cards), SearchForm(cards)
+    browse.refresh_button.click()
+    search.query.value = "with a name"
+    search.search_button.click()
+    for form in (browse, search):
+        assert "named.txt" in shown(form) and "labelled" in shown(form)

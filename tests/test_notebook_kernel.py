@@ -118,7 +118,7 @@ def test_object_lives_across_cells_sync_and_await(kernel):
     assert run(kc, "print(across.get(card.hash) == card, await across.acount())") == "True 1"
     assert run(kc, "print([c.content async for c in across.aiterate()])") == "['made in one cell']"
     assert run(kc, "await across.acreate('awaited'); print(across.count())") == "2"
-    assert run(kc, "print(type(card._repr_html_()).__name__, across.list()._repr_html_().count('<tr>'))") == "str 3"
+    assert run(kc, "print(type(get_ipython().display_formatter.format(card)[0]['text/html']).__name__, across.list()._repr_html_().count('<tr>'))") == "str 3"
     run(kc, "across.close()")
 
 

@@ -127,6 +127,8 @@ def test_the_wheel_holds_the_package_its_license_and_its_data(built: Built):
     if tutorials.is_dir():  # the tutorials ship inside the package, for `mcard lab`
         wanted = {f"mcard/tutorials/{p.name}" for p in tutorials.glob("*.ipynb")}
         assert wanted and wanted <= names
+    browser_side = {str(p.relative_to(ROOT)) for ext in ("js", "css") for p in (ROOT / "mcard").rglob(f"*.{ext}")}
+    assert {"mcard/notebook/explorer/explorer.js", "mcard/notebook/explorer/explorer.css"} <= browser_side <= names
 
 
 def test_the_wheel_metadata_names_this_distribution_and_its_version_once(built: Built):
@@ -206,7 +208,7 @@ def test_dataframes_and_forms_without_the_notebook_extra_name_the_extra_to_insta
         "print(cards.list()[0].content)\n"
         "{}\n"
     )
-    for use, feature in (("cards.list_df()", "DataFrames"), ("mcard.notebook.Explorer", "the notebook forms")):
+    for use, feature in (("cards.list_df()", "DataFrames"), ("mcard.notebook.Explorer", "the explorer's widgets"), ("mcard.notebook.SearchForm", "the notebook forms")):
         result = core.run("python", "-c", probe.format(use), check=False)
         assert result.returncode == 1 and result.stdout == "x\n"
         last = result.stderr.strip().splitlines()[-1]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+import pytest
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError, ValidationError
 from mcard.infrastructure.persistence.engine.sqlite_loop_reads import LOOP_READ_SETTINGS
 
 
@@ -56,3 +58,24 @@ async def test_a_read_the_loop_cannot_do_goes_to_a_thread(tmp_path):
             assert await store.get_many([card.hash, "0" * 64]) == {card.hash: card}
         finally:
             loop_reader._db = real
+
+
+def test_a_notebook_get_is_served_on_the_callers_thread_and_stays_exact(tmp_path):
+    """The notebook's plain get reads a small card right on the calling thread once the
+    store's loop connection is open, and falls back to the loop whenever it cannot."""
+    import mcard.notebook
+
+    with mcard.notebook.open(tmp_path / "now.db") as cards:
+        small = cards.create("small enough to read at once")
+        large = cards.create("x" * (LOOP_READ_SETTINGS["bytes"] + 1))
+        assert cards.get(small.hash) == small  # the first get opens the loop's connection
+        store = cards._wrapper.store
+        assert store.get_now(small.hash) == {small.hash: small}
+        assert store.get_now(large.hash) is None and cards.get(large.hash) == large
+        assert store.get_now("0" * 64) == {} and cards.get("0" * 64) is None
+        with pytest.raises(ValidationError):
+            cards.get("not a hash")
+        cards.remove(small.hash)
+        assert cards.get(small.hash) is None
+    with pytest.raises(StorageError):
+        cards.get(large.hash)  # closed: no stale answer from the loop's connection

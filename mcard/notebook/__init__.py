@@ -2,6 +2,8 @@
 
 ``cards = mcard.notebook.open("cards.db")`` gives a :class:`NotebookCards`. Importing this
 package starts nothing and patches nothing: the private event loop starts with the first call.
+In IPython it registers the HTML view of cards with the display formatter (``options`` bounds
+every view).
 """
 
 from __future__ import annotations
@@ -15,26 +17,30 @@ from mcard.extras import MissingExtraError, missing_extra
 from mcard.infrastructure.persistence.config_url import config_from_url, default_config
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
-from .cards import NotebookCards
-from .display import CardList, card_html, cards_html
+from .cards import FoundCards, NotebookCards
+from .display import CardList, card_html, cards_html, register_formatter
+from .media import Options, options
 
 if TYPE_CHECKING:
-    from .forms import BrowseForm, CreateForm, Explorer, RemoveForm, SearchForm, explorer
+    from .explorer import Explorer
+    from .forms import BrowseForm, CreateForm, RemoveForm, SearchForm
     from .frames import to_dataframe
 
 __all__ = [
     "open",
     "NotebookCards",
     "CardList",
+    "FoundCards",
     "card_html",
     "cards_html",
+    "options",
+    "Options",
     "to_dataframe",
     "CreateForm",
     "SearchForm",
     "BrowseForm",
     "RemoveForm",
     "Explorer",
-    "explorer",
 ]
 
 _LAZY = {
@@ -43,9 +49,11 @@ _LAZY = {
     "SearchForm": "forms",
     "BrowseForm": "forms",
     "RemoveForm": "forms",
-    "Explorer": "forms",
-    "explorer": "forms",
+    "Explorer": "explorer",
 }
+
+
+register_formatter()
 
 
 def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
@@ -69,8 +77,8 @@ def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
 
 
 def __getattr__(name: str) -> Any:
-    """DataFrames and forms load when first asked for; without pandas or ipywidgets the error
-    names the extra to install."""
+    """DataFrames, forms and the explorer load when first asked for; without pandas,
+    ipywidgets or anywidget the error names the extra to install."""
     if name in _LAZY:
         try:
             module = importlib.import_module(f"{__name__}.{_LAZY[name]}")

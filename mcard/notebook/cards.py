@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE
+from mcard.domain.query import Match, SearchSpec, card_snippet
+from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 from mcard.infrastructure.persistence.engine_config import EngineConfig
 
 from .display import CardList
+from .media import options
+from .labels import LabelMethods
 from .runner import runner
 
 if TYPE_CHECKING:
@@ -31,6 +34,8 @@ Content = str | bytes
 AUTO_PROGRESS: Final = 1000
 """``save_many`` shows a progress bar by default from this many cards on."""
 CLOSE_AT_EXIT_WAIT: Final = 2.0
+FACETS: Final = ("content_type", "tag", "month", "size")
+SNIPPET_CHARS: Final = 160
 
 _open_stores: weakref.WeakSet[NotebookCards] = weakref.WeakSet()
 
@@ -42,8 +47,26 @@ def _track(store: NotebookCards) -> None:
     _open_stores.add(store)
 
 
-class NotebookCards:
-    """A card store for notebooks and scripts. Open it with :func:`mcard.notebook.open`."""
+class FoundCards(CardList):
+    """Cards a search or a query found: ``total`` (every match, whatever the limit; None when
+    not counted) and ``snippet(card)``, the card's text around what matched, «marked»."""
+
+    def __init__(
+        self, cards: Iterable[MCard], total: Optional[int] = None, spec: Optional[SearchSpec] = None, **shown: Any
+    ) -> None:
+        super().__init__(cards, total=total, **shown)
+        self.spec = spec
+
+    def snippet(self, card: MCard, width: int = SNIPPET_CHARS) -> Optional[Match]:
+        return card_snippet(self.spec, card.content, width)
+
+
+class NotebookCards(LabelMethods):
+    """A card store for notebooks and scripts. Open it with :func:`mcard.notebook.open`.
+
+    Listings take the wrapper's filters as keywords: ``start_time``, ``end_time``,
+    ``content_type`` (``"image/*"``), ``min_size``, ``max_size``, ``tag``, ``name`` (a glob).
+    """
 
     def __init__(self, config: EngineConfig) -> None:
         self._wrapper = AsyncPersistenceWrapper(config)
@@ -98,13 +121,23 @@ class NotebookCards:
         await self.aclose()
 
     # -- plain calls -------------------------------------------------------------------------
-    def create(self, content: Content) -> MCard:
-        """Store ``content``; the stored card (the first one when it was already there)."""
-        return self._run(self._wrapper.create(content))
+    def create(self, content: Content, *, name: Optional[str] = None, source: Optional[str] = None) -> MCard:
+        """Store ``content``; the stored card (the first one when it was already there). With a
+        ``name`` or ``source``, a sighting of it is recorded too."""
+        return self._run(self._wrapper.create(content, name=name, source=source))
 
-    def add(self, content: Content) -> tuple[MCard, bool]:
+    def add(
+        self, content: Content, *, name: Optional[str] = None, source: Optional[str] = None
+    ) -> tuple[MCard, bool]:
         """Like ``create``, and whether the card is new (False: it was already stored)."""
-        return self._run(self._wrapper.add(content))
+        return self._run(self._wrapper.add(content, name=name, source=source))
+
+    def upload(self, name: str, data: bytes) -> tuple[MCard, bool]:
+        """Store a file's bytes as ``mcard import`` would (UTF-8 text becomes a text card with
+        its content type) and record a sighting of ``name`` from source ``upload``."""
+        from mcard.importing import import_upload
+
+        return self._run(import_upload(self._wrapper, name, bytes(data)))
 
     def save(self, card: MCard) -> bool:
         return self._run(self._wrapper.save(card))
@@ -130,6 +163,11 @@ class NotebookCards:
         return save_in_batches(self, items, batch_size, progress)
 
     def get(self, hash_str: str) -> Optional[MCard]:
+        """The card with this hash, or None. A small card of a SQLite store is read right here
+        when the store's loop connection is free (~10 us instead of two thread hops)."""
+        served = self._wrapper.store.get_now(hash_str)
+        if served is not None:
+            return next(iter(served.values()), None)
         return self._run(self._wrapper.get(hash_str))
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
@@ -147,18 +185,47 @@ class NotebookCards:
         offset: int = 0,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        **filters: Any,
     ) -> CardList:
         """Cards newest first (displayed as a table in a notebook)."""
-        return CardList(self._run(self._wrapper.list(limit, offset, start_time, end_time)))
+        return self._run(self._listed(self._wrapper.list(limit, offset, start_time, end_time, **filters)))
 
     def count(
-        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None
+        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None, **filters: Any
     ) -> int:
-        return self._run(self._wrapper.count(start_time, end_time))
+        return self._run(self._wrapper.count(start_time, end_time, **filters))
 
-    def search(self, query: str, limit: Optional[int] = None, offset: int = 0) -> CardList:
-        """Text cards containing ``query`` literally (case-sensitive), newest first."""
-        return CardList(self._run(self._wrapper.search(query, limit, offset)))
+    def search(
+        self,
+        query: str,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        *,
+        mode: str = "substring",
+        case_sensitive: bool = True,
+        **filters: Any,
+    ) -> FoundCards:
+        """Cards whose text matches ``query``: ``mode="substring"`` (literal; newest first),
+        ``"words"`` (terms, ``"phrases"``, ``prefix*``, ``OR``, ``-excluded``; best first) or
+        ``"regex"``; ``case_sensitive=False`` compares casefolded. ``snippet(card)`` marks matches."""
+        spec = SearchSpec.of(query, mode, case_sensitive)
+        search = self._wrapper.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
+        return self._run(self._found(search, spec))
+
+    def find(self, query: str, limit: Optional[int] = None, offset: int = 0) -> FoundCards:
+        """Cards a query names (``type:image/* tag:holiday name:*.png after:2026-01-01
+        before:2026-02-01 size:>1MB "exact phrase" words -excluded``); ``.total`` counts every
+        match, whatever ``limit`` and ``offset``."""
+        return self._run(self._found(self._wrapper.find(query, limit, offset)))
+
+    def facets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
+        """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent first;
+        time (``year``, ``month``, ``day``, ``hour``, ``time``) and size buckets in order."""
+        return self._run(self._wrapper.facets(query, tuple(by)))
+
+    def stats(self) -> StoreStats:
+        """Card count, total bytes, first and last ``g_time``, (count, bytes) per content type."""
+        return self._run(self._wrapper.stats())
 
     def remove(self, hash_str: str) -> bool:
         return self._run(self._wrapper.remove(hash_str))
@@ -171,9 +238,10 @@ class NotebookCards:
         page_size: int = DEFAULT_PAGE_SIZE,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        **filters: Any,
     ) -> Iterator[MCard]:
-        """Every card newest first; one call to the store per page."""
-        pages = self._wrapper.iterate(page_size, start_time, end_time)
+        """Every card newest first (filtered as ``list``); one call to the store per page."""
+        pages = self._wrapper.iterate(page_size, start_time, end_time, **filters)
         try:
             while page := self._run(_take(pages, page_size)):
                 yield from page
@@ -194,25 +262,70 @@ class NotebookCards:
         end_time: Optional[datetime] = None,
         *,
         content: bool = False,
+        labels: bool = True,
+        **filters: Any,
     ) -> pd.DataFrame:
-        """``list(...)`` as a DataFrame (schema in :func:`mcard.notebook.to_dataframe`)."""
-        from .frames import to_dataframe
-
-        return to_dataframe(self.list(limit, offset, start_time, end_time), content=content)
+        """``list(...)`` as a DataFrame (schema in :mod:`mcard.notebook.frames`), with each card's
+        latest name and its tags (``labels=False`` leaves them out: 0.2-0.7 s less for 100,000 cards)."""
+        return self.frame(self.list(limit, offset, start_time, end_time, **filters), content=content, labels=labels)
 
     def search_df(
-        self, query: str, limit: Optional[int] = None, offset: int = 0, *, content: bool = False
+        self,
+        query: str,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        *,
+        mode: str = "substring",
+        case_sensitive: bool = True,
+        content: bool = False,
+        snippets: bool = False,
+        labels: bool = True,
+        **filters: Any,
     ) -> pd.DataFrame:
+        """``search(...)`` as a DataFrame; ``snippets=True`` adds the text around the matches."""
+        found = self.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
+        return self.frame(found, content=content, snippets=snippets, labels=labels)
+
+    def find_df(
+        self,
+        query: str,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        *,
+        content: bool = False,
+        snippets: bool = False,
+        labels: bool = True,
+    ) -> pd.DataFrame:
+        """``find(...)`` as a DataFrame; the match count is in ``frame.attrs["total"]``."""
+        found = self.find(query, limit, offset)
+        frame = self.frame(found, content=content, snippets=snippets, labels=labels)
+        frame.attrs["total"] = found.total
+        return frame
+
+    def frame(
+        self, cards: Sequence[MCard], *, content: bool = False, snippets: bool = False, labels: bool = True
+    ) -> pd.DataFrame:
+        """Cards as a DataFrame with their names and tags (two queries to the store; with
+        ``labels=False`` the columns are there, missing and empty); ``snippets`` for cards a
+        search found."""
         from .frames import to_dataframe
 
-        return to_dataframe(self.search(query, limit, offset), content=content)
+        marks = cards.snippet if snippets and isinstance(cards, FoundCards) else None
+        return to_dataframe(cards, content=content, labels=self.labels(cards) if labels else None, snippet=marks)
 
     # -- awaitable calls ---------------------------------------------------------------------
-    async def acreate(self, content: Content) -> MCard:
-        return await self._arun(self._wrapper.create(content))
+    async def acreate(self, content: Content, *, name: Optional[str] = None, source: Optional[str] = None) -> MCard:
+        return await self._arun(self._wrapper.create(content, name=name, source=source))
 
-    async def aadd(self, content: Content) -> tuple[MCard, bool]:
-        return await self._arun(self._wrapper.add(content))
+    async def aadd(
+        self, content: Content, *, name: Optional[str] = None, source: Optional[str] = None
+    ) -> tuple[MCard, bool]:
+        return await self._arun(self._wrapper.add(content, name=name, source=source))
+
+    async def aupload(self, name: str, data: bytes) -> tuple[MCard, bool]:
+        from mcard.importing import import_upload
+
+        return await self._arun(import_upload(self._wrapper, name, bytes(data)))
 
     async def asave(self, card: MCard) -> bool:
         return await self._arun(self._wrapper.save(card))
@@ -239,16 +352,37 @@ class NotebookCards:
         offset: int = 0,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        **filters: Any,
     ) -> CardList:
-        return CardList(await self._arun(self._wrapper.list(limit, offset, start_time, end_time)))
+        return await self._arun(self._listed(self._wrapper.list(limit, offset, start_time, end_time, **filters)))
 
     async def acount(
-        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None
+        self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None, **filters: Any
     ) -> int:
-        return await self._arun(self._wrapper.count(start_time, end_time))
+        return await self._arun(self._wrapper.count(start_time, end_time, **filters))
 
-    async def asearch(self, query: str, limit: Optional[int] = None, offset: int = 0) -> CardList:
-        return CardList(await self._arun(self._wrapper.search(query, limit, offset)))
+    async def asearch(
+        self,
+        query: str,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        *,
+        mode: str = "substring",
+        case_sensitive: bool = True,
+        **filters: Any,
+    ) -> FoundCards:
+        spec = SearchSpec.of(query, mode, case_sensitive)
+        search = self._wrapper.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
+        return await self._arun(self._found(search, spec))
+
+    async def afind(self, query: str, limit: Optional[int] = None, offset: int = 0) -> FoundCards:
+        return await self._arun(self._found(self._wrapper.find(query, limit, offset)))
+
+    async def afacets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
+        return await self._arun(self._wrapper.facets(query, tuple(by)))
+
+    async def astats(self) -> StoreStats:
+        return await self._arun(self._wrapper.stats())
 
     async def averify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
         return await self._arun(self._wrapper.verify(page_size, progress))
@@ -264,9 +398,10 @@ class NotebookCards:
         page_size: int = DEFAULT_PAGE_SIZE,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        **filters: Any,
     ) -> AsyncIterator[MCard]:
         """``async for card in cards.aiterate()``: one hop to the store per page."""
-        pages = self._wrapper.iterate(page_size, start_time, end_time)
+        pages = self._wrapper.iterate(page_size, start_time, end_time, **filters)
         try:
             while page := await self._arun(_take(pages, page_size)):
                 for card in page:
@@ -274,12 +409,31 @@ class NotebookCards:
         finally:
             await self._arun(pages.aclose())
 
-    # -- widgets -----------------------------------------------------------------------------
-    def explorer(self, page_size: int = 10) -> Any:
-        """The combined browse / search / add / remove form (ipywidgets)."""
-        from .forms import explorer
+    # -- on the store's loop -----------------------------------------------------------------
+    async def _listed(self, listing: Awaitable[list[MCard]]) -> CardList:
+        cards = await listing
+        return CardList(cards, **await self._shown_labels(cards))
 
-        return explorer(self, page_size=page_size)
+    async def _found(self, finding: Awaitable[list[MCard]], spec: Optional[SearchSpec] = None) -> FoundCards:
+        """Cards a search (``spec``) or a query (a ``Found``: its total and words) found."""
+        found = await finding
+        total = found.total if isinstance(found, Found) else None
+        words = found.words if isinstance(found, Found) else spec
+        return FoundCards(found, total, words, **await self._shown_labels(found))
+
+    async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:
+        """Names and tags of the cards a list's table shows (``options.display_limit``)."""
+        labels = await self._labels(cards[: options.display_limit])
+        return {"names": labels.names, "tags": labels.tags}
+
+    # -- widgets -----------------------------------------------------------------------------
+    def explorer(self, query: str = "", **options: Any) -> Any:
+        """The explorer widget over this store, showing ``query``'s results (``page_size=25``):
+        query box, facets, a grid paged by the database, a detail pane (see
+        :class:`mcard.notebook.explorer.Explorer`)."""
+        from .explorer import explorer
+
+        return explorer(self, query, **options)
 
 
 async def _take(pages: AsyncIterator[MCard], size: int) -> Sequence[MCard]:

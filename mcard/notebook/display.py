@@ -3,28 +3,40 @@
 Every value a card carries is untrusted (a row may have been written by another tool), so
 each one is escaped, in text and in attributes alike, and a value that cannot be read shows
 as a placeholder instead of failing the whole view. Cards whose content type is one of the
-known image types (PNG, JPEG, GIF, WebP, SVG) show as that image, through an ``<img>`` data
-URI, where no script can run; any other type never gets a data URI.
+known image types (PNG, JPEG, GIF, WebP, SVG) show as a thumbnail, through an ``<img>`` data
+URI, where no script can run; any other type never gets a data URI. Every view is bounded: a
+list shows at most ``options.display_limit`` rows and says how many there are, one card shows a
+text head, a thumbnail or a hex head.
+
+Cards display through IPython's formatter, registered by :func:`register_formatter` when
+``mcard.notebook`` is imported, so the domain model needs nothing of this layer.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
 
+from .media import hex_head, human_size, human_time, options, thumbnail
+
 HASH_PREFIX: Final = 12
 PREVIEW_CHARS: Final = 80
-CARD_PREVIEW_CHARS: Final = 2000
-INLINE_IMAGE_LIMIT: Final = 2 * 1024 * 1024
-"""Images up to this many bytes are inlined; larger ones are only named."""
 UNREADABLE: Final = "?"
 """Shown for a stored value that cannot be read (e.g. a time that is not a number)."""
 CANNOT_SHOW: Final = "<em>content cannot be shown</em>"
+# Theme-aware inline styles: JupyterLab's CSS variables, no colours of their own.
+_BOX: Final = "border:1px solid var(--jp-border-color2);padding:6px;border-radius:4px;max-width:100%"
+_PRE: Final = "white-space:pre-wrap;margin:0;max-height:24em;overflow:auto"
+_HASH: Final = "user-select:all;word-break:break-all;font-size:85%"
+_TAG: Final = "border:1px solid var(--jp-border-color2);border-radius:3px;padding:0 3px"
+_CELL: Final = "text-align:left;vertical-align:top;max-width:24em"
+_NOWRAP: Final = "white-space:nowrap;vertical-align:top"
+_NUMBER: Final = "text-align:right;white-space:nowrap;vertical-align:top"
 
 
 def escape(value: object) -> str:
@@ -60,29 +72,30 @@ def preview(card: MCard, chars: int = PREVIEW_CHARS) -> str:
 
 
 def _image_html(card: MCard, max_px: int) -> Optional[str]:
+    """A downscaled image of an image card, a note when it cannot be inlined, or None."""
     mime = card.content_type
     if mime not in IMAGE_TYPES:
         return None
-    content = card.content_bytes
-    if len(content) > INLINE_IMAGE_LIMIT:
-        return f"<em>{escape(mime)} image, {len(content)} bytes (too large to show inline)</em>"
-    data = base64.b64encode(content).decode("ascii")
-    alt = escape(f"{mime} card {str(card.hash)[:HASH_PREFIX]}")
+    small = thumbnail(card, max_px)
+    if small is None:
+        return f"<em>{escape(mime)} image, {escape(human_size(card.size))} (no preview)</em>"
+    alt = escape(f"{small.mime} card {str(card.hash)[:HASH_PREFIX]}")
     return (
-        f'<img src="data:{mime};base64,{data}" alt="{alt}" '
+        f'<img src="{small.url}" alt="{alt}" '
         f'style="max-width:{max_px}px;max-height:{max_px}px">'
     )
 
 
-def _body_html(card: MCard, chars: int, max_px: int) -> str:
-    image = _image_html(card, max_px)
+def _body_html(card: MCard) -> str:
+    image = _image_html(card, options.card_image_px)
     if image is not None:
         return image
     content = card.content
+    chars = options.text_chars
     if isinstance(content, str):
-        shown = content[:chars] + ("…" if len(content) > chars else "")
-        return f'<pre style="white-space:pre-wrap;margin:0">{escape(shown)}</pre>'
-    return f"<code>{escape(preview(card, chars))}</code>"
+        shown = content[:chars] + (f"… ({len(content) - chars} more characters)" if len(content) > chars else "")
+        return f'<pre style="{_PRE}">{escape(shown)}</pre>'
+    return f'<pre style="{_PRE}">{escape(hex_head(content, options.hex_bytes))}</pre>'
 
 
 def _shown(render: Callable[[], str]) -> str:
@@ -93,59 +106,126 @@ def _shown(render: Callable[[], str]) -> str:
 
 
 def _hash_html(card: MCard) -> str:
-    """The hash prefix, the full hash on hover; a hash that is not a digest is marked."""
+    """The full hash, selected whole by one click; a hash that is not a digest is marked."""
     full = str(card.hash)
-    shown = f'<code title="{escape(full)}">{escape(full[:HASH_PREFIX])}…</code>'
+    shown = f'<code title="{escape(full)}" style="{_HASH}">{escape(full)}</code>'
     if not is_digest(card.hash, card.hash_algorithm):
         shown += " <em>(not a valid hash)</em>"
     return shown
 
 
 def _facts(card: MCard) -> tuple[str, str, str]:
-    """UTC time, content type and size, escaped; ``?`` for one that cannot be read."""
+    """UTC time, content type and size, human and escaped; ``?`` for one that cannot be read."""
     return (
-        escape(_read(lambda: card.g_time_text)),
+        escape(_read(lambda: human_time(card.g_time))),
         escape(_read(lambda: card.content_type)),
-        escape(_read(lambda: card.size)),
+        escape(_read(lambda: human_size(card.size))),
     )
 
 
-def card_html(card: MCard) -> str:
-    """One card: hash prefix (full hash on hover), UTC time, content type, size, escaped content."""
+def _labels_html(name: Optional[str], tags: Iterable[str]) -> str:
+    parts = [f"<code>{escape(name)}</code>"] if name else []
+    parts += [f'<span style="{_TAG}">{escape(tag)}</span>' for tag in tags]
+    return " ".join(parts)
+
+
+def card_html(card: MCard, name: Optional[str] = None, tags: Iterable[str] = ()) -> str:
+    """One card, bounded: full hash, UTC time, type, size, name and tags, then a text head,
+    a thumbnail or a hex head (``options`` sets how much)."""
     time, mime, size = _facts(card)
+    labels = _labels_html(name, tags)
     return (
-        '<div class="mcard-card" style="border:1px solid #ccc;padding:6px;border-radius:4px">'
-        f"<div>{_hash_html(card)} · {time} · {mime} · {size} B</div>"
-        f"{_shown(lambda: _body_html(card, CARD_PREVIEW_CHARS, 320))}</div>"
+        f'<div class="mcard-card" style="{_BOX}">'
+        f"<div>{_hash_html(card)}</div><div>{time} UTC · {mime} · {size}"
+        f"{' · ' + labels if labels else ''}</div>"
+        f"{_shown(lambda: _body_html(card))}</div>"
     )
 
 
-def _row_html(card: MCard) -> str:
+def _row_html(card: MCard, labels: Optional[tuple[Optional[str], Iterable[str]]]) -> str:
     time, mime, size = _facts(card)
-    shown = _shown(lambda: _image_html(card, 64) or escape(preview(card)))
+    shown = _shown(lambda: _image_html(card, options.thumbnail_px) or escape(preview(card)))
+    named = f'<td style="{_CELL}">{_labels_html(*labels)}</td>' if labels is not None else ""
     return (
-        f"<tr><td>{_hash_html(card)}</td><td>{time}</td><td>{mime}</td>"
-        f'<td style="text-align:right">{size}</td><td style="text-align:left">{shown}</td></tr>'
+        f'<tr><td style="{_CELL}">{_hash_html(card)}</td><td style="{_NOWRAP}">{time}</td>'
+        f'<td style="{_CELL}">{mime}</td><td style="{_NUMBER}">{size}</td>'
+        f'{named}<td style="{_CELL}">{shown}</td></tr>'
     )
 
 
-def cards_html(cards: Iterable[MCard]) -> str:
-    """A table of cards, one row each, images as thumbnails."""
-    rows = [_row_html(card) for card in cards]
+def cards_html(
+    cards: Sequence[MCard],
+    *,
+    limit: Optional[int] = None,
+    total: Optional[int] = None,
+    names: Optional[Mapping[str, str]] = None,
+    tags: Optional[Mapping[str, Sequence[str]]] = None,
+) -> str:
+    """A table of at most ``limit`` cards (``options.display_limit`` by default), images as
+    thumbnails, with a line saying how many there are and how to see the rest."""
+    limit = options.display_limit if limit is None else max(0, limit)
+    total = len(cards) if total is None else total
+    names, tags = names or {}, tags or {}
+    shown = cards[:limit]
+    labelled = any(str(card.hash) in names or tags.get(str(card.hash)) for card in shown)
+    rows = [
+        _row_html(card, (names.get(str(card.hash)), tags.get(str(card.hash), ())) if labelled else None)
+        for card in shown
+    ]
     if not rows:
         return '<p class="mcard-cards"><em>no cards</em></p>'
-    head = "<tr><th>hash</th><th>g_time (UTC)</th><th>type</th><th>bytes</th><th>preview</th></tr>"
-    return f'<table class="mcard-cards"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    titles = ["hash", "time (UTC)", "type", "size", *(["name, tags"] if labelled else []), "preview"]
+    head = "".join(
+        f'<th style="{_NUMBER if title == "size" else _CELL}">{title}</th>' for title in titles
+    )
+    table = f'<table class="mcard-cards"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    if total <= len(rows):
+        return table
+    return table + (
+        f'<p class="mcard-more">{len(rows)} of {total} cards shown: '
+        "<code>.to_dataframe()</code> holds them all; "
+        "<code>mcard.notebook.options.display_limit</code> sets how many rows show.</p>"
+    )
 
 
 class CardList(list[MCard]):
-    """A list of cards that displays as a table in Jupyter."""
+    """A list of cards that displays as a bounded table in Jupyter.
+
+    ``names`` and ``tags`` (by hash) show beside each card; ``total`` is how many cards the
+    query matched when this list is one page of them; ``limit`` overrides
+    ``options.display_limit`` for this list.
+    """
+
+    def __init__(
+        self,
+        cards: Iterable[MCard] = (),
+        *,
+        total: Optional[int] = None,
+        names: Optional[Mapping[str, str]] = None,
+        tags: Optional[Mapping[str, Sequence[str]]] = None,
+        limit: Optional[int] = None,
+    ) -> None:
+        super().__init__(cards)
+        self.total = total
+        self.names = dict(names or {})
+        self.tags = {key: list(value) for key, value in (tags or {}).items()}
+        self.limit = limit
 
     def _repr_html_(self) -> str:
-        return cards_html(self)
+        return cards_html(self, limit=self.limit, total=self.total, names=self.names, tags=self.tags)
 
     def to_dataframe(self, *, content: bool = False):  # type: ignore[no-untyped-def]
         """These cards as a DataFrame (see :func:`mcard.notebook.to_dataframe`)."""
         from .frames import to_dataframe
 
         return to_dataframe(self, content=content)
+
+
+def register_formatter() -> None:
+    """Show cards through IPython's HTML formatter (the domain model renders nothing itself).
+
+    Only where IPython already runs: a plain script does not import it for this."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(MCard, card_html)

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import MCardError
 
-from .display import HASH_PREFIX, card_html, cards_html, plain
+from .display import HASH_PREFIX, CardList, card_html, cards_html, plain
 
 if TYPE_CHECKING:
     from .cards import NotebookCards
@@ -100,7 +100,7 @@ class CreateForm(Form):
             description="Add card", button_style="primary", tooltip="Store the text as a card"
         )
         self.upload = widgets.FileUpload(
-            description="Upload file", multiple=True, tooltip="Store each file's bytes as a card"
+            description="Upload file", multiple=True, tooltip="Store each file as a card, under its name"
         )
         self.output = widgets.Output()
         self.add_button.on_click(self._add_text)
@@ -121,7 +121,7 @@ class CreateForm(Form):
         if not files:
             return
         try:
-            results = [self.cards.add(bytes(item["content"])) for item in files]
+            results = [self.cards.upload(str(item.get("name") or "file"), item["content"]) for item in files]
         finally:
             self.upload.value = ()
         names = [item.get("name", "file") for item in files]
@@ -164,7 +164,8 @@ class PagedForm(Form):
         self.offset, self.page = offset, rows[: self.page_size]
         self.previous_button.disabled = offset == 0
         self.next_button.disabled = len(rows) <= self.page_size
-        show_html(self.output, cards_html(self.page), f"{len(self.page)} cards")
+        labels = {"names": rows.names, "tags": rows.tags} if isinstance(rows, CardList) else {}
+        show_html(self.output, cards_html(self.page, **labels), f"{len(self.page)} cards")
         self.say(self._describe(offset + 1, offset + len(self.page)))
 
     @guarded

@@ -8,15 +8,21 @@ g_time        datetime64[us, UTC]   when the content was first stored
 size          int64                 content size in bytes (UTF-8 for text)
 kind          string                ``"text"`` or ``"bytes"``
 content_type  string                MIME type, detected once when the card was made
+name          string                the latest name it was seen under (missing if none)
+tags          object                its tags, a sorted list (empty if none)
 preview       string                one line: text start, or content type and hex
+snippet       string (on request)   for a search: the text around the matches, «marked»
 content       object (on request)   the content itself, ``str`` or ``bytes``
 ============  ====================  ===============================================
+
+Name and tags come from the store (``NotebookCards.list_df`` and friends look them up); a
+frame built from cards alone has them missing and empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.extras import missing_extra
@@ -29,12 +35,31 @@ except ModuleNotFoundError as exc:
 
 from .display import preview
 
-COLUMNS: Final = ("hash", "g_time", "size", "kind", "content_type", "preview")
+if TYPE_CHECKING:
+    from mcard.domain.models.sighting import Sighting
+
+    from .labels import Labels
+
+COLUMNS: Final = ("hash", "g_time", "size", "kind", "content_type", "name", "tags", "preview")
 TIME_DTYPE: Final = "datetime64[us, UTC]"
 
 
-def to_dataframe(cards: Iterable[MCard], *, content: bool = False) -> pd.DataFrame:
+def _objects(values: list[object]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def to_dataframe(
+    cards: Iterable[MCard],
+    *,
+    content: bool = False,
+    labels: Optional[Labels] = None,
+    snippet: Optional[Callable[[MCard], object]] = None,
+) -> pd.DataFrame:
     """One row per card (schema in this module's docstring); ``content=True`` adds the content.
+    ``labels``: the cards' names and tags (``NotebookCards.labels``); ``snippet`` gives a card's snippet (or None)
+    and adds that column.
 
     Built from a few list comprehensions and one vectorised time conversion: no per-row
     dict or Series, so 100,000 cards take a fraction of a second.
@@ -47,11 +72,32 @@ def to_dataframe(cards: Iterable[MCard], *, content: bool = False) -> pd.DataFra
         "size": np.fromiter((card.size for card in cards), dtype=np.int64, count=len(cards)),
         "kind": pd.array(["text" if text else "bytes" for text in texts], dtype="string"),
         "content_type": pd.array([card.content_type for card in cards], dtype="string"),
-        "preview": pd.array([preview(card) for card in cards], dtype="string"),
     }
+    if labels is None:
+        columns["name"] = pd.array([None] * len(cards), dtype="string")
+        columns["tags"] = _objects([[] for _ in cards])
+    else:
+        columns["name"] = pd.array([labels.name(card.hash) for card in cards], dtype="string")
+        columns["tags"] = _objects([labels.tags_of(card.hash) for card in cards])
+    columns["preview"] = pd.array([preview(card) for card in cards], dtype="string")
+    if snippet is not None:
+        marked = [snippet(card) for card in cards]
+        columns["snippet"] = pd.array([None if m is None else str(m) for m in marked], dtype="string")
     if content:
-        values = np.empty(len(cards), dtype=object)
-        values[:] = [card.content for card in cards]
-        columns["content"] = values
+        columns["content"] = _objects([card.content for card in cards])
     return pd.DataFrame(columns)
+
+
+def duplicates_frame(found: Iterable[tuple[MCard, list[Sighting]]]) -> pd.DataFrame:
+    """One row per card seen under several names or paths (see ``duplicates_df``)."""
+    rows = sorted(found, key=lambda item: (-len(item[1]), item[0].hash))
+    return pd.DataFrame(
+        {
+            "hash": pd.array([card.hash for card, _ in rows], dtype="string"),
+            "names": _objects([sorted({s.name for s in seen if s.name}) for _, seen in rows]),
+            "paths": _objects([sorted({s.path for s in seen if s.path}) for _, seen in rows]),
+            "size": np.fromiter((card.size for card, _ in rows), dtype=np.int64, count=len(rows)),
+            "sightings": np.fromiter((len(seen) for _, seen in rows), dtype=np.int64, count=len(rows)),
+        }
+    )
 

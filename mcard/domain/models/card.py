@@ -293,12 +293,6 @@ class MCard:
             ),
         )
 
-    def _repr_html_(self) -> str:
-        """Jupyter's rich view; the notebook layer renders it (imported only when displayed)."""
-        from mcard.notebook.display import card_html
-
-        return card_html(self)
-
     def __repr__(self) -> str:
         try:
             preview = self._content[:40]

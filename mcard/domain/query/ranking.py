@@ -57,10 +57,16 @@ def stats_of(query: WordQuery, texts: Iterable[Sequence[str]]) -> WordStats:
     clauses = phrases(query)
     rows = words = 0
     hits = [0] * len(clauses)
+    plain = [(index, clause.word) for index, clause in enumerate(clauses) if isinstance(clause, Term) and not clause.prefix]
+    other = [(index, clause) for index, clause in enumerate(clauses) if not (isinstance(clause, Term) and not clause.prefix)]
     for text in texts:
         rows += 1
         words += len(text)
-        for index, clause in enumerate(clauses):
+        if plain:
+            present = set(text)
+            for index, word in plain:
+                hits[index] += word in present
+        for index, clause in other:
             hits[index] += frequency(clause, text) > 0
     return WordStats(rows, words, tuple(hits))
 

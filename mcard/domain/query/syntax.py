@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Final, Optional
 
-from ..models.card import to_utc
+from ..models.card import MIN_TIME, to_utc
 from ..models.exceptions import ValidationError
 from .filters import Filters
 from .text import MAX_QUERY, SearchSpec
@@ -84,7 +84,11 @@ def _value(field: str, value: str, position: int) -> object:
     try:
         if field in ("after", "before"):
             moment = _time(value)
-            return moment if field == "after" else moment - _ONE
+            if field == "after":
+                return moment
+            if moment <= MIN_TIME:
+                raise ValidationError(f"no card can be older than {MIN_TIME.date()}, the earliest time a card has")
+            return moment - _ONE
         if field == "size":
             return _size_range(value)
         if field == "tag":

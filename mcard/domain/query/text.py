@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Optional, Union
 
@@ -35,9 +35,12 @@ def _is_token_char(char: str) -> bool:
 def tokens(text: str) -> list[str]:
     """The words of a text: casefolded, maximal runs of letters, digits and private-use
     characters (what SQLite's unicode61 tokenizer takes as token characters)."""
+    folded = casefold(text)
+    if folded.isascii():  # every run is ASCII letters and digits: words as they are
+        return _TOKEN.findall(folded)
     found: list[str] = []
-    for run in _TOKEN.findall(casefold(text)):
-        if all(_is_token_char(char) for char in run):
+    for run in _TOKEN.findall(folded):
+        if run.isascii() or all(_is_token_char(char) for char in run):
             found.append(run)
             continue
         word = ""
@@ -58,7 +61,8 @@ class Term:
     word: str
     prefix: bool = False
 
-    def matches(self, words: Sequence[str], positions: dict[str, list[int]]) -> bool:
+    def matches(self, words: Sequence[str], positions: Collection[str]) -> bool:
+        """``positions``: the text's distinct words (a dict of their positions, or a set)."""
         if self.prefix:
             return any(word.startswith(self.word) for word in positions)
         return self.word in positions
@@ -94,9 +98,13 @@ class WordQuery:
 
     def matches_words(self, words: Sequence[str]) -> bool:
         """Whether a text whose ``tokens`` are ``words`` matches."""
-        positions: dict[str, list[int]] = {}
-        for index, word in enumerate(words):
-            positions.setdefault(word, []).append(index)
+        positions: dict[str, list[int]] | set[str]
+        if any(isinstance(clause, Phrase) for group in (*self.groups, self.excluded) for clause in group):
+            positions = {}
+            for index, word in enumerate(words):
+                positions.setdefault(word, []).append(index)
+        else:  # terms only ask which words there are
+            positions = set(words)
         return all(any(c.matches(words, positions) for c in group) for group in self.groups) and not any(
             c.matches(words, positions) for c in self.excluded
         )

@@ -466,6 +466,13 @@ class BaseStore(ABC):
         key = check_hash(hash_str)
         return (await self._get_many([key])).get(key)
 
+    def get_now(self, hash_str: str) -> Optional[dict[str, MCard]]:
+        """A get served at once on the calling thread, without the event loop, when the engine
+        can (``{hash: card}``, or ``{}`` when there is none); None when it cannot, and the
+        caller awaits ``get``. By default never: only an embedded engine can read that cheaply."""
+        check_hash(hash_str)
+        return None
+
     async def resolve(self, prefix: str) -> Optional[str]:
         """The stored hash that starts with ``prefix`` (at least 8 hex digits, any case; a whole
         hash gives itself), or None when no card does; ``AmbiguousHashError`` (a

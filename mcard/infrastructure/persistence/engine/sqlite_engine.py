@@ -18,7 +18,7 @@ from mcard.domain.query import Filters, SearchSpec
 from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
-from .base_engine import BaseStore, PageKey, StoreStats
+from .base_engine import BaseStore, PageKey, StoreStats, check_hash
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
 from .page_marks import PageMarks
@@ -450,6 +450,19 @@ class SQLiteStore(BaseStore):
                     found.update(await self._read(sql.get_many, large))
                 return found
         return await self._read(sql.get_many, hashes)
+
+    def get_now(self, hash_str: str) -> Optional[dict[str, MCard]]:
+        """A get from any thread, without the event loop, when the loop's read connection is
+        open and free and the card small: ``{hash: card}`` or ``{}``; None when it cannot be
+        served that way (the caller awaits ``get``). ``ValidationError`` for a bad hash."""
+        key = check_hash(hash_str)
+        opening = self._loop_reader_opening
+        if opening is None or not opening.done() or opening.cancelled() or opening.exception() is not None:
+            return None
+        served = opening.result().get_many([key], wait=False)
+        if served is None or served[1]:
+            return None
+        return served[0]
 
     def _loop_reader(self) -> Optional[LoopReader]:
         """The loop's connection once open; the first call opens it on a thread, meanwhile

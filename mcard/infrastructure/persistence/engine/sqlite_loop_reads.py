@@ -16,6 +16,7 @@ import collections
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Final, Optional
@@ -41,10 +42,14 @@ GET_SOME: Final = f"SELECT {_COLUMNS} FROM card WHERE hash IN (SELECT value FROM
 
 
 class LoopReader:
-    """A read-only connection used on the event loop's thread only."""
+    """A read-only connection for short reads on the event loop's thread, and (``wait=False``)
+    on a thread that calls in directly, such as a notebook cell's (``SQLiteStore.get_now``);
+    a lock keeps them one at a time."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self._turn = threading.Lock()
+        self._closed = False
         self.holds: collections.deque[float] = collections.deque(maxlen=int(LOOP_READ_SETTINGS["holds_kept"]))
 
     @classmethod
@@ -59,11 +64,16 @@ class LoopReader:
             raise
         return cls(connection)
 
-    def get_many(self, hashes: Sequence[str]) -> Optional[tuple[dict[str, MCard], list[str]]]:
+    def get_many(self, hashes: Sequence[str], wait: bool = True) -> Optional[tuple[dict[str, MCard], list[str]]]:
         """The stored cards among ``hashes``, and the hashes found but too large to read here;
-        None when the read could not be done here at all (the caller reads on a thread)."""
+        None when the read could not be done here at all (the caller reads on a thread).
+        Without ``wait``, also None when another read is using the connection."""
+        if not self._turn.acquire(blocking=wait):
+            return None
         started = time.perf_counter()
         try:
+            if self._closed:
+                return None
             if len(hashes) == 1:
                 rows = self._db.execute(GET_ONE, (LOOP_READ_SETTINGS["bytes"], hashes[0])).fetchall()
             else:
@@ -79,10 +89,13 @@ class LoopReader:
             return None
         finally:
             self.holds.append(time.perf_counter() - started)
+            self._turn.release()
         return found, large
 
     def close(self) -> None:
-        try:
-            self._db.close()
-        except sqlite3.Error as exc:
-            logger.debug("closing the loop's connection: %s", exc)
+        with self._turn:
+            self._closed = True
+            try:
+                self._db.close()
+            except sqlite3.Error as exc:
+                logger.debug("closing the loop's connection: %s", exc)

@@ -1,0 +1,77 @@
+"""Explorer figures: from a query to the grid's rows, and to its facets, in Python.
+
+    .venv/bin/python -m bench.explorer [N_CARDS]
+
+What the browser waits for after Enter is the rows (the facets follow); the baseline is the
+bare ``find`` of one page through the same private loop, in the same run. The browser's own
+figure (Enter to the redrawn grid) comes from ``tests/test_explorer_browser.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+import mcard.notebook
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+
+QUERIES = [
+    "fox", "moon", "dog walks", "type:text/plain", "number 4", "fox -moon", "walks after:2026-02-01",
+    '"the moon"', "size:<50", "dog", "fox moon",
+]
+WORDS = (["fox", "dog", "moon", "walks", "number"], ["quick", "lazy", "bright", "the", "of"])
+BATCH = 50_000
+
+
+def cards(first: int, count: int) -> list[MCard]:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return [
+        MCard(f"The {WORDS[1][n % 5]} {WORDS[0][n % 5]} {WORDS[0][(n // 5) % 5]} number {n}", g_time=start + timedelta(seconds=60 * n))
+        for n in range(first, first + count)
+    ]
+
+
+async def fill(path: Path, count: int) -> None:
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        for first in tqdm(range(0, count, BATCH), desc="cards", unit_scale=BATCH):
+            await store.save_many(cards(first, min(BATCH, count - first)))
+        for query in QUERIES:  # builds the word index, as a first use would
+            await store.find(query, 1, 0)
+
+
+def timed(call) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.db"
+        asyncio.run(fill(path, count))
+        with mcard.notebook.open(path) as store:
+            explorer = store.explorer(page_size=25)
+            rows, facets, bare = [], [], []
+            for query in QUERIES:
+                bare.append(timed(lambda: store._run(store._wrapper.find(query, 25, 0))))
+                explorer._set_quietly(query=query, page=0)
+                rows.append(timed(explorer._load))
+                facets.append(timed(explorer._load_facets))
+            assert explorer.status_kind == "info", explorer.status
+    median = statistics.median
+    print(f"explorer over {count:,} cards, {len(QUERIES)} queries (median ms):")
+    print(f"  query to rows {median(rows):.1f} ms (max {max(rows):.1f}); bare find of one page {median(bare):.1f} ms "
+          f"({median(rows) / median(bare):.2f}x)")
+    print(f"  facets after the rows {median(facets):.1f} ms (max {max(facets):.1f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+// The mcard explorer's view: draws the model's state, sends the user's actions to Python.
+// Card values are put in the page as text (textContent); only the detail preview's HTML,
+// which Python escaped and built, is set as markup.
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch (error) {
+    const area = h("textarea", { class: "mcx-offscreen" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    const done = document.execCommand("copy");
+    area.remove();
+    return done;
+  }
+}
+
+function copyButton(text, say) {
+  return h("button", {
+    class: "mcx-copy", title: "Copy the full hash", "aria-label": "Copy the full hash", type: "button",
+    onclick: async (event) => {
+      event.stopPropagation();
+      const done = await copyText(text);
+      say(done ? `copied ${text}` : "copy failed: select the hash and copy it");
+    },
+  }, "copy");
+}
+
+function render({ model, el }) {
+  const send = (message) => model.send(message);
+  const root = h("div", { class: "mcx" });
+  const query = h("input", {
+    class: "mcx-query", type: "search", spellcheck: "false", "aria-label": "Query",
+    placeholder: "Query + Enter: words \"a phrase\" -not type:image/* tag:x size:>1MB, or a hash prefix",
+    title: "mcard's query syntax: words, \"a phrase\", -excluded, prefix*, type:, tag:, name:, after:, before:, size:; 8+ hex digits open a card",
+  });
+  const total = h("span", { class: "mcx-total" });
+  const status = h("div", { class: "mcx-status", role: "status" });
+  const facets = h("aside", { class: "mcx-facets", "aria-label": "Facets" });
+  const grid = h("div", { class: "mcx-grid-wrap" });
+  const pager = h("div", { class: "mcx-pager" });
+  const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
+  root.append(
+    h("div", { class: "mcx-bar" }, query, total),
+    status,
+    h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, grid, pager), detail),
+  );
+  el.append(root);
+
+  let localStatus = null;
+  const say = (text) => { localStatus = text; drawStatus(); };
+
+  query.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      localStatus = null;
+      root.dataset.asked = String(performance.now());
+      send({ action: "run", query: query.value });
+    }
+  });
+
+  function drawStatus() {
+    const kind = localStatus ? "info" : model.get("status_kind");
+    status.textContent = localStatus || model.get("status");
+    status.className = `mcx-status mcx-${kind}`;
+    status.setAttribute("role", kind === "info" ? "status" : "alert");
+  }
+
+  function drawGrid() {
+    const rows = model.get("rows");
+    const marked = new Set(model.get("marked"));
+    const selected = model.get("selected");
+    const count = model.get("total");
+    total.textContent = `${count.toLocaleString("en-US")} ${count === 1 ? "card" : "cards"}`;
+    const table = h("table", { class: "mcx-grid" });
+    const widths = ["2em", "12em", "8em", "5.5em", null, "10em"];
+    table.append(h("colgroup", {}, ...widths.map((w) => h("col", w ? { style: `width:${w}` } : {}))));
+    table.append(h("thead", {}, h("tr", {},
+      ...["", "time (UTC)", "type", "size", "name · tags · content", "hash"].map((t) => h("th", { text: t })))));
+    const body = h("tbody");
+    for (const row of rows) {
+      const check = h("input", { type: "checkbox", "aria-label": "Check for selection", title: "Check for explorer.selection" });
+      check.checked = marked.has(row.hash);
+      check.addEventListener("click", (event) => { event.stopPropagation(); send({ action: "mark", hash: row.hash }); });
+      const content = h("td", { class: "mcx-content" });
+      if (row.thumb) content.append(h("img", { class: "mcx-thumb", src: row.thumb, alt: `${row.type} thumbnail` }));
+      if (row.name) content.append(h("span", { class: "mcx-name", text: row.name }));
+      for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", text: tag }));
+      const snippet = h("span", { class: "mcx-snippet" });
+      for (const [text, hit] of row.snippet) snippet.append(hit ? h("mark", { text }) : document.createTextNode(text));
+      content.append(snippet);
+      const tr = h("tr", {
+        class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: "0",
+        onclick: () => send({ action: "select", hash: row.hash }),
+        onkeydown: (event) => { if (event.key === "Enter") send({ action: "select", hash: row.hash }); },
+      },
+        h("td", {}, check),
+        h("td", { class: "mcx-nowrap", text: row.time }),
+        h("td", { class: "mcx-ellipsis", text: row.type, title: row.type }),
+        h("td", { class: "mcx-number", text: row.size }),
+        content,
+        h("td", {}, h("div", { class: "mcx-hashcell" }, h("code", { class: "mcx-hash", text: row.hash }), copyButton(row.hash, say))),
+      );
+      tr.dataset.hash = row.hash;
+      body.append(tr);
+    }
+    table.append(body);
+    grid.replaceChildren(rows.length ? table : h("p", { class: "mcx-empty", text: "no cards to show" }));
+    drawPager();
+  }
+
+  function drawPager() {
+    const size = model.get("page_size");
+    const page = model.get("page");
+    const pages = Math.max(1, Math.ceil(model.get("total") / size));
+    const go = (to) => send({ action: "page", page: to });
+    pager.replaceChildren(
+      h("button", { type: "button", class: "mcx-button", onclick: () => go(page - 1), ...(page <= 0 ? { disabled: "" } : {}) }, "‹ Previous"),
+      h("span", { class: "mcx-page", text: `page ${page + 1} of ${pages.toLocaleString("en-US")}` }),
+      h("button", { type: "button", class: "mcx-button", onclick: () => go(page + 1), ...(page + 1 >= pages ? { disabled: "" } : {}) }, "Next ›"),
+    );
+  }
+
+  const TITLES = { content_type: "Type", tag: "Tags", time: "Time", size: "Size" };
+
+  function drawFacets() {
+    const all = model.get("facets");
+    const parts = [];
+    for (const field of ["content_type", "tag", "time", "size"]) {
+      const values = all[field] || [];
+      if (!values.length) continue;
+      const most = Math.max(...values.map(([, n]) => n));
+      const section = h("div", { class: "mcx-facet" }, h("h4", { text: TITLES[field] }));
+      const click = (value) => send({ action: "facet", field, value });
+      if (field === "time") {
+        const bars = h("div", { class: "mcx-histogram", role: "list" });
+        for (const [value, n] of values) {
+          const bar = h("button", {
+            type: "button", class: "mcx-bar-v", title: `${value}: ${n}`, "aria-label": `${value}: ${n}`,
+            onclick: () => click(value),
+          }, h("span", { style: `height:${Math.max(4, (100 * n) / most)}%` }));
+          bars.append(bar);
+        }
+        const ends = values.length > 1 ? [values[0][0], values[values.length - 1][0]] : [values[0][0]];
+        section.append(bars, h("div", { class: "mcx-range" }, ...ends.map((end) => h("span", { text: end }))));
+      } else {
+        for (const [value, n] of values) {
+          section.append(h("button", { type: "button", class: "mcx-facet-value", title: String(value), onclick: () => click(value) },
+            h("span", { class: "mcx-fill", style: `width:${(100 * n) / most}%` }),
+            h("span", { class: "mcx-label", text: String(value) }),
+            h("span", { class: "mcx-count", text: n.toLocaleString("en-US") })));
+        }
+      }
+      parts.push(section);
+    }
+    facets.replaceChildren(...parts);
+  }
+
+  function drawPreview(preview) {
+    const box = h("div", { class: `mcx-preview mcx-preview-${preview.kind}` });
+    if (preview.kind === "image") box.append(h("img", { src: preview.url, alt: preview.label }));
+    else if (preview.kind === "audio" || preview.kind === "video") {
+      box.append(h(preview.kind, { controls: "", preload: "metadata", src: preview.url }));
+    } else box.innerHTML = preview.html; // built and escaped by Python (previews.py)
+    return box;
+  }
+
+  function drawDetail() {
+    const card = model.get("detail");
+    if (!card || !card.hash) {
+      detail.replaceChildren(h("p", { class: "mcx-empty", text: "Select a card to see it here." }));
+      return;
+    }
+    const tagInput = h("input", { class: "mcx-tag-input", type: "text", placeholder: "add a tag (Enter)", "aria-label": "Add a tag" });
+    tagInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && tagInput.value.trim()) send({ action: "tag", tag: tagInput.value.trim() });
+    });
+    const tags = h("div", { class: "mcx-tags" }, ...card.tags.map((tag) => h("span", { class: "mcx-tag" }, tag,
+      h("button", { type: "button", class: "mcx-untag", title: `Remove tag ${tag}`, "aria-label": `Remove tag ${tag}`,
+        onclick: () => send({ action: "untag", tag }) }, "×"))), tagInput);
+    const actions = card.confirm
+      ? h("div", { class: "mcx-actions mcx-confirm" },
+          h("span", { text: "Remove this card for good?" }),
+          h("button", { type: "button", class: "mcx-button mcx-danger", onclick: () => send({ action: "confirm" }) }, "Yes, remove it"),
+          h("button", { type: "button", class: "mcx-button", onclick: () => send({ action: "cancel" }) }, "Cancel"))
+      : h("div", { class: "mcx-actions" },
+          h("button", { type: "button", class: "mcx-button", onclick: () => send({ action: "download" }) }, "Download"),
+          h("button", { type: "button", class: "mcx-button", onclick: () => send({ action: "remove" }) }, "Remove…"),
+          h("button", { type: "button", class: "mcx-button", onclick: () => send({ action: "select", hash: "" }) }, "Close"));
+    const seen = card.sightings.length
+      ? h("ul", { class: "mcx-sightings" }, ...card.sightings.map((s) =>
+          h("li", {}, h("span", { text: s.name || "(no name)" }), h("span", { class: "mcx-muted", text: ` ${s.source} · ${s.time}` }))))
+      : h("p", { class: "mcx-muted", text: "never seen under a name" });
+    detail.replaceChildren(
+      h("div", { class: "mcx-facts" },
+        h("div", { class: "mcx-title", text: card.name || card.type }),
+        h("div", { class: "mcx-muted", text: `${card.type} · ${card.size} · ${card.time}` }),
+        h("div", { class: "mcx-fullhash" }, h("code", { text: card.hash }), copyButton(card.hash, say))),
+      actions,
+      h("h4", { text: "Tags" }), tags,
+      h("h4", { text: `Names and sightings (${card.sightings_total})` }), seen,
+      h("h4", { text: "Preview" }), drawPreview(card.preview),
+    );
+  }
+
+  model.on("msg:custom", (message, buffers) => {
+    if (message.kind !== "download" || !buffers || !buffers.length) return;
+    const blob = new Blob([buffers[0]], { type: message.mime || "application/octet-stream" });
+    const url = URL.createObjectURL(blob);
+    const link = h("a", { href: url, download: message.name, class: "mcx-offscreen" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
+
+  model.on("change:query", () => { query.value = model.get("query"); });
+  model.on("change:rows", drawGrid);
+  // loads changes after rows (the grid is drawn by then): the page's signal that a load is shown
+  model.on("change:loads", () => { root.dataset.loads = String(model.get("loads")); });
+  model.on("change:facet_loads", () => { root.dataset.facets = String(model.get("facet_loads")); });
+  model.on("change:marked", drawGrid);
+  model.on("change:selected", drawGrid);
+  model.on("change:total", drawPager);
+  model.on("change:page", drawPager);
+  model.on("change:facets", drawFacets);
+  model.on("change:detail", drawDetail);
+  model.on("change:status", () => { localStatus = null; drawStatus(); });
+  model.on("change:status_kind", drawStatus);
+
+  query.value = model.get("query");
+  root.dataset.loads = String(model.get("loads"));
+  root.dataset.facets = String(model.get("facet_loads"));
+  drawStatus();
+  drawGrid();
+  drawFacets();
+  drawDetail();
+}
+
+export default { render };

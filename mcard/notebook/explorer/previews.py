@@ -1,0 +1,216 @@
+"""The detail pane's preview of one card, by content type, as escaped HTML or a media URL.
+
+Every piece of text that comes from a card is escaped before any markup is added around it:
+Markdown is rendered from escaped text (no raw HTML passes), JSON becomes a tree of
+``<details>``, CSV/TSV a table of the first rows, SVG is only ever an ``<img>`` source.
+Each view is bounded (characters, nodes, rows, bytes) so a huge card previews quickly.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from typing import Any, Final, Optional
+
+from mcard.content_types import CSV, IMAGE_TYPES, JSON, TSV
+from mcard.domain.models.card import MCard
+from mcard.domain.query.text import SearchSpec, text_of
+
+from ..display import escape
+from ..media import hex_head, thumbnail
+
+TEXT_CHARS: Final = 20_000
+JSON_NODES: Final = 400
+JSON_PARSE_LIMIT: Final = 2 * 1024 * 1024
+"""Larger JSON shows as text: parsing it all for a 400-node tree is not worth it."""
+TABLE_ROWS: Final = 25
+TABLE_COLUMNS: Final = 20
+HEX_BYTES: Final = 256
+MEDIA_LIMIT: Final = 16 * 1024 * 1024
+"""Audio and video up to this many bytes play inline; larger ones are for download."""
+IMAGE_PX: Final = 480
+MARKDOWN_NAMES: Final = (".md", ".markdown")
+_HEADING: Final = re.compile(r"(#{1,6})\s+(.*)")
+_LIST_ITEM: Final = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+(.*)")
+_LINK: Final = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)\"'<>]+)\)")
+_BOLD: Final = re.compile(r"\*\*(.+?)\*\*")
+_ITALIC: Final = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+_CODE: Final = re.compile(r"`([^`\n]+)`")
+
+
+def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] = None) -> dict[str, Any]:
+    """``{"kind": ..., "html": ...}`` or ``{"kind": "image"|"audio"|"video", "url": ...}``."""
+    mime = card.content_type
+    if mime in IMAGE_TYPES:
+        small = thumbnail(card, IMAGE_PX)
+        if small is not None:
+            return {"kind": "image", "url": small.url, "label": f"{mime} image"}
+        return _note(f"{mime} image: too large to preview; download it")
+    if mime.startswith(("audio/", "video/")):
+        if card.size > MEDIA_LIMIT:
+            return _note(f"{mime}: too large to play here; download it")
+        data = base64.b64encode(card.content_bytes).decode("ascii")
+        return {"kind": mime.split("/")[0], "url": f"data:{mime};base64,{data}", "label": mime}
+    text = text_of(card.content)
+    if text is None:
+        return {"kind": "hex", "html": f"<pre>{escape(hex_head(card.content_bytes, HEX_BYTES))}</pre>"}
+    if mime == JSON and len(text) <= JSON_PARSE_LIMIT:
+        tree = _json_html(text)
+        if tree is not None:
+            return {"kind": "json", "html": tree}
+    if mime in (CSV, TSV):
+        return {"kind": "table", "html": _table_html(text, "\t" if mime == TSV else None)}
+    if is_markdown(text, name):
+        return {"kind": "markdown", "html": markdown_html(text[:TEXT_CHARS])}
+    return {"kind": "text", "html": highlighted(text, spec)}
+
+
+def _note(message: str) -> dict[str, Any]:
+    return {"kind": "note", "html": f"<em>{escape(message)}</em>"}
+
+
+def highlighted(text: str, spec: Optional[SearchSpec]) -> str:
+    """The text's head in ``<pre>``, each match of the query's words in ``<mark>``."""
+    head = text[:TEXT_CHARS]
+    spans = spec.spans(head) if spec is not None else []
+    parts, at = [], 0
+    for start, end in sorted(spans):
+        if start < at:
+            continue
+        parts.append(escape(head[at:start]) + f"<mark>{escape(head[start:end])}</mark>")
+        at = end
+    parts.append(escape(head[at:]))
+    more = f"\n… {len(text) - TEXT_CHARS:,} more characters" if len(text) > TEXT_CHARS else ""
+    return f"<pre>{''.join(parts)}{escape(more)}</pre>"
+
+
+def _json_html(text: str) -> Optional[str]:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    budget = [JSON_NODES]
+    return f'<div class="mcx-json">{_node(value, budget, 0)}</div>'
+
+
+def _node(value: Any, budget: list[int], depth: int) -> str:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return "<em>…</em>"
+    if isinstance(value, dict):
+        items: Iterator[tuple[str, Any]] = ((str(k), v) for k, v in value.items())
+        return _branch("{", "}", len(value), items, budget, depth)
+    if isinstance(value, list):
+        return _branch("[", "]", len(value), ((str(i), v) for i, v in enumerate(value)), budget, depth)
+    kind = "null" if value is None else type(value).__name__
+    return f'<span class="mcx-json-{kind}">{escape(json.dumps(value, ensure_ascii=False))}</span>'
+
+
+def _branch(left: str, right: str, count: int, items: Iterator[tuple[str, Any]], budget: list[int], depth: int) -> str:
+    children = []
+    for key, child in items:
+        if budget[0] <= 0:
+            children.append("<li><em>…</em></li>")
+            break
+        children.append(f'<li><span class="mcx-json-key">{escape(key)}</span>: {_node(child, budget, depth + 1)}</li>')
+    summary = f"{left} {count} {'item' if count == 1 else 'items'} {right}"
+    opened = " open" if depth < 2 else ""
+    return f"<details{opened}><summary>{escape(summary)}</summary><ul>{''.join(children)}</ul></details>"
+
+
+def _table_html(text: str, delimiter: Optional[str]) -> str:
+    sample = text[: 64 * 1024]
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(sample[:4096], delimiters=",;\t").delimiter
+        except csv.Error:
+            delimiter = ","
+    rows = []
+    for index, row in enumerate(csv.reader(io.StringIO(sample), delimiter=delimiter)):
+        if index > TABLE_ROWS:
+            break
+        rows.append(row[:TABLE_COLUMNS])
+    if not rows:
+        return "<em>an empty table</em>"
+    head = "".join(f"<th>{escape(cell)}</th>" for cell in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:TABLE_ROWS + 1])
+    shown = min(len(rows) - 1, TABLE_ROWS)
+    return (
+        f'<table class="mcx-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f"<p><em>first {shown} rows</em></p>"
+    )
+
+
+def is_markdown(text: str, name: Optional[str]) -> bool:
+    """A name ending in ``.md``, or text that opens with a Markdown heading."""
+    if name and name.lower().endswith(MARKDOWN_NAMES):
+        return True
+    first = next((line for line in text[:2000].splitlines() if line.strip()), "")
+    return _HEADING.fullmatch(first.strip()) is not None
+
+
+def _inline(line: str) -> str:
+    """Inline Markdown over already escaped text: code, links (http/https only), bold, italic."""
+    codes: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        codes.append(f"<code>{match[1]}</code>")
+        return f"\x00{len(codes) - 1}\x00"
+
+    line = _CODE.sub(keep, line)
+    line = _LINK.sub(lambda m: f'<a href="{m[2]}" target="_blank" rel="noopener noreferrer nofollow">{m[1]}</a>', line)
+    line = _BOLD.sub(r"<strong>\1</strong>", line)
+    line = _ITALIC.sub(r"<em>\1</em>", line)
+    return re.sub("\x00(\\d+)\x00", lambda m: codes[int(m[1])], line)
+
+
+def markdown_html(text: str) -> str:
+    """A safe subset of Markdown: headings, paragraphs, lists, fenced code, inline code,
+    emphasis and http(s) links. The text is escaped first, so no HTML in it ever renders."""
+    out: list[str] = []
+    paragraph: list[str] = []
+    items: list[str] = []
+    fence: Optional[list[str]] = None
+
+    def flush() -> None:
+        if paragraph:
+            out.append(f"<p>{_inline(' '.join(paragraph))}</p>")
+            paragraph.clear()
+        if items:
+            out.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + "</ul>")
+            items.clear()
+
+    for raw in text.replace("\x00", "").splitlines():
+        if raw.strip().startswith("```"):
+            if fence is None:
+                flush()
+                fence = []
+            else:
+                out.append(f"<pre><code>{chr(10).join(fence)}</code></pre>")
+                fence = None
+            continue
+        line = escape(raw)
+        if fence is not None:
+            fence.append(line)
+        elif not raw.strip():
+            flush()
+        elif heading := _HEADING.fullmatch(line.strip()):
+            flush()
+            level = len(heading[1])
+            out.append(f"<h{level}>{_inline(heading[2])}</h{level}>")
+        elif item := _LIST_ITEM.fullmatch(line):
+            if paragraph:
+                flush()
+            items.append(item[1])
+        else:
+            if items:
+                flush()
+            paragraph.append(line.strip())
+    if fence is not None:
+        out.append(f"<pre><code>{chr(10).join(fence)}</code></pre>")
+    flush()
+    return f'<div class="mcx-markdown">{"".join(out)}</div>'

@@ -1,0 +1,79 @@
+"""From a facet the user clicked to the query term that filters by it, and hash prefixes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Final, Optional
+
+from mcard.domain.models.exceptions import ValidationError
+from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS
+
+FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
+_PREFIX: Final = re.compile(r"[0-9a-fA-F]{8,128}")
+_TIME_LABEL: Final = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}))?")
+
+
+def hash_prefix(query: str) -> Optional[str]:
+    """The query as a hash prefix (8 or more hex digits, nothing else), lowercased, or None."""
+    text = query.strip()
+    return text.lower() if _PREFIX.fullmatch(text) else None
+
+
+def _quoted(value: str) -> str:
+    if '"' in value:
+        raise ValidationError(f"{value!r} holds a double quote: it cannot be put in a query")
+    return f'"{value}"' if not value or any(c.isspace() for c in value) else value
+
+
+def _time_term(label: str) -> str:
+    match = _TIME_LABEL.fullmatch(label)
+    if match is None:
+        raise ValidationError(f"not a time bucket: {label!r}")
+    year, month, day, hour = (int(part) if part else None for part in match.groups())
+    start = datetime(year, month or 1, day or 1, hour or 0, tzinfo=timezone.utc)  # type: ignore[arg-type]
+    if hour is not None:
+        end = start + timedelta(hours=1)
+    elif day is not None:
+        end = start + timedelta(days=1)
+    elif month is not None:
+        end = start.replace(year=year + month // 12, month=month % 12 + 1)  # type: ignore[operator]
+    else:
+        end = start.replace(year=year + 1)  # type: ignore[operator]
+    return f"after:{_iso(start)} before:{_iso(end)}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ") if moment.hour else moment.strftime("%Y-%m-%d")
+
+
+def _size_term(label: str) -> str:
+    for index, (low, name) in enumerate(SIZE_BUCKETS):
+        if name == label:
+            if index + 1 == len(SIZE_BUCKETS):
+                return f"size:>={low}"
+            return f"size:{low}..{SIZE_BUCKETS[index + 1][0] - 1}"
+    raise ValidationError(f"not a size bucket: {label!r}")
+
+
+def facet_term(field: str, value: object) -> str:
+    """The query term that keeps the cards of one facet value (``type:image/png``, ``tag:x``,
+    ``after:2026-01-01 before:2026-02-01``, ``size:1024..10239``)."""
+    text = str(value)
+    if field == "content_type":
+        return f"type:{_quoted(text)}"
+    if field == "tag":
+        return f"tag:{_quoted(text)}"
+    if field == "time":
+        return _time_term(text)
+    if field == "size":
+        return _size_term(text)
+    raise ValidationError(f"no facet {field!r}; the facets are {', '.join(FACET_FIELDS)}")
+
+
+def with_term(query: str, term: str) -> str:
+    """``query`` narrowed by ``term`` (unchanged when it holds the term already)."""
+    words = query.split()
+    if all(part in words for part in term.split()):
+        return query
+    return f"{query.strip()} {term}".strip()

@@ -1,0 +1,96 @@
+"""What the explorer sends to the browser for a page of cards and for one card: plain values
+(the browser puts them in the page as text), thumbnails as data URLs, escaped preview HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, Optional
+
+from mcard.domain.models.card import MCard
+from mcard.domain.models.sighting import Sighting
+from mcard.domain.query.text import SearchSpec, card_snippet
+
+from ..display import UNREADABLE, preview as one_line
+from ..media import human_size, human_time, thumbnail
+from .previews import preview
+
+ROW_THUMBNAIL_PX: Final = 40
+SNIPPET_CHARS: Final = 140
+SIGHTINGS_SHOWN: Final = 20
+
+
+def _read(read: Any) -> str:
+    try:
+        return str(read())
+    except Exception:  # a row another tool wrote: show what can be shown
+        return UNREADABLE
+
+
+def _snippet(card: MCard, spec: Optional[SearchSpec]) -> list[list[Any]]:
+    """The card's text as [text, is_match] parts: around the matches when there are words."""
+    try:
+        match = card_snippet(spec, card.content, SNIPPET_CHARS) if spec is not None else None
+        if match is not None and any(hit for _, hit in match.parts):
+            parts = [[text, hit] for text, hit in match.parts]
+            if match.cut_before:
+                parts.insert(0, ["…", False])
+            if match.cut_after:
+                parts.append(["…", False])
+            return parts
+        return [[one_line(card, SNIPPET_CHARS), False]]
+    except Exception:
+        return [[UNREADABLE, False]]
+
+
+def row(card: MCard, name: Optional[str], tags: Sequence[str], spec: Optional[SearchSpec]) -> dict[str, Any]:
+    """One grid row."""
+    try:
+        small = thumbnail(card, ROW_THUMBNAIL_PX)
+    except Exception:
+        small = None
+    return {
+        "hash": _read(lambda: card.hash),
+        "time": _read(lambda: human_time(card.g_time)),
+        "size": _read(lambda: human_size(card.size)),
+        "bytes": card.size if isinstance(card.size, int) else 0,
+        "type": _read(lambda: card.content_type),
+        "name": name or "",
+        "tags": list(tags),
+        "snippet": _snippet(card, spec),
+        "thumb": small.url if small is not None else "",
+    }
+
+
+def detail(
+    card: MCard,
+    names: Sequence[Sighting],
+    tags: Sequence[str],
+    spec: Optional[SearchSpec],
+    name: Optional[str],
+) -> dict[str, Any]:
+    """The detail pane: facts, names and sightings, tags and the preview."""
+    try:
+        shown = preview(card, spec, name)
+    except Exception:
+        shown = {"kind": "note", "html": "<em>content cannot be shown</em>"}
+    return {
+        "hash": _read(lambda: card.hash),
+        "time": _read(lambda: human_time(card.g_time)) + " UTC",
+        "size": _read(lambda: f"{human_size(card.size)} ({card.size:,} bytes)"),
+        "type": _read(lambda: card.content_type),
+        "algorithm": _read(lambda: card.hash_algorithm),
+        "name": name or "",
+        "sightings": [_sighting(s) for s in list(names)[-SIGHTINGS_SHOWN:]][::-1],
+        "sightings_total": len(names),
+        "tags": list(tags),
+        "preview": shown,
+        "confirm": False,
+    }
+
+
+def _sighting(seen: Sighting) -> dict[str, str]:
+    return {
+        "name": _read(lambda: seen.name or ""),
+        "source": _read(lambda: seen.source or seen.path or ""),
+        "time": _read(lambda: human_time(seen.seen_at)),
+    }

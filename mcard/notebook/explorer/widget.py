@@ -1,0 +1,428 @@
+"""The explorer widget: a query box, facets, a grid paged by the database and a detail pane.
+
+The browser side (``explorer.js``) only draws what the state traitlets hold and sends actions
+(``{"action": "run", "query": ...}``); every action is a method here, so code and tests drive
+the explorer exactly as a click does. A failure shows in ``status`` (never a traceback).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Optional
+
+import anywidget
+import traitlets
+
+from mcard.domain.models.card import MCard
+from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
+from mcard.domain.query.text import SearchSpec
+
+from ..display import CardList, cards_html, escape
+from ..runner import runner
+from . import rows
+from .queries import FACET_FIELDS, facet_term, hash_prefix, with_term
+
+if TYPE_CHECKING:
+    from ..cards import NotebookCards
+
+logger = logging.getLogger(__name__)
+
+HERE: Final = Path(__file__).parent
+DEFAULT_PAGE_SIZE: Final = 25
+MAX_PAGE_SIZE: Final = 200
+FACET_VALUES: Final = 12
+"""Values shown per facet (time and size buckets are all shown, in order)."""
+CLOSED: Final = "the store is closed: run cards.initialize(), then press Enter here"
+
+
+def _action(method: Callable[..., None]) -> Callable[..., None]:
+    """Run an action, turning any failure into the status line."""
+
+    @functools.wraps(method)
+    def run(self: Explorer, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except StorageError as exc:
+            if "not open" in str(exc):
+                self.say(CLOSED, kind="closed")
+            else:
+                self.say(f"error: {exc}", kind="error")
+        except MCardError as exc:
+            self.say(str(exc), kind="error")
+        except Exception as exc:  # the explorer must never show a traceback
+            logger.debug("explorer action failed", exc_info=True)
+            self.say(f"error: {type(exc).__name__}: {exc}", kind="error")
+
+    return run
+
+
+async def _page(wrapper: Any, query: str, limit: int, offset: int) -> tuple[Any, dict[str, str], dict[str, list[str]]]:
+    found = await wrapper.find(query, limit, offset)
+    hashes = [card.hash for card in found if isinstance(card.hash, str)]
+    return found, await wrapper.names_of(hashes), await wrapper.tags_of(hashes)
+
+
+async def _one(wrapper: Any, hash_str: str) -> tuple[Optional[MCard], list[Any], list[str]]:
+    card = await wrapper.get(hash_str)
+    if card is None:
+        return None, [], []
+    return card, await wrapper.sightings(hash_str), await wrapper.tags(hash_str)
+
+
+class Explorer(anywidget.AnyWidget):
+    """Explore a card store: ``cards.explorer()`` (display it as a cell's last expression).
+
+    Type a query in mcard's query syntax and press Enter (``type:image/* tag:x size:>1MB
+    after:2026-01-01 words "a phrase" -not``); a hash prefix of 8+ hex digits opens that card.
+    Facets count the matching cards by type, tag, time and size; clicking one narrows the
+    query. The grid is paged by the database. Cards are newest first, or best first for word
+    queries: sorting by size, name or type needs an engine change and is not offered yet.
+    ``selection`` gives the checked cards (or the open one) back as a :class:`CardList`.
+    """
+
+    _esm = HERE / "explorer.js"
+    _css = HERE / "explorer.css"
+
+    query = traitlets.Unicode("").tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    rows = traitlets.List().tag(sync=True)
+    page = traitlets.Int(0).tag(sync=True)
+    page_size = traitlets.Int(DEFAULT_PAGE_SIZE).tag(sync=True)
+    facets = traitlets.Dict().tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    marked = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    detail = traitlets.Dict().tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    status_kind = traitlets.Unicode("info").tag(sync=True)
+    loads = traitlets.Int(0).tag(sync=True)
+    """How many times the grid was filled (the browser tests time Enter to its change)."""
+    facet_loads = traitlets.Int(0).tag(sync=True)
+    """How many times facets were counted (they may arrive after the grid)."""
+
+    def __init__(self, cards: NotebookCards, query: str = "", *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValidationError(f"page_size must be 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
+        super().__init__(page_size=page_size)
+        self.cards = cards
+        self._spec: Optional[SearchSpec] = None
+        self._shown: list[MCard] = []
+        self._names: dict[str, str] = {}
+        self._tags: dict[str, list[str]] = {}
+        self._quiet = False
+        self._facets_call: Optional[Any] = None
+        self.on_msg(self._on_message)
+        self.observe(self._query_set, names="query")
+        self.observe(self._page_set, names="page")
+        self.run(query)
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _call(self, coro: Any) -> Any:
+        return self.cards._run(coro)
+
+    @property
+    def _wrapper(self) -> Any:
+        return self.cards._wrapper
+
+    def say(self, message: str, *, kind: str = "info") -> None:
+        """Show ``message`` in the status line (``kind``: info, error or closed)."""
+        self.status, self.status_kind = message, kind
+
+    def _set_quietly(self, **values: Any) -> None:
+        self._quiet = True
+        try:
+            for name, value in values.items():
+                setattr(self, name, value)
+        finally:
+            self._quiet = False
+
+    def _query_set(self, change: dict[str, Any]) -> None:
+        if not self._quiet:
+            self.run(change["new"])
+
+    def _page_set(self, change: dict[str, Any]) -> None:
+        if not self._quiet:
+            self.go(change["new"])
+
+    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        handlers: dict[str, Callable[[], None]] = {
+            "run": lambda: self.run(str(content.get("query", self.query))),
+            "page": lambda: self.go(int(content.get("page", 0))),
+            "facet": lambda: self.add_filter(str(content.get("field")), content.get("value")),
+            "select": lambda: self.select(str(content.get("hash", ""))),
+            "mark": lambda: self.toggle_mark(str(content.get("hash", ""))),
+            "tag": lambda: self.tag(str(content.get("tag", ""))),
+            "untag": lambda: self.untag(str(content.get("tag", ""))),
+            "remove": self.ask_remove,
+            "confirm": self.confirm_remove,
+            "cancel": self.cancel_remove,
+            "download": self.download,
+        }
+        handler = handlers.get(str(content.get("action")))
+        try:
+            if handler is not None:
+                handler()
+        except (TypeError, ValueError) as exc:  # a message the page never sends
+            self.say(f"error: {exc}", kind="error")
+
+    # -- query and pages -----------------------------------------------------------------------
+    @_action
+    def run(self, query: Optional[str] = None) -> None:
+        """Run ``query`` (the current one if None) from its first page; a hash prefix opens
+        that card. A malformed query shows its error and keeps the last results."""
+        text = self.query if query is None else str(query)
+        shown_page = self.page
+        self._set_quietly(query=text, page=0)
+        try:
+            prefix = hash_prefix(text)
+            full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
+            if full is not None:
+                self._open_hash(full)
+                return
+            self._load()
+        except Exception:
+            self._set_quietly(page=shown_page)  # the rows shown are still that page's
+            raise
+        self._load_facets()
+
+    def _open_hash(self, full: str) -> None:
+        card, _, _ = self._call(_one(self._wrapper, full))
+        if card is None:
+            self.say(f"no card {full}", kind="error")
+            return
+        names = self._call(self._wrapper.names_of([full]))
+        tags = {full: self._call(self._wrapper.tags(full))}
+        self._fill([card], 1, names, tags, None)
+        self._cancel_facets()
+        self.facets = {}
+        self.select(full)
+        self.say(f"card {full}")
+
+    def _load(self) -> None:
+        size = self.page_size
+        found, names, tags = self._call(_page(self._wrapper, self.query, size, self.page * size))
+        if not found and found.total and self.page > 0:  # the page emptied (cards removed)
+            self._set_quietly(page=max(0, (found.total - 1) // size))
+            found, names, tags = self._call(_page(self._wrapper, self.query, size, self.page * size))
+        self._fill(list(found), found.total, names, tags, found.words)
+        first = self.page * size + 1
+        if found.total == 0:
+            self.say("no cards match" if self.query.strip() else "no cards stored")
+        else:
+            noun = "card" if found.total == 1 else "cards"
+            order = "best" if found.words else "newest"
+            self.say(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order} first")
+
+    def _fill(self, cards: list[MCard], total: int, names: dict[str, str], tags: dict[str, list[str]], spec: Optional[SearchSpec]) -> None:
+        self._shown, self._names, self._tags, self._spec = cards, names, tags, spec
+        self.total = total
+        self.rows = [rows.row(card, names.get(card.hash), tags.get(card.hash, ()), spec) for card in cards]
+        self.loads += 1
+
+    def _load_facets(self) -> None:
+        """Count the facets of the current query. With a browser attached they are counted in
+        the background and arrive after the grid (a newer query cancels them), so the kernel
+        is free for the next action; without one (scripts, tests) they are counted at once."""
+        self._cancel_facets()
+        counting = self._wrapper.facets(self.query, FACET_FIELDS)
+        if getattr(self.comm, "kernel", None) is None:
+            self.facets = _facet_lists(self._call(counting))
+            self.facet_loads += 1
+            return
+        call = runner()._submit(counting)
+        self._facets_call = call
+        call.outcome.add_done_callback(lambda outcome: self._facets_counted(call, outcome))
+
+    def _cancel_facets(self) -> None:
+        pending, self._facets_call = self._facets_call, None
+        if pending is not None:
+            pending.cancel()
+
+    def _facets_counted(self, call: Any, outcome: concurrent.futures.Future[Any]) -> None:
+        if call is not self._facets_call or outcome.cancelled():
+            return
+        self._facets_call = None
+        if outcome.exception() is not None:
+            logger.debug("facets failed", exc_info=outcome.exception())
+            return
+        self.facets = _facet_lists(outcome.result())
+        self.facet_loads += 1
+
+    @_action
+    def go(self, page: int) -> None:
+        """Show page ``page`` (from 0) of the current query."""
+        last = max(0, (self.total - 1) // self.page_size)
+        self._set_quietly(page=min(max(0, int(page)), last))
+        self._load()
+
+    @_action
+    def add_filter(self, field: str, value: object) -> None:
+        """Narrow the query by one facet value (what a click on a facet does)."""
+        self.run(with_term(self.query, facet_term(field, value)))
+
+    @_action
+    def refresh(self) -> None:
+        """Reload the page, the facets and the open card."""
+        self._load()
+        self._load_facets()
+        if self.selected:
+            self.select(self.selected)
+
+    # -- one card ------------------------------------------------------------------------------
+    @_action
+    def select(self, hash_str: str) -> None:
+        """Open the card with this hash in the detail pane ("" closes it)."""
+        if not hash_str:
+            self.selected, self.detail = "", {}
+            return
+        card, seen, tags = self._call(_one(self._wrapper, hash_str))
+        if card is None:
+            self.selected, self.detail = "", {}
+            self.say(f"no card {hash_str}: it was removed", kind="error")
+            return
+        name = self._names.get(hash_str) or next((s.name for s in reversed(seen) if s.name), None)
+        self.detail = rows.detail(card, seen, tags, self._spec, name)
+        self.selected = hash_str
+
+    @_action
+    def toggle_mark(self, hash_str: str) -> None:
+        """Check or uncheck a card for ``selection``."""
+        marked = list(self.marked)
+        self.marked = [h for h in marked if h != hash_str] if hash_str in marked else [*marked, hash_str]
+
+    @property
+    def selection(self) -> CardList:
+        """The checked cards, else the open one, as a :class:`CardList` (``.to_dataframe()``)."""
+        hashes = list(self.marked) or ([self.selected] if self.selected else [])
+        found = self._call(self._wrapper.get_many(hashes)) if hashes else {}
+        cards = [found[h] for h in hashes if h in found]
+        keys = [card.hash for card in cards]
+        names = self._call(self._wrapper.names_of(keys)) if keys else {}
+        tags = self._call(self._wrapper.tags_of(keys)) if keys else {}
+        return CardList(cards, names=names, tags=tags)
+
+    def _update_tags(self, hash_str: str) -> None:
+        tags = self._call(self._wrapper.tags(hash_str))
+        self._tags[hash_str] = tags
+        self.detail = {**self.detail, "tags": tags}
+        self.rows = [{**r, "tags": tags} if r["hash"] == hash_str else r for r in self.rows]
+        if hash_prefix(self.query) is None:
+            self._load_facets()
+
+    @_action
+    def tag(self, *tags: str) -> None:
+        """Attach tags to the open card."""
+        wanted = [t.strip() for t in tags if t.strip()]
+        if not self.selected or not wanted:
+            self.say("open a card and type a tag first", kind="error")
+            return
+        added = self._call(self._wrapper.tag(self.selected, *wanted))
+        self._update_tags(self.selected)
+        self.say(f"tagged {', '.join(wanted)}" if added else f"already tagged {', '.join(wanted)}")
+
+    @_action
+    def untag(self, *tags: str) -> None:
+        """Detach tags from the open card."""
+        if not self.selected:
+            self.say("open a card first", kind="error")
+            return
+        self._call(self._wrapper.untag(self.selected, *tags))
+        self._update_tags(self.selected)
+        self.say(f"untagged {', '.join(tags)}")
+
+    @_action
+    def ask_remove(self) -> None:
+        """First step of removing the open card: ask for confirmation."""
+        if not self.selected:
+            self.say("open a card first", kind="error")
+            return
+        self.detail = {**self.detail, "confirm": True}
+        self.say(f"remove {self.selected}? Press “Yes, remove it” to confirm.")
+
+    @_action
+    def confirm_remove(self) -> None:
+        """Remove the open card, once ``ask_remove`` asked."""
+        if not self.detail.get("confirm"):
+            self.say("nothing to confirm: press Remove first", kind="error")
+            return
+        gone = self.selected
+        removed = self._call(self._wrapper.remove(gone))
+        self.marked = [h for h in self.marked if h != gone]
+        self.selected, self.detail = "", {}
+        self._load()
+        self._load_facets()
+        self.say(f"removed {gone}" if removed else f"{gone} was already gone")
+
+    @_action
+    def cancel_remove(self) -> None:
+        if self.detail.get("confirm"):
+            self.detail = {**self.detail, "confirm": False}
+            self.say(f"kept {self.selected}")
+
+    def download_payload(self) -> Optional[tuple[str, str, bytes]]:
+        """(file name, MIME type, content) of the open card, or None."""
+        card = self._call(self._wrapper.get(self.selected)) if self.selected else None
+        if card is None:
+            return None
+        name = self.detail.get("name") or f"{card.hash[:12]}{_suffix(card.content_type)}"
+        return name.replace("/", "_"), card.content_type, card.content_bytes
+
+    @_action
+    def download(self) -> None:
+        """Send the open card's content to the browser, which saves it as a file."""
+        payload = self.download_payload()
+        if payload is None:
+            self.say("open a card first", kind="error")
+            return
+        name, mime, data = payload
+        self.send({"kind": "download", "name": name, "mime": mime}, [data])
+        self.say(f"download of {name} ({len(data):,} bytes) sent to the browser")
+
+    # -- static view -----------------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        """The last view as static HTML, for a saved notebook: bounded and escaped."""
+        title = escape(self.query) if self.query.strip() else "all cards"
+        head = (
+            f'<p class="mcard-snapshot">mcard explorer (a snapshot; run the cell for the live view): '
+            f"<code>{title}</code> · {self.total:,} card{'' if self.total == 1 else 's'} · {escape(self.status)}</p>"
+        )
+        return head + cards_html(self._shown, limit=self.page_size, total=self.total, names=self._names, tags=self._tags)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            data["text/html"] = self._repr_html_()
+        return bundle
+
+
+_SUFFIXES: Final = {
+    "text/plain": ".txt", "application/json": ".json", "text/csv": ".csv", "text/tab-separated-values": ".tsv",
+    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp", "image/svg+xml": ".svg",
+    "application/pdf": ".pdf", "text/html": ".html",
+}
+
+
+def _facet_lists(counted: dict[str, list[tuple[Any, int]]]) -> dict[str, list[list[Any]]]:
+    """Facets as the browser takes them: the most frequent values, every time and size bucket."""
+    return {
+        field: [[str(value), count] for value, count in (values if field in ("time", "size") else values[:FACET_VALUES])]
+        for field, values in counted.items()
+    }
+
+
+def _suffix(mime: str) -> str:
+    return _SUFFIXES.get(mime, ".bin")
+
+
+def explorer(cards: NotebookCards, query: str = "", **options: Any) -> Explorer:
+    """The explorer over ``cards``, showing ``query``'s results (``page_size=...``)."""
+    return Explorer(cards, query, **options)
+
+
+__all__: Sequence[str] = ("Explorer", "explorer")

@@ -1,0 +1,145 @@
+"""What the notebook facade says about cards beside their content: sightings, names and tags.
+
+A mixin of :class:`mcard.notebook.cards.NotebookCards`: plain calls and their ``a``-prefixed
+await twins, as everywhere in the facade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Optional
+
+from mcard.domain.models.card import MCard, is_digest
+from mcard.domain.models.sighting import Sighting
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+
+DUPLICATE_PAGE: Final = 1000
+"""Cards whose sightings are read in one call while looking for duplicates."""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The latest name of each card seen with one, and the tags of each card that has any."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)
+
+    def name(self, hash_str: str) -> Optional[str]:
+        return self.names.get(hash_str)
+
+    def tags_of(self, hash_str: str) -> list[str]:
+        return list(self.tags.get(hash_str, ()))
+
+
+def stored_hashes(cards: Iterable[MCard]) -> list[str]:
+    """The hashes of ``cards`` that a label lookup accepts (a foreign row's hash that is not a
+    digest has no labels: it could not have been tagged or seen)."""
+    return [card.hash for card in cards if isinstance(card.hash, str) and is_digest(card.hash, card.hash_algorithm)]
+
+
+class LabelMethods:
+    """Sightings, names and tags of cards (see the wrapper's methods of the same names)."""
+
+    _wrapper: AsyncPersistenceWrapper
+
+    def _run(self, coro: Any) -> Any:
+        raise NotImplementedError
+
+    async def _arun(self, coro: Any) -> Any:
+        raise NotImplementedError
+
+    # -- plain calls -------------------------------------------------------------------------
+    def sightings(self, hash_str: str) -> list[Sighting]:
+        """Every time the card's content was seen with a name or source, oldest first."""
+        return self._run(self._wrapper.sightings(hash_str))
+
+    def tags(self, hash_str: str) -> list[str]:
+        """The card's tags, sorted."""
+        return self._run(self._wrapper.tags(hash_str))
+
+    def tag(self, hash_str: str, *tags: str) -> int:
+        """Attach tags to a stored card; how many it did not have yet."""
+        return self._run(self._wrapper.tag(hash_str, *tags))
+
+    def untag(self, hash_str: str, *tags: str) -> int:
+        """Detach tags from a card; how many it had."""
+        return self._run(self._wrapper.untag(hash_str, *tags))
+
+    def tag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Attach each (hash, tag) in one transaction, all or nothing; how many are new."""
+        return self._run(self._wrapper.tag_many(list(pairs)))
+
+    def untag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        return self._run(self._wrapper.untag_many(list(pairs)))
+
+    def labels(self, cards: Iterable[MCard]) -> Labels:
+        """Each card's latest name (None if it was never seen with one) and tags, in two queries."""
+        return self._run(self._labels(cards))
+
+    def duplicates_df(self) -> pd.DataFrame:
+        """Content seen under more than one name or path: ``hash``, ``names``, ``paths`` (sorted
+        lists), ``size``, ``sightings`` (how many), most sightings first."""
+        return self._run(self._duplicates())
+
+    # -- awaitable calls ---------------------------------------------------------------------
+    async def asightings(self, hash_str: str) -> list[Sighting]:
+        return await self._arun(self._wrapper.sightings(hash_str))
+
+    async def atags(self, hash_str: str) -> list[str]:
+        return await self._arun(self._wrapper.tags(hash_str))
+
+    async def atag(self, hash_str: str, *tags: str) -> int:
+        return await self._arun(self._wrapper.tag(hash_str, *tags))
+
+    async def auntag(self, hash_str: str, *tags: str) -> int:
+        return await self._arun(self._wrapper.untag(hash_str, *tags))
+
+    async def atag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        return await self._arun(self._wrapper.tag_many(list(pairs)))
+
+    async def auntag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
+        return await self._arun(self._wrapper.untag_many(list(pairs)))
+
+    async def alabels(self, cards: Iterable[MCard]) -> Labels:
+        return await self._arun(self._labels(cards))
+
+    async def aduplicates_df(self) -> pd.DataFrame:
+        return await self._arun(self._duplicates())
+
+    # -- on the store's loop -----------------------------------------------------------------
+    async def _labels(self, cards: Iterable[MCard]) -> Labels:
+        keys = stored_hashes(cards)
+        if not keys:
+            return Labels()
+        names, tags = await asyncio.gather(self._wrapper.names_of(keys), self._wrapper.tags_of(keys))
+        return Labels(names, tags)
+
+    async def _duplicates(self) -> pd.DataFrame:
+        from .frames import duplicates_frame
+
+        found: list[tuple[MCard, list[Sighting]]] = []
+        page: list[MCard] = []
+        async for card in self._wrapper.iterate(DUPLICATE_PAGE, name="*"):
+            page.append(card)
+            if len(page) == DUPLICATE_PAGE:
+                found += await self._repeated(page)
+                page = []
+        found += await self._repeated(page)
+        return duplicates_frame(found)
+
+    async def _repeated(self, cards: list[MCard]) -> list[tuple[MCard, list[Sighting]]]:
+        """The cards of ``cards`` seen under more than one name or path, with their sightings."""
+        keys = stored_hashes(cards)
+        seen = await self._wrapper.sightings_of(keys) if keys else {}
+        repeated = []
+        for card in cards:
+            sightings = seen.get(card.hash, [])
+            if len({(s.name, s.path) for s in sightings if s.name is not None or s.path is not None}) > 1:
+                repeated.append((card, sightings))
+        return repeated

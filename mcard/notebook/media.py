@@ -1,0 +1,138 @@
+"""Small, bounded views of card values: human sizes and times, hex heads, image thumbnails.
+
+Thumbnails are made with Pillow (the ``notebook`` extra) and kept in a small cache by hash, so
+a page shown again costs nothing. An image Pillow cannot read is shown as it is only when it
+is small; a large one is never inlined.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Final, Optional
+
+from mcard.content_types import IMAGE_TYPES, SVG
+from mcard.domain.models.card import MCard
+
+logger = logging.getLogger(__name__)
+
+RAW_IMAGE_LIMIT: Final = 64 * 1024
+"""An image at most this many bytes and no larger than the thumbnail is inlined as it is."""
+SVG_LIMIT: Final = 512 * 1024
+"""SVG cannot be downscaled: larger ones are only named."""
+DECODE_LIMIT: Final = 64 * 1024 * 1024
+"""Images above this many bytes are not decoded for a thumbnail."""
+CACHE_SIZE: Final = 512
+_UNITS: Final = ("B", "KB", "MB", "GB", "TB")
+
+
+@dataclass
+class Options:
+    """Display settings of the notebook layer: ``mcard.notebook.options.display_limit = 50``."""
+
+    display_limit: int = 20
+    """Rows a card list shows at most."""
+    thumbnail_px: int = 96
+    """Longest side of an image thumbnail in a list."""
+    card_image_px: int = 320
+    """Longest side of an image in one card's view."""
+    text_chars: int = 2000
+    """Characters of text one card's view shows."""
+    hex_bytes: int = 128
+    """Bytes of binary content one card's view shows as hex."""
+
+
+options = Options()
+
+
+def human_size(size: object) -> str:
+    """``512 B``, ``4.0 KB``, ``3.9 MB`` (powers of 1024, as in the query syntax); a stored
+    value that is not a size is shown as it is."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return str(size)
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def human_time(moment: datetime) -> str:
+    """``2026-01-05 14:28:03`` in UTC: whole seconds, fixed width."""
+    m = moment.astimezone(timezone.utc)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+
+
+def hex_head(data: bytes, count: int) -> str:
+    """The first ``count`` bytes as rows of 16 hex pairs, and how many more there are."""
+    rows = [data[i:i + 16].hex(" ") for i in range(0, min(len(data), count), 16)]
+    more = len(data) - count
+    return "\n".join(rows) + (f"\n… {more} more bytes" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """An image ready for ``<img src=...>``: its MIME type and base64 data."""
+
+    mime: str
+    data: str
+
+    @property
+    def url(self) -> str:
+        return f"data:{self.mime};base64,{self.data}"
+
+
+_cache: OrderedDict[tuple[str, int], Optional[Thumbnail]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def thumbnail(card: MCard, px: int) -> Optional[Thumbnail]:
+    """A downscaled image of an image card (longest side ``px``), or None: not an image of a
+    known type, too large to inline, or unreadable and not small."""
+    mime = card.content_type
+    if mime not in IMAGE_TYPES:
+        return None
+    key = (str(card.hash), px)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    made = _make(mime, card.content_bytes, px)
+    with _cache_lock:
+        _cache[key] = made
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return made
+
+
+def _raw(mime: str, data: bytes) -> Thumbnail:
+    return Thumbnail(mime, base64.b64encode(data).decode("ascii"))
+
+
+def _make(mime: str, data: bytes, px: int) -> Optional[Thumbnail]:
+    if mime == SVG:  # vector: the browser scales it; inside <img> it runs no script
+        return _raw(mime, data) if len(data) <= SVG_LIMIT else None
+    if len(data) > DECODE_LIMIT:
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            if max(image.size) <= px and len(data) <= RAW_IMAGE_LIMIT:
+                return _raw(mime, data)
+            image.draft("RGB", (px, px))
+            image.thumbnail((px, px))
+            alpha = image.mode in ("RGBA", "LA", "P")
+            small = image.convert("RGBA" if alpha else "RGB")
+            out = io.BytesIO()
+            small.save(out, "PNG" if alpha else "JPEG", **({} if alpha else {"quality": 80}))
+            return _raw("image/png" if alpha else "image/jpeg", out.getvalue())
+    except Exception:  # not a readable image (or Pillow missing): only a small one is inlined
+        logger.debug("no thumbnail for a %s card", mime, exc_info=True)
+        return _raw(mime, data) if len(data) <= RAW_IMAGE_LIMIT else None

@@ -1,0 +1,384 @@
+"""The explorer driven without a browser, over a real SQLite store: every action is the method
+a click in the browser sends (``_on_message`` dispatches to them), and the state traitlets
+are what the browser draws."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import math
+import re
+import struct
+import tomllib
+import wave
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from tests.test_display_escaping import check_markup, parse
+
+import mcard.notebook
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard.notebook.explorer import Explorer
+
+ROOT = Path(__file__).resolve().parents[1]
+START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+HOSTILE = "<img src=x onerror=alert(1)><script>alert('x')</script>"
+
+
+def png(width: int = 900, height: int = 600) -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise((width, height), 50).convert("RGB").save(out, "PNG")
+    return out.getvalue()
+
+
+def wav() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(n / 5))) for n in range(4000)))
+    return out.getvalue()
+
+
+SPECIAL = {
+    "json": '{"name": "card", "items": [1, 2, {"deep": true}], "note": "<b>not bold</b>"}',
+    "csv": "city,country,people\nLyon,France,522000\nPorto,Portugal,232000\nGent,Belgium,265000\n",
+    "markdown": f"# Notes\n\nSome **bold** and *italic* text with `code`.\n\n- one\n- two\n\n{HOSTILE}\n\n[a link](https://example.org) [bad](javascript:alert(1))\n",
+    "svg": '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(4)" width="10" height="10"><circle r="4"/></svg>',
+    "hostile": f"{HOSTILE} fox",
+}
+
+
+def _seed(path: Path) -> dict[str, MCard]:
+    """40 sentences over 40 days, and one card of each special kind, some seen under names."""
+
+    async def seed() -> dict[str, MCard]:
+        made: dict[str, MCard] = {}
+        async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+            words = ["fox", "dog", "moon"]
+            sentences = [
+                MCard(f"The {words[n % 3]} number {n} walks by", g_time=START + timedelta(days=n))
+                for n in range(40)
+            ]
+            await store.save_many(sentences)
+            made.update({f"sentence {n}": card for n, card in enumerate(sentences)})
+            for key, content in [*SPECIAL.items(), ("png", png()), ("wav", wav()), ("bytes", bytes(range(256)) * 8)]:
+                name = {"markdown": "notes.md", "png": "photo.png", "hostile": f"{HOSTILE}.txt"}.get(key)
+                made[key] = await store.create(content, name=name, source="seed")
+            await store.tag(made["png"].hash, "holiday", "2026")
+            await store.tag(made["hostile"].hash, HOSTILE)
+        return made
+
+    return asyncio.run(seed())
+
+
+@pytest.fixture
+def store(tmp_path):
+    made = _seed(tmp_path / "cards.db")
+    cards = mcard.notebook.open(tmp_path / "cards.db")
+    yield cards, made
+    cards.close()
+
+
+def stored_tags(cards, hash_str: str) -> list[str]:
+    return cards._run(cards._wrapper.tags(hash_str))
+
+
+def test_the_explorer_opens_on_the_newest_cards_with_a_total_and_facets(store):
+    cards, made = store
+    explorer = cards.explorer()
+    assert isinstance(explorer, Explorer)
+    assert explorer.total == cards.count() == len(made)
+    assert [row["hash"] for row in explorer.rows] == [card.hash for card in cards.list(limit=25)]
+    assert explorer.status == f"1–25 of {len(made)} cards, newest first" and explorer.status_kind == "info"
+    assert set(explorer.facets) == {"content_type", "tag", "time", "size"}
+    types = dict(explorer.facets["content_type"])
+    assert types["image/png"] == 1 and types["text/csv"] == 1 and types["application/json"] == 1
+    assert dict(explorer.facets["tag"]) == {"holiday": 1, "2026": 1, HOSTILE: 1}
+    row = next(r for r in explorer.rows if r["hash"] == made["png"].hash)
+    assert row["name"] == "photo.png" and row["tags"] == ["2026", "holiday"]
+    assert re.fullmatch(r"\d+\.\d [KM]B", row["size"]) and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["time"])
+    assert row["thumb"].startswith("data:image/jpeg;base64,")
+
+
+def test_enter_runs_the_query_and_marks_the_matches(store):
+    cards, made = store
+    explorer = cards.explorer(page_size=50)
+    counted = explorer.facet_loads
+    explorer._on_message(explorer, {"action": "run", "query": "fox"}, [])
+    assert explorer.query == "fox" and explorer.total == 15  # 14 sentences and the hostile card
+    assert explorer.facet_loads == counted + 1 and dict(explorer.facets["content_type"]) == {"text/plain": 15}
+    assert explorer.status == "1–15 of 15 cards, best first"
+    for row in explorer.rows:
+        assert ["fox", True] in row["snippet"]
+    explorer.query = "fox -walks"  # setting the traitlet from code runs it too
+    assert [row["hash"] for row in explorer.rows] == [made["hostile"].hash]
+
+
+def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
+    cards, _ = store
+    explorer = cards.explorer()
+    explorer.go(1)
+    before = list(explorer.rows)
+    explorer.run('"an unclosed phrase')
+    assert explorer.page == 1 and explorer.query == '"an unclosed phrase'
+    assert explorer.status_kind == "error" and "unclosed quote in the query at position 0" in explorer.status
+    assert explorer.rows == before
+    explorer.run("size:huge")
+    assert explorer.status_kind == "error" and "not a size" in explorer.status
+    explorer._on_message(explorer, {"action": "page", "page": "two"}, [])
+    assert explorer.status_kind == "error" and explorer.page == 1
+
+
+def test_a_click_on_a_facet_narrows_the_query(store):
+    cards, made = store
+    explorer = cards.explorer("walks")
+    explorer._on_message(explorer, {"action": "facet", "field": "time", "value": "2026-03"}, [])
+    assert explorer.query == "walks after:2026-03-01 before:2026-04-01"
+    assert explorer.total == 31
+    explorer.run("")
+    explorer.add_filter("content_type", "image/png")
+    assert explorer.query == "type:image/png" and [r["hash"] for r in explorer.rows] == [made["png"].hash]
+    explorer.add_filter("content_type", "image/png")  # twice: the query stays as it is
+    assert explorer.query == "type:image/png"
+    explorer.run("")
+    explorer.add_filter("tag", HOSTILE)
+    assert explorer.status_kind == "info" and [r["hash"] for r in explorer.rows] == [made["hostile"].hash]
+    explorer.run("")
+    explorer.add_filter("size", "1 KB - 10 KB")
+    assert explorer.query == "size:1024..10239"
+    assert {r["hash"] for r in explorer.rows} == {c.hash for c in made.values() if 1024 <= c.size < 10240}
+    explorer.add_filter("size", "no such bucket")
+    assert explorer.status_kind == "error" and "not a size bucket" in explorer.status
+
+
+def test_pages_come_from_the_database(store):
+    cards, made = store
+    explorer = cards.explorer("walks", page_size=15)
+    assert explorer.total == 40
+    seen = []
+    for page in range(3):
+        explorer._on_message(explorer, {"action": "page", "page": page}, [])
+        seen += [row["hash"] for row in explorer.rows]
+    assert explorer.status == "31–40 of 40 cards, best first"
+    assert len(seen) == len(set(seen)) == 40
+    explorer.go(99)
+    assert explorer.page == 2
+    explorer.page = 0
+    assert len(explorer.rows) == 15 and explorer.rows[0]["hash"] == seen[0]
+
+
+def test_a_hash_prefix_opens_that_card(store):
+    cards, made = store
+    card = made["csv"]
+    explorer = cards.explorer()
+    explorer.run(f"  {card.hash[:10].upper()} ")
+    assert explorer.selected == card.hash and explorer.detail["hash"] == card.hash
+    assert explorer.total == 1 and explorer.status == f"card {card.hash}"
+    explorer.run("deadbeef00")  # no card starts so: a word search for it
+    assert explorer.total == 0 and explorer.status == "no cards match"
+
+
+def open_card(explorer: Explorer, card: MCard, query: str = "") -> dict:
+    explorer.run(query)
+    explorer._on_message(explorer, {"action": "select", "hash": card.hash}, [])
+    assert explorer.selected == card.hash
+    return explorer.detail["preview"]
+
+
+def test_previews_by_content_type(store):
+    cards, made = store
+    explorer = cards.explorer()
+    text = open_card(explorer, made["sentence 3"], "fox")
+    assert text["kind"] == "text" and "<mark>fox</mark>" in text["html"]
+    tree = open_card(explorer, made["json"])
+    assert tree["kind"] == "json" and tree["html"].count("<details") == 3
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in tree["html"] and "<b>" not in tree["html"]
+    table = open_card(explorer, made["csv"])
+    assert table["kind"] == "table" and table["html"].count("<tr>") == 4 and "<th>people</th>" in table["html"]
+    assert "<td>Porto</td>" in table["html"]
+    markdown = open_card(explorer, made["markdown"])
+    assert markdown["kind"] == "markdown"
+    assert "<h1>Notes</h1>" in markdown["html"] and "<strong>bold</strong>" in markdown["html"]
+    assert "<em>italic</em>" in markdown["html"] and "<li>one</li>" in markdown["html"]
+    assert '<a href="https://example.org"' in markdown["html"] and "javascript:alert(1))" in markdown["html"]
+    assert "<script>" not in markdown["html"] and "<img" not in markdown["html"] and 'href="javascript' not in markdown["html"]
+    image = open_card(explorer, made["png"])
+    assert image["kind"] == "image"
+    shown = Image.open(io.BytesIO(base64.b64decode(image["url"].split(",", 1)[1])))
+    assert max(shown.size) == 480
+    svg = open_card(explorer, made["svg"])
+    assert svg["kind"] == "image" and svg["url"].startswith("data:image/svg+xml;base64,")
+    sound = open_card(explorer, made["wav"])
+    assert sound["kind"] == "audio" and sound["url"].startswith(f"data:{made['wav'].content_type};base64,")
+    raw = open_card(explorer, made["bytes"])
+    assert raw["kind"] == "hex" and "00 01 02 03" in raw["html"] and "more bytes" in raw["html"]
+
+
+def test_the_detail_shows_names_and_sightings(store):
+    cards, made = store
+    explorer = cards.explorer()
+    open_card(explorer, made["png"])
+    detail = explorer.detail
+    assert detail["name"] == "photo.png" and detail["sightings_total"] == 1
+    assert detail["sightings"][0]["name"] == "photo.png" and detail["sightings"][0]["source"] == "seed"
+    assert detail["tags"] == ["2026", "holiday"] and detail["type"] == "image/png"
+    name, mime, data = explorer.download_payload()
+    assert (name, mime, data) == ("photo.png", "image/png", made["png"].content)
+    explorer.download()  # no browser to send it to: it must not fail
+    assert explorer.status_kind == "info" and "photo.png" in explorer.status
+
+
+def test_tags_are_edited_in_the_detail_pane(store):
+    cards, made = store
+    card = made["csv"]
+    explorer = cards.explorer()
+    open_card(explorer, card)
+    explorer._on_message(explorer, {"action": "tag", "tag": " cities "}, [])
+    assert explorer.detail["tags"] == ["cities"] == stored_tags(cards, card.hash)
+    assert dict(explorer.facets["tag"])["cities"] == 1
+    assert next(r for r in explorer.rows if r["hash"] == card.hash)["tags"] == ["cities"]
+    explorer._on_message(explorer, {"action": "untag", "tag": "cities"}, [])
+    assert explorer.detail["tags"] == [] == stored_tags(cards, card.hash)
+    assert "cities" not in dict(explorer.facets["tag"])
+    explorer.tag("bad\x00tag")
+    assert explorer.status_kind == "error" and stored_tags(cards, card.hash) == []
+
+
+def test_remove_asks_for_confirmation(store):
+    cards, made = store
+    card = made["json"]
+    explorer = cards.explorer()
+    explorer.confirm_remove()
+    assert explorer.status_kind == "error" and "nothing to confirm" in explorer.status
+    open_card(explorer, card)
+    explorer._on_message(explorer, {"action": "remove"}, [])
+    assert explorer.detail["confirm"] and cards.get(card.hash) is not None
+    explorer._on_message(explorer, {"action": "cancel"}, [])
+    assert not explorer.detail["confirm"] and cards.get(card.hash) is not None
+    explorer.confirm_remove()
+    assert cards.get(card.hash) is not None
+    explorer.ask_remove()
+    explorer._on_message(explorer, {"action": "confirm"}, [])
+    assert cards.get(card.hash) is None and explorer.status == f"removed {card.hash}"
+    assert explorer.selected == "" and explorer.detail == {} and explorer.total == len(made) - 1
+    assert card.hash not in {row["hash"] for row in explorer.rows}
+
+
+def test_selection_comes_back_as_a_card_list(store):
+    cards, made = store
+    explorer = cards.explorer()
+    assert explorer.selection == []
+    open_card(explorer, made["csv"])
+    assert [c.hash for c in explorer.selection] == [made["csv"].hash]
+    for key in ("png", "markdown"):
+        explorer._on_message(explorer, {"action": "mark", "hash": made[key].hash}, [])
+    chosen = explorer.selection
+    assert [c.hash for c in chosen] == [made["png"].hash, made["markdown"].hash]
+    assert chosen.names[made["png"].hash] == "photo.png" and chosen.tags[made["png"].hash] == ["2026", "holiday"]
+    assert list(chosen.to_dataframe()["hash"]) == [made["png"].hash, made["markdown"].hash]
+    explorer.toggle_mark(made["png"].hash)
+    assert [c.hash for c in explorer.selection] == [made["markdown"].hash]
+
+
+def test_hostile_names_tags_and_content_stay_text(store):
+    cards, made = store
+    explorer = cards.explorer("fox")
+    row = next(r for r in explorer.rows if r["hash"] == made["hostile"].hash)
+    assert row["name"] == f"{HOSTILE}.txt" and row["tags"] == [HOSTILE]  # the browser sets them as text
+    preview = open_card(explorer, made["hostile"], "fox")
+    assert "<script>" not in preview["html"] and "&lt;script&gt;" in preview["html"]
+    assert "<mark>fox</mark>" in preview["html"]
+    snapshot = explorer._repr_html_()
+    check_markup(snapshot, list(made.values()))
+    assert "<script>" not in snapshot and "&lt;script&gt;" in snapshot
+    bundle = explorer._repr_mimebundle_()
+    bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert bundle["text/html"] == snapshot and "application/vnd.jupyter.widget-view+json" in bundle
+    for kind in ("markdown", "json", "csv"):
+        markup = open_card(explorer, made[kind])["html"]
+        elements = {tag for tag, _ in parse(markup).elements}
+        assert elements <= {"div", "pre", "code", "h1", "p", "strong", "em", "ul", "li", "a", "details", "summary", "span", "table", "thead", "tbody", "tr", "th", "td"}
+        assert not [name for _, attrs in parse(markup).elements for name, _ in attrs if name.startswith("on")]
+
+
+def test_the_snapshot_is_bounded(store):
+    cards, made = store
+    explorer = cards.explorer(page_size=5)
+    snapshot = explorer._repr_html_()
+    assert snapshot.count("<tr>") == 1 + 5 and f"5 of {len(made)} cards shown" in snapshot
+
+
+def test_a_closed_store_says_what_to_run(store):
+    cards, _ = store
+    explorer = cards.explorer()
+    cards.close()
+    explorer.run("fox")
+    assert explorer.status_kind == "closed"
+    assert explorer.status == "the store is closed: run cards.initialize(), then press Enter here"
+    explorer.go(1)
+    assert explorer.status_kind == "closed"
+    cards.initialize()
+    explorer.run("fox")
+    assert explorer.status_kind == "info" and explorer.total == 15
+
+
+def test_the_browser_side_ships_with_the_package():
+    folder = ROOT / "mcard" / "notebook" / "explorer"
+    assert "export default" in (folder / "explorer.js").read_text()
+    css = (folder / "explorer.css").read_text()
+    assert not re.search(r"#[0-9a-fA-F]{3,8}\b|rgb\(|hsl\(", css), "colours must come from the theme's variables"
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mcard"]
+    assert {"notebook/explorer/*.js", "notebook/explorer/*.css"} <= set(data)
+    widget = Explorer.__new__(Explorer)
+    assert "export default" in str(Explorer._esm) or "export default" in getattr(widget, "_esm", "")
+
+
+def test_page_size_is_checked(store):
+    cards, _ = store
+    with pytest.raises(mcard.ValidationError):
+        cards.explorer(page_size=0)
+    assert json.dumps(cards.explorer(page_size=3).rows)
+
+
+def test_an_ambiguous_prefix_lists_the_cards_it_could_be(tmp_path):
+    from tests.test_display_escaping import _row, write_foreign_rows
+
+    path = tmp_path / "ambiguous.db"
+    with mcard.notebook.open(path) as cards:
+        cards.create("a card of our own")
+    twins = ["abcdef01" + "0" * 56, "abcdef01" + "1" * 56]
+    write_foreign_rows(path, [_row(twins[0], b"one twin"), _row(twins[1], b"other twin", g_time=2)])
+    with mcard.notebook.open(path) as cards:
+        explorer = cards.explorer()
+        explorer.run("abcdef01")
+        assert explorer.status_kind == "error"
+        assert explorer.status.startswith("hash prefix abcdef01 matches more than one card")
+        assert all(twin in explorer.status for twin in twins)
+        explorer.run("abcdef011")
+        assert explorer.selected == twins[1] and explorer.detail["preview"]["html"] == "<pre>other twin</pre>"
+
+
+def test_a_saved_notebook_keeps_a_snapshot_of_the_explorer(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    _seed(tmp_path / "cards.db")
+    notebook = new_notebook(cells=[
+        new_code_cell(f"import mcard.notebook\ncards = mcard.notebook.open({str(tmp_path / 'cards.db')!r})"),
+        new_code_cell("cards.explorer('fox', page_size=20)"),
+    ])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    saved = nbformat.reads(nbformat.writes(notebook), as_version=4)
+    [output] = saved.cells[1].outputs
+    assert "application/vnd.jupyter.widget-view+json" in output.data
+    snapshot = output.data["text/html"]
+    assert snapshot.startswith('<p class="mcard-snapshot">') and "15 cards" in snapshot
+    assert snapshot.count("<tr>") == 1 + 15
+    assert "<script>" not in snapshot and "&lt;script&gt;" in snapshot

@@ -1,0 +1,363 @@
+"""The explorer in real JupyterLab, in headless Chromium, in the light and the dark theme.
+
+A notebook displaying ``cards.explorer(page_size=10)`` over the demo cards is run; the test
+types a query and presses Enter, clicks a facet, turns a page, opens cards (text with its
+matches marked, an image, a sound, Markdown, JSON, a CSV table, markup that must stay text),
+copies a hash, downloads a card, tags one and removes one, checking the database after each
+change. A second test measures Enter to the redrawn grid over 100,000 cards. Screenshots are
+saved in the test's folder and copied to ``SHOTS`` to be looked at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from tests.test_browser import CHROMIUM_ARGS, NOTIFICATION_SETTINGS, Lab, chromium, free_port, get_json  # noqa: F401
+from tests.test_explorer import wav
+
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard.demo import demo_files, fill
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(os.environ.get("MCARD_EXPLORER_SHOTS", "/work/shots-explorer"))
+"""Where the screenshots are copied for people to look at (set the variable to move it)."""
+NOTEBOOK = "explorer.ipynb"
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+
+
+def explorer_notebook(page_size: int = 10) -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            new_code_cell("import mcard.notebook\ncards = mcard.notebook.open()"),
+            new_code_cell(f"explorer = cards.explorer(page_size={page_size})\nexplorer"),
+        ],
+        metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+    )
+
+
+def start_lab(tmp_path: Path, db: Path, theme: str) -> Lab:
+    root, settings = tmp_path / "root", tmp_path / "settings"
+    root.mkdir()
+    nbformat.write(explorer_notebook(), root / NOTEBOOK)
+    extension = settings / "@jupyterlab" / "apputils-extension"
+    extension.mkdir(parents=True)
+    (extension / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
+    (extension / "themes.jupyterlab-settings").write_text(json.dumps({"theme": THEMES[theme]}))
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "MCARD_DB_PATH": str(db),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
+        "--port", str(port), "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+    ]
+    with open(tmp_path / "server.log", "wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    server = Lab(f"http://127.0.0.1:{port}", token, db, process)
+    server.wait_until(lambda: get_json(server.url("/api/status")) is not None, "/api/status")
+    return server
+
+
+def stop(server: Lab) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    yield folder
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for shot in [*folder.glob("*.png"), *folder.glob("*.json")]:
+        shutil.copy(shot, SHOTS / shot.name)
+
+
+async def _query(db: Path, query: str) -> tuple[int, list[str]]:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        found = await store.find(query, 10, 0)
+        return found.total, [card.hash for card in found]
+
+
+HOSTILE = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
+
+
+async def _extra(db: Path) -> tuple[MCard, MCard]:
+    """A card whose content, name and tag are markup that would run script if rendered as
+    HTML, and a short sound."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        card = await store.create(f"{HOSTILE} zebra", name=f"{HOSTILE}.txt", source="test")
+        await store.tag(card.hash, HOSTILE)
+        return card, await store.create(wav(), name="beep.wav", source="test")
+
+
+async def _tags(db: Path, hash_str: str) -> tuple[list[str], bool]:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        return await store.tags(hash_str), await store.get(hash_str) is not None
+
+
+def _apart(coro):  # type: ignore[no-untyped-def]
+    """Run ``coro`` on a loop of its own thread (Playwright's sync API holds this thread's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def query(db: Path, text: str) -> tuple[int, list[str]]:
+    return _apart(_query(db, text))
+
+
+def tags_and_presence(db: Path, hash_str: str) -> tuple[list[str], bool]:
+    """The card's tags and whether it is stored, read from the database file."""
+    return _apart(_tags(db, hash_str))
+
+
+def open_explorer(page, server: Lab):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto(server.url(f"/lab/tree/{NOTEBOOK}") + "&reset")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    server.wait_until(server.kernel_idle, "an idle kernel")
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+    root = page.locator(".mcx")
+    expect(root).to_be_visible(timeout=60_000)
+    expect(root.locator(".mcx-row")).to_have_count(10, timeout=30_000)
+    return root
+
+
+def run_query(root, text: str) -> None:  # type: ignore[no-untyped-def]
+    box = root.locator(".mcx-query")
+    box.fill(text)
+    box.press("Enter")
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    db = tmp_path / "cards.db"
+    asyncio.run(fill(str(db)))
+    files = {name: card for name, card in demo_files()}
+    hostile, sound = asyncio.run(_extra(db))
+    fox_total, fox_first = query(db, "fox")
+    typed_total, _ = query(db, "fox type:text/plain")
+    server = start_lab(tmp_path, db, theme)
+    shot = lambda target, name: target.screenshot(path=shots / f"{theme}-{name}.png")  # noqa: E731
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+                context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base)
+                page = context.new_page()
+                page.set_default_timeout(30_000)
+                root = open_explorer(page, server)
+                status, total = root.locator(".mcx-status"), root.locator(".mcx-total")
+                expect(status).to_have_text(re.compile(r"^1–10 of [\d,]+ cards, newest first$"))
+                assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
+                shot(page, "01-opened")
+
+                run_query(root, "fox")  # Enter runs the query
+                expect(total).to_have_text(f"{fox_total} cards")
+                expect(status).to_have_text(f"1–10 of {fox_total} cards, best first")
+                expect(root.locator(".mcx-row").first).to_have_attribute("data-hash", fox_first[0])
+                expect(root.locator(".mcx-row").first.locator("mark").first).to_have_text("fox")
+                shot(root, "02-query")
+
+                run_query(root, 'fox "unclosed')
+                expect(status).to_contain_text("unclosed quote in the query")
+                expect(status).to_have_attribute("role", "alert")
+                shot(root, "03-malformed")
+                run_query(root, "fox")
+                expect(status).to_have_text(f"1–10 of {fox_total} cards, best first")
+
+                facet = root.locator(".mcx-facet-value", has_text="text/plain")
+                facet.click()
+                expect(root.locator(".mcx-query")).to_have_value("fox type:text/plain")
+                expect(total).to_have_text(f"{typed_total} cards")
+                root.get_by_role("button", name="Next ›").click()
+                expect(status).to_have_text(f"11–20 of {typed_total} cards, best first")
+                expect(root.locator(".mcx-page")).to_contain_text("page 2 of")
+                shot(root, "04-facet-and-page")
+
+                root.locator(".mcx-row").first.click()
+                preview = root.locator(".mcx-preview")
+                expect(preview.locator("mark").first).to_have_text("fox")
+                shot(root, "05-text-preview")
+
+                picture = files["hills.png"]
+                run_query(root, "type:image/png")
+                root.locator(f'.mcx-row[data-hash="{picture.hash}"]').click()
+                expect(preview.locator("img")).to_be_visible()
+                assert preview.locator("img").evaluate("img => img.naturalWidth") == 480
+                expect(root.locator(".mcx-detail .mcx-title")).to_have_text("hills.png")
+                shot(root, "06-image-preview")
+
+                run_query(root, sound.hash[:12])
+                expect(preview.locator("audio")).to_have_attribute("src", re.compile(r"^data:audio/"))
+                assert preview.locator("audio").evaluate("a => a.controls") is True
+
+                notes = files["field-notes.md"]
+                run_query(root, notes.hash[:12])
+                expect(preview.locator("h1")).to_have_text("Field notes")
+                expect(preview.locator("a")).to_have_attribute("href", "https://example.org/mcard")
+                shot(root, "06b-markdown-preview")
+                run_query(root, files["config.json"].hash[:12])
+                expect(preview.locator("details").first).to_have_attribute("open", "")
+                expect(preview.locator(".mcx-json-key", has_text="engines")).to_have_count(1)
+                shot(root, "06c-json-preview")
+
+                table = files["cities.csv"]
+                run_query(root, table.hash[:10])  # a hash prefix opens the card
+                expect(root.locator(".mcx-detail .mcx-fullhash code")).to_have_text(table.hash)
+                expect(preview.locator("table tbody tr")).to_have_count(6)
+                root.locator(".mcx-detail .mcx-copy").click()
+                expect(status).to_have_text(f"copied {table.hash}")
+                assert page.evaluate("navigator.clipboard.readText()") == table.hash
+                with page.expect_download() as download:
+                    root.get_by_role("button", name="Download").click()
+                saved = download.value
+                assert saved.suggested_filename == "cities.csv"
+                assert Path(saved.path()).read_bytes() == table.content_bytes
+                shot(root, "07-table-preview")
+
+                run_query(root, "zebra")  # markup in content, name and tag stays text
+                row = root.locator(f'.mcx-row[data-hash="{hostile.hash}"]')
+                expect(row.locator(".mcx-name")).to_have_text(f"{HOSTILE}.txt")
+                expect(row.locator(".mcx-tag")).to_have_text(HOSTILE)
+                row.click()
+                expect(root.locator(".mcx-detail .mcx-title")).to_have_text(f"{HOSTILE}.txt")
+                expect(preview.locator("mark")).to_have_text("zebra")
+                expect(root.locator(".mcx-facet-value", has_text="onerror")).to_have_count(1)
+                assert root.locator("script, img[src='x']").count() == 0
+                assert page.evaluate("window.__pwned") is None
+                shot(root, "07b-hostile")
+                run_query(root, table.hash[:10])
+                expect(root.locator(".mcx-detail .mcx-fullhash code")).to_have_text(table.hash)
+
+                tag = f"from-the-browser-{theme}"
+                root.locator(".mcx-tag-input").fill(tag)
+                root.locator(".mcx-tag-input").press("Enter")
+                expect(root.locator(".mcx-detail .mcx-tags .mcx-tag")).to_have_text([f"{tag}×"])
+                assert tags_and_presence(db, table.hash) == ([tag], True)
+                run_query(root, f"tag:{tag}")
+                expect(total).to_have_text("1 card")
+                expect(root.locator(".mcx-facet-value", has_text=tag)).to_have_count(1)
+                shot(root, "08-tagged")
+
+                root.get_by_role("button", name="Remove…").click()
+                expect(root.locator(".mcx-confirm")).to_be_visible()
+                assert tags_and_presence(db, table.hash)[1], "removed before it was confirmed"
+                shot(root, "09-confirm")
+                root.get_by_role("button", name="Yes, remove it").click()
+                expect(status).to_have_text(f"removed {table.hash}")
+                assert tags_and_presence(db, table.hash) == ([], False)
+                expect(root.locator(".mcx-detail .mcx-empty")).to_be_visible()
+                shot(page, "10-removed")
+            finally:
+                browser.close()
+    finally:
+        stop(server)
+
+
+LATENCY_QUERIES = [
+    "fox", "moon", "dog walks", "type:text/plain", "number 4", "fox -moon", "walks after:2026-02-01",
+    '"the moon"', "size:<50", "dog", "fox moon",
+]
+MEASURE = """
+async ([text, wait]) => {
+  const root = document.querySelector(".mcx");
+  const box = root.querySelector(".mcx-query");
+  const before = root.dataset.loads;
+  const counted = root.dataset.facets;
+  const start = performance.now();
+  box.value = text;
+  box.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  while (root.dataset.loads === before) {
+    if (performance.now() - start > wait) return -1;
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+  }
+  const elapsed = performance.now() - start;
+  while (root.dataset.facets === counted) {  // facets follow the grid: the next query waits for them
+    if (performance.now() - start > wait) return -2;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return elapsed;
+}
+"""
+
+
+def many_cards(first: int, count: int) -> list[MCard]:
+    words = (["fox", "dog", "moon", "walks", "number"], ["quick", "lazy", "bright", "the", "of"])
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return [
+        MCard(f"The {words[1][n % 5]} {words[0][n % 5]} {words[0][(n // 5) % 5]} number {n}", g_time=start + timedelta(seconds=60 * n))
+        for n in range(first, first + count)
+    ]
+
+
+async def _fill_many(db: Path, count: int) -> None:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        for first in range(0, count, 50_000):
+            await store.save_many(many_cards(first, min(50_000, count - first)))
+
+
+def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, shots: Path) -> None:
+    """Time from Enter to the redrawn grid, measured in the page (reported, not asserted:
+    speed belongs to benchmarks); each query's grid must show its own results."""
+    from playwright.sync_api import expect, sync_playwright
+
+    db = tmp_path / "cards.db"
+    count = int(os.environ.get("MCARD_EXPLORER_LATENCY_CARDS", "100000"))
+    asyncio.run(_fill_many(db, count))
+    expected = {text: query(db, text)[0] for text in LATENCY_QUERIES}
+    server = start_lab(tmp_path, db, "light")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                page.set_default_timeout(60_000)
+                root = open_explorer(page, server)
+                expect(root).to_have_attribute("data-facets", re.compile(r"^[1-9]"))
+                times = []
+                for text in LATENCY_QUERIES:
+                    elapsed = page.evaluate(MEASURE, [text, 30_000])
+                    assert elapsed != -1, f"the grid did not change after Enter on {text!r}"
+                    assert elapsed != -2, f"no facets came after the grid for {text!r}"
+                    total = root.locator(".mcx-total").inner_text()
+                    assert total == f"{expected[text]:,} {'card' if expected[text] == 1 else 'cards'}", text
+                    times.append(elapsed)
+                root.screenshot(path=shots / "latency-100k.png")
+            finally:
+                browser.close()
+    finally:
+        stop(server)
+    report = {"cards": count, "queries": LATENCY_QUERIES, "ms": [round(t, 1) for t in times], "median_ms": round(statistics.median(times), 1)}
+    (shots / "latency.json").write_text(json.dumps(report, indent=1))
+    print(f"explorer latency, Enter to grid, {count:,} cards: median {report['median_ms']} ms over {len(times)} queries {report['ms']}")

@@ -1,0 +1,194 @@
+"""The notebook facade finds, filters, counts and labels cards as the async wrapper does,
+plainly and awaited, and its DataFrames carry names, tags and snippets."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+import mcard.notebook
+from mcard import ValidationError
+from mcard.importing import import_paths
+from mcard.notebook import CreateForm
+
+JAN = datetime(2026, 1, 15, tzinfo=timezone.utc)
+PNG = bytes.fromhex("89504e470d0a1a0a") + bytes(24)
+
+
+@pytest.fixture
+def cards(tmp_path):
+    with mcard.notebook.open(tmp_path / "queries.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def filled(cards):
+    holiday = cards.create("Beach holiday photos, the big blue sea", name="beach.txt", source="camera")
+    cards.create("Quarterly report: the big numbers", name="report.md")
+    cards.create("grocery list: STRASSE bread milk")
+    picture = cards.create(PNG, name="dot.png")
+    cards.tag(holiday.hash, "holiday", "summer")
+    cards.tag(picture.hash, "holiday")
+    return cards
+
+
+def test_filters_reach_every_listing(filled):
+    assert filled.count(tag="holiday") == 2 and filled.count(content_type="image/*") == 1
+    assert [card.content for card in filled.list(name="*.md")] == ["Quarterly report: the big numbers"]
+    assert {card.content_type for card in filled.iterate(page_size=1, tag="holiday")} == {"text/plain", "image/png"}
+    assert len(filled.list_df(min_size=33)) == 2
+    with pytest.raises(ValidationError):
+        filled.list(colour="red")
+
+
+def test_search_modes_and_snippets(filled):
+    assert [c.content for c in filled.search("straße", case_sensitive=False)] == ["grocery list: STRASSE bread milk"]
+    found = filled.search('"big blue" OR numbers', mode="words")
+    assert len(found) == 2 and str(found.snippet(found[0])).count("«") >= 1
+    assert len(filled.search(r"\bbig\s+\w+", mode="regex")) == 2
+    frame = filled.search_df("BIG", case_sensitive=False, snippets=True)
+    assert sorted(frame["snippet"]) == ["Beach holiday photos, the «big» blue sea", "Quarterly report: the «big» numbers"]
+    assert "snippet" not in filled.search_df("big").columns
+    with pytest.raises(ValidationError, match="mode"):
+        filled.search("x", mode="fuzzy")
+
+
+def test_find_counts_every_match_and_frames_it(filled):
+    found = filled.find("tag:holiday", limit=1)
+    assert len(found) == 1 and found.total == 2
+    frame = filled.find_df("big -report", snippets=True)
+    assert frame.attrs["total"] == 1 and list(frame["name"]) == ["beach.txt"]
+    assert list(frame["tags"]) == [["holiday", "summer"]] and "«big»" in frame["snippet"][0]
+    with pytest.raises(ValidationError, match="position"):
+        filled.find('type:image/* "unclosed')
+
+
+def test_facets_and_stats(filled):
+    facets = filled.facets(by=("content_type", "tag"))
+    assert facets["content_type"][0] == ("text/plain", 3) and dict(facets["tag"]) == {"holiday": 2, "summer": 1}
+    assert dict(filled.facets("tag:summer", by=("tag",))["tag"]) == {"holiday": 1, "summer": 1}
+    stats = filled.stats()
+    assert stats.count == 4 and stats.by_content_type["image/png"] == (1, len(PNG))
+
+
+def test_dataframes_show_latest_names_and_tags(filled):
+    frame = filled.list_df().set_index("name")
+    assert frame.loc["beach.txt", "tags"] == ["holiday", "summer"]
+    assert frame.loc["dot.png", "tags"] == ["holiday"]
+    unnamed = filled.list_df(name=None).query("content_type == 'text/plain'")
+    assert unnamed["name"].isna().sum() == 1
+    assert str(frame.reset_index()["name"].dtype) == "string"
+
+
+def test_tags_and_sightings_plainly_and_awaited(filled):
+    card = filled.find("name:report.md")[0]
+    assert filled.tag(card.hash, "work", "q3") == 2 and filled.tags(card.hash) == ["q3", "work"]
+    assert filled.untag(card.hash, "q3", "never") == 1
+    assert [(s.name, s.source) for s in filled.sightings(card.hash)] == [("report.md", None)]
+    with pytest.raises(ValidationError):
+        filled.tag(card.hash, "bad\x07tag")
+    with pytest.raises(ValidationError):
+        filled.tag_many([(card.hash, "fine"), ("0" * 64, "not stored")])
+    assert filled.tags(card.hash) == ["work"]
+
+    async def awaited() -> tuple[list[str], list[str], int]:
+        await filled.atag(card.hash, "awaited")
+        await filled.auntag(card.hash, "work")
+        seen = [s.name for s in await filled.asightings(card.hash)]
+        found = await filled.afind("tag:awaited")
+        return await filled.atags(card.hash), seen, found.total
+
+    assert asyncio.run(awaited()) == (["awaited"], ["report.md"], 1)
+
+
+def test_awaited_queries_match_plain_ones(filled):
+    async def awaited():
+        return (
+            await filled.acount(tag="holiday"),
+            [c.hash for c in await filled.asearch("big", mode="words")],
+            await filled.afacets(by=("tag",)),
+            (await filled.astats()).count,
+            [c.hash async for c in filled.aiterate(content_type="image/png")],
+        )
+
+    count, searched, facets, total, images = asyncio.run(awaited())
+    assert count == filled.count(tag="holiday") and searched == [c.hash for c in filled.search("big", mode="words")]
+    assert facets == filled.facets(by=("tag",)) and total == 4
+    assert images == [c.hash for c in filled.list(content_type="image/png")]
+
+
+def test_create_with_a_name_records_a_sighting(cards):
+    card = cards.create("named once", name="a.txt", source="notes")
+    again, new = cards.add("named once", name="b.txt")
+    assert again == card and not new
+    assert [(s.name, s.source) for s in cards.sightings(card.hash)] == [("a.txt", "notes"), ("b.txt", None)]
+    plain = cards.create("never named")
+    assert cards.sightings(plain.hash) == []
+
+
+def test_duplicates_df_lists_content_seen_under_several_names(cards, tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "2025").mkdir(parents=True)
+    (folder / "a.txt").write_text("same words")
+    (folder / "2025" / "a.txt").write_text("same words")
+    (folder / "copy of a.txt").write_text("same words")
+    (folder / "b.txt").write_text("only once")
+    (folder / "c.bin").write_bytes(b"\x00twice")
+    (folder / "d.bin").write_bytes(b"\x00twice")
+    asyncio.run(_import(cards, folder))
+    asyncio.run(_import(cards, folder))  # the same files again: no new sightings
+    frame = cards.duplicates_df()
+    assert list(frame.columns) == ["hash", "names", "paths", "size", "sightings"]
+    assert list(frame["names"]) == [["a.txt", "copy of a.txt"], ["c.bin", "d.bin"]]
+    assert frame["paths"][0] == ["2025/a.txt", "a.txt", "copy of a.txt"]
+    assert list(frame["size"]) == [10, 6] and list(frame["sightings"]) == [3, 2]
+    assert cards.duplicates_df().equals(frame)
+
+
+async def _import(cards, folder) -> None:
+    from mcard import AsyncPersistenceWrapper
+
+    async with AsyncPersistenceWrapper(cards.config) as store:
+        await import_paths(store, [folder], progress=False)
+
+
+def test_uploads_are_imported_like_files(cards):
+    form = CreateForm(cards)
+    now = datetime.now(timezone.utc)
+    data = "city,people\nBerlin,3.7\nParis,2.1\n".encode()
+    form.upload.value = ({"name": "cities.csv", "type": "", "size": len(data), "content": memoryview(data), "last_modified": now},)
+    assert form.message.startswith("cities.csv added") and not form.failed
+    card = cards.list()[0]
+    assert card.content == data.decode() and card.content_type == "text/csv"
+    assert [(s.name, s.source) for s in cards.sightings(card.hash)] == [("cities.csv", "upload")]
+    assert list(cards.list_df()["name"]) == ["cities.csv"]
+
+
+def test_frames_without_a_store_have_empty_labels():
+    frame = mcard.notebook.to_dataframe([mcard.MCard("alone")])
+    assert frame["name"].isna().all() and list(frame["tags"]) == [[]]
+    assert isinstance(frame, pd.DataFrame)
+
+
+def test_labels_of_a_large_frame_are_right_whichever_way_they_are_read(cards):
+    """Past a few thousand cards, labels are read from the whole (smaller) table; either way
+    every card gets its own name and tags."""
+    cards.save_many([f"plain card {i}" for i in range(2500)], progress=False)
+    named = [cards.create(f"named card {i}", name=f"n{i}.txt") for i in range(3)]
+    cards.tag_many([(named[0].hash, "first"), (named[0].hash, "both"), (named[2].hash, "both")])
+    frame = cards.list_df().set_index("hash")
+    assert len(frame) == 2503 and frame["name"].notna().sum() == 3
+    assert [frame.loc[card.hash, "name"] for card in named] == ["n0.txt", "n1.txt", "n2.txt"]
+    assert [frame.loc[card.hash, "tags"] for card in named] == [["both", "first"], [], ["both"]]
+    small = cards.list_df(limit=5).set_index("hash")  # a short list: looked up by hash
+    assert small.loc[named[2].hash, "tags"] == ["both"] and small.loc[named[2].hash, "name"] == "n2.txt"
+    assert cards.list_df(labels=False)["name"].isna().all()
+
+
+def test_tables_of_listings_show_names_and_tags(filled):
+    listed, found = filled.list()._repr_html_(), filled.find("tag:summer")._repr_html_()
+    assert "beach.txt" in listed and "summer" in listed and "dot.png" in listed
+    assert "beach.txt" in found and "summer" in found and "report.md" not in found
