@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from itertools import groupby, repeat
 from operator import itemgetter
 from dataclasses import dataclass
-from typing import Final, Optional
+from typing import Final
 
 from mcard.domain.models.exceptions import ValidationError
 
