@@ -17,7 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, SQLiteConfig
-from mcard.sync import sync
+from mcard.syncing import sync
 
 from .run import Result, Row
 from .workload import Workload

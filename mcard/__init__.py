@@ -29,7 +29,7 @@ def __getattr__(name: str) -> object:
     if name in ("sync", "SyncResult"):
         import importlib
 
-        module = importlib.import_module("mcard.sync")
+        module = importlib.import_module("mcard.syncing")
         value = getattr(module, name) if name == "SyncResult" else module.sync
         globals()[name] = value
         return value

@@ -281,7 +281,7 @@ def test_import_mcard_stays_light():
     import subprocess
     import sys
 
-    code = "import mcard, sys; assert 'mcard.sync' not in sys.modules and 'tqdm' not in sys.modules; print(mcard.sync.__name__)"
+    code = "import mcard, sys; assert 'mcard.syncing' not in sys.modules and 'tqdm' not in sys.modules; print(mcard.sync.__name__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "sync"

@@ -29,7 +29,7 @@ def _dest_config(target: str, dry_run: bool) -> Any:
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
-    from mcard.sync import sync
+    from mcard.syncing import sync
 
     from .commands import parse_time
 

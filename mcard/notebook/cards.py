@@ -8,10 +8,13 @@ the same coroutine from the caller's loop (a Jupyter cell's top-level ``await``)
 from __future__ import annotations
 
 import atexit
+import contextlib
+import dataclasses
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Optional, TypeVar
+from os import PathLike
+from typing import TYPE_CHECKING, Any, Final, Optional, TypeVar, Union
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
@@ -19,7 +22,8 @@ from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPers
 from mcard.domain.query import Match, SearchSpec, card_snippet
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
-from mcard.infrastructure.persistence.engine_config import EngineConfig
+from mcard.infrastructure.persistence.config_url import config_from_url
+from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
 from .display import CardList
 from .media import options
@@ -29,8 +33,11 @@ from .runner import runner
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mcard.syncing import SyncResult
+
 T = TypeVar("T")
 Content = str | bytes
+StoreLike = Union["NotebookCards", EngineConfig, str, "PathLike[str]"]
 AUTO_PROGRESS: Final = 1000
 """``save_many`` shows a progress bar by default from this many cards on."""
 CLOSE_AT_EXIT_WAIT: Final = 2.0
@@ -45,6 +52,24 @@ def _track(store: NotebookCards) -> None:
         atexit.unregister(_close_open_stores)
         atexit.register(_close_open_stores)
     _open_stores.add(store)
+
+
+def config_of(store: EngineConfig | str | PathLike[str], *, read_only: bool = False) -> EngineConfig:
+    """A store named as ``mcard.notebook.open`` takes it: a configuration, a URL or a SQLite path.
+    ``read_only``: opened for reading (a SQLite file that is not there yet reads as empty)."""
+    if isinstance(store, EngineConfig):
+        config = store
+    elif isinstance(store, str) and "://" in store:
+        config = config_from_url(store)
+    elif isinstance(store, (str, PathLike)):
+        config = SQLiteConfig(store)
+    else:
+        raise ValidationError(f"a store is a NotebookCards, an EngineConfig, a URL or a path, not {type(store).__name__}")
+    if not read_only or config.read_only:
+        return config
+    if isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
+        return SQLiteConfig(":memory:")
+    return dataclasses.replace(config, read_only=True)
 
 
 class FoundCards(CardList):
@@ -425,6 +450,37 @@ class NotebookCards(LabelMethods):
         """Names and tags of the cards a list's table shows (``options.display_limit``)."""
         labels = await self._labels(cards[: options.display_limit])
         return {"names": labels.names, "tags": labels.tags}
+
+    # -- sync --------------------------------------------------------------------------------
+    def sync_to(self, other: StoreLike, **options: Any) -> SyncResult:
+        """Copy to ``other`` (a store, an ``EngineConfig``, a URL or a SQLite path) the cards it
+        lacks, with their sightings and tags (:func:`mcard.sync`: ``since``, ``dry_run``,
+        ``batch_size``, ``progress``); removals are not copied."""
+        return self._run(self._sync(self, other, **options))
+
+    def sync_from(self, other: StoreLike, **options: Any) -> SyncResult:
+        """Bring into this store what ``other`` has and it lacks (``sync_to`` the other way)."""
+        return self._run(self._sync(other, self, **options))
+
+    async def async_to(self, other: StoreLike, **options: Any) -> SyncResult:
+        return await self._arun(self._sync(self, other, **options))
+
+    async def async_from(self, other: StoreLike, **options: Any) -> SyncResult:
+        return await self._arun(self._sync(other, self, **options))
+
+    @staticmethod
+    async def _sync(source: StoreLike, dest: StoreLike, **options: Any) -> SyncResult:
+        from mcard.syncing import sync
+
+        async with contextlib.AsyncExitStack() as stack:
+            ends = []
+            for end, read_only in ((source, True), (dest, bool(options.get("dry_run")))):
+                if isinstance(end, NotebookCards):
+                    ends.append(end._wrapper)
+                else:
+                    config = config_of(end, read_only=read_only)
+                    ends.append(await stack.enter_async_context(AsyncPersistenceWrapper(config)))
+            return await sync(ends[0], ends[1], **options)
 
     # -- widgets -----------------------------------------------------------------------------
     def explorer(self, query: str = "", **options: Any) -> Any:

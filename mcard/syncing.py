@@ -19,9 +19,7 @@ import asyncio
 import logging
 import math
 import re
-import sys
 import time
-import types
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -306,14 +304,3 @@ async def _labels(
 def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield list(items[start:start + size])
-
-
-class _SyncModule(types.ModuleType):
-    """This module, callable as ``sync`` itself: importing ``mcard.sync`` binds the module to
-    the name ``mcard.sync``, where the function is expected (``await mcard.sync(a, b)``)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return sync(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _SyncModule

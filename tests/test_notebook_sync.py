@@ -1,0 +1,67 @@
+"""The notebook's sync: to and from another store, named as ``mcard.notebook.open`` names one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import mcard.notebook
+from mcard import SQLiteConfig, ValidationError
+
+
+@pytest.fixture
+def mine(tmp_path):
+    with mcard.notebook.open(tmp_path / "mine.db") as cards:
+        yield cards
+
+
+def test_sync_to_another_store_and_back(mine, tmp_path):
+    card = mine.create("shared with the team", name="notes.txt")
+    mine.tag(card.hash, "team")
+    with mcard.notebook.open(tmp_path / "team.db") as team:
+        result = mine.sync_to(team, progress=False)
+        assert (result.copied, result.already_there) == (1, 0)
+        assert team.get(card.hash) == card and team.get(card.hash).g_time == card.g_time
+        assert team.tags(card.hash) == ["team"] and [s.name for s in team.sightings(card.hash)] == ["notes.txt"]
+        assert mine.sync_to(team, progress=False).copied == 0
+        theirs = team.create("a colleague's card")
+        assert mine.sync_from(team, progress=False).copied == 1
+        assert mine.get(theirs.hash) == theirs
+
+
+def test_sync_to_a_path_a_url_or_a_configuration(mine, tmp_path):
+    mine.save_many([f"card {i}" for i in range(5)], progress=False)
+    assert mine.sync_to(tmp_path / "by path.db", progress=False).copied == 5
+    assert mine.sync_to(f"sqlite:///{tmp_path / 'by url.db'}", progress=False).copied == 5
+    assert mine.sync_to(SQLiteConfig(tmp_path / "by config.db"), progress=False).copied == 5
+    with mcard.notebook.open(tmp_path / "by path.db") as copy:
+        assert copy.count() == 5
+    planned = mine.sync_to(tmp_path / "dry.db", dry_run=True, progress=False)
+    assert planned.dry_run and planned.copied == 5
+    with pytest.raises(ValidationError):
+        mine.sync_to(42)
+
+
+def test_awaited_sync(mine, tmp_path):
+    mine.create("awaited")
+
+    async def both_ways():
+        to = await mine.async_to(tmp_path / "other.db", progress=False)
+        back = await mine.async_from(tmp_path / "other.db", progress=False)
+        return to.copied, back.copied
+
+    assert asyncio.run(both_ways()) == (1, 0)
+
+
+def test_a_dry_run_and_the_source_write_nothing(mine, tmp_path):
+    mine.create("only counted")
+    missing = tmp_path / "not yet.db"
+    planned = mine.sync_to(missing, dry_run=True, progress=False)
+    assert planned.copied == 1 and not missing.exists()
+    source = tmp_path / "source.db"
+    with mcard.notebook.open(source) as other:
+        other.create("pulled")
+    before = source.stat().st_mtime_ns
+    assert mine.sync_from(source, progress=False).copied == 1
+    assert source.stat().st_mtime_ns == before
