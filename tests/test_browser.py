@@ -90,6 +90,27 @@ class Lab:
         return bool(sessions) and all(s["kernel"]["execution_state"] == "idle" for s in sessions)  # type: ignore[index, union-attr]
 
 
+def launch_lab(root: Path, settings: Path, db: Path, work: Path, log_path: Path) -> Lab:
+    """JupyterLab on a free loopback port with a token, over ``root``, its settings in
+    ``settings``, ``MCARD_DB_PATH`` set to ``db``; its output goes to ``log_path``."""
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "MCARD_DB_PATH": str(db),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(work / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+    }
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
+        "--port", str(port), "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+    return Lab(f"http://127.0.0.1:{port}", token, db, process)
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     """JupyterLab over a copy of the widgets tutorial and a demo database, stopped by its pid."""
@@ -101,22 +122,8 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     notification.write_text(json.dumps(NOTIFICATION_SETTINGS))
     asyncio.run(fill(str(db)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port, token = free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "MCARD_DB_PATH": str(db),
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-    }
-    command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
-        "--port", str(port), "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-    ]
-    with open(ARTIFACTS / "server.log", "wb") as log:
-        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    server = Lab(f"http://127.0.0.1:{port}", token, db, process)
+    server = launch_lab(root, settings, db, tmp_path, ARTIFACTS / "server.log")
+    process = server.process
     try:
         server.wait_until(lambda: get_json(server.url("/api/status")) is not None, "/api/status")
         yield server

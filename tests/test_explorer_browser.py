@@ -14,11 +14,9 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -27,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
-from tests.test_browser import CHROMIUM_ARGS, NOTIFICATION_SETTINGS, Lab, chromium, free_port, get_json  # noqa: F401
+from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, NOTIFICATION_SETTINGS, Lab, chromium, get_json, launch_lab  # noqa: F401
 from tests.test_explorer import wav
 
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
@@ -35,7 +33,7 @@ from mcard.demo import demo_files, fill
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(os.environ.get("MCARD_EXPLORER_SHOTS", "/work/shots-explorer"))
+SHOTS = Path(os.environ.get("MCARD_EXPLORER_SHOTS", ARTIFACTS.parent / "explorer"))
 """Where the screenshots are copied for people to look at (set the variable to move it)."""
 NOTEBOOK = "explorer.ipynb"
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
@@ -59,22 +57,7 @@ def start_lab(tmp_path: Path, db: Path, theme: str) -> Lab:
     extension.mkdir(parents=True)
     (extension / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
     (extension / "themes.jupyterlab-settings").write_text(json.dumps({"theme": THEMES[theme]}))
-    port, token = free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "MCARD_DB_PATH": str(db),
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-    }
-    command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
-        "--port", str(port), "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-    ]
-    with open(tmp_path / "server.log", "wb") as log:
-        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    server = Lab(f"http://127.0.0.1:{port}", token, db, process)
+    server = launch_lab(root, settings, db, tmp_path, tmp_path / "server.log")
     server.wait_until(lambda: get_json(server.url("/api/status")) is not None, "/api/status")
     return server
 
