@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
-from mcard.domain.query import Filters, SearchSpec, WordQuery, tokens
+from mcard.domain.query import Filters, SearchSpec, WordQuery, sort_cards, tokens
 from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
 
@@ -316,3 +316,26 @@ async def test_time_facets_match_the_reference_over_any_span(wrapper, moments, w
             assert got == sorted(Counter(time_bucket(width_used, c.g_time) for c in counted).items())
         else:
             assert got == sorted(Counter(time_bucket(width, c.g_time) for c in counted).items())
+
+
+@pytest.mark.parametrize("order", ["newest", "oldest", "largest", "smallest", "type", "name"])
+async def test_every_order_sorts_as_the_reference_and_pages_the_same(store, order):
+    every = await store.list()
+    names = await store.names_of(card.hash for card in every)
+    expected = [card.hash for card in sort_cards(every, order, names)]
+    assert [card.hash for card in await store.list(order=order)] == expected
+    paged = [card.hash for offset in range(0, len(every), 25) for card in await store.list(25, offset, order=order)]
+    assert paged == expected
+    tagged = [card for card in every if card.hash in {c.hash for c in await store.list(tag="holiday")}]
+    assert [c.hash for c in await store.list(order=order, tag="holiday")] == [c.hash for c in sort_cards(tagged, order, names)]
+    found = await store.find("fox", 5, 3, order=order)
+    matches = await store.find("fox")
+    assert found.total == matches.total
+    assert [c.hash for c in found] == [c.hash for c in sort_cards(matches, order, names)][3:8]
+
+
+async def test_an_unknown_order_is_refused(store):
+    with pytest.raises(ValidationError, match="order"):
+        await store.list(order="random")
+    with pytest.raises(ValidationError, match="order"):
+        await store.find("fox", order="size")

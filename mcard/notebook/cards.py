@@ -212,7 +212,8 @@ class NotebookCards(LabelMethods):
         end_time: Optional[datetime] = None,
         **filters: Any,
     ) -> CardList:
-        """Cards newest first (displayed as a table in a notebook)."""
+        """Cards newest first, or ``order="oldest"``, ``"largest"``, ``"smallest"``, ``"type"``,
+        ``"name"`` (displayed as a table in a notebook)."""
         return self._run(self._listed(self._wrapper.list(limit, offset, start_time, end_time, **filters)))
 
     def count(
@@ -237,11 +238,11 @@ class NotebookCards(LabelMethods):
         search = self._wrapper.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
         return self._run(self._found(search, spec))
 
-    def find(self, query: str, limit: Optional[int] = None, offset: int = 0) -> FoundCards:
+    def find(self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None) -> FoundCards:
         """Cards a query names (``type:image/* tag:holiday name:*.png after:2026-01-01
         before:2026-02-01 size:>1MB "exact phrase" words -excluded``); ``.total`` counts every
-        match, whatever ``limit`` and ``offset``."""
-        return self._run(self._found(self._wrapper.find(query, limit, offset)))
+        match, whatever ``limit`` and ``offset``. ``order`` as ``list`` takes it."""
+        return self._run(self._found(self._wrapper.find(query, limit, offset, order=order)))
 
     def facets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent first;
@@ -320,9 +321,10 @@ class NotebookCards(LabelMethods):
         content: bool = False,
         snippets: bool = False,
         labels: bool = True,
+        order: Optional[str] = None,
     ) -> pd.DataFrame:
         """``find(...)`` as a DataFrame; the match count is in ``frame.attrs["total"]``."""
-        found = self.find(query, limit, offset)
+        found = self.find(query, limit, offset, order=order)
         frame = self.frame(found, content=content, snippets=snippets, labels=labels)
         frame.attrs["total"] = found.total
         return frame
@@ -400,8 +402,10 @@ class NotebookCards(LabelMethods):
         search = self._wrapper.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
         return await self._arun(self._found(search, spec))
 
-    async def afind(self, query: str, limit: Optional[int] = None, offset: int = 0) -> FoundCards:
-        return await self._arun(self._found(self._wrapper.find(query, limit, offset)))
+    async def afind(
+        self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None
+    ) -> FoundCards:
+        return await self._arun(self._found(self._wrapper.find(query, limit, offset, order=order)))
 
     async def afacets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         return await self._arun(self._wrapper.facets(query, tuple(by)))

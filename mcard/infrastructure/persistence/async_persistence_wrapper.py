@@ -139,13 +139,17 @@ class AsyncPersistenceWrapper:
         offset: int = 0,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        *,
+        order: str = "newest",
         **filters: Any,
     ) -> list[MCard]:
-        """Cards newest first. Filters (every listing takes them): ``start_time``/``end_time``
-        (inclusive, timezone-aware), ``content_type`` (``"image/png"`` or ``"image/*"``),
-        ``min_size``/``max_size`` (bytes, inclusive), ``tag`` (one or several: all of them),
-        ``name`` (a glob, such as ``"*.png"``, over the names the card was seen under)."""
-        return await self.store.list(limit, offset, start_time, end_time, **filters)
+        """Cards newest first, or in ``order``: ``"oldest"``, ``"largest"``, ``"smallest"``,
+        ``"type"``, ``"name"`` (the latest name; cards without one last). Filters (every
+        listing takes them): ``start_time``/``end_time`` (inclusive, timezone-aware),
+        ``content_type`` (``"image/png"`` or ``"image/*"``), ``min_size``/``max_size`` (bytes,
+        inclusive), ``tag`` (one or several: all of them), ``name`` (a glob, such as
+        ``"*.png"``, over the names the card was seen under)."""
+        return await self.store.list(limit, offset, start_time, end_time, order=order, **filters)
 
     async def count(
         self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None, **filters: Any
@@ -184,11 +188,14 @@ class AsyncPersistenceWrapper:
         (Python's ``re``). Text cards and bytes cards that are UTF-8; newest first but words."""
         return await self.store.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
 
-    async def find(self, query: str, limit: Optional[int] = None, offset: int = 0) -> Found:
+    async def find(
+        self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None
+    ) -> Found:
         """Cards a query in mcard's query syntax names (``type:image/* tag:holiday
         name:*.png after:2026-01-01 before:2026-02-01 size:>1MB "exact phrase" words
-        -excluded``); ``.total`` counts every match, whatever ``limit`` and ``offset``."""
-        return await self.store.find(query, limit, offset)
+        -excluded``); ``.total`` counts every match, whatever ``limit`` and ``offset``. Best
+        first when it has words, else newest first; ``order`` as ``list`` takes it."""
+        return await self.store.find(query, limit, offset, order=order)
 
     async def facets(
         self, query: str = "", by: Iterable[str] = ("content_type", "tag", "month", "size")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 from mcard.domain.models.card import MCard, check_card as check_true_card, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag
-from mcard.domain.query import Filters, Match, SearchSpec, card_snippet, parse_find
+from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
 
 from .facets import FACETS, facet_values, order_facet, time_width
 from .hash_ranges import RangeDigest, check_ranges, digest_groups
@@ -473,6 +473,16 @@ class BaseStore(ABC):
         check_hash(hash_str)
         return None
 
+    async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
+        """A page in ``order`` (not newest first). By default every card that passes the
+        filters is read and sorted here; an engine with SQL sorts in its database."""
+        ordered = await self._sorted(await self._list(filters, None, 0, None), order)
+        return ordered[offset:] if limit is None else ordered[offset:offset + limit]
+
+    async def _sorted(self, cards: list[MCard], order: str) -> list[MCard]:
+        names = await self._names([card.hash for card in cards]) if order == "name" and cards else {}
+        return sort_cards(cards, order, names)
+
     async def resolve(self, prefix: str) -> Optional[str]:
         """The stored hash that starts with ``prefix`` (at least 8 hex digits, any case; a whole
         hash gives itself), or None when no card does; ``AmbiguousHashError`` (a
@@ -516,17 +526,23 @@ class BaseStore(ABC):
         offset: int = 0,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        *,
+        order: str = DEFAULT_ORDER,
         **filters: Any,
     ) -> list[MCard]:
         """Cards newest first, optionally filtered (``FILTERS``: time bounds inclusive,
         ``content_type`` such as ``"image/*"``, ``min_size``/``max_size`` in bytes, ``tag``,
-        ``name`` a glob over the names the card was seen under)."""
+        ``name`` a glob over the names the card was seen under); ``order`` one of ``ORDERS``
+        (``mcard.domain.query.order``)."""
         self._check_loop()
         limit = check_count("limit", limit, allow_none=True)
         offset = check_count("offset", offset, allow_none=False) or 0
+        order = check_order(order)
         checked = check_filters(start_time, end_time, filters)
         if limit == 0:
             return []
+        if order != DEFAULT_ORDER:
+            return await self._list_ordered(checked, limit, offset, order)
         return await self._list(checked, limit, offset, None)
 
     async def count(
@@ -604,19 +620,30 @@ class BaseStore(ABC):
             return []
         return (await self._search(spec, checked, limit, offset, False))[0]
 
-    async def find(self, query: str, limit: Optional[int] = None, offset: int = 0) -> Found:
+    async def find(
+        self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None
+    ) -> Found:
         """The cards a query in mcard's query syntax names (``mcard.domain.query.syntax``):
         ``type:image/* tag:holiday name:*.png after:2026-01-01 before:2026-02-01 size:>1MB
         "exact phrase" words -excluded``. Best matches first when it has words, else newest
-        first; ``.total`` is the number of matches without ``limit`` and ``offset``."""
+        first, unless ``order`` (``ORDERS``) says otherwise; ``.total`` is the number of
+        matches without ``limit`` and ``offset``."""
         self._check_loop()
         parsed = parse_find(query)
         limit = check_count("limit", limit, allow_none=True)
         offset = check_count("offset", offset, allow_none=False) or 0
+        order = None if order is None else check_order(order)
         if parsed.words is None:
             total = await self._count(parsed.filters)
-            cards = [] if limit == 0 else await self._list(parsed.filters, limit, offset, None)
-            return Found(cards, total)
+            if limit == 0:
+                return Found([], total)
+            if order in (None, DEFAULT_ORDER):
+                return Found(await self._list(parsed.filters, limit, offset, None), total)
+            return Found(await self._list_ordered(parsed.filters, limit, offset, order), total)
+        if order is not None:
+            matches, _ = await self._search(parsed.words, parsed.filters, None, 0, False)
+            ordered = await self._sorted(matches, order)
+            return Found(ordered[offset:] if limit is None else ordered[offset:offset + limit], len(matches), parsed.words)
         cards, total = await self._search(parsed.words, parsed.filters, None if limit == 0 else limit, offset, True)
         return Found([] if limit == 0 else cards, total or 0, parsed.words)
 

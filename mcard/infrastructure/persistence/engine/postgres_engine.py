@@ -414,6 +414,9 @@ class PostgresStore(BaseStore):
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)
 
+    async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
+        return await self._run(sql.ordered_page, filters, limit, offset, order)
+
     async def _list(
         self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:

@@ -518,6 +518,41 @@ def _where(tables: Tables, filters: Filters, after: Optional[tuple[int, str]]) -
     return sql_filters.joined(clauses), params
 
 
+LATEST_NAME: Final = (
+    "(SELECT s.name FROM {sighting} AS s WHERE s.hash = c.hash AND s.name IS NOT NULL"
+    " ORDER BY s.seen_at DESC, s.id DESC LIMIT 1)"
+)
+
+
+def order_by(tables: Tables, order: str) -> str:
+    """Each order but newest first (``mcard.domain.query.order``) as SQL over ``card AS c``;
+    text compares by code point (``COLLATE "C"``), as Python does."""
+    newest = "c.g_time DESC, c.hash DESC"
+    if order == "oldest":
+        return " ORDER BY c.g_time, c.hash"
+    if order == "largest":
+        return f" ORDER BY c.size DESC, {newest}"
+    if order == "smallest":
+        return f" ORDER BY c.size, {newest}"
+    if order == "type":
+        return f""" ORDER BY coalesce(c.content_type, '') COLLATE "C", {newest}"""
+    latest = LATEST_NAME.format(sighting=tables.sighting)
+    return f""" ORDER BY {latest} IS NULL, {latest} COLLATE "C", {newest}"""
+
+
+async def ordered_page(
+    conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str
+) -> list[MCard]:
+    params: list[object] = []
+    clauses = sql_filters.where(filters, dialect(tables), params, None, table="c")
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM {tables.card} AS c{sql_filters.joined(clauses)}{order_by(tables, order)}"
+        f" LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
+        *params, limit, offset,
+    )
+    return [row_card(row) for row in rows]
+
+
 async def list_page(
     conn: Connection,
     tables: Tables,

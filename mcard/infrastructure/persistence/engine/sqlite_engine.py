@@ -502,6 +502,9 @@ class SQLiteStore(BaseStore):
             if rows:
                 yield len(rows), [row for row in rows if row is not None]
 
+    async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
+        return await self._read(sql.ordered_page, filters, limit, offset, order)
+
     async def _list(
         self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:

@@ -405,6 +405,29 @@ async def _page(
     )
 
 
+LATEST_NAME: Final = (
+    "(SELECT sighting.name FROM sighting WHERE sighting.hash = card.hash AND sighting.name IS NOT NULL"
+    " ORDER BY sighting.seen_at DESC, sighting.id DESC LIMIT 1)"
+)
+ORDER_BY: Final = {
+    "oldest": " ORDER BY card.g_time, card.hash",
+    "largest": " ORDER BY card.size DESC, card.g_time DESC, card.hash DESC",
+    "smallest": " ORDER BY card.size, card.g_time DESC, card.hash DESC",
+    "type": " ORDER BY coalesce(card.content_type, ''), card.g_time DESC, card.hash DESC",
+    "name": f" ORDER BY {LATEST_NAME} IS NULL, {LATEST_NAME}, card.g_time DESC, card.hash DESC",
+}
+"""Each order but newest first (``mcard.domain.query.order``) as SQL."""
+
+
+async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
+    params: list[object] = []
+    conditions = search.where(filters, params)
+    return await db.fetch(
+        f"SELECT {search.CARD} FROM card{conditions}{ORDER_BY[order]} LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset),
+    )
+
+
 async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
     """An iteration's cursor: every card that passes the filters, newest first."""
     params: list[object] = []
