@@ -518,26 +518,14 @@ def _where(tables: Tables, filters: Filters, after: Optional[tuple[int, str]]) -
     return sql_filters.joined(clauses), params
 
 
-LATEST_NAME: Final = (
-    "(SELECT s.name FROM {sighting} AS s WHERE s.hash = c.hash AND s.name IS NOT NULL"
-    " ORDER BY s.seen_at DESC, s.id DESC LIMIT 1)"
-)
-
-
-def order_by(tables: Tables, order: str) -> str:
-    """Each order but newest first (``mcard.domain.query.order``) as SQL over ``card AS c``;
-    text compares by code point (``COLLATE "C"``), as Python does."""
-    newest = "c.g_time DESC, c.hash DESC"
-    if order == "oldest":
-        return " ORDER BY c.g_time, c.hash"
-    if order == "largest":
-        return f" ORDER BY c.size DESC, {newest}"
-    if order == "smallest":
-        return f" ORDER BY c.size, {newest}"
-    if order == "type":
-        return f""" ORDER BY coalesce(c.content_type, '') COLLATE "C", {newest}"""
-    latest = LATEST_NAME.format(sighting=tables.sighting)
-    return f""" ORDER BY {latest} IS NULL, {latest} COLLATE "C", {newest}"""
+ORDER_BY: Final = {
+    "oldest": " ORDER BY c.g_time, c.hash",
+    "largest": " ORDER BY c.size DESC, c.g_time DESC, c.hash DESC",
+    "smallest": " ORDER BY c.size, c.g_time DESC, c.hash DESC",
+    "type": """ ORDER BY coalesce(c.content_type, '') COLLATE "C", c.g_time DESC, c.hash DESC""",
+}
+"""Each order but newest first and name (``mcard.domain.query.order``) as SQL over ``card AS c``;
+text compares by code point (``COLLATE "C"``), as Python does."""
 
 
 async def ordered_page(
@@ -545,8 +533,16 @@ async def ordered_page(
 ) -> list[MCard]:
     params: list[object] = []
     clauses = sql_filters.where(filters, dialect(tables), params, None, table="c")
+    if order == "name":  # the latest name, as names_of reads it; cards without one last
+        latest = (
+            f"(SELECT s.name FROM {tables.sighting} AS s WHERE s.hash = c.hash AND s.name IS NOT NULL"
+            " ORDER BY s.seen_at DESC, s.id DESC LIMIT 1)"
+        )
+        ordering = f""" ORDER BY {latest} IS NULL, {latest} COLLATE "C", c.g_time DESC, c.hash DESC"""
+    else:
+        ordering = ORDER_BY[order]
     rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM {tables.card} AS c{sql_filters.joined(clauses)}{order_by(tables, order)}"
+        f"SELECT {COLUMNS} FROM {tables.card} AS c{sql_filters.joined(clauses)}{ordering}"
         f" LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
         *params, limit, offset,
     )
