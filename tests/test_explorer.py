@@ -173,6 +173,27 @@ def test_pages_come_from_the_database(store):
     assert len(explorer.rows) == 15 and explorer.rows[0]["hash"] == seen[0]
 
 
+def test_column_headers_sort_in_the_database(store):
+    cards, made = store
+    explorer = cards.explorer(page_size=10)
+    explorer._on_message(explorer, {"action": "sort", "order": "largest"}, [])
+    assert explorer.order == "largest" and explorer.page == 0
+    assert [row["hash"] for row in explorer.rows] == [card.hash for card in cards.list(10, order="largest")]
+    assert explorer.status == f"1–10 of {len(made)} cards, largest first"
+    explorer.go(1)
+    assert [row["hash"] for row in explorer.rows] == [card.hash for card in cards.list(10, 10, order="largest")]
+    explorer.run("walks")  # a new query keeps the order the grid shows
+    assert [row["hash"] for row in explorer.rows] == [card.hash for card in cards.find("walks", 10, order="largest")]
+    explorer.sort("")
+    assert explorer.status.endswith("best first")
+    explorer.run("")
+    explorer.sort("name")
+    named = [row["name"] for row in explorer.rows if row["name"]]
+    assert named and named == sorted(named) and explorer.rows[0]["name"] and explorer.status.endswith("by name")
+    explorer.sort("random")
+    assert explorer.status_kind == "error" and "order must be one of" in explorer.status
+
+
 def test_a_hash_prefix_opens_that_card(store):
     cards, made = store
     card = made["csv"]

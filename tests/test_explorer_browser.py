@@ -188,6 +188,15 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(root.locator(".mcx-page")).to_contain_text("page 2 of")
                 shot(root, "04-facet-and-page")
 
+                root.get_by_role("button", name="size").click()
+                expect(status).to_have_text(f"1–10 of {typed_total} cards, largest first")
+                expect(root.locator("th[aria-sort=descending]")).to_have_text("size ↓")
+                sizes = [int(text.split()[0]) for text in root.locator(".mcx-row td.mcx-number").all_inner_texts()]
+                assert sizes == sorted(sizes, reverse=True)
+                root.get_by_role("button", name="size ↓").click()
+                expect(status).to_have_text(f"1–10 of {typed_total} cards, smallest first")
+                shot(root, "04b-sorted-by-size")
+
                 root.locator(".mcx-row").first.click()
                 preview = root.locator(".mcx-preview")
                 expect(preview.locator("mark").first).to_have_text("fox")

@@ -80,6 +80,24 @@ function render({ model, el }) {
     status.setAttribute("role", kind === "info" ? "status" : "alert");
   }
 
+  // Column headers that sort, and the orders a click steps through (the database sorts).
+  const COLUMNS = [["", []], ["time (UTC)", ["oldest", "newest"]], ["type", ["type"]],
+    ["size", ["largest", "smallest"]], ["name · tags · content", ["name"]], ["hash", []]];
+  const ARROWS = { newest: " ↓", oldest: " ↑", largest: " ↓", smallest: " ↑", type: " ↑", name: " ↑" };
+
+  function header(label, orders) {
+    if (!orders.length) return h("th", { text: label });
+    const order = model.get("order");
+    const active = orders.includes(order);
+    const next = active ? orders[(orders.indexOf(order) + 1) % orders.length] : orders[0];
+    const button = h("button", {
+      type: "button", class: active ? "mcx-sort mcx-sorted" : "mcx-sort",
+      title: `Sort by ${label.split(" ")[0]} (${next})`, onclick: () => send({ action: "sort", order: next }),
+    }, label + (active ? ARROWS[order] : ""));
+    const sort = active ? (["oldest", "smallest", "type", "name"].includes(order) ? "ascending" : "descending") : "none";
+    return h("th", { "aria-sort": sort }, button);
+  }
+
   function drawGrid() {
     const rows = model.get("rows");
     const marked = new Set(model.get("marked"));
@@ -89,8 +107,7 @@ function render({ model, el }) {
     const table = h("table", { class: "mcx-grid" });
     const widths = ["2em", "12em", "8em", "5.5em", null, "10em"];
     table.append(h("colgroup", {}, ...widths.map((w) => h("col", w ? { style: `width:${w}` } : {}))));
-    table.append(h("thead", {}, h("tr", {},
-      ...["", "time (UTC)", "type", "size", "name · tags · content", "hash"].map((t) => h("th", { text: t })))));
+    table.append(h("thead", {}, h("tr", {}, ...COLUMNS.map(([label, orders]) => header(label, orders)))));
     const body = h("tbody");
     for (const row of rows) {
       const check = h("input", { type: "checkbox", "aria-label": "Check for selection", title: "Check for explorer.selection" });
@@ -230,6 +247,7 @@ function render({ model, el }) {
 
   model.on("change:query", () => { query.value = model.get("query"); });
   model.on("change:rows", drawGrid);
+  model.on("change:order", drawGrid);
   // loads changes after rows (the grid is drawn by then): the page's signal that a load is shown
   model.on("change:loads", () => { root.dataset.loads = String(model.get("loads")); });
   model.on("change:facet_loads", () => { root.dataset.facets = String(model.get("facet_loads")); });

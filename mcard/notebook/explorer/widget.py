@@ -19,6 +19,7 @@ import traitlets
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
+from mcard.domain.query.order import check_order
 from mcard.domain.query.text import SearchSpec
 
 from ..display import CardList, cards_html, escape
@@ -60,8 +61,16 @@ def _action(method: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-async def _page(wrapper: Any, query: str, limit: int, offset: int) -> tuple[Any, dict[str, str], dict[str, list[str]]]:
-    found = await wrapper.find(query, limit, offset)
+ORDER_WORDS: Final = {
+    "newest": "newest first", "oldest": "oldest first", "largest": "largest first",
+    "smallest": "smallest first", "type": "by type", "name": "by name",
+}
+
+
+async def _page(
+    wrapper: Any, query: str, limit: int, offset: int, order: Optional[str]
+) -> tuple[Any, dict[str, str], dict[str, list[str]]]:
+    found = await wrapper.find(query, limit, offset, order=order)
     hashes = [card.hash for card in found if isinstance(card.hash, str)]
     return found, await wrapper.names_of(hashes), await wrapper.tags_of(hashes)
 
@@ -79,8 +88,8 @@ class Explorer(anywidget.AnyWidget):
     Type a query in mcard's query syntax and press Enter (``type:image/* tag:x size:>1MB
     after:2026-01-01 words "a phrase" -not``); a hash prefix of 8+ hex digits opens that card.
     Facets count the matching cards by type, tag, time and size; clicking one narrows the
-    query. The grid is paged by the database. Cards are newest first, or best first for word
-    queries: sorting by size, name or type needs an engine change and is not offered yet.
+    query. The grid is paged and sorted by the database: newest first, or best first for word
+    queries, until a column header (time, type, size, name) or ``sort(order)`` orders it.
     ``selection`` gives the checked cards (or the open one) back as a :class:`CardList`.
     """
 
@@ -92,6 +101,9 @@ class Explorer(anywidget.AnyWidget):
     rows = traitlets.List().tag(sync=True)
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(DEFAULT_PAGE_SIZE).tag(sync=True)
+    order = traitlets.Unicode("").tag(sync=True)
+    """The grid's order (``mcard.domain.query.order``), or "" for the query's own: best first
+    for words, else newest first."""
     facets = traitlets.Dict().tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     marked = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -153,6 +165,7 @@ class Explorer(anywidget.AnyWidget):
         handlers: dict[str, Callable[[], None]] = {
             "run": lambda: self.run(str(content.get("query", self.query))),
             "page": lambda: self.go(int(content.get("page", 0))),
+            "sort": lambda: self.sort(str(content.get("order", ""))),
             "facet": lambda: self.add_filter(str(content.get("field")), content.get("value")),
             "select": lambda: self.select(str(content.get("hash", ""))),
             "mark": lambda: self.toggle_mark(str(content.get("hash", ""))),
@@ -205,18 +218,19 @@ class Explorer(anywidget.AnyWidget):
 
     def _load(self) -> None:
         size = self.page_size
-        found, names, tags = self._call(_page(self._wrapper, self.query, size, self.page * size))
+        order = self.order or None
+        found, names, tags = self._call(_page(self._wrapper, self.query, size, self.page * size, order))
         if not found and found.total and self.page > 0:  # the page emptied (cards removed)
             self._set_quietly(page=max(0, (found.total - 1) // size))
-            found, names, tags = self._call(_page(self._wrapper, self.query, size, self.page * size))
+            found, names, tags = self._call(_page(self._wrapper, self.query, size, self.page * size, order))
         self._fill(list(found), found.total, names, tags, found.words)
         first = self.page * size + 1
         if found.total == 0:
             self.say("no cards match" if self.query.strip() else "no cards stored")
         else:
             noun = "card" if found.total == 1 else "cards"
-            order = "best" if found.words else "newest"
-            self.say(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order} first")
+            order = ORDER_WORDS.get(self.order) or ("best first" if found.words else "newest first")
+            self.say(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order}")
 
     def _fill(self, cards: list[MCard], total: int, names: dict[str, str], tags: dict[str, list[str]], spec: Optional[SearchSpec]) -> None:
         self._shown, self._names, self._tags, self._spec = cards, names, tags, spec
@@ -258,6 +272,14 @@ class Explorer(anywidget.AnyWidget):
         """Show page ``page`` (from 0) of the current query."""
         last = max(0, (self.total - 1) // self.page_size)
         self._set_quietly(page=min(max(0, int(page)), last))
+        self._load()
+
+    @_action
+    def sort(self, order: str) -> None:
+        """Order the grid (``"newest"``, ``"oldest"``, ``"largest"``, ``"smallest"``, ``"type"``,
+        ``"name"``; "" for the query's own order) and show its first page: what a click on a
+        column header does. The database sorts; every order ends newest first."""
+        self._set_quietly(order=check_order(order) if order else "", page=0)
         self._load()
 
     @_action
