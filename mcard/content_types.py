@@ -30,6 +30,7 @@ XHTML: Final = "application/xhtml+xml"
 CSV: Final = "text/csv"
 TSV: Final = "text/tab-separated-values"
 PARQUET: Final = "application/vnd.apache.parquet"
+PDF: Final = "application/pdf"
 
 IMAGE_TYPES: Final = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", SVG})
 

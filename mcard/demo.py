@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
@@ -59,8 +60,21 @@ def _png() -> Optional[bytes]:
     return out.getvalue()
 
 
+def _pdf(picture: bytes) -> bytes:
+    """A one-page PDF: a title above the picture (Pillow writes it)."""
+    from PIL import Image, ImageDraw
+
+    page = Image.new("RGB", (700, 560), "white")
+    ImageDraw.Draw(page).text((30, 30), "Hills at noon: a demo poster", fill=(20, 20, 20))
+    page.paste(Image.open(io.BytesIO(picture)), (30, 100))
+    out = io.BytesIO()
+    stamp = time.gmtime(START.timestamp())  # a fixed date: the same bytes, so the same card, every time
+    page.save(out, "PDF", creationDate=stamp, modDate=stamp)
+    return out.getvalue()
+
+
 def demo_files() -> list[tuple[str, MCard]]:
-    """(file name, card) of the demo's files: a PNG, JSON, CSV and Markdown."""
+    """(file name, card) of the demo's files: JSON, CSV and Markdown, and with Pillow a PNG and a PDF."""
     moment = START + timedelta(days=45)
     config = {"store": "cards.db", "engines": ["sqlite", "postgresql"], "page_size": 25, "explorer": {"facets": True}}
     table = "city,country,population,founded\n" + "".join(
@@ -77,7 +91,7 @@ def demo_files() -> list[tuple[str, MCard]]:
     files = [("config.json", json.dumps(config, indent=2)), ("cities.csv", table), ("field-notes.md", notes)]
     picture = _png()
     if picture is not None:
-        files.append(("hills.png", picture))
+        files += [("hills.png", picture), ("poster.pdf", _pdf(picture))]
     return [(name, MCard(content, g_time=moment + timedelta(hours=n))) for n, (name, content) in enumerate(files)]
 
 

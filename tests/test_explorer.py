@@ -11,6 +11,7 @@ import json
 import math
 import re
 import struct
+import sys
 import tomllib
 import wave
 from datetime import datetime, timedelta, timezone
@@ -22,6 +23,7 @@ from tests.test_display_escaping import check_markup, parse
 
 import mcard.notebook
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard.demo import demo_files
 from mcard.notebook.explorer import Explorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -239,6 +241,22 @@ def test_previews_by_content_type(store):
     assert sound["kind"] == "audio" and sound["url"].startswith(f"data:{made['wav'].content_type};base64,")
     raw = open_card(explorer, made["bytes"])
     assert raw["kind"] == "hex" and "00 01 02 03" in raw["html"] and "more bytes" in raw["html"]
+
+
+def test_a_pdf_previews_as_its_first_page(store, monkeypatch):
+    cards, _ = store
+    poster = dict(demo_files())["poster.pdf"]
+    cards.save(poster)
+    explorer = cards.explorer()
+    shown = open_card(explorer, poster, "type:application/pdf")
+    assert shown["kind"] == "image" and shown["label"] == "first page of a 1-page PDF"
+    drawn = Image.open(io.BytesIO(base64.b64decode(shown["url"].split(",", 1)[1])))
+    assert max(drawn.size) == 480 and drawn.getpixel((drawn.width // 2, drawn.height // 2)) != (255, 255, 255)
+    broken = MCard(b"%PDF-1.4\n" + bytes(200))
+    cards.save(broken)
+    assert "cannot be read" in open_card(explorer, broken, "type:application/pdf")["html"]
+    monkeypatch.setitem(sys.modules, "pypdfium2", None)  # the pdf extra not installed
+    assert "mcard-store[pdf]" in open_card(explorer, poster, "type:application/pdf")["html"]
 
 
 def test_the_detail_shows_names_and_sightings(store):

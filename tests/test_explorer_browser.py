@@ -210,6 +210,11 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(root.locator(".mcx-detail .mcx-title")).to_have_text("hills.png")
                 shot(root, "06-image-preview")
 
+                run_query(root, files["poster.pdf"].hash[:12])
+                expect(preview.locator("img")).to_have_attribute("alt", "first page of a 1-page PDF")
+                assert preview.locator("img").evaluate("img => Math.max(img.naturalWidth, img.naturalHeight)") == 480
+                shot(root, "06d-pdf-preview")
+
                 run_query(root, sound.hash[:12])
                 expect(preview.locator("audio")).to_have_attribute("src", re.compile(r"^data:audio/"))
                 assert preview.locator("audio").evaluate("a => a.controls") is True

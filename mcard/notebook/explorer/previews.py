@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, Final, Optional
 
-from mcard.content_types import CSV, IMAGE_TYPES, JSON, TSV
+from mcard.content_types import CSV, IMAGE_TYPES, JSON, PDF, TSV
 from mcard.domain.models.card import MCard
 from mcard.domain.query.text import SearchSpec, text_of
 
@@ -33,6 +33,8 @@ HEX_BYTES: Final = 256
 MEDIA_LIMIT: Final = 16 * 1024 * 1024
 """Audio and video up to this many bytes play inline; larger ones are for download."""
 IMAGE_PX: Final = 480
+PDF_LIMIT: Final = 32 * 1024 * 1024
+"""PDFs up to this many bytes get their first page drawn."""
 MARKDOWN_NAMES: Final = (".md", ".markdown")
 _HEADING: Final = re.compile(r"(#{1,6})\s+(.*)")
 _LIST_ITEM: Final = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+(.*)")
@@ -55,6 +57,8 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
             return _note(f"{mime}: too large to play here; download it")
         data = base64.b64encode(card.content_bytes).decode("ascii")
         return {"kind": mime.split("/")[0], "url": f"data:{mime};base64,{data}", "label": mime}
+    if mime == PDF:
+        return _pdf_preview(card)
     text = text_of(card.content)
     if text is None:
         return {"kind": "hex", "html": f"<pre>{escape(hex_head(card.content_bytes, HEX_BYTES))}</pre>"}
@@ -67,6 +71,32 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
     if is_markdown(text, name):
         return {"kind": "markdown", "html": markdown_html(text[:TEXT_CHARS])}
     return {"kind": "text", "html": highlighted(text, spec)}
+
+
+def _pdf_preview(card: MCard) -> dict[str, Any]:
+    """The first page of a PDF as an image (``pypdfium2``, the ``pdf`` extra), or a note."""
+    try:
+        import pypdfium2 as pdfium
+    except ModuleNotFoundError:
+        return _note("PDF: install mcard-store[pdf] to see its first page here; download it to read it")
+    if card.size > PDF_LIMIT:
+        return _note("PDF: too large to preview; download it")
+    try:
+        document = pdfium.PdfDocument(card.content_bytes)
+        try:
+            pages = len(document)
+            page = document[0]
+            scale = IMAGE_PX / max(page.get_width(), page.get_height(), 1.0)
+            image = page.render(scale=scale).to_pil()
+            page.close()
+        finally:
+            document.close()
+    except Exception:  # a damaged or encrypted file: pdfium says why in its own terms
+        return _note("PDF: its first page cannot be read here; download it")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return {"kind": "image", "url": url, "label": f"first page of a {pages}-page PDF"}
 
 
 def _note(message: str) -> dict[str, Any]:
