@@ -90,6 +90,15 @@ class Lab:
         return bool(sessions) and all(s["kernel"]["execution_state"] == "idle" for s in sessions)  # type: ignore[index, union-attr]
 
 
+def run_all(page, lab: Lab, notebook: str) -> None:  # type: ignore[no-untyped-def]
+    """Open ``notebook`` in JupyterLab, wait for its kernel, and Run All from the Run menu."""
+    page.goto(lab.url(f"/lab/tree/{notebook}") + "&reset")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    lab.wait_until(lab.kernel_idle, "an idle kernel")
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+
+
 def launch_lab(root: Path, settings: Path, db: Path, work: Path, log_path: Path) -> Lab:
     """JupyterLab on a free loopback port with a token, over ``root``, its settings in
     ``settings``, ``MCARD_DB_PATH`` set to ``db``; its output goes to ``log_path``."""
@@ -171,12 +180,7 @@ def test_widgets_tutorial_in_jupyterlab(chromium: Path, lab: Lab) -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(30_000)
-            page.goto(lab.url(f"/lab/tree/{NOTEBOOK.name}") + "&reset")
-            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-            lab.wait_until(lab.kernel_idle, "an idle kernel")
-
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+            run_all(page, lab, NOTEBOOK.name)
             prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt")
             code_cells = sum(c["cell_type"] == "code" for c in json.loads(NOTEBOOK.read_text())["cells"])
             expect(prompts).to_have_count(code_cells)

@@ -19,15 +19,15 @@ import statistics
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, NOTIFICATION_SETTINGS, Lab, chromium, get_json, launch_lab  # noqa: F401
+from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, NOTIFICATION_SETTINGS, Lab, chromium, get_json, launch_lab, run_all  # noqa: F401
 from tests.test_explorer import wav
 
+from bench.explorer import fill as fill_store
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
 from mcard.demo import demo_files, fill
 
@@ -122,11 +122,7 @@ def tags_and_presence(db: Path, hash_str: str) -> tuple[list[str], bool]:
 def open_explorer(page, server: Lab):  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page.goto(server.url(f"/lab/tree/{NOTEBOOK}") + "&reset")
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-    server.wait_until(server.kernel_idle, "an idle kernel")
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+    run_all(page, server, NOTEBOOK)
     root = page.locator(".mcx")
     expect(root).to_be_visible(timeout=60_000)
     expect(root.locator(".mcx-row")).to_have_count(10, timeout=30_000)
@@ -309,21 +305,6 @@ async ([text, wait]) => {
 """
 
 
-def many_cards(first: int, count: int) -> list[MCard]:
-    words = (["fox", "dog", "moon", "walks", "number"], ["quick", "lazy", "bright", "the", "of"])
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    return [
-        MCard(f"The {words[1][n % 5]} {words[0][n % 5]} {words[0][(n // 5) % 5]} number {n}", g_time=start + timedelta(seconds=60 * n))
-        for n in range(first, first + count)
-    ]
-
-
-async def _fill_many(db: Path, count: int) -> None:
-    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
-        for first in range(0, count, 50_000):
-            await store.save_many(many_cards(first, min(50_000, count - first)))
-
-
 def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, shots: Path) -> None:
     """Time from Enter to the redrawn grid, measured in the page (reported, not asserted:
     speed belongs to benchmarks); each query's grid must show its own results."""
@@ -331,7 +312,7 @@ def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, s
 
     db = tmp_path / "cards.db"
     count = int(os.environ.get("MCARD_EXPLORER_LATENCY_CARDS", "100000"))
-    asyncio.run(_fill_many(db, count))
+    asyncio.run(fill_store(db, count))  # the benchmark's cards: the same figures
     expected = {text: query(db, text)[0] for text in LATENCY_QUERIES}
     server = start_lab(tmp_path, db, "light")
     try:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from mcard.domain.models.exceptions import ConfigurationError
 from mcard.extras import install_command
+from mcard.infrastructure.persistence.config_url import config_of
 from mcard.infrastructure.persistence.engine_config import DB_PATH_ENV, MEMORY_PATH
 
 from . import tutorials
 from .children import run_forwarding_signals
 from .output import note
-from .stores import config_for, db_target
+from .stores import db_target
 
 
 def lab_command(target: str, extra: list[str], folder: Path) -> tuple[list[str], dict[str, str]]:
@@ -48,7 +49,7 @@ async def cmd_lab(args: argparse.Namespace) -> int:
     target = env[DB_PATH_ENV]
     notes = []
     if args.demo:
-        added = await fill(config_for(target))
+        added = await fill(config_of(target))
         notes.append(f"demo cards in {target}: {added} added")
     changed = tutorials.sync(folder).summary()
     notes += [changed] if changed else []

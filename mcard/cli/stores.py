@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 
 from mcard.domain.models.exceptions import StorageError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_from_url
+from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_of
 from mcard.infrastructure.persistence.engine_config import (
     DB_PATH_ENV,
     DEFAULT_DB_FILENAME,
-    EngineConfig,
     SQLiteConfig,
 )
 
@@ -22,25 +20,16 @@ def db_target(args: argparse.Namespace) -> str:
     return args.db or os.environ.get(DB_URL_ENV) or os.environ.get(DB_PATH_ENV) or DEFAULT_DB_FILENAME
 
 
-def config_for(target: str, *, read_only: bool = False) -> EngineConfig:
-    """A SQLite path (``~`` expanded), or an engine URL such as ``postgresql://user@host/db``;
-    ``read_only`` opens it for reading only, whatever the URL says."""
-    if "://" not in target:
-        return SQLiteConfig(target, read_only=read_only)
-    config = config_from_url(target)
-    return dataclasses.replace(config, read_only=True) if read_only and not config.read_only else config
-
-
 def reading_store(args: argparse.Namespace) -> AsyncPersistenceWrapper:
     """The store, opened read-only: nothing is created, upgraded or changed; a missing
     database, or one that is not a card store, is a ``StorageError``."""
-    return AsyncPersistenceWrapper(config_for(db_target(args), read_only=True))
+    return AsyncPersistenceWrapper(config_of(db_target(args), read_only=True))
 
 
 def writing_store(args: argparse.Namespace, *, create: bool = True) -> AsyncPersistenceWrapper:
     """The store, opened for writing; created when missing, unless ``create`` is false (a
     missing SQLite file is then a ``StorageError``, and no file is made)."""
-    config = config_for(db_target(args))
+    config = config_of(db_target(args))
     if not create and isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
         raise StorageError(f"{config.path}: no card store here (no such file)")
     return AsyncPersistenceWrapper(config)

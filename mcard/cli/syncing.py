@@ -10,22 +10,12 @@ from typing import Any, Final
 
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.engine_config import SQLiteConfig
+from mcard.infrastructure.persistence.config_url import config_of, empty_if_missing
 
 from .output import emit, fail, safe
-from .stores import config_for
 
 REPORTED: Final = 5
 """How many skipped cards the line on stderr names; stdout lists them all."""
-
-
-def _dest_config(target: str, dry_run: bool) -> Any:
-    if not dry_run:
-        return config_for(target)
-    config = config_for(target, read_only=True)
-    if isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
-        return SQLiteConfig(":memory:")
-    return config
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
@@ -36,8 +26,8 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValidationError("--batch-size must be at least 1")
     since = parse_time(args.since, "since")
-    source_config = config_for(args.source, read_only=True)
-    dest_config = _dest_config(args.dest, args.dry_run)
+    source_config = config_of(args.source, read_only=True)
+    dest_config = empty_if_missing(config_of(args.dest, read_only=True)) if args.dry_run else config_of(args.dest)
     async with AsyncPersistenceWrapper(source_config) as source, AsyncPersistenceWrapper(dest_config) as dest:
         result = await sync(
             source, dest, since=since, dry_run=args.dry_run, batch_size=args.batch_size,

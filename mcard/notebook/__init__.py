@@ -14,7 +14,7 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any, Optional
 
 from mcard.extras import MissingExtraError, missing_extra
-from mcard.infrastructure.persistence.config_url import config_from_url, default_config
+from mcard.infrastructure.persistence.config_url import config_of, default_config
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
 from .cards import FoundCards, NotebookCards
@@ -64,15 +64,14 @@ def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
 
     Without arguments: ``$MCARD_DB_URL``, else ``$MCARD_DB_PATH`` (a URL or a path), else ``mcard.db``.
     """
-    url = isinstance(source, str) and "://" in source
-    if isinstance(source, EngineConfig) or url:
-        if options:
-            raise TypeError("options apply to a SQLite path; put them in the EngineConfig or URL instead")
-        config = config_from_url(source) if url else source
-    elif source is None:
+    if source is None:
         config = SQLiteConfig(**options) if options else default_config()
-    else:
+    elif options:
+        if isinstance(source, EngineConfig) or "://" in str(source):
+            raise TypeError("options apply to a SQLite path; put them in the EngineConfig or URL instead")
         config = SQLiteConfig(source, **options)
+    else:
+        config = config_of(source)
     return NotebookCards(config).initialize()
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Final, Optional, TypeVar, Union
@@ -22,8 +21,8 @@ from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPers
 from mcard.domain.query import Match, SearchSpec, card_snippet
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
-from mcard.infrastructure.persistence.config_url import config_from_url
-from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
+from mcard.infrastructure.persistence.config_url import config_of, empty_if_missing
+from mcard.infrastructure.persistence.engine_config import EngineConfig
 
 from .display import CardList
 from .media import options
@@ -52,24 +51,6 @@ def _track(store: NotebookCards) -> None:
         atexit.unregister(_close_open_stores)
         atexit.register(_close_open_stores)
     _open_stores.add(store)
-
-
-def config_of(store: EngineConfig | str | PathLike[str], *, read_only: bool = False) -> EngineConfig:
-    """A store named as ``mcard.notebook.open`` takes it: a configuration, a URL or a SQLite path.
-    ``read_only``: opened for reading (a SQLite file that is not there yet reads as empty)."""
-    if isinstance(store, EngineConfig):
-        config = store
-    elif isinstance(store, str) and "://" in store:
-        config = config_from_url(store)
-    elif isinstance(store, (str, PathLike)):
-        config = SQLiteConfig(store)
-    else:
-        raise ValidationError(f"a store is a NotebookCards, an EngineConfig, a URL or a path, not {type(store).__name__}")
-    if not read_only or config.read_only:
-        return config
-    if isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
-        return SQLiteConfig(":memory:")
-    return dataclasses.replace(config, read_only=True)
 
 
 class FoundCards(CardList):
@@ -476,15 +457,18 @@ class NotebookCards(LabelMethods):
     async def _sync(source: StoreLike, dest: StoreLike, **options: Any) -> SyncResult:
         from mcard.syncing import sync
 
+        async def opened(end: StoreLike, configured: Callable[[StoreLike], EngineConfig]) -> AsyncPersistenceWrapper:
+            if isinstance(end, NotebookCards):
+                return end._wrapper
+            return await stack.enter_async_context(AsyncPersistenceWrapper(configured(end)))
+
+        dry_run = bool(options.get("dry_run"))
         async with contextlib.AsyncExitStack() as stack:
-            ends = []
-            for end, read_only in ((source, True), (dest, bool(options.get("dry_run")))):
-                if isinstance(end, NotebookCards):
-                    ends.append(end._wrapper)
-                else:
-                    config = config_of(end, read_only=read_only)
-                    ends.append(await stack.enter_async_context(AsyncPersistenceWrapper(config)))
-            return await sync(ends[0], ends[1], **options)
+            reading = await opened(source, lambda end: config_of(end, read_only=True))
+            writing = await opened(  # a dry run reads its destination; a file not made yet is empty
+                dest, lambda end: empty_if_missing(config_of(end, read_only=True)) if dry_run else config_of(end)
+            )
+            return await sync(reading, writing, **options)
 
     # -- widgets -----------------------------------------------------------------------------
     def explorer(self, query: str = "", **options: Any) -> Any:

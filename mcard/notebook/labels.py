@@ -7,7 +7,7 @@ await twins, as everywhere in the facade.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Optional
 
@@ -47,12 +47,8 @@ class LabelMethods:
     """Sightings, names and tags of cards (see the wrapper's methods of the same names)."""
 
     _wrapper: AsyncPersistenceWrapper
-
-    def _run(self, coro: Any) -> Any:
-        raise NotImplementedError
-
-    async def _arun(self, coro: Any) -> Any:
-        raise NotImplementedError
+    _run: Callable[[Any], Any]  # NotebookCards': a coroutine run on the private loop
+    _arun: Callable[[Any], Awaitable[Any]]  # and awaited from the caller's loop
 
     # -- plain calls -------------------------------------------------------------------------
     def sightings(self, hash_str: str) -> list[Sighting]:

@@ -1,12 +1,14 @@
-"""Choosing an engine from one string: ``config_from_url`` and ``default_config``."""
+"""Choosing an engine from one string: ``config_from_url``, ``default_config`` and ``config_of``."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from os import PathLike
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from mcard.domain.models.exceptions import ConfigurationError
+from mcard.domain.models.exceptions import ConfigurationError, ValidationError
 
 from .engine_config import (
     DB_PATH_ENV,
@@ -88,3 +90,26 @@ def default_config() -> EngineConfig:
     if "://" in url:
         return config_from_url(url)
     return SQLiteConfig(url) if url else SQLiteConfig()
+
+
+def config_of(store: EngineConfig | str | PathLike[str], *, read_only: bool = False) -> EngineConfig:
+    """A store named as every entry point takes one: an ``EngineConfig``, an engine URL
+    (``postgresql://...``, ``sqlite:///...``) or a SQLite file path; ``read_only`` opens it for
+    reading only, whatever the configuration or URL says."""
+    if isinstance(store, EngineConfig):
+        config = store
+    elif isinstance(store, str) and "://" in store:
+        config = config_from_url(store)
+    elif isinstance(store, (str, PathLike)):
+        return SQLiteConfig(store, read_only=read_only)
+    else:
+        raise ValidationError(f"a store is an EngineConfig, a URL or a path, not {type(store).__name__}")
+    return dataclasses.replace(config, read_only=True) if read_only and not config.read_only else config
+
+
+def empty_if_missing(config: EngineConfig) -> EngineConfig:
+    """For a run that only counts (a dry run): a SQLite file not made yet reads as an empty
+    store in memory, so nothing is created."""
+    if isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
+        return SQLiteConfig(":memory:")
+    return config

@@ -110,8 +110,8 @@ class Tables:
             f"WITH added AS (INSERT INTO {self.card} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (hash) DO NOTHING RETURNING hash),"
             f" bumped AS (INSERT INTO {self.changes} AS c SELECT $8, 1 FROM added"
-            " ON CONFLICT (slot) DO UPDATE SET value = c.value + 1 RETURNING 1)"
-            f" SELECT (SELECT count(*) FROM added) + 0 * (SELECT count(*) FROM bumped),"
+            " ON CONFLICT (slot) DO UPDATE SET value = c.value + 1)"  # runs whether read or not
+            f" SELECT (SELECT count(*) FROM added),"
             f" EXISTS (SELECT 1 FROM {self.card} WHERE hash = $1)"
         )
 

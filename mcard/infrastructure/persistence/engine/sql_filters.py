@@ -70,6 +70,19 @@ def joined(clauses: list[str], keyword: str = " WHERE ") -> str:
     return keyword + " AND ".join(clauses) if clauses else ""
 
 
+def _bracket_end(pattern: str, start: int) -> Optional[int]:
+    """Where the ``[...]`` set that opens at ``start`` closes, as ``fnmatch`` reads it (a ``!``
+    and then a ``]`` first in the set are part of it), or None when it never closes."""
+    end = start + 1
+    if end < len(pattern) and pattern[end] == "!":
+        end += 1
+    if end < len(pattern) and pattern[end] == "]":
+        end += 1
+    while end < len(pattern) and pattern[end] != "]":
+        end += 1
+    return end if end < len(pattern) else None
+
+
 def sqlite_glob(pattern: str) -> str:
     """An ``fnmatchcase`` pattern as a SQLite ``GLOB`` pattern (the same matches)."""
     out: list[str] = []
@@ -80,14 +93,8 @@ def sqlite_glob(pattern: str) -> str:
             out.append(char)
             index += 1
             continue
-        end = index + 1
-        if end < len(pattern) and pattern[end] == "!":
-            end += 1
-        if end < len(pattern) and pattern[end] == "]":
-            end += 1
-        while end < len(pattern) and pattern[end] != "]":
-            end += 1
-        if end >= len(pattern):  # no closing bracket: a literal "["
+        end = _bracket_end(pattern, index)
+        if end is None:  # no closing bracket: a literal "["
             out.append("[[]")
             index += 1
             continue
@@ -114,14 +121,8 @@ def postgres_similar(pattern: str) -> str:
         elif char == "?":
             out.append("_")
         elif char == "[":
-            end = index + 1
-            if end < len(pattern) and pattern[end] == "!":
-                end += 1
-            if end < len(pattern) and pattern[end] == "]":
-                end += 1
-            while end < len(pattern) and pattern[end] != "]":
-                end += 1
-            if end >= len(pattern):
+            end = _bracket_end(pattern, index)
+            if end is None:
                 out.append("\\[")
                 index += 1
                 continue
