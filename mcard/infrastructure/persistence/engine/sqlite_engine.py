@@ -44,11 +44,6 @@ DEFAULT_SETTINGS: Final = {
     "index_delay": 0.1,
     "index_step": 500,
     "index_step_bytes": 64 * 1024,
-    # A step waits (in slices of the first value, at most the second, in seconds) while reads
-    # run: on two cores a step competes with a search for the CPU (and the casefolding it
-    # calls for the GIL), and a search that finds the index behind scans anyway.
-    "index_yield": 0.005,
-    "index_yield_most": 0.5,
     # Checkpoints are run by the store, not automatically by SQLite, so that it knows when its
     # own hand changed the file (see DatabaseFile): after a write once the WAL holds this much
     # (SQLite's own default: 1000 pages of 4 KiB), without waiting for readers. The WAL cannot
@@ -392,10 +387,6 @@ class SQLiteStore(BaseStore):
     async def _background_step(self) -> bool:
         """One step of the work done while writes pause: extend the search index, then give
         the WAL's space back once no reader holds it."""
-        waited = 0.0
-        while waited < DEFAULT_SETTINGS["index_yield_most"] and any(reader.in_flight for reader in self._readers):
-            await asyncio.sleep(DEFAULT_SETTINGS["index_yield"])
-            waited += DEFAULT_SETTINGS["index_yield"]
         more = await self._on_writer(
             lambda writer: sqlite_schema.index_step(
                 writer, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"]
