@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
+from mcard.domain.query.text import required_literals
 from mcard.domain.query import Filters, SearchSpec, WordQuery, sort_cards, tokens
 from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
@@ -202,6 +203,26 @@ async def test_regex_matches_python_re(store, pattern, case_sensitive):
         return
     spec = SearchSpec.of(pattern, "regex", case_sensitive)
     assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
+
+
+PATTERN_PARTS = st.sampled_from([
+    "a", "b", "ab", "x", ".", "[ab]", "[^a]", "[]a]", "[a-x]", "a?", "b*", "x+", "(ab)?", "a{0}", "b{2}", "x{,2}",
+    "a{1,3}", "{", "}", "\\.", "\\d", "\\b", "^", "$", "(?=a)", "(?:x)", "|",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(PATTERN_PARTS, min_size=1, max_size=6), text=st.text(st.sampled_from("abx.{}2 "), max_size=14))
+def test_every_match_holds_the_literals_the_index_looks_up(parts, text):
+    """The index narrows a regular expression by its required literals: a literal that some
+    match lacks would lose that match."""
+    pattern = "".join(parts)
+    try:
+        found = re.search(pattern, text)
+    except re.error:
+        return
+    if found is not None:
+        assert all(literal in found.group(0) for literal in required_literals(pattern)), pattern
 
 
 @pytest.mark.parametrize("pattern", [r"fox(es)?\b", r"fox\.", r"quick$", r"straße\s+\w", r"Fox"])

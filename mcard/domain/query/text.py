@@ -216,23 +216,52 @@ def compile_regex(pattern: object, flags: int = 0) -> re.Pattern[str]:
 
 _META: Final = frozenset(".^$*+?{}[]()|")
 _QUANTIFIERS: Final = frozenset("*+?{")
+_BRACES: Final = re.compile(r"\{\d*(?:,\d*)?\}")
+"""A counted quantifier (``{2}``, ``{2,}``, ``{,3}``, ``{2,3}``); any other brace is literal."""
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Where the character class opening at ``start`` ends (just past its ``]``)."""
+    index = start + 1
+    if pattern[index:index + 1] == "^":
+        index += 1
+    if pattern[index:index + 1] == "]":  # a ``]`` first is a member
+        index += 1
+    while index < len(pattern) and pattern[index] != "]":
+        index += 2 if pattern[index] == "\\" else 1
+    return index + 1
+
+
+def _quantified(pattern: str, index: int) -> bool:
+    """Whether a quantifier starts at ``index`` (so the item before it may repeat 0 times)."""
+    char = pattern[index:index + 1]
+    return char in ("*", "+", "?") or (char == "{" and _BRACES.match(pattern, index) is not None)
 
 
 def required_literals(pattern: str) -> list[str]:
     """Strings every match of ``pattern`` contains, longest first: the runs of plain
-    characters of its top level (a run ends at any special character; a character a
-    quantifier follows is dropped). Conservative: none at all when the pattern has a
-    top-level ``|`` or flags; what it misses only costs a scan, never a result."""
+    characters of its top level (a run ends at any special character, a character class or
+    an escape such as ``\\d``; a character a quantifier follows is dropped). Conservative:
+    none at all when the pattern has a top-level ``|`` or flags; what it misses only costs a
+    scan, never a result."""
     if pattern.startswith("(?"):
         return []
     literals, current, depth, index = [], "", 0, 0
     while index < len(pattern):
         char = pattern[index]
+        if char == "[":
+            literals.append(current)
+            current, index = "", _class_end(pattern, index)
+            continue
+        if char == "{" and (braces := _BRACES.match(pattern, index)) is not None:
+            literals.append(current[:-1])
+            current, index = "", braces.end()
+            continue
         if char == "\\":
             nxt = pattern[index + 1:index + 2]
             if nxt and not nxt.isalnum():
                 char, index = nxt, index + 1
-            else:  # a class (\d, \w...) or a back-reference: not a literal
+            else:  # a class (\d, \w...), an anchor or a back-reference: not a literal
                 literals.append(current)
                 current, index = "", index + 2
                 continue
@@ -246,8 +275,7 @@ def required_literals(pattern: str) -> list[str]:
             current, index = "", index + 1
             continue
         if depth == 0:
-            nxt = pattern[index + 1:index + 2]
-            if nxt and nxt in _QUANTIFIERS:
+            if _quantified(pattern, index + 1):
                 literals.append(current)
                 current = ""
             else:
