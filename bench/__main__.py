@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .engines import EngineUnavailable, postgres_engine, sqlite_engine
-from .mcard_side import find_to_dataframe
+from .mcard_side import find_frames
 from .memory import measure
 from .report import render
 from .run import load_average, peak_rss_mib, run_one
@@ -79,7 +79,7 @@ async def main(argv: list[str] | None = None) -> int:
                 n, work, engine.make_mcard, engine.make_raw,
                 gets=gets, removes=removes, searches=searches, page_size=1000,
                 mcard_file=engine.mcard_file, raw_file=engine.raw_file,
-                dataframe=find_to_dataframe() is not None, reads=1 if args.quick else 3,
+                dataframe=find_frames() is not None, reads=1 if args.quick else 3,
             )
             print(render(result), flush=True)
     print(f"peak RSS of the whole run: {peak_rss_mib():.0f} MiB; load average {load_average()}")

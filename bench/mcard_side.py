@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import inspect
 import time
-from collections.abc import Callable
+from types import ModuleType
 from typing import Any, Optional
 
 from mcard import AsyncPersistenceWrapper, EngineConfig, MCard
 
 
-def find_to_dataframe() -> Optional[Callable[..., Any]]:
-    """mcard's ``to_dataframe`` when this installation has one, else None."""
-    for module in ("mcard", "mcard.notebook", "mcard.notebook.frames"):
-        try:
-            return importlib.import_module(module).to_dataframe
-        except (ImportError, AttributeError):
-            continue
-    return None
+def find_frames() -> Optional[ModuleType]:
+    """``mcard.notebook.frames`` when this installation can make DataFrames, else None."""
+    try:
+        return importlib.import_module("mcard.notebook.frames")
+    except ImportError:
+        return None
 
 
 class McardSide:
@@ -78,13 +75,10 @@ class McardSide:
         return seen
 
     async def to_dataframe(self) -> int:
-        """Every card read back and turned into a DataFrame."""
-        to_dataframe = find_to_dataframe()
-        assert to_dataframe is not None
-        frame = to_dataframe(await self.cards.list())
-        if inspect.isawaitable(frame):
-            frame = await frame
-        return len(frame)
+        """Every card as the DataFrame ``list_df(labels=False)`` gives (heads read, no cards built)."""
+        frames = find_frames()
+        assert frames is not None
+        return len(frames.heads_frame(await self.cards.store.list_heads(head=frames.preview_head_bytes())))
 
     async def wait_indexed(self) -> int:
         """Wait for an engine that builds its search index in the background (0 if it has none)."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from .raw_sqlite import row
+from .raw_sqlite import FRAME_COLUMNS, HEAD_BYTES, row
 
 COLUMNS = "hash, content, is_text, g_time, hash_algorithm, size"
 CHUNK = 10_000
@@ -95,8 +95,13 @@ class RawPostgresSide:
     async def to_dataframe(self) -> int:
         import pandas as pd
 
-        rows = await self.db.fetch(f"SELECT {COLUMNS} FROM {self.table} ORDER BY g_time DESC, hash DESC")
-        return len(pd.DataFrame.from_records([tuple(r) for r in rows], columns=COLUMNS.split(", ")))
+        rows = await self.db.fetch(
+            f"SELECT hash, substring(content FROM 1 FOR {HEAD_BYTES}), is_text, g_time, size FROM {self.table}"
+            " ORDER BY g_time DESC, hash DESC"
+        )
+        frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=FRAME_COLUMNS)
+        frame["g_time"] = pd.to_datetime(frame["g_time"], unit="us", utc=True)
+        return len(frame)
 
     async def search(self, word: str) -> int:
         rows = await self.db.fetch(

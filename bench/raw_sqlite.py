@@ -17,6 +17,9 @@ COLUMNS = "hash, content, is_text, g_time, hash_algorithm, size"
 INSERT = f"INSERT OR IGNORE INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
 SELECT = f"SELECT {COLUMNS} FROM card"
 CHUNK = 900
+HEAD_BYTES = 644
+"""As many leading bytes of each content as mcard's DataFrame reads for its preview."""
+FRAME_COLUMNS = ["hash", "head", "is_text", "g_time", "size"]
 
 
 def row(content: Any) -> tuple[Any, ...]:
@@ -87,10 +90,15 @@ class RawSQLiteSide:
         return seen
 
     async def to_dataframe(self) -> int:
+        """The frame a user would make by hand: each content's first bytes, times as datetimes."""
         import pandas as pd
 
-        rows = self.db.execute(f"{SELECT} ORDER BY g_time DESC, hash DESC").fetchall()
-        return len(pd.DataFrame.from_records(rows, columns=COLUMNS.split(", ")))
+        rows = self.db.execute(
+            f"SELECT hash, substr(content, 1, {HEAD_BYTES}), is_text, g_time, size FROM card ORDER BY g_time DESC, hash DESC"
+        ).fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=FRAME_COLUMNS)
+        frame["g_time"] = pd.to_datetime(frame["g_time"], unit="us", utc=True)
+        return len(frame)
 
     async def search(self, word: str) -> int:
         """The ``LIKE '%word%'`` scan (the reference an index must beat)."""

@@ -87,3 +87,10 @@ def test_quick_sync_run_compares_with_a_full_copy(tmp_path):
         assert f"| {operation}" in out, operation
     assert "the same digests" in out and "MISMATCH" not in out and "copied 2" in out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_raw_frame_reads_as_many_content_bytes_as_mcards():
+    from bench.raw_sqlite import HEAD_BYTES
+    from mcard.notebook.display import preview_head_bytes
+
+    assert HEAD_BYTES == preview_head_bytes()

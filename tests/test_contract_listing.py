@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mcard import MCard, ValidationError
+from mcard.domain.models.card import to_micros
+from mcard.domain.query import ORDERS
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -163,3 +165,31 @@ async def test_concurrent_reads_and_writes(wrapper):
     )
     assert all(isinstance(r, int) and r >= 150 for r in results[:20])
     assert await wrapper.count() == 150
+
+
+def _cut(card: MCard, head: int) -> tuple:
+    return (card.hash, card.content_bytes[:head], card.is_text, to_micros(card.g_time), card.hash_algorithm, card.size, card.content_type)
+
+
+async def test_list_heads_are_the_listed_cards_with_their_content_cut(wrapper):
+    cards = [
+        MCard("short", g_time=at(0)), MCard("ü" * 300, g_time=at(1)), MCard(b"\x00\x01" * 50, g_time=at(2)),
+        MCard("x" * 1000, g_time=at(3)), MCard(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, g_time=at(3)),
+    ]
+    await wrapper.save_many(cards)
+    await wrapper.add("y" * 20, name="b.txt")
+    for order in ORDERS:
+        for head in (0, 3, 7, 700):
+            listed = await wrapper.list(order=order)
+            assert await wrapper.store.list_heads(order=order, head=head) == [_cut(card, head) for card in listed]
+    filtered = await wrapper.list(limit=2, offset=1, min_size=10, end_time=at(3))
+    assert len(filtered) == 2
+    rows = await wrapper.store.list_heads(limit=2, offset=1, min_size=10, end_time=at(3), head=5)
+    assert rows == [_cut(card, 5) for card in filtered]
+    assert await wrapper.store.list_heads(limit=0, head=5) == []
+
+
+@pytest.mark.parametrize("bad", [-1, None, 1.5, "8"])
+async def test_list_heads_rejects_a_bad_head(wrapper, bad):
+    with pytest.raises(ValidationError, match="head"):
+        await wrapper.store.list_heads(head=bad)

@@ -11,12 +11,14 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
+from hypothesis import given, strategies as st
 from PIL import Image
 
 import mcard.notebook
 
 from mcard import MCard
 from mcard.notebook import CardList, card_html, to_dataframe
+from mcard.notebook.display import preview, preview_head_bytes, text_preview
 from mcard.notebook.media import human_time
 
 IMAGES = {
@@ -94,6 +96,30 @@ def test_list_df_and_search_df(tmp_path):
         found = cards.search_df("row", content=True)
         assert sorted(found["content"]) == [f"row {i}" for i in range(5)]
         assert {name: str(dtype) for name, dtype in cards.search_df("zzz").dtypes.items()} == SCHEMA
+
+
+MIXED = [
+    "short", "tab\there", "  spaced   out\n\nlines  " * 20, "ü" * 161, "€" * 200, "x" * 160, "y" * 161,
+    "a\x00b", "😀" * 400, "😀" * 10 + " " * 70 + "😀" * 100, b"\x00\x01" * 50, b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+]
+
+
+def test_list_df_reads_heads_yet_equals_the_frame_of_the_cards(tmp_path):
+    with mcard.notebook.open(tmp_path / "heads.db") as cards:
+        cards.save_many(MIXED)
+        cards.add("named", name="a.txt")
+        cards.tag(cards.list(limit=1)[0].hash, "kept")
+        for options in ({}, {"order": "largest"}, {"limit": 4, "offset": 2}, {"content_type": "text/*"}, {"tag": "kept"}):
+            pd.testing.assert_frame_equal(cards.list_df(**options), cards.frame(cards.list(**options)))
+        pd.testing.assert_frame_equal(cards.list_df(labels=False), cards.frame(cards.list(), labels=False))
+        assert cards.list_df(tag="kept")["tags"].tolist() == [("kept",)]
+
+
+@given(st.text(st.sampled_from(" \n😀ü") | st.characters(codec="utf-8"), min_size=1, max_size=400))
+def test_a_text_preview_from_the_head_of_the_content_is_the_preview_of_the_card(text):
+    card = MCard(text)
+    head = card.content_bytes[: preview_head_bytes()]
+    assert text_preview(head.decode("utf-8", "replace"), card.size <= preview_head_bytes()) == preview(card)
 
 
 def test_the_domain_imports_nothing_of_the_notebook_layer():

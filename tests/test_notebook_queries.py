@@ -61,7 +61,7 @@ def test_find_counts_every_match_and_frames_it(filled):
     assert len(found) == 1 and found.total == 2
     frame = filled.find_df("big -report", snippets=True)
     assert frame.attrs["total"] == 1 and list(frame["name"]) == ["beach.txt"]
-    assert list(frame["tags"]) == [["holiday", "summer"]] and "«big»" in frame["snippet"][0]
+    assert list(frame["tags"]) == [("holiday", "summer")] and "«big»" in frame["snippet"][0]
     with pytest.raises(ValidationError, match="position"):
         filled.find('type:image/* "unclosed')
 
@@ -76,8 +76,8 @@ def test_facets_and_stats(filled):
 
 def test_dataframes_show_latest_names_and_tags(filled):
     frame = filled.list_df().set_index("name")
-    assert frame.loc["beach.txt", "tags"] == ["holiday", "summer"]
-    assert frame.loc["dot.png", "tags"] == ["holiday"]
+    assert frame.loc["beach.txt", "tags"] == ("holiday", "summer")
+    assert frame.loc["dot.png", "tags"] == ("holiday",)
     unnamed = filled.list_df(name=None).query("content_type == 'text/plain'")
     assert unnamed["name"].isna().sum() == 1
     assert str(frame.reset_index()["name"].dtype) == "string"
@@ -169,7 +169,7 @@ def test_uploads_are_imported_like_files(cards):
 
 def test_frames_without_a_store_have_empty_labels():
     frame = mcard.notebook.to_dataframe([mcard.MCard("alone")])
-    assert frame["name"].isna().all() and list(frame["tags"]) == [[]]
+    assert frame["name"].isna().all() and list(frame["tags"]) == [()]
     assert isinstance(frame, pd.DataFrame)
 
 
@@ -182,9 +182,9 @@ def test_labels_of_a_large_frame_are_right_whichever_way_they_are_read(cards):
     frame = cards.list_df().set_index("hash")
     assert len(frame) == 2503 and frame["name"].notna().sum() == 3
     assert [frame.loc[card.hash, "name"] for card in named] == ["n0.txt", "n1.txt", "n2.txt"]
-    assert [frame.loc[card.hash, "tags"] for card in named] == [["both", "first"], [], ["both"]]
+    assert [frame.loc[card.hash, "tags"] for card in named] == [("both", "first"), (), ("both",)]
     small = cards.list_df(limit=5).set_index("hash")  # a short list: looked up by hash
-    assert small.loc[named[2].hash, "tags"] == ["both"] and small.loc[named[2].hash, "name"] == "n2.txt"
+    assert small.loc[named[2].hash, "tags"] == ("both",) and small.loc[named[2].hash, "name"] == "n2.txt"
     assert cards.list_df(labels=False)["name"].isna().all()
 
 

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 import mcard
 
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
-SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}
+SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_tuples", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_query"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
@@ -148,6 +148,9 @@ class Module:
         return isinstance(node, ast.Name) and self._safe_name(node.id, scope, seen)
 
     def _constant_table(self, name: str) -> bool:
+        if name not in self.globals and name in self.imported:  # a table of another module
+            source, original = self.imported[name]
+            return source.exists() and Module(ast.parse(source.read_text()), source)._constant_table(original)
         values = self.globals.get(name, [])
         return bool(values) and all(
             (isinstance(v, ast.Dict) and all(self.safe(x, None) for x in v.values))

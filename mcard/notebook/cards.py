@@ -20,13 +20,14 @@ from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.domain.query import Match, SearchSpec, card_snippet
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
+from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 from mcard.infrastructure.persistence.config_url import config_of, empty_if_missing
 from mcard.infrastructure.persistence.engine_config import EngineConfig
 
-from .display import CardList
+from .display import CardList, preview_head_bytes
 from .media import options
-from .labels import LabelMethods
+from .labels import LabelMethods, Labels, digests
 from .runner import runner
 
 if TYPE_CHECKING:
@@ -273,8 +274,14 @@ class NotebookCards(LabelMethods):
         **filters: Any,
     ) -> pd.DataFrame:
         """``list(...)`` as a DataFrame (schema in :mod:`mcard.notebook.frames`), with each card's
-        latest name and its tags (``labels=False`` leaves them out: 0.2-0.7 s less for 100,000 cards)."""
-        return self.frame(self.list(limit, offset, start_time, end_time, **filters), content=content, labels=labels)
+        latest name and its tags (``labels=False`` leaves them out: 0.2-0.7 s less for 100,000 cards).
+        Without ``content`` the store reads only the start of each content, for the preview."""
+        if content:
+            return self.frame(self.list(limit, offset, start_time, end_time, **filters), content=True, labels=labels)
+        from .frames import heads_frame
+
+        rows, found = self._run(self._heads(limit, offset, start_time, end_time, labels, filters))
+        return heads_frame(rows, found)
 
     def search_df(
         self,
@@ -320,6 +327,16 @@ class NotebookCards(LabelMethods):
 
         marks = cards.snippet if snippets and isinstance(cards, FoundCards) else None
         return to_dataframe(cards, content=content, labels=self.labels(cards) if labels else None, snippet=marks)
+
+    async def _heads(
+        self, limit: Optional[int], offset: int, start_time: Optional[datetime], end_time: Optional[datetime],
+        labels: bool, filters: dict[str, Any],
+    ) -> tuple[list[Row], Optional[Labels]]:
+        """On the store's loop: ``list_df``'s rows, and their labels when asked."""
+        rows = await self._wrapper.store.list_heads(
+            limit, offset, start_time, end_time, head=preview_head_bytes(), **filters
+        )
+        return rows, (await self._labels_of(digests((row[0], row[4]) for row in rows)) if labels else None)
 
     # -- awaitable calls ---------------------------------------------------------------------
     async def acreate(self, content: Content, *, name: Optional[str] = None, source: Optional[str] = None) -> MCard:

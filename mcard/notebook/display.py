@@ -63,12 +63,30 @@ def preview(card: MCard, chars: int = PREVIEW_CHARS) -> str:
     """A one-line plain-text preview: text with whitespace runs folded, bytes as hex."""
     content = card.content
     if isinstance(content, str):
-        if len(content) <= chars and content.isprintable():
-            return content
-        text = " ".join(content[: chars * 2].split())
-        return text[:chars] + ("…" if len(text) > chars or len(content) > chars * 2 else "")
-    head = content[: chars // 3].hex(" ") + ("…" if len(content) > chars // 3 else "")
-    return head if card.content_type == OCTET_STREAM else f"{card.content_type} · {head}"
+        return text_preview(content, True, chars)
+    return bytes_preview(content, len(content), card.content_type, chars)
+
+
+def preview_head_bytes(chars: int = PREVIEW_CHARS) -> int:
+    """How many leading bytes of a content give the same preview as the whole content: a
+    UTF-8 character is at most 4 bytes, and ``text_preview`` reads ``2 * chars + 1`` characters."""
+    return 4 * (2 * chars + 1)
+
+
+def text_preview(text: str, whole: bool, chars: int = PREVIEW_CHARS) -> str:
+    """``preview`` of a text from ``text``: the whole text, or (``whole`` false) at least its
+    first ``2 * chars + 1`` characters."""
+    if whole and len(text) <= chars and text.isprintable():
+        return text
+    folded = " ".join(text[: chars * 2].split())
+    cut = len(folded) > chars or not whole or len(text) > chars * 2
+    return folded[:chars] + ("…" if cut else "")
+
+
+def bytes_preview(head: bytes, size: int, content_type: Optional[str], chars: int = PREVIEW_CHARS) -> str:
+    """``preview`` of bytes of ``size`` from their first bytes (at least ``chars // 3``)."""
+    shown = head[: chars // 3].hex(" ") + ("…" if size > chars // 3 else "")
+    return shown if content_type == OCTET_STREAM else f"{content_type} · {shown}"
 
 
 def _image_html(card: MCard, max_px: int) -> Optional[str]:

@@ -40,7 +40,12 @@ class Labels:
 def stored_hashes(cards: Iterable[MCard]) -> list[str]:
     """The hashes of ``cards`` that a label lookup accepts (a foreign row's hash that is not a
     digest has no labels: it could not have been tagged or seen)."""
-    return [card.hash for card in cards if isinstance(card.hash, str) and is_digest(card.hash, card.hash_algorithm)]
+    return digests((card.hash, card.hash_algorithm) for card in cards)
+
+
+def digests(keys: Iterable[tuple[object, str]]) -> list[str]:
+    """Of (hash, hash algorithm) pairs, the hashes that are digests of their algorithm."""
+    return [hash_str for hash_str, algorithm in keys if isinstance(hash_str, str) and is_digest(hash_str, algorithm)]
 
 
 class LabelMethods:
@@ -110,7 +115,9 @@ class LabelMethods:
 
     # -- on the store's loop -----------------------------------------------------------------
     async def _labels(self, cards: Iterable[MCard]) -> Labels:
-        keys = stored_hashes(cards)
+        return await self._labels_of(stored_hashes(cards))
+
+    async def _labels_of(self, keys: list[str]) -> Labels:
         if not keys:
             return Labels()
         names, tags = await asyncio.gather(self._wrapper.names_of(keys), self._wrapper.tags_of(keys))

@@ -21,6 +21,7 @@ from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, Val
 from mcard.domain.models.sighting import Sighting, check_tag
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
 
+from .card_rows import Row, head_row
 from .facets import FACETS, facet_values, order_facet, time_width
 from .hash_ranges import RangeDigest, check_ranges, digest_groups
 from .integrity import DamagedCard, VerifyReport, check_stored
@@ -479,6 +480,15 @@ class BaseStore(ABC):
         ordered = await self._sorted(await self._list(filters, None, 0, None), order)
         return ordered[offset:] if limit is None else ordered[offset:offset + limit]
 
+    async def _list_heads(self, filters: Filters, limit: Optional[int], offset: int, order: str, head: int) -> list[Row]:
+        """``list_heads``' rows. By default cut from the cards ``list`` reads; an engine with
+        SQL reads only the heads."""
+        if order == DEFAULT_ORDER:
+            cards = await self._list(filters, limit, offset, None)
+        else:
+            cards = await self._list_ordered(filters, limit, offset, order)
+        return [head_row(card, head) for card in cards]
+
     async def _sorted(self, cards: list[MCard], order: str) -> list[MCard]:
         names = await self._names([card.hash for card in cards]) if order == "name" and cards else {}
         return sort_cards(cards, order, names)
@@ -534,16 +544,45 @@ class BaseStore(ABC):
         ``content_type`` such as ``"image/*"``, ``min_size``/``max_size`` in bytes, ``tag``,
         ``name`` a glob over the names the card was seen under); ``order`` one of ``ORDERS``
         (``mcard.domain.query.order``)."""
-        self._check_loop()
-        limit = check_count("limit", limit, allow_none=True)
-        offset = check_count("offset", offset, allow_none=False) or 0
-        order = check_order(order)
-        checked = check_filters(start_time, end_time, filters)
+        limit, offset, order, checked = self._listing(limit, offset, order, start_time, end_time, filters)
         if limit == 0:
             return []
         if order != DEFAULT_ORDER:
             return await self._list_ordered(checked, limit, offset, order)
         return await self._list(checked, limit, offset, None)
+
+    async def list_heads(
+        self,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+        *,
+        order: str = DEFAULT_ORDER,
+        head: int,
+        **filters: Any,
+    ) -> list[Row]:
+        """``list`` as stored rows (``card_rows.Row``: hash, content, is_text, g_time in
+        microseconds, hash_algorithm, size, content_type) whose content is cut to its first
+        ``head`` bytes: a table of many cards (``list_df``) needs a preview, not every card's
+        content read whole and built into a card."""
+        limit, offset, order, checked = self._listing(limit, offset, order, start_time, end_time, filters)
+        head = check_count("head", head, allow_none=False)
+        if limit == 0:
+            return []
+        return await self._list_heads(checked, limit, offset, order, head)
+
+    def _listing(
+        self, limit: object, offset: object, order: object, start_time: object, end_time: object, filters: dict[str, Any]
+    ) -> tuple[Optional[int], int, str, Filters]:
+        """A listing's arguments, checked: limit, offset, order and filters."""
+        self._check_loop()
+        return (
+            check_count("limit", limit, allow_none=True),
+            check_count("offset", offset, allow_none=False) or 0,
+            check_order(order),
+            check_filters(start_time, end_time, filters),
+        )
 
     async def count(
         self, start_time: Optional[datetime] = None, end_time: Optional[datetime] = None, **filters: Any

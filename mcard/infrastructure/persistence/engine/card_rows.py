@@ -21,6 +21,12 @@ def card_row(card: MCard) -> Row:
     )
 
 
+def head_row(card: MCard, head: int) -> Row:
+    """``card_row`` with the content cut to its first ``head`` bytes (``list_heads``)."""
+    hash_str, data, is_text, g_time, algorithm, size, content_type = card_row(card)
+    return hash_str, data[:head], is_text, g_time, algorithm, size, content_type
+
+
 def row_card(row: Row, _restore: Any = MCard.restore) -> MCard:
     """A card from a row of the stored columns (the time stays microseconds until it is read)."""
     hash_str, data, is_text, g_time, algorithm, size, content_type = row

@@ -141,6 +141,17 @@ class SQLiteWorker:
         """Every row of ``statement``, as the row factory makes them."""
         return list(await self._call(self.connection.execute_fetchall(statement, parameters)))
 
+    async def fetch_tuples(self, statement: Statement, parameters: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of ``statement`` as a plain tuple, past the row factory: for many rows
+        that need no card built, at the cost of three more hops to the connection's thread."""
+        rows = await self._call(self.connection.cursor())
+        rows.row_factory = None
+        try:
+            await self._call(rows.execute(statement, parameters))
+            return await self._call(rows.fetchall())
+        finally:
+            await self._call(rows.close())
+
     async def execute(self, statement: Statement, parameters: Iterable[Any] = ()) -> None:
         """Run one statement whose rows, if any, are not wanted."""
         await self._call(self.connection.execute_fetchall(statement, parameters))

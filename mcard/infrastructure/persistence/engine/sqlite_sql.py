@@ -19,7 +19,7 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
 from mcard.domain.models.sighting import Sighting
-from mcard.domain.query import Filters
+from mcard.domain.query import DEFAULT_ORDER, Filters
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import card_row, row_sighting
@@ -426,6 +426,22 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
         f"SELECT {search.CARD} FROM card{conditions}{ORDER_BY[order]} LIMIT ? OFFSET ?",
         (*params, -1 if limit is None else limit, offset),
     )
+
+
+HEADS: Final = (
+    "SELECT card.hash, substr(CAST(card.content AS BLOB), 1, ?), card.is_text, card.g_time,"
+    " card.hash_algorithm, card.size, card.content_type FROM card"
+)
+
+
+async def heads_page(
+    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
+) -> list[tuple[Any, ...]]:
+    """``list_heads``' rows, in one statement."""
+    params: list[object] = [head]
+    conditions = search.where(filters, params)
+    ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    return await db.fetch_tuples(f"{HEADS}{conditions}{ordering} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset))
 
 
 async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
