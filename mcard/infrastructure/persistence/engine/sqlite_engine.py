@@ -19,12 +19,14 @@ from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats, check_hash
+from .card_rows import Row
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
 from .page_marks import PageMarks
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
 from .sqlite_loop_reads import LOOP_READ_SETTINGS, LoopReader
+from .sqlite_loop_writes import LoopWriter
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -107,6 +109,7 @@ class SQLiteStore(BaseStore):
         self._snapshot_slots_total = _snapshot_slots()
         self._snapshot_slots = asyncio.Semaphore(self._snapshot_slots_total)
         self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
+        self._loop_writer: Optional[LoopWriter] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -144,6 +147,8 @@ class SQLiteStore(BaseStore):
             if self._file is not None:
                 await writer.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints: _after_write
                 await asyncio.to_thread(self._file.opened)
+            if self._file is not None and not read_only:
+                self._loop_writer = await self._open_loop_writer()
         except BaseException:
             await writer.close()
             raise
@@ -165,7 +170,7 @@ class SQLiteStore(BaseStore):
         if self._batcher is not None:
             self._batcher.stop_idle()
             await self._batcher.wait_idle()
-        await self._close_loop_reader()
+        await self._close_loop_connections()
         workers = [*self._snapshots, *self._readers, *([self._writer] if self._writer else [])]
         self._writer, self._batcher, self._readers = None, None, []
         self._snapshots.clear()
@@ -179,7 +184,19 @@ class SQLiteStore(BaseStore):
             if self._file is not None:
                 self._file.closed()
 
-    async def _close_loop_reader(self) -> None:
+    async def _open_loop_writer(self) -> Optional[LoopWriter]:
+        try:
+            return await asyncio.to_thread(
+                LoopWriter.connect, self._database, self.config.synchronous, **self._connect_kwargs
+            )
+        except sqlite3.Error as exc:  # lone writes then go to the writer's thread
+            logger.debug("%s: the loop's write connection could not be opened: %s", self._where, exc)
+            return None
+
+    async def _close_loop_connections(self) -> None:
+        loop_writer, self._loop_writer = self._loop_writer, None
+        if loop_writer is not None:
+            loop_writer.close()
         opening, self._loop_reader_opening = self._loop_reader_opening, None
         if opening is None:
             return
@@ -192,9 +209,13 @@ class SQLiteStore(BaseStore):
     @property
     def loop_holds(self) -> list[float]:
         """How long each read on the loop's connection held the loop, in seconds (benchmark)."""
-        opening = self._loop_reader_opening
-        done = opening is not None and opening.done() and not opening.cancelled() and opening.exception() is None
-        return list(opening.result().holds) if done else []
+        reader = _opened(self._loop_reader_opening)
+        return list(reader.holds) if reader is not None else []
+
+    @property
+    def loop_write_holds(self) -> list[float]:
+        """How long each insert on the loop's connection held the loop, in seconds (benchmark)."""
+        return list(self._loop_writer.holds) if self._loop_writer is not None else []
 
     async def wait_indexed(self) -> None:
         """Wait until the search index covers every stored card.
@@ -335,8 +356,9 @@ class SQLiteStore(BaseStore):
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         _, batcher = self._open_writer()
-        marker = next(self._batches)
-        await self._on_writer(lambda writer: sql.write_batch(writer, batch, marker), lambda: _cancel_all(batch))
+        if not self._written_on_loop(batch):
+            marker = next(self._batches)
+            await self._on_writer(lambda writer: sql.write_batch(writer, batch, marker), lambda: _cancel_all(batch))
         await self._after_write()
         if any(request.result for request in batch):
             batcher.run_idle_when_quiet()
@@ -346,20 +368,40 @@ class SQLiteStore(BaseStore):
             elif isinstance(request.error, sqlite3.Error):
                 request.error = storage_error(request.error, self._where)
 
+    def _written_on_loop(self, batch: list[WriteRequest]) -> bool:
+        """Whether ``batch``, a lone insert of one small card, was written on the loop's own
+        connection (``sqlite_loop_writes``); the batcher runs one batch at a time, so the
+        writer's thread holds no transaction of this store meanwhile."""
+        if len(batch) != 1 or batch[0].operation != "insert" or len(batch[0].payload) != 1 or batch[0].attached:
+            return False
+        writer = self._loop_writer
+        if writer is None or batch[0].cancelled or self._file is None:
+            return False
+        self._check_file(self._file)  # another connection may write over a file replaced under it
+        stored = writer.insert(batch[0].payload[0])
+        if stored is None:
+            return False
+        batch[0].result = stored
+        return True
+
     async def _after_write(self) -> None:
         """Never acknowledge a write that cannot be read back: fail it when the file at the
         path is no longer the one opened. Keep the WAL from growing without bound."""
         if self._file is None or self._lost is not None:
             return
-        self._lost = self._file.changed()
-        if self._lost is not None:
-            logger.warning("%s: %s", self._where, self._lost)
-            raise StorageError(f"{self._where}: {self._lost}; close the store and open it again")
+        self._check_file(self._file)
         wal = self._file.wal_size()
         if wal >= self._checkpoint_at:
             wait = DEFAULT_SETTINGS["wal_reset_wait"] if wal >= DEFAULT_SETTINGS["wal_reset_bytes"] else 0
             step = DEFAULT_SETTINGS["checkpoint_bytes"]
             self._checkpoint_at = step if await self._checkpoint(wait) else wal + step // 2
+
+    def _check_file(self, file: DatabaseFile) -> None:
+        """``StorageError`` from now on once the file at the path is not the one opened."""
+        self._lost = file.changed()
+        if self._lost is not None:
+            logger.warning("%s: %s", self._where, self._lost)
+            raise StorageError(f"{self._where}: {self._lost}; close the store and open it again")
 
     async def _checkpoint(self, wait: float) -> bool:
         """Copy the WAL into the database file and empty it, waiting at most ``wait`` seconds
@@ -369,7 +411,7 @@ class SQLiteStore(BaseStore):
         async def checkpoint(writer: SQLiteWorker) -> bool:
             _, outcome, restored = await writer.pipeline([
                 writer.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}"),
-                writer.fetch("PRAGMA wal_checkpoint(TRUNCATE)"),
+                writer.fetch("PRAGMA main.wal_checkpoint(TRUNCATE)"),  # temp (the guard table) has no log
                 writer.execute(f"PRAGMA busy_timeout = {int(self.config.timeout * 1000)}"),
             ])
             for failure in (outcome, restored):
@@ -456,10 +498,8 @@ class SQLiteStore(BaseStore):
         open and free and the card small: ``{hash: card}`` or ``{}``; None when it cannot be
         served that way (the caller awaits ``get``). ``ValidationError`` for a bad hash."""
         key = check_hash(hash_str)
-        opening = self._loop_reader_opening
-        if opening is None or not opening.done() or opening.cancelled() or opening.exception() is not None:
-            return None
-        served = opening.result().get_many([key], wait=False)
+        reader = _opened(self._loop_reader_opening)
+        served = None if reader is None else reader.get_many([key], wait=False)
         if served is None or served[1]:
             return None
         return served[0]
@@ -468,15 +508,11 @@ class SQLiteStore(BaseStore):
         """The loop's connection once open; the first call opens it on a thread, meanwhile
         reads go to threads (and keep doing so if it cannot be opened)."""
         self._open_writer()
-        opening = self._loop_reader_opening
-        if opening is None:
+        if self._loop_reader_opening is None:
             self._loop_reader_opening = asyncio.ensure_future(
                 asyncio.to_thread(LoopReader.connect, self._database, **self._connect_kwargs)
             )
-            return None
-        if not opening.done() or opening.cancelled() or opening.exception() is not None:
-            return None
-        return opening.result()
+        return _opened(self._loop_reader_opening)
 
     async def _stats(self) -> StoreStats:
         return StoreStats(**await self._read(sql.stats))
@@ -505,6 +541,9 @@ class SQLiteStore(BaseStore):
     async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
         return await self._read(sql.ordered_page, filters, limit, offset, order)
 
+    async def _list_heads(self, filters: Filters, limit: Optional[int], offset: int, order: str, head: int) -> list[Row]:
+        return await self._read(sql.heads_page, filters, limit, offset, order, head)
+
     async def _list(
         self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:
@@ -514,6 +553,13 @@ class SQLiteStore(BaseStore):
         if after is None and stamp is not None:
             self._page_marks.remember(filters, offset, stamp, cards)
         return cards
+
+
+def _opened(opening: Optional[asyncio.Future[T]]) -> Optional[T]:
+    """What ``opening`` opened, once it has; None while it opens or if it failed."""
+    if opening is None or not opening.done() or opening.cancelled() or opening.exception() is not None:
+        return None
+    return opening.result()
 
 
 async def _settle(writer: SQLiteWorker) -> None:
