@@ -420,11 +420,12 @@ class PostgresStore(BaseStore):
     async def _list(
         self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:
+        """A page is a lone read: on the connection kept aside when it is free (``_run_direct``)."""
         if after is not None:
             after_key = (to_micros(after[0]), after[1])
-            return (await self._run(sql.list_page, filters, limit, 0, after_key, None))[0]
+            return (await self._run_direct(sql.list_page, filters, limit, 0, after_key, None))[0]
         resume = self._page_marks.get(filters, offset)
-        cards, stamp = await self._run(sql.list_page, filters, limit, offset, None, resume)
+        cards, stamp = await self._run_direct(sql.list_page, filters, limit, offset, None, resume)
         if stamp is not None:
             self._page_marks.remember(filters, offset, stamp, cards)
         return cards
