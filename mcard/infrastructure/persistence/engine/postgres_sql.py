@@ -635,8 +635,8 @@ async def find(
     return [row_card(row) for row in await search.find(conn, tables, query, limit, offset, indexed)]
 
 
-async def index_step(conn: Connection, tables: Tables, most: int) -> bool:
-    """One background step of the search index, in its own transaction."""
+async def index_step(conn: Connection, tables: Tables, most: int) -> int:
+    """One background step of the search index, in its own transaction: cards flagged."""
     async with conn.transaction():
         return await search.index_step(conn, tables, most)
 
