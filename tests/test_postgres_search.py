@@ -119,8 +119,12 @@ async def dead_rows(conn, schema: str) -> int:
     """Dead row versions on the card table's pages (pgstattuple, created in the test's schema
     unless the database has it already, so it goes with the schema)."""
     await conn.execute(f'CREATE EXTENSION IF NOT EXISTS pgstattuple SCHEMA "{schema}"')
-    where = await conn.fetchval("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pgstattuple'")
-    return await conn.fetchval(f"SELECT dead_tuple_count FROM {where}.pgstattuple($1::regclass)", f'"{schema}".card')
+    where = await conn.fetchval(
+        "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pgstattuple'"
+    )
+    return await conn.fetchval(
+        f"SELECT dead_tuple_count FROM {where}.pgstattuple($1::regclass)", f'"{schema}".card'
+    )
 
 
 async def test_indexing_leaves_no_dead_rows(make_config, admin, postgres_schema):
@@ -131,7 +135,9 @@ async def test_indexing_leaves_no_dead_rows(make_config, admin, postgres_schema)
         await admin.execute(f'ALTER TABLE "{schema}".card SET (autovacuum_enabled = false)')
         await store.save_many([MCard(text) for text in texts(3000)] + [MCard(b"bytes needle")])
         await store.store.wait_indexed()
-        unflagged = await admin.fetchval(f'SELECT count(*) FROM "{schema}".card WHERE is_text AND NOT text_indexed')
+        unflagged = await admin.fetchval(
+            f'SELECT count(*) FROM "{schema}".card WHERE is_text AND NOT text_indexed'
+        )
         vacuumed = await admin.fetchval(
             "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relid = $1::regclass", f'"{schema}".card'
         )

@@ -366,7 +366,8 @@ class PostgresStore(BaseStore):
         each of which left a dead row version: writes do not queue behind it, as they would
         behind a background step. Skipped while one runs, or when the pool has no connection
         to spare for it (``DIRECT_FROM``): readers must not wait on it."""
-        if self.config.max_connections <= DIRECT_FROM or (self._vacuuming is not None and not self._vacuuming.done()):
+        running = self._vacuuming is not None and not self._vacuuming.done()
+        if running or self.config.max_connections <= DIRECT_FROM:
             return
         self._flagged = 0
         self._vacuuming = asyncio.ensure_future(self._vacuum())
