@@ -59,7 +59,7 @@ def postgres_engine(dsn: str, schema: str) -> Engine:
             super().__init__(PostgresConfig(dsn, schema=schema, table=self.table))
 
         async def drop(self) -> None:
-            for suffix in ("", "_meta", "_changes"):
+            for suffix in ("_sighting", "_tag", "", "_meta", "_changes"):
                 await drop_table(dsn, schema, self.table + suffix)
 
         async def open(self) -> None:

@@ -98,6 +98,14 @@ async def test_paging_sees_writes_made_between_pages(wrapper):
     assert third == (await wrapper.list())[5:10]
 
 
+async def test_the_page_past_the_end_sees_writes_made_since(wrapper):
+    await wrapper.save_many([MCard(f"end {i}", g_time=at(i)) for i in range(20)])
+    last = await wrapper.list(limit=10, offset=10)
+    assert await wrapper.list(limit=10, offset=20) == []
+    await wrapper.save(MCard("newest", g_time=at(100)))
+    assert await wrapper.list(limit=10, offset=20) == [last[-1]]
+
+
 async def test_iterate_streams_every_card_newest_first(wrapper):
     cards = [MCard(f"it {i}", g_time=at(i % 7)) for i in range(53)]
     await wrapper.save_many(cards)

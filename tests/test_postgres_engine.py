@@ -350,3 +350,34 @@ async def test_cancelled_lone_reads_give_their_connections_back(make_config, adm
     assert await asyncio.wait_for(_activity(
         admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mcard' AND query LIKE $1",
         f'%"{schema}"%'), 10) == 0
+
+
+async def test_cancelled_list_pages_give_their_connections_back(make_config, admin, postgres_schema):
+    """Pages are lone reads too (the connection kept aside): cancelled while the server makes
+    them wait, they leave no query running, and later pages are still exact."""
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config(max_connections=4)) as store:
+        await store.save_many([MCard(f"page card {i}") for i in range(30)])
+        every = await store.list()
+        assert await store.list(limit=10, offset=0) == every[:10]
+        async with admin.transaction():
+            await admin.execute(f'LOCK TABLE "{schema}".card IN ACCESS EXCLUSIVE MODE')
+            listing = [asyncio.ensure_future(store.list(limit=10, offset=10)) for _ in range(3)]
+            await wait_for_lock_wait(admin, schema)
+            for page in listing:
+                page.cancel()
+            for page in listing:
+                with pytest.raises(asyncio.CancelledError):
+                    await page
+        for _ in range(5):
+            pages = await asyncio.wait_for(
+                asyncio.gather(*(store.list(limit=10, offset=offset) for offset in (0, 10, 20, 30))), 10
+            )
+            assert pages == [every[:10], every[10:20], every[20:], []]
+        waiting = await _activity(
+            admin,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mcard' AND state = 'active'"
+            " AND query LIKE $1",
+            f'%"{schema}"%',
+        )
+        assert waiting == 0

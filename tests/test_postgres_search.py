@@ -113,3 +113,33 @@ async def test_copied_batches_with_stored_cards_count_each_request(make_config):
         counts = await asyncio.gather(*(store.save_many(batch) for batch in (first, second, third)))
         assert sum(counts) == 4000 - 1 and await store.count() == 4000
         assert counts[0] == 1999 and (await store.get(kept.hash)).g_time == kept.g_time
+
+
+async def dead_rows(conn, schema: str) -> int:
+    """Dead row versions on the card table's pages (pgstattuple, created in the test's schema
+    unless the database has it already, so it goes with the schema)."""
+    await conn.execute(f'CREATE EXTENSION IF NOT EXISTS pgstattuple SCHEMA "{schema}"')
+    where = await conn.fetchval(
+        "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pgstattuple'"
+    )
+    return await conn.fetchval(
+        f"SELECT dead_tuple_count FROM {where}.pgstattuple($1::regclass)", f'"{schema}".card'
+    )
+
+
+async def test_indexing_leaves_no_dead_rows(make_config, admin, postgres_schema):
+    """Flagging a card for the index rewrites its row; the end of the catch-up vacuums the old
+    versions away (autovacuum is off for the table, so only the store can have done it)."""
+    schema = postgres_schema[1]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await admin.execute(f'ALTER TABLE "{schema}".card SET (autovacuum_enabled = false)')
+        await store.save_many([MCard(text) for text in texts(3000)] + [MCard(b"bytes needle")])
+        await store.store.wait_indexed()
+        unflagged = await admin.fetchval(
+            f'SELECT count(*) FROM "{schema}".card WHERE is_text AND NOT text_indexed'
+        )
+        vacuumed = await admin.fetchval(
+            "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relid = $1::regclass", f'"{schema}".card'
+        )
+        assert unflagged == 0 and vacuumed and await dead_rows(admin, schema) == 0
+        await assert_exact(store)

@@ -140,6 +140,9 @@ class PostgresStore(BaseStore):
         self._slot = random.randrange(sql.STAMP_SLOTS)
         self._page_marks = PageMarks()
         self._indexed = False
+        self._flagged = 0
+        """Cards flagged for the search index since the table was last vacuumed."""
+        self._vacuuming: Optional[asyncio.Task[None]] = None
         self._stall = STALL_TIMEOUTS * config.timeout
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -217,6 +220,10 @@ class PostgresStore(BaseStore):
         if self._batcher is not None:
             self._batcher.stop_idle()
             await self._batcher.wait_idle()
+        vacuuming, self._vacuuming = self._vacuuming, None
+        if vacuuming is not None:
+            vacuuming.cancel()
+            await asyncio.wait([vacuuming])
         pool, self._pool, self._batcher = self._pool, None, None
         direct, self._direct = self._direct, None
         if direct is not None:
@@ -337,14 +344,41 @@ class PostgresStore(BaseStore):
         """Wait until the trigram index covers every stored text card (see ``postgres_search``).
 
         Searches are exact either way; this only makes their speed predictable (benchmarks,
-        after a bulk load). The index is otherwise extended in the background.
+        after a bulk load). The index is otherwise extended in the background. It also waits
+        for the VACUUM that follows a catch-up (``_vacuum``).
         """
         batcher = self._open_batcher()
         batcher.run_idle()
         await batcher.wait_idle()
+        if self._vacuuming is not None:
+            await asyncio.wait([self._vacuuming])
 
     async def _index_step(self) -> bool:
-        return await self._run(sql.index_step, sql.search.INDEX_STEP)
+        flagged = await self._run(sql.index_step, sql.search.INDEX_STEP)
+        self._flagged += flagged
+        more = flagged >= sql.search.INDEX_STEP
+        if not more and self._flagged >= sql.search.VACUUM_FROM:
+            self._start_vacuum()
+        return more
+
+    def _start_vacuum(self) -> None:
+        """VACUUM the card table in a task of its own once a catch-up has flagged many cards,
+        each of which left a dead row version: writes do not queue behind it, as they would
+        behind a background step. Skipped while one runs, or when the pool has no connection
+        to spare for it (``DIRECT_FROM``): readers must not wait on it."""
+        running = self._vacuuming is not None and not self._vacuuming.done()
+        if running or self.config.max_connections <= DIRECT_FROM:
+            return
+        self._flagged = 0
+        self._vacuuming = asyncio.ensure_future(self._vacuum())
+
+    async def _vacuum(self) -> None:
+        """One VACUUM of the card table; a failure is logged (autovacuum comes by later)."""
+        try:
+            if await self._run(sql.search.vacuum):
+                logger.debug("vacuumed %s after the search index caught up", self._where)
+        except Exception as exc:  # StorageError above all: a lock timeout, a lost connection
+            logger.warning("%s: VACUUM after indexing failed, left to autovacuum: %s", self._where, exc)
 
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
@@ -420,11 +454,12 @@ class PostgresStore(BaseStore):
     async def _list(
         self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:
+        """A page is a lone read: on the connection kept aside when it is free (``_run_direct``)."""
         if after is not None:
             after_key = (to_micros(after[0]), after[1])
-            return (await self._run(sql.list_page, filters, limit, 0, after_key, None))[0]
+            return (await self._run_direct(sql.list_page, filters, limit, 0, after_key, None))[0]
         resume = self._page_marks.get(filters, offset)
-        cards, stamp = await self._run(sql.list_page, filters, limit, offset, None, resume)
+        cards, stamp = await self._run_direct(sql.list_page, filters, limit, offset, None, resume)
         if stamp is not None:
             self._page_marks.remember(filters, offset, stamp, cards)
         return cards

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 INDEX_STEP: Final = 500
 """Most cards flagged (and so indexed) by one background transaction."""
+VACUUM_FROM: Final = 1000
+"""Cards flagged since the last VACUUM from which the end of a catch-up vacuums the table."""
 TRIGRAM: Final = re.compile(rb"[A-Za-z0-9]{3}")
 """A query whose escaped form holds no run of 3 alphanumerics gives pg_trgm no trigram."""
 Connection = Any
@@ -93,16 +95,34 @@ async def behind(conn: Connection, tables: Tables) -> bool:
     return await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE is_text AND NOT text_indexed)")
 
 
-async def index_step(conn: Connection, tables: Tables, most: int) -> bool:
-    """Flag (and so index) up to ``most`` more text cards; whether some may be left. Rows
-    locked by a writer are left for a later step, so a step never waits on a row."""
+async def index_step(conn: Connection, tables: Tables, most: int) -> int:
+    """Flag (and so index) up to ``most`` more text cards; how many were (fewer than ``most``:
+    none may be left). Rows locked by a writer are left for a later step, so a step never
+    waits on a row."""
     status = await conn.execute(
         f"WITH batch AS (SELECT hash FROM {tables.card} WHERE is_text AND NOT text_indexed"
         " ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED)"
         f" UPDATE {tables.card} AS c SET text_indexed = true FROM batch WHERE c.hash = batch.hash",
         most,
     )
-    return int(status.rsplit(" ", 1)[1]) >= most
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def vacuum(conn: Connection, tables: Tables) -> bool:
+    """VACUUM the card table, on ``conn`` outside any transaction, when this user may (owner
+    or superuser); whether it ran. Flagging a card rewrites its row, leaving the old version
+    dead; this frees them once a catch-up ends, instead of whenever autovacuum comes by.
+
+    ``SKIP_LOCKED``: skipped, not waited for, while another VACUUM (autovacuum) holds the
+    table; ``TRUNCATE false``: never the brief exclusive lock that would stop readers and
+    writers to cut the file's empty tail. Readers and writers otherwise go on meanwhile.
+    """
+    owner = "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = $1::regclass"
+    if not await conn.fetchval(owner, tables.card):
+        logger.debug("%s: not its owner, left to autovacuum", tables.card)
+        return False
+    await conn.execute(f"VACUUM (SKIP_LOCKED, TRUNCATE false) {tables.card}")
+    return True
 
 
 async def find(

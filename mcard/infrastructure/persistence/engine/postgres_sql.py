@@ -28,7 +28,7 @@ from mcard.domain.query import Filters
 from . import postgres_copy as copy
 from . import postgres_search as search
 from . import sql_filters
-from .card_rows import row_card, row_sighting
+from .card_rows import row_card, row_sighting, stamped_cards
 from .integrity import DamagedCard
 from .write_batcher import WriteRequest
 
@@ -562,16 +562,20 @@ async def list_page(
 
     ``resume`` is (stamp, g_time, hash) of the card just before ``offset``, remembered from an
     earlier page: when the stamp is still the same, the page continues from that card (keyset)
-    instead of skipping ``offset`` rows. Otherwise the offset is skipped inside the
-    (g_time, hash) index: a sub-select finds the page's first card by an index-only scan, so
-    only the page's rows are read from the table.
+    instead of skipping ``offset`` rows. When nothing follows that card, the stamp read right
+    after tells whether the listing has truly ended: the stamp only grows, so the same stamp
+    means no write committed since the mark, hence none before the page's snapshot either.
+    Otherwise the offset is skipped inside the (g_time, hash) index: a sub-select finds the
+    page's first card by an index-only scan, so only the page's rows are read from the table.
     """
     if resume is not None:
         rows = await conn.fetch(*_page_query(tables, filters, limit, 0, resume[1:]))
         if rows and rows[0][0] == resume[0]:
-            return [row_card(row[1:]) for row in rows], rows[0][0]
+            return stamped_cards(rows), rows[0][0]
+        if not rows and await conn.fetchval(f"SELECT {tables.stamp}") == resume[0]:
+            return [], None
     rows = await conn.fetch(*_page_query(tables, filters, limit, offset, after))
-    return [row_card(row[1:]) for row in rows], (rows[0][0] if rows else None)
+    return stamped_cards(rows), (rows[0][0] if rows else None)
 
 
 def _page_query(
@@ -631,8 +635,8 @@ async def find(
     return [row_card(row) for row in await search.find(conn, tables, query, limit, offset, indexed)]
 
 
-async def index_step(conn: Connection, tables: Tables, most: int) -> bool:
-    """One background step of the search index, in its own transaction."""
+async def index_step(conn: Connection, tables: Tables, most: int) -> int:
+    """One background step of the search index, in its own transaction: cards flagged."""
     async with conn.transaction():
         return await search.index_step(conn, tables, most)
 
