@@ -21,7 +21,7 @@ from . import postgres_ranges, postgres_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
-from .card_rows import row_card
+from .card_rows import Row, row_card
 from .page_marks import PageMarks
 from .postgres_direct import DirectConnection
 from .write_batcher import WriteBatcher, WriteRequest
@@ -450,6 +450,9 @@ class PostgresStore(BaseStore):
 
     async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
         return await self._run(sql.ordered_page, filters, limit, offset, order)
+
+    async def _list_heads(self, filters: Filters, limit: Optional[int], offset: int, order: str, head: int) -> list[Row]:
+        return await self._run(sql.heads_page, filters, limit, offset, order, head)
 
     async def _list(
         self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]

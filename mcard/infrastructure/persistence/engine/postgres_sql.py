@@ -23,7 +23,7 @@ from mcard.domain.models.card import EPOCH, MCard, from_micros, to_micros
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
-from mcard.domain.query import Filters
+from mcard.domain.query import DEFAULT_ORDER, Filters
 
 from . import postgres_copy as copy
 from . import postgres_search as search
@@ -531,7 +531,30 @@ text compares by code point (``COLLATE "C"``), as Python does."""
 async def ordered_page(
     conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str
 ) -> list[MCard]:
-    params: list[object] = []
+    return [row_card(row) for row in await _ordered_rows(conn, tables, filters, limit, offset, order, "cards")]
+
+
+SELECTED: Final = {
+    "cards": COLUMNS,
+    "heads": "hash, substring(content FROM 1 FOR $1), is_text, g_time, hash_algorithm, size, content_type",
+}
+"""What a page in some order reads: cards, or their rows with the content cut (``list_heads``)."""
+
+
+async def heads_page(
+    conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
+) -> list[tuple[Any, ...]]:
+    """``list_heads``' rows, in one statement."""
+    rows = await _ordered_rows(conn, tables, filters, limit, offset, order, "heads", head)
+    return [tuple(row) for row in rows]
+
+
+async def _ordered_rows(
+    conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str,
+    selected: str, *leading: object,
+) -> list[Any]:
+    """Rows of a page in ``order``: the ``SELECTED`` columns (their parameters first, ``leading``)."""
+    params: list[object] = [*leading]
     clauses = sql_filters.where(filters, dialect(tables), params, None, table="c")
     if order == "name":  # the latest name, as names_of reads it; cards without one last
         latest = (
@@ -540,13 +563,12 @@ async def ordered_page(
         )
         ordering = f""" ORDER BY {latest} IS NULL, {latest} COLLATE "C", c.g_time DESC, c.hash DESC"""
     else:
-        ordering = ORDER_BY[order]
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM {tables.card} AS c{sql_filters.joined(clauses)}{ordering}"
+        ordering = NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    return await conn.fetch(
+        f"SELECT {SELECTED[selected]} FROM {tables.card} AS c{sql_filters.joined(clauses)}{ordering}"
         f" LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
         *params, limit, offset,
     )
-    return [row_card(row) for row in rows]
 
 
 async def list_page(
