@@ -20,6 +20,8 @@ from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
 from mcard.notebook import to_dataframe
 from mcard.notebook.display import preview
 
+from .raw_sqlite import SELECT, RawSQLiteSide
+
 
 def best(fn, repeat: int = 3) -> float:
     times = []
@@ -57,9 +59,18 @@ def main() -> None:
             frame = best(lambda: store.list_df())
             print(f"list() of {count:,}: {listed:.3f} s; list_df(): {frame:.3f} s (DataFrame part {frame - listed:.3f} s)")
             calls = 2000
-            sync = best(lambda: [store.get(cards[0].hash) for _ in range(calls)], 1) / calls
+            raw = RawSQLiteSide(Path(folder) / "raw.db")
+            asyncio.run(raw.open())
+            gets, creates = [], []
+            for turn in range(3):  # interleaved: the notebook's plain calls, then raw sqlite3
+                gets.append((best(lambda: [store.get(cards[0].hash) for _ in range(calls)], 1) / calls,
+                             best(lambda: raw_gets(raw, cards[0].hash, calls), 1) / calls))
+                texts = [f"one more {turn} {i}" for i in range(calls // 4)]
+                creates.append((best(lambda: [store.create(text) for text in texts], 1) / len(texts),
+                                best(lambda: asyncio.run(raw.create_seq([t + " raw" for t in texts])), 1) / len(texts)))
             hopped = best(lambda: [store.count() for _ in range(calls // 10)], 1) / (calls // 10)
-            created = best(lambda: [store.create(f"one more {i}") for i in range(calls // 10)], 1) / (calls // 10)
+            raw.db.close()
+        sync = min(mine for mine, _ in gets)
 
         async def direct() -> float:
             async with AsyncPersistenceWrapper(SQLiteConfig(path)) as wrapper:
@@ -73,10 +84,15 @@ def main() -> None:
             f"one get() call: plain call {sync * 1e6:.0f} us (served on the caller's thread); "
             f"awaited on the caller's loop {awaited * 1e6:.0f} us ({sync / awaited:.2f}x)"
         )
-        print(
-            f"calls through the private loop: count() {hopped * 1e6:.0f} us, "
-            f"create() {created * 1e6:.0f} us (two thread hops each)"
-        )
+        for name, pairs in (("get", gets), ("create", creates)):
+            print(f"notebook {name}() vs raw sqlite3, 3 interleaved turns: " + ", ".join(
+                f"{mine * 1e6:.0f} us vs {theirs * 1e6:.0f} us ({theirs / mine:.2f})" for mine, theirs in pairs))
+        print(f"a call through the private loop: count() {hopped * 1e6:.0f} us")
+
+
+def raw_gets(raw: RawSQLiteSide, key: str, calls: int) -> None:
+    for _ in range(calls):
+        raw.db.execute(f"{SELECT} WHERE hash = ?", (key,)).fetchone()
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError, ValidationError
 from mcard.infrastructure.persistence.engine.sqlite_loop_writes import LOOP_WRITE_SETTINGS
 
 
@@ -63,3 +64,52 @@ async def test_a_create_the_database_skips_is_a_storage_error_on_the_loop_too(tm
         with pytest.raises(StorageError):
             await store.create("long enough to be dropped by the trigger")
         assert await store.count() == 1 and len(store.store.loop_write_holds) == 2
+
+
+def test_a_notebook_create_is_written_on_the_callers_thread_and_stays_exact(tmp_path):
+    """The notebook's plain create writes a small new card right on the calling thread when
+    nothing else of the store is being written, and goes through the loop whenever it cannot."""
+    import mcard.notebook
+
+    path = tmp_path / "now.db"
+    with mcard.notebook.open(path) as cards:
+        store = cards._wrapper.store
+        card = cards.create("written at once")
+        assert len(store.loop_write_holds) == 1 and cards.get(card.hash) == card
+        again, new = cards.add("written at once")
+        assert (again, new) == (card, False)  # already there: the stored card
+        named = cards.create("with a name", name="a.txt")  # a sighting too: through the loop
+        assert cards.sightings(named.hash)[0].name == "a.txt"
+        large = cards.create("x" * (LOOP_WRITE_SETTINGS["bytes"] + 1))
+        assert cards.get(large.hash) == large and len(store.loop_write_holds) == 2
+        with pytest.raises(ValidationError):
+            cards.create("")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        waiting = threading.Thread(target=lambda: cards.create("waits for the lock"))
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive()  # busy: it waits through the loop, with the store's timeout
+        other.execute("COMMIT")
+        other.close()
+        waiting.join(10)
+        assert cards.count() == 4 and cards.search("waits for the lock")
+
+
+def test_notebook_creates_from_several_threads_all_land_once(tmp_path):
+    import mcard.notebook
+
+    with mcard.notebook.open(tmp_path / "threads.db") as cards:
+        def create(thread: int) -> None:
+            for i in range(200):
+                cards.create(f"card {i % 150} of {thread % 2}")
+
+        workers = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert cards.count() == 300
+        assert sorted(card.content for card in cards.list()) == sorted(f"card {i} of {t}" for i in range(150) for t in (0, 1))
+    with sqlite3.connect(tmp_path / "threads.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -474,6 +474,14 @@ class BaseStore(ABC):
         check_hash(hash_str)
         return None
 
+    def save_now(self, card: MCard) -> Optional[bool]:
+        """A lone ``save`` done at once on the calling thread, without the event loop, when the
+        engine can: True (stored) or False (already there); None when it cannot, and the caller
+        awaits ``save``. ``ValidationError`` as ``save``. By default never: only an embedded
+        engine can write that cheaply."""
+        check_card(card, self.config.max_content_size)
+        return None
+
     async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
         """A page in ``order`` (not newest first). By default every card that passes the
         filters is read and sorted here; an engine with SQL sorts in its database."""

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Final, Optional, TypeVar
@@ -18,7 +19,7 @@ from mcard.domain.query import Filters, SearchSpec
 from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
-from .base_engine import BaseStore, PageKey, StoreStats, check_hash
+from .base_engine import BaseStore, PageKey, StoreStats, check_card, check_hash
 from .card_rows import Row
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
@@ -110,6 +111,7 @@ class SQLiteStore(BaseStore):
         self._snapshot_slots = asyncio.Semaphore(self._snapshot_slots_total)
         self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
         self._loop_writer: Optional[LoopWriter] = None
+        self._file_check = threading.Lock()  # the file is checked from a notebook's thread too
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -374,11 +376,11 @@ class SQLiteStore(BaseStore):
         writer's thread holds no transaction of this store meanwhile."""
         if len(batch) != 1 or batch[0].operation != "insert" or len(batch[0].payload) != 1 or batch[0].attached:
             return False
-        writer = self._loop_writer
-        if writer is None or batch[0].cancelled or self._file is None:
+        writer, file = self._loop_writer, self._file
+        if writer is None or batch[0].cancelled or file is None:
             return False
-        self._check_file(self._file)  # another connection may write over a file replaced under it
-        stored = writer.insert(batch[0].payload[0])
+        # Another connection may write over a file replaced under it: checked right before.
+        stored = writer.insert(batch[0].payload[0], before=lambda: self._check_file(file))
         if stored is None:
             return False
         batch[0].result = stored
@@ -398,7 +400,8 @@ class SQLiteStore(BaseStore):
 
     def _check_file(self, file: DatabaseFile) -> None:
         """``StorageError`` from now on once the file at the path is not the one opened."""
-        self._lost = file.changed()
+        with self._file_check:
+            self._lost = self._lost or file.changed()
         if self._lost is not None:
             logger.warning("%s: %s", self._where, self._lost)
             raise StorageError(f"{self._where}: {self._lost}; close the store and open it again")
@@ -503,6 +506,27 @@ class SQLiteStore(BaseStore):
         if served is None or served[1]:
             return None
         return served[0]
+
+    def save_now(self, card: MCard) -> Optional[bool]:
+        """A lone save from any thread, without the event loop, when the loop's write
+        connection is open and free, no write of the store is queued or running and the card
+        is small (``sqlite_loop_writes``): True (stored) or False (already there); None when it
+        cannot be done that way (the caller awaits ``save``). ``ValidationError`` as ``save``."""
+        checked = check_card(card, self.config.max_content_size)
+        writer, file, batcher, loop = self._loop_writer, self._file, self._batcher, self._loop
+        if writer is None or file is None or batcher is None or loop is None or self._lost is not None:
+            return None
+        if batcher.busy or file.wal_size() >= self._checkpoint_at:  # a checkpoint is due: a queued write runs it
+            return None
+        stored = writer.insert(checked, before=lambda: self._check_file(file))
+        if stored is None:
+            return None
+        if stored:
+            try:
+                loop.call_soon_threadsafe(batcher.run_idle_when_quiet)  # index it once writes pause
+            except RuntimeError:  # the loop has closed: so has the store, the card is stored
+                pass
+        return bool(stored)
 
     def _loop_reader(self) -> Optional[LoopReader]:
         """The loop's connection once open; the first call opens it on a thread, meanwhile

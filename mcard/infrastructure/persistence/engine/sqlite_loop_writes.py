@@ -1,4 +1,5 @@
-"""A lone small insert on the event loop's own thread: a ``create`` without the hop to the writer.
+"""A lone small insert on the event loop's own thread (or a notebook cell's): a ``create``
+without the hop to the writer.
 
 A lone insert costs SQLite ~40 us in WAL mode with ``synchronous=NORMAL`` (the commit writes
 the log, it does not sync the disk); the hop to the writer's thread and back costs 75-155 us on
@@ -8,6 +9,8 @@ owns, in one autocommit statement: all or nothing, and never cancelled halfway, 
 runs on the loop meanwhile. Its busy timeout is zero: whenever the insert could wait (another
 connection or process writing) or fails in any way, nothing was written and the caller runs
 the write on the writer's thread as before, where waits, retries and errors are handled.
+A thread that calls in directly (``SQLiteStore.save_now``, a notebook's ``create``) uses the
+same connection when it is free; a lock keeps them one at a time, and neither ever waits for it.
 Automatic checkpoints are off here too: the store runs its own after each write
 (``SQLiteStore._after_write``), so the loop never syncs the disk. Each hold is recorded
 (``holds``) so the benchmark can show p50 and p99.
@@ -18,7 +21,9 @@ from __future__ import annotations
 import collections
 import logging
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
@@ -39,10 +44,13 @@ STORED: Final = "SELECT EXISTS (SELECT 1 FROM card WHERE hash = ?)"
 
 
 class LoopWriter:
-    """A connection for lone inserts on the event loop's thread (opened on a worker thread)."""
+    """A connection for lone inserts on the event loop's thread, or on a thread that calls in
+    directly (opened on a worker thread)."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self._turn = threading.Lock()
+        self._closed = False
         self.holds: collections.deque[float] = collections.deque(maxlen=int(LOOP_WRITE_SETTINGS["holds_kept"]))
 
     @classmethod
@@ -59,13 +67,18 @@ class LoopWriter:
             raise
         return cls(connection)
 
-    def insert(self, card: MCard) -> Optional[int]:
+    def insert(self, card: MCard, before: Callable[[], None] = lambda: None) -> Optional[int]:
         """1 when ``card`` was stored, 0 when it was already there; None when it could not be
-        written here (nothing was written: the caller writes on the writer's thread)."""
-        if card.size > LOOP_WRITE_SETTINGS["bytes"]:
+        written here (nothing was written: the caller writes on the writer's thread), the
+        connection being busy with another thread's insert included. ``before`` runs first,
+        in the same turn (the store's check of its file; what it raises is raised)."""
+        if card.size > LOOP_WRITE_SETTINGS["bytes"] or not self._turn.acquire(blocking=False):
             return None
         started = time.perf_counter()
         try:
+            if self._closed:
+                return None
+            before()
             if self._db.execute(INSERT, card_row(card)).rowcount:
                 return 1
             # Unchanged: already there, or skipped by something else (the thread reports that).
@@ -76,9 +89,12 @@ class LoopWriter:
             return None
         finally:
             self.holds.append(time.perf_counter() - started)
+            self._turn.release()
 
     def close(self) -> None:
-        try:
-            self._db.close()
-        except sqlite3.Error as exc:
-            logger.debug("closing the loop's write connection: %s", exc)
+        with self._turn:
+            self._closed = True
+            try:
+                self._db.close()
+            except sqlite3.Error as exc:
+                logger.debug("closing the loop's write connection: %s", exc)

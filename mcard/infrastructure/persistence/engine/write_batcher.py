@@ -80,6 +80,11 @@ class WriteBatcher:
                     await asyncio.wait([self._settled])
             raise
 
+    @property
+    def busy(self) -> bool:
+        """Whether a write (or a background step) is running or queued."""
+        return self._busy()
+
     def _busy(self) -> bool:
         return (self._drain_task is not None and not self._drain_task.done()) or (
             self._alone is not None and not self._alone.done()
