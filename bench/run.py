@@ -103,15 +103,7 @@ async def run_one(
     seq_m, seq_r = await opened(make_mcard, "seq"), await opened(make_raw, "seq")
     seq = await both("create, one by one", n, lambda: seq_m.create_seq(texts),
                      lambda: seq_r.create_seq(texts), ">= 0.6")
-    write_holds = getattr(seq_m.cards.store, "loop_write_holds", [])
     await seq_m.close(), await seq_r.close()
-    if write_holds:
-        hop = await thread_hop_times(200)
-        result.facts.append(
-            f"create on the event loop's own connection: held the loop p50 {percentile(write_holds, 50) * 1e6:.1f} us,"
-            f" p99 {percentile(write_holds, 99) * 1e6:.1f} us over {len(write_holds):,} inserts;"
-            f" the thread hop it saves: p50 {percentile(hop, 50) * 1e6:.0f} us, p99 {percentile(hop, 99) * 1e6:.0f} us"
-        )
 
     conc_m = await opened(make_mcard, "concurrent")
     row = await both("create, concurrent (gather)", n, lambda: conc_m.create_concurrent(texts), None,

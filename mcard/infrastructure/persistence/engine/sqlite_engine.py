@@ -27,7 +27,7 @@ from .page_marks import PageMarks
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
 from .sqlite_loop_reads import LOOP_READ_SETTINGS, LoopReader
-from .sqlite_loop_writes import LoopWriter
+from .sqlite_direct_writes import DirectWriter
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class SQLiteStore(BaseStore):
         self._snapshot_slots_total = _snapshot_slots()
         self._snapshot_slots = asyncio.Semaphore(self._snapshot_slots_total)
         self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
-        self._loop_writer: Optional[LoopWriter] = None
+        self._direct_writer: Optional[DirectWriter] = None
         self._file_check = threading.Lock()  # the file is checked from a notebook's thread too
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -150,7 +150,7 @@ class SQLiteStore(BaseStore):
                 await writer.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints: _after_write
                 await asyncio.to_thread(self._file.opened)
             if self._file is not None and not read_only:
-                self._loop_writer = await self._open_loop_writer()
+                self._direct_writer = await self._open_direct_writer()
         except BaseException:
             await writer.close()
             raise
@@ -186,19 +186,19 @@ class SQLiteStore(BaseStore):
             if self._file is not None:
                 self._file.closed()
 
-    async def _open_loop_writer(self) -> Optional[LoopWriter]:
+    async def _open_direct_writer(self) -> Optional[DirectWriter]:
         try:
             return await asyncio.to_thread(
-                LoopWriter.connect, self._database, self.config.synchronous, **self._connect_kwargs
+                DirectWriter.connect, self._database, self.config.synchronous, **self._connect_kwargs
             )
-        except sqlite3.Error as exc:  # lone writes then go to the writer's thread
-            logger.debug("%s: the loop's write connection could not be opened: %s", self._where, exc)
+        except sqlite3.Error as exc:  # every write then goes through the loop
+            logger.debug("%s: the direct write connection could not be opened: %s", self._where, exc)
             return None
 
     async def _close_loop_connections(self) -> None:
-        loop_writer, self._loop_writer = self._loop_writer, None
-        if loop_writer is not None:
-            loop_writer.close()
+        direct_writer, self._direct_writer = self._direct_writer, None
+        if direct_writer is not None:
+            direct_writer.close()
         opening, self._loop_reader_opening = self._loop_reader_opening, None
         if opening is None:
             return
@@ -215,9 +215,9 @@ class SQLiteStore(BaseStore):
         return list(reader.holds) if reader is not None else []
 
     @property
-    def loop_write_holds(self) -> list[float]:
-        """How long each insert on the loop's connection held the loop, in seconds (benchmark)."""
-        return list(self._loop_writer.holds) if self._loop_writer is not None else []
+    def direct_writes(self) -> int:
+        """How many cards ``save_now`` has written on its callers' threads."""
+        return self._direct_writer.written if self._direct_writer is not None else 0
 
     async def wait_indexed(self) -> None:
         """Wait until the search index covers every stored card.
@@ -358,9 +358,8 @@ class SQLiteStore(BaseStore):
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         _, batcher = self._open_writer()
-        if not self._written_on_loop(batch):
-            marker = next(self._batches)
-            await self._on_writer(lambda writer: sql.write_batch(writer, batch, marker), lambda: _cancel_all(batch))
+        marker = next(self._batches)
+        await self._on_writer(lambda writer: sql.write_batch(writer, batch, marker), lambda: _cancel_all(batch))
         await self._after_write()
         if any(request.result for request in batch):
             batcher.run_idle_when_quiet()
@@ -369,22 +368,6 @@ class SQLiteStore(BaseStore):
                 request.error = ValidationError(f"cannot tag cards that are not stored: {request.error}")
             elif isinstance(request.error, sqlite3.Error):
                 request.error = storage_error(request.error, self._where)
-
-    def _written_on_loop(self, batch: list[WriteRequest]) -> bool:
-        """Whether ``batch``, a lone insert of one small card, was written on the loop's own
-        connection (``sqlite_loop_writes``); the batcher runs one batch at a time, so the
-        writer's thread holds no transaction of this store meanwhile."""
-        if len(batch) != 1 or batch[0].operation != "insert" or len(batch[0].payload) != 1 or batch[0].attached:
-            return False
-        writer, file = self._loop_writer, self._file
-        if writer is None or batch[0].cancelled or file is None:
-            return False
-        # Another connection may write over a file replaced under it: checked right before.
-        stored = writer.insert(batch[0].payload[0], before=lambda: self._check_file(file))
-        if stored is None:
-            return False
-        batch[0].result = stored
-        return True
 
     async def _after_write(self) -> None:
         """Never acknowledge a write that cannot be read back: fail it when the file at the
@@ -510,10 +493,10 @@ class SQLiteStore(BaseStore):
     def save_now(self, card: MCard) -> Optional[bool]:
         """A lone save from any thread, without the event loop, when the loop's write
         connection is open and free, no write of the store is queued or running and the card
-        is small (``sqlite_loop_writes``): True (stored) or False (already there); None when it
+        is small (``sqlite_direct_writes``): True (stored) or False (already there); None when it
         cannot be done that way (the caller awaits ``save``). ``ValidationError`` as ``save``."""
         checked = check_card(card, self.config.max_content_size)
-        writer, file, batcher, loop = self._loop_writer, self._file, self._batcher, self._loop
+        writer, file, batcher, loop = self._direct_writer, self._file, self._batcher, self._loop
         if writer is None or file is None or batcher is None or loop is None or self._lost is not None:
             return None
         if batcher.busy or file.wal_size() >= self._checkpoint_at:  # a checkpoint is due: a queued write runs it
