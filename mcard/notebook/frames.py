@@ -94,7 +94,7 @@ def heads_frame(rows: Sequence[Row], labels: Optional[Labels] = None) -> pd.Data
         else bytes_preview(head, size, content_type)
         for head, text, size, content_type in zip(heads, texts, sizes, types)
     ]
-    return pd.DataFrame(_columns(hashes, _times(micros), sizes, [bool(t) for t in texts], types, previews, labels))
+    return pd.DataFrame(_columns(hashes, _times(micros), sizes, texts, types, previews, labels))
 
 
 def _times(micros: list[object]) -> pd.DatetimeIndex:
@@ -110,7 +110,7 @@ def _columns(
     hashes: list[str],
     times: pd.DatetimeIndex,
     sizes: list[int],
-    texts: list[bool],
+    texts: list[object],
     types: list[Optional[str]],
     previews: list[str],
     labels: Optional[Labels],

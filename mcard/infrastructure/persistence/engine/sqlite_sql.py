@@ -419,29 +419,36 @@ ORDER_BY: Final = {
 """Each order but newest first (``mcard.domain.query.order``) as SQL."""
 
 
+SELECTED: Final = {
+    "cards": search.CARD,
+    "heads": "card.hash, substr(CAST(card.content AS BLOB), 1, ?), card.is_text, card.g_time,"
+             " card.hash_algorithm, card.size, card.content_type",
+}
+"""What a page in some order reads: cards, or their rows with the content cut (``list_heads``)."""
+
+
 async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
-    params: list[object] = []
-    conditions = search.where(filters, params)
-    return await db.fetch(
-        f"SELECT {search.CARD} FROM card{conditions}{ORDER_BY[order]} LIMIT ? OFFSET ?",
-        (*params, -1 if limit is None else limit, offset),
-    )
-
-
-HEADS: Final = (
-    "SELECT card.hash, substr(CAST(card.content AS BLOB), 1, ?), card.is_text, card.g_time,"
-    " card.hash_algorithm, card.size, card.content_type FROM card"
-)
+    return await _ordered_rows(db, filters, limit, offset, order, "cards")
 
 
 async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
-    """``list_heads``' rows, in one statement."""
-    params: list[object] = [head]
+    """``list_heads``' rows, in one statement, read past the row factory."""
+    return await _ordered_rows(db, filters, limit, offset, order, "heads", head)
+
+
+async def _ordered_rows(
+    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str,
+    selected: str, *leading: object,
+) -> list[Any]:
+    """Rows of a page in ``order``: the ``SELECTED`` columns (their parameters first, ``leading``)."""
+    params: list[object] = [*leading]
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
-    return await db.fetch_tuples(f"{HEADS}{conditions}{ordering} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset))
+    statement = f"SELECT {SELECTED[selected]} FROM card{conditions}{ordering} LIMIT ? OFFSET ?"
+    values = (*params, -1 if limit is None else limit, offset)
+    return await (db.fetch_tuples(statement, values) if selected == "heads" else db.fetch(statement, values))
 
 
 async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
