@@ -169,3 +169,72 @@ async def test_indexes_are_rebuilt_for_another_unicode_version(tmp_path):
         assert db.execute("SELECT value FROM mcard_meta WHERE key = 'unicode_version'").fetchone() == (
             schema.UNICODE_VERSION,
         )
+
+
+OLD_INDEXING_TRIGGERS = (
+    """CREATE TRIGGER card_text_extended AFTER UPDATE OF value ON mcard_meta
+        WHEN new.key = 'text_indexed' AND new.value > old.value BEGIN
+        INSERT INTO card_searchable (id, has_nul, words)
+            SELECT id, instr(folded, char(0)) > 0, mcard_word_count(content, is_text) FROM (
+                SELECT id, content, is_text, mcard_searchable(content, is_text) AS folded
+                FROM card WHERE id > old.value AND id <= new.value) WHERE folded IS NOT NULL;
+        INSERT INTO card_text (rowid, content)
+            SELECT card.id, mcard_searchable(content, is_text) FROM card JOIN card_searchable USING (id)
+            WHERE card.id > old.value AND card.id <= new.value AND NOT has_nul;
+        INSERT INTO card_words (rowid, words)
+            SELECT card.id, mcard_words(content, is_text) FROM card JOIN card_searchable USING (id)
+            WHERE card.id > old.value AND card.id <= new.value;
+    END""",
+    """CREATE TRIGGER card_text_purged AFTER DELETE ON card_text_garbage BEGIN
+        INSERT INTO card_text (card_text, rowid, content)
+            SELECT 'delete', old.id, folded FROM (SELECT mcard_searchable(old.content, old.is_text) AS folded)
+            WHERE instr(folded, char(0)) = 0;
+        INSERT INTO card_words (card_words, rowid, words)
+            VALUES ('delete', old.id, mcard_words(old.content, old.is_text));
+    END""",
+)
+"""The indexing triggers of an earlier mcard (schema 4): every text folded and split in Python."""
+
+
+async def test_cards_indexed_by_older_triggers_stay_exact_under_the_current_ones(tmp_path):
+    """A store opened for writing replaces older indexing triggers; the entries they made are
+    the ones the current triggers make, so removing those cards leaves no entry behind."""
+    path = tmp_path / "c.db"
+    texts = ["Plain ASCII card_one", "Straße card two", "KELVIN \u212a card three", "nul\x00 card four",
+             "MiXeD-case, card five!", "\ufb01ve ligature card six"]
+    cards = [MCard(text) for text in texts] + [MCard("bytes card seven".encode()), MCard(b"\xff\xfe card eight")]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)):
+        pass
+    with sqlite3.connect(path) as db:
+        for name, function in (("mcard_searchable", schema.searchable), ("mcard_words", schema.words),
+                               ("mcard_word_count", schema.word_count)):
+            db.create_function(name, 2, function)
+        for name, sql in zip(schema.INDEXING_TRIGGERS, OLD_INDEXING_TRIGGERS):
+            db.execute(f"DROP TRIGGER {name}")
+            db.execute(sql)
+        db.executemany(
+            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", [card_row(card) for card in cards],
+        )
+        db.execute("UPDATE mcard_meta SET value = (SELECT max(id) FROM card) WHERE key = 'text_indexed'")
+        assert db.execute("SELECT count(*) FROM card_searchable").fetchone() == (7,)
+    db.close()
+
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        stored = dict(await store.store._writer.fetch(schema.STORED_TRIGGERS))
+        assert {name: stored[name] for name in schema.INDEXING_TRIGGERS} == schema.INDEXING_TRIGGERS
+        fresh = [MCard("Another ASCII card nine"), MCard("Ärger card ten")]
+        await store.save_many(fresh)
+        await store.store.wait_indexed()
+        assert len(await store.search("CARD", case_sensitive=False)) == 9
+        assert len(await store.search("card", mode="words")) == 9
+        assert [c.hash for c in await store.search("kelvin k", case_sensitive=False)] == [cards[2].hash]
+        assert {c.hash for c in await store.search("five", mode="words")} == {cards[4].hash, cards[5].hash}
+        assert {c.hash for c in await store.search("ascii card", case_sensitive=False)} == {cards[0].hash, fresh[0].hash}
+        assert {c.hash for c in await store.search("ärger", mode="words")} == {fresh[1].hash}
+        await store.remove_many([card.hash for card in cards + fresh if card.hash != cards[1].hash])
+        await store.store.wait_indexed()
+        for index in ("card_text", "card_words"):
+            rows = await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'card'")
+            assert rows == [(2,)]  # the second card stored
+        assert [c.hash for c in await store.search("STRASSE", case_sensitive=False)] == [cards[1].hash]

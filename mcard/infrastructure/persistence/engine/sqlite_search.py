@@ -98,15 +98,18 @@ def check(spec: SearchSpec, params: list[object]) -> str:
     if spec.mode == "substring":
         # A text all ASCII (as many characters as bytes, so no NUL either) casefolds as LIKE
         # folds it: compared in SQL, as fast as a LIKE scan; other texts go to Python.
+        # LIKE's ESCAPE clause is left out when nothing needs escaping (~15% of a scan).
         folded = casefold(spec.query)
         plain = folded.isascii() and "\x00" not in folded  # else no such text can hold it
+        like = "0"
         if plain:
-            params.append("%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+            like = "CAST(card.content AS TEXT) LIKE ?" + (" ESCAPE '\\'" if escaped != folded else "")
         params.append(key)
         return (
-            "CASE WHEN card.is_text AND length(CAST(card.content AS TEXT)) = length(card.content) THEN "
-            + ("CAST(card.content AS TEXT) LIKE ? ESCAPE '\\'" if plain else "0")
-            + " ELSE mcard_matches(?, card.content) END"
+            "CASE WHEN card.is_text AND length(CAST(card.content AS TEXT)) = length(card.content)"
+            f" THEN {like} ELSE mcard_matches(?, card.content) END"
         )
     params.append(key)
     return "mcard_matches(?, card.content)"
@@ -142,8 +145,10 @@ async def search(
         return await _words(db, spec, filters, limit, offset, with_total)
     params: list[object] = []
     statement = matching(spec, filters, params, CARD)
+    # One sort of every place's matches (a sort per place, then merging them, took ~15% more).
     cards = await db.fetch(
-        f"{statement} ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset)
+        f"SELECT * FROM ({statement}) ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset),
     )
     if not with_total:
         return cards, None
