@@ -303,6 +303,16 @@ async def test_facets_count_what_the_query_names(store):
     assert facets["size"] == sorted(Counter(size_bucket(c.size) for c in cards).items(), key=lambda i: order.index(i[0]))
     assert facets["kind"] == sorted(Counter(c.kind for c in cards).items(), key=lambda i: (-i[1], i[0]))
     assert sum(n for _, n in facets["time"]) == len(cards) and facets["time"] == sorted(facets["time"])
+    every_field = ("content_type", "tag", "month", "size", "kind", "day")
+    for query, chosen in (("tag:work", [(c, tags) for c, tags, _ in CORPUS if "work" in tags]),
+                          ("type:text/*", [(c, tags) for c, tags, _ in CORPUS if c.content_type.startswith("text/")])):
+        counted = await store.facets(query, by=every_field)  # one pass over the chosen cards for all
+        assert counted["content_type"] == sorted(Counter(c.content_type for c, _ in chosen).items(), key=lambda i: (-i[1], i[0]))
+        assert counted["tag"] == sorted(Counter(t for _, tags in chosen for t in tags).items(), key=lambda i: (-i[1], i[0]))
+        assert counted["size"] == sorted(Counter(size_bucket(c.size) for c, _ in chosen).items(), key=lambda i: order.index(i[0]))
+        assert counted["kind"] == sorted(Counter(c.kind for c, _ in chosen).items(), key=lambda i: (-i[1], i[0]))
+        for width in ("month", "day"):
+            assert counted[width] == sorted(Counter(time_bucket(width, c.g_time) for c, _ in chosen).items())
     work = await store.facets("tag:work fox", by=["content_type"])
     spec = SearchSpec.of("fox", "words")
     want = Counter(c.content_type for c, tags, _ in CORPUS if "work" in tags and (t := text_of(c)) and spec.matcher()(t))
@@ -330,7 +340,9 @@ async def test_time_facets_match_the_reference_over_any_span(wrapper, moments, w
     chosen = [card for index, card in enumerate(cards) if index % 2 == 0]
     await wrapper.tag_many([(card.hash, "even") for card in chosen])
     for query, counted in (("", cards), ("tag:even", chosen)):
-        got = (await wrapper.facets(query, by=[width]))[width]
+        counted_by = await wrapper.facets(query, by=[width, "kind"])
+        assert counted_by["kind"] == [("text", len(counted))]
+        got = counted_by[width]
         if width == "time":
             assert sum(n for _, n in got) == len(counted) and got == sorted(got)
             width_used = {4: "year", 7: "month", 10: "day", 13: "hour"}[len(got[0][0])]

@@ -248,6 +248,13 @@ class BaseStore(ABC):
         newest first, or for words by relevance (then newest); and with ``total`` how many
         match in all. ``spec.matcher()`` is what decides (``mcard.domain.query.text``)."""
 
+    async def _facets(
+        self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
+    ) -> dict[str, list[tuple[Any, int]]]:
+        """Each of ``fields`` counted over the cards that pass ``filters`` (and match ``spec``);
+        this default counts them one by one (``_facet``)."""
+        return {field: await self._facet(field, filters, spec) for field in fields}
+
     async def _facet(self, field: str, filters: Filters, spec: Optional[SearchSpec]) -> list[tuple[Any, int]]:
         """(value, count) of the cards that pass ``filters`` (and match ``spec``) for one of
         ``FACETS``; this default reads every such card."""
@@ -703,7 +710,7 @@ class BaseStore(ABC):
         self._check_loop()
         parsed = parse_find(query)
         fields = check_facets(by)
-        return {field: await self._facet(field, parsed.filters, parsed.words) for field in fields}
+        return await self._facets(fields, parsed.filters, parsed.words)
 
     async def stats(self) -> StoreStats:
         """How many cards, how many bytes, from when to when, and per content type."""

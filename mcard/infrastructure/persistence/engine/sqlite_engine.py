@@ -532,8 +532,10 @@ class SQLiteStore(BaseStore):
     ) -> tuple[list[MCard], Optional[int]]:
         return await self._read(search.search, spec, filters, limit, offset, total)
 
-    async def _facet(self, field: str, filters: Filters, spec: Optional[SearchSpec]) -> list[tuple[Any, int]]:
-        return await self._read(sqlite_facets.facet, field, filters, spec)
+    async def _facets(
+        self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
+    ) -> dict[str, list[tuple[Any, int]]]:
+        return await self._read(sqlite_facets.facets, fields, filters, spec)
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
         async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, filters), page_size):

@@ -1,10 +1,11 @@
-"""Facets on SQLite: counted in indexes where they can be, else one ``GROUP BY`` over the
+"""Facets on SQLite: counted in indexes where they can be, else by ``GROUP BY`` over the
 chosen cards.
 
 Over the whole store, time buckets are ranges of the time index and size buckets ranges of
 the size index, each counted without reading a row (``count(*)`` of a range). Over the cards
-a query chooses, one pass groups them by day or hour (integer arithmetic, no date
-formatting per row), and months and years are summed from the days.
+a query chooses, one statement reads their columns once and groups them for every field asked
+for: by day or hour (integer arithmetic, no date formatting per row), months and years summed
+from the days.
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ _COUNT_IN_RANGE: Final = {
     column: f"(SELECT count(*) FROM card WHERE {column} >= bucket.low AND {column} < bucket.high)"
     for column in ("g_time", "size")
 }
-_COUNTED: Final = {
-    "content_type": "card.content_type",
-    "kind": "CASE WHEN card.is_text THEN 'text' ELSE 'bytes' END",
-    "size": _SIZE_CASE,
+_OVER_EVERY_CARD: Final = {  # counted in the type index, and in the table
+    "content_type": "SELECT content_type, count(*) FROM card GROUP BY 1",
+    "kind": "SELECT CASE WHEN is_text THEN 'text' ELSE 'bytes' END, count(*) FROM card GROUP BY 1",
+}
+_GROUPED: Final = {  # rows (field, value, count) over the chosen cards, ``chosen``
+    "content_type": "SELECT 'content_type', content_type, count(*) FROM chosen GROUP BY 2",
+    "kind": "SELECT 'kind', CASE WHEN is_text THEN 'text' ELSE 'bytes' END, count(*) FROM chosen GROUP BY 2",
+    "size": f"SELECT 'size', {_SIZE_CASE}, count(*) FROM chosen AS card GROUP BY 2",
+    "tag": "SELECT 'tag', tag, count(*) FROM tag WHERE hash IN (SELECT hash FROM chosen) GROUP BY 2",
+    "span": "SELECT 'span', min(g_time), max(g_time) FROM chosen",
+    "step": "SELECT 'step', (g_time - ?) / ?, count(*) FROM chosen GROUP BY 2",
 }
 
 
@@ -54,43 +62,81 @@ async def _range_counts(db: SQLiteWorker, column: str, ranges: list[tuple[str, i
     return [(label, n) for label, n in rows if n]
 
 
-async def facet(db: SQLiteWorker, field: str, filters: Filters, spec: Optional[SearchSpec]) -> list[tuple[Any, int]]:
-    everything = filters.empty and spec is None
-    params: list[object] = []
+async def facets(
+    db: SQLiteWorker, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
+) -> dict[str, list[tuple[Any, int]]]:
+    """Each of ``fields`` counted over the cards ``filters`` and ``spec`` choose."""
+    if filters.empty and spec is None:
+        return {field: await _over_everything(db, field) for field in fields}
+    return await _over_chosen(db, fields, filters, spec)
+
+
+async def _over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]]:
     if field == "tag":
-        if everything:
-            statement = "SELECT tag, count(*) FROM tag GROUP BY tag"
-        else:
-            statement = f"SELECT tag, count(*) FROM tag WHERE hash IN (SELECT card.hash {_chosen(filters, spec, params)}) GROUP BY tag"
-        return [(tag, n) for tag, n in await db.fetch(statement + " ORDER BY 2 DESC, 1", params)]
-    if field in TIME_WIDTHS or field == "time":
-        return await _time_facet(db, field, filters, spec, everything)
-    if field == "size" and everything:
+        return [(tag, n) for tag, n in await db.fetch("SELECT tag, count(*) FROM tag GROUP BY tag ORDER BY 2 DESC, 1")]
+    if field == "size":
         edges = [low for low, _ in SIZE_BUCKETS[1:]] + [1 << 62]
         return await _range_counts(db, "size", [(label, low, high) for (low, label), high in zip(SIZE_BUCKETS, edges)])
-    rows = await db.fetch(f"SELECT {_COUNTED[field]}, count(*) {_chosen(filters, spec, params)} GROUP BY 1", params)
-    if field == "size":
-        return [(SIZE_BUCKETS[index][1], n) for index, n in sorted(rows)]
-    return sorted(((value, n) for value, n in rows), key=lambda item: (-item[1], str(item[0])))
-
-
-async def _time_facet(
-    db: SQLiteWorker, field: str, filters: Filters, spec: Optional[SearchSpec], everything: bool
-) -> list[tuple[Any, int]]:
-    params: list[object] = []
-    [(first, last)] = await db.fetch(f"SELECT min(card.g_time), max(card.g_time) {_chosen(filters, spec, params)}", params)
+    if field in _OVER_EVERY_CARD:
+        return _most_first(await db.fetch(_OVER_EVERY_CARD[field]))
+    [(first, last)] = await db.fetch("SELECT min(g_time), max(g_time) FROM card")
     if first is None:
+        return []
+    width = time_width(from_micros(first), from_micros(last)) if field == "time" else field
+    bounds = bucket_bounds(width, first, last, MOST_RANGES)
+    if bounds is not None:
+        return await _range_counts(db, "g_time", [(label, low, MAX_MICROS + 1 if high is None else high)
+                                                  for label, low, high in bounds])
+    unit = HOUR_MICROS if width == "hour" else DAY_MICROS
+    steps = await db.fetch("SELECT (g_time - ?) / ?, count(*) FROM card GROUP BY 1", (MIN_MICROS, unit))
+    return _time_buckets(width, [(first, last)], sorted(steps), unit)
+
+
+async def _over_chosen(
+    db: SQLiteWorker, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
+) -> dict[str, list[tuple[Any, int]]]:
+    """One statement for every field: the chosen cards' columns are read once (looking each
+    up costs ~5 us at 100,000 cards), then each field groups them; SQLite materializes
+    ``chosen`` when more than one part reads it, and folds it into a lone one. Counting each
+    field on its own read the cards again for every field, twice for a time facet (the
+    explorer's four facets over 10,000 tagged cards of 100,000: 73-81 ms, 276 ms before)."""
+    params: list[object] = []
+    chosen = (f"WITH chosen AS (SELECT card.hash, card.g_time, card.size, card.content_type,"
+              f" card.is_text {_chosen(filters, spec, params)})")
+    times = [field for field in fields if field in TIME_WIDTHS or field == "time"]
+    parts = [_GROUPED[field] for field in fields if field in _GROUPED]
+    unit = HOUR_MICROS if "hour" in times or "time" in times else DAY_MICROS
+    if times:
+        parts += [_GROUPED["span"], _GROUPED["step"]]
+        params += [MIN_MICROS, unit]
+    rows = await db.fetch(f"{chosen} {' UNION ALL '.join(parts)}", params)
+    counted: dict[str, list[tuple[Any, int]]] = {field: [] for field in (*fields, "span", "step")}
+    for field, value, n in rows:
+        counted[field].append((value, n))
+    found = {field: _most_first(counted[field]) for field in fields}
+    if "size" in fields:
+        found["size"] = [(SIZE_BUCKETS[index][1], n) for index, n in sorted(counted["size"])]
+    for field in times:
+        found[field] = _time_buckets(field, counted["span"], sorted(counted["step"]), unit)
+    return found
+
+
+def _most_first(counts: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+    return sorted(counts, key=lambda item: (-item[1], str(item[0])))
+
+
+def _time_buckets(
+    field: str, span: list[tuple[Optional[int], Optional[int]]], steps: list[tuple[int, int]], unit: int
+) -> list[tuple[str, int]]:
+    """(label, count) of ``field``'s buckets, in time order, from counts per ``unit`` (an hour or
+    a day) since ``MIN_MICROS``; ``time`` takes its width from the ``span`` (first, last)."""
+    [(first, last)] = span
+    if first is None or last is None:
         return []
     if field == "time":
         field = time_width(from_micros(first), from_micros(last))
-    if everything and (bounds := bucket_bounds(field, first, last, MOST_RANGES)) is not None:
-        return await _range_counts(db, "g_time", [(label, low, MAX_MICROS + 1 if high is None else high)
-                                                  for label, low, high in bounds])
-    unit = HOUR_MICROS if field == "hour" else DAY_MICROS
-    params = [MIN_MICROS, unit]
-    rows = await db.fetch(f"SELECT (card.g_time - ?) / ?, count(*) {_chosen(filters, spec, params)} GROUP BY 1", params)
     counts: dict[str, int] = {}
-    for step, n in rows:
+    for step, n in steps:
         label = time_bucket(field, from_micros(MIN_MICROS + step * unit))
         counts[label] = counts.get(label, 0) + n
     return sorted(counts.items())
