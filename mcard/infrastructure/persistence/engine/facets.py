@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard, from_micros, to_micros
+from mcard.domain.models.card import MIN_MICROS, MCard, from_micros, to_micros
 
 FACETS: Final = ("content_type", "tag", "size", "year", "month", "day", "hour", "time", "kind")
 SIZE_BUCKETS: Final = (
@@ -17,6 +17,11 @@ SIZE_BUCKETS: Final = (
 TIME_WIDTHS: Final = ("year", "month", "day", "hour")
 HOUR_MICROS: Final = 3_600_000_000
 DAY_MICROS: Final = 24 * HOUR_MICROS
+SIZE_INDEX: Final = (
+    "CASE WHEN size >= 10485760 THEN 5 WHEN size >= 1048576 THEN 4 WHEN size >= 102400 THEN 3"
+    " WHEN size >= 10240 THEN 2 WHEN size >= 1024 THEN 1 ELSE 0 END"
+)
+"""SQL: the index in ``SIZE_BUCKETS`` of the bucket of a row's ``size``."""
 
 
 def size_bucket(size: int) -> str:
@@ -101,3 +106,30 @@ def order_facet(field: str, counts: dict[Any, int]) -> list[tuple[Any, int]]:
     if field in ("year", "month", "day", "hour", "time"):
         return sorted(counts.items())
     return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+
+
+def most_first(counts: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+    """(value, count) pairs most frequent first, then by value (``order_facet``)."""
+    return sorted(counts, key=lambda item: (-item[1], str(item[0])))
+
+
+def size_counts(by_index: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    """(label, count) of the size buckets from (``SIZE_INDEX``, count) pairs, in bucket order."""
+    return [(SIZE_BUCKETS[index][1], n) for index, n in sorted(by_index)]
+
+
+def time_counts(
+    field: str, first: Optional[int], last: Optional[int], steps: list[tuple[int, int]], unit: int
+) -> list[tuple[str, int]]:
+    """(label, count) of ``field``'s buckets, in time order, from counts per ``unit`` (an hour
+    or a day) since ``MIN_MICROS``; ``time`` takes its width from the stored times ``first``
+    to ``last``."""
+    if first is None or last is None:
+        return []
+    if field == "time":
+        field = time_width(from_micros(first), from_micros(last))
+    counts: dict[str, int] = {}
+    for step, n in sorted(steps):
+        label = time_bucket(field, from_micros(MIN_MICROS + step * unit))
+        counts[label] = counts.get(label, 0) + n
+    return sorted(counts.items())

@@ -17,7 +17,7 @@ from mcard.domain.query import Filters, SearchSpec, reference_search
 from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
-from . import postgres_ranges, postgres_sql as sql
+from . import postgres_facets, postgres_ranges, postgres_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
@@ -447,6 +447,14 @@ class PostgresStore(BaseStore):
             found = await asyncio.to_thread(reference_search, spec, [row_card(row) for row in rows])
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)
+
+    async def _facets(
+        self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
+    ) -> dict[str, list[tuple[Any, int]]]:
+        """Counted in SQL over the cards that pass ``filters``; a search's matches are found
+        first (``_search``) and counted by their hashes."""
+        hashes = None if spec is None else [card.hash for card in (await self._search(spec, filters, None, 0, False))[0]]
+        return await self._run(postgres_facets.facets, fields, filters, hashes)
 
     async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
         return await self._run(sql.ordered_page, filters, limit, offset, order)

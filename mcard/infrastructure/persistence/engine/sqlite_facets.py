@@ -15,16 +15,15 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, from_micros
 from mcard.domain.query import Filters, SearchSpec
 
-from .facets import DAY_MICROS, HOUR_MICROS, SIZE_BUCKETS, TIME_WIDTHS, bucket_bounds, time_bucket, time_width
+from .facets import (
+    DAY_MICROS, HOUR_MICROS, SIZE_BUCKETS, SIZE_INDEX, TIME_WIDTHS, bucket_bounds, most_first, size_counts, time_counts,
+    time_width,
+)
 from .sqlite_connection import SQLiteWorker
 from .sqlite_search import matching, where
 
 MOST_RANGES: Final = 2000
 """Past this many buckets, one pass over the cards beats counting each range of the index."""
-_SIZE_CASE: Final = (  # the index of the card's bucket in SIZE_BUCKETS
-    "CASE WHEN card.size >= 10485760 THEN 5 WHEN card.size >= 1048576 THEN 4 WHEN card.size >= 102400 THEN 3"
-    " WHEN card.size >= 10240 THEN 2 WHEN card.size >= 1024 THEN 1 ELSE 0 END"
-)
 _COUNT_IN_RANGE: Final = {
     column: f"(SELECT count(*) FROM card WHERE {column} >= bucket.low AND {column} < bucket.high)"
     for column in ("g_time", "size")
@@ -36,7 +35,7 @@ _OVER_EVERY_CARD: Final = {  # counted in the type index, and in the table
 _GROUPED: Final = {  # rows (field, value, count) over the chosen cards, ``chosen``
     "content_type": "SELECT 'content_type', content_type, count(*) FROM chosen GROUP BY 2",
     "kind": "SELECT 'kind', CASE WHEN is_text THEN 'text' ELSE 'bytes' END, count(*) FROM chosen GROUP BY 2",
-    "size": f"SELECT 'size', {_SIZE_CASE}, count(*) FROM chosen AS card GROUP BY 2",
+    "size": f"SELECT 'size', {SIZE_INDEX}, count(*) FROM chosen GROUP BY 2",
     "tag": "SELECT 'tag', tag, count(*) FROM tag WHERE hash IN (SELECT hash FROM chosen) GROUP BY 2",
     "span": "SELECT 'span', min(g_time), max(g_time) FROM chosen",
     "step": "SELECT 'step', (g_time - ?) / ?, count(*) FROM chosen GROUP BY 2",
@@ -78,7 +77,7 @@ async def _over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]
         edges = [low for low, _ in SIZE_BUCKETS[1:]] + [1 << 62]
         return await _range_counts(db, "size", [(label, low, high) for (low, label), high in zip(SIZE_BUCKETS, edges)])
     if field in _OVER_EVERY_CARD:
-        return _most_first(await db.fetch(_OVER_EVERY_CARD[field]))
+        return most_first(await db.fetch(_OVER_EVERY_CARD[field]))
     [(first, last)] = await db.fetch("SELECT min(g_time), max(g_time) FROM card")
     if first is None:
         return []
@@ -89,7 +88,7 @@ async def _over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]
                                                   for label, low, high in bounds])
     unit = HOUR_MICROS if width == "hour" else DAY_MICROS
     steps = await db.fetch("SELECT (g_time - ?) / ?, count(*) FROM card GROUP BY 1", (MIN_MICROS, unit))
-    return _time_buckets(width, [(first, last)], sorted(steps), unit)
+    return time_counts(width, first, last, steps, unit)
 
 
 async def _over_chosen(
@@ -113,30 +112,10 @@ async def _over_chosen(
     counted: dict[str, list[tuple[Any, int]]] = {field: [] for field in (*fields, "span", "step")}
     for field, value, n in rows:
         counted[field].append((value, n))
-    found = {field: _most_first(counted[field]) for field in fields}
+    found = {field: most_first(counted[field]) for field in fields}
     if "size" in fields:
-        found["size"] = [(SIZE_BUCKETS[index][1], n) for index, n in sorted(counted["size"])]
+        found["size"] = size_counts(counted["size"])
+    [(first, last)] = counted["span"] or [(None, None)]
     for field in times:
-        found[field] = _time_buckets(field, counted["span"], sorted(counted["step"]), unit)
+        found[field] = time_counts(field, first, last, counted["step"], unit)
     return found
-
-
-def _most_first(counts: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
-    return sorted(counts, key=lambda item: (-item[1], str(item[0])))
-
-
-def _time_buckets(
-    field: str, span: list[tuple[Optional[int], Optional[int]]], steps: list[tuple[int, int]], unit: int
-) -> list[tuple[str, int]]:
-    """(label, count) of ``field``'s buckets, in time order, from counts per ``unit`` (an hour or
-    a day) since ``MIN_MICROS``; ``time`` takes its width from the ``span`` (first, last)."""
-    [(first, last)] = span
-    if first is None or last is None:
-        return []
-    if field == "time":
-        field = time_width(from_micros(first), from_micros(last))
-    counts: dict[str, int] = {}
-    for step, n in steps:
-        label = time_bucket(field, from_micros(MIN_MICROS + step * unit))
-        counts[label] = counts.get(label, 0) + n
-    return sorted(counts.items())
