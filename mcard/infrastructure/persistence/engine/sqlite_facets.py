@@ -36,7 +36,9 @@ _GROUPED: Final = {  # rows (field, value, count) over the chosen cards, ``chose
     "content_type": "SELECT 'content_type', content_type, count(*) FROM chosen GROUP BY 2",
     "kind": "SELECT 'kind', CASE WHEN is_text THEN 'text' ELSE 'bytes' END, count(*) FROM chosen GROUP BY 2",
     "size": f"SELECT 'size', {SIZE_INDEX}, count(*) FROM chosen GROUP BY 2",
-    "tag": "SELECT 'tag', tag, count(*) FROM tag WHERE hash IN (SELECT hash FROM chosen) GROUP BY 2",
+    # Each chosen card's tags looked up in the tag table's key: ``hash IN (SELECT hash FROM
+    # chosen)`` built an index of every chosen hash first (10 s for 1,000,000 cards, no tags).
+    "tag": "SELECT 'tag', tag.tag, count(*) FROM chosen CROSS JOIN tag ON tag.hash = chosen.hash GROUP BY 2",
     "span": "SELECT 'span', min(g_time), max(g_time) FROM chosen",
     "step": "SELECT 'step', (g_time - ?) / ?, count(*) FROM chosen GROUP BY 2",
 }
