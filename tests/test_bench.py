@@ -41,7 +41,7 @@ def test_quick_search_run_compares_every_mode_with_hand_written_sql(tmp_path):
                       "words, best 20: phrase", "words, best 20: prefix", "regex with a literal part"):
         assert f"| {operation}" in out, operation
     assert "found by each" in out and "MISMATCH" not in out
-    assert "index build" in out and "facets, each alone" in out and "find(" in out
+    assert "index build" in out and "facets (target" in out and "together" in out and "find(" in out
     assert list(tmp_path.iterdir()) == []
 
 
