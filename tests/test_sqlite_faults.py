@@ -362,3 +362,32 @@ async def test_a_store_used_from_another_event_loop_fails_at_once(tmp_path):
         assert await asyncio.to_thread(reuse) == 1, "once closed, a store may be opened on another loop"
     finally:
         reopened.close()
+
+
+# -- iterations waiting for a slot ---------------------------------------------------------
+async def test_iterations_queue_for_a_slot_and_fail_only_when_none_ends(tmp_path, monkeypatch):
+    """A queue longer than ``timeout`` is not a fault while iterations keep ending; iterations
+    that never end make the next one fail after ``timeout`` with a ``StorageError``."""
+    monkeypatch.setitem(DEFAULT_SETTINGS, "max_snapshots", 2)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "cards.db", timeout=0.3)) as store:
+        await store.save_many([MCard(f"card {i}") for i in range(20)])
+
+        async def read_slowly() -> int:  # ~0.2 s each: eight through two slots take ~0.8 s
+            seen = 0
+            async for _ in store.iterate(page_size=5):
+                seen += 1
+                await asyncio.sleep(0.01)
+            return seen
+
+        assert await asyncio.gather(*(read_slowly() for _ in range(8))) == [20] * 8
+
+        held = [store.iterate(page_size=5).__aiter__() for _ in range(2)]
+        for iteration in held:
+            await iteration.__anext__()  # each holds a slot, and never ends
+        started = time.monotonic()
+        with pytest.raises(StorageError, match="none ended within 0.3 s"):
+            await read_slowly()
+        assert time.monotonic() - started < 3
+        for iteration in held:
+            await iteration.aclose()
+        assert await read_slowly() == 20

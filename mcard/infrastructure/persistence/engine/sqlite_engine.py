@@ -60,8 +60,8 @@ DEFAULT_SETTINGS: Final = {
     # What a WAL that starts over keeps of its file (SQLite truncates it to this much).
     "journal_size_limit": 8 * 1024 * 1024,
     # Iterations (and verifies) reading at once, each on a connection of its own, at most
-    # (and at most an eighth of the process's file descriptors): further ones wait for one
-    # to end, up to ``timeout``. A connection closed while others of the process hold the
+    # (and at most an eighth of the process's file descriptors): further ones wait for a
+    # slot, failing only when none ends for ``timeout`` seconds. A connection closed while others of the process hold the
     # file keeps its descriptor until they all close (POSIX locks), so unbounded iterations
     # could use up every descriptor of the process until the store closes.
     "max_snapshots": 64,
@@ -109,6 +109,7 @@ class SQLiteStore(BaseStore):
         self._batches = itertools.count(1)
         self._snapshot_slots_total = _snapshot_slots()
         self._snapshot_slots = asyncio.Semaphore(self._snapshot_slots_total)
+        self._snapshots_ended = 0
         self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
         self._direct_writer: Optional[DirectWriter] = None
         self._file_check = threading.Lock()  # the file is checked from a notebook's thread too
@@ -305,17 +306,11 @@ class SQLiteStore(BaseStore):
         closes, so cancellation always ends as cancellation.
         """
         self._open_writer()
-        try:
-            await asyncio.wait_for(self._snapshot_slots.acquire(), self.config.timeout)
-        except asyncio.TimeoutError:
-            raise StorageError(
-                f"{self._where}: {self._snapshot_slots_total} iterations are reading at once; none ended"
-                f" within {self.config.timeout} s", transient=True,
-            ) from None
+        await self._take_snapshot_slot()
         try:
             worker = await self._open_reader()
         except BaseException:
-            self._snapshot_slots.release()
+            self._give_snapshot_slot()
             raise
         self._snapshots.add(worker)
         cursor = None
@@ -328,7 +323,7 @@ class SQLiteStore(BaseStore):
                 if len(chunk) < size:
                     return
         finally:
-            self._snapshot_slots.release()
+            self._give_snapshot_slot()
             if worker in self._snapshots:
                 self._snapshots.discard(worker)
                 try:
@@ -338,6 +333,26 @@ class SQLiteStore(BaseStore):
                     await worker.close()
                 if self._batcher is not None and self._lost is None:
                     self._batcher.run_idle_when_quiet()  # the WAL may start over now
+
+    async def _take_snapshot_slot(self) -> None:
+        """Wait for one of the slots iterations read in. A long queue is not a fault: the wait
+        fails only when no iteration has ended for ``timeout`` seconds (one that never ends
+        holds its slot until the store closes)."""
+        while True:
+            ended = self._snapshots_ended
+            try:
+                await asyncio.wait_for(self._snapshot_slots.acquire(), self.config.timeout)
+                return
+            except asyncio.TimeoutError:
+                if self._snapshots_ended == ended:
+                    raise StorageError(
+                        f"{self._where}: {self._snapshot_slots_total} iterations are reading at once; none ended"
+                        f" within {self.config.timeout} s", transient=True,
+                    ) from None
+
+    def _give_snapshot_slot(self) -> None:
+        self._snapshots_ended += 1
+        self._snapshot_slots.release()
 
     # -- writes ------------------------------------------------------------------------------
     async def _on_writer(self, operation: Callable[[SQLiteWorker], Awaitable[T]], on_cancel: Callable[[], None]) -> T:
