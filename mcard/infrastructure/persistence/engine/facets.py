@@ -4,6 +4,7 @@ counts agree with (``facet_values``, ``order_facet``)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MIN_MICROS, MCard, from_micros, to_micros
@@ -133,3 +134,25 @@ def time_counts(
         label = time_bucket(field, from_micros(MIN_MICROS + step * unit))
         counts[label] = counts.get(label, 0) + n
     return sorted(counts.items())
+
+
+def time_unit(fields: Sequence[str]) -> tuple[list[str], int]:
+    """The time fields of ``fields`` and the step they are counted in: an hour when one of
+    them may need hours (``hour``, ``time``), else a day."""
+    times = [field for field in fields if field in TIME_WIDTHS or field == "time"]
+    return times, HOUR_MICROS if "hour" in times or "time" in times else DAY_MICROS
+
+
+def from_grouped(fields: Sequence[str], rows: Iterable[tuple[str, Any, Any]], unit: int) -> dict[str, list[tuple[Any, int]]]:
+    """Each field's facet from rows (field, value, count) of one grouping statement, with the
+    ``span`` row (first, last) and ``step`` rows (steps of ``unit`` since ``MIN_MICROS``, count)."""
+    counted: dict[str, list[tuple[Any, Any]]] = {field: [] for field in (*fields, "span", "step")}
+    for field, value, n in rows:
+        counted[field].append((value, n))
+    found = {field: most_first(counted[field]) for field in fields}
+    if "size" in fields:
+        found["size"] = size_counts(counted["size"])
+    [(first, last)] = counted["span"] or [(None, None)]
+    for field in time_unit(fields)[0]:
+        found[field] = time_counts(field, first, last, counted["step"], unit)
+    return found

@@ -10,7 +10,7 @@ from mcard.domain.models.card import MIN_MICROS
 from mcard.domain.query import Filters
 
 from . import sql_filters
-from .facets import DAY_MICROS, HOUR_MICROS, SIZE_INDEX, TIME_WIDTHS, most_first, size_counts, time_counts
+from .facets import SIZE_INDEX, from_grouped, time_unit
 from .postgres_sql import Tables, dialect
 
 Connection = Any
@@ -37,20 +37,11 @@ async def facets(
     parts = [_GROUPED[field] for field in fields if field in _GROUPED]
     if "tag" in fields:
         parts.append(f"SELECT 'tag', tag, NULL, count(*) FROM {tables.tag} WHERE hash IN (SELECT hash FROM chosen) GROUP BY 2")
-    times = [field for field in fields if field in TIME_WIDTHS or field == "time"]
-    unit = HOUR_MICROS if "hour" in times or "time" in times else DAY_MICROS
+    times, unit = time_unit(fields)
     if times:
         params += [MIN_MICROS, unit]
         parts += [_GROUPED["span"],
                   f"SELECT 'step', NULL, (g_time - ${len(params) - 1}::bigint) / ${len(params)}::bigint, count(*)"
                   " FROM chosen GROUP BY 3"]
-    counted: dict[str, list[tuple[Any, Any]]] = {field: [] for field in (*fields, "span", "step")}
-    for field, label, number, n in await conn.fetch(f"{chosen} {' UNION ALL '.join(parts)}", *params):
-        counted[field].append((label if number is None else number, n))
-    found = {field: most_first(counted[field]) for field in fields}
-    if "size" in fields:
-        found["size"] = size_counts(counted["size"])
-    [(first, last)] = counted["span"] or [(None, None)]
-    for field in times:
-        found[field] = time_counts(field, first, last, counted["step"], unit)
-    return found
+    rows = await conn.fetch(f"{chosen} {' UNION ALL '.join(parts)}", *params)
+    return from_grouped(fields, ((field, label if number is None else number, n) for field, label, number, n in rows), unit)

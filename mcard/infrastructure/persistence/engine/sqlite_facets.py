@@ -16,7 +16,7 @@ from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, from_micros
 from mcard.domain.query import Filters, SearchSpec
 
 from .facets import (
-    DAY_MICROS, HOUR_MICROS, SIZE_BUCKETS, SIZE_INDEX, TIME_WIDTHS, bucket_bounds, most_first, size_counts, time_counts,
+    DAY_MICROS, HOUR_MICROS, SIZE_BUCKETS, SIZE_INDEX, bucket_bounds, from_grouped, most_first, time_counts, time_unit,
     time_width,
 )
 from .sqlite_connection import SQLiteWorker
@@ -104,20 +104,9 @@ async def _over_chosen(
     params: list[object] = []
     chosen = (f"WITH chosen AS (SELECT card.hash, card.g_time, card.size, card.content_type,"
               f" card.is_text {_chosen(filters, spec, params)})")
-    times = [field for field in fields if field in TIME_WIDTHS or field == "time"]
+    times, unit = time_unit(fields)
     parts = [_GROUPED[field] for field in fields if field in _GROUPED]
-    unit = HOUR_MICROS if "hour" in times or "time" in times else DAY_MICROS
     if times:
         parts += [_GROUPED["span"], _GROUPED["step"]]
         params += [MIN_MICROS, unit]
-    rows = await db.fetch(f"{chosen} {' UNION ALL '.join(parts)}", params)
-    counted: dict[str, list[tuple[Any, int]]] = {field: [] for field in (*fields, "span", "step")}
-    for field, value, n in rows:
-        counted[field].append((value, n))
-    found = {field: most_first(counted[field]) for field in fields}
-    if "size" in fields:
-        found["size"] = size_counts(counted["size"])
-    [(first, last)] = counted["span"] or [(None, None)]
-    for field in times:
-        found[field] = time_counts(field, first, last, counted["step"], unit)
-    return found
+    return from_grouped(fields, await db.fetch(f"{chosen} {' UNION ALL '.join(parts)}", params), unit)
