@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import re
+import sys
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -25,7 +26,8 @@ from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bu
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 T0 = datetime(2025, 11, 20, tzinfo=timezone.utc)
 WORDS = ["straße", "STRASSE", "Strasse", "fox", "Fox", "foxes", "quick", "brown", "ﬁle", "file", "ς", "Σ", "σ",
-         "İstanbul", "istanbul", "café", "cafe\u0301", "naïve", "日本語", "x_y", "a-b", "100%", "99", "the", "Ⅻ"]
+         "İstanbul", "istanbul", "café", "cafe\u0301", "naïve", "日本語", "x_y", "a-b", "100%", "99", "the", "Ⅻ",
+         "Dıe", "KIRMIZI", "kırmızı"]
 TYPES = ["text/plain", "application/json", "image/png", "image/svg+xml", "text/csv"]
 TAGS = ["holiday", "work", "Holiday", "two words"]
 NAMES = ["a.png", "b.PNG", "notes.txt", "photo [1].png", "data.csv", "x*y.txt"]
@@ -187,7 +189,7 @@ async def test_a_malformed_word_query_is_a_validation_error(store, bad):
 # -- regex --------------------------------------------------------------------------------------
 REGEXES = st.one_of(
     st.sampled_from([r"fox(es)?\b", r"^[A-Z]", r"\d+%", r"straße|STRASSE", r"ﬁ\w+", r"caf(e\u0301|é)", r"\x00",
-                     r"(?i)fox", r"qu.ck", r"[σς]", r"日本", r"\s{2,}", r"a-b"]),
+                     r"(?i)fox", r"qu.ck", r"[σς]", r"日本", r"\s{2,}", r"a-b", r"die", r"istanbul", r"kirmizi"]),
     st.text(st.sampled_from(list("foxquickFOX.*+?|()[]^$\\ab")), min_size=1, max_size=6),
 )
 
@@ -225,7 +227,44 @@ def test_every_match_holds_the_literals_the_index_looks_up(parts, text):
         assert all(literal in found.group(0) for literal in required_literals(pattern)), pattern
 
 
-@pytest.mark.parametrize("pattern", [r"fox(es)?\b", r"fox\.", r"quick$", r"straße\s+\w", r"Fox"])
+LITERAL_TEXT = st.text(st.sampled_from("aiIıİsSſßkKKxé. "), max_size=10)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.one_of(PATTERN_PARTS, LITERAL_TEXT), min_size=1, max_size=4), text=LITERAL_TEXT,
+       case_sensitive=st.booleans())
+def test_the_casefolded_text_of_every_match_holds_the_folded_literals(parts, text, case_sensitive):
+    """An index of casefolded text is looked up with these: in any case, ``i`` matches ``ı``
+    and ``İ``, whose casefolds are other letters, so no literal may span them."""
+    pattern = "".join(parts)
+    try:
+        found = re.search(pattern, text, 0 if case_sensitive else re.IGNORECASE)
+    except re.error:
+        return
+    if found is not None:
+        literals = SearchSpec(mode="regex", query=pattern, case_sensitive=case_sensitive).folded_literals()
+        assert all(literal in found.group(0).casefold() for literal in literals), pattern
+
+
+def test_only_i_and_its_kin_match_a_letter_of_another_casefold_in_any_case():
+    """Every pair of characters Python's ``re`` treats as equal in any case has one casefold,
+    but for ``i``, ``I``, ``ı`` and ``İ`` (what ``folded_literals`` splits at)."""
+    import _sre
+    from collections import defaultdict
+    from re import _casefix
+
+    groups: dict[int, set[int]] = defaultdict(set)
+    for code in range(sys.maxunicode + 1):
+        groups[_sre.unicode_tolower(code)].add(code)
+    classes = [group for group in groups.values() if len(group) > 1]
+    classes += [{code, *others} for code, others in _casefix._EXTRA_CASES.items()]
+    across = {chr(a) for group in classes for a in group for b in group
+              if a != b and re.fullmatch(re.escape(chr(a)), chr(b), re.IGNORECASE)
+              and chr(a).casefold() != chr(b).casefold()}
+    assert across == set("iIıİ")
+
+
+@pytest.mark.parametrize("pattern", [r"fox(es)?\b", r"fox\.", r"quick$", r"straße\s+\w", r"Fox", r"istanbul", r"dıe"])
 async def test_regex_candidates_from_the_index_are_checked(store, pattern):
     """The index gives candidates holding the literal part in any case: each is checked."""
     async def check():

@@ -22,6 +22,10 @@ MODES: Final = ("substring", "words", "regex")
 MAX_QUERY: Final = 10_000
 _TOKEN_CATEGORIES: Final = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No", "Co"})
 _TOKEN: Final = re.compile(r"[^\W_]+")
+_IGNORECASE_ACROSS_FOLDS: Final = re.compile("[iI\u0130\u0131]")
+"""What ``re.IGNORECASE`` matches to a character of another casefold: ``i`` and ``I`` match
+dotless ``ı`` and dotted ``İ`` (casefolds ``ı`` and ``i̇``). Only these four (checked against
+every character ``re`` treats as the same in any case)."""
 
 
 def casefold(text: str) -> str:
@@ -326,6 +330,21 @@ class SearchSpec:
     def folded(self) -> bool:
         """Whether texts are compared casefolded (words are; substrings on request)."""
         return self.mode == "words" or (self.mode == "substring" and not self.case_sensitive)
+
+    def folded_literals(self) -> list[str]:
+        """Strings the casefolded text of every match holds, longest first (an index of
+        casefolded text looks them up): the query of a substring search; the required
+        literals of a regular expression, split where ``re.IGNORECASE`` would match a letter
+        of another casefold (``(?i)die`` matches ``Dıe``, whose casefold holds no ``die``).
+        Not for a word search."""
+        if self.mode == "words":
+            raise ValueError("a word search has no literals")
+        if self.mode == "substring":
+            return [casefold(self.query)]
+        literals = required_literals(self.query)
+        if not self.case_sensitive:
+            literals = [part for literal in literals for part in _IGNORECASE_ACROSS_FOLDS.split(literal)]
+        return sorted((casefold(literal) for literal in literals if literal), key=len, reverse=True)
 
     def matcher(self) -> Callable[[str], bool]:
         """A function telling whether a text matches (made once per search)."""

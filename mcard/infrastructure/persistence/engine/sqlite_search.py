@@ -23,7 +23,7 @@ from typing import Final, Optional
 from mcard.domain.models.card import MCard
 from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
 from mcard.domain.query.ranking import WordStats, phrases, ranked, stats_of
-from mcard.domain.query.text import Clause, Term, required_literals, text_of, tokens
+from mcard.domain.query.text import Clause, Term, text_of, tokens
 
 from . import sql_filters
 from .sqlite_connection import SQLiteWorker
@@ -79,11 +79,7 @@ def lookup(spec: SearchSpec) -> Optional[tuple[str, str, bool]]:
     each is checked (``check``)."""
     if spec.mode == "words":
         return "card_words", word_expression(spec.words), True
-    if spec.mode == "regex":
-        found = required_literals(spec.query)
-        literal = casefold(found[0]) if found else ""
-    else:
-        literal = casefold(spec.query)
+    literal = next(iter(spec.folded_literals()), "")
     if len(literal) < 3 or "\x00" in literal:
         return None
     return "card_text", fts_string(literal), spec.mode == "substring" and not spec.case_sensitive
