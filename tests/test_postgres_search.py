@@ -2,6 +2,9 @@
 
 from tests.test_bad_input_properties import as_text
 import asyncio
+import random
+import re
+import sys
 import uuid
 from datetime import timedelta
 
@@ -9,6 +12,7 @@ import pytest
 from tests.test_postgres_engine import admin, make_config  # noqa: F401  (fixtures)
 
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig
+from mcard.domain.query import SearchSpec, reference_search
 from mcard.infrastructure.persistence.engine import postgres_search as search
 from mcard.infrastructure.persistence.engine import postgres_sql as sql
 
@@ -27,6 +31,8 @@ async def assert_exact(store: AsyncPersistenceWrapper) -> None:
         expected = [card for card in stored if query in as_text(card)]
         assert await store.search(query) == expected, query
         assert await store.search(query, limit=2, offset=1) == expected[1:3], query
+        in_any_case = reference_search(SearchSpec.of(query, case_sensitive=False), stored)
+        assert await store.search(query, case_sensitive=False) == in_any_case, query
 
 
 def test_escape_is_postgresql_escape_encoding_and_like_is_literal():
@@ -50,6 +56,42 @@ async def test_search_reads_the_trigram_index_and_stays_exact(make_config, admin
         await admin.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(row[0] for row in await admin.fetch(
             f"EXPLAIN {statement}", b"needle", None, 0, search.like_pattern(b"needle")))
+    assert "card_text" in plan and "card_unindexed" in plan and "Seq Scan" not in plan
+
+
+def test_every_character_folding_into_ascii_is_known():
+    folding = {chr(code): chr(code).casefold() for code in range(0x80, sys.maxunicode + 1)
+               if any(char.isascii() for char in chr(code).casefold())}
+    assert folding == search.FOLDS_INTO_ASCII
+
+
+FOLDING = "sSßẞſkK\u212afiFﬁﬂﬀﬃﬄﬅﬆİıiItTẗyẙnŉaẚhẖjǰwẘe .\\"
+
+
+async def test_any_case_and_regex_candidates_come_from_the_index_and_stay_exact(make_config, admin, postgres_schema):
+    """Texts where a character outside ASCII casefolds into the letters a query looks up
+    (``ß`` into ``ss``, the Kelvin sign into ``k``, ``ẙ`` into ``y`` and a ring) are found."""
+    rng = random.Random(3)
+    made = {"".join(rng.choice(FOLDING) for _ in range(rng.randrange(1, 14))) for _ in range(500)}
+    made |= {"Straße", "STRASSE", "ﬁle", "FILE", "\u212aelvin", "kelvin", "holidaẙ", "İstanbul", "Dıe", "ŉote"}
+    queries = ["strasse", "file", "kelvin", "holiday", "istanbul", "die", "note", "sst", "ffi", "aft"]
+    queries += ["".join(rng.choice(FOLDING) for _ in range(rng.randrange(3, 7))) for _ in range(150)]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many([MCard(text) for text in sorted(made)] + [MCard("Straße".encode()), MCard(b"\xffkelvin")])
+        await store.store.wait_indexed()
+        stored = await store.list()
+        narrowed = 0
+        for query in queries:
+            for mode, pattern in (("substring", query), ("regex", re.escape(query))):
+                spec = SearchSpec.of(pattern, mode, False)
+                narrowed += bool(search.folded_patterns(spec.folded_literals()))
+                found = await store.search(pattern, mode=mode, case_sensitive=False)
+                assert found == reference_search(spec, stored), (mode, query)
+        assert narrowed > 100 and store.store._indexed
+    statement = search.folded_texts(sql.Tables.named(postgres_schema[1], "card"), 2, True)
+    async with admin.transaction():
+        await admin.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {statement}", *search.folded_patterns(["kelvin", "strasse"])))
     assert "card_text" in plan and "card_unindexed" in plan and "Seq Scan" not in plan
 
 

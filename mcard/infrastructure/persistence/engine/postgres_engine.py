@@ -17,7 +17,7 @@ from mcard.domain.query import Filters, SearchSpec, reference_search
 from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
-from . import postgres_facets, postgres_ranges, postgres_sql as sql
+from . import postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
@@ -436,14 +436,16 @@ class PostgresStore(BaseStore):
     async def _search(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
     ) -> tuple[list[MCard], Optional[int]]:
-        """Candidates from SQL (the trigram index for a case-sensitive substring), each checked
-        against the reference (``mcard.domain.query.text``) on a worker thread."""
+        """Candidates from SQL (through the trigram index: a substring's bytes, or the runs of
+        ASCII letters and digits that casefolded literals hold), each checked against the
+        reference (``mcard.domain.query.text``) on a worker thread."""
         if spec.mode == "words":  # ranked with statistics over every card
             rows = await self._run(sql.rows_chosen, filters)
             found = await asyncio.to_thread(_words, spec, rows)
         else:
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
-            rows = await self._run(sql.matching_rows, filters, literal, self._indexed)
+            patterns = [] if literal is not None else postgres_search.folded_patterns(spec.folded_literals())
+            rows = await self._run(sql.matching_rows, filters, literal, patterns, self._indexed)
             found = await asyncio.to_thread(reference_search, spec, [row_card(row) for row in rows])
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)

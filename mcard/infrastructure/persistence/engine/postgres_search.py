@@ -6,6 +6,11 @@ NUL) and maps bytes one by one (concatenation is kept), so "query in content" im
 "escape(query) in escape(content)": a ``LIKE '%escape(query)%'`` over the index finds every hit,
 and ``position(query IN content)`` then keeps exactly the contract's results.
 
+A search in any case, or by a regular expression, reads candidates through the same index:
+each run of three or more ASCII letters and digits in its casefolded literals must be in the
+escaped content in some ASCII case, or else a character whose casefold could supply part of
+the run must be (``folded_patterns``); each candidate is then checked exactly.
+
 Indexing a ~100-byte text costs ~30 us (5x the insert itself), so writes only leave new text
 cards unflagged (``text_indexed`` false, found through a small partial index); background steps
 flag them, which puts them into the trigram index. Searches read the index for flagged cards and
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 if TYPE_CHECKING:
@@ -30,6 +36,10 @@ INDEX_STEP: Final = 500
 """Most cards flagged (and so indexed) by one background transaction."""
 VACUUM_FROM: Final = 1000
 """Cards flagged since the last VACUUM from which the end of a catch-up vacuums the table."""
+FOLDS_INTO_ASCII: Final = {char: char.casefold() for char in "ßẞſ\u212aﬀﬁﬂﬃﬄﬅﬆİŉǰẖẗẘẙẚ"}
+"""Every character outside ASCII whose casefold holds an ASCII one (a test checks them all):
+``ß`` is ``ss``, the Kelvin sign ``k``, ``ﬁ`` ``fi``, ``ẙ`` ``y`` and a combining ring."""
+FOLDED_RUN: Final = re.compile(r"[a-z0-9]{3,}")
 TRIGRAM: Final = re.compile(rb"[A-Za-z0-9]{3}")
 """A query whose escaped form holds no run of 3 alphanumerics gives pg_trgm no trigram."""
 Connection = Any
@@ -56,6 +66,33 @@ def like_pattern(query: bytes) -> Optional[str]:
         return None
     literal = escaped.replace(b"\\", b"\\\\").replace(b"%", b"\\%").replace(b"_", b"\\_")
     return "%" + literal.decode("ascii") + "%"
+
+
+def folded_patterns(literals: Iterable[str]) -> list[str]:
+    """POSIX regular expressions over ``encode(content, 'escape')`` that every text whose
+    casefold holds all of ``literals`` (casefolded) matches; pg_trgm reads them off the index.
+    Empty when no literal has a run of three ASCII letters or digits: the index cannot help.
+
+    Such a run in a casefolded text comes from the same letters in some ASCII case, unless a
+    character of ``FOLDS_INTO_ASCII`` supplies part of it; then the text holds that character.
+    """
+    patterns = []
+    for literal in literals:
+        for run in FOLDED_RUN.findall(literal):
+            spelled = "".join(f"[{char}{char.upper()}]" if char.isalpha() else char for char in run)
+            supplied = [escape(char.encode("utf-8")).decode("ascii").replace("\\", "\\\\")
+                        for char, fold in FOLDS_INTO_ASCII.items() if _can_supply(fold, run)]
+            patterns.append("|".join([spelled, *supplied]))
+    return patterns
+
+
+def _can_supply(fold: str, run: str) -> bool:
+    """Whether a character casefolding to ``fold`` can supply part of ``run`` where ``run``
+    stands in a casefolded text (its fold may reach past either end of the run)."""
+    return any(
+        all(fold[index - offset] == run[index] for index in range(max(0, offset), min(len(run), offset + len(fold))))
+        for offset in range(1 - len(fold), len(run))
+    )
 
 
 def quote_identifier(name: str) -> str:
@@ -123,6 +160,36 @@ async def vacuum(conn: Connection, tables: Tables) -> bool:
         return False
     await conn.execute(f"VACUUM (SKIP_LOCKED, TRUNCATE false) {tables.card}")
     return True
+
+
+async def find_folded(conn: Connection, tables: Tables, patterns: Sequence[str], indexed: bool) -> list[Any]:
+    """Rows (``COLUMNS``) of the cards whose escaped content matches every one of ``patterns``
+    (``folded_patterns``): text cards through the trigram index when there is one, bytes cards
+    by a scan (one that is UTF-8 is searched as its text)."""
+    async with conn.transaction(readonly=True):
+        if indexed:
+            await conn.execute("SET LOCAL enable_seqscan = off")
+        rows = list(await conn.fetch(folded_texts(tables, len(patterns), indexed), *patterns))
+    rows += await conn.fetch(
+        f"SELECT {tables.columns} FROM {tables.card} WHERE NOT is_text AND {_matching_all(len(patterns))}", *patterns
+    )
+    return rows
+
+
+def folded_texts(tables: Tables, count: int, indexed: bool) -> str:
+    """The text cards matching ``count`` patterns ``$1``...: flagged ones through the trigram
+    index and unflagged ones through their partial index (``indexed``), else by a scan."""
+    if not indexed:
+        return f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {_matching_all(count)}"
+    return (
+        f"SELECT {tables.columns} FROM {tables.card} WHERE text_indexed AND {_matching_all(count)}"
+        f" UNION ALL SELECT {tables.columns} FROM {tables.card}"
+        f" WHERE is_text AND NOT text_indexed AND {_matching_all(count)}"
+    )
+
+
+def _matching_all(count: int) -> str:
+    return " AND ".join(f"encode(content, 'escape') ~ ${number}" for number in range(1, count + 1))
 
 
 async def find(

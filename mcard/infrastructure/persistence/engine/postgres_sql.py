@@ -622,18 +622,22 @@ async def count(conn: Connection, tables: Tables, filters: Filters) -> int:
 
 
 async def matching_rows(
-    conn: Connection, tables: Tables, filters: Filters, query: Optional[bytes], indexed: bool
+    conn: Connection, tables: Tables, filters: Filters, query: Optional[bytes], patterns: Sequence[str], indexed: bool
 ) -> list[Any]:
     """Rows (in ``COLUMNS`` order) of every card that passes ``filters`` and may match:
-    holding ``query`` (bytes; text cards through the trigram index when it helps) when given;
-    newest first. What decides is the caller's exact check."""
+    holding ``query`` (bytes) when given, else matching every one of ``patterns``
+    (``search.folded_patterns``) when there are any; text cards through the trigram index
+    when it helps. What decides, and sorts, is the caller's exact check."""
     where, params = _where(tables, filters, None)
-    if query is None:
+    if query is not None:
+        rows = list(await search.find(conn, tables, query, None, 0, indexed))
+        rows += await conn.fetch(
+            f"SELECT {COLUMNS} FROM {tables.card} WHERE NOT is_text AND position($1::bytea IN content) > 0", query
+        )
+    elif patterns:
+        rows = await search.find_folded(conn, tables, patterns, indexed)
+    else:
         return await conn.fetch(f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST}", *params)
-    rows = list(await search.find(conn, tables, query, None, 0, indexed))
-    rows += await conn.fetch(
-        f"SELECT {COLUMNS} FROM {tables.card} WHERE NOT is_text AND position($1::bytea IN content) > 0", query
-    )
     if not where:
         return rows
     allowed = {row[0] for row in await conn.fetch(f"SELECT hash FROM {tables.card}{where}", *params)}
