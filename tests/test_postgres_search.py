@@ -15,6 +15,9 @@ from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig
 from mcard.domain.query import SearchSpec, reference_search
 from mcard.infrastructure.persistence.engine import postgres_search as search
 from mcard.infrastructure.persistence.engine import postgres_sql as sql
+from mcard.infrastructure.persistence.engine import postgres_words as words
+from mcard.domain.query import Filters, tokens
+from mcard.domain.query.text import text_of
 
 pytestmark = pytest.mark.postgres
 QUERIES = ["needle", "NEEDLE", "dle 1", "%", "_", "50%_", "a\\b", "it's", "é☕", "\x00x", "ne", "zzz"]
@@ -93,6 +96,70 @@ async def test_any_case_and_regex_candidates_come_from_the_index_and_stay_exact(
         await admin.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {statement}", *search.folded_patterns(["kelvin", "strasse"])))
     assert "card_text" in plan and "card_unindexed" in plan and "Seq Scan" not in plan
+
+
+WORD_TEXTS = ["Straße und STRASSE", "ﬁle a file", "\u212aelvin kelvin", "holidaẙ holiday", "İstanbul istanbul",
+              "quick brown fox", "the quick fox jumps", "fox-trot, fox_trot", "rivers river", "日本語 fox", "99 bottles"]
+WORD_QUERIES = ["fox", "quick fox", '"quick brown"', "fox -quick", "quick OR kelvin", "strasse", "file", "kelvin",
+                "holiday", "istanbul", "riv*", "river*", "trot", "bottles", "99", "fo*", "日本語"]
+
+
+async def test_word_searches_rank_from_stored_counts_and_the_index(make_config, admin, postgres_schema):
+    """After the catch-up a word search reads the cards that may hold its phrases, not every
+    card, and still ranks and filters exactly as the reference over the whole store."""
+    rng = random.Random(8)
+    made = [MCard(" ".join(rng.choice(WORD_TEXTS) for _ in range(rng.randrange(1, 4)))) for _ in range(400)]
+    made += [MCard(b"\x89PNG fox" + bytes(range(256)) * 20), MCard("fox é".encode() * 1000), MCard(b"fox \xc3")]
+    made += [MCard(("x" * 4095 + "é fox").encode())]  # a character cut where the first read ends
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(made)
+        stored = await store.list()
+        tagged = [card.hash for card in stored[::3]]
+        await store.tag_many((key, "picked") for key in tagged)
+        for state in ("behind", "caught up"):
+            if state == "caught up":
+                await store.store.wait_indexed()
+            for query in WORD_QUERIES:
+                spec = SearchSpec.of(query, "words")
+                assert await store.search(query, mode="words") == reference_search(spec, stored), (state, query)
+                picked = [card for card in stored if card.hash in set(tagged)]
+                assert await store.search(query, mode="words", tag="picked") == reference_search(spec, picked, stored)
+        counts = dict(await admin.fetch(f'SELECT hash, words FROM "{postgres_schema[1]}".card'))
+    assert counts == {card.hash: len(tokens(text)) if (text := text_of(card.content)) is not None else words.NO_TEXT
+                      for card in made}
+    assert sum(words.narrowing(SearchSpec.of(query, "words").words) is not None for query in WORD_QUERIES) >= 12
+    tables = sql.Tables.named(postgres_schema[1], "card")
+    chosen, params = sql.chosen_flag(tables, Filters.of(tag="picked"))
+    async with admin.transaction():
+        await admin.execute("SET LOCAL enable_seqscan = off")
+        narrowed = words.narrowing(SearchSpec.of("quick fox", "words").words)
+        statement = words.candidates_statement(tables, chosen, len(params), narrowed)
+        plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {statement}", *params, *sum(narrowed, [])))
+    assert "card_text" in plan and "card_scanned" in plan and "Seq Scan" not in plan
+
+
+async def test_a_table_without_word_counts_gains_them(make_config, admin, postgres_schema):
+    """A table of an earlier layout (no ``words`` column): read-only, word searches read every
+    card; opened for writing, the column is added and every card counted in the background."""
+    schema = postgres_schema[1]
+    cards = [MCard(text) for text in WORD_TEXTS] + [MCard(b"\xff\xfe fox")]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(cards)
+        await store.store.wait_indexed()
+    await admin.execute(f'DROP INDEX "{schema}".card_scanned; ALTER TABLE "{schema}".card DROP COLUMN words')
+    async with AsyncPersistenceWrapper(make_config(read_only=True)) as store:
+        assert store.store._counted is False
+        stored = await store.list()
+        for query in WORD_QUERIES:
+            assert await store.search(query, mode="words") == reference_search(SearchSpec.of(query, "words"), stored)
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        assert store.store._counted is True
+        for query in WORD_QUERIES:  # uncounted cards are read whole meanwhile
+            assert await store.search(query, mode="words") == reference_search(SearchSpec.of(query, "words"), stored)
+        await store.store.wait_indexed()
+        assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card WHERE words IS NULL') == 0
+        for query in WORD_QUERIES:
+            assert await store.search(query, mode="words") == reference_search(SearchSpec.of(query, "words"), stored)
 
 
 async def test_a_version_1_table_is_upgraded_and_indexed(make_config, admin, postgres_schema):

@@ -17,7 +17,7 @@ from mcard.domain.query import Filters, SearchSpec, reference_search
 from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
-from . import postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql
+from . import postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
 from .base_engine import BaseStore, PageKey, StoreStats
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
@@ -140,6 +140,7 @@ class PostgresStore(BaseStore):
         self._slot = random.randrange(sql.STAMP_SLOTS)
         self._page_marks = PageMarks()
         self._indexed = False
+        self._counted = False
         self._flagged = 0
         """Cards flagged for the search index since the table was last vacuumed."""
         self._vacuuming: Optional[asyncio.Task[None]] = None
@@ -188,7 +189,9 @@ class PostgresStore(BaseStore):
                 else:
                     version = await sql.initialize(conn, self._tables)
                 indexed = await sql.search.has_index(conn, self._tables)
-                behind = indexed and not config.read_only and await sql.search.behind(conn, self._tables)
+                counted = indexed and await postgres_words.has_counts(conn, self._tables)
+                behind = indexed and not config.read_only and await (
+                    postgres_words.behind if counted else sql.search.behind)(conn, self._tables)
         except BaseException as exc:
             pool.terminate()
             if isinstance(exc, self._errors):
@@ -203,6 +206,7 @@ class PostgresStore(BaseStore):
         self._pool = pool
         self._direct = DirectConnection(pool, config.timeout) if config.max_connections > DIRECT_FROM else None
         self._indexed = indexed
+        self._counted = counted
         background = self._index_step if indexed and not config.read_only else None
         self._batcher = WriteBatcher(self._write_batch, background, INDEX_DELAY)
         if behind:  # cards a closed store left out of the index, or an upgraded table
@@ -354,7 +358,8 @@ class PostgresStore(BaseStore):
             await asyncio.wait([self._vacuuming])
 
     async def _index_step(self) -> bool:
-        flagged = await self._run(sql.index_step, sql.search.INDEX_STEP)
+        step = postgres_words.count_step if self._counted else sql.index_step
+        flagged = await self._run(step, sql.search.INDEX_STEP)
         self._flagged += flagged
         more = flagged >= sql.search.INDEX_STEP
         if not more and self._flagged >= sql.search.VACUUM_FROM:
@@ -439,13 +444,17 @@ class PostgresStore(BaseStore):
         """Candidates from SQL (through the trigram index: a substring's bytes, or the runs of
         ASCII letters and digits that casefolded literals hold), each checked against the
         reference (``mcard.domain.query.text``) on a worker thread."""
-        if spec.mode == "words":  # ranked with statistics over every card
+        narrowed = postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
+        if narrowed is not None:  # ranked with statistics over every card, kept in SQL
+            counted, uncounted, candidates = await self._run(sql.word_candidates, filters, narrowed)
+            found = await asyncio.to_thread(postgres_words.ranked_matches, spec.words, counted, uncounted, candidates)
+        elif spec.mode == "words":
             rows = await self._run(sql.rows_chosen, filters)
             found = await asyncio.to_thread(_words, spec, rows)
         else:
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
             patterns = [] if literal is not None else postgres_search.folded_patterns(spec.folded_literals())
-            rows = await self._run(sql.matching_rows, filters, literal, patterns, self._indexed)
+            rows = await self._run(sql.matching_rows, filters, literal, patterns, self._indexed, self._counted)
             found = await asyncio.to_thread(reference_search, spec, [row_card(row) for row in rows])
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)

@@ -162,16 +162,21 @@ async def vacuum(conn: Connection, tables: Tables) -> bool:
     return True
 
 
-async def find_folded(conn: Connection, tables: Tables, patterns: Sequence[str], indexed: bool) -> list[Any]:
+async def find_folded(
+    conn: Connection, tables: Tables, patterns: Sequence[str], indexed: bool, counted: bool
+) -> list[Any]:
     """Rows (``COLUMNS``) of the cards whose escaped content matches every one of ``patterns``
-    (``folded_patterns``): text cards through the trigram index when there is one, bytes cards
-    by a scan (one that is UTF-8 is searched as its text)."""
+    (``folded_patterns``): text cards through the trigram index when there is one; bytes cards
+    (one that is UTF-8 is searched as its text) through the partial index of those that are
+    UTF-8 or not looked at yet when words are counted (``postgres_words``), else by a scan."""
+    utf8 = " AND (words IS NULL OR words >= 0)" if counted else ""
     async with conn.transaction(readonly=True):
         if indexed:
             await conn.execute("SET LOCAL enable_seqscan = off")
         rows = list(await conn.fetch(folded_texts(tables, len(patterns), indexed), *patterns))
     rows += await conn.fetch(
-        f"SELECT {tables.columns} FROM {tables.card} WHERE NOT is_text AND {_matching_all(len(patterns))}", *patterns
+        f"SELECT {tables.columns} FROM {tables.card} WHERE NOT is_text{utf8} AND {_matching_all(len(patterns))}",
+        *patterns,
     )
     return rows
 

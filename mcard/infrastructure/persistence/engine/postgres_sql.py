@@ -27,6 +27,7 @@ from mcard.domain.query import DEFAULT_ORDER, Filters
 
 from . import postgres_copy as copy
 from . import postgres_search as search
+from . import postgres_words as words
 from . import sql_filters
 from .card_rows import row_card, row_sighting, stamped_cards
 from .integrity import DamagedCard
@@ -67,6 +68,7 @@ class Tables:
     index: str
     text_index: str
     unindexed: str
+    scanned: str
     lock_key: str
     sighting: str
     tag: str
@@ -85,6 +87,7 @@ class Tables:
             index=f'"{table}_by_time"',
             text_index=f'"{table}_text"',
             unindexed=f'"{table}_unindexed"',
+            scanned=f'"{table}_scanned"',
             lock_key=f"mcard:{schema}.{table}",
             sighting=f'"{schema}"."{table}_sighting"',
             tag=f'"{schema}"."{table}_tag"',
@@ -222,8 +225,10 @@ async def initialize(conn: Connection, tables: Tables) -> int:
         if version in (1, 2):  # the label tables were created above
             await conn.execute(f"UPDATE {tables.meta} SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'")
             version = SCHEMA_VERSION
-        if version == SCHEMA_VERSION and not await search.has_index(conn, tables):
-            await search.create_index(conn, tables)
+        if version == SCHEMA_VERSION:
+            if not await search.has_index(conn, tables):
+                await search.create_index(conn, tables)
+            await words.add_counts(conn, tables)
         return version
 
 
@@ -622,7 +627,8 @@ async def count(conn: Connection, tables: Tables, filters: Filters) -> int:
 
 
 async def matching_rows(
-    conn: Connection, tables: Tables, filters: Filters, query: Optional[bytes], patterns: Sequence[str], indexed: bool
+    conn: Connection, tables: Tables, filters: Filters, query: Optional[bytes], patterns: Sequence[str],
+    indexed: bool, counted: bool,
 ) -> list[Any]:
     """Rows (in ``COLUMNS`` order) of every card that passes ``filters`` and may match:
     holding ``query`` (bytes) when given, else matching every one of ``patterns``
@@ -635,7 +641,7 @@ async def matching_rows(
             f"SELECT {COLUMNS} FROM {tables.card} WHERE NOT is_text AND position($1::bytea IN content) > 0", query
         )
     elif patterns:
-        rows = await search.find_folded(conn, tables, patterns, indexed)
+        rows = await search.find_folded(conn, tables, patterns, indexed, counted)
     else:
         return await conn.fetch(f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST}", *params)
     if not where:
@@ -647,11 +653,24 @@ async def matching_rows(
 async def rows_chosen(conn: Connection, tables: Tables, filters: Filters) -> list[tuple[bool, Any]]:
     """(passes ``filters``, row in ``COLUMNS`` order) of every card: a word search ranks
     against the whole store."""
-    params: list[object] = []
-    clauses = sql_filters.where(filters, dialect(tables), params, None, table=tables.card)
-    chosen = f"coalesce({' AND '.join(clauses)}, false)" if clauses else "true"
+    chosen, params = chosen_flag(tables, filters)
     rows = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card}", *params)
     return [(row[0], tuple(row)[1:]) for row in rows]
+
+
+def chosen_flag(tables: Tables, filters: Filters) -> tuple[str, list[object]]:
+    """A boolean column telling whether a card passes ``filters``, and its values."""
+    params: list[object] = []
+    clauses = sql_filters.where(filters, dialect(tables), params, None, table=tables.card)
+    return (f"coalesce({' AND '.join(clauses)}, false)" if clauses else "true"), params
+
+
+async def word_candidates(
+    conn: Connection, tables: Tables, filters: Filters, narrowed: list[list[str]]
+) -> tuple[words.Counted, words.Flagged, words.Flagged]:
+    """What a word search reads when its phrases can be looked up (``postgres_words``)."""
+    chosen, params = chosen_flag(tables, filters)
+    return await words.candidates(conn, tables, chosen, params, narrowed)
 
 
 async def find(

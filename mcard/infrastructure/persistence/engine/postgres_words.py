@@ -1,0 +1,196 @@
+"""Word searches on PostgreSQL: BM25 over the whole store without reading every card.
+
+The background index step counts each card's words (``tokens``) into ``words``: ``NO_TEXT``
+for a bytes card that is not UTF-8, NULL until counted (those are found through a partial
+index, with the bytes cards that are UTF-8: ``SCANNED``). A word search then reads, in one
+snapshot: the counted cards' number and words in all (one aggregate), the uncounted cards
+whole, and the counted cards that may hold one of the query's phrases, through the trigram
+index (``postgres_search.folded_patterns`` of the phrase's words: a token is a run of the
+casefolded text). Each phrase's hits and every match are decided in Python from the cards'
+tokens, so the statistics and the order are the reference's. A phrase without a run of three
+ASCII letters or digits (``fo*``, ``99``, ``日本``) cannot be narrowed: such a search reads every
+card, as a store without counts does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final, Optional
+
+from mcard.domain.models.card import MCard
+from mcard.domain.query import WordQuery, tokens
+from mcard.domain.query.ranking import WordStats, phrases, ranked, stats_of
+from mcard.domain.query.text import Phrase, text_of
+
+from . import postgres_search as search
+from .card_rows import row_card
+
+if TYPE_CHECKING:
+    from .postgres_sql import Tables
+
+logger = logging.getLogger(__name__)
+Connection = Any
+
+NO_TEXT: Final = -1
+"""``words`` of a bytes card that is not UTF-8: no text, not searchable."""
+SCANNED: Final = "words IS NULL OR (NOT is_text AND words >= 0)"
+"""The cards searches read outside the trigram index: not counted yet, or bytes that are UTF-8."""
+PROBE: Final = 4096
+"""Bytes of a bytes card read first: one that is not UTF-8 there (an image) is not read whole."""
+CHOSEN_AND_COLUMNS = "{chosen}, hash, content, is_text, g_time, hash_algorithm, size, content_type"
+
+
+async def add_counts(conn: Connection, tables: Tables) -> bool:
+    """Add the ``words`` column and the ``SCANNED`` partial index unless they are there, in
+    the caller's transaction; False, logged, when this user may not (searches then read every
+    card for a word search, as before)."""
+    if await has_counts(conn, tables):
+        return True
+    try:
+        async with conn.transaction():  # a savepoint: a failure here leaves the schema intact
+            await conn.execute(
+                f"ALTER TABLE {tables.card} ADD COLUMN IF NOT EXISTS words integer;"
+                f" CREATE INDEX IF NOT EXISTS {tables.scanned} ON {tables.card} (g_time) WHERE {SCANNED}"
+            )
+    except Exception as exc:  # asyncpg errors: not the table's owner
+        logger.warning("no word counts for %s, word searches read every card: %s", tables.card, exc)
+        return False
+    return True
+
+
+async def has_counts(conn: Connection, tables: Tables) -> bool:
+    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{tables.schema}.{tables.scanned}")
+
+
+async def behind(conn: Connection, tables: Tables) -> bool:
+    """Whether some card's words are not counted yet (a text card then is not indexed either)."""
+    return await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE words IS NULL)")
+
+
+async def count_step(conn: Connection, tables: Tables, most: int) -> int:
+    """Count the words of up to ``most`` uncounted cards, oldest first, and flag the text ones
+    for the trigram index, in one transaction; how many (fewer than ``most``: none may be
+    left). Rows a writer holds are left for a later step; the counting runs on a thread."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            f"SELECT hash, is_text, size, CASE WHEN is_text THEN content ELSE substring(content FROM 1 FOR {PROBE}) END"
+            f" FROM {tables.card} WHERE words IS NULL ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED",
+            most,
+        )
+        if not rows:
+            return 0
+        counts, whole = await asyncio.to_thread(_counts, rows)
+        if whole:
+            fetched = await conn.fetch(f"SELECT hash, content FROM {tables.card} WHERE hash = ANY($1::text[])", whole)
+            counts.update(await asyncio.to_thread(lambda: {key: _count(content) for key, content in fetched}))
+        await conn.execute(
+            f"UPDATE {tables.card} AS c SET words = u.words, text_indexed = c.is_text"
+            " FROM unnest($1::text[], $2::integer[]) AS u(hash, words) WHERE c.hash = u.hash",
+            list(counts), list(counts.values()),
+        )
+        return len(rows)
+
+
+def _counts(rows: Sequence[Any]) -> tuple[dict[str, int], list[str]]:
+    """Words per card of the rows read, and the bytes cards to read whole (UTF-8 so far)."""
+    counts: dict[str, int] = {}
+    whole: list[str] = []
+    for key, is_text, size, content in rows:
+        if is_text or len(content) >= size:
+            counts[key] = _count(content)
+        elif _may_be_utf8(content):
+            whole.append(key)
+        else:
+            counts[key] = NO_TEXT
+    return counts, whole
+
+
+def _count(content: bytes) -> int:
+    text = text_of(content)
+    return NO_TEXT if text is None else len(tokens(text))
+
+
+def _may_be_utf8(start: bytes) -> bool:
+    """Whether ``start`` can begin UTF-8 text (a character cut at its end is allowed)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(start, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# -- searching -------------------------------------------------------------------------------
+def narrowing(query: WordQuery) -> Optional[list[list[str]]]:
+    """For each phrase of ``query`` (``ranking.phrases``), the patterns every text holding it
+    matches; None when one has none (nothing to look up: every card is read)."""
+    found = []
+    for clause in phrases(query):
+        words = clause.words if isinstance(clause, Phrase) else (clause.word,)
+        patterns = search.folded_patterns(words)
+        if not patterns:
+            return None
+        found.append(patterns)
+    return found
+
+
+Counted = tuple[int, int]
+Flagged = list[tuple[bool, Any]]
+
+
+async def candidates(
+    conn: Connection, tables: Tables, chosen: str, chosen_params: list[object], narrowed: list[list[str]]
+) -> tuple[Counted, Flagged, Flagged]:
+    """In one snapshot: (counted cards with text, their words in all); the uncounted cards;
+    the counted cards matching every pattern of some phrase of ``narrowed``. Rows are
+    (``chosen``, whether the card passes the filters; its columns); ``chosen_params`` are
+    the values of ``chosen``, numbered first."""
+    columns = CHOSEN_AND_COLUMNS.format(chosen=chosen)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rows, words = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE words >= 0), coalesce(sum(words) FILTER (WHERE words >= 0), 0)"
+            f" FROM {tables.card}"
+        )
+        uncounted = await conn.fetch(f"SELECT {columns} FROM {tables.card} WHERE words IS NULL", *chosen_params)
+        await conn.execute("SET LOCAL enable_seqscan = off")  # see postgres_search.find
+        found = await conn.fetch(
+            candidates_statement(tables, chosen, len(chosen_params), narrowed), *chosen_params, *sum(narrowed, [])
+        )
+    return (rows, int(words)), _flagged(uncounted), _flagged(found)
+
+
+def candidates_statement(tables: Tables, chosen: str, numbered: int, narrowed: list[list[str]]) -> str:
+    """The counted cards matching every pattern of some phrase of ``narrowed`` (numbered
+    after ``numbered`` values): text cards through the trigram index, bytes cards that are
+    UTF-8 through the ``SCANNED`` partial index."""
+    tests = []
+    for patterns in narrowed:
+        marks = [f"encode(content, 'escape') ~ ${numbered + index}" for index in range(1, len(patterns) + 1)]
+        numbered += len(patterns)
+        tests.append("(" + " AND ".join(marks) + ")")
+    columns, holding = CHOSEN_AND_COLUMNS.format(chosen=chosen), " OR ".join(tests)
+    return (
+        f"SELECT {columns} FROM {tables.card} WHERE text_indexed AND words >= 0 AND ({holding})"
+        f" UNION ALL SELECT {columns} FROM {tables.card} WHERE NOT is_text AND words >= 0 AND ({holding})"
+    )
+
+
+def _flagged(rows: Sequence[Any]) -> Flagged:
+    return [(row[0], tuple(row)[1:]) for row in rows]
+
+
+def ranked_matches(query: WordQuery, counted: Counted, uncounted: Flagged, found: Flagged) -> list[MCard]:
+    """The chosen matches among the cards read, best first, ranked with the statistics of the
+    counted cards (their hits from ``found``, which holds every one that has a phrase) and of
+    the uncounted ones."""
+    def read(rows: Flagged) -> list[tuple[bool, MCard, list[str]]]:
+        return [(chosen, card, tokens(text)) for chosen, row in rows
+                if (text := text_of((card := row_card(row)).content)) is not None]
+
+    new, old = read(uncounted), read(found)
+    hits = stats_of(query, (words for _, _, words in old)).hits
+    stats = WordStats(*counted, hits) + stats_of(query, (words for _, _, words in new))
+    matches = [(card, words) for chosen, card, words in new + old if chosen and query.matches_words(words)]
+    return ranked(query, matches, stats)
