@@ -169,13 +169,15 @@ async def find_folded(
     (``folded_patterns``): text cards through the trigram index when there is one; bytes cards
     (one that is UTF-8 is searched as its text) through the partial index of those that are
     UTF-8 or not looked at yet when words are counted (``postgres_words``), else by a scan."""
-    utf8 = " AND (words IS NULL OR words >= 0)" if counted else ""
+    bytes_cards = "NOT is_text"
+    if counted:  # as an OR of the index's own terms, which the planner matches
+        bytes_cards = "(NOT is_text AND NOT text_indexed AND words IS NULL OR NOT is_text AND NOT text_indexed AND words >= 0)"
     async with conn.transaction(readonly=True):
         if indexed:
             await conn.execute("SET LOCAL enable_seqscan = off")
         rows = list(await conn.fetch(folded_texts(tables, len(patterns), indexed), *patterns))
     rows += await conn.fetch(
-        f"SELECT {tables.columns} FROM {tables.card} WHERE NOT is_text{utf8} AND {_matching_all(len(patterns))}",
+        f"SELECT {tables.columns} FROM {tables.card} WHERE {bytes_cards} AND {_matching_all(len(patterns))}",
         *patterns,
     )
     return rows

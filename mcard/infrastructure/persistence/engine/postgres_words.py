@@ -36,8 +36,10 @@ Connection = Any
 
 NO_TEXT: Final = -1
 """``words`` of a bytes card that is not UTF-8: no text, not searchable."""
-SCANNED: Final = "words IS NULL OR (NOT is_text AND words >= 0)"
-"""The cards searches read outside the trigram index: not counted yet, or bytes that are UTF-8."""
+SCANNED: Final = "words IS NULL OR NOT text_indexed AND (is_text OR words >= 0)"
+"""The cards searches read outside the trigram index: not counted yet, texts not indexed, bytes
+that are UTF-8. It replaces the index of texts not indexed (``postgres_search``): one partial
+index for new cards to enter, not two."""
 PROBE: Final = 4096
 """Bytes of a bytes card read first: one that is not UTF-8 there (an image) is not read whole."""
 CHOSEN_AND_COLUMNS = "{chosen}, hash, content, is_text, g_time, hash_algorithm, size, content_type"
@@ -53,7 +55,8 @@ async def add_counts(conn: Connection, tables: Tables) -> bool:
         async with conn.transaction():  # a savepoint: a failure here leaves the schema intact
             await conn.execute(
                 f"ALTER TABLE {tables.card} ADD COLUMN IF NOT EXISTS words integer;"
-                f" CREATE INDEX IF NOT EXISTS {tables.scanned} ON {tables.card} (g_time) WHERE {SCANNED}"
+                f" CREATE INDEX IF NOT EXISTS {tables.scanned} ON {tables.card} (g_time) WHERE {SCANNED};"
+                f" DROP INDEX IF EXISTS {tables.schema}.{tables.unindexed}"
             )
     except Exception as exc:  # asyncpg errors: not the table's owner
         logger.warning("no word counts for %s, word searches read every card: %s", tables.card, exc)
@@ -75,11 +78,10 @@ async def count_step(conn: Connection, tables: Tables, most: int) -> int:
     for the trigram index, in one transaction; how many (fewer than ``most``: none may be
     left). Rows a writer holds are left for a later step; the counting runs on a thread."""
     async with conn.transaction():
-        rows = await conn.fetch(
-            f"SELECT hash, is_text, size, CASE WHEN is_text THEN content ELSE substring(content FROM 1 FOR {PROBE}) END"
-            f" FROM {tables.card} WHERE words IS NULL ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED",
-            most,
-        )
+        # Oldest first along the partial index, stopping at ``most``: a bitmap scan and a sort
+        # would read every uncounted card each step (O(n^2) over a catch-up).
+        await conn.execute(OLDEST_FIRST)
+        rows = await conn.fetch(step_statement(tables), most)
         if not rows:
             return 0
         counts, whole = await asyncio.to_thread(_counts, rows)
@@ -92,6 +94,18 @@ async def count_step(conn: Connection, tables: Tables, most: int) -> int:
             list(counts), list(counts.values()),
         )
         return len(rows)
+
+
+OLDEST_FIRST: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+
+
+def step_statement(tables: Tables) -> str:
+    """Up to ``$1`` uncounted cards, oldest first, locked (those a writer holds skipped): each
+    text whole, the first ``PROBE`` bytes of each bytes card."""
+    return (
+        f"SELECT hash, is_text, size, CASE WHEN is_text THEN content ELSE substring(content FROM 1 FOR {PROBE}) END"
+        f" FROM {tables.card} WHERE words IS NULL ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED"
+    )
 
 
 def _counts(rows: Sequence[Any]) -> tuple[dict[str, int], list[str]]:
@@ -163,8 +177,8 @@ async def candidates(
 
 def candidates_statement(tables: Tables, chosen: str, numbered: int, narrowed: list[list[str]]) -> str:
     """The counted cards matching every pattern of some phrase of ``narrowed`` (numbered
-    after ``numbered`` values): text cards through the trigram index, bytes cards that are
-    UTF-8 through the ``SCANNED`` partial index."""
+    after ``numbered`` values): those in the trigram index through it, the others (bytes that
+    are UTF-8) through the ``SCANNED`` partial index."""
     tests = []
     for patterns in narrowed:
         marks = [f"encode(content, 'escape') ~ ${numbered + index}" for index in range(1, len(patterns) + 1)]
@@ -173,7 +187,7 @@ def candidates_statement(tables: Tables, chosen: str, numbered: int, narrowed: l
     columns, holding = CHOSEN_AND_COLUMNS.format(chosen=chosen), " OR ".join(tests)
     return (
         f"SELECT {columns} FROM {tables.card} WHERE text_indexed AND words >= 0 AND ({holding})"
-        f" UNION ALL SELECT {columns} FROM {tables.card} WHERE NOT is_text AND words >= 0 AND ({holding})"
+        f" UNION ALL SELECT {columns} FROM {tables.card} WHERE NOT text_indexed AND words >= 0 AND ({holding})"
     )
 
 
