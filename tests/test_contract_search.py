@@ -27,7 +27,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 T0 = datetime(2025, 11, 20, tzinfo=timezone.utc)
 WORDS = ["straße", "STRASSE", "Strasse", "fox", "Fox", "foxes", "quick", "brown", "ﬁle", "file", "ς", "Σ", "σ",
          "İstanbul", "istanbul", "café", "cafe\u0301", "naïve", "日本語", "x_y", "a-b", "100%", "99", "the", "Ⅻ",
-         "Dıe", "KIRMIZI", "kırmızı"]
+         "Dıe", "KIRMIZI", "kırmızı", "ab\ufffdcd", "ab\ufffecd", "ab\uffffcd"]
 TYPES = ["text/plain", "application/json", "image/png", "image/svg+xml", "text/csv"]
 TAGS = ["holiday", "work", "Holiday", "two words"]
 NAMES = ["a.png", "b.PNG", "notes.txt", "photo [1].png", "data.csv", "x*y.txt"]
@@ -111,12 +111,15 @@ async def test_case_insensitive_substring_follows_casefold(store):
         assert found == expected(SearchSpec.of("straße", case_sensitive=False))
         assert await store.search("100%", case_sensitive=False) == expected(SearchSpec.of("100%", case_sensitive=False))
         assert await store.search("x_y", case_sensitive=False) == expected(SearchSpec.of("x_y", case_sensitive=False))
+        for query in ("b\ufffdc", "B\ufffeC", "ab\uffff"):  # SQLite reads U+FFFE and U+FFFF as U+FFFD
+            assert await store.search(query, case_sensitive=False) == expected(SearchSpec.of(query, case_sensitive=False))
 
     await both_states(store, check)
 
 
 QUERIES = st.one_of(
-    st.sampled_from(WORDS + ["ss", "SS", "ﬁ", "FI", "ΣΑ", "i̇", "é", "e\u0301", "x", "%", "_", "\x00", "\x00e", ". ", "fox f"]),
+    st.sampled_from(WORDS + ["ss", "SS", "ﬁ", "FI", "ΣΑ", "i̇", "é", "e\u0301", "x", "%", "_", "\x00", "\x00e", ". ", "fox f",
+                             "b\ufffdc", "b\ufffec", "AB\uffff"]),
     st.text(st.sampled_from(list("aAsSß fxoFOXé_%.\x00ΣσςİiI")), min_size=1, max_size=4),
 )
 

@@ -58,3 +58,28 @@ async def test_search_finds_words_after_a_nul_and_long_needles(wrapper):
     assert await wrapper.search("NEAR") == [card]
     assert await wrapper.search("NUL, NEAR the end") == [card]
     assert await wrapper.search("nul") == []
+
+
+def test_the_trigram_index_holds_every_casefolded_character_as_itself_but_three():
+    """A substring in any case is decided by the index alone unless its literal holds one of
+    ``READ_AS_REPLACEMENT``: every other character a casefolded text can hold is its own
+    trigram (the index's own table definition, over all of Unicode)."""
+    import sqlite3
+    import sys
+    from collections import defaultdict
+
+    from mcard.infrastructure.persistence.engine.sqlite_schema import SEARCH
+    from mcard.infrastructure.persistence.engine.sqlite_search import READ_AS_REPLACEMENT
+
+    characters = sorted({folded for code in range(1, sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF
+                         and len(folded := chr(code).casefold()) == 1})
+    db = sqlite3.connect(":memory:")
+    [table] = [statement for statement in SEARCH if "VIRTUAL TABLE card_text" in statement]
+    db.execute(table)
+    db.execute("CREATE VIRTUAL TABLE seen USING fts5vocab(card_text, 'instance')")
+    db.executemany("INSERT INTO card_text (rowid, content) VALUES (?, ?)", enumerate(char * 3 for char in characters))
+    read_as: dict[str, set[str]] = defaultdict(set)
+    for row, term in db.execute("SELECT doc, term FROM seen"):
+        read_as[term].add(characters[row])
+    assert len(read_as) == len(characters) - 2
+    assert [chars for chars in read_as.values() if len(chars) > 1] == [set(READ_AS_REPLACEMENT)]

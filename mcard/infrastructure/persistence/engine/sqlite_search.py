@@ -43,6 +43,12 @@ NOT_INDEXED: Final = f"SELECT id FROM card WHERE id > ({INDEXED_UP_TO})"
 BEHIND: Final = f"SELECT EXISTS ({NOT_INDEXED})"
 
 
+READ_AS_REPLACEMENT: Final = frozenset("\ufffd\ufffe\uffff")
+"""SQLite reads the noncharacters U+FFFE and U+FFFF as U+FFFD: the index cannot tell these
+three apart, so its hits for a literal holding one are checked (every other character of a
+casefolded text is indexed as itself, checked over all of Unicode)."""
+
+
 def where(filters: Filters, params: list[object], after: Optional[tuple[int, str]] = None) -> str:
     """`` WHERE`` and the filters' conditions (nothing when there are none)."""
     return sql_filters.joined(sql_filters.where(filters, DIALECT, params, after))
@@ -82,7 +88,8 @@ def lookup(spec: SearchSpec) -> Optional[tuple[str, str, bool]]:
     literal = next(iter(spec.folded_literals()), "")
     if len(literal) < 3 or "\x00" in literal:
         return None
-    return "card_text", fts_string(literal), spec.mode == "substring" and not spec.case_sensitive
+    sure = spec.mode == "substring" and not spec.case_sensitive and READ_AS_REPLACEMENT.isdisjoint(literal)
+    return "card_text", fts_string(literal), sure
 
 
 def check(spec: SearchSpec, params: list[object]) -> str:
