@@ -128,14 +128,37 @@ async def test_word_searches_rank_from_stored_counts_and_the_index(make_config, 
     assert counts == {card.hash: len(tokens(text)) if (text := text_of(card.content)) is not None else words.NO_TEXT
                       for card in made}
     assert sum(words.narrowing(SearchSpec.of(query, "words").words) is not None for query in WORD_QUERIES) >= 12
-    tables = sql.Tables.named(postgres_schema[1], "card")
-    chosen, params = sql.chosen_flag(tables, Filters.of(tag="picked"))
-    async with admin.transaction():
-        await admin.execute("SET LOCAL enable_seqscan = off")
-        narrowed = words.narrowing(SearchSpec.of("quick fox", "words").words)
-        statement = words.candidates_statement(tables, chosen, len(params), narrowed)
-        plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {statement}", *params, *sum(narrowed, [])))
-    assert "card_text" in plan and "card_scanned" in plan and "Seq Scan" not in plan
+    explaining = Explaining(admin)
+    spec, picked = SearchSpec.of("quick fox", "words"), [card for card in stored if card.hash in set(tagged)]
+    page, total = await sql.word_search(explaining, sql.Tables.named(postgres_schema[1], "card"),
+                                        Filters.of(tag="picked"), spec.words, words.narrowing(spec.words), 5, 2)
+    assert page == reference_search(spec, picked, stored)[2:7] and total == len(reference_search(spec, picked, stored))
+    totals, *reads = explaining.plans  # the totals read every row; the rest go through indexes
+    assert "card_text" in "".join(reads) and "card_scanned" in "".join(reads)
+    assert not any("Seq Scan" in plan for plan in reads), reads
+
+
+class Explaining:
+    """A connection that EXPLAINs each SELECT before it runs it, keeping the plans."""
+
+    def __init__(self, conn) -> None:
+        self.conn, self.plans = conn, []
+
+    def transaction(self, **options):
+        return self.conn.transaction(**options)
+
+    def get_server_version(self):
+        return self.conn.get_server_version()
+
+    async def execute(self, statement, *values):
+        return await self.conn.execute(statement, *values)
+
+    async def fetch(self, statement, *values):
+        self.plans.append("\n".join(row[0] for row in await self.conn.fetch(f"EXPLAIN {statement}", *values)))
+        return await self.conn.fetch(statement, *values)
+
+    async def fetchrow(self, statement, *values):
+        return (await self.fetch(statement, *values))[0]
 
 
 async def test_each_counting_step_reads_only_the_oldest_uncounted_cards(make_config, admin, postgres_schema):

@@ -71,13 +71,18 @@ def stats_of(query: WordQuery, texts: Iterable[Sequence[str]]) -> WordStats:
     return WordStats(rows, words, tuple(hits))
 
 
-def score(query: WordQuery, words: Sequence[str], stats: WordStats) -> float:
-    """The BM25 score of a matching text's words (higher is better)."""
+def weights(stats: WordStats) -> tuple[float, list[float]]:
+    """The mean words of a searchable card, and each phrase's inverse document frequency."""
     rows = stats.rows
     average = stats.words / rows if rows and stats.words else 1.0
+    return average, [max(1e-6, math.log((rows - hits + 0.5) / (hits + 0.5))) for hits in stats.hits]
+
+
+def score(query: WordQuery, words: Sequence[str], stats: WordStats) -> float:
+    """The BM25 score of a matching text's words (higher is better)."""
+    average, idfs = weights(stats)
     total = 0.0
-    for clause, hits in zip(phrases(query), stats.hits):
-        idf = max(1e-6, math.log((rows - hits + 0.5) / (hits + 0.5)))
+    for clause, idf in zip(phrases(query), idfs):
         found = float(frequency(clause, words))
         total += idf * ((found * (K1 + 1.0)) / (found + K1 * (1 - B + B * len(words) / average)))
     return total

@@ -446,9 +446,9 @@ class PostgresStore(BaseStore):
         reference (``mcard.domain.query.text``) on a worker thread."""
         narrowed = postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
         if narrowed is not None:  # ranked with statistics over every card, kept in SQL
-            counted, uncounted, candidates = await self._run(sql.word_candidates, filters, narrowed)
-            found = await asyncio.to_thread(postgres_words.ranked_matches, spec.words, counted, uncounted, candidates)
-        elif spec.mode == "words":
+            page, count = await self._run(sql.word_search, filters, spec.words, narrowed, limit, offset)
+            return page, (count if total else None)
+        if spec.mode == "words":
             rows = await self._run(sql.rows_chosen, filters)
             found = await asyncio.to_thread(_words, spec, rows)
         else:

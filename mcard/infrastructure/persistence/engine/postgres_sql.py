@@ -23,7 +23,7 @@ from mcard.domain.models.card import EPOCH, MCard, from_micros, to_micros
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
-from mcard.domain.query import DEFAULT_ORDER, Filters
+from mcard.domain.query import DEFAULT_ORDER, Filters, WordQuery
 
 from . import postgres_copy as copy
 from . import postgres_search as search
@@ -665,12 +665,13 @@ def chosen_flag(tables: Tables, filters: Filters) -> tuple[str, list[object]]:
     return (f"coalesce({' AND '.join(clauses)}, false)" if clauses else "true"), params
 
 
-async def word_candidates(
-    conn: Connection, tables: Tables, filters: Filters, narrowed: list[list[str]]
-) -> tuple[words.Counted, words.Flagged, words.Flagged]:
-    """What a word search reads when its phrases can be looked up (``postgres_words``)."""
+async def word_search(
+    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]],
+    limit: Optional[int], offset: int,
+) -> tuple[list[MCard], int]:
+    """A word search whose phrases can be looked up (``postgres_words.ranked_page``)."""
     chosen, params = chosen_flag(tables, filters)
-    return await words.candidates(conn, tables, chosen, params, narrowed)
+    return await words.ranked_page(conn, tables, chosen, params, query, narrowed, limit, offset)
 
 
 async def find(

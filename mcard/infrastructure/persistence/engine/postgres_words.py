@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.query import WordQuery, tokens
-from mcard.domain.query.ranking import WordStats, phrases, ranked, stats_of
+from mcard.domain.query.ranking import WordStats, phrases, score, stats_of, weights
 from mcard.domain.query.text import Phrase, text_of
 
+from . import postgres_ranking as ranking
 from . import postgres_search as search
 from .card_rows import row_card
 
@@ -42,7 +43,7 @@ that are UTF-8. It replaces the index of texts not indexed (``postgres_search``)
 index for new cards to enter, not two."""
 PROBE: Final = 4096
 """Bytes of a bytes card read first: one that is not UTF-8 there (an image) is not read whole."""
-CHOSEN_AND_COLUMNS = "{chosen}, hash, content, is_text, g_time, hash_algorithm, size, content_type"
+COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 
 
 async def add_counts(conn: Connection, tables: Tables) -> bool:
@@ -150,44 +151,76 @@ def narrowing(query: WordQuery) -> Optional[list[list[str]]]:
     return found
 
 
-Counted = tuple[int, int]
-Flagged = list[tuple[bool, Any]]
-
-
-async def candidates(
-    conn: Connection, tables: Tables, chosen: str, chosen_params: list[object], narrowed: list[list[str]]
-) -> tuple[Counted, Flagged, Flagged]:
-    """In one snapshot: (counted cards with text, their words in all); the uncounted cards;
-    the counted cards matching every pattern of some phrase of ``narrowed``. Rows are
-    (``chosen``, whether the card passes the filters; its columns); ``chosen_params`` are
-    the values of ``chosen``, numbered first."""
-    columns = CHOSEN_AND_COLUMNS.format(chosen=chosen)
+async def ranked_page(
+    conn: Connection, tables: Tables, chosen: str, chosen_params: list[object], query: WordQuery,
+    narrowed: list[list[str]], limit: Optional[int], offset: int,
+) -> tuple[list[MCard], int]:
+    """A page of the matches of ``query`` among the cards passing ``chosen`` (a boolean SQL
+    expression; ``chosen_params`` its values), best first, and how many there are, in one
+    snapshot. Plain texts in the trigram index are counted and ranked in SQL
+    (``postgres_ranking``); the uncounted cards and the other counted cards that may hold a
+    phrase (``narrowed``: its patterns) are read and ranked in Python."""
+    clauses = phrases(query)
+    exact = {clause: ranking.occurrences(clause) for clause in (*clauses, *query.excluded)}
+    exact_phrases = [exact[clause] for clause in clauses]
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows, words = await conn.fetchrow(
             "SELECT count(*) FILTER (WHERE words >= 0), coalesce(sum(words) FILTER (WHERE words >= 0), 0)"
             f" FROM {tables.card}"
         )
-        uncounted = await conn.fetch(f"SELECT {columns} FROM {tables.card} WHERE words IS NULL", *chosen_params)
         await conn.execute("SET LOCAL enable_seqscan = off")  # see postgres_search.find
-        found = await conn.fetch(
-            candidates_statement(tables, chosen, len(chosen_params), narrowed), *chosen_params, *sum(narrowed, [])
+        uncounted = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE words IS NULL", *chosen_params)
+        values = ranking.Values(chosen_params)
+        holding = _holding(narrowed, values)
+        others = await conn.fetch(
+            f"SELECT {chosen}, {COLUMNS} FROM {tables.card}"
+            f" WHERE text_indexed AND words >= 0 AND NOT {ranking.PLAIN} AND ({holding})"
+            f" UNION ALL SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE NOT text_indexed AND words >= 0 AND ({holding})",
+            *values.list,
         )
-    return (rows, int(words)), _flagged(uncounted), _flagged(found)
+        values = ranking.Values([])
+        plain = f"text_indexed AND words >= 0 AND {ranking.PLAIN} AND ({_holding(narrowed, values)})"
+        hits = [ranking.holds(pattern, values) for pattern in exact_phrases]
+        plain_hits = await conn.fetchrow(
+            f"SELECT {', '.join(f'count(*) FILTER (WHERE {test})' for test in hits)} FROM {tables.card} WHERE {plain}",
+            *values.list,
+        )
+        stats, scored = await asyncio.to_thread(
+            _read, query, WordStats(rows, int(words), tuple(plain_hits)), _flagged(uncounted), _flagged(others)
+        )
+        average, idfs = weights(stats)
+        values = ranking.Values(chosen_params)
+        plain = f"text_indexed AND words >= 0 AND {ranking.PLAIN} AND ({_holding(narrowed, values)})"
+        frequencies = ranking.frequencies(exact_phrases, values, conn.get_server_version().major)
+        best = (  # sorted without their contents, which only the page's cards read
+            f"SELECT {ranking.score(average, idfs, values)} AS score, count(*) OVER () AS matching,"
+            f" g_time AS g, hash AS key FROM {tables.card} CROSS JOIN {frequencies}"
+            f" WHERE {plain} AND {chosen} AND {ranking.matches(query, exact, values)}"
+            " ORDER BY score DESC, g_time DESC, hash DESC"
+        )
+        if limit is not None:
+            best += f" LIMIT {values.mark(offset + limit)}"
+        page = await conn.fetch(
+            f"SELECT best.score, best.matching, {', '.join(f'c.{column}' for column in COLUMNS.split(', '))}"
+            f" FROM ({best}) AS best JOIN {tables.card} AS c ON c.hash = best.key"
+            " ORDER BY best.score DESC, best.g DESC, best.key DESC",
+            *values.list,
+        )
+    scored += [(row[0], row_card(tuple(row)[2:])) for row in page]
+    scored.sort(key=lambda item: (item[0], item[1].g_time, item[1].hash), reverse=True)
+    found = [card for _, card in scored]
+    return (found[offset:] if limit is None else found[offset:offset + limit]), len(scored) - len(page) + (
+        page[0][1] if page else 0)
 
 
-def candidates_statement(tables: Tables, chosen: str, numbered: int, narrowed: list[list[str]]) -> str:
-    """The counted cards matching every pattern of some phrase of ``narrowed`` (numbered
-    after ``numbered`` values): those in the trigram index through it, the others (bytes that
-    are UTF-8) through the ``SCANNED`` partial index."""
-    tests = []
-    for patterns in narrowed:
-        marks = [f"encode(content, 'escape') ~ ${numbered + index}" for index in range(1, len(patterns) + 1)]
-        numbered += len(patterns)
-        tests.append("(" + " AND ".join(marks) + ")")
-    columns, holding = CHOSEN_AND_COLUMNS.format(chosen=chosen), " OR ".join(tests)
-    return (
-        f"SELECT {columns} FROM {tables.card} WHERE text_indexed AND words >= 0 AND ({holding})"
-        f" UNION ALL SELECT {columns} FROM {tables.card} WHERE NOT text_indexed AND words >= 0 AND ({holding})"
+Flagged = list[tuple[bool, Any]]
+
+
+def _holding(narrowed: list[list[str]], values: ranking.Values) -> str:
+    """Whether a card may hold a phrase: every pattern of one of ``narrowed``, through the index."""
+    return " OR ".join(
+        "(" + " AND ".join(f"{ranking.ESCAPED} ~ {values.mark(pattern)}" for pattern in patterns) + ")"
+        for patterns in narrowed
     )
 
 
@@ -195,16 +228,16 @@ def _flagged(rows: Sequence[Any]) -> Flagged:
     return [(row[0], tuple(row)[1:]) for row in rows]
 
 
-def ranked_matches(query: WordQuery, counted: Counted, uncounted: Flagged, found: Flagged) -> list[MCard]:
-    """The chosen matches among the cards read, best first, ranked with the statistics of the
-    counted cards (their hits from ``found``, which holds every one that has a phrase) and of
-    the uncounted ones."""
+def _read(query: WordQuery, counted: WordStats, uncounted: Flagged, others: Flagged) -> tuple[WordStats, list[tuple[float, MCard]]]:
+    """The store's statistics (``counted``: the counted cards, the plain texts' hits) with
+    those of the cards read, and the chosen matches among these, scored."""
     def read(rows: Flagged) -> list[tuple[bool, MCard, list[str]]]:
         return [(chosen, card, tokens(text)) for chosen, row in rows
                 if (text := text_of((card := row_card(row)).content)) is not None]
 
-    new, old = read(uncounted), read(found)
-    hits = stats_of(query, (words for _, _, words in old)).hits
-    stats = WordStats(*counted, hits) + stats_of(query, (words for _, _, words in new))
-    matches = [(card, words) for chosen, card, words in new + old if chosen and query.matches_words(words)]
-    return ranked(query, matches, stats)
+    new, old = read(uncounted), read(others)
+    stats = counted + WordStats(0, 0, stats_of(query, (words for _, _, words in old)).hits)
+    stats += stats_of(query, (words for _, _, words in new))
+    scored = [(score(query, words, stats), card) for chosen, card, words in new + old
+              if chosen and query.matches_words(words)]
+    return stats, scored
