@@ -33,7 +33,9 @@ import mcard
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_tuples", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
-BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_query"}
+BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_query", "chosen_flag", "folded_texts",
+            "_matching_all", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
+            "mark"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -366,7 +368,10 @@ HOSTILE = "XQX'; DROP TABLE card; --\"XQX"
 def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_sensitive, query):
     from mcard.domain.models.exceptions import ValidationError
     from mcard.domain.query import Filters, SearchSpec
-    from mcard.infrastructure.persistence.engine import postgres_sql, sql_filters, sqlite_facets, sqlite_search
+    from mcard.domain.query.ranking import phrases
+    from mcard.infrastructure.persistence.engine import (
+        postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters, sqlite_facets, sqlite_search,
+    )
 
     try:
         filters = Filters.of(tag=tag.strip() or "XQX", name=name, content_type=content_type,
@@ -385,5 +390,24 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])
     for dialect in (sqlite_search.DIALECT, postgres_sql.dialect(tables)):
         statements.append(sql_filters.joined(sql_filters.where(filters, dialect, params)))
+    chosen, chosen_params = postgres_words.chosen_flag(tables, filters, postgres_sql.dialect(tables))
+    statements.append(chosen)
+    params += chosen_params
+    patterns = postgres_search.folded_patterns(spec.folded_literals()) if mode != "words" else []
+    statements += [postgres_search.folded_texts(tables, len(patterns), True), postgres_search._matching_all(len(patterns))]
+    statements.append(postgres_words.step_statement(tables))
+    if mode == "words":  # what a word search sends: patterns of the query's words go as values only
+        values = postgres_ranking.Values([])
+        query_words = spec.words
+        exact = {clause: postgres_ranking.occurrences(clause) for clause in (*phrases(query_words), *query_words.excluded)}
+        counted = [exact[clause] for clause in phrases(query_words)]
+        statements += [postgres_ranking.matches(query_words, exact, values), postgres_ranking.hit_counts(counted, values),
+                       postgres_ranking.frequencies(counted, values, 15), postgres_ranking.frequencies(counted, values, 14),
+                       postgres_ranking.score(1.5, [0.5] * len(counted), values)]
+        narrowed = postgres_words.narrowing(query_words)
+        if narrowed is not None:
+            statements.append(postgres_words._holding(narrowed, values))
+        assert values.list and not [v for v in values.list if isinstance(v, str) and "'" in v]
+        params += values.list
     assert not [s for s in statements if "xqx" in s.lower()], statements
     assert any("xqx" in str(value).lower() for value in params)

@@ -53,6 +53,11 @@ def holds(pattern: Optional[str], values: Values) -> str:
     return "false" if pattern is None else f"{ESCAPED} ~ {values.mark(pattern)}"
 
 
+def hit_counts(phrases: list[Optional[str]], values: Values) -> str:
+    """For each phrase, how many plain texts hold it (columns of an aggregate)."""
+    return ", ".join(f"count(*) FILTER (WHERE {holds(pattern, values)})" for pattern in phrases)
+
+
 def matches(query: WordQuery, patterns: dict[Clause, Optional[str]], values: Values) -> str:
     """Whether a plain text matches ``query``: every group, and none of the excluded."""
     groups = ["(" + " OR ".join(holds(patterns[clause], values) for clause in group) + ")" for group in query.groups]

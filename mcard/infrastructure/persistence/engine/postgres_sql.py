@@ -653,16 +653,9 @@ async def matching_rows(
 async def rows_chosen(conn: Connection, tables: Tables, filters: Filters) -> list[tuple[bool, Any]]:
     """(passes ``filters``, row in ``COLUMNS`` order) of every card: a word search ranks
     against the whole store."""
-    chosen, params = chosen_flag(tables, filters)
+    chosen, params = words.chosen_flag(tables, filters, dialect(tables))
     rows = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card}", *params)
     return [(row[0], tuple(row)[1:]) for row in rows]
-
-
-def chosen_flag(tables: Tables, filters: Filters) -> tuple[str, list[object]]:
-    """A boolean column telling whether a card passes ``filters``, and its values."""
-    params: list[object] = []
-    clauses = sql_filters.where(filters, dialect(tables), params, None, table=tables.card)
-    return (f"coalesce({' AND '.join(clauses)}, false)" if clauses else "true"), params
 
 
 async def word_search(
@@ -670,8 +663,7 @@ async def word_search(
     limit: Optional[int], offset: int,
 ) -> tuple[list[MCard], int]:
     """A word search whose phrases can be looked up (``postgres_words.ranked_page``)."""
-    chosen, params = chosen_flag(tables, filters)
-    return await words.ranked_page(conn, tables, chosen, params, query, narrowed, limit, offset)
+    return await words.ranked_page(conn, tables, filters, dialect(tables), query, narrowed, limit, offset)
 
 
 async def find(

@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
-from mcard.domain.query import WordQuery, tokens
+from mcard.domain.query import Filters, WordQuery, tokens
 from mcard.domain.query.ranking import WordStats, phrases, score, stats_of, weights
 from mcard.domain.query.text import Phrase, text_of
 
 from . import postgres_ranking as ranking
 from . import postgres_search as search
+from . import sql_filters
 from .card_rows import row_card
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ index for new cards to enter, not two."""
 PROBE: Final = 4096
 """Bytes of a bytes card read first: one that is not UTF-8 there (an image) is not read whole."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
+PAGE_COLUMNS: Final = "c.hash, c.content, c.is_text, c.g_time, c.hash_algorithm, c.size, c.content_type"
 
 
 async def add_counts(conn: Connection, tables: Tables) -> bool:
@@ -151,15 +153,22 @@ def narrowing(query: WordQuery) -> Optional[list[list[str]]]:
     return found
 
 
+def chosen_flag(tables: Tables, filters: Filters, dialect: sql_filters.Dialect) -> tuple[str, list[object]]:
+    """A boolean column telling whether a card passes ``filters``, and its values."""
+    params: list[object] = []
+    clauses = sql_filters.where(filters, dialect, params, None, table=tables.card)
+    return (f"coalesce({' AND '.join(clauses)}, false)" if clauses else "true"), params
+
+
 async def ranked_page(
-    conn: Connection, tables: Tables, chosen: str, chosen_params: list[object], query: WordQuery,
+    conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
     narrowed: list[list[str]], limit: Optional[int], offset: int,
 ) -> tuple[list[MCard], int]:
-    """A page of the matches of ``query`` among the cards passing ``chosen`` (a boolean SQL
-    expression; ``chosen_params`` its values), best first, and how many there are, in one
-    snapshot. Plain texts in the trigram index are counted and ranked in SQL
+    """A page of the matches of ``query`` among the cards passing ``filters``, best first,
+    and how many there are, in one snapshot. Plain texts in the trigram index are counted and ranked in SQL
     (``postgres_ranking``); the uncounted cards and the other counted cards that may hold a
     phrase (``narrowed``: its patterns) are read and ranked in Python."""
+    chosen, chosen_params = chosen_flag(tables, filters, dialect)
     clauses = phrases(query)
     exact = {clause: ranking.occurrences(clause) for clause in (*clauses, *query.excluded)}
     exact_phrases = [exact[clause] for clause in clauses]
@@ -180,10 +189,8 @@ async def ranked_page(
         )
         values = ranking.Values([])
         plain = f"text_indexed AND words >= 0 AND {ranking.PLAIN} AND ({_holding(narrowed, values)})"
-        hits = [ranking.holds(pattern, values) for pattern in exact_phrases]
         plain_hits = await conn.fetchrow(
-            f"SELECT {', '.join(f'count(*) FILTER (WHERE {test})' for test in hits)} FROM {tables.card} WHERE {plain}",
-            *values.list,
+            f"SELECT {ranking.hit_counts(exact_phrases, values)} FROM {tables.card} WHERE {plain}", *values.list
         )
         stats, scored = await asyncio.to_thread(
             _read, query, WordStats(rows, int(words), tuple(plain_hits)), _flagged(uncounted), _flagged(others)
@@ -201,7 +208,7 @@ async def ranked_page(
         if limit is not None:
             best += f" LIMIT {values.mark(offset + limit)}"
         page = await conn.fetch(
-            f"SELECT best.score, best.matching, {', '.join(f'c.{column}' for column in COLUMNS.split(', '))}"
+            f"SELECT best.score, best.matching, {PAGE_COLUMNS}"
             f" FROM ({best}) AS best JOIN {tables.card} AS c ON c.hash = best.key"
             " ORDER BY best.score DESC, best.g DESC, best.key DESC",
             *values.list,
