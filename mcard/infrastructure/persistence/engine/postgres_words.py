@@ -2,14 +2,15 @@
 
 The background index step counts each card's words (``tokens``) into ``words``: ``NO_TEXT``
 for a bytes card that is not UTF-8, NULL until counted (those are found through a partial
-index, with the bytes cards that are UTF-8: ``SCANNED``). A word search then reads, in one
-snapshot: the counted cards' number and words in all (one aggregate), the uncounted cards
-whole, and the counted cards that may hold one of the query's phrases, through the trigram
-index (``postgres_search.folded_patterns`` of the phrase's words: a token is a run of the
-casefolded text). Each phrase's hits and every match are decided in Python from the cards'
-tokens, so the statistics and the order are the reference's. A phrase without a run of three
-ASCII letters or digits (``fo*``, ``99``, ``日本``) cannot be narrowed: such a search reads every
-card, as a store without counts does.
+index, with the bytes cards that are UTF-8: ``SCANNED``). A word search then works in one
+snapshot: the counted cards' number and words in all come from one aggregate; the counted
+cards that may hold one of the query's phrases are found through the trigram index
+(``postgres_search.folded_patterns`` of the phrase's words: a token is a run of the casefolded
+text). Plain ASCII texts among them are counted, matched and ranked in SQL
+(``postgres_ranking``); the others, and the uncounted cards, are read and ranked in Python;
+the two are merged, so the statistics and the order are the reference's. A phrase without a
+run of three ASCII letters or digits (``fo*``, ``99``, ``日本``) cannot be looked up: such a
+search reads every card, as a store without counts does.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ PROBE: Final = 4096
 """Bytes of a bytes card read first: one that is not UTF-8 there (an image) is not read whole."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 PAGE_COLUMNS: Final = "c.hash, c.content, c.is_text, c.g_time, c.hash_algorithm, c.size, c.content_type"
+OLDEST_FIRST: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+"""A counting step walks the partial index oldest first and stops at its limit: planned as a
+bitmap scan and a sort, each step read every uncounted card (a catch-up quadratic in them)."""
 
 
 async def add_counts(conn: Connection, tables: Tables) -> bool:
@@ -81,8 +85,6 @@ async def count_step(conn: Connection, tables: Tables, most: int) -> int:
     for the trigram index, in one transaction; how many (fewer than ``most``: none may be
     left). Rows a writer holds are left for a later step; the counting runs on a thread."""
     async with conn.transaction():
-        # Oldest first along the partial index, stopping at ``most``: a bitmap scan and a sort
-        # would read every uncounted card each step (O(n^2) over a catch-up).
         await conn.execute(OLDEST_FIRST)
         rows = await conn.fetch(step_statement(tables), most)
         if not rows:
@@ -97,9 +99,6 @@ async def count_step(conn: Connection, tables: Tables, most: int) -> int:
             list(counts), list(counts.values()),
         )
         return len(rows)
-
-
-OLDEST_FIRST: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
 
 
 def step_statement(tables: Tables) -> str:
@@ -164,10 +163,9 @@ async def ranked_page(
     conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
     narrowed: list[list[str]], limit: Optional[int], offset: int,
 ) -> tuple[list[MCard], int]:
-    """A page of the matches of ``query`` among the cards passing ``filters``, best first,
-    and how many there are, in one snapshot. Plain texts in the trigram index are counted and ranked in SQL
-    (``postgres_ranking``); the uncounted cards and the other counted cards that may hold a
-    phrase (``narrowed``: its patterns) are read and ranked in Python."""
+    """A page of the matches of ``query`` among the cards passing ``filters``, best first, and
+    how many there are. ``narrowed``: the patterns of each phrase (``narrowing``). Each
+    statement numbers its own values, so the conditions are built once per statement."""
     chosen, chosen_params = chosen_flag(tables, filters, dialect)
     clauses = phrases(query)
     exact = {clause: ranking.occurrences(clause) for clause in (*clauses, *query.excluded)}
@@ -184,7 +182,8 @@ async def ranked_page(
         others = await conn.fetch(
             f"SELECT {chosen}, {COLUMNS} FROM {tables.card}"
             f" WHERE text_indexed AND words >= 0 AND NOT {ranking.PLAIN} AND ({holding})"
-            f" UNION ALL SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE NOT text_indexed AND words >= 0 AND ({holding})",
+            f" UNION ALL SELECT {chosen}, {COLUMNS} FROM {tables.card}"
+            f" WHERE NOT text_indexed AND words >= 0 AND ({holding})",
             *values.list,
         )
         values = ranking.Values([])
@@ -213,11 +212,11 @@ async def ranked_page(
             " ORDER BY best.score DESC, best.g DESC, best.key DESC",
             *values.list,
         )
+    total = len(scored) + (page[0]["matching"] if page else 0)
     scored += [(row[0], row_card(tuple(row)[2:])) for row in page]
     scored.sort(key=lambda item: (item[0], item[1].g_time, item[1].hash), reverse=True)
     found = [card for _, card in scored]
-    return (found[offset:] if limit is None else found[offset:offset + limit]), len(scored) - len(page) + (
-        page[0][1] if page else 0)
+    return (found[offset:] if limit is None else found[offset:offset + limit]), total
 
 
 Flagged = list[tuple[bool, Any]]
@@ -235,7 +234,9 @@ def _flagged(rows: Sequence[Any]) -> Flagged:
     return [(row[0], tuple(row)[1:]) for row in rows]
 
 
-def _read(query: WordQuery, counted: WordStats, uncounted: Flagged, others: Flagged) -> tuple[WordStats, list[tuple[float, MCard]]]:
+def _read(
+    query: WordQuery, counted: WordStats, uncounted: Flagged, others: Flagged
+) -> tuple[WordStats, list[tuple[float, MCard]]]:
     """The store's statistics (``counted``: the counted cards, the plain texts' hits) with
     those of the cards read, and the chosen matches among these, scored."""
     def read(rows: Flagged) -> list[tuple[bool, MCard, list[str]]]:
