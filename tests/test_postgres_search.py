@@ -173,6 +173,24 @@ async def test_each_counting_step_reads_only_the_oldest_uncounted_cards(make_con
     assert "Index Scan using card_scanned" in plan and "Sort" not in plan, plan
 
 
+async def test_a_counting_step_reads_a_bounded_amount_of_content(make_config, admin, postgres_schema, monkeypatch):
+    """Large texts are counted a few at a time (one at least), oldest first, until none is left."""
+    monkeypatch.setattr(words, "STEP_BYTES", 1000)
+    schema, tables = postgres_schema[1], sql.Tables.named(postgres_schema[1], "card")
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        for card in [MCard(f"{i} " + "word " * 80) for i in range(12)] + [MCard("huge " * 2000)]:
+            await store.save(card)  # one by one: each a little newer
+    await admin.execute(f'UPDATE "{schema}".card SET words = NULL, text_indexed = false')
+    counted = []
+    while looked_at := await words.count_step(admin, tables, 500):
+        assert looked_at == 13 - (counted[-1] if counted else 0)
+        counted.append(await admin.fetchval(f'SELECT count(*) FROM "{schema}".card WHERE words IS NOT NULL'))
+    assert counted == [2, 4, 6, 8, 10, 12, 13]
+    async with AsyncPersistenceWrapper(make_config(read_only=True)) as store:
+        stored = await store.list()
+        assert await store.search("huge", mode="words") == reference_search(SearchSpec.of("huge", "words"), stored)
+
+
 async def test_a_table_without_word_counts_gains_them(make_config, admin, postgres_schema):
     """A table of an earlier layout (no ``words`` column): read-only, word searches read every
     card; opened for writing, the column is added and every card counted in the background."""

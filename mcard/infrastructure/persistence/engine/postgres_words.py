@@ -45,6 +45,9 @@ that are UTF-8. It replaces the index of texts not indexed (``postgres_search``)
 index for new cards to enter, not two."""
 PROBE: Final = 4096
 """Bytes of a bytes card read first: one that is not UTF-8 there (an image) is not read whole."""
+STEP_BYTES: Final = 16 * 1024 * 1024
+"""Most content a counting step reads, one card at least (500 large texts would otherwise all
+be in memory at once)."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 PAGE_COLUMNS: Final = "c.hash, c.content, c.is_text, c.g_time, c.hash_algorithm, c.size, c.content_type"
 OLDEST_FIRST: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
@@ -81,14 +84,26 @@ async def behind(conn: Connection, tables: Tables) -> bool:
 
 
 async def count_step(conn: Connection, tables: Tables, most: int) -> int:
-    """Count the words of up to ``most`` uncounted cards, oldest first, and flag the text ones
-    for the trigram index, in one transaction; how many (fewer than ``most``: none may be
-    left). Rows a writer holds are left for a later step; the counting runs on a thread."""
+    """Count the words of up to ``most`` uncounted cards, oldest first, at most ``STEP_BYTES``
+    of content (one card at least), and flag the text ones for the trigram index, in one
+    transaction; how many were looked at (fewer than ``most``: none may be left). Rows a writer
+    holds are left for a later step; the counting runs on a thread."""
     async with conn.transaction():
         await conn.execute(OLDEST_FIRST)
-        rows = await conn.fetch(step_statement(tables), most)
-        if not rows:
+        locked = await conn.fetch(step_statement(tables), most)
+        if not locked:
             return 0
+        taken, read = [], 0
+        for key, is_text, size in locked:
+            read += size if is_text else min(size, PROBE)
+            if taken and read > STEP_BYTES:
+                break
+            taken.append(key)
+        rows = await conn.fetch(
+            f"SELECT hash, is_text, size, CASE WHEN is_text THEN content ELSE substring(content FROM 1 FOR {PROBE}) END"
+            f" FROM {tables.card} WHERE hash = ANY($1::text[])",
+            taken,
+        )
         counts, whole = await asyncio.to_thread(_counts, rows)
         if whole:
             fetched = await conn.fetch(f"SELECT hash, content FROM {tables.card} WHERE hash = ANY($1::text[])", whole)
@@ -98,15 +113,15 @@ async def count_step(conn: Connection, tables: Tables, most: int) -> int:
             " FROM unnest($1::text[], $2::integer[]) AS u(hash, words) WHERE c.hash = u.hash",
             list(counts), list(counts.values()),
         )
-        return len(rows)
+        return len(locked)
 
 
 def step_statement(tables: Tables) -> str:
-    """Up to ``$1`` uncounted cards, oldest first, locked (those a writer holds skipped): each
-    text whole, the first ``PROBE`` bytes of each bytes card."""
+    """Up to ``$1`` uncounted cards (hash, kind, size), oldest first, locked (those a writer
+    holds are skipped)."""
     return (
-        f"SELECT hash, is_text, size, CASE WHEN is_text THEN content ELSE substring(content FROM 1 FOR {PROBE}) END"
-        f" FROM {tables.card} WHERE words IS NULL ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED"
+        f"SELECT hash, is_text, size FROM {tables.card}"
+        " WHERE words IS NULL ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED"
     )
 
 
