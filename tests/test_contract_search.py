@@ -213,6 +213,7 @@ async def test_regex_matches_python_re(store, pattern, case_sensitive):
 PATTERN_PARTS = st.sampled_from([
     "a", "b", "ab", "x", ".", "[ab]", "[^a]", "[]a]", "[a-x]", "a?", "b*", "x+", "(ab)?", "a{0}", "b{2}", "x{,2}",
     "a{1,3}", "{", "}", "\\.", "\\d", "\\b", "^", "$", "(?=a)", "(?:x)", "|",
+    "\\x61", "\\x62b", "\\u0061", "\\U00000062", "\\N{LATIN SMALL LETTER A}", "\\141", "\\0", "(a)\\1", "(b)\\1b",
 ])
 
 
@@ -267,7 +268,8 @@ def test_only_i_and_its_kin_match_a_letter_of_another_casefold_in_any_case():
     assert across == set("iIıİ")
 
 
-@pytest.mark.parametrize("pattern", [r"fox(es)?\b", r"fox\.", r"quick$", r"straße\s+\w", r"Fox", r"istanbul", r"dıe"])
+@pytest.mark.parametrize("pattern", [r"fox(es)?\b", r"fox\.", r"quick$", r"straße\s+\w", r"Fox", r"istanbul", r"dıe",
+                                     r"\x66ox", r"caf\u00e9", r"\N{LATIN SMALL LETTER F}ox", r"\146ox", r"(f)ox \1ox"])
 async def test_regex_candidates_from_the_index_are_checked(store, pattern):
     """The index gives candidates holding the literal part in any case: each is checked."""
     async def check():

@@ -236,6 +236,17 @@ def _class_end(pattern: str, start: int) -> int:
     return index + 1
 
 
+_LONG_ESCAPE: Final = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[^}]*\}|[0-9]{1,3})")
+"""Escapes longer than two characters: a character by its code (hex, name, octal) or a group by
+its number (up to three digits taken, to be safe: what follows is a literal or not)."""
+
+
+def _escape_end(pattern: str, index: int) -> int:
+    """Where the escape of a letter or digit at ``index`` ends."""
+    found = _LONG_ESCAPE.match(pattern, index)
+    return found.end() if found is not None else index + 2
+
+
 def _quantified(pattern: str, index: int) -> bool:
     """Whether a quantifier starts at ``index`` (so the item before it may repeat 0 times)."""
     char = pattern[index:index + 1]
@@ -265,9 +276,9 @@ def required_literals(pattern: str) -> list[str]:
             nxt = pattern[index + 1:index + 2]
             if nxt and not nxt.isalnum():
                 char, index = nxt, index + 1
-            else:  # a class (\d, \w...), an anchor or a back-reference: not a literal
+            else:  # a class (\d, \w...), an anchor, a back-reference, a character by code: not a literal
                 literals.append(current)
-                current, index = "", index + 2
+                current, index = "", _escape_end(pattern, index)
                 continue
         elif char in _META:
             if char == "|" and depth == 0:

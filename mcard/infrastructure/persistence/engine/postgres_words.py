@@ -50,6 +50,9 @@ STEP_BYTES: Final = 16 * 1024 * 1024
 be in memory at once)."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 PAGE_COLUMNS: Final = "c.hash, c.content, c.is_text, c.g_time, c.hash_algorithm, c.size, c.content_type"
+MOST_PHRASES: Final = 256
+"""Phrases of a word query looked up and ranked in SQL (a column each; PostgreSQL allows 1,664):
+a longer query reads every card."""
 OLDEST_FIRST: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
 """A counting step walks the partial index oldest first and stops at its limit: planned as a
 bitmap scan and a sort, each step read every uncounted card (a catch-up quadratic in them)."""
@@ -86,8 +89,9 @@ async def behind(conn: Connection, tables: Tables) -> bool:
 async def count_step(conn: Connection, tables: Tables, most: int) -> int:
     """Count the words of up to ``most`` uncounted cards, oldest first, at most ``STEP_BYTES``
     of content (one card at least), and flag the text ones for the trigram index, in one
-    transaction; how many were looked at (fewer than ``most``: none may be left). Rows a writer
-    holds are left for a later step; the counting runs on a thread."""
+    transaction; how many were looked at, or ``most`` when the budget left some of them for the
+    next step (fewer than ``most``: none may be left). Rows a writer holds are left for a later
+    step; the counting runs on a thread."""
     async with conn.transaction():
         await conn.execute(OLDEST_FIRST)
         locked = await conn.fetch(step_statement(tables), most)
@@ -113,7 +117,7 @@ async def count_step(conn: Connection, tables: Tables, most: int) -> int:
             " FROM unnest($1::text[], $2::integer[]) AS u(hash, words) WHERE c.hash = u.hash",
             list(counts), list(counts.values()),
         )
-        return len(locked)
+        return len(locked) if len(taken) == len(locked) else most
 
 
 def step_statement(tables: Tables) -> str:
@@ -156,7 +160,10 @@ def _may_be_utf8(start: bytes) -> bool:
 # -- searching -------------------------------------------------------------------------------
 def narrowing(query: WordQuery) -> Optional[list[list[str]]]:
     """For each phrase of ``query`` (``ranking.phrases``), the patterns every text holding it
-    matches; None when one has none (nothing to look up: every card is read)."""
+    matches; None when one has none (nothing to look up: every card is read), or when there are
+    more than ``MOST_PHRASES``."""
+    if len(phrases(query)) > MOST_PHRASES:
+        return None
     found = []
     for clause in phrases(query):
         words = clause.words if isinstance(clause, Phrase) else (clause.word,)
