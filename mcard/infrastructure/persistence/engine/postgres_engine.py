@@ -441,9 +441,10 @@ class PostgresStore(BaseStore):
     async def _search(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
     ) -> tuple[list[MCard], Optional[int]]:
-        """Candidates from SQL (through the trigram index: a substring's bytes, or the runs of
+        """Candidates from SQL through the trigram index (a substring's bytes, or the runs of
         ASCII letters and digits that casefolded literals hold), each checked against the
-        reference (``mcard.domain.query.text``) on a worker thread."""
+        reference (``mcard.domain.query.text``) on a worker thread; a word search whose phrases
+        can be looked up is ranked by ``postgres_words`` (plain texts in SQL)."""
         narrowed = postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
         if narrowed is not None:  # ranked with statistics over every card, kept in SQL
             page, count = await self._run(sql.word_search, filters, spec.words, narrowed, limit, offset)
