@@ -18,7 +18,8 @@ from typing import Final, Optional
 from mcard.domain.query.ranking import B, K1
 from mcard.domain.query.text import Clause, Phrase, WordQuery
 
-ESCAPED: Final = "encode(content, 'escape')"
+from .postgres_search import ESCAPED, in_any_ascii_case
+
 PLAIN: Final = f"strpos({ESCAPED}, '\\') = 0"
 """A text all ASCII, without NUL or backslash: the escape encoding left it as it was."""
 _WORD: Final = re.compile(r"[a-z0-9]+")
@@ -43,7 +44,7 @@ def occurrences(clause: Clause) -> Optional[str]:
     words = clause.words if isinstance(clause, Phrase) else (clause.word,)
     if not all(_WORD.fullmatch(word) for word in words):
         return None
-    spelled = ["".join(f"[{char}{char.upper()}]" if char.isalpha() else char for char in word) for word in words]
+    spelled = [in_any_ascii_case(word) for word in words]
     if isinstance(clause, Phrase):  # every start, overlapping ones too: a zero-width match each
         return _STARTS + "(?=" + "[^A-Za-z0-9]+".join(spelled) + _ENDS + ")"
     return _STARTS + spelled[0] + ("[A-Za-z0-9]*" if clause.prefix else _ENDS)

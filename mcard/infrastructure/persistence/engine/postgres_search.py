@@ -40,6 +40,8 @@ FOLDS_INTO_ASCII: Final = {char: char.casefold() for char in "ßẞſ\u212aﬀ�
 """Every character outside ASCII whose casefold holds an ASCII one (a test checks them all):
 ``ß`` is ``ss``, the Kelvin sign ``k``, ``ﬁ`` ``fi``, ``ẙ`` ``y`` and a combining ring."""
 FOLDED_RUN: Final = re.compile(r"[a-z0-9]{3,}")
+ESCAPED: Final = "encode(content, 'escape')"
+"""What the trigram index holds of a text card, and what its patterns are matched against."""
 TRIGRAM: Final = re.compile(rb"[A-Za-z0-9]{3}")
 """A query whose escaped form holds no run of 3 alphanumerics gives pg_trgm no trigram."""
 Connection = Any
@@ -79,11 +81,16 @@ def folded_patterns(literals: Iterable[str]) -> list[str]:
     patterns = []
     for literal in literals:
         for run in FOLDED_RUN.findall(literal):
-            spelled = "".join(f"[{char}{char.upper()}]" if char.isalpha() else char for char in run)
+            spelled = in_any_ascii_case(run)
             supplied = [escape(char.encode("utf-8")).decode("ascii").replace("\\", "\\\\")
                         for char, fold in FOLDS_INTO_ASCII.items() if _can_supply(fold, run)]
             patterns.append("|".join([spelled, *supplied]))
     return patterns
+
+
+def in_any_ascii_case(word: str) -> str:
+    """A POSIX regular expression of ``word`` (lowercase ASCII letters and digits) in any ASCII case."""
+    return "".join(f"[{char}{char.upper()}]" if char.isalpha() else char for char in word)
 
 
 def _can_supply(fold: str, run: str) -> bool:
@@ -124,7 +131,12 @@ async def create_index(conn: Connection, tables: Tables) -> bool:
 
 
 async def has_index(conn: Connection, tables: Tables) -> bool:
-    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{tables.schema}.{tables.text_index}")
+    return await index_exists(conn, tables, tables.text_index)
+
+
+async def index_exists(conn: Connection, tables: Tables, index: str) -> bool:
+    """Whether the store's schema holds ``index`` (a quoted name of ``Tables``)."""
+    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{tables.schema}.{index}")
 
 
 async def behind(conn: Connection, tables: Tables) -> bool:
@@ -196,7 +208,7 @@ def folded_texts(tables: Tables, count: int, indexed: bool) -> str:
 
 
 def _matching_all(count: int) -> str:
-    return " AND ".join(f"encode(content, 'escape') ~ ${number}" for number in range(1, count + 1))
+    return " AND ".join(f"{ESCAPED} ~ ${number}" for number in range(1, count + 1))
 
 
 async def find(

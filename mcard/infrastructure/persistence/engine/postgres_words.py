@@ -78,7 +78,7 @@ async def add_counts(conn: Connection, tables: Tables) -> bool:
 
 
 async def has_counts(conn: Connection, tables: Tables) -> bool:
-    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{tables.schema}.{tables.scanned}")
+    return await search.index_exists(conn, tables, tables.scanned)
 
 
 async def behind(conn: Connection, tables: Tables) -> bool:
