@@ -42,6 +42,18 @@ FOLDS_INTO_ASCII: Final = {char: char.casefold() for char in "ßẞſ\u212aﬀ�
 FOLDED_RUN: Final = re.compile(r"[a-z0-9]{3,}")
 ESCAPED: Final = "encode(content, 'escape')"
 """What the trigram index holds of a text card, and what its patterns are matched against."""
+PREFER_INDEXES: Final = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
+"""For a search's transaction: until VACUUM records the GIN index's size, the planner prices it
+far too high, so sequential scans are off; JIT too, as a scan that no index can replace is then
+priced so high that it would be compiled first (tens of milliseconds)."""
+SEARCHED_BYTES: Final = {
+    # once words are counted (postgres_words): the bytes cards that are UTF-8 or not looked at
+    # yet, as an OR of the terms of their partial index, which the planner matches to it
+    True: "(NOT is_text AND NOT text_indexed AND words IS NULL OR NOT is_text AND NOT text_indexed AND words >= 0)",
+    False: "NOT is_text",
+}
+"""SQL by whether words are counted: the bytes cards a search reads (a bytes card that is UTF-8
+is searched as its text). Counted, an image is never read."""
 TRIGRAM: Final = re.compile(rb"[A-Za-z0-9]{3}")
 """A query whose escaped form holds no run of 3 alphanumerics gives pg_trgm no trigram."""
 Connection = Any
@@ -181,18 +193,16 @@ async def find_folded(
     (``folded_patterns``): text cards through the trigram index when there is one; bytes cards
     (one that is UTF-8 is searched as its text) through the partial index of those that are
     UTF-8 or not looked at yet when words are counted (``postgres_words``), else by a scan."""
-    bytes_cards = "NOT is_text"
-    if counted:  # as an OR of the index's own terms, which the planner matches
-        bytes_cards = "(NOT is_text AND NOT text_indexed AND words IS NULL OR NOT is_text AND NOT text_indexed AND words >= 0)"
     async with conn.transaction(readonly=True):
         if indexed:
-            await conn.execute("SET LOCAL enable_seqscan = off")
+            await conn.execute(PREFER_INDEXES)
         rows = list(await conn.fetch(folded_texts(tables, len(patterns), indexed), *patterns))
-    rows += await conn.fetch(
-        f"SELECT {tables.columns} FROM {tables.card} WHERE {bytes_cards} AND {_matching_all(len(patterns))}",
-        *patterns,
-    )
+        rows += await conn.fetch(
+            f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {_matching_all(len(patterns))}",
+            *patterns,
+        )
     return rows
+
 
 
 def folded_texts(tables: Tables, count: int, indexed: bool) -> str:
@@ -211,24 +221,22 @@ def _matching_all(count: int) -> str:
     return " AND ".join(f"{ESCAPED} ~ ${number}" for number in range(1, count + 1))
 
 
-async def find(
-    conn: Connection, tables: Tables, query: bytes, limit: Optional[int], offset: int, indexed: bool
-) -> list[Any]:
-    """Rows of the text cards holding ``query``, newest first, through the trigram index when
-    there is one and the query is long enough for it.
+async def find(conn: Connection, tables: Tables, query: bytes, indexed: bool, counted: bool) -> list[Any]:
+    """Rows (``COLUMNS``) of the cards holding ``query``: text cards through the trigram index
+    when there is one and the query is long enough for it, bytes cards as ``SEARCHED_BYTES``.
 
     The index covers flagged cards, a partial index the unflagged ones: two scans joined by
-    ``UNION ALL`` (an ``OR`` makes the planner scan the whole table). Until VACUUM records the
-    GIN index's size, the planner prices it far too high, so sequential scans are off here.
+    ``UNION ALL`` (an ``OR`` makes the planner scan the whole table).
     """
     pattern = like_pattern(query) if indexed else None
     holds = "position($1::bytea IN content) > 0"
-    if pattern is None:
-        return await conn.fetch(
-            f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {holds}{tables.newest_first}"
-            " LIMIT $2 OFFSET $3",
-            query, limit, offset,
-        )
     async with conn.transaction(readonly=True):
-        await conn.execute("SET LOCAL enable_seqscan = off")
-        return await conn.fetch(tables.indexed_search, query, limit, offset, pattern)
+        if pattern is None:
+            rows = await conn.fetch(f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {holds}", query)
+        else:
+            await conn.execute(PREFER_INDEXES)
+            rows = await conn.fetch(tables.indexed_search, query, pattern)
+        rows += await conn.fetch(
+            f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {holds}", query
+        )
+    return rows

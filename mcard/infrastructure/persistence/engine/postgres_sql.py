@@ -134,14 +134,12 @@ class Tables:
 
     @property
     def indexed_search(self) -> str:
-        """Texts holding ``$1`` (bytes) among the flagged cards the trigram index finds for the
-        pattern ``$4`` and the unflagged cards, newest first, ``LIMIT $2 OFFSET $3``."""
+        """Texts holding ``$1`` (bytes): the flagged cards the trigram index finds for the
+        pattern ``$2``, and the unflagged cards."""
         holds = "position($1::bytea IN content) > 0"
         return (
-            f"SELECT * FROM (SELECT {COLUMNS} FROM {self.card}"
-            f" WHERE text_indexed AND encode(content, 'escape') LIKE $4 AND {holds}"
-            f" UNION ALL SELECT {COLUMNS} FROM {self.card} WHERE is_text AND NOT text_indexed AND {holds}) AS hit"
-            f"{NEWEST_FIRST} LIMIT $2 OFFSET $3"
+            f"SELECT {COLUMNS} FROM {self.card} WHERE text_indexed AND encode(content, 'escape') LIKE $2 AND {holds}"
+            f" UNION ALL SELECT {COLUMNS} FROM {self.card} WHERE is_text AND NOT text_indexed AND {holds}"
         )
 
     @property
@@ -636,10 +634,7 @@ async def matching_rows(
     when it helps. What decides, and sorts, is the caller's exact check."""
     where, params = _where(tables, filters, None)
     if query is not None:
-        rows = list(await search.find(conn, tables, query, None, 0, indexed))
-        rows += await conn.fetch(
-            f"SELECT {COLUMNS} FROM {tables.card} WHERE NOT is_text AND position($1::bytea IN content) > 0", query
-        )
+        rows = await search.find(conn, tables, query, indexed, counted)
     elif patterns:
         rows = await search.find_folded(conn, tables, patterns, indexed, counted)
     else:
@@ -664,13 +659,6 @@ async def word_search(
 ) -> tuple[list[MCard], int]:
     """A word search whose phrases can be looked up (``postgres_words.ranked_page``)."""
     return await words.ranked_page(conn, tables, filters, dialect(tables), query, narrowed, limit, offset)
-
-
-async def find(
-    conn: Connection, tables: Tables, query: bytes, limit: Optional[int], offset: int, indexed: bool
-) -> list[MCard]:
-    """Text cards holding ``query`` (see ``postgres_search.find``)."""
-    return [row_card(row) for row in await search.find(conn, tables, query, limit, offset, indexed)]
 
 
 async def index_step(conn: Connection, tables: Tables, most: int) -> int:

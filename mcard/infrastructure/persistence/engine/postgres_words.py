@@ -197,7 +197,7 @@ async def ranked_page(
             "SELECT count(*) FILTER (WHERE words >= 0), coalesce(sum(words) FILTER (WHERE words >= 0), 0)"
             f" FROM {tables.card}"
         )
-        await conn.execute("SET LOCAL enable_seqscan = off")  # see postgres_search.find
+        await conn.execute(search.PREFER_INDEXES)
         uncounted = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE words IS NULL", *chosen_params)
         values = ranking.Values(chosen_params)
         holding = _holding(narrowed, values)
