@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
-from mcard.domain.query.text import required_literals
+from mcard.domain.query.text import required_literals, top_level_branches
 from mcard.domain.query import Filters, SearchSpec, WordQuery, sort_cards, tokens
 from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
@@ -248,6 +248,42 @@ def test_the_casefolded_text_of_every_match_holds_the_folded_literals(parts, tex
     if found is not None:
         literals = SearchSpec(mode="regex", query=pattern, case_sensitive=case_sensitive).folded_literals()
         assert all(literal in found.group(0).casefold() for literal in literals), pattern
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.one_of(PATTERN_PARTS, LITERAL_TEXT, st.just("|")), min_size=1, max_size=6),
+       text=LITERAL_TEXT, case_sensitive=st.booleans())
+def test_every_match_holds_the_literals_of_one_alternative(parts, text, case_sensitive):
+    """The index looks up one literal of each top-level alternative (``cat|dog``): a match
+    that holds none of them would be lost."""
+    pattern = "".join(parts)
+    try:
+        found = re.search(pattern, text, 0 if case_sensitive else re.IGNORECASE)
+    except re.error:
+        return
+    if found is not None:
+        alternatives = SearchSpec(mode="regex", query=pattern, case_sensitive=case_sensitive).folded_alternatives()
+        folded = found.group(0).casefold()
+        assert not alternatives or any(all(literal in folded for literal in alternative) for alternative in alternatives)
+
+
+def test_alternatives_are_split_at_the_top_level_only():
+    assert top_level_branches("cat|dog") == ["cat", "dog"]
+    assert top_level_branches(r"a\|b|[|]c|(d|e)f|") == [r"a\|b", "[|]c", "(d|e)f", ""]
+    assert SearchSpec.of("Straße|fox", "regex", False).folded_alternatives() == [["strasse"], ["fox"]]
+    assert SearchSpec.of("fox|", "regex").folded_alternatives() == []  # the empty alternative matches anything
+    assert SearchSpec.of("quokka|wombat", "regex").folded_alternatives() == [["quokka"], ["wombat"]]
+
+
+@pytest.mark.parametrize("pattern", [r"fox|quick", r"straße|KIRMIZI", r"Fox\b|日本語", r"(?i)FOX|brown", r"fox|q",
+                                     r"caf(e\u0301|é)|istanbul", r"\x00end|naïve", r"brown\b|\bthe\b|file"])
+async def test_alternatives_search_the_index_and_stay_exact(store, pattern):
+    async def check():
+        for case_sensitive in (True, False):
+            spec = SearchSpec.of(pattern, "regex", case_sensitive)
+            assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
+
+    await both_states(store, check)
 
 
 def test_only_i_and_its_kin_match_a_letter_of_another_casefold_in_any_case():

@@ -89,15 +89,34 @@ async def test_any_case_and_regex_candidates_come_from_the_index_and_stay_exact(
         for query in queries:
             for mode, pattern in (("substring", query), ("regex", re.escape(query))):
                 spec = SearchSpec.of(pattern, mode, False)
-                narrowed += bool(search.folded_patterns(spec.folded_literals()))
+                narrowed += bool(search.alternative_patterns(spec.folded_alternatives()))
                 found = await store.search(pattern, mode=mode, case_sensitive=False)
                 assert found == reference_search(spec, stored), (mode, query)
         assert narrowed > 100 and store.store._indexed
-    statement = search.folded_texts(sql.Tables.named(postgres_schema[1], "card"), 2, True)
+    statement = search.folded_texts(sql.Tables.named(postgres_schema[1], "card"), [2], True)
     async with admin.transaction():
         await admin.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {statement}", *search.folded_patterns(["kelvin", "strasse"])))
     assert "card_text" in plan and "card_scanned" in plan and "Seq Scan" not in plan
+
+
+async def test_alternatives_are_read_through_the_index(make_config, admin, postgres_schema):
+    """``quokka|WOMBAT|note 299 hay`` reads the texts that may match one alternative through the
+    trigram index; an alternative of several runs needs them all."""
+    texts = [f"note {i} {('Quokka', 'wombat', 'hay')[i % 3]}" for i in range(300)]
+    query = "quokka|WOMBAT|note 299 HAY"
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many([MCard(text) for text in texts] + [MCard("wombat".encode()), MCard(b"\xffwombat")])
+        await store.store.wait_indexed()
+        assert len(await store.search(query, mode="regex", case_sensitive=False)) == 100 + 100 + 1 + 1
+    alternatives = search.alternative_patterns(SearchSpec.of(query, "regex", case_sensitive=False).folded_alternatives())
+    assert [len(patterns) for patterns in alternatives] == [1, 1, 3]
+    explaining = Explaining(admin)
+    rows = await search.find_folded(explaining, sql.Tables.named(postgres_schema[1], "card"), alternatives, True, True)
+    assert len(rows) == 100 + 100 + 1 + 1  # every Quokka and wombat text, "note 299 hay", the bytes that are UTF-8
+    assert "card_text" in explaining.plans[0] and "card_scanned" in explaining.plans[1]
+    assert "Seq Scan" not in "".join(explaining.plans)
+    assert search.alternative_patterns(SearchSpec.of("quokka|wo", "regex").folded_alternatives()) == []
 
 
 WORD_TEXTS = ["Straße und STRASSE", "ﬁle a file", "\u212aelvin kelvin", "holidaẙ holiday", "İstanbul istanbul",

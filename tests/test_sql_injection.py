@@ -34,7 +34,7 @@ PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_tuples", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_query", "chosen_flag", "folded_texts",
-            "_matching_all", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
+            "_matching", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
             "mark"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
@@ -393,8 +393,9 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     chosen, chosen_params = postgres_words.chosen_flag(tables, filters, postgres_sql.dialect(tables))
     statements.append(chosen)
     params += chosen_params
-    patterns = postgres_search.folded_patterns(spec.folded_literals()) if mode != "words" else []
-    statements += [postgres_search.folded_texts(tables, len(patterns), True), postgres_search._matching_all(len(patterns))]
+    alternatives = postgres_search.alternative_patterns(spec.folded_alternatives()) if mode != "words" else []
+    sizes = [len(patterns) for patterns in alternatives]
+    statements += [postgres_search.folded_texts(tables, sizes, True), postgres_search._matching(sizes)]
     statements.append(postgres_words.step_statement(tables))
     if mode == "words":  # what a word search sends: patterns of the query's words go as values only
         values = postgres_ranking.Values([])

@@ -11,6 +11,8 @@ import time
 import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+from mcard.domain.query import SearchSpec
+from mcard.infrastructure.persistence.engine import sqlite_search
 from mcard.infrastructure.persistence.engine.sqlite_engine import SQLiteStore
 
 
@@ -47,6 +49,20 @@ async def test_listing_and_ranges_use_the_time_index(tmp_path):
             " AND (g_time, hash) < (3, 'x') ORDER BY g_time DESC, hash DESC"
         )
     assert "card_by_time" in str(plan) and "TEMP B-TREE" not in str(plan)
+
+
+async def test_a_regular_expression_of_alternatives_is_read_through_the_index(tmp_path):
+    """``quokka|WOMBAT`` looks up both words in the trigram index instead of checking every text."""
+    texts = [f"note {i} {('Quokka', 'wombat', 'hay')[i % 3]}" for i in range(300)]
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.save_many([MCard(text) for text in texts])
+        await store.store.wait_indexed()
+        spec = SearchSpec.of("quokka|WOMBAT", "regex", case_sensitive=False)
+        index, argument, _ = sqlite_search.lookup(spec)
+        [(hits,)] = await store.store._writer.fetch(f"SELECT count(*) FROM {index} WHERE {index} MATCH ?", [argument])
+        found = await store.search("quokka|WOMBAT", mode="regex", case_sensitive=False)
+    assert hits == 200 and len(found) == 200
+    assert sqlite_search.lookup(SearchSpec.of("quokka|wo", "regex")) is None  # "wo" is too short to look up
 
 
 @pytest.mark.parametrize("garbage", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\x01" * 90])

@@ -300,6 +300,27 @@ def required_literals(pattern: str) -> list[str]:
     return sorted((literal for literal in literals if literal), key=len, reverse=True)
 
 
+def top_level_branches(pattern: str) -> list[str]:
+    """The alternatives of ``pattern``: split at each ``|`` outside groups, classes and
+    escapes (``[pattern]`` when there is none). A match of ``pattern`` is a match of one."""
+    branches, start, depth, index = [], 0, 0, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "[":
+            index = _class_end(pattern, index)
+            continue
+        if char == "\\":
+            nxt = pattern[index + 1:index + 2]
+            index = index + 2 if not nxt.isalnum() else _escape_end(pattern, index)
+            continue
+        if char == "|" and depth == 0:
+            branches.append(pattern[start:index])
+            start = index + 1
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        index += 1
+    return [*branches, pattern[start:]]
+
+
 @dataclass(frozen=True)
 class SearchSpec:
     """A text search, checked: its ``mode``, its ``query`` and how it is matched."""
@@ -352,7 +373,21 @@ class SearchSpec:
             raise ValueError("a word search has no literals")
         if self.mode == "substring":
             return [casefold(self.query)]
-        literals = required_literals(self.query)
+        return self._folded(required_literals(self.query))
+
+    def folded_alternatives(self) -> list[list[str]]:
+        """What an index of casefolded text can look up for a search that is not by words:
+        lists of strings, such that the casefolded text of every match holds all the strings of
+        one of them. A regular expression gives one list per top-level alternative (``cat|dog``
+        gives ``[["cat"], ["dog"]]``), anything else one (``folded_literals``). Empty when some
+        alternative holds no literal, so that nothing can be looked up."""
+        if self.mode != "regex" or self.query.startswith("(?"):  # flags: see required_literals
+            alternatives = [self.folded_literals()]
+        else:
+            alternatives = [self._folded(required_literals(branch)) for branch in top_level_branches(self.query)]
+        return alternatives if all(alternatives) else []
+
+    def _folded(self, literals: list[str]) -> list[str]:
         if not self.case_sensitive:
             literals = [part for literal in literals for part in _IGNORECASE_ACROSS_FOLDS.split(literal)]
         return sorted((casefold(literal) for literal in literals if literal), key=len, reverse=True)

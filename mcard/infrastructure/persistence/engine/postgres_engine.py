@@ -454,8 +454,8 @@ class PostgresStore(BaseStore):
             found = await asyncio.to_thread(_words, spec, rows)
         else:
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
-            patterns = [] if literal is not None else postgres_search.folded_patterns(spec.folded_literals())
-            rows = await self._run(sql.matching_rows, filters, literal, patterns, self._indexed, self._counted)
+            alternatives = [] if literal is not None else postgres_search.alternative_patterns(spec.folded_alternatives())
+            rows = await self._run(sql.matching_rows, filters, literal, alternatives, self._indexed, self._counted)
             found = await asyncio.to_thread(reference_search, spec, [row_card(row) for row in rows])
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)

@@ -90,14 +90,22 @@ def folded_patterns(literals: Iterable[str]) -> list[str]:
     Such a run in a casefolded text comes from the same letters in some ASCII case, unless a
     character of ``FOLDS_INTO_ASCII`` supplies part of it; then the text holds that character.
     """
-    patterns = []
-    for literal in literals:
-        for run in FOLDED_RUN.findall(literal):
-            spelled = in_any_ascii_case(run)
-            supplied = [escape(char.encode("utf-8")).decode("ascii").replace("\\", "\\\\")
-                        for char, fold in FOLDS_INTO_ASCII.items() if _can_supply(fold, run)]
-            patterns.append("|".join([spelled, *supplied]))
-    return patterns
+    return [_run_pattern(run) for literal in literals for run in FOLDED_RUN.findall(literal)]
+
+
+def alternative_patterns(alternatives: Sequence[Sequence[str]]) -> list[list[str]]:
+    """``folded_patterns`` of each of ``alternatives`` (``SearchSpec.folded_alternatives``): a
+    text holding all the literals of one matches all the patterns of that one. Empty when one
+    has no run of three ASCII letters or digits: the index cannot help."""
+    found = [folded_patterns(alternative) for alternative in alternatives]
+    return found if found and all(found) else []
+
+
+def _run_pattern(run: str) -> str:
+    spelled = in_any_ascii_case(run)
+    supplied = [escape(char.encode("utf-8")).decode("ascii").replace("\\", "\\\\")
+                for char, fold in FOLDS_INTO_ASCII.items() if _can_supply(fold, run)]
+    return "|".join([spelled, *supplied])
 
 
 def in_any_ascii_case(word: str) -> str:
@@ -187,38 +195,44 @@ async def vacuum(conn: Connection, tables: Tables) -> bool:
 
 
 async def find_folded(
-    conn: Connection, tables: Tables, patterns: Sequence[str], indexed: bool, counted: bool
+    conn: Connection, tables: Tables, alternatives: Sequence[Sequence[str]], indexed: bool, counted: bool
 ) -> list[Any]:
-    """Rows (``COLUMNS``) of the cards whose escaped content matches every one of ``patterns``
-    (``folded_patterns``): text cards through the trigram index when there is one; bytes cards
-    (one that is UTF-8 is searched as its text) through the partial index of those that are
-    UTF-8 or not looked at yet when words are counted (``postgres_words``), else by a scan."""
+    """Rows (``COLUMNS``) of the cards whose escaped content matches all the patterns of one of
+    ``alternatives`` (``alternative_patterns``): text cards through the trigram index when there
+    is one, bytes cards as ``SEARCHED_BYTES``."""
+    sizes = [len(patterns) for patterns in alternatives]
+    values = [pattern for patterns in alternatives for pattern in patterns]
     async with conn.transaction(readonly=True):
         if indexed:
             await conn.execute(PREFER_INDEXES)
-        rows = list(await conn.fetch(folded_texts(tables, len(patterns), indexed), *patterns))
+        rows = list(await conn.fetch(folded_texts(tables, sizes, indexed), *values))
         rows += await conn.fetch(
-            f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {_matching_all(len(patterns))}",
-            *patterns,
+            f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {_matching(sizes)}", *values
         )
     return rows
 
 
-
-def folded_texts(tables: Tables, count: int, indexed: bool) -> str:
-    """The text cards matching ``count`` patterns ``$1``...: flagged ones through the trigram
-    index and unflagged ones through their partial index (``indexed``), else by a scan."""
+def folded_texts(tables: Tables, sizes: Sequence[int], indexed: bool) -> str:
+    """The text cards matching the patterns ``$1``... as ``_matching(sizes)``: flagged ones
+    through the trigram index and unflagged ones through their partial index (``indexed``),
+    else by a scan."""
     if not indexed:
-        return f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {_matching_all(count)}"
+        return f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {_matching(sizes)}"
     return (
-        f"SELECT {tables.columns} FROM {tables.card} WHERE text_indexed AND {_matching_all(count)}"
+        f"SELECT {tables.columns} FROM {tables.card} WHERE text_indexed AND {_matching(sizes)}"
         f" UNION ALL SELECT {tables.columns} FROM {tables.card}"
-        f" WHERE is_text AND NOT text_indexed AND {_matching_all(count)}"
+        f" WHERE is_text AND NOT text_indexed AND {_matching(sizes)}"
     )
 
 
-def _matching_all(count: int) -> str:
-    return " AND ".join(f"{ESCAPED} ~ ${number}" for number in range(1, count + 1))
+def _matching(sizes: Sequence[int]) -> str:
+    """SQL: the escaped content matches all the patterns of one group; the patterns are ``$1``...
+    in order, ``sizes`` of them a group."""
+    groups, first = [], 1
+    for size in sizes:
+        groups.append("(" + " AND ".join(f"{ESCAPED} ~ ${number}" for number in range(first, first + size)) + ")")
+        first += size
+    return "(" + " OR ".join(groups) + ")"
 
 
 async def find(conn: Connection, tables: Tables, query: bytes, indexed: bool, counted: bool) -> list[Any]:

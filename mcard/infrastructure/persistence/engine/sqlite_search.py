@@ -80,16 +80,22 @@ def word_expression(query: WordQuery) -> str:
 
 def lookup(spec: SearchSpec) -> Optional[tuple[str, str, bool]]:
     """(index, its ``MATCH`` argument, whether its hits are sure) for the cards the index
-    covers, or None when it cannot narrow them (a literal under three characters, or none).
-    Hits are sure when the index alone decides: words, a substring in any case; otherwise
-    each is checked (``check``)."""
+    covers, or None when it cannot narrow them (an alternative without a literal of three
+    characters or more). A regular expression's alternatives are looked up together, the
+    longest literal of each (``cat|dog`` as ``"cat" OR "dog"``). Hits are sure when the index
+    alone decides: words, a substring in any case; otherwise each is checked (``check``)."""
     if spec.mode == "words":
         return "card_words", word_expression(spec.words), True
-    literal = next(iter(spec.folded_literals()), "")
-    if len(literal) < 3 or "\x00" in literal:
+    looked_up = []
+    for alternative in spec.folded_alternatives():
+        usable = [literal for literal in alternative if len(literal) >= 3 and "\x00" not in literal]
+        if not usable:
+            return None
+        looked_up.append(usable[0])
+    if not looked_up:
         return None
-    sure = spec.mode == "substring" and not spec.case_sensitive and READ_AS_REPLACEMENT.isdisjoint(literal)
-    return "card_text", fts_string(literal), sure
+    sure = spec.mode == "substring" and not spec.case_sensitive and READ_AS_REPLACEMENT.isdisjoint(looked_up[0])
+    return "card_text", " OR ".join(fts_string(literal) for literal in dict.fromkeys(looked_up)), sure
 
 
 def check(spec: SearchSpec, params: list[object]) -> str:
