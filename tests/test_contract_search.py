@@ -214,6 +214,7 @@ PATTERN_PARTS = st.sampled_from([
     "a", "b", "ab", "x", ".", "[ab]", "[^a]", "[]a]", "[a-x]", "a?", "b*", "x+", "(ab)?", "a{0}", "b{2}", "x{,2}",
     "a{1,3}", "{", "}", "\\.", "\\d", "\\b", "^", "$", "(?=a)", "(?:x)", "|",
     "\\x61", "\\x62b", "\\u0061", "\\U00000062", "\\N{LATIN SMALL LETTER A}", "\\141", "\\0", "(a)\\1", "(b)\\1b",
+    "(?#x)", "(?#(|)", "(?x:#)\n", "(?x: a | b )", ")",
 ])
 
 
@@ -276,7 +277,8 @@ def test_alternatives_are_split_at_the_top_level_only():
 
 
 @pytest.mark.parametrize("pattern", [r"fox|quick", r"straße|KIRMIZI", r"Fox\b|日本語", r"(?i)FOX|brown", r"fox|q",
-                                     r"caf(e\u0301|é)|istanbul", r"\x00end|naïve", r"brown\b|\bthe\b|file"])
+                                     r"caf(e\u0301|é)|istanbul", r"\x00end|naïve", r"brown\b|\bthe\b|file",
+                                     "\\b(?x:#)\nfox#the\n|quick)", "quick(?#()|brown", "quickk(?#x)?"])
 async def test_alternatives_search_the_index_and_stay_exact(store, pattern):
     async def check():
         for case_sensitive in (True, False):

@@ -220,6 +220,8 @@ def compile_regex(pattern: object, flags: int = 0) -> re.Pattern[str]:
 
 _META: Final = frozenset(".^$*+?{}[]()|")
 _QUANTIFIERS: Final = frozenset("*+?{")
+_COMMENTS: Final = re.compile(r"\(\?(?:#|[aiLmsux-]*x)")
+"""A comment group, or flags turning verbose mode on or off (``(?x:``, ``(?ix)``, ``(?-x:``)."""
 _BRACES: Final = re.compile(r"\{\d*(?:,\d*)?\}")
 """A counted quantifier (``{2}``, ``{2,}``, ``{,3}``, ``{2,3}``); any other brace is literal."""
 
@@ -253,13 +255,19 @@ def _quantified(pattern: str, index: int) -> bool:
     return char in ("*", "+", "?") or (char == "{" and _BRACES.match(pattern, index) is not None)
 
 
+def _unscannable(pattern: str) -> bool:
+    """Whether ``pattern`` has flags up front or comments (``(?#...)``, verbose groups, where
+    ``#`` starts one), which the scans below do not read: they give it no literals."""
+    return pattern.startswith("(?") or _COMMENTS.search(pattern) is not None
+
+
 def required_literals(pattern: str) -> list[str]:
     """Strings every match of ``pattern`` contains, longest first: the runs of plain
     characters of its top level (a run ends at any special character, a character class or
     an escape such as ``\\d``; a character a quantifier follows is dropped). Conservative:
-    none at all when the pattern has a top-level ``|`` or flags; what it misses only costs a
-    scan, never a result."""
-    if pattern.startswith("(?"):
+    none at all when the pattern has a top-level ``|``, flags or comments; what it misses
+    only costs a scan, never a result."""
+    if _unscannable(pattern):
         return []
     literals, current, depth, index = [], "", 0, 0
     while index < len(pattern):
@@ -302,7 +310,8 @@ def required_literals(pattern: str) -> list[str]:
 
 def top_level_branches(pattern: str) -> list[str]:
     """The alternatives of ``pattern``: split at each ``|`` outside groups, classes and
-    escapes (``[pattern]`` when there is none). A match of ``pattern`` is a match of one."""
+    escapes (``[pattern]`` when there is none). A match of ``pattern`` is a match of one.
+    Comments are not read (``_unscannable``)."""
     branches, start, depth, index = [], 0, 0, 0
     while index < len(pattern):
         char = pattern[index]
@@ -381,7 +390,7 @@ class SearchSpec:
         one of them. A regular expression gives one list per top-level alternative (``cat|dog``
         gives ``[["cat"], ["dog"]]``), anything else one (``folded_literals``). Empty when some
         alternative holds no literal, so that nothing can be looked up."""
-        if self.mode != "regex" or self.query.startswith("(?"):  # flags: see required_literals
+        if self.mode != "regex" or _unscannable(self.query):
             alternatives = [self.folded_literals()]
         else:
             alternatives = [self._folded(required_literals(branch)) for branch in top_level_branches(self.query)]

@@ -97,8 +97,13 @@ def alternative_patterns(alternatives: Sequence[Sequence[str]]) -> list[list[str
     """``folded_patterns`` of each of ``alternatives`` (``SearchSpec.folded_alternatives``): a
     text holding all the literals of one matches all the patterns of that one. Empty when one
     has no run of three ASCII letters or digits: the index cannot help."""
-    found = [folded_patterns(alternative) for alternative in alternatives]
-    return found if found and all(found) else []
+    found: dict[tuple[str, ...], list[str]] = {}
+    for alternative in alternatives:
+        patterns = folded_patterns(alternative)
+        if not patterns:
+            return []
+        found.setdefault(tuple(patterns), patterns)
+    return list(found.values())
 
 
 def _run_pattern(run: str) -> str:
@@ -245,10 +250,11 @@ async def find(conn: Connection, tables: Tables, query: bytes, indexed: bool, co
     pattern = like_pattern(query) if indexed else None
     holds = "position($1::bytea IN content) > 0"
     async with conn.transaction(readonly=True):
+        if pattern is not None or counted:
+            await conn.execute(PREFER_INDEXES)
         if pattern is None:
             rows = await conn.fetch(f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {holds}", query)
         else:
-            await conn.execute(PREFER_INDEXES)
             rows = await conn.fetch(tables.indexed_search, query, pattern)
         rows += await conn.fetch(
             f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {holds}", query
