@@ -65,6 +65,52 @@ async def test_a_regular_expression_of_alternatives_is_read_through_the_index(tm
     assert sqlite_search.lookup(SearchSpec.of("quokka|wo", "regex")) is None  # "wo" is too short to look up
 
 
+def _indexed_up_to(path) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone()[0]
+
+
+async def test_lone_writes_after_a_bulk_load_do_not_wait_behind_the_index(tmp_path):
+    """Once the background index has started on a backlog, a write that comes in waits for
+    the step running then, and the index pauses while writes go on: the old way, every lone
+    write waited for one more step (500 cards each)."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"bulk card {i} with a few words") for i in range(30_000)])
+        started = _indexed_up_to(path)
+        while _indexed_up_to(path) == started:  # the index starts once writes pause
+            await asyncio.sleep(0.01)
+        before = _indexed_up_to(path)
+        for i in range(50):
+            await store.create(f"lone card {i}")
+        during = _indexed_up_to(path) - before
+        assert during <= 5 * 500, f"{during} cards indexed while 50 lone writes ran"
+        while _indexed_up_to(path) < 30_050:  # and it goes on once they pause
+            await asyncio.sleep(0.05)
+        assert len(await store.search("lone card")) == 50
+
+
+async def test_a_steady_stream_of_writes_does_not_starve_the_index(tmp_path):
+    """Writes never 0.1 s apart still let the background index take a step every second."""
+    path = tmp_path / "c.db"
+    loop = asyncio.get_running_loop()
+
+    async def stream(seconds: float) -> None:
+        until = loop.time() + seconds
+        while loop.time() < until:
+            await store.create(f"stream {loop.time()}")
+            await asyncio.sleep(0.005)
+
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"bulk card {i}") for i in range(20_000)])
+        await stream(0.5)
+        before = _indexed_up_to(path)
+        await stream(2.5)
+        assert _indexed_up_to(path) > before
+        await store.store.wait_indexed()
+        assert _indexed_up_to(path) == await store.count()
+
+
 @pytest.mark.parametrize("garbage", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\x01" * 90])
 async def test_file_that_is_not_a_database_raises_and_is_left_untouched(tmp_path, garbage):
     path = tmp_path / "notes.db"

@@ -43,8 +43,10 @@ DEFAULT_SETTINGS: Final = {
     "page_marks": 256,
     # The search index is extended in the background once writes pause this long (seconds),
     # at most this many cards or bytes of text per transaction (~0.5 us a byte), so that a
-    # step never delays a write by more than some tens of milliseconds.
+    # step never delays a write by more than some tens of milliseconds. A write that comes in
+    # pauses it until writes pause again, or for at most index_max_delay seconds.
     "index_delay": 0.1,
+    "index_max_delay": 1.0,
     "index_step": 500,
     "index_step_bytes": 64 * 1024,
     # Checkpoints are run by the store, not automatically by SQLite, so that it knows when its
@@ -157,7 +159,8 @@ class SQLiteStore(BaseStore):
             raise
         self._writer, self._lost = writer, None
         self._batcher = WriteBatcher(
-            self._write_batch, None if read_only else self._background_step, DEFAULT_SETTINGS["index_delay"]
+            self._write_batch, None if read_only else self._background_step,
+            DEFAULT_SETTINGS["index_delay"], DEFAULT_SETTINGS["index_max_delay"],
         )
         self._batcher.run_idle_when_quiet()
         logger.debug("opened SQLite card store %s%s", self._where, " (read-only)" if read_only else "")

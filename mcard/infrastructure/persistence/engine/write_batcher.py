@@ -7,6 +7,9 @@ them one by one would make the last caller wait one timeout per request before i
 running or queued skips the queue and runs in its caller's task. The engine may also supply
 background work (``idle``) that runs in small steps while no write is waiting, started at once
 (``run_idle``) or once writes have paused for ``idle_delay`` seconds (``run_idle_when_quiet``).
+Started that way it gives way to writes: a write that arrives during a step waits for that step
+only, then the work pauses until writes pause again, or at most ``idle_max_delay`` seconds, so
+that a steady stream of writes neither waits behind every step nor starves the work.
 """
 
 from __future__ import annotations
@@ -44,13 +47,17 @@ class WriteBatcher:
         execute_batch: Callable[[list[WriteRequest]], Awaitable[None]],
         idle: Optional[Callable[[], Awaitable[bool]]] = None,
         idle_delay: float = 0.1,
+        idle_max_delay: float = 1.0,
     ) -> None:
         self._execute_batch = execute_batch
         self._idle = idle
         self._idle_wanted = False
+        self._idle_yields = False
         self._idle_delay = idle_delay
+        self._idle_max_delay = idle_max_delay
         self._idle_timer: Optional[asyncio.TimerHandle] = None
         self._last_write = 0.0
+        self._deferred_since: Optional[float] = None
         self._pending: list[WriteRequest] = []
         self._in_flight: list[WriteRequest] = []
         self._drain_task: Optional[asyncio.Task[None]] = None
@@ -111,13 +118,16 @@ class WriteBatcher:
             raise request.error
         return request.result
 
-    def run_idle(self) -> None:
+    def run_idle(self, yielding: bool = False) -> None:
         """Start the background work: one ``idle()`` step at a time, whenever no write is
         queued, until a step returns False (nothing left) or fails (logged; tried again on
-        the next call)."""
+        the next call). ``yielding``: it pauses once a write comes in (see the module
+        docstring); else it goes on between writes until it is done (``wait_indexed``)."""
         self._cancel_idle_timer()
+        self._deferred_since = None
         if self._idle is None:
             return
+        self._idle_yields = yielding and (self._idle_yields or not self._idle_wanted)
         self._idle_wanted = True
         if not self._busy():
             self._drain_task = asyncio.get_running_loop().create_task(self._drain())
@@ -132,17 +142,21 @@ class WriteBatcher:
             return
         loop = asyncio.get_running_loop()
         self._last_write = loop.time()
+        if self._deferred_since is None:
+            self._deferred_since = self._last_write
         if self._idle_timer is None:
             self._idle_timer = loop.call_later(self._idle_delay, self._when_quiet)
 
     def _when_quiet(self) -> None:
         self._idle_timer = None
         loop = asyncio.get_running_loop()
-        wait = self._last_write + self._idle_delay - loop.time()
-        if wait > 0:
-            self._idle_timer = loop.call_later(wait, self._when_quiet)
+        now = loop.time()
+        wait = self._last_write + self._idle_delay - now
+        overdue = (self._deferred_since or now) + self._idle_max_delay - now
+        if wait > 0 and overdue > 0:
+            self._idle_timer = loop.call_later(min(wait, overdue), self._when_quiet)
         else:
-            self.run_idle()
+            self.run_idle(yielding=True)
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:
@@ -173,6 +187,13 @@ class WriteBatcher:
                 logger.log(level, "background write step failed, retried later: %s", exc)
                 more = False
             self._idle_wanted = self._idle_wanted and more
+            if self._idle_wanted and self._idle_yields and self._pending:
+                # writes came in during the step: they go first, the work waits for a pause
+                self._idle_wanted = False
+                await self._drain_pending()
+                if not self._idle_wanted:  # else run_idle was called meanwhile (wait_indexed)
+                    self.run_idle_when_quiet()
+                    return
 
     async def _drain_pending(self) -> None:
         while self._pending:
