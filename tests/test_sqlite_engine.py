@@ -1,6 +1,7 @@
 """SQLite-specific behaviour: files, memory databases, connections, locking and failures."""
 
 import asyncio
+import logging
 import os
 import sqlite3
 import subprocess
@@ -85,13 +86,16 @@ async def test_lone_writes_after_a_bulk_load_do_not_wait_behind_the_index(tmp_pa
             await store.create(f"lone card {i}")
         during = _indexed_up_to(path) - before
         assert during <= 5 * 500, f"{during} cards indexed while 50 lone writes ran"
+        deadline = asyncio.get_running_loop().time() + 60
         while _indexed_up_to(path) < 30_050:  # and it goes on once they pause
+            assert asyncio.get_running_loop().time() < deadline, "the index did not catch up"
             await asyncio.sleep(0.05)
         assert len(await store.search("lone card")) == 50
 
 
 async def test_a_steady_stream_of_writes_does_not_starve_the_index(tmp_path):
-    """Writes never 0.1 s apart still let the background index take a step every second."""
+    """Writes never 0.1 s apart still let the background index take a step now and then
+    (every ``index_max_delay`` seconds)."""
     path = tmp_path / "c.db"
     loop = asyncio.get_running_loop()
 
@@ -103,12 +107,26 @@ async def test_a_steady_stream_of_writes_does_not_starve_the_index(tmp_path):
 
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         await store.save_many([MCard(f"bulk card {i}") for i in range(20_000)])
-        await stream(0.5)
+        await stream(0.3)
         before = _indexed_up_to(path)
-        await stream(2.5)
+        await stream(1.5)
         assert _indexed_up_to(path) > before
         await store.store.wait_indexed()
         assert _indexed_up_to(path) == await store.count()
+
+
+async def test_no_background_step_runs_after_close(tmp_path, caplog):
+    """A write that finishes while the store closes arms no step for after the close."""
+    caplog.set_level(logging.DEBUG, logger="mcard")
+    store = AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db"))
+    await store.initialize()
+    await store.save_many([MCard(f"bulk card {i}") for i in range(5_000)])
+    writing = asyncio.ensure_future(store.create("written while closing"))
+    await asyncio.sleep(0)
+    await store.close()
+    await asyncio.wait([writing])
+    await asyncio.sleep(0.5)
+    assert not [record.getMessage() for record in caplog.records if "step failed" in record.getMessage()]
 
 
 @pytest.mark.parametrize("garbage", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\x01" * 90])

@@ -42,8 +42,6 @@ CANCEL_CHECK: Final = 0.02
 """Seconds between checks, while a write runs, of whether all its callers have cancelled."""
 INDEX_DELAY: Final = 0.1
 """Seconds without a write before the search index is extended in the background."""
-INDEX_MAX_DELAY: Final = 1.0
-"""Most seconds a steady stream of writes holds the background index steps back."""
 DIRECT_FROM: Final = 2
 """A store allowed more connections than this keeps one aside for lone reads (``postgres_direct``)."""
 DIRECT_READ_CARDS: Final = 16
@@ -210,9 +208,9 @@ class PostgresStore(BaseStore):
         self._indexed = indexed
         self._counted = counted
         background = self._index_step if indexed and not config.read_only else None
-        self._batcher = WriteBatcher(self._write_batch, background, INDEX_DELAY, INDEX_MAX_DELAY)
+        self._batcher = WriteBatcher(self._write_batch, background, INDEX_DELAY)
         if behind:  # cards a closed store left out of the index, or an upgraded table
-            self._batcher.run_idle(yielding=True)
+            self._batcher.run_idle()
         logger.debug("opened PostgreSQL card store %s", self._where)
 
     async def close(self) -> None:
@@ -224,8 +222,7 @@ class PostgresStore(BaseStore):
         if not opening.done():
             await asyncio.wait([opening])
         if self._batcher is not None:
-            self._batcher.stop_idle()
-            await self._batcher.wait_idle()
+            await self._batcher.close()
         vacuuming, self._vacuuming = self._vacuuming, None
         if vacuuming is not None:
             vacuuming.cancel()

@@ -44,9 +44,10 @@ DEFAULT_SETTINGS: Final = {
     # The search index is extended in the background once writes pause this long (seconds),
     # at most this many cards or bytes of text per transaction (~0.5 us a byte), so that a
     # step never delays a write by more than some tens of milliseconds. A write that comes in
-    # pauses it until writes pause again, or for at most index_max_delay seconds.
+    # pauses it until writes pause again, or for index_max_delay seconds at most (under a
+    # steady stream of writes it then takes a step that often: the catch-up slows, writes don't).
     "index_delay": 0.1,
-    "index_max_delay": 1.0,
+    "index_max_delay": 0.25,
     "index_step": 500,
     "index_step_bytes": 64 * 1024,
     # Checkpoints are run by the store, not automatically by SQLite, so that it knows when its
@@ -174,8 +175,7 @@ class SQLiteStore(BaseStore):
         if not opening.done() or opening.exception() is not None:
             await asyncio.wait([opening])
         if self._batcher is not None:
-            self._batcher.stop_idle()
-            await self._batcher.wait_idle()
+            await self._batcher.close()
         await self._close_loop_connections()
         workers = [*self._snapshots, *self._readers, *([self._writer] if self._writer else [])]
         self._writer, self._batcher, self._readers = None, None, []

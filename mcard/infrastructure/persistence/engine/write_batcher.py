@@ -7,9 +7,10 @@ them one by one would make the last caller wait one timeout per request before i
 running or queued skips the queue and runs in its caller's task. The engine may also supply
 background work (``idle``) that runs in small steps while no write is waiting, started at once
 (``run_idle``) or once writes have paused for ``idle_delay`` seconds (``run_idle_when_quiet``).
-Started that way it gives way to writes: a write that arrives during a step waits for that step
-only, then the work pauses until writes pause again, or at most ``idle_max_delay`` seconds, so
-that a steady stream of writes neither waits behind every step nor starves the work.
+With an ``idle_max_delay``, work started that way gives way to writes: a write that arrives
+during a step waits for that step only, then the work pauses until writes pause again, or for
+``idle_max_delay`` seconds at most, so that a steady stream of writes neither waits behind every
+step nor stops the work.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class WriteBatcher:
         execute_batch: Callable[[list[WriteRequest]], Awaitable[None]],
         idle: Optional[Callable[[], Awaitable[bool]]] = None,
         idle_delay: float = 0.1,
-        idle_max_delay: float = 1.0,
+        idle_max_delay: Optional[float] = None,
     ) -> None:
         self._execute_batch = execute_batch
         self._idle = idle
@@ -58,6 +59,7 @@ class WriteBatcher:
         self._idle_timer: Optional[asyncio.TimerHandle] = None
         self._last_write = 0.0
         self._deferred_since: Optional[float] = None
+        self._closed = False
         self._pending: list[WriteRequest] = []
         self._in_flight: list[WriteRequest] = []
         self._drain_task: Optional[asyncio.Task[None]] = None
@@ -125,7 +127,7 @@ class WriteBatcher:
         docstring); else it goes on between writes until it is done (``wait_indexed``)."""
         self._cancel_idle_timer()
         self._deferred_since = None
-        if self._idle is None:
+        if self._idle is None or self._closed:
             return
         self._idle_yields = yielding and (self._idle_yields or not self._idle_wanted)
         self._idle_wanted = True
@@ -138,7 +140,7 @@ class WriteBatcher:
         One timer at a time, re-armed when it fires too early, so a stream of writes does not
         create and cancel a timer each.
         """
-        if self._idle is None:
+        if self._idle is None or self._closed:
             return
         loop = asyncio.get_running_loop()
         self._last_write = loop.time()
@@ -152,21 +154,25 @@ class WriteBatcher:
         loop = asyncio.get_running_loop()
         now = loop.time()
         wait = self._last_write + self._idle_delay - now
-        overdue = (self._deferred_since or now) + self._idle_max_delay - now
-        if wait > 0 and overdue > 0:
-            self._idle_timer = loop.call_later(min(wait, overdue), self._when_quiet)
+        if self._idle_max_delay is not None and self._deferred_since is not None:
+            wait = min(wait, self._deferred_since + self._idle_max_delay - now)
+        if wait > 0:
+            self._idle_timer = loop.call_later(wait, self._when_quiet)
         else:
-            self.run_idle(yielding=True)
+            self.run_idle(yielding=self._idle_max_delay is not None)
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
 
-    def stop_idle(self) -> None:
-        """Start no further background step (the one running, if any, finishes)."""
+    async def close(self) -> None:
+        """Start no further background step (the one running, if any, finishes), wait for
+        the writes queued so far; nothing is started afterwards."""
+        self._closed = True
         self._cancel_idle_timer()
         self._idle_wanted = False
+        await self.wait_idle()
 
     async def wait_idle(self) -> None:
         """Wait until every queued write has been committed or has failed, and the background
@@ -182,17 +188,25 @@ class WriteBatcher:
             try:
                 more = await self._idle()
             except Exception as exc:
-                # A busy database is expected (another writer holds the lock): tried again later.
-                level = logging.DEBUG if getattr(exc, "transient", False) else logging.WARNING
-                logger.log(level, "background write step failed, retried later: %s", exc)
+                # A busy database is expected (another writer holds the lock): tried again once
+                # writes pause; anything else on the next write.
+                transient = getattr(exc, "transient", False)
+                logger.log(logging.DEBUG if transient else logging.WARNING,
+                           "background write step failed, retried later: %s", exc)
                 more = False
+                if transient:
+                    self.run_idle_when_quiet()
             self._idle_wanted = self._idle_wanted and more
             if self._idle_wanted and self._idle_yields and self._pending:
                 # writes came in during the step: they go first, the work waits for a pause
                 self._idle_wanted = False
-                await self._drain_pending()
-                if not self._idle_wanted:  # else run_idle was called meanwhile (wait_indexed)
-                    self.run_idle_when_quiet()
+                try:
+                    await self._drain_pending()
+                finally:
+                    paused = not self._idle_wanted  # else run_idle was called meanwhile (wait_indexed)
+                    if paused:
+                        self.run_idle_when_quiet()
+                if paused:
                     return
 
     async def _drain_pending(self) -> None:
