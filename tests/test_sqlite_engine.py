@@ -14,7 +14,7 @@ import pytest
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
 from mcard.domain.query import SearchSpec
 from mcard.infrastructure.persistence.engine import sqlite_search
-from mcard.infrastructure.persistence.engine.sqlite_engine import SQLiteStore
+from mcard.infrastructure.persistence.engine.sqlite_engine import DEFAULT_SETTINGS, SQLiteStore
 
 
 async def test_creates_missing_parent_folders(tmp_path):
@@ -113,6 +113,22 @@ async def test_a_steady_stream_of_writes_does_not_starve_the_index(tmp_path):
         assert _indexed_up_to(path) > before
         await store.store.wait_indexed()
         assert _indexed_up_to(path) == await store.count()
+
+
+async def test_word_totals_leave_out_removed_cards_the_index_still_holds(tmp_path, monkeypatch):
+    """Removed cards stay in the word index until a background step purges them: a total
+    counted in the index must not count them."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        cards = [MCard(f"river card {i}") for i in range(40)]
+        await store.save_many(cards)
+        await store.store.wait_indexed()
+        monkeypatch.setitem(DEFAULT_SETTINGS, "index_delay", 3600)  # no purge from here on
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        assert await store.remove_many(card.hash for card in cards[:15]) == 15
+        [(unpurged,)] = await store.store._writer.fetch("SELECT count(*) FROM card_text_garbage")
+        found = await store.find("river", limit=10)
+        assert unpurged == 15 and found.total == 25 and len(found) == 10
+        assert (await store.find("river card", limit=5, offset=20)).total == 25
 
 
 async def test_no_background_step_runs_after_close(tmp_path, caplog):
