@@ -241,14 +241,20 @@ LITERAL_TEXT = st.text(st.sampled_from("aiIıİsSſßkKKxé. "), max_size=10)
 def test_the_casefolded_text_of_every_match_holds_the_folded_literals(parts, text, case_sensitive):
     """An index of casefolded text is looked up with these: in any case, ``i`` matches ``ı``
     and ``İ``, whose casefolds are other letters, so no literal may span them."""
-    pattern = "".join(parts)
+    spec, folded = folded_match("".join(parts), text, case_sensitive)
+    if folded is not None:
+        assert all(literal in folded for literal in spec.folded_literals()), spec.query
+
+
+def folded_match(pattern: str, text: str, case_sensitive: bool) -> tuple[SearchSpec, str | None]:
+    """The regex search of ``pattern`` and the casefold of its first match in ``text`` (None
+    when nothing matches or the pattern is not valid)."""
+    spec = SearchSpec(mode="regex", query=pattern, case_sensitive=case_sensitive)
     try:
         found = re.search(pattern, text, 0 if case_sensitive else re.IGNORECASE)
     except re.error:
-        return
-    if found is not None:
-        literals = SearchSpec(mode="regex", query=pattern, case_sensitive=case_sensitive).folded_literals()
-        assert all(literal in found.group(0).casefold() for literal in literals), pattern
+        return spec, None
+    return spec, None if found is None else found.group(0).casefold()
 
 
 @settings(max_examples=500, deadline=None)
@@ -257,14 +263,9 @@ def test_the_casefolded_text_of_every_match_holds_the_folded_literals(parts, tex
 def test_every_match_holds_the_literals_of_one_alternative(parts, text, case_sensitive):
     """The index looks up one literal of each top-level alternative (``cat|dog``): a match
     that holds none of them would be lost."""
-    pattern = "".join(parts)
-    try:
-        found = re.search(pattern, text, 0 if case_sensitive else re.IGNORECASE)
-    except re.error:
-        return
-    if found is not None:
-        alternatives = SearchSpec(mode="regex", query=pattern, case_sensitive=case_sensitive).folded_alternatives()
-        folded = found.group(0).casefold()
+    spec, folded = folded_match("".join(parts), text, case_sensitive)
+    if folded is not None:
+        alternatives = spec.folded_alternatives()
         assert not alternatives or any(all(literal in folded for literal in alternative) for alternative in alternatives)
 
 

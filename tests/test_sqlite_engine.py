@@ -71,6 +71,13 @@ def _indexed_up_to(path) -> int:
         return db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone()[0]
 
 
+async def _until(condition, failure: str, seconds: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, failure
+        await asyncio.sleep(0.01)
+
+
 async def test_lone_writes_after_a_bulk_load_do_not_wait_behind_the_index(tmp_path):
     """Once the background index has started on a backlog, a write that comes in waits for
     the step running then, and the index pauses while writes go on: the old way, every lone
@@ -79,17 +86,13 @@ async def test_lone_writes_after_a_bulk_load_do_not_wait_behind_the_index(tmp_pa
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         await store.save_many([MCard(f"bulk card {i} with a few words") for i in range(30_000)])
         started = _indexed_up_to(path)
-        while _indexed_up_to(path) == started:  # the index starts once writes pause
-            await asyncio.sleep(0.01)
+        await _until(lambda: _indexed_up_to(path) > started, "the index did not start once writes paused")
         before = _indexed_up_to(path)
         for i in range(50):
             await store.create(f"lone card {i}")
         during = _indexed_up_to(path) - before
         assert during <= 5 * 500, f"{during} cards indexed while 50 lone writes ran"
-        deadline = asyncio.get_running_loop().time() + 60
-        while _indexed_up_to(path) < 30_050:  # and it goes on once they pause
-            assert asyncio.get_running_loop().time() < deadline, "the index did not catch up"
-            await asyncio.sleep(0.05)
+        await _until(lambda: _indexed_up_to(path) >= 30_050, "the index did not go on once writes paused")
         assert len(await store.search("lone card")) == 50
 
 

@@ -198,16 +198,10 @@ class WriteBatcher:
                     self.run_idle_when_quiet()
             self._idle_wanted = self._idle_wanted and more
             if self._idle_wanted and self._idle_yields and self._pending:
-                # writes came in during the step: they go first, the work waits for a pause
+                # Writes came in during the step: they go first (the loop drains them), then
+                # the work waits for a pause, unless run_idle asks for it meanwhile (wait_indexed).
                 self._idle_wanted = False
-                try:
-                    await self._drain_pending()
-                finally:
-                    paused = not self._idle_wanted  # else run_idle was called meanwhile (wait_indexed)
-                    if paused:
-                        self.run_idle_when_quiet()
-                if paused:
-                    return
+                self.run_idle_when_quiet()
 
     async def _drain_pending(self) -> None:
         while self._pending:
