@@ -6,6 +6,7 @@ from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
 from mcard.exporting import export
 from mcard.importing import import_paths, import_records
 from tests.test_content_types import PNG
+from mcard.infrastructure.persistence.engine import sqlite_schema as schema
 
 
 async def test_import_paths_and_export_from_python(tmp_path):
@@ -65,4 +66,4 @@ async def test_a_version_1_database_gains_content_types(tmp_path):
         assert types == ["application/json", "image/png", "text/plain"]
         assert (await store.create("new after migration")).content_type == "text/plain"
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (4,)
+        assert raw.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (schema.SCHEMA_VERSION,)

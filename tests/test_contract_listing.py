@@ -183,6 +183,7 @@ async def test_list_heads_are_the_listed_cards_with_their_content_cut(wrapper):
     cards = [
         MCard("short", g_time=at(0)), MCard("ü" * 300, g_time=at(1)), MCard(b"\x00\x01" * 50, g_time=at(2)),
         MCard("x" * 1000, g_time=at(3)), MCard(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, g_time=at(3)),
+        MCard("ü€" * 20_000, g_time=at(4)), MCard(bytes(range(256)) * 300, g_time=at(5)),  # heads of large values
     ]
     await wrapper.save_many(cards)
     await wrapper.add("y" * 20, name="b.txt")

@@ -8,10 +8,13 @@ view too, which pandas escapes). ``verify()`` reports every such row.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from tests.test_display_escaping import FOREIGN_ROWS, HOSTILE_HASH, check_markup, parse, write_foreign_rows
+from tests.test_display_escaping import FOREIGN_ROWS, HOSTILE_HASH, MICROS, _row, check_markup, parse, write_foreign_rows
 
 import mcard.notebook
+from mcard import AsyncPersistenceWrapper, SQLiteConfig
 from mcard.content_types import IMAGE_TYPES
 from mcard.notebook import card_html, cards_html
 from mcard.notebook.media import human_time
@@ -99,3 +102,19 @@ def test_dataframe_view_shows_markup_as_text(path):
     assert not [name for _, attrs in parsed.elements for name, _ in attrs if name.startswith("on")]
     text = "".join(parsed.text)  # pandas cuts long values at 50 characters
     assert HOSTILE_HASH[:40] in text and all(str(FOREIGN_ROWS[name][6])[:40] in text for name in names)
+
+
+def test_a_number_stored_as_content_under_a_large_size_is_listed_with_its_digits(path):
+    """The heads of large contents are read as blobs; a value that is no blob or text must not
+    be opened as one, whatever size its row claims."""
+    store_with(path, _row("4" * 64, 43, is_text=0, g_time=MICROS + 9, size=1 << 40))
+    with mcard.notebook.open(path) as cards:
+        frame = cards.list_df(labels=False)
+
+    async def heads() -> list[tuple]:
+        async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+            return await store.store.list_heads(head=10)
+
+    rows = asyncio.run(heads())
+    assert list(frame["hash"]).count("4" * 64) == 1
+    assert [row[1] for row in rows if row[0] == "4" * 64] == [b"43"]

@@ -238,3 +238,93 @@ async def test_cards_indexed_by_older_triggers_stay_exact_under_the_current_ones
             rows = await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'card'")
             assert rows == [(2,)]  # the second card stored
         assert [c.hash for c in await store.search("STRASSE", case_sensitive=False)] == [cards[1].hash]
+
+
+SCHEMA_V4_CARD = """CREATE TABLE card (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE,
+    content BLOB NOT NULL, is_text INTEGER NOT NULL, g_time INTEGER NOT NULL, hash_algorithm TEXT NOT NULL,
+    size INTEGER NOT NULL, content_type TEXT)"""
+"""The card table of schema 4: the content second. The rest of schema 4 is the current schema."""
+V4_COLUMNS = "id, hash, content, is_text, g_time, hash_algorithm, size, content_type"
+
+
+def as_version_4(path):
+    """The store at ``path`` rewritten as schema 4 kept it: same ids, indexes, labels and sequence."""
+    with sqlite3.connect(path) as db:
+        for name, function in (("mcard_searchable", schema.searchable), ("mcard_words", schema.words),
+                               ("mcard_word_count", schema.word_count)):
+            db.create_function(name, 2, function)  # named by the triggers' statements
+        for name in ("card_deleted", *schema.INDEXING_TRIGGERS):
+            db.execute(f"DROP TRIGGER {name}")
+        db.execute("ALTER TABLE card RENAME TO card_v5")
+        for name in ("card_by_time", "card_by_type", "card_by_size"):
+            db.execute(f"DROP INDEX {name}")
+        db.execute(SCHEMA_V4_CARD)
+        db.execute(f"INSERT INTO card ({V4_COLUMNS}) SELECT {V4_COLUMNS} FROM card_v5")
+        db.execute("UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'card_v5')"
+                   " WHERE name = 'card'")
+        db.execute("DROP TABLE card_v5")
+        for statement in (schema.CARD_TABLE[1], *schema.CARD_INDEXES, *schema.INDEXING_TRIGGERS.values(),
+                          *schema.DELETION):
+            db.execute(statement)
+        db.execute("UPDATE mcard_meta SET value = 4 WHERE key = 'schema_version'")
+    db.close()
+
+
+IMAGE = MCard(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 400)  # 100 KB: its head is read as a blob
+
+
+async def write_version_4(path):
+    """A schema 4 store: 30 notes and an image, tags, a name, removed cards (the last one too)."""
+    cards = [MCard(f"kept note {i}") for i in range(30)] + [IMAGE]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many(cards)
+        await store.tag(cards[0].hash, "kept")
+        named, _ = await store.add("a named note", name="named.txt")
+        last = await store.create("removed last")
+        await store.store.wait_indexed()
+        await store.remove_many([cards[1].hash, last.hash])
+        await store.store.wait_indexed()
+    as_version_4(path)
+    return [card for card in cards if card.hash != cards[1].hash], named
+
+
+async def test_a_version_4_file_gets_the_content_last_and_keeps_its_index_and_labels(tmp_path):
+    path = tmp_path / "v4.db"
+    kept, named = await write_version_4(path)
+    with sqlite3.connect(path) as db:
+        [indexed] = db.execute(INDEXED_UP_TO).fetchone()
+        [sequence] = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'card'").fetchone()
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        writer = store.store._writer
+        assert [row[1] for row in await writer.fetch("PRAGMA table_info(card)")][-1] == "content"
+        assert await writer.fetch(INDEXED_UP_TO) == [(indexed,)]  # nothing to index again
+        assert await store.get_many([card.hash for card in kept]) == {card.hash: card for card in kept}
+        notes = sorted(card.hash for card in kept if card.is_text)
+        assert sorted(card.hash for card in await store.search("kept note")) == notes
+        assert sorted(card.hash for card in await store.search("note", mode="words")) == sorted([*notes, named.hash])
+        assert await store.find("tag:kept") == [kept[0]]
+        assert await store.find("name:named.txt") == [named]
+        assert [row[1] for row in await store.store.list_heads(head=20) if row[0] == IMAGE.hash] == [IMAGE.content[:20]]
+        new = await store.create("a note after the upgrade")
+        assert await writer.fetch("SELECT id FROM card WHERE hash = ?", (new.hash,)) == [(sequence + 1,)]
+        await store.remove(kept[2].hash)
+        await store.store.wait_indexed()
+        assert kept[2].hash not in {card.hash for card in await store.search("kept note")}
+        assert len(await store.search("note", mode="words")) == len(notes) + 1
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (5,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM card_words WHERE card_words MATCH 'note'").fetchone() == (len(notes) + 1,)
+    db.close()
+
+
+async def test_a_version_4_file_is_read_as_it_is_read_only(tmp_path):
+    path = tmp_path / "v4.db"
+    kept, _ = await write_version_4(path)
+    before = path.read_bytes()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path, read_only=True)) as store:
+        assert await store.get(IMAGE.hash) == IMAGE
+        assert len(await store.search("kept note")) == len(kept) - 1
+        assert [row[1] for row in await store.store.list_heads(head=20) if row[0] == IMAGE.hash] == [IMAGE.content[:20]]
+    assert path.read_bytes() == before

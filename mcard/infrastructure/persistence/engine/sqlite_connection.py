@@ -141,11 +141,15 @@ class SQLiteWorker:
         """Every row of ``statement``, as the row factory makes them."""
         return list(await self._call(self.connection.execute_fetchall(statement, parameters)))
 
-    async def fetch_tuples(self, statement: Statement, parameters: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        """Every row of ``statement`` as a plain tuple, past the row factory: for many rows
-        that need no card built, at the cost of three more hops to the connection's thread."""
+    async def fetch_tuples(
+        self, statement: Statement, parameters: Iterable[Any] = (),
+        row_factory: Optional[Callable[[sqlite3.Cursor, tuple[Any, ...]], Any]] = None,
+    ) -> list[Any]:
+        """Every row of ``statement`` as a plain tuple, or as ``row_factory`` makes it, past
+        the connection's row factory: for many rows that need no card built, at the cost of
+        three more hops to the connection's thread."""
         rows = await self._call(self.connection.cursor())
-        rows.row_factory = None
+        rows.row_factory = row_factory
         try:
             await self._call(rows.execute(statement, parameters))
             return await self._call(rows.fetchall())

@@ -1,8 +1,10 @@
-"""The SQLite schema (version 4), its creation and the upgrades from versions 1 to 3.
+"""The SQLite schema (version 5), its creation and the upgrades from versions 1 to 4.
 
 Version 2 added ``content_type``; version 3 an explicit ``id INTEGER PRIMARY KEY AUTOINCREMENT``
 (a rowid that ``VACUUM`` never renumbers and no insert ever reuses) and a trigram index.
-Version 4 searches every card whose content is text (text cards, and bytes cards whose bytes
+Version 5 stores ``content`` as the last column: SQLite reaches a column stored after a large
+value by walking its overflow pages, so with the content second every read of ``size`` or
+``g_time`` from the table read each large card whole. Version 4 searches every card whose content is text (text cards, and bytes cards whose bytes
 are UTF-8) through one contentless FTS5 trigram index over the casefolded text (``card_text``):
 it finds the candidates of every kind of search, which are then checked exactly; and it keeps
 sightings (``sighting``) and tags (``tag``) beside the cards.
@@ -40,18 +42,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
+READABLE_VERSIONS: Final = (4, 5)
+"""Versions opened read-only as they are: version 4 differs only in the order of the columns."""
 
 CARD_TABLE: Final = (
     """CREATE TABLE card (
         id             INTEGER PRIMARY KEY AUTOINCREMENT,
         hash           TEXT NOT NULL UNIQUE,
-        content        BLOB NOT NULL,
         is_text        INTEGER NOT NULL,
         g_time         INTEGER NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
         hash_algorithm TEXT NOT NULL,
         size           INTEGER NOT NULL,
-        content_type   TEXT               -- MIME type, detected once when the card is saved
+        content_type   TEXT,              -- MIME type, detected once when the card is saved
+        content        BLOB NOT NULL      -- last: the columns before it are read without it
     )""",
     "CREATE INDEX card_by_time ON card (g_time, hash)",
 )
@@ -114,9 +118,11 @@ DROP_INDEXING_TRIGGERS: Final = {
 STORED_TRIGGERS: Final = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
 
 
-SEARCH: Final = (
+CARD_INDEXES: Final = (
     "CREATE INDEX card_by_type ON card (content_type, g_time)",
     "CREATE INDEX card_by_size ON card (size)",  # size filters, and the size facet counted in it
+)
+SEARCH: Final = CARD_INDEXES + (
     "CREATE VIRTUAL TABLE card_text USING fts5(content, content='', tokenize='trigram case_sensitive 1')",
     "CREATE VIRTUAL TABLE card_words USING fts5(words, content='', tokenize='ascii')",
     """CREATE TABLE card_searchable (
@@ -179,14 +185,38 @@ UPGRADE_FROM_3: Final = (
     "DROP INDEX IF EXISTS card_with_nul",
     "UPDATE mcard_meta SET value = 0 WHERE key = 'text_indexed'",
 )
-FINISH_UPGRADE: Final = CURRENT + (
+CONTENT_LAST: Final = (
+    "DROP TRIGGER IF EXISTS card_deleted",
+    "DROP TRIGGER IF EXISTS card_text_extended",
+    "DROP TRIGGER IF EXISTS card_text_purged",
+    "DROP INDEX IF EXISTS card_by_time",  # index names are global: the new table takes them
+    "DROP INDEX IF EXISTS card_by_type",
+    "DROP INDEX IF EXISTS card_by_size",
+    "ALTER TABLE card RENAME TO card_v4",
+) + CARD_TABLE + (
+    "INSERT INTO card (id, hash, is_text, g_time, hash_algorithm, size, content_type, content)"
+    " SELECT id, hash, is_text, g_time, hash_algorithm, size, content_type, content FROM card_v4 ORDER BY id",
+    # The sequence goes on past deleted cards' ids: none is ever used again.
+    "DELETE FROM sqlite_sequence WHERE name = 'card'",
+    "UPDATE sqlite_sequence SET name = 'card' WHERE name = 'card_v4'",
+    "DROP TABLE card_v4",
+)
+"""Versions 3 and 4 -> 5: the table copied with the content last, ids kept (the indexes
+refer to them); its indexes and triggers are made again by the steps that follow."""
+STAMP_VERSION: Final = (
     f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
     "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
-    SET_UNICODE,
 )
+FINISH_UPGRADE: Final = CURRENT + STAMP_VERSION + (SET_UNICODE,)
+UPGRADE_FROM_4: Final = (
+    CONTENT_LAST + CARD_INDEXES + (CARD_TEXT_EXTENDED, CARD_TEXT_PURGED) + DELETION + STAMP_VERSION
+)
+"""Version 4 -> 5 keeps the search indexes: the ids they hold are the same."""
 
 STATEMENTS: Final = {
-    text: text for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + FINISH_UPGRADE + REBUILD_INDEXES
+    text: text
+    for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + CONTENT_LAST + FINISH_UPGRADE + UPGRADE_FROM_4
+    + REBUILD_INDEXES
 }
 """Every schema statement, looked up as ``STATEMENTS[text]``: a table of constants."""
 
@@ -277,7 +307,7 @@ async def _foreign_tables(db: SQLiteWorker) -> list[str]:
 async def check_schema(db: SQLiteWorker, where: str) -> None:
     """That the database holds a card store of this version, for reading only."""
     version = await stored_version(db)
-    if version == SCHEMA_VERSION:
+    if version in READABLE_VERSIONS:
         if await stored_unicode_version(db) != UNICODE_VERSION:
             logger.warning(
                 "%s: its search indexes were built with another Unicode version; opened read-only they"
@@ -324,18 +354,23 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
         if version is None:
             for statement in CREATE:
                 await db.execute(STATEMENTS[statement])
-        elif version in (1, 2, 3):
+        elif version in (1, 2, 3, 4):
             logger.info("upgrading card store %s from schema %s to %s", where, version, SCHEMA_VERSION)
             if version == 1:
                 await add_content_types(db)
-            upgrades = (UPGRADE_FROM_2 if version < 3 else UPGRADE_FROM_3) + FINISH_UPGRADE
+            if version < 3:
+                upgrades = UPGRADE_FROM_2 + FINISH_UPGRADE
+            elif version == 3:
+                upgrades = UPGRADE_FROM_3 + CONTENT_LAST + FINISH_UPGRADE
+            else:
+                upgrades = UPGRADE_FROM_4
             for statement in upgrades:
                 await db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
             raise StorageError(
                 f"{where}: card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})"
             )
-        elif await stored_unicode_version(db) != UNICODE_VERSION:
+        if await stored_unicode_version(db) != UNICODE_VERSION:
             logger.info("rebuilding the search indexes of %s for Unicode %s", where, unicodedata.unidata_version)
             for statement in REBUILD_INDEXES:
                 await db.execute(STATEMENTS[statement])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final, Optional
 
@@ -400,8 +401,27 @@ async def _page(
     params: list[object] = []
     conditions = search.where(filters, params, after)
     return await db.fetch(
-        f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST} LIMIT ? OFFSET ?",
+        _cards_page(STAMPED_CARD, conditions, search.NEWEST_FIRST, _may_sort(filters, DEFAULT_ORDER)),
         (*params, -1 if limit is None else limit, offset),
+    )
+
+
+def _may_sort(filters: Filters, order: str) -> bool:
+    """Whether a page's rows may be sorted rather than read in order from ``card_by_time``:
+    in another order, or with a filter an index other than ``card_by_time`` serves."""
+    return order != DEFAULT_ORDER or not replace(filters, start_time=None, end_time=None).empty
+
+
+def _cards_page(columns: str, conditions: str, ordering: str, may_sort: bool) -> str:
+    """A page of cards (parameters: the conditions', then limit and offset). Where the rows
+    may be sorted, the page's ids are picked first and only its rows read: a sort holds every
+    value it sorts, so sorting the cards themselves read every matching content (a type filter
+    over 200 images of 5 MB: 1.6 s for 5 cards, ~50 ms this way)."""
+    if not may_sort:
+        return f"SELECT {columns} FROM card{conditions}{ordering} LIMIT ? OFFSET ?"
+    return (
+        f"SELECT {columns} FROM card WHERE card.id IN"
+        f" (SELECT card.id FROM card{conditions}{ordering} LIMIT ? OFFSET ?){ordering}"
     )
 
 
@@ -419,36 +439,47 @@ ORDER_BY: Final = {
 """Each order but newest first (``mcard.domain.query.order``) as SQL."""
 
 
-SELECTED: Final = {
-    "cards": search.CARD,
-    "heads": "card.hash, substr(CAST(card.content AS BLOB), 1, ?), card.is_text, card.g_time,"
-             " card.hash_algorithm, card.size, card.content_type",
-}
-"""What a page in some order reads: cards, or their rows with the content cut (``list_heads``)."""
+HEADS: Final = (
+    "card.id, card.hash, CASE WHEN card.size > ? AND typeof(card.content) IN ('blob', 'text') THEN NULL"
+    " ELSE substr(CAST(card.content AS BLOB), 1, ?) END,"
+    " card.is_text, card.g_time, card.hash_algorithm, card.size, card.content_type"
+)
+"""What ``list_heads`` reads: the rows with the content cut, NULL for a large content (read as a blob)."""
+HEADS_READ_AS_BLOBS: Final = 16384
+"""Contents larger than this (bytes) give their heads through incremental blob I/O, which reads
+the first pages only; ``substr`` would read the whole value first (5 MB images: 200 heads in
+~13 ms instead of ~210 ms)."""
 
 
 async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
-    return await _ordered_rows(db, filters, limit, offset, order, "cards")
+    params: list[object] = []
+    conditions = search.where(filters, params)
+    ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    return await db.fetch(
+        _cards_page(search.CARD, conditions, ordering, _may_sort(filters, order)),
+        (*params, -1 if limit is None else limit, offset),
+    )
 
 
 async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
-    """``list_heads``' rows, in one statement, read past the row factory."""
-    return await _ordered_rows(db, filters, limit, offset, order, "heads", head)
+    """``list_heads``' rows, in one statement; each large content's head is read as a blob
+    while the statement runs, so all rows come from one state of the database."""
 
+    def head_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        if row[2] is not None:
+            return row[1:]
+        with cursor.connection.blobopen("card", "content", row[0], readonly=True) as blob:
+            return (row[1], blob.read(head), *row[3:])
 
-async def _ordered_rows(
-    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str,
-    selected: str, *leading: object,
-) -> list[Any]:
-    """Rows of a page in ``order``: the ``SELECTED`` columns (their parameters first, ``leading``)."""
-    params: list[object] = [*leading]
+    params: list[object] = [HEADS_READ_AS_BLOBS, head]
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
-    statement = f"SELECT {SELECTED[selected]} FROM card{conditions}{ordering} LIMIT ? OFFSET ?"
-    values = (*params, -1 if limit is None else limit, offset)
-    return await (db.fetch_tuples(statement, values) if selected == "heads" else db.fetch(statement, values))
+    return await db.fetch_tuples(
+        f"SELECT {HEADS} FROM card{conditions}{ordering} LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset), head_row,
+    )
 
 
 async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
