@@ -288,15 +288,19 @@ async def write_version_4(path):
     return [card for card in cards if card.hash != cards[1].hash], named
 
 
-async def test_a_version_4_file_gets_the_content_last_and_keeps_its_index_and_labels(tmp_path):
+async def test_a_version_4_file_gets_the_content_last_and_keeps_its_index_and_labels(tmp_path, monkeypatch, capsys):
     path = tmp_path / "v4.db"
     kept, named = await write_version_4(path)
+    monkeypatch.setitem(schema.COPY_SETTINGS, "cards_per_step", 7)  # several steps, a bar for any size
+    monkeypatch.setitem(schema.COPY_SETTINGS, "progress_from_cards", 1)
     with sqlite3.connect(path) as db:
         [indexed] = db.execute(INDEXED_UP_TO).fetchone()
         [sequence] = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'card'").fetchone()
     db.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         writer = store.store._writer
+        total = len(kept) + 1
+        assert f"{total}/{total}" in capsys.readouterr().err
         assert [row[1] for row in await writer.fetch("PRAGMA table_info(card)")][-1] == "content"
         assert await writer.fetch(INDEXED_UP_TO) == [(indexed,)]  # nothing to index again
         assert await store.get_many([card.hash for card in kept]) == {card.hash: card for card in kept}
