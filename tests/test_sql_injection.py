@@ -39,6 +39,10 @@ BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_qu
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
+REPLAYED_SCHEMA = "db.execute(stored_schema_sql)"
+"""The one statement that is not a constant: when the SQLite upgrade rebuilds the ``card``
+table, the indexes and triggers another tool put on it are made again from the SQL the file
+itself holds for them (its schema, not values)."""
 TRUSTED_IDENTIFIERS = {"Tables", "Statement"}
 """Types holding quoted identifiers that ``PostgresConfig`` validated (``Tables.named``), and
 statements a caller passes on (``Statement``: checked at the call, see the module docstring)."""
@@ -286,6 +290,7 @@ def test_every_engine_statement_is_built_from_constants():
     files = sorted(PERSISTENCE.rglob("*.py"))
     assert any(path.name == "sqlite_sql.py" for path in files)
     problems = [problem for path in files for problem in unsafe_sql_calls(path.read_text(), str(path))]
+    problems = [problem for problem in problems if not problem.endswith(REPLAYED_SCHEMA)]
     assert not problems, "SQL built from non-constant values:\n" + "\n".join(problems)
 
 

@@ -312,3 +312,12 @@ def test_unclosed_store_does_not_block_interpreter_exit(tmp_path):
 def test_store_needs_a_sqlite_config():
     with pytest.raises(TypeError):
         SQLiteStore(object())
+
+
+async def test_a_head_longer_than_any_value_gives_whole_contents(tmp_path):
+    cards = [MCard(b"small bytes"), MCard(bytes(range(256)) * 100)]  # the second's head is read as a blob
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.save_many(cards)
+        for head in (2**31 - 1, 2**31, 2**63 - 1):
+            rows = await store.store.list_heads(head=head)
+            assert sorted(row[1] for row in rows) == sorted(card.content for card in cards)

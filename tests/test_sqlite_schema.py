@@ -332,3 +332,38 @@ async def test_a_version_4_file_is_read_as_it_is_read_only(tmp_path):
         assert len(await store.search("kept note")) == len(kept) - 1
         assert [row[1] for row in await store.store.list_heads(head=20) if row[0] == IMAGE.hash] == [IMAGE.content[:20]]
     assert path.read_bytes() == before
+
+
+async def test_the_upgrade_to_5_keeps_what_other_tools_built_on_the_card_table(tmp_path):
+    """Views, foreign keys and triggers elsewhere that name ``card`` still work; indexes and
+    triggers on ``card`` itself are made again."""
+    path = tmp_path / "v4.db"
+    await write_version_4(path)
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            CREATE VIEW card_sizes AS SELECT hash, size FROM card;
+            CREATE TABLE notes (hash TEXT REFERENCES card (hash), note TEXT);
+            CREATE TABLE audit (hash TEXT, cards INTEGER);
+            CREATE TRIGGER sighting_audit AFTER INSERT ON sighting
+                BEGIN INSERT INTO audit SELECT new.hash, (SELECT count(*) FROM card); END;
+            CREATE INDEX my_index ON card (hash_algorithm, size);
+            CREATE TABLE log (hash TEXT);
+            CREATE TRIGGER card_logged AFTER INSERT ON card BEGIN INSERT INTO log VALUES (new.hash); END;
+        """)
+        [(count,)] = db.execute("SELECT count(*) FROM card").fetchall()
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        added, _ = await store.add("named after the upgrade", name="after.txt")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (5,)
+        assert db.execute("SELECT count(*) FROM card_sizes").fetchone() == (count + 1,)
+        assert db.execute("SELECT hash, cards FROM audit").fetchall() == [(added.hash, count + 1)]
+        assert db.execute("SELECT hash FROM log").fetchall() == [(added.hash,)]
+        assert {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'card'")} >= {
+            "my_index", "card_logged", "card_deleted", "card_by_time", "card_by_type", "card_by_size"}
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("INSERT INTO notes VALUES (?, 'a note on a card')", (added.hash,))
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert "card_v" not in " ".join(row[0] or "" for row in db.execute("SELECT sql FROM sqlite_master"))
+    db.close()

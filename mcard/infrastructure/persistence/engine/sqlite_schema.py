@@ -46,8 +46,7 @@ SCHEMA_VERSION: Final = 5
 READABLE_VERSIONS: Final = (4, 5)
 """Versions opened read-only as they are: version 4 differs only in the order of the columns."""
 
-CARD_TABLE: Final = (
-    """CREATE TABLE card (
+CARD_COLUMNS: Final = """(
         id             INTEGER PRIMARY KEY AUTOINCREMENT,
         hash           TEXT NOT NULL UNIQUE,
         is_text        INTEGER NOT NULL,
@@ -56,9 +55,9 @@ CARD_TABLE: Final = (
         size           INTEGER NOT NULL,
         content_type   TEXT,              -- MIME type, detected once when the card is saved
         content        BLOB NOT NULL      -- last: the columns before it are read without it
-    )""",
-    "CREATE INDEX card_by_time ON card (g_time, hash)",
-)
+    )"""
+CARD_BY_TIME: Final = "CREATE INDEX card_by_time ON card (g_time, hash)"
+CARD_TABLE: Final = (f"CREATE TABLE card {CARD_COLUMNS}", CARD_BY_TIME)
 
 UNICODE_VERSION: Final = int("".join(f"{int(part):02d}" for part in unicodedata.unidata_version.split(".")))
 """Python's Unicode version (15.0.0 is 150000): casefolding and words may change with it, and a
@@ -186,24 +185,33 @@ UPGRADE_FROM_3: Final = (
     "UPDATE mcard_meta SET value = 0 WHERE key = 'text_indexed'",
 )
 SET_ASIDE: Final = (
-    "DROP TRIGGER IF EXISTS card_deleted",
+    "DROP TRIGGER IF EXISTS card_deleted",  # this mcard's own triggers are made again after the copy
     "DROP TRIGGER IF EXISTS card_text_extended",
     "DROP TRIGGER IF EXISTS card_text_purged",
-    "DROP INDEX IF EXISTS card_by_time",  # index names are global: the new table takes them
-    "DROP INDEX IF EXISTS card_by_type",
-    "DROP INDEX IF EXISTS card_by_size",
-    "ALTER TABLE card RENAME TO card_v4",
-) + CARD_TABLE
-COPY_STEP: Final = (
-    "INSERT INTO card (id, hash, is_text, g_time, hash_algorithm, size, content_type, content)"
-    " SELECT id, hash, is_text, g_time, hash_algorithm, size, content_type, content FROM card_v4"
-    " WHERE id > (SELECT coalesce(max(id), 0) FROM card) ORDER BY id LIMIT ?"
+    f"CREATE TABLE card_v5 {CARD_COLUMNS}",
 )
-DROP_OLD: Final = (
+COPY_STEP: Final = (
+    "INSERT INTO card_v5 (id, hash, is_text, g_time, hash_algorithm, size, content_type, content)"
+    " SELECT id, hash, is_text, g_time, hash_algorithm, size, content_type, content FROM card"
+    " WHERE id > (SELECT coalesce(max(id), 0) FROM card_v5) ORDER BY id LIMIT ?"
+)
+OTHERS_ON_CARD: Final = (
+    "SELECT sql FROM sqlite_master WHERE tbl_name = 'card' AND type IN ('index', 'trigger') AND sql IS NOT NULL"
+    " AND name NOT IN ('card_by_time', 'card_by_type', 'card_by_size', 'card_with_nul') ORDER BY type, name"
+)
+"""Indexes and triggers another tool put on ``card``: dropped with the old table, made again."""
+SWAP: Final = (
     # The sequence goes on past deleted cards' ids: none is ever used again.
-    "DELETE FROM sqlite_sequence WHERE name = 'card'",
-    "UPDATE sqlite_sequence SET name = 'card' WHERE name = 'card_v4'",
-    "DROP TABLE card_v4",
+    "DELETE FROM sqlite_sequence WHERE name = 'card_v5'",
+    "UPDATE sqlite_sequence SET name = 'card_v5' WHERE name = 'card'",
+    "DROP TABLE card",
+    # Legacy mode: the rename leaves views, triggers and foreign keys that name ``card`` as
+    # they are (they then name the new table), where it would check them against a schema
+    # that has no ``card`` for that moment, and fail.
+    "PRAGMA legacy_alter_table = ON",
+    "ALTER TABLE card_v5 RENAME TO card",
+    "PRAGMA legacy_alter_table = OFF",
+    CARD_BY_TIME,
 )
 COPY_SETTINGS: Final = {"cards_per_step": 500, "progress_from_cards": 10_000}
 """The copy of versions 3 and 4 to 5: cards per statement, and the table size from which it
@@ -218,7 +226,7 @@ UPGRADE_FROM_4: Final = CARD_INDEXES + (CARD_TEXT_EXTENDED, CARD_TEXT_PURGED) + 
 
 STATEMENTS: Final = {
     text: text
-    for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + SET_ASIDE + DROP_OLD + FINISH_UPGRADE + UPGRADE_FROM_4
+    for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + SET_ASIDE + SWAP + FINISH_UPGRADE + UPGRADE_FROM_4
     + REBUILD_INDEXES
 }
 """Every schema statement, looked up as ``STATEMENTS[text]``: a table of constants."""
@@ -391,13 +399,15 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
 
 async def _put_content_last(db: SQLiteWorker, where: str) -> None:
     """Copy the table of version 3 or 4 with the content last, ids kept, step by step (one
-    transaction: the caller's), with a progress bar for a large table. Its indexes and
-    triggers are made by the statements that follow."""
+    transaction: the caller's), with a progress bar for a large table; then put the copy in
+    its place, SQLite's steps for changing a table's layout: views, triggers and foreign keys
+    of other tools that name ``card`` keep working, their indexes and triggers on it are made
+    again. This mcard's own indexes and triggers are made by the statements that follow."""
     from tqdm.auto import tqdm
 
     for statement in SET_ASIDE:
         await db.execute(STATEMENTS[statement])
-    [(total,)] = await db.fetch("SELECT count(*) FROM card_v4")
+    [(total,)] = await db.fetch("SELECT count(*) FROM card")
     shown = total >= COPY_SETTINGS["progress_from_cards"]
     with tqdm(total=total, desc=f"upgrading {where}", unit="card", disable=not shown) as bar:
         while True:
@@ -406,8 +416,14 @@ async def _put_content_last(db: SQLiteWorker, where: str) -> None:
             if not copied:
                 break
             bar.update(copied)
-    for statement in DROP_OLD:
-        await db.execute(STATEMENTS[statement])
+    others = [row[0] for row in await db.fetch(OTHERS_ON_CARD)]
+    try:
+        for statement in SWAP:
+            await db.execute(STATEMENTS[statement])
+    finally:
+        await db.execute("PRAGMA legacy_alter_table = OFF")
+    for stored_schema_sql in others:  # the file's own schema, as it held it already
+        await db.execute(stored_schema_sql)
 
 
 # -- background steps --------------------------------------------------------------------------

@@ -445,6 +445,8 @@ HEADS: Final = (
     " card.is_text, card.g_time, card.hash_algorithm, card.size, card.content_type"
 )
 """What ``list_heads`` reads: the rows with the content cut, NULL for a large content (read as a blob)."""
+MAX_HEAD: Final = 2**31 - 1
+"""No value is longer (SQLite's limit), and ``substr`` and blob reads take no larger length."""
 HEADS_READ_AS_BLOBS: Final = 16384
 """Contents larger than this (bytes) give their heads through incremental blob I/O, which reads
 the first pages only; ``substr`` would read the whole value first (5 MB images: 200 heads in
@@ -473,6 +475,7 @@ async def heads_page(
         with cursor.connection.blobopen("card", "content", row[0], readonly=True) as blob:
             return (row[1], blob.read(head), *row[3:])
 
+    head = min(head, MAX_HEAD)
     params: list[object] = [HEADS_READ_AS_BLOBS, head]
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
