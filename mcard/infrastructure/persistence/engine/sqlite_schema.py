@@ -2,12 +2,13 @@
 
 Version 2 added ``content_type``; version 3 an explicit ``id INTEGER PRIMARY KEY AUTOINCREMENT``
 (a rowid that ``VACUUM`` never renumbers and no insert ever reuses) and a trigram index.
-Version 5 stores ``content`` as the last column: SQLite reaches a column stored after a large
-value by walking its overflow pages, so with the content second every read of ``size`` or
-``g_time`` from the table read each large card whole. Version 4 searches every card whose content is text (text cards, and bytes cards whose bytes
+Version 4 searches every card whose content is text (text cards, and bytes cards whose bytes
 are UTF-8) through one contentless FTS5 trigram index over the casefolded text (``card_text``):
 it finds the candidates of every kind of search, which are then checked exactly; and it keeps
-sightings (``sighting``) and tags (``tag``) beside the cards.
+sightings (``sighting``) and tags (``tag``) beside the cards. Version 5 stores ``content`` as
+the last column: SQLite reaches a column stored after a large value by walking its overflow
+pages, so with the content second every read of ``size`` or ``g_time`` from the table read each
+large card whole.
 
 Indexing costs ~50 us per small card, ten times an insert, so it is not done by the insert:
 the index covers the cards with ``id <= text_indexed`` (in ``mcard_meta``) and are extended in
@@ -210,7 +211,6 @@ SWAP: Final = (
     # that has no ``card`` for that moment, and fail.
     "PRAGMA legacy_alter_table = ON",
     "ALTER TABLE card_v5 RENAME TO card",
-    "PRAGMA legacy_alter_table = OFF",
     CARD_BY_TIME,
 )
 COPY_SETTINGS: Final = {"cards_per_step": 500, "progress_from_cards": 10_000}

