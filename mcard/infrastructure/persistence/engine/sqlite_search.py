@@ -157,14 +157,23 @@ async def search(
     if spec.mode == "words":
         return await _words(db, spec, filters, limit, offset, with_total)
     params: list[object] = []
-    statement = matching(spec, filters, params, "card.id, card.g_time, card.hash")
-    # One sort of every place's matches (a sort per place, then merging them, took ~15% more),
-    # which holds their ids only: the page's cards are read after it.
-    cards = await db.fetch(
-        f"SELECT {CARD} FROM card WHERE card.id IN (SELECT id FROM ({statement})"
-        f" ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?){NEWEST_FIRST}",
-        (*params, -1 if limit is None else limit, offset),
-    )
+    # One sort of every place's matches (a sort per place, then merging them, took ~15% more).
+    # A page of them sorts their ids only and reads its own cards after: a sort holds every
+    # value it sorts.
+    if limit is None:
+        statement = (
+            f"SELECT * FROM ({matching(spec, filters, params, CARD)})"
+            " ORDER BY g_time DESC, hash DESC LIMIT -1 OFFSET ?"
+        )
+        values: tuple[object, ...] = (*params, offset)
+    else:
+        statement = (
+            f"SELECT {CARD} FROM card WHERE card.id IN"
+            f" (SELECT id FROM ({matching(spec, filters, params, 'card.id, card.g_time, card.hash')})"
+            f" ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?){NEWEST_FIRST}"
+        )
+        values = (*params, limit, offset)
+    cards = await db.fetch(statement, values)
     if not with_total:
         return cards, None
     if limit is None or (len(cards) < limit and (cards or offset == 0)):

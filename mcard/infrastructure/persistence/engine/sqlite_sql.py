@@ -401,23 +401,25 @@ async def _page(
     params: list[object] = []
     conditions = search.where(filters, params, after)
     return await db.fetch(
-        _cards_page(STAMPED_CARD, conditions, search.NEWEST_FIRST, _may_sort(filters, DEFAULT_ORDER)),
+        _cards_page(STAMPED_CARD, conditions, search.NEWEST_FIRST, _ids_first(filters, DEFAULT_ORDER, limit)),
         (*params, -1 if limit is None else limit, offset),
     )
 
 
-def _may_sort(filters: Filters, order: str) -> bool:
-    """Whether a page's rows may be sorted rather than read in order from ``card_by_time``:
-    in another order, or with a filter an index other than ``card_by_time`` serves."""
-    return order != DEFAULT_ORDER or not replace(filters, start_time=None, end_time=None).empty
+def _ids_first(filters: Filters, order: str, limit: Optional[int]) -> bool:
+    """Whether a page is cut from rows that may be sorted rather than read in order from
+    ``card_by_time`` (another order, or a filter another index serves)."""
+    return limit is not None and (
+        order != DEFAULT_ORDER or not replace(filters, start_time=None, end_time=None).empty
+    )
 
 
-def _cards_page(columns: str, conditions: str, ordering: str, may_sort: bool) -> str:
-    """A page of cards (parameters: the conditions', then limit and offset). Where the rows
-    may be sorted, the page's ids are picked first and only its rows read: a sort holds every
+def _cards_page(columns: str, conditions: str, ordering: str, ids_first: bool) -> str:
+    """A page of cards (parameters: the conditions', then limit and offset). With
+    ``ids_first`` the page's ids are picked first and only its rows read: a sort holds every
     value it sorts, so sorting the cards themselves read every matching content (a type filter
     over 200 images of 5 MB: 1.3 s for 5 cards, 41 ms this way)."""
-    if not may_sort:
+    if not ids_first:
         return f"SELECT {columns} FROM card{conditions}{ordering} LIMIT ? OFFSET ?"
     return (
         f"SELECT {columns} FROM card WHERE card.id IN"
@@ -458,7 +460,7 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     return await db.fetch(
-        _cards_page(search.CARD, conditions, ordering, _may_sort(filters, order)),
+        _cards_page(search.CARD, conditions, ordering, _ids_first(filters, order, limit)),
         (*params, -1 if limit is None else limit, offset),
     )
 
