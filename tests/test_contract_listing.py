@@ -198,6 +198,23 @@ async def test_list_heads_are_the_listed_cards_with_their_content_cut(wrapper):
     assert await wrapper.store.list_heads(limit=0, head=5) == []
 
 
+async def test_large_cards_read_back_whole_from_every_kind_of_read(wrapper):
+    """Reads that may sort their rows read large contents after the sort (SQLite: as blobs)."""
+    large_text, large_bytes = MCard("ü€ large " * 5000, g_time=at(1)), MCard(bytes(range(256)) * 300, g_time=at(2))
+    small = MCard("small large", g_time=at(3))
+    await wrapper.save_many([large_text, large_bytes, small])
+    every = [small, large_bytes, large_text]
+    for order in ORDERS:
+        assert sorted(await wrapper.list(order=order), key=lambda card: card.hash) == sorted(every, key=lambda card: card.hash)
+    assert await wrapper.list(min_size=1) == every
+    assert await wrapper.list(2, 1, min_size=1) == every[1:]
+    assert await wrapper.list(order="largest") == [large_bytes, large_text, small]
+    assert [card async for card in wrapper.iterate(page_size=2, min_size=1)] == every
+    assert await wrapper.search("large") == [small, large_text]
+    assert await wrapper.search("LARGE", limit=1, offset=1, case_sensitive=False) == [large_text]
+    assert list(await wrapper.find("size:>1KB")) == [large_bytes, large_text]
+
+
 @pytest.mark.parametrize("bad", [-1, None, 1.5, "8"])
 async def test_list_heads_rejects_a_bad_head(wrapper, bad):
     with pytest.raises(ValidationError, match="head"):

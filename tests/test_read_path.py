@@ -55,10 +55,11 @@ async def test_unlimited_and_limited_searches_agree(tmp_path):
         assert await store.search("needle", limit=100) == expected
 
 
-@pytest.mark.parametrize("read", ["get", "list", "iterate", "search"])
-async def test_damaged_text_is_a_storage_error_that_does_not_quote_it(tmp_path, read):
+@pytest.mark.parametrize("read", ["get", "list", "iterate", "search", "list by type", "iterate by type"])
+@pytest.mark.parametrize("repeat", [50, 5000], ids=["small", "read as a blob"])
+async def test_damaged_text_is_a_storage_error_that_does_not_quote_it(tmp_path, read, repeat):
     path = tmp_path / "cards.db"
-    secret = "secret-" * 50
+    secret = "secret-" * repeat
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         card = await store.create(secret)
         db = sqlite3.connect(path)
@@ -72,6 +73,10 @@ async def test_damaged_text_is_a_storage_error_that_does_not_quote_it(tmp_path, 
                 await store.list()
             elif read == "iterate":
                 [c async for c in store.iterate()]
+            elif read == "list by type":
+                await store.list(content_type="text/plain")
+            elif read == "iterate by type":
+                [c async for c in store.iterate(content_type="text/plain")]
             else:
                 await store.search("secret-secret")
         assert "secret" not in str(caught.value)

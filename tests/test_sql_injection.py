@@ -35,7 +35,7 @@ SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_tuples",
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
-            "mark", "_cards_page"}
+            "mark"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -376,7 +376,6 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query.ranking import phrases
     from mcard.infrastructure.persistence.engine import (
         postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters, sqlite_facets, sqlite_search,
-        sqlite_sql,
     )
 
     try:
@@ -391,7 +390,6 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_search.matching(spec, filters, params, sqlite_search.CARD))
     statements.append(sqlite_search.also(filters, params))
     statements.append(sqlite_facets._chosen(filters, spec, params))
-    statements.append(sqlite_sql._cards_page(sqlite_search.CARD, sqlite_search.where(filters, params), " ORDER BY 1", True))
     tables = postgres_sql.Tables.named("public", "card")
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])

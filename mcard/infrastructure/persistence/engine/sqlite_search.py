@@ -32,6 +32,17 @@ CARD: Final = (
     "CASE WHEN card.is_text THEN CAST(card.content AS TEXT) ELSE card.content END AS content,"
     " card.hash, card.g_time, card.hash_algorithm, card.size, card.content_type"
 )
+BLOB_READ_FROM: Final = 16384
+"""Contents larger than this (bytes) are read through incremental blob I/O where a statement
+sorts its rows or cuts their contents: a sort holds every value it sorts, and ``substr`` reads
+the whole value first (a type filter over 200 images of 5 MB: 1.3 s for a page of 5, 41 ms)."""
+SORTED_CARD: Final = (
+    f"CASE WHEN card.size > {BLOB_READ_FROM} AND typeof(card.content) IN ('blob', 'text') THEN NULL"
+    " WHEN card.is_text THEN CAST(card.content AS TEXT) ELSE card.content END AS sorted,"
+    " card.hash, card.g_time, card.hash_algorithm, card.size, card.content_type"
+)
+"""``CARD`` for a statement that may sort its rows: a large content is NULL, and read as a blob
+by the row factory once sorted."""
 NEWEST_FIRST: Final = " ORDER BY card.g_time DESC, card.hash DESC"
 DIALECT: Final = sql_filters.Dialect(
     mark=lambda _: "?", glob=lambda mark: f"name GLOB {mark}", glob_value=sql_filters.sqlite_glob,
@@ -157,23 +168,12 @@ async def search(
     if spec.mode == "words":
         return await _words(db, spec, filters, limit, offset, with_total)
     params: list[object] = []
+    statement = matching(spec, filters, params, SORTED_CARD)
     # One sort of every place's matches (a sort per place, then merging them, took ~15% more).
-    # A page of them sorts their ids only and reads its own cards after: a sort holds every
-    # value it sorts.
-    if limit is None:
-        statement = (
-            f"SELECT * FROM ({matching(spec, filters, params, CARD)})"
-            " ORDER BY g_time DESC, hash DESC LIMIT -1 OFFSET ?"
-        )
-        values: tuple[object, ...] = (*params, offset)
-    else:
-        statement = (
-            f"SELECT {CARD} FROM card WHERE card.id IN"
-            f" (SELECT id FROM ({matching(spec, filters, params, 'card.id, card.g_time, card.hash')})"
-            f" ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?){NEWEST_FIRST}"
-        )
-        values = (*params, limit, offset)
-    cards = await db.fetch(statement, values)
+    cards = await db.fetch(
+        f"SELECT * FROM ({statement}) ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?",
+        (*params, -1 if limit is None else limit, offset),
+    )
     if not with_total:
         return cards, None
     if limit is None or (len(cards) < limit and (cards or offset == 0)):

@@ -6,8 +6,10 @@ statement wherever it can be (a page with its change stamp, ``get_many`` of any 
 
 Rows are shaped on the connection's thread by ``read_row``, which the first column's name
 selects: ``content`` starts a card (``MCard.restore``'s arguments in order, text decoded by
-SQLite, time as stored microseconds), ``stamp`` a change stamp (``flag`` any value) followed by a card, and
-``verify_hash`` a raw row to re-hash for ``verify``. Other rows stay tuples.
+SQLite, time as stored microseconds), ``stamp`` a change stamp (``flag`` any value) followed by a card,
+``sorted`` and ``sorted_stamp`` the same from a statement that may sort its rows (a large content
+read as a blob after the sort: ``search.SORTED_CARD``), and ``verify_hash`` a raw row to re-hash
+for ``verify``. Other rows stay tuples.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ READ_CHANGES: Final = (
     " + (SELECT value FROM mcard_meta WHERE key = 'changes'))"
 )
 STAMPED_CARD: Final = f"{READ_CHANGES} AS stamp, {search.CARD}"
+STAMPED_SORTED_CARD: Final = f"{READ_CHANGES} AS sorted_stamp, {search.SORTED_CARD}"
 VERIFY_ROWS: Final = (
     "SELECT hash AS verify_hash, content, is_text, hash_algorithm, size, g_time, content_type FROM card"
 )
@@ -68,10 +71,31 @@ def read_row(cursor: sqlite3.Cursor, row: tuple[Any, ...], _restore: Any = MCard
         return _restore(*row)
     if kind in ("stamp", "flag"):
         return row[0], _restore(*row[1:])
+    if kind == "sorted":
+        return _restore(*row) if row[0] is not None else large_card(cursor, row)
+    if kind == "sorted_stamp":
+        return row[0], (_restore(*row[1:]) if row[1] is not None else large_card(cursor, row[1:]))
     if kind == "verify_hash":
         reason = check_stored(*row)
         return None if reason is None else DamagedCard(row[0], reason)
     return row
+
+
+LARGE_CARD: Final = "SELECT id AS large_id, is_text FROM card WHERE hash = ?"
+
+
+def large_card(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> MCard:
+    """The card of a ``search.SORTED_CARD`` row whose content was left out: read as a blob, in
+    the statement's own read transaction (it is still running)."""
+    [(rowid, is_text)] = cursor.connection.execute(LARGE_CARD, (row[1],)).fetchall()
+    with cursor.connection.blobopen("card", "content", rowid, readonly=True) as blob:
+        content: str | bytes = blob.read()
+    if is_text:
+        try:
+            content = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise sqlite3.OperationalError("Could not decode to UTF-8 column 'content'") from None
+    return MCard.restore(content, *row[1:])
 
 
 def key_list(keys: Iterable[str]) -> str:
@@ -400,31 +424,17 @@ async def _page(
 ) -> list[tuple[int, MCard]]:
     params: list[object] = []
     conditions = search.where(filters, params, after)
+    columns = STAMPED_SORTED_CARD if may_sort(filters) else STAMPED_CARD
     return await db.fetch(
-        _cards_page(STAMPED_CARD, conditions, search.NEWEST_FIRST, _ids_first(filters, DEFAULT_ORDER, limit)),
+        f"SELECT {columns} FROM card{conditions}{search.NEWEST_FIRST} LIMIT ? OFFSET ?",
         (*params, -1 if limit is None else limit, offset),
     )
 
 
-def _ids_first(filters: Filters, order: str, limit: Optional[int]) -> bool:
-    """Whether a page is cut from rows that may be sorted rather than read in order from
-    ``card_by_time`` (another order, or a filter another index serves)."""
-    return limit is not None and (
-        order != DEFAULT_ORDER or not replace(filters, start_time=None, end_time=None).empty
-    )
-
-
-def _cards_page(columns: str, conditions: str, ordering: str, ids_first: bool) -> str:
-    """A page of cards (parameters: the conditions', then limit and offset). With
-    ``ids_first`` the page's ids are picked first and only its rows read: a sort holds every
-    value it sorts, so sorting the cards themselves read every matching content (a type filter
-    over 200 images of 5 MB: 1.3 s for 5 cards, 41 ms this way)."""
-    if not ids_first:
-        return f"SELECT {columns} FROM card{conditions}{ordering} LIMIT ? OFFSET ?"
-    return (
-        f"SELECT {columns} FROM card WHERE card.id IN"
-        f" (SELECT card.id FROM card{conditions}{ordering} LIMIT ? OFFSET ?){ordering}"
-    )
+def may_sort(filters: Filters, order: str = DEFAULT_ORDER) -> bool:
+    """Whether rows may be sorted rather than read in order from ``card_by_time`` (another
+    order, or a filter another index serves): such a statement reads ``SORTED_CARD``."""
+    return order != DEFAULT_ORDER or not replace(filters, start_time=None, end_time=None).empty
 
 
 LATEST_NAME: Final = (
@@ -449,19 +459,15 @@ HEADS: Final = (
 """What ``list_heads`` reads: the rows with the content cut, NULL for a large content (read as a blob)."""
 MAX_HEAD: Final = 2**31 - 1
 """No value is longer (SQLite's limit), and ``substr`` and blob reads take no larger length."""
-HEADS_READ_AS_BLOBS: Final = 16384
-"""Contents larger than this (bytes) give their heads through incremental blob I/O, which reads
-the first pages only; ``substr`` would read the whole value first (5 MB images: 200 heads in
-~13 ms instead of ~210 ms)."""
 
 
 async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
     params: list[object] = []
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    columns = search.SORTED_CARD if may_sort(filters, order) else search.CARD
     return await db.fetch(
-        _cards_page(search.CARD, conditions, ordering, _ids_first(filters, order, limit)),
-        (*params, -1 if limit is None else limit, offset),
+        f"SELECT {columns} FROM card{conditions}{ordering} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset)
     )
 
 
@@ -478,7 +484,7 @@ async def heads_page(
             return (row[1], blob.read(head), *row[3:])
 
     head = min(head, MAX_HEAD)
-    params: list[object] = [HEADS_READ_AS_BLOBS, head]
+    params: list[object] = [search.BLOB_READ_FROM, head]
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     return await db.fetch_tuples(
@@ -491,7 +497,8 @@ async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
     """An iteration's cursor: every card that passes the filters, newest first."""
     params: list[object] = []
     conditions = search.where(filters, params)
-    return await db.cursor(f"SELECT {search.CARD} FROM card{conditions}{search.NEWEST_FIRST}", params)
+    columns = search.SORTED_CARD if may_sort(filters) else search.CARD
+    return await db.cursor(f"SELECT {columns} FROM card{conditions}{search.NEWEST_FIRST}", params)
 
 
 async def verify_cursor(db: SQLiteWorker) -> Any:
