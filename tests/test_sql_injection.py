@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 import mcard
 
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
-SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_tuples", "fetchrow", "fetchval", "prepare", "cursor"}
+SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -321,3 +322,66 @@ async def test_a_head_longer_than_any_value_gives_whole_contents(tmp_path):
         for head in (2**31 - 1, 2**31, 2**63 - 1):
             rows = await store.store.list_heads(head=head)
             assert sorted(row[1] for row in rows) == sorted(card.content for card in cards)
+
+
+@pytest.mark.parametrize("read", ["list by type", "largest", "search", "heads"])
+async def test_large_contents_come_from_the_snapshot_of_their_rows(tmp_path, monkeypatch, read):
+    """A large content is read after its row comes out of the statement (for the last row,
+    after the statement has ended): removals another connection commits right then must not
+    show, and every card listed comes back whole."""
+    from mcard.infrastructure.persistence.engine import sqlite_schema as schema
+    from mcard.infrastructure.persistence.engine import sqlite_sql
+
+    path = tmp_path / "c.db"
+    cards = [MCard(f"big {i} " + "x" * 20_000, g_time=datetime(2026, 1, 1 + i, tzinfo=timezone.utc)) for i in range(3)]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many(cards)
+        other = sqlite3.connect(path, check_same_thread=False)  # used on the reading connection's thread
+        for name, function in (("mcard_searchable", schema.searchable), ("mcard_words", schema.words),
+                               ("mcard_word_count", schema.word_count)):
+            other.create_function(name, 2, function)
+
+        def removing_first(read_large):
+            def read(cursor, *args):
+                other.execute("DELETE FROM card")
+                other.commit()
+                return read_large(cursor, *args)
+            return read
+
+        monkeypatch.setattr(sqlite_sql, "large_card", removing_first(sqlite_sql.large_card))
+        monkeypatch.setattr(sqlite_sql, "large_head", removing_first(sqlite_sql.large_head))
+        newest_first = cards[::-1]
+        if read == "list by type":
+            assert await store.list(content_type="text/plain") == newest_first
+        elif read == "largest":
+            assert await store.list(order="largest") == newest_first  # one size: newest first among them
+        elif read == "search":
+            assert await store.search("big") == newest_first
+        else:
+            rows = await store.store.list_heads(head=5)
+            assert [(row[0], row[1]) for row in rows] == [(card.hash, card.content.encode()[:5]) for card in newest_first]
+        assert await store.count() == 0
+        other.close()
+
+
+async def test_large_rows_another_tool_wrote_read_the_same_through_every_path(tmp_path):
+    """Text or bytes as ``CARD`` gives them (SQL's truth of ``is_text``, or a text stored under
+    a false one), whether the content was read in the statement or as a blob after a sort."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)):
+        pass
+    text, data = "t" * 20_000, b"b" * 20_000
+    rows = [(text, 0), (data, "yes"), (data, b"\x01"), (text, 1), (data, 1), (data, 0)]
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, ?, ?, 'sha256', 20000, 'text/plain')",
+            [(f"{n:064x}", content, is_text, 1_700_000_000_000_000 + n) for n, (content, is_text) in enumerate(rows)],
+        )
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        plain = await store.list()
+        assert [type(card.content) for card in plain[::-1]] == [str, bytes, bytes, str, str, bytes]
+        assert await store.list(content_type="text/plain") == plain
+        assert [card async for card in store.iterate(min_size=1)] == plain
+        assert await store.get_many([card.hash for card in plain]) == {card.hash: card for card in plain}

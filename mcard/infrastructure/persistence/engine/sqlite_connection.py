@@ -141,20 +141,12 @@ class SQLiteWorker:
         """Every row of ``statement``, as the row factory makes them."""
         return list(await self._call(self.connection.execute_fetchall(statement, parameters)))
 
-    async def fetch_tuples(
-        self, statement: Statement, parameters: Iterable[Any] = (),
-        row_factory: Optional[Callable[[sqlite3.Cursor, tuple[Any, ...]], Any]] = None,
-    ) -> list[Any]:
-        """Every row of ``statement`` as a plain tuple, or as ``row_factory`` makes it, past
-        the connection's row factory: for many rows that need no card built, at the cost of
-        three more hops to the connection's thread."""
-        rows = await self._call(self.connection.cursor())
-        rows.row_factory = row_factory
-        try:
-            await self._call(rows.execute(statement, parameters))
-            return await self._call(rows.fetchall())
-        finally:
-            await self._call(rows.close())
+    async def fetch_snapshot(self, statement: Statement, parameters: Iterable[Any] = ()) -> list[Any]:
+        """``fetch`` in a read transaction of its own, for a row factory that reads more after a
+        row: it runs once the cursor has stepped past the row, which for the last row ends the
+        statement (and, without a transaction, the snapshot the row came from)."""
+        [rows] = await self.in_turn([self.fetch(statement, parameters)], snapshot=True)
+        return rows
 
     async def execute(self, statement: Statement, parameters: Iterable[Any] = ()) -> None:
         """Run one statement whose rows, if any, are not wanted."""

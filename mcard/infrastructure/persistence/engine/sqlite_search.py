@@ -170,7 +170,7 @@ async def search(
     params: list[object] = []
     statement = matching(spec, filters, params, SORTED_CARD)
     # One sort of every place's matches (a sort per place, then merging them, took ~15% more).
-    cards = await db.fetch(
+    cards = await db.fetch_snapshot(
         f"SELECT * FROM ({statement}) ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?",
         (*params, -1 if limit is None else limit, offset),
     )

@@ -8,8 +8,8 @@ Rows are shaped on the connection's thread by ``read_row``, which the first colu
 selects: ``content`` starts a card (``MCard.restore``'s arguments in order, text decoded by
 SQLite, time as stored microseconds), ``stamp`` a change stamp (``flag`` any value) followed by a card,
 ``sorted`` and ``sorted_stamp`` the same from a statement that may sort its rows (a large content
-read as a blob after the sort: ``search.SORTED_CARD``), and ``verify_hash`` a raw row to re-hash
-for ``verify``. Other rows stay tuples.
+read as a blob after the sort: ``search.SORTED_CARD``), ``head_id`` a row of ``list_heads``, and
+``verify_hash`` a raw row to re-hash for ``verify``. Other rows stay tuples.
 """
 
 from __future__ import annotations
@@ -75,27 +75,39 @@ def read_row(cursor: sqlite3.Cursor, row: tuple[Any, ...], _restore: Any = MCard
         return _restore(*row) if row[0] is not None else large_card(cursor, row)
     if kind == "sorted_stamp":
         return row[0], (_restore(*row[1:]) if row[1] is not None else large_card(cursor, row[1:]))
+    if kind == "head_id":
+        return row[2:] if row[3] is not None else (row[2], large_head(cursor, row[0], row[1]), *row[4:])
     if kind == "verify_hash":
         reason = check_stored(*row)
         return None if reason is None else DamagedCard(row[0], reason)
     return row
 
 
-LARGE_CARD: Final = "SELECT id AS large_id, is_text FROM card WHERE hash = ?"
+LARGE_CARD: Final = "SELECT id AS large_id, is_text OR typeof(content) = 'text' FROM card WHERE hash = ?"
+"""Where a left-out content is, and whether ``CARD`` would give it as text (SQL's truth of
+``is_text``, or a text stored under a false one: rows another tool wrote)."""
 
 
 def large_card(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> MCard:
-    """The card of a ``search.SORTED_CARD`` row whose content was left out: read as a blob, in
-    the statement's own read transaction (it is still running)."""
-    [(rowid, is_text)] = cursor.connection.execute(LARGE_CARD, (row[1],)).fetchall()
+    """The card of a ``search.SORTED_CARD`` row whose content was left out, read as a blob.
+
+    Such statements run in a read transaction (``fetch_snapshot``), so the card is read from
+    the snapshot the row came from."""
+    [(rowid, as_text)] = cursor.connection.execute(LARGE_CARD, (row[1],)).fetchall()
     with cursor.connection.blobopen("card", "content", rowid, readonly=True) as blob:
         content: str | bytes = blob.read()
-    if is_text:
+    if as_text:
         try:
             content = content.decode("utf-8")
         except UnicodeDecodeError:
             raise sqlite3.OperationalError("Could not decode to UTF-8 column 'content'") from None
     return MCard.restore(content, *row[1:])
+
+
+def large_head(cursor: sqlite3.Cursor, rowid: int, head: int) -> bytes:
+    """The first ``head`` bytes of a large content, as a blob (in a read transaction, as ``large_card``)."""
+    with cursor.connection.blobopen("card", "content", rowid, readonly=True) as blob:
+        return blob.read(head)
 
 
 def key_list(keys: Iterable[str]) -> str:
@@ -424,11 +436,12 @@ async def _page(
 ) -> list[tuple[int, MCard]]:
     params: list[object] = []
     conditions = search.where(filters, params, after)
-    columns = STAMPED_SORTED_CARD if may_sort(filters) else STAMPED_CARD
-    return await db.fetch(
-        f"SELECT {columns} FROM card{conditions}{search.NEWEST_FIRST} LIMIT ? OFFSET ?",
-        (*params, -1 if limit is None else limit, offset),
-    )
+    values = (*params, -1 if limit is None else limit, offset)
+    if may_sort(filters):
+        return await db.fetch_snapshot(
+            f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{search.NEWEST_FIRST} LIMIT ? OFFSET ?", values
+        )
+    return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST} LIMIT ? OFFSET ?", values)
 
 
 def may_sort(filters: Filters, order: str = DEFAULT_ORDER) -> bool:
@@ -452,11 +465,13 @@ ORDER_BY: Final = {
 
 
 HEADS: Final = (
-    "card.id, card.hash, CASE WHEN card.size > ? AND typeof(card.content) IN ('blob', 'text') THEN NULL"
+    "card.id AS head_id, ? AS head, card.hash,"
+    f" CASE WHEN card.size > {search.BLOB_READ_FROM} AND typeof(card.content) IN ('blob', 'text') THEN NULL"
     " ELSE substr(CAST(card.content AS BLOB), 1, ?) END,"
     " card.is_text, card.g_time, card.hash_algorithm, card.size, card.content_type"
 )
-"""What ``list_heads`` reads: the rows with the content cut, NULL for a large content (read as a blob)."""
+"""What ``list_heads`` reads: the rows with the content cut, a large content's head read as a
+blob by the row factory (``large_head``)."""
 MAX_HEAD: Final = 2**31 - 1
 """No value is longer (SQLite's limit), and ``substr`` and blob reads take no larger length."""
 
@@ -465,31 +480,22 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
     params: list[object] = []
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
-    columns = search.SORTED_CARD if may_sort(filters, order) else search.CARD
-    return await db.fetch(
-        f"SELECT {columns} FROM card{conditions}{ordering} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset)
-    )
+    values = (*params, -1 if limit is None else limit, offset)
+    if may_sort(filters, order):
+        return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{conditions}{ordering} LIMIT ? OFFSET ?", values)
+    return await db.fetch(f"SELECT {search.CARD} FROM card{conditions}{ordering} LIMIT ? OFFSET ?", values)
 
 
 async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
-    """``list_heads``' rows, in one statement; each large content's head is read as a blob
-    while the statement runs, so all rows come from one state of the database."""
-
-    def head_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        if row[2] is not None:
-            return row[1:]
-        with cursor.connection.blobopen("card", "content", row[0], readonly=True) as blob:
-            return (row[1], blob.read(head), *row[3:])
-
+    """``list_heads``' rows, in one statement."""
     head = min(head, MAX_HEAD)
-    params: list[object] = [search.BLOB_READ_FROM, head]
+    params: list[object] = [head, head]
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
-    return await db.fetch_tuples(
-        f"SELECT {HEADS} FROM card{conditions}{ordering} LIMIT ? OFFSET ?",
-        (*params, -1 if limit is None else limit, offset), head_row,
+    return await db.fetch_snapshot(
+        f"SELECT {HEADS} FROM card{conditions}{ordering} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset)
     )
 
 
