@@ -367,3 +367,17 @@ async def test_the_upgrade_to_5_keeps_what_other_tools_built_on_the_card_table(t
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert "card_v" not in " ".join(row[0] or "" for row in db.execute("SELECT sql FROM sqlite_master"))
     db.close()
+
+
+async def test_a_database_that_stores_text_as_utf16_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "utf16.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA encoding = 'UTF-16le'")
+        db.execute("CREATE TABLE scratch (x)")
+        db.execute("DROP TABLE scratch")
+    db.close()
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(StorageError, match="UTF-16le; a card store needs UTF-8"):
+            await AsyncPersistenceWrapper(SQLiteConfig(path, read_only=read_only)).initialize()
+    assert path.read_bytes() == before

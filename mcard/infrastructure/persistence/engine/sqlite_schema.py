@@ -24,7 +24,9 @@ sequence tells listings whether anything changed.
 
 The folding function ``mcard_searchable(content, is_text)`` is registered on every mcard
 connection (``register_functions``); only mcard's own background steps call it, so other
-tools can still read, insert and delete cards.
+tools can still read and insert cards. A deletion counts itself in ``mcard_meta``, which
+SQLite cannot do without compiling the indexing trigger on that table, so another tool that
+deletes cards needs the functions registered too (without them the delete fails whole).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, from_micros, to_micros
+from mcard.domain.models.exceptions import StorageError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import DEFAULT_ORDER, Filters
 
@@ -118,8 +119,12 @@ def key_list(keys: Iterable[str]) -> str:
 async def initialize(db: SQLiteWorker, synchronous: str, journal_mode: str, where: str, read_only: bool) -> None:
     """Check the file is a database, create or upgrade the schema, then set the journal
     (so that a file refused for its schema version is left byte for byte as it was).
-    Read-only, only check that it holds a card store of this version."""
+    Read-only, only check that it holds a card store of this version. A file whose text
+    encoding is not UTF-8 is refused: every text card is stored as its UTF-8 bytes."""
     await db.fetch("SELECT count(*) FROM sqlite_master")
+    [(encoding,)] = await db.fetch("PRAGMA encoding")
+    if encoding != "UTF-8":  # stored bytes are read as text in the file's encoding
+        raise StorageError(f"{where}: the database stores text as {encoding}; a card store needs UTF-8")
     if read_only:
         await check_schema(db, where)
         return
