@@ -64,6 +64,16 @@ three apart, so its hits for a literal holding one are checked (every other char
 casefolded text is indexed as itself, checked over all of Unicode)."""
 
 
+def paging(limit: Optional[int], offset: int, params: list[object]) -> str:
+    """`` LIMIT ? OFFSET ?`` with its values added to ``params``, or nothing when every row is
+    wanted: under a LIMIT, even an unlimited one, SQLite sorts differently and up to a third
+    slower (any-case search of 1,000 matches at 100,000 cards: 3.3 against 2.5 ms)."""
+    if limit is None and not offset:
+        return ""
+    params += (-1 if limit is None else limit, offset)
+    return " LIMIT ? OFFSET ?"
+
+
 def where(filters: Filters, params: list[object], after: Optional[tuple[int, str]] = None) -> str:
     """`` WHERE`` and the filters' conditions (nothing when there are none)."""
     return sql_filters.joined(sql_filters.where(filters, DIALECT, params, after))
@@ -170,10 +180,8 @@ async def search(
     params: list[object] = []
     statement = matching(spec, filters, params, SORTED_CARD)
     # One sort of every place's matches (a sort per place, then merging them, took ~15% more).
-    cards = await db.fetch_snapshot(
-        f"SELECT * FROM ({statement}) ORDER BY g_time DESC, hash DESC LIMIT ? OFFSET ?",
-        (*params, -1 if limit is None else limit, offset),
-    )
+    page = paging(limit, offset, params)
+    cards = await db.fetch_snapshot(f"SELECT * FROM ({statement}) ORDER BY g_time DESC, hash DESC{page}", params)
     if not with_total:
         return cards, None
     if limit is None or (len(cards) < limit and (cards or offset == 0)):
@@ -193,12 +201,13 @@ async def _words(
     ranked in Python, with the statistics of the index and of those cards together."""
     params: list[object] = [word_expression(spec.words)]
     matched = f"FROM card_words JOIN card ON card.id = card_words.rowid WHERE card_words MATCH ?{also(filters, params)}"
+    page_params = list(params)
     steps = [
         db.fetch(BEHIND),
         db.fetch(f"SELECT {CARD} FROM (SELECT card.id AS id, bm25(card_words) AS score, card.g_time AS g, card.hash AS h"
-                 f" {matched} ORDER BY score, g DESC, h DESC LIMIT ? OFFSET ?) AS page"
+                 f" {matched} ORDER BY score, g DESC, h DESC{paging(limit, offset, page_params)}) AS page"
                  " JOIN card ON card.id = page.id ORDER BY page.score, page.g DESC, page.h DESC",
-                 [*params, -1 if limit is None else limit, offset]),
+                 page_params),
     ]
     if with_total:  # without filters, counted in the index alone (~7x faster for 50,000 matches)
         steps.append(db.fetch(COUNT_WORD_MATCHES, params) if filters.empty

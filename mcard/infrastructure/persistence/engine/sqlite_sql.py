@@ -441,12 +441,10 @@ async def _page(
 ) -> list[tuple[int, MCard]]:
     params: list[object] = []
     conditions = search.where(filters, params, after)
-    values = (*params, -1 if limit is None else limit, offset)
+    page = search.paging(limit, offset, params)
     if may_sort(filters):
-        return await db.fetch_snapshot(
-            f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{search.NEWEST_FIRST} LIMIT ? OFFSET ?", values
-        )
-    return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST} LIMIT ? OFFSET ?", values)
+        return await db.fetch_snapshot(f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
+    return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
 
 
 def may_sort(filters: Filters, order: str = DEFAULT_ORDER) -> bool:
@@ -485,10 +483,10 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
     params: list[object] = []
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
-    values = (*params, -1 if limit is None else limit, offset)
+    page = search.paging(limit, offset, params)
     if may_sort(filters, order):
-        return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{conditions}{ordering} LIMIT ? OFFSET ?", values)
-    return await db.fetch(f"SELECT {search.CARD} FROM card{conditions}{ordering} LIMIT ? OFFSET ?", values)
+        return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
+    return await db.fetch(f"SELECT {search.CARD} FROM card{conditions}{ordering}{page}", params)
 
 
 async def heads_page(
@@ -499,9 +497,8 @@ async def heads_page(
     params: list[object] = [head, head]
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
-    return await db.fetch_snapshot(
-        f"SELECT {HEADS} FROM card{conditions}{ordering} LIMIT ? OFFSET ?", (*params, -1 if limit is None else limit, offset)
-    )
+    page = search.paging(limit, offset, params)
+    return await db.fetch_snapshot(f"SELECT {HEADS} FROM card{conditions}{ordering}{page}", params)
 
 
 async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
