@@ -8,7 +8,7 @@ Rows are shaped on the connection's thread by ``read_row``, which the first colu
 selects: ``content`` starts a card (``MCard.restore``'s arguments in order, text decoded by
 SQLite, time as stored microseconds), ``stamp`` a change stamp (``flag`` any value) followed by a card,
 ``sorted`` and ``sorted_stamp`` the same from a statement that may sort its rows (a large content
-read as a blob after the sort: ``search.SORTED_CARD``), ``head_id`` a row of ``list_heads``, and
+read as a blob after the sort: ``search.SORTED_CARD``), ``head_hash`` a row of ``list_heads``, and
 ``verify_hash`` a raw row to re-hash for ``verify``. Other rows stay tuples.
 """
 
@@ -70,14 +70,14 @@ def read_row(cursor: sqlite3.Cursor, row: tuple[Any, ...], _restore: Any = MCard
     kind = cursor.description[0][0]
     if kind == "content":
         return _restore(*row)
+    if kind == "head_hash":
+        return row if row[1].__class__ is not int else (row[0], large_head(cursor, row[0], row[1]), *row[2:])
     if kind in ("stamp", "flag"):
         return row[0], _restore(*row[1:])
     if kind == "sorted":
         return _restore(*row) if row[0] is not None else large_card(cursor, row)
     if kind == "sorted_stamp":
         return row[0], (_restore(*row[1:]) if row[1] is not None else large_card(cursor, row[1:]))
-    if kind == "head_id":
-        return row[2:] if row[3] is not None else (row[2], large_head(cursor, row[0], row[1]), *row[4:])
     if kind == "verify_hash":
         reason = check_stored(*row)
         return None if reason is None else DamagedCard(row[0], reason)
@@ -105,8 +105,9 @@ def large_card(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> MCard:
     return MCard.restore(content, *row[1:])
 
 
-def large_head(cursor: sqlite3.Cursor, rowid: int, head: int) -> bytes:
+def large_head(cursor: sqlite3.Cursor, hash_str: str, head: int) -> bytes:
     """The first ``head`` bytes of a large content, as a blob (in a read transaction, as ``large_card``)."""
+    [(rowid, _)] = cursor.connection.execute(LARGE_CARD, (hash_str,)).fetchall()
     with cursor.connection.blobopen("card", "content", rowid, readonly=True) as blob:
         return blob.read(head)
 
@@ -468,13 +469,13 @@ ORDER_BY: Final = {
 
 
 HEADS: Final = (
-    "card.id AS head_id, ? AS head, card.hash,"
-    f" CASE WHEN card.size > {search.BLOB_READ_FROM} AND typeof(card.content) IN ('blob', 'text') THEN NULL"
+    "card.hash AS head_hash,"
+    f" CASE WHEN card.size > {search.BLOB_READ_FROM} AND typeof(card.content) IN ('blob', 'text') THEN ?"
     " ELSE substr(CAST(card.content AS BLOB), 1, ?) END,"
     " card.is_text, card.g_time, card.hash_algorithm, card.size, card.content_type"
 )
-"""What ``list_heads`` reads: the rows with the content cut, a large content's head read as a
-blob by the row factory (``large_head``)."""
+"""What ``list_heads`` reads: the rows with the content cut; for a large content, the head's
+length instead, whose bytes the row factory reads as a blob (``large_head``)."""
 MAX_HEAD: Final = 2**31 - 1
 """No value is longer (SQLite's limit), and ``substr`` and blob reads take no larger length."""
 
