@@ -94,8 +94,8 @@ def large_card(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> MCard:
 
     Such statements run in a read transaction (``fetch_snapshot``), so the card is read from
     the snapshot the row came from."""
-    [(rowid, as_text)] = cursor.connection.execute(LARGE_CARD, (row[1],)).fetchall()
-    with cursor.connection.blobopen("card", "content", rowid, readonly=True) as blob:
+    blob, as_text = _open_content(cursor, row[1])
+    with blob:
         content: str | bytes = blob.read()
     if as_text:
         try:
@@ -107,9 +107,14 @@ def large_card(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> MCard:
 
 def large_head(cursor: sqlite3.Cursor, hash_str: str, head: int) -> bytes:
     """The first ``head`` bytes of a large content, as a blob (in a read transaction, as ``large_card``)."""
-    [(rowid, _)] = cursor.connection.execute(LARGE_CARD, (hash_str,)).fetchall()
-    with cursor.connection.blobopen("card", "content", rowid, readonly=True) as blob:
+    blob, _ = _open_content(cursor, hash_str)
+    with blob:
         return blob.read(head)
+
+
+def _open_content(cursor: sqlite3.Cursor, hash_str: str) -> tuple[sqlite3.Blob, int]:
+    [(rowid, as_text)] = cursor.connection.execute(LARGE_CARD, (hash_str,)).fetchall()
+    return cursor.connection.blobopen("card", "content", rowid, readonly=True), as_text
 
 
 def key_list(keys: Iterable[str]) -> str:
