@@ -385,3 +385,24 @@ async def test_large_rows_another_tool_wrote_read_the_same_through_every_path(tm
         assert await store.list(content_type="text/plain") == plain
         assert [card async for card in store.iterate(min_size=1)] == plain
         assert await store.get_many([card.hash for card in plain]) == {card.hash: card for card in plain}
+
+
+async def test_a_failed_read_on_the_only_connection_holds_no_old_snapshot(tmp_path):
+    """A read that fails once SQLite has given its row (a damaged text) leaves no statement
+    open: with one connection, later reads see other writers' cards and writes go through."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"card {i}") for i in range(5)])
+    row = "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type) VALUES (?, ?, 1, ?, 'sha256', 2, 'text/plain')"
+    with sqlite3.connect(path) as other:
+        other.execute(row, ("7" * 64, b"\xff\xfe", 1_700_000_000_000_000))
+    other.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path, max_connections=1)) as store:
+        with pytest.raises(StorageError, match="not valid UTF-8"):
+            await store.list(order="oldest")
+        with sqlite3.connect(path) as other:
+            other.execute(row, ("8" * 64, b"ok", 1_700_000_000_000_001))
+        other.close()
+        assert await store.count() == 7
+        await store.save_many([MCard("new card A"), MCard("new card B")])
+        assert await store.count() == 9

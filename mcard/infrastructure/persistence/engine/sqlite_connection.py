@@ -133,6 +133,9 @@ class SQLiteWorker:
         try:
             return await hop
         except (sqlite3.Error, OSError, ValueError) as exc:
+            # Its frames hold the failed cursor, whose unfinished statement would keep a read
+            # snapshot open for as long as the error is kept (or until the cycle collector runs).
+            exc.__traceback__ = None
             raise storage_error(exc, self._where) from exc
         finally:
             self.in_flight -= 1
