@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pandas as pd
 import pytest
 from tests.test_display_escaping import FOREIGN_ROWS, HOSTILE_HASH, MICROS, _row, check_markup, parse, write_foreign_rows
 
@@ -118,3 +119,23 @@ def test_a_number_stored_as_content_under_a_large_size_is_listed_with_its_digits
     rows = asyncio.run(heads())
     assert list(frame["hash"]).count("4" * 64) == 1
     assert [row[1] for row in rows if row[0] == "4" * 64] == [b"43"]
+
+
+@pytest.mark.parametrize("name", FOREIGN_ROWS)
+def test_every_dataframe_lists_a_foreign_row(name, path):
+    """A value another tool wrote that is no size or time is missing in its column; the row is
+    still listed, with a preview, by every DataFrame helper."""
+    _, _, _, g_time, _, size, _ = FOREIGN_ROWS[name]
+    made = store_with(path, FOREIGN_ROWS[name])
+    with mcard.notebook.open(path) as cards:
+        frames = {"heads": cards.list_df(), "cards": cards.list_df(content=True), "find": cards.find_df("")}
+    for how, frame in frames.items():
+        assert len(frame) == 2, how
+        [row] = [row for row in frame.itertuples() if row.hash != made.hash]
+        assert isinstance(row.preview, str) and row.preview, how
+        if isinstance(size, int):
+            assert row.size == size, how
+        else:
+            assert pd.isna(row.size), how
+        if not isinstance(g_time, int) or g_time >= 2**60:
+            assert pd.isna(row.g_time), how

@@ -62,9 +62,9 @@ def plain(card: MCard) -> str:
 def preview(card: MCard, chars: int = PREVIEW_CHARS) -> str:
     """A one-line plain-text preview: text with whitespace runs folded, bytes as hex."""
     content = card.content
-    if isinstance(content, str):
-        return text_preview(content, True, chars)
-    return bytes_preview(content, len(content), card.content_type, chars)
+    if isinstance(content, bytes):
+        return bytes_preview(content, len(content), card.content_type, chars)
+    return text_preview(content if isinstance(content, str) else str(content), True, chars)  # str: another tool's value
 
 
 def preview_head_bytes(chars: int = PREVIEW_CHARS) -> int:

@@ -5,7 +5,8 @@ column        dtype                 meaning
 ============  ====================  ===============================================
 hash          string                hex digest of the content
 g_time        datetime64[us, UTC]   when the content was first stored
-size          int64                 content size in bytes (UTF-8 for text)
+size          int64                 content size in bytes (UTF-8 for text); Int64 with the
+                                    size missing where a row another tool wrote has none
 kind          string                ``"text"`` or ``"bytes"``
 content_type  string                MIME type, detected once when the card was made
 name          string                the latest name it was seen under (missing if none)
@@ -22,9 +23,10 @@ frame built from cards alone has them missing and empty.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Final, Optional
 
-from mcard.domain.models.card import MCard
+from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.extras import missing_extra
 
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 
 COLUMNS: Final = ("hash", "g_time", "size", "kind", "content_type", "name", "tags", "preview")
 TIME_DTYPE: Final = "datetime64[us, UTC]"
+NAT: Final = np.iinfo(np.int64).min
+"""The int64 that ``datetime64`` reads as NaT."""
 
 
 def _objects(values: list[object]) -> np.ndarray:
@@ -68,7 +72,7 @@ def to_dataframe(
     cards = cards if isinstance(cards, list) else list(cards)
     columns = _columns(
         [card.hash for card in cards],
-        pd.DatetimeIndex([card.g_time for card in cards], dtype=TIME_DTYPE),
+        _card_times(cards),
         [card.size for card in cards],
         [card.is_text for card in cards],
         [card.content_type for card in cards],
@@ -90,20 +94,54 @@ def heads_frame(rows: Sequence[Row], labels: Optional[Labels] = None) -> pd.Data
     hashes, heads, texts, micros, _, sizes, types = ([row[i] for row in rows] for i in range(7))
     whole = preview_head_bytes()
     previews = [
-        text_preview(head.decode("utf-8", "replace"), size <= whole) if text
-        else bytes_preview(head, size, content_type)
-        for head, text, size, content_type in zip(heads, texts, sizes, types)
+        text_preview(head.decode("utf-8", "replace"), shown <= whole) if text else bytes_preview(head, shown, content_type)
+        for head, text, shown, content_type in zip(heads, texts, _shown_sizes(sizes, whole), types)
     ]
     return pd.DataFrame(_columns(hashes, _times(micros), sizes, texts, types, previews, labels))
 
 
+def _shown_sizes(sizes: list[object], whole: int) -> Iterable[int]:
+    """Sizes for the previews; one a row another tool wrote does not give as a number counts
+    as larger than the head read, so its preview says that more may follow."""
+    return (size if size.__class__ is int else whole + 1 for size in sizes)
+
+
+def _card_times(cards: list[MCard]) -> pd.DatetimeIndex:
+    """The cards' times; one a row another tool wrote does not give as a time is missing (NaT)."""
+    try:
+        return pd.DatetimeIndex([card.g_time for card in cards], dtype=TIME_DTYPE)
+    except (TypeError, ValueError, OverflowError):
+        return pd.DatetimeIndex([_time_or_none(card) for card in cards], dtype=TIME_DTYPE)
+
+
+def _time_or_none(card: MCard) -> Optional[datetime]:
+    try:
+        moment = card.g_time
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return moment if isinstance(moment, datetime) else None
+
+
+def _sizes(sizes: list[object]) -> object:
+    """Sizes as int64; where a row another tool wrote holds no whole number, as Int64 with that
+    size missing."""
+    try:
+        return np.array(sizes, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return pd.array([size if size.__class__ is int and -2**63 <= size < 2**63 else None for size in sizes],
+                        dtype="Int64")
+
+
 def _times(micros: list[object]) -> pd.DatetimeIndex:
     """Stored microseconds since the epoch as times; a value another tool wrote that is not
-    one is missing (NaT)."""
+    one a card can have (``TIME_RANGE``) is missing (NaT), as in ``to_dataframe``."""
     try:
-        return pd.DatetimeIndex(np.array(micros, dtype=np.int64).view("datetime64[us]")).tz_localize("UTC")
+        values = np.array(micros, dtype=np.int64)
     except (TypeError, ValueError, OverflowError):
-        return pd.to_datetime(pd.Series(micros, dtype=object), unit="us", utc=True, errors="coerce").array.as_unit("us")
+        values = np.array([m if m.__class__ is int and MIN_MICROS <= m <= MAX_MICROS else NAT for m in micros],
+                          dtype=np.int64)
+    values[(values < MIN_MICROS) | (values > MAX_MICROS)] = NAT
+    return pd.DatetimeIndex(values.view("datetime64[us]")).tz_localize("UTC")
 
 
 def _columns(
@@ -118,7 +156,7 @@ def _columns(
     columns: dict[str, object] = {
         "hash": pd.array(hashes, dtype="string"),
         "g_time": times,
-        "size": np.array(sizes, dtype=np.int64),
+        "size": _sizes(sizes),
         "kind": pd.array(["text" if text else "bytes" for text in texts], dtype="string"),
         "content_type": pd.array(types, dtype="string"),
     }
