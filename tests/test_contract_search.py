@@ -103,6 +103,16 @@ async def both_states(store, check) -> None:
         await check()
 
 
+async def regex_agrees_with_the_reference(store, pattern):
+    """``pattern`` finds what the reference finds, in both cases, before and after indexing."""
+    async def check():
+        for case_sensitive in (True, False):
+            spec = SearchSpec.of(pattern, "regex", case_sensitive)
+            assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
+
+    await both_states(store, check)
+
+
 # -- substring ----------------------------------------------------------------------------------
 async def test_case_insensitive_substring_follows_casefold(store):
     async def check():
@@ -281,12 +291,7 @@ def test_alternatives_are_split_at_the_top_level_only():
                                      r"caf(e\u0301|é)|istanbul", r"\x00end|naïve", r"brown\b|\bthe\b|file",
                                      "\\b(?x:#)\nfox#the\n|quick)", "quick(?#()|brown", "quickk(?#x)?"])
 async def test_alternatives_search_the_index_and_stay_exact(store, pattern):
-    async def check():
-        for case_sensitive in (True, False):
-            spec = SearchSpec.of(pattern, "regex", case_sensitive)
-            assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
-
-    await both_states(store, check)
+    await regex_agrees_with_the_reference(store, pattern)
 
 
 def test_only_i_and_its_kin_match_a_letter_of_another_casefold_in_any_case():
@@ -311,12 +316,7 @@ def test_only_i_and_its_kin_match_a_letter_of_another_casefold_in_any_case():
                                      r"\x66ox", r"caf\u00e9", r"\N{LATIN SMALL LETTER F}ox", r"\146ox", r"(f)ox \1ox"])
 async def test_regex_candidates_from_the_index_are_checked(store, pattern):
     """The index gives candidates holding the literal part in any case: each is checked."""
-    async def check():
-        for case_sensitive in (True, False):
-            spec = SearchSpec.of(pattern, "regex", case_sensitive)
-            assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
-
-    await both_states(store, check)
+    await regex_agrees_with_the_reference(store, pattern)
 
 
 # -- filters ------------------------------------------------------------------------------------
