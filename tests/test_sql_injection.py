@@ -33,7 +33,7 @@ import mcard
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
-BUILDERS = {"where", "also", "joined", "check", "matching", "_chosen", "_page_query", "chosen_flag", "folded_texts",
+BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
             "mark", "paging"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
@@ -387,7 +387,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements: list[str] = []
     params: list[object] = []
     statements.append(sqlite_search.where(filters, params, (1, HOSTILE)))
-    statements.append(sqlite_search.matching(spec, filters, params, sqlite_search.CARD))
+    statements.append(sqlite_search.matched(spec, filters, params))
     statements.append(sqlite_search.also(filters, params))
     statements.append(sqlite_search.paging(7, 3, params))
     statements.append(sqlite_facets._chosen(filters, spec, params))

@@ -20,7 +20,7 @@ from .facets import (
     time_width,
 )
 from .sqlite_connection import SQLiteWorker
-from .sqlite_search import matching, where
+from .sqlite_search import matched, where
 
 MOST_RANGES: Final = 2000
 """Past this many buckets, one pass over the cards beats counting each range of the index."""
@@ -48,7 +48,7 @@ def _chosen(filters: Filters, spec: Optional[SearchSpec], params: list[object]) 
     """The cards a facet counts: ``FROM card ... WHERE`` text selecting them."""
     if spec is None:
         return f"FROM card{where(filters, params)}"
-    return f"FROM card WHERE card.id IN ({matching(spec, filters, params, 'card.id')})"
+    return f"FROM card WHERE {matched(spec, filters, params)}"
 
 
 async def _range_counts(db: SQLiteWorker, column: str, ranges: list[tuple[str, int, int]]) -> list[tuple[Any, int]]:
