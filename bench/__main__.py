@@ -65,7 +65,7 @@ async def main(argv: list[str] | None = None) -> int:
             return 0
         if args.search:
             for n in sizes:
-                print(render(await run_search(n, work, Path(folder), 1 if args.quick else 3)), flush=True)
+                print(render(await run_search(n, work, Path(folder), 1 if args.quick else 5)), flush=True)
             return 0
         try:
             engine = (
