@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mcard.infrastructure.persistence.engine.sqlite_engine import DEFAULT_SETTINGS
+
 SCHEMA = """
 CREATE TABLE card (hash TEXT PRIMARY KEY, content BLOB NOT NULL, is_text INTEGER NOT NULL,
                    g_time INTEGER NOT NULL, hash_algorithm TEXT NOT NULL, size INTEGER NOT NULL);
@@ -28,6 +30,10 @@ def row(content: Any) -> tuple[Any, ...]:
     return (hashlib.sha256(data).hexdigest(), data, isinstance(content, str), micros, "sha256", len(data))
 
 
+SET_CACHE = f"PRAGMA cache_size = {-(DEFAULT_SETTINGS['read_cache_bytes'] // 1024)}"
+"""The page cache mcard's pooled readers keep, so that both sides read from memory alike."""
+
+
 class RawSQLiteSide:
     """One SQLite file in WAL mode with synchronous=NORMAL, driven synchronously by ``sqlite3``."""
 
@@ -41,6 +47,7 @@ class RawSQLiteSide:
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(SET_CACHE)
         self.db.executescript(SCHEMA)
 
     async def close(self) -> None:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
 from mcard.domain.models.card import from_micros
 
-from .raw_sqlite import COLUMNS, INSERT, SCHEMA, row
+from .raw_sqlite import COLUMNS, INSERT, SCHEMA, SET_CACHE, row
 from .run import Result, Row, file_size
 from .workload import MARKER, Workload
 
@@ -84,6 +84,7 @@ class RawSide:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(SET_CACHE)
         self.db.executescript(SCHEMA)
 
     def load(self, texts: list[str], times: list[int]) -> None:
