@@ -193,6 +193,21 @@ async def test_words_rank_by_bm25_over_the_whole_store(store, query):
     await both_states(store, check)
 
 
+async def test_words_rank_while_removed_cards_are_still_in_the_index(wrapper):
+    """A word search while the index is behind, right after a removal (whose index entries
+    are purged later), ranks only stored cards (it raised ValueError: math domain error)."""
+    first, removed = MCard("quokka one", g_time=T0), MCard("quokka two", g_time=T0 + timedelta(hours=1))
+    await wrapper.save_many([first, removed])
+    if hasattr(wrapper.store, "wait_indexed"):
+        await wrapper.store.wait_indexed()
+    await wrapper.remove(removed.hash)
+    newer = MCard("quokka three", g_time=T0 + timedelta(hours=2))
+    await wrapper.save(newer)
+    found = await wrapper.search("quokka", mode="words")
+    assert sorted(card.hash for card in found) == sorted([first.hash, newer.hash])
+    assert (await wrapper.find("quokka", limit=1)).total == 2
+
+
 @pytest.mark.parametrize("bad", ['"unclosed', "-only", "a OR", "OR a", "*", ""])
 async def test_a_malformed_word_query_is_a_validation_error(store, bad):
     with pytest.raises(ValidationError):

@@ -72,10 +72,12 @@ def stats_of(query: WordQuery, texts: Iterable[Sequence[str]]) -> WordStats:
 
 
 def weights(stats: WordStats) -> tuple[float, list[float]]:
-    """The mean words of a searchable card, and each phrase's inverse document frequency."""
+    """The mean words of a searchable card, and each phrase's inverse document frequency (a
+    count of hits above the rows, which only damaged statistics can give, counts as every row)."""
     rows = stats.rows
     average = stats.words / rows if rows and stats.words else 1.0
-    return average, [max(1e-6, math.log((rows - hits + 0.5) / (hits + 0.5))) for hits in stats.hits]
+    hits = [min(count, rows) for count in stats.hits]
+    return average, [max(1e-6, math.log((rows - count + 0.5) / (count + 0.5))) for count in hits]
 
 
 def score(query: WordQuery, words: Sequence[str], stats: WordStats) -> float:

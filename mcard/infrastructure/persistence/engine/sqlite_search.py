@@ -233,8 +233,7 @@ async def _words_behind(db: SQLiteWorker, spec: SearchSpec, filters: Filters) ->
     chosen = f"card.id IN (SELECT card.id FROM card{where(filters, chosen_params)})"
     steps = [
         db.fetch("SELECT count(*), coalesce(sum(words), 0) FROM card_searchable"),
-        *(db.fetch("SELECT count(*) FROM card_words WHERE card_words MATCH ?", [word_expression(WordQuery(((clause,),)))])
-          for clause in phrases(query)),
+        *(db.fetch(COUNT_WORD_MATCHES, [word_expression(WordQuery(((clause,),)))]) for clause in phrases(query)),
         db.fetch(f"SELECT {CARD} FROM card_words JOIN card ON card.id = card_words.rowid"
                  f" WHERE card_words MATCH ? AND {chosen}", [word_expression(query), *chosen_params]),
         db.fetch(f"SELECT {chosen} AS flag, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", chosen_params),
