@@ -3,6 +3,7 @@ the search index follows every write."""
 
 import asyncio
 import sqlite3
+from datetime import timedelta
 
 import pytest
 
@@ -171,7 +172,7 @@ async def test_indexes_are_rebuilt_for_another_unicode_version(tmp_path):
         )
 
 
-OLD_INDEXING_TRIGGERS = (
+OLD_TRIGGERS = (
     """CREATE TRIGGER card_text_extended AFTER UPDATE OF value ON mcard_meta
         WHEN new.key = 'text_indexed' AND new.value > old.value BEGIN
         INSERT INTO card_searchable (id, has_nul, words)
@@ -192,8 +193,17 @@ OLD_INDEXING_TRIGGERS = (
         INSERT INTO card_words (card_words, rowid, words)
             VALUES ('delete', old.id, mcard_words(old.content, old.is_text));
     END""",
+    """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
+        UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes';
+        INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
+            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id);
+        DELETE FROM card_searchable WHERE id = old.id;
+        DELETE FROM sighting WHERE hash = old.hash;
+        DELETE FROM tag WHERE hash = old.hash;
+    END""",
 )
-"""The indexing triggers of an earlier mcard (schema 4): every text folded and split in Python."""
+"""The triggers of an earlier mcard (schema 4): every text folded and split in Python, and the
+change counter bumped by an UPDATE (which other tools' connections could not run)."""
 
 
 async def test_cards_indexed_by_older_triggers_stay_exact_under_the_current_ones(tmp_path):
@@ -209,7 +219,7 @@ async def test_cards_indexed_by_older_triggers_stay_exact_under_the_current_ones
         for name, function in (("mcard_searchable", schema.searchable), ("mcard_words", schema.words),
                                ("mcard_word_count", schema.word_count)):
             db.create_function(name, 2, function)
-        for name, sql in zip(schema.INDEXING_TRIGGERS, OLD_INDEXING_TRIGGERS):
+        for name, sql in zip(("card_text_extended", "card_text_purged", "card_deleted"), OLD_TRIGGERS):
             db.execute(f"DROP TRIGGER {name}")
             db.execute(sql)
         db.executemany(
@@ -222,7 +232,7 @@ async def test_cards_indexed_by_older_triggers_stay_exact_under_the_current_ones
 
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         stored = dict(await store.store._writer.fetch(schema.STORED_TRIGGERS))
-        assert {name: stored[name] for name in schema.INDEXING_TRIGGERS} == schema.INDEXING_TRIGGERS
+        assert {name: stored[name] for name in schema.OWN_TRIGGERS} == schema.OWN_TRIGGERS
         fresh = [MCard("Another ASCII card nine"), MCard("Ärger card ten")]
         await store.save_many(fresh)
         await store.store.wait_indexed()
@@ -240,6 +250,37 @@ async def test_cards_indexed_by_older_triggers_stay_exact_under_the_current_ones
         assert [c.hash for c in await store.search("STRASSE", case_sensitive=False)] == [cards[1].hash]
 
 
+
+async def test_another_tool_removes_and_adds_cards_without_mcards_functions(tmp_path):
+    """Another tool's connection, without mcard's SQL functions, can delete and insert cards:
+    the store open beside it sees the changes, searches find the new card at once, and the
+    index drops the removed card and takes the new one."""
+    path = tmp_path / "c.db"
+    kept, removed = MCard("a note about quokkas"), MCard("another note about quokkas")
+    added = MCard("quokkas again, from another tool", g_time=kept.g_time - timedelta(days=1))
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([kept, removed])
+        await store.tag(removed.hash, "holiday")
+        await store.store.wait_indexed()
+        assert len(await store.list(1)) == 1  # a page whose end is remembered until a change
+        with sqlite3.connect(path) as other:
+            other.execute("DELETE FROM card WHERE hash = ?", (removed.hash,))
+            other.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?)", card_row(added))
+        other.close()
+        assert await store.get(removed.hash) is None
+        assert [card.hash for card in await store.list(1, 0)] == [kept.hash]
+        assert [card.hash for card in await store.list(1, 1)] == [added.hash]
+        assert await store.tags(removed.hash) == []
+        for _ in range(2):  # the new card scanned, then found in the index
+            assert [card.hash for card in await store.search("QUOKKAS", case_sensitive=False)] == [kept.hash, added.hash]
+            assert {card.hash for card in await store.search("quokkas", mode="words")} == {kept.hash, added.hash}
+            await store.tag(kept.hash, "seen")  # a write of the store's own wakes its indexer
+            await store.store.wait_indexed()
+        for index in ("card_text", "card_words"):
+            rows = await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'quokkas'")
+            assert rows == [(1,), (3,)]  # the card stored first and the one the other tool added
+
 SCHEMA_V4_CARD = """CREATE TABLE card (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE,
     content BLOB NOT NULL, is_text INTEGER NOT NULL, g_time INTEGER NOT NULL, hash_algorithm TEXT NOT NULL,
     size INTEGER NOT NULL, content_type TEXT)"""
@@ -253,7 +294,7 @@ def as_version_4(path):
         for name, function in (("mcard_searchable", schema.searchable), ("mcard_words", schema.words),
                                ("mcard_word_count", schema.word_count)):
             db.create_function(name, 2, function)  # named by the triggers' statements
-        for name in ("card_deleted", *schema.INDEXING_TRIGGERS):
+        for name in schema.OWN_TRIGGERS:
             db.execute(f"DROP TRIGGER {name}")
         db.execute("ALTER TABLE card RENAME TO card_v5")
         for name in ("card_by_time", "card_by_type", "card_by_size"):
@@ -263,8 +304,7 @@ def as_version_4(path):
         db.execute("UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'card_v5')"
                    " WHERE name = 'card'")
         db.execute("DROP TABLE card_v5")
-        for statement in (schema.CARD_TABLE[1], *schema.CARD_INDEXES, *schema.INDEXING_TRIGGERS.values(),
-                          *schema.DELETION):
+        for statement in (schema.CARD_TABLE[1], *schema.CARD_INDEXES, *schema.OWN_TRIGGERS.values()):
             db.execute(statement)
         db.execute("UPDATE mcard_meta SET value = 4 WHERE key = 'schema_version'")
     db.close()

@@ -24,9 +24,7 @@ sequence tells listings whether anything changed.
 
 The folding function ``mcard_searchable(content, is_text)`` is registered on every mcard
 connection (``register_functions``); only mcard's own background steps call it, so other
-tools can still read and insert cards. A deletion counts itself in ``mcard_meta``, which
-SQLite cannot do without compiling the indexing trigger on that table, so another tool that
-deletes cards needs the functions registered too (without them the delete fails whole).
+tools can still read, insert and delete cards (``CARD_DELETED``).
 """
 
 from __future__ import annotations
@@ -111,11 +109,25 @@ CARD_TEXT_PURGED: Final = f"""CREATE TRIGGER card_text_purged AFTER DELETE ON ca
         INSERT INTO card_words (card_words, rowid, words)
             SELECT 'delete', old.id, {WORDS} FROM (SELECT old.content AS content, old.is_text AS is_text);
     END"""
-INDEXING_TRIGGERS: Final = {"card_text_extended": CARD_TEXT_EXTENDED, "card_text_purged": CARD_TEXT_PURGED}
-"""The triggers that index and unindex cards. They are code more than schema: a store opened
-for writing replaces ones that differ (an older mcard's), whose entries are the same."""
-DROP_INDEXING_TRIGGERS: Final = {
+# The change counter is bumped by replacing its row: any UPDATE of mcard_meta compiles
+# card_text_extended, which calls mcard's Python functions, so another tool's connection
+# (without them) could not delete a card.
+CARD_DELETED: Final = """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
+        INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
+        INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
+            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id);
+        DELETE FROM card_searchable WHERE id = old.id;
+        DELETE FROM sighting WHERE hash = old.hash;
+        DELETE FROM tag WHERE hash = old.hash;
+    END"""
+OWN_TRIGGERS: Final = {
+    "card_text_extended": CARD_TEXT_EXTENDED, "card_text_purged": CARD_TEXT_PURGED, "card_deleted": CARD_DELETED,
+}
+"""The triggers that index, unindex and remove cards. They are code more than schema: a store
+opened for writing replaces ones that differ (an older mcard's), whose entries are the same."""
+DROP_OWN_TRIGGERS: Final = {
     "card_text_extended": "DROP TRIGGER card_text_extended", "card_text_purged": "DROP TRIGGER card_text_purged",
+    "card_deleted": "DROP TRIGGER card_deleted",
 }
 STORED_TRIGGERS: Final = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
 
@@ -156,18 +168,7 @@ LABELS: Final = (
     "CREATE INDEX tag_by_tag ON tag (tag, hash)",
 )
 
-DELETION: Final = (
-    """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
-        UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes';
-        INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
-            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id);
-        DELETE FROM card_searchable WHERE id = old.id;
-        DELETE FROM sighting WHERE hash = old.hash;
-        DELETE FROM tag WHERE hash = old.hash;
-    END""",
-)
-
-CURRENT: Final = SEARCH + LABELS + DELETION
+CURRENT: Final = SEARCH + LABELS + (CARD_DELETED,)
 CREATE: Final = CARD_TABLE + META + CURRENT + (SET_UNICODE,)
 
 UPGRADE_FROM_2: Final = (
@@ -223,7 +224,7 @@ STAMP_VERSION: Final = (
     "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
 )
 FINISH_UPGRADE: Final = CURRENT + STAMP_VERSION + (SET_UNICODE,)
-UPGRADE_FROM_4: Final = CARD_INDEXES + (CARD_TEXT_EXTENDED, CARD_TEXT_PURGED) + DELETION + STAMP_VERSION
+UPGRADE_FROM_4: Final = CARD_INDEXES + (CARD_TEXT_EXTENDED, CARD_TEXT_PURGED, CARD_DELETED) + STAMP_VERSION
 """Version 4 -> 5 after the copy: the search indexes are kept, the ids they hold are the same."""
 
 STATEMENTS: Final = {
@@ -341,9 +342,9 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
 
 
 async def _stale_triggers(db: SQLiteWorker) -> list[str]:
-    """The indexing triggers a store holds that differ from this mcard's."""
+    """This mcard's triggers that a store holds in another version."""
     stored = dict(await db.fetch(STORED_TRIGGERS))
-    return [name for name, sql in INDEXING_TRIGGERS.items() if name in stored and stored[name] != sql]
+    return [name for name, sql in OWN_TRIGGERS.items() if name in stored and stored[name] != sql]
 
 
 async def ensure_schema(db: SQLiteWorker, where: str) -> None:
@@ -390,8 +391,8 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
             for statement in REBUILD_INDEXES:
                 await db.execute(STATEMENTS[statement])
         for name in await _stale_triggers(db):
-            await db.execute(DROP_INDEXING_TRIGGERS[name])
-            await db.execute(INDEXING_TRIGGERS[name])
+            await db.execute(DROP_OWN_TRIGGERS[name])
+            await db.execute(OWN_TRIGGERS[name])
         await db.execute("COMMIT")
     except BaseException:
         if db.connection.in_transaction:
