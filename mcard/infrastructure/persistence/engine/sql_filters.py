@@ -29,11 +29,16 @@ class Dialect:
 
 
 def where(
-    filters: Filters, dialect: Dialect, params: Params, after: Optional[tuple[int, str]] = None, table: str = "card"
+    filters: Filters, dialect: Dialect, params: Params, after: Optional[tuple[int, str]] = None, table: str = "card",
+    hash_keyless: bool = False,
 ) -> list[str]:
     """The conditions (to join with AND) of ``filters`` on ``table``, appending their values
-    to ``params``; ``after`` continues a newest-first listing behind (g_time, hash)."""
+    to ``params``; ``after`` continues a newest-first listing behind (g_time, hash).
+    ``hash_keyless``: the tag and name tests never serve as index keys (``+hash IN``), for rows
+    chosen by a list of ids: SQLite sought every (hash, id) pair of the two lists (a search
+    with a tag filter at 100,000 cards took up to 200 s)."""
     clauses: list[str] = []
+    hashed = ("+" if hash_keyless else "") + f"{table}.hash"
 
     def mark(value: object) -> str:
         params.append(value)
@@ -56,10 +61,10 @@ def where(
     if filters.max_size is not None:
         clauses.append(f"{table}.size <= {mark(filters.max_size)}")
     for tag in filters.tags:
-        clauses.append(f"{table}.hash IN (SELECT hash FROM {dialect.tag_table} WHERE tag = {mark(tag)})")
+        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag = {mark(tag)})")
     for pattern in filters.names:
         test = dialect.glob(mark(dialect.glob_value(pattern)))
-        clauses.append(f"{table}.hash IN (SELECT hash FROM {dialect.sighting_table} WHERE {test})")
+        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.sighting_table} WHERE {test})")
     if after is not None:
         g_time, key = mark(after[0]), mark(after[1])
         clauses.append(f"({table}.g_time, {table}.hash) < ({g_time}, {key})")

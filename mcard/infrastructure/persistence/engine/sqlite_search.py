@@ -79,9 +79,9 @@ def where(filters: Filters, params: list[object], after: Optional[tuple[int, str
     return sql_filters.joined(sql_filters.where(filters, DIALECT, params, after))
 
 
-def also(filters: Filters, params: list[object]) -> str:
+def also(filters: Filters, params: list[object], hash_keyless: bool = False) -> str:
     """`` AND`` and the filters' conditions, to follow other conditions (nothing when none)."""
-    return sql_filters.joined(sql_filters.where(filters, DIALECT, params, None), " AND ")
+    return sql_filters.joined(sql_filters.where(filters, DIALECT, params, None, hash_keyless=hash_keyless), " AND ")
 
 
 def fts_string(text: str) -> str:
@@ -158,24 +158,23 @@ def matched(spec: SearchSpec, filters: Filters, params: list[object]) -> str:
     ``UNION ALL`` had SQLite sort each place and merge them: a 1% term at 100,000 cards took
     20-25% longer.) A place that scans checks its rows there, so only its matches are read again."""
     found = lookup(spec)
-    sure = found is not None and found[2]
+    if found is None:  # every card with text is a candidate: tested as it is read, no list of ids
+        return (f"(card.id IN (SELECT id FROM card_searchable) OR card.id > ({INDEXED_UP_TO}))"
+                f"{also(filters, params)} AND {check(spec, params)}")
+    index, argument, sure = found
     # The cards not indexed yet are a range of ids: scanned in id order (NOT INDEXED keeps the
     # planner from walking a whole index instead), like a plain scan of that range.
     places = [
         f"SELECT id FROM card NOT INDEXED WHERE card.id > ({INDEXED_UP_TO}){also(filters, params)}"
-        f" AND {check(spec, params)}"
+        f" AND {check(spec, params)}",
+        f"SELECT rowid FROM {index} WHERE {index} MATCH ?",
     ]
-    if found is None:
-        places.append("SELECT id FROM card_searchable")
-    else:
-        index, argument, _ = found
-        places.append(f"SELECT rowid FROM {index} WHERE {index} MATCH ?")
-        params.append(argument)
-        if index == "card_text":  # FTS5 stops reading a text at a NUL: those are checked
-            with_nul = "SELECT id FROM card_searchable WHERE has_nul"
-            places.append(f"SELECT card.id FROM card WHERE card.id IN ({with_nul}) AND {check(spec, params)}"
-                          if sure else with_nul)
-    condition = f"card.id IN ({' UNION ALL '.join(places)}){also(filters, params)}"
+    params.append(argument)
+    if index == "card_text":  # FTS5 stops reading a text at a NUL: those are checked
+        with_nul = "SELECT id FROM card_searchable WHERE has_nul"
+        places.append(f"SELECT card.id FROM card WHERE card.id IN ({with_nul}) AND {check(spec, params)}"
+                      if sure else with_nul)
+    condition = f"card.id IN ({' UNION ALL '.join(places)}){also(filters, params, hash_keyless=True)}"
     return condition if sure else f"{condition} AND {check(spec, params)}"
 
 
