@@ -30,8 +30,8 @@ def row(content: Any) -> tuple[Any, ...]:
     return (hashlib.sha256(data).hexdigest(), data, isinstance(content, str), micros, "sha256", len(data))
 
 
-SET_CACHE = f"PRAGMA cache_size = {-(DEFAULT_SETTINGS['read_cache_bytes'] // 1024)}"
-"""The page cache mcard's pooled readers keep, so that both sides read from memory alike."""
+SET_CACHE = f"PRAGMA cache_size = {-(DEFAULT_SETTINGS['page_cache_bytes'] // 1024)}"
+"""The page cache mcard's connections keep, so that both sides read and write from memory alike."""
 
 
 class RawSQLiteSide:
