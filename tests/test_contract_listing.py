@@ -98,6 +98,26 @@ async def test_paging_sees_writes_made_between_pages(wrapper):
     assert third == (await wrapper.list())[5:10]
 
 
+
+async def test_paging_by_tag_or_name_sees_labels_changed_between_pages(wrapper):
+    """Tagging, untagging or a new sighting between two pages moves cards in or out of a
+    filtered listing without a card being saved or removed: the next page still follows."""
+    from mcard import Sighting
+
+    cards = [MCard(f"labelled {i}", g_time=at(i)) for i in range(6)]
+    await wrapper.save_many(cards, sightings=[Sighting.of(card.hash, name=f"{i}.txt", seen_at=at(40)) for i, card in
+                                               enumerate(cards[:4])])
+    await wrapper.tag_many((card.hash, "t") for card in cards[:4])
+    for index, change in enumerate((
+        lambda: wrapper.tag(cards[5].hash, "t"),
+        lambda: wrapper.untag(cards[3].hash, "t"),
+        lambda: wrapper.save_many([cards[5]], sightings=[Sighting.of(cards[5].hash, name="new.txt", seen_at=at(50))]),
+    )):
+        filters = {"tag": "t"} if index < 2 else {"name": "*.txt"}
+        await wrapper.list(2, **filters)
+        await change()
+        assert await wrapper.list(2, 2, **filters) == (await wrapper.list(**filters))[2:4]
+
 async def test_the_page_past_the_end_sees_writes_made_since(wrapper):
     await wrapper.save_many([MCard(f"end {i}", g_time=at(i)) for i in range(20)])
     last = await wrapper.list(limit=10, offset=10)

@@ -5,43 +5,40 @@ its own change stamp."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime
 from typing import Final, Optional
 
 from mcard.domain.models.card import MCard, to_micros
+from mcard.domain.query import Filters
 
-TimeBounds = tuple[Optional[int], Optional[int]]
 Mark = tuple[int, int, str]
 """(change stamp, g_time in microseconds, hash) of the last card of a page."""
 
 
-def micros_bounds(start_time: Optional[datetime], end_time: Optional[datetime]) -> TimeBounds:
-    """Inclusive time bounds as microseconds since the epoch (None: unbounded)."""
-    return (
-        None if start_time is None else to_micros(start_time),
-        None if end_time is None else to_micros(end_time),
-    )
+def _kept_by_stamp(filters: Filters) -> bool:
+    """Whether the change stamp moves whenever the cards ``filters`` choose may change: not
+    when they name tags or sighting names, which change without a card being saved or removed."""
+    return not filters.tags and not filters.names
 
 
 class PageMarks:
-    """The last ``capacity`` page ends, keyed by (time bounds, offset just after the page)."""
+    """The last ``capacity`` page ends, keyed by (filters, offset just after the page)."""
 
     def __init__(self, capacity: int = 256) -> None:
         self._capacity: Final = capacity
-        self._marks: OrderedDict[tuple[TimeBounds, int], Mark] = OrderedDict()
+        self._marks: OrderedDict[tuple[Filters, int], Mark] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._marks)
 
-    def get(self, bounds: TimeBounds, offset: int) -> Optional[Mark]:
+    def get(self, filters: Filters, offset: int) -> Optional[Mark]:
         """The end of a page that stopped just before ``offset``, if one is remembered."""
-        return self._marks.get((bounds, offset)) if offset else None
+        return self._marks.get((filters, offset)) if offset and _kept_by_stamp(filters) else None
 
-    def remember(self, bounds: TimeBounds, offset: int, stamp: int, page: list[MCard]) -> None:
+    def remember(self, filters: Filters, offset: int, stamp: int, page: list[MCard]) -> None:
         """Note where ``page``, read at ``offset`` and change ``stamp``, ended."""
-        if not page:
+        if not page or not _kept_by_stamp(filters):
             return
-        key = (bounds, offset + len(page))
+        key = (filters, offset + len(page))
         self._marks[key] = (stamp, to_micros(page[-1].g_time), page[-1].hash)
         self._marks.move_to_end(key)
         while len(self._marks) > self._capacity:
