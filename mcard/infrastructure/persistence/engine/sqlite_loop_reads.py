@@ -53,14 +53,15 @@ class LoopReader:
         self.holds: collections.deque[float] = collections.deque(maxlen=int(LOOP_READ_SETTINGS["holds_kept"]))
 
     @classmethod
-    def connect(cls, database: str, cache_bytes: int, **connect_kwargs: Any) -> LoopReader:
+    def connect(cls, database: str, cache_bytes: Optional[int], **connect_kwargs: Any) -> LoopReader:
         """Open (on a worker thread: opening a file may wait) a connection for the loop,
-        keeping up to ``cache_bytes`` of pages."""
+        keeping up to ``cache_bytes`` of pages (None: SQLite's default)."""
         options = {**connect_kwargs, "timeout": 0, "check_same_thread": False, "isolation_level": None}
         connection = sqlite3.connect(database, **options)
         try:
             connection.execute("PRAGMA query_only = ON")
-            connection.execute(f"PRAGMA cache_size = {int(-(cache_bytes // 1024))}")
+            if cache_bytes is not None:
+                connection.execute(f"PRAGMA cache_size = {int(-(cache_bytes // 1024))}")
         except sqlite3.Error:
             connection.close()
             raise
