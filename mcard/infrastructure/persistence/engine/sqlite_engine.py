@@ -151,13 +151,11 @@ class SQLiteStore(BaseStore):
                 raise storage_error(exc, self._where) from exc
             if unusable:
                 raise StorageError(f"{self._where}: {unusable}")
-        writer = await self._new_connection()
+        writer = await self._new_connection(self._page_cache)
         try:
             await sql.initialize(
                 writer, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where, read_only
             )
-            if self._page_cache is not None:
-                await writer.execute(f"PRAGMA cache_size = {int(-(self._page_cache // 1024))}")
             if not read_only:
                 await writer.execute(f"PRAGMA journal_size_limit = {int(DEFAULT_SETTINGS['journal_size_limit'])}")
                 await sql.prepare_writer(writer)
@@ -245,10 +243,14 @@ class SQLiteStore(BaseStore):
         await batcher.wait_idle()
 
     # -- connections -------------------------------------------------------------------------
-    async def _new_connection(self) -> SQLiteWorker:
+    async def _new_connection(self, cache_bytes: Optional[int] = None) -> SQLiteWorker:
+        """A connection with mcard's SQL functions, keeping up to ``cache_bytes`` of pages
+        (default: SQLite's)."""
         worker = await SQLiteWorker.open(self._database, self._where, sql.read_row, **self._connect_kwargs)
         try:
             await sqlite_schema.register_functions(worker)
+            if cache_bytes is not None:
+                await worker.execute(f"PRAGMA cache_size = {int(-(cache_bytes // 1024))}")
         except BaseException:
             await worker.close()
             raise
@@ -285,11 +287,9 @@ class SQLiteStore(BaseStore):
 
     async def _open_reader(self, cache_bytes: Optional[int] = None) -> SQLiteWorker:
         """A read-only connection, keeping up to ``cache_bytes`` of pages (default: SQLite's)."""
-        reader = await self._new_connection()
+        reader = await self._new_connection(cache_bytes)
         try:
             await reader.execute("PRAGMA query_only = ON")
-            if cache_bytes is not None:
-                await reader.execute(f"PRAGMA cache_size = {int(-(cache_bytes // 1024))}")
         except BaseException:
             await reader.close()
             raise
