@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final, Optional, Union
 
 from ..models.exceptions import ValidationError
@@ -354,12 +355,12 @@ class SearchSpec:
             raise ValidationError(f"search query is not valid Unicode: {exc.reason}") from exc
         spec = cls(str(mode), query, case_sensitive)
         if mode == "words":
-            parse_words(query)
+            spec.words  # parsed here, once: a malformed query fails before any work
         elif mode == "regex":
             compile_regex(query, 0 if case_sensitive else re.IGNORECASE)
         return spec
 
-    @property
+    @cached_property
     def words(self) -> WordQuery:
         return parse_words(self.query)
 
