@@ -4,14 +4,17 @@ store's loop as before."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+import time
 
 import pytest
 
 import mcard.notebook
 from mcard import StorageError, ValidationError
 from mcard.infrastructure.persistence.engine.sqlite_direct_writes import DIRECT_WRITE_SETTINGS
+from mcard.infrastructure.persistence.engine.write_batcher import WriteBatcher
 
 
 def test_a_notebook_create_is_written_on_the_callers_thread_and_stays_exact(tmp_path):
@@ -88,3 +91,70 @@ def test_a_notebook_create_after_the_file_was_replaced_is_refused(tmp_path):
         copy.replace(path)
         with pytest.raises(StorageError, match="replaced"):
             cards.create("after the replacement")
+
+
+def test_a_stream_of_notebook_creates_is_indexed_once_it_pauses(tmp_path):
+    """The creates note their writes without waking the store's loop each time; the index
+    still takes them in once they pause, with no ``wait_indexed``."""
+    path = tmp_path / "stream.db"
+    with mcard.notebook.open(path) as cards:
+        store = cards._wrapper.store
+        cards.create("the first card")
+        cards._run(store.wait_indexed())  # nothing pending: only the stream can start a step
+        before = store.direct_writes
+        for i in range(300):
+            cards.create(f"streamed note {i} zebrafinch")
+        assert store.direct_writes - before > 250  # a few wait behind an index step
+        with sqlite3.connect(path) as db:
+            [(last_id,)] = db.execute("SELECT max(id) FROM card")
+            deadline, indexed = time.monotonic() + 30, 0
+            while indexed < last_id and time.monotonic() < deadline:
+                time.sleep(0.05)
+                [(indexed,)] = db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'")
+        assert indexed >= last_id
+        assert len(cards.search("zebrafinch", case_sensitive=False)) == 300
+
+
+def test_writes_noted_on_another_thread_hold_the_background_step_until_they_pause():
+    """While a timer is armed, a write on another thread only notes its time (no wake-up of
+    the loop); the timer still waits for the writes to pause before the background step."""
+
+    async def scenario() -> tuple[list[float], list[bool], float, list[float]]:
+        ran: list[float] = []
+
+        async def step() -> bool:
+            ran.append(time.monotonic())
+            return False
+
+        async def write(batch: object) -> None:
+            raise AssertionError("no write is queued here")
+
+        batcher = WriteBatcher(write, step, idle_delay=0.5)
+        assert batcher.noted_elsewhere()  # no timer armed: the caller wakes the loop
+        batcher.run_idle_when_quiet()
+        woken: list[bool] = []
+        stop = threading.Event()
+
+        def stream() -> None:
+            while not stop.is_set():
+                woken.append(batcher.noted_elsewhere())
+                time.sleep(0.01)
+
+        writer = threading.Thread(target=stream)
+        writer.start()
+        await asyncio.sleep(1.5)
+        stop.set()
+        await asyncio.to_thread(writer.join)
+        paused_at = time.monotonic()
+        held = list(ran)
+        for _ in range(100):
+            if ran:
+                break
+            await asyncio.sleep(0.05)
+        await batcher.close()
+        return held, woken, paused_at, ran
+
+    held, woken, paused_at, ran = asyncio.run(scenario())
+    assert held == []  # not while the writes went on, three times the quiet delay
+    assert len(woken) > 50 and sum(woken) <= 3  # the armed timer saw them: no wake-ups
+    assert len(ran) == 1 and ran[0] >= paused_at - 0.5

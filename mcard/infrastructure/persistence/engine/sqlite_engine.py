@@ -536,7 +536,7 @@ class SQLiteStore(BaseStore):
         stored = writer.insert(checked, before=lambda: self._check_file(file))
         if stored is None:
             return None
-        if stored:
+        if stored and batcher.noted_elsewhere():
             try:
                 loop.call_soon_threadsafe(batcher.run_idle_when_quiet)  # index it once writes pause
             except RuntimeError:  # the loop has closed: so has the store, the card is stored

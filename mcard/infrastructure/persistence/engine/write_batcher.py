@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -142,23 +143,30 @@ class WriteBatcher:
         """
         if self._idle is None or self._closed:
             return
-        loop = asyncio.get_running_loop()
-        self._last_write = loop.time()
+        self._last_write = time.monotonic()
         if self._deferred_since is None:
             self._deferred_since = self._last_write
         if self._idle_timer is None:
-            self._idle_timer = loop.call_later(self._idle_delay, self._when_quiet)
+            self._idle_timer = asyncio.get_running_loop().call_later(self._idle_delay, self._when_quiet)
+
+    def noted_elsewhere(self) -> bool:
+        """Note a write made on another thread (``SQLiteStore.save_now``); True when no timer
+        is armed, so the caller must wake the loop to ``run_idle_when_quiet``. A timer armed
+        sees the write's time when it fires: a stream of such writes wakes the loop about once
+        per ``idle_delay`` instead of once per write (each wake-up cost the writing thread a
+        switch of the GIL to the loop's thread and back)."""
+        self._last_write = time.monotonic()
+        return self._idle_timer is None
 
     def _when_quiet(self) -> None:
-        self._idle_timer = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = time.monotonic()
         wait = self._last_write + self._idle_delay - now
         if self._idle_max_delay is not None and self._deferred_since is not None:
             wait = min(wait, self._deferred_since + self._idle_max_delay - now)
-        if wait > 0:
-            self._idle_timer = loop.call_later(wait, self._when_quiet)
+        if wait > 0:  # re-armed in place: a writer on another thread never sees no timer here
+            self._idle_timer = asyncio.get_running_loop().call_later(wait, self._when_quiet)
         else:
+            self._idle_timer = None
             self.run_idle(yielding=self._idle_max_delay is not None)
 
     def _cancel_idle_timer(self) -> None:
