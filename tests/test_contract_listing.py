@@ -69,6 +69,22 @@ async def test_bad_limit_or_offset_is_rejected(wrapper, options):
         await wrapper.list(**options)
 
 
+LARGEST = 2**63 - 1
+
+
+@pytest.mark.parametrize("limit, offset", [(1, LARGEST), (LARGEST, 1), (2**62, 2**62), (LARGEST, LARGEST)])
+async def test_the_largest_limit_and_offset_together(wrapper, timeline, limit, offset):
+    """Each is in range on its own; their sum is not, and no engine may pass it on as is."""
+    expected = timeline[::-1][offset:][:limit]  # every card matches "card", all scored alike
+    assert await wrapper.list(limit, offset) == expected
+    assert await wrapper.list(limit, offset, order="oldest") == timeline[offset:][:limit]
+    for mode in ("substring", "words", "regex"):
+        assert await wrapper.search("card", limit, offset, mode=mode) == expected
+    for query in ("card", "after:2025-01-01", "card after:2025-01-01"):
+        found = await wrapper.find(query, limit, offset)
+        assert list(found) == expected and found.total == 10
+
+
 async def test_equal_times_are_ordered_by_hash(wrapper):
     cards = [MCard(f"tie {i}", g_time=T0) for i in range(5)]
     await wrapper.save_many(cards)

@@ -29,6 +29,7 @@ from mcard.domain.query.text import Phrase, text_of
 from . import postgres_ranking as ranking
 from . import postgres_search as search
 from . import sql_filters
+from .base_engine import MAX_SQL_INTEGER
 from .card_rows import row_card
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ async def ranked_page(
             " ORDER BY score DESC, g_time DESC, hash DESC"
         )
         if limit is not None:
-            best += f" LIMIT {values.mark(offset + limit)}"
+            best += f" LIMIT {values.mark(min(offset + limit, MAX_SQL_INTEGER))}"  # each may be 2**63-1
         page = await conn.fetch(
             f"SELECT best.score, best.matching, {PAGE_COLUMNS}"
             f" FROM ({best}) AS best JOIN {tables.card} AS c ON c.hash = best.key"
