@@ -101,6 +101,9 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("ls-limit-not-a-number", lambda t: ["ls", "--limit", "x"], 2, "invalid int value"),
     ("ls-offset-negative", lambda t: ["ls", "--offset", "-1", "--limit", "0"], 2, "--offset must not be negative"),
     ("ls-two-formats", lambda t: ["ls", "--csv", "--json"], 2, "choose one output format: --json or --csv"),
+    ("ls-csv-empty-tag", lambda t: ["ls", "--csv", "--tag", ""], 2, "a tag must not be empty"),
+    ("ls-json-bad-type", lambda t: ["ls", "--json", "--type", "image"], 2, "a content type is like"),
+    ("ls-limit-too-large", lambda t: ["ls", "--limit", str(2**64)], 2, "limit must be an integer"),
     ("ls-missing-database", lambda t: ["ls", "--db", str(t / "missing" / "cards.db")], 3, "no card store here (no such file)"),
     # show
     ("show-to-a-missing-folder", lambda t: ["show", "HASH", "-o", str(t / "missing" / "out.txt")], 2, "No such file or directory"),
@@ -174,6 +177,8 @@ def test_every_failure_is_one_escaped_line_with_its_exit_status(name, make_args,
         args[args.index("HASH")] = json.loads(mcard("ls", "--json", db=db).stdout)[0]["hash"]
     result = subprocess.run([MCARD, "--db", str(db), *args], capture_output=True, stdin=subprocess.DEVNULL, timeout=60, cwd=tmp_path)
     assert_one_line_failure(result, status, says)
+    if status in (2, 3):  # bad input or storage: no data a script could take for an answer
+        assert result.stdout == b"", result.stdout
 
 
 def test_every_command_has_a_failure_case(tmp_path):

@@ -90,15 +90,21 @@ def _table_line(cells: Sequence[str]) -> str:
 class CardPrinter:
     """Prints cards to a stream as they come, in one of ``OUTPUT_FORMATS``: a table for people,
     a JSON array, JSON Lines (one object a line), or CSV or TSV with a header. Memory stays
-    constant however many cards go through."""
+    constant however many cards go through. Nothing is printed before the first card, or the
+    end without an error: a command that fails first (a bad filter) leaves stdout empty."""
 
     def __init__(self, output_format: str, stream: Optional[TextIO] = None) -> None:
         self.format = output_format
         self.stream = stream or sys.stdout
         self.count = 0
         self._csv: Any = None
+        self._started = False
 
     def __enter__(self) -> CardPrinter:
+        return self
+
+    def _start(self) -> None:
+        self._started = True
         if self.format == "table":
             self._write(_table_line([name for name, _, _ in _TABLE_COLUMNS] + ["PREVIEW"]) + "\n")
         elif self.format in ("csv", "tsv"):
@@ -106,7 +112,6 @@ class CardPrinter:
             self._csv.writerow(CARD_FIELDS)
         elif self.format == "json":
             self._write("[")
-        return self
 
     def add(
         self, card: MCard, preview: Optional[str] = None, *, name: Optional[str] = None,
@@ -115,6 +120,8 @@ class CardPrinter:
         """Print one card with its latest ``name`` and its ``tags``; a table shows ``preview``
         (default: the content's start); ``extra`` fields (such as ``new``) go into JSON records."""
         record = {**card_record(card, False), "name": name, "tags": list(tags), **extra}
+        if not self._started:
+            self._start()
         if self.format == "table":
             shown = preview_of(card) if preview is None else preview
             label = name or ""
@@ -131,7 +138,11 @@ class CardPrinter:
             self._write(("\n  " if self.count == 0 else ",\n  ") + text)
         self.count += 1
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, error_type: Optional[type[BaseException]], *exc_info: object) -> None:
+        if not self._started:
+            if error_type is not None:
+                return
+            self._start()
         if self.format == "json":
             self._write("\n]\n" if self.count else "]\n")
         self.stream.flush()
