@@ -11,7 +11,7 @@ import json
 import mimetypes
 import os
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -198,8 +198,7 @@ class _Writer:
             except ImportError as exc:
                 raise ValidationError(f"Parquet export needs pyarrow: {install_command('parquet')}") from exc
         if isinstance(self.destination, Path):
-            _make_folder(self.destination.parent)
-            self._binary = self.destination.open("wb")
+            self._binary = self.destination.open("wb")  # its folder must exist, as for ``show -o``
             binary: BinaryIO = self._binary
         else:
             binary = self.destination
@@ -262,14 +261,15 @@ class _Writer:
 
     def _write_file(self, name: str, data: bytes) -> None:
         """Write ``data`` to ``name`` in the folder through a temporary file renamed over it, so
-        a link already there is replaced, not followed, and no half-written file is left."""
-        descriptor, temporary = tempfile.mkstemp(dir=self._folder, prefix=".mcard-", suffix=".part")
+        a link already there is replaced, not followed, and no half-written file is left. The
+        file gets the umask's permissions, as the other exports (``mkstemp`` gives 0600)."""
+        temporary = self._folder / f".mcard-{secrets.token_hex(8)}.part"
         try:
-            with os.fdopen(descriptor, "wb") as file:
+            with temporary.open("xb") as file:
                 file.write(data)
             os.replace(temporary, self._folder / name)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
 
     def close(self) -> None:
@@ -386,12 +386,12 @@ async def _labels(store: AsyncPersistenceWrapper, hashes: list[str]) -> dict[str
 
 
 def _make_folder(folder: Path) -> None:
-    """Create ``folder`` and its parents; a file in the way is ``NotADirectoryError``."""
+    """Create ``folder`` when missing, in a folder that exists (a mistyped path fails instead
+    of creating folders elsewhere); a file in the way is ``NotADirectoryError``."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
     except FileExistsError:
-        in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(in_the_way)) from None
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)) from None
 
 
 async def _pages(

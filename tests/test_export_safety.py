@@ -90,10 +90,11 @@ def files_outside(root: Path, folder: Path) -> set[Path]:
 def test_export_writes_true_cards_only_and_nothing_outside_its_folder(hostile_db, tmp_path):
     db, expected, hostile = hostile_db
     folder = tmp_path / "a" / "b" / "out"
+    folder.parent.mkdir(parents=True)
     before = files_outside(tmp_path, folder)
     result = mcard("export", str(folder), "--format", "files", db=db, check=1)
 
-    assert files_outside(tmp_path, folder) == before | {tmp_path / "a", tmp_path / "a" / "b"}
+    assert files_outside(tmp_path, folder) == before
     assert not Path("/tmp/abs").exists() and not (tmp_path / "abs").exists()
     assert {path.name for path in folder.iterdir()} == set(expected)
     for name, content in expected.items():
@@ -186,3 +187,25 @@ async def test_sighting_rows_of_the_wrong_kind_are_left_out_and_reported(tmp_pat
         assert result.ok and (tmp_path / "out" / "good.txt").read_text() == "seen oddly"
         report = await store.verify()
         assert sum("not of their kinds" in damaged.reason for damaged in report.damaged) >= 1
+
+
+@pytest.mark.parametrize("destination, options", [("missing/out.jsonl", {}), ("missing/out", {"format": "files"})])
+async def test_an_export_into_a_missing_folder_fails_and_creates_nothing(tmp_path, destination, options):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.create("text")
+        with pytest.raises(FileNotFoundError):
+            await export(store, tmp_path / destination, progress=False, **options)
+    assert not (tmp_path / "missing").exists()
+
+
+async def test_exported_files_get_the_umasks_permissions(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+            await store.save_many([MCard("text"), MCard(PNG)])
+            await export(store, tmp_path / "out", format="files", progress=False)
+            await export(store, tmp_path / "out.jsonl", progress=False)
+    finally:
+        os.umask(previous)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in [*(tmp_path / "out").iterdir(), tmp_path / "out.jsonl"]}
+    assert set(modes.values()) == {0o644}, modes
