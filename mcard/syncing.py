@@ -111,13 +111,14 @@ async def sync(
     since: Optional[datetime] = None,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH,
-    progress: bool = True,
+    progress: Optional[bool] = None,
 ) -> SyncResult:
     """Copy to ``dest`` the cards of ``source`` it lacks (hash, content, content type,
     ``g_time`` kept), and the sightings and tags of ``source``'s cards that ``dest`` lacks.
 
     ``since``: only cards with ``g_time`` at or after it. ``dry_run``: count, write nothing.
-    ``batch_size`` cards per transaction; ``progress`` shows a bar. Both stores must be open.
+    ``batch_size`` cards per transaction; ``progress`` shows a bar (None: on a terminal or in
+    a notebook only). Both stores must be open.
     """
     for name, store in (("source", source), ("dest", dest)):
         if not hasattr(store, "range_digests") or not hasattr(store, "save_many"):
@@ -130,7 +131,7 @@ async def sync(
     started = time.perf_counter()
     result = SyncResult(dry_run=dry_run)
     considered = 0
-    with tqdm(desc="sync", unit="card", total=0, disable=not progress) as bar:
+    with tqdm(desc="sync", unit="card", total=0, disable=None if progress is None else not progress) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
         async for prefixes, depth, labelled in _differing(source, dest):

@@ -22,6 +22,20 @@ async def test_verify_of_an_empty_store(wrapper):
     assert report.ok and report.checked == 0
 
 
+async def test_verify_and_sync_show_their_bar_only_where_asked_or_on_a_terminal(wrapper, tmp_path, capfd):
+    """Here stderr is a pipe: by default no bar (as the command line), ``progress=True`` one."""
+    from mcard import sync
+
+    await wrapper.save_many([MCard(f"barred {i}") for i in range(20)])
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        assert (await wrapper.verify()).ok and (await sync(wrapper, copy)).copied == 20
+        assert capfd.readouterr().err == ""
+        await wrapper.verify(progress=True)
+        await sync(copy, wrapper, progress=True)
+    shown = capfd.readouterr().err
+    assert "verify" in shown and "sync" in shown
+
+
 @pytest.mark.parametrize("page_size", [0, -1, 1.5, "10", None, True])
 async def test_verify_rejects_a_bad_page_size(wrapper, page_size):
     with pytest.raises(ValidationError, match="page_size"):

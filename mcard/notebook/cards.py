@@ -265,7 +265,7 @@ class NotebookCards(LabelMethods):
         finally:
             self._run(pages.aclose())
 
-    def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+    def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: Optional[bool] = None) -> VerifyReport:
         """Re-hash every stored card; ``report.damaged`` lists each card whose content does not
         match its hash, whose hash is not a digest, or whose size or text is wrong."""
         return self._run(self._wrapper.verify(page_size, progress))
@@ -420,7 +420,7 @@ class NotebookCards(LabelMethods):
     async def astats(self) -> StoreStats:
         return await self._arun(self._wrapper.stats())
 
-    async def averify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+    async def averify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: Optional[bool] = None) -> VerifyReport:
         return await self._arun(self._wrapper.verify(page_size, progress))
 
     async def aremove(self, hash_str: str) -> bool:

@@ -168,7 +168,7 @@ class AsyncPersistenceWrapper:
         ``async for card in wrapper.iterate()``."""
         return self.store.iterate(page_size, start_time, end_time, **filters)
 
-    async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+    async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: Optional[bool] = None) -> VerifyReport:
         """Re-hash every stored card; the report lists each one whose content no longer matches."""
         return await self.store.verify(page_size, progress)
 

@@ -627,18 +627,19 @@ class BaseStore(ABC):
             async for card in cards:
                 yield card
 
-    async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: bool = True) -> VerifyReport:
+    async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: Optional[bool] = None) -> VerifyReport:
         """Re-hash every stored card and report each one whose content no longer matches its hash.
 
-        Reads in constant memory, ``page_size`` cards at a time; ``progress`` shows a bar.
+        Reads in constant memory, ``page_size`` cards at a time; ``progress`` shows a bar (None:
+        on a terminal or in a notebook only).
         """
         self._check_loop()
         from tqdm.auto import tqdm
 
         size = check_page_size(page_size)
         report = VerifyReport()
-        total = await self._count(Filters()) if progress else None
-        with tqdm(total=total, desc="verify", unit="card", disable=not progress) as bar:
+        total = await self._count(Filters()) if progress is not False else None
+        with tqdm(total=total, desc="verify", unit="card", disable=None if progress is None else not progress) as bar:
             async with aclosing(self._verify(size)) as chunks:
                 async for checked, damaged in chunks:
                     report.checked += checked
