@@ -10,6 +10,7 @@ from mcard.domain.models.exceptions import (
     AmbiguousHashError,
     ConfigurationError,
     MCardError,
+    NoCardStoreError,
     StorageError,
     ValidationError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "ValidationError",
     "AmbiguousHashError",
     "StorageError",
+    "NoCardStoreError",
     "ConfigurationError",
     "AsyncPersistenceWrapper",
     "BaseStore",

@@ -16,19 +16,21 @@ and never copied.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, to_utc
-from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.exceptions import NoCardStoreError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 from mcard.infrastructure.persistence.engine.base_engine import stored_reason
 from mcard.infrastructure.persistence.engine.hash_ranges import MAX_DEPTH
 from mcard.infrastructure.persistence.engine.integrity import DamagedCard
@@ -36,6 +38,7 @@ from mcard.infrastructure.persistence.engine.integrity import DamagedCard
 logger = logging.getLogger(__name__)
 _HEX: Final = re.compile(r"[0-9a-f]{1,128}")
 
+NOT_HEX: Final = "the hash is not lowercase hex (a row of another tool)"
 DEFAULT_BATCH: Final = 1000
 """Cards looked at (and at most copied) per transaction."""
 FIRST_DEPTH: Final = (2, 6)
@@ -134,12 +137,14 @@ async def sync(
     with tqdm(desc="sync", unit="card", total=0, disable=None if progress is None else not progress) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
-        async for prefixes, depth, labelled in _differing(source, dest):
+        not_hex: list[str] = []
+        async for prefixes, depth, labelled in _differing(source, dest, not_hex):
             mine, theirs = await asyncio.gather(source.hashes_in_ranges(prefixes), dest.hashes_in_ranges(prefixes))
             there = set(theirs)
             for hash_str in mine:
                 if not _HEX.fullmatch(hash_str):
-                    result.damaged.append(DamagedCard(hash_str, "the hash is not lowercase hex (a row of another tool)"))
+                    copier.damaged(hash_str, None, NOT_HEX)
+                    considered += 1
                 elif hash_str not in there:
                     pending.missing.append(hash_str)
                 elif hash_str[:depth] in labelled:  # the range's sightings or tags differ
@@ -148,6 +153,11 @@ async def sync(
                 considered += await copier.batches(pending, batch_size)
                 pending = _Pending()
         considered += await copier.batches(pending, batch_size)
+        if not_hex:  # rows of other tools, in no range of hex digits: found by reading them all
+            async for card in source.iterate(start_time=since):
+                if card.hash.startswith(tuple(not_hex)):
+                    copier.damaged(card.hash, card, NOT_HEX)
+                    considered += 1
     source_count = await source.count(start_time=since)
     result.already_there = max(0, source_count - considered)
     result.seconds = time.perf_counter() - started
@@ -155,11 +165,29 @@ async def sync(
     return result
 
 
+@contextlib.asynccontextmanager
+async def dry_run_destination(config: EngineConfig) -> AsyncIterator[AsyncPersistenceWrapper]:
+    """The store a dry run counts against: ``config``'s (opened read-only), or where none is yet
+    (no file, no table, an empty database) an empty one in memory, so nothing is created."""
+    store = AsyncPersistenceWrapper(replace(config, read_only=True))
+    try:
+        await store.initialize()
+    except NoCardStoreError:
+        await store.close()
+        store = AsyncPersistenceWrapper(SQLiteConfig(":memory:"))
+        await store.initialize()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 async def _differing(
-    source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper
+    source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper, not_hex: list[str]
 ) -> AsyncIterator[tuple[list[str], int, set[str]]]:
     """Chunks of the smallest ranges found to differ where ``source`` holds cards, with their
-    prefix length and those of them whose sightings or tags differ."""
+    prefix length and those of them whose sightings or tags differ. The first digits of
+    source hashes that are not hex go to ``not_hex``."""
     most = max(await asyncio.gather(source.count(), dest.count()))
     fine = round(math.log(max(most, 1) / GROUP_TARGET, 16)) if most > GROUP_TARGET else 0
     parents, depth = [""], min(max(fine, FIRST_DEPTH[0]), FIRST_DEPTH[1])
@@ -172,7 +200,7 @@ async def _differing(
             compared += len(mine)
             for group, digest in sorted(mine.items()):
                 if not _HEX.fullmatch(group):  # only rows of other tools, whose hashes are not hex
-                    logger.warning("sync: skipped %s rows whose hashes start with %r: not lowercase hex", digest.count, group)
+                    not_hex.append(group)
                     continue
                 other = theirs.get(group)
                 if digest != other:
@@ -268,7 +296,7 @@ class _Copier:
                 except StorageError as error:
                     if error.transient:
                         raise
-                    self._damaged(hash_str, None, f"cannot be read: {error}")
+                    self.damaged(hash_str, None, f"cannot be read: {error}")
         good: dict[str, MCard] = {}
         damaged = {card.hash for card in self.result.damaged}
         for hash_str, card in found.items():
@@ -280,10 +308,10 @@ class _Copier:
             if reason is None:
                 good[hash_str] = card
             else:
-                self._damaged(hash_str, card, reason)
+                self.damaged(hash_str, card, reason)
         return good, {card.hash for card in self.result.damaged} - damaged
 
-    def _damaged(self, hash_str: str, card: Optional[MCard], reason: str) -> None:
+    def damaged(self, hash_str: str, card: Optional[MCard], reason: str) -> None:
         if self.since is not None and card is not None:
             try:
                 if card.g_time < self.since:

@@ -67,6 +67,19 @@ def drop_schema(url: str, schema: str) -> None:
     asyncio.run(drop())
 
 
+def schema_exists(url: str, schema: str) -> bool:
+    import asyncpg
+
+    async def look() -> bool:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema)
+        finally:
+            await conn.close()
+
+    return asyncio.run(look())
+
+
 def fresh_schema() -> Iterator[tuple[str, str]]:
     """(url, schema): a schema name no other test uses, dropped afterwards."""
     url = require_server()

@@ -82,7 +82,8 @@ def test_reading_commands_leave_a_card_store_unchanged(tmp_path):
     db = tmp_path / "cards.db"
     mcard("add", TEXT, db=db)
     sqlite3.connect(db).close()  # the store is closed: its WAL is checkpointed and removed
-    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    (tmp_path / "export").mkdir()
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.name != "export"}
     for args in reading_commands(tmp_path / "export" / "out.jsonl"):
         result = run(str(db), args, cwd=tmp_path)
         assert result.returncode == 0, result.stderr.decode()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig
-from tests.postgres_support import fresh_schema
+from tests.postgres_support import fresh_schema, schema_exists
 from tests.test_cli import MCARD
 
 
@@ -108,6 +108,21 @@ def test_damaged_cards_are_named_on_stderr_with_status_1(tmp_path):
     assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(19,)]
 
 
+def test_a_row_whose_hash_is_not_hex_is_reported_damaged_not_counted_as_there(tmp_path):
+    make_store(tmp_path / "a.db", 20)
+    db = sqlite3.connect(tmp_path / "a.db")
+    for odd in ("../../evil\x1b[31m", "ab/../x"):  # no range of hex digits holds the first
+        db.execute("INSERT INTO card (hash, is_text, g_time, hash_algorithm, size, content_type, content)"
+                   " VALUES (?, 1, 1, 'sha256', 3, 'text/plain', CAST('bad' AS BLOB))", (odd,))
+    db.commit()
+    db.close()
+    for dry_run in (["--dry-run"], [], []):
+        report = json.loads(run("sync", "a.db", "b.db", "--json", *dry_run, cwd=tmp_path, check=1).stdout)
+        assert sorted(card["hash"] for card in report["damaged"]) == ["../../evil\x1b[31m", "ab/../x"]
+        assert report["copied"] + report["already_there"] == 20, report
+    assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(20,)]
+
+
 def test_a_sync_killed_part_way_finishes_on_the_next_run(tmp_path):
     n = 40_000
     make_store(tmp_path / "a.db", n, size=400)
@@ -150,4 +165,9 @@ def test_sync_through_a_postgres_url(tmp_path):
         assert json.loads(run("sync", shared, "c.db", "--json", cwd=tmp_path).stdout)["copied"] == 50
         again = json.loads(run("sync", "c.db", shared, "--json", cwd=tmp_path).stdout)
         assert (again["copied"], again["already_there"]) == (0, 50)
+        missing = f"{url}?schema={schema}_none"  # a dry run counts a store not made yet as empty
+        planned = json.loads(run("sync", "c.db", missing, "--dry-run", "--json", cwd=tmp_path).stdout)
+        assert (planned["copied"], planned["already_there"]) == (50, 0)
+        assert not schema_exists(url, f"{schema}_none")
+        assert rows(tmp_path / "c.db", "SELECT count(*) FROM card") == [(50,)]
         assert rows(tmp_path / "c.db", "SELECT count(*) FROM tag") == [(25,)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcard.domain.models.exceptions import StorageError
+from mcard.domain.models.exceptions import NoCardStoreError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_of
 from mcard.infrastructure.persistence.engine_config import (
@@ -31,5 +31,5 @@ def writing_store(args: argparse.Namespace, *, create: bool = True) -> AsyncPers
     missing SQLite file is then a ``StorageError``, and no file is made)."""
     config = config_of(db_target(args))
     if not create and isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
-        raise StorageError(f"{config.path}: no card store here (no such file)")
+        raise NoCardStoreError(f"{config.path}: no card store here (no such file)")
     return AsyncPersistenceWrapper(config)

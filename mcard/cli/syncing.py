@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.config_url import config_of, empty_if_missing
+from mcard.infrastructure.persistence.config_url import config_of
 
 from .output import emit, fail, safe
 
@@ -19,7 +19,7 @@ REPORTED: Final = 5
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
-    from mcard.syncing import sync
+    from mcard.syncing import dry_run_destination, sync
 
     from .commands import parse_time
 
@@ -27,8 +27,9 @@ async def cmd_sync(args: argparse.Namespace) -> int:
         raise ValidationError("--batch-size must be at least 1")
     since = parse_time(args.since, "since")
     source_config = config_of(args.source, read_only=True)
-    dest_config = empty_if_missing(config_of(args.dest, read_only=True)) if args.dry_run else config_of(args.dest)
-    async with AsyncPersistenceWrapper(source_config) as source, AsyncPersistenceWrapper(dest_config) as dest:
+    dest_config = config_of(args.dest, read_only=args.dry_run)
+    destination = dry_run_destination(dest_config) if args.dry_run else AsyncPersistenceWrapper(dest_config)
+    async with AsyncPersistenceWrapper(source_config) as source, destination as dest:
         result = await sync(
             source, dest, since=since, dry_run=args.dry_run, batch_size=args.batch_size,
             progress=sys.stderr.isatty(),

@@ -22,7 +22,7 @@ from mcard.domain.query import Match, SearchSpec, card_snippet
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
-from mcard.infrastructure.persistence.config_url import config_of, empty_if_missing
+from mcard.infrastructure.persistence.config_url import config_of
 from mcard.infrastructure.persistence.engine_config import EngineConfig
 
 from .display import CardList, preview_head_bytes
@@ -481,19 +481,18 @@ class NotebookCards(LabelMethods):
 
     @staticmethod
     async def _sync(source: StoreLike, dest: StoreLike, **options: Any) -> SyncResult:
-        from mcard.syncing import sync
+        from mcard.syncing import dry_run_destination, sync
 
-        async def opened(end: StoreLike, configured: Callable[[StoreLike], EngineConfig]) -> AsyncPersistenceWrapper:
+        async def opened(end: StoreLike, read_only: bool, opening: Callable[[EngineConfig], Any]) -> AsyncPersistenceWrapper:
             if isinstance(end, NotebookCards):
                 return end._wrapper
-            return await stack.enter_async_context(AsyncPersistenceWrapper(configured(end)))
+            return await stack.enter_async_context(opening(config_of(end, read_only=read_only)))
 
         dry_run = bool(options.get("dry_run"))
         async with contextlib.AsyncExitStack() as stack:
-            reading = await opened(source, lambda end: config_of(end, read_only=True))
-            writing = await opened(  # a dry run reads its destination; a file not made yet is empty
-                dest, lambda end: empty_if_missing(config_of(end, read_only=True)) if dry_run else config_of(end)
-            )
+            reading = await opened(source, True, AsyncPersistenceWrapper)
+            # a dry run reads its destination; where none is yet, it counts against an empty one
+            writing = await opened(dest, dry_run, dry_run_destination if dry_run else AsyncPersistenceWrapper)
             return await sync(reading, writing, **options)
 
     # -- widgets -----------------------------------------------------------------------------

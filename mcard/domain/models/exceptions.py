@@ -35,3 +35,7 @@ class StorageError(MCardError):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class NoCardStoreError(StorageError):
+    """A store opened read-only where none is yet: no such file or table, an empty database."""

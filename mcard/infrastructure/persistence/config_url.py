@@ -105,11 +105,3 @@ def config_of(store: EngineConfig | str | PathLike[str], *, read_only: bool = Fa
     else:
         raise ValidationError(f"a store is an EngineConfig, a URL or a path, not {type(store).__name__}")
     return dataclasses.replace(config, read_only=True) if read_only and not config.read_only else config
-
-
-def empty_if_missing(config: EngineConfig) -> EngineConfig:
-    """For a run that only counts (a dry run): a SQLite file not made yet reads as an empty
-    store in memory, so nothing is created."""
-    if isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
-        return SQLiteConfig(":memory:")
-    return config

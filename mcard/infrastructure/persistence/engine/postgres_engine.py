@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
-from mcard.domain.models.exceptions import ConfigurationError, StorageError
+from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, StorageError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec, reference_search
 from mcard.extras import install_command
@@ -185,7 +185,7 @@ class PostgresStore(BaseStore):
                 if config.read_only:
                     version = await sql.stored_version(conn, self._tables)
                     if version is None:
-                        raise StorageError(f"{self._where}: no card store here (no such table)")
+                        raise NoCardStoreError(f"{self._where}: no card store here (no such table)")
                 else:
                     version = await sql.initialize(conn, self._tables)
                 indexed = await sql.search.has_index(conn, self._tables)

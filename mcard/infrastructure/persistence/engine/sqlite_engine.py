@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
-from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.exceptions import NoCardStoreError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec
 
@@ -143,7 +143,7 @@ class SQLiteStore(BaseStore):
         if self._file is not None:
             try:
                 if read_only and not await asyncio.to_thread(self.config.path.is_file):
-                    raise StorageError(f"{self._where}: no card store here (no such file)")
+                    raise NoCardStoreError(f"{self._where}: no card store here (no such file)")
                 if not read_only:
                     await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
                 unusable = await asyncio.to_thread(check_file, self.config.path, not read_only)

@@ -35,7 +35,7 @@ import logging
 import unicodedata
 from typing import TYPE_CHECKING, Any, Final, Optional
 
-from mcard.domain.models.exceptions import StorageError
+from mcard.domain.models.exceptions import NoCardStoreError, StorageError
 from mcard.domain.query.text import SearchSpec, text_of, tokens
 
 if TYPE_CHECKING:
@@ -330,10 +330,9 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
         return
     if version is None:
         tables = await _foreign_tables(db)
-        raise StorageError(
-            f"{where}: not a card store (its tables: {', '.join(tables)})" if tables
-            else f"{where}: no card store here (an empty database)"
-        )
+        if tables:
+            raise StorageError(f"{where}: not a card store (its tables: {', '.join(tables)})")
+        raise NoCardStoreError(f"{where}: no card store here (an empty database)")
     if version < SCHEMA_VERSION:
         raise StorageError(
             f"{where}: written by an older mcard (schema {version}); open it once for writing to upgrade it"
