@@ -20,6 +20,7 @@ from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
+from mcard.domain.shown import json_escaped
 from mcard.extras import install_command
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.records import LABEL_FIELDS, label_fields
@@ -39,17 +40,13 @@ _UNSAFE_IN_NAME: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u20
 """Control, line-separator, bidirectional-override and lone surrogate characters."""
 MAX_NAME_BYTES: Final = 240
 """Longest exported file name in UTF-8 bytes (file systems allow 255; the hash suffix needs room)."""
-_RAW_IN_JSON: Final = re.compile(r"[\x7f-\x9f\u2028\u2029]")
-"""Characters ``json.dumps(ensure_ascii=False)`` leaves raw that a terminal or a line reader
-may act on: DEL, C1 controls (U+009B is a terminal's CSI), and the Unicode line separators."""
 
 
 def json_line(record: dict[str, Any]) -> str:
     """One JSON Lines record: UTF-8 text as is, but no control character raw (C0 is escaped
     by ``json`` itself, the rest here), so an export printed on a terminal cannot drive it; the
     values read back are the same."""
-    text = json.dumps(record, ensure_ascii=False)
-    return _RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text) + "\n"
+    return json_escaped(json.dumps(record, ensure_ascii=False)) + "\n"
 
 
 class RefusedCard(NamedTuple):

@@ -17,9 +17,9 @@ from mcard import AsyncPersistenceWrapper, SQLiteConfig
 from mcard.importing import import_paths
 from tests.test_cli import MCARD, mcard
 
-CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-"""C0 but newline, DEL, C1: what must never be printed raw."""
-HOSTILE_TEXT = "title \x1b]0;pwned\x07 clear \x1b[2J csi \x9b31m del \x7f nul \x00 end"
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # bidi too
+"""C0 but newline, DEL, C1 and the bidirectional controls: what must never be printed raw."""
+HOSTILE_TEXT = "title \u202e \x1b]0;pwned\x07 clear \x1b[2J csi \x9b31m del \x7f nul \x00 end"
 HOSTILE_TYPE = "text/\x1b[31mplain\x9b"
 HOSTILE_HASH = "\x1b[2J\x07" + "0" * 60
 
@@ -57,7 +57,7 @@ def printed(result: subprocess.CompletedProcess[bytes]) -> str:
 def test_terminal_output_shows_control_characters_escaped(db, args, status):
     text = printed(mcard(*args, db=db, check=status))
     if args[0] in ("ls", "search", "find"):
-        assert "\\x1b]0;pwned\\x07" in text and "\\x9b31m" in text and "\\x7f" in text
+        assert "\\x1b]0;pwned\\x07" in text and "\\x9b31m" in text and "\\x7f" in text and "\\u202e" in text
     assert "\\x1b[31mplain\\x9b" in text or "\\x1b[2J\\x07" in text
 
 

@@ -56,6 +56,16 @@ def test_search_modes_and_snippets(filled):
         filled.search("x", mode="fuzzy")
 
 
+def test_display_columns_show_control_characters_as_escapes(cards):
+    """Printed in a terminal (a script, IPython, jupyter console), a frame cannot drive it."""
+    cards.create("evil \x1b[31mred\x1b]0;title\x07 moon \u202eright to left")
+    frame = cards.search_df("moon", mode="words", snippets=True)
+    shown = " ".join([*frame["preview"], *frame["snippet"]])
+    assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+    assert "\\x1b[31mred\\x1b]0;title\\x07" in frame["preview"][0] and "\\u202e" in frame["snippet"][0]
+    assert "«moon»" in frame["snippet"][0]
+
+
 def test_find_counts_every_match_and_frames_it(filled):
     found = filled.find("tag:holiday", limit=1)
     assert len(found) == 1 and found.total == 2

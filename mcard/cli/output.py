@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, Final, Optional, TextIO
 
 from mcard.domain.models.card import MCard
+from mcard.domain.shown import json_escaped
+from mcard.domain.shown import shown as safe  # every control character as an escape
 from mcard.exporting import card_record
 
 PREVIEW_CHARS: Final = 48
@@ -26,26 +27,11 @@ OUTPUT_FORMATS: Final = ("table", "json", "nl", "csv", "tsv")
 CARD_FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm", "name", "tags")
 """A card's fields as listings print them: its own, its latest name and its tags."""
 
-_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-"""C0, DEL, C1, and lone surrogates (bytes of an argument that were not UTF-8)."""
-_UNSAFE_IN_JSON: Final = re.compile(r"[\x7f-\x9f\ud800-\udfff]")
-"""What ``json.dumps(ensure_ascii=False)`` leaves raw: it escapes C0 itself."""
-
-
-def _backslashed(match: re.Match[str]) -> str:
-    code = ord(match[0])
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def safe(text: object) -> str:
-    """``text`` with every control character shown as an escape: safe to print on a terminal."""
-    return _UNSAFE.sub(_backslashed, str(text))
 
 
 def safe_json(data: Any, indent: Optional[int] = 2) -> str:
     """``data`` as JSON whose control characters, C1 and DEL included, are ``\\u`` escapes."""
-    text = json.dumps(data, ensure_ascii=False, indent=indent, default=str)
-    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+    return json_escaped(json.dumps(data, ensure_ascii=False, indent=indent, default=str))
 
 
 def preview_of(card: MCard) -> str:

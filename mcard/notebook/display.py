@@ -21,6 +21,7 @@ from typing import Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
+from mcard.domain.shown import shown
 
 from .media import hex_head, human_size, human_time, options, thumbnail
 
@@ -80,7 +81,7 @@ def text_preview(text: str, whole: bool, chars: int = PREVIEW_CHARS) -> str:
         return text
     folded = " ".join(text[: chars * 2].split())
     cut = len(folded) > chars or not whole or len(text) > chars * 2
-    return folded[:chars] + ("…" if cut else "")
+    return shown(folded[:chars]) + ("…" if cut else "")  # control characters as escapes
 
 
 def bytes_preview(head: bytes, size: int, content_type: Optional[str], chars: int = PREVIEW_CHARS) -> str:

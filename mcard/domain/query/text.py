@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Final, Optional, Union
 
 from ..models.exceptions import ValidationError
+from ..shown import shown
 
 MODES: Final = ("substring", "words", "regex")
 MAX_QUERY: Final = 10_000
@@ -481,8 +482,9 @@ class Match:
 
 
 def _spaced(text: str) -> str:
-    """Whitespace runs as one space (ends kept), so a snippet stays on one line."""
-    return re.sub(r"\s+", " ", text)
+    """Whitespace runs as one space (ends kept), so a snippet stays on one line; control
+    characters as escapes (``mcard.domain.shown``)."""
+    return shown(re.sub(r"\s+", " ", text))
 
 
 def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160) -> Match:

@@ -1,0 +1,36 @@
+"""Untrusted text made safe to show: in a terminal, a notebook's plain output, a page.
+
+A card's content, a name or a tag may hold control characters that a terminal obeys (ESC starts
+a sequence that recolours it or sets its title) and bidirectional controls that make a screen
+show characters in another order than they are stored (U+202E). ``shown`` writes each such
+character as an escape (``\\x1b``, ``\\u202e``), so what is displayed is exactly what is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""C0, DEL, C1, the bidirectional controls, and lone surrogates (bytes that were not UTF-8)."""
+
+
+def escaped(character: str) -> str:
+    code = ord(character)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shown(text: object) -> str:
+    """``text`` with every character of ``UNSAFE`` written as its escape."""
+    return UNSAFE.sub(lambda match: escaped(match[0]), str(text))
+
+
+RAW_IN_JSON: Final = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""What ``json.dumps(ensure_ascii=False)`` leaves raw (it escapes C0 itself) that a terminal or
+a line reader may act on: ``UNSAFE`` and the Unicode line separators."""
+
+
+def json_escaped(text: str) -> str:
+    """JSON text from ``json.dumps(ensure_ascii=False)`` with ``RAW_IN_JSON`` as ``\\u``
+    escapes: printed, it cannot drive a terminal; parsed, it gives the same values."""
+    return RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
