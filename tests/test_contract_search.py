@@ -385,10 +385,22 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
     assert january.total == sum(1 for c, _, _ in CORPUS if T0 <= c.g_time < T0 + timedelta(days=10))
 
 
-@pytest.mark.parametrize("bad, position", [("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6), ("before:0001-01-01", 7)])
+@pytest.mark.parametrize("bad, position", [
+    ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6), ("before:0001-01-01", 7),
+    ('tag:"open', 4), ("size:99999999999999999999999GB", 5), ("size:>9223372036854775807", 5), ("size:5..2", 5),
+    ("size:<0", 5),
+])
 async def test_a_malformed_query_points_at_the_position(store, bad, position):
     with pytest.raises(ValidationError, match=f"position {position}"):
         await store.find(bad)
+
+
+async def test_sizes_are_exact_to_the_byte(store):
+    """A size is read as a decimal number: no rounding through a float, even near 2**63."""
+    largest = await store.find("size:>=9223372036854775807")
+    assert largest.total == 0
+    between = await store.find("size:0.5KB..1.5KB")
+    assert between.total == sum(1 for card, _, _ in CORPUS if 512 <= card.size <= 1536)
 
 
 async def test_facets_count_what_the_query_names(store):

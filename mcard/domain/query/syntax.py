@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Final, Optional
 
 from ..models.card import MIN_TIME, to_utc
@@ -25,9 +26,11 @@ from .text import MAX_QUERY, SearchSpec
 
 FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
 _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"[^"]*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
-_SIZE: Final = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[kmgt]?i?b?)?", re.IGNORECASE)
+_SIZE: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]?i?b?)?", re.IGNORECASE)
 _UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ONE: Final = timedelta(microseconds=1)
+MAX_SIZE: Final = 2**63 - 1
+"""The largest size a filter takes (a SQL integer)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ def parse_find(query: object) -> FindQuery:
         value = raw[1:-1] if raw.startswith('"') else raw
         position = match.start("value")
         if not value:
+            if query[position:position + 1] == '"':
+                raise ValidationError(f"unclosed quote in the query at position {position}")
             raise ValidationError(f"{field}: needs a value, at position {position}")
         found.setdefault(field, []).append(_value(field, value, position))
         words[match.start():match.end()] = " " * (match.end() - match.start())
@@ -120,17 +125,24 @@ def _bytes(text: str) -> int:
     unit = (match.group("unit") or "").lower().replace("i", "").rstrip("b") if match else None
     if match is None or unit not in _UNITS:
         raise ValidationError("not a size such as 500, 10KB or 1.5MB")
-    return int(float(match.group("number")) * _UNITS[unit])
+    return int(Decimal(match.group("number")) * _UNITS[unit])  # exact: a float rounds large sizes
 
 
 def _size_range(text: str) -> tuple[Optional[int], Optional[int]]:
+    """(least, most) bytes, either None for no bound."""
     if ".." in text:
         low, high = text.split("..", 1)
-        return (_bytes(low) if low else None, _bytes(high) if high else None)
-    for operator, bounds in ((">=", lambda n: (n, None)), ("<=", lambda n: (None, n)),
-                             (">", lambda n: (n + 1, None)), ("<", lambda n: (None, max(n - 1, 0))),
-                             ("=", lambda n: (n, n))):
-        if text.startswith(operator):
-            return bounds(_bytes(text[len(operator):]))
-    size = _bytes(text)
-    return size, size
+        bounds = (_bytes(low) if low else None, _bytes(high) if high else None)
+    else:
+        for operator, bounding in ((">=", lambda n: (n, None)), ("<=", lambda n: (None, n)),
+                                   (">", lambda n: (n + 1, None)), ("<", lambda n: (None, n - 1)),
+                                   ("=", lambda n: (n, n)), ("", lambda n: (n, n))):
+            if text.startswith(operator):
+                bounds = bounding(_bytes(text[len(operator):]))
+                break
+    if any(bound is not None and bound > MAX_SIZE for bound in bounds):
+        raise ValidationError(f"a size is at most {MAX_SIZE} bytes (8 EiB)")
+    low, high = bounds
+    if (high is not None and high < 0) or (low is not None and high is not None and low > high):
+        raise ValidationError("no size is in this range")
+    return bounds
