@@ -49,10 +49,20 @@ def test_regex_search_and_a_bad_pattern(db):
 def test_find_combines_fields_and_words_and_reports_the_total(db):
     result = mcard("find", "type:text/plain fox", "--limit", "1", "--json", db=db)
     assert len(as_json(result)) == 1
-    assert result.stderr.decode().strip() == "mcard: 2 matches; showing the first 1 (--limit 0 shows all)"
+    assert result.stderr.decode().strip() == "mcard: 2 matches; showing 1 to 1; --offset 1 shows the next ones, --limit 0 all"
     assert mcard("find", "type:image/* fox", db=db, check=1).stderr.decode().startswith("mcard: no card matches")
     bad = mcard("find", "size:>1XB", db=db, check=2)
     assert b"position" in bad.stderr and bad.stdout == b""
+
+
+def test_search_and_find_page_with_an_offset(db):
+    every = contents(mcard("search", "-i", "s", "--json", "--limit", "0", db=db))
+    pages = [contents(mcard("search", "-i", "s", "--json", "--limit", "2", "--offset", str(at), db=db)) for at in (0, 2)]
+    assert pages[0] + pages[1] == every and len(every) == 4
+    second = mcard("find", "fox", "--limit", "1", "--offset", "1", "--json", db=db)
+    assert contents(second) == ["The quick brown Fox"] and b"showing 2 to 2" in second.stderr
+    assert mcard("search", "--words", "fox", "--offset", "2", db=db, check=1).stderr.endswith(b"past --offset 2\n")
+    assert mcard("search", "--words", "--", "-quick fox", "--json", db=db).returncode == 0
 
 
 def test_facets_count_what_a_query_names(db):

@@ -25,6 +25,16 @@ def limit_of(value: int) -> Optional[int]:
     return value or None
 
 
+def offset_of(value: int) -> int:
+    if value < 0:
+        raise ValidationError("--offset must not be negative")
+    return value
+
+
+def _more(limit: int, offset: int) -> str:
+    return f"--offset {offset + limit} shows the next ones, --limit 0 all"
+
+
 def _print(cards: list[Any], labels: list[dict[str, Any]], spec: Optional[SearchSpec], output_format: str) -> None:
     """Cards with their names and tags, and the text around what matched: the preview of a
     table, ``snippet`` in records."""
@@ -40,35 +50,38 @@ def _print(cards: list[Any], labels: list[dict[str, Any]], spec: Optional[Search
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
-    limit = limit_of(args.limit)
+    limit, offset = limit_of(args.limit), offset_of(args.offset)
     mode = "words" if args.words else "regex" if args.regex else "substring"
     spec = SearchSpec.of(args.text, mode, not args.ignore_case)
     async with reading_store(args) as store:
-        cards = await store.search(args.text, None if limit is None else limit + 1,
+        cards = await store.search(args.text, None if limit is None else limit + 1, offset,
                                    mode=mode, case_sensitive=not args.ignore_case)
         labels = await labels_of(store, cards[:limit])
     _print(cards[:limit], labels, spec, args.output_format)
     if not cards:
-        fail(f"no card matches {args.text!r}")
+        fail(f"no card matches {args.text!r}" + (f" past --offset {offset}" if offset else ""))
         return 1
     if limit is not None and len(cards) > limit:
-        note(f"stopped at --limit {limit}; --limit 0 shows all")
+        note(f"stopped at --limit {limit}; {_more(limit, offset)}")
     return 0
 
 
 async def cmd_find(args: argparse.Namespace) -> int:
-    limit = limit_of(args.limit)
+    limit, offset = limit_of(args.limit), offset_of(args.offset)
     parse_find(args.query)  # a malformed query is reported before the store is opened
     async with reading_store(args) as store:
-        found = await store.find(args.query, limit)
+        found = await store.find(args.query, limit, offset)
         labels = await labels_of(store, found)
     _print(list(found), labels, found.words, args.output_format)
     if not found.total:
         fail(f"no card matches {args.query!r}")
         return 1
-    shown = len(found)
-    note(f"{found.total:,} match{'es' if found.total != 1 else ''}" + (
-        f"; showing the first {shown:,} (--limit 0 shows all)" if shown < found.total else ""))
+    shown, total = len(found), f"{found.total:,} match{'es' if found.total != 1 else ''}"
+    if offset or shown < found.total:
+        first, last = min(offset + 1, found.total), offset + shown
+        more = f"; {_more(shown, offset)}" if limit is not None and last < found.total else ""
+        total += f"; showing {first:,} to {last:,}{more}" if shown else f"; none past --offset {offset:,}"
+    note(total)
     return 0
 
 
@@ -104,10 +117,12 @@ def add_parsers(add: Any, listing: Any) -> None:
                      help='word search, best first: words, "phrases", prefix*, OR, -excluded (any case)')
     how.add_argument("--regex", action="store_true", help="a Python regular expression")
     listing(cmd)
+    cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
     cmd = add("find", "cards a query names: type:image/* tag:T name:*.png after:DATE before:DATE size:>1MB and words")
     cmd.add_argument("query")
     listing(cmd)
+    cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
     cmd = add("facets", "counts of the cards a query names, by content type, tag, month, size...")
     cmd.add_argument("query", nargs="?", default="")
