@@ -72,6 +72,7 @@ def test_content_types_are_detected_at_import(folder, tmp_path):
     }
     stats = as_json(mcard("stats", "--json", db=db))
     assert stats["count"] == 9 and stats["by_content_type"]["image/png"] == {"count": 1, "bytes": len(PNG)}
+    assert stats["first"].endswith("Z") and stats["last"].endswith("Z")  # as every time mcard prints
     assert stats["total_bytes"] == sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink() and 0 < f.stat().st_size <= TEN_MIB)
 
 

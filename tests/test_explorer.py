@@ -135,6 +135,10 @@ def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     assert explorer.status_kind == "error" and "not a size" in explorer.status
     explorer._on_message(explorer, {"action": "page", "page": "two"}, [])
     assert explorer.status_kind == "error" and explorer.page == 1
+    explorer.go("x")
+    assert explorer.status == "a page is a whole number, got 'x'" and explorer.page == 1
+    explorer.select("0" * 64)
+    assert "no card is stored under '000" in explorer.status and explorer.selected == ""
 
 
 def test_a_click_on_a_facet_narrows_the_query(store):

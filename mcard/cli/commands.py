@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import BinaryIO, Final, Optional
 
-from mcard.domain.models.card import MCard, to_utc
+from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import ValidationError
 from mcard.exporting import ExportResult, export, format_for
 from mcard.importing import (
@@ -225,8 +225,8 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 async def cmd_stats(args: argparse.Namespace) -> int:
     async with reading_store(args) as store:
         stats = await store.stats()
-    first = stats.first.isoformat() if stats.first else None
-    last = stats.last.isoformat() if stats.last else None
+    first = format_time(stats.first) if stats.first else None
+    last = format_time(stats.last) if stats.last else None
     data = {
         "count": stats.count, "total_bytes": stats.total_bytes, "first": first, "last": last,
         "by_content_type": {k: {"count": n, "bytes": b} for k, (n, b) in stats.by_content_type.items()},

@@ -270,8 +270,10 @@ class Explorer(anywidget.AnyWidget):
     @_action
     def go(self, page: int) -> None:
         """Show page ``page`` (from 0) of the current query."""
+        if isinstance(page, bool) or not isinstance(page, int):
+            raise ValidationError(f"a page is a whole number, got {page!r}")
         last = max(0, (self.total - 1) // self.page_size)
-        self._set_quietly(page=min(max(0, int(page)), last))
+        self._set_quietly(page=min(max(0, page), last))
         self._load()
 
     @_action
@@ -305,7 +307,7 @@ class Explorer(anywidget.AnyWidget):
         card, seen, tags = self._call(_one(self._wrapper, hash_str))
         if card is None:
             self.selected, self.detail = "", {}
-            self.say(f"no card {hash_str}: it was removed", kind="error")
+            self.say(f"no card is stored under {hash_str!r} (removed, or never stored)", kind="error")
             return
         name = self._names.get(hash_str) or next((s.name for s in reversed(seen) if s.name), None)
         self.detail = rows.detail(card, seen, tags, self._spec, name)
