@@ -129,7 +129,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("rm-missing-database", lambda t: ["rm", "0" * 64, "--db", str(t / "missing.db")], 3, "no card store here (no such file)"),
     # stats, verify: storage failure, damage
     ("stats-not-a-database", lambda t: ["stats", "--db", str(not_a_database(t))], 3, "storage error"),
-    ("verify-damaged", lambda t: ["verify", "--db", str(damaged_db(t))], 1, "1 of 1 cards are damaged"),
+    ("verify-damaged", lambda t: ["verify", "--db", str(damaged_db(t))], 1, "1 of 1 card is damaged"),
     ("verify-not-a-database", lambda t: ["verify", "--db", str(not_a_database(t))], 3, "storage error"),
     # export
     ("export-unwritable-file", lambda t: ["export", "/proc/mcard-export.jsonl"], 2, "/proc/mcard-export.jsonl"),
@@ -142,7 +142,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("sync-missing-source", lambda t: ["sync", str(t / "missing.db"), str(t / "b.db")], 3, "no card store here (no such file)"),
     ("sync-not-a-database", lambda t: ["sync", str(not_a_database(t)), str(t / "b.db")], 3, "storage error"),
     ("sync-bad-since", lambda t: ["sync", "a.db", "b.db", "--since", "yesterday\x1b[2J"], 2, "'yesterday\\x1b[2J'"),
-    ("sync-damaged-source", lambda t: ["sync", str(damaged_db(t)), str(t / "b.db")], 1, "skipped 1 damaged cards"),
+    ("sync-damaged-source", lambda t: ["sync", str(damaged_db(t)), str(t / "b.db")], 1, "skipped 1 damaged card"),
     # lab
     ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--tutorials", str(t / "tutorials"), "--db", str(not_a_database(t))], 3, "storage error"),
     ("lab-tutorials-under-a-file", lambda t: ["lab", "--tutorials", str(a_file(t) / "tutorials")], 2, "Not a directory"),

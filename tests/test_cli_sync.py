@@ -103,7 +103,7 @@ def test_damaged_cards_are_named_on_stderr_with_status_1(tmp_path):
     db.commit()
     db.close()
     result = run("sync", "a.db", "b.db", cwd=tmp_path, check=1)
-    assert result.stderr.strip() == f"mcard: skipped 1 damaged cards: {cards[5].hash}"
+    assert result.stderr.strip() == f"mcard: skipped 1 damaged card: {cards[5].hash}"
     assert "copied 19 cards" in result.stdout and cards[5].hash in result.stdout and "\x1b" not in result.stdout
     assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(19,)]
 

@@ -19,6 +19,7 @@ from typing import BinaryIO, Final, Optional
 
 from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.shown import counted
 from mcard.exporting import ExportResult, export, format_for
 from mcard.importing import (
     ImportSummary,
@@ -89,11 +90,11 @@ def is_stdout(destination: str) -> bool:
 
 
 def _summary_text(summary: ImportSummary) -> str:
-    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items())) or "none"
-    return (
-        f"{summary.files} files: {summary.new} new, {summary.already_stored} already stored, "
-        f"skipped: {skipped}"
-    )
+    text = f"{counted(summary.new, 'new card')}, {summary.already_stored} already stored"
+    if summary.skipped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items()))
+        text += f"; skipped {counted(sum(summary.skipped.values()), 'file')}: {reasons}"
+    return text
 
 
 def check_named_paths(paths: list[str], records: bool) -> None:
@@ -233,7 +234,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     }
     rows = [[name, str(n), str(b)] for name, (n, b) in stats.by_content_type.items()]
     human = (
-        f"{stats.count} cards, {stats.total_bytes} bytes, from {first or '-'} to {last or '-'}\n\n"
+        f"{counted(stats.count, 'card')}, {counted(stats.total_bytes, 'byte')}, from {first or '-'} to {last or '-'}\n\n"
         + table(["CONTENT TYPE", "CARDS", "BYTES"], rows, right=[1, 2])
     )
     emit(data, human, args.json)
@@ -247,12 +248,12 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     emit(
         {"checked": report.checked, "damaged": damaged,
          "reasons": {card.hash: card.reason for card in report.damaged}},
-        f"checked {report.checked} cards: {len(damaged)} damaged"
+        f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged"
         + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged),
         args.json,
     )
     if damaged:
-        fail(f"{len(damaged)} of {report.checked} cards are damaged")
+        fail(f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged")
         return 1
     return 0
 
@@ -269,7 +270,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
             store, destination, format=args.format, with_content=args.content, start_time=start, end_time=end
         )
     if to_stdout and not result.refused:
-        note(f"exported {result.exported} cards to standard output")
+        note(f"exported {counted(result.exported, 'card')} to standard output")
     elif not to_stdout:
         emit(
             {"exported": result.exported, "destination": args.destination,
@@ -280,13 +281,13 @@ async def cmd_export(args: argparse.Namespace) -> int:
     if result.refused:
         named = ", ".join(repr(card.hash) for card in result.refused[:REFUSED_NAMED])
         more = len(result.refused) - REFUSED_NAMED
-        fail(f"refused {len(result.refused)} cards, not exported: {named}" + (f" and {more} more" if more > 0 else ""))
+        fail(f"refused {counted(len(result.refused), 'card')}, not exported: {named}" + (f" and {more} more" if more > 0 else ""))
         return 1
     return 0
 
 
 def _export_text(result: ExportResult, destination: str) -> str:
-    text = f"exported {result.exported} cards to {safe(destination)}"
+    text = f"exported {counted(result.exported, 'card')} to {safe(destination)}"
     if result.refused:
         text += f"; refused {len(result.refused)}:" + "".join(
             f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in result.refused

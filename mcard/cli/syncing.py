@@ -9,6 +9,7 @@ import sys
 from typing import Any, Final
 
 from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.shown import counted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.config_url import config_of
 
@@ -39,7 +40,7 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     if result.damaged:
         named = ", ".join(card.hash for card in result.damaged[:REPORTED])
         more = len(result.damaged) - REPORTED
-        fail(f"skipped {len(result.damaged)} damaged cards: {named}" + (f" and {more} more" if more > 0 else ""))
+        fail(f"skipped {counted(len(result.damaged), 'damaged card')}: {named}" + (f" and {more} more" if more > 0 else ""))
         return 1
     return 0
 

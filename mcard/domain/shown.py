@@ -34,3 +34,8 @@ def json_escaped(text: str) -> str:
     """JSON text from ``json.dumps(ensure_ascii=False)`` with ``RAW_IN_JSON`` as ``\\u``
     escapes: printed, it cannot drive a terminal; parsed, it gives the same values."""
     return RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 card", "2 cards"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")

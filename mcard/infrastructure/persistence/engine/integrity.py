@@ -15,6 +15,7 @@ from mcard.domain.models.card import (
     is_digest,
     is_mime_type,
 )
+from mcard.domain.shown import counted
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,10 @@ class VerifyReport:
 
     def __str__(self) -> str:
         if self.ok:
-            return f"verified {self.checked} cards: all match their hashes"
+            return f"verified {counted(self.checked, 'card')}: all match their hashes"
         listed = "; ".join(f"{card.hash}: {card.reason}" for card in self.damaged[:10])
         more = f" (and {len(self.damaged) - 10} more)" if len(self.damaged) > 10 else ""
-        return f"verified {self.checked} cards: {len(self.damaged)} damaged: {listed}{more}"
+        return f"verified {counted(self.checked, 'card')}: {len(self.damaged)} damaged: {listed}{more}"
 
 
 def check_stored(
