@@ -123,7 +123,7 @@ def test_a_file_report_goes_to_stdout_and_a_limit_note_to_stderr(tmp_path):
     assert listed.stderr == b"mcard: stopped at --limit 2; --offset 2 shows the next ones, --limit 0 all\n"
     assert mcard("ls", "--limit", "3", db=db).stderr == b""
     found = mcard("search", "card", "--limit", "1", "--csv", db=db)
-    assert len(found.stdout.splitlines()) == 2 and found.stderr == b"mcard: stopped at --limit 1; --limit 0 shows all\n"
+    assert len(found.stdout.splitlines()) == 2 and found.stderr == b"mcard: stopped at --limit 1; --offset 1 shows the next ones, --limit 0 all\n"
 
 
 def test_a_broken_pipe_ends_quietly(tmp_path):
