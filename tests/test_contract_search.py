@@ -6,7 +6,6 @@ card, whether its indexes cover the cards yet or not.
 
 from __future__ import annotations
 
-import fnmatch
 import random
 import re
 import sys
