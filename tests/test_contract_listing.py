@@ -1,11 +1,12 @@
 """Contract: listing, counting, time ranges, paging and search — the same on every engine."""
 
 import asyncio
+import fnmatch
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mcard import MCard, ValidationError
+from mcard import MCard, Sighting, ValidationError
 from mcard.domain.models.card import to_micros
 from mcard.domain.query import ORDERS
 
@@ -83,6 +84,33 @@ async def test_the_largest_limit_and_offset_together(wrapper, timeline, limit, o
     for query in ("card", "after:2025-01-01", "card after:2025-01-01"):
         found = await wrapper.find(query, limit, offset)
         assert list(found) == expected and found.total == 10
+
+
+GLOB_NAMES = ["a", "_", "z", "-", "^", "]", "[", "!", "b.png", "photo [1].png", "é", "😀", "\\", "a-b", "x%y", "A"]
+GLOB_PATTERNS = [
+    "*.png", "[!a]*", "[^a]*", "photo [[]1].png", "a[b", "[]]", "[!]]", "*[*]*", "?.png", "[a-c]*", "[]-b]", "[^-a]",
+    "[^]", "[z-a]", "[!]-b]", "[!z-a]", "[--0]", "[\\]", "[a-]", "[!-]", "x%y", "x_y", "[z-a-c]", "*", "[!é]",
+]
+
+
+async def test_name_globs_match_as_fnmatchcase(wrapper):
+    cards = [MCard(f"named {name}") for name in GLOB_NAMES]
+    for card, name in zip(cards, GLOB_NAMES):
+        await wrapper.save(card, sightings=[Sighting.of(card.hash, name=name)])
+    for pattern in GLOB_PATTERNS:
+        found = {card.content for card in await wrapper.list(name=pattern)}
+        assert found == {f"named {n}" for n in GLOB_NAMES if fnmatch.fnmatchcase(n, pattern)}, pattern
+
+
+async def test_a_thousand_tag_filters_are_one_test(wrapper):
+    card, other = await wrapper.create("tagged a thousand times"), await wrapper.create("tagged once")
+    tags = [f"t{i:04d}" for i in range(1000)]
+    await wrapper.tag(card.hash, *tags)
+    await wrapper.tag(other.hash, tags[0])
+    assert await wrapper.list(tag=tags) == [card]
+    assert await wrapper.count(tag=[*tags, "missing"]) == 0
+    found = await wrapper.find(" ".join(f"tag:{tag}" for tag in tags[:900]))
+    assert list(found) == [card] and found.total == 1
 
 
 async def test_equal_times_are_ordered_by_hash(wrapper):

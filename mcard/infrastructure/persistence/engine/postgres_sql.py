@@ -30,6 +30,7 @@ from . import postgres_search as search
 from . import postgres_words as words
 from . import sql_filters
 from .card_rows import row_card, row_sighting, stamped_cards
+from .name_globs import postgres_regex
 from .integrity import DamagedCard
 from .write_batcher import WriteRequest
 
@@ -510,8 +511,8 @@ async def get_many(conn: Connection, tables: Tables, hashes: Sequence[str]) -> d
 
 def dialect(tables: Tables) -> sql_filters.Dialect:
     return sql_filters.Dialect(
-        mark=lambda n: f"${n}", glob=lambda mark: f"name SIMILAR TO {mark}",
-        glob_value=sql_filters.postgres_similar, tag_table=tables.tag, sighting_table=tables.sighting,
+        mark=lambda n: f"${n}", glob=lambda mark: f"name ~ {mark}",
+        glob_value=postgres_regex, tag_table=tables.tag, sighting_table=tables.sighting,
     )
 
 

@@ -13,17 +13,20 @@ from typing import Optional
 
 from mcard.domain.query import Filters
 
+from .name_globs import Part, glob_parts
+
 Params = list[object]
 
 
 @dataclass(frozen=True)
 class Dialect:
     """``mark(n)`` writes the n-th (1-based) placeholder; ``glob`` a sighting-name test of
-    placeholder ``m``; ``tables`` the tag and sighting tables' names."""
+    placeholder ``m``, whose value ``glob_value`` writes from a parsed pattern
+    (``name_globs``); ``tables`` the tag and sighting tables' names."""
 
     mark: Callable[[int], str]
     glob: Callable[[str], str]
-    glob_value: Callable[[str], str]
+    glob_value: Callable[[list[Part]], str]
     tag_table: str
     sighting_table: str
 
@@ -60,10 +63,19 @@ def where(
         clauses.append(f"{table}.size >= {mark(filters.min_size)}")
     if filters.max_size is not None:
         clauses.append(f"{table}.size <= {mark(filters.max_size)}")
-    for tag in filters.tags:
-        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag = {mark(tag)})")
+    tags = sorted(set(filters.tags))
+    if len(tags) == 1:
+        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag = {mark(tags[0])})")
+    elif tags:  # one test for all: a test per tag made SQLite's expression too deep past 996
+        listed = ", ".join(mark(tag) for tag in tags)  # tags, PostgreSQL's planning slow past 50
+        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag IN ({listed})"
+                       f" GROUP BY hash HAVING count(*) = {len(tags)})")
     for pattern in filters.names:
-        test = dialect.glob(mark(dialect.glob_value(pattern)))
+        parts = glob_parts(pattern)
+        if parts is None:  # a set that holds no character: no name matches
+            clauses.append("1 = 0")
+            continue
+        test = dialect.glob(mark(dialect.glob_value(parts)))
         clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.sighting_table} WHERE {test})")
     if after is not None:
         g_time, key = mark(after[0]), mark(after[1])
@@ -73,73 +85,3 @@ def where(
 
 def joined(clauses: list[str], keyword: str = " WHERE ") -> str:
     return keyword + " AND ".join(clauses) if clauses else ""
-
-
-def _bracket_end(pattern: str, start: int) -> Optional[int]:
-    """Where the ``[...]`` set that opens at ``start`` closes, as ``fnmatch`` reads it (a ``!``
-    and then a ``]`` first in the set are part of it), or None when it never closes."""
-    end = start + 1
-    if end < len(pattern) and pattern[end] == "!":
-        end += 1
-    if end < len(pattern) and pattern[end] == "]":
-        end += 1
-    while end < len(pattern) and pattern[end] != "]":
-        end += 1
-    return end if end < len(pattern) else None
-
-
-def sqlite_glob(pattern: str) -> str:
-    """An ``fnmatchcase`` pattern as a SQLite ``GLOB`` pattern (the same matches)."""
-    out: list[str] = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char != "[":
-            out.append(char)
-            index += 1
-            continue
-        end = _bracket_end(pattern, index)
-        if end is None:  # no closing bracket: a literal "["
-            out.append("[[]")
-            index += 1
-            continue
-        body = pattern[index + 1:end]
-        negated = body.startswith("!")
-        if negated:
-            body = body[1:]
-        if body.startswith("^"):  # a literal caret for fnmatch, a negation for GLOB
-            body = body[1:] + "^"
-        out.append("[" + ("^" if negated else "") + body + "]")
-        index = end + 1
-    return "".join(out)
-
-
-def postgres_similar(pattern: str) -> str:
-    """An ``fnmatchcase`` pattern as a PostgreSQL ``SIMILAR TO`` pattern (the same matches)."""
-    out: list[str] = []
-    index = 0
-    special = set("%_|*+?{}()\\")
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "*":
-            out.append("%")
-        elif char == "?":
-            out.append("_")
-        elif char == "[":
-            end = _bracket_end(pattern, index)
-            if end is None:
-                out.append("\\[")
-                index += 1
-                continue
-            body = pattern[index + 1:end]
-            negated = body.startswith("!")
-            body = body[1:] if negated else body
-            body = "".join("\\" + c if c in "\\^[" else c for c in body)
-            out.append("[" + ("^" if negated else "") + body + "]")
-            index = end
-        elif char in special or char in "[]^$.":
-            out.append("\\" + char)
-        else:
-            out.append(char)
-        index += 1
-    return "".join(out)

@@ -26,6 +26,7 @@ from mcard.domain.query.ranking import WordStats, phrases, ranked, stats_of
 from mcard.domain.query.text import Clause, Term, text_of, tokens
 
 from . import sql_filters
+from .name_globs import sqlite_glob
 from .sqlite_connection import SQLiteWorker
 
 CARD: Final = (
@@ -45,7 +46,7 @@ SORTED_CARD: Final = (
 by the row factory once sorted."""
 NEWEST_FIRST: Final = " ORDER BY card.g_time DESC, card.hash DESC"
 DIALECT: Final = sql_filters.Dialect(
-    mark=lambda _: "?", glob=lambda mark: f"name GLOB {mark}", glob_value=sql_filters.sqlite_glob,
+    mark=lambda _: "?", glob=lambda mark: f"name GLOB {mark}", glob_value=sqlite_glob,
     tag_table="tag", sighting_table="sighting",
 )
 INDEXED_UP_TO: Final = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
@@ -56,6 +57,9 @@ COUNT_WORD_MATCHES: Final = (
 )
 """Stored cards ``card_words`` matches: all it holds but the removed ones not purged yet."""
 BEHIND: Final = f"SELECT EXISTS ({NOT_INDEXED})"
+WORDS_BEHIND: Final = f"{BEHIND} OR EXISTS (SELECT 1 FROM card_text_garbage)"
+"""For a word search, also removed cards the index still holds: FTS5's ``bm25()`` counts them
+in its statistics until a background step purges them, so they would change the order."""
 
 
 READ_AS_REPLACEMENT: Final = frozenset("\ufffd\ufffe\uffff")
@@ -208,7 +212,7 @@ async def _words(
     matched = f"FROM card_words JOIN card ON card.id = card_words.rowid WHERE card_words MATCH ?{also(filters, params)}"
     page_params = list(params)
     steps = [
-        db.fetch(BEHIND),
+        db.fetch(WORDS_BEHIND),
         db.fetch(f"SELECT {CARD} FROM (SELECT card.id AS id, bm25(card_words) AS score, card.g_time AS g, card.hash AS h"
                  f" {matched} ORDER BY score, g DESC, h DESC{paging(limit, offset, page_params)}) AS page"
                  " JOIN card ON card.id = page.id ORDER BY page.score, page.g DESC, page.h DESC",
