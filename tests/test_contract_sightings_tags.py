@@ -147,3 +147,19 @@ async def test_a_read_only_store_shows_labels_and_refuses_to_change_them(make_co
         assert await reader.tags(card.hash) == ["kept"] and len(await reader.sightings(card.hash)) == 1
         with pytest.raises(StorageError):
             await reader.tag(card.hash, "new")
+
+
+async def test_sightings_at_the_same_moment_are_ordered_alike_on_every_engine(wrapper):
+    """Ties on ``seen_at`` go by the sighting's key: the latest name, the order of
+    ``sightings()`` and ``order="name"`` do not depend on the engine or on the order given."""
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    a, b = MCard("card a"), MCard("card b")
+    given = [Sighting.of(a.hash, name=name, seen_at=at) for name in ("a-zeta", "a-alpha")]
+    await wrapper.save(a, sightings=given)
+    await wrapper.save(b, sightings=[Sighting.of(b.hash, name="a-middle", seen_at=at)])
+    by_key = sorted(given, key=lambda s: s.key)
+    assert [s.name for s in await wrapper.sightings(a.hash)] == [s.name for s in by_key]
+    assert (await wrapper.names_of([a.hash]))[a.hash] == by_key[-1].name
+    named_a = by_key[-1].name
+    assert [c.content for c in await wrapper.list(order="name")] == (
+        ["card a", "card b"] if named_a < "a-middle" else ["card b", "card a"])

@@ -463,7 +463,7 @@ async def sightings(conn: Connection, tables: Tables, hashes: Sequence[str]) -> 
     found: dict[str, list[Sighting]] = {}
     rows = await conn.fetch(
         f"SELECT hash, name, path, size, mtime, source, seen_at FROM {tables.sighting}"
-        " WHERE hash = ANY($1::text[]) ORDER BY hash, seen_at, id",
+        " WHERE hash = ANY($1::text[]) ORDER BY hash, seen_at, key",
         list(hashes),
     )
     for hash_str, name, path, size, mtime, source, seen_at in rows:
@@ -475,7 +475,7 @@ async def sightings(conn: Connection, tables: Tables, hashes: Sequence[str]) -> 
 async def names(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[str, str]:
     rows = await conn.fetch(
         f"SELECT DISTINCT ON (hash) hash, name FROM {tables.sighting}"
-        " WHERE hash = ANY($1::text[]) AND name IS NOT NULL ORDER BY hash, seen_at DESC, id DESC",
+        " WHERE hash = ANY($1::text[]) AND name IS NOT NULL ORDER BY hash, seen_at DESC, key DESC",
         list(hashes),
     )
     return {row[0]: row[1] for row in rows}
@@ -563,7 +563,7 @@ async def _ordered_rows(
     if order == "name":  # the latest name, as names_of reads it; cards without one last
         latest = (
             f"(SELECT s.name FROM {tables.sighting} AS s WHERE s.hash = c.hash AND s.name IS NOT NULL"
-            " ORDER BY s.seen_at DESC, s.id DESC LIMIT 1)"
+            " ORDER BY s.seen_at DESC, s.key DESC LIMIT 1)"
         )
         ordering = f""" ORDER BY {latest} IS NULL, {latest} COLLATE "C", c.g_time DESC, c.hash DESC"""
     else:

@@ -221,15 +221,15 @@ TAG_WRITE: Final = {
 }
 SIGHTINGS_OF: Final = (
     "SELECT hash, name, path, size, mtime, source, seen_at FROM sighting"
-    " WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash, seen_at, id"
+    " WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash, seen_at, key"
 )
 NAMES_OF: Final = (
-    "SELECT hash, name FROM (SELECT hash, name, row_number() OVER (PARTITION BY hash ORDER BY seen_at DESC, id DESC)"
+    "SELECT hash, name FROM (SELECT hash, name, row_number() OVER (PARTITION BY hash ORDER BY seen_at DESC, key DESC)"
     " AS latest FROM sighting WHERE hash IN (SELECT value FROM json_each(?)) AND name IS NOT NULL) WHERE latest = 1"
 )
 TAGS_OF: Final = "SELECT hash, tag FROM tag WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash, tag"
 EVERY_NAME: Final = (
-    "SELECT hash, name FROM (SELECT hash, name, row_number() OVER (PARTITION BY hash ORDER BY seen_at DESC, id DESC)"
+    "SELECT hash, name FROM (SELECT hash, name, row_number() OVER (PARTITION BY hash ORDER BY seen_at DESC, key DESC)"
     " AS latest FROM sighting WHERE name IS NOT NULL) WHERE latest = 1"
 )
 EVERY_TAG: Final = "SELECT hash, tag FROM tag ORDER BY hash, tag"
@@ -461,7 +461,7 @@ def may_sort(filters: Filters, order: str = DEFAULT_ORDER) -> bool:
 
 LATEST_NAME: Final = (
     "(SELECT sighting.name FROM sighting WHERE sighting.hash = card.hash AND sighting.name IS NOT NULL"
-    " ORDER BY sighting.seen_at DESC, sighting.id DESC LIMIT 1)"
+    " ORDER BY sighting.seen_at DESC, sighting.key DESC LIMIT 1)"
 )
 ORDER_BY: Final = {
     "oldest": " ORDER BY card.g_time, card.hash",
