@@ -223,6 +223,18 @@ async def test_words_rank_right_after_a_removal_as_over_the_cards_left(wrapper):
     assert await wrapper.search("alpha OR beta", 1, mode="words") == expected[:1]
 
 
+async def test_words_longer_than_the_index_keeps_are_refused(wrapper):
+    """SQLite's word index cuts a word at 32,768 bytes: a query word is at most 8,000 characters
+    (of up to four bytes), so what matches is what equals, on every engine."""
+    letter = "\U00020000"  # a letter of four bytes in UTF-8
+    long_word = await wrapper.create(letter * 9000)
+    assert await wrapper.search(letter * 8000, mode="words") == []
+    assert await wrapper.search(letter * 8000 + "*", mode="words") == [long_word]
+    for query in (letter * 8192, f"{letter * 8001}*", f"alpha -{letter * 8001}"):
+        with pytest.raises(ValidationError, match="at most 8,000 characters"):
+            await wrapper.search(query, mode="words")
+
+
 @pytest.mark.parametrize("bad", ['"unclosed', "-only", "a OR", "OR a", "*", ""])
 async def test_a_malformed_word_query_is_a_validation_error(store, bad):
     with pytest.raises(ValidationError):

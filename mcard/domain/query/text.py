@@ -136,6 +136,11 @@ def _literal(clause: Clause) -> str:
 _WORD_QUERY: Final = re.compile(r'\s*(?:(?P<neg>-)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+)))')
 
 
+MAX_WORD: Final = 8000
+"""The longest word a word search looks for: SQLite's word index cuts words at 32,768 bytes, so
+a longer one (8,192 characters of four bytes each) could match words it does not equal."""
+
+
 def parse_words(query: object, offset: int = 0) -> WordQuery:
     """Terms (all must be there), ``"a phrase"``, ``prefix*``, ``a OR b``, ``-excluded``.
     ``offset`` places error positions within a larger query."""
@@ -185,6 +190,8 @@ def parse_words(query: object, offset: int = 0) -> WordQuery:
 def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
     prefix = not quoted and raw.endswith("*")
     words = tokens(raw[:-1] if prefix else raw)
+    if any(len(word) > MAX_WORD for word in words):
+        raise ValidationError(f"a word to search for is at most {MAX_WORD:,} characters, at position {position}")
     if not words:
         if quoted or raw.strip("*"):
             return None  # punctuation only: no word to look for
