@@ -138,14 +138,14 @@ async def sync(
     with tqdm(desc="sync", unit="card", total=0, disable=None if progress is None else not progress) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
-        not_hex: list[str] = []
+        not_hex: dict[str, int] = {}
         async for prefixes, depth, labelled in _differing(source, dest, not_hex):
             mine, theirs = await asyncio.gather(source.hashes_in_ranges(prefixes), dest.hashes_in_ranges(prefixes))
             there = set(theirs)
             for hash_str in mine:
                 if not _HEX.fullmatch(hash_str):
                     copier.damaged(hash_str, None, NOT_HEX)
-                    considered += 1
+                    considered += since is None  # its time is not known: with since, it is not counted
                 elif hash_str not in there:
                     pending.missing.append(hash_str)
                 elif hash_str[:depth] in labelled:  # the range's sightings or tags differ
@@ -154,11 +154,9 @@ async def sync(
                 considered += await copier.batches(pending, batch_size)
                 pending = _Pending()
         considered += await copier.batches(pending, batch_size)
-        if not_hex:  # rows of other tools, in no range of hex digits: found by reading them all
-            async for card in source.iterate(start_time=since):
-                if card.hash.startswith(tuple(not_hex)):
-                    copier.damaged(card.hash, card, NOT_HEX)
-                    considered += 1
+        for group, rows in not_hex.items():  # rows of other tools, in no range of hex digits
+            copier.damaged(group, None, f"{rows} stored row(s) whose hashes start with {group!r}: {NOT_HEX}")
+            considered += rows if since is None else 0
     source_count = await source.count(start_time=since)
     result.already_there = max(0, source_count - considered)
     result.seconds = time.perf_counter() - started
@@ -184,11 +182,11 @@ async def dry_run_destination(config: EngineConfig) -> AsyncIterator[AsyncPersis
 
 
 async def _differing(
-    source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper, not_hex: list[str]
+    source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper, not_hex: dict[str, int]
 ) -> AsyncIterator[tuple[list[str], int, set[str]]]:
     """Chunks of the smallest ranges found to differ where ``source`` holds cards, with their
-    prefix length and those of them whose sightings or tags differ. The first digits of
-    source hashes that are not hex go to ``not_hex``."""
+    prefix length and those of them whose sightings or tags differ. The first characters of
+    source hashes that are not hex go to ``not_hex``, with how many rows share them."""
     most = max(await asyncio.gather(source.count(), dest.count()))
     fine = round(math.log(max(most, 1) / GROUP_TARGET, 16)) if most > GROUP_TARGET else 0
     parents, depth = [""], min(max(fine, FIRST_DEPTH[0]), FIRST_DEPTH[1])
@@ -201,7 +199,7 @@ async def _differing(
             compared += len(mine)
             for group, digest in sorted(mine.items()):
                 if not _HEX.fullmatch(group):  # only rows of other tools, whose hashes are not hex
-                    not_hex.append(group)
+                    not_hex[group] = digest.count
                     continue
                 other = theirs.get(group)
                 if digest != other:

@@ -118,7 +118,7 @@ def test_a_row_whose_hash_is_not_hex_is_reported_damaged_not_counted_as_there(tm
     db.close()
     for dry_run in (["--dry-run"], [], []):
         report = json.loads(run("sync", "a.db", "b.db", "--json", *dry_run, cwd=tmp_path, check=1).stdout)
-        assert sorted(card["hash"] for card in report["damaged"]) == ["../../evil\x1b[31m", "ab/../x"]
+        assert sorted(card["hash"] for card in report["damaged"]) == ["..", "ab/../x"]
         assert report["copied"] + report["already_there"] == 20, report
     assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(20,)]
 

@@ -432,3 +432,18 @@ async def test_a_failed_read_on_the_only_connection_holds_no_old_snapshot(tmp_pa
         assert await store.count() == 7
         await store.save_many([MCard("new card A"), MCard("new card B")])
         assert await store.count() == 9
+
+
+async def test_a_store_closed_right_after_a_removal_leaves_nothing_of_it_in_the_index(tmp_path):
+    """As ``mcard rm`` does: a later store, read-only too, ranks words over the index alone."""
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as cards:
+        made = [await cards.create(f"wombat note {i}") for i in range(20)]
+        await cards.store.wait_indexed()
+        await cards.remove_many([card.hash for card in made[:5]])
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM card_text_garbage").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM card_words WHERE card_words MATCH 'wombat'").fetchone() == (15,)
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path, read_only=True)) as cards:
+        assert len(await cards.search("wombat", mode="words")) == 15

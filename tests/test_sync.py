@@ -314,5 +314,10 @@ async def test_a_row_of_another_tool_with_a_hash_that_is_not_hex_is_reported(tmp
             AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
         result = await mcard.sync(a, b, progress=False)
         assert result.copied == 20 and result.already_there == 0
-        assert sorted(card.hash for card in result.damaged) == ["0-not-hex", "00000000zz"]  # in a hex range or not
+        # a hash in a range of hex digits is named; others by the start they share, with a count
+        assert sorted(card.hash for card in result.damaged) == ["0-", "00000000zz"]
         assert all("not lowercase hex" in card.reason for card in result.damaged)
+        reasons = {card.hash: card.reason for card in result.damaged}
+        assert "1 stored row(s) whose hashes start with '0-'" in reasons["0-"]
+        since = await mcard.sync(a, b, since=datetime(2000, 1, 1, tzinfo=timezone.utc), progress=False)
+        assert (since.copied, since.already_there) == (0, 20)  # the rows' times are not known

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from fractions import Fraction
 from typing import Final, Optional
 
 from ..models.card import MIN_TIME, to_utc
@@ -60,7 +60,7 @@ def parse_find(query: object) -> FindQuery:
         value = raw[1:-1] if raw.startswith('"') else raw
         position = match.start("value")
         if not value:
-            if query[position:position + 1] == '"':
+            if not raw and query[position:position + 1] == '"':
                 raise ValidationError(f"unclosed quote in the query at position {position}")
             raise ValidationError(f"{field}: needs a value, at position {position}")
         found.setdefault(field, []).append(_value(field, value, position))
@@ -125,7 +125,7 @@ def _bytes(text: str) -> int:
     unit = (match.group("unit") or "").lower().replace("i", "").rstrip("b") if match else None
     if match is None or unit not in _UNITS:
         raise ValidationError("not a size such as 500, 10KB or 1.5MB")
-    return int(Decimal(match.group("number")) * _UNITS[unit])  # exact: a float rounds large sizes
+    return int(Fraction(match.group("number")) * _UNITS[unit])  # exact: floats and decimals round
 
 
 def _size_range(text: str) -> tuple[Optional[int], Optional[int]]:

@@ -47,6 +47,8 @@ def glob_parts(pattern: str) -> Optional[list[Part]]:
         elif char == "?":
             parts.append(ANY)
         elif char != "[":
+            if char == "\x00" or "\ud800" <= char <= "\udfff":
+                return None  # no stored name holds one (and SQLite reads a pattern up to a NUL)
             parts.append(char)
         else:
             end = index
@@ -147,14 +149,14 @@ def _glob_set(found: CharSet) -> str:
     body = "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in plain)
     if ord("^") in special:
         body += "^"
-    if ord("]") in special:
-        body = "]" + body
-    elif body.startswith("^") and not found.negated:  # "[^" would negate: "^" alone here
-        if len(body) == 1:
-            return "^"
-        body = body[1:] + "^"
     if ord("-") in special:
         body += "-"
+    if ord("]") in special:
+        body = "]" + body
+    elif body.startswith("^") and not found.negated:  # "[^" would negate: the caret goes last
+        if body == "^":
+            return "^"
+        body = body[1:] + "^"
     if not found.negated and len(body) == 1 and body not in _GLOB_SPECIAL:
         return body
     return "[" + ("^" if found.negated else "") + body + "]"

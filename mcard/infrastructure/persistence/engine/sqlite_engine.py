@@ -185,6 +185,7 @@ class SQLiteStore(BaseStore):
             await asyncio.wait([opening])
         if self._batcher is not None:
             await self._batcher.close()
+            await self._purge_removed()
         await self._close_loop_connections()
         workers = [*self._snapshots, *self._readers, *([self._writer] if self._writer else [])]
         self._writer, self._batcher, self._readers = None, None, []
@@ -198,6 +199,18 @@ class SQLiteStore(BaseStore):
         finally:
             if self._file is not None:
                 self._file.closed()
+
+    async def _purge_removed(self) -> None:
+        """Drop what the search index still holds of removed cards, as the background steps do:
+        until then a word search ranks in Python (FTS5's statistics would count them), and a
+        store opened read-only never purges. A store closed right after a removal (``mcard rm``)
+        left every later word search 5-20x slower."""
+        if self.config.read_only or self._writer is None or self._lost is not None:
+            return
+        try:
+            await self._writer.execute(sqlite_schema.PURGE_ALL_GARBAGE)
+        except StorageError as exc:  # the next writable session purges
+            logger.debug("%s: removed cards left in the search index: %s", self._where, exc)
 
     async def _open_direct_writer(self) -> Optional[DirectWriter]:
         try:

@@ -430,6 +430,7 @@ async def _put_content_last(db: SQLiteWorker, where: str) -> None:
 
 # -- background steps --------------------------------------------------------------------------
 PURGE_GARBAGE: Final = "DELETE FROM card_text_garbage WHERE id IN (SELECT id FROM card_text_garbage ORDER BY id LIMIT ?)"
+PURGE_ALL_GARBAGE: Final = "DELETE FROM card_text_garbage"
 EXTEND_INDEX: Final = (
     "UPDATE mcard_meta SET value = (SELECT coalesce(max(id), mcard_meta.value) FROM ("
     " SELECT id, sum(size) OVER (ORDER BY id) - size AS before"
