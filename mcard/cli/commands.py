@@ -33,7 +33,7 @@ from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 
 from .lab import cmd_lab
 from .labelling import cmd_info, cmd_tag, labels_of
-from .querying import cmd_facets, cmd_find, cmd_search, limit_of
+from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, offset_of
 from .output import CardPrinter, emit, fail, note, safe, table
 from .resolving import NotFound, card_named
 from .syncing import cmd_sync
@@ -65,12 +65,6 @@ def parse_time(text: Optional[str], name: str, *, end_of_day: bool = False) -> O
 
 def _time_range(args: argparse.Namespace) -> tuple[Optional[datetime], Optional[datetime]]:
     return parse_time(args.since, "since"), parse_time(args.until, "until", end_of_day=True)
-
-
-def _offset(value: int) -> int:
-    if value < 0:
-        raise ValidationError("--offset must not be negative")
-    return value
 
 
 def _one_stdin(names: list[str]) -> None:
@@ -167,7 +161,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
 
 
 async def cmd_ls(args: argparse.Namespace) -> int:
-    limit, offset = limit_of(args.limit), _offset(args.offset)
+    limit, offset = limit_of(args.limit), offset_of(args.offset)
     since, until = _time_range(args)
     more = False
     filters = {"tag": args.tag or None, "content_type": args.type, "name": args.name}
@@ -194,7 +188,7 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                 await show(cards[:limit])
                 more = len(cards) > limit
     if more:
-        note(f"stopped at --limit {limit}; --offset {offset + limit} shows the next ones, --limit 0 all")
+        note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
     return 0
 
 

@@ -31,7 +31,7 @@ def offset_of(value: int) -> int:
     return value
 
 
-def _more(limit: int, offset: int) -> str:
+def next_page(limit: int, offset: int) -> str:
     return f"--offset {offset + limit} shows the next ones, --limit 0 all"
 
 
@@ -62,7 +62,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
         fail(f"no card matches {args.text!r}" + (f" past --offset {offset}" if offset else ""))
         return 1
     if limit is not None and len(cards) > limit:
-        note(f"stopped at --limit {limit}; {_more(limit, offset)}")
+        note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
     return 0
 
 
@@ -79,7 +79,7 @@ async def cmd_find(args: argparse.Namespace) -> int:
     shown, total = len(found), f"{found.total:,} match{'es' if found.total != 1 else ''}"
     if offset or shown < found.total:
         first, last = min(offset + 1, found.total), offset + shown
-        more = f"; {_more(shown, offset)}" if limit is not None and last < found.total else ""
+        more = f"; {next_page(shown, offset)}" if limit is not None and last < found.total else ""
         total += f"; showing {first:,} to {last:,}{more}" if shown else f"; none past --offset {offset:,}"
     note(total)
     return 0
