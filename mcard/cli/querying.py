@@ -8,6 +8,7 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query import SearchSpec, card_snippet, parse_find
+from mcard.domain.query.syntax import FIELDS, unknown_fields
 from mcard.infrastructure.persistence.engine.base_engine import check_facets
 from mcard.infrastructure.persistence.engine.facets import FACETS
 
@@ -74,7 +75,10 @@ async def cmd_find(args: argparse.Namespace) -> int:
         labels = await labels_of(store, found)
     _print(list(found), labels, found.words, args.output_format)
     if not found.total:
-        fail(f"no card matches {args.query!r}")
+        unknown = unknown_fields(args.query)
+        hint = f" ({', '.join(name + ':' for name in unknown)} searched as words; the fields are" \
+               f" {', '.join(name + ':' for name in FIELDS)})" if unknown else ""
+        fail(f"no card matches {args.query!r}{hint}")
         return 1
     shown, total = len(found), f"{found.total:,} match{'es' if found.total != 1 else ''}"
     if offset or shown < found.total:

@@ -78,6 +78,13 @@ def parse_find(query: object) -> FindQuery:
     return FindQuery(filters, SearchSpec.of(text, "words") if text.strip() else None)
 
 
+def unknown_fields(query: str) -> list[str]:
+    """The names before a ``:`` in ``query`` that are not fields (``typ:image/*``): such items
+    are searched as words, which a mistyped field name makes surprising."""
+    names = (match.group("field") for match in _ITEM.finditer(query) if match.group("field"))
+    return list(dict.fromkeys(name for name in names if name.lower() not in FIELDS))
+
+
 def _one(found: dict[str, list[object]], field: str) -> Optional[str]:
     values = found.get(field, [])
     if len(values) > 1:
