@@ -145,7 +145,8 @@ async def sync(
             for hash_str in mine:
                 if not _HEX.fullmatch(hash_str):
                     copier.damaged(hash_str, None, NOT_HEX)
-                    considered += since is None  # its time is not known: with since, it is not counted
+                    if since is None:  # its time is not known: with since, it is not counted
+                        considered += 1
                 elif hash_str not in there:
                     pending.missing.append(hash_str)
                 elif hash_str[:depth] in labelled:  # the range's sightings or tags differ
@@ -156,7 +157,8 @@ async def sync(
         considered += await copier.batches(pending, batch_size)
         for group, rows in not_hex.items():  # rows of other tools, in no range of hex digits
             copier.damaged(group, None, f"{rows} stored row(s) whose hashes start with {group!r}: {NOT_HEX}")
-            considered += rows if since is None else 0
+            if since is None:
+                considered += rows
     source_count = await source.count(start_time=since)
     result.already_there = max(0, source_count - considered)
     result.seconds = time.perf_counter() - started

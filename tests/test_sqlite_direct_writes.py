@@ -94,8 +94,8 @@ def test_a_notebook_create_after_the_file_was_replaced_is_refused(tmp_path):
 
 
 def test_a_stream_of_notebook_creates_is_indexed_once_it_pauses(tmp_path):
-    """The creates note their writes without waking the store's loop each time; the index
-    still takes them in once they pause, with no ``wait_indexed``."""
+    """A stream of creates on the caller's thread is taken into the index once it pauses, with
+    no ``wait_indexed`` (the wake-ups they save: the test below)."""
     path = tmp_path / "stream.db"
     with mcard.notebook.open(path) as cards:
         store = cards._wrapper.store

@@ -11,21 +11,23 @@ from __future__ import annotations
 import re
 from typing import Final
 
-UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-"""C0, DEL, C1, the bidirectional controls, and lone surrogates (bytes that were not UTF-8)."""
+_BEYOND_C0: Final = r"\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+"""DEL, C1, the bidirectional controls, and lone surrogates (bytes that were not UTF-8)."""
+UNSAFE: Final = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
+"""C0 and ``_BEYOND_C0``."""
 
 
-def escaped(character: str) -> str:
+def _escaped(character: str) -> str:
     code = ord(character)
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def shown(text: object) -> str:
     """``text`` with every character of ``UNSAFE`` written as its escape."""
-    return UNSAFE.sub(lambda match: escaped(match[0]), str(text))
+    return UNSAFE.sub(lambda match: _escaped(match[0]), str(text))
 
 
-RAW_IN_JSON: Final = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+RAW_IN_JSON: Final = re.compile(rf"[\u2028\u2029{_BEYOND_C0}]")
 """What ``json.dumps(ensure_ascii=False)`` leaves raw (it escapes C0 itself) that a terminal or
 a line reader may act on: ``UNSAFE`` and the Unicode line separators."""
 

@@ -112,7 +112,7 @@ def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 # -- SQLite GLOB -------------------------------------------------------------------------------
 _GLOB_SPECIAL: Final = frozenset("*?[")
-_IN_GLOB_SET: Final = (ord("]"), ord("-"), ord("^"))
+_IN_GLOB_SET: Final = (ord("-"), ord("]"), ord("^"))  # in code point order
 """Characters a GLOB set reads by position: each is written alone, where it is a member."""
 
 
@@ -136,14 +136,12 @@ def _glob_set(found: CharSet) -> str:
     plain: list[tuple[int, int]] = []
     special = set()
     for first, last in found.ranges:
-        for char in _IN_GLOB_SET:
-            if first <= char <= last:
-                special.add(char)
-        cuts = sorted(char for char in _IN_GLOB_SET if first <= char <= last)
-        for cut in cuts:
-            if first < cut:
-                plain.append((first, cut - 1))
-            first = cut + 1
+        for cut in _IN_GLOB_SET:
+            if first <= cut <= last:
+                special.add(cut)
+                if first < cut:
+                    plain.append((first, cut - 1))
+                first = cut + 1
         if first <= last:
             plain.append((first, last))
     body = "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in plain)
