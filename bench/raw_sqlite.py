@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcard.infrastructure.persistence.engine.sqlite_connection import cache_size
 from mcard.infrastructure.persistence.engine.sqlite_engine import DEFAULT_SETTINGS
 
 SCHEMA = """
@@ -31,7 +30,7 @@ def row(content: Any) -> tuple[Any, ...]:
     return (hashlib.sha256(data).hexdigest(), data, isinstance(content, str), micros, "sha256", len(data))
 
 
-SET_CACHE = cache_size(DEFAULT_SETTINGS["page_cache_bytes"])
+SET_CACHE = f"PRAGMA cache_size = {-(DEFAULT_SETTINGS['page_cache_bytes'] // 1024)}"
 """The page cache mcard's connections keep, so that both sides read and write from memory alike."""
 
 

@@ -94,11 +94,6 @@ class _ExitWatch:
 _EXIT_WATCH: Final = _ExitWatch()
 
 
-def cache_size(cache_bytes: int) -> str:
-    """The statement that lets a connection keep up to ``cache_bytes`` of the file's pages."""
-    return f"PRAGMA cache_size = {int(-(cache_bytes // 1024))}"
-
-
 class SQLiteWorker:
     """A connection and its thread; each method is one hop there.
 

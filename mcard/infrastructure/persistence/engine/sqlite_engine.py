@@ -24,7 +24,7 @@ from .card_rows import Row
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
 from .page_marks import PageMarks
-from .sqlite_connection import SQLiteWorker, cache_size, storage_error
+from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
 from .sqlite_loop_reads import LOOP_READ_SETTINGS, LoopReader
 from .sqlite_direct_writes import DirectWriter
@@ -263,7 +263,7 @@ class SQLiteStore(BaseStore):
         try:
             await sqlite_schema.register_functions(worker)
             if cache_bytes is not None:
-                await worker.execute(cache_size(cache_bytes))
+                await worker.execute(f"PRAGMA cache_size = {int(-(cache_bytes // 1024))}")
         except BaseException:
             await worker.close()
             raise

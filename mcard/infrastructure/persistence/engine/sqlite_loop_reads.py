@@ -23,8 +23,6 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 
-from .sqlite_connection import cache_size
-
 logger = logging.getLogger(__name__)
 
 LOOP_READ_SETTINGS: Final = {
@@ -63,7 +61,7 @@ class LoopReader:
         try:
             connection.execute("PRAGMA query_only = ON")
             if cache_bytes is not None:
-                connection.execute(cache_size(cache_bytes))
+                connection.execute(f"PRAGMA cache_size = {int(-(cache_bytes // 1024))}")
         except sqlite3.Error:
             connection.close()
             raise
