@@ -262,6 +262,28 @@ async def test_regex_matches_python_re(store, pattern, case_sensitive):
     assert await store.search(pattern, mode="regex", case_sensitive=case_sensitive) == expected(spec)
 
 
+@SETTINGS
+@given(pattern=REGEXES, limit=st.integers(1, 30), offset=st.integers(0, 60))
+async def test_regex_pages_are_slices_of_every_match_newest_first(store, pattern, limit, offset):
+    """A page without a total stops reading once it is full: it must still be the same slice."""
+    try:
+        spec = SearchSpec.of(pattern, "regex")
+    except ValidationError:
+        return
+    assert await store.search(pattern, limit, offset, mode="regex") == expected(spec)[offset:offset + limit]
+
+
+async def test_a_large_text_is_checked_whole(make_config):
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        large = await store.create("x" * 200_000 + " needle")
+        await store.save_many([MCard(f"small {n}", g_time=T0 + timedelta(minutes=n)) for n in range(300)])
+        assert await store.search(r"x needle$", 1, mode="regex") == [large]
+        assert await store.search(r"x needle$", mode="regex") == [large]
+        every = await store.search(r"needle$|small 2\d\d", mode="regex")
+        assert every[0] == large and [card.content for card in every[1:]] == [f"small {n}" for n in range(299, 199, -1)]
+        assert await store.search(r"needle$|small 2\d\d", 3, 98, mode="regex") == every[98:101]
+
+
 PATTERN_PARTS = st.sampled_from([
     "a", "b", "ab", "x", ".", "[ab]", "[^a]", "[]a]", "[a-x]", "a?", "b*", "x+", "(ab)?", "a{0}", "b{2}", "x{,2}",
     "a{1,3}", "{", "}", "\\.", "\\d", "\\b", "^", "$", "(?=a)", "(?:x)", "|",

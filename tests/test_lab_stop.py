@@ -41,9 +41,13 @@ class Proc:
     pid: int
     ppid: int
     start: int  # clock ticks after boot: with the pid, names one process even if the pid is reused
-    zombie: bool
+    state: str  # R running, S sleeping, Z zombie...
     cmdline: str
     environ: bytes
+
+    @property
+    def zombie(self) -> bool:
+        return self.state == "Z"
 
 
 def processes() -> dict[int, Proc]:
@@ -62,7 +66,7 @@ def processes() -> dict[int, Proc]:
         except (FileNotFoundError, ProcessLookupError):
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry.name)] = Proc(int(entry.name), int(fields[1]), int(fields[19]), fields[0] == "Z", cmdline, environ)
+        found[int(entry.name)] = Proc(int(entry.name), int(fields[1]), int(fields[19]), fields[0], cmdline, environ)
     return found
 
 

@@ -19,6 +19,7 @@ from typing import Final, Optional, Union
 
 from ..models.exceptions import ValidationError
 from ..shown import shown
+from . import regex_process
 
 MODES: Final = ("substring", "words", "regex")
 MAX_QUERY: Final = 10_000
@@ -365,7 +366,7 @@ class SearchSpec:
         if mode == "words":
             spec.words  # parsed here, once: a malformed query fails before any work
         elif mode == "regex":
-            compile_regex(query, 0 if case_sensitive else re.IGNORECASE)
+            spec.regex  # compiled here: a malformed pattern fails before any work
         return spec
 
     @cached_property
@@ -373,8 +374,17 @@ class SearchSpec:
         return parse_words(self.query)
 
     @property
+    def regex_flags(self) -> int:
+        return 0 if self.case_sensitive else re.IGNORECASE
+
+    @property
     def regex(self) -> re.Pattern[str]:
-        return compile_regex(self.query, 0 if self.case_sensitive else re.IGNORECASE)
+        return compile_regex(self.query, self.regex_flags)
+
+    def regex_run(self, seconds: float) -> regex_process.RegexRun:
+        """A run of this regular expression in a child process, stopped after ``seconds``
+        (a search's exact checks, ``regex_process``)."""
+        return regex_process.RegexRun(self.query, self.regex_flags, seconds)
 
     @property
     def folded(self) -> bool:
@@ -426,8 +436,8 @@ class SearchSpec:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the text matches, as (start, end) in the text, for snippets."""
-        if self.mode == "regex":
-            return [m.span() for m in self.regex.finditer(text) if m.end() > m.start()][:50]
+        if self.mode == "regex":  # in a child process: a match can take exponential time
+            return regex_process.spans(self.query, self.regex_flags, text)
         if self.mode == "substring":
             if self.case_sensitive:
                 return _finds(text, self.query)

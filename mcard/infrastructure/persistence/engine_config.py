@@ -32,6 +32,11 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def _check_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
 @dataclass(kw_only=True)
 class EngineConfig(ABC):
     """Settings every engine shares. Subclasses add their own and implement ``create_store``.
@@ -40,6 +45,8 @@ class EngineConfig(ABC):
     - ``timeout``: seconds to wait for a busy database (a lock, a free connection) before failing.
     - ``max_content_size``: the largest card content accepted, in bytes (inclusive).
     - ``hash_algorithm``: the hashlib algorithm that ``create`` addresses new cards with.
+    - ``regex_timeout``: seconds a regular expression search (``mode="regex"``) may run before
+      it stops with a ``ValidationError``; patterns run in a child process, which is killed.
     - ``read_only``: open an existing card store for reading only. Nothing is created, upgraded
       or written (no file, folder, table or schema; no journal change): a missing store, a
       database that is not a card store, or one an older mcard wrote, is a ``StorageError``,
@@ -50,17 +57,14 @@ class EngineConfig(ABC):
     timeout: float = 5.0
     max_content_size: int = DEFAULT_MAX_CONTENT_SIZE
     hash_algorithm: str = DEFAULT_HASH_ALGORITHM
+    regex_timeout: float = 60.0
     read_only: bool = False
 
     def __post_init__(self) -> None:
         _check_int("max_connections", self.max_connections, 1)
         _check_int("max_content_size", self.max_content_size, 1)
-        if (
-            isinstance(self.timeout, bool)
-            or not isinstance(self.timeout, (int, float))
-            or not 0 < self.timeout < float("inf")
-        ):
-            raise ConfigurationError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        _check_seconds("timeout", self.timeout)
+        _check_seconds("regex_timeout", self.regex_timeout)
         if self.hash_algorithm not in HASH_ALGORITHMS:
             raise ConfigurationError(
                 f"hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}, got {self.hash_algorithm!r}"

@@ -455,9 +455,25 @@ class PostgresStore(BaseStore):
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
             alternatives = [] if literal is not None else postgres_search.alternative_patterns(spec.folded_alternatives())
             rows = await self._run(sql.matching_rows, filters, literal, alternatives, self._indexed, self._counted)
-            found = await asyncio.to_thread(reference_search, spec, [row_card(row) for row in rows])
+            if spec.mode == "regex":
+                found = await self._regex_search(spec, rows)
+            else:
+                found = await asyncio.to_thread(lambda: reference_search(spec, [row_card(row) for row in rows]))
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)
+
+    async def _regex_search(self, spec: SearchSpec, rows: list[Any]) -> list[MCard]:
+        """The cards of ``rows`` the regular expression ``spec`` matches, newest first: checked in
+        a child process, as ``re`` holds the GIL for as long as a match takes."""
+        cards = await asyncio.to_thread(lambda: [row_card(row) for row in rows])
+        run = spec.regex_run(self.config.regex_timeout)
+        try:
+            hits = await run.found([card.content for card in cards])
+        finally:
+            run.close()
+        return await asyncio.to_thread(
+            sorted, (card for card, hit in zip(cards, hits) if hit), key=lambda card: (card.g_time, card.hash), reverse=True
+        )
 
     async def _facets(
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]

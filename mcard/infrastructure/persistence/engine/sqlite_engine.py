@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
 import logging
 import sqlite3
 import threading
@@ -327,12 +329,34 @@ class SQLiteStore(BaseStore):
     async def _snapshot(
         self, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]], size: int
     ) -> AsyncIterator[list[Any]]:
-        """Chunks of the rows of the cursor ``open_cursor`` opens, from one read transaction on a
-        connection of its own.
+        """Chunks of the rows of the cursor ``open_cursor`` opens, in a ``_snapshot_reader``."""
+        async with self._snapshot_cursor(open_cursor) as (worker, cursor):
+            while True:
+                chunk = await worker.fetch_more(cursor, size)
+                yield chunk
+                if len(chunk) < size:
+                    return
+
+    @contextlib.asynccontextmanager
+    async def _snapshot_cursor(
+        self, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]]
+    ) -> AsyncIterator[tuple[SQLiteWorker, Any]]:
+        """The cursor ``open_cursor`` opens in a ``_snapshot_reader``, and its connection."""
+        async with self._snapshot_reader() as worker:
+            cursor = await open_cursor(worker)
+            try:
+                yield worker, cursor
+            finally:
+                if worker in self._snapshots:
+                    await worker.close_cursor(cursor)
+
+    @contextlib.asynccontextmanager
+    async def _snapshot_reader(self) -> AsyncIterator[SQLiteWorker]:
+        """A connection of its own in one read transaction.
 
         WAL keeps that snapshot for as long as the loop runs without blocking writers; the
-        connection is closed (which ends the transaction) when the loop ends or the store
-        closes. A read is never interrupted: a cancelled chunk finishes, then the connection
+        connection is closed (which ends the transaction) when the block ends or the store
+        closes. A read is never interrupted: a cancelled one finishes, then the connection
         closes, so cancellation always ends as cancellation.
         """
         self._open_writer()
@@ -343,24 +367,14 @@ class SQLiteStore(BaseStore):
             self._give_snapshot_slot()
             raise
         self._snapshots.add(worker)
-        cursor = None
         try:
             await worker.execute("BEGIN")
-            cursor = await open_cursor(worker)
-            while True:
-                chunk = await worker.fetch_more(cursor, size)
-                yield chunk
-                if len(chunk) < size:
-                    return
+            yield worker
         finally:
             self._give_snapshot_slot()
             if worker in self._snapshots:
                 self._snapshots.discard(worker)
-                try:
-                    if cursor is not None:
-                        await worker.close_cursor(cursor)
-                finally:
-                    await worker.close()
+                await worker.close()
                 if self._batcher is not None and self._lost is None:
                     self._batcher.run_idle_when_quiet()  # the WAL may start over now
 
@@ -577,12 +591,52 @@ class SQLiteStore(BaseStore):
     async def _search(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
     ) -> tuple[list[MCard], Optional[int]]:
-        return await self._read(search.search, spec, filters, limit, offset, total)
+        if spec.mode != "regex":
+            return await self._read(search.search, spec, filters, limit, offset, total)
+        wanted = None if total or limit is None else offset + limit
+        ids = await self._regex_matches(spec, filters, wanted)
+        cards = await self._read(search.page_of, await asyncio.to_thread(json.dumps, ids), limit, offset) if ids else []
+        return cards, (len(ids) if total else None)
 
     async def _facets(
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
     ) -> dict[str, list[tuple[Any, int]]]:
+        if spec is not None and spec.mode == "regex":  # its matches are found outside SQL
+            return await super()._facets(fields, filters, spec)
         return await self._read(sqlite_facets.facets, fields, filters, spec)
+
+    async def _regex_matches(self, spec: SearchSpec, filters: Filters, wanted: Optional[int]) -> list[int]:
+        """The ids of the cards the regular expression ``spec`` matches among those passing
+        ``filters``: all of them in no order, or with ``wanted`` the newest ones, stopping once
+        that many are found. The candidates are read from one snapshot a chunk at a time; each
+        chunk is checked in a child process while the next one is read."""
+        run = spec.regex_run(self.config.regex_timeout)
+        ids: list[int] = []
+        checking: Optional[asyncio.Future[list[bool]]] = None
+        size = search.REGEX_FIRST_ROWS if wanted is not None else search.REGEX_ROWS
+        try:
+            async with self._snapshot_cursor(
+                lambda worker: search.regex_candidates(worker, spec, filters, newest_first=wanted is not None)
+            ) as (worker, cursor):
+                rows = await worker.fetch_more(cursor, size)
+                while rows:
+                    contents = [await search.content_of(worker, card_id) if content is None else content
+                                for card_id, content in rows]
+                    checking = asyncio.ensure_future(run.found(contents))
+                    more = len(rows) == size
+                    size = min(size * 4, search.REGEX_ROWS)
+                    following = await worker.fetch_more(cursor, size) if more else []
+                    ids += [card_id for (card_id, _), hit in zip(rows, await checking) if hit]
+                    checking = None
+                    if wanted is not None and len(ids) >= wanted:
+                        break
+                    rows = following
+        finally:
+            if checking is not None:  # failed or cancelled while the child checks
+                run.stop()
+                checking.cancel()
+            run.close()
+        return ids
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
         async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, filters), page_size):

@@ -5,8 +5,9 @@ every match must hold (the substring, a regular expression's literal part, one o
 a word query's group), plus always the cards the index does not cover yet and the texts
 holding a NUL. Every candidate is then checked against its content: ``instr`` for a
 case-sensitive substring, else ``mcard_matches`` (``mcard.domain.query.text``), so results are
-exactly the reference's. Without anything to look up (a query under three characters, a
-regular expression without a literal part) every card with text is checked. Word searches are
+exactly the reference's; a regular expression's candidates are checked by the engine, in a child
+process. Without anything to look up (a query under three characters, a regular expression
+without a literal part) every card with text is checked. Word searches are
 ranked by ``text.rank`` (BM25), on a worker thread.
 
 SQLite's own word tokenizer (unicode61) is not used: it splits words elsewhere than the
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Final, Optional
+from collections.abc import Awaitable
+from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
@@ -149,6 +151,8 @@ def check(spec: SearchSpec, params: list[object]) -> str:
             "CASE WHEN card.is_text AND length(CAST(card.content AS TEXT)) = length(card.content)"
             f" THEN {like} ELSE mcard_matches(?, card.content) END"
         )
+    if spec.mode == "regex":  # checked outside SQLite, in a child process (``regex_candidates``)
+        return "1"
     params.append(key)
     return "mcard_matches(?, card.content)"
 
@@ -198,6 +202,39 @@ async def search(
     params = []
     [(total,)] = await db.fetch(f"SELECT count(*) FROM card WHERE {matched(spec, filters, params)}", params)
     return cards, total
+
+
+# -- regular expressions ---------------------------------------------------------------------
+REGEX_FIRST_ROWS: Final = 64
+REGEX_ROWS: Final = 4096
+"""Candidates of a regular expression read, and sent to its child process, at a time: few
+first (the newest often hold a page of matches), then four times as many each time, up to this."""
+
+
+def regex_candidates(db: SQLiteWorker, spec: SearchSpec, filters: Filters, newest_first: bool) -> Awaitable[Any]:
+    """A cursor over (id, content as stored: UTF-8 bytes, or text) of every card that may match
+    the regular expression ``spec`` and passes ``filters``, in no order or ``newest_first`` (then a content larger than
+    ``BLOB_READ_FROM`` is NULL, as the statement may sort its rows: ``content_of`` reads it).
+    The engine checks each content in a child process (``regex_process``), as ``re`` holds the
+    GIL for as long as a match takes."""
+    params: list[object] = []
+    condition = matched(spec, filters, params)
+    if not newest_first:
+        return db.cursor(f"SELECT card.id AS regex_id, card.content FROM card WHERE {condition}", params)
+    content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE card.content END"
+    return db.cursor(f"SELECT card.id AS regex_id, {content} FROM card WHERE {condition}{NEWEST_FIRST}", params)
+
+
+async def content_of(db: SQLiteWorker, card_id: int) -> object:
+    [(content,)] = await db.fetch("SELECT card.content AS regex_content FROM card WHERE card.id = ?", [card_id])
+    return content
+
+
+async def page_of(db: SQLiteWorker, ids: str, limit: Optional[int], offset: int) -> list[MCard]:
+    """A page of the cards whose ids are in the JSON list ``ids``, newest first."""
+    params: list[object] = [ids]
+    return await db.fetch_snapshot(f"SELECT {SORTED_CARD} FROM card WHERE card.id IN (SELECT value FROM json_each(?))"
+                                   f"{NEWEST_FIRST}{paging(limit, offset, params)}", params)
 
 
 # -- word searches -----------------------------------------------------------------------------

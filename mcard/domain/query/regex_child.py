@@ -1,0 +1,75 @@
+"""The child process that runs regular expressions for ``regex_process``: a script of the
+standard library alone, started as ``python -I -S regex_child.py``.
+
+It reads requests from stdin and answers on stdout, each message an 8-byte little-endian
+length and a pickle. A request is ``(kind, pattern, flags, seconds, contents)``; the answer is,
+per content (a text, or bytes that are text when UTF-8), whether the pattern is found in it (kind
+``"search"``) or the spans of its first matches (``"spans"``). Python's ``re`` holds the GIL for a whole match, so a pattern that takes
+exponential time would stall every thread of the process that runs it; here it stalls only this
+child, which the parent kills. ``seconds`` arms an alarm whose default action ends the child,
+so it also stops when no parent is left to kill it. End of input ends it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import signal
+import struct
+import sys
+from itertools import islice
+from typing import BinaryIO
+
+HEADER = struct.Struct("<Q")
+MAX_SPANS = 50
+"""Most spans given for one text: what a snippet can show."""
+
+
+def spans_of(regex: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    """Where ``regex`` matches in ``text``, the first ``MAX_SPANS`` non-empty matches."""
+    return [match.span() for match in islice((m for m in regex.finditer(text) if m.end() > m.start()), MAX_SPANS)]
+
+
+def text_of(content: str | bytes) -> str | None:
+    """A content as text: bytes are text when they are UTF-8."""
+    if isinstance(content, str):
+        return content
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def answer(kind: str, regex: re.Pattern[str], contents: list[str | bytes]) -> list[object]:
+    texts = map(text_of, contents)
+    if kind == "search":
+        return [text is not None and regex.search(text) is not None for text in texts]
+    return [[] if text is None else spans_of(regex, text) for text in texts]
+
+
+def read_message(stream: BinaryIO) -> object:
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        raise EOFError
+    (size,) = HEADER.unpack(header)
+    return pickle.loads(stream.read(size))
+
+
+def main() -> None:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    alarm = getattr(signal, "alarm", lambda seconds: 0)  # not on Windows: there the parent kills
+    while True:
+        try:
+            kind, pattern, flags, seconds, contents = read_message(stdin)
+        except EOFError:
+            return
+        alarm(max(1, int(seconds) + 1))
+        result = answer(kind, re.compile(pattern, flags), contents)
+        alarm(0)
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(HEADER.pack(len(data)) + data)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

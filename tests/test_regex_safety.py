@@ -1,0 +1,141 @@
+"""Regular expressions that take exponential time: they run in a child process, so the store's
+event loop, its other tasks and Ctrl-C go on, and a time limit or a cancellation kills them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+from tests.test_lab_stop import processes
+
+from mcard import AsyncPersistenceWrapper, ConfigurationError, SQLiteConfig, ValidationError
+from mcard.domain.query import SearchSpec, card_snippet
+from mcard.domain.query import regex_process
+
+RUNAWAY = "(a+)+$"
+"""Backtracks through every split of a run of ``a`` that does not end the text: 2**n steps."""
+STUCK = "a" * 48 + "!"
+MCARD = str(Path(sys.executable).with_name("mcard"))
+
+
+def regex_children(parent: int) -> dict[int, str]:
+    """pid -> state (``R`` running, ``S`` waiting...) of the regex children of ``parent``."""
+    return {proc.pid: proc.state for proc in processes().values()
+            if proc.ppid == parent and "regex_child.py" in proc.cmdline}
+
+
+async def test_a_runaway_pattern_stops_at_the_time_limit_while_the_loop_runs_on(make_config):
+    async with AsyncPersistenceWrapper(make_config(regex_timeout=1.5)) as store:
+        await store.create(STUCK)
+        kept = await store.create("aaa")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        with pytest.raises(ValidationError, match=r"did not finish in 1\.5 s.*regex_timeout"):
+            await store.search(RUNAWAY, mode="regex")
+        ticker.cancel()
+        assert time.monotonic() - started < 30
+        assert ticks >= 5  # ~30 in 1.5 s; a match holding the GIL would have let none through
+        assert not any(state == "R" for state in regex_children(os.getpid()).values())
+        assert await store.search("^a{3}$", mode="regex") == [kept]
+        assert (await store.search("a+!", mode="regex", limit=1))[0].content == STUCK
+
+
+def threads_waiting_on_a_child() -> int:
+    return sum(any("regex_process" in frame.f_code.co_filename for frame, _ in traceback.walk_stack(top))
+               for top in sys._current_frames().values())
+
+
+async def test_cancelling_a_regex_search_kills_its_process(make_config):
+    async with AsyncPersistenceWrapper(make_config(regex_timeout=600)) as store:
+        await store.create(STUCK)
+        search = asyncio.create_task(store.search(RUNAWAY, mode="regex"))
+        for _ in range(100):  # until the child runs the match
+            await asyncio.sleep(0.05)
+            if "R" in regex_children(os.getpid()).values():
+                break
+        assert "R" in regex_children(os.getpid()).values()
+        search.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await search
+        assert "R" not in regex_children(os.getpid()).values()
+        for _ in range(100):  # the thread that waited on the child ends too, long before the limit
+            if not threads_waiting_on_a_child():
+                break
+            await asyncio.sleep(0.1)
+        assert not threads_waiting_on_a_child()
+        assert [card.content for card in await store.search("!$", mode="regex")] == [STUCK]
+
+
+def test_a_snippet_whose_matches_take_too_long_is_shown_unmarked():
+    """The search finds ``x`` at once; marking every match would try the runaway part at
+    each of the 48 positions of the run."""
+    spec = SearchSpec.of("x|" + RUNAWAY, "regex")
+    text = "x " + STUCK
+    started = time.monotonic()
+    snippet = card_snippet(spec, text)
+    assert time.monotonic() - started < regex_process.SNIPPET_SECONDS + 10
+    assert snippet is not None and not any(marked for _, marked in snippet.parts)
+    assert "".join(part for part, _ in snippet.parts) == text
+    assert card_snippet(SearchSpec.of("a!", "regex"), text).parts[-1] == ("a!", True)
+
+
+def test_a_bytes_card_that_is_utf8_is_checked_as_text_and_other_bytes_are_not():
+    run = SearchSpec.of("é+", "regex").regex_run(30)
+    try:
+        assert asyncio.run(run.found(["café", "cafe", "é".encode(), b"\xff\xe9", "ée".encode("utf-16")])) == [
+            True, False, True, False, False]
+    finally:
+        run.close()
+
+
+def test_large_inputs_go_in_several_requests_and_keep_their_order():
+    texts = ["x" * 1000 + str(number) for number in range(5000)]  # ~5 MB: two requests
+    run = SearchSpec.of(r"\d*7$", "regex").regex_run(60)
+    try:
+        found = run.run("search", texts)
+    finally:
+        run.close()
+    assert found == [str(number).endswith("7") for number in range(5000)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), True, "5"])
+def test_regex_timeout_must_be_a_positive_number_of_seconds(tmp_path, bad):
+    with pytest.raises(ConfigurationError, match="regex_timeout"):
+        SQLiteConfig(db_path=tmp_path / "x.db", regex_timeout=bad)
+
+
+def test_ctrl_c_stops_a_runaway_search_on_the_command_line(tmp_path):
+    db = tmp_path / "cards.db"
+    subprocess.run([MCARD, "--db", str(db), "add", "-"], input=STUCK.encode(), check=True, capture_output=True)
+    command = subprocess.Popen([MCARD, "--db", str(db), "search", "--regex", RUNAWAY],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        children: dict[int, str] = {}
+        for _ in range(200):
+            time.sleep(0.05)
+            children = regex_children(command.pid)
+            if "R" in children.values():
+                break
+        assert "R" in children.values()
+        command.send_signal(signal.SIGINT)
+        command.wait(timeout=30)
+    finally:
+        command.kill()
+        command.communicate()
+    assert command.returncode == 130
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
