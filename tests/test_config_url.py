@@ -26,11 +26,12 @@ def test_sqlite_urls(url, path):
 
 
 def test_sqlite_url_options_are_converted_and_checked():
-    config = config_from_url("sqlite:///c.db?max_connections=2&timeout=1.5&synchronous=full&check_same_thread=yes")
-    assert (config.max_connections, config.timeout, config.synchronous, config.check_same_thread) == (
-        2, 1.5, "FULL", True,
-    )
-    for bad in ("sqlite:///c.db?max_connections=many", "sqlite:///c.db?colour=blue", "sqlite:///c.db?timeout=0"):
+    config = config_from_url(
+        "sqlite:///c.db?max_connections=2&timeout=1.5&synchronous=full&check_same_thread=yes&regex_timeout=300")
+    assert (config.max_connections, config.timeout, config.synchronous, config.check_same_thread,
+            config.regex_timeout) == (2, 1.5, "FULL", True, 300.0)
+    for bad in ("sqlite:///c.db?max_connections=many", "sqlite:///c.db?colour=blue", "sqlite:///c.db?timeout=0",
+                "sqlite:///c.db?regex_timeout=-1"):
         with pytest.raises(ConfigurationError):
             config_from_url(bad)
 

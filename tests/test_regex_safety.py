@@ -139,3 +139,12 @@ def test_ctrl_c_stops_a_runaway_search_on_the_command_line(tmp_path):
         command.communicate()
     assert command.returncode == 130
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_the_command_line_sets_the_time_limit_in_the_database_url(tmp_path):
+    db = tmp_path / "cards.db"
+    subprocess.run([MCARD, "--db", str(db), "add", "-"], input=STUCK.encode(), check=True, capture_output=True)
+    stopped = subprocess.run([MCARD, "--db", f"sqlite:///{db}?regex_timeout=1", "search", "--regex", RUNAWAY],
+                             capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 2
+    assert "did not finish in 1 s" in stopped.stderr and stopped.stdout == ""

@@ -22,6 +22,7 @@ from .engine_config import (
 DB_URL_ENV: Final = "MCARD_DB_URL"
 _COMMON: Final = {
     "max_connections": int, "timeout": float, "max_content_size": int, "hash_algorithm": str, "read_only": bool,
+    "regex_timeout": float,
 }
 _SQLITE: Final = {**_COMMON, "synchronous": str, "check_same_thread": bool}
 _POSTGRES: Final = {**_COMMON, "schema": str, "table": str}
