@@ -4,6 +4,7 @@ event loop, its other tasks and Ctrl-C go on, and a time limit or a cancellation
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -148,3 +149,90 @@ def test_the_command_line_sets_the_time_limit_in_the_database_url(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert stopped.returncode == 2
     assert "did not finish in 1 s" in stopped.stderr and stopped.stdout == ""
+
+
+async def test_a_page_stays_full_while_cards_come_and_go(make_config):
+    """Each page is read from the snapshot its matches were found in: a card removed meanwhile
+    cannot leave a hole in it."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        # Newest first: the card that comes and goes, 4 matches, 60 cards that do not match: the
+        # first candidates read hold just the page, so one card missing would leave a hole.
+        for text in [f"match {n}" for n in range(10)] + [f"other {n}" for n in range(60)] + [f"match late {n}" for n in range(4)]:
+            await store.create(text)
+        stop = asyncio.Event()
+
+        async def come_and_go() -> None:
+            for number in itertools.count():
+                if stop.is_set():
+                    return
+                card = await store.create(f"match churn {number}")
+                await asyncio.sleep(0)
+                await store.remove(card.hash)
+
+        churn = asyncio.create_task(come_and_go())
+        try:
+            sizes = [len(await store.search(r"^m\w+h", 5, mode="regex")) for _ in range(400)]
+        finally:
+            stop.set()
+            await churn
+        assert set(sizes) == {5}
+
+
+def test_a_huge_time_limit_is_kept_as_the_longest_one(tmp_path):
+    run = SearchSpec.of("a", "regex").regex_run(1e300)
+    try:
+        assert run.run("search", ["a", "b"]) == [True, False]
+        assert asyncio.run(run.found(["ba"])) == [True]
+    finally:
+        run.close()
+
+
+def test_ctrl_c_at_the_terminal_reaches_the_program_not_the_regex_child(tmp_path):
+    """A terminal's Ctrl-C signals the whole foreground group. A program that handles SIGINT
+    itself (here by ignoring it) must see its search finish."""
+    script = tmp_path / "handles_sigint.py"
+    script.write_text(
+        "import asyncio, signal, sys\n"
+        "from mcard import AsyncPersistenceWrapper, SQLiteConfig\n"
+        "signal.signal(signal.SIGINT, lambda *_: print('SIGINT handled', flush=True))\n"
+        "async def main():\n"
+        f"    async with AsyncPersistenceWrapper(SQLiteConfig(db_path={str(tmp_path / 'c.db')!r})) as store:\n"
+        f"        await store.create({'a' * 23 + '!'!r})\n"
+        "        print('searching', flush=True)\n"
+        f"        print(len(await store.search({RUNAWAY!r}, mode='regex')), flush=True)\n"
+        "asyncio.run(main())\n"
+    )
+    program = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)  # a group of its own, as a terminal's job
+    try:
+        assert program.stdout.readline() == "searching\n"
+        for _ in range(100):
+            time.sleep(0.02)
+            if "R" in regex_children(program.pid).values():
+                break
+        os.killpg(program.pid, signal.SIGINT)
+        out, _ = program.communicate(timeout=120)
+    finally:
+        program.kill()
+    assert program.returncode == 0 and out.splitlines()[-1] == "0"
+
+
+async def test_runaway_searches_leave_other_work_its_threads(make_config):
+    """More runaway searches than asyncio's default executor has threads: a plain search and
+    the engine's other work on threads still run at once."""
+    config = make_config(regex_timeout=600)
+    if getattr(config, "in_memory", False):
+        pytest.skip("in memory there is no WAL: reads that never end hold off writes, and new reads wait behind them")
+    async with AsyncPersistenceWrapper(config) as store:
+        await store.create(STUCK)
+        hello = await store.create("hello there")
+        runaways = [asyncio.create_task(store.search(RUNAWAY, mode="regex")) for _ in range(12)]
+        try:
+            await asyncio.sleep(0.5)
+            assert await asyncio.wait_for(store.search("h.llo", mode="regex"), 60) == [hello]
+            assert await asyncio.wait_for(store.search("hello", mode="words"), 60) == [hello]
+            assert await asyncio.wait_for(asyncio.to_thread(lambda: "a thread"), 60) == "a thread"
+        finally:
+            for runaway in runaways:
+                runaway.cancel()
+            await asyncio.gather(*runaways, return_exceptions=True)

@@ -6,8 +6,8 @@ length and a pickle. A request is ``(kind, pattern, flags, seconds, contents)``;
 per content (a text, or bytes that are text when UTF-8), whether the pattern is found in it (kind
 ``"search"``) or the spans of its first matches (``"spans"``). Python's ``re`` holds the GIL for a whole match, so a pattern that takes
 exponential time would stall every thread of the process that runs it; here it stalls only this
-child, which the parent kills. ``seconds`` arms an alarm whose default action ends the child,
-so it also stops when no parent is left to kill it. End of input ends it.
+child, which the parent kills. ``seconds`` (whole, at least 1) arms an alarm whose default
+action ends the child, so it also stops when no parent is left to kill it. End of input ends it.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ def spans_of(regex: re.Pattern[str], text: str) -> list[tuple[int, int]]:
     return [match.span() for match in islice((m for m in regex.finditer(text) if m.end() > m.start()), MAX_SPANS)]
 
 
-def text_of(content: str | bytes) -> str | None:
-    """A content as text: bytes are text when they are UTF-8."""
+def text_of(content: object) -> str | None:
+    """A content as text: bytes are text when they are UTF-8 (None: a card no longer stored)."""
     if isinstance(content, str):
         return content
     try:
-        return content.decode("utf-8")
+        return content.decode("utf-8") if isinstance(content, bytes) else None
     except UnicodeDecodeError:
         return None
 
 
-def answer(kind: str, regex: re.Pattern[str], contents: list[str | bytes]) -> list[object]:
+def answer(kind: str, regex: re.Pattern[str], contents: list[object]) -> list[object]:
     texts = map(text_of, contents)
     if kind == "search":
         return [text is not None and regex.search(text) is not None for text in texts]
@@ -63,7 +63,7 @@ def main() -> None:
             kind, pattern, flags, seconds, contents = read_message(stdin)
         except EOFError:
             return
-        alarm(max(1, int(seconds) + 1))
+        alarm(seconds)
         result = answer(kind, re.compile(pattern, flags), contents)
         alarm(0)
         data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)

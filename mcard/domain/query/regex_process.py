@@ -5,7 +5,8 @@ Python's ``re`` holds the GIL for a whole match, and some patterns take exponent
 every other thread and Ctrl-C for as long as it runs. In a child, only the child waits: a search
 that runs past its time limit, or is cancelled, or interrupted, kills it.
 
-Children are started with ``python -I -S`` (a few milliseconds) and kept for the next search
+Children are started with ``python -I -S`` (a few milliseconds), in a session of their own (a
+Ctrl-C in a terminal reaches only the parent, which decides), and kept for the next search
 (``IDLE_CHILDREN``); each serves one caller at a time.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import math
 import os
 import pickle
 import subprocess
@@ -21,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Optional, Union
 
@@ -29,6 +32,8 @@ from mcard.domain.models.exceptions import StorageError, ValidationError
 from . import regex_child
 
 logger = logging.getLogger(__name__)
+Content = Union[str, bytes, None]
+"""A card's content as stored, or None for none (it matches nothing)."""
 
 CHILD_SCRIPT: Final = Path(regex_child.__file__)
 IDLE_CHILDREN: Final = 2
@@ -37,6 +42,10 @@ CHUNK_CHARACTERS: Final = 1 << 22
 """Characters (or bytes) sent to a child in one request: bounds the memory a request holds."""
 SNIPPET_SECONDS: Final = 2.0
 """How long marking the matches of one text for a snippet may take; after it, none are marked."""
+WAITING_SEARCHES: Final = 32
+"""Threads that wait on children for searches: more searches at once queue for one."""
+MAX_SECONDS: Final = 2**31 - 2
+"""The longest time limit kept (68 years): the child's alarm takes no more."""
 
 
 class _Child:
@@ -44,47 +53,31 @@ class _Child:
     and closes the pipes; any thread may ``kill`` the process, which ends that read."""
 
     def __init__(self) -> None:
+        if getattr(sys, "frozen", False) or not sys.executable:
+            raise StorageError("a regular expression search runs Python in a child process: this program has no"
+                               " Python interpreter to start (sys.executable)")
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(CHILD_SCRIPT)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
+                [sys.executable, "-I", "-S", str(CHILD_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, bufsize=0, start_new_session=True,  # Ctrl-C reaches the parent only
             )
         except OSError as exc:
             raise StorageError(f"cannot start a process for regular expressions: {exc}") from exc
-        self.expired = False
 
     @property
     def running(self) -> bool:
         return self.process.poll() is None
 
-    def exchange(self, request: tuple[Any, ...], deadline: float, seconds: float) -> list[Any]:
-        """Send one request and wait for its answer until ``deadline`` (``time.monotonic``);
-        past it the child is killed and the search fails with a ``ValidationError``."""
+    def exchange(self, request: tuple[Any, ...]) -> Optional[list[Any]]:
+        """Send one request and wait for its answer: None when the child ends first."""
         data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
-        timer = threading.Timer(max(deadline - time.monotonic(), 0), self._expire)
-        timer.start()
         try:
             _write_all(self.process.stdin, regex_child.HEADER.pack(len(data)) + data)
             header = _read_exactly(self.process.stdout, regex_child.HEADER.size)
             answer = None if header is None else _read_exactly(self.process.stdout, regex_child.HEADER.unpack(header)[0])
         except OSError:  # the child ended while it was sent the request
-            answer = None
-        finally:
-            timer.cancel()
-        if answer is None:
-            self.discard()
-            if self.expired:
-                raise ValidationError(
-                    f"the regular expression search did not finish in {seconds:g} s; a pattern with"
-                    " nested repeats such as (a+)+ can take exponential time: simplify it, or"
-                    " allow more time (regex_timeout)"
-                )
-            raise StorageError(f"the process running the regular expression stopped ({self.process.returncode})")
-        return pickle.loads(answer)
-
-    def _expire(self) -> None:
-        self.expired = True
-        self.kill()
+            return None
+        return None if answer is None else pickle.loads(answer)
 
     def kill(self) -> None:
         """Stop the child now (from any thread): a read waiting on it gets end of file."""
@@ -133,17 +126,14 @@ def _close_pipes(process: subprocess.Popen[bytes]) -> None:
 
 
 class _Pool:
-    """Idle children, for this process only (a forked process starts its own)."""
+    """Idle children of this process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle: list[_Child] = []
-        self._pid = os.getpid()
 
     def take(self) -> _Child:
         with self._lock:
-            if self._pid != os.getpid():
-                self._idle, self._pid = [], os.getpid()
             while self._idle:
                 child = self._idle.pop()
                 if child.running:
@@ -152,7 +142,7 @@ class _Pool:
 
     def give_back(self, child: _Child) -> None:
         with self._lock:
-            if self._pid == os.getpid() and child.running and len(self._idle) < IDLE_CHILDREN:
+            if child.running and len(self._idle) < IDLE_CHILDREN:
                 self._idle.append(child)
                 return
         child.close()
@@ -163,15 +153,26 @@ class _Pool:
         for child in idle:
             child.close()
 
+    def forget(self) -> None:
+        """In a forked process: the children are the parent's; only its copies of their pipes
+        are closed (kept open, they would hold the children past the parent's exit)."""
+        self._lock = threading.Lock()
+        for child in self._idle:
+            _close_pipes(child.process)
+        self._idle = []
+
 
 _POOL: Final = _Pool()
 atexit.register(_POOL.close)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOL.forget)
+_WAITERS: Final = ThreadPoolExecutor(max_workers=WAITING_SEARCHES, thread_name_prefix="mcard-regex")
 
 
-def _chunks(contents: Sequence[Union[str, bytes]]) -> Iterator[Sequence[Union[str, bytes]]]:
+def _chunks(contents: Sequence[Content]) -> Iterator[Sequence[Content]]:
     start, size = 0, 0
     for end, content in enumerate(contents, 1):
-        size += len(content)
+        size += len(content) if content is not None else 0
         if size >= CHUNK_CHARACTERS:
             yield contents[start:end]
             start, size = end, 0
@@ -180,43 +181,72 @@ def _chunks(contents: Sequence[Union[str, bytes]]) -> Iterator[Sequence[Union[st
 
 
 class RegexRun:
-    """One search's use of a child: ``found`` and ``run`` as many times as needed, within
-    ``seconds`` in all from when the run is made; ``close`` at the end. A call that fails or is
-    cancelled (or interrupted) kills the child."""
+    """One search's use of a child: ``found`` (or ``run``) as many times as needed, within
+    ``seconds`` in all from when the run is made; ``close`` at the end. A call that fails, runs
+    out of time or is cancelled (or interrupted) kills the child."""
 
     def __init__(self, pattern: str, flags: int, seconds: float) -> None:
         self.pattern, self.flags, self.seconds = pattern, flags, seconds
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.monotonic() + min(seconds, MAX_SECONDS)
         self._lock = threading.Lock()
         self._child: Optional[_Child] = None
         self._failed = False
         self._exchanging = False
+        self._expired = False
 
-    def run(self, kind: str, contents: Sequence[Union[str, bytes]]) -> list[Any]:
+    def run(self, kind: str, contents: Sequence[Content]) -> list[Any]:
         """Per content (bytes are decoded as UTF-8 by the child, and match nothing when they
-        are not), whether it matches (``"search"``) or where (``"spans"``); blocking."""
-        answers: list[Any] = []
+        are not), whether it matches (``"search"``) or where (``"spans"``); blocking, the
+        time limit kept by a timer that kills the child."""
+        timer = threading.Timer(self._remaining(), self._expire)
+        timer.start()
         try:
-            for chunk in _chunks(contents):
-                request = (kind, self.pattern, self.flags, max(self.deadline - time.monotonic(), 0), list(chunk))
-                child = self._begin_exchange()
-                try:
-                    answers += child.exchange(request, self.deadline, self.seconds)
-                finally:
-                    self._end_exchange(child)
+            return self._exchange_all(kind, contents)
         except BaseException:
             self.stop()
             raise
+        finally:
+            timer.cancel()
+
+    async def found(self, contents: Sequence[Content]) -> list[bool]:
+        """Per content, whether it is text (or UTF-8 bytes) that matches. A thread of this
+        module's own waits on the child (never one that other work needs), so the event loop
+        goes on meanwhile; the loop keeps the time limit."""
+        waiting = asyncio.get_running_loop().run_in_executor(_WAITERS, self._exchange_all, "search", contents)
+        try:
+            return await asyncio.wait_for(waiting, self._remaining())
+        except asyncio.TimeoutError:
+            self._expire()
+            raise self._timed_out() from None
+        except BaseException:
+            self.stop()
+            raise
+
+    def _remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    def _exchange_all(self, kind: str, contents: Sequence[Content]) -> list[Any]:
+        answers: list[Any] = []
+        for chunk in _chunks(contents):
+            alarm = min(math.ceil(self._remaining()) + 1, MAX_SECONDS)  # the child's own limit
+            child = self._begin_exchange()
+            answer = None
+            try:
+                answer = child.exchange((kind, self.pattern, self.flags, alarm, list(chunk)))
+            finally:
+                self._end_exchange(child, answer is not None)
+            if answer is None:
+                if self._expired:
+                    raise self._timed_out()
+                raise StorageError(f"the process running the regular expression stopped ({child.process.returncode})")
+            answers += answer
         return answers
 
-    async def found(self, contents: Sequence[Union[str, bytes]]) -> list[bool]:
-        """Per content, whether it is text (or UTF-8 bytes) that matches; checked on a thread,
-        so the event loop goes on while the child works."""
-        try:
-            return await asyncio.to_thread(self.run, "search", contents)
-        except BaseException:
-            self.stop()
-            raise
+    def _timed_out(self) -> ValidationError:
+        return ValidationError(
+            f"the regular expression search did not finish in {self.seconds:g} s; a pattern with nested"
+            " repeats such as (a+)+ can take exponential time: simplify it, or allow more time (regex_timeout)"
+        )
 
     def _begin_exchange(self) -> _Child:
         """The run's child, taken when first needed; an error once the run is stopped (a
@@ -229,11 +259,17 @@ class RegexRun:
             self._exchanging = True
             return self._child
 
-    def _end_exchange(self, child: _Child) -> None:
+    def _end_exchange(self, child: _Child, answered: bool) -> None:
         with self._lock:
             self._exchanging = False
-            if self._failed:  # stopped meanwhile: its pipes are closed here, by their reader
+            if not answered:
+                self._failed = True
+            if self._failed:  # its pipes are closed here, by their reader
                 child.discard()
+
+    def _expire(self) -> None:
+        self._expired = True
+        self.stop()
 
     def stop(self) -> None:
         """Kill the child (from any thread): a call waiting on it ends."""

@@ -17,6 +17,7 @@ from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import NoCardStoreError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec
+from mcard.domain.query.regex_process import RegexRun
 
 from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
@@ -593,10 +594,7 @@ class SQLiteStore(BaseStore):
     ) -> tuple[list[MCard], Optional[int]]:
         if spec.mode != "regex":
             return await self._read(search.search, spec, filters, limit, offset, total)
-        wanted = None if total or limit is None else offset + limit
-        ids = await self._regex_matches(spec, filters, wanted)
-        cards = await self._read(search.page_of, await asyncio.to_thread(json.dumps, ids), limit, offset) if ids else []
-        return cards, (len(ids) if total else None)
+        return await self._regex_search(spec, filters, limit, offset, total)
 
     async def _facets(
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
@@ -605,11 +603,14 @@ class SQLiteStore(BaseStore):
             return await super()._facets(fields, filters, spec)
         return await self._read(sqlite_facets.facets, fields, filters, spec)
 
-    async def _regex_matches(self, spec: SearchSpec, filters: Filters, wanted: Optional[int]) -> list[int]:
-        """The ids of the cards the regular expression ``spec`` matches among those passing
-        ``filters``: all of them in no order, or with ``wanted`` the newest ones, stopping once
-        that many are found. The candidates are read from one snapshot a chunk at a time; each
-        chunk is checked in a child process while the next one is read."""
+    async def _regex_search(
+        self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
+    ) -> tuple[list[MCard], Optional[int]]:
+        """``_search`` for a regular expression. The candidates are read from one snapshot a
+        chunk at a time, newest first when a page without a total is asked for (it stops once
+        the page is full); each chunk is checked in a child process while the next is read, and
+        the page is read from the same snapshot."""
+        wanted = None if total or limit is None else offset + limit
         run = spec.regex_run(self.config.regex_timeout)
         ids: list[int] = []
         checking: Optional[asyncio.Future[list[bool]]] = None
@@ -620,23 +621,22 @@ class SQLiteStore(BaseStore):
             ) as (worker, cursor):
                 rows = await worker.fetch_more(cursor, size)
                 while rows:
-                    contents = [await search.content_of(worker, card_id) if content is None else content
-                                for card_id, content in rows]
-                    checking = asyncio.ensure_future(run.found(contents))
+                    checking = asyncio.ensure_future(_regex_hits(worker, run, rows))
                     more = len(rows) == size
                     size = min(size * 4, search.REGEX_ROWS)
                     following = await worker.fetch_more(cursor, size) if more else []
-                    ids += [card_id for (card_id, _), hit in zip(rows, await checking) if hit]
+                    ids += [row[0] for row, hit in zip(rows, await checking) if hit]
                     checking = None
                     if wanted is not None and len(ids) >= wanted:
                         break
                     rows = following
+                cards = await search.page_of(worker, await asyncio.to_thread(json.dumps, ids), limit, offset) if ids else []
         finally:
             if checking is not None:  # failed or cancelled while the child checks
                 run.stop()
                 checking.cancel()
             run.close()
-        return ids
+        return cards, (len(ids) if total else None)
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
         async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, filters), page_size):
@@ -663,6 +663,20 @@ class SQLiteStore(BaseStore):
         if after is None and stamp is not None:
             self._page_marks.remember(filters, offset, stamp, cards)
         return cards
+
+
+async def _regex_hits(worker: SQLiteWorker, run: RegexRun, rows: list[tuple[int, Any, int]]) -> list[bool]:
+    """Per candidate row of ``search.regex_candidates``, whether the regular expression matches
+    its content: the contents read with the rows at once, those left out a batch at a time."""
+    hits = [False] * len(rows)
+    read = [place for place, row in enumerate(rows) if row[1] is not None]
+    for place, hit in zip(read, await run.found([rows[place][1] for place in read])):
+        hits[place] = hit
+    places = {row[0]: place for place, row in enumerate(rows)}
+    for batch in search.large_batches(rows):
+        for card_id, hit in zip(batch, await run.found(await search.contents_of(worker, batch))):
+            hits[places[card_id]] = hit
+    return hits
 
 
 def _opened(opening: Optional[asyncio.Future[T]]) -> Optional[T]:

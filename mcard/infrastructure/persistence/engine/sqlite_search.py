@@ -209,32 +209,53 @@ REGEX_FIRST_ROWS: Final = 64
 REGEX_ROWS: Final = 4096
 """Candidates of a regular expression read, and sent to its child process, at a time: few
 first (the newest often hold a page of matches), then four times as many each time, up to this."""
+LARGE_CONTENTS_BYTES: Final = 1 << 24
+"""Contents larger than ``BLOB_READ_FROM`` are read this many bytes' worth at a time (at least
+one), so a chunk of candidates never holds many large contents at once."""
 
 
 def regex_candidates(db: SQLiteWorker, spec: SearchSpec, filters: Filters, newest_first: bool) -> Awaitable[Any]:
-    """A cursor over (id, content as stored: UTF-8 bytes, or text) of every card that may match
-    the regular expression ``spec`` and passes ``filters``, in no order or ``newest_first`` (then a content larger than
-    ``BLOB_READ_FROM`` is NULL, as the statement may sort its rows: ``content_of`` reads it).
-    The engine checks each content in a child process (``regex_process``), as ``re`` holds the
-    GIL for as long as a match takes."""
+    """A cursor over (id, content as stored: UTF-8 bytes or text, size) of every card that may
+    match the regular expression ``spec`` and passes ``filters``, in no order or
+    ``newest_first``. A content larger than ``BLOB_READ_FROM`` is NULL, read by ``contents_of``
+    (a chunk of rows stays small, and a sort never holds it). The engine checks each content in
+    a child process (``regex_process``), as ``re`` holds the GIL for as long as a match takes."""
     params: list[object] = []
-    condition = matched(spec, filters, params)
-    if not newest_first:
-        return db.cursor(f"SELECT card.id AS regex_id, card.content FROM card WHERE {condition}", params)
     content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE card.content END"
-    return db.cursor(f"SELECT card.id AS regex_id, {content} FROM card WHERE {condition}{NEWEST_FIRST}", params)
+    order = NEWEST_FIRST if newest_first else ""
+    return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size FROM card"
+                     f" WHERE {matched(spec, filters, params)}{order}", params)
 
 
-async def content_of(db: SQLiteWorker, card_id: int) -> object:
-    [(content,)] = await db.fetch("SELECT card.content AS regex_content FROM card WHERE card.id = ?", [card_id])
-    return content
+def large_batches(rows: list[tuple[int, Any, int]]) -> list[list[int]]:
+    """The ids of the rows whose content was left out, in groups of ``LARGE_CONTENTS_BYTES``."""
+    batches: list[list[int]] = []
+    size = LARGE_CONTENTS_BYTES
+    for card_id, content, card_size in rows:
+        if content is not None:
+            continue
+        if size + card_size > LARGE_CONTENTS_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(card_id)
+        size += card_size
+    return batches
+
+
+async def contents_of(db: SQLiteWorker, ids: list[int]) -> list[object]:
+    """The contents of the cards ``ids``, in that order (None for a card no longer stored)."""
+    rows = await db.fetch("SELECT card.id AS regex_id, card.content FROM card"
+                          " WHERE card.id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])
+    read = dict(rows)
+    return [read.get(card_id) for card_id in ids]
 
 
 async def page_of(db: SQLiteWorker, ids: str, limit: Optional[int], offset: int) -> list[MCard]:
-    """A page of the cards whose ids are in the JSON list ``ids``, newest first."""
+    """A page of the cards whose ids are in the JSON list ``ids``, newest first; in the read
+    transaction the ids were found in."""
     params: list[object] = [ids]
-    return await db.fetch_snapshot(f"SELECT {SORTED_CARD} FROM card WHERE card.id IN (SELECT value FROM json_each(?))"
-                                   f"{NEWEST_FIRST}{paging(limit, offset, params)}", params)
+    return await db.fetch(f"SELECT {SORTED_CARD} FROM card WHERE card.id IN (SELECT value FROM json_each(?))"
+                          f"{NEWEST_FIRST}{paging(limit, offset, params)}", params)
 
 
 # -- word searches -----------------------------------------------------------------------------
