@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Final, Optional, Union
 
@@ -166,7 +167,15 @@ _POOL: Final = _Pool()
 atexit.register(_POOL.close)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_POOL.forget)
-_WAITERS: Final = ThreadPoolExecutor(max_workers=WAITING_SEARCHES, thread_name_prefix="mcard-regex")
+
+
+@functools.cache
+def _waiters() -> Executor:
+    """The threads that wait on children, made on first use: importing concurrent.futures'
+    threads registers an exit hook, which Python refuses while it exits (a store opened then)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=WAITING_SEARCHES, thread_name_prefix="mcard-regex")
 
 
 def _chunks(contents: Sequence[Content]) -> Iterator[Sequence[Content]]:
@@ -212,7 +221,7 @@ class RegexRun:
         """Per content, whether it is text (or UTF-8 bytes) that matches. A thread of this
         module's own waits on the child (never one that other work needs), so the event loop
         goes on meanwhile; the loop keeps the time limit."""
-        waiting = asyncio.get_running_loop().run_in_executor(_WAITERS, self._exchange_all, "search", contents)
+        waiting = asyncio.get_running_loop().run_in_executor(_waiters(), self._exchange_all, "search", contents)
         try:
             return await asyncio.wait_for(waiting, self._remaining())
         except asyncio.TimeoutError:
