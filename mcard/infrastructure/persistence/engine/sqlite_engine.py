@@ -340,11 +340,10 @@ class SQLiteStore(BaseStore):
 
     @contextlib.asynccontextmanager
     async def _snapshot_cursor(
-        self, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]], leased: bool = False
+        self, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]]
     ) -> AsyncIterator[tuple[SQLiteWorker, Any]]:
-        """The cursor ``open_cursor`` opens in a ``_snapshot_reader`` (``leased``: in a
-        ``_leased_reader``), and its connection."""
-        async with self._leased_reader() if leased else self._snapshot_reader() as worker:
+        """The cursor ``open_cursor`` opens in a ``_snapshot_reader``, and its connection."""
+        async with self._snapshot_reader() as worker:
             cursor = await open_cursor(worker)
             try:
                 yield worker, cursor
@@ -379,32 +378,6 @@ class SQLiteStore(BaseStore):
                 await worker.close()
                 if self._batcher is not None and self._lost is None:
                     self._batcher.run_idle_when_quiet()  # the WAL may start over now
-
-    @contextlib.asynccontextmanager
-    async def _leased_reader(self) -> AsyncIterator[SQLiteWorker]:
-        """An idle pooled reader in one read transaction, out of the pool until it ends: its
-        pages are in memory already, where a connection of its own starts cold (a regular
-        expression with a rare literal at 100,000 cards: ~14 ms on a new connection, ~5 ms on a
-        pooled one). A ``_snapshot_reader`` when no pooled reader is idle."""
-        reader = await self._reader()
-        if reader is self._writer or reader.in_flight:
-            async with self._snapshot_reader() as worker:
-                yield worker
-            return
-        self._readers.remove(reader)
-        self._snapshots.add(reader)  # closed with the store, as snapshots are
-        try:
-            await reader.execute("BEGIN")
-            yield reader
-        finally:
-            if reader in self._snapshots:
-                self._snapshots.discard(reader)
-                try:
-                    await reader.rollback()  # nothing was written: this ends the read
-                except StorageError:
-                    await reader.close()
-                else:
-                    self._readers.append(reader)
 
     async def _take_snapshot_slot(self) -> None:
         """Wait for one of the slots iterations read in. A long queue is not a fault: the wait
@@ -644,7 +617,7 @@ class SQLiteStore(BaseStore):
         size = search.REGEX_FIRST_ROWS if wanted is not None else search.REGEX_ROWS
         try:
             async with self._snapshot_cursor(
-                lambda worker: search.regex_candidates(worker, spec, filters, newest_first=wanted is not None), leased=True
+                lambda worker: search.regex_candidates(worker, spec, filters, newest_first=wanted is not None)
             ) as (worker, cursor):
                 rows = await worker.fetch_more(cursor, size)
                 while rows:
