@@ -121,10 +121,12 @@ class SQLiteWorker:
         try:
             await connection
             rows = await connection.cursor()
-        except (sqlite3.Error, OSError) as exc:
+        except BaseException as exc:  # cancelled too: a connection left open warns when collected
             if _EXIT_WATCH.closing(connection):
                 await connection.close()
-            raise storage_error(exc, where) from exc
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise storage_error(exc, where) from exc
+            raise
         connection.row_factory = row_factory
         return cls(connection, rows, where)
 

@@ -619,22 +619,27 @@ class SQLiteStore(BaseStore):
             async with self._snapshot_cursor(
                 lambda worker: search.regex_candidates(worker, spec, filters, newest_first=wanted is not None)
             ) as (worker, cursor):
-                rows = await worker.fetch_more(cursor, size)
-                while rows:
-                    checking = asyncio.ensure_future(_regex_hits(worker, run, rows))
-                    more = len(rows) == size
-                    size = min(size * 4, search.REGEX_ROWS)
-                    following = await worker.fetch_more(cursor, size) if more else []
-                    ids += [row[0] for row, hit in zip(rows, await checking) if hit]
-                    checking = None
-                    if wanted is not None and len(ids) >= wanted:
-                        break
-                    rows = following
-                cards = await search.page_of(worker, await asyncio.to_thread(json.dumps, ids), limit, offset) if ids else []
+                try:
+                    rows = await worker.fetch_more(cursor, size)
+                    while rows:
+                        checking = asyncio.ensure_future(_regex_hits(worker, run, rows))
+                        more = len(rows) == size
+                        size = min(size * 4, search.REGEX_ROWS)
+                        following = await worker.fetch_more(cursor, size) if more else []
+                        ids += [row[0] for row, hit in zip(rows, await checking) if hit]
+                        checking = None
+                        if wanted is not None and len(ids) >= wanted:
+                            break
+                        rows = following
+                    ids_json = await asyncio.to_thread(json.dumps, ids)
+                    cards = await search.page_of(worker, ids_json, limit, offset) if ids else []
+                finally:
+                    if checking is not None:  # failed or cancelled while a chunk is checked: it
+                        run.stop()  # stops before the snapshot's connection closes
+                        checking.cancel()
+                        if checking.done() and not checking.cancelled():
+                            checking.exception()  # retrieved: the failure raised here says enough
         finally:
-            if checking is not None:  # failed or cancelled while the child checks
-                run.stop()
-                checking.cancel()
             run.close()
         return cards, (len(ids) if total else None)
 
