@@ -157,7 +157,8 @@ async def test_a_page_stays_full_while_cards_come_and_go(make_config):
     async with AsyncPersistenceWrapper(make_config()) as store:
         # Newest first: the card that comes and goes, 4 matches, 60 cards that do not match: the
         # first candidates read hold just the page, so one card missing would leave a hole.
-        for text in [f"match {n}" for n in range(10)] + [f"other {n}" for n in range(60)] + [f"match late {n}" for n in range(4)]:
+        texts = [f"match {n}" for n in range(10)] + [f"other {n}" for n in range(60)]
+        for text in texts + [f"match late {n}" for n in range(4)]:
             await store.create(text)
         stop = asyncio.Event()
 

@@ -3,11 +3,13 @@ standard library alone, started as ``python -I -S regex_child.py``.
 
 It reads requests from stdin and answers on stdout, each message an 8-byte little-endian
 length and a pickle. A request is ``(kind, pattern, flags, seconds, contents)``; the answer is,
-per content (a text, or bytes that are text when UTF-8), whether the pattern is found in it (kind
-``"search"``) or the spans of its first matches (``"spans"``). Python's ``re`` holds the GIL for a whole match, so a pattern that takes
-exponential time would stall every thread of the process that runs it; here it stalls only this
-child, which the parent kills. ``seconds`` (whole, at least 1) arms an alarm whose default
-action ends the child, so it also stops when no parent is left to kill it. End of input ends it.
+per content (a text, or bytes that are text when UTF-8), whether the pattern is found in it
+(kind ``"search"``) or the spans of its first matches (``"spans"``).
+
+Python's ``re`` holds the GIL for a whole match, so a pattern that takes exponential time would
+stall every thread of the process that runs it; here it stalls only this child, which the
+parent kills. ``seconds`` (whole, at least 1) arms an alarm whose default action ends the
+child, so it also stops when no parent is left to kill it. End of input ends it.
 """
 
 from __future__ import annotations

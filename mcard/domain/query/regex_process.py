@@ -75,7 +75,8 @@ class _Child:
         try:
             _write_all(self.process.stdin, regex_child.HEADER.pack(len(data)) + data)
             header = _read_exactly(self.process.stdout, regex_child.HEADER.size)
-            answer = None if header is None else _read_exactly(self.process.stdout, regex_child.HEADER.unpack(header)[0])
+            size = None if header is None else regex_child.HEADER.unpack(header)[0]
+            answer = None if size is None else _read_exactly(self.process.stdout, size)
         except OSError:  # the child ended while it was sent the request
             return None
         return None if answer is None else pickle.loads(answer)
