@@ -179,7 +179,7 @@ async def test_a_page_stays_full_while_cards_come_and_go(make_config):
         assert set(sizes) == {5}
 
 
-def test_a_huge_time_limit_is_kept_as_the_longest_one(tmp_path):
+def test_a_huge_time_limit_is_kept_as_the_longest_one():
     run = SearchSpec.of("a", "regex").regex_run(1e300)
     try:
         assert run.run("search", ["a", "b"]) == [True, False]

@@ -140,6 +140,7 @@ class _Pool:
                 child = self._idle.pop()
                 if child.running:
                     return child
+                child.discard()  # ended while idle: its pipes are closed here
         return _Child()
 
     def give_back(self, child: _Child) -> None:

@@ -463,17 +463,18 @@ class PostgresStore(BaseStore):
         return page, (len(found) if total else None)
 
     async def _regex_search(self, spec: SearchSpec, rows: list[Any]) -> list[MCard]:
-        """The cards of ``rows`` the regular expression ``spec`` matches, newest first: checked in
-        a child process, as ``re`` holds the GIL for as long as a match takes."""
-        cards = await asyncio.to_thread(lambda: [row_card(row) for row in rows])
+        """The cards of ``rows`` the regular expression ``spec`` matches, newest first: their
+        stored contents checked in a child process, as ``re`` holds the GIL for as long as a
+        match takes; only the matches become cards."""
+        contents = await asyncio.to_thread(lambda: [row[1] for row in rows])  # COLUMNS: content second
         run = spec.regex_run(self.config.regex_timeout)
         try:
-            hits = await run.found([card.content for card in cards])
+            hits = await run.found(contents)
         finally:
             run.close()
-        return await asyncio.to_thread(
-            sorted, (card for card, hit in zip(cards, hits) if hit), key=lambda card: (card.g_time, card.hash), reverse=True
-        )
+        return await asyncio.to_thread(lambda: sorted(
+            (row_card(row) for row, hit in zip(rows, hits) if hit), key=lambda card: (card.g_time, card.hash), reverse=True
+        ))
 
     async def _facets(
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]

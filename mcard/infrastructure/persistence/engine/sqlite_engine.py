@@ -677,10 +677,10 @@ async def _regex_hits(worker: SQLiteWorker, run: RegexRun, rows: list[tuple[int,
     read = [place for place, row in enumerate(rows) if row[1] is not None]
     for place, hit in zip(read, await run.found([rows[place][1] for place in read])):
         hits[place] = hit
-    places = {row[0]: place for place, row in enumerate(rows)}
     for batch in search.large_batches(rows):
-        for card_id, hit in zip(batch, await run.found(await search.contents_of(worker, batch))):
-            hits[places[card_id]] = hit
+        contents = await search.contents_of(worker, [rows[place][0] for place in batch])
+        for place, hit in zip(batch, await run.found(contents)):
+            hits[place] = hit
     return hits
 
 

@@ -228,16 +228,17 @@ def regex_candidates(db: SQLiteWorker, spec: SearchSpec, filters: Filters, newes
 
 
 def large_batches(rows: list[tuple[int, Any, int]]) -> list[list[int]]:
-    """The ids of the rows whose content was left out, in groups of ``LARGE_CONTENTS_BYTES``."""
+    """The places in ``rows`` of those whose content was left out, in groups of
+    ``LARGE_CONTENTS_BYTES``."""
     batches: list[list[int]] = []
     size = LARGE_CONTENTS_BYTES
-    for card_id, content, card_size in rows:
+    for place, (_, content, card_size) in enumerate(rows):
         if content is not None:
             continue
         if size + card_size > LARGE_CONTENTS_BYTES:
             batches.append([])
             size = 0
-        batches[-1].append(card_id)
+        batches[-1].append(place)
         size += card_size
     return batches
 
