@@ -140,6 +140,57 @@ async def test_substring_matches_a_scan(store, query, case_sensitive):
     assert await store.search(query, case_sensitive=case_sensitive) == expected(spec)
 
 
+@SETTINGS
+@given(query=QUERIES, case_sensitive=st.booleans(), limit=st.integers(1, 12), offset=st.integers(0, 30))
+async def test_substring_pages_are_slices_of_every_match_newest_first(store, query, case_sensitive, limit, offset):
+    spec = SearchSpec.of(query, "substring", case_sensitive)
+    assert await store.search(query, limit, offset, case_sensitive=case_sensitive) == expected(spec)[offset:offset + limit]
+
+
+async def test_a_page_of_a_common_text_is_its_newest_matches_wherever_they_lie(make_config):
+    """A page of a text many cards hold may be read by walking down the cards from the newest;
+    it must be the same page when the matches lie only among older cards, when only their case
+    differs, beside bytes that are not text, in a large text, with filters, and whether the
+    index covers the cards yet or not."""
+    older = [MCard(f"river bank {n}", g_time=T0 + timedelta(minutes=n)) for n in range(150)]
+    newer = [MCard(f"stone wall {n}", g_time=T0 + timedelta(days=1, minutes=n)) for n in range(400)]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(older + newer)
+        await store.tag_many([(card.hash, "bank") for card in older[::3]])
+
+        async def pages(query: str, limit: int, offset: int = 0, **options) -> None:
+            every = await store.search(query, **options)
+            assert await store.search(query, limit, offset, **options) == every[offset:offset + limit]
+            regex = re.escape(query) if "mode" not in options else query
+            everything = await store.search(regex, mode="regex", case_sensitive=options.get("case_sensitive", True))
+            assert await store.search(regex, limit, offset, mode="regex",
+                                      case_sensitive=options.get("case_sensitive", True)) == everything[offset:offset + limit]
+
+        async def check() -> None:
+            for case_sensitive in (True, False):
+                await pages("river", 5, case_sensitive=case_sensitive)
+                await pages("river", 3, 40, case_sensitive=case_sensitive)
+                await pages("RIVER", 5, case_sensitive=case_sensitive)
+            assert await store.search("river", 4, tag="bank") == [older[n] for n in (147, 144, 141, 138)]
+            assert await store.search("river", 3, end_time=T0 + timedelta(minutes=100)) == older[100:97:-1]
+
+        async def only_older_cards_match() -> None:
+            await check()
+            assert [card.content for card in await store.search("river", 2)] == ["river bank 149", "river bank 148"]
+            assert await store.search("river", 3, start_time=T0 + timedelta(minutes=148)) == [older[149], older[148]]
+
+        await both_states(store, only_older_cards_match)
+        large = MCard("x" * 40_000 + " River", g_time=T0 + timedelta(days=3))
+        utf8 = MCard("a river in bytes".encode("utf-8"), g_time=T0 + timedelta(days=3, minutes=1))
+        not_text = MCard(b"\xff\xfe river " + bytes(range(256)) * 100, g_time=T0 + timedelta(days=3, minutes=2))
+        upper = [MCard(f"RIVER mouth {n}", g_time=T0 + timedelta(days=2, minutes=n)) for n in range(200)]
+        await store.save_many([large, utf8, not_text, *upper])
+        await both_states(store, check)
+        assert await store.search("river", 3, case_sensitive=False) == [utf8, large, upper[-1]]
+        assert await store.search("river", 2) == [utf8, older[149]]
+        assert await store.search("river", 2, mode="regex", case_sensitive=False) == [utf8, large]
+
+
 # -- words --------------------------------------------------------------------------------------
 WORD_TERMS = st.sampled_from(["fox", "Fox", "foxes", "fox*", "fo*", "quick", "straße", "strasse", "ﬁle", "file",
                               "café", "cafe", "σ", "ς", "日本語", "x", "y", "a", "b", "100", "99", "the", "xii", "ⅻ"])

@@ -606,42 +606,59 @@ class SQLiteStore(BaseStore):
     async def _regex_search(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
     ) -> tuple[list[MCard], Optional[int]]:
-        """``_search`` for a regular expression. The candidates are read from one snapshot a
-        chunk at a time, newest first when a page without a total is asked for (it stops once
-        the page is full); each chunk is checked in a child process while the next is read, and
-        the page is read from the same snapshot."""
+        """``_search`` for a regular expression, in one snapshot. A page without a total reads
+        newest first and stops once full: down the time index while the index says its literal
+        is common (``search.walk_rows``), else, or when that walk falls short, from the index's
+        candidates. The page is read from the same snapshot."""
         wanted = None if total or limit is None else offset + limit
         run = spec.regex_run(self.config.regex_timeout)
-        ids: list[int] = []
-        checking: Optional[asyncio.Future[list[bool]]] = None
-        size = search.REGEX_FIRST_ROWS if wanted is not None else search.REGEX_ROWS
         try:
-            async with self._snapshot_cursor(
-                lambda worker: search.regex_candidates(worker, spec, filters, newest_first=wanted is not None)
-            ) as (worker, cursor):
-                try:
-                    rows = await worker.fetch_more(cursor, size)
-                    while rows:
-                        checking = asyncio.ensure_future(_regex_hits(worker, run, rows))
-                        more = len(rows) == size
-                        size = min(size * 4, search.REGEX_ROWS)
-                        following = await worker.fetch_more(cursor, size) if more else []
-                        ids += [row[0] for row, hit in zip(rows, await checking) if hit]
-                        checking = None
-                        if wanted is not None and len(ids) >= wanted:
-                            break
-                        rows = following
-                    ids_json = await asyncio.to_thread(json.dumps, ids)
-                    cards = await search.page_of(worker, ids_json, limit, offset) if ids else []
-                finally:
-                    if checking is not None:  # failed or cancelled while a chunk is checked: it
-                        run.stop()  # stops before the snapshot's connection closes
-                        checking.cancel()
-                        if checking.done() and not checking.cancelled():
-                            checking.exception()  # retrieved: the failure raised here says enough
+            async with self._snapshot_reader() as worker:
+                walk = None if wanted is None else await search.walk_rows(worker, spec, wanted)
+                ids: list[int] = []
+                if walk is not None:
+                    ids = await self._regex_ids(worker, run, search.regex_walk(worker, spec, filters, walk), wanted)
+                if walk is None or len(ids) < (wanted or 0):
+                    candidates = search.regex_candidates(worker, spec, filters, newest_first=wanted is not None)
+                    ids = await self._regex_ids(worker, run, candidates, wanted)
+                ids_json = await asyncio.to_thread(json.dumps, ids)
+                cards = await search.page_of(worker, ids_json, limit, offset) if ids else []
         finally:
             run.close()
         return cards, (len(ids) if total else None)
+
+    async def _regex_ids(
+        self, worker: SQLiteWorker, run: RegexRun, opening: Awaitable[Any], wanted: Optional[int]
+    ) -> list[int]:
+        """The ids of the candidates (rows of ``search.regex_candidates``) the cursor
+        ``opening`` opens that ``run`` matches, in its order, stopping once it has ``wanted``.
+        A chunk is checked in the child process while the next is read: few rows first when a
+        page is wanted, then more."""
+        ids: list[int] = []
+        checking: Optional[asyncio.Future[list[bool]]] = None
+        size = search.REGEX_FIRST_ROWS if wanted is not None else search.REGEX_ROWS
+        cursor = await opening
+        try:
+            rows = await worker.fetch_more(cursor, size)
+            while rows:
+                checking = asyncio.ensure_future(_regex_hits(worker, run, rows))
+                more = len(rows) == size
+                size = min(size * 4, search.REGEX_ROWS)
+                following = await worker.fetch_more(cursor, size) if more else []
+                ids += [row[0] for row, hit in zip(rows, await checking) if hit]
+                checking = None
+                if wanted is not None and len(ids) >= wanted:
+                    break
+                rows = following
+            return ids
+        finally:
+            if checking is not None:  # failed or cancelled while a chunk is checked: it
+                run.stop()  # stops before the snapshot's connection closes
+                checking.cancel()
+                if checking.done() and not checking.cancelled():
+                    checking.exception()  # retrieved: the failure raised here says enough
+            if worker in self._snapshots:
+                await worker.close_cursor(cursor)
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
         async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, filters), page_size):

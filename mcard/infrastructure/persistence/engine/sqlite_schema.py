@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import unicodedata
 from typing import TYPE_CHECKING, Any, Final, Optional
 
@@ -278,7 +279,13 @@ def word_count(content: object, is_text: object) -> int:
     return 0 if text is None else len(tokens(text))
 
 
+def isqrt(number: Optional[int]) -> int:
+    """The integer square root of a count (``sqrt`` is not in every SQLite build)."""
+    return math.isqrt(max(0, number or 0))
+
+
 async def register_functions(db: SQLiteWorker) -> None:
+    await db.create_function("mcard_isqrt", 1, isqrt)
     await db.create_function("mcard_searchable", 2, searchable)
     await db.create_function("mcard_words", 2, words)
     await db.create_function("mcard_word_count", 2, word_count)
