@@ -279,9 +279,9 @@ def word_count(content: object, is_text: object) -> int:
     return 0 if text is None else len(tokens(text))
 
 
-def isqrt(number: Optional[int]) -> int:
+def isqrt(number: Optional[float]) -> int:
     """The integer square root of a count (``sqrt`` is not in every SQLite build)."""
-    return math.isqrt(max(0, number or 0))
+    return math.isqrt(max(0, int(number or 0)))
 
 
 async def register_functions(db: SQLiteWorker) -> None:
