@@ -212,9 +212,9 @@ async def search(
 WALK_CHOICE: Final = 0.5
 """A page newest first is read by walking down the time index, checking each card in turn,
 when the index holds at least sqrt(WALK_CHOICE x wanted x cards) hits for the literal text.
-The walk then expects to read wanted x cards / hits rows, at ~0.5 us each, where the index's
-path reads and sorts every hit, at ~1 us each (at 1,000,000 cards, a page of 20 for a word in
-37% of them: 350 ms -> ~1 ms)."""
+The walk then expects to read wanted x cards / hits rows, at 0.5-0.8 us each, where the
+index's path reads and sorts every hit, at ~1 us each (at 1,000,000 cards, a page of 20 for a
+word in 37% of them: 320-380 ms -> 0.5-0.8 ms)."""
 REGEX_WALK_CHOICE: Final = 8
 """``WALK_CHOICE`` for a regular expression, whose walk sends every card it reads to the child
 process, where its index path sends only the hits (a literal in 1% of 100,000 cards: 21 ms
