@@ -180,6 +180,8 @@ async def test_a_page_of_a_common_text_is_its_newest_matches_wherever_they_lie(m
             assert await store.search("river", 3, start_time=T0 + timedelta(minutes=148)) == [older[149], older[148]]
 
         await both_states(store, only_older_cards_match)
+        await store.save_many([MCard(f"{n} " + "zq" * 10_000, g_time=T0 + timedelta(days=1, hours=n)) for n in range(40)])
+        await both_states(store, only_older_cards_match)  # large texts among the newest
         large = MCard("x" * 40_000 + " River", g_time=T0 + timedelta(days=3))
         utf8 = MCard("a river in bytes".encode("utf-8"), g_time=T0 + timedelta(days=3, minutes=1))
         not_text = MCard(b"\xff\xfe river " + bytes(range(256)) * 100, g_time=T0 + timedelta(days=3, minutes=2))

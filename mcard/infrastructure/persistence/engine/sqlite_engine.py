@@ -617,7 +617,7 @@ class SQLiteStore(BaseStore):
                 walk = None if wanted is None else await search.walk_rows(worker, spec, wanted)
                 ids: list[int] = []
                 if walk is not None:
-                    ids = await self._regex_ids(worker, run, search.regex_walk(worker, spec, filters, walk), wanted)
+                    ids = await self._regex_ids(worker, run, search.regex_walk(worker, walk, filters), wanted)
                 if walk is None or len(ids) < (wanted or 0):
                     candidates = search.regex_candidates(worker, spec, filters, newest_first=wanted is not None)
                     ids = await self._regex_ids(worker, run, candidates, wanted)
