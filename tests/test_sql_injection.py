@@ -35,7 +35,7 @@ SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
-            "mark", "paging", "newest_rows"}
+            "mark", "paging", "newest_rows", "hits_up_to", "walk_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -404,6 +404,13 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     sizes = [len(patterns) for patterns in alternatives]
     statements += [postgres_search.folded_texts(tables, sizes, True), postgres_search._matching(sizes)]
     statements.append(postgres_words.step_statement(tables))
+    literal = query.encode("utf-8") if mode == "substring" and case_sensitive else None
+    tests = postgres_search.walk_tests(literal, alternatives)
+    if tests is not None:
+        statements.append(postgres_search.hits_up_to(tables, tests.index_test, 3))
+        walk, walk_params = postgres_sql.walk_statement(tables, filters, tests, True, 5)
+        statements.append(walk)
+        params += walk_params
     if mode == "words":  # what a word search sends: patterns of the query's words go as values only
         values = postgres_ranking.Values([])
         query_words = spec.words

@@ -17,7 +17,7 @@ from mcard.domain.query import Filters, SearchSpec, reference_search
 from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
-from . import postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
+from . import page_walks, postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
 from .base_engine import BaseStore, PageKey, StoreStats
 from .hash_ranges import RangeDigest
 from .integrity import DamagedCard
@@ -49,6 +49,14 @@ DIRECT_READ_CARDS: Final = 16
 STALL_TIMEOUTS: Final = 2
 """A COPY that makes no progress for this many ``timeout``s is given up (``postgres_copy``):
 more than one, so that a COPY waiting on a lock gets the server's lock timeout first."""
+WALK_CHOICE: Final = 1
+"""A walk down the time index (``page_walks``) reads its page when the index holds at least
+sqrt(WALK_CHOICE x wanted x cards) hits for a substring: a walked card costs 2-4 us (the time
+index leads to heap pages in no order, and any case is a regular expression per card), an
+index hit ~4 us plus its check in Python, and counting the hits up to the threshold 4-6 us each."""
+WALK_ROWS: Final = 4096
+"""Most rows of a walk fetched and checked at a time: as many as wanted first (the server
+stops reading there), then four times as many each time, up to this."""
 
 
 def load_asyncpg() -> ModuleType:
@@ -454,13 +462,50 @@ class PostgresStore(BaseStore):
         else:
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
             alternatives = [] if literal is not None else postgres_search.alternative_patterns(spec.folded_alternatives())
+            tests = postgres_search.walk_tests(literal, alternatives) if self._indexed else None
+            if tests is not None and limit is not None and not total:
+                walked = await self._run(self._walk, spec, filters, tests, offset + limit)
+                if walked is not None:
+                    return walked[offset:], None
             rows = await self._run(sql.matching_rows, filters, literal, alternatives, self._indexed, self._counted)
-            if spec.mode == "regex":
-                found = await self._regex_search(spec, rows)
-            else:
-                found = await asyncio.to_thread(lambda: reference_search(spec, [row_card(row) for row in rows]))
+            found = await self._matches(spec, rows)
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)
+
+    async def _matches(self, spec: SearchSpec, rows: list[Any]) -> list[MCard]:
+        """The cards of candidate ``rows`` (``COLUMNS``) that ``spec`` matches, newest first."""
+        if spec.mode == "regex":
+            return await self._regex_search(spec, rows)
+        return await asyncio.to_thread(lambda: reference_search(spec, [row_card(row) for row in rows]))
+
+    async def _walk(
+        self, conn: Any, tables: sql.Tables, spec: SearchSpec, filters: Filters, tests: postgres_search.WalkTests,
+        wanted: int,
+    ) -> Optional[list[MCard]]:
+        """The first ``wanted`` cards ``spec`` matches, newest first, from a walk down the time
+        index (``page_walks``), checked a chunk at a time as the rows come; None when the index
+        path is the better one or the walk fell short."""
+        if not 0 < wanted <= page_walks.MOST_WANTED:
+            return None
+        values = tests.index_values
+        choice = page_walks.choice(spec.mode, WALK_CHOICE)
+        async with conn.transaction(readonly=True):
+            await conn.execute(postgres_search.PREFER_INDEXES)
+            threshold, hits = await conn.fetchrow(postgres_search.hits_up_to(tables, tests.index_test, len(values) + 1),
+                                                  *values, choice * wanted, tables.card)
+            if not 0 < threshold <= hits:
+                return None
+            statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.budget(threshold, choice))
+            cursor = await conn.cursor(statement, *params)
+            found: list[MCard] = []
+            size = int(min(wanted, WALK_ROWS))
+            while len(found) < wanted:
+                rows = await cursor.fetch(size)
+                if not rows:
+                    return None
+                found += await self._matches(spec, rows)
+                size = int(min(size * 4, WALK_ROWS))
+        return found[:wanted]
 
     async def _regex_search(self, spec: SearchSpec, rows: list[Any]) -> list[MCard]:
         """The cards of ``rows`` the regular expression ``spec`` matches, newest first: their

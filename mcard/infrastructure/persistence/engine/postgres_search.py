@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Optional
 
@@ -260,3 +261,49 @@ async def find(conn: Connection, tables: Tables, query: bytes, indexed: bool, co
             f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {holds}", query
         )
     return rows
+
+
+# -- a page read by walking down the time index (``page_walks``) --------------------------------
+@dataclass(frozen=True)
+class WalkTests:
+    """For a walk down the time index: the trigram index's test of a search and the walk's test
+    of each card it reads (keeping the cards the exact check may accept), each with its values
+    ``$1``..."""
+
+    index_test: str
+    index_values: list[object]
+    walk_test: str
+    walk_values: list[object]
+
+
+def walk_tests(query: Optional[bytes], alternatives: Sequence[Sequence[str]]) -> Optional[WalkTests]:
+    """The ``WalkTests`` of ``query`` (bytes) for a substring in its case, else of
+    ``alternatives`` (``alternative_patterns``); None when the index cannot narrow the search."""
+    if query is not None:
+        pattern = like_pattern(query)
+        if pattern is None:
+            return None
+        return WalkTests(f"{ESCAPED} LIKE $1", [pattern], "position($1::bytea IN content) > 0", [query])
+    if not alternatives:
+        return None
+    matching = _matching([len(patterns) for patterns in alternatives])
+    values: list[object] = [pattern for patterns in alternatives for pattern in patterns]
+    return WalkTests(matching, values, matching, values)
+
+
+UNCOUNTED_CARDS: Final = 10_000
+"""A table VACUUM and ANALYZE have not counted yet has its cards counted up to this many."""
+
+
+def hits_up_to(tables: Tables, index_test: str, first: int) -> str:
+    """The walk's threshold, sqrt(``$first`` x cards) (the planner's count of rows, kept by
+    VACUUM and ANALYZE), and the index's hits for ``index_test`` counted up to it; ``$first + 1``
+    is the table's name."""
+    cards = (f"CASE WHEN reltuples >= 0 THEN reltuples::float8 ELSE"
+             f" (SELECT count(*) FROM (SELECT FROM {tables.card} LIMIT {UNCOUNTED_CARDS}) AS counted) END")
+    return (
+        f"WITH threshold AS (SELECT floor(sqrt(${first}::float8 * {cards}))::bigint AS hits"
+        f" FROM pg_class WHERE oid = ${first + 1}::regclass)"
+        f" SELECT hits, (SELECT count(*) FROM (SELECT FROM {tables.card} WHERE text_indexed AND {index_test}"
+        " LIMIT (SELECT hits FROM threshold)) AS found) FROM threshold"
+    )

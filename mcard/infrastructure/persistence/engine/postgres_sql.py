@@ -646,6 +646,42 @@ async def matching_rows(
     return [row for row in rows if row[0] in allowed]
 
 
+WALK_BYTES: Final = 1 << 20
+"""Most content bytes a walk reads; past them, the page is read through the index."""
+
+
+def walk_statement(
+    tables: Tables, filters: Filters, tests: search.WalkTests, counted: bool, rows: int
+) -> tuple[str, list[object]]:
+    """A walk down the time index (``page_walks``) for a search whose ``search.walk_tests`` are
+    ``tests``: the cards among the newest ``rows`` that pass ``filters`` and may match, newest
+    first, until ``WALK_BYTES`` of contents are read (large texts among the newest would
+    otherwise make it read more than the index path: it reads no further contents, and the
+    page falls short). The LIMIT keeps PostgreSQL from merging the walk into the statement
+    around, which reads its rows in its order."""
+    walk_test, params = tests.walk_test, list(tests.walk_values)
+    mark = dialect(tables).mark
+    bounds = []
+    for value, test in zip(filters.time_bounds, ("g_time >=", "g_time <=")):
+        if value is not None:
+            params.append(value)
+            bounds.append(f"{test} {mark(len(params))}")
+    params.append(rows)
+    newest = mark(len(params))
+    params.append(WALK_BYTES)
+    most_bytes = mark(len(params))
+    clauses = sql_filters.where(filters, dialect(tables), params, None, table="walked")
+    return (
+        f"SELECT {COLUMNS} FROM (SELECT {COLUMNS}, text_indexed, words,"
+        f" sum(CASE WHEN is_text OR {search.SEARCHED_BYTES[counted]} THEN size ELSE 0 END)"
+        " OVER (ORDER BY g_time DESC, hash DESC ROWS UNBOUNDED PRECEDING) AS bytes_read"
+        f" FROM {tables.card}{sql_filters.joined(bounds)} ORDER BY g_time DESC, hash DESC LIMIT {newest}) AS walked"
+        f" WHERE (is_text OR {search.SEARCHED_BYTES[counted]})"
+        f" AND CASE WHEN bytes_read > {most_bytes} THEN false ELSE {walk_test} END"
+        f"{sql_filters.joined(clauses, ' AND ')} ORDER BY g_time DESC, hash DESC"
+    ), params
+
+
 async def rows_chosen(conn: Connection, tables: Tables, filters: Filters) -> list[tuple[bool, Any]]:
     """(passes ``filters``, row in ``COLUMNS`` order) of every card: a word search ranks
     against the whole store."""

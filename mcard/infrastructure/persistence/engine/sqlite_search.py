@@ -27,7 +27,7 @@ from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
 from mcard.domain.query.ranking import WordStats, phrases, ranked, stats_of
 from mcard.domain.query.text import Clause, Term, text_of, tokens
 
-from . import sql_filters
+from . import page_walks, sql_filters
 from .name_globs import sqlite_glob
 from .sqlite_connection import SQLiteWorker
 
@@ -208,23 +208,11 @@ async def search(
     return cards, total
 
 
-# -- a page read by walking down the time index --------------------------------------------------
+# -- a page read by walking down the time index (``page_walks``) --------------------------------
 WALK_CHOICE: Final = 0.5
-"""A page newest first is read by walking down the time index, checking each card in turn,
-when the index holds at least sqrt(WALK_CHOICE x wanted x cards) hits for the literal text.
-The walk then expects to read wanted x cards / hits rows, at 0.5-0.8 us each, where the
-index's path reads and sorts every hit, at ~1 us each (at 1,000,000 cards, a page of 20 for a
-word in 37% of them: 320-380 ms -> 0.5-0.8 ms)."""
-REGEX_WALK_CHOICE: Final = 8
-"""``WALK_CHOICE`` for a regular expression, whose walk sends every card it reads to the child
-process, where its index path sends only the hits (a literal in 1% of 100,000 cards: 21 ms
-walking, 5.6 ms through the index)."""
-WALK_SLACK: Final = 4
-"""A walk reads at most this many times the rows it expects at most (wanted x cards /
-threshold); short of the page by then (the matches lie among older cards), the page is read
-through the index."""
-WALK_MOST_WANTED: Final = 10_000
-"""Pages reaching deeper than this are read through the index."""
+"""The walk's threshold is sqrt(WALK_CHOICE x wanted x cards) for a substring: a walked card
+costs 0.5-0.8 us, an index hit ~1 us (at 1,000,000 cards, a page of 20 for a word in 37% of
+them: 320-380 ms -> 0.5-0.8 ms)."""
 HITS_UP_TO: Final = (
     "WITH threshold(hits) AS (SELECT mcard_isqrt(? * coalesce(max(id), 0)) FROM card)"
     " SELECT hits, (SELECT count(*) FROM (SELECT rowid FROM card_text WHERE card_text MATCH ?"
@@ -239,11 +227,11 @@ async def walk_rows(db: SQLiteWorker, spec: SearchSpec, wanted: int) -> Optional
     """The walk for the first ``wanted`` matches of ``spec``, or None when the index's hits
     are too few for a walk to pay (or it has none)."""
     found = lookup(spec)
-    if found is None or found[0] != "card_text" or not 0 < wanted <= WALK_MOST_WANTED:
+    if found is None or found[0] != "card_text" or not 0 < wanted <= page_walks.MOST_WANTED:
         return None
-    choice = REGEX_WALK_CHOICE if spec.mode == "regex" else WALK_CHOICE
+    choice = page_walks.choice(spec.mode, WALK_CHOICE)
     [(threshold, hits)] = await db.fetch(HITS_UP_TO, [choice * wanted, found[1]])
-    return (found[1], int(WALK_SLACK * threshold / choice) + 1) if 0 < threshold <= hits else None
+    return (found[1], page_walks.budget(threshold, choice)) if 0 < threshold <= hits else None
 
 
 def newest_rows(walk: Walk, filters: Filters, params: list[object]) -> str:
