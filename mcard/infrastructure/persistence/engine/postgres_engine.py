@@ -14,6 +14,7 @@ from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, StorageError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec, reference_search
+from mcard.domain.query.regex_process import RegexRun
 from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
@@ -463,24 +464,30 @@ class PostgresStore(BaseStore):
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
             alternatives = [] if literal is not None else postgres_search.alternative_patterns(spec.folded_alternatives())
             tests = postgres_search.walk_tests(literal, alternatives) if self._indexed else None
-            if tests is not None and limit is not None and not total:
-                walked = await self._run(self._walk, spec, filters, tests, offset + limit)
-                if walked is not None:
-                    return walked[offset:], None
-            rows = await self._run(sql.matching_rows, filters, literal, alternatives, self._indexed, self._counted)
-            found = await self._matches(spec, rows)
+            run = spec.regex_run(self.config.regex_timeout) if spec.mode == "regex" else None
+            try:
+                if tests is not None and limit is not None and not total:
+                    walked = await self._run(self._walk, spec, filters, tests, offset + limit, run)
+                    if walked is not None:
+                        return walked[offset:], None
+                rows = await self._run(sql.matching_rows, filters, literal, alternatives, self._indexed, self._counted)
+                found = await self._matches(spec, rows, run)
+            finally:
+                if run is not None:
+                    run.close()
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)
 
-    async def _matches(self, spec: SearchSpec, rows: list[Any]) -> list[MCard]:
-        """The cards of candidate ``rows`` (``COLUMNS``) that ``spec`` matches, newest first."""
-        if spec.mode == "regex":
-            return await self._regex_search(spec, rows)
+    async def _matches(self, spec: SearchSpec, rows: list[Any], run: Optional[RegexRun]) -> list[MCard]:
+        """The cards of candidate ``rows`` (``COLUMNS``) that ``spec`` matches, newest first; a
+        regular expression's checked by ``run``."""
+        if run is not None:
+            return await self._regex_matches(run, rows)
         return await asyncio.to_thread(lambda: reference_search(spec, [row_card(row) for row in rows]))
 
     async def _walk(
         self, conn: Any, tables: sql.Tables, spec: SearchSpec, filters: Filters, tests: postgres_search.WalkTests,
-        wanted: int,
+        wanted: int, run: Optional[RegexRun],
     ) -> Optional[list[MCard]]:
         """The first ``wanted`` cards ``spec`` matches, newest first, from a walk down the time
         index (``page_walks``), checked a chunk at a time as the rows come; None when the index
@@ -496,6 +503,7 @@ class PostgresStore(BaseStore):
             if not 0 < threshold <= hits:
                 return None
             statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.budget(threshold, choice))
+            await conn.execute(sql.WALK_IN_TIME_ORDER)
             cursor = await conn.cursor(statement, *params)
             found: list[MCard] = []
             size = int(min(wanted, WALK_ROWS))
@@ -503,20 +511,16 @@ class PostgresStore(BaseStore):
                 rows = await cursor.fetch(size)
                 if not rows:
                     return None
-                found += await self._matches(spec, rows)
+                found += await self._matches(spec, rows, run)
                 size = int(min(size * 4, WALK_ROWS))
         return found[:wanted]
 
-    async def _regex_search(self, spec: SearchSpec, rows: list[Any]) -> list[MCard]:
-        """The cards of ``rows`` the regular expression ``spec`` matches, newest first: their
+    async def _regex_matches(self, run: RegexRun, rows: list[Any]) -> list[MCard]:
+        """The cards of ``rows`` the regular expression of ``run`` matches, newest first: their
         stored contents checked in a child process, as ``re`` holds the GIL for as long as a
         match takes; only the matches become cards."""
         contents = await asyncio.to_thread(lambda: [row[1] for row in rows])  # COLUMNS: content second
-        run = spec.regex_run(self.config.regex_timeout)
-        try:
-            hits = await run.found(contents)
-        finally:
-            run.close()
+        hits = await run.found(contents)
         return await asyncio.to_thread(lambda: sorted(
             (row_card(row) for row, hit in zip(rows, hits) if hit), key=lambda card: (card.g_time, card.hash), reverse=True
         ))
