@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
 from mcard.domain.query.text import required_literals, top_level_branches
-from mcard.domain.query import Filters, SearchSpec, WordQuery, reference_search, sort_cards, tokens
+from mcard.domain.query import ORDERS, Filters, SearchSpec, WordQuery, reference_search, sort_cards, tokens
+from mcard.domain.query.syntax import parse_find
 from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
 
@@ -565,6 +566,27 @@ async def test_every_order_sorts_as_the_reference_and_pages_the_same(store, orde
     matches = await store.find("fox")
     assert found.total == matches.total
     assert [c.hash for c in found] == [c.hash for c in sort_cards(matches, order, names)][3:8]
+
+
+FIND_FIELDS = st.sampled_from(["", "type:text/plain ", "type:application/* ", "size:<30 ", "size:>12 ",
+                                "after:2025-11-28 ", "before:2025-12-05 ", "tag:holiday ", "name:*.png "])
+
+
+@SETTINGS
+@given(fields=FIND_FIELDS, words=WORD_QUERIES, order=st.sampled_from(ORDERS), limit=st.integers(0, 12),
+       offset=st.integers(0, 20))
+async def test_find_in_an_order_is_a_slice_of_every_match_sorted(store, fields, words, order, limit, offset):
+    """A word search in an order other than relevance is sorted by the engine: the same page
+    and total as sorting every match."""
+    try:
+        parsed = parse_find(fields + words)
+    except ValidationError:
+        return
+    matches = expected(parsed.words, parsed.filters)
+    names = await store.names_of(card.hash for card in matches)
+    found = await store.find(fields + words, limit, offset, order=order)
+    assert found.total == len(matches)
+    assert [c.hash for c in found] == [c.hash for c in sort_cards(matches, order, names)][offset:offset + limit]
 
 
 async def test_an_unknown_order_is_refused(store):

@@ -248,6 +248,15 @@ class BaseStore(ABC):
         newest first, or for words by relevance (then newest); and with ``total`` how many
         match in all. ``spec.matcher()`` is what decides (``mcard.domain.query.text``)."""
 
+    async def _search_ordered(
+        self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
+    ) -> tuple[list[MCard], int]:
+        """A page of the cards ``spec`` matches that pass ``filters``, in ``order`` (``ORDERS``),
+        and how many match in all; this default sorts every match."""
+        matches, _ = await self._search(spec, filters, None, 0, False)
+        ordered = await self._sorted(matches, order)
+        return (ordered[offset:] if limit is None else ordered[offset:offset + limit]), len(matches)
+
     async def _facets(
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
     ) -> dict[str, list[tuple[Any, int]]]:
@@ -696,9 +705,8 @@ class BaseStore(ABC):
                 return Found(await self._list(parsed.filters, limit, offset, None), total)
             return Found(await self._list_ordered(parsed.filters, limit, offset, order), total)
         if order is not None:
-            matches, _ = await self._search(parsed.words, parsed.filters, None, 0, False)
-            ordered = await self._sorted(matches, order)
-            return Found(ordered[offset:] if limit is None else ordered[offset:offset + limit], len(matches), parsed.words)
+            cards, total = await self._search_ordered(parsed.words, parsed.filters, limit, offset, order)
+            return Found(cards, total, parsed.words)
         cards, total = await self._search(parsed.words, parsed.filters, None if limit == 0 else limit, offset, True)
         return Found([] if limit == 0 else cards, total or 0, parsed.words)
 

@@ -596,6 +596,16 @@ class SQLiteStore(BaseStore):
             return await self._read(search.search, spec, filters, limit, offset, total)
         return await self._regex_search(spec, filters, limit, offset, total)
 
+    async def _search_ordered(
+        self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
+    ) -> tuple[list[MCard], int]:
+        if spec.mode == "regex" or filters.tags or filters.names:
+            # a regular expression's matches are found outside SQL; a tag or name filter beside
+            # the index's ids is tested card by card, and counting the matches again doubled it
+            # (a word in 37% of 100,000 cards, 10% tagged: 45 ms by sorting, 67 ms in SQL)
+            return await super()._search_ordered(spec, filters, limit, offset, order)
+        return await self._read(sql.ordered_search, spec, filters, limit, offset, order)
+
     async def _facets(
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
     ) -> dict[str, list[tuple[Any, int]]]:

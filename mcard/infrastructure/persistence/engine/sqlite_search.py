@@ -346,7 +346,10 @@ async def _words(
     every match with its content cost a third more for a word in 1% of 100,000 cards). While the index is behind, the cards it misses are checked and every match is
     ranked in Python, with the statistics of the index and of those cards together."""
     params: list[object] = [word_expression(spec.words)]
-    matched = f"FROM card_words JOIN card ON card.id = card_words.rowid WHERE card_words MATCH ?{also(filters, params)}"
+    # CROSS JOIN: the word index leads. Given a filter with an index of its own (a content
+    # type), SQLite walked that index and asked FTS5 to match each card on its own (~30 us a
+    # card: 3 s for a word and text/plain at 100,000 cards, 25 ms now).
+    matched = f"FROM card_words CROSS JOIN card ON card.id = card_words.rowid WHERE card_words MATCH ?{also(filters, params)}"
     page_params = list(params)
     steps = [
         db.fetch(WORDS_BEHIND),
@@ -374,7 +377,7 @@ async def _words_behind(db: SQLiteWorker, spec: SearchSpec, filters: Filters) ->
     steps = [
         db.fetch("SELECT count(*), coalesce(sum(words), 0) FROM card_searchable"),
         *(db.fetch(COUNT_WORD_MATCHES, [word_expression(WordQuery(((clause,),)))]) for clause in phrases(query)),
-        db.fetch(f"SELECT {CARD} FROM card_words JOIN card ON card.id = card_words.rowid"
+        db.fetch(f"SELECT {CARD} FROM card_words CROSS JOIN card ON card.id = card_words.rowid"
                  f" WHERE card_words MATCH ? AND {chosen}", [word_expression(query), *chosen_params]),
         db.fetch(f"SELECT {chosen} AS flag, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", chosen_params),
     ]

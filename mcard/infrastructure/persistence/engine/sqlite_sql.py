@@ -23,7 +23,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard, from_micros, to_micros
 from mcard.domain.models.exceptions import StorageError
 from mcard.domain.models.sighting import Sighting
-from mcard.domain.query import DEFAULT_ORDER, Filters
+from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import card_row, row_sighting
@@ -493,6 +493,31 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
     if may_sort(filters, order):
         return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
     return await db.fetch(f"SELECT {search.CARD} FROM card{conditions}{ordering}{page}", params)
+
+
+async def ordered_search(
+    db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
+) -> tuple[list[MCard], int]:
+    """A page of the cards ``spec`` (not a regular expression: those are checked outside SQL)
+    matches, in ``order``, and how many match in all, in one snapshot: sorted in SQL, where
+    sorting every match in Python took 2.0-2.2 s for a word in 375,340 of 1,000,000 cards. A
+    word search's total is counted in the word index alone while it covers every card."""
+    params: list[object] = []
+    condition = search.matched(spec, filters, params)
+    ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    page_params = list(params)
+    page = search.paging(limit, offset, page_params)
+    steps = [db.fetch(search.BEHIND), db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", page_params)]
+    in_index = spec.mode == "words" and filters.empty
+    if in_index:
+        steps.append(db.fetch(search.COUNT_WORD_MATCHES, [search.word_expression(spec.words)]))
+    else:
+        steps.append(db.fetch(f"SELECT count(*) FROM card WHERE {condition}", params))
+    [(behind,)], cards, [(total,)] = await db.in_turn(steps, snapshot=True)
+    if in_index and behind:
+        params = []
+        [(total,)] = await db.fetch_snapshot(f"SELECT count(*) FROM card WHERE {search.matched(spec, filters, params)}", params)
+    return cards, total
 
 
 async def heads_page(
