@@ -174,6 +174,12 @@ async def test_a_page_of_a_common_text_is_its_newest_matches_wherever_they_lie(m
                 await pages("RIVER", 5, case_sensitive=case_sensitive)
             assert await store.search("river", 4, tag="bank") == [older[n] for n in (147, 144, 141, 138)]
             assert await store.search("river", 3, end_time=T0 + timedelta(minutes=100)) == older[100:97:-1]
+            for query in ("river", "river -mouth", "type:text/plain river", "before:2025-11-20T02:00 river"):
+                every = await store.find(query)
+                for order, limit, offset in (("newest", 5, 0), ("newest", 3, 40), ("oldest", 4, 2)):
+                    found = await store.find(query, limit, offset, order=order)
+                    assert found.total == every.total
+                    assert list(found) == sort_cards(list(every), order)[offset:offset + limit]
 
         async def only_older_cards_match() -> None:
             await check()

@@ -390,7 +390,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_search.matched(spec, filters, params))
     statements.append(sqlite_search.also(filters, params))
     statements.append(sqlite_search.paging(7, 3, params))
-    statements.append(sqlite_search.newest_rows(('"xqx"', 11), filters, params))
+    statements.append(sqlite_search.newest_rows(("card_words", '"xqx"', 11), filters, params))
     statements.append(sqlite_facets._chosen(filters, spec, params))
     tables = postgres_sql.Tables.named("public", "card")
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])

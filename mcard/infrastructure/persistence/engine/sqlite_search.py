@@ -191,7 +191,7 @@ async def search(
 ) -> tuple[list[MCard], Optional[int]]:
     if spec.mode == "words":
         return await _words(db, spec, filters, limit, offset, with_total)
-    walked = None if limit is None else await _walk(db, spec, filters, offset + limit)
+    walked = None if limit is None else await walk(db, spec, filters, offset + limit)
     if walked is not None:
         cards = walked[offset:]
     else:
@@ -213,25 +213,34 @@ WALK_CHOICE: Final = 0.5
 """The walk's threshold is sqrt(WALK_CHOICE x wanted x cards) for a substring: a walked card
 costs 0.5-0.8 us, an index hit ~1 us (at 1,000,000 cards, a page of 20 for a word in 37% of
 them: 320-380 ms -> 0.5-0.8 ms)."""
-HITS_UP_TO: Final = (
-    "WITH threshold(hits) AS (SELECT mcard_isqrt(? * coalesce(max(id), 0)) FROM card)"
-    " SELECT hits, (SELECT count(*) FROM (SELECT rowid FROM card_text WHERE card_text MATCH ?"
-    " LIMIT (SELECT hits FROM threshold))) FROM threshold"
-)
-"""The walk's threshold and the index's hits counted up to it (max(id) stands for the cards)."""
-Walk = tuple[str, int]
-"""The index's ``MATCH`` argument for a search, and how many of the newest cards its walk may read."""
+WORDS_WALK_CHOICE: Final = 4
+"""The threshold's choice for a word search, whose walk checks each card's words in Python
+(~4-8 us a card)."""
+INDEXES: Final = ("card_text", "card_words")
+HITS_UP_TO: Final = {
+    index: ("WITH threshold(hits) AS (SELECT mcard_isqrt(? * coalesce(max(id), 0)) FROM card)"
+            f" SELECT hits, (SELECT count(*) FROM (SELECT rowid FROM {index} WHERE {index} MATCH ?"
+            " LIMIT (SELECT hits FROM threshold))) FROM threshold")
+    for index in INDEXES
+}
+"""Per index, the walk's threshold and the index's hits counted up to it (max(id) stands for
+the cards)."""
+AMONG_HITS: Final = {index: f"card.id IN (SELECT rowid FROM {index} WHERE {index} MATCH ?)" for index in INDEXES}
+Walk = tuple[str, str, int]
+"""The index a search looks up, its ``MATCH`` argument, and how many of the newest cards the
+walk may read."""
 
 
 async def walk_rows(db: SQLiteWorker, spec: SearchSpec, wanted: int) -> Optional[Walk]:
     """The walk for the first ``wanted`` matches of ``spec``, or None when the index's hits
     are too few for a walk to pay (or it has none)."""
     found = lookup(spec)
-    if found is None or found[0] != "card_text" or not 0 < wanted <= page_walks.MOST_WANTED:
+    if found is None or not 0 < wanted <= page_walks.MOST_WANTED:
         return None
-    choice = page_walks.choice(spec.mode, WALK_CHOICE)
-    [(threshold, hits)] = await db.fetch(HITS_UP_TO, [choice * wanted, found[1]])
-    return (found[1], page_walks.budget(threshold, choice)) if 0 < threshold <= hits else None
+    index, argument, _ = found
+    choice = WORDS_WALK_CHOICE if spec.mode == "words" else page_walks.choice(spec.mode, WALK_CHOICE)
+    [(threshold, hits)] = await db.fetch(HITS_UP_TO[index], [choice * wanted, argument])
+    return (index, argument, page_walks.budget(threshold, choice)) if 0 < threshold <= hits else None
 
 
 def newest_rows(walk: Walk, filters: Filters, params: list[object]) -> str:
@@ -242,7 +251,7 @@ def newest_rows(walk: Walk, filters: Filters, params: list[object]) -> str:
     does not read them (1,000 texts of 200 KB among the newest: 185 ms -> ~1 ms; a ``MATCH``
     per card took 55 us each). Its LIMIT keeps SQLite from merging it into the statement
     around, which reads its rows in its order."""
-    argument, rows = walk
+    index, argument, rows = walk
     params.append(argument)
     bounds = []
     for value, test in zip(filters.time_bounds, ("card.g_time >= ?", "card.g_time <= ?")):
@@ -255,12 +264,11 @@ def newest_rows(walk: Walk, filters: Filters, params: list[object]) -> str:
             f" OR card.id > ({INDEXED_UP_TO})) THEN NULL"
             f" WHEN card.size <= {BLOB_READ_FROM} OR card.id > ({INDEXED_UP_TO})"
             " OR card.id IN (SELECT id FROM card_searchable WHERE has_nul)"
-            " OR card.id IN (SELECT rowid FROM card_text WHERE card_text MATCH ?)"
-            " THEN card.content END AS content"
+            f" OR {AMONG_HITS[index]} THEN card.content END AS content"
             f" FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{NEWEST_FIRST} LIMIT ?")
 
 
-async def _walk(db: SQLiteWorker, spec: SearchSpec, filters: Filters, wanted: int) -> Optional[list[MCard]]:
+async def walk(db: SQLiteWorker, spec: SearchSpec, filters: Filters, wanted: int) -> Optional[list[MCard]]:
     """The first ``wanted`` cards ``spec`` matches, newest first, from a walk down the time
     index; None when the index path is the better one or the walk fell short."""
     walk = await walk_rows(db, spec, wanted)
