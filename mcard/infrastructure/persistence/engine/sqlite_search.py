@@ -85,9 +85,9 @@ def where(filters: Filters, params: list[object], after: Optional[tuple[int, str
     return sql_filters.joined(sql_filters.where(filters, DIALECT, params, after))
 
 
-def also(filters: Filters, params: list[object], hash_keyless: bool = False) -> str:
+def also(filters: Filters, params: list[object], keyless: bool = False) -> str:
     """`` AND`` and the filters' conditions, to follow other conditions (nothing when none)."""
-    return sql_filters.joined(sql_filters.where(filters, DIALECT, params, None, hash_keyless=hash_keyless), " AND ")
+    return sql_filters.joined(sql_filters.where(filters, DIALECT, params, None, keyless=keyless), " AND ")
 
 
 def fts_string(text: str) -> str:
@@ -182,7 +182,7 @@ def matched(spec: SearchSpec, filters: Filters, params: list[object]) -> str:
         with_nul = "SELECT id FROM card_searchable WHERE has_nul"
         places.append(f"SELECT card.id FROM card WHERE card.id IN ({with_nul}) AND {check(spec, params)}"
                       if sure else with_nul)
-    condition = f"card.id IN ({' UNION ALL '.join(places)}){also(filters, params, hash_keyless=True)}"
+    condition = f"card.id IN ({' UNION ALL '.join(places)}){also(filters, params, keyless=True)}"
     return condition if sure else f"{condition} AND {check(spec, params)}"
 
 

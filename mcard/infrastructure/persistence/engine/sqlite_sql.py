@@ -502,25 +502,30 @@ async def ordered_search(
     matches, in ``order``, and how many match in all: sorted in SQL, or newest first walked
     down the time index when the words are common (``search.walk``), where sorting every match
     in Python took 2.0-2.2 s for a word in 375,340 of 1,000,000 cards. A word search's total is
-    counted in the word index alone while it covers every card."""
+    counted in the word index alone while it covers every card, else given by a page that is
+    not full, else counted."""
     walked = None
     if order == DEFAULT_ORDER and limit is not None:
         walked = await search.walk(db, spec, filters, offset + limit)
-    params: list[object] = []
-    condition = search.matched(spec, filters, params)
     in_index = spec.mode == "words" and filters.empty
-    steps = [db.fetch(search.BEHIND), db.fetch(search.COUNT_WORD_MATCHES, [search.word_expression(spec.words)]) if in_index
-             else db.fetch(f"SELECT count(*) FROM card WHERE {condition}", params)]
+    steps = [db.fetch(search.BEHIND)]
+    if in_index:
+        steps.append(db.fetch(search.COUNT_WORD_MATCHES, [search.word_expression(spec.words)]))
     if walked is None:
+        params: list[object] = []
+        condition = search.matched(spec, filters, params)
         ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
-        page_params = list(params)
-        page = search.paging(limit, offset, page_params)
-        steps.append(db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", page_params))
-    [(behind,)], [(total,)], *page_rows = await db.in_turn(steps, snapshot=True)
-    if in_index and behind:
-        params = []
-        [(total,)] = await db.fetch(f"SELECT count(*) FROM card WHERE {search.matched(spec, filters, params)}", params)
-    return (walked[offset:] if walked is not None else page_rows[0]), total
+        page = search.paging(limit, offset, params)
+        steps.append(db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", params))
+    [(behind,)], *counted = await db.in_turn(steps, snapshot=True)
+    cards = walked[offset:] if walked is not None else counted.pop()
+    if in_index and not behind:
+        return cards, counted[0][0][0]
+    if limit is None or (len(cards) < limit and (cards or offset == 0)):
+        return cards, offset + len(cards)
+    params = []
+    [(total,)] = await db.fetch(f"SELECT count(*) FROM card WHERE {search.matched(spec, filters, params)}", params)
+    return cards, total
 
 
 async def heads_page(
