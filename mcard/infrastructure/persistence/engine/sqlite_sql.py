@@ -517,10 +517,11 @@ async def ordered_search(
         ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
         page = search.paging(limit, offset, params)
         steps.append(db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", params))
-    [(behind,)], *counted = await db.in_turn(steps, snapshot=True)
-    cards = walked[offset:] if walked is not None else counted.pop()
+    [(behind,)], *outcomes = await db.in_turn(steps, snapshot=True)
+    cards = walked[offset:] if walked is not None else outcomes.pop()
     if in_index and not behind:
-        return cards, counted[0][0][0]
+        [(total,)] = outcomes[0]
+        return cards, total
     if limit is None or (len(cards) < limit and (cards or offset == 0)):
         return cards, offset + len(cards)
     params = []
