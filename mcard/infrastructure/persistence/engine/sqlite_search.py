@@ -199,13 +199,19 @@ async def search(
         condition = matched(spec, filters, params)
         page = paging(limit, offset, params)
         cards = await db.fetch_snapshot(f"SELECT {SORTED_CARD} FROM card WHERE {condition}{NEWEST_FIRST}{page}", params)
-    if not with_total:
-        return cards, None
-    if limit is None or (len(cards) < limit and (cards or offset == 0)):
-        return cards, offset + len(cards)
-    params = []
+    return cards, (await total_of(db, spec, filters, cards, limit, offset) if with_total else None)
+
+
+async def total_of(
+    db: SQLiteWorker, spec: SearchSpec, filters: Filters, page: list[MCard], limit: Optional[int], offset: int
+) -> int:
+    """How many cards ``spec`` matches among those passing ``filters``: told by ``page`` (read
+    at ``limit`` and ``offset``) when it is not full, else counted."""
+    if limit is None or (len(page) < limit and (page or offset == 0)):
+        return offset + len(page)
+    params: list[object] = []
     [(total,)] = await db.fetch(f"SELECT count(*) FROM card WHERE {matched(spec, filters, params)}", params)
-    return cards, total
+    return int(total)
 
 
 # -- a page read by walking down the time index (``page_walks``) --------------------------------
@@ -271,11 +277,11 @@ def newest_rows(walk: Walk, filters: Filters, params: list[object]) -> str:
 async def walk(db: SQLiteWorker, spec: SearchSpec, filters: Filters, wanted: int) -> Optional[list[MCard]]:
     """The first ``wanted`` cards ``spec`` matches, newest first, from a walk down the time
     index; None when the index path is the better one or the walk fell short."""
-    walk = await walk_rows(db, spec, wanted)
-    if walk is None:
+    planned = await walk_rows(db, spec, wanted)
+    if planned is None:
         return None
     params: list[object] = []
-    statement = (f"SELECT {CARD} FROM ({newest_rows(walk, filters, params)}) AS card"
+    statement = (f"SELECT {CARD} FROM ({newest_rows(planned, filters, params)}) AS card"
                  f" WHERE card.content IS NOT NULL{also(filters, params)} AND {check(spec, params)} LIMIT ?")
     params.append(wanted)
     cards = await db.fetch(statement, params)

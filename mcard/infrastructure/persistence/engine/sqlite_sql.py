@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Final, Optional
 
@@ -508,25 +508,22 @@ async def ordered_search(
     if order == DEFAULT_ORDER and limit is not None:
         walked = await search.walk(db, spec, filters, offset + limit)
     in_index = spec.mode == "words" and filters.empty
-    steps = [db.fetch(search.BEHIND)]
+    steps: list[Awaitable[Any]] = []
     if in_index:
-        steps.append(db.fetch(search.COUNT_WORD_MATCHES, [search.word_expression(spec.words)]))
+        steps += [db.fetch(search.BEHIND), db.fetch(search.COUNT_WORD_MATCHES, [search.word_expression(spec.words)])]
     if walked is None:
         params: list[object] = []
         condition = search.matched(spec, filters, params)
         ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
         page = search.paging(limit, offset, params)
         steps.append(db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", params))
-    [(behind,)], *outcomes = await db.in_turn(steps, snapshot=True)
+    outcomes = await db.in_turn(steps, snapshot=True) if steps else []
     cards = walked[offset:] if walked is not None else outcomes.pop()
-    if in_index and not behind:
-        [(total,)] = outcomes[0]
-        return cards, total
-    if limit is None or (len(cards) < limit and (cards or offset == 0)):
-        return cards, offset + len(cards)
-    params = []
-    [(total,)] = await db.fetch(f"SELECT count(*) FROM card WHERE {search.matched(spec, filters, params)}", params)
-    return cards, total
+    if in_index:
+        [(behind,)], [(total,)] = outcomes
+        if not behind:
+            return cards, total
+    return cards, await search.total_of(db, spec, filters, cards, limit, offset)
 
 
 async def heads_page(
