@@ -84,9 +84,11 @@ def check_file(path: Path, writable: bool = True) -> Optional[str]:
     if open_in_this_process(path):
         return None
     for suffix in ("-wal", "-journal"):
-        side = path.with_name(path.name + suffix)
-        if side.exists() and side.stat().st_size > 0:
-            return None
+        try:  # one stat: a store closing meanwhile (another, at exit) deletes its -wal
+            if path.with_name(path.name + suffix).stat().st_size > 0:
+                return None
+        except FileNotFoundError:
+            pass
     try:
         with open(path, "r+b" if writable else "rb") as file:
             header = file.read(HEADER_SIZE)
