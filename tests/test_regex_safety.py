@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tests.test_lab_stop import processes
 
-from mcard import AsyncPersistenceWrapper, ConfigurationError, SQLiteConfig, ValidationError
+from mcard import AsyncPersistenceWrapper, ConfigurationError, MCard, SQLiteConfig, StorageError, ValidationError
 from mcard.domain.query import SearchSpec, card_snippet
 from mcard.domain.query import regex_process
 
@@ -80,6 +80,50 @@ async def test_cancelling_a_regex_search_kills_its_process(make_config):
             await asyncio.sleep(0.1)
         assert not threads_waiting_on_a_child()
         assert [card.content for card in await store.search("!$", mode="regex")] == [STUCK]
+
+
+async def test_a_regex_search_cancelled_at_any_step_ends_as_cancellation(make_config):
+    """Cancelled while it takes a connection, reads, or waits on the child: never a late
+    answer or a time-out in place of the cancellation."""
+    async with AsyncPersistenceWrapper(make_config(regex_timeout=5)) as store:
+        await store.save_many([MCard(STUCK + str(number)) for number in range(30)])
+        outcomes = set()
+        for steps in range(16):
+            search = asyncio.create_task(store.search(RUNAWAY, mode="regex"))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            search.cancel()
+            try:
+                outcomes.add(f"finished with {len(await search)}")
+            except asyncio.CancelledError:
+                outcomes.add("cancelled")
+            except Exception as exc:  # the fault: anything else
+                outcomes.add(f"{type(exc).__name__}: {exc}")
+        assert outcomes == {"cancelled"}
+        assert [card.content for card in await store.search("!0$", mode="regex")] == [STUCK + "0"]
+
+
+async def test_closing_the_store_ends_its_running_regex_search(make_config):
+    store = AsyncPersistenceWrapper(make_config(regex_timeout=600))
+    await store.initialize()
+    try:
+        await store.create(STUCK)
+        search = asyncio.create_task(store.search(RUNAWAY, mode="regex"))
+        for _ in range(100):  # until the child runs the match
+            await asyncio.sleep(0.05)
+            if "R" in regex_children(os.getpid()).values():
+                break
+        assert "R" in regex_children(os.getpid()).values()
+    finally:
+        await store.close()
+    with pytest.raises(StorageError, match="the store was closed during the regular expression search"):
+        await asyncio.wait_for(search, 30)
+    assert "R" not in regex_children(os.getpid()).values()
+    for _ in range(100):
+        if not threads_waiting_on_a_child():
+            break
+        await asyncio.sleep(0.1)
+    assert not threads_waiting_on_a_child()
 
 
 def test_a_snippet_whose_matches_take_too_long_is_shown_unmarked():

@@ -204,6 +204,7 @@ class RegexRun:
         self._failed = False
         self._exchanging = False
         self._expired = False
+        self._stopped_because: Optional[str] = None
 
     def run(self, kind: str, contents: Sequence[Content]) -> list[Any]:
         """Per content (bytes are decoded as UTF-8 by the child, and match nothing when they
@@ -225,8 +226,9 @@ class RegexRun:
         goes on meanwhile; the loop keeps the time limit."""
         waiting = asyncio.get_running_loop().run_in_executor(_waiters(), self._exchange_all, "search", contents)
         try:
-            return await asyncio.wait_for(waiting, self._remaining())
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self._remaining()):  # not wait_for: on 3.11 it drops a
+                return await waiting  # cancellation that comes as the answer does
+        except TimeoutError:
             self._expire()
             raise self._timed_out() from None
         except BaseException:
@@ -249,7 +251,8 @@ class RegexRun:
             if answer is None:
                 if self._expired:
                     raise self._timed_out()
-                raise StorageError(f"the process running the regular expression stopped ({child.process.returncode})")
+                raise StorageError(self._stopped_because
+                                   or f"the process running the regular expression stopped ({child.process.returncode})")
             answers += answer
         return answers
 
@@ -264,7 +267,7 @@ class RegexRun:
         ``stop`` from another thread never misses a child taken meanwhile)."""
         with self._lock:
             if self._failed:
-                raise StorageError("the regular expression search was stopped")
+                raise StorageError(self._stopped_because or "the regular expression search was stopped")
             if self._child is None:
                 self._child = _POOL.take()
             self._exchanging = True
@@ -282,10 +285,13 @@ class RegexRun:
         self._expired = True
         self.stop()
 
-    def stop(self) -> None:
-        """Kill the child (from any thread): a call waiting on it ends."""
+    def stop(self, because: Optional[str] = None) -> None:
+        """Kill the child (from any thread): a call waiting on it ends, with a ``StorageError``
+        that says ``because`` when given."""
         with self._lock:
             self._failed = True
+            if because is not None and self._stopped_because is None:
+                self._stopped_because = because
             child = self._child
             if child is not None and not self._exchanging:
                 child.discard()

@@ -11,8 +11,8 @@ import asyncio
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Optional
 
@@ -20,6 +20,7 @@ from mcard.domain.models.card import MCard, check_card as check_true_card, to_mi
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
+from mcard.domain.query.regex_process import RegexRun
 
 from .card_rows import Row, head_row
 from .facets import FACETS, facet_values, order_facet, time_width
@@ -183,6 +184,7 @@ class BaseStore(ABC):
         self.config = config
         self._where: str = type(self).__name__
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._regex_runs: set[RegexRun] = set()
 
     # -- the event loop ----------------------------------------------------------------------
     def _bind_loop(self) -> None:
@@ -192,8 +194,24 @@ class BaseStore(ABC):
         self._check_loop()
         self._loop = asyncio.get_running_loop()
 
-    def _release_loop(self) -> None:
+    def _begin_closing(self) -> None:
+        """What ``close`` does first: free the store of its loop, and end the regular
+        expression searches running (a runaway pattern would hold them, and their connections,
+        until ``regex_timeout``)."""
         self._loop = None
+        for run in self._regex_runs:
+            run.stop(f"{self._where}: the store was closed during the regular expression search")
+
+    @contextmanager
+    def _regex_running(self, spec: SearchSpec) -> Iterator[RegexRun]:
+        """A run of ``spec``'s regular expression for one search, stopped if the store closes."""
+        run = spec.regex_run(self.config.regex_timeout)
+        self._regex_runs.add(run)
+        try:
+            yield run
+        finally:
+            self._regex_runs.discard(run)
+            run.close()
 
     def _check_loop(self) -> None:
         if self._loop is not None and asyncio.get_running_loop() is not self._loop:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import random
@@ -227,7 +228,7 @@ class PostgresStore(BaseStore):
         opening, self._opening = self._opening, None
         if opening is None:
             return
-        self._release_loop()
+        self._begin_closing()
         if not opening.done():
             await asyncio.wait([opening])
         if self._batcher is not None:
@@ -243,7 +244,8 @@ class PostgresStore(BaseStore):
         self._page_marks.clear()
         if pool is not None:
             try:
-                await asyncio.wait_for(pool.close(), self.config.timeout)
+                async with asyncio.timeout(self.config.timeout):
+                    await pool.close()
             except TimeoutError:
                 logger.warning(
                     "%s: connections still busy or not answering after %s s; closed without waiting",
@@ -464,17 +466,13 @@ class PostgresStore(BaseStore):
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
             alternatives = [] if literal is not None else postgres_search.alternative_patterns(spec.folded_alternatives())
             tests = postgres_search.walk_tests(literal, alternatives) if self._indexed else None
-            run = spec.regex_run(self.config.regex_timeout) if spec.mode == "regex" else None
-            try:
+            with self._regex_running(spec) if spec.mode == "regex" else contextlib.nullcontext() as run:
                 if tests is not None and limit is not None and not total:
                     walked = await self._run(self._walk, spec, filters, tests, offset + limit, run)
                     if walked is not None:
                         return walked[offset:], None
                 rows = await self._run(sql.matching_rows, filters, literal, alternatives, self._indexed, self._counted)
                 found = await self._matches(spec, rows, run)
-            finally:
-                if run is not None:
-                    run.close()
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)
 

@@ -183,7 +183,7 @@ class SQLiteStore(BaseStore):
         opening, self._opening = self._opening, None
         if opening is None:
             return
-        self._release_loop()
+        self._begin_closing()
         if not opening.done() or opening.exception() is not None:
             await asyncio.wait([opening])
         if self._batcher is not None:
@@ -386,9 +386,10 @@ class SQLiteStore(BaseStore):
         while True:
             ended = self._snapshots_ended
             try:
-                await asyncio.wait_for(self._snapshot_slots.acquire(), self.config.timeout)
+                async with asyncio.timeout(self.config.timeout):  # not wait_for: on 3.11 it drops
+                    await self._snapshot_slots.acquire()  # a cancellation that comes as a slot does
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self._snapshots_ended == ended:
                     raise StorageError(
                         f"{self._where}: {self._snapshot_slots_total} iterations are reading at once; none ended"
@@ -621,8 +622,7 @@ class SQLiteStore(BaseStore):
         is common (``search.walk_rows``), else, or when that walk falls short, from the index's
         candidates. The page is read from the same snapshot."""
         wanted = None if total or limit is None else offset + limit
-        run = spec.regex_run(self.config.regex_timeout)
-        try:
+        with self._regex_running(spec) as run:
             async with self._snapshot_reader() as worker:
                 walk = None if wanted is None else await search.walk_rows(worker, spec, wanted)
                 ids: list[int] = []
@@ -633,8 +633,6 @@ class SQLiteStore(BaseStore):
                     ids = await self._regex_ids(worker, run, candidates, wanted)
                 ids_json = await asyncio.to_thread(json.dumps, ids)
                 cards = await search.page_of(worker, ids_json, limit, offset) if ids else []
-        finally:
-            run.close()
         return cards, (len(ids) if total else None)
 
     async def _regex_ids(
