@@ -35,7 +35,7 @@ SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
-            "mark", "paging", "newest_rows", "hits_up_to", "walk_statement"}
+            "mark", "paging", "newest_rows", "hits_up_to", "walk_statement", "ordering", "_required"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -375,8 +375,10 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query import Filters, SearchSpec
     from mcard.domain.query.ranking import phrases
     from mcard.infrastructure.persistence.engine import (
-        postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters, sqlite_facets, sqlite_search,
+        postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters, sqlite_facets,
+        sqlite_search,
     )
+    from mcard.domain.query.order import ORDERS
 
     try:
         filters = Filters.of(tag=tag.strip() or "XQX", name=name, content_type=content_type,
@@ -395,6 +397,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     tables = postgres_sql.Tables.named("public", "card")
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])
+    statements += [postgres_orders.ordering(tables, order) for order in ORDERS]
     for dialect in (sqlite_search.DIALECT, postgres_sql.dialect(tables)):
         statements.append(sql_filters.joined(sql_filters.where(filters, dialect, params)))
     chosen, chosen_params = postgres_words.chosen_flag(tables, filters, postgres_sql.dialect(tables))
@@ -421,7 +424,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
                        postgres_ranking.score(1.5, [0.5] * len(counted), values)]
         narrowed = postgres_words.narrowing(query_words)
         if narrowed is not None:
-            statements.append(postgres_words._holding(narrowed, values))
+            statements += [postgres_words._holding(narrowed, values), postgres_words._required(query_words, narrowed, values)]
         assert values.list and not [v for v in values.list if isinstance(v, str) and "'" in v]
         params += values.list
     assert not [s for s in statements if "xqx" in s.lower()], statements

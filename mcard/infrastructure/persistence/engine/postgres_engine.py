@@ -476,6 +476,23 @@ class PostgresStore(BaseStore):
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)
 
+    async def _search_ordered(
+        self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
+    ) -> tuple[list[MCard], int]:
+        """A word search whose phrases can be looked up chooses its page of plain texts in SQL
+        (``postgres_words.ordered_matches``), where ranking every match and sorting them all
+        in Python took 0.9-1.0 s for a word in 37,683 of 100,000 cards."""
+        narrowed = postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
+        if narrowed is None:
+            return await super()._search_ordered(spec, filters, limit, offset, order)
+        wanted = None if limit is None else offset + limit
+        # one row at least: the plain texts' count comes with their rows
+        found, total = await self._run(
+            sql.ordered_word_search, filters, spec.words, narrowed, None if wanted is None else max(wanted, 1), order
+        )
+        ordered = await self._sorted(found, order)
+        return (ordered[offset:] if wanted is None else ordered[offset:wanted]), total
+
     async def _matches(self, spec: SearchSpec, rows: list[Any], run: Optional[RegexRun]) -> list[MCard]:
         """The cards of candidate ``rows`` (``COLUMNS``) that ``spec`` matches, newest first; a
         regular expression's checked by ``run``."""

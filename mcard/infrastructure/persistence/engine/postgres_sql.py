@@ -23,9 +23,10 @@ from mcard.domain.models.card import EPOCH, MCard, from_micros, to_micros
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
-from mcard.domain.query import DEFAULT_ORDER, Filters, WordQuery
+from mcard.domain.query import Filters, WordQuery
 
 from . import postgres_copy as copy
+from . import postgres_orders as orders
 from . import postgres_search as search
 from . import postgres_words as words
 from . import sql_filters
@@ -522,16 +523,6 @@ def _where(tables: Tables, filters: Filters, after: Optional[tuple[int, str]]) -
     return sql_filters.joined(clauses), params
 
 
-ORDER_BY: Final = {
-    "oldest": " ORDER BY c.g_time, c.hash",
-    "largest": " ORDER BY c.size DESC, c.g_time DESC, c.hash DESC",
-    "smallest": " ORDER BY c.size, c.g_time DESC, c.hash DESC",
-    "type": """ ORDER BY coalesce(c.content_type, '') COLLATE "C", c.g_time DESC, c.hash DESC""",
-}
-"""Each order but newest first and name (``mcard.domain.query.order``) as SQL over ``card AS c``;
-text compares by code point (``COLLATE "C"``), as Python does."""
-
-
 async def ordered_page(
     conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str
 ) -> list[MCard]:
@@ -560,16 +551,8 @@ async def _ordered_rows(
     """Rows of a page in ``order``: the ``SELECTED`` columns (their parameters first, ``leading``)."""
     params: list[object] = [*leading]
     clauses = sql_filters.where(filters, dialect(tables), params, None, table="c")
-    if order == "name":  # the latest name, as names_of reads it; cards without one last
-        latest = (
-            f"(SELECT s.name FROM {tables.sighting} AS s WHERE s.hash = c.hash AND s.name IS NOT NULL"
-            " ORDER BY s.seen_at DESC, s.key DESC LIMIT 1)"
-        )
-        ordering = f""" ORDER BY {latest} IS NULL, {latest} COLLATE "C", c.g_time DESC, c.hash DESC"""
-    else:
-        ordering = NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     return await conn.fetch(
-        f"SELECT {SELECTED[selected]} FROM {tables.card} AS c{sql_filters.joined(clauses)}{ordering}"
+        f"SELECT {SELECTED[selected]} FROM {tables.card} AS c{sql_filters.joined(clauses)}{orders.ordering(tables, order)}"
         f" LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
         *params, limit, offset,
     )
@@ -700,6 +683,15 @@ async def word_search(
 ) -> tuple[list[MCard], int]:
     """A word search whose phrases can be looked up (``postgres_words.ranked_page``)."""
     return await words.ranked_page(conn, tables, filters, dialect(tables), query, narrowed, limit, offset)
+
+
+async def ordered_word_search(
+    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]],
+    wanted: Optional[int], order: str,
+) -> tuple[list[MCard], int]:
+    """The first ``wanted`` matches of a word search whose phrases can be looked up, in
+    ``order``, among others (``postgres_words.ordered_matches``), and how many match in all."""
+    return await words.ordered_matches(conn, tables, filters, dialect(tables), query, narrowed, wanted, order)
 
 
 async def index_step(conn: Connection, tables: Tables, most: int) -> int:

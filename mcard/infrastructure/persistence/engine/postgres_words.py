@@ -26,6 +26,7 @@ from mcard.domain.query import Filters, WordQuery, tokens
 from mcard.domain.query.ranking import WordStats, phrases, score, stats_of, weights
 from mcard.domain.query.text import Phrase, text_of
 
+from . import postgres_orders as orders
 from . import postgres_ranking as ranking
 from . import postgres_search as search
 from . import sql_filters
@@ -175,10 +176,13 @@ def narrowing(query: WordQuery) -> Optional[list[list[str]]]:
     return found
 
 
-def chosen_flag(tables: Tables, filters: Filters, dialect: sql_filters.Dialect) -> tuple[str, list[object]]:
-    """A boolean column telling whether a card passes ``filters``, and its values."""
+def chosen_flag(
+    tables: Tables, filters: Filters, dialect: sql_filters.Dialect, table: Optional[str] = None
+) -> tuple[str, list[object]]:
+    """A boolean column telling whether a card (of ``table``, the card table by default)
+    passes ``filters``, and its values."""
     params: list[object] = []
-    clauses = sql_filters.where(filters, dialect, params, None, table=tables.card)
+    clauses = sql_filters.where(filters, dialect, params, None, table=table or tables.card)
     return (f"coalesce({' AND '.join(clauses)}, false)" if clauses else "true"), params
 
 
@@ -198,17 +202,7 @@ async def ranked_page(
             "SELECT count(*) FILTER (WHERE words >= 0), coalesce(sum(words) FILTER (WHERE words >= 0), 0)"
             f" FROM {tables.card}"
         )
-        await conn.execute(search.PREFER_INDEXES)
-        uncounted = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE words IS NULL", *chosen_params)
-        values = ranking.Values(chosen_params)
-        holding = _holding(narrowed, values)
-        others = await conn.fetch(
-            f"SELECT {chosen}, {COLUMNS} FROM {tables.card}"
-            f" WHERE text_indexed AND words >= 0 AND NOT {ranking.PLAIN} AND ({holding})"
-            f" UNION ALL SELECT {chosen}, {COLUMNS} FROM {tables.card}"
-            f" WHERE NOT text_indexed AND words >= 0 AND ({holding})",
-            *values.list,
-        )
+        uncounted, others = await _read_elsewhere(conn, tables, filters, dialect, narrowed)
         values = ranking.Values([])
         plain = f"text_indexed AND words >= 0 AND {ranking.PLAIN} AND ({_holding(narrowed, values)})"
         plain_hits = await conn.fetchrow(
@@ -242,6 +236,70 @@ async def ranked_page(
     return (found[offset:] if limit is None else found[offset:offset + limit]), total
 
 
+async def ordered_matches(
+    conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
+    narrowed: list[list[str]], wanted: Optional[int], order: str,
+) -> tuple[list[MCard], int]:
+    """The first ``wanted`` (all for None) plain texts that match ``query`` and pass
+    ``filters`` in ``order`` (``postgres_orders``), with every other card that
+    matches, not in order; and how many match in all. Unranked, so without statistics. The
+    texts that may hold a phrase are read once through the trigram index (``held``: the plain
+    ones that match, and those that are not plain): the plain ones are counted and paged in
+    SQL, which reads the contents of the page alone; the others are read whole and checked in
+    Python, with the uncounted cards and the bytes cards (as ``ranked_page`` reads them)."""
+    chosen, params = chosen_flag(tables, filters, dialect, table="c")
+    values = ranking.Values(params)
+    exact = {clause: ranking.occurrences(clause) for clause in (*phrases(query), *query.excluded)}
+    page = f"SELECT count(*) OVER () AS matching, c.hash AS key FROM held AS c WHERE c.plain AND c.chosen{orders.ordering(tables, order)}"
+    if wanted is not None:
+        page += f" LIMIT {values.mark(min(wanted, MAX_SQL_INTEGER))}"
+    statement = (
+        f"WITH held AS MATERIALIZED (SELECT c.hash, c.g_time, c.size, c.content_type, p.plain, {chosen} AS chosen"
+        f" FROM {tables.card} AS c CROSS JOIN LATERAL (SELECT {ranking.PLAIN} AS plain) AS p"
+        f" WHERE c.text_indexed AND c.words >= 0 AND {_required(query, narrowed, values)}"
+        f" AND (NOT p.plain OR {ranking.matches(query, exact, values)}))"
+        f" SELECT page.matching, true, {PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
+        f" UNION ALL SELECT NULL, held.chosen, {PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
+        " WHERE NOT held.plain"
+    )
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        uncounted, unindexed = await _read_elsewhere(conn, tables, filters, dialect, narrowed, unranked=query)
+        rows = await conn.fetch(statement, *values.list)
+    plain = [row for row in rows if row[0] is not None]
+    others = [(row[1], tuple(row)[2:]) for row in rows if row[0] is None]
+    matching = await asyncio.to_thread(_matching, query, _flagged(uncounted) + _flagged(unindexed) + others)
+    return [row_card(tuple(row)[2:]) for row in plain] + matching, len(matching) + (plain[0][0] if plain else 0)
+
+
+async def _read_elsewhere(
+    conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, narrowed: list[list[str]],
+    unranked: Optional[WordQuery] = None,
+) -> tuple[list[Any], list[Any]]:
+    """The rows (passing ``filters`` or not, then ``COLUMNS``) a word search reads and checks
+    in Python: the cards not counted yet; and those that may hold a phrase (``narrowed``) but
+    are not in the trigram index yet, or are indexed texts that are not plain. For the
+    ``unranked`` search of a query (``ordered_matches``), only cards that may match it, and
+    none of the indexed texts (its own statement reads them)."""
+    chosen, params = chosen_flag(tables, filters, dialect)
+    await conn.execute(search.PREFER_INDEXES)
+    uncounted = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE words IS NULL", *params)
+    values = ranking.Values(params)
+    holding = _holding(narrowed, values) if unranked is None else _required(unranked, narrowed, values)
+    statement = f"SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE NOT text_indexed AND words >= 0 AND ({holding})"
+    if unranked is None:
+        statement += (
+            f" UNION ALL SELECT {chosen}, {COLUMNS} FROM {tables.card}"
+            f" WHERE text_indexed AND words >= 0 AND NOT {ranking.PLAIN} AND ({holding})"
+        )
+    return uncounted, await conn.fetch(statement, *values.list)
+
+
+def _matching(query: WordQuery, rows: Flagged) -> list[MCard]:
+    """The cards of ``rows`` chosen by the filters whose text matches ``query``."""
+    cards = (row_card(row) for chosen, row in rows if chosen)
+    return [card for card in cards if (text := text_of(card.content)) is not None and query.matches_words(tokens(text))]
+
+
 Flagged = list[tuple[bool, Any]]
 
 
@@ -251,6 +309,14 @@ def _holding(narrowed: list[list[str]], values: ranking.Values) -> str:
         "(" + " AND ".join(f"{ranking.ESCAPED} ~ {values.mark(pattern)}" for pattern in patterns) + ")"
         for patterns in narrowed
     )
+
+
+def _required(query: WordQuery, narrowed: list[list[str]], values: ranking.Values) -> str:
+    """Whether a card may match ``query``: for every group, it may hold one of the group's
+    phrases (``_holding`` of their ``narrowed`` patterns, in the order of ``phrases``). Narrower
+    than ``_holding``, which any phrase passes (what ranking counts)."""
+    patterns = iter(narrowed)
+    return " AND ".join(f"({_holding([next(patterns) for _ in group], values)})" for group in query.groups)
 
 
 def _flagged(rows: Sequence[Any]) -> Flagged:
