@@ -35,7 +35,7 @@ SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
-            "mark", "paging", "newest_rows", "hits_up_to", "walk_statement", "ordering", "_required"}
+            "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -392,7 +392,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_search.matched(spec, filters, params))
     statements.append(sqlite_search.also(filters, params))
     statements.append(sqlite_search.paging(7, 3, params))
-    statements.append(sqlite_search.newest_rows(("card_words", '"xqx"', 11), filters, params))
+    statements += [sqlite_search.walked_rows(("card_words", '"xqx"', 11), filters, params, order)
+                   for order in sqlite_search.WALK_ORDERS]
     statements.append(sqlite_facets._chosen(filters, spec, params))
     tables = postgres_sql.Tables.named("public", "card")
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])

@@ -47,6 +47,8 @@ SORTED_CARD: Final = (
 """``CARD`` for a statement that may sort its rows: a large content is NULL, and read as a blob
 by the row factory once sorted."""
 NEWEST_FIRST: Final = " ORDER BY card.g_time DESC, card.hash DESC"
+WALK_ORDERS: Final = {"newest": NEWEST_FIRST, "oldest": " ORDER BY card.g_time, card.hash"}
+"""The orders a walk reads the time index in (``walked_rows``)."""
 DIALECT: Final = sql_filters.Dialect(
     mark=lambda _: "?", glob=lambda mark: f"name GLOB {mark}", glob_value=sqlite_glob,
     tag_table="tag", sighting_table="sighting",
@@ -249,9 +251,9 @@ async def walk_rows(db: SQLiteWorker, spec: SearchSpec, wanted: int) -> Optional
     return (index, argument, page_walks.budget(threshold, choice)) if 0 < threshold <= hits else None
 
 
-def newest_rows(walk: Walk, filters: Filters, params: list[object]) -> str:
-    """The newest cards ``walk`` may read, within ``filters``' time bounds (a range of the time
-    index), with the contents of those that can match: texts and bytes that are UTF-8 or not
+def walked_rows(walk: Walk, filters: Filters, params: list[object], order: str = "newest") -> str:
+    """The newest (or in ``order``, the oldest) cards ``walk`` may read, within ``filters``'
+    time bounds (a range of the time index), with the contents of those that can match: texts and bytes that are UTF-8 or not
     looked at yet, and of those over ``BLOB_READ_FROM`` bytes only the ones among the index's
     hits (listed once, when the walk meets the first such card), so a walk past large texts
     does not read them (1,000 texts of 200 KB among the newest: 185 ms -> ~1 ms; a ``MATCH``
@@ -271,17 +273,20 @@ def newest_rows(walk: Walk, filters: Filters, params: list[object]) -> str:
             f" WHEN card.size <= {BLOB_READ_FROM} OR card.id > ({INDEXED_UP_TO})"
             " OR card.id IN (SELECT id FROM card_searchable WHERE has_nul)"
             f" OR {AMONG_HITS[index]} THEN card.content END AS content"
-            f" FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{NEWEST_FIRST} LIMIT ?")
+            f" FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?")
 
 
-async def walk(db: SQLiteWorker, spec: SearchSpec, filters: Filters, wanted: int) -> Optional[list[MCard]]:
-    """The first ``wanted`` cards ``spec`` matches, newest first, from a walk down the time
-    index; None when the index path is the better one or the walk fell short."""
+async def walk(
+    db: SQLiteWorker, spec: SearchSpec, filters: Filters, wanted: int, order: str = "newest"
+) -> Optional[list[MCard]]:
+    """The first ``wanted`` cards ``spec`` matches, newest first (or in ``order``, one of
+    ``WALK_ORDERS``), from a walk along the time index; None when the index path is the better
+    one or the walk fell short."""
     planned = await walk_rows(db, spec, wanted)
     if planned is None:
         return None
     params: list[object] = []
-    statement = (f"SELECT {CARD} FROM ({newest_rows(planned, filters, params)}) AS card"
+    statement = (f"SELECT {CARD} FROM ({walked_rows(planned, filters, params, order)}) AS card"
                  f" WHERE card.content IS NOT NULL{also(filters, params)} AND {check(spec, params)} LIMIT ?")
     params.append(wanted)
     cards = await db.fetch(statement, params)
@@ -315,7 +320,7 @@ def regex_walk(db: SQLiteWorker, walk: Walk, filters: Filters) -> Awaitable[Any]
     """``regex_candidates`` newest first, from a ``walk`` down the time index (``walk_rows``)."""
     params: list[object] = []
     content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE card.content END"
-    return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size FROM ({newest_rows(walk, filters, params)}) AS card"
+    return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size FROM ({walked_rows(walk, filters, params)}) AS card"
                      f" WHERE card.content IS NOT NULL{also(filters, params)}", params)
 
 
