@@ -549,9 +549,7 @@ class BaseStore(ABC):
     async def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
         """The stored cards among ``hashes``, keyed by hash, in the order asked."""
         self._check_loop()
-        if isinstance(hashes, (str, bytes)) or not isinstance(hashes, Iterable):
-            raise ValidationError(f"get_many takes an iterable of hashes, got {type(hashes).__name__}")
-        keys = list(dict.fromkeys(check_hash(h) for h in hashes))
+        keys = _hash_list(hashes, "get_many")
         if not keys:
             return {}
         found = await self._get_many(keys)
