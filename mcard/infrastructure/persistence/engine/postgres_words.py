@@ -250,16 +250,16 @@ async def ordered_matches(
     chosen, params = chosen_flag(tables, filters, dialect, table="c")
     values = ranking.Values(params)
     exact = {clause: ranking.occurrences(clause) for clause in (*phrases(query), *query.excluded)}
-    page = f"SELECT count(*) OVER () AS matching, c.hash AS key FROM held AS c WHERE c.plain AND c.chosen{orders.ordering(tables, order)}"
+    page = f"SELECT count(*) OVER () AS matching, c.hash AS key FROM held AS c WHERE c.plain{orders.ordering(tables, order)}"
     if wanted is not None:
         page += f" LIMIT {values.mark(min(wanted, MAX_SQL_INTEGER))}"
     statement = (
-        f"WITH held AS MATERIALIZED (SELECT c.hash, c.g_time, c.size, c.content_type, p.plain, {chosen} AS chosen"
+        "WITH held AS MATERIALIZED (SELECT c.hash, c.g_time, c.size, c.content_type, p.plain"
         f" FROM {tables.card} AS c CROSS JOIN LATERAL (SELECT {ranking.PLAIN} AS plain) AS p"
-        f" WHERE c.text_indexed AND c.words >= 0 AND {_required(query, narrowed, values)}"
+        f" WHERE c.text_indexed AND c.words >= 0 AND {_required(query, narrowed, values)} AND {chosen}"
         f" AND (NOT p.plain OR {ranking.matches(query, exact, values)}))"
         f" SELECT page.matching, true, {PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
-        f" UNION ALL SELECT NULL, held.chosen, {PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
+        f" UNION ALL SELECT NULL, true, {PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
         " WHERE NOT held.plain"
     )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -278,14 +278,16 @@ async def _read_elsewhere(
     """The rows (passing ``filters`` or not, then ``COLUMNS``) a word search reads and checks
     in Python: the cards not counted yet; and those that may hold a phrase (``narrowed``) but
     are not in the trigram index yet, or are indexed texts that are not plain. For the
-    ``unranked`` search of a query (``ordered_matches``), only cards that may match it, and
-    none of the indexed texts (its own statement reads them)."""
+    ``unranked`` search of a query (``ordered_matches``), only cards that pass the filters and
+    may match it, and none of the indexed texts (its own statement reads them)."""
     chosen, params = chosen_flag(tables, filters, dialect)
+    wanted = "" if unranked is None else f" AND {chosen}"  # ranking counts every card
     await conn.execute(search.PREFER_INDEXES)
-    uncounted = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE words IS NULL", *params)
+    uncounted = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE words IS NULL{wanted}", *params)
     values = ranking.Values(params)
     holding = _holding(narrowed, values) if unranked is None else _required(unranked, narrowed, values)
-    statement = f"SELECT {chosen}, {COLUMNS} FROM {tables.card} WHERE NOT text_indexed AND words >= 0 AND ({holding})"
+    statement = (f"SELECT {chosen}, {COLUMNS} FROM {tables.card}"
+                 f" WHERE NOT text_indexed AND words >= 0 AND ({holding}){wanted}")
     if unranked is None:
         statement += (
             f" UNION ALL SELECT {chosen}, {COLUMNS} FROM {tables.card}"

@@ -208,8 +208,8 @@ async def total_of(
     db: SQLiteWorker, spec: SearchSpec, filters: Filters, page: list[MCard], limit: Optional[int], offset: int
 ) -> int:
     """How many cards ``spec`` matches among those passing ``filters``: told by ``page`` (read
-    at ``limit`` and ``offset``) when it is not full, else counted."""
-    if limit is None or (len(page) < limit and (page or offset == 0)):
+    at ``limit`` and ``offset``) when it is not full and not past the last match, else counted."""
+    if (limit is None or len(page) < limit) and (page or offset == 0):
         return offset + len(page)
     params: list[object] = []
     [(total,)] = await db.fetch(f"SELECT count(*) FROM card WHERE {matched(spec, filters, params)}", params)
