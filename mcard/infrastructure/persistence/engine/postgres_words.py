@@ -243,8 +243,9 @@ async def ordered_matches(
     """The first ``wanted`` (all for None) plain texts that match ``query`` and pass
     ``filters`` in ``order`` (``postgres_orders``), with every other card that
     matches, not in order; and how many match in all. Unranked, so without statistics. The
-    texts that may hold a phrase are read once through the trigram index (``held``: the plain
-    ones that match, and those that are not plain): the plain ones are counted and paged in
+    texts that pass ``filters`` and may match are read once through the trigram index
+    (``held``: the plain ones that match, and those that are not plain; filters first, as
+    the words' regular expressions cost most): the plain ones are counted and paged in
     SQL, which reads the contents of the page alone; the others are read whole and checked in
     Python, with the uncounted cards and the bytes cards (as ``ranked_page`` reads them)."""
     chosen, params = chosen_flag(tables, filters, dialect, table="c")
@@ -258,17 +259,17 @@ async def ordered_matches(
         f" FROM {tables.card} AS c CROSS JOIN LATERAL (SELECT {ranking.PLAIN} AS plain) AS p"
         f" WHERE c.text_indexed AND c.words >= 0 AND {_required(query, narrowed, values)} AND {chosen}"
         f" AND (NOT p.plain OR {ranking.matches(query, exact, values)}))"
-        f" SELECT page.matching, true, {PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
-        f" UNION ALL SELECT NULL, true, {PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
+        f" SELECT page.matching, {PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
+        f" UNION ALL SELECT NULL, {PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
         " WHERE NOT held.plain"
     )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         uncounted, unindexed = await _read_elsewhere(conn, tables, filters, dialect, narrowed, unranked=query)
         rows = await conn.fetch(statement, *values.list)
     plain = [row for row in rows if row[0] is not None]
-    others = [(row[1], tuple(row)[2:]) for row in rows if row[0] is None]
+    others = [(True, tuple(row)[1:]) for row in rows if row[0] is None]
     matching = await asyncio.to_thread(_matching, query, _flagged(uncounted) + _flagged(unindexed) + others)
-    return [row_card(tuple(row)[2:]) for row in plain] + matching, len(matching) + (plain[0][0] if plain else 0)
+    return [row_card(tuple(row)[1:]) for row in plain] + matching, len(matching) + (plain[0][0] if plain else 0)
 
 
 async def _read_elsewhere(

@@ -253,10 +253,10 @@ async def walk_rows(db: SQLiteWorker, spec: SearchSpec, wanted: int) -> Optional
 
 def walked_rows(walk: Walk, filters: Filters, params: list[object], order: str = "newest") -> str:
     """The newest (or in ``order``, the oldest) cards ``walk`` may read, within ``filters``'
-    time bounds (a range of the time index), with the contents of those that can match: texts and bytes that are UTF-8 or not
-    looked at yet, and of those over ``BLOB_READ_FROM`` bytes only the ones among the index's
-    hits (listed once, when the walk meets the first such card), so a walk past large texts
-    does not read them (1,000 texts of 200 KB among the newest: 185 ms -> ~1 ms; a ``MATCH``
+    time bounds (a range of the time index), with the contents of those that can match: texts
+    and bytes that are UTF-8 or not looked at yet, and of those over ``BLOB_READ_FROM`` bytes
+    only the ones among the index's hits (listed once, when the walk meets the first such
+    card), so a walk past large texts does not read them (1,000 texts of 200 KB among the newest: 185 ms -> ~1 ms; a ``MATCH``
     per card took 55 us each). Its LIMIT keeps SQLite from merging it into the statement
     around, which reads its rows in its order."""
     index, argument, rows = walk

@@ -501,9 +501,9 @@ async def ordered_search(
     """A page of the cards ``spec`` (not a regular expression: those are checked outside SQL)
     matches, in ``order``, and how many match in all: sorted in SQL, or newest or oldest first
     walked along the time index when the words are common (``search.walk``), where sorting
-    every match in Python took 2.0-2.2 s for a word in 375,340 of 1,000,000 cards. A word search's total is
-    counted in the word index alone while it covers every card, else given by a page that is
-    not full, else counted."""
+    every match in Python took 2.0-2.2 s for a word in 375,340 of 1,000,000 cards. A word
+    search's total is counted in the word index alone while it covers every card, else given by
+    a page that is not full, else counted."""
     walked = None
     if order in search.WALK_ORDERS and limit is not None:
         walked = await search.walk(db, spec, filters, offset + limit, order)
