@@ -61,24 +61,33 @@ def threads_waiting_on_a_child() -> int:
                for top in sys._current_frames().values())
 
 
+async def until_the_child_runs_the_match() -> None:
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if "R" in regex_children(os.getpid()).values():
+            break
+    assert "R" in regex_children(os.getpid()).values()
+
+
+async def until_no_thread_waits_on_a_child() -> None:
+    """The thread that waited on a killed child ends too, long before the time limit."""
+    for _ in range(100):
+        if not threads_waiting_on_a_child():
+            break
+        await asyncio.sleep(0.1)
+    assert not threads_waiting_on_a_child()
+
+
 async def test_cancelling_a_regex_search_kills_its_process(make_config):
     async with AsyncPersistenceWrapper(make_config(regex_timeout=600)) as store:
         await store.create(STUCK)
         search = asyncio.create_task(store.search(RUNAWAY, mode="regex"))
-        for _ in range(100):  # until the child runs the match
-            await asyncio.sleep(0.05)
-            if "R" in regex_children(os.getpid()).values():
-                break
-        assert "R" in regex_children(os.getpid()).values()
+        await until_the_child_runs_the_match()
         search.cancel()
         with pytest.raises(asyncio.CancelledError):
             await search
         assert "R" not in regex_children(os.getpid()).values()
-        for _ in range(100):  # the thread that waited on the child ends too, long before the limit
-            if not threads_waiting_on_a_child():
-                break
-            await asyncio.sleep(0.1)
-        assert not threads_waiting_on_a_child()
+        await until_no_thread_waits_on_a_child()
         assert [card.content for card in await store.search("!$", mode="regex")] == [STUCK]
 
 
@@ -109,21 +118,13 @@ async def test_closing_the_store_ends_its_running_regex_search(make_config):
     try:
         await store.create(STUCK)
         search = asyncio.create_task(store.search(RUNAWAY, mode="regex"))
-        for _ in range(100):  # until the child runs the match
-            await asyncio.sleep(0.05)
-            if "R" in regex_children(os.getpid()).values():
-                break
-        assert "R" in regex_children(os.getpid()).values()
+        await until_the_child_runs_the_match()
     finally:
         await store.close()
     with pytest.raises(StorageError, match="the store was closed during the regular expression search"):
         await asyncio.wait_for(search, 30)
     assert "R" not in regex_children(os.getpid()).values()
-    for _ in range(100):
-        if not threads_waiting_on_a_child():
-            break
-        await asyncio.sleep(0.1)
-    assert not threads_waiting_on_a_child()
+    await until_no_thread_waits_on_a_child()
 
 
 def test_a_snippet_whose_matches_take_too_long_is_shown_unmarked():
