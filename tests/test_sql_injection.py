@@ -34,7 +34,7 @@ PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
-            "_matching", "step_statement", "_holding", "holds", "matches", "hit_counts", "frequencies", "score",
+            "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
@@ -373,7 +373,7 @@ HOSTILE = "XQX'; DROP TABLE card; --\"XQX"
 def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_sensitive, query):
     from mcard.domain.models.exceptions import ValidationError
     from mcard.domain.query import Filters, SearchSpec
-    from mcard.domain.query.ranking import phrases
+    from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
         postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters, sqlite_facets,
         sqlite_search,
@@ -419,10 +419,10 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
         values = postgres_ranking.Values([])
         query_words = spec.words
         exact = {clause: postgres_ranking.occurrences(clause) for clause in (*phrases(query_words), *query_words.excluded)}
-        counted = [exact[clause] for clause in phrases(query_words)]
-        statements += [postgres_ranking.matches(query_words, exact, values), postgres_ranking.hit_counts(counted, values),
-                       postgres_ranking.frequencies(counted, values, 15), postgres_ranking.frequencies(counted, values, 14),
-                       postgres_ranking.score(1.5, [0.5] * len(counted), values)]
+        known = WordStats(9, 99, (1,) * len(phrases(query_words)))
+        statements += [postgres_ranking.matches(query_words, exact, values)]
+        statements += [postgres_ranking.ranking_statement(tables.card, "true", chosen, query_words, exact, known, values,
+                                                          wanted, major) for wanted in (None, 5) for major in (14, 15)]
         narrowed = postgres_words.narrowing(query_words)
         if narrowed is not None:
             statements += [postgres_words._holding(narrowed, values), postgres_words._required(query_words, narrowed, values)]

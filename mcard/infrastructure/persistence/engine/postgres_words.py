@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.query import Filters, WordQuery, tokens
-from mcard.domain.query.ranking import WordStats, phrases, score, stats_of, weights
+from mcard.domain.query.ranking import WordStats, phrases, score, stats_of
 from mcard.domain.query.text import Phrase, text_of
 
 from . import postgres_orders as orders
@@ -51,7 +51,6 @@ STEP_BYTES: Final = 16 * 1024 * 1024
 """Most content a counting step reads, one card at least (500 large texts would otherwise all
 be in memory at once)."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
-PAGE_COLUMNS: Final = "c.hash, c.content, c.is_text, c.g_time, c.hash_algorithm, c.size, c.content_type"
 MOST_PHRASES: Final = 256
 """Phrases of a word query looked up and ranked in SQL (a column each; PostgreSQL allows 1,664):
 a longer query reads every card."""
@@ -191,46 +190,34 @@ async def ranked_page(
     narrowed: list[list[str]], limit: Optional[int], offset: int,
 ) -> tuple[list[MCard], int]:
     """A page of the matches of ``query`` among the cards passing ``filters``, best first, and
-    how many there are. ``narrowed``: the patterns of each phrase (``narrowing``). Each
-    statement numbers its own values, so the conditions are built once per statement."""
-    chosen, chosen_params = chosen_flag(tables, filters, dialect)
+    how many there are. ``narrowed``: the patterns of each phrase (``narrowing``). The cards
+    ranked in Python are read and counted first; one statement then counts, matches and ranks
+    the plain texts (``postgres_ranking.ranking_statement``) with those counts."""
+    chosen, chosen_params = chosen_flag(tables, filters, dialect, table="c")
     clauses = phrases(query)
     exact = {clause: ranking.occurrences(clause) for clause in (*clauses, *query.excluded)}
-    exact_phrases = [exact[clause] for clause in clauses]
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows, words = await conn.fetchrow(
             "SELECT count(*) FILTER (WHERE words >= 0), coalesce(sum(words) FILTER (WHERE words >= 0), 0)"
             f" FROM {tables.card}"
         )
         uncounted, others = await _read_elsewhere(conn, tables, filters, dialect, narrowed)
-        values = ranking.Values([])
-        plain = f"text_indexed AND words >= 0 AND {ranking.PLAIN} AND ({_holding(narrowed, values)})"
-        plain_hits = await conn.fetchrow(
-            f"SELECT {ranking.hit_counts(exact_phrases, values)} FROM {tables.card} WHERE {plain}", *values.list
-        )
-        stats, scored = await asyncio.to_thread(
-            _read, query, WordStats(rows, int(words), tuple(plain_hits)), _flagged(uncounted), _flagged(others)
-        )
-        average, idfs = weights(stats)
+        elsewhere, read = await asyncio.to_thread(_read, query, _flagged(uncounted), _flagged(others))
+        known = WordStats(rows, int(words), (0,) * len(clauses)) + elsewhere
         values = ranking.Values(chosen_params)
-        plain = f"text_indexed AND words >= 0 AND {ranking.PLAIN} AND ({_holding(narrowed, values)})"
-        frequencies = ranking.frequencies(exact_phrases, values, conn.get_server_version().major)
-        best = (  # sorted without their contents, which only the page's cards read
-            f"SELECT {ranking.score(average, idfs, values)} AS score, count(*) OVER () AS matching,"
-            f" g_time AS g, hash AS key FROM {tables.card} CROSS JOIN {frequencies}"
-            f" WHERE {plain} AND {chosen} AND {ranking.matches(query, exact, values)}"
-            " ORDER BY score DESC, g_time DESC, hash DESC"
-        )
-        if limit is not None:
-            best += f" LIMIT {values.mark(min(offset + limit, MAX_SQL_INTEGER))}"  # each may be 2**63-1
-        page = await conn.fetch(
-            f"SELECT best.score, best.matching, {PAGE_COLUMNS}"
-            f" FROM ({best}) AS best JOIN {tables.card} AS c ON c.hash = best.key"
-            " ORDER BY best.score DESC, best.g DESC, best.key DESC",
-            *values.list,
-        )
-    total = len(scored) + (page[0]["matching"] if page else 0)
-    scored += [(row[0], row_card(tuple(row)[2:])) for row in page]
+        candidates = f"c.text_indexed AND c.words >= 0 AND {ranking.PLAIN} AND ({_holding(narrowed, values)})"
+        wanted = None if limit is None else min(offset + limit, MAX_SQL_INTEGER)  # each may be 2**63-1
+        server_major = conn.get_server_version().major
+        statement = ranking.ranking_statement(tables.card, candidates, chosen, query, exact, known, values, wanted, server_major)
+        if server_major >= 14:
+            await conn.execute(ranking.NO_MEMOIZE)
+        page = await conn.fetch(statement, *values.list)
+    stats = known + WordStats(0, 0, tuple(page[0][:len(clauses)]))
+    scored = await asyncio.to_thread(
+        lambda: [(score(query, words, stats), card) for card, words in read if query.matches_words(words)]
+    )
+    total = len(scored) + page[0]["matching"]
+    scored += [(row["score"], row_card(tuple(row)[len(clauses) + 2:])) for row in page if row["score"] is not None]
     scored.sort(key=lambda item: (item[0], item[1].g_time, item[1].hash), reverse=True)
     found = [card for _, card in scored]
     return (found[offset:] if limit is None else found[offset:offset + limit]), total
@@ -259,8 +246,8 @@ async def ordered_matches(
         f" FROM {tables.card} AS c CROSS JOIN LATERAL (SELECT {ranking.PLAIN} AS plain) AS p"
         f" WHERE c.text_indexed AND c.words >= 0 AND {_required(query, narrowed, values)} AND {chosen}"
         f" AND (NOT p.plain OR {ranking.matches(query, exact, values)}))"
-        f" SELECT page.matching, {PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
-        f" UNION ALL SELECT NULL, {PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
+        f" SELECT page.matching, {ranking.PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
+        f" UNION ALL SELECT NULL, {ranking.PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
         " WHERE NOT held.plain"
     )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -326,18 +313,14 @@ def _flagged(rows: Sequence[Any]) -> Flagged:
     return [(row[0], tuple(row)[1:]) for row in rows]
 
 
-def _read(
-    query: WordQuery, counted: WordStats, uncounted: Flagged, others: Flagged
-) -> tuple[WordStats, list[tuple[float, MCard]]]:
-    """The store's statistics (``counted``: the counted cards, the plain texts' hits) with
-    those of the cards read, and the chosen matches among these, scored."""
+def _read(query: WordQuery, uncounted: Flagged, others: Flagged) -> tuple[WordStats, list[tuple[MCard, list[str]]]]:
+    """The statistics of the cards read (the rows and words of the ``uncounted``, the hits of
+    both), and the chosen ones among them with their words."""
     def read(rows: Flagged) -> list[tuple[bool, MCard, list[str]]]:
         return [(chosen, card, tokens(text)) for chosen, row in rows
                 if (text := text_of((card := row_card(row)).content)) is not None]
 
     new, old = read(uncounted), read(others)
-    stats = counted + WordStats(0, 0, stats_of(query, (words for _, _, words in old)).hits)
+    stats = WordStats(0, 0, stats_of(query, (words for _, _, words in old)).hits)
     stats += stats_of(query, (words for _, _, words in new))
-    scored = [(score(query, words, stats), card) for chosen, card, words in new + old
-              if chosen and query.matches_words(words)]
-    return stats, scored
+    return stats, [(card, words) for chosen, card, words in new + old if chosen]
