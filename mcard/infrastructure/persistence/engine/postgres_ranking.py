@@ -4,10 +4,10 @@ A text with no NUL, no backslash and no byte over 127 is its own escape encoding
 and its words (``tokens``) are its runs of ASCII letters and digits, lowercased. Such a run is
 found exactly by a POSIX regular expression with look-around for the run's ends
 (``occurrences``): a word, every word a prefix begins, every start of a phrase. So for these
-texts SQL decides the matches, counts each phrase's hits and ranks them, computing
-``ranking.score`` operation by operation on the same doubles (Python passes the constants,
-the mean length and the weights), and only a page of them leaves the server. Other texts are
-ranked in Python (``postgres_words``).
+texts SQL decides the matches, counts each phrase's hits and ranks them, computing the idfs
+and ``ranking.score`` operation by operation on the same doubles as Python (which passes the
+constants, the mean length and the hits it found elsewhere), and only a page of them leaves the
+server. Other texts are ranked in Python (``postgres_words``).
 """
 
 from __future__ import annotations
