@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 
@@ -68,8 +69,11 @@ def test_a_notebook_get_is_served_on_the_callers_thread_and_stays_exact(tmp_path
     with mcard.notebook.open(tmp_path / "now.db") as cards:
         small = cards.create("small enough to read at once")
         large = cards.create("x" * (LOOP_READ_SETTINGS["bytes"] + 1))
-        assert cards.get(small.hash) == small  # the first get opens the loop's connection
+        assert cards.get(small.hash) == small  # the first get starts opening the loop's connection
         store = cards._wrapper.store
+        deadline = time.monotonic() + 30
+        while not store._loop_reader_opening.done() and time.monotonic() < deadline:
+            time.sleep(0.01)  # it opens on a thread; until then gets go to threads too
         assert store.get_now(small.hash) == {small.hash: small}
         assert store.get_now(large.hash) is None and cards.get(large.hash) == large
         assert store.get_now("0" * 64) == {} and cards.get("0" * 64) is None
