@@ -215,7 +215,7 @@ async def ranked_page(
     stats = known + WordStats(0, 0, tuple(page[0][:len(clauses)]))
     scored = await asyncio.to_thread(
         lambda: [(score(query, words, stats), card) for card, words in read if query.matches_words(words)]
-    )
+    ) if read else []
     total = len(scored) + page[0]["matching"]
     scored += [(row["score"], row_card(tuple(row)[len(clauses) + 2:])) for row in page if row["score"] is not None]
     scored.sort(key=lambda item: (item[0], item[1].g_time, item[1].hash), reverse=True)
