@@ -159,6 +159,35 @@ async def test_word_searches_rank_from_stored_counts_and_the_index(make_config, 
     assert not any("Seq Scan" in plan for plan in reads), reads
 
 
+async def test_a_ranked_search_reads_the_texts_that_are_not_plain_through_their_own_index(make_config, admin, postgres_schema):
+    """Once a catch-up has analyzed the table, the few indexed texts ranked in Python (not plain
+    ASCII) are read through the partial index that lists them, not by rechecking every text
+    that may hold a phrase (1,000,000 cards: 2.5 s instead of 3.4 s for ``river stone``; without
+    the ANALYZE, 10,000 cards are enough for the planner to pick the recheck); and they still
+    rank with the rest exactly."""
+    made = [MCard(f"note {i} river {('stone', 'cloud', 'paper')[i % 3]}") for i in range(10_000)]
+    made += [MCard("café river stone"), MCard("river stone ünd stone"), MCard("a\\b river")]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(made)
+        await store.store.wait_indexed()
+        stored = await store.list()
+        for query in ("river stone", "stone -note", "river"):
+            found = await store.find(query, limit=20)
+            expected = reference_search(SearchSpec.of(query, "words"), stored)
+            assert (found, found.total) == (expected[:20], len(expected)), query
+    tables = sql.Tables.named(postgres_schema[1], "card")
+    statistics = await admin.fetchval(
+        "SELECT count(*) FROM pg_statistic_ext WHERE stxname = 'card_plain' AND stxnamespace = $1::regnamespace",
+        postgres_schema[1],
+    )
+    assert await search.index_exists(admin, tables, tables.unplain) and statistics == 1
+    explaining, spec = Explaining(admin), SearchSpec.of("river stone", "words")
+    page, total = await sql.word_search(explaining, tables, Filters(), spec.words, words.narrowing(spec.words), 5, 0)
+    assert (page, total) == (reference_search(spec, stored)[:5], len(reference_search(spec, stored)))
+    elsewhere = next(plan for plan in explaining.plans if "Append" in plan)  # texts not indexed, texts not plain
+    assert "card_unplain" in elsewhere and "card_text" not in elsewhere, elsewhere
+
+
 class Explaining:
     """A connection that EXPLAINs each SELECT before it runs it, keeping the plans."""
 

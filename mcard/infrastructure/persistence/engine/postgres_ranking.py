@@ -22,7 +22,9 @@ from .postgres_search import ESCAPED, in_any_ascii_case
 
 PAGE_COLUMNS: Final = "c.hash, c.content, c.is_text, c.g_time, c.hash_algorithm, c.size, c.content_type"
 
-PLAIN: Final = f"strpos({ESCAPED}, '\\') = 0"
+FIRST_ESCAPE: Final = f"strpos({ESCAPED}, '\\')"
+"""Where a text's escape encoding first escaped a byte (a NUL, a backslash, a byte over 127), 0 for none."""
+PLAIN: Final = f"{FIRST_ESCAPE} = 0"
 """A text all ASCII, without NUL or backslash: the escape encoding left it as it was."""
 NO_MEMOIZE: Final = "SET LOCAL enable_memoize = off"
 """For the transaction of ``ranking_statement`` (PostgreSQL 14 on): not knowing how many texts

@@ -71,6 +71,8 @@ class Tables:
     text_index: str
     unindexed: str
     scanned: str
+    unplain: str
+    plain_statistics: str
     lock_key: str
     sighting: str
     tag: str
@@ -90,6 +92,8 @@ class Tables:
             text_index=f'"{table}_text"',
             unindexed=f'"{table}_unindexed"',
             scanned=f'"{table}_scanned"',
+            unplain=f'"{table}_unplain"',
+            plain_statistics=f'"{schema}"."{table}_plain"',
             lock_key=f"mcard:{schema}.{table}",
             sighting=f'"{schema}"."{table}_sighting"',
             tag=f'"{schema}"."{table}_tag"',
@@ -228,7 +232,8 @@ async def initialize(conn: Connection, tables: Tables) -> int:
         if version == SCHEMA_VERSION:
             if not await search.has_index(conn, tables):
                 await search.create_index(conn, tables)
-            await words.add_counts(conn, tables)
+            if await words.add_counts(conn, tables):
+                await words.add_unplain_index(conn, tables)
         return version
 
 

@@ -45,6 +45,11 @@ SCANNED: Final = "words IS NULL OR NOT text_indexed AND (is_text OR words >= 0)"
 """The cards searches read outside the trigram index: not counted yet, texts not indexed, bytes
 that are UTF-8. It replaces the index of texts not indexed (``postgres_search``): one partial
 index for new cards to enter, not two."""
+UNPLAIN: Final = f"text_indexed AND words >= 0 AND NOT {ranking.PLAIN}"
+"""The indexed texts a word search ranks in Python (not plain ASCII): a partial index lists
+them, and statistics on ``PLAIN``'s expression tell the planner how few they are, so a search
+reads them through that index instead of rechecking every text that may hold a phrase
+(``add_unplain_index``)."""
 PROBE: Final = 4096
 """Bytes of a bytes card read first: one that is not UTF-8 there (an image) is not read whole."""
 STEP_BYTES: Final = 16 * 1024 * 1024
@@ -76,6 +81,24 @@ async def add_counts(conn: Connection, tables: Tables) -> bool:
         logger.warning("no word counts for %s, word searches read every card: %s", tables.card, exc)
         return False
     return True
+
+
+async def add_unplain_index(conn: Connection, tables: Tables) -> None:
+    """Add the ``UNPLAIN`` partial index and the statistics on its expression unless they are
+    there, in the caller's transaction (PostgreSQL 14 on, which keeps statistics on an
+    expression; without them the planner prices that index as reading nearly every text). A
+    store without them is searched as before; a failure is logged."""
+    if conn.get_server_version().major < 14 or await search.index_exists(conn, tables, tables.unplain):
+        return
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {tables.unplain} ON {tables.card} (g_time) WHERE {UNPLAIN};"
+                f" CREATE STATISTICS IF NOT EXISTS {tables.plain_statistics}"
+                f" ON ({ranking.FIRST_ESCAPE}) FROM {tables.card}"
+            )
+    except Exception as exc:  # asyncpg errors: not the table's owner
+        logger.warning("no index of the texts that are not plain in %s: %s", tables.card, exc)
 
 
 async def has_counts(conn: Connection, tables: Tables) -> bool:
@@ -279,7 +302,7 @@ async def _read_elsewhere(
     if unranked is None:
         statement += (
             f" UNION ALL SELECT {chosen}, {COLUMNS} FROM {tables.card}"
-            f" WHERE text_indexed AND words >= 0 AND NOT {ranking.PLAIN} AND ({holding})"
+            f" WHERE {UNPLAIN} AND ({holding})"
         )
     return uncounted, await conn.fetch(statement, *values.list)
 
