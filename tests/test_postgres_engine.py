@@ -15,6 +15,7 @@ from tests.postgres_support import drop_schema, postgres_factory
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, retry_operation
 from mcard.domain.models.card import from_micros
 from mcard.domain.query import Filters
+from mcard.infrastructure.persistence.engine import postgres_sql as sql
 
 pytestmark = pytest.mark.postgres
 
@@ -200,6 +201,47 @@ async def test_large_batches_over_copy_are_all_or_nothing(make_config, admin, po
         assert (await store.get(cards[5].hash)) == cards[5]
 
 
+async def test_a_bulk_load_lies_on_the_tables_pages_oldest_first(make_config, admin, postgres_schema):
+    """A large batch is copied in time order, so the newest cards of a bulk load share a few
+    of the table's pages: a page of them reads those, not one table page per card (as in
+    hash order, the order a batch used to go in)."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        cards = [MCard(f"bulk {i} " + "x" * 60) for i in range(5000)]
+        assert await store.save_many(reversed(cards)) == 5000
+    pages = await admin.fetchval(
+        "SELECT count(DISTINCT (ctid::text::point)[0]) FROM"
+        f' (SELECT ctid FROM "{postgres_schema[1]}".card ORDER BY g_time DESC, hash DESC LIMIT 1000) AS newest'
+    )
+    assert pages <= 40, pages  # ~36 rows to a page of 8 KB; in hash order nearly all 139 pages
+
+
+async def test_a_bulk_write_ended_to_break_a_deadlock_is_run_again(make_config, admin, postgres_schema):
+    """A large batch goes in time order, so another writer may take two of its cards in the
+    other order: PostgreSQL ends one of the two transactions to break the deadlock. When it
+    is the store's, the store runs it again, and the batch is stored whole."""
+    schema = postgres_schema[1]
+    cards = [MCard(f"bulk {i}") for i in range(1500)]
+    oldest, newest = cards[0], cards[-1]
+    insert = (f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+              " VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await admin.execute("SET deadlock_timeout = '20s'")  # the store's backend (1 s) finds the deadlock
+        writing = admin.transaction()
+        await writing.start()
+        try:
+            await admin.execute(insert, *sql._row(newest))
+            saving = asyncio.ensure_future(store.save_many(cards))
+            await wait_for_lock_wait(admin, schema)  # the copy holds the oldest card, waits for the newest
+            await admin.execute(insert, *sql._row(oldest))  # waits for the store's oldest card: a deadlock
+        except BaseException:
+            await writing.rollback()
+            raise
+        await writing.commit()
+        assert await saving == 1498
+        assert await store.count() == 1500
+        assert set(await store.get_many([card.hash for card in cards])) == {card.hash for card in cards}
+
+
 async def test_paging_sees_writes_made_by_other_stores_between_pages(make_config):
     """Page ends are remembered per store; the change stamp lives in the database, so a write
     through another store (another process, another machine) still moves the next page."""
@@ -227,8 +269,6 @@ async def test_an_unknown_schema_version_is_refused(make_config, admin, postgres
 
 
 async def test_listing_walks_the_time_index(make_config, admin, postgres_schema):
-    from mcard.infrastructure.persistence.engine import postgres_sql as sql
-
     async with AsyncPersistenceWrapper(make_config()) as store:
         await store.save_many(MCard(f"indexed {i}") for i in range(5000))
     await admin.execute(f'VACUUM ANALYZE "{postgres_schema[1]}".card')

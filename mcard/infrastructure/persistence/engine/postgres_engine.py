@@ -122,8 +122,9 @@ class PostgresStore(BaseStore):
     Reads run in parallel on the pool. A store's writes go through a ``WriteBatcher``: writes
     that arrive while one commits are committed together, as one statement per kind, because a
     commit (a WAL flush) costs far more than a row. Other stores and processes write to the
-    same table at the same time; rows are written in hash order, so writers take row locks in
-    one order and never deadlock one another.
+    same table at the same time. A large batch is written in time order (the table's pages
+    then hold cards of nearby times), so writers that share cards may deadlock: PostgreSQL
+    ends one transaction, which is run again (``postgres_sql.write_batch``).
 
     ``list(limit, offset)`` remembers where each page ended with the change stamp it was read
     at (see ``postgres_sql``); the next page continues from there while the stamp is unchanged.
