@@ -58,8 +58,10 @@ INCOMING_TABLE: Final = (
 DEADLOCK: Final = "40P01"
 DEADLOCK_RETRIES: Final = 3
 """Times ``write_batch`` runs a transaction again that PostgreSQL ended to break a deadlock:
-writers that share cards may take their keys in different orders (``insert``), and the one
-whose wait PostgreSQL ends first loses all of its transaction, nothing of it stored."""
+writers that share cards at different times may take their keys in different orders
+(``insert``), and the one whose wait PostgreSQL ends first loses all of its transaction,
+nothing of it stored. (A ``timeout`` of the store at or under the server's ``deadlock_timeout``
+ends the wait first, as a lock timeout, which is not run again.)"""
 STAMP_SLOTS: Final = 64
 
 Connection = Any  # asyncpg.Connection; asyncpg is imported lazily
@@ -293,7 +295,7 @@ async def insert(
         result = _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
                           else await conn.execute(tables.insert, *columns), returning)
         return await _all_stored(conn, tables, ordered, result)
-    oldest_first = sorted(first.values(), key=_micros_of)
+    oldest_first = sorted(first.values(), key=_time_and_hash)
     try:
         async with conn.transaction():  # a savepoint
             status = await copy.copy_in(conn, tables.names, oldest_first, _row, stall, COLUMN_LIST)
@@ -353,10 +355,11 @@ def _row(card: MCard, _slots: Any = _SLOTS, _epoch: datetime = EPOCH,
     return (key, content.encode() if is_text else content, is_text, micros, algorithm, size, kind)
 
 
-def _micros_of(card: MCard, _time: Any = attrgetter("_g_time")) -> int:
-    """A card's time in microseconds, as ``_row`` stores it."""
-    moment = _time(card)
-    return moment if moment.__class__ is int else to_micros(moment)
+def _time_and_hash(card: MCard, _slots: Any = attrgetter("_g_time", "_hash")) -> tuple[int, str]:
+    """A card's time in microseconds, as ``_row`` stores it, and its hash: the order a large
+    batch is written in, the same for every writer of the same cards."""
+    moment, key = _slots(card)
+    return (moment if moment.__class__ is int else to_micros(moment)), key
 
 
 def _outcome(result: Any, returning: bool) -> Any:
@@ -398,6 +401,11 @@ async def write_batch(
             if getattr(exc, "sqlstate", None) != DEADLOCK or attempt == DEADLOCK_RETRIES:
                 raise
             logger.debug("%s: a write ended to break a deadlock, run again: %s", tables.card, exc)
+        for request in batch:  # nothing of the attempt is stored: the next one starts afresh
+            request.result, request.error, request.skipped = 0, None, request.cancelled
+        live = [request for request in live if not request.cancelled]
+        if not live:
+            return
 
 
 async def _write_requests(

@@ -87,6 +87,8 @@ async def add_unplain_index(conn: Connection, tables: Tables) -> None:
     """Add the ``UNPLAIN`` partial index and the statistics on its expression unless they are
     there, in the caller's transaction (PostgreSQL 14 on, which keeps statistics on an
     expression; without them the planner prices that index as reading nearly every text). A
+    table that already holds indexed texts is analyzed at once (a sample of its rows), as
+    no catch-up of the search index would run the ANALYZE that fills those statistics. A
     store without them is searched as before; a failure is logged."""
     if conn.get_server_version().major < 14 or await search.index_exists(conn, tables, tables.unplain):
         return
@@ -97,6 +99,8 @@ async def add_unplain_index(conn: Connection, tables: Tables) -> None:
                 f" CREATE STATISTICS IF NOT EXISTS {tables.plain_statistics}"
                 f" ON ({ranking.FIRST_ESCAPE}) FROM {tables.card}"
             )
+            if await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE text_indexed)"):
+                await conn.execute(f"ANALYZE {tables.card}")
     except Exception as exc:  # asyncpg errors: not the table's owner
         logger.warning("no index of the texts that are not plain in %s: %s", tables.card, exc)
 
