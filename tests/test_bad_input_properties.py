@@ -191,6 +191,30 @@ async def test_get_and_remove_with_any_hash(store, key):
         assert await everything(store) == before
 
 
+hex_keys = st.text("0123456789abcdefABCDEF", min_size=0, max_size=130)
+
+
+@SETTINGS
+@given(data=st.data())
+async def test_get_many_with_any_list_of_hashes(store, data):
+    """A list of hashes is checked as a whole where it can be: the outcome is still the one
+    of checking each hash (any hash that is not 1-128 hex digits fails the call, in any case
+    the stored card comes back once, under its lowercase hash, in the order asked)."""
+    before = await everything(store)
+    stored = [card.hash for card in before]
+    key = st.one_of(st.sampled_from(stored), st.sampled_from(stored).map(str.upper), hex_keys,
+                    payload_text, weird_values)
+    keys = data.draw(st.lists(key, max_size=6))
+    many = await outcome(store, lambda: store.get_many(keys))
+    valid = all(isinstance(k, str) and 0 < len(k) <= 128 and set(k) <= set("0123456789abcdefABCDEF") for k in keys)
+    if valid:
+        by_hash = {card.hash: card for card in before}
+        asked = list(dict.fromkeys(k.lower() for k in keys))
+        assert many == {k: by_hash[k] for k in asked if k in by_hash} and list(many) == [k for k in asked if k in by_hash]
+    else:
+        assert isinstance(many, ValidationError), many
+
+
 @SETTINGS
 @given(query=st.one_of(payload_text, weird_values))
 async def test_search_is_literal_for_any_query(store, query):

@@ -31,7 +31,7 @@ from . import postgres_orders as orders
 from . import postgres_search as search
 from . import postgres_words as words
 from . import sql_filters
-from .card_rows import row_card, row_sighting, stamped_cards
+from .card_rows import by_hash, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
 from .integrity import DamagedCard
 from .write_batcher import WriteRequest
@@ -553,7 +553,7 @@ async def get_many(conn: Connection, tables: Tables, hashes: Sequence[str]) -> d
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM {tables.card} WHERE hash = ANY($1::text[])", list(hashes)
     )
-    return {row[0]: row_card(row) for row in rows}
+    return by_hash(row_cards(rows))
 
 
 def dialect(tables: Tables) -> sql_filters.Dialect:

@@ -26,7 +26,7 @@ from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
-from .card_rows import card_row, row_sighting
+from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_search as search
 from .integrity import DamagedCard, check_stored
 from .sqlite_connection import SQLiteWorker
@@ -565,14 +565,13 @@ than a JSON array (``json_each``), and all full chunks share one prepared statem
 
 async def get_many(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, MCard]:
     if len(hashes) == 1:  # ``get``: one constant statement, prepared once per connection
-        found = await db.fetch(GET_ONE, hashes)
-        return {card.hash: card for card in found}
+        return by_hash(await db.fetch(GET_ONE, hashes))
     chunks = [hashes[start:start + GET_CHUNK] for start in range(0, len(hashes), GET_CHUNK)]
     pages = await db.in_turn([
         db.fetch(f"SELECT {search.CARD} FROM card WHERE hash IN ({', '.join('?' * len(chunk))})", chunk)
         for chunk in chunks
     ], snapshot=len(chunks) > 1)
-    return {card.hash: card for page in pages for card in page}
+    return by_hash([card for page in pages for card in page])
 
 
 async def hashes_starting(db: SQLiteWorker, prefix: str, limit: int) -> list[str]:
