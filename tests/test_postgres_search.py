@@ -119,6 +119,26 @@ async def test_alternatives_are_read_through_the_index(make_config, admin, postg
     assert search.alternative_patterns(SearchSpec.of("quokka|wo", "regex").folded_alternatives()) == []
 
 
+async def test_plain_candidates_of_a_search_in_any_case_are_decided_in_sql(make_config, admin, postgres_schema):
+    """Of the plain texts the trigram index gives for ``River Stone.``, only those holding it
+    in some case are read (the others cannot match); every text that is not plain is read
+    and checked, and the search is exact either way."""
+    made = [MCard(f"{n} {('river stone.', 'RIVER STONE. x', 'stone river.', 'river, stone.')[n % 4]}") for n in range(400)]
+    made += [MCard("ﬆone river stone."), MCard("Straße river stone"), MCard("river ſtone. 1")]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(made)
+        await store.store.wait_indexed()
+        stored = await store.list()
+        for query in ("River Stone.", "river STONE", "stone river.", "river ſtone", "ſtone"):
+            spec = SearchSpec.of(query, case_sensitive=False)
+            assert await store.search(query, case_sensitive=False) == reference_search(spec, stored), query
+    spec = SearchSpec.of("River Stone.", case_sensitive=False)
+    rows = await search.find_folded(admin, sql.Tables.named(postgres_schema[1], "card"),
+                                    search.alternative_patterns(spec.folded_alternatives()), True, True, "river stone.")
+    read = {bytes(row[1]).decode() for row in rows}
+    assert read == {card.content for card in made if "river stone." in card.content.lower() or not card.content.isascii()}
+
+
 WORD_TEXTS = ["Straße und STRASSE", "ﬁle a file", "\u212aelvin kelvin", "holidaẙ holiday", "İstanbul istanbul",
               "quick brown fox", "the quick fox jumps", "fox-trot, fox_trot", "rivers river", "日本語 fox", "99 bottles"]
 WORD_QUERIES = ["fox", "quick fox", '"quick brown"', "fox -quick", "quick OR kelvin", "strasse", "file", "kelvin",

@@ -35,7 +35,8 @@ SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
-            "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required"}
+            "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
+            "plain_holding"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -372,7 +373,7 @@ HOSTILE = "XQX'; DROP TABLE card; --\"XQX"
 )
 def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_sensitive, query):
     from mcard.domain.models.exceptions import ValidationError
-    from mcard.domain.query import Filters, SearchSpec
+    from mcard.domain.query import Filters, SearchSpec, casefold
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
         postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters, sqlite_facets,
@@ -406,7 +407,9 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     params += chosen_params
     alternatives = postgres_search.alternative_patterns(spec.folded_alternatives()) if mode != "words" else []
     sizes = [len(patterns) for patterns in alternatives]
-    statements += [postgres_search.folded_texts(tables, sizes, True), postgres_search._matching(sizes)]
+    plain = postgres_search.plain_holding(casefold(query), params) if mode == "substring" else ""
+    statements += [postgres_search.folded_texts(tables, sizes, True, plain), postgres_search._matching(sizes),
+                   postgres_search.folded_bytes(tables, sizes, True, plain), plain]
     statements.append(postgres_words.step_statement(tables))
     literal = query.encode("utf-8") if mode == "substring" and case_sensitive else None
     tests = postgres_search.walk_tests(literal, alternatives)

@@ -14,7 +14,7 @@ from typing import Any, Final, Optional, TypeVar
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, StorageError
 from mcard.domain.models.sighting import Sighting
-from mcard.domain.query import Filters, SearchSpec, reference_search
+from mcard.domain.query import Filters, SearchSpec, casefold, reference_search
 from mcard.domain.query.regex_process import RegexRun
 from mcard.extras import install_command
 
@@ -472,7 +472,10 @@ class PostgresStore(BaseStore):
                     walked = await self._run(self._walk, spec, filters, tests, offset + limit, run)
                     if walked is not None:
                         return walked[offset:], None
-                rows = await self._run(sql.matching_rows, filters, literal, alternatives, self._indexed, self._counted)
+                folded = casefold(spec.query) if spec.mode == "substring" and not spec.case_sensitive else None
+                rows = await self._run(
+                    sql.matching_rows, filters, literal, alternatives, self._indexed, self._counted, folded
+                )
                 found = await self._matches(spec, rows, run)
         page = found[offset:] if limit is None else found[offset:offset + limit]
         return page, (len(found) if total else None)

@@ -1,6 +1,6 @@
 """BM25 in SQL for the texts whose words SQL can count exactly: texts all plain ASCII.
 
-A text with no NUL, no backslash and no byte over 127 is its own escape encoding (``PLAIN``),
+A text with no NUL, no backslash and no byte over 127 is its own escape encoding (``postgres_search.PLAIN``),
 and its words (``tokens``) are its runs of ASCII letters and digits, lowercased. Such a run is
 found exactly by a POSIX regular expression with look-around for the run's ends
 (``occurrences``): a word, every word a prefix begins, every start of a phrase. So for these
@@ -22,10 +22,6 @@ from .postgres_search import ESCAPED, in_any_ascii_case
 
 PAGE_COLUMNS: Final = "c.hash, c.content, c.is_text, c.g_time, c.hash_algorithm, c.size, c.content_type"
 
-FIRST_ESCAPE: Final = f"strpos({ESCAPED}, '\\')"
-"""Where a text's escape encoding first escaped a byte (a NUL, a backslash, a byte over 127), 0 for none."""
-PLAIN: Final = f"{FIRST_ESCAPE} = 0"
-"""A text all ASCII, without NUL or backslash: the escape encoding left it as it was."""
 NO_MEMOIZE: Final = "SET LOCAL enable_memoize = off"
 """For the transaction of ``ranking_statement`` (PostgreSQL 14 on): not knowing how many texts
 it reads, the planner caches its lateral subqueries by the whole text, every lookup a miss

@@ -42,6 +42,11 @@ FOLDS_INTO_ASCII: Final = {char: char.casefold() for char in "ßẞſ\u212aﬀ�
 ``ß`` is ``ss``, the Kelvin sign ``k``, ``ﬁ`` ``fi``, ``ẙ`` ``y`` and a combining ring."""
 FOLDED_RUN: Final = re.compile(r"[a-z0-9]{3,}")
 ESCAPED: Final = "encode(content, 'escape')"
+FIRST_ESCAPE: Final = f"strpos({ESCAPED}, '\\')"
+"""Where a text's escape encoding first escaped a byte (a NUL, a backslash, a byte over 127), 0 for none."""
+PLAIN: Final = f"{FIRST_ESCAPE} = 0"
+"""A text all ASCII, without NUL or backslash: the escape encoding left it as it was, and its
+casefold is its ASCII lowercase."""
 """What the trigram index holds of a text card, and what its patterns are matched against."""
 PREFER_INDEXES: Final = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
 """For a search's transaction: until VACUUM records the GIN index's size, the planner prices it
@@ -202,33 +207,58 @@ async def vacuum(conn: Connection, tables: Tables) -> bool:
 
 
 async def find_folded(
-    conn: Connection, tables: Tables, alternatives: Sequence[Sequence[str]], indexed: bool, counted: bool
+    conn: Connection, tables: Tables, alternatives: Sequence[Sequence[str]], indexed: bool, counted: bool,
+    folded: Optional[str] = None,
 ) -> list[Any]:
     """Rows (``COLUMNS``) of the cards whose escaped content matches all the patterns of one of
     ``alternatives`` (``alternative_patterns``): text cards through the trigram index when there
-    is one, bytes cards as ``SEARCHED_BYTES``."""
+    is one, bytes cards as ``SEARCHED_BYTES``. For a substring in any case, its casefold
+    ``folded``: of the plain contents (``PLAIN``) only those that hold it (``plain_holding``),
+    so the candidates that cannot match are not read into Python to be checked there."""
     sizes = [len(patterns) for patterns in alternatives]
     values = [pattern for patterns in alternatives for pattern in patterns]
+    plain = "" if folded is None else plain_holding(folded, values)
     async with conn.transaction(readonly=True):
         if indexed:
             await conn.execute(PREFER_INDEXES)
-        rows = list(await conn.fetch(folded_texts(tables, sizes, indexed), *values))
-        rows += await conn.fetch(
-            f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {_matching(sizes)}", *values
-        )
+        rows = list(await conn.fetch(folded_texts(tables, sizes, indexed, plain), *values))
+        rows += await conn.fetch(folded_bytes(tables, sizes, counted, plain), *values)
     return rows
 
 
-def folded_texts(tables: Tables, sizes: Sequence[int], indexed: bool) -> str:
-    """The text cards matching the patterns ``$1``... as ``_matching(sizes)``: flagged ones
-    through the trigram index and unflagged ones through their partial index (``indexed``),
-    else by a scan."""
+def folded_bytes(tables: Tables, sizes: Sequence[int], counted: bool, also: str = "") -> str:
+    """``folded_texts`` for the bytes cards a search reads (``SEARCHED_BYTES``)."""
+    return f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {_matching(sizes)}{also}"
+
+
+def plain_holding(folded: str, values: list[str]) -> str:
+    """SQL `` AND ...``: a content that is not plain, or a plain one whose casefold holds
+    ``folded`` (a casefolded query), decided exactly by a POSIX regular expression over the
+    plain text (each ASCII letter in either case, anything else as itself), added to
+    ``values``. No plain text holds a ``folded`` outside ASCII, or with a NUL or a backslash.
+    Nothing for one run of ASCII letters and digits: its pattern (``folded_patterns``) decides
+    already, and a second test of every candidate costs more than it saves (1,000,000 cards,
+    ``river``: 2.34-2.48 s against 2.16-2.21 s)."""
+    if FOLDED_RUN.fullmatch(folded):
+        return ""
+    if not folded.isascii() or "\x00" in folded or "\\" in folded:
+        return f" AND NOT {PLAIN}"
+    values.append("".join(
+        in_any_ascii_case(char) if char.isalpha() else char if char.isdigit() else "\\" + char for char in folded
+    ))
+    return f" AND (NOT {PLAIN} OR {ESCAPED} ~ ${len(values)})"
+
+
+def folded_texts(tables: Tables, sizes: Sequence[int], indexed: bool, also: str = "") -> str:
+    """The text cards matching the patterns ``$1``... as ``_matching(sizes)`` (and ``also``, a
+    condition starting with `` AND``): flagged ones through the trigram index and unflagged
+    ones through their partial index (``indexed``), else by a scan."""
     if not indexed:
-        return f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {_matching(sizes)}"
+        return f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {_matching(sizes)}{also}"
     return (
-        f"SELECT {tables.columns} FROM {tables.card} WHERE text_indexed AND {_matching(sizes)}"
+        f"SELECT {tables.columns} FROM {tables.card} WHERE text_indexed AND {_matching(sizes)}{also}"
         f" UNION ALL SELECT {tables.columns} FROM {tables.card}"
-        f" WHERE is_text AND NOT text_indexed AND {_matching(sizes)}"
+        f" WHERE is_text AND NOT text_indexed AND {_matching(sizes)}{also}"
     )
 
 

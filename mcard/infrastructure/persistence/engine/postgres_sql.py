@@ -656,17 +656,19 @@ async def count(conn: Connection, tables: Tables, filters: Filters) -> int:
 
 async def matching_rows(
     conn: Connection, tables: Tables, filters: Filters, query: Optional[bytes],
-    alternatives: Sequence[Sequence[str]], indexed: bool, counted: bool,
+    alternatives: Sequence[Sequence[str]], indexed: bool, counted: bool, folded: Optional[str] = None,
 ) -> list[Any]:
     """Rows (in ``COLUMNS`` order) of every card that passes ``filters`` and may match:
     holding ``query`` (bytes) when given, else matching all the patterns of one of
-    ``alternatives`` (``search.alternative_patterns``) when there are any; text cards through
-    the trigram index when it helps. What decides, and sorts, is the caller's exact check."""
+    ``alternatives`` (``search.alternative_patterns``) when there are any (and, for a
+    substring in any case, holding its casefold ``folded`` if plain: ``search.find_folded``);
+    text cards through the trigram index when it helps. What decides, and sorts, is the
+    caller's exact check."""
     where, params = _where(tables, filters, None)
     if query is not None:
         rows = await search.find(conn, tables, query, indexed, counted)
     elif alternatives:
-        rows = await search.find_folded(conn, tables, alternatives, indexed, counted)
+        rows = await search.find_folded(conn, tables, alternatives, indexed, counted, folded)
     else:
         return await conn.fetch(f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST}", *params)
     if not where:

@@ -45,7 +45,7 @@ SCANNED: Final = "words IS NULL OR NOT text_indexed AND (is_text OR words >= 0)"
 """The cards searches read outside the trigram index: not counted yet, texts not indexed, bytes
 that are UTF-8. It replaces the index of texts not indexed (``postgres_search``): one partial
 index for new cards to enter, not two."""
-UNPLAIN: Final = f"text_indexed AND words >= 0 AND NOT {ranking.PLAIN}"
+UNPLAIN: Final = f"text_indexed AND words >= 0 AND NOT {search.PLAIN}"
 """The indexed texts a word search ranks in Python (not plain ASCII): a partial index lists
 them, and statistics on ``PLAIN``'s expression tell the planner how few they are, so a search
 reads them through that index instead of rechecking every text that may hold a phrase
@@ -97,7 +97,7 @@ async def add_unplain_index(conn: Connection, tables: Tables) -> None:
             await conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {tables.unplain} ON {tables.card} (g_time) WHERE {UNPLAIN};"
                 f" CREATE STATISTICS IF NOT EXISTS {tables.plain_statistics}"
-                f" ON ({ranking.FIRST_ESCAPE}) FROM {tables.card}"
+                f" ON ({search.FIRST_ESCAPE}) FROM {tables.card}"
             )
             if await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE text_indexed)"):
                 await conn.execute(f"ANALYZE {tables.card}")
@@ -232,7 +232,7 @@ async def ranked_page(
         elsewhere, read = await asyncio.to_thread(_read, query, _flagged(uncounted), _flagged(others))
         known = WordStats(rows, int(words), (0,) * len(clauses)) + elsewhere
         values = ranking.Values(chosen_params)
-        candidates = f"c.text_indexed AND c.words >= 0 AND {ranking.PLAIN} AND ({_holding(narrowed, values)})"
+        candidates = f"c.text_indexed AND c.words >= 0 AND {search.PLAIN} AND ({_holding(narrowed, values)})"
         wanted = None if limit is None else min(offset + limit, MAX_SQL_INTEGER)  # each may be 2**63-1
         server_major = conn.get_server_version().major
         statement = ranking.ranking_statement(tables.card, candidates, chosen, query, exact, known, values, wanted, server_major)
@@ -270,7 +270,7 @@ async def ordered_matches(
         page += f" LIMIT {values.mark(min(wanted, MAX_SQL_INTEGER))}"
     statement = (
         "WITH held AS MATERIALIZED (SELECT c.hash, c.g_time, c.size, c.content_type, p.plain"
-        f" FROM {tables.card} AS c CROSS JOIN LATERAL (SELECT {ranking.PLAIN} AS plain) AS p"
+        f" FROM {tables.card} AS c CROSS JOIN LATERAL (SELECT {search.PLAIN} AS plain) AS p"
         f" WHERE c.text_indexed AND c.words >= 0 AND {_required(query, narrowed, values)} AND {chosen}"
         f" AND (NOT p.plain OR {ranking.matches(query, exact, values)}))"
         f" SELECT page.matching, {ranking.PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
