@@ -465,8 +465,12 @@ async def test_filters_agree_with_the_reference_everywhere(store, filters):
     assert await store.count(**filters) == len(want)
     assert [c async for c in store.iterate(page_size=7, **filters)] == want
     assert await store.list(5, 2, **filters) == want[2:7]
-    spec = SearchSpec.of("o", "substring", False)
-    assert await store.search("o", case_sensitive=False, **filters) == expected(spec, checked)
+    for query, mode, case_sensitive in (("o", "substring", False), ("fox", "substring", True),
+                                        ("Fox Q", "substring", False), ("straße", "substring", False),
+                                        ("fox(es)?", "regex", False)):
+        spec = SearchSpec.of(query, mode, case_sensitive)  # scanned, then through the index
+        found = await store.search(query, mode=mode, case_sensitive=case_sensitive, **filters)
+        assert found == expected(spec, checked), (query, mode, case_sensitive)
 
 
 # -- the query syntax and facets ----------------------------------------------------------------

@@ -36,7 +36,7 @@ SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
-            "plain_holding"}
+            "plain_holding", "passing", "texts_holding", "bytes_holding"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -408,8 +408,10 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     alternatives = postgres_search.alternative_patterns(spec.folded_alternatives()) if mode != "words" else []
     sizes = [len(patterns) for patterns in alternatives]
     plain = postgres_search.plain_holding(casefold(query), params) if mode == "substring" else ""
+    plain += postgres_search.passing(tables, filters, postgres_sql.dialect(tables), params)
     statements += [postgres_search.folded_texts(tables, sizes, True, plain), postgres_search._matching(sizes),
-                   postgres_search.folded_bytes(tables, sizes, True, plain), plain]
+                   postgres_search.folded_bytes(tables, sizes, True, plain), plain,
+                   postgres_search.texts_holding(tables, True, 9, plain), postgres_search.bytes_holding(tables, True, plain)]
     statements.append(postgres_words.step_statement(tables))
     literal = query.encode("utf-8") if mode == "substring" and case_sensitive else None
     tests = postgres_search.walk_tests(literal, alternatives)

@@ -28,10 +28,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Optional
 
+from mcard.domain.query import Filters
+
+from . import sql_filters
+
 if TYPE_CHECKING:
     from .postgres_sql import Tables
 
 logger = logging.getLogger(__name__)
+
+NO_FILTERS: Final = Filters()
 
 INDEX_STEP: Final = 500
 """Most cards flagged (and so indexed) by one background transaction."""
@@ -208,22 +214,30 @@ async def vacuum(conn: Connection, tables: Tables) -> bool:
 
 async def find_folded(
     conn: Connection, tables: Tables, alternatives: Sequence[Sequence[str]], indexed: bool, counted: bool,
-    folded: Optional[str] = None,
+    folded: Optional[str] = None, filters: Filters = NO_FILTERS, dialect: Optional[sql_filters.Dialect] = None,
 ) -> list[Any]:
-    """Rows (``COLUMNS``) of the cards whose escaped content matches all the patterns of one of
-    ``alternatives`` (``alternative_patterns``): text cards through the trigram index when there
-    is one, bytes cards as ``SEARCHED_BYTES``. For a substring in any case, its casefold
-    ``folded``: of the plain contents (``PLAIN``) only those that hold it (``plain_holding``),
-    so the candidates that cannot match are not read into Python to be checked there."""
+    """Rows (``COLUMNS``) of the cards that pass ``filters`` (written in ``dialect``) whose
+    escaped content matches all the patterns of one of ``alternatives``
+    (``alternative_patterns``): text cards through the trigram index when there is one, bytes
+    cards as ``SEARCHED_BYTES``. For a substring in any case, its casefold ``folded``: of the
+    plain contents (``PLAIN``) only those that hold it (``plain_holding``), so the candidates
+    that cannot match are not read into Python to be checked there."""
     sizes = [len(patterns) for patterns in alternatives]
-    values = [pattern for patterns in alternatives for pattern in patterns]
-    plain = "" if folded is None else plain_holding(folded, values)
+    values: list[object] = [pattern for patterns in alternatives for pattern in patterns]
+    also = ("" if folded is None else plain_holding(folded, values)) + passing(tables, filters, dialect, values)
     async with conn.transaction(readonly=True):
         if indexed:
             await conn.execute(PREFER_INDEXES)
-        rows = list(await conn.fetch(folded_texts(tables, sizes, indexed, plain), *values))
-        rows += await conn.fetch(folded_bytes(tables, sizes, counted, plain), *values)
+        rows = list(await conn.fetch(folded_texts(tables, sizes, indexed, also), *values))
+        rows += await conn.fetch(folded_bytes(tables, sizes, counted, also), *values)
     return rows
+
+
+def passing(tables: Tables, filters: Filters, dialect: Optional[sql_filters.Dialect], values: list[object]) -> str:
+    """SQL `` AND ...``: the card passes ``filters``, their values added to ``values``."""
+    if dialect is None:
+        return ""
+    return "".join(f" AND {clause}" for clause in sql_filters.where(filters, dialect, values, table=tables.card))
 
 
 def folded_bytes(tables: Tables, sizes: Sequence[int], counted: bool, also: str = "") -> str:
@@ -272,26 +286,49 @@ def _matching(sizes: Sequence[int]) -> str:
     return "(" + " OR ".join(groups) + ")"
 
 
-async def find(conn: Connection, tables: Tables, query: bytes, indexed: bool, counted: bool) -> list[Any]:
-    """Rows (``COLUMNS``) of the cards holding ``query``: text cards through the trigram index
-    when there is one and the query is long enough for it, bytes cards as ``SEARCHED_BYTES``.
+async def find(
+    conn: Connection, tables: Tables, query: bytes, indexed: bool, counted: bool,
+    filters: Filters = NO_FILTERS, dialect: Optional[sql_filters.Dialect] = None,
+) -> list[Any]:
+    """Rows (``COLUMNS``) of the cards that pass ``filters`` (written in ``dialect``) holding
+    ``query``: text cards through the trigram index when there is one and the query is long
+    enough for it, bytes cards as ``SEARCHED_BYTES``.
 
     The index covers flagged cards, a partial index the unflagged ones: two scans joined by
     ``UNION ALL`` (an ``OR`` makes the planner scan the whole table).
     """
     pattern = like_pattern(query) if indexed else None
-    holds = "position($1::bytea IN content) > 0"
+    values: list[object] = [query]
+    also = passing(tables, filters, dialect, values)
     async with conn.transaction(readonly=True):
         if pattern is not None or counted:
             await conn.execute(PREFER_INDEXES)
-        if pattern is None:
-            rows = await conn.fetch(f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {holds}", query)
-        else:
-            rows = await conn.fetch(tables.indexed_search, query, pattern)
-        rows += await conn.fetch(
-            f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {holds}", query
-        )
+        rows = list(await conn.fetch(texts_holding(tables, pattern is not None, len(values) + 1, also),
+                                     *values, *([pattern] if pattern is not None else [])))
+        rows += await conn.fetch(bytes_holding(tables, counted, also), *values)
     return rows
+
+
+HOLDS: Final = "position($1::bytea IN content) > 0"
+"""A content holding the bytes ``$1``."""
+
+
+def texts_holding(tables: Tables, indexed: bool, mark: int, also: str = "") -> str:
+    """The text cards holding ``$1`` (``HOLDS``) and passing ``also``: with ``indexed``, the
+    flagged ones the trigram index finds for the ``LIKE`` pattern ``$mark``, and the
+    unflagged ones; else by a scan."""
+    if not indexed:
+        return f"SELECT {tables.columns} FROM {tables.card} WHERE is_text AND {HOLDS}{also}"
+    return (
+        f"SELECT {tables.columns} FROM {tables.card}"
+        f" WHERE text_indexed AND {ESCAPED} LIKE ${mark} AND {HOLDS}{also}"
+        f" UNION ALL SELECT {tables.columns} FROM {tables.card} WHERE is_text AND NOT text_indexed AND {HOLDS}{also}"
+    )
+
+
+def bytes_holding(tables: Tables, counted: bool, also: str = "") -> str:
+    """``texts_holding`` for the bytes cards a search reads (``SEARCHED_BYTES``)."""
+    return f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {HOLDS}{also}"
 
 
 # -- a page read by walking down the time index (``page_walks``) --------------------------------

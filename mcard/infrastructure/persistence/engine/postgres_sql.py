@@ -149,16 +149,6 @@ class Tables:
         return NEWEST_FIRST
 
     @property
-    def indexed_search(self) -> str:
-        """Texts holding ``$1`` (bytes): the flagged cards the trigram index finds for the
-        pattern ``$2``, and the unflagged cards."""
-        holds = "position($1::bytea IN content) > 0"
-        return (
-            f"SELECT {COLUMNS} FROM {self.card} WHERE text_indexed AND encode(content, 'escape') LIKE $2 AND {holds}"
-            f" UNION ALL SELECT {COLUMNS} FROM {self.card} WHERE is_text AND NOT text_indexed AND {holds}"
-        )
-
-    @property
     def bump(self) -> str:
         return (
             f"INSERT INTO {self.changes} AS c VALUES ($1, 1)"
@@ -664,17 +654,12 @@ async def matching_rows(
     substring in any case, holding its casefold ``folded`` if plain: ``search.find_folded``);
     text cards through the trigram index when it helps. What decides, and sorts, is the
     caller's exact check."""
-    where, params = _where(tables, filters, None)
     if query is not None:
-        rows = await search.find(conn, tables, query, indexed, counted)
-    elif alternatives:
-        rows = await search.find_folded(conn, tables, alternatives, indexed, counted, folded)
-    else:
-        return await conn.fetch(f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST}", *params)
-    if not where:
-        return rows
-    allowed = {row[0] for row in await conn.fetch(f"SELECT hash FROM {tables.card}{where}", *params)}
-    return [row for row in rows if row[0] in allowed]
+        return await search.find(conn, tables, query, indexed, counted, filters, dialect(tables))
+    if alternatives:
+        return await search.find_folded(conn, tables, alternatives, indexed, counted, folded, filters, dialect(tables))
+    where, params = _where(tables, filters, None)
+    return await conn.fetch(f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST}", *params)
 
 
 WALK_IN_TIME_ORDER: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
