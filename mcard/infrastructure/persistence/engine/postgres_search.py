@@ -48,12 +48,12 @@ FOLDS_INTO_ASCII: Final = {char: char.casefold() for char in "ßẞſ\u212aﬀ�
 ``ß`` is ``ss``, the Kelvin sign ``k``, ``ﬁ`` ``fi``, ``ẙ`` ``y`` and a combining ring."""
 FOLDED_RUN: Final = re.compile(r"[a-z0-9]{3,}")
 ESCAPED: Final = "encode(content, 'escape')"
+"""What the trigram index holds of a text card, and what its patterns are matched against."""
 FIRST_ESCAPE: Final = f"strpos({ESCAPED}, '\\')"
 """Where a text's escape encoding first escaped a byte (a NUL, a backslash, a byte over 127), 0 for none."""
 PLAIN: Final = f"{FIRST_ESCAPE} = 0"
 """A text all ASCII, without NUL or backslash: the escape encoding left it as it was, and its
 casefold is its ASCII lowercase."""
-"""What the trigram index holds of a text card, and what its patterns are matched against."""
 PREFER_INDEXES: Final = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
 """For a search's transaction: until VACUUM records the GIN index's size, the planner prices it
 far too high, so sequential scans are off; JIT too, as a scan that no index can replace is then
