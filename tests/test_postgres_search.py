@@ -112,7 +112,8 @@ async def test_alternatives_are_read_through_the_index(make_config, admin, postg
     alternatives = search.alternative_patterns(SearchSpec.of(query, "regex", case_sensitive=False).folded_alternatives())
     assert [len(patterns) for patterns in alternatives] == [1, 1, 3]
     explaining = Explaining(admin)
-    rows = await search.find_folded(explaining, sql.Tables.named(postgres_schema[1], "card"), alternatives, True, True)
+    tables = sql.Tables.named(postgres_schema[1], "card")
+    rows = await search.find_folded(explaining, tables, alternatives, True, True, None, Filters(), sql.dialect(tables))
     assert len(rows) == 100 + 100 + 1 + 1  # every Quokka and wombat text, "note 299 hay", the bytes that are UTF-8
     assert "card_text" in explaining.plans[0] and "card_scanned" in explaining.plans[1]
     assert "Seq Scan" not in "".join(explaining.plans)
@@ -133,8 +134,9 @@ async def test_plain_candidates_of_a_search_in_any_case_are_decided_in_sql(make_
             spec = SearchSpec.of(query, case_sensitive=False)
             assert await store.search(query, case_sensitive=False) == reference_search(spec, stored), query
     spec = SearchSpec.of("River Stone.", case_sensitive=False)
-    rows = await search.find_folded(admin, sql.Tables.named(postgres_schema[1], "card"),
-                                    search.alternative_patterns(spec.folded_alternatives()), True, True, "river stone.")
+    tables = sql.Tables.named(postgres_schema[1], "card")
+    rows = await search.find_folded(admin, tables, search.alternative_patterns(spec.folded_alternatives()), True, True,
+                                    "river stone.", Filters(), sql.dialect(tables))
     read = {bytes(row[1]).decode() for row in rows}
     assert read == {card.content for card in made if "river stone." in card.content.lower() or not card.content.isascii()}
 

@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NO_FILTERS: Final = Filters()
-
 INDEX_STEP: Final = 500
 """Most cards flagged (and so indexed) by one background transaction."""
 VACUUM_FROM: Final = 1000
@@ -214,7 +212,7 @@ async def vacuum(conn: Connection, tables: Tables) -> bool:
 
 async def find_folded(
     conn: Connection, tables: Tables, alternatives: Sequence[Sequence[str]], indexed: bool, counted: bool,
-    folded: Optional[str] = None, filters: Filters = NO_FILTERS, dialect: Optional[sql_filters.Dialect] = None,
+    folded: Optional[str], filters: Filters, dialect: sql_filters.Dialect,
 ) -> list[Any]:
     """Rows (``COLUMNS``) of the cards that pass ``filters`` (written in ``dialect``) whose
     escaped content matches all the patterns of one of ``alternatives``
@@ -233,10 +231,8 @@ async def find_folded(
     return rows
 
 
-def passing(tables: Tables, filters: Filters, dialect: Optional[sql_filters.Dialect], values: list[object]) -> str:
+def passing(tables: Tables, filters: Filters, dialect: sql_filters.Dialect, values: list[object]) -> str:
     """SQL `` AND ...``: the card passes ``filters``, their values added to ``values``."""
-    if dialect is None:
-        return ""
     return "".join(f" AND {clause}" for clause in sql_filters.where(filters, dialect, values, table=tables.card))
 
 
@@ -245,7 +241,7 @@ def folded_bytes(tables: Tables, sizes: Sequence[int], counted: bool, also: str 
     return f"SELECT {tables.columns} FROM {tables.card} WHERE {SEARCHED_BYTES[counted]} AND {_matching(sizes)}{also}"
 
 
-def plain_holding(folded: str, values: list[str]) -> str:
+def plain_holding(folded: str, values: list[object]) -> str:
     """SQL `` AND ...``: a content that is not plain, or a plain one whose casefold holds
     ``folded`` (a casefolded query), decided exactly by a POSIX regular expression over the
     plain text (each ASCII letter in either case, anything else as itself), added to
@@ -288,7 +284,7 @@ def _matching(sizes: Sequence[int]) -> str:
 
 async def find(
     conn: Connection, tables: Tables, query: bytes, indexed: bool, counted: bool,
-    filters: Filters = NO_FILTERS, dialect: Optional[sql_filters.Dialect] = None,
+    filters: Filters, dialect: sql_filters.Dialect,
 ) -> list[Any]:
     """Rows (``COLUMNS``) of the cards that pass ``filters`` (written in ``dialect``) holding
     ``query``: text cards through the trigram index when there is one and the query is long
