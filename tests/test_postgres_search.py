@@ -18,6 +18,7 @@ from mcard.infrastructure.persistence.engine import postgres_sql as sql
 from mcard.infrastructure.persistence.engine import postgres_words as words
 from mcard.domain.query import Filters, tokens
 from mcard.domain.query.text import text_of
+from mcard.infrastructure.persistence.engine.facets import SIZE_INDEX
 
 pytestmark = pytest.mark.postgres
 QUERIES = ["needle", "NEEDLE", "dle 1", "%", "_", "50%_", "a\\b", "it's", "é☕", "\x00x", "ne", "zzz"]
@@ -139,6 +140,24 @@ async def test_plain_candidates_of_a_search_in_any_case_are_decided_in_sql(make_
                                     "river stone.", Filters(), sql.dialect(tables))
     read = {bytes(row[1]).decode() for row in rows}
     assert read == {card.content for card in made if "river stone." in card.content.lower() or not card.content.isascii()}
+
+
+async def test_facets_over_every_card_group_them_in_one_pass(make_config, admin, postgres_schema):
+    """The content type, size and day of every card are counted in one pass, one hash table
+    each: the planner took the day of ``g_time`` (a column of distinct values) for as many
+    groups as cards, and sorted them all to disk first (1,000,000 cards: 639-655 ms -> 267-274 ms)."""
+    from mcard.infrastructure.persistence.engine import postgres_facets
+
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many([MCard(f"card {i}") for i in range(5000)])
+        await store.store.wait_indexed()
+        assert (await store.facets(by=("content_type", "size", "day")))["content_type"] == [("text/plain", 5000)]
+    tables = sql.Tables.named(postgres_schema[1], "card")
+    await admin.execute(f"ANALYZE {tables.card}; SET work_mem = '64kB'")  # 5,000 groups no longer fit, 200 do
+    keys = ["content_type", SIZE_INDEX, "(g_time - $1::bigint) / $2::bigint"]
+    statement = postgres_facets.grouping_statement(keys, f"FROM {tables.card}")
+    plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {statement}", 0, 86_400_000_000))
+    assert "HashAggregate" in plan and "Sort" not in plan, plan
 
 
 WORD_TEXTS = ["Straße und STRASSE", "ﬁle a file", "\u212aelvin kelvin", "holidaẙ holiday", "İstanbul istanbul",

@@ -36,7 +36,7 @@ SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
-            "plain_holding", "passing", "texts_holding", "bytes_holding"}
+            "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -376,8 +376,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query import Filters, SearchSpec, casefold
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
-        postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters, sqlite_facets,
-        sqlite_search,
+        postgres_facets, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
+        sqlite_facets, sqlite_search,
     )
     from mcard.domain.query.order import ORDERS
 
@@ -400,6 +400,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])
     statements += [postgres_orders.ordering(tables, order) for order in ORDERS]
+    clauses = sql_filters.where(filters, postgres_sql.dialect(tables), params, table=tables.card)
+    statements.append(postgres_facets.grouping_statement(["content_type", "size"], f"FROM {tables.card}{sql_filters.joined(clauses)}"))
     for dialect in (sqlite_search.DIALECT, postgres_sql.dialect(tables)):
         statements.append(sql_filters.joined(sql_filters.where(filters, dialect, params)))
     chosen, chosen_params = postgres_words.chosen_flag(tables, filters, postgres_sql.dialect(tables))

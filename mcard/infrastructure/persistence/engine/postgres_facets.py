@@ -1,6 +1,8 @@
-"""Facets on PostgreSQL: one statement reads the chosen cards' columns once and groups them for
-every field asked for (by hour or day, in integer arithmetic; months and years summed from the
-days), instead of reading every card into Python and asking for each one's tags."""
+"""Facets on PostgreSQL: one pass over the chosen cards groups them for every field asked for
+at once (``GROUPING SETS``: by content type, kind, size bucket, and by hour or day in integer
+arithmetic, months and years summed from the days, with the first and last time), and the tags
+are counted in the tag table; instead of reading every card into Python and asking for each
+one's tags."""
 
 from __future__ import annotations
 
@@ -14,11 +16,10 @@ from .facets import SIZE_INDEX, from_grouped, time_unit
 from .postgres_sql import Tables, dialect
 
 Connection = Any
-_GROUPED: Final = {  # rows (field, label, number, count) over the chosen cards, ``chosen``
-    "content_type": "SELECT 'content_type', content_type, NULL::bigint, count(*) FROM chosen GROUP BY 2",
-    "kind": "SELECT 'kind', CASE WHEN is_text THEN 'text' ELSE 'bytes' END, NULL, count(*) FROM chosen GROUP BY 2",
-    "size": f"SELECT 'size', NULL, {SIZE_INDEX}, count(*) FROM chosen GROUP BY 3",
-    "span": "SELECT 'span', NULL, min(g_time), max(g_time) FROM chosen",
+_KEYS: Final = {  # field: its key over a card, grouped by
+    "content_type": "content_type",
+    "kind": "CASE WHEN is_text THEN 'text' ELSE 'bytes' END",
+    "size": SIZE_INDEX,
 }
 
 
@@ -26,22 +27,56 @@ async def facets(
     conn: Connection, tables: Tables, fields: Sequence[str], filters: Filters, hashes: Optional[list[str]]
 ) -> dict[str, list[tuple[Any, int]]]:
     """Each of ``fields`` counted over the cards that pass ``filters`` (and, given ``hashes``,
-    are among them: the matches of a search)."""
+    are among them: the matches of a search), in one snapshot."""
     params: list[object] = []
     clauses = sql_filters.where(filters, dialect(tables), params, None, table=tables.card)
     if hashes is not None:
         params.append(hashes)
         clauses.append(f"{tables.card}.hash = ANY(${len(params)}::text[])")
-    chosen = (f"WITH chosen AS MATERIALIZED (SELECT hash, g_time, size, content_type, is_text"
-              f" FROM {tables.card}{sql_filters.joined(clauses)})")
-    parts = [_GROUPED[field] for field in fields if field in _GROUPED]
-    if "tag" in fields:
-        parts.append(f"SELECT 'tag', tag, NULL, count(*) FROM {tables.tag} WHERE hash IN (SELECT hash FROM chosen) GROUP BY 2")
+    chosen, chosen_params = f"FROM {tables.card}{sql_filters.joined(clauses)}", list(params)
+    keys = {field: _KEYS[field] for field in fields if field in _KEYS}
     times, unit = time_unit(fields)
     if times:
         params += [MIN_MICROS, unit]
-        parts += [_GROUPED["span"],
-                  f"SELECT 'step', NULL, (g_time - ${len(params) - 1}::bigint) / ${len(params)}::bigint, count(*)"
-                  " FROM chosen GROUP BY 3"]
-    rows = await conn.fetch(f"{chosen} {' UNION ALL '.join(parts)}", *params)
-    return from_grouped(fields, ((field, label if number is None else number, n) for field, label, number, n in rows), unit)
+        keys["step"] = f"(g_time - ${len(params) - 1}::bigint) / ${len(params)}::bigint"
+    rows: list[tuple[str, Any, Any]] = []
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        if keys:
+            rows += _grouped(list(keys), await conn.fetch(grouping_statement(list(keys.values()), chosen), *params))
+        if "tag" in fields:
+            tagged = f"SELECT tag, count(*) FROM {tables.tag}"
+            if clauses:
+                tagged += f" WHERE hash IN (SELECT hash {chosen})"
+            rows += [("tag", tag, n) for tag, n in await conn.fetch(f"{tagged} GROUP BY 1", *chosen_params)]
+    return from_grouped(fields, rows, unit)
+
+
+def grouping_statement(keys: Sequence[str], chosen: str) -> str:
+    """One pass over the cards ``chosen`` (``FROM ... WHERE ...``) grouped by each of ``keys``
+    (SQL over a card) alone: rows of (which keys are not grouped, as ``GROUPING``'s bits, key
+    values..., count, first time, last time). Each set is a hash table filled in the one pass.
+    The cards are read in a subquery the planner cannot look into (``OFFSET 0``): it took the
+    day of ``g_time``, a column of distinct values, for as many groups as cards and sorted
+    them all to disk (1,000,000 cards: 640-655 ms instead of 270 ms); and no set of no key,
+    which would be sorted too (the first and last time come from the days)."""
+    columns = [f"k{index}" for index in range(len(keys))]
+    selected = ", ".join(f"{key} AS {column}" for key, column in zip(keys, columns))
+    sets = ", ".join(f"({column})" for column in columns)
+    return (f"SELECT GROUPING({', '.join(columns)}), {', '.join(columns)}, count(*), min(g_time), max(g_time)"
+            f" FROM (SELECT {selected}, g_time {chosen} OFFSET 0) AS chosen GROUP BY GROUPING SETS ({sets})")
+
+
+def _grouped(fields: Sequence[str], rows: Sequence[Any]) -> list[tuple[str, Any, Any]]:
+    """Rows (field, value, count) of ``grouping_statement``'s rows for ``fields`` (its keys in
+    order), and for time steps the ``span`` row (field, first, last) of them all."""
+    last = len(fields) - 1
+    found: list[tuple[str, Any, Any]] = []
+    times: list[tuple[int, int]] = []
+    for bits, *values, n, first, final in rows:
+        index = next(index for index in range(len(fields)) if not bits >> (last - index) & 1)
+        found.append((fields[index], values[index], n))
+        if fields[index] == "step":
+            times.append((first, final))
+    if times:
+        found.append(("span", min(first for first, _ in times), max(final for _, final in times)))
+    return found
