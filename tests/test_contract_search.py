@@ -506,6 +506,8 @@ async def test_sizes_are_exact_to_the_byte(store):
 
 
 async def test_facets_count_what_the_query_names(store):
+    if hasattr(store.store, "wait_indexed"):  # word queries then read the index and the stored counts
+        await store.store.wait_indexed()
     facets = await store.facets("", by=("content_type", "tag", "month", "size", "kind", "time"))
     cards = [card for card, _, _ in CORPUS]
     assert facets["content_type"] == sorted(Counter(c.content_type for c in cards).items(), key=lambda i: (-i[1], i[0]))
@@ -529,6 +531,14 @@ async def test_facets_count_what_the_query_names(store):
     spec = SearchSpec.of("fox", "words")
     want = Counter(c.content_type for c, tags, _ in CORPUS if "work" in tags and (t := text_of(c)) and spec.matcher()(t))
     assert dict(work["content_type"]) == dict(want)
+    for query, words in (("tag:work", ""), ("quick -brown", "quick -brown"), ('"quick brown" OR straße', '"quick brown" OR straße')):
+        spec = SearchSpec.of(words, "words") if words else None
+        chosen = [(c, tags) for c, tags, _ in CORPUS if ("work" in tags if not words else
+                                                         (t := text_of(c)) is not None and spec.matcher()(t))]
+        mixed = await store.facets(query, by=("tag", "day", "kind"))  # the kind first of the grouped fields
+        assert mixed["tag"] == sorted(Counter(t for _, tags in chosen for t in tags).items(), key=lambda i: (-i[1], i[0]))
+        assert mixed["day"] == sorted(Counter(time_bucket("day", c.g_time) for c, _ in chosen).items())
+        assert mixed["kind"] == sorted(Counter(c.kind for c, _ in chosen).items(), key=lambda i: (-i[1], i[0]))
     with pytest.raises(ValidationError):
         await store.facets("", by=["colour"])
 

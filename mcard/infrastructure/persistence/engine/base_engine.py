@@ -142,7 +142,8 @@ def _hash_list(hashes: Iterable[str], name: str) -> list[str]:
     if isinstance(hashes, (str, bytes)) or not isinstance(hashes, Iterable):
         raise ValidationError(f"{name} takes an iterable of hashes, got {type(hashes).__name__}")
     given = list(hashes)
-    if given and set(map(type, given)) == {str} and _LONGEST_HASH >= max(lengths := set(map(len, given))) and min(lengths):
+    lengths = set(map(len, given)) if set(map(type, given)) == {str} else set()
+    if lengths and 0 < min(lengths) and max(lengths) <= _LONGEST_HASH:
         try:
             rest = "".join(given).encode("ascii").translate(None, _LOWER_HEX)
         except UnicodeEncodeError:

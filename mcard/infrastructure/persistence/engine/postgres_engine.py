@@ -548,8 +548,14 @@ class PostgresStore(BaseStore):
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
     ) -> dict[str, list[tuple[Any, int]]]:
         """Counted in SQL over the cards that pass ``filters``; a search's matches are found
-        first (``_search``) and counted by their hashes."""
-        hashes = None if spec is None else [card.hash for card in (await self._search(spec, filters, None, 0, False))[0]]
+        first and counted by their hashes: a word search whose phrases can be looked up
+        unranked, without reading the plain matches (1,000,000 cards, ``river stone``: 4.2 -> 1.5 s)."""
+        words = spec is not None and spec.mode == "words" and self._counted
+        narrowed = postgres_words.narrowing(spec.words) if words else None
+        if narrowed is not None:
+            hashes = await self._run(sql.word_matches, filters, spec.words, narrowed)
+        else:
+            hashes = None if spec is None else [card.hash for card in (await self._search(spec, filters, None, 0, False))[0]]
         return await self._run(postgres_facets.facets, fields, filters, hashes)
 
     async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:

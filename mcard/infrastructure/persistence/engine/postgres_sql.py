@@ -727,6 +727,14 @@ async def ordered_word_search(
     return await words.ordered_matches(conn, tables, filters, dialect(tables), query, narrowed, wanted, order)
 
 
+async def word_matches(
+    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]]
+) -> list[str]:
+    """The hashes of every match of a word search whose phrases can be looked up
+    (``postgres_words.matching_keys``)."""
+    return await words.matching_keys(conn, tables, filters, dialect(tables), query, narrowed)
+
+
 async def index_step(conn: Connection, tables: Tables, most: int) -> int:
     """One background step of the search index, in its own transaction: cards flagged."""
     async with conn.transaction():

@@ -262,18 +262,13 @@ async def ordered_matches(
     the words' regular expressions cost most): the plain ones are counted and paged in
     SQL, which reads the contents of the page alone; the others are read whole and checked in
     Python, with the uncounted cards and the bytes cards (as ``ranked_page`` reads them)."""
-    chosen, params = chosen_flag(tables, filters, dialect, table="c")
-    values = ranking.Values(params)
-    exact = {clause: ranking.occurrences(clause) for clause in (*phrases(query), *query.excluded)}
+    held, values = _held(tables, filters, dialect, query, narrowed)
     page = f"SELECT count(*) OVER () AS matching, c.hash AS key FROM held AS c WHERE c.plain{orders.ordering(tables, order)}"
     if wanted is not None:
         page += f" LIMIT {values.mark(min(wanted, MAX_SQL_INTEGER))}"
     statement = (
-        "WITH held AS MATERIALIZED (SELECT c.hash, c.g_time, c.size, c.content_type, p.plain"
-        f" FROM {tables.card} AS c CROSS JOIN LATERAL (SELECT {search.PLAIN} AS plain) AS p"
-        f" WHERE c.text_indexed AND c.words >= 0 AND {_required(query, narrowed, values)} AND {chosen}"
-        f" AND (NOT p.plain OR {ranking.matches(query, exact, values)}))"
-        f" SELECT page.matching, {ranking.PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
+        f"{held} SELECT page.matching, {ranking.PAGE_COLUMNS} FROM ({page}) AS page"
+        f" JOIN {tables.card} AS c ON c.hash = page.key"
         f" UNION ALL SELECT NULL, {ranking.PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
         " WHERE NOT held.plain"
     )
@@ -284,6 +279,45 @@ async def ordered_matches(
     others = [(True, tuple(row)[1:]) for row in rows if row[0] is None]
     matching = await asyncio.to_thread(_matching, query, _flagged(uncounted) + _flagged(unindexed) + others)
     return [row_card(tuple(row)[1:]) for row in plain] + matching, len(matching) + (plain[0][0] if plain else 0)
+
+
+async def matching_keys(
+    conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
+    narrowed: list[list[str]],
+) -> list[str]:
+    """The hashes of every card that passes ``filters`` and matches ``query``, in no order
+    (what facets count): as ``ordered_matches`` finds them, without reading the contents of
+    the plain texts that match, nor ranking them."""
+    held, values = _held(tables, filters, dialect, query, narrowed)
+    statement = (
+        f"{held} SELECT held.hash, NULL, NULL, NULL, NULL, NULL, NULL FROM held WHERE held.plain"
+        f" UNION ALL SELECT {ranking.PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
+        " WHERE NOT held.plain"
+    )
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        uncounted, unindexed = await _read_elsewhere(conn, tables, filters, dialect, narrowed, unranked=query)
+        rows = await conn.fetch(statement, *values.list)
+    others = [(True, tuple(row)) for row in rows if row[1] is not None]
+    matching = await asyncio.to_thread(_matching, query, _flagged(uncounted) + _flagged(unindexed) + others)
+    return [row[0] for row in rows if row[1] is None] + [card.hash for card in matching]
+
+
+def _held(
+    tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery, narrowed: list[list[str]],
+) -> tuple[str, ranking.Values]:
+    """``WITH held``: the counted texts that pass ``filters`` and may match ``query`` through
+    the trigram index (filters first, as the words' regular expressions cost most), with
+    whether each is plain: the plain ones that match, and those that are not plain; and its
+    values, to which the statement around adds its own."""
+    chosen, params = chosen_flag(tables, filters, dialect, table="c")
+    values = ranking.Values(params)
+    exact = {clause: ranking.occurrences(clause) for clause in (*phrases(query), *query.excluded)}
+    return (
+        "WITH held AS MATERIALIZED (SELECT c.hash, c.g_time, c.size, c.content_type, p.plain"
+        f" FROM {tables.card} AS c CROSS JOIN LATERAL (SELECT {search.PLAIN} AS plain) AS p"
+        f" WHERE c.text_indexed AND c.words >= 0 AND {_required(query, narrowed, values)} AND {chosen}"
+        f" AND (NOT p.plain OR {ranking.matches(query, exact, values)}))"
+    ), values
 
 
 async def _read_elsewhere(
