@@ -527,10 +527,11 @@ async def test_facets_count_what_the_query_names(store):
         assert counted["kind"] == sorted(Counter(c.kind for c, _ in chosen).items(), key=lambda i: (-i[1], i[0]))
         for width in ("month", "day"):
             assert counted[width] == sorted(Counter(time_bucket(width, c.g_time) for c, _ in chosen).items())
-    work = await store.facets("tag:work fox", by=["content_type"])
+    work = await store.facets("tag:work fox", by=["content_type", "tag"])
     spec = SearchSpec.of("fox", "words")
-    want = Counter(c.content_type for c, tags, _ in CORPUS if "work" in tags and (t := text_of(c)) and spec.matcher()(t))
-    assert dict(work["content_type"]) == dict(want)
+    chosen = [(c, tags) for c, tags, _ in CORPUS if "work" in tags and (t := text_of(c)) and spec.matcher()(t)]
+    assert dict(work["content_type"]) == dict(Counter(c.content_type for c, _ in chosen))
+    assert dict(work["tag"]) == dict(Counter(t for _, tags in chosen for t in tags))
     for query, words in (("tag:work", ""), ("quick -brown", "quick -brown"), ('"quick brown" OR straße', '"quick brown" OR straße')):
         spec = SearchSpec.of(words, "words") if words else None
         chosen = [(c, tags) for c, tags, _ in CORPUS if ("work" in tags if not words else

@@ -45,7 +45,9 @@ async def facets(
             rows += _grouped(list(keys), await conn.fetch(grouping_statement(list(keys.values()), chosen), *params))
         if "tag" in fields:
             tagged = f"SELECT tag, count(*) FROM {tables.tag}"
-            if clauses:
+            if hashes is not None and len(clauses) == 1:  # a search's matches alone: no card to look up
+                tagged += " WHERE hash IN (SELECT unnest($1::text[]))"
+            elif clauses:
                 tagged += f" WHERE hash IN (SELECT hash {chosen})"
             rows += [("tag", tag, n) for tag, n in await conn.fetch(f"{tagged} GROUP BY 1", *chosen_params)]
     return from_grouped(fields, rows, unit)
