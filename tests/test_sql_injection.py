@@ -36,7 +36,7 @@ SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
-            "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement"}
+            "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -400,6 +400,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])
     statements += [postgres_orders.ordering(tables, order) for order in ORDERS]
+    statements += [postgres_words.plain_rows(tables, postgres_ranking.Values([]), 5, order) for order in (*ORDERS, None)]
     clauses = sql_filters.where(filters, postgres_sql.dialect(tables), params, table=tables.card)
     statements.append(postgres_facets.grouping_statement(["content_type", "size"], f"FROM {tables.card}{sql_filters.joined(clauses)}"))
     for dialect in (sqlite_search.DIALECT, postgres_sql.dialect(tables)):

@@ -262,22 +262,7 @@ async def ordered_matches(
     the words' regular expressions cost most): the plain ones are counted and paged in
     SQL, which reads the contents of the page alone; the others are read whole and checked in
     Python, with the uncounted cards and the bytes cards (as ``ranked_page`` reads them)."""
-    held, values = _held(tables, filters, dialect, query, narrowed)
-    page = f"SELECT count(*) OVER () AS matching, c.hash AS key FROM held AS c WHERE c.plain{orders.ordering(tables, order)}"
-    if wanted is not None:
-        page += f" LIMIT {values.mark(min(wanted, MAX_SQL_INTEGER))}"
-    statement = (
-        f"{held} SELECT page.matching, {ranking.PAGE_COLUMNS} FROM ({page}) AS page"
-        f" JOIN {tables.card} AS c ON c.hash = page.key"
-        f" UNION ALL SELECT NULL, {ranking.PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
-        " WHERE NOT held.plain"
-    )
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        uncounted, unindexed = await _read_elsewhere(conn, tables, filters, dialect, narrowed, unranked=query)
-        rows = await conn.fetch(statement, *values.list)
-    plain = [row for row in rows if row[0] is not None]
-    others = [(True, tuple(row)[1:]) for row in rows if row[0] is None]
-    matching = await asyncio.to_thread(_matching, query, _flagged(uncounted) + _flagged(unindexed) + others)
+    plain, matching = await _held_matches(conn, tables, filters, dialect, query, narrowed, wanted, order)
     return [row_card(tuple(row)[1:]) for row in plain] + matching, len(matching) + (plain[0][0] if plain else 0)
 
 
@@ -288,18 +273,42 @@ async def matching_keys(
     """The hashes of every card that passes ``filters`` and matches ``query``, in no order
     (what facets count): as ``ordered_matches`` finds them, without reading the contents of
     the plain texts that match, nor ranking them."""
+    plain, matching = await _held_matches(conn, tables, filters, dialect, query, narrowed, None, None)
+    return [row[1] for row in plain] + [card.hash for card in matching]
+
+
+async def _held_matches(
+    conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
+    narrowed: list[list[str]], wanted: Optional[int], order: Optional[str],
+) -> tuple[list[Any], list[MCard]]:
+    """In one snapshot, the rows of the plain texts that match (``plain_rows``), and the
+    other cards that pass ``filters`` and match ``query``: the texts of ``held`` that are not
+    plain, the uncounted and unindexed cards, each checked in Python."""
     held, values = _held(tables, filters, dialect, query, narrowed)
     statement = (
-        f"{held} SELECT held.hash, NULL, NULL, NULL, NULL, NULL, NULL FROM held WHERE held.plain"
-        f" UNION ALL SELECT {ranking.PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
+        f"{held} {plain_rows(tables, values, wanted, order)}"
+        f" UNION ALL SELECT NULL, {ranking.PAGE_COLUMNS} FROM held JOIN {tables.card} AS c ON c.hash = held.hash"
         " WHERE NOT held.plain"
     )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         uncounted, unindexed = await _read_elsewhere(conn, tables, filters, dialect, narrowed, unranked=query)
         rows = await conn.fetch(statement, *values.list)
-    others = [(True, tuple(row)) for row in rows if row[1] is not None]
+    plain = [row for row in rows if row[0] is not None]
+    others = [(True, tuple(row)[1:]) for row in rows if row[0] is None]
     matching = await asyncio.to_thread(_matching, query, _flagged(uncounted) + _flagged(unindexed) + others)
-    return [row[0] for row in rows if row[1] is None] + [card.hash for card in matching]
+    return plain, matching
+
+
+def plain_rows(tables: Tables, values: ranking.Values, wanted: Optional[int], order: Optional[str]) -> str:
+    """The plain texts of ``held`` that match, each a row starting with a column never NULL:
+    in ``order``, the first ``wanted`` (all for None), how many in all then the card's
+    columns; with no order, the hashes alone (then as many NULLs)."""
+    if order is None:
+        return "SELECT true, held.hash, NULL, NULL, NULL, NULL, NULL, NULL FROM held WHERE held.plain"
+    page = f"SELECT count(*) OVER () AS matching, c.hash AS key FROM held AS c WHERE c.plain{orders.ordering(tables, order)}"
+    if wanted is not None:
+        page += f" LIMIT {values.mark(min(wanted, MAX_SQL_INTEGER))}"
+    return f"SELECT page.matching, {ranking.PAGE_COLUMNS} FROM ({page}) AS page JOIN {tables.card} AS c ON c.hash = page.key"
 
 
 def _held(
