@@ -6,6 +6,7 @@ import asyncio
 import base64
 import csv
 import errno
+import hashlib
 import io
 import json
 import mimetypes
@@ -72,12 +73,18 @@ class ExportResult:
 def refusal(card: MCard) -> Optional[str]:
     """Why ``card`` may not be exported, or None. Its stored hash names its file, so only a
     true digest of its algorithm (lowercase hex of the right length) is accepted: a row written
-    by another tool may hold ``../../x`` or an absolute path there."""
+    by another tool may hold ``../../x`` or an absolute path there. A card whose content no
+    longer hashes to its hash (damaged) is refused too: importing the export would stop there."""
     algorithm = card.hash_algorithm
     if algorithm not in HASH_ALGORITHMS:
         return f"unknown hash algorithm {algorithm!r}"
     if not is_digest(card.hash, algorithm):
         return f"the stored hash is not a {algorithm} digest ({DIGEST_HEX_LENGTHS[algorithm]} lowercase hex digits)"
+    data = card.content_bytes
+    if hashlib.new(algorithm, data).hexdigest() != card.hash:
+        return f"damaged: the content no longer hashes to its {algorithm} hash"
+    if len(data) != card.size:
+        return f"damaged: recorded size {card.size} but the content has {len(data)} B"
     return None
 
 
@@ -332,8 +339,8 @@ async def export(
     card's exact bytes under its latest name (``name-<8 hex digits>.ext`` when that name is
     taken by another card or file; ``<hash><ext>`` for a card without a usable name) in the
     folder, and nothing anywhere else. A stored card whose hash is not a digest of its
-    algorithm (a row written by another tool) is written in no format: it is listed in
-    ``result.refused`` and the export carries on. Memory stays bounded whatever the store's
+    algorithm (a row written by another tool) or whose content no longer hashes to it (damaged)
+    is written in no format: it is listed in ``result.refused`` and the export carries on. Memory stays bounded whatever the store's
     size. Failures to create or write the destination are ``OSError``.
     """
     chosen = format_for(destination, format)
@@ -348,8 +355,8 @@ async def export(
         with tqdm(total=total, unit="card", disable=None if progress is None else not progress) as bar:
             async for page in _pages(store, start_time, end_time):
                 accepted = []
-                for card in page:
-                    reason = refusal(card)
+                reasons = await asyncio.to_thread(lambda: [refusal(card) for card in page])  # re-hashes each card
+                for card, reason in zip(page, reasons):
                     if reason is None:
                         accepted.append(card)
                     else:

@@ -29,6 +29,8 @@ from mcard.records import record_sightings, record_tags
 DEFAULT_BATCH_FILES: Final = 500
 DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
 SYMLINK_LOOP: Final = "symlink loop"
+LINKED_FOLDER: Final = "symlink to a folder"
+"""A link to a folder inside a folder walked is not followed (it could lead anywhere, or back)."""
 OWN_FILE: Final = "the store's own file"
 STDIN_NAME: Final = "standard input"
 UPLOAD: Final = "upload"
@@ -113,20 +115,50 @@ class FoundFile:
     root: str
 
 
+def checked_arguments(
+    paths: object, include: object, exclude: object
+) -> tuple[list[Path], tuple[str, ...], tuple[str, ...]]:
+    """``paths`` as a list (one path, a ``str`` or path-like, stands alone: it is not a list of
+    characters) and the patterns as tuples (one ``str`` is one pattern); ``ValidationError``
+    for anything else."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if isinstance(paths, (bytes, bytearray)) or not isinstance(paths, Iterable):
+        raise ValidationError(f"paths must be a path or an iterable of paths, got {type(paths).__name__}")
+    listed = list(paths)
+    for given in listed:
+        if not isinstance(given, (str, os.PathLike)) or not isinstance(os.fspath(given), str):
+            raise ValidationError(f"each path must be a str or a path-like object, got {type(given).__name__}")
+    return [Path(given) for given in listed], _patterns(include, "include"), _patterns(exclude, "exclude")
+
+
+def _patterns(patterns: object, name: str) -> tuple[str, ...]:
+    if isinstance(patterns, str):
+        return (patterns,)
+    if isinstance(patterns, (bytes, bytearray)) or not isinstance(patterns, Iterable):
+        raise ValidationError(f"{name} must be a glob pattern or an iterable of them, got {type(patterns).__name__}")
+    listed = tuple(patterns)
+    if not all(isinstance(pattern, str) for pattern in listed):
+        raise ValidationError(f"{name} patterns must be str")
+    return listed
+
+
 def iter_files(
-    paths: Iterable[str | os.PathLike[str]],
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    include: str | Sequence[str] = (),
+    exclude: str | Sequence[str] = (),
     skipped: Counter[str] | None = None,
 ) -> Iterator[FoundFile]:
     """Regular files under ``paths`` in a stable order, never leaving a given folder's tree.
     A folder is the root of the files under it; a file given alone has its folder as root.
 
     Symbolic links are followed only to files inside the tree they were found in; links that
-    go round in a loop are counted in ``skipped`` as ``"symlink loop"``.
+    go round in a loop are counted in ``skipped`` as ``"symlink loop"``, links to folders as
+    ``"symlink to a folder"`` (not followed).
     """
     skipped = Counter() if skipped is None else skipped
-    for given in map(Path, paths):
+    roots, included, excluded = checked_arguments(paths, include, exclude)
+    for given in roots:
         if given.is_symlink() and _link_target(given) is None:
             skipped[SYMLINK_LOOP] += 1
             continue
@@ -140,10 +172,13 @@ def iter_files(
         source = os.fsdecode(given.absolute())
         for folder, dirs, names in os.walk(given):
             dirs.sort()
+            linked = sum(os.path.islink(os.path.join(folder, name)) for name in dirs)  # not walked into
+            if linked:
+                skipped[LINKED_FOLDER] += linked
             for name in sorted(names):
                 path = Path(folder, name)
                 relative = path.relative_to(given).as_posix()
-                if (include and not _matches(relative, include)) or _matches(relative, exclude):
+                if (included and not _matches(relative, included)) or _matches(relative, excluded):
                     continue
                 if path.is_symlink():
                     target = _link_target(path)
@@ -231,10 +266,10 @@ def _listed(
 
 async def import_paths(
     store: AsyncPersistenceWrapper,
-    paths: Iterable[str | os.PathLike[str]],
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
+    include: str | Sequence[str] = (),
+    exclude: str | Sequence[str] = (),
     batch_files: int = DEFAULT_BATCH_FILES,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: bool | None = None,
@@ -248,10 +283,11 @@ async def import_paths(
     are counted in ``summary.skipped``; so are the store's own database files, never imported.
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
+    roots, included, excluded = checked_arguments(paths, include, exclude)
     summary = ImportSummary()
     max_size = store.config.max_content_size
     files = await asyncio.to_thread(
-        lambda: _listed(paths, include, exclude, summary.skipped, store_files(store))
+        lambda: _listed(roots, included, excluded, summary.skipped, store_files(store))
     )
     with _progress_bar(total=len(files), unit="file", disable=None if progress is None else not progress) as bar:
         start = 0
@@ -302,7 +338,13 @@ async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> Imp
 async def import_upload(store: AsyncPersistenceWrapper, name: str, data: bytes) -> tuple[MCard, bool]:
     """Store an uploaded file as a file import would (UTF-8 text becomes a text card), with a
     sighting of its name from source ``upload``; the stored card, and whether it is new.
-    Empty or too large content is a ``ValidationError``."""
+    Empty or too large content, data that is not bytes or a name that is not a str is a
+    ``ValidationError`` (nothing is converted)."""
+    if not isinstance(name, str):
+        raise ValidationError(f"an upload's name is a str, not {type(name).__name__}")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValidationError(f"an upload's data is bytes, not {type(data).__name__}")
+    data = bytes(data)
     if not data:
         raise ValidationError(f"{as_label(name)!r} is empty: there is nothing to store")
     if len(data) > store.config.max_content_size:

@@ -115,6 +115,8 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("search-nothing-found", lambda t: ["search", "absent\x07text"], 1, "no card matches 'absent\\x07text'"),
     ("search-bad-regex", lambda t: ["search", "--regex", "(\x1b"], 2, "at position 0"),
     ("find-nothing-found", lambda t: ["find", "tag:none absent\x07"], 1, "no card matches 'tag:none absent\\x07'"),
+    ("find-query-starting-with-a-dash", lambda t: ["find", "-draft"], 2, "goes after --: mcard find -- -draft"),
+    ("search-text-starting-with-a-dash", lambda t: ["search", "-x"], 2, "goes after --: mcard search -- -draft"),
     ("find-malformed", lambda t: ["find", 'size:>1XB "open'], 2, "at position"),
     ("find-not-a-database", lambda t: ["find", "x", "--db", str(not_a_database(t))], 3, "storage error"),
     ("facets-unknown-field", lambda t: ["facets", "--by", "colour\x1b"], 2, "unknown facet 'colour\\x1b'"),

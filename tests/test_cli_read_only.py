@@ -165,3 +165,18 @@ def test_reading_commands_do_not_create_a_postgres_schema(postgres_schema, tmp_p
         result = run(url, args, cwd=tmp_path)
         assert result.returncode == 0, (args, result.stderr.decode())
     assert json.loads(mcard_at("ls", "--json").stdout)[0]["hash"] == HASH
+
+
+def test_a_folder_no_one_may_write_in_is_named_as_the_cause(users_folder):
+    """Reading a database in WAL mode needs its -shm file beside it: when the folder is read
+    only, the message names the folder, not only the file."""
+    db = users_folder / "cards.db"
+    mcard("add", TEXT, db=db)
+    sqlite3.connect(db).close()  # the WAL and -shm files are gone: a reader would have to make them
+    db.chmod(0o444)
+    users_folder.chmod(0o555)
+    try:
+        result = run(str(db), ["ls"], as_user=as_another_user(), cwd=Path("/"))
+    finally:
+        users_folder.chmod(0o755)
+    assert_refused(result, f"no permission to write in the folder {users_folder}")

@@ -56,8 +56,10 @@ def printed(result: subprocess.CompletedProcess[bytes]) -> str:
 )
 def test_terminal_output_shows_control_characters_escaped(db, args, status):
     text = printed(mcard(*args, db=db, check=status))
-    if args[0] in ("ls", "search", "find"):
+    if args[0] in ("search", "find"):
         assert "\\x1b]0;pwned\\x07" in text and "\\x9b31m" in text and "\\x7f" in text and "\\u202e" in text
+    elif args[0] == "ls":  # a preview as wide as any other: the first escapes
+        assert "\\u202e \\x1b]0;pwned\\x07" in text
     assert "\\x1b[31mplain\\x9b" in text or "\\x1b[2J\\x07" in text
 
 
@@ -136,3 +138,15 @@ def test_json_lines_on_stdout_escape_control_characters_and_restore_them_exactly
     mcard("import", "--records", "-", db=copy, stdin=exported.stdout)
     digest = hashlib.sha256(HOSTILE_TEXT.encode()).hexdigest()
     assert mcard("show", digest, db=copy).stdout == HOSTILE_TEXT.encode()
+
+
+def test_a_preview_of_control_characters_is_no_wider_than_any_other(tmp_path):
+    """Escapes are cut to the preview's width, not the characters they stand for."""
+    db = tmp_path / "cards.db"
+    source = tmp_path / "nul.txt"
+    source.write_bytes(b"\x00" * 100)
+    mcard("import", str(source), db=db)
+    mcard("add", "x" * 100, db=db)
+    lines = printed(mcard("ls", db=db)).splitlines()
+    assert len(lines) == 3 and len({len(line) for line in lines[1:]}) == 1, lines
+    assert "\\x00" in lines[1] + lines[2]

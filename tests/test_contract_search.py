@@ -490,7 +490,7 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
 @pytest.mark.parametrize("bad, position", [
     ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6), ("before:0001-01-01", 7),
     ('tag:"open', 4), ("size:99999999999999999999999GB", 5), ("size:>9223372036854775807", 5), ("size:5..2", 5),
-    ("size:<0", 5),
+    ("size:<0", 5), ("size:20.5", 5),
 ])
 async def test_a_malformed_query_points_at_the_position(store, bad, position):
     with pytest.raises(ValidationError, match=f"position {position}"):
@@ -503,6 +503,29 @@ async def test_sizes_are_exact_to_the_byte(store):
     assert largest.total == 0
     between = await store.find("size:0.5KB..1.5KB")
     assert between.total == sum(1 for card, _, _ in CORPUS if 512 <= card.size <= 1536)
+
+
+async def test_a_quote_in_a_fields_value_is_doubled(store):
+    card = CORPUS[0][0]
+    await store.tag(card.hash, 'say "hi"', '"')
+    await store.save_many([card], sightings=[Sighting.of(card.hash, name='my "best".txt')])
+    for query in ('tag:"say ""hi"""', 'tag:""""', 'name:"my ""best"".txt"', 'name:"*""best""*"'):
+        found = await store.find(query)
+        assert [c.hash for c in found] == [card.hash], query
+    with pytest.raises(ValidationError, match="unclosed quote in the query at position 14"):
+        await store.find('tag:"say ""hi""')
+
+
+async def test_a_bound_between_two_whole_sizes_keeps_the_sizes_on_its_side(store):
+    """Sizes are whole bytes: ``size:<N.5`` keeps a card of N bytes, ``size:>N.5`` one of N + 1."""
+    sizes = sorted({card.size for card, _, _ in CORPUS})
+    n = sizes[len(sizes) // 2]
+    for query, keeps in ((f"size:<{n}.5", lambda size: size < n + 0.5), (f"size:<={n}.5", lambda size: size <= n + 0.5),
+                         (f"size:>{n}.5", lambda size: size > n + 0.5), (f"size:>={n}.5", lambda size: size >= n + 0.5),
+                         (f"size:{n - 1}.5..{n}.5", lambda size: n - 0.5 <= size <= n + 0.5),
+                         (f"size:<{n / 1024}KB", lambda size: size < n)):
+        found = await store.find(query)
+        assert found.total == sum(1 for card, _, _ in CORPUS if keeps(card.size)), query
 
 
 async def test_facets_count_what_the_query_names(store):

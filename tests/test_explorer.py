@@ -163,6 +163,15 @@ def test_a_click_on_a_facet_narrows_the_query(store):
     assert explorer.status_kind == "error" and "not a size bucket" in explorer.status
 
 
+def test_a_facet_value_holding_a_quote_filters_like_any_other(store):
+    cards, made = store
+    cards.tag(made["png"].hash, 'say "hi"')
+    explorer = cards.explorer("")
+    explorer.add_filter("tag", 'say "hi"')
+    assert explorer.query == 'tag:"say ""hi"""' and explorer.status_kind == "info"
+    assert [r["hash"] for r in explorer.rows] == [made["png"].hash]
+
+
 def test_pages_come_from_the_database(store):
     cards, made = store
     explorer = cards.explorer("walks", page_size=15)

@@ -209,3 +209,24 @@ async def test_exported_files_get_the_umasks_permissions(tmp_path):
         os.umask(previous)
     modes = {path.name: path.stat().st_mode & 0o777 for path in [*(tmp_path / "out").iterdir(), tmp_path / "out.jsonl"]}
     assert set(modes.values()) == {0o644}, modes
+
+
+async def test_a_damaged_card_is_refused_so_the_export_restores_whole(tmp_path):
+    """A card whose stored content no longer hashes to its hash would stop an import of the
+    export at its line, and leave every card after it out: it is refused instead."""
+    db = tmp_path / "cards.db"
+    texts = [f"card {i}" for i in range(6)]
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        await store.save_many([MCard(text) for text in texts])
+    damaged = hashlib.sha256(b"card 0").hexdigest()
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE card SET content = ? WHERE hash = ?", (b"ABCDEF", damaged))
+    raw.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        result = await export(store, tmp_path / "out.jsonl", progress=False)
+    assert result.exported == 5 and [(card.hash, "damaged" in card.reason) for card in result.refused] == [(damaged, True)]
+    out = tmp_path / "cli.jsonl"
+    refused = mcard("export", str(out), db=db, check=1)
+    assert damaged[:12] in refused.stderr.decode() or damaged in refused.stderr.decode()
+    restored = json.loads(mcard("import", "--records", str(out), "--json", db=tmp_path / "copy.db").stdout)
+    assert restored["new"] == 5

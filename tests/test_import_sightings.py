@@ -96,3 +96,43 @@ async def test_an_empty_or_too_large_upload_stores_nothing(tmp_path):
         with pytest.raises(ValidationError, match="max_content_size"):
             await import_upload(store, "big.txt", b"x" * 11)
         assert await store.count() == 0
+
+
+async def test_an_upload_that_is_not_bytes_is_refused_not_converted(store):
+    for name, data in (("five.bin", 5), ("l.bin", [72, 105]), ("a.txt", "str"), ("x", None), (5, b"data")):
+        with pytest.raises(ValidationError, match="upload's"):
+            await import_upload(store, name, data)
+    assert await store.count() == 0
+    card, new = await import_upload(store, "view.txt", memoryview(b"from a widget"))
+    assert new and card.content == "from a widget"
+
+
+async def test_one_path_or_one_pattern_is_not_taken_for_a_list_of_characters(store, tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    for folder in ("a", "b", "ab"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / f"{folder}.txt").write_text(f"in {folder}\n")
+        (root / folder / f"{folder}.md").write_text(f"# {folder}\n")
+    monkeypatch.chdir(root)
+    summary = await import_paths(store, "ab", progress=False)
+    assert summary.files == 2 and sorted(c.content for c in await store.list()) == ["# ab\n", "in ab\n"]
+    only_md = await import_paths(store, root, include="*.md", progress=False)
+    assert only_md.files == 3
+    no_txt = await import_paths(store, Path("a"), exclude="*.txt", progress=False)
+    assert no_txt.files == 1
+    assert sorted(c.content for c in await store.list()) == ["# a\n", "# ab\n", "# b\n", "in ab\n"]
+
+
+@pytest.mark.parametrize("paths, include", [(b"bytes", ()), (5, ()), ([Path("."), 5], ()), (["."], b"*.md"),
+                                            (["."], ["*.md", 3])])
+async def test_paths_and_patterns_of_other_kinds_are_refused(store, paths, include):
+    with pytest.raises(ValidationError):
+        await import_paths(store, paths, include=include, progress=False)
+    assert await store.count() == 0
+
+
+async def test_a_link_to_a_folder_is_not_followed_and_counted(store, tmp_path):
+    root = tree(tmp_path / "root")
+    (root / "loop").symlink_to(root / "photos", target_is_directory=True)
+    summary = await import_paths(store, [root], progress=False)
+    assert summary.files == 3 and summary.skipped == {"symlink to a folder": 1}

@@ -37,7 +37,8 @@ def safe_json(data: Any, indent: Optional[int] = 2) -> str:
 def preview_of(card: MCard) -> str:
     if not card.is_text:
         return f"<{card.size} bytes>"
-    text = " ".join(str(card.content)[: PREVIEW_CHARS * 8].split())  # not the whole of a long text
+    # escaped before it is cut, so that a text of control characters is no wider than another
+    text = safe(" ".join(str(card.content)[: PREVIEW_CHARS * 8].split()))  # not the whole of a long text
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 

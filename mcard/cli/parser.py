@@ -24,6 +24,9 @@ class Parser(argparse.ArgumentParser):
     """Usage errors are one line on stderr and exit status 2, like every other failure."""
 
     def error(self, message: str) -> NoReturn:
+        command = self.prog.split()[-1]
+        if command in ("search", "find") and "required" in message:  # its query began with -
+            message += "; " + querying.AFTER_DASHES.format(command=command)
         fail(f"{message} (see {self.prog} --help)")
         raise SystemExit(2)
 

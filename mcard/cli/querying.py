@@ -111,10 +111,13 @@ def _facet_table(field: str, counts: list[tuple[Any, int]], most: int = 30) -> s
     return lines
 
 
+AFTER_DASHES: Final = "one that starts with - goes after --: mcard {command} -- -draft"
+
+
 def add_parsers(add: Any, listing: Any) -> None:
     """The three commands' arguments (``add`` makes a subcommand, ``listing`` adds output options)."""
     cmd = add("search", "cards whose text contains TEXT (or matches it as words or a regular expression)")
-    cmd.add_argument("text")
+    cmd.add_argument("text", help=f"what to find; {AFTER_DASHES.format(command='search')}")
     cmd.add_argument("-i", "--ignore-case", action="store_true", help="match in any case (Unicode casefolding)")
     how = cmd.add_mutually_exclusive_group()
     how.add_argument("--words", action="store_true",
@@ -124,11 +127,11 @@ def add_parsers(add: Any, listing: Any) -> None:
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
     cmd = add("find", "cards a query names: type:image/* tag:T name:*.png after:DATE before:DATE size:>1MB and words")
-    cmd.add_argument("query")
+    cmd.add_argument("query", help=f"the query; {AFTER_DASHES.format(command='find')}")
     listing(cmd)
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
     cmd = add("facets", "counts of the cards a query names, by content type, tag, month, size...")
-    cmd.add_argument("query", nargs="?", default="")
+    cmd.add_argument("query", nargs="?", default="", help=AFTER_DASHES.format(command="facets"))
     cmd.add_argument("--by", metavar="FIELDS", help=f"comma-separated, of: {', '.join(FACETS)} "
                      f"(default: {','.join(DEFAULT_FACETS)})")

@@ -153,7 +153,7 @@ class NotebookCards(LabelMethods):
         its content type) and record a sighting of ``name`` from source ``upload``."""
         from mcard.importing import import_upload
 
-        return self._run(import_upload(self._wrapper, name, bytes(data)))
+        return self._run(import_upload(self._wrapper, name, data))
 
     def save(self, card: MCard) -> bool:
         return self._run(self._wrapper.save(card))
@@ -359,7 +359,7 @@ class NotebookCards(LabelMethods):
     async def aupload(self, name: str, data: bytes) -> tuple[MCard, bool]:
         from mcard.importing import import_upload
 
-        return await self._arun(import_upload(self._wrapper, name, bytes(data)))
+        return await self._arun(import_upload(self._wrapper, name, data))
 
     async def asave(self, card: MCard) -> bool:
         return await self._arun(self._wrapper.save(card))

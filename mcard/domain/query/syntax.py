@@ -7,11 +7,14 @@ Fields narrow (``Filters``); the rest is a word search (``text.parse_words``). `
 inclusive and ``before:`` exclusive (a date means its first instant, UTC unless an offset is
 given), so ``after:2026-01-01 before:2026-02-01`` is January. ``size:`` takes ``>N``, ``>=N``,
 ``<N``, ``<=N``, ``N`` or ``N..M``, with ``B``, ``K``/``KB``/``KiB``, ``M``..., ``G``... (all
-powers of 1024). A field's value may be quoted (``name:"my photo.png"``). A malformed query is
+powers of 1024). A field's value may be quoted (``name:"my photo.png"``, a quote in it
+doubled: ``tag:"a""b"`` is the tag a"b). A malformed query is
 a ``ValidationError`` naming the position of the problem.
 """
 
 from __future__ import annotations
+
+import math
 
 import re
 from dataclasses import dataclass
@@ -25,7 +28,8 @@ from .filters import Filters
 from .text import MAX_QUERY, SearchSpec
 
 FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
-_ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"[^"]*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
+_ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"]|"")*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
+"""An item. A field's value may be quoted, a quote in it doubled: ``tag:"a""b"`` is the tag a"b."""
 _SIZE: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]?i?b?)?", re.IGNORECASE)
 _UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ONE: Final = timedelta(microseconds=1)
@@ -57,7 +61,7 @@ def parse_find(query: object) -> FindQuery:
         if match.group("neg"):
             raise ValidationError(f"only words and phrases can be excluded, at position {match.start()}")
         raw = match.group("value")
-        value = raw[1:-1] if raw.startswith('"') else raw
+        value = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw
         position = match.start("value")
         if not value:
             if not raw and query[position:position + 1] == '"':
@@ -127,23 +131,23 @@ def _time(text: str) -> datetime:
     return to_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), "time")
 
 
-def _bytes(text: str) -> int:
+def _bytes(text: str) -> Fraction:
     match = _SIZE.fullmatch(text.strip())
     unit = (match.group("unit") or "").lower().replace("i", "").rstrip("b") if match else None
     if match is None or unit not in _UNITS:
         raise ValidationError("not a size such as 500, 10KB or 1.5MB")
-    return int(Fraction(match.group("number")) * _UNITS[unit])  # exact: floats and decimals round
+    return Fraction(match.group("number")) * _UNITS[unit]  # exact: floats and decimals round
 
 
 def _size_range(text: str) -> tuple[Optional[int], Optional[int]]:
-    """(least, most) bytes, either None for no bound."""
+    """(least, most) whole bytes, either None for no bound (``<20.5`` keeps a size of 20)."""
     if ".." in text:
         low, high = text.split("..", 1)
-        bounds = (_bytes(low) if low else None, _bytes(high) if high else None)
+        bounds = (math.ceil(_bytes(low)) if low else None, math.floor(_bytes(high)) if high else None)
     else:
-        for operator, bounding in ((">=", lambda n: (n, None)), ("<=", lambda n: (None, n)),
-                                   (">", lambda n: (n + 1, None)), ("<", lambda n: (None, n - 1)),
-                                   ("=", lambda n: (n, n)), ("", lambda n: (n, n))):
+        for operator, bounding in ((">=", lambda n: (math.ceil(n), None)), ("<=", lambda n: (None, math.floor(n))),
+                                   (">", lambda n: (math.floor(n) + 1, None)), ("<", lambda n: (None, math.ceil(n) - 1)),
+                                   ("=", lambda n: (math.ceil(n), math.floor(n))), ("", lambda n: (math.ceil(n), math.floor(n)))):
             if text.startswith(operator):
                 bounds = bounding(_bytes(text[len(operator):]))
                 break

@@ -21,9 +21,10 @@ def hash_prefix(query: str) -> Optional[str]:
 
 
 def _quoted(value: str) -> str:
-    if '"' in value:
-        raise ValidationError(f"{value!r} holds a double quote: it cannot be put in a query")
-    return f'"{value}"' if not value or any(c.isspace() for c in value) else value
+    """``value`` as a field's value in a query: quoted (a quote in it doubled) when it must be."""
+    if not value or '"' in value or any(c.isspace() for c in value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def _time_term(label: str) -> str:

@@ -59,10 +59,13 @@ def explain(exc: BaseException, path: Path) -> str:
             return f"the folder {folder} is missing and cannot be created"
         if _file_system_read_only(folder):
             return f"{folder} is on a read-only file system; SQLite must write the database and its -wal and -shm files there"
+        causes = []
+        if not os.access(folder, os.W_OK):  # even a read may need to create the -wal and -shm files there
+            causes.append(f"no permission to write in the folder {folder}, where SQLite keeps the -wal and -shm files")
         if path.exists() and not os.access(path, os.W_OK):
-            return f"the file {path} is read-only"
-        if not os.access(folder, os.W_OK):
-            return f"no permission to write in the folder {folder}"
+            causes.append(f"the file {path} is read-only")
+        if causes:
+            return "; ".join(causes)
         if primary == sqlite3.SQLITE_READONLY:
             return f"the file {path} is read-only"
     if primary == sqlite3.SQLITE_NOTADB:
