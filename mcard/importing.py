@@ -115,7 +115,7 @@ class FoundFile:
     root: str
 
 
-def checked_arguments(
+def _checked_arguments(
     paths: object, include: object, exclude: object
 ) -> tuple[list[Path], tuple[str, ...], tuple[str, ...]]:
     """``paths`` as a list (one path, a ``str`` or path-like, stands alone: it is not a list of
@@ -157,7 +157,7 @@ def iter_files(
     ``"symlink to a folder"`` (not followed).
     """
     skipped = Counter() if skipped is None else skipped
-    roots, included, excluded = checked_arguments(paths, include, exclude)
+    roots, included, excluded = _checked_arguments(paths, include, exclude)
     for given in roots:
         if given.is_symlink() and _link_target(given) is None:
             skipped[SYMLINK_LOOP] += 1
@@ -283,7 +283,7 @@ async def import_paths(
     are counted in ``summary.skipped``; so are the store's own database files, never imported.
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
-    roots, included, excluded = checked_arguments(paths, include, exclude)
+    roots, included, excluded = _checked_arguments(paths, include, exclude)
     summary = ImportSummary()
     max_size = store.config.max_content_size
     files = await asyncio.to_thread(
