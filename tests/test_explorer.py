@@ -18,11 +18,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import traitlets
 from PIL import Image
 from tests.test_display_escaping import check_markup, parse
 
 import mcard.notebook
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
 from mcard.notebook.explorer import Explorer
 
@@ -434,3 +435,38 @@ def test_a_saved_notebook_keeps_a_snapshot_of_the_explorer(tmp_path):
     assert snapshot.startswith('<p class="mcard-snapshot">') and "15 cards" in snapshot
     assert snapshot.count("<tr>") == 1 + 15
     assert "<script>" not in snapshot and "&lt;script&gt;" in snapshot
+
+
+def test_a_type_facet_replaces_the_querys_type(store):
+    cards, made = store
+    explorer = cards.explorer("type:text/*")
+    wide = explorer.total
+    content_type, count = explorer.facets["content_type"][-1]
+    assert content_type.startswith("text/") and count < wide
+    explorer.add_filter("content_type", content_type)
+    assert explorer.query == f"type:{content_type}" and explorer.status_kind == "info"
+    assert explorer.total == count == len(cards.find(f"type:{content_type}"))
+
+
+def test_after_a_failed_query_the_grid_pages_the_results_it_shows(store):
+    cards, _ = store
+    explorer = cards.explorer("walks", page_size=15)
+    explorer.run('walks "oops')
+    assert explorer.status_kind == "error" and explorer.query == 'walks "oops'
+    explorer.go(1)
+    assert explorer.page == 1 and explorer.status == "16–30 of 40 cards, best first"
+    explorer.sort("oldest")
+    assert explorer.status_kind == "info" and explorer.total == 40
+    explorer.add_filter("tag", "holiday")
+    assert explorer.query == "walks tag:holiday" and explorer.status_kind == "info"
+
+
+@pytest.mark.parametrize("size", [0, 1000, "10", 2.5, True])
+def test_a_page_size_out_of_range_is_refused_whenever_it_is_set(store, size):
+    cards, _ = store
+    with pytest.raises(ValidationError, match="page_size"):
+        cards.explorer(page_size=size)
+    explorer = cards.explorer(page_size=10)
+    with pytest.raises((ValidationError, traitlets.TraitError)):
+        explorer.page_size = size
+    assert explorer.page_size == 10

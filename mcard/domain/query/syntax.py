@@ -82,6 +82,16 @@ def parse_find(query: object) -> FindQuery:
     return FindQuery(filters, SearchSpec.of(text, "words") if text.strip() else None)
 
 
+def without_field(query: str, field: str) -> str:
+    """``query`` without its ``field:`` items (a quoted value whole), the rest as it was."""
+    kept, at = [], 0
+    for match in _ITEM.finditer(query):
+        if (match.group("field") or "").lower() == field and not match.group("neg"):
+            kept.append(query[at:match.start()])
+            at = match.end()
+    return "".join([*kept, query[at:]]).strip()
+
+
 def unknown_fields(query: str) -> list[str]:
     """The names before a ``:`` in ``query`` that are not fields (``typ:image/*``): such items
     are searched as words, which a mistyped field name makes surprising."""

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.query.syntax import without_field
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS
 
 FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
@@ -77,4 +78,6 @@ def with_term(query: str, term: str) -> str:
     words = query.split()
     if all(part in words for part in term.split()):
         return query
+    if term.startswith("type:"):  # a query names one type: the clicked one, within it, replaces it
+        query = without_field(query, "type")
     return f"{query.strip()} {term}".strip()

@@ -82,6 +82,12 @@ async def _one(wrapper: Any, hash_str: str) -> tuple[Optional[MCard], list[Any],
     return card, await wrapper.sightings(hash_str), await wrapper.tags(hash_str)
 
 
+def _checked_page_size(page_size: object) -> int:
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValidationError(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
+    return page_size
+
+
 class Explorer(anywidget.AnyWidget):
     """Explore a card store: ``cards.explorer()`` (display it as a cell's last expression).
 
@@ -116,12 +122,13 @@ class Explorer(anywidget.AnyWidget):
     """How many times facets were counted (they may arrive after the grid)."""
 
     def __init__(self, cards: NotebookCards, query: str = "", *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValidationError(f"page_size must be 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
-        super().__init__(page_size=page_size)
+        super().__init__(page_size=_checked_page_size(page_size))
         self.cards = cards
         self._spec: Optional[SearchSpec] = None
         self._shown: list[MCard] = []
+        self._shown_query = ""
+        """The query whose results the grid shows: pages, orders and facet clicks go on from
+        it while the box holds a query that failed."""
         self._names: dict[str, str] = {}
         self._tags: dict[str, list[str]] = {}
         self._quiet = False
@@ -130,6 +137,10 @@ class Explorer(anywidget.AnyWidget):
         self.observe(self._query_set, names="query")
         self.observe(self._page_set, names="page")
         self.run(query)
+
+    @traitlets.validate("page_size")
+    def _page_size_valid(self, proposal: Any) -> int:
+        return _checked_page_size(proposal["value"])
 
     # -- plumbing ----------------------------------------------------------------------------
     def _call(self, coro: Any) -> Any:
@@ -196,8 +207,9 @@ class Explorer(anywidget.AnyWidget):
             full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
             if full is not None:
                 self._open_hash(full)
+                self._shown_query = text
                 return
-            self._load()
+            self._load(text)
         except Exception:
             self._set_quietly(page=shown_page)  # the rows shown are still that page's
             raise
@@ -216,17 +228,18 @@ class Explorer(anywidget.AnyWidget):
         self.select(full)
         self.say(f"card {full}")
 
-    def _load(self) -> None:
+    def _load(self, query: str) -> None:
         size = self.page_size
         order = self.order or None
-        found, names, tags = self._call(_page(self._wrapper, self.query, size, self.page * size, order))
+        found, names, tags = self._call(_page(self._wrapper, query, size, self.page * size, order))
         if not found and found.total and self.page > 0:  # the page emptied (cards removed)
             self._set_quietly(page=max(0, (found.total - 1) // size))
-            found, names, tags = self._call(_page(self._wrapper, self.query, size, self.page * size, order))
+            found, names, tags = self._call(_page(self._wrapper, query, size, self.page * size, order))
+        self._shown_query = query
         self._fill(list(found), found.total, names, tags, found.words)
         first = self.page * size + 1
         if found.total == 0:
-            self.say("no cards match" if self.query.strip() else "no cards stored")
+            self.say("no cards match" if query.strip() else "no cards stored")
         else:
             noun = "card" if found.total == 1 else "cards"
             order = ORDER_WORDS.get(self.order) or ("best first" if found.words else "newest first")
@@ -243,7 +256,7 @@ class Explorer(anywidget.AnyWidget):
         the background and arrive after the grid (a newer query cancels them), so the kernel
         is free for the next action; without one (scripts, tests) they are counted at once."""
         self._cancel_facets()
-        counting = self._wrapper.facets(self.query, FACET_FIELDS)
+        counting = self._wrapper.facets(self._shown_query, FACET_FIELDS)
         if getattr(self.comm, "kernel", None) is None:
             self.facets = _facet_lists(self._call(counting))
             self.facet_loads += 1
@@ -273,26 +286,36 @@ class Explorer(anywidget.AnyWidget):
         if isinstance(page, bool) or not isinstance(page, int):
             raise ValidationError(f"a page is a whole number, got {page!r}")
         last = max(0, (self.total - 1) // self.page_size)
-        self._set_quietly(page=min(max(0, page), last))
-        self._load()
+        self._reload(page=min(max(0, page), last))
+
+    def _reload(self, **grid: Any) -> None:
+        """Show the results shown with other ``grid`` traits (page, order); on failure the
+        traits go back to those of the rows still shown."""
+        before = {name: getattr(self, name) for name in grid}
+        self._set_quietly(**grid)
+        try:
+            self._load(self._shown_query)
+        except Exception:
+            self._set_quietly(**before)
+            raise
 
     @_action
     def sort(self, order: str) -> None:
         """Order the grid (``"newest"``, ``"oldest"``, ``"largest"``, ``"smallest"``, ``"type"``,
         ``"name"``; "" for the query's own order) and show its first page: what a click on a
         column header does. The database sorts; every order ends newest first."""
-        self._set_quietly(order=check_order(order) if order else "", page=0)
-        self._load()
+        self._reload(order=check_order(order) if order else "", page=0)
 
     @_action
     def add_filter(self, field: str, value: object) -> None:
-        """Narrow the query by one facet value (what a click on a facet does)."""
-        self.run(with_term(self.query, facet_term(field, value)))
+        """Narrow the query of the results shown by one facet value (what a click on a facet
+        does)."""
+        self.run(with_term(self._shown_query, facet_term(field, value)))
 
     @_action
     def refresh(self) -> None:
         """Reload the page, the facets and the open card."""
-        self._load()
+        self._load(self._shown_query)
         self._load_facets()
         if self.selected:
             self.select(self.selected)
@@ -335,7 +358,7 @@ class Explorer(anywidget.AnyWidget):
         self._tags[hash_str] = tags
         self.detail = {**self.detail, "tags": tags}
         self.rows = [{**r, "tags": tags} if r["hash"] == hash_str else r for r in self.rows]
-        if hash_prefix(self.query) is None:
+        if hash_prefix(self._shown_query) is None:
             self._load_facets()
 
     @_action
@@ -378,7 +401,7 @@ class Explorer(anywidget.AnyWidget):
         removed = self._call(self._wrapper.remove(gone))
         self.marked = [h for h in self.marked if h != gone]
         self.selected, self.detail = "", {}
-        self._load()
+        self._load(self._shown_query)
         self._load_facets()
         self.say(f"removed {gone}" if removed else f"{gone} was already gone")
 
@@ -410,7 +433,7 @@ class Explorer(anywidget.AnyWidget):
     # -- static view -----------------------------------------------------------------------------
     def _repr_html_(self) -> str:
         """The last view as static HTML, for a saved notebook: bounded and escaped."""
-        title = escape(self.query) if self.query.strip() else "all cards"
+        title = escape(self._shown_query) if self._shown_query.strip() else "all cards"
         head = (
             f'<p class="mcard-snapshot">mcard explorer (a snapshot; run the cell for the live view): '
             f"<code>{title}</code> · {self.total:,} card{'' if self.total == 1 else 's'} · {escape(self.status)}</p>"
