@@ -421,3 +421,32 @@ async def test_cancelled_list_pages_give_their_connections_back(make_config, adm
             f'%"{schema}"%',
         )
         assert waiting == 0
+
+
+async def test_a_user_who_may_write_but_owns_nothing_opens_the_store_and_writes(postgres_schema, admin):
+    """A team's second role: privileges on the tables, no ownership, no right to create. It
+    opens the store another role made, writes, tags and searches it."""
+    import uuid
+
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as owner:
+        first = await owner.create("made by the owner")
+        await owner.store.wait_indexed()
+    role = f"mcard_writer_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        await admin.execute(
+            f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}";'
+            f' GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}";'
+            f' GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'
+        )
+        role_url = url.replace("postgres@", f"{role}@", 1)
+        async with AsyncPersistenceWrapper(PostgresConfig(role_url, schema=schema)) as writer:
+            second = await writer.create("written by another role", name="second.txt")
+            assert await writer.tag(first.hash, "shared") == 1
+            assert [card.hash for card in await writer.search("role", case_sensitive=False)] == [second.hash]
+            assert [card.hash for card in await writer.find("tag:shared")] == [first.hash]
+            assert await writer.remove(second.hash)
+        assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card') == 1
+    finally:
+        await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')

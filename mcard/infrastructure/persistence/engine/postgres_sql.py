@@ -177,6 +177,25 @@ async def hashes_starting(conn: Connection, tables: Tables, prefix: str, limit: 
     return [row[0] for row in rows]
 
 
+def _relations(tables: Tables) -> list[str]:
+    """The qualified names of every table and index ``initialize`` creates."""
+    indexes = (tables.index, tables.sighting_index, tables.sighting_names, tables.tag_index)
+    return [tables.card, tables.meta, tables.changes, tables.sighting, tables.tag,
+            *(f"{tables.schema}.{index}" for index in indexes)]
+
+
+async def _complete(conn: Connection, tables: Tables) -> bool:
+    """Whether every table and index is there, with a schema version: then nothing is created
+    (PostgreSQL checks the right to create, and ownership, before ``IF NOT EXISTS``, so a
+    user who may write to the tables but does not own them could not open the store)."""
+    missing = await conn.fetchval(
+        "SELECT count(*) FILTER (WHERE to_regclass(name) IS NULL) FROM unnest($1::text[]) AS name", _relations(tables)
+    )
+    return not missing and await conn.fetchval(
+        f"SELECT EXISTS (SELECT 1 FROM {tables.meta} WHERE key = 'schema_version')"
+    )
+
+
 async def initialize(conn: Connection, tables: Tables) -> int:
     """Create what is missing (under an advisory lock: concurrent first opens would race),
     upgrade a version 1 table, and return the schema version found."""
@@ -184,43 +203,8 @@ async def initialize(conn: Connection, tables: Tables) -> int:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tables.lock_key)
         if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", tables.schema):
             await conn.execute(f"CREATE SCHEMA {tables.schema}")  # needs CREATE on the database
-        await conn.execute(
-            f"""
-            CREATE TABLE IF NOT EXISTS {tables.card} (
-                hash           text COLLATE "C" PRIMARY KEY,
-                content        bytea NOT NULL,
-                is_text        boolean NOT NULL,
-                g_time         bigint NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
-                hash_algorithm text NOT NULL,
-                size           bigint NOT NULL,
-                content_type   text,             -- MIME type, detected once when the card is saved
-                text_indexed   boolean NOT NULL DEFAULT false  -- in the trigram index (postgres_search)
-            );
-            CREATE INDEX IF NOT EXISTS {tables.index} ON {tables.card} (g_time, hash);
-            CREATE TABLE IF NOT EXISTS {tables.meta} (key text PRIMARY KEY, value bigint NOT NULL);
-            CREATE TABLE IF NOT EXISTS {tables.changes} (slot integer PRIMARY KEY, value bigint NOT NULL);
-            CREATE TABLE IF NOT EXISTS {tables.sighting} (
-                id      bigserial PRIMARY KEY,
-                key     text COLLATE "C" NOT NULL UNIQUE,  -- Sighting.key: the same sighting once
-                hash    text COLLATE "C" NOT NULL REFERENCES {tables.card} (hash) ON DELETE CASCADE,
-                name    text,
-                path    text,
-                size    bigint,
-                mtime   bigint,                            -- microseconds since the epoch
-                source  text,
-                seen_at bigint NOT NULL                    -- microseconds since the epoch
-            );
-            CREATE INDEX IF NOT EXISTS {tables.sighting_index} ON {tables.sighting} (hash, seen_at);
-            CREATE INDEX IF NOT EXISTS {tables.sighting_names} ON {tables.sighting} (name);
-            CREATE TABLE IF NOT EXISTS {tables.tag} (
-                hash text COLLATE "C" NOT NULL REFERENCES {tables.card} (hash) ON DELETE CASCADE,
-                tag  text NOT NULL,
-                PRIMARY KEY (hash, tag)
-            );
-            CREATE INDEX IF NOT EXISTS {tables.tag_index} ON {tables.tag} (tag, hash);
-            INSERT INTO {tables.meta} VALUES ('schema_version', {SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
-            """
-        )
+        if not await _complete(conn, tables):
+            await _create(conn, tables)
         version = await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
         if version == 1:
             await conn.execute(
@@ -235,6 +219,47 @@ async def initialize(conn: Connection, tables: Tables) -> int:
             if await words.add_counts(conn, tables):
                 await words.add_unplain_index(conn, tables)
         return version
+
+
+async def _create(conn: Connection, tables: Tables) -> None:
+    """The tables and indexes, those missing."""
+    await conn.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {tables.card} (
+            hash           text COLLATE "C" PRIMARY KEY,
+            content        bytea NOT NULL,
+            is_text        boolean NOT NULL,
+            g_time         bigint NOT NULL,  -- microseconds since 1970-01-01T00:00:00Z
+            hash_algorithm text NOT NULL,
+            size           bigint NOT NULL,
+            content_type   text,             -- MIME type, detected once when the card is saved
+            text_indexed   boolean NOT NULL DEFAULT false  -- in the trigram index (postgres_search)
+        );
+        CREATE INDEX IF NOT EXISTS {tables.index} ON {tables.card} (g_time, hash);
+        CREATE TABLE IF NOT EXISTS {tables.meta} (key text PRIMARY KEY, value bigint NOT NULL);
+        CREATE TABLE IF NOT EXISTS {tables.changes} (slot integer PRIMARY KEY, value bigint NOT NULL);
+        CREATE TABLE IF NOT EXISTS {tables.sighting} (
+            id      bigserial PRIMARY KEY,
+            key     text COLLATE "C" NOT NULL UNIQUE,  -- Sighting.key: the same sighting once
+            hash    text COLLATE "C" NOT NULL REFERENCES {tables.card} (hash) ON DELETE CASCADE,
+            name    text,
+            path    text,
+            size    bigint,
+            mtime   bigint,                            -- microseconds since the epoch
+            source  text,
+            seen_at bigint NOT NULL                    -- microseconds since the epoch
+        );
+        CREATE INDEX IF NOT EXISTS {tables.sighting_index} ON {tables.sighting} (hash, seen_at);
+        CREATE INDEX IF NOT EXISTS {tables.sighting_names} ON {tables.sighting} (name);
+        CREATE TABLE IF NOT EXISTS {tables.tag} (
+            hash text COLLATE "C" NOT NULL REFERENCES {tables.card} (hash) ON DELETE CASCADE,
+            tag  text NOT NULL,
+            PRIMARY KEY (hash, tag)
+        );
+        CREATE INDEX IF NOT EXISTS {tables.tag_index} ON {tables.tag} (tag, hash);
+        INSERT INTO {tables.meta} VALUES ('schema_version', {SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
+        """
+    )
 
 
 def _affected(status: str) -> int:
