@@ -21,6 +21,7 @@ import binascii
 import html
 import importlib
 import inspect
+import json
 import pkgutil
 import re
 import sqlite3
@@ -347,3 +348,30 @@ def test_markup_in_any_stored_value_is_escaped_in_every_html_view(cls, tmp_path)
                 one.cards.close()
         return
     pytest.fail(f"add a factory for {cls.__qualname__} to this test ({errors})")
+
+
+SPOOF = "abc \u202edcba \x1b[31m red \x00 nul \u2066x\x9b"
+"""Text that would reorder itself (bidi overrides) or drive a terminal, were it shown raw."""
+
+
+def test_control_and_bidi_characters_show_as_escapes_in_every_html_view():
+    """The grid escaped them already; the card view, the list's names and tags and the detail
+    pane's previews (text, Markdown, JSON, CSV) showed them raw."""
+    import mcard.notebook  # noqa: F401  (registers the display formatters)
+    from mcard.domain.shown import UNSAFE_IN_LINES
+    from mcard.notebook.display import CardList, card_html
+    from mcard.notebook.explorer import rows
+    from mcard.notebook.explorer.previews import preview
+
+    cards = [MCard(SPOOF + "\nsecond line"), MCard(json.dumps({SPOOF: [SPOOF]}, ensure_ascii=False)),
+             MCard(f"a,b\n{SPOOF},2\n"), MCard(f"# {SPOOF}\n\n- {SPOOF}\n")]
+    names = {card.hash: f"{SPOOF}.txt" for card in cards}
+    tags = {card.hash: [SPOOF] for card in cards}
+    pieces = [CardList(cards, names=names, tags=tags)._repr_html_()]
+    for card, name in zip(cards, (None, None, None, "notes.md")):
+        pieces.append(card_html(card, name=names[card.hash], tags=tags[card.hash]))
+        pieces.append(preview(card, None, name)["html"])
+        pieces.append(json.dumps(rows.detail(card, [], [], None, names[card.hash]), ensure_ascii=False))
+    for piece in pieces:
+        assert not UNSAFE_IN_LINES.search(piece), piece
+    assert "\\u202e" in pieces[1] and "\\x1b[31m" in pieces[1] and "second line" in pieces[1]

@@ -197,3 +197,21 @@ def test_one_card_shows_a_bounded_head_of_its_content():
     assert "00 01 02 03" in markup and f"… {len(data) - 128} more bytes" in markup and len(markup) < 2000
     text = card_html(MCard("word " * 10_000))
     assert "more characters" in text and len(text) < 3000
+
+
+def test_a_page_of_a_larger_result_says_the_rest_was_not_fetched():
+    page = CardList(many(3), total=10)._repr_html_()
+    assert "3 of 10 cards shown" in page and "7 more match, not fetched" in page and ".to_dataframe()" not in page
+    long_page = CardList(many(30), total=100)._repr_html_()
+    assert "20 of 100 cards shown" in long_page and "holds the 30 of this list" in long_page
+    assert "70 more match, not fetched" in long_page
+    hidden = CardList(many(4), limit=0)._repr_html_()
+    assert "no cards" not in hidden and "0 of 4 cards shown" in hidden
+
+
+def test_bytes_of_no_known_type_preview_as_hex_even_when_they_are_utf8():
+    from mcard.notebook.explorer.previews import preview
+
+    shown = preview(MCard(b"\x00" * 10))
+    assert shown["kind"] == "hex" and "00 00 00" in shown["html"]
+    assert preview(MCard(b"plain words as bytes"))["kind"] == "text"

@@ -27,6 +27,15 @@ def shown(text: object) -> str:
     return UNSAFE.sub(lambda match: _escaped(match[0]), str(text))
 
 
+UNSAFE_IN_LINES: Final = re.compile(rf"[\x00-\x08\x0b-\x1f{_BEYOND_C0}]")
+"""``UNSAFE`` but tab and newline, which a block of text (HTML ``<pre>``) keeps as layout."""
+
+
+def shown_in_lines(text: object) -> str:
+    """``shown``, keeping tabs and newlines: for text shown as a block of lines."""
+    return UNSAFE_IN_LINES.sub(lambda match: _escaped(match[0]), str(text))
+
+
 RAW_IN_JSON: Final = re.compile(rf"[\u2028\u2029{_BEYOND_C0}]")
 """What ``json.dumps(ensure_ascii=False)`` leaves raw (it escapes C0 itself) that a terminal or
 a line reader may act on: ``UNSAFE`` and the Unicode line separators."""

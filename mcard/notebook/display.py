@@ -21,7 +21,7 @@ from typing import Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
-from mcard.domain.shown import shown
+from mcard.domain.shown import shown, shown_in_lines
 
 from .media import hex_head, human_size, human_time, options, thumbnail
 
@@ -41,8 +41,10 @@ _NUMBER: Final = "text-align:right;white-space:nowrap;vertical-align:top"
 
 
 def escape(value: object) -> str:
-    """``value`` as text, safe in HTML text and in a quoted attribute value."""
-    return html.escape(str(value), quote=True)
+    """``value`` as text, safe in HTML text and in a quoted attribute value, its control and
+    bidirectional characters written as escapes (``mcard.domain.shown``) but for tabs and
+    newlines: a card's text cannot reorder or hide itself where it is shown."""
+    return html.escape(shown_in_lines(value), quote=True)
 
 
 def _read(read: Callable[[], object]) -> str:
@@ -191,7 +193,7 @@ def cards_html(
         _row_html(card, (names.get(str(card.hash)), tags.get(str(card.hash), ())) if labelled else None)
         for card in shown
     ]
-    if not rows:
+    if not rows and total == 0:
         return '<p class="mcard-cards"><em>no cards</em></p>'
     titles = ["hash", "time (UTC)", "type", "size", *(["name, tags"] if labelled else []), "preview"]
     head = "".join(
@@ -200,11 +202,13 @@ def cards_html(
     table = f'<table class="mcard-cards"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     if total <= len(rows):
         return table
-    return table + (
-        f'<p class="mcard-more">{len(rows)} of {total} cards shown: '
-        "<code>.to_dataframe()</code> holds them all; "
-        "<code>mcard.notebook.options.display_limit</code> sets how many rows show.</p>"
-    )
+    notes = []
+    if len(cards) > len(rows):
+        notes.append(f"<code>.to_dataframe()</code> holds the {len(cards)} of this list; "
+                     "<code>mcard.notebook.options.display_limit</code> sets how many rows show")
+    if total > len(cards):
+        notes.append(f"{total - len(cards)} more match, not fetched: <code>limit</code> and <code>offset</code> fetch them")
+    return table + f'<p class="mcard-more">{len(rows)} of {total} cards shown: {"; ".join(notes)}.</p>'
 
 
 class CardList(list[MCard]):

@@ -8,6 +8,7 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.sighting import Sighting
+from mcard.domain.shown import shown
 from mcard.domain.query.text import SearchSpec, card_snippet
 
 from ..display import UNREADABLE, preview as one_line
@@ -54,7 +55,7 @@ def row(card: MCard, name: Optional[str], tags: Sequence[str], spec: Optional[Se
         "size": _read(lambda: human_size(card.size)),
         "bytes": card.size if isinstance(card.size, int) else 0,
         "type": _read(lambda: card.content_type),
-        "name": name or "",
+        "name": shown(name or ""),
         "tags": list(tags),
         "snippet": _snippet(card, spec),
         "thumb": small.url if small is not None else "",
@@ -70,27 +71,27 @@ def detail(
 ) -> dict[str, Any]:
     """The detail pane: facts, names and sightings, tags and the preview."""
     try:
-        shown = preview(card, spec, name)
+        previewed = preview(card, spec, name)
     except Exception:
-        shown = {"kind": "note", "html": "<em>content cannot be shown</em>"}
+        previewed = {"kind": "note", "html": "<em>content cannot be shown</em>"}
     return {
         "hash": _read(lambda: card.hash),
         "time": _read(lambda: human_time(card.g_time)) + " UTC",
         "size": _read(lambda: f"{human_size(card.size)} ({card.size:,} bytes)"),
         "type": _read(lambda: card.content_type),
         "algorithm": _read(lambda: card.hash_algorithm),
-        "name": name or "",
+        "name": shown(name or ""),
         "sightings": [_sighting(s) for s in list(names)[-SIGHTINGS_SHOWN:]][::-1],
         "sightings_total": len(names),
         "tags": list(tags),
-        "preview": shown,
+        "preview": previewed,
         "confirm": False,
     }
 
 
 def _sighting(seen: Sighting) -> dict[str, str]:
     return {
-        "name": _read(lambda: seen.name or ""),
-        "source": _read(lambda: seen.source or seen.path or ""),
+        "name": _read(lambda: shown(seen.name or "")),
+        "source": _read(lambda: shown(seen.source or seen.path or "")),
         "time": _read(lambda: human_time(seen.seen_at)),
     }
