@@ -470,3 +470,24 @@ def test_a_page_size_out_of_range_is_refused_whenever_it_is_set(store, size):
     with pytest.raises((ValidationError, traitlets.TraitError)):
         explorer.page_size = size
     assert explorer.page_size == 10
+
+
+def test_rows_another_tool_wrote_are_listed_with_the_others(tmp_path):
+    """A hash that is not a digest and a time no card can have: the explorer lists them (its
+    names and tags are looked up for the true cards only) and counts its facets."""
+    import sqlite3
+
+    path = tmp_path / "cards.db"
+    with mcard.notebook.open(path) as cards:
+        cards.create("a true card")
+    row = ("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+           " VALUES (?, ?, 1, ?, 'sha256', 2, 'text/plain')")
+    with sqlite3.connect(path) as raw:
+        raw.execute(row, ("<script>x</script>", b"ok", 1_700_000_000_000_000))
+        raw.execute(row, ("9" * 64, b"hi", 2**62))
+    raw.close()
+    with mcard.notebook.open(path) as cards:
+        explorer = cards.explorer()
+        assert explorer.status == "1–3 of 3 cards, newest first" and len(explorer.rows) == 3
+        assert dict(explorer.facets["content_type"])["text/plain"] == 3
+        assert sum(n for _, n in explorer.facets["time"]) == 2  # the time out of range is left out

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 import anywidget
 import traitlets
 
-from mcard.domain.models.card import MCard
+from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
 from mcard.domain.query.text import SearchSpec
@@ -71,7 +71,7 @@ async def _page(
     wrapper: Any, query: str, limit: int, offset: int, order: Optional[str]
 ) -> tuple[Any, dict[str, str], dict[str, list[str]]]:
     found = await wrapper.find(query, limit, offset, order=order)
-    hashes = [card.hash for card in found if isinstance(card.hash, str)]
+    hashes = [card.hash for card in found if is_digest(card.hash, card.hash_algorithm)]  # not a foreign row's
     return found, await wrapper.names_of(hashes), await wrapper.tags_of(hashes)
 
 

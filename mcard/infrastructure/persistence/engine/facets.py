@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MIN_MICROS, MCard, from_micros, to_micros
+from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, from_micros, to_micros
 
 FACETS: Final = ("content_type", "tag", "size", "year", "month", "day", "hour", "time", "kind")
 SIZE_BUCKETS: Final = (
@@ -84,11 +84,17 @@ def _next_start(width: str, start: datetime) -> Optional[datetime]:
         return None
 
 
+def within_times(micros: int) -> int:
+    """A stored time brought within the times a card can have: a row another tool wrote with a
+    time out of that range is left out of the time facets (``verify`` names it), not an error."""
+    return min(max(micros, MIN_MICROS), MAX_MICROS)
+
+
 def bucket_bounds(width: str, first: int, last: int, most: int) -> Optional[list[tuple[str, int, Optional[int]]]]:
     """(label, first microsecond, first microsecond of the next bucket or None) of every
     ``width`` bucket from the time ``first`` to ``last`` (stored microseconds), or None when
     there would be more than ``most``: counting ranges of a time index is then no faster."""
-    start = _bucket_start(width, from_micros(first).astimezone(timezone.utc))
+    start = _bucket_start(width, from_micros(within_times(first)).astimezone(timezone.utc))
     bounds: list[tuple[str, int, Optional[int]]] = []
     while start is not None and to_micros(start) <= last:
         if len(bounds) == most:
@@ -128,9 +134,11 @@ def time_counts(
     if first is None or last is None:
         return []
     if field == "time":
-        field = time_width(from_micros(first), from_micros(last))
+        field = time_width(from_micros(within_times(first)), from_micros(within_times(last)))
     counts: dict[str, int] = {}
     for step, n in sorted(steps):
+        if not MIN_MICROS <= MIN_MICROS + step * unit <= MAX_MICROS:
+            continue  # see within_times
         label = time_bucket(field, from_micros(MIN_MICROS + step * unit))
         counts[label] = counts.get(label, 0) + n
     return sorted(counts.items())
