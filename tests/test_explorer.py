@@ -491,3 +491,16 @@ def test_rows_another_tool_wrote_are_listed_with_the_others(tmp_path):
         assert explorer.status == "1–3 of 3 cards, newest first" and len(explorer.rows) == 3
         assert dict(explorer.facets["content_type"])["text/plain"] == 3
         assert sum(n for _, n in explorer.facets["time"]) == 2  # the time out of range is left out
+
+
+def test_actions_given_values_of_the_wrong_kind_say_so_and_change_nothing(store):
+    cards, made = store
+    explorer = cards.explorer()
+    explorer.select(made["png"].hash)
+    explorer.tag(None)
+    assert explorer.status_kind == "error" and "a tag is a string" in explorer.status
+    explorer.add_filter("tag", None)
+    assert explorer.status_kind == "error" and explorer.query == ""
+    explorer.untag("never attached")
+    assert explorer.status == "not tagged never attached"
+    assert stored_tags(cards, made["png"].hash) == ["2026", "holiday"]

@@ -215,3 +215,13 @@ def test_bytes_of_no_known_type_preview_as_hex_even_when_they_are_utf8():
     shown = preview(MCard(b"\x00" * 10))
     assert shown["kind"] == "hex" and "00 00 00" in shown["html"]
     assert preview(MCard(b"plain words as bytes"))["kind"] == "text"
+
+
+def test_to_dataframe_refuses_what_is_not_cards():
+    import mcard.notebook as notebook
+    from mcard import ValidationError
+
+    for bad in (None, ["a"], "abc", 5):
+        with pytest.raises(ValidationError, match="to_dataframe takes cards"):
+            notebook.to_dataframe(bad)
+    assert len(notebook.to_dataframe(iter([MCard("x")]))) == 1

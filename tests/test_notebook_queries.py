@@ -80,6 +80,7 @@ def test_facets_and_stats(filled):
     facets = filled.facets(by=("content_type", "tag"))
     assert facets["content_type"][0] == ("text/plain", 3) and dict(facets["tag"]) == {"holiday": 2, "summer": 1}
     assert dict(filled.facets("tag:summer", by=("tag",))["tag"]) == {"holiday": 1, "summer": 1}
+    assert filled.facets("tag:summer", by="tag") == filled.facets("tag:summer", by=("tag",))  # one field, not letters
     stats = filled.stats()
     assert stats.count == 4 and stats.by_content_type["image/png"] == (1, len(PNG))
 

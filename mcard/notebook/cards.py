@@ -238,7 +238,7 @@ class NotebookCards(LabelMethods):
     def facets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent first;
         time (``year``, ``month``, ``day``, ``hour``, ``time``) and size buckets in order."""
-        return self._run(self._wrapper.facets(query, tuple(by)))
+        return self._run(self._wrapper.facets(query, by if isinstance(by, str) else tuple(by)))
 
     def stats(self) -> StoreStats:
         """Card count, total bytes, first and last ``g_time``, (count, bytes) per content type."""
@@ -415,7 +415,7 @@ class NotebookCards(LabelMethods):
         return await self._arun(self._found(self._wrapper.find(query, limit, offset, order=order)))
 
     async def afacets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
-        return await self._arun(self._wrapper.facets(query, tuple(by)))
+        return await self._arun(self._wrapper.facets(query, by if isinstance(by, str) else tuple(by)))
 
     async def astats(self) -> StoreStats:
         return await self._arun(self._wrapper.stats())

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard
+from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.extras import missing_extra
 
@@ -69,7 +70,12 @@ def to_dataframe(
     Built from a few list comprehensions and one vectorised time conversion: no per-row
     dict or Series, so 100,000 cards take a fraction of a second.
     """
+    if isinstance(cards, (str, bytes)) or not isinstance(cards, Iterable):
+        raise ValidationError(f"to_dataframe takes cards (a list or another iterable), not {type(cards).__name__}")
     cards = cards if isinstance(cards, list) else list(cards)
+    if not all(isinstance(card, MCard) for card in cards):
+        wrong = next(card for card in cards if not isinstance(card, MCard))
+        raise ValidationError(f"to_dataframe takes cards, got a {type(wrong).__name__} among them")
     columns = _columns(
         [card.hash for card in cards],
         _card_times(cards),

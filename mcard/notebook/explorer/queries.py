@@ -61,7 +61,9 @@ def _size_term(label: str) -> str:
 def facet_term(field: str, value: object) -> str:
     """The query term that keeps the cards of one facet value (``type:image/png``, ``tag:x``,
     ``after:2026-01-01 before:2026-02-01``, ``size:1024..10239``)."""
-    text = str(value)
+    if not isinstance(value, str):
+        raise ValidationError(f"a facet value is a string (as the facets give it), not {type(value).__name__}")
+    text = value
     if field == "content_type":
         return f"type:{_quoted(text)}"
     if field == "tag":

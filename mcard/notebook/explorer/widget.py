@@ -82,6 +82,13 @@ async def _one(wrapper: Any, hash_str: str) -> tuple[Optional[MCard], list[Any],
     return card, await wrapper.sightings(hash_str), await wrapper.tags(hash_str)
 
 
+def _tag_texts(tags: tuple[object, ...]) -> tuple[str, ...]:
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise ValidationError(f"a tag is a string, not {type(tag).__name__}")
+    return tags  # type: ignore[return-value]
+
+
 def _checked_page_size(page_size: object) -> int:
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
@@ -364,7 +371,7 @@ class Explorer(anywidget.AnyWidget):
     @_action
     def tag(self, *tags: str) -> None:
         """Attach tags to the open card."""
-        wanted = [t.strip() for t in tags if t.strip()]
+        wanted = [t.strip() for t in _tag_texts(tags) if t.strip()]
         if not self.selected or not wanted:
             self.say("open a card and type a tag first", kind="error")
             return
@@ -378,9 +385,9 @@ class Explorer(anywidget.AnyWidget):
         if not self.selected:
             self.say("open a card first", kind="error")
             return
-        self._call(self._wrapper.untag(self.selected, *tags))
+        removed = self._call(self._wrapper.untag(self.selected, *_tag_texts(tags)))
         self._update_tags(self.selected)
-        self.say(f"untagged {', '.join(tags)}")
+        self.say(f"untagged {', '.join(tags)}" if removed else f"not tagged {', '.join(tags)}")
 
     @_action
     def ask_remove(self) -> None:
