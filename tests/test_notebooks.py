@@ -15,7 +15,6 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from mcard.demo import fill
 
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
@@ -62,9 +61,9 @@ def test_notebook_is_stored_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
+    """Over a store that does not exist yet: a tutorial that shows the demo cards stores them."""
     db_path = tmp_path / "cards.db"
     monkeypatch.setenv("MCARD_DB_PATH", str(db_path))
-    asyncio.run(fill(str(db_path)))
     work = tmp_path / path.name
     shutil.copy(path, work)
     before = snapshot(FOLDER)
