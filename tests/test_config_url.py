@@ -48,7 +48,8 @@ def test_postgres_urls_keep_driver_options_and_take_mcard_ones(scheme):
 @pytest.mark.parametrize(
     "url",
     ["cards.db", "", None, "mysql://x/y", "sqlite://host/cards.db", "sqlite://", "postgresql://h:notaport/db",
-     "postgresql://h/db?schema=bad-name", "postgresql://h/db?max_connections=0"],
+     "postgresql://h/db?schema=bad-name", "postgresql://h/db?max_connections=0", "postgresql://h/db?schema=a&schema=b",
+     "sqlite:///c.db?timeout=1&timeout=2"],
 )
 def test_bad_urls_raise_configuration_error(url):
     with pytest.raises(ConfigurationError):

@@ -450,3 +450,11 @@ async def test_a_user_who_may_write_but_owns_nothing_opens_the_store_and_writes(
         assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card') == 1
     finally:
         await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+
+
+async def test_a_timeout_says_what_timed_out(postgres_schema):
+    url, schema = postgres_schema
+    with pytest.raises(StorageError, match="timed out waiting for the server") as raised:
+        async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema, timeout=1e-6)):
+            pass
+    assert raised.value.transient

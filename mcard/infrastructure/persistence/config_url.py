@@ -76,6 +76,8 @@ def _options(
     rest: list[tuple[str, str]] = []
     for name, value in query:
         if name in known:
+            if name in options:
+                raise ConfigurationError(f"option {name!r} is given twice in {url!r}")
             options[name] = _convert(name, value, known[name])
         elif keep_unknown:
             rest.append((name, value))

@@ -111,7 +111,9 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     # the first lost connection or timeout that led to ``exc``: the errors after it are its echoes
     cause = next((link for link in reversed(_chain(exc)) if _lost(link) or isinstance(link, TimeoutError)), exc)
     transient = _lost(cause) or isinstance(cause, TimeoutError) or _sqlstate(exc) in TRANSIENT_STATES
-    error = StorageError(f"{where}: {str(cause) or type(cause).__name__}", transient=transient)
+    silent_timeout = isinstance(cause, TimeoutError) and not str(cause)
+    message = "timed out waiting for the server (the configuration's timeout)" if silent_timeout else str(cause)
+    error = StorageError(f"{where}: {message or type(cause).__name__}", transient=transient)
     error.__cause__ = cause
     return error
 
