@@ -340,8 +340,9 @@ async def export(
     taken by another card or file; ``<hash><ext>`` for a card without a usable name) in the
     folder, and nothing anywhere else. A stored card whose hash is not a digest of its
     algorithm (a row written by another tool) or whose content no longer hashes to it (damaged)
-    is written in no format: it is listed in ``result.refused`` and the export carries on. Memory stays bounded whatever the store's
-    size. Failures to create or write the destination are ``OSError``.
+    is written in no format: it is listed in ``result.refused`` and the export carries on.
+    Memory stays bounded whatever the store's size. Failures to create or write the
+    destination are ``OSError``.
     """
     chosen = format_for(destination, format)
     target = Path(destination) if isinstance(destination, (str, os.PathLike)) else destination

@@ -15,7 +15,6 @@ a ``ValidationError`` naming the position of the problem.
 from __future__ import annotations
 
 import math
-
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -155,9 +154,12 @@ def _size_range(text: str) -> tuple[Optional[int], Optional[int]]:
         low, high = text.split("..", 1)
         bounds = (math.ceil(_bytes(low)) if low else None, math.floor(_bytes(high)) if high else None)
     else:
-        for operator, bounding in ((">=", lambda n: (math.ceil(n), None)), ("<=", lambda n: (None, math.floor(n))),
-                                   (">", lambda n: (math.floor(n) + 1, None)), ("<", lambda n: (None, math.ceil(n) - 1)),
-                                   ("=", lambda n: (math.ceil(n), math.floor(n))), ("", lambda n: (math.ceil(n), math.floor(n)))):
+        for operator, bounding in ((">=", lambda n: (math.ceil(n), None)),
+                                   ("<=", lambda n: (None, math.floor(n))),
+                                   (">", lambda n: (math.floor(n) + 1, None)),
+                                   ("<", lambda n: (None, math.ceil(n) - 1)),
+                                   ("=", lambda n: (math.ceil(n), math.floor(n))),
+                                   ("", lambda n: (math.ceil(n), math.floor(n)))):
             if text.startswith(operator):
                 bounds = bounding(_bytes(text[len(operator):]))
                 break

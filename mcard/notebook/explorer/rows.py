@@ -8,8 +8,8 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.sighting import Sighting
-from mcard.domain.shown import shown
 from mcard.domain.query.text import SearchSpec, card_snippet
+from mcard.domain.shown import shown
 
 from ..display import UNREADABLE, preview as one_line
 from ..media import human_size, human_time, thumbnail

@@ -94,7 +94,8 @@ def bucket_bounds(width: str, first: int, last: int, most: int) -> Optional[list
     """(label, first microsecond, first microsecond of the next bucket or None) of every
     ``width`` bucket from the time ``first`` to ``last`` (stored microseconds), or None when
     there would be more than ``most``: counting ranges of a time index is then no faster."""
-    start = _bucket_start(width, from_micros(within_times(first)).astimezone(timezone.utc))
+    first, last = within_times(first), within_times(last)
+    start = _bucket_start(width, from_micros(first).astimezone(timezone.utc))
     bounds: list[tuple[str, int, Optional[int]]] = []
     while start is not None and to_micros(start) <= last:
         if len(bounds) == most:
