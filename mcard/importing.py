@@ -243,9 +243,9 @@ def store_files(store: AsyncPersistenceWrapper) -> set[tuple[int, int]]:
 
 
 def _listed(
-    paths: Iterable[str | os.PathLike[str]],
-    include: Sequence[str],
-    exclude: Sequence[str],
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    include: str | Sequence[str],
+    exclude: str | Sequence[str],
     skipped: Counter[str],
     own: set[tuple[int, int]],
 ) -> list[tuple[FoundFile, int]]:
@@ -283,11 +283,10 @@ async def import_paths(
     are counted in ``summary.skipped``; so are the store's own database files, never imported.
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
-    roots, included, excluded = _checked_arguments(paths, include, exclude)
     summary = ImportSummary()
     max_size = store.config.max_content_size
-    files = await asyncio.to_thread(
-        lambda: _listed(roots, included, excluded, summary.skipped, store_files(store))
+    files = await asyncio.to_thread(  # iter_files checks the arguments: a ValidationError comes back
+        lambda: _listed(paths, include, exclude, summary.skipped, store_files(store))
     )
     with _progress_bar(total=len(files), unit="file", disable=None if progress is None else not progress) as bar:
         start = 0

@@ -90,6 +90,11 @@ def within_times(micros: int) -> int:
     return min(max(micros, MIN_MICROS), MAX_MICROS)
 
 
+def stored_span_width(first: int, last: int) -> str:
+    """``time_width`` of the stored times ``first`` to ``last`` (see ``within_times``)."""
+    return time_width(from_micros(within_times(first)), from_micros(within_times(last)))
+
+
 def bucket_bounds(width: str, first: int, last: int, most: int) -> Optional[list[tuple[str, int, Optional[int]]]]:
     """(label, first microsecond, first microsecond of the next bucket or None) of every
     ``width`` bucket from the time ``first`` to ``last`` (stored microseconds), or None when
@@ -135,7 +140,7 @@ def time_counts(
     if first is None or last is None:
         return []
     if field == "time":
-        field = time_width(from_micros(within_times(first)), from_micros(within_times(last)))
+        field = stored_span_width(first, last)
     counts: dict[str, int] = {}
     for step, n in sorted(steps):
         if not MIN_MICROS <= MIN_MICROS + step * unit <= MAX_MICROS:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, from_micros
+from mcard.domain.models.card import MAX_MICROS, MIN_MICROS
 from mcard.domain.query import Filters, SearchSpec
 
 from .facets import (
-    DAY_MICROS, HOUR_MICROS, SIZE_BUCKETS, SIZE_INDEX, bucket_bounds, from_grouped, most_first, time_counts, time_unit,
-    time_width, within_times,
+    DAY_MICROS, HOUR_MICROS, SIZE_BUCKETS, SIZE_INDEX, bucket_bounds, from_grouped, most_first, stored_span_width,
+    time_counts, time_unit,
 )
 from .sqlite_connection import SQLiteWorker
 from .sqlite_search import matched, where
@@ -83,7 +83,7 @@ async def _over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]
     [(first, last)] = await db.fetch("SELECT min(g_time), max(g_time) FROM card")
     if first is None:
         return []
-    width = time_width(from_micros(within_times(first)), from_micros(within_times(last))) if field == "time" else field
+    width = stored_span_width(first, last) if field == "time" else field
     bounds = bucket_bounds(width, first, last, MOST_RANGES)
     if bounds is not None:
         return await _range_counts(db, "g_time", [(label, low, MAX_MICROS + 1 if high is None else high)
