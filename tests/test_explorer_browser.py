@@ -88,14 +88,16 @@ async def _query(db: Path, query: str) -> tuple[int, list[str]]:
 
 
 HOSTILE = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
+REVERSED = "\u202egnp.exe"
+"""A tag that a screen would show reversed ("exe.png") if its U+202E were obeyed."""
 
 
 async def _extra(db: Path) -> tuple[MCard, MCard]:
     """A card whose content, name and tag are markup that would run script if rendered as
-    HTML, and a short sound."""
+    HTML, tagged also with ``REVERSED``, and a short sound."""
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
         card = await store.create(f"{HOSTILE} zebra", name=f"{HOSTILE}.txt", source="test")
-        await store.tag(card.hash, HOSTILE)
+        await store.tag(card.hash, HOSTILE, REVERSED)
         return card, await store.create(wav(), name="beep.wav", source="test")
 
 
@@ -242,14 +244,20 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 run_query(root, "zebra")  # markup in content, name and tag stays text
                 row = root.locator(f'.mcx-row[data-hash="{hostile.hash}"]')
                 expect(row.locator(".mcx-name")).to_have_text(f"{HOSTILE}.txt")
-                expect(row.locator(".mcx-tag")).to_have_text(HOSTILE)
+                expect(row.locator(".mcx-tag")).to_have_text([HOSTILE, "\\u202egnp.exe"])
                 row.click()
                 expect(root.locator(".mcx-detail .mcx-title")).to_have_text(f"{HOSTILE}.txt")
+                detail_tags = root.locator(".mcx-detail .mcx-tags .mcx-tag")
+                expect(detail_tags).to_have_text([f"{HOSTILE}×", "\\u202egnp.exe×"])
+                expect(root.locator(".mcx-facet-value", has_text="\\u202egnp.exe")).to_have_count(1)
                 expect(preview.locator("mark")).to_have_text("zebra")
                 expect(root.locator(".mcx-facet-value", has_text="onerror")).to_have_count(1)
                 assert root.locator("script, img[src='x']").count() == 0
                 assert page.evaluate("window.__pwned") is None
                 shot(root, "07b-hostile")
+                detail_tags.nth(1).locator(".mcx-untag").click()  # the stored tag is what goes back
+                expect(detail_tags).to_have_text([f"{HOSTILE}×"])
+                assert tags_and_presence(db, hostile.hash) == ([HOSTILE], True)
                 run_query(root, table.hash[:10])
                 expect(root.locator(".mcx-detail .mcx-fullhash code")).to_have_text(table.hash)
 

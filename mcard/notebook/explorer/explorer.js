@@ -2,15 +2,27 @@
 // Card values are put in the page as text (textContent); only the detail preview's HTML,
 // which Python escaped and built, is set as markup.
 
+// Control and bidirectional characters, which make a screen show text in another order than
+// it is stored, are shown as escapes, as Python's mcard.domain.shown does.
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/gu;
+const TEXT_ATTRIBUTES = new Set(["title", "aria-label", "alt"]);
+
+function visible(text) {
+  return String(text).replace(UNSAFE, (character) => {
+    const code = character.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
+    else if (key === "text") node.textContent = visible(value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
+    else node.setAttribute(key, TEXT_ATTRIBUTES.has(key) ? visible(value) : value);
   }
-  for (const child of children) if (child != null) node.append(child);
+  for (const child of children) if (child != null) node.append(typeof child === "string" ? visible(child) : child);
   return node;
 }
 
@@ -75,7 +87,7 @@ function render({ model, el }) {
 
   function drawStatus() {
     const kind = localStatus ? "info" : model.get("status_kind");
-    status.textContent = localStatus || model.get("status");
+    status.textContent = visible(localStatus || model.get("status"));
     status.className = `mcx-status mcx-${kind}`;
     status.setAttribute("role", kind === "info" ? "status" : "alert");
   }
@@ -118,7 +130,7 @@ function render({ model, el }) {
       if (row.name) content.append(h("span", { class: "mcx-name", text: row.name }));
       for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", text: tag }));
       const snippet = h("span", { class: "mcx-snippet" });
-      for (const [text, hit] of row.snippet) snippet.append(hit ? h("mark", { text }) : document.createTextNode(text));
+      for (const [text, hit] of row.snippet) snippet.append(hit ? h("mark", { text }) : visible(text));
       content.append(snippet);
       const tr = h("tr", {
         class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: "0",
