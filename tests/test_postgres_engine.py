@@ -458,3 +458,18 @@ async def test_a_timeout_says_what_timed_out(postgres_schema):
         async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema, timeout=1e-6)):
             pass
     assert raised.value.transient
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_another_applications_card_table_is_refused_and_left_as_it_was(make_config, admin, postgres_schema, read_only):
+    schema = postgres_schema[1]
+    await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await admin.execute(f'CREATE TABLE "{schema}".card (id integer PRIMARY KEY, title text)')
+    await admin.execute(f"INSERT INTO \"{schema}\".card VALUES (1, 'an invoice')")
+    with pytest.raises(StorageError, match="not a card store: another application's table has this name"):
+        await AsyncPersistenceWrapper(make_config(read_only=read_only)).initialize()
+    tables = await admin.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+    assert [row[0] for row in tables] == ["card"]
+    assert [tuple(row) for row in await admin.fetch(f'SELECT * FROM "{schema}".card')] == [(1, "an invoice")]
+    async with AsyncPersistenceWrapper(make_config(table="cards")) as store:  # a table of its own works
+        assert await store.count() == 0

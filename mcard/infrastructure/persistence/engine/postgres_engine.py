@@ -195,6 +195,11 @@ class PostgresStore(BaseStore):
             raise storage_error(exc, self._where) from exc
         try:
             async with pool.acquire(timeout=config.timeout) as conn:
+                if await sql.foreign_table(conn, self._tables):
+                    raise StorageError(
+                        f"{self._where}: not a card store: another application's table has this name;"
+                        " use a schema or table of its own (schema=..., table=...)"
+                    )
                 if config.read_only:
                     version = await sql.stored_version(conn, self._tables)
                     if version is None:
