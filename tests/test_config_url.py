@@ -122,3 +122,29 @@ def test_without_asyncpg_the_engine_names_the_extra(tmp_path):
 def test_postgres_repr_never_shows_the_password():
     for config in (PostgresConfig("postgresql://me:s3cret@127.0.0.1/db"), PostgresConfig(user="me", password="s3cret")):
         assert "s3cret" not in repr(config) and "me@" in repr(config)
+
+
+@pytest.mark.parametrize(
+    "url, hint",
+    [
+        ("postgresql://alice:s3c@r3t@127.0.0.1:5432/test", "percent-encode @"),  # a second @
+        ("postgresql://alice:s3c/r3t@127.0.0.1:5432/test", "percent-encode @"),  # the port would be "s3c"
+        ("postgresql://alice:s3c#r3t@127.0.0.1:5432/test", "percent-encode @"),
+        ("postgresql://alice:s3cr3t@127.0.0.1:5432/test?timeout=1&timeout=2", "given twice"),
+        ("postgresql://alice:s3cr3t@127.0.0.1:5432/test?timeout=soon", "must be a float"),
+        ("postgresql://alice:s3cr3t@[127.0.0.1/test", "not a valid database URL"),
+        ("mysql://alice:s3cr3t@127.0.0.1/test", "unknown database URL scheme"),
+    ],
+)
+def test_a_malformed_postgres_url_is_refused_with_a_hint_and_without_its_password(url, hint):
+    with pytest.raises(ConfigurationError, match=hint) as refused:
+        config_from_url(url)
+    message = str(refused.value)
+    assert "s3c" not in message and "r3t" not in message
+    assert "alice" in message or "must be a float" in message
+
+
+def test_a_percent_encoded_password_is_decoded_for_the_driver():
+    config = config_from_url("postgresql://alice:p%40s%2Fs%23@127.0.0.1:5432/test")
+    assert isinstance(config, PostgresConfig) and "p%40s%2Fs%23" not in repr(config)
+    assert config.location == "postgresql://alice@127.0.0.1:5432/test (public.card)"

@@ -17,6 +17,7 @@ from .engine_config import (
     EngineConfig,
     PostgresConfig,
     SQLiteConfig,
+    without_password,
 )
 
 DB_URL_ENV: Final = "MCARD_DB_URL"
@@ -53,7 +54,7 @@ def config_from_url(url: str) -> EngineConfig:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise ConfigurationError(f"not a valid database URL: {url!r} ({exc})") from exc
+        raise ConfigurationError(f"not a valid database URL: {without_password(url)!r} ({exc})") from exc
     query = parse_qsl(parts.query, keep_blank_values=True)
     if parts.scheme == "sqlite":
         path = MEMORY_PATH if parts.netloc == MEMORY_PATH else unquote(parts.path[1:])
@@ -66,7 +67,7 @@ def config_from_url(url: str) -> EngineConfig:
         options, rest = _options(query, _POSTGRES, url, keep_unknown=True)
         dsn = urlunsplit(parts._replace(query=urlencode(rest)))
         return PostgresConfig(dsn, **options)
-    raise ConfigurationError(f"unknown database URL scheme {parts.scheme!r} in {url!r}; use sqlite or postgresql")
+    raise ConfigurationError(f"unknown database URL scheme {parts.scheme!r} in {without_password(url)!r}; use sqlite or postgresql")
 
 
 def _options(
@@ -77,12 +78,12 @@ def _options(
     for name, value in query:
         if name in known:
             if name in options:
-                raise ConfigurationError(f"option {name!r} is given twice in {url!r}")
+                raise ConfigurationError(f"option {name!r} is given twice in {without_password(url)!r}")
             options[name] = _convert(name, value, known[name])
         elif keep_unknown:
             rest.append((name, value))
         else:
-            raise ConfigurationError(f"unknown option {name!r} in {url!r}; known: {sorted(known)}")
+            raise ConfigurationError(f"unknown option {name!r} in {without_password(url)!r}; known: {sorted(known)}")
     return options, rest
 
 

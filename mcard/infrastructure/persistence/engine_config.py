@@ -132,14 +132,32 @@ class SQLiteConfig(EngineConfig):
         return SQLiteStore(self)
 
 
+def without_password(url: str) -> str:
+    """``url`` for messages: what stands between ``user:`` and the last ``@`` as ``***``. The last
+    ``@``, as a password may hold an ``@``, ``/`` or ``#`` that was not percent-encoded."""
+    scheme, found, rest = url.partition("://")
+    userinfo, at, after = rest.rpartition("@")
+    if not found or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{after}"
+
+
+ENCODE_IN_USERINFO: Final = "percent-encode @ / # ? : in a user name or password (%40 %2F %23 %3F %3A)"
+
+
 def _check_dsn(dsn: object) -> None:
+    if not isinstance(dsn, str):
+        raise ConfigurationError(f"dsn must be a postgresql:// URL, got {type(dsn).__name__}")
     try:
-        url = urlsplit(dsn) if isinstance(dsn, str) and "\0" not in dsn else None
+        url = urlsplit(dsn) if "\0" not in dsn else None
         valid = url is not None and url.scheme in POSTGRES_SCHEMES and (url.port or 0) >= 0
     except ValueError:  # a port that is not a number
         valid = False
-    if not valid:
-        raise ConfigurationError(f"dsn must be a postgresql:// URL, got {dsn!r}")
+    if not valid or url is None or url.netloc.count("@") > 1:
+        raise ConfigurationError(
+            f"dsn must be a postgresql://user:password@host:port/database URL ({ENCODE_IN_USERINFO}),"
+            f" got {without_password(dsn)!r}"
+        )
 
 
 @dataclass(kw_only=True)
