@@ -71,6 +71,17 @@ def test_the_lab_gives_its_kernels_the_database_as_an_absolute_path(tmp_path, mo
     assert lab_command(":memory:", [], tmp_path)[1]["MCARD_DB_PATH"] == ":memory:"
 
 
+def test_the_lab_database_is_what_its_kernels_open_even_with_a_url_in_the_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MCARD_DB_URL", "sqlite:///other.db")
+    env = lab_command("cards.db", [], tmp_path)[1]
+    opened = subprocess.run(
+        [sys.executable, "-c", "import mcard; print(mcard.default_config().location)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
+    )
+    assert opened.stdout.strip() == str(tmp_path / "cards.db")
+
+
 def test_the_first_run_copies_the_tutorials_to_the_user_data_folder(tmp_path):
     done = run_lab(tmp_path, "--db", "cards.db")
     folder = tmp_path / "data" / "mcard" / "tutorials"

@@ -73,6 +73,21 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     assert snapshot(FOLDER) == before, "a tutorial wrote into the repository"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", ["01_quickstart", "03_widgets"])
+def test_a_tutorial_on_the_demo_cards_runs_over_a_postgres_store(name, tmp_path, monkeypatch, postgres_schema):
+    """``mcard.notebook.open()`` reads ``$MCARD_DB_URL`` first: the tutorials work on what it names."""
+    url, schema = postgres_schema
+    monkeypatch.setenv("MCARD_DB_URL", f"{url}?schema={schema}")
+    monkeypatch.setenv("MCARD_DB_PATH", str(tmp_path / "not-this.db"))
+    work = tmp_path / f"{name}.ipynb"
+    shutil.copy(FOLDER / f"{name}.ipynb", work)
+    notebook = execute(nbformat.read(work, as_version=4), tmp_path)
+    assert unintended_output(notebook) == []
+    shown = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"({schema}.card)" in shown and not (tmp_path / "not-this.db").exists()
+
+
 def test_stderr_and_tracebacks_are_caught_unless_the_cell_allows_stderr(tmp_path):
     notebook = execute(
         new_notebook(cells=[

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mcard.domain.models.exceptions import ConfigurationError
 from mcard.extras import install_command
-from mcard.infrastructure.persistence.config_url import config_of
+from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_of
 from mcard.infrastructure.persistence.engine_config import DB_PATH_ENV, MEMORY_PATH
 
 from . import tutorials
@@ -27,7 +27,9 @@ from .stores import db_target
 
 def lab_command(target: str, extra: list[str], folder: Path) -> tuple[list[str], dict[str, str]]:
     """``jupyter lab`` on ``folder``, and its environment: notebooks find the database in
-    ``$MCARD_DB_PATH``, made absolute (``~`` expanded) since kernels run in the notebooks' folder."""
+    ``$MCARD_DB_PATH``, made absolute (``~`` expanded) since kernels run in the notebooks' folder;
+    ``$MCARD_DB_URL``, which notebooks would read first, is left out (``target`` came from it
+    when no database was named)."""
     if "://" not in target and target != MEMORY_PATH:
         target = str(Path(target).expanduser().resolve())
     command = [sys.executable, "-m", "jupyter", "lab", "--ip", "127.0.0.1", f"--ServerApp.root_dir={folder}"]
@@ -35,7 +37,8 @@ def lab_command(target: str, extra: list[str], folder: Path) -> tuple[list[str],
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    return command + extra, {**os.environ, DB_PATH_ENV: target}
+    environment = {name: value for name, value in os.environ.items() if name != DB_URL_ENV}
+    return command + extra, {**environment, DB_PATH_ENV: target}
 
 
 async def cmd_lab(args: argparse.Namespace) -> int:

@@ -31,5 +31,5 @@ def writing_store(args: argparse.Namespace, *, create: bool = True) -> AsyncPers
     missing SQLite file is then a ``StorageError``, and no file is made)."""
     config = config_of(db_target(args))
     if not create and isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
-        raise NoCardStoreError(f"{config.path}: no card store here (no such file)")
+        raise NoCardStoreError(f"{config.location}: no card store here (no such file)")
     return AsyncPersistenceWrapper(config)

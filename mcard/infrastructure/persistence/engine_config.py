@@ -72,6 +72,12 @@ class EngineConfig(ABC):
         if not isinstance(self.read_only, bool):
             raise ConfigurationError(f"read_only must be a bool, got {self.read_only!r}")
 
+    @property
+    def location(self) -> str:
+        """Where the cards are, for messages and displays (never a password); an engine of
+        one's own may say more than its class name."""
+        return type(self).__name__
+
     @abstractmethod
     def create_store(self) -> BaseStore:
         """Build (but do not open) the store this configuration describes."""
@@ -125,6 +131,11 @@ class SQLiteConfig(EngineConfig):
     @property
     def path(self) -> Path:
         return Path(os.fspath(self.db_path))
+
+    @property
+    def location(self) -> str:
+        """The file's absolute path (``..`` resolved), or ``:memory:``."""
+        return MEMORY_PATH if self.in_memory else os.path.abspath(self.path)
 
     def create_store(self) -> BaseStore:
         from .engine.sqlite_engine import SQLiteStore

@@ -96,7 +96,7 @@ class SQLiteStore(BaseStore):
         if not isinstance(config, SQLiteConfig):
             raise TypeError(f"SQLiteStore needs a SQLiteConfig, got {type(config).__name__}")
         super().__init__(config)
-        self._where = str(config.db_path) if config.in_memory else str(config.path.absolute())
+        self._where = config.location
         if config.in_memory:
             self._database = f"file:/mcard-{uuid.uuid4().hex}?vfs=memdb"
             self._connect_kwargs: dict[str, Any] = {"uri": True}
