@@ -181,6 +181,8 @@ class _Writer:
     def __init__(self, destination: Path | BinaryIO, format: str, with_content: bool) -> None:
         self.destination, self.format, self.with_content = destination, format, with_content
         self._binary: Optional[BinaryIO] = None
+        self._replaced: Optional[tuple[Path, Path]] = None
+        """(temporary file, the file it replaces once the export is complete)."""
         self._file: Optional[IO[str]] = None
         self._csv: Any = None
         self._parquet: Any = None
@@ -202,7 +204,7 @@ class _Writer:
             except ImportError as exc:
                 raise ValidationError(f"Parquet export needs pyarrow: {install_command('parquet')}") from exc
         if isinstance(self.destination, Path):
-            self._binary = self.destination.open("wb")  # its folder must exist, as for ``show -o``
+            self._binary = self._open_file(self.destination)
             binary: BinaryIO = self._binary
         else:
             binary = self.destination
@@ -217,8 +219,27 @@ class _Writer:
             self._csv = csv.DictWriter(self._file, fieldnames=fields)
             self._csv.writeheader()
 
+    def _open_file(self, path: Path) -> BinaryIO:
+        """A file is written beside itself and renamed over the old one when the export is
+        complete, so a failed or interrupted export leaves the previous file (a backup) as it
+        was; a link is followed to the file it names. A device or pipe is written directly.
+        The folder must exist, as for ``show -o``."""
+        target = Path(os.path.realpath(path))
+        if target.exists() and not target.is_file():
+            return path.open("wb")
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+        opened = temporary.open("xb")
+        self._replaced = (temporary, target)
+        return opened
+
     def write(self, cards: list[MCard], labels: dict[str, Labels]) -> None:
         """Write a page of cards, each with its ``labels`` (name, tags, sightings)."""
+        try:
+            self._write(cards, labels)
+        except OSError as exc:  # a full disk, a file size limit: say which file
+            raise exc if exc.filename is not None else OSError(exc.errno, exc.strerror, str(self.destination)) from exc
+
+    def _write(self, cards: list[MCard], labels: dict[str, Labels]) -> None:
         if not cards:
             return
         if self.format == "files":
@@ -276,18 +297,32 @@ class _Writer:
             temporary.unlink(missing_ok=True)
             raise
 
-    def close(self) -> None:
+    def close(self, complete: bool) -> None:
+        """Finish the destination; a file written beside its path replaces the file there only
+        when the export is ``complete`` (made durable first), else it is removed."""
         try:
-            if self._parquet is not None:
-                self._parquet.close()
-            if self._file is not None:
-                self._file.flush()
-                self._file.detach()  # the binary file (or stream) is closed below, or left open
-            elif self._binary is None and not isinstance(self.destination, Path):
-                self.destination.flush()
+            try:
+                if self._parquet is not None:
+                    self._parquet.close()
+                if self._file is not None:
+                    self._file.flush()
+                    self._file.detach()  # the binary file (or stream) is closed below, or left open
+                elif self._binary is None and not isinstance(self.destination, Path):
+                    self.destination.flush()
+                if complete and self._replaced is not None and self._binary is not None:
+                    self._binary.flush()
+                    os.fsync(self._binary.fileno())
+            finally:
+                if self._binary is not None:
+                    self._binary.close()
+            if complete and self._replaced is not None:
+                os.replace(*self._replaced)
+                self._replaced = None
+        except OSError as exc:  # a full disk, a file size limit: say which file
+            raise OSError(exc.errno, exc.strerror, str(self.destination)) from exc
         finally:
-            if self._binary is not None:
-                self._binary.close()
+            if self._replaced is not None:
+                self._replaced[0].unlink(missing_ok=True)
 
 
 class _Sequential(io.RawIOBase):
@@ -341,8 +376,9 @@ async def export(
     folder, and nothing anywhere else. A stored card whose hash is not a digest of its
     algorithm (a row written by another tool) or whose content no longer hashes to it (damaged)
     is written in no format: it is listed in ``result.refused`` and the export carries on.
-    Memory stays bounded whatever the store's size. Failures to create or write the
-    destination are ``OSError``.
+    Memory stays bounded whatever the store's size. A file is replaced only once the export is
+    complete: a failed or interrupted export leaves the file that was there as it was. Failures to
+    create or write the destination are ``OSError``.
     """
     chosen = format_for(destination, format)
     target = Path(destination) if isinstance(destination, (str, os.PathLike)) else destination
@@ -350,6 +386,7 @@ async def export(
     total = await store.count(start_time, end_time)
     await asyncio.to_thread(writer.open)
     result = ExportResult()
+    complete = False
     try:
         from tqdm.auto import tqdm
 
@@ -366,8 +403,9 @@ async def export(
                 await asyncio.to_thread(writer.write, accepted, labels)
                 result.exported += len(accepted)
                 bar.update(len(page))
+        complete = True
     finally:
-        await asyncio.to_thread(writer.close)
+        await asyncio.to_thread(writer.close, complete)
     return result
 
 

@@ -7,11 +7,14 @@ every true card is exported byte for byte, and every other row is refused by nam
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -230,3 +233,72 @@ async def test_a_damaged_card_is_refused_so_the_export_restores_whole(tmp_path):
     assert damaged[:12] in refused.stderr.decode() or damaged in refused.stderr.decode()
     restored = json.loads(mcard("import", "--records", str(out), "--json", db=tmp_path / "copy.db").stdout)
     assert restored["new"] == 5
+
+
+def backup_of(db: Path, destination: Path) -> bytes:
+    """A complete export of ``db`` at ``destination``: what a later export must not spoil."""
+    mcard("export", str(destination), db=db)
+    return destination.read_bytes()
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.endswith(".part"))
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_an_export_that_fails_leaves_the_previous_backup_as_it_was(tmp_path, suffix):
+    db, backup = tmp_path / "cards.db", tmp_path / f"backup{suffix}"
+    mcard("add", "one", "two", "three", db=db)
+    before = backup_of(db, backup)
+    with sqlite3.connect(db) as raw:  # a text row that is not UTF-8 fails the read mid-export
+        raw.execute(
+            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, 1, 1796391308000600, 'sha256', 1, 'text/plain')",
+            (hashlib.sha256(b"\xff").hexdigest(), b"\xff"),
+        )
+    raw.close()
+    failed = mcard("export", str(backup), db=db, check=3)
+    assert b"storage error" in failed.stderr
+    assert backup.read_bytes() == before and leftovers(tmp_path) == []
+
+
+async def test_an_interrupted_export_leaves_the_previous_backup_as_it_was(tmp_path):
+    db, backup = tmp_path / "cards.db", tmp_path / "backup.jsonl"
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        await store.save_many([MCard(f"card number {i} " + "x" * 200) for i in range(20_000)])
+        await export(store, backup, progress=False)
+        before = backup.read_bytes()
+        await store.create("one more card")
+        running = asyncio.ensure_future(export(store, backup, progress=False))
+        while not leftovers(tmp_path) and not running.done():  # cancelled while it writes
+            await asyncio.sleep(0.001)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    assert backup.read_bytes() == before and leftovers(tmp_path) == []
+
+
+def test_an_export_over_a_file_size_limit_names_the_file_and_keeps_the_backup(tmp_path):
+    db, backup = tmp_path / "cards.db", tmp_path / "backup.jsonl"
+    mcard("add", *(f"card {i} " + "y" * 500 for i in range(300)), db=db)
+    before = backup_of(db, backup)
+    mcard("add", "one more card", db=db)
+    limit = f"import resource; resource.setrlimit(resource.RLIMIT_FSIZE, ({len(before) // 2}, resource.RLIM_INFINITY))"
+    limited = subprocess.run(
+        [sys.executable, "-c", f"{limit}; import sys; from mcard.cli import main; sys.exit(main())",
+         "--db", str(db), "export", str(backup)],
+        capture_output=True, timeout=60, cwd=tmp_path,
+    )
+    assert limited.returncode == 2 and f"{backup}: File too large".encode() in limited.stderr
+    assert backup.read_bytes() == before and leftovers(tmp_path) == []
+
+
+async def test_an_export_through_a_link_replaces_the_file_it_names(tmp_path):
+    (tmp_path / "backups").mkdir()
+    real, link = tmp_path / "backups" / "cards.jsonl", tmp_path / "latest.jsonl"
+    real.write_text("old\n")
+    link.symlink_to(real)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.create("kept through the link")
+        await export(store, link, progress=False)
+    assert link.is_symlink() and "kept through the link" in real.read_text()
