@@ -4,6 +4,7 @@ Everything else the engine does is held to the contract suite, which runs on eve
 """
 
 import asyncio
+import hashlib
 import socket
 import subprocess
 import sys
@@ -473,3 +474,41 @@ async def test_another_applications_card_table_is_refused_and_left_as_it_was(mak
     assert [tuple(row) for row in await admin.fetch(f'SELECT * FROM "{schema}".card')] == [(1, "an invoice")]
     async with AsyncPersistenceWrapper(make_config(table="cards")) as store:  # a table of its own works
         assert await store.count() == 0
+
+
+NOT_UTF8 = b"\xffsecret-text"
+
+
+@pytest.mark.parametrize("read", [
+    "get", "get_many", "list", "iterate", "list by type", "search", "search any case", "search words", "find",
+])
+async def test_a_text_row_that_is_not_utf8_is_a_storage_error_and_verify_names_it(make_config, admin, postgres_schema, read):
+    """A row another tool wrote: every read that meets it fails in one line, without quoting it."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        good = await store.create("a good secret-text card")
+        damaged = hashlib.sha256(NOT_UTF8).hexdigest()
+        await admin.execute(
+            f'INSERT INTO "{postgres_schema[1]}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+            " VALUES ($1, $2, true, $3, 'sha256', $4, 'text/plain')",
+            damaged, NOT_UTF8, 1_796_391_308_000_600, len(NOT_UTF8),
+        )
+        reads = {
+            "get": lambda: store.get(damaged),
+            "get_many": lambda: store.get_many([good.hash, damaged]),
+            "list": lambda: store.list(),
+            "iterate": lambda: _all(store.iterate()),
+            "list by type": lambda: store.list(content_type="text/plain"),
+            "search": lambda: store.search("secret-text"),
+            "search any case": lambda: store.search("SECRET", case_sensitive=False),
+            "search words": lambda: store.search("secret", mode="words"),
+            "find": lambda: store.find("type:text/plain"),
+        }
+        with pytest.raises(StorageError, match="not valid UTF-8") as caught:
+            await reads[read]()
+        assert "secret" not in str(caught.value)
+        report = await store.verify(progress=False)
+        assert report.checked == 2 and [(d.hash, "not valid UTF-8" in d.reason) for d in report.damaged] == [(damaged, True)]
+
+
+async def _all(cards):
+    return [card async for card in cards]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Final, Optional
 
 from mcard.domain.models.card import (
     DIGEST_HEX_LENGTHS,
@@ -47,6 +48,20 @@ class VerifyReport:
         listed = "; ".join(f"{card.hash}: {card.reason}" for card in self.damaged[:10])
         more = f" (and {len(self.damaged) - 10} more)" if len(self.damaged) > 10 else ""
         return f"verified {counted(self.checked, 'card')}: {len(self.damaged)} damaged: {listed}{more}"
+
+
+NOT_UTF8_TEXT: Final = "a stored text card is not valid UTF-8 (damaged: verify() names it)"
+"""What a read that meets such a row says, without quoting the bytes."""
+
+
+def damaged_rows(rows: Iterable[Sequence[Any]]) -> list[DamagedCard]:
+    """The rows of ``check_stored``'s columns that are damaged, each with why."""
+    found = []
+    for row in rows:
+        reason = check_stored(*row)
+        if reason is not None:
+            found.append(DamagedCard(row[0], reason))
+    return found
 
 
 def check_stored(

@@ -7,7 +7,7 @@ import contextlib
 import importlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, Final, Optional, TypeVar
 
@@ -22,7 +22,7 @@ from ..engine_config import PostgresConfig
 from . import page_walks, postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
 from .base_engine import BaseStore, PageKey, StoreStats
 from .hash_ranges import RangeDigest
-from .integrity import DamagedCard
+from .integrity import NOT_UTF8_TEXT, DamagedCard, damaged_rows
 from .card_rows import Row, row_card
 from .page_marks import PageMarks
 from .postgres_direct import DirectConnection
@@ -318,7 +318,8 @@ class PostgresStore(BaseStore):
 
         task = asyncio.ensure_future(call())
         try:
-            return await asyncio.shield(task)
+            with self._readable():
+                return await asyncio.shield(task)
         except asyncio.CancelledError:
             task.cancel()
             await asyncio.wait([task])
@@ -340,7 +341,8 @@ class PostgresStore(BaseStore):
         if conn is None:
             return await self._run(fn, *args)
         try:
-            result = await fn(conn, self._tables, *args)
+            with self._readable():
+                result = await fn(conn, self._tables, *args)
         except BaseException as exc:
             assert self._direct is not None
             self._direct.discard()
@@ -450,6 +452,13 @@ class PostgresStore(BaseStore):
             return await self._run_direct(sql.get_many, hashes)
         return await self._run(sql.get_many, hashes)
 
+    async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
+        """The stored rows themselves, page by page in hash order, re-hashed on a thread."""
+        after: Optional[str] = None
+        while rows := await self._run(sql.verify_page, after, page_size):
+            yield len(rows), await asyncio.to_thread(damaged_rows, rows)
+            after = rows[-1][0]
+
     async def _stats(self) -> StoreStats:
         return StoreStats(**await self._run(sql.stats))
 
@@ -469,7 +478,8 @@ class PostgresStore(BaseStore):
             return page, (count if total else None)
         if spec.mode == "words":
             rows = await self._run(sql.rows_chosen, filters)
-            found = await asyncio.to_thread(_words, spec, rows)
+            with self._readable():
+                found = await asyncio.to_thread(_words, spec, rows)
         else:
             literal = spec.query.encode("utf-8") if spec.mode == "substring" and spec.case_sensitive else None
             alternatives = [] if literal is not None else postgres_search.alternative_patterns(spec.folded_alternatives())
@@ -507,9 +517,19 @@ class PostgresStore(BaseStore):
     async def _matches(self, spec: SearchSpec, rows: list[Any], run: Optional[RegexRun]) -> list[MCard]:
         """The cards of candidate ``rows`` (``COLUMNS``) that ``spec`` matches, newest first; a
         regular expression's checked by ``run``."""
-        if run is not None:
-            return await self._regex_matches(run, rows)
-        return await asyncio.to_thread(lambda: reference_search(spec, [row_card(row) for row in rows]))
+        with self._readable():
+            if run is not None:
+                return await self._regex_matches(run, rows)
+            return await asyncio.to_thread(lambda: reference_search(spec, [row_card(row) for row in rows]))
+
+    @contextlib.contextmanager
+    def _readable(self) -> Iterator[None]:
+        """Cards built from stored rows: a text that is not UTF-8 (a row another tool wrote)
+        is a ``StorageError``."""
+        try:
+            yield
+        except UnicodeDecodeError as exc:
+            raise StorageError(f"{self._where}: {NOT_UTF8_TEXT}") from exc
 
     async def _walk(
         self, conn: Any, tables: sql.Tables, spec: SearchSpec, filters: Filters, tests: postgres_search.WalkTests,

@@ -167,6 +167,20 @@ async def stored_version(conn: Connection, tables: Tables) -> Optional[int]:
     return await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
 
 
+VERIFIED_COLUMNS: Final = "hash, content, is_text, hash_algorithm, size, g_time, content_type"
+"""The stored values ``integrity.check_stored`` takes, in its order."""
+
+
+async def verify_page(conn: Connection, tables: Tables, after: Optional[str], limit: int) -> list[Any]:
+    """Raw rows in hash order, after ``after``: ``verify`` checks the stored values themselves
+    (a text that is not UTF-8 included), never cards built from them."""
+    if after is None:
+        return await conn.fetch(f"SELECT {VERIFIED_COLUMNS} FROM {tables.card} ORDER BY hash LIMIT $1", limit)
+    return await conn.fetch(
+        f"SELECT {VERIFIED_COLUMNS} FROM {tables.card} WHERE hash > $1 ORDER BY hash LIMIT $2", after, limit
+    )
+
+
 async def foreign_table(conn: Connection, tables: Tables) -> bool:
     """Whether the card table's name is taken by a table that is not a card store's: mcard
     creates its table and ``_meta`` in one transaction, so one without the other is not its."""

@@ -25,6 +25,7 @@ import aiosqlite
 
 from mcard.domain.models.exceptions import StorageError
 
+from .integrity import NOT_UTF8_TEXT
 from .sqlite_files import explain
 
 T = TypeVar("T")
@@ -45,7 +46,7 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     transient = code is not None and (code & 0xFF) in _TRANSIENT_CODES
     transient = transient or "database is locked" in str(exc)
     if str(exc).startswith(_NOT_UTF8):
-        message = "a stored text card is not valid UTF-8 (damaged: verify() names it)"
+        message = NOT_UTF8_TEXT
     else:
         hint = explain(exc, Path(where)) if os.path.isabs(where) else ""
         message = f"{exc}" + (f"; {hint}" if hint else "")
