@@ -10,6 +10,7 @@ import fnmatch
 import itertools
 import json
 import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
@@ -22,6 +23,7 @@ from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
+from mcard.domain.shown import shown
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 from mcard.records import record_sightings, record_tags
@@ -108,11 +110,13 @@ def _link_target(path: Path) -> Path | None:
 
 @dataclass(frozen=True)
 class FoundFile:
-    """A file to import: where it is, its path relative to the import's root, and that root."""
+    """A file to import: where it is, its path relative to the import's root, and that root;
+    for a symbolic link, the file it led to when it was listed (``target``), which is read."""
 
     path: Path
     relative: str
     root: str
+    target: Optional[Path] = None
 
 
 def _checked_arguments(
@@ -166,7 +170,8 @@ def iter_files(
             skipped["missing"] += 1
             continue
         if not given.is_dir():
-            yield FoundFile(given, given.name, os.fsdecode(given.absolute().parent))
+            target = given.resolve() if given.is_symlink() else None  # named by the caller: followed
+            yield FoundFile(given, given.name, os.fsdecode(given.absolute().parent), target)
             continue
         root = given.resolve()
         source = os.fsdecode(given.absolute())
@@ -180,6 +185,7 @@ def iter_files(
                 relative = path.relative_to(given).as_posix()
                 if (included and not _matches(relative, included)) or _matches(relative, excluded):
                     continue
+                target = None
                 if path.is_symlink():
                     target = _link_target(path)
                     if target is None:
@@ -188,7 +194,7 @@ def iter_files(
                     if not target.is_relative_to(root):
                         skipped["symlink out of tree"] += 1
                         continue
-                yield FoundFile(path, relative, source)
+                yield FoundFile(path, relative, source, target)
 
 
 def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) -> tuple[list[MCard], list[Sighting]]:
@@ -196,21 +202,11 @@ def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) ->
     cards, sightings = [], []
     for found in files:
         path = found.path
-        try:
-            if not path.exists():
-                skipped["unreadable"] += 1
-                continue
-            if not path.is_file():
-                skipped["not a regular file"] += 1
-                continue
-            info = path.stat()
-            if info.st_size > max_size:
-                skipped["too large"] += 1
-                continue
-            data = path.read_bytes()
-        except OSError:
-            skipped["unreadable"] += 1
+        read = _read_file(found.target or path, max_size)
+        if isinstance(read, str):
+            skipped[read] += 1
             continue
+        data, info = read
         if not data:
             skipped["empty"] += 1
         elif len(data) > max_size:
@@ -223,6 +219,27 @@ def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) ->
                 mtime=datetime.fromtimestamp(info.st_mtime, timezone.utc), source=as_label(found.root),
             ))
     return cards, sightings
+
+
+def _read_file(path: Path, max_size: int) -> tuple[bytes, os.stat_result] | str:
+    """The bytes of the regular file at ``path`` (at most ``max_size`` + 1) and its status, or
+    why it is skipped. The tree may change while it is imported: a link put in a file's place
+    since it was listed is not followed, a pipe put there is not waited on, and a file that
+    grew is read no further than the limit."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return "changed during the import" if exc.errno == errno.ELOOP else "unreadable"
+    try:
+        with open(descriptor, "rb", closefd=True) as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return "not a regular file"
+            if info.st_size > max_size:
+                return "too large"
+            return read_at_most(file, max_size), info
+    except OSError:
+        return "unreadable"
 
 
 def store_files(store: AsyncPersistenceWrapper) -> set[tuple[int, int]]:
@@ -365,8 +382,10 @@ def record_card(record: object) -> MCard:
     if not isinstance(record, dict):
         raise ValidationError(f"a record is an object of fields, not {type(record).__name__}")
     content = record.get("content")
-    if content is None or content == "":
-        raise ValidationError("the record has no content (exported with --no-content)")
+    if content is None:
+        raise ValidationError("the record has no content (an export made with --no-content cannot be imported)")
+    if content == "" or content == b"":
+        raise ValidationError("the record's content is empty (no card is empty)")
     encoding = record.get("content_encoding") or ("raw" if isinstance(content, bytes) else "utf-8")
     if encoding == "base64":
         try:
@@ -382,7 +401,9 @@ def record_card(record: object) -> MCard:
         raise ValidationError(f"unknown content_encoding {encoding!r}")
     card = MCard(content, hash_algorithm=str(record.get("hash_algorithm") or "sha256"), g_time=_g_time(record))  # type: ignore[arg-type]
     if record.get("hash") and card.hash != record["hash"]:
-        raise ValidationError(f"the content does not hash to {record['hash']!r}")
+        if isinstance(record["hash"], str) and card.hash == record["hash"].lower():
+            raise ValidationError(f"the hash '{shown(record['hash'])}' is not lowercase (a hash is lowercase hex)")
+        raise ValidationError(f"the content does not hash to '{shown(record['hash'])}'")
     return card
 
 
@@ -391,8 +412,10 @@ def _g_time(record: dict[str, object]) -> datetime:
     value = record.get("g_time")
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or not value:
+    if value is None or value == "":
         raise ValidationError("the record has no g_time")
+    if not isinstance(value, str):
+        raise ValidationError(f"g_time is an ISO 8601 text, not {type(value).__name__}")
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -442,6 +465,8 @@ def _text_records(lines: BinaryIO, kind: str) -> Iterator[tuple[str, object]]:
                     yield f"line {number}", json.loads(text)
                 except json.JSONDecodeError as exc:
                     raise ValidationError(f"line {number}: not JSON: {exc.msg} (column {exc.colno})") from None
+                except ValueError as exc:  # a number of more digits than Python converts
+                    raise ValidationError(f"line {number}: {str(exc).split(';')[0]}") from None
         return
     csv.field_size_limit(2**31 - 1)
     rows = csv.DictReader(_decoded(line, number) for number, line in enumerate(lines, 1))

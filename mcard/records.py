@@ -46,6 +46,8 @@ def _listed(record: dict[str, Any], field: str) -> list[Any]:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValidationError(f"{field} is not a JSON list: {exc.msg}") from None
+        except ValueError as exc:  # a number of more digits than Python converts
+            raise ValidationError(f"{field}: {str(exc).split(';')[0]}") from None
     if not isinstance(value, list):
         raise ValidationError(f"{field} is a list, not {type(value).__name__}")
     return value

@@ -196,7 +196,7 @@ def test_export_with_no_content_lists_metadata_only(folder, tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 9 and all("content" not in r for r in records)
     rejected = mcard("import", "--records", str(out), db=tmp_path / "copy.db", check=2)
-    assert b"exported with --no-content" in rejected.stderr
+    assert b"an export made with --no-content cannot be imported" in rejected.stderr
 
 
 def test_export_to_files_then_reimport_gives_identical_hashes(folder, tmp_path):

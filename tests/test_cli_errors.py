@@ -5,6 +5,7 @@ control characters escaped; and a records import that stops at a bad record."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import sqlite3
@@ -78,6 +79,10 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("records-not-utf8", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x")) + b"\xff\xfe{}\n")], 2, "line 2: not UTF-8"),
     ("records-not-an-object", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines("[1, 2]"))], 2, "line 1: a record is an object"),
     ("records-wrong-hash", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", hash="\x1b[2J")))], 2, "does not hash to '\\x1b[2J'"),
+    ("records-number-of-5000-digits", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines('{"size": ' + "9" * 5000 + "}"))], 2, "line 1: Exceeds the limit (4300 digits)"),
+    ("records-g_time-a-number", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", g_time=1796391308)))], 2, "g_time is an ISO 8601 text, not int"),
+    ("records-uppercase-hash", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", hash=hashlib.sha256(b"x").hexdigest().upper())))], 2, "is not lowercase"),
+    ("records-empty-content", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("")))], 2, "line 1: the record's content is empty"),
     ("records-csv-naive-g_time", lambda t: ["import", "--records", records_file(t, "r.csv", b"content,g_time\nx,2026-01-01T00:00:00Z\nz,2026-01-01\n")], 2, "line 3: g_time must be timezone-aware"),
     ("records-not-parquet", lambda t: ["import", "--records", records_file(t, "r.parquet", b"not parquet at all")], 2, "not a readable Parquet file"),
     ("records-unknown-suffix", lambda t: ["import", "--records", records_file(t, "r.txt", b"{}")], 2, "records are read from"),

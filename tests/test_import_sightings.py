@@ -136,3 +136,25 @@ async def test_a_link_to_a_folder_is_not_followed_and_counted(store, tmp_path):
     (root / "loop").symlink_to(root / "photos", target_is_directory=True)
     summary = await import_paths(store, [root], progress=False)
     assert summary.files == 3 and summary.skipped == {"symlink to a folder": 1}
+
+
+def test_a_link_swapped_in_after_the_listing_is_not_followed_out_of_the_tree(tmp_path):
+    """Files are listed, then read a batch at a time: a file replaced by a link to a file
+    outside the tree in between is skipped, never read."""
+    from collections import Counter
+
+    from mcard.importing import _read_batch, iter_files
+
+    tree, outside = tmp_path / "tree", tmp_path / "secret.txt"
+    tree.mkdir()
+    outside.write_text("outside the tree")
+    (tree / "a.txt").write_text("inside")
+    (tree / "b.txt").write_text("inside too")
+    listed = list(iter_files(tree))
+    (tree / "b.txt").unlink()
+    (tree / "b.txt").symlink_to(outside)
+    os.mkfifo(tree / "a.txt.new")
+    os.replace(tree / "a.txt.new", tree / "a.txt")  # a pipe nobody writes to: must not block
+    skipped: Counter[str] = Counter()
+    cards, _ = _read_batch(listed, 1024, skipped)
+    assert cards == [] and skipped == Counter({"changed during the import": 1, "not a regular file": 1})
