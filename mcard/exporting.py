@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.shown import json_escaped
 from mcard.extras import install_command
@@ -74,7 +74,9 @@ def refusal(card: MCard) -> Optional[str]:
     """Why ``card`` may not be exported, or None. Its stored hash names its file, so only a
     true digest of its algorithm (lowercase hex of the right length) is accepted: a row written
     by another tool may hold ``../../x`` or an absolute path there. A card whose content no
-    longer hashes to its hash (damaged) is refused too: importing the export would stop there."""
+    longer hashes to its hash (damaged), is empty, or has no true time is refused too:
+    importing the export would stop there. A content type that is not a MIME type is left out
+    from the export's record (the import detects it again)."""
     algorithm = card.hash_algorithm
     if algorithm not in HASH_ALGORITHMS:
         return f"unknown hash algorithm {algorithm!r}"
@@ -83,8 +85,14 @@ def refusal(card: MCard) -> Optional[str]:
     data = card.content_bytes
     if hashlib.new(algorithm, data).hexdigest() != card.hash:
         return f"damaged: the content no longer hashes to its {algorithm} hash"
+    if not data:
+        return "damaged: the content is empty (no card is empty)"
     if len(data) != card.size:
-        return f"damaged: recorded size {card.size} but the content has {len(data)} B"
+        return f"damaged: recorded size {card.size!r} but the content has {len(data)} B"
+    try:
+        card.g_time
+    except StorageError:
+        return "damaged: the recorded time is not a time"
     return None
 
 
@@ -228,7 +236,10 @@ class _Writer:
         if target.exists() and not target.is_file():
             return path.open("wb")
         temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-        opened = temporary.open("xb")
+        try:
+            opened = temporary.open("xb")
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         self._replaced = (temporary, target)
         return opened
 
@@ -250,6 +261,8 @@ class _Writer:
         records = []
         for card in cards:
             record = card_record(card, self.with_content, binary)
+            if not is_mime_type(record["content_type"]):  # a row another tool wrote: detected again on import
+                record["content_type"] = None
             content = {key: record.pop(key) for key in CONTENT_FIELDS if key in record}
             records.append({**record, **label_fields(*labels[card.hash], binary=binary, cells=cells), **content})
         if binary:
@@ -445,7 +458,7 @@ async def _pages(
     size = 0
     async for card in store.iterate(FETCH_SIZE, start_time, end_time):
         page.append(card)
-        size += card.size
+        size += card.size if card.size.__class__ is int else 0  # a bad size is refused with the card
         if len(page) == PAGE_SIZE or size >= PAGE_BYTES:
             yield page
             page, size = [], 0

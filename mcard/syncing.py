@@ -317,7 +317,7 @@ class _Copier:
             try:
                 if card.g_time < self.since:
                     return
-            except (TypeError, ValueError, OverflowError):
+            except StorageError:  # a time no card can have
                 pass
         logger.warning("sync: skipped damaged card %s: %s", hash_str, reason)
         self.result.damaged.append(DamagedCard(hash_str, reason))

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.extras import missing_extra
 
@@ -116,14 +116,14 @@ def _card_times(cards: list[MCard]) -> pd.DatetimeIndex:
     """The cards' times; one a row another tool wrote does not give as a time is missing (NaT)."""
     try:
         return pd.DatetimeIndex([card.g_time for card in cards], dtype=TIME_DTYPE)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, StorageError):
         return pd.DatetimeIndex([_time_or_none(card) for card in cards], dtype=TIME_DTYPE)
 
 
 def _time_or_none(card: MCard) -> Optional[datetime]:
     try:
         moment = card.g_time
-    except (TypeError, ValueError, OverflowError):
+    except StorageError:
         return None
     return moment if isinstance(moment, datetime) else None
 

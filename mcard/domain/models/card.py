@@ -7,7 +7,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Callable, ClassVar, Final
 
-from .exceptions import ValidationError
+from ..shown import shown
+from .exceptions import StorageError, ValidationError
 
 DEFAULT_HASH_ALGORITHM: Final = "sha256"
 HASH_ALGORITHMS: Final = frozenset(
@@ -228,11 +229,24 @@ class MCard(_CardFields):
 
     @property
     def g_time(self) -> datetime:
+        """When the content was first stored (UTC). A stored time no card can have (a row
+        another tool wrote) is a ``StorageError``."""
         moment = self._g_time
         if moment.__class__ is int:
-            moment = from_micros(moment)  # type: ignore[arg-type]
+            try:
+                moment = from_micros(moment)  # type: ignore[arg-type]
+            except OverflowError:
+                raise self._damaged_time() from None
             _SET_G_TIME(self, moment)
+        elif not isinstance(moment, datetime):
+            raise self._damaged_time()
         return moment  # type: ignore[return-value]
+
+    def _damaged_time(self) -> StorageError:
+        return StorageError(
+            f"card {shown(self._hash)}: its stored time {shown(repr(self._g_time))[:40]} is not a time"
+            " (damaged: verify() names it)"
+        )
 
     @property
     def hash_algorithm(self) -> str:

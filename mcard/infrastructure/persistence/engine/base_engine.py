@@ -184,7 +184,7 @@ def stored_reason(card: MCard) -> Optional[str]:
     """``check_stored`` for a card read back: why its row is damaged, or None."""
     try:
         micros = to_micros(card.g_time)
-    except (OverflowError, TypeError, ValueError):
+    except (OverflowError, TypeError, ValueError, StorageError):
         return "recorded time is not a time"
     content = card.content
     data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content

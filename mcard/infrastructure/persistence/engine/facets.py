@@ -84,10 +84,13 @@ def _next_start(width: str, start: datetime) -> Optional[datetime]:
         return None
 
 
-def within_times(micros: int) -> int:
+def within_times(micros: object) -> int:
     """A stored time brought within the times a card can have: a row another tool wrote with a
-    time out of that range is left out of the time facets (``verify`` names it), not an error."""
-    return min(max(micros, MIN_MICROS), MAX_MICROS)
+    time out of that range, or not an integer (SQLite sorts text after every number), is left
+    out of the time facets (``verify`` names it), not an error."""
+    if micros.__class__ is not int:
+        return MAX_MICROS
+    return min(max(micros, MIN_MICROS), MAX_MICROS)  # type: ignore[call-overload]
 
 
 def stored_span_width(first: int, last: int) -> str:
@@ -142,7 +145,7 @@ def time_counts(
     if field == "time":
         field = stored_span_width(first, last)
     counts: dict[str, int] = {}
-    for step, n in sorted(steps):
+    for step, n in sorted((step, n) for step, n in steps if step.__class__ is int):
         if not MIN_MICROS <= MIN_MICROS + step * unit <= MAX_MICROS:
             continue  # see within_times
         label = time_bucket(field, from_micros(MIN_MICROS + step * unit))

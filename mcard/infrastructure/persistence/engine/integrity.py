@@ -80,6 +80,8 @@ def check_stored(
     data = bytes(data)
     if hashlib.new(algorithm, data).hexdigest() != hash_str:
         return f"content no longer hashes to its {algorithm} hash"
+    if not data:
+        return "the content is empty (no card is empty)"
     if size.__class__ is not int or len(data) != size:
         return f"recorded size {size!r} but the content has {len(data)} B"
     if is_text:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import EPOCH, MCard, from_micros, to_micros
+from mcard.domain.models.card import EPOCH, MAX_MICROS, MIN_MICROS, MCard, from_micros, to_micros
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
@@ -790,7 +790,9 @@ async def index_step(conn: Connection, tables: Tables, most: int) -> int:
 async def stats(conn: Connection, tables: Tables) -> dict[str, object]:
     """Count, bytes and time span of all cards, and count and bytes per content type."""
     count, total, first, last = await conn.fetchrow(
-        f"SELECT count(*), coalesce(sum(size), 0), min(g_time), max(g_time) FROM {tables.card}"
+        "SELECT count(*), coalesce(sum(size), 0), min(g_time) FILTER (WHERE g_time BETWEEN $1 AND $2),"
+        f" max(g_time) FILTER (WHERE g_time BETWEEN $1 AND $2) FROM {tables.card}",
+        MIN_MICROS, MAX_MICROS,
     )
     by_type = await conn.fetch(
         f"SELECT coalesce(content_type, '?') COLLATE \"C\", count(*), sum(size) FROM {tables.card}"

@@ -1,0 +1,88 @@
+"""Rows another tool wrote with values no card can have (a time out of range or not a number,
+a size or content type of the wrong type, empty content). Every command either carries on or
+fails in one line, never with a traceback; ``verify`` names each such row; ``export`` refuses
+it and writes the rest; ``sync`` skips it and copies the rest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import mcard
+
+ODD = b"odd row"
+ODD_HASH = hashlib.sha256(ODD).hexdigest()
+EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+
+VALUES = {
+    "time out of range": ("g_time = ?", 2**62),
+    "time not an integer": ("g_time = ?", 1.5),
+    "time as text": ("g_time = ?", "yesterday"),
+    "size as text": ("size = ?", "abc"),
+    "content type as bytes": ("content_type = ?", b"\xff\xfe"),
+}
+COMMANDS = [["ls"], ["ls", "--json"], ["stats"], ["info", ODD_HASH], ["facets"], ["find", "odd"], ["search", "odd"]]
+
+
+def store_with(tmp_path: Path, assignment: str, value: object) -> Path:
+    """A store of two good cards and one row changed by another tool."""
+    db = tmp_path / "cards.db"
+    mcard("add", "a good card", "another good card", db=db)
+    with sqlite3.connect(db) as raw:
+        raw.execute(
+            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, 1, 1796391308000600, 'sha256', ?, 'text/plain')", (ODD_HASH, ODD, len(ODD)),
+        )
+        raw.execute(f"UPDATE card SET {assignment} WHERE hash = ?", (value, ODD_HASH))
+    raw.close()
+    return db
+
+
+@pytest.mark.parametrize("case", VALUES)
+def test_every_command_carries_on_or_fails_in_one_line(tmp_path, case):
+    db = store_with(tmp_path, *VALUES[case])
+    for command in COMMANDS:
+        done = mcard(*command, db=db, check=None)
+        errors = done.stderr.decode()
+        assert "Traceback" not in errors and done.returncode in (0, 3), (command, errors)
+        assert errors.count("\n") <= 1, (command, errors)
+        if done.returncode == 3:
+            assert ODD_HASH in errors and "verify" in errors, (command, errors)
+
+
+@pytest.mark.parametrize("case", VALUES)
+def test_verify_names_the_row_and_export_refuses_it_and_writes_the_rest(tmp_path, case):
+    """A true content with a content type that is not a MIME type is exported without it (the
+    import detects it again); a row without a true time or size is refused."""
+    db = store_with(tmp_path, *VALUES[case])
+    report = json.loads(mcard("verify", "--json", db=db, check=1).stdout)
+    assert report["damaged"] == [ODD_HASH]
+    kept = case == "content type as bytes"
+    exported = mcard("export", str(tmp_path / "out.jsonl"), db=db, check=0 if kept else 1)
+    assert (ODD_HASH in exported.stderr.decode()) != kept and "Traceback" not in exported.stderr.decode()
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(r["content"] for r in records) == ["a good card", "another good card", *(["odd row"] if kept else [])]
+    restored = json.loads(mcard("import", "--records", str(tmp_path / "out.jsonl"), "--json", db=tmp_path / "back.db").stdout)
+    assert restored["new"] == len(records)
+
+
+def test_an_empty_row_is_damaged_for_verify_export_and_sync(tmp_path):
+    db = tmp_path / "cards.db"
+    mcard("add", "a good card", db=db)
+    with sqlite3.connect(db) as raw:
+        raw.execute(
+            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, x'', 1, 1796391308000600, 'sha256', 0, 'text/plain')", (EMPTY_HASH,),
+        )
+    raw.close()
+    report = json.loads(mcard("verify", "--json", db=db, check=1).stdout)
+    assert report["damaged"] == [EMPTY_HASH] and "empty" in report["reasons"][EMPTY_HASH]
+    mcard("export", str(tmp_path / "out.jsonl"), db=db, check=1)
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1
+    synced = mcard("sync", str(db), str(tmp_path / "copy.db"), db=db, check=1)
+    assert EMPTY_HASH in synced.stderr.decode()
+    assert json.loads(mcard("stats", "--json", db=tmp_path / "copy.db").stdout)["count"] == 1
