@@ -55,6 +55,12 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     return error
 
 
+def _retrieved(hop: asyncio.Future[Any]) -> None:
+    """Mark a finished step's exception as seen (asyncio logs those never retrieved)."""
+    if not hop.cancelled():
+        hop.exception()
+
+
 class _ExitWatch:
     """Stops the aiosqlite connections still open once the main thread has finished."""
 
@@ -177,7 +183,12 @@ class SQLiteWorker:
         busy it is, and a transaction among them never holds its lock on the loop's account.
         Returns each step's result, or the exception it raised."""
         hops = [asyncio.ensure_future(step) for step in steps]
-        await asyncio.wait(hops)
+        try:
+            await asyncio.wait(hops)
+        except asyncio.CancelledError:  # the steps run on: their failures are the caller's to see
+            for hop in hops:
+                hop.add_done_callback(_retrieved)
+            raise
         return [hop.exception() or hop.result() for hop in hops]
 
     async def in_turn(self, steps: Sequence[Awaitable[Any]], snapshot: bool = False) -> list[Any]:
