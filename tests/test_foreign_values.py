@@ -86,3 +86,17 @@ def test_an_empty_row_is_damaged_for_verify_export_and_sync(tmp_path):
     synced = mcard("sync", str(db), str(tmp_path / "copy.db"), db=db, check=1)
     assert EMPTY_HASH in synced.stderr.decode()
     assert json.loads(mcard("stats", "--json", db=tmp_path / "copy.db").stdout)["count"] == 1
+
+
+def test_show_refuses_a_card_whose_stored_content_was_changed(tmp_path):
+    """Another tool replaced a card's content: ``show`` must not pass the forgery off as the
+    content its hash names."""
+    db = tmp_path / "cards.db"
+    true = mcard("add", "my precious document", db=db).stdout.decode().split()[0]
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE card SET content = CAST('attacker text!!' AS BLOB) WHERE hash = ?", (true,))
+    raw.close()
+    for args in (["show", true], ["show", true, "-o", str(tmp_path / "out.txt")]):
+        refused = mcard(*args, db=db, check=3)
+        assert refused.stdout == b"" and f"card {true} is damaged" in refused.stderr.decode()
+    assert not (tmp_path / "out.txt").exists()
