@@ -512,3 +512,20 @@ async def test_a_text_row_that_is_not_utf8_is_a_storage_error_and_verify_names_i
 
 async def _all(cards):
     return [card async for card in cards]
+
+
+async def test_a_time_out_of_range_is_left_out_of_stats_and_facets_and_named_when_read(make_config, admin, postgres_schema):
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        good = await store.create("a good card")
+        odd = hashlib.sha256(b"odd row").hexdigest()
+        await admin.execute(
+            f'INSERT INTO "{postgres_schema[1]}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+            " VALUES ($1, 'odd row', true, $2, 'sha256', 7, 'text/plain')", odd, 2**62,
+        )
+        stats = await store.stats()
+        assert stats.count == 2 and stats.first == stats.last == good.g_time
+        [read] = [card for card in await store.list() if card.hash == odd]
+        with pytest.raises(StorageError, match=f"card {odd}: its stored time .* is not a time"):
+            read.g_time
+        assert [d.hash for d in (await store.verify(progress=False)).damaged] == [odd]
+        assert sum(n for _, n in (await store.facets(by=("time",)))["time"]) == 1
