@@ -65,6 +65,17 @@ def test_search_has_the_same_formats(db):
     assert [json.loads(line)["hash"] for line in mcard("search", "collide", "--nl", db=db).stdout.splitlines()] == [card["hash"] for card in found]
 
 
+@pytest.mark.parametrize("output, delimiter", [("--csv", ","), ("--tsv", "\t")])
+def test_search_and_find_csv_and_tsv_carry_the_snippet_escaped(output, delimiter, tmp_path):
+    db = tmp_path / "cards.db"
+    mcard("add", "a \x1b[31mred\x1b[0m fox", "no match here", db=db)
+    for command in (["search", "fox"], ["find", "fox"]):
+        rows = list(csv.DictReader(io.StringIO(mcard(*command, output, db=db).stdout.decode()), delimiter=delimiter))
+        assert [row["snippet"] for row in rows] == ["a \\x1b[31mred\\x1b[0m «fox»"]
+    rows = list(csv.DictReader(io.StringIO(mcard("find", "type:text/plain", output, db=db).stdout.decode()), delimiter=delimiter))
+    assert len(rows) == 2 and "snippet" in rows[0]
+
+
 def test_ls_offset_and_limit_page_the_same_way_streamed_or_not(db):
     every = [card["hash"] for card in as_json(mcard("ls", "--json", db=db))]
     assert [card["hash"] for card in as_json(mcard("ls", "--json", "--offset", "1", "--limit", "2", db=db))] == every[1:3]

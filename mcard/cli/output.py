@@ -78,11 +78,16 @@ class CardPrinter:
     """Prints cards to a stream as they come, in one of ``OUTPUT_FORMATS``: a table for people,
     a JSON array, JSON Lines (one object a line), or CSV or TSV with a header. Memory stays
     constant however many cards go through. Nothing is printed before the first card, or the
-    end without an error: a command that fails first (a bad filter) leaves stdout empty."""
+    end without an error: a command that fails first (a bad filter) leaves stdout empty.
+    ``extra_fields`` (such as ``snippet``) are columns after ``CARD_FIELDS`` in CSV and TSV,
+    empty for a card without them."""
 
-    def __init__(self, output_format: str, stream: Optional[TextIO] = None) -> None:
+    def __init__(
+        self, output_format: str, stream: Optional[TextIO] = None, extra_fields: Sequence[str] = (),
+    ) -> None:
         self.format = output_format
         self.stream = stream or sys.stdout
+        self.columns = (*CARD_FIELDS, *extra_fields)
         self.count = 0
         self._csv: Any = None
         self._started = False
@@ -96,7 +101,7 @@ class CardPrinter:
             self._write(_table_line([name for name, _, _ in _TABLE_COLUMNS] + ["PREVIEW"]) + "\n")
         elif self.format in ("csv", "tsv"):
             self._csv = csv.writer(self.stream, delimiter="," if self.format == "csv" else "\t", lineterminator="\n")
-            self._csv.writerow(CARD_FIELDS)
+            self._csv.writerow(self.columns)
         elif self.format == "json":
             self._write("[")
 
@@ -105,7 +110,8 @@ class CardPrinter:
         tags: Sequence[str] = (), **extra: Any,
     ) -> None:
         """Print one card with its latest ``name`` and its ``tags``; a table shows ``preview``
-        (default: the content's start); ``extra`` fields (such as ``new``) go into JSON records."""
+        (default: the content's start); ``extra`` fields (such as ``new``) go into JSON records,
+        and those of ``extra_fields`` into CSV and TSV."""
         record = {**card_record(card, False), "name": name, "tags": list(tags), **extra}
         if not self._started:
             self._start()
@@ -116,8 +122,9 @@ class CardPrinter:
             cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), label, shown]
             self._write(_table_line([safe(cell) for cell in cells]) + "\n")
         elif self._csv is not None:
-            cells = {**record, "name": name or "", "tags": json.dumps(list(tags), ensure_ascii=False)}
-            self._csv.writerow([safe(cells[field]) for field in CARD_FIELDS])
+            cells = {**dict.fromkeys(self.columns, ""), **record,
+                     "name": name or "", "tags": json.dumps(list(tags), ensure_ascii=False)}
+            self._csv.writerow([safe(cells[field]) for field in self.columns])
         elif self.format == "nl":
             self._write(safe_json(record, indent=None) + "\n")
         else:

@@ -39,7 +39,7 @@ def next_page(limit: int, offset: int) -> str:
 def _print(cards: list[Any], labels: list[dict[str, Any]], spec: Optional[SearchSpec], output_format: str) -> None:
     """Cards with their names and tags, and the text around what matched: the preview of a
     table, ``snippet`` in records."""
-    with CardPrinter(output_format) as printer:
+    with CardPrinter(output_format, extra_fields=("snippet",)) as printer:
         for card, labelled in zip(cards, labels):
             found = card_snippet(spec, card.content, PREVIEW_CHARS * 2) if spec is not None else None
             if found is None:
