@@ -122,6 +122,23 @@ def test_object_lives_across_cells_sync_and_await(kernel):
     run(kc, "across.close()")
 
 
+def test_a_long_card_list_shows_as_plain_text_bounded_saying_what_is_left_out(kernel):
+    km, kc, tmp = kernel
+    run(kc, f"""
+        import mcard.notebook
+        from mcard import MCard
+        plain_list = mcard.notebook.open({str(tmp / 'plain.db')!r})
+        plain_list.save_many([MCard(f"card {{i}}") for i in range(255)], progress=False)
+    """)
+    lines = run(kc, "plain_list.list(limit=None)").splitlines()
+    assert len(lines) == 21 and all(line.startswith("MCard(hash=") for line in lines[:20])
+    assert lines[-1].startswith("20 of 255 cards shown: .to_dataframe() holds the 255 of this list")
+    page = run(kc, "plain_list.find('card', limit=3)").splitlines()
+    assert len(page) == 4 and page[-1].startswith("3 of 255 cards shown: 252 more match, not fetched")
+    assert run(kc, "plain_list.find('nothing')") == "no cards"
+    run(kc, "plain_list.close()")
+
+
 def test_interrupt_during_a_slow_write_stops_it_for_good(kernel):
     km, kc, tmp = kernel
     db = tmp / "interrupt.db"

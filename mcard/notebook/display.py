@@ -5,8 +5,8 @@ each one is escaped, in text and in attributes alike, and a value that cannot be
 as a placeholder instead of failing the whole view. Cards whose content type is one of the
 known image types (PNG, JPEG, GIF, WebP, SVG) show as a thumbnail, through an ``<img>`` data
 URI, where no script can run; any other type never gets a data URI. Every view is bounded: a
-list shows at most ``options.display_limit`` rows and says how many there are, one card shows a
-text head, a thumbnail or a hex head.
+list shows at most ``options.display_limit`` rows (in HTML and in plain text) and says how many
+there are, one card shows a text head, a thumbnail or a hex head.
 
 Cards display through IPython's formatter, registered by :func:`register_formatter` when
 ``mcard.notebook`` is imported, so the domain model needs nothing of this layer.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final, Optional
+from typing import Any, Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
@@ -202,13 +202,37 @@ def cards_html(
     table = f'<table class="mcard-cards"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     if total <= len(rows):
         return table
+    return table + f'<p class="mcard-more">{_left_out(len(rows), len(cards), total, _code)}</p>'
+
+
+def _code(text: str) -> str:
+    return f"<code>{text}</code>"
+
+
+def _left_out(shown: int, listed: int, total: int, code: Callable[[str], str] = str) -> str:
+    """The line under a list shown in part: how many of ``total`` cards show (``shown`` of the
+    ``listed`` ones, which may be one page of the matches) and how to see the rest; ``code``
+    marks up a name to type."""
     notes = []
-    if len(cards) > len(rows):
-        notes.append(f"<code>.to_dataframe()</code> holds the {len(cards)} of this list; "
-                     "<code>mcard.notebook.options.display_limit</code> sets how many rows show")
-    if total > len(cards):
-        notes.append(f"{total - len(cards)} more match, not fetched: <code>limit</code> and <code>offset</code> fetch them")
-    return table + f'<p class="mcard-more">{len(rows)} of {total} cards shown: {"; ".join(notes)}.</p>'
+    if listed > shown:
+        notes.append(f"{code('.to_dataframe()')} holds the {listed} of this list; "
+                     f"{code('mcard.notebook.options.display_limit')} sets how many rows show")
+    if total > listed:
+        notes.append(f"{total - listed} more match, not fetched: {code('limit')} and {code('offset')} fetch them")
+    return f"{shown} of {total} cards shown: {'; '.join(notes)}."
+
+
+def cards_text(cards: Sequence[MCard], *, limit: Optional[int] = None, total: Optional[int] = None) -> str:
+    """``cards_html`` as plain text (a console, a text export): one line per card, at most
+    ``limit`` lines (``options.display_limit`` by default), then a line saying what is left out."""
+    limit = options.display_limit if limit is None else max(0, limit)
+    total = len(cards) if total is None else total
+    lines = [plain(card) for card in cards[:limit]]
+    if not lines and total == 0:
+        return "no cards"
+    if total > len(lines):
+        lines.append(_left_out(len(lines), len(cards), total))
+    return "\n".join(lines)
 
 
 class CardList(list[MCard]):
@@ -236,6 +260,10 @@ class CardList(list[MCard]):
 
     def _repr_html_(self) -> str:
         return cards_html(self, limit=self.limit, total=self.total, names=self.names, tags=self.tags)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text/plain display, bounded as the HTML is."""
+        printer.text("CardList(...)" if cycle else cards_text(self, limit=self.limit, total=self.total))
 
     def to_dataframe(self, *, content: bool = False):  # type: ignore[no-untyped-def]
         """These cards as a DataFrame (see :func:`mcard.notebook.to_dataframe`)."""
