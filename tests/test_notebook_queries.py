@@ -131,6 +131,36 @@ def test_awaited_queries_match_plain_ones(filled):
     assert images == [c.hash for c in filled.list(content_type="image/png")]
 
 
+def test_awaited_dataframes_match_plain_ones(filled):
+    async def awaited() -> list[pd.DataFrame]:
+        return [
+            await filled.alist_df(tag="holiday"),
+            await filled.alist_df(content=True, name="*.md"),
+            await filled.asearch_df("BIG", case_sensitive=False, snippets=True),
+            await filled.afind_df("big -report", snippets=True),
+            await filled.aframe(await filled.asearch("big"), content=True),
+        ]
+
+    frames = asyncio.run(awaited())
+    plain = [
+        filled.list_df(tag="holiday"),
+        filled.list_df(content=True, name="*.md"),
+        filled.search_df("BIG", case_sensitive=False, snippets=True),
+        filled.find_df("big -report", snippets=True),
+        filled.frame(filled.search("big"), content=True),
+    ]
+    for got, expected in zip(frames, plain):
+        pd.testing.assert_frame_equal(got, expected)
+    assert frames[3].attrs["total"] == 1 and list(frames[3]["tags"]) == [("holiday", "summer")]
+
+
+def test_every_method_but_the_explorer_widget_has_an_awaitable_twin():
+    public = {name for name in dir(mcard.notebook.NotebookCards) if not name.startswith("_")}
+    lacking = {name for name in public if f"a{name}" not in public and name not in ("add", "sync_to", "sync_from")
+               and not (name.startswith("a") and name[1:] in public)}
+    assert lacking == {"explorer"}
+
+
 def test_create_with_a_name_records_a_sighting(cards):
     card = cards.create("named once", name="a.txt", source="notes")
     again, new = cards.add("named once", name="b.txt")

@@ -285,12 +285,7 @@ class NotebookCards(LabelMethods):
         """``list(...)`` as a DataFrame (schema in :mod:`mcard.notebook.frames`), with each card's
         latest name and its tags (``labels=False`` leaves them out: 0.2-0.7 s less for 100,000 cards).
         Without ``content`` the store reads only the start of each content, for the preview."""
-        if content:
-            return self.frame(self.list(limit, offset, start_time, end_time, **filters), content=True, labels=labels)
-        from .frames import heads_frame
-
-        rows, found = self._run(self._heads(limit, offset, start_time, end_time, labels, filters))
-        return heads_frame(rows, found)
+        return self._run(self._list_frame(limit, offset, start_time, end_time, content, labels, filters))
 
     def search_df(
         self,
@@ -306,8 +301,8 @@ class NotebookCards(LabelMethods):
         **filters: Any,
     ) -> pd.DataFrame:
         """``search(...)`` as a DataFrame; ``snippets=True`` adds the text around the matches."""
-        found = self.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
-        return self.frame(found, content=content, snippets=snippets, labels=labels)
+        shape = {"content": content, "snippets": snippets, "labels": labels}
+        return self._run(self._search_frame(query, limit, offset, mode, case_sensitive, shape, filters))
 
     def find_df(
         self,
@@ -321,10 +316,8 @@ class NotebookCards(LabelMethods):
         order: Optional[str] = None,
     ) -> pd.DataFrame:
         """``find(...)`` as a DataFrame; the match count is in ``frame.attrs["total"]``."""
-        found = self.find(query, limit, offset, order=order)
-        frame = self.frame(found, content=content, snippets=snippets, labels=labels)
-        frame.attrs["total"] = found.total
-        return frame
+        shape = {"content": content, "snippets": snippets, "labels": labels}
+        return self._run(self._find_frame(query, limit, offset, order, shape))
 
     def frame(
         self, cards: Sequence[MCard], *, content: bool = False, snippets: bool = False, labels: bool = True
@@ -332,10 +325,93 @@ class NotebookCards(LabelMethods):
         """Cards as a DataFrame with their names and tags (two queries to the store; with
         ``labels=False`` the columns are there, missing and empty); ``snippets`` for cards a
         search found."""
+        return self._run(self._frame(cards, content=content, snippets=snippets, labels=labels))
+
+    async def alist_df(
+        self,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+        *,
+        content: bool = False,
+        labels: bool = True,
+        **filters: Any,
+    ) -> pd.DataFrame:
+        return await self._arun(self._list_frame(limit, offset, start_time, end_time, content, labels, filters))
+
+    async def asearch_df(
+        self,
+        query: str,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        *,
+        mode: str = "substring",
+        case_sensitive: bool = True,
+        content: bool = False,
+        snippets: bool = False,
+        labels: bool = True,
+        **filters: Any,
+    ) -> pd.DataFrame:
+        shape = {"content": content, "snippets": snippets, "labels": labels}
+        return await self._arun(self._search_frame(query, limit, offset, mode, case_sensitive, shape, filters))
+
+    async def afind_df(
+        self,
+        query: str,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        *,
+        content: bool = False,
+        snippets: bool = False,
+        labels: bool = True,
+        order: Optional[str] = None,
+    ) -> pd.DataFrame:
+        shape = {"content": content, "snippets": snippets, "labels": labels}
+        return await self._arun(self._find_frame(query, limit, offset, order, shape))
+
+    async def aframe(
+        self, cards: Sequence[MCard], *, content: bool = False, snippets: bool = False, labels: bool = True
+    ) -> pd.DataFrame:
+        return await self._arun(self._frame(cards, content=content, snippets=snippets, labels=labels))
+
+    # -- DataFrames, on the store's loop -----------------------------------------------------
+    async def _list_frame(
+        self, limit: Optional[int], offset: int, start_time: Optional[datetime], end_time: Optional[datetime],
+        content: bool, labels: bool, filters: dict[str, Any],
+    ) -> pd.DataFrame:
+        if content:
+            cards = await self._wrapper.list(limit, offset, start_time, end_time, **filters)
+            return await self._frame(cards, content=True, labels=labels)
+        from .frames import heads_frame
+
+        rows, found = await self._heads(limit, offset, start_time, end_time, labels, filters)
+        return heads_frame(rows, found)
+
+    async def _search_frame(
+        self, query: str, limit: Optional[int], offset: int, mode: str, case_sensitive: bool,
+        shape: dict[str, bool], filters: dict[str, Any],
+    ) -> pd.DataFrame:
+        spec = SearchSpec.of(query, mode, case_sensitive)
+        found = await self._wrapper.search(query, limit, offset, mode=mode, case_sensitive=case_sensitive, **filters)
+        return await self._frame(FoundCards(found, spec=spec), **shape)
+
+    async def _find_frame(
+        self, query: str, limit: Optional[int], offset: int, order: Optional[str], shape: dict[str, bool]
+    ) -> pd.DataFrame:
+        found = await self._wrapper.find(query, limit, offset, order=order)
+        frame = await self._frame(FoundCards(found, found.total, found.words), **shape)
+        frame.attrs["total"] = found.total
+        return frame
+
+    async def _frame(
+        self, cards: Sequence[MCard], *, content: bool = False, snippets: bool = False, labels: bool = True
+    ) -> pd.DataFrame:
         from .frames import to_dataframe
 
         marks = cards.snippet if snippets and isinstance(cards, FoundCards) else None
-        return to_dataframe(cards, content=content, labels=self.labels(cards) if labels else None, snippet=marks)
+        found = await self._labels(cards) if labels else None
+        return to_dataframe(cards, content=content, labels=found, snippet=marks)
 
     async def _heads(
         self, limit: Optional[int], offset: int, start_time: Optional[datetime], end_time: Optional[datetime],
