@@ -9,6 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from mcard import MCard
+from mcard.domain.models.card import HASH_ALGORITHMS
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -68,3 +71,11 @@ def _anchors(page: Path) -> set[str]:
     """GitHub's anchors of the page's headings: lowercase, punctuation dropped, spaces as ``-``."""
     headings = re.findall(r"^#+ (.+)$", page.read_text(), re.M)
     return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+def test_the_hash_algorithms_the_python_page_names_are_those_accepted():
+    bullet = re.search(r"^- `hash` .*?(?=^- )", (ROOT / "docs" / "python.md").read_text(), re.S | re.M).group(0)
+    named = set(re.findall(r"\b(?:sha\w+|blake2\w|md5)\b", bullet))
+    assert named == HASH_ALGORITHMS
+    for name in named:
+        assert MCard("x", hash_algorithm=name).hash_algorithm == name
