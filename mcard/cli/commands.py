@@ -34,7 +34,7 @@ from mcard.infrastructure.persistence.engine.base_engine import check_prefix, st
 from .lab import cmd_lab
 from .labelling import cmd_info, cmd_tag, labels_of
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, offset_of
-from .output import CardPrinter, emit, fail, note, safe, table
+from .output import CardPrinter, emit, fail, note, quoted, safe, table
 from .resolving import NotFound, card_named
 from .syncing import cmd_sync
 from .stores import reading_store, writing_store
@@ -57,7 +57,7 @@ def parse_time(text: Optional[str], name: str, *, end_of_day: bool = False) -> O
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise ValidationError(f"--{name}: not an ISO 8601 time or date: {text!r}") from None
+            raise ValidationError(f"--{name}: not an ISO 8601 time or date: {quoted(text)}") from None
     else:
         moment = datetime.combine(day, time.max if end_of_day else time.min)
     return to_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), f"--{name}")
@@ -276,7 +276,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
             args.json,
         )
     if result.refused:
-        named = ", ".join(repr(card.hash) for card in result.refused[:REFUSED_NAMED])
+        named = ", ".join(quoted(card.hash) for card in result.refused[:REFUSED_NAMED])
         more = len(result.refused) - REFUSED_NAMED
         fail(f"refused {counted(len(result.refused), 'card')}, not exported: {named}" + (f" and {more} more" if more > 0 else ""))
         return 1

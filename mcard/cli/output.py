@@ -34,6 +34,12 @@ def safe_json(data: Any, indent: Optional[int] = 2) -> str:
     return json_escaped(json.dumps(data, ensure_ascii=False, indent=indent, default=str))
 
 
+def quoted(text: str) -> str:
+    """``text`` the user typed (or a stored value) echoed in a message: in quotes, as typed, only
+    its control characters escaped (``repr`` would double every backslash of a pattern)."""
+    return f"'{safe(text)}'"
+
+
 def preview_of(card: MCard) -> str:
     if not card.is_text:
         return f"<{card.size} bytes>"

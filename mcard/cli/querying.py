@@ -13,7 +13,7 @@ from mcard.infrastructure.persistence.engine.base_engine import check_facets
 from mcard.infrastructure.persistence.engine.facets import FACETS
 
 from .labelling import labels_of
-from .output import PREVIEW_CHARS, CardPrinter, emit, fail, note, table
+from .output import PREVIEW_CHARS, CardPrinter, emit, fail, note, quoted, table
 from .stores import reading_store
 
 DEFAULT_FACETS: Final = ("content_type", "tag", "month", "size")
@@ -60,7 +60,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
         labels = await labels_of(store, cards[:limit])
     _print(cards[:limit], labels, spec, args.output_format)
     if not cards:
-        fail(f"no card matches {args.text!r}" + (f" past --offset {offset}" if offset else ""))
+        fail(f"no card matches {quoted(args.text)}" + (f" past --offset {offset}" if offset else ""))
         return 1
     if limit is not None and len(cards) > limit:
         note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
@@ -78,7 +78,7 @@ async def cmd_find(args: argparse.Namespace) -> int:
         unknown = unknown_fields(args.query)
         hint = f" ({', '.join(name + ':' for name in unknown)} searched as words; the fields are" \
                f" {', '.join(name + ':' for name in FIELDS)})" if unknown else ""
-        fail(f"no card matches {args.query!r}{hint}")
+        fail(f"no card matches {quoted(args.query)}{hint}")
         return 1
     shown, total = len(found), f"{found.total:,} match{'es' if found.total != 1 else ''}"
     if offset or shown < found.total:
