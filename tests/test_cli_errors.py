@@ -126,6 +126,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("find-query-starting-with-a-dash", lambda t: ["find", "-draft"], 2, "goes after --: mcard find -- -draft"),
     ("search-text-starting-with-a-dash", lambda t: ["search", "-x"], 2, "goes after --: mcard search -- -draft"),
     ("find-malformed", lambda t: ["find", 'size:>1XB "open'], 2, "at position"),
+    ("find-only-excluded-words", lambda t: ["find", "--", "tag:x -draft"], 2, "only excludes words; a word search needs one that is not excluded, at position 6"),
     ("find-not-a-database", lambda t: ["find", "x", "--db", str(not_a_database(t))], 3, "storage error"),
     ("facets-unknown-field", lambda t: ["facets", "--by", "colour\x1b"], 2, "unknown facet 'colour\\x1b'"),
     ("facets-malformed", lambda t: ["facets", "after:2026-13-01"], 2, "at position 6"),

@@ -134,6 +134,9 @@ def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     assert explorer.rows == before
     explorer.run("size:huge")
     assert explorer.status_kind == "error" and "not a size" in explorer.status
+    explorer.run("(((")
+    assert explorer.status_kind == "error" and "excluded" not in explorer.status
+    assert explorer.status.endswith("punctuation alone is not searched, at position 0")
     explorer._on_message(explorer, {"action": "page", "page": "two"}, [])
     assert explorer.status_kind == "error" and explorer.page == 1
     explorer.go("x")

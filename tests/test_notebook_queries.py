@@ -74,6 +74,8 @@ def test_find_counts_every_match_and_frames_it(filled):
     assert list(frame["tags"]) == [("holiday", "summer")] and "«big»" in frame["snippet"][0]
     with pytest.raises(ValidationError, match="position"):
         filled.find('type:image/* "unclosed')
+    with pytest.raises(ValidationError, match="only excludes words; .* at position 6$"):
+        filled.find("tag:x -draft")
 
 
 def test_facets_and_stats(filled):

@@ -151,6 +151,8 @@ def parse_words(query: object, offset: int = 0) -> WordQuery:
         raise ValidationError(f"a query is at most {MAX_QUERY} characters")
     groups: list[list[Clause]] = []
     excluded: list[Clause] = []
+    first_excluded: Optional[int] = None
+    first_punctuation: Optional[int] = None
     joining = False
     position = 0
     while position < len(query):
@@ -171,11 +173,13 @@ def parse_words(query: object, offset: int = 0) -> WordQuery:
             continue
         clause = _clause(raw, match.group("phrase") is not None, start)
         if clause is None:
+            first_punctuation = start if first_punctuation is None else first_punctuation
             continue
         if match.group("neg"):
             if joining:
                 raise ValidationError(f"OR cannot join an excluded word, at position {start}")
             excluded.append(clause)
+            first_excluded = start - 1 if first_excluded is None else first_excluded
         elif joining:
             groups[-1].append(clause)
             joining = False
@@ -184,8 +188,16 @@ def parse_words(query: object, offset: int = 0) -> WordQuery:
     if joining:
         raise ValidationError(f"OR needs a word on each side, at position {offset + len(query.rstrip())}")
     if not groups:
-        raise ValidationError("a word search needs at least one word that is not excluded")
+        raise ValidationError(_no_word_to_look_for(first_excluded, first_punctuation))
     return WordQuery(tuple(tuple(group) for group in groups), tuple(excluded))
+
+
+def _no_word_to_look_for(first_excluded: Optional[int], first_punctuation: Optional[int]) -> str:
+    """Why a query without a word to look for is refused, and where: at its first excluded word
+    (``-draft`` alone matches nothing to rank), else at its first item of punctuation alone."""
+    if first_excluded is not None:
+        return f"the query only excludes words; a word search needs one that is not excluded, at position {first_excluded}"
+    return f"a word search needs a word of letters or digits; punctuation alone is not searched, at position {first_punctuation}"
 
 
 def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
