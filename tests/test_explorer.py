@@ -145,6 +145,21 @@ def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     assert "no card is stored under '000" in explorer.status and explorer.selected == ""
 
 
+def test_the_time_histogram_shows_the_empty_buckets_between_as_empty_bars(tmp_path):
+    days = (0, 1, 10, 50)
+
+    async def seed() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "spaced.db")) as store:
+            await store.save_many([MCard(f"day {n}", g_time=START + timedelta(days=n)) for n in days])
+
+    asyncio.run(seed())
+    with mcard.notebook.open(tmp_path / "spaced.db") as cards:
+        bars = cards.explorer().facets["time"]
+    expected = [(START + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(51)]
+    assert [label for label, _ in bars] == expected
+    assert [count for _, count in bars] == [1 if day in days else 0 for day in range(51)]
+
+
 def test_a_click_on_a_facet_narrows_the_query(store):
     cards, made = store
     explorer = cards.explorer("walks")

@@ -30,6 +30,7 @@ from tests.test_explorer import wav
 from bench.explorer import fill as fill_store
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
 from mcard.demo import demo_files, fill
+from mcard.notebook.explorer.queries import every_time_bucket
 
 pytestmark = pytest.mark.browser
 
@@ -137,6 +138,18 @@ def run_query(root, text: str) -> None:  # type: ignore[no-untyped-def]
     box.press("Enter")
 
 
+def check_time_axis(root) -> None:  # type: ignore[no-untyped-def]
+    """The time histogram has a bar for every bucket from the first to the last, one without
+    cards as a bar of no height (the cards span months, some of them empty)."""
+    bars = root.locator(".mcx-histogram .mcx-bar-v span").evaluate_all(
+        "spans => spans.map(s => [s.parentElement.title, s.getBoundingClientRect().height])")
+    labels = [title.split(":")[0] for title, _ in bars]
+    full = [label for label, (title, _) in zip(labels, bars) if not title.endswith(": 0")]
+    assert labels == [label for label, _ in every_time_bucket([(label, 1) for label in full])]
+    empty = [height for title, height in bars if title.endswith(": 0")]
+    assert empty and set(empty) == {0} and all(height > 0 for title, height in bars if not title.endswith(": 0"))
+
+
 @pytest.mark.parametrize("theme", sorted(THEMES))
 def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -161,6 +174,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 status, total = root.locator(".mcx-status"), root.locator(".mcx-total")
                 expect(status).to_have_text(re.compile(r"^1–10 of [\d,]+ cards, newest first$"))
                 assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
+                check_time_axis(root)
                 shot(page, "01-opened")
 
                 run_query(root, "fox")  # Enter runs the query

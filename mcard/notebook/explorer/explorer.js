@@ -181,7 +181,7 @@ function render({ model, el }) {
           const bar = h("button", {
             type: "button", class: "mcx-bar-v", title: `${value}: ${n}`, "aria-label": `${value}: ${n}`,
             onclick: () => click(value),
-          }, h("span", { style: `height:${Math.max(4, (100 * n) / most)}%` }));
+          }, h("span", { style: `height:${n ? Math.max(4, (100 * n) / most) : 0}%` }));
           bars.append(bar);
         }
         const ends = values.length > 1 ? [values[0][0], values[values.length - 1][0]] : [values[0][0]];

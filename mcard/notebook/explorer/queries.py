@@ -1,18 +1,22 @@
-"""From a facet the user clicked to the query term that filters by it, and hash prefixes."""
+"""From a facet the user clicked to the query term that filters by it, the time facet with its
+empty buckets, and hash prefixes."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query.syntax import without_field
-from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS
+from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, time_bucket
 
 FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
 _PREFIX: Final = re.compile(r"[0-9a-fA-F]{8,128}")
 _TIME_LABEL: Final = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}))?")
+MAX_TIME_BARS: Final = 1000
+"""Most buckets the explorer's time histogram fills in with the empty ones between."""
 
 
 def hash_prefix(query: str) -> Optional[str]:
@@ -28,21 +32,44 @@ def _quoted(value: str) -> str:
     return value
 
 
-def _time_term(label: str) -> str:
+def _bucket(label: str) -> tuple[str, datetime, datetime]:
+    """A time facet label's width (``TIME_WIDTHS``), its first instant and the next bucket's."""
     match = _TIME_LABEL.fullmatch(label)
     if match is None:
         raise ValidationError(f"not a time bucket: {label!r}")
     year, month, day, hour = (int(part) if part else None for part in match.groups())
     start = datetime(year, month or 1, day or 1, hour or 0, tzinfo=timezone.utc)  # type: ignore[arg-type]
     if hour is not None:
-        end = start + timedelta(hours=1)
-    elif day is not None:
-        end = start + timedelta(days=1)
-    elif month is not None:
-        end = start.replace(year=year + month // 12, month=month % 12 + 1)  # type: ignore[operator]
-    else:
-        end = start.replace(year=year + 1)  # type: ignore[operator]
+        return "hour", start, start + timedelta(hours=1)
+    if day is not None:
+        return "day", start, start + timedelta(days=1)
+    if month is not None:
+        return "month", start, start.replace(year=year + month // 12, month=month % 12 + 1)  # type: ignore[operator]
+    return "year", start, start.replace(year=year + 1)  # type: ignore[operator]
+
+
+def _time_term(label: str) -> str:
+    _, start, end = _bucket(label)
     return f"after:{_iso(start)} before:{_iso(end)}"
+
+
+def every_time_bucket(counts: Sequence[tuple[str, int]], most: int = MAX_TIME_BARS) -> list[tuple[str, int]]:
+    """The time facet's (label, count) from its first bucket to its last, a bucket without cards
+    as 0, so that a histogram of it spaces time evenly; as it was past ``most`` buckets (a
+    foreign row's time far from the others)."""
+    found = dict(counts)
+    if len(found) < 2:
+        return list(counts)
+    label, last = min(found), max(found)
+    filled = []
+    while True:
+        filled.append((label, found.get(label, 0)))
+        if label == last:
+            return filled
+        if len(filled) == most:
+            return list(counts)
+        width, _, end = _bucket(label)
+        label = time_bucket(width, end)
 
 
 def _iso(moment: datetime) -> str:

@@ -25,7 +25,7 @@ from mcard.domain.query.text import SearchSpec
 from ..display import CardList, cards_html, escape
 from ..runner import runner
 from . import rows
-from .queries import FACET_FIELDS, facet_term, hash_prefix, with_term
+from .queries import FACET_FIELDS, every_time_bucket, facet_term, hash_prefix, with_term
 
 if TYPE_CHECKING:
     from ..cards import NotebookCards
@@ -463,11 +463,13 @@ _SUFFIXES: Final = {
 
 
 def _facet_lists(counted: dict[str, list[tuple[Any, int]]]) -> dict[str, list[list[Any]]]:
-    """Facets as the browser takes them: the most frequent values, every time and size bucket."""
-    return {
-        field: [[str(value), count] for value, count in (values if field in ("time", "size") else values[:FACET_VALUES])]
+    """Facets as the browser takes them: the most frequent values, every size bucket, and every
+    time bucket from the first to the last (those without cards as 0: the histogram's axis is time)."""
+    shown = {
+        field: every_time_bucket(values) if field == "time" else values if field == "size" else values[:FACET_VALUES]
         for field, values in counted.items()
     }
+    return {field: [[str(value), count] for value, count in values] for field, values in shown.items()}
 
 
 def _suffix(mime: str) -> str:
