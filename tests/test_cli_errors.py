@@ -95,7 +95,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("records-stdin-as-parquet", lambda t: ["import", "--records", "-", "--format", "parquet"], 2, "standard input: Parquet records are read from a file"),
     # add
     ("add-empty-stdin", lambda t: ["add", "-"], 2, "standard input is empty: nothing to add"),
-    ("add-empty-text", lambda t: ["add", "fine", ""], 2, "must not be empty"),
+    ("add-empty-text", lambda t: ["add", "fine", ""], 2, "TEXT 2 is empty: a card's content must not be empty"),
     ("add-missing-folder", lambda t: ["add", "x", "--db", str(a_file(t) / "cards.db")], 3, "storage error"),
     # ls: times at the edges of the range, bad options
     ("ls-since-before-year-1", lambda t: ["ls", "--since", "0001-01-01T00:00:00+14:00"], 2, "--since 0001-01-01T00:00:00+14:00 is outside the range"),

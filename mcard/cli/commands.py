@@ -146,9 +146,8 @@ async def cmd_add(args: argparse.Namespace) -> int:
         await asyncio.to_thread(_stdin_content, sys.stdin.buffer, max_size) if text == STDIO else text
         for text in args.texts
     ]
-    for content in contents:
-        if MCard(content).size > max_size:
-            raise ValidationError(f"a card holds at most {max_size} bytes; this text has more")
+    for number, content in enumerate(contents, 1):
+        _check_text(number, content, max_size)
     async with store:
         added = [await store.add(content) for content in contents]
     if args.json:
@@ -158,6 +157,14 @@ async def cmd_add(args: argparse.Namespace) -> int:
     else:
         print("\n".join(safe(card.hash) for card, _ in added))
     return 0
+
+
+def _check_text(number: int, content: str | bytes, max_size: int) -> None:
+    """Refuse the ``number``-th TEXT of ``add`` as a card's content, naming it among the others."""
+    if not content:
+        raise ValidationError(f"TEXT {number} is empty: a card's content must not be empty")
+    if MCard(content).size > max_size:
+        raise ValidationError(f"a card holds at most {max_size} bytes; TEXT {number} has more")
 
 
 async def cmd_ls(args: argparse.Namespace) -> int:
