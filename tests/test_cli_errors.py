@@ -154,6 +154,8 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("sync-not-a-database", lambda t: ["sync", str(not_a_database(t)), str(t / "b.db")], 3, "storage error"),
     ("sync-bad-since", lambda t: ["sync", "a.db", "b.db", "--since", "yesterday\x1b[2J"], 2, "'yesterday\\x1b[2J'"),
     ("sync-damaged-source", lambda t: ["sync", str(damaged_db(t)), str(t / "b.db")], 1, "skipped 1 damaged card"),
+    ("sync-with-db", lambda t: ["sync", "a.db", "b.db", "--db", str(t / "c.db")], 2, "sync takes no --db: it copies from SOURCE to DEST"),
+    ("lab-with-json", lambda t: ["lab", "--json", "--tutorials", str(t / "tutorials")], 2, "lab takes no --json"),
     # lab
     ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--tutorials", str(t / "tutorials"), "--db", str(not_a_database(t))], 3, "storage error"),
     ("lab-tutorials-under-a-file", lambda t: ["lab", "--tutorials", str(a_file(t) / "tutorials")], 2, "Not a directory"),
@@ -186,7 +188,8 @@ def test_every_failure_is_one_escaped_line_with_its_exit_status(name, make_args,
     args = make_args(tmp_path)
     if "HASH" in args:
         args[args.index("HASH")] = json.loads(mcard("ls", "--json", db=db).stdout)[0]["hash"]
-    result = subprocess.run([MCARD, "--db", str(db), *args], capture_output=True, stdin=subprocess.DEVNULL, timeout=60, cwd=tmp_path)
+    store = [] if args[:1] == ["sync"] else ["--db", str(db)]  # sync names its stores itself
+    result = subprocess.run([MCARD, *store, *args], capture_output=True, stdin=subprocess.DEVNULL, timeout=60, cwd=tmp_path)
     assert_one_line_failure(result, status, says)
     if status in (2, 3):  # bad input or storage: no data a script could take for an answer
         assert result.stdout == b"", result.stdout

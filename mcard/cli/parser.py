@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from mcard import __version__
 from mcard.exporting import FORMATS
@@ -57,6 +57,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if extra and args.command != "lab":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.lab_args = extra
+    _refuse_unused(parser, args)
     args.db = getattr(args, "db", None)
     args.json = getattr(args, "json", False)
     chosen = [name for name in ("json", *LISTING_FORMATS) if getattr(args, name, False)]
@@ -64,6 +65,19 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"choose one output format: {' or '.join('--' + name for name in chosen)}")
     args.output_format = chosen[0] if chosen else "table"
     return args
+
+
+UNUSED: Final[dict[tuple[str, str], str]] = {
+    ("sync", "db"): "sync takes no --db: it copies from SOURCE to DEST (mcard sync SOURCE DEST)",
+    ("lab", "json"): "lab takes no --json: it prints no result, it runs JupyterLab until you stop it",
+}
+"""Common options a command has no use for: refused (status 2) rather than ignored unseen."""
+
+
+def _refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for (command, option), message in UNUSED.items():
+        if args.command == command and hasattr(args, option):  # given: the default is SUPPRESS
+            parser.error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
