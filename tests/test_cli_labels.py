@@ -68,6 +68,15 @@ def test_info_lists_every_sighting(db):
     assert "sightings: 2" in shown and "sub/copy of notes.txt" in shown
 
 
+def test_info_has_the_fields_of_a_listed_record_and_its_sightings(db):
+    notes = hash_of(db, "copy of notes.txt")
+    [listed] = [r for r in as_json(mcard("ls", "--json", db=db)) if r["hash"] == notes]
+    data = as_json(mcard("info", notes, "--json", db=db))
+    assert {key: value for key, value in data.items() if key != "sightings"} == listed
+    assert data["name"] == "copy of notes.txt"
+    assert "name: copy of notes.txt" in mcard("info", notes, db=db).stdout.decode().splitlines()
+
+
 def test_label_failures_are_one_line_with_their_status(db):
     notes = hash_of(db, "copy of notes.txt")
     bad = mcard("tag", notes, "bell\x07", db=db, check=2)

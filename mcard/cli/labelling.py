@@ -42,10 +42,12 @@ async def cmd_info(args: argparse.Namespace) -> int:
     async with reading_store(args) as store:
         card = await card_named(store, args.hash)
         sightings, tags = await store.sightings(card.hash), await store.tags(card.hash)
+        [labels] = await labels_of(store, [card])
     data = {"hash": card.hash, "g_time": card.g_time_text, "size": card.size, "kind": card.kind,
-            "content_type": card.content_type, "hash_algorithm": card.hash_algorithm, "tags": tags,
-            "sightings": [sighting_record(seen) for seen in sightings]}
-    fields = [f"{key}: {safe(value)}" for key, value in data.items() if key not in ("tags", "sightings")]
+            "content_type": card.content_type, "hash_algorithm": card.hash_algorithm, "name": labels["name"],
+            "tags": tags, "sightings": [sighting_record(seen) for seen in sightings]}
+    fields = [f"{key}: {safe('(none)' if value is None else value)}"
+              for key, value in data.items() if key not in ("tags", "sightings")]
     seen_rows = [[s["seen_at"], s["name"] or "", s["path"] or "", s["source"] or ""] for s in data["sightings"]]
     human = "\n".join([*fields, f"tags: {', '.join(safe(t) for t in tags) or '(none)'}",
                        f"sightings: {len(sightings)}" + ("\n" + table(["SEEN_AT", "NAME", "PATH", "SOURCE"], seen_rows)
