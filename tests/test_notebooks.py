@@ -7,6 +7,7 @@ A cell that means to show stderr (a warning it teaches about) carries the cell t
 
 import asyncio
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,8 @@ FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 ALLOW_STDERR = "allow-stderr"
 """The cell tag that lets a cell write to stderr."""
+ONE_AS_MANY = re.compile(r"(?<![\d.,])\b1 (?:[a-z]+ )?cards\b")
+"""A count of one with a plural noun ("1 long cards"): a tutorial prints its counts so they read right."""
 
 
 def snapshot(folder: Path) -> dict[str, int]:
@@ -71,6 +74,8 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     assert unintended_output(notebook) == []
     assert all(c.execution_count for c in notebook.cells if c.cell_type == "code")
     assert snapshot(FOLDER) == before, "a tutorial wrote into the repository"
+    printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert not ONE_AS_MANY.findall(printed)
 
 
 @pytest.mark.postgres
