@@ -42,6 +42,8 @@ _HEX: Final = re.compile(r"[0-9a-f]{1,128}")
 NOT_HEX: Final = "the hash is not lowercase hex (a row of another tool)"
 DEFAULT_BATCH: Final = 1000
 """Cards looked at (and at most copied) per transaction."""
+PROGRESS_DELAY: Final = 1.0
+"""Seconds a sync runs before its progress bar shows: a quick sync shows none."""
 FIRST_DEPTH: Final = (2, 6)
 """The first comparison's prefix length, at least and at most: as long as makes ranges of about
 ``GROUP_TARGET`` cards. Every later one only reads ranges found to differ, but the first reads
@@ -135,7 +137,8 @@ async def sync(
     started = time.perf_counter()
     result = SyncResult(dry_run=dry_run)
     considered = 0
-    with tqdm(desc="sync", unit="card", total=0, disable=None if progress is None else not progress) as bar:
+    hidden = None if progress is None else not progress
+    with tqdm(desc="sync", unit="card", total=0, delay=PROGRESS_DELAY, disable=hidden) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
         not_hex: dict[str, int] = {}
@@ -238,7 +241,6 @@ class _Copier:
         lacked = 0
         hashes = [(h, True) for h in pending.missing] + [(h, False) for h in pending.common]
         self.bar.total += len(pending.missing)
-        self.bar.refresh()
         for start in range(0, len(hashes), size):
             chunk = hashes[start:start + size]
             lacked += await self._batch([h for h, new in chunk if new], [h for h, new in chunk if not new])
