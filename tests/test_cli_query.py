@@ -83,3 +83,14 @@ def test_facets_count_what_a_query_names(db):
 def test_a_long_facet_says_what_it_leaves_out():
     shown = _facet_table("tag", [(f"t{n}", 40 - n) for n in range(40)])
     assert "t29" in shown and "t30" not in shown and "… 10 more values (--json lists them all)" in shown
+
+
+def test_since_and_until_take_a_date_with_an_offset_as_that_day_there():
+    from datetime import datetime, timezone
+
+    from mcard.cli.commands import parse_time
+
+    east = parse_time("2026-01-01+02:00", "since")
+    assert east == datetime(2025, 12, 31, 22, tzinfo=timezone.utc)
+    assert parse_time("2026-01-01-05:00", "until", end_of_day=True) == datetime(2026, 1, 2, 4, 59, 59, 999999, tzinfo=timezone.utc)
+    assert parse_time("2026-01-01", "since") == datetime(2026, 1, 1, tzinfo=timezone.utc)

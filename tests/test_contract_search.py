@@ -490,11 +490,22 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
 @pytest.mark.parametrize("bad, position", [
     ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6), ("before:0001-01-01", 7),
     ('tag:"open', 4), ("size:99999999999999999999999GB", 5), ("size:>9223372036854775807", 5), ("size:5..2", 5),
-    ("size:<0", 5), ("size:20.5", 5),
+    ("size:<0", 5), ("size:20.5", 5), ("size:5ib", 5), ("size:5i", 5), ("after:2026-01-01x02:00", 6),
 ])
 async def test_a_malformed_query_points_at_the_position(store, bad, position):
     with pytest.raises(ValidationError, match=f"position {position}"):
         await store.find(bad)
+
+
+async def test_a_date_with_an_offset_is_its_midnight_there(store):
+    """``after:2026-01-01+02:00`` starts at that date's midnight two hours east of UTC."""
+    east = T0.replace(hour=0, minute=0, second=0, microsecond=0)
+    offset = f"{east.date().isoformat()}+02:00"
+    found = await store.find(f"after:{offset}")
+    start = east - timedelta(hours=2)
+    assert found.total == sum(1 for c, _, _ in CORPUS if c.g_time >= start)
+    west = await store.find(f"before:{east.date().isoformat()}-05:00")
+    assert west.total == sum(1 for c, _, _ in CORPUS if c.g_time < east + timedelta(hours=5))
 
 
 async def test_sizes_are_exact_to_the_byte(store):

@@ -13,12 +13,13 @@ import os
 import stat
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, time, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Final, Optional
 
 from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.query.syntax import parse_iso
 from mcard.domain.shown import counted
 from mcard.exporting import ExportResult, export, format_for
 from mcard.importing import (
@@ -52,14 +53,9 @@ def parse_time(text: Optional[str], name: str, *, end_of_day: bool = False) -> O
     if text is None:
         return None
     try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationError(f"--{name}: not an ISO 8601 time or date: {quoted(text)}") from None
-    else:
-        moment = datetime.combine(day, time.max if end_of_day else time.min)
+        moment = parse_iso(text, end_of_day=end_of_day)
+    except ValidationError:
+        raise ValidationError(f"--{name}: not an ISO 8601 time or date: {quoted(text)}") from None
     return to_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), f"--{name}")
 
 

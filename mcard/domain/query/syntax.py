@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from datetime import time as dt_time
 from fractions import Fraction
 from typing import Final, Optional
 
@@ -29,7 +30,9 @@ from .text import MAX_QUERY, SearchSpec
 FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
 _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"]|"")*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
 """An item. A field's value may be quoted, a quote in it doubled: ``tag:"a""b"`` is the tag a"b."""
-_SIZE: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]?i?b?)?", re.IGNORECASE)
+_SIZE: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]i?b?|b)?", re.IGNORECASE)
+_DATE_WITH_OFFSET: Final = re.compile(r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?P<offset>[+-][0-9]{2}:?[0-9]{2})")
+_EXTENDED_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ONE: Final = timedelta(microseconds=1)
 MAX_SIZE: Final = 2**63 - 1
@@ -129,14 +132,28 @@ def _value(field: str, value: str, position: int) -> object:
         raise ValidationError(f"{field}:{value} at position {position}: {exc}") from None
 
 
-def _time(text: str) -> datetime:
+def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO 8601 date or time; naive when it has no offset. A date is its first instant (with
+    ``end_of_day``, its last), also with an offset: ``2026-01-01+02:00`` is that day two hours
+    east of UTC. Between a date and its time only ``T`` or a space (Python 3.11 takes any
+    character there, and read ``+02:00`` as a time of day)."""
+    text = text.replace("Z", "+00:00")
+    dated = _DATE_WITH_OFFSET.fullmatch(text)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        day = date.fromisoformat(dated["date"] if dated else text)
     except ValueError:
+        if _EXTENDED_DATE.match(text) and len(text) > 10 and text[10] not in "Tt ":
+            raise ValidationError("not an ISO 8601 date or time") from None
         try:
-            moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
+            return datetime.fromisoformat(text)
         except ValueError:
             raise ValidationError("not an ISO 8601 date or time") from None
+    moment = datetime.combine(day, dt_time.max if end_of_day else dt_time.min)
+    return moment.replace(tzinfo=datetime.fromisoformat(f"2000-01-01T00:00{dated['offset']}").tzinfo) if dated else moment
+
+
+def _time(text: str) -> datetime:
+    moment = parse_iso(text)
     return to_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), "time")
 
 

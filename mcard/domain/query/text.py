@@ -2,8 +2,8 @@
 
 Three modes. ``substring``: the query appears in the text, literally; without case
 sensitivity both are compared after ``str.casefold()`` (so "straße" finds "STRASSE").
-``words``: the text's words (``tokens``: casefolded runs of letters, digits and private-use
-characters) satisfy a word query (``WordQuery``): terms, ``"phrases"``, ``prefix*``, ``OR``
+``words``: the text's words (``tokens``: casefolded runs of letters and digits) satisfy a
+word query (``WordQuery``): terms, ``"phrases"``, ``prefix*``, ``OR``
 and ``-excluded``, ranked by BM25 (``ranking``). ``regex``: Python's ``re.search`` finds the pattern.
 A bytes card whose bytes are UTF-8 is searched as its text.
 """
@@ -23,7 +23,7 @@ from . import regex_process
 
 MODES: Final = ("substring", "words", "regex")
 MAX_QUERY: Final = 10_000
-_TOKEN_CATEGORIES: Final = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No", "Co"})
+_TOKEN_CATEGORIES: Final = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No"})
 _TOKEN: Final = re.compile(r"[^\W_]+")
 _IGNORECASE_ACROSS_FOLDS: Final = re.compile("[iI\u0130\u0131]")
 """What ``re.IGNORECASE`` matches to a character of another casefold: ``i`` and ``I`` match
@@ -40,8 +40,8 @@ def _is_token_char(char: str) -> bool:
 
 
 def tokens(text: str) -> list[str]:
-    """The words of a text: casefolded, maximal runs of letters, digits and private-use
-    characters (what SQLite's unicode61 tokenizer takes as token characters)."""
+    """The words of a text: casefolded, maximal runs of letters and digits (Unicode categories
+    L* and N*); anything else, marks and private-use characters included, separates words."""
     folded = casefold(text)
     if folded.isascii():  # every run is ASCII letters and digits: words as they are
         return _TOKEN.findall(folded)
