@@ -100,3 +100,38 @@ def test_show_refuses_a_card_whose_stored_content_was_changed(tmp_path):
         refused = mcard(*args, db=db, check=3)
         assert refused.stdout == b"" and f"card {true} is damaged" in refused.stderr.decode()
     assert not (tmp_path / "out.txt").exists()
+
+
+async def test_storing_content_whose_stored_row_was_changed_fails_and_says_how_to_repair(tmp_path):
+    """The true content of a hash whose row another tool changed: ``create`` never hands back
+    the forgery as the stored card; once the damaged card is removed, it is stored again."""
+    from mcard import AsyncPersistenceWrapper, SQLiteConfig, StorageError
+
+    db = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        true = await store.create("my precious document")
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE card SET content = CAST('attacker text!!' AS BLOB) WHERE hash = ?", (true.hash,))
+    raw.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        with pytest.raises(StorageError, match="stored with other content .*remove the damaged card"):
+            await store.create("my precious document")
+        assert await store.remove(true.hash)
+        assert (await store.create("my precious document")).content == "my precious document"
+
+
+def test_the_notebook_create_never_hands_back_a_changed_row(tmp_path):
+    import mcard.notebook
+    from mcard import StorageError
+
+    db = tmp_path / "cards.db"
+    cards = mcard.notebook.open(str(db))
+    true = cards.create("my precious document")
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE card SET content = CAST('attacker text!!' AS BLOB) WHERE hash = ?", (true.hash,))
+    raw.close()
+    try:
+        with pytest.raises(StorageError, match="stored with other content"):
+            cards.create("my precious document")
+    finally:
+        cards.close()

@@ -144,8 +144,9 @@ class NotebookCards(LabelMethods):
             stored = self._wrapper.store.save_now(card)
             if stored:
                 return card, True
-            if stored is False and (first := self.get(card.hash)) is not None:
-                return first, False
+            first = self.get(card.hash) if stored is False else None
+            if first is not None and first.content_bytes == card.content_bytes:
+                return first, False  # else the store's add tells what is wrong
         return self._run(self._wrapper.add(content, name=name, source=source))
 
     def upload(self, name: str, data: bytes) -> tuple[MCard, bool]:
