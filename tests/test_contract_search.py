@@ -588,7 +588,7 @@ MOMENTS = st.one_of(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(moments=st.lists(MOMENTS, min_size=1, max_size=30), width=st.sampled_from(["year", "month", "day", "hour", "time"]))
+@given(moments=st.lists(MOMENTS, min_size=1, max_size=30), width=st.sampled_from(["year", "month", "week", "day", "hour", "time"]))
 async def test_time_facets_match_the_reference_over_any_span(wrapper, moments, width):
     """Whole store (counted in the time index) and chosen cards (one pass), years 1 to 9999."""
     await wrapper.remove_many([card.hash async for card in wrapper.iterate()])
@@ -602,10 +602,21 @@ async def test_time_facets_match_the_reference_over_any_span(wrapper, moments, w
         got = counted_by[width]
         if width == "time":
             assert sum(n for _, n in got) == len(counted) and got == sorted(got)
-            width_used = {4: "year", 7: "month", 10: "day", 13: "hour"}[len(got[0][0])]
+            width_used = "week" if "-W" in got[0][0] else {4: "year", 7: "month", 10: "day", 13: "hour"}[len(got[0][0])]
             assert got == sorted(Counter(time_bucket(width_used, c.g_time) for c in counted).items())
         else:
             assert got == sorted(Counter(time_bucket(width, c.g_time) for c in counted).items())
+
+
+@pytest.mark.parametrize("days, width", [(1, "hour"), (45, "day"), (91, "week"), (400, "week"), (500, "month"), (3000, "year")])
+async def test_the_time_facet_keeps_to_about_sixty_buckets(wrapper, days, width):
+    """Its width follows the span: a quarter is counted by ISO week (Monday first), not in 91 days."""
+    start = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
+    moments = [start + timedelta(days=days) * step / 10 for step in range(11)]
+    await wrapper.save_many([MCard(f"moment {m.isoformat()}", g_time=m) for m in moments])
+    for query in ("", "moment"):
+        got = (await wrapper.facets(query, by=("time",)))["time"]
+        assert got == sorted(Counter(time_bucket(width, m) for m in moments).items())
 
 
 @pytest.mark.parametrize("order", ["newest", "oldest", "largest", "smallest", "type", "name"])

@@ -160,6 +160,25 @@ def test_the_time_histogram_shows_the_empty_buckets_between_as_empty_bars(tmp_pa
     assert [count for _, count in bars] == [1 if day in days else 0 for day in range(51)]
 
 
+def test_a_quarter_is_a_histogram_of_weeks_and_a_click_keeps_one_week(tmp_path):
+    days = (1, 3, 40, 90)  # START is a Sunday: days 1 and 3 share a week, Monday first
+
+    async def seed() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "weeks.db")) as store:
+            await store.save_many([MCard(f"day {n}", g_time=START + timedelta(days=n)) for n in days])
+
+    asyncio.run(seed())
+    with mcard.notebook.open(tmp_path / "weeks.db") as cards:
+        explorer = cards.explorer()
+        bars = explorer.facets["time"]
+        weeks = sorted({(START + timedelta(days=n)).isocalendar()[:2] for n in range(1, 91)})
+        assert [label for label, _ in bars] == [f"{year:04d}-W{week:02d}" for year, week in weeks]
+        assert sum(n for _, n in bars) == 4 and len(bars) <= 15
+        busiest = next(label for label, n in bars if n == 2)
+        explorer._on_message(explorer, {"action": "facet", "field": "time", "value": busiest}, [])
+        assert explorer.total == 2 and sorted(r["snippet"][0][0] for r in explorer.rows) == ["day 1", "day 3"]
+
+
 def test_a_click_on_a_facet_narrows_the_query(store):
     cards, made = store
     explorer = cards.explorer("walks")

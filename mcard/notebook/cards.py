@@ -238,7 +238,7 @@ class NotebookCards(LabelMethods):
 
     def facets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent first;
-        time (``year``, ``month``, ``day``, ``hour``, ``time``) and size buckets in order."""
+        time (``year``, ``month``, ``week``, ``day``, ``hour``, ``time``) and size buckets in order."""
         return self._run(self._wrapper.facets(query, by if isinstance(by, str) else tuple(by)))
 
     def stats(self) -> StoreStats:

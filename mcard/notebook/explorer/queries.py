@@ -4,7 +4,7 @@ empty buckets, and hash prefixes."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from collections.abc import Sequence
 from typing import Final, Optional
 
@@ -15,6 +15,7 @@ from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, time_bu
 FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
 _PREFIX: Final = re.compile(r"[0-9a-fA-F]{8,128}")
 _TIME_LABEL: Final = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}))?")
+_WEEK_LABEL: Final = re.compile(r"(\d{4})-W(\d{2})")
 MAX_TIME_BARS: Final = 1000
 """Most buckets the explorer's time histogram fills in with the empty ones between."""
 
@@ -34,6 +35,13 @@ def _quoted(value: str) -> str:
 
 def _bucket(label: str) -> tuple[str, datetime, datetime]:
     """A time facet label's width (``TIME_WIDTHS``), its first instant and the next bucket's."""
+    if week := _WEEK_LABEL.fullmatch(label):
+        try:
+            monday = date.fromisocalendar(int(week[1]), int(week[2]), 1)
+        except ValueError:
+            raise ValidationError(f"not a time bucket: {label!r}") from None
+        start = datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
+        return "week", start, start + timedelta(days=7)
     match = _TIME_LABEL.fullmatch(label)
     if match is None:
         raise ValidationError(f"not a time bucket: {label!r}")

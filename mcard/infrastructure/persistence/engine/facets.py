@@ -9,13 +9,15 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, from_micros, to_micros
 
-FACETS: Final = ("content_type", "tag", "size", "year", "month", "day", "hour", "time", "kind")
+FACETS: Final = ("content_type", "tag", "size", "year", "month", "week", "day", "hour", "time", "kind")
 SIZE_BUCKETS: Final = (
     (0, "< 1 KB"), (1024, "1 KB - 10 KB"), (10 * 1024, "10 KB - 100 KB"), (100 * 1024, "100 KB - 1 MB"),
     (1024**2, "1 MB - 10 MB"), (10 * 1024**2, ">= 10 MB"),
 )
 """The size facet's buckets: (lowest size in bytes, label), in order."""
-TIME_WIDTHS: Final = ("year", "month", "day", "hour")
+TIME_WIDTHS: Final = ("year", "month", "week", "day", "hour")
+_DATE_PARTS: Final = ("year", "month", "day", "hour")
+"""The widths whose label is the leading parts of a date and time (a week is an ISO week)."""
 HOUR_MICROS: Final = 3_600_000_000
 DAY_MICROS: Final = 24 * HOUR_MICROS
 SIZE_INDEX: Final = (
@@ -43,20 +45,27 @@ async def facet_values(store: Any, field: str, card: MCard) -> list[Any]:
 
 
 def time_bucket(width: str, moment: datetime) -> str:
-    """The bucket a UTC time falls in: ``2026``, ``2026-03``, ``2026-03-01``, ``2026-03-01T14``."""
+    """The bucket a UTC time falls in: ``2026``, ``2026-03``, ``2026-W09`` (its ISO week, from
+    Monday), ``2026-03-01``, ``2026-03-01T14``."""
+    if width == "week":
+        year, week, _ = moment.isocalendar()
+        return f"{year:04d}-W{week:02d}"
     parts = (f"{moment.year:04d}", f"-{moment.month:02d}", f"-{moment.day:02d}", f"T{moment.hour:02d}")
-    return "".join(parts[: TIME_WIDTHS.index(width) + 1])
+    return "".join(parts[: _DATE_PARTS.index(width) + 1])
 
 
 def time_width(first: Optional[datetime], last: Optional[datetime]) -> str:
-    """The bucket width for a ``time`` facet: about 5 to 60 buckets over the span."""
+    """The bucket width for a ``time`` facet: at most about 60 buckets over the span (hours up
+    to two days, days up to two months, weeks up to 14 months, months up to five years)."""
     if first is None or last is None:
         return "month"
     span = last - first
     if span.days > 5 * 365:
         return "year"
-    if span.days > 5 * 30:
+    if span.days > 14 * 30:
         return "month"
+    if span.days > 60:
+        return "week"
     if span.days >= 2:
         return "day"
     return "hour"
@@ -69,6 +78,8 @@ def _bucket_start(width: str, moment: datetime) -> datetime:
         return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     if width == "day":
         return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if width == "week":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=moment.weekday())
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -79,7 +90,7 @@ def _next_start(width: str, start: datetime) -> Optional[datetime]:
             return start.replace(year=start.year + 1)
         if width == "month":
             return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-        return start + (timedelta(days=1) if width == "day" else timedelta(hours=1))
+        return start + {"week": timedelta(days=7), "day": timedelta(days=1)}.get(width, timedelta(hours=1))
     except (ValueError, OverflowError):
         return None
 
@@ -119,7 +130,7 @@ def order_facet(field: str, counts: dict[Any, int]) -> list[tuple[Any, int]]:
     if field == "size":
         order = {label: index for index, (_, label) in enumerate(SIZE_BUCKETS)}
         return sorted(counts.items(), key=lambda item: order[item[0]])
-    if field in ("year", "month", "day", "hour", "time"):
+    if field in (*TIME_WIDTHS, "time"):
         return sorted(counts.items())
     return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
 
