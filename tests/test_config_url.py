@@ -122,6 +122,8 @@ def test_without_asyncpg_the_engine_names_the_extra(tmp_path):
 def test_postgres_repr_never_shows_the_password():
     for config in (PostgresConfig("postgresql://me:s3cret@127.0.0.1/db"), PostgresConfig(user="me", password="s3cret")):
         assert "s3cret" not in repr(config) and "me@" in repr(config)
+    shown = repr(PostgresConfig("postgresql://me@127.0.0.1/db", regex_timeout=5.0, read_only=True))
+    assert "regex_timeout=5.0" in shown and "read_only=True" in shown  # as SQLiteConfig's repr shows them
 
 
 @pytest.mark.parametrize(

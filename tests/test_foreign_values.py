@@ -136,3 +136,10 @@ def test_the_notebook_create_never_hands_back_a_changed_row(tmp_path):
             cards.create("my precious document")
     finally:
         cards.close()
+
+
+@pytest.mark.parametrize("kind", [2, "yes"])
+def test_verify_names_a_row_whose_kind_is_neither_text_nor_bytes(tmp_path, kind):
+    db = store_with(tmp_path, "is_text = ?", kind)
+    report = json.loads(mcard("verify", "--json", db=db, check=1).stdout)
+    assert report["damaged"] == [ODD_HASH] and "neither text" in report["reasons"][ODD_HASH]

@@ -220,7 +220,7 @@ class PostgresConfig(EngineConfig):
         return (
             f"PostgresConfig({self.location!r}, max_connections={self.max_connections},"
             f" timeout={self.timeout}, max_content_size={self.max_content_size},"
-            f" hash_algorithm={self.hash_algorithm!r})"
+            f" hash_algorithm={self.hash_algorithm!r}, regex_timeout={self.regex_timeout}, read_only={self.read_only})"
         )
 
     @property

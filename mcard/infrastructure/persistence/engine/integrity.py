@@ -82,6 +82,8 @@ def check_stored(
         return f"content no longer hashes to its {algorithm} hash"
     if not data:
         return "the content is empty (no card is empty)"
+    if is_text not in (0, 1):  # True and False are 1 and 0
+        return f"recorded kind {is_text!r} is neither text (1) nor bytes (0)"
     if size.__class__ is not int or len(data) != size:
         return f"recorded size {size!r} but the content has {len(data)} B"
     if is_text:
