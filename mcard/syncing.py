@@ -43,7 +43,8 @@ NOT_HEX: Final = "the hash is not lowercase hex (a row of another tool)"
 DEFAULT_BATCH: Final = 1000
 """Cards looked at (and at most copied) per transaction."""
 PROGRESS_DELAY: Final = 1.0
-"""Seconds a sync runs before its progress bar shows: a quick sync shows none."""
+"""Seconds a sync runs before its progress bar shows unless asked for (``progress=True``): a
+quick sync shows none."""
 FIRST_DEPTH: Final = (2, 6)
 """The first comparison's prefix length, at least and at most: as long as makes ranges of about
 ``GROUP_TARGET`` cards. Every later one only reads ranges found to differ, but the first reads
@@ -137,8 +138,8 @@ async def sync(
     started = time.perf_counter()
     result = SyncResult(dry_run=dry_run)
     considered = 0
-    hidden = None if progress is None else not progress
-    with tqdm(desc="sync", unit="card", total=0, delay=PROGRESS_DELAY, disable=hidden) as bar:
+    hidden, delay = (None, PROGRESS_DELAY) if progress is None else (not progress, 0)
+    with tqdm(desc="sync", unit="card", total=0, delay=delay, disable=hidden) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
         not_hex: dict[str, int] = {}

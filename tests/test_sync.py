@@ -322,9 +322,3 @@ async def test_a_row_of_another_tool_with_a_hash_that_is_not_hex_is_reported(tmp
         since = await mcard.sync(a, b, since=datetime(2000, 1, 1, tzinfo=timezone.utc), progress=False)
         assert (since.copied, since.already_there) == (0, 20)  # the rows' times are not known
 
-
-async def test_a_quick_sync_shows_no_progress_bar(two, capsys):
-    a, b = two
-    await fill(a, sample_cards(4))
-    result = await mcard.sync(a, b, progress=True)
-    assert result.copied == 4 and capsys.readouterr().err == ""
