@@ -662,3 +662,14 @@ async def test_an_unknown_order_is_refused(store):
         await store.list(order="random")
     with pytest.raises(ValidationError, match="order"):
         await store.find("fox", order="size")
+
+
+@pytest.mark.parametrize("query", ['"İstanbul"', "stanbul", "straße"])
+async def test_a_word_match_is_marked_in_its_snippet_whatever_casefolding_does(wrapper, query):
+    """A word that casefolds into several words (İ folds to i and a combining dot) is marked
+    as the search matched it, not left unmarked."""
+    await wrapper.save_many([MCard("Welcome to İstanbul"), MCard("STRASSE und Straße"), MCard("nothing here")])
+    found = await wrapper.find(query)
+    assert len(found) >= 1
+    for card in found:
+        assert any(hit for _, hit in found.snippet(card).parts), (query, card.content)

@@ -458,8 +458,8 @@ class SearchSpec:
         prefixes = [c.word for group in self.words.groups for c in group if isinstance(c, Term) and c.prefix]
         spans = []
         for match in _TOKEN.finditer(text):
-            word = casefold(match.group())
-            if word in wanted or any(word.startswith(p) for p in prefixes):
+            # folded, a run may split into several words (İ folds to i and a combining dot)
+            if any(word in wanted or any(word.startswith(p) for p in prefixes) for word in tokens(match.group())):
                 spans.append(match.span())
             if len(spans) == 50:
                 break
