@@ -247,8 +247,9 @@ class _Writer:
         """Write a page of cards, each with its ``labels`` (name, tags, sightings)."""
         try:
             self._write(cards, labels)
-        except OSError as exc:  # a full disk, a file size limit: say which file
-            raise exc if exc.filename is not None else OSError(exc.errno, exc.strerror, str(self.destination)) from exc
+        except OSError as exc:
+            self._name_the_file(exc)
+            raise
 
     def _write(self, cards: list[MCard], labels: dict[str, Labels]) -> None:
         if not cards:
@@ -331,11 +332,18 @@ class _Writer:
             if complete and self._replaced is not None:
                 os.replace(*self._replaced)
                 self._replaced = None
-        except OSError as exc:  # a full disk, a file size limit: say which file
-            raise OSError(exc.errno, exc.strerror, str(self.destination)) from exc
+        except OSError as exc:
+            self._name_the_file(exc)
+            raise
         finally:
             if self._replaced is not None:
                 self._replaced[0].unlink(missing_ok=True)
+
+    def _name_the_file(self, error: OSError) -> None:
+        """A full disk, a file size limit, a failed rename: have ``error`` name the destination
+        file (not the file written beside it). A stream's errors (a closed pipe) stay as they are."""
+        if isinstance(self.destination, Path):
+            error.filename, error.filename2 = str(self.destination), None
 
 
 class _Sequential(io.RawIOBase):
