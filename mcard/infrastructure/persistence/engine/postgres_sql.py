@@ -184,8 +184,7 @@ async def verify_page(conn: Connection, tables: Tables, after: Optional[str], li
 async def foreign_table(conn: Connection, tables: Tables) -> bool:
     """Whether the card table's name is taken by a table that is not a card store's: mcard
     creates its table and ``_meta`` in one transaction, so one without the other is not its."""
-    meta = f"{tables.schema}.{tables.names[1]}_meta"
-    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NULL", tables.card, meta)
+    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NULL", tables.card, tables.meta)
 
 
 async def hashes_starting(conn: Connection, tables: Tables, prefix: str, limit: int) -> list[str]:
