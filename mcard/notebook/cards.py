@@ -7,6 +7,7 @@ the same coroutine from the caller's loop (a Jupyter cell's top-level ``await``)
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import weakref
@@ -376,7 +377,7 @@ class NotebookCards(LabelMethods):
     ) -> pd.DataFrame:
         return await self._arun(self._frame(cards, content=content, snippets=snippets, labels=labels))
 
-    # -- DataFrames, on the store's loop -----------------------------------------------------
+    # -- DataFrames: read on the store's loop, built on a worker thread --------------------
     async def _list_frame(
         self, limit: Optional[int], offset: int, start_time: Optional[datetime], end_time: Optional[datetime],
         content: bool, labels: bool, filters: dict[str, Any],
@@ -387,7 +388,7 @@ class NotebookCards(LabelMethods):
         from .frames import heads_frame
 
         rows, found = await self._heads(limit, offset, start_time, end_time, labels, filters)
-        return heads_frame(rows, found)
+        return await asyncio.to_thread(heads_frame, rows, found)  # the loop serves other calls meanwhile
 
     async def _search_frame(
         self, query: str, limit: Optional[int], offset: int, mode: str, case_sensitive: bool,
@@ -412,7 +413,7 @@ class NotebookCards(LabelMethods):
 
         marks = cards.snippet if snippets and isinstance(cards, FoundCards) else None
         found = await self._labels(cards) if labels else None
-        return to_dataframe(cards, content=content, labels=found, snippet=marks)
+        return await asyncio.to_thread(to_dataframe, cards, content=content, labels=found, snippet=marks)
 
     async def _heads(
         self, limit: Optional[int], offset: int, start_time: Optional[datetime], end_time: Optional[datetime],
