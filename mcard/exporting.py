@@ -13,6 +13,7 @@ import mimetypes
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.shown import json_escaped
 from mcard.extras import install_command
+from mcard.importing import store_files
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.records import LABEL_FIELDS, label_fields
 
@@ -230,14 +232,21 @@ class _Writer:
     def _open_file(self, path: Path) -> BinaryIO:
         """A file is written beside itself and renamed over the old one when the export is
         complete, so a failed or interrupted export leaves the previous file (a backup) as it
-        was; a link is followed to the file it names. A device or pipe is written directly.
+        was; the new file keeps the old one's permissions, and a link is followed to the file
+        it names. A device or pipe (``/dev/stdout``, a shell's ``>(...)``) is written directly.
         The folder must exist, as for ``show -o``."""
-        target = Path(os.path.realpath(path))
-        if target.exists() and not target.is_file():
+        try:
+            existing: Optional[os.stat_result] = os.stat(path)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
             return path.open("wb")
+        target = Path(os.path.realpath(path))
         temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
         try:
             opened = temporary.open("xb")
+            if existing is not None:
+                os.fchmod(opened.fileno(), stat.S_IMODE(existing.st_mode))
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         self._replaced = (temporary, target)
@@ -403,6 +412,8 @@ async def export(
     """
     chosen = format_for(destination, format)
     target = Path(destination) if isinstance(destination, (str, os.PathLike)) else destination
+    if isinstance(target, Path):
+        await asyncio.to_thread(_not_the_store, store, target)
     writer = _Writer(target, chosen, with_content)
     total = await store.count(start_time, end_time)
     await asyncio.to_thread(writer.open)
@@ -428,6 +439,16 @@ async def export(
     finally:
         await asyncio.to_thread(writer.close, complete)
     return result
+
+
+def _not_the_store(store: AsyncPersistenceWrapper, destination: Path) -> None:
+    """Refuse to export over the store's own database (or its ``-wal``, ``-shm`` files)."""
+    try:
+        found = destination.stat()
+    except OSError:
+        return
+    if (found.st_dev, found.st_ino) in store_files(store):
+        raise ValidationError(f"{destination} is the store's own file: export to another file")
 
 
 class Labels(NamedTuple):

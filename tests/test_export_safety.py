@@ -15,6 +15,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,38 @@ async def test_an_export_through_a_link_replaces_the_file_it_names(tmp_path):
         await store.create("kept through the link")
         await export(store, link, progress=False)
     assert link.is_symlink() and "kept through the link" in real.read_text()
+
+
+def test_an_export_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    db, backup = tmp_path / "cards.db", tmp_path / "private.jsonl"
+    mcard("add", "a private note", db=db)
+    backup.write_text("yesterday\n")
+    backup.chmod(0o600)
+    mcard("export", str(backup), db=db)
+    assert backup.stat().st_mode & 0o777 == 0o600 and "a private note" in backup.read_text()
+
+
+def test_an_export_into_a_pipe_named_as_a_path_writes_to_the_pipe(tmp_path):
+    """``mcard export >(gzip > x.gz)`` names a pipe as ``/dev/fd/N``: it is written directly."""
+    db = tmp_path / "cards.db"
+    mcard("add", "through a pipe", db=db)
+    MCARD = str(Path(sys.executable).with_name("mcard"))
+    done = subprocess.run(
+        ["bash", "-c", f'"{MCARD}" --db "{db}" export --format jsonl >(cat > "{tmp_path}/piped.jsonl"); wait'],
+        capture_output=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    for _ in range(100):  # the process substitution may finish a moment later
+        if (tmp_path / "piped.jsonl").exists() and (tmp_path / "piped.jsonl").read_text():
+            break
+        time.sleep(0.05)
+    assert "through a pipe" in (tmp_path / "piped.jsonl").read_text()
+
+
+def test_an_export_over_the_store_itself_is_refused_and_the_store_kept(tmp_path):
+    db = tmp_path / "cards.db"
+    mcard("add", "kept", db=db)
+    before = db.read_bytes()
+    refused = mcard("export", str(db), "--format", "csv", db=db, check=2)
+    assert b"the store's own file" in refused.stderr and db.read_bytes() == before
+    assert b"kept" in mcard("ls", db=db).stdout
