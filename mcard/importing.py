@@ -225,7 +225,16 @@ def _read_file(path: Path, max_size: int) -> tuple[bytes, os.stat_result] | str:
     """The bytes of the regular file at ``path`` (at most ``max_size`` + 1) and its status, or
     why it is skipped. The tree may change while it is imported: a link put in a file's place
     since it was listed is not followed, a pipe put there is not waited on, and a file that
-    grew is read no further than the limit."""
+    grew is read no further than the limit. Only a regular file is opened: opening a pipe
+    would end a writer's wait on it, and opening a device may act on it."""
+    try:
+        listed = os.lstat(path)
+    except OSError:
+        return "unreadable"
+    if stat.S_ISLNK(listed.st_mode):
+        return "changed during the import"
+    if not stat.S_ISREG(listed.st_mode):
+        return "not a regular file"
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -154,7 +157,18 @@ def test_a_link_swapped_in_after_the_listing_is_not_followed_out_of_the_tree(tmp
     (tree / "b.txt").unlink()
     (tree / "b.txt").symlink_to(outside)
     os.mkfifo(tree / "a.txt.new")
-    os.replace(tree / "a.txt.new", tree / "a.txt")  # a pipe nobody writes to: must not block
-    skipped: Counter[str] = Counter()
-    cards, _ = _read_batch(listed, 1024, skipped)
-    assert cards == [] and skipped == Counter({"changed during the import": 1, "not a regular file": 1})
+    os.replace(tree / "a.txt.new", tree / "a.txt")  # a pipe: never opened
+    writer = subprocess.Popen([sys.executable, "-c", f"open({str(tree / 'a.txt')!r}, 'w').write('x')"])
+    try:
+        for _ in range(500):  # until the writer waits in the kernel for a reader of the pipe
+            if Path(f"/proc/{writer.pid}/wchan").read_text() in ("wait_for_partner", "fifo_open"):
+                break
+            time.sleep(0.01)
+        skipped: Counter[str] = Counter()
+        cards, _ = _read_batch(listed, 1024, skipped)
+        assert cards == [] and skipped == Counter({"changed during the import": 1, "not a regular file": 1})
+        with pytest.raises(subprocess.TimeoutExpired):
+            writer.wait(timeout=0.5)  # still waiting for a reader: the import did not open the pipe
+    finally:
+        writer.kill()
+        writer.wait()
