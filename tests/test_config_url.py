@@ -136,6 +136,8 @@ def test_postgres_repr_never_shows_the_password():
         ("postgresql://alice:s3cr3t@127.0.0.1:5432/test?timeout=soon", "must be a float"),
         ("postgresql://alice:s3cr3t@[127.0.0.1/test", "not a valid database URL"),
         ("mysql://alice:s3cr3t@127.0.0.1/test", "unknown database URL scheme"),
+        ("postgresql://alice:12/s3cr3t@127.0.0.1/test", "percent-encode @"),  # "12" would pass for a port
+        ("postgresql://alice@127.0.0.1/test?password=s3cr3t&timeout=1&timeout=2", "given twice"),
     ],
 )
 def test_a_malformed_postgres_url_is_refused_with_a_hint_and_without_its_password(url, hint):

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mcard.cli.lab import lab_command
 from mcard.demo import demo_cards
 
@@ -43,6 +45,15 @@ def notes(done: subprocess.CompletedProcess[str]) -> list[str]:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.postgres
+def test_the_demo_note_names_a_postgres_store_without_its_password(tmp_path, postgres_schema):
+    url, schema = postgres_schema
+    with_password = url.replace("://postgres@", "://postgres:s3cr3t@") + f"?schema={schema}"
+    assert "s3cr3t" in with_password  # the server trusts any password
+    done = run_lab(tmp_path, "--demo", "--db", with_password)
+    assert any(f"({schema}.card)" in line for line in notes(done)) and "s3cr3t" not in done.stderr
 
 
 def test_demo_cards_are_stored_once_however_often_the_lab_starts(tmp_path):

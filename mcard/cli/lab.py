@@ -52,8 +52,9 @@ async def cmd_lab(args: argparse.Namespace) -> int:
     target = env[DB_PATH_ENV]
     notes = []
     if args.demo:
-        added = await fill(config_of(target))
-        notes.append(f"demo cards in {target}: {added} added")
+        config = config_of(target)
+        added = await fill(config)
+        notes.append(f"demo cards in {config.location}: {added} added")
     changed = tutorials.sync(folder).summary()
     notes += [changed] if changed else []
     for line in notes:  # once everything is ready: a failure is one line on stderr, alone

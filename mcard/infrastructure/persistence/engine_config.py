@@ -143,9 +143,14 @@ class SQLiteConfig(EngineConfig):
         return SQLiteStore(self)
 
 
+_PASSWORD_PARAMETER: Final = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
 def without_password(url: str) -> str:
-    """``url`` for messages: what stands between ``user:`` and the last ``@`` as ``***``. The last
-    ``@``, as a password may hold an ``@``, ``/`` or ``#`` that was not percent-encoded."""
+    """``url`` for messages: what stands between ``user:`` and the last ``@``, and a
+    ``password=`` parameter's value, as ``***``. The last ``@``, as a password may hold an
+    ``@``, ``/`` or ``#`` that was not percent-encoded."""
+    url = _PASSWORD_PARAMETER.sub(r"\1***", url)
     scheme, found, rest = url.partition("://")
     userinfo, at, after = rest.rpartition("@")
     if not found or not at or ":" not in userinfo:
@@ -164,7 +169,8 @@ def _check_dsn(dsn: object) -> None:
         valid = url is not None and url.scheme in POSTGRES_SCHEMES and (url.port or 0) >= 0
     except ValueError:  # a port that is not a number
         valid = False
-    if not valid or url is None or url.netloc.count("@") > 1:
+    misread = url is not None and (url.netloc.count("@") > 1 or "@" in url.path or "@" in url.fragment)
+    if not valid or url is None or misread:
         raise ConfigurationError(
             f"dsn must be a postgresql://user:password@host:port/database URL ({ENCODE_IN_USERINFO}),"
             f" got {without_password(dsn)!r}"
