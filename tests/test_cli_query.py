@@ -88,9 +88,13 @@ def test_a_long_facet_says_what_it_leaves_out():
 def test_since_and_until_take_a_date_with_an_offset_as_that_day_there():
     from datetime import datetime, timezone
 
+    from mcard import ValidationError
     from mcard.cli.commands import parse_time
 
     east = parse_time("2026-01-01+02:00", "since")
     assert east == datetime(2025, 12, 31, 22, tzinfo=timezone.utc)
     assert parse_time("2026-01-01-05:00", "until", end_of_day=True) == datetime(2026, 1, 2, 4, 59, 59, 999999, tzinfo=timezone.utc)
     assert parse_time("2026-01-01", "since") == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert parse_time("20260101+02:00", "since") == east  # the basic format too
+    with pytest.raises(ValidationError, match="--since: not an ISO 8601 time or date"):
+        parse_time("2026-01-01+25:00", "since")

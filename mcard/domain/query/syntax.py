@@ -31,7 +31,7 @@ FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
 _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"]|"")*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
 """An item. A field's value may be quoted, a quote in it doubled: ``tag:"a""b"`` is the tag a"b."""
 _SIZE: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]i?b?|b)?", re.IGNORECASE)
-_DATE_WITH_OFFSET: Final = re.compile(r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?P<offset>[+-][0-9]{2}:?[0-9]{2})")
+_DATE_WITH_OFFSET: Final = re.compile(r"(?P<date>[0-9]{4}-?[0-9]{2}-?[0-9]{2})(?P<offset>[+-][0-9]{2}:?[0-9]{2})")
 _EXTENDED_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ONE: Final = timedelta(microseconds=1)
@@ -149,7 +149,12 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
         except ValueError:
             raise ValidationError("not an ISO 8601 date or time") from None
     moment = datetime.combine(day, dt_time.max if end_of_day else dt_time.min)
-    return moment.replace(tzinfo=datetime.fromisoformat(f"2000-01-01T00:00{dated['offset']}").tzinfo) if dated else moment
+    if dated is None:
+        return moment
+    try:
+        return moment.replace(tzinfo=datetime.fromisoformat(f"2000-01-01T00:00{dated['offset']}").tzinfo)
+    except ValueError:  # an offset of 24 hours or more
+        raise ValidationError("not an ISO 8601 date or time") from None
 
 
 def _time(text: str) -> datetime:
