@@ -143,3 +143,14 @@ def test_verify_names_a_row_whose_kind_is_neither_text_nor_bytes(tmp_path, kind)
     db = store_with(tmp_path, "is_text = ?", kind)
     report = json.loads(mcard("verify", "--json", db=db, check=1).stdout)
     assert report["damaged"] == [ODD_HASH] and "neither text" in report["reasons"][ODD_HASH]
+
+
+@pytest.mark.parametrize("case", [case for case in VALUES if case.startswith("time")])
+@pytest.mark.parametrize("query", ["", "good"])
+def test_a_time_no_card_can_have_is_left_out_of_the_time_facets(tmp_path, case, query):
+    """The good cards' hour is the one bucket; the row's time widens nothing and lands nowhere."""
+    db = store_with(tmp_path, *VALUES[case])
+    args = ["facets", *([query] if query else []), "--by", "time,year", "--json"]
+    facets = json.loads(mcard(*args, db=db).stdout)
+    assert [n for _, n in facets["time"]] == [2] and len(facets["time"][0][0]) == len("2026-12-04T14")
+    assert [n for _, n in facets["year"]] == [2]

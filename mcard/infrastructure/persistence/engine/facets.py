@@ -3,6 +3,7 @@ counts agree with (``facet_values``, ``order_facet``)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Optional
@@ -18,6 +19,9 @@ SIZE_BUCKETS: Final = (
 TIME_WIDTHS: Final = ("year", "month", "week", "day", "hour")
 _DATE_PARTS: Final = ("year", "month", "day", "hour")
 """The widths whose label is the leading parts of a date and time (a week is an ISO week)."""
+IN_RANGE: Final = f"g_time BETWEEN {MIN_MICROS} AND {MAX_MICROS} AND g_time = CAST(g_time AS BIGINT)"
+"""SQL, both engines: a row's time is one a card can have, a whole number of microseconds in
+range (a row another tool wrote may hold any value; SQLite sorts text after every number)."""
 HOUR_MICROS: Final = 3_600_000_000
 DAY_MICROS: Final = 24 * HOUR_MICROS
 SIZE_INDEX: Final = (
@@ -99,6 +103,8 @@ def within_times(micros: object) -> int:
     """A stored time brought within the times a card can have: a row another tool wrote with a
     time out of that range, or not an integer (SQLite sorts text after every number), is left
     out of the time facets (``verify`` names it), not an error."""
+    if isinstance(micros, float) and math.isfinite(micros):  # SQLite holds reals among integers
+        micros = int(micros)
     if micros.__class__ is not int:
         return MAX_MICROS
     return min(max(micros, MIN_MICROS), MAX_MICROS)  # type: ignore[call-overload]

@@ -12,7 +12,7 @@ from mcard.domain.models.card import MIN_MICROS
 from mcard.domain.query import Filters
 
 from . import sql_filters
-from .facets import SIZE_INDEX, from_grouped, time_unit
+from .facets import IN_RANGE, SIZE_INDEX, from_grouped, time_unit
 from .postgres_sql import Tables, dialect
 
 Connection = Any
@@ -64,7 +64,8 @@ def grouping_statement(keys: Sequence[str], chosen: str) -> str:
     columns = [f"k{index}" for index in range(len(keys))]
     selected = ", ".join(f"{key} AS {column}" for key, column in zip(keys, columns))
     sets = ", ".join(f"({column})" for column in columns)
-    return (f"SELECT GROUPING({', '.join(columns)}), {', '.join(columns)}, count(*), min(g_time), max(g_time)"
+    span = f"min(g_time) FILTER (WHERE {IN_RANGE}), max(g_time) FILTER (WHERE {IN_RANGE})"
+    return (f"SELECT GROUPING({', '.join(columns)}), {', '.join(columns)}, count(*), {span}"
             f" FROM (SELECT {selected}, g_time {chosen} OFFSET 0) AS chosen GROUP BY GROUPING SETS ({sets})")
 
 
@@ -77,7 +78,7 @@ def _grouped(fields: Sequence[str], rows: Sequence[Any]) -> list[tuple[str, Any,
     for bits, *values, n, first, final in rows:
         index = next(index for index in range(len(fields)) if not bits >> (last - index) & 1)
         found.append((fields[index], values[index], n))
-        if fields[index] == "step":
+        if fields[index] == "step" and first is not None:  # None: a step of times no card can have
             times.append((first, final))
     if times:
         found.append(("span", min(first for first, _ in times), max(final for _, final in times)))

@@ -16,8 +16,8 @@ from mcard.domain.models.card import MAX_MICROS, MIN_MICROS
 from mcard.domain.query import Filters, SearchSpec
 
 from .facets import (
-    DAY_MICROS, HOUR_MICROS, SIZE_BUCKETS, SIZE_INDEX, bucket_bounds, from_grouped, most_first, stored_span_width,
-    time_counts, time_unit,
+    DAY_MICROS, HOUR_MICROS, IN_RANGE, SIZE_BUCKETS, SIZE_INDEX, bucket_bounds, from_grouped, most_first,
+    stored_span_width, time_counts, time_unit,
 )
 from .sqlite_connection import SQLiteWorker
 from .sqlite_search import matched, where
@@ -39,8 +39,9 @@ _GROUPED: Final = {  # rows (field, value, count) over the chosen cards, ``chose
     # Each chosen card's tags looked up in the tag table's key: ``hash IN (SELECT hash FROM
     # chosen)`` built an index of every chosen hash first (10 s for 1,000,000 cards, no tags).
     "tag": "SELECT 'tag', tag.tag, count(*) FROM chosen CROSS JOIN tag ON tag.hash = chosen.hash GROUP BY 2",
-    "span": "SELECT 'span', min(g_time), max(g_time) FROM chosen",
-    "step": "SELECT 'step', (g_time - ?) / ?, count(*) FROM chosen GROUP BY 2",
+    # times another tool stored that no card can have (text sorts after every number) are left out
+    "span": f"SELECT 'span', min(g_time), max(g_time) FROM chosen WHERE {IN_RANGE}",
+    "step": f"SELECT 'step', (g_time - ?) / ?, count(*) FROM chosen WHERE {IN_RANGE} GROUP BY 2",
 }
 
 
@@ -80,7 +81,7 @@ async def _over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]
         return await _range_counts(db, "size", [(label, low, high) for (low, label), high in zip(SIZE_BUCKETS, edges)])
     if field in _OVER_EVERY_CARD:
         return most_first(await db.fetch(_OVER_EVERY_CARD[field]))
-    [(first, last)] = await db.fetch("SELECT min(g_time), max(g_time) FROM card")
+    [(first, last)] = await db.fetch(f"SELECT min(g_time), max(g_time) FROM card WHERE {IN_RANGE}")
     if first is None:
         return []
     width = stored_span_width(first, last) if field == "time" else field
@@ -89,7 +90,7 @@ async def _over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]
         return await _range_counts(db, "g_time", [(label, low, MAX_MICROS + 1 if high is None else high)
                                                   for label, low, high in bounds])
     unit = HOUR_MICROS if width == "hour" else DAY_MICROS
-    steps = await db.fetch("SELECT (g_time - ?) / ?, count(*) FROM card GROUP BY 1", (MIN_MICROS, unit))
+    steps = await db.fetch(f"SELECT (g_time - ?) / ?, count(*) FROM card WHERE {IN_RANGE} GROUP BY 1", (MIN_MICROS, unit))
     return time_counts(width, first, last, steps, unit)
 
 
