@@ -179,6 +179,32 @@ def test_a_quarter_is_a_histogram_of_weeks_and_a_click_keeps_one_week(tmp_path):
         assert explorer.total == 2 and sorted(r["snippet"][0][0] for r in explorer.rows) == ["day 1", "day 3"]
 
 
+def test_a_click_on_a_narrower_time_bucket_replaces_the_wider_one(tmp_path):
+    async def seed() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "times.db")) as store:
+            await store.save_many([MCard(f"day {n}", g_time=START + timedelta(days=n)) for n in (1, 3, 40, 90)])
+
+    asyncio.run(seed())
+    with mcard.notebook.open(tmp_path / "times.db") as cards:
+        explorer = cards.explorer("day")
+        explorer.add_filter("time", "2026-03")
+        explorer.add_filter("time", "2026-03-02")
+        assert explorer.query == "day after:2026-03-02 before:2026-03-03" and explorer.total == 1
+
+
+def test_the_facets_say_how_many_values_they_leave_out(tmp_path):
+    async def seed() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "tags.db")) as store:
+            card = await store.create("tagged thirty times")
+            await store.tag(card.hash, *(f"tag-{n:02d}" for n in range(30)))
+
+    asyncio.run(seed())
+    with mcard.notebook.open(tmp_path / "tags.db") as cards:
+        explorer = cards.explorer()
+        assert len(explorer.facets["tag"]) + explorer.facets_left_out["tag"] == 30
+        assert explorer.facets_left_out["tag"] > 0 and explorer.facets_left_out["content_type"] == 0
+
+
 def test_a_click_on_a_facet_narrows_the_query(store):
     cards, made = store
     explorer = cards.explorer("walks")

@@ -294,6 +294,16 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 assert tags_and_presence(db, table.hash) == ([], False)
                 expect(root.locator(".mcx-detail .mcx-empty")).to_be_visible()
                 shot(page, "10-removed")
+
+                page.set_viewport_size({"width": 700, "height": 1000})  # narrow: name, tags, content stay
+                run_query(root, "zebra")
+                row = root.locator(f'.mcx-row[data-hash="{hostile.hash}"]')
+                expect(row.locator(".mcx-c5")).to_be_hidden()
+                assert row.locator(".mcx-content").evaluate("cell => cell.getBoundingClientRect().width") > 150
+                assert "\\u202egnp.exe" not in row.locator(".mcx-content").get_attribute("title")  # only the kept tag
+                row.click()
+                expect(root.locator(".mcx-detail .mcx-title")).to_be_in_viewport()  # the pane below the grid comes into view
+                shot(page, "11-narrow")
             finally:
                 browser.close()
     finally:

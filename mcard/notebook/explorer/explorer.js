@@ -97,17 +97,19 @@ function render({ model, el }) {
     ["size", ["largest", "smallest"]], ["name · tags · content", ["name"]], ["hash", []]];
   const ARROWS = { newest: " ↓", oldest: " ↑", largest: " ↓", smallest: " ↑", type: " ↑", name: " ↑" };
 
-  function header(label, orders) {
-    if (!orders.length) return h("th", { text: label });
+  // A header's clicks step through its orders, then back to the query's own order ("").
+  function header(label, orders, index) {
+    if (!orders.length) return h("th", { class: `mcx-c${index}`, text: label });
     const order = model.get("order");
     const active = orders.includes(order);
-    const next = active ? orders[(orders.indexOf(order) + 1) % orders.length] : orders[0];
+    const next = active ? [...orders, ""][orders.indexOf(order) + 1] : orders[0];
     const button = h("button", {
       type: "button", class: active ? "mcx-sort mcx-sorted" : "mcx-sort",
-      title: `Sort by ${label.split(" ")[0]} (${next})`, onclick: () => send({ action: "sort", order: next }),
+      title: next ? `Sort by ${label.split(" ")[0]} (${next})` : "Back to the query's own order",
+      onclick: () => send({ action: "sort", order: next }),
     }, label + (active ? ARROWS[order] : ""));
     const sort = active ? (["oldest", "smallest", "type", "name"].includes(order) ? "ascending" : "descending") : "none";
-    return h("th", { "aria-sort": sort }, button);
+    return h("th", { class: `mcx-c${index}`, "aria-sort": sort }, button);
   }
 
   function drawGrid() {
@@ -118,8 +120,8 @@ function render({ model, el }) {
     total.textContent = `${count.toLocaleString("en-US")} ${count === 1 ? "card" : "cards"}`;
     const table = h("table", { class: "mcx-grid" });
     const widths = ["2em", "12em", "8em", "5.5em", null, "10em"];
-    table.append(h("colgroup", {}, ...widths.map((w) => h("col", w ? { style: `width:${w}` } : {}))));
-    table.append(h("thead", {}, h("tr", {}, ...COLUMNS.map(([label, orders]) => header(label, orders)))));
+    table.append(h("colgroup", {}, ...widths.map((w, index) => h("col", { class: `mcx-c${index}`, ...(w ? { style: `width:${w}` } : {}) }))));
+    table.append(h("thead", {}, h("tr", {}, ...COLUMNS.map(([label, orders], index) => header(label, orders, index)))));
     const body = h("tbody");
     for (const row of rows) {
       const check = h("input", { type: "checkbox", "aria-label": "Check for selection", title: "Check for explorer.selection" });
@@ -127,11 +129,12 @@ function render({ model, el }) {
       check.addEventListener("click", (event) => { event.stopPropagation(); send({ action: "mark", hash: row.hash }); });
       const content = h("td", { class: "mcx-content" });
       if (row.thumb) content.append(h("img", { class: "mcx-thumb", src: row.thumb, alt: `${row.type} thumbnail` }));
-      if (row.name) content.append(h("span", { class: "mcx-name", text: row.name }));
-      for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", text: tag }));
-      const snippet = h("span", { class: "mcx-snippet" });
+      if (row.name) content.append(h("span", { class: "mcx-name", dir: "auto", text: row.name }));
+      for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", dir: "auto", text: tag }));
+      const snippet = h("span", { class: "mcx-snippet", dir: "auto" });
       for (const [text, hit] of row.snippet) snippet.append(hit ? h("mark", { text }) : visible(text));
       content.append(snippet);
+      content.title = visible([row.name, row.tags.join(", "), row.snippet.map(([text]) => text).join("")].filter(Boolean).join(" · "));
       const tr = h("tr", {
         class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: "0",
         onclick: () => send({ action: "select", hash: row.hash }),
@@ -139,10 +142,10 @@ function render({ model, el }) {
       },
         h("td", {}, check),
         h("td", { class: "mcx-nowrap", text: row.time }),
-        h("td", { class: "mcx-ellipsis", text: row.type, title: row.type }),
-        h("td", { class: "mcx-number", text: row.size }),
+        h("td", { class: "mcx-ellipsis mcx-c2", text: row.type, title: row.type }),
+        h("td", { class: "mcx-number mcx-c3", text: row.size }),
         content,
-        h("td", {}, h("div", { class: "mcx-hashcell" }, h("code", { class: "mcx-hash", text: row.hash }), copyButton(row.hash, say))),
+        h("td", { class: "mcx-c5" }, h("div", { class: "mcx-hashcell" }, h("code", { class: "mcx-hash", text: row.hash }), copyButton(row.hash, say))),
       );
       tr.dataset.hash = row.hash;
       body.append(tr);
@@ -180,7 +183,7 @@ function render({ model, el }) {
         for (const [value, n] of values) {
           const bar = h("button", {
             type: "button", class: "mcx-bar-v", title: `${value}: ${n}`, "aria-label": `${value}: ${n}`,
-            onclick: () => click(value),
+            onclick: () => click(value), ...(n ? {} : { disabled: "" }),
           }, h("span", { style: `height:${n ? Math.max(4, (100 * n) / most) : 0}%` }));
           bars.append(bar);
         }
@@ -193,6 +196,8 @@ function render({ model, el }) {
             h("span", { class: "mcx-label", text: String(value) }),
             h("span", { class: "mcx-count", text: n.toLocaleString("en-US") })));
         }
+        const more = model.get("facets_left_out")[field] || 0;
+        if (more) section.append(h("div", { class: "mcx-more", text: `and ${more.toLocaleString("en-US")} more: type ${field === "tag" ? "tag:" : "type:"}… to find one` }));
       }
       parts.push(section);
     }
@@ -205,13 +210,17 @@ function render({ model, el }) {
     else if (preview.kind === "audio" || preview.kind === "video") {
       box.append(h(preview.kind, { controls: "", preload: "metadata", src: preview.url }));
     } else box.innerHTML = preview.html; // built and escaped by Python (previews.py)
+    box.dir = "auto";
     return box;
   }
+
+  let shownHash = "";
 
   function drawDetail() {
     const card = model.get("detail");
     if (!card || !card.hash) {
       detail.replaceChildren(h("p", { class: "mcx-empty", text: "Select a card to see it here." }));
+      shownHash = "";
       return;
     }
     const tagInput = h("input", { class: "mcx-tag-input", type: "text", placeholder: "add a tag (Enter)", "aria-label": "Add a tag" });
@@ -244,6 +253,8 @@ function render({ model, el }) {
       h("h4", { text: `Names and sightings (${card.sightings_total})` }), seen,
       h("h4", { text: "Preview" }), drawPreview(card.preview),
     );
+    if (card.hash !== shownHash) detail.scrollIntoView({ block: "nearest" });  // below the grid when narrow
+    shownHash = card.hash;
   }
 
   model.on("msg:custom", (message, buffers) => {

@@ -73,7 +73,7 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
         return {"kind": "table", "html": _table_html(text, "\t" if mime == TSV else None)}
     if is_markdown(text, name):
         return {"kind": "markdown", "html": markdown_html(text[:TEXT_CHARS])}
-    return {"kind": "text", "html": highlighted(text, spec)}
+    return {"kind": "text", "html": highlighted(text.replace("\r\n", "\n"), spec)}  # Windows line ends are line ends
 
 
 def _pdf_preview(card: MCard) -> dict[str, Any]:

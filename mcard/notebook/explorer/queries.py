@@ -117,4 +117,6 @@ def with_term(query: str, term: str) -> str:
         return query
     if term.startswith("type:"):  # a query names one type: the clicked one, within it, replaces it
         query = without_field(query, "type")
+    if term.startswith("after:"):  # a narrower time bucket (a click on the histogram) replaces the wider
+        query = without_field(without_field(query, "after"), "before")
     return f"{query.strip()} {term}".strip()

@@ -118,6 +118,8 @@ class Explorer(anywidget.AnyWidget):
     """The grid's order (``mcard.domain.query.order``), or "" for the query's own: best first
     for words, else newest first."""
     facets = traitlets.Dict().tag(sync=True)
+    facets_left_out = traitlets.Dict().tag(sync=True)
+    """Per facet field, how many of its values ``facets`` leaves out (it shows the most frequent)."""
     selected = traitlets.Unicode("").tag(sync=True)
     marked = traitlets.List(traitlets.Unicode()).tag(sync=True)
     detail = traitlets.Dict().tag(sync=True)
@@ -265,7 +267,7 @@ class Explorer(anywidget.AnyWidget):
         self._cancel_facets()
         counting = self._wrapper.facets(self._shown_query, FACET_FIELDS)
         if getattr(self.comm, "kernel", None) is None:
-            self.facets = _facet_lists(self._call(counting))
+            self._show_facets(self._call(counting))
             self.facet_loads += 1
             return
         call = runner()._submit(counting)
@@ -277,6 +279,10 @@ class Explorer(anywidget.AnyWidget):
         if pending is not None:
             pending.cancel()
 
+    def _show_facets(self, counted: dict[str, list[tuple[Any, int]]]) -> None:
+        shown, self.facets_left_out = _facet_lists(counted)  # before ``facets``, which redraws them
+        self.facets = shown
+
     def _facets_counted(self, call: Any, outcome: concurrent.futures.Future[Any]) -> None:
         if call is not self._facets_call or outcome.cancelled():
             return
@@ -284,7 +290,7 @@ class Explorer(anywidget.AnyWidget):
         if outcome.exception() is not None:
             logger.debug("facets failed", exc_info=outcome.exception())
             return
-        self.facets = _facet_lists(outcome.result())
+        self._show_facets(outcome.result())
         self.facet_loads += 1
 
     @_action
@@ -462,14 +468,16 @@ _SUFFIXES: Final = {
 }
 
 
-def _facet_lists(counted: dict[str, list[tuple[Any, int]]]) -> dict[str, list[list[Any]]]:
+def _facet_lists(counted: dict[str, list[tuple[Any, int]]]) -> tuple[dict[str, list[list[Any]]], dict[str, int]]:
     """Facets as the browser takes them: the most frequent values, every size bucket, and every
-    time bucket from the first to the last (those without cards as 0: the histogram's axis is time)."""
+    time bucket from the first to the last (those without cards as 0: the histogram's axis is
+    time); and how many values of each field were left out."""
     shown = {
         field: every_time_bucket(values) if field == "time" else values if field == "size" else values[:FACET_VALUES]
         for field, values in counted.items()
     }
-    return {field: [[str(value), count] for value, count in values] for field, values in shown.items()}
+    lists = {field: [[str(value), count] for value, count in values] for field, values in shown.items()}
+    return lists, {field: max(0, len(counted[field]) - len(shown[field])) for field in counted}
 
 
 def _suffix(mime: str) -> str:
