@@ -567,3 +567,10 @@ def test_actions_given_values_of_the_wrong_kind_say_so_and_change_nothing(store)
     explorer.untag("never attached")
     assert explorer.status == "not tagged never attached"
     assert stored_tags(cards, made["png"].hash) == ["2026", "holiday"]
+
+
+def test_a_text_preview_takes_windows_line_ends_as_line_ends():
+    from mcard.notebook.explorer.previews import preview
+
+    shown = preview(MCard("first line\r\nsecond line\r\n"))
+    assert shown["kind"] == "text" and "\\x0d" not in shown["html"] and "first line\nsecond line" in shown["html"]
