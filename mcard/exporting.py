@@ -72,13 +72,13 @@ class ExportResult:
         return not self.refused
 
 
-def refusal(card: MCard) -> Optional[str]:
-    """Why ``card`` may not be exported, or None. Its stored hash names its file, so only a
-    true digest of its algorithm (lowercase hex of the right length) is accepted: a row written
-    by another tool may hold ``../../x`` or an absolute path there. A card whose content no
-    longer hashes to its hash (damaged), is empty, or has no true time is refused too:
-    importing the export would stop there. A content type that is not a MIME type is left out
-    from the export's record (the import detects it again)."""
+def content_refusal(card: MCard) -> Optional[str]:
+    """Why ``card``'s content may not be written out as the content its hash names, or None.
+    Its stored hash names its file, so only a true digest of its algorithm (lowercase hex of the
+    right length) is accepted: a row written by another tool may hold ``../../x`` or an
+    absolute path there. A content that no longer hashes to its hash (damaged), or is empty, is
+    refused too: importing the export would stop there. (A content type that is not a MIME type
+    is left out of the export's record: the import detects it again.)"""
     algorithm = card.hash_algorithm
     if algorithm not in HASH_ALGORITHMS:
         return f"unknown hash algorithm {algorithm!r}"
@@ -91,11 +91,19 @@ def refusal(card: MCard) -> Optional[str]:
         return "damaged: the content is empty (no card is empty)"
     if len(data) != card.size:
         return f"damaged: recorded size {card.size!r} but the content has {len(data)} B"
-    try:
-        card.g_time
-    except StorageError:
-        return "damaged: the recorded time is not a time"
     return None
+
+
+def refusal(card: MCard) -> Optional[str]:
+    """Why ``card`` may not be exported, or None: ``content_refusal``, or a time that is not
+    one (the record could not be restored)."""
+    refused = content_refusal(card)
+    if refused is None:
+        try:
+            card.g_time
+        except StorageError:
+            return "damaged: the recorded time is not a time"
+    return refused
 
 
 def file_name(card: MCard) -> str:

@@ -574,3 +574,11 @@ def test_a_text_preview_takes_windows_line_ends_as_line_ends():
 
     shown = preview(MCard("first line\r\nsecond line\r\n"))
     assert shown["kind"] == "text" and "\\x0d" not in shown["html"] and "first line\nsecond line" in shown["html"]
+
+
+@pytest.mark.parametrize("label, term", [("9999-W52", "after:9999-12-27"), ("9999", "after:9999-01-01"),
+                                         ("9999-12", "after:9999-12-01"), ("2026-W01", "after:2025-12-29 before:2026-01-05")])
+def test_a_time_bucket_at_the_end_of_time_narrows_to_its_start(label, term):
+    from mcard.notebook.explorer.queries import facet_term
+
+    assert facet_term("time", label) == term

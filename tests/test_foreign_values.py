@@ -99,7 +99,7 @@ def test_show_refuses_a_card_whose_stored_content_was_changed(tmp_path):
     raw.close()
     for args in (["show", true], ["show", true, "-o", str(tmp_path / "out.txt")]):
         refused = mcard(*args, db=db, check=3)
-        assert refused.stdout == b"" and f"card {true} is damaged" in refused.stderr.decode()
+        assert refused.stdout == b"" and f"card {true}: damaged" in refused.stderr.decode()
     assert not (tmp_path / "out.txt").exists()
 
 

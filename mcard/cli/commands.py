@@ -21,7 +21,7 @@ from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.domain.query.syntax import parse_iso
 from mcard.domain.shown import counted
-from mcard.exporting import ExportResult, export, format_for
+from mcard.exporting import ExportResult, content_refusal, export, format_for
 from mcard.importing import (
     ImportSummary,
     card_from_file_bytes,
@@ -30,7 +30,7 @@ from mcard.importing import (
     import_stream,
     read_at_most,
 )
-from mcard.infrastructure.persistence.engine.base_engine import check_prefix, stored_reason
+from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 
 from .lab import cmd_lab
 from .labelling import cmd_info, cmd_tag, labels_of
@@ -199,9 +199,9 @@ async def cmd_show(args: argparse.Namespace) -> int:
     check_prefix(args.hash)
     async with reading_store(args) as store:
         card = await card_named(store, args.hash)
-    damaged = await asyncio.to_thread(stored_reason, card)  # re-hashed: a row changed by another tool
+    damaged = await asyncio.to_thread(content_refusal, card)  # re-hashed: a row another tool changed
     if damaged is not None:
-        raise StorageError(f"card {card.hash} is damaged: {damaged}; nothing shown (mcard verify lists them all)")
+        raise StorageError(f"card {card.hash}: {damaged}; nothing shown (mcard verify lists them all)")
     if args.output is None or is_stdout(args.output):
         sys.stdout.buffer.write(card.content_bytes)
         sys.stdout.flush()

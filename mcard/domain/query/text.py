@@ -458,8 +458,10 @@ class SearchSpec:
         prefixes = [c.word for group in self.words.groups for c in group if isinstance(c, Term) and c.prefix]
         spans = []
         for match in _TOKEN.finditer(text):
+            folded = casefold(match.group())
             # folded, a run may split into several words (İ folds to i and a combining dot)
-            if any(word in wanted or any(word.startswith(p) for p in prefixes) for word in tokens(match.group())):
+            words = (folded,) if folded.isascii() else tokens(match.group())
+            if any(word in wanted or any(word.startswith(p) for p in prefixes) for word in words):
                 spans.append(match.span())
             if len(spans) == 50:
                 break

@@ -33,32 +33,39 @@ def _quoted(value: str) -> str:
     return value
 
 
-def _bucket(label: str) -> tuple[str, datetime, datetime]:
-    """A time facet label's width (``TIME_WIDTHS``), its first instant and the next bucket's."""
-    if week := _WEEK_LABEL.fullmatch(label):
-        try:
+def _bucket(label: str) -> tuple[str, datetime, Optional[datetime]]:
+    """A time facet label's width (``TIME_WIDTHS``), its first instant and the next bucket's
+    (None after the last bucket of year 9999)."""
+    week, match = _WEEK_LABEL.fullmatch(label), _TIME_LABEL.fullmatch(label)
+    try:
+        if week:
             monday = date.fromisocalendar(int(week[1]), int(week[2]), 1)
-        except ValueError:
-            raise ValidationError(f"not a time bucket: {label!r}") from None
-        start = datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
-        return "week", start, start + timedelta(days=7)
-    match = _TIME_LABEL.fullmatch(label)
-    if match is None:
-        raise ValidationError(f"not a time bucket: {label!r}")
-    year, month, day, hour = (int(part) if part else None for part in match.groups())
-    start = datetime(year, month or 1, day or 1, hour or 0, tzinfo=timezone.utc)  # type: ignore[arg-type]
-    if hour is not None:
-        return "hour", start, start + timedelta(hours=1)
-    if day is not None:
-        return "day", start, start + timedelta(days=1)
-    if month is not None:
-        return "month", start, start.replace(year=year + month // 12, month=month % 12 + 1)  # type: ignore[operator]
-    return "year", start, start.replace(year=year + 1)  # type: ignore[operator]
+            width, start = "week", datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
+        elif match:
+            year, month, day, hour = (int(part) if part else None for part in match.groups())
+            start = datetime(year, month or 1, day or 1, hour or 0, tzinfo=timezone.utc)  # type: ignore[arg-type]
+            width = "hour" if hour is not None else "day" if day is not None else "month" if month is not None else "year"
+        else:
+            raise ValueError(label)
+    except ValueError:
+        raise ValidationError(f"not a time bucket: {label!r}") from None
+    return width, start, _next_bucket(width, start)
+
+
+def _next_bucket(width: str, start: datetime) -> Optional[datetime]:
+    try:
+        if width == "year":
+            return start.replace(year=start.year + 1)
+        if width == "month":
+            return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        return start + {"week": timedelta(days=7), "day": timedelta(days=1), "hour": timedelta(hours=1)}[width]
+    except (ValueError, OverflowError):
+        return None
 
 
 def _time_term(label: str) -> str:
     _, start, end = _bucket(label)
-    return f"after:{_iso(start)} before:{_iso(end)}"
+    return f"after:{_iso(start)}" + (f" before:{_iso(end)}" if end is not None else "")
 
 
 def every_time_bucket(counts: Sequence[tuple[str, int]], most: int = MAX_TIME_BARS) -> list[tuple[str, int]]:
@@ -77,6 +84,8 @@ def every_time_bucket(counts: Sequence[tuple[str, int]], most: int = MAX_TIME_BA
         if len(filled) == most:
             return list(counts)
         width, _, end = _bucket(label)
+        if end is None:
+            return list(counts)
         label = time_bucket(width, end)
 
 
