@@ -122,10 +122,9 @@ def _card_times(cards: list[MCard]) -> pd.DatetimeIndex:
 
 def _time_or_none(card: MCard) -> Optional[datetime]:
     try:
-        moment = card.g_time
-    except StorageError:
+        return card.g_time
+    except StorageError:  # a time no card can have
         return None
-    return moment if isinstance(moment, datetime) else None
 
 
 def _sizes(sizes: list[object]) -> object:

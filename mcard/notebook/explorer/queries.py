@@ -4,13 +4,13 @@ empty buckets, and hash prefixes."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from collections.abc import Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query.syntax import without_field
-from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, time_bucket
+from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, next_bucket_start, time_bucket
 
 FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
 _PREFIX: Final = re.compile(r"[0-9a-fA-F]{8,128}")
@@ -49,18 +49,7 @@ def _bucket(label: str) -> tuple[str, datetime, Optional[datetime]]:
             raise ValueError(label)
     except ValueError:
         raise ValidationError(f"not a time bucket: {label!r}") from None
-    return width, start, _next_bucket(width, start)
-
-
-def _next_bucket(width: str, start: datetime) -> Optional[datetime]:
-    try:
-        if width == "year":
-            return start.replace(year=start.year + 1)
-        if width == "month":
-            return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-        return start + {"week": timedelta(days=7), "day": timedelta(days=1), "hour": timedelta(hours=1)}[width]
-    except (ValueError, OverflowError):
-        return None
+    return width, start, next_bucket_start(width, start)
 
 
 def _time_term(label: str) -> str:

@@ -87,7 +87,7 @@ def _bucket_start(width: str, moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _next_start(width: str, start: datetime) -> Optional[datetime]:
+def next_bucket_start(width: str, start: datetime) -> Optional[datetime]:
     """The start of the bucket after the one starting at ``start`` (None past year 9999)."""
     try:
         if width == "year":
@@ -125,7 +125,7 @@ def bucket_bounds(width: str, first: int, last: int, most: int) -> Optional[list
     while start is not None and to_micros(start) <= last:
         if len(bounds) == most:
             return None
-        following = _next_start(width, start)
+        following = next_bucket_start(width, start)
         bounds.append((time_bucket(width, start), to_micros(start), None if following is None else to_micros(following)))
         start = following
     return bounds
