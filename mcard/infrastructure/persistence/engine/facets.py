@@ -19,7 +19,7 @@ SIZE_BUCKETS: Final = (
 TIME_WIDTHS: Final = ("year", "month", "week", "day", "hour")
 _DATE_PARTS: Final = ("year", "month", "day", "hour")
 """The widths whose label is the leading parts of a date and time (a week is an ISO week)."""
-IN_RANGE: Final = f"g_time BETWEEN {MIN_MICROS} AND {MAX_MICROS} AND g_time = CAST(g_time AS BIGINT)"
+IN_RANGE: Final = f"g_time BETWEEN {int(MIN_MICROS)} AND {int(MAX_MICROS)} AND g_time = CAST(g_time AS BIGINT)"
 """SQL, both engines: a row's time is one a card can have, a whole number of microseconds in
 range (a row another tool wrote may hold any value; SQLite sorts text after every number)."""
 HOUR_MICROS: Final = 3_600_000_000
