@@ -180,6 +180,9 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 run_query(root, "fox")  # Enter runs the query
                 expect(total).to_have_text(f"{fox_total} cards")
                 expect(status).to_have_text(f"1–10 of {fox_total} cards, best first")
+                root.locator(".mcx-query").fill("half-typed")
+                root.locator(".mcx-query").press("Escape")  # back to the query the results are of
+                expect(root.locator(".mcx-query")).to_have_value("fox")
                 expect(root.locator(".mcx-row").first).to_have_attribute("data-hash", fox_first[0])
                 expect(root.locator(".mcx-row").first.locator("mark").first).to_have_text("fox")
                 shot(root, "02-query")
@@ -275,6 +278,9 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 run_query(root, table.hash[:10])
                 expect(root.locator(".mcx-detail .mcx-fullhash code")).to_have_text(table.hash)
 
+                root.locator(".mcx-tag-input").fill("   ")
+                root.locator(".mcx-tag-input").press("Enter")
+                expect(status).to_have_text("type a tag, then Enter")
                 tag = f"from-the-browser-{theme}"
                 root.locator(".mcx-tag-input").fill(tag)
                 root.locator(".mcx-tag-input").press("Enter")

@@ -82,6 +82,10 @@ function render({ model, el }) {
       localStatus = null;
       root.dataset.asked = String(performance.now());
       send({ action: "run", query: query.value });
+    } else if (event.key === "Escape") {  // back to the query the explorer holds, not an empty box
+      event.preventDefault();
+      event.stopPropagation();
+      query.value = model.get("query");
     }
   });
 
@@ -225,7 +229,9 @@ function render({ model, el }) {
     }
     const tagInput = h("input", { class: "mcx-tag-input", type: "text", placeholder: "add a tag (Enter)", "aria-label": "Add a tag" });
     tagInput.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && tagInput.value.trim()) send({ action: "tag", tag: tagInput.value.trim() });
+      if (event.key !== "Enter") return;
+      if (tagInput.value.trim()) send({ action: "tag", tag: tagInput.value.trim() });
+      else say("type a tag, then Enter");
     });
     const tags = h("div", { class: "mcx-tags" }, ...card.tags.map((tag) => h("span", { class: "mcx-tag" }, tag,
       h("button", { type: "button", class: "mcx-untag", title: `Remove tag ${tag}`, "aria-label": `Remove tag ${tag}`,
