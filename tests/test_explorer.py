@@ -130,6 +130,7 @@ def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     before = list(explorer.rows)
     explorer.run('"an unclosed phrase')
     assert explorer.page == 1 and explorer.query == '"an unclosed phrase'
+    assert explorer.shown_query == ""  # the page marks the grid as this query's
     assert explorer.status_kind == "error" and "unclosed quote in the query at position 0" in explorer.status
     assert explorer.rows == before
     explorer.run("size:huge")
@@ -143,6 +144,9 @@ def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     assert explorer.status == "a page is a whole number, got 'x'" and explorer.page == 1
     explorer.select("0" * 64)
     assert "no card is stored under '000" in explorer.status and explorer.selected == ""
+    explorer.run("fox")
+    explorer.run("fox size:huge")
+    assert explorer.shown_query == "fox" and explorer.query == "fox size:huge"
 
 
 def test_the_time_histogram_shows_the_empty_buckets_between_as_empty_bars(tmp_path):

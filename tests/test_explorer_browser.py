@@ -19,6 +19,7 @@ import statistics
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import nbformat
@@ -143,11 +144,60 @@ def check_time_axis(root) -> None:  # type: ignore[no-untyped-def]
     cards as a bar of no height (the cards span months, some of them empty)."""
     bars = root.locator(".mcx-histogram .mcx-bar-v span").evaluate_all(
         "spans => spans.map(s => [s.parentElement.title, s.getBoundingClientRect().height])")
-    labels = [title.split(":")[0] for title, _ in bars]
+    labels = [title.split(" ")[0].rstrip(":") for title, _ in bars]
     full = [label for label, (title, _) in zip(labels, bars) if not title.endswith(": 0")]
     assert labels == [label for label, _ in every_time_bucket([(label, 1) for label in full])]
+    for (title, _), label in zip(bars, labels):  # a week says which days it holds
+        if "-W" in label:
+            year, week = map(int, label.split("-W"))
+            days = date.fromisocalendar(year, week, 1), date.fromisocalendar(year, week, 7)
+            assert title.startswith(f"{label} ({days[0]} to {days[1]}): ")
     empty = [height for title, height in bars if title.endswith(": 0")]
     assert empty and set(empty) == {0} and all(height > 0 for title, height in bars if not title.endswith(": 0"))
+
+
+def active_cell(page) -> int:  # type: ignore[no-untyped-def]
+    return page.evaluate("[...document.querySelectorAll('.jp-Notebook .jp-Cell')].findIndex("
+                         "(cell) => cell.classList.contains('jp-mod-active'))")
+
+
+def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
+    """Rows: arrows, Home and End move, Enter opens, and the keyboard stays on the row the
+    redrawn grid holds; JupyterLab's own keys (arrows move between cells) are not run.
+    The histogram is one stop for Tab, its arrows moving between the bars with cards."""
+    from playwright.sync_api import expect
+
+    rows = root.locator(".mcx-row")
+    cell = active_cell(page)
+    rows.first.focus()
+    page.keyboard.press("ArrowDown")
+    expect(rows.nth(1)).to_be_focused()
+    page.keyboard.press("End")
+    expect(rows.last).to_be_focused()
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bmcx-selected\b"))
+    expect(rows.nth(1)).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(rows.nth(2)).to_be_focused()
+    page.keyboard.press(" ")
+    expect(rows.nth(2)).to_have_class(re.compile(r"\bmcx-selected\b"))
+    assert active_cell(page) == cell
+    assert page.locator(".jp-Notebook.jp-mod-editMode").count() == 0
+
+    bars = root.locator(".mcx-histogram .mcx-bar-v:not([disabled])")
+    assert root.locator(".mcx-histogram .mcx-bar-v").evaluate_all("bars => bars.filter((bar) => bar.tabIndex === 0).length") == 1
+    bars.first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(bars.nth(1)).to_be_focused()
+    expect(bars.nth(1)).to_have_attribute("tabindex", "0")
+    expect(bars.first).to_have_attribute("tabindex", "-1")
+    page.keyboard.press("End")
+    expect(bars.last).to_be_focused()
+    page.keyboard.press("ArrowLeft")
+    expect(bars.nth(bars.count() - 2)).to_be_focused()
+    assert active_cell(page) == cell
 
 
 @pytest.mark.parametrize("theme", sorted(THEMES))
@@ -190,9 +240,17 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 run_query(root, 'fox "unclosed')
                 expect(status).to_contain_text("unclosed quote in the query")
                 expect(status).to_have_attribute("role", "alert")
+                stale = root.locator(".mcx-stale-note")
+                expect(stale).to_have_text("Still the cards of “fox”: the query above did not run.")
+                expect(root.locator(".mcx-grid-wrap")).to_have_class(re.compile(r"\bmcx-stale\b"))
                 shot(root, "03-malformed")
                 run_query(root, "fox")
                 expect(status).to_have_text(f"1–10 of {fox_total} cards, best first")
+                expect(stale).to_be_hidden()
+                expect(root.locator(".mcx-grid-wrap")).not_to_have_class(re.compile(r"\bmcx-stale\b"))
+
+                check_keyboard(page, root)
+                shot(root, "03b-keyboard")  # a row picked from the keys, a bar focused
 
                 facet = root.locator(".mcx-facet-value", has_text="text/plain")
                 facet.click()

@@ -64,12 +64,13 @@ function render({ model, el }) {
   const status = h("div", { class: "mcx-status", role: "status" });
   const facets = h("aside", { class: "mcx-facets", "aria-label": "Facets" });
   const grid = h("div", { class: "mcx-grid-wrap" });
+  const stale = h("p", { class: "mcx-stale-note", role: "note" });
   const pager = h("div", { class: "mcx-pager" });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
   root.append(
     h("div", { class: "mcx-bar" }, query, total),
     status,
-    h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, grid, pager), detail),
+    h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, stale, grid, pager), detail),
   );
   el.append(root);
 
@@ -94,6 +95,16 @@ function render({ model, el }) {
     status.textContent = visible(localStatus || model.get("status"));
     status.className = `mcx-status mcx-${kind}`;
     status.setAttribute("role", kind === "info" ? "status" : "alert");
+    drawStale();
+  }
+
+  // After a query that failed, the grid still holds the cards of the last one that ran: say so.
+  function drawStale() {
+    const shown = model.get("shown_query");
+    const old = model.get("status_kind") === "error" && model.get("query") !== shown;
+    grid.classList.toggle("mcx-stale", old);
+    stale.hidden = !old;
+    stale.textContent = old ? visible(`Still the cards of ${shown.trim() ? `“${shown}”` : "all cards"}: the query above did not run.`) : "";
   }
 
   // Column headers that sort, and the orders a click steps through (the database sorts).
@@ -116,7 +127,23 @@ function render({ model, el }) {
     return h("th", { class: `mcx-c${index}`, "aria-sort": sort }, button);
   }
 
+  // Arrow keys, Home and End move between rows; Enter or Space opens the focused one.
+  const ROW_MOVES = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
+
+  function rowKey(event, hash) {
+    const row = event.currentTarget;
+    if (event.target !== row || !(event.key in ROW_MOVES || event.key === "Enter" || event.key === " ")) return;
+    event.preventDefault();
+    event.stopPropagation();  // not JupyterLab's too: its arrows move between cells, Enter edits one
+    if (event.key in ROW_MOVES) {
+      const all = [...grid.querySelectorAll(".mcx-row")];
+      const to = Math.min(all.length - 1, Math.max(0, all.indexOf(row) + ROW_MOVES[event.key]));
+      all[to].focus();
+    } else send({ action: "select", hash });
+  }
+
   function drawGrid() {
+    const focused = grid.contains(document.activeElement) ? document.activeElement.closest(".mcx-row") : null;
     const rows = model.get("rows");
     const marked = new Set(model.get("marked"));
     const selected = model.get("selected");
@@ -142,7 +169,7 @@ function render({ model, el }) {
       const tr = h("tr", {
         class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: "0",
         onclick: () => send({ action: "select", hash: row.hash }),
-        onkeydown: (event) => { if (event.key === "Enter") send({ action: "select", hash: row.hash }); },
+        onkeydown: (event) => rowKey(event, row.hash),
       },
         h("td", {}, check),
         h("td", { class: "mcx-nowrap", text: row.time }),
@@ -156,6 +183,10 @@ function render({ model, el }) {
     }
     table.append(body);
     grid.replaceChildren(rows.length ? table : h("p", { class: "mcx-empty", text: "no cards to show" }));
+    if (focused) {  // the redrawn grid keeps the keyboard where it was
+      const again = [...body.children].find((tr) => tr.dataset.hash === focused.dataset.hash);
+      if (again) again.focus({ preventScroll: true });
+    }
     drawPager();
   }
 
@@ -172,6 +203,28 @@ function render({ model, el }) {
   }
 
   const TITLES = { content_type: "Type", tag: "Tags", time: "Time", size: "Size" };
+  const BAR_MOVES = { ArrowRight: 1, ArrowLeft: -1, Home: -Infinity, End: Infinity };
+
+  // An ISO week ("2026-W09") with the dates it runs from Monday to Sunday.
+  function bucketTitle(value) {
+    const week = /^(\d{4})-W(\d{2})$/.exec(value);
+    if (!week) return value;
+    const fourth = new Date(0).setUTCFullYear(Number(week[1]), 0, 4);  // in week 1, by definition
+    const monday = fourth - (((new Date(fourth).getUTCDay() + 6) % 7) - 7 * (Number(week[2]) - 1)) * 86_400_000;
+    const day = (time) => new Date(time).toISOString().slice(0, 10);
+    return `${value} (${day(monday)} to ${day(Math.min(monday + 6 * 86_400_000, Date.UTC(9999, 11, 31)))})`;
+  }
+
+  // The bars are one stop for Tab; arrow keys, Home and End move between those with cards.
+  function barKey(event, bars) {
+    if (!(event.key in BAR_MOVES)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const live = [...bars.querySelectorAll(".mcx-bar-v:not([disabled])")];
+    const to = live[Math.min(live.length - 1, Math.max(0, live.indexOf(event.target) + BAR_MOVES[event.key]))];
+    for (const bar of live) bar.tabIndex = bar === to ? 0 : -1;
+    to.focus();
+  }
 
   function drawFacets() {
     const all = model.get("facets");
@@ -183,12 +236,16 @@ function render({ model, el }) {
       const section = h("div", { class: "mcx-facet" }, h("h4", { text: TITLES[field] }));
       const click = (value) => send({ action: "facet", field, value });
       if (field === "time") {
-        const bars = h("div", { class: "mcx-histogram", role: "list" });
+        const bars = h("div", { class: "mcx-histogram", role: "toolbar", "aria-label": "Cards over time" });
+        bars.addEventListener("keydown", (event) => barKey(event, bars));
+        let stop = true;
         for (const [value, n] of values) {
+          const label = `${bucketTitle(value)}: ${n.toLocaleString("en-US")}`;
           const bar = h("button", {
-            type: "button", class: "mcx-bar-v", title: `${value}: ${n}`, "aria-label": `${value}: ${n}`,
+            type: "button", class: "mcx-bar-v", title: label, "aria-label": label, tabindex: n && stop ? "0" : "-1",
             onclick: () => click(value), ...(n ? {} : { disabled: "" }),
           }, h("span", { style: `height:${n ? Math.max(4, (100 * n) / most) : 0}%` }));
+          stop = stop && !n;
           bars.append(bar);
         }
         const ends = values.length > 1 ? [values[0][0], values[values.length - 1][0]] : [values[0][0]];
@@ -288,6 +345,8 @@ function render({ model, el }) {
   model.on("change:detail", drawDetail);
   model.on("change:status", () => { localStatus = null; drawStatus(); });
   model.on("change:status_kind", drawStatus);
+  model.on("change:query", drawStale);
+  model.on("change:shown_query", drawStale);
 
   query.value = model.get("query");
   root.dataset.loads = String(model.get("loads"));

@@ -129,15 +129,15 @@ class Explorer(anywidget.AnyWidget):
     """How many times the grid was filled (the browser tests time Enter to its change)."""
     facet_loads = traitlets.Int(0).tag(sync=True)
     """How many times facets were counted (they may arrive after the grid)."""
+    shown_query = traitlets.Unicode("").tag(sync=True)
+    """The query whose cards the grid shows: pages, orders and facet clicks go on from it, and
+    while ``query`` holds one that failed the page marks the grid as that query's."""
 
     def __init__(self, cards: NotebookCards, query: str = "", *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         super().__init__(page_size=_checked_page_size(page_size))
         self.cards = cards
         self._spec: Optional[SearchSpec] = None
         self._shown: list[MCard] = []
-        self._shown_query = ""
-        """The query whose results the grid shows: pages, orders and facet clicks go on from
-        it while the box holds a query that failed."""
         self._names: dict[str, str] = {}
         self._tags: dict[str, list[str]] = {}
         self._quiet = False
@@ -216,7 +216,7 @@ class Explorer(anywidget.AnyWidget):
             full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
             if full is not None:
                 self._open_hash(full)
-                self._shown_query = text
+                self.shown_query = text
                 return
             self._load(text)
         except Exception:
@@ -244,7 +244,7 @@ class Explorer(anywidget.AnyWidget):
         if not found and found.total and self.page > 0:  # the page emptied (cards removed)
             self._set_quietly(page=max(0, (found.total - 1) // size))
             found, names, tags = self._call(_page(self._wrapper, query, size, self.page * size, order))
-        self._shown_query = query
+        self.shown_query = query
         self._fill(list(found), found.total, names, tags, found.words)
         first = self.page * size + 1
         if found.total == 0:
@@ -265,7 +265,7 @@ class Explorer(anywidget.AnyWidget):
         the background and arrive after the grid (a newer query cancels them), so the kernel
         is free for the next action; without one (scripts, tests) they are counted at once."""
         self._cancel_facets()
-        counting = self._wrapper.facets(self._shown_query, FACET_FIELDS)
+        counting = self._wrapper.facets(self.shown_query, FACET_FIELDS)
         if getattr(self.comm, "kernel", None) is None:
             self._show_facets(self._call(counting))
             self.facet_loads += 1
@@ -307,7 +307,7 @@ class Explorer(anywidget.AnyWidget):
         before = {name: getattr(self, name) for name in grid}
         self._set_quietly(**grid)
         try:
-            self._load(self._shown_query)
+            self._load(self.shown_query)
         except Exception:
             self._set_quietly(**before)
             raise
@@ -323,12 +323,12 @@ class Explorer(anywidget.AnyWidget):
     def add_filter(self, field: str, value: object) -> None:
         """Narrow the query of the results shown by one facet value (what a click on a facet
         does)."""
-        self.run(with_term(self._shown_query, facet_term(field, value)))
+        self.run(with_term(self.shown_query, facet_term(field, value)))
 
     @_action
     def refresh(self) -> None:
         """Reload the page, the facets and the open card."""
-        self._load(self._shown_query)
+        self._load(self.shown_query)
         self._load_facets()
         if self.selected:
             self.select(self.selected)
@@ -371,7 +371,7 @@ class Explorer(anywidget.AnyWidget):
         self._tags[hash_str] = tags
         self.detail = {**self.detail, "tags": tags}
         self.rows = [{**r, "tags": tags} if r["hash"] == hash_str else r for r in self.rows]
-        if hash_prefix(self._shown_query) is None:
+        if hash_prefix(self.shown_query) is None:
             self._load_facets()
 
     @_action
@@ -414,7 +414,7 @@ class Explorer(anywidget.AnyWidget):
         removed = self._call(self._wrapper.remove(gone))
         self.marked = [h for h in self.marked if h != gone]
         self.selected, self.detail = "", {}
-        self._load(self._shown_query)
+        self._load(self.shown_query)
         self._load_facets()
         self.say(f"removed {gone}" if removed else f"{gone} was already gone")
 
@@ -446,7 +446,7 @@ class Explorer(anywidget.AnyWidget):
     # -- static view -----------------------------------------------------------------------------
     def _repr_html_(self) -> str:
         """The last view as static HTML, for a saved notebook: bounded and escaped."""
-        title = escape(self._shown_query) if self._shown_query.strip() else "all cards"
+        title = escape(self.shown_query) if self.shown_query.strip() else "all cards"
         head = (
             f'<p class="mcard-snapshot">mcard explorer (a snapshot; run the cell for the live view): '
             f"<code>{title}</code> · {self.total:,} card{'' if self.total == 1 else 's'} · {escape(self.status)}</p>"
