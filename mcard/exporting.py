@@ -192,6 +192,54 @@ def parquet_schema(with_content: bool) -> Any:
     return pa.schema(columns)
 
 
+def open_beside(path: Path) -> tuple[BinaryIO, Optional[tuple[Path, Path]]]:
+    """The file to write for ``path``, and (it, ``path``) when it is to replace the file there
+    once complete. A file is written beside itself and renamed over the old one when the
+    writing is complete, so a failed or interrupted export leaves the previous file (a backup)
+    as it was; the new file keeps the old one's permissions, and a link is followed to the file
+    it names. A device or pipe (``/dev/stdout``, a shell's ``>(...)``) is written directly
+    (None). The folder must exist."""
+    try:
+        existing: Optional[os.stat_result] = os.stat(path)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        return path.open("wb"), None
+    target = Path(os.path.realpath(path))
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    try:
+        opened = temporary.open("xb")
+        if existing is not None:
+            os.fchmod(opened.fileno(), stat.S_IMODE(existing.st_mode))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    return opened, (temporary, target)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` as an export writes a file (``open_beside``): the file there is
+    replaced only once all of ``data`` is written and durable."""
+    binary, replaced = open_beside(path)
+    complete = False
+    try:
+        try:
+            binary.write(data)
+            if replaced is not None:
+                binary.flush()
+                os.fsync(binary.fileno())
+        finally:
+            binary.close()
+        if replaced is not None:
+            os.replace(*replaced)
+        complete = True
+    except OSError as exc:  # a full disk, a file size limit: named by the destination
+        exc.filename, exc.filename2 = str(path), None
+        raise
+    finally:
+        if replaced is not None and not complete:
+            replaced[0].unlink(missing_ok=True)
+
+
 class _Writer:
     """Writes pages of cards to one destination (a path, or a binary stream left open), on a
     worker thread."""
@@ -222,7 +270,7 @@ class _Writer:
             except ImportError as exc:
                 raise ValidationError(f"Parquet export needs pyarrow: {install_command('parquet')}") from exc
         if isinstance(self.destination, Path):
-            self._binary = self._open_file(self.destination)
+            self._binary, self._replaced = open_beside(self.destination)
             binary: BinaryIO = self._binary
         else:
             binary = self.destination
@@ -236,29 +284,6 @@ class _Writer:
             fields = FIELDS + LABEL_FIELDS + (CONTENT_FIELDS if self.with_content else ())
             self._csv = csv.DictWriter(self._file, fieldnames=fields)
             self._csv.writeheader()
-
-    def _open_file(self, path: Path) -> BinaryIO:
-        """A file is written beside itself and renamed over the old one when the export is
-        complete, so a failed or interrupted export leaves the previous file (a backup) as it
-        was; the new file keeps the old one's permissions, and a link is followed to the file
-        it names. A device or pipe (``/dev/stdout``, a shell's ``>(...)``) is written directly.
-        The folder must exist, as for ``show -o``."""
-        try:
-            existing: Optional[os.stat_result] = os.stat(path)
-        except FileNotFoundError:
-            existing = None
-        if existing is not None and not stat.S_ISREG(existing.st_mode):
-            return path.open("wb")
-        target = Path(os.path.realpath(path))
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-        try:
-            opened = temporary.open("xb")
-            if existing is not None:
-                os.fchmod(opened.fileno(), stat.S_IMODE(existing.st_mode))
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        self._replaced = (temporary, target)
-        return opened
 
     def write(self, cards: list[MCard], labels: dict[str, Labels]) -> None:
         """Write a page of cards, each with its ``labels`` (name, tags, sightings)."""
@@ -421,7 +446,7 @@ async def export(
     chosen = format_for(destination, format)
     target = Path(destination) if isinstance(destination, (str, os.PathLike)) else destination
     if isinstance(target, Path):
-        await asyncio.to_thread(_not_the_store, store, target)
+        await asyncio.to_thread(not_the_store, store, target)
     writer = _Writer(target, chosen, with_content)
     total = await store.count(start_time, end_time)
     await asyncio.to_thread(writer.open)
@@ -449,14 +474,14 @@ async def export(
     return result
 
 
-def _not_the_store(store: AsyncPersistenceWrapper, destination: Path) -> None:
-    """Refuse to export over the store's own database (or its ``-wal``, ``-shm`` files)."""
+def not_the_store(store: AsyncPersistenceWrapper, destination: Path) -> None:
+    """Refuse to write over the store's own database (or its ``-wal``, ``-shm`` files)."""
     try:
         found = destination.stat()
     except OSError:
         return
     if (found.st_dev, found.st_ino) in store_files(store):
-        raise ValidationError(f"{destination} is the store's own file: export to another file")
+        raise ValidationError(f"{destination} is the store's own file: write to another file")
 
 
 class Labels(NamedTuple):

@@ -338,3 +338,32 @@ def test_an_export_over_the_store_itself_is_refused_and_the_store_kept(tmp_path)
     refused = mcard("export", str(db), "--format", "csv", db=db, check=2)
     assert b"the store's own file" in refused.stderr and db.read_bytes() == before
     assert b"kept" in mcard("ls", db=db).stdout
+
+
+def test_show_over_the_store_itself_is_refused_and_the_store_kept(tmp_path):
+    db = tmp_path / "cards.db"
+    [added] = json.loads(mcard("add", "kept", "--json", db=db).stdout)
+    before = db.read_bytes()
+    refused = mcard("show", added["hash"], "-o", str(db), db=db, check=2)
+    assert b"the store's own file" in refused.stderr and db.read_bytes() == before
+    assert b"kept" in mcard("ls", db=db).stdout
+
+
+def test_show_to_a_file_leaves_the_old_file_when_it_cannot_write(tmp_path):
+    """``show -o`` writes beside the file and renames, as an export does: with the file size
+    limit below the card's size, the file that was there stays as it was, and no part is left."""
+    db = tmp_path / "cards.db"
+    big = "x" * 200_000
+    key = hashlib.sha256(big.encode()).hexdigest()
+    (tmp_path / "big.txt").write_text(big)
+    mcard("import", str(tmp_path / "big.txt"), db=db)
+    out = tmp_path / "out.txt"
+    out.write_text("the previous file")
+    MCARD = str(Path(sys.executable).with_name("mcard"))
+    done = subprocess.run(["bash", "-c", f'ulimit -f 64; "{MCARD}" --db "{db}" show {key} -o "{out}"'],
+                          capture_output=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert str(out).encode() in done.stderr
+    assert out.read_text() == "the previous file" and sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == ["out.txt"]
+    mcard("show", key, "-o", str(out), db=db)
+    assert out.read_text() == big

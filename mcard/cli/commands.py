@@ -21,7 +21,7 @@ from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.domain.query.syntax import parse_iso
 from mcard.domain.shown import counted
-from mcard.exporting import ExportResult, content_refusal, export, format_for
+from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
 from mcard.importing import (
     ImportSummary,
     card_from_file_bytes,
@@ -197,16 +197,19 @@ async def cmd_ls(args: argparse.Namespace) -> int:
 
 async def cmd_show(args: argparse.Namespace) -> int:
     check_prefix(args.hash)
+    to_file = args.output is not None and not is_stdout(args.output)
     async with reading_store(args) as store:
         card = await card_named(store, args.hash)
+        if to_file:
+            await asyncio.to_thread(not_the_store, store, Path(args.output))
     damaged = await asyncio.to_thread(content_refusal, card)  # re-hashed: a row another tool changed
     if damaged is not None:
         raise StorageError(f"card {card.hash}: {damaged}; nothing shown (mcard verify lists them all)")
-    if args.output is None or is_stdout(args.output):
+    if to_file:
+        await asyncio.to_thread(write_file, Path(args.output), card.content_bytes)
+    else:
         sys.stdout.buffer.write(card.content_bytes)
         sys.stdout.flush()
-    else:
-        Path(args.output).write_bytes(card.content_bytes)
     return 0
 
 
