@@ -492,6 +492,8 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
     ('tag:"open', 4), ("size:99999999999999999999999GB", 5), ("size:>9223372036854775807", 5), ("size:5..2", 5),
     ("size:<0", 5), ("size:20.5", 5), ("size:5ib", 5), ("size:5i", 5), ("after:2026-01-01x02:00", 6),
     ("after:2026-01-01+24:00", 6), ("before:2026-01-01+23:60", 7),
+    # a '*' the search would drop: inside a word, ending a phrase, inside quotes
+    ("fox rep*about", 7), ("fox txt.ex*", 10), ('fox "quick bro*"', 14), ("type:text/* ab**", 15),
 ])
 async def test_a_malformed_query_points_at_the_position(store, bad, position):
     with pytest.raises(ValidationError, match=f"position {position}"):

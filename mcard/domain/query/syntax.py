@@ -81,7 +81,14 @@ def parse_find(query: object) -> FindQuery:
     )
     for low, high in found.get("size", []):  # type: ignore[misc]
         filters = filters.merged(Filters.of(min_size=low, max_size=high))
-    return FindQuery(filters, SearchSpec.of(text, "words") if text.strip() else None)
+    try:
+        return FindQuery(filters, SearchSpec.of(text, "words") if text.strip() else None)
+    except ValidationError as exc:
+        unknown = unknown_fields(query)
+        if not unknown:
+            raise
+        raise ValidationError(f"{exc} ({', '.join(name + ':' for name in unknown)} is read as words:"
+                              f" the fields are {', '.join(name + ':' for name in FIELDS)})") from exc
 
 
 def without_field(query: str, field: str) -> str:

@@ -202,7 +202,11 @@ def _no_word_to_look_for(first_excluded: Optional[int], first_punctuation: Optio
 
 def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
     prefix = not quoted and raw.endswith("*")
+    _check_stars(raw, quoted, position)
     words = tokens(raw[:-1] if prefix else raw)
+    if prefix and len(words) > 1:
+        raise ValidationError(f"'*' marks the prefix of one word, and {raw!r} holds {len(words)} words"
+                              f" ({' '.join(words)}): a prefix cannot end a phrase, at position {position + len(raw) - 1}")
     if any(len(word) > MAX_WORD for word in words):
         raise ValidationError(f"a word to search for is at most {MAX_WORD:,} characters, at position {position}")
     if not words:
@@ -214,6 +218,24 @@ def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
     if len(words) == 1 and not quoted:
         return Term(words[0])
     return Phrase(tuple(words))
+
+
+_STAR_ENDING_A_WORD: Final = re.compile(r"\w\*")
+
+
+def _check_stars(raw: str, quoted: bool, position: int) -> None:
+    """Refuse a ``*`` the search would drop: one inside an item (``rep*about``), or one ending
+    a word inside quotes (``"quick bro*"``, a phrase is found as written)."""
+    if quoted:
+        inside = _STAR_ENDING_A_WORD.search(raw)
+        if inside is not None:
+            raise ValidationError("a '*' inside quotes is not a prefix (a phrase is found as written),"
+                                  f" at position {position + 1 + inside.end() - 1}")
+        return
+    word = raw.rstrip("*")
+    if word and ("*" in word or raw.endswith("**")):
+        column = word.find("*") if "*" in word else len(word) + 1
+        raise ValidationError(f"'*' marks a prefix only at the end of a word, at position {position + column}")
 
 
 def text_of(content: object) -> Optional[str]:
