@@ -303,6 +303,17 @@ async def test_a_malformed_word_query_is_a_validation_error(store, bad):
 
 
 # -- regex --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, message", [
+    ("[unclosed", "unterminated character set at position 0$"),
+    ("(?<=a+)b", "look-behind requires fixed-width pattern$"),  # re gives no position
+    ("a{4294967295}", "the repetition number is too large$"),
+    ("(" * 500 + "a" + ")" * 500, "nested too deeply for Python's re$"),
+])
+async def test_a_pattern_re_cannot_compile_is_a_validation_error(store, bad, message):
+    with pytest.raises(ValidationError, match=f"^not a regular expression: {re.escape(message[:-1])}$"):
+        await store.search(bad, mode="regex")
+
+
 REGEXES = st.one_of(
     st.sampled_from([r"fox(es)?\b", r"^[A-Z]", r"\d+%", r"straße|STRASSE", r"ﬁ\w+", r"caf(e\u0301|é)", r"\x00",
                      r"(?i)fox", r"qu.ck", r"[σς]", r"日本", r"\s{2,}", r"a-b", r"die", r"istanbul", r"kirmizi"]),

@@ -118,7 +118,7 @@ def add_parsers(add: Any, listing: Any) -> None:
     """The three commands' arguments (``add`` makes a subcommand, ``listing`` adds output options)."""
     cmd = add("search", "cards whose text contains TEXT (or matches it as words or a regular expression)")
     cmd.add_argument("text", help=f"what to find; {AFTER_DASHES.format(command='search')}")
-    cmd.add_argument("-i", "--ignore-case", action="store_true", help="match in any case (Unicode casefolding)")
+    cmd.add_argument("-i", "--ignore-case", action="store_true", help="match in any case (Unicode casefolding; with --regex, re.IGNORECASE)")
     how = cmd.add_mutually_exclusive_group()
     how.add_argument("--words", action="store_true",
                      help='word search, best first: words, "phrases", prefix*, OR, -excluded (any case)')

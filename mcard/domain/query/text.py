@@ -259,7 +259,12 @@ def compile_regex(pattern: object, flags: int = 0) -> re.Pattern[str]:
     try:
         return re.compile(pattern, flags)
     except re.error as exc:
-        raise ValidationError(f"not a regular expression: {exc.msg} at position {exc.pos}") from exc
+        where = "" if exc.pos is None else f" at position {exc.pos}"
+        raise ValidationError(f"not a regular expression: {exc.msg}{where}") from exc
+    except OverflowError as exc:  # a repeat count past what re can hold: a{4294967295}
+        raise ValidationError(f"not a regular expression: {exc}") from exc
+    except RecursionError as exc:  # groups nested hundreds deep
+        raise ValidationError("not a regular expression: nested too deeply for Python's re") from exc
 
 
 _META: Final = frozenset(".^$*+?{}[]()|")
