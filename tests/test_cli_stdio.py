@@ -132,3 +132,20 @@ def test_a_broken_pipe_ends_quietly(tmp_path):
     mcard("add", *(f"card number {i}" for i in range(2000)), db=db)
     piped = subprocess.run(f"'{MCARD}' --db '{db}' ls --limit 0 | head -n 1", shell=True, capture_output=True, timeout=60)
     assert piped.stdout.startswith(b"HASH") and piped.stderr == b""
+
+
+def _closing(stream: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``mcard ARGS`` started with ``stream`` (1: stdout, 2: stderr) closed, as ``>&-`` does."""
+    return subprocess.run(["bash", "-c", f'"$0" "$@" {stream}>&-', MCARD, *args], capture_output=True, timeout=60)
+
+
+def test_a_closed_standard_output_is_a_write_error_and_a_closed_standard_error_is_quiet(tmp_path):
+    db = tmp_path / "cards.db"
+    mcard("add", "hello", db=db)
+    listed = _closing("1", "ls", "--db", str(db))
+    assert listed.returncode == 2 and listed.stderr == b"mcard: standard output: Bad file descriptor\n"
+    found = _closing("2", "find", "hello", "--csv", "--db", str(db))  # the count note is not in the data
+    assert found.returncode == 0 and found.stdout.decode().splitlines()[1].startswith(sha256(b"hello"))
+    assert len(found.stdout.decode().splitlines()) == 2
+    exported = _closing("2", "export", "-", "--db", str(db))  # its progress bar has nowhere to go
+    assert exported.returncode == 0 and json.loads(exported.stdout)["content"] == "hello"

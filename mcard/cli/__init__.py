@@ -7,6 +7,8 @@ Every non-zero status comes with exactly one line on stderr, control characters 
 from __future__ import annotations
 
 import asyncio
+import errno
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -22,7 +24,28 @@ from .resolving import NotFound
 EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT, EXIT_STORAGE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+class _ClosedOutput(io.RawIOBase):
+    """Standard output when the command was started with it closed (``mcard ls >&-``): the
+    first write fails as a write to a closed descriptor does, which ``main`` reports."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF), "standard output")
+
+
+def _closed_streams_replaced() -> None:
+    """Python gives a stream closed at start as None: standard error then writes nowhere (the
+    exit status still tells), standard output fails on its first write."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open for the process's life)
+    if sys.stdout is None:
+        sys.stdout = io.TextIOWrapper(_ClosedOutput(), write_through=True)  # type: ignore[arg-type]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    _closed_streams_replaced()
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     args = parse(argv)
     try:
