@@ -67,6 +67,10 @@ def test_search_and_find_page_with_an_offset(db):
     second = mcard("find", "fox", "--limit", "1", "--offset", "1", "--json", db=db)
     assert contents(second) == ["The quick brown Fox"] and b"showing 2 to 2" in second.stderr
     assert mcard("search", "--words", "fox", "--offset", "2", db=db, check=1).stderr.endswith(b"past --offset 2\n")
+    assert mcard("find", "fox", "--offset", "2", db=db, check=1).stderr == b"mcard: 2 matches; none past --offset 2\n"
+    most = str(2**63 - 1)  # the largest limit the API takes: every card
+    for command in (["ls"], ["search", "-i", "s"], ["find", "s*"]):
+        assert as_json(mcard(*command, "--limit", most, "--json", db=db)) == as_json(mcard(*command, "--limit", "0", "--json", db=db))
     dashed = subprocess.run([MCARD, "--db", str(db), "search", "--words", "--json", "--", "-quick fox"],
                             capture_output=True, timeout=60)
     assert contents(dashed) == ["foxes and hounds, fox after fox"]

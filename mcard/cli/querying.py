@@ -21,9 +21,11 @@ BAR_WIDTH: Final = 24
 
 
 def limit_of(value: int) -> Optional[int]:
+    """A ``--limit`` (0: none); one of 2**63-1 or more is none too: no store holds that many
+    cards, and the listings read one card past the limit to tell whether there are more."""
     if value < 0:
         raise ValidationError("--limit must not be negative")
-    return value or None
+    return None if value >= 2**63 - 1 else value or None
 
 
 def offset_of(value: int) -> int:
@@ -86,7 +88,7 @@ async def cmd_find(args: argparse.Namespace) -> int:
         more = f"; {next_page(shown, offset)}" if limit is not None and last < found.total else ""
         total += f"; showing {first:,} to {last:,}{more}" if shown else f"; none past --offset {offset:,}"
     note(total)
-    return 0
+    return 0 if shown else 1  # as search: no card listed
 
 
 async def cmd_facets(args: argparse.Namespace) -> int:
