@@ -111,6 +111,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("ls-json-bad-type", lambda t: ["ls", "--json", "--type", "image"], 2, "a content type is like"),
     ("ls-limit-too-large", lambda t: ["ls", "--limit", str(2**64)], 2, "limit must be an integer"),
     ("ls-missing-database", lambda t: ["ls", "--db", str(t / "missing" / "cards.db")], 3, "no card store here (no such file)"),
+    ("ls-a-folder", lambda t: ["ls", "--db", str(t)], 3, "no card store here (a folder)"),
     # show
     ("show-to-a-missing-folder", lambda t: ["show", "HASH", "-o", str(t / "missing" / "out.txt")], 2, "No such file or directory"),
     ("show-to-a-file-under-a-file", lambda t: ["show", "HASH", "-o", str(a_file(t) / "out.txt")], 2, "Not a directory"),
@@ -125,6 +126,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("find-nothing-found", lambda t: ["find", "tag:none absent\x07"], 1, "no card matches 'tag:none absent\\x07'"),
     ("find-query-starting-with-a-dash", lambda t: ["find", "-draft"], 2, "goes after --: mcard find -- -draft"),
     ("search-text-starting-with-a-dash", lambda t: ["search", "-x"], 2, "goes after --: mcard search -- -draft"),
+    ("facets-query-starting-with-a-dash", lambda t: ["facets", "-draft"], 2, "goes after --: mcard facets -- -draft"),
     ("find-malformed", lambda t: ["find", 'size:>1XB "open'], 2, "at position"),
     ("find-only-excluded-words", lambda t: ["find", "--", "tag:x -draft"], 2, "only excludes words; a word search needs one that is not excluded, at position 6"),
     ("find-not-a-database", lambda t: ["find", "x", "--db", str(not_a_database(t))], 3, "storage error"),

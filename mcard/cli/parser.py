@@ -55,7 +55,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "lab":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        hint = ""
+        if args.command in ("search", "find", "facets") and any(arg.startswith("-") for arg in extra):
+            hint = "; " + querying.AFTER_DASHES.format(command=args.command)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args.lab_args = extra
     _refuse_unused(parser, args)
     args.db = getattr(args, "db", None)

@@ -21,11 +21,12 @@ BAR_WIDTH: Final = 24
 
 
 def limit_of(value: int) -> Optional[int]:
-    """A ``--limit`` (0: none); one of 2**63-1 or more is none too: no store holds that many
-    cards, and the listings read one card past the limit to tell whether there are more."""
+    """A ``--limit`` (0: none). The largest the API takes, 2**63-1, is none too: no store holds
+    that many cards, and the listings read one card past the limit to tell whether there are
+    more. A larger one is left for the API to refuse."""
     if value < 0:
         raise ValidationError("--limit must not be negative")
-    return None if value >= 2**63 - 1 else value or None
+    return None if value == 2**63 - 1 else value or None
 
 
 def offset_of(value: int) -> int:

@@ -146,7 +146,8 @@ class SQLiteStore(BaseStore):
         if self._file is not None:
             try:
                 if read_only and not await asyncio.to_thread(self.config.path.is_file):
-                    raise NoCardStoreError(f"{self._where}: no card store here (no such file)")
+                    what = "a folder" if await asyncio.to_thread(self.config.path.is_dir) else "no such file"
+                    raise NoCardStoreError(f"{self._where}: no card store here ({what})")
                 if not read_only:
                     await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
                 unusable = await asyncio.to_thread(check_file, self.config.path, not read_only)
