@@ -6,6 +6,7 @@ card, whether its indexes cover the cards yet or not.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import sys
@@ -498,6 +499,29 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
     assert january.total == sum(1 for c, _, _ in CORPUS if T0 <= c.g_time < T0 + timedelta(days=10))
 
 
+async def test_find_counts_the_cards_it_lists_while_another_task_writes(store):
+    """Without a limit, ``total`` is the number of cards listed, from the same snapshot, also
+    while cards are being added: it was counted apart from the page (a few in ten disagreed)."""
+    writing = True
+
+    async def writer() -> None:
+        made = 0
+        while writing:
+            await store.save_many([MCard(f"fox written meanwhile {made} {n}") for n in range(5)])
+            made += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(writer())
+    try:
+        for _ in range(25):
+            for query in ("", "type:text/*", "fox"):
+                found = await store.find(query)
+                assert len(found) == found.total, query
+    finally:
+        writing = False
+        await task
+
+
 @pytest.mark.parametrize("bad, position", [
     ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6), ("before:0001-01-01", 7),
     ('tag:"open', 4), ("size:99999999999999999999999GB", 5), ("size:>9223372036854775807", 5), ("size:5..2", 5),
@@ -505,6 +529,7 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
     ("after:2026-01-01+24:00", 6), ("before:2026-01-01+23:60", 7),
     # a '*' the search would drop: inside a word, ending a phrase, inside quotes
     ("fox rep*about", 7), ("fox txt.ex*", 10), ('fox "quick bro*"', 14), ("type:text/* ab**", 15),
+    ("type:text/plain fox type:image/png", 20),
 ])
 async def test_a_malformed_query_points_at_the_position(store, bad, position):
     with pytest.raises(ValidationError, match=f"position {position}"):
@@ -520,6 +545,16 @@ async def test_a_date_with_an_offset_is_its_midnight_there(store):
     assert found.total == sum(1 for c, _, _ in CORPUS if c.g_time >= start)
     west = await store.find(f"before:{east.date().isoformat()}-05:00")
     assert west.total == sum(1 for c, _, _ in CORPUS if c.g_time < east + timedelta(hours=5))
+
+
+async def test_a_time_between_two_microseconds_bounds_as_the_time_it_lies_before(store):
+    """Cards keep microseconds: ``after:`` and ``before:`` a time with more fractional digits
+    start at the next microsecond (Python cuts the digits off, which moved the bound back)."""
+    card = CORPUS[0][0]
+    moment = card.g_time.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    assert card.hash not in {c.hash for c in await store.find(f"after:{moment}0001Z")}
+    assert card.hash in {c.hash for c in await store.find(f"before:{moment}0001Z")}
+    assert card.hash in {c.hash for c in await store.find(f"after:{moment}0000Z")}
 
 
 async def test_sizes_are_exact_to_the_byte(store):

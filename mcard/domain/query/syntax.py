@@ -22,7 +22,7 @@ from datetime import time as dt_time
 from fractions import Fraction
 from typing import Final, Optional
 
-from ..models.card import MIN_TIME, to_utc
+from ..models.card import MIN_TIME, TIME_RANGE, to_utc
 from ..models.exceptions import ValidationError
 from .filters import Filters
 from .text import MAX_QUERY, SearchSpec
@@ -33,6 +33,8 @@ _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"
 _SIZE: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]i?b?|b)?", re.IGNORECASE)
 _DATE_WITH_OFFSET: Final = re.compile(r"(?P<date>[0-9]{4}-?[0-9]{2}-?[0-9]{2})(?P<offset>[+-][0-9]{2}:?[0-9]{2})")
 _EXTENDED_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_BETWEEN_MICROSECONDS: Final = re.compile(r"[Tt ][0-9]{2}(?::?[0-9]{2}){2}[.,][0-9]{6}[0-9]*[1-9]")
+"""A time of day with a fraction beyond the microseconds (which Python cuts off)."""
 _UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ONE: Final = timedelta(microseconds=1)
 MAX_SIZE: Final = 2**63 - 1
@@ -62,6 +64,8 @@ def parse_find(query: object) -> FindQuery:
             continue
         if match.group("neg"):
             raise ValidationError(f"only words and phrases can be excluded, at position {match.start()}")
+        if field == "type" and field in found:
+            raise ValidationError(f"type: may be given once, at position {match.start()}")
         raw = match.group("value")
         value = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw
         position = match.start("value")
@@ -73,7 +77,7 @@ def parse_find(query: object) -> FindQuery:
         words[match.start():match.end()] = " " * (match.end() - match.start())
     text = "".join(words)
     filters = Filters.of(
-        content_type=_one(found, "type"),
+        content_type=found.get("type", [None])[0],  # type: ignore[arg-type]
         tag=found.get("tag"),
         name=found.get("name"),
         start_time=max(found.get("after", []), default=None),  # type: ignore[type-var]
@@ -108,13 +112,6 @@ def unknown_fields(query: str) -> list[str]:
     return list(dict.fromkeys(name for name in names if name.lower() not in FIELDS))
 
 
-def _one(found: dict[str, list[object]], field: str) -> Optional[str]:
-    values = found.get(field, [])
-    if len(values) > 1:
-        raise ValidationError(f"{field}: may be given once")
-    return values[0] if values else None  # type: ignore[return-value]
-
-
 def _value(field: str, value: str, position: int) -> object:
     try:
         if field in ("after", "before"):
@@ -142,8 +139,10 @@ def _value(field: str, value: str, position: int) -> object:
 def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
     """An ISO 8601 date or time; naive when it has no offset. A date is its first instant (with
     ``end_of_day``, its last), also with an offset: ``2026-01-01+02:00`` is that day two hours
-    east of UTC. Between a date and its time only ``T`` or a space (Python 3.11 takes any
-    character there, and read ``+02:00`` as a time of day)."""
+    east of UTC; so is a time between two microseconds (cards keep microseconds) the first
+    microsecond after it (with ``end_of_day``, the last before it). Between a date and its time
+    only ``T`` or a space (Python 3.11 takes any character there, and read ``+02:00`` as a time
+    of day)."""
     text = text.replace("Z", "+00:00")
     dated = _DATE_WITH_OFFSET.fullmatch(text)
     try:
@@ -152,9 +151,15 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
         if _EXTENDED_DATE.match(text) and len(text) > 10 and text[10] not in "Tt ":
             raise ValidationError("not an ISO 8601 date or time") from None
         try:
-            return datetime.fromisoformat(text)
+            moment = datetime.fromisoformat(text)  # cut to the microsecond
         except ValueError:
             raise ValidationError("not an ISO 8601 date or time") from None
+        if end_of_day or not _BETWEEN_MICROSECONDS.search(text):
+            return moment
+        try:
+            return moment + timedelta(microseconds=1)
+        except OverflowError:
+            raise ValidationError(f"after the last time a card can have ({TIME_RANGE})") from None
     moment = datetime.combine(day, dt_time.max if end_of_day else dt_time.min)
     if dated is None:
         return moment

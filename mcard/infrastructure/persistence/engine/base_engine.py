@@ -26,6 +26,7 @@ from .card_rows import Row, head_row
 from .facets import FACETS, facet_values, order_facet, time_width
 from .hash_ranges import RangeDigest, check_ranges, digest_groups
 from .integrity import DamagedCard, VerifyReport, check_stored
+from .page_marks import told_total
 
 if TYPE_CHECKING:
     from ..engine_config import EngineConfig
@@ -103,6 +104,8 @@ def check_page_size(value: object) -> int:
 
 
 FILTERS: Final = ("content_type", "min_size", "max_size", "tag", "name", "start_time", "end_time")
+
+
 class Found(list):  # type: ignore[type-arg]
     """Cards found, ``total``: how many match without ``limit`` and ``offset``, and ``words``:
     the query's word search, if it has one (what ``snippet`` marks)."""
@@ -730,12 +733,14 @@ class BaseStore(ABC):
         offset = check_count("offset", offset, allow_none=False) or 0
         order = None if order is None else check_order(order)
         if parsed.words is None:
-            total = await self._count(parsed.filters)
             if limit == 0:
-                return Found([], total)
+                return Found([], await self._count(parsed.filters))
             if order in (None, DEFAULT_ORDER):
-                return Found(await self._list(parsed.filters, limit, offset, None), total)
-            return Found(await self._list_ordered(parsed.filters, limit, offset, order), total)
+                cards = await self._list(parsed.filters, limit, offset, None)
+            else:
+                cards = await self._list_ordered(parsed.filters, limit, offset, order)
+            told = told_total(len(cards), limit, offset)  # the page's own snapshot, writers or not
+            return Found(cards, await self._count(parsed.filters) if told is None else told)
         if order is not None:
             cards, total = await self._search_ordered(parsed.words, parsed.filters, limit, offset, order)
             return Found(cards, total, parsed.words)

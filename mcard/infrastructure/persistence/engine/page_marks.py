@@ -14,6 +14,15 @@ Mark = tuple[int, int, str]
 """(change stamp, g_time in microseconds, hash) of the last card of a page."""
 
 
+def told_total(shown: int, limit: Optional[int], offset: int) -> Optional[int]:
+    """How many cards match in all, as a page of ``shown`` cards read at ``limit`` and
+    ``offset`` tells it (from the page's own snapshot): when it is not full and not past the
+    last match; else None (count them)."""
+    if (limit is None or shown < limit) and (shown or offset == 0):
+        return offset + shown
+    return None
+
+
 def _kept_by_stamp(filters: Filters) -> bool:
     """Whether the change stamp moves whenever the cards ``filters`` choose may change: not
     when they name tags or sighting names, which change without a card being saved or removed."""

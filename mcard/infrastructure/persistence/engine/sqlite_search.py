@@ -29,6 +29,7 @@ from mcard.domain.query.text import Clause, Term, text_of, tokens
 
 from . import page_walks, sql_filters
 from .name_globs import sqlite_glob
+from .page_marks import told_total
 from .sqlite_connection import SQLiteWorker
 
 CARD: Final = (
@@ -209,8 +210,9 @@ async def total_of(
 ) -> int:
     """How many cards ``spec`` matches among those passing ``filters``: told by ``page`` (read
     at ``limit`` and ``offset``) when it is not full and not past the last match, else counted."""
-    if (limit is None or len(page) < limit) and (page or offset == 0):
-        return offset + len(page)
+    told = told_total(len(page), limit, offset)
+    if told is not None:
+        return told
     params: list[object] = []
     [(total,)] = await db.fetch(f"SELECT count(*) FROM card WHERE {matched(spec, filters, params)}", params)
     return int(total)
@@ -380,9 +382,9 @@ async def _words(
     if with_total:  # without filters, counted in the index alone (~7x faster for 50,000 matches)
         steps.append(db.fetch(COUNT_WORD_MATCHES, params) if filters.empty
                      else db.fetch(f"SELECT count(*) {matched}", params))
-    # Coverage only grows: when the index covers every card before the page is read, the
-    # page misses only cards stored after the search began.
-    behind, cards, *counted = await db.in_turn(steps)
+    # One snapshot: the total counts the cards the page was read from. Coverage only grows:
+    # when the index covers every card before the page is read, it misses none of them.
+    behind, cards, *counted = await db.in_turn(steps, snapshot=True)
     if not behind[0][0]:
         return cards, (counted[0][0][0] if counted else None)
     ranked = await _words_behind(db, spec, filters)
