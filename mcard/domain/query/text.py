@@ -230,7 +230,7 @@ def _check_stars(raw: str, quoted: bool, position: int) -> None:
         inside = _STAR_ENDING_A_WORD.search(raw)
         if inside is not None:
             raise ValidationError("a '*' inside quotes is not a prefix (a phrase is found as written),"
-                                  f" at position {position + 1 + inside.end() - 1}")
+                                  f" at position {position + inside.end()}")  # the quote is at position
         return
     word = raw.rstrip("*")
     if word and ("*" in word or raw.endswith("**")):
