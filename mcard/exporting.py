@@ -209,10 +209,15 @@ def open_beside(path: Path) -> tuple[BinaryIO, Optional[tuple[Path, Path]]]:
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     try:
         opened = temporary.open("xb")
-        if existing is not None:
-            os.fchmod(opened.fileno(), stat.S_IMODE(existing.st_mode))
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    if existing is not None:
+        try:
+            os.fchmod(opened.fileno(), stat.S_IMODE(existing.st_mode))
+        except OSError as exc:  # a file system without Unix permissions (vfat, some FUSE)
+            opened.close()
+            temporary.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
     return opened, (temporary, target)
 
 

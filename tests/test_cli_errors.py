@@ -109,7 +109,9 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("ls-two-formats", lambda t: ["ls", "--csv", "--json"], 2, "choose one output format: --json or --csv"),
     ("ls-csv-empty-tag", lambda t: ["ls", "--csv", "--tag", ""], 2, "a tag must not be empty"),
     ("ls-json-bad-type", lambda t: ["ls", "--json", "--type", "image"], 2, "a content type is like"),
-    ("ls-limit-too-large", lambda t: ["ls", "--limit", str(2**64)], 2, "limit must be an integer"),
+    ("ls-limit-too-large", lambda t: ["ls", "--limit", str(2**64)], 2, f"--limit is a whole number from 0 to {2**63 - 1}, got {2**64}"),
+    ("search-limit-just-too-large", lambda t: ["search", "x", "--limit", str(2**63)], 2, f"from 0 to {2**63 - 1}, got {2**63}"),
+    ("find-mistyped-option", lambda t: ["find", "hello", "--limt", "5"], 2, "unrecognized arguments: --limt 5 (see"),
     ("ls-missing-database", lambda t: ["ls", "--db", str(t / "missing" / "cards.db")], 3, "no card store here (no such file)"),
     ("ls-a-folder", lambda t: ["ls", "--db", str(t)], 3, "no card store here (a folder)"),
     # show

@@ -53,9 +53,9 @@ def test_find_combines_fields_and_words_and_reports_the_total(db):
     assert result.stderr.decode().strip() == "mcard: 2 matches; showing 1 to 1; --offset 1 shows the next ones, --limit 0 all"
     assert mcard("find", "type:image/* fox", db=db, check=1).stderr.decode().startswith("mcard: no card matches")
     mistyped = mcard("find", "typ:image", db=db, check=1).stderr.decode()
-    assert "typ: searched as words; the fields are type:, tag:" in mistyped
+    assert "typ: is read as words; the fields are type:, tag:" in mistyped
     mistyped = mcard("find", "typ:image/*", db=db, check=2).stderr.decode()  # as words, a prefix of two
-    assert "a prefix cannot end a phrase, at position 10 (typ: is read as words: the fields are type:, tag:" in mistyped
+    assert "a prefix cannot end a phrase, at position 10 (typ: is read as words; the fields are type:, tag:" in mistyped
     bad = mcard("find", "size:>1XB", db=db, check=2)
     assert b"position" in bad.stderr and bad.stdout == b""
 

@@ -135,11 +135,11 @@ def test_a_broken_pipe_ends_quietly(tmp_path):
 
 
 def _closing(stream: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    """``mcard ARGS`` started with ``stream`` (1: stdout, 2: stderr) closed, as ``>&-`` does."""
+    """``mcard ARGS`` started with ``stream`` (0: stdin, 1: stdout, 2: stderr) closed, as ``>&-`` does."""
     return subprocess.run(["bash", "-c", f'"$0" "$@" {stream}>&-', MCARD, *args], capture_output=True, timeout=60)
 
 
-def test_a_closed_standard_output_is_a_write_error_and_a_closed_standard_error_is_quiet(tmp_path):
+def test_closed_standard_streams_are_read_or_write_errors_and_a_closed_standard_error_is_quiet(tmp_path):
     db = tmp_path / "cards.db"
     mcard("add", "hello", db=db)
     listed = _closing("1", "ls", "--db", str(db))
@@ -149,3 +149,6 @@ def test_a_closed_standard_output_is_a_write_error_and_a_closed_standard_error_i
     assert len(found.stdout.decode().splitlines()) == 2
     exported = _closing("2", "export", "-", "--db", str(db))  # its progress bar has nowhere to go
     assert exported.returncode == 0 and json.loads(exported.stdout)["content"] == "hello"
+    for args in (["add", "-"], ["import", "-"], ["import", "--records", "-"]):
+        read = _closing("0", *args, "--db", str(db))
+        assert read.returncode == 2 and read.stderr == b"mcard: standard input: Bad file descriptor\n", args

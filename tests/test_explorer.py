@@ -147,6 +147,10 @@ def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     explorer.run("fox")
     explorer.run("fox size:huge")
     assert explorer.shown_query == "fox" and explorer.query == "fox size:huge"
+    explorer.sort("oldest")  # orders and pages go on with the query shown
+    assert explorer.shown_query == "fox" and explorer.status.endswith("oldest first")
+    with pytest.raises(traitlets.TraitError):  # what the grid shows, not a control
+        explorer.shown_query = "dog"
 
 
 def test_the_time_histogram_shows_the_empty_buckets_between_as_empty_bars(tmp_path):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, NOTIFICATION_SETTINGS, Lab, chromium, get_json, launch_lab, run_all  # noqa: F401
 from tests.test_explorer import wav
 
@@ -46,6 +46,7 @@ def explorer_notebook(page_size: int = 10) -> nbformat.NotebookNode:
         cells=[
             new_code_cell("import mcard.notebook\ncards = mcard.notebook.open()"),
             new_code_cell(f"explorer = cards.explorer(page_size={page_size})\nexplorer"),
+            new_markdown_cell("A cell after the explorer: JupyterLab's arrow keys would move to it."),
         ],
         metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
     )
@@ -162,18 +163,22 @@ def active_cell(page) -> int:  # type: ignore[no-untyped-def]
 
 
 def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
-    """Rows: arrows, Home and End move, Enter opens, and the keyboard stays on the row the
-    redrawn grid holds; JupyterLab's own keys (arrows move between cells) are not run.
-    The histogram is one stop for Tab, its arrows moving between the bars with cards."""
+    """Rows: arrows, Home and End move, Enter opens, and the keyboard stays where it was while
+    the grid, the pager and the facets redraw; JupyterLab's own plain keys (arrows move between
+    cells, a letter changes one) do not run from the explorer. The histogram is one stop for
+    Tab, its arrows moving between the bars with cards."""
     from playwright.sync_api import expect
 
     rows = root.locator(".mcx-row")
+    root.locator(".mcx-status").click()  # the explorer's cell is JupyterLab's active one
     cell = active_cell(page)
     rows.first.focus()
+    page.keyboard.press("ArrowUp")  # at the first row: JupyterLab would move up a cell
     page.keyboard.press("ArrowDown")
     expect(rows.nth(1)).to_be_focused()
     page.keyboard.press("End")
     expect(rows.last).to_be_focused()
+    page.keyboard.press("ArrowDown")  # at the last row: JupyterLab would move down a cell
     page.keyboard.press("Home")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
@@ -183,8 +188,24 @@ def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
     expect(rows.nth(2)).to_be_focused()
     page.keyboard.press(" ")
     expect(rows.nth(2)).to_have_class(re.compile(r"\bmcx-selected\b"))
+    page.keyboard.press("m")  # in command mode: the cell would become Markdown
     assert active_cell(page) == cell
-    assert page.locator(".jp-Notebook.jp-mod-editMode").count() == 0
+    assert page.locator(".jp-Notebook .jp-Cell").nth(cell).evaluate("c => c.classList.contains('jp-CodeCell')")
+    box = rows.nth(2).locator("input[type=checkbox]")
+    box.focus()
+    page.keyboard.press(" ")  # ticked, redrawn: the keyboard stays on the box
+    expect(rows.nth(2).locator("input[type=checkbox]")).to_be_checked()
+    expect(rows.nth(2).locator("input[type=checkbox]")).to_be_focused()
+    page.keyboard.press(" ")
+    expect(rows.nth(2).locator("input[type=checkbox]")).not_to_be_checked()
+    root.get_by_role("button", name="Next ›").focus()
+    page.keyboard.press("Enter")
+    expect(root.locator(".mcx-page")).to_contain_text("page 2 of")
+    expect(root.get_by_role("button", name="Next ›")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    expect(root.locator(".mcx-page")).to_contain_text("page 1 of")
+    expect(root.get_by_role("button", name="Next ›")).to_be_focused()  # Previous is disabled now
 
     bars = root.locator(".mcx-histogram .mcx-bar-v:not([disabled])")
     assert root.locator(".mcx-histogram .mcx-bar-v").evaluate_all("bars => bars.filter((bar) => bar.tabIndex === 0).length") == 1
@@ -197,6 +218,8 @@ def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
     expect(bars.last).to_be_focused()
     page.keyboard.press("ArrowLeft")
     expect(bars.nth(bars.count() - 2)).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowUp")
     assert active_cell(page) == cell
 
 
@@ -244,6 +267,9 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(stale).to_have_text("Still the cards of “fox”: the query above did not run.")
                 expect(root.locator(".mcx-grid-wrap")).to_have_class(re.compile(r"\bmcx-stale\b"))
                 shot(root, "03-malformed")
+                root.get_by_role("button", name="Next ›").click()  # pages go on with fox: still said
+                expect(status).to_have_text(f"11–20 of {fox_total} cards, best first")
+                expect(stale).to_be_visible()
                 run_query(root, "fox")
                 expect(status).to_have_text(f"1–10 of {fox_total} cards, best first")
                 expect(stale).to_be_hidden()

@@ -24,24 +24,52 @@ from .resolving import NotFound
 EXIT_OK, EXIT_NOT_FOUND, EXIT_BAD_INPUT, EXIT_STORAGE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-class _ClosedOutput(io.RawIOBase):
-    """Standard output when the command was started with it closed (``mcard ls >&-``): the
-    first write fails as a write to a closed descriptor does, which ``main`` reports."""
+class _ClosedStream(io.RawIOBase):
+    """A standard stream the command was started without (``mcard ls >&-``, ``add - <&-``):
+    reading or writing fails as on a closed descriptor, which ``main`` reports."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
 
     def writable(self) -> bool:
         return True
 
+    def readinto(self, buffer: object) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF), self.name)
+
     def write(self, data: object) -> int:
-        raise OSError(errno.EBADF, os.strerror(errno.EBADF), "standard output")
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF), self.name)
+
+
+def _hold(descriptor: int, flags: int) -> None:
+    """Take a closed standard descriptor with /dev/null opened the other way, so that no file
+    opened later becomes it (and reading or writing it still fails)."""
+    try:
+        os.fstat(descriptor)
+        return
+    except OSError:
+        pass
+    opened = os.open(os.devnull, flags)
+    if opened != descriptor:
+        os.dup2(opened, descriptor)
+        os.close(opened)
 
 
 def _closed_streams_replaced() -> None:
-    """Python gives a stream closed at start as None: standard error then writes nowhere (the
-    exit status still tells), standard output fails on its first write."""
+    """Python gives a standard stream closed at start as None: standard input and output then
+    fail on their first use; standard error writes nowhere (the exit status still tells)."""
+    if sys.stdin is None:
+        _hold(0, os.O_WRONLY)
+        sys.stdin = io.TextIOWrapper(_ClosedStream("standard input"))  # type: ignore[arg-type]
+    if sys.stdout is None:
+        _hold(1, os.O_RDONLY)
+        sys.stdout = io.TextIOWrapper(_ClosedStream("standard output"), write_through=True)  # type: ignore[arg-type]
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open for the process's life)
-    if sys.stdout is None:
-        sys.stdout = io.TextIOWrapper(_ClosedOutput(), write_through=True)  # type: ignore[arg-type]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -56,7 +56,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "lab":
         hint = ""
-        if args.command in ("search", "find", "facets") and any(arg.startswith("-") for arg in extra):
+        if args.command in ("search", "find", "facets") and any(arg[:1] == "-" and arg[:2] != "--" for arg in extra):
             hint = "; " + querying.AFTER_DASHES.format(command=args.command)
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args.lab_args = extra

@@ -8,7 +8,7 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query import SearchSpec, card_snippet, parse_find
-from mcard.domain.query.syntax import FIELDS, unknown_fields
+from mcard.domain.query.syntax import unknown_fields_hint
 from mcard.infrastructure.persistence.engine.base_engine import check_facets
 from mcard.infrastructure.persistence.engine.facets import FACETS
 
@@ -20,13 +20,15 @@ DEFAULT_FACETS: Final = ("content_type", "tag", "month", "size")
 BAR_WIDTH: Final = 24
 
 
+MAX_LIMIT: Final = 2**63 - 1
+
+
 def limit_of(value: int) -> Optional[int]:
-    """A ``--limit`` (0: none). The largest the API takes, 2**63-1, is none too: no store holds
-    that many cards, and the listings read one card past the limit to tell whether there are
-    more. A larger one is left for the API to refuse."""
-    if value < 0:
-        raise ValidationError("--limit must not be negative")
-    return None if value == 2**63 - 1 else value or None
+    """A ``--limit`` (0: none). The largest, 2**63-1, is none too: no store holds that many
+    cards, and the listings read one card past the limit to tell whether there are more."""
+    if not 0 <= value <= MAX_LIMIT:
+        raise ValidationError(f"--limit is a whole number from 0 to {MAX_LIMIT}, got {value}")
+    return None if value == MAX_LIMIT else value or None
 
 
 def offset_of(value: int) -> int:
@@ -78,10 +80,7 @@ async def cmd_find(args: argparse.Namespace) -> int:
         labels = await labels_of(store, found)
     _print(list(found), labels, found.words, args.output_format)
     if not found.total:
-        unknown = unknown_fields(args.query)
-        hint = f" ({', '.join(name + ':' for name in unknown)} searched as words; the fields are" \
-               f" {', '.join(name + ':' for name in FIELDS)})" if unknown else ""
-        fail(f"no card matches {quoted(args.query)}{hint}")
+        fail(f"no card matches {quoted(args.query)}{unknown_fields_hint(args.query)}")
         return 1
     shown, total = len(found), f"{found.total:,} match{'es' if found.total != 1 else ''}"
     if offset or shown < found.total:

@@ -18,11 +18,7 @@ UNSAFE: Final = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
 
 
 def _escaped(character: str) -> str:
-    """``\\xNN`` or ``\\uNNNN``; a surrogate that stands for a byte that was not UTF-8 (a file
-    name, an argument: Python's ``surrogateescape``) as that byte, as it was typed."""
     code = ord(character)
-    if 0xDC80 <= code <= 0xDCFF:
-        code -= 0xDC00
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 

@@ -88,11 +88,10 @@ def parse_find(query: object) -> FindQuery:
     try:
         return FindQuery(filters, SearchSpec.of(text, "words") if text.strip() else None)
     except ValidationError as exc:
-        unknown = unknown_fields(query)
-        if not unknown:
+        hint = unknown_fields_hint(query)
+        if not hint:
             raise
-        raise ValidationError(f"{exc} ({', '.join(name + ':' for name in unknown)} is read as words:"
-                              f" the fields are {', '.join(name + ':' for name in FIELDS)})") from exc
+        raise ValidationError(f"{exc}{hint}") from exc
 
 
 def without_field(query: str, field: str) -> str:
@@ -110,6 +109,16 @@ def unknown_fields(query: str) -> list[str]:
     are searched as words, which a mistyped field name makes surprising."""
     names = (match.group("field") for match in _ITEM.finditer(query) if match.group("field"))
     return list(dict.fromkeys(name for name in names if name.lower() not in FIELDS))
+
+
+def unknown_fields_hint(query: str) -> str:
+    """`` (typ: is read as words; the fields are type:, ...)`` for a query naming something
+    that is not a field, else ""."""
+    unknown = [name + ":" for name in unknown_fields(query)]
+    if not unknown:
+        return ""
+    fields = ", ".join(name + ":" for name in FIELDS)
+    return f" ({', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} read as words; the fields are {fields})"
 
 
 def _value(field: str, value: str, position: int) -> object:

@@ -41,9 +41,19 @@ async function copyText(text) {
   }
 }
 
+// A redraw replaces the elements: one that had the keyboard is found again by its data-focus key.
+function redrawKeepingFocus(container, draw, fallback = null) {
+  const key = container.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
+  draw();
+  if (key === undefined) return;
+  const same = [...container.querySelectorAll("[data-focus]")].find((node) => node.dataset.focus === key && !node.disabled);
+  const again = same || (fallback && container.querySelector(fallback));
+  if (again) again.focus({ preventScroll: true });
+}
+
 function copyButton(text, say) {
   return h("button", {
-    class: "mcx-copy", title: "Copy the full hash", "aria-label": "Copy the full hash", type: "button",
+    class: "mcx-copy", title: "Copy the full hash", "aria-label": "Copy the full hash", type: "button", "data-focus": `copy:${text}`,
     onclick: async (event) => {
       event.stopPropagation();
       const done = await copyText(text);
@@ -73,6 +83,13 @@ function render({ model, el }) {
     h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, stale, grid, pager), detail),
   );
   el.append(root);
+  // Plain keys are the explorer's while it has the keyboard: in JupyterLab's command mode they
+  // would act on its cell (arrows move to another, D D deletes it). Keys with Ctrl, Alt or Meta
+  // (save, undo), Tab and Shift+Enter (run the cell) go on to JupyterLab.
+  root.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.altKey || event.metaKey || event.key === "Tab" || (event.shiftKey && event.key === "Enter")) return;
+    event.stopPropagation();
+  });
 
   let localStatus = null;
   const say = (text) => { localStatus = text; drawStatus(); };
@@ -85,7 +102,6 @@ function render({ model, el }) {
       send({ action: "run", query: query.value });
     } else if (event.key === "Escape") {  // back to the query the explorer holds, not an empty box
       event.preventDefault();
-      event.stopPropagation();
       query.value = model.get("query");
     }
   });
@@ -98,10 +114,12 @@ function render({ model, el }) {
     drawStale();
   }
 
-  // After a query that failed, the grid still holds the cards of the last one that ran: say so.
+  // After a query that failed, the grid holds the cards of the last one that ran (pages and
+  // orders go on with it): say so. Drawn when the shown query or the status changes, not while
+  // a new query is being read.
   function drawStale() {
     const shown = model.get("shown_query");
-    const old = model.get("status_kind") === "error" && model.get("query") !== shown;
+    const old = model.get("query") !== shown;
     grid.classList.toggle("mcx-stale", old);
     stale.hidden = !old;
     stale.textContent = old ? visible(`Still the cards of ${shown.trim() ? `“${shown}”` : "all cards"}: the query above did not run.`) : "";
@@ -119,7 +137,7 @@ function render({ model, el }) {
     const active = orders.includes(order);
     const next = active ? [...orders, ""][orders.indexOf(order) + 1] : orders[0];
     const button = h("button", {
-      type: "button", class: active ? "mcx-sort mcx-sorted" : "mcx-sort",
+      type: "button", class: active ? "mcx-sort mcx-sorted" : "mcx-sort", "data-focus": `sort:${index}`,
       title: next ? `Sort by ${label.split(" ")[0]} (${next})` : "Back to the query's own order",
       onclick: () => send({ action: "sort", order: next }),
     }, label + (active ? ARROWS[order] : ""));
@@ -134,7 +152,6 @@ function render({ model, el }) {
     const row = event.currentTarget;
     if (event.target !== row || !(event.key in ROW_MOVES || event.key === "Enter" || event.key === " ")) return;
     event.preventDefault();
-    event.stopPropagation();  // not JupyterLab's too: its arrows move between cells, Enter edits one
     if (event.key in ROW_MOVES) {
       const all = [...grid.querySelectorAll(".mcx-row")];
       const to = Math.min(all.length - 1, Math.max(0, all.indexOf(row) + ROW_MOVES[event.key]));
@@ -143,7 +160,11 @@ function render({ model, el }) {
   }
 
   function drawGrid() {
-    const focused = grid.contains(document.activeElement) ? document.activeElement.closest(".mcx-row") : null;
+    redrawKeepingFocus(grid, fillGrid);
+    drawPager();
+  }
+
+  function fillGrid() {
     const rows = model.get("rows");
     const marked = new Set(model.get("marked"));
     const selected = model.get("selected");
@@ -155,7 +176,7 @@ function render({ model, el }) {
     table.append(h("thead", {}, h("tr", {}, ...COLUMNS.map(([label, orders], index) => header(label, orders, index)))));
     const body = h("tbody");
     for (const row of rows) {
-      const check = h("input", { type: "checkbox", "aria-label": "Check for selection", title: "Check for explorer.selection" });
+      const check = h("input", { type: "checkbox", "aria-label": "Check for selection", title: "Check for explorer.selection", "data-focus": `mark:${row.hash}` });
       check.checked = marked.has(row.hash);
       check.addEventListener("click", (event) => { event.stopPropagation(); send({ action: "mark", hash: row.hash }); });
       const content = h("td", { class: "mcx-content" });
@@ -167,7 +188,7 @@ function render({ model, el }) {
       content.append(snippet);
       content.title = visible([row.name, row.tags.join(", "), row.snippet.map(([text]) => text).join("")].filter(Boolean).join(" · "));
       const tr = h("tr", {
-        class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: "0",
+        class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: "0", "data-focus": `row:${row.hash}`,
         onclick: () => send({ action: "select", hash: row.hash }),
         onkeydown: (event) => rowKey(event, row.hash),
       },
@@ -183,22 +204,21 @@ function render({ model, el }) {
     }
     table.append(body);
     grid.replaceChildren(rows.length ? table : h("p", { class: "mcx-empty", text: "no cards to show" }));
-    if (focused) {  // the redrawn grid keeps the keyboard where it was
-      const again = [...body.children].find((tr) => tr.dataset.hash === focused.dataset.hash);
-      if (again) again.focus({ preventScroll: true });
-    }
-    drawPager();
   }
 
   function drawPager() {
+    redrawKeepingFocus(pager, fillPager, "button:not([disabled])");
+  }
+
+  function fillPager() {
     const size = model.get("page_size");
     const page = model.get("page");
     const pages = Math.max(1, Math.ceil(model.get("total") / size));
     const go = (to) => send({ action: "page", page: to });
     pager.replaceChildren(
-      h("button", { type: "button", class: "mcx-button", onclick: () => go(page - 1), ...(page <= 0 ? { disabled: "" } : {}) }, "‹ Previous"),
+      h("button", { type: "button", class: "mcx-button", "data-focus": "previous", onclick: () => go(page - 1), ...(page <= 0 ? { disabled: "" } : {}) }, "‹ Previous"),
       h("span", { class: "mcx-page", text: `page ${page + 1} of ${pages.toLocaleString("en-US")}` }),
-      h("button", { type: "button", class: "mcx-button", onclick: () => go(page + 1), ...(page + 1 >= pages ? { disabled: "" } : {}) }, "Next ›"),
+      h("button", { type: "button", class: "mcx-button", "data-focus": "next", onclick: () => go(page + 1), ...(page + 1 >= pages ? { disabled: "" } : {}) }, "Next ›"),
     );
   }
 
@@ -219,7 +239,6 @@ function render({ model, el }) {
   function barKey(event, bars) {
     if (!(event.key in BAR_MOVES)) return;
     event.preventDefault();
-    event.stopPropagation();
     const live = [...bars.querySelectorAll(".mcx-bar-v:not([disabled])")];
     const to = live[Math.min(live.length - 1, Math.max(0, live.indexOf(event.target) + BAR_MOVES[event.key]))];
     for (const bar of live) bar.tabIndex = bar === to ? 0 : -1;
@@ -227,6 +246,10 @@ function render({ model, el }) {
   }
 
   function drawFacets() {
+    redrawKeepingFocus(facets, fillFacets, ".mcx-bar-v[tabindex='0']");
+  }
+
+  function fillFacets() {
     const all = model.get("facets");
     const parts = [];
     for (const field of ["content_type", "tag", "time", "size"]) {
@@ -242,7 +265,7 @@ function render({ model, el }) {
         for (const [value, n] of values) {
           const label = `${bucketTitle(value)}: ${n.toLocaleString("en-US")}`;
           const bar = h("button", {
-            type: "button", class: "mcx-bar-v", title: label, "aria-label": label, tabindex: n && stop ? "0" : "-1",
+            type: "button", class: "mcx-bar-v", title: label, "aria-label": label, tabindex: n && stop ? "0" : "-1", "data-focus": `bar:${value}`,
             onclick: () => click(value), ...(n ? {} : { disabled: "" }),
           }, h("span", { style: `height:${n ? Math.max(4, (100 * n) / most) : 0}%` }));
           stop = stop && !n;
@@ -252,7 +275,7 @@ function render({ model, el }) {
         section.append(bars, h("div", { class: "mcx-range" }, ...ends.map((end) => h("span", { text: end }))));
       } else {
         for (const [value, n] of values) {
-          section.append(h("button", { type: "button", class: "mcx-facet-value", title: String(value), onclick: () => click(value) },
+          section.append(h("button", { type: "button", class: "mcx-facet-value", title: String(value), "data-focus": `facet:${field}:${value}`, onclick: () => click(value) },
             h("span", { class: "mcx-fill", style: `width:${(100 * n) / most}%` }),
             h("span", { class: "mcx-label", text: String(value) }),
             h("span", { class: "mcx-count", text: n.toLocaleString("en-US") })));
@@ -345,7 +368,6 @@ function render({ model, el }) {
   model.on("change:detail", drawDetail);
   model.on("change:status", () => { localStatus = null; drawStatus(); });
   model.on("change:status_kind", drawStatus);
-  model.on("change:query", drawStale);
   model.on("change:shown_query", drawStale);
 
   query.value = model.get("query");

@@ -129,7 +129,7 @@ class Explorer(anywidget.AnyWidget):
     """How many times the grid was filled (the browser tests time Enter to its change)."""
     facet_loads = traitlets.Int(0).tag(sync=True)
     """How many times facets were counted (they may arrive after the grid)."""
-    shown_query = traitlets.Unicode("").tag(sync=True)
+    shown_query = traitlets.Unicode("", read_only=True).tag(sync=True)
     """The query whose cards the grid shows: pages, orders and facet clicks go on from it, and
     while ``query`` holds one that failed the page marks the grid as that query's."""
 
@@ -216,7 +216,7 @@ class Explorer(anywidget.AnyWidget):
             full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
             if full is not None:
                 self._open_hash(full)
-                self.shown_query = text
+                self.set_trait("shown_query", text)
                 return
             self._load(text)
         except Exception:
@@ -244,7 +244,7 @@ class Explorer(anywidget.AnyWidget):
         if not found and found.total and self.page > 0:  # the page emptied (cards removed)
             self._set_quietly(page=max(0, (found.total - 1) // size))
             found, names, tags = self._call(_page(self._wrapper, query, size, self.page * size, order))
-        self.shown_query = query
+        self.set_trait("shown_query", query)
         self._fill(list(found), found.total, names, tags, found.words)
         first = self.page * size + 1
         if found.total == 0:
@@ -316,7 +316,7 @@ class Explorer(anywidget.AnyWidget):
     def sort(self, order: str) -> None:
         """Order the grid (``"newest"``, ``"oldest"``, ``"largest"``, ``"smallest"``, ``"type"``,
         ``"name"``; "" for the query's own order) and show its first page: what a click on a
-        column header does. The database sorts; every order ends newest first."""
+        column header does. The database sorts; every order ends with the time and the hash."""
         self._reload(order=check_order(order) if order else "", page=0)
 
     @_action
