@@ -522,6 +522,16 @@ async def test_find_counts_the_cards_it_lists_while_another_task_writes(store):
         await task
 
 
+@pytest.mark.parametrize("query", ["", "type:text/*", "fox"])
+async def test_the_total_is_right_for_a_partial_a_full_and_an_empty_page(store, query):
+    total = (await store.find(query)).total
+    assert total > 3
+    assert (await store.find(query, limit=3, offset=total - 2)).total == total  # told by the page
+    assert (await store.find(query, limit=total)).total == total  # a full page: counted
+    past = await store.find(query, limit=3, offset=total + 5)  # past the end: counted
+    assert list(past) == [] and past.total == total
+
+
 @pytest.mark.parametrize("bad, position", [
     ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6), ("before:0001-01-01", 7),
     ('tag:"open', 4), ("size:99999999999999999999999GB", 5), ("size:>9223372036854775807", 5), ("size:5..2", 5),
