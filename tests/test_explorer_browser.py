@@ -368,21 +368,36 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 tag = f"from-the-browser-{theme}"
                 root.locator(".mcx-tag-input").fill(tag)
                 root.locator(".mcx-tag-input").press("Enter")
+                page.keyboard.type("next")  # typed before the pane redraws: kept, and the box keeps the keyboard
                 expect(root.locator(".mcx-detail .mcx-tags .mcx-tag")).to_have_text([f"{tag}×"])
+                expect(root.locator(".mcx-tag-input")).to_be_focused()
+                expect(root.locator(".mcx-tag-input")).to_have_value("next")
+                root.locator(".mcx-tag-input").fill("")
                 assert tags_and_presence(db, table.hash) == ([tag], True)
                 run_query(root, f"tag:{tag}")
                 expect(total).to_have_text("1 card")
                 expect(root.locator(".mcx-facet-value", has_text=tag)).to_have_count(1)
                 shot(root, "08-tagged")
 
-                root.get_by_role("button", name="Remove…").click()
+                root.locator(f'.mcx-row[data-hash="{table.hash}"]').focus()
+                page.keyboard.press("Enter")
+                root.get_by_role("button", name="Remove…").focus()
+                page.keyboard.press("Enter")  # asked: the keyboard is on Cancel, not on the removal
                 expect(root.locator(".mcx-confirm")).to_be_visible()
+                expect(root.get_by_role("button", name="Cancel")).to_be_focused()
                 assert tags_and_presence(db, table.hash)[1], "removed before it was confirmed"
                 shot(root, "09-confirm")
-                root.get_by_role("button", name="Yes, remove it").click()
+                page.keyboard.press("Enter")
+                expect(root.get_by_role("button", name="Remove…")).to_be_focused()
+                page.keyboard.press("Enter")
+                expect(root.get_by_role("button", name="Cancel")).to_be_focused()
+                page.keyboard.press("Shift+Tab")
+                expect(root.get_by_role("button", name="Yes, remove it")).to_be_focused()
+                page.keyboard.press("Enter")
                 expect(status).to_have_text(f"removed {table.hash}")
                 assert tags_and_presence(db, table.hash) == ([], False)
                 expect(root.locator(".mcx-detail .mcx-empty")).to_be_visible()
+                expect(root.locator(".mcx-query")).to_be_focused()  # no row left to go back to
                 shot(page, "10-removed")
 
                 page.set_viewport_size({"width": 700, "height": 1000})  # narrow: name, tags, content stay
@@ -394,6 +409,11 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 row.click()
                 expect(root.locator(".mcx-detail .mcx-title")).to_be_in_viewport()  # the pane below the grid comes into view
                 shot(page, "11-narrow")
+
+                runs = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt").inner_text()
+                row.focus()
+                page.keyboard.press("Shift+Enter")  # runs the explorer's cell, as from anywhere in a notebook
+                expect(page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt")).not_to_have_text(runs)
             finally:
                 browser.close()
     finally:

@@ -41,13 +41,14 @@ async function copyText(text) {
   }
 }
 
-// A redraw replaces the elements: one that had the keyboard is found again by its data-focus key.
-function redrawKeepingFocus(container, draw, fallback = null) {
+// A redraw replaces the elements: one that had the keyboard is found again by its data-focus
+// key, else ``fallback()`` takes it.
+function redrawKeepingFocus(container, draw, fallback = () => null) {
   const key = container.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
   draw();
   if (key === undefined) return;
   const same = [...container.querySelectorAll("[data-focus]")].find((node) => node.dataset.focus === key && !node.disabled);
-  const again = same || (fallback && container.querySelector(fallback));
+  const again = same || fallback();
   if (again) again.focus({ preventScroll: true });
 }
 
@@ -95,14 +96,14 @@ function render({ model, el }) {
   const say = (text) => { localStatus = text; drawStatus(); };
 
   query.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") {
+    if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
       localStatus = null;
       root.dataset.asked = String(performance.now());
       send({ action: "run", query: query.value });
-    } else if (event.key === "Escape") {  // back to the query the explorer holds, not an empty box
+    } else if (event.key === "Escape") {  // back to the query whose cards are shown, not an empty box
       event.preventDefault();
-      query.value = model.get("query");
+      query.value = model.get("shown_query");
     }
   });
 
@@ -145,12 +146,19 @@ function render({ model, el }) {
     return h("th", { class: `mcx-c${index}`, "aria-sort": sort }, button);
   }
 
+  // "2026-03-14 18:31:10" as the day and the clock, which a narrow grid leaves out.
+  function dayAndClock(time) {
+    const gap = time.indexOf(" ");
+    return gap < 0 ? [time] : [time.slice(0, gap), h("span", { class: "mcx-clock", text: time.slice(gap) })];
+  }
+
   // Arrow keys, Home and End move between rows; Enter or Space opens the focused one.
   const ROW_MOVES = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
 
   function rowKey(event, hash) {
     const row = event.currentTarget;
-    if (event.target !== row || !(event.key in ROW_MOVES || event.key === "Enter" || event.key === " ")) return;
+    const opens = (event.key === "Enter" && !event.shiftKey) || event.key === " ";
+    if (event.target !== row || !(event.key in ROW_MOVES || opens)) return;
     event.preventDefault();
     if (event.key in ROW_MOVES) {
       const all = [...grid.querySelectorAll(".mcx-row")];
@@ -159,8 +167,12 @@ function render({ model, el }) {
     } else send({ action: "select", hash });
   }
 
+  // A row that went (its card removed, or no longer matching) hands the keyboard to the first
+  // row, or to the query box when none is left.
+  const firstRowOrQuery = () => grid.querySelector(".mcx-row") || query;
+
   function drawGrid() {
-    redrawKeepingFocus(grid, fillGrid);
+    redrawKeepingFocus(grid, fillGrid, firstRowOrQuery);
     drawPager();
   }
 
@@ -193,7 +205,7 @@ function render({ model, el }) {
         onkeydown: (event) => rowKey(event, row.hash),
       },
         h("td", {}, check),
-        h("td", { class: "mcx-nowrap", text: row.time }),
+        h("td", { class: "mcx-nowrap" }, ...dayAndClock(row.time)),
         h("td", { class: "mcx-ellipsis mcx-c2", text: row.type, title: row.type }),
         h("td", { class: "mcx-number mcx-c3", text: row.size }),
         content,
@@ -207,7 +219,7 @@ function render({ model, el }) {
   }
 
   function drawPager() {
-    redrawKeepingFocus(pager, fillPager, "button:not([disabled])");
+    redrawKeepingFocus(pager, fillPager, () => pager.querySelector("button:not([disabled])"));
   }
 
   function fillPager() {
@@ -246,7 +258,7 @@ function render({ model, el }) {
   }
 
   function drawFacets() {
-    redrawKeepingFocus(facets, fillFacets, ".mcx-bar-v[tabindex='0']");
+    redrawKeepingFocus(facets, fillFacets, () => facets.querySelector(".mcx-bar-v[tabindex='0']"));
   }
 
   function fillFacets() {
@@ -300,31 +312,53 @@ function render({ model, el }) {
 
   let shownHash = "";
 
+  // Where the keyboard goes when the pane's control it was on is gone: Remove… asks, and
+  // Cancel (not the removal) takes it; once answered, back to Remove…; the last tag's × hands
+  // it to the tag box.
+  const DETAIL_NEXT = { remove: "cancel", cancel: "remove", untag: "tag-input" };
+
   function drawDetail() {
+    const closing = shownHash;
+    const key = detail.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
+    const typed = detail.querySelector(".mcx-tag-input")?.value || "";
+    fillDetail();
+    const card = model.get("detail");
+    if (card && card.hash === closing) detail.querySelector(".mcx-tag-input").value = typed;  // typed after an Enter
+    if (key === undefined) return;
+    const find = (wanted) => [...root.querySelectorAll("[data-focus]")].find((node) => node.dataset.focus === wanted);
+    const again = card && card.hash
+      ? find(key) || find(DETAIL_NEXT[key])
+      : find(`row:${closing}`) || firstRowOrQuery();  // closed or removed: back to the grid
+    if (again) again.focus({ preventScroll: true });
+  }
+
+  function fillDetail() {
     const card = model.get("detail");
     if (!card || !card.hash) {
       detail.replaceChildren(h("p", { class: "mcx-empty", text: "Select a card to see it here." }));
       shownHash = "";
       return;
     }
-    const tagInput = h("input", { class: "mcx-tag-input", type: "text", placeholder: "add a tag (Enter)", "aria-label": "Add a tag" });
+    const tagInput = h("input", { class: "mcx-tag-input", type: "text", placeholder: "add a tag (Enter)", "aria-label": "Add a tag", "data-focus": "tag-input" });
     tagInput.addEventListener("keydown", (event) => {
-      if (event.key !== "Enter") return;
-      if (tagInput.value.trim()) send({ action: "tag", tag: tagInput.value.trim() });
+      if (event.key !== "Enter" || event.shiftKey) return;
+      const tag = tagInput.value.trim();
+      tagInput.value = "";  // what is typed next is kept when the pane redraws
+      if (tag) send({ action: "tag", tag });
       else say("type a tag, then Enter");
     });
     const tags = h("div", { class: "mcx-tags" }, ...card.tags.map((tag) => h("span", { class: "mcx-tag" }, tag,
-      h("button", { type: "button", class: "mcx-untag", title: `Remove tag ${tag}`, "aria-label": `Remove tag ${tag}`,
+      h("button", { type: "button", class: "mcx-untag", title: `Remove tag ${tag}`, "aria-label": `Remove tag ${tag}`, "data-focus": "untag",
         onclick: () => send({ action: "untag", tag }) }, "×"))), tagInput);
     const actions = card.confirm
       ? h("div", { class: "mcx-actions mcx-confirm" },
           h("span", { text: "Remove this card for good?" }),
-          h("button", { type: "button", class: "mcx-button mcx-danger", onclick: () => send({ action: "confirm" }) }, "Yes, remove it"),
-          h("button", { type: "button", class: "mcx-button", onclick: () => send({ action: "cancel" }) }, "Cancel"))
+          h("button", { type: "button", class: "mcx-button mcx-danger", "data-focus": "confirm", onclick: () => send({ action: "confirm" }) }, "Yes, remove it"),
+          h("button", { type: "button", class: "mcx-button", "data-focus": "cancel", onclick: () => send({ action: "cancel" }) }, "Cancel"))
       : h("div", { class: "mcx-actions" },
-          h("button", { type: "button", class: "mcx-button", onclick: () => send({ action: "download" }) }, "Download"),
-          h("button", { type: "button", class: "mcx-button", onclick: () => send({ action: "remove" }) }, "Remove…"),
-          h("button", { type: "button", class: "mcx-button", onclick: () => send({ action: "select", hash: "" }) }, "Close"));
+          h("button", { type: "button", class: "mcx-button", "data-focus": "download", onclick: () => send({ action: "download" }) }, "Download"),
+          h("button", { type: "button", class: "mcx-button", "data-focus": "remove", onclick: () => send({ action: "remove" }) }, "Remove…"),
+          h("button", { type: "button", class: "mcx-button", "data-focus": "close", onclick: () => send({ action: "select", hash: "" }) }, "Close"));
     const seen = card.sightings.length
       ? h("ul", { class: "mcx-sightings" }, ...card.sightings.map((s) =>
           h("li", {}, h("span", { text: s.name || "(no name)" }), h("span", { class: "mcx-muted", text: ` ${s.source} · ${s.time}` }))))
