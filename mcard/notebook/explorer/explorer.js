@@ -41,14 +41,17 @@ async function copyText(text) {
   }
 }
 
+function focusable(container, key) {
+  return [...container.querySelectorAll("[data-focus]")].find((node) => node.dataset.focus === key && !node.disabled);
+}
+
 // A redraw replaces the elements: one that had the keyboard is found again by its data-focus
-// key, else ``fallback()`` takes it.
+// key, else ``fallback(key)`` takes it.
 function redrawKeepingFocus(container, draw, fallback = () => null) {
   const key = container.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
   draw();
   if (key === undefined) return;
-  const same = [...container.querySelectorAll("[data-focus]")].find((node) => node.dataset.focus === key && !node.disabled);
-  const again = same || fallback();
+  const again = focusable(container, key) || fallback(key);
   if (again) again.focus({ preventScroll: true });
 }
 
@@ -319,17 +322,11 @@ function render({ model, el }) {
 
   function drawDetail() {
     const closing = shownHash;
-    const key = detail.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
     const typed = detail.querySelector(".mcx-tag-input")?.value || "";
-    fillDetail();
-    const card = model.get("detail");
-    if (card && card.hash === closing) detail.querySelector(".mcx-tag-input").value = typed;  // typed after an Enter
-    if (key === undefined) return;
-    const find = (wanted) => [...root.querySelectorAll("[data-focus]")].find((node) => node.dataset.focus === wanted);
-    const again = card && card.hash
-      ? find(key) || find(DETAIL_NEXT[key])
-      : find(`row:${closing}`) || firstRowOrQuery();  // closed or removed: back to the grid
-    if (again) again.focus({ preventScroll: true });
+    redrawKeepingFocus(detail, () => {
+      fillDetail();
+      if (shownHash && shownHash === closing) detail.querySelector(".mcx-tag-input").value = typed;  // typed after an Enter
+    }, (key) => (shownHash ? focusable(detail, DETAIL_NEXT[key]) : focusable(grid, `row:${closing}`) || firstRowOrQuery()));
   }
 
   function fillDetail() {
