@@ -100,3 +100,22 @@ def test_names_written_by_another_tool_are_shown_escaped(db):
     assert record["name"] == "\x1b]0;pwned\x07.txt"  # JSON keeps the value, escaped in the text
     assert "\\u001b" in mcard("ls", "--json", db=db).stdout.decode()
     json.loads(mcard("info", notes, "--json", db=db).stdout)
+
+
+def test_a_table_aligns_names_and_previews_of_wide_characters(tmp_path):
+    """A CJK character takes two columns of a terminal: names are cut, and columns padded, by
+    the columns they take (cut to 24 characters, a CJK name took 48 and pushed its preview on)."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "東京メモ長い名前のファイルです.txt").write_text("東京の天気は晴れです。" * 6)
+    (folder / "plain.txt").write_text("plain ascii note")
+    db = tmp_path / "cards.db"
+    mcard("import", str(folder), db=db)
+    lines = mcard("ls", db=db).stdout.decode().splitlines()
+    header = lines[0].index("PREVIEW")
+    plain = next(line for line in lines if "plain.txt" in line)
+    wide = next(line for line in lines if "東京メモ" in line)
+    assert plain.index("plain ascii note") == header
+    name, preview = wide.split("…", 1)[0], wide.split("…", 1)[1]
+    assert name.endswith("東京メモ長い名前のファ") and preview.startswith("   東京の天気は晴れです。")  # 22 + 1 columns, 1 + 2 spaces
+    assert wide.endswith("…") and len(preview.strip().rstrip("…")) * 2 <= 48

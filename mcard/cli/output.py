@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, Final, Optional, TextIO
 
@@ -27,6 +28,38 @@ OUTPUT_FORMATS: Final = ("table", "json", "nl", "csv", "tsv")
 CARD_FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm", "name", "tags")
 """A card's fields as listings print them: its own, its latest name and its tags."""
 
+
+def columns_of(text: str) -> int:
+    """How many terminal columns ``text`` takes: East Asian wide and full-width characters two,
+    combining marks and format characters none, the others one."""
+    if text.isascii():
+        return len(text)
+    return sum(_columns_of_character(character) for character in text)
+
+
+def _columns_of_character(character: str) -> int:
+    if unicodedata.combining(character) or unicodedata.category(character) == "Cf":
+        return 0
+    return 2 if unicodedata.east_asian_width(character) in ("W", "F") else 1
+
+
+def cut(text: str, most: int) -> str:
+    """``text`` in at most ``most`` columns, ending in … where it was cut."""
+    if columns_of(text) <= most:
+        return text
+    kept, used = [], 0
+    for character in text:
+        used += _columns_of_character(character)
+        if used > most - 1:
+            break
+        kept.append(character)
+    return "".join(kept) + "…"
+
+
+def padded(text: str, width: int, right: bool = False) -> str:
+    """``text`` filled with spaces to ``width`` columns, on the left when ``right``."""
+    fill = " " * max(0, width - columns_of(text))
+    return fill + text if right else text + fill
 
 
 def safe_json(data: Any, indent: Optional[int] = 2) -> str:
@@ -44,21 +77,16 @@ def preview_of(card: MCard) -> str:
     if not card.is_text:
         return f"<{card.size} bytes>"
     # escaped before it is cut, so that a text of control characters is no wider than another
-    text = safe(" ".join(str(card.content)[: PREVIEW_CHARS * 8].split()))  # not the whole of a long text
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+    return cut(safe(" ".join(str(card.content)[: PREVIEW_CHARS * 8].split())), PREVIEW_CHARS)  # not all of a long text
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
     """Aligned columns; every cell is escaped (see ``safe``), so a row stays one line."""
     cells = [[safe(cell) for cell in row] for row in [header, *rows]]
-    widths = [max(len(cell) for cell in column) for column in zip(*cells)]
+    widths = [max(columns_of(cell) for cell in column) for column in zip(*cells)]
 
     def line(row: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(width) if index in right else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(row, widths))
-        ]
-        return "  ".join(padded).rstrip()
+        return "  ".join(padded(cell, width, index in right) for index, (cell, width) in enumerate(zip(row, widths))).rstrip()
 
     return "\n".join(line(row) for row in cells)
 
@@ -73,11 +101,8 @@ NAME_SHOWN: Final = 24
 def _table_line(cells: Sequence[str]) -> str:
     """One line of a card table: fixed widths (a longer cell pushes the rest along), so cards
     can be printed as they come, without reading them all first."""
-    padded = [
-        cell.rjust(width) if right else cell.ljust(width)
-        for cell, (_, width, right) in zip(cells, _TABLE_COLUMNS)
-    ]
-    return "  ".join([*padded, *cells[len(_TABLE_COLUMNS):]]).rstrip()
+    fixed = [padded(cell, width, right) for cell, (_, width, right) in zip(cells, _TABLE_COLUMNS)]
+    return "  ".join([*fixed, *cells[len(_TABLE_COLUMNS):]]).rstrip()
 
 
 class CardPrinter:
@@ -123,10 +148,10 @@ class CardPrinter:
             self._start()
         if self.format == "table":
             shown = preview_of(card) if preview is None else preview
-            label = name or ""
-            label = label if len(label) <= NAME_SHOWN else label[: NAME_SHOWN - 1] + "…"
-            cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), label, shown]
-            self._write(_table_line([safe(cell) for cell in cells]) + "\n")
+            cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), name or "", shown]
+            cells = [safe(cell) for cell in cells]
+            cells[4] = cut(cells[4], NAME_SHOWN)
+            self._write(_table_line(cells) + "\n")
         elif self._csv is not None:
             cells = {**dict.fromkeys(self.columns, ""), **record,
                      "name": name or "", "tags": json.dumps(list(tags), ensure_ascii=False)}
