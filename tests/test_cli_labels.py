@@ -119,3 +119,11 @@ def test_a_table_aligns_names_and_previews_of_wide_characters(tmp_path):
     name, preview = wide.split("…", 1)[0], wide.split("…", 1)[1]
     assert name.endswith("東京メモ長い名前のファ") and preview.startswith("   東京の天気は晴れです。")  # 22 + 1 columns, 1 + 2 spaces
     assert wide.endswith("…") and len(preview.strip().rstrip("…")) * 2 <= 48
+
+
+def test_a_tag_holding_a_comma_or_a_quote_is_quoted_for_people(db):
+    """Tags are listed joined by ", ": the tag ``a,b`` must not read as the tags a and b."""
+    notes = hash_of(db, "copy of notes.txt")
+    said = mcard("tag", notes, "a,b", "c", "it's", db=db).stdout.decode()
+    assert said.rstrip().endswith("tags now: 'a,b', c, 'it''s'")
+    assert "tags: 'a,b', c, 'it''s'" in mcard("info", notes, db=db).stdout.decode()

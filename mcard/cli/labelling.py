@@ -12,7 +12,7 @@ from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPers
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.records import sighting_record
 
-from .output import emit, safe, table
+from .output import emit, safe, table, tag_list
 from .resolving import HASH_HELP, card_named
 from .stores import reading_store, writing_store
 
@@ -33,7 +33,7 @@ async def cmd_tag(args: argparse.Namespace) -> int:
         tags = await store.tags(card.hash)
     verb = "added" if args.command == "tag" else "removed"
     emit({"hash": card.hash, verb: changed, "tags": tags},
-         f"{safe(card.hash[:12])}: {changed} {verb}; tags now: {', '.join(safe(t) for t in tags) or '(none)'}", args.json)
+         f"{safe(card.hash[:12])}: {changed} {verb}; tags now: {tag_list(tags)}", args.json)
     return 0
 
 
@@ -49,7 +49,7 @@ async def cmd_info(args: argparse.Namespace) -> int:
     fields = [f"{key}: {safe('(none)' if value is None else value)}"
               for key, value in data.items() if key not in ("tags", "sightings")]
     seen_rows = [[s["seen_at"], s["name"] or "", s["path"] or "", s["source"] or ""] for s in data["sightings"]]
-    human = "\n".join([*fields, f"tags: {', '.join(safe(t) for t in tags) or '(none)'}",
+    human = "\n".join([*fields, f"tags: {tag_list(tags)}",
                        f"sightings: {len(sightings)}" + ("\n" + table(["SEEN_AT", "NAME", "PATH", "SOURCE"], seen_rows)
                                                          if seen_rows else "")])
     emit(data, human, args.json)

@@ -73,6 +73,16 @@ def quoted(text: str) -> str:
     return f"'{safe(text)}'"
 
 
+def tag_list(tags: Sequence[str]) -> str:
+    """Tags for people, joined by ", "; one that holds a comma or a quote, or starts or ends
+    with a space, in quotes (its quotes doubled), so that ``a,b`` is not read as two tags."""
+    def one(tag: str) -> str:
+        plain = not any(mark in tag for mark in ",'\"") and tag == tag.strip()
+        return safe(tag) if plain else "'" + safe(tag).replace("'", "''") + "'"
+
+    return ", ".join(one(tag) for tag in tags) or "(none)"
+
+
 def preview_of(card: MCard) -> str:
     if not card.is_text:
         return f"<{card.size} bytes>"
