@@ -47,6 +47,8 @@ def cut(text: str, most: int) -> str:
     """``text`` in at most ``most`` columns, ending in … where it was cut."""
     if columns_of(text) <= most:
         return text
+    if text.isascii():  # a column a character: most listings, ~40x faster than counting
+        return text[: most - 1] + "…"
     kept, used = [], 0
     for character in text:
         used += _columns_of_character(character)
@@ -158,9 +160,8 @@ class CardPrinter:
             self._start()
         if self.format == "table":
             shown = preview_of(card) if preview is None else preview
-            cells = [card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type), name or "", shown]
-            cells = [safe(cell) for cell in cells]
-            cells[4] = cut(cells[4], NAME_SHOWN)
+            fields = (card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type))
+            cells = [*(safe(field) for field in fields), cut(safe(name or ""), NAME_SHOWN), safe(shown)]
             self._write(_table_line(cells) + "\n")
         elif self._csv is not None:
             cells = {**dict.fromkeys(self.columns, ""), **record,
