@@ -522,6 +522,32 @@ async def test_find_counts_the_cards_it_lists_while_another_task_writes(store):
         await task
 
 
+async def test_facets_of_one_call_count_one_state_of_the_store_while_another_task_writes(store):
+    """Every field of one ``facets`` call counts the same cards, also while cards are being
+    added: over every card, SQLite counted each field on its own (two could disagree)."""
+    writing = True
+
+    async def writer() -> None:
+        made = 0
+        while writing:
+            await store.save_many([MCard(f"fox written meanwhile {made} {n}") for n in range(5)])
+            made += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(writer())
+    try:
+        for _ in range(25):
+            for query in ("", "type:text/*"):
+                facets, found = await asyncio.gather(  # reads beside it keep to their own snapshots
+                    store.facets(query, by=("content_type", "kind", "size", "month", "time")), store.find("fox"))
+                totals = {field: sum(n for _, n in counts) for field, counts in facets.items()}
+                assert len(set(totals.values())) == 1, (query, totals)
+                assert len(found) == found.total
+    finally:
+        writing = False
+        await task
+
+
 @pytest.mark.parametrize("query", ["", "type:text/*", "fox"])
 async def test_the_total_is_right_for_a_partial_a_full_and_an_empty_page(store, query):
     total = (await store.find(query)).total

@@ -212,6 +212,29 @@ async def test_max_connections_bounds_the_connections_opened(tmp_path, max_conne
             assert len(readers) >= 2
 
 
+@pytest.mark.parametrize("max_connections", [1, 2, 4])
+async def test_reads_cancelled_at_any_step_leave_no_reader_in_an_old_state(tmp_path, max_connections):
+    """Facets over every card and a regular expression's search read on a pooled reader lent
+    them in one transaction; cancelled at any await, the reader goes back with the transaction
+    ended, so that the reads after see every card stored since."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db", max_connections=max_connections)) as store:
+        await store.save_many([MCard(f"m{i}") for i in range(50)])
+        stored = 50
+        for steps in range(24):
+            read = store.facets("", by=("content_type", "size", "month", "time")) if steps % 2 else store.search(
+                r"m\d+", mode="regex")
+            reading = asyncio.ensure_future(read)
+            for _ in range(steps // 2):
+                await asyncio.sleep(0)
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            await store.create(f"after {steps}")
+            stored += 1
+            counts = await asyncio.gather(*(store.count() for _ in range(4)), store.facets("", by=["kind"]))
+            assert counts[:4] == [stored] * 4 and counts[4]["kind"] == [("text", stored)]
+        assert not store.store._lent
+
+
 async def test_two_wrappers_on_one_file_write_concurrently_without_lock_errors(tmp_path):
     config = SQLiteConfig(tmp_path / "shared.db")
     async with AsyncPersistenceWrapper(config) as a, AsyncPersistenceWrapper(config) as b:

@@ -114,6 +114,7 @@ class SQLiteStore(BaseStore):
         self._readers: list[SQLiteWorker] = []
         self._readers_opening = 0
         self._snapshots: set[SQLiteWorker] = set()
+        self._lent: set[SQLiteWorker] = set()
         self._batcher: Optional[WriteBatcher] = None
         self._opening: Optional[asyncio.Future[None]] = None
         self._page_marks = PageMarks(DEFAULT_SETTINGS["page_marks"])
@@ -285,7 +286,8 @@ class SQLiteStore(BaseStore):
         writer, _ = self._open_writer()
         if self.config.max_connections == 1:
             return writer
-        idle = min(self._readers, key=lambda worker: worker.in_flight, default=None)
+        idle = min((worker for worker in self._readers if worker not in self._lent),
+                   key=lambda worker: worker.in_flight, default=None)
         room = len(self._readers) + self._readers_opening < self.config.max_connections - 1
         if idle is not None and (idle.in_flight == 0 or not room):
             return idle
@@ -317,7 +319,7 @@ class SQLiteStore(BaseStore):
         than a busy database is closed and replaced by the next read (a file that could not be
         opened while descriptors ran out works again once they are free)."""
         self._open_writer()
-        reader = next((worker for worker in self._readers if not worker.in_flight), None)
+        reader = next((worker for worker in self._readers if not worker.in_flight and worker not in self._lent), None)
         if reader is None:
             reader = await self._reader()
         try:
@@ -327,6 +329,33 @@ class SQLiteStore(BaseStore):
                 self._readers.remove(reader)
                 await reader.close()
             raise
+
+    @contextlib.asynccontextmanager
+    async def _lent_reader(self) -> AsyncIterator[SQLiteWorker]:
+        """An idle pooled reader, kept from every other read while the block runs, in one read
+        transaction: statements that depend on each other's results see one state of the
+        store, read through a warm page cache (a ``_snapshot_reader``'s own connection starts
+        cold). With no idle reader to lend (a pool of one connection, every reader busy), a
+        ``_snapshot_reader``."""
+        reader = await self._reader()
+        if reader is self._writer or reader.in_flight or reader in self._lent:
+            async with self._snapshot_reader() as worker:
+                yield worker
+            return
+        self._lent.add(reader)
+        ended = False
+        try:
+            await reader.execute("BEGIN")
+            yield reader
+        finally:
+            try:
+                await reader.rollback()
+                ended = True
+            finally:
+                self._lent.discard(reader)
+                if not ended and reader in self._readers:  # it may still be in the transaction
+                    self._readers.remove(reader)
+                    await reader.close()
 
     async def _snapshot(
         self, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]], size: int
@@ -613,7 +642,10 @@ class SQLiteStore(BaseStore):
     ) -> dict[str, list[tuple[Any, int]]]:
         if spec is not None and spec.mode == "regex":  # its matches are found outside SQL
             return await super()._facets(fields, filters, spec)
-        return await self._read(sqlite_facets.facets, fields, filters, spec)
+        if filters.empty and spec is None:
+            async with self._lent_reader() as reader:
+                return await sqlite_facets.over_everything(reader, fields)
+        return await self._read(sqlite_facets.over_chosen, fields, filters, spec)
 
     async def _regex_search(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
@@ -624,7 +656,7 @@ class SQLiteStore(BaseStore):
         candidates. The page is read from the same snapshot."""
         wanted = None if total or limit is None else offset + limit
         with self._regex_running(spec) as run:
-            async with self._snapshot_reader() as worker:
+            async with self._lent_reader() as worker:
                 walk = None if wanted is None else await search.walk_rows(worker, spec, wanted)
                 ids: list[int] = []
                 if walk is not None:
@@ -666,7 +698,7 @@ class SQLiteStore(BaseStore):
                 checking.cancel()
                 if checking.done() and not checking.cancelled():
                     checking.exception()  # retrieved: the failure raised here says enough
-            if worker in self._snapshots:
+            if worker in self._snapshots or worker in self._readers:  # not closed with the store
                 await worker.close_cursor(cursor)
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:

@@ -64,16 +64,13 @@ async def _range_counts(db: SQLiteWorker, column: str, ranges: list[tuple[str, i
     return [(label, n) for label, n in rows if n]
 
 
-async def facets(
-    db: SQLiteWorker, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
-) -> dict[str, list[tuple[Any, int]]]:
-    """Each of ``fields`` counted over the cards ``filters`` and ``spec`` choose."""
-    if filters.empty and spec is None:
-        return {field: await _over_everything(db, field) for field in fields}
-    return await _over_chosen(db, fields, filters, spec)
+async def over_everything(db: SQLiteWorker, fields: list[str]) -> dict[str, list[tuple[Any, int]]]:
+    """Each of ``fields`` counted over every card, a statement or two a field: ``db`` reads
+    them in one transaction, so that they all count one state of the store."""
+    return {field: await _field_over_everything(db, field) for field in fields}
 
 
-async def _over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]]:
+async def _field_over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]]:
     if field == "tag":
         return [(tag, n) for tag, n in await db.fetch("SELECT tag, count(*) FROM tag GROUP BY tag ORDER BY 2 DESC, 1")]
     if field == "size":
@@ -94,7 +91,7 @@ async def _over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]
     return time_counts(width, first, last, steps, unit)
 
 
-async def _over_chosen(
+async def over_chosen(
     db: SQLiteWorker, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
 ) -> dict[str, list[tuple[Any, int]]]:
     """One statement for every field: the chosen cards' columns are read once (looking each
