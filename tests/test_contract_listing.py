@@ -284,3 +284,32 @@ async def test_large_cards_read_back_whole_from_every_kind_of_read(wrapper):
 async def test_list_heads_rejects_a_bad_head(wrapper, bad):
     with pytest.raises(ValidationError, match="head"):
         await wrapper.store.list_heads(head=bad)
+
+
+async def test_stats_sum_up_the_stored_cards_in_one_state_while_another_task_writes(wrapper):
+    """``stats()`` agrees with the cards stored; its totals and its counts per type come from
+    one state of the store, also while cards are being added (each counted apart could differ)."""
+    cards = [MCard(f"card {i}", g_time=at(i)) for i in range(5)] + [MCard(b"\x89PNG\r\n\x1a\n" + bytes(20), g_time=at(-3))]
+    await wrapper.save_many(cards)
+    stats = await wrapper.stats()
+    assert (stats.count, stats.total_bytes, stats.first, stats.last) == (6, sum(c.size for c in cards), at(-3), at(4))
+    assert stats.by_content_type == {"text/plain": (5, sum(c.size for c in cards[:5])), "image/png": (1, 28)}
+    assert list(stats.by_content_type) == ["text/plain", "image/png"]  # most cards first
+    writing = True
+
+    async def writer() -> None:
+        made = 0
+        while writing:
+            await wrapper.save_many([MCard(f"written meanwhile {made} {n}") for n in range(5)])
+            made += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(writer())
+    try:
+        for _ in range(40):
+            stats = await wrapper.stats()
+            assert stats.count == sum(n for n, _ in stats.by_content_type.values())
+            assert stats.total_bytes == sum(size for _, size in stats.by_content_type.values())
+    finally:
+        writing = False
+        await task

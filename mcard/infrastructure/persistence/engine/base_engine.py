@@ -16,7 +16,7 @@ from contextlib import aclosing, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Optional
 
-from mcard.domain.models.card import MCard, check_card as check_true_card, to_micros, to_utc
+from mcard.domain.models.card import MCard, check_card as check_true_card, from_micros, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
@@ -50,6 +50,19 @@ class StoreStats:
     first: Optional[datetime]
     last: Optional[datetime]
     by_content_type: dict[str, tuple[int, int]]
+
+    @classmethod
+    def of_types(cls, rows: Iterable[tuple[str, int, int, Optional[int], Optional[int]]]) -> StoreStats:
+        """The stats of one statement's rows (content type, count, bytes, first and last time
+        in microseconds), most cards first: totals summed from them, so that they agree."""
+        by_type = list(rows)
+        firsts = [first for _, _, _, first, _ in by_type if first is not None]
+        lasts = [last for *_, last in by_type if last is not None]
+        return cls(
+            count=sum(n for _, n, _, _, _ in by_type), total_bytes=sum(size for _, _, size, _, _ in by_type),
+            first=from_micros(min(firsts)) if firsts else None, last=from_micros(max(lasts)) if lasts else None,
+            by_content_type={name: (n, size) for name, n, size, _, _ in by_type},
+        )
 
 
 def check_card(card: object, max_content_size: int) -> MCard:

@@ -460,7 +460,7 @@ class PostgresStore(BaseStore):
             after = rows[-1][0]
 
     async def _stats(self) -> StoreStats:
-        return StoreStats(**await self._run(sql.stats))
+        return StoreStats.of_types(await self._run(sql.stats))
 
     async def _count(self, filters: Filters) -> int:
         return await self._run(sql.count, filters)

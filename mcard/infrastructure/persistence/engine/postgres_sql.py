@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import EPOCH, MAX_MICROS, MIN_MICROS, MCard, from_micros, to_micros
+from mcard.domain.models.card import EPOCH, MAX_MICROS, MIN_MICROS, MCard, to_micros
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
@@ -786,20 +786,12 @@ async def index_step(conn: Connection, tables: Tables, most: int) -> int:
         return await search.index_step(conn, tables, most)
 
 
-async def stats(conn: Connection, tables: Tables) -> dict[str, object]:
-    """Count, bytes and time span of all cards, and count and bytes per content type."""
-    count, total, first, last = await conn.fetchrow(
-        "SELECT count(*), coalesce(sum(size), 0), min(g_time) FILTER (WHERE g_time BETWEEN $1 AND $2),"
-        f" max(g_time) FILTER (WHERE g_time BETWEEN $1 AND $2) FROM {tables.card}",
+async def stats(conn: Connection, tables: Tables) -> list[tuple[str, int, int, Optional[int], Optional[int]]]:
+    """``StoreStats.of_types``' rows, in one statement (one state of the store)."""
+    rows = await conn.fetch(
+        f"SELECT coalesce(content_type, '?') COLLATE \"C\", count(*), coalesce(sum(size), 0),"
+        " min(g_time) FILTER (WHERE g_time BETWEEN $1 AND $2), max(g_time) FILTER (WHERE g_time BETWEEN $1 AND $2)"
+        f" FROM {tables.card} GROUP BY 1 ORDER BY 2 DESC, 1",
         MIN_MICROS, MAX_MICROS,
     )
-    by_type = await conn.fetch(
-        f"SELECT coalesce(content_type, '?') COLLATE \"C\", count(*), sum(size) FROM {tables.card}"
-        " GROUP BY 1 ORDER BY 2 DESC, 1"
-    )
-    return {
-        "count": count, "total_bytes": int(total),
-        "first": None if first is None else from_micros(first),
-        "last": None if last is None else from_micros(last),
-        "by_content_type": {name: (n, int(size)) for name, n, size in by_type},
-    }
+    return [(name, n, int(size), first, last) for name, n, size, first, last in rows]

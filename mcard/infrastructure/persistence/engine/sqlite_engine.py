@@ -615,7 +615,7 @@ class SQLiteStore(BaseStore):
         return _opened(self._loop_reader_opening)
 
     async def _stats(self) -> StoreStats:
-        return StoreStats(**await self._read(sql.stats))
+        return StoreStats.of_types(await self._read(sql.stats))
 
     async def _count(self, filters: Filters) -> int:
         return await self._read(sql.count, filters)

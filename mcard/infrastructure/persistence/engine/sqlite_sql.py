@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, from_micros, to_micros
+from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, to_micros
 from mcard.domain.models.exceptions import StorageError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
@@ -140,27 +140,18 @@ async def initialize(db: SQLiteWorker, synchronous: str, journal_mode: str, wher
 
 
 STATS: Final = (
-    "SELECT count(*), coalesce(sum(size) FILTER (WHERE typeof(size) = 'integer'), 0),"
+    "SELECT coalesce(content_type, '?'), count(*), coalesce(sum(size) FILTER (WHERE typeof(size) = 'integer'), 0),"
     " min(g_time) FILTER (WHERE typeof(g_time) = 'integer' AND g_time BETWEEN ?1 AND ?2),"
-    " max(g_time) FILTER (WHERE typeof(g_time) = 'integer' AND g_time BETWEEN ?1 AND ?2) FROM card"
+    " max(g_time) FILTER (WHERE typeof(g_time) = 'integer' AND g_time BETWEEN ?1 AND ?2)"
+    " FROM card GROUP BY 1 ORDER BY 2 DESC, 1"
 )
-"""Sizes and times of rows another tool wrote with values no card can have are left out
-(``verify`` names those rows)."""
+"""``StoreStats.of_types``' rows, in one statement (one state of the store). Sizes and times
+of rows another tool wrote with values no card can have are left out (``verify`` names those
+rows)."""
 
 
-async def stats(db: SQLiteWorker) -> dict[str, object]:
-    """Count, bytes and time span of all cards, and count and bytes per content type."""
-    [(count, total, first, last)] = await db.fetch(STATS, (MIN_MICROS, MAX_MICROS))
-    by_type = await db.fetch(
-        "SELECT coalesce(content_type, '?'), count(*), coalesce(sum(size) FILTER (WHERE typeof(size) = 'integer'), 0)"
-        " FROM card GROUP BY 1 ORDER BY 2 DESC, 1"
-    )
-    return {
-        "count": count, "total_bytes": total,
-        "first": None if first is None else from_micros(first),
-        "last": None if last is None else from_micros(last),
-        "by_content_type": {name: (n, size) for name, n, size in by_type},
-    }
+async def stats(db: SQLiteWorker) -> list[Any]:
+    return await db.fetch(STATS, (MIN_MICROS, MAX_MICROS))
 
 
 # -- writes ------------------------------------------------------------------------------------
