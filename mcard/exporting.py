@@ -133,6 +133,12 @@ def _with_hash(name: str, card: MCard) -> str:
     return f"{stem}-{card.hash[:8]}.{suffix}"
 
 
+def _numbered(name: str, number: int) -> str:
+    """``<hash>.png`` as ``<hash>-2.png``: a card's hash name that a card of the export took."""
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}-{number}.{suffix}" if dot else f"{name}-{number}"
+
+
 def card_record(card: MCard, with_content: bool, binary: bool = False) -> dict[str, Any]:
     """One card as a flat record; text formats carry ``g_time`` as ISO 8601 text and bytes
     content as base64, ``binary`` ones (Parquet) a timestamp and the raw bytes."""
@@ -325,13 +331,20 @@ class _Writer:
 
     def _file_name(self, card: MCard, name: Optional[str]) -> str:
         """The card's latest name; its name with the hash's first 8 digits when an earlier card
-        of this export took the name or a different file is there; else ``<hash><ext>``."""
+        of this export took the name or a different file is there; else ``<hash><ext>``, or
+        ``<hash>-2<ext>``... when an earlier card of this export was named so."""
         chosen = safe_file_name(name)
         for candidate in ([chosen, _with_hash(chosen, card)] if chosen else []):
             if candidate not in self._names and self._free_for(candidate, card):
                 self._names.add(candidate)
                 return candidate
-        return file_name(card)
+        own = candidate = file_name(card)
+        number = 1
+        while candidate in self._names:
+            number += 1
+            candidate = _numbered(own, number)
+        self._names.add(candidate)
+        return candidate
 
     def _free_for(self, name: str, card: MCard) -> bool:
         """No file by that name in the folder, or one holding exactly this content already."""
@@ -440,7 +453,8 @@ async def export(
     as a UTC timestamp. Every record carries the card's latest ``name``, its ``tags`` and its
     ``sightings`` (``mcard.records``), which ``import_records`` restores. ``files`` writes each
     card's exact bytes under its latest name (``name-<8 hex digits>.ext`` when that name is
-    taken by another card or file; ``<hash><ext>`` for a card without a usable name) in the
+    taken by another card or file; ``<hash><ext>`` for a card without a usable name, numbered
+    when a card of the export was named so) in the
     folder, and nothing anywhere else. A stored card whose hash is not a digest of its
     algorithm (a row written by another tool) or whose content no longer hashes to it (damaged)
     is written in no format: it is listed in ``result.refused`` and the export carries on.

@@ -16,11 +16,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig
 from mcard.exporting import ExportResult, RefusedCard, export
 from tests.test_cli import PDF, mcard
 from tests.test_content_types import PNG
@@ -173,6 +174,21 @@ async def test_a_clean_store_exports_everything_and_refuses_nothing(tmp_path):
         result = await export(store, tmp_path / "out", format="files", progress=False)
     assert result.ok and result.exported == 3 and result.refused == []
     assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".bin", ".png", ".txt"]
+
+
+@pytest.mark.parametrize("named_first", [True, False])
+async def test_a_card_named_after_another_cards_hash_never_takes_its_file(tmp_path, named_first):
+    """An edited export imported again: the edit is a card seen under the first card's hash
+    name. Both are exported, whichever comes first (the later one overwrote the other)."""
+    first = MCard("draft v1", g_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    edited_day = datetime(2026, 1, 2) if named_first else datetime(2025, 12, 31)  # newest first: written first
+    edited = MCard("draft v2 edited", g_time=edited_day.replace(tzinfo=timezone.utc))
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.save_many([first, edited], sightings=[Sighting.of(edited.hash, name=f"{first.hash}.txt")])
+        result = await export(store, tmp_path / "out", format="files", progress=False)
+    files = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    assert result.exported == 2 and sorted(files.values()) == [b"draft v1", b"draft v2 edited"]
+    assert files[f"{first.hash}.txt"] == (b"draft v2 edited" if named_first else b"draft v1")
 
 
 async def test_sighting_rows_of_the_wrong_kind_are_left_out_and_reported(tmp_path):
