@@ -80,9 +80,10 @@ def _text_type(text: str) -> str:
 
 
 def _is_json(text: str) -> bool:
+    """Whether Python's ``json`` reads ``text`` (arrays nested deeper than it recurses are not)."""
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 

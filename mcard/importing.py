@@ -476,6 +476,8 @@ def _text_records(lines: BinaryIO, kind: str) -> Iterator[tuple[str, object]]:
                     raise ValidationError(f"line {number}: not JSON: {exc.msg} (column {exc.colno})") from None
                 except ValueError as exc:  # a number of more digits than Python converts
                     raise ValidationError(f"line {number}: {str(exc).split(';')[0]}") from None
+                except RecursionError:
+                    raise ValidationError(f"line {number}: JSON nested too deeply to read") from None
         return
     csv.field_size_limit(2**31 - 1)
     rows = csv.DictReader(_decoded(line, number) for number, line in enumerate(lines, 1))

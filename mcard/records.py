@@ -48,6 +48,8 @@ def _listed(record: dict[str, Any], field: str) -> list[Any]:
             raise ValidationError(f"{field} is not a JSON list: {exc.msg}") from None
         except ValueError as exc:  # a number of more digits than Python converts
             raise ValidationError(f"{field}: {str(exc).split(';')[0]}") from None
+        except RecursionError:
+            raise ValidationError(f"{field}: JSON nested too deeply to read") from None
     if not isinstance(value, list):
         raise ValidationError(f"{field} is a list, not {type(value).__name__}")
     return value

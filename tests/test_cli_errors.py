@@ -222,6 +222,20 @@ def test_a_failed_records_import_keeps_the_records_before_the_bad_line(tmp_path)
     assert stored_texts(db) == {f"card {i}" for i in range(1, 9)}
 
 
+@pytest.mark.parametrize("bad, says", [
+    (record("big", sightings=[{"name": "big.bin", "size": 2**63, "seen_at": "2026-01-01T00:00:00Z"}]),
+     "line 2: a sighting's size is a byte count (0 to 2**63 - 1)"),
+    ("[" * 100_000 + "]" * 100_000, "line 2: JSON nested too deeply to read"),
+])
+def test_a_records_import_refuses_what_no_store_can_hold_in_one_line(tmp_path, bad, says):
+    db = tmp_path / "cards.db"
+    result = mcard("import", "--records", records_file(tmp_path, "cards.jsonl", lines(record("first"), bad)),
+                   db=db, check=None)
+    assert_one_line_failure(result, 2, f"cards.jsonl: {says}")
+    assert stored_texts(db) == {"first"}
+    assert mcard("verify", db=db).returncode == 0
+
+
 def test_a_failed_csv_records_import_names_the_line_and_keeps_what_came_before(tmp_path):
     db, copy = tmp_path / "cards.db", tmp_path / "copy.db"
     for i in range(3):

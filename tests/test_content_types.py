@@ -40,6 +40,7 @@ def _zip() -> bytes:
         ("a\tb\tc\n1\t2\t3\n", "text/tab-separated-values"),
         ("Hello, world.\nHow are you, friend?", "text/plain"),
         ("{not json", "text/plain"),
+        ("[" * 100_000 + "]" * 100_000, "text/plain"),  # deeper than Python's json reads
         ("<b>bold</b> and more", "text/plain"),
         ("<p>a paragraph</p>", "text/html"),
         ("<!doctype html><title>t</title>", "text/html"),

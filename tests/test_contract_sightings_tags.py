@@ -52,7 +52,7 @@ async def test_a_sighting_of_a_card_not_saved_with_it_is_refused(wrapper):
 
 
 @pytest.mark.parametrize("bad", [
-    dict(name=""), dict(name="a\nb"), dict(path="x\x1b[2J"), dict(size=-1), dict(size=True),
+    dict(name=""), dict(name="a\nb"), dict(path="x\x1b[2J"), dict(size=-1), dict(size=True), dict(size=2**63),
     dict(mtime=datetime(2026, 1, 1)), dict(source=7), dict(name="x" * 5000),
 ])
 def test_a_sighting_with_bad_fields_is_a_validation_error(bad):

@@ -91,8 +91,8 @@ class Sighting:
         seen_at: Optional[datetime] = None,
     ) -> Sighting:
         """A checked sighting (``seen_at`` defaults to now)."""
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-            raise ValidationError(f"a sighting's size is a byte count, got {size!r}")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63):
+            raise ValidationError(f"a sighting's size is a byte count (0 to 2**63 - 1), got {size!r}")
         return cls(
             hash_str,
             _check_label("name", name),
