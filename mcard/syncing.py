@@ -288,6 +288,7 @@ class _Copier:
         that do not (reported in the result, unless older than ``since``)."""
         if not hashes:
             return {}, set()
+        damaged_before = {card.hash for card in self.result.damaged}
         found: dict[str, Optional[MCard]] = {}
         try:
             found.update(await self.source.get_many(hashes))
@@ -302,7 +303,6 @@ class _Copier:
                         raise
                     self.damaged(hash_str, None, f"cannot be read: {error}")
         good: dict[str, MCard] = {}
-        damaged = {card.hash for card in self.result.damaged}
         for hash_str, card in found.items():
             if card is None:
                 continue
@@ -313,7 +313,7 @@ class _Copier:
                 good[hash_str] = card
             else:
                 self.damaged(hash_str, card, reason)
-        return good, {card.hash for card in self.result.damaged} - damaged
+        return good, {card.hash for card in self.result.damaged} - damaged_before
 
     def damaged(self, hash_str: str, card: Optional[MCard], reason: str) -> None:
         if self.since is not None and card is not None:
