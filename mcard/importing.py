@@ -33,6 +33,8 @@ DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
 SYMLINK_LOOP: Final = "symlink loop"
 LINKED_FOLDER: Final = "symlink to a folder"
 """A link to a folder inside a folder walked is not followed (it could lead anywhere, or back)."""
+UNREADABLE_FOLDER: Final = "unreadable folder"
+"""A folder that cannot be listed (no permission, a path longer than the system takes)."""
 OWN_FILE: Final = "the store's own file"
 STDIN_NAME: Final = "standard input"
 UPLOAD: Final = "upload"
@@ -111,12 +113,15 @@ def _link_target(path: Path) -> Path | None:
 @dataclass(frozen=True)
 class FoundFile:
     """A file to import: where it is, its path relative to the import's root, and that root;
-    for a symbolic link, the file it led to when it was listed (``target``), which is read."""
+    and where it is read from: the folder ``start``, opened as named, then the ``steps`` below
+    it (for a symbolic link, to the file it led to when it was listed), each taken without
+    following a link, so that a folder swapped for a link after the listing is not followed."""
 
     path: Path
     relative: str
     root: str
-    target: Optional[Path] = None
+    start: Path
+    steps: str
 
 
 def _checked_arguments(
@@ -170,12 +175,16 @@ def iter_files(
             skipped["missing"] += 1
             continue
         if not given.is_dir():
-            target = given.resolve() if given.is_symlink() else None  # named by the caller: followed
-            yield FoundFile(given, given.name, os.fsdecode(given.absolute().parent), target)
+            read = given.resolve() if given.is_symlink() else given  # named by the caller: followed
+            yield FoundFile(given, given.name, os.fsdecode(given.absolute().parent), read.parent, read.name)
             continue
         root = given.resolve()
         source = os.fsdecode(given.absolute())
-        for folder, dirs, names in os.walk(given):
+
+        def unlisted(_: OSError) -> None:  # its files are not known: the folder is counted
+            skipped[UNREADABLE_FOLDER] += 1
+
+        for folder, dirs, names in os.walk(given, onerror=unlisted):
             dirs.sort()
             linked = sum(os.path.islink(os.path.join(folder, name)) for name in dirs)  # not walked into
             if linked:
@@ -185,7 +194,7 @@ def iter_files(
                 relative = path.relative_to(given).as_posix()
                 if (included and not _matches(relative, included)) or _matches(relative, excluded):
                     continue
-                target = None
+                start, steps = given, relative
                 if path.is_symlink():
                     target = _link_target(path)
                     if target is None:
@@ -194,7 +203,8 @@ def iter_files(
                     if not target.is_relative_to(root):
                         skipped["symlink out of tree"] += 1
                         continue
-                yield FoundFile(path, relative, source, target)
+                    start, steps = root, target.relative_to(root).as_posix()
+                yield FoundFile(path, relative, source, start, steps)
 
 
 def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) -> tuple[list[MCard], list[Sighting]]:
@@ -202,7 +212,7 @@ def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) ->
     cards, sightings = [], []
     for found in files:
         path = found.path
-        read = _read_file(found.target or path, max_size)
+        read = _read_file(found.start, found.steps, max_size)
         if isinstance(read, str):
             skipped[read] += 1
             continue
@@ -221,24 +231,29 @@ def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) ->
     return cards, sightings
 
 
-def _read_file(path: Path, max_size: int) -> tuple[bytes, os.stat_result] | str:
-    """The bytes of the regular file at ``path`` (at most ``max_size`` + 1) and its status, or
-    why it is skipped. The tree may change while it is imported: a link put in a file's place
-    since it was listed is not followed, a pipe put there is not waited on, and a file that
-    grew is read no further than the limit. Only a regular file is opened: opening a pipe
-    would end a writer's wait on it, and opening a device may act on it."""
+def _read_file(start: Path, steps: str, max_size: int) -> tuple[bytes, os.stat_result] | str:
+    """The bytes of the regular file ``steps`` below the folder ``start`` (at most ``max_size``
+    + 1) and its status, or why it is skipped. The tree may change while it is imported: a link
+    put in the place of the file or of a folder on its way since it was listed is not followed,
+    a pipe put there is not waited on, and a file that grew is read no further than the limit.
+    Only a regular file is opened: opening a pipe would end a writer's wait on it, and opening a
+    device may act on it."""
+    *folders, name = steps.split("/")
     try:
-        listed = os.lstat(path)
-    except OSError:
-        return "unreadable"
-    if stat.S_ISLNK(listed.st_mode):
-        return "changed during the import"
-    if not stat.S_ISREG(listed.st_mode):
-        return "not a regular file"
+        folder = _open_folder(start, folders)
+    except OSError as exc:
+        return "changed during the import" if exc.errno in (errno.ELOOP, errno.ENOTDIR) else "unreadable"
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        listed = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        if stat.S_ISLNK(listed.st_mode):
+            return "changed during the import"
+        if not stat.S_ISREG(listed.st_mode):
+            return "not a regular file"
+        descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
     except OSError as exc:
         return "changed during the import" if exc.errno == errno.ELOOP else "unreadable"
+    finally:
+        os.close(folder)
     try:
         with open(descriptor, "rb", closefd=True) as file:
             info = os.fstat(file.fileno())
@@ -249,6 +264,20 @@ def _read_file(path: Path, max_size: int) -> tuple[bytes, os.stat_result] | str:
             return read_at_most(file, max_size), info
     except OSError:
         return "unreadable"
+
+
+def _open_folder(start: Path, folders: Sequence[str]) -> int:
+    """A descriptor of the folder ``folders`` below ``start``, each opened without following a link."""
+    descriptor = os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in folders:
+            below = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=descriptor)
+            os.close(descriptor)
+            descriptor = below
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
 
 
 def store_files(store: AsyncPersistenceWrapper) -> set[tuple[int, int]]:

@@ -172,3 +172,46 @@ def test_a_link_swapped_in_after_the_listing_is_not_followed_out_of_the_tree(tmp
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_a_folder_swapped_for_a_link_after_the_listing_is_not_followed_out_of_the_tree(tmp_path):
+    """A folder of the tree replaced by a link to a folder outside it, between the listing and
+    the read: its file is skipped, never read through the link (only the file's own name was
+    opened without following links)."""
+    from collections import Counter
+
+    from mcard.importing import _read_batch, iter_files
+
+    tree, secret = tmp_path / "tree", tmp_path / "secret"
+    (tree / "z").mkdir(parents=True)
+    secret.mkdir()
+    (tree / "a.txt").write_text("inside")
+    (tree / "z" / "notes.txt").write_text("harmless")
+    (secret / "notes.txt").write_text("PRIVATE KEY")
+    listed = list(iter_files(tree))
+    (tree / "z").rename(tree / "z.old")
+    (tree / "z").symlink_to(secret)
+    skipped: Counter[str] = Counter()
+    cards, _ = _read_batch(listed, 1024, skipped)
+    assert [card.content for card in cards] == ["inside"] and skipped == Counter({"changed during the import": 1})
+
+
+async def test_a_folder_that_cannot_be_listed_is_counted(store, tmp_path):
+    """Folders nested deeper than the system's longest path cannot be listed: the import says
+    so rather than finding no file there."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "top.txt").write_text("listed")
+    descriptor = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(os.pathconf(tree, "PC_PATH_MAX") // 200 + 2):
+            os.mkdir("d" * 199, dir_fd=descriptor)
+            below = os.open("d" * 199, os.O_RDONLY | os.O_DIRECTORY, dir_fd=descriptor)
+            os.close(descriptor)
+            descriptor = below
+        with open(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=descriptor), "w") as deep:
+            deep.write("too deep to list")
+    finally:
+        os.close(descriptor)
+    summary = await import_paths(store, [tree], progress=False)
+    assert summary.files == 1 and summary.skipped["unreadable folder"] >= 1
