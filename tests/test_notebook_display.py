@@ -7,6 +7,7 @@ import io
 import re
 import subprocess
 import sys
+import warnings
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -189,6 +190,21 @@ def test_large_images_show_as_small_thumbnails():
         assert match and len(markup) < 60_000
         shown = Image.open(io.BytesIO(base64.b64decode(match[2])))
         assert max(shown.size) == px
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000])  # 100 megapixels: Pillow warns; 400: it refuses
+def test_an_image_of_more_pixels_than_pillow_decodes_is_never_inlined_nor_warned_about(side):
+    """A few KB of PNG that decode to a huge bitmap: no preview (inlined, the browser decoded
+    it: 3 GB for one card; decoded, Pillow warned on the cell's stderr)."""
+    out = io.BytesIO()
+    Image.new("1", (side, side)).save(out, "PNG", optimize=True)
+    card = MCard(out.getvalue())
+    assert card.size < 64 * 1024
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        for markup in (CardList([card])._repr_html_(), card_html(card)):
+            assert "data:image" not in markup and len(markup) < 5000
+    assert warned == []
 
 
 def test_one_card_shows_a_bounded_head_of_its_content():

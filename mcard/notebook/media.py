@@ -2,7 +2,7 @@
 
 Thumbnails are made with Pillow (the ``notebook`` extra) and kept in a small cache by hash, so
 a page shown again costs nothing. An image Pillow cannot read is shown as it is only when it
-is small; a large one is never inlined.
+is small; a large one is never inlined, nor is one of more pixels than Pillow decodes.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import base64
 import io
 import logging
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Final, Optional
+from typing import Any, Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, SVG
 from mcard.domain.models.card import MCard
@@ -90,6 +91,8 @@ class Thumbnail:
 
 _cache: OrderedDict[tuple[str, int], Optional[Thumbnail]] = OrderedDict()
 _cache_lock = threading.Lock()
+_decoding = threading.Lock()
+"""Held while a thumbnail is made: the warnings filters it sets are the process's own."""
 
 
 def thumbnail(card: MCard, px: int) -> Optional[Thumbnail]:
@@ -122,17 +125,30 @@ def _make(mime: str, data: bytes, px: int) -> Optional[Thumbnail]:
         return None
     try:
         from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as image:
-            if max(image.size) <= px and len(data) <= RAW_IMAGE_LIMIT:
-                return _raw(mime, data)
-            image.draft("RGB", (px, px))
-            image.thumbnail((px, px))
-            alpha = image.mode in ("RGBA", "LA", "P")
-            small = image.convert("RGBA" if alpha else "RGB")
-            out = io.BytesIO()
-            small.save(out, "PNG" if alpha else "JPEG", **({} if alpha else {"quality": 80}))
-            return _raw("image/png" if alpha else "image/jpeg", out.getvalue())
-    except Exception:  # not a readable image (or Pillow missing): only a small one is inlined
+    except ImportError:
+        return _raw(mime, data) if len(data) <= RAW_IMAGE_LIMIT else None
+    try:
+        with _decoding, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nothing on the cell's stderr
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _scaled(Image, mime, data, px)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return None  # a few KB may hold a bitmap of gigabytes: never decoded here, nor inlined for a browser to
+    except Exception:  # not a readable image: only a small one is inlined
         logger.debug("no thumbnail for a %s card", mime, exc_info=True)
         return _raw(mime, data) if len(data) <= RAW_IMAGE_LIMIT else None
+
+
+def _scaled(image_module: Any, mime: str, data: bytes, px: int) -> Thumbnail:
+    """The image as it is when small in bytes and pixels, else downscaled to ``px``; Pillow
+    refuses (a ``DecompressionBomb`` warning or error) more pixels than its ``MAX_IMAGE_PIXELS``."""
+    with image_module.open(io.BytesIO(data)) as image:
+        if max(image.size) <= px and len(data) <= RAW_IMAGE_LIMIT:
+            return _raw(mime, data)
+        image.draft("RGB", (px, px))
+        image.thumbnail((px, px))
+        alpha = image.mode in ("RGBA", "LA", "P")
+        small = image.convert("RGBA" if alpha else "RGB")
+        out = io.BytesIO()
+        small.save(out, "PNG" if alpha else "JPEG", **({} if alpha else {"quality": 80}))
+        return _raw("image/png" if alpha else "image/jpeg", out.getvalue())
