@@ -235,3 +235,34 @@ def test_tables_of_listings_show_names_and_tags(filled):
     listed, found = filled.list()._repr_html_(), filled.find("tag:summer")._repr_html_()
     assert "beach.txt" in listed and "summer" in listed and "dot.png" in listed
     assert "beach.txt" in found and "summer" in found and "report.md" not in found
+
+
+def test_a_list_makes_the_frame_of_every_card_it_holds_with_their_names_and_tags(cards):
+    """``cards.list().to_dataframe()`` carries names and tags (it had none: ``()`` read as
+    untagged), also of cards past the rows its table shows; a frame of cards in a generator,
+    even one of the store's own calls, holds every card."""
+    oldest = cards.create("named", name="named.txt")
+    cards.tag(oldest.hash, "keep")
+    cards.save_many([f"plain {i}" for i in range(30)], progress=False)
+    listed = cards.list()
+    assert len(listed) == 31 and listed[-1] == oldest  # past the 20 rows the table shows
+    frame = listed.to_dataframe().set_index("hash")
+    assert frame.loc[oldest.hash, "name"] == "named.txt" and frame.loc[oldest.hash, "tags"] == ("keep",)
+    assert frame["name"].notna().sum() == 1
+    found = cards.find("named")
+    assert found.to_dataframe().set_index("hash").loc[oldest.hash, "tags"] == ("keep",)
+    for given in ((card for card in listed), cards.iterate()):
+        framed = cards.frame(given).set_index("hash")
+        assert len(framed) == 31 and framed.loc[oldest.hash, "name"] == "named.txt"
+    assert cards.labels(card for card in cards.iterate()).names == {oldest.hash: "named.txt"}
+    assert cards.remove_many(card.hash for card in cards.iterate() if card.content == "plain 3") == 1
+
+
+@pytest.mark.parametrize("call", [
+    lambda cards: cards.frame([1]), lambda cards: cards.labels([1]), lambda cards: cards.frame(5),
+    lambda cards: cards.tag_many(5), lambda cards: cards.facets(by=5), lambda cards: cards.get_many(5),
+    lambda cards: cards.remove_many(None),
+])
+def test_arguments_of_the_wrong_kind_are_validation_errors(cards, call):
+    with pytest.raises(ValidationError):
+        call(cards)

@@ -26,6 +26,7 @@ from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 from mcard.infrastructure.persistence.config_url import config_of
 from mcard.infrastructure.persistence.engine_config import EngineConfig
 
+from .arguments import card_list, listed
 from .display import CardList, preview_head_bytes
 from .media import options
 from .labels import LabelMethods, Labels, digests
@@ -189,7 +190,7 @@ class NotebookCards(LabelMethods):
         return self._run(self._wrapper.get(hash_str))
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
-        return self._run(self._wrapper.get_many(hashes))
+        return self._run(self._wrapper.get_many(listed(hashes, "get_many")))
 
     def resolve(self, prefix: str) -> Optional[str]:
         """The full hash of the card a typed hash or prefix (at least 8 hex digits, such as the
@@ -240,7 +241,7 @@ class NotebookCards(LabelMethods):
     def facets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent first;
         time (``year``, ``month``, ``week``, ``day``, ``hour``, ``time``) and size buckets in order."""
-        return self._run(self._wrapper.facets(query, by if isinstance(by, str) else tuple(by)))
+        return self._run(self._wrapper.facets(query, by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)))
 
     def stats(self) -> StoreStats:
         """Card count, total bytes, first and last ``g_time``, (count, bytes) per content type."""
@@ -250,7 +251,7 @@ class NotebookCards(LabelMethods):
         return self._run(self._wrapper.remove(hash_str))
 
     def remove_many(self, hashes: Iterable[str]) -> int:
-        return self._run(self._wrapper.remove_many(hashes))
+        return self._run(self._wrapper.remove_many(listed(hashes, "remove_many")))
 
     def iterate(
         self,
@@ -327,7 +328,7 @@ class NotebookCards(LabelMethods):
         """Cards as a DataFrame with their names and tags (two queries to the store; with
         ``labels=False`` the columns are there, missing and empty); ``snippets`` for cards a
         search found."""
-        return self._run(self._frame(cards, content=content, snippets=snippets, labels=labels))
+        return self._run(self._frame(card_list(cards, "frame"), content=content, snippets=snippets, labels=labels))
 
     async def alist_df(
         self,
@@ -375,7 +376,7 @@ class NotebookCards(LabelMethods):
     async def aframe(
         self, cards: Sequence[MCard], *, content: bool = False, snippets: bool = False, labels: bool = True
     ) -> pd.DataFrame:
-        return await self._arun(self._frame(cards, content=content, snippets=snippets, labels=labels))
+        return await self._arun(self._frame(card_list(cards, "frame"), content=content, snippets=snippets, labels=labels))
 
     # -- DataFrames: read on the store's loop, built on a worker thread --------------------
     async def _list_frame(
@@ -453,7 +454,7 @@ class NotebookCards(LabelMethods):
         return await self._arun(self._wrapper.get(hash_str))
 
     async def aget_many(self, hashes: Iterable[str]) -> dict[str, MCard]:
-        return await self._arun(self._wrapper.get_many(hashes))
+        return await self._arun(self._wrapper.get_many(listed(hashes, "get_many")))
 
     async def aresolve(self, prefix: str) -> Optional[str]:
         return await self._arun(self._wrapper.resolve(prefix))
@@ -493,7 +494,7 @@ class NotebookCards(LabelMethods):
         return await self._arun(self._found(self._wrapper.find(query, limit, offset, order=order)))
 
     async def afacets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
-        return await self._arun(self._wrapper.facets(query, by if isinstance(by, str) else tuple(by)))
+        return await self._arun(self._wrapper.facets(query, by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)))
 
     async def astats(self) -> StoreStats:
         return await self._arun(self._wrapper.stats())
@@ -505,7 +506,7 @@ class NotebookCards(LabelMethods):
         return await self._arun(self._wrapper.remove(hash_str))
 
     async def aremove_many(self, hashes: Iterable[str]) -> int:
-        return await self._arun(self._wrapper.remove_many(hashes))
+        return await self._arun(self._wrapper.remove_many(listed(hashes, "remove_many")))
 
     async def aiterate(
         self,
@@ -536,9 +537,10 @@ class NotebookCards(LabelMethods):
         return FoundCards(found, total, words, **await self._shown_labels(found))
 
     async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:
-        """Names and tags of the cards a list's table shows (``options.display_limit``)."""
+        """Names and tags of the cards a list's table shows (``options.display_limit``), and
+        the lookup its DataFrame reads every card's with."""
         labels = await self._labels(cards[: options.display_limit])
-        return {"names": labels.names, "tags": labels.tags}
+        return {"names": labels.names, "tags": labels.tags, "labels_of": self.labels}
 
     # -- sync --------------------------------------------------------------------------------
     def sync_to(self, other: StoreLike, **options: Any) -> SyncResult:

@@ -23,6 +23,7 @@ from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.shown import shown, shown_in_lines
 
+from .labels import Labels
 from .media import hex_head, human_size, human_time, options, thumbnail
 
 HASH_PREFIX: Final = 12
@@ -240,7 +241,9 @@ class CardList(list[MCard]):
 
     ``names`` and ``tags`` (by hash) show beside each card; ``total`` is how many cards the
     query matched when this list is one page of them; ``limit`` overrides
-    ``options.display_limit`` for this list.
+    ``options.display_limit`` for this list. Its DataFrame's ``name`` and ``tags`` columns come
+    from ``labels_of(cards)`` when given (a store's lookup: the list may hold the labels of the
+    cards shown only), else from ``names`` and ``tags`` when given, else they are missing.
     """
 
     def __init__(
@@ -251,9 +254,12 @@ class CardList(list[MCard]):
         names: Optional[Mapping[str, str]] = None,
         tags: Optional[Mapping[str, Sequence[str]]] = None,
         limit: Optional[int] = None,
+        labels_of: Optional[Callable[[list[MCard]], Labels]] = None,
     ) -> None:
         super().__init__(cards)
         self.total = total
+        self._labelled = names is not None or tags is not None
+        self._labels_of = labels_of
         self.names = dict(names or {})
         self.tags = {key: list(value) for key, value in (tags or {}).items()}
         self.limit = limit
@@ -266,10 +272,12 @@ class CardList(list[MCard]):
         printer.text("CardList(...)" if cycle else cards_text(self, limit=self.limit, total=self.total))
 
     def to_dataframe(self, *, content: bool = False):  # type: ignore[no-untyped-def]
-        """These cards as a DataFrame (see :func:`mcard.notebook.to_dataframe`)."""
+        """These cards as a DataFrame (see :func:`mcard.notebook.to_dataframe`), with the names
+        and tags this list holds."""
         from .frames import to_dataframe
 
-        return to_dataframe(self, content=content)
+        labels = Labels(self.names, self.tags) if self._labelled else None
+        return to_dataframe(self, content=content, labels=self._labels_of(self) if self._labels_of else labels)
 
 
 def register_formatter() -> None:

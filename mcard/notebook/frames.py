@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard
-from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.exceptions import StorageError
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.extras import missing_extra
 
@@ -37,6 +37,7 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_extra(exc, "DataFrames (list_df, search_df, to_dataframe)", "notebook") from exc
 
+from .arguments import card_list
 from .display import bytes_preview, preview, preview_head_bytes, text_preview
 
 if TYPE_CHECKING:
@@ -70,12 +71,7 @@ def to_dataframe(
     Built from a few list comprehensions and one vectorised time conversion: no per-row
     dict or Series, so 100,000 cards take a fraction of a second.
     """
-    if isinstance(cards, (str, bytes)) or not isinstance(cards, Iterable):
-        raise ValidationError(f"to_dataframe takes cards (a list or another iterable), not {type(cards).__name__}")
-    cards = cards if isinstance(cards, list) else list(cards)
-    if not all(isinstance(card, MCard) for card in cards):
-        wrong = next(card for card in cards if not isinstance(card, MCard))
-        raise ValidationError(f"to_dataframe takes cards, got a {type(wrong).__name__} among them")
+    cards = card_list(cards, "to_dataframe")
     columns = _columns(
         [card.hash for card in cards],
         _card_times(cards),

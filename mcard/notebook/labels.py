@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.sighting import Sighting
 
+from .arguments import card_list, listed
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -74,14 +76,14 @@ class LabelMethods:
 
     def tag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
         """Attach each (hash, tag) in one transaction, all or nothing; how many are new."""
-        return self._run(self._wrapper.tag_many(list(pairs)))
+        return self._run(self._wrapper.tag_many(listed(pairs, "tag_many")))
 
     def untag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
-        return self._run(self._wrapper.untag_many(list(pairs)))
+        return self._run(self._wrapper.untag_many(listed(pairs, "untag_many")))
 
     def labels(self, cards: Iterable[MCard]) -> Labels:
         """Each card's latest name (None if it was never seen with one) and tags, in two queries."""
-        return self._run(self._labels(cards))
+        return self._run(self._labels(card_list(cards, "labels")))
 
     def duplicates_df(self) -> pd.DataFrame:
         """Content seen under more than one name or path: ``hash``, ``names``, ``paths`` (sorted
@@ -102,13 +104,13 @@ class LabelMethods:
         return await self._arun(self._wrapper.untag(hash_str, *tags))
 
     async def atag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
-        return await self._arun(self._wrapper.tag_many(list(pairs)))
+        return await self._arun(self._wrapper.tag_many(listed(pairs, "tag_many")))
 
     async def auntag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
-        return await self._arun(self._wrapper.untag_many(list(pairs)))
+        return await self._arun(self._wrapper.untag_many(listed(pairs, "untag_many")))
 
     async def alabels(self, cards: Iterable[MCard]) -> Labels:
-        return await self._arun(self._labels(cards))
+        return await self._arun(self._labels(card_list(cards, "labels")))
 
     async def aduplicates_df(self) -> pd.DataFrame:
         return await self._arun(self._duplicates())

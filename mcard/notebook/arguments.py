@@ -1,0 +1,32 @@
+"""Iterables given to the notebook facade, taken whole on the caller's thread.
+
+A plain call runs on the facade's private loop: an iterable it consumed there would run there
+too, and a generator of the facade's own calls (``c.hash for c in cards.iterate()``) cannot
+run on the loop it waits for. So iterables become lists before the call is handed over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from mcard.domain.models.card import MCard
+from mcard.domain.models.exceptions import ValidationError
+
+
+def listed(values: object, call: str) -> list[Any]:
+    """``values`` as a list; ``ValidationError`` for a ``str``, ``bytes`` or a non-iterable."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValidationError(f"{call} takes a list or another iterable, not {type(values).__name__}")
+    return values if isinstance(values, list) else list(values)
+
+
+def card_list(cards: object, call: str) -> list[MCard]:
+    """``cards`` as a list of cards (a list subclass such as a search's result kept as it is)."""
+    if isinstance(cards, (str, bytes, MCard)) or not isinstance(cards, Iterable):
+        raise ValidationError(f"{call} takes cards (a list or another iterable), not {type(cards).__name__}")
+    taken = cards if isinstance(cards, list) else list(cards)
+    wrong = next((card for card in taken if not isinstance(card, MCard)), None)
+    if wrong is not None:
+        raise ValidationError(f"{call} takes cards, got a {type(wrong).__name__} among them")
+    return taken
