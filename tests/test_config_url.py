@@ -138,6 +138,9 @@ def test_postgres_repr_never_shows_the_password():
         ("mysql://alice:s3cr3t@127.0.0.1/test", "unknown database URL scheme"),
         ("postgresql://alice:12/s3cr3t@127.0.0.1/test", "percent-encode @"),  # "12" would pass for a port
         ("postgresql://alice@127.0.0.1/test?password=s3cr3t&timeout=1&timeout=2", "given twice"),
+        # bytes of a command line that are not UTF-8 (asyncpg failed with a traceback)
+        ("postgresql://alice:s3cr3t@127.0.0.1/test?application_name=\udcff", "not UTF-8"),
+        ("postgresql://alice:s3c\udcffr3t@127.0.0.1/test", "not UTF-8"),
     ],
 )
 def test_a_malformed_postgres_url_is_refused_with_a_hint_and_without_its_password(url, hint):

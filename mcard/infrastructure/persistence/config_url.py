@@ -64,6 +64,12 @@ def config_from_url(url: str) -> EngineConfig:
             )
         return SQLiteConfig(path, **_options(query, _SQLITE, url, keep_unknown=False)[0])
     if parts.scheme in POSTGRES_SCHEMES:
+        try:
+            url.encode("utf-8")
+        except UnicodeEncodeError:  # bytes of a command line that are not UTF-8: no server takes them
+            raise ConfigurationError(
+                f"a PostgreSQL URL is text, but {without_password(url)!r} holds bytes that are not UTF-8"
+            ) from None
         options, rest = _options(query, _POSTGRES, url, keep_unknown=True)
         dsn = urlunsplit(parts._replace(query=urlencode(rest)))
         return PostgresConfig(dsn, **options)
