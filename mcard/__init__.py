@@ -12,6 +12,7 @@ from mcard.domain.models.exceptions import (
     MCardError,
     NoCardStoreError,
     StorageError,
+    UnreadableCardError,
     ValidationError,
 )
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
@@ -45,6 +46,7 @@ __all__ = [
     "AmbiguousHashError",
     "StorageError",
     "NoCardStoreError",
+    "UnreadableCardError",
     "ConfigurationError",
     "AsyncPersistenceWrapper",
     "BaseStore",

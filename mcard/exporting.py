@@ -14,18 +14,20 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 
-from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type
-from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type, to_micros
+from mcard.domain.models.exceptions import StorageError, UnreadableCardError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.shown import json_escaped
 from mcard.extras import install_command
 from mcard.importing import store_files
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.reading import readable_cards
 from mcard.records import LABEL_FIELDS, label_fields
 
 FORMATS: Final = ("csv", "jsonl", "parquet", "files")
@@ -456,8 +458,9 @@ async def export(
     taken by another card or file; ``<hash><ext>`` for a card without a usable name, numbered
     when a card of the export was named so) in the
     folder, and nothing anywhere else. A stored card whose hash is not a digest of its
-    algorithm (a row written by another tool) or whose content no longer hashes to it (damaged)
-    is written in no format: it is listed in ``result.refused`` and the export carries on.
+    algorithm (a row written by another tool), whose content no longer hashes to it (damaged)
+    or whose text is not UTF-8 (another tool's row no card can be built from) is written in no
+    format: it is listed in ``result.refused`` and the export carries on.
     Memory stays bounded whatever the store's size. A file is replaced only once the export is
     complete: a failed or interrupted export leaves the file that was there as it was. Failures to
     create or write the destination are ``OSError``.
@@ -475,7 +478,7 @@ async def export(
         from tqdm.auto import tqdm
 
         with tqdm(total=total, unit="card", disable=None if progress is None else not progress) as bar:
-            async for page in _pages(store, start_time, end_time):
+            async for page in _pages(store, start_time, end_time, result.refused):
                 accepted = []
                 reasons = await asyncio.to_thread(lambda: [refusal(card) for card in page])  # re-hashes each card
                 for card, reason in zip(page, reasons):
@@ -532,16 +535,51 @@ def _make_folder(folder: Path) -> None:
 
 
 async def _pages(
-    store: AsyncPersistenceWrapper, start_time: Optional[datetime], end_time: Optional[datetime]
-) -> Any:
-    """The cards in pages of at most ``PAGE_SIZE`` cards or about ``PAGE_BYTES`` bytes."""
+    store: AsyncPersistenceWrapper, start_time: Optional[datetime], end_time: Optional[datetime],
+    refused: list[RefusedCard],
+) -> AsyncIterator[list[MCard]]:
+    """The cards, newest first, in pages of at most ``PAGE_SIZE`` cards or about ``PAGE_BYTES``
+    bytes. ``iterate`` stops at a row no card can be built from (another tool's text that is not
+    UTF-8): the cards past it are read by hash, and such rows added to ``refused``."""
     page: list[MCard] = []
     size = 0
-    async for card in store.iterate(FETCH_SIZE, start_time, end_time):
-        page.append(card)
-        size += card.size if card.size.__class__ is int else 0  # a bad size is refused with the card
-        if len(page) == PAGE_SIZE or size >= PAGE_BYTES:
-            yield page
-            page, size = [], 0
+    last: Optional[MCard] = None
+    try:
+        async for card in store.iterate(FETCH_SIZE, start_time, end_time):
+            page.append(card)
+            last = card
+            size += card.size if card.size.__class__ is int else 0  # a bad size is refused with the card
+            if len(page) == PAGE_SIZE or size >= PAGE_BYTES:
+                yield page
+                page, size = [], 0
+        unreadable = False
+    except UnreadableCardError:
+        unreadable = True
     if page:
         yield page
+    if unreadable:
+        async for page in _pages_past(store, start_time, end_time, last, refused):
+            yield page
+
+
+async def _pages_past(
+    store: AsyncPersistenceWrapper, start_time: Optional[datetime], end_time: Optional[datetime],
+    last: Optional[MCard], refused: list[RefusedCard],
+) -> AsyncIterator[list[MCard]]:
+    """The cards after ``last`` in ``iterate``'s order (all of them without it), read by hash
+    ``FETCH_SIZE`` at a time from the rows ``list_heads`` lists (no content read); a row no card
+    can be built from is added to ``refused``."""
+    after = None if last is None else (to_micros(last.g_time), last.hash)
+    until = end_time if last is None else last.g_time
+    offset = 0
+    while True:
+        rows = await store.store.list_heads(FETCH_SIZE, offset, start_time, until, head=0)
+        offset += len(rows)
+        hashes = [row[0] for row in rows if after is None or not (row[3].__class__ is int and (row[3], row[0]) >= after)]
+        found, unreadable = await readable_cards(store, hashes)
+        refused.extend(RefusedCard(hash_str, reason) for hash_str, reason in unreadable.items())
+        cards = [found[hash_str] for hash_str in hashes if hash_str in found]
+        if cards:
+            yield cards
+        if len(rows) < FETCH_SIZE:
+            return

@@ -35,6 +35,7 @@ from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteC
 from mcard.infrastructure.persistence.engine.base_engine import stored_reason
 from mcard.infrastructure.persistence.engine.hash_ranges import MAX_DEPTH
 from mcard.infrastructure.persistence.engine.integrity import DamagedCard
+from mcard.reading import readable_cards
 
 logger = logging.getLogger(__name__)
 _HEX: Final = re.compile(r"[0-9a-f]{1,128}")
@@ -289,23 +290,11 @@ class _Copier:
         if not hashes:
             return {}, set()
         damaged_before = {card.hash for card in self.result.damaged}
-        found: dict[str, Optional[MCard]] = {}
-        try:
-            found.update(await self.source.get_many(hashes))
-        except StorageError as exc:
-            if exc.transient:
-                raise
-            for hash_str in hashes:  # one by one, to tell the unreadable rows
-                try:
-                    found[hash_str] = await self.source.get(hash_str)
-                except StorageError as error:
-                    if error.transient:
-                        raise
-                    self.damaged(hash_str, None, f"cannot be read: {error}")
+        found, unreadable = await readable_cards(self.source, hashes)
+        for hash_str, reason in unreadable.items():
+            self.damaged(hash_str, None, reason)
         good: dict[str, MCard] = {}
         for hash_str, card in found.items():
-            if card is None:
-                continue
             reason = stored_reason(card)
             if reason is None and self.limit is not None and card.size > self.limit:
                 reason = f"{card.size} B, over the destination's limit of {self.limit} B"

@@ -267,13 +267,16 @@ def test_an_export_that_fails_leaves_the_previous_backup_as_it_was(tmp_path, suf
     db, backup = tmp_path / "cards.db", tmp_path / f"backup{suffix}"
     mcard("add", "one", "two", "three", db=db)
     before = backup_of(db, backup)
-    with sqlite3.connect(db) as raw:  # a text row that is not UTF-8 fails the read mid-export
-        raw.execute(
-            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
-            " VALUES (?, ?, 1, 1796391308000600, 'sha256', 1, 'text/plain')",
-            (hashlib.sha256(b"\xff").hexdigest(), b"\xff"),
-        )
+    mcard("add", *(f"card {i} " + "x" * 1000 for i in range(200)), db=db)
+    with sqlite3.connect(db) as raw:  # the older half of the card table's pages damaged: the read fails mid-export
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        leaves = [n for (n,) in raw.execute("SELECT pageno FROM dbstat WHERE name = 'card' AND pagetype = 'leaf'")]
+        [(page_size,)] = raw.execute("PRAGMA page_size").fetchall()
     raw.close()
+    with open(db, "r+b") as file:
+        for page in sorted(leaves)[: len(leaves) // 2]:
+            file.seek((page - 1) * page_size)
+            file.write(b"\xff" * page_size)
     failed = mcard("export", str(backup), db=db, check=3)
     assert b"storage error" in failed.stderr
     assert backup.read_bytes() == before and leftovers(tmp_path) == []

@@ -154,3 +154,30 @@ def test_a_time_no_card_can_have_is_left_out_of_the_time_facets(tmp_path, case, 
     facets = json.loads(mcard(*args, db=db).stdout)
     assert [n for _, n in facets["time"]] == [2] and len(facets["time"][0][0]) == len("2026-12-04T14")
     assert [n for _, n in facets["year"]] == [2]
+
+
+@pytest.mark.parametrize("destination", ["out.jsonl", "out"])
+def test_export_refuses_a_text_that_is_not_utf8_and_writes_every_other_card(tmp_path, destination):
+    """A text row another tool wrote that is not UTF-8 stopped the whole export (nothing
+    written, exit 3): the backup of every other card could not be made."""
+    db = tmp_path / "cards.db"
+    mcard("add", *(f"card {i}" for i in range(150)), db=db)
+    bad = b"\xffnot text"
+    bad_hash = hashlib.sha256(bad).hexdigest()
+    with sqlite3.connect(db) as raw:
+        [(middle,)] = raw.execute("SELECT g_time FROM card ORDER BY g_time LIMIT 1 OFFSET 100").fetchall()
+        raw.execute(
+            "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, 1, ?, 'sha256', ?, 'text/plain')", (bad_hash, bad, middle, len(bad)),
+        )
+    raw.close()
+    out = tmp_path / destination
+    done = mcard("export", str(out), "--json", *(["--format", "files"] if destination == "out" else []), db=db, check=1)
+    report = json.loads(done.stdout)
+    assert report["exported"] == 150 and [card["hash"] for card in report["refused"]] == [bad_hash]
+    assert "cannot be read" in report["refused"][0]["reason"]
+    if destination == "out":
+        texts = sorted(path.read_text() for path in out.iterdir())
+    else:
+        texts = sorted(json.loads(line)["content"] for line in out.read_text().splitlines())
+    assert texts == sorted(f"card {i}" for i in range(150))

@@ -5,16 +5,19 @@ Everything else the engine does is held to the contract suite, which runs on eve
 
 import asyncio
 import hashlib
+import json
 import socket
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from tests.postgres_support import drop_schema, postgres_factory
 
-from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, retry_operation
-from mcard.domain.models.card import from_micros
+from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, UnreadableCardError, retry_operation
+from mcard.domain.models.card import from_micros, to_micros
+from mcard.exporting import export
 from mcard.domain.query import Filters
 from mcard.infrastructure.persistence.engine import postgres_sql as sql
 
@@ -503,7 +506,7 @@ async def test_a_text_row_that_is_not_utf8_is_a_storage_error_and_verify_names_i
             "search words": lambda: store.search("secret", mode="words"),
             "find": lambda: store.find("type:text/plain"),
         }
-        with pytest.raises(StorageError, match="not valid UTF-8") as caught:
+        with pytest.raises(UnreadableCardError, match="not valid UTF-8") as caught:
             await reads[read]()
         assert "secret" not in str(caught.value)
         report = await store.verify(progress=False)
@@ -512,6 +515,22 @@ async def test_a_text_row_that_is_not_utf8_is_a_storage_error_and_verify_names_i
 
 async def _all(cards):
     return [card async for card in cards]
+
+
+async def test_an_export_refuses_a_text_row_that_is_not_utf8_and_writes_the_rest(make_config, admin, postgres_schema, tmp_path):
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many([MCard(f"card {i}", g_time=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=i))
+                               for i in range(150)])
+        damaged = hashlib.sha256(NOT_UTF8).hexdigest()
+        await admin.execute(
+            f'INSERT INTO "{postgres_schema[1]}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+            " VALUES ($1, $2, true, $3, 'sha256', $4, 'text/plain')",
+            damaged, NOT_UTF8, to_micros(datetime(2026, 1, 1, 0, 1, 40, tzinfo=timezone.utc)), len(NOT_UTF8),
+        )
+        result = await export(store, tmp_path / "out.jsonl", progress=False)
+    assert result.exported == 150 and [card.hash for card in result.refused] == [damaged]
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["content"] for line in lines) == sorted(f"card {i}" for i in range(150))
 
 
 async def test_a_time_out_of_range_is_left_out_of_stats_and_facets_and_named_when_read(make_config, admin, postgres_schema):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, UnreadableCardError
 from mcard.domain.models.card import to_micros
 
 
@@ -66,7 +66,7 @@ async def test_damaged_text_is_a_storage_error_that_does_not_quote_it(tmp_path, 
         db.execute("UPDATE card SET content = x'ff' || content")
         db.commit()
         db.close()
-        with pytest.raises(StorageError, match="not valid UTF-8") as caught:
+        with pytest.raises(UnreadableCardError, match="not valid UTF-8") as caught:
             if read == "get":
                 await store.get(card.hash)
             elif read == "list":

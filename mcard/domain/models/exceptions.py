@@ -39,3 +39,8 @@ class StorageError(MCardError):
 
 class NoCardStoreError(StorageError):
     """A store opened read-only where none is yet: no such file or table, an empty database."""
+
+
+class UnreadableCardError(StorageError):
+    """A stored row no card can be built from: a text another tool stored that is not UTF-8.
+    The store is sound, that row is not (``verify()`` names it, ``remove()`` takes it away)."""

@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
-from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, StorageError
+from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, StorageError, UnreadableCardError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec, casefold, reference_search
 from mcard.domain.query.regex_process import RegexRun
@@ -525,11 +525,11 @@ class PostgresStore(BaseStore):
     @contextlib.contextmanager
     def _readable(self) -> Iterator[None]:
         """Cards built from stored rows: a text that is not UTF-8 (a row another tool wrote)
-        is a ``StorageError``."""
+        is an ``UnreadableCardError``."""
         try:
             yield
         except UnicodeDecodeError as exc:
-            raise StorageError(f"{self._where}: {NOT_UTF8_TEXT}") from exc
+            raise UnreadableCardError(f"{self._where}: {NOT_UTF8_TEXT}") from exc
 
     async def _walk(
         self, conn: Any, tables: sql.Tables, spec: SearchSpec, filters: Filters, tests: postgres_search.WalkTests,

@@ -23,7 +23,7 @@ from typing import Any, Final, Optional, TypeVar
 
 import aiosqlite
 
-from mcard.domain.models.exceptions import StorageError
+from mcard.domain.models.exceptions import StorageError, UnreadableCardError
 
 from .integrity import NOT_UTF8_TEXT
 from .sqlite_files import explain
@@ -40,17 +40,16 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     """A ``StorageError`` naming the database and the cause; busy/locked are transient.
 
     When ``where`` is a file path, what the file system says is added (read-only, full...).
-    Stored text that is not UTF-8 (a damaged card) is reported without quoting it.
+    Stored text that is not UTF-8 (a damaged card) is an ``UnreadableCardError`` that does not quote it.
     """
     code = getattr(exc, "sqlite_errorcode", None)
     transient = code is not None and (code & 0xFF) in _TRANSIENT_CODES
     transient = transient or "database is locked" in str(exc)
     if str(exc).startswith(_NOT_UTF8):
-        message = NOT_UTF8_TEXT
+        error: StorageError = UnreadableCardError(f"{where}: {NOT_UTF8_TEXT}")
     else:
         hint = explain(exc, Path(where)) if os.path.isabs(where) else ""
-        message = f"{exc}" + (f"; {hint}" if hint else "")
-    error = StorageError(f"{where}: {message}", transient=transient)
+        error = StorageError(f"{where}: {exc}" + (f"; {hint}" if hint else ""), transient=transient)
     error.__cause__ = exc
     return error
 
