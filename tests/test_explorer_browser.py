@@ -163,10 +163,10 @@ def active_cell(page) -> int:  # type: ignore[no-untyped-def]
 
 
 def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
-    """Rows: arrows, Home and End move, Enter opens, and the keyboard stays where it was while
-    the grid, the pager and the facets redraw; JupyterLab's own plain keys (arrows move between
-    cells, a letter changes one) do not run from the explorer. The histogram is one stop for
-    Tab, its arrows moving between the bars with cards."""
+    """Rows: arrows, Home and End move, Enter opens, Space checks, and the keyboard stays where
+    it was while the grid, the pager and the facets redraw; JupyterLab's own plain keys (arrows
+    move between cells, a letter changes one) do not run from the explorer. The grid and the
+    histogram are one stop each for Tab (the grid was three a row: row, box, copy)."""
     from playwright.sync_api import expect
 
     rows = root.locator(".mcx-row")
@@ -186,18 +186,19 @@ def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
     expect(rows.nth(1)).to_be_focused()
     page.keyboard.press("ArrowDown")
     expect(rows.nth(2)).to_be_focused()
-    page.keyboard.press(" ")
-    expect(rows.nth(2)).to_have_class(re.compile(r"\bmcx-selected\b"))
     page.keyboard.press("m")  # in command mode: the cell would become Markdown
     assert active_cell(page) == cell
     assert page.locator(".jp-Notebook .jp-Cell").nth(cell).evaluate("c => c.classList.contains('jp-CodeCell')")
-    box = rows.nth(2).locator("input[type=checkbox]")
-    box.focus()
-    page.keyboard.press(" ")  # ticked, redrawn: the keyboard stays on the box
+    page.keyboard.press(" ")  # checked, redrawn: the keyboard stays on the row
     expect(rows.nth(2).locator("input[type=checkbox]")).to_be_checked()
-    expect(rows.nth(2).locator("input[type=checkbox]")).to_be_focused()
+    expect(rows.nth(2)).to_be_focused()
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bmcx-selected\b"))  # Space does not open it
     page.keyboard.press(" ")
     expect(rows.nth(2).locator("input[type=checkbox]")).not_to_be_checked()
+    stops = root.locator(".mcx-grid-wrap").evaluate("grid => [...grid.querySelectorAll('*')].filter((node) => node.tabIndex >= 0).map((node) => node.dataset.focus)")
+    assert stops == [f"sort:{index}" for index in (1, 2, 3, 4)] + [rows.nth(2).get_attribute("data-focus")], stops
+    page.keyboard.press("Tab")  # from the grid, one Tab to the pager
+    expect(root.get_by_role("button", name="Next ›")).to_be_focused()
     root.get_by_role("button", name="Next ›").focus()
     page.keyboard.press("Enter")
     expect(root.locator(".mcx-page")).to_contain_text("page 2 of")

@@ -55,9 +55,9 @@ function redrawKeepingFocus(container, draw, fallback = () => null) {
   if (again) again.focus({ preventScroll: true });
 }
 
-function copyButton(text, say) {
+function copyButton(text, say, tabindex = 0) {
   return h("button", {
-    class: "mcx-copy", title: "Copy the full hash", "aria-label": "Copy the full hash", type: "button", "data-focus": `copy:${text}`,
+    class: "mcx-copy", title: "Copy the full hash", "aria-label": "Copy the full hash", type: "button", "data-focus": `copy:${text}`, tabindex,
     onclick: async (event) => {
       event.stopPropagation();
       const done = await copyText(text);
@@ -155,19 +155,27 @@ function render({ model, el }) {
     return gap < 0 ? [time] : [time.slice(0, gap), h("span", { class: "mcx-clock", text: time.slice(gap) })];
   }
 
-  // Arrow keys, Home and End move between rows; Enter or Space opens the focused one.
+  // The grid is one stop for Tab: the row last focused (else the open card's, else the first)
+  // takes it; arrow keys, Home and End move between rows, Enter opens the focused one and Space
+  // checks it for the selection (boxes and copy buttons are for the mouse).
   const ROW_MOVES = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
+  let rowStop = "";
 
   function rowKey(event, hash) {
     const row = event.currentTarget;
-    const opens = (event.key === "Enter" && !event.shiftKey) || event.key === " ";
-    if (event.target !== row || !(event.key in ROW_MOVES || opens)) return;
+    const opens = event.key === "Enter" && !event.shiftKey;
+    if (event.target !== row || !(event.key in ROW_MOVES || opens || event.key === " ")) return;
     event.preventDefault();
     if (event.key in ROW_MOVES) {
       const all = [...grid.querySelectorAll(".mcx-row")];
       const to = Math.min(all.length - 1, Math.max(0, all.indexOf(row) + ROW_MOVES[event.key]));
       all[to].focus();
-    } else send({ action: "select", hash });
+    } else send({ action: opens ? "select" : "mark", hash });
+  }
+
+  function rowFocused(event) {
+    rowStop = event.currentTarget.dataset.hash;
+    for (const row of grid.querySelectorAll(".mcx-row")) row.tabIndex = row === event.currentTarget ? 0 : -1;
   }
 
   // A row that went (its card removed, or no longer matching) hands the keyboard to the first
@@ -190,8 +198,10 @@ function render({ model, el }) {
     table.append(h("colgroup", {}, ...widths.map((w, index) => h("col", { class: `mcx-c${index}`, ...(w ? { style: `width:${w}` } : {}) }))));
     table.append(h("thead", {}, h("tr", {}, ...COLUMNS.map(([label, orders], index) => header(label, orders, index)))));
     const body = h("tbody");
+    const hashes = rows.map((row) => row.hash);
+    const stop = [rowStop, selected].find((hash) => hashes.includes(hash)) || hashes[0];
     for (const row of rows) {
-      const check = h("input", { type: "checkbox", "aria-label": "Check for selection", title: "Check for explorer.selection", "data-focus": `mark:${row.hash}` });
+      const check = h("input", { type: "checkbox", "aria-label": "Check for selection", title: "Check for explorer.selection", tabindex: "-1", "data-focus": `mark:${row.hash}` });
       check.checked = marked.has(row.hash);
       check.addEventListener("click", (event) => { event.stopPropagation(); send({ action: "mark", hash: row.hash }); });
       const content = h("td", { class: "mcx-content" });
@@ -203,16 +213,18 @@ function render({ model, el }) {
       content.append(snippet);
       content.title = visible([row.name, row.tags.join(", "), row.snippet.map(([text]) => text).join("")].filter(Boolean).join(" · "));
       const tr = h("tr", {
-        class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: "0", "data-focus": `row:${row.hash}`,
+        class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: row.hash === stop ? "0" : "-1",
+        "data-focus": `row:${row.hash}`, "aria-keyshortcuts": "Enter Space",
         onclick: () => send({ action: "select", hash: row.hash }),
         onkeydown: (event) => rowKey(event, row.hash),
+        onfocus: rowFocused,
       },
         h("td", {}, check),
         h("td", { class: "mcx-nowrap" }, ...dayAndClock(row.time)),
         h("td", { class: "mcx-ellipsis mcx-c2", text: row.type, title: row.type }),
         h("td", { class: "mcx-number mcx-c3", text: row.size }),
         content,
-        h("td", { class: "mcx-c5" }, h("div", { class: "mcx-hashcell" }, h("code", { class: "mcx-hash", text: row.hash }), copyButton(row.hash, say))),
+        h("td", { class: "mcx-c5" }, h("div", { class: "mcx-hashcell" }, h("code", { class: "mcx-hash", text: row.hash }), copyButton(row.hash, say, -1))),
       );
       tr.dataset.hash = row.hash;
       body.append(tr);
