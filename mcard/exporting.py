@@ -544,6 +544,7 @@ async def _pages(
     page: list[MCard] = []
     size = 0
     last: Optional[MCard] = None
+    unreadable = False
     try:
         async for card in store.iterate(FETCH_SIZE, start_time, end_time):
             page.append(card)
@@ -552,7 +553,6 @@ async def _pages(
             if len(page) == PAGE_SIZE or size >= PAGE_BYTES:
                 yield page
                 page, size = [], 0
-        unreadable = False
     except UnreadableCardError:
         unreadable = True
     if page:
