@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Set up and run mcard from a fresh checkout, with nothing but Python 3.11+ and the OS packages.
 
-    python3 dev.py lab     # virtual environment + demo database + JupyterLab on notebooks/
+    python3 dev.py lab     # virtual environment + demo database + JupyterLab on the tutorials
     python3 dev.py test    # virtual environment + test services + the whole test suite
 
 Both install mcard editable into ``.venv``: ``lab`` with its ``lab`` extra, ``test`` with every
-extra and the ``dev`` dependency group. They reinstall only when pyproject.toml changes.
+extra and the ``dev`` dependency group. They reinstall only when pyproject.toml changes. The lab
+runs a copy of ``notebooks/`` in ``.lab/tutorials`` (``mcard lab``'s copy: a tutorial the user
+has not edited follows ``notebooks/``), so running and saving them leaves the checkout as it was.
 
 Extra arguments after ``test`` go to pytest (``python3 dev.py test -k contract``).
 """
@@ -26,6 +28,7 @@ PYTHON = VENV / "bin" / "python"
 INSTALL_STAMP = VENV / ".mcard-installed"
 LAB_DIR = ROOT / ".lab"
 LAB_DB = LAB_DIR / "cards.db"
+LAB_TUTORIALS = LAB_DIR / "tutorials"
 PYPROJECT = ROOT / "pyproject.toml"
 INSTALLS = {  # what each command needs installed; each one's set includes the one before it
     "lab": ["-e", f"{ROOT}[lab]"],
@@ -129,10 +132,9 @@ def ensure_test_database() -> None:
 def lab(args: list[str]) -> int:
     ensure_venv("lab")
     db = os.environ.get("MCARD_DB_PATH", str(LAB_DB))
-    say(f"JupyterLab on notebooks/ over {db}")
+    say(f"JupyterLab on a copy of notebooks/ in {LAB_TUTORIALS.relative_to(ROOT)}/ over {db}")
     mcard = str(VENV / "bin" / "mcard")
-    tutorials = str(ROOT / "notebooks")
-    os.execv(mcard, [mcard, "lab", "--demo", "--db", db, "--tutorials", tutorials, *args])  # signals reach mcard lab
+    os.execv(mcard, [mcard, "lab", "--demo", "--db", db, "--tutorials", str(LAB_TUTORIALS), *args])  # signals reach mcard lab
 
 
 def test(args: list[str]) -> int:

@@ -168,7 +168,8 @@ def test_a_tutorial_already_there_that_mcard_did_not_copy_is_kept(tmp_path):
 
 
 def test_the_source_checkouts_notebooks_folder_is_used_as_it_is(tmp_path):
-    """``dev.py lab`` runs ``mcard lab --tutorials notebooks/``: the package's own folder."""
+    """``mcard lab --tutorials notebooks/`` in a source checkout: the package's own folder, to
+    edit the tutorials themselves (``dev.py lab`` runs a copy in ``.lab/tutorials``)."""
     assert (ROOT / "notebooks").resolve() == SHIPPED
     before = {path.name: path.read_bytes() for path in SHIPPED.iterdir()}
     done = run_lab(tmp_path, "--tutorials", str(ROOT / "notebooks"))
