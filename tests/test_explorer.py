@@ -123,6 +123,25 @@ def test_enter_runs_the_query_and_marks_the_matches(store):
     assert [row["hash"] for row in explorer.rows] == [made["hostile"].hash]
 
 
+def test_a_new_query_closes_a_card_it_does_not_show_and_marks_its_own_words_in_one_it_does(store):
+    """The pane kept a card the new query left out (Remove… then named a card the grid did not
+    show), and marked the words of the query before."""
+    cards, made = store
+    explorer = cards.explorer(page_size=50)
+    explorer.run("moon")
+    explorer.select(made["sentence 2"].hash)  # "The moon number 2 walks by"
+    assert "<mark>moon</mark>" in explorer.detail["preview"]["html"]
+    explorer.run("walks")
+    assert explorer.selected == made["sentence 2"].hash
+    preview = explorer.detail["preview"]["html"]
+    assert "<mark>walks</mark>" in preview and "<mark>moon</mark>" not in preview
+    explorer.go(0)  # pages and orders keep it: the same results
+    explorer.sort("oldest")
+    assert explorer.selected == made["sentence 2"].hash
+    explorer.run("fox")
+    assert explorer.selected == "" and explorer.detail == {}
+
+
 def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     cards, _ = store
     explorer = cards.explorer()

@@ -207,7 +207,8 @@ class Explorer(anywidget.AnyWidget):
     @_action
     def run(self, query: Optional[str] = None) -> None:
         """Run ``query`` (the current one if None) from its first page; a hash prefix opens
-        that card. A malformed query shows its error and keeps the last results."""
+        that card. A malformed query shows its error and keeps the last results. The open card
+        stays open, marked for the new query, when its first page shows it, and closes else."""
         text = self.query if query is None else str(query)
         shown_page = self.page
         self._set_quietly(query=text, page=0)
@@ -222,6 +223,8 @@ class Explorer(anywidget.AnyWidget):
         except Exception:
             self._set_quietly(page=shown_page)  # the rows shown are still that page's
             raise
+        if self.selected:
+            self.select(self.selected if any(card.hash == self.selected for card in self._shown) else "")
         self._load_facets()
 
     def _open_hash(self, full: str) -> None:
