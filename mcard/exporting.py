@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -471,10 +471,10 @@ async def export(
         await asyncio.to_thread(not_the_store, store, target)
     writer = _Writer(target, chosen, with_content)
     total = await store.count(start_time, end_time)
-    await asyncio.to_thread(writer.open)
     result = ExportResult()
     complete = False
     try:
+        await _on_thread(writer.open)
         from tqdm.auto import tqdm
 
         with tqdm(total=total, unit="card", disable=None if progress is None else not progress) as bar:
@@ -487,13 +487,26 @@ async def export(
                     else:
                         result.refused.append(RefusedCard(card.hash, reason))
                 labels = await _labels(store, [card.hash for card in accepted])
-                await asyncio.to_thread(writer.write, accepted, labels)
+                await _on_thread(writer.write, accepted, labels)
                 result.exported += len(accepted)
                 bar.update(len(page))
         complete = True
     finally:
-        await asyncio.to_thread(writer.close, complete)
+        await _on_thread(writer.close, complete)
     return result
+
+
+async def _on_thread(call: Callable[..., None], *args: Any) -> None:
+    """``call(*args)`` on a worker thread, waited for to the end even when cancelled (then the
+    cancellation goes on): the writer's steps never overlap, and a cancelled export returns
+    only once its file beside the destination is removed."""
+    step = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    try:
+        await asyncio.shield(step)
+    except asyncio.CancelledError:
+        await asyncio.wait([step])
+        step.exception()  # retrieved: the cancellation is what the caller is told
+        raise
 
 
 def not_the_store(store: AsyncPersistenceWrapper, destination: Path) -> None:

@@ -298,6 +298,28 @@ async def test_an_interrupted_export_leaves_the_previous_backup_as_it_was(tmp_pa
     assert backup.read_bytes() == before and leftovers(tmp_path) == []
 
 
+async def test_an_export_cancelled_at_any_step_leaves_the_backup_and_nothing_beside_it(tmp_path):
+    """Cancelled while its file was being opened (or written) on a thread, the export returned
+    before that step ended: the file beside the backup was left behind."""
+    db, backup = tmp_path / "cards.db", tmp_path / "backup.jsonl"
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        await store.save_many([MCard(f"card number {i}") for i in range(100)])
+        await export(store, backup, progress=False)
+        await store.create("one more card")
+        for steps in range(60):
+            before = backup.read_bytes()
+            running = asyncio.ensure_future(export(store, backup, progress=False))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            assert leftovers(tmp_path) == [], steps
+            if running.cancelled():
+                assert backup.read_bytes() == before, steps
+            else:  # done before the cancellation came: the whole new backup
+                assert b"one more card" in backup.read_bytes(), steps
+
+
 def test_an_export_over_a_file_size_limit_names_the_file_and_keeps_the_backup(tmp_path):
     db, backup = tmp_path / "cards.db", tmp_path / "backup.jsonl"
     mcard("add", *(f"card {i} " + "y" * 500 for i in range(300)), db=db)
