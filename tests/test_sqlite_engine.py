@@ -220,11 +220,11 @@ async def test_reads_cancelled_at_any_step_leave_no_reader_in_an_old_state(tmp_p
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db", max_connections=max_connections)) as store:
         await store.save_many([MCard(f"m{i}") for i in range(50)])
         stored = 50
-        for steps in range(24):
-            read = store.facets("", by=("content_type", "size", "month", "time")) if steps % 2 else store.search(
+        for steps in range(60):
+            read = store.facets("", by=("content_type", "size", "month", "time")) if steps % 3 == 0 else store.search(
                 r"m\d+", mode="regex")
             reading = asyncio.ensure_future(read)
-            for _ in range(steps // 2):
+            for _ in range(steps // 3):
                 await asyncio.sleep(0)
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
@@ -233,6 +233,22 @@ async def test_reads_cancelled_at_any_step_leave_no_reader_in_an_old_state(tmp_p
             counts = await asyncio.gather(*(store.count() for _ in range(4)), store.facets("", by=["kind"]))
             assert counts[:4] == [stored] * 4 and counts[4]["kind"] == [("text", stored)]
         assert not store.store._lent
+
+
+async def test_a_reader_lent_with_a_cursor_left_open_is_never_handed_out_again(tmp_path):
+    """A cursor whose opening was cancelled is still made on the reader's thread, and its
+    statement keeps the reader in the old snapshot even past the ROLLBACK: such a reader is
+    closed, so that the reads after see every card stored since."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db", max_connections=2)) as store:
+        await store.save_many([MCard(f"m{i}") for i in range(50)])
+        async with store.store._lent_reader() as reader:
+            opening = asyncio.ensure_future(reader.cursor("SELECT hash FROM card"))
+            await asyncio.sleep(0)
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+        await store.create("after the cursor")
+        assert await asyncio.gather(*(store.count() for _ in range(3))) == [51] * 3
+        assert reader not in store.store._readers
 
 
 async def test_two_wrappers_on_one_file_write_concurrently_without_lock_errors(tmp_path):

@@ -115,6 +115,7 @@ class SQLiteWorker:
         self._rows = rows
         self._where = where
         self.in_flight = 0
+        self.cursors_open = 0
 
     @classmethod
     async def open(
@@ -205,14 +206,24 @@ class SQLiteWorker:
         return outcomes[1:-1] if snapshot else outcomes
 
     async def cursor(self, statement: Statement, parameters: Iterable[Any] = ()) -> aiosqlite.Cursor:
-        """A cursor over ``statement``, to ``fetch_more`` from and ``close_cursor``."""
-        return await self._call(self.connection.execute(statement, parameters))
+        """A cursor over ``statement``, to ``fetch_more`` from and ``close_cursor``. It counts in
+        ``cursors_open`` from the call on: cancelled, the call still makes it on the thread, where
+        its statement holds a read snapshot even past a ROLLBACK until it is closed."""
+        self.cursors_open += 1
+        try:
+            return await self._call(self.connection.execute(statement, parameters))
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self.cursors_open -= 1
+            raise
 
     async def fetch_more(self, cursor: aiosqlite.Cursor, size: int) -> list[Any]:
         return list(await self._call(cursor.fetchmany(size)))
 
     async def close_cursor(self, cursor: aiosqlite.Cursor) -> None:
         await self._call(cursor.close())
+        self.cursors_open -= 1
 
     async def create_function(self, name: str, arity: int, function: Callable[..., Any]) -> None:
         await self._call(self.connection.create_function(name, arity, function, deterministic=True))

@@ -336,7 +336,9 @@ class SQLiteStore(BaseStore):
         transaction: statements that depend on each other's results see one state of the
         store, read through a warm page cache (a ``_snapshot_reader``'s own connection starts
         cold). With no idle reader to lend (a pool of one connection, every reader busy), a
-        ``_snapshot_reader``."""
+        ``_snapshot_reader``. A reader is handed out again only with its transaction ended and
+        no cursor left open (a cursor's statement would keep it in the old snapshot); else it
+        is closed."""
         reader = await self._reader()
         if reader is self._writer or reader.in_flight or reader in self._lent:
             async with self._snapshot_reader() as worker:
@@ -350,10 +352,10 @@ class SQLiteStore(BaseStore):
         finally:
             try:
                 await reader.rollback()
-                ended = True
+                ended = not reader.cursors_open
             finally:
                 self._lent.discard(reader)
-                if not ended and reader in self._readers:  # it may still be in the transaction
+                if not ended and reader in self._readers:  # it may still read the old snapshot
                     self._readers.remove(reader)
                     await reader.close()
 
