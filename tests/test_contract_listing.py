@@ -9,6 +9,7 @@ import pytest
 from mcard import MCard, Sighting, ValidationError
 from mcard.domain.models.card import to_micros
 from mcard.domain.query import ORDERS
+from tests.writing import written_meanwhile
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -295,21 +296,8 @@ async def test_stats_sum_up_the_stored_cards_in_one_state_while_another_task_wri
     assert (stats.count, stats.total_bytes, stats.first, stats.last) == (6, sum(c.size for c in cards), at(-3), at(4))
     assert stats.by_content_type == {"text/plain": (5, sum(c.size for c in cards[:5])), "image/png": (1, 28)}
     assert list(stats.by_content_type) == ["text/plain", "image/png"]  # most cards first
-    writing = True
-
-    async def writer() -> None:
-        made = 0
-        while writing:
-            await wrapper.save_many([MCard(f"written meanwhile {made} {n}") for n in range(5)])
-            made += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(writer())
-    try:
+    async with written_meanwhile(wrapper):
         for _ in range(40):
             stats = await wrapper.stats()
             assert stats.count == sum(n for n, _ in stats.by_content_type.values())
             assert stats.total_bytes == sum(size for _, size in stats.by_content_type.values())
-    finally:
-        writing = False
-        await task

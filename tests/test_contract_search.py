@@ -23,6 +23,7 @@ from mcard.domain.query import ORDERS, Filters, SearchSpec, WordQuery, reference
 from mcard.domain.query.syntax import parse_find
 from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
+from tests.writing import written_meanwhile
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 T0 = datetime(2025, 11, 20, tzinfo=timezone.utc)
@@ -502,40 +503,17 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
 async def test_find_counts_the_cards_it_lists_while_another_task_writes(store):
     """Without a limit, ``total`` is the number of cards listed, from the same snapshot, also
     while cards are being added: it was counted apart from the page (a few in ten disagreed)."""
-    writing = True
-
-    async def writer() -> None:
-        made = 0
-        while writing:
-            await store.save_many([MCard(f"fox written meanwhile {made} {n}") for n in range(5)])
-            made += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(writer())
-    try:
+    async with written_meanwhile(store):
         for _ in range(25):
             for query in ("", "type:text/*", "fox"):
                 found = await store.find(query)
                 assert len(found) == found.total, query
-    finally:
-        writing = False
-        await task
 
 
 async def test_facets_of_one_call_count_one_state_of_the_store_while_another_task_writes(store):
     """Every field of one ``facets`` call counts the same cards, also while cards are being
     added: over every card, SQLite counted each field on its own (two could disagree)."""
-    writing = True
-
-    async def writer() -> None:
-        made = 0
-        while writing:
-            await store.save_many([MCard(f"fox written meanwhile {made} {n}") for n in range(5)])
-            made += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(writer())
-    try:
+    async with written_meanwhile(store):
         for _ in range(25):
             for query in ("", "type:text/*"):
                 facets, found = await asyncio.gather(  # reads beside it keep to their own snapshots
@@ -543,9 +521,6 @@ async def test_facets_of_one_call_count_one_state_of_the_store_while_another_tas
                 totals = {field: sum(n for _, n in counts) for field, counts in facets.items()}
                 assert len(set(totals.values())) == 1, (query, totals)
                 assert len(found) == found.total
-    finally:
-        writing = False
-        await task
 
 
 @pytest.mark.parametrize("query", ["", "type:text/*", "fox"])
