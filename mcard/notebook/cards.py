@@ -56,6 +56,12 @@ def _track(store: NotebookCards) -> None:
     _open_stores.add(store)
 
 
+def _fields(by: object) -> object:
+    """``facets``' ``by`` read whole on the caller's thread; a ``str`` or a non-iterable as it
+    is, for the wrapper to name what is wrong with it."""
+    return by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)
+
+
 class FoundCards(CardList):
     """Cards a search or a query found: ``total`` (every match, whatever the limit; None when
     not counted) and ``snippet(card)``, the card's text around what matched, «marked»."""
@@ -241,7 +247,7 @@ class NotebookCards(LabelMethods):
     def facets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent first;
         time (``year``, ``month``, ``week``, ``day``, ``hour``, ``time``) and size buckets in order."""
-        return self._run(self._wrapper.facets(query, by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)))
+        return self._run(self._wrapper.facets(query, _fields(by)))
 
     def stats(self) -> StoreStats:
         """Card count, total bytes, first and last ``g_time``, (count, bytes) per content type."""
@@ -494,7 +500,7 @@ class NotebookCards(LabelMethods):
         return await self._arun(self._found(self._wrapper.find(query, limit, offset, order=order)))
 
     async def afacets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
-        return await self._arun(self._wrapper.facets(query, by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)))
+        return await self._arun(self._wrapper.facets(query, _fields(by)))
 
     async def astats(self) -> StoreStats:
         return await self._arun(self._wrapper.stats())

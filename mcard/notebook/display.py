@@ -272,8 +272,8 @@ class CardList(list[MCard]):
         printer.text("CardList(...)" if cycle else cards_text(self, limit=self.limit, total=self.total))
 
     def to_dataframe(self, *, content: bool = False):  # type: ignore[no-untyped-def]
-        """These cards as a DataFrame (see :func:`mcard.notebook.to_dataframe`), with the names
-        and tags this list holds."""
+        """These cards as a DataFrame (see :func:`mcard.notebook.to_dataframe`), with their
+        names and tags (see the class)."""
         from .frames import to_dataframe
 
         labels = Labels(self.names, self.tags) if self._labelled else None
