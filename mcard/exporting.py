@@ -127,18 +127,11 @@ def safe_file_name(name: Optional[str]) -> Optional[str]:
     return name
 
 
-def _with_hash(name: str, card: MCard) -> str:
-    """``photo.png`` as ``photo-<8 hex digits>.png``: the name of a card whose name is taken."""
+def _marked(name: str, mark: object) -> str:
+    """``photo.png`` as ``photo-<mark>.png``: the hash's first 8 digits for a card whose name is
+    taken, a number for a card's hash name that a card of the export took."""
     stem, dot, suffix = name.rpartition(".")
-    if not dot or not stem:
-        return f"{name}-{card.hash[:8]}"
-    return f"{stem}-{card.hash[:8]}.{suffix}"
-
-
-def _numbered(name: str, number: int) -> str:
-    """``<hash>.png`` as ``<hash>-2.png``: a card's hash name that a card of the export took."""
-    stem, dot, suffix = name.rpartition(".")
-    return f"{stem}-{number}.{suffix}" if dot else f"{name}-{number}"
+    return f"{stem}-{mark}.{suffix}" if dot and stem else f"{name}-{mark}"
 
 
 def card_record(card: MCard, with_content: bool, binary: bool = False) -> dict[str, Any]:
@@ -336,7 +329,7 @@ class _Writer:
         of this export took the name or a different file is there; else ``<hash><ext>``, or
         ``<hash>-2<ext>``... when an earlier card of this export was named so."""
         chosen = safe_file_name(name)
-        for candidate in ([chosen, _with_hash(chosen, card)] if chosen else []):
+        for candidate in ([chosen, _marked(chosen, card.hash[:8])] if chosen else []):
             if candidate not in self._names and self._free_for(candidate, card):
                 self._names.add(candidate)
                 return candidate
@@ -344,7 +337,7 @@ class _Writer:
         number = 1
         while candidate in self._names:
             number += 1
-            candidate = _numbered(own, number)
+            candidate = _marked(own, number)
         self._names.add(candidate)
         return candidate
 

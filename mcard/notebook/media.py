@@ -15,7 +15,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Final, Optional
+from typing import Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, SVG
 from mcard.domain.models.card import MCard
@@ -131,7 +131,7 @@ def _make(mime: str, data: bytes, px: int) -> Optional[Thumbnail]:
         with _decoding, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nothing on the cell's stderr
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _scaled(Image, mime, data, px)
+            return _scaled(mime, data, px)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         return None  # a few KB may hold a bitmap of gigabytes: never decoded here, nor inlined for a browser to
     except Exception:  # not a readable image: only a small one is inlined
@@ -139,10 +139,12 @@ def _make(mime: str, data: bytes, px: int) -> Optional[Thumbnail]:
         return _raw(mime, data) if len(data) <= RAW_IMAGE_LIMIT else None
 
 
-def _scaled(image_module: Any, mime: str, data: bytes, px: int) -> Thumbnail:
+def _scaled(mime: str, data: bytes, px: int) -> Thumbnail:
     """The image as it is when small in bytes and pixels, else downscaled to ``px``; Pillow
     refuses (a ``DecompressionBomb`` warning or error) more pixels than its ``MAX_IMAGE_PIXELS``."""
-    with image_module.open(io.BytesIO(data)) as image:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
         if max(image.size) <= px and len(data) <= RAW_IMAGE_LIMIT:
             return _raw(mime, data)
         image.draft("RGB", (px, px))
