@@ -20,6 +20,7 @@ from mcard.domain.models.card import from_micros, to_micros
 from mcard.exporting import export
 from mcard.domain.query import Filters
 from mcard.infrastructure.persistence.engine import postgres_sql as sql
+from mcard.infrastructure.persistence.engine.card_rows import card_row
 
 pytestmark = pytest.mark.postgres
 
@@ -233,10 +234,10 @@ async def test_a_bulk_write_ended_to_break_a_deadlock_is_run_again(make_config, 
         writing = admin.transaction()
         await writing.start()
         try:
-            await admin.execute(insert, *sql._row(newest))
+            await admin.execute(insert, *card_row(newest))
             saving = asyncio.ensure_future(store.save_many(cards))
             await wait_for_lock_wait(admin, schema)  # the copy holds the oldest card, waits for the newest
-            await admin.execute(insert, *sql._row(oldest))  # waits for the store's oldest card: a deadlock
+            await admin.execute(insert, *card_row(oldest))  # waits for the store's oldest card: a deadlock
         except BaseException:
             await writing.rollback()
             raise

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable, ClassVar, Final
 
@@ -101,6 +103,15 @@ def to_micros(moment: datetime) -> int:
 def from_micros(micros: int, _epoch: datetime = EPOCH, _delta: type[timedelta] = timedelta) -> datetime:
     """The UTC datetime ``micros`` microseconds after the Unix epoch, exact."""
     return _epoch + _delta(0, 0, micros)
+
+
+@functools.cache
+def _content_type_detector() -> Callable[[str | bytes], str]:
+    """``detect_content_type``, imported when first needed (it brings ``filetype`` and
+    ``csv``); an import statement per card cost more than detecting a short text's type."""
+    from mcard.content_types import detect_content_type
+
+    return detect_content_type
 
 
 def format_time(moment: datetime) -> str:
@@ -206,7 +217,8 @@ class MCard(_CardFields):
     ) -> None:
         data = content_bytes(content)
         algorithm = check_hash_algorithm(hash_algorithm)
-        moment = datetime.now(timezone.utc) if g_time is None else to_utc(g_time, "g_time")
+        # Now, as stored microseconds: the datetime is built when ``g_time`` is first read.
+        moment = time.time_ns() // 1000 if g_time is None else to_utc(g_time, "g_time")
         _SET_CONTENT(self, content)
         _SET_HASH(self, _HASHERS[algorithm](data).hexdigest())
         _SET_G_TIME(self, moment)
@@ -260,11 +272,11 @@ class MCard(_CardFields):
     @property
     def content_type(self) -> str:
         """The MIME type of the content, detected once (stores keep it with the card)."""
-        if self._content_type is None:
-            from mcard.content_types import detect_content_type
-
-            object.__setattr__(self, "_content_type", detect_content_type(self._content))
-        return self._content_type  # type: ignore[return-value]
+        kind = self._content_type
+        if kind is None:
+            kind = _content_type_detector()(self._content)
+            _SET_CONTENT_TYPE(self, kind)
+        return kind
 
     @property
     def is_text(self) -> bool:

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any, Optional
+from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, from_micros, to_micros
 from mcard.domain.models.sighting import Sighting
 
 Row = tuple[str, bytes, int, int, str, int, Optional[str]]
+_FIELDS: Final = attrgetter("_hash", "_content", "_g_time", "_hash_algorithm", "_size", "_content_type")
 
 
-def card_row(card: MCard) -> Row:
-    return (
-        card.hash, card.content_bytes, int(card.is_text),
-        to_micros(card.g_time), card.hash_algorithm, card.size, card.content_type,
-    )
+def card_row(card: MCard, _fields: Any = _FIELDS) -> Row:
+    """The stored columns of ``card``, its fields read in one C call: building rows is most of
+    a bulk save's Python time. ``is_text`` is a ``bool`` (SQLite stores it as 1 or 0)."""
+    key, content, moment, algorithm, size, kind = _fields(card)
+    if kind is None:
+        kind = card.content_type
+    is_text = isinstance(content, str)
+    micros = moment if moment.__class__ is int else to_micros(moment)  # cards made or read back keep an int
+    return key, content.encode() if is_text else content, is_text, micros, algorithm, size, kind
 
 
 def head_row(card: MCard, head: int) -> Row:

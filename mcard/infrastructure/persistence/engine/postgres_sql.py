@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import EPOCH, MAX_MICROS, MIN_MICROS, MCard, to_micros
+from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, to_micros
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
@@ -31,7 +30,7 @@ from . import postgres_orders as orders
 from . import postgres_search as search
 from . import postgres_words as words
 from . import sql_filters
-from .card_rows import by_hash, row_card, row_cards, row_sighting, stamped_cards
+from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
 from .integrity import DamagedCard
 from .write_batcher import WriteRequest
@@ -326,14 +325,14 @@ async def insert(
     suffix = " RETURNING hash" if returning else ""
     if len(first) < COPY_FROM_ROWS and sum(card.size for card in first.values()) <= MAX_ARRAY_BYTES:
         ordered = [first[key] for key in sorted(first)]
-        columns = zip(*map(_row, ordered))
+        columns = zip(*map(card_row, ordered))
         result = _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
                           else await conn.execute(tables.insert, *columns), returning)
         return await _all_stored(conn, tables, ordered, result)
     oldest_first = sorted(first.values(), key=_time_and_hash)
     try:
         async with conn.transaction():  # a savepoint
-            status = await copy.copy_in(conn, tables.names, oldest_first, _row, stall, COLUMN_LIST)
+            status = await copy.copy_in(conn, tables.names, oldest_first, card_row, stall, COLUMN_LIST)
             if _affected(status) < len(oldest_first):
                 raise _Skipped  # which rows are not known: insert again, naming them
         return [card.hash for card in oldest_first] if returning else len(oldest_first)
@@ -343,7 +342,7 @@ async def insert(
         if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
     await conn.execute(INCOMING_TABLE)
-    await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), oldest_first, _row, stall)
+    await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), oldest_first, card_row, stall)
     statement = (
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
         f" ORDER BY g_time, hash ON CONFLICT (hash) DO NOTHING{suffix}"
@@ -376,22 +375,8 @@ async def _all_stored(
     return result
 
 
-_SLOTS: Final = attrgetter("_hash", "_content", "_g_time", "_hash_algorithm", "_size", "_content_type")
-"""A card's stored fields in one C call: building rows is most of save_many's Python time."""
-
-
-def _row(card: MCard, _slots: Any = _SLOTS, _epoch: datetime = EPOCH,
-         _micro: timedelta = timedelta(microseconds=1)) -> tuple[str, bytes, bool, int, str, int, str]:
-    key, content, moment, algorithm, size, kind = _slots(card)
-    if kind is None:
-        kind = card.content_type
-    is_text = isinstance(content, str)
-    micros = moment if moment.__class__ is int else (moment - _epoch) // _micro  # a card read back keeps its int
-    return (key, content.encode() if is_text else content, is_text, micros, algorithm, size, kind)
-
-
 def _time_and_hash(card: MCard, _slots: Any = attrgetter("_g_time", "_hash")) -> tuple[int, str]:
-    """A card's time in microseconds, as ``_row`` stores it, and its hash: the order a large
+    """A card's time in microseconds, as ``card_row`` stores it, and its hash: the order a large
     batch is written in, the same for every writer of the same cards."""
     moment, key = _slots(card)
     return (moment if moment.__class__ is int else to_micros(moment)), key
@@ -474,7 +459,7 @@ async def insert_one(conn: Connection, tables: Tables, card: MCard, slot: int) -
     trips: 1 if it went in, 0 if it was stored already; None when neither shows (a trigger
     kept the row out, or another writer stored the card after this statement's snapshot was
     taken): the caller then writes it the long way, which tells the two apart."""
-    added, stored_before = await conn.fetchrow(tables.insert_one, *_row(card), slot)
+    added, stored_before = await conn.fetchrow(tables.insert_one, *card_row(card), slot)
     if added:
         return 1
     return 0 if stored_before else None
