@@ -35,6 +35,8 @@ _DATE_WITH_OFFSET: Final = re.compile(r"(?P<date>[0-9]{4}-?[0-9]{2}-?[0-9]{2})(?
 _EXTENDED_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _BETWEEN_MICROSECONDS: Final = re.compile(r"[Tt ][0-9]{2}(?::?[0-9]{2}){2}[.,][0-9]{6}[0-9]*[1-9]")
 """A time of day with a fraction beyond the microseconds (which Python cuts off)."""
+_FRACTION_BEFORE_SECONDS: Final = re.compile(r"[Tt ][0-9]{2}(?::?[0-9]{2})?[.,]")
+"""A fraction of an hour or a minute, which ISO 8601 allows and Python reads as one of a second."""
 _UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _ONE: Final = timedelta(microseconds=1)
 MAX_SIZE: Final = 2**63 - 1
@@ -149,7 +151,8 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
     """An ISO 8601 date or time; naive when it has no offset. A date is its first instant (with
     ``end_of_day``, its last), also with an offset: ``2026-01-01+02:00`` is that day two hours
     east of UTC; so is a time between two microseconds (cards keep microseconds) the first
-    microsecond after it (with ``end_of_day``, the last before it). Between a date and its time
+    microsecond after it (with ``end_of_day``, the last before it). A fraction of an hour or a
+    minute is refused (Python would read it as one of a second). Between a date and its time
     only ``T`` or a space (Python 3.11 takes any character there, and read ``+02:00`` as a time
     of day)."""
     text = text.replace("Z", "+00:00")
@@ -159,6 +162,8 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
     except ValueError:
         if _EXTENDED_DATE.match(text) and len(text) > 10 and text[10] not in "Tt ":
             raise ValidationError("not an ISO 8601 date or time") from None
+        if _FRACTION_BEFORE_SECONDS.search(text):
+            raise ValidationError("a fraction is taken of a second only: give the seconds before it (10:30:00.5)")
         try:
             moment = datetime.fromisoformat(text)  # cut to the microsecond
         except ValueError:
