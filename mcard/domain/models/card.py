@@ -173,7 +173,8 @@ class _Restored(_CardFields):
     time. Stores rebuild a card per row read, so this is kept to the bare minimum: the slots
     filled as plain attributes (``MCard`` forbids that), then the object made an ``MCard``
     (``__class__`` assignment between two classes of one layout), ~0.25 us a card where
-    setting each slot through its descriptor took ~1.2 us."""
+    setting each slot through its descriptor took ~1.2 us. ``MCard()`` fills a card it has
+    just hashed the same way, then marks it true: 1.02 us a card in all instead of 1.19 us."""
 
     __slots__ = ()
 
@@ -188,23 +189,6 @@ class _Restored(_CardFields):
         self._size = size
         self._content_type = content_type
         self._made_here = False
-        self.__class__ = MCard  # type: ignore[assignment]
-
-
-class _Made(_CardFields):
-    """``MCard(...)``: the fields of a card just hashed, filled as ``_Restored`` fills them
-    (0.87 us a card in all instead of 1.19 us through the slots' setters)."""
-
-    __slots__ = ()
-
-    def __init__(self, content: str | bytes, hash_str: str, g_time: datetime | int, hash_algorithm: str, size: int) -> None:
-        self._content = content
-        self._hash = hash_str
-        self._g_time = g_time
-        self._hash_algorithm = hash_algorithm
-        self._size = size
-        self._content_type = None
-        self._made_here = True
         self.__class__ = MCard  # type: ignore[assignment]
 
 
@@ -236,7 +220,9 @@ class MCard(_CardFields):
         algorithm = check_hash_algorithm(hash_algorithm)
         # Now, as stored microseconds: the datetime is built when ``g_time`` is first read.
         moment = time.time_ns() // 1000 if g_time is None else to_utc(g_time, "g_time")
-        return _Made(content, _HASHERS[algorithm](data).hexdigest(), moment, algorithm, len(data))
+        card = _Restored(content, _HASHERS[algorithm](data).hexdigest(), moment, algorithm, len(data))
+        _SET_MADE_HERE(card, True)
+        return card
 
     restore: ClassVar[Callable[..., MCard]] = staticmethod(_Restored)  # type: ignore[assignment]
     """``MCard.restore(content, hash_str, g_time, hash_algorithm, size, content_type=None)``:
@@ -355,3 +341,4 @@ class MCard(_CardFields):
 # several times faster than ``object.__setattr__`` by name.
 _SET_G_TIME = _CardFields._g_time.__set__  # type: ignore[attr-defined]
 _SET_CONTENT_TYPE = _CardFields._content_type.__set__  # type: ignore[attr-defined]
+_SET_MADE_HERE = _CardFields._made_here.__set__  # type: ignore[attr-defined]
