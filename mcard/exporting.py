@@ -161,8 +161,7 @@ def format_for(destination: str | os.PathLike[str] | BinaryIO, format: Optional[
             raise ValidationError("a folder of files cannot be written to a stream: name a folder")
     else:
         path = Path(destination)
-        by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", "": "files"}
-        chosen = format or by_suffix.get("" if path.is_dir() else path.suffix)
+        chosen = format or _format_of_path(path)
         if chosen is None:
             raise ValidationError(
                 f"cannot tell the export format from {path.name!r}: use .csv, .jsonl, .parquet, "
@@ -171,6 +170,24 @@ def format_for(destination: str | os.PathLike[str] | BinaryIO, format: Optional[
     if chosen not in FORMATS:
         raise ValidationError(f"unknown export format {chosen!r}; choose one of {', '.join(FORMATS)}")
     return chosen
+
+
+def _format_of_path(path: Path) -> Optional[str]:
+    """The format a destination's path names: a folder (or a new name without a suffix) files,
+    else its suffix; a pipe or a device (``>(gzip > cards.jsonl.gz)``, ``/dev/null``) is a
+    stream, JSON Lines. None when it cannot be told."""
+    try:
+        mode: Optional[int] = path.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        return "files"
+    by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+    if path.suffix in by_suffix:
+        return by_suffix[path.suffix]
+    if mode is None:
+        return None if path.suffix else "files"
+    return None if stat.S_ISREG(mode) else "jsonl"
 
 
 def parquet_schema(with_content: bool) -> Any:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
+import threading
+from pathlib import Path
 
 from tests.test_cli import MCARD, as_json, mcard
 from tests.test_content_types import PNG
@@ -104,6 +107,26 @@ def test_export_to_a_pipe_through_dev_stdout(tmp_path):
     piped = subprocess.run(f"'{MCARD}' --db '{db}' export /dev/stdout | cat", shell=True, capture_output=True, timeout=60)
     assert [json.loads(line)["content"] for line in piped.stdout.splitlines()] == ["alpha"]
     assert b"exported" not in piped.stdout
+
+
+def test_export_to_a_named_pipe_or_a_device_writes_json_lines_there(tmp_path):
+    """A pipe (a shell's ``>(gzip > cards.jsonl.gz)``, a FIFO) or a device has no suffix to
+    tell the format by: it is a stream, written as JSON Lines, as ``-`` is."""
+    db, fifo = tmp_path / "cards.db", tmp_path / "pipe"
+    mcard("add", "alpha", "beta", db=db)
+    os.mkfifo(fifo)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    mcard("export", str(fifo), db=db)
+    reader.join(timeout=60)
+    assert [json.loads(line)["content"] for line in read[0].splitlines()] == ["beta", "alpha"]
+    assert b"exported 2 cards to /dev/null" in mcard("export", "/dev/null", db=db).stdout
+    if Path("/dev/full").exists():
+        assert mcard("export", "/dev/full", db=db, check=2).stderr == b"mcard: /dev/full: No space left on device\n"
+    (tmp_path / "plain").write_bytes(b"")
+    unnamed = mcard("export", "plain", db=db, check=2)
+    assert b"cannot tell the export format from 'plain'" in unnamed.stderr
 
 
 def test_show_dash_writes_to_stdout_not_to_a_file_named_dash(tmp_path):
