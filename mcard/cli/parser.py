@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from collections.abc import Sequence
 from typing import Final, NoReturn
 
@@ -25,8 +27,10 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.split()[-1]
-        if command in ("search", "find") and "required" in message:  # its query began with -
+        if "arguments are required" in message and command in ("search", "find"):  # its query began with -
             message += "; " + querying.AFTER_DASHES.format(command=command)
+        elif "arguments are required" in message and command != "mcard":  # a value may have begun with -
+            message += f"; a value that starts with - goes after --: mcard {command} ... -- -value"
         fail(f"{message} (see {self.prog} --help)")
         raise SystemExit(2)
 
@@ -53,11 +57,19 @@ def _listing(parser: argparse.ArgumentParser) -> None:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The arguments; unknown options are an error except after ``lab``, which passes them on."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "lab":
         hint = ""
-        if args.command in ("search", "find", "facets") and any(arg[:1] == "-" and arg[:2] != "--" for arg in extra):
-            hint = "; " + querying.AFTER_DASHES.format(command=args.command)
+        query = getattr(args, "text", None) or getattr(args, "query", None)
+        dashed = [arg for arg in extra if arg[:1] == "-" and arg[:2] != "--"]
+        before = argv[:argv.index(args.command)] if args.command in argv else []
+        misplaced = [arg for arg in extra if arg in before]
+        if misplaced:
+            hint = f"; a command's own options go after its name: mcard {args.command} {' '.join(misplaced)} ..."
+        elif args.command in ("search", "find", "facets") and dashed:
+            words = shlex.quote(" ".join(([query] if query else []) + dashed))
+            hint = f"; if {' '.join(dashed)} is part of the query, the query goes after --: mcard {args.command} -- {words}"
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args.lab_args = extra
     _refuse_unused(parser, args)
