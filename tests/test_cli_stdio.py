@@ -11,6 +11,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import MCARD, as_json, mcard
 from tests.test_content_types import PNG
 
@@ -175,3 +177,13 @@ def test_closed_standard_streams_are_read_or_write_errors_and_a_closed_standard_
     for args in (["add", "-"], ["import", "-"], ["import", "--records", "-"]):
         read = _closing("0", *args, "--db", str(db))
         assert read.returncode == 2 and read.stderr == b"mcard: standard input: Bad file descriptor\n", args
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_full_standard_output_is_named_in_one_line(tmp_path):
+    db = tmp_path / "cards.db"
+    mcard("add", "hello", db=db)
+    for args in (["ls", "--limit", "0"], ["show", sha256(b"hello")]):
+        with open("/dev/full", "wb") as full:
+            done = subprocess.run([MCARD, *args, "--db", str(db)], stdout=full, stderr=subprocess.PIPE, timeout=60)
+        assert done.returncode == 2 and done.stderr == b"mcard: standard output: No space left on device\n", args

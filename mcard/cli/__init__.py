@@ -12,7 +12,7 @@ import io
 import os
 import sys
 from collections.abc import Sequence
-from typing import Optional
+from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ConfigurationError, StorageError, ValidationError
 
@@ -94,8 +94,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as exc:  # a file named on the command line: missing, unreadable, unwritable
-        fail(f"{exc.filename}: {exc.strerror}" if exc.filename is not None and exc.strerror else str(exc))
+        where = _where(exc)
+        fail(f"{where}: {exc.strerror}" if where is not None and exc.strerror else str(exc))
         return EXIT_BAD_INPUT
+
+
+def _where(failure: OSError) -> Optional[str]:
+    """The file an error names; a file mcard writes is named, so a write error naming none is
+    standard output's (``mcard ls > /dev/full``)."""
+    if failure.filename is not None:
+        return str(failure.filename)
+    return "standard output" if failure.errno in _WRITE_ERRORS else None
+
+
+_WRITE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 __all__ = ["main"]
