@@ -143,7 +143,10 @@ class CardPrinter:
         if self.format == "table":
             self._write(_table_line([name for name, _, _ in _TABLE_COLUMNS] + ["PREVIEW"]) + "\n")
         elif self.format in ("csv", "tsv"):
-            self._csv = csv.writer(self.stream, delimiter="," if self.format == "csv" else "\t", lineterminator="\n")
+            # TSV has no quoting: a cell holds no tab or line break (``safe`` escapes them), and a
+            # quote is a character like any other (``cut -f`` reads the cells as they are).
+            tsv = {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "quotechar": None}
+            self._csv = csv.writer(self.stream, lineterminator="\n", **({"delimiter": ","} if self.format == "csv" else tsv))
             self._csv.writerow(self.columns)
         elif self.format == "json":
             self._write("[")
