@@ -137,6 +137,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("find-malformed", lambda t: ["find", 'size:>1XB "open'], 2, "at position"),
     ("find-only-excluded-words", lambda t: ["find", "--", "tag:x -draft"], 2, "only excludes words; a word search needs one that is not excluded, at position 6"),
     ("find-not-a-database", lambda t: ["find", "x", "--db", str(not_a_database(t))], 3, "storage error"),
+    ("facets-by-nothing", lambda t: ["facets", "--by", " , "], 2, "--by names no facet; the facets are content_type"),
     ("facets-unknown-field", lambda t: ["facets", "--by", "colour\x1b"], 2, "unknown facet 'colour\\x1b'"),
     ("facets-malformed", lambda t: ["facets", "after:2026-13-01"], 2, "at position 6"),
     ("tag-not-found", lambda t: ["tag", "0" * 64, "x"], 1, "no card with hash"),

@@ -92,7 +92,9 @@ async def cmd_find(args: argparse.Namespace) -> int:
 
 
 async def cmd_facets(args: argparse.Namespace) -> int:
-    fields = check_facets([name.strip() for name in args.by.split(",") if name.strip()] if args.by else DEFAULT_FACETS)
+    fields = check_facets(DEFAULT_FACETS if args.by is None else [name.strip() for name in args.by.split(",") if name.strip()])
+    if not fields:
+        raise ValidationError(f"--by names no facet; the facets are {', '.join(FACETS)}")
     parse_find(args.query)
     async with reading_store(args) as store:
         facets = await store.facets(args.query, by=fields)

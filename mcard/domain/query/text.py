@@ -177,7 +177,7 @@ def parse_words(query: object, offset: int = 0) -> WordQuery:
             continue
         if match.group("neg"):
             if joining:
-                raise ValidationError(f"OR cannot join an excluded word, at position {start}")
+                raise ValidationError(f"OR cannot join an excluded word, at position {start - 1}")  # its -
             excluded.append(clause)
             first_excluded = start - 1 if first_excluded is None else first_excluded
         elif joining:
