@@ -7,6 +7,7 @@ card, whether its indexes cover the cards yet or not.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 import sys
@@ -521,6 +522,28 @@ async def test_facets_of_one_call_count_one_state_of_the_store_while_another_tas
                 totals = {field: sum(n for _, n in counts) for field, counts in facets.items()}
                 assert len(set(totals.values())) == 1, (query, totals)
                 assert len(found) == found.total
+
+
+async def test_reads_of_every_kind_at_once_give_what_each_gives_alone(store):
+    """A search, a page, facets and a regular expression run together, in every order of
+    starting: on SQLite a reader chosen by one read (before its first statement was queued)
+    was lent to another for a transaction of its own ("cannot start a transaction within a
+    transaction")."""
+    reads = {
+        "find": lambda: store.find("fox", limit=10),
+        "page": lambda: store.list(limit=5),
+        "facets": lambda: store.facets("", by=("content_type", "month")),
+        "regex": lambda: store.search("f.x", mode="regex", limit=5),
+    }
+
+    def seen(name: str, result: object) -> object:
+        return result if name == "facets" else [card.hash for card in result]  # type: ignore[attr-defined]
+
+    alone = {name: seen(name, await read()) for name, read in reads.items()}
+    for order in itertools.permutations(reads):
+        for _ in range(3):
+            results = await asyncio.gather(*(reads[name]() for name in order))
+            assert {name: seen(name, result) for name, result in zip(order, results)} == alone, order
 
 
 @pytest.mark.parametrize("query", ["", "type:text/*", "fox"])

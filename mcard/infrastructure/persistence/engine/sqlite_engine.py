@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -115,6 +116,9 @@ class SQLiteStore(BaseStore):
         self._readers_opening = 0
         self._snapshots: set[SQLiteWorker] = set()
         self._lent: set[SQLiteWorker] = set()
+        # Reads running on each reader, counted from the moment one is chosen (before its first
+        # hop is queued): a reader lent for a transaction of its own must have none.
+        self._reading: collections.Counter[SQLiteWorker] = collections.Counter()
         self._batcher: Optional[WriteBatcher] = None
         self._opening: Optional[asyncio.Future[None]] = None
         self._page_marks = PageMarks(DEFAULT_SETTINGS["page_marks"])
@@ -286,10 +290,9 @@ class SQLiteStore(BaseStore):
         writer, _ = self._open_writer()
         if self.config.max_connections == 1:
             return writer
-        idle = min((worker for worker in self._readers if worker not in self._lent),
-                   key=lambda worker: worker.in_flight, default=None)
+        idle = min((worker for worker in self._readers if worker not in self._lent), key=self._load, default=None)
         room = len(self._readers) + self._readers_opening < self.config.max_connections - 1
-        if idle is not None and (idle.in_flight == 0 or not room):
+        if idle is not None and (self._load(idle) == 0 or not room):
             return idle
         if not room:
             return writer
@@ -319,9 +322,10 @@ class SQLiteStore(BaseStore):
         than a busy database is closed and replaced by the next read (a file that could not be
         opened while descriptors ran out works again once they are free)."""
         self._open_writer()
-        reader = next((worker for worker in self._readers if not worker.in_flight and worker not in self._lent), None)
+        reader = next((worker for worker in self._readers if not self._load(worker) and worker not in self._lent), None)
         if reader is None:
             reader = await self._reader()
+        self._reading[reader] += 1
         try:
             return await operation(reader, *args)
         except StorageError as exc:
@@ -329,6 +333,14 @@ class SQLiteStore(BaseStore):
                 self._readers.remove(reader)
                 await reader.close()
             raise
+        finally:
+            self._reading[reader] -= 1
+            if not self._reading[reader]:
+                del self._reading[reader]
+
+    def _load(self, worker: SQLiteWorker) -> int:
+        """How busy a reader is: its hops queued or running, and the reads that chose it."""
+        return worker.in_flight + self._reading[worker]
 
     @contextlib.asynccontextmanager
     async def _lent_reader(self) -> AsyncIterator[SQLiteWorker]:
@@ -340,7 +352,7 @@ class SQLiteStore(BaseStore):
         no cursor left open (a cursor's statement would keep it in the old snapshot); else it
         is closed."""
         reader = await self._reader()
-        if reader is self._writer or reader.in_flight or reader in self._lent:
+        if reader is self._writer or self._load(reader) or reader in self._lent:
             async with self._snapshot_reader() as worker:
                 yield worker
             return
