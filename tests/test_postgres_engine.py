@@ -465,6 +465,24 @@ async def test_a_timeout_says_what_timed_out(postgres_schema):
     assert raised.value.transient
 
 
+async def test_a_pool_whose_connections_all_stay_busy_says_so(make_config, admin, postgres_schema):
+    """Reads waiting for a pooled connection past the timeout are told that, not that the server
+    timed out: here every connection waits on a table another session has locked."""
+    async with AsyncPersistenceWrapper(make_config(timeout=1, max_connections=2)) as store:
+        await store.create("a card")
+        await admin.execute("BEGIN")
+        await admin.execute(f'LOCK TABLE "{postgres_schema[1]}".card IN ACCESS EXCLUSIVE MODE')
+        try:
+            outcomes = await asyncio.gather(*(store.find("card") for _ in range(6)), return_exceptions=True)
+        finally:
+            await admin.execute("ROLLBACK")
+        messages = {str(outcome).split(": ", 1)[-1] for outcome in outcomes}
+        assert all(isinstance(outcome, StorageError) and outcome.transient for outcome in outcomes), outcomes
+        assert "no connection of the pool within the configuration's timeout (1 s):" \
+               " all 2 were busy, or the server did not answer" in messages, messages
+        assert [card.content for card in await store.find("card")] == ["a card"]
+
+
 @pytest.mark.parametrize("read_only", [False, True])
 async def test_another_applications_card_table_is_refused_and_left_as_it_was(make_config, admin, postgres_schema, read_only):
     schema = postgres_schema[1]

@@ -109,7 +109,10 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     """A ``StorageError`` naming the database and the cause; lost connections, timeouts,
     serialization failures, deadlocks and lock timeouts are transient."""
     # the first lost connection or timeout that led to ``exc``: the errors after it are its echoes
-    cause = next((link for link in reversed(_chain(exc)) if _lost(link) or isinstance(link, TimeoutError)), exc)
+    chain = _chain(exc)
+    cause = next((link for link in reversed(chain) if _lost(link) or isinstance(link, TimeoutError)), exc)
+    if isinstance(cause, TimeoutError) and not str(cause):  # a bare timeout: named by what it led to?
+        cause = next((link for link in chain if isinstance(link, TimeoutError) and str(link)), cause)
     transient = _lost(cause) or isinstance(cause, TimeoutError) or _sqlstate(exc) in TRANSIENT_STATES
     silent_timeout = isinstance(cause, TimeoutError) and not str(cause)
     message = "timed out waiting for the server (the configuration's timeout)" if silent_timeout else str(cause)
@@ -308,13 +311,23 @@ class PostgresStore(BaseStore):
         pool = self._open_pool()
 
         async def call() -> T:
-            async with pool.acquire(timeout=self.config.timeout) as conn:
-                try:
-                    return await fn(conn, self._tables, *args)
-                except self._asyncpg.InterfaceError as exc:
-                    if self._closed(conn):  # lost between two statements: no network error to tell
-                        raise ConnectionResetError(f"the connection was lost: {exc}") from exc
+            acquired = False
+            try:
+                async with pool.acquire(timeout=self.config.timeout) as conn:
+                    acquired = True
+                    try:
+                        return await fn(conn, self._tables, *args)
+                    except self._asyncpg.InterfaceError as exc:
+                        if self._closed(conn):  # lost between two statements: no network error to tell
+                            raise ConnectionResetError(f"the connection was lost: {exc}") from exc
+                        raise
+            except TimeoutError as exc:
+                if acquired:
                     raise
+                raise TimeoutError(
+                    f"no connection of the pool within the configuration's timeout ({self.config.timeout:g} s):"
+                    f" all {self.config.max_connections} were busy, or the server did not answer"
+                ) from exc
 
         task = asyncio.ensure_future(call())
         try:
