@@ -179,6 +179,13 @@ async def test_iterate_streams_every_card_newest_first(wrapper):
     assert streamed == await wrapper.list()
     window = [card async for card in wrapper.iterate(page_size=4, start_time=at(2), end_time=at(3))]
     assert window == await wrapper.list(start_time=at(2), end_time=at(3))
+    for huge in (2**31, 2**63 - 1):  # more rows than sqlite3 fetches at once
+        assert [card async for card in wrapper.iterate(page_size=huge)] == streamed
+        report = await wrapper.verify(page_size=huge)
+        assert report.checked == 53 and report.ok
+    for bad in (0, -1, 2**63, 1.5, True):
+        with pytest.raises(ValidationError, match=f"page_size must be an integer from 1 to 2\\*\\*63-1, got {bad!r}"):
+            [card async for card in wrapper.iterate(page_size=bad)]
 
 
 async def test_search_finds_substrings_newest_first(wrapper, timeline):

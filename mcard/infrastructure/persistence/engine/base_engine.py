@@ -110,10 +110,9 @@ def check_time(name: str, value: object) -> Optional[datetime]:
 
 
 def check_page_size(value: object) -> int:
-    size = check_count("page_size", value, allow_none=False)
-    if not size:
-        raise ValidationError("page_size must be at least 1")
-    return size
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SQL_INTEGER:
+        raise ValidationError(f"page_size must be an integer from 1 to 2**63-1, got {value!r}")
+    return value
 
 
 FILTERS: Final = ("content_type", "min_size", "max_size", "tag", "name", "start_time", "end_time")

@@ -33,6 +33,7 @@ Statement = str
 """A statement the caller built from constants (its own call is checked: tests/test_sql_injection)."""
 
 _TRANSIENT_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+MOST_ROWS_AT_ONCE: Final = 2**31 - 1
 _NOT_UTF8: Final = "Could not decode to UTF-8"
 
 
@@ -219,7 +220,8 @@ class SQLiteWorker:
             raise
 
     async def fetch_more(self, cursor: aiosqlite.Cursor, size: int) -> list[Any]:
-        return list(await self._call(cursor.fetchmany(size)))
+        """Up to ``size`` more rows (``sqlite3`` takes at most a C int at once)."""
+        return list(await self._call(cursor.fetchmany(min(size, MOST_ROWS_AT_ONCE))))
 
     async def close_cursor(self, cursor: aiosqlite.Cursor) -> None:
         await self._call(cursor.close())
