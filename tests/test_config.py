@@ -15,6 +15,12 @@ def test_spec_defaults():
 def test_db_path_defaults_to_environment_then_working_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("MCARD_DB_PATH", str(tmp_path / "env.db"))
     assert SQLiteConfig().db_path == str(tmp_path / "env.db")
+    monkeypatch.setenv("MCARD_DB_PATH", f"sqlite:///{tmp_path / 'url.db'}")  # the docs: a URL or a path
+    assert SQLiteConfig().path == tmp_path / "url.db"
+    monkeypatch.setenv("MCARD_DB_PATH", "postgresql://someone:secret@127.0.0.1/cards")
+    with pytest.raises(ConfigurationError, match="names a Postgres store, not a SQLite file") as raised:
+        SQLiteConfig()
+    assert "secret" not in str(raised.value)
     monkeypatch.delenv("MCARD_DB_PATH")
     assert SQLiteConfig().db_path == "mcard.db"
 
@@ -37,6 +43,9 @@ def test_db_path_may_be_positional_and_a_path():
         {"max_content_size": "big"},
         {"db_path": ""},
         {"db_path": 42},
+        {"db_path": "."},
+        {"db_path": "/"},
+        {"db_path": "cards/.."},
         {"check_same_thread": "no"},
         {"synchronous": "SOMETIMES"},
         {"hash_algorithm": "crc32"},

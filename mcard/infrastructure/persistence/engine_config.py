@@ -84,8 +84,20 @@ class EngineConfig(ABC):
 
 
 def default_db_path() -> str:
-    """``$MCARD_DB_PATH`` when set, else ``mcard.db`` in the working directory."""
-    return os.environ.get(DB_PATH_ENV) or DEFAULT_DB_FILENAME
+    """``$MCARD_DB_PATH`` when set (a ``sqlite:///`` URL's path too), else ``mcard.db`` in the
+    working directory."""
+    named = os.environ.get(DB_PATH_ENV) or DEFAULT_DB_FILENAME
+    if "://" not in named:
+        return named
+    from .config_url import config_from_url
+
+    config = config_from_url(named)
+    if not isinstance(config, SQLiteConfig):
+        raise ConfigurationError(
+            f"${DB_PATH_ENV} names a {type(config).__name__[:-len('Config')]} store, not a SQLite file:"
+            " default_config() opens it"
+        )
+    return os.fspath(config.db_path)
 
 
 @dataclass(kw_only=True)
@@ -113,6 +125,8 @@ class SQLiteConfig(EngineConfig):
             raise ConfigurationError("db_path must not contain NUL characters")
         if not self.in_memory:
             self.db_path = os.path.expanduser(os.fspath(self.db_path))
+            if self.path.name in ("", ".", ".."):
+                raise ConfigurationError(f"db_path must name a file, not a folder: {self.db_path!r}")
         elif self.read_only:
             raise ConfigurationError("a :memory: store starts empty: it cannot be opened read-only")
         if not isinstance(self.check_same_thread, bool):
