@@ -60,7 +60,8 @@ def time_bucket(width: str, moment: datetime) -> str:
 
 def time_width(first: Optional[datetime], last: Optional[datetime]) -> str:
     """The bucket width for a ``time`` facet: at most about 60 buckets over the span (hours up
-    to two days, days up to two months, weeks up to 14 months, months up to five years)."""
+    to two days, days up to two months, weeks up to 14 months, months up to five years), then
+    years."""
     if first is None or last is None:
         return "month"
     span = last - first
