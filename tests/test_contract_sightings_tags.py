@@ -70,6 +70,18 @@ async def test_tags_are_attached_detached_and_sorted(wrapper):
     assert await wrapper.tags_of([card.hash, MCard("other").hash]) == {card.hash: ["holiday"]}
 
 
+async def test_a_filter_of_forty_thousand_tags_finds_the_card_that_has_them_all(wrapper):
+    """Every tag of a filter must be there: one list however many (PostgreSQL refused more than
+    32,767 placeholders)."""
+    both, one = await wrapper.create("has them all"), await wrapper.create("has one")
+    tags = [f"t{i}" for i in range(40_000)]
+    await wrapper.tag_many([(both.hash, tag) for tag in tags] + [(one.hash, tags[0])])
+    assert await wrapper.list(tag=tags) == [both]
+    assert await wrapper.count(tag=tags) == 1
+    assert [card.hash for card in await wrapper.search("has", tag=tags)] == [both.hash]
+    assert await wrapper.count(tag=tags[:1]) == 2
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "a\tb", "bell\a", "x" * 201, "\udc80", 7, None])
 async def test_a_tag_that_is_not_one_is_a_validation_error(wrapper, bad):
     card = await wrapper.create("card")

@@ -578,8 +578,9 @@ async def get_many(conn: Connection, tables: Tables, hashes: Sequence[str]) -> d
 
 def dialect(tables: Tables) -> sql_filters.Dialect:
     return sql_filters.Dialect(
-        mark=lambda n: f"${n}", glob=lambda mark: f"name ~ {mark}",
-        glob_value=postgres_regex, tag_table=tables.tag, sighting_table=tables.sighting,
+        mark=lambda n: f"${n}", glob=lambda mark: f"name ~ {mark}", glob_value=postgres_regex,
+        among=lambda mark: f"= ANY({mark}::text[])", among_value=list,
+        tag_table=tables.tag, sighting_table=tables.sighting,
     )
 
 

@@ -22,11 +22,14 @@ Params = list[object]
 class Dialect:
     """``mark(n)`` writes the n-th (1-based) placeholder; ``glob`` a sighting-name test of
     placeholder ``m``, whose value ``glob_value`` writes from a parsed pattern
-    (``name_globs``); ``tables`` the tag and sighting tables' names."""
+    (``name_globs``); ``among`` a test that a value is one of a list given as one placeholder,
+    whose value ``among_value`` writes; ``tables`` the tag and sighting tables' names."""
 
     mark: Callable[[int], str]
     glob: Callable[[str], str]
     glob_value: Callable[[list[Part]], str]
+    among: Callable[[str], str]
+    among_value: Callable[[list[str]], object]
     tag_table: str
     sighting_table: str
 
@@ -69,8 +72,9 @@ def where(
     if len(tags) == 1:
         clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag = {mark(tags[0])})")
     elif tags:  # one test for all: a test per tag made SQLite's expression too deep past 996
-        listed = ", ".join(mark(tag) for tag in tags)  # tags, PostgreSQL's planning slow past 50
-        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag IN ({listed})"
+        # tags, and a placeholder per tag PostgreSQL's planning slow past 50 and refused past 32,767
+        listed = dialect.among(mark(dialect.among_value(tags)))
+        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag {listed}"
                        f" GROUP BY hash HAVING count(*) = {len(tags)})")
     for pattern in filters.names:
         parts = glob_parts(pattern)

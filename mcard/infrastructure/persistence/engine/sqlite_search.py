@@ -52,6 +52,7 @@ WALK_ORDERS: Final = {"newest": NEWEST_FIRST, "oldest": " ORDER BY card.g_time, 
 """The orders a walk reads the time index in (``walked_rows``)."""
 DIALECT: Final = sql_filters.Dialect(
     mark=lambda _: "?", glob=lambda mark: f"name GLOB {mark}", glob_value=sqlite_glob,
+    among=lambda mark: f"IN (SELECT value FROM json_each({mark}))", among_value=json.dumps,
     tag_table="tag", sighting_table="sighting",
 )
 INDEXED_UP_TO: Final = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
