@@ -287,6 +287,15 @@ async def test_words_rank_right_after_a_removal_as_over_the_cards_left(wrapper):
     assert await wrapper.search("alpha OR beta", 1, mode="words") == expected[:1]
 
 
+async def test_a_word_given_again_changes_nothing(store):
+    """Repeats are asked once: the same cards in the same order (500 copies of a common word
+    took 19 s at 50,000 cards, each copy a pass of its own)."""
+    assert WordQuery.parse("fox " * 500 + '"quick brown" "quick brown" -lazy -lazy') == WordQuery.parse('fox "quick brown" -lazy')
+    for once, again in (("fox", "fox fox"), ("fox dog", "fox dog fox"), ("fox -lazy", "fox -lazy fox -lazy")):
+        assert await store.search(again, mode="words") == await store.search(once, mode="words")
+        assert (await store.find(again)).total == (await store.find(once)).total
+
+
 async def test_words_longer_than_the_index_keeps_are_refused(wrapper):
     """SQLite's word index cuts a word at 32,768 bytes: a query word is at most 8,000 characters
     (of up to four bytes), so what matches is what equals, on every engine."""

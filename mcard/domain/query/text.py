@@ -189,7 +189,9 @@ def parse_words(query: object, offset: int = 0) -> WordQuery:
         raise ValidationError(f"OR needs a word on each side, at position {offset + len(query.rstrip())}")
     if not groups:
         raise ValidationError(_no_word_to_look_for(first_excluded, first_punctuation))
-    return WordQuery(tuple(tuple(group) for group in groups), tuple(excluded))
+    # A word given twice asks nothing more (each copy cost a pass: 500 copies took 19 s).
+    unique = dict.fromkeys(tuple(dict.fromkeys(group)) for group in groups)
+    return WordQuery(tuple(unique), tuple(dict.fromkeys(excluded)))
 
 
 def _no_word_to_look_for(first_excluded: Optional[int], first_punctuation: Optional[int]) -> str:
