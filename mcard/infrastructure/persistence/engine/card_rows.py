@@ -24,7 +24,7 @@ def card_row(card: MCard, _fields: Any = _FIELDS) -> Row:
     if kind is None:
         kind = card.content_type
     is_text = isinstance(content, str)
-    micros = moment if moment.__class__ is int else to_micros(moment)  # cards made or read back keep an int
+    micros = moment if moment.__class__ is int else to_micros(moment)  # an int unless given as a datetime
     return key, content.encode() if is_text else content, is_text, micros, algorithm, size, kind
 
 

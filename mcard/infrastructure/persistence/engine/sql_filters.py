@@ -72,7 +72,7 @@ def where(
     if len(tags) == 1:
         clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag = {mark(tags[0])})")
     elif tags:  # one test for all: a test per tag made SQLite's expression too deep past 996
-        # tags, and a placeholder per tag PostgreSQL's planning slow past 50 and refused past 32,767
+        # one list parameter: a placeholder per tag slowed PostgreSQL's planning past 50 tags and was refused past 32,767
         listed = dialect.among(mark(dialect.among_value(tags)))
         clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag {listed}"
                        f" GROUP BY hash HAVING count(*) = {len(tags)})")
