@@ -758,6 +758,13 @@ async def test_an_unknown_order_is_refused(store):
         await store.find("fox", order="size")
 
 
+async def test_a_snippet_starts_and_ends_with_a_word(wrapper):
+    text = "\n  draft invoice for client \n"
+    card = await wrapper.create(text)
+    for found in (await wrapper.find("invoice"), await wrapper.find("invoice", order="newest")):
+        assert str(found.snippet(card)) == "draft «invoice» for client"
+
+
 @pytest.mark.parametrize("query", ['"İstanbul"', "stanbul", "straße"])
 async def test_a_word_match_is_marked_in_its_snippet_whatever_casefolding_does(wrapper, query):
     """A word that casefolds into several words (İ folds to i and a combining dot) is marked

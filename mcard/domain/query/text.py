@@ -562,6 +562,9 @@ def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160) -> Ma
         parts += [(_spaced(text[at:start]), False), (_spaced(text[start:min(stop, end)]), True)]
         at = min(stop, end)
     parts.append((_spaced(text[at:end]), False))
+    if not parts[0][1]:  # no space before the first word or after the last (a "…" marks a cut)
+        parts[0] = (parts[0][0].lstrip(), False)
+    parts[-1] = (parts[-1][0].rstrip(), False)
     return Match(tuple((part, hit) for part, hit in parts if part), begin > 0, end < len(text))
 
 
