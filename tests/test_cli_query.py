@@ -68,6 +68,8 @@ def test_search_and_find_page_with_an_offset(db):
     assert contents(second) == ["The quick brown Fox"] and b"showing 2 to 2" in second.stderr
     assert mcard("search", "--words", "fox", "--offset", "2", db=db, check=1).stderr.endswith(b"past --offset 2\n")
     assert mcard("find", "fox", "--offset", "2", db=db, check=1).stderr == b"mcard: 2 matches; none past --offset 2\n"
+    far = mcard("find", "fox", "--offset", "12345", db=db, check=1).stderr  # as typed: --offset takes no separators
+    assert far == b"mcard: 2 matches; none past --offset 12345\n"
     most = str(2**63 - 1)  # the largest limit the API takes: every card
     for command in (["ls"], ["search", "-i", "s"], ["find", "s*"]):
         assert as_json(mcard(*command, "--limit", most, "--json", db=db)) == as_json(mcard(*command, "--limit", "0", "--json", db=db))

@@ -86,7 +86,7 @@ async def cmd_find(args: argparse.Namespace) -> int:
     if offset or shown < found.total:
         first, last = min(offset + 1, found.total), offset + shown
         more = f"; {next_page(shown, offset)}" if limit is not None and last < found.total else ""
-        total += f"; showing {first:,} to {last:,}{more}" if shown else f"; none past --offset {offset:,}"
+        total += f"; showing {first:,} to {last:,}{more}" if shown else f"; none past --offset {offset}"
     note(total)
     return 0 if shown else 1  # as search: no card listed
 
