@@ -99,15 +99,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_BAD_INPUT
 
 
+_WRITE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
 def _where(failure: OSError) -> Optional[str]:
     """The file an error names; a file mcard writes is named, so a write error naming none is
     standard output's (``mcard ls > /dev/full``)."""
     if failure.filename is not None:
         return str(failure.filename)
     return "standard output" if failure.errno in _WRITE_ERRORS else None
-
-
-_WRITE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 __all__ = ["main"]

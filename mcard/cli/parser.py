@@ -27,10 +27,9 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.split()[-1]
-        if "arguments are required" in message and command in ("search", "find"):  # its query began with -
-            message += "; " + querying.AFTER_DASHES.format(command=command)
-        elif "arguments are required" in message and command != "mcard":  # a value may have begun with -
-            message += f"; a value that starts with - goes after --: mcard {command} ... -- -value"
+        if "arguments are required" in message and command != "mcard":  # a value may have begun with -
+            message += "; " + (querying.AFTER_DASHES.format(command=command) if command in ("search", "find")
+                               else f"a value that starts with - goes after --: mcard {command} ... -- -value")
         fail(f"{message} (see {self.prog} --help)")
         raise SystemExit(2)
 
