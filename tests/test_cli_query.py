@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mcard import MCard
 from mcard.cli.querying import _facet_table
 from tests.test_cli import MCARD, as_json, mcard
 
@@ -58,6 +59,14 @@ def test_find_combines_fields_and_words_and_reports_the_total(db):
     assert "a prefix cannot end a phrase, at position 10 (typ: is read as words; the fields are type:, tag:" in mistyped
     bad = mcard("find", "size:>1XB", db=db, check=2)
     assert b"position" in bad.stderr and bad.stdout == b""
+    def excluding(query: str) -> list[str]:  # exclusions alone: every card without them, newest first
+        result = subprocess.run([MCARD, "--db", str(db), "find", "--json", "--", query], capture_output=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.decode().startswith("mcard: ") and b"\x1b" not in result.stdout
+        return [record["hash"] for record in as_json(result)]
+
+    assert excluding("-fox -strasse") == [MCard(TEXTS[4]).hash]
+    assert sorted(excluding("-strasse")) == sorted(MCard(TEXTS[n]).hash for n in (0, 2, 4))
 
 
 def test_search_and_find_page_with_an_offset(db):

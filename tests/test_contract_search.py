@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
-from mcard.domain.query.text import required_literals, top_level_branches
+from mcard.domain.query.text import parse_words, required_literals, top_level_branches
 from mcard.domain.query import ORDERS, Filters, SearchSpec, WordQuery, reference_search, sort_cards, tokens
 from mcard.domain.query.syntax import parse_find
 from mcard.domain.query.ranking import score, stats_of
@@ -515,9 +515,11 @@ async def test_find_counts_the_cards_it_lists_while_another_task_writes(store):
     while cards are being added: it was counted apart from the page (a few in ten disagreed)."""
     async with written_meanwhile(store):
         for _ in range(25):
-            for query in ("", "type:text/*", "fox"):
+            for query in ("", "type:text/*", "fox", "-fox", "type:text/* -quick -fox"):
                 found = await store.find(query)
                 assert len(found) == found.total, query
+                if "-fox" in query:  # what is written meanwhile holds it
+                    assert not any("fox" in tokens(text_of(card) or "") for card in found), query
 
 
 async def test_facets_of_one_call_count_one_state_of_the_store_while_another_task_writes(store):
@@ -525,7 +527,7 @@ async def test_facets_of_one_call_count_one_state_of_the_store_while_another_tas
     added: over every card, SQLite counted each field on its own (two could disagree)."""
     async with written_meanwhile(store):
         for _ in range(25):
-            for query in ("", "type:text/*"):
+            for query in ("", "type:text/*", "-fox"):
                 facets, found = await asyncio.gather(  # reads beside it keep to their own snapshots
                     store.facets(query, by=("content_type", "kind", "size", "month", "time")), store.find("fox"))
                 totals = {field: sum(n for _, n in counts) for field, counts in facets.items()}
@@ -743,12 +745,49 @@ async def test_find_in_an_order_is_a_slice_of_every_match_sorted(store, fields, 
         parsed = parse_find(fields + words)
     except ValidationError:
         return
-    matches = expected(parsed.words, parsed.filters)
+    if parsed.words is not None:
+        matches = expected(parsed.words, parsed.filters)
+    else:  # exclusions alone
+        excluding = parse_words(words, exclusions_alone=True)
+        matches = newest_first([c for c, tags, names in CORPUS if passes(parsed.filters, c, tags, names)
+                                and ((t := text_of(c)) is None or excluding.matches(t))])
     names = await store.names_of(card.hash for card in matches)
     found = await store.find(fields + words, limit, offset, order=order)
     assert found.total == len(matches)
     end = None if limit is None else offset + limit
     assert [c.hash for c in found] == [c.hash for c in sort_cards(matches, order, names)][offset:end]
+
+
+async def test_a_query_of_exclusions_alone_names_every_card_without_them(store):
+    """``tag:x -draft``: the cards passing the fields whose text holds none of the excluded
+    words, newest first, cards without text (bytes that are not UTF-8) among them; counted and faceted the
+    same, before the indexes cover the cards and after."""
+    fox = SearchSpec.of('fox OR "the quick" OR caf*', "words").matcher()
+
+    def kept(fields) -> list[MCard]:
+        return newest_first([c for c, tags, names in CORPUS if fields(c, tags) and ((t := text_of(c)) is None or not fox(t))])
+
+    async def check() -> None:
+        for query, fields in (('-fox -"the quick" -caf*', lambda c, tags: True),
+                              ('tag:work -fox -"the quick" -caf*', lambda c, tags: "work" in tags),
+                              ('-fox type:application/* -"the quick" -caf*',
+                               lambda c, tags: c.content_type.startswith("application/"))):
+            want = kept(fields)
+            assert any(text_of(c) is None for c in want) and len(want) < len([c for c, tags, _ in CORPUS if fields(c, tags)])
+            found = await store.find(query)
+            assert list(found) == want and found.total == len(want), query
+            page = await store.find(query, limit=3, offset=2)
+            assert list(page) == want[2:5] and page.total == len(want)
+            assert (await store.find(query, limit=0)).total == len(want)
+            assert list(await store.find(query, order="smallest")) == sort_cards(want, "smallest")
+            facets = await store.facets(query, by=("content_type", "tag"))
+            assert facets["content_type"] == sorted(Counter(c.content_type for c in want).items(), key=lambda i: (-i[1], i[0]))
+            tags = {card.hash: tags for card, tags, _ in CORPUS}
+            assert facets["tag"] == sorted(Counter(t for c in want for t in tags[c.hash]).items(), key=lambda i: (-i[1], i[0]))
+
+    await both_states(store, check)
+    with pytest.raises(ValidationError, match="only excludes words; .* at position 0"):
+        await store.search("-fox", mode="words")  # a word search still needs a word to rank
 
 
 async def test_an_unknown_order_is_refused(store):

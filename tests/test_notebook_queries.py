@@ -74,8 +74,9 @@ def test_find_counts_every_match_and_frames_it(filled):
     assert list(frame["tags"]) == [("holiday", "summer")] and "«big»" in frame["snippet"][0]
     with pytest.raises(ValidationError, match="position"):
         filled.find('type:image/* "unclosed')
-    with pytest.raises(ValidationError, match="only excludes words; .* at position 6$"):
-        filled.find("tag:x -draft")
+    without = filled.find_df("tag:holiday -beach", snippets=True)  # exclusions alone; a picture holds no word
+    assert without.attrs["total"] == 1 and list(without["name"]) == ["dot.png"]
+    assert [c.content for c in filled.find("-big -png")] == [PNG, "grocery list: STRASSE bread milk"]  # newest first
 
 
 def test_facets_and_stats(filled):

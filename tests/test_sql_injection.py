@@ -33,7 +33,7 @@ import mcard
 PERSISTENCE = Path(mcard.__file__).parent / "infrastructure" / "persistence"
 SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot", "fetchrow", "fetchval", "prepare", "cursor"}
 SAFE_CALLS = {"quote_identifier", "len", "int"}
-BUILDERS = {"where", "also", "joined", "check", "matched", "_chosen", "_page_query", "chosen_flag", "folded_texts",
+BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows"}
@@ -373,7 +373,7 @@ HOSTILE = "XQX'; DROP TABLE card; --\"XQX"
 )
 def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_sensitive, query):
     from mcard.domain.models.exceptions import ValidationError
-    from mcard.domain.query import Filters, SearchSpec, casefold
+    from mcard.domain.query import Filters, SearchSpec, casefold, parse_find
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
         postgres_facets, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
@@ -385,6 +385,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
         filters = Filters.of(tag=tag.strip() or "XQX", name=name, content_type=content_type,
                              min_size=1, max_size=2, start_time=None)
         spec = SearchSpec.of(query, mode, case_sensitive)
+        left_out = parse_find('-"' + query.replace('"', "") + '" -xqx*').left_out  # a query of exclusions alone
     except ValidationError:
         return
     statements: list[str] = []
@@ -395,7 +396,9 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_search.paging(7, 3, params))
     statements += [sqlite_search.walked_rows(("card_words", '"xqx"', 11), filters, params, order)
                    for order in sqlite_search.WALK_ORDERS]
-    statements.append(sqlite_facets._chosen(filters, spec, params))
+    statements.append(sqlite_facets._chosen(filters, spec, None, params))
+    statements.append(sqlite_search.left_out(left_out, filters, params))
+    statements.append(sqlite_facets._chosen(filters, None, left_out, params))
     tables = postgres_sql.Tables.named("public", "card")
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])

@@ -25,7 +25,7 @@ from typing import Final, Optional
 from ..models.card import MIN_TIME, TIME_RANGE, to_utc
 from ..models.exceptions import ValidationError
 from .filters import Filters
-from .text import MAX_QUERY, SearchSpec
+from .text import MAX_QUERY, SearchSpec, parse_words
 
 FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
 _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"]|"")*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
@@ -45,10 +45,13 @@ MAX_SIZE: Final = 2**63 - 1
 
 @dataclass(frozen=True)
 class FindQuery:
-    """A parsed query: its filters and, when it has words, the word search."""
+    """A parsed query: its filters and, when it has words to look for, the word search; when
+    it only excludes words (``tag:x -draft``), ``left_out``: a word search for the cards it
+    leaves out (those whose text holds an excluded word; a card without text holds none)."""
 
     filters: Filters
     words: Optional[SearchSpec]
+    left_out: Optional[SearchSpec] = None
 
 
 def parse_find(query: object) -> FindQuery:
@@ -88,7 +91,15 @@ def parse_find(query: object) -> FindQuery:
     for low, high in found.get("size", []):  # type: ignore[misc]
         filters = filters.merged(Filters.of(min_size=low, max_size=high))
     try:
-        return FindQuery(filters, SearchSpec.of(text, "words") if text.strip() else None)
+        if not text.strip():
+            return FindQuery(filters, None)
+        excluding = parse_words(text, exclusions_alone=True)
+        if excluding.groups:
+            return FindQuery(filters, SearchSpec.of(text, "words"))
+        left_out = excluding.left_out()
+        if len(left_out) > MAX_QUERY:
+            raise ValidationError(f"too many words excluded to search ({len(excluding.excluded)})")
+        return FindQuery(filters, None, SearchSpec.of(left_out, "words"))
     except ValidationError as exc:
         hint = unknown_fields_hint(query)
         if not hint:

@@ -121,6 +121,14 @@ class WordQuery:
         """Per group, the casefolded strings one of which every matching text contains."""
         return [[_literal(clause) for clause in group] for group in self.groups]
 
+    def left_out(self) -> str:
+        """A word query matching the texts that hold one of the excluded clauses (the cards a
+        query of exclusions alone leaves out)."""
+        return " OR ".join(
+            f'"{" ".join(clause.words)}"' if isinstance(clause, Phrase) else clause.word + ("*" if clause.prefix else "")
+            for clause in self.excluded
+        )
+
     @property
     def terms(self) -> list[str]:
         """The words the ranking counts (every positive clause's words)."""
@@ -142,9 +150,11 @@ MAX_WORD: Final = 8000
 a longer one (8,192 characters of four bytes each) could match words it does not equal."""
 
 
-def parse_words(query: object, offset: int = 0) -> WordQuery:
+def parse_words(query: object, offset: int = 0, *, exclusions_alone: bool = False) -> WordQuery:
     """Terms (all must be there), ``"a phrase"``, ``prefix*``, ``a OR b``, ``-excluded``.
-    ``offset`` places error positions within a larger query."""
+    ``offset`` places error positions within a larger query. With ``exclusions_alone``, a
+    query of excluded words only is a ``WordQuery`` without groups (not a word search: the
+    cards it names are those whose text holds none of them, ``WordQuery.left_out``)."""
     if not isinstance(query, str) or not query.strip():
         raise ValidationError("a word search needs at least one word")
     if len(query) > MAX_QUERY:
@@ -187,7 +197,7 @@ def parse_words(query: object, offset: int = 0) -> WordQuery:
             groups.append([clause])
     if joining:
         raise ValidationError(f"OR needs a word on each side, at position {offset + len(query.rstrip())}")
-    if not groups:
+    if not groups and not (exclusions_alone and excluded):
         raise ValidationError(_no_word_to_look_for(first_excluded, first_punctuation))
     # A word given twice asks nothing more (each copy cost a pass: 500 copies took 19 s).
     unique = dict.fromkeys(tuple(dict.fromkeys(group)) for group in groups)

@@ -21,6 +21,7 @@ from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, Val
 from mcard.domain.models.sighting import Sighting, check_tag
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
 from mcard.domain.query.regex_process import RegexRun
+from mcard.domain.query.text import text_of
 
 from .card_rows import Row, head_row
 from .facets import FACETS, facet_values, order_facet, time_width
@@ -304,17 +305,30 @@ class BaseStore(ABC):
         ordered = await self._sorted(matches, order)
         return (ordered[offset:] if limit is None else ordered[offset:offset + limit]), len(matches)
 
-    async def _facets(
-        self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
-    ) -> dict[str, list[tuple[Any, int]]]:
-        """Each of ``fields`` counted over the cards that pass ``filters`` (and match ``spec``);
-        this default counts them one by one (``_facet``)."""
-        return {field: await self._facet(field, filters, spec) for field in fields}
+    async def _excluding(
+        self, left_out: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
+    ) -> tuple[list[MCard], int]:
+        """A page of the cards that pass ``filters`` and that the word search ``left_out``
+        does not match (a card without text is among them), in ``order`` (``ORDERS``), and
+        how many there are in all (a query of exclusions alone); the engines read them in one
+        snapshot, this default checks every card ``_iterate`` yields."""
+        cards = [card async for card in self._iterate(filters, DEFAULT_PAGE_SIZE)]
+        kept = await asyncio.to_thread(
+            lambda: [card for card in cards if (text := text_of(card.content)) is None or not left_out.words.matches(text)]
+        )
+        ordered = await self._sorted(kept, order)
+        return (ordered[offset:] if limit is None else ordered[offset:offset + limit]), len(kept)
 
-    async def _facet(self, field: str, filters: Filters, spec: Optional[SearchSpec]) -> list[tuple[Any, int]]:
-        """(value, count) of the cards that pass ``filters`` (and match ``spec``) for one of
-        ``FACETS``; this default reads every such card."""
-        cards = [card async for card in self._matching(filters, spec)]
+    async def _facets(
+        self, fields: list[str], filters: Filters, spec: Optional[SearchSpec], left_out: Optional[SearchSpec] = None
+    ) -> dict[str, list[tuple[Any, int]]]:
+        """Each of ``fields`` counted over the cards that pass ``filters`` (and match ``spec``,
+        or that ``left_out`` does not match); this default counts them one by one (``_facet``)."""
+        cards = [card async for card in self._matching(filters, spec, left_out)]
+        return {field: await self._facet(field, cards) for field in fields}
+
+    async def _facet(self, field: str, cards: list[MCard]) -> list[tuple[Any, int]]:
+        """(value, count) of ``cards`` for one of ``FACETS``."""
         if field == "time":
             times = [card.g_time for card in cards]
             field = time_width(min(times, default=None), max(times, default=None))
@@ -324,12 +338,17 @@ class BaseStore(ABC):
                 counts[value] = counts.get(value, 0) + 1
         return order_facet(field, counts)
 
-    async def _matching(self, filters: Filters, spec: Optional[SearchSpec]) -> AsyncIterator[MCard]:
-        if spec is None:
+    async def _matching(
+        self, filters: Filters, spec: Optional[SearchSpec], left_out: Optional[SearchSpec] = None
+    ) -> AsyncIterator[MCard]:
+        if left_out is not None:
+            found, _ = await self._excluding(left_out, filters, None, 0, DEFAULT_ORDER)
+        elif spec is None:
             async for card in self._iterate(filters, DEFAULT_PAGE_SIZE):
                 yield card
             return
-        found, _ = await self._search(spec, filters, None, 0, False)
+        else:
+            found, _ = await self._search(spec, filters, None, 0, False)
         for card in found:
             yield card
 
@@ -738,12 +757,16 @@ class BaseStore(ABC):
         ``type:image/* tag:holiday name:*.png after:2026-01-01 before:2026-02-01 size:>1MB
         "exact phrase" words -excluded``. Best matches first when it has words, else newest
         first, unless ``order`` (``ORDERS``) says otherwise; ``.total`` is the number of
-        matches without ``limit`` and ``offset``."""
+        matches without ``limit`` and ``offset``. A query of exclusions alone (``tag:x
+        -draft``) names the cards whose text holds none of them, cards without text too."""
         self._check_loop()
         parsed = parse_find(query)
         limit = check_count("limit", limit, allow_none=True)
         offset = check_count("offset", offset, allow_none=False) or 0
         order = None if order is None else check_order(order)
+        if parsed.left_out is not None:
+            cards, total = await self._excluding(parsed.left_out, parsed.filters, limit, offset, order or DEFAULT_ORDER)
+            return Found(cards, total)
         if parsed.words is None:
             if limit == 0:
                 return Found([], await self._count(parsed.filters))
@@ -768,7 +791,7 @@ class BaseStore(ABC):
         self._check_loop()
         parsed = parse_find(query)
         fields = check_facets(by)
-        return await self._facets(fields, parsed.filters, parsed.words)
+        return await self._facets(fields, parsed.filters, parsed.words, parsed.left_out)
 
     async def stats(self) -> StoreStats:
         """How many cards, how many bytes, from when to when, and per content type."""

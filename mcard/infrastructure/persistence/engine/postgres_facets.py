@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any, Final, Optional, Sequence
 
 from mcard.domain.models.card import MIN_MICROS
-from mcard.domain.query import Filters
+from mcard.domain.query import Filters, WordQuery
 
 from . import sql_filters
 from .facets import IN_RANGE, SIZE_INDEX, from_grouped, time_unit
-from .postgres_sql import Tables, dialect
+from .postgres_sql import Tables, dialect, left_out_keys
 
 Connection = Any
 _KEYS: Final = {  # field: its key over a card, grouped by
@@ -24,15 +24,19 @@ _KEYS: Final = {  # field: its key over a card, grouped by
 
 
 async def facets(
-    conn: Connection, tables: Tables, fields: Sequence[str], filters: Filters, hashes: Optional[list[str]]
+    conn: Connection, tables: Tables, fields: Sequence[str], filters: Filters, hashes: Optional[list[str]],
+    left_out: Optional[list[str]] = None,
 ) -> dict[str, list[tuple[Any, int]]]:
     """Each of ``fields`` counted over the cards that pass ``filters`` (and, given ``hashes``,
-    are among them: the matches of a search), in one snapshot."""
+    are among them: the matches of a search; given ``left_out``, are not), in one snapshot."""
     params: list[object] = []
     clauses = sql_filters.where(filters, dialect(tables), params, None, table=tables.card)
     if hashes is not None:
         params.append(hashes)
         clauses.append(f"{tables.card}.hash = ANY(${len(params)}::text[])")
+    if left_out is not None:
+        params.append(left_out)
+        clauses.append(f"NOT ({tables.card}.hash = ANY(${len(params)}::text[]))")
     chosen, chosen_params = f"FROM {tables.card}{sql_filters.joined(clauses)}", list(params)
     keys = {field: _KEYS[field] for field in fields if field in _KEYS}
     times, unit = time_unit(fields)
@@ -51,6 +55,17 @@ async def facets(
                 tagged += f" WHERE hash IN (SELECT hash {chosen})"
             rows += [("tag", tag, n) for tag, n in await conn.fetch(f"{tagged} GROUP BY 1", *chosen_params)]
     return from_grouped(fields, rows, unit)
+
+
+async def facets_without(
+    conn: Connection, tables: Tables, fields: Sequence[str], filters: Filters, left_out: WordQuery,
+    narrowed: Optional[list[list[str]]],
+) -> dict[str, list[tuple[Any, int]]]:
+    """``facets`` of the cards passing ``filters`` that ``left_out`` does not match, with its
+    matches found in the same snapshot (``left_out_keys``)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        keys = await left_out_keys(conn, tables, filters, left_out, narrowed)
+        return await facets(conn, tables, fields, filters, None, keys)
 
 
 def grouping_statement(keys: Sequence[str], chosen: str) -> str:

@@ -13,6 +13,7 @@ writer of the table), and a writer holds its slot's lock only while it commits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
 from mcard.domain.query import Filters, WordQuery
+from mcard.domain.query.text import text_of
 
 from . import postgres_copy as copy
 from . import postgres_orders as orders
@@ -764,6 +766,54 @@ async def word_matches(
     """The hashes of every match of a word search whose phrases can be looked up
     (``postgres_words.matching_keys``)."""
     return await words.matching_keys(conn, tables, filters, dialect(tables), query, narrowed)
+
+
+WITHOUT_KEYS: Final = "SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL plan_cache_mode = force_custom_plan"
+"""For reading cards without a list of hashes (``NOT (hash = ANY($n))``), after ``left_out_keys``
+(whose word search prefers indexes): planned for the list given, which PostgreSQL 14 on then
+looks each card up in as a hash table; a generic plan of the prepared statement compared each
+card with every hash in turn (100,000 cards without 37,000: 41 s instead of 0.2 s)."""
+
+
+async def left_out_keys(
+    conn: Connection, tables: Tables, filters: Filters, left_out: WordQuery, narrowed: Optional[list[list[str]]]
+) -> list[str]:
+    """The hashes of the cards passing ``filters`` that ``left_out`` matches, as a word search
+    finds them (``words.matching_keys`` when ``narrowed``, else each such card checked in
+    Python), in the caller's transaction, which then reads cards without them (``WITHOUT_KEYS``)."""
+    if narrowed is not None:
+        keys = await words.matching_keys(conn, tables, filters, dialect(tables), left_out, narrowed)
+    else:
+        rows = await matching_rows(conn, tables, filters, None, (), False, False)
+        keys = await asyncio.to_thread(
+            lambda: [card.hash for card in map(row_card, rows)
+                     if (text := text_of(card.content)) is not None and left_out.matches(text)]
+        )
+    await conn.execute(WITHOUT_KEYS)
+    return keys
+
+
+async def page_without(
+    conn: Connection, tables: Tables, filters: Filters, left_out: WordQuery, narrowed: Optional[list[list[str]]],
+    limit: Optional[int], offset: int, order: str,
+) -> tuple[list[MCard], int]:
+    """A page of the cards passing ``filters`` that ``left_out`` does not match, in ``order``,
+    and how many there are, in one snapshot: the hashes of its matches first
+    (``left_out_keys``), then the page and the count without them."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        params: list[object] = []
+        clauses = sql_filters.where(filters, dialect(tables), params, None, table="c")
+        params.append(await left_out_keys(conn, tables, filters, left_out, narrowed))
+        clauses.append(f"NOT (c.hash = ANY(${len(params)}::text[]))")
+        chosen = f"FROM {tables.card} AS c{sql_filters.joined(clauses)}"
+        total = await conn.fetchval(f"SELECT count(*) {chosen}", *params)
+        if limit == 0:
+            return [], total
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} {chosen}{orders.ordering(tables, order)} LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
+            *params, limit, offset,
+        )
+    return [row_card(row) for row in rows], total
 
 
 async def index_step(conn: Connection, tables: Tables, most: int) -> int:

@@ -651,15 +651,20 @@ class SQLiteStore(BaseStore):
             return await super()._search_ordered(spec, filters, limit, offset, order)
         return await self._read(sql.ordered_search, spec, filters, limit, offset, order)
 
+    async def _excluding(
+        self, left_out: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
+    ) -> tuple[list[MCard], int]:
+        return await self._read(sql.page_without, left_out, filters, limit, offset, order)
+
     async def _facets(
-        self, fields: list[str], filters: Filters, spec: Optional[SearchSpec]
+        self, fields: list[str], filters: Filters, spec: Optional[SearchSpec], left_out: Optional[SearchSpec] = None
     ) -> dict[str, list[tuple[Any, int]]]:
         if spec is not None and spec.mode == "regex":  # its matches are found outside SQL
             return await super()._facets(fields, filters, spec)
-        if filters.empty and spec is None:
+        if filters.empty and spec is None and left_out is None:
             async with self._lent_reader() as reader:
                 return await sqlite_facets.over_everything(reader, fields)
-        return await self._read(sqlite_facets.over_chosen, fields, filters, spec)
+        return await self._read(sqlite_facets.over_chosen, fields, filters, spec, left_out)
 
     async def _regex_search(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool

@@ -190,6 +190,13 @@ def matched(spec: SearchSpec, filters: Filters, params: list[object]) -> str:
     return condition if sure else f"{condition} AND {check(spec, params)}"
 
 
+def left_out(spec: SearchSpec, filters: Filters, params: list[object]) -> str:
+    """The condition on ``card`` choosing every card passing ``filters`` that the word search
+    ``spec`` does not match (``FindQuery.left_out``): SQLite reads the ids of its matches once
+    (``matched``), then each card is one look-up among them."""
+    return f"NOT ({matched(spec, Filters(), params)}){also(filters, params)}"
+
+
 async def search(
     db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, with_total: bool
 ) -> tuple[list[MCard], Optional[int]]:

@@ -525,6 +525,22 @@ async def ordered_search(
     return cards, await search.total_of(db, spec, filters, cards, limit, offset)
 
 
+async def page_without(
+    db: SQLiteWorker, left_out: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
+) -> tuple[list[MCard], int]:
+    """A page of the cards passing ``filters`` that the word search ``left_out`` does not
+    match, in ``order``, and how many there are, in one snapshot."""
+    params: list[object] = []
+    condition = search.left_out(left_out, filters, params)
+    steps = [db.fetch(f"SELECT count(*) FROM card WHERE {condition}", list(params))]
+    if limit != 0:
+        ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+        page = search.paging(limit, offset, params)
+        steps.append(db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", params))
+    [(total,)], *cards = await db.in_turn(steps, snapshot=True)
+    return (cards[0] if cards else []), int(total)
+
+
 async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
