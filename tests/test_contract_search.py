@@ -802,6 +802,15 @@ async def test_a_snippet_starts_and_ends_with_a_word(wrapper):
     card = await wrapper.create(text)
     for found in (await wrapper.find("invoice"), await wrapper.find("invoice", order="newest")):
         assert str(found.snippet(card)) == "draft «invoice» for client"
+    words = " ".join(f"word{n:03}" for n in range(100))  # cut on both sides: between two words
+    long = await wrapper.create(words)
+    found = await wrapper.find("word050", limit=1)
+    cut = str(found.snippet(long, width=100))
+    assert cut.startswith("…word") and cut.endswith("…") and "«word050»" in cut
+    assert all(len(word) == 7 for word in cut.strip("…").replace("«", "").replace("»", "").split())
+    assert len(cut) <= 100 + 2 * 16 + 4
+    start = str((await wrapper.find(f"size:{long.size}")).snippet(long, width=100))  # no words: the start
+    assert start.startswith("word000 ") and start.endswith("…") and len(start.split()[-1]) == 8  # "word0xx…"
 
 
 @pytest.mark.parametrize("query", ['"İstanbul"', "stanbul", "straße"])

@@ -557,13 +557,29 @@ def _spaced(text: str) -> str:
     return shown(re.sub(r"\s+", " ", text))
 
 
+WORD_CUT: Final = 16
+"""How far (characters) a snippet's cut may move to fall between two words, not inside one."""
+
+
+def _between_words(text: str, at: int, low: int, high: int) -> int:
+    """The place nearest ``at`` within ``WORD_CUT`` and ``[low, high]`` that is not inside a
+    word (an end of the text, or beside whitespace), else ``at``."""
+    for distance in range(WORD_CUT + 1):
+        for place in (at - distance, at + distance):
+            if low <= place <= high and (place in (0, len(text)) or text[place - 1].isspace() or text[place].isspace()):
+                return place
+    return at
+
+
 def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160) -> Match:
-    """About ``width`` characters of ``text`` around its first matches, on one line."""
+    """About ``width`` characters of ``text`` around its first matches, on one line, cut
+    between words where one is near."""
     spans = sorted(spans)
     if not spans:
-        return Match(((_spaced(text[:width]).strip(), False),), False, len(text) > width)
-    begin = max(0, spans[0][0] - width // 3)
-    end = min(len(text), begin + width)
+        end = _between_words(text, min(len(text), width), 1, len(text))
+        return Match(((_spaced(text[:end]).strip(), False),), False, end < len(text))
+    begin = _between_words(text, max(0, spans[0][0] - width // 3), 0, spans[0][0])
+    end = _between_words(text, min(len(text), begin + width), spans[0][1], len(text))
     parts: list[tuple[str, bool]] = []
     at = begin
     for start, stop in spans:
