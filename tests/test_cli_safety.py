@@ -15,7 +15,7 @@ import pytest
 
 from mcard import AsyncPersistenceWrapper, SQLiteConfig
 from mcard.importing import import_paths
-from tests.test_cli import MCARD, mcard
+from tests.test_cli import MCARD, as_json, mcard
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # bidi too
 """C0 but newline, DEL, C1 and the bidirectional controls: what must never be printed raw."""
@@ -150,3 +150,20 @@ def test_a_preview_of_control_characters_is_no_wider_than_any_other(tmp_path):
     lines = printed(mcard("ls", db=db)).splitlines()
     assert len(lines) == 3 and len({len(line) for line in lines[1:]}) == 1, lines
     assert "\\x00" in lines[1] + lines[2]
+
+
+def test_verify_remove_takes_away_a_row_stored_under_no_hash(db):
+    """A row another tool stored under a string that is no hash (escape sequences here): `rm`
+    cannot name it, `verify --remove` deletes what verify found, and says so escaped."""
+    assert b"at least 8 hex digits" in mcard("rm", HOSTILE_HASH, db=db, check=2).stderr
+    text = printed(mcard("verify", "--remove", db=db, check=1))
+    assert "\\x1b[2J\\x07" in text and "removed 1 damaged card" in text and "1 of 2 cards is damaged; 1 removed" in text
+    assert printed(mcard("verify", db=db)).startswith("checked 1 card: 0 damaged")
+    assert "title" in printed(mcard("ls", db=db))
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE card SET content = X'00'")  # the card left, damaged now
+    raw.close()
+    hint = mcard("verify", "--json", db=db, check=1)
+    assert "removed" not in json.loads(hint.stdout) and b"mcard verify --remove deletes them" in hint.stderr
+    assert json.loads(mcard("verify", "--remove", "--json", db=db, check=1).stdout)["removed"] == 1
+    assert as_json(mcard("ls", "--json", db=db)) == []

@@ -1,12 +1,13 @@
 """verify(), and iteration that reads one consistent snapshot while writers go on."""
 
 import asyncio
+import hashlib
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError, ValidationError, VerifyReport
+from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, SQLiteConfig, StorageError, ValidationError, VerifyReport
 
 
 async def test_verify_reports_nothing_on_an_intact_store(wrapper):
@@ -186,3 +187,65 @@ async def test_verify_reports_sightings_and_tags_of_cards_not_stored(tmp_path):
     assert sorted(d.reason for d in report.damaged) == [
         "a sighting of a card that is not stored", "a tag of a card that is not stored"]
     assert {d.hash for d in report.damaged} == {ghost} and card.hash not in {d.hash for d in report.damaged}
+
+
+STORED_UNDER_NO_HASH = ["../../x\x1b[31m", hashlib.sha256(b"x").hexdigest().upper(), 'a"b\\c', "zz" * 32, "é" * 10]
+"""Hashes another tool may store rows under that ``remove()`` refuses to take (not hex)."""
+
+
+async def test_remove_damaged_takes_away_what_verify_named_even_under_no_hash_sqlite(tmp_path):
+    path = tmp_path / "cards.db"
+
+    async def tamper(rows, forged) -> None:
+        db = sqlite3.connect(path)
+        db.executemany("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        db.execute("UPDATE card SET content = CAST('tampered' AS BLOB) WHERE hash = ?", (forged,))
+        db.commit()
+        db.close()
+
+    await removing_what_verify_named(SQLiteConfig(path), tamper)
+
+
+@pytest.mark.postgres
+async def test_remove_damaged_takes_away_what_verify_named_even_under_no_hash_postgres(postgres_schema):
+    import asyncpg
+
+    url, schema = postgres_schema
+
+    async def tamper(rows, forged) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.executemany(f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size,'
+                                   " content_type) VALUES ($1, $2, $3, $4, $5, $6, $7)", rows)
+            await conn.execute(f"""UPDATE "{schema}".card SET content = 'tampered'::bytea WHERE hash = $1""", forged)
+        finally:
+            await conn.close()
+
+    await removing_what_verify_named(PostgresConfig(url, schema=schema), tamper)
+
+
+async def removing_what_verify_named(config, tamper) -> None:
+    """Rows under strings ``remove()`` refuses (not hex) and a tampered card: ``verify()``
+    names them, ``remove_damaged`` takes exactly those away, all at once."""
+    async with AsyncPersistenceWrapper(config) as store:
+        kept = await store.create("a true card")
+        forged = await store.create("forged later")
+    await tamper([(key, b"x", True, 1_700_000_000_000_000, "sha256", 1, "text/plain") for key in STORED_UNDER_NO_HASH],
+                 forged.hash)
+    async with AsyncPersistenceWrapper(config) as store:
+        for key in STORED_UNDER_NO_HASH:
+            if key.lower() != hashlib.sha256(b"x").hexdigest():
+                with pytest.raises(ValidationError):
+                    await store.remove(key)
+            else:  # read as its lower case, which no row has
+                assert not await store.remove(key)
+        report = await store.verify(progress=False)
+        assert sorted(card.hash for card in report.damaged) == sorted([*STORED_UNDER_NO_HASH, forged.hash])
+        with pytest.raises(ValidationError, match="DamagedCard"):
+            await store.remove_damaged([*report.damaged, kept.hash])
+        assert await store.count() == 2 + len(STORED_UNDER_NO_HASH), "a refused call removes nothing"
+        assert await store.remove_damaged(report.damaged) == len(report.damaged)
+        assert (await store.verify(progress=False)).ok
+        assert [card.hash for card in await store.list()] == [kept.hash]
+        assert await store.remove_damaged(report.damaged) == 0

@@ -245,18 +245,24 @@ async def cmd_stats(args: argparse.Namespace) -> int:
 
 
 async def cmd_verify(args: argparse.Namespace) -> int:
-    async with reading_store(args) as store:
+    """Re-hash every card; with ``--remove``, delete the damaged ones it found."""
+    removed = 0
+    async with writing_store(args, create=False) if args.remove else reading_store(args) as store:
         report = await store.verify(progress=sys.stderr.isatty())
+        if args.remove:
+            removed = await store.remove_damaged(report.damaged)
     damaged = [card.hash for card in report.damaged]
     emit(
         {"checked": report.checked, "damaged": damaged,
-         "reasons": {card.hash: card.reason for card in report.damaged}},
+         "reasons": {card.hash: card.reason for card in report.damaged}, **({"removed": removed} if args.remove else {})},
         f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged"
-        + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged),
+        + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged)
+        + (f"\nremoved {counted(removed, 'damaged card')}" if args.remove else ""),
         args.json,
     )
     if damaged:
-        fail(f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged")
+        fail(f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged"
+             + (f"; {removed} removed" if args.remove else "; mcard verify --remove deletes them"))
         return 1
     return 0
 

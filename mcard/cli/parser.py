@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("hashes", nargs="+", metavar="HASH", help=HASH_HELP)
 
     add("stats", "count, bytes, time span and content types")
-    add("verify", "re-hash every card and report those whose content no longer matches")
+    cmd = add("verify", "re-hash every card and report those whose content no longer matches")
+    cmd.add_argument("--remove", action="store_true",
+                     help="then delete the damaged cards found (by their hashes as stored, also those that are no hash)")
 
     cmd = add("export", "export cards to JSON Lines, CSV, Parquet or a folder of files; - writes to stdout")
     cmd.add_argument("destination")

@@ -22,7 +22,7 @@ from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPers
 from mcard.domain.query import Match, SearchSpec, card_snippet
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.card_rows import Row
-from mcard.infrastructure.persistence.engine.integrity import VerifyReport
+from mcard.infrastructure.persistence.engine.integrity import DamagedCard, VerifyReport
 from mcard.infrastructure.persistence.config_url import config_of
 from mcard.infrastructure.persistence.engine_config import EngineConfig
 
@@ -258,6 +258,10 @@ class NotebookCards(LabelMethods):
 
     def remove_many(self, hashes: Iterable[str]) -> int:
         return self._run(self._wrapper.remove_many(listed(hashes, "remove_many")))
+
+    def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
+        """Delete the damaged cards ``verify()`` named (``report.damaged``), by their hashes as stored."""
+        return self._run(self._wrapper.remove_damaged(damaged))
 
     def iterate(
         self,
@@ -513,6 +517,9 @@ class NotebookCards(LabelMethods):
 
     async def aremove_many(self, hashes: Iterable[str]) -> int:
         return await self._arun(self._wrapper.remove_many(listed(hashes, "remove_many")))
+
+    async def aremove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
+        return await self._arun(self._wrapper.remove_damaged(damaged))
 
     async def aiterate(
         self,

@@ -12,7 +12,7 @@ from mcard.domain.models.sighting import Sighting
 
 from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, Found, StoreStats
 from .engine.hash_ranges import RangeDigest
-from .engine.integrity import VerifyReport
+from .engine.integrity import DamagedCard, VerifyReport
 from .engine_config import EngineConfig
 
 
@@ -219,3 +219,7 @@ class AsyncPersistenceWrapper:
 
     async def remove_many(self, hashes: Iterable[str]) -> int:
         return await self.store.remove_many(hashes)
+
+    async def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
+        """Delete the damaged cards ``verify()`` named, by their hashes as stored."""
+        return await self.store.remove_damaged(damaged)

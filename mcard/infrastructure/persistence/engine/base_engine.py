@@ -810,3 +810,21 @@ class BaseStore(ABC):
             raise ValidationError(f"remove_many takes an iterable of hashes, got {type(hashes).__name__}")
         keys = list(dict.fromkeys(check_hash(h) for h in hashes))
         return await self._remove_many(keys) if keys else 0
+
+    async def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
+        """Delete the stored cards ``verify()`` named (``VerifyReport.damaged``), each by its
+        hash exactly as stored: another tool may have stored one that is no hash at all
+        (``../x``, upper case), which ``remove`` refuses. In one transaction; how many were
+        removed. A sighting or tag without a card (also in the report) is left: reads pass over it."""
+        self._check_loop()
+        if isinstance(damaged, (str, bytes, DamagedCard)) or not isinstance(damaged, Iterable):
+            raise ValidationError(f"remove_damaged takes the damaged cards of a VerifyReport, got {type(damaged).__name__}")
+        keys: list[str] = []
+        for card in damaged:
+            if not isinstance(card, DamagedCard):
+                raise ValidationError(f"remove_damaged takes DamagedCard items (VerifyReport.damaged), got {type(card).__name__}")
+            if not isinstance(card.hash, str):
+                raise ValidationError(f"a stored hash of type {type(card.hash).__name__} cannot be named for removal")
+            keys.append(card.hash)
+        keys = list(dict.fromkeys(keys))
+        return await self._remove_many(keys) if keys else 0

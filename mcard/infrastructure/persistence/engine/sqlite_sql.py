@@ -118,8 +118,14 @@ def _open_content(cursor: sqlite3.Cursor, hash_str: str) -> tuple[sqlite3.Blob, 
 
 
 def key_list(keys: Iterable[str]) -> str:
-    """Hashes as one JSON array for ``json_each``: they are checked hex, so nothing to escape."""
-    return '["' + '","'.join(keys) + '"]'
+    """Hashes as one JSON array for ``json_each``: checked hashes are hex, joined as they are;
+    any other string (the hash a damaged card was stored under, ``remove_damaged``) is encoded.
+    A guard given malformed JSON fails with an error, not a rollback: its write was committed."""
+    listed = keys if isinstance(keys, list) else list(keys)
+    joined = '","'.join(listed)
+    if listed and joined.isascii() and joined.isprintable() and "\\" not in joined and joined.count('"') == 2 * (len(listed) - 1):
+        return f'["{joined}"]'
+    return json.dumps(listed)
 
 
 async def initialize(db: SQLiteWorker, synchronous: str, journal_mode: str, where: str, read_only: bool) -> None:
