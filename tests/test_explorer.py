@@ -25,6 +25,7 @@ from tests.test_display_escaping import check_markup, parse
 import mcard.notebook
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
+from mcard.domain.query.text import text_of, tokens
 from mcard.notebook.explorer import Explorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +122,11 @@ def test_enter_runs_the_query_and_marks_the_matches(store):
         assert ["fox", True] in row["snippet"]
     explorer.query = "fox -walks"  # setting the traitlet from code runs it too
     assert [row["hash"] for row in explorer.rows] == [made["hostile"].hash]
+    explorer.run("-fox -walks")  # exclusions alone: every other card, newest first, the image too
+    assert explorer.status == f"1–{explorer.total} of {explorer.total} cards, newest first"
+    assert made["png"].hash in {row["hash"] for row in explorer.rows}
+    kept = [c for c in made.values() if not {"fox", "walks"} & set(tokens(text_of(c.content) or ""))]
+    assert explorer.total == len(kept) and sum(n for _, n in explorer.facets["content_type"]) == explorer.total
 
 
 def test_a_new_query_closes_a_card_it_does_not_show_and_marks_its_own_words_in_one_it_does(store):
