@@ -341,14 +341,14 @@ class BaseStore(ABC):
     async def _matching(
         self, filters: Filters, spec: Optional[SearchSpec], left_out: Optional[SearchSpec] = None
     ) -> AsyncIterator[MCard]:
-        if left_out is not None:
-            found, _ = await self._excluding(left_out, filters, None, 0, DEFAULT_ORDER)
-        elif spec is None:
+        if spec is None and left_out is None:
             async for card in self._iterate(filters, DEFAULT_PAGE_SIZE):
                 yield card
             return
+        if left_out is not None:
+            found, _ = await self._excluding(left_out, filters, None, 0, DEFAULT_ORDER)
         else:
-            found, _ = await self._search(spec, filters, None, 0, False)
+            found, _ = await self._search(spec, filters, None, 0, False)  # type: ignore[arg-type]
         for card in found:
             yield card
 
