@@ -345,10 +345,10 @@ class BaseStore(ABC):
             async for card in self._iterate(filters, DEFAULT_PAGE_SIZE):
                 yield card
             return
-        if left_out is not None:
-            found, _ = await self._excluding(left_out, filters, None, 0, DEFAULT_ORDER)
+        if spec is not None:
+            found, _ = await self._search(spec, filters, None, 0, False)
         else:
-            found, _ = await self._search(spec, filters, None, 0, False)  # type: ignore[arg-type]
+            found, _ = await self._excluding(left_out, filters, None, 0, DEFAULT_ORDER)  # type: ignore[arg-type]
         for card in found:
             yield card
 
