@@ -136,7 +136,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("tag-starting-with-a-dash", lambda t: ["tag", "0" * 64, "-neg"], 2, "a value that starts with - goes after --: mcard tag ... -- -value"),
     ("find-malformed", lambda t: ["find", 'size:>1XB "open'], 2, "at position"),
     ("words-only-excluded", lambda t: ["search", "--words", "--", "  -draft"], 2,
-     "only excludes words; a word search needs one that is not excluded, at position 2"),
+     "only excludes words; a word search needs one that is not excluded, at position 2 (find takes exclusions alone"),
     ("find-not-a-database", lambda t: ["find", "x", "--db", str(not_a_database(t))], 3, "storage error"),
     ("facets-by-nothing", lambda t: ["facets", "--by", " , "], 2, "--by names no facet; the facets are content_type"),
     ("facets-unknown-field", lambda t: ["facets", "--by", "colour\x1b"], 2, "unknown facet 'colour\\x1b'"),

@@ -208,7 +208,8 @@ def _no_word_to_look_for(first_excluded: Optional[int], first_punctuation: Optio
     """Why a query without a word to look for is refused, and where: at its first excluded word
     (``-draft`` alone matches nothing to rank), else at its first item of punctuation alone."""
     if first_excluded is not None:
-        return f"the query only excludes words; a word search needs one that is not excluded, at position {first_excluded}"
+        return (f"the query only excludes words; a word search needs one that is not excluded, at position"
+                f" {first_excluded} (find takes exclusions alone: every card without them)")
     return f"a word search needs a word of letters or digits; punctuation alone is not searched, at position {first_punctuation}"
 
 
