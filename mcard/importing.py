@@ -7,6 +7,7 @@ import base64
 import csv
 import errno
 import fnmatch
+import io
 import itertools
 import json
 import os
@@ -419,9 +420,11 @@ def record_card(record: object) -> MCard:
     """
     if not isinstance(record, dict):
         raise ValidationError(f"a record is an object of fields, not {type(record).__name__}")
-    content = record.get("content")
-    if content is None:
+    if "content" not in record:
         raise ValidationError("the record has no content (an export made with --no-content cannot be imported)")
+    content = record["content"]
+    if content is None:  # a CSV row cut short, or a null
+        raise ValidationError("the record's content is missing (a line cut short?)")
     if content == "" or content == b"":
         raise ValidationError("the record's content is empty (no card is empty)")
     encoding = record.get("content_encoding") or ("raw" if isinstance(content, bytes) else "utf-8")
@@ -463,11 +466,16 @@ def _g_time(record: dict[str, object]) -> datetime:
 def records_format(source: str | os.PathLike[str] | BinaryIO, format: Optional[str] = None) -> str:
     """The format of an export's records: given, or from the file's suffix; a stream
     (standard input) is JSON Lines unless ``format`` says otherwise."""
+    stream = not isinstance(source, (str, os.PathLike))
+    if stream and isinstance(source, io.TextIOBase):
+        raise ValidationError("records are read from a binary stream (open(path, 'rb'), sys.stdin.buffer), not a text one")
     if format is not None:
         if format not in RECORD_FORMATS:
             raise ValidationError(f"unknown records format {format!r}; choose one of {', '.join(RECORD_FORMATS)}")
+        if format == "parquet" and stream:
+            raise ValidationError("Parquet records are read from a file, not from a stream")
         return format
-    if not isinstance(source, (str, os.PathLike)):
+    if stream:
         return "jsonl"
     found = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}.get(Path(source).suffix)
     if found is None:
@@ -484,9 +492,7 @@ def read_records(
     ``OSError``."""
     kind = records_format(source, format)
     if kind == "parquet":
-        if not isinstance(source, (str, os.PathLike)):
-            raise ValidationError("Parquet records are read from a file, not from a stream")
-        yield from _parquet_records(Path(source))
+        yield from _parquet_records(Path(source))  # type: ignore[arg-type]
     elif isinstance(source, (str, os.PathLike)):
         with Path(source).open("rb") as lines:
             yield from _text_records(lines, kind)
@@ -512,6 +518,8 @@ def _text_records(lines: BinaryIO, kind: str) -> Iterator[tuple[str, object]]:
     rows = csv.DictReader(_decoded(line, number) for number, line in enumerate(lines, 1))
     end = 1  # the header's line
     try:
+        if rows.fieldnames is not None and not {"hash", "content"} & set(rows.fieldnames):
+            raise ValidationError("line 1: not the header of an mcard CSV export (no hash or content column)")
         for row in rows:
             start, end = end + 1, rows.line_num
             yield f"line {start}", row
@@ -556,13 +564,19 @@ def restored(record: object) -> Restored:
     return Restored(card, record_sightings(record, card.hash), record_tags(record))
 
 
-def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str]) -> Iterator[Restored]:
-    """The cards of an export's records; an error names the file and the record."""
+def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max_size: int) -> Iterator[Restored]:
+    """The cards of an export's records, each within ``max_size`` bytes (the store's limit: a
+    card over it would fail the whole batch it is saved in, unnamed); an error names the file
+    and the record."""
     name = source if isinstance(source, (str, os.PathLike)) else STDIN_NAME
     try:
         for where, record in read_records(source, format):
             try:
-                yield restored(record)
+                item = restored(record)
+                if item.card.size > max_size:
+                    raise ValidationError(f"the card is {item.card.size:,} bytes, over this store's"
+                                          f" max_content_size ({max_size:,})")
+                yield item
             except ValidationError as exc:
                 raise ValidationError(f"{where}: {exc}") from None
     except ValidationError as exc:
@@ -597,10 +611,12 @@ async def import_records(
     none from it on, so importing again once it is fixed stores only the rest (cards already
     stored count as ``already_stored``).
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
     summary = ImportSummary()
     records_format(source, format)  # an unknown format fails before anything is read
     disable = None if progress is None else not progress
-    with closing(_cards(source, format)) as cards, _progress_bar(unit="card", disable=disable) as bar:
+    with closing(_cards(source, format, store.config.max_content_size)) as cards, _progress_bar(unit="card", disable=disable) as bar:
         while True:
             chunk, error = await asyncio.to_thread(_next_cards, cards, batch_size)
             if chunk:

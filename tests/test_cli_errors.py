@@ -4,6 +4,7 @@ control characters escaped; and a records import that stops at a bad record."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -279,3 +280,45 @@ async def test_import_records_from_python_stores_every_record_before_the_bad_one
         with pytest.raises(ValidationError, match="cards.parquet: row 3: g_time .* is outside the range"):
             await import_records(store, parquet, batch_size=2, progress=False)
         assert await store.count() == 7
+
+
+def test_a_record_over_the_stores_size_limit_is_named_and_the_records_before_it_are_kept(tmp_path):
+    """It failed the whole batch it was saved in (up to 999 records before it lost), unnamed."""
+    db = f"sqlite:///{tmp_path / 'small.db'}?max_content_size=20"
+    path = records_file(tmp_path, "cards.jsonl", lines(record("small"), record("well over twenty bytes of text"), record("after")))
+    result = subprocess.run([MCARD, "--db", db, "import", "--records", path], capture_output=True, timeout=60)
+    assert_one_line_failure(result, 2, "cards.jsonl: line 2: the card is 30 bytes, over this store's max_content_size (20)")
+    assert stored_texts(tmp_path / "small.db") == {"small"}
+
+
+@pytest.mark.parametrize("data, fmt, says", [
+    (b'"g_time","content"\n"2026-01-01T00:00:00Z","x"\n"2026-01-01T00:00:01Z"', None,
+     "line 3: the record's content is missing (a line cut short?)"),
+    (lines(record("a json line")), "csv", "line 1: not the header of an mcard CSV export (no hash or content column)"),
+])
+def test_a_cut_or_mistaken_records_file_says_so(tmp_path, data, fmt, says):
+    """A CSV cut short, or JSON Lines read as CSV, were reported as an export made without content."""
+    path = records_file(tmp_path, "cards.csv", data)
+    result = mcard("import", "--records", path, *(["--format", fmt] if fmt else []), db=tmp_path / "c.db", check=None)
+    assert_one_line_failure(result, 2, says)
+
+
+@pytest.mark.parametrize("args", [["x.txt"], ["-", "--format", "parquet"]])
+def test_a_records_format_refused_leaves_no_database_behind(tmp_path, args):
+    (tmp_path / "x.txt").write_bytes(lines(record("x")))
+    result = subprocess.run([MCARD, "--db", "new.db", "import", "--records", *args], capture_output=True,
+                            input=b"", timeout=60, cwd=tmp_path)
+    assert result.returncode == 2 and not (tmp_path / "new.db").exists(), result.stderr
+
+
+async def test_import_records_refuses_a_batch_size_below_one_and_a_text_stream(tmp_path):
+    import io
+
+    path = records_file(tmp_path, "cards.jsonl", lines(record("x")))
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        for size in (0, -1, True, 1.5):  # 0 read nothing at each turn, for ever
+            with pytest.raises(ValidationError, match="batch_size must be a positive integer"):
+                await asyncio.wait_for(import_records(store, path, batch_size=size, progress=False), 30)
+        with pytest.raises(ValidationError, match="binary stream"):
+            await import_records(store, io.StringIO(lines(record("x")).decode()), progress=False)
+        assert await store.count() == 0

@@ -23,12 +23,14 @@ from mcard.domain.query.syntax import parse_iso
 from mcard.domain.shown import counted
 from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
 from mcard.importing import (
+    STDIN_NAME,
     ImportSummary,
     card_from_file_bytes,
     import_paths,
     import_records,
     import_stream,
     read_at_most,
+    records_format,
 )
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 
@@ -107,6 +109,11 @@ async def cmd_import(args: argparse.Namespace) -> int:
         raise ValidationError("--format is for --records")
     files = [path for path in args.paths if path != STDIO]
     check_named_paths(files, args.records)
+    for path in args.paths if args.records else ():  # a format refused fails before the store is made
+        try:
+            records_format(sys.stdin.buffer if path == STDIO else path, args.format)
+        except ValidationError as exc:
+            raise ValidationError(f"{STDIN_NAME if path == STDIO else path}: {exc}") from None
     async with writing_store(args) as store:
         summary = ImportSummary()
         if args.records:
