@@ -408,3 +408,24 @@ def test_show_to_a_file_leaves_the_old_file_when_it_cannot_write(tmp_path):
     assert out.read_text() == "the previous file" and sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == ["out.txt"]
     mcard("show", key, "-o", str(out), db=db)
     assert out.read_text() == big
+
+
+@pytest.mark.parametrize("no_hash", ["../../evil", "zzz999", "ABCDEF" + "0" * 58])
+async def test_past_an_unreadable_row_a_row_under_no_hash_is_refused_not_fatal_nor_dropped(tmp_path, no_hash):
+    """Past a text that is not UTF-8, the cards are read by hash: a row stored under no hash
+    failed the whole export (``../../evil``), or was neither exported nor refused (upper case,
+    read as lower case)."""
+    db = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        good = await store.create("hello")
+    with sqlite3.connect(db) as raw:
+        raw.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                    " VALUES (?, X'ff00', 1, 2, 'sha256', 2, 'text/plain')", ("a" * 64,))
+        raw.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                    " VALUES (?, CAST('abc' AS BLOB), 1, 1, 'sha256', 3, 'text/plain')", (no_hash,))
+    raw.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        result = await export(store, tmp_path / "out.jsonl", progress=False)
+    assert result.exported == 1 and json.loads((tmp_path / "out.jsonl").read_text())["hash"] == good.hash
+    reasons = {card.hash: card.reason for card in result.refused}
+    assert set(reasons) == {"a" * 64, no_hash} and "stored under no hash" in reasons[no_hash]
