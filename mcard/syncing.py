@@ -33,7 +33,7 @@ from mcard.domain.shown import counted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 from mcard.infrastructure.persistence.engine.base_engine import stored_reason
-from mcard.infrastructure.persistence.engine.hash_ranges import MAX_DEPTH
+from mcard.infrastructure.persistence.engine.hash_ranges import MAX_DEPTH, range_end
 from mcard.infrastructure.persistence.engine.integrity import DamagedCard
 from mcard.reading import readable_cards
 
@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 _HEX: Final = re.compile(r"[0-9a-f]{1,128}")
 
 NOT_HEX: Final = "the hash is not lowercase hex (a row of another tool)"
+OVERSIZED: Final = "oversized"
+"""How the reason of a sound card the destination cannot hold starts (``SyncResult.damaged``
+lists it too: it is not copied)."""
 DEFAULT_BATCH: Final = 1000
 """Cards looked at (and at most copied) per transaction."""
 PROGRESS_DELAY: Final = 1.0
@@ -65,6 +68,8 @@ PARENT_CHUNK: Final = 4096
 """Ranges whose digests are asked in one call."""
 LIST_CHUNK: Final = 256
 """Ranges whose hashes are listed in one call."""
+LISTED_ROWS: Final = 10_000
+"""Rows listed (without content) per call to name those that no range holds."""
 
 
 @dataclass
@@ -96,8 +101,11 @@ class SyncResult:
             f"{verb} {counted(self.copied, 'card')} ({self.bytes_copied} B), {self.already_there} already there, "
             f"{counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} {'to add' if self.dry_run else 'added'}"
         )
-        if self.damaged:
-            text += f", {len(self.damaged)} damaged skipped"
+        oversized = sum(card.reason.startswith(OVERSIZED) for card in self.damaged)
+        if len(self.damaged) > oversized:
+            text += f", {len(self.damaged) - oversized} damaged skipped"
+        if oversized:
+            text += f", {oversized} {OVERSIZED} skipped"
         return text + f" in {self.seconds:.2f} s"
 
 
@@ -149,7 +157,8 @@ async def sync(
             there = set(theirs)
             for hash_str in mine:
                 if not _HEX.fullmatch(hash_str):
-                    copier.damaged(hash_str, None, NOT_HEX)
+                    if not hash_str.startswith(tuple(not_hex)):  # else reported with the others of its start
+                        copier.damaged(hash_str, None, NOT_HEX)
                     if since is None:  # its time is not known: with since, it is not counted
                         considered += 1
                 elif hash_str not in there:
@@ -160,6 +169,7 @@ async def sync(
                 considered += await copier.batches(pending, batch_size)
                 pending = _Pending()
         considered += await copier.batches(pending, batch_size)
+        await _count_past_every_range(source, not_hex)
         for group, rows in not_hex.items():  # rows of other tools, in no range of hex digits
             copier.damaged(group, None, f"{rows} stored row(s) whose hashes start with {group!r}: {NOT_HEX}")
             if since is None:
@@ -186,6 +196,26 @@ async def dry_run_destination(config: EngineConfig) -> AsyncIterator[AsyncPersis
         yield store
     finally:
         await store.close()
+
+
+async def _count_past_every_range(source: AsyncPersistenceWrapper, not_hex: dict[str, int]) -> None:
+    """Add to ``not_hex`` the source's rows whose hashes sort after every hex hash (another
+    tool's ``zzz``, ``é1``): no range holds them, so when the ranges' cards fall short of the
+    store's count, the rows are listed without their contents to name them by their start."""
+    depth = min((len(group) for group in not_hex), default=FIRST_DEPTH[0])
+    if await _in_the_ranges(source) >= await source.count():
+        return
+    offset = 0
+    while rows := await source.store.list_heads(LISTED_ROWS, offset, head=0):
+        offset += len(rows)
+        for row in rows:
+            if isinstance(row[0], str) and row[0] >= range_end(""):
+                not_hex[row[0][:depth]] = not_hex.get(row[0][:depth], 0) + 1
+
+
+async def _in_the_ranges(source: AsyncPersistenceWrapper) -> int:
+    """How many of the source's rows sort where the ranges of hex digits are (below ``g``)."""
+    return sum(digest.count for digest in (await source.range_digests([""], 1)).values())
 
 
 async def _differing(
@@ -297,7 +327,7 @@ class _Copier:
         for hash_str, card in found.items():
             reason = stored_reason(card)
             if reason is None and self.limit is not None and card.size > self.limit:
-                reason = f"{card.size} B, over the destination's limit of {self.limit} B"
+                reason = f"{OVERSIZED}: {card.size} B, over the destination's limit of {self.limit} B"
             if reason is None:
                 good[hash_str] = card
             else:

@@ -108,6 +108,21 @@ def test_damaged_cards_are_named_on_stderr_with_status_1(tmp_path):
     assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(19,)]
 
 
+def test_a_card_over_the_destinations_limit_is_called_oversized_not_damaged(tmp_path):
+    cards = make_store(tmp_path / "a.db", 3, size=0, labelled=False)
+    big = MCard("a card well over the destination's limit of twenty bytes")
+
+    async def add() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as store:
+            await store.save(big)
+
+    asyncio.run(add())
+    result = run("sync", "a.db", f"sqlite:///{tmp_path / 'b.db'}?max_content_size=20", cwd=tmp_path, check=1)
+    assert result.stderr.strip() == f"mcard: skipped 1 oversized card: {big.hash}"
+    assert "copied 3 cards" in result.stdout and "1 oversized skipped" in result.stdout
+    assert f"oversized: {big.size} B, over the destination's limit of 20 B" in result.stdout
+
+
 def test_a_row_whose_hash_is_not_hex_is_reported_damaged_not_counted_as_there(tmp_path):
     make_store(tmp_path / "a.db", 20)
     db = sqlite3.connect(tmp_path / "a.db")

@@ -322,3 +322,24 @@ async def test_a_row_of_another_tool_with_a_hash_that_is_not_hex_is_reported(tmp
         since = await mcard.sync(a, b, since=datetime(2000, 1, 1, tzinfo=timezone.utc), progress=False)
         assert (since.copied, since.already_there) == (0, 20)  # the rows' times are not known
 
+
+@pytest.mark.parametrize("count", [20, 3000])  # a range or two, or every range, differing
+async def test_rows_under_no_hash_anywhere_in_the_order_are_reported_once(tmp_path, count):
+    """``zzz`` and ``é1`` sort after every hex hash: no range held them, so they were counted as
+    already there and not reported. Upper case sorts between the digits and the letters: a
+    merged range listed it, and it was reported by hash and with its start besides."""
+    path = tmp_path / "a.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a:
+        await fill(a, sample_cards(count))
+    foreign = ["zzz999", "é123", "Gabc", "ABCDEF" + "0" * 58]
+    with sqlite3.connect(path) as db:
+        for key in foreign:
+            db.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                       " VALUES (?, X'78', 1, 0, 'sha256', 1, 'text/plain')", (key,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
+        result = await mcard.sync(a, b, progress=False)
+        assert result.copied == count and result.already_there == 0
+        assert sorted(card.hash for card in result.damaged) == ["AB", "Ga", "zz", "é1"]  # each by its start, once
+

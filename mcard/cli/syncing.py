@@ -20,7 +20,7 @@ REPORTED: Final = 5
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
-    from mcard.syncing import dry_run_destination, sync
+    from mcard.syncing import OVERSIZED, dry_run_destination, sync
 
     from .commands import parse_time
 
@@ -40,7 +40,9 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     if result.damaged:
         named = ", ".join(card.hash for card in result.damaged[:REPORTED])
         more = len(result.damaged) - REPORTED
-        fail(f"skipped {counted(len(result.damaged), 'damaged card')}: {named}" + (f" and {more} more" if more > 0 else ""))
+        oversized = sum(card.reason.startswith(OVERSIZED) for card in result.damaged)
+        what = "damaged" if not oversized else OVERSIZED if oversized == len(result.damaged) else f"damaged or {OVERSIZED}"
+        fail(f"skipped {counted(len(result.damaged), what + ' card')}: {named}" + (f" and {more} more" if more > 0 else ""))
         return 1
     return 0
 
