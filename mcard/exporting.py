@@ -152,10 +152,12 @@ def card_record(card: MCard, with_content: bool, binary: bool = False) -> dict[s
     return record
 
 
-def format_for(destination: str | os.PathLike[str] | BinaryIO, format: Optional[str]) -> str:
+def format_for(destination: str | os.PathLike[str] | BinaryIO, format: Optional[str], with_content: bool = True) -> str:
     """The export format: given, or from the destination's suffix; a folder means files, a
-    stream (standard output) JSON Lines."""
+    stream (standard output) JSON Lines. A folder of files is the contents: without them, refused."""
     if not isinstance(destination, (str, os.PathLike)):
+        if isinstance(destination, io.TextIOBase):
+            raise ValidationError("an export is written to a binary stream (sys.stdout.buffer, open(path, 'wb')), not a text one")
         chosen = format or "jsonl"
         if chosen == "files":
             raise ValidationError("a folder of files cannot be written to a stream: name a folder")
@@ -169,6 +171,8 @@ def format_for(destination: str | os.PathLike[str] | BinaryIO, format: Optional[
             )
     if chosen not in FORMATS:
         raise ValidationError(f"unknown export format {chosen!r}; choose one of {', '.join(FORMATS)}")
+    if chosen == "files" and not with_content:
+        raise ValidationError("a folder of files is the cards' contents: without content, export to .jsonl, .csv or .parquet")
     return chosen
 
 
@@ -475,7 +479,7 @@ async def export(
     complete: a failed or interrupted export leaves the file that was there as it was. Failures to
     create or write the destination are ``OSError``.
     """
-    chosen = format_for(destination, format)
+    chosen = format_for(destination, format, with_content)
     target = Path(destination) if isinstance(destination, (str, os.PathLike)) else destination
     if isinstance(target, Path):
         await asyncio.to_thread(not_the_store, store, target)

@@ -197,6 +197,9 @@ def test_export_with_no_content_lists_metadata_only(folder, tmp_path):
     assert len(records) == 9 and all("content" not in r for r in records)
     rejected = mcard("import", "--records", str(out), db=tmp_path / "copy.db", check=2)
     assert b"an export made with --no-content cannot be imported" in rejected.stderr
+    folder_export = mcard("export", str(tmp_path / "folder"), "--format", "files", "--no-content", db=db, check=2)
+    assert b"a folder of files is the cards' contents" in folder_export.stderr  # it wrote them all
+    assert not (tmp_path / "folder").exists()
 
 
 def test_export_to_files_then_reimport_gives_identical_hashes(folder, tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig, ValidationError
 from mcard.exporting import ExportResult, RefusedCard, export
 from tests.test_cli import PDF, mcard
 from tests.test_content_types import PNG
@@ -429,3 +429,12 @@ async def test_past_an_unreadable_row_a_row_under_no_hash_is_refused_not_fatal_n
     assert result.exported == 1 and json.loads((tmp_path / "out.jsonl").read_text())["hash"] == good.hash
     reasons = {card.hash: card.reason for card in result.refused}
     assert set(reasons) == {"a" * 64, no_hash} and "stored under no hash" in reasons[no_hash]
+
+
+async def test_an_export_to_a_text_stream_is_refused_before_anything_is_read(tmp_path):
+    import io
+
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.create("text")
+        with pytest.raises(ValidationError, match="binary stream"):
+            await export(store, io.StringIO(), format="jsonl", progress=False)

@@ -280,7 +280,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
     start, end = _time_range(args)
     to_stdout = is_stdout(args.destination)
     destination = sys.stdout.buffer if to_stdout else args.destination
-    format_for(destination, args.format)  # a bad destination fails before the store is opened
+    format_for(destination, args.format, args.content)  # a bad destination fails before the store is opened
     async with reading_store(args) as store:
         result = await export(
             store, destination, format=args.format, with_content=args.content, start_time=start, end_time=end
