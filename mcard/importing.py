@@ -441,11 +441,28 @@ def record_card(record: object) -> MCard:
     elif encoding not in ("utf-8", "raw"):
         raise ValidationError(f"unknown content_encoding {encoding!r}")
     card = MCard(content, hash_algorithm=str(record.get("hash_algorithm") or "sha256"), g_time=_g_time(record))  # type: ignore[arg-type]
+    _check_stated(record, card)
     if record.get("hash") and card.hash != record["hash"]:
         if isinstance(record["hash"], str) and card.hash == record["hash"].lower():
             raise ValidationError(f"the hash '{shown(record['hash'])}' is not lowercase (a hash is lowercase hex)")
         raise ValidationError(f"the content does not hash to '{shown(record['hash'])}'")
     return card
+
+
+def _check_stated(record: dict[str, object], card: MCard) -> None:
+    """The size and kind a record states (when it does) must be its content's: a file whose
+    fields disagree with its content was changed by hand or cut (its content type is detected
+    again, as when the card was made)."""
+    size = record.get("size")
+    if size is not None and size != "":
+        whole = size.__class__ is int or (isinstance(size, str) and size.isascii() and size.isdigit())
+        if not whole or int(size) != card.size:  # type: ignore[call-overload]
+            raise ValidationError(f"the record's size {shown(str(size))} is not its content's {card.size} bytes")
+    kind = record.get("kind")
+    if kind is not None and kind != "" and kind != card.kind:
+        if kind not in ("text", "bytes"):
+            raise ValidationError(f"kind is text or bytes, not {shown(str(kind))!r}")
+        raise ValidationError(f"the record's kind is {kind} but its content is {card.kind}")
 
 
 def _g_time(record: dict[str, object]) -> datetime:

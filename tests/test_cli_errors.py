@@ -322,3 +322,18 @@ async def test_import_records_refuses_a_batch_size_below_one_and_a_text_stream(t
         with pytest.raises(ValidationError, match="binary stream"):
             await import_records(store, io.StringIO(lines(record("x")).decode()), progress=False)
         assert await store.count() == 0
+
+
+@pytest.mark.parametrize("fields, says", [
+    ({"size": 99}, "the record's size 99 is not its content's 5 bytes"),
+    ({"size": True}, "the record's size True is not its content's 5 bytes"),
+    ({"size": 5.0}, "the record's size 5.0 is not its content's 5 bytes"),
+    ({"kind": "image"}, "kind is text or bytes, not 'image'"),
+    ({"kind": "bytes"}, "the record's kind is bytes but its content is text"),
+])
+def test_a_record_whose_size_or_kind_is_not_its_contents_is_refused(tmp_path, fields, says):
+    """They were accepted silently: the file was changed by hand, or is not what it says."""
+    db = tmp_path / "c.db"
+    path = records_file(tmp_path, "cards.jsonl", lines(record("first", size=5), record("hello", **fields)))
+    assert_one_line_failure(mcard("import", "--records", path, db=db, check=None), 2, f"cards.jsonl: line 2: {says}")
+    assert stored_texts(db) == {"first"}
