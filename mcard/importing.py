@@ -53,13 +53,16 @@ def _progress_bar(**options: Any) -> Any:
 
 @dataclass
 class ImportSummary:
-    """What an import did: files seen, cards new or already stored, files skipped by reason."""
+    """What an import did: files seen, cards new or already stored, files skipped by reason;
+    for records, the sightings and tags it added (to cards already stored too)."""
 
     files: int = 0
     new: int = 0
     already_stored: int = 0
     bytes: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    sightings_added: int = 0
+    tags_added: int = 0
 
     def add(self, files: int, cards: Sequence[MCard], new: int) -> None:
         """Count one stored batch: ``files`` read, ``cards`` saved, ``new`` of them new."""
@@ -74,11 +77,14 @@ class ImportSummary:
         self.already_stored += other.already_stored
         self.bytes += other.bytes
         self.skipped.update(other.skipped)
+        self.sightings_added += other.sightings_added
+        self.tags_added += other.tags_added
 
     def as_dict(self) -> dict[str, object]:
         return {
             "files": self.files, "new": self.new, "already_stored": self.already_stored,
             "bytes": self.bytes, "skipped": dict(self.skipped),
+            "sightings_added": self.sightings_added, "tags_added": self.tags_added,
         }
 
 
@@ -639,8 +645,11 @@ async def import_records(
             if chunk:
                 made = [item.card for item in chunk]
                 seen = [sighting for item in chunk for sighting in item.sightings]
+                known = await store.sightings_of(item.card.hash for item in chunk if item.sightings) if seen else {}
+                keys = {sighting.key for found in known.values() for sighting in found}
                 summary.add(len(chunk), made, await store.save_many(made, sightings=seen))
-                await store.tag_many([(item.card.hash, tag) for item in chunk for tag in item.tags])
+                summary.sightings_added += len({sighting.key for sighting in seen} - keys)
+                summary.tags_added += await store.tag_many([(item.card.hash, tag) for item in chunk for tag in item.tags])
                 bar.update(len(chunk))
             if error is not None:
                 raise error

@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -238,6 +239,22 @@ def test_engine_url_from_the_environment(folder, tmp_path, postgres_schema):
     assert stats["count"] == 2 and set(stats["by_content_type"]) == {"image/png", "image/svg+xml"}
 
 
+def test_a_records_import_counts_the_sightings_and_tags_it_adds_to_cards_already_stored(folder, tmp_path):
+    """Restored over the same cards imported anew, it said "0 new cards, 9 already stored" and
+    added their sightings and tags unsaid."""
+    db, copy = tmp_path / "cards.db", tmp_path / "copy.db"
+    mcard("import", str(folder), db=db)
+    hashes = [card["hash"] for card in as_json(mcard("ls", "--json", db=db))]
+    mcard("tag", hashes[0], "kept", "2026", db=db)
+    mcard("export", str(tmp_path / "cards.jsonl"), db=db)
+    shutil.copytree(folder, tmp_path / "elsewhere", symlinks=True)
+    mcard("import", str(tmp_path / "elsewhere"), db=copy)  # the same cards, seen at other paths
+    restored = mcard("import", "--records", str(tmp_path / "cards.jsonl"), db=copy)
+    assert "0 new cards, 9 already stored; 10 sightings and 2 tags added" in restored.stdout.decode()
+    again = as_json(mcard("import", "--records", str(tmp_path / "cards.jsonl"), "--json", db=copy))
+    assert (again["new"], again["sightings_added"], again["tags_added"]) == (0, 0, 0)
+
+
 def test_importing_the_folder_that_holds_the_database_never_imports_the_database(tmp_path):
     db = tmp_path / "cards.db"
     (tmp_path / "note.txt").write_text("a note beside the database")
@@ -247,7 +264,8 @@ def test_importing_the_folder_that_holds_the_database_never_imports_the_database
     second = as_json(mcard("import", str(tmp_path), ".", "--json", db=db))
     assert second["new"] == 0 and second["already_stored"] == 2
     third = as_json(mcard("import", str(db), "--json", db=db))
-    assert third == {"files": 0, "new": 0, "already_stored": 0, "bytes": 0, "skipped": {"the store's own file": 1}}
+    assert third == {"files": 0, "new": 0, "already_stored": 0, "bytes": 0, "skipped": {"the store's own file": 1},
+                     "sightings_added": 0, "tags_added": 0}
     assert as_json(mcard("stats", "--json", db=db))["count"] == 1
     assert db.stat().st_size < size * 2
 

@@ -83,6 +83,8 @@ def is_stdout(destination: str) -> bool:
 
 def _summary_text(summary: ImportSummary) -> str:
     text = f"{counted(summary.new, 'new card')}, {summary.already_stored} already stored"
+    if summary.sightings_added or summary.tags_added:
+        text += f"; {counted(summary.sightings_added, 'sighting')} and {counted(summary.tags_added, 'tag')} added"
     if summary.skipped:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items()))
         text += f"; skipped {counted(sum(summary.skipped.values()), 'file')}: {reasons}"
