@@ -639,17 +639,19 @@ async def import_records(
     summary = ImportSummary()
     records_format(source, format)  # an unknown format fails before anything is read
     disable = None if progress is None else not progress
-    with closing(_cards(source, format, store.config.max_content_size)) as cards, _progress_bar(unit="card", disable=disable) as bar:
+    cards = _cards(source, format, store.config.max_content_size)
+    with closing(cards), _progress_bar(unit="card", disable=disable) as bar:
         while True:
             chunk, error = await asyncio.to_thread(_next_cards, cards, batch_size)
             if chunk:
                 made = [item.card for item in chunk]
                 seen = [sighting for item in chunk for sighting in item.sightings]
                 known = await store.sightings_of(item.card.hash for item in chunk if item.sightings) if seen else {}
-                keys = {sighting.key for found in known.values() for sighting in found}
+                stored_keys = {sighting.key for found in known.values() for sighting in found}
                 summary.add(len(chunk), made, await store.save_many(made, sightings=seen))
-                summary.sightings_added += len({sighting.key for sighting in seen} - keys)
-                summary.tags_added += await store.tag_many([(item.card.hash, tag) for item in chunk for tag in item.tags])
+                summary.sightings_added += len({sighting.key for sighting in seen} - stored_keys)
+                tags = [(item.card.hash, tag) for item in chunk for tag in item.tags]
+                summary.tags_added += await store.tag_many(tags)
                 bar.update(len(chunk))
             if error is not None:
                 raise error
