@@ -186,3 +186,17 @@ def test_sync_through_a_postgres_url(tmp_path):
         assert not schema_exists(url, f"{schema}_none")
         assert rows(tmp_path / "c.db", "SELECT count(*) FROM card") == [(50,)]
         assert rows(tmp_path / "c.db", "SELECT count(*) FROM tag") == [(25,)]
+
+
+def test_a_card_damaged_in_dest_comes_back_after_verify_remove_there(tmp_path):
+    """Sync compares hashes: a damaged copy counts as there. The documented way out."""
+    cards = make_store(tmp_path / "a.db", 5)
+    run("sync", "a.db", "b.db", cwd=tmp_path)
+    with sqlite3.connect(tmp_path / "b.db") as db:
+        db.execute("UPDATE card SET content = CAST('tampered' AS BLOB) WHERE hash = ?", (cards[2].hash,))
+    db.close()
+    assert "copied 0 cards" in run("sync", "a.db", "b.db", cwd=tmp_path).stdout
+    assert "removed 1 damaged card" in run("--db", "b.db", "verify", "--remove", cwd=tmp_path, check=1).stdout
+    assert "copied 1 card " in run("sync", "a.db", "b.db", cwd=tmp_path).stdout
+    run("--db", "b.db", "verify", cwd=tmp_path)
+    assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(5,)]
