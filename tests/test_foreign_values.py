@@ -181,3 +181,16 @@ def test_export_refuses_a_text_that_is_not_utf8_and_writes_every_other_card(tmp_
     else:
         texts = sorted(json.loads(line)["content"] for line in out.read_text().splitlines())
     assert texts == sorted(f"card {i}" for i in range(150))
+
+
+async def test_a_row_whose_time_is_before_every_card_is_listed_last(tmp_path):
+    """Last on a page, its time was read to remember where the page ended: ``list()``,
+    ``find("")`` and the explorer failed, though the row is listed elsewhere (its time "?")."""
+    from mcard import AsyncPersistenceWrapper, SQLiteConfig
+
+    db = store_with(tmp_path, "g_time = ?", -(2**62))
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        assert [card.hash for card in await store.list()][-1] == ODD_HASH
+        assert (await store.find("")).total == 3
+        first, second = await store.list(limit=2), await store.list(limit=2, offset=2)
+        assert [card.hash for card in first + second][-1] == ODD_HASH and len(first + second) == 3

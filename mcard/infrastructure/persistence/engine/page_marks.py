@@ -8,6 +8,7 @@ from collections import OrderedDict
 from typing import Final, Optional
 
 from mcard.domain.models.card import MCard, to_micros
+from mcard.domain.models.exceptions import StorageError
 from mcard.domain.query import Filters
 
 Mark = tuple[int, int, str]
@@ -47,8 +48,12 @@ class PageMarks:
         """Note where ``page``, read at ``offset`` and change ``stamp``, ended."""
         if not page or not _kept_by_stamp(filters):
             return
+        try:
+            micros = to_micros(page[-1].g_time)
+        except StorageError:  # a stored time no card can have (another tool's row): no mark
+            return
         key = (filters, offset + len(page))
-        self._marks[key] = (stamp, to_micros(page[-1].g_time), page[-1].hash)
+        self._marks[key] = (stamp, micros, page[-1].hash)
         self._marks.move_to_end(key)
         while len(self._marks) > self._capacity:
             self._marks.popitem(last=False)
