@@ -183,6 +183,9 @@ async def test_verify_reports_sightings_and_tags_of_cards_not_stored(tmp_path):
     db.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         report = await store.verify(progress=False)
+        for query in ("", "type:text/*"):  # reads pass over them: over every card, facets did not
+            assert (await store.facets(query, by=("tag",)))["tag"] == [], query
+        assert (await store.find("tag:ghostly")).total == 0
     assert report.checked == 1
     assert sorted(d.reason for d in report.damaged) == [
         "a sighting of a card that is not stored", "a tag of a card that is not stored"]

