@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import mcard.notebook
-from mcard import ValidationError
+from mcard import DamagedCard, ValidationError
 from mcard.importing import import_paths
 from mcard.notebook import CreateForm
 
@@ -257,12 +257,14 @@ def test_a_list_makes_the_frame_of_every_card_it_holds_with_their_names_and_tags
         assert len(framed) == 31 and framed.loc[oldest.hash, "name"] == "named.txt"
     assert cards.labels(card for card in cards.iterate()).names == {oldest.hash: "named.txt"}
     assert cards.remove_many(card.hash for card in cards.iterate() if card.content == "plain 3") == 1
+    named = [*cards.verify(progress=False).damaged, DamagedCard("0" * 64, "a row no longer there")]
+    assert cards.remove_damaged(d for d in named if cards.get(d.hash) is None) == 0  # the store's calls in it
 
 
 @pytest.mark.parametrize("call", [
     lambda cards: cards.frame([1]), lambda cards: cards.labels([1]), lambda cards: cards.frame(5),
     lambda cards: cards.tag_many(5), lambda cards: cards.facets(by=5), lambda cards: cards.get_many(5),
-    lambda cards: cards.remove_many(None),
+    lambda cards: cards.remove_many(None), lambda cards: cards.remove_damaged("x"),
 ])
 def test_arguments_of_the_wrong_kind_are_validation_errors(cards, call):
     with pytest.raises(ValidationError):

@@ -261,7 +261,7 @@ class NotebookCards(LabelMethods):
 
     def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
         """Delete the damaged cards ``verify()`` named (``report.damaged``), by their hashes as stored."""
-        return self._run(self._wrapper.remove_damaged(damaged))
+        return self._run(self._wrapper.remove_damaged(listed(damaged, "remove_damaged")))
 
     def iterate(
         self,
@@ -519,7 +519,7 @@ class NotebookCards(LabelMethods):
         return await self._arun(self._wrapper.remove_many(listed(hashes, "remove_many")))
 
     async def aremove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
-        return await self._arun(self._wrapper.remove_damaged(damaged))
+        return await self._arun(self._wrapper.remove_damaged(listed(damaged, "remove_damaged")))
 
     async def aiterate(
         self,
