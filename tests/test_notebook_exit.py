@@ -75,3 +75,18 @@ def test_first_import_at_exit_says_why_it_fails(tmp_path):
         "RuntimeError: mcard.notebook was first imported while the interpreter was exiting; import it earlier"
         in result.stderr
     )
+
+
+@pytest.mark.parametrize("held", ["it = cards.iterate(page_size=2); next(it)",
+                                  "it = (card.hash for card in cards.iterate(page_size=2)); next(it)"])
+def test_a_script_holding_a_half_read_iteration_exits(tmp_path, held):
+    """The iteration's cleanup ran while the interpreter was finalizing and waited for mcard's
+    loop thread, which no longer runs then: the script never exited."""
+    script = f"import sys, mcard.notebook\ncards = mcard.notebook.open(sys.argv[1])\n" \
+             f"cards.save_many([f'card {{i}}' for i in range(9)], progress=False)\n{held}\nprint('done', flush=True)\n"
+    try:
+        result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cards.db")],
+                                capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the script did not exit")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")

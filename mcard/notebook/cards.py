@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -276,7 +277,10 @@ class NotebookCards(LabelMethods):
             while page := self._run(_take(pages, page_size)):
                 yield from page
         finally:
-            self._run(pages.aclose())
+            if sys.is_finalizing():  # the loop's thread no longer runs: the process ends the read
+                pages.aclose().close()
+            else:
+                self._run(pages.aclose())
 
     def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: Optional[bool] = None) -> VerifyReport:
         """Re-hash every stored card; ``report.damaged`` lists each card whose content does not
