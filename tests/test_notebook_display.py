@@ -17,7 +17,7 @@ from PIL import Image
 
 import mcard.notebook
 
-from mcard import MCard
+from mcard import MCard, ValidationError
 from mcard.notebook import CardList, card_html, to_dataframe
 from mcard.notebook.display import preview, preview_head_bytes, text_preview
 from mcard.notebook.media import human_time
@@ -162,6 +162,12 @@ def test_a_card_list_shows_at_most_the_display_limit_and_says_how_many_there_are
     page = CardList(many(3), total=1000)._repr_html_()
     assert page.count("<tr>") == 1 + 3 and "3 of 1000 cards shown" in page
     assert "cards shown" not in CardList(many(3))._repr_html_()
+    for bad in (-1, None, "x", True, 2.5):  # -1 showed all rows but one, None all, "x" failed every display
+        with pytest.raises(ValidationError, match="display_limit is a whole number of 0 or more"):
+            mcard.notebook.options.display_limit = bad
+    with pytest.raises(ValidationError, match="no setting 'display_limt'"):
+        mcard.notebook.options.display_limt = 5
+    assert mcard.notebook.options.display_limit == 5 and CardList(many(30))._repr_html_().count("<tr>") == 1 + 5
 
 
 def test_rows_show_the_full_hash_human_sizes_and_times_names_and_tags():

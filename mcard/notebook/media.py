@@ -19,6 +19,7 @@ from typing import Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, SVG
 from mcard.domain.models.card import MCard
+from mcard.domain.models.exceptions import ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,15 @@ class Options:
     """Characters of text one card's view shows."""
     hex_bytes: int = 128
     """Bytes of binary content one card's view shows as hex."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Only the settings above, each a whole number of 0 or more (``-1`` showed all rows but
+        one, ``None`` every row, ``"x"`` failed every display later)."""
+        if name not in type(self).__annotations__:
+            raise ValidationError(f"mcard.notebook.options has no setting {name!r}; they are {', '.join(type(self).__annotations__)}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValidationError(f"options.{name} is a whole number of 0 or more, got {value!r}")
+        super().__setattr__(name, value)
 
 
 options = Options()
