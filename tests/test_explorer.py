@@ -283,6 +283,10 @@ def test_pages_come_from_the_database(store):
     assert explorer.page == 2
     explorer.page = 0
     assert len(explorer.rows) == 15 and explorer.rows[0]["hash"] == seen[0]
+    explorer.page = 2
+    explorer.page_size = 10  # set from code: pages of 10, from the one holding the first card shown
+    assert explorer.page == 3 and explorer.status == "31–40 of 40 cards, best first"
+    assert [row["hash"] for row in explorer.rows] == seen[30:]
 
 
 def test_column_headers_sort_in_the_database(store):
@@ -432,6 +436,11 @@ def test_selection_comes_back_as_a_card_list(store):
     assert chosen.names[made["png"].hash] == "photo.png" and chosen.tags[made["png"].hash] == ["2026", "holiday"]
     assert list(chosen.to_dataframe()["hash"]) == [made["png"].hash, made["markdown"].hash]
     explorer.toggle_mark(made["png"].hash)
+    assert [c.hash for c in explorer.selection] == [made["markdown"].hash]
+    with pytest.raises(ValidationError, match="a query is a str"):
+        cards.explorer(query=5)
+    explorer.toggle_mark("zzz")  # said in the status line; reading the selection raised it later
+    assert explorer.status_kind == "error" and "hex" in explorer.status
     assert [c.hash for c in explorer.selection] == [made["markdown"].hash]
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import mcard.notebook
-from mcard import MCard, SQLiteConfig, ValidationError
+from mcard import ConfigurationError, MCard, SQLiteConfig, ValidationError
 from mcard.notebook import CardList, NotebookCards
 
 
@@ -56,8 +56,11 @@ def test_open_forms(tmp_path, monkeypatch):
         assert from_env.config.db_path == str(tmp_path / "env.db")
     with mcard.notebook.open(SQLiteConfig(":memory:")) as from_config:
         assert from_config.count() == 0
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="options apply to a SQLite path"):
         mcard.notebook.open(SQLiteConfig(":memory:"), timeout=1)
+    with pytest.raises(ConfigurationError, match="bogus: not an option of SQLiteConfig"):  # was a TypeError
+        mcard.notebook.open(tmp_path / "x.db", bogus=1)
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_errors_reach_the_caller_unchanged(cards):

@@ -9,10 +9,12 @@ every view).
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import importlib
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Optional
 
+from mcard.domain.models.exceptions import ConfigurationError
 from mcard.extras import MissingExtraError, missing_extra
 from mcard.infrastructure.persistence.config_url import config_of, default_config
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
@@ -64,11 +66,14 @@ def open(  # noqa: A001 - the natural name: mcard.notebook.open("cards.db")
 
     Without arguments: ``$MCARD_DB_URL``, else ``$MCARD_DB_PATH`` (a URL or a path), else ``mcard.db``.
     """
+    unknown = sorted(set(options) - {field.name for field in dataclasses.fields(SQLiteConfig)})
+    if unknown:
+        raise ConfigurationError(f"{', '.join(unknown)}: not an option of SQLiteConfig")
     if source is None:
         config = SQLiteConfig(**options) if options else default_config()
     elif options:
         if isinstance(source, EngineConfig) or "://" in str(source):
-            raise TypeError("options apply to a SQLite path; put them in the EngineConfig or URL instead")
+            raise ConfigurationError("options apply to a SQLite path; put them in the EngineConfig or URL instead")
         config = SQLiteConfig(source, **options)
     else:
         config = config_of(source)

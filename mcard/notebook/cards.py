@@ -593,13 +593,13 @@ class NotebookCards(LabelMethods):
             return await sync(reading, writing, **options)
 
     # -- widgets -----------------------------------------------------------------------------
-    def explorer(self, query: str = "", **options: Any) -> Any:
-        """The explorer widget over this store, showing ``query``'s results (``page_size=25``):
-        query box, facets, a grid paged by the database, a detail pane (see
-        :class:`mcard.notebook.explorer.Explorer`)."""
+    def explorer(self, query: str = "", *, page_size: Optional[int] = None) -> Any:
+        """The explorer widget over this store, showing ``query``'s results, ``page_size``
+        cards a page (25 by default): query box, facets, a grid paged by the database, a
+        detail pane (see :class:`mcard.notebook.explorer.Explorer`)."""
         from .explorer import explorer
 
-        return explorer(self, query, **options)
+        return explorer(self, query) if page_size is None else explorer(self, query, page_size=page_size)
 
 
 async def _take(pages: AsyncIterator[MCard], size: int) -> Sequence[MCard]:

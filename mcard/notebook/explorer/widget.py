@@ -21,6 +21,7 @@ from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
 from mcard.domain.query.text import SearchSpec
+from mcard.infrastructure.persistence.engine.base_engine import check_hash
 
 from ..display import CardList, cards_html, escape
 from ..runner import runner
@@ -134,6 +135,8 @@ class Explorer(anywidget.AnyWidget):
     while ``query`` holds one that failed the page marks the grid as that query's."""
 
     def __init__(self, cards: NotebookCards, query: str = "", *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+        if not isinstance(query, str):
+            raise ValidationError(f"a query is a str, not {type(query).__name__}")
         super().__init__(page_size=_checked_page_size(page_size))
         self.cards = cards
         self._spec: Optional[SearchSpec] = None
@@ -145,6 +148,7 @@ class Explorer(anywidget.AnyWidget):
         self.on_msg(self._on_message)
         self.observe(self._query_set, names="query")
         self.observe(self._page_set, names="page")
+        self.observe(self._page_size_set, names="page_size")
         self.run(query)
 
     @traitlets.validate("page_size")
@@ -178,6 +182,11 @@ class Explorer(anywidget.AnyWidget):
     def _page_set(self, change: dict[str, Any]) -> None:
         if not self._quiet:
             self.go(change["new"])
+
+    def _page_size_set(self, change: dict[str, Any]) -> None:
+        """Pages of the new size, from the one holding the first card shown."""
+        if not self._quiet:
+            self.go(self.page * change["old"] // change["new"])
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict):
@@ -355,6 +364,7 @@ class Explorer(anywidget.AnyWidget):
     @_action
     def toggle_mark(self, hash_str: str) -> None:
         """Check or uncheck a card for ``selection``."""
+        hash_str = check_hash(hash_str)
         marked = list(self.marked)
         self.marked = [h for h in marked if h != hash_str] if hash_str in marked else [*marked, hash_str]
 
@@ -487,9 +497,9 @@ def _suffix(mime: str) -> str:
     return _SUFFIXES.get(mime, ".bin")
 
 
-def explorer(cards: NotebookCards, query: str = "", **options: Any) -> Explorer:
-    """The explorer over ``cards``, showing ``query``'s results (``page_size=...``)."""
-    return Explorer(cards, query, **options)
+def explorer(cards: NotebookCards, query: str = "", *, page_size: int = DEFAULT_PAGE_SIZE) -> Explorer:
+    """The explorer over ``cards``, showing ``query``'s results, ``page_size`` cards a page."""
+    return Explorer(cards, query, page_size=page_size)
 
 
 __all__: Sequence[str] = ("Explorer", "explorer")
