@@ -282,3 +282,16 @@ async def test_runaway_searches_leave_other_work_its_threads(make_config):
             for runaway in runaways:
                 runaway.cancel()
             await asyncio.gather(*runaways, return_exceptions=True)
+
+
+def test_a_pattern_that_is_not_one_is_refused_without_the_frames_of_re():
+    """The message says what and where; re's parser frames chained below it were noise in a
+    notebook (seven of them)."""
+    import traceback
+
+    from mcard.domain.query.text import compile_regex
+
+    with pytest.raises(ValidationError, match="missing \\), unterminated subpattern at position 0") as caught:
+        compile_regex("(")
+    printed = "".join(traceback.format_exception(caught.value))
+    assert "_parser.py" not in printed and "sre_parse" not in printed and printed.count('File "') == 2  # the test's, mcard's

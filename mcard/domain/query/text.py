@@ -271,13 +271,13 @@ def compile_regex(pattern: object, flags: int = 0) -> re.Pattern[str]:
         raise ValidationError(f"a pattern is at most {MAX_QUERY} characters")
     try:
         return re.compile(pattern, flags)
-    except re.error as exc:
+    except re.error as exc:  # re's own frames would follow the message: it says everything
         where = "" if exc.pos is None else f" at position {exc.pos}"
-        raise ValidationError(f"not a regular expression: {exc.msg}{where}") from exc
+        raise ValidationError(f"not a regular expression: {exc.msg}{where}") from None
     except OverflowError as exc:  # a repeat count past what re can hold: a{4294967295}
-        raise ValidationError(f"not a regular expression: {exc}") from exc
-    except RecursionError as exc:  # groups nested hundreds deep
-        raise ValidationError("not a regular expression: nested too deeply for Python's re") from exc
+        raise ValidationError(f"not a regular expression: {exc}") from None
+    except RecursionError:  # groups nested hundreds deep
+        raise ValidationError("not a regular expression: nested too deeply for Python's re") from None
 
 
 _META: Final = frozenset(".^$*+?{}[]()|")
