@@ -165,6 +165,7 @@ def test_progress_bar_in_batches(cards, capsys):
 
 def test_no_progress_bar_for_small_saves(cards, capsys):
     cards.save_many(["a", "b"])
+    cards.save_many(text for text in ["c", "d", "e"])  # not counted first: a bar only once it takes a while
     assert capsys.readouterr().err == ""
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sized
 from itertools import islice
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.infrastructure.persistence.engine.base_engine import check_count
 
 if TYPE_CHECKING:
     from .cards import Content, NotebookCards
+
+
+UNKNOWN_DELAY: Final = 1.0
+"""Seconds a save of cards that cannot be counted first runs before its progress bar shows."""
 
 
 def save_in_batches(
@@ -29,8 +33,11 @@ def save_in_batches(
         size = None
     total = len(items) if isinstance(items, Sized) else None
     show = progress if progress is not None else total is None or total >= AUTO_PROGRESS
+    # Of an unknown number of cards (a generator), the bar shows only once the save has taken
+    # UNKNOWN_DELAY seconds: three cards of a generator showed one.
+    delay = UNKNOWN_DELAY if progress is None and total is None else 0
     store_all = store._wrapper.save_many
-    with tqdm(total=total, disable=not show, unit="card", desc="saving cards") as bar:
+    with tqdm(total=total, disable=not show, unit="card", desc="saving cards", delay=delay) as bar:
         if size is None:
             bar.set_description("preparing cards")
             cards = []
