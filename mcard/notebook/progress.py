@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 
 UNKNOWN_DELAY: Final = 1.0
-"""Seconds a save of cards that cannot be counted first runs before its progress bar shows."""
+"""Seconds a save of cards that cannot be counted first (a generator) runs before its progress
+bar shows: three cards showed one."""
 
 
 def save_in_batches(
@@ -33,27 +34,25 @@ def save_in_batches(
         size = None
     total = len(items) if isinstance(items, Sized) else None
     show = progress if progress is not None else total is None or total >= AUTO_PROGRESS
-    # Of an unknown number of cards (a generator), the bar shows only once the save has taken
-    # UNKNOWN_DELAY seconds: three cards of a generator showed one.
     delay = UNKNOWN_DELAY if progress is None and total is None else 0
     store_all = store._wrapper.save_many
     with tqdm(total=total, disable=not show, unit="card", desc="saving cards", delay=delay) as bar:
         if size is None:
-            bar.set_description("preparing cards")
+            bar.set_description("preparing cards", refresh=not delay)
             cards = []
             for item in items:
                 cards.append(store._card(item))
                 if len(cards) % 1000 == 0:
                     bar.update(1000)
             bar.update(len(cards) - bar.n)
-            bar.set_description("writing cards (one transaction)")
+            bar.set_description("writing cards (one transaction)", refresh=not delay)
             added = store._run(store_all(cards))
-            bar.set_description(f"saved cards ({added} new)")
+            bar.set_description(f"saved cards ({added} new)", refresh=not delay)
             return added
         added = 0
         iterator = iter(items)
         while batch := [store._card(item) for item in islice(iterator, size)]:
             added += store._run(store_all(batch))
             bar.update(len(batch))
-        bar.set_description(f"saved cards ({added} new)")
+        bar.set_description(f"saved cards ({added} new)", refresh=not delay)
         return added
