@@ -247,6 +247,12 @@ def test_a_list_makes_the_frame_of_every_card_it_holds_with_their_names_and_tags
     cards.save_many([f"plain {i}" for i in range(30)], progress=False)
     listed = cards.list()
     assert len(listed) == 31 and listed[-1] == oldest  # past the 20 rows the table shows
+    assert "named.txt" not in listed._repr_html_()
+    mcard.notebook.options.display_limit = 40  # raised since: the rows past 20 showed no names
+    try:
+        assert "named.txt" in listed._repr_html_() and "keep" in listed._repr_html_()
+    finally:
+        mcard.notebook.options.display_limit = 20
     frame = listed.to_dataframe().set_index("hash")
     assert frame.loc[oldest.hash, "name"] == "named.txt" and frame.loc[oldest.hash, "tags"] == ("keep",)
     assert frame["name"].notna().sum() == 1

@@ -556,8 +556,9 @@ class NotebookCards(LabelMethods):
     async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:
         """Names and tags of the cards a list's table shows (``options.display_limit``), and
         the lookup its DataFrame reads every card's with."""
-        labels = await self._labels(cards[: options.display_limit])
-        return {"names": labels.names, "tags": labels.tags, "labels_of": self.labels}
+        shown = cards[: options.display_limit]
+        labels = await self._labels(shown)
+        return {"names": labels.names, "tags": labels.tags, "labels_of": self.labels, "labelled_first": len(shown)}
 
     # -- sync --------------------------------------------------------------------------------
     def sync_to(self, other: StoreLike, **options: Any) -> SyncResult:

@@ -21,6 +21,7 @@ from typing import Any, Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
+from mcard.domain.models.exceptions import MCardError
 from mcard.domain.shown import shown, shown_in_lines
 
 from .labels import Labels
@@ -244,6 +245,8 @@ class CardList(list[MCard]):
     ``options.display_limit`` for this list. Its DataFrame's ``name`` and ``tags`` columns come
     from ``labels_of(cards)`` when given (a store's lookup: the list may hold the labels of the
     cards shown only), else from ``names`` and ``tags`` when given, else they are missing.
+    ``labelled_first``: how many leading cards ``names`` and ``tags`` were looked up for (all
+    by default); a table showing more (a larger ``display_limit`` since) looks the rest up.
     """
 
     def __init__(
@@ -255,17 +258,33 @@ class CardList(list[MCard]):
         tags: Optional[Mapping[str, Sequence[str]]] = None,
         limit: Optional[int] = None,
         labels_of: Optional[Callable[[list[MCard]], Labels]] = None,
+        labelled_first: Optional[int] = None,
     ) -> None:
         super().__init__(cards)
         self.total = total
         self._labelled = names is not None or tags is not None
         self._labels_of = labels_of
+        self._labelled_first = len(self) if labelled_first is None else labelled_first
         self.names = dict(names or {})
         self.tags = {key: list(value) for key, value in (tags or {}).items()}
         self.limit = limit
 
     def _repr_html_(self) -> str:
+        self._label_shown()
         return cards_html(self, limit=self.limit, total=self.total, names=self.names, tags=self.tags)
+
+    def _label_shown(self) -> None:
+        """Look up the labels of the cards the table shows past those looked up already."""
+        showing = min(len(self), options.display_limit if self.limit is None else self.limit)
+        if self._labels_of is None or showing <= self._labelled_first:
+            return
+        try:
+            labels = self._labels_of(self[:showing])
+        except MCardError:  # a store closed since: the table shows what it has
+            return
+        self.names.update(labels.names)
+        self.tags.update({key: list(value) for key, value in labels.tags.items()})
+        self._labelled_first = showing
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython's text/plain display, bounded as the HTML is."""
