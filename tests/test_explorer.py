@@ -319,6 +319,9 @@ def test_a_hash_prefix_opens_that_card(store):
     assert explorer.total == 1 and explorer.status == f"card {card.hash}"
     explorer.run("deadbeef00")  # no card starts so: a word search for it
     assert explorer.total == 0 and explorer.status == "no cards match"
+    explorer.run("tags:holiday")  # a field misspelled is read as words: said when nothing matches
+    assert explorer.status == ("no cards match (tags: is read as words; the fields are type:, tag:, name:, after:,"
+                               " before:, size:)")
 
 
 def open_card(explorer: Explorer, card: MCard, query: str = "") -> dict:

@@ -20,6 +20,7 @@ import traitlets
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
+from mcard.domain.query.syntax import unknown_fields_hint
 from mcard.domain.query.text import SearchSpec
 from mcard.infrastructure.persistence.engine.base_engine import check_hash
 
@@ -260,7 +261,7 @@ class Explorer(anywidget.AnyWidget):
         self._fill(list(found), found.total, names, tags, found.words)
         first = self.page * size + 1
         if found.total == 0:
-            self.say("no cards match" if query.strip() else "no cards stored")
+            self.say(f"no cards match{unknown_fields_hint(query)}" if query.strip() else "no cards stored")
         else:
             noun = "card" if found.total == 1 else "cards"
             order = ORDER_WORDS.get(self.order) or ("best first" if found.words else "newest first")
