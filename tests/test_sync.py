@@ -301,15 +301,19 @@ async def test_cards_read_from_sqlite_save_into_postgres_with_their_time(tmp_pat
         assert {(c.hash, c.g_time) for c in await shared.list()} == {(c.hash, c.g_time) for c in cards}
 
 
+def insert_rows_of_another_tool(path, keys: list[str]) -> None:
+    """Rows stored under ``keys`` (no hash of theirs) straight into mcard's table."""
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                       " VALUES (?, X'78', 1, 0, 'sha256', 1, 'text/plain')", [(key,) for key in keys])
+    db.close()
+
+
 async def test_a_row_of_another_tool_with_a_hash_that_is_not_hex_is_reported(tmp_path):
     path = tmp_path / "a.db"
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a:
         await fill(a, sample_cards(20))
-    with sqlite3.connect(path) as db:
-        for foreign in ("0-not-hex", "00000000zz"):
-            db.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
-                       " VALUES (?, X'78', 1, 0, 'sha256', 1, 'text/plain')", (foreign,))
-    db.close()
+    insert_rows_of_another_tool(path, ["0-not-hex", "00000000zz"])
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a, \
             AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
         result = await mcard.sync(a, b, progress=False)
@@ -331,12 +335,7 @@ async def test_rows_under_no_hash_anywhere_in_the_order_are_reported_once(tmp_pa
     path = tmp_path / "a.db"
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a:
         await fill(a, sample_cards(count))
-    foreign = ["zzz999", "é123", "Gabc", "ABCDEF" + "0" * 58]
-    with sqlite3.connect(path) as db:
-        for key in foreign:
-            db.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
-                       " VALUES (?, X'78', 1, 0, 'sha256', 1, 'text/plain')", (key,))
-    db.close()
+    insert_rows_of_another_tool(path, ["zzz999", "é123", "Gabc", "ABCDEF" + "0" * 58])
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a, \
             AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
         result = await mcard.sync(a, b, progress=False)
