@@ -151,8 +151,9 @@ async def sync(
     with tqdm(desc="sync", unit="card", total=0, delay=delay, disable=hidden) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
-        not_hex: dict[str, int] = {}
-        async for prefixes, depth, labelled in _differing(source, dest, not_hex):
+        walk = _Walk()
+        not_hex = walk.not_hex
+        async for prefixes, depth, labelled in _differing(source, dest, walk):
             mine, theirs = await asyncio.gather(source.hashes_in_ranges(prefixes), dest.hashes_in_ranges(prefixes))
             there = set(theirs)
             for hash_str in mine:
@@ -169,7 +170,8 @@ async def sync(
                 considered += await copier.batches(pending, batch_size)
                 pending = _Pending()
         considered += await copier.batches(pending, batch_size)
-        await _count_past_every_range(source, not_hex)
+        if walk.in_ranges < walk.stored:
+            await _count_past_every_range(source, not_hex)
         for group, rows in not_hex.items():  # rows of other tools, in no range of hex digits
             copier.damaged(group, None, f"{rows} stored row(s) whose hashes start with {group!r}: {NOT_HEX}")
             if since is None:
@@ -198,13 +200,22 @@ async def dry_run_destination(config: EngineConfig) -> AsyncIterator[AsyncPersis
         await store.close()
 
 
+@dataclass
+class _Walk:
+    """What a walk down the ranges saw of the source: the rows whose hashes start with other
+    than hex digits, by their start (``not_hex``); how many rows it holds, and how many of them
+    sort where the ranges are (below ``g``)."""
+
+    not_hex: dict[str, int] = field(default_factory=dict)
+    stored: int = 0
+    in_ranges: int = 0
+
+
 async def _count_past_every_range(source: AsyncPersistenceWrapper, not_hex: dict[str, int]) -> None:
     """Add to ``not_hex`` the source's rows whose hashes sort after every hex hash (another
-    tool's ``zzz``, ``é1``): no range holds them, so when the ranges' cards fall short of the
-    store's count, the rows are listed without their contents to name them by their start."""
+    tool's ``zzz``, ``é1``): no range holds them, so (when the ranges held fewer rows than the
+    store) the rows are listed without their contents to name them by their start."""
     depth = min((len(group) for group in not_hex), default=FIRST_DEPTH[0])
-    if await _in_the_ranges(source) >= await source.count():
-        return
     offset = 0
     while rows := await source.store.list_heads(LISTED_ROWS, offset, head=0):
         offset += len(rows)
@@ -213,18 +224,14 @@ async def _count_past_every_range(source: AsyncPersistenceWrapper, not_hex: dict
                 not_hex[row[0][:depth]] = not_hex.get(row[0][:depth], 0) + 1
 
 
-async def _in_the_ranges(source: AsyncPersistenceWrapper) -> int:
-    """How many of the source's rows sort where the ranges of hex digits are (below ``g``)."""
-    return sum(digest.count for digest in (await source.range_digests([""], 1)).values())
-
-
 async def _differing(
-    source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper, not_hex: dict[str, int]
+    source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper, walk: _Walk
 ) -> AsyncIterator[tuple[list[str], int, set[str]]]:
     """Chunks of the smallest ranges found to differ where ``source`` holds cards, with their
     prefix length and those of them whose sightings or tags differ. The first characters of
-    source hashes that are not hex go to ``not_hex``, with how many rows share them."""
-    most = max(await asyncio.gather(source.count(), dest.count()))
+    source hashes that are not hex go to ``walk.not_hex``, with how many rows share them."""
+    walk.stored, theirs_stored = await asyncio.gather(source.count(), dest.count())
+    most = max(walk.stored, theirs_stored)
     fine = round(math.log(max(most, 1) / GROUP_TARGET, 16)) if most > GROUP_TARGET else 0
     parents, depth = [""], min(max(fine, FIRST_DEPTH[0]), FIRST_DEPTH[1])
     while parents:
@@ -234,9 +241,11 @@ async def _differing(
         for chunk in _chunks(parents, PARENT_CHUNK):
             mine, theirs = await asyncio.gather(source.range_digests(chunk, depth), dest.range_digests(chunk, depth))
             compared += len(mine)
+            if parents == [""]:
+                walk.in_ranges = sum(digest.count for digest in mine.values())
             for group, digest in sorted(mine.items()):
                 if not _HEX.fullmatch(group):  # only rows of other tools, whose hashes are not hex
-                    not_hex[group] = digest.count
+                    walk.not_hex[group] = digest.count
                     continue
                 other = theirs.get(group)
                 if digest != other:
