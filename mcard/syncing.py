@@ -95,13 +95,18 @@ class SyncResult:
             "seconds": round(self.seconds, 3), "dry_run": self.dry_run,
         }
 
+    @property
+    def oversized(self) -> int:
+        """How many of ``damaged`` are sound cards too large for the destination."""
+        return sum(card.reason.startswith(OVERSIZED) for card in self.damaged)
+
     def __str__(self) -> str:
         verb = "would copy" if self.dry_run else "copied"
         text = (
             f"{verb} {counted(self.copied, 'card')} ({self.bytes_copied} B), {self.already_there} already there, "
             f"{counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} {'to add' if self.dry_run else 'added'}"
         )
-        oversized = sum(card.reason.startswith(OVERSIZED) for card in self.damaged)
+        oversized = self.oversized
         if len(self.damaged) > oversized:
             text += f", {len(self.damaged) - oversized} damaged skipped"
         if oversized:

@@ -40,7 +40,7 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     if result.damaged:
         named = ", ".join(card.hash for card in result.damaged[:REPORTED])
         more = len(result.damaged) - REPORTED
-        oversized = sum(card.reason.startswith(OVERSIZED) for card in result.damaged)
+        oversized = result.oversized
         what = "damaged" if not oversized else OVERSIZED if oversized == len(result.damaged) else f"damaged or {OVERSIZED}"
         fail(f"skipped {counted(len(result.damaged), what + ' card')}: {named}" + (f" and {more} more" if more > 0 else ""))
         return 1

@@ -485,7 +485,7 @@ class PostgresStore(BaseStore):
         ASCII letters and digits that casefolded literals hold), each checked against the
         reference (``mcard.domain.query.text``) on a worker thread; a word search whose phrases
         can be looked up is ranked by ``postgres_words`` (plain texts in SQL)."""
-        narrowed = postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
+        narrowed = self._narrowed(spec)
         if narrowed is not None:  # ranked with statistics over every card, kept in SQL
             page, count = await self._run(sql.word_search, filters, spec.words, narrowed, limit, offset)
             return page, (count if total else None)
@@ -516,7 +516,7 @@ class PostgresStore(BaseStore):
         """A word search whose phrases can be looked up chooses its page of plain texts in SQL
         (``postgres_words.ordered_matches``), where ranking every match and sorting them all
         in Python took 0.9-1.0 s for a word in 37,683 of 100,000 cards."""
-        narrowed = postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
+        narrowed = self._narrowed(spec)
         if narrowed is None:
             return await super()._search_ordered(spec, filters, limit, offset, order)
         wanted = None if limit is None else offset + limit
@@ -530,9 +530,14 @@ class PostgresStore(BaseStore):
     async def _excluding(
         self, left_out: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
     ) -> tuple[list[MCard], int]:
-        narrowed = postgres_words.narrowing(left_out.words) if self._counted else None
         with self._readable():
-            return await self._run(sql.page_without, filters, left_out.words, narrowed, limit, offset, order)
+            return await self._run(sql.page_without, filters, left_out.words, self._narrowed(left_out), limit, offset, order)
+
+    def _narrowed(self, spec: SearchSpec) -> Optional[list[list[str]]]:
+        """The patterns each phrase of a word search looks up through the trigram index
+        (``postgres_words.narrowing``); None when it cannot, or is no word search, or the
+        store keeps no word counts."""
+        return postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
 
     async def _matches(self, spec: SearchSpec, rows: list[Any], run: Optional[RegexRun]) -> list[MCard]:
         """The cards of candidate ``rows`` (``COLUMNS``) that ``spec`` matches, newest first; a
@@ -598,11 +603,11 @@ class PostgresStore(BaseStore):
         first and counted by their hashes: a word search whose phrases can be looked up
         unranked, without reading the plain matches (1,000,000 cards, ``river stone``: 4.2 -> 1.5 s)."""
         if left_out is not None:
-            narrowed = postgres_words.narrowing(left_out.words) if self._counted else None
             with self._readable():
-                return await self._run(postgres_facets.facets_without, fields, filters, left_out.words, narrowed)
-        words = spec is not None and spec.mode == "words" and self._counted
-        narrowed = postgres_words.narrowing(spec.words) if words else None
+                return await self._run(
+                    postgres_facets.facets_without, fields, filters, left_out.words, self._narrowed(left_out)
+                )
+        narrowed = None if spec is None else self._narrowed(spec)
         if narrowed is not None:
             hashes = await self._run(sql.word_matches, filters, spec.words, narrowed)
         else:
