@@ -375,6 +375,28 @@ def test_unclosed_store_does_not_block_interpreter_exit(tmp_path):
     assert sqlite3.connect(tmp_path / "c.db").execute("SELECT count(*) FROM card").fetchone()[0] == 1
 
 
+def test_a_script_left_by_break_in_an_unclosed_store_ends_quietly(tmp_path):
+    """``asyncio.run`` closes every async generator left open at its end, all at once: an
+    iteration made of generators that close one another printed ``RuntimeError: athrow():
+    asynchronous generator is already running`` at the end of such a script."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+        async def main():
+            store = AsyncPersistenceWrapper(SQLiteConfig({str(tmp_path / 'c.db')!r}))
+            await store.initialize()
+            await store.save_many([MCard(f"card {{i}}") for i in range(10)])
+            async for card in store.iterate(page_size=2):
+                break
+        asyncio.run(main())
+        print("done")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "done", "")
+
+
 def test_store_needs_a_sqlite_config():
     with pytest.raises(TypeError):
         SQLiteStore(object())

@@ -24,6 +24,7 @@ from mcard.domain.query.regex_process import RegexRun
 from mcard.domain.query.text import text_of
 
 from .card_rows import Row, head_row
+from .card_stream import CardStream
 from .facets import FACETS, facet_values, order_facet, time_width
 from .hash_ranges import RangeDigest, check_ranges, digest_groups
 from .integrity import DamagedCard, VerifyReport, check_stored
@@ -681,26 +682,26 @@ class BaseStore(ABC):
         self._check_loop()
         return await self._count(check_filters(start_time, end_time, filters))
 
-    async def iterate(
+    def iterate(
         self,
         page_size: int = DEFAULT_PAGE_SIZE,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
         **filters: Any,
-    ) -> AsyncIterator[MCard]:
+    ) -> CardStream:
         """Every card newest first (optionally filtered, as ``list``), fetched ``page_size``
-        at a time, in constant memory.
+        at a time, in constant memory: ``async for card in store.iterate()``.
 
         Engines that support it (SQLite does) read the whole iteration from one snapshot: the
         cards stored when the first card was fetched, however long the loop takes, while
         writers go on unblocked.
         """
-        self._check_loop()
-        size = check_page_size(page_size)
-        checked = check_filters(start_time, end_time, filters)
-        async with aclosing(self._iterate(checked, size)) as cards:
-            async for card in cards:
-                yield card
+
+        def start() -> AsyncIterator[MCard]:
+            self._check_loop()
+            return self._iterate(check_filters(start_time, end_time, filters), check_page_size(page_size))
+
+        return CardStream(start)
 
     async def verify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: Optional[bool] = None) -> VerifyReport:
         """Re-hash every stored card and report each one whose content no longer matches its hash.

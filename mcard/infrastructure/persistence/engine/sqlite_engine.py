@@ -371,36 +371,20 @@ class SQLiteStore(BaseStore):
                     self._readers.remove(reader)
                     await reader.close()
 
-    async def _snapshot(
-        self, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]], size: int
-    ) -> AsyncIterator[list[Any]]:
-        """Chunks of the rows of the cursor ``open_cursor`` opens, in a ``_snapshot_reader``."""
-        async with self._snapshot_cursor(open_cursor) as (worker, cursor):
-            while True:
-                chunk = await worker.fetch_more(cursor, size)
-                yield chunk
-                if len(chunk) < size:
-                    return
-
-    @contextlib.asynccontextmanager
-    async def _snapshot_cursor(
-        self, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]]
-    ) -> AsyncIterator[tuple[SQLiteWorker, Any]]:
-        """The cursor ``open_cursor`` opens in a ``_snapshot_reader``, and its connection."""
-        async with self._snapshot_reader() as worker:
-            cursor = await open_cursor(worker)
-            try:
-                yield worker, cursor
-            finally:
-                if worker in self._snapshots:
-                    await worker.close_cursor(cursor)
-
     @contextlib.asynccontextmanager
     async def _snapshot_reader(self) -> AsyncIterator[SQLiteWorker]:
-        """A connection of its own in one read transaction.
+        """A connection of its own in one read transaction (``_begin_snapshot``)."""
+        worker = await self._begin_snapshot()
+        try:
+            yield worker
+        finally:
+            await self._end_snapshot(worker)
+
+    async def _begin_snapshot(self) -> SQLiteWorker:
+        """A connection of its own in one read transaction, until ``_end_snapshot``.
 
         WAL keeps that snapshot for as long as the loop runs without blocking writers; the
-        connection is closed (which ends the transaction) when the block ends or the store
+        connection is closed (which ends the transaction) when the read ends or the store
         closes. A read is never interrupted: a cancelled one finishes, then the connection
         closes, so cancellation always ends as cancellation.
         """
@@ -414,14 +398,18 @@ class SQLiteStore(BaseStore):
         self._snapshots.add(worker)
         try:
             await worker.execute("BEGIN")
-            yield worker
-        finally:
-            self._give_snapshot_slot()
-            if worker in self._snapshots:
-                self._snapshots.discard(worker)
-                await worker.close()
-                if self._batcher is not None and self._lost is None:
-                    self._batcher.run_idle_when_quiet()  # the WAL may start over now
+        except BaseException:
+            await self._end_snapshot(worker)
+            raise
+        return worker
+
+    async def _end_snapshot(self, worker: SQLiteWorker) -> None:
+        self._give_snapshot_slot()
+        if worker in self._snapshots:
+            self._snapshots.discard(worker)
+            await worker.close()
+            if self._batcher is not None and self._lost is None:
+                self._batcher.run_idle_when_quiet()  # the WAL may start over now
 
     async def _take_snapshot_slot(self) -> None:
         """Wait for one of the slots iterations read in. A long queue is not a fault: the wait
@@ -721,14 +709,22 @@ class SQLiteStore(BaseStore):
                 await worker.close_cursor(cursor)
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
-        async for cards in self._snapshot(lambda worker: sql.cards_cursor(worker, filters), page_size):
-            for card in cards:
-                yield card
+        async with _SnapshotCursor(self, lambda worker: sql.cards_cursor(worker, filters)) as (worker, cursor):
+            while True:
+                cards = await worker.fetch_more(cursor, page_size)
+                for card in cards:
+                    yield card
+                if len(cards) < page_size:
+                    return
 
     async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
-        async for rows in self._snapshot(sql.verify_cursor, page_size):
-            if rows:
-                yield len(rows), [row for row in rows if row is not None]
+        async with _SnapshotCursor(self, sql.verify_cursor) as (worker, cursor):
+            while True:
+                rows = await worker.fetch_more(cursor, page_size)
+                if rows:
+                    yield len(rows), [row for row in rows if row is not None]
+                if len(rows) < page_size:
+                    return
 
     async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
         return await self._read(sql.ordered_page, filters, limit, offset, order)
@@ -745,6 +741,32 @@ class SQLiteStore(BaseStore):
         if after is None and stamp is not None:
             self._page_marks.remember(filters, offset, stamp, cards)
         return cards
+
+
+class _SnapshotCursor:
+    """The cursor ``open_cursor`` opens on a snapshot connection of ``store``'s own, and that
+    connection: a class rather than a generator-based context manager, so that an iteration
+    holding it is one async generator (see ``card_stream``)."""
+
+    def __init__(self, store: SQLiteStore, open_cursor: Callable[[SQLiteWorker], Awaitable[Any]]) -> None:
+        self._store = store
+        self._open_cursor = open_cursor
+
+    async def __aenter__(self) -> tuple[SQLiteWorker, Any]:
+        self._worker = await self._store._begin_snapshot()
+        try:
+            self._cursor = await self._open_cursor(self._worker)
+        except BaseException:
+            await self._store._end_snapshot(self._worker)
+            raise
+        return self._worker, self._cursor
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            if self._worker in self._store._snapshots:  # else the store closed it
+                await self._worker.close_cursor(self._cursor)
+        finally:
+            await self._store._end_snapshot(self._worker)
 
 
 async def _regex_hits(worker: SQLiteWorker, run: RegexRun, rows: list[tuple[int, Any, int]]) -> list[bool]:
