@@ -192,6 +192,80 @@ async def test_verify_reports_sightings_and_tags_of_cards_not_stored(tmp_path):
     assert {d.hash for d in report.damaged} == {ghost} and card.hash not in {d.hash for d in report.damaged}
 
 
+LONG_TAG = "t" * 300
+
+
+async def damaged_labels_are_named_left_out_and_removed_alone(config, tamper, tmp_path) -> None:
+    """Sightings and tags another tool wrote that mcard would not store: ``verify`` names each
+    as a sighting or tag, readers leave them out (an export of the store imports again, a sync
+    copies the true tags), and ``remove_damaged`` deletes them, never their cards (it deleted the
+    card a sighting belonged to)."""
+    from mcard import sync
+    from mcard.exporting import export
+    from mcard.importing import import_records
+
+    async with AsyncPersistenceWrapper(config) as store:
+        first = await store.create("first card", name="first.txt")
+        second = await store.create("second card")
+        await store.tag(first.hash, "fine")
+    await tamper(first.hash, second.hash)
+    async with AsyncPersistenceWrapper(config) as store:
+        report = await store.verify(progress=False)
+        assert {(d.hash, d.part, d.label) for d in report.damaged} == {
+            (first.hash, "sighting", "negative size"), (second.hash, "sighting", "far past"),
+            (first.hash, "tag", "tab\there"), (first.hash, "tag", " padded"), (second.hash, "tag", LONG_TAG)}
+        assert await store.tags_of([first.hash, second.hash]) == {first.hash: ["fine"]}
+        assert await store.tags(second.hash) == []
+        await export(store, tmp_path / "backup.jsonl", progress=False)
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "restored.db")) as restored:
+            assert (await import_records(restored, tmp_path / "backup.jsonl", progress=False)).new == 2
+            assert await restored.tags(first.hash) == ["fine"]
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "synced.db")) as synced:
+            result = await sync(store, synced, progress=False)
+            assert result.copied == 2 and await synced.tags(first.hash) == ["fine"]
+
+        assert await store.remove_damaged(report.damaged) == 5
+        assert (await store.verify(progress=False)).ok
+        assert await store.get_many([first.hash, second.hash]) == {first.hash: first, second.hash: second}
+        assert await store.tags(first.hash) == ["fine"]
+        assert [s.name for s in (await store.sightings_of([first.hash]))[first.hash]] == ["first.txt"]
+
+
+async def test_damaged_sightings_and_tags_are_removed_alone_sqlite(tmp_path):
+    path = tmp_path / "cards.db"
+
+    async def tamper(first: str, second: str) -> None:
+        db = sqlite3.connect(path)
+        db.executemany("INSERT INTO sighting (key, hash, name, size, seen_at) VALUES (?, ?, 'x', ?, ?)",
+                       [("negative size", first, -1, 0), ("far past", second, None, -2**62)])
+        db.executemany("INSERT INTO tag (hash, tag) VALUES (?, ?)",
+                       [(first, "tab\there"), (first, " padded"), (second, LONG_TAG)])
+        db.commit()
+        db.close()
+
+    await damaged_labels_are_named_left_out_and_removed_alone(SQLiteConfig(path), tamper, tmp_path)
+
+
+@pytest.mark.postgres
+async def test_damaged_sightings_and_tags_are_removed_alone_postgres(postgres_schema, tmp_path):
+    import asyncpg
+
+    url, schema = postgres_schema
+
+    async def tamper(first: str, second: str) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.executemany(f'INSERT INTO "{schema}".card_sighting (key, hash, name, size, seen_at)'
+                                   " VALUES ($1, $2, 'x', $3, $4)",
+                                   [("negative size", first, -1, 0), ("far past", second, None, -2**62)])
+            await conn.executemany(f'INSERT INTO "{schema}".card_tag (hash, tag) VALUES ($1, $2)',
+                                   [(first, "tab\there"), (first, " padded"), (second, LONG_TAG)])
+        finally:
+            await conn.close()
+
+    await damaged_labels_are_named_left_out_and_removed_alone(PostgresConfig(url, schema=schema), tamper, tmp_path)
+
+
 STORED_UNDER_NO_HASH = ["../../x\x1b[31m", hashlib.sha256(b"x").hexdigest().upper(), 'a"b\\c', "zz" * 32, "é" * 10]
 """Hashes another tool may store rows under that ``remove()`` refuses to take (not hex)."""
 

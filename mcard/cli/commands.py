@@ -260,18 +260,22 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         report = await store.verify(progress=sys.stderr.isatty())
         if args.remove:
             removed = await store.remove_damaged(report.damaged)
-    damaged = [card.hash for card in report.damaged]
+    damaged = [card.hash for card in report.damaged if card.part == "card"]
+    labels = [card for card in report.damaged if card.part != "card"]
+    also = f", and {len(labels)} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'}" if labels else ""
+    found = f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged{also}"
     emit(
         {"checked": report.checked, "damaged": damaged,
-         "reasons": {card.hash: card.reason for card in report.damaged}, **({"removed": removed} if args.remove else {})},
-        f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged"
+         "reasons": {card.hash: card.reason for card in report.damaged if card.part == "card"},
+         "labels": [{"hash": card.hash, "part": card.part, "label": card.label, "reason": card.reason} for card in labels],
+         **({"removed": removed} if args.remove else {})},
+        f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged{also}"
         + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged)
-        + (f"\nremoved {counted(removed, 'damaged card')}" if args.remove else ""),
+        + (f"\nremoved {counted(removed, 'damaged row' if labels else 'damaged card')}" if args.remove else ""),
         args.json,
     )
-    if damaged:
-        fail(f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged"
-             + (f"; {removed} removed" if args.remove else "; mcard verify --remove deletes them"))
+    if report.damaged:
+        fail(found + (f"; {removed} removed" if args.remove else "; mcard verify --remove deletes them"))
         return 1
     return 0
 

@@ -42,6 +42,16 @@ def check_tag(tag: object) -> str:
     return text
 
 
+def stored_tag_fault(tag: object) -> Optional[str]:
+    """Why a tag as stored is not one ``check_tag`` would store (another tool wrote it), or None."""
+    if isinstance(tag, str) and tag.isascii() and tag.isprintable() and 0 < len(tag) <= MAX_TAG and tag.strip() == tag:
+        return None  # the common case, decided without a pass per character in Python
+    try:
+        return None if check_tag(tag) == tag else "a tag must not start or end with spaces"
+    except ValidationError as exc:
+        return str(exc)
+
+
 _NOT_LABEL_TEXT: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 

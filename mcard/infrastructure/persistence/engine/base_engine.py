@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard, check_card as check_true_card, from_micros, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
-from mcard.domain.models.sighting import Sighting, check_tag
+from mcard.domain.models.sighting import Sighting, check_tag, stored_tag_fault
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
 from mcard.domain.query.regex_process import RegexRun
 from mcard.domain.query.text import text_of
@@ -109,6 +109,15 @@ def check_count(name: str, value: object, *, allow_none: bool) -> Optional[int]:
 
 def check_time(name: str, value: object) -> Optional[datetime]:
     return None if value is None else to_utc(value, name)
+
+
+def _true_tags(found: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``found`` without the tags mcard would not store (another tool wrote them; ``verify``
+    names them): every reader sees the same tags, and a copy of them can be imported again."""
+    if all(stored_tag_fault(tag) is None for tags in found.values() for tag in tags):
+        return found
+    kept = {key: [tag for tag in tags if stored_tag_fault(tag) is None] for key, tags in found.items()}
+    return {key: tags for key, tags in kept.items() if tags}
 
 
 def check_page_size(value: object) -> int:
@@ -410,9 +419,14 @@ class BaseStore(ABC):
         """The tags of each of ``hashes`` that has any, sorted."""
         return {}
 
-    async def _orphans(self) -> list[DamagedCard]:
-        """Sightings and tags that name no stored card (rows another tool wrote), for ``verify``."""
+    async def _damaged_labels(self) -> list[DamagedCard]:
+        """Sightings and tags another tool wrote that name no stored card or are not what mcard
+        stores, for ``verify`` (``integrity.damaged_labels``)."""
         return []
+
+    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
+        """Delete these sightings (by key) and tags, as stored, in one transaction; how many."""
+        raise StorageError(f"{self._where}: this engine keeps no sightings or tags")
 
     async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
         """Attach (or with ``attach`` False, detach) each (hash, tag), all in one transaction;
@@ -513,13 +527,13 @@ class BaseStore(ABC):
         """The card's tags, sorted."""
         self._check_loop()
         key = check_hash(hash_str)
-        return (await self._tags([key])).get(key, [])
+        return _true_tags(await self._tags([key])).get(key, [])
 
     async def tags_of(self, hashes: Iterable[str]) -> dict[str, list[str]]:
         """The tags of each of ``hashes`` that has any, sorted."""
         self._check_loop()
         keys = _hash_list(hashes, "tags_of")
-        return await self._tags(keys) if keys else {}
+        return _true_tags(await self._tags(keys)) if keys else {}
 
     async def tag(self, hash_str: str, *tags: str) -> int:
         """Attach tags to a stored card; how many it did not have yet."""
@@ -721,7 +735,7 @@ class BaseStore(ABC):
                     report.checked += checked
                     report.damaged.extend(damaged)
                     bar.update(checked)
-        report.damaged.extend(await self._orphans())
+        report.damaged.extend(await self._damaged_labels())
         return report
 
     async def search(
@@ -813,19 +827,32 @@ class BaseStore(ABC):
         return await self._remove_many(keys) if keys else 0
 
     async def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
-        """Delete the stored cards ``verify()`` named (``VerifyReport.damaged``), each by its
-        hash exactly as stored: another tool may have stored one that is no hash at all
-        (``../x``, upper case), which ``remove`` refuses. In one transaction; how many were
-        removed. A sighting or tag without a card (also in the report) is left: reads pass over it."""
+        """Delete what ``verify()`` named (``VerifyReport.damaged``), as stored: the damaged
+        cards by their hashes (another tool may have stored one that is no hash at all, ``../x``
+        or upper case, which ``remove`` refuses), in one transaction; then the damaged sightings
+        and tags alone, never their cards, in another. How many rows were removed."""
         self._check_loop()
         if isinstance(damaged, (str, bytes, DamagedCard)) or not isinstance(damaged, Iterable):
             raise ValidationError(f"remove_damaged takes the damaged cards of a VerifyReport, got {type(damaged).__name__}")
         keys: list[str] = []
+        sighting_keys: list[str] = []
+        tags: list[tuple[str, str]] = []
         for card in damaged:
             if not isinstance(card, DamagedCard):
                 raise ValidationError(f"remove_damaged takes DamagedCard items (VerifyReport.damaged), got {type(card).__name__}")
-            if not isinstance(card.hash, str):
-                raise ValidationError(f"a stored hash of type {type(card.hash).__name__} cannot be named for removal")
-            keys.append(card.hash)
+            if not isinstance(card.hash, str) or (card.part != "card" and not isinstance(card.label, str)):
+                named = card.hash if card.part == "card" else card.label
+                raise ValidationError(f"a stored {card.part} named by a {type(named).__name__} cannot be named for removal")
+            if card.part == "card":
+                keys.append(card.hash)
+            elif card.part == "sighting":
+                sighting_keys.append(card.label)  # type: ignore[arg-type]  # checked above
+            elif card.part == "tag":
+                tags.append((card.hash, card.label))  # type: ignore[arg-type]
+            else:
+                raise ValidationError(f"a damaged part is a card, a sighting or a tag, not {card.part!r}")
         keys = list(dict.fromkeys(keys))
-        return await self._remove_many(keys) if keys else 0
+        removed = await self._remove_many(keys) if keys else 0
+        if sighting_keys or tags:
+            removed += await self._remove_labels(list(dict.fromkeys(sighting_keys)), list(dict.fromkeys(tags)))
+        return removed

@@ -16,15 +16,20 @@ from mcard.domain.models.card import (
     is_digest,
     is_mime_type,
 )
+from mcard.domain.models.sighting import MAX_TAG, stored_tag_fault
 from mcard.domain.shown import counted
 
 
 @dataclass(frozen=True)
 class DamagedCard:
-    """A stored card that failed verification, and why."""
+    """A stored row that failed verification, and why: a card (``part="card"``), or a sighting
+    or tag of the card ``hash`` (``part`` ``"sighting"`` or ``"tag"``, ``label`` the sighting's
+    key or the tag as stored), which ``remove_damaged`` deletes without its card."""
 
     hash: str
     reason: str
+    part: str = "card"
+    label: Optional[str] = None
 
 
 @dataclass
@@ -96,3 +101,32 @@ def check_stored(
     if content_type is not None and not is_mime_type(content_type):
         return f"recorded content type {content_type!r} is not a MIME type"
     return None
+
+
+LABEL_FAULTS: Final = {
+    "no card": "a {part} of a card that is not stored",
+    "malformed": (
+        "a sighting whose fields are not of their kinds, or whose size or times no file can have"
+        " (left out when sightings are read)"
+    ),
+}
+"""Why a sighting or tag is damaged, by the code an engine's query gives."""
+MAYBE_NOT_A_TAG: Final = f"length(tag) NOT BETWEEN 1 AND {int(MAX_TAG)}"
+"""With a test for any character outside printable ASCII and for a space at either end (each
+engine writes its own), the stored tags that may not be tags: ``stored_tag_fault`` decides."""
+
+
+def damaged_labels(rows: Iterable[Sequence[Any]]) -> list[DamagedCard]:
+    """The damaged sightings and tags among rows of (hash, part, label, fault): a fault code of
+    ``LABEL_FAULTS``, or None for a tag that may not be one, which ``stored_tag_fault`` decides."""
+    found = []
+    for hash_str, part, label, fault in rows:
+        if fault is None:
+            not_a_tag = stored_tag_fault(label)
+            if not_a_tag is None:
+                continue
+            reason = f"a tag mcard would not store: {not_a_tag} (left out when tags are read)"
+        else:
+            reason = LABEL_FAULTS[fault].format(part=part)
+        found.append(DamagedCard(hash_str, reason, part, label))
+    return found

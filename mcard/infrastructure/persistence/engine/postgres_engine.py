@@ -457,8 +457,11 @@ class PostgresStore(BaseStore):
     async def _tags(self, hashes: Sequence[str]) -> dict[str, list[str]]:
         return await self._run(sql.tags, hashes)
 
-    async def _orphans(self) -> list[DamagedCard]:
-        return await self._run(sql.orphans)
+    async def _damaged_labels(self) -> list[DamagedCard]:
+        return await self._run(sql.damaged_label_rows)
+
+    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
+        return await self._run(sql.remove_labels, sighting_keys, tags)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         if len(hashes) <= DIRECT_READ_CARDS:

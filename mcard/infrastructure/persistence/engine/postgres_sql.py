@@ -34,7 +34,7 @@ from . import postgres_words as words
 from . import sql_filters
 from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
-from .integrity import DamagedCard
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, damaged_labels
 from .write_batcher import WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -560,15 +560,33 @@ async def tags(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[
     return found
 
 
-async def orphans(conn: Connection, tables: Tables) -> list[DamagedCard]:
-    """Sightings and tags naming no stored card: only if the foreign keys were dropped by hand."""
+async def damaged_label_rows(conn: Connection, tables: Tables) -> list[DamagedCard]:
+    """Sightings and tags another tool left: of no stored card (only if the foreign keys were
+    dropped by hand), with a size or times no file can have, or not what mcard stores as a tag."""
+    stored = f"EXISTS (SELECT 1 FROM {tables.card} AS c WHERE c.hash = given.hash)"
     rows = await conn.fetch(
-        f"SELECT hash, 'a sighting of a card that is not stored' FROM {tables.sighting} AS given"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {tables.card} AS c WHERE c.hash = given.hash)"
-        f" UNION SELECT hash, 'a tag of a card that is not stored' FROM {tables.tag} AS given"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {tables.card} AS c WHERE c.hash = given.hash)"
+        f"SELECT hash, 'sighting', key, 'no card' FROM {tables.sighting} AS given WHERE NOT {stored}"
+        f" UNION ALL SELECT hash, 'sighting', key, 'malformed' FROM {tables.sighting} AS given WHERE {stored}"
+        " AND (size < 0 OR seen_at NOT BETWEEN $1 AND $2 OR mtime NOT BETWEEN $1 AND $2)"
+        f" UNION ALL SELECT hash, 'tag', tag, 'no card' FROM {tables.tag} AS given WHERE NOT {stored}"
+        f" UNION ALL SELECT hash, 'tag', tag, NULL FROM {tables.tag} AS given WHERE {stored}"
+        f" AND (tag ~ '[^ -~]' OR tag LIKE ' %' OR tag LIKE '% ' OR {MAYBE_NOT_A_TAG})",
+        MIN_MICROS, MAX_MICROS,
     )
-    return [DamagedCard(row[0], row[1]) for row in rows]
+    return damaged_labels(rows)
+
+
+async def remove_labels(
+    conn: Connection, tables: Tables, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]
+) -> int:
+    """Delete the sightings (by key) and tags (by hash and tag) as stored, in one transaction."""
+    async with conn.transaction():
+        seen = await conn.execute(f"DELETE FROM {tables.sighting} WHERE key = ANY($1::text[])", list(sighting_keys))
+        tagged = await conn.execute(
+            f"DELETE FROM {tables.tag} WHERE (hash, tag) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [pair[0] for pair in tags], [pair[1] for pair in tags],
+        )
+    return _affected(seen) + _affected(tagged)
 
 
 async def get_many(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[str, MCard]:

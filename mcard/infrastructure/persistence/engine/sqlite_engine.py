@@ -556,8 +556,11 @@ class SQLiteStore(BaseStore):
     async def _tags(self, hashes: Sequence[str]) -> dict[str, list[str]]:
         return await self._read(sql.tags, hashes)
 
-    async def _orphans(self) -> list[DamagedCard]:
-        return await self._read(sql.orphans)
+    async def _damaged_labels(self) -> list[DamagedCard]:
+        return await self._read(sql.damaged_label_rows)
+
+    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
+        return await self._on_writer(lambda writer: sql.remove_labels(writer, sighting_keys, tags), lambda: None)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         """A few small cards are read on the loop's own connection (``sqlite_loop_reads``);

@@ -28,7 +28,7 @@ from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_search as search
-from .integrity import DamagedCard, check_stored
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, check_stored, damaged_labels
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import check_schema, ensure_schema
 from .write_batcher import WriteRequest
@@ -644,15 +644,36 @@ async def tags(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, list[str]]:
     return found
 
 
-ORPHANS: Final = (
-    "SELECT hash, 'a sighting of a card that is not stored' FROM sighting WHERE hash NOT IN (SELECT hash FROM card)"
-    " UNION SELECT hash, 'a sighting whose fields are not of their kinds (left out when sightings are read)'"
-    " FROM sighting WHERE typeof(seen_at) != 'integer' OR typeof(mtime) NOT IN ('integer', 'null')"
+_SIGHTING_MALFORMED: Final = (
+    "typeof(seen_at) != 'integer' OR typeof(mtime) NOT IN ('integer', 'null')"
     " OR typeof(size) NOT IN ('integer', 'null') OR size < 0 OR typeof(name) NOT IN ('text', 'null')"
     " OR typeof(path) NOT IN ('text', 'null') OR typeof(source) NOT IN ('text', 'null')"
-    " UNION SELECT hash, 'a tag of a card that is not stored' FROM tag WHERE hash NOT IN (SELECT hash FROM card)"
+    f" OR seen_at NOT BETWEEN {int(MIN_MICROS)} AND {int(MAX_MICROS)} OR mtime NOT BETWEEN {int(MIN_MICROS)} AND {int(MAX_MICROS)}"
+)
+DAMAGED_LABELS: Final = (
+    "SELECT hash, 'sighting', key, 'no card' FROM sighting WHERE hash NOT IN (SELECT hash FROM card)"
+    " UNION ALL SELECT hash, 'sighting', key, 'malformed' FROM sighting"
+    f" WHERE hash IN (SELECT hash FROM card) AND ({_SIGHTING_MALFORMED})"
+    " UNION ALL SELECT hash, 'tag', tag, 'no card' FROM tag WHERE hash NOT IN (SELECT hash FROM card)"
+    " UNION ALL SELECT hash, 'tag', tag, NULL FROM tag WHERE hash IN (SELECT hash FROM card)"
+    f" AND (typeof(tag) != 'text' OR tag GLOB '*[^ -~]*' OR tag GLOB ' *' OR tag GLOB '* ' OR {MAYBE_NOT_A_TAG})"
 )
 
 
-async def orphans(db: SQLiteWorker) -> list[DamagedCard]:
-    return [DamagedCard(hash_str, reason) for hash_str, reason in await db.fetch(ORPHANS)]
+async def damaged_label_rows(db: SQLiteWorker) -> list[DamagedCard]:
+    """Sightings and tags another tool left: of no stored card, or not what mcard stores."""
+    return damaged_labels(await db.fetch(DAMAGED_LABELS))
+
+
+REMOVE_SIGHTINGS: Final = "DELETE FROM sighting WHERE key IN (SELECT value FROM json_each(?)) RETURNING 1"
+REMOVE_TAGS: Final = (
+    "DELETE FROM tag WHERE (hash, tag) IN"
+    " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) RETURNING 1"
+)
+
+
+async def remove_labels(db: SQLiteWorker, sighting_keys: Sequence[object], tags: Sequence[tuple[str, object]]) -> int:
+    """Delete the sightings (by key) and tags (by hash and tag) as stored, in one transaction."""
+    removed = await db.in_turn([db.fetch(REMOVE_SIGHTINGS, (json.dumps(list(sighting_keys)),)),
+                                db.fetch(REMOVE_TAGS, (json.dumps([list(pair) for pair in tags]),))], snapshot=True)
+    return sum(len(rows) for rows in removed)
