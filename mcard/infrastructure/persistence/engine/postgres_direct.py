@@ -5,7 +5,8 @@ connection, and the task that guards cancellation, add ~45 us to a ~35 us round 
 keeps one connection out of its pool (when it may have more than two) and runs a lone read on
 it directly when no other read is using it; otherwise, or before it is there, the read goes
 through the pool as before. A read cancelled or failed on it gives the connection back to the
-pool (which cleans it up) and the next read takes another.
+pool (which cleans it up) and the next read takes another; so does a read that finds it closed
+by the server meanwhile, and goes through the pool (``PostgresStore._run_direct``).
 """
 
 from __future__ import annotations

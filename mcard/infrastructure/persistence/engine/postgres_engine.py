@@ -10,6 +10,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, Final, Optional, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, StorageError, UnreadableCardError
@@ -44,6 +45,8 @@ CANCEL_CHECK: Final = 0.02
 """Seconds between checks, while a write runs, of whether all its callers have cancelled."""
 INDEX_DELAY: Final = 0.1
 """Seconds without a write before the search index is extended in the background."""
+APPLICATION_NAME: Final = "mcard"
+"""The ``application_name`` of the store's connections unless its URL gives one."""
 DIRECT_FROM: Final = 2
 """A store allowed more connections than this keeps one aside for lone reads (``postgres_direct``)."""
 DIRECT_READ_CARDS: Final = 16
@@ -59,6 +62,14 @@ index hit ~4 us plus its check in Python, and counting the hits up to the thresh
 WALK_ROWS: Final = 4096
 """Most rows of a walk fetched and checked at a time: as many as wanted first (the server
 stops reading there), then four times as many each time, up to this."""
+
+
+def names_application(dsn: Optional[str]) -> bool:
+    """Whether the URL gives its own ``application_name``, which then stands (asyncpg's
+    ``server_settings`` would override the URL's)."""
+    return dsn is not None and any(
+        name == "application_name" for name, _ in parse_qsl(urlsplit(dsn).query, keep_blank_values=True)
+    )
 
 
 def load_asyncpg() -> ModuleType:
@@ -189,7 +200,7 @@ class PostgresStore(BaseStore):
                 timeout=config.timeout,
                 reset=keep_session,
                 server_settings={
-                    "application_name": "mcard",
+                    **({} if names_application(config.dsn) else {"application_name": APPLICATION_NAME}),
                     "lock_timeout": f"{max(1, round(config.timeout * 1000))}ms",
                     **({"default_transaction_read_only": "on"} if config.read_only else {}),
                 },
@@ -198,9 +209,10 @@ class PostgresStore(BaseStore):
             raise storage_error(exc, self._where) from exc
         try:
             async with pool.acquire(timeout=config.timeout) as conn:
-                if await sql.foreign_table(conn, self._tables):
+                foreign = await sql.foreign_table(conn, self._tables)
+                if foreign is not None:
                     raise StorageError(
-                        f"{self._where}: not a card store: another application's table has this name;"
+                        f"{self._where}: not a card store: another application's table has this name ({foreign});"
                         " use a schema or table of its own (schema=..., table=...)"
                     )
                 if config.read_only:
@@ -317,8 +329,8 @@ class PostgresStore(BaseStore):
                     acquired = True
                     try:
                         return await fn(conn, self._tables, *args)
-                    except self._asyncpg.InterfaceError as exc:
-                        if self._closed(conn):  # lost between two statements: no network error to tell
+                    except (self._asyncpg.InterfaceError, self._asyncpg.exceptions.InternalClientError) as exc:
+                        if self._unusable(conn, exc):  # lost between two statements: no network error to tell
                             raise ConnectionResetError(f"the connection was lost: {exc}") from exc
                         raise
             except TimeoutError as exc:
@@ -348,15 +360,24 @@ class PostgresStore(BaseStore):
 
     async def _run_direct(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """A lone read on the connection kept aside (``postgres_direct``) when it is free, else
-        through the pool (``_run``). Cancelled or failed, the connection goes back to the pool."""
+        through the pool (``_run``). Cancelled or failed, the connection goes back to the pool.
+
+        The server may have closed that connection while it waited (a restart, an idle
+        timeout, ``pg_terminate_backend``): a read it refuses unsent is run through the pool
+        instead, on connections made afresh (the pool's idle ones were most likely closed too)."""
         pool = self._open_pool()
         conn = self._direct.take() if self._direct is not None else None
         if conn is None:
             return await self._run(fn, *args)
+        if self._closed(conn):
+            return await self._read_afresh(pool, fn, *args)
         try:
             with self._readable():
                 result = await fn(conn, self._tables, *args)
         except BaseException as exc:
+            if isinstance(exc, self._errors) and self._unusable(conn, exc):
+                logger.debug("%s: the connection kept aside could not read: %s", self._where, exc)
+                return await self._read_afresh(pool, fn, *args)
             assert self._direct is not None
             self._direct.discard()
             if isinstance(exc, self._errors):
@@ -367,6 +388,25 @@ class PostgresStore(BaseStore):
         if self._direct is not None:
             self._direct.give_back()
         return result
+
+    async def _read_afresh(self, pool: Any, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """A lone read the connection kept aside could not send (the server closed it): that
+        connection goes back to the pool, and the read runs through the pool on new connections."""
+        assert self._direct is not None
+        self._direct.discard()
+        await pool.expire_connections()
+        return await self._run(fn, *args)
+
+    def _unusable(self, conn: Any, exc: BaseException) -> bool:
+        """Whether ``exc`` is ``conn`` refusing a statement because it cannot be used: closed,
+        or its protocol in a state mcard never leaves it in (asyncpg's ``InternalClientError``:
+        the server's notice of its termination came while it was idle, and the closed socket
+        is not read yet, so it says "another operation (2) is in progress"). Such a connection
+        is terminated, so the pool drops it."""
+        if type(exc) is self._asyncpg.exceptions.InternalClientError and not self._closed(conn):
+            conn.terminate()
+        refused = (self._asyncpg.InterfaceError, self._asyncpg.exceptions.InternalClientError)
+        return isinstance(exc, refused) and self._closed(conn)
 
     def _closed(self, conn: Any) -> bool:
         """Whether a connection acquired from the pool has closed (a pool's proxy of a

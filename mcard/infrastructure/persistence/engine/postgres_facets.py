@@ -42,7 +42,8 @@ async def facets(
     times, unit = time_unit(fields)
     if times:
         params += [MIN_MICROS, unit]
-        keys["step"] = f"(g_time - ${len(params) - 1}::bigint) / ${len(params)}::bigint"
+        # NULL for a time no card can have (a row another tool wrote): its step would overflow
+        keys["step"] = f"CASE WHEN {IN_RANGE} THEN (g_time - ${len(params) - 1}::bigint) / ${len(params)}::bigint END"
     rows: list[tuple[str, Any, Any]] = []
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         if keys:
@@ -92,8 +93,10 @@ def _grouped(fields: Sequence[str], rows: Sequence[Any]) -> list[tuple[str, Any,
     times: list[tuple[int, int]] = []
     for bits, *values, n, first, final in rows:
         index = next(index for index in range(len(fields)) if not bits >> (last - index) & 1)
+        if fields[index] == "step" and values[index] is None:  # times no card can have: left out
+            continue
         found.append((fields[index], values[index], n))
-        if fields[index] == "step" and first is not None:  # None: a step of times no card can have
+        if fields[index] == "step":
             times.append((first, final))
     if times:
         found.append(("span", min(first for first, _ in times), max(final for _, final in times)))

@@ -182,10 +182,30 @@ async def verify_page(conn: Connection, tables: Tables, after: Optional[str], li
     )
 
 
-async def foreign_table(conn: Connection, tables: Tables) -> bool:
-    """Whether the card table's name is taken by a table that is not a card store's: mcard
-    creates its table and ``_meta`` in one transaction, so one without the other is not its."""
-    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NULL", tables.card, tables.meta)
+def _used_columns(tables: Tables) -> dict[str, tuple[str, ...]]:
+    """Each table of a store (qualified name) and the columns mcard reads and writes in it."""
+    return {
+        tables.card: (), tables.meta: ("key", "value"), tables.changes: ("slot", "value"),
+        tables.sighting: ("key", "hash", "name", "path", "size", "mtime", "source", "seen_at"),
+        tables.tag: ("hash", "tag"),
+    }
+
+
+async def foreign_table(conn: Connection, tables: Tables) -> Optional[str]:
+    """The first of the store's table names taken by a table that is not a card store's, or
+    None. mcard creates every table with ``_meta`` in one transaction, so one there without
+    ``_meta`` is not its; nor is one that lacks a column mcard uses (another application's
+    ``card_tag`` or ``card_sighting`` beside a card store's ``card``)."""
+    used = _used_columns(tables)
+    return await conn.fetchval(
+        "SELECT name FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS given(name, columns, n)"
+        " WHERE to_regclass(name) IS NOT NULL AND (to_regclass($3) IS NULL OR"
+        " (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(name) AND attnum > 0"
+        "  AND NOT attisdropped AND attname = ANY(string_to_array(columns, ',')))"
+        " < cardinality(string_to_array(columns, ',')))"
+        " ORDER BY n LIMIT 1",
+        list(used), [",".join(columns) for columns in used.values()], tables.meta,
+    )
 
 
 async def hashes_starting(conn: Connection, tables: Tables, prefix: str, limit: int) -> list[str]:
@@ -484,16 +504,18 @@ async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequenc
 
 async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
     """One tag or untag request: a tag on a hash that is not stored fails the request alone
-    (nothing of it is written), the others of the batch go on."""
+    (nothing of it is written), the others of the batch go on. The cards to tag are locked
+    (``FOR KEY SHARE``) as they are found, so that no other writer removes one before its tags
+    go in: a removal committed first, or still waited on, leaves it unstored here."""
     hashes, words = (list(column) for column in zip(*request.payload))
     if request.operation == "tag":
-        unstored = await conn.fetch(
-            f"SELECT DISTINCT key FROM unnest($1::text[]) AS given(key) WHERE {tables.absent} ORDER BY key", hashes
+        given = sorted(set(hashes))
+        stored = await conn.fetch(
+            f"SELECT hash FROM {tables.card} WHERE hash = ANY($1::text[]) ORDER BY hash FOR KEY SHARE", given
         )
+        unstored = sorted(set(given).difference(row[0] for row in stored))
         if unstored:
-            request.error = ValidationError(
-                f"cannot tag cards that are not stored: {', '.join(row[0] for row in unstored)}"
-            )
+            request.error = ValidationError(f"cannot tag cards that are not stored: {', '.join(unstored)}")
             return
         status = await conn.execute(
             f"INSERT INTO {tables.tag} (hash, tag) SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2"
