@@ -71,6 +71,16 @@ class ImportSummary:
         self.already_stored += len(cards) - new
         self.bytes += sum(card.size for card in cards)
 
+    async def save(
+        self, store: AsyncPersistenceWrapper, files: int, cards: Sequence[MCard], sightings: Sequence[Sighting]
+    ) -> None:
+        """Save ``cards`` with their ``sightings`` (one transaction) and count them, and the
+        sightings that were not recorded yet (a file imported again adds none)."""
+        seen = {sighting.key for sighting in sightings}
+        known = await store.sightings_of({sighting.hash for sighting in sightings}) if seen else {}
+        self.add(files, cards, await store.save_many(cards, sightings=sightings))
+        self.sightings_added += len(seen - {sighting.key for found in known.values() for sighting in found})
+
     def merge(self, other: ImportSummary) -> None:
         self.files += other.files
         self.new += other.new
@@ -360,7 +370,7 @@ async def import_paths(
                 size += file_size
                 start += 1
             cards, sightings = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
-            summary.add(len(batch), cards, await store.save_many(cards, sightings=sightings))
+            await summary.save(store, len(batch), cards, sightings)
             bar.update(len(batch))
     return summary
 
@@ -392,7 +402,7 @@ async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> Imp
     else:
         card = card_from_file_bytes(data)
         seen = Sighting.of(card.hash, size=len(data), source=STDIN_NAME)
-        summary.add(1, [card], await store.save_many([card], sightings=[seen]))
+        await summary.save(store, 1, [card], [seen])
     return summary
 
 
@@ -644,12 +654,8 @@ async def import_records(
         while True:
             chunk, error = await asyncio.to_thread(_next_cards, cards, batch_size)
             if chunk:
-                made = [item.card for item in chunk]
                 seen = [sighting for item in chunk for sighting in item.sightings]
-                known = await store.sightings_of(item.card.hash for item in chunk if item.sightings) if seen else {}
-                stored_keys = {sighting.key for found in known.values() for sighting in found}
-                summary.add(len(chunk), made, await store.save_many(made, sightings=seen))
-                summary.sightings_added += len({sighting.key for sighting in seen} - stored_keys)
+                await summary.save(store, len(chunk), [item.card for item in chunk], seen)
                 tags = [(item.card.hash, tag) for item in chunk for tag in item.tags]
                 summary.tags_added += await store.tag_many(tags)
                 bar.update(len(chunk))

@@ -74,9 +74,10 @@ LISTED_ROWS: Final = 10_000
 
 @dataclass
 class SyncResult:
-    """What a sync did (or with ``dry_run`` would do): cards and content bytes copied, cards the
-    destination already had, sightings and tags added, source cards skipped as damaged (with
-    the reason), and the time it took."""
+    """What a sync did (or with ``dry_run`` would do): cards copied and the content bytes sent
+    for them, cards the destination already had (also those another writer stored there
+    meanwhile), sightings and tags added, source cards skipped as damaged (with the reason),
+    and the time it took."""
 
     copied: int = 0
     bytes_copied: int = 0
@@ -311,18 +312,19 @@ class _Copier:
         cards, damaged = await self._read(wanted)
         in_time = {h: card for h, card in cards.items() if self.since is None or card.g_time >= self.since}
         copied = [in_time[h] for h in missing if h in in_time]
-        lacked = len(copied) + len(set(missing) & damaged)
+        new = len(copied)
         seen = [s for h, found in new_seen.items() if h in in_time for s in found]
         pairs = [(h, tag) for h, tag in new_tags if h in in_time or (self.since is None and h in there)]
         if not self.dry_run:
             with_seen = copied + [in_time[h] for h in common if h in new_seen and h in in_time]
-            if with_seen:
-                await dest.save_many(with_seen, sightings=seen)
+            if with_seen:  # another writer may have stored some of them since they were listed
+                new = await dest.save_many(with_seen, sightings=seen)
             if pairs:
                 self.result.tags_added += await dest.tag_many(pairs)
         else:
             self.result.tags_added += len(pairs)
-        self.result.copied += len(copied)
+        lacked = new + len(set(missing) & damaged)
+        self.result.copied += new
         self.result.bytes_copied += sum(card.size for card in copied)
         self.result.sightings_added += len(seen)
         self.bar.update(len(copied))

@@ -103,7 +103,8 @@ def test_show_refuses_a_card_whose_stored_content_was_changed(tmp_path):
     assert not (tmp_path / "out.txt").exists()
 
 
-async def test_storing_content_whose_stored_row_was_changed_fails_and_says_how_to_repair(tmp_path):
+@pytest.mark.parametrize("change", ["content = CAST('attacker text!!' AS BLOB)", "size = -1000"])
+async def test_storing_content_whose_stored_row_was_changed_fails_and_says_how_to_repair(tmp_path, change):
     """The true content of a hash whose row another tool changed: ``create`` never hands back
     the forgery as the stored card; once the damaged card is removed, it is stored again."""
     from mcard import AsyncPersistenceWrapper, SQLiteConfig, StorageError
@@ -112,7 +113,7 @@ async def test_storing_content_whose_stored_row_was_changed_fails_and_says_how_t
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
         true = await store.create("my precious document")
     with sqlite3.connect(db) as raw:
-        raw.execute("UPDATE card SET content = CAST('attacker text!!' AS BLOB) WHERE hash = ?", (true.hash,))
+        raw.execute(f"UPDATE card SET {change} WHERE hash = ?", (true.hash,))
     raw.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
         with pytest.raises(StorageError, match="stored with other content .*remove the damaged card"):

@@ -142,6 +142,17 @@ async def test_second_run_copies_nothing(two):
     assert await b.count() == 300
 
 
+async def test_two_syncs_at_once_count_each_card_copied_once(two, tmp_path):
+    """Both list every card as missing; the one that stores a card second counts it as
+    already there (each claimed to have copied all of them)."""
+    a, b = two
+    await fill(a, sample_cards(300), labels=False)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as also_b:
+        results = await asyncio.gather(mcard.sync(a, b, progress=False), mcard.sync(a, also_b, progress=False))
+    assert sum(result.copied for result in results) == 300 == await b.count()
+    assert [result.copied + result.already_there for result in results] == [300, 300]
+
+
 async def test_dry_run_counts_and_changes_nothing(two):
     a, b = two
     cards = sample_cards(200)
