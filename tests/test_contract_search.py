@@ -814,6 +814,17 @@ async def test_a_snippet_starts_and_ends_with_a_word(wrapper):
     assert start.startswith("word000 ") and start.endswith("…") and len(start.split()[-1]) == 8  # "word0xx…"
 
 
+async def test_a_phrase_is_marked_where_its_words_are_in_a_row(wrapper):
+    """Not each of its words wherever it stands: the snippet of a long text marked every "the"
+    from its start and never reached where the card matched."""
+    log = "The telescope was aligned with the pole star and the motor was checked. " * 30
+    card = await wrapper.create(log + "At midnight we pointed it at the moon and saw the crater Tycho.")
+    found = await wrapper.find('"the moon" tycho')
+    assert found == [card]
+    snippet = found.snippet(card)
+    assert [text for text, hit in snippet.parts if hit] == ["the moon", "Tycho"] and snippet.cut_before
+
+
 @pytest.mark.parametrize("query", ['"İstanbul"', "stanbul", "straße"])
 async def test_a_word_match_is_marked_in_its_snippet_whatever_casefolding_does(wrapper, query):
     """A word that casefolds into several words (İ folds to i and a combining dot) is marked

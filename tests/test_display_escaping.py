@@ -375,3 +375,18 @@ def test_control_and_bidi_characters_show_as_escapes_in_every_html_view():
     for piece in pieces:
         assert not UNSAFE_IN_LINES.search(piece), piece
     assert "\\u202e" in pieces[1] and "\\x1b[31m" in pieces[1] and "second line" in pieces[1]
+
+
+def test_characters_of_no_width_show_as_escapes_on_every_screen_alike():
+    """Two tags that differ by a zero-width space looked the same (in the explorer, one found
+    nothing when typed); joiners that scripts and emoji need stay as they are. The explorer's
+    page escapes exactly what Python does."""
+    from pathlib import Path
+
+    from mcard.domain.shown import UNSAFE, shown
+
+    assert shown("zw\u200btag \u2060x \ufeffy") == "zw\\u200btag \\u2060x \\ufeffy"
+    family, persian = "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    assert shown(family) == family and shown(persian) == persian
+    page = (Path(__file__).parents[1] / "mcard" / "notebook" / "explorer" / "explorer.js").read_text()
+    assert f"const UNSAFE = /{UNSAFE.pattern}/gu;" in page

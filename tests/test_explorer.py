@@ -326,9 +326,18 @@ def test_a_hash_prefix_opens_that_card(store):
 
 def open_card(explorer: Explorer, card: MCard, query: str = "") -> dict:
     explorer.run(query)
+    answered = explorer.answered
     explorer._on_message(explorer, {"action": "select", "hash": card.hash}, [])
-    assert explorer.selected == card.hash
+    assert explorer.selected == card.hash and explorer.answered == answered + 1  # the page knows it was heard
     return explorer.detail["preview"]
+
+
+def test_markdown_emphasis_never_reaches_into_a_links_address_or_code():
+    from mcard.notebook.explorer.previews import markdown_html
+
+    html = markdown_html("See [the search](https://example.org/q=*) for *all*, **[a](https://x.org/**y) b**, `a*b*`")
+    assert '<a href="https://example.org/q=*"' in html and "<em>all</em>" in html
+    assert '<strong><a href="https://x.org/**y"' in html and "</a> b</strong>" in html and "<code>a*b*</code>" in html
 
 
 def test_previews_by_content_type(store):
@@ -341,7 +350,11 @@ def test_previews_by_content_type(store):
     assert "&lt;b&gt;not bold&lt;/b&gt;" in tree["html"] and "<b>" not in tree["html"]
     table = open_card(explorer, made["csv"])
     assert table["kind"] == "table" and table["html"].count("<tr>") == 4 and "<th>people</th>" in table["html"]
-    assert "<td>Porto</td>" in table["html"]
+    assert "<td>Porto</td>" in table["html"] and "<em>all 3 rows</em>" in table["html"]
+    wide = cards.create("\n".join(",".join(f"r{row}c{column}" for column in range(30)) for row in range(101)), name="wide.csv")
+    table = open_card(explorer, wide)
+    assert table["html"].count("<th>") == 20 and table["html"].count("<tr>") == 26  # what it leaves out, it says
+    assert "<em>the first 25 of 100 rows, 20 of 30 columns</em>" in table["html"]
     markdown = open_card(explorer, made["markdown"])
     assert markdown["kind"] == "markdown"
     assert "<h1>Notes</h1>" in markdown["html"] and "<strong>bold</strong>" in markdown["html"]

@@ -17,6 +17,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -233,6 +234,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
     files = {name: card for name, card in demo_files()}
     hostile, sound = asyncio.run(_extra(db))
     fox_total, fox_first = query(db, "fox")
+    zebra_total, _ = query(db, "zebra")
     typed_total, _ = query(db, "fox type:text/plain")
     server = start_lab(tmp_path, db, theme)
     shot = lambda target, name: target.screenshot(path=shots / f"{theme}-{name}.png")  # noqa: E731
@@ -250,6 +252,17 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
                 check_time_axis(root)
                 shot(page, "01-opened")
+
+                # typed while the last query runs: the kernel's echo of that query, a round trip
+                # later, leaves the new text in the box (it replaced it)
+                root.locator(".mcx-query").evaluate("""box => {
+                  box.value = "zebra";
+                  box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true}));
+                  box.value = "fo";
+                  box.dispatchEvent(new Event("input", {bubbles: true}));
+                }""")
+                expect(status).to_have_text(re.compile(rf"of {zebra_total} cards?, best first$"))
+                expect(root.locator(".mcx-query")).to_have_value("fo")
 
                 run_query(root, "fox")  # Enter runs the query
                 expect(total).to_have_text(f"{fox_total} cards")
@@ -287,6 +300,12 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(status).to_have_text(f"11–20 of {typed_total} cards, best first")
                 expect(root.locator(".mcx-page")).to_contain_text("page 2 of")
                 shot(root, "04-facet-and-page")
+                last_page = -(-typed_total // 10)
+                root.get_by_role("button", name="Last »").click()
+                expect(root.locator(".mcx-page")).to_have_text(f"page {last_page} of {last_page}")
+                expect(root.get_by_role("button", name="Next ›")).to_be_disabled()
+                root.get_by_role("button", name="« First").click()
+                expect(status).to_have_text(f"1–10 of {typed_total} cards, best first")
 
                 root.get_by_role("button", name="size").click()
                 expect(status).to_have_text(f"1–10 of {typed_total} cards, largest first")
@@ -415,6 +434,15 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 row.focus()
                 page.keyboard.press("Shift+Enter")  # runs the explorer's cell, as from anywhere in a notebook
                 expect(page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt")).not_to_have_text(runs)
+
+                # a kernel restarted under a drawn explorer: its actions go unanswered, and it says so
+                restarted = page.locator(".mcx").last
+                [session] = get_json(server.url("/api/sessions"))  # type: ignore[misc]
+                urllib.request.urlopen(urllib.request.Request(
+                    server.url(f"/api/kernels/{session['kernel']['id']}/restart"), data=b"", method="POST"), timeout=60)
+                run_query(restarted, "moon")
+                expect(restarted.locator(".mcx-status")).to_have_text(re.compile("^No answer from the kernel"), timeout=15_000)
+                shot(restarted, "12-kernel-restarted")
             finally:
                 browser.close()
     finally:

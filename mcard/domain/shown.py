@@ -1,9 +1,10 @@
 """Untrusted text made safe to show: in a terminal, a notebook's plain output, a page.
 
 A card's content, a name or a tag may hold control characters that a terminal obeys (ESC starts
-a sequence that recolours it or sets its title) and bidirectional controls that make a screen
-show characters in another order than they are stored (U+202E). ``shown`` writes each such
-character as an escape (``\\x1b``, ``\\u202e``), so what is displayed is exactly what is stored.
+a sequence that recolours it or sets its title), bidirectional controls that make a screen show
+characters in another order than they are stored (U+202E), and characters of no width that make
+two texts look the same. ``shown`` writes each such character as an escape (``\\x1b``,
+``\\u202e``), so what is displayed is exactly what is stored.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_BEYOND_C0: Final = r"\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-"""DEL, C1, the bidirectional controls, and lone surrogates (bytes that were not UTF-8)."""
+_BEYOND_C0: Final = r"\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff"
+"""DEL, C1, the bidirectional controls, characters of no width that join nothing (a zero-width
+space, a word joiner, invisible operators, a byte order mark: two tags that differ by one look
+the same), and lone surrogates (bytes that were not UTF-8). The joiners U+200C and U+200D stay:
+scripts and emoji need them."""
 UNSAFE: Final = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
 """C0 and ``_BEYOND_C0``."""
 

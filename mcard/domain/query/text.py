@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -494,23 +495,48 @@ class SearchSpec:
             if self.case_sensitive:
                 return _finds(text, self.query)
             return _folded_finds(text, casefold(self.query))
-        wanted = set(self.words.terms)
-        prefixes = [c.word for group in self.words.groups for c in group if isinstance(c, Term) and c.prefix]
-        spans = []
-        for match in _TOKEN.finditer(text):
-            folded = casefold(match.group())
-            # folded, a run may split into several words (İ folds to i and a combining dot)
-            words = (folded,) if folded.isascii() else tokens(match.group())
-            if any(word in wanted or any(word.startswith(p) for p in prefixes) for word in words):
-                spans.append(match.span())
-            if len(spans) == 50:
-                break
-        return spans
+        return _word_spans(self.words, text)
+
+
+MOST_SPANS: Final = 50
+"""Matches a snippet or a preview marks at most."""
+
+
+def _word_spans(query: WordQuery, text: str) -> list[tuple[int, int]]:
+    """Where the text holds a positive clause of ``query``: a term's word (or a word that
+    starts with a prefix), or a phrase's words in a row, marked from its first to its last (a
+    word of a phrase elsewhere is not a match)."""
+    clauses = [clause for group in query.groups for clause in group]
+    terms = {c.word for c in clauses if isinstance(c, Term) and not c.prefix}
+    prefixes = tuple(c.word for c in clauses if isinstance(c, Term) and c.prefix)
+    phrases = [c.words for c in clauses if isinstance(c, Phrase)]
+    longest = max(map(len, phrases), default=0)
+    recent: deque[tuple[str, tuple[int, int]]] = deque(maxlen=longest)  # the last words and their runs
+    spans: list[tuple[int, int]] = []
+    for match in _TOKEN.finditer(text):
+        folded = casefold(match.group())
+        # folded, a run may split into several words (İ folds to i and a combining dot)
+        for word in (folded,) if folded.isascii() else tokens(match.group()):
+            recent.append((word, match.span()))
+            ends = [len(phrase) for phrase in phrases
+                    if len(recent) >= len(phrase) and tuple(recent[i - len(phrase)][0] for i in range(len(phrase))) == phrase]
+            if ends:
+                span = (recent[-max(ends)][1][0], match.end())
+            elif word in terms or (prefixes and word.startswith(prefixes)):
+                span = match.span()
+            else:
+                continue
+            while spans and spans[-1][1] > span[0]:  # a phrase ending here covers what it holds
+                span = (min(span[0], spans.pop()[0]), span[1])
+            spans.append(span)
+        if len(spans) >= MOST_SPANS:
+            break
+    return spans[:MOST_SPANS]
 
 
 def _finds(text: str, needle: str) -> list[tuple[int, int]]:
     spans, start = [], text.find(needle)
-    while start >= 0 and len(spans) < 50:
+    while start >= 0 and len(spans) < MOST_SPANS:
         spans.append((start, start + len(needle)))
         start = text.find(needle, start + max(len(needle), 1))
     return spans

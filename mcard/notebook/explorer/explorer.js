@@ -3,8 +3,8 @@
 // which Python escaped and built, is set as markup.
 
 // Control and bidirectional characters, which make a screen show text in another order than
-// it is stored, are shown as escapes, as Python's mcard.domain.shown does.
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/gu;
+// it is stored, and characters of no width are shown as escapes, as Python's mcard.domain.shown does.
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]/gu;
 const TEXT_ATTRIBUTES = new Set(["title", "aria-label", "alt"]);
 
 function visible(text) {
@@ -66,8 +66,16 @@ function copyButton(text, say, tabindex = 0) {
   }, "copy");
 }
 
+const ANSWER_WAIT_MS = 5000;
+const NO_ANSWER = "No answer from the kernel: it is busy, or it was restarted (then run this cell again).";
+
 function render({ model, el }) {
-  const send = (message) => model.send(message);
+  let unanswered = null;
+  const send = (message) => {
+    clearTimeout(unanswered);
+    unanswered = setTimeout(() => say(NO_ANSWER), ANSWER_WAIT_MS);
+    model.send(message);
+  };
   const root = h("div", { class: "mcx" });
   const query = h("input", {
     class: "mcx-query", type: "search", spellcheck: "false", "aria-label": "Query",
@@ -98,14 +106,20 @@ function render({ model, el }) {
   let localStatus = null;
   const say = (text) => { localStatus = text; drawStatus(); };
 
+  // Text typed since the last query was sent stays in the box: the kernel's echo of an earlier
+  // query (a round trip later, longer on a busy kernel) must not replace it.
+  let typing = false;
+  query.addEventListener("input", () => { typing = true; });
   query.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
       localStatus = null;
+      typing = false;
       root.dataset.asked = String(performance.now());
       send({ action: "run", query: query.value });
     } else if (event.key === "Escape") {  // back to the query whose cards are shown, not an empty box
       event.preventDefault();
+      typing = false;
       query.value = model.get("shown_query");
     }
   });
@@ -205,7 +219,11 @@ function render({ model, el }) {
       check.checked = marked.has(row.hash);
       check.addEventListener("click", (event) => { event.stopPropagation(); send({ action: "mark", hash: row.hash }); });
       const content = h("td", { class: "mcx-content" });
-      if (row.thumb) content.append(h("img", { class: "mcx-thumb", src: row.thumb, alt: `${row.type} thumbnail` }));
+      if (row.thumb) {
+        content.append(h("img", {
+          class: "mcx-thumb", src: row.thumb, alt: `${row.type} thumbnail`, onerror: (event) => event.currentTarget.remove(),
+        }));
+      }
       if (row.name) content.append(h("span", { class: "mcx-name", dir: "auto", text: row.name }));
       for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", dir: "auto", text: tag }));
       const snippet = h("span", { class: "mcx-snippet", dir: "auto" });
@@ -241,11 +259,14 @@ function render({ model, el }) {
     const size = model.get("page_size");
     const page = model.get("page");
     const pages = Math.max(1, Math.ceil(model.get("total") / size));
-    const go = (to) => send({ action: "page", page: to });
+    const button = (key, to, label, off) =>
+      h("button", { type: "button", class: "mcx-button", "data-focus": key, onclick: () => send({ action: "page", page: to }), ...(off ? { disabled: "" } : {}) }, label);
     pager.replaceChildren(
-      h("button", { type: "button", class: "mcx-button", "data-focus": "previous", onclick: () => go(page - 1), ...(page <= 0 ? { disabled: "" } : {}) }, "‹ Previous"),
-      h("span", { class: "mcx-page", text: `page ${page + 1} of ${pages.toLocaleString("en-US")}` }),
-      h("button", { type: "button", class: "mcx-button", "data-focus": "next", onclick: () => go(page + 1), ...(page + 1 >= pages ? { disabled: "" } : {}) }, "Next ›"),
+      button("first", 0, "« First", page <= 0),
+      button("previous", page - 1, "‹ Previous", page <= 0),
+      h("span", { class: "mcx-page", text: `page ${(page + 1).toLocaleString("en-US")} of ${pages.toLocaleString("en-US")}` }),
+      button("next", page + 1, "Next ›", page + 1 >= pages),
+      button("last", pages - 1, "Last »", page + 1 >= pages),
     );
   }
 
@@ -284,7 +305,7 @@ function render({ model, el }) {
       if (!values.length) continue;
       const most = Math.max(...values.map(([, n]) => n));
       const section = h("div", { class: "mcx-facet" }, h("h4", { text: TITLES[field] }));
-      const click = (value) => send({ action: "facet", field, value });
+      const click = (value) => { typing = false; send({ action: "facet", field, value }); };
       if (field === "time") {
         const bars = h("div", { class: "mcx-histogram", role: "toolbar", "aria-label": "Cards over time" });
         bars.addEventListener("keydown", (event) => barKey(event, bars));
@@ -317,7 +338,10 @@ function render({ model, el }) {
 
   function drawPreview(preview) {
     const box = h("div", { class: `mcx-preview mcx-preview-${preview.kind}` });
-    if (preview.kind === "image") box.append(h("img", { src: preview.url, alt: preview.label }));
+    if (preview.kind === "image") {  // a picture the browser cannot decode says so, not a broken icon
+      const unreadable = () => box.replaceChildren(h("em", { text: `${preview.label}: cannot be shown here; download it` }));
+      box.append(h("img", { src: preview.url, alt: preview.label, onerror: unreadable }));
+    }
     else if (preview.kind === "audio" || preview.kind === "video") {
       box.append(h(preview.kind, { controls: "", preload: "metadata", src: preview.url }));
     } else box.innerHTML = preview.html; // built and escaped by Python (previews.py)
@@ -374,7 +398,7 @@ function render({ model, el }) {
       : h("p", { class: "mcx-muted", text: "never seen under a name" });
     detail.replaceChildren(
       h("div", { class: "mcx-facts" },
-        h("div", { class: "mcx-title", text: card.name || card.type }),
+        h("div", { class: "mcx-title", title: card.name || card.type, text: card.name || card.type }),
         h("div", { class: "mcx-muted", text: `${card.type} · ${card.size} · ${card.time}` }),
         h("div", { class: "mcx-fullhash" }, h("code", { text: card.hash }), copyButton(card.hash, say))),
       actions,
@@ -397,7 +421,11 @@ function render({ model, el }) {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   });
 
-  model.on("change:query", () => { query.value = model.get("query"); });
+  model.on("change:answered", () => {
+    clearTimeout(unanswered);
+    if (localStatus === NO_ANSWER) { localStatus = null; drawStatus(); }
+  });
+  model.on("change:query", () => { if (!typing) query.value = model.get("query"); });
   model.on("change:rows", drawGrid);
   model.on("change:order", drawGrid);
   // loads changes after rows (the grid is drawn by then): the page's signal that a load is shown

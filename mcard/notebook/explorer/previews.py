@@ -162,20 +162,30 @@ def _table_html(text: str, delimiter: Optional[str]) -> str:
             delimiter = csv.Sniffer().sniff(sample[:4096], delimiters=",;\t").delimiter
         except csv.Error:
             delimiter = ","
-    rows = []
-    for index, row in enumerate(csv.reader(io.StringIO(sample), delimiter=delimiter)):
-        if index > TABLE_ROWS:
-            break
-        rows.append(row[:TABLE_COLUMNS])
+    rows, counted, widest = [], 0, 0
+    for row in csv.reader(io.StringIO(sample), delimiter=delimiter):
+        counted += 1
+        widest = max(widest, len(row))
+        if len(rows) <= TABLE_ROWS:
+            rows.append(row[:TABLE_COLUMNS])
     if not rows:
         return "<em>an empty table</em>"
     head = "".join(f"<th>{escape(cell)}</th>" for cell in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:TABLE_ROWS + 1])
-    shown = min(len(rows) - 1, TABLE_ROWS)
-    return (
-        f'<table class="mcx-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-        f"<p><em>first {shown} rows</em></p>"
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:])
+    return f'<table class="mcx-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>' + (
+        f"<p><em>{escape(_table_extent(len(rows) - 1, counted - 1, len(sample) < len(text), widest))}</em></p>"
     )
+
+
+def _table_extent(shown: int, read: int, cut: bool, columns: int) -> str:
+    """What a table preview shows of the table: its rows (past the header) and columns."""
+    if cut:
+        extent = f"the first {shown:,} rows of a longer table"
+    elif read > shown:
+        extent = f"the first {shown:,} of {read:,} rows"
+    else:
+        extent = f"all {read:,} {'row' if read == 1 else 'rows'}"
+    return extent + (f", {TABLE_COLUMNS} of {columns:,} columns" if columns > TABLE_COLUMNS else "")
 
 
 def is_markdown(text: str, name: Optional[str]) -> bool:
@@ -187,18 +197,25 @@ def is_markdown(text: str, name: Optional[str]) -> bool:
 
 
 def _inline(line: str) -> str:
-    """Inline Markdown over already escaped text: code, links (http/https only), bold, italic."""
-    codes: list[str] = []
+    """Inline Markdown over already escaped text: code, links (http/https only), bold, italic.
+    Code and whole links are set aside first, so that a ``*`` in code or in a link's address is
+    never read as emphasis (a link's text gets its own)."""
+    kept: list[str] = []
 
-    def keep(match: re.Match[str]) -> str:
-        codes.append(f"<code>{match[1]}</code>")
-        return f"\x00{len(codes) - 1}\x00"
+    def keep(html: str) -> str:
+        kept.append(html)
+        return f"\x00{len(kept) - 1}\x00"
 
-    line = _CODE.sub(keep, line)
-    line = _LINK.sub(lambda m: f'<a href="{m[2]}" target="_blank" rel="noopener noreferrer nofollow">{m[1]}</a>', line)
-    line = _BOLD.sub(r"<strong>\1</strong>", line)
-    line = _ITALIC.sub(r"<em>\1</em>", line)
-    return re.sub("\x00(\\d+)\x00", lambda m: codes[int(m[1])], line)
+    def emphasized(text: str) -> str:
+        return _ITALIC.sub(r"<em>\1</em>", _BOLD.sub(r"<strong>\1</strong>", text))
+
+    def restored(text: str) -> str:
+        return re.sub("\x00(\\d+)\x00", lambda m: restored(kept[int(m[1])]), text)
+
+    line = _CODE.sub(lambda m: keep(f"<code>{m[1]}</code>"), line)
+    line = _LINK.sub(lambda m: keep(
+        f'<a href="{m[2]}" target="_blank" rel="noopener noreferrer nofollow">{emphasized(m[1])}</a>'), line)
+    return restored(emphasized(line))
 
 
 def markdown_html(text: str) -> str:

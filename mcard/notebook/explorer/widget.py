@@ -131,6 +131,9 @@ class Explorer(anywidget.AnyWidget):
     """How many times the grid was filled (the browser tests time Enter to its change)."""
     facet_loads = traitlets.Int(0).tag(sync=True)
     """How many times facets were counted (they may arrive after the grid)."""
+    answered = traitlets.Int(0, read_only=True).tag(sync=True)
+    """How many of the page's messages were handled: the page says when one goes unanswered
+    (a busy kernel, or one that restarted, which leaves this view without its widget)."""
     shown_query = traitlets.Unicode("", read_only=True).tag(sync=True)
     """The query whose cards the grid shows: pages, orders and facet clicks go on from it, and
     while ``query`` holds one that failed the page marks the grid as that query's."""
@@ -212,6 +215,8 @@ class Explorer(anywidget.AnyWidget):
                 handler()
         except (TypeError, ValueError) as exc:  # a message the page never sends
             self.say(f"error: {exc}", kind="error")
+        finally:
+            self.set_trait("answered", self.answered + 1)
 
     # -- query and pages -----------------------------------------------------------------------
     @_action
