@@ -105,6 +105,11 @@ async def _extra(db: Path) -> tuple[MCard, MCard]:
         return card, await store.create(wav(), name="beep.wav", source="test")
 
 
+async def _store(db: Path, content: bytes, name: str) -> MCard:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        return await store.create(content, name=name, source="test")
+
+
 async def _tags(db: Path, hash_str: str) -> tuple[list[str], bool]:
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
         return await store.tags(hash_str), await store.get(hash_str) is not None
@@ -328,6 +333,11 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 assert preview.locator("img").evaluate("img => img.naturalWidth") == 480
                 expect(root.locator(".mcx-detail .mcx-title")).to_have_text("hills.png")
                 shot(root, "06-image-preview")
+
+                broken = _apart(_store(db, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"garbage" * 50, "broken.png"))
+                run_query(root, broken.hash[:12])  # a picture no browser decodes: said, not a broken icon
+                expect(preview).to_have_text("image/png image: cannot be shown here; download it")
+                expect(root.locator(f'.mcx-row[data-hash="{broken.hash}"] img')).to_have_count(0)
 
                 run_query(root, files["poster.pdf"].hash[:12])
                 expect(preview.locator("img")).to_have_attribute("alt", "first page of a 1-page PDF")
