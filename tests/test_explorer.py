@@ -318,7 +318,7 @@ def test_a_hash_prefix_opens_that_card(store):
     assert explorer.selected == card.hash and explorer.detail["hash"] == card.hash
     assert explorer.total == 1 and explorer.status == f"card {card.hash}"
     explorer.run("deadbeef00")  # no card starts so: a word search for it
-    assert explorer.total == 0 and explorer.status == "no cards match"
+    assert explorer.total == 0 and explorer.status == "no cards match (nor does a hash start with it)"
     explorer.run("tags:holiday")  # a field misspelled is read as words: said when nothing matches
     assert explorer.status == ("no cards match (tags: is read as words; the fields are type:, tag:, name:, after:,"
                                " before:, size:)")
@@ -396,11 +396,15 @@ def test_the_detail_shows_names_and_sightings(store):
     detail = explorer.detail
     assert detail["name"] == "photo.png" and detail["sightings_total"] == 1
     assert detail["sightings"][0]["name"] == "photo.png" and detail["sightings"][0]["source"] == "seed"
+    assert detail["sightings"][0]["time"].endswith(" UTC") and detail["time"].endswith(" UTC")
     assert detail["tags"] == ["2026", "holiday"] and detail["type"] == "image/png"
     name, mime, data = explorer.download_payload()
     assert (name, mime, data) == ("photo.png", "image/png", made["png"].content)
     explorer.download()  # no browser to send it to: it must not fail
     assert explorer.status_kind == "info" and "photo.png" in explorer.status
+    spoof = cards.create("not a program", name="\u202egnp.exe")  # shown as "\u202egnp.exe", not a file name
+    open_card(explorer, spoof)
+    assert explorer.download_payload()[0] == spoof.hash[:12] + ".txt"
 
 
 def test_tags_are_edited_in_the_detail_pane(store):

@@ -93,5 +93,5 @@ def _sighting(seen: Sighting) -> dict[str, str]:
     return {
         "name": _read(lambda: shown(seen.name or "")),
         "source": _read(lambda: shown(seen.source or seen.path or "")),
-        "time": _read(lambda: human_time(seen.seen_at)),
+        "time": _read(lambda: human_time(seen.seen_at)) + " UTC",
     }

@@ -22,6 +22,7 @@ from mcard.domain.models.exceptions import MCardError, StorageError, ValidationE
 from mcard.domain.query.order import check_order
 from mcard.domain.query.syntax import unknown_fields_hint
 from mcard.domain.query.text import SearchSpec
+from mcard.exporting import safe_file_name
 from mcard.infrastructure.persistence.engine.base_engine import check_hash
 
 from ..display import CardList, cards_html, escape
@@ -266,7 +267,8 @@ class Explorer(anywidget.AnyWidget):
         self._fill(list(found), found.total, names, tags, found.words)
         first = self.page * size + 1
         if found.total == 0:
-            self.say(f"no cards match{unknown_fields_hint(query)}" if query.strip() else "no cards stored")
+            prefix = " (nor does a hash start with it)" if hash_prefix(query) is not None else ""
+            self.say(f"no cards match{prefix}{unknown_fields_hint(query)}" if query.strip() else "no cards stored")
         else:
             noun = "card" if found.total == 1 else "cards"
             order = ORDER_WORDS.get(self.order) or ("best first" if found.words else "newest first")
@@ -444,12 +446,15 @@ class Explorer(anywidget.AnyWidget):
             self.say(f"kept {self.selected}")
 
     def download_payload(self) -> Optional[tuple[str, str, bytes]]:
-        """(file name, MIME type, content) of the open card, or None."""
+        """(file name, MIME type, content) of the open card, or None. The file is named as the
+        card was last seen when that name is a plain file name (as an export's folder names
+        its files), else by its hash: a name shown with escapes is not a file's name."""
         card = self._call(self._wrapper.get(self.selected)) if self.selected else None
         if card is None:
             return None
-        name = self.detail.get("name") or f"{card.hash[:12]}{_suffix(card.content_type)}"
-        return name.replace("/", "_"), card.content_type, card.content_bytes
+        seen = self._call(self._wrapper.names_of([card.hash])).get(card.hash)
+        name = safe_file_name(seen) or f"{card.hash[:12]}{_suffix(card.content_type)}"
+        return name, card.content_type, card.content_bytes
 
     @_action
     def download(self) -> None:
