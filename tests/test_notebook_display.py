@@ -123,6 +123,21 @@ def test_a_text_preview_from_the_head_of_the_content_is_the_preview_of_the_card(
     assert text_preview(head.decode("utf-8", "replace"), card.size <= preview_head_bytes()) == preview(card)
 
 
+@given(st.text(st.sampled_from(" \t\n\u00a0\u202ea") | st.characters(codec="utf-8"), max_size=200),
+       st.booleans(), st.integers(1, 12))
+def test_a_text_preview_is_its_text_folded_cut_and_escaped(text, whole, chars):
+    """Every path of ``text_preview`` against its definition: whitespace runs folded to one
+    space, ``chars`` characters kept, control characters escaped, "…" when there is more."""
+    from mcard.domain.shown import shown
+
+    folded = " ".join(text[: chars * 2].split())
+    if whole and len(text) <= chars and text.isprintable():
+        expected = text
+    else:
+        expected = shown(folded[:chars]) + ("…" if len(folded) > chars or not whole or len(text) > chars * 2 else "")
+    assert text_preview(text, whole, chars) == expected
+
+
 def test_the_domain_imports_nothing_of_the_notebook_layer():
     code = (
         "import sys, mcard, mcard.domain\nfrom mcard import MCard\n"
