@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
 import logging
 import random
@@ -593,11 +594,15 @@ class PostgresStore(BaseStore):
     @contextlib.contextmanager
     def _readable(self) -> Iterator[None]:
         """Cards built from stored rows: a text that is not UTF-8 (a row another tool wrote)
-        is an ``UnreadableCardError``."""
+        is an ``UnreadableCardError`` that says what its content hashes to, which is the
+        row's hash unless that was changed too (``verify`` names the row either way)."""
         try:
             yield
         except UnicodeDecodeError as exc:
-            raise UnreadableCardError(f"{self._where}: {NOT_UTF8_TEXT}") from exc
+            found = exc.object if isinstance(exc.object, bytes) else b""
+            digest = hashlib.sha256(found).hexdigest() if found else None
+            named = f" (its content hashes to {digest})" if digest else ""
+            raise UnreadableCardError(f"{self._where}: {NOT_UTF8_TEXT}{named}") from exc
 
     async def _walk(
         self, conn: Any, tables: sql.Tables, spec: SearchSpec, filters: Filters, tests: postgres_search.WalkTests,
