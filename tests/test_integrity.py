@@ -216,6 +216,8 @@ async def damaged_labels_are_named_left_out_and_removed_alone(config, tamper, tm
             (first.hash, "tag", "tab\there"), (first.hash, "tag", " padded"), (second.hash, "tag", LONG_TAG)}
         assert await store.tags_of([first.hash, second.hash]) == {first.hash: ["fine"]}
         assert await store.tags(second.hash) == []
+        for query in ("", "type:text/plain"):  # over every card, and over the cards a query chooses
+            assert (await store.facets(query, by=("tag",)))["tag"] == [("fine", 1)]
         await export(store, tmp_path / "backup.jsonl", progress=False)
         async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "restored.db")) as restored:
             assert (await import_records(restored, tmp_path / "backup.jsonl", progress=False)).new == 2
@@ -229,6 +231,21 @@ async def damaged_labels_are_named_left_out_and_removed_alone(config, tamper, tm
         assert await store.get_many([first.hash, second.hash]) == {first.hash: first, second.hash: second}
         assert await store.tags(first.hash) == ["fine"]
         assert [s.name for s in (await store.sightings_of([first.hash]))[first.hash]] == ["first.txt"]
+
+
+async def test_remove_damaged_counts_every_row_it_named(tmp_path):
+    """A damaged card's own bad tag went with the card, uncounted: 2 named, "removed 1"."""
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        card = await store.create("soon changed")
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE card SET content = CAST('changed' AS BLOB) WHERE hash = ?", (card.hash,))
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, ' padded')", (card.hash,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(progress=False)
+        assert sorted(d.part for d in report.damaged) == ["card", "tag"]
+        assert await store.remove_damaged(report.damaged) == 2 and (await store.verify(progress=False)).ok
 
 
 async def test_damaged_sightings_and_tags_are_removed_alone_sqlite(tmp_path):

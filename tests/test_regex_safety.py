@@ -165,7 +165,10 @@ def test_regex_timeout_must_be_a_positive_number_of_seconds(tmp_path, bad):
         SQLiteConfig(db_path=tmp_path / "x.db", regex_timeout=bad)
 
 
-def test_ctrl_c_stops_a_runaway_search_on_the_command_line(tmp_path):
+@pytest.mark.parametrize("sent, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_ctrl_c_stops_a_runaway_search_on_the_command_line(tmp_path, sent, status):
+    """Ctrl-C, ``kill`` and a closed terminal alike: the child stops with the command (killed,
+    it ran on until its time limit, a minute by default)."""
     db = tmp_path / "cards.db"
     subprocess.run([MCARD, "--db", str(db), "add", "-"], input=STUCK.encode(), check=True, capture_output=True)
     command = subprocess.Popen([MCARD, "--db", str(db), "search", "--regex", RUNAWAY],
@@ -178,12 +181,12 @@ def test_ctrl_c_stops_a_runaway_search_on_the_command_line(tmp_path):
             if "R" in children.values():
                 break
         assert "R" in children.values()
-        command.send_signal(signal.SIGINT)
+        command.send_signal(sent)
         command.wait(timeout=30)
     finally:
         command.kill()
         command.communicate()
-    assert command.returncode == 130
+    assert command.returncode == status
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
 
 

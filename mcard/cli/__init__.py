@@ -1,5 +1,5 @@
 """The ``mcard`` command line. ``main()`` returns the exit status:
-0 ok, 1 not found, 2 bad usage or input, 3 storage failure, 130 interrupted.
+0 ok, 1 not found, 2 bad usage or input, 3 storage failure, 130 interrupted (143, 129: SIGTERM, SIGHUP).
 
 Every non-zero status comes with exactly one line on stderr, control characters escaped.
 """
@@ -10,6 +10,7 @@ import asyncio
 import errno
 import io
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Final, Optional
@@ -72,10 +73,27 @@ def _closed_streams_replaced() -> None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open for the process's life)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal), ended as Ctrl-C ends a command: what runs is
+    cancelled and cleaned up (a regular expression's child process is stopped, where it went on
+    until its time limit), then the exit status is 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise _Terminated(signum)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _closed_streams_replaced()
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     args = parse(argv)
+    for ending in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+        if ending is not None:
+            signal.signal(ending, _terminated)
     try:
         return asyncio.run(COMMANDS[args.command](args)) or EXIT_OK
     except NotFound as exc:
@@ -87,6 +105,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except StorageError as exc:
         fail(f"storage error: {exc}")
         return EXIT_STORAGE
+    except _Terminated as exc:
+        fail("terminated")
+        return 128 + exc.signum
     except KeyboardInterrupt:
         fail("interrupted")
         return EXIT_INTERRUPTED

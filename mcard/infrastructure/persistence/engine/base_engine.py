@@ -806,7 +806,10 @@ class BaseStore(ABC):
         self._check_loop()
         parsed = parse_find(query)
         fields = check_facets(by)
-        return await self._facets(fields, parsed.filters, parsed.words, parsed.left_out)
+        counted = await self._facets(fields, parsed.filters, parsed.words, parsed.left_out)
+        if "tag" in counted:  # as every read of tags, without those mcard would not store
+            counted["tag"] = [(tag, n) for tag, n in counted["tag"] if stored_tag_fault(tag) is None]
+        return counted
 
     async def stats(self) -> StoreStats:
         """How many cards, how many bytes, from when to when, and per content type."""
@@ -828,9 +831,9 @@ class BaseStore(ABC):
 
     async def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
         """Delete what ``verify()`` named (``VerifyReport.damaged``), as stored: the damaged
-        cards by their hashes (another tool may have stored one that is no hash at all, ``../x``
-        or upper case, which ``remove`` refuses), in one transaction; then the damaged sightings
-        and tags alone, never their cards, in another. How many rows were removed."""
+        sightings and tags alone, never their cards, in one transaction; then the damaged cards
+        by their hashes (another tool may have stored one that is no hash at all, ``../x`` or
+        upper case, which ``remove`` refuses), in another. How many rows were removed."""
         self._check_loop()
         if isinstance(damaged, (str, bytes, DamagedCard)) or not isinstance(damaged, Iterable):
             raise ValidationError(f"remove_damaged takes the damaged cards of a VerifyReport, got {type(damaged).__name__}")
@@ -851,8 +854,8 @@ class BaseStore(ABC):
                 tags.append((card.hash, card.label))  # type: ignore[arg-type]
             else:
                 raise ValidationError(f"a damaged part is a card, a sighting or a tag, not {card.part!r}")
-        keys = list(dict.fromkeys(keys))
-        removed = await self._remove_many(keys) if keys else 0
-        if sighting_keys or tags:
+        removed = 0
+        if sighting_keys or tags:  # first: those of a damaged card would go with it, uncounted
             removed += await self._remove_labels(list(dict.fromkeys(sighting_keys)), list(dict.fromkeys(tags)))
-        return removed
+        keys = list(dict.fromkeys(keys))
+        return removed + (await self._remove_many(keys) if keys else 0)
