@@ -187,8 +187,8 @@ def _format_of_path(path: Path) -> Optional[str]:
     if mode is not None and stat.S_ISDIR(mode):
         return "files"
     by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
-    if path.suffix in by_suffix:
-        return by_suffix[path.suffix]
+    if path.suffix.lower() in by_suffix:  # cards.JSONL too
+        return by_suffix[path.suffix.lower()]
     if mode is None:
         return None if path.suffix else "files"
     return None if stat.S_ISREG(mode) else "jsonl"

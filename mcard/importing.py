@@ -193,10 +193,10 @@ def iter_files(
             continue
         if not given.is_dir():
             read = given.resolve() if given.is_symlink() else given  # named by the caller: followed
-            yield FoundFile(given, given.name, os.fsdecode(given.absolute().parent), read.parent, read.name)
+            yield FoundFile(given, given.name, os.fsdecode(os.path.dirname(os.path.abspath(given))), read.parent, read.name)
             continue
         root = given.resolve()
-        source = os.fsdecode(given.absolute())
+        source = os.fsdecode(os.path.abspath(given))  # "notes" and "x/../notes" are one source
 
         def unlisted(_: OSError) -> None:  # its files are not known: the folder is counted
             skipped[UNREADABLE_FOLDER] += 1
@@ -510,7 +510,7 @@ def records_format(source: str | os.PathLike[str] | BinaryIO, format: Optional[s
         return format
     if stream:
         return "jsonl"
-    found = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}.get(Path(source).suffix)
+    found = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}.get(Path(source).suffix.lower())
     if found is None:
         raise ValidationError("records are read from .jsonl, .csv or .parquet exports (or give the format)")
     return found

@@ -180,3 +180,25 @@ def test_a_folder_no_one_may_write_in_is_named_as_the_cause(users_folder):
     finally:
         users_folder.chmod(0o755)
     assert_refused(result, f"no permission to write in the folder {users_folder}")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs commands as two other users")
+def test_a_write_blocked_by_another_users_wal_files_says_so():
+    """One user's reads leave SQLite's -wal and -shm files, which another user's writes cannot
+    use: the write said only that the database file, which it may write, is read-only."""
+    shared = Path(tempfile.mkdtemp(prefix="mcard-shared-"))
+    try:
+        shared.chmod(0o777)
+        db = shared / "cards.db"
+
+        def as_user(uid: int, *args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([MCARD, "--db", str(db), *args], capture_output=True, text=True, timeout=60,
+                                  user=uid, group=uid, extra_groups=[], cwd=shared)
+
+        assert as_user(1001, "add", "mine").returncode == 0
+        assert as_user(1002, "stats").returncode == 0
+        refused = as_user(1001, "add", "mine too")
+        assert refused.returncode == 3
+        assert "this user may not write cards.db-wal and cards.db-shm beside it" in refused.stderr
+    finally:
+        shutil.rmtree(shared)

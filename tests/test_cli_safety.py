@@ -89,13 +89,14 @@ def test_script_formats_escape_control_characters(db, args):
 
 
 def test_arguments_that_are_not_utf8_are_echoed_escaped(db, tmp_path):
+    """As the bytes they are (``\\xe9``), which is how an imported file's name shows them too."""
     exported = subprocess.run([MCARD, "--db", str(db), "export", b"caf\xe9.jsonl"], capture_output=True, cwd=tmp_path, timeout=60)
     assert exported.returncode == 1  # the hostile row is refused; the rest is exported
-    assert "exported 1 card to caf\\udce9.jsonl" in printed(exported)
+    assert "exported 1 card to caf\\xe9.jsonl" in printed(exported)
     assert (tmp_path.joinpath(os.fsdecode(b"caf\xe9.jsonl"))).stat().st_size > 0
     removed = subprocess.run([MCARD, "--db", str(db), "rm", b"\x9b\xff"], capture_output=True, cwd=tmp_path, timeout=60)
     assert removed.returncode == 2 and len(removed.stderr.splitlines()) == 1
-    assert "\\udc9b\\udcff" in printed(removed)
+    assert "\\udc9b\\udcff" in printed(removed)  # a value quoted as Python writes it
 
 
 @pytest.fixture

@@ -386,6 +386,7 @@ def test_characters_of_no_width_show_as_escapes_on_every_screen_alike():
     from mcard.domain.shown import UNSAFE, shown
 
     assert shown("zw\u200btag \u2060x \ufeffy") == "zw\\u200btag \\u2060x \\ufeffy"
+    assert shown("caf\udce9") == "caf\\xe9"  # a path's byte that was not UTF-8, as a name shows it
     family, persian = "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
     assert shown(family) == family and shown(persian) == persian
     page = (Path(__file__).parents[1] / "mcard" / "notebook" / "explorer" / "explorer.js").read_text()

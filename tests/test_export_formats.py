@@ -27,7 +27,7 @@ async def stored(path) -> list[MCard]:
         return [card async for card in store.iterate()]
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet", ".JSONL", ".Csv"])
 async def test_every_record_format_restores_the_cards_exactly(tmp_path, suffix):
     out = tmp_path / f"cards{suffix}"
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "source.db")) as source:

@@ -52,6 +52,10 @@ async def test_importing_again_records_nothing_new(store, tmp_path):
     before = {c.hash: await store.sightings(c.hash) for c in await store.list()}
     await import_paths(store, [root], progress=False)
     assert {c.hash: await store.sightings(c.hash) for c in await store.list()} == before
+    (root / "photos" / "extra").mkdir()  # the same folder, or file, spelt another way
+    await import_paths(store, [root / "photos" / "extra" / ".." / ".." / ".." / "files"], progress=False)
+    await import_paths(store, [root / "photos" / ".." / "notes.txt"], progress=False)
+    assert {c.hash: await store.sightings(c.hash) for c in await store.list()} == before
 
 
 async def test_a_file_given_alone_is_seen_in_its_folder(store, tmp_path):

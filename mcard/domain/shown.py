@@ -23,6 +23,8 @@ UNSAFE: Final = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
 
 def _escaped(character: str) -> str:
     code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (a path's, decoded by os.fsdecode)
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 

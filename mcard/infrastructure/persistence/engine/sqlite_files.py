@@ -64,6 +64,11 @@ def explain(exc: BaseException, path: Path) -> str:
             causes.append(f"no permission to write in the folder {folder}, where SQLite keeps the -wal and -shm files")
         if path.exists() and not os.access(path, os.W_OK):
             causes.append(f"the file {path} is read-only")
+        locked = [name for name in (f"{path.name}-wal", f"{path.name}-shm")  # left by another user's reads
+                  if (folder / name).exists() and not os.access(folder / name, os.W_OK)]
+        if locked:
+            causes.append(f"this user may not write {' and '.join(locked)} beside it, which another user's reads"
+                          " made; SQLite must write them: give this user write access, or remove them while no one reads")
         if causes:
             return "; ".join(causes)
         if primary == sqlite3.SQLITE_READONLY:
