@@ -111,8 +111,12 @@ def card_from_file_bytes(data: bytes) -> MCard:
 
 
 def _matches(relative: str, patterns: Sequence[str]) -> bool:
-    name = relative.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatchcase(relative, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+    """Whether a file (its path under the folder imported, ``/``-separated) matches one of
+    ``patterns``: by that path, by its name, or by a folder it is in, named by its name or its
+    path (``drafts`` or ``docs/drafts`` takes every file under it, as rsync and git read them)."""
+    parts = relative.split("/")
+    names = {relative, *parts, *("/".join(parts[:end]) for end in range(1, len(parts)))}
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
 
 def _link_target(path: Path) -> Path | None:
@@ -160,13 +164,24 @@ def _checked_arguments(
 
 def _patterns(patterns: object, name: str) -> tuple[str, ...]:
     if isinstance(patterns, str):
-        return (patterns,)
+        return (_plain(patterns),)
     if isinstance(patterns, (bytes, bytearray)) or not isinstance(patterns, Iterable):
         raise ValidationError(f"{name} must be a glob pattern or an iterable of them, got {type(patterns).__name__}")
     listed = tuple(patterns)
     if not all(isinstance(pattern, str) for pattern in listed):
         raise ValidationError(f"{name} patterns must be str")
-    return listed
+    return tuple(_plain(pattern) for pattern in listed)
+
+
+def _plain(pattern: str) -> str:
+    """A pattern as ``_matches`` reads it: ``./drafts/``, ``**/drafts`` and ``drafts/**`` as ``drafts``."""
+    if pattern.startswith("./"):
+        pattern = pattern[2:]
+    while pattern.startswith("**/"):
+        pattern = pattern[3:]
+    while pattern.endswith("/**") or (pattern.endswith("/") and len(pattern) > 1):
+        pattern = pattern[:-3] if pattern.endswith("/**") else pattern[:-1]
+    return pattern
 
 
 def iter_files(

@@ -130,6 +130,22 @@ async def test_one_path_or_one_pattern_is_not_taken_for_a_list_of_characters(sto
     assert sorted(c.content for c in await store.list()) == ["# a\n", "# ab\n", "# b\n", "in ab\n"]
 
 
+@pytest.mark.parametrize("pattern, kept", [
+    ("drafts", ["a.md", "b.txt", "sub/e.md"]), ("drafts/", ["a.md", "b.txt", "sub/e.md"]),
+    ("./drafts/*", ["a.md", "b.txt", "sub/e.md"]), ("**/drafts/**", ["a.md", "b.txt", "sub/e.md"]),
+    ("deep", ["a.md", "b.txt", "drafts/c.md", "sub/e.md"]), ("*.md", ["b.txt"]), ("sub/*.md", ["a.md", "b.txt", "drafts/c.md", "drafts/deep/d.md"]),
+])
+async def test_a_folder_is_excluded_by_its_name_or_path(store, tmp_path, pattern, kept):
+    """As rsync, git and ripgrep read it: ``--exclude drafts`` took nothing out."""
+    from mcard.importing import iter_files
+
+    root = tmp_path / "root"
+    for relative in ("a.md", "b.txt", "drafts/c.md", "drafts/deep/d.md", "sub/e.md"):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(relative)
+    assert sorted(found.relative for found in iter_files(root, exclude=pattern)) == kept
+
+
 @pytest.mark.parametrize("paths, include", [(b"bytes", ()), (5, ()), ([Path("."), 5], ()), (["."], b"*.md"),
                                             (["."], ["*.md", 3])])
 async def test_paths_and_patterns_of_other_kinds_are_refused(store, paths, include):

@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = add("import", "store files and folders (recursively) as cards; - stores standard input as one card")
     cmd.add_argument("paths", nargs="+", metavar="PATH")
-    cmd.add_argument("--include", action="append", default=[], metavar="GLOB", help="only matching files (repeatable)")
-    cmd.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files (repeatable)")
+    cmd.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files whose name, path under the folder, or a folder of theirs matches (repeatable)")
+    cmd.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name, path under the folder, or a folder of theirs matches: --exclude node_modules (repeatable)")
     cmd.add_argument(
         "--records", action="store_true",
         help="PATH is an export (.jsonl, .csv, .parquet; -: JSON Lines on standard input): restore its "
