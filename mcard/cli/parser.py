@@ -109,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = add("import", "store files and folders (recursively) as cards; - stores standard input as one card")
     cmd.add_argument("paths", nargs="+", metavar="PATH")
-    cmd.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files whose name, path under the folder, or a folder of theirs matches (repeatable)")
-    cmd.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name, path under the folder, or a folder of theirs matches: --exclude node_modules (repeatable)")
+    matched = "whose name, path under the folder, or a folder of theirs matches"
+    cmd.add_argument("--include", action="append", default=[], metavar="GLOB", help=f"only files {matched} (repeatable)")
+    cmd.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                     help=f"skip files {matched}: --exclude node_modules (repeatable)")
     cmd.add_argument(
         "--records", action="store_true",
         help="PATH is an export (.jsonl, .csv, .parquet; -: JSON Lines on standard input): restore its "
