@@ -168,3 +168,10 @@ def test_verify_remove_takes_away_a_row_stored_under_no_hash(db):
     assert "removed" not in json.loads(hint.stdout) and b"mcard verify --remove deletes them" in hint.stderr
     assert json.loads(mcard("verify", "--remove", "--json", db=db, check=1).stdout)["removed"] == 1
     assert as_json(mcard("ls", "--json", db=db)) == []
+
+
+def test_a_hash_another_tool_stored_keeps_the_table_columns_in_line(db):
+    """Escaped, its first 12 characters took more room than the column: the rest of the row moved."""
+    lines = printed(mcard("ls", db=db)).splitlines()
+    at = lines[0].index("G_TIME")
+    assert all(re.match(r"\d{4}-\d\d-\d\d", line[at:]) for line in lines[1:]), lines

@@ -170,8 +170,10 @@ class CardPrinter:
             self._start()
         if self.format == "table":
             shown = preview_of(card) if preview is None else preview
-            fields = (card.hash[:HASH_SHOWN], card.g_time_text, str(card.size), str(card.content_type))
-            cells = [*(safe(field) for field in fields), cut(safe(name or ""), NAME_SHOWN), safe(shown)]
+            fields = (card.g_time_text, str(card.size), str(card.content_type))
+            escaped = safe(card.hash)  # another tool's hash, escaped, still fits its column
+            hash_cell = card.hash[:HASH_SHOWN] if escaped == card.hash else cut(escaped, HASH_SHOWN)
+            cells = [hash_cell, *(safe(field) for field in fields), cut(safe(name or ""), NAME_SHOWN), safe(shown)]
             self._write(_table_line(cells) + "\n")
         elif self._csv is not None:
             cells = {**dict.fromkeys(self.columns, ""), **record,
