@@ -230,6 +230,27 @@ def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
     assert active_cell(page) == cell
 
 
+def check_facet_keys(page, root) -> None:  # type: ignore[no-untyped-def]
+    """A facet's values are one stop for Tab (a value a stop took 33 Tabs to reach the grid);
+    the up and down arrows, Home and End move between them."""
+    from playwright.sync_api import expect
+
+    lists = root.locator(".mcx-facets [role=toolbar][aria-orientation=vertical]")  # a facet's values: one stop each
+    stops = lists.evaluate_all("lists => lists.map((list) => [...list.children].filter((v) => v.tabIndex === 0).length)")
+    assert stops and set(stops) == {1}, stops
+    sizes = lists.evaluate_all("lists => lists.map((list) => list.children.length)")
+    longest = lists.nth(sizes.index(max(sizes)))
+    assert max(sizes) >= 2, sizes
+    values = longest.locator(".mcx-facet-value")
+    values.first.focus()
+    page.keyboard.press("ArrowDown")
+    expect(values.nth(1)).to_be_focused()
+    page.keyboard.press("Home")
+    expect(values.first).to_be_focused()
+    page.keyboard.press("Tab")  # on past this facet, not to its next value
+    assert not longest.evaluate("list => list.contains(document.activeElement)")
+
+
 @pytest.mark.parametrize("theme", sorted(THEMES))
 def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -256,6 +277,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(status).to_have_text(re.compile(r"^1–10 of [\d,]+ cards, newest first$"))
                 assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
                 check_time_axis(root)
+                check_facet_keys(page, root)
                 shot(page, "01-opened")
 
                 # typed while the last query runs: the kernel's echo of that query, a round trip

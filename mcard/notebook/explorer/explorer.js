@@ -272,6 +272,7 @@ function render({ model, el }) {
 
   const TITLES = { content_type: "Type", tag: "Tags", time: "Time", size: "Size" };
   const BAR_MOVES = { ArrowRight: 1, ArrowLeft: -1, Home: -Infinity, End: Infinity };
+  const LIST_MOVES = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
 
   // An ISO week ("2026-W09") with the dates it runs from Monday to Sunday.
   function bucketTitle(value) {
@@ -283,13 +284,14 @@ function render({ model, el }) {
     return `${value} (${day(monday)} to ${day(Math.min(monday + 6 * 86_400_000, Date.UTC(9999, 11, 31)))})`;
   }
 
-  // The bars are one stop for Tab; arrow keys, Home and End move between those with cards.
-  function barKey(event, bars) {
-    if (!(event.key in BAR_MOVES)) return;
+  // The histogram's bars (those with cards) and each facet's values are one stop for Tab;
+  // arrow keys, Home and End move among them (a value a stop took 33 Tabs to the grid).
+  function rove(event, group, selector, moves) {
+    if (!(event.key in moves)) return;
     event.preventDefault();
-    const live = [...bars.querySelectorAll(".mcx-bar-v:not([disabled])")];
-    const to = live[Math.min(live.length - 1, Math.max(0, live.indexOf(event.target) + BAR_MOVES[event.key]))];
-    for (const bar of live) bar.tabIndex = bar === to ? 0 : -1;
+    const live = [...group.querySelectorAll(selector)];
+    const to = live[Math.min(live.length - 1, Math.max(0, live.indexOf(event.target) + moves[event.key]))];
+    for (const item of live) item.tabIndex = item === to ? 0 : -1;
     to.focus();
   }
 
@@ -308,7 +310,7 @@ function render({ model, el }) {
       const click = (value) => { typing = false; send({ action: "facet", field, value }); };
       if (field === "time") {
         const bars = h("div", { class: "mcx-histogram", role: "toolbar", "aria-label": "Cards over time" });
-        bars.addEventListener("keydown", (event) => barKey(event, bars));
+        bars.addEventListener("keydown", (event) => rove(event, bars, ".mcx-bar-v:not([disabled])", BAR_MOVES));
         let stop = true;
         for (const [value, n] of values) {
           const label = `${bucketTitle(value)}: ${n.toLocaleString("en-US")}`;
@@ -322,12 +324,18 @@ function render({ model, el }) {
         const ends = values.length > 1 ? [values[0][0], values[values.length - 1][0]] : [values[0][0]];
         section.append(bars, h("div", { class: "mcx-range" }, ...ends.map((end) => h("span", { text: end }))));
       } else {
-        for (const [value, n] of values) {
-          section.append(h("button", { type: "button", class: "mcx-facet-value", title: String(value), "data-focus": `facet:${field}:${value}`, onclick: () => click(value) },
+        const list = h("div", { role: "toolbar", "aria-orientation": "vertical", "aria-label": TITLES[field] });
+        list.addEventListener("keydown", (event) => rove(event, list, ".mcx-facet-value", LIST_MOVES));
+        values.forEach(([value, n], index) => {
+          list.append(h("button", {
+            type: "button", class: "mcx-facet-value", title: String(value), tabindex: index ? "-1" : "0",
+            "data-focus": `facet:${field}:${value}`, onclick: () => click(value),
+          },
             h("span", { class: "mcx-fill", style: `width:${(100 * n) / most}%` }),
             h("span", { class: "mcx-label", text: String(value) }),
             h("span", { class: "mcx-count", text: n.toLocaleString("en-US") })));
-        }
+        });
+        section.append(list);
         const more = model.get("facets_left_out")[field] || 0;
         if (more) section.append(h("div", { class: "mcx-more", text: `and ${more.toLocaleString("en-US")} more: type ${field === "tag" ? "tag:" : "type:"}… to find one` }));
       }
