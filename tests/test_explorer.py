@@ -534,10 +534,9 @@ def test_an_ambiguous_prefix_lists_the_cards_it_could_be(tmp_path):
     write_foreign_rows(path, [_row(twins[0], b"one twin"), _row(twins[1], b"other twin", g_time=2)])
     with mcard.notebook.open(path) as cards:
         explorer = cards.explorer()
-        explorer.run("abcdef01")
-        assert explorer.status_kind == "error"
-        assert explorer.status.startswith("hash prefix abcdef01 matches more than one card")
-        assert all(twin in explorer.status for twin in twins)
+        explorer.run("abcdef01")  # shown to pick from (the message listed their hashes as text)
+        assert explorer.status == "2 cards' hashes start with abcdef01: pick one" and explorer.status_kind == "info"
+        assert sorted(row["hash"] for row in explorer.rows) == twins and explorer.shown_query == "abcdef01"
         explorer.run("abcdef011")
         assert explorer.selected == twins[1] and explorer.detail["preview"]["html"] == "<pre>other twin</pre>"
 

@@ -18,7 +18,7 @@ import anywidget
 import traitlets
 
 from mcard.domain.models.card import MCard, is_digest
-from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
+from mcard.domain.models.exceptions import AmbiguousHashError, MCardError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
 from mcard.domain.query.syntax import unknown_fields_hint
 from mcard.domain.query.text import SearchSpec
@@ -64,6 +64,8 @@ def _action(method: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
+SHOWN_CANDIDATES: Final = 10
+"""The most cards shown when a hash prefix names several (``resolve`` lists up to 11)."""
 ORDER_WORDS: Final = {
     "newest": "newest first", "oldest": "oldest first", "largest": "largest first",
     "smallest": "smallest first", "type": "by type", "name": "by name",
@@ -230,7 +232,12 @@ class Explorer(anywidget.AnyWidget):
         self._set_quietly(query=text, page=0)
         try:
             prefix = hash_prefix(text)
-            full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
+            try:
+                full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
+            except AmbiguousHashError as exc:
+                self._show_candidates(exc)
+                self.set_trait("shown_query", text)
+                return
             if full is not None:
                 self._open_hash(full)
                 self.set_trait("shown_query", text)
@@ -255,6 +262,22 @@ class Explorer(anywidget.AnyWidget):
         self.facets = {}
         self.select(full)
         self.say(f"card {full}")
+
+    def _show_candidates(self, ambiguous: AmbiguousHashError) -> None:
+        """The cards a hash prefix names when it names several (the first ones), to pick from:
+        the message listed their hashes as text."""
+        most = min(SHOWN_CANDIDATES, self.page_size)
+        shown = ambiguous.candidates[:most]
+        found = self._call(self._wrapper.get_many(shown))
+        cards = [found[key] for key in shown if key in found]
+        hashes = [card.hash for card in cards]
+        names, tags = self._call(self._wrapper.names_of(hashes)), self._call(self._wrapper.tags_of(hashes))
+        self._fill(cards, len(cards), names, tags, None)
+        self._cancel_facets()
+        self.facets = {}
+        more = len(ambiguous.candidates) > most
+        self.say(f"{'more than ' if more else ''}{len(cards)} cards' hashes start with {ambiguous.prefix}:"
+                 f" pick one{' (the first shown)' if more else ''}")
 
     def _load(self, query: str) -> None:
         size = self.page_size
