@@ -261,7 +261,8 @@ class NotebookCards(LabelMethods):
         return self._run(self._wrapper.remove_many(listed(hashes, "remove_many")))
 
     def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
-        """Delete the damaged cards ``verify()`` named (``report.damaged``), by their hashes as stored."""
+        """Delete what ``verify()`` named (``report.damaged``) as stored: damaged cards by their
+        hashes, damaged sightings and tags alone."""
         return self._run(self._wrapper.remove_damaged(listed(damaged, "remove_damaged")))
 
     def iterate(

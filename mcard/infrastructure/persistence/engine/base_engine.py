@@ -342,9 +342,10 @@ class BaseStore(ABC):
         if field == "time":
             times = [card.g_time for card in cards]
             field = time_width(min(times, default=None), max(times, default=None))
+        tagged = await self._tags([card.hash for card in cards]) if field == "tag" and cards else {}  # one read
         counts: dict[Any, int] = {}
         for card in cards:
-            for value in await facet_values(self, field, card):
+            for value in facet_values(field, card, tagged.get(card.hash, ())):
                 counts[value] = counts.get(value, 0) + 1
         return order_facet(field, counts)
 

@@ -600,7 +600,7 @@ class PostgresStore(BaseStore):
             yield
         except UnicodeDecodeError as exc:
             found = exc.object if isinstance(exc.object, bytes) else b""
-            digest = hashlib.sha256(found).hexdigest() if found else None
+            digest = hashlib.new(self.config.hash_algorithm, found).hexdigest() if found else None
             named = f" (its content hashes to {digest})" if digest else ""
             raise UnreadableCardError(f"{self._where}: {NOT_UTF8_TEXT}{named}") from exc
 
