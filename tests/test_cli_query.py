@@ -102,6 +102,23 @@ def test_a_long_facet_says_what_it_leaves_out():
     assert "t29" in shown and "t30" not in shown and "… 10 more values (--json lists them all)" in shown
 
 
+def test_until_a_month_a_week_or_a_year_includes_all_of_it():
+    from datetime import datetime, timezone
+
+    from mcard import ValidationError
+    from mcard.cli.commands import parse_time
+
+    last_moment = datetime.max.time()
+    assert parse_time("2024-02", "until", end_of_day=True) == datetime.combine(datetime(2024, 2, 29), last_moment, timezone.utc)
+    assert parse_time("2026-W01", "until", end_of_day=True) == datetime.combine(datetime(2026, 1, 4), last_moment, timezone.utc)
+    assert parse_time("2026", "until", end_of_day=True) == datetime.combine(datetime(2026, 12, 31), last_moment, timezone.utc)
+    assert parse_time("2026-W01", "since") == datetime(2025, 12, 29, tzinfo=timezone.utc)
+    assert parse_time("2026-02", "since") == datetime(2026, 2, 1, tzinfo=timezone.utc)
+    with pytest.raises(ValidationError, match="--until: not an ISO 8601 time or date"):
+        parse_time("2026-00", "until", end_of_day=True)
+    assert parse_time("9999-W52", "until", end_of_day=True) == datetime.max.replace(tzinfo=timezone.utc)  # to 10000-01-02
+
+
 def test_since_and_until_take_a_date_with_an_offset_as_that_day_there():
     from datetime import datetime, timezone
 

@@ -595,6 +595,23 @@ async def test_a_date_with_an_offset_is_its_midnight_there(store):
     assert west.total == sum(1 for c, _, _ in CORPUS if c.g_time < east + timedelta(hours=5))
 
 
+async def test_a_month_a_week_or_a_year_is_its_first_instant(store):
+    """``after:2025-12 before:2026-01`` is December, as a month facet names it; so are ISO weeks
+    and years, all in UTC."""
+    def between(start: datetime, end: datetime) -> int:
+        return sum(1 for card, _, _ in CORPUS if start <= card.g_time < end)
+
+    december = datetime(2025, 12, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    week_48 = datetime(2025, 11, 24, tzinfo=timezone.utc), datetime(2025, 12, 1, tzinfo=timezone.utc)
+    assert between(*december) and between(*week_48)
+    assert (await store.find("after:2025-12 before:2026-01")).total == between(*december)
+    assert (await store.find("after:2025-W48 before:2025W49")).total == between(*week_48)
+    assert (await store.find("after:2025 before:2026")).total == between(datetime(2025, 1, 1, tzinfo=timezone.utc), december[1])
+    for bad, position in (("after:2025-13", 6), ("before:2025-W54", 7), ("after:2025-1", 6), ("after:202512", 6)):
+        with pytest.raises(ValidationError, match=f"position {position}"):
+            await store.find(bad)
+
+
 async def test_a_time_between_two_microseconds_bounds_as_the_time_it_lies_before(store):
     """Cards keep microseconds: ``after:`` and ``before:`` a time with more fractional digits
     start at the next microsecond (Python cuts the digits off, which moved the bound back)."""

@@ -5,15 +5,16 @@
 
 Fields narrow (``Filters``); the rest is a word search (``text.parse_words``). ``after:`` is
 inclusive and ``before:`` exclusive (a date means its first instant, UTC unless an offset is
-given), so ``after:2026-01-01 before:2026-02-01`` is January. ``size:`` takes ``>N``, ``>=N``,
-``<N``, ``<=N``, ``N`` or ``N..M``, with ``B``, ``K``/``KB``/``KiB``, ``M``..., ``G``... (all
-powers of 1024). A field's value may be quoted (``name:"my photo.png"``, a quote in it
+given; so does a month, ISO week or year, in UTC), so ``after:2026-01 before:2026-02`` is
+January. ``size:`` takes ``>N``, ``>=N``, ``<N``, ``<=N``, ``N`` or ``N..M``, with ``B``,
+``K``/``KB``/``KiB``, ``M``..., ``G``... (all powers of 1024). A field's value may be quoted (``name:"my photo.png"``, a quote in it
 doubled: ``tag:"a""b"`` is the tag a"b). A malformed query is
 a ``ValidationError`` naming the position of the problem.
 """
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"
 _SIZE: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]i?b?|b)?", re.IGNORECASE)
 _DATE_WITH_OFFSET: Final = re.compile(r"(?P<date>[0-9]{4}-?[0-9]{2}-?[0-9]{2})(?P<offset>[+-][0-9]{2}:?[0-9]{2})")
 _EXTENDED_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_PERIOD: Final = re.compile(r"(?P<year>[0-9]{4})(?:-(?P<month>[0-9]{2})|-?W(?P<week>[0-9]{2}))?")
+"""A year, a month or an ISO week (``2026``, ``2026-01``, ``2026-W05``), as facets name them; UTC."""
 _BETWEEN_MICROSECONDS: Final = re.compile(r"[Tt ][0-9]{2}(?::?[0-9]{2}){2}[.,][0-9]{6}[0-9]*[1-9]")
 """A time of day with a fraction beyond the microseconds (which Python cuts off)."""
 _FRACTION_BEFORE_SECONDS: Final = re.compile(r"[Tt ][0-9]{2}(?::?[0-9]{2})?[.,]")
@@ -161,15 +164,20 @@ def _value(field: str, value: str, position: int) -> object:
 def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
     """An ISO 8601 date or time; naive when it has no offset. A date is its first instant (with
     ``end_of_day``, its last), also with an offset: ``2026-01-01+02:00`` is that day two hours
-    east of UTC; so is a time between two microseconds (cards keep microseconds) the first
-    microsecond after it (with ``end_of_day``, the last before it). A fraction of an hour or a
-    minute is refused (Python would read it as one of a second). Between a date and its time
-    only ``T`` or a space (Python 3.11 takes any character there, and read ``+02:00`` as a time
-    of day)."""
+    east of UTC; a year, a month or an ISO week (``2026``, ``2026-01``, ``2026-W05``, in UTC) is
+    its first day's first instant (with ``end_of_day``, its last day's last); a time between two
+    microseconds (cards keep microseconds) is the first microsecond after it (with
+    ``end_of_day``, the last before it). A fraction of an hour or a minute is refused (Python
+    would read it as one of a second). Between a date and its time only ``T`` or a space
+    (Python 3.11 takes any character there, and read ``+02:00`` as a time of day)."""
     text = text.replace("Z", "+00:00")
+    period = _PERIOD.fullmatch(text)
     dated = _DATE_WITH_OFFSET.fullmatch(text)
     try:
-        day = date.fromisoformat(dated["date"] if dated else text)
+        if period:
+            day = _period_day(period, last=end_of_day)
+        else:
+            day = date.fromisoformat(dated["date"] if dated else text)
     except ValueError:
         if _EXTENDED_DATE.match(text) and len(text) > 10 and text[10] not in "Tt ":
             raise ValidationError("not an ISO 8601 date or time") from None
@@ -192,6 +200,16 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
         return moment.replace(tzinfo=datetime.fromisoformat(f"2000-01-01T00:00{dated['offset']}").tzinfo)
     except ValueError:  # an offset of 24 hours or more
         raise ValidationError("not an ISO 8601 date or time") from None
+
+
+def _period_day(period: re.Match[str], *, last: bool) -> date:
+    """The first (or last) day of a year, month or ISO week; ``ValueError`` for none such."""
+    year = int(period["year"])
+    if period["week"]:
+        monday = date.fromisocalendar(year, int(period["week"]), 1)
+        return monday + timedelta(days=min(6, (date.max - monday).days)) if last else monday
+    month = int(period["month"] or (12 if last else 1))
+    return date(year, month, calendar.monthrange(year, month)[1] if last else 1)
 
 
 def _time(text: str) -> datetime:
