@@ -193,13 +193,16 @@ async def test_verify_reports_sightings_and_tags_of_cards_not_stored(tmp_path):
 
 
 LONG_TAG = "t" * 300
+LATER = 4_102_444_800_000_000
+"""2100-01-01 in microseconds: a malformed sighting newer than every sound one."""
 
 
 async def damaged_labels_are_named_left_out_and_removed_alone(config, tamper, tmp_path) -> None:
     """Sightings and tags another tool wrote that mcard would not store: ``verify`` names each
     as a sighting or tag, readers leave them out (an export of the store imports again, a sync
-    copies the true tags), and ``remove_damaged`` deletes them, never their cards (it deleted the
-    card a sighting belonged to)."""
+    copies the true tags; names, name filters and the name order read the sound sightings
+    alone), and ``remove_damaged`` deletes them, never their cards (it deleted the card a
+    sighting belonged to)."""
     from mcard import sync
     from mcard.exporting import export
     from mcard.importing import import_records
@@ -216,6 +219,10 @@ async def damaged_labels_are_named_left_out_and_removed_alone(config, tamper, tm
             (first.hash, "tag", "tab\there"), (first.hash, "tag", " padded"), (second.hash, "tag", LONG_TAG)}
         assert await store.tags_of([first.hash, second.hash]) == {first.hash: ["fine"]}
         assert await store.tags(second.hash) == []
+        assert await store.names_of([first.hash, second.hash]) == {first.hash: "first.txt"}
+        assert (await store.find("name:x")).total == 0
+        assert [c.hash for c in await store.find("name:first.txt")] == [first.hash]
+        assert [c.hash for c in await store.find("", order="name")] == [first.hash, second.hash]
         for query in ("", "type:text/plain"):  # over every card, and over the cards a query chooses
             assert (await store.facets(query, by=("tag",)))["tag"] == [("fine", 1)]
         await export(store, tmp_path / "backup.jsonl", progress=False)
@@ -254,7 +261,7 @@ async def test_damaged_sightings_and_tags_are_removed_alone_sqlite(tmp_path):
     async def tamper(first: str, second: str) -> None:
         db = sqlite3.connect(path)
         db.executemany("INSERT INTO sighting (key, hash, name, size, seen_at) VALUES (?, ?, 'x', ?, ?)",
-                       [("negative size", first, -1, 0), ("far past", second, None, -2**62)])
+                       [("negative size", first, -1, LATER), ("far past", second, None, -2**62)])
         db.executemany("INSERT INTO tag (hash, tag) VALUES (?, ?)",
                        [(first, "tab\there"), (first, " padded"), (second, LONG_TAG)])
         db.commit()
@@ -274,7 +281,7 @@ async def test_damaged_sightings_and_tags_are_removed_alone_postgres(postgres_sc
         try:
             await conn.executemany(f'INSERT INTO "{schema}".card_sighting (key, hash, name, size, seen_at)'
                                    " VALUES ($1, $2, 'x', $3, $4)",
-                                   [("negative size", first, -1, 0), ("far past", second, None, -2**62)])
+                                   [("negative size", first, -1, LATER), ("far past", second, None, -2**62)])
             await conn.executemany(f'INSERT INTO "{schema}".card_tag (hash, tag) VALUES ($1, $2)',
                                    [(first, "tab\there"), (first, " padded"), (second, LONG_TAG)])
         finally:

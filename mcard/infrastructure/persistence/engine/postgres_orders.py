@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Final
 
 from mcard.domain.query import DEFAULT_ORDER
 
+from .sighting_rows import POSTGRES_SOUND
+
 if TYPE_CHECKING:
     from .postgres_sql import Tables
 
@@ -25,7 +27,7 @@ def ordering(tables: Tables, order: str) -> str:
     if order == "name":  # the latest name, as names_of reads it; cards without one last
         latest = (
             f"(SELECT s.name FROM {tables.sighting} AS s WHERE s.hash = c.hash AND s.name IS NOT NULL"
-            " ORDER BY s.seen_at DESC, s.key DESC LIMIT 1)"
+            f" AND {POSTGRES_SOUND} ORDER BY s.seen_at DESC, s.key DESC LIMIT 1)"
         )
         return f""" ORDER BY {latest} IS NULL, {latest} COLLATE "C", c.g_time DESC, c.hash DESC"""
     return " ORDER BY c.g_time DESC, c.hash DESC" if order == DEFAULT_ORDER else ORDER_BY[order]

@@ -35,6 +35,7 @@ from . import sql_filters
 from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
 from .integrity import MAYBE_NOT_A_TAG, DamagedCard, damaged_labels
+from .sighting_rows import POSTGRES_SOUND
 from .write_batcher import WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -566,7 +567,7 @@ async def sightings(conn: Connection, tables: Tables, hashes: Sequence[str]) -> 
 async def names(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[str, str]:
     rows = await conn.fetch(
         f"SELECT DISTINCT ON (hash) hash, name FROM {tables.sighting}"
-        " WHERE hash = ANY($1::text[]) AND name IS NOT NULL ORDER BY hash, seen_at DESC, key DESC",
+        f" WHERE hash = ANY($1::text[]) AND name IS NOT NULL AND {POSTGRES_SOUND} ORDER BY hash, seen_at DESC, key DESC",
         list(hashes),
     )
     return {row[0]: row[1] for row in rows}
@@ -589,11 +590,10 @@ async def damaged_label_rows(conn: Connection, tables: Tables) -> list[DamagedCa
     rows = await conn.fetch(
         f"SELECT hash, 'sighting', key, 'no card' FROM {tables.sighting} AS given WHERE NOT {stored}"
         f" UNION ALL SELECT hash, 'sighting', key, 'malformed' FROM {tables.sighting} AS given WHERE {stored}"
-        " AND (size < 0 OR seen_at NOT BETWEEN $1 AND $2 OR mtime NOT BETWEEN $1 AND $2)"
+        f" AND NOT ({POSTGRES_SOUND})"
         f" UNION ALL SELECT hash, 'tag', tag, 'no card' FROM {tables.tag} AS given WHERE NOT {stored}"
         f" UNION ALL SELECT hash, 'tag', tag, NULL FROM {tables.tag} AS given WHERE {stored}"
-        f" AND (tag ~ '[^ -~]' OR tag LIKE ' %' OR tag LIKE '% ' OR {MAYBE_NOT_A_TAG})",
-        MIN_MICROS, MAX_MICROS,
+        f" AND (tag ~ '[^ -~]' OR tag LIKE ' %' OR tag LIKE '% ' OR {MAYBE_NOT_A_TAG})"
     )
     return damaged_labels(rows)
 
@@ -622,7 +622,7 @@ def dialect(tables: Tables) -> sql_filters.Dialect:
     return sql_filters.Dialect(
         mark=lambda n: f"${n}", glob=lambda mark: f"name ~ {mark}", glob_value=postgres_regex,
         among=lambda mark: f"= ANY({mark}::text[])", among_value=list,
-        tag_table=tables.tag, sighting_table=tables.sighting,
+        tag_table=tables.tag, sighting_table=tables.sighting, sound_sighting=POSTGRES_SOUND,
     )
 
 

@@ -23,7 +23,9 @@ class Dialect:
     """``mark(n)`` writes the n-th (1-based) placeholder; ``glob`` a sighting-name test of
     placeholder ``m``, whose value ``glob_value`` writes from a parsed pattern
     (``name_globs``); ``among`` a test that a value is one of a list given as one placeholder,
-    whose value ``among_value`` writes; ``tables`` the tag and sighting tables' names."""
+    whose value ``among_value`` writes; ``tables`` the tag and sighting tables' names;
+    ``sound_sighting`` the test that a sighting row is one mcard would store (a name filter
+    reads names as ``names_of`` does)."""
 
     mark: Callable[[int], str]
     glob: Callable[[str], str]
@@ -32,6 +34,7 @@ class Dialect:
     among_value: Callable[[list[str]], object]
     tag_table: str
     sighting_table: str
+    sound_sighting: str
 
 
 def where(
@@ -82,7 +85,7 @@ def where(
             clauses.append("1 = 0")
             continue
         test = dialect.glob(mark(dialect.glob_value(parts)))
-        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.sighting_table} WHERE {test})")
+        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.sighting_table} WHERE {test} AND {dialect.sound_sighting})")
     if after is not None:
         g_time, key = mark(after[0]), mark(after[1])
         clauses.append(f"({table}.g_time, {table}.hash) < ({g_time}, {key})")

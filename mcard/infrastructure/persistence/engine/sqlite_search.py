@@ -30,6 +30,7 @@ from mcard.domain.query.text import Clause, Term, text_of, tokens
 from . import page_walks, sql_filters
 from .name_globs import sqlite_glob
 from .page_marks import told_total
+from .sighting_rows import SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 
 CARD: Final = (
@@ -53,7 +54,7 @@ WALK_ORDERS: Final = {"newest": NEWEST_FIRST, "oldest": " ORDER BY card.g_time, 
 DIALECT: Final = sql_filters.Dialect(
     mark=lambda _: "?", glob=lambda mark: f"name GLOB {mark}", glob_value=sqlite_glob,
     among=lambda mark: f"IN (SELECT value FROM json_each({mark}))", among_value=json.dumps,
-    tag_table="tag", sighting_table="sighting",
+    tag_table="tag", sighting_table="sighting", sound_sighting=SQLITE_SOUND,
 )
 INDEXED_UP_TO: Final = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
 """The indexes cover the cards up to this id; newer ones are checked by scanning."""

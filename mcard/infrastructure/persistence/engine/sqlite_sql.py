@@ -29,6 +29,7 @@ from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_search as search
 from .integrity import MAYBE_NOT_A_TAG, DamagedCard, check_stored, damaged_labels
+from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import check_schema, ensure_schema
 from .write_batcher import WriteRequest
@@ -230,12 +231,13 @@ SIGHTINGS_OF: Final = (
 )
 NAMES_OF: Final = (
     "SELECT hash, name FROM (SELECT hash, name, row_number() OVER (PARTITION BY hash ORDER BY seen_at DESC, key DESC)"
-    " AS latest FROM sighting WHERE hash IN (SELECT value FROM json_each(?)) AND name IS NOT NULL) WHERE latest = 1"
+    f" AS latest FROM sighting WHERE hash IN (SELECT value FROM json_each(?)) AND name IS NOT NULL AND {SQLITE_SOUND})"
+    " WHERE latest = 1"
 )
 TAGS_OF: Final = "SELECT hash, tag FROM tag WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash, tag"
 EVERY_NAME: Final = (
     "SELECT hash, name FROM (SELECT hash, name, row_number() OVER (PARTITION BY hash ORDER BY seen_at DESC, key DESC)"
-    " AS latest FROM sighting WHERE name IS NOT NULL) WHERE latest = 1"
+    f" AS latest FROM sighting WHERE name IS NOT NULL AND {SQLITE_SOUND}) WHERE latest = 1"
 )
 EVERY_TAG: Final = "SELECT hash, tag FROM tag ORDER BY hash, tag"
 
@@ -466,7 +468,7 @@ def may_sort(filters: Filters, order: str = DEFAULT_ORDER) -> bool:
 
 LATEST_NAME: Final = (
     "(SELECT sighting.name FROM sighting WHERE sighting.hash = card.hash AND sighting.name IS NOT NULL"
-    " ORDER BY sighting.seen_at DESC, sighting.key DESC LIMIT 1)"
+    f" AND {SQLITE_SOUND} ORDER BY sighting.seen_at DESC, sighting.key DESC LIMIT 1)"
 )
 ORDER_BY: Final = {
     "oldest": " ORDER BY card.g_time, card.hash",
@@ -644,16 +646,10 @@ async def tags(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, list[str]]:
     return found
 
 
-_SIGHTING_MALFORMED: Final = (
-    "typeof(seen_at) != 'integer' OR typeof(mtime) NOT IN ('integer', 'null')"
-    " OR typeof(size) NOT IN ('integer', 'null') OR size < 0 OR typeof(name) NOT IN ('text', 'null')"
-    " OR typeof(path) NOT IN ('text', 'null') OR typeof(source) NOT IN ('text', 'null')"
-    f" OR seen_at NOT BETWEEN {int(MIN_MICROS)} AND {int(MAX_MICROS)} OR mtime NOT BETWEEN {int(MIN_MICROS)} AND {int(MAX_MICROS)}"
-)
 DAMAGED_LABELS: Final = (
     "SELECT hash, 'sighting', key, 'no card' FROM sighting WHERE hash NOT IN (SELECT hash FROM card)"
     " UNION ALL SELECT hash, 'sighting', key, 'malformed' FROM sighting"
-    f" WHERE hash IN (SELECT hash FROM card) AND ({_SIGHTING_MALFORMED})"
+    f" WHERE hash IN (SELECT hash FROM card) AND ({SQLITE_MALFORMED})"
     " UNION ALL SELECT hash, 'tag', tag, 'no card' FROM tag WHERE hash NOT IN (SELECT hash FROM card)"
     " UNION ALL SELECT hash, 'tag', tag, NULL FROM tag WHERE hash IN (SELECT hash FROM card)"
     f" AND (typeof(tag) != 'text' OR tag GLOB '*[^ -~]*' OR tag GLOB ' *' OR tag GLOB '* ' OR {MAYBE_NOT_A_TAG})"
