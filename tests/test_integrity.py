@@ -169,6 +169,44 @@ async def test_verify_reports_rows_whose_time_or_content_type_no_card_can_have(t
             assert repr(card).startswith("MCard(")
 
 
+async def test_a_content_another_tool_stored_as_text_or_a_number_is_a_card_everywhere(tmp_path):
+    """``INSERT ... VALUES ('hello')`` stores TEXT, not a BLOB. Reads gave such a card, yet
+    ``verify`` called it damaged and ``remove_damaged`` deleted it; a bytes card so stored came
+    back as a str, and a regular expression search failed with a raw ``TypeError`` on a number
+    or on a size stored as text. Every path now reads the content's bytes alike."""
+    from mcard import sync
+
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("made by mcard")
+    rows = [("hello text", 1, "hello text", 10), ("12345", 1, 12345, 5), ("bytes stored as text", 0, "bytes stored as text", 20),
+            ("hello sized", 1, b"hello sized", "eleven")]
+    with sqlite3.connect(path) as db:
+        for expected, kind, stored, size in rows:
+            db.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                       " VALUES (?, ?, ?, 1700000000000000, 'sha256', ?, 'text/plain')",
+                       (hashlib.sha256(expected.encode()).hexdigest(), stored, kind, size))
+    db.close()
+    hashes = {expected: hashlib.sha256(expected.encode()).hexdigest() for expected, *_ in rows}
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(progress=False)
+        assert [(d.hash, d.reason) for d in report.damaged] == [
+            (hashes["hello sized"], "recorded size 'eleven' but the content has 11 B")]
+        assert (await store.get(hashes["hello text"])).content == "hello text"
+        assert (await store.get(hashes["12345"])).content == "12345"
+        assert (await store.get(hashes["bytes stored as text"])).content == b"bytes stored as text"
+        listed = {card.hash: card.content for card in await store.list()}
+        assert listed[hashes["bytes stored as text"]] == b"bytes stored as text" and listed[hashes["12345"]] == "12345"
+        found = await store.search(r"hel+o|\d{5}|stored", mode="regex")
+        assert {card.hash for card in found} >= {hashes["hello text"], hashes["12345"], hashes["bytes stored as text"]}
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+            result = await sync(store, copy, progress=False)
+            assert result.copied == 4 and [d.hash for d in result.damaged] == [hashes["hello sized"]]
+            assert (await copy.get(hashes["bytes stored as text"])).content == b"bytes stored as text"
+        assert await store.remove_damaged(report.damaged) == 1
+        assert await store.count() == 4
+
+
 async def test_verify_reports_sightings_and_tags_of_cards_not_stored(tmp_path):
     """Rows another tool wrote into the label tables, naming no card."""
     import sqlite3

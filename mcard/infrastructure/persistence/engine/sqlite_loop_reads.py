@@ -34,7 +34,7 @@ LOOP_READ_SETTINGS: Final = {
     "holds_kept": 100_000,
 }
 _COLUMNS: Final = (
-    "hash, CASE WHEN size <= ? THEN CASE WHEN is_text THEN CAST(content AS TEXT) ELSE content END END,"
+    "hash, CASE WHEN size <= ? THEN CASE WHEN is_text THEN CAST(content AS TEXT) ELSE CAST(content AS BLOB) END END,"
     " g_time, hash_algorithm, size, content_type"
 )
 GET_ONE: Final = f"SELECT {_COLUMNS} FROM card WHERE hash = ?"

@@ -34,16 +34,18 @@ from .sighting_rows import SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 
 CARD: Final = (
-    "CASE WHEN card.is_text THEN CAST(card.content AS TEXT) ELSE card.content END AS content,"
+    "CASE WHEN card.is_text THEN CAST(card.content AS TEXT) ELSE CAST(card.content AS BLOB) END AS content,"
     " card.hash, card.g_time, card.hash_algorithm, card.size, card.content_type"
 )
+"""A card's columns for the row factory: text as text and bytes as bytes, whatever storage
+class another tool gave the content (``'hello'`` as TEXT, a number), as ``verify`` reads it."""
 BLOB_READ_FROM: Final = 16384
 """Contents larger than this (bytes) are read through incremental blob I/O where a statement
 sorts its rows or cuts their contents: a sort holds every value it sorts, and ``substr`` reads
 the whole value first (a type filter over 200 images of 5 MB: 1.4-2.0 s for a page of 5, 16-20 ms)."""
 SORTED_CARD: Final = (
     f"CASE WHEN card.size > {BLOB_READ_FROM} AND typeof(card.content) IN ('blob', 'text') THEN NULL"
-    " WHEN card.is_text THEN CAST(card.content AS TEXT) ELSE card.content END AS sorted,"
+    " WHEN card.is_text THEN CAST(card.content AS TEXT) ELSE CAST(card.content AS BLOB) END AS sorted,"
     " card.hash, card.g_time, card.hash_algorithm, card.size, card.content_type"
 )
 """``CARD`` for a statement that may sort its rows: a large content is NULL, and read as a blob
@@ -315,13 +317,13 @@ one), so a chunk of candidates never holds many large contents at once."""
 
 
 def regex_candidates(db: SQLiteWorker, spec: SearchSpec, filters: Filters, newest_first: bool) -> Awaitable[Any]:
-    """A cursor over (id, content as stored: UTF-8 bytes or text, size) of every card that may
+    """A cursor over (id, content as bytes (a text's UTF-8), size) of every card that may
     match the regular expression ``spec`` and passes ``filters``, in no order or
     ``newest_first``. A content larger than ``BLOB_READ_FROM`` is NULL, read by ``contents_of``
     (a chunk of rows stays small, and a sort never holds it). The engine checks each content in
     a child process (``regex_process``), as ``re`` holds the GIL for as long as a match takes."""
     params: list[object] = []
-    content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE card.content END"
+    content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE CAST(card.content AS BLOB) END"
     order = NEWEST_FIRST if newest_first else ""
     return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size FROM card"
                      f" WHERE {matched(spec, filters, params)}{order}", params)
@@ -330,7 +332,7 @@ def regex_candidates(db: SQLiteWorker, spec: SearchSpec, filters: Filters, newes
 def regex_walk(db: SQLiteWorker, walk: Walk, filters: Filters) -> Awaitable[Any]:
     """``regex_candidates`` newest first, from a ``walk`` down the time index (``walk_rows``)."""
     params: list[object] = []
-    content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE card.content END"
+    content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE CAST(card.content AS BLOB) END"
     return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size FROM ({walked_rows(walk, filters, params)}) AS card"
                      f" WHERE card.content IS NOT NULL{also(filters, params)}", params)
 
@@ -343,6 +345,8 @@ def large_batches(rows: list[tuple[int, Any, int]]) -> list[list[int]]:
     for place, (_, content, card_size) in enumerate(rows):
         if content is not None:
             continue
+        if card_size.__class__ is not int:  # another tool's row (``verify`` names it): a batch of its own
+            card_size = LARGE_CONTENTS_BYTES
         if size + card_size > LARGE_CONTENTS_BYTES:
             batches.append([])
             size = 0
@@ -353,7 +357,7 @@ def large_batches(rows: list[tuple[int, Any, int]]) -> list[list[int]]:
 
 async def contents_of(db: SQLiteWorker, ids: list[int]) -> list[object]:
     """The contents of the cards ``ids``, in that order (None for a card no longer stored)."""
-    rows = await db.fetch("SELECT card.id AS regex_id, card.content FROM card"
+    rows = await db.fetch("SELECT card.id AS regex_id, CAST(card.content AS BLOB) FROM card"
                           " WHERE card.id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])
     read = dict(rows)
     return [read.get(card_id) for card_id in ids]

@@ -50,8 +50,9 @@ READ_CHANGES: Final = (
 STAMPED_CARD: Final = f"{READ_CHANGES} AS stamp, {search.CARD}"
 STAMPED_SORTED_CARD: Final = f"{READ_CHANGES} AS sorted_stamp, {search.SORTED_CARD}"
 VERIFY_ROWS: Final = (
-    "SELECT hash AS verify_hash, content, is_text, hash_algorithm, size, g_time, content_type FROM card"
+    "SELECT hash AS verify_hash, CAST(content AS BLOB), is_text, hash_algorithm, size, g_time, content_type FROM card"
 )
+"""Every stored row, its content as bytes whatever its storage class, as reads see it."""
 
 
 class NotTagged(Exception):
