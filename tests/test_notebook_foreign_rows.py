@@ -45,7 +45,7 @@ def test_every_stored_value_of_a_foreign_row_shows_as_text(name, path):
             "cards_html": cards_html([card]),
             "list()._repr_html_": listed._repr_html_(),
         }
-    images = 1 if content_type in IMAGE_TYPES and isinstance(content, bytes) else 0
+    images = 1 if content_type in IMAGE_TYPES and isinstance(content, (bytes, int)) else 0  # a number: its digits' bytes
     time = human_time(card.g_time) if isinstance(g_time, int) and g_time < 2**60 else "?"
     for view, markup in views.items():
         parsed = check_markup(markup, listed)

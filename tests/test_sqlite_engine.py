@@ -452,8 +452,9 @@ async def test_large_contents_come_from_the_snapshot_of_their_rows(tmp_path, mon
 
 
 async def test_large_rows_another_tool_wrote_read_the_same_through_every_path(tmp_path):
-    """Text or bytes as ``CARD`` gives them (SQL's truth of ``is_text``, or a text stored under
-    a false one), whether the content was read in the statement or as a blob after a sort."""
+    """Text or bytes as ``CARD`` gives them (SQL's truth of ``is_text``; a text stored under a
+    false one is its bytes, as ``verify`` reads it), whether the content was read in the
+    statement or as a blob after a sort."""
     path = tmp_path / "c.db"
     async with AsyncPersistenceWrapper(SQLiteConfig(path)):
         pass
@@ -468,7 +469,7 @@ async def test_large_rows_another_tool_wrote_read_the_same_through_every_path(tm
     db.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         plain = await store.list()
-        assert [type(card.content) for card in plain[::-1]] == [str, bytes, bytes, str, str, bytes]
+        assert [type(card.content) for card in plain[::-1]] == [bytes, bytes, bytes, str, str, bytes]
         assert await store.list(content_type="text/plain") == plain
         assert [card async for card in store.iterate(min_size=1)] == plain
         assert await store.get_many([card.hash for card in plain]) == {card.hash: card for card in plain}

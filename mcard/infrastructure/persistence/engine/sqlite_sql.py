@@ -86,9 +86,9 @@ def read_row(cursor: sqlite3.Cursor, row: tuple[Any, ...], _restore: Any = MCard
     return row
 
 
-LARGE_CARD: Final = "SELECT id AS large_id, is_text OR typeof(content) = 'text' FROM card WHERE hash = ?"
+LARGE_CARD: Final = "SELECT id AS large_id, CASE WHEN is_text THEN 1 ELSE 0 END FROM card WHERE hash = ?"
 """Where a left-out content is, and whether ``CARD`` would give it as text (SQL's truth of
-``is_text``, or a text stored under a false one: rows another tool wrote)."""
+``is_text``: a row another tool wrote may hold another value, or a text under a false one)."""
 
 
 def large_card(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> MCard:
