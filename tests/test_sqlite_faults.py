@@ -195,6 +195,56 @@ async def test_queued_writers_behind_an_external_lock_each_fail_within_a_few_tim
         blocker.close()
 
 
+async def test_a_tag_or_sighting_that_failed_on_the_lock_is_not_written_afterwards(tmp_path):
+    """A batch whose ``BEGIN IMMEDIATE`` timed out went on with its tag or sighting statement
+    outside any transaction: it waited for the lock a second time, and once the other writer
+    let go, wrote the tag the caller had just been told failed."""
+    path, timeout = tmp_path / "cards.db", 0.5
+    await make_store(path)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path, timeout=timeout)) as store:
+        card = await store.create("a card to tag")
+        for write in (lambda: store.tag(card.hash, "after the lock"), lambda: store.create("named", name="n.txt")):
+            blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            blocker.execute("BEGIN IMMEDIATE")
+            let_go = threading.Timer(timeout * 1.5, lambda: blocker.execute("ROLLBACK"))
+            let_go.start()
+            try:
+                with pytest.raises(StorageError, match="locked"):
+                    await write()
+            finally:
+                let_go.join()
+                blocker.close()
+        await asyncio.sleep(timeout)
+        assert await store.tags(card.hash) == []
+        assert await store.names_of([card.hash]) == {} and await store.count() == 1
+
+
+def test_a_notebook_write_behind_an_external_lock_fails_after_its_own_timeout(tmp_path):
+    """The store's background step met the lock too, and waited ``timeout`` for it; the writes
+    queued behind it then waited their own: a notebook's create failed after 2.7 times its
+    timeout, a named one after 3.7."""
+    import mcard.notebook
+
+    path, timeout = tmp_path / "cards.db", 0.5
+    cards = mcard.notebook.open(path, timeout=timeout)
+    try:
+        cards.create("base")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        waited = []
+        for n in range(4):
+            start = time.monotonic()
+            with pytest.raises(StorageError, match="locked"):
+                cards.create(f"card {n}", name=f"{n}.txt" if n % 2 else None)
+            waited.append(time.monotonic() - start)
+            time.sleep(0.3)  # the background step's delay: it runs between the calls
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert max(waited) < 1.8 * timeout, [round(w, 2) for w in waited]
+    finally:
+        cards.close()
+
+
 # -- readers that overlap without a pause do not make the WAL grow without bound -------------
 async def test_the_wal_stays_bounded_under_overlapping_readers_and_shrinks_after(tmp_path):
     path = tmp_path / "cards.db"

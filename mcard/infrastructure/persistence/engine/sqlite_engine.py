@@ -54,6 +54,10 @@ DEFAULT_SETTINGS: Final = {
     "index_max_delay": 0.25,
     "index_step": 500,
     "index_step_bytes": 64 * 1024,
+    # How long (seconds) a step waits for another connection's write lock before it gives up
+    # until writes pause again: a step that waited ``timeout`` made the store's own writes queued
+    # behind it wait for it, then for the lock themselves (two or three times ``timeout``).
+    "index_lock_wait": 0.05,
     # Checkpoints are run by the store, not automatically by SQLite, so that it knows when its
     # own hand changed the file (see DatabaseFile): after a write once the WAL holds this much
     # (SQLite's own default: 1000 pages of 4 KiB), without waiting for readers. The WAL cannot
@@ -510,7 +514,8 @@ class SQLiteStore(BaseStore):
         the WAL's space back once no reader holds it."""
         more = await self._on_writer(
             lambda writer: sqlite_schema.index_step(
-                writer, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"]
+                writer, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"],
+                DEFAULT_SETTINGS["index_lock_wait"], self.config.timeout,
             ),
             lambda: None,
         )

@@ -450,16 +450,19 @@ INDEX_BEHIND: Final = (
 )
 
 
-async def index_step(db: SQLiteWorker, step: int, step_bytes: int) -> bool:
+async def index_step(db: SQLiteWorker, step: int, step_bytes: int, wait: float, timeout: float) -> bool:
     """Bring the indexes closer to the table, in two statements, each atomic by itself (so a
     step that fails half way leaves them exact): remove the entries of up to ``step`` deleted
     cards, then index up to ``step`` more cards or ``step_bytes`` of content (at least one
-    card). They go as one pipeline, so neither waits on the event loop. True if more remain.
-    """
+    card). They go as one pipeline, so neither waits on the event loop, waiting at most
+    ``wait`` seconds for another connection's write lock (then ``timeout`` again). True if
+    more remain."""
     outcomes = await db.pipeline([
+        db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}"),
         db.execute(PURGE_GARBAGE, (step,)), db.execute(EXTEND_INDEX, (step, step_bytes)), db.fetch(INDEX_BEHIND),
+        db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}"),
     ])
     failure = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
     if failure is not None:
         raise failure
-    return bool(outcomes[-1][0][0])
+    return bool(outcomes[-2][0][0])

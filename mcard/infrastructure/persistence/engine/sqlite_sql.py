@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Final, Optional
 
@@ -65,6 +65,12 @@ class NotStored(sqlite3.IntegrityError):
 
 class WriteCancelled(sqlite3.OperationalError):
     """Raised inside a write whose caller cancelled it, so its statement stops and rolls back."""
+
+
+class OutsideBatch(sqlite3.OperationalError):
+    """Raised as a batch's write binds its values once the batch's transaction is not open (its
+    ``BEGIN IMMEDIATE`` failed): on its own the statement would wait for the lock again, and
+    write as the caller hears that the batch failed."""
 
 
 def read_row(cursor: sqlite3.Cursor, row: tuple[Any, ...], _restore: Any = MCard.restore) -> Any:
@@ -330,6 +336,15 @@ def _runs(requests: Sequence[WriteRequest]) -> list[list[WriteRequest]]:
     return runs
 
 
+def _in_batch(db: SQLiteWorker, build: Callable[[], tuple[object, ...]]) -> Callable[[], tuple[object, ...]]:
+    """``build``, refused unless the batch's transaction is open (``OutsideBatch``)."""
+    def checked() -> tuple[object, ...]:
+        if not db.connection.in_transaction:
+            raise OutsideBatch("the batch's transaction is not open")
+        return build()
+    return checked
+
+
 def _sightings_json(run: Sequence[WriteRequest]) -> tuple[object, ...]:
     return (json.dumps([sighting_row(s) for request in run for s in request.attached]),)
 
@@ -359,7 +374,8 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
         if operation in TAG_WRITE:
             pairs = json.dumps(run[0].payload)
             tagged.append((run[0], len(steps)))
-            steps += [db.fetch(UNSTORED, (pairs,)), db.fetch(TAG_WRITE[operation], (pairs,))]
+            steps += [db.fetch(UNSTORED, (pairs,)),
+                      db.fetch(TAG_WRITE[operation], _Lazy(_in_batch(db, lambda pairs=pairs: (pairs,)), 1))]
             continue
         inserting = operation == "insert"
         if inserting:
@@ -367,7 +383,7 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             counted.append((run, len(steps)))
             steps.append(db.fetch(INSERTED if len(run) > 1 else INSERTED_COUNT))
             if any(request.attached for request in run):
-                steps.append(db.execute(SIGHTINGS_SAVED, _Lazy(lambda run=run: _sightings_json(run), 1)))
+                steps.append(db.execute(SIGHTINGS_SAVED, _Lazy(_in_batch(db, lambda run=run: _sightings_json(run)), 1)))
                 guards.add(len(steps))
                 steps.append(db.execute(SIGHTINGS_THERE, _Lazy(lambda run=run: _sighting_guard(run, marker), 3)))
         else:
