@@ -26,7 +26,7 @@ from mcard.domain.models.sighting import Sighting
 from mcard.domain.shown import json_escaped
 from mcard.extras import install_command
 from mcard.importing import store_files
-from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper
 from mcard.reading import readable_cards
 from mcard.records import LABEL_FIELDS, label_fields
 
@@ -479,6 +479,7 @@ async def export(
     complete: a failed or interrupted export leaves the file that was there as it was. Failures to
     create or write the destination are ``OSError``.
     """
+    check_wrapper(store, "export")
     chosen = format_for(destination, format, with_content)
     target = Path(destination) if isinstance(destination, (str, os.PathLike)) else destination
     if isinstance(target, Path):

@@ -25,7 +25,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
 from mcard.domain.shown import shown
-from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 from mcard.records import record_sightings, record_tags
 
@@ -370,6 +370,7 @@ async def import_paths(
     are counted in ``summary.skipped``; so are the store's own database files, never imported.
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
+    check_wrapper(store, "import_paths")
     summary = ImportSummary()
     max_size = store.config.max_content_size
     files = await asyncio.to_thread(  # iter_files checks the arguments: a ValidationError comes back
@@ -407,6 +408,7 @@ async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> Imp
     """Store everything ``stream`` holds (standard input) as one card, like a file: text when
     it is UTF-8, bytes otherwise; empty or too large, it is counted in ``summary.skipped``.
     A sighting records its source, ``standard input``."""
+    check_wrapper(store, "import_stream")
     summary = ImportSummary()
     max_size = store.config.max_content_size
     data = await asyncio.to_thread(read_at_most, stream, max_size)
@@ -426,6 +428,7 @@ async def import_upload(store: AsyncPersistenceWrapper, name: str, data: bytes) 
     sighting of its name from source ``upload``; the stored card, and whether it is new.
     Empty or too large content, data that is not bytes or a name that is not a str is a
     ``ValidationError`` (nothing is converted)."""
+    check_wrapper(store, "import_upload")
     if not isinstance(name, str):
         raise ValidationError(f"an upload's name is a str, not {type(name).__name__}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -659,6 +662,7 @@ async def import_records(
     none from it on, so importing again once it is fixed stores only the rest (cards already
     stored count as ``already_stored``).
     """
+    check_wrapper(store, "import_records")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
     summary = ImportSummary()

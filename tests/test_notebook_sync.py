@@ -1,4 +1,5 @@
-"""The notebook's sync: to and from another store, named as ``mcard.notebook.open`` names one."""
+"""The notebook's sync (to and from another store, named as ``mcard.notebook.open`` names
+one), import and export."""
 
 from __future__ import annotations
 
@@ -65,3 +66,27 @@ def test_a_dry_run_and_the_source_write_nothing(mine, tmp_path):
     before = source.stat().st_mtime_ns
     assert mine.sync_from(source, progress=False).copied == 1
     assert source.stat().st_mtime_ns == before
+
+
+def test_import_files_export_and_restore_from_a_notebook(mine, tmp_path):
+    """``import_paths``, ``export`` and ``import_records`` given the notebook's store failed with
+    a raw AttributeError or TypeError: they need the wrapper on the store's own loop."""
+    from mcard.exporting import export
+    from mcard.importing import import_paths
+
+    folder = tmp_path / "files"
+    (folder / "notes").mkdir(parents=True)
+    (folder / "notes" / "a.txt").write_text("first note")
+    (folder / "b.bin").write_bytes(b"\x00\x01 bytes")
+    summary = mine.import_paths(folder, exclude=["*.bin"], progress=False)
+    assert (summary.new, summary.sightings_added) == (1, 1)
+    assert mine.import_paths([folder], progress=False).new == 1
+    mine.tag(mine.find("name:a.txt")[0].hash, "kept")
+    assert mine.export(tmp_path / "backup.jsonl", progress=False).exported == 2
+    with mcard.notebook.open(tmp_path / "restored.db") as restored:
+        assert asyncio.run(restored.aimport_records(tmp_path / "backup.jsonl", progress=False)).new == 2
+        assert restored.find("tag:kept name:a.txt").total == 1
+        assert asyncio.run(restored.aexport(tmp_path / "again.csv", progress=False)).exported == 2
+    for call in (lambda: import_paths(mine, [folder]), lambda: export(mine, tmp_path / "x.jsonl")):
+        with pytest.raises(ValidationError, match=r"NotebookCards has its own: \.(import_paths|export)\("):
+            asyncio.run(call())

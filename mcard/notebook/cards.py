@@ -36,6 +36,8 @@ from .runner import runner
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mcard.exporting import ExportResult
+    from mcard.importing import ImportSummary
     from mcard.syncing import SyncResult
 
 T = TypeVar("T")
@@ -593,6 +595,48 @@ class NotebookCards(LabelMethods):
             # a dry run reads its destination; where none is yet, it counts against an empty one
             writing = await opened(dest, dry_run, dry_run_destination if dry_run else AsyncPersistenceWrapper)
             return await sync(reading, writing, **options)
+
+    # -- import and export -------------------------------------------------------------------
+    def import_paths(self, paths: Any, **options: Any) -> ImportSummary:
+        """Store every readable file under ``paths`` as a card with a sighting of the file
+        (:func:`mcard.importing.import_paths`: ``include``, ``exclude``, ``batch_files``,
+        ``batch_bytes``, ``progress``)."""
+        return self._run(self._import_paths(paths, options))
+
+    def import_records(self, source: Any, **options: Any) -> ImportSummary:
+        """Restore the cards of an export made with content, with their times, sightings and
+        tags (:func:`mcard.importing.import_records`: ``format``, ``batch_size``, ``progress``)."""
+        return self._run(self._import_records(source, options))
+
+    def export(self, destination: Any, **options: Any) -> ExportResult:
+        """Write the cards to a file, a folder of files or a binary stream
+        (:func:`mcard.exporting.export`: ``format``, ``with_content``, ``start_time``,
+        ``end_time``, ``progress``)."""
+        return self._run(self._export(destination, options))
+
+    async def aimport_paths(self, paths: Any, **options: Any) -> ImportSummary:
+        return await self._arun(self._import_paths(paths, options))
+
+    async def aimport_records(self, source: Any, **options: Any) -> ImportSummary:
+        return await self._arun(self._import_records(source, options))
+
+    async def aexport(self, destination: Any, **options: Any) -> ExportResult:
+        return await self._arun(self._export(destination, options))
+
+    async def _import_paths(self, paths: Any, options: dict[str, Any]) -> ImportSummary:
+        from mcard.importing import import_paths
+
+        return await import_paths(self._wrapper, paths, **options)
+
+    async def _import_records(self, source: Any, options: dict[str, Any]) -> ImportSummary:
+        from mcard.importing import import_records
+
+        return await import_records(self._wrapper, source, **options)
+
+    async def _export(self, destination: Any, options: dict[str, Any]) -> ExportResult:
+        from mcard.exporting import export
+
+        return await export(self._wrapper, destination, **options)
 
     # -- widgets -----------------------------------------------------------------------------
     def explorer(self, query: str = "", *, page_size: Optional[int] = None) -> Any:
