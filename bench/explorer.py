@@ -43,7 +43,7 @@ async def fill(path: Path, count: int) -> None:
         for first in tqdm(range(0, count, BATCH), desc="cards", unit_scale=BATCH):
             await store.save_many(cards(first, min(BATCH, count - first)))
         started = time.perf_counter()
-        await store.store.wait_indexed()  # the figures are a store at rest, not one catching up
+        await store.wait_indexed()  # the figures are a store at rest, not one catching up
         print(f"search indexes built in the background in {time.perf_counter() - started:.1f} s")
 
 

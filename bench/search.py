@@ -184,7 +184,7 @@ async def run_search(n: int, work: Workload, folder: Path, repeat: int) -> Resul
                len(found_m), found_r)
 
         started = time.perf_counter()
-        await cards.store.wait_indexed()
+        await cards.wait_indexed()
         index_s = time.perf_counter() - started
         started = time.perf_counter()
         raw.build_words()

@@ -43,7 +43,7 @@ async def load(store: AsyncPersistenceWrapper, cards: list[MCard], desc: str) ->
 async def settle(*stores: AsyncPersistenceWrapper) -> None:
     """Let the background search indexing finish, so that it does not share the CPU with a timing."""
     for store in stores:
-        await store.store.wait_indexed()  # type: ignore[attr-defined]
+        await store.wait_indexed()
 
 
 async def full_copy(source: AsyncPersistenceWrapper, dest: AsyncPersistenceWrapper) -> float:

@@ -90,3 +90,18 @@ def test_import_files_export_and_restore_from_a_notebook(mine, tmp_path):
     for call in (lambda: import_paths(mine, [folder]), lambda: export(mine, tmp_path / "x.jsonl")):
         with pytest.raises(ValidationError, match=r"NotebookCards has its own: \.(import_paths|export)\("):
             asyncio.run(call())
+
+
+def test_waiting_for_the_search_index_from_a_notebook(mine, tmp_path):
+    """Its only way was the private ``cards._wrapper.store.wait_indexed()``, which waited for ever
+    (the store lives on another loop)."""
+    import sqlite3
+
+    mine.save_many([f"word{i} and more" for i in range(3000)], progress=False)
+    mine.wait_indexed()
+    with sqlite3.connect(tmp_path / "mine.db") as db:
+        indexed = db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone()[0]
+        assert indexed == db.execute("SELECT max(id) FROM card").fetchone()[0]
+    db.close()
+    assert mine.find("word2999").total == 1
+    asyncio.run(mine.await_indexed())

@@ -256,6 +256,10 @@ class NotebookCards(LabelMethods):
         """Card count, total bytes, first and last ``g_time``, (count, bytes) per content type."""
         return self._run(self._wrapper.stats())
 
+    def wait_indexed(self) -> None:
+        """Wait until the search indexes cover every stored card (after a bulk load)."""
+        self._run(self._wrapper.wait_indexed())
+
     def remove(self, hash_str: str) -> bool:
         return self._run(self._wrapper.remove(hash_str))
 
@@ -518,6 +522,9 @@ class NotebookCards(LabelMethods):
 
     async def averify(self, page_size: int = DEFAULT_PAGE_SIZE, progress: Optional[bool] = None) -> VerifyReport:
         return await self._arun(self._wrapper.verify(page_size, progress))
+
+    async def await_indexed(self) -> None:
+        await self._arun(self._wrapper.wait_indexed())
 
     async def aremove(self, hash_str: str) -> bool:
         return await self._arun(self._wrapper.remove(hash_str))

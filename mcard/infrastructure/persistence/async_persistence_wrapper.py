@@ -213,6 +213,11 @@ class AsyncPersistenceWrapper:
         """Card count, total bytes, first/last ``g_time``, and (count, bytes) per content type."""
         return await self.store.stats()
 
+    async def wait_indexed(self) -> None:
+        """Wait until the search indexes cover every stored card: searches are exact either
+        way, and as fast as they get once it returns (after a bulk load, seconds to minutes)."""
+        await self.store.wait_indexed()
+
     async def remove(self, hash_str: str) -> bool:
         """Delete a card; return whether it was there."""
         return await self.store.remove(hash_str)

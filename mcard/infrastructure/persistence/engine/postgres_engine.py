@@ -425,6 +425,7 @@ class PostgresStore(BaseStore):
         after a bulk load). The index is otherwise extended in the background. It also waits
         for the VACUUM that follows a catch-up (``_vacuum``).
         """
+        self._check_loop()
         batcher = self._open_batcher()
         batcher.run_idle()
         await batcher.wait_idle()

@@ -264,6 +264,7 @@ class SQLiteStore(BaseStore):
         Searches are exact either way; this only makes their speed predictable (benchmarks,
         after a bulk load). The index is otherwise extended in the background.
         """
+        self._check_loop()
         _, batcher = self._open_writer()
         batcher.run_idle()
         await batcher.wait_idle()
