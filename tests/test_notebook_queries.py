@@ -275,3 +275,13 @@ def test_a_list_makes_the_frame_of_every_card_it_holds_with_their_names_and_tags
 def test_arguments_of_the_wrong_kind_are_validation_errors(cards, call):
     with pytest.raises(ValidationError):
         call(cards)
+
+
+def test_a_query_that_matches_nothing_says_which_items_were_no_field(filled):
+    """``tpye:text/plain`` is two words no card holds: the notebook showed "no cards" alone,
+    where the command line and the explorer say which item was no field."""
+    missed = filled.find("tpye:text/plain")
+    assert missed.total == 0 and missed.note.startswith("tpye: is read as words; the fields are type:")
+    assert "tpye: is read as words" in missed._repr_html_()
+    assert filled.find("type:text/plain").note == "" and filled.find("nothing holds this").note == ""
+    assert asyncio.run(filled.afind("colour:blue")).note.startswith("colour: is read as words")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import html
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -21,6 +22,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.domain.query import Match, SearchSpec, card_snippet
+from mcard.domain.query.syntax import unknown_fields_hint
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.infrastructure.persistence.engine.integrity import DamagedCard, VerifyReport
@@ -67,13 +69,26 @@ def _fields(by: object) -> object:
 
 class FoundCards(CardList):
     """Cards a search or a query found: ``total`` (every match, whatever the limit; None when
-    not counted) and ``snippet(card)``, the card's text around what matched, «marked»."""
+    not counted) and ``snippet(card)``, the card's text around what matched, «marked». ``note``:
+    when a query matched nothing, which of its ``word:`` items were no field and so were
+    searched as words (``tpye:image/png``); the table says it too."""
 
     def __init__(
-        self, cards: Iterable[MCard], total: Optional[int] = None, spec: Optional[SearchSpec] = None, **shown: Any
+        self, cards: Iterable[MCard], total: Optional[int] = None, spec: Optional[SearchSpec] = None,
+        note: str = "", **shown: Any,
     ) -> None:
         super().__init__(cards, total=total, **shown)
         self.spec = spec
+        self.note = note
+
+    def _repr_html_(self) -> str:
+        shown = super()._repr_html_()
+        return shown + f'<p class="mcard-note">{html.escape(self.note)}</p>' if self.note else shown
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        super()._repr_pretty_(printer, cycle)
+        if self.note and not cycle:
+            printer.text("\n" + self.note)
 
     def snippet(self, card: MCard, width: int = SNIPPET_CHARS) -> Optional[Match]:
         return card_snippet(self.spec, card.content, width)
@@ -245,7 +260,7 @@ class NotebookCards(LabelMethods):
         """Cards a query names (``type:image/* tag:holiday name:*.png after:2026-01-01
         before:2026-02-01 size:>1MB "exact phrase" words -excluded``); ``.total`` counts every
         match, whatever ``limit`` and ``offset``. ``order`` as ``list`` takes it."""
-        return self._run(self._found(self._wrapper.find(query, limit, offset, order=order)))
+        return self._run(self._found(self._wrapper.find(query, limit, offset, order=order), query=query))
 
     def facets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         """Per field of ``by``, (value, count) over the cards ``query`` names: most frequent first;
@@ -512,7 +527,7 @@ class NotebookCards(LabelMethods):
     async def afind(
         self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None
     ) -> FoundCards:
-        return await self._arun(self._found(self._wrapper.find(query, limit, offset, order=order)))
+        return await self._arun(self._found(self._wrapper.find(query, limit, offset, order=order), query=query))
 
     async def afacets(self, query: str = "", by: Iterable[str] = FACETS) -> dict[str, list[tuple[Any, int]]]:
         return await self._arun(self._wrapper.facets(query, _fields(by)))
@@ -556,12 +571,15 @@ class NotebookCards(LabelMethods):
         cards = await listing
         return CardList(cards, **await self._shown_labels(cards))
 
-    async def _found(self, finding: Awaitable[list[MCard]], spec: Optional[SearchSpec] = None) -> FoundCards:
-        """Cards a search (``spec``) or a query (a ``Found``: its total and words) found."""
+    async def _found(
+        self, finding: Awaitable[list[MCard]], spec: Optional[SearchSpec] = None, query: str = ""
+    ) -> FoundCards:
+        """Cards a search (``spec``) or a ``query`` (a ``Found``: its total and words) found."""
         found = await finding
         total = found.total if isinstance(found, Found) else None
         words = found.words if isinstance(found, Found) else spec
-        return FoundCards(found, total, words, **await self._shown_labels(found))
+        note = unknown_fields_hint(query).strip(" ()") if query and not found and not total else ""
+        return FoundCards(found, total, words, note, **await self._shown_labels(found))
 
     async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:
         """Names and tags of the cards a list's table shows (``options.display_limit``), and
