@@ -170,6 +170,19 @@ def test_verify_remove_takes_away_a_row_stored_under_no_hash(db):
     assert as_json(mcard("ls", "--json", db=db)) == []
 
 
+def test_verify_names_and_removes_a_row_stored_under_a_hash_of_bytes(db):
+    """``verify --json`` failed with a TypeError (bytes as a JSON key); ``--remove`` refused."""
+    with sqlite3.connect(db) as raw:
+        raw.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                    " VALUES (?, X'7878', 1, 1000000, 'sha256', 2, 'text/plain')", (HOSTILE_HASH.encode(),))
+    raw.close()
+    report = json.loads(mcard("verify", "--json", db=db, check=1).stdout)
+    named = repr(HOSTILE_HASH.encode())
+    assert named in report["damaged"] and named in report["reasons"] and len(report["damaged"]) == 2
+    assert json.loads(mcard("verify", "--remove", "--json", db=db, check=1).stdout)["removed"] == 2
+    assert printed(mcard("verify", db=db)).startswith("checked 1 card: 0 damaged")
+
+
 def test_a_hash_another_tool_stored_keeps_the_table_columns_in_line(db):
     """Escaped, its first 12 characters took more room than the column: the rest of the row moved."""
     lines = printed(mcard("ls", db=db)).splitlines()

@@ -346,6 +346,26 @@ async def test_remove_damaged_takes_away_what_verify_named_even_under_no_hash_sq
     await removing_what_verify_named(SQLiteConfig(path), tamper)
 
 
+async def test_remove_damaged_takes_away_a_card_stored_under_a_hash_of_bytes(tmp_path):
+    """Another tool wrote a hash as a BLOB (``hexdigest().encode()``): ``verify`` named it, and
+    ``remove_damaged`` refused the whole report, so no damaged row could be removed. The true
+    card whose hash is the same text stays."""
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        kept = await store.create("a true card")
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                       " VALUES (?, ?, 1, 1700000000000000, 'sha256', ?, 'text/plain')",
+                       [(kept.hash.encode(), b"a true card", 11), ("../x", b"px", 2)])
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(progress=False)
+        assert sorted(map(repr, (card.hash for card in report.damaged))) == sorted(map(repr, [kept.hash.encode(), "../x"]))
+        assert await store.remove_damaged(report.damaged) == 2
+        assert (await store.verify(progress=False)).ok
+        assert [card.hash for card in await store.list()] == [kept.hash]
+
+
 @pytest.mark.postgres
 async def test_remove_damaged_takes_away_what_verify_named_even_under_no_hash_postgres(postgres_schema):
     import asyncpg

@@ -253,6 +253,11 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_text(stored: object) -> str:
+    """A stored hash as text: another tool may have stored bytes there (shown as ``b'...'``)."""
+    return stored if isinstance(stored, str) else repr(stored)
+
+
 async def cmd_verify(args: argparse.Namespace) -> int:
     """Re-hash every card; with ``--remove``, delete the damaged ones it found."""
     removed = 0
@@ -260,14 +265,14 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         report = await store.verify(progress=sys.stderr.isatty())
         if args.remove:
             removed = await store.remove_damaged(report.damaged)
-    damaged = [card.hash for card in report.damaged if card.part == "card"]
+    damaged = [_as_text(card.hash) for card in report.damaged if card.part == "card"]
     labels = [card for card in report.damaged if card.part != "card"]
     also = f", and {len(labels)} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'}" if labels else ""
     found = f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged{also}"
     emit(
         {"checked": report.checked, "damaged": damaged,
-         "reasons": {card.hash: card.reason for card in report.damaged if card.part == "card"},
-         "labels": [{"hash": card.hash, "part": card.part, "label": card.label, "reason": card.reason} for card in labels],
+         "reasons": {_as_text(card.hash): card.reason for card in report.damaged if card.part == "card"},
+         "labels": [{"hash": _as_text(card.hash), "part": card.part, "label": card.label, "reason": card.reason} for card in labels],
          **({"removed": removed} if args.remove else {})},
         f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged{also}"
         + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged)

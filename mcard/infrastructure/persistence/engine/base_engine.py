@@ -435,6 +435,12 @@ class BaseStore(ABC):
         """Delete these sightings (by key) and tags, as stored, in one transaction; how many."""
         raise StorageError(f"{self._where}: this engine keeps no sightings or tags")
 
+    async def _remove_under_bytes(self, hashes: Sequence[bytes]) -> int:
+        """Delete the cards stored under these hashes as bytes (a BLOB another tool wrote where
+        a hash goes), in one transaction; how many. Only an engine whose hash column can hold
+        bytes has such rows."""
+        raise ValidationError(f"{self._where}: a card stored under a hash of bytes cannot be named here")
+
     async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
         """Attach (or with ``attach`` False, detach) each (hash, tag), all in one transaction;
         how many changed. Attaching to a hash that is not stored is a ``ValidationError``."""
@@ -847,13 +853,21 @@ class BaseStore(ABC):
         keys: list[str] = []
         sighting_keys: list[str] = []
         tags: list[tuple[str, str]] = []
+        under_bytes: list[bytes] = []
         for card in damaged:
             if not isinstance(card, DamagedCard):
                 raise ValidationError(f"remove_damaged takes DamagedCard items (VerifyReport.damaged), got {type(card).__name__}")
-            if not isinstance(card.hash, str) or (card.part != "card" and not isinstance(card.label, str)):
-                named = card.hash if card.part == "card" else card.label
+            removable = {  # a sighting goes by its key, a tag by its hash and tag
+                "card": isinstance(card.hash, (str, bytes)),
+                "sighting": isinstance(card.label, str),
+                "tag": isinstance(card.hash, str) and isinstance(card.label, str),
+            }.get(card.part, True)
+            if not removable:
+                named = card.label if card.part == "sighting" or isinstance(card.hash, str) else card.hash
                 raise ValidationError(f"a stored {card.part} named by a {type(named).__name__} cannot be named for removal")
-            if card.part == "card":
+            if card.part == "card" and isinstance(card.hash, bytes):
+                under_bytes.append(card.hash)
+            elif card.part == "card":
                 keys.append(card.hash)
             elif card.part == "sighting":
                 sighting_keys.append(card.label)  # type: ignore[arg-type]  # checked above
@@ -865,4 +879,5 @@ class BaseStore(ABC):
         if sighting_keys or tags:  # first: those of a damaged card would go with it, uncounted
             removed += await self._remove_labels(list(dict.fromkeys(sighting_keys)), list(dict.fromkeys(tags)))
         keys = list(dict.fromkeys(keys))
-        return removed + (await self._remove_many(keys) if keys else 0)
+        removed += await self._remove_many(keys) if keys else 0
+        return removed + (await self._remove_under_bytes(list(dict.fromkeys(under_bytes))) if under_bytes else 0)

@@ -568,6 +568,9 @@ class SQLiteStore(BaseStore):
     async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
         return await self._on_writer(lambda writer: sql.remove_labels(writer, sighting_keys, tags), lambda: None)
 
+    async def _remove_under_bytes(self, hashes: Sequence[bytes]) -> int:
+        return await self._on_writer(lambda writer: sql.remove_under_bytes(writer, hashes), lambda: None)
+
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         """A few small cards are read on the loop's own connection (``sqlite_loop_reads``);
         the rest, and whatever it could not serve, on a reader's thread."""

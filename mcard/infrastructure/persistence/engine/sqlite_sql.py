@@ -685,6 +685,15 @@ REMOVE_TAGS: Final = (
 )
 
 
+REMOVE_UNDER_BYTES: Final = "DELETE FROM card WHERE hash = ? AND typeof(hash) = 'blob' RETURNING 1"
+
+
+async def remove_under_bytes(db: SQLiteWorker, hashes: Sequence[bytes]) -> int:
+    """Delete the cards another tool stored under a BLOB for a hash, in one transaction."""
+    removed = await db.in_turn([db.fetch(REMOVE_UNDER_BYTES, (key,)) for key in hashes], snapshot=True)
+    return sum(len(rows) for rows in removed)
+
+
 async def remove_labels(db: SQLiteWorker, sighting_keys: Sequence[object], tags: Sequence[tuple[str, object]]) -> int:
     """Delete the sightings (by key) and tags (by hash and tag) as stored, in one transaction."""
     removed = await db.in_turn([db.fetch(REMOVE_SIGHTINGS, (json.dumps(list(sighting_keys)),)),
