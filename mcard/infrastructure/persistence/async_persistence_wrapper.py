@@ -230,10 +230,10 @@ class AsyncPersistenceWrapper:
         return await self.store.remove_damaged(damaged)
 
 
-def check_wrapper(store: object, action: str) -> AsyncPersistenceWrapper:
-    """``store`` when it is an ``AsyncPersistenceWrapper``, else a ``ValidationError`` that names
-    the method doing ``action`` on a store that has one (a notebook's ``cards.export(...)``)."""
+def check_wrapper(store: object, action: str) -> None:
+    """A ``ValidationError`` unless ``store`` is an ``AsyncPersistenceWrapper``, naming the method
+    doing ``action`` on a store that has one (a notebook's ``cards.export(...)``)."""
     if isinstance(store, AsyncPersistenceWrapper):
-        return store
+        return
     hint = f"; {type(store).__name__} has its own: .{action}(...)" if callable(getattr(store, action, None)) else ""
     raise ValidationError(f"{action} takes an AsyncPersistenceWrapper, got {type(store).__name__}{hint}")

@@ -273,14 +273,14 @@ class BaseStore(ABC):
         await self.initialize()
         return self
 
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def wait_indexed(self) -> None:
         """Wait until the search indexes cover every stored card. Searches are exact either
         way; this makes their speed predictable after a bulk load. An engine that indexes as it
         writes has nothing to wait for."""
         self._check_loop()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # -- engine hooks ------------------------------------------------------------------------
     @abstractmethod

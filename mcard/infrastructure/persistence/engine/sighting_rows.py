@@ -16,8 +16,8 @@ SQLITE_MALFORMED: Final = (
     " OR typeof(path) NOT IN ('text', 'null') OR typeof(source) NOT IN ('text', 'null')"
     f" OR seen_at NOT BETWEEN {int(MIN_MICROS)} AND {int(MAX_MICROS)} OR mtime NOT BETWEEN {int(MIN_MICROS)} AND {int(MAX_MICROS)}"
 )
-"""A row of SQLite's ``sighting`` mcard would not store: a value of the wrong kind, a negative size, a time no
-card can have."""
+"""A row of SQLite's ``sighting`` mcard would not store: a value of the wrong kind, a negative
+size, a time no card can have."""
 SQLITE_SOUND: Final = f"({SQLITE_MALFORMED}) IS NOT 1"
 """A sighting row mcard would store (a test left unknown by NULLs is none of the faults):
 names are read from these alone, as sightings are."""
