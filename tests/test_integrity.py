@@ -207,6 +207,30 @@ async def test_a_content_another_tool_stored_as_text_or_a_number_is_a_card_every
         assert await store.count() == 4
 
 
+async def test_a_card_another_tool_stored_without_a_content_type_is_found_by_its_type(tmp_path):
+    """Such a card showed its detected type (``text/plain``), yet ``type:text/plain`` and the
+    type facet missed it: its row's type is filled in by the background step, as detected."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("made by mcard")
+    png = bytes.fromhex("89504e470d0a1a0a") + bytes(24)
+    rows = [("a text without a type".encode(), 1), (png, 0), (b"\xc3\x28 not UTF-8", 1)]
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                       " VALUES (?, ?, ?, 1700000000000000, 'sha256', ?, NULL)",
+                       [(hashlib.sha256(data).hexdigest(), data, kind, len(data)) for data, kind in rows])
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.wait_indexed()
+        assert (await store.find("type:text/plain")).total == 2
+        assert [card.content for card in await store.list(content_type="image/*")] == [png]
+        assert dict((await store.facets(by=("content_type",)))["content_type"]) == {
+            "text/plain": 2, "image/png": 1, "application/octet-stream": 1}
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM card WHERE content_type IS NULL").fetchone() == (0,)
+    db.close()
+
+
 async def test_verify_reports_sightings_and_tags_of_cards_not_stored(tmp_path):
     """Rows another tool wrote into the label tables, naming no card."""
     import sqlite3

@@ -36,6 +36,7 @@ import math
 import unicodedata
 from typing import TYPE_CHECKING, Any, Final, Optional
 
+from mcard.content_types import detect_content_type
 from mcard.domain.models.exceptions import NoCardStoreError, StorageError
 from mcard.domain.query.text import SearchSpec, text_of, tokens
 
@@ -284,7 +285,21 @@ def isqrt(number: Optional[float]) -> int:
     return math.isqrt(max(0, int(number or 0)))
 
 
+def content_type(data: Optional[bytes], is_text: int) -> Optional[str]:
+    """What a card of ``data`` shows as its content type when its row has none (another tool's):
+    detected from its text, or from its bytes (also those of a text that is not UTF-8)."""
+    if data is None:
+        return None
+    if is_text:
+        try:
+            return detect_content_type(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    return detect_content_type(data)
+
+
 async def register_functions(db: SQLiteWorker) -> None:
+    await db.create_function("mcard_content_type", 2, content_type)
     await db.create_function("mcard_isqrt", 1, isqrt)
     await db.create_function("mcard_searchable", 2, searchable)
     await db.create_function("mcard_words", 2, words)
@@ -295,14 +310,8 @@ async def register_functions(db: SQLiteWorker) -> None:
 # -- creation and upgrades ---------------------------------------------------------------------
 async def add_content_types(db: SQLiteWorker) -> None:
     """Schema 1 -> 2: a content_type column, filled for the cards already stored."""
-    from mcard.content_types import detect_content_type
-
-    def content_type(data: bytes, is_text: int) -> str:
-        return detect_content_type(data.decode("utf-8") if is_text else data)
-
-    await db.create_function("mcard_content_type", 2, content_type)
     await db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
-    await db.execute("UPDATE card SET content_type = mcard_content_type(content, is_text)")
+    await db.execute(f"UPDATE card SET {DETECTED_TYPE}")
 
 
 async def stored_unicode_version(db: SQLiteWorker) -> Optional[int]:
@@ -444,22 +453,33 @@ EXTEND_INDEX: Final = (
     " FROM card WHERE id > mcard_meta.value ORDER BY id LIMIT ?) WHERE before < ?)"
     " WHERE key = 'text_indexed'"
 )
+DETECTED_TYPE: Final = (
+    "content_type = mcard_content_type(CAST(content AS BLOB), CASE WHEN is_text THEN 1 ELSE 0 END)"
+)
+FILL_TYPES: Final = (
+    f"UPDATE card SET {DETECTED_TYPE} WHERE id IN (SELECT id FROM ("
+    " SELECT id, sum(size) OVER (ORDER BY id) - size AS before"
+    " FROM card WHERE content_type IS NULL ORDER BY id LIMIT ?) WHERE before < ?)"
+)
+"""The content types of up to so many cards or bytes (at least one card) another tool stored
+without one: as a card read back shows its type (detected), filters and facets now find it."""
 INDEX_BEHIND: Final = (
     "SELECT EXISTS (SELECT 1 FROM card WHERE id > (SELECT value FROM mcard_meta WHERE key = 'text_indexed'))"
-    " OR EXISTS (SELECT 1 FROM card_text_garbage)"
+    " OR EXISTS (SELECT 1 FROM card_text_garbage) OR EXISTS (SELECT 1 FROM card WHERE content_type IS NULL)"
 )
 
 
 async def index_step(db: SQLiteWorker, step: int, step_bytes: int, wait: float, timeout: float) -> bool:
-    """Bring the indexes closer to the table, in two statements, each atomic by itself (so a
-    step that fails half way leaves them exact): remove the entries of up to ``step`` deleted
-    cards, then index up to ``step`` more cards or ``step_bytes`` of content (at least one
-    card). They go as one pipeline, so neither waits on the event loop, waiting at most
+    """Bring the indexes closer to the table, in statements each atomic by itself (so a step
+    that fails half way leaves them exact): remove the entries of up to ``step`` deleted cards,
+    index up to ``step`` more cards or ``step_bytes`` of content (at least one card), and fill
+    in the content type of as many stored without one (``FILL_TYPES``). They go as one pipeline, so neither waits on the event loop, waiting at most
     ``wait`` seconds for another connection's write lock (then ``timeout`` again). True if
     more remain."""
     outcomes = await db.pipeline([
         db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}"),
-        db.execute(PURGE_GARBAGE, (step,)), db.execute(EXTEND_INDEX, (step, step_bytes)), db.fetch(INDEX_BEHIND),
+        db.execute(PURGE_GARBAGE, (step,)), db.execute(EXTEND_INDEX, (step, step_bytes)),
+        db.execute(FILL_TYPES, (step, step_bytes)), db.fetch(INDEX_BEHIND),
         db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}"),
     ])
     failure = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
