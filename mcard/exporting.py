@@ -23,7 +23,7 @@ from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type, to_micros
 from mcard.domain.models.exceptions import StorageError, UnreadableCardError, ValidationError
 from mcard.domain.models.sighting import Sighting
-from mcard.domain.shown import json_escaped
+from mcard.domain.shown import counted, json_escaped
 from mcard.extras import install_command
 from mcard.importing import store_files
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper
@@ -72,6 +72,14 @@ class ExportResult:
     @property
     def ok(self) -> bool:
         return not self.refused
+
+    def __str__(self) -> str:
+        refused = f"; refused {len(self.refused)} (see .refused)" if self.refused else ""
+        return f"exported {counted(self.exported, 'card')}{refused}"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: the sentence, not the fields."""
+        printer.text(str(self))
 
 
 def content_refusal(card: MCard) -> Optional[str]:
@@ -492,7 +500,7 @@ async def export(
         await _on_thread(writer.open)
         from tqdm.auto import tqdm
 
-        with tqdm(total=total, unit="card", disable=None if progress is None else not progress) as bar:
+        with tqdm(total=total, unit="card", desc="exporting cards", disable=None if progress is None else not progress) as bar:
             async for page in _pages(store, start_time, end_time, result.refused):
                 accepted = []
                 reasons = await asyncio.to_thread(lambda: [refusal(card) for card in page])  # re-hashes each card

@@ -24,7 +24,7 @@ from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
-from mcard.domain.shown import shown
+from mcard.domain.shown import counted, shown
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 from mcard.records import record_sightings, record_tags
@@ -89,6 +89,19 @@ class ImportSummary:
         self.skipped.update(other.skipped)
         self.sightings_added += other.sightings_added
         self.tags_added += other.tags_added
+
+    def __str__(self) -> str:
+        text = f"{counted(self.new, 'new card')}, {self.already_stored} already stored"
+        if self.sightings_added or self.tags_added:
+            text += f"; {counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} added"
+        if self.skipped:
+            reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+            text += f"; skipped {counted(sum(self.skipped.values()), 'file')}: {reasons}"
+        return text
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: the sentence, not the fields."""
+        printer.text(str(self))
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -376,7 +389,8 @@ async def import_paths(
     files = await asyncio.to_thread(  # iter_files checks the arguments: a ValidationError comes back
         lambda: _listed(paths, include, exclude, summary.skipped, store_files(store))
     )
-    with _progress_bar(total=len(files), unit="file", disable=None if progress is None else not progress) as bar:
+    with _progress_bar(total=len(files), unit="file", desc="importing files",
+                       disable=None if progress is None else not progress) as bar:
         start = 0
         while start < len(files):
             batch, size = [], 0
@@ -669,7 +683,7 @@ async def import_records(
     records_format(source, format)  # an unknown format fails before anything is read
     disable = None if progress is None else not progress
     cards = _cards(source, format, store.config.max_content_size)
-    with closing(cards), _progress_bar(unit="card", disable=disable) as bar:
+    with closing(cards), _progress_bar(unit="card", desc="restoring cards", disable=disable) as bar:
         while True:
             chunk, error = await asyncio.to_thread(_next_cards, cards, batch_size)
             if chunk:

@@ -114,6 +114,10 @@ class SyncResult:
             text += f", {oversized} {OVERSIZED} skipped"
         return text + f" in {self.seconds:.2f} s"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: the sentence, not the fields."""
+        printer.text(str(self))
+
 
 @dataclass
 class _Pending:

@@ -282,6 +282,20 @@ def test_a_query_that_matches_nothing_says_which_items_were_no_field(filled):
     where the command line and the explorer say which item was no field."""
     missed = filled.find("tpye:text/plain")
     assert missed.total == 0 and missed.note.startswith("tpye: is read as words; the fields are type:")
-    assert "tpye: is read as words" in missed._repr_html_()
+    assert "<code>tpye:</code> is read as words" in missed._repr_html_() and missed.note.endswith("size:.")
     assert filled.find("type:text/plain").note == "" and filled.find("nothing holds this").note == ""
     assert asyncio.run(filled.afind("colour:blue")).note.startswith("colour: is read as words")
+
+
+def test_import_and_export_results_display_as_a_sentence(cards, tmp_path):
+    """They showed as their dataclass fields, wrapped mid-word in a notebook."""
+    from IPython.lib.pretty import pretty
+
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "a.txt").write_text("a note")
+    (tmp_path / "files" / "empty.txt").write_text("")
+    assert pretty(cards.import_paths(tmp_path / "files", progress=False)) == (
+        "1 new card, 0 already stored; 1 sighting and 0 tags added; skipped 1 file: 1 empty")
+    assert pretty(cards.export(tmp_path / "out.jsonl", progress=False)) == "exported 1 card"
+    assert pretty(cards.verify(progress=False)).startswith("verified 1 card")
+    assert pretty(cards.sync_to(tmp_path / "copy.db", progress=False)).startswith("copied 1 card")

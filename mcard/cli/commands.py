@@ -81,16 +81,6 @@ def is_stdout(destination: str) -> bool:
         return False
 
 
-def _summary_text(summary: ImportSummary) -> str:
-    text = f"{counted(summary.new, 'new card')}, {summary.already_stored} already stored"
-    if summary.sightings_added or summary.tags_added:
-        text += f"; {counted(summary.sightings_added, 'sighting')} and {counted(summary.tags_added, 'tag')} added"
-    if summary.skipped:
-        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items()))
-        text += f"; skipped {counted(sum(summary.skipped.values()), 'file')}: {reasons}"
-    return text
-
-
 def check_named_paths(paths: list[str], records: bool) -> None:
     """Every path named on the command line must be there and readable: a regular file, or a
     folder (not for records). ``OSError`` or ``ValidationError`` otherwise, before anything is
@@ -127,7 +117,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 summary.merge(await import_stream(store, sys.stdin.buffer))
             if files:
                 summary.merge(await import_paths(store, files, include=args.include, exclude=args.exclude))
-    emit(summary.as_dict(), _summary_text(summary), args.json)
+    emit(summary.as_dict(), str(summary), args.json)
     return 0
 
 

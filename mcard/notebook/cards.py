@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import contextlib
 import html
+import re
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -50,6 +51,7 @@ AUTO_PROGRESS: Final = 1000
 CLOSE_AT_EXIT_WAIT: Final = 2.0
 FACETS: Final = ("content_type", "tag", "month", "size")
 SNIPPET_CHARS: Final = 160
+_FIELD_NAME: Final = re.compile(r"\b([A-Za-z]+:)")
 
 _open_stores: weakref.WeakSet[NotebookCards] = weakref.WeakSet()
 
@@ -83,7 +85,10 @@ class FoundCards(CardList):
 
     def _repr_html_(self) -> str:
         shown = super()._repr_html_()
-        return shown + f'<p class="mcard-note">{html.escape(self.note)}</p>' if self.note else shown
+        if not self.note:
+            return shown
+        note = _FIELD_NAME.sub(r"<code>\1</code>", html.escape(self.note))  # letters and a colon: nothing to escape
+        return shown + f'<p class="mcard-note">{note}</p>'
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         super()._repr_pretty_(printer, cycle)
@@ -578,7 +583,8 @@ class NotebookCards(LabelMethods):
         found = await finding
         total = found.total if isinstance(found, Found) else None
         words = found.words if isinstance(found, Found) else spec
-        note = unknown_fields_hint(query).strip(" ()") if query and not found and not total else ""
+        hint = unknown_fields_hint(query).strip(" ()") if query and not found and not total else ""
+        note = f"{hint}." if hint else ""
         return FoundCards(found, total, words, note, **await self._shown_labels(found))
 
     async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:

@@ -54,6 +54,10 @@ class VerifyReport:
         more = f" (and {len(self.damaged) - 10} more)" if len(self.damaged) > 10 else ""
         return f"verified {counted(self.checked, 'card')}: {len(self.damaged)} damaged: {listed}{more}"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: the sentence, not the fields."""
+        printer.text(str(self))
+
 
 NOT_UTF8_TEXT: Final = "a stored text card is not valid UTF-8 (damaged: verify() names it)"
 """What a read that meets such a row says, without quoting the bytes."""
