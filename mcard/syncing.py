@@ -158,7 +158,7 @@ async def sync(
     result = SyncResult(dry_run=dry_run)
     considered = 0
     hidden, delay = (None, PROGRESS_DELAY) if progress is None else (not progress, 0)
-    with tqdm(desc="sync", unit="card", total=0, delay=delay, disable=hidden) as bar:
+    with tqdm(desc="syncing cards", unit="card", total=0, delay=delay, disable=hidden) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
         walk = _Walk()

@@ -153,7 +153,7 @@ def test_the_sync_tutorial_shares_through_postgres_and_drops_its_schema(tmp_path
     assert "cards: laptop 5 | team 5 | colleague 5" in shown
     assert "find: 4 with \"card\" but not \"3\"; 3 without \"3\" or \"4\"" in shown  # a custom engine's defaults
     displayed = json.dumps([o.get("data", {}) for c in notebook.cells if c.cell_type == "code" for o in c.outputs])
-    assert "sync:" not in displayed, "a sync of a few cards showed a progress bar"
+    assert "syncing cards:" not in displayed, "a sync of a few cards showed a progress bar"
 
     async def schema_left() -> bool:
         connection = await asyncpg.connect(url)

@@ -742,7 +742,7 @@ class BaseStore(ABC):
         size = check_page_size(page_size)
         report = VerifyReport()
         total = await self._count(Filters()) if progress is not False else None
-        with tqdm(total=total, desc="verify", unit="card", disable=None if progress is None else not progress) as bar:
+        with tqdm(total=total, desc="verifying cards", unit="card", disable=None if progress is None else not progress) as bar:
             async with aclosing(self._verify(size)) as chunks:
                 async for checked, damaged in chunks:
                     report.checked += checked
