@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -509,3 +509,23 @@ async def test_a_store_closed_right_after_a_removal_leaves_nothing_of_it_in_the_
     db.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(path, read_only=True)) as cards:
         assert len(await cards.search("wombat", mode="words")) == 15
+
+
+async def test_paging_sees_a_card_another_tool_moved_in_time(tmp_path):
+    """The next page continued from the last page's mark: a card another tool moved from the
+    oldest to the newest shifted every page by one, unseen. A store made before the trigger
+    that counts such a change gets it when opened for writing."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"card {i:03}", g_time=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=i))
+                               for i in range(40)])
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER IF EXISTS card_changed")  # as a store made before it
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.list(limit=10, offset=0)
+        await store.list(limit=10, offset=10)
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE card SET g_time = g_time + 100000000000 WHERE id = (SELECT id FROM card ORDER BY g_time LIMIT 1)")
+        db.close()
+        assert await store.list(limit=10, offset=20) == (await store.list())[20:30]

@@ -19,8 +19,8 @@ a NUL in it (FTS5 stops reading at one), which searches check by scanning. A sea
 the index for the cards it covers and scans the few newer ones, and every candidate is
 checked against the content, so results are exact at every moment. A deleted card's id is
 never used again; the deletion trigger queues its text in ``card_text_garbage``, removes its
-sightings and tags, and counts the deletion in ``changes``, which with the AUTOINCREMENT
-sequence tells listings whether anything changed.
+sightings and tags, and counts the deletion in ``changes`` (as another trigger counts a change
+to a stored row), which with the AUTOINCREMENT sequence tells listings whether anything changed.
 
 The folding function ``mcard_searchable(content, is_text)`` is registered on every mcard
 connection (``register_functions``); only mcard's own background steps call it, so other
@@ -122,14 +122,22 @@ CARD_DELETED: Final = """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
         DELETE FROM sighting WHERE hash = old.hash;
         DELETE FROM tag WHERE hash = old.hash;
     END"""
+CARD_CHANGED: Final = """CREATE TRIGGER card_changed AFTER UPDATE ON card BEGIN
+        INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
+    END"""
+"""mcard never changes a stored card but its missing content type; another tool may move a card
+in time (or change what a filter reads): counted as a change, so a listing's next page is read
+afresh instead of continued from a page mark that no longer holds."""
 OWN_TRIGGERS: Final = {
     "card_text_extended": CARD_TEXT_EXTENDED, "card_text_purged": CARD_TEXT_PURGED, "card_deleted": CARD_DELETED,
+    "card_changed": CARD_CHANGED,
 }
 """The triggers that index, unindex and remove cards. They are code more than schema: a store
 opened for writing replaces ones that differ (an older mcard's), whose entries are the same."""
 DROP_OWN_TRIGGERS: Final = {
-    "card_text_extended": "DROP TRIGGER card_text_extended", "card_text_purged": "DROP TRIGGER card_text_purged",
-    "card_deleted": "DROP TRIGGER card_deleted",
+    "card_text_extended": "DROP TRIGGER IF EXISTS card_text_extended",
+    "card_text_purged": "DROP TRIGGER IF EXISTS card_text_purged",
+    "card_deleted": "DROP TRIGGER IF EXISTS card_deleted", "card_changed": "DROP TRIGGER IF EXISTS card_changed",
 }
 STORED_TRIGGERS: Final = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
 
@@ -170,7 +178,7 @@ LABELS: Final = (
     "CREATE INDEX tag_by_tag ON tag (tag, hash)",
 )
 
-CURRENT: Final = SEARCH + LABELS + (CARD_DELETED,)
+CURRENT: Final = SEARCH + LABELS + (CARD_DELETED, CARD_CHANGED)
 CREATE: Final = CARD_TABLE + META + CURRENT + (SET_UNICODE,)
 
 UPGRADE_FROM_2: Final = (
@@ -192,6 +200,7 @@ UPGRADE_FROM_3: Final = (
 )
 SET_ASIDE: Final = (
     "DROP TRIGGER IF EXISTS card_deleted",  # this mcard's own triggers are made again after the copy
+    "DROP TRIGGER IF EXISTS card_changed",
     "DROP TRIGGER IF EXISTS card_text_extended",
     "DROP TRIGGER IF EXISTS card_text_purged",
     f"CREATE TABLE card_v5 {CARD_COLUMNS}",
@@ -226,7 +235,7 @@ STAMP_VERSION: Final = (
     "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
 )
 FINISH_UPGRADE: Final = CURRENT + STAMP_VERSION + (SET_UNICODE,)
-UPGRADE_FROM_4: Final = CARD_INDEXES + (CARD_TEXT_EXTENDED, CARD_TEXT_PURGED, CARD_DELETED) + STAMP_VERSION
+UPGRADE_FROM_4: Final = CARD_INDEXES + (CARD_TEXT_EXTENDED, CARD_TEXT_PURGED, CARD_DELETED, CARD_CHANGED) + STAMP_VERSION
 """Version 4 -> 5 after the copy: the search indexes are kept, the ids they hold are the same."""
 
 STATEMENTS: Final = {
@@ -357,9 +366,10 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
 
 
 async def _stale_triggers(db: SQLiteWorker) -> list[str]:
-    """This mcard's triggers that a store holds in another version."""
+    """This mcard's triggers that a store holds in another version, or not at all (a store an
+    older mcard made)."""
     stored = dict(await db.fetch(STORED_TRIGGERS))
-    return [name for name, sql in OWN_TRIGGERS.items() if name in stored and stored[name] != sql]
+    return [name for name, sql in OWN_TRIGGERS.items() if stored.get(name) != sql]
 
 
 async def ensure_schema(db: SQLiteWorker, where: str) -> None:
