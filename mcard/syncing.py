@@ -29,7 +29,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard, to_utc
 from mcard.domain.models.exceptions import NoCardStoreError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
-from mcard.domain.shown import counted
+from mcard.domain.shown import counted, human_size
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 from mcard.infrastructure.persistence.engine.base_engine import stored_reason
@@ -104,7 +104,7 @@ class SyncResult:
     def __str__(self) -> str:
         verb = "would copy" if self.dry_run else "copied"
         text = (
-            f"{verb} {counted(self.copied, 'card')} ({self.bytes_copied} B), {self.already_there} already there, "
+            f"{verb} {counted(self.copied, 'card')} ({human_size(self.bytes_copied)}), {self.already_there} already stored, "
             f"{counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} {'to add' if self.dry_run else 'added'}"
         )
         oversized = self.oversized

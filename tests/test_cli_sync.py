@@ -56,7 +56,7 @@ def test_sync_copies_then_finds_nothing_to_do(tmp_path):
     assert (report["copied"], report["already_there"], report["tags_added"], report["sightings_added"]) == (120, 0, 60, 12)
     assert report["damaged"] == [] and not report["dry_run"]
     again = run("sync", "a.db", "b.db", cwd=tmp_path)
-    assert again.stdout.startswith("copied 0 cards (0 B), 120 already there")
+    assert again.stdout.startswith("copied 0 cards (0 B), 120 already stored")
     assert rows(tmp_path / "b.db", "SELECT count(*), count(DISTINCT hash) FROM card") == [(120, 120)]
 
 

@@ -140,6 +140,15 @@ async def test_second_run_copies_nothing(two):
     assert (second.copied, second.bytes_copied, second.already_there) == (0, 0, 300)
     assert (second.sightings_added, second.tags_added) == (0, 0)
     assert await b.count() == 300
+    assert str(second).startswith("copied 0 cards (0 B), 300 already stored,")
+
+
+async def test_the_sentence_gives_sizes_in_units(two):
+    a, b = two
+    await a.save_many([MCard(bytes([n]) * 700_000) for n in range(1, 4)])
+    result = await mcard.sync(a, b, progress=False)
+    assert result.bytes_copied == 2_100_000
+    assert str(result).startswith("copied 3 cards (2.0 MB), 0 already stored,")
 
 
 async def test_two_syncs_at_once_count_each_card_copied_once(two, tmp_path):

@@ -56,3 +56,19 @@ def json_escaped(text: str) -> str:
 def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1: "1 card", "2 cards"."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+_UNITS: Final = ("B", "KB", "MB", "GB", "TB")
+
+
+def human_size(size: object) -> str:
+    """``512 B``, ``4.0 KB``, ``3.9 MB`` (powers of 1024, as in the query syntax); a stored
+    value that is not a size is shown as it is."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return shown(size)
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

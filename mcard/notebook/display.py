@@ -22,10 +22,10 @@ from typing import Any, Final, Optional
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import MCardError
-from mcard.domain.shown import shown, shown_in_lines
+from mcard.domain.shown import human_size, shown, shown_in_lines
 
 from .labels import Labels
-from .media import hex_head, human_size, human_time, options, thumbnail
+from .media import hex_head, human_time, options, thumbnail
 
 HASH_PREFIX: Final = 12
 PREVIEW_CHARS: Final = 80

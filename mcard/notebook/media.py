@@ -30,7 +30,6 @@ SVG_LIMIT: Final = 512 * 1024
 DECODE_LIMIT: Final = 64 * 1024 * 1024
 """Images above this many bytes are not decoded for a thumbnail."""
 CACHE_SIZE: Final = 512
-_UNITS: Final = ("B", "KB", "MB", "GB", "TB")
 
 
 @dataclass
@@ -59,19 +58,6 @@ class Options:
 
 
 options = Options()
-
-
-def human_size(size: object) -> str:
-    """``512 B``, ``4.0 KB``, ``3.9 MB`` (powers of 1024, as in the query syntax); a stored
-    value that is not a size is shown as it is."""
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        return str(size)
-    value = float(size)
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def human_time(moment: datetime) -> str:

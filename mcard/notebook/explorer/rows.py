@@ -9,10 +9,10 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query.text import SearchSpec, card_snippet
-from mcard.domain.shown import shown
+from mcard.domain.shown import human_size, shown
 
 from ..display import UNREADABLE, preview as one_line
-from ..media import human_size, human_time, thumbnail
+from ..media import human_time, thumbnail
 from .previews import preview
 
 ROW_THUMBNAIL_PX: Final = 40
