@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -327,6 +327,62 @@ def insert_rows_of_another_tool(path, keys: list[str]) -> None:
         db.executemany("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
                        " VALUES (?, X'78', 1, 0, 'sha256', 1, 'text/plain')", [(key,) for key in keys])
     db.close()
+
+
+NEAR_COPIES: Final = (" ", "\n", "upper")
+"""How another tool may write a card's hash: with a space or a newline after it, in upper case."""
+
+
+async def _store_under(store: AsyncPersistenceWrapper, engine: str, where: Any, card: MCard, key: str) -> None:
+    """A row of ``card`` that another tool stored under ``key``, in place of any it stored before."""
+    if engine == "sqlite":
+        with sqlite3.connect(where) as db:
+            db.execute("DELETE FROM card WHERE hash != ?", (card.hash,))
+            db.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                       " VALUES (?, ?, 1, ?, 'sha256', ?, 'text/plain')", (key, card.content_bytes, 10**15, card.size))
+        db.close()
+        return
+    import asyncpg
+
+    url, schema = where
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(f'DELETE FROM "{schema}".card WHERE hash != $1', card.hash)
+        await connection.execute(
+            f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+            " VALUES ($1, $2, true, 1000000000000000, 'sha256', $3, 'text/plain')", key, card.content_bytes, card.size,
+        )
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def destination(request: Any, tmp_path: Path) -> Iterator[tuple[str, Any, Any]]:
+    """(engine, where its rows are, config) of an empty store to sync into."""
+    if request.param == "sqlite":
+        yield "sqlite", tmp_path / "b.db", SQLiteConfig(tmp_path / "b.db")
+        return
+    schemas = fresh_schema()
+    url, schema = next(schemas)
+    yield "postgres", (url, schema), postgres_factory(url, schema)()
+    next(schemas, None)
+
+
+async def test_a_row_under_a_near_copy_of_a_hash_does_not_stand_for_the_card(tmp_path, destination):
+    """A destination holding a card's content under its hash with a space after it (or in upper
+    case) had equal digests: each hash stood for its first 30 digits. Sync said the card was
+    already there, run after run, and never copied it."""
+    engine, where, config = destination
+    card = MCard("Contract signed, only copy")
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as a, AsyncPersistenceWrapper(config) as b:
+        await a.save(card)
+        for variant in NEAR_COPIES:
+            key = card.hash.upper() if variant == "upper" else card.hash + variant
+            await _store_under(b, engine, where, card, key)
+            assert await b.remove(card.hash) in (True, False) and await b.count() == 1
+            result = await mcard.sync(a, b, progress=False)
+            assert (result.copied, result.already_there) == (1, 0), variant
+            assert await b.get(card.hash) == card
 
 
 async def test_a_row_of_another_tool_with_a_hash_that_is_not_hex_is_reported(tmp_path):

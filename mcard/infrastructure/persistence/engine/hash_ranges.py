@@ -4,8 +4,10 @@ A range is every hash that starts with a hex prefix (``""`` is every hash). Its 
 sums, so that a database computes them in one pass in any order, without sorting. Each hash
 stands for the number its first 30 hex digits write (a card's hash is already a uniform
 digest), each sighting for that of its key (itself a digest of the sighting), each tag for that
-of the first 30 hex digits of the MD5 of ``t<hash>:<tag>`` (and so do hashes and keys that are
-not hex, rows of other tools, with ``c`` or ``s`` in front). ``cards`` is the sum over the
+of the first 30 hex digits of the MD5 of ``t<hash>:<tag>``. So do hashes and keys that are not
+lowercase hex all through, rows of other tools, with ``c`` or ``s`` in front: a hash with a
+space after it, or in upper case, must not stand for the card it copies, or a store holding
+only that row would seem to hold the card. ``cards`` is the sum over the
 range's hashes, ``labels`` over its sightings and tags, both exact: a chance match of different
 contents is about 2**-120. Stores of different engines compute the same sums, so they compare.
 """
@@ -75,11 +77,10 @@ def md5_number(kind: str, text: str) -> int:
 
 def value(kind: str, text: str) -> int:
     """What a hash or a key adds to a digest: the number its first ``DIGITS`` hex digits write,
-    or, when they are not lowercase hex, ``md5_number``."""
-    head = text[:DIGITS]
-    if len(head) < DIGITS or head.strip(_HEX_DIGITS):
+    or, unless it is lowercase hex all through, ``md5_number``."""
+    if len(text) < DIGITS or text.strip(_HEX_DIGITS):
         return md5_number(kind, text)
-    return int(head, 16)
+    return int(text[:DIGITS], 16)
 
 
 def all_hex(lines: list[str], text: str) -> bool:

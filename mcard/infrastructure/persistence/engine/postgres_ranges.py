@@ -25,21 +25,25 @@ RANGES: Final = "unnest($1::text[]) AS r(p) CROSS JOIN LATERAL"
 IN_RANGE: Final = """x.hash >= r.p COLLATE "C" AND x.hash < (r.p || 'g') COLLATE "C" OFFSET 0"""
 
 
-CHECKED_HASH: Final = (
-    "(CASE WHEN length(x.hash) >= 30 AND translate(substr(x.hash, 1, 30), '0123456789abcdef', '') = ''"
-    " THEN x.hash ELSE md5('c' || x.hash) END)"
-)
-"""A hash whose first 30 digits are lowercase hex, else the MD5 of ``c`` and it (rows of other tools)."""
-CHECKED_KEY: Final = (
-    "(CASE WHEN length(x.key) >= 30 AND translate(substr(x.key, 1, 30), '0123456789abcdef', '') = ''"
-    " THEN x.key ELSE md5('s' || x.key) END)"
-)
+NOT_HEX: Final = """x.{0} COLLATE "C" ~ '[^0-9a-f]'"""
+"""A hash (or key) that is not lowercase hex all through."""
+CHECKED_HASH: Final = f"(CASE WHEN {NOT_HEX.format('hash')} OR length(x.hash) < 30 THEN md5('c' || x.hash) ELSE x.hash END)"
+"""A hash of 30 lowercase hex digits or more, else the MD5 of ``c`` and it (rows of other tools)."""
+CHECKED_KEY: Final = f"(CASE WHEN {NOT_HEX.format('key')} OR length(x.key) < 30 THEN md5('s' || x.key) ELSE x.key END)"
 TAG_LINE: Final = "md5('t' || x.hash || ':' || x.tag)"
-HASH_HALVES: Final = "('x' || substr(x.hash, 1, 15))::bit(60)::bigint AS a, ('x' || substr(x.hash, 16, 15))::bit(60)::bigint AS b"
+HASH_HALVES: Final = (
+    f"('x' || CASE WHEN {NOT_HEX.format('hash')} THEN 'not hex' ELSE substr(x.hash, 1, 15) END)::bit(60)::bigint AS a,"
+    " ('x' || substr(x.hash, 16, 15))::bit(60)::bigint AS b"
+)
 """``hash_ranges.value`` of a hash, as two 60-bit halves ``a`` and ``b``. A hash that is not hex
-fails the statement (SQLSTATE 22P02): checking every row costs more than the sums, so the
-checked forms are used only for a store that needs them."""
-KEY_HALVES: Final = "('x' || substr(x.key, 1, 15))::bit(60)::bigint AS a, ('x' || substr(x.key, 16, 15))::bit(60)::bigint AS b"
+all through (upper case, a space after it) fails the statement (SQLSTATE 22P02), and the sums
+are made again with the checked forms, which cost 1.6x more (1,000,000 hashes: 370 ms, 600 ms
+checked, 240 ms without the test of the characters). A shorter hash than 30 digits is read as if
+zeros followed it here, and by its MD5 there: only a walk deeper into its range differs."""
+KEY_HALVES: Final = (
+    f"('x' || CASE WHEN {NOT_HEX.format('key')} THEN 'not hex' ELSE substr(x.key, 1, 15) END)::bit(60)::bigint AS a,"
+    " ('x' || substr(x.key, 16, 15))::bit(60)::bigint AS b"
+)
 CHECKED_HASH_HALVES: Final = (
     f"('x' || substr({CHECKED_HASH}, 1, 15))::bit(60)::bigint AS a,"
     f" ('x' || substr({CHECKED_HASH}, 16, 15))::bit(60)::bigint AS b"

@@ -16,17 +16,14 @@ from .sqlite_connection import SQLiteWorker
 PAGE: Final = 20_000
 """Hashes read per call while summing: memory stays bounded however large the range."""
 HASHES_BETWEEN: Final = "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash"
-FIRST_PAGE: Final = (
-    "SELECT group_concat(hash, char(10)), max(hash) FROM"
-    " (SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?)"
-)
-"""A page of hashes as one text, a line each (in any order: only their sums are wanted), and the
-last of them, where the next page starts: one row instead of a row (and a call of the
-connection's row factory) per hash."""
-NEXT_PAGE: Final = (
-    "SELECT group_concat(hash, char(10)), max(hash) FROM"
-    " (SELECT hash FROM card WHERE hash > ? AND hash < ? ORDER BY hash LIMIT ?)"
-)
+FIRST_ROWS: Final = "SELECT hash FROM card WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?"
+NEXT_ROWS: Final = "SELECT hash FROM card WHERE hash > ? AND hash < ? ORDER BY hash LIMIT ?"
+FIRST_PAGE: Final = f"SELECT group_concat(hash, char(10)), max(hash), count(*) FROM ({FIRST_ROWS})"
+"""A page of hashes as one text, a line each (in any order: only their sums are wanted), the
+last of them, where the next page starts, and how many there are: one row instead of a row (and
+a call of the connection's row factory) per hash. A hash of another tool holding a newline
+makes more lines than hashes: that page is read again as rows."""
+NEXT_PAGE: Final = f"SELECT group_concat(hash, char(10)), max(hash), count(*) FROM ({NEXT_ROWS})"
 SIGHTINGS_BETWEEN: Final = (
     "SELECT s.hash, CAST(s.key AS TEXT) FROM sighting AS s WHERE s.hash >= ? AND s.hash < ?"
     " AND EXISTS (SELECT 1 FROM card WHERE card.hash = s.hash)"
@@ -93,8 +90,11 @@ async def listed(read: Read, prefixes: Sequence[str]) -> list[str]:
 async def _page(db: SQLiteWorker, start: str, high: str, first: bool) -> tuple[list[str], Optional[str], bool]:
     """The hashes of the page from ``start`` (or after it) up to ``high``, the last one, and
     whether they are all hex (``hash_ranges.all_hex``)."""
-    [(text, last)] = await db.fetch(FIRST_PAGE if first else NEXT_PAGE, (start, high, PAGE))
+    [(text, last, count)] = await db.fetch(FIRST_PAGE if first else NEXT_PAGE, (start, high, PAGE))
     lines = text.split("\n") if text else []
+    if len(lines) != count:
+        hashes = [row[0] for row in await db.fetch(FIRST_ROWS if first else NEXT_ROWS, (start, high, PAGE))]
+        return hashes, hashes[-1] if hashes else None, False
     return lines, last, all_hex(lines, text or "")
 
 
