@@ -9,6 +9,7 @@ from mcard.domain.models.sighting import Sighting
 from mcard.domain.models.exceptions import (
     AmbiguousHashError,
     ConfigurationError,
+    HeldByDamagedError,
     MCardError,
     NoCardStoreError,
     StorageError,
@@ -47,6 +48,7 @@ __all__ = [
     "StorageError",
     "NoCardStoreError",
     "UnreadableCardError",
+    "HeldByDamagedError",
     "ConfigurationError",
     "AsyncPersistenceWrapper",
     "BaseStore",

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, to_utc
-from mcard.domain.models.exceptions import NoCardStoreError, StorageError, ValidationError
+from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.shown import counted, human_size
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
@@ -42,6 +42,7 @@ _HEX: Final = re.compile(r"[0-9a-f]{1,128}")
 
 NOT_HEX: Final = "the hash is not lowercase hex (a row of another tool)"
 OVERSIZED: Final = "oversized"
+HELD_BY_DAMAGED: Final = "DEST holds this hash damaged (other content or size): mcard verify --remove on DEST frees it"
 """How the reason of a sound card the destination cannot hold starts (``SyncResult.damaged``
 lists it too: it is not copied)."""
 DEFAULT_BATCH: Final = 1000
@@ -319,15 +320,25 @@ class _Copier:
         new = len(copied)
         seen = [s for h, found in new_seen.items() if h in in_time for s in found]
         pairs = [(h, tag) for h, tag in new_tags if h in in_time or (self.since is None and h in there)]
+        held: set[str] = set()
         if not self.dry_run:
             with_seen = copied + [in_time[h] for h in common if h in new_seen and h in in_time]
-            if with_seen:  # another writer may have stored some of them since they were listed
-                new = await dest.save_many(with_seen, sightings=seen)
+            while with_seen:  # another writer may have stored some of them since they were listed
+                try:
+                    new = await dest.save_many(with_seen, sightings=seen)
+                    break
+                except HeldByDamagedError as exc:  # all of the batch but that card, again
+                    self.damaged(exc.hash, None, HELD_BY_DAMAGED)
+                    held.add(exc.hash)
+                    copied, with_seen = _without(copied, exc.hash), _without(with_seen, exc.hash)
+                    seen = [s for s in seen if s.hash != exc.hash]
+                    pairs = [(h, tag) for h, tag in pairs if h != exc.hash]
+                    new = 0
             if pairs:
                 self.result.tags_added += await dest.tag_many(pairs)
         else:
             self.result.tags_added += len(pairs)
-        lacked = new + len(set(missing) & damaged)
+        lacked = new + len(set(missing) & (damaged | held))
         self.result.copied += new
         self.result.bytes_copied += sum(card.size for card in copied)
         self.result.sightings_added += len(seen)
@@ -371,6 +382,10 @@ async def _labels(
     if not hashes:
         return {}, {}
     return await store.sightings_of(hashes), await store.tags_of(hashes)
+
+
+def _without(cards: list[MCard], hash_str: str) -> list[MCard]:
+    return [card for card in cards if card.hash != hash_str]
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:

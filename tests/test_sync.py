@@ -230,6 +230,26 @@ async def test_damaged_source_cards_are_reported_and_skipped(tmp_path):
         assert "2 damaged skipped" in str(result)
 
 
+async def test_a_card_the_destination_holds_damaged_is_reported_and_the_rest_copied(tmp_path):
+    """A sighting to add to a card whose row DEST holds with other content: the batch would
+    record it on the forgery. That card is skipped and named; the batch's others go over."""
+    cards = sample_cards(30)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
+        await fill(a, cards, labels=False)
+        await mcard.sync(a, b, progress=False)
+        target = cards[1]
+        with sqlite3.connect(tmp_path / "b.db") as db:
+            db.execute("UPDATE card SET content = CAST('forged' AS BLOB), size = 6 WHERE hash = ?", (target.hash,))
+        db.close()
+        await a.save_many([target, *sample_cards(40)[30:]], sightings=[Sighting.of(target.hash, name="t.txt")])
+        result = await mcard.sync(a, b, progress=False)
+        assert [(card.hash, "DEST holds this hash damaged" in card.reason) for card in result.damaged] == [(target.hash, True)]
+        assert (result.copied, result.sightings_added) == (10, 0)
+        assert await b.count() == 40 and await b.sightings(target.hash) == []
+        assert "1 damaged skipped" in str(result)
+
+
 async def test_bad_arguments_are_validation_errors(two):
     a, b = two
     for kwargs in ({"batch_size": 0}, {"batch_size": True}, {"since": datetime(2025, 1, 1)}):

@@ -44,3 +44,13 @@ class NoCardStoreError(StorageError):
 class UnreadableCardError(StorageError):
     """A stored row no card can be built from: a text another tool stored that is not UTF-8.
     The store is sound, that row is not (``verify()`` names it, ``remove()`` takes it away)."""
+
+
+class HeldByDamagedError(StorageError):
+    """A write of content whose hash a stored row holds with other content or another size (a
+    row another tool changed): nothing of the write is stored. ``hash`` names the card;
+    ``remove_damaged`` of ``verify()``'s report frees it (``mcard verify --remove``)."""
+
+    def __init__(self, message: str, hash_str: str) -> None:
+        super().__init__(message)
+        self.hash = hash_str

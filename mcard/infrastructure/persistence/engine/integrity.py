@@ -107,6 +107,25 @@ def check_stored(
     return None
 
 
+def holds_its_hash(hash_str: object, algorithm: object, size: object, data: object) -> bool:
+    """Whether a stored row holds the content its hash names: a write of that content finds it
+    already stored only then. Another tool may have put other content, or another size, under
+    the hash; its kind, time and content type do not change what the content is."""
+    if not isinstance(algorithm, str) or algorithm not in HASH_ALGORITHMS:
+        return False
+    if not isinstance(data, (bytes, bytearray, memoryview)) or size.__class__ is not int or size != len(data):
+        return False
+    return hashlib.new(algorithm, data).hexdigest() == hash_str
+
+
+def held_by_damaged(hash_str: str) -> str:
+    """Why the content of ``hash_str`` was not stored: a row another tool changed holds its place."""
+    return (
+        f"{hash_str} is stored with other content or size (damaged: verify() names it); this content"
+        " was not stored: remove the damaged card, then store it again"
+    )
+
+
 LABEL_FAULTS: Final = {
     "no card": "a {part} of a card that is not stored",
     "malformed": (

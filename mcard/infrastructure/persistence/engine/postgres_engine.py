@@ -14,7 +14,9 @@ from typing import Any, Final, Optional, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from mcard.domain.models.card import MCard, to_micros
-from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, StorageError, UnreadableCardError
+from mcard.domain.models.exceptions import (
+    ConfigurationError, HeldByDamagedError, NoCardStoreError, StorageError, UnreadableCardError,
+)
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec, casefold, reference_search
 from mcard.domain.query.regex_process import RegexRun
@@ -352,6 +354,8 @@ class PostgresStore(BaseStore):
             if not task.cancelled():
                 task.exception()
             raise
+        except sql.HeldByDamaged as exc:
+            raise HeldByDamagedError(f"{self._where}: {exc}", exc.key) from exc
         except sql.NotStored as exc:
             raise StorageError(f"{self._where}: {exc}") from exc
         except self._errors as exc:

@@ -25,14 +25,15 @@ RANGES: Final = "unnest($1::text[]) AS r(p) CROSS JOIN LATERAL"
 IN_RANGE: Final = """x.hash >= r.p COLLATE "C" AND x.hash < (r.p || 'g') COLLATE "C" OFFSET 0"""
 
 
-NOT_HEX: Final = """x.{0} COLLATE "C" ~ '[^0-9a-f]'"""
-"""A hash (or key) that is not lowercase hex all through."""
-CHECKED_HASH: Final = f"(CASE WHEN {NOT_HEX.format('hash')} OR length(x.hash) < 30 THEN md5('c' || x.hash) ELSE x.hash END)"
+HASH_NOT_HEX: Final = """x.hash COLLATE "C" ~ '[^0-9a-f]'"""
+"""A hash that is not lowercase hex all through."""
+KEY_NOT_HEX: Final = """x.key COLLATE "C" ~ '[^0-9a-f]'"""
+CHECKED_HASH: Final = f"(CASE WHEN {HASH_NOT_HEX} OR length(x.hash) < 30 THEN md5('c' || x.hash) ELSE x.hash END)"
 """A hash of 30 lowercase hex digits or more, else the MD5 of ``c`` and it (rows of other tools)."""
-CHECKED_KEY: Final = f"(CASE WHEN {NOT_HEX.format('key')} OR length(x.key) < 30 THEN md5('s' || x.key) ELSE x.key END)"
+CHECKED_KEY: Final = f"(CASE WHEN {KEY_NOT_HEX} OR length(x.key) < 30 THEN md5('s' || x.key) ELSE x.key END)"
 TAG_LINE: Final = "md5('t' || x.hash || ':' || x.tag)"
 HASH_HALVES: Final = (
-    f"('x' || CASE WHEN {NOT_HEX.format('hash')} THEN 'not hex' ELSE substr(x.hash, 1, 15) END)::bit(60)::bigint AS a,"
+    f"('x' || CASE WHEN {HASH_NOT_HEX} THEN 'not hex' ELSE substr(x.hash, 1, 15) END)::bit(60)::bigint AS a,"
     " ('x' || substr(x.hash, 16, 15))::bit(60)::bigint AS b"
 )
 """``hash_ranges.value`` of a hash, as two 60-bit halves ``a`` and ``b``. A hash that is not hex
@@ -41,7 +42,7 @@ are made again with the checked forms, which cost 1.6x more (1,000,000 hashes: 3
 checked, 240 ms without the test of the characters). A shorter hash than 30 digits is read as if
 zeros followed it here, and by its MD5 there: only a walk deeper into its range differs."""
 KEY_HALVES: Final = (
-    f"('x' || CASE WHEN {NOT_HEX.format('key')} THEN 'not hex' ELSE substr(x.key, 1, 15) END)::bit(60)::bigint AS a,"
+    f"('x' || CASE WHEN {KEY_NOT_HEX} THEN 'not hex' ELSE substr(x.key, 1, 15) END)::bit(60)::bigint AS a,"
     " ('x' || substr(x.key, 16, 15))::bit(60)::bigint AS b"
 )
 CHECKED_HASH_HALVES: Final = (

@@ -34,7 +34,7 @@ from . import postgres_words as words
 from . import sql_filters
 from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
-from .integrity import MAYBE_NOT_A_TAG, DamagedCard, damaged_labels
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, damaged_labels, held_by_damaged, holds_its_hash
 from .sighting_rows import POSTGRES_SOUND
 from .write_batcher import WriteRequest
 
@@ -58,6 +58,15 @@ INCOMING_TABLE: Final = (
 )
 """Where large batches are copied to, then inserted from: one per connection, emptied at commit."""
 DEADLOCK: Final = "40P01"
+STORED_DIGEST: Final = (
+    "CASE s.hash_algorithm WHEN 'sha256' THEN encode(sha256(s.content), 'hex')"
+    " WHEN 'sha512' THEN encode(sha512(s.content), 'hex') WHEN 'sha384' THEN encode(sha384(s.content), 'hex')"
+    " WHEN 'sha224' THEN encode(sha224(s.content), 'hex') WHEN 'md5' THEN md5(s.content) END"
+)
+"""The digest of stored row ``s``'s content by its algorithm, where the server has it (else NULL)."""
+HOLDS_ITS_HASH: Final = f"(s.size = octet_length(s.content) AND {STORED_DIGEST} = s.hash)"
+"""Whether row ``s`` holds the content its hash names (``integrity.holds_its_hash``); NULL when
+the server cannot tell (an algorithm it has no function for): Python then checks the row."""
 DEADLOCK_RETRIES: Final = 3
 """Times ``write_batch`` runs a transaction again that PostgreSQL ended to break a deadlock:
 writers that share cards at different times may take their keys in different orders
@@ -126,14 +135,15 @@ class Tables:
     def insert_one(self) -> str:
         """One card (``$1``-``$7``) inserted and, if it went in, the change stamp of slot ``$8``
         bumped, in one statement (one round trip, atomic by itself): how many rows went in,
-        and whether the card was stored before the statement began."""
+        and whether a row stored before the statement began holds its content (NULL: no row,
+        or one the server cannot check)."""
         return (
             f"WITH added AS (INSERT INTO {self.card} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (hash) DO NOTHING RETURNING hash),"
             f" bumped AS (INSERT INTO {self.changes} AS c SELECT $8, 1 FROM added"
             " ON CONFLICT (slot) DO UPDATE SET value = c.value + 1)"  # runs whether read or not
             f" SELECT (SELECT count(*) FROM added),"
-            f" EXISTS (SELECT 1 FROM {self.card} WHERE hash = $1)"
+            f" (SELECT {HOLDS_ITS_HASH} FROM {self.card} AS s WHERE s.hash = $1)"
         )
 
     @property
@@ -317,6 +327,15 @@ class NotStored(Exception):
         super().__init__(f"card {key} was neither inserted nor already stored: the table dropped it")
 
 
+class HeldByDamaged(Exception):
+    """A card whose hash a row another tool changed holds (``integrity.held_by_damaged``). The
+    write's transaction is rolled back."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(held_by_damaged(key))
+        self.key = key
+
+
 class _Skipped(Exception):
     """A COPY stored fewer rows than it was given (see ``insert``)."""
 
@@ -395,6 +414,15 @@ async def _all_stored(
         )
     if missing is not None:
         raise NotStored(missing)
+    keys = f"SELECT hash FROM {INCOMING}" if copied else "SELECT unnest($1::text[])"
+    suspects = await conn.fetch(
+        f"SELECT s.hash, s.hash_algorithm, s.size, s.content FROM {tables.card} AS s"
+        f" WHERE s.hash IN ({keys}) AND {HOLDS_ITS_HASH} IS NOT TRUE",
+        *(() if copied else ([card.hash for card in ordered],)),
+    )
+    for key, algorithm, size, content in sorted(suspects):
+        if not holds_its_hash(key, algorithm, size, content):
+            raise HeldByDamaged(key)
     return result
 
 
@@ -480,12 +508,13 @@ async def _write_requests(
 async def insert_one(conn: Connection, tables: Tables, card: MCard, slot: int) -> Optional[int]:
     """A lone card without sightings in one statement instead of a transaction of four round
     trips: 1 if it went in, 0 if it was stored already; None when neither shows (a trigger
-    kept the row out, or another writer stored the card after this statement's snapshot was
-    taken): the caller then writes it the long way, which tells the two apart."""
-    added, stored_before = await conn.fetchrow(tables.insert_one, *card_row(card), slot)
+    kept the row out, another writer stored the card after this statement's snapshot was
+    taken, or the stored row may hold other content): the caller then writes it the long way,
+    which tells them apart."""
+    added, stored_whole = await conn.fetchrow(tables.insert_one, *card_row(card), slot)
     if added:
         return 1
-    return 0 if stored_before else None
+    return 0 if stored_whole else None
 
 
 async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequence[Sighting]) -> None:

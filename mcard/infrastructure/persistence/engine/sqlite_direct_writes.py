@@ -24,6 +24,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard
 
 from .card_rows import card_row
+from .integrity import holds_its_hash
 from .sqlite_sql import INSERT, SET_SYNCHRONOUS
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ DIRECT_WRITE_SETTINGS: Final = {
     # skipping two hops.
     "bytes": 16 * 1024,
 }
-STORED: Final = "SELECT EXISTS (SELECT 1 FROM card WHERE hash = ?)"
+STORED: Final = "SELECT hash_algorithm, size, CAST(content AS BLOB) FROM card WHERE hash = ?"
 
 
 class DirectWriter:
@@ -75,9 +76,9 @@ class DirectWriter:
             if self._db.execute(INSERT, card_row(card)).rowcount:
                 self.written += 1
                 return 1
-            # Unchanged: already there, or skipped by something else (the loop reports that).
-            [(present,)] = self._db.execute(STORED, (card.hash,)).fetchall()
-            return 0 if present else None
+            # Unchanged: already there, or skipped or held by a changed row (the loop reports those).
+            stored = self._db.execute(STORED, (card.hash,)).fetchall()
+            return 0 if stored and holds_its_hash(card.hash, *stored[0]) else None
         except (sqlite3.Error, ValueError, TypeError) as exc:
             logger.debug("direct write went through the loop instead: %s", exc)
             return None

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
-from mcard.domain.models.exceptions import NoCardStoreError, StorageError, ValidationError
+from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec
 from mcard.domain.query.regex_process import RegexRun
@@ -451,6 +451,8 @@ class SQLiteStore(BaseStore):
             await writer.interrupt()
             await _settle(writer)
             raise
+        except sql.HeldByDamaged as exc:
+            raise HeldByDamagedError(f"{self._where}: {exc}", exc.key) from exc
         except sqlite3.Error as exc:
             raise storage_error(exc, self._where) from exc
 

@@ -40,6 +40,8 @@ from mcard.content_types import detect_content_type
 from mcard.domain.models.exceptions import NoCardStoreError, StorageError
 from mcard.domain.query.text import SearchSpec, text_of, tokens
 
+from .integrity import holds_its_hash
+
 if TYPE_CHECKING:
     from .sqlite_connection import SQLiteWorker
 
@@ -309,6 +311,7 @@ def content_type(data: Optional[bytes], is_text: int) -> Optional[str]:
 
 async def register_functions(db: SQLiteWorker) -> None:
     await db.create_function("mcard_content_type", 2, content_type)
+    await db.create_function("mcard_holds_hash", 4, holds_its_hash)
     await db.create_function("mcard_isqrt", 1, isqrt)
     await db.create_function("mcard_searchable", 2, searchable)
     await db.create_function("mcard_words", 2, words)

@@ -28,7 +28,7 @@ from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_search as search
-from .integrity import MAYBE_NOT_A_TAG, DamagedCard, check_stored, damaged_labels
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import check_schema, ensure_schema
@@ -61,6 +61,14 @@ class NotTagged(Exception):
 
 class NotStored(sqlite3.IntegrityError):
     """A write the database silently skipped (a trigger, a hand-altered schema): not a duplicate."""
+
+
+class HeldByDamaged(sqlite3.IntegrityError):
+    """A card whose hash a row another tool changed holds (``integrity.held_by_damaged``)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(held_by_damaged(key))
+        self.key = key
 
 
 class WriteCancelled(sqlite3.OperationalError):
@@ -196,11 +204,19 @@ INSERTED: Final = "SELECT hash FROM card WHERE id > (SELECT last_id FROM mcard_g
 """The cards a run of inserts stored: AUTOINCREMENT ids only grow, and the batch holds the lock."""
 INSERTED_COUNT: Final = "SELECT count(*) FROM card WHERE id > (SELECT last_id FROM mcard_guard)"
 STORED_AMONG: Final = "SELECT hash FROM card WHERE hash IN (SELECT value FROM json_each(?))"
+HOLDS_ITS_HASH: Final = "mcard_holds_hash(hash, hash_algorithm, size, CAST(content AS BLOB))"
+"""Whether a stored row holds the content its hash names (``integrity.holds_its_hash``)."""
+HELD_BY_DAMAGED: Final = f"SELECT hash FROM card WHERE hash IN (SELECT value FROM json_each(?)) AND NOT {HOLDS_ITS_HASH} LIMIT 1"
+"""After a write's guard failed: a hash it named that a changed row holds, if any."""
+STORED_WHOLE: Final = f"SELECT {HOLDS_ITS_HASH} FROM card WHERE hash = ?"
+"""For a card an insert left as it was: a row if stored, whether it holds the card's content."""
 GUARD: Final = {
-    # All the run's cards are there: the new ones counted by id (a quick range), else by hash.
+    # All the run's cards are there: the new ones counted by id (a quick range), else by hash,
+    # those stored before only when they hold the content their hash names.
     "insert": "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND ("
               "(SELECT count(*) FROM card WHERE id > (SELECT last_id FROM mcard_guard)) = ?3"
-              " OR (SELECT count(*) FROM card WHERE hash IN (SELECT value FROM json_each(?2))) = ?3) THEN 1 END",
+              " OR (SELECT count(*) FROM card WHERE hash IN (SELECT value FROM json_each(?2))"
+              f" AND (id > (SELECT last_id FROM mcard_guard) OR {HOLDS_ITS_HASH})) = ?3) THEN 1 END",
     "delete": "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND NOT EXISTS (SELECT 1 FROM card"
               " WHERE hash IN (SELECT value FROM json_each(?))) THEN 1 END",
 }
@@ -400,6 +416,10 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
         if any(request.cancelled for request in live):
             raise WriteCancelled("write cancelled by its caller")
         if failed in guards:
+            inserted = [key for run in _runs(live) if run[0].operation == "insert" for key in _keys(run)]
+            damaged = await db.fetch(HELD_BY_DAMAGED, (key_list(inserted),)) if inserted else []
+            if damaged:
+                raise HeldByDamaged(damaged[0][0])
             raise NotStored("the database did not store every card of the write (a trigger or constraint?)")
         raise outcomes[failed]
     for run, index in counted:
@@ -434,11 +454,17 @@ async def _write_one(db: SQLiteWorker, request: WriteRequest) -> None:
         return
     if request.cancelled:
         raise WriteCancelled("write cancelled by its caller")
-    key = request.payload[0].hash if request.operation == "insert" else request.payload[0]
+    if request.operation == "insert":
+        key = request.payload[0].hash
+        stored = await db.fetch(STORED_WHOLE, (key,))
+        if not stored:
+            raise NotStored(f"{key} was neither stored nor already there (a trigger or constraint?)")
+        if not stored[0][0]:
+            raise HeldByDamaged(key)
+        return
+    key = request.payload[0]
     [(present,)] = await db.fetch(COUNT_STORED, (key_list([key]),))
-    if request.operation == "insert" and not present:
-        raise NotStored(f"{key} was neither stored nor already there (a trigger or constraint?)")
-    if request.operation == "delete" and present:
+    if present:
         raise NotStored(f"{key} is still there after its removal (a trigger?)")
 
 
