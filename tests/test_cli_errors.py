@@ -45,6 +45,8 @@ def lines(*texts: str) -> bytes:
 def damaged_db(tmp_path: Path) -> Path:
     """A store with one card whose content was changed behind mcard's back."""
     db = tmp_path / "damaged.db"
+    if db.exists():
+        return db
     mcard("import", records_file(tmp_path, "one.txt", b"soon damaged"), db=db)
     with sqlite3.connect(db) as raw:
         raw.execute("UPDATE card SET content = X'00'")

@@ -158,16 +158,33 @@ def test_verify_remove_takes_away_a_row_stored_under_no_hash(db):
     cannot name it, `verify --remove` deletes what verify found, and says so escaped."""
     assert b"at least 8 hex digits" in mcard("rm", HOSTILE_HASH, db=db, check=2).stderr
     text = printed(mcard("verify", "--remove", db=db, check=1))
-    assert "\\x1b[2J\\x07" in text and "removed 1 damaged card" in text and "1 of 2 cards is damaged; 1 removed" in text
+    assert "\\x1b[2J\\x07" in text and "removed 1 damaged card" in text and "1 of 2 cards is damaged; 0 repaired, 1 removed" in text
     assert printed(mcard("verify", db=db)).startswith("checked 1 card: 0 damaged")
     assert "title" in printed(mcard("ls", db=db))
     with sqlite3.connect(db) as raw:
         raw.execute("UPDATE card SET content = X'00'")  # the card left, damaged now
     raw.close()
     hint = mcard("verify", "--json", db=db, check=1)
-    assert "removed" not in json.loads(hint.stdout) and b"mcard verify --remove deletes them" in hint.stderr
+    assert "removed" not in json.loads(hint.stdout) and b"mcard verify --remove mends or deletes them" in hint.stderr
     assert json.loads(mcard("verify", "--remove", "--json", db=db, check=1).stdout)["removed"] == 1
     assert as_json(mcard("ls", "--json", db=db)) == []
+
+
+def test_verify_remove_mends_a_card_whose_content_is_whole(tmp_path):
+    """A content type another tool wrote as ``image/jpeg; charset=binary``: ``show`` served the
+    card, and ``verify --remove`` deleted it with its tags."""
+    db = tmp_path / "cards.db"
+    key = mcard("add", "a photo, say", db=db).stdout.decode().split()[0]
+    mcard("tag", key, "keep", db=db)
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE card SET content_type = 'image/jpeg; charset=binary'")
+    raw.close()
+    done = mcard("verify", "--remove", "--json", db=db, check=1)
+    assert {k: json.loads(done.stdout)[k] for k in ("repaired", "removed")} == {"repaired": 1, "removed": 0}
+    assert b"1 repaired, 0 removed" in done.stderr
+    assert printed(mcard("verify", db=db)).startswith("checked 1 card: 0 damaged")
+    assert mcard("show", key, db=db).stdout == b"a photo, say"
+    assert as_json(mcard("info", key, "--json", db=db))["tags"] == ["keep"]
 
 
 def test_verify_names_and_removes_a_row_stored_under_a_hash_of_bytes(db):

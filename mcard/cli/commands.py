@@ -249,11 +249,13 @@ def _as_text(stored: object) -> str:
 
 
 async def cmd_verify(args: argparse.Namespace) -> int:
-    """Re-hash every card; with ``--remove``, delete the damaged ones it found."""
-    removed = 0
+    """Re-hash every card; with ``--remove``, mend the damaged ones whose content is whole and
+    delete the others it found."""
+    repaired = removed = 0
     async with writing_store(args, create=False) if args.remove else reading_store(args) as store:
         report = await store.verify(progress=sys.stderr.isatty())
         if args.remove:
+            repaired = await store.repair_damaged(report.damaged)
             removed = await store.remove_damaged(report.damaged)
     damaged = [_as_text(card.hash) for card in report.damaged if card.part == "card"]
     labels = [card for card in report.damaged if card.part != "card"]
@@ -263,14 +265,16 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         {"checked": report.checked, "damaged": damaged,
          "reasons": {_as_text(card.hash): card.reason for card in report.damaged if card.part == "card"},
          "labels": [{"hash": _as_text(card.hash), "part": card.part, "label": card.label, "reason": card.reason} for card in labels],
-         **({"removed": removed} if args.remove else {})},
+         **({"repaired": repaired, "removed": removed} if args.remove else {})},
         f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged{also}"
         + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged)
-        + (f"\nremoved {counted(removed, 'damaged row' if labels else 'damaged card')}" if args.remove else ""),
+        + (f"\nrepaired {counted(repaired, 'card')} whose content was whole;"
+           f" removed {counted(removed, 'damaged row' if labels else 'damaged card')}" if args.remove else ""),
         args.json,
     )
     if report.damaged:
-        fail(found + (f"; {removed} removed" if args.remove else "; mcard verify --remove deletes them"))
+        done = f"; {repaired} repaired, {removed} removed"
+        fail(found + (done if args.remove else "; mcard verify --remove mends or deletes them"))
         return 1
     return 0
 

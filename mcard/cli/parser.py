@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("stats", "count, bytes, time span and content types")
     cmd = add("verify", "re-hash every card and report those whose content no longer matches")
     cmd.add_argument("--remove", action="store_true",
-                     help="then delete the damaged cards found (by their hashes as stored, also those that are no hash)")
+                     help="then mend the damaged cards whose content is whole, and delete the others"
+                          " (by their hashes as stored, also those that are no hash)")
 
     cmd = add("export", "export cards to JSON Lines, CSV, Parquet or a folder of files; - writes to stdout")
     cmd.add_argument("destination")

@@ -288,8 +288,13 @@ class NotebookCards(LabelMethods):
 
     def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
         """Delete what ``verify()`` named (``report.damaged``) as stored: damaged cards by their
-        hashes, damaged sightings and tags alone."""
+        hashes (not those whose content is whole: ``repair_damaged``), damaged sightings and
+        tags alone."""
         return self._run(self._wrapper.remove_damaged(listed(damaged, "remove_damaged")))
+
+    def repair_damaged(self, damaged: Iterable[DamagedCard]) -> int:
+        """Mend the damaged cards ``verify()`` named whose content is whole; how many."""
+        return self._run(self._wrapper.repair_damaged(listed(damaged, "repair_damaged")))
 
     def iterate(
         self,
@@ -554,6 +559,9 @@ class NotebookCards(LabelMethods):
 
     async def aremove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
         return await self._arun(self._wrapper.remove_damaged(listed(damaged, "remove_damaged")))
+
+    async def arepair_damaged(self, damaged: Iterable[DamagedCard]) -> int:
+        return await self._arun(self._wrapper.repair_damaged(listed(damaged, "repair_damaged")))
 
     async def aiterate(
         self,

@@ -221,8 +221,13 @@ class AsyncPersistenceWrapper:
         return await self.store.remove_many(hashes)
 
     async def remove_damaged(self, damaged: Iterable[DamagedCard]) -> int:
-        """Delete the damaged cards ``verify()`` named, by their hashes as stored."""
+        """Delete the damaged cards ``verify()`` named, by their hashes as stored, but those whose
+        content is whole (``repair_damaged`` mends them)."""
         return await self.store.remove_damaged(damaged)
+
+    async def repair_damaged(self, damaged: Iterable[DamagedCard]) -> int:
+        """Mend the damaged cards ``verify()`` named whose content is whole; how many."""
+        return await self.store.repair_damaged(damaged)
 
 
 def check_wrapper(store: object, action: str) -> None:

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard, check_card as check_true_card, from_micros, to_micros, to_utc
@@ -27,7 +27,7 @@ from .card_rows import Row, head_row
 from .card_stream import CardStream
 from .facets import FACETS, facet_values, order_facet, time_width
 from .hash_ranges import RangeDigest, check_ranges, digest_groups
-from .integrity import DamagedCard, VerifyReport, check_stored
+from .integrity import DamagedCard, Repair, VerifyReport, check_stored, repair_of
 from .page_marks import told_total
 
 if TYPE_CHECKING:
@@ -215,6 +215,26 @@ def stored_reason(card: MCard) -> Optional[str]:
     content = card.content
     data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
     return check_stored(card.hash, data, card.is_text, card.hash_algorithm, card.size, micros, card.content_type)
+
+
+def _damaged_items(damaged: Iterable[DamagedCard], method: str) -> Iterator[DamagedCard]:
+    """The items of ``verify()``'s report, each checked to name what it is as stored."""
+    if isinstance(damaged, (str, bytes, DamagedCard)) or not isinstance(damaged, Iterable):
+        raise ValidationError(f"{method} takes the damaged cards of a VerifyReport, got {type(damaged).__name__}")
+    for card in damaged:
+        if not isinstance(card, DamagedCard):
+            raise ValidationError(f"{method} takes DamagedCard items (VerifyReport.damaged), got {type(card).__name__}")
+        if card.part not in ("card", "sighting", "tag"):
+            raise ValidationError(f"a damaged part is a card, a sighting or a tag, not {card.part!r}")
+        named_well = {  # a sighting goes by its key, a tag by its hash and tag
+            "card": isinstance(card.hash, (str, bytes)),
+            "sighting": isinstance(card.label, str),
+            "tag": isinstance(card.hash, str) and isinstance(card.label, str),
+        }[card.part]
+        if not named_well:
+            named = card.label if card.part == "sighting" or isinstance(card.hash, str) else card.hash
+            raise ValidationError(f"a stored {card.part} named by a {type(named).__name__} cannot be named for removal")
+        yield card
 
 
 class BaseStore(ABC):
@@ -434,6 +454,17 @@ class BaseStore(ABC):
     async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
         """Delete these sightings (by key) and tags, as stored, in one transaction; how many."""
         raise StorageError(f"{self._where}: this engine keeps no sightings or tags")
+
+    async def _stored_rows(self, hashes: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The stored rows of these hashes as ``integrity.check_stored`` takes them, for
+        ``repair_damaged`` and ``remove_damaged`` to look at again. An engine that cannot read
+        its rows so gives none: nothing is mended, and damaged cards are removed as named."""
+        return []
+
+    async def _repair_rows(self, repairs: Sequence[Repair]) -> int:
+        """Set each row's columns to its repair's, while it still holds the repair's content,
+        in one transaction; how many rows were set."""
+        raise StorageError(f"{self._where}: this engine cannot mend stored rows")
 
     async def _remove_under_bytes(self, hashes: Sequence[bytes]) -> int:
         """Delete the cards stored under these hashes as bytes (a BLOB another tool wrote where
@@ -846,38 +877,70 @@ class BaseStore(ABC):
         """Delete what ``verify()`` named (``VerifyReport.damaged``), as stored: the damaged
         sightings and tags alone, never their cards, in one transaction; then the damaged cards
         by their hashes (another tool may have stored one that is no hash at all, ``../x`` or
-        upper case, which ``remove`` refuses), in another. How many rows were removed."""
+        upper case, which ``remove`` refuses), in another. How many rows were removed.
+
+        Each card's row is looked at again first: one that is sound by now is kept, and so is
+        one whose content is whole (``repair_damaged`` mends it), unless its content is stored
+        under its true hash already."""
         self._check_loop()
-        if isinstance(damaged, (str, bytes, DamagedCard)) or not isinstance(damaged, Iterable):
-            raise ValidationError(f"remove_damaged takes the damaged cards of a VerifyReport, got {type(damaged).__name__}")
         keys: list[str] = []
         sighting_keys: list[str] = []
         tags: list[tuple[str, str]] = []
         under_bytes: list[bytes] = []
-        for card in damaged:
-            if not isinstance(card, DamagedCard):
-                raise ValidationError(f"remove_damaged takes DamagedCard items (VerifyReport.damaged), got {type(card).__name__}")
-            removable = {  # a sighting goes by its key, a tag by its hash and tag
-                "card": isinstance(card.hash, (str, bytes)),
-                "sighting": isinstance(card.label, str),
-                "tag": isinstance(card.hash, str) and isinstance(card.label, str),
-            }.get(card.part, True)
-            if not removable:
-                named = card.label if card.part == "sighting" or isinstance(card.hash, str) else card.hash
-                raise ValidationError(f"a stored {card.part} named by a {type(named).__name__} cannot be named for removal")
+        for card in _damaged_items(damaged, "remove_damaged"):
             if card.part == "card" and isinstance(card.hash, bytes):
                 under_bytes.append(card.hash)
             elif card.part == "card":
                 keys.append(card.hash)
             elif card.part == "sighting":
-                sighting_keys.append(card.label)  # type: ignore[arg-type]  # checked above
-            elif card.part == "tag":
-                tags.append((card.hash, card.label))  # type: ignore[arg-type]
+                sighting_keys.append(card.label)  # type: ignore[arg-type]  # checked by _damaged_items
             else:
-                raise ValidationError(f"a damaged part is a card, a sighting or a tag, not {card.part!r}")
+                tags.append((card.hash, card.label))  # type: ignore[arg-type]
         removed = 0
         if sighting_keys or tags:  # first: those of a damaged card would go with it, uncounted
             removed += await self._remove_labels(list(dict.fromkeys(sighting_keys)), list(dict.fromkeys(tags)))
-        keys = list(dict.fromkeys(keys))
+        keys = await self._still_damaged(list(dict.fromkeys(keys)))
         removed += await self._remove_many(keys) if keys else 0
         return removed + (await self._remove_under_bytes(list(dict.fromkeys(under_bytes))) if under_bytes else 0)
+
+    async def repair_damaged(self, damaged: Iterable[DamagedCard]) -> int:
+        """Mend the damaged cards ``verify()`` named whose content is whole (it hashes to the
+        row's hash, written in any case, with any spaces around): their other columns are set
+        to what readers already see, as ``integrity.repair_of`` says, with their tags and
+        sightings kept; a card stored under its hash written otherwise is stored under its true
+        hash (where no row holds that), and ``remove_damaged`` then deletes the row. How many
+        cards were mended."""
+        self._check_loop()
+        keys = list(dict.fromkeys(
+            card.hash for card in _damaged_items(damaged, "repair_damaged")
+            if card.part == "card" and isinstance(card.hash, str)
+        ))
+        now = to_micros(datetime.now(timezone.utc))
+        repairs = [repair for row in (await self._stored_rows(keys) if keys else []) if (repair := repair_of(row, now))]
+        in_place = [repair for repair in repairs if repair.in_place]
+        mended = await self._repair_rows(in_place) if in_place else 0
+        moved = {repair.true_hash: repair for repair in repairs if not repair.in_place}
+        if moved:
+            held = {row[0] for row in await self._stored_rows(list(moved))}
+            cards = [repair.card() for true_hash, repair in moved.items() if true_hash not in held]
+            mended += await self.save_many(cards) if cards else 0
+        return mended
+
+    async def _still_damaged(self, keys: list[str]) -> list[str]:
+        """Of the damaged cards named for removal, those to delete as they are now."""
+        rows = {row[0]: row for row in await self._stored_rows(keys)} if keys else {}
+        if not rows:
+            return keys
+        now = to_micros(datetime.now(timezone.utc))
+        repairs = {key: repair_of(row, now) for key, row in rows.items()}
+        elsewhere = [repair.true_hash for repair in repairs.values() if repair is not None and not repair.in_place]
+        whole_there = {row[0] for row in await self._stored_rows(elsewhere) if check_stored(*row) is None} if elsewhere else set()
+
+        def to_delete(key: str) -> bool:
+            if key not in rows:
+                return True
+            repair = repairs[key]
+            if check_stored(*rows[key]) is None:
+                return False
+            return repair is None or (not repair.in_place and repair.true_hash in whole_there)
+        return [key for key in keys if to_delete(key)]

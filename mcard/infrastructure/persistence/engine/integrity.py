@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Optional
@@ -13,6 +14,7 @@ from mcard.domain.models.card import (
     MAX_MICROS,
     MIN_MICROS,
     TIME_RANGE,
+    MCard,
     is_digest,
     is_mime_type,
 )
@@ -105,6 +107,80 @@ def check_stored(
     if content_type is not None and not is_mime_type(content_type):
         return f"recorded content type {content_type!r} is not a MIME type"
     return None
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A damaged row whose content is whole: the columns it should have. ``true_hash`` is the
+    hash its content names; where it differs from ``hash`` (the row's, upper case or with
+    spaces), the card goes under ``true_hash`` and the row is removed."""
+
+    hash: str
+    true_hash: str
+    content: bytes
+    is_text: bool
+    algorithm: str
+    size: int
+    g_time: int
+    content_type: Optional[str]
+
+    @property
+    def in_place(self) -> bool:
+        return self.hash == self.true_hash
+
+    def card(self) -> MCard:
+        """The card the row stands for, under its true hash."""
+        content = self.content.decode("utf-8") if self.is_text else self.content
+        return MCard.restore(content, self.true_hash, self.g_time, self.algorithm, self.size, self.content_type)
+
+
+_NUMBER_START: Final = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _read_as_text(is_text: object) -> bool:
+    """The truth SQL gives a stored kind, as reads use it: a text is the number it starts with."""
+    if isinstance(is_text, (bool, int, float)):
+        return bool(is_text)
+    if isinstance(is_text, str):
+        start = _NUMBER_START.match(is_text)
+        return start is not None and float(start[0]) != 0
+    return False
+
+
+def _mime_type_of(value: object) -> Optional[str]:
+    """A stored content type as a MIME type (``IMAGE/JPEG; charset=x`` is ``image/jpeg``), or
+    None for one to detect again."""
+    if not isinstance(value, str):
+        return None
+    bare = value.split(";", 1)[0].strip().lower()
+    return bare if is_mime_type(bare) else None
+
+
+def repair_of(row: Sequence[Any], now: int) -> Optional[Repair]:
+    """The repair of a damaged row (``check_stored``'s columns) whose content is the one its
+    hash names, or None: the row is sound, or its content is not whole (removal is all that is
+    left). Readers keep seeing what they saw: a kind as SQL reads it (a text that is not UTF-8
+    becomes bytes), the content's own size; a time no card can have becomes ``now``."""
+    hash_str, data, is_text, algorithm, size, g_time, content_type = row
+    if check_stored(*row) is None or not isinstance(data, (bytes, bytearray, memoryview)) or not data:
+        return None
+    name = algorithm.strip().lower() if isinstance(algorithm, str) else None
+    if name not in HASH_ALGORITHMS or not isinstance(hash_str, str):
+        return None
+    data = bytes(data)
+    true_hash = hashlib.new(name, data).hexdigest()
+    if hash_str.strip().lower() != true_hash:
+        return None
+    text = _read_as_text(is_text)
+    if text:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = False
+    in_range = g_time.__class__ is int and MIN_MICROS <= g_time <= MAX_MICROS  # type: ignore[operator]
+    return Repair(
+        hash_str, true_hash, data, text, name, len(data), g_time if in_range else now, _mime_type_of(content_type)
+    )
 
 
 def holds_its_hash(hash_str: object, algorithm: object, size: object, data: object) -> bool:

@@ -26,7 +26,7 @@ from ..engine_config import PostgresConfig
 from . import page_walks, postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
 from .base_engine import BaseStore, PageKey, StoreStats
 from .hash_ranges import RangeDigest
-from .integrity import NOT_UTF8_TEXT, DamagedCard, damaged_rows
+from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair, damaged_rows
 from .card_rows import Row, row_card
 from .page_marks import PageMarks
 from .postgres_direct import DirectConnection
@@ -508,6 +508,12 @@ class PostgresStore(BaseStore):
 
     async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
         return await self._run(sql.remove_labels, sighting_keys, tags)
+
+    async def _stored_rows(self, hashes: Sequence[str]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self._run(sql.stored_rows, hashes)]
+
+    async def _repair_rows(self, repairs: Sequence[Repair]) -> int:
+        return await self._run(sql.repair_rows, repairs, self._slot)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         if len(hashes) <= DIRECT_READ_CARDS:

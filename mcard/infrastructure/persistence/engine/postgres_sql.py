@@ -34,7 +34,7 @@ from . import postgres_words as words
 from . import sql_filters
 from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
-from .integrity import MAYBE_NOT_A_TAG, DamagedCard, damaged_labels, held_by_damaged, holds_its_hash
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, damaged_labels, held_by_damaged, holds_its_hash
 from .sighting_rows import POSTGRES_SOUND
 from .write_batcher import WriteRequest
 
@@ -191,6 +191,28 @@ async def verify_page(conn: Connection, tables: Tables, after: Optional[str], li
     return await conn.fetch(
         f"SELECT {VERIFIED_COLUMNS} FROM {tables.card} WHERE hash > $1 ORDER BY hash LIMIT $2", after, limit
     )
+
+
+async def stored_rows(conn: Connection, tables: Tables, hashes: Sequence[str]) -> list[Any]:
+    """The rows of some hashes as ``verify_page`` gives them (``repair_damaged``)."""
+    return await conn.fetch(f"SELECT {VERIFIED_COLUMNS} FROM {tables.card} WHERE hash = ANY($1::text[])", list(hashes))
+
+
+async def repair_rows(conn: Connection, tables: Tables, repairs: Sequence[Repair], slot: int) -> int:
+    """Set the rows' columns to their repairs' (``integrity.repair_of``) while they still hold
+    the repairs' contents, in one transaction that bumps the change stamp of ``slot``."""
+    async with conn.transaction():
+        mended = await conn.fetch(
+            f"UPDATE {tables.card} AS c SET is_text = r.is_text, hash_algorithm = r.algorithm, size = r.size,"
+            " g_time = r.g_time, content_type = r.content_type FROM unnest($1::text[], $2::bytea[], $3::boolean[],"
+            " $4::text[], $5::bigint[], $6::bigint[], $7::text[])"
+            " AS r(hash, content, is_text, algorithm, size, g_time, content_type)"
+            " WHERE c.hash = r.hash AND c.content = r.content RETURNING 1",
+            *zip(*((r.hash, r.content, r.is_text, r.algorithm, r.size, r.g_time, r.content_type) for r in repairs)),
+        )
+        if mended:
+            await conn.execute(tables.bump, slot)
+    return len(mended)
 
 
 def _used_columns(tables: Tables) -> dict[str, tuple[str, ...]]:

@@ -26,7 +26,7 @@ from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats, check_card, check_hash
 from .card_rows import Row
 from .hash_ranges import RangeDigest
-from .integrity import DamagedCard
+from .integrity import DamagedCard, Repair
 from .page_marks import PageMarks
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
@@ -572,6 +572,12 @@ class SQLiteStore(BaseStore):
 
     async def _remove_under_bytes(self, hashes: Sequence[bytes]) -> int:
         return await self._on_writer(lambda writer: sql.remove_under_bytes(writer, hashes), lambda: None)
+
+    async def _stored_rows(self, hashes: Sequence[str]) -> list[tuple[Any, ...]]:
+        return await self._read(sql.stored_rows, hashes)
+
+    async def _repair_rows(self, repairs: Sequence[Repair]) -> int:
+        return await self._on_writer(lambda writer: sql.repair_rows(writer, repairs), lambda: None)
 
     async def _get_many(self, hashes: Sequence[str]) -> dict[str, MCard]:
         """A few small cards are read on the loop's own connection (``sqlite_loop_reads``);

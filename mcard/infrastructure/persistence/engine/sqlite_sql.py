@@ -28,7 +28,7 @@ from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_search as search
-from .integrity import MAYBE_NOT_A_TAG, DamagedCard, check_stored, damaged_labels, held_by_damaged
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import check_schema, ensure_schema
@@ -49,10 +49,15 @@ READ_CHANGES: Final = (
 )
 STAMPED_CARD: Final = f"{READ_CHANGES} AS stamp, {search.CARD}"
 STAMPED_SORTED_CARD: Final = f"{READ_CHANGES} AS sorted_stamp, {search.SORTED_CARD}"
-VERIFY_ROWS: Final = (
-    "SELECT hash AS verify_hash, CAST(content AS BLOB), is_text, hash_algorithm, size, g_time, content_type FROM card"
-)
+STORED_COLUMNS: Final = "CAST(content AS BLOB), is_text, hash_algorithm, size, g_time, content_type FROM card"
+VERIFY_ROWS: Final = f"SELECT hash AS verify_hash, {STORED_COLUMNS}"
 """Every stored row, its content as bytes whatever its storage class, as reads see it."""
+STORED_ROWS: Final = f"SELECT hash AS stored_hash, {STORED_COLUMNS} WHERE hash IN (SELECT value FROM json_each(?))"
+"""The rows of some hashes as ``VERIFY_ROWS`` gives them, not checked (``repair_damaged``)."""
+REPAIR_ROW: Final = (
+    "UPDATE card SET is_text = ?, hash_algorithm = ?, size = ?, g_time = ?, content_type = ?"
+    " WHERE hash = ? AND CAST(content AS BLOB) = ? RETURNING 1"
+)
 
 
 class NotTagged(Exception):
@@ -718,6 +723,19 @@ async def remove_under_bytes(db: SQLiteWorker, hashes: Sequence[bytes]) -> int:
     """Delete the cards another tool stored under a BLOB for a hash, in one transaction."""
     removed = await db.in_turn([db.fetch(REMOVE_UNDER_BYTES, (key,)) for key in hashes], snapshot=True)
     return sum(len(rows) for rows in removed)
+
+
+async def stored_rows(db: SQLiteWorker, hashes: Sequence[str]) -> list[tuple[Any, ...]]:
+    return await db.fetch(STORED_ROWS, (key_list(hashes),))
+
+
+async def repair_rows(db: SQLiteWorker, repairs: Sequence[Repair]) -> int:
+    """Set the rows' columns to their repairs', in one transaction (``integrity.repair_of``)."""
+    steps = [
+        db.fetch(REPAIR_ROW, (int(r.is_text), r.algorithm, r.size, r.g_time, r.content_type, r.hash, r.content))
+        for r in repairs
+    ]
+    return sum(len(rows) for rows in await db.in_turn(steps, snapshot=True))
 
 
 async def remove_labels(db: SQLiteWorker, sighting_keys: Sequence[object], tags: Sequence[tuple[str, object]]) -> int:
