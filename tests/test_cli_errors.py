@@ -171,6 +171,8 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("sync-damaged-source", lambda t: ["sync", str(damaged_db(t)), str(t / "b.db")], 1, "skipped 1 damaged card"),
     ("sync-with-db", lambda t: ["sync", "a.db", "b.db", "--db", str(t / "c.db")], 2, "sync takes no --db: it copies from SOURCE to DEST"),
     ("lab-with-json", lambda t: ["lab", "--json", "--tutorials", str(t / "tutorials")], 2, "lab takes no --json"),
+    ("show-with-json", lambda t: ["show", "0" * 64, "--json"], 2, "show takes no --json"),
+    ("empty-db", lambda t: ["add", "lost?", "--db", ""], 2, "--db is empty"),
     # lab
     ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--tutorials", str(t / "tutorials"), "--db", str(not_a_database(t))], 3, "storage error"),
     ("lab-tutorials-under-a-file", lambda t: ["lab", "--tutorials", str(a_file(t) / "tutorials")], 2, "Not a directory"),
@@ -340,3 +342,11 @@ def test_a_record_whose_size_or_kind_is_not_its_contents_is_refused(tmp_path, fi
     path = records_file(tmp_path, "cards.jsonl", lines(record("first", size=5), record("hello", **fields)))
     assert_one_line_failure(mcard("import", "--records", path, db=db, check=None), 2, f"cards.jsonl: line 2: {says}")
     assert stored_texts(db) == {"first"}
+
+
+def test_help_lists_no_option_a_command_refuses(tmp_path):
+    """``sync --help`` offered ``--db`` and ``lab --help`` offered ``--json``, each refused."""
+    for command, option in (("sync", "--db"), ("lab", "--json"), ("show", "--json")):
+        shown = mcard(command, "--help", db=tmp_path / "unused.db").stdout.decode()
+        assert option not in shown and "usage:" in shown
+    assert "--json" in mcard("info", "--help", db=tmp_path / "unused.db").stdout.decode()

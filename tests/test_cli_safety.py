@@ -187,6 +187,20 @@ def test_verify_remove_mends_a_card_whose_content_is_whole(tmp_path):
     assert as_json(mcard("info", key, "--json", db=db))["tags"] == ["keep"]
 
 
+def test_a_damaged_row_a_command_meets_says_which_command_mends_it(tmp_path):
+    """The message named the Python call ``verify()``, which a user of the command line has not."""
+    db = tmp_path / "cards.db"
+    mcard("add", "a note", db=db)
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE card SET g_time = 9223372036854775807")
+    raw.close()
+    for args in (["ls"], ["search", "note"]):
+        said = mcard(*args, db=db, check=3).stderr.decode()
+        assert "mcard verify --remove mends or removes it" in said and "verify()" not in said
+    mcard("verify", "--remove", db=db, check=1)
+    assert "a note" in printed(mcard("ls", db=db))
+
+
 def test_verify_names_and_removes_a_row_stored_under_a_hash_of_bytes(db):
     """``verify --json`` failed with a TypeError (bytes as a JSON key); ``--remove`` refused."""
     with sqlite3.connect(db) as raw:

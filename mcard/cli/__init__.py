@@ -83,6 +83,11 @@ class _Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+PYTHON_VERIFY: Final = "verify() names it"
+COMMAND_VERIFY: Final = "mcard verify names it; mcard verify --remove mends or removes it"
+"""How an error of a damaged row says what to do, in the store's API and on the command line."""
+
+
 def _terminated(signum: int, _frame: object) -> None:
     raise _Terminated(signum)
 
@@ -103,7 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fail(str(exc))
         return EXIT_BAD_INPUT
     except StorageError as exc:
-        fail(f"storage error: {exc}")
+        fail(f"storage error: {str(exc).replace(PYTHON_VERIFY, COMMAND_VERIFY)}")
         return EXIT_STORAGE
     except _Terminated as exc:
         fail("terminated")

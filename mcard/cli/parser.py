@@ -34,10 +34,14 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(command: str = "") -> argparse.ArgumentParser:
+    """``--db`` and ``--json``; those ``command`` refuses (``UNUSED``) are left out of its help."""
     common = Parser(add_help=False)
-    common.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    shown = {option: help for option, help in (("db", DB_HELP), ("json", "print JSON for scripts"))
+             if (command, option) not in UNUSED}
+    common.add_argument("--db", default=argparse.SUPPRESS, help=shown.get("db", argparse.SUPPRESS))
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help=shown.get("json", argparse.SUPPRESS))
     return common
 
 
@@ -73,6 +77,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args.lab_args = extra
     _refuse_unused(parser, args)
     args.db = getattr(args, "db", None)
+    if args.db is not None and not args.db.strip():
+        parser.error("--db is empty: give a SQLite file or an engine URL (is a variable of the script unset?)")
     args.json = getattr(args, "json", False)
     chosen = [name for name in ("json", *LISTING_FORMATS) if getattr(args, name, False)]
     if len(chosen) > 1:
@@ -84,6 +90,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 UNUSED: Final[dict[tuple[str, str], str]] = {
     ("sync", "db"): "sync takes no --db: it copies from SOURCE to DEST (mcard sync SOURCE DEST)",
     ("lab", "json"): "lab takes no --json: it prints no result, it runs JupyterLab until you stop it",
+    ("show", "json"): "show takes no --json: it prints the content itself (mcard info HASH --json gives its fields)",
 }
 """Common options a command has no use for: refused (status 2) rather than ignored unseen."""
 
@@ -98,14 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = Parser(
         prog="mcard", description="A content-addressable card store.", parents=[common],
-        epilog="Exit status: 0 ok, 1 not found, 2 bad usage or input, 3 storage failure, 130 interrupted. "
+        epilog="Exit status: 0 ok, 1 not found, 2 bad usage or input, 3 storage failure, 130 interrupted, "
+        "129 hung up, 143 terminated. "
         "'-' names standard input or output.",
     )
     parser.add_argument("--version", action="version", version=f"mcard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help, description=help, parents=[common])
+        return commands.add_parser(name, help=help, description=help, parents=[_common(name)])
 
     cmd = add("import", "store files and folders (recursively) as cards; - stores standard input as one card")
     cmd.add_argument("paths", nargs="+", metavar="PATH")
