@@ -224,3 +224,16 @@ async def test_kinds_another_tool_wrote_are_mended_to_what_reads_show(tmp_path):
         got = await store.get_many([card.hash for card in cards.values()])
         assert {kind: got[card.hash].content for kind, card in cards.items()} == {
             "2": "kind two", "'yes'": b"kind yes", "1": b"\xff not utf-8"}
+
+
+async def test_a_prefix_names_its_card_beside_a_row_under_its_hash_and_a_newline(store_and_tamper):
+    """``mcard show 7876c5db`` (the prefix ``ls`` shows) said the prefix matched two cards."""
+    config, tamper = store_and_tamper
+    async with AsyncPersistenceWrapper(config) as store:
+        card = await store.create(TRUE_TEXT)
+        await tamper(
+            "INSERT INTO {card} (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, ?, 1700000000000000, 'sha256', ?, 'text/plain')",
+            card.hash + "\n", TRUE_TEXT.encode(), True, card.size,
+        )
+        assert await store.resolve(card.hash[:12]) == card.hash

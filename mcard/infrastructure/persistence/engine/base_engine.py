@@ -645,10 +645,11 @@ class BaseStore(ABC):
     async def resolve(self, prefix: str) -> Optional[str]:
         """The stored hash that starts with ``prefix`` (at least 8 hex digits, any case; a whole
         hash gives itself), or None when no card does; ``AmbiguousHashError`` (a
-        ``ValidationError``, listing candidates) when several do."""
+        ``ValidationError``, listing candidates) when several do. Rows another tool stored
+        under no hex hash (a hash with a newline after it) are no candidates: no call takes them."""
         self._check_loop()
         key = check_prefix(prefix)
-        found = await self._hashes_starting(key, 11)
+        found = [stored for stored in await self._hashes_starting(key, 11) if stored == stored.lower() and _HEX.fullmatch(stored)]
         if len(found) > 1 and key not in found:
             raise AmbiguousHashError(key, found)
         return key if key in found else (found[0] if found else None)
