@@ -197,6 +197,20 @@ def _plain(pattern: str) -> str:
     return pattern
 
 
+def _taken(relative: str, included: Sequence[str], excluded: Sequence[str]) -> bool:
+    """Whether the patterns take a file, by its path under the folder imported (``_matches``)."""
+    return (not included or _matches(relative, included)) and not _matches(relative, excluded)
+
+
+def _lstat(path: Path) -> os.stat_result | str:
+    """The status of ``path`` itself (a link not followed), or why it is skipped."""
+    try:
+        return path.lstat()
+    except OSError as exc:
+        reasons = {errno.ENOENT: "missing", errno.ENOTDIR: "missing", errno.ELOOP: SYMLINK_LOOP}
+        return reasons.get(exc.errno, "unreadable")
+
+
 def iter_files(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     include: str | Sequence[str] = (),
@@ -213,43 +227,62 @@ def iter_files(
     skipped = Counter() if skipped is None else skipped
     roots, included, excluded = _checked_arguments(paths, include, exclude)
     for given in roots:
-        if given.is_symlink() and _link_target(given) is None:
-            skipped[SYMLINK_LOOP] += 1
-            continue
-        if not given.exists() and not given.is_symlink():
-            skipped["missing"] += 1
-            continue
-        if not given.is_dir():
-            read = given.resolve() if given.is_symlink() else given  # named by the caller: followed
-            yield FoundFile(given, given.name, os.fsdecode(os.path.dirname(os.path.abspath(given))), read.parent, read.name)
-            continue
-        root = given.resolve()
-        source = os.fsdecode(os.path.abspath(given))  # "notes" and "x/../notes" are one source
+        yield from _named_files(given, included, excluded, skipped)
 
-        def unlisted(_: OSError) -> None:  # its files are not known: the folder is counted
-            skipped[UNREADABLE_FOLDER] += 1
 
-        for folder, dirs, names in os.walk(given, onerror=unlisted):
-            dirs.sort()
-            linked = sum(os.path.islink(os.path.join(folder, name)) for name in dirs)  # not walked into
-            if linked:
-                skipped[LINKED_FOLDER] += linked
-            for name in sorted(names):
-                path = Path(folder, name)
-                relative = path.relative_to(given).as_posix()
-                if (included and not _matches(relative, included)) or _matches(relative, excluded):
-                    continue
-                start, steps = given, relative
-                if path.is_symlink():
-                    target = _link_target(path)
-                    if target is None:
-                        skipped[SYMLINK_LOOP] += 1
-                        continue
-                    if not target.is_relative_to(root):
-                        skipped["symlink out of tree"] += 1
-                        continue
-                    start, steps = root, target.relative_to(root).as_posix()
-                yield FoundFile(path, relative, source, start, steps)
+def _named_files(given: Path, included: Sequence[str], excluded: Sequence[str], skipped: Counter[str]) -> Iterator[FoundFile]:
+    """The files of one path named for import, for ``iter_files``."""
+    listed = _lstat(given)
+    if isinstance(listed, str):
+        skipped[listed] += 1
+        return
+    if stat.S_ISLNK(listed.st_mode) and _link_target(given) is None:
+        skipped[SYMLINK_LOOP] += 1
+        return
+    if os.path.isdir(given):
+        yield from _walk(given, included, excluded, skipped)
+        return
+    read = given.resolve() if stat.S_ISLNK(listed.st_mode) else given  # named by the caller: followed
+    yield FoundFile(given, given.name, os.fsdecode(os.path.dirname(os.path.abspath(given))), read.parent, read.name)
+
+
+def _walk(given: Path, included: Sequence[str], excluded: Sequence[str], skipped: Counter[str]) -> Iterator[FoundFile]:
+    """The files the patterns take in the folder ``given``."""
+    root = given.resolve()
+    source = os.fsdecode(os.path.abspath(given))  # "notes" and "x/../notes" are one source
+
+    def unlisted(_: OSError) -> None:  # its files are not known: the folder is counted
+        skipped[UNREADABLE_FOLDER] += 1
+
+    for folder, dirs, names in os.walk(given, onerror=unlisted):
+        dirs.sort()
+        linked = sum(os.path.islink(os.path.join(folder, name)) for name in dirs)  # not walked into
+        if linked:
+            skipped[LINKED_FOLDER] += linked
+        for name in sorted(names):
+            path = Path(folder, name)
+            relative = path.relative_to(given).as_posix()
+            if _taken(relative, included, excluded):
+                found = _found(path, relative, given, root, source, skipped)
+                if found is not None:
+                    yield found
+
+
+def _found(path: Path, relative: str, given: Path, root: Path, source: str, skipped: Counter[str]) -> FoundFile | None:
+    """The file ``path`` listed in the folder ``given`` (``root`` resolved), or None when it is
+    a link that leads out of the tree or round in a loop (counted in ``skipped``). An entry whose
+    status cannot be read (in a folder that may be listed but not searched) is taken for a file:
+    reading it, without following a link, counts it as unreadable."""
+    if not os.path.islink(path):
+        return FoundFile(path, relative, source, given, relative)
+    target = _link_target(path)
+    if target is None:
+        skipped[SYMLINK_LOOP] += 1
+        return None
+    if not target.is_relative_to(root):
+        skipped["symlink out of tree"] += 1
+        return None
+    return FoundFile(path, relative, source, root, target.relative_to(root).as_posix())
 
 
 def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) -> tuple[list[MCard], list[Sighting]]:
@@ -379,8 +412,9 @@ async def import_paths(
     source), also of a file whose content was already stored: copies are found so.
 
     Files are read on a worker thread, one batch per hop. Nothing is fatal: missing paths, and
-    files too large, unreadable, empty, linked from outside the tree or through a symlink loop
-    are counted in ``summary.skipped``; so are the store's own database files, never imported.
+    files too large, unreadable (a folder on their way not searchable too), empty, linked from
+    outside the tree or through a symlink loop are counted in ``summary.skipped``; so are the
+    store's own database files, never imported.
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
     check_wrapper(store, "import_paths")
