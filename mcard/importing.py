@@ -247,7 +247,8 @@ def _named_files(given: Path, included: Sequence[str], excluded: Sequence[str], 
 
 
 def _walk(given: Path, included: Sequence[str], excluded: Sequence[str], skipped: Counter[str]) -> Iterator[FoundFile]:
-    """The files the patterns take in the folder ``given``."""
+    """The files the patterns take in the folder ``given``. A folder excluded is not entered,
+    so nothing in it is read or counted."""
     root = given.resolve()
     source = os.fsdecode(os.path.abspath(given))  # "notes" and "x/../notes" are one source
 
@@ -255,7 +256,7 @@ def _walk(given: Path, included: Sequence[str], excluded: Sequence[str], skipped
         skipped[UNREADABLE_FOLDER] += 1
 
     for folder, dirs, names in os.walk(given, onerror=unlisted):
-        dirs.sort()
+        dirs[:] = sorted(name for name in dirs if not _matches(Path(folder, name).relative_to(given).as_posix(), excluded))
         linked = sum(os.path.islink(os.path.join(folder, name)) for name in dirs)  # not walked into
         if linked:
             skipped[LINKED_FOLDER] += linked

@@ -1,6 +1,7 @@
 """An import goes on past what its user may not read: a folder it may list but not enter (read
-without execute permission) counts its files as unreadable, and a folder it may not list counts
-as an unreadable folder. Run as a user whom file modes bind (root reads everything)."""
+without execute permission) counts its files as unreadable, a folder it may not list counts as
+an unreadable folder, and a folder excluded is not looked into. Run as a user whom file modes
+bind (root reads everything)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,11 @@ def test_folders_the_user_may_not_enter_are_counted_and_the_import_goes_on(share
     summary = imported(shared, "tree")
     assert (summary["files"], summary["new"]) == (3, 1)
     assert summary["skipped"] == {"unreadable": 2, "unreadable folder": 1}
+
+
+def test_excluded_folders_are_not_looked_into(shared):
+    summary = imported(shared, "tree", "--exclude", "noexec", "--exclude", "locked")
+    assert (summary["files"], summary["new"], summary["skipped"]) == (1, 1, {})
 
 
 def test_import_paths_counts_a_file_named_in_a_folder_it_may_not_enter(shared):
