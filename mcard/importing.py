@@ -202,6 +202,30 @@ def _taken(relative: str, included: Sequence[str], excluded: Sequence[str]) -> b
     return (not included or _matches(relative, included)) and not _matches(relative, excluded)
 
 
+def _own_name(given: Path) -> str | None:
+    """The name a path named for import is matched by; None for ``.``, ``..`` and ``/``, which
+    name no folder of their own."""
+    return given.name if given.name not in ("", "..") else None
+
+
+def _left_out(given: Path, folder: bool, included: Sequence[str], excluded: Sequence[str]) -> bool:
+    """Whether the patterns leave out a path named for import, matched by its name as a file or
+    a folder inside a folder imported would be: a file by its name, a folder as a folder of its
+    files (only ``exclude`` leaves a folder out: its files may be included one by one)."""
+    name = _own_name(given)
+    if name is None:
+        return False
+    return _matches(name, excluded) if folder else not _taken(name, included, excluded)
+
+
+def left_out(
+    path: str | os.PathLike[str], folder: bool, include: str | Sequence[str] = (), exclude: str | Sequence[str] = ()
+) -> bool:
+    """Whether ``include`` and ``exclude`` leave out ``path``, named for import as a file or,
+    when ``folder``, a folder: such a path is never opened."""
+    return _left_out(Path(path), folder, _patterns(include, "include"), _patterns(exclude, "exclude"))
+
+
 def _lstat(path: Path) -> os.stat_result | str:
     """The status of ``path`` itself (a link not followed), or why it is skipped."""
     try:
@@ -219,6 +243,9 @@ def iter_files(
 ) -> Iterator[FoundFile]:
     """Regular files under ``paths`` in a stable order, never leaving a given folder's tree.
     A folder is the root of the files under it; a file given alone has its folder as root.
+    A path given is matched by its name too, so that ``dir/*`` takes the files ``dir`` would:
+    a file the patterns leave out is not read, a folder excluded is not entered, and a folder
+    whose name is included has all its files taken.
 
     Symbolic links are followed only to files inside the tree they were found in; links that
     go round in a loop are counted in ``skipped`` as ``"symlink loop"``, links to folders as
@@ -239,8 +266,13 @@ def _named_files(given: Path, included: Sequence[str], excluded: Sequence[str], 
     if stat.S_ISLNK(listed.st_mode) and _link_target(given) is None:
         skipped[SYMLINK_LOOP] += 1
         return
-    if os.path.isdir(given):
-        yield from _walk(given, included, excluded, skipped)
+    folder = os.path.isdir(given)
+    if _left_out(given, folder, included, excluded):
+        return
+    if folder:
+        name = _own_name(given)
+        whole = name is not None and _matches(name, included)  # a folder included: all its files
+        yield from _walk(given, () if whole else included, excluded, skipped)
         return
     read = given.resolve() if stat.S_ISLNK(listed.st_mode) else given  # named by the caller: followed
     yield FoundFile(given, given.name, os.fsdecode(os.path.dirname(os.path.abspath(given))), read.parent, read.name)
@@ -412,10 +444,11 @@ async def import_paths(
     with a sighting of each file (its name, path under the root, size, mtime, and the root as
     source), also of a file whose content was already stored: copies are found so.
 
-    Files are read on a worker thread, one batch per hop. Nothing is fatal: missing paths, and
-    files too large, unreadable (a folder on their way not searchable too), empty, linked from
-    outside the tree or through a symlink loop are counted in ``summary.skipped``; so are the
-    store's own database files, never imported.
+    ``include`` and ``exclude`` take files as ``iter_files`` does, paths named included: those
+    left out are not read, nor counted. Files are read on a worker thread, one batch per hop.
+    Nothing is fatal: missing paths, and files too large, unreadable (a folder on their way not
+    searchable too), empty, linked from outside the tree or through a symlink loop are counted
+    in ``summary.skipped``; so are the store's own database files, never imported.
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
     check_wrapper(store, "import_paths")

@@ -1,16 +1,72 @@
-"""``--exclude`` leaves out a folder whole: it is not entered, so nothing in it is read or
-counted."""
+"""``--include`` and ``--exclude`` match a path named for import by its name, as they match a
+file or folder inside a folder imported, so ``dir/*`` takes what ``dir`` takes; a folder
+excluded is not entered: nothing in it is read or counted."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pytest
+
+from mcard import AsyncPersistenceWrapper, SQLiteConfig
+from mcard.importing import import_paths
 from tests.test_cli import as_json, mcard
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "globt"
+    (root / "sub").mkdir(parents=True)
+    (root / "keep.txt").write_text("keep\n")
+    (root / "secret.tmp").write_text("secret\n")
+    (root / "sub" / "kept.txt").write_text("kept\n")
+    (root / "sub" / "secret2.tmp").write_text("secret 2\n")
+    (root / "sub" / "self").symlink_to(".", target_is_directory=True)
+    return root
 
 
 def names(db: Path) -> list[str]:
     return sorted(card["name"] for card in as_json(mcard("ls", "--json", db=db)))
+
+
+def expanded(folder: Path) -> list[str]:
+    """``folder/*`` as a shell expands it."""
+    return sorted(str(path) for path in folder.iterdir() if not path.name.startswith("."))
+
+
+@pytest.mark.parametrize("filters, stored, skipped", [
+    (["--exclude", "*.tmp"], ["keep.txt", "kept.txt"], {"symlink to a folder": 1}),
+    (["--include", "*.txt"], ["keep.txt", "kept.txt"], {"symlink to a folder": 1}),
+    (["--exclude", "sub"], ["keep.txt", "secret.tmp"], {}),
+    (["--include", "sub"], ["kept.txt", "secret2.tmp"], {"symlink to a folder": 1}),
+], ids=["exclude-files", "include-files", "exclude-folder", "include-folder"])
+def test_a_shell_glob_takes_what_its_folder_takes(folder, tmp_path, filters, stored, skipped):
+    whole = as_json(mcard("import", str(folder), *filters, "--json", db=tmp_path / "whole.db"))
+    globbed = as_json(mcard("import", *expanded(folder), *filters, "--json", db=tmp_path / "glob.db"))
+    assert names(tmp_path / "whole.db") == names(tmp_path / "glob.db") == stored
+    for summary in (whole, globbed):
+        assert (summary["files"], summary["new"], summary["skipped"]) == (2, 2, skipped)
+
+
+def test_a_file_named_and_left_out_is_neither_stored_nor_read(tmp_path):
+    db = tmp_path / "cards.db"
+    (tmp_path / "notes.md").write_text("# notes\n")
+    (tmp_path / "todo.txt").write_text("to do\n")
+    left_out = mcard("import", "notes.md", "--exclude", "*.md", db=db)
+    assert left_out.stdout.decode() == "0 new cards, 0 already stored\n"
+    os.mkfifo(tmp_path / "pipe.tmp")  # a pipe named is refused (status 2), unless left out
+    taken = mcard("import", "notes.md", "todo.txt", "pipe.tmp", "--include", "*.txt", "--exclude", "*.tmp", db=db)
+    assert taken.stdout.decode() == "1 new card, 0 already stored; 1 sighting and 0 tags added\n"
+    assert names(db) == ["todo.txt"]
+
+
+async def test_import_paths_leaves_out_a_named_path_as_the_command_line_does(folder, tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "cards.db")) as store:
+        named = [folder / "keep.txt", folder / "secret.tmp", folder / "sub"]
+        summary = await import_paths(store, named, exclude=["*.tmp", "sub"], progress=False)
+        assert (summary.files, summary.new, dict(summary.skipped)) == (1, 1, {})
+        assert [card.content for card in await store.list()] == ["keep\n"]
 
 
 def unlistable(folder: Path) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import os
 import stat
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Final, Optional
@@ -29,6 +29,7 @@ from mcard.importing import (
     import_paths,
     import_records,
     import_stream,
+    left_out,
     read_at_most,
     records_format,
 )
@@ -81,13 +82,17 @@ def is_stdout(destination: str) -> bool:
         return False
 
 
-def check_named_paths(paths: list[str], records: bool) -> None:
+def check_named_paths(paths: list[str], records: bool, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
     """Every path named on the command line must be there and readable: a regular file, or a
-    folder (not for records). ``OSError`` or ``ValidationError`` otherwise, before anything is
-    stored."""
+    folder (not for records); a file or folder that ``include`` and ``exclude`` leave out is
+    never read, so it need only be there. ``OSError`` or ``ValidationError`` otherwise, before
+    anything is stored."""
     for name in paths:
         mode = os.stat(name).st_mode  # missing, a symlink loop, a folder on the way not searchable
-        if stat.S_ISDIR(mode) and not records:
+        folder = stat.S_ISDIR(mode) and not records
+        if not records and left_out(name, folder, include, exclude):
+            continue
+        if folder:
             os.scandir(name).close()
         elif stat.S_ISREG(mode):
             open(name, "rb").close()
@@ -100,7 +105,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
     if args.format and not args.records:
         raise ValidationError("--format is for --records")
     files = [path for path in args.paths if path != STDIO]
-    check_named_paths(files, args.records)
+    check_named_paths(files, args.records, args.include, args.exclude)
     for path in args.paths if args.records else ():  # a format refused fails before the store is made
         try:
             records_format(sys.stdin.buffer if path == STDIO else path, args.format)
