@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Final, Optional
 
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import HeldByDamagedError, ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
 from mcard.domain.shown import counted, shown
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper
@@ -32,6 +32,8 @@ from mcard.records import record_sightings, record_tags
 DEFAULT_BATCH_FILES: Final = 500
 DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
 SYMLINK_LOOP: Final = "symlink loop"
+HELD_BY_DAMAGED: Final = "held by a damaged card (mcard verify --remove frees it)"
+"""A file whose content's hash a row another tool changed holds: not stored (``HeldByDamagedError``)."""
 LINKED_FOLDER: Final = "symlink to a folder"
 """A link to a folder inside a folder walked is not followed (it could lead anywhere, or back)."""
 UNREADABLE_FOLDER: Final = "unreadable folder"
@@ -75,10 +77,21 @@ class ImportSummary:
         self, store: AsyncPersistenceWrapper, files: int, cards: Sequence[MCard], sightings: Sequence[Sighting]
     ) -> None:
         """Save ``cards`` with their ``sightings`` (one transaction) and count them, and the
-        sightings that were not recorded yet (a file imported again adds none)."""
-        seen = {sighting.key for sighting in sightings}
-        known = await store.sightings_of({sighting.hash for sighting in sightings}) if seen else {}
-        self.add(files, cards, await store.save_many(cards, sightings=sightings))
+        sightings that were not recorded yet (a file imported again adds none). A content whose
+        hash a damaged row holds is not stored: its files are counted skipped, the rest saved."""
+        while True:
+            seen = {sighting.key for sighting in sightings}
+            known = await store.sightings_of({sighting.hash for sighting in sightings}) if seen else {}
+            try:
+                new = await store.save_many(cards, sightings=sightings)
+                break
+            except HeldByDamagedError as exc:  # the rest of the batch, again
+                held = sum(card.hash == exc.hash for card in cards)
+                self.skipped[HELD_BY_DAMAGED] += held
+                files -= held
+                cards = [card for card in cards if card.hash != exc.hash]
+                sightings = [sighting for sighting in sightings if sighting.hash != exc.hash]
+        self.add(files, cards, new)
         self.sightings_added += len(seen - {sighting.key for found in known.values() for sighting in found})
 
     def merge(self, other: ImportSummary) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mcard.importing import import_paths
-from mcard import AsyncPersistenceWrapper, HeldByDamagedError, MCard, Sighting, SQLiteConfig, StorageError
+from mcard.importing import HELD_BY_DAMAGED, import_paths
+from mcard import AsyncPersistenceWrapper, HeldByDamagedError, MCard, Sighting, SQLiteConfig
 from tests.postgres_support import fresh_schema, postgres_factory
 
 TRUE_TEXT = "original river, the only copy"
@@ -116,16 +116,20 @@ async def test_writes_at_once_each_hear_their_own_outcome(store_and_tamper):
 
 
 async def test_an_import_of_the_true_file_says_it_was_not_stored(store_and_tamper, tmp_path):
+    """The import said the file was already stored, and recorded its sighting on the forgery.
+    Inside folders nothing is fatal: the file is counted skipped, the others are stored."""
     config, tamper = store_and_tamper
     folder = tmp_path / "files"
     folder.mkdir()
     (folder / "river.txt").write_text(TRUE_TEXT)
+    (folder / "river copy.txt").write_text(TRUE_TEXT)
     (folder / "other.txt").write_text("another file")
     async with AsyncPersistenceWrapper(config) as store:
         true = await _changed(store, tamper, "other content")
-        with pytest.raises(StorageError, match=f"{true.hash} is stored with other content"):
-            await import_paths(store, [folder], progress=False)
-        assert await store.sightings(true.hash) == []
+        summary = await import_paths(store, [folder], progress=False)
+        assert (summary.files, summary.new, summary.already_stored) == (1, 1, 0)
+        assert summary.skipped == {HELD_BY_DAMAGED: 2} and "2 held by a damaged card" in str(summary)
+        assert await store.sightings(true.hash) == [] and await store.count() == 2
 
 
 async def test_content_another_tool_stored_as_it_is_counts_as_stored(store_and_tamper):
