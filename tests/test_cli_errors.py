@@ -172,6 +172,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("sync-with-db", lambda t: ["sync", "a.db", "b.db", "--db", str(t / "c.db")], 2, "sync takes no --db: it copies from SOURCE to DEST"),
     ("lab-with-json", lambda t: ["lab", "--json", "--tutorials", str(t / "tutorials")], 2, "lab takes no --json"),
     ("show-with-json", lambda t: ["show", "0" * 64, "--json"], 2, "show takes no --json"),
+    ("ls-empty-time-range", lambda t: ["ls", "--since", "2026-12-06", "--until", "2026-12-01"], 2, "is after --until"),
     ("empty-db", lambda t: ["add", "lost?", "--db", ""], 2, "--db is empty"),
     # lab
     ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--tutorials", str(t / "tutorials"), "--db", str(not_a_database(t))], 3, "storage error"),

@@ -141,3 +141,16 @@ def test_ls_all_streams_in_memory_far_below_the_store_size(output, tmp_path_fact
     assert peak < size * 0.4, f"peak RSS {peak / 1e6:.0f} MB for a store of {size / 1e6:.0f} MB"
     listed = subprocess.run(command, capture_output=True, timeout=300, check=True).stdout
     assert len(listed.splitlines()) >= 2000
+
+
+def test_unicode_line_separators_never_cut_a_row(tmp_path):
+    """U+2028 and U+2029 were printed raw: ``str.splitlines`` (and many readers) cut the row, a
+    TSV cell took two lines."""
+    db = tmp_path / "cards.db"
+    key = mcard("add", "one\u2028two\u2029three", db=db).stdout.decode().split()[0]
+    mcard("tag", key, "a\u2028tag", db=db)
+    for args in (["ls"], ["ls", "--tsv"], ["ls", "--csv"], ["info", key]):
+        text = mcard(*args, db=db).stdout.decode()
+        assert "\u2028" not in text and "\u2029" not in text, args
+        assert args == ["ls"] or "\\u2028" in text, args  # the table's preview shows it as a space
+    assert len(mcard("ls", "--tsv", db=db).stdout.decode().splitlines()) == 2

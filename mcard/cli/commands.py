@@ -63,7 +63,11 @@ def parse_time(text: Optional[str], name: str, *, end_of_day: bool = False) -> O
 
 
 def _time_range(args: argparse.Namespace) -> tuple[Optional[datetime], Optional[datetime]]:
-    return parse_time(args.since, "since"), parse_time(args.until, "until", end_of_day=True)
+    """``--since`` and ``--until``; a range that holds no time is refused, as ``size:50..10`` is."""
+    since, until = parse_time(args.since, "since"), parse_time(args.until, "until", end_of_day=True)
+    if since is not None and until is not None and since > until:
+        raise ValidationError(f"--since {quoted(args.since)} is after --until {quoted(args.until)}: no card can be in between")
+    return since, until
 
 
 def _one_stdin(names: list[str]) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_BEYOND_C0: Final = r"\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff"
-"""DEL, C1, the bidirectional controls, characters of no width that join nothing (a zero-width
-space, a word joiner, invisible operators, a byte order mark: two tags that differ by one look
-the same), and lone surrogates (bytes that were not UTF-8). The joiners U+200C and U+200D stay:
-scripts and emoji need them."""
+_BEYOND_C0: Final = r"\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff"
+"""DEL, C1, the bidirectional controls, the Unicode line and paragraph separators (which
+``str.splitlines`` and many readers take for line breaks: a line of a table or a cell of a TSV
+would be cut), characters of no width that join nothing (a zero-width space, a word joiner,
+invisible operators, a byte order mark: two tags that differ by one look the same), and lone
+surrogates (bytes that were not UTF-8). The joiners U+200C and U+200D stay: scripts and emoji
+need them."""
 UNSAFE: Final = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
 """C0 and ``_BEYOND_C0``."""
 

@@ -4,7 +4,7 @@
 
 // Control and bidirectional characters, which make a screen show text in another order than
 // it is stored, and characters of no width are shown as escapes, as Python's mcard.domain.shown does.
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]/gu;
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]/gu;
 const TEXT_ATTRIBUTES = new Set(["title", "aria-label", "alt"]);
 
 function visible(text) {
