@@ -3,11 +3,13 @@
 import asyncio
 import hashlib
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
+from typing import Optional
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, SQLiteConfig, StorageError, ValidationError, VerifyReport
+from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, Sighting, SQLiteConfig, StorageError, ValidationError, VerifyReport
 
 
 async def test_verify_reports_nothing_on_an_intact_store(wrapper):
@@ -352,6 +354,163 @@ async def test_damaged_sightings_and_tags_are_removed_alone_postgres(postgres_sc
             await conn.close()
 
     await damaged_labels_are_named_left_out_and_removed_alone(PostgresConfig(url, schema=schema), tamper, tmp_path)
+
+
+SightingRow = tuple[str, str, Optional[str], Optional[str], Optional[str], int]
+"""(key, hash, name, path, source, seen_at) of a sighting row as another tool writes it."""
+KEPT_NAME = 'C:\\Users\\"ann"\u00a0°.txt'
+"""A name mcard stores (a backslash, quotes, characters past ASCII), seen later than the card."""
+
+
+def sqlite_sighting_writer(path) -> Callable[[list[SightingRow]], Awaitable[None]]:
+    """Writes sighting rows into the SQLite store at ``path`` as another tool does."""
+
+    async def write_rows(rows: list[SightingRow]) -> None:
+        db = sqlite3.connect(path)
+        db.executemany("INSERT INTO sighting (key, hash, name, path, source, seen_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        db.commit()
+        db.close()
+
+    return write_rows
+
+
+def postgres_sighting_writer(url: str, schema: str) -> Callable[[list[SightingRow]], Awaitable[None]]:
+    """Writes sighting rows into the PostgreSQL store in ``schema`` as another tool does."""
+
+    async def write_rows(rows: list[SightingRow]) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.executemany(f'INSERT INTO "{schema}".card_sighting (key, hash, name, path, source, seen_at)'
+                                   " VALUES ($1, $2, $3, $4, $5, $6)", rows)
+        finally:
+            await conn.close()
+
+    return write_rows
+
+
+def refused_label_rows(first: str, second: str, with_nul: bool) -> tuple[list[SightingRow], list[SightingRow]]:
+    """Sighting rows with the names, paths and sources ``Sighting.of`` takes (kept) and refuses
+    (newer, so a read that let them through would name the card by them)."""
+    kept = [
+        ("longest name", first, "é" * 4096, "p" * 4096, "upload", LATER - 1),
+        ("kept", first, KEPT_NAME, "dir\\sub/x.txt", "\\\\share\\root", LATER),
+    ]
+    refused = [
+        ("all empty", first, "", "", "", LATER + 1),
+        ("empty path", first, "x.txt", "", None, LATER + 2),
+        ("long path", first, "x.txt", "p" * 4097, None, LATER + 3),
+        ("long name", first, "é" * 4097, None, None, LATER + 4),
+        ("tab in name", first, "tab\there", None, None, LATER + 5),
+        ("C1 control in source", first, "x.txt", None, "upload\x85", LATER + 6),
+        ("DEL in path", first, "x.txt", "a\x7fb", None, LATER + 7),
+        ("empty source", second, None, None, "", LATER + 8),
+    ]
+    if with_nul:  # PostgreSQL's text holds no NUL
+        refused.append(("NUL in name", first, "x\x00.txt", None, None, LATER + 9))
+    return kept, refused
+
+
+async def refused_labels_are_named_left_out_and_removed_alone(config, write_rows, with_nul: bool, tmp_path) -> None:
+    """Sightings another tool wrote with a name, path or source ``Sighting.of`` refuses (empty,
+    over 4096 characters, a control character): ``verify`` names each, names, name filters,
+    sightings, export and sync leave them out (the export imports again: it stopped at such a
+    line), and ``remove_damaged`` deletes them alone."""
+    from mcard import sync
+    from mcard.exporting import export
+    from mcard.importing import import_records
+
+    async with AsyncPersistenceWrapper(config) as store:
+        first = await store.create("first card", name="first.txt")
+        second = await store.create("second card")
+    kept, refused = refused_label_rows(first.hash, second.hash, with_nul)
+    await write_rows(kept + refused)
+    kept_names = ["first.txt", "é" * 4096, KEPT_NAME]
+    async with AsyncPersistenceWrapper(config) as store:
+        report = await store.verify(progress=False)
+        assert {(d.hash, d.part, d.label) for d in report.damaged} == {(row[1], "sighting", row[0]) for row in refused}
+        assert all("name, path or source is empty" in d.reason for d in report.damaged)
+        assert await store.names_of([first.hash, second.hash]) == {first.hash: KEPT_NAME}
+        seen = await store.sightings_of([first.hash, second.hash])
+        assert list(seen) == [first.hash] and [s.name for s in seen[first.hash]] == kept_names
+        assert (await store.find("name:x.txt")).total == 0
+
+        await export(store, tmp_path / "backup.jsonl", progress=False)
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "restored.db")) as restored:
+            assert (await import_records(restored, tmp_path / "backup.jsonl", progress=False)).new == 2
+            assert await restored.names_of([first.hash, second.hash]) == {first.hash: KEPT_NAME}
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "synced.db")) as synced:
+            assert (await sync(store, synced, progress=False)).copied == 2
+            assert [s.name for s in await synced.sightings(first.hash)] == kept_names
+            assert await synced.sightings(second.hash) == []
+
+        assert await store.remove_damaged(report.damaged) == len(refused)
+        assert (await store.verify(progress=False)).ok
+        assert await store.get_many([first.hash, second.hash]) == {first.hash: first, second.hash: second}
+        assert [s.name for s in await store.sightings(first.hash)] == kept_names
+
+
+async def test_sightings_with_a_name_path_or_source_mcard_refuses_are_left_out_sqlite(tmp_path):
+    path = tmp_path / "cards.db"
+    await refused_labels_are_named_left_out_and_removed_alone(SQLiteConfig(path), sqlite_sighting_writer(path), True, tmp_path)
+
+
+@pytest.mark.postgres
+async def test_sightings_with_a_name_path_or_source_mcard_refuses_are_left_out_postgres(postgres_schema, tmp_path):
+    url, schema = postgres_schema
+    await refused_labels_are_named_left_out_and_removed_alone(
+        PostgresConfig(url, schema=schema), postgres_sighting_writer(url, schema), False, tmp_path)
+
+
+def label_values(with_nul: bool) -> list[str]:
+    """Names, paths and sources at each edge of what a sighting holds: every character below
+    U+0300 between two letters, and empty, longest and one too long texts of one, two and four
+    bytes a character."""
+    values = [f"a{chr(code)}b" for code in range(0 if with_nul else 1, 0x300)]
+    values += [chr(code) for code in (0x7F, 0x80, 0x9F, 0xA0, 0x2028, 0xFEFF, 0xFFFD, 0x10FFFF)]
+    return values + ["", "x" * 4096, "x" * 4097, "é" * 4096, "é" * 4097, "\U0001F600" * 4096, "\U0001F600" * 4097, '"', "\\", "a\\u0001"]
+
+
+async def stored_labels_are_judged_as_sighting_of_judges_them(config, write_rows, with_nul: bool) -> None:
+    """Each name, path or source another tool stores: ``verify`` names the row exactly when
+    ``Sighting.of`` refuses it, and ``sightings_of`` and ``names_of`` read the others alone
+    (every refused row is newer than every other, so ``names_of`` passes over them all)."""
+    async with AsyncPersistenceWrapper(config) as store:
+        card = await store.create("labelled card")
+    taken: list[tuple[str, Optional[str], Optional[str], Optional[str]]] = []
+    refused: list[tuple[str, Optional[str], Optional[str], Optional[str]]] = []
+    for number, value in enumerate(label_values(with_nul)):
+        for column in range(3):
+            labels: list[Optional[str]] = ["name.txt", None, "source"]
+            labels[column] = value
+            try:
+                Sighting.of(card.hash, name=labels[0], path=labels[1], source=labels[2])
+            except ValidationError:
+                refused.append((f"{column}:{number}", *labels))
+            else:
+                taken.append((f"{column}:{number}", *labels))
+    taken.append(("latest kept", "latest kept.txt", None, None))
+    rows = [(key, card.hash, name, path, source, LATER + at) for at, (key, name, path, source) in enumerate(taken + refused)]
+    await write_rows(rows)
+    async with AsyncPersistenceWrapper(config) as store:
+        report = await store.verify(progress=False)
+        assert sorted(d.label for d in report.damaged) == sorted(row[0] for row in refused)
+        seen = (await store.sightings_of([card.hash]))[card.hash]
+        assert [(s.name, s.path, s.source) for s in seen] == [row[1:] for row in taken]
+        assert await store.names_of([card.hash]) == {card.hash: "latest kept.txt"}
+
+
+async def test_stored_labels_are_judged_as_sighting_of_judges_them_sqlite(tmp_path):
+    path = tmp_path / "cards.db"
+    await stored_labels_are_judged_as_sighting_of_judges_them(SQLiteConfig(path), sqlite_sighting_writer(path), True)
+
+
+@pytest.mark.postgres
+async def test_stored_labels_are_judged_as_sighting_of_judges_them_postgres(postgres_schema):
+    url, schema = postgres_schema
+    await stored_labels_are_judged_as_sighting_of_judges_them(
+        PostgresConfig(url, schema=schema), postgres_sighting_writer(url, schema), False)
 
 
 STORED_UNDER_NO_HASH = ["../../x\x1b[31m", hashlib.sha256(b"x").hexdigest().upper(), 'a"b\\c', "zz" * 32, "é" * 10]

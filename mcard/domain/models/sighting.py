@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Final, Optional
+from typing import Final, Optional, TypeGuard
 
 from .card import format_time, to_utc
 from .exceptions import ValidationError
@@ -63,14 +63,21 @@ def as_label(text: str) -> str:
     return shown if len(shown) <= MAX_LABEL else shown[: MAX_LABEL - 1] + "…"
 
 
+def is_label(value: object) -> TypeGuard[Optional[str]]:
+    """Whether ``value`` is a name, path or source a sighting holds: None, or a non-empty string
+    of at most ``MAX_LABEL`` characters without control characters or lone surrogates. Stored
+    rows are read by this test, so mcard serves only what ``Sighting.of`` takes."""
+    return value is None or (
+        isinstance(value, str) and 0 < len(value) <= MAX_LABEL and _NOT_LABEL_TEXT.search(value) is None
+    )
+
+
 def _check_label(name: str, value: object) -> Optional[str]:
-    if value is None:
-        return None
+    if is_label(value):
+        return value
     if not isinstance(value, str) or not value or len(value) > MAX_LABEL:
         raise ValidationError(f"a sighting's {name} is a non-empty string of at most {MAX_LABEL} characters, got {value!r}")
-    if _has_control(value) or any("\ud800" <= char <= "\udfff" for char in value):
-        raise ValidationError(f"a sighting's {name} must not hold control characters: {value!r}")
-    return value
+    raise ValidationError(f"a sighting's {name} must not hold control characters: {value!r}")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from operator import attrgetter
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, from_micros, to_micros
-from mcard.domain.models.sighting import Sighting
+from mcard.domain.models.sighting import Sighting, is_label
 
 Row = tuple[str, bytes, int, int, str, int, Optional[str]]
 _FIELDS: Final = attrgetter("_hash", "_content", "_g_time", "_hash_algorithm", "_size", "_content_type")
@@ -71,9 +71,9 @@ def _micros(value: object) -> bool:
 
 def row_sighting(row: tuple[Any, ...]) -> Optional[Sighting]:
     """A sighting from its stored columns (``hash, name, path, size, mtime, source, seen_at``),
-    or None for a row another tool wrote with values of the wrong kind (``verify`` names it)."""
+    or None for a row another tool wrote that ``Sighting.of`` would refuse (``verify`` names it)."""
     hash_str, name, path, size, mtime, source, seen_at = row
-    texts_ok = all(value is None or isinstance(value, str) for value in (name, path, source))
+    texts_ok = is_label(name) and is_label(path) and is_label(source)
     size_ok = size is None or (isinstance(size, int) and not isinstance(size, bool) and size >= 0)
     if not (isinstance(hash_str, str) and texts_ok and size_ok and _micros(seen_at) and (mtime is None or _micros(mtime))):
         return None

@@ -18,7 +18,7 @@ from mcard.domain.models.card import (
     is_digest,
     is_mime_type,
 )
-from mcard.domain.models.sighting import MAX_TAG, stored_tag_fault
+from mcard.domain.models.sighting import MAX_LABEL, MAX_TAG, stored_tag_fault
 from mcard.domain.shown import counted
 
 
@@ -205,7 +205,8 @@ def held_by_damaged(hash_str: str) -> str:
 LABEL_FAULTS: Final = {
     "no card": "a {part} of a card that is not stored",
     "malformed": (
-        "a sighting whose fields are not of their kinds, or whose size or times no file can have"
+        "a sighting whose fields are not of their kinds, whose size or times no file can have, or whose"
+        f" name, path or source is empty, over {MAX_LABEL} characters or holds a control character"
         " (left out when sightings are read)"
     ),
 }

@@ -636,7 +636,8 @@ async def tags(conn: Connection, tables: Tables, hashes: Sequence[str]) -> dict[
 
 async def damaged_label_rows(conn: Connection, tables: Tables) -> list[DamagedCard]:
     """Sightings and tags another tool left: of no stored card (only if the foreign keys were
-    dropped by hand), with a size or times no file can have, or not what mcard stores as a tag."""
+    dropped by hand), a sighting mcard would not store (``POSTGRES_SOUND``), or not what mcard
+    stores as a tag."""
     stored = f"EXISTS (SELECT 1 FROM {tables.card} AS c WHERE c.hash = given.hash)"
     rows = await conn.fetch(
         f"SELECT hash, 'sighting', key, 'no card' FROM {tables.sighting} AS given WHERE NOT {stored}"
