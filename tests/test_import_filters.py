@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -69,9 +70,9 @@ async def test_import_paths_leaves_out_a_named_path_as_the_command_line_does(fol
         assert [card.content for card in await store.list()] == ["keep\n"]
 
 
-def unlistable(folder: Path) -> None:
+def unlistable(folder: Path, deepest_text: Optional[str] = None) -> None:
     """Folders nested below ``folder`` deeper than the system's longest path: the deepest
-    cannot be listed, by any user."""
+    cannot be listed, by any user. ``deepest_text`` goes into a file there."""
     descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for _ in range(os.pathconf(folder, "PC_PATH_MAX") // 200 + 2):
@@ -79,6 +80,9 @@ def unlistable(folder: Path) -> None:
             below = os.open("d" * 199, os.O_RDONLY | os.O_DIRECTORY, dir_fd=descriptor)
             os.close(descriptor)
             descriptor = below
+        if deepest_text is not None:
+            with open(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=descriptor), "w") as deep:
+                deep.write(deepest_text)
     finally:
         os.close(descriptor)
 

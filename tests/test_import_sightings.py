@@ -15,6 +15,7 @@ import pytest
 
 from mcard import AsyncPersistenceWrapper, SQLiteConfig, ValidationError
 from mcard.importing import import_paths, import_stream, import_upload
+from tests.test_import_filters import unlistable
 
 
 @pytest.fixture
@@ -222,16 +223,6 @@ async def test_a_folder_that_cannot_be_listed_is_counted(store, tmp_path):
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "top.txt").write_text("listed")
-    descriptor = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for _ in range(os.pathconf(tree, "PC_PATH_MAX") // 200 + 2):
-            os.mkdir("d" * 199, dir_fd=descriptor)
-            below = os.open("d" * 199, os.O_RDONLY | os.O_DIRECTORY, dir_fd=descriptor)
-            os.close(descriptor)
-            descriptor = below
-        with open(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=descriptor), "w") as deep:
-            deep.write("too deep to list")
-    finally:
-        os.close(descriptor)
+    unlistable(tree, deepest_text="too deep to list")
     summary = await import_paths(store, [tree], progress=False)
     assert summary.files == 1 and summary.skipped["unreadable folder"] >= 1
