@@ -58,6 +58,12 @@ INCOMING_TABLE: Final = (
 )
 """Where large batches are copied to, then inserted from: one per connection, emptied at commit."""
 DEADLOCK: Final = "40P01"
+DEADLOCK_RETRIES: Final = 3
+"""Times ``write_batch`` runs a transaction again that PostgreSQL ended to break a deadlock:
+writers that share cards at different times may take their keys in different orders
+(``insert``), and the one whose wait PostgreSQL ends first loses all of its transaction,
+nothing of it stored. (A ``timeout`` of the store at or under the server's ``deadlock_timeout``
+ends the wait first, as a lock timeout, which is not run again.)"""
 STORED_DIGEST: Final = (
     "CASE s.hash_algorithm WHEN 'sha256' THEN encode(sha256(s.content), 'hex')"
     " WHEN 'sha512' THEN encode(sha512(s.content), 'hex') WHEN 'sha384' THEN encode(sha384(s.content), 'hex')"
@@ -67,12 +73,6 @@ STORED_DIGEST: Final = (
 HOLDS_ITS_HASH: Final = f"(s.size = octet_length(s.content) AND {STORED_DIGEST} = s.hash)"
 """Whether row ``s`` holds the content its hash names (``integrity.holds_its_hash``); NULL when
 the server cannot tell (an algorithm it has no function for): Python then checks the row."""
-DEADLOCK_RETRIES: Final = 3
-"""Times ``write_batch`` runs a transaction again that PostgreSQL ended to break a deadlock:
-writers that share cards at different times may take their keys in different orders
-(``insert``), and the one whose wait PostgreSQL ends first loses all of its transaction,
-nothing of it stored. (A ``timeout`` of the store at or under the server's ``deadlock_timeout``
-ends the wait first, as a lock timeout, which is not run again.)"""
 STAMP_SLOTS: Final = 64
 
 Connection = Any  # asyncpg.Connection; asyncpg is imported lazily
