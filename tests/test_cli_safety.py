@@ -201,6 +201,21 @@ def test_a_damaged_row_a_command_meets_says_which_command_mends_it(tmp_path):
     assert "a note" in printed(mcard("ls", db=db))
 
 
+def test_labels_another_tool_stored_as_text_that_is_not_utf8_are_removed_by_verify(tmp_path):
+    """One such sighting name made every ``ls`` fail while ``verify`` found nothing to remove."""
+    db = tmp_path / "cards.db"
+    key = mcard("add", "a note", db=db).stdout.decode().split()[0]
+    with sqlite3.connect(db) as raw:
+        raw.execute("INSERT INTO sighting (key, hash, name, seen_at) VALUES ('k1', ?, CAST(X'FF41' AS TEXT), 1700000000000000)", (key,))
+        raw.execute("INSERT INTO tag (hash, tag) VALUES (?, CAST(X'FF42' AS TEXT))", (key,))
+    raw.close()
+    assert b"mcard verify --remove" in mcard("ls", db=db, check=3).stderr
+    report = json.loads(mcard("verify", "--json", db=db, check=1).stdout)
+    assert sorted(label["label"] for label in report["labels"]) == ["b'\\xffB'", "k1"]
+    assert b"0 repaired, 2 removed" in mcard("verify", "--remove", db=db, check=1).stderr
+    assert "a note" in printed(mcard("ls", db=db))
+
+
 def test_verify_names_and_removes_a_row_stored_under_a_hash_of_bytes(db):
     """``verify --json`` failed with a TypeError (bytes as a JSON key); ``--remove`` refused."""
     with sqlite3.connect(db) as raw:

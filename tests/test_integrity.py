@@ -598,3 +598,28 @@ async def removing_what_verify_named(config, tamper) -> None:
         assert {card.hash: card.content for card in await store.list()} == {
             kept.hash: "a true card", hashlib.sha256(b"x").hexdigest(): "x"}
         assert await store.remove_damaged(report.damaged) == 0
+
+
+async def test_labels_stored_as_text_that_is_not_utf8_are_named_and_removed(tmp_path):
+    """SQLite keeps whatever bytes another tool casts to TEXT. One such sighting name made every
+    listing fail ("not valid UTF-8: verify names it") while verify said nothing was damaged; one
+    such tag made verify itself fail. Both are named now, and removed alone."""
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        card = await store.create("a card with foreign labels", name="kept.txt")
+        await store.tag(card.hash, "kept")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO sighting (key, hash, name, seen_at) VALUES ('k1', ?, CAST(X'FF41' AS TEXT), 9999999999999999)",
+                   (card.hash,))
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, CAST(X'FF42' AS TEXT))", (card.hash,))
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, X'43')", (card.hash,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(progress=False)
+        named = sorted((damaged.part, damaged.label) for damaged in report.damaged)
+        assert named == [("sighting", "k1"), ("tag", b"C"), ("tag", b"\xffB")]
+        reasons = {damaged.label: damaged.reason for damaged in report.damaged}
+        assert "not UTF-8" in reasons["k1"] and "not UTF-8" in reasons[b"\xffB"] and "not bytes" in reasons[b"C"]
+        assert await store.remove_damaged(report.damaged) == 3
+        assert (await store.verify(progress=False)).ok
+        assert await store.names_of([card.hash]) == {card.hash: "kept.txt"} and await store.tags(card.hash) == ["kept"]

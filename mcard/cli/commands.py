@@ -253,7 +253,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _as_text(stored: object) -> str:
-    """A stored hash as text: another tool may have stored bytes there (shown as ``b'...'``)."""
+    """A stored hash or tag as text: another tool may have stored bytes there (shown as ``b'...'``)."""
     return stored if isinstance(stored, str) else repr(stored)
 
 
@@ -273,7 +273,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     emit(
         {"checked": report.checked, "damaged": damaged,
          "reasons": {_as_text(card.hash): card.reason for card in report.damaged if card.part == "card"},
-         "labels": [{"hash": _as_text(card.hash), "part": card.part, "label": card.label, "reason": card.reason} for card in labels],
+         "labels": [{"hash": _as_text(card.hash), "part": card.part, "label": _as_text(card.label), "reason": card.reason} for card in labels],
          **({"repaired": repaired, "removed": removed} if args.remove else {})},
         f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged{also}"
         + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged)

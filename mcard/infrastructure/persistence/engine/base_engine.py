@@ -229,7 +229,7 @@ def _damaged_items(damaged: Iterable[DamagedCard], method: str) -> Iterator[Dama
         named_well = {  # a sighting goes by its key, a tag by its hash and tag
             "card": isinstance(card.hash, (str, bytes)),
             "sighting": isinstance(card.label, str),
-            "tag": isinstance(card.hash, str) and isinstance(card.label, str),
+            "tag": isinstance(card.hash, str) and isinstance(card.label, (str, bytes)),  # bytes: not stored as text
         }[card.part]
         if not named_well:
             named = card.label if card.part == "sighting" or isinstance(card.hash, str) else card.hash

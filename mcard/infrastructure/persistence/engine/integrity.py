@@ -204,6 +204,7 @@ def held_by_damaged(hash_str: str) -> str:
 
 LABEL_FAULTS: Final = {
     "no card": "a {part} of a card that is not stored",
+    "not utf-8": "a {part} stored as text that is not UTF-8 (reading it fails until it is removed)",
     "malformed": (
         "a sighting whose fields are not of their kinds, whose size or times no file can have, or whose"
         f" name, path or source is empty, over {MAX_LABEL} characters or holds a control character"

@@ -28,7 +28,7 @@ from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_search as search
-from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
+from .integrity import LABEL_FAULTS, MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import check_schema, ensure_schema
@@ -699,14 +699,52 @@ DAMAGED_LABELS: Final = (
     " UNION ALL SELECT hash, 'sighting', key, 'malformed' FROM sighting"
     f" WHERE hash IN (SELECT hash FROM card) AND ({SQLITE_MALFORMED})"
     " UNION ALL SELECT hash, 'tag', tag, 'no card' FROM tag WHERE hash NOT IN (SELECT hash FROM card)"
-    " UNION ALL SELECT hash, 'tag', tag, NULL FROM tag WHERE hash IN (SELECT hash FROM card)"
+    " UNION ALL SELECT hash, 'tag', CAST(tag AS BLOB), typeof(tag) FROM tag WHERE hash IN (SELECT hash FROM card)"
     f" AND (typeof(tag) != 'text' OR tag GLOB '*[^ -~]*' OR tag GLOB ' *' OR tag GLOB '* ' OR {MAYBE_NOT_A_TAG})"
 )
+"""A tag comes as its bytes and its storage class (``_as_stored``)."""
+NOT_ASCII_SIGHTINGS: Final = (
+    "SELECT hash, key, CAST(name AS BLOB), CAST(path AS BLOB), CAST(source AS BLOB) FROM sighting"
+    " WHERE hash IN (SELECT hash FROM card)"
+    " AND (name GLOB '*[^ -~]*' OR path GLOB '*[^ -~]*' OR source GLOB '*[^ -~]*')"
+)
+"""Sightings whose name, path or source may be text that is not UTF-8, which SQLite keeps as
+another tool casts it: reading it fails, so the bytes are read and decoded here."""
+
+
+def _utf8(data: object) -> bool:
+    if not isinstance(data, bytes):
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _as_stored(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+    """``DAMAGED_LABELS`` rows for ``damaged_labels``: a tag of a stored card comes with its
+    storage class; stored as UTF-8 text, it is given as its text (``stored_tag_fault``
+    decides), else as its bytes, which name it for removal."""
+    for hash_str, part, label, fault in rows:
+        if part != "tag" or fault in LABEL_FAULTS:  # a sighting, or a tag of no card
+            yield hash_str, part, label, fault
+        elif fault == "text" and _utf8(label):
+            yield hash_str, part, label.decode("utf-8"), None
+        else:
+            yield hash_str, part, label, "not utf-8" if fault == "text" else None
 
 
 async def damaged_label_rows(db: SQLiteWorker) -> list[DamagedCard]:
-    """Sightings and tags another tool left: of no stored card, or not what mcard stores."""
-    return damaged_labels(await db.fetch(DAMAGED_LABELS))
+    """Sightings and tags another tool left: of no stored card, not what mcard stores, or
+    stored as text that is not UTF-8."""
+    found = damaged_labels(_as_stored(await db.fetch(DAMAGED_LABELS)))
+    named = {card.label for card in found if card.part == "sighting"}
+    not_utf8 = [
+        (hash_str, "sighting", key, "not utf-8") for hash_str, key, *texts in await db.fetch(NOT_ASCII_SIGHTINGS)
+        if key not in named and not all(map(_utf8, texts))
+    ]
+    return found + damaged_labels(not_utf8)
 
 
 REMOVE_SIGHTINGS: Final = "DELETE FROM sighting WHERE key IN (SELECT value FROM json_each(?)) RETURNING 1"
@@ -716,6 +754,12 @@ REMOVE_TAGS: Final = (
 )
 
 
+REMOVE_TAG_BYTES: Final = {
+    True: "DELETE FROM tag WHERE hash = ? AND CAST(tag AS BLOB) = ? AND typeof(tag) != 'text' RETURNING 1",
+    False: "DELETE FROM tag WHERE hash = ? AND CAST(tag AS BLOB) = ? RETURNING 1",
+}
+"""A tag named by its bytes (not stored as UTF-8 text), by whether they are UTF-8: if they are,
+a tag stored as that text is another, sound one."""
 REMOVE_UNDER_BYTES: Final = "DELETE FROM card WHERE hash = ? AND typeof(hash) = 'blob' RETURNING 1"
 
 
@@ -739,7 +783,12 @@ async def repair_rows(db: SQLiteWorker, repairs: Sequence[Repair]) -> int:
 
 
 async def remove_labels(db: SQLiteWorker, sighting_keys: Sequence[object], tags: Sequence[tuple[str, object]]) -> int:
-    """Delete the sightings (by key) and tags (by hash and tag) as stored, in one transaction."""
-    removed = await db.in_turn([db.fetch(REMOVE_SIGHTINGS, (json.dumps(list(sighting_keys)),)),
-                                db.fetch(REMOVE_TAGS, (json.dumps([list(pair) for pair in tags]),))], snapshot=True)
+    """Delete the sightings (by key) and tags (by hash and tag, or by hash and the bytes of a
+    tag not stored as UTF-8 text) as stored, in one transaction."""
+    as_text = [list(pair) for pair in tags if not isinstance(pair[1], bytes)]
+    removed = await db.in_turn([
+        db.fetch(REMOVE_SIGHTINGS, (json.dumps(list(sighting_keys)),)),
+        db.fetch(REMOVE_TAGS, (json.dumps(as_text),)),
+        *(db.fetch(REMOVE_TAG_BYTES[_utf8(pair[1])], pair) for pair in tags if isinstance(pair[1], bytes)),
+    ], snapshot=True)
     return sum(len(rows) for rows in removed)
