@@ -22,10 +22,10 @@ from typing import Any, BinaryIO, Final, Optional
 
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard
-from mcard.domain.models.exceptions import HeldByDamagedError, ValidationError
+from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
 from mcard.domain.shown import counted, shown
-from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 from mcard.records import record_sightings, record_tags
 
@@ -79,18 +79,14 @@ class ImportSummary:
         """Save ``cards`` with their ``sightings`` (one transaction) and count them, and the
         sightings that were not recorded yet (a file imported again adds none). A content whose
         hash a damaged row holds is not stored: its files are counted skipped, the rest saved."""
-        while True:
-            seen = {sighting.key for sighting in sightings}
-            known = await store.sightings_of({sighting.hash for sighting in sightings}) if seen else {}
-            try:
-                new = await store.save_many(cards, sightings=sightings)
-                break
-            except HeldByDamagedError as exc:  # the rest of the batch, again
-                held = sum(card.hash == exc.hash for card in cards)
-                self.skipped[HELD_BY_DAMAGED] += held
-                files -= held
-                cards = [card for card in cards if card.hash != exc.hash]
-                sightings = [sighting for sighting in sightings if sighting.hash != exc.hash]
+        known = await store.sightings_of({sighting.hash for sighting in sightings}) if sightings else {}
+        new, held = await save_all_but_held(store, cards, sightings)
+        if held:
+            left_out = sum(card.hash in held for card in cards)
+            self.skipped[HELD_BY_DAMAGED] += left_out
+            files -= left_out
+            cards = [card for card in cards if card.hash not in held]
+        seen = {sighting.key for sighting in sightings if sighting.hash not in held}
         self.add(files, cards, new)
         self.sightings_added += len(seen - {sighting.key for found in known.values() for sighting in found})
 

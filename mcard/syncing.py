@@ -27,10 +27,10 @@ from datetime import datetime
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, to_utc
-from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, StorageError, ValidationError
+from mcard.domain.models.exceptions import NoCardStoreError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.shown import counted, human_size
-from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 from mcard.infrastructure.persistence.engine.base_engine import stored_reason
 from mcard.infrastructure.persistence.engine.hash_ranges import MAX_DEPTH, range_end
@@ -42,9 +42,10 @@ _HEX: Final = re.compile(r"[0-9a-f]{1,128}")
 
 NOT_HEX: Final = "the hash is not lowercase hex (a row of another tool)"
 OVERSIZED: Final = "oversized"
-HELD_BY_DAMAGED: Final = "DEST holds this hash damaged (other content or size): mcard verify --remove on DEST frees it"
 """How the reason of a sound card the destination cannot hold starts (``SyncResult.damaged``
 lists it too: it is not copied)."""
+HELD_BY_DAMAGED: Final = "DEST holds this hash damaged (other content or size): mcard verify --remove on DEST frees it"
+"""Why a card is not copied whose hash a row DEST holds with other content (``HeldByDamagedError``)."""
 DEFAULT_BATCH: Final = 1000
 """Cards looked at (and at most copied) per transaction."""
 PROGRESS_DELAY: Final = 1.0
@@ -323,17 +324,14 @@ class _Copier:
         held: set[str] = set()
         if not self.dry_run:
             with_seen = copied + [in_time[h] for h in common if h in new_seen and h in in_time]
-            while with_seen:  # another writer may have stored some of them since they were listed
-                try:
-                    new = await dest.save_many(with_seen, sightings=seen)
-                    break
-                except HeldByDamagedError as exc:  # all of the batch but that card, again
-                    self.damaged(exc.hash, None, HELD_BY_DAMAGED)
-                    held.add(exc.hash)
-                    copied, with_seen = _without(copied, exc.hash), _without(with_seen, exc.hash)
-                    seen = [s for s in seen if s.hash != exc.hash]
-                    pairs = [(h, tag) for h, tag in pairs if h != exc.hash]
-                    new = 0
+            if with_seen:  # another writer may have stored some of them since they were listed
+                new, held = await save_all_but_held(dest, with_seen, seen)
+            if held:
+                for hash_str in held:
+                    self.damaged(hash_str, None, HELD_BY_DAMAGED)
+                copied = [card for card in copied if card.hash not in held]
+                seen = [s for s in seen if s.hash not in held]
+                pairs = [(h, tag) for h, tag in pairs if h not in held]
             if pairs:
                 self.result.tags_added += await dest.tag_many(pairs)
         else:
@@ -382,10 +380,6 @@ async def _labels(
     if not hashes:
         return {}, {}
     return await store.sightings_of(hashes), await store.tags_of(hashes)
-
-
-def _without(cards: list[MCard], hash_str: str) -> list[MCard]:
-    return [card for card in cards if card.hash != hash_str]
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:

@@ -399,7 +399,8 @@ async def test_a_row_under_a_near_copy_of_a_hash_does_not_stand_for_the_card(tmp
         for variant in NEAR_COPIES:
             key = card.hash.upper() if variant == "upper" else card.hash + variant
             await _store_under(b, engine, where, card, key)
-            assert await b.remove(card.hash) in (True, False) and await b.count() == 1
+            await b.remove(card.hash)  # stored by the previous round
+            assert await b.count() == 1
             result = await mcard.sync(a, b, progress=False)
             assert (result.copied, result.already_there) == (1, 0), variant
             assert await b.get(card.hash) == card

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Final, Optional, TypeGuard
@@ -23,8 +22,8 @@ MAX_LABEL: Final = 4096
 """Longest name, path or source a sighting keeps (a path of a deep tree fits)."""
 
 
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" for char in text)
+_NOT_LABEL_TEXT: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (Unicode's Cc) and lone surrogates: no tag, name, path or source holds one."""
 
 
 def check_tag(tag: object) -> str:
@@ -37,7 +36,7 @@ def check_tag(tag: object) -> str:
         raise ValidationError("a tag must not be empty")
     if len(text) > MAX_TAG:
         raise ValidationError(f"a tag is at most {MAX_TAG} characters, got {len(text)}")
-    if _has_control(text) or any("\ud800" <= char <= "\udfff" for char in text):
+    if _NOT_LABEL_TEXT.search(text):
         raise ValidationError(f"a tag must not hold control characters or lone surrogates: {text!r}")
     return text
 
@@ -50,9 +49,6 @@ def stored_tag_fault(tag: object) -> Optional[str]:
         return None if check_tag(tag) == tag else "a tag must not start or end with spaces"
     except ValidationError as exc:
         return str(exc)
-
-
-_NOT_LABEL_TEXT: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def as_label(text: str) -> str:

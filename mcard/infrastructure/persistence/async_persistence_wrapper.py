@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Optional
 
 from mcard.domain.models.card import MCard
-from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.exceptions import HeldByDamagedError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 
 from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, Found, StoreStats
@@ -237,3 +237,20 @@ def check_wrapper(store: object, action: str) -> None:
         return
     hint = f"; {type(store).__name__} has its own: .{action}(...)" if callable(getattr(store, action, None)) else ""
     raise ValidationError(f"{action} takes an AsyncPersistenceWrapper, got {type(store).__name__}{hint}")
+
+
+async def save_all_but_held(
+    store: AsyncPersistenceWrapper, cards: Sequence[MCard], sightings: Sequence[Sighting]
+) -> tuple[int, set[str]]:
+    """``save_many`` of ``cards`` with their ``sightings``, but those whose hash a damaged row
+    holds (``HeldByDamagedError``): the batch is saved again without each such card. How many
+    cards were new, and the hashes left out."""
+    held: set[str] = set()
+    while True:
+        try:
+            kept = [card for card in cards if card.hash not in held]
+            return await store.save_many(kept, sightings=[s for s in sightings if s.hash not in held]), held
+        except HeldByDamagedError as exc:
+            if exc.hash in held:
+                raise
+            held.add(exc.hash)

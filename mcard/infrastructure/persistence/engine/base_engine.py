@@ -941,7 +941,7 @@ class BaseStore(ABC):
             if key not in rows:
                 return True
             repair = repairs[key]
-            if check_stored(*rows[key]) is None:
-                return False
-            return repair is None or (not repair.in_place and repair.true_hash in whole_there)
+            if repair is None:  # sound by now, or its content is not whole
+                return check_stored(*rows[key]) is not None
+            return not repair.in_place and repair.true_hash in whole_there
         return [key for key in keys if to_delete(key)]

@@ -486,9 +486,9 @@ async def index_step(db: SQLiteWorker, step: int, step_bytes: int, wait: float, 
     """Bring the indexes closer to the table, in statements each atomic by itself (so a step
     that fails half way leaves them exact): remove the entries of up to ``step`` deleted cards,
     index up to ``step`` more cards or ``step_bytes`` of content (at least one card), and fill
-    in the content type of as many stored without one (``FILL_TYPES``). They go as one pipeline, so neither waits on the event loop, waiting at most
-    ``wait`` seconds for another connection's write lock (then ``timeout`` again). True if
-    more remain."""
+    in the content type of as many stored without one (``FILL_TYPES``). They go as one
+    pipeline, so none waits on the event loop, waiting at most ``wait`` seconds for another
+    connection's write lock (then ``timeout`` again). True if more remain."""
     outcomes = await db.pipeline([
         db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}"),
         db.execute(PURGE_GARBAGE, (step,)), db.execute(EXTEND_INDEX, (step, step_bytes)),
