@@ -116,7 +116,7 @@ def test_ls_search_rm_and_exit_codes(folder, tmp_path):
     target = found[0]["hash"]
     assert as_json(mcard("rm", target, "--json", db=db)) == {"removed": [target], "not_found": []}
     gone = mcard("rm", target, db=db, check=1)
-    assert gone.stderr.decode().startswith("mcard: not found") and b"Traceback" not in gone.stderr
+    assert gone.stderr.decode().startswith("mcard: no card with hash") and b"Traceback" not in gone.stderr
     mcard("show", target, db=db, check=1)
 
 

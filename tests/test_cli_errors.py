@@ -149,7 +149,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("tag-bad-tag", lambda t: ["tag", "HASH", "bell\x07"], 2, "bell\\x07"),
     ("untag-short-prefix", lambda t: ["untag", "abc", "x"], 2, "at least 8 hex digits"),
     ("info-not-found", lambda t: ["info", "0" * 64], 1, "no card with hash"),
-    ("rm-not-found", lambda t: ["rm", "0" * 64], 1, "not found"),
+    ("rm-not-found", lambda t: ["rm", "0" * 64], 1, "no card with hash"),
     ("rm-bad-hash", lambda t: ["rm", "zz\x1b"], 2, "\\x1b"),
     ("rm-short-prefix", lambda t: ["rm", "abcdef1"], 2, "at least 8 hex digits"),
     ("rm-missing-database", lambda t: ["rm", "0" * 64, "--db", str(t / "missing.db")], 3, "no card store here (no such file)"),

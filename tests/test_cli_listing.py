@@ -100,7 +100,7 @@ def test_show_and_rm_take_a_unique_prefix_and_list_an_ambiguous_one(db):
     removed = as_json(mcard("rm", oldest_in_the_table, second[:10], "--json", db=db))
     assert removed == {"removed": [sha256("first, with a comma"), second], "not_found": []}
     gone = mcard("rm", second[:10], db=db, check=1)
-    assert gone.stderr.decode() == f"mcard: not found: {second[:10]}\n"
+    assert gone.stderr.decode() == f"mcard: no card with hash {second[:10]}\n"
     mcard("show", "0123456789ab", db=db, check=1)
 
 

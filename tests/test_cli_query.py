@@ -92,7 +92,7 @@ def test_facets_count_what_a_query_names(db):
     assert facets == {"content_type": [["text/plain", 5]], "kind": [["text", 5]], "size": [["< 1 KB", 5]]}
     assert as_json(mcard("facets", "fox", "--by", "kind", "--json", db=db)) == {"kind": [["text", 2]]}
     table = mcard("facets", db=db).stdout.decode()
-    for header in ("CONTENT_TYPE", "TAG", "MONTH", "SIZE"):
+    for header in ("CONTENT TYPE", "TAG", "MONTH", "SIZE"):
         assert header in table
     assert b"unknown facet 'colour'" in mcard("facets", "--by", "colour", db=db, check=2).stderr
 

@@ -230,7 +230,7 @@ async def cmd_rm(args: argparse.Namespace) -> int:
     missing = [typed for typed, full in resolved if full is None or full not in removed]
     emit({"removed": removed, "not_found": missing}, f"removed {len(removed)} of {len(args.hashes)}", args.json)
     if missing:
-        raise NotFound(f"not found: {' '.join(missing)}")
+        raise NotFound(f"no card with hash {', '.join(missing)}")
     return 0
 
 

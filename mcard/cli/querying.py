@@ -109,7 +109,8 @@ def _facet_table(field: str, counts: list[tuple[Any, int]], most: int = 30) -> s
     shown = counts if len(counts) <= most else counts[:most]
     rows = [[str(value) if value is not None else "(none)", f"{count:,}", "█" * max(1, round(BAR_WIDTH * count / top))]
             for value, count in shown]
-    lines = table([field.upper(), "CARDS", ""], rows, right=[1]) if rows else f"{field.upper()}\n(none)"
+    heading = field.replace("_", " ").upper()
+    lines = table([heading, "CARDS", ""], rows, right=[1]) if rows else f"{heading}\n(none)"
     if len(counts) > len(shown):
         lines += f"\n… {len(counts) - len(shown):,} more values (--json lists them all)"
     return lines
