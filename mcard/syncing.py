@@ -170,7 +170,7 @@ async def sync(
             there = set(theirs)
             for hash_str in mine:
                 if not _HEX.fullmatch(hash_str):
-                    if not hash_str.startswith(tuple(not_hex)):  # else reported with the others of its start
+                    if not hash_str.startswith(tuple(group for group in not_hex if group)):  # else reported with its start
                         copier.damaged(hash_str, None, NOT_HEX)
                     if since is None:  # its time is not known: with since, it is not counted
                         considered += 1
@@ -185,7 +185,8 @@ async def sync(
         if walk.in_ranges < walk.stored:
             await _count_past_every_range(source, not_hex)
         for group, rows in not_hex.items():  # rows of other tools, in no range of hex digits
-            copier.damaged(group, None, f"{rows} stored row(s) whose hashes start with {group!r}: {NOT_HEX}")
+            which = "1 stored row whose hash starts" if rows == 1 else f"{rows:,} stored rows whose hashes start"
+            copier.damaged(group, None, f"{which} with {group!r}: {NOT_HEX}")
             if since is None:
                 considered += rows
     source_count = await source.count(start_time=since)

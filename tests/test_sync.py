@@ -419,9 +419,23 @@ async def test_a_row_of_another_tool_with_a_hash_that_is_not_hex_is_reported(tmp
         assert sorted(card.hash for card in result.damaged) == ["0-", "00000000zz"]
         assert all("not lowercase hex" in card.reason for card in result.damaged)
         reasons = {card.hash: card.reason for card in result.damaged}
-        assert "1 stored row(s) whose hashes start with '0-'" in reasons["0-"]
+        assert "1 stored row whose hash starts with '0-'" in reasons["0-"]
         since = await mcard.sync(a, b, since=datetime(2000, 1, 1, tzinfo=timezone.utc), progress=False)
         assert (since.copied, since.already_there) == (0, 20)  # the rows' times are not known
+
+
+async def test_a_row_under_the_empty_hash_does_not_hide_the_other_rows_that_are_not_hex(tmp_path):
+    """Every hash starts with ``''``: a row stored under it had every other hash that is not hex
+    counted as reported with it, and none of them was named."""
+    path = tmp_path / "a.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a:
+        await fill(a, sample_cards(20))
+    insert_rows_of_another_tool(path, ["", "00000000zz"])
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
+        result = await mcard.sync(a, b, progress=False)
+        assert (result.copied, result.already_there) == (20, 0)
+        assert sorted(card.hash for card in result.damaged) == ["", "00000000zz"]
 
 
 @pytest.mark.parametrize("count", [20, 3000])  # a range or two, or every range, differing
