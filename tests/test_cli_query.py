@@ -44,6 +44,8 @@ def test_regex_search_and_a_bad_pattern(db):
     assert contents(mcard("search", "--regex", r"\d+", "--json", db=db)) == ["order 66 shipped", "STRASSE 5"]
     bad = mcard("search", "--regex", "fox(", db=db, check=2)
     assert bad.stdout == b"" and bad.stderr.decode().count("\n") == 1 and b"position 3" in bad.stderr
+    flags = mcard("search", "--regex", "(?u)(?a)fox", db=db, check=2)  # re raises ValueError for these
+    assert flags.stderr == b"mcard: not a regular expression: ASCII and UNICODE flags are incompatible\n"
     both = mcard("search", "--regex", "--words", "fox", db=db, check=2)
     assert b"not allowed with" in both.stderr
 

@@ -320,6 +320,8 @@ async def test_a_malformed_word_query_is_a_validation_error(store, bad):
     ("(?<=a+)b", "look-behind requires fixed-width pattern$"),  # re gives no position
     ("a{4294967295}", "the repetition number is too large$"),
     ("(" * 500 + "a" + ")" * 500, "nested too deeply for Python's re$"),
+    ("(?u)(?a)a", "ASCII and UNICODE flags are incompatible$"),  # re raises ValueError, not re.error
+    ("(?a)(?u)fox", "ASCII and UNICODE flags are incompatible$"),
 ])
 async def test_a_pattern_re_cannot_compile_is_a_validation_error(store, bad, message):
     with pytest.raises(ValidationError, match=f"^not a regular expression: {re.escape(message[:-1])}$"):

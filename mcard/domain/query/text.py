@@ -279,6 +279,8 @@ def compile_regex(pattern: object, flags: int = 0) -> re.Pattern[str]:
         raise ValidationError(f"not a regular expression: {exc}") from None
     except RecursionError:  # groups nested hundreds deep
         raise ValidationError("not a regular expression: nested too deeply for Python's re") from None
+    except ValueError as exc:  # flags re refuses together after parsing, (?u)(?a): not an re.error
+        raise ValidationError(f"not a regular expression: {exc}") from None
 
 
 _META: Final = frozenset(".^$*+?{}[]()|")
