@@ -422,3 +422,42 @@ async def test_indexing_leaves_no_dead_rows(make_config, admin, postgres_schema)
         )
         assert unflagged == 0 and vacuumed and await dead_rows(admin, schema) == 0
         await assert_exact(store)
+
+
+@pytest.mark.parametrize("case_sensitive", [True, False])
+async def test_a_search_reads_texts_and_bytes_in_one_snapshot(make_config, postgres_schema, monkeypatch, case_sensitive):
+    """Text cards and bytes cards are read by two statements; a removal committed between them
+    (here, made just then on another connection) must not be seen half: one remove_many took the
+    text and the bytes card together, so a search finds both or neither (READ COMMITTED found
+    the text alone)."""
+    import threading
+
+    import asyncpg
+
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        pair = [MCard("needle text"), MCard(b"needle bytes")]
+        await store.save_many(pair)
+        await store.wait_indexed()  # no background step holds a row the removal would wait for
+
+        async def remove() -> None:
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute(f'DELETE FROM "{schema}".card WHERE hash = ANY($1::text[])', [c.hash for c in pair])
+            finally:
+                await conn.close()
+
+        def meanwhile(build):
+            def built(*args, **kwargs):  # called once the texts' statement has run
+                thread = threading.Thread(target=asyncio.run, args=(remove(),))
+                thread.start()
+                thread.join()
+                return build(*args, **kwargs)
+            return built
+
+        monkeypatch.setattr(search, "bytes_holding", meanwhile(search.bytes_holding))
+        monkeypatch.setattr(search, "folded_bytes", meanwhile(search.folded_bytes))
+        found = await store.search("needle", case_sensitive=case_sensitive)
+        assert {card.hash for card in found} == {card.hash for card in pair}
+        monkeypatch.undo()
+        assert await store.search("needle", case_sensitive=case_sensitive) == []

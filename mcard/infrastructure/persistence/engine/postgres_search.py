@@ -223,7 +223,7 @@ async def find_folded(
     sizes = [len(patterns) for patterns in alternatives]
     values: list[object] = [pattern for patterns in alternatives for pattern in patterns]
     also = ("" if folded is None else plain_holding(folded, values)) + passing(tables, filters, dialect, values)
-    async with conn.transaction(readonly=True):
+    async with conn.transaction(isolation="repeatable_read", readonly=True):  # texts and bytes: one snapshot
         if indexed:
             await conn.execute(PREFER_INDEXES)
         rows = list(await conn.fetch(folded_texts(tables, sizes, indexed, also), *values))
@@ -288,7 +288,9 @@ async def find(
 ) -> list[Any]:
     """Rows (``COLUMNS``) of the cards that pass ``filters`` (written in ``dialect``) holding
     ``query``: text cards through the trigram index when there is one and the query is long
-    enough for it, bytes cards as ``SEARCHED_BYTES``.
+    enough for it, bytes cards as ``SEARCHED_BYTES``. The two statements read one snapshot
+    (``REPEATABLE READ``): under READ COMMITTED, a ``save_many`` or ``remove_many`` committed
+    between them was seen half, its bytes cards without its texts.
 
     The index covers flagged cards, a partial index the unflagged ones: two scans joined by
     ``UNION ALL`` (an ``OR`` makes the planner scan the whole table).
@@ -296,7 +298,7 @@ async def find(
     pattern = like_pattern(query) if indexed else None
     values: list[object] = [query]
     also = passing(tables, filters, dialect, values)
-    async with conn.transaction(readonly=True):
+    async with conn.transaction(isolation="repeatable_read", readonly=True):  # texts and bytes: one snapshot
         if pattern is not None or counted:
             await conn.execute(PREFER_INDEXES)
         rows = list(await conn.fetch(texts_holding(tables, pattern is not None, len(values) + 1, also),
