@@ -578,12 +578,34 @@ async def test_the_total_is_right_for_a_partial_a_full_and_an_empty_page(store, 
     # a fraction of an hour or a minute (Python reads "T10.5" as 10:00:00.5, ISO 8601 as 10:30)
     ("after:2026-01-01T10.5", 6), ("fox before:2026-01-01T10:30.5Z", 11), ("after:2026-01-01T1030,25", 6),
     # a '*' the search would drop: inside a word, ending a phrase, inside quotes
-    ("fox OR -draft", 7), ("fox rep*about", 7), ("fox txt.ex*", 10), ('fox "quick bro*"', 14), ("type:text/* ab**", 15),
-    ("type:text/plain fox type:image/png", 20),
+    ("fox OR -draft", 7), ("fox -draft OR memo", 4), ("tag:x -draft OR memo", 6), ("fox rep*about", 7), ("fox txt.ex*", 10), ('fox "quick bro*"', 14), ("type:text/* ab**", 15),
+    ("type:text/plain fox type:image/png", 20), ("fox name:" + "x" * 5000, 9),
 ])
 async def test_a_malformed_query_points_at_the_position(store, bad, position):
     with pytest.raises(ValidationError, match=f"position {position}"):
         await store.find(bad)
+
+
+async def test_or_after_an_excluded_word_is_refused_not_read_as_joining_the_word_before(store):
+    """``fox -draft OR memo`` was read as ``(fox OR memo) -draft``."""
+    for query in ("fox -draft OR memo", "-draft OR memo"):
+        with pytest.raises(ValidationError, match="OR cannot join an excluded word"):
+            await store.find(query)
+        with pytest.raises(ValidationError, match="OR cannot join an excluded word"):
+            await store.search(query, mode="words")
+
+
+async def test_utc_is_z_in_either_case(store):
+    moment = (T0 + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    upper, lower = await store.find(f"after:{moment}Z"), await store.find(f"after:{moment}z")
+    assert upper.total == lower.total == sum(1 for c, _, _ in CORPUS if c.g_time >= datetime.fromisoformat(moment + "+00:00"))
+
+
+async def test_a_name_glob_over_the_longest_name_says_so_without_repeating_itself(store):
+    with pytest.raises(ValidationError, match="^name:x{60}… at position 5: .* at most 4096 characters .*, got 5000$"):
+        await store.find("name:" + "x" * 5000)
+    with pytest.raises(ValidationError, match="at most 4096 characters .*, got 5000$"):
+        await store.list(name="x" * 5000)
 
 
 async def test_a_date_with_an_offset_is_its_midnight_there(store):

@@ -36,8 +36,10 @@ def _strings(name: str, value: object, check: Any) -> tuple[str, ...]:
 
 def check_glob(pattern: object) -> str:
     """A glob over sighting names (``*``, ``?``, ``[abc]``, ``[!abc]``), as ``fnmatchcase``."""
-    if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_LABEL:
+    if not isinstance(pattern, str) or not pattern:
         raise ValidationError(f"a name pattern is a non-empty glob such as '*.png', got {pattern!r}")
+    if len(pattern) > MAX_LABEL:
+        raise ValidationError(f"a name pattern is at most {MAX_LABEL} characters (as a name), got {len(pattern)}")
     return pattern
 
 

@@ -137,6 +137,10 @@ def unknown_fields_hint(query: str) -> str:
     return f" ({', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} read as words; the fields are {fields})"
 
 
+SHOWN_VALUE: Final = 60
+"""Characters of a field's value an error repeats (a name glob may be 4,096)."""
+
+
 def _value(field: str, value: str, position: int) -> object:
     try:
         if field in ("after", "before"):
@@ -156,9 +160,14 @@ def _value(field: str, value: str, position: int) -> object:
             from .filters import check_content_type
 
             return check_content_type(value)
+        if field == "name":
+            from .filters import check_glob
+
+            return check_glob(value)
         return value
     except ValidationError as exc:
-        raise ValidationError(f"{field}:{value} at position {position}: {exc}") from None
+        shown = value if len(value) <= SHOWN_VALUE else value[:SHOWN_VALUE] + "…"
+        raise ValidationError(f"{field}:{shown} at position {position}: {exc}") from None
 
 
 def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
@@ -170,7 +179,7 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
     ``end_of_day``, the last before it). A fraction of an hour or a minute is refused (Python
     would read it as one of a second). Between a date and its time only ``T`` or a space
     (Python 3.11 takes any character there, and read ``+02:00`` as a time of day)."""
-    text = text.replace("Z", "+00:00")
+    text = text.replace("Z", "+00:00").replace("z", "+00:00")  # RFC 3339 allows either case
     period = _PERIOD.fullmatch(text)
     dated = _DATE_WITH_OFFSET.fullmatch(text)
     try:

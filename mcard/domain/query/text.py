@@ -165,6 +165,7 @@ def parse_words(query: object, offset: int = 0, *, exclusions_alone: bool = Fals
     first_excluded: Optional[int] = None
     first_punctuation: Optional[int] = None
     joining = False
+    excluded_before: Optional[int] = None  # where the word just read was excluded (its -)
     position = 0
     while position < len(query):
         if not query[position:].strip():
@@ -178,6 +179,8 @@ def parse_words(query: object, offset: int = 0, *, exclusions_alone: bool = Fals
         position = match.end()
         raw = match.group("phrase") if match.group("phrase") is not None else match.group("word")
         if raw == "OR" and match.group("phrase") is None and not match.group("neg"):
+            if excluded_before is not None and not joining:
+                raise ValidationError(f"OR cannot join an excluded word, at position {excluded_before}")
             if not groups or joining:
                 raise ValidationError(f"OR needs a word on each side, at position {start}")
             joining = True
@@ -191,7 +194,10 @@ def parse_words(query: object, offset: int = 0, *, exclusions_alone: bool = Fals
                 raise ValidationError(f"OR cannot join an excluded word, at position {start - 1}")  # its -
             excluded.append(clause)
             first_excluded = start - 1 if first_excluded is None else first_excluded
-        elif joining:
+            excluded_before = start - 1
+            continue
+        excluded_before = None
+        if joining:
             groups[-1].append(clause)
             joining = False
         else:
