@@ -443,6 +443,39 @@ def test_remove_asks_for_confirmation(store):
     assert card.hash not in {row["hash"] for row in explorer.rows}
 
 
+def test_the_panes_actions_act_only_on_the_card_the_pane_shows(store):
+    """A click on another row is answered before what was clicked next in the pane still drawn
+    for the card before (its preview took the kernel a while): a tag typed there, a tag's ×,
+    Remove… or Download name the card that pane shows, and never act on the newly opened one."""
+    cards, made = store
+    shown, opened = made["csv"], made["png"]
+    explorer = cards.explorer()
+    open_card(explorer, shown)
+    explorer._on_message(explorer, {"action": "select", "hash": opened.hash}, [])  # the click on the row
+    answered = explorer.answered
+    for message in ({"action": "tag", "tag": "cities"}, {"action": "untag", "tag": "holiday"},
+                    {"action": "remove"}, {"action": "download"}):
+        explorer._on_message(explorer, {**message, "hash": shown.hash}, [])
+        assert explorer.status_kind == "error", message
+        assert explorer.status.startswith(f"not done: that was in the pane of card {shown.hash[:12]}…")
+        assert f"card {opened.hash[:12]}… is open now" in explorer.status
+    assert explorer.answered == answered + 4
+    assert stored_tags(cards, shown.hash) == [] and stored_tags(cards, opened.hash) == ["2026", "holiday"]
+    assert explorer.selected == opened.hash and not explorer.detail["confirm"]
+    explorer._on_message(explorer, {"action": "remove", "hash": opened.hash}, [])  # Remove… in its own pane
+    explorer._on_message(explorer, {"action": "select", "hash": ""}, [])  # Close
+    explorer._on_message(explorer, {"action": "confirm", "hash": opened.hash}, [])
+    assert cards.get(opened.hash) is not None and "no card is open now" in explorer.status
+    open_card(explorer, opened)
+    explorer._on_message(explorer, {"action": "tag", "tag": "seen", "hash": opened.hash}, [])
+    assert stored_tags(cards, opened.hash) == ["2026", "holiday", "seen"] and explorer.status == "tagged seen"
+    explorer._on_message(explorer, {"action": "tag", "tag": "by code"}, [])  # naming no card: the open one
+    assert "by code" in stored_tags(cards, opened.hash)
+    explorer.select(shown.hash.upper())  # opened by code, the hash as typed: the pane shows the stored one
+    explorer._on_message(explorer, {"action": "tag", "tag": "cities", "hash": explorer.detail["hash"]}, [])
+    assert stored_tags(cards, shown.hash) == ["cities"] and explorer.status == "tagged cities"
+
+
 def test_selection_comes_back_as_a_card_list(store):
     cards, made = store
     explorer = cards.explorer()

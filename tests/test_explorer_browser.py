@@ -508,6 +508,45 @@ async ([text, wait]) => {
 """
 
 
+def test_a_tag_typed_in_the_pane_before_another_rows_click_is_answered_tags_no_card(
+    chromium: Path, tmp_path: Path, shots: Path
+) -> None:
+    """A click on another row, then a tag typed in the pane still drawn for the card before
+    (the kernel has not answered the click: a preview that takes it a while) go out in that
+    order: the tag was for the card that pane shows, and it must not land on the new one."""
+    from playwright.sync_api import expect, sync_playwright
+
+    db = tmp_path / "cards.db"
+    asyncio.run(fill(str(db)))
+    server = start_lab(tmp_path, db, "light")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                page.set_default_timeout(30_000)
+                root = open_explorer(page, server)
+                rows = root.locator(".mcx-row")
+                shown, clicked = rows.nth(1).get_attribute("data-hash"), rows.nth(0).get_attribute("data-hash")
+                rows.nth(1).click()
+                expect(root.locator(".mcx-fullhash code")).to_have_text(shown)
+                # in one task of the page: nothing the kernel answers can come in between
+                root.evaluate("""(root) => {
+                  root.querySelectorAll(".mcx-row")[0].click();
+                  const box = root.querySelector(".mcx-tag-input");
+                  box.value = "for-the-card-shown";
+                  box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true}));
+                }""")
+                expect(root.locator(".mcx-fullhash code")).to_have_text(clicked)
+                expect(root.locator(".mcx-status")).to_have_text(re.compile(rf"^not done: that was in the pane of card {shown[:12]}…"))
+                root.screenshot(path=shots / "stale-pane-tag.png")
+            finally:
+                browser.close()
+    finally:
+        stop(server)
+    assert tags_and_presence(db, clicked)[0] == [] and tags_and_presence(db, shown)[0] == []
+
+
 def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, shots: Path) -> None:
     """Time from Enter to the redrawn grid, measured in the page (reported, not asserted:
     speed belongs to benchmarks); each query's grid must show its own results."""

@@ -373,6 +373,7 @@ function render({ model, el }) {
     }, (key) => (shownHash ? focusable(detail, DETAIL_NEXT[key]) : focusable(grid, `row:${closing}`) || firstRowOrQuery()));
   }
 
+  // The pane's actions name the card it shows: a click on another row may not be answered yet.
   function fillDetail() {
     const card = model.get("detail");
     if (!card || !card.hash) {
@@ -385,20 +386,20 @@ function render({ model, el }) {
       if (event.key !== "Enter" || event.shiftKey) return;
       const tag = tagInput.value.trim();
       tagInput.value = "";  // what is typed next is kept when the pane redraws
-      if (tag) send({ action: "tag", tag });
+      if (tag) send({ action: "tag", tag, hash: card.hash });
       else say("type a tag, then Enter");
     });
     const tags = h("div", { class: "mcx-tags" }, ...card.tags.map((tag) => h("span", { class: "mcx-tag" }, tag,
       h("button", { type: "button", class: "mcx-untag", title: `Remove tag ${tag}`, "aria-label": `Remove tag ${tag}`, "data-focus": "untag",
-        onclick: () => send({ action: "untag", tag }) }, "×"))), tagInput);
+        onclick: () => send({ action: "untag", tag, hash: card.hash }) }, "×"))), tagInput);
     const actions = card.confirm
       ? h("div", { class: "mcx-actions mcx-confirm" },
           h("span", { text: "Remove this card for good?" }),
-          h("button", { type: "button", class: "mcx-button mcx-danger", "data-focus": "confirm", onclick: () => send({ action: "confirm" }) }, "Yes, remove it"),
-          h("button", { type: "button", class: "mcx-button", "data-focus": "cancel", onclick: () => send({ action: "cancel" }) }, "Cancel"))
+          h("button", { type: "button", class: "mcx-button mcx-danger", "data-focus": "confirm", onclick: () => send({ action: "confirm", hash: card.hash }) }, "Yes, remove it"),
+          h("button", { type: "button", class: "mcx-button", "data-focus": "cancel", onclick: () => send({ action: "cancel", hash: card.hash }) }, "Cancel"))
       : h("div", { class: "mcx-actions" },
-          h("button", { type: "button", class: "mcx-button", "data-focus": "download", onclick: () => send({ action: "download" }) }, "Download"),
-          h("button", { type: "button", class: "mcx-button", "data-focus": "remove", onclick: () => send({ action: "remove" }) }, "Remove…"),
+          h("button", { type: "button", class: "mcx-button", "data-focus": "download", onclick: () => send({ action: "download", hash: card.hash }) }, "Download"),
+          h("button", { type: "button", class: "mcx-button", "data-focus": "remove", onclick: () => send({ action: "remove", hash: card.hash }) }, "Remove…"),
           h("button", { type: "button", class: "mcx-button", "data-focus": "close", onclick: () => send({ action: "select", hash: "" }) }, "Close"));
     const seen = card.sightings.length
       ? h("ul", { class: "mcx-sightings" }, ...card.sightings.map((s) =>

@@ -66,6 +66,9 @@ def _action(method: Callable[..., None]) -> Callable[..., None]:
 
 SHOWN_CANDIDATES: Final = 10
 """The most cards shown when a hash prefix names several (``resolve`` lists up to 11)."""
+ON_THE_OPEN_CARD: Final = frozenset({"tag", "untag", "remove", "confirm", "cancel", "download"})
+"""Actions of the detail pane: they act on the open card, and the page sends the hash of the
+card its pane shows with each, which must still be the open one."""
 ORDER_WORDS: Final = {
     "newest": "newest first", "oldest": "oldest first", "largest": "largest first",
     "smallest": "smallest first", "type": "by type", "name": "by name",
@@ -212,14 +215,30 @@ class Explorer(anywidget.AnyWidget):
             "cancel": self.cancel_remove,
             "download": self.download,
         }
-        handler = handlers.get(str(content.get("action")))
+        action = str(content.get("action"))
+        handler = handlers.get(action)
         try:
+            if action in ON_THE_OPEN_CARD and not self._still_open(content.get("hash")):
+                return
             if handler is not None:
                 handler()
         except (TypeError, ValueError) as exc:  # a message the page never sends
             self.say(f"error: {exc}", kind="error")
         finally:
             self.set_trait("answered", self.answered + 1)
+
+    def _still_open(self, shown: object) -> bool:
+        """Whether the card the pane was drawn for (``shown``, sent with a click in the pane) is
+        the open one. A click on another row is answered first: a tag typed, a tag's ×, or
+        Remove… in the pane still drawn for the card before must not act on the newly opened
+        one. A message naming no card (code, an older page) acts on the open card."""
+        drawn = {self.selected, self.detail.get("hash")} if self.selected else set()  # opened by code as typed
+        if shown is None or str(shown) in drawn:
+            return True
+        now = f"card {self.selected[:12]}… is open now" if self.selected else "no card is open now"
+        self.say(f"not done: that was in the pane of card {str(shown)[:12]}…, and {now}; look again, then retry",
+                 kind="error")
+        return False
 
     # -- query and pages -----------------------------------------------------------------------
     @_action
