@@ -618,6 +618,38 @@ def test_after_a_failed_query_the_grid_pages_the_results_it_shows(store):
     assert explorer.query == "walks tag:holiday" and explorer.status_kind == "info"
 
 
+def interrupt_next_read(monkeypatch, cards) -> None:
+    """The kernel's ■ during the explorer's next read of the store: the plain call is cancelled
+    and raises ``KeyboardInterrupt`` (what ``LoopRunner.run`` does), once."""
+    run = cards._run
+
+    def interrupted(coro):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(cards, "_run", run)
+        coro.close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cards, "_run", interrupted)
+
+
+def test_an_interrupted_query_page_or_order_leaves_the_grid_as_it_says(store, monkeypatch):
+    """■ while the explorer reads a page (a slow query over a large store) stops it; the pager,
+    the order and the status line still describe the rows shown, so Next goes on from them."""
+    cards, _ = store
+    explorer = cards.explorer("walks", page_size=10)
+    explorer.go(2)
+    rows = explorer.rows
+    for act in (lambda: explorer.run("fox"), lambda: explorer.go(3), lambda: explorer.sort("largest"),
+                lambda: explorer._on_message(explorer, {"action": "page", "page": 3}, [])):
+        interrupt_next_read(monkeypatch, cards)
+        with pytest.raises(KeyboardInterrupt):
+            act()
+        assert explorer.rows == rows and explorer.page == 2 and explorer.order == ""
+        assert explorer.shown_query == "walks"
+        assert explorer.status == "interrupted: still the cards of “walks”" and explorer.status_kind == "error"
+    explorer.go(explorer.page + 1)  # Next
+    assert explorer.status == "31–40 of 40 cards, best first"
+
+
 @pytest.mark.parametrize("size", [0, 1000, "10", 2.5, True])
 def test_a_page_size_out_of_range_is_refused_whenever_it_is_set(store, size):
     cards, _ = store

@@ -50,6 +50,10 @@ def _action(method: Callable[..., None]) -> Callable[..., None]:
     def run(self: Explorer, *args: Any, **kwargs: Any) -> None:
         try:
             method(self, *args, **kwargs)
+        except KeyboardInterrupt:  # the kernel's ■: said here, and still an interrupt for a cell
+            shown = self.shown_query
+            self.say(f"interrupted: still the cards of {'“' + shown + '”' if shown.strip() else 'all cards'}", kind="error")
+            raise
         except StorageError as exc:
             if "not open" in str(exc):
                 self.say(CLOSED, kind="closed")
@@ -262,7 +266,7 @@ class Explorer(anywidget.AnyWidget):
                 self.set_trait("shown_query", text)
                 return
             self._load(text)
-        except Exception:
+        except BaseException:  # an error, or an interrupt (the kernel's ■) while the page was read
             self._set_quietly(page=shown_page)  # the rows shown are still that page's
             raise
         if self.selected:
@@ -370,7 +374,7 @@ class Explorer(anywidget.AnyWidget):
         self._set_quietly(**grid)
         try:
             self._load(self.shown_query)
-        except Exception:
+        except BaseException:  # an interrupt too: the pager and the headers say what the rows are
             self._set_quietly(**before)
             raise
 
