@@ -340,6 +340,16 @@ def test_markdown_emphasis_never_reaches_into_a_links_address_or_code():
     assert '<strong><a href="https://x.org/**y"' in html and "</a> b</strong>" in html and "<code>a*b*</code>" in html
 
 
+def test_a_long_markdown_text_or_json_tree_says_what_its_preview_leaves_out():
+    """A Markdown preview ended mid-word at 20,000 characters, and a JSON tree in a bare "…"."""
+    from mcard.notebook.explorer.previews import preview
+
+    markdown = preview(MCard("# Notes\n\n" + "word " * 10_000), name="notes.md")
+    assert markdown["kind"] == "markdown" and markdown["html"].endswith("<p><em>… 30,009 more characters</em></p>")
+    tree = preview(MCard(json.dumps({str(number): number for number in range(1000)})))
+    assert tree["kind"] == "json" and "<li><em>… 601 more</em></li>" in tree["html"]
+
+
 def test_previews_by_content_type(store):
     cards, made = store
     explorer = cards.explorer()

@@ -39,9 +39,11 @@ PDF_LIMIT: Final = 32 * 1024 * 1024
 MARKDOWN_NAMES: Final = (".md", ".markdown")
 _HEADING: Final = re.compile(r"(#{1,6})\s+(.*)")
 _LIST_ITEM: Final = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+(.*)")
-_LINK: Final = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)\"'<>]+)\)")
+_LINK: Final = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s)\"'<>]+)\)")
 _BOLD: Final = re.compile(r"\*\*(.+?)\*\*")
-_ITALIC: Final = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+_ITALIC: Final = re.compile(r"(?<![\w*])\*(?!\s)([^*]+?)(?<!\s)\*(?![\w*])")
+"""Link texts and emphasis hold no ``[`` or ``*`` of their own: each match attempt stops at
+the next one, so a line of thousands of them is read in one pass, not one pass per mark."""
 _CODE: Final = re.compile(r"`([^`\n]+)`")
 
 
@@ -72,8 +74,13 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
     if mime in (CSV, TSV):
         return {"kind": "table", "html": _table_html(text, "\t" if mime == TSV else None)}
     if is_markdown(text, name):
-        return {"kind": "markdown", "html": markdown_html(text[:TEXT_CHARS])}
+        return {"kind": "markdown", "html": markdown_html(text[:TEXT_CHARS]) + _more(text, "<p><em>{}</em></p>")}
     return {"kind": "text", "html": highlighted(text.replace("\r\n", "\n"), spec)}  # Windows line ends are line ends
+
+
+def _more(text: str, html: str) -> str:
+    """What a preview of ``TEXT_CHARS`` leaves out of ``text``, set in ``html``; or nothing."""
+    return html.format(escape(f"… {len(text) - TEXT_CHARS:,} more characters")) if len(text) > TEXT_CHARS else ""
 
 
 def _pdf_preview(card: MCard) -> dict[str, Any]:
@@ -117,8 +124,7 @@ def highlighted(text: str, spec: Optional[SearchSpec]) -> str:
         parts.append(escape(head[at:start]) + f"<mark>{escape(head[start:end])}</mark>")
         at = end
     parts.append(escape(head[at:]))
-    more = f"\n… {len(text) - TEXT_CHARS:,} more characters" if len(text) > TEXT_CHARS else ""
-    return f"<pre>{''.join(parts)}{escape(more)}</pre>"
+    return f"<pre>{''.join(parts)}{_more(text, chr(10) + '{}')}</pre>"
 
 
 def _json_html(text: str) -> Optional[str]:
@@ -147,7 +153,7 @@ def _branch(left: str, right: str, count: int, items: Iterator[tuple[str, Any]],
     children = []
     for key, child in items:
         if budget[0] <= 0:
-            children.append("<li><em>…</em></li>")
+            children.append(f"<li><em>… {count - len(children):,} more</em></li>")
             break
         children.append(f'<li><span class="mcx-json-key">{escape(key)}</span>: {_node(child, budget, depth + 1)}</li>')
     summary = f"{left} {count} {'item' if count == 1 else 'items'} {right}"
