@@ -185,6 +185,15 @@ def test_a_card_list_shows_at_most_the_display_limit_and_says_how_many_there_are
     assert mcard.notebook.options.display_limit == 5 and CardList(many(30))._repr_html_().count("<tr>") == 1 + 5
 
 
+def test_a_printed_card_list_is_bounded_as_its_table_is():
+    """``print(cards.list())`` printed every card of the list, saying nothing was left out."""
+    printed = str(CardList(many(5000)))
+    lines = printed.splitlines()
+    assert len(lines) == 21 and lines[-1].startswith("20 of 5000 cards shown")
+    three = many(3)
+    assert repr(CardList(three)) == "\n".join(repr(card) for card in three)
+
+
 def test_rows_show_the_full_hash_human_sizes_and_times_names_and_tags():
     card = MCard("x" * 5000, g_time=datetime(2026, 3, 1, 9, 5, 7, 123456, tzinfo=timezone.utc))
     markup = CardList([card], names={card.hash: "<notes>.txt"}, tags={card.hash: ["a&b", "<tag>"]})._repr_html_()

@@ -291,9 +291,14 @@ class CardList(list[MCard]):
         self.tags.update({key: list(value) for key, value in labels.tags.items()})
         self._labelled_first = showing
 
+    def __repr__(self) -> str:
+        """One line a card, bounded as the HTML is (``print``, a console): a list of 100,000
+        cards printed whole runs to megabytes."""
+        return cards_text(self, limit=self.limit, total=self.total)
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython's text/plain display, bounded as the HTML is."""
-        printer.text("CardList(...)" if cycle else cards_text(self, limit=self.limit, total=self.total))
+        """IPython's text/plain display."""
+        printer.text("CardList(...)" if cycle else repr(self))
 
     def to_dataframe(self, *, content: bool = False):  # type: ignore[no-untyped-def]
         """These cards as a DataFrame (see :func:`mcard.notebook.to_dataframe`), with their
