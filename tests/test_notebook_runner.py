@@ -81,6 +81,8 @@ async def test_sync_calls_inside_a_running_loop_and_awaitables(cards):
     assert await cards.acreate("second") == cards.get((await cards.alist(limit=1))[0].hash)
     assert await cards.asave_many(["x", MCard("y")]) == 2
     assert await cards.acount() == 4
+    assert await cards.asave_many([f"batched {i}" for i in range(5)] + ["x"], batch_size=2, progress=False) == 5
+    assert await cards.acount() == 9
     assert [c.content async for c in cards.aiterate(page_size=3)] == [c.content for c in cards.list()]
     assert (await cards.asearch("coroutine")) == [card]
     assert await cards.aremove(card.hash) and await cards.aremove_many(["ab" * 32]) == 0
@@ -96,6 +98,20 @@ async def test_cancelled_await_stops_the_write(tmp_path):
             await task
         await asyncio.sleep(0.5)
         assert await cards.acount() == 0
+
+
+async def test_a_cancelled_await_in_batches_keeps_the_batches_before(tmp_path):
+    async with NotebookCards(SQLiteConfig(tmp_path / "c.db")) as cards:
+        task = asyncio.create_task(
+            cards.asave_many((MCard(f"c {i}") for i in range(200_000)), batch_size=1000, progress=False))
+        while await cards.acount() < 3000:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        kept = await cards.acount()
+        await asyncio.sleep(0.5)
+        assert 3000 <= kept < 200_000 and kept % 1000 == 0 and await cards.acount() == kept
 
 
 def test_calls_from_many_threads(cards):

@@ -63,6 +63,11 @@ def _track(store: NotebookCards) -> None:
     _open_stores.add(store)
 
 
+def _check_items(items: object) -> None:
+    if isinstance(items, (str, bytes, MCard)) or not isinstance(items, Iterable):
+        raise ValidationError(f"save_many takes an iterable of cards, got {type(items).__name__}")
+
+
 def _fields(by: object) -> object:
     """``facets``' ``by`` read whole on the caller's thread; a ``str`` or a non-iterable as it
     is, for the wrapper to name what is wrong with it."""
@@ -206,8 +211,7 @@ class NotebookCards(LabelMethods):
         """
         from .progress import save_in_batches
 
-        if isinstance(items, (str, bytes, MCard)) or not isinstance(items, Iterable):
-            raise ValidationError(f"save_many takes an iterable of cards, got {type(items).__name__}")
+        _check_items(items)
         return save_in_batches(self, items, batch_size, progress)
 
     def get(self, hash_str: str) -> Optional[MCard]:
@@ -489,12 +493,13 @@ class NotebookCards(LabelMethods):
     async def asave(self, card: MCard) -> bool:
         return await self._arun(self._wrapper.save(card))
 
-    async def asave_many(self, items: Iterable[MCard | Content]) -> int:
-        """All cards (or contents) in one transaction; how many were new."""
-        if isinstance(items, (str, bytes, MCard)) or not isinstance(items, Iterable):
-            raise ValidationError(f"save_many takes an iterable of cards, got {type(items).__name__}")
-        cards = [self._card(item) for item in items]
-        return await self._arun(self._wrapper.save_many(cards))
+    async def asave_many(
+        self, items: Iterable[MCard | Content], *, batch_size: Optional[int] = None, progress: Optional[bool] = None
+    ) -> int:
+        from .progress import asave_in_batches
+
+        _check_items(items)
+        return await asave_in_batches(self, items, batch_size, progress)
 
     async def aget(self, hash_str: str) -> Optional[MCard]:
         return await self._arun(self._wrapper.get(hash_str))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sized
+from collections.abc import Coroutine, Generator, Iterable, Iterator, Sized
+from contextlib import contextmanager
 from itertools import islice
-from typing import TYPE_CHECKING, Final, Optional
+from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.infrastructure.persistence.engine.base_engine import check_count
@@ -18,6 +19,10 @@ UNKNOWN_DELAY: Final = 1.0
 bar shows: three cards showed one."""
 
 
+Saving = Generator[Coroutine[Any, Any, int], int, int]
+"""``save_many``'s work: it yields each write for its caller to run and be sent the result."""
+
+
 def save_in_batches(
     store: NotebookCards,
     items: Iterable[MCard | Content],
@@ -25,34 +30,69 @@ def save_in_batches(
     progress: Optional[bool],
 ) -> int:
     """See :meth:`NotebookCards.save_many`."""
+    with _saving(store, items, batch_size, progress) as saving:
+        try:
+            write = next(saving)
+            while True:
+                write = saving.send(store._run(write))
+        except StopIteration as done:
+            return done.value
+
+
+async def asave_in_batches(
+    store: NotebookCards,
+    items: Iterable[MCard | Content],
+    batch_size: Optional[int],
+    progress: Optional[bool],
+) -> int:
+    """``save_in_batches`` awaited from the caller's event loop."""
+    with _saving(store, items, batch_size, progress) as saving:
+        try:
+            write = next(saving)
+            while True:
+                write = saving.send(await store._arun(write))
+        except StopIteration as done:
+            return done.value
+
+
+@contextmanager
+def _saving(
+    store: NotebookCards, items: Iterable[MCard | Content], batch_size: Optional[int], progress: Optional[bool]
+) -> Iterator[Saving]:
     from tqdm.auto import tqdm
 
     from .cards import AUTO_PROGRESS
 
     size = None if batch_size is None else check_count("batch_size", batch_size, allow_none=False)
-    if size == 0:
-        size = None
     total = len(items) if isinstance(items, Sized) else None
     show = progress if progress is not None else total is None or total >= AUTO_PROGRESS
     delay = UNKNOWN_DELAY if progress is None and total is None else 0
-    store_all = store._wrapper.save_many
     with tqdm(total=total, disable=not show, unit="card", desc="saving cards", delay=delay) as bar:
-        if size is None:
-            bar.set_description("preparing cards", refresh=not delay)
-            cards = []
-            for item in items:
-                cards.append(store._card(item))
-                if len(cards) % 1000 == 0:
-                    bar.update(1000)
-            bar.update(len(cards) - bar.n)
-            bar.set_description("writing cards (one transaction)", refresh=not delay)
-            added = store._run(store_all(cards))
-            bar.set_description(f"saved cards ({added} new)", refresh=not delay)
-            return added
-        added = 0
-        iterator = iter(items)
-        while batch := [store._card(item) for item in islice(iterator, size)]:
-            added += store._run(store_all(batch))
-            bar.update(len(batch))
-        bar.set_description(f"saved cards ({added} new)", refresh=not delay)
+        saving = _batches(store, items, size or None, bar, not delay)
+        try:
+            yield saving
+        finally:
+            saving.close()
+
+
+def _batches(store: NotebookCards, items: Iterable[MCard | Content], size: Optional[int], bar: Any, refresh: bool) -> Saving:
+    store_all = store._wrapper.save_many
+    if size is None:
+        bar.set_description("preparing cards", refresh=refresh)
+        cards = []
+        for item in items:
+            cards.append(store._card(item))
+            if len(cards) % 1000 == 0:
+                bar.update(1000)
+        bar.update(len(cards) - bar.n)
+        bar.set_description("writing cards (one transaction)", refresh=refresh)
+        added = yield store_all(cards)
+        bar.set_description(f"saved cards ({added} new)", refresh=refresh)
         return added
+    added = 0
+    iterator = iter(items)
+    while batch := [store._card(item) for item in islice(iterator, size)]:
+        added += yield store_all(batch)
+        bar.update(len(batch))
+    bar.set_description(f"saved cards ({added} new)", refresh=refresh)
+    return added
