@@ -222,7 +222,7 @@ def test_large_images_show_as_small_thumbnails():
         assert max(shown.size) == px
 
 
-@pytest.mark.parametrize("side", [10_000, 20_000])  # 100 megapixels: Pillow warns; 400: it refuses
+@pytest.mark.parametrize("side", [4_500, 10_000, 20_000])  # 20 megapixels: too slow; 100: Pillow warns; 400: it refuses
 def test_an_image_of_more_pixels_than_pillow_decodes_is_never_inlined_nor_warned_about(side):
     """A few KB of PNG that decode to a huge bitmap: no preview (inlined, the browser decoded
     it: 3 GB for one card; decoded, Pillow warned on the cell's stderr)."""
@@ -235,6 +235,14 @@ def test_an_image_of_more_pixels_than_pillow_decodes_is_never_inlined_nor_warned
         for markup in (CardList([card])._repr_html_(), card_html(card)):
             assert "data:image" not in markup and len(markup) < 5000
     assert warned == []
+
+
+def test_a_photo_of_many_pixels_is_read_at_a_small_scale_and_shown():
+    """A JPEG is decoded at an eighth of its size or less for a thumbnail: 48 megapixels pass."""
+    out = io.BytesIO()
+    Image.new("RGB", (8000, 6000), (200, 80, 40)).save(out, "JPEG")
+    match = re.search(r'src="data:image/jpeg;base64,([^"]+)"', card_html(MCard(out.getvalue())))
+    assert match and max(Image.open(io.BytesIO(base64.b64decode(match[1]))).size) == 320
 
 
 def test_one_card_shows_a_bounded_head_of_its_content():

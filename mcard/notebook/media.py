@@ -29,6 +29,10 @@ SVG_LIMIT: Final = 512 * 1024
 """SVG cannot be downscaled: larger ones are only named."""
 DECODE_LIMIT: Final = 64 * 1024 * 1024
 """Images above this many bytes are not decoded for a thumbnail."""
+DECODE_PIXELS: Final = 16_000_000
+"""Images of more pixels than this (a JPEG: once read at the smallest scale that still fills the
+thumbnail) get no thumbnail: a PNG of 88 megapixels, 280 KB, held the kernel 1-2 s, and a page
+of them a minute. A 5K screenshot (14.7 megapixels) decodes in ~0.3 s here."""
 CACHE_SIZE: Final = 512
 
 
@@ -136,14 +140,17 @@ def _make(mime: str, data: bytes, px: int) -> Optional[Thumbnail]:
 
 
 def _scaled(mime: str, data: bytes, px: int) -> Thumbnail:
-    """The image as it is when small in bytes and pixels, else downscaled to ``px``; Pillow
-    refuses (a ``DecompressionBomb`` warning or error) more pixels than its ``MAX_IMAGE_PIXELS``."""
+    """The image as it is when small in bytes and pixels, else downscaled to ``px``; more pixels
+    than ``DECODE_PIXELS`` are refused as Pillow refuses more than its ``MAX_IMAGE_PIXELS``
+    (a ``DecompressionBomb`` warning or error)."""
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
         if max(image.size) <= px and len(data) <= RAW_IMAGE_LIMIT:
             return _raw(mime, data)
         image.draft("RGB", (px, px))
+        if image.size[0] * image.size[1] > DECODE_PIXELS:
+            raise Image.DecompressionBombError(f"{image.size} is more pixels than a thumbnail decodes")
         image.thumbnail((px, px))
         alpha = image.mode in ("RGBA", "LA", "P")
         small = image.convert("RGBA" if alpha else "RGB")
