@@ -13,12 +13,12 @@ import json
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Final, Optional
+from typing import Any, BinaryIO, Final, Optional, TypeVar
 
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard
@@ -40,6 +40,7 @@ UNREADABLE_FOLDER: Final = "unreadable folder"
 """A folder that cannot be listed (no permission, a path longer than the system takes)."""
 OWN_FILE: Final = "the store's own file"
 STDIN_NAME: Final = "standard input"
+T = TypeVar("T")
 UPLOAD: Final = "upload"
 """The source of a sighting of an uploaded file."""
 RECORD_FORMATS: Final = ("jsonl", "csv", "parquet")
@@ -706,7 +707,7 @@ def restored(record: object) -> Restored:
     return Restored(card, record_sightings(record, card.hash), record_tags(record))
 
 
-def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max_size: int) -> Iterator[Restored]:
+def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max_size: int) -> Generator[Restored, None, None]:
     """The cards of an export's records, each within ``max_size`` bytes (the store's limit: a
     card over it would fail the whole batch it is saved in, unnamed); an error names the file
     and the record."""
@@ -723,6 +724,31 @@ def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max
                 raise ValidationError(f"{where}: {exc}") from None
     except ValidationError as exc:
         raise ValidationError(f"{name}: {exc}") from None
+
+
+async def _to_the_end(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` on a worker thread, waited for to the end even when cancelled (then the
+    cancellation goes on): a generator it runs is never closed while it runs there (which
+    raised ``ValueError: generator already executing`` in place of the interruption)."""
+    step = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    try:
+        return await asyncio.shield(step)
+    except asyncio.CancelledError:
+        await asyncio.wait([step])
+        if not step.cancelled():
+            step.exception()  # retrieved: the cancellation is what the caller is told
+        raise
+
+
+@contextmanager
+def _closed_once_idle(cards: Generator[Any, None, None]) -> Iterator[None]:
+    """Close ``cards`` (its file) at the end, unless a worker thread still runs it (a second
+    interruption cut the wait for it short): it is closed when collected, once that step ends."""
+    try:
+        yield
+    finally:
+        if not cards.gi_running:
+            cards.close()
 
 
 def _next_cards(cards: Iterator[Restored], count: int) -> tuple[list[Restored], ValidationError | None]:
@@ -760,9 +786,9 @@ async def import_records(
     records_format(source, format)  # an unknown format fails before anything is read
     disable = None if progress is None else not progress
     cards = _cards(source, format, store.config.max_content_size)
-    with closing(cards), _progress_bar(unit="card", desc="restoring cards", disable=disable) as bar:
+    with _closed_once_idle(cards), _progress_bar(unit="card", desc="restoring cards", disable=disable) as bar:
         while True:
-            chunk, error = await asyncio.to_thread(_next_cards, cards, batch_size)
+            chunk, error = await _to_the_end(_next_cards, cards, batch_size)
             if chunk:
                 seen = [sighting for item in chunk for sighting in item.sightings]
                 await summary.save(store, len(chunk), [item.card for item in chunk], seen)

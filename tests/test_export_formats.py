@@ -4,14 +4,16 @@ by ``import_records`` (times at both ends of the range, NUL in text, raw bytes),
 
 from __future__ import annotations
 
+import asyncio
 import io
+import threading
 from datetime import datetime, timezone
 
 import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig
 from mcard.domain.models.exceptions import ValidationError
-from mcard.exporting import export
+from mcard.exporting import card_record, export, json_line
 from mcard.importing import import_paths, import_records
 
 CARDS = [
@@ -162,3 +164,43 @@ async def test_files_are_written_under_their_latest_names(tmp_path):
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "again.db")) as again:  # the folder round-trips
         await import_paths(again, [folder], progress=False)
         assert {c.content for c in await again.list()} == {"first", "second", "third", "no name", "a file of the user's own"}
+
+
+class _HeldStream(io.RawIOBase):
+    """Export records that stop, in the middle of a read on the import's worker thread, until
+    ``release`` is set (a slow disk or pipe): ``reading`` tells the read has started."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.data, self.reading, self.release = io.BytesIO(data), threading.Event(), threading.Event()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        if self.data.tell() > 0:
+            self.reading.set()
+            assert self.release.wait(10), "the test never released the read"
+        return self.data.readinto(buffer)
+
+
+async def test_an_import_cancelled_while_its_worker_thread_reads_ends_as_cancelled(tmp_path):
+    """Ctrl-C (a notebook interrupt, SIGINT) while a batch of records is read on the worker
+    thread: the import ends as cancelled, with the batches before stored, instead of failing
+    with ``ValueError: generator already executing`` (its file was closed under the read)."""
+    lines = b"".join(
+        json_line(card_record(MCard(f"record {number}"), with_content=True)).encode() for number in range(300)
+    )
+    stream = io.BufferedReader(_HeldStream(lines), buffer_size=4096)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        task = asyncio.ensure_future(import_records(copy, stream, batch_size=10, progress=False))
+        assert await asyncio.to_thread(stream.raw.reading.wait, 10), "the import never read"
+        task.cancel()
+        await asyncio.sleep(0.05)  # the cancellation reaches the import while the read is held
+        stream.raw.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        kept = await copy.count()
+        assert kept % 10 == 0 and kept < 300  # whole batches only
+        assert (await import_records(copy, io.BytesIO(lines), progress=False)).new == 300 - kept  # a rerun stores the rest
+        assert await copy.count() == 300
