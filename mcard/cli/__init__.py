@@ -12,7 +12,7 @@ import io
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ConfigurationError, StorageError, ValidationError
@@ -88,19 +88,57 @@ COMMAND_VERIFY: Final = "mcard verify names it; mcard verify --remove mends or r
 """How an error of a damaged row says what to do, in the store's API and on the command line."""
 
 
+_ENDINGS: Final = tuple(ending for ending in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if ending is not None)
+
+
 def _terminated(signum: int, _frame: object) -> None:
     raise _Terminated(signum)
+
+
+async def _stoppable(command: Awaitable[Optional[int]]) -> Optional[int]:
+    """Run ``command`` with SIGTERM and SIGHUP handled as ``asyncio.run`` handles Ctrl-C: the
+    event loop cancels the command where it awaits, and it cleans up as after Ctrl-C. An
+    exception raised by a ``signal.signal`` handler lands wherever the main thread is, also
+    inside asyncpg's protocol callbacks or a task's cleanup: a traceback on stderr, exit 1, and
+    at times a crash of the process (SIGSEGV in asyncpg's protocol). Before and after the loop
+    runs, ``_terminated`` raises as it did."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        if task is not None:
+            task.cancel()
+
+    installed = []
+    for ending in _ENDINGS:
+        try:
+            loop.add_signal_handler(ending, stop, ending)
+        except (NotImplementedError, RuntimeError, ValueError):  # no loop signal handlers here (Windows)
+            continue
+        installed.append(ending)
+    try:
+        return await command
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        fail("terminated")
+        return 128 + received[0]
+    finally:
+        for ending in installed:
+            loop.remove_signal_handler(ending)  # it sets the default action: ours again, for the shutdown
+            signal.signal(ending, _terminated)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _closed_streams_replaced()
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     args = parse(argv)
-    for ending in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
-        if ending is not None:
-            signal.signal(ending, _terminated)
+    for ending in _ENDINGS:
+        signal.signal(ending, _terminated)
     try:
-        return asyncio.run(COMMANDS[args.command](args)) or EXIT_OK
+        return asyncio.run(_stoppable(COMMANDS[args.command](args))) or EXIT_OK
     except NotFound as exc:
         fail(str(exc))
         return EXIT_NOT_FOUND

@@ -1,0 +1,89 @@
+"""SIGTERM and SIGHUP end a command as Ctrl-C does: the event loop cancels it where it awaits,
+so it cleans up and exits 143 (129) with one line on stderr. A ``signal.signal`` handler that
+raised wherever the main thread was landed inside asyncpg's protocol callbacks and tasks'
+cleanup: tracebacks on stderr, exit 1, and at times a SIGSEGV of the whole process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from mcard.cli import main
+from mcard.cli.commands import COMMANDS
+from tests.postgres_support import fresh_schema
+from tests.test_cli import MCARD
+from tests.test_cli_sync import make_store, run
+
+
+@pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGHUP])
+def test_a_termination_cancels_the_command_where_it_awaits_not_in_the_middle_of_a_step(tmp_path, monkeypatch, capsys, ending):
+    steps: list[str] = []
+
+    async def command(args: object) -> int:
+        try:
+            os.kill(os.getpid(), ending)  # delivered at once, while this step runs on
+            total = 0
+            for number in range(200_000):  # a step of synchronous work (a driver's callback)
+                total += number
+            steps.append("step finished")
+            await asyncio.sleep(30)
+            steps.append("not cancelled")
+            return 0
+        finally:
+            steps.append("cleaned up")
+
+    monkeypatch.setitem(COMMANDS, "stats", command)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        status = main(["stats", "--db", str(tmp_path / "cards.db")])
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert steps == ["step finished", "cleaned up"]
+    assert status == 128 + ending
+    assert capsys.readouterr().err == "mcard: terminated\n"
+
+
+@pytest.mark.postgres
+def test_sigterm_during_an_import_into_postgres_is_one_line_and_a_rerun_finishes(tmp_path):
+    n = 30_000
+    make_store(tmp_path / "a.db", n, size=100)
+    run("export", "--db", "a.db", "cards.jsonl", cwd=tmp_path)
+    for url, schema in fresh_schema():
+        target = f"{url}?schema={schema}"
+        for delay in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+            before = stored(url, schema)
+            process = subprocess.Popen([MCARD, "import", "--records", "cards.jsonl", "--db", target], cwd=tmp_path,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 60
+            while stored(url, schema) <= before and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)  # until it writes: a signal before its handlers are in place ends it outright
+            time.sleep(delay)
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=60)
+            if process.returncode == 0:  # it finished first: nothing to stop
+                break
+            assert (process.returncode, err) == (143, "mcard: terminated\n")
+        run("import", "--records", "cards.jsonl", "--db", target, cwd=tmp_path)
+        assert stored(url, schema) == n
+
+
+def stored(url: str, schema: str) -> int:
+    """Cards in the schema's table (0 before it is made), read with asyncpg alone."""
+    import asyncpg
+
+    async def count() -> int:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            return await conn.fetchval(f'SELECT count(*) FROM "{schema}".card')
+        except asyncpg.UndefinedTableError:
+            return 0
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
