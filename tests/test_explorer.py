@@ -324,6 +324,23 @@ def test_a_hash_prefix_opens_that_card(store):
                                " before:, size:)")
 
 
+def test_a_sort_a_page_or_a_refresh_keeps_the_card_a_hash_prefix_opened(store):
+    """They searched the prefix as words: the grid said "no cards match (nor does a hash start
+    with it)" beside the open card, and its headers were gone, so the sort could not be undone."""
+    cards, made = store
+    card = made["csv"]
+    explorer = cards.explorer()
+    explorer.run(card.hash[:10])
+    for act in (lambda: explorer._on_message(explorer, {"action": "sort", "order": "largest"}, []),
+                lambda: explorer._on_message(explorer, {"action": "page", "page": 0}, []),
+                explorer.refresh, lambda: explorer.sort("")):
+        act()
+        assert [row["hash"] for row in explorer.rows] == [card.hash] and explorer.total == 1
+        assert explorer.status == f"card {card.hash}" and explorer.status_kind == "info"
+        assert explorer.selected == card.hash and explorer.shown_query == card.hash[:10]
+    assert explorer.order == ""
+
+
 def open_card(explorer: Explorer, card: MCard, query: str = "") -> dict:
     explorer.run(query)
     answered = explorer.answered
@@ -578,8 +595,10 @@ def test_an_ambiguous_prefix_lists_the_cards_it_could_be(tmp_path):
     with mcard.notebook.open(path) as cards:
         explorer = cards.explorer()
         explorer.run("abcdef01")  # shown to pick from (the message listed their hashes as text)
-        assert explorer.status == "2 cards' hashes start with abcdef01: pick one" and explorer.status_kind == "info"
-        assert sorted(row["hash"] for row in explorer.rows) == twins and explorer.shown_query == "abcdef01"
+        for _ in range(2):  # and again by a sort
+            assert explorer.status == "2 cards' hashes start with abcdef01: pick one" and explorer.status_kind == "info"
+            assert sorted(row["hash"] for row in explorer.rows) == twins and explorer.shown_query == "abcdef01"
+            explorer.sort("oldest")
         explorer.run("abcdef011")
         assert explorer.selected == twins[1] and explorer.detail["preview"]["html"] == "<pre>other twin</pre>"
 

@@ -254,24 +254,32 @@ class Explorer(anywidget.AnyWidget):
         shown_page = self.page
         self._set_quietly(query=text, page=0)
         try:
-            prefix = hash_prefix(text)
-            try:
-                full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
-            except AmbiguousHashError as exc:
-                self._show_candidates(exc)
-                self.set_trait("shown_query", text)
+            if not self._show(text):
                 return
-            if full is not None:
-                self._open_hash(full)
-                self.set_trait("shown_query", text)
-                return
-            self._load(text)
         except BaseException:  # an error, or an interrupt (the kernel's ■) while the page was read
             self._set_quietly(page=shown_page)  # the rows shown are still that page's
             raise
         if self.selected:
             self.select(self.selected if any(card.hash == self.selected for card in self._shown) else "")
         self._load_facets()
+
+    def _show(self, text: str) -> bool:
+        """Fill the grid with what ``text`` shows, whether it runs or a sort, a page or a refresh
+        shows it again: the card a hash prefix names, opened, or the cards it could be; else the
+        query's page in the current order. False for a hash prefix's cards (no facets)."""
+        prefix = hash_prefix(text)
+        try:
+            full = self._call(self._wrapper.resolve(prefix)) if prefix is not None else None
+        except AmbiguousHashError as exc:
+            self._show_candidates(exc)
+            self.set_trait("shown_query", text)
+            return False
+        if full is not None:
+            self._open_hash(full)
+            self.set_trait("shown_query", text)
+            return False
+        self._load(text)
+        return True
 
     def _open_hash(self, full: str) -> None:
         card, _, _ = self._call(_one(self._wrapper, full))
@@ -373,7 +381,7 @@ class Explorer(anywidget.AnyWidget):
         before = {name: getattr(self, name) for name in grid}
         self._set_quietly(**grid)
         try:
-            self._load(self.shown_query)
+            self._show(self.shown_query)
         except BaseException:  # an interrupt too: the pager and the headers say what the rows are
             self._set_quietly(**before)
             raise
@@ -394,8 +402,8 @@ class Explorer(anywidget.AnyWidget):
     @_action
     def refresh(self) -> None:
         """Reload the page, the facets and the open card."""
-        self._load(self.shown_query)
-        self._load_facets()
+        if self._show(self.shown_query):
+            self._load_facets()
         if self.selected:
             self.select(self.selected)
 
@@ -481,8 +489,8 @@ class Explorer(anywidget.AnyWidget):
         removed = self._call(self._wrapper.remove(gone))
         self.marked = [h for h in self.marked if h != gone]
         self.selected, self.detail = "", {}
-        self._load(self.shown_query)
-        self._load_facets()
+        if self._show(self.shown_query):
+            self._load_facets()
         self.say(f"removed {gone}" if removed else f"{gone} was already gone")
 
     @_action
