@@ -552,6 +552,33 @@ def test_the_snapshot_is_bounded(store):
     assert snapshot.count("<tr>") == 1 + 5 and f"5 of {len(made)} cards shown" in snapshot
 
 
+def test_an_error_gives_way_to_what_the_grid_shows_once_the_next_action_succeeds(store):
+    """A red "no card is stored under …" stayed in the status line beside the card opened next."""
+    cards, made = store
+    explorer = cards.explorer()
+    shown = explorer.status
+    gone = cards.create("removed in another cell")
+    cards.remove(gone.hash)
+    send = lambda action, **values: lambda: explorer._on_message(explorer, {"action": action, **values}, [])  # noqa: E731
+    for failing, succeeding in [
+        (send("select", hash=gone.hash), send("select", hash=made["csv"].hash)),
+        (send("mark", hash="zzz"), send("mark", hash=made["csv"].hash)),
+        (send("tag", tag="x", hash=made["png"].hash), send("select", hash="")),  # then Close
+    ]:
+        failing()
+        assert explorer.status_kind == "error"
+        succeeding()
+        assert explorer.status == shown and explorer.status_kind == "info"
+    explorer.run(made["png"].hash[:10])
+    explorer.select("0" * 64)
+    explorer.select(made["png"].hash)
+    assert explorer.status == f"card {made['png'].hash}" and explorer.status_kind == "info"
+    cards.close()
+    explorer.refresh()
+    explorer.toggle_mark(made["png"].hash)  # said until the store is open again
+    assert explorer.status_kind == "closed"
+
+
 def test_a_closed_store_says_what_to_run(store):
     cards, _ = store
     explorer = cards.explorer()

@@ -157,6 +157,7 @@ class Explorer(anywidget.AnyWidget):
         self._shown: list[MCard] = []
         self._names: dict[str, str] = {}
         self._tags: dict[str, list[str]] = {}
+        self._shown_status = ""
         self._quiet = False
         self._facets_call: Optional[Any] = None
         self.on_msg(self._on_message)
@@ -180,6 +181,18 @@ class Explorer(anywidget.AnyWidget):
     def say(self, message: str, *, kind: str = "info") -> None:
         """Show ``message`` in the status line (``kind``: info, error or closed)."""
         self.status, self.status_kind = message, kind
+
+    def _say_shown(self, message: str) -> None:
+        """Say what the grid shows: an error gives way to it once a later action succeeds."""
+        self._shown_status = message
+        self.say(message)
+
+    def _settle(self) -> None:
+        """After an action that succeeded without a word of its own, an error said before is
+        no longer true: the status line says what the grid shows again (a closed store stays
+        said until it is open)."""
+        if self.status_kind == "error":
+            self.say(self._shown_status)
 
     def _set_quietly(self, **values: Any) -> None:
         self._quiet = True
@@ -292,7 +305,7 @@ class Explorer(anywidget.AnyWidget):
         self._cancel_facets()
         self.facets = {}
         self.select(full)
-        self.say(f"card {full}")
+        self._say_shown(f"card {full}")
 
     def _show_candidates(self, ambiguous: AmbiguousHashError) -> None:
         """The cards a hash prefix names when it names several (the first ones), to pick from:
@@ -307,7 +320,7 @@ class Explorer(anywidget.AnyWidget):
         self._cancel_facets()
         self.facets = {}
         more = len(ambiguous.candidates) > most
-        self.say(f"{'more than ' if more else ''}{len(cards)} cards' hashes start with {ambiguous.prefix}:"
+        self._say_shown(f"{'more than ' if more else ''}{len(cards)} cards' hashes start with {ambiguous.prefix}:"
                  f" pick one{' (the first shown)' if more else ''}")
 
     def _load(self, query: str) -> None:
@@ -322,11 +335,11 @@ class Explorer(anywidget.AnyWidget):
         first = self.page * size + 1
         if found.total == 0:
             prefix = " (nor does a hash start with it)" if hash_prefix(query) is not None else ""
-            self.say(f"no cards match{prefix}{unknown_fields_hint(query)}" if query.strip() else "no cards stored")
+            self._say_shown(f"no cards match{prefix}{unknown_fields_hint(query)}" if query.strip() else "no cards stored")
         else:
             noun = "card" if found.total == 1 else "cards"
             order = ORDER_WORDS.get(self.order) or ("best first" if found.words else "newest first")
-            self.say(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order}")
+            self._say_shown(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order}")
 
     def _fill(self, cards: list[MCard], total: int, names: dict[str, str], tags: dict[str, list[str]], spec: Optional[SearchSpec]) -> None:
         self._shown, self._names, self._tags, self._spec = cards, names, tags, spec
@@ -413,6 +426,7 @@ class Explorer(anywidget.AnyWidget):
         """Open the card with this hash in the detail pane ("" closes it)."""
         if not hash_str:
             self.selected, self.detail = "", {}
+            self._settle()
             return
         card, seen, tags = self._call(_one(self._wrapper, hash_str))
         if card is None:
@@ -422,6 +436,7 @@ class Explorer(anywidget.AnyWidget):
         name = self._names.get(hash_str) or next((s.name for s in reversed(seen) if s.name), None)
         self.detail = rows.detail(card, seen, tags, self._spec, name)
         self.selected = hash_str
+        self._settle()
 
     @_action
     def toggle_mark(self, hash_str: str) -> None:
@@ -429,6 +444,7 @@ class Explorer(anywidget.AnyWidget):
         hash_str = check_hash(hash_str)
         marked = list(self.marked)
         self.marked = [h for h in marked if h != hash_str] if hash_str in marked else [*marked, hash_str]
+        self._settle()
 
     @property
     def selection(self) -> CardList:
