@@ -524,6 +524,24 @@ def test_selection_comes_back_as_a_card_list(store):
     assert [c.hash for c in explorer.selection] == [made["markdown"].hash]
 
 
+def test_checked_rows_the_grid_does_not_show_are_counted_beside_a_way_to_uncheck_them(store):
+    """Checks outlived a new query with nothing on screen saying so: ``selection`` held cards the
+    grid no longer showed, for code (a bulk remove) to act on unseen."""
+    cards, _ = store
+    explorer = cards.explorer("fox", page_size=10)
+    assert explorer.marked_note == ""
+    for row in explorer.rows[:2]:
+        explorer._on_message(explorer, {"action": "mark", "hash": row["hash"]}, [])
+    assert explorer.marked_note == "2 checked"
+    explorer.go(1)
+    assert explorer.marked_note == "2 checked (2 not shown here)"
+    explorer.run("moon")
+    explorer._on_message(explorer, {"action": "mark", "hash": explorer.rows[0]["hash"]}, [])
+    assert explorer.marked_note == "3 checked (2 not shown here)" and len(explorer.selection) == 3
+    explorer._on_message(explorer, {"action": "clear_marks"}, [])  # Uncheck all
+    assert explorer.marked == [] and explorer.marked_note == "" and explorer.selection == []
+
+
 def test_hostile_names_tags_and_content_stay_text(store):
     cards, made = store
     explorer = cards.explorer("fox")

@@ -452,6 +452,25 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(root.locator(".mcx-query")).to_be_focused()  # no row left to go back to
                 shot(page, "10-removed")
 
+                # checks outlive queries and pages: how many, and how many not shown, stay in sight
+                marks, checked = root.locator(".mcx-marks"), root.locator(".mcx-checked")
+                expect(marks).to_be_hidden()
+                run_query(root, "fox")
+                expect(status).to_have_text(re.compile(rf"^1–10 of {fox_total} cards, "))
+                for box in root.locator(".mcx-row input[type=checkbox]").all()[:2]:
+                    box.click()
+                expect(checked).to_have_text("2 checked")
+                run_query(root, "zebra")
+                hostile_box = root.locator(f'.mcx-row[data-hash="{hostile.hash}"] input[type=checkbox]')
+                hostile_box.click()
+                expect(checked).to_have_text("3 checked (2 not shown here)")
+                expect(hostile_box).to_be_checked()
+                shot(root, "10b-checked-elsewhere")
+                root.get_by_role("button", name="Uncheck all").click()
+                expect(marks).to_be_hidden()
+                expect(hostile_box).not_to_be_checked()
+                expect(root.locator(".mcx-query")).to_be_focused()
+
                 page.set_viewport_size({"width": 700, "height": 1000})  # narrow: name, tags, content stay
                 run_query(root, "zebra")
                 row = root.locator(f'.mcx-row[data-hash="{hostile.hash}"]')

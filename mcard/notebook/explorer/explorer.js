@@ -83,6 +83,13 @@ function render({ model, el }) {
     title: "mcard's query syntax: words, \"a phrase\", -excluded, prefix*, type:, tag:, name:, after:, before:, size:; 8+ hex digits open a card",
   });
   const total = h("span", { class: "mcx-total" });
+  // Checks outlive queries and pages: how many there are, and how many the grid does not show,
+  // stays in sight beside the way to clear them all.
+  const checked = h("span", { class: "mcx-checked", "aria-live": "polite" });
+  const marks = h("span", { class: "mcx-marks" }, checked, h("button", {
+    type: "button", class: "mcx-button", "data-focus": "uncheck", title: "Uncheck every card checked for explorer.selection, shown here or not",
+    onclick: () => send({ action: "clear_marks" }),
+  }, "Uncheck all"));
   const status = h("div", { class: "mcx-status", role: "status" });
   const facets = h("aside", { class: "mcx-facets", "aria-label": "Facets" });
   const grid = h("div", { class: "mcx-grid-wrap" });
@@ -90,7 +97,7 @@ function render({ model, el }) {
   const pager = h("div", { class: "mcx-pager" });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
   root.append(
-    h("div", { class: "mcx-bar" }, query, total),
+    h("div", { class: "mcx-bar" }, query, total, marks),
     status,
     h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, stale, grid, pager), detail),
   );
@@ -123,6 +130,14 @@ function render({ model, el }) {
       query.value = model.get("shown_query");
     }
   });
+
+  function drawMarks() {
+    const note = model.get("marked_note");
+    const had = marks.contains(document.activeElement);
+    checked.textContent = note;
+    marks.hidden = !note;
+    if (had && !note) query.focus({ preventScroll: true });
+  }
 
   function drawStatus() {
     const kind = localStatus ? "info" : model.get("status_kind");
@@ -441,6 +456,7 @@ function render({ model, el }) {
   model.on("change:loads", () => { root.dataset.loads = String(model.get("loads")); });
   model.on("change:facet_loads", () => { root.dataset.facets = String(model.get("facet_loads")); });
   model.on("change:marked", drawGrid);
+  model.on("change:marked_note", drawMarks);
   model.on("change:selected", drawGrid);
   model.on("change:total", drawPager);
   model.on("change:page", drawPager);
@@ -454,6 +470,7 @@ function render({ model, el }) {
   root.dataset.loads = String(model.get("loads"));
   root.dataset.facets = String(model.get("facet_loads"));
   drawStatus();
+  drawMarks();
   drawGrid();
   drawFacets();
   drawDetail();

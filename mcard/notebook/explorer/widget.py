@@ -134,6 +134,10 @@ class Explorer(anywidget.AnyWidget):
     """Per facet field, how many of its values ``facets`` leaves out (it shows the most frequent)."""
     selected = traitlets.Unicode("").tag(sync=True)
     marked = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    marked_note = traitlets.Unicode("", read_only=True).tag(sync=True)
+    """How many rows are checked and how many of them the grid does not show ("3 checked (2
+    not shown here)"), "" for none: checks outlive queries and pages, and ``selection`` holds
+    them all."""
     detail = traitlets.Dict().tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     status_kind = traitlets.Unicode("info").tag(sync=True)
@@ -164,6 +168,7 @@ class Explorer(anywidget.AnyWidget):
         self.observe(self._query_set, names="query")
         self.observe(self._page_set, names="page")
         self.observe(self._page_size_set, names="page_size")
+        self.observe(self._count_marks, names=["marked", "rows"])
         self.run(query)
 
     @traitlets.validate("page_size")
@@ -215,6 +220,14 @@ class Explorer(anywidget.AnyWidget):
         if not self._quiet:
             self.go(self.page * change["old"] // change["new"])
 
+    def _count_marks(self, _change: dict[str, Any]) -> None:
+        """Say how many cards are checked and how many of them the grid does not show: code
+        acting on ``selection`` acts on them all."""
+        shown = {row["hash"] for row in self.rows}
+        hidden = sum(hash_str not in shown for hash_str in self.marked)
+        checked = f"{len(self.marked):,} checked" if self.marked else ""
+        self.set_trait("marked_note", f"{checked} ({hidden:,} not shown here)" if hidden else checked)
+
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict):
             return
@@ -225,6 +238,7 @@ class Explorer(anywidget.AnyWidget):
             "facet": lambda: self.add_filter(str(content.get("field")), content.get("value")),
             "select": lambda: self.select(str(content.get("hash", ""))),
             "mark": lambda: self.toggle_mark(str(content.get("hash", ""))),
+            "clear_marks": self.clear_marks,
             "tag": lambda: self.tag(str(content.get("tag", ""))),
             "untag": lambda: self.untag(str(content.get("tag", ""))),
             "remove": self.ask_remove,
@@ -446,9 +460,16 @@ class Explorer(anywidget.AnyWidget):
         self.marked = [h for h in marked if h != hash_str] if hash_str in marked else [*marked, hash_str]
         self._settle()
 
+    @_action
+    def clear_marks(self) -> None:
+        """Uncheck every checked card, those of other queries and pages too."""
+        self.marked = []
+        self._settle()
+
     @property
     def selection(self) -> CardList:
-        """The checked cards, else the open one, as a :class:`CardList` (``.to_dataframe()``)."""
+        """The checked cards, else the open one, as a :class:`CardList` (``.to_dataframe()``).
+        Checks outlive queries and pages: ``marked_note`` says how many the grid does not show."""
         hashes = list(self.marked) or ([self.selected] if self.selected else [])
         found = self._call(self._wrapper.get_many(hashes)) if hashes else {}
         cards = [found[h] for h in hashes if h in found]
