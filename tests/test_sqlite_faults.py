@@ -160,6 +160,48 @@ async def test_another_process_writing_and_leaving_is_not_taken_for_a_replacemen
         assert await store.count() == 1 + 1600 + 20
 
 
+PARTIAL_CHECKPOINT_SCRIPT = """
+import asyncio, sqlite3, sys
+from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
+reader = sqlite3.connect(sys.argv[1], isolation_level=None)
+async def main():
+    async with AsyncPersistenceWrapper(SQLiteConfig(sys.argv[1])) as store:
+        await store.save_many([MCard(f"from the other process {i}") for i in range(1000)])
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM card").fetchone()  # a snapshot: the log past it stays
+        await store.save_many([MCard(f"from the other process, later {i}") for i in range(1000)])
+asyncio.run(main())
+checkpointer = sqlite3.connect(sys.argv[1])
+print(list(checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()))
+checkpointer.close()
+reader.execute("COMMIT")
+reader.close()
+"""
+
+
+async def test_another_process_checkpointing_part_of_the_log_and_leaving_loses_no_card(tmp_path):
+    """A process that copied part of the log into the file (a reader held an older snapshot)
+    and left changed the file with the log's header and no lock of its own left behind: the
+    store took that for the file overwritten in place, failed its next write, and on closing
+    wiped the log, with the other process's cards not yet copied (they were lost, and the file
+    was left damaged)."""
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard("open in a notebook")])
+        await store.save_many([MCard("and written to")])  # the log's header as the store knows it
+        done = subprocess.run(  # the store idle meanwhile: its loop waits
+            [sys.executable, "-c", PARTIAL_CHECKPOINT_SCRIPT, str(path)], capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        busy, logged, copied = json.loads(done.stdout)
+        assert 0 < copied < logged  # the other process copied part of the log
+        await store.save_many([MCard("written after it left")])
+        assert await store.count() == 2 + 2000 + 1
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as reopened:
+        assert await reopened.count() == 2 + 2000 + 1
+    check_integrity(path)
+
+
 def check_integrity(path: Path) -> None:
     db = sqlite3.connect(path)
     try:

@@ -442,8 +442,12 @@ class SQLiteStore(BaseStore):
         """Run a write on the writer in the caller's task. Cancelled, ``on_cancel`` stops the
         rows still to come, the statement running is interrupted, and the cancellation
         propagates only once everything queued for the write has run (a transaction left open
-        is rolled back): nothing is written behind the caller's back afterwards."""
+        is rolled back): nothing is written behind the caller's back afterwards. The file is
+        told of the write (``DatabaseFile.writing``)."""
         writer, _ = self._open_writer()
+        file = self._file
+        if file is not None:
+            file.writing()
         try:
             return await operation(writer)
         except asyncio.CancelledError:
@@ -455,6 +459,9 @@ class SQLiteStore(BaseStore):
             raise HeldByDamagedError(f"{self._where}: {exc}", exc.key) from exc
         except sqlite3.Error as exc:
             raise storage_error(exc, self._where) from exc
+        finally:
+            if file is not None:
+                file.written()
 
     async def _write_batch(self, batch: list[WriteRequest]) -> None:
         _, batcher = self._open_writer()
@@ -614,7 +621,12 @@ class SQLiteStore(BaseStore):
             return None
         if batcher.busy or file.wal_size() >= self._checkpoint_at:  # a checkpoint is due: a queued write runs it
             return None
-        stored = writer.insert(checked, before=lambda: self._check_file(file))
+        def before() -> None:
+            file.writing()
+            self._check_file(file)
+
+        stored = writer.insert(checked, before=before)
+        file.written()
         if stored is None:
             return None
         if stored and batcher.noted_elsewhere():

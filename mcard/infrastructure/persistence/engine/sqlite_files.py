@@ -173,8 +173,14 @@ class DatabaseFile:
     its old WAL. ``changed()`` tells when the file at the path is no longer the one opened:
     another inode, none at all, or content rewritten by no checkpoint. In WAL mode only a
     checkpoint writes the database file: mcard's stores note their own; one by another
-    process either started the WAL over (its header changes) or that process still has the
-    file open (it holds locks on it).
+    process either started the WAL over (its header changes), or that process still has the
+    file open (it holds locks on it), or it wrote to the WAL since this store opened (``shared``:
+    the WAL grew between two writes of this store, or another process held the file when it
+    opened). A process that copied part of the WAL (a reader held an older snapshot) and left
+    shows nothing else: the file changed under an unchanged WAL header, with no lock left. So
+    overwriting in place is told only where no other process was seen: the store then makes
+    its WAL unusable (``forget_stale_log``), which would lose another process's cards that a
+    checkpoint has not copied yet.
     The database file and its ``-shm`` are only ever ``stat``-ed, never opened: closing a
     descriptor of a file drops every POSIX lock the process holds on it, SQLite's included
     (SQLite locks neither the WAL nor anything in it, so its header may be read).
@@ -186,6 +192,8 @@ class DatabaseFile:
         self.shm = path.with_name(path.name + "-shm")
         self._identity: Optional[FileIdentity] = None
         self._wal_header: Optional[bytes] = None  # None: to be read after the next write
+        self._wal_written: Optional[int] = None  # the WAL's size after this store's last write
+        self.shared = False
 
     def opened(self) -> None:
         """Start watching, once the store's connections are open."""
@@ -194,6 +202,18 @@ class DatabaseFile:
         _USERS[self._identity] += 1
         _KNOWN_STATES[self._identity] = (stat.st_size, stat.st_mtime_ns)
         self._wal_header = None
+        self._wal_written = self.wal_size()
+        self.shared = self.shared or bool(_other_processes_lock(self._identity))
+
+    def writing(self) -> None:
+        """Note a write of this store about to start: a WAL grown since its last one was
+        written to by another process (or a write of this store not noted: taken alike)."""
+        if self._wal_written is not None and self.wal_size() != self._wal_written:
+            self.shared = True
+
+    def written(self) -> None:
+        """Note a write of this store done (or a checkpoint it ran)."""
+        self._wal_written = self.wal_size()
 
     def closed(self) -> None:
         if self._identity is None:
@@ -215,6 +235,7 @@ class DatabaseFile:
         if (stat.st_dev, stat.st_ino) == self._identity:
             _KNOWN_STATES[self._identity] = (stat.st_size, stat.st_mtime_ns)
         self._wal_header = None
+        self.written()
 
     def changed(self) -> Optional[str]:
         """Why the file at the path is no longer the one opened, or None. Called after each
@@ -235,7 +256,7 @@ class DatabaseFile:
             return None
         seen, self._wal_header = self._wal_header, self._read_wal_header()
         _KNOWN_STATES[identity] = state
-        if seen == self._wal_header and _other_processes_lock(identity) is False:
+        if seen == self._wal_header and not self.shared and _other_processes_lock(identity) is False:
             return "the database file was overwritten by another program while the store was open"
         return None  # another process's checkpoint (or, not knowing the WAL before, nothing to tell)
 
