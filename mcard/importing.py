@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final, Optional, TypeVar
 
 from mcard.content_types import OCTET_STREAM
-from mcard.domain.models.card import MCard
+from mcard.domain.models.card import MCard, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
 from mcard.domain.shown import counted, shown
@@ -572,13 +572,17 @@ def record_card(record: object) -> MCard:
         if isinstance(record["hash"], str) and card.hash == record["hash"].lower():
             raise ValidationError(f"the hash '{shown(record['hash'])}' is not lowercase (a hash is lowercase hex)")
         raise ValidationError(f"the content does not hash to '{shown(record['hash'])}'")
-    return card
+    stated = record.get("content_type")
+    if stated is None or stated == "":
+        return card
+    if not isinstance(stated, str) or not is_mime_type(stated.strip().lower()):
+        raise ValidationError(f"the record's content_type {shown(str(stated))!r} is not a MIME type such as 'text/plain'")
+    return MCard.restore(card.content, card.hash, card.g_time, card.hash_algorithm, card.size, stated.strip().lower())
 
 
 def _check_stated(record: dict[str, object], card: MCard) -> None:
     """The size and kind a record states (when it does) must be its content's: a file whose
-    fields disagree with its content was changed by hand or cut (its content type is detected
-    again, as when the card was made)."""
+    fields disagree with its content was changed by hand or cut."""
     size = record.get("size")
     if size is not None and size != "":
         whole = size.__class__ is int or (isinstance(size, str) and size.isascii() and size.isdigit())

@@ -44,6 +44,30 @@ async def test_every_record_format_restores_the_cards_exactly(tmp_path, suffix):
     }
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+async def test_a_stored_content_type_is_restored_not_detected_again(tmp_path, suffix):
+    """A content type another tool (or an earlier detection) stored came back as detected
+    again from the content, where sync keeps it."""
+    card = MCard("# Title")
+    marked = MCard.restore(card.content, card.hash, card.g_time, card.hash_algorithm, card.size, "text/markdown")
+    out = tmp_path / f"cards{suffix}"
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "source.db")) as source:
+        await source.save(marked)
+        await export(source, out, progress=False)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        await import_records(copy, out, progress=False)
+        assert (await copy.get(card.hash)).content_type == "text/markdown"
+
+
+async def test_a_record_whose_content_type_is_not_a_mime_type_is_refused_by_its_line(tmp_path):
+    good, bad = (json_line({**card_record(MCard(text), True), "content_type": kind})
+                 for text, kind in (("fine", "TEXT/Plain"), ("odd", "not a type")))
+    (tmp_path / "cards.jsonl").write_text(good + bad)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        with pytest.raises(ValidationError, match="line 2: .*content_type 'not a type' is not a MIME type"):
+            await import_records(copy, tmp_path / "cards.jsonl", progress=False)
+
+
 async def test_parquet_g_time_is_a_timestamp_at_both_ends_of_the_range(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
