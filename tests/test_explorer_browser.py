@@ -19,9 +19,11 @@ import statistics
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -64,6 +66,26 @@ def start_lab(tmp_path: Path, db: Path, theme: str) -> Lab:
     server = launch_lab(root, settings, db, tmp_path, tmp_path / "server.log")
     server.wait_until(lambda: get_json(server.url("/api/status")) is not None, "/api/status")
     return server
+
+
+@contextmanager
+def explorer_in_lab(chromium: Path, tmp_path: Path, db: Path, timeout_ms: int) -> Iterator[tuple[Any, Any]]:
+    """(page, explorer) of a notebook opened in a lab over ``db``, light theme; everything
+    started is stopped after."""
+    from playwright.sync_api import sync_playwright
+
+    server = start_lab(tmp_path, db, "light")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                page.set_default_timeout(timeout_ms)
+                yield page, open_explorer(page, server)
+            finally:
+                browser.close()
+    finally:
+        stop(server)
 
 
 def stop(server: Lab) -> None:
@@ -533,70 +555,48 @@ def test_a_tag_typed_in_the_pane_before_another_rows_click_is_answered_tags_no_c
     """A click on another row, then a tag typed in the pane still drawn for the card before
     (the kernel has not answered the click: a preview that takes it a while) go out in that
     order: the tag was for the card that pane shows, and it must not land on the new one."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     db = tmp_path / "cards.db"
     asyncio.run(fill(str(db)))
-    server = start_lab(tmp_path, db, "light")
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1000})
-                page.set_default_timeout(30_000)
-                root = open_explorer(page, server)
-                rows = root.locator(".mcx-row")
-                shown, clicked = rows.nth(1).get_attribute("data-hash"), rows.nth(0).get_attribute("data-hash")
-                rows.nth(1).click()
-                expect(root.locator(".mcx-fullhash code")).to_have_text(shown)
-                # in one task of the page: nothing the kernel answers can come in between
-                root.evaluate("""(root) => {
-                  root.querySelectorAll(".mcx-row")[0].click();
-                  const box = root.querySelector(".mcx-tag-input");
-                  box.value = "for-the-card-shown";
-                  box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true}));
-                }""")
-                expect(root.locator(".mcx-fullhash code")).to_have_text(clicked)
-                expect(root.locator(".mcx-status")).to_have_text(re.compile(rf"^not done: that was in the pane of card {shown[:12]}…"))
-                root.screenshot(path=shots / "stale-pane-tag.png")
-            finally:
-                browser.close()
-    finally:
-        stop(server)
+    with explorer_in_lab(chromium, tmp_path, db, 30_000) as (_, root):
+        rows = root.locator(".mcx-row")
+        shown, clicked = rows.nth(1).get_attribute("data-hash"), rows.nth(0).get_attribute("data-hash")
+        rows.nth(1).click()
+        expect(root.locator(".mcx-fullhash code")).to_have_text(shown)
+        # in one task of the page: nothing the kernel answers can come in between
+        root.evaluate("""(root) => {
+          root.querySelectorAll(".mcx-row")[0].click();
+          const box = root.querySelector(".mcx-tag-input");
+          box.value = "for-the-card-shown";
+          box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true}));
+        }""")
+        expect(root.locator(".mcx-fullhash code")).to_have_text(clicked)
+        expect(root.locator(".mcx-status")).to_have_text(re.compile(rf"^not done: that was in the pane of card {shown[:12]}…"))
+        root.screenshot(path=shots / "stale-pane-tag.png")
     assert tags_and_presence(db, clicked)[0] == [] and tags_and_presence(db, shown)[0] == []
 
 
 def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, shots: Path) -> None:
     """Time from Enter to the redrawn grid, measured in the page (reported, not asserted:
     speed belongs to benchmarks); each query's grid must show its own results."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     db = tmp_path / "cards.db"
     count = int(os.environ.get("MCARD_EXPLORER_LATENCY_CARDS", "100000"))
     asyncio.run(fill_store(db, count))  # the benchmark's cards: the same figures
     expected = {text: query(db, text)[0] for text in LATENCY_QUERIES}
-    server = start_lab(tmp_path, db, "light")
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1000})
-                page.set_default_timeout(60_000)
-                root = open_explorer(page, server)
-                expect(root).to_have_attribute("data-facets", re.compile(r"^[1-9]"))
-                times = []
-                for text in LATENCY_QUERIES:
-                    elapsed = page.evaluate(MEASURE, [text, 30_000])
-                    assert elapsed != -1, f"the grid did not change after Enter on {text!r}"
-                    assert elapsed != -2, f"no facets came after the grid for {text!r}"
-                    total = root.locator(".mcx-total").inner_text()
-                    assert total == f"{expected[text]:,} {'card' if expected[text] == 1 else 'cards'}", text
-                    times.append(elapsed)
-                root.screenshot(path=shots / "latency-100k.png")
-            finally:
-                browser.close()
-    finally:
-        stop(server)
+    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (page, root):
+        expect(root).to_have_attribute("data-facets", re.compile(r"^[1-9]"))
+        times = []
+        for text in LATENCY_QUERIES:
+            elapsed = page.evaluate(MEASURE, [text, 30_000])
+            assert elapsed != -1, f"the grid did not change after Enter on {text!r}"
+            assert elapsed != -2, f"no facets came after the grid for {text!r}"
+            total = root.locator(".mcx-total").inner_text()
+            assert total == f"{expected[text]:,} {'card' if expected[text] == 1 else 'cards'}", text
+            times.append(elapsed)
+        root.screenshot(path=shots / "latency-100k.png")
     report = {"cards": count, "queries": LATENCY_QUERIES, "ms": [round(t, 1) for t in times], "median_ms": round(statistics.median(times), 1)}
     (shots / "latency.json").write_text(json.dumps(report, indent=1))
     print(f"explorer latency, Enter to grid, {count:,} cards: median {report['median_ms']} ms over {len(times)} queries {report['ms']}")
