@@ -6,6 +6,7 @@ import asyncio
 import base64
 import csv
 import errno
+import glob
 import hashlib
 import io
 import json
@@ -43,6 +44,8 @@ FETCH_SIZE: Final = 64
 _SUFFIX: Final = re.compile(r"\.[A-Za-z0-9_+-]{1,16}")
 _UNSAFE_IN_NAME: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """Control, line-separator, bidirectional-override and lone surrogate characters."""
+FOLDER_PART: Final = "mcard"
+"""The stem of the temporary files a folder export writes before renaming each into place."""
 MAX_NAME_BYTES: Final = 240
 """Longest exported file name in UTF-8 bytes (file systems allow 255; the hash suffix needs room)."""
 
@@ -236,7 +239,8 @@ def open_beside(path: Path) -> tuple[BinaryIO, Optional[tuple[Path, Path]]]:
     if existing is not None and not stat.S_ISREG(existing.st_mode):
         return path.open("wb"), None
     target = Path(os.path.realpath(path))
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    sweep_parts(target.parent, target.name)
+    temporary = part_path(target.parent, target.name)
     try:
         opened = temporary.open("xb")
     except OSError as exc:
@@ -249,6 +253,37 @@ def open_beside(path: Path) -> tuple[BinaryIO, Optional[tuple[Path, Path]]]:
             temporary.unlink(missing_ok=True)
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
     return opened, (temporary, target)
+
+
+def part_path(folder: Path, stem: str) -> Path:
+    """A new temporary file in ``folder`` for ``stem``; its name carries this process's id, so
+    that a later export removes what a killed one left (``sweep_parts``)."""
+    return folder / f".{stem}.{os.getpid()}-{secrets.token_hex(6)}.part"
+
+
+def sweep_parts(folder: Path, stem: str) -> None:
+    """Remove the temporary files for ``stem`` that exports killed before they could remove
+    them left in ``folder`` (each may be as large as a whole backup): those whose process is gone."""
+    try:
+        leftovers = list(folder.glob(f".{glob.escape(stem)}.*.part"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        owner = leftover.name[len(stem) + 2:-len(".part")].split("-", 1)[0]
+        if owner.isascii() and owner.isdigit() and not _running(int(owner)):
+            leftover.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # no signal sent: only whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def write_file(path: Path, data: bytes) -> None:
@@ -297,6 +332,7 @@ class _Writer:
     def open(self) -> None:
         if self.format == "files":
             _make_folder(self._folder)
+            sweep_parts(self._folder, FOLDER_PART)
             return
         schema = None
         if self.format == "parquet":
@@ -386,7 +422,7 @@ class _Writer:
         """Write ``data`` to ``name`` in the folder through a temporary file renamed over it, so
         a link already there is replaced, not followed, and no half-written file is left. The
         file gets the umask's permissions, as the other exports (``mkstemp`` gives 0600)."""
-        temporary = self._folder / f".mcard-{secrets.token_hex(8)}.part"
+        temporary = part_path(self._folder, FOLDER_PART)
         try:
             with temporary.open("xb") as file:
                 file.write(data)

@@ -282,6 +282,24 @@ def test_an_export_that_fails_leaves_the_previous_backup_as_it_was(tmp_path, suf
     assert backup.read_bytes() == before and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("destination", ["backup.jsonl", "folder"])
+def test_an_export_removes_what_a_killed_export_left_beside_it(tmp_path, destination):
+    """An export killed (kill -9, a power cut) leaves its file beside the destination, each as
+    large as a whole backup, and nothing removed them. The next export to that destination
+    removes those whose process is gone and keeps a running export's."""
+    db = tmp_path / "cards.db"
+    mcard("add", "one", "two", db=db)
+    export_of = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = int(export_of.stdout)  # a process that has ended
+    folder, stem = (tmp_path, destination) if destination.endswith(".jsonl") else (tmp_path / destination, "mcard")
+    folder.mkdir(exist_ok=True)
+    killed, running = folder / f".{stem}.{gone}-0a1b2c.part", folder / f".{stem}.{os.getppid()}-3d4e5f.part"
+    for part in (killed, running):
+        part.write_bytes(b"half a backup")
+    mcard("export", str(tmp_path / destination), db=db)
+    assert not killed.exists() and running.exists()
+
+
 async def test_an_interrupted_export_leaves_the_previous_backup_as_it_was(tmp_path):
     db, backup = tmp_path / "cards.db", tmp_path / "backup.jsonl"
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
