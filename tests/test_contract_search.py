@@ -579,7 +579,7 @@ async def test_the_total_is_right_for_a_partial_a_full_and_an_empty_page(store, 
     ("after:2026-01-01T10.5", 6), ("fox before:2026-01-01T10:30.5Z", 11), ("after:2026-01-01T1030,25", 6),
     # a '*' the search would drop: inside a word, ending a phrase, inside quotes
     ("fox OR -draft", 7), ("fox -draft OR memo", 4), ("tag:x -draft OR memo", 6), ("fox rep*about", 7), ("fox txt.ex*", 10), ('fox "quick bro*"', 14), ("type:text/* ab**", 15),
-    ("type:text/plain fox type:image/png", 20), ("fox name:" + "x" * 5000, 9),
+    ("type:text/plain fox type:image/png", 20), ("fox name:" + "x" * 5000, 9), ("\ud800", 0), ("fox \udcff", 4),
 ])
 async def test_a_malformed_query_points_at_the_position(store, bad, position):
     with pytest.raises(ValidationError, match=f"position {position}"):

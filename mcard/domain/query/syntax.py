@@ -62,6 +62,10 @@ def parse_find(query: object) -> FindQuery:
         raise ValidationError(f"a query is a str, not {type(query).__name__}")
     if len(query) > MAX_QUERY:
         raise ValidationError(f"a query is at most {MAX_QUERY} characters")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"the query is not valid Unicode ({exc.reason}), at position {exc.start}") from None
     words = list(query)
     found: dict[str, list[object]] = {}
     for match in _ITEM.finditer(query):

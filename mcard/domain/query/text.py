@@ -422,7 +422,7 @@ class SearchSpec:
         try:
             query.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise ValidationError(f"search query is not valid Unicode: {exc.reason}") from exc
+            raise ValidationError(f"search query is not valid Unicode ({exc.reason}), at position {exc.start}") from None
         spec = cls(str(mode), query, case_sensitive)
         if mode == "words":
             spec.words  # parsed here, once: a malformed query fails before any work
