@@ -5,6 +5,7 @@ iterations, descriptors running out, and a store used from a second event loop."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -200,6 +201,46 @@ async def test_another_process_checkpointing_part_of_the_log_and_leaving_loses_n
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as reopened:
         assert await reopened.count() == 2 + 2000 + 1
     check_integrity(path)
+
+
+IDLE_STORE_SCRIPT = """
+import asyncio, sys
+from mcard import AsyncPersistenceWrapper, SQLiteConfig
+async def main():
+    async with AsyncPersistenceWrapper(SQLiteConfig(sys.argv[1])) as store:  # opened for writing
+        await store.wait_indexed()
+        await asyncio.sleep(1)  # writes pause: its background steps run
+asyncio.run(main())
+"""
+
+
+async def test_another_process_that_writes_nothing_neither_stops_the_store_nor_damages_the_file(tmp_path):
+    """A second process that opened the store for writing (a notebook, a sync with nothing to
+    copy) and wrote nothing still ran the checkpoint of a pause, copying the log up to the
+    snapshot an iteration of the first store held. The log kept its size and header, and the
+    other process left no lock: the first store took the file for overwritten in place,
+    refused every later write, and on closing wiped the log (every card written since its
+    last checkpoint lost, the file left damaged: "database disk image is malformed")."""
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(f"first {i}") for i in range(200)])
+        await store.wait_indexed()
+        await store.save_many([MCard(f"second {i}") for i in range(200)])
+        async with contextlib.aclosing(store.iterate(page_size=10)) as cards:
+            await anext(cards)  # a snapshot: the index's steps go on past it, no checkpoint meanwhile
+            await store.wait_indexed()
+            done = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-c", IDLE_STORE_SCRIPT, str(path)],
+                capture_output=True, text=True, timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+            await store.save_many([MCard(f"third {i}") for i in range(200)])
+        await store.save_many([MCard(f"fourth {i}") for i in range(200)])
+        assert await store.count() == 800
+    check_integrity(path)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as reopened:
+        assert await reopened.count() == 800
+        assert (await reopened.verify(progress=False)).ok
 
 
 def check_integrity(path: Path) -> None:

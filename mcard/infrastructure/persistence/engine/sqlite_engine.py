@@ -483,7 +483,7 @@ class SQLiteStore(BaseStore):
             return
         self._check_file(self._file)
         wal = self._file.wal_size()
-        if wal >= self._checkpoint_at:
+        if wal >= self._checkpoint_at and self._file.appended:
             wait = DEFAULT_SETTINGS["wal_reset_wait"] if wal >= DEFAULT_SETTINGS["wal_reset_bytes"] else 0
             step = DEFAULT_SETTINGS["checkpoint_bytes"]
             self._checkpoint_at = step if await self._checkpoint(wait) else wal + step // 2
@@ -530,7 +530,7 @@ class SQLiteStore(BaseStore):
             lambda: None,
         )
         if not more and not self._snapshots and self._file is not None and self._lost is None:
-            if self._file.wal_size() > 0:
+            if self._file.wal_size() > 0 and self._file.appended:
                 await self._checkpoint(0)
         return more
 

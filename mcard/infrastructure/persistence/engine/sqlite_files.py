@@ -193,7 +193,9 @@ class DatabaseFile:
         self._identity: Optional[FileIdentity] = None
         self._wal_header: Optional[bytes] = None  # None: to be read after the next write
         self._wal_written: Optional[int] = None  # the WAL's size after this store's last write
+        self._wal_before: tuple[int, bytes] = (0, b"")  # the WAL's size and header as a write began
         self.shared = False
+        self.appended = False  # whether the WAL may hold frames this store wrote, not checkpointed yet
 
     def opened(self) -> None:
         """Start watching, once the store's connections are open."""
@@ -208,12 +210,19 @@ class DatabaseFile:
     def writing(self) -> None:
         """Note a write of this store about to start: a WAL grown since its last one was
         written to by another process (or a write of this store not noted: taken alike)."""
-        if self._wal_written is not None and self.wal_size() != self._wal_written:
+        size = self.wal_size()
+        if self._wal_written is not None and size != self._wal_written:
             self.shared = True
+        self._wal_before = (size, self._read_wal_header())
 
     def written(self) -> None:
-        """Note a write of this store done (or a checkpoint it ran)."""
-        self._wal_written = self.wal_size()
+        """Note a write of this store done (or a checkpoint it ran): ``appended`` once the
+        write added frames to the WAL (it grew, or started over under a new header)."""
+        size = self.wal_size()
+        before_size, before_header = self._wal_before
+        if size > before_size or (size > 0 and self._read_wal_header() != before_header):
+            self.appended = True
+        self._wal_written = size
 
     def closed(self) -> None:
         if self._identity is None:
@@ -236,6 +245,8 @@ class DatabaseFile:
             _KNOWN_STATES[self._identity] = (stat.st_size, stat.st_mtime_ns)
         self._wal_header = None
         self.written()
+        if self._wal_written == 0:  # emptied: none of this store's frames is left in it
+            self.appended = False
 
     def changed(self) -> Optional[str]:
         """Why the file at the path is no longer the one opened, or None. Called after each
