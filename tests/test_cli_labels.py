@@ -132,3 +132,43 @@ def test_a_tag_holding_a_comma_or_a_quote_is_quoted_for_people(db):
     said = mcard("tag", notes, "a,b", "c", "it's", db=db).stdout.decode()
     assert said.rstrip().endswith("tags now: 'a,b', c, 'it''s'")
     assert "tags: 'a,b', c, 'it''s'" in mcard("info", notes, db=db).stdout.decode()
+
+
+REMOVED_WHILE_TAGGING = """
+import subprocess, sys
+from mcard.cli import main
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+rm, db, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+def removed_first(original):
+    async def write(self, *args, **kwargs):  # another process removes the card at this moment
+        subprocess.run([rm, "rm", "--db", db, argv[1] if argv[1] != "-" else sys.stdin_hash], check=True, capture_output=True)
+        return await original(self, *args, **kwargs)
+    return write
+AsyncPersistenceWrapper.tag = removed_first(AsyncPersistenceWrapper.tag)
+AsyncPersistenceWrapper.tag_many = removed_first(AsyncPersistenceWrapper.tag_many)
+sys.stdin_hash = sys.stdin.readline().strip() if argv[1] == "-" else None
+if argv[1] == "-":
+    import io
+    sys.stdin = io.StringIO(sys.stdin_hash + "\\n")
+sys.exit(main(argv))
+"""
+
+
+@pytest.mark.parametrize("how", ["one", "stdin"])
+def test_a_card_removed_while_it_is_tagged_is_not_found_not_bad_input(db, how):
+    """``tag`` looks the card up, then tags it: a removal by another process in between
+    failed the tag with the store's ValidationError, status 2 (bad usage or input), where a
+    card removed a moment earlier is status 1 (not found)."""
+    import subprocess
+    import sys
+
+    from tests.test_cli import MCARD
+
+    key = hash_of(db, "data.json")
+    argv = ["tag", key if how == "one" else "-", "raced", "--db", str(db)]
+    done = subprocess.run([sys.executable, "-c", REMOVED_WHILE_TAGGING, str(MCARD), str(db), *argv],
+                          capture_output=True, text=True, timeout=60, input=key + "\n" if how == "stdin" else None)
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"mcard: no card with hash {key}")
+    assert mcard("info", key, db=db, check=1).returncode == 1

@@ -4,11 +4,13 @@ content (its sightings and tags), and the names and tags every listing shows."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from mcard.domain.models.card import MCard, is_digest
+from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.shown import counted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
@@ -33,7 +35,8 @@ async def cmd_tag(args: argparse.Namespace) -> int:
     check_prefix(args.hash)
     async with writing_store(args, create=False) as store:
         card = await card_named(store, args.hash)
-        changed = await (store.tag if args.command == "tag" else store.untag)(card.hash, *args.tags)
+        async with _removed_meanwhile(store, [card.hash]):
+            changed = await (store.tag if args.command == "tag" else store.untag)(card.hash, *args.tags)
         tags = await store.tags(card.hash)
     verb = "added" if args.command == "tag" else "removed"
     emit({"hash": card.hash, verb: changed, "tags": tags},
@@ -53,14 +56,33 @@ async def _tag_listed(args: argparse.Namespace) -> int:
         stored = await store.get_many(whole) if whole else {}
         missing = [given for given in whole if given not in stored]
         if missing:
-            raise NotFound(f"no card with hash {missing[0]}" + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            raise _not_found(missing)
         hashes = [given if given in stored else (await card_named(store, given)).hash for given in typed]
         pairs = [(key, tag) for key in dict.fromkeys(hashes) for tag in args.tags]
-        changed = await (store.tag_many if args.command == "tag" else store.untag_many)(pairs)
+        async with _removed_meanwhile(store, hashes):
+            changed = await (store.tag_many if args.command == "tag" else store.untag_many)(pairs)
     cards = len(set(hashes))
     verb = "added" if args.command == "tag" else "removed"
     emit({"cards": cards, verb: changed}, f"{counted(cards, 'card')}: {changed} {verb}", args.json)
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _removed_meanwhile(store: AsyncPersistenceWrapper, hashes: Sequence[str]) -> AsyncIterator[None]:
+    """A tag refused because a card found a moment before was removed meanwhile (another
+    process): that card is not found (status 1), as when it was gone before, not bad input."""
+    try:
+        yield
+    except ValidationError:
+        stored = await store.get_many(list(dict.fromkeys(hashes)))
+        missing = [key for key in dict.fromkeys(hashes) if key not in stored]
+        if missing:
+            raise _not_found(missing, ": removed while it was being tagged") from None
+        raise
+
+
+def _not_found(missing: Sequence[str], why: str = "") -> NotFound:
+    return NotFound(f"no card with hash {missing[0]}" + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else "") + why)
 
 
 async def cmd_info(args: argparse.Namespace) -> int:
