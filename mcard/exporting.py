@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from mcard.importing import store_files
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper
 from mcard.reading import readable_cards
 from mcard.records import LABEL_FIELDS, label_fields
+from mcard.threads import run_to_the_end
 
 FORMATS: Final = ("csv", "jsonl", "parquet", "files")
 FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_algorithm")
@@ -533,7 +534,7 @@ async def export(
     result = ExportResult()
     complete = False
     try:
-        await _on_thread(writer.open)
+        await run_to_the_end(writer.open)
         from tqdm.auto import tqdm
 
         with tqdm(total=total, unit="card", desc="exporting cards", disable=None if progress is None else not progress) as bar:
@@ -546,26 +547,13 @@ async def export(
                     else:
                         result.refused.append(RefusedCard(card.hash, reason))
                 labels = await _labels(store, [card.hash for card in accepted])
-                await _on_thread(writer.write, accepted, labels)
+                await run_to_the_end(writer.write, accepted, labels)
                 result.exported += len(accepted)
                 bar.update(len(page))
         complete = True
     finally:
-        await _on_thread(writer.close, complete)
+        await run_to_the_end(writer.close, complete)
     return result
-
-
-async def _on_thread(call: Callable[..., None], *args: Any) -> None:
-    """``call(*args)`` on a worker thread, waited for to the end even when cancelled (then the
-    cancellation goes on): the writer's steps never overlap, and a cancelled export returns
-    only once its file beside the destination is removed."""
-    step = asyncio.ensure_future(asyncio.to_thread(call, *args))
-    try:
-        await asyncio.shield(step)
-    except asyncio.CancelledError:
-        await asyncio.wait([step])
-        step.exception()  # retrieved: the cancellation is what the caller is told
-        raise
 
 
 def not_the_store(store: AsyncPersistenceWrapper, destination: Path) -> None:

@@ -13,12 +13,12 @@ import json
 import os
 import stat
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Final, Optional, TypeVar
+from typing import Any, BinaryIO, Final, Optional
 
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
@@ -28,6 +28,7 @@ from mcard.domain.shown import counted, shown
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 from mcard.records import record_sightings, record_tags
+from mcard.threads import run_to_the_end
 
 DEFAULT_BATCH_FILES: Final = 500
 DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
@@ -40,7 +41,6 @@ UNREADABLE_FOLDER: Final = "unreadable folder"
 """A folder that cannot be listed (no permission, a path longer than the system takes)."""
 OWN_FILE: Final = "the store's own file"
 STDIN_NAME: Final = "standard input"
-T = TypeVar("T")
 UPLOAD: Final = "upload"
 """The source of a sighting of an uploaded file."""
 RECORD_FORMATS: Final = ("jsonl", "csv", "parquet")
@@ -730,20 +730,6 @@ def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max
         raise ValidationError(f"{name}: {exc}") from None
 
 
-async def _to_the_end(call: Callable[..., T], *args: Any) -> T:
-    """``call(*args)`` on a worker thread, waited for to the end even when cancelled (then the
-    cancellation goes on): a generator it runs is never closed while it runs there (which
-    raised ``ValueError: generator already executing`` in place of the interruption)."""
-    step = asyncio.ensure_future(asyncio.to_thread(call, *args))
-    try:
-        return await asyncio.shield(step)
-    except asyncio.CancelledError:
-        await asyncio.wait([step])
-        if not step.cancelled():
-            step.exception()  # retrieved: the cancellation is what the caller is told
-        raise
-
-
 @contextmanager
 def _closed_once_idle(cards: Generator[Any, None, None]) -> Iterator[None]:
     """Close ``cards`` (its file) at the end, unless a worker thread still runs it (a second
@@ -792,7 +778,7 @@ async def import_records(
     cards = _cards(source, format, store.config.max_content_size)
     with _closed_once_idle(cards), _progress_bar(unit="card", desc="restoring cards", disable=disable) as bar:
         while True:
-            chunk, error = await _to_the_end(_next_cards, cards, batch_size)
+            chunk, error = await run_to_the_end(_next_cards, cards, batch_size)
             if chunk:
                 seen = [sighting for item in chunk for sighting in item.sightings]
                 await summary.save(store, len(chunk), [item.card for item in chunk], seen)

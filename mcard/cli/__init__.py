@@ -111,7 +111,7 @@ async def _stoppable(command: Awaitable[Optional[int]]) -> Optional[int]:
         if task is not None:
             task.cancel()
 
-    installed = []
+    installed: list[int] = []
     for ending in _ENDINGS:
         try:
             loop.add_signal_handler(ending, stop, ending)

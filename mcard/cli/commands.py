@@ -39,7 +39,7 @@ from .lab import cmd_lab
 from .labelling import cmd_info, cmd_tag, labels_of
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, offset_of
 from .output import CardPrinter, emit, fail, note, quoted, safe, table
-from .resolving import NotFound, card_named
+from .resolving import card_named, no_card
 from .syncing import cmd_sync
 from .stores import reading_store, writing_store
 
@@ -230,7 +230,7 @@ async def cmd_rm(args: argparse.Namespace) -> int:
     missing = [typed for typed, full in resolved if full is None or full not in removed]
     emit({"removed": removed, "not_found": missing}, f"removed {len(removed)} of {len(args.hashes)}", args.json)
     if missing:
-        raise NotFound(f"no card with hash {', '.join(missing)}")
+        raise no_card(missing)
     return 0
 
 

@@ -17,7 +17,7 @@ from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.records import sighting_record
 
 from .output import emit, safe, table, tag_list
-from .resolving import HASH_HELP, NotFound, card_named
+from .resolving import HASH_HELP, card_named, no_card
 from .stores import reading_store, writing_store
 
 
@@ -56,7 +56,7 @@ async def _tag_listed(args: argparse.Namespace) -> int:
         stored = await store.get_many(whole) if whole else {}
         missing = [given for given in whole if given not in stored]
         if missing:
-            raise _not_found(missing)
+            raise no_card(missing)
         hashes = [given if given in stored else (await card_named(store, given)).hash for given in typed]
         pairs = [(key, tag) for key in dict.fromkeys(hashes) for tag in args.tags]
         async with _removed_meanwhile(store, hashes):
@@ -77,12 +77,8 @@ async def _removed_meanwhile(store: AsyncPersistenceWrapper, hashes: Sequence[st
         stored = await store.get_many(list(dict.fromkeys(hashes)))
         missing = [key for key in dict.fromkeys(hashes) if key not in stored]
         if missing:
-            raise _not_found(missing, ": removed while it was being tagged") from None
+            raise no_card(missing, ": removed while it was being tagged") from None
         raise
-
-
-def _not_found(missing: Sequence[str], why: str = "") -> NotFound:
-    return NotFound(f"no card with hash {missing[0]}" + (f" (nor {len(missing) - 1} more)" if len(missing) > 1 else "") + why)
 
 
 async def cmd_info(args: argparse.Namespace) -> int:

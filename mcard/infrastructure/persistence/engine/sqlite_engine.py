@@ -621,12 +621,17 @@ class SQLiteStore(BaseStore):
             return None
         if batcher.busy or file.wal_size() >= self._checkpoint_at:  # a checkpoint is due: a queued write runs it
             return None
+        began = False
+
         def before() -> None:
+            nonlocal began
+            began = True
             file.writing()
             self._check_file(file)
 
         stored = writer.insert(checked, before=before)
-        file.written()
+        if began:  # else nothing was written here: no write to note
+            file.written()
         if stored is None:
             return None
         if stored and batcher.noted_elsewhere():
