@@ -247,6 +247,37 @@ async def test_a_bulk_write_ended_to_break_a_deadlock_is_run_again(make_config, 
         assert set(await store.get_many([card.hash for card in cards])) == {card.hash for card in cards}
 
 
+async def test_a_bulk_write_run_again_after_a_deadlock_takes_its_cards_in_hash_order(make_config, admin, postgres_schema):
+    """Writers saving the same contents stamped with other times take them in other orders, and
+    each deadlock ends one of them. Run again in time order, a batch met the same deadlock
+    every time and failed after its last retry; run again in hash order, the order every
+    writer shares, it waits for the other writer instead, and is stored whole."""
+    schema = postgres_schema[1]
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    cards = [MCard(f"bulk {i}", g_time=start + timedelta(seconds=i)) for i in range(1500)]
+    oldest = max(cards[:750], key=lambda card: card.hash)
+    newest = min(cards[750:], key=lambda card: card.hash)
+    assert newest.hash < oldest.hash  # the other writer takes the two in hash order
+    insert = (f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+              " VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await admin.execute("SET deadlock_timeout = '20s'")  # the store's backend (1 s) finds each deadlock
+        writing = admin.transaction()
+        await writing.start()
+        try:
+            await admin.execute(insert, *card_row(newest))
+            saving = asyncio.ensure_future(store.save_many(cards))
+            for _ in range(sql.DEADLOCK_RETRIES + 1):
+                await wait_for_lock_wait(admin, schema)  # the store waits for the newest card
+                await admin.execute("SAVEPOINT other")
+                await admin.execute(insert, *card_row(oldest))  # a deadlock if the store holds the oldest
+                await admin.execute("ROLLBACK TO SAVEPOINT other")
+        finally:
+            await writing.rollback()
+        assert await saving == 1500
+        assert set(await store.get_many([card.hash for card in cards])) == {card.hash for card in cards}
+
+
 async def test_paging_sees_writes_made_by_other_stores_between_pages(make_config):
     """Page ends are remembered per store; the change stamp lives in the database, so a write
     through another store (another process, another machine) still moves the next page."""

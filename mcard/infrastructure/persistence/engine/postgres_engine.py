@@ -143,7 +143,7 @@ class PostgresStore(BaseStore):
     commit (a WAL flush) costs far more than a row. Other stores and processes write to the
     same table at the same time. A large batch is written in time order (the table's pages
     then hold cards of nearby times), so writers that share cards may deadlock: PostgreSQL
-    ends one transaction, which is run again (``postgres_sql.write_batch``).
+    ends one transaction, which is run again in hash order (``postgres_sql.write_batch``).
 
     ``list(limit, offset)`` remembers where each page ended with the change stamp it was read
     at (see ``postgres_sql``); the next page continues from there while the stamp is unchanged.

@@ -62,7 +62,7 @@ DEADLOCK_RETRIES: Final = 3
 """Times ``write_batch`` runs a transaction again that PostgreSQL ended to break a deadlock:
 writers that share cards at different times may take their keys in different orders
 (``insert``), and the one whose wait PostgreSQL ends first loses all of its transaction,
-nothing of it stored. (A ``timeout`` of the store at or under the server's ``deadlock_timeout``
+nothing of it stored; it runs again in hash order, which every such writer shares. (A ``timeout`` of the store at or under the server's ``deadlock_timeout``
 ends the wait first, as a lock timeout, which is not run again.)"""
 STORED_DIGEST: Final = (
     "CASE s.hash_algorithm WHEN 'sha256' THEN encode(sha256(s.content), 'hex')"
@@ -363,7 +363,8 @@ class _Skipped(Exception):
 
 
 async def insert(
-    conn: Connection, tables: Tables, cards: Sequence[MCard], stall: float, returning: bool = False
+    conn: Connection, tables: Tables, cards: Sequence[MCard], stall: float, returning: bool = False,
+    in_hash_order: bool = False,
 ) -> Any:
     """Insert the cards not stored yet (inside the caller's transaction): how many were new,
     or with ``returning`` the list of their hashes.
@@ -377,7 +378,9 @@ async def insert(
     cards of nearby times: a page of the newest cards then reads a few of them, not one
     per card (in hash order the 1,000 newest of a bulk load lay on ~1,000 pages). Writers that
     share cards may then take their keys in different orders: ``write_batch`` runs a
-    transaction PostgreSQL ended to break a deadlock again. A COPY that makes no progress
+    transaction PostgreSQL ended to break a deadlock again, ``in_hash_order``, the order every
+    writer of the same cards shares, so that it waits instead of meeting the same deadlock
+    again. A COPY that makes no progress
     for ``stall`` seconds is given up (``postgres_copy``).
 
     Only a card already stored may be left out: when fewer rows went in than cards were
@@ -393,7 +396,7 @@ async def insert(
         result = _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
                           else await conn.execute(tables.insert, *columns), returning)
         return await _all_stored(conn, tables, ordered, result)
-    oldest_first = sorted(first.values(), key=_time_and_hash)
+    oldest_first = [first[key] for key in sorted(first)] if in_hash_order else sorted(first.values(), key=_time_and_hash)
     try:
         async with conn.transaction():  # a savepoint
             status = await copy.copy_in(conn, tables.names, oldest_first, card_row, stall, COLUMN_LIST)
@@ -409,7 +412,7 @@ async def insert(
     await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), oldest_first, card_row, stall)
     statement = (
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
-        f" ORDER BY g_time, hash ON CONFLICT (hash) DO NOTHING{suffix}"
+        f" ORDER BY {'hash' if in_hash_order else 'g_time, hash'} ON CONFLICT (hash) DO NOTHING{suffix}"
     )
     result = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
     return await _all_stored(conn, tables, oldest_first, result, copied=True)
@@ -488,7 +491,7 @@ async def write_batch(
     for attempt in range(DEADLOCK_RETRIES + 1):
         try:
             async with conn.transaction():
-                await _write_requests(conn, tables, live, slot, stall)
+                await _write_requests(conn, tables, live, slot, stall, in_hash_order=attempt > 0)
             return
         except Exception as exc:
             if getattr(exc, "sqlstate", None) != DEADLOCK or attempt == DEADLOCK_RETRIES:
@@ -502,13 +505,13 @@ async def write_batch(
 
 
 async def _write_requests(
-    conn: Connection, tables: Tables, live: Sequence[WriteRequest], slot: int, stall: float
+    conn: Connection, tables: Tables, live: Sequence[WriteRequest], slot: int, stall: float, in_hash_order: bool
 ) -> None:
-    """``write_batch``'s work, inside its transaction."""
+    """``write_batch``'s work, inside its transaction (inserts ``in_hash_order``: see ``insert``)."""
     if len(live) == 1 and live[0].operation in ("insert", "delete"):
         request = live[0]
         if request.operation == "insert":
-            request.result = await insert(conn, tables, request.payload, stall)
+            request.result = await insert(conn, tables, request.payload, stall, in_hash_order=in_hash_order)
         else:
             request.result = await delete(conn, tables, request.payload)
     else:
@@ -518,7 +521,7 @@ async def _write_requests(
             if live[start].operation in ("insert", "delete"):
                 while end < len(live) and live[end].operation == live[start].operation:
                     end += 1
-                await _merged(conn, tables, live[start:end], stall)
+                await _merged(conn, tables, live[start:end], stall, in_hash_order)
             else:
                 await _tag(conn, tables, live[start])
             start = end
@@ -582,9 +585,12 @@ async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
     request.result = _affected(status)
 
 
-async def _merged(conn: Connection, tables: Tables, run: Sequence[WriteRequest], stall: float) -> None:
+async def _merged(
+    conn: Connection, tables: Tables, run: Sequence[WriteRequest], stall: float, in_hash_order: bool
+) -> None:
     if run[0].operation == "insert":
-        changed = set(await insert(conn, tables, [card for r in run for card in r.payload], stall, True))
+        payload = [card for r in run for card in r.payload]
+        changed = set(await insert(conn, tables, payload, stall, True, in_hash_order))
         keys = [[card.hash for card in request.payload] for request in run]
     else:
         changed = set(await delete(conn, tables, list({key for r in run for key in r.payload}), True))

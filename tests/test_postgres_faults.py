@@ -1,4 +1,4 @@
-"""Faults a user trial met on the PostgreSQL engine, each produced for real: connections the
+"""Faults of a PostgreSQL store in use, each produced for real: connections the
 server closed while idle, a stored time no card can have, a card removed while it is tagged,
 the URL's ``application_name``, and another application's tables beside a card store's."""
 
