@@ -534,6 +534,7 @@ NOT_UTF8 = b"\xffsecret-text"
 
 @pytest.mark.parametrize("read", [
     "get", "get_many", "list", "iterate", "list by type", "search", "search any case", "search words", "find",
+    "search regex", "search regex, a page",
 ])
 async def test_a_text_row_that_is_not_utf8_is_a_storage_error_and_verify_names_it(make_config, admin, postgres_schema, read):
     """A row another tool wrote: every read that meets it fails in one line, without quoting it."""
@@ -554,6 +555,8 @@ async def test_a_text_row_that_is_not_utf8_is_a_storage_error_and_verify_names_i
             "search": lambda: store.search("secret-text"),
             "search any case": lambda: store.search("SECRET", case_sensitive=False),
             "search words": lambda: store.search("secret", mode="words"),
+            "search regex": lambda: store.search("secret-te?xt", mode="regex"),
+            "search regex, a page": lambda: store.search(r"\w+-", 5, mode="regex"),
             "find": lambda: store.find("type:text/plain"),
         }
         with pytest.raises(UnreadableCardError, match="not valid UTF-8") as caught:

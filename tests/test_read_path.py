@@ -55,7 +55,8 @@ async def test_unlimited_and_limited_searches_agree(tmp_path):
         assert await store.search("needle", limit=100) == expected
 
 
-@pytest.mark.parametrize("read", ["get", "list", "iterate", "search", "list by type", "iterate by type"])
+@pytest.mark.parametrize("read", ["get", "list", "iterate", "search", "search regex", "search regex, a page",
+                                  "list by type", "iterate by type"])
 @pytest.mark.parametrize("repeat", [50, 5000], ids=["small", "read as a blob"])
 async def test_damaged_text_is_a_storage_error_that_does_not_quote_it(tmp_path, read, repeat):
     path = tmp_path / "cards.db"
@@ -77,6 +78,10 @@ async def test_damaged_text_is_a_storage_error_that_does_not_quote_it(tmp_path, 
                 await store.list(content_type="text/plain")
             elif read == "iterate by type":
                 [c async for c in store.iterate(content_type="text/plain")]
+            elif read == "search regex":
+                await store.search("secret-(secret)+", mode="regex")
+            elif read == "search regex, a page":
+                await store.search(r"\w+-", 5, mode="regex")
             else:
                 await store.search("secret-secret")
         assert "secret" not in str(caught.value)

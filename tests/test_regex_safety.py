@@ -141,10 +141,11 @@ def test_a_snippet_whose_matches_take_too_long_is_shown_unmarked():
 
 
 def test_a_bytes_card_that_is_utf8_is_checked_as_text_and_other_bytes_are_not():
+    """Bytes that are not UTF-8 are told apart (None): a bytes card, or a damaged text."""
     run = SearchSpec.of("é+", "regex").regex_run(30)
     try:
-        assert asyncio.run(run.found(["café", "cafe", "é".encode(), b"\xff\xe9", "ée".encode("utf-16")])) == [
-            True, False, True, False, False]
+        assert asyncio.run(run.found(["café", "cafe", "é".encode(), b"\xff\xe9", "ée".encode("utf-16"), None])) == [
+            True, False, True, None, None, False]
     finally:
         run.close()
 

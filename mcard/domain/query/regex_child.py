@@ -4,7 +4,8 @@ standard library alone, started as ``python -I -S regex_child.py``.
 It reads requests from stdin and answers on stdout, each message an 8-byte little-endian
 length and a pickle. A request is ``(kind, pattern, flags, seconds, contents)``; the answer is,
 per content (a text, or bytes that are text when UTF-8), whether the pattern is found in it
-(kind ``"search"``) or the spans of its first matches (``"spans"``).
+(kind ``"search"``: None for bytes that are not UTF-8) or the spans of its first matches
+(``"spans"``).
 
 Python's ``re`` holds the GIL for a whole match, so a pattern that takes exponential time would
 stall every thread of the process that runs it; here it stalls only this child, which the
@@ -42,11 +43,19 @@ def text_of(content: object) -> str | None:
         return None
 
 
+def found(regex: re.Pattern[str], content: object) -> bool | None:
+    """Whether ``regex`` is found in a content; None when it is bytes that are not UTF-8 (the
+    caller tells a bytes card, which such a pattern never matches, from a damaged text)."""
+    text = text_of(content)
+    if text is None:
+        return None if isinstance(content, bytes) else False
+    return regex.search(text) is not None
+
+
 def answer(kind: str, regex: re.Pattern[str], contents: list[object]) -> list[object]:
-    texts = map(text_of, contents)
     if kind == "search":
-        return [text is not None and regex.search(text) is not None for text in texts]
-    return [[] if text is None else spans_of(regex, text) for text in texts]
+        return [found(regex, content) for content in contents]
+    return [[] if text is None else spans_of(regex, text) for text in map(text_of, contents)]
 
 
 def read_message(stream: BinaryIO) -> object:

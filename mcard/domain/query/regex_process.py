@@ -207,8 +207,9 @@ class RegexRun:
         self._stopped_because: Optional[str] = None
 
     def run(self, kind: str, contents: Sequence[Content]) -> list[Any]:
-        """Per content (bytes are decoded as UTF-8 by the child, and match nothing when they
-        are not), whether it matches (``"search"``) or where (``"spans"``); blocking, the
+        """Per content (bytes are decoded as UTF-8 by the child), whether it matches
+        (``"search"``: None for bytes that are not UTF-8) or where (``"spans"``: none in such
+        bytes); blocking, the
         time limit kept by a timer that kills the child."""
         timer = threading.Timer(self._remaining(), self._expire)
         timer.start()
@@ -220,8 +221,9 @@ class RegexRun:
         finally:
             timer.cancel()
 
-    async def found(self, contents: Sequence[Content]) -> list[bool]:
-        """Per content, whether it is text (or UTF-8 bytes) that matches. A thread of this
+    async def found(self, contents: Sequence[Content]) -> list[Optional[bool]]:
+        """Per content, whether it is text (or UTF-8 bytes) that matches; None for bytes that
+        are not UTF-8 (a bytes card matches nothing, a text is damaged). A thread of this
         module's own waits on the child (never one that other work needs), so the event loop
         goes on meanwhile; the loop keeps the time limit."""
         waiting = asyncio.get_running_loop().run_in_executor(_waiters(), self._exchange_all, "search", contents)

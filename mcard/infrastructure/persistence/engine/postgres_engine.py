@@ -648,12 +648,19 @@ class PostgresStore(BaseStore):
     async def _regex_matches(self, run: RegexRun, rows: list[Any]) -> list[MCard]:
         """The cards of ``rows`` the regular expression of ``run`` matches, newest first: their
         stored contents checked in a child process, as ``re`` holds the GIL for as long as a
-        match takes; only the matches become cards."""
+        match takes; only the matches become cards. A text that is not UTF-8 (a row another
+        tool wrote) is met as every other read meets it (``_readable``)."""
         contents = await asyncio.to_thread(lambda: [row[1] for row in rows])  # COLUMNS: content second
         hits = await run.found(contents)
-        return await asyncio.to_thread(lambda: sorted(
-            (row_card(row) for row, hit in zip(rows, hits) if hit), key=lambda card: (card.g_time, card.hash), reverse=True
-        ))
+
+        def matching() -> list[MCard]:
+            for row, hit in zip(rows, hits):
+                if hit is None and row[2]:  # is_text
+                    row[1].decode("utf-8")
+            cards = (row_card(row) for row, hit in zip(rows, hits) if hit)
+            return sorted(cards, key=lambda card: (card.g_time, card.hash), reverse=True)
+
+        return await asyncio.to_thread(matching)
 
     async def _facets(
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec], left_out: Optional[SearchSpec] = None

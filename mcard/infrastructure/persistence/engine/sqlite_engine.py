@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
-from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, StorageError, ValidationError
+from mcard.domain.models.exceptions import (
+    HeldByDamagedError, NoCardStoreError, StorageError, UnreadableCardError, ValidationError,
+)
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec
 from mcard.domain.query.regex_process import RegexRun
@@ -26,7 +28,7 @@ from . import sqlite_sql as sql
 from .base_engine import BaseStore, PageKey, StoreStats, check_card, check_hash
 from .card_rows import Row
 from .hash_ranges import RangeDigest
-from .integrity import DamagedCard, Repair
+from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair
 from .page_marks import PageMarks
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
@@ -368,8 +370,9 @@ class SQLiteStore(BaseStore):
             yield reader
         finally:
             try:
-                await reader.rollback()
-                ended = not reader.cursors_open
+                if reader in self._readers:  # else the store was closed meanwhile, and closes it
+                    await reader.rollback()
+                    ended = not reader.cursors_open
             finally:
                 self._lent.discard(reader)
                 if not ended and reader in self._readers:  # it may still read the old snapshot
@@ -726,7 +729,7 @@ class SQLiteStore(BaseStore):
         try:
             rows = await worker.fetch_more(cursor, size)
             while rows:
-                checking = asyncio.ensure_future(_regex_hits(worker, run, rows))
+                checking = asyncio.ensure_future(_regex_hits(worker, run, rows, self._where))
                 more = len(rows) == size
                 size = min(size * 4, search.REGEX_ROWS)
                 following = await worker.fetch_more(cursor, size) if more else []
@@ -806,17 +809,25 @@ class _SnapshotCursor:
             await self._store._end_snapshot(self._worker)
 
 
-async def _regex_hits(worker: SQLiteWorker, run: RegexRun, rows: list[tuple[int, Any, int]]) -> list[bool]:
+async def _regex_hits(
+    worker: SQLiteWorker, run: RegexRun, rows: list[tuple[int, Any, int, Any]], where: str
+) -> list[bool]:
     """Per candidate row of ``search.regex_candidates``, whether the regular expression matches
-    its content: the contents read with the rows at once, those left out a batch at a time."""
+    its content: the contents read with the rows at once, those left out a batch at a time.
+    A text that is not UTF-8 (a row another tool wrote) is an ``UnreadableCardError``, as
+    every other read that meets it."""
     hits = [False] * len(rows)
+
+    def note(places: list[int], found: list[Optional[bool]]) -> None:
+        for place, hit in zip(places, found):
+            if hit is None and rows[place][3]:
+                raise UnreadableCardError(f"{where}: {NOT_UTF8_TEXT}")
+            hits[place] = bool(hit)
+
     read = [place for place, row in enumerate(rows) if row[1] is not None]
-    for place, hit in zip(read, await run.found([rows[place][1] for place in read])):
-        hits[place] = hit
+    note(read, await run.found([rows[place][1] for place in read]))
     for batch in search.large_batches(rows):
-        contents = await search.contents_of(worker, [rows[place][0] for place in batch])
-        for place, hit in zip(batch, await run.found(contents)):
-            hits[place] = hit
+        note(batch, await run.found(await search.contents_of(worker, [rows[place][0] for place in batch])))
     return hits
 
 

@@ -317,7 +317,7 @@ one), so a chunk of candidates never holds many large contents at once."""
 
 
 def regex_candidates(db: SQLiteWorker, spec: SearchSpec, filters: Filters, newest_first: bool) -> Awaitable[Any]:
-    """A cursor over (id, content as bytes (a text's UTF-8), size) of every card that may
+    """A cursor over (id, content as bytes (a text's UTF-8), size, is_text) of every card that may
     match the regular expression ``spec`` and passes ``filters``, in no order or
     ``newest_first``. A content larger than ``BLOB_READ_FROM`` is NULL, read by ``contents_of``
     (a chunk of rows stays small, and a sort never holds it). The engine checks each content in
@@ -325,7 +325,7 @@ def regex_candidates(db: SQLiteWorker, spec: SearchSpec, filters: Filters, newes
     params: list[object] = []
     content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE CAST(card.content AS BLOB) END"
     order = NEWEST_FIRST if newest_first else ""
-    return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size FROM card"
+    return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size, card.is_text FROM card"
                      f" WHERE {matched(spec, filters, params)}{order}", params)
 
 
@@ -333,16 +333,17 @@ def regex_walk(db: SQLiteWorker, walk: Walk, filters: Filters) -> Awaitable[Any]
     """``regex_candidates`` newest first, from a ``walk`` down the time index (``walk_rows``)."""
     params: list[object] = []
     content = f"CASE WHEN card.size > {BLOB_READ_FROM} THEN NULL ELSE CAST(card.content AS BLOB) END"
-    return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size FROM ({walked_rows(walk, filters, params)}) AS card"
+    return db.cursor(f"SELECT card.id AS regex_id, {content}, card.size, card.is_text"
+                     f" FROM ({walked_rows(walk, filters, params)}) AS card"
                      f" WHERE card.content IS NOT NULL{also(filters, params)}", params)
 
 
-def large_batches(rows: list[tuple[int, Any, int]]) -> list[list[int]]:
+def large_batches(rows: list[tuple[int, Any, int, Any]]) -> list[list[int]]:
     """The places in ``rows`` of those whose content was left out, in groups of
     ``LARGE_CONTENTS_BYTES``."""
     batches: list[list[int]] = []
     size = LARGE_CONTENTS_BYTES
-    for place, (_, content, card_size) in enumerate(rows):
+    for place, (_, content, card_size, _) in enumerate(rows):
         if content is not None:
             continue
         if card_size.__class__ is not int:  # another tool's row (``verify`` names it): a batch of its own
