@@ -93,6 +93,24 @@ def test_the_lab_database_is_what_its_kernels_open_even_with_a_url_in_the_enviro
     assert opened.stdout.strip() == str(tmp_path / "cards.db")
 
 
+@pytest.mark.parametrize(("named", "file", "algorithm"), [
+    ("sqlite:///cards.db?hash_algorithm=blake2b", "cards.db", "blake2b"),
+    ("sqlite:///my%20cards.db", "my cards.db", "sha256"),
+])
+def test_a_relative_sqlite_url_names_the_same_file_for_the_kernels(tmp_path, monkeypatch, named, file, algorithm):
+    """Kernels run in the tutorials' folder: a relative ``sqlite:///`` URL reaches them as the
+    file it names from where ``mcard lab`` was started, with its options."""
+    monkeypatch.chdir(tmp_path)
+    tutorials = tmp_path / "tutorials"
+    tutorials.mkdir()
+    env = lab_command(named, [], tutorials)[1]
+    opened = subprocess.run(
+        [sys.executable, "-c", "import mcard; c = mcard.default_config(); print(c.location); print(c.hash_algorithm)"],
+        cwd=tutorials, env=env, capture_output=True, text=True, check=True,
+    )
+    assert opened.stdout.splitlines() == [str(tmp_path / file), algorithm]
+
+
 def test_the_first_run_copies_the_tutorials_to_the_user_data_folder(tmp_path):
     done = run_lab(tmp_path, "--db", "cards.db")
     folder = tmp_path / "data" / "mcard" / "tutorials"

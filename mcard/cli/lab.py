@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 from mcard.domain.models.exceptions import ConfigurationError
 from mcard.extras import install_command
@@ -27,11 +28,10 @@ from .stores import db_target
 
 def lab_command(target: str, extra: list[str], folder: Path) -> tuple[list[str], dict[str, str]]:
     """``jupyter lab`` on ``folder``, and its environment: notebooks find the database in
-    ``$MCARD_DB_PATH``, made absolute (``~`` expanded) since kernels run in the notebooks' folder;
-    ``$MCARD_DB_URL``, which notebooks would read first, is left out (``target`` came from it
-    when no database was named)."""
-    if "://" not in target and target != MEMORY_PATH:
-        target = str(Path(target).expanduser().resolve())
+    ``$MCARD_DB_PATH``, made absolute (``~`` expanded; a ``sqlite:///`` URL's file too) since
+    kernels run in the notebooks' folder; ``$MCARD_DB_URL``, which notebooks would read first,
+    is left out (``target`` came from it when no database was named)."""
+    target = absolute_target(target)
     command = [sys.executable, "-m", "jupyter", "lab", "--ip", "127.0.0.1", f"--ServerApp.root_dir={folder}"]
     if not os.environ.get("DISPLAY"):
         command.append("--no-browser")
@@ -39,6 +39,23 @@ def lab_command(target: str, extra: list[str], folder: Path) -> tuple[list[str],
         command.append("--allow-root")
     environment = {name: value for name, value in os.environ.items() if name != DB_URL_ENV}
     return command + extra, {**environment, DB_PATH_ENV: target}
+
+
+def absolute_target(target: str) -> str:
+    """``target`` with its SQLite file named by an absolute path (``~`` expanded), as a path or,
+    for a ``sqlite:///`` URL, as a URL keeping its options; other targets as they are."""
+    if target == MEMORY_PATH:
+        return target
+    if "://" not in target:
+        return str(Path(target).expanduser().resolve())
+    parts = urlsplit(target)
+    if parts.scheme != "sqlite" or parts.netloc:
+        return target
+    named = unquote(parts.path[1:])
+    if named == MEMORY_PATH:
+        return target
+    path = Path(named).expanduser().resolve()
+    return f"sqlite:///{quote(str(path))}" + (f"?{parts.query}" if parts.query else "")
 
 
 async def cmd_lab(args: argparse.Namespace) -> int:
