@@ -27,7 +27,7 @@ from mcard.domain.models.sighting import Sighting, as_label
 from mcard.domain.shown import counted, shown
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
-from mcard.records import record_sightings, record_tags
+from mcard.records import aware_time, record_sightings, record_tags
 from mcard.threads import run_to_the_end
 
 DEFAULT_BATCH_FILES: Final = 500
@@ -598,16 +598,11 @@ def _check_stated(record: dict[str, object], card: MCard) -> None:
 def _g_time(record: dict[str, object]) -> datetime:
     """A record's ``g_time``: an ISO 8601 text (JSON Lines, CSV) or a timestamp (Parquet)."""
     value = record.get("g_time")
-    if isinstance(value, datetime):
-        return value
     if value is None or value == "":
         raise ValidationError("the record has no g_time")
-    if not isinstance(value, str):
+    if not isinstance(value, (str, datetime)):
         raise ValidationError(f"g_time is an ISO 8601 text, not {type(value).__name__}")
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(f"g_time is not an ISO 8601 time: {value!r}") from None
+    return aware_time(value, "g_time")
 
 
 def records_format(source: str | os.PathLike[str] | BinaryIO, format: Optional[str] = None) -> str:

@@ -55,15 +55,27 @@ def _listed(record: dict[str, Any], field: str) -> list[Any]:
     return value
 
 
+def aware_time(value: str | datetime, field: str) -> datetime:
+    """A record's time, ISO 8601 text (JSON Lines, CSV) or a timestamp (Parquet), which must
+    carry its UTC offset: without one it could be any time zone's."""
+    if isinstance(value, datetime):
+        moment, shown = value, value.isoformat()
+    else:
+        try:
+            moment, shown = datetime.fromisoformat(value.replace("Z", "+00:00")), value
+        except ValueError:
+            raise ValidationError(f"{field} is not an ISO 8601 time: {value!r}") from None
+    if moment.utcoffset() is None:
+        raise ValidationError(f"{field} {shown!r} has no UTC offset: add one, such as Z for UTC")
+    return moment
+
+
 def _time(value: object, field: str) -> Optional[datetime]:
-    if value is None or isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, (str, datetime)):
         raise ValidationError(f"a sighting's {field} is an ISO 8601 time, not {type(value).__name__}")
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(f"a sighting's {field} is not an ISO 8601 time: {value!r}") from None
+    return aware_time(value, f"a sighting's {field}")
 
 
 def record_tags(record: dict[str, Any]) -> list[str]:

@@ -71,6 +71,18 @@ def a_file(tmp_path: Path) -> Path:
     return path
 
 
+def naive_parquet(tmp_path: Path) -> str:
+    """Records another tool wrote to Parquet with times of no time zone."""
+    from datetime import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "naive.parquet"
+    pq.write_table(pa.table({"content": ["x"], "g_time": pa.array([datetime(2026, 1, 1, 10)], pa.timestamp("us"))}), path)
+    return str(path)
+
+
 Args = Callable[[Path], list[str]]
 CASES: list[tuple[str, Args, int, str]] = [
     # import --records: the file named on the command line is missing or malformed
@@ -86,7 +98,9 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("records-g_time-a-number", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", g_time=1796391308)))], 2, "g_time is an ISO 8601 text, not int"),
     ("records-uppercase-hash", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", hash=hashlib.sha256(b"x").hexdigest().upper())))], 2, "is not lowercase"),
     ("records-empty-content", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("")))], 2, "line 1: the record's content is empty"),
-    ("records-csv-naive-g_time", lambda t: ["import", "--records", records_file(t, "r.csv", b"content,g_time\nx,2026-01-01T00:00:00Z\nz,2026-01-01\n")], 2, "line 3: g_time must be timezone-aware"),
+    ("records-csv-naive-g_time", lambda t: ["import", "--records", records_file(t, "r.csv", b"content,g_time\nx,2026-01-01T00:00:00Z\nz,2026-01-01\n")], 2, "line 3: g_time '2026-01-01' has no UTC offset: add one, such as Z for UTC"),
+    ("records-naive-sighting-mtime", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", sightings=[{"name": "x.txt", "mtime": "2026-01-01T10:00:00", "seen_at": "2026-01-02T00:00:00Z"}])))], 2, "line 1: a sighting's mtime '2026-01-01T10:00:00' has no UTC offset"),
+    ("records-parquet-naive-g_time", lambda t: ["import", "--records", naive_parquet(t)], 2, "row 1: g_time '2026-01-01T10:00:00' has no UTC offset"),
     ("records-not-parquet", lambda t: ["import", "--records", records_file(t, "r.parquet", b"not parquet at all")], 2, "not a readable Parquet file"),
     ("records-unknown-suffix", lambda t: ["import", "--records", records_file(t, "r.txt", b"{}")], 2, "records are read from"),
     ("records-missing-file", lambda t: ["import", "--records", str(t / "missing.jsonl")], 2, "missing.jsonl: No such file or directory"),
