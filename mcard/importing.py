@@ -706,11 +706,19 @@ def restored(record: object) -> Restored:
     return Restored(card, record_sightings(record, card.hash), record_tags(record))
 
 
+def _source_name(source: str | os.PathLike[str] | BinaryIO) -> str | os.PathLike[str]:
+    """What an error calls ``source``: its path, an open file's name, else standard input."""
+    if isinstance(source, (str, os.PathLike)):
+        return source
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) and not name.startswith("<") else STDIN_NAME
+
+
 def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max_size: int) -> Generator[Restored, None, None]:
     """The cards of an export's records, each within ``max_size`` bytes (the store's limit: a
     card over it would fail the whole batch it is saved in, unnamed); an error names the file
     and the record."""
-    name = source if isinstance(source, (str, os.PathLike)) else STDIN_NAME
+    name = _source_name(source)
     try:
         for where, record in read_records(source, format):
             try:

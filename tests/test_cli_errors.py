@@ -302,6 +302,16 @@ async def test_import_records_from_python_stores_every_record_before_the_bad_one
         assert await store.count() == 7
 
 
+async def test_a_records_stream_opened_from_a_file_is_named_by_its_file(tmp_path):
+    """It was called standard input, which a notebook's open(path, "rb") is not."""
+    path = records_file(tmp_path, "backup.jsonl", lines(record("fine"), record("x", g_time="")))
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        with open(path, "rb") as stream, pytest.raises(ValidationError) as raised:
+            await import_records(store, stream, progress=False)
+        assert str(raised.value) == f"{path}: line 2: the record has no g_time"
+        assert await store.count() == 1
+
+
 def test_a_record_over_the_stores_size_limit_is_named_and_the_records_before_it_are_kept(tmp_path):
     """It failed the whole batch it was saved in (up to 999 records before it lost), unnamed."""
     db = f"sqlite:///{tmp_path / 'small.db'}?max_content_size=20"
