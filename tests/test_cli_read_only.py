@@ -167,6 +167,27 @@ def test_reading_commands_do_not_create_a_postgres_schema(postgres_schema, tmp_p
     assert json.loads(mcard_at("ls", "--json").stdout)[0]["hash"] == HASH
 
 
+def changing_commands() -> list[list[str]]:
+    """Commands that change cards but create no store: they need one that holds cards."""
+    return [["rm", HASH], ["tag", HASH, "x"], ["untag", HASH, "x"], ["verify", "--remove"]]
+
+
+def test_changing_commands_create_no_sqlite_store(tmp_path):
+    db = tmp_path / "missing" / "cards.db"
+    for args in changing_commands():
+        assert_refused(run(str(db), args, cwd=tmp_path), "no card store here (no such file)")
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.postgres
+def test_changing_commands_create_no_postgres_schema(postgres_schema, tmp_path):
+    """They created the schema and its tables, then said no card had the hash (status 1)."""
+    server, schema = postgres_schema
+    for args in changing_commands():
+        assert_refused(run(f"{server}?schema={schema}", args, cwd=tmp_path), "no card store here (no such table)")
+    assert not schema_exists(server, schema)
+
+
 def test_a_folder_no_one_may_write_in_is_named_as_the_cause(users_folder):
     """Reading a database in WAL mode needs its -shm file beside it: when the folder is read
     only, the message names the folder, not only the file."""

@@ -41,7 +41,7 @@ from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, off
 from .output import CardPrinter, emit, fail, note, quoted, safe, table
 from .resolving import card_named, no_card
 from .syncing import cmd_sync
-from .stores import reading_store, writing_store
+from .stores import existing_store, reading_store, writing_store
 
 STDIO: Final = "-"
 LIST_FETCH: Final = 64
@@ -224,7 +224,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
 async def cmd_rm(args: argparse.Namespace) -> int:
     for typed in args.hashes:
         check_prefix(typed)
-    async with writing_store(args, create=False) as store:
+    async with existing_store(args) as store:
         resolved = [(typed, await store.resolve(typed)) for typed in args.hashes]
         removed = [full for _, full in resolved if full is not None and await store.remove(full)]
     missing = [typed for typed, full in resolved if full is None or full not in removed]
@@ -261,7 +261,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     """Re-hash every card; with ``--remove``, mend the damaged ones whose content is whole and
     delete the others it found."""
     repaired = removed = 0
-    async with writing_store(args, create=False) if args.remove else reading_store(args) as store:
+    async with existing_store(args) if args.remove else reading_store(args) as store:
         report = await store.verify(progress=sys.stderr.isatty())
         if args.remove:
             repaired = await store.repair_damaged(report.damaged)

@@ -18,7 +18,7 @@ from mcard.records import sighting_record
 
 from .output import emit, safe, table, tag_list
 from .resolving import HASH_HELP, card_named, no_card
-from .stores import reading_store, writing_store
+from .stores import existing_store, reading_store
 
 
 async def labels_of(store: AsyncPersistenceWrapper, cards: Sequence[MCard]) -> list[dict[str, Any]]:
@@ -33,7 +33,7 @@ async def cmd_tag(args: argparse.Namespace) -> int:
     if args.hash == "-":
         return await _tag_listed(args)
     check_prefix(args.hash)
-    async with writing_store(args, create=False) as store:
+    async with existing_store(args) as store:
         card = await card_named(store, args.hash)
         async with _removed_meanwhile(store, [card.hash]):
             changed = await (store.tag if args.command == "tag" else store.untag)(card.hash, *args.tags)
@@ -51,7 +51,7 @@ async def _tag_listed(args: argparse.Namespace) -> int:
     typed = list(dict.fromkeys(line.strip().lower() for line in sys.stdin.read().splitlines() if line.strip()))
     for given in typed:
         check_prefix(given)
-    async with writing_store(args, create=False) as store:
+    async with existing_store(args) as store:
         whole = [given for given in typed if is_digest(given, store.config.hash_algorithm)]
         stored = await store.get_many(whole) if whole else {}
         missing = [given for given in whole if given not in stored]

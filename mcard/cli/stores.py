@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
+from collections.abc import AsyncIterator
 
-from mcard.domain.models.exceptions import NoCardStoreError
+from mcard.domain.models.exceptions import NoCardStoreError, StorageError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_of
 from mcard.infrastructure.persistence.engine_config import (
     DB_PATH_ENV,
     DEFAULT_DB_FILENAME,
+    EngineConfig,
     SQLiteConfig,
 )
 
@@ -26,10 +30,34 @@ def reading_store(args: argparse.Namespace) -> AsyncPersistenceWrapper:
     return AsyncPersistenceWrapper(config_of(db_target(args), read_only=True))
 
 
-def writing_store(args: argparse.Namespace, *, create: bool = True) -> AsyncPersistenceWrapper:
-    """The store, opened for writing; created when missing, unless ``create`` is false (a
-    missing SQLite file is then a ``StorageError``, and no file is made)."""
+def writing_store(args: argparse.Namespace) -> AsyncPersistenceWrapper:
+    """The store, opened for writing; created when missing."""
+    return AsyncPersistenceWrapper(config_of(db_target(args)))
+
+
+@contextlib.asynccontextmanager
+async def existing_store(args: argparse.Namespace) -> AsyncIterator[AsyncPersistenceWrapper]:
+    """The store, opened for writing where there is one: a missing one (no SQLite file, no
+    table on another engine) is a ``NoCardStoreError``, and nothing is created."""
     config = config_of(db_target(args))
-    if not create and isinstance(config, SQLiteConfig) and not config.in_memory and not config.path.exists():
-        raise NoCardStoreError(f"{config.location}: no card store here (no such file)")
-    return AsyncPersistenceWrapper(config)
+    if isinstance(config, SQLiteConfig):
+        if not config.in_memory and not config.path.exists():
+            raise NoCardStoreError(f"{config.location}: no card store here (no such file)")
+    else:
+        await _check_there(config)
+    async with AsyncPersistenceWrapper(config) as store:
+        yield store
+
+
+async def _check_there(config: EngineConfig) -> None:
+    """``NoCardStoreError`` where ``config`` names no store yet, found by opening it read-only.
+    A transient failure (the server unreachable) is raised too; others are left to the open
+    that writes, which may bring an older store up to date."""
+    probe = AsyncPersistenceWrapper(dataclasses.replace(config, read_only=True))
+    try:
+        await probe.initialize()
+    except StorageError as exc:
+        if isinstance(exc, NoCardStoreError) or exc.transient:
+            raise
+    finally:
+        await probe.close()
