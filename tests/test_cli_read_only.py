@@ -179,6 +179,15 @@ def test_changing_commands_create_no_sqlite_store(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
+def test_changing_commands_leave_an_empty_file_empty(tmp_path):
+    """An empty file (touch cards.db) is no store, as for the reading commands: it became one."""
+    db = tmp_path / "cards.db"
+    db.touch()
+    for args in changing_commands():
+        assert_refused(run(str(db), args, cwd=tmp_path), "no card store here (an empty database)")
+    assert db.stat().st_size == 0
+
+
 @pytest.mark.postgres
 def test_changing_commands_create_no_postgres_schema(postgres_schema, tmp_path):
     """They created the schema and its tables, then said no card had the hash (status 1)."""

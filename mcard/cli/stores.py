@@ -37,13 +37,10 @@ def writing_store(args: argparse.Namespace) -> AsyncPersistenceWrapper:
 
 @contextlib.asynccontextmanager
 async def existing_store(args: argparse.Namespace) -> AsyncIterator[AsyncPersistenceWrapper]:
-    """The store, opened for writing where there is one: a missing one (no SQLite file, no
-    table on another engine) is a ``NoCardStoreError``, and nothing is created."""
+    """The store, opened for writing where there is one: a missing one (no SQLite file, an
+    empty one, no table) is a ``NoCardStoreError``, and nothing is created."""
     config = config_of(db_target(args))
-    if isinstance(config, SQLiteConfig):
-        if not config.in_memory and not config.path.exists():
-            raise NoCardStoreError(f"{config.location}: no card store here (no such file)")
-    else:
+    if not (isinstance(config, SQLiteConfig) and config.in_memory):
         await _check_there(config)
     async with AsyncPersistenceWrapper(config) as store:
         yield store
