@@ -185,6 +185,14 @@ def test_a_card_list_shows_at_most_the_display_limit_and_says_how_many_there_are
     assert mcard.notebook.options.display_limit == 5 and CardList(many(30))._repr_html_().count("<tr>") == 1 + 5
 
 
+def test_a_card_lists_own_limit_is_checked_as_the_display_limit_is():
+    """-1 showed no row, 2.5 and "3" failed the list's every display later, with a TypeError."""
+    for bad in (-1, "3", True, 2.5):
+        with pytest.raises(ValidationError, match="limit is a whole number of 0 or more"):
+            CardList(many(5), limit=bad)
+    assert str(CardList(many(5), limit=0)).startswith("0 of 5 cards shown")
+
+
 def test_a_printed_card_list_is_bounded_as_its_table_is():
     """``print(cards.list())`` printed every card of the list, saying nothing was left out."""
     printed = str(CardList(many(5000)))

@@ -25,7 +25,7 @@ from mcard.domain.models.exceptions import MCardError
 from mcard.domain.shown import human_size, shown, shown_in_lines
 
 from .labels import Labels
-from .media import hex_head, human_time, options, thumbnail
+from .media import count_setting, hex_head, human_time, options, thumbnail
 
 HASH_PREFIX: Final = 12
 PREVIEW_CHARS: Final = 80
@@ -272,7 +272,7 @@ class CardList(list[MCard]):
         self._labelled_first = len(self) if labelled_first is None else labelled_first
         self.names = dict(names or {})
         self.tags = {key: list(value) for key, value in (tags or {}).items()}
-        self.limit = limit
+        self.limit = None if limit is None else count_setting(limit, "limit")
 
     def _repr_html_(self) -> str:
         self._label_shown()

@@ -56,9 +56,14 @@ class Options:
         one, ``None`` every row, ``"x"`` failed every display later)."""
         if name not in type(self).__annotations__:
             raise ValidationError(f"mcard.notebook.options has no setting {name!r}; they are {', '.join(type(self).__annotations__)}")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValidationError(f"options.{name} is a whole number of 0 or more, got {value!r}")
-        super().__setattr__(name, value)
+        super().__setattr__(name, count_setting(value, f"options.{name}"))
+
+
+def count_setting(value: object, name: str) -> int:
+    """``value``, a display setting that counts something: a whole number of 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{name} is a whole number of 0 or more, got {value!r}")
+    return value
 
 
 options = Options()
