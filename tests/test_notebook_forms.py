@@ -101,6 +101,16 @@ def test_browse_recent_cards(cards):
     assert form.message == "cards 3–3 of 3, newest first" and form.next_button.disabled
 
 
+@pytest.mark.parametrize("form_class", [BrowseForm, SearchForm])
+def test_a_forms_page_size_is_checked_as_the_explorers_is(cards, form_class):
+    """0 and -1 showed no card of a full store and said "no more cards"."""
+    cards.save_many(["a", "b", "c"])
+    for bad in (0, -1, 2.5, "3", True, 201):
+        with pytest.raises(ValidationError, match="page_size must be a whole number from 1 to 200"):
+            form_class(cards, page_size=bad)
+    assert BrowseForm(cards, page_size=1).message == "cards 1–1 of 3, newest first"
+
+
 def test_remove_needs_confirmation(cards):
     card = cards.create("to remove")
     form = RemoveForm(cards)

@@ -1,4 +1,4 @@
-"""Iterables given to the notebook facade, taken whole on the caller's thread.
+"""Arguments of the notebook layer: iterables taken whole on the caller's thread, page sizes.
 
 A plain call runs on the facade's private loop: an iterable it consumed there would run there
 too, and a generator of the facade's own calls (``c.hash for c in cards.iterate()``) cannot
@@ -8,7 +8,7 @@ run on the loop it waits for. So iterables become lists before the call is hande
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
@@ -30,3 +30,13 @@ def card_list(cards: object, call: str) -> list[MCard]:
     if wrong is not None:
         raise ValidationError(f"{call} takes cards, got a {type(wrong).__name__} among them")
     return taken
+
+
+MAX_PAGE_SIZE: Final = 200
+
+
+def checked_page_size(value: object) -> int:
+    """A page size of the explorer or a form: a whole number from 1 to ``MAX_PAGE_SIZE``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValidationError(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {value!r}")
+    return value

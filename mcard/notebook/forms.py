@@ -20,6 +20,7 @@ import ipywidgets as widgets
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import MCardError
 
+from .arguments import checked_page_size
 from .display import HASH_PREFIX, CardList, card_html, cards_html, plain
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class PagedForm(Form):
 
     def __init__(self, cards: NotebookCards, page_size: int) -> None:
         super().__init__(cards)
-        self.page_size = page_size
+        self.page_size = checked_page_size(page_size)
         self.offset = 0
         self.page: list[MCard] = []
         self.output = widgets.Output()

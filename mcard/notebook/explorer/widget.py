@@ -25,6 +25,7 @@ from mcard.domain.query.text import SearchSpec
 from mcard.exporting import safe_file_name
 from mcard.infrastructure.persistence.engine.base_engine import check_hash
 
+from ..arguments import checked_page_size
 from ..display import CardList, cards_html, escape
 from ..runner import runner
 from . import rows
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 HERE: Final = Path(__file__).parent
 DEFAULT_PAGE_SIZE: Final = 25
-MAX_PAGE_SIZE: Final = 200
 FACET_VALUES: Final = 12
 """Values shown per facet (time and size buckets are all shown, in order)."""
 CLOSED: Final = "the store is closed: run cards.initialize(), then press Enter here"
@@ -101,12 +101,6 @@ def _tag_texts(tags: tuple[object, ...]) -> tuple[str, ...]:
     return tags  # type: ignore[return-value]
 
 
-def _checked_page_size(page_size: object) -> int:
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValidationError(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
-    return page_size
-
-
 class Explorer(anywidget.AnyWidget):
     """Explore a card store: ``cards.explorer()`` (display it as a cell's last expression).
 
@@ -155,7 +149,7 @@ class Explorer(anywidget.AnyWidget):
     def __init__(self, cards: NotebookCards, query: str = "", *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         if not isinstance(query, str):
             raise ValidationError(f"a query is a str, not {type(query).__name__}")
-        super().__init__(page_size=_checked_page_size(page_size))
+        super().__init__(page_size=checked_page_size(page_size))
         self.cards = cards
         self._spec: Optional[SearchSpec] = None
         self._shown: list[MCard] = []
@@ -173,7 +167,7 @@ class Explorer(anywidget.AnyWidget):
 
     @traitlets.validate("page_size")
     def _page_size_valid(self, proposal: Any) -> int:
-        return _checked_page_size(proposal["value"])
+        return checked_page_size(proposal["value"])
 
     # -- plumbing ----------------------------------------------------------------------------
     def _call(self, coro: Any) -> Any:
