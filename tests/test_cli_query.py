@@ -99,6 +99,16 @@ def test_facets_count_what_a_query_names(db):
     assert b"unknown facet 'colour'" in mcard("facets", "--by", "colour", db=db, check=2).stderr
 
 
+def test_facets_of_a_mistyped_field_say_it_was_read_as_words(db):
+    """Empty tables and status 0 were all it printed, where find names the mistyped field."""
+    mistyped = mcard("facets", "tpye:text/plain", "--by", "kind", db=db)
+    assert mistyped.stderr.decode() == (
+        "mcard: no card matches 'tpye:text/plain' (tpye: is read as words; the fields are"
+        " type:, tag:, name:, after:, before:, size:)\n"
+    )
+    assert mcard("facets", "nowhere", "--by", "kind", db=db).stderr == b""  # no field mistyped: nothing to say
+
+
 def test_a_long_facet_says_what_it_leaves_out():
     shown = _facet_table("tag", [(f"t{n}", 40 - n) for n in range(40)])
     assert "t29" in shown and "t30" not in shown and "… 10 more values (--json lists them all)" in shown

@@ -96,10 +96,14 @@ async def cmd_facets(args: argparse.Namespace) -> int:
     if not fields:
         raise ValidationError(f"--by names no facet; the facets are {', '.join(FACETS)}")
     parse_find(args.query)
+    hint = unknown_fields_hint(args.query)
     async with reading_store(args) as store:
         facets = await store.facets(args.query, by=fields)
+        unmatched = bool(hint) and not (await store.find(args.query, 0)).total
     human = "\n\n".join(_facet_table(field, counts) for field, counts in facets.items())
     emit({field: [[value, count] for value, count in counts] for field, counts in facets.items()}, human, args.json)
+    if unmatched:
+        note(f"no card matches {quoted(args.query)}{hint}")
     return 0
 
 
