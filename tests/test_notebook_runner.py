@@ -179,6 +179,20 @@ def test_progress_bar_in_batches(cards, capsys):
     assert cards.save_many(items[:1000], batch_size=300) == 200
 
 
+def test_a_bad_item_of_a_save_is_named_by_its_index(cards):
+    """"card content must not be empty" did not say which of 50,000 items, nor what was kept."""
+    items = [f"item {i}" for i in range(25)] + ["", "after"]
+    with pytest.raises(ValidationError, match=r"^items\[25\]: card content must not be empty$"):
+        cards.save_many(items)
+    assert cards.count() == 0
+    with pytest.raises(ValidationError, match=r"^items\[25\]: card content must not be empty"
+                                              r" \(the 20 items of the batches before it are stored\)$"):
+        cards.save_many(items, batch_size=10)
+    assert cards.count() == 20
+    with pytest.raises(ValidationError, match=r"^items\[1\]: card content must be str or bytes, not NoneType$"):
+        cards.save_many(["fine", None])
+
+
 def test_no_progress_bar_for_small_saves(cards, capsys):
     cards.save_many(["a", "b"])
     cards.save_many(text for text in ["c", "d", "e"])  # not counted first: a bar only once it takes a while

@@ -8,6 +8,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
+from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.engine.base_engine import check_count
 
 if TYPE_CHECKING:
@@ -77,11 +78,12 @@ def _saving(
 
 def _batches(store: NotebookCards, items: Iterable[MCard | Content], size: Optional[int], bar: Any, refresh: bool) -> Saving:
     store_all = store._wrapper.save_many
+    numbered = enumerate(items)
     if size is None:
         bar.set_description("preparing cards", refresh=refresh)
         cards = []
-        for item in items:
-            cards.append(store._card(item))
+        for index, item in numbered:
+            cards.append(_card(store, index, item))
             if len(cards) % 1000 == 0:
                 bar.update(1000)
         bar.update(len(cards) - bar.n)
@@ -89,10 +91,20 @@ def _batches(store: NotebookCards, items: Iterable[MCard | Content], size: Optio
         added = yield store_all(cards)
         bar.set_description(f"saved cards ({added} new)", refresh=refresh)
         return added
-    added = 0
-    iterator = iter(items)
-    while batch := [store._card(item) for item in islice(iterator, size)]:
+    added = stored = 0
+    while batch := [_card(store, index, item, stored) for index, item in islice(numbered, size)]:
         added += yield store_all(batch)
+        stored += len(batch)
         bar.update(len(batch))
     bar.set_description(f"saved cards ({added} new)", refresh=refresh)
     return added
+
+
+def _card(store: NotebookCards, index: int, item: MCard | Content, stored: int = 0) -> MCard:
+    """``items[index]`` as a card; a bad one is named by its index, with the items of earlier
+    batches already ``stored``."""
+    try:
+        return store._card(item)
+    except ValidationError as exc:
+        kept = f" (the {stored} items of the batches before it are stored)" if stored else ""
+        raise ValidationError(f"items[{index}]: {exc}{kept}") from None
