@@ -703,7 +703,7 @@ def restored(record: object) -> Restored:
     """``record_card``, and the record's sightings and tags, all checked."""
     card = record_card(record)
     assert isinstance(record, dict)
-    return Restored(card, record_sightings(record, card.hash), record_tags(record))
+    return Restored(card, record_sightings(record, card.hash, card.size), record_tags(record))
 
 
 def _source_name(source: str | os.PathLike[str] | BinaryIO) -> str | os.PathLike[str]:

@@ -88,9 +88,26 @@ def _text(item: dict[str, Any], field: str) -> Optional[str]:
     return as_label(value) if isinstance(value, str) and value else value
 
 
-def record_sightings(record: dict[str, Any], hash_str: str) -> list[Sighting]:
+def _record_name(record: dict[str, Any]) -> Optional[str]:
+    value = record.get("name")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"a record's name is a string, not {type(value).__name__}")
+    return as_label(value)
+
+
+def _latest_name(sightings: list[Sighting]) -> Optional[str]:
+    """The name a store gives a card seen so: that of its latest named sighting (ties by key)."""
+    named = [seen for seen in sightings if seen.name is not None]
+    return max(named, key=lambda seen: (seen.seen_at, seen.key)).name if named else None
+
+
+def record_sightings(record: dict[str, Any], hash_str: str, size: Optional[int] = None) -> list[Sighting]:
     """The record's sightings of the card ``hash_str``, each checked as ``Sighting.of`` checks
-    it; names, paths and sources from another tool keep control characters as escapes."""
+    it; names, paths and sources from another tool keep control characters as escapes. A
+    ``name`` that is not the latest of them (a record of another tool, an edited export) is
+    seen now, with ``size``, as ``create(content, name=...)`` sees it."""
     found = []
     for item in _listed(record, "sightings"):
         if not isinstance(item, dict) or set(item) - set(SIGHTING_FIELDS):
@@ -102,4 +119,7 @@ def record_sightings(record: dict[str, Any], hash_str: str) -> list[Sighting]:
             mtime=_time(item.get("mtime"), "mtime"), source=_text(item, "source"),
             seen_at=_time(item.get("seen_at"), "seen_at"),
         ))
+    name = _record_name(record)
+    if name is not None and name != _latest_name(found):
+        found.append(Sighting.of(hash_str, name=name, size=size))
     return found

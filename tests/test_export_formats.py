@@ -168,6 +168,42 @@ async def test_a_record_with_a_bad_tag_or_sighting_names_its_line(tmp_path):
                 await import_records(copy, tmp_path / "bad.jsonl", progress=False)
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+async def test_a_records_name_is_restored_when_no_sighting_of_it_says_so(tmp_path, suffix):
+    """An export whose ``name`` was edited, and a record of another tool with a ``name`` and no
+    sightings: each card is listed under that name, and importing again adds nothing."""
+    source = await labelled_store(tmp_path / "source.db")
+    try:
+        await export(source, tmp_path / f"cards{suffix}", progress=False)
+    finally:
+        await source.close()
+    edited = tmp_path / f"edited{suffix}"
+    edited.write_text((tmp_path / f"cards{suffix}").read_text().replace("copy of a.txt", "renamed.txt", 1))
+    other = tmp_path / f"other{suffix}"
+    other.write_text(json_line({"g_time": "2026-01-01T00:00:00Z", "content": "from elsewhere", "name": "elsewhere.txt"})
+                     if suffix == ".jsonl" else "name,g_time,content\nelsewhere.txt,2026-01-01T00:00:00Z,from elsewhere\n")
+    elsewhere = MCard("from elsewhere").hash
+    hashes = [CARDS[0].hash, CARDS[2].hash, elsewhere]
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        await import_records(copy, edited, progress=False)
+        await import_records(copy, other, progress=False)
+        assert await copy.names_of(hashes) == {
+            CARDS[0].hash: "renamed.txt", CARDS[2].hash: 'quote " and, comma \u202e.bin', elsewhere: "elsewhere.txt"}
+        before = await copy.sightings_of(hashes)
+        for path in (edited, other):
+            assert (await import_records(copy, path, progress=False)).sightings_added == 0
+        assert await copy.sightings_of(hashes) == before
+
+
+async def test_a_records_name_that_is_not_text_names_its_line(tmp_path):
+    line = json_line({"g_time": "2026-01-01T00:00:00Z", "content": "x", "name": 7})
+    (tmp_path / "bad.jsonl").write_text(line)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        with pytest.raises(ValidationError, match="line 1: a record's name is a string"):
+            await import_records(copy, tmp_path / "bad.jsonl", progress=False)
+        assert await copy.count() == 0
+
+
 async def test_files_are_written_under_their_latest_names(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
