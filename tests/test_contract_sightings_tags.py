@@ -70,6 +70,19 @@ async def test_tags_are_attached_detached_and_sorted(wrapper):
     assert await wrapper.tags_of([card.hash, MCard("other").hash]) == {card.hash: ["holiday"]}
 
 
+async def test_tagging_cards_that_are_not_stored_names_one_and_counts_the_others(wrapper):
+    """The error stays a line however many hashes are missing (5,000 wrote 330 KB), and a
+    hash prefix, as a table shows one, is said to be one."""
+    kept = await wrapper.create("kept")
+    gone = [MCard(f"gone {i}").hash for i in range(5000)]
+    with pytest.raises(ValidationError, match=r"^cannot tag cards that are not stored: [0-9a-f]{64} \(nor 4999 more\)$"):
+        await wrapper.tag_many([(kept.hash, "x")] + [(key, "x") for key in gone])
+    assert await wrapper.tags(kept.hash) == []
+    with pytest.raises(ValidationError, match=rf"^cannot tag cards that are not stored: {kept.hash[:12]}"
+                                              r" \(a hash prefix\? resolve\(\) gives the whole hash\)$"):
+        await wrapper.tag(kept.hash[:12], "x")
+
+
 async def test_a_filter_of_forty_thousand_tags_finds_the_card_that_has_them_all(wrapper):
     """Every tag of a filter must be there: one list however many (PostgreSQL refused more than
     32,767 placeholders)."""

@@ -16,7 +16,7 @@ from contextlib import aclosing, contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Optional
 
-from mcard.domain.models.card import MCard, check_card as check_true_card, from_micros, to_micros, to_utc
+from mcard.domain.models.card import DIGEST_HEX_LENGTHS, MCard, check_card as check_true_card, from_micros, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag, stored_tag_fault
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
@@ -193,6 +193,19 @@ def check_sightings(sightings: Iterable[Sighting], cards: Sequence[MCard]) -> li
         if sighting.hash not in hashes:
             raise ValidationError(f"a sighting names {sighting.hash!r}, which is not among the cards saved")
     return seen
+
+
+SHORTEST_DIGEST: Final = min(DIGEST_HEX_LENGTHS.values())
+"""Hex digits of the shortest hash any card can have: a hash typed shorter is a prefix."""
+
+
+def not_stored_to_tag(hashes: Sequence[str]) -> ValidationError:
+    """The error of tagging ``hashes`` no card has: one line naming the first and counting the
+    others, and saying that a hash too short for any card is a prefix (``resolve`` completes it)."""
+    first = hashes[0]
+    more = f" (nor {len(hashes) - 1} more)" if len(hashes) > 1 else ""
+    prefix = " (a hash prefix? resolve() gives the whole hash)" if len(first) < SHORTEST_DIGEST else ""
+    return ValidationError(f"cannot tag cards that are not stored: {first}{more}{prefix}")
 
 
 def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[str, str]]:

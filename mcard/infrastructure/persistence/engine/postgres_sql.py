@@ -21,7 +21,6 @@ from operator import attrgetter
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, to_micros
-from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting
 
 from mcard.domain.query import Filters, WordQuery
@@ -32,6 +31,7 @@ from . import postgres_orders as orders
 from . import postgres_search as search
 from . import postgres_words as words
 from . import sql_filters
+from .base_engine import not_stored_to_tag
 from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
 from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, damaged_labels, held_by_damaged, holds_its_hash
@@ -570,7 +570,7 @@ async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
         )
         unstored = sorted(set(given).difference(row[0] for row in stored))
         if unstored:
-            request.error = ValidationError(f"cannot tag cards that are not stored: {', '.join(unstored)}")
+            request.error = not_stored_to_tag(unstored)
             return
         status = await conn.execute(
             f"INSERT INTO {tables.tag} (hash, tag) SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2"

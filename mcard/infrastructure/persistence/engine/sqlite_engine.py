@@ -15,9 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Final, Optional, TypeVar
 
 from mcard.domain.models.card import MCard, to_micros
-from mcard.domain.models.exceptions import (
-    HeldByDamagedError, NoCardStoreError, StorageError, UnreadableCardError, ValidationError,
-)
+from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, StorageError, UnreadableCardError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec
 from mcard.domain.query.regex_process import RegexRun
@@ -25,7 +23,7 @@ from mcard.domain.query.regex_process import RegexRun
 from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
-from .base_engine import BaseStore, PageKey, StoreStats, check_card, check_hash
+from .base_engine import BaseStore, PageKey, StoreStats, check_card, check_hash, not_stored_to_tag
 from .card_rows import Row
 from .hash_ranges import RangeDigest
 from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair
@@ -475,7 +473,7 @@ class SQLiteStore(BaseStore):
             batcher.run_idle_when_quiet()
         for request in batch:
             if isinstance(request.error, sql.NotTagged):
-                request.error = ValidationError(f"cannot tag cards that are not stored: {request.error}")
+                request.error = not_stored_to_tag(request.error.args[0])
             elif isinstance(request.error, sqlite3.Error):
                 request.error = storage_error(request.error, self._where)
 

@@ -61,7 +61,7 @@ REPAIR_ROW: Final = (
 
 
 class NotTagged(Exception):
-    """A tag request naming hashes that are not stored (their text is the message)."""
+    """A tag request naming hashes that are not stored (the list of them is its argument)."""
 
 
 class NotStored(sqlite3.IntegrityError):
@@ -435,7 +435,7 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
     for request, index in tagged:
         unstored, changed = outcomes[index], outcomes[index + 1]
         if request.operation == "tag" and unstored:
-            request.error = NotTagged(", ".join(row[0] for row in unstored))
+            request.error = NotTagged([row[0] for row in unstored])
         request.result = len(changed)
 
 
