@@ -172,15 +172,16 @@ def _columns(
     return columns
 
 
-def duplicates_frame(found: Iterable[tuple[MCard, list[Sighting]]]) -> pd.DataFrame:
-    """One row per card seen under several names or paths (see ``duplicates_df``)."""
-    rows = sorted(found, key=lambda item: (-len(item[1]), item[0].hash))
+def duplicates_frame(found: Iterable[tuple[Row, list[Sighting]]]) -> pd.DataFrame:
+    """One row per card seen under several names or paths (see ``duplicates_df``), from its
+    stored row (``card_rows.Row``) and its sightings."""
+    rows = sorted(found, key=lambda item: (-len(item[1]), item[0][0]))
     return pd.DataFrame(
         {
-            "hash": pd.array([card.hash for card, _ in rows], dtype="string"),
+            "hash": pd.array([row[0] for row, _ in rows], dtype="string"),
             "names": _objects([sorted({s.name for s in seen if s.name}) for _, seen in rows]),
             "paths": _objects([sorted({s.path for s in seen if s.path}) for _, seen in rows]),
-            "size": np.fromiter((card.size for card, _ in rows), dtype=np.int64, count=len(rows)),
+            "size": np.fromiter((row[5] for row, _ in rows), dtype=np.int64, count=len(rows)),
             "sightings": np.fromiter((len(seen) for _, seen in rows), dtype=np.int64, count=len(rows)),
         }
     )
