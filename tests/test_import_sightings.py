@@ -4,6 +4,7 @@ standard input, per upload; names from outside are kept readable and safe."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -77,6 +78,23 @@ async def test_names_that_are_not_text_are_kept_escaped(store, tmp_path):
     assert summary.new == 2 and not summary.skipped
     names = sorted((await store.names_of([c.hash for c in await store.list()])).values())
     assert names == ["bell\\x07.txt", "caf\\xe9.txt"]
+
+
+async def test_a_name_filter_given_as_the_system_gives_the_name_finds_the_file(store, tmp_path):
+    """A file's name as ``os.listdir`` or a shell gives it (bytes that are not UTF-8, a control
+    character) filters as the name is stored, ``\\xNN``, from Python and the command line."""
+    root = tmp_path / "odd"
+    root.mkdir()
+    (root / "bell\x07.txt").write_text("one")
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.txt"), "w") as latin1:
+        latin1.write("two")
+    await import_paths(store, [root], progress=False)
+    for name, content in zip(sorted(os.listdir(root)), ["one", "two"]):  # 'bell\x07.txt', 'caf\udce9.txt'
+        assert [card.content for card in await store.list(name=name)] == [content]
+        assert [card.content for card in await store.list(name=name[:4] + "*")] == [content]
+    listed = subprocess.run([sys.executable, "-m", "mcard", "--db", str(tmp_path / "cards.db"), "ls", "--nl",
+                             "--name", b"caf\xe9*"], capture_output=True, text=True)
+    assert listed.returncode == 0 and [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["caf\\xe9.txt"]
 
 
 async def test_standard_input_is_seen_as_such(store):

@@ -51,11 +51,16 @@ def stored_tag_fault(tag: object) -> Optional[str]:
         return str(exc)
 
 
+def escaped(text: str) -> str:
+    """``text`` with control characters, and bytes that were not UTF-8 (``os.fsdecode``'s lone
+    surrogates), as ``\\xNN`` escapes: how a sighting holds them."""
+    return _NOT_LABEL_TEXT.sub(lambda match: f"\\x{ord(match[0]) & 0xFF:02x}", text)
+
+
 def as_label(text: str) -> str:
     """Text from outside (a file name, a path, a name in a record) as a sighting can hold it:
-    control characters, and bytes that were not UTF-8 (``os.fsdecode``'s lone surrogates),
-    shown as ``\\xNN`` escapes; cut to ``MAX_LABEL`` characters."""
-    shown = _NOT_LABEL_TEXT.sub(lambda match: f"\\x{ord(match[0]) & 0xFF:02x}", text)
+    ``escaped``, cut to ``MAX_LABEL`` characters."""
+    shown = escaped(text)
     return shown if len(shown) <= MAX_LABEL else shown[: MAX_LABEL - 1] + "…"
 
 

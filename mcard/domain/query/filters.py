@@ -11,7 +11,7 @@ from typing import Any, Final, Optional
 
 from ..models.card import MAX_MICROS, to_micros, to_utc
 from ..models.exceptions import ValidationError
-from ..models.sighting import MAX_LABEL, check_tag
+from ..models.sighting import MAX_LABEL, check_tag, escaped
 
 MAX_SIZE: Final = 2**63 - 1
 _TYPE: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})")
@@ -35,9 +35,11 @@ def _strings(name: str, value: object, check: Any) -> tuple[str, ...]:
 
 
 def check_glob(pattern: object) -> str:
-    """A glob over sighting names (``*``, ``?``, ``[abc]``, ``[!abc]``), as ``fnmatchcase``."""
+    """A glob over sighting names (``*``, ``?``, ``[abc]``, ``[!abc]``), as ``fnmatchcase``; its
+    control characters and bytes that were not UTF-8 ``escaped``, as an imported name holds them."""
     if not isinstance(pattern, str) or not pattern:
         raise ValidationError(f"a name pattern is a non-empty glob such as '*.png', got {pattern!r}")
+    pattern = escaped(pattern)
     if len(pattern) > MAX_LABEL:
         raise ValidationError(f"a name pattern is at most {MAX_LABEL} characters (as a name), got {len(pattern)}")
     return pattern
