@@ -56,8 +56,9 @@ def _progress_bar(**options: Any) -> Any:
 
 @dataclass
 class ImportSummary:
-    """What an import did: files seen, cards new or already stored, files skipped by reason;
-    for records, the sightings and tags it added (to cards already stored too)."""
+    """What an import did: files stored (their contents new or already stored, one card each)
+    and files skipped by reason, which together are every file found; for records, the
+    sightings and tags it added (to cards already stored too)."""
 
     files: int = 0
     new: int = 0
@@ -478,7 +479,7 @@ async def import_paths(
                 size += file_size
                 start += 1
             cards, sightings = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
-            await summary.save(store, len(batch), cards, sightings)
+            await summary.save(store, len(cards), cards, sightings)
             bar.update(len(batch))
     return summary
 
@@ -505,9 +506,9 @@ async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> Imp
     max_size = store.config.max_content_size
     data = await asyncio.to_thread(read_at_most, stream, max_size)
     if not data:
-        summary.files, summary.skipped["empty"] = 1, 1
+        summary.skipped["empty"] = 1
     elif len(data) > max_size:
-        summary.files, summary.skipped["too large"] = 1, 1
+        summary.skipped["too large"] = 1
     else:
         card = card_from_file_bytes(data)
         seen = Sighting.of(card.hash, size=len(data), source=STDIN_NAME)

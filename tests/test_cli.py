@@ -54,14 +54,17 @@ def folder(tmp_path: Path) -> Path:
 
 def test_import_reports_new_already_stored_and_skipped(folder, tmp_path):
     db = tmp_path / "cards.db"
+    os.mkfifo(folder / "pipe")
     summary = as_json(mcard("import", str(folder), "--json", db=db))
     assert summary["new"] == 9 and summary["already_stored"] == 1  # link-in.txt repeats note.txt
-    assert summary["skipped"] == {"empty": 1, "too large": 1, "symlink out of tree": 1}
+    assert summary["skipped"] == {"empty": 1, "too large": 1, "symlink out of tree": 1, "not a regular file": 1}
+    assert summary["files"] == 10  # stored: with the skipped ones, every file found (the empty one was counted)
     assert summary["sightings_added"] == 10  # each file imported is a sighting, the repeated one too
     again = as_json(mcard("import", str(folder), "--json", db=db))
     assert again["new"] == 0 and again["already_stored"] == 10 and again["sightings_added"] == 0
     human = mcard("import", str(folder), db=db).stdout.decode()
-    assert human == "0 new cards, 10 already stored; skipped 3 files: 1 empty, 1 symlink out of tree, 1 too large\n"
+    assert human == ("0 new cards, 10 already stored; skipped 4 files: 1 empty, 1 not a regular file,"
+                     " 1 symlink out of tree, 1 too large\n")
 
 
 def test_content_types_are_detected_at_import(folder, tmp_path):
