@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Final, Optional, Union
 
 from ..models.exceptions import ValidationError
@@ -551,22 +553,39 @@ def _finds(text: str, needle: str) -> list[tuple[int, int]]:
 
 
 def _folded_finds(text: str, folded: str) -> list[tuple[int, int]]:
-    """Spans of the text whose casefolding contains ``folded`` (casefold may change lengths:
-    each character is folded on its own, so spans map back to whole characters)."""
-    ends, pieces, at = [], [], 0
-    for char in text:
-        piece = casefold(char)
-        pieces.append(piece)
-        at += len(piece)
-        ends.append(at)
-    joined = "".join(pieces)
-    starts = [end - len(piece) for end, piece in zip(ends, pieces)]
-    spans = []
-    for begin, end in _finds(joined, folded):
-        first = next(i for i, s in enumerate(starts) if s + len(pieces[i]) > begin)
-        last = next(i for i, e in enumerate(ends) if e >= end)
-        spans.append((first, last + 1))
-    return spans
+    """Spans of the text whose casefolding contains ``folded``. Casefold may lengthen a
+    character (``ß`` to ``ss``), never shorten one: an offset in the folded text maps back to
+    its character through the characters that lengthen, so spans cover whole characters."""
+    joined = casefold(text)
+    if len(joined) == len(text):
+        return _finds(joined, folded)
+    places = array("q")  # where each lengthening character starts in ``joined``
+    indexes = array("q")  # and in ``text``
+    widths = array("q")
+    grown = 0
+    for match in _lengthening().finditer(text):
+        width = len(casefold(match.group()))
+        places.append(match.start() + grown)
+        indexes.append(match.start())
+        widths.append(width)
+        grown += width - 1
+
+    def character(offset: int) -> int:
+        at = bisect_right(places, offset) - 1
+        if at < 0:
+            return offset
+        if offset < places[at] + widths[at]:
+            return indexes[at]
+        return indexes[at] + 1 + offset - places[at] - widths[at]
+
+    return [(character(begin), character(max(begin, end - 1)) + 1) for begin, end in _finds(joined, folded)]
+
+
+@cache
+def _lengthening() -> re.Pattern[str]:
+    """The characters whose casefold is longer than themselves."""
+    chars = (chr(code) for code in range(0x110000))
+    return re.compile("[" + "".join(re.escape(char) for char in chars if len(casefold(char)) > 1) + "]")
 
 
 # -- snippets ----------------------------------------------------------------------------------
