@@ -319,6 +319,20 @@ async def test_copy_over_a_network_gone_silent(bulk, silent_network, admin, post
         await asyncio.wait_for(store.close(), SAFETY)
 
 
+async def test_a_copy_of_large_cards_is_not_given_up_while_the_server_stores_them(make_config, admin, postgres_schema):
+    """asyncpg takes the rows of a COPY well ahead of the server, which stores what it holds
+    after the last one: ``mcard sync`` of 100 cards of 10 MB to PostgreSQL failed with "COPY
+    made no progress for 10 s" (as did ``save_many`` of 30 of them), nothing stored. Here the
+    time allowed (twice the timeout) is shorter than the server's work after the last row."""
+    import random
+
+    rng = random.Random(7)
+    cards = [MCard(rng.randbytes(1_000_000).hex()) for _ in range(24)]
+    async with AsyncPersistenceWrapper(make_config(timeout=0.25)) as store:
+        assert await asyncio.wait_for(store.save_many(cards), SAFETY) == len(cards)
+    assert await stored(admin, postgres_schema[1]) == len(cards)
+
+
 async def test_close_returns_when_the_network_is_silent(silent_network, admin, postgres_schema):
     """Closing waits for the server to acknowledge each connection's end; when it never does,
     ``close()`` still returns (after the timeout) and the connections are dropped."""

@@ -358,6 +358,9 @@ class HeldByDamaged(Exception):
         self.key = key
 
 
+_size: Final = attrgetter("size")
+
+
 class _Skipped(Exception):
     """A COPY stored fewer rows than it was given (see ``insert``)."""
 
@@ -399,7 +402,7 @@ async def insert(
     oldest_first = [first[key] for key in sorted(first)] if in_hash_order else sorted(first.values(), key=_time_and_hash)
     try:
         async with conn.transaction():  # a savepoint
-            status = await copy.copy_in(conn, tables.names, oldest_first, card_row, stall, COLUMN_LIST)
+            status = await copy.copy_in(conn, tables.names, oldest_first, card_row, stall, COLUMN_LIST, _size)
             if _affected(status) < len(oldest_first):
                 raise _Skipped  # which rows are not known: insert again, naming them
         return [card.hash for card in oldest_first] if returning else len(oldest_first)
@@ -409,7 +412,7 @@ async def insert(
         if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
     await conn.execute(INCOMING_TABLE)
-    await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), oldest_first, card_row, stall)
+    await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), oldest_first, card_row, stall, size=_size)
     statement = (
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
         f" ORDER BY {'hash' if in_hash_order else 'g_time, hash'} ON CONFLICT (hash) DO NOTHING{suffix}"
