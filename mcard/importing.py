@@ -8,7 +8,6 @@ import csv
 import errno
 import fnmatch
 import io
-import itertools
 import json
 import os
 import stat
@@ -745,14 +744,22 @@ def _closed_once_idle(cards: Generator[Any, None, None]) -> Iterator[None]:
             cards.close()
 
 
-def _next_cards(cards: Iterator[Restored], count: int) -> tuple[list[Restored], ValidationError | None]:
-    """Up to ``count`` cards, and the error that stopped them short, if any."""
+def _next_cards(
+    cards: Iterator[Restored], count: int, most_bytes: int
+) -> tuple[list[Restored], ValidationError | None, bool]:
+    """Up to ``count`` cards, fewer once their contents reach ``most_bytes``; the error that
+    stopped them short, if any; and whether the records ended."""
     chunk: list[Restored] = []
+    size = 0
     try:
-        chunk.extend(itertools.islice(cards, count))
+        for item in cards:
+            chunk.append(item)
+            size += item.card.size
+            if len(chunk) == count or size >= most_bytes:
+                return chunk, None, False
     except ValidationError as exc:
-        return chunk, exc
-    return chunk, None
+        return chunk, exc, True
+    return chunk, None, True
 
 
 async def import_records(
@@ -761,6 +768,7 @@ async def import_records(
     *,
     format: Optional[str] = None,
     batch_size: int = 1000,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: bool | None = None,
 ) -> ImportSummary:
     """Restore the cards of an export made with content, with their original ``g_time``,
@@ -768,21 +776,23 @@ async def import_records(
 
     ``source`` is an export file (its suffix tells the format) or a binary stream such as
     standard input (JSON Lines unless ``format`` says ``csv``). Records are stored in order,
-    ``batch_size`` per transaction. A record that is not a whole card stops the import with a
+    ``batch_size`` per transaction, fewer once their contents reach ``batch_bytes`` (so memory
+    follows the batch, not the file). A record that is not a whole card stops the import with a
     ``ValidationError`` naming its line (or Parquet row): every record before it is stored,
     none from it on, so importing again once it is fixed stores only the rest (cards already
     stored count as ``already_stored``).
     """
     check_wrapper(store, "import_records")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for name, value in (("batch_size", batch_size), ("batch_bytes", batch_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(f"{name} must be a positive integer, got {value!r}")
     summary = ImportSummary()
     records_format(source, format)  # an unknown format fails before anything is read
     disable = None if progress is None else not progress
     cards = _cards(source, format, store.config.max_content_size)
     with _closed_once_idle(cards), _progress_bar(unit="card", desc="restoring cards", disable=disable) as bar:
         while True:
-            chunk, error = await run_to_the_end(_next_cards, cards, batch_size)
+            chunk, error, ended = await run_to_the_end(_next_cards, cards, batch_size, batch_bytes)
             if chunk:
                 seen = [sighting for item in chunk for sighting in item.sightings]
                 await summary.save(store, len(chunk), [item.card for item in chunk], seen)
@@ -791,5 +801,5 @@ async def import_records(
                 bar.update(len(chunk))
             if error is not None:
                 raise error
-            if len(chunk) < batch_size:
+            if ended:
                 return summary

@@ -264,3 +264,35 @@ async def test_an_import_cancelled_while_its_worker_thread_reads_ends_as_cancell
         assert kept % 10 == 0 and kept < 300  # whole batches only
         assert (await import_records(copy, io.BytesIO(lines), progress=False)).new == 300 - kept  # a rerun stores the rest
         assert await copy.count() == 300
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+async def test_restoring_large_cards_holds_one_batch_of_contents_at_a_time(wrapper, tmp_path, suffix):
+    """``mcard import --records`` of an export of 100 cards of 10 MB peaked at 1.1 GB, the whole
+    file: a batch was 1000 records whatever their size (and went to PostgreSQL as one COPY). A
+    batch now ends once its contents reach ``batch_bytes`` (64 MiB by default)."""
+    import random
+    import tracemalloc
+
+    rng = random.Random(3)
+    cards = [MCard(rng.randbytes(500_000).hex()) for _ in range(24)]
+    out = tmp_path / f"large{suffix}"
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "source.db")) as source:
+        await source.save_many(cards)
+        await export(source, out)
+    tracemalloc.start()
+    try:
+        summary = await import_records(wrapper, out, batch_bytes=2_000_000, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert summary.new == len(cards) and await wrapper.count() == len(cards)
+    assert {card.hash for card in await wrapper.list()} == {card.hash for card in cards}
+    assert peak < 20_000_000, peak  # the contents are 24 MB: held all at once, the peak was 27-116 MB
+
+
+async def test_a_batch_of_records_needs_a_positive_number_of_bytes(tmp_path):
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        for wrong in (0, -1, True, 1.5):
+            with pytest.raises(ValidationError, match="batch_bytes must be a positive integer"):
+                await import_records(copy, io.BytesIO(b""), batch_bytes=wrong, progress=False)
