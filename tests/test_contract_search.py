@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
 from mcard.domain.query.text import parse_words, required_literals, top_level_branches
-from mcard.domain.query import ORDERS, Filters, SearchSpec, WordQuery, card_snippet, reference_search, sort_cards, tokens
+from mcard.domain.query import (
+    ORDERS, Filters, SearchSpec, WordQuery, card_snippet, count_tokens, reference_search, sort_cards, tokens,
+)
 from mcard.domain.query.syntax import parse_find
 from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
@@ -907,3 +909,16 @@ def test_an_any_case_snippet_of_a_large_text_takes_memory_of_the_order_of_the_te
 def test_an_any_case_span_covers_whole_characters_of_the_text(text, query, marked):
     spans = SearchSpec.of(query, case_sensitive=False).spans(text)
     assert [text[start:end] for start, end in spans] == marked
+
+
+@given(st.text(alphabet=st.sampled_from("ab ßİ\u0301\t\n,1"), max_size=200), st.integers(1, 20))
+def test_a_large_text_tokenized_a_slice_at_a_time_gives_the_words_of_the_whole(text, slice_size):
+    """Texts over ``TOKEN_SLICE`` characters are tokenized a slice at a time, cut before a
+    space, so that the GIL is let go between slices (a search over a 100 MB text held the event
+    loop 8-11 s): the words are those of the whole text."""
+    from mcard.domain.query import text as query_text
+
+    whole = tokens(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(query_text, "TOKEN_SLICE", slice_size)
+        assert tokens(text) == whole and count_tokens(text) == len(whole)

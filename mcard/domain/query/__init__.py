@@ -8,9 +8,9 @@ from .filters import Filters
 from .order import DEFAULT_ORDER, ORDERS, check_order, sort_cards
 from .syntax import FindQuery, parse_find
 from .ranking import reference_search
-from .text import Match, SearchSpec, WordQuery, card_snippet, casefold, snippet, tokens
+from .text import Match, SearchSpec, WordQuery, card_snippet, casefold, count_tokens, snippet, tokens
 
 __all__ = [
     "Filters", "FindQuery", "parse_find", "Match", "SearchSpec", "WordQuery", "card_snippet", "casefold",
-    "reference_search", "snippet", "tokens", "DEFAULT_ORDER", "ORDERS", "check_order", "sort_cards",
+    "reference_search", "snippet", "tokens", "count_tokens", "DEFAULT_ORDER", "ORDERS", "check_order", "sort_cards",
 ]

@@ -15,7 +15,7 @@ import unicodedata
 from array import array
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Final, Optional, Union
@@ -45,6 +45,34 @@ def _is_token_char(char: str) -> bool:
 def tokens(text: str) -> list[str]:
     """The words of a text: casefolded, maximal runs of letters and digits (Unicode categories
     L* and N*); anything else, marks and private-use characters included, separates words."""
+    if len(text) <= TOKEN_SLICE:
+        return _tokens(text)
+    return [word for piece in _slices(text) for word in _tokens(piece)]
+
+
+def count_tokens(text: str) -> int:
+    """``len(tokens(text))``, holding the words of one slice of the text at a time."""
+    return sum(len(_tokens(piece)) for piece in _slices(text))
+
+
+TOKEN_SLICE: Final = 1 << 20
+"""Characters of a text tokenized in one call: each call holds the GIL throughout, so other
+threads (an event loop) wait at most that long, not for a whole large text."""
+_SPACE: Final = re.compile(r"\s")
+
+
+def _slices(text: str) -> Iterator[str]:
+    """The text in pieces of about ``TOKEN_SLICE`` characters, each cut before a space (no word
+    is cut, and nothing on either side folds into a word with it)."""
+    start = 0
+    while start < len(text):
+        cut = _SPACE.search(text, start + TOKEN_SLICE) if start + TOKEN_SLICE < len(text) else None
+        end = len(text) if cut is None else cut.start()
+        yield text[start:end]
+        start = end
+
+
+def _tokens(text: str) -> list[str]:
     folded = casefold(text)
     if folded.isascii():  # every run is ASCII letters and digits: words as they are
         return _TOKEN.findall(folded)

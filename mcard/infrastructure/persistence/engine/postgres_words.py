@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
-from mcard.domain.query import Filters, WordQuery, tokens
+from mcard.domain.query import Filters, WordQuery, count_tokens, tokens
 from mcard.domain.query.ranking import WordStats, phrases, score, stats_of
 from mcard.domain.query.text import Phrase, text_of
 
@@ -173,7 +173,7 @@ def _counts(rows: Sequence[Any]) -> tuple[dict[str, int], list[str]]:
 
 def _count(content: bytes) -> int:
     text = text_of(content)
-    return NO_TEXT if text is None else len(tokens(text))
+    return NO_TEXT if text is None else count_tokens(text)
 
 
 def _may_be_utf8(start: bytes) -> bool:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.content_types import detect_content_type
 from mcard.domain.models.exceptions import NoCardStoreError, StorageError
-from mcard.domain.query.text import SearchSpec, text_of, tokens
+from mcard.domain.query.text import SearchSpec, count_tokens, text_of, tokens
 
 from .integrity import holds_its_hash
 
@@ -288,7 +288,7 @@ def words(content: object, is_text: object) -> Optional[str]:
 
 def word_count(content: object, is_text: object) -> int:
     text = text_of(content)
-    return 0 if text is None else len(tokens(text))
+    return 0 if text is None else count_tokens(text)
 
 
 def isqrt(number: Optional[float]) -> int:
