@@ -188,6 +188,27 @@ async def test_iterate_streams_every_card_newest_first(wrapper):
             [card async for card in wrapper.iterate(page_size=bad)]
 
 
+async def test_iterate_reads_large_cards_a_few_at_a_time(wrapper, monkeypatch):
+    """A page of ``page_size`` cards held all their contents at once: ``iterate()`` of cards of
+    10 MB, 1,000 to a page, would hold 10 GB. Pages of large cards now hold about
+    ``READ_AHEAD_BYTES`` (made small here), and the page before is let go as the next is read."""
+    import tracemalloc
+
+    from mcard.infrastructure.persistence.engine import base_engine
+
+    monkeypatch.setattr(base_engine, "READ_AHEAD_BYTES", 2_000_000)
+    cards = [MCard(bytes([i]) * 999_999 + b"!") for i in range(24)]
+    await wrapper.save_many(cards)
+    tracemalloc.start()
+    try:
+        seen = [card.hash async for card in wrapper.iterate(page_size=1000)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sorted(seen) == sorted(card.hash for card in cards)
+    assert peak < 12_000_000, peak  # all 24 MB at once before
+
+
 async def test_search_finds_substrings_newest_first(wrapper, timeline):
     assert [c.content for c in await wrapper.search("card 1")] == ["card 1"]
     assert len(await wrapper.search("card")) == 10

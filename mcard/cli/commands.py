@@ -46,6 +46,9 @@ from .stores import existing_store, reading_store, writing_store
 STDIO: Final = "-"
 LIST_FETCH: Final = 64
 """Cards read from the store at a time by ``ls --limit 0``, which streams them."""
+LIST_FETCH_BYTES: Final = 8 * 1024 * 1024
+"""Contents ``ls --limit 0`` holds at most, about, before it prints them: fewer than
+``LIST_FETCH`` large cards."""
 REFUSED_NAMED: Final = 5
 """How many refused cards the line on stderr names; stdout lists them all."""
 
@@ -185,14 +188,16 @@ async def cmd_ls(args: argparse.Namespace) -> int:
 
             if limit is None:
                 batch: list[MCard] = []
+                size = 0
                 async for card in store.iterate(LIST_FETCH, since, until, **filters):
                     if offset:
                         offset -= 1
                         continue
                     batch.append(card)
-                    if len(batch) == LIST_FETCH:
+                    size += card.size
+                    if len(batch) == LIST_FETCH or size >= LIST_FETCH_BYTES:
                         await show(batch)
-                        batch = []
+                        batch, size = [], 0
                 await show(batch)
             else:
                 cards = await store.list(limit + 1, offset, since, until, **filters)

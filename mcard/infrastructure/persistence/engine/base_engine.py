@@ -35,12 +35,22 @@ if TYPE_CHECKING:
 
 MAX_SQL_INTEGER: Final = 2**63 - 1
 DEFAULT_PAGE_SIZE: Final = 1000
+READ_AHEAD_BYTES: Final = 16 * 1024 * 1024
+"""About the most content an iteration reads ahead of its caller: a page holds fewer cards than
+its ``page_size`` when theirs are large (a page of 1,000 cards of 10 MB would be 10 GB)."""
 _LONGEST_HASH: Final = 128
 _HEX: Final = re.compile(f"[0-9a-fA-F]{{1,{_LONGEST_HASH}}}")
 _LOWER_HEX: Final = b"0123456789abcdef"
 
 PageKey = tuple[datetime, str]
 """Where a newest-first listing stopped: the last card's (g_time, hash)."""
+
+
+def next_page_size(page_size: int, page: Sequence[MCard]) -> int:
+    """How many cards an iteration's next page asks for after ``page`` (its first asks for one):
+    ``page_size``, fewer when the cards of ``page`` were large (``READ_AHEAD_BYTES``)."""
+    size = sum(card.size for card in page)
+    return max(1, min(page_size, READ_AHEAD_BYTES * len(page) // size)) if size else page_size
 
 
 @dataclass(frozen=True)
@@ -491,20 +501,24 @@ class BaseStore(ABC):
         raise StorageError(f"{self._where}: this engine keeps no tags")
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
-        """Every card that passes ``filters``, newest first, fetched ``page_size`` at a time.
+        """Every card that passes ``filters``, newest first, fetched ``page_size`` at a time
+        (fewer when they are large: ``next_page_size``).
 
         This default pages by keyset through ``_list``: each page is its own snapshot, so a
         card removed or added (with an older ``g_time``) during the iteration may be missed
         or seen. Engines that can hold one read snapshot for the whole iteration override it.
         """
         after: Optional[PageKey] = None
+        wanted = 1
         while True:
-            page = await self._list(filters, page_size, 0, after)
+            page = await self._list(filters, wanted, 0, after)
             for card in page:
                 yield card
-            if len(page) < page_size:
+            if len(page) < wanted:
                 return
             after = (page[-1].g_time, page[-1].hash)
+            wanted = next_page_size(page_size, page)
+            del page, card  # not held while the next page is read
 
     async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
         """Re-hash every stored card; yield (cards checked, damaged among them) per chunk.
@@ -762,7 +776,8 @@ class BaseStore(ABC):
         **filters: Any,
     ) -> CardStream:
         """Every card newest first (optionally filtered, as ``list``), fetched ``page_size``
-        at a time, in constant memory: ``async for card in store.iterate()``.
+        at a time (fewer when their contents are large: about ``READ_AHEAD_BYTES`` at most), in
+        constant memory: ``async for card in store.iterate()``.
 
         Engines that support it (SQLite does) read the whole iteration from one snapshot: the
         cards stored when the first card was fetched, however long the loop takes, while

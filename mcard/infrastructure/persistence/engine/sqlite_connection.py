@@ -220,8 +220,14 @@ class SQLiteWorker:
             raise
 
     async def fetch_more(self, cursor: aiosqlite.Cursor, size: int) -> list[Any]:
-        """Up to ``size`` more rows (``sqlite3`` takes at most a C int at once)."""
-        return list(await self._call(cursor.fetchmany(min(size, MOST_ROWS_AT_ONCE))))
+        """Up to ``size`` more rows (``sqlite3`` takes at most a C int at once). The list
+        aiosqlite's thread returned is emptied: that thread holds it until its next call ends,
+        which would keep a stream's previous page (of cards of 10 MB...) while it reads the next."""
+        fetched = await self._call(cursor.fetchmany(min(size, MOST_ROWS_AT_ONCE)))
+        rows = list(fetched)
+        if isinstance(fetched, list):
+            fetched.clear()
+        return rows
 
     async def close_cursor(self, cursor: aiosqlite.Cursor) -> None:
         await self._call(cursor.close())

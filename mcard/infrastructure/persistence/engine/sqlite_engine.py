@@ -23,7 +23,7 @@ from mcard.domain.query.regex_process import RegexRun
 from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
-from .base_engine import BaseStore, PageKey, StoreStats, check_card, check_hash, not_stored_to_tag
+from .base_engine import BaseStore, PageKey, StoreStats, check_card, check_hash, next_page_size, not_stored_to_tag
 from .card_rows import Row
 from .hash_ranges import RangeDigest
 from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair
@@ -748,12 +748,15 @@ class SQLiteStore(BaseStore):
 
     async def _iterate(self, filters: Filters, page_size: int) -> AsyncIterator[MCard]:
         async with _SnapshotCursor(self, lambda worker: sql.cards_cursor(worker, filters)) as (worker, cursor):
+            wanted = 1
             while True:
-                cards = await worker.fetch_more(cursor, page_size)
+                cards = await worker.fetch_more(cursor, wanted)
                 for card in cards:
                     yield card
-                if len(cards) < page_size:
+                if len(cards) < wanted:
                     return
+                wanted = next_page_size(page_size, cards)
+                del cards, card  # not held while the next page is read
 
     async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
         async with _SnapshotCursor(self, sql.verify_cursor) as (worker, cursor):
