@@ -48,6 +48,9 @@ HELD_BY_DAMAGED: Final = "DEST holds this hash damaged (other content or size): 
 """Why a card is not copied whose hash a row DEST holds with other content (``HeldByDamagedError``)."""
 DEFAULT_BATCH: Final = 1000
 """Cards looked at (and at most copied) per transaction."""
+BATCH_BYTES: Final = 64 * 1024 * 1024
+"""About the most content a batch reads: once cards are read, a batch holds fewer than
+``batch_size`` of them when theirs are large (1,000 photos of 10 MB would be 10 GB)."""
 PROGRESS_DELAY: Final = 1.0
 """Seconds a sync runs before its progress bar shows unless asked for (``progress=True``): a
 quick sync shows none."""
@@ -145,8 +148,9 @@ async def sync(
     ``g_time`` kept), and the sightings and tags of ``source``'s cards that ``dest`` lacks.
 
     ``since``: only cards with ``g_time`` at or after it. ``dry_run``: count, write nothing.
-    ``batch_size`` cards per transaction; ``progress`` shows a bar (None: on a terminal or in
-    a notebook only). Both stores must be open.
+    ``batch_size`` cards per transaction, fewer when they are large (``BATCH_BYTES``);
+    ``progress`` shows a bar (None: on a terminal or in a notebook only). Both stores must be
+    open.
     """
     for name, store in (("source", source), ("dest", dest)):
         if not hasattr(store, "range_digests") or not hasattr(store, "save_many"):
@@ -288,15 +292,21 @@ class _Copier:
         self.source, self.dest, self.since, self.dry_run = source, dest, since, dry_run
         self.result, self.bar = result, bar
         self.limit: Optional[int] = getattr(getattr(dest, "config", None), "max_content_size", None)
+        self.batch_count = self.cards_read = self.bytes_read = 0
 
     async def batches(self, pending: _Pending, size: int) -> int:
-        """Copy ``pending`` ``size`` hashes at a time; how many source cards dest lacked
-        (within ``since``), damaged ones included."""
+        """Copy ``pending`` ``size`` hashes at a time (fewer while the cards read so far were
+        large: ``BATCH_BYTES``; one in the first batch, to learn how large they are); how many
+        source cards dest lacked (within ``since``), damaged ones included."""
         lacked = 0
         hashes = [(h, True) for h in pending.missing] + [(h, False) for h in pending.common]
         self.bar.total += len(pending.missing)
-        for start in range(0, len(hashes), size):
-            chunk = hashes[start:start + size]
+        start = 0
+        while start < len(hashes):
+            wanted = size if not self.bytes_read else max(1, min(size, BATCH_BYTES * self.cards_read // self.bytes_read))
+            chunk = hashes[start:start + (wanted if self.batch_count else 1)]
+            start += len(chunk)
+            self.batch_count += 1
             lacked += await self._batch([h for h, new in chunk if new], [h for h, new in chunk if not new])
         return lacked
 
@@ -362,6 +372,8 @@ class _Copier:
                 good[hash_str] = card
             else:
                 self.damaged(hash_str, card, reason)
+        self.cards_read += len(found)
+        self.bytes_read += sum(card.size for card in found.values())
         return good, {card.hash for card in self.result.damaged} - damaged_before
 
     def damaged(self, hash_str: str, card: Optional[MCard], reason: str) -> None:

@@ -143,6 +143,27 @@ async def test_second_run_copies_nothing(two):
     assert str(second).startswith("copied 0 cards (0 B), 300 already stored,")
 
 
+async def test_large_cards_are_copied_a_few_at_a_time(two, monkeypatch):
+    """A batch read ``batch_size`` cards whatever their size: 100 cards of 10 MB held 1.09 GB.
+    Once the first card is read, a batch holds about ``BATCH_BYTES`` (made small here)."""
+    import tracemalloc
+
+    from mcard import syncing
+
+    a, b = two
+    monkeypatch.setattr(syncing, "BATCH_BYTES", 2_000_000)
+    cards = [MCard(bytes([i]) * 999_999 + b"!") for i in range(24)]
+    await a.save_many(cards)
+    tracemalloc.start()
+    try:
+        result = await mcard.sync(a, b, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.copied == 24 and set(await b.get_many([card.hash for card in cards])) == {c.hash for c in cards}
+    assert peak < 12_000_000, peak  # all 24 MB at once before
+
+
 async def test_the_sentence_gives_sizes_in_units(two):
     a, b = two
     await a.save_many([MCard(bytes([n]) * 700_000) for n in range(1, 4)])
