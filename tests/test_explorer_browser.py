@@ -506,10 +506,13 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 runs = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt").inner_text()
                 row.focus()
                 page.keyboard.press("Shift+Enter")  # runs the explorer's cell, as from anywhere in a notebook
-                expect(page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt")).not_to_have_text(runs)
+                prompt = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt")
+                expect(prompt).not_to_have_text(runs)
+                expect(prompt).to_have_text(re.compile(r"\[\d+\]"))  # run to its end: the new explorer is drawn
 
                 # a kernel restarted under a drawn explorer: its actions go unanswered, and it says so
                 restarted = page.locator(".mcx").last
+                expect(restarted.locator(".mcx-query")).to_be_visible()
                 [session] = get_json(server.url("/api/sessions"))  # type: ignore[misc]
                 urllib.request.urlopen(urllib.request.Request(
                     server.url(f"/api/kernels/{session['kernel']['id']}/restart"), data=b"", method="POST"), timeout=60)
