@@ -62,8 +62,9 @@ DEADLOCK_RETRIES: Final = 3
 """Times ``write_batch`` runs a transaction again that PostgreSQL ended to break a deadlock:
 writers that share cards at different times may take their keys in different orders
 (``insert``), and the one whose wait PostgreSQL ends first loses all of its transaction,
-nothing of it stored; it runs again in hash order, which every such writer shares. (A ``timeout`` of the store at or under the server's ``deadlock_timeout``
-ends the wait first, as a lock timeout, which is not run again.)"""
+nothing of it stored; it runs again in hash order, which every such writer shares. (A
+``timeout`` of the store at or under the server's ``deadlock_timeout`` ends the wait first, as
+a lock timeout, which is not run again.)"""
 STORED_DIGEST: Final = (
     "CASE s.hash_algorithm WHEN 'sha256' THEN encode(sha256(s.content), 'hex')"
     " WHEN 'sha512' THEN encode(sha512(s.content), 'hex') WHEN 'sha384' THEN encode(sha384(s.content), 'hex')"
@@ -399,26 +400,26 @@ async def insert(
         result = _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
                           else await conn.execute(tables.insert, *columns), returning)
         return await _all_stored(conn, tables, ordered, result)
-    oldest_first = [first[key] for key in sorted(first)] if in_hash_order else sorted(first.values(), key=_time_and_hash)
+    in_order = [first[key] for key in sorted(first)] if in_hash_order else sorted(first.values(), key=_time_and_hash)
     try:
         async with conn.transaction():  # a savepoint
-            status = await copy.copy_in(conn, tables.names, oldest_first, card_row, stall, COLUMN_LIST, _size)
-            if _affected(status) < len(oldest_first):
+            status = await copy.copy_in(conn, tables.names, in_order, card_row, stall, COLUMN_LIST, _size)
+            if _affected(status) < len(in_order):
                 raise _Skipped  # which rows are not known: insert again, naming them
-        return [card.hash for card in oldest_first] if returning else len(oldest_first)
+        return [card.hash for card in in_order] if returning else len(in_order)
     except _Skipped:
         pass
     except Exception as exc:
         if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
     await conn.execute(INCOMING_TABLE)
-    await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), oldest_first, card_row, stall, size=_size)
+    await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), in_order, card_row, stall, size=_size)
     statement = (
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
         f" ORDER BY {'hash' if in_hash_order else 'g_time, hash'} ON CONFLICT (hash) DO NOTHING{suffix}"
     )
     result = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
-    return await _all_stored(conn, tables, oldest_first, result, copied=True)
+    return await _all_stored(conn, tables, in_order, result, copied=True)
 
 
 async def _all_stored(
