@@ -273,11 +273,15 @@ async def _complete(conn: Connection, tables: Tables) -> bool:
 
 async def initialize(conn: Connection, tables: Tables) -> int:
     """Create what is missing (under an advisory lock: concurrent first opens would race),
-    upgrade a version 1 table, and return the schema version found."""
+    upgrade a version 1 or 2 table, and return the schema version found. A newer version's
+    tables are left as they are."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tables.lock_key)
         if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", tables.schema):
             await conn.execute(f"CREATE SCHEMA {tables.schema}")  # needs CREATE on the database
+        found = await stored_version(conn, tables)
+        if found is not None and found > SCHEMA_VERSION:
+            return found
         if not await _complete(conn, tables):
             await _create(conn, tables)
         version = await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
