@@ -304,6 +304,21 @@ async def test_an_unknown_schema_version_is_refused(make_config, admin, postgres
         await AsyncPersistenceWrapper(make_config()).initialize()
 
 
+@pytest.mark.parametrize("schema_case", [str.lower, str.upper])
+async def test_a_store_named_with_capitals_opens_read_only(postgres_schema, admin, schema_case):
+    """``schema=`` and ``table=`` keep their case (they are quoted): the read-only open, which
+    every reading command of the command line makes, finds the store under the same names."""
+    url, schema = postgres_schema
+    names = {"schema": schema_case(schema), "table": "Notes"}
+    try:
+        async with AsyncPersistenceWrapper(PostgresConfig(url, **names)) as store:
+            card = await store.create("a team note")
+        async with AsyncPersistenceWrapper(PostgresConfig(url, **names, read_only=True)) as store:
+            assert await store.list() == [card]
+    finally:
+        await admin.execute(f'''DROP SCHEMA IF EXISTS "{names["schema"]}" CASCADE''')
+
+
 async def test_listing_walks_the_time_index(make_config, admin, postgres_schema):
     async with AsyncPersistenceWrapper(make_config()) as store:
         await store.save_many(MCard(f"indexed {i}") for i in range(5000))

@@ -175,7 +175,7 @@ class Tables:
 
 async def stored_version(conn: Connection, tables: Tables) -> Optional[int]:
     """The schema version of the store's tables, None when there is no card store there."""
-    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{tables.schema}.{tables.names[1]}_meta"):
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", tables.meta):
         return None
     return await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
 
