@@ -1,11 +1,20 @@
 """A shared PostgreSQL store: roles that may not create or alter its tables, and tables of
 another schema version. Each refusal says what is missing and leaves the tables as they were."""
 
+import uuid
+from collections.abc import AsyncIterator
+
 import pytest
 
 from mcard import AsyncPersistenceWrapper, PostgresConfig, StorageError
 
 pytestmark = pytest.mark.postgres
+
+WRITER_GRANTS = (
+    'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}";'
+    ' GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'
+)
+
 
 
 @pytest.fixture
@@ -15,6 +24,25 @@ async def admin(postgres_schema):
     conn = await asyncpg.connect(postgres_schema[0])
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+async def writer(admin, postgres_schema) -> AsyncIterator[str]:
+    """The URL of a role that may use the schema but owns nothing and may create nothing; the
+    tables' privileges are granted by ``grant_writer`` once they exist."""
+    url, schema = postgres_schema
+    role = f"mcard_role_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"; GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+    try:
+        yield url.replace("postgres@", f"{role}@", 1)
+    finally:
+        await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+
+
+async def grant_writer(admin, schema: str, url: str) -> None:
+    role = url.split("://", 1)[1].split("@", 1)[0]
+    await admin.execute(WRITER_GRANTS.format(schema=schema, role=role))
 
 
 async def relations(admin, schema: str) -> list[str]:
@@ -43,3 +71,35 @@ async def test_a_store_of_a_newer_schema_is_refused_and_left_as_it_was(postgres_
         await AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)).initialize()
     assert await relations(admin, schema) == before
     assert await stored_version(admin, schema) == 99
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_an_older_store_that_this_role_may_not_upgrade_says_its_owner_must_open_it(
+    postgres_schema, admin, writer, read_only
+):
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+        card = await store.create("written before the upgrade")
+    await admin.execute(  # back to the version 2 layout: no label tables
+        f'DROP TABLE "{schema}".card_sighting, "{schema}".card_tag;'
+        f" UPDATE \"{schema}\".card_meta SET value = 2 WHERE key = 'schema_version'"
+    )
+    await grant_writer(admin, schema, writer)
+    before = await relations(admin, schema)
+    with pytest.raises(StorageError, match=r"written by an older mcard \(schema 2;.*open it once.*as the owner of its tables"):
+        await AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, read_only=read_only)).initialize()
+    assert await relations(admin, schema) == before and await stored_version(admin, schema) == 2
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)):
+        pass  # the owner upgrades it
+    await grant_writer(admin, schema, writer)
+    async with AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, read_only=read_only)) as store:
+        assert [found.hash for found in await store.list()] == [card.hash]
+
+
+async def test_a_role_that_may_not_create_the_store_is_told_so(postgres_schema, admin, writer):
+    """A mistyped table name, say, in a schema where the role may create nothing."""
+    schema = postgres_schema[1]
+    with pytest.raises(StorageError, match="no card store here, and this role may not create one") as raised:
+        await AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, table="crads")).initialize()
+    assert "permission denied for schema" in str(raised.value)
+    assert await relations(admin, schema) == []

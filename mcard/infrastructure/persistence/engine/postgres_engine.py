@@ -94,6 +94,13 @@ async def keep_session(conn: Any) -> None:
     """
 
 
+AS_OWNER: Final = "as the owner of its tables"
+
+
+def older_store(version: int) -> str:
+    return f"written by an older mcard (schema {version}; this mcard reads {sql.SCHEMA_VERSION})"
+
+
 def _sqlstate(exc: BaseException) -> str:
     return str(getattr(exc, "sqlstate", "") or "")
 
@@ -223,7 +230,7 @@ class PostgresStore(BaseStore):
                     if version is None:
                         raise NoCardStoreError(f"{self._where}: no card store here (no such table)")
                 else:
-                    version = await sql.initialize(conn, self._tables)
+                    version = await self._initialize(conn)
                 indexed = await sql.search.has_index(conn, self._tables)
                 counted = indexed and await postgres_words.has_counts(conn, self._tables)
                 behind = indexed and not config.read_only and await (
@@ -235,6 +242,10 @@ class PostgresStore(BaseStore):
             raise
         if version != sql.SCHEMA_VERSION:
             pool.terminate()
+            if version < sql.SCHEMA_VERSION:  # opened read-only
+                raise StorageError(
+                    f"{self._where}: {older_store(version)}: open it once for writing, {AS_OWNER}, to upgrade it"
+                )
             raise StorageError(
                 f"{self._where}: card schema version {version} is not supported"
                 f" (this mcard reads version {sql.SCHEMA_VERSION})"
@@ -248,6 +259,24 @@ class PostgresStore(BaseStore):
         if behind:  # cards a closed store left out of the index, or an upgraded table
             self._batcher.run_idle()
         logger.debug("opened PostgreSQL card store %s", self._where)
+
+    async def _initialize(self, conn: Any) -> int:
+        """``sql.initialize``, for a role that may not create or upgrade the tables a refusal
+        that says what it was refused."""
+        try:
+            return await sql.initialize(conn, self._tables)
+        except self._asyncpg.InsufficientPrivilegeError as exc:
+            try:
+                version = await sql.stored_version(conn, self._tables)
+            except self._asyncpg.InsufficientPrivilegeError:  # not even allowed to look (the schema)
+                raise storage_error(exc, self._where) from exc
+            if version is None:
+                refused = f"no card store here, and this role may not create one ({exc}): check schema= and table="
+            elif version < sql.SCHEMA_VERSION:
+                refused = f"{older_store(version)}, and this role may not upgrade it ({exc}): open it once {AS_OWNER}"
+            else:
+                refused = f"this role may not create what the store lacks ({exc}): open it once {AS_OWNER}"
+            raise StorageError(f"{self._where}: {refused}") from exc
 
     async def close(self) -> None:
         self._check_loop()
