@@ -503,6 +503,21 @@ async def test_a_user_who_may_write_but_owns_nothing_opens_the_store_and_writes(
         await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
 
 
+async def test_stores_of_one_new_schema_open_at_once(make_config):
+    """A team's notebooks starting together, each with a table of its own in a schema none of
+    them has created yet: every store opens, none fails on the schema another one created."""
+    stores = [AsyncPersistenceWrapper(make_config(table=f"notes_{i}")) for i in range(6)]
+    try:
+        opened = await asyncio.gather(*(store.initialize() for store in stores), return_exceptions=True)
+        assert [outcome for outcome in opened if outcome is not None] == []
+        for i, store in enumerate(stores):
+            await store.create(f"note {i}")
+            assert await store.count() == 1
+    finally:
+        for store in stores:
+            await store.close()
+
+
 async def test_a_timeout_says_what_timed_out(postgres_schema):
     url, schema = postgres_schema
     with pytest.raises(StorageError, match="timed out waiting for the server") as raised:

@@ -278,7 +278,9 @@ async def initialize(conn: Connection, tables: Tables) -> int:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tables.lock_key)
         if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", tables.schema):
-            await conn.execute(f"CREATE SCHEMA {tables.schema}")  # needs CREATE on the database
+            # stores of other tables in the schema may be creating it too: one at a time
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"mcard:{tables.schema}")
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.schema}")  # needs CREATE on the database
         found = await stored_version(conn, tables)
         if found is not None and found > SCHEMA_VERSION:
             return found
