@@ -151,6 +151,20 @@ def test_a_malformed_postgres_url_is_refused_with_a_hint_and_without_its_passwor
     assert "alice" in message or "must be a float" in message
 
 
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "five"])
+def test_a_dsn_whose_port_is_no_port_number_is_refused_naming_the_port(port):
+    """As ``PostgresConfig(port=...)`` refuses it: a port 0 was accepted and shown as no port."""
+    dsn = f"postgresql://alice@127.0.0.1:{port}/test"
+    for make in (PostgresConfig, config_from_url):
+        with pytest.raises(ConfigurationError, match="port from 1 to 65535"):
+            make(dsn)
+
+
+def test_a_dsn_with_an_unclosed_ipv6_bracket_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="alice"):
+        PostgresConfig("postgresql://alice@[::1/test")
+
+
 def test_a_percent_encoded_password_is_decoded_for_the_driver():
     config = config_from_url("postgresql://alice:p%40s%2Fs%23@127.0.0.1:5432/test")
     assert isinstance(config, PostgresConfig) and "p%40s%2Fs%23" not in repr(config)

@@ -180,14 +180,14 @@ def _check_dsn(dsn: object) -> None:
         raise ConfigurationError(f"dsn must be a postgresql:// URL, got {type(dsn).__name__}")
     try:
         url = urlsplit(dsn) if "\0" not in dsn else None
-        valid = url is not None and url.scheme in POSTGRES_SCHEMES and (url.port or 0) >= 0
-    except ValueError:  # a port that is not a number
-        valid = False
+        valid = url is not None and url.scheme in POSTGRES_SCHEMES and (url.port is None or url.port >= 1)
+    except ValueError:  # a port that is not a number or past 65535, an unclosed [ of an IPv6 address
+        url, valid = None, False
     misread = url is not None and (url.netloc.count("@") > 1 or "@" in url.path or "@" in url.fragment)
     if not valid or url is None or misread:
         raise ConfigurationError(
-            f"dsn must be a postgresql://user:password@host:port/database URL ({ENCODE_IN_USERINFO}),"
-            f" got {without_password(dsn)!r}"
+            f"dsn must be a postgresql://user:password@host:port/database URL, port from 1 to 65535"
+            f" ({ENCODE_IN_USERINFO}), got {without_password(dsn)!r}"
         )
 
 
