@@ -165,6 +165,13 @@ def test_a_dsn_with_an_unclosed_ipv6_bracket_is_a_configuration_error():
         PostgresConfig("postgresql://alice@[::1/test")
 
 
+def test_an_ipv6_server_is_shown_in_brackets():
+    """As in the URL: ``::1:5433`` would not tell the address from the port."""
+    assert PostgresConfig("postgresql://me@[::1]:5433/cards").location == "postgresql://me@[::1]:5433/cards (public.card)"
+    assert PostgresConfig(host="::1", port=5433, user="me", database="cards").location == \
+        "postgresql://me@[::1]:5433/cards (public.card)"
+
+
 def test_a_percent_encoded_password_is_decoded_for_the_driver():
     config = config_from_url("postgresql://alice:p%40s%2Fs%23@127.0.0.1:5432/test")
     assert isinstance(config, PostgresConfig) and "p%40s%2Fs%23" not in repr(config)

@@ -191,6 +191,11 @@ def _check_dsn(dsn: object) -> None:
         )
 
 
+def _shown_host(host: Optional[str]) -> str:
+    """A host as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if host and ":" in host and not host.startswith("/") else host or ""
+
+
 @dataclass(kw_only=True)
 class PostgresConfig(EngineConfig):
     """PostgreSQL through asyncpg (``pip install 'mcard-store[postgres]'``).
@@ -249,12 +254,11 @@ class PostgresConfig(EngineConfig):
         if self.dsn is not None:
             url = urlsplit(self.dsn)
             user = f"{url.username}@" if url.username else ""
-            host = url.hostname or ""
-            server = f"{url.scheme}://{user}{host}{f':{url.port}' if url.port else ''}{url.path}"
+            server = f"{url.scheme}://{user}{_shown_host(url.hostname)}{f':{url.port}' if url.port else ''}{url.path}"
         else:
             user = f"{self.user}@" if self.user else ""
             port = f":{self.port}" if self.port else ""
-            server = f"postgresql://{user}{self.host or ''}{port}/{self.database or ''}"
+            server = f"postgresql://{user}{_shown_host(self.host)}{port}/{self.database or ''}"
         return f"{server} ({self.schema}.{self.table})"
 
     def create_store(self) -> BaseStore:
