@@ -8,6 +8,7 @@ between the store and the server that stops relaying (a network gone silent).
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -343,3 +344,24 @@ async def test_close_returns_when_the_network_is_silent(silent_network, admin, p
     silent_network.freeze()
     await asyncio.wait_for(store.close(), SAFETY)
     assert await stored(admin, postgres_schema[1]) == 1
+
+
+async def test_a_server_gone_away_is_told_at_the_next_call_and_logs_nothing_meanwhile(
+    silent_network, postgres_schema, caplog
+):
+    """A server restarted, or unreachable, while a notebook's store sits open: its next call
+    fails with a transient ``StorageError``, and nothing tries to reconnect in the background
+    (the driver logged a traceback at 1, 2, 4... 60 s for as long as the server was away)."""
+    store = AsyncPersistenceWrapper(relayed_config(postgres_schema, silent_network, timeout=1))
+    await store.initialize()
+    try:
+        await store.create("stored before the server went away")
+        await store.store.wait_indexed()
+        silent_network.close()  # connections dropped, new ones refused
+        await asyncio.sleep(2.5)
+        with pytest.raises(StorageError) as raised:
+            await store.count()
+        assert raised.value.transient
+    finally:
+        await asyncio.wait_for(store.close(), SAFETY)
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []

@@ -205,7 +205,7 @@ class PostgresStore(BaseStore):
         try:
             pool = await self._asyncpg.create_pool(
                 **connect,
-                min_size=1,
+                min_size=0,  # else the driver reconnects in the background, logging each failure
                 max_size=config.max_connections,
                 timeout=config.timeout,
                 reset=keep_session,
