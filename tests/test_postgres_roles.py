@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, PostgresConfig, StorageError
+from mcard import AsyncPersistenceWrapper, NoCardStoreError, PostgresConfig, StorageError, config_from_url
 
 pytestmark = pytest.mark.postgres
 
@@ -103,3 +103,15 @@ async def test_a_role_that_may_not_create_the_store_is_told_so(postgres_schema, 
         await AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, table="crads")).initialize()
     assert "permission denied for schema" in str(raised.value)
     assert await relations(admin, schema) == []
+
+
+async def test_the_connections_search_path_does_not_choose_the_store(postgres_schema):
+    """``schema=`` does: a role's or URL's ``search_path`` leaves mcard's tables where they are."""
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema, table="notes")) as store:
+        card = await store.create("a note in the team's schema")
+    on_path = f"{url}?search_path={schema}&table=notes"
+    with pytest.raises(NoCardStoreError, match=r"\(public\.notes\)"):
+        await AsyncPersistenceWrapper(config_from_url(f"{on_path}&read_only=1")).initialize()
+    async with AsyncPersistenceWrapper(config_from_url(f"{on_path}&schema={schema}&read_only=1")) as store:
+        assert await store.list() == [card]
