@@ -1,10 +1,14 @@
 """A shared PostgreSQL store: roles that may not create or alter its tables, and tables of
 another schema version. Each refusal says what is missing and leaves the tables as they were."""
 
+import asyncio
+import json
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.test_cli import MCARD
 
 from mcard import AsyncPersistenceWrapper, NoCardStoreError, PostgresConfig, StorageError, config_from_url
 
@@ -115,3 +119,29 @@ async def test_the_connections_search_path_does_not_choose_the_store(postgres_sc
         await AsyncPersistenceWrapper(config_from_url(f"{on_path}&read_only=1")).initialize()
     async with AsyncPersistenceWrapper(config_from_url(f"{on_path}&schema={schema}&read_only=1")) as store:
         assert await store.list() == [card]
+
+
+async def test_verify_remove_by_a_role_that_may_only_read_lists_the_damage_then_is_refused(
+    postgres_schema, admin, writer, tmp_path
+):
+    """The scan's findings are said before the refusal to mend them, not lost with it."""
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+        await store.create("a whole card")
+    damaged = "d" * 64
+    await admin.execute(
+        f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+        " VALUES ($1, 'tampered', true, 1796391308000600, 'sha256', 8, 'text/plain')", damaged,
+    )
+    role = writer.split("://", 1)[1].split("@", 1)[0]
+    await admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    for extra in ([], ["--json"]):
+        result = await asyncio.to_thread(
+            subprocess.run, [MCARD, "verify", "--remove", *extra, "--db", f"{writer}?schema={schema}"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )
+        assert result.returncode == 3, result.stderr
+        assert "permission denied for table card" in result.stderr and "Traceback" not in result.stderr
+        found = json.loads(result.stdout)["damaged"] if extra else result.stdout
+        assert damaged in found and ("checked 2 cards: 1 damaged" in found or extra)
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card') == 2

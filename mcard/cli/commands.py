@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Final, Optional
 
 from mcard.domain.models.card import MCard, format_time, to_utc
-from mcard.domain.models.exceptions import StorageError, ValidationError
+from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query.syntax import parse_iso
 from mcard.domain.shown import counted
 from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
@@ -34,6 +34,7 @@ from mcard.importing import (
     records_format,
 )
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
+from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 
 from .lab import cmd_lab
 from .labelling import cmd_info, cmd_tag, labels_of
@@ -265,32 +266,41 @@ def _as_text(stored: object) -> str:
 async def cmd_verify(args: argparse.Namespace) -> int:
     """Re-hash every card; with ``--remove``, mend the damaged ones whose content is whole and
     delete the others it found."""
-    repaired = removed = 0
+    mended: Optional[tuple[int, int]] = None
     async with existing_store(args) if args.remove else reading_store(args) as store:
         report = await store.verify(progress=sys.stderr.isatty())
         if args.remove:
-            repaired = await store.repair_damaged(report.damaged)
-            removed = await store.remove_damaged(report.damaged)
+            try:
+                mended = (await store.repair_damaged(report.damaged), await store.remove_damaged(report.damaged))
+            except MCardError:  # the scan's findings are said before the failure to mend them
+                _emit_verified(report, None, args.json)
+                raise
+    found = _emit_verified(report, mended, args.json)
+    if report.damaged:
+        done = f"; {mended[0]} repaired, {mended[1]} removed" if mended else "; mcard verify --remove mends or deletes them"
+        fail(found + done)
+        return 1
+    return 0
+
+
+def _emit_verified(report: VerifyReport, mended: Optional[tuple[int, int]], as_json: bool) -> str:
+    """Print what ``verify`` found and, when given, how many cards were (repaired, removed);
+    return the summary of the damage."""
     damaged = [_as_text(card.hash) for card in report.damaged if card.part == "card"]
     labels = [card for card in report.damaged if card.part != "card"]
     also = f", and {len(labels)} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'}" if labels else ""
-    found = f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged{also}"
     emit(
         {"checked": report.checked, "damaged": damaged,
          "reasons": {_as_text(card.hash): card.reason for card in report.damaged if card.part == "card"},
          "labels": [{"hash": _as_text(card.hash), "part": card.part, "label": _as_text(card.label), "reason": card.reason} for card in labels],
-         **({"repaired": repaired, "removed": removed} if args.remove else {})},
+         **({"repaired": mended[0], "removed": mended[1]} if mended else {})},
         f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged{also}"
         + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged)
-        + (f"\nrepaired {counted(repaired, 'card')} whose content was whole;"
-           f" removed {counted(removed, 'damaged row' if labels else 'damaged card')}" if args.remove else ""),
-        args.json,
+        + (f"\nrepaired {counted(mended[0], 'card')} whose content was whole;"
+           f" removed {counted(mended[1], 'damaged row' if labels else 'damaged card')}" if mended else ""),
+        as_json,
     )
-    if report.damaged:
-        done = f"; {repaired} repaired, {removed} removed"
-        fail(found + (done if args.remove else "; mcard verify --remove mends or deletes them"))
-        return 1
-    return 0
+    return f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged{also}"
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
