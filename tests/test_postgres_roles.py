@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from tests.test_cli import MCARD
 
-from mcard import AsyncPersistenceWrapper, NoCardStoreError, PostgresConfig, StorageError, config_from_url
+from mcard import AsyncPersistenceWrapper, MCard, NoCardStoreError, PostgresConfig, StorageError, config_from_url
 
 pytestmark = pytest.mark.postgres
 
@@ -145,3 +145,36 @@ async def test_verify_remove_by_a_role_that_may_only_read_lists_the_damage_then_
         found = json.loads(result.stdout)["damaged"] if extra else result.stdout
         assert damaged in found and ("checked 2 cards: 1 damaged" in found or extra)
     assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card') == 2
+
+
+async def test_a_role_whose_transactions_default_to_serializable_writes_from_several_stores(
+    postgres_schema, admin, writer
+):
+    """mcard's writes are made for READ COMMITTED (conflicts skipped, stamps per writer): under
+    a role's SERIALIZABLE default, writers failed each other's whole batches."""
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+        shared = [await store.create(f"shared {i}") for i in range(10)]
+    await grant_writer(admin, schema, writer)
+    role = writer.split("://", 1)[1].split("@", 1)[0]
+    await admin.execute(f"ALTER ROLE \"{role}\" SET default_transaction_isolation = 'serializable'")
+    stores = [AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema)) for _ in range(3)]
+    try:
+        for store in stores:
+            await store.initialize()
+
+        async def write(n: int, store: AsyncPersistenceWrapper) -> None:
+            if n % 3 == 0:
+                await store.create(f"note {n}")
+            elif n % 3 == 1:
+                await store.tag(shared[n % 10].hash, f"tag {n % 4}")
+            else:
+                await store.save_many([MCard(f"batch {n} {i}") for i in range(20)] + shared[:2])
+
+        outcomes = await asyncio.gather(
+            *(write(n, store) for n in range(60) for store in stores), return_exceptions=True
+        )
+        assert [outcome for outcome in outcomes if outcome is not None] == []
+    finally:
+        for store in stores:
+            await store.close()

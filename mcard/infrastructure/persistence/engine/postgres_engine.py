@@ -212,6 +212,7 @@ class PostgresStore(BaseStore):
                 server_settings={
                     **({} if names_application(config.dsn) else {"application_name": APPLICATION_NAME}),
                     "lock_timeout": f"{max(1, round(config.timeout * 1000))}ms",
+                    "default_transaction_isolation": "read committed",  # what its writes are made for
                     **({"default_transaction_read_only": "on"} if config.read_only else {}),
                 },
             )
