@@ -178,3 +178,21 @@ async def test_a_role_whose_transactions_default_to_serializable_writes_from_sev
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_role_whose_strings_are_not_standard_conforming_searches(postgres_schema, admin, writer):
+    """mcard's statements write a backslash as itself (``'\\'``): under a role's (or database's)
+    ``standard_conforming_strings = off``, every search but a case-sensitive substring failed
+    with ``syntax error at or near "escape"``."""
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+        card = await store.create("a back\\slash river note")
+        await store.store.wait_indexed()
+    await grant_writer(admin, schema, writer)
+    role = writer.split("://", 1)[1].split("@", 1)[0]
+    await admin.execute(f'ALTER ROLE "{role}" SET standard_conforming_strings = off')
+    async with AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema)) as store:
+        assert await store.search("BACK\\SLASH", case_sensitive=False) == [card]
+        assert await store.search("river", mode="words") == [card]
+        assert list(await store.find("river note")) == [card]
+        assert await store.facets("river", by=("kind",)) == {"kind": [("text", 1)]}

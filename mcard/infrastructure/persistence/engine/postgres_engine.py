@@ -213,6 +213,7 @@ class PostgresStore(BaseStore):
                     **({} if names_application(config.dsn) else {"application_name": APPLICATION_NAME}),
                     "lock_timeout": f"{max(1, round(config.timeout * 1000))}ms",
                     "default_transaction_isolation": "read committed",  # what its writes are made for
+                    "standard_conforming_strings": "on",  # its statements write a backslash as '\'
                     **({"default_transaction_read_only": "on"} if config.read_only else {}),
                 },
             )
