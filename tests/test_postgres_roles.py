@@ -196,3 +196,21 @@ async def test_a_role_whose_strings_are_not_standard_conforming_searches(postgre
         assert await store.search("river", mode="words") == [card]
         assert list(await store.find("river note")) == [card]
         assert await store.facets("river", by=("kind",)) == {"kind": [("text", 1)]}
+
+
+async def test_a_role_with_a_connection_limit_needs_max_connections_within_it(postgres_schema, admin, writer):
+    """Past the role's ``CONNECTION LIMIT`` a call fails, transient and saying why; a pool
+    within it queues the calls instead."""
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+        await store.create("a river note")
+    await grant_writer(admin, schema, writer)
+    role = writer.split("://", 1)[1].split("@", 1)[0]
+    await admin.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT 2')
+    async with AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, max_connections=5)) as store:
+        outcomes = await asyncio.gather(*(store.find("river") for _ in range(8)), return_exceptions=True)
+        refused = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        assert refused and all(isinstance(outcome, StorageError) and outcome.transient for outcome in refused)
+        assert all("too many connections for role" in str(outcome) for outcome in refused)
+    async with AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, max_connections=2)) as store:
+        assert all(len(found) == 1 for found in await asyncio.gather(*(store.find("river") for _ in range(8))))
