@@ -214,3 +214,21 @@ async def test_a_role_with_a_connection_limit_needs_max_connections_within_it(po
         assert all("too many connections for role" in str(outcome) for outcome in refused)
     async with AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, max_connections=2)) as store:
         assert all(len(found) == 1 for found in await asyncio.gather(*(store.find("river") for _ in range(8))))
+
+
+async def test_a_write_refused_to_a_role_that_may_only_read_says_which_privileges_writing_takes(
+    postgres_schema, admin, writer
+):
+    """PostgreSQL names the table alone (tagging is refused on ``card``, not ``card_tag``)."""
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+        card = await store.create("a note")
+    role = writer.split("://", 1)[1].split("@", 1)[0]
+    await admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    async with AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema)) as store:
+        assert await store.list() == [card]
+        for write in (lambda: store.create("another note"), lambda: store.tag(card.hash, "shared")):
+            with pytest.raises(StorageError, match="permission denied for table card") as refused:
+                await write()
+            assert "INSERT, UPDATE, DELETE" in str(refused.value) and not refused.value.transient
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card_tag') == 0

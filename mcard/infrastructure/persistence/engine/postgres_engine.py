@@ -95,6 +95,11 @@ async def keep_session(conn: Any) -> None:
 
 
 AS_OWNER: Final = "as the owner of its tables"
+REFUSED_OBJECTS: Final = ("permission denied for table", "permission denied for sequence")
+PRIVILEGES: Final = (
+    "reading a store takes USAGE on its schema and SELECT on its tables; writing, also INSERT, UPDATE,"
+    " DELETE on them and USAGE on its sequences"
+)
 
 
 def older_store(version: int) -> str:
@@ -137,6 +142,8 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     transient = _lost(cause) or isinstance(cause, TimeoutError) or _sqlstate(exc) in TRANSIENT_STATES
     silent_timeout = isinstance(cause, TimeoutError) and not str(cause)
     message = "timed out waiting for the server (the configuration's timeout)" if silent_timeout else str(cause)
+    if _sqlstate(cause) == "42501" and message.startswith(REFUSED_OBJECTS):
+        message = f"{message} ({PRIVILEGES})"
     error = StorageError(f"{where}: {message or type(cause).__name__}", transient=transient)
     error.__cause__ = cause
     return error
