@@ -232,3 +232,27 @@ async def test_a_write_refused_to_a_role_that_may_only_read_says_which_privilege
                 await write()
             assert "INSERT, UPDATE, DELETE" in str(refused.value) and not refused.value.transient
     assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card_tag') == 0
+
+
+async def test_a_role_refused_temporary_tables_stores_a_large_batch_holding_a_stored_card(
+    postgres_schema, admin, writer
+):
+    """A large batch with a card already stored goes through a temporary table: a role refused
+    them (``REVOKE TEMPORARY ON DATABASE ... FROM PUBLIC``, a common hardening) had such
+    batches fail whole (a restore of an export over its own cards, say)."""
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+        stored = await store.create("already stored")
+    await grant_writer(admin, schema, writer)
+    database = await admin.fetchval("SELECT current_database()")
+    public_may = await admin.fetchval("SELECT has_database_privilege('public', current_database(), 'TEMP')")
+    await admin.execute(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')  # superusers are not held by it
+    try:
+        batch = [MCard(f"batch card {i}") for i in range(1500)] + [stored]
+        async with AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema)) as store:
+            assert await store.save_many(batch) == 1500
+            assert await store.save_many(batch) == 0
+            assert await store.count() == 1501
+    finally:
+        if public_may:
+            await admin.execute(f'GRANT TEMPORARY ON DATABASE "{database}" TO PUBLIC')

@@ -46,6 +46,7 @@ SCHEMA_VERSION: Final = 3
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 COLUMN_LIST: Final = COLUMNS.split(", ")
 UNIQUE_VIOLATION: Final = "23505"
+INSUFFICIENT_PRIVILEGE: Final = "42501"
 NEWEST_FIRST: Final = " ORDER BY g_time DESC, hash DESC"
 MAX_ARRAY_BYTES: Final = 32 * 1024 * 1024
 """Most content bytes bound as one array (PostgreSQL limits a value to 1 GB); more go by COPY."""
@@ -401,11 +402,7 @@ async def insert(
         first.setdefault(card.hash, card)
     suffix = " RETURNING hash" if returning else ""
     if len(first) < COPY_FROM_ROWS and sum(card.size for card in first.values()) <= MAX_ARRAY_BYTES:
-        ordered = [first[key] for key in sorted(first)]
-        columns = zip(*map(card_row, ordered))
-        result = _outcome(await conn.fetch(tables.insert + suffix, *columns) if returning
-                          else await conn.execute(tables.insert, *columns), returning)
-        return await _all_stored(conn, tables, ordered, result)
+        return await _insert_arrays(conn, tables, [first[key] for key in sorted(first)], returning)
     in_order = [first[key] for key in sorted(first)] if in_hash_order else sorted(first.values(), key=_time_and_hash)
     try:
         async with conn.transaction():  # a savepoint
@@ -418,7 +415,13 @@ async def insert(
     except Exception as exc:
         if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
-    await conn.execute(INCOMING_TABLE)
+    try:
+        async with conn.transaction():  # a savepoint: the role may be refused temporary tables
+            await conn.execute(INCOMING_TABLE)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        return await _insert_in_chunks(conn, tables, in_order, returning)
     await copy.copy_in(conn, ("pg_temp", "mcard_incoming"), in_order, card_row, stall, size=_size)
     statement = (
         f"INSERT INTO {tables.card} ({COLUMNS}) SELECT {COLUMNS} FROM {INCOMING}"
@@ -426,6 +429,30 @@ async def insert(
     )
     result = _outcome(await conn.fetch(statement) if returning else await conn.execute(statement), returning)
     return await _all_stored(conn, tables, in_order, result, copied=True)
+
+
+async def _insert_arrays(conn: Connection, tables: Tables, ordered: Sequence[MCard], returning: bool) -> Any:
+    """``insert`` of distinct cards, in their order, as one statement of bound arrays."""
+    columns = zip(*map(card_row, ordered))
+    result = _outcome(await conn.fetch(tables.insert + " RETURNING hash", *columns) if returning
+                      else await conn.execute(tables.insert, *columns), returning)
+    return await _all_stored(conn, tables, ordered, result)
+
+
+async def _insert_in_chunks(conn: Connection, tables: Tables, ordered: Sequence[MCard], returning: bool) -> Any:
+    """``insert`` of distinct cards as statements of bound arrays, each within the limits of one:
+    for a batch that a role refused temporary tables cannot pass through one."""
+    results: list[Any] = []
+    chunk: list[MCard] = []
+    size = 0
+    for card in ordered:
+        if chunk and (len(chunk) + 1 >= COPY_FROM_ROWS or size + card.size > MAX_ARRAY_BYTES):
+            results.append(await _insert_arrays(conn, tables, chunk, returning))
+            chunk, size = [], 0
+        chunk.append(card)
+        size += card.size
+    results.append(await _insert_arrays(conn, tables, chunk, returning))
+    return [key for result in results for key in result] if returning else sum(results)
 
 
 async def _all_stored(
