@@ -256,3 +256,28 @@ async def test_a_role_refused_temporary_tables_stores_a_large_batch_holding_a_st
     finally:
         if public_may:
             await admin.execute(f'GRANT TEMPORARY ON DATABASE "{database}" TO PUBLIC')
+
+
+async def test_an_open_that_waits_past_the_timeout_for_another_ones_upgrade_says_so(
+    postgres_schema, admin, writer
+):
+    """The owner's upgrade of a large table holds the store for minutes; the others' opens
+    said only ``canceling statement due to lock timeout``."""
+    from mcard.infrastructure.persistence.engine.postgres_sql import Tables
+
+    url, schema = postgres_schema
+    async with AsyncPersistenceWrapper(PostgresConfig(url, schema=schema)) as store:
+        card = await store.create("a note")
+    await grant_writer(admin, schema, writer)
+    upgrading = admin.transaction()
+    await upgrading.start()
+    try:
+        await admin.execute("SELECT pg_advisory_xact_lock(hashtext($1))", Tables.named(schema, "card").lock_key)
+        waiting = r"another process is creating or upgrading the store.*\(1 s\)"
+        with pytest.raises(StorageError, match=waiting) as waited:
+            await AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, timeout=1)).initialize()
+        assert waited.value.transient
+    finally:
+        await upgrading.rollback()
+    async with AsyncPersistenceWrapper(PostgresConfig(writer, schema=schema, timeout=1)) as store:
+        assert await store.list() == [card]

@@ -271,9 +271,16 @@ class PostgresStore(BaseStore):
 
     async def _initialize(self, conn: Any) -> int:
         """``sql.initialize``, for a role that may not create or upgrade the tables a refusal
-        that says what it was refused."""
+        that says what it was refused, and for a wait past the timeout what it waited for."""
         try:
             return await sql.initialize(conn, self._tables)
+        except self._asyncpg.LockNotAvailableError as exc:
+            waited = StorageError(
+                f"{self._where}: another process is creating or upgrading the store, or holds its tables;"
+                f" not done within the configuration's timeout ({self.config.timeout:g} s): try again later",
+                transient=True,
+            )
+            raise waited from exc
         except self._asyncpg.InsufficientPrivilegeError as exc:
             try:
                 version = await sql.stored_version(conn, self._tables)
