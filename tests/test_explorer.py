@@ -26,6 +26,7 @@ import mcard.notebook
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
 from mcard.domain.query.text import text_of, tokens
+from mcard.infrastructure.persistence.engine.facets import time_bucket
 from mcard.notebook.explorer import Explorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,6 +224,21 @@ def test_a_click_on_a_narrower_time_bucket_replaces_the_wider_one(tmp_path):
         explorer.add_filter("time", "2026-03")
         explorer.add_filter("time", "2026-03-02")
         assert explorer.query == "day after:2026-03-02 before:2026-03-03" and explorer.total == 1
+
+
+@pytest.mark.parametrize("when", [datetime(850, 6, 1, tzinfo=timezone.utc), datetime(5, 1, 1, 7, tzinfo=timezone.utc)])
+def test_a_click_on_a_time_bucket_before_the_year_1000_keeps_its_cards(tmp_path, when):
+    async def seed() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "old.db")) as store:
+            await store.save_many([MCard("in the bucket", g_time=when), MCard("a year later", g_time=when.replace(year=when.year + 1))])
+
+    asyncio.run(seed())
+    with mcard.notebook.open(tmp_path / "old.db") as cards:
+        explorer = cards.explorer()
+        explorer.add_filter("time", time_bucket("hour", when))
+        assert explorer.status_kind == "info" and explorer.total == 1
+        assert explorer.rows[0]["snippet"][0][0] == "in the bucket"
+        assert explorer.query.startswith(f"after:{when.year:04d}-")
 
 
 def test_the_facets_say_how_many_values_they_leave_out(tmp_path):

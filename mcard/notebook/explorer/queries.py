@@ -79,7 +79,10 @@ def every_time_bucket(counts: Sequence[tuple[str, int]], most: int = MAX_TIME_BA
 
 
 def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%MZ") if moment.hour else moment.strftime("%Y-%m-%d")
+    """A bucket's start as the query syntax takes it; four-digit years (``0850-01-01``), which
+    ``strftime`` does not pad."""
+    day = moment.date().isoformat()
+    return f"{day}T{moment.hour:02d}:{moment.minute:02d}Z" if moment.hour else day
 
 
 def _size_term(label: str) -> str:
