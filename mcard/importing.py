@@ -347,9 +347,18 @@ def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) ->
             cards.append(card)
             sightings.append(Sighting.of(
                 card.hash, name=as_label(path.name), path=as_label(found.relative), size=len(data),
-                mtime=datetime.fromtimestamp(info.st_mtime, timezone.utc), source=as_label(found.root),
+                mtime=_mtime(info), source=as_label(found.root),
             ))
     return cards, sightings
+
+
+def _mtime(info: os.stat_result) -> Optional[datetime]:
+    """A file's modification time, or None when it lies outside the years 1 to 9999 (a file
+    system may hold any time a broken clock or an archive gave it)."""
+    try:
+        return datetime.fromtimestamp(info.st_mtime, timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _read_file(start: Path, steps: str, max_size: int) -> tuple[bytes, os.stat_result] | str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,6 +97,49 @@ async def test_a_name_filter_given_as_the_system_gives_the_name_finds_the_file(s
     listed = subprocess.run([sys.executable, "-m", "mcard", "--db", str(tmp_path / "cards.db"), "ls", "--nl",
                              "--name", b"caf\xe9*"], capture_output=True, text=True)
     assert listed.returncode == 0 and [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["caf\\xe9.txt"]
+
+
+FAR_MTIMES = (253_402_300_800, -62_135_596_801)
+"""Seconds since 1970 of the years 10000 and 0: beyond every time a card or sighting can have."""
+
+
+@pytest.fixture
+def far_times_folder(tmp_path):
+    """A folder whose file system keeps modification times of the years 0 and 10000 (ext4 keeps
+    1901 to 2446; tmpfs keeps them); skips when there is none."""
+    for parent in (tmp_path, Path("/dev/shm")):
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            continue
+        folder = Path(tempfile.mkdtemp(dir=parent))
+        probe = folder / "probe"
+        probe.write_text("")
+        kept = True
+        for seconds in FAR_MTIMES:
+            os.utime(probe, (seconds, seconds))
+            kept = kept and os.stat(probe).st_mtime == seconds
+        probe.unlink()
+        if kept:
+            yield folder
+            shutil.rmtree(folder)
+            return
+        shutil.rmtree(folder)
+    pytest.skip("no file system here keeps modification times of the years 0 and 10000")
+
+
+@pytest.mark.parametrize("mtime", FAR_MTIMES)
+async def test_a_file_modified_outside_the_times_a_sighting_can_have_is_imported_without_its_mtime(
+    store, far_times_folder, mtime
+):
+    (far_times_folder / "odd.txt").write_text("from a broken clock")
+    (far_times_folder / "fine.txt").write_text("from a good clock")
+    os.utime(far_times_folder / "odd.txt", (mtime, mtime))
+    summary = await import_paths(store, [far_times_folder], progress=False)
+    assert summary.new == 2 and not summary.skipped
+    [odd] = await store.search("broken clock")
+    [seen] = await store.sightings(odd.hash)
+    assert (seen.name, seen.mtime) == ("odd.txt", None)
+    [fine] = await store.search("good clock")
+    assert (await store.sightings(fine.hash))[0].mtime is not None
 
 
 async def test_standard_input_is_seen_as_such(store):
