@@ -198,6 +198,16 @@ async def test_g_time_survives_with_microseconds(wrapper):
     assert (await wrapper.get(card.hash)).g_time == moment
 
 
+async def test_a_time_finer_than_a_microsecond_is_held_as_the_microsecond_stored(wrapper):
+    pd = pytest.importorskip("pandas")
+    card = MCard("finer than stored", g_time=pd.Timestamp("2026-03-04T05:06:07.891011999Z"))
+    assert type(card.g_time) is datetime
+    assert card.g_time == datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone.utc)
+    await wrapper.save(card)
+    assert await wrapper.get(card.hash) == card
+    assert await wrapper.list(start_time=card.g_time, end_time=card.g_time) == [card]
+
+
 async def test_a_store_used_from_another_event_loop_fails_at_once_and_never_hangs(wrapper):
     """A store belongs to the loop that opened it; from another loop a call raises at once."""
     import asyncio

@@ -218,8 +218,9 @@ class MCard(_CardFields):
     ) -> MCard:
         data = content_bytes(content)
         algorithm = check_hash_algorithm(hash_algorithm)
-        # Now, as stored microseconds: the datetime is built when ``g_time`` is first read.
-        moment = time.time_ns() // 1000 if g_time is None else to_utc(g_time, "g_time")
+        # As stored microseconds (a finer time cut to its microsecond, as a store keeps it): the
+        # datetime is built when ``g_time`` is first read.
+        moment = time.time_ns() // 1000 if g_time is None else to_micros(to_utc(g_time, "g_time"))
         card = _Restored(content, _HASHERS[algorithm](data).hexdigest(), moment, algorithm, len(data))
         _SET_MADE_HERE(card, True)
         return card
