@@ -9,6 +9,7 @@ a list of objects); in Parquet, a list of strings and a list of structs with tim
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, Final, Optional
 
@@ -18,6 +19,9 @@ from mcard.domain.models.sighting import Sighting, as_label, check_tag
 
 LABEL_FIELDS: Final = ("name", "tags", "sightings")
 SIGHTING_FIELDS: Final = ("name", "path", "size", "mtime", "source", "seen_at")
+_DATE_THEN_TIME: Final = re.compile(r"[0-9]{4}(?:-[0-9]{2}-[0-9]{2}|[0-9]{4}|-?W[0-9]{2}(?:-?[1-7])?)(?:[Tt ]|$)")
+"""A date, alone or then ``T``, ``t`` or a space: Python takes any character there
+(``2026-01-02+03:00Z`` was read as 03:00 UTC)."""
 
 
 def sighting_record(seen: Sighting, binary: bool = False) -> dict[str, Any]:
@@ -62,7 +66,9 @@ def aware_time(value: str | datetime, field: str) -> datetime:
         moment, shown = value, value.isoformat()
     else:
         try:
-            moment, shown = datetime.fromisoformat(value.replace("Z", "+00:00")), value
+            if not _DATE_THEN_TIME.match(value):
+                raise ValueError(value)
+            moment, shown = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00")), value
         except ValueError:
             raise ValidationError(f"{field} is not an ISO 8601 time: {value!r}") from None
     if moment.utcoffset() is None:

@@ -68,6 +68,30 @@ async def test_a_record_whose_content_type_is_not_a_mime_type_is_refused_by_its_
             await import_records(copy, tmp_path / "cards.jsonl", progress=False)
 
 
+@pytest.mark.parametrize("written, meant", [
+    ("2026-01-02T03:04:05.000006z", datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)),  # RFC 3339 allows z
+    ("2026-01-02t03:04:05+01:00", datetime(2026, 1, 2, 2, 4, 5, tzinfo=timezone.utc)),
+    ("2026-01-02 03:04:05Z", datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+])
+async def test_a_records_time_in_any_rfc_3339_spelling_is_restored(tmp_path, written, meant):
+    (tmp_path / "cards.jsonl").write_text(json_line({**card_record(MCard("timed"), True), "g_time": written}))
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        await import_records(copy, tmp_path / "cards.jsonl", progress=False)
+        assert [card.g_time for card in await copy.list()] == [meant]
+
+
+@pytest.mark.parametrize("written", ["2026-01-02X03:04:05Z", "2026-01-02+03:00Z", "2026-01-02\u00e903:04:05Z"])
+async def test_a_records_time_that_is_no_date_and_time_is_refused_not_read_as_another(tmp_path, written):
+    """Python reads any character between the date and the time as a separator: ``+03:00Z``
+    after a date was stored as 03:00 UTC."""
+    line = json_line({**card_record(MCard("timed"), True), "g_time": "WRITTEN"}).replace("WRITTEN", written)
+    (tmp_path / "cards.jsonl").write_text(line)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        with pytest.raises(ValidationError, match="line 1: g_time is not an ISO 8601 time"):
+            await import_records(copy, tmp_path / "cards.jsonl", progress=False)
+        assert await copy.count() == 0
+
+
 async def test_parquet_g_time_is_a_timestamp_at_both_ends_of_the_range(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
