@@ -284,6 +284,22 @@ def test_a_store_reached_through_a_link_is_still_its_own(tmp_path):
     assert summary["new"] == 0 and as_json(mcard("stats", "--json", db=db))["count"] == 1
 
 
+def test_an_hour_as_facets_name_it_is_the_whole_hour_for_since_and_until(tmp_path):
+    db, records = tmp_path / "cards.db", tmp_path / "cards.jsonl"
+    times = ["2026-03-01T13:59:59.999999Z", "2026-03-01T14:00:00.000000Z", "2026-03-01T14:30:00.000000Z",
+             "2026-03-01T14:59:59.999999Z", "2026-03-01T15:00:00.000000Z"]
+    records.write_text("".join(json.dumps({"content": f"card {i}", "g_time": t}) + "\n" for i, t in enumerate(times)))
+    mcard("import", "--records", str(records), db=db)
+    hours = as_json(mcard("facets", "--by", "hour", "--json", db=db))["hour"]
+    assert hours == [["2026-03-01T13", 1], ["2026-03-01T14", 3], ["2026-03-01T15", 1]]
+    for hour, count in hours:
+        listed = as_json(mcard("ls", "--json", "--since", hour, "--until", hour, db=db))
+        assert sorted(c["g_time"] for c in listed) == [t for t in times if t.startswith(hour)]
+        assert len(listed) == count
+    assert len(as_json(mcard("ls", "--json", "--until", "2026-03-01T15+01:00", db=db))) == 4  # to 14:59:59.999999Z
+    assert len(as_json(mcard("ls", "--json", "--until", "2026-03-01T14:30", db=db))) == 3  # a minute is its instant
+
+
 def test_a_date_alone_as_until_includes_that_whole_day(tmp_path):
     db, records = tmp_path / "cards.db", tmp_path / "cards.jsonl"
     times = ["2026-03-01T00:00:00.000000Z", "2026-03-01T23:59:59.999999Z", "2026-03-02T00:00:00.000000Z"]

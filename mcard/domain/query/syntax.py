@@ -36,6 +36,8 @@ _DATE_WITH_OFFSET: Final = re.compile(r"(?P<date>[0-9]{4}-?[0-9]{2}-?[0-9]{2})(?
 _EXTENDED_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PERIOD: Final = re.compile(r"(?P<year>[0-9]{4})(?:-(?P<month>[0-9]{2})|-?W(?P<week>[0-9]{2}))?")
 """A year, a month or an ISO week (``2026``, ``2026-01``, ``2026-W05``), as facets name them; UTC."""
+_HOUR: Final = re.compile(r"[0-9]{4}-?[0-9]{2}-?[0-9]{2}[Tt ][0-9]{2}(?:[+-][0-9]{2}(?::?[0-9]{2})?)?")
+"""A time given to the hour (``2026-03-01T14``, as the ``hour`` facet names it), perhaps with an offset."""
 _BETWEEN_MICROSECONDS: Final = re.compile(r"[Tt ][0-9]{2}(?::?[0-9]{2}){2}[.,][0-9]{6}[0-9]*[1-9]")
 """A time of day with a fraction beyond the microseconds (which Python cuts off)."""
 _FRACTION_BEFORE_SECONDS: Final = re.compile(r"[Tt ][0-9]{2}(?::?[0-9]{2})?[.,]")
@@ -178,7 +180,8 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
     """An ISO 8601 date or time; naive when it has no offset. A date is its first instant (with
     ``end_of_day``, its last), also with an offset: ``2026-01-01+02:00`` is that day two hours
     east of UTC; a year, a month or an ISO week (``2026``, ``2026-01``, ``2026-W05``, in UTC) is
-    its first day's first instant (with ``end_of_day``, its last day's last); a time between two
+    its first day's first instant (with ``end_of_day``, its last day's last); a time given to the
+    hour (``2026-01-05T14``) is its first instant (with ``end_of_day``, its last); a time between two
     microseconds (cards keep microseconds) is the first microsecond after it (with
     ``end_of_day``, the last before it). A fraction of an hour or a minute is refused (Python
     would read it as one of a second). Between a date and its time only ``T`` or a space
@@ -200,6 +203,8 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
             moment = datetime.fromisoformat(text)  # cut to the microsecond
         except ValueError:
             raise ValidationError("not an ISO 8601 date or time") from None
+        if end_of_day and _HOUR.fullmatch(text):
+            return moment.replace(minute=59, second=59, microsecond=999999)
         if end_of_day or not _BETWEEN_MICROSECONDS.search(text):
             return moment
         try:
