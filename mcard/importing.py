@@ -685,11 +685,36 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, object]]:
         batches = pq.ParquetFile(path).iter_batches()
         number = 0
         for batch in batches:
-            for record in batch.to_pylist():
+            for record in _parquet_rows(batch, number + 1):
                 number += 1
                 yield f"row {number}", record
+    except ValidationError:
+        raise
     except ValueError as exc:  # pyarrow's ArrowInvalid and ArrowException are ValueErrors
         raise ValidationError(f"not a readable Parquet file: {exc}") from None
+
+
+def _parquet_rows(batch: Any, first: int) -> Iterator[dict[str, object]]:
+    """The rows of a Parquet batch (the first numbered ``first``) as Python values. A value
+    Python cannot hold (a timestamp past the year 9999 or before the year 1, which another
+    tool may write) is a ``ValidationError`` naming its row and column, after the rows before it."""
+    try:
+        yield from batch.to_pylist()
+        return
+    except (OverflowError, ValueError):
+        pass
+    for offset in range(batch.num_rows):
+        row = batch.slice(offset, 1)
+        try:
+            [record] = row.to_pylist()
+        except (OverflowError, ValueError) as exc:
+            for name in row.schema.names:
+                try:
+                    row.column(name).to_pylist()
+                except (OverflowError, ValueError):
+                    raise ValidationError(f"row {first + offset}: {name} cannot be read: {exc}") from None
+            raise ValidationError(f"row {first + offset}: cannot be read: {exc}") from None
+        yield record
 
 
 def _decoded(line: bytes, number: int) -> str:

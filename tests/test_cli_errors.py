@@ -83,6 +83,17 @@ def naive_parquet(tmp_path: Path) -> str:
     return str(path)
 
 
+def far_parquet(tmp_path: Path) -> str:
+    """Records another tool wrote to Parquet, the second with a time of the year 33658."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "far.parquet"
+    times = pa.array([1_767_225_600, 10**12, 1_767_225_600], pa.timestamp("s", tz="UTC"))
+    pq.write_table(pa.table({"content": ["first", "second", "third"], "g_time": times}), path)
+    return str(path)
+
+
 Args = Callable[[Path], list[str]]
 CASES: list[tuple[str, Args, int, str]] = [
     # import --records: the file named on the command line is missing or malformed
@@ -101,6 +112,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("records-csv-naive-g_time", lambda t: ["import", "--records", records_file(t, "r.csv", b"content,g_time\nx,2026-01-01T00:00:00Z\nz,2026-01-01\n")], 2, "line 3: g_time '2026-01-01' has no UTC offset: add one, such as Z for UTC"),
     ("records-naive-sighting-mtime", lambda t: ["import", "--records", records_file(t, "r.jsonl", lines(record("x", sightings=[{"name": "x.txt", "mtime": "2026-01-01T10:00:00", "seen_at": "2026-01-02T00:00:00Z"}])))], 2, "line 1: a sighting's mtime '2026-01-01T10:00:00' has no UTC offset"),
     ("records-parquet-naive-g_time", lambda t: ["import", "--records", naive_parquet(t)], 2, "row 1: g_time '2026-01-01T10:00:00' has no UTC offset"),
+    ("records-parquet-g_time-past-9999", lambda t: ["import", "--records", far_parquet(t)], 2, "row 2: g_time cannot be read: date value out of range"),
     ("records-not-parquet", lambda t: ["import", "--records", records_file(t, "r.parquet", b"not parquet at all")], 2, "not a readable Parquet file"),
     ("records-unknown-suffix", lambda t: ["import", "--records", records_file(t, "r.txt", b"{}")], 2, "records are read from"),
     ("records-missing-file", lambda t: ["import", "--records", str(t / "missing.jsonl")], 2, "missing.jsonl: No such file or directory"),

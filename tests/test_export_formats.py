@@ -105,6 +105,27 @@ async def test_parquet_g_time_is_a_timestamp_at_both_ends_of_the_range(tmp_path)
     assert sorted(table.column("g_time").to_pylist()) == sorted(card.g_time for card in CARDS)
 
 
+@pytest.mark.parametrize("column", ["g_time", "mtime"])
+async def test_a_parquet_time_past_the_year_9999_names_its_row_and_keeps_the_rows_before(tmp_path, column):
+    """Another tool's Parquet may hold any timestamp; Python's datetime stops at 9999."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    seconds = [1_767_225_600, 10**12 if column == "g_time" else 1_767_225_600, 1_767_225_600]
+    mtimes = [1_767_225_600, 10**12 if column == "mtime" else 1_767_225_600, 1_767_225_600]
+    sighting = pa.struct([("name", pa.string()), ("mtime", pa.timestamp("s", tz="UTC")), ("seen_at", pa.timestamp("s", tz="UTC"))])
+    pq.write_table(pa.table({
+        "content": ["first", "second", "third"],
+        "g_time": pa.array(seconds, pa.timestamp("s", tz="UTC")),
+        "sightings": pa.array([[{"name": f"{n}.txt", "mtime": m, "seen_at": 1_767_225_600}] for n, m in enumerate(mtimes)],
+                              pa.list_(sighting)),
+    }), tmp_path / "far.parquet")
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        with pytest.raises(ValidationError, match=f"far.parquet: row 2: {'g_time' if column == 'g_time' else 'sightings'} cannot be read"):
+            await import_records(copy, tmp_path / "far.parquet", batch_size=1, progress=False)
+        assert [card.content for card in await copy.list()] == ["first"]
+
+
 async def test_an_empty_parquet_export_has_the_same_columns(tmp_path):
     import pyarrow.parquet as pq
 
