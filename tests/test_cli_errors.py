@@ -133,6 +133,8 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("ls-until-after-year-9999", lambda t: ["ls", "--until", "9999-12-31T23:00-14:00"], 2, "--until"),
     ("ls-since-not-a-time", lambda t: ["ls", "--since", "yesterday\x1b[2J"], 2, "'yesterday\\x1b[2J'"),
     ("ls-since-not-a-time-as-typed", lambda t: ["ls", "--since", r"2026\01"], 2, r"not an ISO 8601 time or date: '2026\01'"),
+    ("ls-until-a-fraction-of-an-hour", lambda t: ["ls", "--until", "2026-03-01T10.5"], 2, "--until '2026-03-01T10.5': a fraction is taken of a second only"),
+    ("ls-since-past-the-last-microsecond", lambda t: ["ls", "--since", "9999-12-31T23:59:59.9999995"], 2, "--since '9999-12-31T23:59:59.9999995': after the last time a card can have"),
     ("ls-limit-not-a-number", lambda t: ["ls", "--limit", "x"], 2, "invalid int value"),
     ("ls-offset-negative", lambda t: ["ls", "--offset", "-1", "--limit", "0"], 2, "--offset must not be negative"),
     ("ls-two-formats", lambda t: ["ls", "--csv", "--json"], 2, "choose one output format: --json or --csv"),

@@ -19,7 +19,7 @@ from typing import BinaryIO, Final, Optional
 
 from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
-from mcard.domain.query.syntax import parse_iso
+from mcard.domain.query.syntax import NOT_ISO, parse_iso
 from mcard.domain.shown import counted
 from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
 from mcard.importing import (
@@ -61,8 +61,10 @@ def parse_time(text: Optional[str], name: str, *, end_of_day: bool = False) -> O
         return None
     try:
         moment = parse_iso(text, end_of_day=end_of_day)
-    except ValidationError:
-        raise ValidationError(f"--{name}: not an ISO 8601 time or date: {quoted(text)}") from None
+    except ValidationError as exc:
+        if str(exc) == NOT_ISO:
+            raise ValidationError(f"--{name}: not an ISO 8601 time or date: {quoted(text)}") from None
+        raise ValidationError(f"--{name} {quoted(text)}: {exc}") from None
     return to_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), f"--{name}")
 
 

@@ -46,6 +46,7 @@ _UNITS: Final = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024
 _ONE: Final = timedelta(microseconds=1)
 MAX_SIZE: Final = 2**63 - 1
 """The largest size a filter takes (a SQL integer)."""
+NOT_ISO: Final = "not an ISO 8601 date or time"
 
 
 @dataclass(frozen=True)
@@ -196,13 +197,13 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
             day = date.fromisoformat(dated["date"] if dated else text)
     except ValueError:
         if _EXTENDED_DATE.match(text) and len(text) > 10 and text[10] not in "Tt ":
-            raise ValidationError("not an ISO 8601 date or time") from None
+            raise ValidationError(NOT_ISO) from None
         if _FRACTION_BEFORE_SECONDS.search(text):
             raise ValidationError("a fraction is taken of a second only: give the seconds before it (10:30:00.5)")
         try:
             moment = datetime.fromisoformat(text)  # cut to the microsecond
         except ValueError:
-            raise ValidationError("not an ISO 8601 date or time") from None
+            raise ValidationError(NOT_ISO) from None
         if end_of_day and _HOUR.fullmatch(text):
             return moment.replace(minute=59, second=59, microsecond=999999)
         if end_of_day or not _BETWEEN_MICROSECONDS.search(text):
@@ -217,7 +218,7 @@ def parse_iso(text: str, *, end_of_day: bool = False) -> datetime:
     try:
         return moment.replace(tzinfo=datetime.fromisoformat(f"2000-01-01T00:00{dated['offset']}").tzinfo)
     except ValueError:  # an offset of 24 hours or more
-        raise ValidationError("not an ISO 8601 date or time") from None
+        raise ValidationError(NOT_ISO) from None
 
 
 def _period_day(period: re.Match[str], *, last: bool) -> date:
