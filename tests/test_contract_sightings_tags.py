@@ -37,6 +37,18 @@ async def test_the_same_sighting_is_recorded_once_keeping_the_first_time(wrapper
     assert seen[0].mtime == T0 and seen[0].source == "/data" and seen[0].size == 14
 
 
+async def test_a_sightings_times_finer_than_a_microsecond_are_held_as_stored(wrapper):
+    pd = pytest.importorskip("pandas")
+    card = MCard("seen at a nanosecond")
+    seen = Sighting.of(card.hash, name="n.txt", mtime=pd.Timestamp("2026-03-01T10:00:00.000001999Z"),
+                       seen_at=pd.Timestamp("2026-03-02T10:00:00.999999999Z"))
+    assert (seen.mtime, seen.seen_at) == (T0 + timedelta(hours=10, microseconds=1),
+                                          T0 + timedelta(days=1, hours=10, microseconds=999999))
+    assert type(seen.mtime) is datetime and type(seen.seen_at) is datetime
+    await wrapper.save_many([card], sightings=[seen])
+    assert await wrapper.sightings(card.hash) == [seen]
+
+
 async def test_sightings_of_three_identical_files_show_them_as_one_card(wrapper):
     card = MCard(b"same bytes")
     files = [Sighting.of(card.hash, name=name, path=f"dir/{name}", size=10, source="/root") for name in "xyz"]

@@ -105,6 +105,12 @@ def from_micros(micros: int, _epoch: datetime = EPOCH, _delta: type[timedelta] =
     return _epoch + _delta(0, 0, micros)
 
 
+def stored_time(moment: object, name: str = "time") -> datetime:
+    """``to_utc``, cut to the microsecond a store keeps (a pandas ``Timestamp`` has nanoseconds),
+    as a plain ``datetime``."""
+    return from_micros(to_micros(to_utc(moment, name)))
+
+
 @functools.cache
 def _content_type_detector() -> Callable[[str | bytes], str]:
     """``detect_content_type``, imported when first needed (it brings ``filetype`` and

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Final, Optional, TypeGuard
 
-from .card import format_time, to_utc
+from .card import format_time, stored_time
 from .exceptions import ValidationError
 
 MAX_TAG: Final = 200
@@ -116,9 +116,9 @@ class Sighting:
             _check_label("name", name),
             _check_label("path", path),
             size,
-            None if mtime is None else to_utc(mtime, "mtime"),
+            None if mtime is None else stored_time(mtime, "mtime"),
             _check_label("source", source),
-            datetime.now(timezone.utc) if seen_at is None else to_utc(seen_at, "seen_at"),
+            datetime.now(timezone.utc) if seen_at is None else stored_time(seen_at, "seen_at"),
         )
 
     @property
