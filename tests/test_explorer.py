@@ -241,6 +241,19 @@ def test_a_click_on_a_time_bucket_before_the_year_1000_keeps_its_cards(tmp_path,
         assert explorer.query.startswith(f"after:{when.year:04d}-")
 
 
+def test_a_histogram_of_more_than_a_thousand_buckets_shows_those_with_cards(tmp_path):
+    years = (850, 1100, 2026)
+
+    async def seed() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "ages.db")) as store:
+            await store.save_many([MCard(f"year {y}", g_time=datetime(y, 1, 1, tzinfo=timezone.utc)) for y in years])
+
+    asyncio.run(seed())
+    with mcard.notebook.open(tmp_path / "ages.db") as cards:
+        assert cards.explorer().facets["time"] == [[f"{y:04d}", 1] for y in years]
+        assert len(cards.explorer("-2026").facets["time"]) == 251  # 0850 to 1100, every year
+
+
 def test_the_facets_say_how_many_values_they_leave_out(tmp_path):
     async def seed() -> None:
         async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "tags.db")) as store:
