@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 from tests.postgres_support import fresh_schema, postgres_factory
@@ -35,6 +36,16 @@ def postgres_schema() -> Iterator[tuple[str, str]]:
 
     Skips when the server is unreachable, unless ``CI`` is set: then the test fails."""
     yield from fresh_schema()
+
+
+@pytest.fixture
+async def admin(postgres_schema: tuple[str, str]) -> AsyncIterator[Any]:
+    """A plain asyncpg connection to the test server, beside the store under test."""
+    import asyncpg
+
+    conn = await asyncpg.connect(postgres_schema[0])
+    yield conn
+    await conn.close()
 
 
 @pytest.fixture(

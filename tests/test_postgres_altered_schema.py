@@ -17,15 +17,6 @@ LARGE = 1500
 
 
 @pytest.fixture
-async def admin(postgres_schema):
-    import asyncpg
-
-    conn = await asyncpg.connect(postgres_schema[0])
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
 async def store(postgres_schema):
     async with AsyncPersistenceWrapper(postgres_factory(*postgres_schema)()) as opened:
         yield opened

@@ -31,16 +31,6 @@ def make_config(postgres_schema):
     return postgres_factory(*postgres_schema)
 
 
-@pytest.fixture
-async def admin(postgres_schema):
-    """A plain asyncpg connection to the test server, beside the store under test."""
-    import asyncpg
-
-    conn = await asyncpg.connect(postgres_schema[0])
-    yield conn
-    await conn.close()
-
-
 async def refuse_inserts_of(admin, schema: str, content: str) -> None:
     """A real database failure: a trigger that aborts inserts of one content."""
     await admin.execute(

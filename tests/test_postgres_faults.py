@@ -17,16 +17,6 @@ from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-async def admin(postgres_schema):
-    """A plain asyncpg connection to the test server, beside the store under test."""
-    import asyncpg
-
-    conn = await asyncpg.connect(postgres_schema[0])
-    yield conn
-    await conn.close()
-
-
 def with_query(url: str, **params: str) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
 

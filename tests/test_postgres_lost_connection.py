@@ -40,15 +40,6 @@ def make_config(postgres_schema):
     return postgres_factory(*postgres_schema)
 
 
-@pytest.fixture
-async def admin(postgres_schema):
-    import asyncpg
-
-    conn = await asyncpg.connect(postgres_schema[0])
-    yield conn
-    await conn.close()
-
-
 async def stored(admin, schema: str) -> int:
     return await admin.fetchval(f'SELECT count(*) FROM "{schema}".card')
 

@@ -22,15 +22,6 @@ WRITER_GRANTS = (
 
 
 @pytest.fixture
-async def admin(postgres_schema):
-    import asyncpg
-
-    conn = await asyncpg.connect(postgres_schema[0])
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
 async def writer(admin, postgres_schema) -> AsyncIterator[str]:
     """The URL of a role that may use the schema but owns nothing and may create nothing; the
     tables' privileges are granted by ``grant_writer`` once they exist."""

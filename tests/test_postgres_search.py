@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from tests.test_postgres_engine import admin, make_config  # noqa: F401  (fixtures)
+from tests.test_postgres_engine import make_config  # noqa: F401  (a fixture)
 
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig
 from mcard.domain.query import SearchSpec, reference_search
