@@ -372,8 +372,8 @@ class _Copier:
                 good[hash_str] = card
             else:
                 self.damaged(hash_str, card, reason)
-        self.cards_read += len(found)
-        self.bytes_read += sum(card.size for card in found.values())
+        self.cards_read += len(good)
+        self.bytes_read += sum(card.size for card in good.values())
         return good, {card.hash for card in self.result.damaged} - damaged_before
 
     def damaged(self, hash_str: str, card: Optional[MCard], reason: str) -> None:

@@ -199,6 +199,7 @@ async def test_a_content_another_tool_stored_as_text_or_a_number_is_a_card_every
         assert (await store.get(hashes["bytes stored as text"])).content == b"bytes stored as text"
         listed = {card.hash: card.content for card in await store.list()}
         assert listed[hashes["bytes stored as text"]] == b"bytes stored as text" and listed[hashes["12345"]] == "12345"
+        assert {card.hash async for card in store.iterate(page_size=2)} == set(listed)  # a size that is no number too
         found = await store.search(r"hel+o|\d{5}|stored", mode="regex")
         assert {card.hash for card in found} >= {hashes["hello text"], hashes["12345"], hashes["bytes stored as text"]}
         async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:

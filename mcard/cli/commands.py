@@ -197,7 +197,7 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                         offset -= 1
                         continue
                     batch.append(card)
-                    size += card.size
+                    size += card.size if card.size.__class__ is int else 0  # else another tool's row
                     if len(batch) == LIST_FETCH or size >= LIST_FETCH_BYTES:
                         await show(batch)
                         batch, size = [], 0

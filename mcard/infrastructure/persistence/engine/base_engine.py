@@ -48,8 +48,9 @@ PageKey = tuple[datetime, str]
 
 def next_page_size(page_size: int, page: Sequence[MCard]) -> int:
     """How many cards an iteration's next page asks for after ``page`` (its first asks for one):
-    ``page_size``, fewer when the cards of ``page`` were large (``READ_AHEAD_BYTES``)."""
-    size = sum(card.size for card in page)
+    ``page_size``, fewer when the cards of ``page`` were large (``READ_AHEAD_BYTES``). A size
+    that is no number (a row another tool wrote, which ``verify`` names) counts as none."""
+    size = sum(card.size for card in page if card.size.__class__ is int)
     return max(1, min(page_size, READ_AHEAD_BYTES * len(page) // size)) if size else page_size
 
 
