@@ -90,3 +90,10 @@ def fresh_schema() -> Iterator[tuple[str, str]]:
 
 def postgres_factory(url: str, schema: str) -> Callable[..., EngineConfig]:
     return lambda **options: PostgresConfig(url, **{"schema": schema, **options})
+
+
+def card_insert(schema: str) -> str:
+    """A plain ``INSERT`` of one card's row (the values of ``card_rows.card_row``) into the store
+    of ``schema``, as another connection beside the store writes it."""
+    return (f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)")

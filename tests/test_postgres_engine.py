@@ -13,7 +13,7 @@ import textwrap
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from tests.postgres_support import drop_schema, postgres_factory
+from tests.postgres_support import card_insert, drop_schema, postgres_factory
 
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, UnreadableCardError, retry_operation
 from mcard.domain.models.card import from_micros, to_micros
@@ -217,8 +217,7 @@ async def test_a_bulk_write_ended_to_break_a_deadlock_is_run_again(make_config, 
     schema = postgres_schema[1]
     cards = [MCard(f"bulk {i}") for i in range(1500)]
     oldest, newest = cards[0], cards[-1]
-    insert = (f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
-              " VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    insert = card_insert(schema)
     async with AsyncPersistenceWrapper(make_config()) as store:
         await admin.execute("SET deadlock_timeout = '20s'")  # the store's backend (1 s) finds the deadlock
         writing = admin.transaction()
@@ -248,8 +247,7 @@ async def test_a_bulk_write_run_again_after_a_deadlock_takes_its_cards_in_hash_o
     oldest = max(cards[:750], key=lambda card: card.hash)
     newest = min(cards[750:], key=lambda card: card.hash)
     assert newest.hash < oldest.hash  # the other writer takes the two in hash order
-    insert = (f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
-              " VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    insert = card_insert(schema)
     async with AsyncPersistenceWrapper(make_config()) as store:
         await admin.execute("SET deadlock_timeout = '20s'")  # the store's backend (1 s) finds each deadlock
         writing = admin.transaction()

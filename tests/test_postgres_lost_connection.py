@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from tests.postgres_support import postgres_factory
+from tests.postgres_support import card_insert, postgres_factory
 from tests.test_postgres_engine import wait_for_lock_wait
 
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError
@@ -132,7 +132,7 @@ async def test_backend_terminated_while_its_copy_waits(bulk, make_config, admin,
     """The COPY reaches a card another transaction is inserting and waits for it; meanwhile
     the client fills the socket and waits for the server to read. Its backend terminated
     then: a transient ``StorageError``, nothing stored, the store carries on."""
-    from mcard.domain.models.card import to_micros
+    from mcard.infrastructure.persistence.engine.card_rows import card_row
 
     schema = postgres_schema[1]
     ordered = sorted(bulk, key=lambda card: card.hash)
@@ -144,12 +144,7 @@ async def test_backend_terminated_while_its_copy_waits(bulk, make_config, admin,
         other = admin.transaction()
         await other.start()
         try:
-            await admin.execute(
-                f'INSERT INTO "{schema}".card (hash, content, is_text, g_time, hash_algorithm, size, content_type)'
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                blocker.hash, blocker.content_bytes, blocker.is_text, to_micros(blocker.g_time),
-                blocker.hash_algorithm, blocker.size, blocker.content_type,
-            )
+            await admin.execute(card_insert(schema), *card_row(blocker))
             saving = asyncio.ensure_future(store.save_many(bulk))
             assert await wait_for_lock_wait(admin, schema) == pid
             await asyncio.sleep(0.3)  # the client fills the socket buffers meanwhile

@@ -270,8 +270,8 @@ class PostgresStore(BaseStore):
         logger.debug("opened PostgreSQL card store %s", self._where)
 
     async def _initialize(self, conn: Any) -> int:
-        """``sql.initialize``, for a role that may not create or upgrade the tables a refusal
-        that says what it was refused, and for a wait past the timeout what it waited for."""
+        """``sql.initialize``; refused for a role that may not create or upgrade the tables, an
+        error that says what was refused, and past the timeout, one that says what it waited for."""
         try:
             return await sql.initialize(conn, self._tables)
         except self._asyncpg.LockNotAvailableError as exc:
