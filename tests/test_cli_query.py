@@ -144,3 +144,11 @@ def test_since_and_until_take_a_date_with_an_offset_as_that_day_there():
     assert parse_time("20260101+02:00", "since") == east  # the basic format too
     with pytest.raises(ValidationError, match="--since: not an ISO 8601 time or date"):
         parse_time("2026-01-01+25:00", "since")
+
+
+def test_a_long_time_facet_shows_the_latest_buckets():
+    """Time buckets are in time order: the table showed the oldest 30 of 40 months."""
+    months = [(f"{2020 + n // 12}-{n % 12 + 1:02d}", 1) for n in range(40)]
+    lines = _facet_table("month", months).splitlines()
+    assert lines[1] == "… 10 earlier values (--json lists them all)"
+    assert [line.split()[0] for line in lines[2:]] == [value for value, _ in months[10:]]

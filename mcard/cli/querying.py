@@ -10,7 +10,7 @@ from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query import SearchSpec, card_snippet, parse_find
 from mcard.domain.query.syntax import unknown_fields_hint
 from mcard.infrastructure.persistence.engine.base_engine import check_facets
-from mcard.infrastructure.persistence.engine.facets import FACETS
+from mcard.infrastructure.persistence.engine.facets import FACETS, TIME_WIDTHS
 
 from .labelling import labels_of
 from .output import PREVIEW_CHARS, CardPrinter, emit, fail, note, quoted, table
@@ -108,15 +108,21 @@ async def cmd_facets(args: argparse.Namespace) -> int:
 
 
 def _facet_table(field: str, counts: list[tuple[Any, int]], most: int = 30) -> str:
-    """One facet: value, count and a bar; at most ``most`` values, saying how many are left out."""
+    """One facet: value, count and a bar; at most ``most`` values, saying how many are left out.
+    Time buckets are in time order, and the latest are shown: the most frequent come first."""
     top = max((count for _, count in counts), default=0)
-    shown = counts if len(counts) <= most else counts[:most]
+    over = len(counts) - most
+    in_time = field in (*TIME_WIDTHS, "time")
+    shown = counts if over <= 0 else counts[-most:] if in_time else counts[:most]
     rows = [[str(value) if value is not None else "(none)", f"{count:,}", "█" * max(1, round(BAR_WIDTH * count / top))]
             for value, count in shown]
     heading = field.replace("_", " ").upper()
     lines = table([heading, "CARDS", ""], rows, right=[1]) if rows else f"{heading}\n(none)"
-    if len(counts) > len(shown):
-        lines += f"\n… {len(counts) - len(shown):,} more values (--json lists them all)"
+    if over > 0 and in_time:
+        header, body = lines.split("\n", 1)
+        return f"{header}\n… {over:,} earlier values (--json lists them all)\n{body}"
+    if over > 0:
+        lines += f"\n… {over:,} more values (--json lists them all)"
     return lines
 
 
