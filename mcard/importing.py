@@ -80,16 +80,14 @@ class ImportSummary:
         """Save ``cards`` with their ``sightings`` (one transaction) and count them, and the
         sightings that were not recorded yet (a file imported again adds none). A content whose
         hash a damaged row holds is not stored: its files are counted skipped, the rest saved."""
-        known = await store.sightings_of({sighting.hash for sighting in sightings}) if sightings else {}
-        new, held = await save_all_but_held(store, cards, sightings)
+        saved, held = await save_all_but_held(store, cards, sightings)
         if held:
             left_out = sum(card.hash in held for card in cards)
             self.skipped[HELD_BY_DAMAGED] += left_out
             files -= left_out
             cards = [card for card in cards if card.hash not in held]
-        seen = {sighting.key for sighting in sightings if sighting.hash not in held}
-        self.add(files, cards, new)
-        self.sightings_added += len(seen - {sighting.key for found in known.values() for sighting in found})
+        self.add(files, cards, saved.cards)
+        self.sightings_added += saved.sightings
 
     def merge(self, other: ImportSummary) -> None:
         self.files += other.files

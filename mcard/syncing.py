@@ -331,17 +331,17 @@ class _Copier:
         copied = [in_time[h] for h in missing if h in in_time]
         new = len(copied)
         seen = [s for h, found in new_seen.items() if h in in_time for s in found]
+        recorded = len(seen)
         pairs = [(h, tag) for h, tag in new_tags if h in in_time or (self.since is None and h in there)]
         held: set[str] = set()
         if not self.dry_run:
             with_seen = copied + [in_time[h] for h in common if h in new_seen and h in in_time]
             if with_seen:  # another writer may have stored some of them since they were listed
-                new, held = await save_all_but_held(dest, with_seen, seen)
+                (new, recorded), held = await save_all_but_held(dest, with_seen, seen)
             if held:
                 for hash_str in held:
                     self.damaged(hash_str, None, HELD_BY_DAMAGED)
                 copied = [card for card in copied if card.hash not in held]
-                seen = [s for s in seen if s.hash not in held]
                 pairs = [(h, tag) for h, tag in pairs if h not in held]
             if pairs:
                 self.result.tags_added += await dest.tag_many(pairs)
@@ -349,8 +349,9 @@ class _Copier:
             self.result.tags_added += len(pairs)
         lacked = new + len(set(missing) & (damaged | held))
         self.result.copied += new
-        self.result.bytes_copied += sum(card.size for card in copied)
-        self.result.sightings_added += len(seen)
+        if new:  # another writer may have stored some (then their bytes are counted here too) or all
+            self.result.bytes_copied += sum(card.size for card in copied)
+        self.result.sightings_added += recorded
         self.bar.update(len(copied))
         return lacked
 

@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -200,3 +201,22 @@ def test_a_card_damaged_in_dest_comes_back_after_verify_remove_there(tmp_path):
     assert "copied 1 card " in run("sync", "a.db", "b.db", cwd=tmp_path).stdout
     run("--db", "b.db", "verify", cwd=tmp_path)
     assert rows(tmp_path / "b.db", "SELECT count(*) FROM card") == [(5,)]
+
+
+def test_two_syncs_at_once_count_each_card_and_sighting_once(tmp_path):
+    """Both syncs reported the same sightings added, and one "copied 0 cards (144.2 KB)"."""
+    make_store(tmp_path / "a.db", 2000)
+    run("sync", "a.db", "b.db", "--json", "--since", "9999-01-01", cwd=tmp_path)  # b.db made, nothing copied
+    start = time.time() + 2  # each process waits for it, so that they write at once
+    script = ("import sys, time; time.sleep(max(0, float(sys.argv[1]) - time.time()));"
+              " from mcard.cli import main; sys.exit(main(sys.argv[2:]))")
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(start), "sync", "a.db", "b.db", "--json"],
+                                  cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err.decode() for _, err in outputs]
+    results = [json.loads(out) for out, _ in outputs]
+    assert sum(result["copied"] for result in results) == 2000
+    assert sum(result["sightings_added"] for result in results) == 200
+    assert sum(result["tags_added"] for result in results) == 1000
+    assert all(result["bytes_copied"] > 0 for result in results if result["copied"])
+    assert all(result["bytes_copied"] == 0 for result in results if not result["copied"])

@@ -10,7 +10,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import HeldByDamagedError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 
-from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, Found, StoreStats
+from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, Found, Saved, StoreStats
 from .engine.hash_ranges import RangeDigest
 from .engine.integrity import DamagedCard, VerifyReport
 from .engine_config import EngineConfig
@@ -78,6 +78,11 @@ class AsyncPersistenceWrapper:
         """Store all cards in one transaction, all or none; return how many were new.
         ``sightings`` of these cards are recorded in the same transaction."""
         return await self.store.save_many(cards, sightings=sightings)
+
+    async def save_seen(self, cards: Iterable[MCard], sightings: Iterable[Sighting]) -> Saved:
+        """``save_many`` with ``sightings``: how many cards and sightings were new (``Saved``),
+        exact while other writers record the same ones."""
+        return await self.store.save_seen(cards, sightings)
 
     async def sightings(self, hash_str: str) -> list[Sighting]:
         """Every time the card's content was seen with a name or source, oldest first."""
@@ -241,15 +246,15 @@ def check_wrapper(store: object, action: str) -> None:
 
 async def save_all_but_held(
     store: AsyncPersistenceWrapper, cards: Sequence[MCard], sightings: Sequence[Sighting]
-) -> tuple[int, set[str]]:
-    """``save_many`` of ``cards`` with their ``sightings``, but those whose hash a damaged row
+) -> tuple[Saved, set[str]]:
+    """``save_seen`` of ``cards`` with their ``sightings``, but those whose hash a damaged row
     holds (``HeldByDamagedError``): the batch is saved again without each such card. How many
-    cards were new, and the hashes left out."""
+    cards and sightings were new, and the hashes left out."""
     held: set[str] = set()
     while True:
         try:
             kept = [card for card in cards if card.hash not in held]
-            return await store.save_many(kept, sightings=[s for s in sightings if s.hash not in held]), held
+            return await store.save_seen(kept, [s for s in sightings if s.hash not in held]), held
         except HeldByDamagedError as exc:
             if exc.hash in held:
                 raise

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final, Optional
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Optional
 
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, MCard, check_card as check_true_card, from_micros, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
@@ -52,6 +52,13 @@ def next_page_size(page_size: int, page: Sequence[MCard]) -> int:
     that is no number (a row another tool wrote, which ``verify`` names) counts as none."""
     size = sum(card.size for card in page if card.size.__class__ is int)
     return max(1, min(page_size, READ_AHEAD_BYTES * len(page) // size)) if size else page_size
+
+
+class Saved(NamedTuple):
+    """What a save with sightings added: how many of its cards and of its sightings were new."""
+
+    cards: int
+    sightings: int
 
 
 @dataclass(frozen=True)
@@ -448,11 +455,11 @@ class BaseStore(ABC):
         return digest_groups(depth, hashes, sightings, tags)
 
     # -- sightings and tags: an engine without them keeps these defaults ----------------------
-    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
+    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> Saved:
         """``_save_many`` and the cards' sightings, in one transaction."""
         if sightings:
             raise StorageError(f"{self._where}: this engine keeps no sightings")
-        return await self._save_many(cards)
+        return Saved(await self._save_many(cards), 0)
 
     async def _sightings(self, hashes: Sequence[str]) -> dict[str, list[Sighting]]:
         """The sightings of each of ``hashes`` that has any, oldest first."""
@@ -560,22 +567,31 @@ class BaseStore(ABC):
         self._check_loop()
         checked = [check_card(card, self.config.max_content_size)]
         seen = check_sightings(sightings, checked)
-        return await (self._save_seen(checked, seen) if seen else self._save_many(checked)) == 1
+        return ((await self._save_seen(checked, seen)).cards if seen else await self._save_many(checked)) == 1
 
     async def save_many(self, cards: Iterable[MCard], *, sightings: Iterable[Sighting] = ()) -> int:
         """Store all cards in one transaction (all or none); return how many were new.
 
         ``sightings`` of these cards (each names one of them by hash) are recorded in the same
         transaction, also for cards that were already stored."""
+        return (await self._save_checked("save_many", cards, sightings)).cards
+
+    async def save_seen(self, cards: Iterable[MCard], sightings: Iterable[Sighting]) -> Saved:
+        """``save_many`` of ``cards`` with ``sightings``: how many cards and how many sightings
+        were new. Exact while other writers record the same ones: each is counted by the
+        writer that recorded it."""
+        return await self._save_checked("save_seen", cards, sightings)
+
+    async def _save_checked(self, action: str, cards: Iterable[MCard], sightings: Iterable[Sighting]) -> Saved:
         self._check_loop()
         if isinstance(cards, (str, bytes, MCard)) or not isinstance(cards, Iterable):
-            raise ValidationError(f"save_many takes an iterable of MCard, got {type(cards).__name__}")
+            raise ValidationError(f"{action} takes an iterable of MCard, got {type(cards).__name__}")
         limit = self.config.max_content_size
         checked = [check_card(card, limit) for card in cards]
         seen = check_sightings(sightings, checked)
         if not checked:
-            return 0
-        return await (self._save_seen(checked, seen) if seen else self._save_many(checked))
+            return Saved(0, 0)
+        return await self._save_seen(checked, seen) if seen else Saved(await self._save_many(checked), 0)
 
     async def sightings(self, hash_str: str) -> list[Sighting]:
         """Every time this card's content was seen with a name or source, oldest first."""

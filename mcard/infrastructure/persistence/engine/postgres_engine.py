@@ -24,7 +24,7 @@ from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
 from . import page_walks, postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
-from .base_engine import BaseStore, PageKey, StoreStats
+from .base_engine import BaseStore, PageKey, Saved, StoreStats
 from .hash_ranges import RangeDigest
 from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair, damaged_rows
 from .card_rows import Row, row_card
@@ -529,12 +529,12 @@ class PostgresStore(BaseStore):
     async def _range_digests(self, prefixes: Sequence[str], depth: int) -> dict[str, RangeDigest]:
         return await self._run(postgres_ranges.digests, prefixes, depth)
 
-    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
+    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> Saved:
         batcher = self._write_queue()
-        added = await batcher.submit("insert", cards, sightings)
-        if added:
+        done = await batcher.submit_request("insert", cards, sightings)
+        if done.result:
             batcher.run_idle_when_quiet()
-        return added
+        return Saved(done.result, done.attached_result)
 
     async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
         return await self._write_queue().submit("tag" if attach else "untag", pairs)

@@ -535,7 +535,7 @@ async def write_batch(
                 raise
             logger.debug("%s: a write ended to break a deadlock, run again: %s", tables.card, exc)
         for request in batch:  # nothing of the attempt is stored: the next one starts afresh
-            request.result, request.error, request.skipped = 0, None, request.cancelled
+            request.result, request.attached_result, request.error, request.skipped = 0, 0, None, request.cancelled
         live = [request for request in live if not request.cancelled]
         if not live:
             return
@@ -562,7 +562,11 @@ async def _write_requests(
             else:
                 await _tag(conn, tables, live[start])
             start = end
-    await _record_sightings(conn, tables, [s for request in live for s in request.attached])
+    new = await _record_sightings(conn, tables, [s for request in live for s in request.attached])
+    for request in live:  # each new sighting credited to the first request naming it
+        mine = new.intersection(s.key for s in request.attached)
+        new -= mine
+        request.attached_result = len(mine)
     if any(request.result for request in live if request.operation in ("insert", "delete")):
         await conn.execute(tables.bump, slot)
 
@@ -579,19 +583,30 @@ async def insert_one(conn: Connection, tables: Tables, card: MCard, slot: int) -
     return 0 if stored_whole else None
 
 
-async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequence[Sighting]) -> None:
+async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequence[Sighting]) -> set[str]:
     """Record sightings of stored cards (inside the caller's transaction), each distinct one
-    once, keeping the first time it was seen."""
+    once, keeping the first time it was seen; the keys of those not recorded before. An insert
+    that skips a key another writer holds waits for that writer's outcome, so that a sighting
+    two writers record at once is new to one of them alone."""
     if not sightings:
-        return
+        return set()
     rows = list({s.key: sighting_row(s) for s in sorted(sightings, key=lambda s: s.seen_at, reverse=True)}.values())
-    await conn.execute(
-        f"INSERT INTO {tables.sighting} AS s (key, hash, name, path, size, mtime, source, seen_at)"
+    inserted = await conn.fetch(
+        f"INSERT INTO {tables.sighting} (key, hash, name, path, size, mtime, source, seen_at)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],"
-        " $7::text[], $8::bigint[]) ORDER BY 1"
-        " ON CONFLICT (key) DO UPDATE SET seen_at = least(s.seen_at, excluded.seen_at)",
+        " $7::text[], $8::bigint[]) ORDER BY 1 ON CONFLICT (key) DO NOTHING RETURNING key",
         *zip(*rows),
     )
+    new = {row[0] for row in inserted}
+    if len(new) < len(rows):  # recorded before: keep the earlier time
+        earlier = [(row[0], row[7]) for row in rows if row[0] not in new]
+        await conn.execute(
+            f"UPDATE {tables.sighting} AS s SET seen_at = given.seen_at"
+            " FROM unnest($1::text[], $2::bigint[]) AS given (key, seen_at)"
+            " WHERE s.key = given.key AND given.seen_at < s.seen_at",
+            *zip(*earlier),
+        )
+    return new
 
 
 async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:

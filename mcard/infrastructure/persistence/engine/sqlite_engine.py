@@ -23,7 +23,7 @@ from mcard.domain.query.regex_process import RegexRun
 from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
-from .base_engine import BaseStore, PageKey, StoreStats, check_card, check_hash, next_page_size, not_stored_to_tag
+from .base_engine import BaseStore, PageKey, Saved, StoreStats, check_card, check_hash, next_page_size, not_stored_to_tag
 from .card_rows import Row
 from .hash_ranges import RangeDigest
 from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair
@@ -557,8 +557,9 @@ class SQLiteStore(BaseStore):
     async def _range_digests(self, prefixes: Sequence[str], depth: int) -> dict[str, RangeDigest]:
         return await sqlite_ranges.digests(self._read, prefixes, depth)
 
-    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> int:
-        return await self._write_queue().submit("insert", cards, sightings)
+    async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> Saved:
+        done = await self._write_queue().submit_request("insert", cards, sightings)
+        return Saved(done.result, done.attached_result)
 
     async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
         return await self._write_queue().submit("tag" if attach else "untag", pairs)

@@ -237,6 +237,9 @@ SIGHTINGS_SAVED: Final = (
     " json_extract(value, '$[6]'), json_extract(value, '$[7]')"
     " FROM json_each(?) WHERE true ON CONFLICT (key) DO UPDATE SET seen_at = min(seen_at, excluded.seen_at)"
 )
+SIGHTINGS_UNRECORDED: Final = "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT key FROM sighting)"
+"""Of a write's sighting keys, those not recorded yet (run inside its transaction, which holds
+the write lock, so that no other writer records one meanwhile)."""
 SIGHTINGS_THERE: Final = (
     "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND (SELECT count(*) FROM sighting"
     " WHERE key IN (SELECT value FROM json_each(?))) = ? THEN 1 END"
@@ -370,8 +373,12 @@ def _sightings_json(run: Sequence[WriteRequest]) -> tuple[object, ...]:
     return (json.dumps([sighting_row(s) for request in run for s in request.attached]),)
 
 
+def _sighting_keys(run: Sequence[WriteRequest]) -> list[str]:
+    return list(dict.fromkeys(s.key for request in run for s in request.attached))
+
+
 def _sighting_guard(run: Sequence[WriteRequest], marker: int) -> tuple[object, ...]:
-    keys = list(dict.fromkeys(s.key for request in run for s in request.attached))
+    keys = _sighting_keys(run)
     return marker, key_list(keys), len(keys)
 
 
@@ -390,6 +397,7 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
     counted: list[tuple[list[WriteRequest], int]] = []
     guards: set[int] = set()
     tagged: list[tuple[WriteRequest, int]] = []
+    recorded: list[tuple[list[WriteRequest], int]] = []
     for run in _runs(live):
         operation = run[0].operation
         if operation in TAG_WRITE:
@@ -404,6 +412,8 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             counted.append((run, len(steps)))
             steps.append(db.fetch(INSERTED if len(run) > 1 else INSERTED_COUNT))
             if any(request.attached for request in run):
+                recorded.append((run, len(steps)))
+                steps.append(db.fetch(SIGHTINGS_UNRECORDED, _Lazy(lambda run=run: (key_list(_sighting_keys(run)),), 1)))
                 steps.append(db.execute(SIGHTINGS_SAVED, _Lazy(_in_batch(db, lambda run=run: _sightings_json(run)), 1)))
                 guards.add(len(steps))
                 steps.append(db.execute(SIGHTINGS_THERE, _Lazy(lambda run=run: _sighting_guard(run, marker), 3)))
@@ -432,6 +442,8 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             run[0].result = outcomes[index][0][0]
         else:
             _credit(run, {row[0] for row in outcomes[index]})
+    for run, index in recorded:
+        _credit_sightings(run, {row[0] for row in outcomes[index]})
     for request, index in tagged:
         unstored, changed = outcomes[index], outcomes[index + 1]
         if request.operation == "tag" and unstored:
@@ -448,6 +460,14 @@ def _credit(run: Sequence[WriteRequest], changed: set[str]) -> None:
         mine = changed & keys
         changed -= mine
         request.result = len(mine)
+
+
+def _credit_sightings(run: Sequence[WriteRequest], new: set[str]) -> None:
+    """Each request's count of new sightings, each credited to the first request naming it."""
+    for request in run:
+        mine = new.intersection(s.key for s in request.attached)
+        new -= mine
+        request.attached_result = len(mine)
 
 
 async def _write_one(db: SQLiteWorker, request: WriteRequest) -> None:

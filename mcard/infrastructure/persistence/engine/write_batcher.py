@@ -36,6 +36,8 @@ class WriteRequest:
     attached: Any = ()
     """What the engine writes with the payload, in the same transaction (a save's sightings)."""
     result: int = 0
+    attached_result: int = 0
+    """How many of ``attached`` were new (a save's sightings not recorded before)."""
     error: Optional[BaseException] = None
     cancelled: bool = False
     skipped: bool = False
@@ -74,13 +76,19 @@ class WriteBatcher:
         runs alone in its transaction, the engine aborts and rolls it back; either way the
         cancellation returns only once the outcome is settled, so nothing is written later.
         """
+        return (await self.submit_request(operation, payload, attached)).result
+
+    async def submit_request(self, operation: str, payload: Any, attached: Any = ()) -> WriteRequest:
+        """``submit``, giving back the committed request with its counts."""
         loop = asyncio.get_running_loop()
         request = WriteRequest(operation, payload, loop.create_future(), attached)
         if not self._busy():
-            return await self._run_alone(request, loop)
+            await self._run_alone(request, loop)
+            return request
         self._pending.append(request)  # the running drain or lone write picks it up
         try:
-            return await request.done
+            await request.done
+            return request
         except asyncio.CancelledError:
             request.cancelled = True
             if request in self._pending:
@@ -100,7 +108,7 @@ class WriteBatcher:
             self._alone is not None and not self._alone.done()
         )
 
-    async def _run_alone(self, request: WriteRequest, loop: asyncio.AbstractEventLoop) -> int:
+    async def _run_alone(self, request: WriteRequest, loop: asyncio.AbstractEventLoop) -> None:
         """Nothing is running or queued: execute in the caller's own task, skipping the queue.
 
         Writes arriving meanwhile queue up and are drained as one batch afterwards. Cancelled,
@@ -119,7 +127,6 @@ class WriteBatcher:
                 self._drain_task = loop.create_task(self._drain())
         if request.error is not None:
             raise request.error
-        return request.result
 
     def run_idle(self, yielding: bool = False) -> None:
         """Start the background work: one ``idle()`` step at a time, whenever no write is
@@ -250,7 +257,7 @@ class WriteBatcher:
         """After a shared transaction failed, give each request its own, so that one caller's
         bad write does not fail the others and each learns its own outcome."""
         for request in batch:
-            request.result, request.error = 0, None
+            request.result, request.attached_result, request.error = 0, 0, None
             if request.cancelled:
                 request.skipped = True
                 continue
