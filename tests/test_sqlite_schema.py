@@ -421,3 +421,80 @@ async def test_a_database_that_stores_text_as_utf16_is_refused_and_left_alone(tm
         with pytest.raises(StorageError, match="UTF-16le; a card store needs UTF-8"):
             await AsyncPersistenceWrapper(SQLiteConfig(path, read_only=read_only)).initialize()
     assert path.read_bytes() == before
+
+
+EARLY_V4_TRIGGERS = """
+CREATE TRIGGER card_text_extended AFTER UPDATE OF value ON mcard_meta
+    WHEN new.key = 'text_indexed' AND new.value > old.value BEGIN
+    INSERT INTO card_text (rowid, content) SELECT id, content FROM card
+    WHERE id > old.value AND id <= new.value AND card.is_text = 1 AND instr(card.content, x'00') = 0;
+END;
+CREATE TRIGGER card_text_purged AFTER DELETE ON card_text_garbage BEGIN
+    INSERT INTO card_text (card_text, rowid, content) VALUES ('delete', old.id, old.content);
+END;
+"""
+"""What the first mcard of schema 4 added to schema 3: its index steps as triggers (no word
+index, sightings or tags yet)."""
+EARLY_V5_LABELS = """
+CREATE TABLE sighting (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, name TEXT,
+                       path TEXT, size INTEGER, mtime INTEGER, source TEXT, seen_at INTEGER NOT NULL);
+CREATE INDEX sighting_by_hash ON sighting (hash, seen_at);
+CREATE INDEX sighting_by_name ON sighting (name);
+CREATE TABLE tag (hash TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (hash, tag)) WITHOUT ROWID;
+CREATE INDEX tag_by_tag ON tag (tag, hash);
+CREATE TRIGGER card_labels_deleted AFTER DELETE ON card BEGIN
+    DELETE FROM sighting WHERE hash = old.hash;
+    DELETE FROM tag WHERE hash = old.hash;
+END;
+"""
+"""What the first mcard of schema 5 added to that: sightings and tags, with the content second."""
+
+
+def write_early(path, cards, version):
+    """A store as the first mcard of schema 4 or 5 wrote it, its trigram index built; version 5
+    with a tag and a name on the first card."""
+    write_old(path, cards, version=3)
+    with sqlite3.connect(path) as db:
+        db.executescript(EARLY_V4_TRIGGERS + (EARLY_V5_LABELS if version == 5 else ""))
+        db.execute("UPDATE mcard_meta SET value = (SELECT max(id) FROM card) WHERE key = 'text_indexed'")
+        db.execute("UPDATE mcard_meta SET value = ? WHERE key = 'schema_version'", (version,))
+        if version == 5:
+            db.execute("INSERT INTO tag VALUES (?, 'kept')", (cards[0].hash,))
+            db.execute("INSERT INTO sighting (key, hash, name, seen_at) VALUES ('k', ?, 'first.txt', 1)", (cards[0].hash,))
+    db.close()
+
+
+@pytest.mark.parametrize("version", [4, 5])
+async def test_a_store_of_the_first_schema_4_or_5_is_upgraded_with_its_labels(tmp_path, version):
+    path = tmp_path / "early.db"
+    cards = [MCard(f"early Note {i}") for i in range(40)] + [MCard(b"early note bytes"), IMAGE]
+    write_early(path, cards, version)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert await store.get_many([c.hash for c in cards]) == {c.hash: c for c in cards}
+        notes = sorted(c.hash for c in cards[:41])
+        assert sorted(c.hash for c in await store.search("note", case_sensitive=False)) == notes
+        assert sorted(c.hash for c in await store.search("note", mode="words")) == notes
+        if version == 5:
+            assert await store.find("tag:kept") == [cards[0]]
+            assert await store.find("name:first.txt") == [cards[0]]
+        await store.tag(cards[1].hash, "new")
+        assert await store.find("tag:new") == [cards[1]]
+        await store.remove(cards[0].hash)
+        assert await store.find("tag:kept") == []
+    with sqlite3.connect(path) as db:
+        assert [row[1] for row in db.execute("PRAGMA table_info(card)")][-1] == "content"
+        assert db.execute("SELECT count(*) FROM sighting").fetchone() == (0,)
+        assert "card_labels_deleted" not in {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+
+
+@pytest.mark.parametrize("version", [4, 5])
+async def test_a_store_of_the_first_schema_4_or_5_opened_read_only_asks_for_an_upgrade(tmp_path, version):
+    path = tmp_path / "early.db"
+    write_early(path, [MCard("early note")], version)
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="older mcard.*open it once for writing"):
+        async with AsyncPersistenceWrapper(SQLiteConfig(path, read_only=True)) as store:
+            await store.search("note")
+    assert path.read_bytes() == before

@@ -195,6 +195,9 @@ UPGRADE_FROM_2: Final = (
 )
 UPGRADE_FROM_3: Final = (
     "DROP TRIGGER IF EXISTS card_deleted",
+    "DROP TRIGGER IF EXISTS card_labels_deleted",  # an early version 5's: card_deleted removes labels now
+    "DROP TRIGGER IF EXISTS card_text_extended",  # an early version 4's, on the index dropped next
+    "DROP TRIGGER IF EXISTS card_text_purged",
     "DROP TABLE IF EXISTS card_text",
     "DROP TABLE IF EXISTS card_text_garbage",
     "DROP INDEX IF EXISTS card_with_nul",
@@ -339,6 +342,17 @@ async def stored_version(db: SQLiteWorker) -> Optional[int]:
     return rows[0][0] if rows else None
 
 
+async def layout_version(db: SQLiteWorker) -> Optional[int]:
+    """The version whose layout the database holds: the stored version, but 3 for a version 4
+    or 5 without ``card_searchable``. The first mcard of version 4 kept version 3's
+    case-sensitive trigram index (no word index, sightings or tags), and the first of version 5
+    added sightings and tags to that; both are upgraded as version 3 is."""
+    version = await stored_version(db)
+    if version in (4, 5) and not await db.fetch("SELECT 1 FROM sqlite_master WHERE name = 'card_searchable'"):
+        return 3
+    return version
+
+
 async def _foreign_tables(db: SQLiteWorker) -> list[str]:
     """The tables of a database that holds no card store (another application's)."""
     return [row[0] for row in await db.fetch(
@@ -348,7 +362,7 @@ async def _foreign_tables(db: SQLiteWorker) -> list[str]:
 
 async def check_schema(db: SQLiteWorker, where: str) -> None:
     """That the database holds a card store of this version, for reading only."""
-    version = await stored_version(db)
+    version = await layout_version(db)
     if version in READABLE_VERSIONS:
         if await stored_unicode_version(db) != UNICODE_VERSION:
             logger.warning(
@@ -363,9 +377,16 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
         raise NoCardStoreError(f"{where}: no card store here (an empty database)")
     if version < SCHEMA_VERSION:
         raise StorageError(
-            f"{where}: written by an older mcard (schema {version}); open it once for writing to upgrade it"
+            f"{where}: written by an older mcard ({await _schema_named(db, version)});"
+            " open it once for writing to upgrade it"
         )
     raise StorageError(f"{where}: card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})")
+
+
+async def _schema_named(db: SQLiteWorker, layout: int) -> str:
+    """The schema a store's version names, and an earlier layout where the number is shared."""
+    version = await stored_version(db)
+    return f"schema {version}" if version == layout else f"schema {version} of an earlier layout"
 
 
 async def _stale_triggers(db: SQLiteWorker) -> list[str]:
@@ -382,12 +403,12 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
     A database that holds other tables but no card store is another application's: refused,
     left as it was.
     """
-    current = await stored_version(db) == SCHEMA_VERSION and await stored_unicode_version(db) == UNICODE_VERSION
+    current = await layout_version(db) == SCHEMA_VERSION and await stored_unicode_version(db) == UNICODE_VERSION
     if current and not await _stale_triggers(db):
         return
     await db.execute("BEGIN IMMEDIATE")
     try:
-        version = await stored_version(db)
+        version = await layout_version(db)
         if version is None and (tables := await _foreign_tables(db)):
             raise StorageError(
                 f"{where}: not a card store: it holds another application's tables ({', '.join(tables[:5])})"
@@ -407,7 +428,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
                     for statement in UPGRADE_FROM_3:
                         await db.execute(STATEMENTS[statement])
                 await _put_content_last(db, where)
-                upgrades = FINISH_UPGRADE if version == 3 else UPGRADE_FROM_4
+                upgrades = await _finish_from_3(db) if version == 3 else UPGRADE_FROM_4
             for statement in upgrades:
                 await db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
@@ -426,6 +447,14 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
         if db.connection.in_transaction:
             await db.execute("ROLLBACK")
         raise
+
+
+async def _finish_from_3(db: SQLiteWorker) -> tuple[str, ...]:
+    """The statements that finish an upgrade from version 3's layout: the sightings and tags of
+    an early version 5 are kept (their tables are not made again)."""
+    if not await db.fetch("SELECT 1 FROM sqlite_master WHERE name = 'sighting' AND type = 'table'"):
+        return FINISH_UPGRADE
+    return tuple(statement for statement in FINISH_UPGRADE if statement not in LABELS)
 
 
 async def _put_content_last(db: SQLiteWorker, where: str) -> None:
