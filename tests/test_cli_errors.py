@@ -183,6 +183,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("rm-missing-database", lambda t: ["rm", "0" * 64, "--db", str(t / "missing.db")], 3, "no card store here (no such file)"),
     # stats, verify: storage failure, damage
     ("stats-not-a-database", lambda t: ["stats", "--db", str(not_a_database(t))], 3, "storage error"),
+    ("upgrade-not-a-database", lambda t: ["upgrade", "--db", str(not_a_database(t))], 3, "storage error"),
     ("verify-damaged", lambda t: ["verify", "--db", str(damaged_db(t))], 1, "1 of 1 card is damaged"),
     ("verify-not-a-database", lambda t: ["verify", "--db", str(not_a_database(t))], 3, "storage error"),
     # export

@@ -232,3 +232,69 @@ def test_a_write_blocked_by_another_users_wal_files_says_so():
         assert "this user may not write cards.db-wal and cards.db-shm beside it" in refused.stderr
     finally:
         shutil.rmtree(shared)
+
+
+def test_an_older_store_is_refused_by_reading_commands_and_brought_up_to_date_by_upgrade(tmp_path):
+    """The commands that read name the command that upgrades; ``upgrade`` changes no card."""
+    from tests.test_sqlite_schema import write_old
+
+    from mcard import MCard
+
+    db = tmp_path / "old.db"
+    write_old(db, [MCard(TEXT), MCard("another card")], version=3)
+    before = db.read_bytes()
+    for args in reading_commands(tmp_path / "out.jsonl"):
+        assert_refused(run(str(db), args, cwd=tmp_path), "older mcard (schema 3)")
+        assert "mcard upgrade" in run(str(db), args, cwd=tmp_path).stderr.decode()
+    assert db.read_bytes() == before
+    upgraded = run(str(db), ["upgrade", "--json"], cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr.decode()
+    assert json.loads(upgraded.stdout) == {"upgraded_from": 3}
+    assert json.loads(run(str(db), ["upgrade", "--json"], cwd=tmp_path).stdout) == {"upgraded_from": None}
+    listed = run(str(db), ["ls", "--json"], cwd=tmp_path)
+    assert sorted(card["hash"] for card in json.loads(listed.stdout)) == sorted([HASH, MCard("another card").hash])
+
+
+def test_upgrade_brings_a_store_read_only_commands_can_read_up_to_date(tmp_path):
+    """A version 4 file is read as it is; ``upgrade`` still upgrades it."""
+    from tests.test_sqlite_schema import write_version_4
+
+    db = tmp_path / "v4.db"
+    kept, named = asyncio.run(write_version_4(db))
+    assert run(str(db), ["stats"], cwd=tmp_path).returncode == 0
+    upgraded = run(str(db), ["upgrade"], cwd=tmp_path)
+    assert upgraded.stdout.decode().strip() == "upgraded from schema 4", upgraded.stderr.decode()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (5,)
+        assert raw.execute("SELECT count(*) FROM card").fetchone() == (len(kept) + 1,)
+    raw.close()
+
+
+def test_upgrade_creates_no_store(tmp_path):
+    db = tmp_path / "missing.db"
+    assert_refused(run(str(db), ["upgrade"], cwd=tmp_path), "no card store here (no such file)")
+    assert not db.exists()
+
+
+@pytest.mark.postgres
+def test_upgrade_brings_an_older_postgres_store_up_to_date(postgres_schema, tmp_path):
+    server, schema = postgres_schema
+    url = f"{server}?schema={schema}"
+    assert run(url, ["add", TEXT], cwd=tmp_path).returncode == 0
+
+    async def as_version_2() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(server)
+        await conn.execute(  # the version 2 layout: no label tables
+            f'DROP TABLE "{schema}".card_sighting, "{schema}".card_tag;'
+            f" UPDATE \"{schema}\".card_meta SET value = 2 WHERE key = 'schema_version'"
+        )
+        await conn.close()
+
+    asyncio.run(as_version_2())
+    assert_refused(run(url, ["ls"], cwd=tmp_path), "older mcard (schema 2")
+    assert "mcard upgrade" in run(url, ["ls"], cwd=tmp_path).stderr.decode()
+    assert json.loads(run(url, ["upgrade", "--json"], cwd=tmp_path).stdout) == {"upgraded_from": 2}
+    assert json.loads(run(url, ["upgrade", "--json"], cwd=tmp_path).stdout) == {"upgraded_from": None}
+    assert json.loads(run(url, ["ls", "--json"], cwd=tmp_path).stdout)[0]["hash"] == HASH

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Sequence
 from typing import Final, Optional
 
-from mcard.domain.models.exceptions import ConfigurationError, StorageError, ValidationError
+from mcard.domain.models.exceptions import ConfigurationError, OlderStoreError, StorageError, ValidationError
 
 from .commands import COMMANDS
 from .output import fail
@@ -145,6 +145,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValidationError, ConfigurationError) as exc:
         fail(str(exc))
         return EXIT_BAD_INPUT
+    except OlderStoreError as exc:
+        fail(f"storage error: {exc} (mcard upgrade does)")
+        return EXIT_STORAGE
     except StorageError as exc:
         fail(f"storage error: {str(exc).replace(PYTHON_VERIFY, COMMAND_VERIFY)}")
         return EXIT_STORAGE

@@ -260,6 +260,16 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_upgrade(args: argparse.Namespace) -> int:
+    """Bring a store an older mcard wrote up to date, which the commands that read cannot do
+    (they open it read-only); a current store is left as it is."""
+    async with existing_store(args) as store:
+        upgraded_from = store.store.upgraded_from
+    human = "already up to date" if upgraded_from is None else f"upgraded from schema {upgraded_from}"
+    emit({"upgraded_from": upgraded_from}, human, args.json)
+    return 0
+
+
 def _as_text(stored: object) -> str:
     """A stored hash or tag as text: another tool may have stored bytes there (shown as ``b'...'``)."""
     return stored if isinstance(stored, str) else repr(stored)
@@ -345,5 +355,5 @@ def _export_text(result: ExportResult, destination: str) -> str:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "import": cmd_import, "add": cmd_add, "ls": cmd_ls, "show": cmd_show, "search": cmd_search, "find": cmd_find, "facets": cmd_facets,
     "rm": cmd_rm, "stats": cmd_stats, "verify": cmd_verify, "export": cmd_export, "lab": cmd_lab, "tag": cmd_tag, "untag": cmd_tag, "info": cmd_info,
-    "sync": cmd_sync,
+    "sync": cmd_sync, "upgrade": cmd_upgrade,
 }

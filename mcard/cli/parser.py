@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("hashes", nargs="+", metavar="HASH", help=HASH_HELP)
 
     add("stats", "count, bytes, time span and content types")
+    add("upgrade", "bring a store an older mcard wrote up to date (the commands that read refuse it); a current one is left as it is")
     cmd = add("verify", "re-hash every card and report those whose content no longer matches")
     cmd.add_argument("--remove", action="store_true",
                      help="then mend the damaged cards whose content is whole, and delete the others"

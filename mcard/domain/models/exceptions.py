@@ -41,6 +41,11 @@ class NoCardStoreError(StorageError):
     """A store opened read-only where none is yet: no such file or table, an empty database."""
 
 
+class OlderStoreError(StorageError):
+    """A store an older mcard wrote, opened read-only: one open for writing upgrades it
+    (``mcard upgrade``); read-only, nothing is changed."""
+
+
 class UnreadableCardError(StorageError):
     """A stored row no card can be built from: a text another tool stored that is not UTF-8.
     The store is sound, that row is not (``verify()`` names it, ``remove()`` takes it away)."""

@@ -276,6 +276,8 @@ class BaseStore(ABC):
         self._where: str = type(self).__name__
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._regex_runs: set[RegexRun] = set()
+        self.upgraded_from: Optional[int] = None
+        """The schema version this store's open upgraded it from; None when it was current or new."""
 
     # -- the event loop ----------------------------------------------------------------------
     def _bind_loop(self) -> None:

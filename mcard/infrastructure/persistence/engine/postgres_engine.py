@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import (
-    ConfigurationError, HeldByDamagedError, NoCardStoreError, StorageError, UnreadableCardError,
+    ConfigurationError, HeldByDamagedError, NoCardStoreError, OlderStoreError, StorageError, UnreadableCardError,
 )
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec, casefold, reference_search
@@ -239,7 +239,7 @@ class PostgresStore(BaseStore):
                     if version is None:
                         raise NoCardStoreError(f"{self._where}: no card store here (no such table)")
                 else:
-                    version = await self._initialize(conn)
+                    version, self.upgraded_from = await self._initialize(conn)
                 indexed = await sql.search.has_index(conn, self._tables)
                 counted = indexed and await postgres_words.has_counts(conn, self._tables)
                 behind = indexed and not config.read_only and await (
@@ -252,7 +252,7 @@ class PostgresStore(BaseStore):
         if version != sql.SCHEMA_VERSION:
             pool.terminate()
             if version < sql.SCHEMA_VERSION:  # opened read-only
-                raise StorageError(
+                raise OlderStoreError(
                     f"{self._where}: {older_store(version)}: open it once for writing, {AS_OWNER}, to upgrade it"
                 )
             raise StorageError(
@@ -269,7 +269,7 @@ class PostgresStore(BaseStore):
             self._batcher.run_idle()
         logger.debug("opened PostgreSQL card store %s", self._where)
 
-    async def _initialize(self, conn: Any) -> int:
+    async def _initialize(self, conn: Any) -> tuple[int, Optional[int]]:
         """``sql.initialize``; refused for a role that may not create or upgrade the tables, an
         error that says what was refused, and past the timeout, one that says what it waited for."""
         try:

@@ -272,10 +272,10 @@ async def _complete(conn: Connection, tables: Tables) -> bool:
     )
 
 
-async def initialize(conn: Connection, tables: Tables) -> int:
+async def initialize(conn: Connection, tables: Tables) -> tuple[int, Optional[int]]:
     """Create what is missing (under an advisory lock: concurrent first opens would race),
-    upgrade a version 1 or 2 table, and return the schema version found. A newer version's
-    tables are left as they are."""
+    upgrade a version 1 or 2 table, and return the schema version found and the one it was
+    upgraded from (None: no upgrade). A newer version's tables are left as they are."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tables.lock_key)
         if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", tables.schema):
@@ -284,7 +284,7 @@ async def initialize(conn: Connection, tables: Tables) -> int:
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.schema}")  # needs CREATE on the database
         found = await stored_version(conn, tables)
         if found is not None and found > SCHEMA_VERSION:
-            return found
+            return found, None
         if not await _complete(conn, tables):
             await _create(conn, tables)
         version = await conn.fetchval(f"SELECT value FROM {tables.meta} WHERE key = 'schema_version'")
@@ -292,6 +292,7 @@ async def initialize(conn: Connection, tables: Tables) -> int:
             await conn.execute(
                 f"ALTER TABLE {tables.card} ADD COLUMN IF NOT EXISTS text_indexed boolean NOT NULL DEFAULT false"
             )
+        upgraded_from = version if version in (1, 2) else None
         if version in (1, 2):  # the label tables were created above
             await conn.execute(f"UPDATE {tables.meta} SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'")
             version = SCHEMA_VERSION
@@ -300,7 +301,7 @@ async def initialize(conn: Connection, tables: Tables) -> int:
                 await search.create_index(conn, tables)
             if await words.add_counts(conn, tables):
                 await words.add_unplain_index(conn, tables)
-        return version
+        return version, upgraded_from
 
 
 async def _create(conn: Connection, tables: Tables) -> None:

@@ -166,7 +166,7 @@ class SQLiteStore(BaseStore):
                 raise StorageError(f"{self._where}: {unusable}")
         writer = await self._new_connection(self._page_cache)
         try:
-            await sql.initialize(
+            self.upgraded_from = await sql.initialize(
                 writer, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where, read_only
             )
             if not read_only:

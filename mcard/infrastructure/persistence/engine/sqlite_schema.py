@@ -37,7 +37,7 @@ import unicodedata
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.content_types import detect_content_type
-from mcard.domain.models.exceptions import NoCardStoreError, StorageError
+from mcard.domain.models.exceptions import NoCardStoreError, OlderStoreError, StorageError
 from mcard.domain.query.text import SearchSpec, count_tokens, text_of, tokens
 
 from .integrity import holds_its_hash
@@ -376,7 +376,7 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
             raise StorageError(f"{where}: not a card store (its tables: {', '.join(tables)})")
         raise NoCardStoreError(f"{where}: no card store here (an empty database)")
     if version < SCHEMA_VERSION:
-        raise StorageError(
+        raise OlderStoreError(
             f"{where}: written by an older mcard ({await _schema_named(db, version)});"
             " open it once for writing to upgrade it"
         )
@@ -396,8 +396,9 @@ async def _stale_triggers(db: SQLiteWorker) -> list[str]:
     return [name for name, sql in OWN_TRIGGERS.items() if stored.get(name) != sql]
 
 
-async def ensure_schema(db: SQLiteWorker, where: str) -> None:
-    """Create the schema, or upgrade an older one, in one transaction (all or nothing).
+async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
+    """Create the schema, or upgrade an older one, in one transaction (all or nothing); return
+    the stored version it upgraded from, None when there was none to upgrade.
 
     A current schema is only read, so a store opens while another process holds the write lock.
     A database that holds other tables but no card store is another application's: refused,
@@ -405,10 +406,11 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
     """
     current = await layout_version(db) == SCHEMA_VERSION and await stored_unicode_version(db) == UNICODE_VERSION
     if current and not await _stale_triggers(db):
-        return
+        return None
     await db.execute("BEGIN IMMEDIATE")
     try:
         version = await layout_version(db)
+        upgraded_from = await stored_version(db) if version in (1, 2, 3, 4) else None
         if version is None and (tables := await _foreign_tables(db)):
             raise StorageError(
                 f"{where}: not a card store: it holds another application's tables ({', '.join(tables[:5])})"
@@ -418,7 +420,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
             for statement in CREATE:
                 await db.execute(STATEMENTS[statement])
         elif version in (1, 2, 3, 4):
-            logger.info("upgrading card store %s from schema %s to %s", where, version, SCHEMA_VERSION)
+            logger.info("upgrading card store %s from schema %s to %s", where, upgraded_from, SCHEMA_VERSION)
             if version == 1:
                 await add_content_types(db)
             if version < 3:
@@ -443,6 +445,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> None:
             await db.execute(DROP_OWN_TRIGGERS[name])
             await db.execute(OWN_TRIGGERS[name])
         await db.execute("COMMIT")
+        return upgraded_from
     except BaseException:
         if db.connection.in_transaction:
             await db.execute("ROLLBACK")

@@ -149,21 +149,25 @@ def key_list(keys: Iterable[str]) -> str:
     return json.dumps(listed)
 
 
-async def initialize(db: SQLiteWorker, synchronous: str, journal_mode: str, where: str, read_only: bool) -> None:
+async def initialize(
+    db: SQLiteWorker, synchronous: str, journal_mode: str, where: str, read_only: bool
+) -> Optional[int]:
     """Check the file is a database, create or upgrade the schema, then set the journal
     (so that a file refused for its schema version is left byte for byte as it was).
     Read-only, only check that it holds a card store of this version. A file whose text
-    encoding is not UTF-8 is refused: every text card is stored as its UTF-8 bytes."""
+    encoding is not UTF-8 is refused: every text card is stored as its UTF-8 bytes. Returns
+    the version an upgrade started from (``ensure_schema``)."""
     await db.fetch("SELECT count(*) FROM sqlite_master")
     [(encoding,)] = await db.fetch("PRAGMA encoding")
     if encoding != "UTF-8":  # stored bytes are read as text in the file's encoding
         raise StorageError(f"{where}: the database stores text as {encoding}; a card store needs UTF-8")
     if read_only:
         await check_schema(db, where)
-        return
+        return None
     await db.execute(SET_SYNCHRONOUS[synchronous])
-    await ensure_schema(db, where)
+    upgraded_from = await ensure_schema(db, where)
     await db.fetch(SET_JOURNAL_MODE[journal_mode])
+    return upgraded_from
 
 
 STATS: Final = (
