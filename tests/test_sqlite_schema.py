@@ -498,3 +498,25 @@ async def test_a_store_of_the_first_schema_4_or_5_opened_read_only_asks_for_an_u
         async with AsyncPersistenceWrapper(SQLiteConfig(path, read_only=True)) as store:
             await store.search("note")
     assert path.read_bytes() == before
+
+
+async def test_a_store_of_the_trigram_index_s_schema_2_gets_content_types_and_is_upgraded(tmp_path):
+    """Version 2 as the trigram index first wrote it: version 3's layout without content types."""
+    path = tmp_path / "v2.db"
+    cards = [MCard(f"trigram Note {i}") for i in range(20)] + [IMAGE]
+    write_old(path, cards, version=3)
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE card DROP COLUMN content_type")
+        db.execute("UPDATE mcard_meta SET value = 2 WHERE key = 'schema_version'")
+    db.close()
+    with pytest.raises(StorageError, match=r"older mcard \(schema 2 of an earlier layout\)"):
+        async with AsyncPersistenceWrapper(SQLiteConfig(path, read_only=True)) as store:
+            await store.count()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert await store.get_many([c.hash for c in cards]) == {c.hash: c for c in cards}
+        assert len(await store.search("note", case_sensitive=False)) == 20
+        assert await store.find("type:image/png") == [IMAGE]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (5,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()

@@ -323,6 +323,9 @@ async def register_functions(db: SQLiteWorker) -> None:
 
 
 # -- creation and upgrades ---------------------------------------------------------------------
+HAS_CONTENT_TYPES: Final = "SELECT 1 FROM pragma_table_info('card') WHERE name = 'content_type'"
+
+
 async def add_content_types(db: SQLiteWorker) -> None:
     """Schema 1 -> 2: a content_type column, filled for the cards already stored."""
     await db.execute("ALTER TABLE card ADD COLUMN content_type TEXT")
@@ -344,11 +347,14 @@ async def stored_version(db: SQLiteWorker) -> Optional[int]:
 
 async def layout_version(db: SQLiteWorker) -> Optional[int]:
     """The version whose layout the database holds: the stored version, but 3 for a version 4
-    or 5 without ``card_searchable``. The first mcard of version 4 kept version 3's
-    case-sensitive trigram index (no word index, sightings or tags), and the first of version 5
-    added sightings and tags to that; both are upgraded as version 3 is."""
+    or 5 without ``card_searchable``, and for a version 2 with ``card_text``. The first mcard of
+    version 4 kept version 3's case-sensitive trigram index (no word index, sightings or tags),
+    and the first of version 5 added sightings and tags to that; the trigram index's own version
+    2 had that index without content types. All are upgraded as version 3 is."""
     version = await stored_version(db)
     if version in (4, 5) and not await db.fetch("SELECT 1 FROM sqlite_master WHERE name = 'card_searchable'"):
+        return 3
+    if version == 2 and await db.fetch("SELECT 1 FROM sqlite_master WHERE name = 'card_text'"):
         return 3
     return version
 
@@ -421,7 +427,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
                 await db.execute(STATEMENTS[statement])
         elif version in (1, 2, 3, 4):
             logger.info("upgrading card store %s from schema %s to %s", where, upgraded_from, SCHEMA_VERSION)
-            if version == 1:
+            if version == 1 or not await db.fetch(HAS_CONTENT_TYPES):
                 await add_content_types(db)
             if version < 3:
                 upgrades = UPGRADE_FROM_2 + FINISH_UPGRADE
