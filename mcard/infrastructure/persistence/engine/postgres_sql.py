@@ -36,7 +36,7 @@ from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, sta
 from .name_globs import postgres_regex
 from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, damaged_labels, held_by_damaged, holds_its_hash
 from .sighting_rows import POSTGRES_SOUND
-from .write_batcher import WriteRequest
+from .write_batcher import WriteRequest, credit_attached
 
 logger = logging.getLogger(__name__)
 
@@ -563,11 +563,7 @@ async def _write_requests(
             else:
                 await _tag(conn, tables, live[start])
             start = end
-    new = await _record_sightings(conn, tables, [s for request in live for s in request.attached])
-    for request in live:  # each new sighting credited to the first request naming it
-        mine = new.intersection(s.key for s in request.attached)
-        new -= mine
-        request.attached_result = len(mine)
+    credit_attached(live, await _record_sightings(conn, tables, [s for request in live for s in request.attached]))
     if any(request.result for request in live if request.operation in ("insert", "delete")):
         await conn.execute(tables.bump, slot)
 

@@ -32,7 +32,7 @@ from .integrity import LABEL_FAULTS, MAYBE_NOT_A_TAG, DamagedCard, Repair, check
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import check_schema, ensure_schema
-from .write_batcher import WriteRequest
+from .write_batcher import WriteRequest, credit_attached
 
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
 SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
@@ -447,7 +447,7 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
         else:
             _credit(run, {row[0] for row in outcomes[index]})
     for run, index in recorded:
-        _credit_sightings(run, {row[0] for row in outcomes[index]})
+        credit_attached(run, {row[0] for row in outcomes[index]})
     for request, index in tagged:
         unstored, changed = outcomes[index], outcomes[index + 1]
         if request.operation == "tag" and unstored:
@@ -464,14 +464,6 @@ def _credit(run: Sequence[WriteRequest], changed: set[str]) -> None:
         mine = changed & keys
         changed -= mine
         request.result = len(mine)
-
-
-def _credit_sightings(run: Sequence[WriteRequest], new: set[str]) -> None:
-    """Each request's count of new sightings, each credited to the first request naming it."""
-    for request in run:
-        mine = new.intersection(s.key for s in request.attached)
-        new -= mine
-        request.attached_result = len(mine)
 
 
 async def _write_one(db: SQLiteWorker, request: WriteRequest) -> None:

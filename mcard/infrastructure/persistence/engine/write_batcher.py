@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -41,6 +41,15 @@ class WriteRequest:
     error: Optional[BaseException] = None
     cancelled: bool = False
     skipped: bool = False
+
+
+def credit_attached(requests: Iterable[WriteRequest], new: set[str]) -> None:
+    """Each request's ``attached_result``: how many of its attached items' keys (``.key``) are
+    among ``new``, each key credited to the first request naming it."""
+    for request in requests:
+        mine = new.intersection(item.key for item in request.attached)
+        new -= mine
+        request.attached_result = len(mine)
 
 
 class WriteBatcher:
