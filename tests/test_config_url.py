@@ -176,3 +176,15 @@ def test_a_percent_encoded_password_is_decoded_for_the_driver():
     config = config_from_url("postgresql://alice:p%40s%2Fs%23@127.0.0.1:5432/test")
     assert isinstance(config, PostgresConfig) and "p%40s%2Fs%23" not in repr(config)
     assert config.location == "postgresql://alice@127.0.0.1:5432/test (public.card)"
+
+
+@pytest.mark.parametrize("url, meant", [
+    ("postgresql://h/db?Schema=team", "schema"), ("postgresql://h/db?read-only=1", "read_only"),
+    ("sqlite:///c.db?Timeout=2", "timeout"),
+])
+def test_an_option_spelled_otherwise_is_named_not_sent_to_the_server(url, meant):
+    """``?Schema=team`` reached PostgreSQL as a server setting, which refused it on connecting
+    ("unrecognized configuration parameter"), far from the typo."""
+    with pytest.raises(ConfigurationError, match=f"unknown option .*; did you mean {meant!r}"):
+        config_from_url(url)
+    assert config_from_url("postgresql://h/db?TimeZone=UTC&sslmode=disable").dsn.endswith("?TimeZone=UTC&sslmode=disable")

@@ -86,11 +86,18 @@ def _options(
             if name in options:
                 raise ConfigurationError(f"option {name!r} is given twice in {without_password(url)!r}")
             options[name] = _convert(name, value, known[name])
-        elif keep_unknown:
+        elif keep_unknown and _spelled(name) not in known:
             rest.append((name, value))
         else:
-            raise ConfigurationError(f"unknown option {name!r} in {without_password(url)!r}; known: {sorted(known)}")
+            meant = f"; did you mean {_spelled(name)!r}?" if _spelled(name) in known else f"; known: {sorted(known)}"
+            raise ConfigurationError(f"unknown option {name!r} in {without_password(url)!r}{meant}")
     return options, rest
+
+
+def _spelled(name: str) -> str:
+    """An option's name as mcard spells it: ``Schema`` and ``read-only`` would otherwise reach
+    PostgreSQL as server settings it does not know."""
+    return name.lower().replace("-", "_")
 
 
 def default_config() -> EngineConfig:
