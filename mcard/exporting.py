@@ -24,7 +24,7 @@ from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type, to_micros
 from mcard.domain.models.exceptions import StorageError, UnreadableCardError, ValidationError
 from mcard.domain.models.sighting import Sighting
-from mcard.domain.shown import counted, json_escaped
+from mcard.domain.shown import as_cell, counted, json_escaped
 from mcard.extras import install_command
 from mcard.importing import store_files
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper
@@ -311,6 +311,12 @@ def write_file(path: Path, data: bytes) -> None:
             replaced[0].unlink(missing_ok=True)
 
 
+def _cells(record: dict[str, Any]) -> dict[str, Any]:
+    """A CSV record whose text cells a spreadsheet shows as text, never runs as formulas (a
+    name or a content of ``=HYPERLINK(...)``); ``import_records`` reads them back exactly."""
+    return {key: as_cell(value) if isinstance(value, str) else value for key, value in record.items()}
+
+
 class _Writer:
     """Writes pages of cards to one destination (a path, or a binary stream left open), on a
     worker thread."""
@@ -385,7 +391,7 @@ class _Writer:
 
             self._parquet.write_table(pa.Table.from_pylist(records, schema=self._parquet.schema))
         elif self._csv is not None:
-            self._csv.writerows(records)
+            self._csv.writerows(_cells(record) for record in records)
         else:
             assert self._file is not None
             self._file.writelines(json_line(r) for r in records)

@@ -23,7 +23,7 @@ from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
-from mcard.domain.shown import counted, shown
+from mcard.domain.shown import counted, from_cell, shown
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 from mcard.records import aware_time, record_sightings, record_tags
@@ -671,7 +671,7 @@ def _text_records(lines: BinaryIO, kind: str) -> Iterator[tuple[str, object]]:
             raise ValidationError("line 1: not the header of an mcard CSV export (no hash or content column)")
         for row in rows:
             start, end = end + 1, rows.line_num
-            yield f"line {start}", row
+            yield f"line {start}", {key: from_cell(value) if isinstance(value, str) else value for key, value in row.items()}
     except csv.Error as exc:
         raise ValidationError(f"line {rows.line_num}: not CSV: {exc}") from None
 

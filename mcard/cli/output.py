@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Optional, TextIO
 
 from mcard.domain.models.card import MCard
-from mcard.domain.shown import json_escaped
+from mcard.domain.shown import as_cell, json_escaped
 from mcard.domain.shown import shown as safe  # every control character as an escape
 from mcard.exporting import card_record
 
@@ -178,7 +178,7 @@ class CardPrinter:
         elif self._csv is not None:
             cells = {**dict.fromkeys(self.columns, ""), **record,
                      "name": name or "", "tags": json.dumps(list(tags), ensure_ascii=False)}
-            self._csv.writerow([safe(cells[field]) for field in self.columns])
+            self._csv.writerow([as_cell(safe(cells[field])) for field in self.columns])
         elif self.format == "nl":
             self._write(safe_json(record, indent=None) + "\n")
         else:

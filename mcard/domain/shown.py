@@ -55,6 +55,23 @@ def json_escaped(text: str) -> str:
     return RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
 
 
+_FORMULA: Final = re.compile(r"'*[=+\-@]")
+"""A cell a spreadsheet takes for a formula (``=HYPERLINK(...)``, ``+1+1``, ``-2``, ``@SUM``),
+behind any number of the quotes that ``as_cell`` adds."""
+
+
+def as_cell(text: str) -> str:
+    """``text`` for a CSV or TSV cell that a spreadsheet opens: one that it would run as a
+    formula gets a ``'`` first, which makes it text, as does one that a quote already protects
+    (``'=x`` is written ``''=x``), so that ``from_cell`` gives back exactly ``text``."""
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def from_cell(cell: str) -> str:
+    """The text ``as_cell`` wrote as ``cell``."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
 def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1: "1 card", "2 cards"."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
