@@ -250,3 +250,56 @@ def test_listings_for_a_spreadsheet_show_formulas_in_names_tags_and_snippets_as_
         dialect = {"delimiter": ","} if output == "--csv" else {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
         cells = [cell for row in csv.reader(lines[1:], **dialect) for cell in row]
         assert "'=HYPERLINK(A1).txt" in cells and not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")]
+
+
+def on_a_terminal(*args: str, db: Path) -> tuple[int, bytes, str]:
+    """``mcard`` run with its stdout a terminal (a pseudo-terminal): its status, what reached
+    the terminal, and stderr."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.run([MCARD, *args, "--db", str(db)], stdout=terminal, stderr=subprocess.PIPE, timeout=60, cwd=db.parent)
+        os.close(terminal)
+        terminal = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal's other end is closed: all is read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    return process.returncode, shown, process.stderr.decode()
+
+
+def test_show_on_a_terminal_writes_its_escape_sequences_as_text_and_o_dash_as_they_are(tmp_path):
+    source = tmp_path / "hostile.txt"
+    content = "set \x1b]52;c;ZXZpbA==\x07 title \x1b]0;pwned\x07 over\rwritten\r\nnext line\n"
+    source.write_text(content, newline="")
+    db = tmp_path / "cards.db"
+    mcard("import", str(source), db=db)
+    [card] = as_json(mcard("ls", "--json", db=db))
+    status, shown, errors = on_a_terminal("show", card["hash"], db=db)
+    assert status == 0 and b"\x1b" not in shown and b"\x07" not in shown
+    assert b"\\x1b]52;c;ZXZpbA==\\x07" in shown and b"over\\x0dwritten" in shown and "control characters" in errors
+    status, shown, _ = on_a_terminal("show", card["hash"], "-o", "-", db=db)
+    assert status == 0 and b"\x1b]52;c;ZXZpbA==\x07" in shown
+    assert mcard("show", card["hash"], db=db).stdout == content.encode()  # a pipe gets the bytes
+
+
+def test_show_on_a_terminal_refuses_bytes_that_are_not_text(tmp_path):
+    source = tmp_path / "data.bin"
+    source.write_bytes(b"\x00\xff\x1b]52;c;ZXZpbA==\x07\xfe")
+    db = tmp_path / "cards.db"
+    mcard("import", str(source), db=db)
+    [card] = as_json(mcard("ls", "--json", db=db))
+    status, shown, errors = on_a_terminal("show", card["hash"], db=db)
+    assert status == 2 and b"\x1b" not in shown and "-o FILE" in errors
+    status, shown, _ = on_a_terminal("show", card["hash"], "-o", "-", db=db)
+    assert status == 0 and b"\x1b]52" in shown

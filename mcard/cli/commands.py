@@ -20,7 +20,8 @@ from typing import BinaryIO, Final, Optional
 from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query.syntax import NOT_ISO, parse_iso
-from mcard.domain.shown import counted
+from mcard.domain.query.text import text_of
+from mcard.domain.shown import UNSAFE_IN_LINES, counted, shown_in_lines
 from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
 from mcard.importing import (
     STDIN_NAME,
@@ -224,9 +225,28 @@ async def cmd_show(args: argparse.Namespace) -> int:
     if to_file:
         await asyncio.to_thread(write_file, Path(args.output), card.content_bytes)
     else:
-        sys.stdout.buffer.write(card.content_bytes)
+        as_is = args.output is not None or not sys.stdout.isatty()
+        sys.stdout.buffer.write(card.content_bytes if as_is else for_terminal(card))
         sys.stdout.flush()
     return 0
+
+
+def for_terminal(card: MCard) -> bytes:
+    """A card's content for ``show`` on a terminal, which obeys the control characters it
+    is sent (ESC ] 52 writes the clipboard, ESC ] 0 the window's title, a CR overwrites the
+    line): text with them written as escapes (line ends kept), and a note saying so; bytes
+    that are not text are refused. ``-o -`` writes the content as it is."""
+    text = text_of(card.content)
+    if text is None:
+        raise ValidationError(
+            f"card {card.hash[:12]} is bytes ({card.content_type}), not text, and standard output is a terminal,"
+            " which would take them for commands: -o FILE writes them to a file, -o - here anyway"
+        )
+    lines = text.split("\r\n")
+    if not any(UNSAFE_IN_LINES.search(line) for line in lines):
+        return card.content_bytes
+    note(f"card {card.hash[:12]}: control characters shown as escapes (\\x1b) on a terminal; -o - writes them as they are")
+    return "\r\n".join(shown_in_lines(line) for line in lines).encode("utf-8")
 
 
 async def cmd_rm(args: argparse.Namespace) -> int:

@@ -140,9 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--name", metavar="GLOB", help="only cards seen under a name matching GLOB (*, ?, [...])")
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
-    cmd = add("show", "write a card's content, byte for byte")
+    cmd = add("show", "write a card's content, byte for byte (on a terminal: text with control characters escaped)")
     cmd.add_argument("hash", help=HASH_HELP)
-    cmd.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout (-: stdout)")
+    cmd.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout (-: stdout, byte for byte even on a terminal)")
 
     querying.add_parsers(add, _listing)
     labelling.add_parsers(add)
