@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -216,3 +217,11 @@ def test_browse_and_search_forms_show_names_and_tags(cards):
     search.search_button.click()
     for form in (browse, search):
         assert "named.txt" in shown(form) and "labelled" in shown(form)
+
+
+def test_an_uploaded_files_name_cannot_reorder_or_hide_itself_in_the_status_line(cards):
+    form = CreateForm(cards)
+    upload(form, ("invoice\u202efdp.exe", b"MZ payload"), ("a\u200bb\x1b]0;t\x07.txt", b"text"))
+    status = form.status.value
+    assert not re.search("[\u202e\u200b\x1b\x07]", status)
+    assert "invoice\\u202efdp.exe added " in status and "a\\u200bb\\x1b]0;t\\x07.txt added " in status

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import MCardError
+from mcard.domain.shown import shown
 
 from .arguments import checked_page_size
 from .display import HASH_PREFIX, CardList, card_html, cards_html, plain
@@ -57,12 +58,14 @@ class Form:
         self.on_change: list[Callable[[], None]] = []
 
     def say(self, message: str, *, error: bool = False) -> None:
-        """Show ``message`` in the status line (red for errors)."""
+        """Show ``message`` in the status line (red for errors), its control, bidirectional and
+        zero-width characters as escapes: an uploaded file's name or a typed value in it cannot
+        reorder or hide itself (``mcard.domain.shown``)."""
         self.message, self.failed = message, error
         color = "#b00020" if error else "#1b5e20"
         role = "alert" if error else "status"
         self.status.value = (
-            f'<span class="mcard-status" role="{role}" style="color:{color}">{html.escape(message)}</span>'
+            f'<span class="mcard-status" role="{role}" style="color:{color}">{html.escape(shown(message))}</span>'
         )
 
     def _changed(self) -> None:
