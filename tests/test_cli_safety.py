@@ -303,3 +303,16 @@ def test_show_on_a_terminal_refuses_bytes_that_are_not_text(tmp_path):
     assert status == 2 and b"\x1b" not in shown and "-o FILE" in errors
     status, shown, _ = on_a_terminal("show", card["hash"], "-o", "-", db=db)
     assert status == 0 and b"\x1b]52" in shown
+
+
+@pytest.mark.parametrize("export_format", ["csv", "parquet"])
+def test_an_export_in_a_format_that_is_not_escaped_is_not_written_to_a_terminal(tmp_path, export_format):
+    source = tmp_path / "hostile.txt"
+    source.write_text("set \x1b]52;c;ZXZpbA==\x07 title \x1b]0;pwned\x07\n")
+    db = tmp_path / "cards.db"
+    mcard("import", str(source), db=db)
+    status, shown, errors = on_a_terminal("export", "-", "--format", export_format, db=db)
+    assert status == 2 and b"\x1b" not in shown and "write it to a file or a pipe" in errors
+    status, shown, _ = on_a_terminal("export", "-", db=db)  # JSON Lines: escaped
+    assert status == 0 and b"\\u001b]52;c;ZXZpbA==\\u0007" in shown and b"\x1b" not in shown
+    assert b"\x1b]52;c;ZXZpbA==\x07" in mcard("export", "-", "--format", "csv", db=db).stdout  # a pipe gets it as it is

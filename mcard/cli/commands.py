@@ -341,7 +341,12 @@ async def cmd_export(args: argparse.Namespace) -> int:
     start, end = _time_range(args)
     to_stdout = is_stdout(args.destination)
     destination = sys.stdout.buffer if to_stdout else args.destination
-    format_for(destination, args.format, args.content)  # a bad destination fails before the store is opened
+    chosen = format_for(destination, args.format, args.content)  # a bad destination fails before the store is opened
+    if to_stdout and chosen != "jsonl" and sys.stdout.isatty():
+        raise ValidationError(
+            f"a {_FORMAT_NAMES.get(chosen, chosen)} export carries names and content as they are, which a terminal would take for"
+            " commands (ESC ] 52 writes the clipboard): write it to a file or a pipe; JSON Lines (the default) is escaped"
+        )
     async with reading_store(args) as store:
         result = await export(
             store, destination, format=args.format, with_content=args.content, start_time=start, end_time=end
@@ -361,6 +366,9 @@ async def cmd_export(args: argparse.Namespace) -> int:
         fail(f"refused {counted(len(result.refused), 'card')}, not exported: {named}" + (f" and {more} more" if more > 0 else ""))
         return 1
     return 0
+
+
+_FORMAT_NAMES: Final = {"csv": "CSV", "parquet": "Parquet"}
 
 
 def _export_text(result: ExportResult, destination: str) -> str:
