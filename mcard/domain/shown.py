@@ -55,9 +55,9 @@ def json_escaped(text: str) -> str:
     return RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
 
 
-_FORMULA: Final = re.compile(r"'*[=+\-@]")
-"""A cell a spreadsheet takes for a formula (``=HYPERLINK(...)``, ``+1+1``, ``-2``, ``@SUM``),
-behind any number of the quotes that ``as_cell`` adds."""
+_FORMULA: Final = re.compile(r"'*[=+\-@\t\r]")
+"""A cell a spreadsheet takes for a formula (``=HYPERLINK(...)``, ``+1+1``, ``-2``, ``@SUM``,
+one behind a tab or a CR that it trims), behind any number of the quotes ``as_cell`` adds."""
 
 
 def as_cell(text: str) -> str:
