@@ -310,6 +310,17 @@ async def test_words_longer_than_the_index_keeps_are_refused(wrapper):
             await wrapper.search(query, mode="words")
 
 
+async def test_a_search_text_longer_than_a_query_is_refused_before_the_engine_reads_it(wrapper):
+    """A text of more than 10,000 characters is a ``ValidationError``, as a word query and a
+    pattern are: case-insensitively, SQLite failed past 50,000 bytes (LIKE pattern too
+    complex) and PostgreSQL worked on its pattern for seconds before failing."""
+    card = await wrapper.create("AB" * 10_000 + " end")
+    assert await wrapper.search("ab" * 5_000, case_sensitive=False) == [card]
+    for case_sensitive in (True, False):
+        with pytest.raises(ValidationError, match="^a search text is at most 10000 characters, got 30,000$"):
+            await wrapper.search("ab" * 15_000, case_sensitive=case_sensitive)
+
+
 @pytest.mark.parametrize("bad", ['"unclosed', "-only", "a OR", "OR a", "*", ""])
 async def test_a_malformed_word_query_is_a_validation_error(store, bad):
     with pytest.raises(ValidationError):

@@ -454,6 +454,8 @@ class SearchSpec:
         except UnicodeEncodeError as exc:
             raise ValidationError(f"search query is not valid Unicode ({exc.reason}), at position {exc.start}") from None
         spec = cls(str(mode), query, case_sensitive)
+        if mode == "substring" and len(query) > MAX_QUERY:  # as words and patterns: longer ones failed in the engines
+            raise ValidationError(f"a search text is at most {MAX_QUERY} characters, got {len(query):,}")
         if mode == "words":
             spec.words  # parsed here, once: a malformed query fails before any work
         elif mode == "regex":
