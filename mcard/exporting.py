@@ -139,6 +139,21 @@ def safe_file_name(name: Optional[str]) -> Optional[str]:
     return name
 
 
+SQLITE_COMPANIONS: Final = ("-journal", "-wal", "-shm")
+"""The files SQLite keeps beside a database ``X`` and reads when it opens ``X``: a hot
+``X-journal`` is rolled back into ``X``, an ``X-wal`` replayed."""
+
+
+def companion_of(folder: Path, name: str) -> Optional[str]:
+    """The file of ``folder`` that SQLite would take ``name`` for a journal, log or shared
+    memory of (``cards.db`` for ``cards.db-journal``), or None. A card so named, written there,
+    would change that database (the store's own among them) the next time it is opened."""
+    for suffix in SQLITE_COMPANIONS:
+        if name.endswith(suffix) and len(name) > len(suffix) and os.path.lexists(folder / name[: -len(suffix)]):
+            return name[: -len(suffix)]
+    return None
+
+
 def _marked(name: str, mark: object) -> str:
     """``photo.png`` as ``photo-<mark>.png``: the hash's first 8 digits for a card whose name is
     taken, a number for a card's hash name that a card of the export took."""
@@ -414,9 +429,12 @@ class _Writer:
         return candidate
 
     def _free_for(self, name: str, card: MCard) -> bool:
-        """No file by that name in the folder, or one holding exactly this content already."""
+        """No file by that name in the folder, or one holding exactly this content already;
+        never the name SQLite reads beside a file of the folder (``companion_of``)."""
         existing = self._folder / name
         try:
+            if companion_of(self._folder, name) is not None:
+                return False
             if existing.is_symlink():
                 return False
             if not existing.exists():
@@ -520,7 +538,8 @@ async def export(
     as a UTC timestamp. Every record carries the card's latest ``name``, its ``tags`` and its
     ``sightings`` (``mcard.records``), which ``import_records`` restores. ``files`` writes each
     card's exact bytes under its latest name (``name-<8 hex digits>.ext`` when that name is
-    taken by another card or file; ``<hash><ext>`` for a card without a usable name, numbered
+    taken by another card or file, or the journal, log or shared memory SQLite reads beside a
+    database of the folder; ``<hash><ext>`` for a card without a usable name, numbered
     when a card of the export was named so) in the
     folder, and nothing anywhere else. A stored card whose hash is not a digest of its
     algorithm (a row written by another tool), whose content no longer hashes to it (damaged)

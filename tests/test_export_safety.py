@@ -487,3 +487,57 @@ def test_a_csv_export_opened_in_a_spreadsheet_runs_no_formula_and_restores_exact
         contents = {bytes(row[0]).decode() for row in raw.execute("SELECT content FROM card")}
     raw.close()
     assert contents == set(FORMULAS.values())
+
+
+
+def companion(folder: Path, suffix: str) -> bytes:
+    """A rollback journal SQLite takes for hot (``-journal``), or a log it replays (``-wal``):
+    those of a write to a database of another table, ``u``, copied before it ended."""
+    path = folder / f"forged{suffix}.db"
+    mode = "WAL" if suffix == "-wal" else "DELETE"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute(f"PRAGMA journal_mode={mode}")
+    raw.execute("PRAGMA wal_autocheckpoint=0")
+    raw.execute("CREATE TABLE t (x)")
+    raw.execute("PRAGMA cache_size=1")
+    raw.execute("BEGIN EXCLUSIVE")
+    raw.execute("CREATE TABLE u (y)")
+    raw.execute("INSERT INTO u VALUES (randomblob(20000))")
+    if suffix == "-wal":
+        raw.execute("COMMIT")
+    data = Path(f"{path}{suffix}").read_bytes()
+    raw.execute("ROLLBACK") if suffix == "-journal" else None
+    raw.close()
+    return data
+
+
+def tables(db: Path) -> list[str]:
+    with sqlite3.connect(db) as raw:
+        found = [row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    raw.close()
+    return found
+
+
+@pytest.mark.parametrize("target, suffix", [("cards.db", "-journal"), ("app.db", "-journal"), ("app.db", "-wal")])
+def test_an_export_never_writes_a_file_sqlite_reads_beside_a_database_of_the_folder(tmp_path, target, suffix):
+    """A card named after the journal or log of a database in the folder (the store's own, or
+    another application's) would be rolled back or replayed into it: it gets the hash mark."""
+    work, source = tmp_path / "work", tmp_path / "files"
+    work.mkdir()
+    source.mkdir()
+    (source / f"{target}{suffix}").write_bytes(companion(tmp_path, suffix))
+    for number in range(20):
+        (source / f"note{number}.txt").write_text(f"note {number}")
+    app = work / "app.db"
+    with sqlite3.connect(app, isolation_level=None) as raw:
+        raw.execute("PRAGMA journal_mode=WAL" if suffix == "-wal" else "PRAGMA journal_mode=DELETE")
+        raw.execute("CREATE TABLE app (x)")
+    raw.close()
+    db = work / "cards.db"
+    mcard("import", str(source), db=db)
+    mcard("export", str(work), db=db)
+    mcard("add", "after the export", db=db, check=None)  # opened for writing: a hot journal would be rolled back
+    assert json.loads(mcard("--json", "stats", db=db).stdout)["count"] == 22
+    assert tables(app) == ["app"]
+    [kept] = work.glob(f"{target.split('.')[0]}-*.db{suffix}")
+    assert kept.read_bytes() == (source / f"{target}{suffix}").read_bytes()
