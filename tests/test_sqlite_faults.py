@@ -94,6 +94,25 @@ async def test_a_removal_a_trigger_ignores_is_a_storage_error(tmp_path):
         assert await store.count() == 2
 
 
+
+RUNAWAY = """mcard_matches('["regex", "(a+)+$", true]', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!')"""
+"""A pattern that backtracks 2^44 times over its text: hours, the GIL held throughout."""
+
+
+def test_a_trigger_of_another_tool_cannot_run_a_regular_expression_in_the_process(tmp_path):
+    """A store file may come from elsewhere with triggers of its own: one calling mcard's
+    function for the exact check of a search with a pattern that never ends held ``mcard add``
+    (Ctrl-C too) for as long as it ran. Such a write now fails at once, and says why."""
+    path = tmp_path / "altered.db"
+    asyncio.run(make_store(path, [MCard("first")]))
+    sql(path, f"CREATE TRIGGER runaway AFTER INSERT ON card BEGIN SELECT {RUNAWAY}; END")
+    mcard = [sys.executable, "-m", "mcard", "--db", str(path)]
+    added = subprocess.run([*mcard, "add", "second"], capture_output=True, text=True, timeout=120)
+    assert added.returncode == 3 and "user-defined function raised exception" in added.stderr
+    listed = subprocess.run([*mcard, "--json", "ls"], capture_output=True, text=True, timeout=120)
+    assert [card["hash"] for card in json.loads(listed.stdout)] == [MCard("first").hash]
+
+
 # -- the database file deleted or replaced under an open store ------------------------------
 async def test_writes_to_a_deleted_database_file_are_refused(tmp_path):
     path = tmp_path / "cards.db"

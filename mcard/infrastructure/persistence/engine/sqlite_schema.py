@@ -265,9 +265,18 @@ def searchable(content: object, is_text: object) -> Optional[str]:
         return None
 
 
+IN_SQL_MODES: Final = ("substring", "words")
+"""The searches ``mcard_matches`` checks: their matches take time in proportion to the text.
+A regular expression is matched in a child process (``regex_process``), never in SQL: called
+from a view or trigger another tool stored in the file, a pattern that backtracks without end
+held the process, Ctrl-C included."""
+
+
 @functools.lru_cache(maxsize=64)
 def _matcher(spec: str) -> Any:
     mode, query, case_sensitive = json.loads(spec)
+    if mode not in IN_SQL_MODES:
+        raise ValueError(f"mcard_matches checks {' and '.join(IN_SQL_MODES)} searches, not {mode!r}")
     return SearchSpec(mode, query, case_sensitive).matcher()
 
 
