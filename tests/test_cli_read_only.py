@@ -298,3 +298,60 @@ def test_upgrade_brings_an_older_postgres_store_up_to_date(postgres_schema, tmp_
     assert json.loads(run(url, ["upgrade", "--json"], cwd=tmp_path).stdout) == {"upgraded_from": 2}
     assert json.loads(run(url, ["upgrade", "--json"], cwd=tmp_path).stdout) == {"upgraded_from": None}
     assert json.loads(run(url, ["ls", "--json"], cwd=tmp_path).stdout)[0]["hash"] == HASH
+
+
+NEWER = "a newer mcard wrote it"
+INSTALL = "pip install --upgrade mcard-store"
+
+
+def newer_store_commands(out: Path) -> list[list[str]]:
+    """The commands that read, then those that would write or upgrade it."""
+    return [*reading_commands(out), ["add", "another"], ["upgrade"], ["import", str(out.parent)]]
+
+
+def test_a_store_a_newer_mcard_wrote_says_to_install_a_newer_mcard(tmp_path):
+    """``upgrade`` cannot help with it: the message names what can, and the file is left as it was."""
+    from tests.test_sqlite_schema import write_old
+
+    from mcard import MCard, NewerStoreError, SQLiteConfig
+    from mcard.infrastructure.persistence.engine.sqlite_engine import SQLiteStore
+
+    db = tmp_path / "future.db"
+    write_old(db, [MCard(TEXT)])
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE mcard_meta SET value = 99 WHERE key = 'schema_version'")
+    raw.close()
+    before = db.read_bytes()
+    work = tmp_path / "work"
+    work.mkdir()
+    for args in newer_store_commands(work / "out.jsonl"):
+        result = run(str(db), args, cwd=work)
+        assert_refused(result, NEWER)
+        assert INSTALL in result.stderr.decode() and "mcard upgrade" not in result.stderr.decode()
+    assert db.read_bytes() == before
+    for read_only in (False, True):
+        with pytest.raises(NewerStoreError, match=NEWER) as raised:
+            asyncio.run(SQLiteStore(SQLiteConfig(db, read_only=read_only)).initialize())
+        assert raised.value.version == 99
+
+
+@pytest.mark.postgres
+def test_a_postgres_store_a_newer_mcard_wrote_says_to_install_a_newer_mcard(postgres_schema, tmp_path):
+    server, schema = postgres_schema
+    url = f"{server}?schema={schema}"
+    assert run(url, ["add", TEXT], cwd=tmp_path).returncode == 0
+
+    async def as_version_99() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(server)
+        await conn.execute(f"UPDATE \"{schema}\".card_meta SET value = 99 WHERE key = 'schema_version'")
+        await conn.close()
+
+    asyncio.run(as_version_99())
+    work = tmp_path / "work"
+    work.mkdir()
+    for args in newer_store_commands(work / "out.jsonl"):
+        result = run(url, args, cwd=work)
+        assert_refused(result, NEWER)
+        assert INSTALL in result.stderr.decode() and "mcard upgrade" not in result.stderr.decode()

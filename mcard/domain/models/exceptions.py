@@ -46,6 +46,19 @@ class OlderStoreError(StorageError):
     (``mcard upgrade``); read-only, nothing is changed."""
 
 
+class NewerStoreError(StorageError):
+    """A store a newer mcard wrote (a schema version this one does not know), refused whether
+    opened to read or to write and left as it was: only a newer mcard can open it, so the
+    message says to install one."""
+
+    def __init__(self, where: str, version: int, readable: int) -> None:
+        super().__init__(
+            f"{where}: card schema version {version} is not supported: a newer mcard wrote it (this one"
+            f" reads up to {readable}); install a newer mcard-store to open it (pip install --upgrade mcard-store)"
+        )
+        self.version = version
+
+
 class UnreadableCardError(StorageError):
     """A stored row no card can be built from: a text another tool stored that is not UTF-8.
     The store is sound, that row is not (``verify()`` names it, ``remove()`` takes it away)."""

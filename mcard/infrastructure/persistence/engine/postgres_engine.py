@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import (
-    ConfigurationError, HeldByDamagedError, NoCardStoreError, OlderStoreError, StorageError, UnreadableCardError,
+    ConfigurationError, HeldByDamagedError, NewerStoreError, NoCardStoreError, OlderStoreError, StorageError,
+    UnreadableCardError,
 )
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query import Filters, SearchSpec, casefold, reference_search
@@ -255,10 +256,7 @@ class PostgresStore(BaseStore):
                 raise OlderStoreError(
                     f"{self._where}: {older_store(version)}: open it once for writing, {AS_OWNER}, to upgrade it"
                 )
-            raise StorageError(
-                f"{self._where}: card schema version {version} is not supported"
-                f" (this mcard reads version {sql.SCHEMA_VERSION})"
-            )
+            raise NewerStoreError(self._where, version, sql.SCHEMA_VERSION)
         self._pool = pool
         self._direct = DirectConnection(pool, config.timeout) if config.max_connections > DIRECT_FROM else None
         self._indexed = indexed

@@ -37,7 +37,7 @@ import unicodedata
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.content_types import detect_content_type
-from mcard.domain.models.exceptions import NoCardStoreError, OlderStoreError, StorageError
+from mcard.domain.models.exceptions import NewerStoreError, NoCardStoreError, OlderStoreError, StorageError
 from mcard.domain.query.text import SearchSpec, count_tokens, text_of, tokens
 
 from .integrity import holds_its_hash
@@ -395,7 +395,7 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
             f"{where}: written by an older mcard ({await _schema_named(db, version)});"
             " open it once for writing to upgrade it"
         )
-    raise StorageError(f"{where}: card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})")
+    raise NewerStoreError(where, version, SCHEMA_VERSION)
 
 
 async def _schema_named(db: SQLiteWorker, layout: int) -> str:
@@ -449,9 +449,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
             for statement in upgrades:
                 await db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
-            raise StorageError(
-                f"{where}: card schema version {version} is not supported (this mcard reads up to {SCHEMA_VERSION})"
-            )
+            raise NewerStoreError(where, version, SCHEMA_VERSION)
         if await stored_unicode_version(db) != UNICODE_VERSION:
             logger.info("rebuilding the search indexes of %s for Unicode %s", where, unicodedata.unidata_version)
             for statement in REBUILD_INDEXES:
