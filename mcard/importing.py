@@ -24,6 +24,7 @@ from mcard.domain.models.card import MCard, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
 from mcard.domain.shown import counted, from_cell, shown
+from mcard.extras import install_command
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 from mcard.records import aware_time, record_sightings, record_tags
@@ -623,13 +624,25 @@ def records_format(source: str | os.PathLike[str] | BinaryIO, format: Optional[s
             raise ValidationError(f"unknown records format {format!r}; choose one of {', '.join(RECORD_FORMATS)}")
         if format == "parquet" and stream:
             raise ValidationError("Parquet records are read from a file, not from a stream")
-        return format
+        return _readable(format)
     if stream:
         return "jsonl"
     found = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}.get(Path(source).suffix.lower())
     if found is None:
         raise ValidationError("records are read from .jsonl, .csv or .parquet exports (or give the format)")
-    return found
+    return _readable(found)
+
+
+def _readable(kind: str) -> str:
+    """``kind``, a records format, once what reads it is installed: Parquet needs pyarrow (the
+    ``parquet`` extra), and a ``ValidationError`` saying so comes before any store is made or
+    record stored, as for a format refused."""
+    if kind == "parquet":
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            raise ValidationError(f"Parquet import needs pyarrow: {install_command('parquet')}") from None
+    return kind
 
 
 def read_records(

@@ -221,3 +221,17 @@ def test_lab_without_the_lab_extra_names_the_extra_to_install(core: Environment,
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().endswith("pip install 'mcard-store[lab]'") and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "cards.db").exists()
+
+
+def test_parquet_without_the_parquet_extra_names_the_extra_to_install(core: Environment, tmp_path: Path):
+    """Export and import alike: one line, status 2, and an import that makes no store."""
+    db = tmp_path / "cards.db"
+    core.run("mcard", "--db", str(db), "add", "a card")
+    exported = core.run("mcard", "--db", str(db), "export", str(tmp_path / "cards.parquet"), check=False)
+    (tmp_path / "other.parquet").write_bytes(b"PAR1")
+    fresh = tmp_path / "fresh.db"
+    imported = core.run("mcard", "--db", str(fresh), "import", "--records", str(tmp_path / "other.parquet"), check=False)
+    for result in (exported, imported):
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.strip().endswith("pip install 'mcard-store[parquet]'")
+    assert not fresh.exists()
