@@ -142,7 +142,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("ls-json-bad-type", lambda t: ["ls", "--json", "--type", "image"], 2, "a content type is like"),
     ("ls-limit-too-large", lambda t: ["ls", "--limit", str(2**64)], 2, f"--limit is a whole number from 0 to {2**63 - 1}, got {2**64}"),
     ("search-limit-just-too-large", lambda t: ["search", "x", "--limit", str(2**63)], 2, f"from 0 to {2**63 - 1}, got {2**63}"),
-    ("find-mistyped-option", lambda t: ["find", "hello", "--limt", "5"], 2, "unrecognized arguments: --limt 5 (see"),
+    ("find-mistyped-option", lambda t: ["find", "hello", "--limt", "5"], 2, "unrecognized arguments: --limt 5; did you mean --limit? (see mcard find --help)"),
     ("ls-missing-database", lambda t: ["ls", "--db", str(t / "missing" / "cards.db")], 3, "no card store here (no such file)"),
     ("ls-a-folder", lambda t: ["ls", "--db", str(t)], 3, "no card store here (a folder)"),
     # show
@@ -240,6 +240,26 @@ def test_every_failure_is_one_escaped_line_with_its_exit_status(name, make_args,
     assert_one_line_failure(result, status, says)
     if status in (2, 3):  # bad input or storage: no data a script could take for an answer
         assert result.stdout == b"", result.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["lss"], "invalid choice: 'lss' (choose from"),
+    (["serach", "fox"], "did you mean search? (see mcard --help)"),
+    (["ls", "--limt", "5"], "unrecognized arguments: --limt 5; did you mean --limit? (see mcard ls --help)"),
+    (["ls", "--limt=5"], "unrecognized arguments: --limt=5; did you mean --limit? (see mcard ls --help)"),
+    (["sync", "a.db", "b.db", "--dryrun"], "--dryrun; did you mean --dry-run? (see mcard sync --help)"),
+    (["export", "out.jsonl", "--sinse", "2026-01-01"], "did you mean --since? (see mcard export --help)"),
+    (["stats", "--bogus"], "unrecognized arguments: --bogus (see mcard stats --help)"),
+])
+def test_a_mistyped_command_or_option_names_the_closest_one_and_the_help_that_lists_them(args, says, tmp_path):
+    """A typo is the usage error met first: the line says what was meant, if anything is close,
+    and points at the help of the command whose options it lists, not at ``mcard --help``."""
+    result = subprocess.run([MCARD, *args, "--db", str(tmp_path / "cards.db")], capture_output=True, timeout=60,
+                            cwd=tmp_path)
+    assert_one_line_failure(result, 2, says)
+    if args == ["lss"]:
+        assert result.stderr.decode().rstrip().endswith("; did you mean ls? (see mcard --help)")
+    assert not (tmp_path / "cards.db").exists()
 
 
 def test_every_command_has_a_failure_case(tmp_path):

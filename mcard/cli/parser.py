@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final, NoReturn
 
 from mcard import __version__
@@ -27,11 +29,31 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.split()[-1]
+        typed = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
+        if typed:  # a mistyped command
+            message += did_you_mean(typed.group(1), _commands(self).choices)
         if "arguments are required" in message and command != "mcard":  # a value may have begun with -
             message += "; " + (querying.AFTER_DASHES.format(command=command) if command in ("search", "find")
                                else f"a value that starts with - goes after --: mcard {command} ... -- -value")
         fail(f"{message} (see {self.prog} --help)")
         raise SystemExit(2)
+
+
+def did_you_mean(typed: str, known: Iterable[str]) -> str:
+    """``"; did you mean X?"`` with the name in ``known`` closest to ``typed`` (a typo), else nothing."""
+    close = difflib.get_close_matches(typed, list(known), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _commands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    """The action that holds the parser of each command."""
+    (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return commands
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    """The long options a command's parser takes."""
+    return [name for action in parser._actions for name in action.option_strings if name.startswith("--")]
 
 
 def _common(command: str = "") -> argparse.ArgumentParser:
@@ -73,7 +95,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         elif args.command in ("search", "find", "facets") and dashed:
             words = shlex.quote(" ".join(([query] if query else []) + dashed))
             hint = f"; if {' '.join(dashed)} is part of the query, the query goes after --: mcard {args.command} -- {words}"
-        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+        command = _commands(parser).choices[args.command]  # its help lists its options
+        if not hint and (typed := [arg for arg in extra if arg[:2] == "--"]):
+            hint = did_you_mean(typed[0].split("=", 1)[0], _options(command))
+        command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args.lab_args = extra
     _refuse_unused(parser, args)
     args.db = getattr(args, "db", None)
