@@ -235,3 +235,41 @@ def test_parquet_without_the_parquet_extra_names_the_extra_to_install(core: Envi
         assert result.returncode == 2 and result.stdout == "", result.stderr
         assert len(result.stderr.splitlines()) == 1 and result.stderr.strip().endswith("pip install 'mcard-store[parquet]'")
     assert not fresh.exists()
+
+
+def _lowest(spec: str) -> str | None:
+    """``spec`` pinned to the lowest version its range allows (``pandas>=2.2.1`` -> ``pandas==2.2.1``)."""
+    found = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*>=\s*([\w.]+).*", spec)
+    return f"{found.group(1)}=={found.group(2)}" if found else None
+
+
+@pytest.fixture(scope="module")
+def oldest_notebook(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Environment:
+    """A fresh virtual environment with the wheel and its notebook extra at the lowest versions
+    the core's and the extra's ranges allow, as a resolver may pick them."""
+    folder = tmp_path_factory.mktemp("oldest-venv")
+    venv.create(folder, with_pip=True)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + project["optional-dependencies"]["notebook"]
+    constraints = folder / "lowest.txt"
+    constraints.write_text("\n".join(pin for spec in specs if (pin := _lowest(spec))) + "\n")
+    environment = Environment(folder / "bin", tmp_path_factory.mktemp("oldest-work"), {}, {})
+    environment.run("python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", str(constraints),
+                    f"{built.wheel}[notebook]")
+    return environment
+
+
+def test_the_lowest_versions_the_notebook_extra_allows_run_a_tutorials_first_cells_silently(
+    oldest_notebook: Environment, tmp_path: Path
+):
+    """A tutorial fails on any stderr: pandas 2.2.0, which ``pandas>=2.2`` allowed, printed a
+    DeprecationWarning about pyarrow at its import, which the notebook extra does not install."""
+    probe = (
+        "import pandas as pd\n"
+        "import mcard.notebook\n"
+        f"cards = mcard.notebook.open({str(tmp_path / 'cards.db')!r})\n"
+        "cards.create('Hello, notebook!')\n"
+        "print(len(cards.list_df()), type(cards.explorer()).__name__)\n"
+    )
+    result = oldest_notebook.run("python", "-c", probe)
+    assert (result.stdout, result.stderr) == ("1 Explorer\n", "")
