@@ -33,7 +33,7 @@ pytestmark = pytest.mark.packaging
 ROOT = Path(__file__).resolve().parents[1]
 CORE = {"mcard-store", "aiosqlite", "filetype", "tqdm"}
 README_FIGURES = re.compile(r"\*\*(\d+) packages, ([\d.]+) MB\*\*")
-"""How the README states the core install: ``**4 packages, 1.6 MB**``."""
+"""How the README states the core install: ``**4 packages, 3.4 MB**``, within 20-25% of what it measures."""
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 INSTALLED = """\
@@ -170,7 +170,7 @@ def test_the_core_install_is_the_few_packages_the_readme_states(core: Environmen
     count, megabytes = README_FIGURES.search((ROOT / "README.md").read_text()).groups()
     assert len(added) == int(count)
     measured = sum(added.values()) / 1e6
-    assert float(megabytes) / 2 <= measured <= float(megabytes) * 1.5, f"{measured:.2f} MB installed"
+    assert float(megabytes) * 0.8 <= measured <= float(megabytes) * 1.25, f"{measured:.2f} MB installed"
 
 
 def test_the_core_install_imports_mcard_and_runs_the_command_line(core: Environment, tmp_path: Path):
