@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mcard import AsyncPersistenceWrapper, SQLiteConfig
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import StorageError, ValidationError
 from mcard.cli.commands import COMMANDS
 from mcard.importing import import_records
 from tests.test_cli import MCARD, mcard
@@ -410,3 +410,23 @@ def test_help_lists_no_option_a_command_refuses(tmp_path):
         shown = mcard(command, "--help", db=tmp_path / "unused.db").stdout.decode()
         assert option not in shown and "usage:" in shown
     assert "--json" in mcard("info", "--help", db=tmp_path / "unused.db").stdout.decode()
+
+
+@pytest.mark.parametrize("args", [["add", "a note"], ["import", "notes"]])
+def test_a_store_named_by_a_folder_says_a_file_is_needed(args, tmp_path):
+    """``--db ~/notes`` for ``--db ~/notes/cards.db``: the line says what to give instead of the
+    system's ``[Errno 21] Is a directory``, and nothing is created in the folder."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a note")
+    result = subprocess.run([MCARD, "--db", "notes", *args], capture_output=True, timeout=60, cwd=tmp_path)
+    assert_one_line_failure(result, 3, f"{folder}: a folder, where the database file was expected; name a file,"
+                                       f" such as {Path('notes', 'cards.db')}")
+    assert [p.name for p in folder.iterdir()] == ["a.txt"]
+
+
+async def test_a_store_opened_at_a_folder_is_refused_with_the_file_to_name(tmp_path):
+    with pytest.raises(StorageError, match="a folder, where the database file was expected") as raised:
+        await AsyncPersistenceWrapper(SQLiteConfig(tmp_path)).initialize()
+    assert "Errno" not in str(raised.value) and str(tmp_path / "cards.db") in str(raised.value)
+    assert list(tmp_path.iterdir()) == []

@@ -37,6 +37,9 @@ from .write_batcher import WriteBatcher, WriteRequest
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+FOLDER_NAMED: Final = "a folder, where the database file was expected; name a file, such as {file}"
+"""Why a store cannot be made at a folder's path (``--db ~/notes``): a store is one file."""
+
 
 DEFAULT_SETTINGS: Final = {
     # WAL lets readers run while one writer commits; with synchronous=NORMAL an application
@@ -157,6 +160,8 @@ class SQLiteStore(BaseStore):
                 if read_only and not await asyncio.to_thread(self.config.path.is_file):
                     what = "a folder" if await asyncio.to_thread(self.config.path.is_dir) else "no such file"
                     raise NoCardStoreError(f"{self._where}: no card store here ({what})")
+                if not read_only and await asyncio.to_thread(self.config.path.is_dir):
+                    raise StorageError(f"{self._where}: {FOLDER_NAMED.format(file=self.config.path / 'cards.db')}")
                 if not read_only:
                     await asyncio.to_thread(self.config.path.parent.mkdir, parents=True, exist_ok=True)
                 unusable = await asyncio.to_thread(check_file, self.config.path, not read_only)
