@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import sqlite3
 import subprocess
 from collections.abc import Callable
@@ -429,4 +430,19 @@ async def test_a_store_opened_at_a_folder_is_refused_with_the_file_to_name(tmp_p
     with pytest.raises(StorageError, match="a folder, where the database file was expected") as raised:
         await AsyncPersistenceWrapper(SQLiteConfig(tmp_path)).initialize()
     assert "Errno" not in str(raised.value) and str(tmp_path / "cards.db") in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_postgres_server_that_is_down_is_named_with_what_to_check(tmp_path):
+    """No server at the URL's port (stopped, or another port): one line, status 3, that says
+    what to check beside the system's own words."""
+    pytest.importorskip("asyncpg")
+    with socket.socket() as probe:  # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for args in (["ls"], ["add", "a note"]):
+        result = subprocess.run([MCARD, "--db", f"postgresql://postgres@127.0.0.1:{port}/cards", *args],
+                                capture_output=True, timeout=60, cwd=tmp_path)
+        assert_one_line_failure(result, 3, f"Connect call failed ('127.0.0.1', {port}); is a PostgreSQL server"
+                                           " running there, and are the URL's host and port (or socket folder) right?")
     assert list(tmp_path.iterdir()) == []

@@ -132,6 +132,9 @@ def connection_lost(exc: BaseException) -> bool:
     return any(_lost(link) for link in _chain(exc))
 
 
+UNREACHABLE: Final = "is a PostgreSQL server running there, and are the URL's host and port (or socket folder) right?"
+
+
 def storage_error(exc: BaseException, where: str) -> StorageError:
     """A ``StorageError`` naming the database and the cause; lost connections, timeouts,
     serialization failures, deadlocks and lock timeouts are transient."""
@@ -148,6 +151,19 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     error = StorageError(f"{where}: {message or type(cause).__name__}", transient=transient)
     error.__cause__ = cause
     return error
+
+
+def opening_error(exc: BaseException, where: str) -> StorageError:
+    """``storage_error`` of a store's first connection; one the system refused (no server at
+    that host and port or socket, an unknown host) says what to check, as the system's words
+    (``Connect call failed``, ``No such file or directory``) do not."""
+    error = storage_error(exc, where)
+    cause = error.__cause__
+    if not isinstance(cause, OSError) or isinstance(cause, TimeoutError):
+        return error
+    reached = StorageError(f"{error}; {UNREACHABLE}", transient=error.transient)
+    reached.__cause__ = cause
+    return reached
 
 
 class PostgresStore(BaseStore):
@@ -248,7 +264,7 @@ class PostgresStore(BaseStore):
         except BaseException as exc:
             pool.terminate()
             if isinstance(exc, self._errors):
-                raise storage_error(exc, self._where) from exc
+                raise opening_error(exc, self._where) from exc
             raise
         if version != sql.SCHEMA_VERSION:
             pool.terminate()
