@@ -33,6 +33,7 @@ from mcard.threads import run_to_the_end
 DEFAULT_BATCH_FILES: Final = 500
 DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
 SYMLINK_LOOP: Final = "symlink loop"
+TOO_LARGE: Final = "too large"
 HELD_BY_DAMAGED: Final = "held by a damaged card (mcard verify --remove frees it)"
 """A file whose content's hash a row another tool changed holds: not stored (``HeldByDamagedError``)."""
 LINKED_FOLDER: Final = "symlink to a folder"
@@ -340,7 +341,7 @@ def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) ->
         if not data:
             skipped["empty"] += 1
         elif len(data) > max_size:
-            skipped["too large"] += 1
+            skipped[TOO_LARGE] += 1
         else:
             card = card_from_file_bytes(data)
             cards.append(card)
@@ -389,7 +390,7 @@ def _read_file(start: Path, steps: str, max_size: int) -> tuple[bytes, os.stat_r
             if not stat.S_ISREG(info.st_mode):
                 return "not a regular file"
             if info.st_size > max_size:
-                return "too large"
+                return TOO_LARGE
             return read_at_most(file, max_size), info
     except OSError:
         return "unreadable"
@@ -515,7 +516,7 @@ async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> Imp
     if not data:
         summary.skipped["empty"] = 1
     elif len(data) > max_size:
-        summary.skipped["too large"] = 1
+        summary.skipped[TOO_LARGE] = 1
     else:
         card = card_from_file_bytes(data)
         seen = Sighting.of(card.hash, size=len(data), source=STDIN_NAME)

@@ -353,3 +353,21 @@ def test_tag_and_untag_take_many_hashes_from_standard_input(tmp_path):
     assert b"no card with hash " + b"0" * 64 in missing.stderr
     assert as_json(mcard("ls", "--tag", "other", "--json", db=db)) == []  # all or nothing
     assert as_json(mcard("untag", "-", "bulk", "--json", db=db, stdin=listed)) == {"cards": 3, "removed": 3}
+
+
+def test_an_import_that_skips_files_over_the_size_limit_says_how_to_raise_it(tmp_path):
+    """"skipped 1 file: 1 too large" named neither the limit nor a way past it."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "clip.mp4").write_bytes(b"\x00" * (TEN_MIB + 1))
+    db = tmp_path / "cards.db"
+    result = mcard("import", str(folder), db=db)
+    assert result.stdout.decode() == "0 new cards, 0 already stored; skipped 1 file: 1 too large\n"
+    assert result.stderr.decode() == (
+        "mcard: 1 file over the store's limit of 10.0 MB (10,485,760 bytes) skipped; a larger limit:"
+        " ?max_content_size=BYTES in a --db URL (sqlite:///cards.db?max_content_size=104857600)\n"
+    )
+    assert json.loads(mcard("import", str(folder), "--json", db=db).stdout)["skipped"] == {"too large": 1}
+    raised = subprocess.run([MCARD, "import", str(folder), "--db", f"sqlite:///{db}?max_content_size={2 * TEN_MIB}"],
+                            capture_output=True, timeout=60, cwd=tmp_path)
+    assert raised.stdout.decode().startswith("1 new card, 0 already stored") and raised.stderr == b""

@@ -21,10 +21,11 @@ from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query.syntax import NOT_ISO, parse_iso
 from mcard.domain.query.text import text_of
-from mcard.domain.shown import UNSAFE_IN_LINES, counted, shown_in_lines
+from mcard.domain.shown import UNSAFE_IN_LINES, counted, human_size, shown_in_lines
 from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
 from mcard.importing import (
     STDIN_NAME,
+    TOO_LARGE,
     ImportSummary,
     card_from_file_bytes,
     import_paths,
@@ -111,6 +112,15 @@ def check_named_paths(paths: list[str], records: bool, include: Sequence[str] = 
             raise ValidationError(f"{name}: not a regular file" + ("" if records else " or a folder"))
 
 
+def too_large_note(skipped: int, limit: int) -> str:
+    """What to do about files over the store's size limit, which an import skips (a limit of the
+    store, so it says how to open the store with a larger one)."""
+    return (
+        f"{counted(skipped, 'file')} over the store's limit of {human_size(limit)} ({limit:,} bytes) skipped;"
+        " a larger limit: ?max_content_size=BYTES in a --db URL (sqlite:///cards.db?max_content_size=104857600)"
+    )
+
+
 async def cmd_import(args: argparse.Namespace) -> int:
     _one_stdin(args.paths)
     if args.format and not args.records:
@@ -133,7 +143,10 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 summary.merge(await import_stream(store, sys.stdin.buffer))
             if files:
                 summary.merge(await import_paths(store, files, include=args.include, exclude=args.exclude))
+        limit = store.config.max_content_size
     emit(summary.as_dict(), str(summary), args.json)
+    if summary.skipped.get(TOO_LARGE):
+        note(too_large_note(summary.skipped[TOO_LARGE], limit))
     return 0
 
 
