@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -171,3 +172,63 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
+
+
+def test_ctrl_c_at_the_terminal_stops_mcard_lab_at_once(tmp_path):
+    """Ctrl-C at a terminal is a SIGINT to the whole foreground job. JupyterLab with a terminal
+    on its standard input takes a SIGINT as a question ("Shut down this Jupyter server
+    (y/[n])?") and runs on when it gets no answer in 5 s: one Ctrl-C stops it, kernels too."""
+    port, token, marker = free_port(), secrets.token_hex(16), secrets.token_hex(8)
+    runtime = tmp_path / "runtime"
+    env = {**os.environ, MARKER: marker, "JUPYTER_RUNTIME_DIR": str(runtime),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "DISPLAY": "",
+           "XDG_DATA_HOME": str(tmp_path / "data")}
+    command = [MCARD, "lab", "--db", str(tmp_path / "lab.db"), f"--port={port}", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={token}", "--no-browser", "--LabApp.news_url=None"]
+    log = tmp_path / "lab.log"
+    terminal, job_side = os.openpty()  # the job reads and writes a terminal, as in a shell
+    seen = bytearray()
+    reader = threading.Thread(target=_drain, args=(terminal, seen), daemon=True)
+    reader.start()
+    with log.open("wb") as out:  # a job of its own: its process group is the terminal's foreground
+        server = subprocess.Popen(command, env=env, cwd=tmp_path, stdin=job_side, stdout=job_side, stderr=out,
+                                  start_new_session=True)
+    os.close(job_side)
+    clues = [f"--port={port}", token, str(runtime)]
+    started: set[tuple[int, int]] = set()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{base}/api/status?token={token}"), "/api/status", server, log)
+        kernel = call(f"{base}/api/kernels?token={token}", "POST")["id"]  # type: ignore[index]
+        wait_for(lambda: _kernel_listens(runtime / f"kernel-{kernel}.json"), "the kernel to listen", server, log)
+        started = started_by(server.pid, clues, marker)
+
+        os.killpg(server.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        try:
+            status = server.wait(20)
+        except subprocess.TimeoutExpired:
+            status = None
+        assert status == 128 + signal.SIGINT, bytes(seen).decode(errors="replace")[-500:] + log.read_text()[-1500:]
+        deadline = time.monotonic() + GONE_TIMEOUT
+        while (left := alive(started) | started_by(None, clues, marker)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, [processes()[pid].cmdline for pid, _ in left if pid in processes()]
+        assert b"Shut down this Jupyter server" not in seen
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        kill_all(started | started_by(None, clues, marker))
+        os.close(terminal)
+
+
+def _drain(terminal: int, seen: bytearray) -> None:
+    """Read what the job writes to its terminal, so that it never waits on a full one."""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # closed
+            return
+        if not chunk:
+            return
+        seen += chunk

@@ -17,8 +17,11 @@ async def run_forwarding_signals(
     SIGINT and SIGHUP this process gets (``sent_as`` may pass one on as another), so that it
     stops, and what it started with it, instead of running on without its parent.
 
-    The handlers are in place before the child starts, so a signal in between is not lost.
-    A child that ends by a forwarded signal, or after one, gives ``128 + signal``.
+    The child runs in a process group of its own, so a terminal's Ctrl-C (a SIGINT to the
+    foreground group) reaches it only as this process passes it on: once, and as ``sent_as``
+    says, not also directly. The handlers are in place before the child starts, so a signal in
+    between is not lost. A child that ends by a forwarded signal, or after one, gives
+    ``128 + signal``.
     """
     sent_as = sent_as or {}
     loop = asyncio.get_running_loop()
@@ -36,7 +39,7 @@ async def run_forwarding_signals(
     for sig in FORWARDED:
         loop.add_signal_handler(sig, forward, sig)
     try:
-        child = await asyncio.create_subprocess_exec(*command, env=dict(env))
+        child = await asyncio.create_subprocess_exec(*command, env=dict(env), process_group=0)
         for sig in received:
             child.send_signal(sent_as.get(sig, sig))
         status = await child.wait()

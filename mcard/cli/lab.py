@@ -76,6 +76,9 @@ async def cmd_lab(args: argparse.Namespace) -> int:
     notes += [changed] if changed else []
     for line in notes:  # once everything is ready: a failure is one line on stderr, alone
         note(line)
-    # JupyterLab stops cleanly, its kernels with it, on SIGTERM and SIGINT; a SIGHUP would
-    # kill it outright and leave its kernels to notice on their own, so it gets a SIGTERM.
-    return await run_forwarding_signals(command, env, sent_as={signal.SIGHUP: signal.SIGTERM})
+    # JupyterLab stops cleanly, its kernels with it, on SIGTERM. A SIGHUP would kill it outright
+    # and leave its kernels to notice on their own; a SIGINT, with a terminal on its standard
+    # input, asks "Shut down this Jupyter server (y/[n])?" and resumes after 5 s without an
+    # answer (and without one, ends without stopping its kernels): both are passed on as SIGTERM.
+    stop = {signal.SIGHUP: signal.SIGTERM, signal.SIGINT: signal.SIGTERM}
+    return await run_forwarding_signals(command, env, sent_as=stop)
