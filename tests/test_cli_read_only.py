@@ -355,3 +355,32 @@ def test_a_postgres_store_a_newer_mcard_wrote_says_to_install_a_newer_mcard(post
         result = run(url, args, cwd=work)
         assert_refused(result, NEWER)
         assert INSTALL in result.stderr.decode() and "mcard upgrade" not in result.stderr.decode()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs commands as another user")
+def test_a_write_after_reading_a_read_only_file_names_the_read_only_files_its_read_left():
+    """SQLite gives the -wal and -shm files a read makes the database file's permissions: after a
+    read of a file made read-only (chmod 444) and writable again, a write still fails, and the
+    message blamed another user's reads, of which there were none."""
+    shared = Path(tempfile.mkdtemp(prefix="mcard-own-"))
+    try:
+        shared.chmod(0o777)
+        db = shared / "cards.db"
+
+        def as_user(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([MCARD, "--db", str(db), *args], capture_output=True, text=True, timeout=60,
+                                  user=1003, group=1003, extra_groups=[], cwd=shared)
+
+        assert as_user("add", "mine").returncode == 0
+        db.chmod(0o444)
+        assert as_user("ls").returncode == 0
+        db.chmod(0o644)
+        refused = as_user("add", "mine too")
+        assert refused.returncode == 3 and len(refused.stderr.splitlines()) == 1
+        assert "cards.db-shm beside it is read-only: SQLite made it with the permissions the database file had" \
+            in refused.stderr, refused.stderr
+        assert "another user" not in refused.stderr
+        (shared / "cards.db-shm").chmod(0o644)  # as the message says
+        assert as_user("add", "mine too").returncode == 0
+    finally:
+        shutil.rmtree(shared)

@@ -41,6 +41,22 @@ def _free_bytes(path: Path) -> str:
         return "free space unknown"
 
 
+def _unwritable_companions(path: Path) -> tuple[list[str], list[str]]:
+    """The ``-wal`` and ``-shm`` files beside ``path`` this user may not write: those of another
+    user (left by their reads), and this user's own, which SQLite made with the permissions of the
+    database file (so a read of a read-only file leaves them read-only after it is made writable)."""
+    theirs, own = [], []
+    for name in (f"{path.name}-wal", f"{path.name}-shm"):
+        companion = path.parent / name
+        try:
+            owner = companion.stat().st_uid
+        except OSError:
+            continue
+        if not os.access(companion, os.W_OK):
+            (own if owner == os.geteuid() else theirs).append(name)
+    return theirs, own
+
+
 def explain(exc: BaseException, path: Path) -> str:
     """What the file system says about a failure on the database at ``path`` ("" if nothing)."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -64,11 +80,17 @@ def explain(exc: BaseException, path: Path) -> str:
             causes.append(f"no permission to write in the folder {folder}, where SQLite keeps the -wal and -shm files")
         if path.exists() and not os.access(path, os.W_OK):
             causes.append(f"the file {path} is read-only")
-        locked = [name for name in (f"{path.name}-wal", f"{path.name}-shm")  # left by another user's reads
-                  if (folder / name).exists() and not os.access(folder / name, os.W_OK)]
-        if locked:
-            causes.append(f"this user may not write {' and '.join(locked)} beside it, which another user's reads"
+        theirs, own = _unwritable_companions(path)
+        if theirs:
+            causes.append(f"this user may not write {' and '.join(theirs)} beside it, which another user's reads"
                           " made; SQLite must write them: give this user write access, or remove them while no one reads")
+        if own:
+            them = "it" if len(own) == 1 else "them"
+            causes.append(
+                f"{' and '.join(own)} beside it {'is' if len(own) == 1 else 'are'} read-only: SQLite made {them} with"
+                f" the permissions the database file had when this user read it; make {them} writable"
+                f" (chmod u+w), or remove {them} while no one reads"
+            )
         if causes:
             return "; ".join(causes)
         if primary == sqlite3.SQLITE_READONLY:
