@@ -317,7 +317,7 @@ async def test_a_search_text_longer_than_a_query_is_refused_before_the_engine_re
     card = await wrapper.create("AB" * 10_000 + " end")
     assert await wrapper.search("ab" * 5_000, case_sensitive=False) == [card]
     for case_sensitive in (True, False):
-        with pytest.raises(ValidationError, match="^a search text is at most 10000 characters, got 30,000$"):
+        with pytest.raises(ValidationError, match="^a search text is at most 10,000 characters, got 30,000$"):
             await wrapper.search("ab" * 15_000, case_sensitive=case_sensitive)
 
 

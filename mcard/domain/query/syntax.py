@@ -64,7 +64,7 @@ def parse_find(query: object) -> FindQuery:
     if not isinstance(query, str):
         raise ValidationError(f"a query is a str, not {type(query).__name__}")
     if len(query) > MAX_QUERY:
-        raise ValidationError(f"a query is at most {MAX_QUERY} characters")
+        raise ValidationError(f"a query is at most {MAX_QUERY:,} characters")
     try:
         query.encode("utf-8")
     except UnicodeEncodeError as exc:

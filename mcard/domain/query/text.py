@@ -189,7 +189,7 @@ def parse_words(query: object, offset: int = 0, *, exclusions_alone: bool = Fals
     if not isinstance(query, str) or not query.strip():
         raise ValidationError("a word search needs at least one word")
     if len(query) > MAX_QUERY:
-        raise ValidationError(f"a query is at most {MAX_QUERY} characters")
+        raise ValidationError(f"a query is at most {MAX_QUERY:,} characters")
     groups: list[list[Clause]] = []
     excluded: list[Clause] = []
     first_excluded: Optional[int] = None
@@ -305,7 +305,7 @@ def compile_regex(pattern: object, flags: int = 0) -> re.Pattern[str]:
     if not isinstance(pattern, str) or not pattern:
         raise ValidationError("a regex search needs a pattern")
     if len(pattern) > MAX_QUERY:
-        raise ValidationError(f"a pattern is at most {MAX_QUERY} characters")
+        raise ValidationError(f"a pattern is at most {MAX_QUERY:,} characters")
     try:
         return re.compile(pattern, flags)
     except re.error as exc:  # re's own frames would follow the message: it says everything
@@ -455,7 +455,7 @@ class SearchSpec:
             raise ValidationError(f"search query is not valid Unicode ({exc.reason}), at position {exc.start}") from None
         spec = cls(str(mode), query, case_sensitive)
         if mode == "substring" and len(query) > MAX_QUERY:  # as words and patterns: longer ones failed in the engines
-            raise ValidationError(f"a search text is at most {MAX_QUERY} characters, got {len(query):,}")
+            raise ValidationError(f"a search text is at most {MAX_QUERY:,} characters, got {len(query):,}")
         if mode == "words":
             spec.words  # parsed here, once: a malformed query fails before any work
         elif mode == "regex":
