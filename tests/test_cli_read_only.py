@@ -276,23 +276,29 @@ def test_upgrade_creates_no_store(tmp_path):
     assert not db.exists()
 
 
+def as_written_by(server: str, schema: str, version: int, change: str = "") -> None:
+    """The PostgreSQL store of ``schema`` made to say schema ``version``, after ``change`` (SQL)
+    of its tables, as another mcard would have left it."""
+    async def rewrite() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(server)
+        try:
+            if change:
+                await conn.execute(change)
+            await conn.execute(f"UPDATE \"{schema}\".card_meta SET value = $1 WHERE key = 'schema_version'", version)
+        finally:
+            await conn.close()
+
+    asyncio.run(rewrite())
+
+
 @pytest.mark.postgres
 def test_upgrade_brings_an_older_postgres_store_up_to_date(postgres_schema, tmp_path):
     server, schema = postgres_schema
     url = f"{server}?schema={schema}"
     assert run(url, ["add", TEXT], cwd=tmp_path).returncode == 0
-
-    async def as_version_2() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(server)
-        await conn.execute(  # the version 2 layout: no label tables
-            f'DROP TABLE "{schema}".card_sighting, "{schema}".card_tag;'
-            f" UPDATE \"{schema}\".card_meta SET value = 2 WHERE key = 'schema_version'"
-        )
-        await conn.close()
-
-    asyncio.run(as_version_2())
+    as_written_by(server, schema, 2, f'DROP TABLE "{schema}".card_sighting, "{schema}".card_tag')  # no label tables
     assert_refused(run(url, ["ls"], cwd=tmp_path), "older mcard (schema 2")
     assert "mcard upgrade" in run(url, ["ls"], cwd=tmp_path).stderr.decode()
     assert json.loads(run(url, ["upgrade", "--json"], cwd=tmp_path).stdout) == {"upgraded_from": 2}
@@ -340,15 +346,7 @@ def test_a_postgres_store_a_newer_mcard_wrote_says_to_install_a_newer_mcard(post
     server, schema = postgres_schema
     url = f"{server}?schema={schema}"
     assert run(url, ["add", TEXT], cwd=tmp_path).returncode == 0
-
-    async def as_version_99() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(server)
-        await conn.execute(f"UPDATE \"{schema}\".card_meta SET value = 99 WHERE key = 'schema_version'")
-        await conn.close()
-
-    asyncio.run(as_version_99())
+    as_written_by(server, schema, 99)
     work = tmp_path / "work"
     work.mkdir()
     for args in newer_store_commands(work / "out.jsonl"):

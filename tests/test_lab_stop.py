@@ -117,8 +117,9 @@ def kill_all(started: set[tuple[int, int]]) -> None:
             pass
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
-def test_stopping_mcard_lab_stops_jupyterlab_and_its_kernels(tmp_path, stop):
+def lab_launch(tmp_path: Path) -> tuple[int, str, str, Path, dict[str, str], list[str]]:
+    """A port, a token and a marker its kernels carry in their environment; the runtime folder,
+    the environment and the command of an ``mcard lab`` of its own under ``tmp_path``."""
     port, token, marker = free_port(), secrets.token_hex(16), secrets.token_hex(8)
     runtime = tmp_path / "runtime"
     env = {**os.environ, MARKER: marker, "JUPYTER_RUNTIME_DIR": str(runtime),
@@ -126,6 +127,12 @@ def test_stopping_mcard_lab_stops_jupyterlab_and_its_kernels(tmp_path, stop):
            "XDG_DATA_HOME": str(tmp_path / "data")}
     command = [MCARD, "lab", "--db", str(tmp_path / "lab.db"), f"--port={port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={token}", "--no-browser", "--LabApp.news_url=None"]
+    return port, token, marker, runtime, env, command
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_stopping_mcard_lab_stops_jupyterlab_and_its_kernels(tmp_path, stop):
+    port, token, marker, runtime, env, command = lab_launch(tmp_path)
     log = tmp_path / "lab.log"
     with log.open("wb") as out:
         server = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
@@ -178,13 +185,7 @@ def test_ctrl_c_at_the_terminal_stops_mcard_lab_at_once(tmp_path):
     """Ctrl-C at a terminal is a SIGINT to the whole foreground job. JupyterLab with a terminal
     on its standard input takes a SIGINT as a question ("Shut down this Jupyter server
     (y/[n])?") and runs on when it gets no answer in 5 s: one Ctrl-C stops it, kernels too."""
-    port, token, marker = free_port(), secrets.token_hex(16), secrets.token_hex(8)
-    runtime = tmp_path / "runtime"
-    env = {**os.environ, MARKER: marker, "JUPYTER_RUNTIME_DIR": str(runtime),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "DISPLAY": "",
-           "XDG_DATA_HOME": str(tmp_path / "data")}
-    command = [MCARD, "lab", "--db", str(tmp_path / "lab.db"), f"--port={port}", "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={token}", "--no-browser", "--LabApp.news_url=None"]
+    port, token, marker, runtime, env, command = lab_launch(tmp_path)
     log = tmp_path / "lab.log"
     terminal, job_side = os.openpty()  # the job reads and writes a terminal, as in a shell
     seen = bytearray()
