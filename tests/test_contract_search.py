@@ -949,6 +949,7 @@ SPAN_WORDS = ["ab", "a", "b1", "straße", "ss", "İi", "i", "ſt", "st", "K", "k
 @example(text="\u0345 ι", clauses=[("term", ["ι"])], slice_size=12)  # ͅ folds to ι: no run of the text
 @example(text="ab x b1 ab B1", clauses=[("phrase", ["ab", "b1"])], slice_size=3)
 @example(text="ßßßßßß ab x ab", clauses=[("term", ["ab"])], slice_size=12)  # the casefold is longer
+@example(text="B1ab", clauses=[("term", ["ab"])], slice_size=12)  # "ab" ends a longer word
 @example(text="STRASSE ab ß ſt", clauses=[("prefix", ["ss"]), ("term", ["st"])], slice_size=12)
 def test_word_spans_are_those_of_every_run_read_in_turn(text, clauses, slice_size):
     """A snippet looks only at the runs of a text that hold a query's word (the first match in
@@ -963,9 +964,18 @@ def test_word_spans_are_those_of_every_run_read_in_turn(text, clauses, slice_siz
         assume(False)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(query_text, "TOKEN_SLICE", slice_size)
+        patch.setattr(query_text, "_BACK_STEP", max(1, slice_size // 3))  # back to a run's start in steps
         found = spec.spans(text)
         patch.setattr(query_text, "_runs_to_check", lambda text, *_: query_text._TOKEN.finditer(text))
         assert found == spec.spans(text)
+
+
+def test_a_snippet_reads_no_run_before_the_one_holding_a_word(monkeypatch):
+    from mcard.domain.query import text as query_text
+
+    monkeypatch.setattr(query_text, "_BACK_STEP", 3)
+    text = "a" * 10 + " " + "b" * 10 + "abc tail"
+    assert [run.group() for run in query_text._runs_to_check(text, ["abc"], 0)] == ["b" * 10 + "abc"]
 
 
 @given(st.text(alphabet=st.sampled_from("aß İﬃŉͅ1"), max_size=40))

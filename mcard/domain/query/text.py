@@ -594,15 +594,30 @@ def _runs_to_check(text: str, needles: Sequence[str], following: int) -> Iterato
             if not text[found].isalnum():  # in the casefold of no letter or digit (ͅ folds to ι)
                 at = found + 1
                 continue
-            start = found
-            while start > at and text[start - 1].isalnum():  # back to the start of its run
-                start -= 1
-            match = _TOKEN.match(text, start)
+            match = _TOKEN.match(text, _run_start(text, at, found))
         if match is None:
             return
         yield match
         at = match.end()
         left = following if any(needle in casefold(match.group()) for needle in needles) else left - 1
+
+
+_NOT_IN_A_RUN: Final = re.compile(r"[\W_]")
+_BACK_STEP: Final = 4096
+
+
+def _run_start(text: str, at: int, found: int) -> int:
+    """Where the run of letters and digits holding ``found`` starts, not before ``at`` (the end
+    of a run): its last character before it that is none, found in reversed pieces of the text
+    (a run may be millions of characters long, as in a hex dump)."""
+    end = found
+    while end > at:
+        begin = max(at, end - _BACK_STEP)
+        gap = _NOT_IN_A_RUN.search(text[begin:end][::-1])
+        if gap is not None:
+            return end - gap.start()
+        end = begin
+    return at
 
 
 class _NeedleFinder:
