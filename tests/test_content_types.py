@@ -1,6 +1,6 @@
 import gzip
 import io
-import os
+import random
 import zipfile
 from pathlib import Path
 
@@ -28,10 +28,10 @@ def _zip() -> bytes:
         (b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(40), "image/webp"),
         (b"%PDF-1.7\n%\xe2\xe3\n1 0 obj\n", "application/pdf"),
         (_zip(), "application/zip"),
-        (gzip.compress(b"hello"), "application/gzip"),
+        (gzip.compress(b"hello", mtime=0), "application/gzip"),
         (b"SQLite format 3\x00" + bytes(100), "application/x-sqlite3"),
         (b"PAR1" + bytes(20) + b"PAR1", "application/vnd.apache.parquet"),
-        (os.urandom(64) + b"\x00", "application/octet-stream"),
+        (random.Random(64).randbytes(64) + b"\x00", "application/octet-stream"),
         ('{"a": [1, 2]}', "application/json"),
         ("[1, 2, 3]", "application/json"),
         ('<?xml version="1.0"?>\n<root><a/></root>', "application/xml"),
