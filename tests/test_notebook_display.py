@@ -88,6 +88,13 @@ def test_empty_dataframe_has_the_same_columns():
     assert list(to_dataframe([], content=True).columns) == [*SCHEMA, "content"]
 
 
+@pytest.mark.parametrize("contents", [[], ["text", "only"], [b"bytes", b"only"], ["text", b"bytes"]])
+def test_the_content_column_is_object_whatever_the_cards(contents):
+    """pandas 3 reads a column of strings alone as its str dtype: a text-only search's content
+    column would be another dtype than a mixed listing's, and comparing or concatenating them would tell."""
+    assert str(to_dataframe([MCard(c) for c in contents], content=True)["content"].dtype) == "object"
+
+
 def test_list_df_and_search_df(tmp_path):
     import mcard.notebook
 

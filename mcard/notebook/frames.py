@@ -51,10 +51,12 @@ NAT: Final = np.iinfo(np.int64).min
 """The int64 that ``datetime64`` reads as NaT."""
 
 
-def _objects(values: list[object]) -> np.ndarray:
+def _objects(values: list[object]) -> pd.Series:
+    """An object column as it is: a frame made of an object array of strings alone would read
+    it as pandas 3's str dtype, so the content column's dtype would follow the cards."""
     array = np.empty(len(values), dtype=object)
     array[:] = values
-    return array
+    return pd.Series(array, dtype=object, copy=False)
 
 
 def to_dataframe(
