@@ -27,7 +27,7 @@ from mcard.domain.shown import counted, from_cell, shown
 from mcard.extras import install_command
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
-from mcard.records import aware_time, record_sightings, record_tags
+from mcard.records import aware_time, bytes_literal, record_sightings, record_tags
 from mcard.threads import run_to_the_end
 
 DEFAULT_BATCH_FILES: Final = 500
@@ -575,6 +575,8 @@ def record_card(record: object) -> MCard:
             raise ValidationError("the text content is not UTF-8") from None
     elif encoding not in ("utf-8", "raw"):
         raise ValidationError(f"unknown content_encoding {encoding!r}")
+    elif isinstance(content, str) and record.get("kind") == "bytes" and not record.get("content_encoding"):
+        content = bytes_literal(content) or content  # a DataFrame's bytes as pandas writes them to CSV
     card = MCard(content, hash_algorithm=str(record.get("hash_algorithm") or "sha256"), g_time=_g_time(record))  # type: ignore[arg-type]
     _check_stated(record, card)
     if record.get("hash") and card.hash != record["hash"]:

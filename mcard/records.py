@@ -8,6 +8,7 @@ a list of objects); in Parquet, a list of strings and a list of structs with tim
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from datetime import datetime
@@ -49,7 +50,10 @@ def _listed(record: dict[str, Any], field: str) -> list[Any]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValidationError(f"{field} is not a JSON list: {exc.msg}") from None
+            value = _python_literal(value, (list, tuple))
+            if value is None:
+                raise ValidationError(f"{field} is not a JSON list: {exc.msg}") from None
+            value = list(value)
         except ValueError as exc:  # a number of more digits than Python converts
             raise ValidationError(f"{field}: {str(exc).split(';')[0]}") from None
         except RecursionError:
@@ -57,6 +61,23 @@ def _listed(record: dict[str, Any], field: str) -> list[Any]:
     if not isinstance(value, list):
         raise ValidationError(f"{field} is a list, not {type(value).__name__}")
     return value
+
+
+def _python_literal(cell: str, kinds: tuple[type, ...]) -> Any:
+    """The value of a cell pandas' ``to_csv`` wrote as its ``repr`` (a frame's tags tuple
+    ``('a', 'b')``, a bytes content ``b'\\x89PNG'``) when it is one of ``kinds``, else None."""
+    if not cell.startswith(("(", "[", "b'", 'b"')):
+        return None
+    try:
+        value = ast.literal_eval(cell)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, kinds) else None
+
+
+def bytes_literal(cell: str) -> Optional[bytes]:
+    """The bytes of a cell holding a ``b'...'`` literal (a bytes content pandas wrote), or None."""
+    return _python_literal(cell, (bytes,)) if cell.startswith(("b'", 'b"')) else None
 
 
 def aware_time(value: str | datetime, field: str) -> datetime:

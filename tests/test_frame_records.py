@@ -1,0 +1,74 @@
+"""A DataFrame of cards written by pandas itself (``to_csv``, ``to_parquet``, ``to_json``)
+imports back as the same cards, with their times, names and tags."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+import mcard.notebook
+from mcard import MCard, ValidationError
+from mcard.importing import import_records
+
+TOKYO = timezone(timedelta(hours=9))
+
+
+@pytest.fixture
+def frame(tmp_path):
+    """Text, UTF-8 and other bytes, a PNG; names and tags that are not ASCII; times over years."""
+    with mcard.notebook.open(tmp_path / "source.db") as cards:
+        contents = [
+            "straße, 東京 and a\ttab\nover lines",
+            "it's \"quoted\", with a comma",
+            b"\x89PNG\r\n\x1a\n" + bytes(range(24)),
+            b"\xff\xfe not utf-8 \x00 'single' \"double\"",
+            "Zürich".encode(),
+            "=1+2 looks like a formula",
+        ]
+        for i, content in enumerate(contents):
+            card = MCard(content, g_time=datetime(2019 + i, 3, 1, 8, 30, 15, 123456, tzinfo=TOKYO))
+            cards.save(card)
+            cards.tag(card.hash, "日本", f"t{i}")
+            if i % 2:
+                cards.create(content, name=f"фото {i}.dat")
+        yield cards.list_df(content=True)
+
+
+def imported(path, tmp_path):
+    with mcard.notebook.open(tmp_path / "copy.db") as copy:
+        copy.import_records(path)
+        return copy.list_df(content=True)
+
+
+@pytest.mark.parametrize("index", [False, True])
+def test_a_frame_written_as_csv_imports_back(frame, tmp_path, index):
+    frame.to_csv(tmp_path / "cards.csv", index=index)
+    pd.testing.assert_frame_equal(imported(tmp_path / "cards.csv", tmp_path), frame)
+
+
+@pytest.mark.parametrize("write", ["to_parquet", "to_json"])
+def test_a_frame_written_as_parquet_or_json_lines_imports_back(frame, tmp_path, write):
+    path = tmp_path / ("cards.parquet" if write == "to_parquet" else "cards.jsonl")
+    if write == "to_parquet":
+        frame.to_parquet(path)
+    else:
+        frame[frame.kind == "text"].to_json(path, orient="records", lines=True, date_format="iso", date_unit="us")
+        frame = frame[frame.kind == "text"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(imported(path, tmp_path), frame)
+
+
+def test_a_bytes_literal_is_read_only_for_a_bytes_record(tmp_path):
+    """Text that merely looks like a literal stays text; a literal that is not its hash's is refused."""
+    text = MCard("b'\\x00'")
+    with mcard.notebook.open(tmp_path / "copy.db") as copy:
+        (tmp_path / "a.csv").write_text(f"hash,g_time,kind,content\n{text.hash},2026-01-01 00:00:00Z,text,{text.content}\n")
+        copy.import_records(tmp_path / "a.csv")
+        assert copy.get(text.hash).content == "b'\\x00'"
+        (tmp_path / "b.csv").write_text(f"hash,g_time,kind,content\n{text.hash},2026-01-01 00:00:00Z,bytes,b'\\x01'\n")
+        with pytest.raises(ValidationError, match="does not hash to"):
+            copy.import_records(tmp_path / "b.csv")
+        (tmp_path / "c.csv").write_text("g_time,content,tags\n2026-01-01 00:00:00Z,x,\"(1, __import__('os'))\"\n")
+        with pytest.raises(ValidationError, match="tags is not a JSON list"):
+            copy.import_records(tmp_path / "c.csv")
