@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -324,3 +325,23 @@ def test_import_and_export_results_display_as_a_sentence(cards, tmp_path):
     assert pretty(cards.export(tmp_path / "out.jsonl", progress=False)) == "exported 1 card"
     assert pretty(cards.verify(progress=False)).startswith("verified 1 card")
     assert pretty(cards.sync_to(tmp_path / "copy.db", progress=False)).startswith("copied 1 card")
+
+
+def numbers_from_a_frame(cards):
+    """A frame's integers are NumPy's: the counts and sizes a user reads off one to ask again."""
+    frame = cards.list_df()
+    assert type(frame["size"].max()) is np.int64
+    return {"limit": np.int64(2), "offset": frame.index[1], "min_size": frame["size"].min(), "max_size": frame["size"].max()}
+
+
+def test_counts_and_sizes_read_off_a_frame_are_taken(filled):
+    numbers = numbers_from_a_frame(filled)
+    as_ints = {key: int(value) for key, value in numbers.items()}
+    assert list(filled.list_df(**numbers)["hash"]) == list(filled.list_df(**as_ints)["hash"])
+    assert len(filled.list_df(**numbers)) == 2 and filled.count(min_size=numbers["min_size"], max_size=numbers["max_size"]) == 4
+    assert len(filled.find_df("big", limit=numbers["limit"], offset=numbers["offset"])) == 1
+    assert len(filled.search_df("big", limit=np.uint8(1))) == 1 and len(list(filled.iterate(page_size=np.int64(1)))) == 4
+    assert filled.explorer(page_size=np.int16(3)).page_size == 3
+    for wrong in (np.True_, 2.0, np.float64(2), np.int64(-1)):
+        with pytest.raises(ValidationError, match="limit must be an integer"):
+            filled.list_df(limit=wrong)

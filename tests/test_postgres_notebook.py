@@ -84,3 +84,12 @@ async def test_foreign_rows_are_shown_as_text_and_reported_by_verify(cards, post
     assert report.checked == len(rows) + 1 and set(reasons) == {row[0] for row in rows} and made.hash not in reasons
     assert reasons[HOSTILE_HASH] == "the hash is not a sha256 digest (64 lowercase hex digits)"
     assert cards.verify(progress=False).damaged == report.damaged
+
+
+def test_counts_and_sizes_read_off_a_frame_are_bound_as_integers(cards):
+    """asyncpg binds a Python int, not NumPy's, for a limit or a size."""
+    from tests.test_notebook_queries import numbers_from_a_frame
+
+    cards.save_many(["fox one", "fox two", b"\x00raw", "fox three"])
+    numbers = numbers_from_a_frame(cards)
+    assert len(cards.list_df(**numbers)) == 2 and len(cards.find_df("fox", limit=numbers["limit"])) == 2

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.numbers import whole_number
 
 
 def listed(values: object, call: str) -> list[Any]:
@@ -37,6 +38,7 @@ MAX_PAGE_SIZE: Final = 200
 
 def checked_page_size(value: object) -> int:
     """A page size of the explorer or a form: a whole number from 1 to ``MAX_PAGE_SIZE``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+    size = whole_number(value)
+    if size is None or not 1 <= size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {value!r}")
-    return value
+    return size

@@ -12,6 +12,7 @@ from typing import Any, Final, Optional
 from ..models.card import MAX_MICROS, to_micros, to_utc
 from ..models.exceptions import ValidationError
 from ..models.sighting import MAX_LABEL, check_tag, escaped
+from ..numbers import whole_number
 
 MAX_SIZE: Final = 2**63 - 1
 _TYPE: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})")
@@ -20,9 +21,10 @@ _TYPE: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/(\*|[a-z0-9][a-z0-9
 def _size(name: str, value: object) -> Optional[int]:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
+    size = whole_number(value)
+    if size is None or not 0 <= size <= MAX_SIZE:
         raise ValidationError(f"{name} must be a byte count from 0 to 2**63-1, got {value!r}")
-    return value
+    return size
 
 
 def _strings(name: str, value: object, check: Any) -> tuple[str, ...]:

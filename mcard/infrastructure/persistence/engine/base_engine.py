@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, Optional
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, MCard, check_card as check_true_card, from_micros, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag, stored_tag_fault
+from mcard.domain.numbers import whole_number
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
 from mcard.domain.query.regex_process import RegexRun
 from mcard.domain.query.text import text_of
@@ -120,9 +121,10 @@ def check_hash(value: object, _is_hex: Callable[[str], object] = _HEX.fullmatch)
 def check_count(name: str, value: object, *, allow_none: bool) -> Optional[int]:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SQL_INTEGER:
+    count = whole_number(value)
+    if count is None or not 0 <= count <= MAX_SQL_INTEGER:
         raise ValidationError(f"{name} must be an integer from 0 to 2**63-1, got {value!r}")
-    return value
+    return count
 
 
 def check_time(name: str, value: object) -> Optional[datetime]:
@@ -139,9 +141,10 @@ def _true_tags(found: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def check_page_size(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SQL_INTEGER:
+    size = whole_number(value)
+    if size is None or not 1 <= size <= MAX_SQL_INTEGER:
         raise ValidationError(f"page_size must be an integer from 1 to 2**63-1, got {value!r}")
-    return value
+    return size
 
 
 FILTERS: Final = ("content_type", "min_size", "max_size", "tag", "name", "start_time", "end_time")
