@@ -25,6 +25,7 @@ from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import Sighting, as_label
 from mcard.domain.shown import counted, from_cell, shown
 from mcard.extras import install_command
+from mcard.frame_records import frame_records, is_frame
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
 from mcard.records import aware_time, bytes_literal, record_sightings, record_tags
@@ -618,8 +619,16 @@ def _g_time(record: dict[str, object]) -> datetime:
 
 def records_format(source: str | os.PathLike[str] | BinaryIO, format: Optional[str] = None) -> str:
     """The format of an export's records: given, or from the file's suffix; a stream
-    (standard input) is JSON Lines unless ``format`` says otherwise."""
+    (standard input) is JSON Lines unless ``format`` says otherwise; a DataFrame is ``frame``."""
+    if is_frame(source):
+        if format is not None:
+            raise ValidationError("a DataFrame is read as it is: give no format")
+        return "frame"
     stream = not isinstance(source, (str, os.PathLike))
+    if stream and not callable(getattr(source, "read", None)):
+        raise ValidationError(
+            f"records are read from a file, a binary stream or a pandas DataFrame, not a {type(source).__name__}"
+        )
     if stream and isinstance(source, io.TextIOBase):
         raise ValidationError("records are read from a binary stream (open(path, 'rb'), sys.stdin.buffer), not a text one")
     if format is not None:
@@ -656,7 +665,9 @@ def read_records(
     cannot be read is a ``ValidationError`` that names it; a file that cannot be opened is an
     ``OSError``."""
     kind = records_format(source, format)
-    if kind == "parquet":
+    if kind == "frame":
+        yield from frame_records(source)
+    elif kind == "parquet":
         yield from _parquet_records(Path(source))  # type: ignore[arg-type]
     elif isinstance(source, (str, os.PathLike)):
         with Path(source).open("rb") as lines:
@@ -758,6 +769,8 @@ def _source_name(source: str | os.PathLike[str] | BinaryIO) -> str | os.PathLike
     """What an error calls ``source``: its path, an open file's name, else standard input."""
     if isinstance(source, (str, os.PathLike)):
         return source
+    if is_frame(source):
+        return "the DataFrame"
     name = getattr(source, "name", None)
     return name if isinstance(name, str) and not name.startswith("<") else STDIN_NAME
 
@@ -822,8 +835,9 @@ async def import_records(
     """Restore the cards of an export made with content, with their original ``g_time``,
     their sightings (in the same transaction as the cards) and their tags (right after it).
 
-    ``source`` is an export file (its suffix tells the format) or a binary stream such as
-    standard input (JSON Lines unless ``format`` says ``csv``). Records are stored in order,
+    ``source`` is an export file (its suffix tells the format), a binary stream such as
+    standard input (JSON Lines unless ``format`` says ``csv``) or a pandas DataFrame of cards
+    with their content (``list_df(content=True)``; other columns are left aside). Records are stored in order,
     ``batch_size`` per transaction, fewer once their contents reach ``batch_bytes`` (so memory
     follows the batch, not the file). A record that is not a whole card stops the import with a
     ``ValidationError`` naming its line (or Parquet row): every record before it is stored,

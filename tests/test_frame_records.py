@@ -72,3 +72,25 @@ def test_a_bytes_literal_is_read_only_for_a_bytes_record(tmp_path):
         (tmp_path / "c.csv").write_text("g_time,content,tags\n2026-01-01 00:00:00Z,x,\"(1, __import__('os'))\"\n")
         with pytest.raises(ValidationError, match="tags is not a JSON list"):
             copy.import_records(tmp_path / "c.csv")
+
+
+def test_a_frame_imports_as_it_is(frame, tmp_path):
+    """Filtered and edited in pandas, then restored without a file between."""
+    edited = frame[frame.kind == "bytes"].assign(tags=lambda f: f.tags.map(lambda tags: tuple(sorted((*tags, "kept")))))
+    with mcard.notebook.open(tmp_path / "copy.db") as copy:
+        summary = copy.import_records(edited)
+        assert (summary.new, summary.tags_added) == (3, 9)
+        pd.testing.assert_frame_equal(copy.list_df(content=True), edited.reset_index(drop=True))
+
+
+def test_a_frame_row_that_is_no_card_is_named(frame, tmp_path):
+    with mcard.notebook.open(tmp_path / "copy.db") as copy:
+        with pytest.raises(ValidationError, match=r"^the DataFrame: row 2: the record's size 1 is not its content's"):
+            copy.import_records(frame.assign(size=[frame["size"][0], 1, *frame["size"][2:]]))
+        with pytest.raises(ValidationError, match="row 1: g_time .* has no UTC offset"):
+            copy.import_records(frame.assign(g_time=frame.g_time.dt.tz_localize(None)))
+        with pytest.raises(ValidationError, match="a DataFrame is read as it is"):
+            copy.import_records(frame, format="csv")
+        with pytest.raises(ValidationError, match="not a list"):
+            copy.import_records(frame.to_dict("records"))
+        assert copy.count() == 1

@@ -93,3 +93,13 @@ def test_counts_and_sizes_read_off_a_frame_are_bound_as_integers(cards):
     cards.save_many(["fox one", "fox two", b"\x00raw", "fox three"])
     numbers = numbers_from_a_frame(cards)
     assert len(cards.list_df(**numbers)) == 2 and len(cards.find_df("fox", limit=numbers["limit"])) == 2
+
+
+def test_a_frame_of_another_store_imports_as_it_is(cards, tmp_path):
+    with mcard.notebook.open(tmp_path / "other.db") as other:
+        other.save_many(["fox one", b"\xff\x00 bytes", "Zürich 東京"])
+        other.create("named", name="фото.txt")
+        other.tag(other.list()[0].hash, "日本")
+        frame = other.list_df(content=True)
+    assert cards.import_records(frame).new == 4
+    assert cards.list_df(content=True).sort_values("hash", ignore_index=True).equals(frame.sort_values("hash", ignore_index=True))

@@ -648,8 +648,9 @@ class NotebookCards(LabelMethods):
         return self._run(self._import_paths(paths, options))
 
     def import_records(self, source: Any, **options: Any) -> ImportSummary:
-        """Restore the cards of an export made with content, with their times, sightings and
-        tags (:func:`mcard.importing.import_records`: ``format``, ``batch_size``, ``progress``)."""
+        """Restore the cards of an export made with content, or of a DataFrame of cards with
+        their content, with their times, sightings and tags
+        (:func:`mcard.importing.import_records`: ``format``, ``batch_size``, ``progress``)."""
         return self._run(self._import_records(source, options))
 
     def export(self, destination: Any, **options: Any) -> ExportResult:

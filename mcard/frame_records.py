@@ -1,0 +1,43 @@
+"""The rows of a pandas DataFrame of cards (``list_df(content=True)``, filtered, merged or
+edited) as the records of an export, so that ``import_records`` restores a frame as it
+restores a file. pandas is imported only when a frame is read."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+
+def is_frame(source: object) -> bool:
+    """Whether ``source`` is a pandas DataFrame, told without importing pandas."""
+    kind = type(source)
+    return kind.__name__ == "DataFrame" and kind.__module__.split(".")[0] == "pandas"
+
+
+def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
+    """Each row as a record, with where it is (``"row 7"``): its missing values (``<NA>``,
+    ``NaT``, ``NaN``) as None, NumPy's numbers as Python's and a tags tuple as a list, as a
+    Parquet export's rows read."""
+    columns = [str(column) for column in frame.columns]
+    for number, values in enumerate(frame.itertuples(index=False, name=None), 1):
+        yield f"row {number}", {column: _plain(value) for column, value in zip(columns, values)}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, (str, bytes, list, dict)):
+        return value
+    if isinstance(value, tuple):
+        return list(value)
+    import numpy as np
+    import pandas as pd
+
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime(warn=False)  # a time of the frame's own: its microseconds
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
