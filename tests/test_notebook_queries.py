@@ -345,3 +345,12 @@ def test_counts_and_sizes_read_off_a_frame_are_taken(filled):
     for wrong in (np.True_, 2.0, np.float64(2), np.int64(-1)):
         with pytest.raises(ValidationError, match="limit must be an integer"):
             filled.list_df(limit=wrong)
+
+
+def test_a_missing_time_read_off_an_empty_frame_is_named(filled):
+    last = filled.list_df(tag="no such tag")["g_time"].max()
+    assert last is pd.NaT
+    with pytest.raises(ValidationError, match="^start_time is NaT, a missing time"):
+        filled.list_df(start_time=last)
+    with pytest.raises(ValidationError, match="^g_time is NaT"):
+        MCard("x", g_time=pd.NaT)

@@ -81,6 +81,8 @@ def to_utc(moment: object, name: str = "time") -> datetime:
     (see ``TIME_RANGE``), and time zones that fail, are a ``ValidationError``."""
     if not isinstance(moment, datetime):
         raise ValidationError(f"{name} must be a datetime, not {type(moment).__name__}")
+    if moment != moment:  # pandas' NaT: a datetime equal to nothing
+        raise ValidationError(f"{name} is NaT, a missing time (the max() of an empty column), not a time")
     try:
         offset = moment.utcoffset()
     except Exception as exc:  # a tzinfo's own code: anything may come out of it
