@@ -18,7 +18,9 @@ def is_frame(source: object) -> bool:
 def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
     """Each row as a record, with where it is (``"row 7"``): its missing values (``<NA>``,
     ``NaT``, ``NaN``) as None, NumPy's numbers as Python's and a tags tuple as a list, as a
-    Parquet export's rows read."""
+    Parquet export's rows read. A named index (``set_index("g_time")``) is read as its columns."""
+    if any(name is not None for name in frame.index.names):
+        frame = frame.reset_index()
     columns = [str(column) for column in frame.columns]
     for number, values in enumerate(frame.itertuples(index=False, name=None), 1):
         yield f"row {number}", {column: _plain(value) for column, value in zip(columns, values)}

@@ -94,3 +94,11 @@ def test_a_frame_row_that_is_no_card_is_named(frame, tmp_path):
         with pytest.raises(ValidationError, match="not a list"):
             copy.import_records(frame.to_dict("records"))
         assert copy.count() == 1
+
+
+@pytest.mark.parametrize("index", [["g_time"], ["hash"], ["content_type", "g_time"]])
+def test_a_frame_indexed_by_its_columns_imports(frame, tmp_path, index):
+    """As a frame is after resample() or groupby(): the index holds g_time or the hash."""
+    with mcard.notebook.open(tmp_path / "copy.db") as copy:
+        assert copy.import_records(frame.set_index(index)).new == len(frame)
+        pd.testing.assert_frame_equal(copy.list_df(content=True), frame)
