@@ -577,7 +577,8 @@ def record_card(record: object) -> MCard:
     elif encoding not in ("utf-8", "raw"):
         raise ValidationError(f"unknown content_encoding {encoding!r}")
     elif isinstance(content, str) and record.get("kind") == "bytes" and not record.get("content_encoding"):
-        content = bytes_literal(content) or content  # a DataFrame's bytes as pandas writes them to CSV
+        literal = bytes_literal(content)  # a DataFrame's bytes as pandas writes them to CSV
+        content = content if literal is None else literal
     card = MCard(content, hash_algorithm=str(record.get("hash_algorithm") or "sha256"), g_time=_g_time(record))  # type: ignore[arg-type]
     _check_stated(record, card)
     if record.get("hash") and card.hash != record["hash"]:
