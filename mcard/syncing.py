@@ -1,8 +1,13 @@
 """Sync between stores: bring over the cards, sightings and tags the destination lacks.
 
 The stores are compared by hash ranges (``range_digests``): a digest of each range's hashes,
-sightings and tags on both sides, descending only into ranges whose digests differ, until they
-are small enough to list. So the cost follows the difference, not the size of the stores.
+sightings (each with its ``seen_at``) and tags on both sides, descending only into ranges whose
+digests differ, until they are small enough to list. So the cost follows the difference, not
+the size of the stores. A sighting both hold keeps the time it was first seen: where the source
+saw it earlier, the destination's ``seen_at`` is moved back to the source's (never forward), so
+a sync each way leaves both with the earlier one. A range where only the destination holds
+something (a card, a sighting, a tag, an earlier ``seen_at``) differs until a sync the other way,
+and each sync one way looks into it again: the cost follows these differences too.
 
 Cards are copied with their hash, content, kind, content type and ``g_time``, in batches: each
 batch's cards and sightings are one transaction, its tags the next. An interrupted sync keeps
@@ -81,14 +86,16 @@ LISTED_ROWS: Final = 10_000
 class SyncResult:
     """What a sync did (or with ``dry_run`` would do): cards copied and the content bytes sent
     for them, cards the destination already had (also those another writer stored there
-    meanwhile), sightings and tags added, source cards skipped as damaged (with the reason),
-    and the time it took."""
+    meanwhile), sightings and tags added, sightings both had whose ``seen_at`` was moved back to
+    the source's earlier one, source cards skipped as damaged (with the reason), and the time
+    it took."""
 
     copied: int = 0
     bytes_copied: int = 0
     already_there: int = 0
     sightings_added: int = 0
     tags_added: int = 0
+    seen_at_earlier: int = 0
     damaged: list[DamagedCard] = field(default_factory=list)
     seconds: float = 0.0
     dry_run: bool = False
@@ -97,6 +104,7 @@ class SyncResult:
         return {
             "copied": self.copied, "bytes_copied": self.bytes_copied, "already_there": self.already_there,
             "sightings_added": self.sightings_added, "tags_added": self.tags_added,
+            "seen_at_earlier": self.seen_at_earlier,
             "damaged": [{"hash": card.hash, "reason": card.reason} for card in self.damaged],
             "seconds": round(self.seconds, 3), "dry_run": self.dry_run,
         }
@@ -112,6 +120,8 @@ class SyncResult:
             f"{verb} {counted(self.copied, 'card')} ({human_size(self.bytes_copied)}), {self.already_there} already stored, "
             f"{counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} {'to add' if self.dry_run else 'added'}"
         )
+        if self.seen_at_earlier:
+            text += f", {counted(self.seen_at_earlier, 'sighting')} {'to date' if self.dry_run else 'dated'} earlier"
         oversized = self.oversized
         if len(self.damaged) > oversized:
             text += f", {len(self.damaged) - oversized} damaged skipped"
@@ -145,7 +155,8 @@ async def sync(
     progress: Optional[bool] = None,
 ) -> SyncResult:
     """Copy to ``dest`` the cards of ``source`` it lacks (hash, content, content type,
-    ``g_time`` kept), and the sightings and tags of ``source``'s cards that ``dest`` lacks.
+    ``g_time`` kept), and the sightings and tags of ``source``'s cards that ``dest`` lacks; a
+    sighting both hold gets ``source``'s ``seen_at`` in ``dest`` where that is earlier.
 
     ``since``: only cards with ``g_time`` at or after it. ``dry_run``: count, write nothing.
     ``batch_size`` cards per transaction, fewer when they are large (``BATCH_BYTES``);
@@ -316,10 +327,16 @@ class _Copier:
         seen_there, tags_there = await _labels(dest, common)
         there = set(common)
         new_seen: dict[str, list[Sighting]] = {}
+        earlier: dict[str, int] = {}  # sightings dest holds, first seen later there, by hash
         new_tags: list[tuple[str, str]] = []
         for hash_str in missing + common:
-            keys = {s.key for s in seen_there.get(hash_str, [])}
-            fresh = [s for s in seen_here.get(hash_str, []) if s.key not in keys]
+            seen_at = {s.key: s.seen_at for s in seen_there.get(hash_str, [])}
+            fresh: list[Sighting] = []
+            for seen in seen_here.get(hash_str, []):
+                key = seen.key  # a digest of the sighting's fields, made at each call
+                if key not in seen_at or seen.seen_at < seen_at[key]:
+                    fresh.append(seen)
+                    earlier[hash_str] = earlier.get(hash_str, 0) + (key in seen_at)
             if fresh:
                 new_seen[hash_str] = fresh
             tagged = set(tags_there.get(hash_str, []))
@@ -331,7 +348,8 @@ class _Copier:
         copied = [in_time[h] for h in missing if h in in_time]
         new = len(copied)
         seen = [s for h, found in new_seen.items() if h in in_time for s in found]
-        recorded = len(seen)
+        dated = {h: count for h, count in earlier.items() if h in in_time and count}
+        recorded = len(seen) - sum(dated.values())
         pairs = [(h, tag) for h, tag in new_tags if h in in_time or (self.since is None and h in there)]
         held: set[str] = set()
         if not self.dry_run:
@@ -342,6 +360,7 @@ class _Copier:
                 for hash_str in held:
                     self.damaged(hash_str, None, HELD_BY_DAMAGED)
                 copied = [card for card in copied if card.hash not in held]
+                dated = {h: count for h, count in dated.items() if h not in held}
                 pairs = [(h, tag) for h, tag in pairs if h not in held]
             if pairs:
                 self.result.tags_added += await dest.tag_many(pairs)
@@ -352,6 +371,7 @@ class _Copier:
         if new:  # another writer may have stored some (then their bytes are counted here too) or all
             self.result.bytes_copied += sum(card.size for card in copied)
         self.result.sightings_added += recorded
+        self.result.seen_at_earlier += sum(dated.values())
         self.bar.update(len(copied))
         return lacked
 

@@ -10,11 +10,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig
+from mcard.domain.models.card import to_micros
 from tests.postgres_support import fresh_schema, schema_exists
 from tests.test_cli import MCARD
 
@@ -220,3 +222,44 @@ def test_two_syncs_at_once_count_each_card_and_sighting_once(tmp_path):
     assert sum(result["tags_added"] for result in results) == 1000
     assert all(result["bytes_copied"] > 0 for result in results if result["copied"])
     assert all(result["bytes_copied"] == 0 for result in results if not result["copied"])
+
+
+def test_a_sync_killed_while_dating_sightings_earlier_finishes_on_the_next_run(tmp_path):
+    """DEST imported the same files a day later: every sighting gets SOURCE's earlier time, those
+    of the batches committed before the kill at once, the rest on the next run."""
+    n = 20_000
+    make_store(tmp_path / "a.db", n, labelled=False)
+    cards = [MCard(f"card {i} " + "x" * 40) for i in range(n)]
+    first = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    async def see(path: Path, at: datetime) -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+            for start in range(0, n, 5000):
+                chunk = cards[start:start + 5000]
+                await store.save_many(chunk, sightings=[Sighting.of(card.hash, name=f"{start + i}.txt", seen_at=at)
+                                                        for i, card in enumerate(chunk)])
+
+    make_store(tmp_path / "b.db", n, labelled=False)
+    asyncio.run(see(tmp_path / "a.db", first))
+    asyncio.run(see(tmp_path / "b.db", first + timedelta(days=1)))
+    dest, early = tmp_path / "b.db", to_micros(first)
+    process = subprocess.Popen([MCARD, "sync", "a.db", "b.db", "--batch-size", "20"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if rows(dest, f"SELECT count(*) FROM sighting WHERE seen_at = {early}")[0][0] >= 500:
+                break
+            time.sleep(0.005)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the sync finished before it could be killed"
+    dated = rows(dest, f"SELECT count(*) FROM sighting WHERE seen_at = {early}")[0][0]
+    assert 0 < dated < n, f"killed with {dated} of {n} sightings dated earlier"
+    result = json.loads(run("sync", "a.db", "b.db", "--json", cwd=tmp_path).stdout)
+    assert (result["seen_at_earlier"], result["sightings_added"], result["copied"]) == (n - dated, 0, 0)
+    assert rows(dest, "SELECT count(*), min(seen_at), max(seen_at) FROM sighting") == [(n, early, early)]
+    for source, other in (("a.db", "b.db"), ("b.db", "a.db")):
+        again = json.loads(run("sync", source, other, "--json", cwd=tmp_path).stdout)
+        assert (again["seen_at_earlier"], again["sightings_added"], again["copied"]) == (0, 0, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Final
@@ -19,6 +20,7 @@ from mcard.infrastructure.persistence.engine.base_engine import BaseStore
 from tests.postgres_support import fresh_schema, postgres_factory
 
 START = datetime(2025, 3, 1, tzinfo=timezone.utc)
+DAY: Final = timedelta(days=1)
 
 
 def sample_cards(n: int, tag: str = "a") -> list[MCard]:
@@ -474,3 +476,80 @@ async def test_rows_under_no_hash_anywhere_in_the_order_are_reported_once(tmp_pa
         assert result.copied == count and result.already_there == 0
         assert sorted(card.hash for card in result.damaged) == ["AB", "Ga", "zz", "é1"]  # each by its start, once
 
+
+
+async def seen_at(store: AsyncPersistenceWrapper, cards: list[MCard]) -> dict[str, datetime]:
+    """The ``seen_at`` of every sighting of ``cards``, by its key."""
+    found = await store.sightings_of([card.hash for card in cards])
+    return {s.key: s.seen_at for seen in found.values() for s in seen}
+
+
+def seen_twice(cards: list[MCard], at: datetime) -> list[Sighting]:
+    """A sighting of each card, named by its hash, first seen a second after the one before it."""
+    return [Sighting.of(card.hash, name=f"{card.hash[:12]}.txt", path=f"dir/{card.hash[:12]}.txt",
+                        seen_at=at + timedelta(seconds=i)) for i, card in enumerate(cards)]
+
+
+async def test_a_sync_each_way_leaves_every_sighting_with_its_earliest_time(two, destination):
+    """The same file imported into two stores at different times kept a different ``seen_at`` on
+    each side after a sync each way: a range's digest covered a sighting by its key alone."""
+    a, _ = two
+    cards = sample_cards(300)
+    async with AsyncPersistenceWrapper(destination[2]) as b:
+        await a.save_many(cards[:200], sightings=seen_twice(cards[:100], START) + seen_twice(cards[100:200], START + DAY))
+        await b.save_many(cards[50:], sightings=seen_twice(cards[50:100], START + 2 * DAY) + seen_twice(cards[100:200], START))
+        earliest = await seen_at(a, cards[:100]) | await seen_at(b, cards[100:200])
+        forth = await mcard.sync(a, b, progress=False)
+        back = await mcard.sync(b, a, progress=False)
+        assert (forth.copied, forth.sightings_added, forth.seen_at_earlier) == (50, 50, 50)
+        assert (back.copied, back.sightings_added, back.seen_at_earlier) == (100, 0, 100)
+        assert "100 sightings dated earlier" in str(back)
+        for store in (a, b):
+            assert await seen_at(store, cards) == earliest
+        assert await everything(a) == await everything(b)
+        assert await a.range_digests([""], 3) == await b.range_digests([""], 3)
+        for source, dest in ((a, b), (b, a)):
+            again = await mcard.sync(source, dest, progress=False)
+            assert (again.copied, again.sightings_added, again.seen_at_earlier, again.already_there) == (0, 0, 0, 300)
+
+
+async def test_a_destination_that_saw_a_sighting_first_keeps_its_time(two, destination):
+    """A sync from a store that saw a sighting later changes nothing, run after run; a dry run
+    the other way counts the sightings it would date earlier and writes nothing."""
+    a, _ = two
+    cards = sample_cards(80)
+    async with AsyncPersistenceWrapper(destination[2]) as b:
+        await a.save_many(cards, sightings=seen_twice(cards, START))
+        await b.save_many(cards, sightings=seen_twice(cards, START + DAY))
+        first, later = await seen_at(a, cards), await seen_at(b, cards)
+        for _ in range(2):
+            result = await mcard.sync(b, a, progress=False)
+            assert (result.copied, result.bytes_copied, result.sightings_added, result.seen_at_earlier) == (0, 0, 0, 0)
+            assert await seen_at(a, cards) == first
+        planned = await mcard.sync(a, b, dry_run=True, progress=False)
+        assert (planned.seen_at_earlier, planned.sightings_added, planned.copied) == (80, 0, 0)
+        assert planned.as_dict()["seen_at_earlier"] == 80 and "80 sightings to date earlier" in str(planned)
+        assert await seen_at(b, cards) == later
+        done = await mcard.sync(a, b, batch_size=7, progress=False)
+        assert (done.seen_at_earlier, done.sightings_added, done.copied) == (80, 0, 0)
+        assert await seen_at(b, cards) == first
+        assert await a.range_digests([""], 2) == await b.range_digests([""], 2)
+
+
+async def test_a_range_digest_follows_the_time_a_sighting_was_first_seen(two, destination):
+    a, _ = two
+    cards = sample_cards(40)
+    sooner = replace(seen_twice(cards, START)[5], seen_at=START - timedelta(microseconds=1))
+    async with AsyncPersistenceWrapper(destination[2]) as b:
+        for store in (a, b):
+            await store.save_many(cards, sightings=seen_twice(cards, START))
+        before = await a.range_digests([""], 2)
+        assert before == await b.range_digests([""], 2) == await BaseStore._range_digests(b.store, [""], 2)
+        for store in (a, b):
+            await store.save_seen([cards[5]], [sooner])
+        after = await a.range_digests([""], 2)
+        assert [group for group in after if after[group] != before[group]] == [cards[5].hash[:2]]
+        assert after == await b.range_digests([""], 2) == await BaseStore._range_digests(b.store, [""], 2)
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        await a.save_seen([cards[6]], [Sighting.of(cards[6].hash, name="at the epoch", seen_at=epoch)])
+        assert (await a.range_digests([""], 2))[cards[6].hash[:2]] != after[cards[6].hash[:2]]

@@ -450,12 +450,12 @@ class BaseStore(ABC):
         """The digest (``hash_ranges``) of each range ``hash[:depth]`` within ``prefixes`` that
         holds a card. This default lists the ranges' hashes, then their sightings and tags."""
         hashes = await self._hashes_in_ranges(prefixes)
-        sightings: list[tuple[str, str]] = []
+        sightings: list[tuple[str, str, int]] = []
         tags: list[tuple[str, str]] = []
         for start in range(0, len(hashes), DEFAULT_PAGE_SIZE):
             chunk = hashes[start:start + DEFAULT_PAGE_SIZE]
             seen, tagged = await self._sightings(chunk), await self._tags(chunk)
-            sightings.extend((s.hash, s.key) for found in seen.values() for s in found)
+            sightings.extend((s.hash, s.key, to_micros(s.seen_at)) for found in seen.values() for s in found)
             tags.extend((key, tag) for key, words in tagged.items() for tag in words)
         return digest_groups(depth, hashes, sightings, tags)
 

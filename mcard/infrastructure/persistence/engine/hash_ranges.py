@@ -3,13 +3,15 @@
 A range is every hash that starts with a hex prefix (``""`` is every hash). Its digests are
 sums, so that a database computes them in one pass in any order, without sorting. Each hash
 stands for the number its first 30 hex digits write (a card's hash is already a uniform
-digest), each sighting for that of its key (itself a digest of the sighting), each tag for that
-of the first 30 hex digits of the MD5 of ``t<hash>:<tag>``. So do hashes and keys that are not
+digest), each sighting for that of its key (itself a digest of the sighting) times its
+``seen_at`` (microseconds, plus ``SEEN_OFFSET``), each tag for that of the first 30 hex digits of
+the MD5 of ``t<hash>:<tag>``. So a sighting both stores hold, first seen at different times on
+each, makes its range differ, and a sync brings over the earlier time. So do hashes and keys that are not
 lowercase hex all through, rows of other tools, with ``c`` or ``s`` in front: a hash with a
 space after it, or in upper case, must not stand for the card it copies, or a store holding
 only that row would seem to hold the card. ``cards`` is the sum over the
 range's hashes, ``labels`` over its sightings and tags, both exact: a chance match of different
-contents is about 2**-120. Stores of different engines compute the same sums, so they compare.
+contents is about 2**-120 (a key's number is uniform: times weigh it, they cannot cancel it out). Stores of different engines compute the same sums, so they compare.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def check_ranges(prefixes: object, depth: object = None) -> list[str]:
 
 _HEX_DIGITS: Final = "0123456789abcdef"
 _NOT_HEX: Final = b"0123456789abcdef\n"
+SEEN_OFFSET: Final = 2**62
+"""Added to a sighting's ``seen_at`` before it weighs its key: every time a sighting can hold
+(years 1 to 9999) then counts, the epoch's zero too."""
 DIGITS: Final = 30
 """Hex digits a line stands for: two 60-bit halves, as PostgreSQL sums them in ``bigint``."""
 
@@ -109,9 +114,9 @@ class Sums:
             count[group] = count.get(group, 0) + len(members)
             cards[group] = cards.get(group, 0) + total
 
-    def add_sightings(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """(hash, key) of sightings of stored cards."""
-        self._add_labels((hash_str, value("s", key)) for hash_str, key in pairs)
+    def add_sightings(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        """(hash, key, seen_at in microseconds) of sightings of stored cards."""
+        self._add_labels((hash_str, value("s", key) * (seen_at + SEEN_OFFSET)) for hash_str, key, seen_at in rows)
 
     def add_tags(self, pairs: Iterable[tuple[str, str]]) -> None:
         """(hash, tag) of tags of stored cards."""
@@ -133,15 +138,15 @@ class Sums:
 def digest_groups(
     depth: int,
     hashes: Iterable[str],
-    sightings: Iterable[tuple[str, str]],
+    sightings: Iterable[tuple[str, str, int]],
     tags: Iterable[tuple[str, str]],
 ) -> dict[str, RangeDigest]:
     """The digests of each range of prefix length ``depth`` that holds a card, from the hashes of
-    the cards and the (hash, key) of their sightings and (hash, tag) of their tags. Sightings and
-    tags of hashes not among ``hashes`` are left out."""
+    the cards, the (hash, key, seen_at in microseconds) of their sightings and the (hash, tag) of
+    their tags. Sightings and tags of hashes not among ``hashes`` are left out."""
     known = set(hashes)
     sums = Sums(depth)
     sums.add_hashes(sorted(known))
-    sums.add_sightings((h, key) for h, key in sightings if h in known)
+    sums.add_sightings(row for row in sightings if row[0] in known)
     sums.add_tags((h, tag) for h, tag in tags if h in known)
     return sums.result()

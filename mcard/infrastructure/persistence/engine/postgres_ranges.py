@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from .hash_ranges import RangeDigest
+from .hash_ranges import SEEN_OFFSET, RangeDigest
 
 if TYPE_CHECKING:
     from .postgres_sql import Tables
@@ -58,8 +58,12 @@ TAG_HALVES: Final = (
 )
 SUMS: Final = (
     "SELECT g, count(*) FILTER (WHERE card), sum(a) FILTER (WHERE card), sum(b) FILTER (WHERE card),"
-    " sum(a) FILTER (WHERE NOT card), sum(b) FILTER (WHERE NOT card)"
+    " sum(a) FILTER (WHERE NOT card), sum(b) FILTER (WHERE NOT card), sum(seen_a), sum(seen_b)"
 )
+"""Per range: its cards, the sums of their halves, those of its tags' halves, and those of its
+sightings' halves each times the sighting's weight (``hash_ranges.SEEN_OFFSET``), in ``numeric``:
+the products pass 2**120."""
+SEEN_WEIGHT: Final = f"(x.seen_at::numeric + {SEEN_OFFSET})"
 
 
 async def hashes_in(conn: Connection, tables: Tables, prefixes: Sequence[str]) -> list[str]:
@@ -84,19 +88,23 @@ async def digests(conn: Connection, tables: Tables, prefixes: Sequence[str], dep
             raise
         rows = await _sums(conn, tables, prefixes, depth, True)
     return {
-        group: RangeDigest(count, str(int(high) * HALF + int(low)), str(int(label_high or 0) * HALF + int(label_low or 0)))
-        for group, count, high, low, label_high, label_low in rows
+        group: RangeDigest(
+            count, str(int(high) * HALF + int(low)),
+            str((int(label_high or 0) + int(seen_high or 0)) * HALF + int(label_low or 0) + int(seen_low or 0)),
+        )
+        for group, count, high, low, label_high, label_low, seen_high, seen_low in rows
     }
 
 
 async def _sums(conn: Connection, tables: Tables, prefixes: Sequence[str], depth: int, checked: bool) -> list[Any]:
     hash_halves = CHECKED_HASH_HALVES if checked else HASH_HALVES
     key_halves = CHECKED_KEY_HALVES if checked else KEY_HALVES
-    cards = f"SELECT left(x.hash, $2) AS g, true AS card, {hash_halves} FROM {RANGES}" \
-        f" (SELECT hash FROM {tables.card} AS x WHERE {IN_RANGE}) AS x"
-    sightings = f"SELECT left(x.hash, $2), false, {key_halves} FROM {RANGES}" \
-        f" (SELECT hash, key FROM {tables.sighting} AS x WHERE {IN_RANGE}) AS x"
-    tags = f"SELECT left(x.hash, $2), false, {TAG_HALVES} FROM {RANGES}" \
+    cards = f"SELECT left(x.hash, $2) AS g, true AS card, {hash_halves}, NULL::numeric AS seen_a," \
+        f" NULL::numeric AS seen_b FROM {RANGES} (SELECT hash FROM {tables.card} AS x WHERE {IN_RANGE}) AS x"
+    sightings = f"SELECT g, false, NULL, NULL, a * w, b * w FROM (SELECT left(x.hash, $2) AS g, {key_halves}," \
+        f" {SEEN_WEIGHT} AS w FROM {RANGES}" \
+        f" (SELECT hash, key, seen_at FROM {tables.sighting} AS x WHERE {IN_RANGE}) AS x) AS seen"
+    tags = f"SELECT left(x.hash, $2), false, {TAG_HALVES}, NULL, NULL FROM {RANGES}" \
         f" (SELECT hash, tag FROM {tables.tag} AS x WHERE {IN_RANGE}) AS x"
     async with conn.transaction(readonly=True):
         await conn.execute(NO_JIT)

@@ -2,7 +2,8 @@
 through the hash index in hash order (no sort), a page at a time, and summed in Python.
 
 Rows of other tools may hold values of any type: only text hashes sort within a range of hex
-text (numbers sort below it, blobs above), and keys and tags are read as text."""
+text (numbers sort below it, blobs above), keys and tags are read as text, and a sighting's
+``seen_at`` as an integer (0 if it is none)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ a call of the connection's row factory) per hash. A hash of another tool holding
 makes more lines than hashes: that page is read again as rows."""
 NEXT_PAGE: Final = f"SELECT group_concat(hash, char(10)), max(hash), count(*) FROM ({NEXT_ROWS})"
 SIGHTINGS_BETWEEN: Final = (
-    "SELECT s.hash, CAST(s.key AS TEXT) FROM sighting AS s WHERE s.hash >= ? AND s.hash < ?"
+    "SELECT s.hash, CAST(s.key AS TEXT), ifnull(CAST(s.seen_at AS INTEGER), 0) FROM sighting AS s"
+    " WHERE s.hash >= ? AND s.hash < ?"
     " AND EXISTS (SELECT 1 FROM card WHERE card.hash = s.hash)"
 )
 IN_SPANS: Final = (
@@ -34,7 +36,10 @@ IN_SPANS: Final = (
 """Rows in any of several intervals (a JSON list of [low, high]): an index range search each."""
 HASHES_IN: Final = f"SELECT x.hash FROM card AS x {IN_SPANS} ORDER BY x.hash"
 IN_CARDS: Final = "EXISTS (SELECT 1 FROM card WHERE card.hash = x.hash)"
-SIGHTINGS_IN: Final = f"SELECT x.hash, CAST(x.key AS TEXT) FROM sighting AS x {IN_SPANS} WHERE {IN_CARDS}"
+SIGHTINGS_IN: Final = (
+    f"SELECT x.hash, CAST(x.key AS TEXT), ifnull(CAST(x.seen_at AS INTEGER), 0) FROM sighting AS x {IN_SPANS}"
+    f" WHERE {IN_CARDS}"
+)
 TAGS_IN: Final = f"SELECT x.hash, CAST(x.tag AS TEXT) FROM tag AS x {IN_SPANS} WHERE {IN_CARDS}"
 SCATTERED: Final = 256
 """Intervals read in one statement when there are several (a sort of their rows, no page)."""
