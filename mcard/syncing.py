@@ -74,6 +74,11 @@ DENSE_LIST: Final = 16384
 finer comparison would find most of its ranges differing too, and a pass over them costs about
 as much as listing their hashes (measured at 1,000,000 cards, SQLite and PostgreSQL on one
 machine). Ranges of up to this many cards are then listed at once."""
+LABEL_LEAF: Final = 4
+"""Ranges whose cards are the same on both sides but whose sightings or tags differ (a sighting
+first seen at another time) are narrowed until they hold about this many cards: each hash
+listed from them costs a read of its sightings and tags on both sides, each range compared one
+row of sums."""
 PARENT_CHUNK: Final = 4096
 """Ranges whose digests are asked in one call."""
 LIST_CHUNK: Final = 256
@@ -265,6 +270,7 @@ async def _differing(
     while parents:
         differing: list[str] = []
         labelled: set[str] = set()
+        same_cards: dict[str, int] = {}  # ranges whose labels alone differ, with their card counts
         cards = compared = 0
         for chunk in _chunks(parents, PARENT_CHUNK):
             mine, theirs = await asyncio.gather(source.range_digests(chunk, depth), dest.range_digests(chunk, depth))
@@ -281,14 +287,23 @@ async def _differing(
                     cards += max(digest.count, other.count if other is not None else 0)
                     if other is None or digest.labels != other.labels:
                         labelled.add(group)
+                    if other is not None and (digest.count, digest.cards) == (other.count, other.cards):
+                        same_cards[group] = digest.count
         if not differing:
             return
         average = cards / len(differing)
         dense = len(differing) > DENSE * compared and average <= DENSE_LIST
         if average <= LEAF or dense or depth >= MAX_DEPTH:
-            for chunk in _chunks(differing, LIST_CHUNK):
+            narrow = sum(same_cards.values()) > LABEL_LEAF * len(same_cards) and depth < MAX_DEPTH
+            listed = [group for group in differing if not (narrow and group in same_cards)]
+            for chunk in _chunks(listed, LIST_CHUNK):
                 yield chunk, depth, labelled.intersection(chunk)
-            return
+            if not narrow:
+                return
+            parents = sorted(same_cards)
+            average = sum(same_cards.values()) / len(same_cards)
+            depth = min(MAX_DEPTH, depth + max(1, round(math.log(average / LABEL_LEAF, 16))))
+            continue
         parents = differing
         depth = min(MAX_DEPTH, depth + max(1, math.floor(math.log(average / GROUP_TARGET, 16))))
 

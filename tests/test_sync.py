@@ -553,3 +553,31 @@ async def test_a_range_digest_follows_the_time_a_sighting_was_first_seen(two, de
         epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
         await a.save_seen([cards[6]], [Sighting.of(cards[6].hash, name="at the epoch", seen_at=epoch)])
         assert (await a.range_digests([""], 2))[cards[6].hash[:2]] != after[cards[6].hash[:2]]
+
+
+async def test_ranges_whose_sightings_alone_differ_are_narrowed_before_their_labels_are_read(two, monkeypatch):
+    """A sync from a store that saw 10 of 3,000 sightings later read the sightings and tags of
+    every card in the 10 ranges of ~12 cards holding them, on both sides, at every run; now the
+    ranges are narrowed to about a card first."""
+    a, b = two
+    cards = sample_cards(3000)
+    await a.save_many(cards, sightings=seen_twice(cards, START + DAY))
+    await b.save_many(cards, sightings=seen_twice(cards, START + DAY))
+    sooner = [replace(seen, seen_at=START) for seen in seen_twice(cards, START + DAY)[::300]]
+    await b.save_seen([cards[i] for i in range(0, 3000, 300)], sooner)
+    read: list[int] = []
+    for store in (a, b):
+        labels_of = store.sightings_of
+
+        async def counted(hashes: list[str], labels_of: Any = labels_of) -> Any:
+            read.append(len(hashes))
+            return await labels_of(hashes)
+
+        monkeypatch.setattr(store, "sightings_of", counted)
+    for _ in range(2):
+        read.clear()
+        result = await mcard.sync(a, b, progress=False)
+        assert (result.seen_at_earlier, result.sightings_added, result.already_there) == (0, 0, 3000)
+        assert sum(read) <= 2 * 30, read
+    back = await mcard.sync(b, a, progress=False)
+    assert back.seen_at_earlier == 10 and await everything(a) == await everything(b)
