@@ -479,6 +479,27 @@ def test_tags_are_edited_in_the_detail_pane(store):
     assert explorer.status_kind == "error" and stored_tags(cards, card.hash) == []
 
 
+def test_the_grid_and_its_total_follow_a_tag_edited_in_the_pane_as_the_facets_do(store):
+    """Untagging the open card under ``tag:walk`` recounted the facets (walk: 1) while the grid
+    went on listing it under "1–2 of 2 cards", as neither ``mcard find`` nor the facets did."""
+    cards, made = store
+    first, second = made["sentence 3"], made["sentence 4"]
+    for card in (first, second):
+        cards.tag(card.hash, "walk")
+    explorer = cards.explorer()
+    open_card(explorer, first, "tag:walk")
+    assert explorer.total == 2
+    explorer._on_message(explorer, {"action": "untag", "tag": "walk", "hash": first.hash}, [])
+    assert explorer.total == 1 == dict(explorer.facets["tag"])["walk"] == cards.find("tag:walk").total
+    assert [row["hash"] for row in explorer.rows] == [second.hash]
+    assert explorer.selected == first.hash and explorer.detail["tags"] == [] and explorer.status == "untagged walk"
+    explorer._on_message(explorer, {"action": "tag", "tag": "walk", "hash": first.hash}, [])  # put back from the pane
+    assert explorer.total == 2 == dict(explorer.facets["tag"])["walk"]
+    assert {row["hash"] for row in explorer.rows} == {first.hash, second.hash}
+    assert next(row for row in explorer.rows if row["hash"] == first.hash)["tags"] == ["walk"]
+    assert explorer.status == "tagged walk"
+
+
 def test_remove_asks_for_confirmation(store):
     cards, made = store
     card = made["json"]

@@ -473,12 +473,17 @@ class Explorer(anywidget.AnyWidget):
         return CardList(cards, names=names, tags=tags)
 
     def _update_tags(self, hash_str: str) -> None:
+        """The pane's tags, and the grid and facets of the query shown: a tag edited may take
+        the card out of the query's cards (``tag:x``, untagged) or put it in, so the page and
+        its total are read again with the facets, and agree with them. The pane stays open."""
         tags = self._call(self._wrapper.tags(hash_str))
         self._tags[hash_str] = tags
         self.detail = {**self.detail, "tags": tags}
-        self.rows = [{**r, "tags": tags} if r["hash"] == hash_str else r for r in self.rows]
         if hash_prefix(self.shown_query) is None:
+            self._load(self.shown_query)
             self._load_facets()
+        else:
+            self.rows = [{**r, "tags": tags} if r["hash"] == hash_str else r for r in self.rows]
 
     @_action
     def tag(self, *tags: str) -> None:
