@@ -592,6 +592,32 @@ def test_checked_rows_the_grid_does_not_show_are_counted_beside_a_way_to_uncheck
     assert explorer.marked == [] and explorer.marked_note == "" and explorer.selection == []
 
 
+def test_the_checked_cards_are_tagged_and_untagged_together_beside_the_count(store):
+    """Checks could only be read back in Python: tagging ten cards took ten opened panes, or code."""
+    cards, made = store
+    explorer = cards.explorer("fox", page_size=5)
+    for row in explorer.rows[:2]:
+        explorer._on_message(explorer, {"action": "mark", "hash": row["hash"]}, [])
+    explorer.go(1)
+    explorer._on_message(explorer, {"action": "mark", "hash": explorer.rows[0]["hash"]}, [])
+    checked = list(explorer.marked)
+    open_card(explorer, made["png"], "tag:holiday")  # a card checked elsewhere, its pane open
+    explorer.toggle_mark(made["png"].hash)
+    explorer._on_message(explorer, {"action": "tag_marked", "tag": " holiday "}, [])
+    assert explorer.status == "tagged 4 checked cards holiday (3 new)"
+    assert all(stored_tags(cards, hash_str) == ["holiday"] for hash_str in checked)
+    assert explorer.total == 4 == dict(explorer.facets["tag"])["holiday"] == cards.find("tag:holiday").total
+    assert explorer.detail["tags"] == ["2026", "holiday"]
+    explorer._on_message(explorer, {"action": "untag_marked", "tag": "holiday"}, [])
+    assert explorer.status == "untagged 4 checked cards holiday (4 removed)"
+    assert explorer.total == 0 and explorer.rows == [] and cards.find("tag:holiday").total == 0
+    assert explorer.detail["tags"] == ["2026"] and explorer.selected == made["png"].hash
+    explorer._on_message(explorer, {"action": "clear_marks"}, [])
+    explorer._on_message(explorer, {"action": "tag_marked", "tag": "x"}, [])
+    assert explorer.status_kind == "error" and explorer.status == "check cards and type a tag first"
+    assert cards.find("tag:x").total == 0
+
+
 def test_hostile_names_tags_and_content_stay_text(store):
     cards, made = store
     explorer = cards.explorer("fox")

@@ -488,6 +488,17 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(checked).to_have_text("3 checked (2 not shown here)")
                 expect(hostile_box).to_be_checked()
                 shot(root, "10b-checked-elsewhere")
+                marks_tag = root.get_by_role("textbox", name="Tag or untag the checked cards")
+                marks_tag.fill("batch")
+                marks_tag.press("Enter")  # every checked card, the two not shown too
+                expect(status).to_have_text("tagged 3 checked cards batch (3 new)")
+                assert query(db, "tag:batch")[0] == 3
+                expect(root.locator(f'.mcx-row[data-hash="{hostile.hash}"] .mcx-tag', has_text="batch")).to_be_visible()
+                marks_tag.fill("batch")
+                marks_tag.press("Tab")
+                page.keyboard.press("Space")  # Untag, from the keyboard
+                expect(status).to_have_text("untagged 3 checked cards batch (3 removed)")
+                assert query(db, "tag:batch")[0] == 0
                 root.get_by_role("button", name="Uncheck all").click()
                 expect(marks).to_be_hidden()
                 expect(hostile_box).not_to_be_checked()
@@ -499,6 +510,11 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(row.locator(".mcx-c5")).to_be_hidden()
                 assert row.locator(".mcx-content").evaluate("cell => cell.getBoundingClientRect().width") > 150
                 assert "\\u202egnp.exe" not in row.locator(".mcx-content").get_attribute("title")  # only the kept tag
+                row.locator("input[type=checkbox]").click()  # the checked cards' controls wrap within the explorer
+                uncheck = root.get_by_role("button", name="Uncheck all")
+                edge = root.evaluate("node => node.getBoundingClientRect().right")
+                assert uncheck.evaluate("node => node.getBoundingClientRect().right") <= edge
+                uncheck.click()
                 row.click()
                 expect(root.locator(".mcx-detail .mcx-title")).to_be_in_viewport()  # the pane below the grid comes into view
                 shot(page, "11-narrow")

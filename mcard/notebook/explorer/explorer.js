@@ -86,10 +86,28 @@ function render({ model, el }) {
   // Checks outlive queries and pages: how many there are, and how many the grid does not show,
   // stays in sight beside the way to clear them all.
   const checked = h("span", { class: "mcx-checked", "aria-live": "polite" });
-  const marks = h("span", { class: "mcx-marks" }, checked, h("button", {
-    type: "button", class: "mcx-button", "data-focus": "uncheck", title: "Uncheck every card checked for explorer.selection, shown here or not",
-    onclick: () => send({ action: "clear_marks" }),
-  }, "Uncheck all"));
+  // A tag typed here goes to every checked card (Enter), or comes off them all (Untag).
+  const markTag = h("input", {
+    class: "mcx-marks-tag", type: "text", placeholder: "tag them (Enter)", "aria-label": "Tag or untag the checked cards", "data-focus": "mark-tag",
+  });
+  const tagMarked = (action) => {
+    const tag = markTag.value.trim();
+    if (!tag) return say(action === "tag_marked" ? "type a tag, then Enter" : "type a tag, then Untag");
+    markTag.value = "";
+    send({ action, tag });
+  };
+  markTag.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); tagMarked("tag_marked"); }
+  });
+  const marks = h("span", { class: "mcx-marks" }, checked, markTag,
+    h("button", {
+      type: "button", class: "mcx-button", "data-focus": "untag-marked", title: "Remove the tag typed beside from every checked card",
+      onclick: () => tagMarked("untag_marked"),
+    }, "Untag"),
+    h("button", {
+      type: "button", class: "mcx-button", "data-focus": "uncheck", title: "Uncheck every card checked for explorer.selection, shown here or not",
+      onclick: () => send({ action: "clear_marks" }),
+    }, "Uncheck all"));
   const status = h("div", { class: "mcx-status", role: "status" });
   const facets = h("aside", { class: "mcx-facets", "aria-label": "Facets" });
   const grid = h("div", { class: "mcx-grid-wrap" });

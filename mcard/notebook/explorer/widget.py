@@ -233,6 +233,8 @@ class Explorer(anywidget.AnyWidget):
             "select": lambda: self.select(str(content.get("hash", ""))),
             "mark": lambda: self.toggle_mark(str(content.get("hash", ""))),
             "clear_marks": self.clear_marks,
+            "tag_marked": lambda: self.tag_marked(str(content.get("tag", ""))),
+            "untag_marked": lambda: self.untag_marked(str(content.get("tag", ""))),
             "tag": lambda: self.tag(str(content.get("tag", ""))),
             "untag": lambda: self.untag(str(content.get("tag", ""))),
             "remove": self.ask_remove,
@@ -472,18 +474,19 @@ class Explorer(anywidget.AnyWidget):
         tags = self._call(self._wrapper.tags_of(keys)) if keys else {}
         return CardList(cards, names=names, tags=tags)
 
-    def _update_tags(self, hash_str: str) -> None:
+    def _tags_changed(self) -> None:
         """The pane's tags, and the grid and facets of the query shown: a tag edited may take
-        the card out of the query's cards (``tag:x``, untagged) or put it in, so the page and
+        cards out of the query's cards (``tag:x``, untagged) or put them in, so the page and
         its total are read again with the facets, and agree with them. The pane stays open."""
-        tags = self._call(self._wrapper.tags(hash_str))
-        self._tags[hash_str] = tags
-        self.detail = {**self.detail, "tags": tags}
+        if self.selected:
+            self.detail = {**self.detail, "tags": self._call(self._wrapper.tags(self.selected))}
         if hash_prefix(self.shown_query) is None:
             self._load(self.shown_query)
             self._load_facets()
-        else:
-            self.rows = [{**r, "tags": tags} if r["hash"] == hash_str else r for r in self.rows]
+            return
+        tags = self._call(self._wrapper.tags_of([r["hash"] for r in self.rows]))
+        self._tags.update(tags)
+        self.rows = [{**r, "tags": tags.get(r["hash"], [])} for r in self.rows]
 
     @_action
     def tag(self, *tags: str) -> None:
@@ -493,7 +496,7 @@ class Explorer(anywidget.AnyWidget):
             self.say("open a card and type a tag first", kind="error")
             return
         added = self._call(self._wrapper.tag(self.selected, *wanted))
-        self._update_tags(self.selected)
+        self._tags_changed()
         self.say(f"tagged {', '.join(wanted)}" if added else f"already tagged {', '.join(wanted)}")
 
     @_action
@@ -503,8 +506,35 @@ class Explorer(anywidget.AnyWidget):
             self.say("open a card first", kind="error")
             return
         removed = self._call(self._wrapper.untag(self.selected, *_tag_texts(tags)))
-        self._update_tags(self.selected)
+        self._tags_changed()
         self.say(f"untagged {', '.join(tags)}" if removed else f"not tagged {', '.join(tags)}")
+
+    def _marked_pairs(self, tags: tuple[object, ...]) -> tuple[list[str], list[tuple[str, str]]]:
+        wanted = [t.strip() for t in _tag_texts(tags) if t.strip()]
+        if not self.marked or not wanted:
+            raise ValidationError("check cards and type a tag first")
+        return wanted, [(hash_str, tag) for hash_str in self.marked for tag in wanted]
+
+    def _checked(self) -> str:
+        count = len(self.marked)
+        return f"{count:,} checked card{'' if count == 1 else 's'}"
+
+    @_action
+    def tag_marked(self, *tags: str) -> None:
+        """Attach tags to every checked card (those of other queries and pages too), in one
+        transaction: the tag box beside **Uncheck all**."""
+        wanted, pairs = self._marked_pairs(tags)
+        added = self._call(self._wrapper.tag_many(pairs))
+        self._tags_changed()
+        self.say(f"tagged {self._checked()} {', '.join(wanted)} ({added:,} new)")
+
+    @_action
+    def untag_marked(self, *tags: str) -> None:
+        """Detach tags from every checked card, in one transaction."""
+        wanted, pairs = self._marked_pairs(tags)
+        removed = self._call(self._wrapper.untag_many(pairs))
+        self._tags_changed()
+        self.say(f"untagged {self._checked()} {', '.join(wanted)} ({removed:,} removed)")
 
     @_action
     def ask_remove(self) -> None:
