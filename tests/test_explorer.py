@@ -11,6 +11,7 @@ import json
 import math
 import re
 import struct
+import subprocess
 import sys
 import tomllib
 import wave
@@ -616,6 +617,26 @@ def test_the_checked_cards_are_tagged_and_untagged_together_beside_the_count(sto
     explorer._on_message(explorer, {"action": "tag_marked", "tag": "x"}, [])
     assert explorer.status_kind == "error" and explorer.status == "check cards and type a tag first"
     assert cards.find("tag:x").total == 0
+
+
+def test_refresh_shows_what_another_process_changed_on_the_same_page(store, tmp_path):
+    """Enter was the only way to see another process's changes, and it went back to page 1 and
+    closed an open card that page did not show."""
+    cards, _ = store
+    explorer = cards.explorer(page_size=10)
+    explorer.sort("oldest")
+    explorer.go(2)
+    explorer.select(explorer.rows[0]["hash"])
+    opened, tagged, removed = (row["hash"] for row in explorer.rows[:3])
+    total = explorer.total
+    mcard = [str(Path(sys.executable).with_name("mcard")), "--db", str(tmp_path / "cards.db")]
+    subprocess.run([*mcard, "tag", tagged, "elsewhere"], check=True, capture_output=True)
+    subprocess.run([*mcard, "rm", removed], check=True, capture_output=True)
+    explorer._on_message(explorer, {"action": "refresh"}, [])
+    assert explorer.page == 2 and explorer.order == "oldest" and explorer.total == total - 1
+    assert [row["hash"] for row in explorer.rows[:2]] == [opened, tagged] and removed not in str(explorer.rows)
+    assert explorer.rows[1]["tags"] == ["elsewhere"] and dict(explorer.facets["tag"])["elsewhere"] == 1
+    assert explorer.selected == opened and explorer.status == f"21–30 of {total - 1} cards, oldest first"
 
 
 def test_hostile_names_tags_and_content_stay_text(store):

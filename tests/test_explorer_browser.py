@@ -504,6 +504,13 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(hostile_box).not_to_be_checked()
                 expect(root.locator(".mcx-query")).to_be_focused()
 
+                # another process stores a card: Refresh shows it, in the order shown
+                zebras = query(db, "zebra")[0]
+                _apart(_store(db, b"a zebra seen elsewhere", "elsewhere.txt"))
+                root.get_by_role("button", name="Refresh").click()
+                expect(status).to_have_text(re.compile(rf"^1–{zebras + 1} of {zebras + 1} cards, "))
+                expect(root.locator(".mcx-row .mcx-name", has_text="elsewhere.txt")).to_be_visible()
+
                 page.set_viewport_size({"width": 700, "height": 1000})  # narrow: name, tags, content stay
                 run_query(root, "zebra")
                 row = root.locator(f'.mcx-row[data-hash="{hostile.hash}"]')

@@ -108,6 +108,13 @@ function render({ model, el }) {
       type: "button", class: "mcx-button", "data-focus": "uncheck", title: "Uncheck every card checked for explorer.selection, shown here or not",
       onclick: () => send({ action: "clear_marks" }),
     }, "Uncheck all"));
+  // Cards another process added, tagged or removed show on the page and in the order shown
+  // (Enter in the query box starts again from the first page).
+  const refresh = h("button", {
+    type: "button", class: "mcx-button", "data-focus": "refresh",
+    title: "Read this page, the facets and the open card again: what other processes added, tagged or removed",
+    onclick: () => { localStatus = null; send({ action: "refresh" }); },
+  }, "Refresh");
   const status = h("div", { class: "mcx-status", role: "status" });
   const facets = h("aside", { class: "mcx-facets", "aria-label": "Facets" });
   const grid = h("div", { class: "mcx-grid-wrap" });
@@ -115,7 +122,7 @@ function render({ model, el }) {
   const pager = h("div", { class: "mcx-pager" });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
   root.append(
-    h("div", { class: "mcx-bar" }, query, total, marks),
+    h("div", { class: "mcx-bar" }, query, total, refresh, marks),
     status,
     h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, stale, grid, pager), detail),
   );

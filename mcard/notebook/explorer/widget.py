@@ -235,6 +235,7 @@ class Explorer(anywidget.AnyWidget):
             "clear_marks": self.clear_marks,
             "tag_marked": lambda: self.tag_marked(str(content.get("tag", ""))),
             "untag_marked": lambda: self.untag_marked(str(content.get("tag", ""))),
+            "refresh": self.refresh,
             "tag": lambda: self.tag(str(content.get("tag", ""))),
             "untag": lambda: self.untag(str(content.get("tag", ""))),
             "remove": self.ask_remove,
@@ -424,7 +425,8 @@ class Explorer(anywidget.AnyWidget):
 
     @_action
     def refresh(self) -> None:
-        """Reload the page, the facets and the open card."""
+        """Reload the page, the facets and the open card (the **Refresh** button): what other
+        processes added, tagged or removed shows, on the same page in the same order."""
         if self._show(self.shown_query):
             self._load_facets()
         if self.selected:
