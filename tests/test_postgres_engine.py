@@ -6,6 +6,7 @@ Everything else the engine does is held to the contract suite, which runs on eve
 import asyncio
 import hashlib
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, 
 from mcard.domain.models.card import from_micros, to_micros
 from mcard.exporting import export
 from mcard.domain.query import Filters
-from mcard.infrastructure.persistence.engine import postgres_sql as sql
+from mcard.infrastructure.persistence.engine import postgres_orders as orders, postgres_sql as sql
 from mcard.infrastructure.persistence.engine.card_rows import card_row
 
 pytestmark = pytest.mark.postgres
@@ -305,6 +306,19 @@ async def test_a_store_named_with_capitals_opens_read_only(postgres_schema, admi
             assert await store.list() == [card]
     finally:
         await admin.execute(f'''DROP SCHEMA IF EXISTS "{names["schema"]}" CASCADE''')
+
+
+async def test_a_page_by_name_looks_up_each_cards_latest_name_once(make_config):
+    """50,000 cards (45,000 named) took 1.5-1.9 s to sort by name, each card's latest name
+    looked up twice: once to put the unnamed last, once to sort by it."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        for n, name in enumerate(["b.txt", None, "a.txt"]):
+            await store.create(f"card {n}", name=name, source="test")
+        query = f"SELECT c.hash FROM {store.store._tables.card} AS c{orders.ordering(store.store._tables, 'name')}"
+        plan = "\n".join(row[0] for row in await store.store._pool.fetch(f"EXPLAIN {query}"))
+        found = await store.find("", order="name")
+    assert set(re.findall(r"SubPlan (\d+)", plan)) == {"1"}
+    assert [card.content for card in found] == ["card 2", "card 0", "card 1"]
 
 
 async def test_listing_walks_the_time_index(make_config, admin, postgres_schema):

@@ -14,7 +14,7 @@ import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
 from mcard.domain.query import Filters, SearchSpec
-from mcard.infrastructure.persistence.engine import sqlite_search
+from mcard.infrastructure.persistence.engine import sqlite_search, sqlite_sql
 from mcard.infrastructure.persistence.engine.sqlite_engine import DEFAULT_SETTINGS, SQLiteStore
 
 
@@ -51,6 +51,18 @@ async def test_listing_and_ranges_use_the_time_index(tmp_path):
             " AND (g_time, hash) < (3, 'x') ORDER BY g_time DESC, hash DESC"
         )
     assert "card_by_time" in str(plan) and "TEMP B-TREE" not in str(plan)
+
+
+async def test_a_page_by_name_looks_up_each_cards_latest_name_once(tmp_path):
+    """The explorer's name column sorted 50,000 cards (45,000 named) in 1.2 s, looking up each
+    card's latest name twice: once to put the unnamed last, once to sort by it."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        plan = await store.store._writer.fetch(f"EXPLAIN QUERY PLAN SELECT hash FROM card{sqlite_sql.ORDER_BY['name']} LIMIT 25")
+        for n, name in enumerate(["b.txt", None, "a.txt"]):
+            await store.create(f"card {n}", name=name, source="test")
+        found = await store.find("", order="name")
+    assert sum("SCALAR SUBQUERY" in str(row) for row in plan) == 1
+    assert [card.content for card in found] == ["card 2", "card 0", "card 1"]
 
 
 async def test_a_regular_expression_of_alternatives_is_read_through_the_index(tmp_path):

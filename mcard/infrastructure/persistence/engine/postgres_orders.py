@@ -29,5 +29,5 @@ def ordering(tables: Tables, order: str) -> str:
             f"(SELECT s.name FROM {tables.sighting} AS s WHERE s.hash = c.hash AND s.name IS NOT NULL"
             f" AND {POSTGRES_SOUND} ORDER BY s.seen_at DESC, s.key DESC LIMIT 1)"
         )
-        return f""" ORDER BY {latest} IS NULL, {latest} COLLATE "C", c.g_time DESC, c.hash DESC"""
+        return f""" ORDER BY {latest} COLLATE "C" NULLS LAST, c.g_time DESC, c.hash DESC"""  # looked up once
     return " ORDER BY c.g_time DESC, c.hash DESC" if order == DEFAULT_ORDER else ORDER_BY[order]

@@ -539,9 +539,10 @@ ORDER_BY: Final = {
     "largest": " ORDER BY card.size DESC, card.g_time DESC, card.hash DESC",
     "smallest": " ORDER BY card.size, card.g_time DESC, card.hash DESC",
     "type": " ORDER BY coalesce(card.content_type, ''), card.g_time DESC, card.hash DESC",
-    "name": f" ORDER BY {LATEST_NAME} IS NULL, {LATEST_NAME}, card.g_time DESC, card.hash DESC",
+    "name": f" ORDER BY {LATEST_NAME} NULLS LAST, card.g_time DESC, card.hash DESC",
 }
-"""Each order but newest first (``mcard.domain.query.order``) as SQL."""
+"""Each order but newest first (``mcard.domain.query.order``) as SQL. A card's latest name is
+named once: written twice (``IS NULL``, then the name), SQLite looked it up twice a card."""
 
 
 HEADS: Final = (
