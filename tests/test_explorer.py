@@ -462,6 +462,21 @@ def test_the_detail_shows_names_and_sightings(store):
     spoof = cards.create("not a program", name="\u202egnp.exe")  # shown as "\u202egnp.exe", not a file name
     open_card(explorer, spoof)
     assert explorer.download_payload()[0] == spoof.hash[:12] + ".txt"
+    assert detail["sightings_left_out"] == ""
+
+
+def test_the_pane_says_how_many_older_sightings_its_list_leaves_out(store):
+    """The list held the 20 latest of 40 sightings under "Names and sightings (40)", saying
+    nothing of the other 20."""
+    cards, _ = store
+    for n in range(40):
+        card = cards.create("seen in many places", name=f"copy-{n}.txt")
+    explorer = cards.explorer()
+    open_card(explorer, card)
+    detail = explorer.detail
+    assert detail["sightings_total"] == 40 and [s["name"] for s in detail["sightings"]][:2] == ["copy-39.txt", "copy-38.txt"]
+    assert len(detail["sightings"]) == 20
+    assert detail["sightings_left_out"] == "the 20 latest shown; 20 older left out (cards.sightings(hash) lists every one)"
 
 
 def test_tags_are_edited_in_the_detail_pane(store):

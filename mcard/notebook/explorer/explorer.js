@@ -445,6 +445,7 @@ function render({ model, el }) {
       ? h("ul", { class: "mcx-sightings" }, ...card.sightings.map((s) =>
           h("li", {}, h("span", { text: s.name || "(no name)" }), h("span", { class: "mcx-muted", text: ` ${s.source} · ${s.time}` }))))
       : h("p", { class: "mcx-muted", text: "never seen under a name" });
+    const olderLeftOut = card.sightings_left_out ? h("p", { class: "mcx-muted mcx-more", text: card.sightings_left_out }) : null;
     detail.replaceChildren(
       h("div", { class: "mcx-facts" },
         h("div", { class: "mcx-title", title: card.name || card.type, text: card.name || card.type }),
@@ -452,7 +453,7 @@ function render({ model, el }) {
         h("div", { class: "mcx-fullhash" }, h("code", { text: card.hash }), copyButton(card.hash, say))),
       actions,
       h("h4", { text: "Tags" }), tags,
-      h("h4", { text: `Names and sightings (${card.sightings_total})` }), seen,
+      h("h4", { text: `Names and sightings (${card.sightings_total})` }), seen, olderLeftOut,
       h("h4", { text: "Preview" }), drawPreview(card.preview),
     );
     if (card.hash !== shownHash) detail.scrollIntoView({ block: "nearest" });  // below the grid when narrow

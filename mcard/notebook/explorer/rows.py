@@ -83,10 +83,19 @@ def detail(
         "name": shown(name or ""),
         "sightings": [_sighting(s) for s in list(names)[-SIGHTINGS_SHOWN:]][::-1],
         "sightings_total": len(names),
+        "sightings_left_out": _left_out(len(names)),
         "tags": list(tags),
         "preview": previewed,
         "confirm": False,
     }
+
+
+def _left_out(total: int) -> str:
+    """What the pane's list of sightings (the latest ones) leaves out, "" for nothing."""
+    older = total - SIGHTINGS_SHOWN
+    if older <= 0:
+        return ""
+    return f"the {SIGHTINGS_SHOWN} latest shown; {older:,} older left out (cards.sightings(hash) lists every one)"
 
 
 def _sighting(seen: Sighting) -> dict[str, str]:
