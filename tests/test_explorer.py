@@ -654,6 +654,24 @@ def test_refresh_shows_what_another_process_changed_on_the_same_page(store, tmp_
     assert explorer.selected == opened and explorer.status == f"21–30 of {total - 1} cards, oldest first"
 
 
+def test_checked_cards_another_process_removed_are_unchecked_not_counted(store, tmp_path):
+    """A checked card removed by ``mcard rm`` stayed counted after Refresh ("3 checked (2 not
+    shown here)"), and tagging the checked cards failed as a whole, naming its hash."""
+    cards, _ = store
+    explorer = cards.explorer("fox")
+    first, second, third = (row["hash"] for row in explorer.rows[:3])
+    for hash_str in (first, second, third):
+        explorer.toggle_mark(hash_str)
+    mcard = [str(Path(sys.executable).with_name("mcard")), "--db", str(tmp_path / "cards.db")]
+    subprocess.run([*mcard, "rm", first], check=True, capture_output=True)
+    explorer._on_message(explorer, {"action": "refresh"}, [])
+    assert explorer.marked == [second, third] and explorer.marked_note == "2 checked"
+    subprocess.run([*mcard, "rm", second], check=True, capture_output=True)
+    explorer._on_message(explorer, {"action": "tag_marked", "tag": "kept"}, [])
+    assert explorer.status == "tagged 1 checked card kept (1 new); 1 checked card was removed meanwhile, and unchecked"
+    assert explorer.marked == [third] and stored_tags(cards, third) == ["kept"]
+
+
 def test_hostile_names_tags_and_content_stay_text(store):
     cards, made = store
     explorer = cards.explorer("fox")

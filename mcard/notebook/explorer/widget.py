@@ -427,6 +427,7 @@ class Explorer(anywidget.AnyWidget):
     def refresh(self) -> None:
         """Reload the page, the facets and the open card (the **Refresh** button): what other
         processes added, tagged or removed shows, on the same page in the same order."""
+        self._drop_removed_marks()
         if self._show(self.shown_query):
             self._load_facets()
         if self.selected:
@@ -511,11 +512,22 @@ class Explorer(anywidget.AnyWidget):
         self._tags_changed()
         self.say(f"untagged {', '.join(tags)}" if removed else f"not tagged {', '.join(tags)}")
 
-    def _marked_pairs(self, tags: tuple[object, ...]) -> tuple[list[str], list[tuple[str, str]]]:
+    def _drop_removed_marks(self) -> int:
+        """Uncheck the checked cards no longer stored (another process removed them), and say
+        how many: counted as checked, they made a tag of the checked cards fail as a whole."""
+        marked = list(self.marked)
+        stored = [hash_str for hash_str in marked if self._call(self._wrapper.resolve(hash_str)) is not None]
+        if len(stored) < len(marked):
+            self.marked = stored
+        return len(marked) - len(stored)
+
+    def _marked_pairs(self, tags: tuple[object, ...]) -> tuple[list[str], list[tuple[str, str]], str]:
         wanted = [t.strip() for t in _tag_texts(tags) if t.strip()]
+        gone = self._drop_removed_marks() if wanted else 0
+        removed = f"; {gone:,} checked card{' was' if gone == 1 else 's were'} removed meanwhile, and unchecked" if gone else ""
         if not self.marked or not wanted:
-            raise ValidationError("check cards and type a tag first")
-        return wanted, [(hash_str, tag) for hash_str in self.marked for tag in wanted]
+            raise ValidationError(f"check cards and type a tag first{removed}")
+        return wanted, [(hash_str, tag) for hash_str in self.marked for tag in wanted], removed
 
     def _checked(self) -> str:
         count = len(self.marked)
@@ -525,18 +537,18 @@ class Explorer(anywidget.AnyWidget):
     def tag_marked(self, *tags: str) -> None:
         """Attach tags to every checked card (those of other queries and pages too), in one
         transaction: the tag box beside **Uncheck all**."""
-        wanted, pairs = self._marked_pairs(tags)
+        wanted, pairs, removed = self._marked_pairs(tags)
         added = self._call(self._wrapper.tag_many(pairs))
         self._tags_changed()
-        self.say(f"tagged {self._checked()} {', '.join(wanted)} ({added:,} new)")
+        self.say(f"tagged {self._checked()} {', '.join(wanted)} ({added:,} new){removed}")
 
     @_action
     def untag_marked(self, *tags: str) -> None:
         """Detach tags from every checked card, in one transaction."""
-        wanted, pairs = self._marked_pairs(tags)
+        wanted, pairs, gone = self._marked_pairs(tags)
         removed = self._call(self._wrapper.untag_many(pairs))
         self._tags_changed()
-        self.say(f"untagged {self._checked()} {', '.join(wanted)} ({removed:,} removed)")
+        self.say(f"untagged {self._checked()} {', '.join(wanted)} ({removed:,} removed){gone}")
 
     @_action
     def ask_remove(self) -> None:
