@@ -121,7 +121,7 @@ def _body_html(card: MCard) -> str:
     content = card.content
     chars = options.text_chars
     if isinstance(content, str):
-        shown = content[:chars] + (f"… ({len(content) - chars} more characters)" if len(content) > chars else "")
+        shown = content[:chars] + (f"… ({len(content) - chars:,} more characters)" if len(content) > chars else "")
         return f'<pre style="{_PRE}">{escape(shown)}</pre>'
     return f'<pre style="{_PRE}">{escape(hex_head(content, options.hex_bytes))}</pre>'
 

@@ -79,7 +79,7 @@ def hex_head(data: bytes, count: int) -> str:
     """The first ``count`` bytes as rows of 16 hex pairs, and how many more there are."""
     rows = [data[i:i + 16].hex(" ") for i in range(0, min(len(data), count), 16)]
     more = len(data) - count
-    return "\n".join(rows) + (f"\n… {more} more bytes" if more > 0 else "")
+    return "\n".join(rows) + (f"\n… {more:,} more bytes" if more > 0 else "")
 
 
 @dataclass(frozen=True)
