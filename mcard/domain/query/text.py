@@ -748,14 +748,16 @@ def _between_words(text: str, at: int, low: int, high: int) -> int:
     return at
 
 
-def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160) -> Match:
+def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160, lead: Optional[int] = None) -> Match:
     """About ``width`` characters of ``text`` around its first matches, on one line, cut
-    between words where one is near."""
+    between words where one is near: from about ``lead`` characters before the first match
+    (a third of ``width`` by default; fewer where little of the line shows, as in a grid cell)."""
     spans = sorted(spans)
     if not spans:
         end = _between_words(text, min(len(text), width), 1, len(text))
         return Match(((_spaced(text[:end]).strip(), False),), False, end < len(text))
-    begin = _between_words(text, max(0, spans[0][0] - width // 3), 0, spans[0][0])
+    before = width // 3 if lead is None else lead
+    begin = _between_words(text, max(0, spans[0][0] - before), 0, spans[0][0])
     end = _between_words(text, min(len(text), begin + width), spans[0][1], len(text))
     parts: list[tuple[str, bool]] = []
     at = begin
@@ -771,10 +773,12 @@ def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160) -> Ma
     return Match(tuple((part, hit) for part, hit in parts if part), begin > 0, end < len(text))
 
 
-def card_snippet(spec: Optional[SearchSpec], content: object, width: int = 160) -> Optional[Match]:
+def card_snippet(
+    spec: Optional[SearchSpec], content: object, width: int = 160, lead: Optional[int] = None
+) -> Optional[Match]:
     """About ``width`` characters of a card's text around what ``spec`` matched in it (its
     start when there is no search), or None when the content is not text."""
     text = text_of(content)
     if text is None:
         return None
-    return snippet(text, spec.spans(text) if spec is not None else [], width)
+    return snippet(text, spec.spans(text) if spec is not None else [], width, lead)

@@ -17,6 +17,9 @@ from .previews import preview
 
 ROW_THUMBNAIL_PX: Final = 40
 SNIPPET_CHARS: Final = 140
+SNIPPET_LEAD: Final = 16
+"""Characters of a row's snippet before its first match: the cell shows a line's first 30-80
+characters after the name and tags, and a third of the snippet (46) hid most rows' matches."""
 SIGHTINGS_SHOWN: Final = 20
 
 
@@ -30,7 +33,7 @@ def _read(read: Any) -> str:
 def _snippet(card: MCard, spec: Optional[SearchSpec]) -> list[list[Any]]:
     """The card's text as [text, is_match] parts: around the matches when there are words."""
     try:
-        match = card_snippet(spec, card.content, SNIPPET_CHARS) if spec is not None else None
+        match = card_snippet(spec, card.content, SNIPPET_CHARS, SNIPPET_LEAD) if spec is not None else None
         if match is not None and any(hit for _, hit in match.parts):
             parts = [[text, hit] for text, hit in match.parts]
             if match.cut_before:
