@@ -172,3 +172,13 @@ def test_a_card_removed_while_it_is_tagged_is_not_found_not_bad_input(db, how):
     [line] = done.stderr.splitlines()
     assert line.startswith(f"mcard: no card with hash {key}")
     assert mcard("info", key, db=db, check=1).returncode == 1
+
+
+def test_a_name_filter_finds_a_name_seen_decomposed(tmp_path):
+    folder = tmp_path / "from a mac"
+    folder.mkdir()
+    (folder / "cafe\u0301 menu.txt").write_text("soup of the day\n")
+    path = tmp_path / "cards.db"
+    mcard("import", str(folder), db=path)
+    for typed in ("name:caf\u00e9*", "name:cafe\u0301*", 'name:"caf? menu.txt"'):
+        assert [r["name"] for r in as_json(mcard("find", typed, "--json", db=path))] == ["cafe\u0301 menu.txt"], typed

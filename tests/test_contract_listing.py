@@ -5,10 +5,12 @@ import fnmatch
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from mcard import MCard, Sighting, ValidationError
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
 from mcard.domain.models.card import to_micros
-from mcard.domain.query import ORDERS
+from mcard.domain.query import ORDERS, Filters
 from tests.writing import written_meanwhile
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -102,6 +104,53 @@ async def test_name_globs_match_as_fnmatchcase(wrapper):
     for pattern in GLOB_PATTERNS:
         found = {card.content for card in await wrapper.list(name=pattern)}
         assert found == {f"named {n}" for n in GLOB_NAMES if fnmatch.fnmatchcase(n, pattern)}, pattern
+
+
+COMPOSED, DECOMPOSED = "caf\u00e9", "cafe\u0301"
+UNICODE_NAMES = [
+    f"{COMPOSED}.txt", f"{DECOMPOSED}.txt", "cafe.txt", "\u212b.txt", "\u00c5ngstr\u00f6m.txt",
+    "A\u030angstro\u0308m.txt", "\u65e5\u672c.png", "\u0391\u0301\u03b8\u03ae\u03bd\u03b1.txt", "\U0001f600.txt",
+]
+UNICODE_PATTERNS = [
+    f"{COMPOSED}*", f"{DECOMPOSED}*", "caf?.txt", "caf[\u00e9].txt", "caf[!e].txt", "cafe*", "*\u0301*",
+    "\u00c5*", "A\u030a*", "\u212b.txt", "\u0386*", "*.txt", "\u65e5*",
+]
+
+
+async def test_a_name_filter_finds_a_name_whatever_its_normal_form(wrapper):
+    cards = [MCard(f"named {name}") for name in UNICODE_NAMES]
+    for card, name in zip(cards, UNICODE_NAMES):
+        await wrapper.save(card, sightings=[Sighting.of(card.hash, name=name)])
+    both = {f"named {COMPOSED}.txt", f"named {DECOMPOSED}.txt"}
+    for pattern, expected in [(f"{COMPOSED}*", both), (f"{DECOMPOSED}*", both), ("caf[\u00e9].txt", both),
+                              ("caf?.txt", both | {"named cafe.txt"}), ("cafe*", {"named cafe.txt"})]:
+        assert {card.content for card in await wrapper.list(name=pattern)} == expected, ascii(pattern)
+        assert {card.content for card in await wrapper.find(f"name:{pattern}")} == expected, ascii(pattern)
+    for pattern in UNICODE_PATTERNS:
+        expected = {f"named {n}" for n in UNICODE_NAMES if Filters.of(name=pattern).matches(
+            content_type=None, size=0, micros=0, tags=(), names=[n])}
+        assert {card.content for card in await wrapper.list(name=pattern)} == expected, ascii(pattern)
+    assert [s.name for s in await wrapper.sightings(cards[1].hash)] == [f"{DECOMPOSED}.txt"]  # kept as seen
+
+
+NAME_PIECES = st.sampled_from(["e", "\u0301", "\u00e9", "a", "\u0308", "\u00e4", "K", "\u212a", "\u0323", "\u1ec7", "."])
+GLOB_PIECES = st.one_of(NAME_PIECES, st.sampled_from(["*", "?", "[", "]", "!"]))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.text(NAME_PIECES, min_size=1, max_size=5), min_size=1, max_size=6),
+       patterns=st.lists(st.text(GLOB_PIECES, min_size=1, max_size=5), min_size=1, max_size=4))
+async def test_name_filters_over_any_normal_form_agree_with_the_reference(make_config, names, patterns):
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        cards = [MCard(f"seen as {i}") for i in range(len(names))]
+        await store.save_many(cards, sightings=[Sighting.of(c.hash, name=n) for c, n in zip(cards, names)])
+        for pattern in patterns:
+            reference = Filters.of(name=pattern)
+            expected = {c.hash for c, n in zip(cards, names)
+                        if reference.matches(content_type=None, size=0, micros=0, tags=(), names=[n])}
+            assert {c.hash for c in await store.list(name=pattern)} == expected, (ascii(names), ascii(pattern))
+            assert await store.count(name=pattern) == len(expected)
+        await store.remove_many([c.hash for c in cards])
 
 
 async def test_a_thousand_tag_filters_are_one_test(wrapper):

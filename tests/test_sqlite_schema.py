@@ -520,3 +520,45 @@ async def test_a_store_of_the_trigram_index_s_schema_2_gets_content_types_and_is
         assert db.execute("SELECT value FROM mcard_meta WHERE key = 'schema_version'").fetchone() == (5,)
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
+
+
+def test_a_name_of_the_plain_ranges_alone_is_composed():
+    """No character of ``TO_COMPOSE``'s ranges is unassigned, a combining mark, decomposed, or
+    the second of a pair that composes: a name of them alone is matched as it is."""
+    import re
+    import unicodedata
+
+    seconds = set()
+    for code in range(0x110000):
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            seconds.add(int(parts[1], 16))
+    ranges = re.fullmatch(r"name GLOB '\*\[\^(.*)\]\*'", schema.TO_COMPOSE, re.S)[1]
+    plain = [(ord(ranges[i]), ord(ranges[i + 2])) for i in range(0, len(ranges), 3)]
+    assert plain[0] == (0x20, 0x2FF) and all(ranges[i + 1] == "-" for i in range(0, len(ranges), 3))
+    for first, last in plain:
+        for code in range(first, last + 1):
+            char = chr(code)
+            assert code in range(0x7F, 0xA0) or unicodedata.category(char) not in ("Cn", "Cs", "Co"), hex(code)
+            assert unicodedata.combining(char) == 0 and unicodedata.is_normalized("NFC", char), hex(code)
+            assert code not in seconds and not 0x1160 <= code <= 0x11FF, hex(code)
+
+
+async def test_a_store_of_an_earlier_mcard_finds_decomposed_names_and_gets_their_index(tmp_path):
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(str(path))) as cards:
+        card = await cards.create("seen on a Mac", name="cafe\u0301.txt")
+        plain = await cards.create("seen here", name="caf\u00e9 menu.txt")
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX sighting_by_name_to_compose")
+    async with AsyncPersistenceWrapper(SQLiteConfig(str(path), read_only=True)) as cards:
+        assert {c.hash for c in await cards.list(name="caf\u00e9*")} == {card.hash, plain.hash}
+    async with AsyncPersistenceWrapper(SQLiteConfig(str(path))) as cards:
+        assert [c.hash for c in await cards.list(name="caf\u00e9.*")] == [card.hash]
+    with sqlite3.connect(path) as db:
+        db.create_function("mcard_composed", 1, schema.composed_name)
+        plan = " ".join(row[3] for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT hash FROM card WHERE hash IN (" + sqlite_search.seen_under(lambda: "?") + ")",
+            ("caf\u00e9.txt", "caf\u00e9.txt"),
+        ))
+    assert "sighting_by_name (name>? AND name<?)" in plan and "USING INDEX sighting_by_name_to_compose" in plan, plan

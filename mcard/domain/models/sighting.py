@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Final, Optional, TypeGuard
@@ -24,6 +25,12 @@ MAX_LABEL: Final = 4096
 
 _NOT_LABEL_TEXT: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """Control characters (Unicode's Cc) and lone surrogates: no tag, name, path or source holds one."""
+
+
+def composed(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC): ``café`` typed on a keyboard and ``café`` as a
+    macOS file name (``e`` and a combining accent, NFD) are then the same text."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def check_tag(tag: object) -> str:

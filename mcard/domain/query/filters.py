@@ -11,7 +11,7 @@ from typing import Any, Final, Optional
 
 from ..models.card import MAX_MICROS, to_micros, to_utc
 from ..models.exceptions import ValidationError
-from ..models.sighting import MAX_LABEL, check_tag, escaped
+from ..models.sighting import MAX_LABEL, check_tag, composed, escaped
 from ..numbers import whole_number
 
 MAX_SIZE: Final = 2**63 - 1
@@ -38,10 +38,11 @@ def _strings(name: str, value: object, check: Any) -> tuple[str, ...]:
 
 def check_glob(pattern: object) -> str:
     """A glob over sighting names (``*``, ``?``, ``[abc]``, ``[!abc]``), as ``fnmatchcase``; its
-    control characters and bytes that were not UTF-8 ``escaped``, as an imported name holds them."""
+    control characters and bytes that were not UTF-8 ``escaped``, as an imported name holds them,
+    and ``composed``: it matches names as they read composed, whichever form they were seen in."""
     if not isinstance(pattern, str) or not pattern:
         raise ValidationError(f"a name pattern is a non-empty glob such as '*.png', got {pattern!r}")
-    pattern = escaped(pattern)
+    pattern = composed(escaped(pattern))
     if len(pattern) > MAX_LABEL:
         raise ValidationError(f"a name pattern is at most {MAX_LABEL} characters (as a name), got {len(pattern)}")
     return pattern
@@ -61,7 +62,8 @@ class Filters:
 
     ``content_type``: a MIME type or ``type/*``; ``min_size``/``max_size``: bytes, inclusive;
     ``tags``: the card carries every one; ``names``: the card was seen under a name matching
-    each glob (``fnmatchcase``: case-sensitive); ``start_time``/``end_time``: inclusive, aware.
+    each glob (``fnmatchcase``: case-sensitive; the name ``composed``, as the glob is, so a name
+    seen decomposed is found too); ``start_time``/``end_time``: inclusive, aware.
     """
 
     content_type: Optional[str] = None
@@ -145,5 +147,5 @@ class Filters:
             and (start is None or micros >= start)
             and (end is None or micros <= end)
             and set(self.tags) <= set(tags)
-            and all(any(fnmatch.fnmatchcase(n, pattern) for n in names) for pattern in self.names)
+            and all(any(fnmatch.fnmatchcase(composed(n), pattern) for n in names) for pattern in self.names)
         )

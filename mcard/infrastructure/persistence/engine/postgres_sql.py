@@ -43,6 +43,11 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION: Final = 3
 """1: cards; 2: ``text_indexed`` and the trigram search index (``postgres_search``);
 3: sightings and tags (``_sighting``, ``_tag``), removed with their card (foreign keys)."""
+PLAIN_NAME: Final = "CASE WHEN octet_length(name) = char_length(name) THEN true ELSE name IS NFC NORMALIZED END"
+"""A sighting name that is its own composed form (NFC): a name filter matches it as it is, through
+the name index where the glob starts with a literal prefix (a C collation). A CASE, so that a
+database in another encoding than UTF-8 (``SQL_ASCII``: every name counts as all ASCII there)
+never asks PostgreSQL for a normalization it refuses."""
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 COLUMN_LIST: Final = COLUMNS.split(", ")
 UNIQUE_VIOLATION: Final = "23505"
@@ -101,6 +106,7 @@ class Tables:
     tag: str
     sighting_index: str
     sighting_names: str
+    names_to_compose: str
     tag_index: str
 
     @classmethod
@@ -122,6 +128,7 @@ class Tables:
             tag=f'"{schema}"."{table}_tag"',
             sighting_index=f'"{table}_sighting_by_hash"',
             sighting_names=f'"{table}_sighting_by_name"',
+            names_to_compose=f'"{table}_sighting_to_compose"',
             tag_index=f'"{table}_tag_by_tag"',
         )
 
@@ -301,7 +308,21 @@ async def initialize(conn: Connection, tables: Tables) -> tuple[int, Optional[in
                 await search.create_index(conn, tables)
             if await words.add_counts(conn, tables):
                 await words.add_unplain_index(conn, tables)
+            if not await search.index_exists(conn, tables, tables.names_to_compose):
+                await _index_names_to_compose(conn, tables)
         return version, upgraded_from
+
+
+async def _index_names_to_compose(conn: Connection, tables: Tables) -> None:
+    """The partial index of the names that are not composed (``seen_under``), inside the
+    caller's transaction; a role that may not create it is left without it (a scan finds them)."""
+    try:
+        async with conn.transaction():  # a savepoint: a failure here leaves the schema intact
+            await conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {tables.names_to_compose} ON {tables.sighting} (name) WHERE NOT ({PLAIN_NAME})"
+            )
+    except Exception as exc:  # asyncpg errors: not permitted
+        logger.info("no index of the names to compose for %s, a name filter scans: %s", tables.sighting, exc)
 
 
 async def _create(conn: Connection, tables: Tables) -> None:
@@ -725,11 +746,23 @@ async def get_many(conn: Connection, tables: Tables, hashes: Sequence[str]) -> d
     return by_hash(row_cards(rows))
 
 
+def seen_under(tables: Tables, mark: Any) -> str:
+    """The hashes seen under a name a glob matches composed (``Filters.matches``): names already
+    composed matched as they are, the others (found through the partial index
+    ``names_to_compose``, else by a scan) composed first."""
+    return (
+        f"SELECT hash FROM {tables.sighting} WHERE name ~ {mark()} AND ({PLAIN_NAME}) AND {POSTGRES_SOUND}"
+        f" UNION ALL SELECT hash FROM {tables.sighting} WHERE NOT ({PLAIN_NAME})"
+        f" AND (CASE WHEN {PLAIN_NAME} THEN NULL ELSE normalize(name, NFC) END) ~ {mark()} AND {POSTGRES_SOUND}"
+    )
+
+
 def dialect(tables: Tables) -> sql_filters.Dialect:
     return sql_filters.Dialect(
-        mark=lambda n: f"${n}", glob=lambda mark: f"name ~ {mark}", glob_value=postgres_regex,
+        mark=lambda n: f"${n}", glob_value=postgres_regex,
+        seen_under=lambda mark: seen_under(tables, mark),
         among=lambda mark: f"= ANY({mark}::text[])", among_value=list,
-        tag_table=tables.tag, sighting_table=tables.sighting, sound_sighting=POSTGRES_SOUND,
+        tag_table=tables.tag,
     )
 
 

@@ -20,21 +20,19 @@ Params = list[object]
 
 @dataclass(frozen=True)
 class Dialect:
-    """``mark(n)`` writes the n-th (1-based) placeholder; ``glob`` a sighting-name test of
-    placeholder ``m``, whose value ``glob_value`` writes from a parsed pattern
+    """``mark(n)`` writes the n-th (1-based) placeholder; ``seen_under`` a subquery of the hashes
+    seen under a name (of a sighting mcard would store, as ``names_of`` reads them) that a glob
+    matches once composed (``Filters.matches``), writing the glob's placeholder by calling its
+    argument (once per use); ``glob_value`` writes the glob's value from a parsed pattern
     (``name_globs``); ``among`` a test that a value is one of a list given as one placeholder,
-    whose value ``among_value`` writes; ``tables`` the tag and sighting tables' names;
-    ``sound_sighting`` the test that a sighting row is one mcard would store (a name filter
-    reads names as ``names_of`` does)."""
+    whose value ``among_value`` writes; ``tag_table`` the tag table's name."""
 
     mark: Callable[[int], str]
-    glob: Callable[[str], str]
+    seen_under: Callable[[Callable[[], str]], str]
     glob_value: Callable[[list[Part]], str]
     among: Callable[[str], str]
     among_value: Callable[[list[str]], object]
     tag_table: str
-    sighting_table: str
-    sound_sighting: str
 
 
 def where(
@@ -84,8 +82,8 @@ def where(
         if parts is None:  # a set that holds no character: no name matches
             clauses.append("1 = 0")
             continue
-        test = dialect.glob(mark(dialect.glob_value(parts)))
-        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.sighting_table} WHERE {test} AND {dialect.sound_sighting})")
+        value = dialect.glob_value(parts)
+        clauses.append(f"{hashed} IN ({dialect.seen_under(lambda: mark(value))})")
     if after is not None:
         g_time, key = mark(after[0]), mark(after[1])
         clauses.append(f"({table}.g_time, {table}.hash) < ({g_time}, {key})")

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.content_types import detect_content_type
 from mcard.domain.models.exceptions import NewerStoreError, NoCardStoreError, OlderStoreError, StorageError
+from mcard.domain.models.sighting import composed
 from mcard.domain.query.text import SearchSpec, count_tokens, text_of, tokens
 
 from .integrity import holds_its_hash
@@ -162,6 +163,21 @@ SEARCH: Final = CARD_INDEXES + (
     CARD_TEXT_PURGED,
 )
 
+TO_COMPOSE: Final = (
+    "name GLOB '*[^ -\u02ff\u0388-\u038a\u038e-\u03a1\u03a3-\u0482\u048a-\u052f\u05d0-\u05ea"
+    "\u061b-\u064a\u0671-\u06d5\u1e00-\u1f15\u2010-\u2027\u3041-\u3096\u309b-\u30ff"
+    "\u3220-\ua48c\uac00-\ud7a3\U0001f300-\U0001f6d7]*'"
+)
+"""A sighting name that may not be composed (NFC): one with a character outside these ranges
+(Latin to U+02FF and precomposed Latin; Greek, Cyrillic, Hebrew and Arabic letters; dashes and
+quotes; kana, CJK, Hangul syllables, pictographs), all assigned, none a combining mark,
+decomposed, or composed with the character before it, so a name of them alone is composed now
+and in every later Unicode version. A name filter matches such names as they are, through
+``sighting_by_name``."""
+NAMES_TO_COMPOSE: Final = f"CREATE INDEX IF NOT EXISTS sighting_by_name_to_compose ON sighting (name) WHERE {TO_COMPOSE}"
+"""The names a name filter composes before matching; made when missing (a store of an earlier
+mcard) by any open for writing."""
+
 LABELS: Final = (
     """CREATE TABLE sighting (
         id      INTEGER PRIMARY KEY,
@@ -176,6 +192,7 @@ LABELS: Final = (
     )""",
     "CREATE INDEX sighting_by_hash ON sighting (hash, seen_at)",
     "CREATE INDEX sighting_by_name ON sighting (name)",
+    NAMES_TO_COMPOSE,
     "CREATE TABLE tag (hash TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (hash, tag)) WITHOUT ROWID",
     "CREATE INDEX tag_by_tag ON tag (tag, hash)",
 )
@@ -303,6 +320,11 @@ def word_count(content: object, is_text: object) -> int:
     return 0 if text is None else count_tokens(text)
 
 
+def composed_name(name: object) -> object:
+    """A sighting's name ``composed`` (NFC), as a name filter matches it; any other value as it is."""
+    return composed(name) if isinstance(name, str) else name
+
+
 def isqrt(number: Optional[float]) -> int:
     """The integer square root of a count (``sqrt`` is not in every SQLite build)."""
     return math.isqrt(max(0, int(number or 0)))
@@ -329,6 +351,7 @@ async def register_functions(db: SQLiteWorker) -> None:
     await db.create_function("mcard_words", 2, words)
     await db.create_function("mcard_word_count", 2, word_count)
     await db.create_function("mcard_matches", 2, matches)
+    await db.create_function("mcard_composed", 1, composed_name)
 
 
 # -- creation and upgrades ---------------------------------------------------------------------
@@ -404,6 +427,9 @@ async def _schema_named(db: SQLiteWorker, layout: int) -> str:
     return f"schema {version}" if version == layout else f"schema {version} of an earlier layout"
 
 
+HAS_NAMES_TO_COMPOSE: Final = "SELECT 1 FROM sqlite_master WHERE name = 'sighting_by_name_to_compose'"
+
+
 async def _stale_triggers(db: SQLiteWorker) -> list[str]:
     """This mcard's triggers that a store holds in another version, or not at all (a store an
     older mcard made)."""
@@ -420,7 +446,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
     left as it was.
     """
     current = await layout_version(db) == SCHEMA_VERSION and await stored_unicode_version(db) == UNICODE_VERSION
-    if current and not await _stale_triggers(db):
+    if current and not await _stale_triggers(db) and await db.fetch(HAS_NAMES_TO_COMPOSE):
         return None
     await db.execute("BEGIN IMMEDIATE")
     try:
@@ -457,6 +483,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
         for name in await _stale_triggers(db):
             await db.execute(DROP_OWN_TRIGGERS[name])
             await db.execute(OWN_TRIGGERS[name])
+        await db.execute(STATEMENTS[NAMES_TO_COMPOSE])
         await db.execute("COMMIT")
         return upgraded_from
     except BaseException:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
@@ -32,6 +32,7 @@ from .name_globs import sqlite_glob
 from .page_marks import told_total
 from .sighting_rows import SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
+from .sqlite_schema import TO_COMPOSE
 
 CARD: Final = (
     "CASE WHEN card.is_text THEN CAST(card.content AS TEXT) ELSE CAST(card.content AS BLOB) END AS content,"
@@ -53,10 +54,20 @@ by the row factory once sorted."""
 NEWEST_FIRST: Final = " ORDER BY card.g_time DESC, card.hash DESC"
 WALK_ORDERS: Final = {"newest": NEWEST_FIRST, "oldest": " ORDER BY card.g_time, card.hash"}
 """The orders a walk reads the time index in (``walked_rows``)."""
+def seen_under(mark: Callable[[], str]) -> str:
+    """Names matched as they are where that is their composed form (through ``sighting_by_name``,
+    a literal name or prefix sought in it), the others composed in Python, found through the
+    partial index ``sighting_by_name_to_compose`` (a scan of the table where it is missing)."""
+    return (
+        f"SELECT hash FROM sighting WHERE name GLOB {mark()} AND NOT {TO_COMPOSE} AND {SQLITE_SOUND}"
+        f" UNION ALL SELECT hash FROM sighting WHERE {TO_COMPOSE} AND mcard_composed(name) GLOB {mark()}"
+        f" AND {SQLITE_SOUND}"
+    )
+
+
 DIALECT: Final = sql_filters.Dialect(
-    mark=lambda _: "?", glob=lambda mark: f"name GLOB {mark}", glob_value=sqlite_glob,
-    among=lambda mark: f"IN (SELECT value FROM json_each({mark}))", among_value=json.dumps,
-    tag_table="tag", sighting_table="sighting", sound_sighting=SQLITE_SOUND,
+    mark=lambda _: "?", seen_under=seen_under, glob_value=sqlite_glob,
+    among=lambda mark: f"IN (SELECT value FROM json_each({mark}))", among_value=json.dumps, tag_table="tag",
 )
 INDEXED_UP_TO: Final = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
 """The indexes cover the cards up to this id; newer ones are checked by scanning."""
