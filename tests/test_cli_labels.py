@@ -174,6 +174,19 @@ def test_a_card_removed_while_it_is_tagged_is_not_found_not_bad_input(db, how):
     assert mcard("info", key, db=db, check=1).returncode == 1
 
 
+def test_a_tag_typed_composed_or_decomposed_is_one_tag(db):
+    notes, data = hash_of(db, "copy of notes.txt"), hash_of(db, "data.json")
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    assert as_json(mcard("tag", notes, decomposed, "--json", db=db))["tags"] == [composed]
+    assert as_json(mcard("tag", data, composed, "--json", db=db))["added"] == 1
+    assert as_json(mcard("tag", notes, composed, "--json", db=db))["added"] == 0
+    for typed in (composed, decomposed):
+        assert {r["hash"] for r in as_json(mcard("find", f"tag:{typed}", "--json", db=db))} == {notes, data}
+    rows = [line.split() for line in mcard("facets", "--by", "tag", db=db).stdout.decode().splitlines()[1:]]
+    assert [row[:2] for row in rows if row] == [[composed, "2"]]
+    assert as_json(mcard("untag", data, decomposed, "--json", db=db))["removed"] == 1
+
+
 def test_a_name_filter_finds_a_name_seen_decomposed(tmp_path):
     folder = tmp_path / "from a mac"
     folder.mkdir()

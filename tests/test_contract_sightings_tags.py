@@ -1,5 +1,7 @@
 """Contract: sightings (where content was seen, under what name) and tags, on every engine."""
 
+import sqlite3
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -153,7 +155,7 @@ async def test_concurrent_tagging_and_saving_each_get_their_outcome(wrapper):
     assert len(await wrapper.sightings(outcomes[6].hash)) == 1
 
 
-TAGS = st.sampled_from(["a", "b", "c", "Holiday", "holiday", "ü", "two words"])
+TAGS = st.sampled_from(["a", "b", "c", "Holiday", "holiday", "ü", "u\u0308", "two words", "caf\u00e9", "cafe\u0301"])
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -164,6 +166,7 @@ async def test_tags_behave_like_a_set_per_card(make_config, steps):
         model: dict[str, set[str]] = {card.hash: set() for card in cards}
         for attach, index, words in steps:
             key = cards[index].hash
+            words = [unicodedata.normalize("NFC", word) for word in words]  # one tag however typed
             if attach:
                 assert await store.tag(key, *words) == len(set(words) - model[key])
                 model[key] |= set(words)
@@ -172,6 +175,71 @@ async def test_tags_behave_like_a_set_per_card(make_config, steps):
                 model[key] -= set(words)
         assert await store.tags_of(model) == {key: sorted(tags) for key, tags in model.items() if tags}
         await store.remove_many(list(model))
+
+
+COMPOSED, DECOMPOSED = "caf\u00e9", "cafe\u0301"
+
+
+async def test_a_tag_is_one_tag_whatever_its_unicode_normal_form(wrapper):
+    typed, from_mac, other = [await wrapper.create(f"tagged {i}") for i in range(3)]
+    assert await wrapper.tag(typed.hash, COMPOSED) == 1
+    assert await wrapper.tag(from_mac.hash, DECOMPOSED, f" {DECOMPOSED} ") == 1
+    assert await wrapper.tag_many([(typed.hash, DECOMPOSED), (other.hash, DECOMPOSED)]) == 1
+    assert await wrapper.tags(from_mac.hash) == [COMPOSED]
+    assert await wrapper.tags_of([typed.hash, other.hash]) == {typed.hash: [COMPOSED], other.hash: [COMPOSED]}
+    expected = {typed.hash, from_mac.hash, other.hash}
+    for tag in (COMPOSED, DECOMPOSED):
+        assert {c.hash for c in await wrapper.list(tag=tag)} == expected
+        assert {c.hash for c in await wrapper.find(f"tag:{tag}")} == expected
+        assert await wrapper.facets(f"tag:{tag}", by=["tag"]) == {"tag": [(COMPOSED, 3)]}
+    assert await wrapper.facets(by=["tag"]) == {"tag": [(COMPOSED, 3)]}
+    assert await wrapper.untag(typed.hash, DECOMPOSED) == 1
+    assert await wrapper.untag_many([(from_mac.hash, COMPOSED), (other.hash, DECOMPOSED)]) == 2
+    assert await wrapper.facets(by=["tag"]) == {"tag": []}
+
+
+async def _tags_written_as_they_are(config, hash_str: str, tags: list[str], *, before_composing: bool) -> None:
+    """``tags`` of ``hash_str`` stored as they are (by another tool); ``before_composing``: by a
+    store of an earlier mcard, which never composed its tags."""
+    if hasattr(config, "db_path"):
+        with sqlite3.connect(config.db_path) as db:
+            db.executemany("INSERT INTO tag (hash, tag) VALUES (?, ?)", [(hash_str, tag) for tag in tags])
+            if before_composing:
+                db.execute("DELETE FROM mcard_meta WHERE key = 'composed_tags'")
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(config.dsn)
+    try:
+        prefix = f'"{config.schema}"."{config.table}'
+        await conn.executemany(f'INSERT INTO {prefix}_tag" (hash, tag) VALUES ($1, $2)', [(hash_str, t) for t in tags])
+        if before_composing:
+            await conn.execute(f"DELETE FROM {prefix}_meta\" WHERE key = 'composed_tags'")
+    finally:
+        await conn.close()
+
+
+async def test_tags_an_earlier_mcard_stored_decomposed_are_composed_when_the_store_opens(make_config):
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store is one connection's")
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        both, mac = await cards.create("tagged twice"), await cards.create("tagged on a Mac")
+        await cards.tag(both.hash, COMPOSED, "plain")
+    await _tags_written_as_they_are(make_config(), both.hash, [DECOMPOSED], before_composing=True)
+    await _tags_written_as_they_are(make_config(), mac.hash, [DECOMPOSED, "nai\u0308ve"], before_composing=True)
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        assert await cards.tags_of([both.hash, mac.hash]) == {
+            both.hash: [COMPOSED, "plain"], mac.hash: [COMPOSED, "na\u00efve"],
+        }
+        assert await cards.facets(by=["tag"]) == {"tag": [(COMPOSED, 2), ("na\u00efve", 1), ("plain", 1)]}
+        assert {c.hash for c in await cards.find(f"tag:{DECOMPOSED}")} == {both.hash, mac.hash}
+        assert await cards.untag(mac.hash, "na\u00efve") == 1
+        assert not (await cards.verify()).damaged
+    await _tags_written_as_they_are(make_config(), mac.hash, ["re\u0301sume\u0301"], before_composing=False)
+    async with AsyncPersistenceWrapper(make_config()) as cards:  # another tool's, as tags with spaces around
+        assert await cards.tags(mac.hash) == [COMPOSED]
+        [damaged] = (await cards.verify()).damaged
+        assert (damaged.part, damaged.label) == ("tag", "re\u0301sume\u0301") and "composed (NFC)" in damaged.reason
 
 
 async def test_a_read_only_store_shows_labels_and_refuses_to_change_them(make_config):

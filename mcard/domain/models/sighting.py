@@ -35,10 +35,11 @@ def composed(text: str) -> str:
 
 def check_tag(tag: object) -> str:
     """A tag as stored: a string without control characters, surrounding spaces removed,
-    non-empty, at most ``MAX_TAG`` characters."""
+    ``composed`` (so ``café`` is one tag however it was typed), non-empty, at most ``MAX_TAG``
+    characters."""
     if not isinstance(tag, str):
         raise ValidationError(f"a tag is a string, not {type(tag).__name__}")
-    text = tag.strip()
+    text = composed(tag.strip())
     if not text:
         raise ValidationError("a tag must not be empty")
     if len(text) > MAX_TAG:
@@ -53,9 +54,13 @@ def stored_tag_fault(tag: object) -> Optional[str]:
     if isinstance(tag, str) and tag.isascii() and tag.isprintable() and 0 < len(tag) <= MAX_TAG and tag.strip() == tag:
         return None  # the common case, decided without a pass per character in Python
     try:
-        return None if check_tag(tag) == tag else "a tag must not start or end with spaces"
+        stored = check_tag(tag)
     except ValidationError as exc:
         return str(exc)
+    if stored == tag:
+        return None
+    spaced = isinstance(tag, str) and tag.strip() != tag
+    return "a tag must not start or end with spaces" if spaced else "a tag is stored composed (NFC)"
 
 
 def escaped(text: str) -> str:

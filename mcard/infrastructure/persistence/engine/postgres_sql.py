@@ -21,7 +21,7 @@ from operator import attrgetter
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, to_micros
-from mcard.domain.models.sighting import Sighting
+from mcard.domain.models.sighting import Sighting, composed, stored_tag_fault
 
 from mcard.domain.query import Filters, WordQuery
 from mcard.domain.query.text import text_of
@@ -310,7 +310,36 @@ async def initialize(conn: Connection, tables: Tables) -> tuple[int, Optional[in
                 await words.add_unplain_index(conn, tables)
             if not await search.index_exists(conn, tables, tables.names_to_compose):
                 await _index_names_to_compose(conn, tables)
+            if not await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {tables.meta} WHERE key = 'composed_tags')"):
+                await _compose_tags(conn, tables)
         return version, upgraded_from
+
+
+async def _compose_tags(conn: Connection, tables: Tables) -> None:
+    """Store each tag an earlier mcard stored decomposed (``café`` as ``e`` and an accent) as
+    ``check_tag`` stores it, merged with the same tag typed composed, once per store (then
+    ``composed_tags`` in the meta table), inside the caller's transaction: the ``tag:`` filter,
+    ``untag`` and facets then see one tag. A tag no longer valid once composed is left for
+    ``verify`` to name; a role that may not write the tags leaves them to a later open."""
+    try:
+        async with conn.transaction():  # a savepoint: a failure here leaves the tags as they were
+            rows = await conn.fetch(f"SELECT hash, tag FROM {tables.tag} WHERE tag ~ '[^ -~]'")
+            pairs = [(row[0], row[1], composed(row[1])) for row in rows
+                     if composed(row[1]) != row[1] and stored_tag_fault(composed(row[1])) is None]
+            if pairs:
+                hashes, tags, kept = (list(column) for column in zip(*pairs))
+                await conn.execute(
+                    f"INSERT INTO {tables.tag} (hash, tag) SELECT * FROM unnest($1::text[], $2::text[])"
+                    " ON CONFLICT DO NOTHING", hashes, kept,
+                )
+                await conn.execute(
+                    f"DELETE FROM {tables.tag} AS t USING unnest($1::text[], $2::text[]) AS d(hash, tag)"
+                    " WHERE t.hash = d.hash AND t.tag = d.tag", hashes, tags,
+                )
+                logger.info("%s: %d tags stored decomposed are now stored composed (NFC)", tables.tag, len(pairs))
+            await conn.execute(f"INSERT INTO {tables.meta} VALUES ('composed_tags', 1) ON CONFLICT DO NOTHING")
+    except Exception as exc:  # asyncpg errors: not permitted
+        logger.info("the tags of %s are not composed yet: %s", tables.tag, exc)
 
 
 async def _index_names_to_compose(conn: Connection, tables: Tables) -> None:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.content_types import detect_content_type
 from mcard.domain.models.exceptions import NewerStoreError, NoCardStoreError, OlderStoreError, StorageError
-from mcard.domain.models.sighting import composed
+from mcard.domain.models.sighting import composed, stored_tag_fault
 from mcard.domain.query.text import SearchSpec, count_tokens, text_of, tokens
 
 from .integrity import holds_its_hash
@@ -198,7 +198,16 @@ LABELS: Final = (
 )
 
 CURRENT: Final = SEARCH + LABELS + (CARD_DELETED, CARD_CHANGED)
-CREATE: Final = CARD_TABLE + META + CURRENT + (SET_UNICODE,)
+TAGS_COMPOSED: Final = "INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('composed_tags', 1)"
+"""Every tag is stored composed (NFC), as ``check_tag`` stores it: a store made before mcard
+composed tags has its tags composed by its next open for writing (``compose_tags``)."""
+HAS_TAGS_COMPOSED: Final = "SELECT 1 FROM mcard_meta WHERE key = 'composed_tags'"
+TAGS_TO_COMPOSE: Final = "SELECT hash, CAST(tag AS BLOB) FROM tag WHERE tag GLOB '*[^ -~]*'"
+"""The tags that may not be composed (not all ASCII), as bytes: one that is not UTF-8 (another
+tool's) is no tag to compose, and reading it as text would fail."""
+TAG_COMPOSED: Final = "INSERT OR IGNORE INTO tag (hash, tag) VALUES (?, ?)"
+TAG_DECOMPOSED: Final = "DELETE FROM tag WHERE hash = ? AND tag = ?"
+CREATE: Final = CARD_TABLE + META + CURRENT + (SET_UNICODE, TAGS_COMPOSED)
 
 UPGRADE_FROM_2: Final = (
     "ALTER TABLE card RENAME TO card_v2",
@@ -263,7 +272,7 @@ UPGRADE_FROM_4: Final = CARD_INDEXES + (CARD_TEXT_EXTENDED, CARD_TEXT_PURGED, CA
 STATEMENTS: Final = {
     text: text
     for text in CREATE + UPGRADE_FROM_2 + UPGRADE_FROM_3 + SET_ASIDE + SWAP + FINISH_UPGRADE + UPGRADE_FROM_4
-    + REBUILD_INDEXES
+    + REBUILD_INDEXES + (TAGS_COMPOSED,)
 }
 """Every schema statement, looked up as ``STATEMENTS[text]``: a table of constants."""
 
@@ -407,6 +416,14 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
                 "%s: its search indexes were built with another Unicode version; opened read-only they"
                 " cannot be rebuilt, so a search may miss cards whose text uses changed characters", where,
             )
+        if not await db.fetch(HAS_TAGS_COMPOSED) and any(
+            composed(bytes(tag).decode("utf-8", "replace")) != bytes(tag).decode("utf-8", "replace")
+            for _, tag in await db.fetch(TAGS_TO_COMPOSE)
+        ):
+            logger.warning(
+                "%s: an earlier mcard stored some tags decomposed (NFD); opened read-only they are left out"
+                " until the store is opened once for writing, which composes them", where,
+            )
         return
     if version is None:
         tables = await _foreign_tables(db)
@@ -446,7 +463,8 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
     left as it was.
     """
     current = await layout_version(db) == SCHEMA_VERSION and await stored_unicode_version(db) == UNICODE_VERSION
-    if current and not await _stale_triggers(db) and await db.fetch(HAS_NAMES_TO_COMPOSE):
+    current = current and bool(await db.fetch(HAS_NAMES_TO_COMPOSE)) and bool(await db.fetch(HAS_TAGS_COMPOSED))
+    if current and not await _stale_triggers(db):
         return None
     await db.execute("BEGIN IMMEDIATE")
     try:
@@ -484,12 +502,35 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
             await db.execute(DROP_OWN_TRIGGERS[name])
             await db.execute(OWN_TRIGGERS[name])
         await db.execute(STATEMENTS[NAMES_TO_COMPOSE])
+        if not await db.fetch(HAS_TAGS_COMPOSED):
+            await compose_tags(db, where)
         await db.execute("COMMIT")
         return upgraded_from
     except BaseException:
         if db.connection.in_transaction:
             await db.execute("ROLLBACK")
         raise
+
+
+async def compose_tags(db: SQLiteWorker, where: str) -> None:
+    """Store each tag an earlier mcard stored decomposed (``café`` as ``e`` and an accent) as
+    ``check_tag`` stores it, merged with the same tag typed composed, in the caller's
+    transaction: the ``tag:`` filter, ``untag`` and facets then see one tag. A tag no longer
+    valid once composed (over ``MAX_TAG`` characters) is left for ``verify`` to name."""
+    merged = 0
+    for hash_str, stored in await db.fetch(TAGS_TO_COMPOSE):
+        try:
+            tag = bytes(stored).decode("utf-8")
+        except (TypeError, UnicodeDecodeError):
+            continue
+        if composed(tag) == tag or stored_tag_fault(composed(tag)) is not None:
+            continue
+        await db.execute(TAG_COMPOSED, (hash_str, composed(tag)))
+        await db.execute(TAG_DECOMPOSED, (hash_str, tag))
+        merged += 1
+    if merged:
+        logger.info("%s: %d tags stored decomposed are now stored composed (NFC)", where, merged)
+    await db.execute(TAGS_COMPOSED)
 
 
 async def _finish_from_3(db: SQLiteWorker) -> tuple[str, ...]:
