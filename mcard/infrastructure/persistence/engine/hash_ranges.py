@@ -67,8 +67,8 @@ def check_ranges(prefixes: object, depth: object = None) -> list[str]:
 
 _HEX_DIGITS: Final = "0123456789abcdef"
 _NOT_HEX: Final = b"0123456789abcdef\n"
-SEEN_OFFSET: Final = 2**62
-"""Added to a sighting's ``seen_at`` before it weighs its key: every time a sighting can hold
+SEEN_OFFSET: Final = 4_611_686_018_427_387_904
+"""2**62, added to a sighting's ``seen_at`` before it weighs its key: every time a sighting can hold
 (years 1 to 9999) then counts, the epoch's zero too."""
 DIGITS: Final = 30
 """Hex digits a line stands for: two 60-bit halves, as PostgreSQL sums them in ``bigint``."""
