@@ -263,6 +263,16 @@ def test_a_mistyped_command_or_option_names_the_closest_one_and_the_help_that_li
     assert not (tmp_path / "cards.db").exists()
 
 
+
+def test_an_option_after_the_dashes_that_end_options_is_said_to_go_before_them(tmp_path):
+    """``find -- -draft --limit 1``: ``--limit`` is a known option, read as part of the query;
+    "did you mean --limit?" would suggest what was typed."""
+    db = tmp_path / "cards.db"
+    result = subprocess.run([MCARD, "--db", str(db), "find", "--", "-draft", "--limit", "1"], capture_output=True,
+                            timeout=60, cwd=tmp_path)
+    assert_one_line_failure(result, 2, "unrecognized arguments: --limit 1; after -- everything is the query's: --limit goes before --")
+    assert "did you mean" not in result.stderr.decode()
+
 def test_every_command_has_a_failure_case(tmp_path):
     covered = {make_args(tmp_path)[0] for name, make_args, _, _ in CASES if not name.startswith(("no-", "unknown-c"))}
     assert covered == set(COMMANDS)

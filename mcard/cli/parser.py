@@ -97,7 +97,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
             hint = f"; if {' '.join(dashed)} is part of the query, the query goes after --: mcard {args.command} -- {words}"
         command = _commands(parser).choices[args.command]  # its help lists its options
         if not hint and (typed := [arg for arg in extra if arg[:2] == "--"]):
-            hint = did_you_mean(typed[0].split("=", 1)[0], _options(command))
+            name = typed[0].split("=", 1)[0]
+            if name in _options(command):  # read after a "--" that made the rest the query's
+                hint = f"; after -- everything is the query's: {name} goes before --"
+            else:
+                hint = did_you_mean(name, _options(command))
         command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args.lab_args = extra
     _refuse_unused(parser, args)
