@@ -319,6 +319,65 @@ def test_pages_come_from_the_database(store):
     assert [row["hash"] for row in explorer.rows] == seen[30:]
 
 
+def test_a_page_number_typed_goes_to_that_page_and_one_out_of_range_is_said(store):
+    """Over thousands of pages First, Previous, Next and Last were the only ways to move: the
+    pager's box takes a page number (counted from 1, as "page N of M" shows it) on Enter."""
+    cards, _ = store
+    explorer = cards.explorer("walks", page_size=10)
+    assert explorer.pages == 4
+    everything = [row["hash"] for page in range(4) for row in (explorer.go(page) or explorer.rows)]
+    explorer.go(0)
+    explorer._on_message(explorer, {"action": "go_to", "page": " 3 "}, [])
+    assert explorer.page == 2 and explorer.status == "21–30 of 40 cards, best first"
+    assert [row["hash"] for row in explorer.rows] == everything[20:30]
+    explorer.go_to("1,000")
+    assert explorer.page == 3 and explorer.status_kind == "info"
+    assert explorer.status == "no page 1,000 (page 1 to 4): 31–40 of 40 cards, best first"
+    explorer.go_to("9" * 5000)  # no int() of it: Python refuses that many digits
+    assert explorer.page == 3 and explorer.status.startswith("no page 1,000,000,000,000,000,000 ")
+    explorer.go_to(0)
+    assert explorer.page == 0 and explorer.status == "no page 0 (page 1 to 4): 1–10 of 40 cards, best first"
+    explorer.go_to("-2")
+    assert explorer.page == 0 and explorer.status.startswith("no page -2 ")
+    explorer.go_to(2)
+    rows = explorer.rows
+    for typed in ["", "two", "2.5", "1e3", "٣", True]:  # refused: the grid stays on its page
+        explorer._on_message(explorer, {"action": "go_to", "page": typed}, [])
+        assert explorer.status_kind == "error" and explorer.page == 1 and explorer.rows == rows, typed
+        assert explorer.status.startswith("not a page number: ") and explorer.status.endswith("from 1 to 4, then Enter")
+    explorer.go_to("4")
+    assert explorer.status == "31–40 of 40 cards, best first" and explorer.status_kind == "info"
+    explorer.run("no such word anywhere")
+    assert explorer.pages == 1
+    explorer.go_to("5")
+    assert explorer.page == 0 and explorer.status_kind == "info" and explorer.status.startswith("no page 5 (page 1 to 1)")
+
+
+def test_a_page_size_chosen_keeps_the_first_card_shown_in_view(store):
+    """The pager's choice of how many cards a page shows goes on from the page that holds the
+    first card shown, and a size out of range is said in the status line, not raised."""
+    cards, _ = store
+    explorer = cards.explorer("walks", page_size=10)
+    explorer.go(3)
+    first = explorer.rows[0]["hash"]  # the 31st card
+    explorer._on_message(explorer, {"action": "page_size", "size": 25}, [])
+    assert explorer.page_size == 25 and explorer.page == 1 and explorer.pages == 2
+    assert explorer.status == "26–40 of 40 cards, best first" and first in [row["hash"] for row in explorer.rows]
+    explorer.set_page_size(200)
+    assert explorer.page == 0 and len(explorer.rows) == 40 and explorer.pages == 1
+    explorer.set_page_size(10)
+    rows = explorer.rows
+    for size in [0, 201, "50", None, 2.5]:
+        explorer._on_message(explorer, {"action": "page_size", "size": size}, [])
+        assert explorer.status_kind == "error" and "page_size must be a whole number from 1 to 200" in explorer.status
+        assert explorer.page_size == 10 and explorer.page == 0 and explorer.rows == rows
+    explorer.sort("oldest")
+    explorer.go(2)
+    first = explorer.rows[0]["hash"]
+    explorer.set_page_size(50)  # the order shown is kept
+    assert explorer.order == "oldest" and explorer.rows[20]["hash"] == first
+
+
 def test_column_headers_sort_in_the_database(store):
     cards, made = store
     explorer = cards.explorer(page_size=10)

@@ -69,12 +69,12 @@ def start_lab(tmp_path: Path, db: Path, theme: str) -> Lab:
 
 
 @contextmanager
-def explorer_in_lab(chromium: Path, tmp_path: Path, db: Path, timeout_ms: int) -> Iterator[tuple[Any, Any]]:
-    """(page, explorer) of a notebook opened in a lab over ``db``, light theme; everything
+def explorer_in_lab(chromium: Path, tmp_path: Path, db: Path, timeout_ms: int, theme: str = "light") -> Iterator[tuple[Any, Any]]:
+    """(page, explorer) of a notebook opened in a lab over ``db``, in ``theme``; everything
     started is stopped after."""
     from playwright.sync_api import sync_playwright
 
-    server = start_lab(tmp_path, db, "light")
+    server = start_lab(tmp_path, db, theme)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
@@ -225,15 +225,19 @@ def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
     expect(rows.nth(2).locator("input[type=checkbox]")).not_to_be_checked()
     stops = root.locator(".mcx-grid-wrap").evaluate("grid => [...grid.querySelectorAll('*')].filter((node) => node.tabIndex >= 0).map((node) => node.dataset.focus)")
     assert stops == [f"sort:{index}" for index in (1, 2, 3, 4)] + [rows.nth(2).get_attribute("data-focus")], stops
-    page.keyboard.press("Tab")  # from the grid, one Tab to the pager
+    page.keyboard.press("Tab")  # from the grid, one Tab to the pager: its page number (First and Previous are off)
+    pages = root.get_by_role("textbox", name="Page number")
+    expect(pages).to_be_focused()
+    page.keyboard.press("Tab")
     expect(root.get_by_role("button", name="Next ›")).to_be_focused()
-    root.get_by_role("button", name="Next ›").focus()
     page.keyboard.press("Enter")
-    expect(root.locator(".mcx-page")).to_contain_text("page 2 of")
+    expect(pages).to_have_value("2")
     expect(root.get_by_role("button", name="Next ›")).to_be_focused()
     page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(root.get_by_role("button", name="‹ Previous")).to_be_focused()
     page.keyboard.press("Enter")
-    expect(root.locator(".mcx-page")).to_contain_text("page 1 of")
+    expect(pages).to_have_value("1")
     expect(root.get_by_role("button", name="Next ›")).to_be_focused()  # Previous is disabled now
 
     bars = root.locator(".mcx-histogram .mcx-bar-v:not([disabled])")
@@ -347,11 +351,12 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(total).to_have_text(f"{typed_total} cards")
                 root.get_by_role("button", name="Next ›").click()
                 expect(status).to_have_text(f"11–20 of {typed_total} cards, best first")
-                expect(root.locator(".mcx-page")).to_contain_text("page 2 of")
+                expect(root.get_by_role("textbox", name="Page number")).to_have_value("2")
                 shot(root, "04-facet-and-page")
                 last_page = -(-typed_total // 10)
                 root.get_by_role("button", name="Last »").click()
-                expect(root.locator(".mcx-page")).to_have_text(f"page {last_page} of {last_page}")
+                expect(root.get_by_role("textbox", name="Page number")).to_have_value(str(last_page))
+                expect(root.locator("span.mcx-page")).to_have_text(f"of {last_page}")
                 expect(root.get_by_role("button", name="Next ›")).to_be_disabled()
                 root.get_by_role("button", name="« First").click()
                 expect(status).to_have_text(f"1–10 of {typed_total} cards, best first")
@@ -601,6 +606,87 @@ def test_a_tag_typed_in_the_pane_before_another_rows_click_is_answered_tags_no_c
         expect(root.locator(".mcx-status")).to_have_text(re.compile(rf"^not done: that was in the pane of card {shown[:12]}…"))
         root.screenshot(path=shots / "stale-pane-tag.png")
     assert tags_and_presence(db, clicked)[0] == [] and tags_and_presence(db, shown)[0] == []
+
+
+def focus_ring(locator) -> str:  # type: ignore[no-untyped-def]
+    return locator.evaluate("node => { const s = getComputedStyle(node); return `${s.outlineStyle} ${s.outlineWidth}`; }")
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_a_page_typed_and_a_page_size_chosen_with_the_keyboard(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
+    """2,000 pages of 10: a page number typed in the pager goes there on Enter (one out of range
+    shows the last and says so, text is refused), and the page size chosen keeps the first card
+    shown in view; both by the keyboard alone, named, with a focus ring, and within a 700 px
+    wide explorer."""
+    from playwright.sync_api import expect
+
+    db = tmp_path / "cards.db"
+    asyncio.run(fill_store(db, 20_000))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000, theme) as (page, root):
+        status, rows = root.locator(".mcx-status"), root.locator(".mcx-row")
+        box = root.get_by_role("textbox", name="Page number")
+        size = root.get_by_role("combobox", name="Cards per page")
+        expect(box).to_have_value("1")
+        expect(root.locator(".mcx-pager")).to_contain_text("of 2,000")
+        expect(box).to_have_attribute("title", "Page 1 of 2,000: type a page number, then Enter")  # read after its name
+        expect(size).to_have_value("10")
+
+        rows.first.focus()
+        page.keyboard.press("Tab")  # First and Previous are off on the first page
+        expect(box).to_be_focused()
+        assert focus_ring(box) == "solid 2px"
+        page.keyboard.press("Backspace")
+        page.keyboard.type("800")
+        page.keyboard.press("Enter")
+        expect(status).to_have_text("7,991–8,000 of 20,000 cards, newest first")
+        expect(box).to_have_value("800")
+        expect(box).to_be_focused()
+        first = rows.first.get_attribute("data-hash")
+        root.locator(".mcx-pager").screenshot(path=shots / f"{theme}-pager-page-800.png")
+
+        page.keyboard.press("Control+a")
+        page.keyboard.type("99999")
+        page.keyboard.press("Enter")
+        expect(status).to_have_text("no page 99,999 (page 1 to 2,000): 19,991–20,000 of 20,000 cards, newest first")
+        expect(box).to_have_value("2000")
+        page.keyboard.press("Control+a")
+        page.keyboard.type("eight")
+        page.keyboard.press("Enter")
+        expect(status).to_have_text("not a page number: 'eight'; type one from 1 to 2,000, then Enter")
+        expect(status).to_have_attribute("role", "alert")
+        expect(box).to_have_value("2000")  # the page still shown
+        page.keyboard.press("Control+a")
+        page.keyboard.type("12")
+        page.keyboard.press("Escape")  # not gone to: the box says the page shown again
+        expect(box).to_have_value("2000")
+        page.keyboard.press("Control+a")
+        page.keyboard.type("800")
+        page.keyboard.press("Enter")
+        expect(rows.first).to_have_attribute("data-hash", first)
+
+        page.keyboard.press("Tab")
+        expect(root.get_by_role("button", name="Next ›")).to_be_focused()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(size).to_be_focused()
+        assert focus_ring(size) == "solid 2px"
+        page.keyboard.press("ArrowDown")  # 25 a page: from the page holding card 7,991
+        expect(status).to_have_text("7,976–8,000 of 20,000 cards, newest first")
+        expect(box).to_have_value("320")
+        expect(root.locator(".mcx-pager")).to_contain_text("of 800")
+        expect(size).to_be_focused()
+        expect(root.locator(f'.mcx-row[data-hash="{first}"]')).to_have_count(1)
+        root.locator(".mcx-pager").screenshot(path=shots / f"{theme}-pager-25-a-page.png")
+
+        page.set_viewport_size({"width": 700, "height": 1000})
+        edge = root.evaluate("node => node.getBoundingClientRect().right")
+        for control in [box, size, root.get_by_role("button", name="Last »"), root.get_by_role("button", name="« First")]:
+            expect(control).to_be_visible()
+            assert control.evaluate("node => node.getBoundingClientRect().right") <= edge
+        assert root.locator(".mcx-pager").evaluate("node => node.scrollWidth <= node.clientWidth")
+        box.focus()
+        page.keyboard.press("Tab")
+        root.locator(".mcx-main").screenshot(path=shots / f"{theme}-pager-narrow.png")
 
 
 def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, shots: Path) -> None:

@@ -119,7 +119,36 @@ function render({ model, el }) {
   const facets = h("aside", { class: "mcx-facets", "aria-label": "Facets" });
   const grid = h("div", { class: "mcx-grid-wrap" });
   const stale = h("p", { class: "mcx-stale-note", role: "note" });
-  const pager = h("div", { class: "mcx-pager" });
+  // The pager: First and Previous, "page [N] of M" where a page number typed goes there on
+  // Enter (Escape, or leaving the box, puts back the page shown), Next and Last, and how many
+  // cards a page shows. The box and the choice are drawn once: a redraw keeps what is typed.
+  const pageBox = h("input", {
+    class: "mcx-page-box", type: "text", inputmode: "numeric", autocomplete: "off", spellcheck: "false",
+    "aria-label": "Page number", "data-focus": "page-box",
+  });
+  const pageCount = h("span", { class: "mcx-page" });
+  const pageSize = h("select", { class: "mcx-page-size", "aria-label": "Cards per page", title: "Cards per page", "data-focus": "page-size" });
+  const beforePage = h("span", { class: "mcx-pager-group" });
+  const afterPage = h("span", { class: "mcx-pager-group" });
+  const pager = h("div", { class: "mcx-pager", role: "navigation", "aria-label": "Pages" },
+    beforePage, h("label", { class: "mcx-pager-group mcx-page" }, "page", pageBox, pageCount), afterPage, pageSize);
+  let pageTyping = false;
+  const shownPage = () => String(model.get("page") + 1);
+  pageBox.addEventListener("input", () => { pageTyping = true; });
+  pageBox.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      pageTyping = false;
+      localStatus = null;
+      send({ action: "go_to", page: pageBox.value });
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      pageTyping = false;
+      pageBox.value = shownPage();
+    }
+  });
+  pageBox.addEventListener("blur", () => { pageTyping = false; pageBox.value = shownPage(); });
+  pageSize.addEventListener("change", () => { localStatus = null; send({ action: "page_size", size: Number(pageSize.value) }); });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
   root.append(
     h("div", { class: "mcx-bar" }, query, total, refresh, marks),
@@ -295,19 +324,25 @@ function render({ model, el }) {
     redrawKeepingFocus(pager, fillPager, () => pager.querySelector("button:not([disabled])"));
   }
 
+  const PAGE_SIZES = [10, 25, 50, 100, 200];
+
   function fillPager() {
     const size = model.get("page_size");
     const page = model.get("page");
     const pages = Math.max(1, Math.ceil(model.get("total") / size));
     const button = (key, to, label, off) =>
       h("button", { type: "button", class: "mcx-button", "data-focus": key, onclick: () => send({ action: "page", page: to }), ...(off ? { disabled: "" } : {}) }, label);
-    pager.replaceChildren(
-      button("first", 0, "« First", page <= 0),
-      button("previous", page - 1, "‹ Previous", page <= 0),
-      h("span", { class: "mcx-page", text: `page ${(page + 1).toLocaleString("en-US")} of ${pages.toLocaleString("en-US")}` }),
-      button("next", page + 1, "Next ›", page + 1 >= pages),
-      button("last", pages - 1, "Last »", page + 1 >= pages),
-    );
+    beforePage.replaceChildren(button("first", 0, "« First", page <= 0), button("previous", page - 1, "‹ Previous", page <= 0));
+    afterPage.replaceChildren(button("next", page + 1, "Next ›", page + 1 >= pages), button("last", pages - 1, "Last »", page + 1 >= pages));
+    if (!pageTyping) pageBox.value = shownPage();
+    pageBox.style.width = `calc(${Math.max(2, String(pages).length)}ch + 14px)`;
+    pageCount.textContent = `of ${pages.toLocaleString("en-US")}`;
+    pageBox.title = `Page ${(page + 1).toLocaleString("en-US")} of ${pages.toLocaleString("en-US")}: type a page number, then Enter`;
+    const sizes = [...new Set([...PAGE_SIZES, size])].sort((a, b) => a - b);
+    if ([...pageSize.options].map((option) => option.value).join() !== sizes.join()) {
+      pageSize.replaceChildren(...sizes.map((n) => h("option", { value: String(n) }, `${n} a page`)));
+    }
+    pageSize.value = String(size);
   }
 
   const TITLES = { content_type: "Type", tag: "Tags", time: "Time", size: "Size" };
@@ -474,6 +509,7 @@ function render({ model, el }) {
   model.on("change:answered", () => {
     clearTimeout(unanswered);
     if (localStatus === NO_ANSWER) { localStatus = null; drawStatus(); }
+    if (!pageTyping) pageBox.value = shownPage();  // a page number typed past the last: the page shown
   });
   model.on("change:query", () => { if (!typing) query.value = model.get("query"); });
   model.on("change:rows", drawGrid);
@@ -486,6 +522,7 @@ function render({ model, el }) {
   model.on("change:selected", drawGrid);
   model.on("change:total", drawPager);
   model.on("change:page", drawPager);
+  model.on("change:page_size", drawPager);
   model.on("change:facets", drawFacets);
   model.on("change:detail", drawDetail);
   model.on("change:status", () => { localStatus = null; drawStatus(); });

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Optional
@@ -108,7 +109,9 @@ class Explorer(anywidget.AnyWidget):
     after:2026-01-01 words "a phrase" -not``); a hash prefix of 8+ hex digits opens that card.
     Facets count the matching cards by type, tag, time and size; clicking one narrows the
     query. The grid is paged and sorted by the database: newest first, or best first for word
-    queries, until a column header (time, type, size, name) or ``sort(order)`` orders it.
+    queries, until a column header (time, type, size, name) or ``sort(order)`` orders it; the
+    pager goes to a page number typed (``go_to``) and shows 10 to 200 cards a page
+    (``set_page_size``).
     ``selection`` gives the checked cards (or the open one) back as a :class:`CardList`.
     """
 
@@ -228,6 +231,8 @@ class Explorer(anywidget.AnyWidget):
         handlers: dict[str, Callable[[], None]] = {
             "run": lambda: self.run(str(content.get("query", self.query))),
             "page": lambda: self.go(int(content.get("page", 0))),
+            "go_to": lambda: self.go_to(str(content.get("page", ""))),
+            "page_size": lambda: self.set_page_size(content.get("size")),
             "sort": lambda: self.sort(str(content.get("order", ""))),
             "facet": lambda: self.add_filter(str(content.get("field")), content.get("value")),
             "select": lambda: self.select(str(content.get("hash", ""))),
@@ -398,6 +403,34 @@ class Explorer(anywidget.AnyWidget):
             raise ValidationError(f"a page is a whole number, got {page!r}")
         last = max(0, (self.total - 1) // self.page_size)
         self._reload(page=min(max(0, page), last))
+
+    @property
+    def pages(self) -> int:
+        """How many pages the results shown fill (1 when there are none): the pager's "of M"."""
+        return max(1, -(-self.total // self.page_size))
+
+    @_action
+    def go_to(self, number: object) -> None:
+        """Show page ``number`` counted from 1, as typed in the pager ("800", "1,200"): a number
+        past the last page shows the last (before the first, the first) and the status line
+        says so; text that is no whole number is refused there, the grid left as it is."""
+        text = str(number).strip().replace(",", "")
+        if isinstance(number, bool) or not re.fullmatch(r"[+-]?[0-9]+", text):
+            raise ValidationError(f"not a page number: {str(number)[:40]!r}; type one from 1 to {self.pages:,}, then Enter")
+        digits = text.lstrip("+-")
+        wanted = int(text) if len(digits) <= 18 else (-1 if text.startswith("-") else 10**18)
+        pages = self.pages
+        self.go(min(max(1, wanted), pages) - 1)
+        if not 1 <= wanted <= pages and self.status_kind != "error":
+            self.say(f"no page {wanted:,} (page 1 to {pages:,}): {self.status}")
+
+    @_action
+    def set_page_size(self, size: object) -> None:
+        """Show pages of ``size`` cards (1 to 200; the pager offers 10 to 200), from the one
+        holding the first card shown: setting ``page_size`` does the same, raising instead
+        of saying a size out of range."""
+        new = checked_page_size(size)
+        self._reload(page_size=new, page=self.page * self.page_size // new)
 
     def _reload(self, **grid: Any) -> None:
         """Show the results shown with other ``grid`` traits (page, order); on failure the
