@@ -381,6 +381,8 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(preview.locator("img")).to_be_visible()
                 assert preview.locator("img").evaluate("img => img.naturalWidth") == 480
                 expect(root.locator(".mcx-detail .mcx-title")).to_have_text("hills.png")
+                loose = "pane => [...pane.childNodes].filter((node) => node.nodeType === Node.TEXT_NODE).map((node) => node.textContent)"
+                assert root.locator(".mcx-detail").evaluate(loose) == []  # no "null" under its sightings
                 shot(root, "06-image-preview")
 
                 broken = _apart(_store(db, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"garbage" * 50, "broken.png"))

@@ -488,7 +488,7 @@ function render({ model, el }) {
         h("div", { class: "mcx-fullhash" }, h("code", { text: card.hash }), copyButton(card.hash, say))),
       actions,
       h("h4", { text: "Tags" }), tags,
-      h("h4", { text: `Names and sightings (${card.sightings_total})` }), seen, olderLeftOut,
+      h("h4", { text: `Names and sightings (${card.sightings_total})` }), seen, ...(olderLeftOut ? [olderLeftOut] : []),
       h("h4", { text: "Preview" }), drawPreview(card.preview),
     );
     if (card.hash !== shownHash) detail.scrollIntoView({ block: "nearest" });  // below the grid when narrow
