@@ -9,7 +9,8 @@ extra and the ``dev`` dependency group. They reinstall only when pyproject.toml 
 runs a copy of ``notebooks/`` in ``.lab/tutorials`` (``mcard lab``'s copy: a tutorial the user
 has not edited follows ``notebooks/``), so running and saving them leaves the checkout as it was.
 
-Extra arguments after ``test`` go to pytest (``python3 dev.py test -k contract``).
+Extra arguments after ``test`` go to pytest (``python3 dev.py test -k contract``); the tests
+run on a worker per CPU (pytest-xdist) unless they say ``-n 0`` or another number.
 """
 
 from __future__ import annotations
@@ -137,11 +138,23 @@ def lab(args: list[str]) -> int:
     os.execv(mcard, [mcard, "lab", "--demo", "--db", db, "--tutorials", str(LAB_TUTORIALS), *args])  # signals reach mcard lab
 
 
+PARALLEL: list[str] = ["--numprocesses", "auto", "--dist", "loadfile"]
+"""How ``test`` runs pytest unless told otherwise (``-n``, ``-p no:xdist``): a worker per CPU,
+each test file on one worker, so a module's fixtures (a built wheel, a lab) are made once. Many
+tests wait on processes (kernels, JupyterLab, Chromium, mcard commands) rather than compute."""
+
+
+def pytest_args(args: list[str]) -> list[str]:
+    """``args`` with ``PARALLEL`` first unless they choose the workers themselves."""
+    chosen = any(arg.startswith(("-n", "--numprocesses")) or arg == "no:xdist" for arg in args)
+    return args if chosen else [*PARALLEL, *args]
+
+
 def test(args: list[str]) -> int:
     ensure_venv("test")
     ensure_chromium()
     ensure_postgres()
-    return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT).returncode
+    return subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args(args)], cwd=ROOT).returncode
 
 
 def main() -> int:
