@@ -50,6 +50,13 @@ def test_regex_search_and_a_bad_pattern(db):
     assert b"not allowed with" in both.stderr
 
 
+
+def test_a_regex_python_warns_of_says_nothing_but_its_matches(db):
+    """``[[`` is a set holding ``[`` today: Python's FutureWarning about it, two lines with a
+    source path on stderr, is no fault of the pattern."""
+    found = mcard("search", "--regex", "[[S]TRASSE", "--json", db=db)
+    assert contents(found) == ["STRASSE 5"] and found.stderr == b""
+
 def test_find_combines_fields_and_words_and_reports_the_total(db):
     result = mcard("find", "type:text/plain fox", "--limit", "1", "--json", db=db)
     assert len(as_json(result)) == 1

@@ -10,7 +10,6 @@ import pytest
 
 import mcard.notebook
 from mcard import MCard, ValidationError
-from mcard.importing import import_records
 
 TOKYO = timezone(timedelta(hours=9))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from array import array
 from bisect import bisect_right
 from collections import deque
@@ -307,7 +308,9 @@ def compile_regex(pattern: object, flags: int = 0) -> re.Pattern[str]:
     if len(pattern) > MAX_QUERY:
         raise ValidationError(f"a pattern is at most {MAX_QUERY:,} characters")
     try:
-        return re.compile(pattern, flags)
+        with warnings.catch_warnings():  # "Possible nested set" (``[[``): re's future, not the pattern's fault
+            warnings.simplefilter("ignore", FutureWarning)
+            return re.compile(pattern, flags)
     except re.error as exc:  # re's own frames would follow the message: it says everything
         where = "" if exc.pos is None else f" at position {exc.pos}"
         raise ValidationError(f"not a regular expression: {exc.msg}{where}") from None
