@@ -138,10 +138,10 @@ def lab(args: list[str]) -> int:
     os.execv(mcard, [mcard, "lab", "--demo", "--db", db, "--tutorials", str(LAB_TUTORIALS), *args])  # signals reach mcard lab
 
 
-PARALLEL: list[str] = ["--numprocesses", "auto", "--dist", "loadfile"]
+PARALLEL: list[str] = ["--numprocesses", "auto"]
 """How ``test`` runs pytest unless told otherwise (``-n``, ``-p no:xdist``): a worker per CPU,
-each test file on one worker, so a module's fixtures (a built wheel, a lab) are made once. Many
-tests wait on processes (kernels, JupyterLab, Chromium, mcard commands) rather than compute."""
+the tests shared out between them. Many tests wait on processes (kernels,
+JupyterLab, Chromium, mcard commands) rather than compute."""
 
 
 def pytest_args(args: list[str]) -> list[str]:
