@@ -813,6 +813,27 @@ def test_a_closed_store_says_what_to_run(store):
     assert explorer.status_kind == "info" and explorer.total == 15
 
 
+def test_a_page_or_page_size_set_from_code_on_a_closed_store_keeps_the_pager_true(store):
+    """Setting ``page_size`` (or ``page``) from code when the read fails left the trait at the
+    new value while the grid still showed the old page: the pager said "of 1" over a page of
+    10 of 40. The traits go back, as ``set_page_size`` and ``go`` put them back."""
+    cards, _ = store
+    explorer = cards.explorer("walks", page_size=10)
+    explorer.page = 1
+    rows = explorer.rows
+    cards.close()
+    explorer.page_size = 50
+    assert explorer.status_kind == "closed"
+    assert explorer.page_size == 10 and explorer.page == 1 and explorer.pages == 4 and explorer.rows == rows
+    explorer.page = 3
+    assert explorer.status_kind == "closed" and explorer.page == 1 and explorer.rows == rows
+    cards.initialize()
+    explorer.page_size = 20  # from the page holding card 11
+    assert explorer.status_kind == "info" and explorer.page_size == 20 and explorer.page == 0 and explorer.pages == 2
+    assert explorer.status == "1–20 of 40 cards, best first"
+    explorer.page = 1
+    assert explorer.page == 1 and explorer.status == "21–40 of 40 cards, best first"
+
 def test_the_browser_side_ships_with_the_package():
     folder = ROOT / "mcard" / "notebook" / "explorer"
     assert "export default" in (folder / "explorer.js").read_text()

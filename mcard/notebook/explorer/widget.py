@@ -209,13 +209,18 @@ class Explorer(anywidget.AnyWidget):
             self.run(change["new"])
 
     def _page_set(self, change: dict[str, Any]) -> None:
+        """The page set from code, as ``go`` shows it: back to the old one while it is read, so
+        a read that fails leaves the page of the rows still shown."""
         if not self._quiet:
+            self._set_quietly(page=change["old"])
             self.go(change["new"])
 
     def _page_size_set(self, change: dict[str, Any]) -> None:
-        """Pages of the new size, from the one holding the first card shown."""
+        """Pages of the size set from code, as ``set_page_size`` shows them: a read that fails
+        leaves the size of the rows still shown, and the pager's "of M" true."""
         if not self._quiet:
-            self.go(self.page * change["old"] // change["new"])
+            self._set_quietly(page_size=change["old"])
+            self.set_page_size(change["new"])
 
     def _count_marks(self, _change: dict[str, Any]) -> None:
         """Say how many cards are checked and how many of them the grid does not show: code
