@@ -538,6 +538,25 @@ def test_the_pane_says_how_many_older_sightings_its_list_leaves_out(store):
     assert detail["sightings_left_out"] == "the 20 latest shown; 20 older left out (cards.sightings(hash) lists every one)"
 
 
+def test_the_pane_says_how_many_tags_its_list_leaves_out_and_any_can_be_removed(store):
+    """A card with 300 tags listed every one with its × and pushed the preview far down: the
+    pane lists the first 20 and says how many more there are; all of them stay in ``detail``
+    (its "show all" toggle lists them), and removing one past the 20th counts again."""
+    cards, made = store
+    card = made["csv"]
+    wanted = sorted(f"t{n:03}" for n in range(300))
+    cards.tag(card.hash, *wanted)
+    explorer = cards.explorer()
+    open_card(explorer, card)
+    assert rows.TAGS_SHOWN == 20
+    assert explorer.detail["tags"] == wanted and explorer.detail["tags_left_out"] == 280
+    explorer._on_message(explorer, {"action": "untag", "tag": "t299", "hash": card.hash}, [])
+    assert explorer.status == "untagged t299" and "t299" not in stored_tags(cards, card.hash)
+    assert explorer.detail["tags"] == wanted[:-1] and explorer.detail["tags_left_out"] == 279
+    cards.untag(card.hash, *wanted[20:])
+    explorer.refresh()
+    assert explorer.detail["tags"] == wanted[:20] and explorer.detail["tags_left_out"] == 0
+
 def test_tags_are_edited_in_the_detail_pane(store):
     cards, made = store
     card = made["csv"]

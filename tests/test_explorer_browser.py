@@ -714,3 +714,62 @@ def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, s
     report = {"cards": count, "queries": LATENCY_QUERIES, "ms": [round(t, 1) for t in times], "median_ms": round(statistics.median(times), 1)}
     (shots / "latency.json").write_text(json.dumps(report, indent=1))
     print(f"explorer latency, Enter to grid, {count:,} cards: median {report['median_ms']} ms over {len(times)} queries {report['ms']}")
+
+
+async def _many_tags(db: Path, count: int) -> MCard:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        card = await store.create("a card tagged in many ways\n" * 5, name="tagged.txt", source="test")
+        await store.tag(card.hash, *(f"topic-{n:03}" for n in range(count)))
+        return card
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_a_card_with_300_tags_lists_20_and_every_one_can_be_reached_and_removed(
+    chromium: Path, tmp_path: Path, shots: Path, theme: str
+) -> None:
+    """300 tags, each with its ×, filled the pane and pushed the preview far down: it lists the
+    first 20 and "show all 300 tags (280 more)", a toggle that lists them all in a box of its
+    own height and back; by the keyboard alone, named, with a focus ring."""
+    from playwright.sync_api import expect
+
+    db = tmp_path / "cards.db"
+    asyncio.run(fill(str(db)))
+    card = asyncio.run(_many_tags(db, 300))
+    with explorer_in_lab(chromium, tmp_path, db, 30_000, theme) as (page, root):
+        root.locator(f'.mcx-row[data-hash="{card.hash}"]').click()
+        pane = root.locator(".mcx-detail")
+        chips, preview = pane.locator(".mcx-tags .mcx-tag"), pane.locator(".mcx-preview")
+        expect(pane.locator(".mcx-fullhash code")).to_have_text(card.hash)
+        expect(chips).to_have_count(20)
+        toggle = pane.get_by_role("button", name="show all 300 tags (280 more)")
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        gap = lambda: preview.evaluate("n => n.getBoundingClientRect().top") - pane.locator(".mcx-tags").evaluate(  # noqa: E731
+            "n => n.getBoundingClientRect().top")
+        assert gap() < 250  # 300 tags put it 867 px below them in a 1280 px window
+        pane.screenshot(path=shots / f"{theme}-tags-first-20.png")
+
+        pane.get_by_role("textbox", name="Add a tag").focus()
+        page.keyboard.press("Shift+Tab")
+        expect(toggle).to_be_focused()
+        assert focus_ring(toggle) == "solid 2px"
+        page.keyboard.press("Enter")
+        toggle = pane.get_by_role("button", name="show the first 20 only")
+        expect(toggle).to_be_focused()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        expect(chips).to_have_count(300)
+        assert gap() < 300  # the whole list scrolls in its box
+        late = pane.get_by_role("button", name="Remove tag topic-250")
+        late.focus()
+        assert focus_ring(late) == "solid 2px"
+        pane.screenshot(path=shots / f"{theme}-tags-all.png")
+        page.keyboard.press("Enter")
+        expect(chips).to_have_count(299)  # still all listed, and the keyboard on the × now in its place
+        expect(pane.get_by_role("button", name="Remove tag topic-251")).to_be_focused()
+        assert "topic-250" not in tags_and_presence(db, card.hash)[0]
+        expect(pane.locator(".mcx-tags-toggle")).to_have_text("show the first 20 only")
+
+        pane.locator(".mcx-tags-toggle").focus()
+        page.keyboard.press(" ")
+        expect(chips).to_have_count(20)
+        expect(pane.get_by_role("button", name="show all 299 tags (279 more)")).to_be_focused()
+    assert len(tags_and_presence(db, card.hash)[0]) == 299

@@ -433,11 +433,14 @@ function render({ model, el }) {
   }
 
   let shownHash = "";
+  let allTagsOf = "";  // the card whose pane lists every tag, not only the first ones
 
   // Where the keyboard goes when the pane's control it was on is gone: Remove… asks, and
-  // Cancel (not the removal) takes it; once answered, back to Remove…; the last tag's × hands
-  // it to the tag box.
-  const DETAIL_NEXT = { remove: "cancel", cancel: "remove", untag: "tag-input" };
+  // Cancel (not the removal) takes it; once answered, back to Remove…; a tag's × gone hands it
+  // to the × now in its place, else the last one, else the tag box.
+  const DETAIL_NEXT = { remove: "cancel", cancel: "remove" };
+  const detailNext = (key) => focusable(detail, DETAIL_NEXT[key])
+    || (key.startsWith("untag:") ? [...detail.querySelectorAll(".mcx-untag")].pop() || focusable(detail, "tag-input") : null);
 
   function drawDetail() {
     const closing = shownHash;
@@ -445,7 +448,7 @@ function render({ model, el }) {
     redrawKeepingFocus(detail, () => {
       fillDetail();
       if (shownHash && shownHash === closing) detail.querySelector(".mcx-tag-input").value = typed;  // typed after an Enter
-    }, (key) => (shownHash ? focusable(detail, DETAIL_NEXT[key]) : focusable(grid, `row:${closing}`) || firstRowOrQuery()));
+    }, (key) => (shownHash ? detailNext(key) : focusable(grid, `row:${closing}`) || firstRowOrQuery()));
   }
 
   // The pane's actions name the card it shows: a click on another row may not be answered yet.
@@ -464,9 +467,20 @@ function render({ model, el }) {
       if (tag) send({ action: "tag", tag, hash: card.hash });
       else say("type a tag, then Enter");
     });
-    const tags = h("div", { class: "mcx-tags" }, ...card.tags.map((tag) => h("span", { class: "mcx-tag" }, tag,
-      h("button", { type: "button", class: "mcx-untag", title: `Remove tag ${tag}`, "aria-label": `Remove tag ${tag}`, "data-focus": "untag",
-        onclick: () => send({ action: "untag", tag, hash: card.hash }) }, "×"))), tagInput);
+    // The first tags, and a toggle to list them all (in a box of its own height) and back:
+    // any tag can be reached and removed, and the preview stays near.
+    const count = card.tags.length;
+    const left = card.tags_left_out || 0;
+    const all = left > 0 && allTagsOf === card.hash;
+    const chips = (all ? card.tags : card.tags.slice(0, count - left)).map((tag, index) => h("span", { class: "mcx-tag" }, tag,
+      h("button", { type: "button", class: "mcx-untag", title: `Remove tag ${tag}`, "aria-label": `Remove tag ${tag}`, "data-focus": `untag:${index}`,
+        onclick: () => send({ action: "untag", tag, hash: card.hash }) }, "×")));
+    const toggle = left > 0 ? h("button", {
+      type: "button", class: "mcx-tags-toggle", "aria-expanded": String(all), "data-focus": "tags-toggle",
+      onclick: () => { allTagsOf = all ? "" : card.hash; drawDetail(); },
+    }, all ? `show the first ${(count - left).toLocaleString("en-US")} only`
+      : `show all ${count.toLocaleString("en-US")} tags (${left.toLocaleString("en-US")} more)`) : null;
+    const tags = h("div", { class: "mcx-tags" }, ...(all ? [h("div", { class: "mcx-tags-all" }, ...chips)] : chips), toggle, tagInput);
     const actions = card.confirm
       ? h("div", { class: "mcx-actions mcx-confirm" },
           h("span", { text: "Remove this card for good?" }),
@@ -487,7 +501,7 @@ function render({ model, el }) {
         h("div", { class: "mcx-muted", text: `${card.type} · ${card.size} · ${card.time}` }),
         h("div", { class: "mcx-fullhash" }, h("code", { text: card.hash }), copyButton(card.hash, say))),
       actions,
-      h("h4", { text: "Tags" }), tags,
+      h("h4", { text: count ? `Tags (${count.toLocaleString("en-US")})` : "Tags" }), tags,
       h("h4", { text: `Names and sightings (${card.sightings_total})` }), seen, ...(olderLeftOut ? [olderLeftOut] : []),
       h("h4", { text: "Preview" }), drawPreview(card.preview),
     );

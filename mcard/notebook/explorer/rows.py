@@ -21,6 +21,9 @@ SNIPPET_LEAD: Final = 16
 """Characters of a row's snippet before its first match: the cell shows a line's first 30-80
 characters after the name and tags, and a third of the snippet (46) hid most rows' matches."""
 SIGHTINGS_SHOWN: Final = 20
+TAGS_SHOWN: Final = 20
+"""Tags the pane shows before its "show all" toggle: 300 tags, each with its ×, pushed the
+preview screens down."""
 
 
 def _read(read: Any) -> str:
@@ -87,10 +90,16 @@ def detail(
         "sightings": [_sighting(s) for s in list(names)[-SIGHTINGS_SHOWN:]][::-1],
         "sightings_total": len(names),
         "sightings_left_out": _left_out(len(names)),
-        "tags": list(tags),
+        **pane_tags(tags),
         "preview": previewed,
         "confirm": False,
     }
+
+
+def pane_tags(tags: Sequence[str]) -> dict[str, Any]:
+    """The pane's tags, all of them (any can be removed), and how many its list leaves out
+    until the user shows them all."""
+    return {"tags": list(tags), "tags_left_out": max(0, len(tags) - TAGS_SHOWN)}
 
 
 def _left_out(total: int) -> str:

@@ -520,7 +520,7 @@ class Explorer(anywidget.AnyWidget):
         cards out of the query's cards (``tag:x``, untagged) or put them in, so the page and
         its total are read again with the facets, and agree with them. The pane stays open."""
         if self.selected:
-            self.detail = {**self.detail, "tags": self._call(self._wrapper.tags(self.selected))}
+            self.detail = {**self.detail, **rows.pane_tags(self._call(self._wrapper.tags(self.selected)))}
         if hash_prefix(self.shown_query) is None:
             self._load(self.shown_query)
             self._load_facets()
