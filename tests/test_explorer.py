@@ -853,6 +853,29 @@ def test_a_page_or_page_size_set_from_code_on_a_closed_store_keeps_the_pager_tru
     explorer.page = 1
     assert explorer.page == 1 and explorer.status == "21–40 of 40 cards, best first"
 
+def test_an_order_set_from_code_sorts_the_grid(store):
+    """``explorer.order = "largest"`` left the rows newest first under a size header marked
+    sorted; it sorts as ``sort("largest")`` does, and an order that is none is refused."""
+    cards, _ = store
+    explorer = cards.explorer("walks", page_size=10)
+    newest = explorer.rows
+    explorer.sort("largest")
+    largest = explorer.rows
+    explorer.sort("")
+    assert explorer.rows == newest != largest
+    explorer.order = "largest"
+    assert explorer.order == "largest" and explorer.rows == largest and explorer.status.endswith("largest first")
+    with pytest.raises(ValidationError, match="order must be one of"):
+        explorer.order = "biggest"
+    assert explorer.order == "largest" and explorer.rows == largest
+    explorer.page = 2
+    cards.close()
+    explorer.order = "oldest"  # the page cannot be read: the order of the rows still shown stays
+    assert explorer.status_kind == "closed" and explorer.order == "largest" and explorer.page == 2
+    cards.initialize()
+    explorer.order = ""
+    assert explorer.order == "" and explorer.page == 0 and explorer.rows == newest
+
 def test_the_browser_side_ships_with_the_package():
     folder = ROOT / "mcard" / "notebook" / "explorer"
     assert "export default" in (folder / "explorer.js").read_text()

@@ -165,12 +165,17 @@ class Explorer(anywidget.AnyWidget):
         self.observe(self._query_set, names="query")
         self.observe(self._page_set, names="page")
         self.observe(self._page_size_set, names="page_size")
+        self.observe(self._order_set, names="order")
         self.observe(self._count_marks, names=["marked", "rows"])
         self.run(query)
 
     @traitlets.validate("page_size")
     def _page_size_valid(self, proposal: Any) -> int:
         return checked_page_size(proposal["value"])
+
+    @traitlets.validate("order")
+    def _order_valid(self, proposal: Any) -> str:
+        return check_order(proposal["value"]) if proposal["value"] else ""
 
     # -- plumbing ----------------------------------------------------------------------------
     def _call(self, coro: Any) -> Any:
@@ -221,6 +226,13 @@ class Explorer(anywidget.AnyWidget):
         if not self._quiet:
             self._set_quietly(page_size=change["old"])
             self.set_page_size(change["new"])
+
+    def _order_set(self, change: dict[str, Any]) -> None:
+        """The order set from code, as ``sort`` shows it: the rows stayed newest first while
+        the column header said they were sorted."""
+        if not self._quiet:
+            self._set_quietly(order=change["old"])
+            self.sort(change["new"])
 
     def _count_marks(self, _change: dict[str, Any]) -> None:
         """Say how many cards are checked and how many of them the grid does not show: code
