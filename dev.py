@@ -140,8 +140,8 @@ def lab(args: list[str]) -> int:
 
 PARALLEL: list[str] = ["--numprocesses", "auto"]
 """How ``test`` runs pytest unless told otherwise (``-n``, ``-p no:xdist``): a worker per CPU,
-the tests shared out between them. Many tests wait on processes (kernels,
-JupyterLab, Chromium, mcard commands) rather than compute."""
+the tests shared out between them. Many tests wait on processes (kernels, JupyterLab,
+Chromium, mcard commands) rather than compute."""
 
 
 def pytest_args(args: list[str]) -> list[str]:
