@@ -10,8 +10,9 @@ something (a card, a sighting, a tag, an earlier ``seen_at``) differs until a sy
 and each sync one way looks into it again: the cost follows these differences too.
 
 Cards are copied with their hash, content, kind, content type and ``g_time``, in batches: each
-batch's cards and sightings are one transaction, its tags the next. An interrupted sync keeps
-the batches it committed, and a rerun finishes the rest (a range missing anything still differs)
+batch's cards and sightings are one transaction, the sightings of its cards both hold the next
+(``add_sightings``: their contents are neither read nor sent), its tags the next. An interrupted
+sync keeps the batches it committed, and a rerun finishes the rest (a range missing anything still differs)
 without duplicating anything. Cards are never changed on either side, and removals are not
 propagated: a card removed from one store comes back from the other at the next sync. A card
 that fails verification on the source (its content no longer hashes to its hash) is reported
@@ -32,7 +33,7 @@ from datetime import datetime
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, to_utc
-from mcard.domain.models.exceptions import NoCardStoreError, StorageError, ValidationError
+from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, NotStoredError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.shown import counted, human_size
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, save_all_but_held
@@ -357,26 +358,32 @@ class _Copier:
             tagged = set(tags_there.get(hash_str, []))
             new_tags.extend((hash_str, tag) for tag in tags_here.get(hash_str, []) if tag not in tagged)
         tagged_common = {h for h, _ in new_tags} if self.since is not None else set()
-        wanted = missing + [h for h in common if h in new_seen or h in tagged_common]
+        timed = self.since is not None  # a common card's time is known only from its row: read it
+        wanted = missing + [h for h in common if timed and (h in new_seen or h in tagged_common)]
         cards, damaged = await self._read(wanted)
         in_time = {h: card for h, card in cards.items() if self.since is None or card.g_time >= self.since}
+        kept = set(in_time) | (set() if timed else there)
         copied = [in_time[h] for h in missing if h in in_time]
         new = len(copied)
-        seen = [s for h, found in new_seen.items() if h in in_time for s in found]
-        dated = {h: count for h, count in earlier.items() if h in in_time and count}
-        recorded = len(seen) - sum(dated.values())
-        pairs = [(h, tag) for h, tag in new_tags if h in in_time or (self.since is None and h in there)]
+        with_cards = [s for h in missing if h in in_time for s in new_seen.get(h, [])]
+        seen = [s for h in common if h in kept for s in new_seen.get(h, [])]
+        dated = sum(count for h, count in earlier.items() if h in kept)
+        recorded = len(with_cards) + len(seen) - dated
+        pairs = [(h, tag) for h, tag in new_tags if h in kept]
         held: set[str] = set()
+        again = 0
         if not self.dry_run:
-            with_seen = copied + [in_time[h] for h in common if h in new_seen and h in in_time]
-            if with_seen:  # another writer may have stored some of them since they were listed
-                (new, recorded), held = await save_all_but_held(dest, with_seen, seen)
+            if copied:  # another writer may have stored some of them since they were listed
+                (new, recorded), held = await save_all_but_held(dest, copied, with_cards)
+            else:
+                recorded = 0
+            added, dated, gone, again = await self._add_sightings(seen)
+            recorded += added
             if held:
                 for hash_str in held:
                     self.damaged(hash_str, None, HELD_BY_DAMAGED)
                 copied = [card for card in copied if card.hash not in held]
-                dated = {h: count for h, count in dated.items() if h not in held}
-                pairs = [(h, tag) for h, tag in pairs if h not in held]
+            pairs = [(h, tag) for h, tag in pairs if h not in held | gone]
             if pairs:
                 self.result.tags_added += await dest.tag_many(pairs)
         else:
@@ -386,9 +393,46 @@ class _Copier:
         if new:  # another writer may have stored some (then their bytes are counted here too) or all
             self.result.bytes_copied += sum(card.size for card in copied)
         self.result.sightings_added += recorded
-        self.result.seen_at_earlier += sum(dated.values())
+        self.result.seen_at_earlier += dated
         self.bar.update(len(copied))
-        return lacked
+        return lacked + again
+
+    async def _add_sightings(self, seen: list[Sighting]) -> tuple[int, int, set[str], int]:
+        """``add_sightings`` of cards both hold, without their content: how many were new and
+        dated earlier, the hashes whose sightings were dropped, and how many cards dest turned
+        out to lack (copied again or damaged). A card another writer removed from dest since it
+        was listed is copied again with its sightings (a sighting is never left without its
+        card); one that cannot be (damaged), or that dest holds damaged, loses its sightings."""
+        added = dated = lacked = 0
+        dropped: set[str] = set()
+        while seen:
+            try:
+                done = await self.dest.add_sightings(seen)
+                return added + done.added, dated + done.earlier, dropped, lacked
+            except HeldByDamagedError as error:  # recorded on a forgery, they would name it
+                if error.hash not in {s.hash for s in seen}:
+                    raise
+                self.damaged(error.hash, None, HELD_BY_DAMAGED)
+                dropped.add(error.hash)
+                seen = [s for s in seen if s.hash != error.hash]
+                continue
+            except NotStoredError as error:
+                gone = set(error.hashes).intersection(s.hash for s in seen)
+                if not gone:
+                    raise
+            cards, damaged = await self._read(sorted(gone))
+            again = [s for s in seen if s.hash in cards]
+            (new, recorded), held = await save_all_but_held(self.dest, list(cards.values()), again)
+            for hash_str in held:
+                self.damaged(hash_str, None, HELD_BY_DAMAGED)
+            self.result.copied += new
+            if new:
+                self.result.bytes_copied += sum(card.size for card in cards.values() if card.hash not in held)
+            lacked += new + len(damaged | held)
+            added += recorded
+            dropped |= (gone - set(cards)) | held
+            seen = [s for s in seen if s.hash not in gone]
+        return added, dated, dropped, lacked
 
     async def _read(self, hashes: Sequence[str]) -> tuple[dict[str, MCard], set[str]]:
         """The source's cards among ``hashes`` that pass verification, and the hashes of those

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcard import AsyncPersistenceWrapper, MCard, Sighting, StorageError, ValidationError
+from mcard import AsyncPersistenceWrapper, HeldByDamagedError, MCard, NotStoredError, Sighting, StorageError, ValidationError
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -318,3 +318,117 @@ async def _save_in_batches(store: AsyncPersistenceWrapper, cards: list[MCard], s
         saved = await store.save_seen([by_hash[s.hash] for s in batch], batch)
         new, recorded = new + saved.cards, recorded + saved.sightings
     return new, recorded
+
+
+async def test_add_sightings_records_sightings_of_stored_cards_and_counts_them(wrapper):
+    """Sightings of cards a store holds go in without their content (what sync sends for the
+    cards both stores hold): each new one counted once, one recorded later moved back to the
+    earlier time given and counted as such, never forward."""
+    card, other = await wrapper.create("seen again"), await wrapper.create("seen again too")
+    a_later = Sighting.of(card.hash, name="a.txt", seen_at=T0 + timedelta(days=2))
+    a = Sighting.of(card.hash, name="a.txt", seen_at=T0 + timedelta(days=1))
+    b = Sighting.of(other.hash, name="b.txt", seen_at=T0)
+    assert await wrapper.add_sightings([a_later, a, b, b]) == (2, 0)
+    assert await wrapper.add_sightings([Sighting.of(card.hash, name="a.txt", seen_at=T0), a_later, b]) == (0, 1)
+    assert [(s.name, s.seen_at) for s in await wrapper.sightings(card.hash)] == [("a.txt", T0)]
+    assert await wrapper.add_sightings(iter([])) == (0, 0)
+    assert (await wrapper.add_sightings([b])).added == 0 and await wrapper.count() == 2
+
+
+async def test_add_sightings_of_a_card_not_stored_writes_none_of_them(wrapper):
+    """No sighting is ever left without its card: one naming a card the store lacks (another
+    writer removed it) fails the call, naming every such card, and nothing of it is written."""
+    kept, removed, never = await wrapper.create("kept"), await wrapper.create("removed"), MCard("never stored")
+    await wrapper.remove(removed.hash)
+    given = [Sighting.of(h, name=f"{n}.txt", seen_at=T0) for n, h in enumerate([kept.hash, removed.hash, never.hash])]
+    with pytest.raises(NotStoredError) as raised:
+        await wrapper.add_sightings(given)
+    assert isinstance(raised.value, ValidationError)
+    assert sorted(raised.value.hashes) == sorted([removed.hash, never.hash])
+    assert await wrapper.sightings_of([kept.hash, removed.hash, never.hash]) == {}
+    assert (await wrapper.verify()).ok
+
+
+async def test_add_sightings_refuses_bad_arguments(wrapper):
+    card = await wrapper.create("argued")
+    for bad in (Sighting.of(card.hash, name="x"), "x", None, [card]):
+        with pytest.raises(ValidationError):
+            await wrapper.add_sightings(bad)
+
+
+async def test_add_sightings_to_a_row_another_tool_changed_writes_none_of_them(make_config):
+    """A sighting names content by its hash: recorded on a row holding other content it would
+    name that content. The call fails as a save of the card does, naming it."""
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store is one connection's")
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        sound, target = await cards.create("sound"), await cards.create("to be changed")
+    await _content_changed(make_config(), target.hash)
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        with pytest.raises(HeldByDamagedError) as raised:
+            await cards.add_sightings([Sighting.of(sound.hash, name="s"), Sighting.of(target.hash, name="t")])
+        assert raised.value.hash == target.hash
+        assert await cards.sightings_of([sound.hash, target.hash]) == {}
+        assert await cards.add_sightings([Sighting.of(sound.hash, name="s")]) == (1, 0)
+
+
+async def _content_changed(config, hash_str: str) -> None:
+    """The row of ``hash_str`` given other content of its size, as another tool might."""
+    if hasattr(config, "db_path"):
+        with sqlite3.connect(config.db_path) as db:
+            db.execute("UPDATE card SET content = CAST('forged' AS BLOB), size = 6 WHERE hash = ?", (hash_str,))
+        db.close()
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(config.dsn)
+    try:
+        await conn.execute(f'UPDATE "{config.schema}"."{config.table}" SET content = $1, size = 6 WHERE hash = $2',
+                           b"forged", hash_str)
+    finally:
+        await conn.close()
+
+
+async def test_a_read_only_store_refuses_to_add_sightings(make_config):
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store cannot be opened read-only")
+    async with AsyncPersistenceWrapper(make_config()) as writer:
+        card = await writer.create("only read")
+    async with AsyncPersistenceWrapper(make_config(read_only=True)) as reader:
+        with pytest.raises(StorageError):
+            await reader.add_sightings([Sighting.of(card.hash, name="r.txt")])
+        assert await reader.sightings(card.hash) == []
+
+
+async def test_stores_adding_the_same_sightings_at_once_count_each_once(make_config):
+    """As with ``save_seen``: three writers adding the same sightings (and earlier times of
+    them) at once count each new sighting, and each time moved back, once between them."""
+    import asyncio
+
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store is one connection's")
+    config = make_config()
+    stores = [AsyncPersistenceWrapper(config) for _ in range(3)]
+    for store in stores:
+        await store.initialize()
+    try:
+        cards = [await stores[0].create(f"added at once {i}") for i in range(150)]
+        for round, at in enumerate((T0 + timedelta(days=1), T0)):
+            seen = [Sighting.of(card.hash, name=f"f{i}.txt", seen_at=at) for i, card in enumerate(cards)]
+            halves = [seen[:100], seen[50:], seen]
+            done = await asyncio.gather(*(
+                _add_in_batches(store, mine[::-1] if n % 2 else mine) for n, (store, mine) in enumerate(zip(stores, halves))
+            ))
+            assert [sum(column) for column in zip(*done)] == ([150, 0] if round == 0 else [0, 150])
+        assert {s.seen_at for found in (await stores[1].sightings_of([c.hash for c in cards])).values() for s in found} == {T0}
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def _add_in_batches(store: AsyncPersistenceWrapper, seen: list[Sighting]) -> tuple[int, int]:
+    added = earlier = 0
+    for start in range(0, len(seen), 10):
+        done = await store.add_sightings(seen[start:start + 10])
+        added, earlier = added + done.added, earlier + done.earlier
+    return added, earlier

@@ -581,3 +581,71 @@ async def test_ranges_whose_sightings_alone_differ_are_narrowed_before_their_lab
         assert sum(read) <= 2 * 30, read
     back = await mcard.sync(b, a, progress=False)
     assert back.seen_at_earlier == 10 and await everything(a) == await everything(b)
+
+
+async def test_sightings_of_cards_both_hold_go_over_without_their_content(two, destination, monkeypatch):
+    """Two stores that imported the same files: a sync read every such card's content from the
+    source and saved it again to send its sightings (40 photos of 5 MB: 1.54 s, 200 MB). Only
+    the sightings go now; a card the destination lacks is still read and copied."""
+    a, _ = two
+    cards = sample_cards(120)
+    async with AsyncPersistenceWrapper(destination[2]) as b:
+        await a.save_many(cards, sightings=seen_twice(cards, START) + [Sighting.of(cards[7].hash, name="only a.txt")])
+        await b.save_many(cards[:100], sightings=seen_twice(cards[:100], START + DAY))
+        read: list[str] = []
+        get_many = a.get_many
+
+        async def counted(hashes: Any) -> Any:
+            read.extend(hashes)
+            return await get_many(hashes)
+
+        monkeypatch.setattr(a, "get_many", counted)
+        result = await mcard.sync(a, b, batch_size=30, progress=False)
+        assert sorted(read) == sorted(card.hash for card in cards[100:])
+        assert (result.copied, result.already_there, result.sightings_added, result.seen_at_earlier) == (20, 100, 21, 100)
+        assert result.bytes_copied == sum(card.size for card in cards[100:])
+        assert await seen_at(b, cards) == await seen_at(a, cards)
+        assert await everything(a) == await everything(b)
+        again = await mcard.sync(a, b, progress=False)
+        assert (again.copied, again.sightings_added, again.seen_at_earlier) == (0, 0, 0)
+
+
+async def test_a_card_removed_from_the_destination_during_a_sync_is_copied_again_with_its_sightings(two, destination):
+    """Between listing a card both stores hold and adding its sightings, another writer removes
+    it from the destination: the card is copied again with them (a sync brings back what a
+    removal took, as the next sync would), never leaving sightings without their card."""
+    a, _ = two
+    cards = sample_cards(30)
+    async with AsyncPersistenceWrapper(destination[2]) as b, AsyncPersistenceWrapper(destination[2]) as other:
+        await a.save_many(cards, sightings=seen_twice(cards, START))
+        await b.save_many(cards, sightings=seen_twice(cards[:20], START))
+        gone = cards[25]
+        sightings_of = b.sightings_of
+
+        async def then_removed(hashes: Any) -> Any:  # the destination's labels are read: the card is listed
+            found = await sightings_of(hashes)
+            await other.remove(gone.hash)
+            return found
+
+        b.sightings_of = then_removed  # type: ignore[method-assign]
+        result = await mcard.sync(a, b, progress=False)
+        del b.sightings_of
+        assert (result.copied, result.bytes_copied, result.sightings_added, result.already_there) == (1, gone.size, 10, 29)
+        assert await b.get(gone.hash) == gone and len(await b.sightings(gone.hash)) == 1
+        assert await everything(a) == await everything(b)
+        assert (await b.verify(progress=False)).ok
+
+
+async def test_two_syncs_at_once_count_each_sighting_added_or_dated_once(two, destination):
+    """Two syncs of the same stores at once: each sighting the destination lacked, and each it
+    held first seen later, is counted by the one sync that wrote it (the earlier times were
+    counted by both)."""
+    a, _ = two
+    cards = sample_cards(200)
+    async with AsyncPersistenceWrapper(destination[2]) as b, AsyncPersistenceWrapper(destination[2]) as also_b:
+        await a.save_many(cards, sightings=seen_twice(cards, START))
+        await b.save_many(cards, sightings=seen_twice(cards[:120], START + DAY))
+        results = await asyncio.gather(*(mcard.sync(a, dest, batch_size=20, progress=False) for dest in (b, also_b)))
+        assert sum(result.sightings_added for result in results) == 80
+        assert sum(result.seen_at_earlier for result in results) == 120
+        assert await everything(a) == await everything(b)

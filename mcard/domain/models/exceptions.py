@@ -21,6 +21,15 @@ class AmbiguousHashError(ValidationError):
         self.candidates = candidates
 
 
+class NotStoredError(ValidationError):
+    """Labels of cards that are not stored (``add_sightings``): nothing was written. ``hashes``
+    names every such card."""
+
+    def __init__(self, message: str, hashes: list[str]) -> None:
+        super().__init__(message)
+        self.hashes = hashes
+
+
 class ConfigurationError(MCardError, ValueError):
     """An engine configuration has an invalid value; raised when the configuration is built."""
 

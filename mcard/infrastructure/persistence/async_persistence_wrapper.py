@@ -10,7 +10,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import HeldByDamagedError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 
-from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, Found, Saved, StoreStats
+from .engine.base_engine import DEFAULT_PAGE_SIZE, BaseStore, Found, Recorded, Saved, StoreStats
 from .engine.hash_ranges import RangeDigest
 from .engine.integrity import DamagedCard, VerifyReport
 from .engine_config import EngineConfig
@@ -83,6 +83,12 @@ class AsyncPersistenceWrapper:
         """``save_many`` with ``sightings``: how many cards and sightings were new (``Saved``),
         exact while other writers record the same ones."""
         return await self.store.save_seen(cards, sightings)
+
+    async def add_sightings(self, sightings: Iterable[Sighting]) -> Recorded:
+        """Record sightings of stored cards without their content, all or none: how many were
+        new and how many moved back to an earlier ``seen_at`` (``Recorded``), exact while other
+        writers record the same ones. ``NotStoredError`` (nothing written) if a card is not stored."""
+        return await self.store.add_sightings(sightings)
 
     async def sightings(self, hash_str: str) -> list[Sighting]:
         """Every time the card's content was seen with a name or source, oldest first."""

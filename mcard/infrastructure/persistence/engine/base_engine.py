@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Optional
 
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, MCard, check_card as check_true_card, from_micros, to_micros, to_utc
-from mcard.domain.models.exceptions import AmbiguousHashError, StorageError, ValidationError
+from mcard.domain.models.exceptions import AmbiguousHashError, NotStoredError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag, stored_tag_fault
 from mcard.domain.numbers import whole_number
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
@@ -60,6 +60,14 @@ class Saved(NamedTuple):
 
     cards: int
     sightings: int
+
+
+class Recorded(NamedTuple):
+    """What ``add_sightings`` did: how many sightings were new, and how many the store held
+    whose ``seen_at`` it moved back to the earlier one given."""
+
+    added: int
+    earlier: int
 
 
 @dataclass(frozen=True)
@@ -200,17 +208,21 @@ def _hash_list(hashes: Iterable[str], name: str) -> list[str]:
     return list(dict.fromkeys(check_hash(h) for h in given))
 
 
-def check_sightings(sightings: Iterable[Sighting], cards: Sequence[MCard]) -> list[Sighting]:
-    """Sightings of the given cards only (each names one of them by hash)."""
+def check_sighting_list(sightings: Iterable[Sighting], name: str = "sightings") -> list[Sighting]:
     if isinstance(sightings, Sighting) or not isinstance(sightings, Iterable):
-        raise ValidationError(f"sightings is an iterable of Sighting, got {type(sightings).__name__}")
+        raise ValidationError(f"{name} is an iterable of Sighting, got {type(sightings).__name__}")
     seen = list(sightings)
-    if not seen:
-        return seen
-    hashes = {card.hash for card in cards}
     for sighting in seen:
         if not isinstance(sighting, Sighting):
             raise ValidationError(f"expected a Sighting, got {type(sighting).__name__}")
+    return seen
+
+
+def check_sightings(sightings: Iterable[Sighting], cards: Sequence[MCard]) -> list[Sighting]:
+    """Sightings of the given cards only (each names one of them by hash)."""
+    seen = check_sighting_list(sightings)
+    hashes = {card.hash for card in cards} if seen else set()
+    for sighting in seen:
         if sighting.hash not in hashes:
             raise ValidationError(f"a sighting names {sighting.hash!r}, which is not among the cards saved")
     return seen
@@ -218,6 +230,23 @@ def check_sightings(sightings: Iterable[Sighting], cards: Sequence[MCard]) -> li
 
 SHORTEST_DIGEST: Final = min(DIGEST_HEX_LENGTHS.values())
 """Hex digits of the shortest hash any card can have: a hash typed shorter is a prefix."""
+
+
+def earliest_of_each(sightings: Iterable[Sighting]) -> list[Sighting]:
+    """Each distinct sighting once (by ``key``), at the earliest ``seen_at`` given, in key order
+    (the order every writer of the same ones takes their rows in)."""
+    first: dict[str, Sighting] = {}
+    for sighting in sightings:
+        kept = first.get(sighting.key)
+        if kept is None or sighting.seen_at < kept.seen_at:
+            first[sighting.key] = sighting
+    return [first[key] for key in sorted(first)]
+
+
+def not_stored_to_see(hashes: Sequence[str]) -> NotStoredError:
+    """The error of ``add_sightings`` naming cards no row holds (all of them in ``hashes``)."""
+    more = f" (nor {len(hashes) - 1} more)" if len(hashes) > 1 else ""
+    return NotStoredError(f"cannot add sightings of cards that are not stored: {hashes[0]}{more}", list(hashes))
 
 
 def not_stored_to_tag(hashes: Sequence[str]) -> ValidationError:
@@ -466,6 +495,13 @@ class BaseStore(ABC):
             raise StorageError(f"{self._where}: this engine keeps no sightings")
         return Saved(await self._save_many(cards), 0)
 
+    async def _add_sightings(self, sightings: Sequence[Sighting]) -> Recorded:
+        """Record ``sightings`` (distinct, ``earliest_of_each``) of stored cards in one
+        transaction, moving a recorded one's ``seen_at`` back where given earlier; nothing when a
+        card is not stored (``not_stored_to_see``) or its row does not hold its content
+        (``HeldByDamagedError``). Each counted by the writer that wrote it."""
+        raise StorageError(f"{self._where}: this engine keeps no sightings")
+
     async def _sightings(self, hashes: Sequence[str]) -> dict[str, list[Sighting]]:
         """The sightings of each of ``hashes`` that has any, oldest first."""
         return {}
@@ -597,6 +633,18 @@ class BaseStore(ABC):
         if not checked:
             return Saved(0, 0)
         return await self._save_seen(checked, seen) if seen else Saved(await self._save_many(checked), 0)
+
+    async def add_sightings(self, sightings: Iterable[Sighting]) -> Recorded:
+        """Record sightings of cards already stored, without their content, in one transaction
+        (all or none): how many were new, and how many recorded before were moved back to an
+        earlier ``seen_at`` given (``Recorded``). Exact while other writers record the same
+        ones, as ``save_seen``. A sighting of a card that is not stored (another writer removed
+        it) is a ``NotStoredError`` naming the cards, one of a card whose row holds other content
+        a ``HeldByDamagedError``, and nothing is written: no sighting is left without its card or
+        names other content (the rows are checked where they are stored, as a save checks them)."""
+        self._check_loop()
+        seen = check_sighting_list(sightings)
+        return await self._add_sightings(earliest_of_each(seen)) if seen else Recorded(0, 0)
 
     async def sightings(self, hash_str: str) -> list[Sighting]:
         """Every time this card's content was seen with a name or source, oldest first."""

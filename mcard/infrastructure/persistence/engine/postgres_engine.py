@@ -25,7 +25,7 @@ from mcard.extras import install_command
 
 from ..engine_config import PostgresConfig
 from . import page_walks, postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
-from .base_engine import BaseStore, PageKey, Saved, StoreStats
+from .base_engine import BaseStore, PageKey, Recorded, Saved, StoreStats
 from .hash_ranges import RangeDigest
 from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair, damaged_rows
 from .card_rows import Row, row_card
@@ -373,6 +373,9 @@ class PostgresStore(BaseStore):
             raise
         if writing.cancelled():
             raise StorageError(f"{self._where}: the write was cancelled by its callers")
+        for request in batch:  # an add_sightings request refused alone, the others committed
+            if isinstance(request.error, sql.HeldByDamaged):
+                request.error = HeldByDamagedError(f"{self._where}: {request.error}", request.error.key)
         writing.result()
 
     async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -549,6 +552,10 @@ class PostgresStore(BaseStore):
         if done.result:
             batcher.run_idle_when_quiet()
         return Saved(done.result, done.attached_result)
+
+    async def _add_sightings(self, sightings: Sequence[Sighting]) -> Recorded:
+        done = await self._write_queue().submit_request("seen", sightings)
+        return Recorded(done.result, done.earlier)
 
     async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
         return await self._write_queue().submit("tag" if attach else "untag", pairs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Final, Optional
@@ -31,7 +31,7 @@ from . import postgres_orders as orders
 from . import postgres_search as search
 from . import postgres_words as words
 from . import sql_filters
-from .base_engine import not_stored_to_tag
+from .base_engine import not_stored_to_see, not_stored_to_tag
 from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
 from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, damaged_labels, held_by_damaged, holds_its_hash
@@ -586,7 +586,8 @@ async def write_batch(
                 raise
             logger.debug("%s: a write ended to break a deadlock, run again: %s", tables.card, exc)
         for request in batch:  # nothing of the attempt is stored: the next one starts afresh
-            request.result, request.attached_result, request.error, request.skipped = 0, 0, None, request.cancelled
+            request.result, request.attached_result, request.earlier = 0, 0, 0
+            request.error, request.skipped = None, request.cancelled
         live = [request for request in live if not request.cancelled]
         if not live:
             return
@@ -610,10 +611,13 @@ async def _write_requests(
                 while end < len(live) and live[end].operation == live[start].operation:
                     end += 1
                 await _merged(conn, tables, live[start:end], stall, in_hash_order)
+            elif live[start].operation == "seen":
+                await _seen(conn, tables, live[start])
             else:
                 await _tag(conn, tables, live[start])
             start = end
-    credit_attached(live, await _record_sightings(conn, tables, [s for request in live for s in request.attached]))
+    new, _ = await _record_sightings(conn, tables, [s for request in live for s in request.attached])
+    credit_attached(live, new)
     if any(request.result for request in live if request.operation in ("insert", "delete")):
         await conn.execute(tables.bump, slot)
 
@@ -630,13 +634,14 @@ async def insert_one(conn: Connection, tables: Tables, card: MCard, slot: int) -
     return 0 if stored_whole else None
 
 
-async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequence[Sighting]) -> set[str]:
+async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequence[Sighting]) -> tuple[set[str], int]:
     """Record sightings of stored cards (inside the caller's transaction), each distinct one
-    once, keeping the first time it was seen; the keys of those not recorded before. An insert
-    that skips a key another writer holds waits for that writer's outcome, so that a sighting
-    two writers record at once is new to one of them alone."""
+    once, keeping the first time it was seen: the keys of those not recorded before, and how
+    many recorded ones were moved back to an earlier time. An insert that skips a key another
+    writer holds waits for that writer's outcome, so that a sighting two writers record at
+    once is new to one of them alone (an update, likewise, moves a time back for one alone)."""
     if not sightings:
-        return set()
+        return set(), 0
     rows = list({s.key: sighting_row(s) for s in sorted(sightings, key=lambda s: s.seen_at, reverse=True)}.values())
     inserted = await conn.fetch(
         f"INSERT INTO {tables.sighting} (key, hash, name, path, size, mtime, source, seen_at)"
@@ -645,29 +650,58 @@ async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequenc
         *zip(*rows),
     )
     new = {row[0] for row in inserted}
+    moved = 0
     if len(new) < len(rows):  # recorded before: keep the earlier time
         earlier = [(row[0], row[7]) for row in rows if row[0] not in new]
-        await conn.execute(
+        moved = _affected(await conn.execute(
             f"UPDATE {tables.sighting} AS s SET seen_at = given.seen_at"
             " FROM unnest($1::text[], $2::bigint[]) AS given (key, seen_at)"
             " WHERE s.key = given.key AND given.seen_at < s.seen_at",
             *zip(*earlier),
-        )
-    return new
+        ))
+    return new, moved
+
+
+async def _stored_locked(conn: Connection, tables: Tables, hashes: Iterable[str]) -> list[str]:
+    """Of ``hashes``, those no card has; the others are locked (``FOR KEY SHARE``) as they are
+    found, so that no other writer removes one before its labels go in: a removal committed
+    first, or still waited on, leaves it unstored here."""
+    given = sorted(set(hashes))
+    stored = await conn.fetch(
+        f"SELECT hash FROM {tables.card} WHERE hash = ANY($1::text[]) ORDER BY hash FOR KEY SHARE", given
+    )
+    return sorted(set(given).difference(row[0] for row in stored))
+
+
+async def _seen(conn: Connection, tables: Tables, request: WriteRequest) -> None:
+    """One ``add_sightings`` request: a sighting of a card that is not stored, or that a row
+    holds with other content (``HeldByDamaged``), fails the request alone (nothing of it is
+    written), the others of the batch go on."""
+    hashes = {s.hash for s in request.payload}
+    unstored = await _stored_locked(conn, tables, hashes)
+    if unstored:
+        request.error = not_stored_to_see(unstored)
+        return
+    suspects = await conn.fetch(
+        f"SELECT s.hash, s.hash_algorithm, s.size, s.content FROM {tables.card} AS s"
+        f" WHERE s.hash = ANY($1::text[]) AND {HOLDS_ITS_HASH} IS NOT TRUE",
+        sorted(hashes),
+    )
+    for key, algorithm, size, content in sorted(suspects):
+        if not holds_its_hash(key, algorithm, size, content):
+            request.error = HeldByDamaged(key)
+            return
+    new, request.earlier = await _record_sightings(conn, tables, request.payload)
+    request.result = len(new)
 
 
 async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
     """One tag or untag request: a tag on a hash that is not stored fails the request alone
-    (nothing of it is written), the others of the batch go on. The cards to tag are locked
-    (``FOR KEY SHARE``) as they are found, so that no other writer removes one before its tags
-    go in: a removal committed first, or still waited on, leaves it unstored here."""
+    (nothing of it is written), the others of the batch go on. The cards to tag are locked as
+    they are found (``_stored_locked``)."""
     hashes, words = (list(column) for column in zip(*request.payload))
     if request.operation == "tag":
-        given = sorted(set(hashes))
-        stored = await conn.fetch(
-            f"SELECT hash FROM {tables.card} WHERE hash = ANY($1::text[]) ORDER BY hash FOR KEY SHARE", given
-        )
-        unstored = sorted(set(given).difference(row[0] for row in stored))
+        unstored = await _stored_locked(conn, tables, hashes)
         if unstored:
             request.error = not_stored_to_tag(unstored)
             return

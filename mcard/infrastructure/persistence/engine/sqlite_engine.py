@@ -23,7 +23,9 @@ from mcard.domain.query.regex_process import RegexRun
 from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
-from .base_engine import BaseStore, PageKey, Saved, StoreStats, check_card, check_hash, next_page_size, not_stored_to_tag
+from .base_engine import (
+    BaseStore, PageKey, Recorded, Saved, StoreStats, check_card, check_hash, next_page_size, not_stored_to_see, not_stored_to_tag,
+)
 from .card_rows import Row
 from .hash_ranges import RangeDigest
 from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair
@@ -479,6 +481,10 @@ class SQLiteStore(BaseStore):
         for request in batch:
             if isinstance(request.error, sql.NotTagged):
                 request.error = not_stored_to_tag(request.error.args[0])
+            elif isinstance(request.error, sql.NotSeen):
+                request.error = not_stored_to_see(request.error.args[0])
+            elif isinstance(request.error, sql.HeldByDamaged):
+                request.error = HeldByDamagedError(f"{self._where}: {request.error}", request.error.key)
             elif isinstance(request.error, sqlite3.Error):
                 request.error = storage_error(request.error, self._where)
 
@@ -565,6 +571,10 @@ class SQLiteStore(BaseStore):
     async def _save_seen(self, cards: Sequence[MCard], sightings: Sequence[Sighting]) -> Saved:
         done = await self._write_queue().submit_request("insert", cards, sightings)
         return Saved(done.result, done.attached_result)
+
+    async def _add_sightings(self, sightings: Sequence[Sighting]) -> Recorded:
+        done = await self._write_queue().submit_request("seen", sightings)
+        return Recorded(done.result, done.earlier)
 
     async def _tag_many(self, pairs: Sequence[tuple[str, str]], attach: bool) -> int:
         return await self._write_queue().submit("tag" if attach else "untag", pairs)

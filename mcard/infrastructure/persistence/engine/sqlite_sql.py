@@ -14,6 +14,7 @@ read as a blob after the sort: ``search.SORTED_CARD``), ``head_hash`` a row of `
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -62,6 +63,10 @@ REPAIR_ROW: Final = (
 
 class NotTagged(Exception):
     """A tag request naming hashes that are not stored (the list of them is its argument)."""
+
+
+class NotSeen(Exception):
+    """Sightings naming hashes that are not stored (the list of them is its argument)."""
 
 
 class NotStored(sqlite3.IntegrityError):
@@ -248,6 +253,34 @@ SIGHTINGS_THERE: Final = (
     "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND (SELECT count(*) FROM sighting"
     " WHERE key IN (SELECT value FROM json_each(?))) = ? THEN 1 END"
 )
+SEEN_UNSTORED: Final = (
+    "SELECT DISTINCT json_extract(value, '$[1]') FROM json_each(?)"
+    " WHERE json_extract(value, '$[1]') NOT IN (SELECT hash FROM card) ORDER BY 1"
+)
+"""Of an ``add_sightings`` request's sighting rows, the hashes no card has."""
+SEEN_NEW: Final = (
+    "SELECT json_extract(value, '$[0]') FROM json_each(?)"
+    " WHERE json_extract(value, '$[0]') NOT IN (SELECT key FROM sighting)"
+)
+SEEN_EARLIER: Final = (
+    "SELECT count(*) FROM json_each(?) JOIN sighting ON sighting.key = json_extract(value, '$[0]')"
+    " WHERE json_extract(value, '$[7]') < sighting.seen_at"
+)
+"""Of an ``add_sightings`` request's rows, those recorded later than given (each key once)."""
+_SEEN_BLOCKED: Final = (
+    "EXISTS (SELECT 1 FROM json_each(?1) AS asked WHERE json_extract(asked.value, '$[1]') NOT IN (SELECT hash FROM card))"
+    " OR EXISTS (SELECT 1 FROM card WHERE hash IN (SELECT json_extract(value, '$[1]') FROM json_each(?1))"
+    f" AND NOT {HOLDS_ITS_HASH})"
+)
+"""Whether a sighting of an ``add_sightings`` request names a hash no card has, or one a row
+holds with other content (each test made once per statement, the second only after the first)."""
+SEEN_SAVED: Final = SIGHTINGS_SAVED.replace("json_each(?) WHERE true", f"json_each(?1) WHERE NOT ({_SEEN_BLOCKED})")
+"""``SIGHTINGS_SAVED`` that writes nothing when the request is blocked (``_SEEN_BLOCKED``)."""
+SEEN_THERE: Final = (
+    "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ?2 AND ((SELECT count(*) FROM sighting"
+    " WHERE key IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))) = json_array_length(?1)"
+    f" OR {_SEEN_BLOCKED}) THEN 1 END"
+)
 UNSTORED: Final = (
     "SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?)"
     " WHERE json_extract(value, '$[0]') NOT IN (SELECT hash FROM card)"
@@ -402,8 +435,18 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
     guards: set[int] = set()
     tagged: list[tuple[WriteRequest, int]] = []
     recorded: list[tuple[list[WriteRequest], int]] = []
+    seen: list[tuple[WriteRequest, int]] = []
     for run in _runs(live):
         operation = run[0].operation
+        if operation == "seen":
+            build = functools.cache(lambda request=run[0]: (json.dumps([sighting_row(s) for s in request.payload]),))
+            seen.append((run[0], len(steps)))
+            steps += [db.fetch(SEEN_UNSTORED, _Lazy(build, 1)), db.fetch(SEEN_NEW, _Lazy(build, 1)),
+                      db.fetch(SEEN_EARLIER, _Lazy(build, 1)), db.execute(SEEN_SAVED, _Lazy(_in_batch(db, build), 1)),
+                      db.fetch("SELECT changes()")]
+            guards.add(len(steps))
+            steps.append(db.execute(SEEN_THERE, _Lazy(lambda build=build: (*build(), marker), 2)))
+            continue
         if operation in TAG_WRITE:
             pairs = json.dumps(run[0].payload)
             tagged.append((run[0], len(steps)))
@@ -448,6 +491,15 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             _credit(run, {row[0] for row in outcomes[index]})
     for run, index in recorded:
         credit_attached(run, {row[0] for row in outcomes[index]})
+    for request, index in seen:
+        if outcomes[index]:
+            request.error = NotSeen([row[0] for row in outcomes[index]])
+        elif not outcomes[index + 4][0][0]:  # blocked by a changed row (or one changed since)
+            hashes = key_list(sorted({s.hash for s in request.payload}))
+            damaged = await db.fetch(HELD_BY_DAMAGED, (hashes,))
+            request.error = HeldByDamaged(damaged[0][0]) if damaged else NotStored("a card changed during the write")
+        else:
+            request.result, request.earlier = len(outcomes[index + 1]), outcomes[index + 2][0][0]
     for request, index in tagged:
         unstored, changed = outcomes[index], outcomes[index + 1]
         if request.operation == "tag" and unstored:

@@ -38,6 +38,8 @@ class WriteRequest:
     result: int = 0
     attached_result: int = 0
     """How many of ``attached`` were new (a save's sightings not recorded before)."""
+    earlier: int = 0
+    """How many recorded sightings the write moved back to an earlier ``seen_at`` (``add_sightings``)."""
     error: Optional[BaseException] = None
     cancelled: bool = False
     skipped: bool = False
@@ -266,7 +268,7 @@ class WriteBatcher:
         """After a shared transaction failed, give each request its own, so that one caller's
         bad write does not fail the others and each learns its own outcome."""
         for request in batch:
-            request.result, request.attached_result, request.error = 0, 0, None
+            request.result, request.attached_result, request.earlier, request.error = 0, 0, 0, None
             if request.cancelled:
                 request.skipped = True
                 continue
