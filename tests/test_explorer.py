@@ -28,7 +28,7 @@ from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
 from mcard.domain.query.text import text_of, tokens
 from mcard.infrastructure.persistence.engine.facets import time_bucket
-from mcard.notebook.explorer import Explorer
+from mcard.notebook.explorer import Explorer, rows
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -239,13 +239,14 @@ GUARD: Final = {
 # Sightings and tags. A save's sightings go in one statement (from a JSON list built on the
 # writer's thread), and the save's guard checks them too. A tag or untag request is one
 # statement, atomic by itself: tagging does nothing at all when a hash is not stored.
-SIGHTINGS_SAVED: Final = (
+SIGHTING_ROWS: Final = (
     "INSERT INTO sighting (key, hash, name, path, size, mtime, source, seen_at)"
     " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
     " json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),"
     " json_extract(value, '$[6]'), json_extract(value, '$[7]')"
-    " FROM json_each(?) WHERE true ON CONFLICT (key) DO UPDATE SET seen_at = min(seen_at, excluded.seen_at)"
 )
+KEEP_EARLIEST: Final = " ON CONFLICT (key) DO UPDATE SET seen_at = min(seen_at, excluded.seen_at)"
+SIGHTINGS_SAVED: Final = f"{SIGHTING_ROWS} FROM json_each(?) WHERE true{KEEP_EARLIEST}"
 SIGHTINGS_UNRECORDED: Final = "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT key FROM sighting)"
 """Of a write's sighting keys, those not recorded yet (run inside its transaction, which holds
 the write lock, so that no other writer records one meanwhile)."""
@@ -274,7 +275,7 @@ _SEEN_BLOCKED: Final = (
 )
 """Whether a sighting of an ``add_sightings`` request names a hash no card has, or one a row
 holds with other content (each test made once per statement, the second only after the first)."""
-SEEN_SAVED: Final = SIGHTINGS_SAVED.replace("json_each(?) WHERE true", f"json_each(?1) WHERE NOT ({_SEEN_BLOCKED})")
+SEEN_SAVED: Final = f"{SIGHTING_ROWS} FROM json_each(?1) WHERE NOT ({_SEEN_BLOCKED}){KEEP_EARLIEST}"
 """``SIGHTINGS_SAVED`` that writes nothing when the request is blocked (``_SEEN_BLOCKED``)."""
 SEEN_THERE: Final = (
     "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ?2 AND ((SELECT count(*) FROM sighting"
