@@ -384,8 +384,7 @@ class _Copier:
                     self.damaged(hash_str, None, HELD_BY_DAMAGED)
                 copied = [card for card in copied if card.hash not in held]
             pairs = [(h, tag) for h, tag in pairs if h not in held | gone]
-            if pairs:
-                self.result.tags_added += await dest.tag_many(pairs)
+            self.result.tags_added += await self._tag(pairs)
         else:
             self.result.tags_added += len(pairs)
         lacked = new + len(set(missing) & (damaged | held))
@@ -433,6 +432,20 @@ class _Copier:
             dropped |= (gone - set(cards)) | held
             seen = [s for s in seen if s.hash not in gone]
         return added, dated, dropped, lacked
+
+    async def _tag(self, pairs: list[tuple[str, str]]) -> int:
+        """``tag_many`` of ``pairs`` in dest. The tags of a card another writer removed from dest
+        since it was listed are left out: its range differs, and the next sync copies the card
+        back with its sightings and tags."""
+        while pairs:
+            try:
+                return await self.dest.tag_many(pairs)
+            except NotStoredError as error:
+                gone = set(error.hashes)
+                if not gone.intersection(h for h, _ in pairs):
+                    raise
+                pairs = [(h, tag) for h, tag in pairs if h not in gone]
+        return 0
 
     async def _read(self, hashes: Sequence[str]) -> tuple[dict[str, MCard], set[str]]:
         """The source's cards among ``hashes`` that pass verification, and the hashes of those

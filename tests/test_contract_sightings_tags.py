@@ -89,8 +89,9 @@ async def test_tagging_cards_that_are_not_stored_names_one_and_counts_the_others
     hash prefix, as a table shows one, is said to be one."""
     kept = await wrapper.create("kept")
     gone = [MCard(f"gone {i}").hash for i in range(5000)]
-    with pytest.raises(ValidationError, match=r"^cannot tag cards that are not stored: [0-9a-f]{64} \(nor 4999 more\)$"):
+    with pytest.raises(NotStoredError, match=r"^cannot tag cards that are not stored: [0-9a-f]{64} \(nor 4999 more\)$") as raised:
         await wrapper.tag_many([(kept.hash, "x")] + [(key, "x") for key in gone])
+    assert sorted(raised.value.hashes) == sorted(gone) and isinstance(raised.value, ValidationError)
     assert await wrapper.tags(kept.hash) == []
     with pytest.raises(ValidationError, match=rf"^cannot tag cards that are not stored: {kept.hash[:12]}"
                                               r" \(a hash prefix\? resolve\(\) gives the whole hash\)$"):

@@ -649,3 +649,30 @@ async def test_two_syncs_at_once_count_each_sighting_added_or_dated_once(two, de
         assert sum(result.sightings_added for result in results) == 80
         assert sum(result.seen_at_earlier for result in results) == 120
         assert await everything(a) == await everything(b)
+
+
+async def test_a_card_removed_from_the_destination_while_its_tags_are_synced_comes_back_at_the_next_sync(two, destination):
+    """Both stores hold the same cards; one is tagged in the source alone. Another writer removes
+    it from the destination once its labels are read: the sync goes on (its tags are left for
+    the next sync, which copies the card back with them) instead of failing as a whole."""
+    a, _ = two
+    cards = sample_cards(10)
+    async with AsyncPersistenceWrapper(destination[2]) as b, AsyncPersistenceWrapper(destination[2]) as other:
+        await a.save_many(cards)
+        await b.save_many(cards)
+        gone, kept = cards[4], cards[7]
+        await a.tag_many([(gone.hash, "holiday"), (kept.hash, "holiday")])
+        tags_of = b.tags_of
+
+        async def then_removed(hashes: Any) -> Any:
+            found = await tags_of(hashes)
+            await other.remove(gone.hash)
+            return found
+
+        b.tags_of = then_removed  # type: ignore[method-assign]
+        result = await mcard.sync(a, b, progress=False)
+        del b.tags_of
+        assert result.tags_added == 1 and await b.tags(kept.hash) == ["holiday"] and await b.get(gone.hash) is None
+        again = await mcard.sync(a, b, progress=False)
+        assert (again.copied, again.tags_added) == (1, 1)
+        assert await everything(a) == await everything(b)

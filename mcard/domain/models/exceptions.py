@@ -22,8 +22,8 @@ class AmbiguousHashError(ValidationError):
 
 
 class NotStoredError(ValidationError):
-    """Labels of cards that are not stored (``add_sightings``): nothing was written. ``hashes``
-    names every such card."""
+    """Labels of cards that are not stored (``add_sightings``, ``tag``, ``tag_many``): nothing
+    was written. ``hashes`` names every such card."""
 
     def __init__(self, message: str, hashes: list[str]) -> None:
         super().__init__(message)

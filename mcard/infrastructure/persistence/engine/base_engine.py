@@ -249,13 +249,13 @@ def not_stored_to_see(hashes: Sequence[str]) -> NotStoredError:
     return NotStoredError(f"cannot add sightings of cards that are not stored: {hashes[0]}{more}", list(hashes))
 
 
-def not_stored_to_tag(hashes: Sequence[str]) -> ValidationError:
+def not_stored_to_tag(hashes: Sequence[str]) -> NotStoredError:
     """The error of tagging ``hashes`` no card has: one line naming the first and counting the
     others, and saying that a hash too short for any card is a prefix (``resolve`` completes it)."""
     first = hashes[0]
     more = f" (nor {len(hashes) - 1} more)" if len(hashes) > 1 else ""
     prefix = " (a hash prefix? resolve() gives the whole hash)" if len(first) < SHORTEST_DIGEST else ""
-    return ValidationError(f"cannot tag cards that are not stored: {first}{more}{prefix}")
+    return NotStoredError(f"cannot tag cards that are not stored: {first}{more}{prefix}", list(hashes))
 
 
 def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[str, str]]:
