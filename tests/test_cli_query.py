@@ -64,6 +64,10 @@ def test_find_combines_fields_and_words_and_reports_the_total(db):
     assert mcard("find", "type:image/* fox", db=db, check=1).stderr.decode().startswith("mcard: no card matches")
     mistyped = mcard("find", "typ:image", db=db, check=1).stderr.decode()
     assert "typ: is read as words; the fields are type:, tag:" in mistyped
+    slashed = mcard("find", "/fo+x/", db=db, check=1).stderr.decode()
+    assert slashed.endswith('(/.../ is read as words, not as a regular expression: mcard search --regex or'
+                            ' search(..., mode="regex") takes one)\n')
+    assert mcard("find", "and/or", db=db, check=1).stderr.decode() == "mcard: no card matches 'and/or'\n"
     mistyped = mcard("find", "typ:image/*", db=db, check=2).stderr.decode()  # as words, a prefix of two
     assert "a prefix cannot end a phrase, at position 10 (typ: is read as words; the fields are type:, tag:" in mistyped
     bad = mcard("find", "size:>1XB", db=db, check=2)

@@ -411,6 +411,9 @@ def test_a_hash_prefix_opens_that_card(store):
     explorer.run("tags:holiday")  # a field misspelled is read as words: said when nothing matches
     assert explorer.status == ("no cards match (tags: is read as words; the fields are type:, tag:, name:, after:,"
                                " before:, size:)")
+    explorer.run("/fo+x/")  # the query box takes no regular expression: said where it is searched
+    assert explorer.status == ('no cards match (/.../ is read as words, not as a regular expression:'
+                               ' mcard search --regex or search(..., mode="regex") takes one)')
 
 
 def test_a_sort_a_page_or_a_refresh_keeps_the_card_a_hash_prefix_opened(store):

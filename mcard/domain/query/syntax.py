@@ -134,14 +134,22 @@ def unknown_fields(query: str) -> list[str]:
     return list(dict.fromkeys(name for name in names if name.lower() not in FIELDS))
 
 
+SLASHED: Final = re.compile(r"(?<!\S)/[^/\s]\S*/(?!\S)")
+"""An item written as a regular expression is in other tools (``/fo+x/``)."""
+REGEX_HINT: Final = '/.../ is read as words, not as a regular expression: mcard search --regex or search(..., mode="regex") takes one'
+
+
 def unknown_fields_hint(query: str) -> str:
     """`` (typ: is read as words; the fields are type:, ...)`` for a query naming something
-    that is not a field, else ""."""
+    that is not a field, and likewise for a ``/regular expression/``; else ""."""
+    hints = []
     unknown = [name + ":" for name in unknown_fields(query)]
-    if not unknown:
-        return ""
-    fields = ", ".join(name + ":" for name in FIELDS)
-    return f" ({', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} read as words; the fields are {fields})"
+    if unknown:
+        fields = ", ".join(name + ":" for name in FIELDS)
+        hints.append(f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} read as words; the fields are {fields}")
+    if SLASHED.search(query):
+        hints.append(REGEX_HINT)
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 SHOWN_VALUE: Final = 60
