@@ -19,27 +19,26 @@ def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
     """Each row as a record, with where it is (``"row 7"``): its missing values (``<NA>``,
     ``NaT``, ``NaN``) as None, NumPy's numbers as Python's and a tags tuple as a list, as a
     Parquet export's rows read. A named index (``set_index("g_time")``) is read as its columns."""
+    import numpy as np
+    import pandas as pd
+
+    def plain(value: object) -> object:
+        if isinstance(value, (str, bytes, list, dict)):
+            return value
+        if isinstance(value, tuple):
+            return list(value)
+        if value is pd.NA or value is pd.NaT:
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.to_pydatetime(warn=False)  # a time of the frame's own: its microseconds
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+
     if any(name is not None for name in frame.index.names):
         frame = frame.reset_index()
     columns = [str(column) for column in frame.columns]
     for number, values in enumerate(frame.itertuples(index=False, name=None), 1):
-        yield f"row {number}", {column: _plain(value) for column, value in zip(columns, values)}
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, (str, bytes, list, dict)):
-        return value
-    if isinstance(value, tuple):
-        return list(value)
-    import numpy as np
-    import pandas as pd
-
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime(warn=False)  # a time of the frame's own: its microseconds
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+        yield f"row {number}", {column: plain(value) for column, value in zip(columns, values)}

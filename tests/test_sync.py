@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -610,6 +611,24 @@ async def test_sightings_of_cards_both_hold_go_over_without_their_content(two, d
         assert (again.copied, again.sightings_added, again.seen_at_earlier) == (0, 0, 0)
 
 
+@contextlib.contextmanager
+def removed_once_read(store: AsyncPersistenceWrapper, read: str, other: AsyncPersistenceWrapper, hash_str: str) -> Iterator[None]:
+    """``store.<read>`` (how sync reads the destination's labels, once it has listed the card)
+    followed by ``other`` removing ``hash_str``: another writer's removal in the middle of a sync."""
+    reading = getattr(store, read)
+
+    async def then_removed(hashes: Any) -> Any:
+        found = await reading(hashes)
+        await other.remove(hash_str)
+        return found
+
+    setattr(store, read, then_removed)
+    try:
+        yield
+    finally:
+        delattr(store, read)
+
+
 async def test_a_card_removed_from_the_destination_during_a_sync_is_copied_again_with_its_sightings(two, destination):
     """Between listing a card both stores hold and adding its sightings, another writer removes
     it from the destination: the card is copied again with them (a sync brings back what a
@@ -620,16 +639,8 @@ async def test_a_card_removed_from_the_destination_during_a_sync_is_copied_again
         await a.save_many(cards, sightings=seen_twice(cards, START))
         await b.save_many(cards, sightings=seen_twice(cards[:20], START))
         gone = cards[25]
-        sightings_of = b.sightings_of
-
-        async def then_removed(hashes: Any) -> Any:  # the destination's labels are read: the card is listed
-            found = await sightings_of(hashes)
-            await other.remove(gone.hash)
-            return found
-
-        b.sightings_of = then_removed  # type: ignore[method-assign]
-        result = await mcard.sync(a, b, progress=False)
-        del b.sightings_of
+        with removed_once_read(b, "sightings_of", other, gone.hash):
+            result = await mcard.sync(a, b, progress=False)
         assert (result.copied, result.bytes_copied, result.sightings_added, result.already_there) == (1, gone.size, 10, 29)
         assert await b.get(gone.hash) == gone and len(await b.sightings(gone.hash)) == 1
         assert await everything(a) == await everything(b)
@@ -662,16 +673,8 @@ async def test_a_card_removed_from_the_destination_while_its_tags_are_synced_com
         await b.save_many(cards)
         gone, kept = cards[4], cards[7]
         await a.tag_many([(gone.hash, "holiday"), (kept.hash, "holiday")])
-        tags_of = b.tags_of
-
-        async def then_removed(hashes: Any) -> Any:
-            found = await tags_of(hashes)
-            await other.remove(gone.hash)
-            return found
-
-        b.tags_of = then_removed  # type: ignore[method-assign]
-        result = await mcard.sync(a, b, progress=False)
-        del b.tags_of
+        with removed_once_read(b, "tags_of", other, gone.hash):
+            result = await mcard.sync(a, b, progress=False)
         assert result.tags_added == 1 and await b.tags(kept.hash) == ["holiday"] and await b.get(gone.hash) is None
         again = await mcard.sync(a, b, progress=False)
         assert (again.copied, again.tags_added) == (1, 1)

@@ -7,6 +7,7 @@ the explorer exactly as a click does. A failure shows in ``status`` (never a tra
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import functools
 import logging
@@ -86,6 +87,12 @@ async def _page(
     found = await wrapper.find(query, limit, offset, order=order)
     hashes = [card.hash for card in found if is_digest(card.hash, card.hash_algorithm)]  # not a foreign row's
     return found, await wrapper.names_of(hashes), await wrapper.tags_of(hashes)
+
+
+async def _still_stored(wrapper: Any, hashes: list[str]) -> list[str]:
+    """Those of ``hashes`` the store still holds, asked at once: one trip from the kernel."""
+    found = await asyncio.gather(*(wrapper.resolve(hash_str) for hash_str in hashes))
+    return [hash_str for hash_str, full in zip(hashes, found) if full is not None]
 
 
 async def _one(wrapper: Any, hash_str: str) -> tuple[Optional[MCard], list[Any], list[str]]:
@@ -566,7 +573,7 @@ class Explorer(anywidget.AnyWidget):
         """Uncheck the checked cards no longer stored (another process removed them), and say
         how many: counted as checked, they made a tag of the checked cards fail as a whole."""
         marked = list(self.marked)
-        stored = [hash_str for hash_str in marked if self._call(self._wrapper.resolve(hash_str)) is not None]
+        stored = self._call(_still_stored(self._wrapper, marked)) if marked else []
         if len(stored) < len(marked):
             self.marked = stored
         return len(marked) - len(stored)

@@ -243,19 +243,14 @@ def earliest_of_each(sightings: Iterable[Sighting]) -> list[Sighting]:
     return [first[key] for key in sorted(first)]
 
 
-def not_stored_to_see(hashes: Sequence[str]) -> NotStoredError:
-    """The error of ``add_sightings`` naming cards no row holds (all of them in ``hashes``)."""
-    more = f" (nor {len(hashes) - 1} more)" if len(hashes) > 1 else ""
-    return NotStoredError(f"cannot add sightings of cards that are not stored: {hashes[0]}{more}", list(hashes))
-
-
-def not_stored_to_tag(hashes: Sequence[str]) -> NotStoredError:
-    """The error of tagging ``hashes`` no card has: one line naming the first and counting the
-    others, and saying that a hash too short for any card is a prefix (``resolve`` completes it)."""
+def not_stored(doing: str, hashes: Sequence[str]) -> NotStoredError:
+    """The error of labelling ``hashes`` no card has (``doing``: "tag", "add sightings of"): one
+    line naming the first and counting the others, and saying that a hash too short for any
+    card is a prefix (``resolve`` completes it)."""
     first = hashes[0]
     more = f" (nor {len(hashes) - 1} more)" if len(hashes) > 1 else ""
     prefix = " (a hash prefix? resolve() gives the whole hash)" if len(first) < SHORTEST_DIGEST else ""
-    return NotStoredError(f"cannot tag cards that are not stored: {first}{more}{prefix}", list(hashes))
+    return NotStoredError(f"cannot {doing} cards that are not stored: {first}{more}{prefix}", list(hashes))
 
 
 def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[str, str]]:
@@ -498,7 +493,7 @@ class BaseStore(ABC):
     async def _add_sightings(self, sightings: Sequence[Sighting]) -> Recorded:
         """Record ``sightings`` (distinct, ``earliest_of_each``) of stored cards in one
         transaction, moving a recorded one's ``seen_at`` back where given earlier; nothing when a
-        card is not stored (``not_stored_to_see``) or its row does not hold its content
+        card is not stored (``not_stored``) or its row does not hold its content
         (``HeldByDamagedError``). Each counted by the writer that wrote it."""
         raise StorageError(f"{self._where}: this engine keeps no sightings")
 

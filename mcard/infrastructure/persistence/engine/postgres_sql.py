@@ -31,7 +31,7 @@ from . import postgres_orders as orders
 from . import postgres_search as search
 from . import postgres_words as words
 from . import sql_filters
-from .base_engine import not_stored_to_see, not_stored_to_tag
+from .base_engine import not_stored
 from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
 from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, damaged_labels, held_by_damaged, holds_its_hash
@@ -680,7 +680,7 @@ async def _seen(conn: Connection, tables: Tables, request: WriteRequest) -> None
     hashes = {s.hash for s in request.payload}
     unstored = await _stored_locked(conn, tables, hashes)
     if unstored:
-        request.error = not_stored_to_see(unstored)
+        request.error = not_stored("add sightings of", unstored)
         return
     suspects = await conn.fetch(
         f"SELECT s.hash, s.hash_algorithm, s.size, s.content FROM {tables.card} AS s"
@@ -703,7 +703,7 @@ async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
     if request.operation == "tag":
         unstored = await _stored_locked(conn, tables, hashes)
         if unstored:
-            request.error = not_stored_to_tag(unstored)
+            request.error = not_stored("tag", unstored)
             return
         status = await conn.execute(
             f"INSERT INTO {tables.tag} (hash, tag) SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2"

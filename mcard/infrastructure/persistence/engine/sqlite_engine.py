@@ -24,7 +24,7 @@ from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
 from .base_engine import (
-    BaseStore, PageKey, Recorded, Saved, StoreStats, check_card, check_hash, next_page_size, not_stored_to_see, not_stored_to_tag,
+    BaseStore, PageKey, Recorded, Saved, StoreStats, check_card, check_hash, next_page_size, not_stored,
 )
 from .card_rows import Row
 from .hash_ranges import RangeDigest
@@ -480,9 +480,9 @@ class SQLiteStore(BaseStore):
             batcher.run_idle_when_quiet()
         for request in batch:
             if isinstance(request.error, sql.NotTagged):
-                request.error = not_stored_to_tag(request.error.args[0])
+                request.error = not_stored("tag", request.error.args[0])
             elif isinstance(request.error, sql.NotSeen):
-                request.error = not_stored_to_see(request.error.args[0])
+                request.error = not_stored("add sightings of", request.error.args[0])
             elif isinstance(request.error, sql.HeldByDamaged):
                 request.error = HeldByDamagedError(f"{self._where}: {request.error}", request.error.key)
             elif isinstance(request.error, sqlite3.Error):

@@ -416,10 +416,7 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
                 "%s: its search indexes were built with another Unicode version; opened read-only they"
                 " cannot be rebuilt, so a search may miss cards whose text uses changed characters", where,
             )
-        if not await db.fetch(HAS_TAGS_COMPOSED) and any(
-            composed(bytes(tag).decode("utf-8", "replace")) != bytes(tag).decode("utf-8", "replace")
-            for _, tag in await db.fetch(TAGS_TO_COMPOSE)
-        ):
+        if not await db.fetch(HAS_TAGS_COMPOSED) and _to_compose(await db.fetch(TAGS_TO_COMPOSE)):
             logger.warning(
                 "%s: an earlier mcard stored some tags decomposed (NFD); opened read-only they are left out"
                 " until the store is opened once for writing, which composes them", where,
@@ -512,24 +509,30 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
         raise
 
 
-async def compose_tags(db: SQLiteWorker, where: str) -> None:
-    """Store each tag an earlier mcard stored decomposed (``café`` as ``e`` and an accent) as
-    ``check_tag`` stores it, merged with the same tag typed composed, in the caller's
-    transaction: the ``tag:`` filter, ``untag`` and facets then see one tag. A tag no longer
-    valid once composed (over ``MAX_TAG`` characters) is left for ``verify`` to name."""
-    merged = 0
-    for hash_str, stored in await db.fetch(TAGS_TO_COMPOSE):
+def _to_compose(rows: list[Any]) -> list[tuple[str, str, str]]:
+    """(hash, tag as stored, tag composed) of the ``TAGS_TO_COMPOSE`` rows an earlier mcard
+    stored decomposed that are tags once composed (one over ``MAX_TAG`` characters then, or not
+    UTF-8, is left for ``verify`` to name)."""
+    found = []
+    for hash_str, stored in rows:
         try:
             tag = bytes(stored).decode("utf-8")
         except (TypeError, UnicodeDecodeError):
             continue
-        if composed(tag) == tag or stored_tag_fault(composed(tag)) is not None:
-            continue
-        await db.execute(TAG_COMPOSED, (hash_str, composed(tag)))
-        await db.execute(TAG_DECOMPOSED, (hash_str, tag))
-        merged += 1
-    if merged:
-        logger.info("%s: %d tags stored decomposed are now stored composed (NFC)", where, merged)
+        if (tag_composed := composed(tag)) != tag and stored_tag_fault(tag_composed) is None:
+            found.append((hash_str, tag, tag_composed))
+    return found
+
+
+async def compose_tags(db: SQLiteWorker, where: str) -> None:
+    """Store each tag an earlier mcard stored decomposed (``café`` as ``e`` and an accent) as
+    ``check_tag`` stores it, merged with the same tag typed composed, in the caller's
+    transaction: the ``tag:`` filter, ``untag`` and facets then see one tag."""
+    pending = _to_compose(await db.fetch(TAGS_TO_COMPOSE))
+    if pending:
+        await db.executemany(TAG_COMPOSED, [(hash_str, tag_composed) for hash_str, _, tag_composed in pending])
+        await db.executemany(TAG_DECOMPOSED, [(hash_str, tag) for hash_str, tag, _ in pending])
+        logger.info("%s: %d tags stored decomposed are now stored composed (NFC)", where, len(pending))
     await db.execute(TAGS_COMPOSED)
 
 
