@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -86,6 +87,29 @@ def fresh_schema() -> Iterator[tuple[str, str]]:
     schema = f"mcard_test_{uuid.uuid4().hex[:16]}"
     yield url, schema
     drop_schema(url, schema)
+
+
+def fresh_database() -> Iterator[str]:
+    """The URL of a database no other test uses, dropped afterwards. VACUUM removes a dead row
+    only once no transaction in the same database may still see it; tests run in parallel
+    keep such transactions open in the shared one."""
+    import asyncpg
+
+    url = require_server()
+    name = f"mcard_test_{uuid.uuid4().hex[:16]}"
+
+    async def run(statement: str) -> None:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        asyncio.run(run(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 def postgres_factory(url: str, schema: str) -> Callable[..., EngineConfig]:

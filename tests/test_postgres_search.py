@@ -6,9 +6,11 @@ import random
 import re
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from tests.postgres_support import fresh_database, postgres_factory
 from tests.test_postgres_engine import make_config  # noqa: F401  (a fixture)
 
 from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig
@@ -406,11 +408,20 @@ async def dead_rows(conn, schema: str) -> int:
     )
 
 
-async def test_indexing_leaves_no_dead_rows(make_config, admin, postgres_schema):
+@pytest.fixture
+def database_of_its_own() -> Iterator[str]:
+    yield from fresh_database()
+
+
+async def test_indexing_leaves_no_dead_rows(database_of_its_own):
     """Flagging a card for the index rewrites its row; the end of the catch-up vacuums the old
-    versions away (autovacuum is off for the table, so only the store can have done it)."""
-    schema = postgres_schema[1]
-    async with AsyncPersistenceWrapper(make_config()) as store:
+    versions away (autovacuum is off for the table, so only the store can have done it). The
+    store has a database of its own: other tests' open transactions would keep the rows."""
+    import asyncpg
+
+    schema = "cards"
+    admin = await asyncpg.connect(database_of_its_own)
+    async with AsyncPersistenceWrapper(postgres_factory(database_of_its_own, schema)()) as store:
         await admin.execute(f'ALTER TABLE "{schema}".card SET (autovacuum_enabled = false)')
         await store.save_many([MCard(text) for text in texts(3000)] + [MCard(b"bytes needle")])
         await store.store.wait_indexed()
@@ -420,7 +431,9 @@ async def test_indexing_leaves_no_dead_rows(make_config, admin, postgres_schema)
         vacuumed = await admin.fetchval(
             "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relid = $1::regclass", f'"{schema}".card'
         )
-        assert unflagged == 0 and vacuumed and await dead_rows(admin, schema) == 0
+        dead = await dead_rows(admin, schema)
+        await admin.close()
+        assert unflagged == 0 and vacuumed and dead == 0
         await assert_exact(store)
 
 
