@@ -316,3 +316,16 @@ def test_an_export_in_a_format_that_is_not_escaped_is_not_written_to_a_terminal(
     status, shown, _ = on_a_terminal("export", "-", db=db)  # JSON Lines: escaped
     assert status == 0 and b"\\u001b]52;c;ZXZpbA==\\u0007" in shown and b"\x1b" not in shown
     assert b"\x1b]52;c;ZXZpbA==\x07" in mcard("export", "-", "--format", "csv", db=db).stdout  # a pipe gets it as it is
+
+
+def test_verify_remove_keeps_a_tag_another_tool_wrote_decomposed(tmp_path):
+    """The card keeps ``café`` that a tool on macOS wrote as ``e`` and an accent; it was deleted."""
+    db = tmp_path / "cards.db"
+    key = mcard("add", "a note", db=db).stdout.decode().split()[0]
+    with sqlite3.connect(db) as raw:
+        raw.execute("INSERT INTO tag (hash, tag) VALUES (?, ?)", (key, "cafe\u0301"))
+    raw.close()
+    done = mcard("verify", "--remove", db=db, check=1)
+    assert b"repaired 1 damaged row" in done.stdout and b"removed 1 damaged row" in done.stdout
+    assert as_json(mcard("info", key, "--json", db=db))["tags"] == ["caf\u00e9"]
+    assert printed(mcard("verify", db=db)).startswith("checked 1 card: 0 damaged")

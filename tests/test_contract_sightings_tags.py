@@ -243,6 +243,30 @@ async def test_tags_an_earlier_mcard_stored_decomposed_are_composed_when_the_sto
         assert (damaged.part, damaged.label) == ("tag", "re\u0301sume\u0301") and "composed (NFC)" in damaged.reason
 
 
+async def test_tags_another_tool_wrote_decomposed_or_spaced_are_mended_not_lost(make_config):
+    """``repair_damaged`` attaches such a tag as mcard stores it and ``remove_damaged`` takes the
+    stored form away: the card keeps its tag (``verify --remove`` deleted it)."""
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store is one connection's")
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        mac, both, gone = [await cards.create(text) for text in ("from a Mac", "tagged twice", "removed meanwhile")]
+        await cards.tag(both.hash, COMPOSED)
+    await _tags_written_as_they_are(make_config(), mac.hash, ["re\u0301sume\u0301", " inbox ", "a\tb"], before_composing=False)
+    await _tags_written_as_they_are(make_config(), both.hash, [DECOMPOSED], before_composing=False)
+    await _tags_written_as_they_are(make_config(), gone.hash, [DECOMPOSED], before_composing=False)
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        report = await cards.verify()
+        assert len(report.damaged) == 5
+        await cards.remove(gone.hash)
+        assert await cards.repair_damaged(report.damaged) == 2
+        assert await cards.remove_damaged(report.damaged) == 4
+        assert await cards.tags_of([mac.hash, both.hash, gone.hash]) == {
+            mac.hash: ["inbox", "r\u00e9sum\u00e9"], both.hash: [COMPOSED],
+        }
+        assert not (await cards.verify()).damaged
+        assert await cards.repair_damaged(report.damaged) == 0
+
+
 async def test_a_read_only_store_shows_labels_and_refuses_to_change_them(make_config):
     if getattr(make_config(), "in_memory", False):
         pytest.skip("a :memory: store cannot be opened read-only")

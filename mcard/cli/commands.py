@@ -328,6 +328,12 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repaired(count: int, labels: bool) -> str:
+    if not labels:
+        return f"{counted(count, 'card')} whose content was whole"
+    return f"{counted(count, 'damaged row')} (cards whose content was whole, tags written decomposed or with spaces around)"
+
+
 def _emit_verified(report: VerifyReport, mended: Optional[tuple[int, int]], as_json: bool) -> str:
     """Print what ``verify`` found and, when given, how many cards were (repaired, removed);
     return the summary of the damage."""
@@ -341,8 +347,8 @@ def _emit_verified(report: VerifyReport, mended: Optional[tuple[int, int]], as_j
          **({"repaired": mended[0], "removed": mended[1]} if mended else {})},
         f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged{also}"
         + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged)
-        + (f"\nrepaired {counted(mended[0], 'card')} whose content was whole;"
-           f" removed {counted(mended[1], 'damaged row' if labels else 'damaged card')}" if mended else ""),
+        + (f"\nrepaired {_repaired(mended[0], bool(labels))}; removed {counted(mended[1], 'damaged row' if labels else 'damaged card')}"
+           if mended else ""),
         as_json,
     )
     return f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged{also}"

@@ -297,7 +297,8 @@ class NotebookCards(LabelMethods):
         return self._run(self._wrapper.remove_damaged(listed(damaged, "remove_damaged")))
 
     def repair_damaged(self, damaged: Iterable[DamagedCard]) -> int:
-        """Mend the damaged cards ``verify()`` named whose content is whole; how many."""
+        """Mend the damaged cards ``verify()`` named whose content is whole, and the tags only
+        written otherwise (decomposed, spaces around); how many."""
         return self._run(self._wrapper.repair_damaged(listed(damaged, "repair_damaged")))
 
     def iterate(

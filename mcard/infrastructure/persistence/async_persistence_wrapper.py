@@ -237,7 +237,8 @@ class AsyncPersistenceWrapper:
         return await self.store.remove_damaged(damaged)
 
     async def repair_damaged(self, damaged: Iterable[DamagedCard]) -> int:
-        """Mend the damaged cards ``verify()`` named whose content is whole; how many."""
+        """Mend the damaged cards ``verify()`` named whose content is whole, and the tags only
+        written otherwise (decomposed, spaces around); how many."""
         return await self.store.repair_damaged(damaged)
 
 

@@ -275,6 +275,17 @@ def stored_reason(card: MCard) -> Optional[str]:
     return check_stored(card.hash, data, card.is_text, card.hash_algorithm, card.size, micros, card.content_type)
 
 
+def _mended_tag(damaged: DamagedCard) -> Optional[tuple[str, str]]:
+    """(hash, tag as ``check_tag`` stores it) for a damaged tag that is only written otherwise
+    (decomposed, spaces around) on a card named by its hash; else None."""
+    if not isinstance(damaged.label, str) or stored_tag_fault(damaged.label) is None:
+        return None
+    try:
+        return check_hash(damaged.hash), check_tag(damaged.label)  # type: ignore[arg-type]
+    except ValidationError:
+        return None
+
+
 def _damaged_items(damaged: Iterable[DamagedCard], method: str) -> Iterator[DamagedCard]:
     """The items of ``verify()``'s report, each checked to name what it is as stored."""
     if isinstance(damaged, (str, bytes, DamagedCard)) or not isinstance(damaged, Iterable):
@@ -1002,13 +1013,29 @@ class BaseStore(ABC):
         row's hash, written in any case, with any spaces around): their other columns are set
         to what readers already see, as ``integrity.repair_of`` says, with their tags and
         sightings kept; a card stored under its hash written otherwise is stored under its true
-        hash (where no row holds that), and ``remove_damaged`` then deletes the row. How many
-        cards were mended."""
+        hash (where no row holds that), and ``remove_damaged`` then deletes the row. A tag
+        stored decomposed or with spaces around (another tool's) is attached as ``check_tag``
+        stores it, so ``remove_damaged`` takes only the stored form away. How many cards and
+        tags were mended."""
         self._check_loop()
-        keys = list(dict.fromkeys(
-            card.hash for card in _damaged_items(damaged, "repair_damaged")
-            if card.part == "card" and isinstance(card.hash, str)
-        ))
+        items = list(_damaged_items(damaged, "repair_damaged"))
+        keys = list(dict.fromkeys(card.hash for card in items if card.part == "card" and isinstance(card.hash, str)))
+        return await self._repair_cards(keys) + await self._repair_tags(items)
+
+    async def _repair_tags(self, damaged: list[DamagedCard]) -> int:
+        """Attach, as ``check_tag`` stores it, each damaged tag that is one written otherwise;
+        a card removed meanwhile is left out. How many were new."""
+        pairs = list(dict.fromkeys(pair for card in damaged if card.part == "tag" and (pair := _mended_tag(card))))
+        while pairs:
+            try:
+                return await self._tag_many(pairs, True)
+            except NotStoredError as exc:
+                gone = set(exc.hashes)
+                pairs = [pair for pair in pairs if pair[0] not in gone]
+        return 0
+
+    async def _repair_cards(self, keys: list[str]) -> int:
+        """Mend the damaged cards of ``keys`` whose content is whole; how many."""
         now = to_micros(datetime.now(timezone.utc))
         repairs = [repair for row in (await self._stored_rows(keys) if keys else []) if (repair := repair_of(row, now))]
         in_place = [repair for repair in repairs if repair.in_place]
