@@ -243,6 +243,24 @@ async def test_tags_an_earlier_mcard_stored_decomposed_are_composed_when_the_sto
         assert (damaged.part, damaged.label) == ("tag", "re\u0301sume\u0301") and "composed (NFC)" in damaged.reason
 
 
+async def test_a_read_only_open_of_a_store_with_tags_not_yet_composed_says_they_are_left_out(make_config, caplog):
+    """PostgreSQL left them out without a word."""
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store cannot be opened read-only")
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        card = await cards.create("tagged on a Mac")
+    await _tags_written_as_they_are(make_config(), card.hash, [DECOMPOSED], before_composing=True)
+    async with AsyncPersistenceWrapper(make_config(read_only=True)) as cards:
+        assert await cards.tags(card.hash) == []
+    assert "opened once for writing" in caplog.text
+    caplog.clear()
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        assert await cards.tags(card.hash) == [COMPOSED]
+    async with AsyncPersistenceWrapper(make_config(read_only=True)) as cards:
+        assert await cards.tags(card.hash) == [COMPOSED]
+    assert "decomposed" not in caplog.text
+
+
 async def test_tags_another_tool_wrote_decomposed_or_spaced_are_mended_not_lost(make_config):
     """``repair_damaged`` attaches such a tag as mcard stores it and ``remove_damaged`` takes the
     stored form away: the card keeps its tag (``verify --remove`` deleted it)."""

@@ -562,19 +562,3 @@ async def test_a_store_of_an_earlier_mcard_finds_decomposed_names_and_gets_their
             ("caf\u00e9.txt", "caf\u00e9.txt"),
         ))
     assert "sighting_by_name (name>? AND name<?)" in plan and "USING INDEX sighting_by_name_to_compose" in plan, plan
-
-
-async def test_tags_stored_decomposed_by_an_earlier_mcard_are_left_out_read_only_with_a_warning(tmp_path, caplog):
-    path = tmp_path / "cards.db"
-    async with AsyncPersistenceWrapper(SQLiteConfig(str(path))) as cards:
-        card = await cards.create("tagged on a Mac")
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO tag (hash, tag) VALUES (?, ?)", (card.hash, "cafe\u0301"))
-        db.execute("DELETE FROM mcard_meta WHERE key = 'composed_tags'")
-    async with AsyncPersistenceWrapper(SQLiteConfig(str(path), read_only=True)) as cards:
-        assert await cards.tags(card.hash) == []
-    assert "opened once for writing" in caplog.text
-    async with AsyncPersistenceWrapper(SQLiteConfig(str(path))) as cards:
-        assert await cards.tags(card.hash) == ["caf\u00e9"]
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'composed_tags'").fetchall() == [(1,)]

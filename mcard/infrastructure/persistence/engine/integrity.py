@@ -202,6 +202,12 @@ def held_by_damaged(hash_str: str) -> str:
     )
 
 
+TAGS_LEFT_DECOMPOSED: Final = (
+    "%s: an earlier mcard stored some tags decomposed (NFD); opened read-only they are left out"
+    " until the store is opened once for writing, which composes them"
+)
+"""The warning of a read-only open of a store whose tags are not composed yet (``%s``: where)."""
+
 LABEL_FAULTS: Final = {
     "no card": "a {part} of a card that is not stored",
     "not utf-8": "a {part} stored as text that is not UTF-8 (reading it fails until it is removed)",

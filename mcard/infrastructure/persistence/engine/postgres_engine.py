@@ -27,7 +27,7 @@ from ..engine_config import PostgresConfig
 from . import page_walks, postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
 from .base_engine import BaseStore, PageKey, Recorded, Saved, StoreStats
 from .hash_ranges import RangeDigest
-from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair, damaged_rows
+from .integrity import NOT_UTF8_TEXT, TAGS_LEFT_DECOMPOSED, DamagedCard, Repair, damaged_rows
 from .card_rows import Row, row_card
 from .page_marks import PageMarks
 from .postgres_direct import DirectConnection
@@ -255,6 +255,8 @@ class PostgresStore(BaseStore):
                     version = await sql.stored_version(conn, self._tables)
                     if version is None:
                         raise NoCardStoreError(f"{self._where}: no card store here (no such table)")
+                    if version == sql.SCHEMA_VERSION and await sql.tags_left_decomposed(conn, self._tables):
+                        logger.warning(TAGS_LEFT_DECOMPOSED, self._where)
                 else:
                     version, self.upgraded_from = await self._initialize(conn)
                 indexed = await sql.search.has_index(conn, self._tables)

@@ -323,9 +323,7 @@ async def _compose_tags(conn: Connection, tables: Tables) -> None:
     ``verify`` to name; a role that may not write the tags leaves them to a later open."""
     try:
         async with conn.transaction():  # a savepoint: a failure here leaves the tags as they were
-            rows = await conn.fetch(f"SELECT hash, tag FROM {tables.tag} WHERE tag ~ '[^ -~]'")
-            pairs = [(row[0], row[1], composed(row[1])) for row in rows
-                     if composed(row[1]) != row[1] and stored_tag_fault(composed(row[1])) is None]
+            pairs = await _tags_to_compose(conn, tables)
             if pairs:
                 hashes, tags, kept = (list(column) for column in zip(*pairs))
                 await conn.execute(
@@ -340,6 +338,21 @@ async def _compose_tags(conn: Connection, tables: Tables) -> None:
             await conn.execute(f"INSERT INTO {tables.meta} VALUES ('composed_tags', 1) ON CONFLICT DO NOTHING")
     except Exception as exc:  # asyncpg errors: not permitted
         logger.info("the tags of %s are not composed yet: %s", tables.tag, exc)
+
+
+async def _tags_to_compose(conn: Connection, tables: Tables) -> list[tuple[str, str, str]]:
+    """(hash, tag as stored, tag composed) of the tags stored decomposed that compose to a tag."""
+    rows = await conn.fetch(f"SELECT hash, tag FROM {tables.tag} WHERE tag ~ '[^ -~]'")
+    return [(row[0], row[1], composed(row[1])) for row in rows
+            if composed(row[1]) != row[1] and stored_tag_fault(composed(row[1])) is None]
+
+
+async def tags_left_decomposed(conn: Connection, tables: Tables) -> bool:
+    """Whether an earlier mcard stored tags decomposed that no open for writing has composed
+    yet (readers leave them out)."""
+    if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {tables.meta} WHERE key = 'composed_tags')"):
+        return False
+    return bool(await _tags_to_compose(conn, tables))
 
 
 async def _index_names_to_compose(conn: Connection, tables: Tables) -> None:

@@ -41,7 +41,7 @@ from mcard.domain.models.exceptions import NewerStoreError, NoCardStoreError, Ol
 from mcard.domain.models.sighting import composed, stored_tag_fault
 from mcard.domain.query.text import SearchSpec, count_tokens, text_of, tokens
 
-from .integrity import holds_its_hash
+from .integrity import TAGS_LEFT_DECOMPOSED, holds_its_hash
 
 if TYPE_CHECKING:
     from .sqlite_connection import SQLiteWorker
@@ -417,10 +417,7 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
                 " cannot be rebuilt, so a search may miss cards whose text uses changed characters", where,
             )
         if not await db.fetch(HAS_TAGS_COMPOSED) and _to_compose(await db.fetch(TAGS_TO_COMPOSE)):
-            logger.warning(
-                "%s: an earlier mcard stored some tags decomposed (NFD); opened read-only they are left out"
-                " until the store is opened once for writing, which composes them", where,
-            )
+            logger.warning(TAGS_LEFT_DECOMPOSED, where)
         return
     if version is None:
         tables = await _foreign_tables(db)
