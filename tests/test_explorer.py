@@ -543,7 +543,8 @@ def test_the_pane_says_how_many_older_sightings_its_list_leaves_out(store):
 
 def test_the_pane_says_how_many_tags_its_list_leaves_out_and_any_can_be_removed(store):
     """A card with 300 tags listed every one with its × and pushed the preview far down: the
-    pane lists the first 20 and says how many more there are; all of them stay in ``detail``
+    pane lists the first 20 and says how many more there are (its grid row, on one line, 3 and
+    "+297 more"); all of them stay in ``detail``
     (its "show all" toggle lists them), and removing one past the 20th counts again."""
     cards, made = store
     card = made["csv"]
@@ -553,6 +554,8 @@ def test_the_pane_says_how_many_tags_its_list_leaves_out_and_any_can_be_removed(
     open_card(explorer, card)
     assert rows.TAGS_SHOWN == 20
     assert explorer.detail["tags"] == wanted and explorer.detail["tags_left_out"] == 280
+    row = next(r for r in explorer.rows if r["hash"] == card.hash)  # its grid row: a line of its own
+    assert row["tags"] == wanted[: rows.ROW_TAGS_SHOWN] == ["t000", "t001", "t002"] and row["tags_left_out"] == 297
     explorer._on_message(explorer, {"action": "untag", "tag": "t299", "hash": card.hash}, [])
     assert explorer.status == "untagged t299" and "t299" not in stored_tags(cards, card.hash)
     assert explorer.detail["tags"] == wanted[:-1] and explorer.detail["tags_left_out"] == 279

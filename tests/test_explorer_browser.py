@@ -727,8 +727,8 @@ async def _many_tags(db: Path, count: int) -> MCard:
 def test_a_card_with_300_tags_lists_20_and_every_one_can_be_reached_and_removed(
     chromium: Path, tmp_path: Path, shots: Path, theme: str
 ) -> None:
-    """300 tags, each with its ×, filled the pane and pushed the preview far down: it lists the
-    first 20 and "show all 300 tags (280 more)", a toggle that lists them all in a box of its
+    """300 tags, each with its ×, filled the pane and pushed the preview far down (and the grid
+    row's tooltip listed all 300: the row now has 3 and "+297 more"): it lists the first 20 and "show all 300 tags (280 more)", a toggle that lists them all in a box of its
     own height and back; by the keyboard alone, named, with a focus ring."""
     from playwright.sync_api import expect
 
@@ -736,7 +736,12 @@ def test_a_card_with_300_tags_lists_20_and_every_one_can_be_reached_and_removed(
     asyncio.run(fill(str(db)))
     card = asyncio.run(_many_tags(db, 300))
     with explorer_in_lab(chromium, tmp_path, db, 30_000, theme) as (page, root):
-        root.locator(f'.mcx-row[data-hash="{card.hash}"]').click()
+        row = root.locator(f'.mcx-row[data-hash="{card.hash}"]')
+        expect(row.locator(".mcx-tag")).to_have_count(4)
+        expect(row.locator(".mcx-more-tags")).to_have_text("+297 more")
+        title = row.locator(".mcx-content").get_attribute("title")
+        assert title.startswith("tagged.txt · topic-000, topic-001, topic-002, +297 more · a card tagged"), title
+        row.click()
         pane = root.locator(".mcx-detail")
         chips, preview = pane.locator(".mcx-tags .mcx-tag"), pane.locator(".mcx-preview")
         expect(pane.locator(".mcx-fullhash code")).to_have_text(card.hash)

@@ -295,10 +295,12 @@ function render({ model, el }) {
       }
       if (row.name) content.append(h("span", { class: "mcx-name", dir: "auto", text: row.name }));
       for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", dir: "auto", text: tag }));
+      const moreTags = row.tags_left_out ? `+${row.tags_left_out.toLocaleString("en-US")} more` : "";
+      if (moreTags) content.append(h("span", { class: "mcx-tag mcx-more-tags", text: moreTags }));
       const snippet = h("span", { class: "mcx-snippet", dir: "auto" });
       for (const [text, hit] of row.snippet) snippet.append(hit ? h("mark", { text }) : visible(text));
       content.append(snippet);
-      content.title = visible([row.name, row.tags.join(", "), row.snippet.map(([text]) => text).join("")].filter(Boolean).join(" · "));
+      content.title = visible([row.name, [...row.tags, moreTags].filter(Boolean).join(", "), row.snippet.map(([text]) => text).join("")].filter(Boolean).join(" · "));
       const tr = h("tr", {
         class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: row.hash === stop ? "0" : "-1",
         "data-focus": `row:${row.hash}`, "aria-keyshortcuts": "Enter Space",

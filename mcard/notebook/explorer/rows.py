@@ -20,6 +20,9 @@ SNIPPET_CHARS: Final = 140
 SNIPPET_LEAD: Final = 16
 """Characters of a row's snippet before its first match: the cell shows a line's first 30-80
 characters after the name and tags, and a third of the snippet (46) hid most rows' matches."""
+ROW_TAGS_SHOWN: Final = 3
+"""Tags a grid row shows, then "+N more": the row is one line, and a card with hundreds of tags
+sent them all to the page and into the row's tooltip."""
 SIGHTINGS_SHOWN: Final = 20
 TAGS_SHOWN: Final = 20
 """Tags the pane shows before its "show all" toggle: 300 tags, each with its ×, pushed the
@@ -50,7 +53,7 @@ def _snippet(card: MCard, spec: Optional[SearchSpec]) -> list[list[Any]]:
 
 
 def row(card: MCard, name: Optional[str], tags: Sequence[str], spec: Optional[SearchSpec]) -> dict[str, Any]:
-    """One grid row."""
+    """One grid row: its first ``ROW_TAGS_SHOWN`` tags and how many more it has."""
     try:
         small = thumbnail(card, ROW_THUMBNAIL_PX)
     except Exception:
@@ -62,7 +65,8 @@ def row(card: MCard, name: Optional[str], tags: Sequence[str], spec: Optional[Se
         "bytes": card.size if isinstance(card.size, int) else 0,
         "type": _read(lambda: card.content_type),
         "name": shown(name or ""),
-        "tags": list(tags),
+        "tags": list(tags[:ROW_TAGS_SHOWN]),
+        "tags_left_out": max(0, len(tags) - ROW_TAGS_SHOWN),
         "snippet": _snippet(card, spec),
         "thumb": small.url if small is not None else "",
     }
