@@ -212,6 +212,27 @@ async def test_memory_database_creates_no_file_and_is_private_per_wrapper(tmp_pa
     assert os.listdir(tmp_path) == []
 
 
+async def test_reads_of_a_store_in_memory_go_between_the_steps_of_indexing():
+    """In memory (no WAL) a read waits for the write that holds the lock: back-to-back index
+    steps over 25 MB of new text kept it waiting for the whole catch-up, and it failed with
+    "database is locked" once that took longer than ``timeout``. It now waits for a step."""
+    import random
+
+    rng = random.Random(5)
+    texts = [rng.randbytes(128 * 1024).hex() for _ in range(100)]
+    async with AsyncPersistenceWrapper(SQLiteConfig(":memory:", timeout=1)) as store:
+        await store.save_many(MCard(text) for text in texts)
+        started, reads = time.monotonic(), 0
+        indexed = asyncio.create_task(store.store.wait_indexed())
+        while not indexed.done():
+            assert await store.count() == len(texts)
+            reads += 1
+            await asyncio.sleep(0.01)
+        await indexed
+        assert time.monotonic() - started > 1 and reads > 10  # the catch-up outlasted the timeout
+        assert [card.hash for card in await store.search(texts[-1][:40])] == [MCard(texts[-1]).hash]
+
+
 @pytest.mark.parametrize("max_connections", [1, 2, 4])
 async def test_max_connections_bounds_the_connections_opened(tmp_path, max_connections):
     config = SQLiteConfig(tmp_path / "c.db", max_connections=max_connections)

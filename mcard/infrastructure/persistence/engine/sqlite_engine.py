@@ -63,6 +63,12 @@ DEFAULT_SETTINGS: Final = {
     # until writes pause again: a step that waited ``timeout`` made the store's own writes queued
     # behind it wait for it, then for the lock themselves (two or three times ``timeout``).
     "index_lock_wait": 0.05,
+    # In memory there is no WAL: a write transaction locks readers out, and SQLite's busy handler
+    # tries again only every few to 100 ms, so back-to-back steps kept a read waiting until the
+    # whole catch-up was done (5 s for 48 MB of text: past ``timeout``, "database is locked").
+    # There a step first lets the reads already waiting go, checking this often (seconds), for
+    # ``timeout`` at most.
+    "memory_read_gap": 0.002,
     # Checkpoints are run by the store, not automatically by SQLite, so that it knows when its
     # own hand changed the file (see DatabaseFile): after a write once the WAL holds this much
     # (SQLite's own default: 1000 pages of 4 KiB), without waiting for readers. The WAL cannot
@@ -508,6 +514,14 @@ class SQLiteStore(BaseStore):
             logger.warning("%s: %s", self._where, self._lost)
             raise StorageError(f"{self._where}: {self._lost}; close the store and open it again")
 
+    async def _reads_first(self) -> None:
+        """Wait while a read is running or waiting for the lock (``memory_read_gap``), for
+        ``timeout`` at most."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.config.timeout
+        while any(worker.in_flight for worker in (*self._readers, *self._snapshots)) and loop.time() < until:
+            await asyncio.sleep(DEFAULT_SETTINGS["memory_read_gap"])
+
     async def _checkpoint(self, wait: float) -> bool:
         """Copy the WAL into the database file and empty it, waiting at most ``wait`` seconds
         for the readers of older snapshots (without waiting, it copies what no reader needs);
@@ -534,6 +548,8 @@ class SQLiteStore(BaseStore):
     async def _background_step(self) -> bool:
         """One step of the work done while writes pause: extend the search index, then give
         the WAL's space back once no reader holds it."""
+        if self.config.in_memory:
+            await self._reads_first()
         more = await self._on_writer(
             lambda writer: sqlite_schema.index_step(
                 writer, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"],
