@@ -4,6 +4,7 @@ plainly and awaited, and its DataFrames carry names, tags and snippets."""
 from __future__ import annotations
 
 import asyncio
+import warnings
 from datetime import datetime, timezone
 
 import numpy as np
@@ -354,3 +355,15 @@ def test_a_missing_time_read_off_an_empty_frame_is_named(filled):
         filled.list_df(start_time=last)
     with pytest.raises(ValidationError, match="^g_time is NaT"):
         MCard("x", g_time=pd.NaT)
+
+
+def test_a_frame_of_a_query_with_a_mistyped_field_says_so(filled):
+    """``find_df("kind:bytes")`` gave an empty frame and nothing else; ``find`` gave a note."""
+    with pytest.warns(UserWarning, match="^kind: is read as words; the fields are type:"):
+        frame = filled.find_df("kind:bytes")
+    assert frame.empty and frame.attrs["note"] == filled.find("kind:bytes").note
+    with pytest.warns(UserWarning, match="^colour: is read as words"):
+        assert asyncio.run(filled.afind_df("colour:blue")).attrs["total"] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "note" not in filled.find_df("type:text/plain").attrs and filled.find_df("nothing holds this").empty

@@ -13,6 +13,7 @@ import contextlib
 import html
 import re
 import sys
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -72,6 +73,19 @@ def _fields(by: object) -> object:
     """``facets``' ``by`` read whole on the caller's thread; a ``str`` or a non-iterable as it
     is, for the wrapper to name what is wrong with it."""
     return by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)
+
+
+def _no_match_note(query: str, found: Sequence[MCard], total: Optional[int]) -> str:
+    """When ``query`` matched nothing, which of its ``word:`` items were no field; else ""."""
+    hint = unknown_fields_hint(query).strip(" ()") if query and not found and not total else ""
+    return f"{hint}." if hint else ""
+
+
+def _noted(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``, warning with its ``note`` (on the caller's thread, pointing at the caller's line)."""
+    if frame.attrs.get("note"):
+        warnings.warn(frame.attrs["note"], UserWarning, stacklevel=3)
+    return frame
 
 
 class FoundCards(CardList):
@@ -369,9 +383,11 @@ class NotebookCards(LabelMethods):
         labels: bool = True,
         order: Optional[str] = None,
     ) -> pd.DataFrame:
-        """``find(...)`` as a DataFrame; the match count is in ``frame.attrs["total"]``."""
+        """``find(...)`` as a DataFrame; the match count is in ``frame.attrs["total"]``. When no
+        card matches and a ``word:`` item is no field (``tpye:image/png``), ``frame.attrs["note"]``
+        says so, and so does a ``UserWarning`` (an empty frame shows nothing else)."""
         shape = {"content": content, "snippets": snippets, "labels": labels}
-        return self._run(self._find_frame(query, limit, offset, order, shape))
+        return _noted(self._run(self._find_frame(query, limit, offset, order, shape)))
 
     def frame(
         self, cards: Sequence[MCard], *, content: bool = False, snippets: bool = False, labels: bool = True
@@ -422,7 +438,7 @@ class NotebookCards(LabelMethods):
         order: Optional[str] = None,
     ) -> pd.DataFrame:
         shape = {"content": content, "snippets": snippets, "labels": labels}
-        return await self._arun(self._find_frame(query, limit, offset, order, shape))
+        return _noted(await self._arun(self._find_frame(query, limit, offset, order, shape)))
 
     async def aframe(
         self, cards: Sequence[MCard], *, content: bool = False, snippets: bool = False, labels: bool = True
@@ -456,6 +472,8 @@ class NotebookCards(LabelMethods):
         found = await self._wrapper.find(query, limit, offset, order=order)
         frame = await self._frame(FoundCards(found, found.total, found.words), **shape)
         frame.attrs["total"] = found.total
+        if note := _no_match_note(query, found, found.total):
+            frame.attrs["note"] = note
         return frame
 
     async def _frame(
@@ -597,9 +615,7 @@ class NotebookCards(LabelMethods):
         found = await finding
         total = found.total if isinstance(found, Found) else None
         words = found.words if isinstance(found, Found) else spec
-        hint = unknown_fields_hint(query).strip(" ()") if query and not found and not total else ""
-        note = f"{hint}." if hint else ""
-        return FoundCards(found, total, words, note, **await self._shown_labels(found))
+        return FoundCards(found, total, words, _no_match_note(query, found, total), **await self._shown_labels(found))
 
     async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:
         """Names and tags of the cards a list's table shows (``options.display_limit``), and
