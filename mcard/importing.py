@@ -41,6 +41,10 @@ LINKED_FOLDER: Final = "symlink to a folder"
 """A link to a folder inside a folder walked is not followed (it could lead anywhere, or back)."""
 UNREADABLE_FOLDER: Final = "unreadable folder"
 """A folder that cannot be listed (no permission, a path longer than the system takes)."""
+REMOVED: Final = "removed during the import"
+"""A file listed, then gone (deleted or moved away) before it was read: not a file one may not read."""
+BROKEN_LINK: Final = "broken symlink"
+"""A symbolic link to nothing (its target was removed or never was): there is nothing to read."""
 OWN_FILE: Final = "the store's own file"
 STDIN_NAME: Final = "standard input"
 UPLOAD: Final = "upload"
@@ -143,16 +147,18 @@ def _matches(relative: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
 
-def _link_target(path: Path) -> Path | None:
-    """Where the symbolic link ``path`` leads, or None when its links go round in a loop."""
+def _link_target(path: Path) -> Path | str:
+    """Where the symbolic link ``path`` leads, or why it leads nowhere: round in a loop, or to nothing."""
     try:
         return path.resolve(strict=True)
     except RuntimeError:  # Python 3.11 and 3.12 report a loop so
-        return None
+        return SYMLINK_LOOP
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            return None
-        return path.resolve()  # a link to nothing: read later, and counted as unreadable
+            return SYMLINK_LOOP
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return BROKEN_LINK
+        return path.resolve()  # a folder on its way not searchable: read later, and counted as unreadable
 
 
 @dataclass(frozen=True)
@@ -259,8 +265,8 @@ def iter_files(
     whose name is included has all its files taken.
 
     Symbolic links are followed only to files inside the tree they were found in; links that
-    go round in a loop are counted in ``skipped`` as ``"symlink loop"``, links to folders as
-    ``"symlink to a folder"`` (not followed).
+    go round in a loop are counted in ``skipped`` as ``"symlink loop"``, links to nothing as
+    ``"broken symlink"``, links to folders as ``"symlink to a folder"`` (not followed).
     """
     skipped = Counter() if skipped is None else skipped
     roots, included, excluded = _checked_arguments(paths, include, exclude)
@@ -274,8 +280,8 @@ def _named_files(given: Path, included: Sequence[str], excluded: Sequence[str], 
     if isinstance(listed, str):
         skipped[listed] += 1
         return
-    if stat.S_ISLNK(listed.st_mode) and _link_target(given) is None:
-        skipped[SYMLINK_LOOP] += 1
+    if stat.S_ISLNK(listed.st_mode) and isinstance(reason := _link_target(given), str):
+        skipped[reason] += 1
         return
     folder = os.path.isdir(given)
     if _left_out(given, folder, included, excluded):
@@ -295,8 +301,8 @@ def _walk(given: Path, included: Sequence[str], excluded: Sequence[str], skipped
     root = given.resolve()
     source = os.fsdecode(os.path.abspath(given))  # "notes" and "x/../notes" are one source
 
-    def unlisted(_: OSError) -> None:  # its files are not known: the folder is counted
-        skipped[UNREADABLE_FOLDER] += 1
+    def unlisted(failure: OSError) -> None:  # its files are not known: the folder is counted
+        skipped[REMOVED if failure.errno == errno.ENOENT else UNREADABLE_FOLDER] += 1
 
     for folder, dirs, names in os.walk(given, onerror=unlisted):
         dirs[:] = sorted(name for name in dirs if not _matches(Path(folder, name).relative_to(given).as_posix(), excluded))
@@ -314,14 +320,14 @@ def _walk(given: Path, included: Sequence[str], excluded: Sequence[str], skipped
 
 def _found(path: Path, relative: str, given: Path, root: Path, source: str, skipped: Counter[str]) -> FoundFile | None:
     """The file ``path`` listed in the folder ``given`` (``root`` resolved), or None when it is
-    a link that leads out of the tree or round in a loop (counted in ``skipped``). An entry whose
+    a link that leads out of the tree, round in a loop or to nothing (counted in ``skipped``). An entry whose
     status cannot be read (in a folder that may be listed but not searched) is taken for a file:
     reading it, without following a link, counts it as unreadable."""
     if not os.path.islink(path):
         return FoundFile(path, relative, source, given, relative)
     target = _link_target(path)
-    if target is None:
-        skipped[SYMLINK_LOOP] += 1
+    if isinstance(target, str):
+        skipped[target] += 1
         return None
     if not target.is_relative_to(root):
         skipped["symlink out of tree"] += 1
@@ -366,14 +372,14 @@ def _read_file(start: Path, steps: str, max_size: int) -> tuple[bytes, os.stat_r
     """The bytes of the regular file ``steps`` below the folder ``start`` (at most ``max_size``
     + 1) and its status, or why it is skipped. The tree may change while it is imported: a link
     put in the place of the file or of a folder on its way since it was listed is not followed,
-    a pipe put there is not waited on, and a file that grew is read no further than the limit.
-    Only a regular file is opened: opening a pipe would end a writer's wait on it, and opening a
-    device may act on it."""
+    a pipe put there is not waited on, a file removed since is not called unreadable, and a file
+    that grew is read no further than the limit. Only a regular file is opened: opening a pipe
+    would end a writer's wait on it, and opening a device may act on it."""
     *folders, name = steps.split("/")
     try:
         folder = _open_folder(start, folders)
     except OSError as exc:
-        return "changed during the import" if exc.errno in (errno.ELOOP, errno.ENOTDIR) else "unreadable"
+        return _unread(exc, (errno.ELOOP, errno.ENOTDIR))
     try:
         listed = os.stat(name, dir_fd=folder, follow_symlinks=False)
         if stat.S_ISLNK(listed.st_mode):
@@ -382,7 +388,7 @@ def _read_file(start: Path, steps: str, max_size: int) -> tuple[bytes, os.stat_r
             return "not a regular file"
         descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
     except OSError as exc:
-        return "changed during the import" if exc.errno == errno.ELOOP else "unreadable"
+        return _unread(exc, (errno.ELOOP,))
     finally:
         os.close(folder)
     try:
@@ -395,6 +401,14 @@ def _read_file(start: Path, steps: str, max_size: int) -> tuple[bytes, os.stat_r
             return read_at_most(file, max_size), info
     except OSError:
         return "unreadable"
+
+
+def _unread(failure: OSError, swapped: tuple[int, ...]) -> str:
+    """Why a file listed could not be opened: a link or file put in the place of a folder on its
+    way (``swapped``), the file or a folder on its way removed since the listing, or no permission."""
+    if failure.errno in swapped:
+        return "changed during the import"
+    return REMOVED if failure.errno == errno.ENOENT else "unreadable"
 
 
 def _open_folder(start: Path, folders: Sequence[str]) -> int:
@@ -467,8 +481,9 @@ async def import_paths(
     ``include`` and ``exclude`` take files as ``iter_files`` does, paths named included: those
     left out are not read, nor counted. Files are read on a worker thread, one batch per hop.
     Nothing is fatal: missing paths, and files too large, unreadable (a folder on their way not
-    searchable too), empty, linked from outside the tree or through a symlink loop are counted
-    in ``summary.skipped``; so are the store's own database files, never imported.
+    searchable too), removed since they were listed, empty, linked from outside the tree, through
+    a symlink loop or by a broken symlink are counted in ``summary.skipped``; so are the store's
+    own database files, never imported.
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
     check_wrapper(store, "import_paths")

@@ -280,6 +280,40 @@ def test_a_folder_swapped_for_a_link_after_the_listing_is_not_followed_out_of_th
     assert [card.content for card in cards] == ["inside"] and skipped == Counter({"changed during the import": 1})
 
 
+def test_files_and_folders_removed_after_the_listing_are_counted_as_removed_not_unreadable(tmp_path):
+    """Files are listed, then read: a file deleted in between, or a folder deleted before it was
+    listed, is called removed, not unreadable (which sends its user looking at permissions)."""
+    from collections import Counter
+
+    from mcard.importing import _read_batch, iter_files
+
+    tree = tmp_path / "tree"
+    for folder in ("a", "b"):
+        (tree / folder).mkdir(parents=True)
+        (tree / folder / "x.txt").write_text(f"in {folder}")
+    (tree / "top.txt").write_text("stays")
+    (tree / "gone.txt").write_text("deleted after the listing")
+    skipped: Counter[str] = Counter()
+    found = iter_files(tree, skipped=skipped)
+    listed = [next(found)]  # gone.txt: the walk has listed tree, not yet a or b
+    shutil.rmtree(tree / "b")
+    listed += list(found)
+    (tree / "gone.txt").unlink()
+    cards, _ = _read_batch(listed, 1024, skipped)
+    assert sorted(card.content for card in cards) == ["in a", "stays"]
+    assert skipped == Counter({"removed during the import": 2})
+
+
+async def test_a_link_to_nothing_is_a_broken_symlink(store, tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "note.txt").write_text("here")
+    (tree / "dangling").symlink_to("nowhere.txt")
+    (tree / "into a missing folder").symlink_to("missing/x.txt")
+    summary = await import_paths(store, [tree], progress=False)
+    assert summary.new == 1 and summary.skipped == {"broken symlink": 2}
+
+
 async def test_a_folder_that_cannot_be_listed_is_counted(store, tmp_path):
     """Folders nested deeper than the system's longest path cannot be listed: the import says
     so rather than finding no file there."""
