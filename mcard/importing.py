@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Final, Optional
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.models.sighting import Sighting, as_label
+from mcard.domain.models.sighting import Sighting, as_label, escaped
 from mcard.domain.shown import counted, from_cell, shown
 from mcard.extras import install_command
 from mcard.frame_records import frame_records, is_frame
@@ -50,6 +50,12 @@ STDIN_NAME: Final = "standard input"
 UPLOAD: Final = "upload"
 """The source of a sighting of an uploaded file."""
 RECORD_FORMATS: Final = ("jsonl", "csv", "parquet")
+NAMED_SKIPS: Final = frozenset({
+    "missing", "unreadable", UNREADABLE_FOLDER, TOO_LARGE, REMOVED, "changed during the import", BROKEN_LINK, SYMLINK_LOOP,
+})
+"""Why a file was skipped that its user did not choose and may act on: such files are named in
+``ImportSummary.skipped_files`` (an empty file, a link out of the tree or to a folder, a pipe or
+the store's own file is only counted)."""
 _SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal")
 
 
@@ -60,19 +66,50 @@ def _progress_bar(**options: Any) -> Any:
     return tqdm(**options)
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file (or folder) an import skipped for one of ``NAMED_SKIPS``: its path as the import
+    reached it (control characters and bytes that are not UTF-8 as ``\\xNN``), and why."""
+
+    path: str
+    reason: str
+
+
+class SkipCount(Counter[str]):
+    """Files skipped, by reason, and the ``files`` skipped for one of ``NAMED_SKIPS``, in the
+    order met: so that an import can say which files it left out, not only how many."""
+
+    def __init__(self, *counts: Any, **by_reason: int) -> None:
+        super().__init__(*counts, **by_reason)
+        self.files: list[SkippedFile] = list(getattr(counts[0], "files", ())) if counts else []
+
+
+def _skip(skipped: Counter[str], reason: str, path: str | os.PathLike[str]) -> None:
+    """Count ``path`` skipped for ``reason``; a ``SkipCount`` also keeps it when the reason is named."""
+    skipped[reason] += 1
+    if isinstance(skipped, SkipCount) and reason in NAMED_SKIPS:
+        skipped.files.append(SkippedFile(escaped(os.fsdecode(path)), reason))
+
+
 @dataclass
 class ImportSummary:
     """What an import did: files stored (their contents new or already stored, one card each)
     and files skipped by reason, which together are every file found; for records, the
-    sightings and tags it added (to cards already stored too)."""
+    sightings and tags it added (to cards already stored too). ``skipped_files`` names the files
+    skipped for a reason their user may act on (``NAMED_SKIPS``: unreadable, too large...)."""
 
     files: int = 0
     new: int = 0
     already_stored: int = 0
     bytes: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=SkipCount)
     sightings_added: int = 0
     tags_added: int = 0
+
+    @property
+    def skipped_files(self) -> list[SkippedFile]:
+        """The files skipped for one of ``NAMED_SKIPS``, by path."""
+        return sorted(getattr(self.skipped, "files", ()), key=lambda file: file.path)
 
     def add(self, files: int, cards: Sequence[MCard], new: int) -> None:
         """Count one stored batch: ``files`` read, ``cards`` saved, ``new`` of them new."""
@@ -102,6 +139,8 @@ class ImportSummary:
         self.already_stored += other.already_stored
         self.bytes += other.bytes
         self.skipped.update(other.skipped)
+        if isinstance(self.skipped, SkipCount):
+            self.skipped.files.extend(other.skipped_files)
         self.sightings_added += other.sightings_added
         self.tags_added += other.tags_added
 
@@ -122,6 +161,7 @@ class ImportSummary:
         return {
             "files": self.files, "new": self.new, "already_stored": self.already_stored,
             "bytes": self.bytes, "skipped": dict(self.skipped),
+            "skipped_files": [{"path": file.path, "reason": file.reason} for file in self.skipped_files],
             "sightings_added": self.sightings_added, "tags_added": self.tags_added,
         }
 
@@ -278,10 +318,10 @@ def _named_files(given: Path, included: Sequence[str], excluded: Sequence[str], 
     """The files of one path named for import, for ``iter_files``."""
     listed = _lstat(given)
     if isinstance(listed, str):
-        skipped[listed] += 1
+        _skip(skipped, listed, given)
         return
     if stat.S_ISLNK(listed.st_mode) and isinstance(reason := _link_target(given), str):
-        skipped[reason] += 1
+        _skip(skipped, reason, given)
         return
     folder = os.path.isdir(given)
     if _left_out(given, folder, included, excluded):
@@ -302,7 +342,7 @@ def _walk(given: Path, included: Sequence[str], excluded: Sequence[str], skipped
     source = os.fsdecode(os.path.abspath(given))  # "notes" and "x/../notes" are one source
 
     def unlisted(failure: OSError) -> None:  # its files are not known: the folder is counted
-        skipped[REMOVED if failure.errno == errno.ENOENT else UNREADABLE_FOLDER] += 1
+        _skip(skipped, REMOVED if failure.errno == errno.ENOENT else UNREADABLE_FOLDER, failure.filename or given)
 
     for folder, dirs, names in os.walk(given, onerror=unlisted):
         dirs[:] = sorted(name for name in dirs if not _matches(Path(folder, name).relative_to(given).as_posix(), excluded))
@@ -327,7 +367,7 @@ def _found(path: Path, relative: str, given: Path, root: Path, source: str, skip
         return FoundFile(path, relative, source, given, relative)
     target = _link_target(path)
     if isinstance(target, str):
-        skipped[target] += 1
+        _skip(skipped, target, path)
         return None
     if not target.is_relative_to(root):
         skipped["symlink out of tree"] += 1
@@ -342,13 +382,13 @@ def _read_batch(files: list[FoundFile], max_size: int, skipped: Counter[str]) ->
         path = found.path
         read = _read_file(found.start, found.steps, max_size)
         if isinstance(read, str):
-            skipped[read] += 1
+            _skip(skipped, read, path)
             continue
         data, info = read
         if not data:
             skipped["empty"] += 1
         elif len(data) > max_size:
-            skipped[TOO_LARGE] += 1
+            _skip(skipped, TOO_LARGE, path)
         else:
             card = card_from_file_bytes(data)
             cards.append(card)
@@ -532,7 +572,7 @@ async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> Imp
     if not data:
         summary.skipped["empty"] = 1
     elif len(data) > max_size:
-        summary.skipped[TOO_LARGE] = 1
+        _skip(summary.skipped, TOO_LARGE, STDIN_NAME)
     else:
         card = card_from_file_bytes(data)
         seen = Sighting.of(card.hash, size=len(data), source=STDIN_NAME)

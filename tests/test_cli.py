@@ -67,6 +67,37 @@ def test_import_reports_new_already_stored_and_skipped(folder, tmp_path):
                      " 1 symlink out of tree, 1 too large\n")
 
 
+def test_import_names_the_files_it_skipped_for_a_reason_to_act_on(folder, tmp_path):
+    """A count alone ("1 too large", "2 unreadable") leaves its user to search a tree for the
+    files: those are named on stderr, one a line, and in --json; an empty file, a link out of
+    the tree or a pipe, skipped by design, is only counted."""
+    db = tmp_path / "cards.db"
+    os.mkfifo(folder / "pipe")
+    (folder / "docs" / "dangling").symlink_to("nowhere.txt")
+    (folder / "loop").symlink_to("loop")
+    (folder / "esc\x1b]0;x\x07.bin").write_bytes(b"\x00" * (TEN_MIB + 1))
+    result = mcard("import", "files", "--json", db=db)
+    named = [("files/docs/dangling", "broken symlink"), ("files/esc\\x1b]0;x\\x07.bin", "too large"),
+             ("files/huge.bin", "too large"), ("files/loop", "symlink loop")]  # by path
+    assert [(file["path"], file["reason"]) for file in as_json(result)["skipped_files"]] == named
+    lines = result.stderr.decode().splitlines()
+    assert lines[:4] == [f"mcard: skipped ({reason}): {path}" for path, reason in named]
+    assert lines[4].startswith("mcard: 2 files over the store's limit") and len(lines) == 5
+
+
+def test_import_names_at_most_50_skipped_files_on_stderr_and_all_in_json(tmp_path):
+    root = tmp_path / "links"
+    root.mkdir()
+    for number in range(60):
+        (root / f"link{number:02}").symlink_to(f"gone{number:02}")
+    db = tmp_path / "cards.db"
+    lines = mcard("import", "links", db=db).stderr.decode().splitlines()
+    assert lines[:50] == [f"mcard: skipped (broken symlink): links/link{number:02}" for number in range(50)]
+    assert lines[50:] == ["mcard: and 10 more files skipped so: import --json lists them all (skipped_files)"]
+    named = as_json(mcard("import", "links", "--json", db=db))["skipped_files"]
+    assert [file["path"] for file in named] == [f"links/link{number:02}" for number in range(60)]
+
+
 def test_content_types_are_detected_at_import(folder, tmp_path):
     db = tmp_path / "cards.db"
     mcard("import", str(folder), db=db)
@@ -269,7 +300,7 @@ def test_importing_the_folder_that_holds_the_database_never_imports_the_database
     assert second["new"] == 0 and second["already_stored"] == 2
     third = as_json(mcard("import", str(db), "--json", db=db))
     assert third == {"files": 0, "new": 0, "already_stored": 0, "bytes": 0, "skipped": {"the store's own file": 1},
-                     "sightings_added": 0, "tags_added": 0}
+                     "skipped_files": [], "sightings_added": 0, "tags_added": 0}
     assert as_json(mcard("stats", "--json", db=db))["count"] == 1
     assert db.stat().st_size < size * 2
 
@@ -364,6 +395,7 @@ def test_an_import_that_skips_files_over_the_size_limit_says_how_to_raise_it(tmp
     result = mcard("import", str(folder), db=db)
     assert result.stdout.decode() == "0 new cards, 0 already stored; skipped 1 file: 1 too large\n"
     assert result.stderr.decode() == (
+        f"mcard: skipped (too large): {folder / 'clip.mp4'}\n"
         "mcard: 1 file over the store's limit of 10.0 MB (10,485,760 bytes) skipped; a larger limit:"
         " ?max_content_size=BYTES in a --db URL (sqlite:///cards.db?max_content_size=104857600)\n"
     )

@@ -360,3 +360,20 @@ def test_imports_of_the_same_files_at_once_count_each_sighting_once(tmp_path, en
     else:
         for url, schema in fresh_schema():
             _same_files_imported_at_once(f"{url}?schema={schema}", folder)
+
+
+async def test_import_paths_names_the_files_skipped_for_a_reason_to_act_on(store, tmp_path):
+    from mcard.importing import SkippedFile
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "note.txt").write_text("stored")
+    (tree / "empty.txt").write_text("")
+    (tree / "big.bin").write_bytes(b"x" * (store.config.max_content_size + 1))
+    (tree / "dangling").symlink_to("nowhere")
+    summary = await import_paths(store, [tree], progress=False)
+    assert summary.skipped == {"empty": 1, "too large": 1, "broken symlink": 1}
+    assert summary.skipped_files == [SkippedFile(str(tree / "big.bin"), "too large"),
+                                     SkippedFile(str(tree / "dangling"), "broken symlink")]
+    assert summary.as_dict()["skipped_files"] == [{"path": str(tree / "big.bin"), "reason": "too large"},
+                                                  {"path": str(tree / "dangling"), "reason": "broken symlink"}]

@@ -27,6 +27,7 @@ from mcard.importing import (
     STDIN_NAME,
     TOO_LARGE,
     ImportSummary,
+    SkippedFile,
     card_from_file_bytes,
     import_paths,
     import_records,
@@ -121,6 +122,19 @@ def too_large_note(skipped: int, limit: int) -> str:
     )
 
 
+SKIPS_NAMED: Final = 50
+"""The most skipped files an import names on stderr, one a line (``--json`` lists them all)."""
+
+
+def named_skips(files: Sequence[SkippedFile]) -> None:
+    """Name on stderr the files an import skipped for a reason their user may act on (unreadable,
+    too large, removed...), so that a count such as "2 unreadable" can be followed up."""
+    for file in files[:SKIPS_NAMED]:
+        note(f"skipped ({file.reason}): {file.path}")
+    if len(files) > SKIPS_NAMED:
+        note(f"and {len(files) - SKIPS_NAMED:,} more files skipped so: import --json lists them all (skipped_files)")
+
+
 async def cmd_import(args: argparse.Namespace) -> int:
     _one_stdin(args.paths)
     if args.format and not args.records:
@@ -145,6 +159,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 summary.merge(await import_paths(store, files, include=args.include, exclude=args.exclude))
         limit = store.config.max_content_size
     emit(summary.as_dict(), str(summary), args.json)
+    named_skips(summary.skipped_files)
     if summary.skipped.get(TOO_LARGE):
         note(too_large_note(summary.skipped[TOO_LARGE], limit))
     return 0
