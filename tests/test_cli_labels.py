@@ -68,6 +68,21 @@ def test_info_lists_every_sighting(db):
     assert "sightings: 2" in shown and "sub/copy of notes.txt" in shown
 
 
+def test_info_tells_sightings_of_one_file_apart_by_its_mtime(db):
+    """A file imported again after it was touched is a sighting of its own: the table showed two
+    rows alike (when, name, path, source) with nothing to tell them apart."""
+    import os
+
+    folder = db.parent / "files"
+    os.utime(folder / "data.json", (0, 1_700_000_000))
+    mcard("import", str(folder), db=db)
+    os.utime(folder / "data.json", (0, 1_800_000_000))
+    mcard("import", str(folder), db=db)
+    header, *rows = mcard("info", hash_of(db, "data.json"), db=db).stdout.decode().split("sightings: 3\n")[1].splitlines()
+    assert header.split() == ["SEEN_AT", "NAME", "PATH", "MTIME", "SOURCE"]
+    assert [row.split()[3] for row in rows[1:]] == ["2023-11-14T22:13:20.000000Z", "2027-01-15T08:00:00.000000Z"]
+
+
 def test_info_has_the_fields_of_a_listed_record_and_its_sightings(db):
     notes = hash_of(db, "copy of notes.txt")
     [listed] = [r for r in as_json(mcard("ls", "--json", db=db)) if r["hash"] == notes]

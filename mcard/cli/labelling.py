@@ -92,10 +92,12 @@ async def cmd_info(args: argparse.Namespace) -> int:
             "tags": tags, "sightings": [sighting_record(seen) for seen in sightings]}
     fields = [f"{key}: {safe('(none)' if value is None else value)}"
               for key, value in data.items() if key not in ("tags", "sightings")]
-    seen_rows = [[s["seen_at"], s["name"] or "", s["path"] or "", s["source"] or ""] for s in data["sightings"]]
+    # with the file's mtime: a file imported again after it was touched or restored is a sighting of its own
+    seen_rows = [[s["seen_at"], s["name"] or "", s["path"] or "", s["mtime"] or "", s["source"] or ""]
+                 for s in data["sightings"]]
+    seen_table = table(["SEEN_AT", "NAME", "PATH", "MTIME", "SOURCE"], seen_rows)
     human = "\n".join([*fields, f"tags: {tag_list(tags)}",
-                       f"sightings: {len(sightings)}" + ("\n" + table(["SEEN_AT", "NAME", "PATH", "SOURCE"], seen_rows)
-                                                         if seen_rows else "")])
+                       f"sightings: {len(sightings)}" + (f"\n{seen_table}" if seen_rows else "")])
     emit(data, human, args.json)
     return 0
 
