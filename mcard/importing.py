@@ -181,10 +181,30 @@ def card_from_file_bytes(data: bytes) -> MCard:
 def _matches(relative: str, patterns: Sequence[str]) -> bool:
     """Whether a file (its path under the folder imported, ``/``-separated) matches one of
     ``patterns``: by that path, by its name, or by a folder it is in, named by its name or its
-    path (``drafts`` or ``docs/drafts`` takes every file under it, as rsync and git read them)."""
+    path (``drafts`` or ``docs/drafts`` takes every file under it, as rsync and git read them).
+    A pattern starting with ``/`` is anchored there, as in rsync and ``.gitignore``: ``/drafts``
+    is the folder imported's own ``drafts`` (not ``docs/drafts``), and its ``*`` stays within a
+    name (``/*.md`` is a file at the top), ``**`` standing for any folders."""
     parts = relative.split("/")
     names = {relative, *parts, *("/".join(parts[:end]) for end in range(1, len(parts)))}
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
+    return any(
+        any(_anchored(pattern[1:].split("/"), parts[:end]) for end in range(1, len(parts) + 1))
+        if pattern.startswith("/") else any(fnmatch.fnmatchcase(name, pattern) for name in names)
+        for pattern in patterns
+    )
+
+
+def _anchored(pattern: Sequence[str], parts: Sequence[str]) -> bool:
+    """Whether the names ``parts`` of a path match the names of an anchored ``pattern`` one for
+    one, a ``**`` matching any number of them."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        rest = pattern[1:]
+        while rest and rest[0] == "**":  # ** ** is **: not tried once per way of splitting the folders
+            rest = rest[1:]
+        return any(_anchored(rest, parts[skip:]) for skip in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _anchored(pattern[1:], parts[1:])
 
 
 def _link_target(path: Path) -> Path | str:

@@ -97,3 +97,24 @@ def test_an_excluded_folder_is_not_entered(tmp_path):
     summary = as_json(mcard("import", str(tree), "--exclude", "node_modules", "--json", db=db))
     assert (summary["files"], summary["new"], summary["skipped"]) == (1, 1, {})
     assert names(db) == ["main.py"]
+
+
+@pytest.mark.parametrize("filters, stored", [
+    (["--exclude", "/drafts"], ["b.md", "top.md"]),
+    (["--exclude", "/drafts/"], ["b.md", "top.md"]),
+    (["--include", "/drafts"], ["a.md"]),
+    (["--exclude", "/docs/drafts"], ["a.md", "top.md"]),
+    (["--include", "/*.md"], ["top.md"]),
+    (["--exclude", "drafts"], ["top.md"]),  # not anchored: every folder of that name
+], ids=["exclude", "exclude-slash", "include", "exclude-path", "include-glob", "unanchored"])
+def test_a_pattern_starting_with_a_slash_is_anchored_at_the_folder_imported(tmp_path, filters, stored):
+    """As in rsync and .gitignore, ``/drafts`` is the folder imported's own ``drafts``: such a
+    pattern matched nothing at all, so ``--exclude /drafts`` imported the drafts it meant to leave out."""
+    tree = tmp_path / "tree"
+    (tree / "drafts").mkdir(parents=True)
+    (tree / "docs" / "drafts").mkdir(parents=True)
+    (tree / "drafts" / "a.md").write_text("a\n")
+    (tree / "docs" / "drafts" / "b.md").write_text("b\n")
+    (tree / "top.md").write_text("top\n")
+    mcard("import", str(tree), *filters, db=tmp_path / "cards.db")
+    assert names(tmp_path / "cards.db") == stored

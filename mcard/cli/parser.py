@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     matched = "whose name, path under the folder, or a folder of theirs matches"
     cmd.add_argument("--include", action="append", default=[], metavar="GLOB", help=f"only files {matched} (repeatable)")
     cmd.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                     help=f"skip files {matched}: --exclude node_modules (repeatable)")
+                     help=f"skip files {matched}: --exclude node_modules; /drafts: only the folder's own (repeatable)")
     cmd.add_argument(
         "--records", action="store_true",
         help="PATH is an export (.jsonl, .csv, .parquet; -: JSON Lines on standard input): restore its "
