@@ -187,6 +187,7 @@ async def sync(
         walk = _Walk()
         not_hex = walk.not_hex
         async for prefixes, depth, labelled in _differing(source, dest, walk):
+            copier.expected = walk.lacking if since is None else 0  # with since, older cards are not copied
             mine, theirs = await asyncio.gather(source.hashes_in_ranges(prefixes), dest.hashes_in_ranges(prefixes))
             there = set(theirs)
             for hash_str in mine:
@@ -203,6 +204,7 @@ async def sync(
                 considered += await copier.batches(pending, batch_size)
                 pending = _Pending()
         considered += await copier.batches(pending, batch_size)
+        bar.total = copier.found  # the cards found lacking, the first estimate aside (shown as the bar closes)
         if walk.in_ranges < walk.stored:
             await _count_past_every_range(source, not_hex)
         for group, rows in not_hex.items():  # rows of other tools, in no range of hex digits
@@ -243,6 +245,9 @@ class _Walk:
     not_hex: dict[str, int] = field(default_factory=dict)
     stored: int = 0
     in_ranges: int = 0
+    lacking: int = 0
+    """At least how many cards DEST lacks, by the counts of the first ranges compared: what the
+    progress bar counts up to from the start (the ranges below them are compared on the way)."""
 
 
 async def _count_past_every_range(source: AsyncPersistenceWrapper, not_hex: dict[str, int]) -> None:
@@ -268,6 +273,7 @@ async def _differing(
     most = max(walk.stored, theirs_stored)
     fine = round(math.log(max(most, 1) / GROUP_TARGET, 16)) if most > GROUP_TARGET else 0
     parents, depth = [""], min(max(fine, FIRST_DEPTH[0]), FIRST_DEPTH[1])
+    depth_first = True
     while parents:
         differing: list[str] = []
         labelled: set[str] = set()
@@ -285,11 +291,14 @@ async def _differing(
                 other = theirs.get(group)
                 if digest != other:
                     differing.append(group)
+                    if depth_first:
+                        walk.lacking += max(0, digest.count - (other.count if other is not None else 0))
                     cards += max(digest.count, other.count if other is not None else 0)
                     if other is None or digest.labels != other.labels:
                         labelled.add(group)
                     if other is not None and (digest.count, digest.cards) == (other.count, other.cards):
                         same_cards[group] = digest.count
+        depth_first = False
         if not differing:
             return
         average = cards / len(differing)
@@ -320,6 +329,7 @@ class _Copier:
         self.result, self.bar = result, bar
         self.limit: Optional[int] = getattr(getattr(dest, "config", None), "max_content_size", None)
         self.batch_count = self.cards_read = self.bytes_read = 0
+        self.found = self.expected = 0  # cards found lacking so far; how many at least, from the start
 
     async def batches(self, pending: _Pending, size: int) -> int:
         """Copy ``pending`` ``size`` hashes at a time (fewer while the cards read so far were
@@ -327,7 +337,8 @@ class _Copier:
         source cards dest lacked (within ``since``), damaged ones included."""
         lacked = 0
         hashes = [(h, True) for h in pending.missing] + [(h, False) for h in pending.common]
-        self.bar.total += len(pending.missing)
+        self.found += len(pending.missing)
+        self.bar.total = max(self.found, self.expected)  # the bar counts to all it will copy, not to what is found so far
         start = 0
         while start < len(hashes):
             wanted = size if not self.bytes_read else max(1, min(size, BATCH_BYTES * self.cards_read // self.bytes_read))

@@ -146,6 +146,31 @@ async def test_second_run_copies_nothing(two):
     assert str(second).startswith("copied 0 cards (0 B), 300 already stored,")
 
 
+async def test_the_progress_bar_counts_to_every_card_dest_lacks_from_the_start(two, monkeypatch):
+    """The bar's total grew by the cards found so far: it stood at 79% after the first batch of
+    20,000 and near 99% for the rest of the sync. The counts of the first ranges compared give
+    the cards DEST lacks before any is copied."""
+    import tqdm.auto
+
+    shown: list[tuple[int, int]] = []
+
+    class Recorded(tqdm.auto.tqdm):  # type: ignore[misc, valid-type]
+        def update(self, n: float | None = 1) -> bool | None:
+            done = super().update(n)
+            shown.append((self.n, self.total))
+            return done
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorded)
+    monkeypatch.setattr("mcard.syncing.LIST_CHUNK", 4)  # ranges listed a few at a time, as in a large store
+    a, b = two
+    await fill(a, sample_cards(3000))
+    await fill(b, sample_cards(3000)[:500])
+    result = await mcard.sync(a, b, batch_size=100, progress=True)
+    assert result.copied == 2500
+    assert {total for _, total in shown} == {2500}
+    assert shown[-1] == (2500, 2500)
+
+
 async def test_large_cards_are_copied_a_few_at_a_time(two, monkeypatch):
     """A batch read ``batch_size`` cards whatever their size: 100 cards of 10 MB held 1.09 GB.
     Once the first card is read, a batch holds about ``BATCH_BYTES`` (made small here)."""
