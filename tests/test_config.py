@@ -58,3 +58,20 @@ def test_invalid_values_fail_at_construction(options):
 
 def test_synchronous_is_case_insensitive():
     assert SQLiteConfig("x.db", synchronous="full").synchronous == "FULL"
+
+
+def test_max_content_size_is_at_most_what_a_sqlite_row_can_hold(tmp_path):
+    """SQLite holds no string or blob over 1,000,000,000 bytes: a store allowed 2 GB read a file
+    of 1.1 GB whole, then failed the import with "string or blob too big" (status 3)."""
+    import subprocess
+
+    from tests.test_cli import MCARD
+
+    with pytest.raises(ConfigurationError, match=r"at most 999,934,464 bytes in SQLite .* got 2,000,000,000"):
+        SQLiteConfig("x.db", max_content_size=2_000_000_000)
+    assert SQLiteConfig("x.db", max_content_size=999_934_464).max_content_size == 999_934_464  # 64 KiB left for the row
+    (tmp_path / "note.txt").write_text("a note")
+    result = subprocess.run([MCARD, "import", "note.txt", "--db", "sqlite:///cards.db?max_content_size=2000000000"],
+                            capture_output=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and b"max_content_size must be at most 999,934,464 bytes" in result.stderr
+    assert not (tmp_path / "cards.db").exists()

@@ -188,3 +188,12 @@ def test_an_option_spelled_otherwise_is_named_not_sent_to_the_server(url, meant)
     with pytest.raises(ConfigurationError, match=f"unknown option .*; did you mean {meant!r}"):
         config_from_url(url)
     assert config_from_url("postgresql://h/db?TimeZone=UTC&sslmode=disable").dsn.endswith("?TimeZone=UTC&sslmode=disable")
+
+
+def test_max_content_size_is_at_most_what_a_postgresql_value_can_hold():
+    """A card of 1.1 GB, allowed by max_content_size=2000000000, failed its import with the
+    server resetting the connection (status 3); 999,934,464 bytes, as in SQLite, is saved and read."""
+    url = "postgresql://me@127.0.0.1/cards?max_content_size="
+    with pytest.raises(ConfigurationError, match=r"at most 999,934,464 bytes in PostgreSQL .* got 2,000,000,000"):
+        config_from_url(url + "2000000000")
+    assert config_from_url(url + "999934464").max_content_size == 999_934_464

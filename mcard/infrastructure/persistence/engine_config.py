@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
+import sqlite3
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,24 @@ MEMORY_PATH: Final = ":memory:"
 SQLITE_SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
+SQLITE_ROW_ROOM: Final = 64 * 1024
+"""Bytes of SQLite's largest value kept for a card row's other columns (hash, time, type...)."""
+
+
+POSTGRES_MAX_CONTENT_SIZE: Final = 1_000_000_000 - SQLITE_ROW_ROOM
+"""The largest content a PostgreSQL card may be given: a value of PostgreSQL (and a message of
+its protocol) holds at most 1 GiB, and a card of 1.1 GB failed the import with a connection
+reset by the server; as SQLite's (tested: saved and read back), so both engines take the same."""
+
+
+@functools.cache
+def sqlite_max_content_size() -> int:
+    """The largest content a SQLite card can hold: SQLite's limit on a string or blob, which
+    bounds a whole row too (1,000,000,000 bytes unless SQLite was built with another), less
+    ``SQLITE_ROW_ROOM``. A store allowed more read a file of 1.1 GB whole, then failed the import
+    with "string or blob too big", the other files of the batch unsaved."""
+    with contextlib.closing(sqlite3.connect(MEMORY_PATH)) as db:
+        return db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - SQLITE_ROW_ROOM
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -131,6 +152,11 @@ class SQLiteConfig(EngineConfig):
             raise ConfigurationError("a :memory: store starts empty: it cannot be opened read-only")
         if not isinstance(self.check_same_thread, bool):
             raise ConfigurationError(f"check_same_thread must be a bool, got {self.check_same_thread!r}")
+        if self.max_content_size > sqlite_max_content_size():
+            raise ConfigurationError(
+                f"max_content_size must be at most {sqlite_max_content_size():,} bytes in SQLite (its largest"
+                f" string or blob, less room for the card's other columns), got {self.max_content_size:,}"
+            )
         mode = self.synchronous.upper() if isinstance(self.synchronous, str) else self.synchronous
         if mode not in SQLITE_SYNCHRONOUS_MODES:
             raise ConfigurationError(
@@ -239,6 +265,11 @@ class PostgresConfig(EngineConfig):
                 raise ConfigurationError(
                     f"{name} must be a plain identifier (letters, digits, _; at most 48), got {value!r}"
                 )
+        if self.max_content_size > POSTGRES_MAX_CONTENT_SIZE:
+            raise ConfigurationError(
+                f"max_content_size must be at most {POSTGRES_MAX_CONTENT_SIZE:,} bytes in PostgreSQL (its largest"
+                f" value is 1 GiB), got {self.max_content_size:,}"
+            )
 
     def __repr__(self) -> str:
         """Never shows the password (notebooks print configurations)."""
