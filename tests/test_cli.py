@@ -386,6 +386,21 @@ def test_tag_and_untag_take_many_hashes_from_standard_input(tmp_path):
     assert as_json(mcard("untag", "-", "bulk", "--json", db=db, stdin=listed)) == {"cards": 3, "removed": 3}
 
 
+def test_rm_takes_the_hashes_standard_input_lists(tmp_path):
+    """``rm -`` removes the cards a pipeline lists, as ``tag -`` tags them: it was refused as
+    "a hash or hash prefix is at least 8 hex digits, got '-'"."""
+    db = tmp_path / "cards.db"
+    hashes = [mcard("add", f"card {i}", db=db).stdout.decode().strip() for i in range(4)]
+    listed = "\n".join([hashes[0], f"  {hashes[1][:10].upper()}  ", "", hashes[2], hashes[0]]).encode()
+    removed = as_json(mcard("rm", "-", "--json", db=db, stdin=listed))
+    assert removed == {"removed": hashes[:3], "not_found": []}
+    assert [card["hash"] for card in as_json(mcard("ls", "--json", db=db))] == [hashes[3]]
+    missing = mcard("rm", "-", db=db, stdin=f"{hashes[3]}\n{'0' * 64}\n".encode(), check=1)
+    assert missing.stdout == b"removed 1 of 2\n" and b"no card with hash " + b"0" * 64 in missing.stderr
+    alone = mcard("rm", "-", hashes[3], db=db, check=2)
+    assert b"rm - reads the hashes from standard input" in alone.stderr
+
+
 def test_an_import_that_skips_files_over_the_size_limit_says_how_to_raise_it(tmp_path):
     """"skipped 1 file: 1 too large" named neither the limit nor a way past it."""
     folder = tmp_path / "videos"

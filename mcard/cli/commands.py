@@ -43,7 +43,7 @@ from .lab import cmd_lab
 from .labelling import cmd_info, cmd_tag, labels_of
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, offset_of
 from .output import CardPrinter, emit, fail, note, quoted, safe, table
-from .resolving import card_named, no_card
+from .resolving import card_named, listed_hashes, no_card
 from .syncing import cmd_sync
 from .stores import existing_store, reading_store, writing_store
 
@@ -278,13 +278,18 @@ def for_terminal(card: MCard) -> bytes:
 
 
 async def cmd_rm(args: argparse.Namespace) -> int:
-    for typed in args.hashes:
+    hashes = args.hashes
+    if STDIO in hashes:  # the hashes a pipeline lists (ls --nl | jq -r .hash | mcard rm -), as tag - reads them
+        if len(hashes) > 1:
+            raise ValidationError("rm - reads the hashes from standard input, one a line: name no other")
+        hashes = listed_hashes(sys.stdin.read())
+    for typed in hashes:
         check_prefix(typed)
     async with existing_store(args) as store:
-        resolved = [(typed, await store.resolve(typed)) for typed in args.hashes]
+        resolved = [(typed, await store.resolve(typed)) for typed in hashes]
         removed = [full for _, full in resolved if full is not None and await store.remove(full)]
     missing = [typed for typed, full in resolved if full is None or full not in removed]
-    emit({"removed": removed, "not_found": missing}, f"removed {len(removed)} of {len(args.hashes)}", args.json)
+    emit({"removed": removed, "not_found": missing}, f"removed {len(removed)} of {len(hashes)}", args.json)
     if missing:
         raise no_card(missing)
     return 0

@@ -17,7 +17,7 @@ from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.records import sighting_record
 
 from .output import emit, safe, table, tag_list
-from .resolving import HASH_HELP, card_named, no_card
+from .resolving import HASH_HELP, card_named, listed_hashes, no_card
 from .stores import existing_store, reading_store
 
 
@@ -48,7 +48,7 @@ async def _tag_listed(args: argparse.Namespace) -> int:
     """``tag -`` and ``untag -``: the cards whose hashes (or unique prefixes) standard input
     lists, one a line, all in one transaction: a script tags thousands at once, where a call
     per card pays for opening the store each time (~0.1 s)."""
-    typed = list(dict.fromkeys(line.strip().lower() for line in sys.stdin.read().splitlines() if line.strip()))
+    typed = listed_hashes(sys.stdin.read())
     for given in typed:
         check_prefix(given)
     async with existing_store(args) as store:

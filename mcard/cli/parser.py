@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     syncing.add_parsers(add)
 
     cmd = add("rm", "remove cards")
-    cmd.add_argument("hashes", nargs="+", metavar="HASH", help=HASH_HELP)
+    cmd.add_argument("hashes", nargs="+", metavar="HASH", help=f"{HASH_HELP}; - reads them from standard input, one a line")
 
     add("stats", "count, bytes, time span and content types")
     add("upgrade", "bring a store an older mcard wrote up to date (the commands that read refuse it); a current one is left as it is")

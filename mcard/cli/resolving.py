@@ -11,6 +11,12 @@ from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPers
 HASH_HELP: Final = "a card's hash, or a unique prefix of at least 8 hex digits"
 
 
+def listed_hashes(lines: str) -> list[str]:
+    """The hashes or prefixes standard input lists, one a line (``tag -``, ``rm -``): blank
+    lines and spaces around them left out, each once, in order."""
+    return list(dict.fromkeys(line.strip().lower() for line in lines.splitlines() if line.strip()))
+
+
 class NotFound(Exception):
     """What was asked for is not in the store (exit status 1)."""
 
