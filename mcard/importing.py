@@ -861,8 +861,10 @@ def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max
             try:
                 item = restored(record)
                 if item.card.size > max_size:
-                    raise ValidationError(f"the card is {item.card.size:,} bytes, over this store's"
-                                          f" max_content_size ({max_size:,})")
+                    raise ValidationError(
+                        f"the card is {item.card.size:,} bytes, over this store's max_content_size ({max_size:,});"
+                        " a store opened with a larger one takes it (a URL's ?max_content_size=BYTES)"
+                    )
                 yield item
             except ValidationError as exc:
                 raise ValidationError(f"{where}: {exc}") from None

@@ -365,6 +365,7 @@ def test_a_record_over_the_stores_size_limit_is_named_and_the_records_before_it_
     result = subprocess.run([MCARD, "--db", db, "import", "--records", path], capture_output=True, timeout=60)
     assert_one_line_failure(result, 2, "cards.jsonl: line 2: the card is 30 bytes, over this store's max_content_size (20)")
     assert stored_texts(tmp_path / "small.db") == {"small"}
+    assert "a store opened with a larger one takes it (a URL's ?max_content_size=BYTES)" in result.stderr.decode()
 
 
 @pytest.mark.parametrize("data, fmt, says", [
