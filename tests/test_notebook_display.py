@@ -220,6 +220,18 @@ def test_rows_show_the_full_hash_human_sizes_and_times_names_and_tags():
     assert "name, tags" in markup and "name, tags" not in CardList([card])._repr_html_()
 
 
+def test_a_card_with_thousands_of_tags_shows_the_first_and_counts_the_rest():
+    """A row and a card's view show the first 20 tags and how many more there are: a card of
+    10,000 tags made a table of five rows 1 MB of HTML."""
+    card = MCard("tagged")
+    tags = [f"tag{i:05d}" for i in range(10_000)]
+    markup = CardList([card], tags={card.hash: tags})._repr_html_()
+    assert len(markup) < 5000
+    assert "tag00019" in markup and "tag00020" not in markup and "and 9,980 more tags" in markup
+    assert "and 9,980 more tags" in card_html(card, tags=tags) and len(card_html(card, tags=tags)) < 5000
+    assert "more tags" not in card_html(card, tags=tags[:20])
+
+
 def big_png(width: int = 1600, height: int = 1200) -> bytes:
     image = Image.effect_noise((width, height), 60).convert("RGB")
     out = io.BytesIO()

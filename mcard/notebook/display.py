@@ -29,6 +29,8 @@ from .media import count_setting, hex_head, human_time, options, thumbnail
 
 HASH_PREFIX: Final = 12
 PREVIEW_CHARS: Final = 80
+TAGS_SHOWN: Final = 20
+"""Tags a card's row or view shows; the rest are counted (``cards.tags(hash)`` lists them)."""
 UNREADABLE: Final = "?"
 """Shown for a stored value that cannot be read (e.g. a time that is not a number)."""
 CANNOT_SHOW: Final = "<em>content cannot be shown</em>"
@@ -152,8 +154,13 @@ def _facts(card: MCard) -> tuple[str, str, str]:
 
 
 def _labels_html(name: Optional[str], tags: Iterable[str]) -> str:
+    """The name and the first ``TAGS_SHOWN`` tags, then how many more there are: a card with
+    10,000 tags made a table of five rows 1 MB of HTML."""
+    tags = list(tags)
     parts = [f"<code>{escape(name)}</code>"] if name else []
-    parts += [f'<span style="{_TAG}">{escape(tag)}</span>' for tag in tags]
+    parts += [f'<span style="{_TAG}">{escape(tag)}</span>' for tag in tags[:TAGS_SHOWN]]
+    if len(tags) > TAGS_SHOWN:
+        parts.append(f"<em>and {len(tags) - TAGS_SHOWN:,} more tags</em>")
     return " ".join(parts)
 
 
