@@ -16,7 +16,8 @@ def is_frame(source: object) -> bool:
 
 
 def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
-    """Each row as a record, with where it is (``"row 7"``): its missing values (``<NA>``,
+    """Each row as a record, with where it is (``"row 7 (index 12)"``: counted from 1, and the
+    frame's own label, which ``df.loc`` takes and a filtered frame's rows keep): its missing values (``<NA>``,
     ``NaT``, ``NaN``) as None, NumPy's numbers as Python's and a tags tuple as a list, as a
     Parquet export's rows read. A named index (``set_index("g_time")``) is read as its columns."""
     import numpy as np
@@ -37,8 +38,11 @@ def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
             return None
         return value
 
-    if any(name is not None for name in frame.index.names):
+    named = any(name is not None for name in frame.index.names)
+    labels = [None] * len(frame) if named else frame.index.tolist()
+    if named:
         frame = frame.reset_index()
     columns = [str(column) for column in frame.columns]
-    for number, values in enumerate(frame.itertuples(index=False, name=None), 1):
-        yield f"row {number}", {column: plain(value) for column, value in zip(columns, values)}
+    for number, (label, values) in enumerate(zip(labels, frame.itertuples(index=False, name=None)), 1):
+        where = f"row {number}" if named else f"row {number} (index {label!r})"
+        yield where, {column: plain(value) for column, value in zip(columns, values)}

@@ -84,10 +84,14 @@ def test_a_frame_imports_as_it_is(frame, tmp_path):
 
 def test_a_frame_row_that_is_no_card_is_named(frame, tmp_path):
     with mcard.notebook.open(tmp_path / "copy.db") as copy:
-        with pytest.raises(ValidationError, match=r"^the DataFrame: row 2: the record's size 1 is not its content's"):
+        with pytest.raises(ValidationError, match=r"^the DataFrame: row 2 \(index 1\): the record's size 1 is not its content's"):
             copy.import_records(frame.assign(size=[frame["size"][0], 1, *frame["size"][2:]]))
-        with pytest.raises(ValidationError, match="row 1: g_time .* has no UTC offset"):
+        with pytest.raises(ValidationError, match=r"row 1 \(index 0\): g_time .* has no UTC offset"):
             copy.import_records(frame.assign(g_time=frame.g_time.dt.tz_localize(None)))
+        filtered = frame[frame.kind == "bytes"].assign(size=1)  # the index keeps the frame's labels
+        assert filtered.index[0] != 0
+        with pytest.raises(ValidationError, match=rf"^the DataFrame: row 1 \(index {filtered.index[0]}\): the record's size 1"):
+            copy.import_records(filtered)
         with pytest.raises(ValidationError, match="a DataFrame is read as it is"):
             copy.import_records(frame, format="csv")
         with pytest.raises(ValidationError, match="not a list"):
