@@ -8,6 +8,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from mcard.domain.models.exceptions import ValidationError
+
 
 def is_frame(source: object) -> bool:
     """Whether ``source`` is a pandas DataFrame, told without importing pandas."""
@@ -19,7 +21,9 @@ def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
     """Each row as a record, with where it is (``"row 7 (index 12)"``: counted from 1, and the
     frame's own label, which ``df.loc`` takes and a filtered frame's rows keep): its missing values (``<NA>``,
     ``NaT``, ``NaN``) as None, NumPy's numbers as Python's and a tags tuple as a list, as a
-    Parquet export's rows read. A named index (``set_index("g_time")``) is read as its columns."""
+    Parquet export's rows read. A named index (``set_index("g_time")``) is read as its columns.
+    A frame with rows and no ``content`` column (``list_df()`` without ``content=True``) is a
+    ``ValidationError`` that says how to make one that imports."""
     import numpy as np
     import pandas as pd
 
@@ -43,6 +47,11 @@ def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
     if named:
         frame = frame.reset_index()
     columns = [str(column) for column in frame.columns]
+    if len(frame) and "content" not in columns:
+        raise ValidationError(
+            "it has no content column: a frame made with content=True imports, such as"
+            " cards.list_df(content=True) or cards.find_df(query, content=True)"
+        )
     for number, (label, values) in enumerate(zip(labels, frame.itertuples(index=False, name=None)), 1):
         where = f"row {number}" if named else f"row {number} (index {label!r})"
         yield where, {column: plain(value) for column, value in zip(columns, values)}

@@ -632,7 +632,8 @@ def record_card(record: object) -> MCard:
     if not isinstance(record, dict):
         raise ValidationError(f"a record is an object of fields, not {type(record).__name__}")
     if "content" not in record:
-        raise ValidationError("the record has no content (an export made with --no-content cannot be imported)")
+        raise ValidationError("the record has no content (an export made without content, mcard export --no-content"
+                              " or export(..., with_content=False), cannot be imported)")
     content = record["content"]
     if content is None:  # a CSV row cut short, or a null
         raise ValidationError("the record's content is missing (a line cut short?)")

@@ -232,7 +232,7 @@ def test_export_with_no_content_lists_metadata_only(folder, tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 9 and all("content" not in r for r in records)
     rejected = mcard("import", "--records", str(out), db=tmp_path / "copy.db", check=2)
-    assert b"an export made with --no-content cannot be imported" in rejected.stderr
+    assert b"an export made without content, mcard export --no-content" in rejected.stderr
     folder_export = mcard("export", str(tmp_path / "folder"), "--format", "files", "--no-content", db=db, check=2)
     assert b"a folder of files is the cards' contents" in folder_export.stderr  # it wrote them all
     assert not (tmp_path / "folder").exists()

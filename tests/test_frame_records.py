@@ -99,6 +99,17 @@ def test_a_frame_row_that_is_no_card_is_named(frame, tmp_path):
         assert copy.count() == 1
 
 
+def test_a_frame_without_content_says_how_to_make_one_that_imports(frame, tmp_path):
+    """A frame of list_df() without content=True: it said 'an export made with --no-content
+    cannot be imported', a command-line flag, at its first row."""
+    with mcard.notebook.open(tmp_path / "copy.db") as copy:
+        with pytest.raises(ValidationError, match=r"^the DataFrame: it has no content column: a frame made with content=True"
+                                                  r" imports, such as cards.list_df\(content=True\)"):
+            copy.import_records(frame.drop(columns="content"))
+        assert copy.import_records(frame.drop(columns="content").head(0)).new == 0
+        assert copy.count() == 0
+
+
 @pytest.mark.parametrize("index", [["g_time"], ["hash"], ["content_type", "g_time"]])
 def test_a_frame_indexed_by_its_columns_imports(frame, tmp_path, index):
     """As a frame is after resample() or groupby(): the index holds g_time or the hash."""
