@@ -194,7 +194,7 @@ def format_for(destination: str | os.PathLike[str] | BinaryIO, format: Optional[
         if chosen is None:
             raise ValidationError(
                 f"cannot tell the export format from {path.name!r}: use .csv, .jsonl, .parquet, "
-                "a folder, or --format"
+                "a folder, or name the format (format= in Python, --format on the command line)"
             )
     if chosen not in FORMATS:
         raise ValidationError(f"unknown export format {chosen!r}; choose one of {', '.join(FORMATS)}")

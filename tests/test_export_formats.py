@@ -161,6 +161,14 @@ async def test_a_folder_of_files_needs_a_folder(tmp_path):
             await export(source, io.BytesIO(), format="files")
 
 
+async def test_a_path_of_no_known_format_names_the_argument_of_python_and_of_the_command(tmp_path):
+    """Called from Python, the message named only the command line's --format."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "source.db")) as source:
+        with pytest.raises(ValidationError, match=r"cannot tell the export format from 'out.xyz': .*"
+                                                  r"\(format= in Python, --format on the command line\)$"):
+            await export(source, tmp_path / "out.xyz")
+
+
 async def labelled_store(path) -> AsyncPersistenceWrapper:
     """A store whose cards carry sightings (names, paths, times, odd characters) and tags."""
     store = AsyncPersistenceWrapper(SQLiteConfig(path))
