@@ -193,6 +193,18 @@ def test_a_bad_item_of_a_save_is_named_by_its_index(cards):
         cards.save_many(["fine", None])
 
 
+def test_an_item_over_the_size_limit_is_named_by_its_index(tmp_path):
+    """"card content is 500 bytes, over the limit of 100 bytes" did not say which item."""
+    with mcard.notebook.open(tmp_path / "small.db", max_content_size=100) as small:
+        items = ["fits", "also fits", MCard("x" * 500)]
+        with pytest.raises(ValidationError, match=r"^items\[2\]: card content is 500 bytes, over the limit of 100 bytes$"):
+            small.save_many(items)
+        with pytest.raises(ValidationError, match=r"^items\[2\]: card content is 500 bytes, over the limit of 100 bytes"
+                                                  r" \(the 2 items of the batches before it are stored\)$"):
+            asyncio.run(small.asave_many(items, batch_size=2))
+        assert small.count() == 2
+
+
 def test_no_progress_bar_for_small_saves(cards, capsys):
     cards.save_many(["a", "b"])
     cards.save_many(text for text in ["c", "d", "e"])  # not counted first: a bar only once it takes a while

@@ -101,10 +101,15 @@ def _batches(store: NotebookCards, items: Iterable[MCard | Content], size: Optio
 
 
 def _card(store: NotebookCards, index: int, item: MCard | Content, stored: int = 0) -> MCard:
-    """``items[index]`` as a card; a bad one is named by its index, with the items of earlier
-    batches already ``stored``."""
+    """``items[index]`` as a card; a bad one, or one over the store's ``max_content_size``
+    (which the store refuses without saying which of the items it is), is named by its index,
+    with the items of earlier batches already ``stored``."""
     try:
-        return store._card(item)
+        card = store._card(item)
+        limit = store.config.max_content_size
+        if card.size > limit:
+            raise ValidationError(f"card content is {card.size:,} bytes, over the limit of {limit:,} bytes")
+        return card
     except ValidationError as exc:
         kept = f" (the {stored} items of the batches before it are stored)" if stored else ""
         raise ValidationError(f"items[{index}]: {exc}{kept}") from None
