@@ -203,6 +203,9 @@ async def stats(db: SQLiteWorker) -> list[Any]:
 # nothing (so no statement of the batch commits on its own, nor waits again for a busy
 # database) and later guards fail on the mark, which the rollback took back. Only a duplicate
 # hash leaves an insert undone. A lone one-row write is its statement alone, atomic by itself.
+# The last guard, just before ``COMMIT``, fails once the write's caller cancelled it: a
+# cancellation that comes after the rows went in (while the write is counted and checked) still
+# rolls it back.
 GUARD_TABLE: Final = (
     "CREATE TEMP TABLE IF NOT EXISTS mcard_guard"
     " (ok INTEGER NOT NULL, batch INTEGER NOT NULL, last_id INTEGER NOT NULL)"
@@ -234,6 +237,9 @@ GUARD: Final = {
     "delete": "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN batch = ? AND NOT EXISTS (SELECT 1 FROM card"
               " WHERE hash IN (SELECT value FROM json_each(?))) THEN 1 END",
 }
+NOT_CANCELLED: Final = "UPDATE OR ROLLBACK mcard_guard SET ok = CASE WHEN ? THEN 1 END"
+"""The guard before ``COMMIT``: rolls the batch back when its parameter, read as SQLite binds it
+on the writer's thread, says a request of the batch was cancelled."""
 
 
 # Sightings and tags. A save's sightings go in one statement (from a JSON list built on the
@@ -470,6 +476,7 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             steps += [db.fetch(STORED_AMONG, _Keys(run, (), False)), db.executemany(DELETE, _rows(db, run, True))]
         guards.add(len(steps))
         steps.append(db.execute(GUARD[operation], _Keys(run, (marker,), inserting)))
+    steps.append(db.execute(NOT_CANCELLED, _Lazy(lambda: (not any(request.cancelled for request in live),), 1)))
     steps.append(db.commit())
     outcomes = await db.pipeline(steps)
     failed = next((index for index, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)), None)
