@@ -1,3 +1,4 @@
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -67,11 +68,15 @@ def test_max_content_size_is_at_most_what_a_sqlite_row_can_hold(tmp_path):
 
     from tests.test_cli import MCARD
 
-    with pytest.raises(ConfigurationError, match=r"at most 999,934,464 bytes in SQLite .* got 2,000,000,000"):
+    from mcard.infrastructure.persistence.engine_config import SQLITE_ROW_ROOM, sqlite_max_content_size
+
+    largest = sqlite_max_content_size()  # 999,934,464 with SQLite's default limit: 64 KiB left for the row
+    assert largest == sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - SQLITE_ROW_ROOM
+    with pytest.raises(ConfigurationError, match=rf"at most {largest:,} bytes in SQLite .* got 2,000,000,000"):
         SQLiteConfig("x.db", max_content_size=2_000_000_000)
-    assert SQLiteConfig("x.db", max_content_size=999_934_464).max_content_size == 999_934_464  # 64 KiB left for the row
+    assert SQLiteConfig("x.db", max_content_size=largest).max_content_size == largest
     (tmp_path / "note.txt").write_text("a note")
     result = subprocess.run([MCARD, "import", "note.txt", "--db", "sqlite:///cards.db?max_content_size=2000000000"],
                             capture_output=True, cwd=tmp_path, timeout=60)
-    assert result.returncode == 2 and b"max_content_size must be at most 999,934,464 bytes" in result.stderr
+    assert result.returncode == 2 and f"max_content_size must be at most {largest:,} bytes".encode() in result.stderr
     assert not (tmp_path / "cards.db").exists()
