@@ -20,6 +20,17 @@ async def test_a_unique_prefix_resolves_to_its_hash(wrapper):
     assert await wrapper.resolve("0" * 8 if not card.hash.startswith("0" * 8) else "f" * 8) is None
 
 
+async def test_get_or_remove_of_a_prefix_says_it_is_one(wrapper):
+    """A table shows a card's hash as ``2d711642b726…``: get and remove of those digits found
+    nothing (None, False), as if no such card were stored."""
+    card = await wrapper.create("looked up by the digits a table shows")
+    for call in (wrapper.get, wrapper.remove):
+        with pytest.raises(ValidationError, match=rf"no card has a hash of 12 hex digits \({card.hash[:12]}\): a hash prefix\?"):
+            await call(card.hash[:12])
+    assert await wrapper.get(card.hash) == card and await wrapper.get(card.hash.upper()) == card
+    assert await wrapper.get("0" * 32) is None  # as long as the shortest hash (MD5's): no card has it
+
+
 @pytest.mark.parametrize("bad", ["abc", "1234567", "xyz12345", "", "12345678 9", None, 12345678])
 async def test_a_prefix_too_short_or_not_hex_is_refused(wrapper, bad):
     with pytest.raises(ValidationError):

@@ -126,6 +126,17 @@ def check_hash(value: object, _is_hex: Callable[[str], object] = _HEX.fullmatch)
     return value.lower()
 
 
+def check_card_hash(value: object) -> str:
+    """``check_hash`` for a lookup of one card (``get``, ``remove``): a hash shorter than any
+    card's is refused as the prefix it must be, rather than found nowhere."""
+    key = check_hash(value)
+    if len(key) < SHORTEST_DIGEST:
+        raise ValidationError(
+            f"no card has a hash of {len(key)} hex digits ({key}): a hash prefix? resolve() gives the whole hash"
+        )
+    return key
+
+
 def check_count(name: str, value: object, *, allow_none: bool) -> Optional[int]:
     if value is None and allow_none:
         return None
@@ -708,14 +719,14 @@ class BaseStore(ABC):
     async def get(self, hash_str: str) -> Optional[MCard]:
         """The card with this hash, or None."""
         self._check_loop()
-        key = check_hash(hash_str)
+        key = check_card_hash(hash_str)
         return (await self._get_many([key])).get(key)
 
     def get_now(self, hash_str: str) -> Optional[dict[str, MCard]]:
         """A get served at once on the calling thread, without the event loop, when the engine
         can (``{hash: card}``, or ``{}`` when there is none); None when it cannot, and the
         caller awaits ``get``. By default never: only an embedded engine can read that cheaply."""
-        check_hash(hash_str)
+        check_card_hash(hash_str)
         return None
 
     def save_now(self, card: MCard) -> Optional[bool]:
@@ -968,7 +979,7 @@ class BaseStore(ABC):
     async def remove(self, hash_str: str) -> bool:
         """Delete the card with this hash; return whether there was one."""
         self._check_loop()
-        return await self._remove_many([check_hash(hash_str)]) == 1
+        return await self._remove_many([check_card_hash(hash_str)]) == 1
 
     async def remove_many(self, hashes: Iterable[str]) -> int:
         """Delete the cards with these hashes in one transaction; return how many were removed."""

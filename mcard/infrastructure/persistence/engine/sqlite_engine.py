@@ -24,7 +24,7 @@ from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
 from . import sqlite_sql as sql
 from .base_engine import (
-    BaseStore, PageKey, Recorded, Saved, StoreStats, check_card, check_hash, next_page_size, not_stored,
+    BaseStore, PageKey, Recorded, Saved, StoreStats, check_card, check_card_hash, next_page_size, not_stored,
 )
 from .card_rows import Row
 from .hash_ranges import RangeDigest
@@ -636,7 +636,7 @@ class SQLiteStore(BaseStore):
         """A get from any thread, without the event loop, when the loop's read connection is
         open and free and the card small: ``{hash: card}`` or ``{}``; None when it cannot be
         served that way (the caller awaits ``get``). ``ValidationError`` for a bad hash."""
-        key = check_hash(hash_str)
+        key = check_card_hash(hash_str)
         reader = _opened(self._loop_reader_opening)
         served = None if reader is None else reader.get_many([key], wait=False)
         if served is None or served[1]:
