@@ -82,11 +82,14 @@ def schema_exists(url: str, schema: str) -> bool:
 
 
 def fresh_schema() -> Iterator[tuple[str, str]]:
-    """(url, schema): a schema name no other test uses, dropped afterwards."""
+    """(url, schema): a schema name no other test uses, dropped afterwards, also when the test
+    fails (a test looping over this generator leaves it at its ``yield`` then)."""
     url = require_server()
     schema = f"mcard_test_{uuid.uuid4().hex[:16]}"
-    yield url, schema
-    drop_schema(url, schema)
+    try:
+        yield url, schema
+    finally:
+        drop_schema(url, schema)
 
 
 def fresh_database() -> Iterator[str]:
