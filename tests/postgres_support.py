@@ -68,17 +68,22 @@ def drop_schema(url: str, schema: str) -> None:
     asyncio.run(drop())
 
 
-def schema_exists(url: str, schema: str) -> bool:
+def server_value(url: str, query: str, *args: object) -> object:
+    """The first value ``query`` returns, on a connection of its own to the test server."""
     import asyncpg
 
-    async def look() -> bool:
+    async def fetch() -> object:
         conn = await asyncpg.connect(url, timeout=5)
         try:
-            return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema)
+            return await conn.fetchval(query, *args)
         finally:
             await conn.close()
 
-    return asyncio.run(look())
+    return asyncio.run(fetch())
+
+
+def schema_exists(url: str, schema: str) -> bool:
+    return bool(server_value(url, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema))
 
 
 def fresh_schema() -> Iterator[tuple[str, str]]:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -50,6 +51,18 @@ def rows(path: Path, query: str) -> list[tuple[object, ...]]:
         return db.execute(query).fetchall()
     finally:
         db.close()
+
+
+def killed_once(process: subprocess.Popen[bytes], reached: Callable[[], bool]) -> None:
+    """SIGKILL ``process`` as soon as ``reached()`` holds (within 60 s); it must still be running."""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and process.poll() is None and not reached():
+            time.sleep(0.005)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the sync finished before it could be killed"
 
 
 def test_sync_copies_then_finds_nothing_to_do(tmp_path):
@@ -147,22 +160,14 @@ def test_a_sync_killed_part_way_finishes_on_the_next_run(tmp_path):
     dest = tmp_path / "b.db"
     process = subprocess.Popen([MCARD, "sync", "a.db", "b.db", "--batch-size", "200"], cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    copied = 0
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if dest.exists():
-                try:
-                    copied = rows(dest, "SELECT count(*) FROM card")[0][0]
-                except sqlite3.OperationalError:  # the schema is being made
-                    copied = 0
-                if copied >= 1000:
-                    break
-            time.sleep(0.005)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL, "the sync finished before it could be killed"
+
+    def copied_enough() -> bool:
+        try:
+            return dest.exists() and rows(dest, "SELECT count(*) FROM card")[0][0] >= 1000
+        except sqlite3.OperationalError:  # the schema is being made
+            return False
+
+    killed_once(process, copied_enough)
     held = rows(dest, "SELECT count(*) FROM card")[0][0]
     assert 0 < held < n, f"killed with {held} of {n} cards copied"
     result = json.loads(run("sync", "a.db", "b.db", "--json", cwd=tmp_path).stdout)
@@ -245,16 +250,7 @@ def test_a_sync_killed_while_dating_sightings_earlier_finishes_on_the_next_run(t
     dest, early = tmp_path / "b.db", to_micros(first)
     process = subprocess.Popen([MCARD, "sync", "a.db", "b.db", "--batch-size", "20"], cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if rows(dest, f"SELECT count(*) FROM sighting WHERE seen_at = {early}")[0][0] >= 500:
-                break
-            time.sleep(0.005)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL, "the sync finished before it could be killed"
+    killed_once(process, lambda: rows(dest, f"SELECT count(*) FROM sighting WHERE seen_at = {early}")[0][0] >= 500)
     dated = rows(dest, f"SELECT count(*) FROM sighting WHERE seen_at = {early}")[0][0]
     assert 0 < dated < n, f"killed with {dated} of {n} sightings dated earlier"
     result = json.loads(run("sync", "a.db", "b.db", "--json", cwd=tmp_path).stdout)

@@ -15,7 +15,7 @@ import pytest
 
 from mcard.cli import main
 from mcard.cli.commands import COMMANDS
-from tests.postgres_support import fresh_schema
+from tests.postgres_support import fresh_schema, server_value
 from tests.test_cli import MCARD
 from tests.test_cli_sync import make_store, run
 
@@ -79,17 +79,9 @@ def ended(url: str, schema: str) -> None:
     (named after it): a COMMIT one sent just before it was stopped may still land, and counted
     as the next run's first write it had that run signalled before its handlers were in place
     (exit -15, nothing on stderr)."""
-    import asyncpg
-
-    async def sessions() -> int:
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", schema)
-        finally:
-            await conn.close()
-
     deadline = time.monotonic() + 30
-    while asyncio.run(sessions()) and time.monotonic() < deadline:
+    sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+    while server_value(url, sessions, schema) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
@@ -97,13 +89,7 @@ def stored(url: str, schema: str) -> int:
     """Cards in the schema's table (0 before it is made), read with asyncpg alone."""
     import asyncpg
 
-    async def count() -> int:
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            return await conn.fetchval(f'SELECT count(*) FROM "{schema}".card')
-        except asyncpg.UndefinedTableError:
-            return 0
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
+    try:
+        return int(server_value(url, f'SELECT count(*) FROM "{schema}".card'))  # type: ignore[arg-type]
+    except asyncpg.UndefinedTableError:
+        return 0

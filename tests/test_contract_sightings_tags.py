@@ -1,7 +1,9 @@
 """Contract: sightings (where content was seen, under what name) and tags, on every engine."""
 
+import contextlib
 import sqlite3
 import unicodedata
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -199,6 +201,24 @@ async def test_a_tag_is_one_tag_whatever_its_unicode_normal_form(wrapper):
     assert await wrapper.facets(by=["tag"]) == {"tag": []}
 
 
+def needs_a_second_connection(make_config) -> None:
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store is one connection's")
+
+
+def needs_a_read_only_open(make_config) -> None:
+    if getattr(make_config(), "in_memory", False):
+        pytest.skip("a :memory: store cannot be opened read-only")
+
+
+@contextlib.asynccontextmanager
+async def three_writers(make_config) -> AsyncIterator[list[AsyncPersistenceWrapper]]:
+    """Three stores open on the engine's one database, writing at once."""
+    needs_a_second_connection(make_config)
+    async with contextlib.AsyncExitStack() as opened:
+        yield [await opened.enter_async_context(AsyncPersistenceWrapper(make_config())) for _ in range(3)]
+
+
 async def _tags_written_as_they_are(config, hash_str: str, tags: list[str], *, before_composing: bool) -> None:
     """``tags`` of ``hash_str`` stored as they are (by another tool); ``before_composing``: by a
     store of an earlier mcard, which never composed its tags."""
@@ -221,8 +241,7 @@ async def _tags_written_as_they_are(config, hash_str: str, tags: list[str], *, b
 
 
 async def test_tags_an_earlier_mcard_stored_decomposed_are_composed_when_the_store_opens(make_config):
-    if getattr(make_config(), "in_memory", False):
-        pytest.skip("a :memory: store is one connection's")
+    needs_a_second_connection(make_config)
     async with AsyncPersistenceWrapper(make_config()) as cards:
         both, mac = await cards.create("tagged twice"), await cards.create("tagged on a Mac")
         await cards.tag(both.hash, COMPOSED, "plain")
@@ -245,8 +264,7 @@ async def test_tags_an_earlier_mcard_stored_decomposed_are_composed_when_the_sto
 
 async def test_a_read_only_open_of_a_store_with_tags_not_yet_composed_says_they_are_left_out(make_config, caplog):
     """PostgreSQL left them out without a word."""
-    if getattr(make_config(), "in_memory", False):
-        pytest.skip("a :memory: store cannot be opened read-only")
+    needs_a_read_only_open(make_config)
     async with AsyncPersistenceWrapper(make_config()) as cards:
         card = await cards.create("tagged on a Mac")
     await _tags_written_as_they_are(make_config(), card.hash, [DECOMPOSED], before_composing=True)
@@ -264,8 +282,7 @@ async def test_a_read_only_open_of_a_store_with_tags_not_yet_composed_says_they_
 async def test_tags_another_tool_wrote_decomposed_or_spaced_are_mended_not_lost(make_config):
     """``repair_damaged`` attaches such a tag as mcard stores it and ``remove_damaged`` takes the
     stored form away: the card keeps its tag (``verify --remove`` deleted it)."""
-    if getattr(make_config(), "in_memory", False):
-        pytest.skip("a :memory: store is one connection's")
+    needs_a_second_connection(make_config)
     async with AsyncPersistenceWrapper(make_config()) as cards:
         mac, both, gone = [await cards.create(text) for text in ("from a Mac", "tagged twice", "removed meanwhile")]
         await cards.tag(both.hash, COMPOSED)
@@ -286,8 +303,7 @@ async def test_tags_another_tool_wrote_decomposed_or_spaced_are_mended_not_lost(
 
 
 async def test_a_read_only_store_shows_labels_and_refuses_to_change_them(make_config):
-    if getattr(make_config(), "in_memory", False):
-        pytest.skip("a :memory: store cannot be opened read-only")
+    needs_a_read_only_open(make_config)
     async with AsyncPersistenceWrapper(make_config()) as writer:
         card = await writer.create("labelled", name="l.txt")
         await writer.tag(card.hash, "kept")
@@ -329,13 +345,7 @@ async def test_stores_recording_the_same_sightings_at_once_count_each_once(make_
     same files at once reported 7,000 to 9,000 new sightings of 3,000."""
     import asyncio
 
-    if getattr(make_config(), "in_memory", False):
-        pytest.skip("a :memory: store is one connection's")
-    config = make_config()
-    stores = [AsyncPersistenceWrapper(config) for _ in range(3)]
-    for store in stores:
-        await store.initialize()
-    try:
+    async with three_writers(make_config) as stores:
         for round in range(4):
             cards = [MCard(f"round {round} file {i}") for i in range(150)]
             seen = [Sighting.of(card.hash, name=f"f{i}.txt", path=f"r{round}/f{i}.txt", seen_at=T0)
@@ -348,9 +358,6 @@ async def test_stores_recording_the_same_sightings_at_once_count_each_once(make_
             assert sum(cards for cards, _ in saved) == 150
             assert sum(recorded for _, recorded in saved) == 150
             assert len(await stores[0].names_of([card.hash for card in cards])) == 150
-    finally:
-        for store in stores:
-            await store.close()
 
 
 async def _save_in_batches(store: AsyncPersistenceWrapper, cards: list[MCard], seen: list[Sighting]) -> tuple[int, int]:
@@ -402,8 +409,7 @@ async def test_add_sightings_refuses_bad_arguments(wrapper):
 async def test_add_sightings_to_a_row_another_tool_changed_writes_none_of_them(make_config):
     """A sighting names content by its hash: recorded on a row holding other content it would
     name that content. The call fails as a save of the card does, naming it."""
-    if getattr(make_config(), "in_memory", False):
-        pytest.skip("a :memory: store is one connection's")
+    needs_a_second_connection(make_config)
     async with AsyncPersistenceWrapper(make_config()) as cards:
         sound, target = await cards.create("sound"), await cards.create("to be changed")
     await _content_changed(make_config(), target.hash)
@@ -433,8 +439,7 @@ async def _content_changed(config, hash_str: str) -> None:
 
 
 async def test_a_read_only_store_refuses_to_add_sightings(make_config):
-    if getattr(make_config(), "in_memory", False):
-        pytest.skip("a :memory: store cannot be opened read-only")
+    needs_a_read_only_open(make_config)
     async with AsyncPersistenceWrapper(make_config()) as writer:
         card = await writer.create("only read")
     async with AsyncPersistenceWrapper(make_config(read_only=True)) as reader:
@@ -448,13 +453,7 @@ async def test_stores_adding_the_same_sightings_at_once_count_each_once(make_con
     them) at once count each new sighting, and each time moved back, once between them."""
     import asyncio
 
-    if getattr(make_config(), "in_memory", False):
-        pytest.skip("a :memory: store is one connection's")
-    config = make_config()
-    stores = [AsyncPersistenceWrapper(config) for _ in range(3)]
-    for store in stores:
-        await store.initialize()
-    try:
+    async with three_writers(make_config) as stores:
         cards = [await stores[0].create(f"added at once {i}") for i in range(150)]
         for round, at in enumerate((T0 + timedelta(days=1), T0)):
             seen = [Sighting.of(card.hash, name=f"f{i}.txt", seen_at=at) for i, card in enumerate(cards)]
@@ -464,9 +463,6 @@ async def test_stores_adding_the_same_sightings_at_once_count_each_once(make_con
             ))
             assert [sum(column) for column in zip(*done)] == ([150, 0] if round == 0 else [0, 150])
         assert {s.seen_at for found in (await stores[1].sightings_of([c.hash for c in cards])).values() for s in found} == {T0}
-    finally:
-        for store in stores:
-            await store.close()
 
 
 async def _add_in_batches(store: AsyncPersistenceWrapper, seen: list[Sighting]) -> tuple[int, int]:
