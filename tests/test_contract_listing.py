@@ -362,6 +362,30 @@ async def test_large_cards_read_back_whole_from_every_kind_of_read(wrapper):
 async def test_list_heads_rejects_a_bad_head(wrapper, bad):
     with pytest.raises(ValidationError, match="head"):
         await wrapper.store.list_heads(head=bad)
+    with pytest.raises(ValidationError, match="head"):
+        await wrapper.store.find_heads("type:text/*", head=bad)
+
+
+async def test_find_heads_are_the_found_cards_with_their_content_cut(wrapper):
+    """``find_heads`` names the cards ``find`` names, in its order and with its total, for
+    queries with and without words; only the content is cut."""
+    cards = [
+        MCard("alpha river " * 3000, g_time=at(0)), MCard("alpha stone", g_time=at(1)), MCard(b"\x00\x01" * 9000, g_time=at(2)),
+        MCard("river ü€" * 50, g_time=at(3)), MCard(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, g_time=at(4)), MCard("draft river", g_time=at(5)),
+    ]
+    await wrapper.save_many(cards)
+    await wrapper.add("named beta", name="notes/b.txt")
+    await wrapper.tag(cards[1].hash, "keep")
+    queries = ["", "type:text/*", "size:>1KB", "name:*.txt", "tag:keep", "river", "alpha OR beta", "river -draft", "size:<100 -draft"]
+    for query in queries:
+        for order in (None, *ORDERS):
+            for limit, offset in ((None, 0), (2, 1), (0, 0), (3, 10)):
+                found = await wrapper.find(query, limit, offset, order=order)
+                heads = await wrapper.store.find_heads(query, limit, offset, order=order, head=9)
+                assert list(heads) == [_cut(card, 9) for card in found], (query, order, limit, offset)
+                assert heads.total == found.total and (heads.words is None) == (found.words is None)
+    with pytest.raises(ValidationError, match="position"):
+        await wrapper.store.find_heads('"open', head=9)
 
 
 async def test_stats_sum_up_the_stored_cards_in_one_state_while_another_task_writes(wrapper):

@@ -1053,3 +1053,59 @@ def test_a_time_bucket_at_the_end_of_time_narrows_to_its_start(label, term):
     from mcard.notebook.explorer.queries import facet_term
 
     assert facet_term("time", label) == term
+
+
+def test_a_page_without_words_shows_each_card_as_the_whole_card_would(store):
+    """Without words to mark, the grid reads stored rows cut to what a row shows; each row is
+    the one the whole card gives: preview, thumbnail, time, type, size, name and tags."""
+    cards, made = store
+    long_text = cards.create("a long line of text, " * 20_000 + "the end", name="long.txt")
+    cards._run(cards._wrapper.tag(long_text.hash, "one", "two", "three", "four", "five"))
+    cards.create("ü€\tcontrol\x07 and  spaces " * 60)
+    explorer = cards.explorer(page_size=200)
+    listed = cards.list()
+    hashes = [card.hash for card in listed]
+    names, tags = cards._run(cards._wrapper.names_of(hashes)), cards._run(cards._wrapper.tags_of(hashes))
+    assert explorer.rows == [rows.row(card, names.get(card.hash), tags.get(card.hash, ()), None) for card in listed]
+    long_row = next(row for row in explorer.rows if row["hash"] == long_text.hash)
+    assert long_row["tags_left_out"] == 2 and long_row["snippet"][0][0].endswith("…")
+    assert next(row for row in explorer.rows if row["hash"] == made["png"].hash)["thumb"].startswith("data:image/")
+
+
+def test_a_page_of_large_cards_is_not_read_whole(tmp_path):
+    """A page of large texts reads their first bytes only, and a page of large images holds
+    one of them at a time while it makes their thumbnails: the grid of 200 cards of 5 MB held
+    every one (1.2 GB)."""
+    import tracemalloc
+
+    cards = mcard.notebook.open(tmp_path / "cards.db")
+    try:
+        for n in range(12):
+            cards.create(f"text {n} " + "lorem ipsum " * 250_000)  # 3 MB each
+        image = Image.effect_noise((1100, 1000), 50).convert("RGB")
+        photos = []
+        for n in range(4):
+            out = io.BytesIO()
+            image.rotate(n * 90).save(out, "PNG", compress_level=0)
+            photos.append(cards.create(out.getvalue()))
+        largest_photo = max(photo.size for photo in photos)
+        assert largest_photo > 3_000_000
+        cards.wait_indexed()  # the background indexer reads the texts too
+        tracemalloc.start()
+        try:
+            explorer = cards.explorer(page_size=50)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert explorer.total == 16 and all(row["thumb"] for row in explorer.rows[:4])
+        assert peak < 3 * largest_photo, f"{peak:,} bytes at the peak"
+    finally:
+        cards.close()
+
+
+def test_tags_given_to_a_card_opened_by_its_hash_show_in_its_row_as_in_any_row(store):
+    cards, made = store
+    explorer = cards.explorer(made["csv"].hash[:12])
+    explorer.tag("t1", "t2", "t3", "t4", "t5")
+    [row] = explorer.rows
+    assert row["tags"] == ["t1", "t2", "t3"] and row["tags_left_out"] == 2

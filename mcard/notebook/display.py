@@ -136,10 +136,13 @@ def _shown(render: Callable[[], str]) -> str:
 
 
 def _hash_html(card: MCard) -> str:
+    return hash_html(str(card.hash), is_digest(card.hash, card.hash_algorithm))
+
+
+def hash_html(full: str, digest: bool) -> str:
     """The full hash, selected whole by one click; a hash that is not a digest is marked."""
-    full = str(card.hash)
     shown = f'<code title="{escape(full)}" style="{_HASH}">{escape(full)}</code>'
-    if not is_digest(card.hash, card.hash_algorithm):
+    if not digest:
         shown += " <em>(not a valid hash)</em>"
     return shown
 
@@ -153,14 +156,15 @@ def _facts(card: MCard) -> tuple[str, str, str]:
     )
 
 
-def _labels_html(name: Optional[str], tags: Iterable[str]) -> str:
-    """The name and the first ``TAGS_SHOWN`` tags, then how many more there are: a card with
-    10,000 tags made a table of five rows 1 MB of HTML."""
+def labels_html(name: Optional[str], tags: Iterable[str], more: int = 0) -> str:
+    """The name and the first ``TAGS_SHOWN`` tags, then how many more there are (``more``
+    beyond ``tags``): a card with 10,000 tags made a table of five rows 1 MB of HTML."""
     tags = list(tags)
+    more += max(0, len(tags) - TAGS_SHOWN)
     parts = [f"<code>{escape(name)}</code>"] if name else []
     parts += [f'<span style="{_TAG}">{escape(tag)}</span>' for tag in tags[:TAGS_SHOWN]]
-    if len(tags) > TAGS_SHOWN:
-        parts.append(f"<em>and {len(tags) - TAGS_SHOWN:,} more tags</em>")
+    if more:
+        parts.append(f"<em>and {more:,} more tags</em>")
     return " ".join(parts)
 
 
@@ -168,7 +172,7 @@ def card_html(card: MCard, name: Optional[str] = None, tags: Iterable[str] = ())
     """One card, bounded: full hash, UTC time, type, size, name and tags, then a text head,
     a thumbnail or a hex head (``options`` sets how much)."""
     time, mime, size = _facts(card)
-    labels = _labels_html(name, tags)
+    labels = labels_html(name, tags)
     return (
         f'<div class="mcard-card" style="{_BOX}">'
         f"<div>{_hash_html(card)}</div><div>{time} UTC · {mime} · {size}"
@@ -180,9 +184,14 @@ def card_html(card: MCard, name: Optional[str] = None, tags: Iterable[str] = ())
 def _row_html(card: MCard, labels: Optional[tuple[Optional[str], Iterable[str]]]) -> str:
     time, mime, size = _facts(card)
     shown = _shown(lambda: _image_html(card, options.thumbnail_px) or escape(preview(card)))
-    named = f'<td style="{_CELL}">{_labels_html(*labels)}</td>' if labels is not None else ""
+    return table_row_html(_hash_html(card), time, mime, size, None if labels is None else labels_html(*labels), shown)
+
+
+def table_row_html(hash_cell: str, time: str, mime: str, size: str, labels: Optional[str], shown: str) -> str:
+    """A row of ``cards_html``'s table from its cells' HTML (``labels`` None: no such column)."""
+    named = f'<td style="{_CELL}">{labels}</td>' if labels is not None else ""
     return (
-        f'<tr><td style="{_CELL}">{_hash_html(card)}</td><td style="{_NOWRAP}">{time}</td>'
+        f'<tr><td style="{_CELL}">{hash_cell}</td><td style="{_NOWRAP}">{time}</td>'
         f'<td style="{_CELL}">{mime}</td><td style="{_NUMBER}">{size}</td>'
         f'{named}<td style="{_CELL}">{shown}</td></tr>'
     )
@@ -207,6 +216,12 @@ def cards_html(
         _row_html(card, (names.get(str(card.hash)), tags.get(str(card.hash), ())) if labelled else None)
         for card in shown
     ]
+    return table_html(rows, labelled, len(cards), total)
+
+
+def table_html(rows: Sequence[str], labelled: bool, listed: int, total: int) -> str:
+    """``cards_html``'s table of ``rows`` (``table_row_html``) shown of ``listed`` cards at hand
+    and ``total`` that match, with the line saying how to see the rest."""
     if not rows and total == 0:
         return '<p class="mcard-cards"><em>no cards</em></p>'
     titles = ["hash", "time (UTC)", "type", "size", *(["name, tags"] if labelled else []), "preview"]
@@ -216,7 +231,7 @@ def cards_html(
     table = f'<table class="mcard-cards"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     if total <= len(rows):
         return table
-    return table + f'<p class="mcard-more">{_left_out(len(rows), len(cards), total, _code)}</p>'
+    return table + f'<p class="mcard-more">{_left_out(len(rows), listed, total, _code)}</p>'
 
 
 def _code(text: str) -> str:

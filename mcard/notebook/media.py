@@ -13,6 +13,7 @@ import logging
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Final, Optional
@@ -103,15 +104,26 @@ _decoding = threading.Lock()
 def thumbnail(card: MCard, px: int) -> Optional[Thumbnail]:
     """A downscaled image of an image card (longest side ``px``), or None: not an image of a
     known type, too large to inline, or unreadable and not small."""
-    mime = card.content_type
-    if mime not in IMAGE_TYPES:
+    return thumbnail_of(card.hash, card.content_type, card.size, px, lambda: card.content_bytes)
+
+
+def thumbnail_of(
+    hash_str: object, mime: object, size: object, px: int, read: Callable[[], Optional[bytes]]
+) -> Optional[Thumbnail]:
+    """``thumbnail`` of the card ``hash_str`` from what a row of it tells: ``read`` gives its
+    content, and is called only when a thumbnail can be made and none is cached (a list of
+    large images need not hold them all); it gives None for a card no longer stored."""
+    if mime not in IMAGE_TYPES or not isinstance(size, int) or size > (SVG_LIMIT if mime == SVG else DECODE_LIMIT):
         return None
-    key = (str(card.hash), px)
+    key = (str(hash_str), px)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    made = _make(mime, card.content_bytes, px)
+    data = read()
+    if data is None:
+        return None
+    made = _make(str(mime), data, px)
     with _cache_lock:
         _cache[key] = made
         while len(_cache) > CACHE_SIZE:

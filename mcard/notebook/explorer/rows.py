@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard
+from mcard.domain.models.card import MCard, from_micros, is_digest
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query.text import SearchSpec, card_snippet
 from mcard.domain.shown import human_size, shown
+from mcard.infrastructure.persistence.engine.card_rows import Row
 
-from ..display import UNREADABLE, preview as one_line
-from ..media import human_time, thumbnail
+from ..display import (
+    HASH_PREFIX, UNREADABLE, bytes_preview, escape, hash_html, labels_html, preview as one_line, preview_head_bytes,
+    table_html, table_row_html, text_preview,
+)
+from ..media import human_time, thumbnail, thumbnail_of
 from .previews import preview
 
 ROW_THUMBNAIL_PX: Final = 40
@@ -60,16 +64,88 @@ def row(card: MCard, name: Optional[str], tags: Sequence[str], spec: Optional[Se
         small = None
     return {
         "hash": _read(lambda: card.hash),
+        "digest": is_digest(card.hash, card.hash_algorithm),
         "time": _read(lambda: human_time(card.g_time)),
         "size": _read(lambda: human_size(card.size)),
         "bytes": card.size if isinstance(card.size, int) else 0,
         "type": _read(lambda: card.content_type),
         "name": shown(name or ""),
-        "tags": list(tags[:ROW_TAGS_SHOWN]),
-        "tags_left_out": max(0, len(tags) - ROW_TAGS_SHOWN),
+        **row_tags(tags),
         "snippet": _snippet(card, spec),
         "thumb": small.url if small is not None else "",
     }
+
+
+HEAD_BYTES: Final = preview_head_bytes(SNIPPET_CHARS)
+"""Leading bytes of a content that give a row's preview (``find_heads``)."""
+
+
+def head_row(stored: Row, name: Optional[str], tags: Sequence[str], read: Callable[[], Optional[MCard]]) -> dict[str, Any]:
+    """``row`` of a card without words to mark, from its stored row cut to ``HEAD_BYTES``:
+    ``read`` gives the whole card (None once removed), asked only for an image's thumbnail not
+    made yet, or for a row stored without its type (another tool's), which its content tells."""
+    hash_str, head, is_text, micros, algorithm, size, content_type = stored
+    if content_type is None:
+        card = read()
+        if card is not None:
+            return row(card, name, tags, None)
+    try:
+        small = thumbnail_of(hash_str, content_type, size, ROW_THUMBNAIL_PX, lambda: _content_of(read()))
+    except Exception:
+        small = None
+    return {
+        "hash": _read(lambda: hash_str),
+        "digest": is_digest(hash_str, algorithm),
+        "time": _read(lambda: human_time(from_micros(micros))),
+        "size": _read(lambda: human_size(size)),
+        "bytes": size if isinstance(size, int) else 0,
+        "type": _read(lambda: content_type if content_type is not None else UNREADABLE),
+        "name": shown(name or ""),
+        **row_tags(tags),
+        "snippet": [[_read(lambda: _head_preview(head, is_text, size, content_type)), False]],
+        "thumb": small.url if small is not None else "",
+    }
+
+
+def _content_of(card: Optional[MCard]) -> Optional[bytes]:
+    return None if card is None else card.content_bytes
+
+
+def _head_preview(head: bytes, is_text: object, size: object, content_type: Optional[str]) -> str:
+    """``display.preview`` of a content from its first ``HEAD_BYTES``."""
+    whole = isinstance(size, int) and size <= HEAD_BYTES
+    if is_text:
+        return text_preview(head.decode("utf-8", "replace"), whole, SNIPPET_CHARS)
+    return bytes_preview(head, size if isinstance(size, int) else HEAD_BYTES + 1, content_type, SNIPPET_CHARS)
+
+
+def row_tags(tags: Sequence[str]) -> dict[str, Any]:
+    """A grid row's first ``ROW_TAGS_SHOWN`` tags and how many more the card has."""
+    return {"tags": list(tags[:ROW_TAGS_SHOWN]), "tags_left_out": max(0, len(tags) - ROW_TAGS_SHOWN)}
+
+
+def snapshot_html(grid: Sequence[dict[str, Any]], total: int) -> str:
+    """The grid's rows as the table a card list shows (``cards_html``), made from the rows
+    alone: a saved notebook's view of the explorer needs no card held or read again."""
+    labelled = any(grid_row["name"] or grid_row["tags"] for grid_row in grid)
+    table = [
+        table_row_html(
+            hash_html(grid_row["hash"], grid_row["digest"]), escape(grid_row["time"]), escape(grid_row["type"]),
+            escape(grid_row["size"]),
+            labels_html(grid_row["name"], grid_row["tags"], grid_row["tags_left_out"]) if labelled else None,
+            _snapshot_preview(grid_row),
+        )
+        for grid_row in grid
+    ]
+    return table_html(table, labelled, len(grid), total)
+
+
+def _snapshot_preview(grid_row: dict[str, Any]) -> str:
+    if grid_row["thumb"]:
+        alt = escape(f"{grid_row['type']} card {grid_row['hash'][:HASH_PREFIX]}")
+        px = ROW_THUMBNAIL_PX
+        return f'<img src="{escape(grid_row["thumb"])}" alt="{alt}" style="max-width:{px}px;max-height:{px}px">'
+    return escape("".join(text for text, _ in grid_row["snippet"]))
 
 
 def detail(

@@ -170,10 +170,10 @@ FILTERS: Final = ("content_type", "min_size", "max_size", "tag", "name", "start_
 
 
 class Found(list):  # type: ignore[type-arg]
-    """Cards found, ``total``: how many match without ``limit`` and ``offset``, and ``words``:
-    the query's word search, if it has one (what ``snippet`` marks)."""
+    """Cards found (``find_heads``: their rows), ``total``: how many match without ``limit``
+    and ``offset``, and ``words``: the query's word search, if it has one (what ``snippet`` marks)."""
 
-    def __init__(self, cards: Iterable[MCard], total: int, words: Optional[SearchSpec] = None) -> None:
+    def __init__(self, cards: Iterable[MCard | Row], total: int, words: Optional[SearchSpec] = None) -> None:
         super().__init__(cards)
         self.total = total
         self.words = words
@@ -956,6 +956,26 @@ class BaseStore(ABC):
             return Found(cards, total, parsed.words)
         cards, total = await self._search(parsed.words, parsed.filters, None if limit == 0 else limit, offset, True)
         return Found([] if limit == 0 else cards, total or 0, parsed.words)
+
+    async def find_heads(
+        self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None, head: int
+    ) -> Found:
+        """``find`` as stored rows whose content is cut to its first ``head`` bytes (as
+        ``list_heads`` gives them): a page of large cards to list. A query without words or
+        exclusions reads only the heads; one with them tests each card's text, so reads the
+        matches whole, then cuts them."""
+        self._check_loop()
+        head = check_count("head", head, allow_none=False)
+        parsed = parse_find(query)
+        if parsed.words is not None or parsed.left_out is not None:
+            found = await self.find(query, limit, offset, order=order)
+            return Found([head_row(card, head) for card in found], found.total, found.words)
+        limit = check_count("limit", limit, allow_none=True)
+        offset = check_count("offset", offset, allow_none=False) or 0
+        order = DEFAULT_ORDER if order is None else check_order(order)
+        rows = [] if limit == 0 else await self._list_heads(parsed.filters, limit, offset, order, head)
+        told = None if limit == 0 else told_total(len(rows), limit, offset)
+        return Found(rows, await self._count(parsed.filters) if told is None else told)
 
     async def facets(
         self, query: str = "", by: Iterable[str] = ("content_type", "tag", "month", "size")
