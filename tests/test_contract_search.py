@@ -933,6 +933,25 @@ def test_a_large_text_tokenized_a_slice_at_a_time_gives_the_words_of_the_whole(t
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(query_text, "TOKEN_SLICE", slice_size)
         assert tokens(text) == whole and count_tokens(text) == len(whole)
+        assert query_text.joined_tokens(text) == " ".join(whole)
+
+
+def test_the_words_index_of_a_large_text_holds_one_slice_of_its_words_at_a_time():
+    """What ``card_words`` indexes of a text is its words one space apart: building them as a
+    list of every word first held 1.7 GB for a 100 MB text that is not ASCII."""
+    import tracemalloc
+
+    from mcard.infrastructure.persistence.engine.sqlite_schema import words
+
+    text = "le café est très naïve über straße 12 " * 250_000  # 9.75 M characters, 2 M words
+    tracemalloc.start()
+    try:
+        joined = words(text, True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert joined == " ".join(tokens(text))
+    assert peak < 4 * len(joined), f"{peak:,} bytes at the peak for {len(joined):,} characters"
 
 
 SPAN_WORDS = ["ab", "a", "b1", "straße", "ss", "İi", "i", "ſt", "st", "K", "k", "ﬁ", "fi", "ͅ", "ι"]

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 from mcard.content_types import detect_content_type
 from mcard.domain.models.exceptions import NewerStoreError, NoCardStoreError, OlderStoreError, StorageError
 from mcard.domain.models.sighting import composed, stored_tag_fault
-from mcard.domain.query.text import SearchSpec, count_tokens, text_of, tokens
+from mcard.domain.query.text import SearchSpec, count_tokens, joined_tokens, text_of
 
 from .integrity import TAGS_LEFT_DECOMPOSED, holds_its_hash
 
@@ -321,7 +321,7 @@ def words(content: object, is_text: object) -> Optional[str]:
     """The words of a card whose content is text (``tokens``), one space apart: what
     ``card_words`` indexes, its ``ascii`` tokenizer splitting exactly there."""
     text = text_of(content)
-    return None if text is None else " ".join(tokens(text))
+    return None if text is None else joined_tokens(text)
 
 
 def word_count(content: object, is_text: object) -> int:
