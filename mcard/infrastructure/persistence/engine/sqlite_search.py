@@ -399,7 +399,7 @@ async def _words(
     page_params = list(params)
     steps = [
         db.fetch(WORDS_BEHIND),
-        db.fetch(f"SELECT {CARD} FROM (SELECT card.id AS id, bm25(card_words) AS score, card.g_time AS g, card.hash AS h"
+        db.fetch(f"SELECT {SORTED_CARD} FROM (SELECT card.id AS id, bm25(card_words) AS score, card.g_time AS g, card.hash AS h"
                  f" {matched} ORDER BY score, g DESC, h DESC{paging(limit, offset, page_params)}) AS page"
                  " JOIN card ON card.id = page.id ORDER BY page.score, page.g DESC, page.h DESC",
                  page_params),
