@@ -86,8 +86,8 @@ async def _page(
     wrapper: Any, query: str, limit: int, offset: int, order: Optional[str]
 ) -> tuple[Found, dict[str, str], dict[str, list[str]]]:
     """A page of the grid: the cards of a query with words (their snippets mark the matches),
-    else the stored rows cut to what a row shows (a page of 200 images of 5 MB, read whole,
-    held 1.2 GB)."""
+    else the stored rows cut to what a row shows (a page of 200 texts of 5 MB, read whole,
+    held 1.1 GB)."""
     if parse_find(query).words is None:
         found = await wrapper.store.find_heads(query, limit, offset, order=order, head=rows.HEAD_BYTES)
         hashes = [row[0] for row in found if is_digest(row[0], row[4])]
