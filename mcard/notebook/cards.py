@@ -24,7 +24,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.domain.query import Match, SearchSpec, card_snippet
-from mcard.domain.query.syntax import unknown_fields_hint
+from mcard.domain.query.syntax import parse_find, unknown_fields_hint
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.infrastructure.persistence.engine.integrity import DamagedCard, VerifyReport
@@ -75,7 +75,7 @@ def _fields(by: object) -> object:
     return by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)
 
 
-def _no_match_note(query: str, found: Sequence[MCard], total: Optional[int]) -> str:
+def _no_match_note(query: str, found: Sequence[object], total: Optional[int]) -> str:
     """When ``query`` matched nothing, which of its ``word:`` items were no field; else ""."""
     hint = unknown_fields_hint(query).strip(" ()") if query and not found and not total else ""
     return f"{hint}." if hint else ""
@@ -469,8 +469,15 @@ class NotebookCards(LabelMethods):
     async def _find_frame(
         self, query: str, limit: Optional[int], offset: int, order: Optional[str], shape: dict[str, bool]
     ) -> pd.DataFrame:
-        found = await self._wrapper.find(query, limit, offset, order=order)
-        frame = await self._frame(FoundCards(found, found.total, found.words), **shape)
+        if shape["content"] or shape["snippets"] or parse_find(query).words is not None:
+            found = await self._wrapper.find(query, limit, offset, order=order)
+            frame = await self._frame(FoundCards(found, found.total, found.words), **shape)
+        else:  # no snippet and no content: the rows cut to their previews, as list_df reads them
+            from .frames import heads_frame
+
+            found = await self._wrapper.store.find_heads(query, limit, offset, order=order, head=preview_head_bytes())
+            labels = await self._labels_of(digests((row[0], row[4]) for row in found)) if shape["labels"] else None
+            frame = await asyncio.to_thread(heads_frame, found, labels)
         frame.attrs["total"] = found.total
         if note := _no_match_note(query, found, found.total):
             frame.attrs["note"] = note
