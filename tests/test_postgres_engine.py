@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -43,16 +44,16 @@ async def refuse_inserts_of(admin, schema: str, content: str) -> None:
     )
 
 
-def closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
     """A loopback port nothing listens on: bound (so nobody else takes it) but not listening."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    closed_port.keep = sock  # type: ignore[attr-defined]
-    return sock.getsockname()[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
-async def test_server_down_raises_a_transient_storage_error(postgres_schema):
-    config = PostgresConfig(host="127.0.0.1", port=closed_port(), user="postgres", database="test", timeout=2)
+async def test_server_down_raises_a_transient_storage_error(postgres_schema, closed_port):
+    config = PostgresConfig(host="127.0.0.1", port=closed_port, user="postgres", database="test", timeout=2)
     store = AsyncPersistenceWrapper(config)
     with pytest.raises(StorageError) as raised:
         await store.initialize()
