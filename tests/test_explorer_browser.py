@@ -778,3 +778,32 @@ def test_a_card_with_300_tags_lists_20_and_every_one_can_be_reached_and_removed(
         expect(chips).to_have_count(20)
         expect(pane.get_by_role("button", name="show all 299 tags (279 more)")).to_be_focused()
     assert len(tags_and_presence(db, card.hash)[0]) == 299
+
+
+LONG_TAG = "a-tag-that-is-much-longer-than-the-cell-it-is-drawn-in-" * 3
+
+
+async def _long_tagged(db: Path) -> MCard:
+    """Ten cards, the newest of them tagged with ``LONG_TAG`` and then ``short``."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        for number in range(9):
+            await store.create(f"card number {number}")
+        card = await store.create("the words after the tags", name="notes.txt")
+        await store.tag(card.hash, LONG_TAG, "short")
+        return card
+
+
+def test_a_long_tag_leaves_a_rows_other_tags_and_content_in_view(chromium: Path, tmp_path: Path, shots: Path) -> None:
+    """A tag longer than the row's cell is cut to its chip: the tags after it and the content
+    still show in the row (the chip as one box was cut whole, and everything after it)."""
+    db = tmp_path / "cards.db"
+    card = asyncio.run(_long_tagged(db))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (page, root):
+        page.set_viewport_size({"width": 1600, "height": 1000})
+        row = root.locator(f'.mcx-row[data-hash="{card.hash}"]')
+        right = row.locator(".mcx-content").evaluate("node => node.getBoundingClientRect().right")
+        edges = "node => [node.getBoundingClientRect().left, node.getBoundingClientRect().right]"
+        assert row.locator(".mcx-tag").first.evaluate(edges)[1] < right
+        assert row.locator(".mcx-tag", has_text="short").evaluate(edges)[1] < right
+        assert row.locator(".mcx-snippet").evaluate(edges)[0] < right - 40
+        row.screenshot(path=shots / "row-with-a-long-tag.png")
