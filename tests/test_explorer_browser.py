@@ -807,3 +807,34 @@ def test_a_long_tag_leaves_a_rows_other_tags_and_content_in_view(chromium: Path,
         assert row.locator(".mcx-tag", has_text="short").evaluate(edges)[1] < right
         assert row.locator(".mcx-snippet").evaluate(edges)[0] < right - 40
         row.screenshot(path=shots / "row-with-a-long-tag.png")
+
+
+async def _shaped_images(db: Path) -> list[MCard]:
+    """Ten cards: eight notes, then a wide and a tall PNG, each named."""
+    import io
+
+    from PIL import Image
+
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        for number in range(8):
+            await store.create(f"note number {number}")
+        images = []
+        for name, size in [("wide.png", (400, 40)), ("tall.png", (40, 400))]:
+            data = io.BytesIO()
+            Image.new("RGB", size, (200, 40, 40)).save(data, "PNG")
+            images.append(await store.create(data.getvalue(), name=name))
+        return images
+
+
+def test_names_after_thumbnails_of_any_shape_line_up(chromium: Path, tmp_path: Path, shots: Path) -> None:
+    """A wide and a tall image: their rows' names start at the same place (each thumbnail took
+    the width of its own shape, so the names after them zigzagged down a page of photos)."""
+    db = tmp_path / "cards.db"
+    images = asyncio.run(_shaped_images(db))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
+        lefts = [
+            root.locator(f'.mcx-row[data-hash="{image.hash}"] .mcx-name').evaluate("node => node.getBoundingClientRect().left")
+            for image in images
+        ]
+        assert lefts[0] == lefts[1]
+        root.locator(".mcx-grid").screenshot(path=shots / "thumbnails-of-any-shape.png")
