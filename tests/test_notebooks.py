@@ -163,3 +163,16 @@ def test_the_sync_tutorial_shares_through_postgres_and_drops_its_schema(tmp_path
             await connection.close()
 
     assert not asyncio.run(schema_left()), "the tutorial left its schema behind"
+
+
+def test_the_weekly_chart_of_the_dataframes_tutorial_ends_without_a_false_dip(tmp_path):
+    """The generated cards start on a Thursday and end on a Tuesday: weeks cut by those ends,
+    plotted with the whole ones, made the chart's line fall to a third at the end, a drop the
+    cards do not have. The line drawn is read back from the figure."""
+    notebook = nbformat.read(FOLDER / "02_dataframes.ipynb", as_version=4)
+    chart = next(i for i, cell in enumerate(notebook.cells) if "Cards per week" in cell.source)
+    notebook.cells.insert(chart + 1, new_code_cell("print(json.dumps([float(y) for y in ax.lines[0].get_ydata()]))"))
+    notebook = execute(notebook, tmp_path)
+    weeks = json.loads(notebook.cells[chart + 1].outputs[0]["text"])
+    middle = sorted(weeks)[len(weeks) // 2]
+    assert len(weeks) > 20 and min(weeks[0], weeks[-1]) > middle / 2, weeks
