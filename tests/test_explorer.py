@@ -704,12 +704,12 @@ def test_the_checked_cards_are_tagged_and_untagged_together_beside_the_count(sto
     open_card(explorer, made["png"], "tag:holiday")  # a card checked elsewhere, its pane open
     explorer.toggle_mark(made["png"].hash)
     explorer._on_message(explorer, {"action": "tag_marked", "tag": " holiday "}, [])
-    assert explorer.status == "tagged 4 checked cards holiday (3 new)"
+    assert explorer.status == "tagged 4 checked cards with holiday (3 new)"
     assert all(stored_tags(cards, hash_str) == ["holiday"] for hash_str in checked)
     assert explorer.total == 4 == dict(explorer.facets["tag"])["holiday"] == cards.find("tag:holiday").total
     assert explorer.detail["tags"] == ["2026", "holiday"]
     explorer._on_message(explorer, {"action": "untag_marked", "tag": "holiday"}, [])
-    assert explorer.status == "untagged 4 checked cards holiday (4 removed)"
+    assert explorer.status == "untagged holiday from 4 checked cards (4 removed)"
     assert explorer.total == 0 and explorer.rows == [] and cards.find("tag:holiday").total == 0
     assert explorer.detail["tags"] == ["2026"] and explorer.selected == made["png"].hash
     explorer._on_message(explorer, {"action": "clear_marks"}, [])
@@ -752,7 +752,7 @@ def test_checked_cards_another_process_removed_are_unchecked_not_counted(store, 
     assert explorer.marked == [second, third] and explorer.marked_note == "2 checked"
     subprocess.run([*mcard, "rm", second], check=True, capture_output=True)
     explorer._on_message(explorer, {"action": "tag_marked", "tag": "kept"}, [])
-    assert explorer.status == "tagged 1 checked card kept (1 new); 1 checked card was removed meanwhile, and unchecked"
+    assert explorer.status == "tagged 1 checked card with kept (1 new); 1 checked card was removed meanwhile, and unchecked"
     assert explorer.marked == [third] and stored_tags(cards, third) == ["kept"]
 
 

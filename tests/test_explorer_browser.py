@@ -498,13 +498,13 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 marks_tag = root.get_by_role("textbox", name="Tag or untag the checked cards")
                 marks_tag.fill("batch")
                 marks_tag.press("Enter")  # every checked card, the two not shown too
-                expect(status).to_have_text("tagged 3 checked cards batch (3 new)")
+                expect(status).to_have_text("tagged 3 checked cards with batch (3 new)")
                 assert query(db, "tag:batch")[0] == 3
                 expect(root.locator(f'.mcx-row[data-hash="{hostile.hash}"] .mcx-tag', has_text="batch")).to_be_visible()
                 marks_tag.fill("batch")
                 marks_tag.press("Tab")
                 page.keyboard.press("Space")  # Untag, from the keyboard
-                expect(status).to_have_text("untagged 3 checked cards batch (3 removed)")
+                expect(status).to_have_text("untagged batch from 3 checked cards (3 removed)")
                 assert query(db, "tag:batch")[0] == 0
                 root.get_by_role("button", name="Uncheck all").click()
                 expect(marks).to_be_hidden()

@@ -618,7 +618,7 @@ class Explorer(anywidget.AnyWidget):
         wanted, pairs, removed = self._marked_pairs(tags)
         added = self._call(self._wrapper.tag_many(pairs))
         self._tags_changed()
-        self.say(f"tagged {self._checked()} {', '.join(wanted)} ({added:,} new){removed}")
+        self.say(f"tagged {self._checked()} with {', '.join(wanted)} ({added:,} new){removed}")
 
     @_action
     def untag_marked(self, *tags: str) -> None:
@@ -626,7 +626,7 @@ class Explorer(anywidget.AnyWidget):
         wanted, pairs, gone = self._marked_pairs(tags)
         removed = self._call(self._wrapper.untag_many(pairs))
         self._tags_changed()
-        self.say(f"untagged {self._checked()} {', '.join(wanted)} ({removed:,} removed){gone}")
+        self.say(f"untagged {', '.join(wanted)} from {self._checked()} ({removed:,} removed){gone}")
 
     @_action
     def ask_remove(self) -> None:
