@@ -838,3 +838,17 @@ def test_names_after_thumbnails_of_any_shape_line_up(chromium: Path, tmp_path: P
         ]
         assert lefts[0] == lefts[1]
         root.locator(".mcx-grid").screenshot(path=shots / "thumbnails-of-any-shape.png")
+
+
+def test_in_a_notebook_of_a_1280_px_window_the_content_has_the_room(chromium: Path, tmp_path: Path, shots: Path) -> None:
+    """In a 1,280 px window (a notebook gives the explorer some 970 px) the name, tags and
+    content column had a fifth of the grid, some 20 characters, beside the time, type, size
+    and hash: the type and the hash (both in the card's pane) give way, and it has half."""
+    db = tmp_path / "cards.db"
+    asyncio.run(fill(str(db)))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
+        assert root.evaluate("node => node.getBoundingClientRect().width") < 1000
+        grid = root.locator(".mcx-grid").evaluate("node => node.getBoundingClientRect().width")
+        content = root.locator(".mcx-row .mcx-content").first.evaluate("node => node.getBoundingClientRect().width")
+        assert content > grid / 2, (content, grid)
+        root.locator(".mcx-main").screenshot(path=shots / "content-room-at-1280.png")
