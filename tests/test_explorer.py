@@ -1109,3 +1109,24 @@ def test_tags_given_to_a_card_opened_by_its_hash_show_in_its_row_as_in_any_row(s
     explorer.tag("t1", "t2", "t3", "t4", "t5")
     [row] = explorer.rows
     assert row["tags"] == ["t1", "t2", "t3"] and row["tags_left_out"] == 2
+
+
+def test_a_pictures_row_says_its_size_in_pixels_not_its_bytes_in_hex(tmp_path):
+    """A page of photos showed "image/png · 89 50 4e 47 0d 0a …" in every row; each row now says
+    how large the picture is, read from its first bytes, PNG, JPEG, GIF and WebP alike, while
+    bytes of no picture keep their hex."""
+    cards = mcard.notebook.open(tmp_path / "cards.db")
+    made = {}
+    for kind in ["PNG", "JPEG", "GIF", "WEBP"]:
+        out = io.BytesIO()
+        Image.new("RGB", (1200 + len(kind), 800), (20, 90, 160)).save(out, kind)
+        made[kind] = cards.create(out.getvalue(), name=f"picture.{kind.lower()}")
+    blob = cards.create(bytes(range(256)) * 8)
+    for query in ["", "name:picture.*"]:  # stored rows cut to a preview, and whole cards
+        explorer = cards.explorer(query=query)
+        snippets = {row["hash"]: "".join(text for text, _ in row["snippet"]) for row in explorer.rows}
+        for kind, card in made.items():
+            assert snippets[card.hash] == f"{1200 + len(kind):,} × 800 px", (kind, query)
+    assert "00 01 02 03" in snippets.get(blob.hash, "00 01 02 03")
+    assert "00 01 02 03" in "".join(text for text, _ in next(r for r in cards.explorer().rows if r["hash"] == blob.hash)["snippet"])
+    cards.close()
