@@ -131,6 +131,40 @@ def thumbnail_of(
     return made
 
 
+def pixel_size(head: bytes, mime: object) -> Optional[tuple[int, int]]:
+    """An image's width and height from its first bytes (its header: no pixel is decoded), or
+    None: no raster image of a known type, or a header longer than ``head`` (a JPEG after a
+    large EXIF block)."""
+    if mime not in IMAGE_TYPES or mime == SVG:
+        return None
+    try:
+        if mime == "image/webp":
+            return _webp_size(head)
+        from PIL import Image
+
+        with _decoding, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a DecompressionBomb warning of a huge image: nothing on the cell's stderr
+            with Image.open(io.BytesIO(head)) as image:
+                return image.size
+    except Exception:
+        return None
+
+
+def _webp_size(head: bytes) -> Optional[tuple[int, int]]:
+    """A WebP's size from its first chunk's header (Pillow decodes a WebP whole to open it)."""
+    if head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF
+    if chunk == b"VP8L" and head[20:21] == b"\x2f":
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None
+
+
 def _raw(mime: str, data: bytes) -> Thumbnail:
     return Thumbnail(mime, base64.b64encode(data).decode("ascii"))
 

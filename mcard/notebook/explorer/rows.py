@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Optional
 
-from mcard.content_types import IMAGE_TYPES, SVG
 from mcard.domain.models.card import MCard, from_micros, is_digest
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query.text import SearchSpec, card_snippet
@@ -17,7 +16,7 @@ from ..display import (
     HASH_PREFIX, UNREADABLE, bytes_preview, escape, hash_html, labels_html, preview as one_line, preview_head_bytes,
     table_html, table_row_html, text_preview,
 )
-from ..media import human_time, thumbnail, thumbnail_of
+from ..media import human_time, pixel_size, thumbnail, thumbnail_of
 from .previews import preview
 
 ROW_THUMBNAIL_PX: Final = 40
@@ -131,36 +130,8 @@ def _head_preview(head: bytes, is_text: object, size: object, content_type: Opti
 def _image_pixels(head: bytes, content_type: Optional[str]) -> str:
     """"4,000 × 3,000 px" for an image whose first bytes tell its size, else "": a row of a
     picture showed its first bytes in hex, which tell a person nothing."""
-    if content_type not in IMAGE_TYPES or content_type == SVG:
-        return ""
-    import io
-
-    from PIL import Image
-
-    try:
-        if content_type == "image/webp":
-            width, height = _webp_size(head)
-        else:
-            with Image.open(io.BytesIO(head)) as image:  # reads the header only: no pixel is decoded
-                width, height = image.size
-    except Exception:  # the size lies further in (a JPEG after a large EXIF block), or no image
-        return ""
-    return f"{width:,} × {height:,} px"
-
-
-def _webp_size(head: bytes) -> tuple[int, int]:
-    """A WebP's size from its first chunk's header (Pillow decodes a WebP whole to open it)."""
-    if head[:4] != b"RIFF" or head[8:12] != b"WEBP":
-        raise ValueError("not a WebP")
-    chunk = head[12:16]
-    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
-        return int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF
-    if chunk == b"VP8L" and head[20:21] == b"\x2f":
-        bits = int.from_bytes(head[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X":
-        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
-    raise ValueError("no WebP size in its first bytes")
+    size = pixel_size(head, content_type)
+    return "" if size is None else f"{size[0]:,} × {size[1]:,} px"
 
 
 def row_tags(tags: Sequence[str]) -> dict[str, Any]:
