@@ -45,7 +45,7 @@ from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, off
 from .output import CardPrinter, emit, fail, note, quoted, safe, table
 from .resolving import card_named, listed_hashes, no_card
 from .syncing import cmd_sync
-from .stores import existing_store, reading_store, writing_store
+from .stores import existing_store, indexed, reading_store, writing_store
 
 STDIO: Final = "-"
 LIST_FETCH: Final = 64
@@ -157,11 +157,11 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 summary.merge(await import_stream(store, sys.stdin.buffer))
             if files:
                 summary.merge(await import_paths(store, files, include=args.include, exclude=args.exclude))
-        limit = store.config.max_content_size
-    emit(summary.as_dict(), str(summary), args.json)
-    named_skips(summary.skipped_files)
-    if summary.skipped.get(TOO_LARGE):
-        note(too_large_note(summary.skipped[TOO_LARGE], limit))
+        emit(summary.as_dict(), str(summary), args.json)
+        named_skips(summary.skipped_files)
+        if summary.skipped.get(TOO_LARGE):
+            note(too_large_note(summary.skipped[TOO_LARGE], store.config.max_content_size))
+        await indexed(store)
     return 0
 
 
@@ -189,6 +189,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
         _check_text(number, content, max_size)
     async with store:
         added = [await store.add(content) for content in contents]
+        await indexed(store)
     if args.json:
         with CardPrinter("json") as printer:
             for card, new in added:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import os
+import sys
 from collections.abc import AsyncIterator
+from typing import Final
 
 from mcard.domain.models.exceptions import NoCardStoreError, StorageError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
@@ -17,6 +20,11 @@ from mcard.infrastructure.persistence.engine_config import (
     EngineConfig,
     SQLiteConfig,
 )
+
+from .output import note
+
+INDEX_NOTE_AFTER: Final = 1.0
+"""Seconds of indexing after which a terminal is told what the command still does."""
 
 
 def db_target(args: argparse.Namespace) -> str:
@@ -58,3 +66,20 @@ async def _check_there(config: EngineConfig) -> None:
             raise
     finally:
         await probe.close()
+
+
+async def indexed(store: AsyncPersistenceWrapper) -> None:
+    """Wait until the search indexes cover the cards just stored. A store indexes in the
+    background once writes pause, and a command ends right after its writes, while the commands
+    that read open the store read-only and never index: without this wait, a store filled from
+    the command line was never indexed, and every search scanned all its texts. On a terminal,
+    a wait of more than ``INDEX_NOTE_AFTER`` seconds says what it is; Ctrl-C stops it, keeping
+    what was stored (the next command that writes goes on indexing)."""
+    waiting = asyncio.ensure_future(store.wait_indexed())
+    try:
+        done, _ = await asyncio.wait([waiting], timeout=INDEX_NOTE_AFTER)
+        if not done and sys.stderr.isatty():
+            note("indexing the texts for search (Ctrl-C stops it: the cards are stored, searches only slower)")
+        await waiting
+    finally:
+        waiting.cancel()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.shown import counted
@@ -14,13 +14,17 @@ from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPers
 from mcard.infrastructure.persistence.config_url import config_of
 
 from .output import emit, fail, safe
+from .stores import indexed
+
+if TYPE_CHECKING:
+    from mcard.syncing import SyncResult
 
 REPORTED: Final = 5
 """How many skipped cards the line on stderr names; stdout lists them all."""
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
-    from mcard.syncing import OVERSIZED, dry_run_destination, sync
+    from mcard.syncing import dry_run_destination, sync
 
     from .commands import parse_time
 
@@ -35,8 +39,18 @@ async def cmd_sync(args: argparse.Namespace) -> int:
             source, dest, since=since, dry_run=args.dry_run, batch_size=args.batch_size,
             progress=sys.stderr.isatty(),
         )
+        status = _reported(result, args.json)
+        if not args.dry_run:
+            await indexed(dest)
+    return status
+
+
+def _reported(result: SyncResult, as_json: bool) -> int:
+    """Print what a sync did; the exit status: 1 when it skipped cards."""
+    from mcard.syncing import OVERSIZED
+
     human = str(result) + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in result.damaged)
-    emit(result.as_dict(), human, args.json)
+    emit(result.as_dict(), human, as_json)
     if result.damaged:
         named = ", ".join(card.hash for card in result.damaged[:REPORTED])
         more = len(result.damaged) - REPORTED
