@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Final, Optional
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.models.sighting import Sighting, as_label, escaped
+from mcard.domain.models.sighting import Sighting, as_label, check_tag, escaped
 from mcard.domain.shown import counted, from_cell, shown
 from mcard.extras import install_command
 from mcard.frame_records import frame_records, is_frame
@@ -119,10 +119,12 @@ class ImportSummary:
         self.bytes += sum(card.size for card in cards)
 
     async def save(
-        self, store: AsyncPersistenceWrapper, files: int, cards: Sequence[MCard], sightings: Sequence[Sighting]
+        self, store: AsyncPersistenceWrapper, files: int, cards: Sequence[MCard], sightings: Sequence[Sighting],
+        tags: Sequence[str] = (),
     ) -> None:
         """Save ``cards`` with their ``sightings`` (one transaction) and count them, and the
-        sightings that were not recorded yet (a file imported again adds none). A content whose
+        sightings that were not recorded yet (a file imported again adds none); then attach
+        ``tags`` (checked) to each card saved, counting those it did not have yet. A content whose
         hash a damaged row holds is not stored: its files are counted skipped, the rest saved."""
         saved, held = await save_all_but_held(store, cards, sightings)
         if held:
@@ -132,6 +134,8 @@ class ImportSummary:
             cards = [card for card in cards if card.hash not in held]
         self.add(files, cards, saved.cards)
         self.sightings_added += saved.sightings
+        if tags:
+            self.tags_added += await store.tag_many(dict.fromkeys((card.hash, tag) for card in cards for tag in tags))
 
     def merge(self, other: ImportSummary) -> None:
         self.files += other.files
@@ -176,6 +180,15 @@ def card_from_file_bytes(data: bytes) -> MCard:
         return MCard(data.decode("utf-8"), g_time=binary.g_time)
     except UnicodeDecodeError:
         return binary
+
+
+def checked_tags(tags: str | Iterable[str]) -> list[str]:
+    """The tags an import attaches to every card it stores (a str alone is one tag), each
+    checked as ``tag`` checks it, so that a bad one is a ``ValidationError`` before anything is
+    read or stored."""
+    if isinstance(tags, (bytes, bytearray)) or not isinstance(tags, (str, Iterable)):
+        raise ValidationError(f"tags must be a tag or an iterable of them, got {type(tags).__name__}")
+    return list(dict.fromkeys(check_tag(tag) for tag in ([tags] if isinstance(tags, str) else tags)))
 
 
 def _matches(relative: str, patterns: Sequence[str]) -> bool:
@@ -533,10 +546,12 @@ async def import_paths(
     batch_files: int = DEFAULT_BATCH_FILES,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: bool | None = None,
+    tags: str | Iterable[str] = (),
 ) -> ImportSummary:
     """Store every readable file under ``paths`` as a card, ``batch_files`` per transaction,
     with a sighting of each file (its name, path under the root, size, mtime, and the root as
-    source), also of a file whose content was already stored: copies are found so.
+    source), also of a file whose content was already stored: copies are found so. ``tags``
+    are attached to every card a file gave, new or already stored, right after its batch.
 
     ``include`` and ``exclude`` take files as ``iter_files`` does, paths named included: those
     left out are not read, nor counted. Files are read on a worker thread, one batch per hop.
@@ -547,6 +562,7 @@ async def import_paths(
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
     check_wrapper(store, "import_paths")
+    tags = checked_tags(tags)
     summary = ImportSummary()
     max_size = store.config.max_content_size
     files = await asyncio.to_thread(  # iter_files checks the arguments: a ValidationError comes back
@@ -563,7 +579,7 @@ async def import_paths(
                 size += file_size
                 start += 1
             cards, sightings = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
-            await summary.save(store, len(cards), cards, sightings)
+            await summary.save(store, len(cards), cards, sightings, tags)
             bar.update(len(batch))
     return summary
 
@@ -581,11 +597,12 @@ def read_at_most(stream: BinaryIO, max_size: int) -> bytes:
     return b"".join(parts)
 
 
-async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> ImportSummary:
+async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO, *, tags: str | Iterable[str] = ()) -> ImportSummary:
     """Store everything ``stream`` holds (standard input) as one card, like a file: text when
     it is UTF-8, bytes otherwise; empty or too large, it is counted in ``summary.skipped``.
-    A sighting records its source, ``standard input``."""
+    A sighting records its source, ``standard input``; ``tags`` are attached to the card."""
     check_wrapper(store, "import_stream")
+    tags = checked_tags(tags)
     summary = ImportSummary()
     max_size = store.config.max_content_size
     data = await asyncio.to_thread(read_at_most, stream, max_size)
@@ -596,7 +613,7 @@ async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO) -> Imp
     else:
         card = card_from_file_bytes(data)
         seen = Sighting.of(card.hash, size=len(data), source=STDIN_NAME)
-        await summary.save(store, 1, [card], [seen])
+        await summary.save(store, 1, [card], [seen], tags)
     return summary
 
 
@@ -910,9 +927,11 @@ async def import_records(
     batch_size: int = 1000,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: bool | None = None,
+    tags: str | Iterable[str] = (),
 ) -> ImportSummary:
     """Restore the cards of an export made with content, with their original ``g_time``,
-    their sightings (in the same transaction as the cards) and their tags (right after it).
+    their sightings (in the same transaction as the cards) and their tags (right after it),
+    ``tags`` besides.
 
     ``source`` is an export file (its suffix tells the format), a binary stream such as
     standard input (JSON Lines unless ``format`` says ``csv``) or a pandas DataFrame of cards
@@ -927,6 +946,7 @@ async def import_records(
     for name, value in (("batch_size", batch_size), ("batch_bytes", batch_bytes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+    tags = checked_tags(tags)
     summary = ImportSummary()
     records_format(source, format)  # an unknown format fails before anything is read
     disable = None if progress is None else not progress
@@ -937,8 +957,8 @@ async def import_records(
             if chunk:
                 seen = [sighting for item in chunk for sighting in item.sightings]
                 await summary.save(store, len(chunk), [item.card for item in chunk], seen)
-                tags = [(item.card.hash, tag) for item in chunk for tag in item.tags]
-                summary.tags_added += await store.tag_many(tags)
+                pairs = dict.fromkeys((item.card.hash, tag) for item in chunk for tag in (*item.tags, *tags))
+                summary.tags_added += await store.tag_many(pairs)
                 bar.update(len(chunk))
             if error is not None:
                 raise error

@@ -210,3 +210,38 @@ def test_a_name_filter_finds_a_name_seen_decomposed(tmp_path):
     mcard("import", str(folder), db=path)
     for typed in ("name:caf\u00e9*", "name:cafe\u0301*", 'name:"caf? menu.txt"'):
         assert [r["name"] for r in as_json(mcard("find", typed, "--json", db=path))] == ["cafe\u0301 menu.txt"], typed
+
+
+def test_import_tags_every_card_it_stores(tmp_path):
+    """``mcard import ~/Pictures/holiday --tag holiday`` was refused (unrecognized arguments:
+    --tag): the cards of a folder could only be tagged afterwards, by piping their hashes from
+    a listing into ``tag -``."""
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"note {i}.txt").write_text(f"day {i}\n")
+    (folder / "copy.txt").write_text("day 0\n")
+    db = tmp_path / "cards.db"
+    summary = as_json(mcard("import", str(folder), "--tag", "holiday", "--tag", " 2026 ", "--json", db=db))
+    assert (summary["new"], summary["already_stored"], summary["tags_added"]) == (3, 1, 6)
+    assert sorted(tuple(r["tags"]) for r in as_json(mcard("ls", "--json", db=db))) == [("2026", "holiday")] * 3
+    (folder / "note 3.txt").write_text("day 3\n")
+    again = mcard("import", str(folder), "--tag", "holiday", "--tag", "seen twice", db=db).stdout.decode()
+    assert again.startswith("1 new card, 4 already stored; 1 sighting and 5 tags added")
+    assert len(as_json(mcard("ls", "--tag", "seen twice", "--json", db=db))) == 4
+    assert mcard("import", "-", "--tag", "stdin", db=db, stdin=b"piped\n").stdout.startswith(b"1 new card")
+    assert [r["tags"] for r in as_json(mcard("ls", "--tag", "stdin", "--json", db=db))] == [["stdin"]]
+    copy = tmp_path / "copy.db"
+    mcard("import", "--records", "-", "--tag", "restored", db=copy, stdin=mcard("export", "-", db=db).stdout)
+    restored = as_json(mcard("ls", "--tag", "restored", "--json", db=copy))
+    assert len(restored) == 5 and {"holiday", "2026", "restored"} <= {tag for r in restored for tag in r["tags"]}
+
+
+def test_import_refuses_a_bad_tag_before_storing_anything(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    db = tmp_path / "cards.db"
+    refused = mcard("import", str(folder), "--tag", "\x1b]0;x\x07", db=db, check=2)
+    assert refused.stderr.decode() == "mcard: a tag must not hold control characters or lone surrogates: '\\x1b]0;x\\x07'\n"
+    assert not db.exists()

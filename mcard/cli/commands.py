@@ -29,6 +29,7 @@ from mcard.importing import (
     ImportSummary,
     SkippedFile,
     card_from_file_bytes,
+    checked_tags,
     import_paths,
     import_records,
     import_stream,
@@ -139,6 +140,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
     _one_stdin(args.paths)
     if args.format and not args.records:
         raise ValidationError("--format is for --records")
+    tags = checked_tags(args.tag)
     files = [path for path in args.paths if path != STDIO]
     check_named_paths(files, args.records, args.include, args.exclude)
     for path in args.paths if args.records else ():  # a format refused fails before the store is made
@@ -151,12 +153,12 @@ async def cmd_import(args: argparse.Namespace) -> int:
         if args.records:
             for path in args.paths:
                 source = sys.stdin.buffer if path == STDIO else path
-                summary.merge(await import_records(store, source, format=args.format))
+                summary.merge(await import_records(store, source, format=args.format, tags=tags))
         else:
             if STDIO in args.paths:
-                summary.merge(await import_stream(store, sys.stdin.buffer))
+                summary.merge(await import_stream(store, sys.stdin.buffer, tags=tags))
             if files:
-                summary.merge(await import_paths(store, files, include=args.include, exclude=args.exclude))
+                summary.merge(await import_paths(store, files, include=args.include, exclude=args.exclude, tags=tags))
         emit(summary.as_dict(), str(summary), args.json)
         named_skips(summary.skipped_files)
         if summary.skipped.get(TOO_LARGE):

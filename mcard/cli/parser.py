@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--include", action="append", default=[], metavar="GLOB", help=f"only files {matched} (repeatable)")
     cmd.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                      help=f"skip files {matched}: --exclude node_modules; /drafts: only the folder's own (repeatable)")
+    cmd.add_argument("--tag", action="append", default=[], metavar="TAG",
+                     help="attach TAG to every card imported, new or already stored (repeatable)")
     cmd.add_argument(
         "--records", action="store_true",
         help="PATH is an export (.jsonl, .csv, .parquet; -: JSON Lines on standard input): restore its "
