@@ -797,20 +797,34 @@ def _text_records(lines: BinaryIO, kind: str) -> Iterator[tuple[str, object]]:
         raise ValidationError(f"line {rows.line_num}: not CSV: {exc}") from None
 
 
+PARQUET_BATCH_BYTES: Final = 8 * 1024 * 1024
+"""About how much of a Parquet row group's data is read into one batch of rows."""
+
+
 def _parquet_records(path: Path) -> Iterator[tuple[str, object]]:
+    """The rows of a Parquet file, read a row group at a time, in batches of about
+    ``PARQUET_BATCH_BYTES``: pyarrow's own batches (65,536 rows, pre-buffered) joined the row
+    groups of a whole export, and 40 cards of 8 MB restored at 1.2 GB."""
     import pyarrow.parquet as pq
 
     try:
-        batches = pq.ParquetFile(path).iter_batches()
-        number = 0
-        for batch in batches:
-            for record in _parquet_rows(batch, number + 1):
-                number += 1
-                yield f"row {number}", record
+        with pq.ParquetFile(path, pre_buffer=False) as parquet:
+            number = 0
+            for group in range(parquet.metadata.num_row_groups):
+                for batch in parquet.iter_batches(batch_size=_batch_rows(parquet.metadata.row_group(group)), row_groups=[group]):
+                    for record in _parquet_rows(batch, number + 1):
+                        number += 1
+                        yield f"row {number}", record
     except ValidationError:
         raise
     except ValueError as exc:  # pyarrow's ArrowInvalid and ArrowException are ValueErrors
         raise ValidationError(f"not a readable Parquet file: {exc}") from None
+
+
+def _batch_rows(group: Any) -> int:
+    """How many rows of a Parquet row group (its metadata) make a batch of about
+    ``PARQUET_BATCH_BYTES``: at least one, at most 1,000."""
+    return max(1, min(1000, group.num_rows * PARQUET_BATCH_BYTES // max(1, group.total_byte_size)))
 
 
 def _parquet_rows(batch: Any, first: int) -> Iterator[dict[str, object]]:
