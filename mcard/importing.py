@@ -7,9 +7,11 @@ import base64
 import csv
 import errno
 import fnmatch
+import functools
 import io
 import json
 import os
+import re
 import stat
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Sequence
@@ -197,14 +199,32 @@ def _matches(relative: str, patterns: Sequence[str]) -> bool:
     path (``drafts`` or ``docs/drafts`` takes every file under it, as rsync and git read them).
     A pattern starting with ``/`` is anchored there, as in rsync and ``.gitignore``: ``/drafts``
     is the folder imported's own ``drafts`` (not ``docs/drafts``), and its ``*`` stays within a
-    name (``/*.md`` is a file at the top), ``**`` standing for any folders."""
+    name (``/*.md`` is a file at the top), ``**`` standing for any folders. Elsewhere a ``**/``
+    stands for any folders too, none included (``**/holiday/*.jpg``, ``docs/**/drafts``)."""
     parts = relative.split("/")
     names = {relative, *parts, *("/".join(parts[:end]) for end in range(1, len(parts)))}
     return any(
         any(_anchored(pattern[1:].split("/"), parts[:end]) for end in range(1, len(parts) + 1))
-        if pattern.startswith("/") else any(fnmatch.fnmatchcase(name, pattern) for name in names)
+        if pattern.startswith("/")
+        else any(fnmatch.fnmatchcase(name, variant) for variant in _any_folders(pattern) for name in names)
         for pattern in patterns
     )
+
+
+_ANY_FOLDERS: Final = re.compile(r"(?:^|(?<=/))\*\*/")
+
+
+@functools.lru_cache(maxsize=256)
+def _any_folders(pattern: str) -> tuple[str, ...]:
+    """The ``fnmatch`` patterns an unanchored ``pattern`` stands for, each ``**/`` (at its start
+    or after a ``/``) taken as no folder or as some (``*/``, a ``*`` matching ``/`` too):
+    ``**/holiday/*.jpg`` is ``holiday/*.jpg`` or ``*/holiday/*.jpg``. ``holiday/*.jpg`` alone
+    would only match from the folder imported, and ``**/holiday/*.jpg`` took no file at all."""
+    pieces = _ANY_FOLDERS.split(pattern)
+    variants = [pieces[0]]
+    for piece in pieces[1:]:
+        variants = [variant + folders + piece for variant in variants for folders in ("", "*/")]
+    return tuple(dict.fromkeys(variants))
 
 
 def _anchored(pattern: Sequence[str], parts: Sequence[str]) -> bool:
@@ -280,10 +300,10 @@ def _plain(pattern: str) -> str:
     """A pattern as ``_matches`` reads it: ``./drafts/``, ``**/drafts`` and ``drafts/**`` as ``drafts``."""
     if pattern.startswith("./"):
         pattern = pattern[2:]
-    while pattern.startswith("**/"):
-        pattern = pattern[3:]
     while pattern.endswith("/**") or (pattern.endswith("/") and len(pattern) > 1):
         pattern = pattern[:-3] if pattern.endswith("/**") else pattern[:-1]
+    while pattern.startswith("**/") and "/" not in pattern[3:]:  # a name matches in any folder
+        pattern = pattern[3:]
     return pattern
 
 

@@ -118,3 +118,24 @@ def test_a_pattern_starting_with_a_slash_is_anchored_at_the_folder_imported(tmp_
     (tree / "top.md").write_text("top\n")
     mcard("import", str(tree), *filters, db=tmp_path / "cards.db")
     assert names(tmp_path / "cards.db") == stored
+
+
+@pytest.mark.parametrize("filters, stored", [
+    (["--include", "**/holiday/*.jpg"], ["rome.jpg", "sea.jpg"]),
+    (["--exclude", "**/holiday/*.jpg"], ["notes.md", "pisa.png", "plan.md"]),
+    (["--include", "**/2025/holiday"], ["pisa.png", "rome.jpg"]),
+    (["--exclude", "**/2025/holiday/**"], ["notes.md", "plan.md", "sea.jpg"]),
+    (["--include", "Pictures/**/holiday/*.jpg"], ["rome.jpg", "sea.jpg"]),
+    (["--include", "**/holiday/"], ["pisa.png", "plan.md", "rome.jpg", "sea.jpg"]),
+], ids=["include-files", "exclude-files", "include-folder", "exclude-folder", "in-the-middle", "a-name"])
+def test_a_double_star_and_a_slash_stand_for_any_folders(tmp_path, filters, stored):
+    """``--include '**/holiday/*.jpg'`` took no file at all, and ``--exclude`` with it left out
+    none: its ``**/`` was dropped, leaving ``holiday/*.jpg``, which matches only from the folder
+    imported; as in ``.gitignore``, ``**/`` is any folders, none included."""
+    tree = tmp_path / "home"
+    for path in ("Pictures/2025/holiday/rome.jpg", "Pictures/2025/holiday/pisa.png", "Pictures/holiday/sea.jpg",
+                 "notes/holiday/plan.md", "notes/notes.md"):
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_text(f"{path}\n")
+    mcard("import", str(tree), *filters, db=tmp_path / "cards.db")
+    assert names(tmp_path / "cards.db") == stored
