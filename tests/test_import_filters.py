@@ -139,3 +139,22 @@ def test_a_double_star_and_a_slash_stand_for_any_folders(tmp_path, filters, stor
         (tree / path).write_text(f"{path}\n")
     mcard("import", str(tree), *filters, db=tmp_path / "cards.db")
     assert names(tmp_path / "cards.db") == stored
+
+
+def test_an_include_that_takes_no_file_says_so(tmp_path):
+    """``mcard import ~/home --include '*.PNG'`` said only "0 new cards, 0 already stored",
+    whether the folder held no such file or the pattern was wrong (patterns are case-sensitive)."""
+    tree = tmp_path / "home"
+    (tree / "Pictures").mkdir(parents=True)
+    (tree / "Pictures" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    (tree / "link").symlink_to("Pictures", target_is_directory=True)
+    db = tmp_path / "cards.db"
+    none = mcard("import", str(tree), "--include", "*.PNG", db=db)
+    assert none.stdout.decode() == "0 new cards, 0 already stored; skipped 1 file: 1 symlink to a folder\n"
+    assert none.stderr.decode() == (
+        "mcard: no file taken: none found matches --include '*.PNG' (a pattern is case-sensitive;"
+        " a path in one starts at the folder named: **/ for any folders)\n"
+    )
+    excluded = mcard("import", str(tree), "--include", "*.png", "--exclude", "Pictures", db=db).stderr.decode()
+    assert "none found matches --include '*.png' without matching --exclude 'Pictures'" in excluded
+    assert mcard("import", str(tree), "--include", "*.png", db=db).stderr == b""

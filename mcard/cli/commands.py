@@ -24,6 +24,7 @@ from mcard.domain.query.text import text_of
 from mcard.domain.shown import UNSAFE_IN_LINES, counted, human_size, shown_in_lines
 from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
 from mcard.importing import (
+    LINKED_FOLDER,
     STDIN_NAME,
     TOO_LARGE,
     ImportSummary,
@@ -136,6 +137,25 @@ def named_skips(files: Sequence[SkippedFile]) -> None:
         note(f"and {len(files) - SKIPS_NAMED:,} more files skipped so: import --json lists them all (skipped_files)")
 
 
+def _found(summary: ImportSummary) -> int:
+    """How many files the filters took: stored or skipped, links to folders aside (they are
+    counted whatever the patterns, as they are not followed)."""
+    return summary.files + sum(count for reason, count in summary.skipped.items() if reason != LINKED_FOLDER)
+
+
+def _none_taken(include: Sequence[str], exclude: Sequence[str]) -> str:
+    """Why an import with ``--include`` took no file: a summary of 0 cards alone left a user to
+    guess whether the folder was empty or the pattern wrong."""
+    def listed(option: str, patterns: Sequence[str]) -> str:
+        return " or ".join(f"{option} {quoted(pattern)}" for pattern in patterns)
+
+    unless = f" without matching {listed('--exclude', exclude)}" if exclude else ""
+    return (
+        f"no file taken: none found matches {listed('--include', include)}{unless} (a pattern is case-sensitive;"
+        " a path in one starts at the folder named: **/ for any folders)"
+    )
+
+
 async def cmd_import(args: argparse.Namespace) -> int:
     _one_stdin(args.paths)
     if args.format and not args.records:
@@ -161,6 +181,8 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 summary.merge(await import_paths(store, files, include=args.include, exclude=args.exclude, tags=tags))
         emit(summary.as_dict(), str(summary), args.json)
         named_skips(summary.skipped_files)
+        if files and args.include and not _found(summary):
+            note(_none_taken(args.include, args.exclude))
         if summary.skipped.get(TOO_LARGE):
             note(too_large_note(summary.skipped[TOO_LARGE], store.config.max_content_size))
         await indexed(store)
