@@ -245,3 +245,14 @@ def test_import_refuses_a_bad_tag_before_storing_anything(tmp_path):
     refused = mcard("import", str(folder), "--tag", "\x1b]0;x\x07", db=db, check=2)
     assert refused.stderr.decode() == "mcard: a tag must not hold control characters or lone surrogates: '\\x1b]0;x\\x07'\n"
     assert not db.exists()
+
+
+def test_ls_names_a_tag_no_card_has_with_the_closest_one(db):
+    """``mcard ls --tag holdiay`` printed the header alone and nothing on stderr: a mistyped tag
+    looked like a tag whose cards were all gone."""
+    mcard("tag", hash_of(db, "data.json"), "holiday", "to do", db=db)
+    listed = mcard("ls", "--tag", "holdiay", "--tag", "to do", "--tag", "zzz", db=db)
+    assert listed.stdout.decode().splitlines()[1:] == []
+    assert listed.stderr.decode() == "mcard: no card is tagged 'holdiay'; did you mean 'holiday'?\nmcard: no card is tagged 'zzz'\n"
+    assert mcard("ls", "--tag", "holiday", "--type", "image/*", db=db).stderr == b""  # tagged, not of that type
+    assert mcard("ls", "--tag", " holiday ", "--json", db=db).stderr == b""

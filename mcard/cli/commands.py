@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import os
 import stat
 import sys
@@ -19,6 +20,7 @@ from typing import BinaryIO, Final, Optional
 
 from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
+from mcard.domain.models.sighting import composed
 from mcard.domain.query.syntax import NOT_ISO, parse_iso
 from mcard.domain.query.text import text_of
 from mcard.domain.shown import UNSAFE_IN_LINES, counted, human_size, shown_in_lines
@@ -38,6 +40,7 @@ from mcard.importing import (
     read_at_most,
     records_format,
 )
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 
@@ -234,12 +237,14 @@ def _check_text(number: int, content: str | bytes, max_size: int) -> None:
 async def cmd_ls(args: argparse.Namespace) -> int:
     limit, offset = limit_of(args.limit), offset_of(args.offset)
     since, until = _time_range(args)
-    more = False
+    more, shown = False, 0
     filters = {"tag": args.tag or None, "content_type": args.type, "name": args.name}
     async with reading_store(args) as store:
         with CardPrinter(args.output_format) as printer:
 
             async def show(cards: list[MCard]) -> None:
+                nonlocal shown
+                shown += len(cards)
                 for card, labels in zip(cards, await labels_of(store, cards)):
                     printer.add(card, **labels)
 
@@ -260,9 +265,21 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                 cards = await store.list(limit + 1, offset, since, until, **filters)
                 await show(cards[:limit])
                 more = len(cards) > limit
+        if not shown and args.tag:
+            await _no_such_tags(store, args.tag)
     if more:
         note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
     return 0
+
+
+async def _no_such_tags(store: AsyncPersistenceWrapper, tags: Sequence[str]) -> None:
+    """Name on stderr the tags of ``ls --tag`` that no card has, with the closest one a card
+    has: a mistyped tag listed nothing, as a tag no card matched with the other filters did."""
+    known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
+    for tag in dict.fromkeys(tags):
+        if composed(tag.strip()) not in known:
+            close = difflib.get_close_matches(composed(tag.strip()), known, n=1)
+            note(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
