@@ -924,6 +924,17 @@ def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max
         raise ValidationError(f"{name}: {exc}") from None
 
 
+def check_first_record(source: str | os.PathLike[str], format: Optional[str], max_size: int) -> None:
+    """Read the first record of an export file as ``import_records`` would, so that a file that
+    is no export of cards (its first line not a record, an export made without content, another
+    format) is a ``ValidationError`` before a store is made for it."""
+    cards = _cards(source, format, max_size)
+    try:
+        next(cards, None)
+    finally:
+        cards.close()
+
+
 @contextmanager
 def _closed_once_idle(cards: Generator[Any, None, None]) -> Iterator[None]:
     """Close ``cards`` (its file) at the end, unless a worker thread still runs it (a second

@@ -165,6 +165,23 @@ def test_bad_input_is_one_line_on_stderr_with_status_2_and_creates_nothing(args,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name, text, said", [
+    ("listing.jsonl", '{"hash": "ab", "name": "x"}\n', "line 1: the record has no content"),
+    ("notes.jsonl", "just some notes\n", "line 1: not JSON"),
+    ("table.csv", "a,b\n1,2\n", "not the header of an mcard CSV export"),
+    ("cards.parquet", "not parquet at all", "not a readable Parquet file"),
+], ids=["no-content", "not-json", "not-an-export-csv", "not-parquet"])
+def test_restoring_a_file_that_is_no_export_makes_no_store(name, text, said, tmp_path):
+    """``mcard import --records`` of a file whose first record is none (an export made without
+    content, another file) failed with status 2 but left an empty store behind, made for it."""
+    if name.endswith(".parquet"):
+        pytest.importorskip("pyarrow")
+    (tmp_path / name).write_text(text)
+    result = mcard("import", "--records", name, db=tmp_path / "copy.db", check=2)
+    assert said in result.stderr.decode() and len(result.stderr.splitlines()) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == [name]
+
+
 def test_storage_failure_is_one_line_with_status_3(tmp_path):
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_bytes(b"plain text, not a database" * 50)

@@ -32,6 +32,7 @@ from mcard.importing import (
     ImportSummary,
     SkippedFile,
     card_from_file_bytes,
+    check_first_record,
     checked_tags,
     import_paths,
     import_records,
@@ -171,7 +172,10 @@ async def cmd_import(args: argparse.Namespace) -> int:
             records_format(sys.stdin.buffer if path == STDIO else path, args.format)
         except ValidationError as exc:
             raise ValidationError(f"{STDIN_NAME if path == STDIO else path}: {exc}") from None
-    async with writing_store(args) as store:
+    store = writing_store(args)
+    for path in files if args.records else ():  # a file that is no export fails before the store is made
+        await asyncio.to_thread(check_first_record, path, args.format, store.config.max_content_size)
+    async with store:
         summary = ImportSummary()
         if args.records:
             for path in args.paths:
