@@ -528,8 +528,10 @@ async def export(
     start_time: Optional[datetime] = None,
     end_time: Optional[datetime] = None,
     progress: bool | None = None,
+    **filters: Any,
 ) -> ExportResult:
-    """Write the cards (newest first, optionally within a time range) to ``destination``: a
+    """Write the cards (newest first, optionally within a time range and filtered as ``list``
+    filters them: ``tag``, ``content_type``, ``name``...) to ``destination``: a
     path, or a binary stream (such as ``sys.stdout.buffer``), which is left open.
 
     Content is included unless ``with_content`` is false (then the export lists cards but
@@ -555,7 +557,7 @@ async def export(
     if isinstance(target, Path):
         await asyncio.to_thread(not_the_store, store, target)
     writer = _Writer(target, chosen, with_content)
-    total = await store.count(start_time, end_time)
+    total = await store.count(start_time, end_time, **filters)
     result = ExportResult()
     complete = False
     try:
@@ -563,7 +565,7 @@ async def export(
         from tqdm.auto import tqdm
 
         with tqdm(total=total, unit="card", desc="exporting cards", disable=None if progress is None else not progress) as bar:
-            async for page in _pages(store, start_time, end_time, result.refused):
+            async for page in _pages(store, start_time, end_time, result.refused, filters):
                 accepted = []
                 reasons = await asyncio.to_thread(lambda: [refusal(card) for card in page])  # re-hashes each card
                 for card, reason in zip(page, reasons):
@@ -621,7 +623,7 @@ def _make_folder(folder: Path) -> None:
 
 async def _pages(
     store: AsyncPersistenceWrapper, start_time: Optional[datetime], end_time: Optional[datetime],
-    refused: list[RefusedCard],
+    refused: list[RefusedCard], filters: dict[str, Any],
 ) -> AsyncIterator[list[MCard]]:
     """The cards, newest first, in pages of at most ``PAGE_SIZE`` cards or about ``PAGE_BYTES``
     bytes. ``iterate`` stops at a row no card can be built from (another tool's text that is not
@@ -631,7 +633,7 @@ async def _pages(
     last: Optional[MCard] = None
     unreadable = False
     try:
-        async for card in store.iterate(FETCH_SIZE, start_time, end_time):
+        async for card in store.iterate(FETCH_SIZE, start_time, end_time, **filters):
             page.append(card)
             last = card
             size += card.size if card.size.__class__ is int else 0  # a bad size is refused with the card
@@ -643,13 +645,13 @@ async def _pages(
     if page:
         yield page
     if unreadable:
-        async for page in _pages_past(store, start_time, end_time, last, refused):
+        async for page in _pages_past(store, start_time, end_time, last, refused, filters):
             yield page
 
 
 async def _pages_past(
     store: AsyncPersistenceWrapper, start_time: Optional[datetime], end_time: Optional[datetime],
-    last: Optional[MCard], refused: list[RefusedCard],
+    last: Optional[MCard], refused: list[RefusedCard], filters: dict[str, Any],
 ) -> AsyncIterator[list[MCard]]:
     """The cards after ``last`` in ``iterate``'s order (all of them without it), read by hash
     ``FETCH_SIZE`` at a time from the rows ``list_heads`` lists (no content read); a row no card
@@ -658,7 +660,7 @@ async def _pages_past(
     until = end_time if last is None else last.g_time
     offset = 0
     while True:
-        rows = await store.store.list_heads(FETCH_SIZE, offset, start_time, until, head=0)
+        rows = await store.store.list_heads(FETCH_SIZE, offset, start_time, until, head=0, **filters)
         offset += len(rows)
         hashes = [row[0] for row in rows if after is None or not (row[3].__class__ is int and (row[3], row[0]) >= after)]
         found, unreadable = await readable_cards(store, hashes)

@@ -256,3 +256,28 @@ def test_ls_names_a_tag_no_card_has_with_the_closest_one(db):
     assert listed.stderr.decode() == "mcard: no card is tagged 'holdiay'; did you mean 'holiday'?\nmcard: no card is tagged 'zzz'\n"
     assert mcard("ls", "--tag", "holiday", "--type", "image/*", db=db).stderr == b""  # tagged, not of that type
     assert mcard("ls", "--tag", " holiday ", "--json", db=db).stderr == b""
+
+
+def test_export_takes_the_filters_ls_takes(tmp_path):
+    """``mcard export holiday/ --tag holiday`` was refused (unrecognized arguments): an export
+    held every card of the store, or those of a time range, and no other selection."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"day {i}.txt").write_text(f"day {i}\n")
+    (folder / "data.json").write_text('{"n": 1}')
+    db = tmp_path / "cards.db"
+    mcard("import", str(folder), db=db)
+    days = {r["name"]: r["hash"] for r in as_json(mcard("ls", "--json", db=db))}
+    mcard("tag", days["day 1.txt"], "holiday", db=db)
+    mcard("tag", days["day 2.txt"], "holiday", db=db)
+    mcard("tag", days["data.json"], "holiday", db=db)
+    out = tmp_path / "holiday"
+    assert mcard("export", str(out), "--tag", "holiday", "--type", "text/plain", db=db).stdout == f"exported 2 cards to {out}\n".encode()
+    assert sorted(path.name for path in out.iterdir()) == ["day 1.txt", "day 2.txt"]
+    records = mcard("export", "-", "--name", "day [03]*", db=db).stdout
+    copy = tmp_path / "copy.db"
+    mcard("import", "--records", "-", db=copy, stdin=records)
+    assert sorted(r["name"] for r in as_json(mcard("ls", "--json", db=copy))) == ["day 0.txt", "day 3.txt"]
+    none = mcard("export", str(tmp_path / "none.jsonl"), "--tag", "holliday", db=db)
+    assert none.stderr.decode() == "mcard: no card is tagged 'holliday'; did you mean 'holiday'?\n"

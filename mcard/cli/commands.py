@@ -238,11 +238,16 @@ def _check_text(number: int, content: str | bytes, max_size: int) -> None:
         raise ValidationError(f"a card holds at most {max_size} bytes; TEXT {number} has more")
 
 
+def card_filters(args: argparse.Namespace) -> dict[str, object]:
+    """The filters of ``--tag``, ``--type`` and ``--name`` (``ls``, ``export``), for ``list``."""
+    return {"tag": args.tag or None, "content_type": args.type, "name": args.name}
+
+
 async def cmd_ls(args: argparse.Namespace) -> int:
     limit, offset = limit_of(args.limit), offset_of(args.offset)
     since, until = _time_range(args)
     more, shown = False, 0
-    filters = {"tag": args.tag or None, "content_type": args.type, "name": args.name}
+    filters = card_filters(args)
     async with reading_store(args) as store:
         with CardPrinter(args.output_format) as printer:
 
@@ -434,8 +439,11 @@ async def cmd_export(args: argparse.Namespace) -> int:
         )
     async with reading_store(args) as store:
         result = await export(
-            store, destination, format=args.format, with_content=args.content, start_time=start, end_time=end
+            store, destination, format=args.format, with_content=args.content, start_time=start, end_time=end,
+            **card_filters(args),
         )
+        if not result.exported and args.tag:
+            await _no_such_tags(store, args.tag)
     if to_stdout and not result.refused:
         note(f"exported {counted(result.exported, 'card')} to standard output")
     elif not to_stdout:

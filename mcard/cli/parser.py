@@ -72,6 +72,13 @@ def _time_range(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="TIME", help=TIME_HELP)
 
 
+def _card_filters(parser: argparse.ArgumentParser) -> None:
+    """``--tag``, ``--type`` and ``--name``, as ``ls`` and ``export`` take them."""
+    parser.add_argument("--tag", action="append", metavar="TAG", help="only cards with this tag (repeatable: all of them)")
+    parser.add_argument("--type", metavar="TYPE", help="only this content type (type/* for any subtype)")
+    parser.add_argument("--name", metavar="GLOB", help="only cards seen under a name matching GLOB (*, ?, [...])")
+
+
 def _listing(parser: argparse.ArgumentParser) -> None:
     """``--nl``, ``--csv``, ``--tsv`` and ``--table``, besides the common ``--json``."""
     for name, help in LISTING_FORMATS.items():
@@ -166,9 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("ls", "list cards, newest first, with their latest names")
     _time_range(cmd)
     _listing(cmd)
-    cmd.add_argument("--tag", action="append", metavar="TAG", help="only cards with this tag (repeatable: all of them)")
-    cmd.add_argument("--type", metavar="TYPE", help="only this content type (type/* for any subtype)")
-    cmd.add_argument("--name", metavar="GLOB", help="only cards seen under a name matching GLOB (*, ?, [...])")
+    _card_filters(cmd)
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
     cmd = add("show", "write a card's content, byte for byte (on a terminal: text with control characters escaped)")
@@ -200,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="include the content (the default; bytes as base64 in text formats); --no-content lists the cards only",
     )
     _time_range(cmd)
+    _card_filters(cmd)
 
     cmd = add("lab", "open JupyterLab on the tutorials over this database (other options go to jupyter lab)")
     cmd.add_argument("--demo", action="store_true", help="first fill the database with the demo cards (once)")
