@@ -259,3 +259,14 @@ def test_a_sync_killed_while_dating_sightings_earlier_finishes_on_the_next_run(t
     for source, other in (("a.db", "b.db"), ("b.db", "a.db")):
         again = json.loads(run("sync", source, other, "--json", cwd=tmp_path).stdout)
         assert (again["seen_at_earlier"], again["sightings_added"], again["copied"]) == (0, 0, 0)
+
+
+def test_a_store_synced_into_itself_is_refused(tmp_path):
+    """``mcard sync cards.db cards.db`` (or a link to it) said "copied 0 cards, 3 already
+    stored", as if two stores had been compared and found equal."""
+    make_store(tmp_path / "cards.db", 3)
+    (tmp_path / "link.db").symlink_to("cards.db")
+    for dest in ("cards.db", "./link.db", f"sqlite:///{tmp_path / 'cards.db'}"):
+        refused = run("sync", "cards.db", dest, cwd=tmp_path, check=2)
+        assert refused.stdout == "" and refused.stderr.startswith("mcard: SOURCE and DEST are the same store"), dest
+    assert run("sync", "cards.db", "copy.db", cwd=tmp_path).stdout.startswith("copied 3 cards")

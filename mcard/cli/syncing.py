@@ -5,6 +5,8 @@ not exist yet counts as empty), and nothing is written."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
@@ -12,6 +14,7 @@ from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.shown import counted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.config_url import config_of
+from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
 from .output import emit, fail, safe
 from .stores import indexed
@@ -33,6 +36,10 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     since = parse_time(args.since, "since")
     source_config = config_of(args.source, read_only=True)
     dest_config = config_of(args.dest, read_only=args.dry_run)
+    if _same_store(source_config, dest_config):
+        raise ValidationError(
+            f"SOURCE and DEST are the same store ({safe(args.source)}, {safe(args.dest)}): a sync copies from one store to another"
+        )
     destination = dry_run_destination(dest_config) if args.dry_run else AsyncPersistenceWrapper(dest_config)
     async with AsyncPersistenceWrapper(source_config) as source, destination as dest:
         result = await sync(
@@ -43,6 +50,20 @@ async def cmd_sync(args: argparse.Namespace) -> int:
         if not args.dry_run:
             await indexed(dest)
     return status
+
+
+def _same_store(source: EngineConfig, dest: EngineConfig) -> bool:
+    """Whether two configurations name one store: the same SQLite file (by any path or link), or
+    the same engine URL. Syncing a store into itself said "copied 0 cards", as if the two
+    stores had been compared and found equal."""
+    if isinstance(source, SQLiteConfig) and isinstance(dest, SQLiteConfig):
+        if source.in_memory or dest.in_memory:
+            return False
+        try:
+            return os.path.samefile(source.path, dest.path)
+        except OSError:  # one is missing: DEST is made
+            return False
+    return dataclasses.replace(source, read_only=False) == dataclasses.replace(dest, read_only=False)
 
 
 def _reported(result: SyncResult, as_json: bool) -> int:
