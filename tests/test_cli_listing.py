@@ -154,3 +154,46 @@ def test_unicode_line_separators_never_cut_a_row(tmp_path):
         assert "\u2028" not in text and "\u2029" not in text, args
         assert args == ["ls"] or "\\u2028" in text, args  # the table's preview shows it as a space
     assert len(mcard("ls", "--tsv", db=db).stdout.decode().splitlines()) == 2
+
+
+MIXED = [
+    "short", "tab\there", "  spaced   out\n\nlines  " * 40, "ü€" * 400, "😀" * 500, "x" * 383, "y" * 385,
+    "a\x00b", '{"key": "value"}', b"\x00\x01" * 2000, b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+]
+
+
+@pytest.mark.parametrize("output", ["--table", "--json", "--nl", "--csv", "--tsv"])
+def test_a_page_listed_from_the_first_bytes_is_the_listing_of_the_whole_cards(output, tmp_path):
+    """``ls`` and ``find`` without words print a page from the stored rows cut to the preview's
+    bytes; ``ls --limit 0`` streams whole cards: the two print the same."""
+    db = tmp_path / "cards.db"
+
+    async def fill() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+            await store.save_many([MCard(content) for content in MIXED])
+            await store.add("named", name="a.txt")
+
+    asyncio.run(fill())
+    whole = mcard("ls", "--limit", "0", output, db=db).stdout
+    assert mcard("ls", "--limit", "100", output, db=db).stdout == whole
+    if output not in ("--csv", "--tsv"):  # their columns include find's snippet
+        assert mcard("find", "size:>0", "--limit", "100", output, db=db).stdout == whole
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in kB on Linux only")
+@pytest.mark.parametrize("command", [["ls", "--limit", "50"], ["find", "size:>1MB", "--limit", "50"]])
+def test_a_page_of_large_files_is_listed_without_reading_them_whole(command, tmp_path_factory):
+    """A page of 50 files of 8 MB took 470 MB and 0.9 s: every content was read whole for a
+    preview that says "<8000000 bytes>"."""
+    db = tmp_path_factory.getbasetemp() / "large-files" / "cards.db"
+    if not db.exists():
+        db.parent.mkdir()
+
+        async def fill() -> None:
+            async with AsyncPersistenceWrapper(SQLiteConfig(db, max_content_size=10_000_000)) as store:
+                await store.save_many([MCard(os.urandom(6_000_000)) for _ in range(12)])
+
+        asyncio.run(fill())
+    peak = int(subprocess.run([sys.executable, "-c", PEAK_RSS, MCARD, *command, "--db", str(db)],
+                              capture_output=True, text=True, timeout=300, check=True).stdout)
+    assert peak < 60_000_000, f"peak RSS {peak / 1e6:.0f} MB for 12 cards of 6 MB"

@@ -48,7 +48,7 @@ from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 from .lab import cmd_lab
 from .labelling import cmd_info, cmd_tag, labels_of
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, offset_of
-from .output import CardPrinter, emit, fail, note, quoted, safe, table
+from .output import HEAD_BYTES, CardPrinter, emit, fail, listed_card, note, quoted, safe, table
 from .resolving import card_named, listed_hashes, no_card
 from .syncing import cmd_sync
 from .stores import existing_store, indexed, reading_store, writing_store
@@ -271,9 +271,9 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                         batch, size = [], 0
                 await show(batch)
             else:
-                cards = await store.list(limit + 1, offset, since, until, **filters)
-                await show(cards[:limit])
-                more = len(cards) > limit
+                rows = await store.store.list_heads(limit + 1, offset, since, until, head=HEAD_BYTES, **filters)
+                await show([listed_card(row) for row in rows[:limit]])
+                more = len(rows) > limit
         if not shown and args.tag:
             await _no_such_tags(store, args.tag)
     if more:

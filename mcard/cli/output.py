@@ -20,6 +20,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.shown import as_cell, json_escaped
 from mcard.domain.shown import shown as safe  # every control character as an escape
 from mcard.exporting import card_record
+from mcard.infrastructure.persistence.engine.card_rows import Row
 
 PREVIEW_CHARS: Final = 48
 HASH_SHOWN: Final = 12
@@ -90,6 +91,21 @@ def tag_list(tags: Sequence[str]) -> str:
         return safe(tag) if plain else "'" + safe(tag).replace("'", "''") + "'"
 
     return ", ".join(one(tag) for tag in tags) or "(none)"
+
+
+HEAD_BYTES: Final = 4 * PREVIEW_CHARS * 8
+"""Leading bytes of a content that give ``preview_of`` as the whole content does: it reads
+``PREVIEW_CHARS * 8`` characters, and a UTF-8 character is at most 4 bytes."""
+
+
+def listed_card(row: Row) -> MCard:
+    """A card to print from its stored row with the content cut to ``HEAD_BYTES`` (``list_heads``,
+    ``find_heads``): a listing shows its fields and a preview, so ``ls`` and ``find`` need not
+    read every content whole (50 files of 8 MB: 470 MB and 0.9 s). Its content is that head:
+    a card to print, never one to store (``check_card`` refuses it, its size not its content's)."""
+    hash_str, head, is_text, micros, algorithm, size, content_type = row
+    data = head if isinstance(head, bytes) else b""
+    return MCard.restore(data.decode("utf-8", "replace") if is_text else data, hash_str, micros, algorithm, size, content_type)
 
 
 def preview_of(card: MCard) -> str:

@@ -13,7 +13,7 @@ from mcard.infrastructure.persistence.engine.base_engine import check_facets
 from mcard.infrastructure.persistence.engine.facets import FACETS, TIME_WIDTHS
 
 from .labelling import labels_of
-from .output import PREVIEW_CHARS, CardPrinter, emit, fail, note, quoted, table
+from .output import HEAD_BYTES, PREVIEW_CHARS, CardPrinter, emit, fail, listed_card, note, quoted, table
 from .stores import reading_store
 
 DEFAULT_FACETS: Final = ("content_type", "tag", "month", "size")
@@ -76,9 +76,14 @@ async def cmd_find(args: argparse.Namespace) -> int:
     limit, offset = limit_of(args.limit), offset_of(args.offset)
     parse_find(args.query)  # a malformed query is reported before the store is opened
     async with reading_store(args) as store:
-        found = await store.find(args.query, limit, offset)
-        labels = await labels_of(store, found)
-    _print(list(found), labels, found.words, args.output_format)
+        if parse_find(args.query).words is None:  # nothing to mark: the rows cut to their previews
+            found = await store.store.find_heads(args.query, limit, offset, head=HEAD_BYTES)
+            cards = [listed_card(row) for row in found]
+        else:
+            found = await store.find(args.query, limit, offset)
+            cards = list(found)
+        labels = await labels_of(store, cards)
+    _print(cards, labels, found.words, args.output_format)
     if not found.total:
         fail(f"no card matches {quoted(args.query)}{unknown_fields_hint(args.query)}")
         return 1
