@@ -667,20 +667,20 @@ class NotebookCards(LabelMethods):
     # -- import and export -------------------------------------------------------------------
     def import_paths(self, paths: Any, **options: Any) -> ImportSummary:
         """Store every readable file under ``paths`` as a card with a sighting of the file
-        (:func:`mcard.importing.import_paths`: ``include``, ``exclude``, ``batch_files``,
+        (:func:`mcard.importing.import_paths`: ``include``, ``exclude``, ``tags``, ``batch_files``,
         ``batch_bytes``, ``progress``)."""
         return self._run(self._import_paths(paths, options))
 
     def import_records(self, source: Any, **options: Any) -> ImportSummary:
         """Restore the cards of an export made with content, or of a DataFrame of cards with
         their content, with their times, sightings and tags
-        (:func:`mcard.importing.import_records`: ``format``, ``batch_size``, ``progress``)."""
+        (:func:`mcard.importing.import_records`: ``format``, ``tags``, ``batch_size``, ``progress``)."""
         return self._run(self._import_records(source, options))
 
     def export(self, destination: Any, **options: Any) -> ExportResult:
         """Write the cards to a file, a folder of files or a binary stream
         (:func:`mcard.exporting.export`: ``format``, ``with_content``, ``start_time``,
-        ``end_time``, ``progress``)."""
+        ``end_time``, ``progress``, and the filters of ``list``: ``tag``, ``content_type``, ``name``...)."""
         return self._run(self._export(destination, options))
 
     async def aimport_paths(self, paths: Any, **options: Any) -> ImportSummary:
