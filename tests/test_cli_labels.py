@@ -212,15 +212,19 @@ def test_a_name_filter_finds_a_name_seen_decomposed(tmp_path):
         assert [r["name"] for r in as_json(mcard("find", typed, "--json", db=path))] == ["cafe\u0301 menu.txt"], typed
 
 
+def folder_of(folder: Path, files: dict[str, str]) -> Path:
+    """``folder``, made, holding a text file per name."""
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
 def test_import_tags_every_card_it_stores(tmp_path):
     """``mcard import ~/Pictures/holiday --tag holiday`` was refused (unrecognized arguments:
     --tag): the cards of a folder could only be tagged afterwards, by piping their hashes from
     a listing into ``tag -``."""
-    folder = tmp_path / "holiday"
-    folder.mkdir()
-    for i in range(3):
-        (folder / f"note {i}.txt").write_text(f"day {i}\n")
-    (folder / "copy.txt").write_text("day 0\n")
+    folder = folder_of(tmp_path / "holiday", {**{f"note {i}.txt": f"day {i}\n" for i in range(3)}, "copy.txt": "day 0\n"})
     db = tmp_path / "cards.db"
     summary = as_json(mcard("import", str(folder), "--tag", "holiday", "--tag", " 2026 ", "--json", db=db))
     assert (summary["new"], summary["already_stored"], summary["tags_added"]) == (3, 1, 6)
@@ -261,11 +265,7 @@ def test_ls_names_a_tag_no_card_has_with_the_closest_one(db):
 def test_export_takes_the_filters_ls_takes(tmp_path):
     """``mcard export holiday/ --tag holiday`` was refused (unrecognized arguments): an export
     held every card of the store, or those of a time range, and no other selection."""
-    folder = tmp_path / "files"
-    folder.mkdir()
-    for i in range(4):
-        (folder / f"day {i}.txt").write_text(f"day {i}\n")
-    (folder / "data.json").write_text('{"n": 1}')
+    folder = folder_of(tmp_path / "files", {**{f"day {i}.txt": f"day {i}\n" for i in range(4)}, "data.json": '{"n": 1}'})
     db = tmp_path / "cards.db"
     mcard("import", str(folder), db=db)
     days = {r["name"]: r["hash"] for r in as_json(mcard("ls", "--json", db=db))}
