@@ -44,6 +44,29 @@ async def test_uses_wal_and_the_configured_synchronous_mode(tmp_path):
         assert await writer.fetch("PRAGMA busy_timeout") == [(5000,)]
 
 
+
+async def test_a_store_in_rollback_journal_opens_while_another_connection_writes_it(tmp_path):
+    """Switching to WAL failed at once with "database is locked" while another connection held
+    a write transaction, busy timeout or not: imports run together into a new store failed."""
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("before")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        assert other.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+        other.execute("BEGIN IMMEDIATE")
+        opening = asyncio.ensure_future(AsyncPersistenceWrapper(SQLiteConfig(path)).__aenter__())
+        await asyncio.sleep(0.3)
+        assert not opening.done()
+        other.execute("COMMIT")
+        store = await opening
+    finally:
+        other.close()
+    async with store:
+        assert [card.content for card in await store.list()] == ["before"]
+        await store.create("after")
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
 async def test_listing_and_ranges_use_the_time_index(tmp_path):
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
         plan = await store.store._writer.fetch(

@@ -180,7 +180,8 @@ class SQLiteStore(BaseStore):
         writer = await self._new_connection(self._page_cache)
         try:
             self.upgraded_from = await sql.initialize(
-                writer, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where, read_only
+                writer, self.config.synchronous, DEFAULT_SETTINGS["journal_mode"], self._where, read_only,
+                self.config.timeout,
             )
             if not read_only:
                 await writer.execute(f"PRAGMA journal_size_limit = {int(DEFAULT_SETTINGS['journal_size_limit'])}")

@@ -14,6 +14,7 @@ read as a blob after the sort: ``search.SORTED_CARD``), ``head_hash`` a row of `
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import sqlite3
@@ -36,6 +37,9 @@ from .sqlite_schema import check_schema, ensure_schema
 from .write_batcher import WriteRequest, credit_attached
 
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
+JOURNAL_SWITCH_RETRY: Final = 0.01
+"""Seconds between tries of switching a rollback-journal file to WAL while another connection
+writes it: SQLite then fails the switch at once, without waiting for the lock."""
 SET_SYNCHRONOUS: Final = {mode: f"PRAGMA synchronous={mode}" for mode in SQLITE_SYNCHRONOUS_MODES}
 COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
 GET_ONE: Final = f"SELECT {search.CARD} FROM card WHERE hash = ?"
@@ -155,13 +159,14 @@ def key_list(keys: Iterable[str]) -> str:
 
 
 async def initialize(
-    db: SQLiteWorker, synchronous: str, journal_mode: str, where: str, read_only: bool
+    db: SQLiteWorker, synchronous: str, journal_mode: str, where: str, read_only: bool, timeout: float
 ) -> Optional[int]:
     """Check the file is a database, create or upgrade the schema, then set the journal
     (so that a file refused for its schema version is left byte for byte as it was).
     Read-only, only check that it holds a card store of this version. A file whose text
     encoding is not UTF-8 is refused: every text card is stored as its UTF-8 bytes. Returns
-    the version an upgrade started from (``ensure_schema``)."""
+    the version an upgrade started from (``ensure_schema``). A lock is waited for up to
+    ``timeout`` seconds, the journal's switch included (``set_journal_mode``)."""
     await db.fetch("SELECT count(*) FROM sqlite_master")
     [(encoding,)] = await db.fetch("PRAGMA encoding")
     if encoding != "UTF-8":  # stored bytes are read as text in the file's encoding
@@ -171,8 +176,25 @@ async def initialize(
         return None
     await db.execute(SET_SYNCHRONOUS[synchronous])
     upgraded_from = await ensure_schema(db, where)
-    await db.fetch(SET_JOURNAL_MODE[journal_mode])
+    await set_journal_mode(db, journal_mode, timeout)
     return upgraded_from
+
+
+async def set_journal_mode(db: SQLiteWorker, journal_mode: str, timeout: float) -> None:
+    """Set the journal mode, trying again for up to ``timeout`` seconds while the file is
+    locked. Leaving rollback journaling for WAL while another connection holds a write
+    transaction fails at once, busy timeout or not: processes opening a new store together
+    (one creating the schema while another switches) failed with "database is locked"."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + timeout
+    while True:
+        try:
+            await db.fetch(SET_JOURNAL_MODE[journal_mode])
+            return
+        except StorageError as exc:
+            if not exc.transient or loop.time() >= until:
+                raise
+        await asyncio.sleep(JOURNAL_SWITCH_RETRY)
 
 
 STATS: Final = (
