@@ -80,6 +80,11 @@ def test_find_combines_fields_and_words_and_reports_the_total(db):
 
     assert excluding("-fox -strasse") == [MCard(TEXTS[4]).hash]
     assert sorted(excluding("-strasse")) == sorted(MCard(TEXTS[n]).hash for n in (0, 2, 4))
+    mcard("tag", MCard(TEXTS[0]).hash, "seen", db=db)
+    assert sorted(excluding("-tag:seen -type:image/*")) == sorted(MCard(text).hash for text in TEXTS[1:])
+    assert excluding("-tag:seen -strasse") == [MCard(TEXTS[n]).hash for n in (4, 2)]
+    refused = mcard("find", "fox -size:>1KB", db=db, check=2).stderr.decode()
+    assert refused.startswith("mcard: size: cannot be excluded") and refused.endswith("at position 4\n")
 
 
 def test_search_and_find_page_with_an_offset(db):

@@ -526,6 +526,35 @@ async def test_find_combines_fields_and_words_and_counts_everything(store):
     assert january.total == sum(1 for c, _, _ in CORPUS if T0 <= c.g_time < T0 + timedelta(days=10))
 
 
+async def test_find_leaves_out_the_types_tags_and_names_a_minus_names(store):
+    """``-type:``, ``-tag:`` and ``-name:`` leave out the cards they name: a card without tags
+    or names is kept, as is a card of another type; with words, with fields, counted and
+    faceted alike."""
+    def kept(test) -> list[MCard]:
+        return newest_first([card for card, tags, names in CORPUS if test(card, tags, names)])
+
+    cases = {
+        "-tag:work": lambda card, tags, names: "work" not in tags,
+        "-tag:work -tag:holiday": lambda card, tags, names: not {"work", "holiday"} & set(tags),
+        "tag:work -tag:holiday": lambda card, tags, names: "work" in tags and "holiday" not in tags,
+        "-type:text/*": lambda card, tags, names: not card.content_type.startswith("text/"),
+        "-type:text/plain -type:image/png": lambda card, tags, names: card.content_type != "text/plain",
+        "-name:*.png": lambda card, tags, names: not any(name.endswith(".png") for name in names),
+        "name:*.png -name:a*": lambda card, tags, names: any(name.endswith(".png") for name in names)
+        and not any(name.startswith("a") for name in names),
+    }
+    for query, test in cases.items():
+        want = kept(test)
+        assert 0 < len(want) < len(CORPUS), query
+        found = await store.find(query)
+        assert [card.hash for card in found] == [card.hash for card in want] and found.total == len(want), query
+        facets = await store.facets(query, by=("content_type",))
+        assert sum(count for _, count in facets["content_type"]) == len(want), query
+        fox = SearchSpec.of("fox", "words").matcher()
+        with_words = await store.find(f"fox {query}")
+        assert {card.hash for card in with_words} == {card.hash for card in want if (t := text_of(card)) and fox(t)}, query
+
+
 async def test_find_counts_the_cards_it_lists_while_another_task_writes(store):
     """Without a limit, ``total`` is the number of cards listed, from the same snapshot, also
     while cards are being added: it was counted apart from the page (a few in ten disagreed)."""
@@ -584,7 +613,7 @@ async def test_the_total_is_right_for_a_partial_a_full_and_an_empty_page(store, 
 
 
 @pytest.mark.parametrize("bad, position", [
-    ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-tag:x", 0), ("after:x", 6), ("before:0001-01-01", 7),
+    ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-size:>1MB", 0), ("fox -after:2026-01-01", 4), ("-tag:", 5), ("after:x", 6), ("before:0001-01-01", 7),
     ('tag:"open', 4), ("size:99999999999999999999999GB", 5), ("size:>9223372036854775807", 5), ("size:5..2", 5),
     ("size:<0", 5), ("size:20.5", 5), ("size:5ib", 5), ("size:5i", 5), ("after:2026-01-01x02:00", 6),
     ("after:2026-01-01+24:00", 6), ("before:2026-01-01+23:60", 7),
@@ -787,7 +816,9 @@ async def test_every_order_sorts_as_the_reference_and_pages_the_same(store, orde
 
 
 FIND_FIELDS = st.sampled_from(["", "type:text/plain ", "type:application/* ", "size:<30 ", "size:>12 ",
-                                "after:2025-11-28 ", "before:2025-12-05 ", "tag:holiday ", "name:*.png "])
+                                "after:2025-11-28 ", "before:2025-12-05 ", "tag:holiday ", "name:*.png ",
+                                "-tag:holiday ", "-tag:work -tag:holiday ", "-type:text/* ", "-type:text/plain -name:*.png ",
+                                "tag:work -name:[ab]* "])
 
 
 @SETTINGS

@@ -281,7 +281,7 @@ class NotebookCards(LabelMethods):
 
     def find(self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None) -> FoundCards:
         """Cards a query names (``type:image/* tag:holiday name:*.png after:2026-01-01
-        before:2026-02-01 size:>1MB "exact phrase" words -excluded``); ``.total`` counts every
+        before:2026-02-01 size:>1MB -tag:draft "exact phrase" words -excluded``); ``.total`` counts every
         match, whatever ``limit`` and ``offset``. ``order`` as ``list`` takes it."""
         return self._run(self._found(self._wrapper.find(query, limit, offset, order=order), query=query))
 

@@ -64,6 +64,9 @@ class Filters:
     ``tags``: the card carries every one; ``names``: the card was seen under a name matching
     each glob (``fnmatchcase``: case-sensitive; the name ``composed``, as the glob is, so a name
     seen decomposed is found too); ``start_time``/``end_time``: inclusive, aware.
+    ``excluded_types``, ``excluded_tags``, ``excluded_names``: the card has none of these types
+    (a card stored without a type by another tool has none), carries none of these tags, and
+    was seen under no name matching any of these globs (``-type:``, ``-tag:``, ``-name:``).
     """
 
     content_type: Optional[str] = None
@@ -73,6 +76,9 @@ class Filters:
     names: tuple[str, ...] = ()
     start_time: Optional[datetime] = None
     end_time: Optional[datetime] = None
+    excluded_types: tuple[str, ...] = ()
+    excluded_tags: tuple[str, ...] = ()
+    excluded_names: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -112,6 +118,9 @@ class Filters:
             names=tuple(dict.fromkeys(self.names + other.names)),
             start_time=narrower(self.start_time, other.start_time, max),
             end_time=narrower(self.end_time, other.end_time, min),
+            excluded_types=tuple(dict.fromkeys(self.excluded_types + other.excluded_types)),
+            excluded_tags=tuple(dict.fromkeys(self.excluded_tags + other.excluded_tags)),
+            excluded_names=tuple(dict.fromkeys(self.excluded_names + other.excluded_names)),
         )
 
     @property
@@ -126,14 +135,16 @@ class Filters:
             None if self.end_time is None else min(to_micros(self.end_time), MAX_MICROS),
         )
 
+    @property
+    def by_labels(self) -> bool:
+        """Whether they test tags or sighting names, which change without a card being saved
+        or removed."""
+        return bool(self.tags or self.names or self.excluded_tags or self.excluded_names)
+
     def type_matches(self, content_type: Optional[str]) -> bool:
-        if self.content_type is None:
-            return True
-        if content_type is None:
-            return False
-        if self.content_type.endswith("/*"):
-            return content_type.startswith(self.content_type[:-1])
-        return content_type == self.content_type
+        return (self.content_type is None or _of_type(content_type, self.content_type)) and not any(
+            _of_type(content_type, excluded) for excluded in self.excluded_types
+        )
 
     def matches(self, *, content_type: Optional[str], size: int, micros: int,
                 tags: Iterable[str], names: Iterable[str]) -> bool:
@@ -147,5 +158,16 @@ class Filters:
             and (start is None or micros >= start)
             and (end is None or micros <= end)
             and set(self.tags) <= set(tags)
+            and not set(self.excluded_tags) & set(tags)
             and all(any(fnmatch.fnmatchcase(composed(n), pattern) for n in names) for pattern in self.names)
+            and not any(fnmatch.fnmatchcase(composed(n), pattern) for n in names for pattern in self.excluded_names)
         )
+
+
+def _of_type(content_type: Optional[str], wanted: str) -> bool:
+    """Whether ``content_type`` is ``wanted`` (``type/*``: any subtype); None is of no type."""
+    if content_type is None:
+        return False
+    if wanted.endswith("/*"):
+        return content_type.startswith(wanted[:-1])
+    return content_type == wanted

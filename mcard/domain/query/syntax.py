@@ -1,9 +1,10 @@
 """One query syntax for Python, the command line and the explorer.
 
     type:image/* tag:holiday name:*.png after:2026-01-01 before:2026-02-01 size:>1MB
-    "exact phrase" words -excluded prefix* this OR that
+    -tag:draft -type:image/gif -name:*.tmp "exact phrase" words -excluded prefix* this OR that
 
-Fields narrow (``Filters``); the rest is a word search (``text.parse_words``). ``after:`` is
+Fields narrow (``Filters``), ``-type:``, ``-tag:`` and ``-name:`` leave out what they name; the
+rest is a word search (``text.parse_words``). ``after:`` is
 inclusive and ``before:`` exclusive (a date means its first instant, UTC unless an offset is
 given; so does a month, ISO week or year, in UTC), so ``after:2026-01 before:2026-02`` is
 January. ``size:`` takes ``>N``, ``>=N``, ``<N``, ``<=N``, ``N`` or ``N..M``, with ``B``,
@@ -17,7 +18,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dt_time
 from fractions import Fraction
@@ -29,6 +30,8 @@ from .filters import Filters
 from .text import MAX_QUERY, SearchSpec, parse_words
 
 FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
+EXCLUDABLE: Final = ("type", "tag", "name")
+"""The fields a ``-`` turns around: ``-tag:draft`` leaves out the cards tagged draft."""
 _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"]|"")*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
 """An item. A field's value may be quoted, a quote in it doubled: ``tag:"a""b"`` is the tag a"b."""
 _SIZE: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]i?b?|b)?", re.IGNORECASE)
@@ -71,15 +74,20 @@ def parse_find(query: object) -> FindQuery:
         raise ValidationError(f"the query is not valid Unicode ({exc.reason}), at position {exc.start}") from None
     words = list(query)
     found: dict[str, list[object]] = {}
+    excluded: dict[str, list[object]] = {}
     for match in _ITEM.finditer(query):
         if match.group() == '"':
             raise ValidationError(f"unclosed quote in the query at position {match.start()}")
         field = (match.group("field") or "").lower()
         if field not in FIELDS:
             continue
-        if match.group("neg"):
-            raise ValidationError(f"only words and phrases can be excluded, at position {match.start()}")
-        if field == "type" and field in found:
+        excluding = bool(match.group("neg"))
+        if excluding and field not in EXCLUDABLE:
+            raise ValidationError(
+                f"{field}: cannot be excluded (words, phrases, type:, tag: and name: can; after:, before:"
+                f" and size: take the range to keep), at position {match.start()}"
+            )
+        if field == "type" and field in found and not excluding:
             raise ValidationError(f"type: may be given once, at position {match.start()}")
         raw = match.group("value")
         value = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw
@@ -88,7 +96,7 @@ def parse_find(query: object) -> FindQuery:
             if not raw and query[position:position + 1] == '"':
                 raise ValidationError(f"unclosed quote in the query at position {position}")
             raise ValidationError(f"{field}: needs a value, at position {position}")
-        found.setdefault(field, []).append(_value(field, value, position))
+        (excluded if excluding else found).setdefault(field, []).append(_value(field, value, position))
         words[match.start():match.end()] = " " * (match.end() - match.start())
     text = "".join(words)
     filters = Filters.of(
@@ -98,6 +106,9 @@ def parse_find(query: object) -> FindQuery:
         start_time=max(found.get("after", []), default=None),  # type: ignore[type-var]
         end_time=min(found.get("before", []), default=None),  # type: ignore[type-var]
     )
+    filters = replace(filters, **{
+        f"excluded_{field}s": tuple(dict.fromkeys(values)) for field, values in excluded.items()  # type: ignore[arg-type]
+    })
     for low, high in found.get("size", []):  # type: ignore[misc]
         filters = filters.merged(Filters.of(min_size=low, max_size=high))
     try:

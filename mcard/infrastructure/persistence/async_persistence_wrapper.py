@@ -203,7 +203,7 @@ class AsyncPersistenceWrapper:
         self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None
     ) -> Found:
         """Cards a query in mcard's query syntax names (``type:image/* tag:holiday
-        name:*.png after:2026-01-01 before:2026-02-01 size:>1MB "exact phrase" words
+        name:*.png after:2026-01-01 before:2026-02-01 size:>1MB -tag:draft "exact phrase" words
         -excluded``); ``.total`` counts every match, whatever ``limit`` and ``offset``. Best
         first when it has words, else newest first; ``order`` as ``list`` takes it."""
         return await self.store.find(query, limit, offset, order=order)

@@ -121,7 +121,7 @@ class Explorer(anywidget.AnyWidget):
     """Explore a card store: ``cards.explorer()`` (display it as a cell's last expression).
 
     Type a query in mcard's query syntax and press Enter (``type:image/* tag:x size:>1MB
-    after:2026-01-01 words "a phrase" -not``); a hash prefix of 8+ hex digits opens that card.
+    after:2026-01-01 -tag:draft words "a phrase" -not``); a hash prefix of 8+ hex digits opens that card.
     Facets count the matching cards by type, tag, time and size; clicking one narrows the
     query. The grid is paged and sorted by the database: newest first, or best first for word
     queries, until a column header (time, type, size, name) or ``sort(order)`` orders it; the

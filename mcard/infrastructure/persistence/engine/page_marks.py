@@ -27,7 +27,7 @@ def told_total(shown: int, limit: Optional[int], offset: int) -> Optional[int]:
 def _kept_by_stamp(filters: Filters) -> bool:
     """Whether the change stamp moves whenever the cards ``filters`` choose may change: not
     when they name tags or sighting names, which change without a card being saved or removed."""
-    return not filters.tags and not filters.names
+    return not filters.by_labels
 
 
 class PageMarks:

@@ -58,13 +58,18 @@ def where(
         clauses.append(f"{column}.g_time >= {mark(start)}")
     if end is not None:
         clauses.append(f"{column}.g_time <= {mark(end)}")
-    if filters.content_type is not None:
-        if filters.content_type.endswith("/*"):
-            prefix = filters.content_type[:-1]
+
+    def of_type(content_type: str) -> str:
+        if content_type.endswith("/*"):
+            prefix = content_type[:-1]
             low, high = mark(prefix), mark(prefix[:-1] + "0")  # "image/" <= type < "image0"
-            clauses.append(f"{column}.content_type >= {low} AND {column}.content_type < {high}")
-        else:
-            clauses.append(f"{column}.content_type = {mark(filters.content_type)}")
+            return f"{column}.content_type >= {low} AND {column}.content_type < {high}"
+        return f"{column}.content_type = {mark(content_type)}"
+
+    if filters.content_type is not None:
+        clauses.append(of_type(filters.content_type))
+    for content_type in filters.excluded_types:
+        clauses.append(f"({column}.content_type IS NULL OR NOT ({of_type(content_type)}))")
     if filters.min_size is not None:
         clauses.append(f"{column}.size >= {mark(filters.min_size)}")
     if filters.max_size is not None:
@@ -77,13 +82,21 @@ def where(
         listed = dialect.among(mark(dialect.among_value(tags)))
         clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag {listed}"
                        f" GROUP BY hash HAVING count(*) = {len(tags)})")
-    for pattern in filters.names:
+    excluded = sorted(set(filters.excluded_tags))
+    if excluded:
+        listed = f"= {mark(excluded[0])}" if len(excluded) == 1 else dialect.among(mark(dialect.among_value(excluded)))
+        clauses.append(f"{hashed} NOT IN (SELECT hash FROM {dialect.tag_table} WHERE tag {listed})")
+
+    def seen_under(pattern: str, test: str) -> Optional[str]:
         parts = glob_parts(pattern)
         if parts is None:  # a set that holds no character: no name matches
-            clauses.append("1 = 0")
-            continue
+            return None
         value = dialect.glob_value(parts)
-        clauses.append(f"{hashed} IN ({dialect.seen_under(lambda: mark(value))})")
+        return f"{hashed} {test} ({dialect.seen_under(lambda: mark(value))})"
+
+    for pattern in filters.names:
+        clauses.append(seen_under(pattern, "IN") or "1 = 0")
+    clauses.extend(test for pattern in filters.excluded_names if (test := seen_under(pattern, "NOT IN")) is not None)
     if after is not None:
         g_time, key = mark(after[0]), mark(after[1])
         clauses.append(f"({table}.g_time, {table}.hash) < ({g_time}, {key})")
