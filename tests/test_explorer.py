@@ -290,6 +290,28 @@ def test_a_click_on_a_facet_narrows_the_query(store):
     assert explorer.status_kind == "error" and "not a size bucket" in explorer.status
 
 
+def test_a_type_or_a_tag_of_the_facets_can_be_left_out(store):
+    cards, made = store
+    explorer = cards.explorer("")
+    every = explorer.total
+
+    def types() -> list[str]:
+        return [value for value, _ in explorer.facets["content_type"]]
+
+    assert "image/png" in types()
+    explorer._on_message(explorer, {"action": "leave_out", "field": "content_type", "value": "image/png"}, [])
+    assert explorer.query == "-type:image/png" and explorer.total == every - 1
+    assert made["png"].hash not in {r["hash"] for r in explorer.rows}
+    assert "image/png" not in types() and types()
+    explorer.run("")
+    explorer.add_filter("tag", HOSTILE)
+    explorer.leave_out("tag", HOSTILE)  # leaving out what the query keeps replaces the keep
+    assert explorer.query.startswith("-tag:") and explorer.total == every - 1
+    assert made["hostile"].hash not in {r["hash"] for r in explorer.rows}
+    explorer.leave_out("size", "1 KB - 10 KB")
+    assert explorer.status_kind == "error" and "only a type or a tag can be left out" in explorer.status
+
+
 def test_a_facet_value_holding_a_quote_filters_like_any_other(store):
     cards, made = store
     cards.tag(made["png"].hash, 'say "hi"')

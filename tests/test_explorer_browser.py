@@ -262,9 +262,9 @@ def check_facet_keys(page, root) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     lists = root.locator(".mcx-facets [role=toolbar][aria-orientation=vertical]")  # a facet's values: one stop each
-    stops = lists.evaluate_all("lists => lists.map((list) => [...list.children].filter((v) => v.tabIndex === 0).length)")
+    stops = lists.evaluate_all("lists => lists.map((list) => [...list.querySelectorAll('button')].filter((v) => v.tabIndex === 0).length)")
     assert stops and set(stops) == {1}, stops
-    sizes = lists.evaluate_all("lists => lists.map((list) => list.children.length)")
+    sizes = lists.evaluate_all("lists => lists.map((list) => list.querySelectorAll('.mcx-facet-value').length)")
     longest = lists.nth(sizes.index(max(sizes)))
     assert max(sizes) >= 2, sizes
     values = longest.locator(".mcx-facet-value")
@@ -852,3 +852,44 @@ def test_in_a_notebook_of_a_1280_px_window_the_content_has_the_room(chromium: Pa
         content = root.locator(".mcx-row .mcx-content").first.evaluate("node => node.getBoundingClientRect().width")
         assert content > grid / 2, (content, grid)
         root.locator(".mcx-main").screenshot(path=shots / "content-room-at-1280.png")
+
+
+async def _typed_and_tagged(db: Path) -> None:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        cards = [await store.create(f"note {n}", name=f"note-{n}.txt") for n in range(11)]
+        cards.append(await store.create(b"\x00\x01 bytes", name="data.bin"))
+        await store.tag(cards[0].hash, "draft")
+        await store.tag(cards[1].hash, "draft")
+        await store.tag(cards[2].hash, "final")
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_a_type_or_a_tag_is_left_out_from_its_facet(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
+    """Beside each type and tag of the facets, a − (shown on hover and on focus) leaves its
+    cards out; so does the - key on a focused value."""
+    from playwright.sync_api import expect
+
+    db = tmp_path / "cards.db"
+    asyncio.run(_typed_and_tagged(db))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000, theme) as (page, root):
+        status = root.locator(".mcx-status")
+        expect(status).to_have_text("1–10 of 12 cards, newest first")
+        draft = root.locator(".mcx-facet-row").filter(has=page.locator(".mcx-facet-value", has_text="draft"))
+        minus = draft.locator(".mcx-leave-out")
+        expect(minus).to_have_count(1)
+        expect(minus).to_be_hidden()
+        draft.hover()
+        expect(draft.get_by_role("button", name="Leave out draft")).to_be_visible()
+        root.locator(".mcx-facets").screenshot(path=shots / f"{theme}-facet-leave-out.png")
+        minus.click()
+        expect(root.locator(".mcx-query")).to_have_value("-tag:draft")
+        expect(status).to_have_text("1–10 of 10 cards, newest first")
+        expect(root.locator(".mcx-total")).to_have_text("10 cards")  # the same first page: its total changed alone
+        expect(root.locator(".mcx-facet-value", has_text="draft")).to_have_count(0)
+        root.locator(".mcx-facet-value", has_text="application/octet-stream").focus()
+        expect(root.get_by_role("button", name="Leave out application/octet-stream")).to_be_visible()
+        root.locator(".mcx-facets").screenshot(path=shots / f"{theme}-facet-focused.png")
+        page.keyboard.press("-")
+        expect(root.locator(".mcx-query")).to_have_value("-tag:draft -type:application/octet-stream")
+        expect(status).to_have_text("1–9 of 9 cards, newest first")
+        root.screenshot(path=shots / f"{theme}-left-out.png")

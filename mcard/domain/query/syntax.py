@@ -128,11 +128,12 @@ def parse_find(query: object) -> FindQuery:
         raise ValidationError(f"{exc}{hint}") from exc
 
 
-def without_field(query: str, field: str) -> str:
-    """``query`` without its ``field:`` items (a quoted value whole), the rest as it was."""
+def without_field(query: str, field: str, item: Optional[str] = None) -> str:
+    """``query`` without its ``field:`` items (a quoted value whole; with ``item``, only those
+    written so), the rest as it was; the items leaving something out (``-tag:x``) stay."""
     kept, at = [], 0
     for match in _ITEM.finditer(query):
-        if (match.group("field") or "").lower() == field and not match.group("neg"):
+        if (match.group("field") or "").lower() == field and not match.group("neg") and item in (None, match.group()):
             kept.append(query[at:match.start()])
             at = match.end()
     return "".join([*kept, query[at:]]).strip()

@@ -270,12 +270,16 @@ function render({ model, el }) {
     drawPager();
   }
 
+  function drawTotal() {
+    const count = model.get("total");
+    total.textContent = `${count.toLocaleString("en-US")} ${count === 1 ? "card" : "cards"}`;
+  }
+
   function fillGrid() {
     const rows = model.get("rows");
     const marked = new Set(model.get("marked"));
     const selected = model.get("selected");
-    const count = model.get("total");
-    total.textContent = `${count.toLocaleString("en-US")} ${count === 1 ? "card" : "cards"}`;
+    drawTotal();
     const table = h("table", { class: "mcx-grid" });
     const widths = ["2em", "12em", "8em", "5.5em", null, "10em"];
     table.append(h("colgroup", {}, ...widths.map((w, index) => h("col", { class: `mcx-c${index}`, ...(w ? { style: `width:${w}` } : {}) }))));
@@ -403,14 +407,31 @@ function render({ model, el }) {
       } else {
         const list = h("div", { role: "toolbar", "aria-orientation": "vertical", "aria-label": TITLES[field] });
         list.addEventListener("keydown", (event) => rove(event, list, ".mcx-facet-value", LIST_MOVES));
+        // A type or a tag can also be left out: the − beside it (shown on hover and focus), or the - key.
+        const leavable = field === "content_type" || field === "tag";
+        const leaveOut = (value) => { typing = false; send({ action: "leave_out", field, value }); };
         values.forEach(([value, n], index) => {
-          list.append(h("button", {
-            type: "button", class: "mcx-facet-value", title: String(value), tabindex: index ? "-1" : "0",
+          const title = leavable ? `${value}: click keeps these cards; − or the - key leaves them out` : String(value);
+          const button = h("button", {
+            type: "button", class: "mcx-facet-value", title, tabindex: index ? "-1" : "0",
             "data-focus": `facet:${field}:${value}`, onclick: () => click(value),
           },
             h("span", { class: "mcx-fill", style: `width:${(100 * n) / most}%` }),
             h("span", { class: "mcx-label", text: String(value) }),
-            h("span", { class: "mcx-count", text: n.toLocaleString("en-US") })));
+            h("span", { class: "mcx-count", text: n.toLocaleString("en-US") }));
+          if (!leavable) {
+            list.append(button);
+            return;
+          }
+          button.addEventListener("keydown", (event) => {
+            if (event.key !== "-" && event.key !== "Subtract") return;
+            event.preventDefault();
+            leaveOut(value);
+          });
+          list.append(h("div", { class: "mcx-facet-row" }, button, h("button", {
+            type: "button", class: "mcx-leave-out", tabindex: "-1", text: "−",
+            title: `Leave out ${value}`, "aria-label": `Leave out ${value}`, onclick: () => leaveOut(value),
+          })));
         });
         section.append(list);
         const more = model.get("facets_left_out")[field] || 0;
@@ -536,7 +557,7 @@ function render({ model, el }) {
   model.on("change:marked", drawGrid);
   model.on("change:marked_note", drawMarks);
   model.on("change:selected", drawGrid);
-  model.on("change:total", drawPager);
+  model.on("change:total", () => { drawTotal(); drawPager(); });  // the same rows may have another total
   model.on("change:page", drawPager);
   model.on("change:page_size", drawPager);
   model.on("change:facets", drawFacets);

@@ -13,6 +13,8 @@ from mcard.domain.query.syntax import without_field
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, next_bucket_start, time_bucket
 
 FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
+LEAVABLE: Final = ("content_type", "tag")
+"""The facets whose values can be left out (``-type:``, ``-tag:``)."""
 _PREFIX: Final = re.compile(r"[0-9a-fA-F]{8,128}")
 _TIME_LABEL: Final = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}))?")
 _WEEK_LABEL: Final = re.compile(r"(\d{4})-W(\d{2})")
@@ -111,11 +113,22 @@ def facet_term(field: str, value: object) -> str:
     raise ValidationError(f"no facet {field!r}; the facets are {', '.join(FACET_FIELDS)}")
 
 
+def leave_out_term(field: str, value: object) -> str:
+    """The query term that leaves out the cards of one type or tag of the facets
+    (``-type:image/gif``, ``-tag:x``)."""
+    if field not in LEAVABLE:
+        raise ValidationError(f"only a type or a tag can be left out, not {field!r}")
+    return "-" + facet_term(field, value)
+
+
 def with_term(query: str, term: str) -> str:
-    """``query`` narrowed by ``term`` (unchanged when it holds the term already)."""
+    """``query`` narrowed by ``term`` (unchanged when it holds the term already). A term that
+    leaves out what the query keeps (``-tag:x`` beside ``tag:x``) replaces it."""
     words = query.split()
     if all(part in words for part in term.split()):
         return query
+    if term.startswith("-"):
+        query = without_field(query, "tag" if term.startswith("-tag:") else "type", term[1:])
     if term.startswith("type:"):  # a query names one type: the clicked one, within it, replaces it
         query = without_field(query, "type")
     if term.startswith("after:"):  # a narrower time bucket (a click on the histogram) replaces the wider

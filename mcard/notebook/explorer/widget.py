@@ -32,7 +32,7 @@ from ..arguments import checked_page_size
 from ..display import CardList, escape
 from ..runner import runner
 from . import rows
-from .queries import FACET_FIELDS, every_time_bucket, facet_term, hash_prefix, with_term
+from .queries import FACET_FIELDS, every_time_bucket, facet_term, hash_prefix, leave_out_term, with_term
 
 if TYPE_CHECKING:
     from ..cards import NotebookCards
@@ -265,6 +265,7 @@ class Explorer(anywidget.AnyWidget):
             "page_size": lambda: self.set_page_size(content.get("size")),
             "sort": lambda: self.sort(str(content.get("order", ""))),
             "facet": lambda: self.add_filter(str(content.get("field")), content.get("value")),
+            "leave_out": lambda: self.leave_out(str(content.get("field")), content.get("value")),
             "select": lambda: self.select(str(content.get("hash", ""))),
             "mark": lambda: self.toggle_mark(str(content.get("hash", ""))),
             "clear_marks": self.clear_marks,
@@ -501,6 +502,12 @@ class Explorer(anywidget.AnyWidget):
         """Narrow the query of the results shown by one facet value (what a click on a facet
         does)."""
         self.run(with_term(self.shown_query, facet_term(field, value)))
+
+    @_action
+    def leave_out(self, field: str, value: object) -> None:
+        """Leave the cards of one type or tag out of the results shown (what the − beside a
+        facet value, or the - key on it, does)."""
+        self.run(with_term(self.shown_query, leave_out_term(field, value)))
 
     @_action
     def refresh(self) -> None:
