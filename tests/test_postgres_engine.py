@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from tests.postgres_support import card_insert, drop_schema, postgres_factory
 
-from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, StorageError, UnreadableCardError, retry_operation
+from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, Sighting, StorageError, UnreadableCardError, retry_operation
 from mcard.domain.models.card import from_micros, to_micros
 from mcard.exporting import export
 from mcard.domain.query import Filters
@@ -330,6 +330,24 @@ async def test_listing_walks_the_time_index(make_config, admin, postgres_schema)
     query, *params = sql._page_query(tables, Filters.of(start_time=from_micros(1), end_time=from_micros(2**53)), 10, 4000, None)
     plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {query}", *params))
     assert "Index Only Scan Backward using card_by_time" in plan and "Sort" not in plan
+
+
+async def test_leaving_tags_and_names_out_is_an_anti_join_whatever_work_mem(make_config, admin, postgres_schema):
+    """``-tag:x`` as ``NOT IN (subquery)`` cannot be an anti-join: once the tagged hashes
+    outgrew ``work_mem``, every card scanned them all again (over 100,000 cards, 30,000 tagged,
+    a plan costed at 32 million)."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        cards = [MCard(f"tagged or not {i}") for i in range(3000)]
+        await store.save_many(cards, sightings=[Sighting.of(card.hash, name=f"n{i}.tmp") for i, card in enumerate(cards[:1500])])
+        await store.tag_many((card.hash, "x") for card in cards[::2])
+        assert (await store.find("-tag:x -name:*.tmp")).total == 750
+    await admin.execute(f'ANALYZE "{postgres_schema[1]}".card, "{postgres_schema[1]}".card_tag, "{postgres_schema[1]}".card_sighting')
+    tables = sql.Tables.named(postgres_schema[1], "card")
+    where, params = sql._where(tables, Filters(excluded_tags=("x",), excluded_names=("*.tmp",)), None)
+    async with admin.transaction():
+        await admin.execute("SET LOCAL work_mem = '64kB'")
+        plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN SELECT count(*) FROM {tables.card}{where}", *params))
+    assert plan.count("Anti Join") == 2 and "SubPlan" not in plan, plan
 
 
 WORKER = textwrap.dedent(

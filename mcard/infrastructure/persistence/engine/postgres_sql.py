@@ -838,7 +838,7 @@ def dialect(tables: Tables) -> sql_filters.Dialect:
         mark=lambda n: f"${n}", glob_value=postgres_regex,
         seen_under=lambda mark: seen_under(tables, mark),
         among=lambda mark: f"= ANY({mark}::text[])", among_value=list,
-        tag_table=tables.tag,
+        tag_table=tables.tag, not_among=sql_filters.not_exists,
     )
 
 
