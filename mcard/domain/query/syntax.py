@@ -4,10 +4,9 @@
     -tag:draft -type:image/gif -name:*.tmp "exact phrase" words -excluded prefix* this OR that
 
 Fields narrow (``Filters``), ``-type:``, ``-tag:`` and ``-name:`` leave out what they name; the
-rest is a word search (``text.parse_words``). ``after:`` is
-inclusive and ``before:`` exclusive (a date means its first instant, UTC unless an offset is
-given; so does a month, ISO week or year, in UTC), so ``after:2026-01 before:2026-02`` is
-January. ``size:`` takes ``>N``, ``>=N``, ``<N``, ``<=N``, ``N`` or ``N..M``, with ``B``,
+rest is a word search (``text.parse_words``). ``after:`` is inclusive and ``before:`` exclusive
+(a date means its first instant, UTC unless an offset is given; so does a month, ISO week or
+year, in UTC), so ``after:2026-01 before:2026-02`` is January. ``size:`` takes ``>N``, ``>=N``, ``<N``, ``<=N``, ``N`` or ``N..M``, with ``B``,
 ``K``/``KB``/``KiB``, ``M``..., ``G``... (all powers of 1024). A field's value may be quoted
 (``name:"my photo.png"``, a quote in it doubled: ``tag:"a""b"`` is the tag a"b). A malformed
 query is a ``ValidationError`` naming the position of the problem.
