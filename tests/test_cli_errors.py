@@ -158,7 +158,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("search-bad-regex", lambda t: ["search", "--regex", "(\x1b"], 2, "at position 0"),
     ("search-regex-nothing-found-as-typed", lambda t: ["search", "--regex", r"v\d+\.\d+"], 1, r"no card matches 'v\d+\.\d+'"),
     ("find-nothing-found-as-typed", lambda t: ["find", r"C:\notes"], 1, r"no card matches 'C:\notes'"),
-    ("find-nothing-found", lambda t: ["find", "tag:none absent\x07"], 1, "no card matches 'tag:none absent\\x07'"),
+    ("find-nothing-found", lambda t: ["find", "tag:none absent\x07"], 1, "no card matches 'tag:none absent\\x07'; no card is tagged 'none'"),
     ("find-query-starting-with-a-dash", lambda t: ["find", "-draft"], 2, "goes after --: mcard find -- -draft"),
     ("search-text-starting-with-a-dash", lambda t: ["search", "-x"], 2, "goes after --: mcard search -- -draft"),
     ("facets-query-starting-with-a-dash", lambda t: ["facets", "-draft"], 2, "goes after --: mcard facets -- -draft"),

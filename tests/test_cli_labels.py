@@ -260,6 +260,8 @@ def test_ls_names_a_tag_no_card_has_with_the_closest_one(db):
     assert listed.stderr.decode() == "mcard: no card is tagged 'holdiay'; did you mean 'holiday'?\nmcard: no card is tagged 'zzz'\n"
     assert mcard("ls", "--tag", "holiday", "--type", "image/*", db=db).stderr == b""  # tagged, not of that type
     assert mcard("ls", "--tag", " holiday ", "--json", db=db).stderr == b""
+    found = mcard("find", 'tag:holdiay tag:"to do"', db=db, check=1)
+    assert found.stderr.decode() == "mcard: no card matches 'tag:holdiay tag:\"to do\"'; no card is tagged 'holdiay'; did you mean 'holiday'?\n"
 
 
 def test_export_takes_the_filters_ls_takes(tmp_path):

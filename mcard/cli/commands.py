@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import os
 import stat
 import sys
@@ -20,7 +19,6 @@ from typing import BinaryIO, Final, Optional
 
 from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
-from mcard.domain.models.sighting import composed
 from mcard.domain.query.syntax import NOT_ISO, parse_iso
 from mcard.domain.query.text import text_of
 from mcard.domain.shown import UNSAFE_IN_LINES, counted, human_size, shown_in_lines
@@ -41,12 +39,11 @@ from mcard.importing import (
     read_at_most,
     records_format,
 )
-from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 
 from .lab import cmd_lab
-from .labelling import cmd_info, cmd_tag, labels_of
+from .labelling import cmd_info, cmd_tag, labels_of, note_unknown_tags
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, offset_of
 from .output import HEAD_BYTES, CardPrinter, emit, fail, listed_card, note, quoted, safe, table
 from .resolving import card_named, listed_hashes, no_card
@@ -275,20 +272,10 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                 await show([listed_card(row) for row in rows[:limit]])
                 more = len(rows) > limit
         if not shown and args.tag:
-            await _no_such_tags(store, args.tag)
+            await note_unknown_tags(store, args.tag)
     if more:
         note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
     return 0
-
-
-async def _no_such_tags(store: AsyncPersistenceWrapper, tags: Sequence[str]) -> None:
-    """Name on stderr the tags of ``ls --tag`` that no card has, with the closest one a card
-    has: a mistyped tag listed nothing, as a tag no card matched with the other filters did."""
-    known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
-    for tag in dict.fromkeys(tags):
-        if composed(tag.strip()) not in known:
-            close = difflib.get_close_matches(composed(tag.strip()), known, n=1)
-            note(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
@@ -443,7 +430,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
             **card_filters(args),
         )
         if not result.exported and args.tag:
-            await _no_such_tags(store, args.tag)
+            await note_unknown_tags(store, args.tag)
     if to_stdout and not result.refused:
         note(f"exported {counted(result.exported, 'card')} to standard output")
     elif not to_stdout:

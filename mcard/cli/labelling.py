@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.sighting import composed
 from mcard.domain.shown import counted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.records import sighting_record
 
-from .output import emit, safe, table, tag_list
+from .output import emit, note, quoted, safe, table, tag_list
 from .resolving import HASH_HELP, card_named, listed_hashes, no_card
 from .stores import existing_store, reading_store
 
@@ -109,3 +111,23 @@ def add_parsers(add: Any) -> None:
         cmd.add_argument("tags", nargs="+", metavar="TAG", help="1 to 200 characters, no control characters")
     cmd = add("info", "a card's fields, tags and sightings (every name and path it was seen under)")
     cmd.add_argument("hash", help=HASH_HELP)
+
+
+async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str]) -> list[str]:
+    """For each of ``tags`` that no card has, a line saying so, with the closest tag a card
+    has: a mistyped tag found nothing, as a tag no card matched with the other filters did."""
+    if not tags:
+        return []
+    known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
+    said = []
+    for tag in dict.fromkeys(tags):
+        if composed(tag.strip()) not in known:
+            close = difflib.get_close_matches(composed(tag.strip()), known, n=1)
+            said.append(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
+    return said
+
+
+async def note_unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str]) -> None:
+    """``unknown_tags`` on stderr (``ls --tag``, ``export --tag``)."""
+    for line in await unknown_tags(store, tags):
+        note(line)
