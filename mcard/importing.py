@@ -172,11 +172,17 @@ class ImportSummary:
         }
 
 
+BINARY_SNIFF_BYTES: Final = 8000
+"""A file with a NUL byte among its first so many bytes is not text, whatever its encoding
+(as git and grep decide): zeroed or sparse files, UTF-16, database pages."""
+
+
 def card_from_file_bytes(data: bytes) -> MCard:
     """UTF-8 files become text cards (searchable, same bytes back); files in a binary format
-    (known by their magic bytes, even when ASCII like many PDFs) and other bytes stay bytes."""
+    (known by their magic bytes, even when ASCII like many PDFs), files with a NUL byte near
+    their start (``BINARY_SNIFF_BYTES``) and other bytes stay bytes."""
     binary = MCard(data)
-    if binary.content_type != OCTET_STREAM:
+    if binary.content_type != OCTET_STREAM or b"\x00" in data[:BINARY_SNIFF_BYTES]:
         return binary
     try:
         return MCard(data.decode("utf-8"), g_time=binary.g_time)

@@ -3,6 +3,7 @@ escaped, and an imported tree with symlink loops is imported all the same."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import json
@@ -27,12 +28,11 @@ HOSTILE_HASH = "\x1b[2J\x07" + "0" * 60
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    """A text card with escape sequences in its content (imported from a file), and a row
-    another tool wrote with escape sequences in its hash and content type."""
+    """A text card with escape sequences in its content (stored from Python: a file with a NUL
+    byte is imported as bytes), and a row another tool wrote with escape sequences in its hash
+    and content type."""
     path = tmp_path / "cards.db"
-    source = tmp_path / "hostile.txt"
-    source.write_bytes(HOSTILE_TEXT.encode())
-    mcard("import", str(source), db=path)
+    asyncio.run(_stored(path, HOSTILE_TEXT))
     with sqlite3.connect(path) as raw:
         raw.execute(
             "INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
@@ -41,6 +41,11 @@ def db(tmp_path: Path) -> Path:
         )
     raw.close()
     return path
+
+
+async def _stored(path: Path, text: str) -> None:
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create(text, name="hostile.txt", source="test")
 
 
 def printed(result: subprocess.CompletedProcess[bytes]) -> str:
@@ -145,13 +150,13 @@ def test_json_lines_on_stdout_escape_control_characters_and_restore_them_exactly
 def test_a_preview_of_control_characters_is_no_wider_than_any_other(tmp_path):
     """Escapes are cut to the preview's width, not the characters they stand for."""
     db = tmp_path / "cards.db"
-    source = tmp_path / "nul.txt"
-    source.write_bytes(b"\x00" * 100)
+    source = tmp_path / "controls.txt"
+    source.write_bytes(b"\x01" * 100)
     mcard("import", str(source), db=db)
     mcard("add", "x" * 100, db=db)
     lines = printed(mcard("ls", db=db)).splitlines()
     assert len(lines) == 3 and len({len(line) for line in lines[1:]}) == 1, lines
-    assert "\\x00" in lines[1] + lines[2]
+    assert "\\x01" in lines[1] + lines[2]
 
 
 def test_verify_remove_takes_away_a_row_stored_under_no_hash(db):

@@ -304,6 +304,23 @@ def test_files_and_folders_removed_after_the_listing_are_counted_as_removed_not_
     assert skipped == Counter({"removed during the import": 2})
 
 
+async def test_a_file_with_a_nul_byte_near_its_start_is_bytes_not_text(store, tmp_path):
+    """A zeroed file of 4 KiB and a UTF-16 note were stored as text/plain: valid UTF-8, but
+    no text (a zeroed disk image of 1 GB would then have been indexed for words, holding 15 GB)."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "zeros.img").write_bytes(bytes(4096))
+    (tree / "note-utf16.txt").write_bytes("a note".encode("utf-16-le"))
+    (tree / "note.txt").write_text("a note")
+    (tree / "late-nul.txt").write_bytes(b"a note\n" * 2000 + b"\x00")  # past the first 8,000 bytes
+    await import_paths(store, [tree], progress=False)
+    kinds = {name: (card.is_text, card.content_type) for card in await store.list()
+             for name in [(await store.names_of([card.hash]))[card.hash]]}
+    assert kinds == {"zeros.img": (False, "application/octet-stream"), "note-utf16.txt": (False, "application/octet-stream"),
+                     "note.txt": (True, "text/plain"), "late-nul.txt": (True, "text/plain")}
+    assert sorted((await store.names_of([c.hash for c in await store.find("note")])).values()) == ["late-nul.txt", "note.txt"]
+
+
 async def test_a_link_to_nothing_is_a_broken_symlink(store, tmp_path):
     tree = tmp_path / "tree"
     tree.mkdir()
