@@ -20,7 +20,8 @@ def is_frame(source: object) -> bool:
 def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
     """Each row as a record, with where it is (``"row 7 (index 12)"``: counted from 1, and the
     frame's own label, which ``df.loc`` takes and a filtered frame's rows keep): its missing values (``<NA>``,
-    ``NaT``, ``NaN``) as None, NumPy's numbers as Python's, and a tags tuple or NumPy array (as
+    ``NaT``, ``NaN``) as None, NumPy's numbers as Python's, a whole float as an int (pandas makes a
+    column of sizes float64 once a merge or reindex leaves one missing), and a tags tuple or NumPy array (as
     ``pd.read_parquet`` gives a list column, a sightings column's structs included) as a list of
     such values, as a Parquet export's rows read. A named index (``set_index("g_time")``) is read as its columns.
     A frame with rows and no ``content`` column (``list_df()`` without ``content=True``) is a
@@ -41,8 +42,8 @@ def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
             return value.to_pydatetime(warn=False)  # a time of the frame's own: its microseconds
         if isinstance(value, np.generic):
             value = value.item()
-        if isinstance(value, float) and math.isnan(value):
-            return None
+        if isinstance(value, float):
+            return None if math.isnan(value) else int(value) if value.is_integer() else value
         return value
 
     named = any(name is not None for name in frame.index.names)
