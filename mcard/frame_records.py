@@ -19,13 +19,14 @@ def is_frame(source: object) -> bool:
 
 def frame_records(frame: Any) -> Iterator[tuple[str, object]]:
     """Each row as a record, with where it is (``"row 7 (index 12)"``: counted from 1, and the
-    frame's own label, which ``df.loc`` takes and a filtered frame's rows keep): its missing values (``<NA>``,
-    ``NaT``, ``NaN``) as None, NumPy's numbers as Python's, a whole float as an int (pandas makes a
-    column of sizes float64 once a merge or reindex leaves one missing), and a tags tuple or NumPy array (as
-    ``pd.read_parquet`` gives a list column, a sightings column's structs included) as a list of
-    such values, as a Parquet export's rows read. A named index (``set_index("g_time")``) is read as its columns.
-    A frame with rows and no ``content`` column (``list_df()`` without ``content=True``) is a
-    ``ValidationError`` that says how to make one that imports."""
+    frame's own label, which ``df.loc`` takes and a filtered frame's rows keep): its missing
+    values (``<NA>``, ``NaT``, ``NaN``) as None, NumPy's numbers as Python's, a whole float as an
+    int (pandas makes a column of sizes float64 once a merge or reindex leaves one missing), and
+    a tags tuple or NumPy array (as ``pd.read_parquet`` gives a list column, a sightings
+    column's structs included) as a list of such values, as a Parquet export's rows read. A
+    named index (``set_index("g_time")``) is read as its columns. A frame with rows and no
+    ``content`` column (``list_df()`` without ``content=True``) is a ``ValidationError`` that
+    says how to make one that imports."""
     import numpy as np
     import pandas as pd
 
