@@ -567,6 +567,14 @@ async def test_find_counts_the_cards_it_lists_while_another_task_writes(store):
                     assert not any("fox" in tokens(text_of(card) or "") for card in found), query
 
 
+@pytest.mark.parametrize("query", ["", "fox", "tag:work", "-fox", "type:text/*", "f.x"])
+async def test_facets_by_no_field_are_none_whatever_the_query(store, query):
+    """SQLite failed with "incomplete input" for every query but the empty one."""
+    assert await store.facets(query, by=()) == {}
+    with pytest.raises(ValidationError, match="position"):
+        await store.facets(query + ' "open', by=())
+
+
 async def test_facets_of_one_call_count_one_state_of_the_store_while_another_task_writes(store):
     """Every field of one ``facets`` call counts the same cards, also while cards are being
     added: over every card, SQLite counted each field on its own (two could disagree)."""

@@ -986,6 +986,8 @@ class BaseStore(ABC):
         self._check_loop()
         parsed = parse_find(query)
         fields = check_facets(by)
+        if not fields:
+            return {}
         counted = await self._facets(fields, parsed.filters, parsed.words, parsed.left_out)
         if "tag" in counted:  # as every read of tags, without those mcard would not store
             counted["tag"] = [(tag, n) for tag, n in counted["tag"] if stored_tag_fault(tag) is None]
