@@ -621,7 +621,7 @@ async def test_the_total_is_right_for_a_partial_a_full_and_an_empty_page(store, 
 
 
 @pytest.mark.parametrize("bad, position", [
-    ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-size:>1MB", 0), ("fox -after:2026-01-01", 4), ("-tag:", 5), ("after:x", 6), ("before:0001-01-01", 7),
+    ("size:>lots", 5), ('"open', 0), ("type:nope", 5), ("-size:>1MB", 0), ("fox -after:2026-01-01", 4), ("-tag:", 5), ("after:2025-11-28 12:00:00+00:00", 17), ("after:x", 6), ("before:0001-01-01", 7),
     ('tag:"open', 4), ("size:99999999999999999999999GB", 5), ("size:>9223372036854775807", 5), ("size:5..2", 5),
     ("size:<0", 5), ("size:20.5", 5), ("size:5ib", 5), ("size:5i", 5), ("after:2026-01-01x02:00", 6),
     ("after:2026-01-01+24:00", 6), ("before:2026-01-01+23:60", 7),
@@ -643,6 +643,17 @@ async def test_or_after_an_excluded_word_is_refused_not_read_as_joining_the_word
             await store.find(query)
         with pytest.raises(ValidationError, match="OR cannot join an excluded word"):
             await store.search(query, mode="words")
+
+
+async def test_a_time_apart_from_its_date_is_refused_saying_how_to_write_it(store):
+    """``str()`` of a pandas Timestamp puts a space between date and time: the time was
+    searched as words, and the query found nothing without a word of why."""
+    moment = T0 + timedelta(days=3, hours=5)
+    with pytest.raises(ValidationError, match=r"join them with T \(after:(\S+)\) or quote both") as refused:
+        await store.find(f"after:{moment.date()} {moment.time()}")
+    joined, quoted = re.search(r"\((after:\S+)\) or quote both \((after:\"[^\"]+\")\)", str(refused.value)).groups()
+    want = sum(1 for card, _, _ in CORPUS if card.g_time >= moment)
+    assert 0 < want < len(CORPUS) and (await store.find(joined)).total == (await store.find(quoted)).total == want
 
 
 async def test_utc_is_z_in_either_case(store):

@@ -95,6 +95,8 @@ def parse_find(query: object) -> FindQuery:
             if not raw and query[position:position + 1] == '"':
                 raise ValidationError(f"unclosed quote in the query at position {position}")
             raise ValidationError(f"{field}: needs a value, at position {position}")
+        if field in ("after", "before") and not raw.startswith('"'):
+            _refuse_a_time_apart(query, field, value, match.end())
         (excluded if excluding else found).setdefault(field, []).append(_value(field, value, position))
         words[match.start():match.end()] = " " * (match.end() - match.start())
     text = "".join(words)
@@ -125,6 +127,22 @@ def parse_find(query: object) -> FindQuery:
         if not hint:
             raise
         raise ValidationError(f"{exc}{hint}") from exc
+
+
+_TIME_APART: Final = re.compile(r" +(?P<time>[0-9]{1,2}:[0-9]{2}\S*)")
+"""A time of day after a space, as ``str()`` of a pandas Timestamp or a datetime writes one."""
+
+
+def _refuse_a_time_apart(query: str, field: str, value: str, end: int) -> None:
+    """``after:2026-01-01 12:00`` read the time as words to search, so it found nothing, and
+    said nothing: a ``ValidationError`` that says how to write it."""
+    apart = _TIME_APART.match(query, end)
+    if apart and _EXTENDED_DATE.fullmatch(value):
+        time = apart["time"]
+        raise ValidationError(
+            f"{field}:{value} is followed by a time: join them with T ({field}:{value}T{time}) or quote"
+            f' both ({field}:"{value} {time}"), at position {apart.start("time")}'
+        )
 
 
 def without_field(query: str, field: str, item: Optional[str] = None) -> str:
