@@ -248,6 +248,7 @@ async def test_iterate_reads_large_cards_a_few_at_a_time(wrapper, monkeypatch):
     monkeypatch.setattr(base_engine, "READ_AHEAD_BYTES", 2_000_000)
     cards = [MCard(bytes([i]) * 999_999 + b"!") for i in range(24)]
     await wrapper.save_many(cards)
+    await wrapper.store.wait_indexed()  # the background indexing reads these cards too, in steps of its own
     tracemalloc.start()
     try:
         seen = [card.hash async for card in wrapper.iterate(page_size=1000)]

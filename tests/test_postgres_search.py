@@ -277,6 +277,28 @@ async def test_each_counting_step_reads_only_the_oldest_uncounted_cards(make_con
     assert "Index Scan using card_scanned" in plan and "Sort" not in plan, plan
 
 
+async def test_a_counting_step_reads_bytes_that_start_as_text_a_bounded_amount_at_a_time(make_config, admin, postgres_schema, monkeypatch):
+    """A step took bytes cards at their probe's size, then read whole, in one statement, every
+    one whose start was UTF-8: 24 such cards of 1 MB were 24 MB at once (500 of 10 MB, 5 GB)."""
+    import tracemalloc
+
+    monkeypatch.setattr(words, "STEP_BYTES", 2_000_000)
+    schema, tables = postgres_schema[1], sql.Tables.named(postgres_schema[1], "card")
+    cards = [MCard(bytes([65 + i]) * 999_999 + b"!") for i in range(24)]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(cards)
+    await admin.execute(f'UPDATE "{schema}".card SET words = NULL, text_indexed = false')
+    tracemalloc.start()
+    try:
+        while await words.count_step(admin, tables, 500):
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".card WHERE words = 1') == 24  # one word each
+    assert peak < 8_000_000, peak
+
+
 async def test_a_counting_step_reads_a_bounded_amount_of_content(make_config, admin, postgres_schema, monkeypatch):
     """Large texts are counted a few at a time (one at least), oldest first, until none is left."""
     monkeypatch.setattr(words, "STEP_BYTES", 1000)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
@@ -137,9 +137,12 @@ async def count_step(conn: Connection, tables: Tables, most: int) -> int:
             taken,
         )
         counts, whole = await asyncio.to_thread(_counts, rows)
-        if whole:
-            fetched = await conn.fetch(f"SELECT hash, content FROM {tables.card} WHERE hash = ANY($1::text[])", whole)
-            counts.update(await asyncio.to_thread(lambda: {key: _count(content) for key, content in fetched}))
+        del rows
+        sizes = {key: size for key, _, size in locked}
+        for batch in _within_step(whole, sizes):
+            fetched = await conn.fetch(f"SELECT hash, content FROM {tables.card} WHERE hash = ANY($1::text[])", batch)
+            counts.update(await asyncio.to_thread(_counted, fetched))
+            del fetched
         await conn.execute(
             f"UPDATE {tables.card} AS c SET words = u.words, text_indexed = c.is_text"
             " FROM unnest($1::text[], $2::integer[]) AS u(hash, words) WHERE c.hash = u.hash",
@@ -169,6 +172,26 @@ def _counts(rows: Sequence[Any]) -> tuple[dict[str, int], list[str]]:
         else:
             counts[key] = NO_TEXT
     return counts, whole
+
+
+def _within_step(keys: Sequence[str], sizes: dict[str, int]) -> Iterator[list[str]]:
+    """``keys`` in runs of at most ``STEP_BYTES`` of content (one card at least). A step takes
+    bytes cards at their probe's size, then reads whole those that start as UTF-8: in one
+    statement, 500 such cards of 10 MB were 5 GB at once."""
+    run: list[str] = []
+    held = 0
+    for key in keys:
+        if run and held + sizes[key] > STEP_BYTES:
+            yield run
+            run, held = [], 0
+        run.append(key)
+        held += sizes[key]
+    if run:
+        yield run
+
+
+def _counted(rows: Sequence[Any]) -> dict[str, int]:
+    return {key: _count(content) for key, content in rows}
 
 
 def _count(content: bytes) -> int:
