@@ -131,6 +131,21 @@ async def test_tagging_a_hash_not_stored_fails_the_whole_batch(wrapper):
     assert await wrapper.tag_many([(stored.hash, "a"), (stored.hash, "b")]) == 2
 
 
+async def test_a_pair_to_tag_is_any_two_items_in_order(wrapper):
+    """A row of ``df[["hash", "tag"]].values`` (a NumPy array) or a list was refused: only a tuple was a pair."""
+    import numpy as np
+
+    card = await wrapper.create("tagged from a frame")
+    rows = np.array([[card.hash, "a"], [card.hash, "b"]], dtype=object)
+    assert await wrapper.tag_many(rows) == 2
+    assert await wrapper.tag_many([[card.hash, "c"]]) == 1
+    assert await wrapper.tags(card.hash) == ["a", "b", "c"]
+    assert await wrapper.untag_many([[card.hash, "a"]]) == 1
+    for bad in ([card.hash], [card.hash, "x", "y"], "ab", {card.hash: "x", "y": 1}):
+        with pytest.raises(ValidationError, match="takes \\(hash, tag\\) pairs"):
+            await wrapper.tag_many([bad])
+
+
 async def test_removing_a_card_removes_its_sightings_and_tags(wrapper):
     card = await wrapper.create("short lived", name="gone.txt")
     await wrapper.tag(card.hash, "doomed")

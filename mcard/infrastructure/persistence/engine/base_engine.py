@@ -265,13 +265,16 @@ def not_stored(doing: str, hashes: Sequence[str]) -> NotStoredError:
 
 
 def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    """The (hash, tag) pairs, checked; a pair may be any two items in order, such as a list or
+    a row of ``df[["hash", "tag"]].values``."""
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
         raise ValidationError(f"{name} takes (hash, tag) pairs, got {type(pairs).__name__}")
     checked: dict[tuple[str, str], None] = {}
     for pair in pairs:
-        if not isinstance(pair, tuple) or len(pair) != 2:
+        items = None if isinstance(pair, (str, bytes, dict)) or not isinstance(pair, Iterable) else tuple(pair)
+        if items is None or len(items) != 2:
             raise ValidationError(f"{name} takes (hash, tag) pairs, got {pair!r}")
-        checked[(check_hash(pair[0]), check_tag(pair[1]))] = None
+        checked[(check_hash(items[0]), check_tag(items[1]))] = None
     return list(checked)
 
 
