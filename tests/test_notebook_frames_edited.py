@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 import mcard.notebook
+from mcard import ValidationError
 
 
 def test_a_frame_whose_sizes_pandas_made_floats_imports(tmp_path):
@@ -20,3 +22,12 @@ def test_a_frame_whose_sizes_pandas_made_floats_imports(tmp_path):
     with mcard.notebook.open(tmp_path / "copy.db") as copy:
         assert copy.import_records(merged).new == 3
         pd.testing.assert_frame_equal(copy.list_df(content=True), frame)
+
+
+def test_a_frame_given_where_cards_go_is_named(tmp_path):
+    """``cards.frame(df)`` said "got a str among them": a DataFrame iterates over its column names."""
+    with mcard.notebook.open(tmp_path / "cards.db") as cards:
+        cards.create("one")
+        frame = cards.list_df(content=True)
+        with pytest.raises(ValidationError, match=r"frame takes cards, not a DataFrame \(import_records\(df\) stores"):
+            cards.frame(frame)

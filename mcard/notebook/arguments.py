@@ -13,6 +13,7 @@ from typing import Any, Final
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.numbers import whole_number
+from mcard.frame_records import is_frame
 
 
 def listed(values: object, call: str) -> list[Any]:
@@ -26,6 +27,8 @@ def card_list(cards: object, call: str) -> list[MCard]:
     """``cards`` as a list of cards (a list subclass such as a search's result kept as it is)."""
     if isinstance(cards, (str, bytes, MCard)) or not isinstance(cards, Iterable):
         raise ValidationError(f"{call} takes cards (a list or another iterable), not {type(cards).__name__}")
+    if is_frame(cards):  # iterated, it gives its column names
+        raise ValidationError(f"{call} takes cards, not a DataFrame (import_records(df) stores the cards of one)")
     taken = cards if isinstance(cards, list) else list(cards)
     wrong = next((card for card in taken if not isinstance(card, MCard)), None)
     if wrong is not None:
