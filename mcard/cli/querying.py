@@ -83,11 +83,11 @@ async def cmd_find(args: argparse.Namespace) -> int:
             found = await store.find(args.query, limit, offset)
             cards = list(found)
         labels = await labels_of(store, cards)
-        _print(cards, labels, found.words, args.output_format)
-        if not found.total:
-            tags = await unknown_tags(store, parse_find(args.query).filters.tags)
-            fail(f"no card matches {quoted(args.query)}{unknown_fields_hint(args.query)}" + "".join(f"; {line}" for line in tags))
-            return 1
+        unknown = [] if found.total else await unknown_tags(store, parse_find(args.query).filters.tags)
+    _print(cards, labels, found.words, args.output_format)
+    if not found.total:
+        fail(f"no card matches {quoted(args.query)}{unknown_fields_hint(args.query)}" + "".join(f"; {line}" for line in unknown))
+        return 1
     shown, total = len(found), f"{found.total:,} match{'es' if found.total != 1 else ''}"
     if offset or shown < found.total:
         first, last = min(offset + 1, found.total), offset + shown
