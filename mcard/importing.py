@@ -137,7 +137,7 @@ class ImportSummary:
         self.add(files, cards, saved.cards)
         self.sightings_added += saved.sightings
         if tags:
-            self.tags_added += await store.tag_many(dict.fromkeys((card.hash, tag) for card in cards for tag in tags))
+            self.tags_added += await store.tag_many((card.hash, tag) for card in cards for tag in tags)
 
     def merge(self, other: ImportSummary) -> None:
         self.files += other.files
@@ -624,8 +624,8 @@ def read_at_most(stream: BinaryIO, max_size: int) -> bytes:
 
 
 async def import_stream(store: AsyncPersistenceWrapper, stream: BinaryIO, *, tags: str | Iterable[str] = ()) -> ImportSummary:
-    """Store everything ``stream`` holds (standard input) as one card, like a file: text when
-    it is UTF-8, bytes otherwise; empty or too large, it is counted in ``summary.skipped``.
+    """Store everything ``stream`` holds (standard input) as one card, like a file: text or
+    bytes as ``card_from_file_bytes`` decides; empty or too large, it is counted in ``summary.skipped``.
     A sighting records its source, ``standard input``; ``tags`` are attached to the card."""
     check_wrapper(store, "import_stream")
     tags = checked_tags(tags)
@@ -1008,8 +1008,7 @@ async def import_records(
             if chunk:
                 seen = [sighting for item in chunk for sighting in item.sightings]
                 await summary.save(store, len(chunk), [item.card for item in chunk], seen)
-                pairs = dict.fromkeys((item.card.hash, tag) for item in chunk for tag in (*item.tags, *tags))
-                summary.tags_added += await store.tag_many(pairs)
+                summary.tags_added += await store.tag_many((item.card.hash, tag) for item in chunk for tag in (*item.tags, *tags))
                 bar.update(len(chunk))
             if error is not None:
                 raise error

@@ -74,16 +74,16 @@ async def cmd_search(args: argparse.Namespace) -> int:
 
 async def cmd_find(args: argparse.Namespace) -> int:
     limit, offset = limit_of(args.limit), offset_of(args.offset)
-    parse_find(args.query)  # a malformed query is reported before the store is opened
+    parsed = parse_find(args.query)  # a malformed query is reported before the store is opened
     async with reading_store(args) as store:
-        if parse_find(args.query).words is None:  # nothing to mark: the rows cut to their previews
+        if parsed.words is None:  # nothing to mark: the rows cut to their previews
             found = await store.store.find_heads(args.query, limit, offset, head=HEAD_BYTES)
             cards = [listed_card(row) for row in found]
         else:
             found = await store.find(args.query, limit, offset)
             cards = list(found)
         labels = await labels_of(store, cards)
-        unknown = [] if found.total else await unknown_tags(store, parse_find(args.query).filters.tags)
+        unknown = [] if found.total else await unknown_tags(store, parsed.filters.tags)
     _print(cards, labels, found.words, args.output_format)
     if not found.total:
         fail(f"no card matches {quoted(args.query)}{unknown_fields_hint(args.query)}" + "".join(f"; {line}" for line in unknown))
