@@ -16,6 +16,7 @@ import re
 import secrets
 import stat
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -654,19 +655,24 @@ async def _pages_past(
     last: Optional[MCard], refused: list[RefusedCard], filters: dict[str, Any],
 ) -> AsyncIterator[list[MCard]]:
     """The cards after ``last`` in ``iterate``'s order (all of them without it), read by hash
-    ``FETCH_SIZE`` at a time from the rows ``list_heads`` lists (no content read); a row no card
-    can be built from is added to ``refused``."""
+    ``FETCH_SIZE`` at a time from the rows ``iterate_heads`` streams (no content read); a row
+    no card can be built from is added to ``refused``."""
     after = None if last is None else (to_micros(last.g_time), last.hash)
     until = end_time if last is None else last.g_time
-    offset = 0
-    while True:
-        rows = await store.store.list_heads(FETCH_SIZE, offset, start_time, until, head=0, **filters)
-        offset += len(rows)
-        hashes = [row[0] for row in rows if after is None or not (row[3].__class__ is int and (row[3], row[0]) >= after)]
+
+    async def readable(hashes: list[str]) -> list[MCard]:
         found, unreadable = await readable_cards(store, hashes)
         refused.extend(RefusedCard(hash_str, reason) for hash_str, reason in unreadable.items())
-        cards = [found[hash_str] for hash_str in hashes if hash_str in found]
-        if cards:
-            yield cards
-        if len(rows) < FETCH_SIZE:
-            return
+        return [found[hash_str] for hash_str in hashes if hash_str in found]
+
+    hashes: list[str] = []
+    async with aclosing(store.store.iterate_heads(FETCH_SIZE, start_time, until, head=0, **filters)) as rows:
+        async for row in rows:
+            if after is None or not (row[3].__class__ is int and (row[3], row[0]) >= after):
+                hashes.append(row[0])
+            if len(hashes) == FETCH_SIZE:
+                if cards := await readable(hashes):
+                    yield cards
+                hashes = []
+    if hashes and (cards := await readable(hashes)):
+        yield cards

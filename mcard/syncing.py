@@ -85,7 +85,7 @@ PARENT_CHUNK: Final = 4096
 LIST_CHUNK: Final = 256
 """Ranges whose hashes are listed in one call."""
 LISTED_ROWS: Final = 10_000
-"""Rows listed (without content) per call to name those that no range holds."""
+"""Rows streamed (without content) per fetch to name those that no range holds."""
 
 
 @dataclass
@@ -255,10 +255,8 @@ async def _count_past_every_range(source: AsyncPersistenceWrapper, not_hex: dict
     tool's ``zzz``, ``é1``): no range holds them, so (when the ranges held fewer rows than the
     store) the rows are listed without their contents to name them by their start."""
     depth = min((len(group) for group in not_hex), default=FIRST_DEPTH[0])
-    offset = 0
-    while rows := await source.store.list_heads(LISTED_ROWS, offset, head=0):
-        offset += len(rows)
-        for row in rows:
+    async with contextlib.aclosing(source.store.iterate_heads(LISTED_ROWS, head=0)) as rows:
+        async for row in rows:
             if isinstance(row[0], str) and row[0] >= range_end(""):
                 not_hex[row[0][:depth]] = not_hex.get(row[0][:depth], 0) + 1
 

@@ -165,7 +165,7 @@ MIXED = [
 @pytest.mark.parametrize("output", ["--table", "--json", "--nl", "--csv", "--tsv"])
 def test_a_page_listed_from_the_first_bytes_is_the_listing_of_the_whole_cards(output, tmp_path):
     """``ls`` and ``find`` without words print a page from the stored rows cut to the preview's
-    bytes; ``ls --limit 0`` streams whole cards: the two print the same."""
+    bytes, and ``ls --limit 0`` streams such rows: each prints what the whole cards show."""
     db = tmp_path / "cards.db"
 
     async def fill() -> None:
@@ -178,6 +178,36 @@ def test_a_page_listed_from_the_first_bytes_is_the_listing_of_the_whole_cards(ou
     assert mcard("ls", "--limit", "100", output, db=db).stdout == whole
     if output not in ("--csv", "--tsv"):  # their columns include find's snippet
         assert mcard("find", "size:>0", "--limit", "100", output, db=db).stdout == whole
+
+
+BYTES_READ = (
+    "import sys\n"
+    "from mcard.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "read = next(line for line in open('/proc/self/io') if line.startswith('rchar:'))\n"
+    "print(int(read.split()[1]), file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+"""Runs ``mcard`` with the given arguments in this process and prints on stderr how many bytes
+the process read through system calls (``rchar``: files, the page cache included)."""
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts the bytes read from /proc/self/io")
+def test_listing_every_card_reads_no_content_whole(tmp_path):
+    """``ls --limit 0`` read every byte of the store (72 MB here) to print heads."""
+    db = tmp_path / "cards.db"
+
+    async def fill() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(db, max_content_size=10_000_000)) as store:
+            await store.save_many([MCard(os.urandom(6_000_000)) for _ in range(12)])
+
+    asyncio.run(fill())
+    for output in ("--table", "--json"):
+        run = subprocess.run([sys.executable, "-c", BYTES_READ, "ls", "--limit", "0", output, "--db", str(db)],
+                             capture_output=True, text=True, timeout=300, check=True)
+        assert len(run.stdout.splitlines()) >= 12
+        read = int(run.stderr.split()[-1])
+        assert read < 20_000_000, f"{read / 1e6:.0f} MB read to list a store of {db.stat().st_size / 1e6:.0f} MB"
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in kB on Linux only")

@@ -342,6 +342,44 @@ async def test_list_heads_are_the_listed_cards_with_their_content_cut(wrapper):
     assert await wrapper.store.list_heads(limit=0, head=5) == []
 
 
+async def test_iterate_heads_streams_the_listed_rows_with_their_content_cut(wrapper):
+    cards = [MCard(f"it {i} " + "ü" * i, g_time=at(i % 7)) for i in range(53)]
+    cards += [MCard("ü€" * 20_000, g_time=at(4)), MCard(bytes(range(256)) * 300, g_time=at(5))]  # heads of large values
+    await wrapper.save_many(cards)
+    await wrapper.add("y" * 20, name="b.txt")
+    for head in (0, 3, 700):
+        for page_size in (1, 10, 2**63 - 1):
+            streamed = [row async for row in wrapper.store.iterate_heads(page_size, head=head)]
+            assert streamed == await wrapper.store.list_heads(head=head)
+    window = [row async for row in wrapper.store.iterate_heads(4, at(2), at(3), head=5, min_size=10)]
+    assert window == [_cut(card, 5) for card in await wrapper.list(start_time=at(2), end_time=at(3), min_size=10)]
+    assert [row async for row in wrapper.store.iterate_heads(head=5, name="*.txt")] == await wrapper.store.list_heads(head=5, name="*.txt")
+    for bad in (-1, None, 1.5):
+        with pytest.raises(ValidationError, match="head"):
+            [row async for row in wrapper.store.iterate_heads(head=bad)]
+    with pytest.raises(ValidationError, match="page_size"):
+        [row async for row in wrapper.store.iterate_heads(0, head=5)]
+
+
+async def test_iterate_heads_never_reads_a_content_whole(wrapper):
+    """Listing every card of a store of large files (``mcard ls --limit 0``) read every byte
+    of it; the heads of 24 cards of 1 MB now come without their contents."""
+    import tracemalloc
+
+    cards = [MCard(bytes([i]) * 999_999 + b"!") for i in range(24)]
+    await wrapper.save_many(cards)
+    await wrapper.store.wait_indexed()
+    tracemalloc.start()
+    try:
+        rows = [row async for row in wrapper.store.iterate_heads(1000, head=64)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sorted(row[0] for row in rows) == sorted(card.hash for card in cards)
+    assert {len(row[1]) for row in rows} == {64}
+    assert peak < 1_000_000, peak
+
+
 async def test_large_cards_read_back_whole_from_every_kind_of_read(wrapper):
     """Reads that may sort their rows read large contents after the sort (SQLite: as blobs)."""
     large_text, large_bytes = MCard("ü€ large " * 5000, g_time=at(1)), MCard(bytes(range(256)) * 300, g_time=at(2))

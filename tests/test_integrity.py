@@ -120,6 +120,27 @@ async def test_long_reader_sees_one_snapshot_while_writers_are_not_blocked(tmp_p
         assert not reader_store.store._snapshots, "the snapshot connection is closed at the end"
 
 
+async def test_heads_are_streamed_from_one_snapshot_too(tmp_path):
+    """``iterate_heads`` (``mcard ls --limit 0``, an export past an unreadable row) lists the
+    store as it was at its first row, whatever is written meanwhile, without blocking writers."""
+    path = tmp_path / "cards.db"
+    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as reader_store, \
+            AsyncPersistenceWrapper(SQLiteConfig(path)) as writer_store:
+        await writer_store.save_many([MCard(f"before {i}", g_time=old + timedelta(seconds=i)) for i in range(300)])
+        before = [row[0] for row in await reader_store.store.list_heads(head=0)]
+        rows = reader_store.store.iterate_heads(10, head=0)
+        seen = [(await anext(rows))[0]]
+        writes = [
+            writer_store.remove_many(before[50::2]),
+            writer_store.save_many([MCard(f"during {i}", g_time=old + timedelta(seconds=i, microseconds=1)) for i in range(100)]),
+        ]
+        await asyncio.wait_for(asyncio.gather(*writes), timeout=10)
+        seen += [row[0] async for row in rows]
+        assert seen == before
+        assert not reader_store.store._snapshots
+
+
 async def test_abandoned_iteration_releases_its_snapshot(tmp_path):
     path = tmp_path / "cards.db"
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:

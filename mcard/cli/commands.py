@@ -51,11 +51,8 @@ from .syncing import cmd_sync
 from .stores import existing_store, indexed, reading_store, writing_store
 
 STDIO: Final = "-"
-LIST_FETCH: Final = 64
-"""Cards read from the store at a time by ``ls --limit 0``, which streams them."""
-LIST_FETCH_BYTES: Final = 8 * 1024 * 1024
-"""Contents ``ls --limit 0`` holds at most, about, before it prints them: fewer than
-``LIST_FETCH`` large cards."""
+LIST_FETCH: Final = 256
+"""Rows ``ls --limit 0`` reads and labels at a time: it streams their heads, no content whole."""
 REFUSED_NAMED: Final = 5
 """How many refused cards the line on stderr names; stdout lists them all."""
 
@@ -256,16 +253,14 @@ async def cmd_ls(args: argparse.Namespace) -> int:
 
             if limit is None:
                 batch: list[MCard] = []
-                size = 0
-                async for card in store.iterate(LIST_FETCH, since, until, **filters):
+                async for row in store.store.iterate_heads(LIST_FETCH, since, until, head=HEAD_BYTES, **filters):
                     if offset:
                         offset -= 1
                         continue
-                    batch.append(card)
-                    size += card.size if card.size.__class__ is int else 0  # else another tool's row
-                    if len(batch) == LIST_FETCH or size >= LIST_FETCH_BYTES:
+                    batch.append(listed_card(row))
+                    if len(batch) == LIST_FETCH:
                         await show(batch)
-                        batch, size = [], 0
+                        batch = []
                 await show(batch)
             else:
                 rows = await store.store.list_heads(limit + 1, offset, since, until, head=HEAD_BYTES, **filters)

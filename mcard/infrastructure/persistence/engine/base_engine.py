@@ -589,6 +589,12 @@ class BaseStore(ABC):
             wanted = next_page_size(page_size, page)
             del page, card  # not held while the next page is read
 
+    async def _iterate_heads(self, filters: Filters, page_size: int, head: int) -> AsyncIterator[Row]:
+        """``iterate_heads``' rows. By default cut from the cards ``_iterate`` yields; an engine
+        with SQL reads only the heads."""
+        async for card in self._iterate(filters, page_size):
+            yield head_row(card, head)
+
     async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
         """Re-hash every stored card; yield (cards checked, damaged among them) per chunk.
 
@@ -864,7 +870,7 @@ class BaseStore(ABC):
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
         **filters: Any,
-    ) -> CardStream:
+    ) -> CardStream[MCard]:
         """Every card newest first (optionally filtered, as ``list``), fetched ``page_size``
         at a time (fewer when their contents are large: about ``READ_AHEAD_BYTES`` at most), in
         constant memory: ``async for card in store.iterate()``.
@@ -877,6 +883,27 @@ class BaseStore(ABC):
         def start() -> AsyncIterator[MCard]:
             self._check_loop()
             return self._iterate(check_filters(start_time, end_time, filters), check_page_size(page_size))
+
+        return CardStream(start)
+
+    def iterate_heads(
+        self,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        start_time: Optional[datetime] = None,
+        end_time: Optional[datetime] = None,
+        *,
+        head: int,
+        **filters: Any,
+    ) -> CardStream[Row]:
+        """``iterate`` as stored rows whose content is cut to its first ``head`` bytes (as
+        ``list_heads`` gives them): every card of a store to list or to name, read
+        ``page_size`` rows at a time without reading any content whole. Engines that support
+        it (SQLite does) read the whole iteration from one snapshot, as ``iterate``."""
+
+        def start() -> AsyncIterator[Row]:
+            self._check_loop()
+            checked = check_filters(start_time, end_time, filters)
+            return self._iterate_heads(checked, check_page_size(page_size), check_count("head", head, allow_none=False))
 
         return CardStream(start)
 

@@ -11,23 +11,24 @@ generator nested in an engine's stream, one generator is open per iteration.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Optional
+from typing import Optional, TypeVar
 
-from mcard.domain.models.card import MCard
+T = TypeVar("T")
 
 
-class CardStream(AsyncIterator[MCard]):
-    """Streams the cards of ``start()``, called when the first card is asked for (so that its
-    checks raise where the loop reads, as a generator's would); ``aclose()`` ends the stream."""
+class CardStream(AsyncIterator[T]):
+    """Streams the cards (or rows: ``iterate_heads``) of ``start()``, called when the first is
+    asked for (so that its checks raise where the loop reads, as a generator's would);
+    ``aclose()`` ends the stream."""
 
-    def __init__(self, start: Callable[[], AsyncIterator[MCard]]) -> None:
-        self._start: Optional[Callable[[], AsyncIterator[MCard]]] = start
-        self._cards: Optional[AsyncIterator[MCard]] = None
+    def __init__(self, start: Callable[[], AsyncIterator[T]]) -> None:
+        self._start: Optional[Callable[[], AsyncIterator[T]]] = start
+        self._cards: Optional[AsyncIterator[T]] = None
 
-    def __aiter__(self) -> CardStream:
+    def __aiter__(self) -> CardStream[T]:
         return self
 
-    async def __anext__(self) -> MCard:
+    async def __anext__(self) -> T:
         if self._cards is None:
             if self._start is None:
                 raise StopAsyncIteration

@@ -754,6 +754,17 @@ class PostgresStore(BaseStore):
     async def _list_heads(self, filters: Filters, limit: Optional[int], offset: int, order: str, head: int) -> list[Row]:
         return await self._run(sql.heads_page, filters, limit, offset, order, head)
 
+    async def _iterate_heads(self, filters: Filters, page_size: int, head: int) -> AsyncIterator[Row]:
+        """Keyset pages, each its own snapshot (as ``_iterate``)."""
+        after: Optional[tuple[int, str]] = None
+        while True:
+            rows = await self._run_direct(sql.heads_after, filters, page_size, after, head)
+            for row in rows:
+                yield row
+            if len(rows) < page_size:
+                return
+            after = (rows[-1][3], rows[-1][0])
+
     async def _list(
         self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]
     ) -> list[MCard]:

@@ -869,6 +869,20 @@ async def heads_page(
     return [tuple(row) for row in rows]
 
 
+async def heads_after(
+    conn: Connection, tables: Tables, filters: Filters, limit: int, after: Optional[tuple[int, str]], head: int
+) -> list[tuple[Any, ...]]:
+    """A newest-first page of ``iterate_heads``' rows: those after ``after`` (g_time in
+    microseconds, hash), from the newest without it."""
+    params: list[object] = [head]
+    clauses = sql_filters.where(filters, dialect(tables), params, after, table=tables.card)
+    rows = await conn.fetch(
+        f"SELECT {SELECTED['heads']} FROM {tables.card}{sql_filters.joined(clauses)}{NEWEST_FIRST} LIMIT ${len(params) + 1}",
+        *params, limit,
+    )
+    return [tuple(row) for row in rows]
+
+
 async def _ordered_rows(
     conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str,
     selected: str, *leading: object,

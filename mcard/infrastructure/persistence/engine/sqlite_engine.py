@@ -791,6 +791,15 @@ class SQLiteStore(BaseStore):
                 wanted = next_page_size(page_size, cards)
                 del cards, card  # not held while the next page is read
 
+    async def _iterate_heads(self, filters: Filters, page_size: int, head: int) -> AsyncIterator[Row]:
+        async with _SnapshotCursor(self, lambda worker: sql.heads_cursor(worker, filters, head)) as (worker, cursor):
+            while True:
+                rows = await worker.fetch_more(cursor, page_size)
+                for row in rows:
+                    yield row
+                if len(rows) < page_size:
+                    return
+
     async def _verify(self, page_size: int) -> AsyncIterator[tuple[int, list[DamagedCard]]]:
         async with _SnapshotCursor(self, sql.verify_cursor) as (worker, cursor):
             while True:

@@ -716,6 +716,14 @@ async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
     return await db.cursor(f"SELECT {columns} FROM card{conditions}{search.NEWEST_FIRST}", params)
 
 
+async def heads_cursor(db: SQLiteWorker, filters: Filters, head: int) -> Any:
+    """``iterate_heads``' cursor: the rows of ``list_heads``, newest first."""
+    head = min(head, MAX_HEAD)
+    params: list[object] = [head, head]
+    conditions = search.where(filters, params)
+    return await db.cursor(f"SELECT {HEADS} FROM card{conditions}{search.NEWEST_FIRST}", params)
+
+
 async def verify_cursor(db: SQLiteWorker) -> Any:
     """``verify``'s cursor: every row, re-hashed by ``read_row`` as it is fetched."""
     return await db.cursor(VERIFY_ROWS)
