@@ -358,7 +358,7 @@ class _Copier:
             seen_at = {s.key: s.seen_at for s in seen_there.get(hash_str, [])}
             fresh: list[Sighting] = []
             for seen in seen_here.get(hash_str, []):
-                key = seen.key  # a digest of the sighting's fields, made at each call
+                key = seen.key
                 if key not in seen_at or seen.seen_at < seen_at[key]:
                     fresh.append(seen)
                     earlier[hash_str] = earlier.get(hash_str, 0) + (key in seen_at)

@@ -7,6 +7,7 @@ hash. Both are mutable knowledge about the content, never part of it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -133,11 +134,12 @@ class Sighting:
             datetime.now(timezone.utc) if seen_at is None else stored_time(seen_at, "seen_at"),
         )
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """What makes two sightings the same one (``seen_at`` aside): the same content seen
         under the same name, path, size, mtime and source. Seen again, only the first time is
-        kept, so importing a folder twice, or syncing two stores, records nothing new."""
+        kept, so importing a folder twice, or syncing two stores, records nothing new. Made
+        once per sighting: a save reads it up to four times."""
         mtime = None if self.mtime is None else format_time(self.mtime)
         identity = json.dumps([self.hash, self.name, self.path, self.size, mtime, self.source])
         return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
