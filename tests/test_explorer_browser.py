@@ -518,8 +518,20 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(status).to_have_text(re.compile(rf"^1–{zebras + 1} of {zebras + 1} cards, "))
                 expect(root.locator(".mcx-row .mcx-name", has_text="elsewhere.txt")).to_be_visible()
 
+                facets, facets_button = root.locator(".mcx-facets"), root.locator(".mcx-facets-toggle")
+                expect(facets_button).to_be_hidden()  # the facets have room beside the grid
                 page.set_viewport_size({"width": 700, "height": 1000})  # narrow: name, tags, content stay
                 run_query(root, "zebra")
+                # the facets no longer stand above the grid, pushing the cards down: they show on demand
+                expect(facets).to_be_hidden()
+                assert root.locator(".mcx-row").first.evaluate("node => node.getBoundingClientRect().top") < 400
+                facets_button.click()
+                expect(facets_button).to_have_attribute("aria-expanded", "true")
+                expect(facets.locator(".mcx-facet-value").first).to_be_visible()
+                shot(page, "11-narrow-facets")
+                facets_button.click()
+                expect(facets).to_be_hidden()
+                expect(facets_button).to_have_attribute("aria-expanded", "false")
                 row = root.locator(f'.mcx-row[data-hash="{hostile.hash}"]')
                 expect(row.locator(".mcx-c5")).to_be_hidden()
                 assert row.locator(".mcx-content").evaluate("cell => cell.getBoundingClientRect().width") > 150

@@ -117,6 +117,13 @@ function render({ model, el }) {
   }, "Refresh");
   const status = h("div", { class: "mcx-status", role: "status" });
   const facets = h("aside", { class: "mcx-facets", "aria-label": "Facets" });
+  // In a narrow explorer the facets stand above the grid and push the cards out of view: there
+  // they show on demand. Where they fit beside the grid, the stylesheet hides this button.
+  const facetsToggle = h("button", {
+    type: "button", class: "mcx-button mcx-facets-toggle", "aria-expanded": "false", "data-focus": "facets-toggle",
+    title: "Show or hide the facets: the types, tags, times and sizes to narrow the query to",
+    onclick: () => facetsToggle.setAttribute("aria-expanded", String(root.classList.toggle("mcx-facets-shown"))),
+  }, "Facets");
   const grid = h("div", { class: "mcx-grid-wrap" });
   const stale = h("p", { class: "mcx-stale-note", role: "note" });
   // The pager: First and Previous, "page [N] of M" where a page number typed goes there on
@@ -151,7 +158,7 @@ function render({ model, el }) {
   pageSize.addEventListener("change", () => { localStatus = null; send({ action: "page_size", size: Number(pageSize.value) }); });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
   root.append(
-    h("div", { class: "mcx-bar" }, query, total, refresh, marks),
+    h("div", { class: "mcx-bar" }, query, total, facetsToggle, refresh, marks),
     status,
     h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, stale, grid, pager), detail),
   );
