@@ -340,6 +340,11 @@ async def test_list_heads_are_the_listed_cards_with_their_content_cut(wrapper):
     rows = await wrapper.store.list_heads(limit=2, offset=1, min_size=10, end_time=at(3), head=5)
     assert rows == [_cut(card, 5) for card in filtered]
     assert await wrapper.store.list_heads(limit=0, head=5) == []
+    for longest in (2**31, 2**63 - 1):  # longer than any value: the whole contents (PostgreSQL refused it)
+        whole = [_cut(card, longest) for card in await wrapper.list()]
+        assert await wrapper.store.list_heads(head=longest) == whole
+        assert [row async for row in wrapper.store.iterate_heads(head=longest)] == whole
+        assert list(await wrapper.store.find_heads("", head=longest)) == whole
 
 
 async def test_iterate_heads_streams_the_listed_rows_with_their_content_cut(wrapper):

@@ -24,7 +24,7 @@ from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_s
 from mcard.domain.query.regex_process import RegexRun
 from mcard.domain.query.text import text_of
 
-from .card_rows import Row, head_row
+from .card_rows import MAX_HEAD, Row, head_row
 from .card_stream import CardStream
 from .facets import FACETS, facet_values, order_facet, time_width
 from .hash_ranges import RangeDigest, check_ranges, digest_groups
@@ -144,6 +144,11 @@ def check_count(name: str, value: object, *, allow_none: bool) -> Optional[int]:
     if count is None or not 0 <= count <= MAX_SQL_INTEGER:
         raise ValidationError(f"{name} must be an integer from 0 to 2**63-1, got {value!r}")
     return count
+
+
+def check_head(head: object) -> int:
+    """A head's length as given (a count of bytes), no longer than any value (``MAX_HEAD``)."""
+    return min(check_count("head", head, allow_none=False) or 0, MAX_HEAD)
 
 
 def check_time(name: str, value: object) -> Optional[datetime]:
@@ -840,7 +845,7 @@ class BaseStore(ABC):
         ``head`` bytes: a table of many cards (``list_df``) needs a preview, not every card's
         content read whole and built into a card."""
         limit, offset, order, checked = self._listing(limit, offset, order, start_time, end_time, filters)
-        head = check_count("head", head, allow_none=False)
+        head = check_head(head)
         if limit == 0:
             return []
         return await self._list_heads(checked, limit, offset, order, head)
@@ -903,7 +908,7 @@ class BaseStore(ABC):
         def start() -> AsyncIterator[Row]:
             self._check_loop()
             checked = check_filters(start_time, end_time, filters)
-            return self._iterate_heads(checked, check_page_size(page_size), check_count("head", head, allow_none=False))
+            return self._iterate_heads(checked, check_page_size(page_size), check_head(head))
 
         return CardStream(start)
 
@@ -995,7 +1000,7 @@ class BaseStore(ABC):
         exclusions reads only the heads; one with them tests each card's text, so reads the
         matches whole, then cuts them."""
         self._check_loop()
-        head = check_count("head", head, allow_none=False)
+        head = check_head(head)
         parsed = parse_find(query)
         if parsed.words is not None or parsed.left_out is not None:
             found = await self.find(query, limit, offset, order=order)

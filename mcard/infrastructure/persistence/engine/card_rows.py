@@ -14,6 +14,9 @@ from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, from_micros,
 from mcard.domain.models.sighting import Sighting, is_label
 
 Row = tuple[str, bytes, int, int, str, int, Optional[str]]
+MAX_HEAD: Final = 2**31 - 1
+"""The longest head a row is cut to: no value is longer on either engine (SQLite's limit;
+PostgreSQL's ``bytea`` stops at 1 GB), and neither's ``substr`` takes a larger length."""
 _FIELDS: Final = attrgetter("_hash", "_content", "_g_time", "_hash_algorithm", "_size", "_content_type")
 
 

@@ -635,8 +635,6 @@ HEADS: Final = (
 )
 """What ``list_heads`` reads: the rows with the content cut; for a large content, the head's
 length instead, whose bytes the row factory reads as a blob (``large_head``)."""
-MAX_HEAD: Final = 2**31 - 1
-"""No value is longer (SQLite's limit), and ``substr`` and blob reads take no larger length."""
 
 
 async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
@@ -700,7 +698,6 @@ async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
     """``list_heads``' rows, in one statement."""
-    head = min(head, MAX_HEAD)
     params: list[object] = [head, head]
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
@@ -718,7 +715,6 @@ async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
 
 async def heads_cursor(db: SQLiteWorker, filters: Filters, head: int) -> Any:
     """``iterate_heads``' cursor: the rows of ``list_heads``, newest first."""
-    head = min(head, MAX_HEAD)
     params: list[object] = [head, head]
     conditions = search.where(filters, params)
     return await db.cursor(f"SELECT {HEADS} FROM card{conditions}{search.NEWEST_FIRST}", params)
