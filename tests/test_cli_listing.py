@@ -210,6 +210,44 @@ def test_listing_every_card_reads_no_content_whole(tmp_path):
         assert read < 20_000_000, f"{read / 1e6:.0f} MB read to list a store of {db.stat().st_size / 1e6:.0f} MB"
 
 
+TRACED_PEAK = (
+    "import sys, tracemalloc\n"
+    "tracemalloc.start()\n"
+    "from mcard.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print(tracemalloc.get_traced_memory()[1], file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+"""Runs ``mcard`` with the given arguments in this process and prints on stderr the most
+memory Python held at once (``tracemalloc``: what the command's objects took)."""
+
+
+@pytest.mark.parametrize("command", [
+    ["find", "needle", "--limit", "0"], ["search", "--words", "needle", "--limit", "0"], ["find", "needle", "--limit", "50"],
+])
+def test_the_matches_of_words_among_large_texts_are_listed_a_page_at_a_time(command, tmp_path_factory):
+    """``find WORD --limit 0`` read every matching text whole at once, to mark the words in
+    each: 120 texts of 1 MB held 133 MB. The matches now come a page at a time, each holding
+    about ``READ_AHEAD_BYTES`` (16 MiB) of them."""
+    db = tmp_path_factory.getbasetemp() / "large-texts" / "cards.db"
+    if not db.exists():
+        db.parent.mkdir()
+
+        async def fill() -> None:
+            async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+                await store.save_many([MCard(f"needle {i} " + "lorem ipsum dolor " * 56_000) for i in range(120)])
+                await store.store.wait_indexed()  # else every text is read to rank the words
+
+        asyncio.run(fill())
+    run = subprocess.run([sys.executable, "-c", TRACED_PEAK, *command, "--json", "--db", str(db)],
+                         capture_output=True, text=True, timeout=300, check=True)
+    listed = json.loads(run.stdout)
+    assert len({card["hash"] for card in listed}) == (50 if "50" in command else 120)
+    assert all(card["snippet"].startswith("«needle» ") for card in listed)
+    peak = int(run.stderr.split()[-1])
+    assert peak < 90_000_000, f"{peak / 1e6:.0f} MB held to list {len(listed)} MB of texts"
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in kB on Linux only")
 @pytest.mark.parametrize("command", [["ls", "--limit", "50"], ["find", "size:>1MB", "--limit", "50"]])
 def test_a_page_of_large_files_is_listed_without_reading_them_whole(command, tmp_path_factory):

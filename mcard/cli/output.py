@@ -93,6 +93,8 @@ def tag_list(tags: Sequence[str]) -> str:
     return ", ".join(one(tag) for tag in tags) or "(none)"
 
 
+DEFAULT_LIMIT: Final = 20
+"""How many cards a listing (``ls``, ``search``, ``find``) shows without ``--limit``."""
 HEAD_BYTES: Final = 4 * PREVIEW_CHARS * 8
 """Leading bytes of a content that give ``preview_of`` as the whole content does: it reads
 ``PREVIEW_CHARS * 8`` characters, and a UTF-8 character is at most 4 bytes."""

@@ -15,7 +15,7 @@ from mcard.exporting import FORMATS
 from mcard.importing import RECORD_FORMATS
 
 from . import labelling, querying, syncing
-from .output import fail
+from .output import DEFAULT_LIMIT, fail
 from .resolving import HASH_HELP
 
 DB_HELP = "SQLite file or engine URL (default: $MCARD_DB_URL, else $MCARD_DB_PATH, else ./mcard.db)"
@@ -83,7 +83,7 @@ def _listing(parser: argparse.ArgumentParser) -> None:
     """``--nl``, ``--csv``, ``--tsv`` and ``--table``, besides the common ``--json``."""
     for name, help in LISTING_FORMATS.items():
         parser.add_argument(f"--{name}", action="store_true", help=help)
-    parser.add_argument("--limit", type=int, default=20, help="at most this many (default 20; 0 for all)")
+    parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"at most this many (default {DEFAULT_LIMIT}; 0 for all)")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -4,16 +4,19 @@ query syntax (``mcard.domain.query``) on the command line, read-only."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, Optional
 
+from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query import SearchSpec, card_snippet, parse_find
 from mcard.domain.query.syntax import unknown_fields_hint
-from mcard.infrastructure.persistence.engine.base_engine import check_facets
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+from mcard.infrastructure.persistence.engine.base_engine import Found, check_facets, next_page_size
 from mcard.infrastructure.persistence.engine.facets import FACETS, TIME_WIDTHS
 
 from .labelling import labels_of, unknown_tags
-from .output import HEAD_BYTES, PREVIEW_CHARS, CardPrinter, emit, fail, listed_card, note, quoted, table
+from .output import DEFAULT_LIMIT, HEAD_BYTES, PREVIEW_CHARS, CardPrinter, emit, fail, listed_card, note, quoted, table
 from .stores import reading_store
 
 DEFAULT_FACETS: Final = ("content_type", "tag", "month", "size")
@@ -41,18 +44,58 @@ def next_page(limit: int, offset: int) -> str:
     return f"--offset {offset + limit} shows the next ones, --limit 0 all"
 
 
-def _print(cards: list[Any], labels: list[dict[str, Any]], spec: Optional[SearchSpec], output_format: str) -> None:
+FIRST_PAGE: Final = DEFAULT_LIMIT
+"""Cards ``search`` and ``find`` read first, whole (to mark what matched): a listing of the
+default length in one call. Each page after holds twice as many, or fewer once their contents
+reach about ``READ_AHEAD_BYTES``."""
+
+
+class _Pages:
+    """The cards ``fetch(count, offset)`` gives from ``offset`` on (``count`` None: all), at
+    most ``limit`` (None: all), a page at a time: a listing of large texts holds one page of
+    them, not every match (40 texts of 3 MB took 130 MB at once). ``whole``: in one call,
+    where pages would save nothing. ``total``: the first page's (``Found.total``), if it tells one;
+    ``more``: whether cards past ``limit`` match."""
+
+    def __init__(
+        self, fetch: Callable[[Optional[int], int], Awaitable[list[Any]]], limit: Optional[int], offset: int, whole: bool = False
+    ) -> None:
+        self._fetch, self._limit, self._offset = fetch, limit, offset
+        self._first_page = None if whole else FIRST_PAGE
+        self.shown = 0
+        self.more = False
+        self.total: Optional[int] = None
+
+    async def __aiter__(self) -> AsyncIterator[list[Any]]:
+        wanted = self._first_page
+        while self._limit is None or self.shown < self._limit:
+            left = None if self._limit is None else self._limit - self.shown
+            count = left if wanted is None else wanted if left is None else min(wanted, left)
+            found = await self._fetch(None if count is None else count + 1, self._offset + self.shown)  # one more: is there a next page?
+            if self.total is None:
+                self.total = getattr(found, "total", None)
+            page = found[:count]
+            self.shown += len(page)
+            yield page
+            if count is None or len(found) <= count:
+                return
+            wanted = None if wanted is None else next_page_size(2 * wanted, page)
+        self.more = True
+
+
+async def _print(
+    printer: CardPrinter, store: AsyncPersistenceWrapper, cards: list[Any], spec: Optional[SearchSpec], output_format: str
+) -> None:
     """Cards with their names and tags, and the text around what matched: the preview of a
     table, ``snippet`` in records."""
-    with CardPrinter(output_format, extra_fields=("snippet",)) as printer:
-        for card, labelled in zip(cards, labels):
-            found = card_snippet(spec, card.content, PREVIEW_CHARS * 2) if spec is not None else None
-            if found is None:
-                printer.add(card, **labelled)
-            elif output_format == "table":
-                printer.add(card, preview=found.marked(), **labelled)
-            else:
-                printer.add(card, snippet=found.marked(), **labelled)
+    for card, labelled in zip(cards, await labels_of(store, cards)):
+        found = card_snippet(spec, card.content, PREVIEW_CHARS * 2) if spec is not None else None
+        if found is None:
+            printer.add(card, **labelled)
+        elif output_format == "table":
+            printer.add(card, preview=found.marked(), **labelled)
+        else:
+            printer.add(card, snippet=found.marked(), **labelled)
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
@@ -60,15 +103,21 @@ async def cmd_search(args: argparse.Namespace) -> int:
     mode = "words" if args.words else "regex" if args.regex else "substring"
     spec = SearchSpec.of(args.text, mode, not args.ignore_case)
     async with reading_store(args) as store:
-        cards = await store.search(args.text, None if limit is None else limit + 1, offset,
-                                   mode=mode, case_sensitive=not args.ignore_case)
-        labels = await labels_of(store, cards[:limit])
-    _print(cards[:limit], labels, spec, args.output_format)
-    if not cards:
+
+        async def fetch(count: Optional[int], at: int) -> list[MCard]:
+            return await store.search(args.text, count, at, mode=mode, case_sensitive=not args.ignore_case)
+
+        # Pages help a word search only: a substring or a regular expression is checked on every
+        # card up to the page's end, so each page would read all the cards before it again.
+        pages = _Pages(fetch, limit, offset, whole=mode != "words")
+        with CardPrinter(args.output_format, extra_fields=("snippet",)) as printer:
+            async for page in pages:
+                await _print(printer, store, page, spec, args.output_format)
+    if not pages.shown:
         fail(f"no card matches {quoted(args.text)}" + (f" past --offset {offset}" if offset else ""))
         return 1
-    if limit is not None and len(cards) > limit:
-        note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
+    if pages.more:
+        note(f"stopped at --limit {limit}; {next_page(pages.shown, offset)}")
     return 0
 
 
@@ -76,22 +125,26 @@ async def cmd_find(args: argparse.Namespace) -> int:
     limit, offset = limit_of(args.limit), offset_of(args.offset)
     parsed = parse_find(args.query)  # a malformed query is reported before the store is opened
     async with reading_store(args) as store:
-        if parsed.words is None:  # nothing to mark: the rows cut to their previews
-            found = await store.store.find_heads(args.query, limit, offset, head=HEAD_BYTES)
-            cards = [listed_card(row) for row in found]
-        else:
-            found = await store.find(args.query, limit, offset)
-            cards = list(found)
-        labels = await labels_of(store, cards)
-        unknown = [] if found.total else await unknown_tags(store, parsed.filters.tags)
-    _print(cards, labels, found.words, args.output_format)
-    if not found.total:
+
+        async def fetch(count: Optional[int], at: int) -> Found:
+            if parsed.words is None:  # nothing to mark: the rows cut to their previews
+                found = await store.store.find_heads(args.query, count, at, head=HEAD_BYTES)
+                return Found([listed_card(row) for row in found], found.total)
+            return await store.find(args.query, count, at)
+
+        pages = _Pages(fetch, limit, offset, whole=parsed.words is None and parsed.left_out is None)
+        with CardPrinter(args.output_format, extra_fields=("snippet",)) as printer:
+            async for page in pages:
+                await _print(printer, store, page, parsed.words, args.output_format)
+        matched = pages.total or 0
+        unknown = [] if matched else await unknown_tags(store, parsed.filters.tags)
+    if not matched:
         fail(f"no card matches {quoted(args.query)}{unknown_fields_hint(args.query)}" + "".join(f"; {line}" for line in unknown))
         return 1
-    shown, total = len(found), f"{found.total:,} match{'es' if found.total != 1 else ''}"
-    if offset or shown < found.total:
-        first, last = min(offset + 1, found.total), offset + shown
-        more = f"; {next_page(shown, offset)}" if limit is not None and last < found.total else ""
+    shown, total = pages.shown, f"{matched:,} match{'es' if matched != 1 else ''}"
+    if offset or shown < matched:
+        first, last = min(offset + 1, matched), offset + shown
+        more = f"; {next_page(shown, offset)}" if limit is not None and last < matched else ""
         total += f"; showing {first:,} to {last:,}{more}" if shown else f"; none past --offset {offset}"
     note(total)
     return 0 if shown else 1  # as search: no card listed
