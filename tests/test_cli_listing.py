@@ -242,6 +242,11 @@ def test_the_matches_of_words_among_large_texts_are_listed_a_page_at_a_time(comm
     run = subprocess.run([sys.executable, "-c", TRACED_PEAK, *command, "--json", "--db", str(db)],
                          capture_output=True, text=True, timeout=300, check=True)
     listed = json.loads(run.stdout)
+    async def in_order() -> list[str]:
+        async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+            return [card.hash for card in await store.find("needle")]
+
+    assert [card["hash"] for card in listed] == asyncio.run(in_order())[:len(listed)]  # pages in the order of one call
     assert len({card["hash"] for card in listed}) == (50 if "50" in command else 120)
     assert all(card["snippet"].startswith("«needle» ") for card in listed)
     peak = int(run.stderr.split()[-1])

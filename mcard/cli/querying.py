@@ -47,7 +47,8 @@ def next_page(limit: int, offset: int) -> str:
 FIRST_PAGE: Final = DEFAULT_LIMIT
 """Cards ``search`` and ``find`` read first, whole (to mark what matched): a listing of the
 default length in one call. Each page after holds twice as many, or fewer once their contents
-reach about ``READ_AHEAD_BYTES``."""
+reach about ``READ_AHEAD_BYTES``, but never fewer than this: every page searches anew (on
+PostgreSQL, texts that are not ASCII are ranked in Python, each read at every search)."""
 
 
 class _Pages:
@@ -79,7 +80,7 @@ class _Pages:
             yield page
             if count is None or len(found) <= count:
                 return
-            wanted = None if wanted is None else next_page_size(2 * wanted, page)
+            wanted = None if wanted is None else max(FIRST_PAGE, next_page_size(2 * wanted, page))
         self.more = True
 
 
