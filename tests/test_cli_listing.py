@@ -224,9 +224,10 @@ memory Python held at once (``tracemalloc``: what the command's objects took).""
 
 @pytest.mark.parametrize("command", [
     ["find", "needle", "--limit", "0"], ["search", "--words", "needle", "--limit", "0"], ["find", "needle", "--limit", "50"],
+    ["search", "needle", "--limit", "0"], ["search", "-i", "NEEDLE", "--limit", "0"],
 ])
-def test_the_matches_of_words_among_large_texts_are_listed_a_page_at_a_time(command, tmp_path_factory):
-    """``find WORD --limit 0`` read every matching text whole at once, to mark the words in
+def test_the_matches_among_large_texts_are_listed_a_page_at_a_time(command, tmp_path_factory):
+    """``find WORD --limit 0`` read every matching text whole at once, to mark what matched in
     each: 120 texts of 1 MB held 133 MB. The matches now come a page at a time, each holding
     about ``READ_AHEAD_BYTES`` (16 MiB) of them."""
     db = tmp_path_factory.getbasetemp() / "large-texts" / "cards.db"
@@ -244,7 +245,10 @@ def test_the_matches_of_words_among_large_texts_are_listed_a_page_at_a_time(comm
     listed = json.loads(run.stdout)
     async def in_order() -> list[str]:
         async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
-            return [card.hash for card in await store.find("needle")]
+            if command[0] == "find":
+                return [card.hash for card in await store.find("needle")]
+            mode = "words" if "--words" in command else "substring"
+            return [card.hash for card in await store.search(command[-3], mode=mode, case_sensitive="-i" not in command)]
 
     assert [card["hash"] for card in listed] == asyncio.run(in_order())[:len(listed)]  # pages in the order of one call
     assert len({card["hash"] for card in listed}) == (50 if "50" in command else 120)

@@ -108,9 +108,9 @@ async def cmd_search(args: argparse.Namespace) -> int:
         async def fetch(count: Optional[int], at: int) -> list[MCard]:
             return await store.search(args.text, count, at, mode=mode, case_sensitive=not args.ignore_case)
 
-        # Pages help a word search only: a substring or a regular expression is checked on every
-        # card up to the page's end, so each page would read all the cards before it again.
-        pages = _Pages(fetch, limit, offset, whole=mode != "words")
+        # A regular expression is checked outside SQL on every card up to the page's end: each
+        # page would read all the cards before it again.
+        pages = _Pages(fetch, limit, offset, whole=mode == "regex")
         with CardPrinter(args.output_format, extra_fields=("snippet",)) as printer:
             async for page in pages:
                 await _print(printer, store, page, spec, args.output_format)

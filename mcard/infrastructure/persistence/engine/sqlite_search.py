@@ -216,9 +216,9 @@ async def search(
 ) -> tuple[list[MCard], Optional[int]]:
     if spec.mode == "words":
         return await _words(db, spec, filters, limit, offset, with_total)
-    walked = None if limit is None else await walk(db, spec, filters, offset + limit)
+    walked = None if limit is None else await walk(db, spec, filters, limit, offset)
     if walked is not None:
-        cards = walked[offset:]
+        cards = walked
     else:
         params: list[object] = []
         condition = matched(spec, filters, params)
@@ -301,20 +301,21 @@ def walked_rows(walk: Walk, filters: Filters, params: list[object], order: str =
 
 
 async def walk(
-    db: SQLiteWorker, spec: SearchSpec, filters: Filters, wanted: int, order: str = "newest"
+    db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: int, offset: int, order: str = "newest"
 ) -> Optional[list[MCard]]:
-    """The first ``wanted`` cards ``spec`` matches, newest first (or in ``order``, one of
-    ``WALK_ORDERS``), from a walk along the time index; None when the index path is the better
-    one or the walk fell short."""
-    planned = await walk_rows(db, spec, wanted)
+    """The ``limit`` cards ``spec`` matches after the first ``offset``, newest first (or in
+    ``order``, one of ``WALK_ORDERS``), from a walk along the time index; None when the index
+    path is the better one or the walk fell short. The cards skipped are checked in SQL, not
+    read (a page at offset 20 held the 20 cards before it too)."""
+    planned = await walk_rows(db, spec, offset + limit)
     if planned is None:
         return None
     params: list[object] = []
     statement = (f"SELECT {CARD} FROM ({walked_rows(planned, filters, params, order)}) AS card"
-                 f" WHERE card.content IS NOT NULL{also(filters, params)} AND {check(spec, params)} LIMIT ?")
-    params.append(wanted)
+                 f" WHERE card.content IS NOT NULL{also(filters, params)} AND {check(spec, params)} LIMIT ? OFFSET ?")
+    params += [limit, offset]
     cards = await db.fetch(statement, params)
-    return cards if len(cards) == wanted else None
+    return cards if len(cards) == limit else None
 
 
 # -- regular expressions ---------------------------------------------------------------------

@@ -658,7 +658,7 @@ async def ordered_search(
     a page that is not full, else counted."""
     walked = None
     if order in search.WALK_ORDERS and limit is not None:
-        walked = await search.walk(db, spec, filters, offset + limit, order)
+        walked = await search.walk(db, spec, filters, limit, offset, order)
     in_index = spec.mode == "words" and filters.empty
     steps: list[Awaitable[Any]] = []
     if in_index:
@@ -670,7 +670,7 @@ async def ordered_search(
         page = search.paging(limit, offset, params)
         steps.append(db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", params))
     outcomes = await db.in_turn(steps, snapshot=True) if steps else []
-    cards = walked[offset:] if walked is not None else outcomes.pop()
+    cards = walked if walked is not None else outcomes.pop()
     if in_index:
         [(behind,)], [(total,)] = outcomes
         if not behind:
