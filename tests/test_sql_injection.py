@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -384,6 +385,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     try:
         filters = Filters.of(tag=tag.strip() or "XQX", name=name, content_type=content_type,
                              min_size=1, max_size=2, start_time=None)
+        globbed = parse_find(f'tag:"XQX*{tag.replace(chr(34), "")}" -tag:"*XQX?" -tag:XQX[*]').filters
+        filters = replace(filters, tag_globs=globbed.tag_globs, excluded_tag_globs=globbed.excluded_tag_globs)
         spec = SearchSpec.of(query, mode, case_sensitive)
         left_out = parse_find('-"' + query.replace('"', "") + '" -xqx*').left_out  # a query of exclusions alone
     except ValidationError:

@@ -11,7 +11,7 @@ from typing import Any, Final, Optional
 
 from ..models.card import MAX_MICROS, to_micros, to_utc
 from ..models.exceptions import ValidationError
-from ..models.sighting import MAX_LABEL, check_tag, composed, escaped
+from ..models.sighting import MAX_LABEL, MAX_TAG, check_tag, composed, escaped, is_label
 from ..numbers import whole_number
 
 MAX_SIZE: Final = 2**63 - 1
@@ -48,6 +48,33 @@ def check_glob(pattern: object) -> str:
     return pattern
 
 
+GLOB_CHARACTERS: Final = frozenset("*?[")
+"""What makes a ``tag:`` value a glob over the tags rather than one tag."""
+MAX_TAG_GLOB: Final = 3 * MAX_TAG
+"""The longest tag glob: the longest tag with every character escaped (``[*]``)."""
+
+
+def is_glob(value: str) -> bool:
+    """Whether ``value`` holds a glob character (``*``, ``?``, ``[``)."""
+    return not GLOB_CHARACTERS.isdisjoint(value)
+
+
+def check_tag_glob(pattern: object) -> str:
+    """A glob over tags (``trip-*``, ``2026/*``, ``[!.]*``), as ``fnmatchcase`` reads it; kept as
+    ``check_tag`` keeps a tag (surrounding spaces removed, ``composed``), so it matches the tags
+    as they are stored."""
+    if not isinstance(pattern, str):
+        raise ValidationError(f"a tag pattern is a string, not {type(pattern).__name__}")
+    text = composed(pattern.strip())
+    if not text:
+        raise ValidationError("a tag pattern must not be empty")
+    if len(text) > MAX_TAG_GLOB:
+        raise ValidationError(f"a tag pattern is at most {MAX_TAG_GLOB} characters, got {len(text)}")
+    if not is_label(text):
+        raise ValidationError(f"a tag pattern must not hold control characters or lone surrogates: {text!r}")
+    return text
+
+
 def check_content_type(value: object) -> str:
     """A MIME type, or a type with any subtype (``image/*``); any case, kept lowercase."""
     text = value.strip().lower() if isinstance(value, str) else value
@@ -67,6 +94,10 @@ class Filters:
     ``excluded_types``, ``excluded_tags``, ``excluded_names``: the card has none of these types
     (a card stored without a type by another tool has none), carries none of these tags, and
     was seen under no name matching any of these globs (``-type:``, ``-tag:``, ``-name:``).
+    ``tag_globs``: the card carries a tag matching each glob (``fnmatchcase`` over the tags as
+    stored, ``tag:trip-*``); ``excluded_tag_globs``: it carries none matching any of these
+    (``-tag:draft*``). ``tag=`` of the listings is always a tag itself: only the query
+    syntax reads a ``tag:`` value holding ``*``, ``?`` or ``[`` as a glob.
     """
 
     content_type: Optional[str] = None
@@ -79,6 +110,8 @@ class Filters:
     excluded_types: tuple[str, ...] = ()
     excluded_tags: tuple[str, ...] = ()
     excluded_names: tuple[str, ...] = ()
+    tag_globs: tuple[str, ...] = ()
+    excluded_tag_globs: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -121,6 +154,8 @@ class Filters:
             excluded_types=tuple(dict.fromkeys(self.excluded_types + other.excluded_types)),
             excluded_tags=tuple(dict.fromkeys(self.excluded_tags + other.excluded_tags)),
             excluded_names=tuple(dict.fromkeys(self.excluded_names + other.excluded_names)),
+            tag_globs=tuple(dict.fromkeys(self.tag_globs + other.tag_globs)),
+            excluded_tag_globs=tuple(dict.fromkeys(self.excluded_tag_globs + other.excluded_tag_globs)),
         )
 
     @property
@@ -139,7 +174,8 @@ class Filters:
     def by_labels(self) -> bool:
         """Whether they test tags or sighting names, which change without a card being saved
         or removed."""
-        return bool(self.tags or self.names or self.excluded_tags or self.excluded_names)
+        return bool(self.tags or self.names or self.excluded_tags or self.excluded_names
+                    or self.tag_globs or self.excluded_tag_globs)
 
     def type_matches(self, content_type: Optional[str]) -> bool:
         return (self.content_type is None or _of_type(content_type, self.content_type)) and not any(
@@ -150,7 +186,7 @@ class Filters:
                 tags: Iterable[str], names: Iterable[str]) -> bool:
         """Whether a card passes (the reference the engines' SQL must agree with)."""
         start, end = self.time_bounds
-        names = list(names)
+        names, tags = list(names), list(tags)
         return (
             self.type_matches(content_type)
             and (self.min_size is None or size >= self.min_size)
@@ -159,6 +195,8 @@ class Filters:
             and (end is None or micros <= end)
             and set(self.tags) <= set(tags)
             and not set(self.excluded_tags) & set(tags)
+            and all(any(fnmatch.fnmatchcase(tag, pattern) for tag in tags) for pattern in self.tag_globs)
+            and not any(fnmatch.fnmatchcase(tag, pattern) for tag in tags for pattern in self.excluded_tag_globs)
             and all(any(fnmatch.fnmatchcase(composed(n), pattern) for n in names) for pattern in self.names)
             and not any(fnmatch.fnmatchcase(composed(n), pattern) for n in names for pattern in self.excluded_names)
         )

@@ -1,5 +1,5 @@
-"""``fnmatchcase`` patterns (the ``name`` filter) as SQLite ``GLOB`` and PostgreSQL regular
-expressions that match exactly the same names.
+"""``fnmatchcase`` patterns (the ``name`` filter, and ``tag:`` globs) as SQLite ``GLOB`` and
+PostgreSQL regular expressions that match exactly the same names or tags.
 
 A ``[...]`` set is read as ``fnmatch`` reads it (a ``!`` first negates, a ``]`` first is a
 member, a range whose ends are reversed is dropped, a set left empty matches nothing) into
@@ -67,6 +67,19 @@ def glob_parts(pattern: str) -> Optional[list[Part]]:
             parts.append(found)
             index = end + 1
     return parts
+
+
+def literal(parts: list[Part]) -> Optional[str]:
+    """The one text ``parts`` match when they match no other (``a[*]``: ``a*``), else None."""
+    chars = []
+    for part in parts:
+        if isinstance(part, CharSet) and not part.negated and len(part.ranges) == 1 and part.ranges[0][0] == part.ranges[0][1]:
+            chars.append(chr(part.ranges[0][0]))
+        elif type(part) is str:
+            chars.append(part)
+        else:
+            return None
+    return "".join(chars)
 
 
 def _char_set(text: str) -> Optional[Union[CharSet, Wildcard]]:
@@ -184,3 +197,7 @@ def postgres_regex(parts: list[Part]) -> str:
 
 def _are_char(code: int) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+MATCHED_BY: Final = {sqlite_glob: "GLOB", postgres_regex: "~"}
+"""The operator that tests a text against a pattern each writer above gives."""

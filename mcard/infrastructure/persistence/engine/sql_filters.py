@@ -1,7 +1,7 @@
 """``Filters`` as SQL conditions on the card table, for both engines.
 
 Each engine gives its dialect: how a placeholder is written and how a glob over sighting
-names is matched. Statements are built from constants and the placeholders only; values
+names (or tags) is matched. Statements are built from constants and the placeholders only; values
 travel as parameters.
 """
 
@@ -13,7 +13,7 @@ from typing import Optional
 
 from mcard.domain.query import Filters
 
-from .name_globs import Part, glob_parts
+from .name_globs import MATCHED_BY, Part, glob_parts, literal
 
 Params = list[object]
 
@@ -48,6 +48,27 @@ class Dialect:
     among_value: Callable[[list[str]], object]
     tag_table: str
     not_among: Callable[[str, str], str] = not_in
+
+    @property
+    def glob_operator(self) -> str:
+        """The operator that tests a text against a ``glob_value`` (``GLOB``, ``~``)."""
+        return MATCHED_BY[self.glob_value]
+
+
+def tag_globs(patterns: tuple[str, ...]) -> tuple[list[str], list[list[Part]], bool]:
+    """``tag:`` globs as (the tags those matching one text alone name, which are tested as tags
+    are, through the index: ``a[*]`` is the tag a*; the other globs' parts; whether one of them
+    matches no tag at all)."""
+    tags, globs, nothing = [], [], False
+    for pattern in patterns:
+        parts = glob_parts(pattern)
+        if parts is None:
+            nothing = True
+        elif (text := literal(parts)) is not None:
+            tags.append(text)
+        else:
+            globs.append(parts)
+    return tags, globs, nothing
 
 
 def where(
@@ -89,7 +110,8 @@ def where(
         clauses.append(f"{column}.size >= {mark(filters.min_size)}")
     if filters.max_size is not None:
         clauses.append(f"{column}.size <= {mark(filters.max_size)}")
-    tags = sorted(set(filters.tags))
+    named, globs, nothing = tag_globs(filters.tag_globs)
+    tags = sorted(set(filters.tags) | set(named))
     if len(tags) == 1:
         clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag = {mark(tags[0])})")
     elif tags:  # one test for all: a test per tag made SQLite's expression too deep past 996
@@ -97,10 +119,19 @@ def where(
         listed = dialect.among(mark(dialect.among_value(tags)))
         clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag {listed}"
                        f" GROUP BY hash HAVING count(*) = {len(tags)})")
-    excluded = sorted(set(filters.excluded_tags))
+    if nothing:
+        clauses.append("1 = 0")
+    for parts in globs:
+        value = mark(dialect.glob_value(parts))
+        clauses.append(f"{hashed} IN (SELECT hash FROM {dialect.tag_table} WHERE tag {dialect.glob_operator} {value})")
+    named, globs, _ = tag_globs(filters.excluded_tag_globs)
+    excluded = sorted(set(filters.excluded_tags) | set(named))
     if excluded:
         listed = f"= {mark(excluded[0])}" if len(excluded) == 1 else dialect.among(mark(dialect.among_value(excluded)))
         clauses.append(dialect.not_among(hashed, f"SELECT hash FROM {dialect.tag_table} WHERE tag {listed}"))
+    if globs:  # one anti-join for them all
+        tests = " OR ".join(f"tag {dialect.glob_operator} {mark(dialect.glob_value(parts))}" for parts in globs)
+        clauses.append(dialect.not_among(hashed, f"SELECT hash FROM {dialect.tag_table} WHERE {tests}"))
 
     def seen_under(pattern: str) -> Optional[str]:
         parts = glob_parts(pattern)
