@@ -321,6 +321,29 @@ def test_a_facet_value_holding_a_quote_filters_like_any_other(store):
     assert [r["hash"] for r in explorer.rows] == [made["png"].hash]
 
 
+def test_a_facet_tag_holding_glob_characters_selects_that_tag_alone(store):
+    """A click on the facet of the tag ``a*`` writes ``tag:a[*]``: ``tag:a*`` is a glob that
+    also keeps the cards tagged ``ab``; leaving it out likewise leaves out that tag alone."""
+    cards, made = store
+    named = {"a*": made["png"], "ab": made["csv"], "a?": made["json"], "[x]": made["svg"], "x": made["markdown"]}
+    for tag, card in named.items():
+        cards.tag(card.hash, tag)
+    explorer = cards.explorer("")
+    every = explorer.total
+    for tag, card in named.items():
+        explorer.run("")
+        explorer._on_message(explorer, {"action": "facet", "field": "tag", "value": tag}, [])
+        assert explorer.status_kind == "info" and [r["hash"] for r in explorer.rows] == [card.hash], tag
+        explorer._on_message(explorer, {"action": "leave_out", "field": "tag", "value": tag}, [])
+        assert explorer.query.startswith("-tag:") and explorer.total == every - 1, tag
+        assert card.hash not in {r["hash"] for r in explorer.rows}, tag
+    explorer.run("")
+    explorer.add_filter("tag", "a*")
+    assert explorer.query == "tag:a[*]"
+    explorer.run("tag:a*")
+    assert {r["hash"] for r in explorer.rows} == {made["png"].hash, made["csv"].hash, made["json"].hash}
+
+
 def test_pages_come_from_the_database(store):
     cards, made = store
     explorer = cards.explorer("walks", page_size=15)

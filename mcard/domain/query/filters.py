@@ -59,6 +59,12 @@ def is_glob(value: str) -> bool:
     return not GLOB_CHARACTERS.isdisjoint(value)
 
 
+def glob_escaped(text: str) -> str:
+    """A glob that ``fnmatchcase`` matches to ``text`` alone: each ``*``, ``?`` and ``[`` in a
+    set of its own (``a*`` is ``a[*]``), as a query names a tag that holds one."""
+    return "".join(f"[{char}]" if char in GLOB_CHARACTERS else char for char in text)
+
+
 def check_tag_glob(pattern: object) -> str:
     """A glob over tags (``trip-*``, ``2026/*``, ``[!.]*``), as ``fnmatchcase`` reads it; kept as
     ``check_tag`` keeps a tag (surrounding spaces removed, ``composed``), so it matches the tags

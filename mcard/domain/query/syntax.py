@@ -11,7 +11,7 @@ year, in UTC), so ``after:2026-01 before:2026-02`` is January. ``size:`` takes `
 (``name:"my photo.png"``, a quote in it doubled: ``tag:"a""b"`` is the tag a"b). ``name:`` is a
 glob over sighting names, and so is a ``tag:`` value holding ``*``, ``?`` or ``[...]`` over the
 tags (``tag:trip-*``, ``-tag:draft*``, as ``fnmatchcase``); a tag holding one of those is named
-with it in a set of its own (``tag:a[*]`` is the tag a*). A malformed query is a
+with it in a set of its own (``tag:a[*]`` is the tag a*, ``tag_value``). A malformed query is a
 ``ValidationError`` naming the position of the problem.
 """
 
@@ -28,7 +28,7 @@ from typing import Final, Optional
 
 from ..models.card import MIN_TIME, TIME_RANGE, to_utc
 from ..models.exceptions import ValidationError
-from .filters import Filters, is_glob
+from .filters import Filters, glob_escaped, is_glob
 from .text import MAX_QUERY, SearchSpec, parse_words
 
 FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
@@ -170,6 +170,19 @@ def without_field(query: str, field: str, item: Optional[str] = None) -> str:
             kept.append(query[at:match.start()])
             at = match.end()
     return "".join([*kept, query[at:]]).strip()
+
+
+def quoted_value(value: str) -> str:
+    """``value`` as a field's value in a query: quoted (a quote in it doubled) when it must be."""
+    if not value or '"' in value or any(c.isspace() for c in value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def tag_value(tag: str) -> str:
+    """A ``tag:`` value that names ``tag`` alone: its glob characters escaped (``a[*]`` for the
+    tag a*, which ``tag:a*`` would match among others), quoted when it must be."""
+    return quoted_value(glob_escaped(tag))
 
 
 def unknown_fields(query: str) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.query.syntax import without_field
+from mcard.domain.query.syntax import quoted_value, tag_value, without_field
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, next_bucket_start, time_bucket
 
 FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
@@ -26,13 +26,6 @@ def hash_prefix(query: str) -> Optional[str]:
     """The query as a hash prefix (8 or more hex digits, nothing else), lowercased, or None."""
     text = query.strip()
     return text.lower() if _PREFIX.fullmatch(text) else None
-
-
-def _quoted(value: str) -> str:
-    """``value`` as a field's value in a query: quoted (a quote in it doubled) when it must be."""
-    if not value or '"' in value or any(c.isspace() for c in value):
-        return '"' + value.replace('"', '""') + '"'
-    return value
 
 
 def _bucket(label: str) -> tuple[str, datetime, Optional[datetime]]:
@@ -98,14 +91,15 @@ def _size_term(label: str) -> str:
 
 def facet_term(field: str, value: object) -> str:
     """The query term that keeps the cards of one facet value (``type:image/png``, ``tag:x``,
-    ``after:2026-01-01 before:2026-02-01``, ``size:1024..10239``)."""
+    ``after:2026-01-01 before:2026-02-01``, ``size:1024..10239``); a tag holding a glob
+    character escaped (``tag:a[*]``), so that it keeps that tag alone."""
     if not isinstance(value, str):
         raise ValidationError(f"a facet value is a string (as the facets give it), not {type(value).__name__}")
     text = value
     if field == "content_type":
-        return f"type:{_quoted(text)}"
+        return f"type:{quoted_value(text)}"
     if field == "tag":
-        return f"tag:{_quoted(text)}"
+        return f"tag:{tag_value(text)}"
     if field == "time":
         return _time_term(text)
     if field == "size":
