@@ -264,6 +264,28 @@ def test_ls_names_a_tag_no_card_has_with_the_closest_one(db):
     assert found.stderr.decode() == "mcard: no card matches 'tag:holdiay tag:\"to do\"'; no card is tagged 'holdiay'; did you mean 'holiday'?\n"
 
 
+def test_find_takes_a_tag_glob_and_says_when_it_matches_no_tag(db):
+    """``mcard find 'tag:trip-*'`` keeps the cards with a tag the glob matches; one matching no
+    tag was named as a tag no card has (``no card is tagged 'nope-*'``), with a tag to try
+    instead; a tag holding ``*`` is suggested as the query names it."""
+    data = hash_of(db, "data.json")
+    notes = next(r["hash"] for r in as_json(mcard("ls", "--json", db=db)) if r["hash"] != data)
+    mcard("tag", notes, "trip-paris", "a*", db=db)
+    mcard("tag", data, "trip-rome", "ab", db=db)
+    assert {r["hash"] for r in as_json(mcard("find", "tag:trip-*", "--json", db=db))} == {notes, data}
+    assert [r["hash"] for r in as_json(mcard("find", "tag:trip-* -tag:*rome", "--json", db=db))] == [notes]
+    assert [r["hash"] for r in as_json(mcard("find", "tag:a[*]", "--json", db=db))] == [notes]
+    assert {r["hash"] for r in as_json(mcard("find", "tag:a*", "--json", db=db))} == {notes, data}
+    none = mcard("find", "tag:trip-* tag:nope-* tag:2026/*", db=db, check=1)
+    assert none.stderr.decode() == (
+        "mcard: no card matches 'tag:trip-* tag:nope-* tag:2026/*'; no tag matches 'nope-*'; no tag matches '2026/*'\n"
+    )
+    assert mcard("find", "tag:*paris tag:ab*", db=db, check=1).stderr.decode() == "mcard: no card matches 'tag:*paris tag:ab*'\n"
+    mcard("tag", notes, "draft*", db=db)
+    near = mcard("find", "tag:drafts", db=db, check=1)
+    assert near.stderr.decode() == "mcard: no card matches 'tag:drafts'; no card is tagged 'drafts'; did you mean 'draft[*]'?\n"
+
+
 def test_export_takes_the_filters_ls_takes(tmp_path):
     """``mcard export holiday/ --tag holiday`` was refused (unrecognized arguments): an export
     held every card of the store, or those of a time range, and no other selection."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import fnmatch
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.models.sighting import composed
+from mcard.domain.query.filters import glob_escaped
 from mcard.domain.shown import counted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
@@ -113,17 +115,23 @@ def add_parsers(add: Any) -> None:
     cmd.add_argument("hash", help=HASH_HELP)
 
 
-async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str]) -> list[str]:
+async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], globs: Sequence[str] = (),
+                       *, in_query: bool = False) -> list[str]:
     """For each of ``tags`` that no card has, a line saying so, with the closest tag a card
-    has: a mistyped tag found nothing, as a tag no card matched with the other filters did."""
-    if not tags:
+    has: a mistyped tag found nothing, as a tag no card matched with the other filters did.
+    Likewise for each of ``globs`` (``tag:trip-*``) that matches no tag a card has. With
+    ``in_query``, the closest tag is written as a ``tag:`` value names it (``a[*]``)."""
+    if not tags and not globs:
         return []
     known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
     said = []
     for tag in dict.fromkeys(tags):
         if composed(tag.strip()) not in known:
-            close = difflib.get_close_matches(composed(tag.strip()), known, n=1)
+            close = [glob_escaped(c) if in_query else c for c in difflib.get_close_matches(composed(tag.strip()), known, n=1)]
             said.append(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
+    for pattern in dict.fromkeys(globs):
+        if not any(fnmatch.fnmatchcase(tag, pattern) for tag in known):
+            said.append(f"no tag matches {quoted(pattern)}")
     return said
 
 

@@ -138,7 +138,8 @@ async def cmd_find(args: argparse.Namespace) -> int:
             async for page in pages:
                 await _print(printer, store, page, parsed.words, args.output_format)
         matched = pages.total or 0
-        unknown = [] if matched else await unknown_tags(store, parsed.filters.tags)
+        filters = parsed.filters
+        unknown = [] if matched else await unknown_tags(store, filters.tags, filters.tag_globs, in_query=True)
     if not matched:
         fail(f"no card matches {quoted(args.query)}{unknown_fields_hint(args.query)}" + "".join(f"; {line}" for line in unknown))
         return 1
