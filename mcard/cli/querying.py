@@ -202,7 +202,7 @@ def add_parsers(add: Any, listing: Any) -> None:
     listing(cmd)
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
 
-    cmd = add("find", "cards a query names: type:image/* tag:T name:*.png after:DATE before:DATE size:>1MB and words")
+    cmd = add("find", "cards a query names: type:image/* tag:T (or tag:trip-*) name:*.png after:DATE before:DATE size:>1MB and words")
     cmd.add_argument("query", help=f"the query; {AFTER_DASHES.format(command='find')}")
     listing(cmd)
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")

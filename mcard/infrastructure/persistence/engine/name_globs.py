@@ -197,7 +197,3 @@ def postgres_regex(parts: list[Part]) -> str:
 
 def _are_char(code: int) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-
-
-MATCHED_BY: Final = {sqlite_glob: "GLOB", postgres_regex: "~"}
-"""The operator that tests a text against a pattern each writer above gives."""

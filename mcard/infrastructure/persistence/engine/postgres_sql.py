@@ -835,7 +835,7 @@ def seen_under(tables: Tables, mark: Any) -> str:
 
 def dialect(tables: Tables) -> sql_filters.Dialect:
     return sql_filters.Dialect(
-        mark=lambda n: f"${n}", glob_value=postgres_regex,
+        mark=lambda n: f"${n}", glob_value=postgres_regex, glob_operator="~",
         seen_under=lambda mark: seen_under(tables, mark),
         among=lambda mark: f"= ANY({mark}::text[])", among_value=list,
         tag_table=tables.tag, not_among=sql_filters.not_exists,

@@ -13,7 +13,7 @@ from typing import Optional
 
 from mcard.domain.query import Filters
 
-from .name_globs import MATCHED_BY, Part, glob_parts, literal
+from .name_globs import Part, glob_parts, literal
 
 Params = list[object]
 
@@ -37,22 +37,18 @@ class Dialect:
     seen under a name (of a sighting mcard would store, as ``names_of`` reads them) that a glob
     matches once composed (``Filters.matches``), writing the glob's placeholder by calling its
     argument (once per use); ``glob_value`` writes the glob's value from a parsed pattern
-    (``name_globs``); ``among`` a test that a value is one of a list given as one placeholder,
+    (``name_globs``), which ``glob_operator`` tests a text against (``tag:`` globs); ``among`` a test that a value is one of a list given as one placeholder,
     whose value ``among_value`` writes; ``tag_table`` the tag table's name; ``not_among(hashed,
     subquery)`` a test that a hash is none of those a subquery gives (``-tag:``, ``-name:``)."""
 
     mark: Callable[[int], str]
     seen_under: Callable[[Callable[[], str]], str]
     glob_value: Callable[[list[Part]], str]
+    glob_operator: str
     among: Callable[[str], str]
     among_value: Callable[[list[str]], object]
     tag_table: str
     not_among: Callable[[str, str], str] = not_in
-
-    @property
-    def glob_operator(self) -> str:
-        """The operator that tests a text against a ``glob_value`` (``GLOB``, ``~``)."""
-        return MATCHED_BY[self.glob_value]
 
 
 def tag_globs(patterns: tuple[str, ...]) -> tuple[list[str], list[list[Part]], bool]:

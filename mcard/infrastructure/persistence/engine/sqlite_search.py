@@ -66,7 +66,7 @@ def seen_under(mark: Callable[[], str]) -> str:
 
 
 DIALECT: Final = sql_filters.Dialect(
-    mark=lambda _: "?", seen_under=seen_under, glob_value=sqlite_glob,
+    mark=lambda _: "?", seen_under=seen_under, glob_value=sqlite_glob, glob_operator="GLOB",
     among=lambda mark: f"IN (SELECT value FROM json_each({mark}))", among_value=json.dumps, tag_table="tag",
 )
 INDEXED_UP_TO: Final = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
