@@ -69,10 +69,13 @@ class RefusedCard(NamedTuple):
 
 @dataclass
 class ExportResult:
-    """What ``export()`` did: how many cards it wrote, and the cards it refused to write."""
+    """What ``export()`` did: how many cards it wrote, and the cards it refused to write.
+    ``kept``: it exported no card, so the file that was at the destination (a backup) was left
+    as it was, not replaced by an empty export."""
 
     exported: int = 0
     refused: list[RefusedCard] = field(default_factory=list)
+    kept: bool = False
 
     @property
     def ok(self) -> bool:
@@ -80,7 +83,8 @@ class ExportResult:
 
     def __str__(self) -> str:
         refused = f"; refused {len(self.refused)} (see .refused)" if self.refused else ""
-        return f"exported {counted(self.exported, 'card')}{refused}"
+        kept = "; the file there was left as it was" if self.kept else ""
+        return f"exported {counted(self.exported, 'card')}{refused}{kept}"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython's display: the sentence, not the fields."""
@@ -549,8 +553,9 @@ async def export(
     or whose text is not UTF-8 (another tool's row no card can be built from) is written in no
     format: it is listed in ``result.refused`` and the export carries on.
     Memory stays bounded whatever the store's size. A file is replaced only once the export is
-    complete: a failed or interrupted export leaves the file that was there as it was. Failures to
-    create or write the destination are ``OSError``.
+    complete: a failed or interrupted export leaves the file that was there as it was, and so
+    does one that exported no card (a filter that matched nothing: ``result.kept``). Failures
+    to create or write the destination are ``OSError``.
     """
     check_wrapper(store, "export")
     chosen = format_for(destination, format, with_content)
@@ -558,6 +563,7 @@ async def export(
     if isinstance(target, Path):
         await asyncio.to_thread(not_the_store, store, target)
     writer = _Writer(target, chosen, with_content)
+    replacing = isinstance(target, Path) and chosen != "files" and await asyncio.to_thread(target.is_file)
     total = await store.count(start_time, end_time, **filters)
     result = ExportResult()
     complete = False
@@ -578,7 +584,8 @@ async def export(
                 await run_to_the_end(writer.write, accepted, labels)
                 result.exported += len(accepted)
                 bar.update(len(page))
-        complete = True
+        result.kept = replacing and not result.exported  # a mistyped filter must not empty a backup
+        complete = not result.kept
     finally:
         await run_to_the_end(writer.close, complete)
     return result

@@ -259,6 +259,10 @@ def backup_of(db: Path, destination: Path) -> bytes:
     return destination.read_bytes()
 
 
+def sha256_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def leftovers(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir() if path.name.endswith(".part"))
 
@@ -281,6 +285,39 @@ def test_an_export_that_fails_leaves_the_previous_backup_as_it_was(tmp_path, suf
     failed = mcard("export", str(backup), db=db, check=3)
     assert b"storage error" in failed.stderr
     assert backup.read_bytes() == before and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_an_export_that_matches_no_card_leaves_the_previous_backup_as_it_was(tmp_path, suffix):
+    """A mistyped filter (``--tag wrok``, a type, a name, a time to come) emptied the backup
+    it was written over, and the export said it went well."""
+    db, backup = tmp_path / "cards.db", tmp_path / f"backup{suffix}"
+    mcard("add", "one", "two", db=db)
+    mcard("tag", sha256_of("one"), "work", db=db)
+    before = backup_of(db, backup)
+    for filters in (["--tag", "wrok"], ["--type", "imgae/*"], ["--name", "*.jgp"], ["--since", "2062-01-01"]):
+        kept = mcard("export", str(backup), *filters, "--json", db=db, check=1)
+        assert json.loads(kept.stdout)["exported"] == 0 and json.loads(kept.stdout)["kept"] is True
+        assert f"no card to export: {backup} was left as it was" in kept.stderr.decode()
+        assert backup.read_bytes() == before and leftovers(tmp_path) == []
+    assert "did you mean 'work'?" in mcard("export", str(backup), "--tag", "wrok", db=db, check=1).stderr.decode()
+    fresh = tmp_path / f"new{suffix}"  # where there was no file, an export of no card is written, empty
+    mcard("export", str(fresh), "--tag", "wrok", db=db)
+    assert fresh.exists()
+    mcard("import", "--records", str(fresh), db=tmp_path / "restored.db")
+    assert mcard("ls", "--json", db=tmp_path / "restored.db").stdout.strip() == b"[]"
+
+
+async def test_an_export_from_python_of_no_card_keeps_the_file_there(tmp_path):
+    backup = tmp_path / "backup.jsonl"
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "cards.db")) as store:
+        await store.create("one")
+        assert (await export(store, backup, progress=False)).exported == 1
+        before = backup.read_bytes()
+        result = await export(store, backup, tag="nothing", progress=False)
+        assert result.kept and result.exported == 0 and "left as it was" in str(result)
+        assert backup.read_bytes() == before
+        assert not (await export(store, backup, progress=False)).kept
 
 
 @pytest.mark.parametrize("destination", ["backup.jsonl", "folder"])

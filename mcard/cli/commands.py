@@ -431,10 +431,13 @@ async def cmd_export(args: argparse.Namespace) -> int:
     elif not to_stdout:
         emit(
             {"exported": result.exported, "destination": args.destination,
-             "refused": [{"hash": card.hash, "reason": card.reason} for card in result.refused]},
+             "refused": [{"hash": card.hash, "reason": card.reason} for card in result.refused], "kept": result.kept},
             _export_text(result, args.destination),
             args.json,
         )
+    if result.kept:
+        fail(f"no card to export: {safe(args.destination)} was left as it was")
+        return 1
     if result.refused:
         named = ", ".join(quoted(card.hash) for card in result.refused[:REFUSED_NAMED])
         more = len(result.refused) - REFUSED_NAMED
