@@ -877,10 +877,13 @@ def _parquet_rows(batch: Any, first: int) -> Iterator[dict[str, object]]:
 
 
 def _decoded(line: bytes, number: int) -> str:
+    """A line of a records file as text; the byte order mark an editor (Excel, Notepad) may
+    have put before the first one taken off."""
     try:
-        return line.decode("utf-8")
+        text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError(f"line {number}: not UTF-8") from None
+    return text[1:] if number == 1 and text.startswith("\ufeff") else text
 
 
 @dataclass(frozen=True)

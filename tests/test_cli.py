@@ -225,6 +225,24 @@ def test_export_to_stdout_then_import_records_from_stdin_round_trip(folder, tmp_
     assert as_json(mcard("ls", "--limit", "0", "--json", db=copy)) == as_json(mcard("ls", "--limit", "0", "--json", db=db))
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_an_export_saved_with_a_byte_order_mark_restores_as_it_was(folder, tmp_path, suffix):
+    """An editor that saves UTF-8 with a byte order mark: JSON Lines were refused (line 1: not
+    JSON), and CSV read its first column as another (the hash went unchecked)."""
+    db, copy = tmp_path / "cards.db", tmp_path / "copy.db"
+    mcard("import", str(folder), db=db)
+    out = tmp_path / f"export{suffix}"
+    mcard("export", str(out), db=db)
+    out.write_bytes(b"\xef\xbb\xbf" + out.read_bytes())
+    assert as_json(mcard("import", "--records", str(out), "--json", db=copy))["new"] == 9
+    assert as_json(mcard("ls", "--limit", "0", "--json", db=copy)) == as_json(mcard("ls", "--limit", "0", "--json", db=db))
+    text = out.read_text(encoding="utf-8-sig")
+    first = as_json(mcard("ls", "--limit", "1", "--json", db=db))[0]["hash"]
+    out.write_bytes(b"\xef\xbb\xbf" + text.replace(first, "0" * 64, 1).encode())  # a hash the content does not have
+    refused = mcard("import", "--records", str(out), db=tmp_path / "other.db", check=2)
+    assert b"hash" in refused.stderr
+
+
 def test_parquet_export_keeps_g_time_as_a_utc_timestamp(folder, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
