@@ -117,7 +117,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("records-not-parquet", lambda t: ["import", "--records", records_file(t, "r.parquet", b"not parquet at all")], 2, "not a readable Parquet file"),
     ("records-unknown-suffix", lambda t: ["import", "--records", records_file(t, "r.txt", b"{}")], 2, "records are read from"),
     ("records-missing-file", lambda t: ["import", "--records", str(t / "missing.jsonl")], 2, "missing.jsonl: No such file or directory"),
-    ("records-a-folder", lambda t: ["import", "--records", str(t)], 2, "not a regular file"),
+    ("records-a-folder", lambda t: ["import", "--records", str(t)], 2, "a folder, not a file of records (a folder export is imported as files: mcard import FOLDER)"),
     ("import-missing-path", lambda t: ["import", str(t / "missing")], 2, "No such file or directory"),
     ("import-named-symlink-loop", lambda t: ["import", symlink_loop(t)], 2, "symbolic links"),
     ("import-stdin-twice", lambda t: ["import", "-", "-"], 2, "standard input (-) can be named only once"),

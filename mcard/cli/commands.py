@@ -109,6 +109,8 @@ def check_named_paths(paths: list[str], records: bool, include: Sequence[str] = 
             os.scandir(name).close()
         elif stat.S_ISREG(mode):
             open(name, "rb").close()
+        elif records and stat.S_ISDIR(mode):  # an export to a folder holds files, no records
+            raise ValidationError(f"{name}: a folder, not a file of records (a folder export is imported as files: mcard import FOLDER)")
         else:
             raise ValidationError(f"{name}: not a regular file" + ("" if records else " or a folder"))
 
