@@ -348,6 +348,8 @@ async def test_a_server_gone_away_is_told_at_the_next_call_and_logs_nothing_mean
         with pytest.raises(StorageError) as raised:
             await store.count()
         assert raised.value.transient
+        # the pool's new connection was refused: the message says what to check
+        assert str(raised.value).endswith("; is a PostgreSQL server running there, and are the URL's host and port (or socket folder) right?")
     finally:
         await asyncio.wait_for(store.close(), SAFETY)
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []

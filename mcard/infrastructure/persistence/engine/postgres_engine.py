@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import contextlib
 import hashlib
 import importlib
@@ -135,6 +136,12 @@ def connection_lost(exc: BaseException) -> bool:
 UNREACHABLE: Final = "is a PostgreSQL server running there, and are the URL's host and port (or socket folder) right?"
 
 
+def _refused(exc: BaseException) -> bool:
+    """A connection the system would not make: no server listening there (any more), no such
+    socket, an unknown host. Only a new connection meets these, at any call of an open store."""
+    return isinstance(exc, (ConnectionRefusedError, FileNotFoundError, socket.gaierror))
+
+
 def storage_error(exc: BaseException, where: str) -> StorageError:
     """A ``StorageError`` naming the database and the cause; lost connections, timeouts,
     serialization failures, deadlocks and lock timeouts are transient."""
@@ -148,6 +155,8 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     message = "timed out waiting for the server (the configuration's timeout)" if silent_timeout else str(cause)
     if _sqlstate(cause) == "42501" and message.startswith(REFUSED_OBJECTS):
         message = f"{message} ({PRIVILEGES})"
+    if _refused(cause):  # the system's words ("Connect call failed") say not what to check
+        message = f"{message}; {UNREACHABLE}"
     error = StorageError(f"{where}: {message or type(cause).__name__}", transient=transient)
     error.__cause__ = cause
     return error
@@ -159,7 +168,7 @@ def opening_error(exc: BaseException, where: str) -> StorageError:
     (``Connect call failed``, ``No such file or directory``) do not."""
     error = storage_error(exc, where)
     cause = error.__cause__
-    if not isinstance(cause, OSError) or isinstance(cause, TimeoutError):
+    if not isinstance(cause, OSError) or isinstance(cause, TimeoutError) or _refused(cause):
         return error
     reached = StorageError(f"{error}; {UNREACHABLE}", transient=error.transient)
     reached.__cause__ = cause
