@@ -180,14 +180,16 @@ def test_a_percent_encoded_password_is_decoded_for_the_driver():
 
 @pytest.mark.parametrize("url, meant", [
     ("postgresql://h/db?Schema=team", "schema"), ("postgresql://h/db?read-only=1", "read_only"),
-    ("sqlite:///c.db?Timeout=2", "timeout"),
+    ("sqlite:///c.db?Timeout=2", "timeout"), ("postgresql://h/db?max_conections=3", "max_connections"),
+    ("postgresql://h/db?read_onyl=1", "read_only"), ("postgresql://h/db?Max-Content-Size=9", "max_content_size"),
 ])
 def test_an_option_spelled_otherwise_is_named_not_sent_to_the_server(url, meant):
     """``?Schema=team`` reached PostgreSQL as a server setting, which refused it on connecting
     ("unrecognized configuration parameter"), far from the typo."""
     with pytest.raises(ConfigurationError, match=f"unknown option .*; did you mean {meant!r}"):
         config_from_url(url)
-    assert config_from_url("postgresql://h/db?TimeZone=UTC&sslmode=disable").dsn.endswith("?TimeZone=UTC&sslmode=disable")
+    settings = "?TimeZone=UTC&sslmode=disable&statement_timeout=5000&application_name=x&search_path=a"
+    assert config_from_url(f"postgresql://h/db{settings}").dsn.endswith(settings)
 
 
 def test_max_content_size_is_at_most_what_a_postgresql_value_can_hold():

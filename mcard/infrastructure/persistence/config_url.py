@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from os import PathLike
 from typing import Any, Final
@@ -86,18 +87,19 @@ def _options(
             if name in options:
                 raise ConfigurationError(f"option {name!r} is given twice in {without_password(url)!r}")
             options[name] = _convert(name, value, known[name])
-        elif keep_unknown and _spelled(name) not in known:
+        elif keep_unknown and not (close := _meant(name, known)):
             rest.append((name, value))
         else:
-            meant = f"; did you mean {_spelled(name)!r}?" if _spelled(name) in known else f"; known: {sorted(known)}"
+            meant = f"; did you mean {close[0]!r}?" if (close := _meant(name, known)) else f"; known: {sorted(known)}"
             raise ConfigurationError(f"unknown option {name!r} in {without_password(url)!r}{meant}")
     return options, rest
 
 
-def _spelled(name: str) -> str:
-    """An option's name as mcard spells it: ``Schema`` and ``read-only`` would otherwise reach
-    PostgreSQL as server settings it does not know."""
-    return name.lower().replace("-", "_")
+def _meant(name: str, known: dict[str, type]) -> list[str]:
+    """The option a name not known means: spelled otherwise (``Schema``, ``read-only``) or
+    mistyped (``max_conections``), which would otherwise reach PostgreSQL as server settings it
+    does not know, and fail far from the typo."""
+    return difflib.get_close_matches(name.lower().replace("-", "_"), known, n=1, cutoff=0.85)
 
 
 def default_config() -> EngineConfig:
