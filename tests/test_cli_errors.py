@@ -444,6 +444,29 @@ async def test_a_store_opened_at_a_folder_is_refused_with_the_file_to_name(tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_postgres_server_without_ssl_asked_for_ssl_says_so(tmp_path):
+    """``?sslmode=require`` to a server that takes no SSL said to check that a server runs at
+    that host and port, which it did."""
+    asyncpg = pytest.importorskip("asyncpg")
+    from tests.postgres_support import require_server
+
+    server = require_server()
+    url = server + ("&" if "?" in server else "?") + "sslmode=require"
+
+    async def takes_ssl() -> bool:
+        try:
+            await (await asyncpg.connect(url)).close()
+        except ConnectionError:
+            return False
+        return True
+
+    if asyncio.run(takes_ssl()):
+        pytest.skip("this server takes SSL connections")
+    result = subprocess.run([MCARD, "--db", url, "ls"], capture_output=True, timeout=60, cwd=tmp_path)
+    assert_one_line_failure(result, 3, "rejected SSL upgrade; the server takes no SSL connections: leave sslmode=require"
+                                       " (or verify-ca, verify-full) out of the URL, or turn SSL on in the server")
+
+
 def test_a_postgres_server_that_is_down_is_named_with_what_to_check(tmp_path):
     """No server at the URL's port (stopped, or another port): one line, status 3, that says
     what to check beside the system's own words."""

@@ -136,6 +136,12 @@ def connection_lost(exc: BaseException) -> bool:
 UNREACHABLE: Final = "is a PostgreSQL server running there, and are the URL's host and port (or socket folder) right?"
 
 
+NO_SSL: Final = (
+    "the server takes no SSL connections: leave sslmode=require (or verify-ca, verify-full) out of the URL,"
+    " or turn SSL on in the server"
+)
+
+
 def _refused(exc: BaseException) -> bool:
     """A connection the system would not make: no server listening there (any more), no such
     socket, an unknown host. Only a new connection meets these, at any call of an open store."""
@@ -170,7 +176,8 @@ def opening_error(exc: BaseException, where: str) -> StorageError:
     cause = error.__cause__
     if not isinstance(cause, OSError) or isinstance(cause, TimeoutError) or _refused(cause):
         return error
-    reached = StorageError(f"{error}; {UNREACHABLE}", transient=error.transient)
+    hint = NO_SSL if "rejected SSL upgrade" in str(cause) else UNREACHABLE  # the server is there
+    reached = StorageError(f"{error}; {hint}", transient=error.transient)
     reached.__cause__ = cause
     return reached
 
