@@ -191,10 +191,16 @@ def test_changing_commands_leave_an_empty_file_empty(tmp_path):
 @pytest.mark.postgres
 def test_changing_commands_create_no_postgres_schema(postgres_schema, tmp_path):
     """They created the schema and its tables, then said no card had the hash (status 1)."""
+    from urllib.parse import urlsplit
+
     server, schema = postgres_schema
+    url = urlsplit(server)
     for args in changing_commands():
-        assert_refused(run(f"{server}?schema={schema}", args, cwd=tmp_path), "no card store here (no such table)")
+        assert_refused(run(f"{server}?schema={schema}", args, cwd=tmp_path),
+                       f"no card store here (no such table in database {url.path.lstrip('/')!r})")
     assert not schema_exists(server, schema)
+    without_database = url._replace(path="").geturl()  # reaches the database named as the user, which the message says
+    assert_refused(run(f"{without_database}?schema={schema}", ["ls"], cwd=tmp_path), f"(no such table in database {url.username!r})")
 
 
 def test_a_folder_no_one_may_write_in_is_named_as_the_cause(users_folder):

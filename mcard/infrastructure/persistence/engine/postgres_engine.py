@@ -269,8 +269,9 @@ class PostgresStore(BaseStore):
                     )
                 if config.read_only:
                     version = await sql.stored_version(conn, self._tables)
-                    if version is None:
-                        raise NoCardStoreError(f"{self._where}: no card store here (no such table)")
+                    if version is None:  # the database named too: a URL without one reaches the user's
+                        database = await conn.fetchval("SELECT current_database()")
+                        raise NoCardStoreError(f"{self._where}: no card store here (no such table in database {database!r})")
                     if version == sql.SCHEMA_VERSION and await sql.tags_left_decomposed(conn, self._tables):
                         logger.warning(TAGS_LEFT_DECOMPOSED, self._where)
                 else:
