@@ -54,7 +54,7 @@ PostgreSQL, texts that are not ASCII are ranked in Python, each read at every se
 class _Pages:
     """The cards ``fetch(count, offset)`` gives from ``offset`` on (``count`` None: all), at
     most ``limit`` (None: all), a page at a time: a listing of large texts holds one page of
-    them, not every match (40 texts of 3 MB took 130 MB at once). ``whole``: in one call,
+    them, not every match (120 texts of 1 MB held 133 MB at once, now 50 MB). ``whole``: in one call,
     where pages would save nothing. ``total``: the first page's (``Found.total``), if it tells one;
     ``more``: whether cards past ``limit`` match."""
 
