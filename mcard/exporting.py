@@ -572,18 +572,21 @@ async def export(
         from tqdm.auto import tqdm
 
         with tqdm(total=total, unit="card", desc="exporting cards", disable=None if progress is None else not progress) as bar:
-            async for page in _pages(store, start_time, end_time, result.refused, filters):
-                accepted = []
-                reasons = await asyncio.to_thread(lambda: [refusal(card) for card in page])  # re-hashes each card
-                for card, reason in zip(page, reasons):
-                    if reason is None:
-                        accepted.append(card)
-                    else:
-                        result.refused.append(RefusedCard(card.hash, reason))
-                labels = await _labels(store, [card.hash for card in accepted])
-                await run_to_the_end(writer.write, accepted, labels)
-                result.exported += len(accepted)
-                bar.update(len(page))
+            # closed as the export ends, cancelled too: the iteration's snapshot goes with it,
+            # not once the generator is collected, perhaps after the store or its loop
+            async with aclosing(_pages(store, start_time, end_time, result.refused, filters)) as pages:
+                async for page in pages:
+                    accepted = []
+                    reasons = await asyncio.to_thread(lambda: [refusal(card) for card in page])  # re-hashes each card
+                    for card, reason in zip(page, reasons):
+                        if reason is None:
+                            accepted.append(card)
+                        else:
+                            result.refused.append(RefusedCard(card.hash, reason))
+                    labels = await _labels(store, [card.hash for card in accepted])
+                    await run_to_the_end(writer.write, accepted, labels)
+                    result.exported += len(accepted)
+                    bar.update(len(page))
         result.kept = replacing and not result.exported  # a mistyped filter must not empty a backup
         complete = not result.kept
     finally:
@@ -641,13 +644,14 @@ async def _pages(
     last: Optional[MCard] = None
     unreadable = False
     try:
-        async for card in store.iterate(FETCH_SIZE, start_time, end_time, **filters):
-            page.append(card)
-            last = card
-            size += card.size if card.size.__class__ is int else 0  # a bad size is refused with the card
-            if len(page) == PAGE_SIZE or size >= PAGE_BYTES:
-                yield page
-                page, size = [], 0
+        async with aclosing(store.iterate(FETCH_SIZE, start_time, end_time, **filters)) as cards:
+            async for card in cards:
+                page.append(card)
+                last = card
+                size += card.size if card.size.__class__ is int else 0  # a bad size is refused with the card
+                if len(page) == PAGE_SIZE or size >= PAGE_BYTES:
+                    yield page
+                    page, size = [], 0
     except UnreadableCardError:
         unreadable = True
     if page:
