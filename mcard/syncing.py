@@ -22,6 +22,7 @@ and never copied.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
@@ -29,7 +30,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard, to_utc
@@ -179,12 +180,11 @@ async def sync(
 
     started = time.perf_counter()
     result = SyncResult(dry_run=dry_run)
-    considered = 0
     hidden, delay = (None, PROGRESS_DELAY) if progress is None else (not progress, 0)
     with tqdm(desc="syncing cards", unit="card", total=0, delay=delay, disable=hidden) as bar:
         copier = _Copier(source, dest, since, dry_run, result, bar)
         pending = _Pending()
-        walk = _Walk()
+        walk = _Walk() if since is None else await _timed_walk(source, since)
         not_hex = walk.not_hex
         async for prefixes, depth, labelled in _differing(source, dest, walk):
             copier.expected = walk.lacking if since is None else 0  # with since, older cards are not copied
@@ -194,26 +194,23 @@ async def sync(
                 if not _HEX.fullmatch(hash_str):
                     if not hash_str.startswith(tuple(group for group in not_hex if group)):  # else reported with its start
                         copier.damaged(hash_str, None, NOT_HEX)
-                    if since is None:  # its time is not known: with since, it is not counted
-                        considered += 1
                 elif hash_str not in there:
                     pending.missing.append(hash_str)
-                elif hash_str[:depth] in labelled:  # the range's sightings or tags differ
-                    pending.common.append(hash_str)
+                else:
+                    walk.found_card(hash_str)
+                    if hash_str[:depth] in labelled:  # the range's sightings or tags differ
+                        pending.common.append(hash_str)
             if len(pending) >= batch_size:
-                considered += await copier.batches(pending, batch_size)
+                await copier.batches(pending, batch_size)
                 pending = _Pending()
-        considered += await copier.batches(pending, batch_size)
+        await copier.batches(pending, batch_size)
         bar.total = copier.found  # the cards found lacking, the first estimate aside (shown as the bar closes)
         if walk.in_ranges < walk.stored:
             await _count_past_every_range(source, not_hex)
         for group, rows in not_hex.items():  # rows of other tools, in no range of hex digits
             which = "1 stored row whose hash starts" if rows == 1 else f"{rows:,} stored rows whose hashes start"
             copier.damaged(group, None, f"{which} with {group!r}: {NOT_HEX}")
-            if since is None:
-                considered += rows
-    source_count = await source.count(start_time=since)
-    result.already_there = max(0, source_count - considered)
+    result.already_there = max(0, result.already_there + walk.there)
     result.seconds = time.perf_counter() - started
     logger.info("sync: %s", result)
     return result
@@ -242,12 +239,52 @@ class _Walk:
     than hex digits, by their start (``not_hex``); how many rows it holds, and how many of them
     sort where the ranges are (below ``g``)."""
 
+    listed: Optional[list[str]] = None
+    """With ``since``: the source's hashes on the smaller side of ``since`` (those in time, or
+    those older), sorted, listed before any range is compared; ``in_time`` says which."""
+    in_time: bool = True
     not_hex: dict[str, int] = field(default_factory=dict)
     stored: int = 0
     in_ranges: int = 0
     lacking: int = 0
     """At least how many cards DEST lacks, by the counts of the first ranges compared: what the
     progress bar counts up to from the start (the ranges below them are compared on the way)."""
+    there: int = 0
+    """Source cards (in time) found in DEST as they were compared: those of ranges whose digests
+    are equal, and those listed on both sides. Counted as found, not from the source's count at
+    the end, which another writer may have grown or shrunk since."""
+
+    def found_range(self, prefix: str, count: int) -> None:
+        """Count the ``count`` cards of the range ``prefix``, equal on both sides, as in DEST
+        (with ``since``, those of them in time)."""
+        if self.listed is None:
+            self.there += count
+            return
+        start = bisect.bisect_left(self.listed, prefix)
+        listed = bisect.bisect_left(self.listed, range_end(prefix), start) - start
+        self.there += listed if self.in_time else count - listed
+
+    def found_card(self, hash_str: str) -> None:
+        """Count a card listed on both sides as in DEST (with ``since``, when it is in time)."""
+        if self.listed is None:
+            self.there += 1
+            return
+        at = bisect.bisect_left(self.listed, hash_str)
+        self.there += int((at < len(self.listed) and self.listed[at] == hash_str) == self.in_time)
+
+
+async def _timed_walk(source: AsyncPersistenceWrapper, since: datetime) -> _Walk:
+    """A walk that counts the cards found in DEST that are in time: the source's hashes on the
+    smaller side of ``since`` are listed without their contents (none when every card is on
+    one side: a ``since`` before every card, or after)."""
+    in_time, stored = await source.count(start_time=since), await source.count()
+    older = stored - in_time
+    listed: list[str] = []
+    if min(in_time, older):
+        bounds = {"start_time": since} if in_time <= older else {"end_time": since - timedelta(microseconds=1)}
+        async with contextlib.aclosing(source.store.iterate_heads(LISTED_ROWS, head=0, **bounds)) as rows:
+            listed = sorted([row[0] async for row in rows if isinstance(row[0], str)])
+    return _Walk(listed=listed, in_time=in_time <= older)
 
 
 async def _count_past_every_range(source: AsyncPersistenceWrapper, not_hex: dict[str, int]) -> None:
@@ -287,7 +324,9 @@ async def _differing(
                     walk.not_hex[group] = digest.count
                     continue
                 other = theirs.get(group)
-                if digest != other:
+                if digest == other:
+                    walk.found_range(group, digest.count)
+                else:
                     differing.append(group)
                     if depth_first:
                         walk.lacking += max(0, digest.count - (other.count if other is not None else 0))
@@ -329,11 +368,9 @@ class _Copier:
         self.batch_count = self.cards_read = self.bytes_read = 0
         self.found = self.expected = 0  # cards found lacking so far; how many at least, from the start
 
-    async def batches(self, pending: _Pending, size: int) -> int:
+    async def batches(self, pending: _Pending, size: int) -> None:
         """Copy ``pending`` ``size`` hashes at a time (fewer while the cards read so far were
-        large: ``BATCH_BYTES``; one in the first batch, to learn how large they are); how many
-        source cards dest lacked (within ``since``), damaged ones included."""
-        lacked = 0
+        large: ``BATCH_BYTES``; one in the first batch, to learn how large they are)."""
         hashes = [(h, True) for h in pending.missing] + [(h, False) for h in pending.common]
         self.found += len(pending.missing)
         self.bar.total = max(self.found, self.expected)  # the bar counts to all it will copy, not to what is found so far
@@ -343,10 +380,9 @@ class _Copier:
             chunk = hashes[start:start + (wanted if self.batch_count else 1)]
             start += len(chunk)
             self.batch_count += 1
-            lacked += await self._batch([h for h, new in chunk if new], [h for h, new in chunk if not new])
-        return lacked
+            await self._batch([h for h, new in chunk if new], [h for h, new in chunk if not new])
 
-    async def _batch(self, missing: list[str], common: list[str]) -> int:
+    async def _batch(self, missing: list[str], common: list[str]) -> None:
         source, dest = self.source, self.dest
         seen_here, tags_here = await _labels(source, missing + common)
         seen_there, tags_there = await _labels(dest, common)
@@ -380,43 +416,40 @@ class _Copier:
         recorded = len(with_cards) + len(seen) - dated
         pairs = [(h, tag) for h, tag in new_tags if h in kept]
         held: set[str] = set()
-        again = 0
         if not self.dry_run:
             if copied:  # another writer may have stored some of them since they were listed
                 (new, recorded), held = await save_all_but_held(dest, copied, with_cards)
             else:
                 recorded = 0
-            added, dated, gone, again = await self._add_sightings(seen)
+            added, dated, gone = await self._add_sightings(seen)
             recorded += added
             if held:
                 for hash_str in held:
                     self.damaged(hash_str, None, HELD_BY_DAMAGED)
                 copied = [card for card in copied if card.hash not in held]
+            self.result.already_there += len(copied) - new  # stored by another writer since they were listed
             pairs = [(h, tag) for h, tag in pairs if h not in held | gone]
             self.result.tags_added += await self._tag(pairs)
         else:
             self.result.tags_added += len(pairs)
-        lacked = new + len(set(missing) & (damaged | held))
         self.result.copied += new
         if new:  # another writer may have stored some (then their bytes are counted here too) or all
             self.result.bytes_copied += sum(card.size for card in copied)
         self.result.sightings_added += recorded
         self.result.seen_at_earlier += dated
         self.bar.update(len(copied))
-        return lacked + again
 
-    async def _add_sightings(self, seen: list[Sighting]) -> tuple[int, int, set[str], int]:
+    async def _add_sightings(self, seen: list[Sighting]) -> tuple[int, int, set[str]]:
         """``add_sightings`` of cards both hold, without their content: how many were new and
-        dated earlier, the hashes whose sightings were dropped, and how many cards dest turned
-        out to lack (copied again or damaged). A card another writer removed from dest since it
+        dated earlier, and the hashes whose sightings were dropped. A card another writer removed from dest since it
         was listed is copied again with its sightings (a sighting is never left without its
         card); one that cannot be (damaged), or that dest holds damaged, loses its sightings."""
-        added = dated = lacked = 0
+        added = dated = 0
         dropped: set[str] = set()
         while seen:
             try:
                 done = await self.dest.add_sightings(seen)
-                return added + done.added, dated + done.earlier, dropped, lacked
+                return added + done.added, dated + done.earlier, dropped
             except HeldByDamagedError as error:  # recorded on a forgery, they would name it
                 if error.hash not in {s.hash for s in seen}:
                     raise
@@ -436,11 +469,11 @@ class _Copier:
             self.result.copied += new
             if new:
                 self.result.bytes_copied += sum(card.size for card in cards.values() if card.hash not in held)
-            lacked += new + len(damaged | held)
+            self.result.already_there -= new + len(damaged | held)  # found there when listed, but gone
             added += recorded
             dropped |= (gone - set(cards)) | held
             seen = [s for s in seen if s.hash not in gone]
-        return added, dated, dropped, lacked
+        return added, dated, dropped
 
     async def _tag(self, pairs: list[tuple[str, str]]) -> int:
         """``tag_many`` of ``pairs`` in dest. The tags of a card another writer removed from dest

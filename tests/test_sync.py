@@ -211,6 +211,35 @@ async def test_two_syncs_at_once_count_each_card_copied_once(two, tmp_path):
     assert [result.copied + result.already_there for result in results] == [300, 300]
 
 
+@pytest.mark.parametrize("since, there", [(None, 200), (START + timedelta(minutes=150), 50), (START + timedelta(minutes=60), 140)])
+async def test_cards_written_to_the_source_during_a_sync_are_not_counted_as_already_there(tmp_path, destination, since, there):
+    """``already_there`` was the source's count at the end less the cards found lacking: 2,000
+    cards imported into the source while a sync ran into an empty store were reported as
+    already there. It counts the cards found in DEST as they are compared."""
+    cards = sample_cards(300)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as writer, \
+            AsyncPersistenceWrapper(destination[2]) as b:
+        await fill(a, cards)
+        await fill(b, cards[:200], labels=False)
+        written = [MCard(f"written during the sync {i}") for i in range(500)]
+        save_seen = b.save_seen
+
+        async def then_written(*args: Any) -> Any:  # once the first batch is copied, another writer imports into the source
+            saved = await save_seen(*args)
+            if written:
+                assert await writer.save_many(written) == 500
+                written.clear()
+            return saved
+
+        b.save_seen = then_written  # type: ignore[method-assign]
+        result = await mcard.sync(a, b, since=since, batch_size=40, progress=False)
+        del b.save_seen
+        assert await a.count() == 800
+        assert (result.copied, result.already_there) == (100, there)
+        assert await b.count() == 300
+
+
 async def test_dry_run_counts_and_changes_nothing(two):
     a, b = two
     cards = sample_cards(200)
