@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard, to_utc
+from mcard.domain.models.card import MCard, to_micros, to_utc
 from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, NotStoredError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.shown import counted, human_size
@@ -365,6 +365,7 @@ class _Copier:
         self.source, self.dest, self.since, self.dry_run = source, dest, since, dry_run
         self.result, self.bar = result, bar
         self.limit: Optional[int] = getattr(getattr(dest, "config", None), "max_content_size", None)
+        self.too_large: Optional[dict[str, tuple[Any, Any]]] = None  # listed at the first read
         self.batch_count = self.cards_read = self.bytes_read = 0
         self.found = self.expected = 0  # cards found lacking so far; how many at least, from the start
 
@@ -490,19 +491,25 @@ class _Copier:
         return 0
 
     async def _read(self, hashes: Sequence[str]) -> tuple[dict[str, MCard], set[str]]:
-        """The source's cards among ``hashes`` that pass verification, and the hashes of those
-        that do not (reported in the result, unless older than ``since``)."""
+        """The source's cards among ``hashes`` that pass verification and fit in dest, and the
+        hashes of those that do not (reported in the result, unless older than ``since``): one
+        over dest's limit by its stored size is not read."""
         if not hashes:
             return {}, set()
         damaged_before = {card.hash for card in self.result.damaged}
-        found, unreadable = await readable_cards(self.source, hashes)
+        too_large = await self._too_large()
+        for hash_str in (h for h in hashes if h in too_large):
+            size, micros = too_large[hash_str]
+            if self.since is None or not isinstance(micros, int) or micros >= to_micros(self.since):
+                self.damaged(hash_str, None, self._oversized(size))
+        found, unreadable = await readable_cards(self.source, [h for h in hashes if h not in too_large])
         for hash_str, reason in unreadable.items():
             self.damaged(hash_str, None, reason)
         good: dict[str, MCard] = {}
         for hash_str, card in found.items():
             reason = stored_reason(card)
-            if reason is None and self.limit is not None and card.size > self.limit:
-                reason = f"{OVERSIZED}: {card.size} B, over the destination's limit of {self.limit} B"
+            if reason is None and self.limit is not None and card.size > self.limit:  # stored since the listing
+                reason = self._oversized(card.size)
             if reason is None:
                 good[hash_str] = card
             else:
@@ -510,6 +517,22 @@ class _Copier:
         self.cards_read += len(good)
         self.bytes_read += sum(card.size for card in good.values())
         return good, {card.hash for card in self.result.damaged} - damaged_before
+
+    async def _too_large(self) -> dict[str, tuple[Any, Any]]:
+        """The source's cards over DEST's limit, by hash, with their stored size and ``g_time``
+        (microseconds): listed once without their contents, so that such a card is skipped by
+        its size, not read whole (and hashed) at every sync only to be skipped."""
+        if self.too_large is None:
+            self.too_large = {}
+            if self.limit is not None:
+                listed = self.source.store.iterate_heads(LISTED_ROWS, head=0, min_size=self.limit + 1)
+                async with contextlib.aclosing(listed) as rows:
+                    async for row in rows:
+                        self.too_large[row[0]] = (row[5], row[3])
+        return self.too_large
+
+    def _oversized(self, size: int) -> str:
+        return f"{OVERSIZED}: {size} B, over the destination's limit of {self.limit} B"
 
     def damaged(self, hash_str: str, card: Optional[MCard], reason: str) -> None:
         if self.since is not None and card is not None:

@@ -125,7 +125,7 @@ def test_damaged_cards_are_named_on_stderr_with_status_1(tmp_path):
 
 
 def test_a_card_over_the_destinations_limit_is_called_oversized_not_damaged(tmp_path):
-    cards = make_store(tmp_path / "a.db", 3, size=0, labelled=False)
+    make_store(tmp_path / "a.db", 3, size=0, labelled=False)
     big = MCard("a card well over the destination's limit of twenty bytes")
 
     async def add() -> None:

@@ -192,6 +192,36 @@ async def test_large_cards_are_copied_a_few_at_a_time(two, monkeypatch):
     assert peak < 12_000_000, peak  # all 24 MB at once before
 
 
+async def test_a_card_over_the_destinations_limit_is_skipped_by_its_size_unread(tmp_path, destination):
+    """A card of 50 MB in the team store made every pull into a laptop's store (limit 10 MiB)
+    read it whole and hash it only to skip it: 1.4-1.7 s and 200 MB at the peak, dry runs too.
+    Its stored size tells it is too large before it is read; the report is the same."""
+    import tracemalloc
+
+    big = MCard(bytes(range(256)) * 80_000)  # 20.5 MB
+    small = sample_cards(30)
+    async with AsyncPersistenceWrapper(replace(destination[2], max_content_size=32_000_000)) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "laptop.db")) as b:
+        await fill(a, small)
+        await a.save(big)
+        await a.wait_indexed()  # the search index reads each card once, in the background
+        skipped = [(big.hash, f"oversized: {big.size} B, over the destination's limit of {10 * 1024 * 1024} B")]
+        for dry_run, copied, since in ((True, 30, None), (False, 30, None), (False, 0, None), (False, 0, START)):
+            tracemalloc.start()
+            try:
+                result = await mcard.sync(a, b, dry_run=dry_run, since=since, progress=False)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert [(card.hash, card.reason) for card in result.damaged] == skipped
+            assert (result.copied, result.already_there) == (copied, 30 - copied)
+            assert "1 oversized skipped" in str(result)
+            assert peak < 4_000_000, f"{peak / 1e6:.1f} MB at the peak"  # over 41 MB before
+        later = await mcard.sync(a, b, since=big.g_time + timedelta(seconds=1), progress=False)
+        assert (later.copied, later.damaged) == (0, [])
+        assert await b.count() == 30 and await b.get(big.hash) is None
+
+
 async def test_the_sentence_gives_sizes_in_units(two):
     a, b = two
     await a.save_many([MCard(bytes([n]) * 700_000) for n in range(1, 4)])
