@@ -422,15 +422,16 @@ class _Copier:
                 (new, recorded), held = await save_all_but_held(dest, copied, with_cards)
             else:
                 recorded = 0
-            added, dated, gone = await self._add_sightings(seen)
+            added, dated, gone, restored = await self._add_sightings(seen, seen_here)
             recorded += added
             if held:
                 for hash_str in held:
                     self.damaged(hash_str, None, HELD_BY_DAMAGED)
                 copied = [card for card in copied if card.hash not in held]
             self.result.already_there += len(copied) - new  # stored by another writer since they were listed
-            pairs = [(h, tag) for h, tag in pairs if h not in held | gone]
-            self.result.tags_added += await self._tag(pairs)
+            pairs = [(h, tag) for h, tag in pairs if h not in held | gone | restored]
+            pairs += [(h, tag) for h in sorted(restored) for tag in tags_here.get(h, [])]
+            self.result.tags_added += await self._tag(pairs, there, seen_here, tags_here)
         else:
             self.result.tags_added += len(pairs)
         self.result.copied += new
@@ -440,17 +441,21 @@ class _Copier:
         self.result.seen_at_earlier += dated
         self.bar.update(len(copied))
 
-    async def _add_sightings(self, seen: list[Sighting]) -> tuple[int, int, set[str]]:
+    async def _add_sightings(
+        self, seen: list[Sighting], source_seen: dict[str, list[Sighting]]
+    ) -> tuple[int, int, set[str], set[str]]:
         """``add_sightings`` of cards both hold, without their content: how many were new and
-        dated earlier, and the hashes whose sightings were dropped. A card another writer removed from dest since it
-        was listed is copied again with its sightings (a sighting is never left without its
-        card); one that cannot be (damaged), or that dest holds damaged, loses its sightings."""
+        dated earlier, the hashes whose sightings were dropped, and those copied again. A card
+        another writer removed from dest since it was listed is copied again whole
+        (``_copy_again``: a sighting is never left without its card); one that cannot be
+        (damaged), or that dest holds damaged, loses its sightings."""
         added = dated = 0
         dropped: set[str] = set()
+        restored: set[str] = set()
         while seen:
             try:
                 done = await self.dest.add_sightings(seen)
-                return added + done.added, dated + done.earlier, dropped
+                return added + done.added, dated + done.earlier, dropped, restored
             except HeldByDamagedError as error:  # recorded on a forgery, they would name it
                 if error.hash not in {s.hash for s in seen}:
                     raise
@@ -462,32 +467,49 @@ class _Copier:
                 gone = set(error.hashes).intersection(s.hash for s in seen)
                 if not gone:
                     raise
-            cards, damaged = await self._read(sorted(gone))
-            again = [s for s in seen if s.hash in cards]
-            (new, recorded), held = await save_all_but_held(self.dest, list(cards.values()), again)
-            for hash_str in held:
-                self.damaged(hash_str, None, HELD_BY_DAMAGED)
-            self.result.copied += new
-            if new:
-                self.result.bytes_copied += sum(card.size for card in cards.values() if card.hash not in held)
-            self.result.already_there -= new + len(damaged | held)  # found there when listed, but gone
+            recorded, copied = await self._copy_again(gone, source_seen)
             added += recorded
-            dropped |= (gone - set(cards)) | held
+            restored |= copied
+            dropped |= gone - copied
             seen = [s for s in seen if s.hash not in gone]
-        return added, dated, dropped
+        return added, dated, dropped, restored
 
-    async def _tag(self, pairs: list[tuple[str, str]]) -> int:
-        """``tag_many`` of ``pairs`` in dest. The tags of a card another writer removed from dest
-        since it was listed are left out: its range differs, and the next sync copies the card
-        back with its sightings and tags."""
+    async def _copy_again(self, gone: set[str], source_seen: dict[str, list[Sighting]]) -> tuple[int, set[str]]:
+        """Copy again the cards of ``gone``, found in dest when listed but removed from it since
+        by another writer, with every sighting ``source_seen`` holds of them: only the sightings
+        and tags dest lacked were to be written, and with those alone the card came back with
+        part of its labels (its tags all go too, ``_tag``). How many sightings were recorded, and
+        the hashes copied; one that cannot be (damaged there or here) is reported."""
+        cards, damaged = await self._read(sorted(gone))
+        seen = [s for h in cards for s in source_seen.get(h, [])]
+        (new, recorded), held = await save_all_but_held(self.dest, list(cards.values()), seen)
+        for hash_str in held:
+            self.damaged(hash_str, None, HELD_BY_DAMAGED)
+        self.result.copied += new
+        if new:
+            self.result.bytes_copied += sum(card.size for card in cards.values() if card.hash not in held)
+        self.result.already_there -= new + len(damaged | held)  # found there when listed, but gone
+        return recorded, set(cards) - held
+
+    async def _tag(
+        self, pairs: list[tuple[str, str]], listed: set[str], source_seen: dict[str, list[Sighting]],
+        source_tags: dict[str, list[str]],
+    ) -> int:
+        """``tag_many`` of ``pairs`` in dest. A card of ``listed`` (found in dest when listed)
+        that another writer removed from dest since is copied again whole, with all its
+        sightings and tags; the tags of one this sync copied, removed since, are left out (the
+        card went whole, and the next sync copies it back)."""
         while pairs:
             try:
                 return await self.dest.tag_many(pairs)
             except NotStoredError as error:
-                gone = set(error.hashes)
-                if not gone.intersection(h for h, _ in pairs):
+                gone = set(error.hashes).intersection(h for h, _ in pairs)
+                if not gone:
                     raise
-                pairs = [(h, tag) for h, tag in pairs if h not in gone]
+            recorded, copied = await self._copy_again(gone & listed, source_seen) if gone & listed else (0, set())
+            self.result.sightings_added += recorded
+            pairs = [(h, tag) for h, tag in pairs if h not in gone]
+            pairs += [(h, tag) for h in sorted(copied) for tag in source_tags.get(h, [])]
         return 0
 
     async def _read(self, hashes: Sequence[str]) -> tuple[dict[str, MCard], set[str]]:

@@ -697,13 +697,16 @@ async def test_sightings_of_cards_both_hold_go_over_without_their_content(two, d
 
 @contextlib.contextmanager
 def removed_once_read(store: AsyncPersistenceWrapper, read: str, other: AsyncPersistenceWrapper, hash_str: str) -> Iterator[None]:
-    """``store.<read>`` (how sync reads the destination's labels, once it has listed the card)
-    followed by ``other`` removing ``hash_str``: another writer's removal in the middle of a sync."""
+    """``store.<read>`` (how sync reads the destination's labels, or writes its sightings) followed,
+    the first time it is given ``hash_str`` (or a sighting of it), by ``other`` removing that
+    card: another writer's removal in the middle of a sync."""
     reading = getattr(store, read)
+    removed: list[bool] = []
 
-    async def then_removed(hashes: Any) -> Any:
-        found = await reading(hashes)
-        await other.remove(hash_str)
+    async def then_removed(items: Any) -> Any:
+        found = await reading(items)
+        if not removed and hash_str in {item if isinstance(item, str) else item.hash for item in items}:
+            removed.append(await other.remove(hash_str))
         return found
 
     setattr(store, read, then_removed)
@@ -711,6 +714,7 @@ def removed_once_read(store: AsyncPersistenceWrapper, read: str, other: AsyncPer
         yield
     finally:
         delattr(store, read)
+    assert removed == [True], f"{hash_str} was not removed after {read}"
 
 
 async def test_a_card_removed_from_the_destination_during_a_sync_is_copied_again_with_its_sightings(two, destination):
@@ -746,10 +750,10 @@ async def test_two_syncs_at_once_count_each_sighting_added_or_dated_once(two, de
         assert await everything(a) == await everything(b)
 
 
-async def test_a_card_removed_from_the_destination_while_its_tags_are_synced_comes_back_at_the_next_sync(two, destination):
+async def test_a_card_removed_from_the_destination_while_its_tags_are_synced_comes_back_with_them(two, destination):
     """Both stores hold the same cards; one is tagged in the source alone. Another writer removes
-    it from the destination once its labels are read: the sync goes on (its tags are left for
-    the next sync, which copies the card back with them) instead of failing as a whole."""
+    it from the destination once its labels are read: the sync goes on and copies it again with
+    its tag (it was left out, for the next sync to copy the card back)."""
     a, _ = two
     cards = sample_cards(10)
     async with AsyncPersistenceWrapper(destination[2]) as b, AsyncPersistenceWrapper(destination[2]) as other:
@@ -759,7 +763,37 @@ async def test_a_card_removed_from_the_destination_while_its_tags_are_synced_com
         await a.tag_many([(gone.hash, "holiday"), (kept.hash, "holiday")])
         with removed_once_read(b, "tags_of", other, gone.hash):
             result = await mcard.sync(a, b, progress=False)
-        assert result.tags_added == 1 and await b.tags(kept.hash) == ["holiday"] and await b.get(gone.hash) is None
-        again = await mcard.sync(a, b, progress=False)
-        assert (again.copied, again.tags_added) == (1, 1)
+        assert (result.copied, result.already_there, result.tags_added) == (1, 9, 2)
+        assert await b.get(gone.hash) == gone and await b.tags(gone.hash) == await b.tags(kept.hash) == ["holiday"]
         assert await everything(a) == await everything(b)
+        again = await mcard.sync(a, b, progress=False)
+        assert (again.copied, again.tags_added, again.already_there) == (0, 0, 10)
+
+
+@pytest.mark.parametrize("step, sightings", [("sightings_of", 21), ("add_sightings", 22)])
+async def test_a_card_removed_from_the_destination_during_a_sync_comes_back_with_all_its_sightings_and_tags(
+    two, destination, step, sightings
+):
+    """Both stores held the same files, tagged ``one``; the source then imported them again
+    under another folder with ``--tag three``. Another writer removed a card from the
+    destination while the sync added those: it came back with the new sighting and tag alone
+    (or without its tags, when removed once its sightings were added), the sync ended well, and
+    only the next one mended it. It is copied again whole."""
+    a, _ = two
+    cards = sample_cards(20)
+    async with AsyncPersistenceWrapper(destination[2]) as b, AsyncPersistenceWrapper(destination[2]) as other:
+        await a.save_many(cards, sightings=seen_twice(cards, START))
+        await a.tag_many([(card.hash, "one") for card in cards])
+        await mcard.sync(a, b, progress=False)
+        await a.save_seen(cards, [Sighting.of(card.hash, name=f"{card.hash[:12]}.txt", path=f"three/{card.hash[:12]}.txt",
+                                              seen_at=START + DAY) for card in cards])
+        await a.tag_many([(card.hash, "three") for card in cards])
+        gone = cards[9]
+        with removed_once_read(b, step, other, gone.hash):
+            result = await mcard.sync(a, b, batch_size=7, progress=False)
+        assert len(await b.sightings(gone.hash)) == 2 and await b.tags(gone.hash) == ["one", "three"]
+        assert await everything(a) == await everything(b)
+        assert (result.copied, result.already_there, result.tags_added, result.damaged) == (1, 19, 21, [])
+        assert result.sightings_added == sightings  # once added, the new sighting is added again with the card
+        again = await mcard.sync(a, b, progress=False)
+        assert (again.copied, again.sightings_added, again.tags_added) == (0, 0, 0)
