@@ -304,6 +304,26 @@ async def test_labels_of_cards_both_have_are_united(two):
     assert await everything(a) == await everything(b)
 
 
+async def test_a_card_both_stores_held_keeps_its_own_time_in_each_and_an_untag_comes_back(two):
+    """As the docs warn: the same file stored in two stores on different days keeps each its own
+    ``g_time`` through syncs both ways (so ``--since`` picks it in one store only), and a tag
+    taken off on one side comes back from the other."""
+    a, b = two
+    await a.save(MCard("the same file", g_time=START))
+    await b.save(MCard("the same file", g_time=START + DAY))
+    hash_str = MCard("the same file").hash
+    await a.tag(hash_str, "trip")
+    for source, dest in ((a, b), (b, a)):
+        await mcard.sync(source, dest, progress=False)
+    assert [(await store.get(hash_str)).g_time for store in (a, b)] == [START, START + DAY]  # type: ignore[union-attr]
+    since = START + DAY / 2
+    assert [await store.count(start_time=since) for store in (a, b)] == [0, 1]
+    assert (await mcard.sync(a, b, since=since, progress=False)).already_there == 0
+    assert await b.untag(hash_str, "trip") == 1
+    assert (await mcard.sync(a, b, progress=False)).tags_added == 1
+    assert await b.tags(hash_str) == ["trip"]
+
+
 async def test_since_copies_only_newer_cards(two):
     a, b = two
     cards = sample_cards(100)
