@@ -196,6 +196,30 @@ def test_sync_through_a_postgres_url(tmp_path):
         assert rows(tmp_path / "c.db", "SELECT count(*) FROM tag") == [(25,)]
 
 
+@pytest.mark.postgres
+def test_a_postgres_store_synced_into_itself_by_another_url_is_refused(tmp_path):
+    """``localhost`` for ``127.0.0.1``, or the port left out, reached the same store under another
+    URL: the sync went ahead as between two stores."""
+    from urllib.parse import urlsplit
+
+    for (url, schema), (_, other_schema) in zip(fresh_schema(), fresh_schema()):
+        shared = f"{url}?schema={schema}"
+        make_store(tmp_path / "a.db", 5)
+        run("sync", "a.db", shared, cwd=tmp_path)
+        parts = urlsplit(url)
+        host = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(parts.hostname or "", parts.hostname)
+        others = [parts._replace(netloc=parts.netloc.replace(parts.hostname or "", host or "", 1)).geturl()]
+        if parts.port == 5432:
+            others.append(parts._replace(netloc=parts.netloc.replace(":5432", "", 1)).geturl())
+        for other in others:
+            for args in ((shared, f"{other}?schema={schema}"), (shared, f"{other}?schema={schema}", "--dry-run")):
+                refused = run("sync", *args, cwd=tmp_path, check=2)
+                assert refused.stderr.startswith("mcard: SOURCE and DEST are the same store"), args
+        assert json.loads(run("sync", shared, "b.db", "--json", cwd=tmp_path).stdout)["copied"] == 5
+        elsewhere = f"{url}?schema={other_schema}"  # another schema of the same server is another store
+        assert json.loads(run("sync", shared, elsewhere, "--json", cwd=tmp_path).stdout)["copied"] == 5
+
+
 def test_a_card_damaged_in_dest_comes_back_after_verify_remove_there(tmp_path):
     """Sync compares hashes: a damaged copy counts as there. The documented way out."""
     cards = make_store(tmp_path / "a.db", 5)

@@ -36,12 +36,16 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     since = parse_time(args.since, "since")
     source_config = config_of(args.source, read_only=True)
     dest_config = config_of(args.dest, read_only=args.dry_run)
+    same = ValidationError(
+        f"SOURCE and DEST are the same store ({safe(args.source)}, {safe(args.dest)}): a sync copies from one store to another"
+    )
     if _same_store(source_config, dest_config):
-        raise ValidationError(
-            f"SOURCE and DEST are the same store ({safe(args.source)}, {safe(args.dest)}): a sync copies from one store to another"
-        )
+        raise same
     destination = dry_run_destination(dest_config) if args.dry_run else AsyncPersistenceWrapper(dest_config)
     async with AsyncPersistenceWrapper(source_config) as source, destination as dest:
+        named = await source.store.identity()
+        if named is not None and named == await dest.store.identity():  # one server reached by two URLs
+            raise same
         result = await sync(
             source, dest, since=since, dry_run=args.dry_run, batch_size=args.batch_size,
             progress=sys.stderr.isatty(),
@@ -54,8 +58,9 @@ async def cmd_sync(args: argparse.Namespace) -> int:
 
 def _same_store(source: EngineConfig, dest: EngineConfig) -> bool:
     """Whether two configurations name one store: the same SQLite file (by any path or link), or
-    the same engine URL. Syncing a store into itself said "copied 0 cards", as if the two
-    stores had been compared and found equal."""
+    the same engine URL; two URLs of one server are told once the stores are open
+    (``identity``). Syncing a store into itself said "copied 0 cards", as if the two stores had
+    been compared and found equal."""
     if isinstance(source, SQLiteConfig) and isinstance(dest, SQLiteConfig):
         if source.in_memory or dest.in_memory:
             return False

@@ -386,6 +386,13 @@ class BaseStore(ABC):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    async def identity(self) -> Optional[tuple[object, ...]]:
+        """What names this store however it was reached, or None where the engine cannot tell:
+        equal for two stores that are one (a server reached by two URLs, ``localhost`` and
+        ``127.0.0.1``, with its port and without)."""
+        self._check_loop()
+        return None
+
     async def wait_indexed(self) -> None:
         """Wait until the search indexes cover every stored card. Searches are exact either
         way; this makes their speed predictable after a bulk load. An engine that indexes as it

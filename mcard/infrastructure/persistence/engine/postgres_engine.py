@@ -502,6 +502,10 @@ class PostgresStore(BaseStore):
         except self._asyncpg.InterfaceError:
             return True
 
+    async def identity(self) -> Optional[tuple[object, ...]]:
+        self._check_loop()
+        return await self._run(sql.server_identity)
+
     # -- search index ------------------------------------------------------------------------
     async def wait_indexed(self) -> None:
         """Wait until the trigram index covers every stored text card (see ``postgres_search``).

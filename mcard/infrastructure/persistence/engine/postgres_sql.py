@@ -181,6 +181,13 @@ class Tables:
         return f"(SELECT coalesce(sum(value), 0)::bigint FROM {self.changes})"
 
 
+async def server_identity(conn: Connection, tables: Tables) -> tuple[object, ...]:
+    """The server (its start and port: no two running servers share both), the database and
+    the table: what ``identity`` compares, readable by any role."""
+    row = await conn.fetchrow("SELECT pg_postmaster_start_time(), current_setting('port'), current_database()")
+    return (*row, tables.card)
+
+
 async def stored_version(conn: Connection, tables: Tables) -> Optional[int]:
     """The schema version of the store's tables, None when there is no card store there."""
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", tables.meta):
