@@ -126,8 +126,9 @@ async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], glob
     known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
     said = []
     for tag in dict.fromkeys(tags):
-        if composed(tag.strip()) not in known:
-            close = [glob_escaped(c) if in_query else c for c in difflib.get_close_matches(composed(tag.strip()), known, n=1)]
+        stored = composed(tag.strip())
+        if stored not in known:
+            close = [glob_escaped(c) if in_query else c for c in difflib.get_close_matches(stored, known, n=1)]
             said.append(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
     for pattern in dict.fromkeys(globs):
         if not any(fnmatch.fnmatchcase(tag, pattern) for tag in known):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import contextlib
 import hashlib
 import importlib
 import logging
 import random
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, Final, Optional, TypeVar
