@@ -446,3 +446,45 @@ async def test_stats_sum_up_the_stored_cards_in_one_state_while_another_task_wri
             stats = await wrapper.stats()
             assert stats.count == sum(n for n, _ in stats.by_content_type.values())
             assert stats.total_bytes == sum(size for _, size in stats.by_content_type.values())
+
+
+async def test_a_page_of_a_common_filter_is_its_newest_cards_wherever_they_lie(wrapper):
+    """A filter many cards pass may be paged by walking down the cards from the newest: each
+    page, in each order, with and without time bounds, is the same slice of every card the
+    filter passes, when they lie only among the oldest cards, share times, are large, or the
+    filters together pass few of them."""
+    older = [MCard(f"older {i}", g_time=at(max(i, 3))) for i in range(200)]  # four share a time
+    newer = [MCard(f"newer {i}", g_time=at(1000 + i)) for i in range(1500)]
+    large = [MCard(f"large {i} " + "z" * 40_000, g_time=at(5000 + i)) for i in range(6)]
+    every = older + newer + large
+    await wrapper.save_many(every, sightings=[Sighting.of(card.hash, name=f"old-{i}.txt") for i, card in enumerate(older)])
+    await wrapper.tag_many([(card.hash, "old") for card in older] + [(card.hash, "new") for card in newer + large]
+                           + [(card.hash, "third") for card in every[::3]])
+    labels = {card.hash: ({"old"} if card in older else {"new"}) | ({"third"} if i % 3 == 0 else set())
+              for i, card in enumerate(every)}
+    names = {card.hash: f"old-{i}.txt" for i, card in enumerate(older)}
+    checks = {
+        "tag:old": lambda c: "old" in labels[c.hash],
+        "tag:new": lambda c: "new" in labels[c.hash],
+        "tag:n*": lambda c: "new" in labels[c.hash],
+        "-tag:old": lambda c: "old" not in labels[c.hash],
+        "tag:new tag:third": lambda c: {"new", "third"} <= labels[c.hash],
+        "-tag:third -tag:o*": lambda c: not labels[c.hash] & {"old", "third"},
+        "name:old-*.txt": lambda c: c.hash in names,
+        "type:text/*": lambda c: True,
+        "size:>8": lambda c: c.size > 8,
+        "size:>8 tag:old": lambda c: c.size > 8 and "old" in labels[c.hash],
+        "size:>8 tag:third -tag:new": lambda c: c.size > 8 and labels[c.hash] == {"old", "third"},
+        "tag:old after:2026-01-01T00:00:50": lambda c: "old" in labels[c.hash] and c.g_time >= at(50),
+        "tag:new before:2026-01-01T00:20:00": lambda c: "new" in labels[c.hash] and c.g_time < at(1200),
+    }
+    for query, passes in checks.items():
+        chosen = sorted((card for card in every if passes(card)), key=lambda c: (c.g_time, c.hash), reverse=True)
+        for order, want in (("newest", chosen), ("oldest", chosen[::-1])):
+            for limit, offset in ((20, 0), (7, 13), (30, 100), (5, max(0, len(chosen) - 2))):
+                found = await wrapper.find(query, limit, offset, order=order)
+                assert (list(found), found.total) == (want[offset:offset + limit], len(chosen)), (query, order, offset)
+                heads = await wrapper.store.find_heads(query, limit, offset, order=order, head=8)
+                assert [row[0] for row in heads] == [card.hash for card in want[offset:offset + limit]]
+        paged = [card for offset in range(0, len(chosen) + 25, 25) for card in await wrapper.find(query, 25, offset)]
+        assert paged == chosen, query

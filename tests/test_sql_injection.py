@@ -37,7 +37,8 @@ SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
-            "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows"}
+            "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
+            "count_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -378,7 +379,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
         postgres_facets, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
-        sqlite_facets, sqlite_search,
+        sqlite_facets, sqlite_filter_walks, sqlite_search,
     )
     from mcard.domain.query.order import ORDERS
 
@@ -400,6 +401,9 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements += [sqlite_search.walked_rows(("card_words", '"xqx"', 11), filters, params, order)
                    for order in sqlite_search.WALK_ORDERS]
     statements.append(sqlite_facets._chosen(filters, spec, None, params))
+    statements.append(sqlite_filter_walks.count_statement(filters, params) or "")
+    statements += [sqlite_filter_walks.walk_statement(filters, sqlite_search.SORTED_CARD, params, 11, 7, 3, order, (1, HOSTILE))
+                   for order in sqlite_search.WALK_ORDERS]
     statements.append(sqlite_search.left_out(left_out, filters, params))
     statements.append(sqlite_facets._chosen(filters, None, left_out, params))
     tables = postgres_sql.Tables.named("public", "card")

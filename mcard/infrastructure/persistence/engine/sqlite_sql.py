@@ -29,6 +29,7 @@ from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
 
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import by_hash, card_row, row_sighting
+from . import sqlite_filter_walks as filter_walks
 from . import sqlite_search as search
 from .integrity import LABEL_FAULTS, MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
@@ -598,6 +599,10 @@ async def list_page(
 async def _page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, after: Optional[tuple[int, str]]
 ) -> list[tuple[int, MCard]]:
+    if may_sort(filters) and limit is not None:
+        walked = await filter_walks.walk(db, filters, STAMPED_SORTED_CARD, [], limit, offset, after=after)
+        if walked is not None:
+            return walked
     params: list[object] = []
     conditions = search.where(filters, params, after)
     page = search.paging(limit, offset, params)
@@ -638,6 +643,10 @@ length instead, whose bytes the row factory reads as a blob (``large_head``)."""
 
 
 async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
+    if may_sort(filters) and order in search.WALK_ORDERS and limit is not None:
+        walked = await filter_walks.walk(db, filters, search.SORTED_CARD, [], limit, offset, order)
+        if walked is not None:
+            return walked
     params: list[object] = []
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
@@ -697,7 +706,11 @@ async def page_without(
 async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
-    """``list_heads``' rows, in one statement."""
+    """``list_heads``' rows, in one statement (after a count, when a walk may pay: ``filter_walks``)."""
+    if may_sort(filters) and order in search.WALK_ORDERS and limit is not None:
+        walked = await filter_walks.walk(db, filters, HEADS, [head, head], limit, offset, order)
+        if walked is not None:
+            return walked
     params: list[object] = [head, head]
     conditions = search.where(filters, params)
     ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
