@@ -378,7 +378,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query import Filters, SearchSpec, casefold, parse_find
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
-        postgres_facets, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
+        postgres_facets, postgres_filter_walks, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
         sqlite_facets, sqlite_filter_walks, sqlite_search,
     )
     from mcard.domain.query.order import ORDERS
@@ -409,6 +409,10 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     tables = postgres_sql.Tables.named("public", "card")
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])
+    statements.append(postgres_filter_walks.count_statement(tables, postgres_sql.dialect(tables), filters, params) or "")
+    statements += [postgres_filter_walks.walk_statement(tables, postgres_sql.dialect(tables), filters, postgres_sql.COLUMNS,
+                                                        params, 11, 7, 3, order, (1, HOSTILE))
+                   for order in postgres_filter_walks.WALK_ORDERS]
     statements += [postgres_orders.ordering(tables, order) for order in ORDERS]
     statements += [postgres_words.plain_rows(tables, postgres_ranking.Values([]), 5, order) for order in (*ORDERS, None)]
     clauses = sql_filters.where(filters, postgres_sql.dialect(tables), params, table=tables.card)

@@ -16,6 +16,10 @@ REGEX_CHOICE: Final = 8
 """The threshold's choice for a regular expression, whose walk sends every card it reads to
 the child process, where its index path sends only the hits (SQLite, a literal in 1% of
 100,000 cards: 21 ms walking with the choice of a substring, 5.6 ms through the index)."""
+FILTER_CHOICE: Final = 0.5
+"""The threshold's choice for a page that filters alone choose (``sqlite_filter_walks``,
+``postgres_filter_walks``): a walked card costs about what a hit of the filter's own index does
+(its tags looked up there, the hit read and sorted)."""
 SLACK: Final = 4
 MOST_WANTED: Final = 10_000
 """Pages reaching deeper than this are read through the index."""

@@ -361,15 +361,18 @@ UNCOUNTED_CARDS: Final = 10_000
 """A table VACUUM and ANALYZE have not counted yet has its cards counted up to this many."""
 
 
-def hits_up_to(tables: Tables, index_test: str, first: int) -> str:
-    """The walk's threshold, sqrt(``$first`` x cards) (the planner's count of rows, kept by
-    VACUUM and ANALYZE), and the index's hits for ``index_test`` counted up to it; ``$first + 1``
-    is the table's name."""
+def threshold(tables: Tables, first: int) -> str:
+    """``WITH threshold(hits)``: a walk's threshold, sqrt(``$first`` x cards) (the planner's
+    count of rows, kept by VACUUM and ANALYZE); ``$first + 1`` is the table's name."""
     cards = (f"CASE WHEN reltuples >= 0 THEN reltuples::float8 ELSE"
              f" (SELECT count(*) FROM (SELECT FROM {tables.card} LIMIT {UNCOUNTED_CARDS}) AS counted) END")
+    return (f"WITH threshold AS (SELECT floor(sqrt(${first}::float8 * {cards}))::bigint AS hits"
+            f" FROM pg_class WHERE oid = ${first + 1}::regclass)")
+
+
+def hits_up_to(tables: Tables, index_test: str, first: int) -> str:
+    """The walk's ``threshold`` and the index's hits for ``index_test`` counted up to it."""
     return (
-        f"WITH threshold AS (SELECT floor(sqrt(${first}::float8 * {cards}))::bigint AS hits"
-        f" FROM pg_class WHERE oid = ${first + 1}::regclass)"
-        f" SELECT hits, (SELECT count(*) FROM (SELECT FROM {tables.card} WHERE text_indexed AND {index_test}"
-        " LIMIT (SELECT hits FROM threshold)) AS found) FROM threshold"
+        f"{threshold(tables, first)} SELECT hits, (SELECT count(*) FROM (SELECT FROM {tables.card}"
+        f" WHERE text_indexed AND {index_test} LIMIT (SELECT hits FROM threshold)) AS found) FROM threshold"
     )

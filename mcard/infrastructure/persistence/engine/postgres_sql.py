@@ -27,6 +27,7 @@ from mcard.domain.query import Filters, WordQuery
 from mcard.domain.query.text import text_of
 
 from . import postgres_copy as copy
+from . import postgres_filter_walks as filter_walks
 from . import postgres_orders as orders
 from . import postgres_search as search
 from . import postgres_words as words
@@ -845,7 +846,7 @@ def dialect(tables: Tables) -> sql_filters.Dialect:
         mark=lambda n: f"${n}", glob_value=postgres_regex, glob_operator="~",
         seen_under=lambda mark: seen_under(tables, mark),
         among=lambda mark: f"= ANY({mark}::text[])", among_value=list,
-        tag_table=tables.tag, not_among=sql_filters.not_exists,
+        tag_table=tables.tag, not_among=sql_filters.not_exists, probe_fence=" OFFSET 0",
     )
 
 
@@ -895,6 +896,9 @@ async def _ordered_rows(
     selected: str, *leading: object,
 ) -> list[Any]:
     """Rows of a page in ``order``: the ``SELECTED`` columns (their parameters first, ``leading``)."""
+    walked = await filter_walks.walk(conn, tables, dialect(tables), filters, SELECTED[selected], [*leading], limit, offset, order)
+    if walked is not None:
+        return walked
     params: list[object] = [*leading]
     clauses = sql_filters.where(filters, dialect(tables), params, None, table="c")
     return await conn.fetch(
@@ -924,13 +928,23 @@ async def list_page(
     page's first card by an index-only scan, so only the page's rows are read from the table.
     """
     if resume is not None:
-        rows = await conn.fetch(*_page_query(tables, filters, limit, 0, resume[1:]))
+        rows = await _page_rows(conn, tables, filters, limit, 0, resume[1:])
         if rows and rows[0][0] == resume[0]:
             return stamped_cards(rows), rows[0][0]
         if not rows and await conn.fetchval(f"SELECT {tables.stamp}") == resume[0]:
             return [], None
-    rows = await conn.fetch(*_page_query(tables, filters, limit, offset, after))
+    rows = await _page_rows(conn, tables, filters, limit, offset, after)
     return stamped_cards(rows), (rows[0][0] if rows else None)
+
+
+async def _page_rows(
+    conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, after: Optional[tuple[int, str]]
+) -> list[Any]:
+    """The rows of a newest-first page, each with the change stamp: walked
+    (``filter_walks``), else as ``_page_query`` plans them."""
+    walked = await filter_walks.walk(conn, tables, dialect(tables), filters, f"{tables.stamp}, {COLUMNS}", [], limit, offset,
+                                     after=after)
+    return walked if walked is not None else await conn.fetch(*_page_query(tables, filters, limit, offset, after))
 
 
 def _page_query(

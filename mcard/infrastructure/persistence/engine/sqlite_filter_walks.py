@@ -23,9 +23,6 @@ from .name_globs import glob_parts
 from .sqlite_connection import SQLiteWorker
 from .sqlite_search import DIALECT, WALK_ORDERS, seen_under
 
-FILTER_WALK_CHOICE: Final = 0.5
-"""The threshold's choice: a walked card costs ~1 us (its tags looked up), a hit of the filter's
-own index about as much, plus the sort of them all."""
 THRESHOLD: Final = "WITH threshold(hits) AS (SELECT mcard_isqrt(? * coalesce(max(id), 0)) FROM card)"
 UP_TO: Final = "LIMIT (SELECT hits FROM threshold)"
 
@@ -100,7 +97,7 @@ async def walk(
     wanted = offset + limit
     if limit <= 0 or wanted > page_walks.MOST_WANTED:
         return None
-    params: list[object] = [FILTER_WALK_CHOICE * wanted]
+    params: list[object] = [page_walks.FILTER_CHOICE * wanted]
     counting = count_statement(filters, params)
     if counting is None:
         return None
@@ -108,7 +105,7 @@ async def walk(
     if not 0 < threshold <= hits:
         return None
     params = list(column_params)
-    budget = page_walks.budget(threshold, FILTER_WALK_CHOICE)
+    budget = page_walks.budget(threshold, page_walks.FILTER_CHOICE)
     statement = walk_statement(filters, columns, params, budget, limit, offset, order, after)
     found = await db.fetch_snapshot(statement, params)
     return found if len(found) == limit else None
