@@ -86,6 +86,18 @@ async def test_tags_are_attached_detached_and_sorted(wrapper):
     assert await wrapper.tags_of([card.hash, MCard("other").hash]) == {card.hash: ["holiday"]}
 
 
+async def test_the_short_hash_cards_are_shown_with_is_refused_not_found_untagged(wrapper):
+    """A listing shows 12 hex digits of each hash: given those, the calls on one card's labels
+    say it is a prefix, as ``get`` does, instead of telling of no tags or untagging nothing."""
+    card = await wrapper.create("tagged card", name="seen.txt")
+    await wrapper.tag(card.hash, "keep")
+    for call in (wrapper.tags, wrapper.sightings, lambda key: wrapper.untag(key, "keep"),
+                 lambda key: wrapper.tag(key, "more"), wrapper.get):
+        with pytest.raises(ValidationError, match="a hash prefix"):
+            await call(card.hash[:12])
+    assert await wrapper.tags(card.hash) == ["keep"]
+
+
 async def test_tagging_cards_that_are_not_stored_names_one_and_counts_the_others(wrapper):
     """The error stays a line however many hashes are missing (5,000 wrote 330 KB), and a
     hash prefix, as a table shows one, is said to be one."""

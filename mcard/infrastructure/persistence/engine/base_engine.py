@@ -687,7 +687,7 @@ class BaseStore(ABC):
     async def sightings(self, hash_str: str) -> list[Sighting]:
         """Every time this card's content was seen with a name or source, oldest first."""
         self._check_loop()
-        key = check_hash(hash_str)
+        key = check_card_hash(hash_str)
         return (await self._sightings([key])).get(key, [])
 
     async def sightings_of(self, hashes: Iterable[str]) -> dict[str, list[Sighting]]:
@@ -705,7 +705,7 @@ class BaseStore(ABC):
     async def tags(self, hash_str: str) -> list[str]:
         """The card's tags, sorted."""
         self._check_loop()
-        key = check_hash(hash_str)
+        key = check_card_hash(hash_str)
         return _true_tags(await self._tags([key])).get(key, [])
 
     async def tags_of(self, hashes: Iterable[str]) -> dict[str, list[str]]:
@@ -716,12 +716,12 @@ class BaseStore(ABC):
 
     async def tag(self, hash_str: str, *tags: str) -> int:
         """Attach tags to a stored card; how many it did not have yet."""
-        key = check_hash(hash_str)
+        key = check_card_hash(hash_str)
         return await self.tag_many((key, tag) for tag in tags)
 
     async def untag(self, hash_str: str, *tags: str) -> int:
         """Detach tags from a card; how many it had."""
-        key = check_hash(hash_str)
+        key = check_card_hash(hash_str)
         return await self.untag_many((key, tag) for tag in tags)
 
     async def tag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
