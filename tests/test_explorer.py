@@ -795,6 +795,7 @@ def test_checked_cards_another_process_removed_are_unchecked_not_counted(store, 
     subprocess.run([*mcard, "rm", first], check=True, capture_output=True)
     explorer._on_message(explorer, {"action": "refresh"}, [])
     assert explorer.marked == [second, third] and explorer.marked_note == "2 checked"
+    assert explorer.status == "1–14 of 14 cards, best first; 1 checked card was removed meanwhile, and unchecked"
     subprocess.run([*mcard, "rm", second], check=True, capture_output=True)
     explorer._on_message(explorer, {"action": "tag_marked", "tag": "kept"}, [])
     assert explorer.status == "tagged 1 checked card with kept (1 new); 1 checked card was removed meanwhile, and unchecked"

@@ -110,6 +110,11 @@ async def _one(wrapper: Any, hash_str: str) -> tuple[Optional[MCard], list[Any],
     return card, await wrapper.sightings(hash_str), await wrapper.tags(hash_str)
 
 
+def _unchecked(gone: int) -> str:
+    """What the status line adds when checked cards were removed meanwhile (``""``: none)."""
+    return f"; {gone:,} checked card{' was' if gone == 1 else 's were'} removed meanwhile, and unchecked" if gone else ""
+
+
 def _tag_texts(tags: tuple[object, ...]) -> tuple[str, ...]:
     for tag in tags:
         if not isinstance(tag, str):
@@ -513,11 +518,13 @@ class Explorer(anywidget.AnyWidget):
     def refresh(self) -> None:
         """Reload the page, the facets and the open card (the **Refresh** button): what other
         processes added, tagged or removed shows, on the same page in the same order."""
-        self._drop_removed_marks()
+        gone = self._drop_removed_marks()
         if self._show(self.shown_query):
             self._load_facets()
         if self.selected:
             self.select(self.selected)
+        if gone:
+            self.say(f"{self.status}{_unchecked(gone)}", kind=self.status_kind)
 
     # -- one card ------------------------------------------------------------------------------
     @_action
@@ -608,8 +615,7 @@ class Explorer(anywidget.AnyWidget):
 
     def _marked_pairs(self, tags: tuple[object, ...]) -> tuple[list[str], list[tuple[str, str]], str]:
         wanted = [t.strip() for t in _tag_texts(tags) if t.strip()]
-        gone = self._drop_removed_marks() if wanted else 0
-        removed = f"; {gone:,} checked card{' was' if gone == 1 else 's were'} removed meanwhile, and unchecked" if gone else ""
+        removed = _unchecked(self._drop_removed_marks()) if wanted else ""
         if not self.marked or not wanted:
             raise ValidationError(f"check cards and type a tag first{removed}")
         return wanted, [(hash_str, tag) for hash_str in self.marked for tag in wanted], removed
