@@ -358,7 +358,7 @@ def test_control_and_bidi_characters_show_as_escapes_in_every_html_view():
     """The grid escaped them already; the card view, the list's names and tags and the detail
     pane's previews (text, Markdown, JSON, CSV) showed them raw."""
     import mcard.notebook  # noqa: F401  (registers the display formatters)
-    from mcard.domain.shown import UNSAFE_IN_LINES
+    from mcard.domain.shown import holds_unsafe_in_lines
     from mcard.notebook.display import CardList, card_html
     from mcard.notebook.explorer import rows
     from mcard.notebook.explorer.previews import preview
@@ -373,7 +373,7 @@ def test_control_and_bidi_characters_show_as_escapes_in_every_html_view():
         pieces.append(preview(card, None, name)["html"])
         pieces.append(json.dumps(rows.detail(card, [], [], None, names[card.hash]), ensure_ascii=False))
     for piece in pieces:
-        assert not UNSAFE_IN_LINES.search(piece), piece
+        assert not holds_unsafe_in_lines(piece), piece
     assert "\\u202e" in pieces[1] and "\\x1b[31m" in pieces[1] and "second line" in pieces[1]
 
 
@@ -389,5 +389,9 @@ def test_characters_of_no_width_show_as_escapes_on_every_screen_alike():
     assert shown("caf\udce9") == "caf\\xe9"  # a path's byte that was not UTF-8, as a name shows it
     family, persian = "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
     assert shown(family) == family and shown(persian) == persian
+    assert shown("admin\U000e0020\U000e0041 soft\xadhy \u3164 \ufff9x") == "admin\\U000e0020\\U000e0041 soft\\xadhy \\u3164 \\ufff9x"
+    england = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    assert shown(england) == england and shown("\U000e0067\U000e007f") == "\\U000e0067\\U000e007f"
     page = (Path(__file__).parents[1] / "mcard" / "notebook" / "explorer" / "explorer.js").read_text()
-    assert f"const UNSAFE = /{UNSAFE.pattern}/gu;" in page
+    in_javascript = re.sub(r"\\U0*([0-9a-f]+)", r"\\u{\1}", UNSAFE.pattern)
+    assert f"const UNSAFE = /{in_javascript}/gu;" in page

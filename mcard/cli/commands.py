@@ -21,7 +21,7 @@ from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query.syntax import NOT_ISO, parse_iso
 from mcard.domain.query.text import text_of
-from mcard.domain.shown import UNSAFE_IN_LINES, counted, human_size, shown_in_lines
+from mcard.domain.shown import counted, holds_unsafe_in_lines, human_size, shown_in_lines
 from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
 from mcard.importing import (
     LINKED_FOLDER,
@@ -306,7 +306,7 @@ def for_terminal(card: MCard) -> bytes:
             " which would take them for commands: -o FILE writes them to a file, -o - here anyway"
         )
     lines = text.split("\r\n")
-    if not any(UNSAFE_IN_LINES.search(line) for line in lines):
+    if not any(map(holds_unsafe_in_lines, lines)):
         return card.content_bytes
     note(f"card {card.hash[:12]}: control characters shown as escapes (\\x1b) on a terminal; -o - writes them as they are")
     return "\r\n".join(shown_in_lines(line) for line in lines).encode("utf-8")

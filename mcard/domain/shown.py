@@ -12,36 +12,49 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_BEYOND_C0: Final = r"\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff"
+_BEYOND_C0: Final = (
+    r"\x7f-\x9f\xad\u034f\u061c\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069"
+    r"\u3164\ufeff\uffa0\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f"
+)
 """DEL, C1, the bidirectional controls, the Unicode line and paragraph separators (which
 ``str.splitlines`` and many readers take for line breaks: a line of a table or a cell of a TSV
-would be cut), characters of no width that join nothing (a zero-width space, a word joiner,
-invisible operators, a byte order mark: two tags that differ by one look the same), and lone
-surrogates (bytes that were not UTF-8). The joiners U+200C and U+200D stay: scripts and emoji
-need them."""
-UNSAFE: Final = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
-"""C0 and ``_BEYOND_C0``."""
+would be cut), characters that show nothing (a soft hyphen, a zero-width space, a word joiner,
+invisible operators, a byte order mark, the grapheme joiner, the Mongolian vowel separator, the
+Hangul fillers, the annotation marks, the tag characters: two tags that differ by one look the
+same), and lone surrogates (bytes that were not UTF-8). The joiners U+200C and U+200D stay:
+scripts and emoji need them; so do the tag characters of a subdivision flag (``_FLAG``)."""
+_FLAG: Final = r"\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f"
+"""A flag of a subdivision (England's: a black flag, the tag letters of ``gbeng``, a cancel tag)."""
+UNSAFE: Final = re.compile(rf"{_FLAG}|[\x00-\x1f{_BEYOND_C0}]")
+"""C0 and ``_BEYOND_C0`` (a match longer than a character is a flag, shown as it is)."""
 
 
-def _escaped(character: str) -> str:
-    code = ord(character)
+def _escaped(match: re.Match[str]) -> str:
+    if len(match[0]) > 1:  # a flag
+        return match[0]
+    code = ord(match[0])
     if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (a path's, decoded by os.fsdecode)
         return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def shown(text: object) -> str:
     """``text`` with every character of ``UNSAFE`` written as its escape."""
-    return UNSAFE.sub(lambda match: _escaped(match[0]), str(text))
+    return UNSAFE.sub(_escaped, str(text))
 
 
-UNSAFE_IN_LINES: Final = re.compile(rf"[\x00-\x08\x0b-\x1f{_BEYOND_C0}]")
+UNSAFE_IN_LINES: Final = re.compile(rf"{_FLAG}|[\x00-\x08\x0b-\x1f{_BEYOND_C0}]")
 """``UNSAFE`` but tab and newline, which a block of text (HTML ``<pre>``) keeps as layout."""
 
 
 def shown_in_lines(text: object) -> str:
     """``shown``, keeping tabs and newlines: for text shown as a block of lines."""
-    return UNSAFE_IN_LINES.sub(lambda match: _escaped(match[0]), str(text))
+    return UNSAFE_IN_LINES.sub(_escaped, str(text))
+
+
+def holds_unsafe_in_lines(text: str) -> bool:
+    """Whether ``shown_in_lines`` would write an escape in ``text``."""
+    return any(len(match[0]) == 1 for match in UNSAFE_IN_LINES.finditer(text))
 
 
 RAW_IN_JSON: Final = re.compile(rf"[\u2028\u2029{_BEYOND_C0}]")
@@ -49,10 +62,18 @@ RAW_IN_JSON: Final = re.compile(rf"[\u2028\u2029{_BEYOND_C0}]")
 a line reader may act on: ``UNSAFE`` and the Unicode line separators."""
 
 
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON writes a character past U+FFFF as its two UTF-16 surrogates
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
 def json_escaped(text: str) -> str:
     """JSON text from ``json.dumps(ensure_ascii=False)`` with ``RAW_IN_JSON`` as ``\\u``
     escapes: printed, it cannot drive a terminal; parsed, it gives the same values."""
-    return RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+    return RAW_IN_JSON.sub(_json_escape, text)
 
 
 _FORMULA: Final = re.compile(r"'*[=+\-@\t\r]")

@@ -3,14 +3,16 @@
 // which Python escaped and built, is set as markup.
 
 // Control and bidirectional characters, which make a screen show text in another order than
-// it is stored, and characters of no width are shown as escapes, as Python's mcard.domain.shown does.
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff]/gu;
+// it is stored, and characters that show nothing are shown as escapes, as Python's mcard.domain.shown does.
+const UNSAFE = /\u{1f3f4}[\u{e0020}-\u{e007e}]+\u{e007f}|[\x00-\x1f\x7f-\x9f\xad\u034f\u061c\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0\ufff9-\ufffb\ud800-\udfff\u{e0000}-\u{e007f}]/gu;
 const TEXT_ATTRIBUTES = new Set(["title", "aria-label", "alt"]);
 
 function visible(text) {
-  return String(text).replace(UNSAFE, (character) => {
-    const code = character.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  return String(text).replace(UNSAFE, (found) => {
+    if ([...found].length > 1) return found; // a subdivision flag
+    const code = found.codePointAt(0);
+    if (code <= 0xff) return `\\x${code.toString(16).padStart(2, "0")}`;
+    return code <= 0xffff ? `\\u${code.toString(16).padStart(4, "0")}` : `\\U${code.toString(16).padStart(8, "0")}`;
   });
 }
 

@@ -19,7 +19,7 @@ from typing import Any, Final, Optional
 from mcard.content_types import CSV, IMAGE_TYPES, JSON, OCTET_STREAM, PDF, TSV
 from mcard.domain.models.card import MCard
 from mcard.domain.query.text import SearchSpec, text_of
-from mcard.domain.shown import UNSAFE_IN_LINES
+from mcard.domain.shown import holds_unsafe_in_lines
 
 from ..display import escape
 from ..media import hex_head, thumbnail
@@ -63,7 +63,7 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
     if mime == PDF:
         return _pdf_preview(card)
     text = text_of(card.content)
-    if text is not None and isinstance(card.content, bytes) and mime == OCTET_STREAM and UNSAFE_IN_LINES.search(text):
+    if text is not None and isinstance(card.content, bytes) and mime == OCTET_STREAM and holds_unsafe_in_lines(text):
         text = None  # bytes of no known type that are UTF-8 but not readable text (NULs...): shown as bytes
     if text is None:
         return {"kind": "hex", "html": f"<pre>{escape(hex_head(card.content_bytes, HEX_BYTES))}</pre>"}
