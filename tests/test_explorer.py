@@ -227,6 +227,28 @@ def test_a_click_on_a_narrower_time_bucket_replaces_the_wider_one(tmp_path):
         assert explorer.query == "day after:2026-03-02 before:2026-03-03" and explorer.total == 1
 
 
+def test_a_click_on_a_time_bar_at_the_edge_of_the_querys_range_shows_the_cards_it_counts(tmp_path):
+    """A bar counts only the cards within the query's own after:/before:; the click replaced
+    those bounds with the whole bar, and showed cards outside them, more than the bar said."""
+    async def seed() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "edges.db")) as store:
+            await store.save_many([MCard(f"note {day} {hour}", g_time=datetime(2026, 3, day, hour, tzinfo=timezone.utc))
+                                   for day in (1, 2, 3) for hour in (6, 18)])
+
+    asyncio.run(seed())
+    with mcard.notebook.open(tmp_path / "edges.db") as cards:
+        for query, bar, kept in (("after:2026-03-01T12:00", "2026-03-01", ["note 1 18"]),
+                                 ("note before:2026-03-03T07:30:15.5", "2026-03-03", ["note 3 6"]),
+                                 ("after:2026-02", "2026-03-02", ["note 2 18", "note 2 6"])):
+            explorer = cards.explorer(query)
+            counted = dict(explorer.facets["time"])[bar]
+            explorer.add_filter("time", bar)
+            assert ["".join(part[0] for part in row["snippet"]) for row in explorer.rows] == kept, query
+            assert explorer.total == counted == len(kept), query
+            explorer.add_filter("time", bar)
+            assert explorer.total == len(kept)
+
+
 @pytest.mark.parametrize("when", [datetime(850, 6, 1, tzinfo=timezone.utc), datetime(5, 1, 1, 7, tzinfo=timezone.utc)])
 def test_a_click_on_a_time_bucket_before_the_year_1000_keeps_its_cards(tmp_path, when):
     async def seed() -> None:

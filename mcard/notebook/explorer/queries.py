@@ -4,12 +4,12 @@ empty buckets, and hash prefixes."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from collections.abc import Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.query.syntax import quoted_value, tag_value, without_field
+from mcard.domain.query.syntax import parse_find, quoted_value, tag_value, without_field
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, next_bucket_start, time_bucket
 
 FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
@@ -77,7 +77,7 @@ def _iso(moment: datetime) -> str:
     """A bucket's start as the query syntax takes it; four-digit years (``0850-01-01``), which
     ``strftime`` does not pad."""
     day = moment.date().isoformat()
-    return f"{day}T{moment.hour:02d}:{moment.minute:02d}Z" if moment.hour else day
+    return f"{day}T{moment.hour:02d}:{moment.minute:02d}Z" if moment.hour or moment.minute else day
 
 
 def _size_term(label: str) -> str:
@@ -125,6 +125,26 @@ def with_term(query: str, term: str) -> str:
         query = without_field(query, "tag" if term.startswith("-tag:") else "type", term[1:])
     if term.startswith("type:"):  # a query names one type: the clicked one, within it, replaces it
         query = without_field(query, "type")
-    if term.startswith("after:"):  # a narrower time bucket (a click on the histogram) replaces the wider
+    if term.startswith("after:"):  # a time bucket (a click on the histogram) replaces the query's bounds, within them
+        term = _within_bounds(query, term)
         query = without_field(without_field(query, "after"), "before")
     return f"{query.strip()} {term}".strip()
+
+
+def _within_bounds(query: str, term: str) -> str:
+    """The time bucket ``term`` cut to the bounds ``query`` already has: a bar at the edge of
+    the query's range counts only the cards within it, and a click shows those alone."""
+    own, bucket = parse_find(query).filters, parse_find(term).filters
+    start = max((moment for moment in (own.start_time, bucket.start_time) if moment is not None), default=None)
+    last = min((moment for moment in (own.end_time, bucket.end_time) if moment is not None), default=None)
+    bounds = [] if start is None else [f"after:{_exact(start)}"]
+    if last is not None:
+        bounds.append(f"before:{_exact(last + timedelta(microseconds=1))}")  # ``end_time`` is the last instant kept
+    return " ".join(bounds)
+
+
+def _exact(moment: datetime) -> str:
+    """``_iso``, to the microsecond where the moment has a part of a minute."""
+    if moment.second or moment.microsecond:
+        return f"{moment.date().isoformat()}T{moment.time().isoformat()}Z"
+    return _iso(moment)
