@@ -64,6 +64,16 @@ def _track(store: NotebookCards) -> None:
     _open_stores.add(store)
 
 
+def _close_dropped(wrapper: AsyncPersistenceWrapper) -> None:
+    """Close the store of a ``NotebookCards`` nothing holds any more, its queued writes first,
+    without waiting: a cell that opens a store, run again, dropped the last one, whose
+    connections kept their threads and files open until the process ran out of them."""
+    from .runner import _runner
+
+    if _runner is not None and _runner.started:
+        _runner.start_soon(wrapper.close())
+
+
 def _check_items(items: object) -> None:
     if isinstance(items, (str, bytes, MCard)) or not isinstance(items, Iterable):
         raise ValidationError(f"save_many takes an iterable of cards, got {type(items).__name__}")
@@ -128,6 +138,7 @@ class NotebookCards(LabelMethods):
     def __init__(self, config: EngineConfig) -> None:
         self._wrapper = AsyncPersistenceWrapper(config)
         self.config = config
+        weakref.finalize(self, _close_dropped, self._wrapper).atexit = False  # at exit: _close_open_stores
 
     def __repr__(self) -> str:
         return f"NotebookCards({self.config!r})"

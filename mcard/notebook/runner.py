@@ -142,6 +142,18 @@ class LoopRunner:
             )
         return _Call(loop, coro)
 
+    def start_soon(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Start ``coro`` on the private loop, from any thread (its own included), without
+        waiting for it; a failure is logged."""
+        if self._loop is None or self._loop.is_closed():
+            coro.close()
+            return
+        call = _Call(self._loop, coro)
+        call.outcome.add_done_callback(
+            lambda outcome: outcome.cancelled() or outcome.exception() is None
+            or logger.warning("mcard: %s", outcome.exception())
+        )
+
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the private loop and return its result, blocking this thread.
 
