@@ -131,6 +131,21 @@ def test_enter_runs_the_query_and_marks_the_matches(store):
     assert explorer.total == len(kept) and sum(n for _, n in explorer.facets["content_type"]) == explorer.total
 
 
+def test_the_pane_shows_a_match_that_lies_past_the_head_of_a_long_text(store):
+    """The row marked it; the pane showed the text's first 20,000 characters without it."""
+    cards, _ = store
+    late = cards.create("lorem ipsum " * 2_500 + "\nzebra appears here\n" + "dolor " * 4_000)
+    early = cards.create("a zebra first, " + "lorem ipsum " * 2_500 + "zebra again")
+    explorer = cards.explorer("zebra")
+    explorer.select(late.hash)
+    preview = explorer.detail["preview"]["html"]
+    assert preview.startswith("<pre>… 30,001 earlier characters\n<mark>zebra</mark> appears here")
+    assert preview.endswith(f"… {len(text_of(late.content)) - 30_001 - 20_000:,} more characters</pre>")
+    explorer.select(early.hash)
+    preview = explorer.detail["preview"]["html"]
+    assert preview.startswith("<pre>a <mark>zebra</mark> first") and "earlier characters" not in preview
+
+
 def test_a_new_query_closes_a_card_it_does_not_show_and_marks_its_own_words_in_one_it_does(store):
     """The pane kept a card the new query left out (Remove… then named a card the grid did not
     show), and marked the words of the query before."""

@@ -25,6 +25,9 @@ from ..display import escape
 from ..media import hex_head, thumbnail
 
 TEXT_CHARS: Final = 20_000
+LEAD_CHARS: Final = 2_000
+"""Characters a text's pane shows before the query's first match when that match lies past the
+text's first ``TEXT_CHARS`` (from the first line that starts within them)."""
 JSON_NODES: Final = 400
 JSON_PARSE_LIMIT: Final = 2 * 1024 * 1024
 """Larger JSON shows as text: parsing it all for a 400-node tree is not worth it."""
@@ -74,13 +77,13 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
     if mime in (CSV, TSV):
         return {"kind": "table", "html": _table_html(text, "\t" if mime == TSV else None)}
     if is_markdown(text, name):
-        return {"kind": "markdown", "html": markdown_html(text[:TEXT_CHARS]) + _more(text, "<p><em>{}</em></p>")}
+        return {"kind": "markdown", "html": markdown_html(text[:TEXT_CHARS]) + _more(len(text) - TEXT_CHARS, "<p><em>{}</em></p>")}
     return {"kind": "text", "html": highlighted(text.replace("\r\n", "\n"), spec)}  # Windows line ends are line ends
 
 
-def _more(text: str, html: str) -> str:
-    """What a preview of ``TEXT_CHARS`` leaves out of ``text``, set in ``html``; or nothing."""
-    return html.format(escape(f"… {len(text) - TEXT_CHARS:,} more characters")) if len(text) > TEXT_CHARS else ""
+def _more(left: int, html: str, where: str = "more") -> str:
+    """The note of the ``left`` characters a preview leaves out, set in ``html``; or nothing."""
+    return html.format(escape(f"… {left:,} {where} characters")) if left > 0 else ""
 
 
 def _pdf_preview(card: MCard) -> dict[str, Any]:
@@ -114,17 +117,26 @@ def _note(message: str) -> dict[str, Any]:
 
 
 def highlighted(text: str, spec: Optional[SearchSpec]) -> str:
-    """The text's head in ``<pre>``, each match of the query's words in ``<mark>``."""
-    head = text[:TEXT_CHARS]
-    spans = spec.spans(head) if spec is not None else []
-    parts, at = [], 0
-    for start, end in sorted(spans):
-        if start < at:
+    """``TEXT_CHARS`` of the text in ``<pre>``, each match of the query in ``<mark>``: its head,
+    or, when the first match lies past the head, the part from a little before that match (the
+    grid's row marks it wherever it is), with what is left out before and after said."""
+    spans = sorted(spec.spans(text)) if spec is not None and text else []
+    shown_from = 0
+    if spans and spans[0][1] > TEXT_CHARS:
+        first = spans[0][0]
+        shown_from = max(0, first - LEAD_CHARS)
+        line = text.find("\n", shown_from, first)
+        shown_from = shown_from if line < 0 else line + 1
+    shown = text[shown_from:shown_from + TEXT_CHARS]
+    parts, at = [_more(shown_from, "{}\n", "earlier")], 0
+    for start, end in spans:
+        start, end = start - shown_from, end - shown_from
+        if start < at or end > len(shown):
             continue
-        parts.append(escape(head[at:start]) + f"<mark>{escape(head[start:end])}</mark>")
+        parts.append(escape(shown[at:start]) + f"<mark>{escape(shown[start:end])}</mark>")
         at = end
-    parts.append(escape(head[at:]))
-    return f"<pre>{''.join(parts)}{_more(text, chr(10) + '{}')}</pre>"
+    parts.append(escape(shown[at:]))
+    return f"<pre>{''.join(parts)}{_more(len(text) - shown_from - len(shown), chr(10) + '{}')}</pre>"
 
 
 def _json_html(text: str) -> Optional[str]:
