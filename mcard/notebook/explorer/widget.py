@@ -474,7 +474,8 @@ class Explorer(anywidget.AnyWidget):
         pages = self.pages
         self.go(min(max(1, wanted), pages) - 1)
         if not 1 <= wanted <= pages and self.status_kind != "error":
-            self.say(f"no page {wanted:,} (page 1 to {pages:,}): {self.status}")
+            typed = f"{wanted:,}" if len(digits) <= 18 else repr(text if len(text) <= 40 else text[:39] + "…")
+            self.say(f"no page {typed} (page 1 to {pages:,}): {self.status}")
 
     @_action
     def set_page_size(self, size: object) -> None:
