@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Final, Optional
 
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import NotStoredError, ValidationError
 from mcard.domain.models.sighting import Sighting, as_label, check_tag, escaped
 from mcard.domain.shown import counted, from_cell, shown
 from mcard.extras import install_command
@@ -107,6 +107,8 @@ class ImportSummary:
     skipped: Counter[str] = field(default_factory=SkipCount)
     sightings_added: int = 0
     tags_added: int = 0
+    removed_before_tagged: int = 0
+    """Cards stored here that another writer removed before their tags were attached."""
 
     @property
     def skipped_files(self) -> list[SkippedFile]:
@@ -136,8 +138,22 @@ class ImportSummary:
             cards = [card for card in cards if card.hash not in held]
         self.add(files, cards, saved.cards)
         self.sightings_added += saved.sightings
-        if tags:
-            self.tags_added += await store.tag_many((card.hash, tag) for card in cards for tag in tags)
+        await self.tag(store, [(card.hash, tag) for card in cards for tag in tags])
+
+    async def tag(self, store: AsyncPersistenceWrapper, pairs: Sequence[tuple[str, str]]) -> None:
+        """Attach each (hash, tag), counting the new ones; the cards another writer removed
+        since they were saved are left out and counted (``removed_before_tagged``), as a sync
+        leaves out cards removed while it runs: the import goes on."""
+        while pairs:
+            try:
+                self.tags_added += await store.tag_many(pairs)
+                return
+            except NotStoredError as exc:
+                removed = set(exc.hashes)
+                if not removed & {key for key, _ in pairs}:
+                    raise
+                self.removed_before_tagged += len(removed)
+                pairs = [pair for pair in pairs if pair[0] not in removed]
 
     def merge(self, other: ImportSummary) -> None:
         self.files += other.files
@@ -149,11 +165,14 @@ class ImportSummary:
             self.skipped.files.extend(other.skipped_files)
         self.sightings_added += other.sightings_added
         self.tags_added += other.tags_added
+        self.removed_before_tagged += other.removed_before_tagged
 
     def __str__(self) -> str:
         text = f"{counted(self.new, 'new card')}, {self.already_stored} already stored"
         if self.sightings_added or self.tags_added:
             text += f"; {counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} added"
+        if self.removed_before_tagged:
+            text += f"; {counted(self.removed_before_tagged, 'card')} removed by another writer before being tagged"
         if self.skipped:
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
             text += f"; skipped {counted(sum(self.skipped.values()), 'file')}: {reasons}"
@@ -169,6 +188,7 @@ class ImportSummary:
             "bytes": self.bytes, "skipped": dict(self.skipped),
             "skipped_files": [{"path": file.path, "reason": file.reason} for file in self.skipped_files],
             "sightings_added": self.sightings_added, "tags_added": self.tags_added,
+            "removed_before_tagged": self.removed_before_tagged,
         }
 
 
@@ -1011,7 +1031,7 @@ async def import_records(
             if chunk:
                 seen = [sighting for item in chunk for sighting in item.sightings]
                 await summary.save(store, len(chunk), [item.card for item in chunk], seen)
-                summary.tags_added += await store.tag_many((item.card.hash, tag) for item in chunk for tag in (*item.tags, *tags))
+                await summary.tag(store, [(item.card.hash, tag) for item in chunk for tag in (*item.tags, *tags)])
                 bar.update(len(chunk))
             if error is not None:
                 raise error

@@ -335,7 +335,7 @@ def test_importing_the_folder_that_holds_the_database_never_imports_the_database
     assert second["new"] == 0 and second["already_stored"] == 2
     third = as_json(mcard("import", str(db), "--json", db=db))
     assert third == {"files": 0, "new": 0, "already_stored": 0, "bytes": 0, "skipped": {"the store's own file": 1},
-                     "skipped_files": [], "sightings_added": 0, "tags_added": 0}
+                     "skipped_files": [], "sightings_added": 0, "tags_added": 0, "removed_before_tagged": 0}
     assert as_json(mcard("stats", "--json", db=db))["count"] == 1
     assert db.stat().st_size < size * 2
 

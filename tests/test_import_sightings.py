@@ -394,3 +394,28 @@ async def test_import_paths_names_the_files_skipped_for_a_reason_to_act_on(store
                                      SkippedFile(str(tree / "dangling"), "broken symlink")]
     assert summary.as_dict()["skipped_files"] == [{"path": str(tree / "big.bin"), "reason": "too large"},
                                                   {"path": str(tree / "dangling"), "reason": "broken symlink"}]
+
+
+async def test_cards_another_writer_removes_before_they_are_tagged_are_left_out_and_counted(store, tmp_path, monkeypatch):
+    """``import --tag`` raced with an ``rm`` of the same cards: tagging failed as a whole
+    ("cannot tag cards that are not stored"), ending the import after a batch, exit 2."""
+    import mcard.importing as importing
+
+    root = tmp_path / "files"
+    root.mkdir()
+    for n in range(12):
+        (root / f"{n}.txt").write_text(f"file {n}")
+    real_save, removed = importing.save_all_but_held, set()
+
+    async def save_then_removed_elsewhere(target, cards, sightings):
+        saved = await real_save(target, cards, sightings)
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "cards.db")) as other:
+            removed.update(card.content for card in cards[::2])
+            await other.remove_many([card.hash for card in cards[::2]])
+        return saved
+
+    monkeypatch.setattr(importing, "save_all_but_held", save_then_removed_elsewhere)
+    summary = await import_paths(store, root, tags=["kept"], batch_files=4)
+    assert (summary.files, summary.new, summary.removed_before_tagged, summary.tags_added) == (12, 12, 6, 6)
+    assert "6 cards removed by another writer before being tagged" in str(summary)
+    assert {card.content for card in await store.list(tag="kept")} == {f"file {n}" for n in range(12)} - removed
