@@ -116,6 +116,21 @@ def users_folder() -> Iterator[Path]:
     shutil.rmtree(folder)
 
 
+def test_a_file_the_user_may_not_read_is_said_so_not_called_read_only(users_folder):
+    """chmod 600 of another user's: "the file ... is read-only" sent the user to chmod u+w."""
+    db = users_folder / "cards.db"
+    mcard("add", TEXT, db=db)
+    user = as_another_user()
+    if not user:
+        pytest.skip("needs root, to read as another user")
+    os.chown(db, 0, 0)
+    db.chmod(0o600)
+    for args in (["ls"], ["add", "more"], ["stats"]):
+        result = run(str(db), args, as_user=user, cwd=users_folder)
+        assert_refused(result, f"no permission to read the file {db}")
+        assert "is read-only" not in result.stderr.decode()
+
+
 def test_a_read_only_file_can_be_read(users_folder):
     """The file is the user's to read, not to write (chmod 444, or another owner's)."""
     db = users_folder / "cards.db"

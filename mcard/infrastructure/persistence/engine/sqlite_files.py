@@ -78,7 +78,9 @@ def explain(exc: BaseException, path: Path) -> str:
         causes = []
         if not os.access(folder, os.W_OK):  # even a read may need to create the -wal and -shm files there
             causes.append(f"no permission to write in the folder {folder}, where SQLite keeps the -wal and -shm files")
-        if path.exists() and not os.access(path, os.W_OK):
+        if path.exists() and not os.access(path, os.R_OK):
+            causes.append(f"no permission to read the file {path}")
+        elif path.exists() and not os.access(path, os.W_OK):
             causes.append(f"the file {path} is read-only")
         theirs, own = _unwritable_companions(path)
         if theirs:
