@@ -43,7 +43,7 @@ from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 
 from .lab import cmd_lab
-from .labelling import cmd_info, cmd_tag, labels_of, note_unknown_tags
+from .labelling import cmd_info, cmd_tag, labels_of, note_unknown_tags, unknown_tags
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, offset_of
 from .output import HEAD_BYTES, CardPrinter, emit, fail, listed_card, note, quoted, safe, table
 from .resolving import card_named, listed_hashes, no_card
@@ -426,8 +426,10 @@ async def cmd_export(args: argparse.Namespace) -> int:
             store, destination, format=args.format, with_content=args.content, start_time=start, end_time=end,
             **card_filters(args),
         )
-        if not result.exported and args.tag:
-            await note_unknown_tags(store, args.tag)
+        unknown = await unknown_tags(store, args.tag) if not result.exported and args.tag else []
+    if not result.kept:
+        for line in unknown:
+            note(line)
     if to_stdout and not result.refused:
         note(f"exported {counted(result.exported, 'card')} to standard output")
     elif not to_stdout:
@@ -437,8 +439,9 @@ async def cmd_export(args: argparse.Namespace) -> int:
             _export_text(result, args.destination),
             args.json,
         )
-    if result.kept:
-        fail(f"no card to export: {safe(args.destination)} was left as it was")
+    if result.kept:  # one line, as every failure: why no card matched in it
+        why = f" ({'; '.join(unknown)})" if unknown else ""
+        fail(f"no card to export{why}: {safe(args.destination)} was left as it was")
         return 1
     if result.refused:
         named = ", ".join(quoted(card.hash) for card in result.refused[:REFUSED_NAMED])
