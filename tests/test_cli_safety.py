@@ -323,6 +323,32 @@ def test_an_export_in_a_format_that_is_not_escaped_is_not_written_to_a_terminal(
     assert b"\x1b]52;c;ZXZpbA==\x07" in mcard("export", "-", "--format", "csv", db=db).stdout  # a pipe gets it as it is
 
 
+def test_a_terminal_named_by_its_path_is_kept_from_escape_sequences_too(tmp_path):
+    """``export /dev/tty --format csv`` and ``show HASH -o /dev/tty`` wrote them raw."""
+    import pty
+
+    source = tmp_path / "hostile.txt"
+    source.write_text("set \x1b]52;c;ZXZpbA==\x07 title\n")
+    (tmp_path / "data.bin").write_bytes(b"\x00\xff\x1b]0;pwned\x07")
+    db = tmp_path / "cards.db"
+    mcard("import", str(source), str(tmp_path / "data.bin"), db=db)
+    text_hash, bytes_hash = (hashlib.sha256(path.read_bytes()).hexdigest() for path in (source, tmp_path / "data.bin"))
+    controller, terminal = pty.openpty()
+    try:
+        device = os.ttyname(terminal)
+        refused = mcard("export", device, "--format", "csv", db=db, check=2)
+        assert "write it to a file or a pipe" in refused.stderr.decode()
+        shown = mcard("show", text_hash, "-o", device, db=db)
+        assert "control characters shown as escapes" in shown.stderr.decode()
+        assert "a terminal would take them for commands" in mcard("show", bytes_hash, "-o", device, db=db, check=2).stderr.decode()
+        os.set_blocking(controller, False)
+        reached = os.read(controller, 65536)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert b"\\x1b]52;c;ZXZpbA==\\x07" in reached and b"\x1b" not in reached
+
+
 def test_verify_remove_keeps_a_tag_another_tool_wrote_decomposed(tmp_path):
     """The card keeps ``café`` that a tool on macOS wrote as ``e`` and an accent; it was deleted."""
     db = tmp_path / "cards.db"

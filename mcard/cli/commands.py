@@ -84,6 +84,21 @@ def _one_stdin(names: list[str]) -> None:
         raise ValidationError("standard input (-) can be named only once")
 
 
+def is_terminal(destination: str) -> bool:
+    """Whether the path ``destination`` names a terminal (``/dev/tty``, ``/dev/pts/3``): it
+    obeys the control characters written to it, as standard output on a terminal does."""
+    try:
+        if not stat.S_ISCHR(os.stat(destination).st_mode):
+            return False
+        device = os.open(destination, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.isatty(device)
+    finally:
+        os.close(device)
+
+
 def is_stdout(destination: str) -> bool:
     """Whether ``destination`` is standard output: ``-``, or a path to the same file
     (``/dev/stdout``, or the file stdout is redirected to)."""
@@ -277,7 +292,7 @@ async def cmd_ls(args: argparse.Namespace) -> int:
 
 async def cmd_show(args: argparse.Namespace) -> int:
     check_prefix(args.hash)
-    to_file = args.output is not None and not is_stdout(args.output)
+    to_file = args.output is not None and not is_stdout(args.output) and not is_terminal(args.output)
     async with reading_store(args) as store:
         card = await card_named(store, args.hash)
         if to_file:
@@ -287,6 +302,8 @@ async def cmd_show(args: argparse.Namespace) -> int:
         raise StorageError(f"card {card.hash}: {damaged}; nothing shown (mcard verify lists them all)")
     if to_file:
         await asyncio.to_thread(write_file, Path(args.output), card.content_bytes)
+    elif args.output is not None and not is_stdout(args.output):  # a terminal named by its path
+        await asyncio.to_thread(write_file, Path(args.output), for_terminal(card))
     else:
         as_is = args.output is not None or not sys.stdout.isatty()
         sys.stdout.buffer.write(card.content_bytes if as_is else for_terminal(card))
@@ -302,8 +319,8 @@ def for_terminal(card: MCard) -> bytes:
     text = text_of(card.content)
     if text is None:
         raise ValidationError(
-            f"card {card.hash[:12]} is bytes ({card.content_type}), not text, and standard output is a terminal,"
-            " which would take them for commands: -o FILE writes them to a file, -o - here anyway"
+            f"card {card.hash[:12]} is bytes ({card.content_type}), not text, and a terminal would take them for"
+            " commands: -o FILE writes them to a file, -o - to standard output anyway"
         )
     lines = text.split("\r\n")
     if not any(map(holds_unsafe_in_lines, lines)):
@@ -416,7 +433,8 @@ async def cmd_export(args: argparse.Namespace) -> int:
     to_stdout = is_stdout(args.destination)
     destination = sys.stdout.buffer if to_stdout else args.destination
     chosen = format_for(destination, args.format, args.content)  # a bad destination fails before the store is opened
-    if to_stdout and chosen != "jsonl" and sys.stdout.isatty():
+    on_terminal = sys.stdout.isatty() if to_stdout else is_terminal(args.destination)
+    if on_terminal and chosen != "jsonl":
         raise ValidationError(
             f"a {_FORMAT_NAMES.get(chosen, chosen)} export carries names and content as they are, which a terminal would take for"
             " commands (ESC ] 52 writes the clipboard): write it to a file or a pipe; JSON Lines (the default) is escaped"
