@@ -20,6 +20,7 @@ import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
 from mcard.infrastructure.persistence.engine.sqlite_engine import DEFAULT_SETTINGS
+from mcard.infrastructure.persistence.engine.sqlite_files import DatabaseFile
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
@@ -154,6 +155,29 @@ async def test_a_backup_put_in_place_of_an_open_store_is_noticed_and_kept(tmp_pa
         assert await reopened.count() == 5000
         assert (await reopened.verify(progress=False)).ok
     check_integrity(path)
+
+
+def test_a_checkpoint_another_store_of_this_process_runs_is_not_taken_for_an_overwrite(tmp_path):
+    """Three stores on one file in one process: one checkpointing while another wrote, the
+    other took the file changed under it for one overwritten by another program, and refused
+    every call after. A change no checkpoint of the process explains is still noticed."""
+    path = tmp_path / "cards.db"
+    sqlite3.connect(path).close()
+    checkpointing, writing = DatabaseFile(path), DatabaseFile(path)
+    checkpointing.opened()
+    writing.opened()
+    try:
+        assert writing.changed() is None
+        checkpointing.checkpointing()
+        os.utime(path, ns=(0, 1_000_000_000))  # the checkpoint writes the file
+        assert writing.changed() is None
+        checkpointing.checkpointed()
+        assert writing.changed() is None and checkpointing.changed() is None
+        os.utime(path, ns=(0, 2_000_000_000))  # no checkpoint of this process did that
+        assert "overwritten by another program" in (writing.changed() or "")
+    finally:
+        checkpointing.closed()
+        writing.closed()
 
 
 WRITER_SCRIPT = """

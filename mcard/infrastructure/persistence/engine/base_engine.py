@@ -716,7 +716,7 @@ class BaseStore(ABC):
 
     async def tag(self, hash_str: str, *tags: str) -> int:
         """Attach tags to a stored card; how many it did not have yet."""
-        key = check_card_hash(hash_str)
+        key = check_hash(hash_str)
         return await self.tag_many((key, tag) for tag in tags)
 
     async def untag(self, hash_str: str, *tags: str) -> int:

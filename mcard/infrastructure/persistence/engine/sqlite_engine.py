@@ -540,11 +540,14 @@ class SQLiteStore(BaseStore):
             [(busy, _, _)] = outcome
             return not busy
 
+        file = self._file
+        if file is not None:
+            file.checkpointing()
         try:
             return await self._on_writer(checkpoint, lambda: None)
         finally:
-            if self._file is not None:
-                self._file.checkpointed()
+            if file is not None:
+                file.checkpointed()
 
     async def _background_step(self) -> bool:
         """One step of the work done while writes pause: extend the search index, then give

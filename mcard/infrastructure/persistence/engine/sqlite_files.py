@@ -152,6 +152,11 @@ _KNOWN_STATES: dict[FileIdentity, tuple[int, int]] = {}
 """(size, mtime) of each database file open in this process, as mcard's own stores last left
 it (when opened, and after each checkpoint they run): any other change was made by someone else."""
 _USERS: Counter[FileIdentity] = Counter()
+_CHECKPOINTING: Counter[FileIdentity] = Counter()
+"""Checkpoints a store of this process is running on each file: until it notes the state it
+left, the file's change is its own, which another store of the process must not take for an
+overwrite (three stores on one file in one process, one checkpointing while another wrote,
+found it "overwritten by another program" and refused every call after)."""
 _LOCKS: Final = Path("/proc/locks")
 _WAL_HEADER: Final = 32
 _WAL_INDEX_HEADER: Final = 136
@@ -220,6 +225,7 @@ class DatabaseFile:
         self._wal_before: tuple[int, bytes] = (0, b"")  # the WAL's size and header as a write began
         self.shared = False
         self.appended = False  # whether the WAL may hold frames this store wrote, not checkpointed yet
+        self._checkpoints: list[FileIdentity] = []  # the file of each checkpoint running (``_CHECKPOINTING``)
 
     def opened(self) -> None:
         """Start watching, once the store's connections are open."""
@@ -257,8 +263,19 @@ class DatabaseFile:
             _KNOWN_STATES.pop(self._identity, None)
         self._identity = None
 
+    def checkpointing(self) -> None:
+        """Note a checkpoint this store starts (``checkpointed`` notes its end)."""
+        if self._identity is not None:
+            _CHECKPOINTING[self._identity] += 1
+            self._checkpoints.append(self._identity)
+
     def checkpointed(self) -> None:
         """Note a checkpoint this store ran: the file changed, by our own hand."""
+        if self._checkpoints:
+            started_on = self._checkpoints.pop()
+            _CHECKPOINTING[started_on] -= 1
+            if _CHECKPOINTING[started_on] <= 0:
+                del _CHECKPOINTING[started_on]
         if self._identity is None:
             return
         try:
@@ -288,6 +305,8 @@ class DatabaseFile:
         if _KNOWN_STATES.get(identity) == state:
             if self._wal_header is None:
                 self._wal_header = self._read_wal_header()
+            return None
+        if _CHECKPOINTING[identity]:  # a store of this process is changing it: its own note follows
             return None
         seen, self._wal_header = self._wal_header, self._read_wal_header()
         _KNOWN_STATES[identity] = state
