@@ -24,8 +24,10 @@ from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
 
 QUERIES = [
     "fox", "moon", "dog walks", "type:text/plain", "number 4", "fox -moon", "walks after:2026-02-01",
-    '"the moon"', "size:<50", "dog", "fox moon",
+    '"the moon"', "size:<50", "dog", "fox moon", "tag:holiday", "tag:holi* -tag:work",
 ]
+TAGGED = 10
+"""Every TAGGED-th card carries the tag holiday, every TAGGED-th of those work too."""
 WORDS = (["fox", "dog", "moon", "walks", "number"], ["quick", "lazy", "bright", "the", "of"])
 BATCH = 50_000
 
@@ -41,7 +43,10 @@ def cards(first: int, count: int) -> list[MCard]:
 async def fill(path: Path, count: int) -> None:
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         for first in tqdm(range(0, count, BATCH), desc="cards", unit_scale=BATCH):
-            await store.save_many(cards(first, min(BATCH, count - first)))
+            batch = cards(first, min(BATCH, count - first))
+            await store.save_many(batch)
+            await store.tag_many([(card.hash, "holiday") for card in batch[::TAGGED]]
+                                 + [(card.hash, "work") for card in batch[::TAGGED * TAGGED]])
         started = time.perf_counter()
         await store.wait_indexed()  # the figures are a store at rest, not one catching up
         print(f"search indexes built in the background in {time.perf_counter() - started:.1f} s")
