@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, Final, Optional
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
 from mcard.domain.models.exceptions import NotStoredError, ValidationError
-from mcard.domain.models.sighting import Sighting, as_label, check_tag, escaped
+from mcard.domain.models.sighting import Sighting, as_label, check_tag
 from mcard.domain.shown import counted, from_cell, shown
 from mcard.extras import install_command
 from mcard.frame_records import frame_records, is_frame
@@ -71,7 +71,8 @@ def _progress_bar(**options: Any) -> Any:
 @dataclass(frozen=True)
 class SkippedFile:
     """A file (or folder) an import skipped for one of ``NAMED_SKIPS``: its path as the import
-    reached it (control characters and bytes that are not UTF-8 as ``\\xNN``), and why."""
+    reached it (``os.fsdecode``: ``os.fsencode`` gives its bytes back, a file name that is not
+    UTF-8 included), and why. Shown on a screen, its control characters are escapes."""
 
     path: str
     reason: str
@@ -90,7 +91,7 @@ def _skip(skipped: Counter[str], reason: str, path: str | os.PathLike[str]) -> N
     """Count ``path`` skipped for ``reason``; a ``SkipCount`` also keeps it when the reason is named."""
     skipped[reason] += 1
     if isinstance(skipped, SkipCount) and reason in NAMED_SKIPS:
-        skipped.files.append(SkippedFile(escaped(os.fsdecode(path)), reason))
+        skipped.files.append(SkippedFile(os.fsdecode(path), reason))
 
 
 @dataclass

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from mcard.domain.shown import shown
+
 from tests.test_content_types import PNG
 
 MCARD = str(Path(sys.executable).with_name("mcard"))
@@ -77,11 +79,12 @@ def test_import_names_the_files_it_skipped_for_a_reason_to_act_on(folder, tmp_pa
     (folder / "loop").symlink_to("loop")
     (folder / "esc\x1b]0;x\x07.bin").write_bytes(b"\x00" * (TEN_MIB + 1))
     result = mcard("import", "files", "--json", db=db)
-    named = [("files/docs/dangling", "broken symlink"), ("files/esc\\x1b]0;x\\x07.bin", "too large"),
+    named = [("files/docs/dangling", "broken symlink"), ("files/esc\x1b]0;x\x07.bin", "too large"),
              ("files/huge.bin", "too large"), ("files/loop", "symlink loop")]  # by path
-    assert [(file["path"], file["reason"]) for file in as_json(result)["skipped_files"]] == named
+    assert [(file["path"], file["reason"]) for file in as_json(result)["skipped_files"]] == named  # JSON: as it is
+    assert b"\\u001b]0;x\\u0007" in result.stdout  # as escapes of JSON, which a terminal does not obey
     lines = result.stderr.decode().splitlines()
-    assert lines[:4] == [f"mcard: skipped ({reason}): {path}" for path, reason in named]
+    assert lines[:4] == [f"mcard: skipped ({reason}): {shown(path)}" for path, reason in named]
     assert lines[4].startswith("mcard: 2 files over the store's limit") and len(lines) == 5
 
 
