@@ -722,7 +722,7 @@ class PostgresStore(BaseStore):
             if not 0 < threshold <= hits:
                 return None
             statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.budget(threshold, choice))
-            await conn.execute(sql.WALK_IN_TIME_ORDER)
+            await conn.execute(postgres_search.WALK_IN_TIME_ORDER)
             cursor = await conn.cursor(statement, *params)
             found: list[MCard] = []
             size = int(min(wanted, WALK_ROWS))

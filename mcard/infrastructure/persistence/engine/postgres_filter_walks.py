@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 from mcard.domain.query import Filters
 
 from . import page_walks, sql_filters
-from .name_globs import glob_parts
-from .postgres_search import threshold
+from .postgres_search import WALK_IN_TIME_ORDER, threshold
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -27,9 +26,6 @@ if TYPE_CHECKING:
     from .postgres_sql import Tables
 
 WALK_ORDERS: Final = {"newest": " ORDER BY g_time DESC, hash DESC", "oldest": " ORDER BY g_time, hash"}
-IN_TIME_ORDER: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
-"""For the walk's statement: a table never ANALYZEd has no statistics for ``g_time``, and a walk
-within time bounds may be planned as a bitmap scan of the whole range and a sort."""
 
 
 def walks(filters: Filters) -> bool:
@@ -42,26 +38,10 @@ def count_statement(tables: Tables, dialect: sql_filters.Dialect, filters: Filte
     name already ``params``' first two values) and the fewest hits, counted up to it, of the
     tags and names ``filters`` list, each through its own index; None when one of them can
     choose no card."""
-    counts: list[str] = []
-
-    def mark(value: object) -> str:
-        params.append(value)
-        return dialect.mark(len(params))
-
-    def count(rows: str) -> None:
-        counts.append(f"(SELECT count(*) FROM ({rows} LIMIT (SELECT hits FROM threshold)) AS hit)")
-
-    named, globs, nothing = sql_filters.tag_globs(filters.tag_globs)
-    name_globs = [glob_parts(pattern) for pattern in filters.names]
-    if nothing or None in name_globs:
+    labels = sql_filters.label_rows(filters, dialect, params)
+    if not labels:
         return None
-    for tag in sorted(set(filters.tags) | set(named)):
-        count(f"SELECT FROM {tables.tag} WHERE tag = {mark(tag)}")
-    for parts in globs:
-        count(f"SELECT FROM {tables.tag} WHERE tag {dialect.glob_operator} {mark(dialect.glob_value(parts))}")
-    for parts in name_globs:
-        value = dialect.glob_value(parts)
-        count(dialect.seen_under(lambda: mark(value)))
+    counts = [f"(SELECT count(*) FROM ({hits} LIMIT (SELECT hits FROM threshold)) AS hit)" for hits in labels]
     fewest = counts[0] if len(counts) == 1 else f"least({', '.join(counts)})"
     return f"{threshold(tables, 1)} SELECT hits, {fewest} FROM threshold"
 
@@ -119,6 +99,6 @@ async def walk(
     budget = page_walks.budget(most, page_walks.FILTER_CHOICE)
     statement = walk_statement(tables, dialect, filters, columns, params, budget, limit, offset, order, after)
     async with conn.transaction(readonly=True):
-        await conn.execute(IN_TIME_ORDER)
+        await conn.execute(WALK_IN_TIME_ORDER)
         found = await conn.fetch(statement, *params)
     return found if len(found) == limit else None

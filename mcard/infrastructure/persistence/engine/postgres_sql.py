@@ -986,10 +986,6 @@ async def matching_rows(
     return await conn.fetch(f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST}", *params)
 
 
-WALK_IN_TIME_ORDER: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
-"""For a walk's statement, after the count of hits (which needs the GIN index's bitmap scan):
-a table never ANALYZEd has no statistics for ``g_time``, and a walk within time bounds was
-planned as a bitmap scan of the whole range and a sort (78 ms where the walk takes 6.5 ms)."""
 WALK_BYTES: Final = 1 << 20
 """Most content bytes a walk reads; past them, the page is read through the index."""
 

@@ -165,5 +165,26 @@ def where(
     return clauses
 
 
+def label_rows(filters: Filters, dialect: Dialect, params: Params) -> Optional[list[str]]:
+    """Per tag, tag glob and name glob ``filters`` keep cards by, a query of the rows holding
+    it (the tag's rows, the sightings under such a name), through their indexes: what a page's
+    walk counts their hits in (``page_walks``); None when one of them can match nothing."""
+    def mark(value: object) -> str:
+        params.append(value)
+        return dialect.mark(len(params))
+
+    named, globs, nothing = tag_globs(filters.tag_globs)
+    names = [parts for pattern in filters.names if (parts := glob_parts(pattern)) is not None]
+    if nothing or len(names) < len(filters.names):
+        return None
+    rows = [f"SELECT 1 FROM {dialect.tag_table} WHERE tag = {mark(tag)}" for tag in sorted(set(filters.tags) | set(named))]
+    rows += [f"SELECT 1 FROM {dialect.tag_table} WHERE tag {dialect.glob_operator} {mark(dialect.glob_value(parts))}"
+             for parts in globs]
+    for parts in names:
+        value = dialect.glob_value(parts)
+        rows.append(dialect.seen_under(lambda: mark(value)))
+    return rows
+
+
 def joined(clauses: list[str], keyword: str = " WHERE ") -> str:
     return keyword + " AND ".join(clauses) if clauses else ""

@@ -19,9 +19,8 @@ from typing import Any, Final, Optional
 from mcard.domain.query import Filters
 
 from . import page_walks, sql_filters
-from .name_globs import glob_parts
 from .sqlite_connection import SQLiteWorker
-from .sqlite_search import DIALECT, WALK_ORDERS, seen_under
+from .sqlite_search import DIALECT, WALK_ORDERS
 
 THRESHOLD: Final = "WITH threshold(hits) AS (SELECT mcard_isqrt(? * coalesce(max(id), 0)) FROM card)"
 UP_TO: Final = "LIMIT (SELECT hits FROM threshold)"
@@ -33,29 +32,13 @@ def count_statement(filters: Filters, params: list[object]) -> Optional[str]:
     exclusion does not), each through its own index; None when one of them can choose none.
     A tag's hits are its rows in the tag index: listing the cards that carry it would list
     them all first."""
-    counts: list[str] = []
-
-    def count(rows: str) -> None:
-        counts.append(f"(SELECT count(*) FROM ({rows} {UP_TO}))")
-
-    def mark(value: object) -> str:
-        params.append(value)
-        return "?"
-
-    named, globs, nothing = sql_filters.tag_globs(filters.tag_globs)
-    name_globs = [glob_parts(pattern) for pattern in filters.names]
-    if nothing or None in name_globs:
+    rows = [f"SELECT 1 FROM card{sql_filters.joined(sql_filters.where(only, DIALECT, params))}"
+            for only in (Filters(content_type=filters.content_type), Filters(min_size=filters.min_size, max_size=filters.max_size))
+            if not only.empty]
+    labels = sql_filters.label_rows(filters, DIALECT, params)
+    if labels is None:
         return None
-    for only in (Filters(content_type=filters.content_type), Filters(min_size=filters.min_size, max_size=filters.max_size)):
-        if not only.empty:
-            count(f"SELECT 1 FROM card{sql_filters.joined(sql_filters.where(only, DIALECT, params))}")
-    for tag in sorted(set(filters.tags) | set(named)):
-        count(f"SELECT 1 FROM tag WHERE tag = {mark(tag)}")
-    for parts in globs:
-        count(f"SELECT 1 FROM tag WHERE tag GLOB {mark(DIALECT.glob_value(parts))}")
-    for parts in name_globs:
-        value = DIALECT.glob_value(parts)
-        count(seen_under(lambda: mark(value)))
+    counts = [f"(SELECT count(*) FROM ({hits} {UP_TO}))" for hits in rows + labels]
     fewest = counts[0] if len(counts) == 1 else f"min({', '.join(counts)})" if counts else "hits"
     return f"{THRESHOLD} SELECT hits, {fewest} FROM threshold"
 
