@@ -65,6 +65,14 @@ def test_notebook_figures_run(tmp_path):
     assert "DataFrame" in result.stdout and "one get() call" in result.stdout
 
 
+def test_explorer_figures_run():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.explorer", "2000"], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stderr
+    assert "query to rows" in result.stdout and "facets after the rows" in result.stdout
+
+
 @pytest.mark.postgres
 def test_postgres_path_figures_run():
     result = subprocess.run(
