@@ -24,6 +24,9 @@ from .sqlite_search import DIALECT, WALK_ORDERS
 
 THRESHOLD: Final = "WITH threshold(hits) AS (SELECT mcard_isqrt(? * coalesce(max(id), 0)) FROM card)"
 UP_TO: Final = "LIMIT (SELECT hits FROM threshold)"
+HITS_SORTED: Final = {"newest": " ORDER BY +card.g_time DESC, +card.hash DESC", "oldest": " ORDER BY +card.g_time, +card.hash"}
+"""``WALK_ORDERS`` that no index serves (``+``): SQLite reads the few hits through the filters'
+indexes and sorts them."""
 
 
 def count_statement(filters: Filters, params: list[object]) -> Optional[str]:
@@ -68,27 +71,29 @@ async def walk(
     filters: Filters,
     columns: str,
     column_params: list[object],
-    limit: int,
+    limit: Optional[int],
     offset: int,
     order: str = "newest",
     after: Optional[tuple[int, str]] = None,
-) -> Optional[list[Any]]:
+) -> tuple[Optional[list[Any]], bool]:
     """The rows of ``columns`` (of ``card``, their values in ``column_params``) of the
     ``limit`` cards ``filters`` choose after the first ``offset``, newest first (or in
-    ``order``, one of ``WALK_ORDERS``), behind ``after`` (g_time, hash; newest first); None
-    when the planner's page is the better one or the walk fell short."""
-    wanted = offset + limit
-    if limit <= 0 or wanted > page_walks.MOST_WANTED:
-        return None
+    ``order``), behind ``after`` (g_time, hash; newest first), walked, or None; and whether a
+    filter has fewer hits than the threshold, so that the planner's page should sort them
+    (``HITS_SORTED``): SQLite may walk the whole time index for a size no card has
+    (``size:>1000`` at 1,000,000 cards: 543 ms, against 0.3 ms sorting its hits)."""
+    wanted = offset + (limit or 0)
+    if limit is None or limit <= 0 or wanted > page_walks.MOST_WANTED or order not in WALK_ORDERS:
+        return None, False
     params: list[object] = [page_walks.FILTER_CHOICE * wanted]
     counting = count_statement(filters, params)
     if counting is None:
-        return None
+        return None, False
     [(threshold, hits)] = await db.fetch(counting, params)
     if not 0 < threshold <= hits:
-        return None
+        return None, hits < threshold
     params = list(column_params)
     budget = page_walks.budget(threshold, page_walks.FILTER_CHOICE)
     statement = walk_statement(filters, columns, params, budget, limit, offset, order, after)
     found = await db.fetch_snapshot(statement, params)
-    return found if len(found) == limit else None
+    return (found if len(found) == limit else None), False

@@ -34,6 +34,7 @@ from . import sqlite_search as search
 from .integrity import LABEL_FAULTS, MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
+from .sqlite_filter_walks import HITS_SORTED
 from .sqlite_schema import check_schema, ensure_schema
 from .write_batcher import WriteRequest, credit_attached
 
@@ -599,15 +600,16 @@ async def list_page(
 async def _page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, after: Optional[tuple[int, str]]
 ) -> list[tuple[int, MCard]]:
-    if may_sort(filters) and limit is not None:
-        walked = await filter_walks.walk(db, filters, STAMPED_SORTED_CARD, [], limit, offset, after=after)
-        if walked is not None:
-            return walked
+    walked, few = (await filter_walks.walk(db, filters, STAMPED_SORTED_CARD, [], limit, offset, after=after)
+                   if may_sort(filters) else (None, False))
+    if walked is not None:
+        return walked
     params: list[object] = []
     conditions = search.where(filters, params, after)
     page = search.paging(limit, offset, params)
     if may_sort(filters):
-        return await db.fetch_snapshot(f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
+        ordering = HITS_SORTED["newest"] if few else search.NEWEST_FIRST
+        return await db.fetch_snapshot(f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
     return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
 
 
@@ -643,13 +645,13 @@ length instead, whose bytes the row factory reads as a blob (``large_head``)."""
 
 
 async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
-    if may_sort(filters) and order in search.WALK_ORDERS and limit is not None:
-        walked = await filter_walks.walk(db, filters, search.SORTED_CARD, [], limit, offset, order)
-        if walked is not None:
-            return walked
+    walked, few = (await filter_walks.walk(db, filters, search.SORTED_CARD, [], limit, offset, order)
+                   if may_sort(filters) else (None, False))
+    if walked is not None:
+        return walked
     params: list[object] = []
     conditions = search.where(filters, params)
-    ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    ordering = HITS_SORTED[order] if few else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     page = search.paging(limit, offset, params)
     if may_sort(filters, order):
         return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
@@ -707,13 +709,13 @@ async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
     """``list_heads``' rows, in one statement (after a count, when a walk may pay: ``filter_walks``)."""
-    if may_sort(filters) and order in search.WALK_ORDERS and limit is not None:
-        walked = await filter_walks.walk(db, filters, HEADS, [head, head], limit, offset, order)
-        if walked is not None:
-            return walked
+    walked, few = (await filter_walks.walk(db, filters, HEADS, [head, head], limit, offset, order)
+                   if may_sort(filters) else (None, False))
+    if walked is not None:
+        return walked
     params: list[object] = [head, head]
     conditions = search.where(filters, params)
-    ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    ordering = HITS_SORTED[order] if few else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     page = search.paging(limit, offset, params)
     return await db.fetch_snapshot(f"SELECT {HEADS} FROM card{conditions}{ordering}{page}", params)
 
