@@ -128,6 +128,26 @@ async def test_a_search_with_a_tag_or_name_never_pairs_every_tagged_hash_with_ev
         assert len(found) == (20 if filters.get("tag") == "holiday" and query != "zq" else 0)
     assert not [row for row in plan if "AND rowid=?" in row[-1]], plan
 
+
+async def steps_of(store: AsyncPersistenceWrapper, read) -> int:
+    """How much work SQLite does for ``read`` (run once before, so that its readers are open):
+    its virtual machine's steps, in hundreds, on every reader of ``store``."""
+    await read()
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    for reader in store.store._readers:
+        await reader.connection.set_progress_handler(step, 100)
+    await read()
+    for reader in store.store._readers:
+        await reader.connection.set_progress_handler(None, 100)
+    return steps
+
+
 @pytest.mark.parametrize("query", ["tag:common", "tag:comm*", "-tag:rare", "tag:common type:text/*", "tag:common -tag:rare"])
 async def test_a_page_of_a_filter_most_cards_pass_reads_only_the_newest_cards(tmp_path, query):
     """Its page walks down the time index: planned from the tag index, every tagged card was
@@ -136,26 +156,8 @@ async def test_a_page_of_a_filter_most_cards_pass_reads_only_the_newest_cards(tm
         cards = [MCard(f"tagged {i}", g_time=datetime.fromtimestamp(1_700_000_000 + i, timezone.utc)) for i in range(5000)]
         await store.save_many(cards)
         await store.tag_many([(card.hash, "common") for card in cards] + [(cards[0].hash, "rare")])
-        steps = 0
-
-        def step() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        async def steps_of(read) -> int:
-            nonlocal steps
-            await read()  # the readers are open
-            for reader in store.store._readers:
-                await reader.connection.set_progress_handler(step, 100)
-            steps = 0
-            await read()
-            for reader in store.store._readers:
-                await reader.connection.set_progress_handler(None, 100)
-            return steps
-
-        counted = await steps_of(lambda: store.find(query, 0))  # the total alone
-        paged = {order: await steps_of(lambda: store.find(query, 20, 40, order=order)) for order in ("newest", "oldest")}
+        counted = await steps_of(store, lambda: store.find(query, 0))  # the total alone
+        paged = {order: await steps_of(store, lambda: store.find(query, 20, 40, order=order)) for order in ("newest", "oldest")}
         assert (await store.find(query, 20, 40, order="oldest")).total == 5000 - ("rare" in query)
         assert [card.content for card in await store.find(query, 3)] == ["tagged 4999", "tagged 4998", "tagged 4997"]
     assert all(steps - counted < counted / 5 for steps in paged.values()), (paged, counted)
@@ -170,26 +172,8 @@ async def test_a_page_of_a_filter_few_cards_pass_reads_those_few_not_the_time_in
         large = [MCard(f"large {i} " + "x" * 2000, g_time=datetime.fromtimestamp(1_700_000_000 + 5 * i, timezone.utc))
                  for i in range(3)]
         await store.save_many(small + large)
-        steps = 0
-
-        def step() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        async def steps_of(read) -> int:
-            nonlocal steps
-            await read()
-            for reader in store.store._readers:
-                await reader.connection.set_progress_handler(step, 100)
-            steps = 0
-            await read()
-            for reader in store.store._readers:
-                await reader.connection.set_progress_handler(None, 100)
-            return steps
-
-        paged = await steps_of(lambda: store.list(20, min_size=1000, order=order))
-        listed = await steps_of(lambda: store.list(20, order=order))
+        paged = await steps_of(store, lambda: store.list(20, min_size=1000, order=order))
+        listed = await steps_of(store, lambda: store.list(20, order=order))
         assert [card.content[:7] for card in await store.list(20, min_size=1000, order=order)] == (
             ["large 2", "large 1", "large 0"] if order == "newest" else ["large 0", "large 1", "large 2"])
         heads = await store.store.find_heads("size:>1000", 20, order=order, head=7)
