@@ -38,15 +38,21 @@ def check_tag(tag: object) -> str:
     """A tag as stored: a string without control characters, surrounding spaces removed,
     ``composed`` (so ``café`` is one tag however it was typed), non-empty, at most ``MAX_TAG``
     characters."""
-    if not isinstance(tag, str):
-        raise ValidationError(f"a tag is a string, not {type(tag).__name__}")
-    text = composed(tag.strip())
+    return checked_tag_text(tag, "tag", MAX_TAG)
+
+
+def checked_tag_text(value: object, noun: str, longest: int) -> str:
+    """``value`` kept as ``check_tag`` keeps a tag, at most ``longest`` characters; else a
+    ``ValidationError`` that calls it a ``noun`` (a tag, a pattern of tags)."""
+    if not isinstance(value, str):
+        raise ValidationError(f"a {noun} is a string, not {type(value).__name__}")
+    text = composed(value.strip())
     if not text:
-        raise ValidationError("a tag must not be empty")
-    if len(text) > MAX_TAG:
-        raise ValidationError(f"a tag is at most {MAX_TAG} characters, got {len(text)}")
+        raise ValidationError(f"a {noun} must not be empty")
+    if len(text) > longest:
+        raise ValidationError(f"a {noun} is at most {longest} characters, got {len(text)}")
     if _NOT_LABEL_TEXT.search(text):
-        raise ValidationError(f"a tag must not hold control characters or lone surrogates: {text!r}")
+        raise ValidationError(f"a {noun} must not hold control characters or lone surrogates: {text!r}")
     return text
 
 

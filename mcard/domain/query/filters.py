@@ -11,7 +11,7 @@ from typing import Any, Final, Optional
 
 from ..models.card import MAX_MICROS, to_micros, to_utc
 from ..models.exceptions import ValidationError
-from ..models.sighting import MAX_LABEL, MAX_TAG, check_tag, composed, escaped, is_label
+from ..models.sighting import MAX_LABEL, MAX_TAG, check_tag, checked_tag_text, composed, escaped
 from ..numbers import whole_number
 
 MAX_SIZE: Final = 2**63 - 1
@@ -69,16 +69,7 @@ def check_tag_glob(pattern: object) -> str:
     """A glob over tags (``trip-*``, ``2026/*``, ``[!.]*``), as ``fnmatchcase`` reads it; kept as
     ``check_tag`` keeps a tag (surrounding spaces removed, ``composed``), so it matches the tags
     as they are stored."""
-    if not isinstance(pattern, str):
-        raise ValidationError(f"a tag pattern is a string, not {type(pattern).__name__}")
-    text = composed(pattern.strip())
-    if not text:
-        raise ValidationError("a tag pattern must not be empty")
-    if len(text) > MAX_TAG_GLOB:
-        raise ValidationError(f"a tag pattern is at most {MAX_TAG_GLOB} characters, got {len(text)}")
-    if not is_label(text):
-        raise ValidationError(f"a tag pattern must not hold control characters or lone surrogates: {text!r}")
-    return text
+    return checked_tag_text(pattern, "tag pattern", MAX_TAG_GLOB)
 
 
 def check_content_type(value: object) -> str:
