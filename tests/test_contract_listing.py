@@ -452,7 +452,7 @@ async def test_a_page_of_a_common_filter_is_its_newest_cards_wherever_they_lie(w
     """A filter many cards pass may be paged by walking down the cards from the newest: each
     page, in each order, with and without time bounds, is the same slice of every card the
     filter passes, when they lie only among the oldest cards, share times, are large, or the
-    filters together pass few of them."""
+    filters together pass few of them; a filter few cards pass leads the others."""
     older = [MCard(f"older {i}", g_time=at(max(i, 3))) for i in range(200)]  # four share a time
     newer = [MCard(f"newer {i}", g_time=at(1000 + i)) for i in range(1500)]
     large = [MCard(f"large {i} " + "z" * 40_000, g_time=at(5000 + i)) for i in range(6)]
@@ -477,6 +477,9 @@ async def test_a_page_of_a_common_filter_is_its_newest_cards_wherever_they_lie(w
         "size:>8 tag:third -tag:new": lambda c: c.size > 8 and labels[c.hash] == {"old", "third"},
         "tag:old after:2026-01-01T00:00:50": lambda c: "old" in labels[c.hash] and c.g_time >= at(50),
         "tag:new before:2026-01-01T00:20:00": lambda c: "new" in labels[c.hash] and c.g_time < at(1200),
+        "tag:new size:>40000": lambda c: "new" in labels[c.hash] and c.size > 40000,
+        "type:text/* tag:third size:>40000": lambda c: "third" in labels[c.hash] and c.size > 40000,
+        "tag:third name:old-1*.txt -tag:new": lambda c: "third" in labels[c.hash] and names.get(c.hash, "").startswith("old-1"),
     }
     for query, passes in checks.items():
         chosen = sorted((card for card in every if passes(card)), key=lambda c: (c.g_time, c.hash), reverse=True)
@@ -488,3 +491,7 @@ async def test_a_page_of_a_common_filter_is_its_newest_cards_wherever_they_lie(w
                 assert [row[0] for row in heads] == [card.hash for card in want[offset:offset + limit]]
         paged = [card for offset in range(0, len(chosen) + 25, 25) for card in await wrapper.find(query, 25, offset)]
         assert paged == chosen, query
+        faceted = await wrapper.facets(query, by=("content_type", "tag"))
+        assert sum(n for _, n in faceted["content_type"]) == len(chosen), query
+        assert dict(faceted["tag"]) == {tag: n for tag in ("old", "new", "third")
+                                        if (n := sum(tag in labels[card.hash] for card in chosen))}, query

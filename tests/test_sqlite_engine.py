@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig, StorageError
 from mcard.domain.query import Filters, SearchSpec
-from mcard.infrastructure.persistence.engine import sqlite_search, sqlite_sql
+from mcard.infrastructure.persistence.engine import sqlite_filter_walks, sqlite_search, sqlite_sql
 from mcard.infrastructure.persistence.engine.sqlite_engine import DEFAULT_SETTINGS, SQLiteStore
 
 
@@ -179,6 +179,30 @@ async def test_a_page_of_a_filter_few_cards_pass_reads_those_few_not_the_time_in
         heads = await store.store.find_heads("size:>1000", 20, order=order, head=7)
         assert [row[1] for row in heads] == [card.content[:7].encode() for card in await store.list(20, min_size=1000, order=order)]
     assert paged < listed * 3, (paged, listed)
+
+
+@pytest.mark.parametrize("query", ["tag:common size:>1000", "tag:comm* type:image/*", "tag:common tag:rare", "tag:common name:big-*", "size:<100 name:big-*"])
+async def test_a_filter_few_cards_pass_leads_one_most_cards_pass(tmp_path, monkeypatch, query):
+    """Of two filters, SQLite read every card of the common one to test the rare one
+    (``tag:holiday size:<20`` at 1,000,000 cards: 520 ms for a page, as much for its total);
+    each is counted first, and the one with few hits leads the page and the total."""
+    monkeypatch.setattr(sqlite_filter_walks, "LEAD_CAP", 5000)  # the common filter passes more cards
+    common = 7000
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        cards = [MCard(f"small {i}", g_time=datetime.fromtimestamp(1_700_000_000 + i, timezone.utc)) for i in range(common)]
+        big = [MCard(b"\x89PNG\r\n\x1a\n" + bytes([i]) * 2000, g_time=datetime.fromtimestamp(1_700_000_000 + 7 * i, timezone.utc))
+               for i in range(3)]
+        await store.save_many(cards + big, sightings=[Sighting.of(card.hash, name=f"big-{i}.png") for i, card in enumerate(big)])
+        await store.tag_many([(card.hash, "common") for card in cards + big] + [(big[1].hash, "rare")])
+        alone = await steps_of(store, lambda: store.find("tag:common", 0))  # the total of the common filter alone
+        both = await steps_of(store, lambda: store.find(query, 20))
+        found = await store.find(query, 20)
+        want = [big[1]] if "rare" in query else [] if query.startswith("size:<") else big[::-1]
+        assert (list(found), found.total) == (want, len(want))
+        heads = await store.store.find_heads(query, 20, head=4)
+        assert [row[0] for row in heads] == [card.hash for card in want]
+        assert await store.count(tag="common", max_size=99, name="big-*") == 0
+    assert both < alone / 4, (both, alone)
 
 
 def _indexed_up_to(path) -> int:

@@ -161,7 +161,7 @@ def where(
             clauses.append(dialect.not_among(hashed, subquery))
     if after is not None:
         g_time, key = mark(after[0]), mark(after[1])
-        clauses.append(f"({table}.g_time, {table}.hash) < ({g_time}, {key})")
+        clauses.append(f"({column}.g_time, {table}.hash) < ({g_time}, {key})")
     return clauses
 
 

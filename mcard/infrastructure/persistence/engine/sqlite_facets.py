@@ -20,6 +20,7 @@ from .facets import (
     stored_span_width, time_counts, time_unit,
 )
 from .sqlite_connection import SQLiteWorker
+from . import sqlite_filter_walks as filter_walks
 from . import sqlite_search as search
 
 MOST_RANGES: Final = 2000
@@ -52,11 +53,15 @@ _GROUPED: Final = {  # rows (field, value, count) over the chosen cards, ``chose
 
 
 def _chosen(
-    filters: Filters, spec: Optional[SearchSpec], left_out: Optional[SearchSpec], params: list[object]
+    filters: Filters, spec: Optional[SearchSpec], left_out: Optional[SearchSpec], params: list[object],
+    lead: Optional[filter_walks.Lead] = None,
 ) -> str:
-    """The cards a facet counts: ``FROM card ... WHERE`` text selecting them."""
+    """The cards a facet counts: ``FROM card ... WHERE`` text selecting them (read through
+    ``lead``'s index when filters alone choose them and one of them has few hits)."""
     if left_out is not None:
         return f"FROM card WHERE {search.left_out(left_out, filters, params)}"
+    if lead is not None:
+        return f"FROM card{filter_walks.led_where(lead, params)}"
     if spec is None:
         return f"FROM card{search.where(filters, params)}"
     return f"FROM card WHERE {search.matched(spec, filters, params)}"
@@ -109,9 +114,10 @@ async def over_chosen(
     ``chosen`` when more than one part reads it, and folds it into a lone one. Counting each
     field on its own read the cards again for every field, twice for a time facet (the
     explorer's four facets over 10,000 tagged cards of 100,000: 73-81 ms, 276 ms before)."""
+    lead = await filter_walks.lead(db, filters) if spec is None and left_out is None else None
     params: list[object] = []
     chosen = (f"WITH chosen AS (SELECT card.hash, card.g_time, card.size, card.content_type,"
-              f" card.is_text {_chosen(filters, spec, left_out, params)})")
+              f" card.is_text {_chosen(filters, spec, left_out, params, lead)})")
     times, unit = time_unit(fields)
     parts = [_GROUPED[field] for field in fields if field in _GROUPED]
     if times:

@@ -9,6 +9,10 @@ ms). A walk down the time index checks the newest cards in turn and stops once t
 cards), each through its own index; the page walks when every filter has at least that many,
 reading at most ``SLACK`` times the cards it expects, and a walk that falls short (the cards lie
 among older ones, or the filters together choose few) leaves the page to the planner.
+
+The planner, given two filters, may read every card of the common one to test the rare one. A
+page without a walk, a count and the facets over filtered cards are led by the filter with the
+fewest hits (``lead``): its index alone serves the statement (``led_where``).
 """
 
 from __future__ import annotations
@@ -29,21 +33,87 @@ HITS_SORTED: Final = {"newest": " ORDER BY +card.g_time DESC, +card.hash DESC", 
 indexes and sorts them."""
 
 
-def count_statement(filters: Filters, params: list[object]) -> Optional[str]:
+Lead = tuple[Filters, Filters]
+"""One filter that chooses cards (alone) and the other filters: a statement led by it reads the
+cards through that filter's index and tests the others per row (``led_where``)."""
+LEAD_CAP: Final = 50_000
+"""Hits counted per filter when a statement looks for a filter to lead it (``lead``): reading
+that many cards through their filter's index and sorting them costs less than walking the
+time index past most of 1,000,000 cards, or reading every card of a tag."""
+
+
+def choosing(filters: Filters) -> list[Lead]:
+    """Each filter that chooses cards by itself (an exclusion or a time range does not), with
+    the other filters."""
+    parts: list[Lead] = []
+    if filters.content_type is not None:
+        parts.append((Filters(content_type=filters.content_type), replace(filters, content_type=None)))
+    if filters.min_size is not None or filters.max_size is not None:
+        parts.append((Filters(min_size=filters.min_size, max_size=filters.max_size),
+                      replace(filters, min_size=None, max_size=None)))
+    for field in ("tags", "tag_globs", "names"):
+        values: tuple[str, ...] = getattr(filters, field)
+        for at, value in enumerate(values):
+            parts.append((Filters(**{field: (value,)}), replace(filters, **{field: values[:at] + values[at + 1:]})))
+    return parts
+
+
+def counts(parts: list[Lead], params: list[object], up_to: str) -> Optional[list[str]]:
+    """Per part, the count of its filter's hits up to ``up_to`` (a LIMIT clause), each through
+    its own index (a tag's in the tag index: listing the cards that carry it would list them all
+    first); None when one of them can choose none."""
+    counted = []
+    for chosen, _ in parts:
+        if chosen.content_type is not None or chosen.min_size is not None or chosen.max_size is not None:
+            hits = f"SELECT 1 FROM card{sql_filters.joined(sql_filters.where(chosen, DIALECT, params))}"
+        else:
+            labels = sql_filters.label_rows(chosen, DIALECT, params)
+            if labels is None:
+                return None
+            [hits] = labels
+        counted.append(f"(SELECT count(*) FROM ({hits} {up_to}))")
+    return counted
+
+
+def count_statement(parts: list[Lead], params: list[object]) -> Optional[str]:
     """The statement giving the walk's threshold (the choice x wanted cards, already in
-    ``params``) and the fewest hits, counted up to it, of a filter that chooses cards (an
-    exclusion does not), each through its own index; None when one of them can choose none.
-    A tag's hits are its rows in the tag index: listing the cards that carry it would list
-    them all first."""
-    rows = [f"SELECT 1 FROM card{sql_filters.joined(sql_filters.where(only, DIALECT, params))}"
-            for only in (Filters(content_type=filters.content_type), Filters(min_size=filters.min_size, max_size=filters.max_size))
-            if not only.empty]
-    labels = sql_filters.label_rows(filters, DIALECT, params)
-    if labels is None:
+    ``params``) and the hits of each of ``parts``, counted up to it; None when one of them can
+    choose none."""
+    counted = counts(parts, params, UP_TO)
+    return None if counted is None else f"{THRESHOLD} SELECT {', '.join(['hits', *counted])} FROM threshold"
+
+
+def lead_statement(parts: list[Lead], params: list[object]) -> Optional[str]:
+    """The statement giving the hits of each of ``parts``, counted up to ``LEAD_CAP``; None
+    when one of them can choose none."""
+    counted = counts(parts, params, f"LIMIT {LEAD_CAP}")
+    return None if counted is None else f"SELECT {', '.join(counted)}"
+
+
+async def lead(db: SQLiteWorker, filters: Filters, fewest_filters: int = 2) -> Optional[Lead]:
+    """The filter to lead a statement over the cards ``filters`` choose, of at least
+    ``fewest_filters`` that choose cards: the one with the fewest hits, when they are under
+    ``LEAD_CAP``. SQLite would read every card of a tag to test a size none of them has
+    (``tag:holiday size:<20`` at 1,000,000 cards: 520 ms for the total), or walk the time
+    index past most cards for a size only old cards have (``size:<30``: 330 ms for a page)."""
+    parts = choosing(filters)
+    if len(parts) < fewest_filters:
         return None
-    counts = [f"(SELECT count(*) FROM ({hits} {UP_TO}))" for hits in rows + labels]
-    fewest = counts[0] if len(counts) == 1 else f"min({', '.join(counts)})" if counts else "hits"
-    return f"{THRESHOLD} SELECT hits, {fewest} FROM threshold"
+    params: list[object] = []
+    counting = lead_statement(parts, params)
+    if counting is None:
+        return None
+    [hits] = await db.fetch(counting, params)
+    fewest = min(hits)
+    return parts[hits.index(fewest)] if fewest < LEAD_CAP else None
+
+
+def led_where(lead: Lead, params: list[object], after: Optional[tuple[int, str]] = None) -> str:
+    """`` WHERE`` and the conditions of ``lead``'s filters, of which only the leading one can
+    serve as an index key: the others, the time range and ``after`` are tested per row."""
+    chosen, others = lead
+    return sql_filters.joined(sql_filters.where(chosen, DIALECT, params)
+                              + sql_filters.where(others, DIALECT, params, after, keyless=True, probe=True))
 
 
 def walk_statement(
@@ -75,25 +145,28 @@ async def walk(
     offset: int,
     order: str = "newest",
     after: Optional[tuple[int, str]] = None,
-) -> tuple[Optional[list[Any]], bool]:
+) -> tuple[Optional[list[Any]], Optional[Lead]]:
     """The rows of ``columns`` (of ``card``, their values in ``column_params``) of the
     ``limit`` cards ``filters`` choose after the first ``offset``, newest first (or in
-    ``order``), behind ``after`` (g_time, hash; newest first), walked, or None; and whether a
-    filter has fewer hits than the threshold, so that the planner's page should sort them
-    (``HITS_SORTED``): SQLite may walk the whole time index for a size no card has
-    (``size:>1000`` at 1,000,000 cards: 543 ms, against 0.3 ms sorting its hits)."""
+    ``order``), behind ``after`` (g_time, hash; newest first), walked, or None; and, when a
+    filter has fewer hits than the threshold, the one with the fewest, to lead the planner's
+    page (``led_where``), which sorts its hits (``HITS_SORTED``): SQLite may walk the whole time
+    index for a size no card has (``size:>1000`` at 1,000,000 cards: 543 ms, against 0.3 ms
+    sorting its hits), or read every card of a tag to test that size (520 ms)."""
     wanted = offset + (limit or 0)
     if limit is None or limit <= 0 or wanted > page_walks.MOST_WANTED or order not in WALK_ORDERS:
-        return None, False
+        return None, None
     params: list[object] = [page_walks.FILTER_CHOICE * wanted]
-    counting = count_statement(filters, params)
+    parts = choosing(filters)
+    counting = count_statement(parts, params)
     if counting is None:
-        return None, False
-    [(threshold, hits)] = await db.fetch(counting, params)
-    if not 0 < threshold <= hits:
-        return None, hits < threshold
+        return None, None
+    [(threshold, *hits)] = await db.fetch(counting, params)
+    fewest = min(hits, default=threshold)
+    if not 0 < threshold <= fewest:
+        return None, (parts[hits.index(fewest)] if fewest < threshold else None)
     params = list(column_params)
     budget = page_walks.budget(threshold, page_walks.FILTER_CHOICE)
     statement = walk_statement(filters, columns, params, budget, limit, offset, order, after)
     found = await db.fetch_snapshot(statement, params)
-    return (found if len(found) == limit else None), False
+    return (found, None) if len(found) == limit else (None, await lead(db, filters, fewest_filters=1))

@@ -600,15 +600,15 @@ async def list_page(
 async def _page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, after: Optional[tuple[int, str]]
 ) -> list[tuple[int, MCard]]:
-    walked, few = (await filter_walks.walk(db, filters, STAMPED_SORTED_CARD, [], limit, offset, after=after)
-                   if may_sort(filters) else (None, False))
+    walked, lead = (await filter_walks.walk(db, filters, STAMPED_SORTED_CARD, [], limit, offset, after=after)
+                    if may_sort(filters) else (None, None))
     if walked is not None:
         return walked
     params: list[object] = []
-    conditions = search.where(filters, params, after)
+    conditions = filter_walks.led_where(lead, params, after) if lead else search.where(filters, params, after)
     page = search.paging(limit, offset, params)
     if may_sort(filters):
-        ordering = HITS_SORTED["newest"] if few else search.NEWEST_FIRST
+        ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
         return await db.fetch_snapshot(f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
     return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
 
@@ -645,13 +645,13 @@ length instead, whose bytes the row factory reads as a blob (``large_head``)."""
 
 
 async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
-    walked, few = (await filter_walks.walk(db, filters, search.SORTED_CARD, [], limit, offset, order)
-                   if may_sort(filters) else (None, False))
+    walked, lead = (await filter_walks.walk(db, filters, search.SORTED_CARD, [], limit, offset, order)
+                    if may_sort(filters) else (None, None))
     if walked is not None:
         return walked
     params: list[object] = []
-    conditions = search.where(filters, params)
-    ordering = HITS_SORTED[order] if few else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
+    ordering = HITS_SORTED[order] if lead else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     page = search.paging(limit, offset, params)
     if may_sort(filters, order):
         return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
@@ -709,13 +709,13 @@ async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
     """``list_heads``' rows, in one statement (after a count, when a walk may pay: ``filter_walks``)."""
-    walked, few = (await filter_walks.walk(db, filters, HEADS, [head, head], limit, offset, order)
-                   if may_sort(filters) else (None, False))
+    walked, lead = (await filter_walks.walk(db, filters, HEADS, [head, head], limit, offset, order)
+                    if may_sort(filters) else (None, None))
     if walked is not None:
         return walked
     params: list[object] = [head, head]
-    conditions = search.where(filters, params)
-    ordering = HITS_SORTED[order] if few else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
+    ordering = HITS_SORTED[order] if lead else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     page = search.paging(limit, offset, params)
     return await db.fetch_snapshot(f"SELECT {HEADS} FROM card{conditions}{ordering}{page}", params)
 
@@ -741,8 +741,9 @@ async def verify_cursor(db: SQLiteWorker) -> Any:
 
 
 async def count(db: SQLiteWorker, filters: Filters) -> int:
+    lead = await filter_walks.lead(db, filters)
     params: list[object] = []
-    conditions = search.where(filters, params)
+    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
     [(total,)] = await db.fetch(f"SELECT count(*) FROM card{conditions}", params)
     return total
 
