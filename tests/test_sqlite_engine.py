@@ -186,7 +186,7 @@ async def test_a_filter_few_cards_pass_leads_one_most_cards_pass(tmp_path, monke
     """Of two filters, SQLite read every card of the common one to test the rare one
     (``tag:holiday size:<20`` at 1,000,000 cards: 520 ms for a page, as much for its total);
     each is counted first, and the one with few hits leads the page and the total."""
-    monkeypatch.setattr(sqlite_filter_walks, "LEAD_CAP", 5000)  # the common filter passes more cards
+    monkeypatch.setattr(sqlite_filter_walks, "LEAD_CAP", 1000)  # the common filter passes more cards
     common = 7000
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
         cards = [MCard(f"small {i}", g_time=datetime.fromtimestamp(1_700_000_000 + i, timezone.utc)) for i in range(common)]
@@ -203,6 +203,30 @@ async def test_a_filter_few_cards_pass_leads_one_most_cards_pass(tmp_path, monke
         assert [row[0] for row in heads] == [card.hash for card in want]
         assert await store.count(tag="common", max_size=99, name="big-*") == 0
     assert both < alone / 4, (both, alone)
+
+
+async def test_every_card_a_filter_few_cards_pass_chooses_is_read_through_its_index(tmp_path, monkeypatch):
+    """Listing, streaming and counting every card of two filters read every card of the
+    common one (or walked the whole time index for a size only old cards have): the filter
+    with few hits leads."""
+    monkeypatch.setattr(sqlite_filter_walks, "LEAD_CAP", 1000)  # the common filter passes more cards
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        large = [MCard(f"large {i} " + "x" * 2000, g_time=datetime.fromtimestamp(1_600_000_000 + i, timezone.utc)) for i in range(3)]
+        small = [MCard(f"small {i}", g_time=datetime.fromtimestamp(1_700_000_000 + i, timezone.utc)) for i in range(7000)]
+        await store.save_many(large + small)
+        await store.tag_many([(card.hash, "common") for card in small + large])
+
+        async def streamed(**filters) -> list[MCard]:
+            return [card async for card in store.iterate(page_size=2, **filters)]
+
+        alone = await steps_of(store, lambda: store.count(tag="common"))
+        for filters in ({"tag": "common", "min_size": 1000}, {"min_size": 1000}):
+            for read in (store.list, streamed, lambda **f: store.store.list_heads(head=5, **f), store.count):
+                steps = await steps_of(store, lambda: read(**filters))
+                assert steps < alone / 4, (filters, read, steps, alone)
+            assert await store.list(**filters) == await streamed(**filters) == large[::-1]
+            assert [row[0] for row in await store.store.list_heads(head=5, **filters)] == [card.hash for card in large[::-1]]
+            assert await store.count(**filters) == 3
 
 
 def _indexed_up_to(path) -> int:

@@ -721,18 +721,23 @@ async def heads_page(
 
 
 async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
-    """An iteration's cursor: every card that passes the filters, newest first."""
+    """An iteration's cursor: every card that passes the filters, newest first, read through
+    the filter with the fewest hits when they are few (``filter_walks.lead``)."""
+    lead = await filter_walks.lead(db, filters, fewest_filters=1) if may_sort(filters) else None
     params: list[object] = []
-    conditions = search.where(filters, params)
+    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
     columns = search.SORTED_CARD if may_sort(filters) else search.CARD
-    return await db.cursor(f"SELECT {columns} FROM card{conditions}{search.NEWEST_FIRST}", params)
+    ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
+    return await db.cursor(f"SELECT {columns} FROM card{conditions}{ordering}", params)
 
 
 async def heads_cursor(db: SQLiteWorker, filters: Filters, head: int) -> Any:
     """``iterate_heads``' cursor: the rows of ``list_heads``, newest first."""
+    lead = await filter_walks.lead(db, filters, fewest_filters=1) if may_sort(filters) else None
     params: list[object] = [head, head]
-    conditions = search.where(filters, params)
-    return await db.cursor(f"SELECT {HEADS} FROM card{conditions}{search.NEWEST_FIRST}", params)
+    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
+    ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
+    return await db.cursor(f"SELECT {HEADS} FROM card{conditions}{ordering}", params)
 
 
 async def verify_cursor(db: SQLiteWorker) -> Any:
