@@ -119,6 +119,7 @@ async def test_a_filter_of_forty_thousand_tags_finds_the_card_that_has_them_all(
     tags = [f"t{i}" for i in range(40_000)]
     await wrapper.tag_many([(both.hash, tag) for tag in tags] + [(one.hash, tags[0])])
     assert await wrapper.list(tag=tags) == [both]
+    assert await wrapper.list(20, tag=tags[:200]) == await wrapper.list(20, tag=tags) == [both]
     assert await wrapper.count(tag=tags) == 1
     assert [card.hash for card in await wrapper.search("has", tag=tags)] == [both.hash]
     assert await wrapper.count(tag=tags[:1]) == 2

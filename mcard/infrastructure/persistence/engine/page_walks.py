@@ -23,6 +23,10 @@ FILTER_CHOICE: Final = 0.5
 SLACK: Final = 4
 MOST_WANTED: Final = 10_000
 """Pages reaching deeper than this are read through the index."""
+MOST_COUNTED: Final = 64
+"""Filters (tags, names...) whose hits a page counts at most: the page of a query of more is
+left to the planner (40,000 tags made a statement of 40,000 counts, which SQLite refused and
+PostgreSQL took minutes to plan)."""
 
 
 def choice(mode: str, substring_choice: float) -> float:

@@ -37,9 +37,9 @@ def count_statement(tables: Tables, dialect: sql_filters.Dialect, filters: Filte
     """The statement giving the walk's threshold (its choice x wanted cards and the table's
     name already ``params``' first two values) and the fewest hits, counted up to it, of the
     tags and names ``filters`` list, each through its own index; None when one of them can
-    choose no card."""
+    choose no card, or when they are more than ``page_walks.MOST_COUNTED``."""
     labels = sql_filters.label_rows(filters, dialect, params)
-    if not labels:
+    if not labels or len(labels) > page_walks.MOST_COUNTED:
         return None
     counts = [f"(SELECT count(*) FROM ({hits} LIMIT (SELECT hits FROM threshold)) AS hit)" for hits in labels]
     fewest = counts[0] if len(counts) == 1 else f"least({', '.join(counts)})"

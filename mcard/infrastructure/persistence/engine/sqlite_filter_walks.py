@@ -43,9 +43,12 @@ that many cards through their filter's index and sorting them costs less than wa
 time index past most of 1,000,000 cards, or reading every card of a tag."""
 
 
-def choosing(filters: Filters) -> list[Lead]:
+def choosing(filters: Filters) -> Optional[list[Lead]]:
     """Each filter that chooses cards by itself (an exclusion or a time range does not), with
-    the other filters."""
+    the other filters; None when they are more than ``page_walks.MOST_COUNTED``."""
+    labels = len(filters.tags) + len(filters.tag_globs) + len(filters.names)
+    if labels + (filters.content_type is not None) + (filters.min_size is not None or filters.max_size is not None) > page_walks.MOST_COUNTED:
+        return None
     parts: list[Lead] = []
     if filters.content_type is not None:
         parts.append((Filters(content_type=filters.content_type), replace(filters, content_type=None)))
@@ -98,7 +101,7 @@ async def lead(db: SQLiteWorker, filters: Filters, fewest_filters: int = 2) -> O
     (``tag:holiday size:<20`` at 1,000,000 cards: 520 ms for the total), or walk the time
     index past most cards for a size only old cards have (``size:<30``: 330 ms for a page)."""
     parts = choosing(filters)
-    if len(parts) < fewest_filters:
+    if parts is None or len(parts) < fewest_filters:
         return None
     params: list[object] = []
     counting = lead_statement(parts, params)
@@ -161,6 +164,8 @@ async def walk(
         return None, await lead(db, filters, fewest_filters=1)
     params: list[object] = [page_walks.FILTER_CHOICE * wanted]
     parts = choosing(filters)
+    if parts is None:
+        return None, None
     counting = count_statement(parts, params)
     if counting is None:
         return None, None
