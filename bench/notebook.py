@@ -61,10 +61,11 @@ def main() -> None:
             calls = 2000
             raw = RawSQLiteSide(Path(folder) / "raw.db")
             asyncio.run(raw.open())
+            asyncio.run(raw.save_many([card.content for card in cards]))  # so that raw gets find the card too
             gets, creates = [], []
             for turn in range(3):  # interleaved: the notebook's plain calls, then raw sqlite3
-                gets.append((best(lambda: [store.get(cards[0].hash) for _ in range(calls)], 1) / calls,
-                             best(lambda: raw_gets(raw, cards[0].hash, calls), 1) / calls))
+                gets.append((best(lambda: [store.get(cards[0].hash) for _ in range(calls)]) / calls,
+                             best(lambda: raw_gets(raw, cards[0].hash, calls)) / calls))
                 texts = [f"one more {turn} {i}" for i in range(calls // 4)]
                 creates.append((best(lambda: [store.create(text) for text in texts], 1) / len(texts),
                                 best(lambda: raw_creates(raw, [t + " raw" for t in texts]), 1) / len(texts)))
@@ -98,7 +99,8 @@ def raw_creates(raw: RawSQLiteSide, texts: list[str]) -> None:
 
 def raw_gets(raw: RawSQLiteSide, key: str, calls: int) -> None:
     for _ in range(calls):
-        raw.db.execute(f"{SELECT} WHERE hash = ?", (key,)).fetchone()
+        if raw.db.execute(f"{SELECT} WHERE hash = ?", (key,)).fetchone() is None:
+            raise LookupError(f"raw sqlite3 does not hold {key}")
 
 
 if __name__ == "__main__":
