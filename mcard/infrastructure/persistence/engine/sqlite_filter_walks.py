@@ -46,13 +46,14 @@ time index past most of 1,000,000 cards, or reading every card of a tag."""
 def choosing(filters: Filters) -> Optional[list[Lead]]:
     """Each filter that chooses cards by itself (an exclusion or a time range does not), with
     the other filters; None when they are more than ``page_walks.MOST_COUNTED``."""
-    labels = len(filters.tags) + len(filters.tag_globs) + len(filters.names)
-    if labels + (filters.content_type is not None) + (filters.min_size is not None or filters.max_size is not None) > page_walks.MOST_COUNTED:
+    sized = filters.min_size is not None or filters.max_size is not None
+    kinds = (filters.content_type is not None) + sized
+    if kinds + len(filters.tags) + len(filters.tag_globs) + len(filters.names) > page_walks.MOST_COUNTED:
         return None
     parts: list[Lead] = []
     if filters.content_type is not None:
         parts.append((Filters(content_type=filters.content_type), replace(filters, content_type=None)))
-    if filters.min_size is not None or filters.max_size is not None:
+    if sized:
         parts.append((Filters(min_size=filters.min_size, max_size=filters.max_size),
                       replace(filters, min_size=None, max_size=None)))
     for field in ("tags", "tag_globs", "names"):
