@@ -887,13 +887,14 @@ MOMENTS = st.one_of(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(moments=st.lists(MOMENTS, min_size=1, max_size=30), width=st.sampled_from(["year", "month", "week", "day", "hour", "time"]))
 async def test_time_facets_match_the_reference_over_any_span(wrapper, moments, width):
-    """Whole store (counted in the time index) and chosen cards (one pass), years 1 to 9999."""
+    """Whole store (counted in the time index), chosen cards (one pass) and a filter every card
+    passes (counted as the whole store), years 1 to 9999."""
     await wrapper.remove_many([card.hash async for card in wrapper.iterate()])
     cards = [MCard(f"at {moment.isoformat()} #{index}", g_time=moment) for index, moment in enumerate(moments)]
     await wrapper.save_many(cards)
     chosen = [card for index, card in enumerate(cards) if index % 2 == 0]
     await wrapper.tag_many([(card.hash, "even") for card in chosen])
-    for query, counted in (("", cards), ("tag:even", chosen)):
+    for query, counted in (("", cards), ("tag:even", chosen), ("type:text/plain", cards)):
         counted_by = await wrapper.facets(query, by=[width, "kind"])
         assert counted_by["kind"] == [("text", len(counted))]
         got = counted_by[width]

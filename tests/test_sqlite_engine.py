@@ -229,6 +229,26 @@ async def test_every_card_a_filter_few_cards_pass_chooses_is_read_through_its_in
             assert await store.count(**filters) == 3
 
 
+async def test_facets_of_filters_every_card_passes_are_counted_in_the_indexes(tmp_path):
+    """The facets of ``type:text/plain`` over a store of texts read every card (2.2 s at
+    1,000,000 cards); once each filter's count in its index is every card's, they are the
+    facets over every card, counted in the indexes."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        cards = [MCard(f"text {i}", g_time=datetime.fromtimestamp(1_700_000_000 + 600 * i, timezone.utc)) for i in range(5000)]
+        await store.save_many(cards)
+        await store.tag_many([(card.hash, "third") for card in cards[::3]])
+        by = ("content_type", "tag", "month", "size", "time", "kind")
+        every = await store.facets("", by=by)
+        for query in ("type:text/plain", "size:<100", "type:text/* size:<100 after:2020-01-01"):
+            assert await store.facets(query, by=by) == every, query
+        assert (await store.facets("size:<9", by=by))["size"] == [("< 1 KB", 1000)]  # not every card
+        most = datetime.fromtimestamp(1_700_000_000 + 600 * 100, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        assert (await store.facets(f"after:{most}", by=by))["kind"] == [("text", 4900)]  # nor 98% of them
+        over_every = await steps_of(store, lambda: store.facets("", by=by))
+        typed = await steps_of(store, lambda: store.facets("type:text/plain", by=by))
+    assert typed < over_every * 1.25, (typed, over_every)  # reading every chosen card: 1.76x
+
+
 def _indexed_up_to(path) -> int:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT value FROM mcard_meta WHERE key = 'text_indexed'").fetchone()[0]

@@ -723,9 +723,11 @@ class SQLiteStore(BaseStore):
     ) -> dict[str, list[tuple[Any, int]]]:
         if spec is not None and spec.mode == "regex":  # its matches are found outside SQL
             return await super()._facets(fields, filters, spec)
-        if filters.empty and spec is None and left_out is None:
-            async with self._lent_reader() as reader:
-                return await sqlite_facets.over_everything(reader, fields)
+        if spec is None and left_out is None and sqlite_facets.of_indexed_columns(filters):
+            async with self._lent_reader() as reader:  # one snapshot: the counts, then the facets
+                if filters.empty or await sqlite_facets.chooses_every_card(reader, filters):
+                    return await sqlite_facets.over_everything(reader, fields)
+                return await sqlite_facets.over_chosen(reader, fields, filters, None, None)
         return await self._read(sqlite_facets.over_chosen, fields, filters, spec, left_out)
 
     async def _regex_search(

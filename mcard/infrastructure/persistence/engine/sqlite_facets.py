@@ -10,6 +10,7 @@ from the days.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MAX_MICROS, MIN_MICROS
@@ -77,6 +78,42 @@ async def _range_counts(db: SQLiteWorker, column: str, ranges: list[tuple[str, i
         [value for bucket in ranges for value in bucket],
     )
     return [(label, n) for label, n in rows if n]
+
+
+def of_indexed_columns(filters: Filters) -> bool:
+    """Whether ``filters`` are of types, sizes and times alone: each is counted in its own index."""
+    return replace(filters, content_type=None, min_size=None, max_size=None, start_time=None, end_time=None).empty
+
+
+def every_card_statement(filters: Filters, params: list[object]) -> Optional[str]:
+    """For ``filters`` of types, sizes and times alone, the statement giving the highest card
+    id, then the hits of each of these filters, counted in its own index; None for other
+    filters."""
+    if not of_indexed_columns(filters):
+        return None
+    parts = [part for part in (Filters(content_type=filters.content_type),
+                               Filters(min_size=filters.min_size, max_size=filters.max_size),
+                               Filters(start_time=filters.start_time, end_time=filters.end_time)) if not part.empty]
+    counts = [f"(SELECT count(*) FROM card{search.where(part, params)})" for part in parts]
+    return f"SELECT {', '.join(['(SELECT coalesce(max(id), 0) FROM card)', *counts])}"
+
+
+async def chooses_every_card(db: SQLiteWorker, filters: Filters) -> bool:
+    """Whether ``filters`` (of types, sizes and times alone) choose every card: facets over
+    them are then those over every card, counted in the indexes. Over the chosen cards, every
+    card is read: the four default facets of ``type:text/plain`` over 1,000,000 texts took
+    2.3 s, those of ``size:<50`` over cards all smaller 3.0 s. Every card is counted only when
+    each filter's hits are the same and at least half the highest id (cards are never given an
+    id again, so fewer hits cannot be every card of a store that removed few)."""
+    params: list[object] = []
+    counting = every_card_statement(filters, params)
+    if counting is None:
+        return False
+    [(highest, *hits)] = await db.fetch(counting, params)
+    if len(set(hits)) != 1 or hits[0] * 2 < highest:
+        return False
+    [(every,)] = await db.fetch("SELECT count(*) FROM card")
+    return hits[0] == every
 
 
 async def over_everything(db: SQLiteWorker, fields: list[str]) -> dict[str, list[tuple[Any, int]]]:
