@@ -38,7 +38,7 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
-            "count_statement", "lead_statement", "led_where", "every_card_statement"}
+            "count_statement", "lead_statement", "every_card_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -404,10 +404,10 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     parts = sqlite_filter_walks.choosing(filters)
     statements.append(sqlite_filter_walks.count_statement(parts, params) or "")
     statements.append(sqlite_filter_walks.lead_statement(parts, params) or "")
-    statements += [sqlite_filter_walks.led_where(lead, params, (1, HOSTILE)) for lead in parts]
+    statements += [sqlite_filter_walks.where(filters, lead, params, (1, HOSTILE)) for lead in parts]
     statements += [sqlite_facets._chosen(filters, None, None, params, lead) for lead in parts]
     statements.append(sqlite_facets.every_card_statement(replace(filters, tags=(), names=(), tag_globs=(), excluded_tag_globs=()),
-                                                         params) or "")
+                                                         params))
     statements += [sqlite_filter_walks.walk_statement(filters, sqlite_search.SORTED_CARD, params, 11, 7, 3, order, (1, HOSTILE))
                    for order in sqlite_search.WALK_ORDERS]
     statements.append(sqlite_search.left_out(left_out, filters, params))

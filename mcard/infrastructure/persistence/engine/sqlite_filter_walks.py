@@ -13,7 +13,7 @@ among older ones, or the filters together choose few) leaves the page to the pla
 The planner, given two filters, may read every card of the common one to test the rare one, and
 given one filter whose cards are all old, may walk the time index past every newer card. A page
 without a walk, an iteration, a count and the facets over filtered cards are led by the filter
-with the fewest hits (``lead``): its index alone serves the statement (``led_where``).
+with the fewest hits (``lead``): its index alone serves the statement (``where``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any, Final, Optional
 from mcard.domain.query import Filters
 
 from . import page_walks, sql_filters
+from . import sqlite_search as search
 from .sqlite_connection import SQLiteWorker
 from .sqlite_search import DIALECT, WALK_ORDERS
 
@@ -36,7 +37,7 @@ indexes and sorts them."""
 
 Lead = tuple[Filters, Filters]
 """One filter that chooses cards (alone) and the other filters: a statement led by it reads the
-cards through that filter's index and tests the others per row (``led_where``)."""
+cards through that filter's index and tests the others per row (``where``)."""
 LEAD_CAP: Final = 50_000
 """Hits counted per filter when a statement looks for a filter to lead it (``lead``): reading
 that many cards through their filter's index and sorting them costs less than walking the
@@ -113,9 +114,12 @@ async def lead(db: SQLiteWorker, filters: Filters, fewest_filters: int = 2) -> O
     return parts[hits.index(fewest)] if fewest < LEAD_CAP else None
 
 
-def led_where(lead: Lead, params: list[object], after: Optional[tuple[int, str]] = None) -> str:
-    """`` WHERE`` and the conditions of ``lead``'s filters, of which only the leading one can
-    serve as an index key: the others, the time range and ``after`` are tested per row."""
+def where(filters: Filters, lead: Optional[Lead], params: list[object], after: Optional[tuple[int, str]] = None) -> str:
+    """`` WHERE`` and the conditions of ``filters`` (``search.where``); led by ``lead`` when
+    given: only its filter can serve as an index key, the others, the time range and ``after``
+    are tested per row."""
+    if lead is None:
+        return search.where(filters, params, after)
     chosen, others = lead
     return sql_filters.joined(sql_filters.where(chosen, DIALECT, params)
                               + sql_filters.where(others, DIALECT, params, after, keyless=True, probe=True))
@@ -155,7 +159,7 @@ async def walk(
     ``limit`` cards ``filters`` choose after the first ``offset``, newest first (or in
     ``order``), behind ``after`` (g_time, hash; newest first), walked, or None; and, when a
     filter has fewer hits than the threshold, the one with the fewest, to lead the planner's
-    page (``led_where``), which sorts its hits (``HITS_SORTED``): SQLite may walk the whole time
+    page (``where``), which sorts its hits (``HITS_SORTED``): SQLite may walk the whole time
     index for a size no card has (``size:>1000`` at 1,000,000 cards: 543 ms, against 0.3 ms
     sorting its hits), or read every card of a tag to test that size (520 ms)."""
     wanted = offset + (limit or 0)

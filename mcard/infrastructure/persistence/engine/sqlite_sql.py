@@ -605,7 +605,7 @@ async def _page(
     if walked is not None:
         return walked
     params: list[object] = []
-    conditions = filter_walks.led_where(lead, params, after) if lead else search.where(filters, params, after)
+    conditions = filter_walks.where(filters, lead, params, after)
     page = search.paging(limit, offset, params)
     if may_sort(filters):
         ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
@@ -650,7 +650,7 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
     if walked is not None:
         return walked
     params: list[object] = []
-    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
+    conditions = filter_walks.where(filters, lead, params)
     ordering = HITS_SORTED[order] if lead else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     page = search.paging(limit, offset, params)
     if may_sort(filters, order):
@@ -714,7 +714,7 @@ async def heads_page(
     if walked is not None:
         return walked
     params: list[object] = [head, head]
-    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
+    conditions = filter_walks.where(filters, lead, params)
     ordering = HITS_SORTED[order] if lead else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
     page = search.paging(limit, offset, params)
     return await db.fetch_snapshot(f"SELECT {HEADS} FROM card{conditions}{ordering}{page}", params)
@@ -725,7 +725,7 @@ async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
     the filter with the fewest hits when they are few (``filter_walks.lead``)."""
     lead = await filter_walks.lead(db, filters, fewest_filters=1) if may_sort(filters) else None
     params: list[object] = []
-    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
+    conditions = filter_walks.where(filters, lead, params)
     columns = search.SORTED_CARD if may_sort(filters) else search.CARD
     ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
     return await db.cursor(f"SELECT {columns} FROM card{conditions}{ordering}", params)
@@ -735,7 +735,7 @@ async def heads_cursor(db: SQLiteWorker, filters: Filters, head: int) -> Any:
     """``iterate_heads``' cursor: the rows of ``list_heads``, newest first."""
     lead = await filter_walks.lead(db, filters, fewest_filters=1) if may_sort(filters) else None
     params: list[object] = [head, head]
-    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
+    conditions = filter_walks.where(filters, lead, params)
     ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
     return await db.cursor(f"SELECT {HEADS} FROM card{conditions}{ordering}", params)
 
@@ -748,7 +748,7 @@ async def verify_cursor(db: SQLiteWorker) -> Any:
 async def count(db: SQLiteWorker, filters: Filters) -> int:
     lead = await filter_walks.lead(db, filters)
     params: list[object] = []
-    conditions = filter_walks.led_where(lead, params) if lead else search.where(filters, params)
+    conditions = filter_walks.where(filters, lead, params)
     [(total,)] = await db.fetch(f"SELECT count(*) FROM card{conditions}", params)
     return total
 
