@@ -36,6 +36,12 @@ _TAGS_OF_CARDS: Final = (
 )
 """Tags over every card: those of cards that are stored (another tool may have left others;
 a look-up each, 2.5 -> 36 ms for 40,000 tags of 200,000 cards)."""
+_STORED_SPAN: Final = (
+    f"SELECT (SELECT g_time FROM card WHERE {IN_RANGE} ORDER BY g_time LIMIT 1),"
+    f" (SELECT g_time FROM card WHERE {IN_RANGE} ORDER BY g_time DESC LIMIT 1)"
+)
+"""The first and last time a card can have, each read at an end of the time index: ``min`` and
+``max`` of the times that pass ``IN_RANGE`` read every row (174 ms of 1,000,000 cards)."""
 _OVER_EVERY_CARD: Final = {  # counted in the type index, and in the table
     "content_type": "SELECT content_type, count(*) FROM card GROUP BY 1",
     "kind": "SELECT CASE WHEN is_text THEN 'text' ELSE 'bytes' END, count(*) FROM card GROUP BY 1",
@@ -122,7 +128,7 @@ async def _field_over_everything(db: SQLiteWorker, field: str) -> list[tuple[Any
         return await _range_counts(db, "size", [(label, low, high) for (low, label), high in zip(SIZE_BUCKETS, edges)])
     if field in _OVER_EVERY_CARD:
         return most_first(await db.fetch(_OVER_EVERY_CARD[field]))
-    [(first, last)] = await db.fetch(f"SELECT min(g_time), max(g_time) FROM card WHERE {IN_RANGE}")
+    [(first, last)] = await db.fetch(_STORED_SPAN)
     if first is None:
         return []
     width = stored_span_width(first, last) if field == "time" else field
