@@ -67,9 +67,22 @@ def _chosen(
     ``lead``'s index when filters alone choose them and one of them has few hits)."""
     if left_out is not None:
         return f"FROM card WHERE {search.left_out(left_out, filters, params)}"
+    if spec is None and _of_labels_alone(filters):
+        # the ids first, from the hash index alone, then the rows in the order of their ids: in
+        # the order of the hashes, each row read cost a page read (the four default facets of
+        # a tag on 100,000 of 1,000,000 cards: 613-645 -> 493-539 ms)
+        return f"FROM card WHERE card.id IN (SELECT card.id FROM card{filter_walks.where(filters, lead, params)})"
     if spec is None:
         return f"FROM card{filter_walks.where(filters, lead, params)}"
     return f"FROM card WHERE {search.matched(spec, filters, params)}"
+
+
+def _of_labels_alone(filters: Filters) -> bool:
+    """Whether ``filters`` choose cards by tags and names alone, at least one of them held:
+    the test of each of these reads the hash index alone."""
+    held = filters.tags or filters.tag_globs or filters.names
+    return bool(held) and replace(filters, tags=(), tag_globs=(), names=(), excluded_tags=(), excluded_tag_globs=(),
+                                  excluded_names=()).empty
 
 
 async def _range_counts(db: SQLiteWorker, column: str, ranges: list[tuple[str, int, int]]) -> list[tuple[Any, int]]:
