@@ -144,8 +144,9 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("ls-limit-too-large", lambda t: ["ls", "--limit", str(2**64)], 2, f"--limit is a whole number from 0 to {2**63 - 1}, got {2**64}"),
     ("search-limit-just-too-large", lambda t: ["search", "x", "--limit", str(2**63)], 2, f"from 0 to {2**63 - 1}, got {2**63}"),
     ("find-mistyped-option", lambda t: ["find", "hello", "--limt", "5"], 2, "unrecognized arguments: --limt 5; did you mean --limit? (see mcard find --help)"),
-    ("ls-missing-database", lambda t: ["ls", "--db", str(t / "missing" / "cards.db")], 3, "no card store here (no such file)"),
-    ("ls-a-folder", lambda t: ["ls", "--db", str(t)], 3, "no card store here (a folder)"),
+    ("ls-missing-database", lambda t: ["ls", "--db", str(t / "missing" / "cards.db")], 3,
+     "no card store here (no such file) (mcard add or mcard import makes one)"),
+    ("ls-a-folder", lambda t: ["ls", "--db", str(t)], 3, "no card store here (a folder)\n"),  # where none is made
     # show
     ("show-to-a-missing-folder", lambda t: ["show", "HASH", "-o", str(t / "missing" / "out.txt")], 2, "No such file or directory"),
     ("show-to-a-file-under-a-file", lambda t: ["show", "HASH", "-o", str(a_file(t) / "out.txt")], 2, "Not a directory"),

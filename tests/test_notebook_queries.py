@@ -50,6 +50,8 @@ def test_search_modes_and_snippets(filled):
     assert [c.content for c in filled.search("straße", case_sensitive=False)] == ["grocery list: STRASSE bread milk"]
     found = filled.search('"big blue" OR numbers', mode="words")
     assert len(found) == 2 and str(found.snippet(found[0])).count("«") >= 1
+    shown = repr([found.snippet(card) for card in found])  # as a cell shows the list: the marked texts
+    assert shown.startswith("[Match('") and shown.count("«") >= 2 and "parts=" not in shown, shown
     assert len(filled.search(r"\bbig\s+\w+", mode="regex")) == 2
     frame = filled.search_df("BIG", case_sensitive=False, snippets=True)
     assert sorted(frame["snippet"]) == ["Beach holiday photos, the «big» blue sea", "Quarterly report: the «big» numbers"]

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Sequence
 from typing import Final, Optional
 
-from mcard.domain.models.exceptions import ConfigurationError, OlderStoreError, StorageError, ValidationError
+from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, OlderStoreError, StorageError, ValidationError
 
 from .commands import COMMANDS
 from .output import fail
@@ -147,6 +147,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_BAD_INPUT
     except OlderStoreError as exc:
         fail(f"storage error: {exc} (mcard upgrade does)")
+        return EXIT_STORAGE
+    except NoCardStoreError as exc:  # a folder holds none, and none is made there
+        fail(f"storage error: {exc}" + ("" if str(exc).endswith("(a folder)") else " (mcard add or mcard import makes one)"))
         return EXIT_STORAGE
     except StorageError as exc:
         fail(f"storage error: {str(exc).replace(PYTHON_VERIFY, COMMAND_VERIFY)}")

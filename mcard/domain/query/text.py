@@ -723,9 +723,10 @@ def _lengthening() -> re.Pattern[str]:
 
 
 # -- snippets ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Match:
-    """A text around its matches: ``parts`` alternate plain text and matched text."""
+    """A text around its matches: ``parts`` alternate plain text and matched text. Shown as
+    the marked text (``str``, and ``repr`` in a list): ``Match('the «quick» fox…')``."""
 
     parts: tuple[tuple[str, bool], ...]
     cut_before: bool
@@ -737,6 +738,9 @@ class Match:
 
     def __str__(self) -> str:
         return self.marked()
+
+    def __repr__(self) -> str:
+        return f"Match({self.marked()!r})"
 
 
 def _spaced(text: str) -> str:
