@@ -71,6 +71,7 @@ def test_explorer_figures_run():
     )
     assert result.returncode == 0, result.stderr
     assert "query to rows" in result.stdout and "facets after the rows" in result.stdout
+    assert "each facet alone: every field within 200 ms for" in result.stdout
 
 
 @pytest.mark.postgres
