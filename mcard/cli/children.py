@@ -12,7 +12,10 @@ from typing import Final, Optional
 FORWARDED: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 STOPPED_WITH_PARENT: Final = """\
 import ctypes, os, signal, sys
-ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, kept across exec
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, kept across exec
+except (OSError, AttributeError):  # a C library without it: run as before
+    pass
 if os.getppid() != int(sys.argv[1]):  # the parent died before that
     sys.exit(128 + signal.SIGTERM)
 os.execvp(sys.argv[2], sys.argv[2:])
