@@ -33,7 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory", type=int, metavar="MB",
                         help="instead: peak RSS while streaming a store of MB megabytes (SQLite)")
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--pg-schema", default="mcard_bench", help="PostgreSQL schema for the stores")
+    parser.add_argument("--pg-schema", default="mcard_bench",
+                        help="PostgreSQL schema for the stores (one the run makes is dropped after it)")
     return parser.parse_args(argv)
 
 
@@ -74,14 +75,23 @@ async def main(argv: list[str] | None = None) -> int:
         except EngineUnavailable as exc:
             print(f"skipped: {args.engine} cannot be benchmarked: {exc}")
             return 0
-        for n in sizes:
-            result = await run_one(
-                n, work, engine.make_mcard, engine.make_raw,
-                gets=gets, removes=removes, searches=searches, page_size=1000,
-                mcard_file=engine.mcard_file, raw_file=engine.raw_file,
-                dataframe=find_frames() is not None, reads=1 if args.quick else 3,
-            )
-            print(render(result), flush=True)
+        made_schema = False
+        if engine.name == "postgres":
+            from .raw_postgres import drop_empty_schema, schema_exists
+
+            made_schema = not await schema_exists(args.dsn, args.pg_schema)  # made for this run: not left behind
+        try:
+            for n in sizes:
+                result = await run_one(
+                    n, work, engine.make_mcard, engine.make_raw,
+                    gets=gets, removes=removes, searches=searches, page_size=1000,
+                    mcard_file=engine.mcard_file, raw_file=engine.raw_file,
+                    dataframe=find_frames() is not None, reads=1 if args.quick else 3,
+                )
+                print(render(result), flush=True)
+        finally:
+            if made_schema:
+                await drop_empty_schema(args.dsn, args.pg_schema)
     print(f"peak RSS of the whole run: {peak_rss_mib():.0f} MiB; load average {load_average()}")
     return 0
 

@@ -22,6 +22,25 @@ async def drop_table(dsn: str, schema: str, table: str) -> None:
         await connection.close()
 
 
+async def schema_exists(dsn: str, schema: str) -> bool:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return await connection.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema)
+    finally:
+        await connection.close()
+
+
+async def drop_empty_schema(dsn: str, schema: str) -> None:
+    """Remove ``schema`` if nothing is left in it (a run drops its tables as it closes them)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f"DROP SCHEMA IF EXISTS {schema} RESTRICT")
+    except asyncpg.exceptions.DependentObjectsStillReferencedError:
+        pass
+    finally:
+        await connection.close()
+
+
 class RawPostgresSide:
     """One table like mcard's, driven by one asyncpg connection (the fastest path)."""
 

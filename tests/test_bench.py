@@ -1,5 +1,6 @@
 """The benchmark runs (tiny sizes): its figures are never asserted, only that it works."""
 
+import asyncio
 import subprocess
 import sys
 import uuid
@@ -50,11 +51,23 @@ def test_quick_postgres_run_prints_every_operation(tmp_path):
     url, schema = require_server(), f"bench_{uuid.uuid4().hex[:12]}"
     try:
         out = run_bench("--engine", "postgres", "--dsn", url, "--pg-schema", schema, tmp_path=tmp_path)
+        left = asyncio.run(_schema_exists(url, schema))
     finally:
         drop_schema(url, schema)
     for operation in OPERATIONS:
         assert f"| {operation}" in out, operation
     assert "found by each" in out and "MISMATCH" not in out
+    assert not left, "the run left the schema it made behind"
+
+
+async def _schema_exists(url: str, schema: str) -> bool:
+    import asyncpg
+
+    connection = await asyncpg.connect(url, timeout=5)
+    try:
+        return await connection.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema)
+    finally:
+        await connection.close()
 
 
 def test_notebook_figures_run(tmp_path):
