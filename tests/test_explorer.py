@@ -702,6 +702,15 @@ def test_remove_asks_for_confirmation(store):
     assert cards.get(card.hash) is None and explorer.status == f"removed {card.hash}"
     assert explorer.selected == "" and explorer.detail == {} and explorer.total == len(made) - 1
     assert card.hash not in {row["hash"] for row in explorer.rows}
+    named = made["png"]  # a card seen under a name is called by it too, not by its hash alone
+    open_card(explorer, named)
+    explorer.ask_remove()
+    assert explorer.status.startswith(f"remove photo.png ({named.hash})?")
+    explorer.cancel_remove()
+    assert explorer.status == f"kept photo.png ({named.hash})"
+    explorer.ask_remove()
+    explorer.confirm_remove()
+    assert explorer.status == f"removed photo.png ({named.hash})" and cards.get(named.hash) is None
 
 
 def test_the_panes_actions_act_only_on_the_card_the_pane_shows(store):

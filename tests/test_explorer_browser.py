@@ -475,7 +475,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 page.keyboard.press("Shift+Tab")
                 expect(root.get_by_role("button", name="Yes, remove it")).to_be_focused()
                 page.keyboard.press("Enter")
-                expect(status).to_have_text(f"removed {table.hash}")
+                expect(status).to_have_text(f"removed cities.csv ({table.hash})")
                 assert tags_and_presence(db, table.hash) == ([], False)
                 expect(root.locator(".mcx-detail .mcx-empty")).to_be_visible()
                 expect(root.locator(".mcx-query")).to_be_focused()  # no row left to go back to

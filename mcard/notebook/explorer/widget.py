@@ -649,7 +649,7 @@ class Explorer(anywidget.AnyWidget):
             self.say("open a card first", kind="error")
             return
         self.detail = {**self.detail, "confirm": True}
-        self.say(f"remove {self.selected}? Press “Yes, remove it” to confirm.")
+        self.say(f"remove {self._open_card_named()}? Press “Yes, remove it” to confirm.")
 
     @_action
     def confirm_remove(self) -> None:
@@ -657,19 +657,25 @@ class Explorer(anywidget.AnyWidget):
         if not self.detail.get("confirm"):
             self.say("nothing to confirm: press Remove first", kind="error")
             return
-        gone = self.selected
+        gone, named = self.selected, self._open_card_named()
         removed = self._call(self._wrapper.remove(gone))
         self.marked = [h for h in self.marked if h != gone]
         self.selected, self.detail = "", {}
         if self._show(self.shown_query):
             self._load_facets()
-        self.say(f"removed {gone}" if removed else f"{gone} was already gone")
+        self.say(f"removed {named}" if removed else f"{named} was already gone")
 
     @_action
     def cancel_remove(self) -> None:
         if self.detail.get("confirm"):
             self.detail = {**self.detail, "confirm": False}
-            self.say(f"kept {self.selected}")
+            self.say(f"kept {self._open_card_named()}")
+
+    def _open_card_named(self) -> str:
+        """The open card as the status line names it: by its latest name, if it has one (shown
+        with escapes, as in the pane), and by its hash."""
+        name = self.detail.get("name", "")
+        return f"{name} ({self.selected})" if name else self.selected
 
     def download_payload(self) -> Optional[tuple[str, str, bytes]]:
         """(file name, MIME type, content) of the open card, or None. The file is named as the
