@@ -446,6 +446,13 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 root.locator(".mcx-tag-input").fill("   ")
                 root.locator(".mcx-tag-input").press("Enter")
                 expect(status).to_have_text("type a tag, then Enter")
+                too_long = "a long tag " * 20 + "!"  # refused: back in the box, to be shortened
+                root.locator(".mcx-tag-input").fill(too_long)
+                root.locator(".mcx-tag-input").press("Enter")
+                expect(status).to_contain_text("a tag is at most 200 characters")
+                expect(root.locator(".mcx-tag-input")).to_have_value(too_long)
+                shot(root, "07c-refused-tag")
+                root.locator(".mcx-tag-input").fill("")
                 tag = f"from-the-browser-{theme}"
                 root.locator(".mcx-tag-input").fill(tag)
                 root.locator(".mcx-tag-input").press("Enter")

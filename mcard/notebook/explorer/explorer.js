@@ -542,6 +542,11 @@ function render({ model, el }) {
   }
 
   model.on("msg:custom", (message, buffers) => {
+    if (message.kind === "refused_tag") {  // back in the box, unless another card or text is there now
+      const box = detail.querySelector(".mcx-tag-input");
+      if (box && shownHash === message.hash && !box.value) box.value = message.tag;
+      return;
+    }
     if (message.kind !== "download" || !buffers || !buffers.length) return;
     const blob = new Blob([buffers[0]], { type: message.mime || "application/octet-stream" });
     const url = URL.createObjectURL(blob);

@@ -277,7 +277,7 @@ class Explorer(anywidget.AnyWidget):
             "tag_marked": lambda: self.tag_marked(str(content.get("tag", ""))),
             "untag_marked": lambda: self.untag_marked(str(content.get("tag", ""))),
             "refresh": self.refresh,
-            "tag": lambda: self.tag(str(content.get("tag", ""))),
+            "tag": lambda: self._tag_typed(str(content.get("tag", ""))),
             "untag": lambda: self.untag(str(content.get("tag", ""))),
             "remove": self.ask_remove,
             "confirm": self.confirm_remove,
@@ -594,6 +594,13 @@ class Explorer(anywidget.AnyWidget):
         added = self._call(self._wrapper.tag(self.selected, *wanted))
         self._tags_changed()
         self.say(f"tagged {', '.join(wanted)}" if added else f"already tagged {', '.join(wanted)}")
+
+    def _tag_typed(self, tag: str) -> None:
+        """A tag typed in the pane: one refused (too long, a control character) is sent back,
+        and the page puts it in the box again to be corrected instead of typed anew."""
+        self.tag(tag)
+        if self.status_kind == "error" and self.selected:
+            self.send({"kind": "refused_tag", "tag": tag, "hash": self.selected})
 
     @_action
     def untag(self, *tags: str) -> None:
