@@ -38,7 +38,7 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_rows", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
-            "count_statement", "lead_statement", "every_card_statement"}
+            "count_statement", "lead_statement", "every_card_statement", "orderings"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""

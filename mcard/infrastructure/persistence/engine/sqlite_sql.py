@@ -608,7 +608,7 @@ async def _page(
     conditions = filter_walks.where(filters, lead, params, after)
     page = search.paging(limit, offset, params)
     if may_sort(filters):
-        ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
+        ordering = orderings(DEFAULT_ORDER, lead)
         return await db.fetch_snapshot(f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
     return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
 
@@ -634,6 +634,14 @@ ORDER_BY: Final = {
 named once: written twice (``IS NULL``, then the name), SQLite looked it up twice a card."""
 
 
+def orderings(order: str, lead: Optional[filter_walks.Lead] = None) -> str:
+    """The ``ORDER BY`` of a page or stream in ``order``; a statement ``lead`` leads sorts the
+    few cards it reads (``HITS_SORTED``) instead of reading them along an index."""
+    if lead is not None:
+        return HITS_SORTED[order]
+    return search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+
+
 HEADS: Final = (
     "card.hash AS head_hash,"
     f" CASE WHEN card.size > {search.BLOB_READ_FROM} AND typeof(card.content) IN ('blob', 'text') THEN ?"
@@ -651,7 +659,7 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
         return walked
     params: list[object] = []
     conditions = filter_walks.where(filters, lead, params)
-    ordering = HITS_SORTED[order] if lead else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    ordering = orderings(order, lead)
     page = search.paging(limit, offset, params)
     if may_sort(filters, order):
         return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
@@ -677,7 +685,7 @@ async def ordered_search(
     if walked is None:
         params: list[object] = []
         condition = search.matched(spec, filters, params)
-        ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+        ordering = orderings(order)
         page = search.paging(limit, offset, params)
         steps.append(db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", params))
     outcomes = await db.in_turn(steps, snapshot=True) if steps else []
@@ -698,7 +706,7 @@ async def page_without(
     condition = search.left_out(left_out, filters, params)
     steps = [db.fetch(f"SELECT count(*) FROM card WHERE {condition}", list(params))]
     if limit != 0:
-        ordering = search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+        ordering = orderings(order)
         page = search.paging(limit, offset, params)
         steps.append(db.fetch(f"SELECT {search.SORTED_CARD} FROM card WHERE {condition}{ordering}{page}", params))
     [(total,)], *cards = await db.in_turn(steps, snapshot=True)
@@ -715,7 +723,7 @@ async def heads_page(
         return walked
     params: list[object] = [head, head]
     conditions = filter_walks.where(filters, lead, params)
-    ordering = HITS_SORTED[order] if lead else search.NEWEST_FIRST if order == DEFAULT_ORDER else ORDER_BY[order]
+    ordering = orderings(order, lead)
     page = search.paging(limit, offset, params)
     return await db.fetch_snapshot(f"SELECT {HEADS} FROM card{conditions}{ordering}{page}", params)
 
@@ -727,7 +735,7 @@ async def cards_cursor(db: SQLiteWorker, filters: Filters) -> Any:
     params: list[object] = []
     conditions = filter_walks.where(filters, lead, params)
     columns = search.SORTED_CARD if may_sort(filters) else search.CARD
-    ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
+    ordering = orderings(DEFAULT_ORDER, lead)
     return await db.cursor(f"SELECT {columns} FROM card{conditions}{ordering}", params)
 
 
@@ -736,7 +744,7 @@ async def heads_cursor(db: SQLiteWorker, filters: Filters, head: int) -> Any:
     lead = await filter_walks.lead(db, filters, fewest_filters=1) if may_sort(filters) else None
     params: list[object] = [head, head]
     conditions = filter_walks.where(filters, lead, params)
-    ordering = HITS_SORTED["newest"] if lead else search.NEWEST_FIRST
+    ordering = orderings(DEFAULT_ORDER, lead)
     return await db.cursor(f"SELECT {HEADS} FROM card{conditions}{ordering}", params)
 
 
