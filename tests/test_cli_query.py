@@ -87,6 +87,29 @@ def test_find_combines_fields_and_words_and_reports_the_total(db):
     assert refused.startswith("mcard: size: cannot be excluded") and refused.endswith("at position 4\n")
 
 
+def test_find_of_a_word_in_a_file_name_says_the_name_item_that_finds_it(db):
+    """A word of a file's name is not in its text: ``mcard find report`` said only "no card
+    matches"; it names the query that finds the file by name. Seven hex digits are no hash prefix."""
+    (db.parent / "report-2026.txt").write_text("quarterly figures")
+    mcard("import", str(db.parent / "report-2026.txt"), db=db)
+    missed = mcard("find", "report", db=db, check=1).stderr.decode()
+    assert missed == "mcard: no card matches 'report' (no card's text holds it, but name:*report* finds 1 card by name)\n"
+    assert len(as_json(mcard("find", "name:*report*", "--json", db=db))) == 1
+    assert mcard("find", "type:image/* report", db=db, check=1).stderr.decode() == "mcard: no card matches 'type:image/* report'\n"
+    assert mcard("find", "0a1b2c3", db=db, check=1).stderr.decode() == (
+        "mcard: no card matches '0a1b2c3' (a hash prefix is 8 or more hex digits)\n")
+
+
+def test_or_between_fields_is_refused_as_such(db):
+    """``name:*.md OR name:*.json`` was refused as "OR needs a word on each side": it has a
+    field on each side, which OR does not join."""
+    refused = mcard("find", "name:*.md OR name:*.json", db=db, check=2).stderr.decode()
+    assert refused == ("mcard: OR joins words and phrases, not fields such as name:*.md: a card must match every"
+                       " field of a query, at position 10\n")
+    assert mcard("find", "fox OR tag:x", db=db, check=2).stderr.decode().startswith("mcard: OR joins words and phrases, not fields such as tag:x")
+    assert mcard("find", "fox OR", db=db, check=2).stderr.decode() == "mcard: OR needs a word on each side, at position 6\n"
+
+
 def test_search_and_find_page_with_an_offset(db):
     every = contents(mcard("search", "-i", "s", "--json", "--limit", "0", db=db))
     pages = [contents(mcard("search", "-i", "s", "--json", "--limit", "2", "--offset", str(at), db=db)) for at in (0, 2)]

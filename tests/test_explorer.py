@@ -26,6 +26,7 @@ from tests.test_display_escaping import check_markup, parse
 import mcard.notebook
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
+from mcard.domain.query.syntax import names_instead
 from mcard.domain.query.text import text_of, tokens
 from mcard.infrastructure.persistence.engine.facets import time_bucket
 from mcard.notebook.explorer import Explorer, rows
@@ -498,6 +499,37 @@ def test_a_hash_prefix_opens_that_card(store):
     explorer.run("/fo+x/")  # the query box takes no regular expression: said where it is searched
     assert explorer.status == ('no cards match (/.../ is read as words, not as a regular expression:'
                                ' mcard search --regex or search(..., mode="regex") takes one)')
+
+
+def test_a_query_that_finds_nothing_says_what_would(store):
+    """A word of a file's name is not in its content: the grid said only "no cards match" for
+    ``photo``; it names the name: item that finds the card. Seven hex digits of a hash are no
+    hash prefix: it says how many a prefix needs."""
+    cards, made = store
+    explorer = cards.explorer()
+    explorer.run("photo")
+    assert explorer.total == 0
+    assert explorer.status == "no cards match (no card's text holds it, but name:*photo* finds 1 card by name)"
+    explorer.run("name:*photo*")
+    assert [row["hash"] for row in explorer.rows] == [made["png"].hash]
+    explorer.run("type:image/png phot*")  # the word becomes a name: item, the rest stays
+    assert explorer.status == "no cards match (no card's text holds it, but type:image/png name:*phot* finds 1 card by name)"
+    explorer.run("type:audio/* photo")  # no card of the rest has such a name: nothing to suggest
+    assert explorer.status == "no cards match"
+    short = next(card.hash[:7] for card in made.values() if any(digit in card.hash[:7] for digit in "0123456789"))
+    explorer.run(short)
+    assert explorer.status == "no cards match (a hash prefix is 8 or more hex digits)"
+
+
+@pytest.mark.parametrize("query, instead", [
+    ("hills", "name:*hills*"), ("hills*", "name:*hills*"), ("tag:trip hills.png", "tag:trip name:*hills.png*"),
+    ("-hills", None), ('"the hills"', None), ("hills OR dales", None), ("hills dales", None), ("tag:trip", None),
+    ("hills\x07", None), ("\u202egnp.exe", None), ("h" * 61, None), ("name:*x* *", None),
+])
+def test_the_name_glob_suggested_for_a_word(query, instead):
+    """One plain word alone becomes a name glob; a phrase, words left out or joined, and a word
+    that would put a control character or 61 characters in the message do not."""
+    assert names_instead(query) == instead
 
 
 def test_a_sort_a_page_or_a_refresh_keeps_the_card_a_hash_prefix_opened(store):

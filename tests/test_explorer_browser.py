@@ -162,6 +162,27 @@ def open_explorer(page, server: Lab):  # type: ignore[no-untyped-def]
     return root
 
 
+_COLOURS = """node => {
+    const rgb = (colour) => colour.match(/[\\d.]+/g).map(Number);
+    let under = node;
+    while (under && rgb(getComputedStyle(under).backgroundColor)[3] === 0) under = under.parentElement;
+    return [rgb(getComputedStyle(node).color), under ? rgb(getComputedStyle(under).backgroundColor) : [255, 255, 255]];
+}"""
+
+
+def contrast(locator) -> float:  # type: ignore[no-untyped-def]
+    """WCAG's contrast ratio of a node's text on the first background under it."""
+
+    def luminance(rgb: list[float]) -> float:
+        linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    text, under = locator.evaluate(_COLOURS)
+    alpha = text[3] if len(text) == 4 else 1  # a translucent colour, as the dark theme's text, blended
+    shown, background = luminance([alpha * c + (1 - alpha) * b for c, b in zip(text, under)]), luminance(under)
+    return (max(shown, background) + 0.05) / (min(shown, background) + 0.05)
+
+
 def run_query(root, text: str) -> None:  # type: ignore[no-untyped-def]
     box = root.locator(".mcx-query")
     box.fill(text)
@@ -374,6 +395,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 preview = root.locator(".mcx-preview")
                 expect(preview.locator("mark").first).to_have_text("fox")
                 shot(root, "05-text-preview")
+                assert contrast(root.locator(".mcx-detail .mcx-copy").first) >= 4.5
 
                 picture = files["hills.png"]
                 run_query(root, "type:image/png")
@@ -493,9 +515,14 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(marks).to_be_hidden()
                 run_query(root, "fox")
                 expect(status).to_have_text(re.compile(rf"^1–10 of {fox_total} cards, "))
+                tops = "rows => rows.map(row => row.getBoundingClientRect().top)"
+                unchecked = root.locator(".mcx-row").evaluate_all(tops)
+                query_width = root.locator(".mcx-query").evaluate("node => node.getBoundingClientRect().width")
                 for box in root.locator(".mcx-row input[type=checkbox]").all()[:2]:
                     box.click()
                 expect(checked).to_have_text("2 checked")
+                assert root.locator(".mcx-row").evaluate_all(tops) == unchecked  # no row moved under the pointer
+                assert root.locator(".mcx-query").evaluate("node => node.getBoundingClientRect().width") == query_width
                 run_query(root, "zebra")
                 hostile_box = root.locator(f'.mcx-row[data-hash="{hostile.hash}"] input[type=checkbox]')
                 hostile_box.click()
@@ -859,6 +886,89 @@ def test_names_after_thumbnails_of_any_shape_line_up(chromium: Path, tmp_path: P
         root.locator(".mcx-grid").screenshot(path=shots / "thumbnails-of-any-shape.png")
 
 
+async def _images_then_notes(db: Path) -> None:
+    """Ten notes, then ten PNGs: the first page (newest first) shows thumbnails, the second not."""
+    import io
+
+    from PIL import Image
+
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        for number in range(10):
+            await store.create(f"note number {number}", name=f"note-{number}.txt")
+        for number in range(10):
+            data = io.BytesIO()
+            Image.new("RGB", (60, 40), (20 * number, 90, 160)).save(data, "PNG")
+            await store.create(data.getvalue(), name=f"picture-{number}.png")
+
+
+def test_next_stays_where_it_was_from_a_page_of_images_to_a_page_of_text(chromium: Path, tmp_path: Path, shots: Path) -> None:
+    """Rows with a thumbnail are as tall as rows without: a page of images and a page of notes
+    take the same height, so the pager does not move and a second click on Next › at the same
+    place turns the page again (it moved 35 px, and the click missed)."""
+    from playwright.sync_api import expect
+
+    db = tmp_path / "cards.db"
+    asyncio.run(_images_then_notes(db))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
+        status, next_page = root.locator(".mcx-status"), root.get_by_role("button", name="Next ›")
+        expect(root.locator(".mcx-thumb")).to_have_count(10)
+        box = "node => { const r = node.getBoundingClientRect(); return [r.top, r.height]; }"
+        heights = set(root.locator(".mcx-row").evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)"))
+        pager_before = next_page.evaluate(box)
+        root.locator(".mcx-main").screenshot(path=shots / "page-of-images.png")
+        next_page.click()
+        expect(status).to_have_text("11–20 of 20 cards, newest first")
+        expect(root.locator(".mcx-thumb")).to_have_count(0)
+        heights |= set(root.locator(".mcx-row").evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)"))
+        assert next_page.evaluate(box) == pager_before
+        assert len(heights) == 1, heights
+        root.locator(".mcx-main").screenshot(path=shots / "page-of-notes.png")
+
+
+async def _black_on_transparent(db: Path) -> MCard:
+    """A black ring drawn on a transparent PNG (a line drawing, a logo), among nine notes."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    drawing = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(drawing).ellipse((10, 10, 110, 110), outline=(0, 0, 0, 255), width=12)
+    data = io.BytesIO()
+    drawing.save(data, "PNG")
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        for number in range(9):
+            await store.create(f"note number {number}")
+        return await store.create(data.getvalue(), name="ring.png")
+
+
+def _lightness_range(png: bytes) -> tuple[int, int]:
+    import io
+
+    from PIL import Image
+
+    low, high = Image.open(io.BytesIO(png)).convert("L").getextrema()
+    return low, high
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_a_black_drawing_on_transparency_shows_in_either_theme(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
+    """Images lie on a light checkerboard, in the grid and in the pane: a black drawing on a
+    transparent background stands out in the dark theme too (it lay on the page's near-black)."""
+    from playwright.sync_api import expect
+
+    db = tmp_path / "cards.db"
+    ring = asyncio.run(_black_on_transparent(db))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000, theme) as (_, root):
+        row = root.locator(f'.mcx-row[data-hash="{ring.hash}"]')
+        expect(row.locator(".mcx-thumb")).to_be_visible()
+        row.click()
+        image = root.locator(".mcx-preview img")
+        expect(image).to_be_visible()
+        for shown, name in [(row.locator(".mcx-thumb"), "thumbnail"), (image, "preview")]:
+            darkest, lightest = _lightness_range(shown.screenshot(path=shots / f"{theme}-transparent-{name}.png"))
+            assert darkest < 40 and lightest > 180, (name, darkest, lightest)
+
+
 def test_in_a_notebook_of_a_1280_px_window_the_content_has_the_room(chromium: Path, tmp_path: Path, shots: Path) -> None:
     """In a 1,280 px window (a notebook gives the explorer some 970 px) the name, tags and
     content column had a fifth of the grid, some 20 characters, beside the time, type, size
@@ -899,6 +1009,8 @@ def test_a_type_or_a_tag_is_left_out_from_its_facet(chromium: Path, tmp_path: Pa
         expect(minus).to_be_hidden()
         draft.hover()
         expect(draft.get_by_role("button", name="Leave out draft")).to_be_visible()
+        edges = "node => [node.getBoundingClientRect().left, node.getBoundingClientRect().right]"
+        assert draft.locator(".mcx-count").evaluate(edges)[1] <= minus.evaluate(edges)[0]  # the count stays in sight
         root.locator(".mcx-facets").screenshot(path=shots / f"{theme}-facet-leave-out.png")
         minus.click()
         expect(root.locator(".mcx-query")).to_have_value("-tag:draft")

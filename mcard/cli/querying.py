@@ -14,6 +14,7 @@ from mcard.domain.query.syntax import unknown_fields_hint
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import Found, check_facets, next_page_size
 from mcard.infrastructure.persistence.engine.facets import FACETS, TIME_WIDTHS
+from mcard.unmatched import no_match_hint
 
 from .labelling import labels_of, unknown_tags
 from .output import DEFAULT_LIMIT, HEAD_BYTES, PREVIEW_CHARS, CardPrinter, emit, fail, listed_card, note, quoted, table
@@ -140,8 +141,9 @@ async def cmd_find(args: argparse.Namespace) -> int:
         matched = pages.total or 0
         filters = parsed.filters
         unknown = [] if matched else await unknown_tags(store, filters.tags, filters.tag_globs, in_query=True)
+        hint = "" if matched else await no_match_hint(store, args.query)
     if not matched:
-        fail(f"no card matches {quoted(args.query)}{unknown_fields_hint(args.query)}" + "".join(f"; {line}" for line in unknown))
+        fail(f"no card matches {quoted(args.query)}{hint}" + "".join(f"; {line}" for line in unknown))
         return 1
     shown, total = pages.shown, f"{matched:,} match{'es' if matched != 1 else ''}"
     if offset or shown < matched:

@@ -139,10 +139,28 @@ def parse_find(query: object) -> FindQuery:
             raise ValidationError(f"too many words excluded to search ({len(excluding.excluded)})")
         return FindQuery(filters, None, SearchSpec.of(left_out, "words"))
     except ValidationError as exc:
+        _refuse_or_beside_a_field(query)
         hint = unknown_fields_hint(query)
         if not hint:
             raise
         raise ValidationError(f"{exc}{hint}") from exc
+
+
+def _refuse_or_beside_a_field(query: str) -> None:
+    """``name:*.md OR name:*.json`` was refused as "OR needs a word on each side", which it has
+    not, to the eye: a ``ValidationError`` that says OR joins no fields."""
+    items = [match for match in _ITEM.finditer(query) if match.group() != '"']
+    for at, item in enumerate(items):
+        if item.group() != "OR":
+            continue
+        beside = [other for other in items[max(at - 1, 0):at + 2:2] if other is not item]
+        field = next((other.group() for other in beside if (other.group("field") or "").lower() in FIELDS), None)
+        if field is not None:
+            shown = field if len(field) <= SHOWN_VALUE else field[:SHOWN_VALUE] + "…"
+            raise ValidationError(
+                f"OR joins words and phrases, not fields such as {shown}: a card must match every field of a"
+                f" query, at position {item.start()}"
+            )
 
 
 _TIME_APART: Final = re.compile(r" +(?P<time>[0-9]{1,2}:[0-9]{2}\S*)")
@@ -200,6 +218,12 @@ REGEX_HINT: Final = '/.../ is read as words, not as a regular expression: mcard 
 def unknown_fields_hint(query: str) -> str:
     """`` (typ: is read as words; the fields are type:, ...)`` for a query naming something
     that is not a field, and likewise for a ``/regular expression/``; else ""."""
+    hints = unknown_fields_hints(query)
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+def unknown_fields_hints(query: str) -> list[str]:
+    """``unknown_fields_hint``'s hints, each alone."""
     hints = []
     unknown = [name + ":" for name in unknown_fields(query)]
     if unknown:
@@ -207,7 +231,33 @@ def unknown_fields_hint(query: str) -> str:
         hints.append(f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} read as words; the fields are {fields}")
     if SLASHED.search(query):
         hints.append(REGEX_HINT)
-    return f" ({'; '.join(hints)})" if hints else ""
+    return hints
+
+
+_SHORT_HASH: Final = re.compile(r"(?=[a-f]*[0-9])[0-9a-f]{4,7}", re.IGNORECASE)
+"""4 to 7 hex digits, one a digit at least: the start of a hash, too short to name a card."""
+SHORT_HASH_HINT: Final = "a hash prefix is 8 or more hex digits"
+_NAME_WORD: Final = re.compile(r"[^\s\"*?\[\]:-][^\s\"*?\[\]]*")
+
+
+def names_instead(query: str) -> Optional[str]:
+    """The query with its one word looked for in names (``hills`` or ``hills*`` becomes
+    ``name:*hills*``), to suggest when it found no text holding the word: a word of a file's
+    name is not in its content. None for a query with no word, or more than one, or a phrase,
+    an OR or a word left out."""
+    plain = [match for match in _ITEM.finditer(query) if not match.group("field") and match.group() != '"']
+    if len(plain) != 1 or plain[0].group() == "OR":
+        return None
+    word = plain[0].group().rstrip("*")
+    if not _NAME_WORD.fullmatch(word) or not word.isprintable() or len(word) > SHOWN_VALUE:
+        return None  # not repeated: a control character, or a word too long to be a name's
+    return f"{query[:plain[0].start()]}name:*{word}*{query[plain[0].end():]}".strip()
+
+
+def short_hash_hint(query: str) -> str:
+    """``SHORT_HASH_HINT`` for a query that is only the start of a hash too short to open a
+    card (``810cb98``), else ""."""
+    return SHORT_HASH_HINT if _SHORT_HASH.fullmatch(query.strip()) else ""
 
 
 SHOWN_VALUE: Final = 60

@@ -160,8 +160,11 @@ function render({ model, el }) {
   pageSize.addEventListener("change", () => { localStatus = null; send({ action: "page_size", size: Number(pageSize.value) }); });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
   root.append(
-    h("div", { class: "mcx-bar" }, query, total, facetsToggle, refresh, marks),
-    status,
+    h("div", { class: "mcx-bar" }, query, total, facetsToggle, refresh),
+    // The checks' controls share the status line, which has their height already: checking a
+    // first card moves no row (on a line of their own they pushed the grid down under the
+    // pointer; in the query's line they squeezed the query box).
+    h("div", { class: "mcx-status-line" }, status, marks),
     h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, stale, grid, pager), detail),
   );
   el.append(root);

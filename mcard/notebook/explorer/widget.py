@@ -22,11 +22,12 @@ import traitlets
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import AmbiguousHashError, MCardError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
-from mcard.domain.query.syntax import parse_find, unknown_fields_hint
+from mcard.domain.query.syntax import parse_find
 from mcard.domain.query.text import SearchSpec
 from mcard.exporting import safe_file_name
 from mcard.infrastructure.persistence.engine.base_engine import Found, check_hash
 from mcard.infrastructure.persistence.engine.card_rows import Row
+from mcard.unmatched import no_match_hint
 
 from ..arguments import checked_page_size
 from ..display import CardList, escape
@@ -387,7 +388,8 @@ class Explorer(anywidget.AnyWidget):
         first = self.page * size + 1
         if found.total == 0:
             prefix = " (nor does a hash start with it)" if hash_prefix(query) is not None else ""
-            self._say_shown(f"no cards match{prefix}{unknown_fields_hint(query)}" if query.strip() else "no cards stored")
+            hint = self._call(no_match_hint(self._wrapper, query)) if query.strip() else ""
+            self._say_shown(f"no cards match{prefix}{hint}" if query.strip() else "no cards stored")
         else:
             noun = "card" if found.total == 1 else "cards"
             order = ORDER_WORDS.get(self.order) or ("best first" if found.words else "newest first")
