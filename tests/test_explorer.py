@@ -140,11 +140,17 @@ def test_the_pane_shows_a_match_that_lies_past_the_head_of_a_long_text(store):
     explorer = cards.explorer("zebra")
     explorer.select(late.hash)
     preview = explorer.detail["preview"]["html"]
-    assert preview.startswith("<pre>… 30,001 earlier characters\n<mark>zebra</mark> appears here")
-    assert preview.endswith(f"… {len(text_of(late.content)) - 30_001 - 20_000:,} more characters</pre>")
+    total = len(text_of(late.content))
+    assert preview.startswith(  # said above the text, where it shows before any scrolling
+        f'<p class="mcx-part-shown">characters 30,002–50,001 of {total:,} shown; download it for the whole text</p>'
+        "<pre>… 30,001 earlier characters\n<mark>zebra</mark> appears here")
+    assert preview.endswith(f"… {total - 30_001 - 20_000:,} more characters</pre>")
     explorer.select(early.hash)
     preview = explorer.detail["preview"]["html"]
-    assert preview.startswith("<pre>a <mark>zebra</mark> first") and "earlier characters" not in preview
+    assert preview.startswith('<p class="mcx-part-shown">characters 1–20,000 of')
+    assert "<pre>a <mark>zebra</mark> first" in preview and "earlier characters" not in preview
+    explorer.select(cards.create("short and whole").hash)
+    assert explorer.detail["preview"]["html"] == "<pre>short and whole</pre>"
 
 
 def test_a_new_query_closes_a_card_it_does_not_show_and_marks_its_own_words_in_one_it_does(store):
@@ -571,6 +577,7 @@ def test_a_long_markdown_text_or_json_tree_says_what_its_preview_leaves_out():
 
     markdown = preview(MCard("# Notes\n\n" + "word " * 10_000), name="notes.md")
     assert markdown["kind"] == "markdown" and markdown["html"].endswith("<p><em>… 30,009 more characters</em></p>")
+    assert markdown["html"].startswith('<p class="mcx-part-shown">characters 1–20,000 of 50,009 shown;')
     tree = preview(MCard(json.dumps({str(number): number for number in range(1000)})))
     assert tree["kind"] == "json" and "<li><em>… 601 more</em></li>" in tree["html"]
 
@@ -608,6 +615,22 @@ def test_previews_by_content_type(store):
     assert raw["kind"] == "hex" and "00 01 02 03" in raw["html"] and "more bytes" in raw["html"]
 
 
+def test_a_row_of_bytes_that_are_readable_text_shows_the_text_as_the_pane_does(store):
+    """A log stored as bytes of no known type: the pane showed its text, its row hex
+    (``61 20 6c 69 6e 65``); bytes with a NUL stay hex in both."""
+    cards, made = store
+    log = cards.create(b"a line of a log\n" * 500, name="server.log")
+    cut = cards.create("é".encode() * 2_000, name="accents.bin")  # a row's head ends inside a character
+    explorer = cards.explorer()
+    snippets = {row["hash"]: "".join(part for part, _ in row["snippet"]) for row in explorer.rows}
+    assert log.content_type == "application/octet-stream"
+    assert snippets[log.hash].startswith("a line of a log a line of a log") and snippets[log.hash].endswith("…")
+    assert snippets[cut.hash].startswith("éééé")
+    explorer.run("type:application/octet-stream -name:*.log -name:*.bin")
+    assert "".join(part for part, _ in explorer.rows[0]["snippet"]).startswith("00 01 02 03")
+    assert cards.list_df().set_index("hash").loc[log.hash, "preview"].startswith("a line of a log")  # as in a DataFrame
+
+
 def test_a_pdf_previews_as_its_first_page(store, monkeypatch):
     cards, _ = store
     poster = dict(demo_files())["poster.pdf"]
@@ -633,6 +656,7 @@ def test_the_detail_shows_names_and_sightings(store):
     assert detail["sightings"][0]["name"] == "photo.png" and detail["sightings"][0]["source"] == "seed"
     assert detail["sightings"][0]["time"].endswith(" UTC") and detail["time"].endswith(" UTC")
     assert detail["tags"] == ["2026", "holiday"] and detail["type"] == "image/png"
+    assert detail["pixels"] == "900 × 600 px"  # the pane gave a picture's size in bytes alone
     name, mime, data = explorer.download_payload()
     assert (name, mime, data) == ("photo.png", "image/png", made["png"].content)
     explorer.download()  # no browser to send it to: it must not fail

@@ -395,7 +395,14 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 preview = root.locator(".mcx-preview")
                 expect(preview.locator("mark").first).to_have_text("fox")
                 shot(root, "05-text-preview")
+                expect(preview.locator(".mcx-part-shown")).to_have_count(0)  # a short text is shown whole
                 assert contrast(root.locator(".mcx-detail .mcx-copy").first) >= 4.5
+                long_text = _apart(_store(db, ("a line of a long log\n" * 3_000).encode(), "long.log"))
+                run_query(root, long_text.hash[:12])  # its first 20,000 characters: said before any scrolling
+                part = preview.locator(".mcx-part-shown")
+                expect(part).to_have_text("characters 1–20,000 of 63,000 shown; download it for the whole text")
+                assert part.evaluate("node => node.getBoundingClientRect().bottom <= node.closest('.mcx-preview').getBoundingClientRect().bottom")
+                shot(root, "05b-long-text-preview")
 
                 picture = files["hills.png"]
                 run_query(root, "type:image/png")
@@ -403,6 +410,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(preview.locator("img")).to_be_visible()
                 assert preview.locator("img").evaluate("img => img.naturalWidth") == 480
                 expect(root.locator(".mcx-detail .mcx-title")).to_have_text("hills.png")
+                expect(root.locator(".mcx-detail")).to_contain_text("image/png · 640 × 400 px · 4.0 KB")
                 loose = "pane => [...pane.childNodes].filter((node) => node.nodeType === Node.TEXT_NODE).map((node) => node.textContent)"
                 assert root.locator(".mcx-detail").evaluate(loose) == []  # no "null" under its sightings
                 shot(root, "06-image-preview")

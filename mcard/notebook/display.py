@@ -22,7 +22,7 @@ from typing import Any, Final, Optional
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import MCardError
-from mcard.domain.shown import human_size, shown, shown_in_lines
+from mcard.domain.shown import holds_unsafe_in_lines, human_size, shown, shown_in_lines
 
 from .labels import Labels
 from .media import count_setting, hex_head, human_time, options, thumbnail
@@ -70,7 +70,7 @@ def preview(card: MCard, chars: int = PREVIEW_CHARS) -> str:
     """A one-line plain-text preview: text with whitespace runs folded, bytes as hex."""
     content = card.content
     if isinstance(content, bytes):
-        return bytes_preview(content, len(content), card.content_type, chars)
+        return bytes_preview(content[:preview_head_bytes(chars)], len(content), card.content_type, chars)
     return text_preview(content if isinstance(content, str) else str(content), True, chars)  # str: another tool's value
 
 
@@ -96,9 +96,27 @@ def text_preview(text: str, whole: bool, chars: int = PREVIEW_CHARS) -> str:
 
 
 def bytes_preview(head: bytes, size: int, content_type: Optional[str], chars: int = PREVIEW_CHARS) -> str:
-    """``preview`` of bytes of ``size`` from their first bytes (at least ``chars // 3``)."""
+    """``preview`` of bytes of ``size`` from their first bytes (at least ``chars // 3``; as
+    text, ``preview_head_bytes(chars)``): bytes of no known type whose head is readable UTF-8
+    text (a log stored as bytes) as that text, as the explorer's pane shows them; else hex."""
+    if content_type == OCTET_STREAM:
+        text = _readable_head(head, whole=size <= len(head))
+        if text is not None:
+            return text_preview(text, size <= len(head), chars)
     shown = head[: chars // 3].hex(" ") + ("…" if size > chars // 3 else "")
     return shown if content_type == OCTET_STREAM else f"{content_type} · {shown}"
+
+
+def _readable_head(head: bytes, whole: bool) -> Optional[str]:
+    """The text of ``head`` when it is UTF-8 (a character cut at the end of a head that is not
+    the whole content aside) with nothing a line would show as an escape (a NUL...), else None."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if whole or exc.reason != "unexpected end of data":
+            return None
+        text = head[:exc.start].decode("utf-8")
+    return None if not text or holds_unsafe_in_lines(text) else text
 
 
 def _image_html(card: MCard, max_px: int) -> Optional[str]:

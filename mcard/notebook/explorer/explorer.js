@@ -533,7 +533,7 @@ function render({ model, el }) {
     detail.replaceChildren(
       h("div", { class: "mcx-facts" },
         h("div", { class: "mcx-title", title: card.name || card.type, text: card.name || card.type }),
-        h("div", { class: "mcx-muted", text: `${card.type} · ${card.size} · ${card.time}` }),
+        h("div", { class: "mcx-muted", text: [card.type, card.pixels, card.size, card.time].filter(Boolean).join(" · ") }),
         h("div", { class: "mcx-fullhash" }, h("code", { text: card.hash }), copyButton(card.hash, say))),
       actions,
       h("h4", { text: count ? `Tags (${count.toLocaleString("en-US")})` : "Tags" }), tags,

@@ -77,13 +77,22 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
     if mime in (CSV, TSV):
         return {"kind": "table", "html": _table_html(text, "\t" if mime == TSV else None)}
     if is_markdown(text, name):
-        return {"kind": "markdown", "html": markdown_html(text[:TEXT_CHARS]) + _more(len(text) - TEXT_CHARS, "<p><em>{}</em></p>")}
+        html = markdown_html(text[:TEXT_CHARS]) + _more(len(text) - TEXT_CHARS, "<p><em>{}</em></p>")
+        return {"kind": "markdown", "html": _part_shown(0, TEXT_CHARS, len(text)) + html}
     return {"kind": "text", "html": highlighted(text.replace("\r\n", "\n"), spec)}  # Windows line ends are line ends
 
 
 def _more(left: int, html: str, where: str = "more") -> str:
     """The note of the ``left`` characters a preview leaves out, set in ``html``; or nothing."""
     return html.format(escape(f"… {left:,} {where} characters")) if left > 0 else ""
+
+
+def _part_shown(first: int, count: int, total: int) -> str:
+    """The line above a preview of part of a text, which says so before any scrolling (the
+    note at its end showed only once scrolled to); or nothing for a text shown whole."""
+    if count >= total:
+        return ""
+    return f'<p class="mcx-part-shown">characters {first + 1:,}–{first + count:,} of {total:,} shown; download it for the whole text</p>'
 
 
 def _pdf_preview(card: MCard) -> dict[str, Any]:
@@ -136,7 +145,8 @@ def highlighted(text: str, spec: Optional[SearchSpec]) -> str:
         parts.append(escape(shown[at:start]) + f"<mark>{escape(shown[start:end])}</mark>")
         at = end
     parts.append(escape(shown[at:]))
-    return f"<pre>{''.join(parts)}{_more(len(text) - shown_from - len(shown), chr(10) + '{}')}</pre>"
+    more = _more(len(text) - shown_from - len(shown), chr(10) + "{}")
+    return f"{_part_shown(shown_from, len(shown), len(text))}<pre>{''.join(parts)}{more}</pre>"
 
 
 def _json_html(text: str) -> Optional[str]:

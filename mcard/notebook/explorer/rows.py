@@ -180,6 +180,7 @@ def detail(
         "time": _read(lambda: human_time(card.g_time)) + " UTC",
         "size": _read(lambda: f"{human_size(card.size)} ({card.size:,} bytes)"),
         "type": _read(lambda: card.content_type),
+        "pixels": _read(lambda: _image_pixels(card.content_bytes, card.content_type)),
         "algorithm": _read(lambda: card.hash_algorithm),
         "name": shown(name or ""),
         "sightings": [_sighting(s) for s in list(names)[-SIGHTINGS_SHOWN:]][::-1],
