@@ -403,6 +403,13 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(part).to_have_text("characters 1–20,000 of 63,000 shown; download it for the whole text")
                 assert part.evaluate("node => node.getBoundingClientRect().bottom <= node.closest('.mcx-preview').getBoundingClientRect().bottom")
                 shot(root, "05b-long-text-preview")
+                _apart(_store(db, ("a line of a log\n" * 600 + "the unicornword is here\n" + "more\n" * 50).encode(), "deep.log"))
+                run_query(root, "unicornword")
+                root.locator(".mcx-row").first.click()  # its match lies 9,600 characters down: scrolled to
+                expect(preview.locator("mark")).to_have_text("unicornword")
+                assert preview.evaluate("""box => { const mark = box.querySelector("mark").getBoundingClientRect();
+                    const shown = box.getBoundingClientRect(); return box.scrollTop > 0 && mark.top >= shown.top && mark.bottom <= shown.bottom; }""")
+                shot(root, "05c-match-scrolled-to")
 
                 picture = files["hills.png"]
                 run_query(root, "type:image/png")
@@ -895,7 +902,8 @@ def test_names_after_thumbnails_of_any_shape_line_up(chromium: Path, tmp_path: P
 
 
 async def _images_then_notes(db: Path) -> None:
-    """Ten notes, then ten PNGs: the first page (newest first) shows thumbnails, the second not."""
+    """Ten notes, then ten PNGs, some tagged: the first page (newest first) shows thumbnails and
+    tags, the second neither."""
     import io
 
     from PIL import Image
@@ -905,14 +913,17 @@ async def _images_then_notes(db: Path) -> None:
             await store.create(f"note number {number}", name=f"note-{number}.txt")
         for number in range(10):
             data = io.BytesIO()
-            Image.new("RGB", (60, 40), (20 * number, 90, 160)).save(data, "PNG")
-            await store.create(data.getvalue(), name=f"picture-{number}.png")
+            Image.new("RGB", (60 + 30 * (number % 3), 40), (20 * number, 90, 160)).save(data, "PNG")
+            picture = await store.create(data.getvalue(), name=f"picture-{number}.png")
+            if number % 2:
+                await store.tag(picture.hash, "holiday", f"day-{number}")
 
 
 def test_next_stays_where_it_was_from_a_page_of_images_to_a_page_of_text(chromium: Path, tmp_path: Path, shots: Path) -> None:
-    """Rows with a thumbnail are as tall as rows without: a page of images and a page of notes
-    take the same height, so the pager does not move and a second click on Next › at the same
-    place turns the page again (it moved 35 px, and the click missed)."""
+    """Rows with a thumbnail or tags are as tall as rows without: a page of images and a page of
+    notes take the same height, so the pager does not move and a second click on Next › at the
+    same place turns the page again (it moved 35 px, and the click missed; a tag's chip made its
+    row 2 px taller)."""
     from playwright.sync_api import expect
 
     db = tmp_path / "cards.db"
@@ -920,6 +931,7 @@ def test_next_stays_where_it_was_from_a_page_of_images_to_a_page_of_text(chromiu
     with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
         status, next_page = root.locator(".mcx-status"), root.get_by_role("button", name="Next ›")
         expect(root.locator(".mcx-thumb")).to_have_count(10)
+        expect(root.locator(".mcx-row .mcx-tag", has_text="holiday")).to_have_count(5)
         box = "node => { const r = node.getBoundingClientRect(); return [r.top, r.height]; }"
         heights = set(root.locator(".mcx-row").evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)"))
         pager_before = next_page.evaluate(box)
@@ -975,6 +987,31 @@ def test_a_black_drawing_on_transparency_shows_in_either_theme(chromium: Path, t
         for shown, name in [(row.locator(".mcx-thumb"), "thumbnail"), (image, "preview")]:
             darkest, lightest = _lightness_range(shown.screenshot(path=shots / f"{theme}-transparent-{name}.png"))
             assert darkest < 40 and lightest > 180, (name, darkest, lightest)
+
+
+async def _notes(db: Path, count: int) -> None:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        await store.save_many([MCard(f"note number {number}") for number in range(count)])
+
+
+def test_next_under_a_long_page_shows_the_next_page_from_its_start(chromium: Path, tmp_path: Path, shots: Path) -> None:
+    """Pages of 50 rows are taller than the window: Next ›, at their end, showed the end of the
+    next page, its status line and first rows out of view above."""
+    from playwright.sync_api import expect
+
+    db = tmp_path / "cards.db"
+    asyncio.run(_notes(db, 120))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
+        status = root.locator(".mcx-status")
+        root.locator(".mcx-page-size").select_option("50")
+        expect(status).to_have_text("1–50 of 120 cards, newest first")
+        root.get_by_role("button", name="Next ›").click()  # scrolled to, at the page's end
+        expect(status).to_have_text("51–100 of 120 cards, newest first")
+        expect(status).to_be_in_viewport()
+        expect(root.locator(".mcx-row").first).to_be_in_viewport()
+        root.get_by_role("button", name="« First").click()  # the same from any button of the pager
+        expect(status).to_have_text("1–50 of 120 cards, newest first")
+        expect(status).to_be_in_viewport()
 
 
 def test_in_a_notebook_of_a_1280_px_window_the_content_has_the_room(chromium: Path, tmp_path: Path, shots: Path) -> None:

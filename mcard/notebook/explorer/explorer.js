@@ -118,6 +118,10 @@ function render({ model, el }) {
     onclick: () => { localStatus = null; send({ action: "refresh" }); },
   }, "Refresh");
   const status = h("div", { class: "mcx-status", role: "status" });
+  // The checks' controls share the status line, which has their height already: checking a
+  // first card moves no row (on a line of their own they pushed the grid down under the
+  // pointer; in the query's line they squeezed the query box).
+  const statusLine = h("div", { class: "mcx-status-line" }, status, marks);
   const facets = h("aside", { class: "mcx-facets", "aria-label": "Facets" });
   // In a narrow explorer the facets stand above the grid and push the cards out of view: there
   // they show on demand. Where they fit beside the grid, the stylesheet hides this button.
@@ -149,6 +153,7 @@ function render({ model, el }) {
       event.preventDefault();
       pageTyping = false;
       localStatus = null;
+      turningPage = true;
       send({ action: "go_to", page: pageBox.value });
     } else if (event.key === "Escape") {
       event.preventDefault();
@@ -157,14 +162,11 @@ function render({ model, el }) {
     }
   });
   pageBox.addEventListener("blur", () => { pageTyping = false; pageBox.value = shownPage(); });
-  pageSize.addEventListener("change", () => { localStatus = null; send({ action: "page_size", size: Number(pageSize.value) }); });
+  pageSize.addEventListener("change", () => { localStatus = null; turningPage = true; send({ action: "page_size", size: Number(pageSize.value) }); });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
   root.append(
     h("div", { class: "mcx-bar" }, query, total, facetsToggle, refresh),
-    // The checks' controls share the status line, which has their height already: checking a
-    // first card moves no row (on a line of their own they pushed the grid down under the
-    // pointer; in the query's line they squeezed the query box).
-    h("div", { class: "mcx-status-line" }, status, marks),
+    statusLine,
     h("div", { class: "mcx-body" }, facets, h("section", { class: "mcx-main" }, stale, grid, pager), detail),
   );
   el.append(root);
@@ -304,10 +306,10 @@ function render({ model, el }) {
       check.checked = marked.has(row.hash);
       check.addEventListener("click", (event) => { event.stopPropagation(); send({ action: "mark", hash: row.hash }); });
       const content = h("td", { class: "mcx-content" });
-      if (row.thumb) {
-        content.append(h("img", {
-          class: "mcx-thumb", src: row.thumb, alt: `${row.type} thumbnail`, onerror: (event) => event.currentTarget.remove(),
-        }));
+      if (row.thumb) {  // in a box of one size, so the names after thumbnails of any shape line up
+        content.append(h("span", { class: "mcx-thumb-box" }, h("img", {
+          class: "mcx-thumb", src: row.thumb, alt: `${row.type} thumbnail`, onerror: (event) => event.currentTarget.parentElement.remove(),
+        })));
       }
       if (row.name) content.append(h("span", { class: "mcx-name", dir: "auto", text: row.name }));
       for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", dir: "auto", text: tag }));
@@ -338,6 +340,18 @@ function render({ model, el }) {
     grid.replaceChildren(rows.length ? table : h("p", { class: "mcx-empty", text: "no cards to show" }));
   }
 
+  // A page turned from the pager under a long page shows from its start: the status line and
+  // first rows were above the view, the page's end in it. A page that fits in view moves nothing.
+  let turningPage = false;
+  function showPageStart() {
+    let scroller = root.parentElement;
+    while (scroller && !(scroller.scrollHeight > scroller.clientHeight && /auto|scroll/.test(getComputedStyle(scroller).overflowY))) {
+      scroller = scroller.parentElement;
+    }
+    const viewTop = scroller ? scroller.getBoundingClientRect().top : 0;
+    if (statusLine.getBoundingClientRect().top < viewTop) statusLine.scrollIntoView({ block: "start" });
+  }
+
   function drawPager() {
     redrawKeepingFocus(pager, fillPager, () => pager.querySelector("button:not([disabled])"));
   }
@@ -348,8 +362,10 @@ function render({ model, el }) {
     const size = model.get("page_size");
     const page = model.get("page");
     const pages = Math.max(1, Math.ceil(model.get("total") / size));
-    const button = (key, to, label, off) =>
-      h("button", { type: "button", class: "mcx-button", "data-focus": key, onclick: () => send({ action: "page", page: to }), ...(off ? { disabled: "" } : {}) }, label);
+    const button = (key, to, label, off) => h("button", {
+      type: "button", class: "mcx-button", "data-focus": key, onclick: () => { turningPage = true; send({ action: "page", page: to }); },
+      ...(off ? { disabled: "" } : {}),
+    }, label);
     beforePage.replaceChildren(button("first", 0, "« First", page <= 0), button("previous", page - 1, "‹ Previous", page <= 0));
     afterPage.replaceChildren(button("next", page + 1, "Next ›", page + 1 >= pages), button("last", pages - 1, "Last »", page + 1 >= pages));
     if (!pageTyping) pageBox.value = shownPage();
@@ -467,6 +483,15 @@ function render({ model, el }) {
     return box;
   }
 
+  // A card opened with its first match below the preview's fold shows that match (a third of
+  // the way down), not the text's first lines.
+  function scrollToFirstMatch(box) {
+    const match = box?.querySelector("mark");
+    if (!match) return;
+    const below = match.getBoundingClientRect().top - box.getBoundingClientRect().top;
+    if (below > box.clientHeight - 2 * match.getBoundingClientRect().height) box.scrollTop += below - box.clientHeight / 3;
+  }
+
   let shownHash = "";
   let allTagsOf = "";  // the card whose pane lists every tag, not only the first ones
 
@@ -540,7 +565,10 @@ function render({ model, el }) {
       h("h4", { text: `Names and sightings (${card.sightings_total})` }), seen, ...(olderLeftOut ? [olderLeftOut] : []),
       h("h4", { text: "Preview" }), drawPreview(card.preview),
     );
-    if (card.hash !== shownHash) detail.scrollIntoView({ block: "nearest" });  // below the grid when narrow
+    if (card.hash !== shownHash) {
+      scrollToFirstMatch(detail.querySelector(".mcx-preview"));
+      detail.scrollIntoView({ block: "nearest" });  // below the grid when narrow
+    }
     shownHash = card.hash;
   }
 
@@ -569,7 +597,11 @@ function render({ model, el }) {
   model.on("change:rows", drawGrid);
   model.on("change:order", drawGrid);
   // loads changes after rows (the grid is drawn by then): the page's signal that a load is shown
-  model.on("change:loads", () => { root.dataset.loads = String(model.get("loads")); });
+  model.on("change:loads", () => {
+    root.dataset.loads = String(model.get("loads"));
+    if (turningPage) showPageStart();
+    turningPage = false;
+  });
   model.on("change:facet_loads", () => { root.dataset.facets = String(model.get("facet_loads")); });
   model.on("change:marked", drawGrid);
   model.on("change:marked_note", drawMarks);
