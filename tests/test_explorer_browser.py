@@ -1028,6 +1028,27 @@ def test_in_a_notebook_of_a_1280_px_window_the_content_has_the_room(chromium: Pa
         root.locator(".mcx-main").screenshot(path=shots / "content-room-at-1280.png")
 
 
+def test_in_a_wide_explorer_the_content_keeps_its_room_with_the_pane_beside_or_not(chromium: Path, tmp_path: Path, shots: Path) -> None:
+    """Over 1,400 px the pane stands beside the grid: empty, it took a third of the width and
+    left the content a quarter of the grid (248 px in a 1,600 px window, where a narrower
+    explorer gave it 545). Now it takes room only with a card open, and then the type and hash
+    columns, which it shows, give theirs to the content."""
+    db = tmp_path / "cards.db"
+    asyncio.run(fill(str(db)))
+    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (page, root):
+        page.set_viewport_size({"width": 2000, "height": 1000})
+        rect = "node => { const r = node.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom, r.width]; }"
+        assert root.evaluate("node => node.getBoundingClientRect().width") > 1400
+        grid, content = root.locator(".mcx-grid"), root.locator(".mcx-row .mcx-content").first
+        assert content.evaluate(rect)[4] > grid.evaluate(rect)[4] / 2
+        assert root.locator(".mcx-detail").evaluate(rect)[2] > grid.evaluate(rect)[3]  # the empty pane is below
+        root.locator(".mcx-row").first.click()
+        root.locator(".mcx-detail .mcx-title").wait_for()
+        assert root.locator(".mcx-detail").evaluate(rect)[0] > grid.evaluate(rect)[1]  # an open card's beside
+        assert content.evaluate(rect)[4] > grid.evaluate(rect)[4] / 2
+        root.screenshot(path=shots / "wide-with-a-card-open.png")
+
+
 async def _typed_and_tagged(db: Path) -> None:
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
         cards = [await store.create(f"note {n}", name=f"note-{n}.txt") for n in range(11)]

@@ -514,6 +514,7 @@ function render({ model, el }) {
   // The pane's actions name the card it shows: a click on another row may not be answered yet.
   function fillDetail() {
     const card = model.get("detail");
+    root.classList.toggle("mcx-card-open", Boolean(card && card.hash));
     if (!card || !card.hash) {
       detail.replaceChildren(h("p", { class: "mcx-empty", text: "Select a card to see it here." }));
       shownHash = "";
