@@ -1,22 +1,40 @@
 """What a query that matched nothing may have meant, said by the command line and the explorer:
-a field name mistyped, a hash prefix too short to open a card, a word that is in cards' names
-rather than in their text."""
+a field name mistyped, a hash typed where a query is, a word that is in cards' names rather
+than in their text."""
 
 from __future__ import annotations
 
+import re
+from typing import Final, Optional
+
+from mcard.domain.models.exceptions import AmbiguousHashError, ValidationError
 from mcard.domain.query.syntax import names_instead, short_hash_hint, unknown_fields_hints
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 
+_HASH_PREFIX: Final = re.compile(r"[0-9a-f]{8,64}", re.IGNORECASE)
 
-async def no_match_hint(store: AsyncPersistenceWrapper, query: str) -> str:
+
+async def no_match_hint(store: AsyncPersistenceWrapper, query: str, *, open_with: Optional[str]) -> str:
     """`` (hint; hint)`` for ``query``, which matched no card, or "" when there is nothing to say.
-    A name glob suggested is counted first: it is named only if it finds cards."""
+    ``open_with``: what opens a card by a hash prefix where the query does not (``mcard show
+    {prefix}``), None where it does (the explorer). A query suggested is run first: it is named
+    only if it finds cards."""
     hints = unknown_fields_hints(query)
     if short_hash_hint(query):
-        hints.append(short_hash_hint(query))
+        hints.append(short_hash_hint(query) + ("" if open_with is None else f", for {open_with.format(prefix='PREFIX')}"))
+    elif open_with is not None and _HASH_PREFIX.fullmatch(query.strip()):
+        prefix = query.strip().lower()
+        try:
+            named = await store.resolve(prefix) is not None
+        except AmbiguousHashError:
+            named = True
+        except ValidationError:
+            named = False
+        if named:
+            hints.append(f"a hash starts with it, and a query looks in texts and fields, not hashes: {open_with.format(prefix=prefix)}")
     alternative = names_instead(query)
     if alternative is not None:
         total = (await store.find(alternative, 0)).total
         if total:
-            hints.append(f"no card's text holds it, but {alternative} finds {total:,} card{'' if total == 1 else 's'} by name")
+            hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'} by name")
     return f" ({'; '.join(hints)})" if hints else ""

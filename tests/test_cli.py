@@ -149,6 +149,12 @@ def test_ls_search_rm_and_exit_codes(folder, tmp_path):
     assert len(as_json(mcard("ls", "--limit", "3", "--json", db=db))) == 3
     assert as_json(mcard("ls", "--since", "2999-01-01", "--json", db=db)) == []
     assert len(as_json(mcard("ls", "--until", "2999-01-01T00:00:00+02:00", "--limit", "0", "--json", db=db))) == 9
+    past = mcard("ls", "--offset", "100", db=db)  # said, not a header alone
+    assert past.stderr.decode() == "mcard: no card past --offset 100\n"
+    path = tmp_path / "notes.txt"
+    path.write_text("a note")
+    added = mcard("add", str(path), db=db)  # the file's path stored as text: said, with what stores the file
+    assert added.stderr.decode() == f"mcard: stored '{path}' as text, not the file it names: mcard import '{path}' stores a file\n"
 
     target = found[0]["hash"]
     assert as_json(mcard("rm", target, "--json", db=db)) == {"removed": [target], "not_found": []}

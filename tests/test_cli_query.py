@@ -89,15 +89,21 @@ def test_find_combines_fields_and_words_and_reports_the_total(db):
 
 def test_find_of_a_word_in_a_file_name_says_the_name_item_that_finds_it(db):
     """A word of a file's name is not in its text: ``mcard find report`` said only "no card
-    matches"; it names the query that finds the file by name. Seven hex digits are no hash prefix."""
+    matches"; it names the query that finds the file by name. Seven hex digits are no hash
+    prefix, and a hash prefix is no query: ``mcard show`` opens the card."""
     (db.parent / "report-2026.txt").write_text("quarterly figures")
     mcard("import", str(db.parent / "report-2026.txt"), db=db)
     missed = mcard("find", "report", db=db, check=1).stderr.decode()
-    assert missed == "mcard: no card matches 'report' (no card's text holds it, but name:*report* finds 1 card by name)\n"
+    assert missed == "mcard: no card matches 'report' (name:*report* finds 1 card by name)\n"
     assert len(as_json(mcard("find", "name:*report*", "--json", db=db))) == 1
     assert mcard("find", "type:image/* report", db=db, check=1).stderr.decode() == "mcard: no card matches 'type:image/* report'\n"
     assert mcard("find", "0a1b2c3", db=db, check=1).stderr.decode() == (
-        "mcard: no card matches '0a1b2c3' (a hash prefix is 8 or more hex digits)\n")
+        "mcard: no card matches '0a1b2c3' (a hash prefix is 8 or more hex digits, for mcard show PREFIX)\n")
+    prefix = MCard(TEXTS[0]).hash[:10].upper()  # a query is no hash: what opens the card is named
+    assert mcard("find", prefix, db=db, check=1).stderr.decode() == (
+        f"mcard: no card matches '{prefix}' (a hash starts with it, and a query looks in texts and fields, not hashes:"
+        f" mcard show {prefix.lower()})\n")
+    assert mcard("find", "deadbeef00", db=db, check=1).stderr.decode() == "mcard: no card matches 'deadbeef00'\n"
 
 
 def test_or_between_fields_is_refused_as_such(db):

@@ -301,6 +301,8 @@ def test_an_export_that_matches_no_card_leaves_the_previous_backup_as_it_was(tmp
         why = " (no card is tagged 'wrok'; did you mean 'work'?)" if "--tag" in filters else ""
         assert kept.stderr.decode() == f"mcard: no card to export{why}: {backup} was left as it was\n"  # one line, as every failure
         assert backup.read_bytes() == before and leftovers(tmp_path) == []
+    kept = mcard("export", str(backup), "--tag", "wrok", db=db, check=1)
+    assert kept.stdout == b""  # not "exported 0 cards to backup...", read as the backup written over
     fresh = tmp_path / f"new{suffix}"  # where there was no file, an export of no card is written, empty
     mcard("export", str(fresh), "--tag", "wrok", db=db)
     assert fresh.exists()

@@ -314,6 +314,9 @@ def test_a_query_that_matches_nothing_says_which_items_were_no_field(filled):
     assert "<code>tpye:</code> is read as words" in missed._repr_html_() and missed.note.endswith("size:.")
     assert filled.find("type:text/plain").note == "" and filled.find("nothing holds this").note == ""
     assert asyncio.run(filled.afind("colour:blue")).note.startswith("colour: is read as words")
+    card = filled.list(1)[0]  # a hash is no query: what opens its card is named
+    assert filled.find(card.hash[:10]).note == (
+        f"a hash starts with it, and a query looks in texts and fields, not hashes: cards.resolve('{card.hash[:10]}').")
 
 
 def test_import_and_export_results_display_as_a_sentence(cards, tmp_path):

@@ -238,7 +238,19 @@ async def cmd_add(args: argparse.Namespace) -> int:
                 printer.add(card, new=new)
     else:
         print("\n".join(safe(card.hash) for card, _ in added))
+    paths = [text for text in args.texts if text != STDIO and _names_a_file(text)]
+    if paths:
+        note(f"stored {quoted(paths[0])}{' and others' if len(paths) > 1 else ''} as text, not the file it names:"
+             f" mcard import {quoted(paths[0])} stores a file")
     return 0
+
+
+def _names_a_file(text: str) -> bool:
+    """Whether a TEXT of ``add`` is the path of a file (the user may have meant ``import``)."""
+    try:
+        return len(text) < 4096 and "\n" not in text and Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _check_text(number: int, content: str | bytes, max_size: int) -> None:
@@ -287,6 +299,8 @@ async def cmd_ls(args: argparse.Namespace) -> int:
             await note_unknown_tags(store, args.tag)
     if more:
         note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
+    elif not shown and args.offset:
+        note(f"no card past --offset {args.offset:,}")
     return 0
 
 
@@ -450,7 +464,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
             note(line)
     if to_stdout and not result.refused:
         note(f"exported {counted(result.exported, 'card')} to standard output")
-    elif not to_stdout:
+    elif not to_stdout and (args.json or not result.kept):  # "exported 0 cards to F" read as F overwritten
         emit(
             {"exported": result.exported, "destination": args.destination,
              "refused": [{"hash": card.hash, "reason": card.reason} for card in result.refused], "kept": result.kept},

@@ -27,16 +27,25 @@ LISTING_FORMATS = {"nl": "print JSON Lines: one object a line", "csv": "print CS
 class Parser(argparse.ArgumentParser):
     """Usage errors are one line on stderr and exit status 2, like every other failure."""
 
+    typed: Sequence[str] = ()
+    """The arguments being parsed (``parse`` sets them): an error's hint depends on them."""
+
     def error(self, message: str) -> NoReturn:
         command = self.prog.split()[-1]
         typed = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
         if typed:  # a mistyped command
             message += did_you_mean(typed.group(1), _commands(self).choices)
-        if "arguments are required" in message and command != "mcard":  # a value may have begun with -
+        dashed = any(arg[:1] == "-" and arg[:2] != "--" for arg in _after(Parser.typed, command))
+        if "arguments are required" in message and command != "mcard" and dashed:  # a value may have begun with -
             message += "; " + (querying.AFTER_DASHES.format(command=command) if command in ("search", "find")
                                else f"a value that starts with - goes after --: mcard {command} ... -- -value")
         fail(f"{message} (see {self.prog} --help)")
         raise SystemExit(2)
+
+
+def _after(argv: Sequence[str], command: str) -> list[str]:
+    """The arguments typed after ``command``."""
+    return list(argv[list(argv).index(command) + 1:]) if command in argv else []
 
 
 def did_you_mean(typed: str, known: Iterable[str]) -> str:
@@ -90,6 +99,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The arguments; unknown options are an error except after ``lab``, which passes them on."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    Parser.typed = argv
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "lab":
         hint = ""
@@ -101,7 +111,15 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
             hint = f"; a command's own options go after its name: mcard {args.command} {' '.join(misplaced)} ..."
         elif args.command in ("search", "find", "facets") and dashed:
             words = shlex.quote(" ".join(([query] if query else []) + dashed))
-            hint = f"; if {' '.join(dashed)} is part of the query, the query goes after --: mcard {args.command} -- {words}"
+            options = _after(argv, args.command)
+            if query in options:
+                options.remove(query)
+            options = [arg for arg in options if arg not in dashed]  # the options given are kept
+            again = shlex.join([*before, args.command, *options, "--"])
+            hint = f"; if {' '.join(dashed)} is part of the query, the query goes after --: mcard {again} {words}"
+        elif args.command in ("search", "find", "facets") and query and all(arg[:1] != "-" for arg in extra):
+            words = shlex.quote(" ".join([query, *extra]))
+            hint = f"; a query of several words is one argument, quoted: mcard {args.command} {words}"
         command = _commands(parser).choices[args.command]  # its help lists its options
         if not hint and (typed := [arg for arg in extra if arg[:2] == "--"]):
             name = typed[0].split("=", 1)[0]

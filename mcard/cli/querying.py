@@ -141,7 +141,7 @@ async def cmd_find(args: argparse.Namespace) -> int:
         matched = pages.total or 0
         filters = parsed.filters
         unknown = [] if matched else await unknown_tags(store, filters.tags, filters.tag_globs, in_query=True)
-        hint = "" if matched else await no_match_hint(store, args.query)
+        hint = "" if matched else await no_match_hint(store, args.query, open_with="mcard show {prefix}")
     if not matched:
         fail(f"no card matches {quoted(args.query)}{hint}" + "".join(f"; {line}" for line in unknown))
         return 1

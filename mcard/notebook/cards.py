@@ -24,12 +24,13 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.domain.query import Match, SearchSpec, card_snippet
-from mcard.domain.query.syntax import parse_find, unknown_fields_hint
+from mcard.domain.query.syntax import parse_find
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.infrastructure.persistence.engine.integrity import DamagedCard, VerifyReport
 from mcard.infrastructure.persistence.config_url import config_of
 from mcard.infrastructure.persistence.engine_config import EngineConfig
+from mcard.unmatched import no_match_hint
 
 from .arguments import card_list, listed
 from .display import CardList, preview_head_bytes
@@ -85,10 +86,12 @@ def _fields(by: object) -> object:
     return by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)
 
 
-def _no_match_note(query: str, found: Sequence[object], total: Optional[int]) -> str:
-    """When ``query`` matched nothing, which of its ``word:`` items were no field; else ""."""
-    hint = unknown_fields_hint(query).strip(" ()") if query and not found and not total else ""
-    return f"{hint}." if hint else ""
+async def _no_match_note(store: AsyncPersistenceWrapper, query: str, found: Sequence[object], total: Optional[int]) -> str:
+    """When ``query`` matched nothing, what it may have meant (``no_match_hint``); else ""."""
+    if not query or found or total:
+        return ""
+    hint = await no_match_hint(store, query, open_with="cards.resolve('{prefix}')")
+    return f"{hint.removeprefix(' (').removesuffix(')')}." if hint else ""
 
 
 def _noted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -490,7 +493,7 @@ class NotebookCards(LabelMethods):
             labels = await self._labels_of(digests((row[0], row[4]) for row in found)) if shape["labels"] else None
             frame = await asyncio.to_thread(heads_frame, found, labels)
         frame.attrs["total"] = found.total
-        if note := _no_match_note(query, found, found.total):
+        if note := await _no_match_note(self._wrapper, query, found, found.total):
             frame.attrs["note"] = note
         return frame
 
@@ -633,7 +636,7 @@ class NotebookCards(LabelMethods):
         found = await finding
         total = found.total if isinstance(found, Found) else None
         words = found.words if isinstance(found, Found) else spec
-        return FoundCards(found, total, words, _no_match_note(query, found, total), **await self._shown_labels(found))
+        return FoundCards(found, total, words, await _no_match_note(self._wrapper, query, found, total), **await self._shown_labels(found))
 
     async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:
         """Names and tags of the cards a list's table shows (``options.display_limit``), and

@@ -388,7 +388,7 @@ class Explorer(anywidget.AnyWidget):
         first = self.page * size + 1
         if found.total == 0:
             prefix = " (nor does a hash start with it)" if hash_prefix(query) is not None else ""
-            hint = self._call(no_match_hint(self._wrapper, query)) if query.strip() else ""
+            hint = self._call(no_match_hint(self._wrapper, query, open_with=None)) if query.strip() else ""
             self._say_shown(f"no cards match{prefix}{hint}" if query.strip() else "no cards stored")
         else:
             noun = "card" if found.total == 1 else "cards"
