@@ -356,6 +356,32 @@ def test_a_type_or_a_tag_of_the_facets_can_be_left_out(store):
     assert explorer.status_kind == "error" and "only a type or a tag can be left out" in explorer.status
 
 
+def test_a_type_or_a_tag_the_query_holds_is_marked_and_a_click_takes_it_out(store):
+    """A type clicked hid every other type, and a second click on it did nothing: the way back
+    was to edit the query. The facets mark what the query keeps and leaves out, and a click on
+    one takes it out of the query, as typed (``tag:a[*]`` for the tag a*) or quoted."""
+    cards, made = store
+    cards.tag(made["png"].hash, 'say "hi"', "a*")
+    explorer = cards.explorer("fox")
+    assert explorer.facets_chosen == {"content_type": [], "tag": []}
+    explorer.add_filter("content_type", "image/png")
+    explorer.add_filter("tag", 'say "hi"')
+    explorer.add_filter("tag", "a*")
+    explorer.leave_out("tag", "holiday")
+    assert explorer.query == 'fox type:image/png tag:"say ""hi""" tag:a[*] -tag:holiday'
+    assert explorer.facets_chosen == {
+        "content_type": [["image/png", False]], "tag": [['say "hi"', False], ["a*", False], ["holiday", True]]}
+    explorer._on_message(explorer, {"action": "unfilter", "field": "tag", "value": "holiday", "left_out": True}, [])
+    assert explorer.query == 'fox type:image/png tag:"say ""hi""" tag:a[*]'
+    explorer.remove_filter("tag", 'say "hi"')
+    explorer.remove_filter("tag", "a*")
+    explorer.remove_filter("content_type", "image/png")
+    assert explorer.query == "fox" and explorer.facets_chosen == {"content_type": [], "tag": []}
+    assert explorer.total == cards.find("fox", 0).total
+    explorer.remove_filter("size", "< 1 KB")
+    assert explorer.status_kind == "error" and "only a type or a tag the query holds" in explorer.status
+
+
 def test_a_facet_value_holding_a_quote_filters_like_any_other(store):
     cards, made = store
     cards.tag(made["png"].hash, 'say "hi"')

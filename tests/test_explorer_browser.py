@@ -1082,7 +1082,7 @@ def test_a_type_or_a_tag_is_left_out_from_its_facet(chromium: Path, tmp_path: Pa
         expect(root.locator(".mcx-query")).to_have_value("-tag:draft")
         expect(status).to_have_text("1–10 of 10 cards, newest first")
         expect(root.locator(".mcx-total")).to_have_text("10 cards")  # the same first page: its total changed alone
-        expect(root.locator(".mcx-facet-value", has_text="draft")).to_have_count(0)
+        expect(root.locator(".mcx-facet-value:not(.mcx-left-out)", has_text="draft")).to_have_count(0)  # marked left out instead
         root.locator(".mcx-facet-value", has_text="application/octet-stream").focus()
         expect(root.get_by_role("button", name="Leave out application/octet-stream")).to_be_visible()
         root.locator(".mcx-facets").screenshot(path=shots / f"{theme}-facet-focused.png")
@@ -1090,3 +1090,18 @@ def test_a_type_or_a_tag_is_left_out_from_its_facet(chromium: Path, tmp_path: Pa
         expect(root.locator(".mcx-query")).to_have_value("-tag:draft -type:application/octet-stream")
         expect(status).to_have_text("1–9 of 9 cards, newest first")
         root.screenshot(path=shots / f"{theme}-left-out.png")
+        # what the query keeps or leaves out stays in its facet, marked; a click takes it out
+        left_out = root.locator(".mcx-facet-value.mcx-left-out", has_text="draft")
+        expect(left_out).to_have_count(1)
+        text_plain = root.locator(".mcx-facet-value", has_text="text/plain")
+        text_plain.click()
+        expect(root.locator(".mcx-query")).to_have_value("-tag:draft -type:application/octet-stream type:text/plain")
+        expect(root.locator(".mcx-facet-value.mcx-kept", has_text="text/plain")).to_have_count(1)
+        root.locator(".mcx-facets").screenshot(path=shots / f"{theme}-facet-chosen.png")
+        root.locator(".mcx-facet-value.mcx-kept", has_text="text/plain").click()  # a second click: back
+        expect(root.locator(".mcx-query")).to_have_value("-tag:draft -type:application/octet-stream")
+        left_out.click()  # the cards left out come back
+        expect(root.locator(".mcx-query")).to_have_value("-type:application/octet-stream")
+        root.get_by_role("button", name="Take application/octet-stream out of the query").click()  # its ×
+        expect(root.locator(".mcx-query")).to_have_value("")
+        expect(status).to_have_text("1–10 of 12 cards, newest first")

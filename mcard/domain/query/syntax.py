@@ -190,6 +190,29 @@ def without_field(query: str, field: str, item: Optional[str] = None) -> str:
     return "".join([*kept, query[at:]]).strip()
 
 
+def tag_named(glob: str) -> str:
+    """The tag a ``tag:`` glob whose glob characters are all escaped names (``a[*]`` is a*);
+    any other glob as it is."""
+    return re.sub(r"\[([*?\[])\]", r"\1", glob) if _ONE_TAG.fullmatch(glob) else glob
+
+
+def without_value(query: str, field: str, value: str, *, left_out: bool = False) -> str:
+    """``query`` without its ``field:`` items (``-field:`` items with ``left_out``) whose value
+    is ``value``, as typed or escaped (``tag:a[*]`` names the tag a*), the rest as it was: what
+    a click on a type or tag the query holds takes out."""
+    names = {value, glob_escaped(value)}
+    kept, at = [], 0
+    for match in _ITEM.finditer(query):
+        raw = match.group("value")
+        if raw is None or (match.group("field") or "").lower() != field or bool(match.group("neg")) != left_out:
+            continue
+        typed = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw
+        if typed.strip() in names:
+            kept.append(query[at:match.start()])
+            at = match.end()
+    return " ".join("".join([*kept, query[at:]]).split())
+
+
 def quoted_value(value: str) -> str:
     """``value`` as a field's value in a query: quoted (a quote in it doubled) when it must be."""
     if not value or '"' in value or any(c.isspace() for c in value):

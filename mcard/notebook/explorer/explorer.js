@@ -436,30 +436,47 @@ function render({ model, el }) {
         const list = h("div", { role: "toolbar", "aria-orientation": "vertical", "aria-label": TITLES[field] });
         list.addEventListener("keydown", (event) => rove(event, list, ".mcx-facet-value", LIST_MOVES));
         // A type or a tag can also be left out: the − beside it (shown on hover and focus), or the - key.
+        // One the query keeps or leaves out is marked, and a click (or its ×) takes it out of the
+        // query: a type chosen hid every other, and a second click did nothing.
         const leavable = field === "content_type" || field === "tag";
         const leaveOut = (value) => { typing = false; send({ action: "leave_out", field, value }); };
-        values.forEach(([value, n], index) => {
-          const title = leavable ? `${value}: click keeps these cards; − or the - key leaves them out` : String(value);
+        const unfilter = (value, leftOut) => { typing = false; send({ action: "unfilter", field, value, left_out: leftOut }); };
+        const chosen = (model.get("facets_chosen") || {})[field] || [];
+        const kept = new Set(chosen.filter(([, leftOut]) => !leftOut).map(([value]) => value));
+        const counted = new Set(values.map(([value]) => value));
+        const rows = [
+          ...chosen.filter(([value, leftOut]) => !leftOut && !counted.has(value)).map(([value]) => [value, null, "kept"]),
+          ...values.map(([value, n]) => [value, n, kept.has(value) ? "kept" : ""]),
+          ...chosen.filter(([, leftOut]) => leftOut).map(([value]) => [value, null, "left-out"]),
+        ];
+        rows.forEach(([value, n, state], index) => {
+          const title = state === "kept" ? `${value}: kept by the query; click or × takes it out`
+            : state === "left-out" ? `${value}: left out by the query; click or × brings these cards back`
+            : leavable ? `${value}: click keeps these cards; − or the - key leaves them out` : String(value);
           const button = h("button", {
-            type: "button", class: "mcx-facet-value", title, tabindex: index ? "-1" : "0",
-            "data-focus": `facet:${field}:${value}`, onclick: () => click(value),
+            type: "button", class: state ? `mcx-facet-value mcx-${state}` : "mcx-facet-value", title, tabindex: index ? "-1" : "0",
+            "data-focus": `facet:${field}:${value}`, onclick: () => (state ? unfilter(value, state === "left-out") : click(value)),
+            ...(state === "kept" ? { "aria-pressed": "true" } : {}),
           },
-            h("span", { class: "mcx-fill", style: `width:${(100 * n) / most}%` }),
+            h("span", { class: "mcx-fill", style: `width:${n ? (100 * n) / most : 0}%` }),
             h("span", { class: "mcx-label", text: String(value) }),
-            h("span", { class: "mcx-count", text: n.toLocaleString("en-US") }));
+            h("span", { class: "mcx-count", text: n === null ? (state === "left-out" ? "out" : "") : n.toLocaleString("en-US") }));
           if (!leavable) {
             list.append(button);
             return;
           }
           button.addEventListener("keydown", (event) => {
-            if (event.key !== "-" && event.key !== "Subtract") return;
+            if ((event.key !== "-" && event.key !== "Subtract") || state) return;
             event.preventDefault();
             leaveOut(value);
           });
-          list.append(h("div", { class: "mcx-facet-row" }, button, h("button", {
-            type: "button", class: "mcx-leave-out", tabindex: "-1", text: "−",
-            title: `Leave out ${value}`, "aria-label": `Leave out ${value}`, onclick: () => leaveOut(value),
-          })));
+          const side = state
+            ? h("button", { type: "button", class: "mcx-leave-out mcx-unfilter", tabindex: "-1", text: "×",
+                title: `Take ${value} out of the query`, "aria-label": `Take ${value} out of the query`,
+                onclick: () => unfilter(value, state === "left-out") })
+            : h("button", { type: "button", class: "mcx-leave-out", tabindex: "-1", text: "−",
+                title: `Leave out ${value}`, "aria-label": `Leave out ${value}`, onclick: () => leaveOut(value) });
+          list.append(h("div", { class: "mcx-facet-row" }, button, side));
         });
         section.append(list);
         const more = model.get("facets_left_out")[field] || 0;
@@ -611,6 +628,7 @@ function render({ model, el }) {
   model.on("change:page", drawPager);
   model.on("change:page_size", drawPager);
   model.on("change:facets", drawFacets);
+  model.on("change:facets_chosen", drawFacets);  // the same counts may hold another choice
   model.on("change:detail", drawDetail);
   model.on("change:status", () => { localStatus = null; drawStatus(); });
   model.on("change:status_kind", drawStatus);

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.query.syntax import parse_find, quoted_value, tag_value, without_field
+from mcard.domain.query.syntax import parse_find, quoted_value, tag_named, tag_value, without_field, without_value
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, next_bucket_start, time_bucket
 
 FACET_FIELDS: Final = ("content_type", "tag", "time", "size")
@@ -113,6 +113,30 @@ def leave_out_term(field: str, value: object) -> str:
     if field not in LEAVABLE:
         raise ValidationError(f"only a type or a tag can be left out, not {field!r}")
     return "-" + facet_term(field, value)
+
+
+def chosen_values(query: str) -> dict[str, list[list[object]]]:
+    """The types and tags (and globs of them) ``query`` keeps or leaves out, as
+    ``[value, left_out]`` per facet: the facets mark them, and a click on one takes it out of
+    the query (``without_value``)."""
+    try:
+        filters = parse_find(query).filters
+    except ValidationError:
+        return {}
+    types = [[filters.content_type, False]] if filters.content_type else []
+    kept = dict.fromkeys((*filters.tags, *map(tag_named, filters.tag_globs)))
+    left_out = dict.fromkeys((*filters.excluded_tags, *map(tag_named, filters.excluded_tag_globs)))
+    return {
+        "content_type": types + [[kind, True] for kind in filters.excluded_types],
+        "tag": [[tag, False] for tag in kept] + [[tag, True] for tag in left_out],
+    }
+
+
+def without_facet_value(query: str, field: str, value: object, left_out: bool) -> str:
+    """``query`` without the type or tag ``value`` it keeps (or, ``left_out``, leaves out)."""
+    if field not in LEAVABLE or not isinstance(value, str):
+        raise ValidationError(f"only a type or a tag the query holds can be taken out of it, not {field!r}")
+    return without_value(query, "type" if field == "content_type" else "tag", value, left_out=left_out)
 
 
 def with_term(query: str, term: str) -> str:

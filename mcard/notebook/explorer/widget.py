@@ -33,7 +33,9 @@ from ..arguments import checked_page_size
 from ..display import CardList, escape
 from ..runner import runner
 from . import rows
-from .queries import FACET_FIELDS, every_time_bucket, facet_term, hash_prefix, leave_out_term, with_term
+from .queries import (
+    FACET_FIELDS, chosen_values, every_time_bucket, facet_term, hash_prefix, leave_out_term, with_term, without_facet_value,
+)
 
 if TYPE_CHECKING:
     from ..cards import NotebookCards
@@ -149,6 +151,8 @@ class Explorer(anywidget.AnyWidget):
     for words, else newest first."""
     facets = traitlets.Dict().tag(sync=True)
     facets_left_out = traitlets.Dict().tag(sync=True)
+    facets_chosen = traitlets.Dict().tag(sync=True)
+    """The types and tags the facets' query keeps or leaves out (``chosen_values``)."""
     """Per facet field, how many of its values ``facets`` leaves out (it shows the most frequent)."""
     selected = traitlets.Unicode("").tag(sync=True)
     marked = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -272,6 +276,7 @@ class Explorer(anywidget.AnyWidget):
             "sort": lambda: self.sort(str(content.get("order", ""))),
             "facet": lambda: self.add_filter(str(content.get("field")), content.get("value")),
             "leave_out": lambda: self.leave_out(str(content.get("field")), content.get("value")),
+            "unfilter": lambda: self.remove_filter(str(content.get("field")), content.get("value"), content.get("left_out") is True),
             "select": lambda: self.select(str(content.get("hash", ""))),
             "mark": lambda: self.toggle_mark(str(content.get("hash", ""))),
             "clear_marks": self.clear_marks,
@@ -438,6 +443,7 @@ class Explorer(anywidget.AnyWidget):
 
     def _show_facets(self, counted: dict[str, list[tuple[Any, int]]]) -> None:
         shown, self.facets_left_out = _facet_lists(counted)  # before ``facets``, which redraws them
+        self.facets_chosen = chosen_values(self.shown_query)
         self.facets = shown
 
     def _facets_counted(self, call: Any, outcome: concurrent.futures.Future[Any]) -> None:
@@ -516,6 +522,12 @@ class Explorer(anywidget.AnyWidget):
         """Leave the cards of one type or tag out of the results shown (what the − beside a
         facet value, or the - key on it, does)."""
         self.run(with_term(self.shown_query, leave_out_term(field, value)))
+
+    @_action
+    def remove_filter(self, field: str, value: object, left_out: bool = False) -> None:
+        """Take a type or tag the query keeps (or, ``left_out``, leaves out) out of it: what a
+        click on a value the facets mark as chosen, or its ×, does."""
+        self.run(without_facet_value(self.shown_query, field, value, left_out))
 
     @_action
     def refresh(self) -> None:
