@@ -8,7 +8,7 @@ import re
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import AmbiguousHashError, ValidationError
-from mcard.domain.query.syntax import names_instead, short_hash_hint, unknown_fields_hints
+from mcard.domain.query.syntax import lone_word, parse_find, short_hash_hint, tag_value, unknown_fields_hints
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 
 _HASH_PREFIX: Final = re.compile(r"[0-9a-f]{8,64}", re.IGNORECASE)
@@ -32,9 +32,20 @@ async def no_match_hint(store: AsyncPersistenceWrapper, query: str, *, open_with
             named = False
         if named:
             hints.append(f"a hash starts with it, and a query looks in texts and fields, not hashes: {open_with.format(prefix=prefix)}")
-    alternative = names_instead(query)
-    if alternative is not None:
+    filters = parse_find(query).filters
+    if filters.start_time is not None and filters.end_time is not None and filters.start_time > filters.end_time:
+        hints.append("after: is later than before:, and no card can be in between")
+    for alternative, how in _instead(query):
         total = (await store.find(alternative, 0)).total
         if total:
-            hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'} by name")
+            hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'} {how}")
     return f" ({'; '.join(hints)})" if hints else ""
+
+
+def _instead(query: str) -> list[tuple[str, str]]:
+    """(query, how it finds cards): a lone word looked for as a tag and in names instead."""
+    parts = lone_word(query)
+    if parts is None:
+        return []
+    before, word, after = parts
+    return [(f"{before}{item}{after}".strip(), how) for item, how in ((f"tag:{tag_value(word)}", "by tag"), (f"name:*{word}*", "by name"))]

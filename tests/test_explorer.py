@@ -26,7 +26,7 @@ from tests.test_display_escaping import check_markup, parse
 import mcard.notebook
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
-from mcard.domain.query.syntax import names_instead
+from mcard.domain.query.syntax import lone_word
 from mcard.domain.query.text import text_of, tokens
 from mcard.infrastructure.persistence.engine.facets import time_bucket
 from mcard.notebook.explorer import Explorer, rows
@@ -548,20 +548,24 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     assert explorer.status == "no cards match (type:image/png name:*phot* finds 1 card by name)"
     explorer.run("type:audio/* photo")  # no card of the rest has such a name: nothing to suggest
     assert explorer.status == "no cards match"
+    explorer.run("holiday")  # a tag, not a word of any text
+    assert explorer.status == "no cards match (tag:holiday finds 1 card by tag)"
+    explorer.run("after:2026-03 before:2026-02")
+    assert explorer.status == "no cards match (after: is later than before:, and no card can be in between)"
     short = next(card.hash[:7] for card in made.values() if any(digit in card.hash[:7] for digit in "0123456789"))
     explorer.run(short)
     assert explorer.status == "no cards match (a hash prefix is 8 or more hex digits)"
 
 
-@pytest.mark.parametrize("query, instead", [
-    ("hills", "name:*hills*"), ("hills*", "name:*hills*"), ("tag:trip hills.png", "tag:trip name:*hills.png*"),
+@pytest.mark.parametrize("query, parts", [
+    ("hills", ("", "hills", "")), ("hills*", ("", "hills", "")), ("tag:trip hills.png", ("tag:trip ", "hills.png", "")),
     ("-hills", None), ('"the hills"', None), ("hills OR dales", None), ("hills dales", None), ("tag:trip", None),
     ("hills\x07", None), ("\u202egnp.exe", None), ("h" * 61, None), ("name:*x* *", None),
 ])
-def test_the_name_glob_suggested_for_a_word(query, instead):
-    """One plain word alone becomes a name glob; a phrase, words left out or joined, and a word
-    that would put a control character or 61 characters in the message do not."""
-    assert names_instead(query) == instead
+def test_the_lone_word_a_query_that_found_nothing_may_have_meant_as_a_tag_or_name(query, parts):
+    """One plain word alone; a phrase, words left out or joined, and a word that would put a
+    control character or 61 characters in the message are none."""
+    assert lone_word(query) == parts
 
 
 def test_a_sort_a_page_or_a_refresh_keeps_the_card_a_hash_prefix_opened(store):

@@ -263,18 +263,18 @@ SHORT_HASH_HINT: Final = "a hash prefix is 8 or more hex digits"
 _NAME_WORD: Final = re.compile(r"[^\s\"*?\[\]:-][^\s\"*?\[\]]*")
 
 
-def names_instead(query: str) -> Optional[str]:
-    """The query with its one word looked for in names (``hills`` or ``hills*`` becomes
-    ``name:*hills*``), to suggest when it found no text holding the word: a word of a file's
-    name is not in its content. None for a query with no word, or more than one, or a phrase,
-    an OR or a word left out."""
+def lone_word(query: str) -> Optional[tuple[str, str, str]]:
+    """``(before, word, after)`` for a query with one word (or ``prefix*``, its ``*`` left out)
+    among its fields: the word a query that found nothing may have meant as a tag or a name (a
+    word of a file's name is not in its content). None for a query with no word, or more than
+    one, or a phrase, an OR, a word left out, or a word too long or not printable to repeat."""
     plain = [match for match in _ITEM.finditer(query) if not match.group("field") and match.group() != '"']
     if len(plain) != 1 or plain[0].group() == "OR":
         return None
     word = plain[0].group().rstrip("*")
     if not _NAME_WORD.fullmatch(word) or not word.isprintable() or len(word) > SHOWN_VALUE:
-        return None  # not repeated: a control character, or a word too long to be a name's
-    return f"{query[:plain[0].start()]}name:*{word}*{query[plain[0].end():]}".strip()
+        return None
+    return query[:plain[0].start()], word, query[plain[0].end():]
 
 
 def short_hash_hint(query: str) -> str:
