@@ -222,7 +222,10 @@ def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
     root.locator(".mcx-status").click()  # the explorer's cell is JupyterLab's active one
     cell = active_cell(page)
     rows.first.focus()
-    page.keyboard.press("ArrowUp")  # at the first row: JupyterLab would move up a cell
+    page.keyboard.press("ArrowUp")  # at the first row: up to the query box (JupyterLab would move up a cell)
+    expect(root.locator(".mcx-query")).to_be_focused()
+    page.keyboard.press("ArrowDown")  # and down again, to the grid's row
+    expect(rows.first).to_be_focused()
     page.keyboard.press("ArrowDown")
     expect(rows.nth(1)).to_be_focused()
     page.keyboard.press("End")
@@ -233,6 +236,18 @@ def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
     page.keyboard.press("Enter")
     expect(rows.nth(1)).to_have_class(re.compile(r"\bmcx-selected\b"))
     expect(rows.nth(1)).to_be_focused()
+    page.keyboard.press("Escape")  # closes the card; the keyboard stays on its row
+    expect(root.locator(".mcx-detail .mcx-empty")).to_be_visible()
+    expect(rows.nth(1)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bmcx-selected\b"))
+    assert active_cell(page) == cell  # Escape left JupyterLab's cell as it was
+    root.locator(".mcx-detail").get_by_role("button", name="Download").focus()
+    page.keyboard.press("Escape")  # from the pane too: closed, back to the card's row
+    expect(root.locator(".mcx-detail .mcx-empty")).to_be_visible()
+    expect(rows.nth(1)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bmcx-selected\b"))
     page.keyboard.press("ArrowDown")
     expect(rows.nth(2)).to_be_focused()
     page.keyboard.press("m")  # in command mode: the cell would become Markdown

@@ -164,6 +164,11 @@ function render({ model, el }) {
   pageBox.addEventListener("blur", () => { pageTyping = false; pageBox.value = shownPage(); });
   pageSize.addEventListener("change", () => { localStatus = null; turningPage = true; send({ action: "page_size", size: Number(pageSize.value) }); });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
+  detail.addEventListener("keydown", (event) => {  // Escape closes the card, back to its row (a typed tag stays)
+    if (event.key !== "Escape" || !shownHash || (event.target.classList.contains("mcx-tag-input") && event.target.value)) return;
+    event.preventDefault();
+    send({ action: "select", hash: "" });
+  });
   root.append(
     h("div", { class: "mcx-bar" }, query, total, facetsToggle, refresh),
     statusLine,
@@ -196,6 +201,9 @@ function render({ model, el }) {
       event.preventDefault();
       typing = false;
       query.value = model.get("shown_query");
+    } else if (event.key === "ArrowDown" && !(event.altKey || event.ctrlKey || event.metaKey || event.shiftKey)) {
+      const row = grid.querySelector(".mcx-row[tabindex='0']");  // down to the grid, as a list's box does
+      if (row) { event.preventDefault(); row.focus(); }
     }
   });
 
@@ -261,12 +269,15 @@ function render({ model, el }) {
   function rowKey(event, hash) {
     const row = event.currentTarget;
     const opens = event.key === "Enter" && !event.shiftKey;
-    if (event.target !== row || !(event.key in ROW_MOVES || opens || event.key === " ")) return;
+    if (event.target !== row || !(event.key in ROW_MOVES || opens || event.key === " " || event.key === "Escape")) return;
     event.preventDefault();
-    if (event.key in ROW_MOVES) {
-      const all = [...grid.querySelectorAll(".mcx-row")];
+    const all = [...grid.querySelectorAll(".mcx-row")];
+    if (event.key === "ArrowUp" && all.indexOf(row) === 0) query.focus();  // up from the first row: the query box
+    else if (event.key in ROW_MOVES) {
       const to = Math.min(all.length - 1, Math.max(0, all.indexOf(row) + ROW_MOVES[event.key]));
       all[to].focus();
+    } else if (event.key === "Escape") {
+      if (model.get("selected")) send({ action: "select", hash: "" });  // closes the open card
     } else send({ action: opens ? "select" : "mark", hash });
   }
 
