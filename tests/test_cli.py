@@ -103,6 +103,8 @@ def test_import_names_at_most_50_skipped_files_on_stderr_and_all_in_json(tmp_pat
 
 def test_content_types_are_detected_at_import(folder, tmp_path):
     db = tmp_path / "cards.db"
+    mcard("rm", mcard("add", "x", db=db).stdout.decode().strip(), db=db)
+    assert mcard("stats", db=db).stdout.decode() == "0 cards, 0 bytes\n"  # not "from - to -" over an empty table
     mcard("import", str(folder), db=db)
     listed = {c["content_type"] for c in as_json(mcard("ls", "--limit", "0", "--json", db=db))}
     assert listed == {

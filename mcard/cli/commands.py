@@ -371,10 +371,10 @@ async def cmd_stats(args: argparse.Namespace) -> int:
         "by_content_type": {k: {"count": n, "bytes": b} for k, (n, b) in stats.by_content_type.items()},
     }
     rows = [[name, str(n), str(b)] for name, (n, b) in stats.by_content_type.items()]
-    human = (
-        f"{counted(stats.count, 'card')}, {counted(stats.total_bytes, 'byte')}, from {first or '-'} to {last or '-'}\n\n"
-        + table(["CONTENT TYPE", "CARDS", "BYTES"], rows, right=[1, 2])
-    )
+    span = f", from {first} to {last}" if first and last else ""
+    human = f"{counted(stats.count, 'card')}, {counted(stats.total_bytes, 'byte')}{span}"
+    if rows:  # an empty store: "0 cards, 0 bytes", not "from - to -" and a table of nothing
+        human += "\n\n" + table(["CONTENT TYPE", "CARDS", "BYTES"], rows, right=[1, 2])
     emit(data, human, args.json)
     return 0
 

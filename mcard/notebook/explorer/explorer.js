@@ -442,7 +442,7 @@ function render({ model, el }) {
           bars.append(bar);
         }
         const ends = values.length > 1 ? [values[0][0], values[values.length - 1][0]] : [values[0][0]];
-        section.append(bars, h("div", { class: "mcx-range" }, ...ends.map((end) => h("span", { text: end }))));
+        section.append(bars, h("div", { class: "mcx-range" }, ...ends.map((end) => h("span", { text: end, title: end }))));
       } else {
         const list = h("div", { role: "toolbar", "aria-orientation": "vertical", "aria-label": TITLES[field] });
         list.addEventListener("keydown", (event) => rove(event, list, ".mcx-facet-value", LIST_MOVES));
