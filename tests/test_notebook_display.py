@@ -241,6 +241,17 @@ def test_a_printed_card_list_is_bounded_as_its_table_is():
     assert repr(CardList(three)) == "\n".join(repr(card) for card in three)
 
 
+def test_a_printed_card_list_shows_the_names_and_tags_its_table_shows():
+    """The table showed each card's name and tags, ``print`` the cards alone: the docs say both
+    show the same rows. Values are escaped as everywhere (a bidirectional control as ``\\u202e``)."""
+    card, other = MCard("x"), MCard("y")
+    tags = [f"t{i}" for i in range(25)]
+    printed = repr(CardList([card, other], names={card.hash: "notes\u202e.txt"}, tags={card.hash: tags}))
+    first, second = printed.splitlines()
+    assert first == f"{card!r}  name: notes\\u202e.txt  tags: {', '.join(tags[:20])} (+5 more)"
+    assert second == repr(other)
+
+
 def test_rows_show_the_full_hash_human_sizes_and_times_names_and_tags():
     card = MCard("x" * 5000, g_time=datetime(2026, 3, 1, 9, 5, 7, 123456, tzinfo=timezone.utc))
     markup = CardList([card], names={card.hash: "<notes>.txt"}, tags={card.hash: ["a&b", "<tag>"]})._repr_html_()

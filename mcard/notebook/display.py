@@ -269,17 +269,35 @@ def _left_out(shown: int, listed: int, total: int, code: Callable[[str], str] = 
     return f"{shown} of {total} cards shown: {'; '.join(notes)}."
 
 
-def cards_text(cards: Sequence[MCard], *, limit: Optional[int] = None, total: Optional[int] = None) -> str:
-    """``cards_html`` as plain text (a console, a text export): one line per card, at most
-    ``limit`` lines (``options.display_limit`` by default), then a line saying what is left out."""
+def cards_text(
+    cards: Sequence[MCard], *, limit: Optional[int] = None, total: Optional[int] = None,
+    names: Optional[Mapping[str, str]] = None, tags: Optional[Mapping[str, Sequence[str]]] = None,
+) -> str:
+    """``cards_html`` as plain text (a console, a text export): one line per card with its name
+    and first tags when known, at most ``limit`` lines (``options.display_limit`` by default),
+    then a line saying what is left out."""
     limit = options.display_limit if limit is None else max(0, limit)
     total = len(cards) if total is None else total
-    lines = [plain(card) for card in cards[:limit]]
+    lines = [plain(card) + _labels_text(card, names or {}, tags or {}) for card in cards[:limit]]
     if not lines and total == 0:
         return "no cards"
     if total > len(lines):
         lines.append(_left_out(len(lines), len(cards), total))
     return "\n".join(lines)
+
+
+def _labels_text(card: MCard, names: Mapping[str, str], tags: Mapping[str, Sequence[str]]) -> str:
+    """``  name: a.txt  tags: x, y`` of a card (its first ``TAGS_SHOWN`` tags, then how many
+    more), escaped as every value shown; "" for a card without them."""
+    try:
+        name, labels = names.get(card.hash), list(tags.get(card.hash, ()))
+    except TypeError:  # a row another tool stored under no hashable value
+        return ""
+    text = f"  name: {shown(name)}" if name else ""
+    if labels:
+        more = len(labels) - TAGS_SHOWN
+        text += "  tags: " + ", ".join(shown(tag) for tag in labels[:TAGS_SHOWN]) + (f" (+{more:,} more)" if more > 0 else "")
+    return text
 
 
 class CardList(list[MCard]):
@@ -334,7 +352,8 @@ class CardList(list[MCard]):
     def __repr__(self) -> str:
         """One line a card, bounded as the HTML is (``print``, a console): a list of 100,000
         cards printed whole runs to megabytes."""
-        return cards_text(self, limit=self.limit, total=self.total)
+        self._label_shown()
+        return cards_text(self, limit=self.limit, total=self.total, names=self.names, tags=self.tags)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython's text/plain display."""
