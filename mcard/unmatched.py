@@ -36,7 +36,10 @@ async def no_match_hint(store: AsyncPersistenceWrapper, query: str, *, open_with
     if filters.start_time is not None and filters.end_time is not None and filters.start_time > filters.end_time:
         hints.append("after: is later than before:, and no card can be in between")
     for alternative, how in _instead(query):
-        total = (await store.find(alternative, 0)).total
+        try:
+            total = (await store.find(alternative, 0)).total
+        except ValidationError:  # a word that is no tag a card can have (too long)
+            continue
         if total:
             hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'} {how}")
     return f" ({'; '.join(hints)})" if hints else ""

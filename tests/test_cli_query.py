@@ -113,6 +113,7 @@ def test_or_between_fields_is_refused_as_such(db):
     assert refused == ("mcard: OR joins words and phrases, not fields such as name:*.md: a card must match every"
                        " field of a query, at position 10\n")
     assert mcard("find", "fox OR tag:x", db=db, check=2).stderr.decode().startswith("mcard: OR joins words and phrases, not fields such as tag:x")
+    assert mcard("find", "OR name:*.md", db=db, check=2).stderr.decode().startswith("mcard: OR joins words and phrases, not fields such as name:*.md")
     assert mcard("find", "fox OR", db=db, check=2).stderr.decode() == "mcard: OR needs a word on each side, at position 6\n"
 
 

@@ -153,7 +153,7 @@ def _refuse_or_beside_a_field(query: str) -> None:
     for at, item in enumerate(items):
         if item.group() != "OR":
             continue
-        beside = [other for other in items[max(at - 1, 0):at + 2:2] if other is not item]
+        beside = [items[index] for index in (at - 1, at + 1) if 0 <= index < len(items)]
         field = next((other.group() for other in beside if (other.group("field") or "").lower() in FIELDS), None)
         if field is not None:
             shown = field if len(field) <= SHOWN_VALUE else field[:SHOWN_VALUE] + "…"

@@ -151,9 +151,9 @@ class Explorer(anywidget.AnyWidget):
     for words, else newest first."""
     facets = traitlets.Dict().tag(sync=True)
     facets_left_out = traitlets.Dict().tag(sync=True)
+    """Per facet field, how many of its values ``facets`` leaves out (it shows the most frequent)."""
     facets_chosen = traitlets.Dict().tag(sync=True)
     """The types and tags the facets' query keeps or leaves out (``chosen_values``)."""
-    """Per facet field, how many of its values ``facets`` leaves out (it shows the most frequent)."""
     selected = traitlets.Unicode("").tag(sync=True)
     marked = traitlets.List(traitlets.Unicode()).tag(sync=True)
     marked_note = traitlets.Unicode("", read_only=True).tag(sync=True)
