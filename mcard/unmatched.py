@@ -1,25 +1,37 @@
-"""What a query that matched nothing may have meant, said by the command line and the explorer:
-a field name mistyped, a hash typed where a query is, a word that is in cards' names rather
-than in their text."""
+"""What a query that matched nothing may have meant, said by the command line, the notebook and
+the explorer: a field name mistyped, a tag no card has, a hash typed where a query is, a word
+that is a tag or in cards' names rather than in their text."""
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import re
+from collections.abc import Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import AmbiguousHashError, ValidationError
-from mcard.domain.query.syntax import lone_word, parse_find, short_hash_hint, tag_value, unknown_fields_hints
+from mcard.domain.models.sighting import composed
+from mcard.domain.query.filters import glob_escaped, is_glob
+from mcard.domain.query.syntax import FindQuery, lone_word, parse_find, short_hash_hint, tag_value, unknown_fields_hints
+from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 
 _HASH_PREFIX: Final = re.compile(r"[0-9a-f]{8,64}", re.IGNORECASE)
 
 
-async def no_match_hint(store: AsyncPersistenceWrapper, query: str, *, open_with: Optional[str]) -> str:
+async def no_match_hint(
+    store: AsyncPersistenceWrapper, query: str, *, open_with: Optional[str], tags_named: bool = True,
+) -> str:
     """`` (hint; hint)`` for ``query``, which matched no card, or "" when there is nothing to say.
     ``open_with``: what opens a card by a hash prefix where the query does not (``mcard show
-    {prefix}``), None where it does (the explorer). A query suggested is run first: it is named
+    {prefix}``), None where it does (the explorer). ``tags_named``: whether to name its tags no
+    card has (the command line says them apart). A query suggested is run first: it is named
     only if it finds cards."""
+    parsed = parse_find(query)
     hints = unknown_fields_hints(query)
+    if tags_named:
+        hints += await unknown_tags(store, parsed.filters.tags, parsed.filters.tag_globs, in_query=True)
     if short_hash_hint(query):
         hints.append(short_hash_hint(query) + ("" if open_with is None else f", for {open_with.format(prefix='PREFIX')}"))
     elif open_with is not None and _HASH_PREFIX.fullmatch(query.strip()):
@@ -32,23 +44,55 @@ async def no_match_hint(store: AsyncPersistenceWrapper, query: str, *, open_with
             named = False
         if named:
             hints.append(f"a hash starts with it, and a query looks in texts and fields, not hashes: {open_with.format(prefix=prefix)}")
-    filters = parse_find(query).filters
+    filters = parsed.filters
     if filters.start_time is not None and filters.end_time is not None and filters.start_time > filters.end_time:
         hints.append("after: is later than before:, and no card can be in between")
-    for alternative, how in _instead(query):
-        try:
-            total = (await store.find(alternative, 0)).total
-        except ValidationError:  # a word that is no tag a card can have (too long)
-            continue
-        if total:
-            hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'} {how}")
+    for alternatives, how in _instead(query, parsed):
+        for alternative in alternatives:  # as typed, then in other cases: names and tags are compared as they are
+            try:
+                total = (await store.find(alternative, 0)).total
+            except ValidationError:  # a word that is no tag a card can have (too long)
+                continue
+            if total:
+                hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'}{how}")
+                break
     return f" ({'; '.join(hints)})" if hints else ""
 
 
-def _instead(query: str) -> list[tuple[str, str]]:
-    """(query, how it finds cards): a lone word looked for as a tag and in names instead."""
+def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
+    """(queries, how they find cards) to try in turn: a lone word looked for as a tag and in
+    names; a ``name:`` glob without a wildcard, which matches whole names alone, as a part."""
+    tried = []
     parts = lone_word(query)
-    if parts is None:
+    if parts is not None:
+        before, word, after = parts
+        cases = list(dict.fromkeys((word, word.lower(), word.capitalize(), word.upper())))
+        tried.append(([f"{before}tag:{tag_value(case)}{after}".strip() for case in cases], " by tag"))
+        tried.append(([f"{before}name:*{case}*{after}".strip() for case in cases], " by name"))
+    for name in parsed.filters.names:
+        if not is_glob(name) and len(name) <= 60 and name.isprintable():
+            item = f"name:{name}" if " " not in name and '"' not in name else None
+            if item is not None and item in query:
+                tried.append(([query.replace(item, f"name:*{name}*", 1)], ", as name: without a * matches whole names only"))
+    return tried
+
+
+async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], globs: Sequence[str] = (),
+                       *, in_query: bool = False) -> list[str]:
+    """For each of ``tags`` that no card has, a line saying so, with the closest tag a card
+    has: a mistyped tag found nothing, as a tag no card matched with the other filters did.
+    Likewise for each of ``globs`` (``tag:trip-*``) that matches no tag a card has. With
+    ``in_query``, the closest tag is written as a ``tag:`` value names it (``a[*]``)."""
+    if not tags and not globs:
         return []
-    before, word, after = parts
-    return [(f"{before}{item}{after}".strip(), how) for item, how in ((f"tag:{tag_value(word)}", "by tag"), (f"name:*{word}*", "by name"))]
+    known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
+    said = []
+    for tag in dict.fromkeys(tags):
+        stored = composed(tag.strip())
+        if stored not in known:
+            close = [glob_escaped(c) if in_query else c for c in difflib.get_close_matches(stored, known, n=1)]
+            said.append(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
+    for pattern in dict.fromkeys(globs):
+        if not any(fnmatch.fnmatchcase(tag, pattern) for tag in known):
+            said.append(f"no tag matches {quoted(pattern)}")
+    return said

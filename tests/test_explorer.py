@@ -550,6 +550,12 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     assert explorer.status == "no cards match"
     explorer.run("holiday")  # a tag, not a word of any text
     assert explorer.status == "no cards match (tag:holiday finds 1 card by tag)"
+    explorer.run("PHOTO")  # names and tags are compared as they are: another case is tried
+    assert explorer.status == "no cards match (name:*photo* finds 1 card by name)"
+    explorer.run("name:photo")  # a name without a wildcard is a whole name
+    assert explorer.status == "no cards match (name:*photo* finds 1 card, as name: without a * matches whole names only)"
+    explorer.run("tag:Holiday")
+    assert explorer.status == "no cards match (no card is tagged 'Holiday'; did you mean 'holiday'?)"
     explorer.run("after:2026-03 before:2026-02")
     assert explorer.status == "no cards match (after: is later than before:, and no card can be in between)"
     short = next(card.hash[:7] for card in made.values() if any(digit in card.hash[:7] for digit in "0123456789"))

@@ -21,7 +21,7 @@ from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query.syntax import NOT_ISO, parse_iso
 from mcard.domain.query.text import text_of
-from mcard.domain.shown import counted, holds_unsafe_in_lines, human_size, shown_in_lines
+from mcard.domain.shown import counted, holds_unsafe_in_lines, human_size, quoted, shown_in_lines
 from mcard.exporting import ExportResult, content_refusal, export, format_for, not_the_store, write_file
 from mcard.importing import (
     LINKED_FOLDER,
@@ -41,11 +41,12 @@ from mcard.importing import (
 )
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
+from mcard.unmatched import unknown_tags
 
 from .lab import cmd_lab
-from .labelling import cmd_info, cmd_tag, labels_of, note_unknown_tags, unknown_tags
+from .labelling import cmd_info, cmd_tag, labels_of, note_unknown_tags
 from .querying import cmd_facets, cmd_find, cmd_search, limit_of, next_page, offset_of
-from .output import HEAD_BYTES, CardPrinter, emit, fail, listed_card, note, quoted, safe, table
+from .output import HEAD_BYTES, CardPrinter, emit, fail, listed_card, note, safe, table
 from .resolving import card_named, listed_hashes, no_card
 from .syncing import cmd_sync
 from .stores import existing_store, indexed, reading_store, writing_store

@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
-import fnmatch
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.models.sighting import composed
-from mcard.domain.query.filters import glob_escaped
 from mcard.domain.shown import counted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.records import sighting_record
+from mcard.unmatched import unknown_tags
 
-from .output import emit, note, quoted, safe, table, tag_list
+from .output import emit, note, safe, table, tag_list
 from .resolving import HASH_HELP, card_named, listed_hashes, no_card
 from .stores import existing_store, reading_store
 
@@ -113,27 +110,6 @@ def add_parsers(add: Any) -> None:
         cmd.add_argument("tags", nargs="+", metavar="TAG", help="1 to 200 characters, no control characters")
     cmd = add("info", "a card's fields, tags and sightings (every name and path it was seen under)")
     cmd.add_argument("hash", help=HASH_HELP)
-
-
-async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], globs: Sequence[str] = (),
-                       *, in_query: bool = False) -> list[str]:
-    """For each of ``tags`` that no card has, a line saying so, with the closest tag a card
-    has: a mistyped tag found nothing, as a tag no card matched with the other filters did.
-    Likewise for each of ``globs`` (``tag:trip-*``) that matches no tag a card has. With
-    ``in_query``, the closest tag is written as a ``tag:`` value names it (``a[*]``)."""
-    if not tags and not globs:
-        return []
-    known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
-    said = []
-    for tag in dict.fromkeys(tags):
-        stored = composed(tag.strip())
-        if stored not in known:
-            close = [glob_escaped(c) if in_query else c for c in difflib.get_close_matches(stored, known, n=1)]
-            said.append(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
-    for pattern in dict.fromkeys(globs):
-        if not any(fnmatch.fnmatchcase(tag, pattern) for tag in known):
-            said.append(f"no tag matches {quoted(pattern)}")
-    return said
 
 
 async def note_unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str]) -> None:

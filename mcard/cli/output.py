@@ -70,19 +70,6 @@ def safe_json(data: Any, indent: Optional[int] = 2) -> str:
     return json_escaped(json.dumps(data, ensure_ascii=False, indent=indent, default=str))
 
 
-QUOTED_CHARS: Final = 200
-"""The most characters of a value a message echoes (a search for a 30,000-character text echoed all of it)."""
-
-
-def quoted(text: str) -> str:
-    """``text`` the user typed (or a stored value) echoed in a message: in quotes, as typed, only
-    its control characters escaped (``repr`` would double every backslash of a pattern); a
-    long one cut, saying its length."""
-    if len(text) > QUOTED_CHARS:
-        return f"'{safe(text[:QUOTED_CHARS])}…' ({len(text):,} characters)"
-    return f"'{safe(text)}'"
-
-
 def tag_list(tags: Sequence[str]) -> str:
     """Tags for people, joined by ", "; one that holds a comma or a quote, or starts or ends
     with a space, in quotes (its quotes doubled), so that ``a,b`` is not read as two tags."""

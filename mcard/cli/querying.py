@@ -11,13 +11,14 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query import SearchSpec, card_snippet, parse_find
 from mcard.domain.query.syntax import unknown_fields_hint
+from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import Found, check_facets, next_page_size
 from mcard.infrastructure.persistence.engine.facets import FACETS, TIME_WIDTHS
-from mcard.unmatched import no_match_hint
+from mcard.unmatched import no_match_hint, unknown_tags
 
-from .labelling import labels_of, unknown_tags
-from .output import DEFAULT_LIMIT, HEAD_BYTES, PREVIEW_CHARS, CardPrinter, emit, fail, listed_card, note, quoted, table
+from .labelling import labels_of
+from .output import DEFAULT_LIMIT, HEAD_BYTES, PREVIEW_CHARS, CardPrinter, emit, fail, listed_card, note, table
 from .stores import reading_store
 
 DEFAULT_FACETS: Final = ("content_type", "tag", "month", "size")
@@ -141,7 +142,7 @@ async def cmd_find(args: argparse.Namespace) -> int:
         matched = pages.total or 0
         filters = parsed.filters
         unknown = [] if matched else await unknown_tags(store, filters.tags, filters.tag_globs, in_query=True)
-        hint = "" if matched else await no_match_hint(store, args.query, open_with="mcard show {prefix}")
+        hint = "" if matched else await no_match_hint(store, args.query, open_with="mcard show {prefix}", tags_named=False)
     if not matched:
         fail(f"no card matches {quoted(args.query)}{hint}" + "".join(f"; {line}" for line in unknown))
         return 1

@@ -43,6 +43,19 @@ def shown(text: object) -> str:
     return UNSAFE.sub(_escaped, str(text))
 
 
+QUOTED_CHARS: Final = 200
+"""The most characters of a value a message echoes (a search for a 30,000-character text echoed all of it)."""
+
+
+def quoted(text: str) -> str:
+    """``text`` the user typed (or a stored value) echoed in a message: in quotes, as typed, only
+    its control characters escaped (``repr`` would double every backslash of a pattern); a
+    long one cut, saying its length."""
+    if len(text) > QUOTED_CHARS:
+        return f"'{shown(text[:QUOTED_CHARS])}…' ({len(text):,} characters)"
+    return f"'{shown(text)}'"
+
+
 UNSAFE_IN_LINES: Final = re.compile(rf"{_FLAG}|[\x00-\x08\x0b-\x1f{_BEYOND_C0}]")
 """``UNSAFE`` but tab and newline, which a block of text (HTML ``<pre>``) keeps as layout."""
 

@@ -91,7 +91,8 @@ async def _no_match_note(store: AsyncPersistenceWrapper, query: str, found: Sequ
     if not query or found or total:
         return ""
     hint = await no_match_hint(store, query, open_with="cards.resolve('{prefix}')")
-    return f"{hint.removeprefix(' (').removesuffix(')')}." if hint else ""
+    said = hint.removeprefix(" (").removesuffix(")")
+    return said if not said or said.endswith(("?", ".")) else f"{said}."
 
 
 def _noted(frame: pd.DataFrame) -> pd.DataFrame:
