@@ -106,6 +106,16 @@ def test_find_of_a_word_in_a_file_name_says_the_name_item_that_finds_it(db):
     assert mcard("find", "deadbeef00", db=db, check=1).stderr.decode() == "mcard: no card matches 'deadbeef00'\n"
 
 
+def test_find_takes_the_kind_the_facets_count(db):
+    """``mcard facets --by kind`` counted text and bytes, and ``find kind:bytes`` read the
+    field as words."""
+    mcard("add", "-", db=db, stdin=b"\x00\x01 bytes")
+    assert as_json(mcard("facets", "--by", "kind", "--json", db=db))["kind"] == [["text", len(TEXTS)], ["bytes", 1]]
+    found = as_json(mcard("find", "kind:bytes", "--json", db=db))
+    assert [record["kind"] for record in found] == ["bytes"]
+    assert len(as_json(mcard("find", "kind:text", "--json", "--limit", "0", db=db))) == len(TEXTS)
+
+
 def test_or_between_fields_is_refused_as_such(db):
     """``name:*.md OR name:*.json`` was refused as "OR needs a word on each side": it has a
     field on each side, which OR does not join."""
@@ -150,7 +160,7 @@ def test_facets_of_a_mistyped_field_say_it_was_read_as_words(db):
     mistyped = mcard("facets", "tpye:text/plain", "--by", "kind", db=db)
     assert mistyped.stderr.decode() == (
         "mcard: no card matches 'tpye:text/plain' (tpye: is read as words; the fields are"
-        " type:, tag:, name:, after:, before:, size:)\n"
+        " type:, tag:, name:, after:, before:, size:, kind:)\n"
     )
     assert mcard("facets", "nowhere", "--by", "kind", db=db).stderr == b""  # no field mistyped: nothing to say
 

@@ -99,7 +99,7 @@ def passes(filters: Filters, card: MCard, tags, names) -> bool:
     from mcard.domain.models.card import to_micros
 
     return filters.matches(content_type=card.content_type, size=card.size, micros=to_micros(card.g_time),
-                           tags=tags, names=names)
+                           tags=tags, names=names, kind=card.kind)
 
 
 async def both_states(store, check) -> None:
@@ -494,6 +494,7 @@ FILTERS = st.fixed_dictionaries({}, optional={
     "name": st.sampled_from(["*.png", "*.PNG", "[ab].*", "[!a]*", "photo [[]1].png", "*[*]*", "notes.???", "*"]),
     "start_time": st.integers(0, 900).map(lambda h: T0 + timedelta(hours=h)),
     "end_time": st.integers(0, 900).map(lambda h: T0 + timedelta(hours=h)),
+    "kind": st.sampled_from(["text", "bytes"]),
 })
 
 
@@ -850,7 +851,8 @@ async def test_facets_count_what_the_query_names(store):
     assert sum(n for _, n in facets["time"]) == len(cards) and facets["time"] == sorted(facets["time"])
     every_field = ("content_type", "tag", "month", "size", "kind", "day")
     for query, chosen in (("tag:work", [(c, tags) for c, tags, _ in CORPUS if "work" in tags]),
-                          ("type:text/*", [(c, tags) for c, tags, _ in CORPUS if c.content_type.startswith("text/")])):
+                          ("type:text/*", [(c, tags) for c, tags, _ in CORPUS if c.content_type.startswith("text/")]),
+                          ("kind:bytes", [(c, tags) for c, tags, _ in CORPUS if c.kind == "bytes"])):
         counted = await store.facets(query, by=every_field)  # one pass over the chosen cards for all
         assert counted["content_type"] == sorted(Counter(c.content_type for c, _ in chosen).items(), key=lambda i: (-i[1], i[0]))
         assert counted["tag"] == sorted(Counter(t for _, tags in chosen for t in tags).items(), key=lambda i: (-i[1], i[0]))
@@ -937,7 +939,7 @@ FIND_FIELDS = st.sampled_from(["", "type:text/plain ", "type:application/* ", "s
                                 "after:2025-11-28 ", "before:2025-12-05 ", "tag:holiday ", "name:*.png ",
                                 "-tag:holiday ", "-tag:work -tag:holiday ", "-type:text/* ", "-type:text/plain -name:*.png ",
                                 "tag:work -name:[ab]* ", "tag:[hH]oli* ", "-tag:*o* ", "tag:?o* -tag:work ",
-                                "-tag:[!w]* tag:* "])
+                                "-tag:[!w]* tag:* ", "kind:bytes ", "kind:text tag:work "])
 
 
 @SETTINGS

@@ -527,7 +527,7 @@ def test_a_hash_prefix_opens_that_card(store):
     assert explorer.total == 0 and explorer.status == "no cards match (nor does a hash start with it)"
     explorer.run("tags:holiday")  # a field misspelled is read as words: said when nothing matches
     assert explorer.status == ("no cards match (tags: is read as words; the fields are type:, tag:, name:, after:,"
-                               " before:, size:)")
+                               " before:, size:, kind:)")
     explorer.run("/fo+x/")  # the query box takes no regular expression: said where it is searched
     assert explorer.status == ('no cards match (/.../ is read as words, not as a regular expression:'
                                ' mcard search --regex or search(..., mode="regex") takes one)')

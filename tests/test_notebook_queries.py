@@ -311,7 +311,7 @@ def test_a_query_that_matches_nothing_says_which_items_were_no_field(filled):
     where the command line and the explorer say which item was no field."""
     missed = filled.find("tpye:text/plain")
     assert missed.total == 0 and missed.note.startswith("tpye: is read as words; the fields are type:")
-    assert "<code>tpye:</code> is read as words" in missed._repr_html_() and missed.note.endswith("size:.")
+    assert "<code>tpye:</code> is read as words" in missed._repr_html_() and missed.note.endswith("kind:.")
     assert filled.find("type:text/plain").note == "" and filled.find("nothing holds this").note == ""
     assert asyncio.run(filled.afind("colour:blue")).note.startswith("colour: is read as words")
     card = filled.list(1)[0]  # a hash is no query: what opens its card is named
@@ -363,10 +363,11 @@ def test_a_missing_time_read_off_an_empty_frame_is_named(filled):
 
 
 def test_a_frame_of_a_query_with_a_mistyped_field_says_so(filled):
-    """``find_df("kind:bytes")`` gave an empty frame and nothing else; ``find`` gave a note."""
-    with pytest.warns(UserWarning, match="^kind: is read as words; the fields are type:"):
-        frame = filled.find_df("kind:bytes")
-    assert frame.empty and frame.attrs["note"] == filled.find("kind:bytes").note
+    """``find_df("kinds:bytes")`` gave an empty frame and nothing else; ``find`` gave a note."""
+    with pytest.warns(UserWarning, match="^kinds: is read as words; the fields are type:"):
+        frame = filled.find_df("kinds:bytes")
+    assert frame.empty and frame.attrs["note"] == filled.find("kinds:bytes").note
+    assert set(filled.find_df("kind:bytes")["kind"]) <= {"bytes"}  # a field now: no note
     with pytest.warns(UserWarning, match="^colour: is read as words"):
         assert asyncio.run(filled.afind_df("colour:blue")).attrs["total"] == 0
     with warnings.catch_warnings():

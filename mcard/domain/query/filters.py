@@ -72,6 +72,16 @@ def check_tag_glob(pattern: object) -> str:
     return checked_tag_text(pattern, "tag pattern", MAX_TAG_GLOB)
 
 
+KINDS: Final = ("text", "bytes")
+
+
+def check_kind(value: object) -> str:
+    """``"text"`` or ``"bytes"``, as ``MCard.kind`` names them."""
+    if not isinstance(value, str) or value.strip().lower() not in KINDS:
+        raise ValidationError(f"a kind is text or bytes, not {value!r}")
+    return value.strip().lower()
+
+
 def check_content_type(value: object) -> str:
     """A MIME type, or a type with any subtype (``image/*``); any case, kept lowercase."""
     text = value.strip().lower() if isinstance(value, str) else value
@@ -94,7 +104,8 @@ class Filters:
     ``tag_globs``: the card carries a tag matching each glob (``fnmatchcase`` over the tags as
     stored, ``tag:trip-*``); ``excluded_tag_globs``: it carries none matching any of these
     (``-tag:draft*``). ``tag=`` of the listings is always a tag itself: only the query
-    syntax reads a ``tag:`` value holding ``*``, ``?`` or ``[`` as a glob.
+    syntax reads a ``tag:`` value holding ``*``, ``?`` or ``[`` as a glob. ``kind``: ``"text"``
+    or ``"bytes"``, as ``MCard.kind`` and the ``kind`` facet tell cards apart.
     """
 
     content_type: Optional[str] = None
@@ -109,6 +120,7 @@ class Filters:
     excluded_names: tuple[str, ...] = ()
     tag_globs: tuple[str, ...] = ()
     excluded_tag_globs: tuple[str, ...] = ()
+    kind: Optional[str] = None
 
     @classmethod
     def of(
@@ -121,6 +133,7 @@ class Filters:
         name: Any = None,
         start_time: Optional[datetime] = None,
         end_time: Optional[datetime] = None,
+        kind: Optional[str] = None,
     ) -> Filters:
         """Checked filters from the keyword arguments every listing takes (``tag`` and
         ``name`` may be one string or several)."""
@@ -132,6 +145,7 @@ class Filters:
             _strings("name", name, check_glob),
             None if start_time is None else to_utc(start_time, "start_time"),
             None if end_time is None else to_utc(end_time, "end_time"),
+            kind=None if kind is None else check_kind(kind),
         )
 
     def merged(self, other: Filters) -> Filters:
@@ -153,6 +167,7 @@ class Filters:
             excluded_names=tuple(dict.fromkeys(self.excluded_names + other.excluded_names)),
             tag_globs=tuple(dict.fromkeys(self.tag_globs + other.tag_globs)),
             excluded_tag_globs=tuple(dict.fromkeys(self.excluded_tag_globs + other.excluded_tag_globs)),
+            kind=other.kind or self.kind,
         )
 
     @property
@@ -180,12 +195,14 @@ class Filters:
         )
 
     def matches(self, *, content_type: Optional[str], size: int, micros: int,
-                tags: Iterable[str], names: Iterable[str]) -> bool:
-        """Whether a card passes (the reference the engines' SQL must agree with)."""
+                tags: Iterable[str], names: Iterable[str], kind: Optional[str] = None) -> bool:
+        """Whether a card passes (the reference the engines' SQL must agree with); ``kind`` is
+        the card's (``MCard.kind``), needed where these filters test it."""
         start, end = self.time_bounds
         names, tags = list(names), list(tags)
         return (
             self.type_matches(content_type)
+            and (self.kind is None or kind == self.kind)
             and (self.min_size is None or size >= self.min_size)
             and (self.max_size is None or size <= self.max_size)
             and (start is None or micros >= start)

@@ -7,7 +7,7 @@ Fields narrow (``Filters``), ``-type:``, ``-tag:`` and ``-name:`` leave out what
 rest is a word search (``text.parse_words``). ``after:`` is inclusive and ``before:`` exclusive
 (a date means its first instant, UTC unless an offset is given; so does a month, ISO week or
 year, in UTC), so ``after:2026-01 before:2026-02`` is January. ``size:`` takes ``>N``, ``>=N``, ``<N``, ``<=N``, ``N`` or ``N..M``, with ``B``,
-``K``/``KB``/``KiB``, ``M``..., ``G``... (all powers of 1024). A field's value may be quoted
+``K``/``KB``/``KiB``, ``M``..., ``G``... (all powers of 1024); ``kind:`` takes ``text`` or ``bytes``. A field's value may be quoted
 (``name:"my photo.png"``, a quote in it doubled: ``tag:"a""b"`` is the tag a"b). ``name:`` is a
 glob over sighting names, and so is a ``tag:`` value holding ``*``, ``?`` or ``[...]`` over the
 tags (``tag:trip-*``, ``-tag:draft*``, as ``fnmatchcase``); a tag holding one of those is named
@@ -28,10 +28,10 @@ from typing import Final, Optional
 
 from ..models.card import MIN_TIME, TIME_RANGE, to_utc
 from ..models.exceptions import ValidationError
-from .filters import Filters, glob_escaped, is_glob
+from .filters import Filters, check_kind, glob_escaped, is_glob
 from .text import MAX_QUERY, SearchSpec, parse_words
 
-FIELDS: Final = ("type", "tag", "name", "after", "before", "size")
+FIELDS: Final = ("type", "tag", "name", "after", "before", "size", "kind")
 EXCLUDABLE: Final = ("type", "tag", "name")
 """The fields a ``-`` turns around: ``-tag:draft`` leaves out the cards tagged draft."""
 _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"]|"")*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
@@ -92,10 +92,10 @@ def parse_find(query: object) -> FindQuery:
         if excluding and field not in EXCLUDABLE:
             raise ValidationError(
                 f"{field}: cannot be excluded (words, phrases, type:, tag: and name: can; after:, before:"
-                f" and size: take the range to keep), at position {match.start()}"
+                f" and size: take the range to keep, kind: the other kind), at position {match.start()}"
             )
-        if field == "type" and field in found and not excluding:
-            raise ValidationError(f"type: may be given once, at position {match.start()}")
+        if field in ("type", "kind") and field in found and not excluding:
+            raise ValidationError(f"{field}: may be given once, at position {match.start()}")
         raw = match.group("value")
         value = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw
         position = match.start("value")
@@ -121,6 +121,7 @@ def parse_find(query: object) -> FindQuery:
         name=found.get("name"),
         start_time=max(found.get("after", []), default=None),  # type: ignore[type-var]
         end_time=min(found.get("before", []), default=None),  # type: ignore[type-var]
+        kind=found.get("kind", [None])[0],  # type: ignore[arg-type]
     )
     filters = replace(filters, tag_globs=tuple(dict.fromkeys(found.get("tag_glob", []))))  # type: ignore[arg-type]
     filters = replace(filters, **{
@@ -298,6 +299,8 @@ def _value(field: str, value: str, position: int) -> object:
             return moment - _ONE
         if field == "size":
             return _size_range(value)
+        if field == "kind":
+            return check_kind(value)
         if field == "tag":
             from ..models.sighting import check_tag
             from .filters import check_tag_glob

@@ -171,7 +171,7 @@ def check_page_size(value: object) -> int:
     return size
 
 
-FILTERS: Final = ("content_type", "min_size", "max_size", "tag", "name", "start_time", "end_time")
+FILTERS: Final = ("content_type", "min_size", "max_size", "tag", "name", "start_time", "end_time", "kind")
 
 
 class Found(list):  # type: ignore[type-arg]

@@ -123,6 +123,8 @@ def where(
         clauses.append(of_type(filters.content_type))
     for content_type in filters.excluded_types:
         clauses.append(f"({column}.content_type IS NULL OR NOT ({of_type(content_type)}))")
+    if filters.kind is not None:  # as the kind facet tells them apart
+        clauses.append(f"(CASE WHEN {column}.is_text THEN 'text' ELSE 'bytes' END) = {mark(filters.kind)}")
     if filters.min_size is not None:
         clauses.append(f"{column}.size >= {mark(filters.min_size)}")
     if filters.max_size is not None:

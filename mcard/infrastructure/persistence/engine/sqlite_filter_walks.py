@@ -139,7 +139,7 @@ def walk_statement(
     others = replace(filters, start_time=None, end_time=None)
     checks = sql_filters.joined(sql_filters.where(others, DIALECT, params, keyless=True, probe=True))
     params += [limit, offset]
-    walked = ("SELECT card.id, card.hash, card.g_time, card.size, card.content_type FROM card INDEXED BY card_by_time"
+    walked = ("SELECT card.id, card.hash, card.g_time, card.size, card.content_type, card.is_text FROM card INDEXED BY card_by_time"
               f"{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?")
     page = f"SELECT card.id AS id FROM ({walked}) AS card{checks} LIMIT ? OFFSET ?"
     return f"SELECT {columns} FROM ({page}) AS page JOIN card ON card.id = page.id{WALK_ORDERS[order]}"
