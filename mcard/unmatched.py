@@ -66,15 +66,21 @@ def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
     parts = lone_word(query)
     if parts is not None:
         before, word, after = parts
-        cases = list(dict.fromkeys((word, word.lower(), word.capitalize(), word.upper())))
-        tried.append(([f"{before}tag:{tag_value(case)}{after}".strip() for case in cases], " by tag"))
-        tried.append(([f"{before}name:*{case}*{after}".strip() for case in cases], " by name"))
+        tried.append(([f"{before}tag:{tag_value(case)}{after}".strip() for case in _cases(word)], " by tag"))
+        tried.append(([f"{before}name:*{case}*{after}".strip() for case in _cases(word)], " by name"))
     for name in parsed.filters.names:
         if not is_glob(name) and len(name) <= 60 and name.isprintable():
             item = f"name:{name}" if " " not in name and '"' not in name else None
             if item is not None and item in query:
-                tried.append(([query.replace(item, f"name:*{name}*", 1)], ", as name: without a * matches whole names only"))
+                tried.append(([query.replace(item, f"name:*{case}*", 1) for case in _cases(name)],
+                              ", as name: without a * matches whole names only"))
     return tried
+
+
+def _cases(word: str) -> list[str]:
+    """``word`` as typed, then in lower case, capitalized and in upper case: names and tags are
+    compared as they are, and ``HILLS`` meant hills.png."""
+    return list(dict.fromkeys((word, word.lower(), word.capitalize(), word.upper())))
 
 
 async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], globs: Sequence[str] = (),
@@ -90,7 +96,8 @@ async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], glob
     for tag in dict.fromkeys(tags):
         stored = composed(tag.strip())
         if stored not in known:
-            close = [glob_escaped(c) if in_query else c for c in difflib.get_close_matches(stored, known, n=1)]
+            same = [tag for tag in known if tag.casefold() == stored.casefold()]  # HOLIDAY for holiday
+            close = [glob_escaped(c) if in_query else c for c in same[:1] or difflib.get_close_matches(stored, known, n=1)]
             said.append(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
     for pattern in dict.fromkeys(globs):
         if not any(fnmatch.fnmatchcase(tag, pattern) for tag in known):

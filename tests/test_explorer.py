@@ -151,6 +151,11 @@ def test_the_pane_shows_a_match_that_lies_past_the_head_of_a_long_text(store):
     assert "<pre>a <mark>zebra</mark> first" in preview and "earlier characters" not in preview
     explorer.select(cards.create("short and whole").hash)
     assert explorer.detail["preview"]["html"] == "<pre>short and whole</pre>"
+    near_the_end = cards.create("lorem " * 6_000 + "zebra")  # a whole window still, not the last few characters
+    explorer.run("zebra")
+    explorer.select(near_the_end.hash)
+    assert explorer.detail["preview"]["html"].startswith(
+        '<p class="mcx-part-shown">characters 16,006–36,005 of 36,005 shown;')
 
 
 def test_a_new_query_closes_a_card_it_does_not_show_and_marks_its_own_words_in_one_it_does(store):
@@ -382,6 +387,26 @@ def test_a_type_or_a_tag_the_query_holds_is_marked_and_a_click_takes_it_out(stor
     assert explorer.status_kind == "error" and "only a type or a tag the query holds" in explorer.status
 
 
+def test_a_kept_tag_past_the_first_ones_is_listed_with_its_count_and_a_query_finding_nothing_keeps_its_choices(tmp_path):
+    """A tag kept by the query but not among the 12 most frequent was listed without its count
+    and counted among those left out; a query that found nothing emptied the facets, and with
+    them the choices to undo."""
+    cards = mcard.notebook.open(tmp_path / "cards.db")
+    try:
+        card = cards.create("a card of many tags")
+        cards.tag(card.hash, *[f"tag{n:02d}" for n in range(35)])
+        explorer = cards.explorer("tag:tag20")
+        listed = dict(explorer.facets["tag"])
+        assert listed["tag20"] == 1 and len(listed) == 13 and explorer.facets_left_out["tag"] == 22
+        explorer.run("tag:tag20 -type:text/plain")
+        assert explorer.total == 0 and explorer.facets["tag"] == []
+        assert explorer.facets_chosen == {"content_type": [["text/plain", True]], "tag": [["tag20", False]]}
+        explorer.run(card.hash[:10])  # a hash prefix shows a card, without facets or choices
+        assert explorer.facets == {} and explorer.facets_chosen == {}
+    finally:
+        cards.close()
+
+
 def test_a_facet_value_holding_a_quote_filters_like_any_other(store):
     cards, made = store
     cards.tag(made["png"].hash, 'say "hi"')
@@ -554,8 +579,10 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     assert explorer.status == "no cards match (name:*photo* finds 1 card by name)"
     explorer.run("name:photo")  # a name without a wildcard is a whole name
     assert explorer.status == "no cards match (name:*photo* finds 1 card, as name: without a * matches whole names only)"
-    explorer.run("tag:Holiday")
-    assert explorer.status == "no cards match (no card is tagged 'Holiday'; did you mean 'holiday'?)"
+    explorer.run("tag:HOLIDAY")  # too far from holiday for a close match, but its case alone differs
+    assert explorer.status == "no cards match (no card is tagged 'HOLIDAY'; did you mean 'holiday'?)"
+    explorer.run("name:PHOTO")
+    assert explorer.status == "no cards match (name:*photo* finds 1 card, as name: without a * matches whole names only)"
     explorer.run("after:2026-03 before:2026-02")
     assert explorer.status == "no cards match (after: is later than before:, and no card can be in between)"
     short = next(card.hash[:7] for card in made.values() if any(digit in card.hash[:7] for digit in "0123456789"))

@@ -248,6 +248,15 @@ def check_keyboard(page, root) -> None:  # type: ignore[no-untyped-def]
     expect(rows.nth(1)).to_be_focused()
     page.keyboard.press("Enter")
     expect(rows.nth(1)).to_have_class(re.compile(r"\bmcx-selected\b"))
+    cells = page.locator(".jp-Notebook .jp-Cell").count()
+    root.locator(".mcx-detail h4").first.click()  # plain text: the keyboard stays in the explorer
+    page.keyboard.press("b")  # JupyterLab would add a cell below
+    page.keyboard.press("Escape")  # and leave the card open
+    expect(root.locator(".mcx-detail .mcx-empty")).to_be_visible()
+    assert page.locator(".jp-Notebook .jp-Cell").count() == cells
+    rows.nth(1).focus()
+    page.keyboard.press("Enter")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bmcx-selected\b"))
     page.keyboard.press("ArrowDown")
     expect(rows.nth(2)).to_be_focused()
     page.keyboard.press("m")  # in command mode: the cell would become Markdown
@@ -418,12 +427,14 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(part).to_have_text("characters 1–20,000 of 63,000 shown; download it for the whole text")
                 assert part.evaluate("node => node.getBoundingClientRect().bottom <= node.closest('.mcx-preview').getBoundingClientRect().bottom")
                 shot(root, "05b-long-text-preview")
-                _apart(_store(db, ("a line of a log\n" * 600 + "the unicornword is here\n" + "more\n" * 50).encode(), "deep.log"))
+                _apart(_store(db, ("a line of a log\n" * 600 + "the unicornword is here\n" + "more\n" * 3_000).encode(), "deep.log"))
                 run_query(root, "unicornword")
                 root.locator(".mcx-row").first.click()  # its match lies 9,600 characters down: scrolled to
                 expect(preview.locator("mark")).to_have_text("unicornword")
                 assert preview.evaluate("""box => { const mark = box.querySelector("mark").getBoundingClientRect();
                     const shown = box.getBoundingClientRect(); return box.scrollTop > 0 && mark.top >= shown.top && mark.bottom <= shown.bottom; }""")
+                assert preview.evaluate("""box => { const note = box.querySelector(".mcx-part-shown").getBoundingClientRect();
+                    return note.top >= box.getBoundingClientRect().top; }""")  # what is shown is said, scrolled or not
                 shot(root, "05c-match-scrolled-to")
 
                 picture = files["hills.png"]
@@ -1062,6 +1073,17 @@ def test_in_a_wide_explorer_the_content_keeps_its_room_with_the_pane_beside_or_n
         assert root.locator(".mcx-detail").evaluate(rect)[0] > grid.evaluate(rect)[1]  # an open card's beside
         assert content.evaluate(rect)[4] > grid.evaluate(rect)[4] / 2
         root.screenshot(path=shots / "wide-with-a-card-open.png")
+        from playwright.sync_api import expect
+
+        root.locator(".mcx-page-size").select_option("50")
+        expect(root.locator(".mcx-row")).to_have_count(50)
+        low = root.locator(".mcx-row").nth(40)
+        low.click()  # far down a long page: the pane comes along, the row stays where it was clicked
+        expect(root.locator(".mcx-detail .mcx-title")).to_be_visible()
+        expect(low).to_have_class(re.compile(r"\bmcx-selected\b"))
+        expect(low).to_be_in_viewport()
+        expect(root.locator(".mcx-detail .mcx-title")).to_be_in_viewport()
+        page.screenshot(path=shots / "wide-a-card-opened-far-down.png")
 
 
 async def _typed_and_tagged(db: Path) -> None:
@@ -1120,3 +1142,8 @@ def test_a_type_or_a_tag_is_left_out_from_its_facet(chromium: Path, tmp_path: Pa
         root.get_by_role("button", name="Take application/octet-stream out of the query").click()  # its ×
         expect(root.locator(".mcx-query")).to_have_value("")
         expect(status).to_have_text("1–10 of 12 cards, newest first")
+        assert page.evaluate("document.activeElement.closest('.mcx-facets') !== null")  # the keyboard stays in the facets
+        run_query(root, "tag:final nothingholdsthisword")  # nothing found: the choice stays, to undo
+        expect(status).to_have_text("no cards match")
+        root.get_by_role("button", name="Take final out of the query").click()
+        expect(root.locator(".mcx-query")).to_have_value("nothingholdsthisword")

@@ -78,7 +78,9 @@ function render({ model, el }) {
     unanswered = setTimeout(() => say(NO_ANSWER), ANSWER_WAIT_MS);
     model.send(message);
   };
-  const root = h("div", { class: "mcx" });
+  // Focusable itself: a click on its text or a heading keeps the keyboard in the explorer (it
+  // went to JupyterLab's cell, whose keys then acted: b added a cell, Escape left the card open).
+  const root = h("div", { class: "mcx", tabindex: "-1" });
   const query = h("input", {
     class: "mcx-query", type: "search", spellcheck: "false", "aria-label": "Query",
     placeholder: "Query + Enter: words \"a phrase\" -not type:image/* tag:x size:>1MB, or a hash prefix",
@@ -164,11 +166,6 @@ function render({ model, el }) {
   pageBox.addEventListener("blur", () => { pageTyping = false; pageBox.value = shownPage(); });
   pageSize.addEventListener("change", () => { localStatus = null; turningPage = true; send({ action: "page_size", size: Number(pageSize.value) }); });
   const detail = h("section", { class: "mcx-detail", "aria-label": "Card" });
-  detail.addEventListener("keydown", (event) => {  // Escape closes the card, back to its row (a typed tag stays)
-    if (event.key !== "Escape" || !shownHash || (event.target.classList.contains("mcx-tag-input") && event.target.value)) return;
-    event.preventDefault();
-    send({ action: "select", hash: "" });
-  });
   root.append(
     h("div", { class: "mcx-bar" }, query, total, facetsToggle, refresh),
     statusLine,
@@ -181,6 +178,11 @@ function render({ model, el }) {
   root.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.altKey || event.metaKey || event.key === "Tab" || (event.shiftKey && event.key === "Enter")) return;
     event.stopPropagation();
+    // Escape not taken by a control closes the open card, back to its row (a tag typed in the pane stays)
+    if (event.key !== "Escape" || event.defaultPrevented || !shownHash) return;
+    if (event.target.classList.contains("mcx-tag-input") && event.target.value) return;
+    event.preventDefault();
+    send({ action: "select", hash: "" });
   });
 
   let localStatus = null;
@@ -415,8 +417,13 @@ function render({ model, el }) {
     to.focus();
   }
 
+  // A value gone with the redraw (taken out of the query) hands the keyboard to the first value
+  // of its facet, else the histogram.
   function drawFacets() {
-    redrawKeepingFocus(facets, fillFacets, () => facets.querySelector(".mcx-bar-v[tabindex='0']"));
+    redrawKeepingFocus(facets, fillFacets, (key) => {
+      const field = key.startsWith("facet:") ? key.split(":")[1] : "";
+      return facets.querySelector(`[data-focus^="facet:${field}:"]`) || facets.querySelector(".mcx-bar-v[tabindex='0']");
+    });
   }
 
   function fillFacets() {
@@ -424,7 +431,8 @@ function render({ model, el }) {
     const parts = [];
     for (const field of ["content_type", "tag", "time", "size"]) {
       const values = all[field] || [];
-      if (!values.length) continue;
+      const chosen = (model.get("facets_chosen") || {})[field] || [];
+      if (!values.length && !chosen.length) continue;  // a query that finds nothing keeps its choices, to undo
       const most = Math.max(...values.map(([, n]) => n));
       const section = h("div", { class: "mcx-facet" }, h("h4", { text: TITLES[field] }));
       const click = (value) => { typing = false; send({ action: "facet", field, value }); };
@@ -452,7 +460,6 @@ function render({ model, el }) {
         const leavable = field === "content_type" || field === "tag";
         const leaveOut = (value) => { typing = false; send({ action: "leave_out", field, value }); };
         const unfilter = (value, leftOut) => { typing = false; send({ action: "unfilter", field, value, left_out: leftOut }); };
-        const chosen = (model.get("facets_chosen") || {})[field] || [];
         const kept = new Set(chosen.filter(([, leftOut]) => !leftOut).map(([value]) => value));
         const counted = new Set(values.map(([value]) => value));
         const rows = [
@@ -481,12 +488,14 @@ function render({ model, el }) {
             event.preventDefault();
             leaveOut(value);
           });
+          // the keyboard goes to the value first, so that it stays there (or in its facet) once redrawn
           const side = state
             ? h("button", { type: "button", class: "mcx-leave-out mcx-unfilter", tabindex: "-1", text: "×",
                 title: `Take ${value} out of the query`, "aria-label": `Take ${value} out of the query`,
-                onclick: () => unfilter(value, state === "left-out") })
+                onclick: () => { button.focus({ preventScroll: true }); unfilter(value, state === "left-out"); } })
             : h("button", { type: "button", class: "mcx-leave-out", tabindex: "-1", text: "−",
-                title: `Leave out ${value}`, "aria-label": `Leave out ${value}`, onclick: () => leaveOut(value) });
+                title: `Leave out ${value}`, "aria-label": `Leave out ${value}`,
+                onclick: () => { button.focus({ preventScroll: true }); leaveOut(value); } });
           list.append(h("div", { class: "mcx-facet-row" }, button, side));
         });
         section.append(list);
@@ -509,6 +518,22 @@ function render({ model, el }) {
     } else box.innerHTML = preview.html; // built and escaped by Python (previews.py)
     box.dir = "auto";
     return box;
+  }
+
+  // Below the grid (a narrow explorer) the pane is brought into view. Beside it, the pane opens
+  // level with the row clicked: at the grid's top, a row far down a long page was scrolled out
+  // of view to show the pane.
+  function placeDetail(hash) {
+    detail.style.marginTop = "";
+    if (!hash) return;
+    if (detail.getBoundingClientRect().left < grid.getBoundingClientRect().right) {
+      detail.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    const row = grid.querySelector(`.mcx-row[data-hash="${CSS.escape(hash)}"]`);
+    if (!row) return;
+    const below = row.getBoundingClientRect().top - detail.getBoundingClientRect().top;
+    if (below > 0) detail.style.marginTop = `${below}px`;
   }
 
   // A card opened with its first match below the preview's fold shows that match (a third of
@@ -545,6 +570,7 @@ function render({ model, el }) {
     root.classList.toggle("mcx-card-open", Boolean(card && card.hash));
     if (!card || !card.hash) {
       detail.replaceChildren(h("p", { class: "mcx-empty", text: "Select a card to see it here." }));
+      placeDetail("");
       shownHash = "";
       return;
     }
@@ -596,7 +622,7 @@ function render({ model, el }) {
     );
     if (card.hash !== shownHash) {
       scrollToFirstMatch(detail.querySelector(".mcx-preview"));
-      detail.scrollIntoView({ block: "nearest" });  // below the grid when narrow
+      placeDetail(card.hash);
     }
     shownHash = card.hash;
   }

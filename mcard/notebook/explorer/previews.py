@@ -133,7 +133,7 @@ def highlighted(text: str, spec: Optional[SearchSpec]) -> str:
     shown_from = 0
     if spans and spans[0][1] > TEXT_CHARS:
         first = spans[0][0]
-        shown_from = max(0, first - LEAD_CHARS)
+        shown_from = max(0, min(first - LEAD_CHARS, len(text) - TEXT_CHARS))  # a match near the end: a whole window
         line = text.find("\n", shown_from, first)
         shown_from = shown_from if line < 0 else line + 1
     shown = text[shown_from:shown_from + TEXT_CHARS]

@@ -360,8 +360,7 @@ class Explorer(anywidget.AnyWidget):
         names = self._call(self._wrapper.names_of([full]))
         tags = {full: self._call(self._wrapper.tags(full))}
         self._fill([card], 1, names, tags, None)
-        self._cancel_facets()
-        self.facets = {}
+        self._no_facets()
         self.select(full)
         self._say_shown(f"card {full}")
 
@@ -375,8 +374,7 @@ class Explorer(anywidget.AnyWidget):
         hashes = [card.hash for card in cards]
         names, tags = self._call(self._wrapper.names_of(hashes)), self._call(self._wrapper.tags_of(hashes))
         self._fill(cards, len(cards), names, tags, None)
-        self._cancel_facets()
-        self.facets = {}
+        self._no_facets()
         more = len(ambiguous.candidates) > most
         self._say_shown(f"{'more than ' if more else ''}{len(cards)} cards' hashes start with {ambiguous.prefix}:"
                  f" pick one{' (the first shown)' if more else ''}")
@@ -436,15 +434,22 @@ class Explorer(anywidget.AnyWidget):
         self._facets_call = call
         call.outcome.add_done_callback(lambda outcome: self._facets_counted(call, outcome))
 
+    def _no_facets(self) -> None:
+        """No facets (a card or the cards a hash prefix names are shown): none counted, none chosen."""
+        self._cancel_facets()
+        with self.hold_sync():
+            self.facets_chosen, self.facets = {}, {}
+
     def _cancel_facets(self) -> None:
         pending, self._facets_call = self._facets_call, None
         if pending is not None:
             pending.cancel()
 
     def _show_facets(self, counted: dict[str, list[tuple[Any, int]]]) -> None:
-        shown, self.facets_left_out = _facet_lists(counted)  # before ``facets``, which redraws them
-        self.facets_chosen = chosen_values(self.shown_query)
-        self.facets = shown
+        chosen = chosen_values(self.shown_query)
+        shown, left_out = _facet_lists(counted, chosen)
+        with self.hold_sync():  # one message: the page redraws the facets from all three at once
+            self.facets_left_out, self.facets_chosen, self.facets = left_out, chosen, shown
 
     def _facets_counted(self, call: Any, outcome: concurrent.futures.Future[Any]) -> None:
         if call is not self._facets_call or outcome.cancelled():
@@ -745,12 +750,20 @@ _SUFFIXES: Final = {
 }
 
 
-def _facet_lists(counted: dict[str, list[tuple[Any, int]]]) -> tuple[dict[str, list[list[Any]]], dict[str, int]]:
-    """Facets as the browser takes them: the most frequent values, every size bucket, and every
-    time bucket from the first to the last (those without cards as 0: the histogram's axis is
-    time); and how many values of each field were left out."""
+def _facet_lists(
+    counted: dict[str, list[tuple[Any, int]]], chosen: dict[str, list[list[object]]],
+) -> tuple[dict[str, list[list[Any]]], dict[str, int]]:
+    """Facets as the browser takes them: the most frequent values and those the query keeps
+    (``chosen``: a kept tag past the first ones was listed without its count, and counted among
+    those left out), every size bucket, and every time bucket from the first to the last
+    (those without cards as 0: the histogram's axis is time); and how many values of each
+    field were left out."""
+    def first(field: str, values: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+        kept = {value for value, left_out in chosen.get(field, []) if not left_out}
+        return values[:FACET_VALUES] + [(value, n) for value, n in values[FACET_VALUES:] if value in kept]
+
     shown = {
-        field: every_time_bucket(values) if field == "time" else values if field == "size" else values[:FACET_VALUES]
+        field: every_time_bucket(values) if field == "time" else values if field == "size" else first(field, values)
         for field, values in counted.items()
     }
     lists = {field: [[str(value), count] for value, count in values] for field, values in shown.items()}
