@@ -414,6 +414,21 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 root.get_by_role("button", name="size ↓").click()
                 expect(status).to_have_text(f"1–10 of {typed_total} cards, smallest first")
                 shot(root, "04b-sorted-by-size")
+                time_header = root.locator("th.mcx-c1 button")
+                time_header.click()
+                expect(status).to_have_text(f"1–10 of {typed_total} cards, oldest first")
+                time_header.click()
+                expect(status).to_have_text(f"1–10 of {typed_total} cards, newest first")
+                time_header.click()  # words: back to the query's own order
+                expect(status).to_have_text(f"1–10 of {typed_total} cards, best first")
+                run_query(root, "type:text/plain")
+                time_header.click()
+                time_header.click()
+                expect(status).to_have_text(re.compile(r"newest first$"))
+                time_header.click()  # no words: newest first is the query's own order, so back to oldest
+                expect(status).to_have_text(re.compile(r"oldest first$"))
+                run_query(root, "fox type:text/plain")
+                expect(status).to_have_text(f"1–10 of {typed_total} cards, oldest first")
 
                 root.locator(".mcx-row").first.click()
                 preview = root.locator(".mcx-preview")

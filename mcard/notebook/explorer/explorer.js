@@ -241,12 +241,14 @@ function render({ model, el }) {
     ["size", ["largest", "smallest"]], ["name · tags · content", ["name"]], ["hash", []]];
   const ARROWS = { newest: " ↓", oldest: " ↑", largest: " ↓", smallest: " ↑", type: " ↑", name: " ↑" };
 
-  // A header's clicks step through its orders, then back to the query's own order ("").
+  // A header's clicks step through its orders, then back to the query's own order (""), unless
+  // that is one of them (newest first, for a query without words): time then goes back and forth.
   function header(label, orders, index) {
     if (!orders.length) return h("th", { class: `mcx-c${index}`, text: label });
     const order = model.get("order");
     const active = orders.includes(order);
-    const next = active ? [...orders, ""][orders.indexOf(order) + 1] : orders[0];
+    const steps = orders.includes(model.get("own_order")) ? orders : [...orders, ""];
+    const next = active ? steps[(steps.indexOf(order) + 1) % steps.length] : orders[0];
     const button = h("button", {
       type: "button", class: active ? "mcx-sort mcx-sorted" : "mcx-sort", "data-focus": `sort:${index}`,
       title: next ? `Sort by ${label.split(" ")[0]} (${next})` : "Back to the query's own order",
@@ -651,6 +653,7 @@ function render({ model, el }) {
   model.on("change:query", () => { if (!typing) query.value = model.get("query"); });
   model.on("change:rows", drawGrid);
   model.on("change:order", drawGrid);
+  model.on("change:own_order", drawGrid);
   // loads changes after rows (the grid is drawn by then): the page's signal that a load is shown
   model.on("change:loads", () => {
     root.dataset.loads = String(model.get("loads"));

@@ -149,6 +149,8 @@ class Explorer(anywidget.AnyWidget):
     order = traitlets.Unicode("").tag(sync=True)
     """The grid's order (``mcard.domain.query.order``), or "" for the query's own: best first
     for words, else newest first."""
+    own_order = traitlets.Unicode("newest").tag(sync=True)
+    """The shown query's own order: ``"best"`` for words, else ``"newest"``."""
     facets = traitlets.Dict().tag(sync=True)
     facets_left_out = traitlets.Dict().tag(sync=True)
     """Per facet field, how many of its values ``facets`` leaves out (it shows the most frequent)."""
@@ -387,6 +389,7 @@ class Explorer(anywidget.AnyWidget):
             self._set_quietly(page=max(0, (found.total - 1) // size))
             found, names, tags = self._call(_page(self._wrapper, query, size, self.page * size, order))
         self.set_trait("shown_query", query)
+        self.own_order = "best" if found.words else "newest"
         self._fill(found, found.total, names, tags, found.words)
         first = self.page * size + 1
         if found.total == 0:
