@@ -13,7 +13,9 @@ from typing import Final, Optional
 from mcard.domain.models.exceptions import AmbiguousHashError, ValidationError
 from mcard.domain.models.sighting import composed
 from mcard.domain.query.filters import glob_escaped, is_glob
-from mcard.domain.query.syntax import FindQuery, lone_word, parse_find, short_hash_hint, tag_value, unknown_fields_hints
+from mcard.domain.query.syntax import (
+    SHOWN_VALUE, FindQuery, lone_word, parse_find, quoted_value, short_hash_hint, tag_value, unknown_fields_hints, without_value,
+)
 from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 
@@ -32,8 +34,8 @@ async def no_match_hint(
     hints = unknown_fields_hints(query)
     if tags_named:
         hints += await unknown_tags(store, parsed.filters.tags, parsed.filters.tag_globs, in_query=True)
-    if short_hash_hint(query):
-        hints.append(short_hash_hint(query) + ("" if open_with is None else f", for {open_with.format(prefix='PREFIX')}"))
+    if short := short_hash_hint(query):
+        hints.append(short + ("" if open_with is None else f", for {open_with.format(prefix='PREFIX')}"))
     elif open_with is not None and _HASH_PREFIX.fullmatch(query.strip()):
         prefix = query.strip().lower()
         try:
@@ -69,11 +71,10 @@ def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
         tried.append(([f"{before}tag:{tag_value(case)}{after}".strip() for case in _cases(word)], " by tag"))
         tried.append(([f"{before}name:*{case}*{after}".strip() for case in _cases(word)], " by name"))
     for name in parsed.filters.names:
-        if not is_glob(name) and len(name) <= 60 and name.isprintable():
-            item = f"name:{name}" if " " not in name and '"' not in name else None
-            if item is not None and item in query:
-                tried.append(([query.replace(item, f"name:*{case}*", 1) for case in _cases(name)],
-                              ", as name: without a * matches whole names only"))
+        if not is_glob(name) and len(name) <= SHOWN_VALUE and name.isprintable():
+            instead = [without_value(query, "name", name, instead=f"name:{quoted_value(f'*{case}*')}") for case in _cases(name)]
+            if instead[0] != query:  # typed as it is stored (a name typed decomposed is not)
+                tried.append((instead, ", as name: without a * matches whole names only"))
     return tried
 
 

@@ -591,6 +591,20 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     assert explorer.status == "no cards match (a hash prefix is 8 or more hex digits)"
 
 
+def test_a_name_suggested_in_place_of_a_whole_name_replaces_that_item_alone(tmp_path):
+    """``name:hillside name:hills``: the item ``name:hills`` is what becomes ``name:*hills*``,
+    not the start of ``name:hillside`` that reads the same."""
+    cards = mcard.notebook.open(tmp_path / "cards.db")
+    try:
+        cards.create("a picture", name="hills.png")
+        cards.create("a walk", name="hillside")
+        explorer = cards.explorer("name:hillside name:hills")
+        assert explorer.status == ("no cards match (name:hillside name:*hills* finds 1 card,"
+                                   " as name: without a * matches whole names only)")
+    finally:
+        cards.close()
+
+
 @pytest.mark.parametrize("query, parts", [
     ("hills", ("", "hills", "")), ("hills*", ("", "hills", "")), ("tag:trip hills.png", ("tag:trip ", "hills.png", "")),
     ("-hills", None), ('"the hills"', None), ("hills OR dales", None), ("hills dales", None), ("tag:trip", None),

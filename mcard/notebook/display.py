@@ -289,10 +289,7 @@ def cards_text(
 def _labels_text(card: MCard, names: Mapping[str, str], tags: Mapping[str, Sequence[str]]) -> str:
     """``  name: a.txt  tags: x, y`` of a card (its first ``TAGS_SHOWN`` tags, then how many
     more), escaped as every value shown; "" for a card without them."""
-    try:
-        name, labels = names.get(card.hash), list(tags.get(card.hash, ()))
-    except TypeError:  # a row another tool stored under no hashable value
-        return ""
+    name, labels = names.get(card.hash), list(tags.get(card.hash, ()))
     text = f"  name: {shown(name)}" if name else ""
     if labels:
         more = len(labels) - TAGS_SHOWN

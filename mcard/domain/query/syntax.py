@@ -197,10 +197,10 @@ def tag_named(glob: str) -> str:
     return re.sub(r"\[([*?\[])\]", r"\1", glob) if _ONE_TAG.fullmatch(glob) else glob
 
 
-def without_value(query: str, field: str, value: str, *, left_out: bool = False) -> str:
+def without_value(query: str, field: str, value: str, *, left_out: bool = False, instead: str = "") -> str:
     """``query`` without its ``field:`` items (``-field:`` items with ``left_out``) whose value
-    is ``value``, as typed or escaped (``tag:a[*]`` names the tag a*), the rest as it was: what
-    a click on a type or tag the query holds takes out."""
+    is ``value``, as typed or escaped (``tag:a[*]`` names the tag a*), or with ``instead`` in
+    their place, the rest as it was: what a click on a type or tag the query holds takes out."""
     names = {value, glob_escaped(value)}
     kept, at = [], 0
     for match in _ITEM.finditer(query):
@@ -209,7 +209,7 @@ def without_value(query: str, field: str, value: str, *, left_out: bool = False)
             continue
         typed = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw
         if typed.strip() in names:
-            kept.append(query[at:match.start()])
+            kept.append(query[at:match.start()] + instead)
             at = match.end()
     return " ".join("".join([*kept, query[at:]]).split())
 
