@@ -19,7 +19,7 @@ from mcard.infrastructure.persistence.engine import postgres_search as search
 from mcard.infrastructure.persistence.engine import postgres_sql as sql
 from mcard.infrastructure.persistence.engine import postgres_words as words
 from mcard.domain.query import Filters, tokens
-from mcard.domain.query.text import text_of
+from mcard.domain.query.text import WORD_RULES, text_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_INDEX
 
 pytestmark = pytest.mark.postgres
@@ -166,6 +166,28 @@ WORD_TEXTS = ["Straße und STRASSE", "ﬁle a file", "\u212aelvin kelvin", "holi
               "quick brown fox", "the quick fox jumps", "fox-trot, fox_trot", "rivers river", "日本語 fox", "99 bottles"]
 WORD_QUERIES = ["fox", "quick fox", '"quick brown"', "fox -quick", "quick OR kelvin", "strasse", "file", "kelvin",
                 "holiday", "istanbul", "riv*", "river*", "trot", "bottles", "99", "fo*", "日本語"]
+
+
+async def test_words_counted_by_other_word_rules_are_counted_again(make_config, admin, postgres_schema):
+    """A store whose words were counted when a word stopped at a combining mark (``हिन्दी`` as
+    three words) has them counted again by these rules, once, when opened for writing: a
+    count weighs every word search's ranking. Plain ASCII texts keep theirs."""
+    made = [MCard("मैं हिन्दी बोलता हूँ"), MCard("plain words"), MCard("मैं हिन्दी".encode())]
+    card = f'"{postgres_schema[1]}".card'
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(made)
+        await store.store.wait_indexed()
+    await admin.execute(f"UPDATE {card} SET words = words + 3 WHERE hash = ANY($1::text[])", [c.hash for c in made])
+    await admin.execute(f"""UPDATE "{postgres_schema[1]}".card_meta SET value = 1 WHERE key = 'word_rules'""")
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.store.wait_indexed()
+        counts = dict(await admin.fetch(f"SELECT hash, words FROM {card}"))
+        assert counts == {made[0].hash: 4, made[1].hash: 2 + 3, made[2].hash: 2}
+        stored = await store.list()
+        spec = SearchSpec.of("हिन्दी", "words")
+        assert await store.search("हिन्दी", mode="words") == reference_search(spec, stored)
+    rules = await admin.fetchval(f"""SELECT value FROM "{postgres_schema[1]}".card_meta WHERE key = 'word_rules'""")
+    assert rules == WORD_RULES
 
 
 async def test_word_searches_rank_from_stored_counts_and_the_index(make_config, admin, postgres_schema):

@@ -2,6 +2,7 @@
 the search index follows every write."""
 
 import asyncio
+import re
 import sqlite3
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
 from mcard.domain.query import WordQuery, tokens
 from mcard.domain.query.ranking import score, stats_of
+from mcard.domain.query.text import WORD_RULES
 from mcard.infrastructure.persistence.engine import sqlite_schema as schema
 from mcard.infrastructure.persistence.engine import sqlite_search
 from mcard.infrastructure.persistence.engine.card_rows import card_row
@@ -170,6 +172,31 @@ async def test_indexes_are_rebuilt_for_another_unicode_version(tmp_path):
         assert db.execute("SELECT value FROM mcard_meta WHERE key = 'unicode_version'").fetchone() == (
             schema.UNICODE_VERSION,
         )
+
+
+async def test_a_word_index_built_by_other_word_rules_is_rebuilt(tmp_path):
+    """A store indexed when a word stopped at a combining mark (``हिन्दी`` as ह न द) gets the
+    words of these rules when opened for writing: its index would otherwise miss the word."""
+    path = tmp_path / "c.db"
+    texts = ["मैं हिन्दी बोलता हूँ", "plain words"]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([MCard(text) for text in texts])
+        await store.store.wait_indexed()
+    split_at_marks = lambda content, is_text: " ".join(re.findall(r"[^\W_]+", bytes(content).decode().casefold()))
+    with sqlite3.connect(path) as db:  # the index as the earlier rules built it
+        for name, function in (("mcard_searchable", schema.searchable), ("mcard_words", schema.words),
+                               ("mcard_word_count", schema.word_count)):
+            db.create_function(name, -1, function)
+        db.execute("INSERT INTO card_words (card_words) VALUES ('delete-all')")
+        for key, content, is_text in db.execute("SELECT id, content, is_text FROM card").fetchall():
+            db.execute("INSERT INTO card_words (rowid, words) VALUES (?, ?)", (key, split_at_marks(content, is_text)))
+        db.execute("UPDATE mcard_meta SET value = 1 WHERE key = 'word_rules'")
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.store.wait_indexed()
+        assert [card.content for card in await store.search("हिन्दी", mode="words")] == [texts[0]]
+        assert await store.search("ह न द", mode="words") == []
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM mcard_meta WHERE key = 'word_rules'").fetchone() == (WORD_RULES,)
 
 
 OLD_TRIGGERS = (

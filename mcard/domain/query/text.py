@@ -2,7 +2,8 @@
 
 Three modes. ``substring``: the query appears in the text, literally; without case
 sensitivity both are compared after ``str.casefold()`` (so "straße" finds "STRASSE").
-``words``: the text's words (``tokens``: casefolded runs of letters and digits) satisfy a
+``words``: the text's words (``tokens``: casefolded runs of letters and digits, with their
+combining marks) satisfy a
 word query (``WordQuery``): terms, ``"phrases"``, ``prefix*``, ``OR``
 and ``-excluded``, ranked by BM25 (``ranking``). ``regex``: Python's ``re.search`` finds the pattern.
 A bytes card whose bytes are UTF-8 is searched as its text.
@@ -26,9 +27,18 @@ from ..shown import shown
 from . import regex_process
 
 MODES: Final = ("substring", "words", "regex")
+WORD_RULES: Final = 2
+"""The version of the rules ``tokens`` splits words by (2: a word keeps its combining marks),
+stored beside a word index: an index built by other rules is rebuilt when the store opens."""
+UNICODE_VERSION: Final = int("".join(f"{int(part):02d}" for part in unicodedata.unidata_version.split(".")))
+"""Python's Unicode version (15.0.0 is 150000): casefolding and words may change with it, so a
+store's indexes are rebuilt when a Python with another Unicode version opens it."""
 MAX_QUERY: Final = 10_000
-_TOKEN_CATEGORIES: Final = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No"})
-_TOKEN: Final = re.compile(r"[^\W_]+")
+_ASCII_WORD: Final = re.compile(r"[^\W_]+")
+"""A word of an ASCII text: ASCII letters and digits."""
+_MARK_CODE_POINTS: Final = (range(0x30000), range(0xE0000, 0xE1000))
+"""Where Unicode places combining marks: planes 0 to 2 and, in plane 14, the variation
+selectors (planes 3 and up hold ideographs, tags, private use and nothing yet)."""
 _IGNORECASE_ACROSS_FOLDS: Final = re.compile("[iI\u0130\u0131]")
 """What ``re.IGNORECASE`` matches to a character of another casefold: ``i`` and ``I`` match
 dotless ``ı`` and dotted ``İ`` (casefolds ``ı`` and ``i̇``). Only these four (checked against
@@ -39,13 +49,39 @@ def casefold(text: str) -> str:
     return text.casefold()
 
 
-def _is_token_char(char: str) -> bool:
-    return unicodedata.category(char) in _TOKEN_CATEGORIES
+@cache
+def _marks() -> str:
+    """Unicode's combining marks (categories M*) as the inside of a character class."""
+    category = unicodedata.category
+    marks = [code for codes in _MARK_CODE_POINTS for code in codes if category(chr(code))[0] == "M"]
+    runs: list[tuple[int, int]] = []
+    for code in marks:
+        if runs and runs[-1][1] == code - 1:
+            runs[-1] = (runs[-1][0], code)
+        else:
+            runs.append((code, code))
+    return "".join(f"{re.escape(chr(low))}-{re.escape(chr(high))}" if high > low else re.escape(chr(low))
+                   for low, high in runs)
+
+
+@cache
+def _word() -> re.Pattern[str]:
+    """A word: a letter or digit, then letters, digits and combining marks. A vowel sign in
+    Hindi, a vowel point in Arabic or Hebrew, an accent typed as a mark of its own: all are
+    part of the word they mark (split there, ``हिन्दी`` was three one-letter words)."""
+    return re.compile(f"[^\\W_](?:[^\\W_]|[{_marks()}])*")
+
+
+@cache
+def _not_in_a_word() -> re.Pattern[str]:
+    """A character that is neither a letter, a digit nor a combining mark."""
+    return re.compile(f"[^\\w{_marks()}]|_")
 
 
 def tokens(text: str) -> list[str]:
     """The words of a text: casefolded, maximal runs of letters and digits (Unicode categories
-    L* and N*); anything else, marks and private-use characters included, separates words."""
+    L* and N*) with the combining marks (M*) that follow them; anything else separates words,
+    as does a mark after no letter or digit."""
     if len(text) <= TOKEN_SLICE:
         return _tokens(text)
     return [word for piece in _slices(text) for word in _tokens(piece)]
@@ -83,23 +119,7 @@ def _slices(text: str) -> Iterator[str]:
 
 def _tokens(text: str) -> list[str]:
     folded = casefold(text)
-    if folded.isascii():  # every run is ASCII letters and digits: words as they are
-        return _TOKEN.findall(folded)
-    found: list[str] = []
-    for run in _TOKEN.findall(folded):
-        if run.isascii() or all(_is_token_char(char) for char in run):
-            found.append(run)
-            continue
-        word = ""
-        for char in run:  # \w also takes marks and a few others: split at them
-            if _is_token_char(char):
-                word += char
-            elif word:
-                found.append(word)
-                word = ""
-        if word:
-            found.append(word)
-    return found
+    return (_ASCII_WORD if folded.isascii() else _word()).findall(folded)
 
 
 # -- word queries ------------------------------------------------------------------------------
@@ -279,14 +299,16 @@ def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
     return Phrase(tuple(words))
 
 
-_STAR_ENDING_A_WORD: Final = re.compile(r"\w\*")
+@cache
+def _star_ending_a_word() -> re.Pattern[str]:
+    return re.compile(f"[\\w{_marks()}]\\*")
 
 
 def _check_stars(raw: str, quoted: bool, position: int) -> None:
     """Refuse a ``*`` the search would drop: one inside an item (``rep*about``), or one ending
     a word inside quotes (``"quick bro*"``, a phrase is found as written)."""
     if quoted:
-        inside = _STAR_ENDING_A_WORD.search(raw)
+        inside = _star_ending_a_word().search(raw)
         if inside is not None:
             raise ValidationError("a '*' inside quotes is not a prefix (a phrase is found as written),"
                                   f" at position {position + inside.end()}")  # the quote is at position
@@ -586,7 +608,7 @@ def _word_spans(query: WordQuery, text: str) -> list[tuple[int, int]]:
 
 
 def _runs_to_check(text: str, needles: Sequence[str], following: int) -> Iterator[tuple[re.Match[str], str]]:
-    """The runs of letters and digits of ``text``, each with its casefold, where a clause may
+    """The words of ``text`` as written (``_word``), each with its casefold, where a clause may
     match: each run whose casefold holds a needle (a term, a prefix, a phrase's first word) and
     the ``following`` runs after it (a run gives one word or more). The runs between are never read in Python
     (the first match in a text of 10 MB took 1.6 s to find). A phrase's words before a run
@@ -596,7 +618,7 @@ def _runs_to_check(text: str, needles: Sequence[str], following: int) -> Iterato
     at, left = 0, 0
     while True:
         if left:
-            match = _TOKEN.search(text, at)
+            match = _word().search(text, at)
         else:
             found = finder.next_at(at)
             if found is None:
@@ -604,7 +626,7 @@ def _runs_to_check(text: str, needles: Sequence[str], following: int) -> Iterato
             if not text[found].isalnum():  # in the casefold of no letter or digit (ͅ folds to ι)
                 at = found + 1
                 continue
-            match = _TOKEN.match(text, _run_start(text, at, found))
+            match = _word().search(text, _run_start(text, at, found))
         if match is None:
             return
         folded = casefold(match.group())
@@ -613,18 +635,17 @@ def _runs_to_check(text: str, needles: Sequence[str], following: int) -> Iterato
         left = following if any(needle in folded for needle in needles) else left - 1
 
 
-_NOT_IN_A_RUN: Final = re.compile(r"[\W_]")
 _BACK_STEP: Final = 4096
 
 
 def _run_start(text: str, at: int, found: int) -> int:
-    """Where the run of letters and digits holding ``found`` starts, not before ``at`` (the end
+    """Where the word holding ``found`` starts, not before ``at`` (the end
     of a run): its last character before it that is none, found in reversed pieces of the text
     (a run may be millions of characters long, as in a hex dump)."""
     end = found
     while end > at:
         begin = max(at, end - _BACK_STEP)
-        gap = _NOT_IN_A_RUN.search(text[begin:end][::-1])
+        gap = _not_in_a_word().search(text[begin:end][::-1])
         if gap is not None:
             return end - gap.start()
         end = begin

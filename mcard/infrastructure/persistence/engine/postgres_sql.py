@@ -316,6 +316,7 @@ async def initialize(conn: Connection, tables: Tables) -> tuple[int, Optional[in
                 await search.create_index(conn, tables)
             if await words.add_counts(conn, tables):
                 await words.add_unplain_index(conn, tables)
+                await words.recount_by_these_rules(conn, tables)
             if not await search.index_exists(conn, tables, tables.names_to_compose):
                 await _index_names_to_compose(conn, tables)
             if not await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {tables.meta} WHERE key = 'composed_tags')"):

@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
+import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.query import Filters, WordQuery, count_tokens, tokens
 from mcard.domain.query.ranking import WordStats, phrases, score, stats_of
-from mcard.domain.query.text import Phrase, text_of
+from mcard.domain.query.text import UNICODE_VERSION, WORD_RULES, Phrase, text_of
 
 from . import postgres_orders as orders
 from . import postgres_ranking as ranking
@@ -103,6 +104,31 @@ async def add_unplain_index(conn: Connection, tables: Tables) -> None:
                 await conn.execute(f"ANALYZE {tables.card}")
     except Exception as exc:  # asyncpg errors: not the table's owner
         logger.warning("no index of the texts that are not plain in %s: %s", tables.card, exc)
+
+
+async def recount_by_these_rules(conn: Connection, tables: Tables) -> None:
+    """Once per store, in the caller's transaction: have the background step count again the
+    words of the cards counted with another Unicode version or other word rules (``WORD_RULES``),
+    but plain ASCII texts, whose words are the same under any. A role that may not write
+    leaves it to a later open (the counts only weigh the ranking)."""
+    stored = dict(await conn.fetch(f"SELECT key, value FROM {tables.meta} WHERE key IN ('unicode_version', 'word_rules')"))
+    if stored == {"unicode_version": UNICODE_VERSION, "word_rules": WORD_RULES}:
+        return
+    try:
+        async with conn.transaction():  # a savepoint: a failure here leaves the counts as they were
+            status = await conn.execute(
+                f"UPDATE {tables.card} SET words = NULL WHERE {UNPLAIN} OR NOT is_text AND words > 0"
+            )
+            await conn.execute(
+                f"INSERT INTO {tables.meta} VALUES ('unicode_version', $1), ('word_rules', $2)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value", UNICODE_VERSION, WORD_RULES,
+            )
+    except Exception as exc:  # asyncpg errors: not permitted
+        logger.info("the words of %s are not counted again yet: %s", tables.card, exc)
+        return
+    if status != "UPDATE 0":
+        logger.info("%s: counting words again for Unicode %s and word rules %s (%s)", tables.card,
+                    unicodedata.unidata_version, WORD_RULES, status)
 
 
 async def has_counts(conn: Connection, tables: Tables) -> bool:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 from mcard.content_types import detect_content_type
 from mcard.domain.models.exceptions import NewerStoreError, NoCardStoreError, OlderStoreError, StorageError
 from mcard.domain.models.sighting import composed, stored_tag_fault
-from mcard.domain.query.text import SearchSpec, count_tokens, joined_tokens, text_of
+from mcard.domain.query.text import UNICODE_VERSION, WORD_RULES, SearchSpec, count_tokens, joined_tokens, text_of
 
 from .integrity import TAGS_LEFT_DECOMPOSED, holds_its_hash
 
@@ -65,24 +65,22 @@ CARD_COLUMNS: Final = """(
 CARD_BY_TIME: Final = "CREATE INDEX card_by_time ON card (g_time, hash)"
 CARD_TABLE: Final = (f"CREATE TABLE card {CARD_COLUMNS}", CARD_BY_TIME)
 
-UNICODE_VERSION: Final = int("".join(f"{int(part):02d}" for part in unicodedata.unidata_version.split(".")))
-"""Python's Unicode version (15.0.0 is 150000): casefolding and words may change with it, and a
-contentless index can only delete the entries its texts give, so the indexes are rebuilt when
-a store is opened by a Python with another Unicode version."""
-
 META: Final = (
     "CREATE TABLE mcard_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT INTO mcard_meta (key, value)"
     f" VALUES ('schema_version', {SCHEMA_VERSION}), ('changes', 0), ('text_indexed', 0)",
 )
-SET_UNICODE: Final = f"INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('unicode_version', {UNICODE_VERSION})"
+SET_TEXT_RULES: Final = (
+    "INSERT OR REPLACE INTO mcard_meta (key, value)"
+    f" VALUES ('unicode_version', {int(UNICODE_VERSION)}), ('word_rules', {int(WORD_RULES)})"
+)
 REBUILD_INDEXES: Final = (
     "DELETE FROM card_text_garbage",
     "INSERT INTO card_text (card_text) VALUES ('delete-all')",
     "INSERT INTO card_words (card_words) VALUES ('delete-all')",
     "DELETE FROM card_searchable",
     "UPDATE mcard_meta SET value = 0 WHERE key = 'text_indexed'",
-    SET_UNICODE,
+    SET_TEXT_RULES,
 )
 
 PLAIN_TEXT: Final = "is_text AND length(CAST(content AS TEXT)) = length(content)"
@@ -207,7 +205,7 @@ TAGS_TO_COMPOSE: Final = "SELECT hash, CAST(tag AS BLOB) FROM tag WHERE tag GLOB
 tool's) is no tag to compose, and reading it as text would fail."""
 TAG_COMPOSED: Final = "INSERT OR IGNORE INTO tag (hash, tag) VALUES (?, ?)"
 TAG_DECOMPOSED: Final = "DELETE FROM tag WHERE hash = ? AND tag = ?"
-CREATE: Final = CARD_TABLE + META + CURRENT + (SET_UNICODE, TAGS_COMPOSED)
+CREATE: Final = CARD_TABLE + META + CURRENT + (SET_TEXT_RULES, TAGS_COMPOSED)
 
 UPGRADE_FROM_2: Final = (
     "ALTER TABLE card RENAME TO card_v2",
@@ -265,7 +263,7 @@ STAMP_VERSION: Final = (
     f"UPDATE mcard_meta SET value = {SCHEMA_VERSION} WHERE key = 'schema_version'",
     "UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes'",
 )
-FINISH_UPGRADE: Final = CURRENT + STAMP_VERSION + (SET_UNICODE,)
+FINISH_UPGRADE: Final = CURRENT + STAMP_VERSION + (SET_TEXT_RULES,)
 UPGRADE_FROM_4: Final = CARD_INDEXES + (CARD_TEXT_EXTENDED, CARD_TEXT_PURGED, CARD_DELETED, CARD_CHANGED) + STAMP_VERSION
 """Version 4 -> 5 after the copy: the search indexes are kept, the ids they hold are the same."""
 
@@ -373,9 +371,12 @@ async def add_content_types(db: SQLiteWorker) -> None:
     await db.execute(f"UPDATE card SET {DETECTED_TYPE}")
 
 
-async def stored_unicode_version(db: SQLiteWorker) -> Optional[int]:
-    rows = await db.fetch("SELECT value FROM mcard_meta WHERE key = 'unicode_version'")
-    return rows[0][0] if rows else None
+async def indexed_by_these_rules(db: SQLiteWorker) -> bool:
+    """Whether the search indexes were built with this Python's Unicode version and these word
+    rules (``WORD_RULES``): a contentless index can only delete the entries its texts give, so
+    one built otherwise is rebuilt."""
+    rows = await db.fetch("SELECT key, value FROM mcard_meta WHERE key IN ('unicode_version', 'word_rules')")
+    return dict(rows) == {"unicode_version": UNICODE_VERSION, "word_rules": WORD_RULES}
 
 
 async def stored_version(db: SQLiteWorker) -> Optional[int]:
@@ -411,10 +412,10 @@ async def check_schema(db: SQLiteWorker, where: str) -> None:
     """That the database holds a card store of this version, for reading only."""
     version = await layout_version(db)
     if version in READABLE_VERSIONS:
-        if await stored_unicode_version(db) != UNICODE_VERSION:
+        if not await indexed_by_these_rules(db):
             logger.warning(
-                "%s: its search indexes were built with another Unicode version; opened read-only they"
-                " cannot be rebuilt, so a search may miss cards whose text uses changed characters", where,
+                "%s: its search indexes were built with another Unicode version or other word rules; opened"
+                " read-only they cannot be rebuilt, so a search may miss cards whose text uses changed characters", where,
             )
         if not await db.fetch(HAS_TAGS_COMPOSED) and _to_compose(await db.fetch(TAGS_TO_COMPOSE)):
             logger.warning(TAGS_LEFT_DECOMPOSED, where)
@@ -456,7 +457,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
     A database that holds other tables but no card store is another application's: refused,
     left as it was.
     """
-    current = await layout_version(db) == SCHEMA_VERSION and await stored_unicode_version(db) == UNICODE_VERSION
+    current = await layout_version(db) == SCHEMA_VERSION and await indexed_by_these_rules(db)
     current = current and bool(await db.fetch(HAS_NAMES_TO_COMPOSE)) and bool(await db.fetch(HAS_TAGS_COMPOSED))
     if current and not await _stale_triggers(db):
         return None
@@ -488,8 +489,9 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
                 await db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
             raise NewerStoreError(where, version, SCHEMA_VERSION)
-        if await stored_unicode_version(db) != UNICODE_VERSION:
-            logger.info("rebuilding the search indexes of %s for Unicode %s", where, unicodedata.unidata_version)
+        if not await indexed_by_these_rules(db):
+            logger.info("rebuilding the search indexes of %s for Unicode %s and word rules %s", where,
+                        unicodedata.unidata_version, WORD_RULES)
             for statement in REBUILD_INDEXES:
                 await db.execute(STATEMENTS[statement])
         for name in await _stale_triggers(db):
