@@ -84,6 +84,22 @@ def test_ls_offset_and_limit_page_the_same_way_streamed_or_not(db):
     assert as_json(mcard("ls", "--json", "--offset", "9", "--limit", "0", db=db)) == []
 
 
+def test_ls_and_find_list_in_the_order_asked_for_paged_or_not(db, tmp_path):
+    (tmp_path / "b.txt").write_text("bee notes, longer than the rest")
+    (tmp_path / "a.txt").write_text("ant notes")
+    mcard("import", str(tmp_path / "b.txt"), str(tmp_path / "a.txt"), db=db)
+    listed = lambda *args: [(card["name"], card["size"]) for card in as_json(mcard(*args, "--json", db=db))]
+    by_size = sorted(listed("ls"), key=lambda card: -card[1])
+    assert listed("ls", "--order", "largest", "--limit", "0") == by_size
+    assert listed("ls", "--order", "largest", "--limit", "2", "--offset", "1") == by_size[1:3]
+    assert [name for name, _ in listed("ls", "--order", "name_desc")][:2] == ["b.txt", "a.txt"]
+    assert [name for name, _ in listed("ls", "--order", "name")][:2] == ["a.txt", "b.txt"]
+    assert [name for name, _ in listed("find", "notes", "--order", "name_desc")] == ["b.txt", "a.txt"]
+    assert listed("find", "kind:text", "--order", "smallest") == by_size[::-1]
+    refused = mcard("ls", "--order", "random", db=db, check=2)
+    assert b"invalid choice: 'random'" in refused.stderr and b"name_desc" in refused.stderr
+
+
 def test_show_and_rm_take_a_unique_prefix_and_list_an_ambiguous_one(db):
     first, second = (sha256(text) for text in COLLIDING)
     assert first[:8] == second[:8] and first[:9] != second[:9]

@@ -919,7 +919,7 @@ async def test_the_time_facet_keeps_to_about_sixty_buckets(wrapper, days, width)
         assert got == sorted(Counter(time_bucket(width, m) for m in moments).items())
 
 
-@pytest.mark.parametrize("order", ["newest", "oldest", "largest", "smallest", "type", "name"])
+@pytest.mark.parametrize("order", ORDERS)
 async def test_every_order_sorts_as_the_reference_and_pages_the_same(store, order):
     every = await store.list()
     names = await store.names_of(card.hash for card in every)

@@ -357,6 +357,22 @@ async def test_sightings_at_the_same_moment_are_ordered_alike_on_every_engine(wr
         ["card a", "card b"] if named_a < "a-middle" else ["card b", "card a"])
 
 
+async def test_by_name_from_the_end_keeps_ties_newest_first_and_unnamed_cards_last(wrapper):
+    """``order="name_desc"`` is not ``"name"`` reversed: cards of one name stay newest first,
+    and cards never named come last, newest first, as in ``"name"``."""
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    cards = [MCard(f"card {i}", g_time=at + timedelta(minutes=i)) for i in range(6)]
+    names = ["b.txt", "a.txt", "b.txt", None, "C.txt", None]
+    for card, name in zip(cards, names):
+        await wrapper.save(card, sightings=[Sighting.of(card.hash, name=name, seen_at=at)] if name else [])
+    expected = [cards[2], cards[0], cards[1], cards[4], cards[5], cards[3]]  # by code point: "C" < "a" < "b"
+    assert await wrapper.list(order="name_desc") == expected
+    assert await wrapper.list(2, 1, order="name_desc") == expected[1:3]
+    assert await wrapper.list(order="name") == [cards[4], cards[1], cards[2], cards[0], cards[5], cards[3]]
+    assert list(await wrapper.find("card", order="name_desc")) == expected
+    assert list(await wrapper.find("kind:text", order="name_desc")) == expected
+
+
 async def test_save_seen_counts_the_cards_and_sightings_that_were_new(wrapper):
     card, other = MCard("counted"), MCard("counted too")
     a = Sighting.of(card.hash, name="a.txt", seen_at=T0 + timedelta(days=1))

@@ -538,6 +538,9 @@ def test_column_headers_sort_in_the_database(store):
     explorer.sort("name")
     named = [row["name"] for row in explorer.rows if row["name"]]
     assert named and named == sorted(named) and explorer.rows[0]["name"] and explorer.status.endswith("by name")
+    explorer.sort("name_desc")  # the name header's second click
+    named = [row["name"] for row in explorer.rows if row["name"]]
+    assert named and named == sorted(named, reverse=True) and explorer.status.endswith("by name, Z to A")
     explorer.sort("random")
     assert explorer.status_kind == "error" and "order must be one of" in explorer.status
 

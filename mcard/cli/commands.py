@@ -19,6 +19,7 @@ from typing import BinaryIO, Final, Optional
 
 from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
+from mcard.domain.query import DEFAULT_ORDER
 from mcard.domain.query.syntax import NOT_ISO, parse_iso
 from mcard.domain.query.text import text_of
 from mcard.domain.shown import counted, holds_unsafe_in_lines, human_size, quoted, shown_in_lines
@@ -281,7 +282,7 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                 for card, labels in zip(cards, await labels_of(store, cards)):
                     printer.add(card, **labels)
 
-            if limit is None:
+            if limit is None and args.order in (None, DEFAULT_ORDER):
                 batch: list[MCard] = []
                 async for row in store.store.iterate_heads(LIST_FETCH, since, until, head=HEAD_BYTES, **filters):
                     if offset:
@@ -292,10 +293,11 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                         await show(batch)
                         batch = []
                 await show(batch)
-            else:
-                rows = await store.store.list_heads(limit + 1, offset, since, until, head=HEAD_BYTES, **filters)
+            else:  # in another order, every row at once, as find does: only their heads are read
+                rows = await store.store.list_heads(None if limit is None else limit + 1, offset, since, until,
+                                                    order=args.order or DEFAULT_ORDER, head=HEAD_BYTES, **filters)
                 await show([listed_card(row) for row in rows[:limit]])
-                more = len(rows) > limit
+                more = limit is not None and len(rows) > limit
         if not shown and args.tag:
             await note_unknown_tags(store, args.tag)
     if more:

@@ -188,11 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("add", "store each TEXT as a text card and print its hash; - reads standard input")
     cmd.add_argument("texts", nargs="+", metavar="TEXT")
 
-    cmd = add("ls", "list cards, newest first, with their latest names")
+    cmd = add("ls", "list cards, newest first (or --order), with their latest names")
     _time_range(cmd)
     _listing(cmd)
     _card_filters(cmd)
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
+    querying.order_option(cmd, "newest")
 
     cmd = add("show", "write a card's content, byte for byte (on a terminal: text with control characters escaped)")
     cmd.add_argument("hash", help=HASH_HELP)

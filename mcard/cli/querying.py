@@ -9,7 +9,7 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.query import SearchSpec, card_snippet, parse_find
+from mcard.domain.query import ORDERS, SearchSpec, card_snippet, parse_find
 from mcard.domain.query.syntax import unknown_fields_hint
 from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
@@ -131,9 +131,9 @@ async def cmd_find(args: argparse.Namespace) -> int:
 
         async def fetch(count: Optional[int], at: int) -> Found:
             if parsed.words is None:  # nothing to mark: the rows cut to their previews
-                found = await store.store.find_heads(args.query, count, at, head=HEAD_BYTES)
+                found = await store.store.find_heads(args.query, count, at, order=args.order, head=HEAD_BYTES)
                 return Found([listed_card(row) for row in found], found.total)
-            return await store.find(args.query, count, at)
+            return await store.find(args.query, count, at, order=args.order)
 
         pages = _Pages(fetch, limit, offset, whole=parsed.words is None and parsed.left_out is None)
         with CardPrinter(args.output_format, extra_fields=("snippet",)) as printer:
@@ -193,6 +193,12 @@ def _facet_table(field: str, counts: list[tuple[Any, int]], most: int = 30) -> s
 AFTER_DASHES: Final = "one that starts with - goes after --: mcard {command} -- -draft"
 
 
+def order_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--order", choices=ORDERS, metavar="ORDER",
+                        help=f"{', '.join(ORDERS)} (default: {default}); name is each card's latest name"
+                             " (name_desc from the end), cards never named last")
+
+
 def add_parsers(add: Any, listing: Any) -> None:
     """The three commands' arguments (``add`` makes a subcommand, ``listing`` adds output options)."""
     cmd = add("search", "cards whose text contains TEXT (or matches it as words or a regular expression)")
@@ -209,6 +215,7 @@ def add_parsers(add: Any, listing: Any) -> None:
     cmd.add_argument("query", help=f"the query; {AFTER_DASHES.format(command='find')}")
     listing(cmd)
     cmd.add_argument("--offset", type=int, default=0, help="skip this many first")
+    order_option(cmd, "best first with words, else newest")
 
     cmd = add("facets", "counts of the cards a query names, by content type, tag, month, size...")
     cmd.add_argument("query", nargs="?", default="", help=AFTER_DASHES.format(command="facets"))

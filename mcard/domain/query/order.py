@@ -1,8 +1,9 @@
 """The orders a listing can be read in, and the same orders applied in Python.
 
 Every order ends on newest first (``g_time``, then ``hash``, both descending), so pages are
-stable whatever the first key leaves equal. ``name`` is a card's latest name; cards seen under
-no name come last. Text compares by code point on every engine.
+stable whatever the first key leaves equal. ``name`` is a card's latest name (``name_desc``:
+the same, from the end of the alphabet); cards seen under no name come last either way. Text
+compares by code point on every engine.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Final, Optional
 from ..models.card import MCard
 from ..models.exceptions import ValidationError
 
-ORDERS: Final = ("newest", "oldest", "largest", "smallest", "type", "name")
+ORDERS: Final = ("newest", "oldest", "largest", "smallest", "type", "name", "name_desc")
 DEFAULT_ORDER: Final = "newest"
+BY_NAME: Final = ("name", "name_desc")
+"""The orders that read each card's latest name."""
 
 
 def check_order(order: object) -> str:
@@ -37,4 +40,6 @@ def sort_cards(cards: Iterable[MCard], order: str, names: Optional[Mapping[str, 
     if order == "type":
         return sorted(newest, key=lambda card: card.content_type or "")
     named = names or {}
-    return sorted(newest, key=lambda card: (card.hash not in named, named.get(card.hash, "")))
+    with_names = sorted((card for card in newest if card.hash in named), key=lambda card: named[card.hash],
+                        reverse=order == "name_desc")  # a stable sort, reversed or not: ties stay newest first
+    return with_names + [card for card in newest if card.hash not in named]

@@ -238,8 +238,10 @@ function render({ model, el }) {
 
   // Column headers that sort, and the orders a click steps through (the database sorts).
   const COLUMNS = [["", []], ["time (UTC)", ["oldest", "newest"]], ["type", ["type"]],
-    ["size", ["largest", "smallest"]], ["name · tags · content", ["name"]], ["hash", []]];
-  const ARROWS = { newest: " ↓", oldest: " ↑", largest: " ↓", smallest: " ↑", type: " ↑", name: " ↑" };
+    ["size", ["largest", "smallest"]], ["name · tags · content", ["name", "name_desc"]], ["hash", []]];
+  const ARROWS = { newest: " ↓", oldest: " ↑", largest: " ↓", smallest: " ↑", type: " ↑", name: " ↑", name_desc: " ↓" };
+  const ORDER_TITLES = { newest: "newest first", oldest: "oldest first", largest: "largest first",
+    smallest: "smallest first", type: "A to Z", name: "A to Z", name_desc: "Z to A" };
 
   // A header's clicks step through its orders, then back to the query's own order (""), unless
   // that is one of them (newest first, for a query without words): time then goes back and forth.
@@ -251,7 +253,7 @@ function render({ model, el }) {
     const next = active ? steps[(steps.indexOf(order) + 1) % steps.length] : orders[0];
     const button = h("button", {
       type: "button", class: active ? "mcx-sort mcx-sorted" : "mcx-sort", "data-focus": `sort:${index}`,
-      title: next ? `Sort by ${label.split(" ")[0]} (${next})` : "Back to the query's own order",
+      title: next ? `Sort by ${label.split(" ")[0]}, ${ORDER_TITLES[next]}` : "Back to the query's own order",
       onclick: () => send({ action: "sort", order: next }),
     }, label + (active ? ARROWS[order] : ""));
     const sort = active ? (["oldest", "smallest", "type", "name"].includes(order) ? "ascending" : "descending") : "none";

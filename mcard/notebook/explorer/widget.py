@@ -81,7 +81,7 @@ ON_THE_OPEN_CARD: Final = frozenset({"tag", "untag", "remove", "confirm", "cance
 card its pane shows with each, which must still be the open one."""
 ORDER_WORDS: Final = {
     "newest": "newest first", "oldest": "oldest first", "largest": "largest first",
-    "smallest": "smallest first", "type": "by type", "name": "by name",
+    "smallest": "smallest first", "type": "by type", "name": "by name", "name_desc": "by name, Z to A",
 }
 
 
@@ -515,7 +515,7 @@ class Explorer(anywidget.AnyWidget):
     @_action
     def sort(self, order: str) -> None:
         """Order the grid (``"newest"``, ``"oldest"``, ``"largest"``, ``"smallest"``, ``"type"``,
-        ``"name"``; "" for the query's own order) and show its first page: what a click on a
+        ``"name"``, ``"name_desc"``; "" for the query's own order) and show its first page: what a click on a
         column header does. The database sorts; every order ends with the time and the hash."""
         self._reload(order=check_order(order) if order else "", page=0)
 

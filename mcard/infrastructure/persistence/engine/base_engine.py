@@ -21,6 +21,7 @@ from mcard.domain.models.exceptions import AmbiguousHashError, NotStoredError, S
 from mcard.domain.models.sighting import Sighting, check_tag, stored_tag_fault
 from mcard.domain.numbers import whole_number
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
+from mcard.domain.query.order import BY_NAME
 from mcard.domain.query.regex_process import RegexRun
 from mcard.domain.query.text import text_of
 
@@ -774,7 +775,7 @@ class BaseStore(ABC):
         return [head_row(card, head) for card in cards]
 
     async def _sorted(self, cards: list[MCard], order: str) -> list[MCard]:
-        names = await self._names([card.hash for card in cards]) if order == "name" and cards else {}
+        names = await self._names([card.hash for card in cards]) if order in BY_NAME and cards else {}
         return sort_cards(cards, order, names)
 
     async def resolve(self, prefix: str) -> Optional[str]:

@@ -629,6 +629,7 @@ ORDER_BY: Final = {
     "smallest": " ORDER BY card.size, card.g_time DESC, card.hash DESC",
     "type": " ORDER BY coalesce(card.content_type, ''), card.g_time DESC, card.hash DESC",
     "name": f" ORDER BY {LATEST_NAME} NULLS LAST, card.g_time DESC, card.hash DESC",
+    "name_desc": f" ORDER BY {LATEST_NAME} DESC NULLS LAST, card.g_time DESC, card.hash DESC",
 }
 """Each order but newest first (``mcard.domain.query.order``) as SQL. A card's latest name is
 named once: written twice (``IS NULL``, then the name), SQLite looked it up twice a card."""
