@@ -1092,7 +1092,8 @@ def test_a_large_text_tokenized_a_slice_at_a_time_gives_the_words_of_the_whole(t
     ("मैं हिन्दी बोलता हूँ", ["मैं", "हिन्दी", "बोलता", "हूँ"]),  # vowel signs and a virama
     ("مَرْحَبًا بالعالم", ["مَرْحَبًا", "بالعالم"]),  # vowel points
     ("שָׁלוֹם עולם", ["שָׁלוֹם", "עולם"]),
-    ("Cafe\u0301 NOIR", ["cafe\u0301", "noir"]),  # an accent typed as a mark of its own
+    ("Cafe\u0301 NOIR café", ["café", "noir", "café"]),  # an accent typed as a mark of its own: composed
+    ("\u1112\u1161\u11ab\u1100\u116e\u11a8", ["한국"]),  # Hangul as macOS writes it in file names
     ("1\u20e3 \u0301alone", ["1\u20e3", "alone"]),  # a keycap; a mark after no letter is no word
     ("İstanbul", ["i\u0307stanbul"]),  # İ folds to i and a combining dot
 ])
@@ -1114,6 +1115,23 @@ def test_the_marks_a_word_keeps_are_every_combining_mark_in_unicode():
         char, category = chr(code), unicodedata.category(chr(code))
         assert bool(mark.match(char)) == (category[0] == "M"), hex(code)
         assert bool(letter_or_digit.match(char)) == (category[0] in "LN"), hex(code)
+
+
+async def test_a_word_typed_composed_or_decomposed_finds_both(wrapper):
+    """``café`` as one character finds ``café`` written as ``e`` and an accent (NFD, as
+    macOS writes file names), and the other way round; the snippet marks either."""
+    composed, decomposed, plain = MCard("un café noir"), MCard("un cafe\u0301 au lait"), MCard("un cafe sans accent")
+    await wrapper.save_many([composed, decomposed, plain])
+    by_hash = lambda cards: sorted(cards, key=lambda card: card.hash)
+    for query, expected in (("café", [composed, decomposed]), ("cafe\u0301", [composed, decomposed]),
+                            ("CAFÉ", [composed, decomposed]), ("caf*", [composed, decomposed, plain]),
+                            ("cafe", [plain]), ('"café noir"', [composed])):
+        expected = by_hash(expected)
+        assert by_hash(await wrapper.search(query, mode="words")) == expected, query
+        found = await wrapper.find(query)
+        assert by_hash(found) == expected, query
+        for card in found:
+            assert [text for text, hit in found.snippet(card).parts if hit][0].startswith("caf"), (query, card)
 
 
 async def test_a_word_search_finds_words_with_their_marks_and_marks_them_whole(wrapper):

@@ -3,7 +3,7 @@
 Three modes. ``substring``: the query appears in the text, literally; without case
 sensitivity both are compared after ``str.casefold()`` (so "straße" finds "STRASSE").
 ``words``: the text's words (``tokens``: casefolded runs of letters and digits, with their
-combining marks) satisfy a
+combining marks, composed) satisfy a
 word query (``WordQuery``): terms, ``"phrases"``, ``prefix*``, ``OR``
 and ``-excluded``, ranked by BM25 (``ranking``). ``regex``: Python's ``re.search`` finds the pattern.
 A bytes card whose bytes are UTF-8 is searched as its text.
@@ -28,8 +28,9 @@ from . import regex_process
 
 MODES: Final = ("substring", "words", "regex")
 WORD_RULES: Final = 2
-"""The version of the rules ``tokens`` splits words by (2: a word keeps its combining marks),
-stored beside a word index: an index built by other rules is rebuilt when the store opens."""
+"""The version of the rules ``tokens`` makes words by (2: a word keeps its combining marks and
+is composed, NFC), stored beside a word index: an index built by other rules is rebuilt when
+the store opens."""
 UNICODE_VERSION: Final = int("".join(f"{int(part):02d}" for part in unicodedata.unidata_version.split(".")))
 """Python's Unicode version (15.0.0 is 150000): casefolding and words may change with it, so a
 store's indexes are rebuilt when a Python with another Unicode version opens it."""
@@ -81,7 +82,8 @@ def _not_in_a_word() -> re.Pattern[str]:
 def tokens(text: str) -> list[str]:
     """The words of a text: casefolded, maximal runs of letters and digits (Unicode categories
     L* and N*) with the combining marks (M*) that follow them; anything else separates words,
-    as does a mark after no letter or digit."""
+    as does a mark after no letter or digit. Each word is composed (NFC): ``café`` typed as
+    one character and as ``e`` with an accent apart (as macOS writes file names) is one word."""
     if len(text) <= TOKEN_SLICE:
         return _tokens(text)
     return [word for piece in _slices(text) for word in _tokens(piece)]
@@ -119,7 +121,12 @@ def _slices(text: str) -> Iterator[str]:
 
 def _tokens(text: str) -> list[str]:
     folded = casefold(text)
-    return (_ASCII_WORD if folded.isascii() else _word()).findall(folded)
+    if folded.isascii():
+        return _ASCII_WORD.findall(folded)
+    words = _word().findall(folded)
+    if unicodedata.is_normalized("NFC", folded):
+        return words
+    return [word if word.isascii() else unicodedata.normalize("NFC", word) for word in words]
 
 
 # -- word queries ------------------------------------------------------------------------------
@@ -586,9 +593,9 @@ def _word_spans(query: WordQuery, text: str) -> list[tuple[int, int]]:
     longest = max(map(len, phrases), default=0)
     recent: deque[tuple[str, tuple[int, int]]] = deque(maxlen=longest)  # the last words and their runs
     spans: list[tuple[int, int]] = []
-    needles = (*terms, *prefixes, *(phrase[0] for phrase in phrases))
+    words = (*terms, *prefixes, *(phrase[0] for phrase in phrases))  # composed, as a text decomposed may hold them
+    needles = tuple(dict.fromkeys(form for word in words for form in (word, unicodedata.normalize("NFD", word))))
     for match, folded in _runs_to_check(text, needles, max(0, longest - 1)):
-        # folded, a run may split into several words (İ folds to i and a combining dot)
         for word in (folded,) if folded.isascii() else tokens(match.group()):
             recent.append((word, match.span()))
             ends = [len(phrase) for phrase in phrases
