@@ -303,7 +303,7 @@ async def test_a_word_given_again_changes_nothing(store):
 async def test_words_longer_than_the_index_keeps_are_refused(wrapper):
     """SQLite's word index cuts a word at 32,768 bytes: a query word is at most 8,000 characters
     (of up to four bytes), so what matches is what equals, on every engine."""
-    letter = "\U00020000"  # a letter of four bytes in UTF-8
+    letter = "\U00010428"  # a letter of four bytes in UTF-8 (Deseret)
     long_word = await wrapper.create(letter * 9000)
     assert await wrapper.search(letter * 8000, mode="words") == []
     assert await wrapper.search(letter * 8000 + "*", mode="words") == [long_word]
@@ -1094,6 +1094,8 @@ def test_a_large_text_tokenized_a_slice_at_a_time_gives_the_words_of_the_whole(t
     ("שָׁלוֹם עולם", ["שָׁלוֹם", "עולם"]),
     ("Cafe\u0301 NOIR café", ["café", "noir", "café"]),  # an accent typed as a mark of its own: composed
     ("\u1112\u1161\u11ab\u1100\u116e\u11a8", ["한국"]),  # Hangul as macOS writes it in file names
+    ("我住在东京。", ["我", "住", "在", "东", "京"]),  # an ideograph is a word
+    ("日本語のテキストです", ["日", "本", "語", "の", "テキスト", "で", "す"]),  # so is a hiragana; katakana words stay whole
     ("1\u20e3 \u0301alone", ["1\u20e3", "alone"]),  # a keycap; a mark after no letter is no word
     ("İstanbul", ["i\u0307stanbul"]),  # İ folds to i and a combining dot
 ])
@@ -1115,6 +1117,20 @@ def test_the_marks_a_word_keeps_are_every_combining_mark_in_unicode():
         char, category = chr(code), unicodedata.category(chr(code))
         assert bool(mark.match(char)) == (category[0] == "M"), hex(code)
         assert bool(letter_or_digit.match(char)) == (category[0] in "LN"), hex(code)
+
+
+async def test_chinese_and_japanese_words_are_found_inside_a_run_of_ideographs(wrapper):
+    """Written without spaces, a sentence was one word: ``东京`` found nothing in
+    ``我住在东京。``, so neither did ``find`` nor the explorer's search box."""
+    tokyo, apart, japanese = MCard("我住在东京。"), MCard("东方的京城"), MCard("日本語のテキストです")
+    await wrapper.save_many([tokyo, apart, japanese, MCard("plain words")])
+    for query, expected in (("东京", [tokyo]), ('"东 京"', [tokyo]), ("东", [tokyo, apart]), ("テキスト", [japanese]),
+                            ("日本語 です", [japanese]), ("京东", [])):
+        by_hash = lambda cards: sorted(cards, key=lambda card: card.hash)
+        assert by_hash(await wrapper.search(query, mode="words")) == by_hash(expected), query
+        assert by_hash(await wrapper.find(query)) == by_hash(expected), query
+    found = await wrapper.find("东京")
+    assert [text for text, hit in found.snippet(tokyo).parts if hit] == ["东京"]
 
 
 async def test_a_word_typed_composed_or_decomposed_finds_both(wrapper):
@@ -1163,13 +1179,14 @@ def test_the_words_index_of_a_large_text_holds_one_slice_of_its_words_at_a_time(
     assert peak < 4 * len(joined), f"{peak:,} bytes at the peak for {len(joined):,} characters"
 
 
-SPAN_WORDS = ["ab", "a", "b1", "straße", "ss", "İi", "i", "ſt", "st", "K", "k", "ﬁ", "fi", "ͅ", "ι"]
+SPAN_WORDS = ["ab", "a", "b1", "straße", "ss", "İi", "i", "ſt", "st", "K", "k", "ﬁ", "fi", "ͅ", "ι", "东", "京", "东京", "aé", "テキ"]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.lists(st.sampled_from(["ab", "a", "B1", "STRASSE", "ß", "İ", "ſt", "K", "ﬁ", "\u0345", "ι",
-                                           "\u0301", " ", ", ", "\n", "_", "x"]), max_size=60).map("".join),
+                                           "\u0301", " ", ", ", "\n", "_", "x", "东", "京", "テキ", "e\u0301", "é"]),
+                  max_size=60).map("".join),
     clauses=st.lists(st.tuples(st.sampled_from(["term", "prefix", "phrase"]), st.lists(
         st.sampled_from(SPAN_WORDS), min_size=1, max_size=3)), min_size=1, max_size=3),
     slice_size=st.integers(1, 12),
@@ -1179,6 +1196,9 @@ SPAN_WORDS = ["ab", "a", "b1", "straße", "ss", "İi", "i", "ſt", "st", "K", "k
 @example(text="ßßßßßß ab x ab", clauses=[("term", ["ab"])], slice_size=12)  # the casefold is longer
 @example(text="B1ab", clauses=[("term", ["ab"])], slice_size=12)  # "ab" ends a longer word
 @example(text="STRASSE ab ß ſt", clauses=[("prefix", ["ss"]), ("term", ["st"])], slice_size=12)
+@example(text="我东京东京", clauses=[("phrase", ["东", "京"])], slice_size=12)  # one-character words in a run
+@example(text="abテキ东テキ", clauses=[("term", ["テキ"])], slice_size=3)
+@example(text="ae\u0301 aé", clauses=[("term", ["aé"])], slice_size=12)  # composed and decomposed
 def test_word_spans_are_those_of_every_run_read_in_turn(text, clauses, slice_size):
     """A snippet looks only at the runs of a text that hold a query's word (the first match in
     a text of 10 MB took 1.6 s to find): the spans are those of reading every run."""

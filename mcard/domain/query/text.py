@@ -29,8 +29,8 @@ from . import regex_process
 MODES: Final = ("substring", "words", "regex")
 WORD_RULES: Final = 2
 """The version of the rules ``tokens`` makes words by (2: a word keeps its combining marks and
-is composed, NFC), stored beside a word index: an index built by other rules is rebuilt when
-the store opens."""
+is composed, NFC; an ideograph or a hiragana is a word of its own), stored beside a word index:
+an index built by other rules is rebuilt when the store opens."""
 UNICODE_VERSION: Final = int("".join(f"{int(part):02d}" for part in unicodedata.unidata_version.split(".")))
 """Python's Unicode version (15.0.0 is 150000): casefolding and words may change with it, so a
 store's indexes are rebuilt when a Python with another Unicode version opens it."""
@@ -40,6 +40,15 @@ _ASCII_WORD: Final = re.compile(r"[^\W_]+")
 _MARK_CODE_POINTS: Final = (range(0x30000), range(0xE0000, 0xE1000))
 """Where Unicode places combining marks: planes 0 to 2 and, in plane 14, the variation
 selectors (planes 3 and up hold ideographs, tags, private use and nothing yet)."""
+_ONE_CHARACTER_WORDS: Final = (
+    "\u3005-\u3007\u3021-\u3029\u3038-\u303c\u3041-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\U0001b000-\U0001b16f\U00020000-\U0002fa1f\U00030000-\U000323af"
+)
+"""Characters that are each a word (with the marks after them), as Unicode's word boundaries
+(UAX #29) and search engines split Chinese and Japanese, written without spaces: the ideographs
+(CJK blocks, their iteration and number marks) and hiragana. A word query of several of them is
+the phrase of them in a row, so ``东京`` finds ``我住在东京``, which is one run of letters.
+Katakana words (``テキスト``) stay whole, as in UAX #29."""
 _IGNORECASE_ACROSS_FOLDS: Final = re.compile("[iI\u0130\u0131]")
 """What ``re.IGNORECASE`` matches to a character of another casefold: ``i`` and ``I`` match
 dotless ``ı`` and dotted ``İ`` (casefolds ``ı`` and ``i̇``). Only these four (checked against
@@ -67,22 +76,26 @@ def _marks() -> str:
 
 @cache
 def _word() -> re.Pattern[str]:
-    """A word: a letter or digit, then letters, digits and combining marks. A vowel sign in
-    Hindi, a vowel point in Arabic or Hebrew, an accent typed as a mark of its own: all are
-    part of the word they mark (split there, ``हिन्दी`` was three one-letter words)."""
-    return re.compile(f"[^\\W_](?:[^\\W_]|[{_marks()}])*")
+    """A word: a letter or digit, then letters, digits and combining marks; or one of
+    ``_ONE_CHARACTER_WORDS`` and its marks. A vowel sign in Hindi, a vowel point in Arabic or
+    Hebrew, an accent typed as a mark of its own: all are part of the word they mark (split
+    there, ``हिन्दी`` was three one-letter words)."""
+    single, marks = _ONE_CHARACTER_WORDS, _marks()
+    return re.compile(f"[{single}][{marks}]*|[^\\W_{single}](?:[^\\W_{single}]|[{marks}])*")
 
 
 @cache
 def _not_in_a_word() -> re.Pattern[str]:
-    """A character that is neither a letter, a digit nor a combining mark."""
-    return re.compile(f"[^\\w{_marks()}]|_")
+    """A character that no word continues through: neither a letter, a digit nor a combining
+    mark, or a character of ``_ONE_CHARACTER_WORDS``."""
+    return re.compile(f"[^\\w{_marks()}]|[_{_ONE_CHARACTER_WORDS}]")
 
 
 def tokens(text: str) -> list[str]:
     """The words of a text: casefolded, maximal runs of letters and digits (Unicode categories
     L* and N*) with the combining marks (M*) that follow them; anything else separates words,
-    as does a mark after no letter or digit. Each word is composed (NFC): ``café`` typed as
+    as does a mark after no letter or digit. An ideograph or a hiragana is a word of its own
+    (``_ONE_CHARACTER_WORDS``). Each word is composed (NFC): ``café`` typed as
     one character and as ``e`` with an accent apart (as macOS writes file names) is one word."""
     if len(text) <= TOKEN_SLICE:
         return _tokens(text)
