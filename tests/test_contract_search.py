@@ -1097,7 +1097,7 @@ def test_a_large_text_tokenized_a_slice_at_a_time_gives_the_words_of_the_whole(t
     ("我住在东京。", ["我", "住", "在", "东", "京"]),  # an ideograph is a word
     ("日本語のテキストです", ["日", "本", "語", "の", "テキスト", "で", "す"]),  # so is a hiragana; katakana words stay whole
     ("1\u20e3 \u0301alone", ["1\u20e3", "alone"]),  # a keycap; a mark after no letter is no word
-    ("İstanbul", ["i\u0307stanbul"]),  # İ folds to i and a combining dot
+    ("İstanbul İZMİR", ["istanbul", "izmir"]),  # İ folds to i and a combining dot: i in a word
 ])
 def test_a_word_keeps_its_combining_marks(text, words):
     """Split at their marks, Hindi, Arabic and Hebrew words were runs of one or two letters:
@@ -1125,12 +1125,27 @@ async def test_chinese_and_japanese_words_are_found_inside_a_run_of_ideographs(w
     tokyo, apart, japanese = MCard("我住在东京。"), MCard("东方的京城"), MCard("日本語のテキストです")
     await wrapper.save_many([tokyo, apart, japanese, MCard("plain words")])
     for query, expected in (("东京", [tokyo]), ('"东 京"', [tokyo]), ("东", [tokyo, apart]), ("テキスト", [japanese]),
-                            ("日本語 です", [japanese]), ("京东", [])):
+                            ("日本語 です", [japanese]), ("京东", []), ("东京*", [tokyo]), ("东*", [tokyo, apart]),
+                            ("テキ*", [japanese])):
         by_hash = lambda cards: sorted(cards, key=lambda card: card.hash)
         assert by_hash(await wrapper.search(query, mode="words")) == by_hash(expected), query
         assert by_hash(await wrapper.find(query)) == by_hash(expected), query
     found = await wrapper.find("东京")
     assert [text for text, hit in found.snippet(tokyo).parts if hit] == ["东京"]
+
+
+async def test_a_turkish_capital_i_is_found_by_a_word_typed_in_lowercase(wrapper):
+    """``İ`` casefolds to ``i`` and a combining dot: ``istanbul`` found nothing in
+    ``İstanbul'da``, nor ``İstanbul`` in a text typed in lowercase."""
+    capital, lowercase = MCard("İstanbul'da ve İZMİR'de"), MCard("istanbul küçük harf")
+    await wrapper.save_many([capital, lowercase, MCard("ankara")])
+    by_hash = lambda cards: sorted(cards, key=lambda card: card.hash)
+    for query, expected in (("istanbul", [capital, lowercase]), ("İstanbul", [capital, lowercase]),
+                            ("ISTANBUL", [capital, lowercase]), ("izmir", [capital]), ("İzm*", [capital])):
+        assert by_hash(await wrapper.search(query, mode="words")) == by_hash(expected), query
+        found = await wrapper.find(query)
+        assert by_hash(found) == by_hash(expected), query
+        assert [text for text, hit in found.snippet(capital).parts if hit][:1] in (["İstanbul"], ["İZMİR"]), query
 
 
 async def test_a_word_typed_composed_or_decomposed_finds_both(wrapper):

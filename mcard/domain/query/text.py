@@ -85,17 +85,27 @@ def _word() -> re.Pattern[str]:
 
 
 @cache
+def _one_character_word() -> re.Pattern[str]:
+    return re.compile(f"[{_ONE_CHARACTER_WORDS}][{_marks()}]*")
+
+
+@cache
 def _not_in_a_word() -> re.Pattern[str]:
     """A character that no word continues through: neither a letter, a digit nor a combining
     mark, or a character of ``_ONE_CHARACTER_WORDS``."""
     return re.compile(f"[^\\w{_marks()}]|[_{_ONE_CHARACTER_WORDS}]")
 
 
+_DOTTED_I: Final = "i\u0307"
+"""Turkish ``İ`` casefolded: ``i`` and a combining dot. In a word it is ``i``, so ``İstanbul``
+and ``istanbul`` are one word (with the dot kept, no word typed in lowercase found them)."""
+
+
 def tokens(text: str) -> list[str]:
     """The words of a text: casefolded, maximal runs of letters and digits (Unicode categories
     L* and N*) with the combining marks (M*) that follow them; anything else separates words,
     as does a mark after no letter or digit. An ideograph or a hiragana is a word of its own
-    (``_ONE_CHARACTER_WORDS``). Each word is composed (NFC): ``café`` typed as
+    (``_ONE_CHARACTER_WORDS``); ``İ`` is ``i`` (``_DOTTED_I``). Each word is composed (NFC): ``café`` typed as
     one character and as ``e`` with an accent apart (as macOS writes file names) is one word."""
     if len(text) <= TOKEN_SLICE:
         return _tokens(text)
@@ -137,6 +147,8 @@ def _tokens(text: str) -> list[str]:
     if folded.isascii():
         return _ASCII_WORD.findall(folded)
     words = _word().findall(folded)
+    if _DOTTED_I in folded:
+        words = [word.replace(_DOTTED_I, "i") for word in words]
     if unicodedata.is_normalized("NFC", folded):
         return words
     return [word if word.isascii() else unicodedata.normalize("NFC", word) for word in words]
@@ -303,6 +315,8 @@ def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
     prefix = not quoted and raw.endswith("*")
     _check_stars(raw, quoted, position)
     words = tokens(raw[:-1] if prefix else raw)
+    if prefix and words and _one_character_word().fullmatch(words[-1]):
+        prefix = False  # no word starts with an ideograph but itself: 東京* is the phrase 東京
     if prefix and len(words) > 1:
         raise ValidationError(f"'*' marks the prefix of one word, and {raw!r} holds {len(words)} words"
                               f" ({' '.join(words)}): a prefix cannot end a phrase, at position {position + len(raw) - 1}")
@@ -606,8 +620,8 @@ def _word_spans(query: WordQuery, text: str) -> list[tuple[int, int]]:
     longest = max(map(len, phrases), default=0)
     recent: deque[tuple[str, tuple[int, int]]] = deque(maxlen=longest)  # the last words and their runs
     spans: list[tuple[int, int]] = []
-    words = (*terms, *prefixes, *(phrase[0] for phrase in phrases))  # composed, as a text decomposed may hold them
-    needles = tuple(dict.fromkeys(form for word in words for form in (word, unicodedata.normalize("NFD", word))))
+    words = (*terms, *prefixes, *(phrase[0] for phrase in phrases))
+    needles = tuple(dict.fromkeys(form for word in words for form in _written_forms(word)))
     for match, folded in _runs_to_check(text, needles, max(0, longest - 1)):
         for word in (folded,) if folded.isascii() else tokens(match.group()):
             recent.append((word, match.span()))
@@ -625,6 +639,13 @@ def _word_spans(query: WordQuery, text: str) -> list[tuple[int, int]]:
         if len(spans) >= MOST_SPANS:
             break
     return spans[:MOST_SPANS]
+
+
+def _written_forms(word: str) -> list[str]:
+    """The forms a word takes in a text's casefold: composed, decomposed, and with each ``i``
+    an ``İ`` casefolded (``_DOTTED_I``)."""
+    forms = [word, unicodedata.normalize("NFD", word)]
+    return forms + [form.replace("i", _DOTTED_I) for form in forms] if "i" in word else forms
 
 
 def _runs_to_check(text: str, needles: Sequence[str], following: int) -> Iterator[tuple[re.Match[str], str]]:
