@@ -141,6 +141,32 @@ def test_a_table_aligns_names_and_previews_of_wide_characters(tmp_path):
     assert wide.endswith("…") and len(preview.strip().rstrip("…")) * 2 <= 48
 
 
+@pytest.mark.parametrize("text, columns", [
+    ("ที่นี่ดีมาก", 6),  # Thai vowels and tone marks above their consonant
+    ("हिंदी", 4),  # Devanagari: the nasal sign above takes none, the vowel signs ि and ी one each
+    ("\u1112\u1161\u11ab\u1100\u116e\u11a8", 4),  # Hangul decomposed (NFD), as macOS names files
+    ("\u2764\ufe0f ok", 4),  # the emoji presentation selector
+    ("cafe\u0301", 4),
+])
+def test_a_terminal_column_is_counted_for_what_it_draws(text, columns):
+    from mcard.cli.output import columns_of
+
+    assert columns_of(text) == columns
+
+
+def test_a_table_aligns_names_of_thai_after_their_marks(tmp_path):
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "ที่นี่ดีมาก.txt").write_text("a Thai note")
+    (folder / "plain.txt").write_text("plain ascii note")
+    db = tmp_path / "cards.db"
+    mcard("import", str(folder), db=db)
+    lines = mcard("ls", db=db).stdout.decode().splitlines()
+    header = lines[0].index("PREVIEW")
+    thai = next(line for line in lines if "a Thai note" in line)
+    assert thai.index("a Thai note") == header + 5  # five marks, drawn in no column of their own
+
+
 def test_a_tag_holding_a_comma_or_a_quote_is_quoted_for_people(db):
     """Tags are listed joined by ", ": the tag ``a,b`` must not read as the tags a and b."""
     notes = hash_of(db, "copy of notes.txt")

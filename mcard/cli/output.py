@@ -32,14 +32,21 @@ CARD_FIELDS: Final = ("hash", "g_time", "size", "kind", "content_type", "hash_al
 
 def columns_of(text: str) -> int:
     """How many terminal columns ``text`` takes: East Asian wide and full-width characters two,
-    combining marks and format characters none, the others one."""
+    marks drawn over another character, format characters and the vowels and final consonants
+    of decomposed Hangul none, the others one (as terminals count them: ``wcwidth``)."""
     if text.isascii():
         return len(text)
     return sum(_columns_of_character(character) for character in text)
 
 
+_NO_COLUMNS: Final = frozenset({"Mn", "Me", "Cf"})
+"""Nonspacing and enclosing marks (Thai's vowels above, Devanagari's ं, the emoji presentation
+selector) and format characters. ``unicodedata.combining`` is 0 for many such marks: counted one
+column each, they pushed the columns after them to the right."""
+
+
 def _columns_of_character(character: str) -> int:
-    if unicodedata.combining(character) or unicodedata.category(character) == "Cf":
+    if unicodedata.category(character) in _NO_COLUMNS or "\u1160" <= character <= "\u11ff" or "\ud7b0" <= character <= "\ud7ff":
         return 0
     return 2 if unicodedata.east_asian_width(character) in ("W", "F") else 1
 
