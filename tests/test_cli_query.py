@@ -106,6 +106,17 @@ def test_find_of_a_word_in_a_file_name_says_the_name_item_that_finds_it(db):
     assert mcard("find", "deadbeef00", db=db, check=1).stderr.decode() == "mcard: no card matches 'deadbeef00'\n"
 
 
+def test_find_of_a_part_of_a_longer_word_names_the_prefix_or_the_text_search(db):
+    mcard("add", "ภาษาไทย ดีมาก", "テキストエディタを使う", db=db)
+    assert mcard("find", "ไทย", db=db, check=1).stderr.decode() == (
+        "mcard: no card matches 'ไทย' (the text of 1 card holds it inside longer words: mcard search -i 'ไทย')\n")
+    assert len(as_json(mcard("search", "-i", "ไทย", "--json", db=db))) == 1
+    assert mcard("find", "テキスト", db=db, check=1).stderr.decode() == (
+        "mcard: no card matches 'テキスト' (テキスト* finds 1 card as the start of longer words)\n")
+    refused = mcard("find", "🍕", db=db, check=2).stderr.decode()
+    assert "symbols alone are no words (a search of the text finds them)" in refused
+
+
 def test_find_takes_the_kind_the_facets_count(db):
     """``mcard facets --by kind`` counted text and bytes, and ``find kind:bytes`` read the
     field as words."""

@@ -191,7 +191,7 @@ def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     assert explorer.status_kind == "error" and "not a size" in explorer.status
     explorer.run("(((")
     assert explorer.status_kind == "error" and "excluded" not in explorer.status
-    assert explorer.status.endswith("punctuation alone is not searched, at position 0")
+    assert explorer.status.endswith("punctuation and symbols alone are no words (a search of the text finds them), at position 0")
     explorer._on_message(explorer, {"action": "page", "page": "two"}, [])
     assert explorer.status_kind == "error" and explorer.page == 1
     explorer.go("x")
@@ -589,6 +589,10 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     assert explorer.status == "no cards match (name:*photo* finds 1 card, as name: without a * matches whole names only)"
     explorer.run("after:2026-03 before:2026-02")
     assert explorer.status == "no cards match (after: is later than before:, and no card can be in between)"
+    cards.save_many([MCard("ภาษาไทย ดีมาก")])  # written without spaces: a word inside a longer one
+    explorer.run("ไทย")
+    assert explorer.status == ("no cards match (the text of 1 card holds it inside longer words:"
+                               " in a cell, cards.search('ไทย', case_sensitive=False))")
     short = next(card.hash[:7] for card in made.values() if any(digit in card.hash[:7] for digit in "0123456789"))
     explorer.run(short)
     assert explorer.status == "no cards match (a hash prefix is 8 or more hex digits)"

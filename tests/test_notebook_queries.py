@@ -319,6 +319,15 @@ def test_a_query_that_matches_nothing_says_which_items_were_no_field(filled):
         f"a hash starts with it, and a query looks in texts and fields, not hashes: cards.resolve('{card.hash[:10]}').")
 
 
+def test_a_word_inside_longer_words_is_named_with_what_finds_it(cards):
+    """Thai is written without spaces and a katakana compound is one word: a word search for a
+    part of either found nothing and said nothing."""
+    cards.save_many([MCard("ภาษาไทย ดีมาก"), MCard("テキストエディタを使う")])
+    assert cards.find("ไทย").note == "the text of 1 card holds it inside longer words: cards.search('ไทย', case_sensitive=False)."
+    assert cards.find("テキスト").note == "テキスト* finds 1 card as the start of longer words."
+    assert cards.find("テキスト*").total == 1 and cards.find("nowhere").note == ""
+
+
 def test_import_and_export_results_display_as_a_sentence(cards, tmp_path):
     """They showed as their dataclass fields, wrapped mid-word in a notebook."""
     from IPython.lib.pretty import pretty
