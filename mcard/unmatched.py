@@ -14,7 +14,8 @@ from mcard.domain.models.exceptions import AmbiguousHashError, ValidationError
 from mcard.domain.models.sighting import composed
 from mcard.domain.query.filters import glob_escaped, is_glob
 from mcard.domain.query.syntax import (
-    SHOWN_VALUE, FindQuery, lone_word, parse_find, quoted_value, short_hash_hint, tag_value, unknown_fields_hints, without_value,
+    SHOWN_VALUE, FindQuery, lone_word, parse_find, quoted_value, short_hash_hint, tag_value, unknown_fields_hints,
+    unsearched_note, without_value,
 )
 from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
@@ -39,6 +40,8 @@ async def no_match_hint(
     that is in cards' text. A query suggested is run first: it is named only if it finds cards."""
     parsed = parse_find(query)
     hints = unknown_fields_hints(query)
+    if unsearched := unsearched_note(query):
+        hints.append(unsearched)
     if tags_named:
         hints += await unknown_tags(store, parsed.filters.tags, parsed.filters.tag_globs, in_query=True)
     if short := short_hash_hint(query):

@@ -117,6 +117,16 @@ def test_find_of_a_part_of_a_longer_word_names_the_prefix_or_the_text_search(db)
     assert "symbols alone are no words (a search of the text finds them)" in refused
 
 
+def test_find_says_which_items_of_its_query_went_unsearched(db):
+    """``love 🎸`` listed the cards holding love, 🎸 or not, as if 🎸 had been looked for."""
+    mcard("add", "love 🍕 and pizza", db=db)
+    found = mcard("find", "love 🎸", "--json", db=db)
+    assert [card["size"] for card in as_json(found)] == [len("love 🍕 and pizza".encode())]
+    assert found.stderr.decode() == (
+        "mcard: 1 match\nmcard: '🎸' was not looked for: no letter or digit, so no word (a search of the text finds it)\n")
+    assert mcard("find", "love", db=db).stderr.decode() == "mcard: 1 match\n"
+
+
 def test_find_takes_the_kind_the_facets_count(db):
     """``mcard facets --by kind`` counted text and bytes, and ``find kind:bytes`` read the
     field as words."""

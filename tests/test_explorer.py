@@ -593,6 +593,9 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     explorer.run("ไทย")
     assert explorer.status == ("no cards match (the text of 1 card holds it inside longer words:"
                                " in a cell, cards.search('ไทย', case_sensitive=False))")
+    explorer.run("ภาษาไทย 🎸")  # found, and the emoji said to be no word
+    assert explorer.status == ("1–1 of 1 card, best first ('🎸' was not looked for: no letter or digit, so no word"
+                               " (a search of the text finds it))")
     short = next(card.hash[:7] for card in made.values() if any(digit in card.hash[:7] for digit in "0123456789"))
     explorer.run(short)
     assert explorer.status == "no cards match (a hash prefix is 8 or more hex digits)"

@@ -326,6 +326,11 @@ def test_a_word_inside_longer_words_is_named_with_what_finds_it(cards):
     assert cards.find("ไทย").note == "the text of 1 card holds it inside longer words: cards.search('ไทย', case_sensitive=False)."
     assert cards.find("テキスト").note == "テキスト* finds 1 card as the start of longer words."
     assert cards.find("テキスト*").total == 1 and cards.find("nowhere").note == ""
+    cards.save_many([MCard("love 🍕 and pizza")])  # an emoji is no word: found with love, said unsearched
+    found = cards.find("love 🎸 -☕")
+    assert found.total == 1 and found.note == (
+        "'🎸', '-☕' were not looked for: no letter or digit, so no word (a search of the text finds them).")
+    assert cards.find("love").note == ""
 
 
 def test_import_and_export_results_display_as_a_sentence(cards, tmp_path):

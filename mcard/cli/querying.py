@@ -11,7 +11,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query import ORDERS, SearchSpec, card_snippet, parse_find
-from mcard.domain.query.syntax import unknown_fields_hint
+from mcard.domain.query.syntax import unknown_fields_hint, unsearched_note
 from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import Found, check_facets, next_page_size
@@ -154,6 +154,8 @@ async def cmd_find(args: argparse.Namespace) -> int:
         more = f"; {next_page(shown, offset)}" if limit is not None and last < matched else ""
         total += f"; showing {first:,} to {last:,}{more}" if shown else f"; none past --offset {offset}"
     note(total)
+    if unsearched := unsearched_note(args.query):
+        note(unsearched)
     return 0 if shown else 1  # as search: no card listed
 
 

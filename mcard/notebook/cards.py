@@ -24,7 +24,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.domain.query import Match, SearchSpec, card_snippet
-from mcard.domain.query.syntax import parse_find
+from mcard.domain.query.syntax import parse_find, unsearched_note
 from mcard.infrastructure.persistence.engine.base_engine import DEFAULT_PAGE_SIZE, Found, StoreStats
 from mcard.infrastructure.persistence.engine.card_rows import Row
 from mcard.infrastructure.persistence.engine.integrity import DamagedCard, VerifyReport
@@ -90,12 +90,16 @@ def _text_search(text: str) -> str:
     return f"cards.search({text!r}, case_sensitive=False)"
 
 
-async def _no_match_note(store: AsyncPersistenceWrapper, query: str, found: Sequence[object], total: Optional[int]) -> str:
-    """When ``query`` matched nothing, what it may have meant (``no_match_hint``); else ""."""
-    if not query or found or total:
+async def _find_note(store: AsyncPersistenceWrapper, query: str, found: Sequence[object], total: Optional[int]) -> str:
+    """When ``query`` matched nothing, what it may have meant (``no_match_hint``); else what it
+    left unsearched (``unsearched_note``), or ""."""
+    if not query:
         return ""
-    hint = await no_match_hint(store, query, open_with="cards.resolve('{prefix}')", search_with=_text_search)
-    said = hint.removeprefix(" (").removesuffix(")")
+    if found or total:
+        said = unsearched_note(query)
+    else:
+        hint = await no_match_hint(store, query, open_with="cards.resolve('{prefix}')", search_with=_text_search)
+        said = hint.removeprefix(" (").removesuffix(")")
     return said if not said or said.endswith(("?", ".")) else f"{said}."
 
 
@@ -498,7 +502,7 @@ class NotebookCards(LabelMethods):
             labels = await self._labels_of(digests((row[0], row[4]) for row in found)) if shape["labels"] else None
             frame = await asyncio.to_thread(heads_frame, found, labels)
         frame.attrs["total"] = found.total
-        if note := await _no_match_note(self._wrapper, query, found, found.total):
+        if note := await _find_note(self._wrapper, query, found, found.total):
             frame.attrs["note"] = note
         return frame
 
@@ -641,7 +645,7 @@ class NotebookCards(LabelMethods):
         found = await finding
         total = found.total if isinstance(found, Found) else None
         words = found.words if isinstance(found, Found) else spec
-        return FoundCards(found, total, words, await _no_match_note(self._wrapper, query, found, total), **await self._shown_labels(found))
+        return FoundCards(found, total, words, await _find_note(self._wrapper, query, found, total), **await self._shown_labels(found))
 
     async def _shown_labels(self, cards: Sequence[MCard]) -> dict[str, Any]:
         """Names and tags of the cards a list's table shows (``options.display_limit``), and

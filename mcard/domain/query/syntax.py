@@ -29,7 +29,8 @@ from typing import Final, Optional
 from ..models.card import MIN_TIME, TIME_RANGE, to_utc
 from ..models.exceptions import ValidationError
 from .filters import Filters, check_kind, glob_escaped, is_glob
-from .text import MAX_QUERY, SearchSpec, parse_words
+from ..shown import quoted
+from .text import MAX_QUERY, SearchSpec, parse_words, tokens
 
 FIELDS: Final = ("type", "tag", "name", "after", "before", "size", "kind")
 EXCLUDABLE: Final = ("type", "tag", "name")
@@ -276,6 +277,20 @@ def lone_word(query: str) -> Optional[tuple[str, str, str]]:
     if not _NAME_WORD.fullmatch(word) or not word.isprintable() or len(word) > SHOWN_VALUE:
         return None
     return query[:plain[0].start()], word, query[plain[0].end():]
+
+
+def unsearched_note(query: str) -> str:
+    """What a word query left out, holding no letter or digit (an emoji, a symbol): ``love 🎸``
+    finds the cards holding love, 🎸 or not, and says so; "" when it left out nothing."""
+    items = [match.group() for match in _ITEM.finditer(query)
+             if not match.group("field") and match.group() not in ('"', "OR")
+             and match.group().lstrip("-").strip('"*') and not tokens(match.group())]
+    if not items:
+        return ""
+    shown = ", ".join(quoted(item) for item in items[:3]) + (", …" if len(items) > 3 else "")
+    one = len(items) == 1
+    return (f"{shown} {'was' if one else 'were'} not looked for: no letter or digit, so no word"
+            f" (a search of the text finds {'it' if one else 'them'})")
 
 
 def short_hash_hint(query: str) -> str:

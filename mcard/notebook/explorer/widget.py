@@ -22,7 +22,7 @@ import traitlets
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import AmbiguousHashError, MCardError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
-from mcard.domain.query.syntax import parse_find
+from mcard.domain.query.syntax import parse_find, unsearched_note
 from mcard.domain.query.text import SearchSpec
 from mcard.exporting import safe_file_name
 from mcard.infrastructure.persistence.engine.base_engine import Found, check_hash
@@ -403,7 +403,9 @@ class Explorer(anywidget.AnyWidget):
         else:
             noun = "card" if found.total == 1 else "cards"
             order = ORDER_WORDS.get(self.order) or ("best first" if found.words else "newest first")
-            self._say_shown(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order}")
+            unsearched = unsearched_note(query)
+            self._say_shown(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order}"
+                            + (f" ({unsearched})" if unsearched else ""))
 
     def _fill(
         self, found: Sequence[MCard | Row], total: int, names: dict[str, str], tags: dict[str, list[str]],
