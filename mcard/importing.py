@@ -10,6 +10,7 @@ import fnmatch
 import functools
 import io
 import json
+import mimetypes
 import os
 import re
 import stat
@@ -110,6 +111,9 @@ class ImportSummary:
     tags_added: int = 0
     removed_before_tagged: int = 0
     """Cards stored here that another writer removed before their tags were attached."""
+    not_utf8: int = 0
+    """Files named as text (``notes.txt``, ``data.csv``) whose bytes are not UTF-8 (Latin-1,
+    UTF-16, Shift-JIS): stored as they are, as bytes, which word and text searches do not read."""
 
     @property
     def skipped_files(self) -> list[SkippedFile]:
@@ -167,6 +171,7 @@ class ImportSummary:
         self.sightings_added += other.sightings_added
         self.tags_added += other.tags_added
         self.removed_before_tagged += other.removed_before_tagged
+        self.not_utf8 += other.not_utf8
 
     def __str__(self) -> str:
         text = f"{counted(self.new, 'new card')}, {self.already_stored} already stored"
@@ -174,6 +179,8 @@ class ImportSummary:
             text += f"; {counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} added"
         if self.removed_before_tagged:
             text += f"; {counted(self.removed_before_tagged, 'card')} removed by another writer before being tagged"
+        if self.not_utf8:
+            text += f"; {counted(self.not_utf8, 'text file')} not in UTF-8, stored as bytes (not searched as text)"
         if self.skipped:
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
             text += f"; skipped {counted(sum(self.skipped.values()), 'file')}: {reasons}"
@@ -189,7 +196,7 @@ class ImportSummary:
             "bytes": self.bytes, "skipped": dict(self.skipped),
             "skipped_files": [{"path": file.path, "reason": file.reason} for file in self.skipped_files],
             "sightings_added": self.sightings_added, "tags_added": self.tags_added,
-            "removed_before_tagged": self.removed_before_tagged,
+            "removed_before_tagged": self.removed_before_tagged, "not_utf8": self.not_utf8,
         }
 
 
@@ -626,9 +633,25 @@ async def import_paths(
                 size += file_size
                 start += 1
             cards, sightings = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
+            summary.not_utf8 += sum(not card.is_text and card.content_type == OCTET_STREAM and _named_as_text(seen.name)
+                                    for card, seen in zip(cards, sightings))
             await summary.save(store, len(cards), cards, sightings, tags)
             bar.update(len(batch))
     return summary
+
+
+TEXT_SUFFIXES: Final = (".log", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf")
+"""Suffixes of text files that ``mimetypes`` may not know."""
+
+
+def _named_as_text(name: Optional[str]) -> bool:
+    """Whether a file's name says it holds text (``.txt``, ``.csv``, ``.json``, ``.md``, ``.log``...)."""
+    if not name:
+        return False
+    kind = mimetypes.guess_type(name)[0]
+    if kind is not None:
+        return kind.startswith("text/") or kind.endswith(("/json", "/xml", "+xml"))
+    return name.lower().endswith(TEXT_SUFFIXES)
 
 
 def read_at_most(stream: BinaryIO, max_size: int) -> bytes:

@@ -346,9 +346,26 @@ def test_importing_the_folder_that_holds_the_database_never_imports_the_database
     assert second["new"] == 0 and second["already_stored"] == 2
     third = as_json(mcard("import", str(db), "--json", db=db))
     assert third == {"files": 0, "new": 0, "already_stored": 0, "bytes": 0, "skipped": {"the store's own file": 1},
-                     "skipped_files": [], "sightings_added": 0, "tags_added": 0, "removed_before_tagged": 0}
+                     "skipped_files": [], "sightings_added": 0, "tags_added": 0, "removed_before_tagged": 0,
+                     "not_utf8": 0}
     assert as_json(mcard("stats", "--json", db=db))["count"] == 1
     assert db.stat().st_size < size * 2
+
+
+def test_import_says_which_text_files_are_not_utf8_and_so_not_searched(tmp_path):
+    """A Latin-1 or UTF-16 ``.txt`` is stored as bytes, as it is: word and text searches do not
+    read it, and the import said nothing of it."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "latin1.txt").write_bytes("café crème".encode("latin-1"))
+    (folder / "utf16.log").write_bytes("hello".encode("utf-16"))
+    (folder / "image.bin").write_bytes(bytes(range(256)))
+    (folder / "plain.csv").write_text("a,b\n1,2\n")
+    db = tmp_path / "cards.db"
+    said = mcard("import", str(folder), db=db).stdout.decode()
+    assert said.rstrip().endswith("; 2 text files not in UTF-8, stored as bytes (not searched as text)")
+    assert as_json(mcard("import", str(folder), "--json", db=db))["not_utf8"] == 2
+    assert "not in UTF-8" not in mcard("import", str(folder / "plain.csv"), db=db).stdout.decode()
 
 
 def test_a_store_reached_through_a_link_is_still_its_own(tmp_path):
