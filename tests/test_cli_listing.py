@@ -100,6 +100,25 @@ def test_ls_and_find_list_in_the_order_asked_for_paged_or_not(db, tmp_path):
     assert b"invalid choice: 'random'" in refused.stderr and b"name_desc" in refused.stderr
 
 
+def test_a_byte_order_mark_is_kept_in_the_card_and_shown_in_no_preview(db, tmp_path):
+    """Some editors write U+FEFF first in a UTF-8 file: previews and snippets showed it as
+    ``\\ufeffBonjour``. The card keeps the file's bytes."""
+    from mcard import MCard
+    from mcard.domain.query import SearchSpec, card_snippet
+    from mcard.notebook.display import preview
+
+    (tmp_path / "bom.txt").write_bytes("\ufeffBonjour le monde".encode())
+    mcard("import", str(tmp_path / "bom.txt"), db=db)
+    assert "  Bonjour le monde" in mcard("ls", db=db).stdout.decode()
+    assert "  «Bonjour» le monde" in mcard("find", "bonjour", db=db).stdout.decode()
+    [record] = as_json(mcard("find", "bonjour", "--json", db=db))
+    assert mcard("show", record["hash"], db=db).stdout == "\ufeffBonjour le monde".encode()
+    card = MCard("\ufeffBonjour le monde")
+    assert preview(card) == "Bonjour le monde"
+    assert str(card_snippet(None, card.content)) == "Bonjour le monde"
+    assert str(card_snippet(SearchSpec.of("le", "words"), card.content)) == "Bonjour «le» monde"
+
+
 def test_show_and_rm_take_a_unique_prefix_and_list_an_ambiguous_one(db):
     first, second = (sha256(text) for text in COLLIDING)
     assert first[:8] == second[:8] and first[:9] != second[:9]

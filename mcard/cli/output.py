@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Optional, TextIO
 
 from mcard.domain.models.card import MCard
-from mcard.domain.shown import as_cell, json_escaped
+from mcard.domain.shown import BYTE_ORDER_MARK, as_cell, json_escaped
 from mcard.domain.shown import shown as safe  # every control character as an escape
 from mcard.exporting import card_record
 from mcard.infrastructure.persistence.engine.card_rows import Row
@@ -108,7 +108,8 @@ def preview_of(card: MCard) -> str:
     if not card.is_text:
         return f"<{card.size} bytes>"
     # escaped before it is cut, so that a text of control characters is no wider than another
-    return cut(safe(" ".join(str(card.content)[: PREVIEW_CHARS * 8].split())), PREVIEW_CHARS)  # not all of a long text
+    text = str(card.content).removeprefix(BYTE_ORDER_MARK)
+    return cut(safe(" ".join(text[: PREVIEW_CHARS * 8].split())), PREVIEW_CHARS)  # not all of a long text
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:

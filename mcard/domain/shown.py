@@ -29,6 +29,9 @@ UNSAFE: Final = re.compile(rf"{_FLAG}|[\x00-\x1f{_BEYOND_C0}]")
 """C0 and ``_BEYOND_C0`` (a match longer than a character is a flag, shown as it is)."""
 
 
+BYTE_ORDER_MARK: Final = "\ufeff"
+"""What some editors write first in a UTF-8 file: part of the text, shown in no snippet or preview."""
+
 def _escaped(match: re.Match[str]) -> str:
     if len(match[0]) > 1:  # a flag
         return match[0]

@@ -22,7 +22,7 @@ from typing import Any, Final, Optional
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import MCardError
-from mcard.domain.shown import holds_unsafe_in_lines, human_size, shown, shown_in_lines
+from mcard.domain.shown import BYTE_ORDER_MARK, holds_unsafe_in_lines, human_size, shown, shown_in_lines
 
 from .labels import Labels
 from .media import count_setting, hex_head, human_time, options, thumbnail
@@ -83,6 +83,7 @@ def preview_head_bytes(chars: int = PREVIEW_CHARS) -> int:
 def text_preview(text: str, whole: bool, chars: int = PREVIEW_CHARS) -> str:
     """``preview`` of a text from ``text``: the whole text, or (``whole`` false) at least its
     first ``2 * chars + 1`` characters."""
+    text = text.removeprefix(BYTE_ORDER_MARK)
     if whole and len(text) <= chars and text.isprintable():
         return text
     head = text[:chars]

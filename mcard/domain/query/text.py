@@ -23,7 +23,7 @@ from functools import cache, cached_property
 from typing import Final, Optional, Union
 
 from ..models.exceptions import ValidationError
-from ..shown import shown
+from ..shown import BYTE_ORDER_MARK, shown
 from . import regex_process
 
 MODES: Final = ("substring", "words", "regex")
@@ -830,6 +830,8 @@ def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160, lead:
     """About ``width`` characters of ``text`` around its first matches, on one line, cut
     between words where one is near: from about ``lead`` characters before the first match
     (a third of ``width`` by default; fewer where little of the line shows, as in a grid cell)."""
+    if text.startswith(BYTE_ORDER_MARK):
+        return snippet(text[1:], [(max(0, begin - 1), max(0, end - 1)) for begin, end in spans], width, lead)
     spans = sorted(spans)
     if not spans:
         end = _between_words(text, min(len(text), width), 1, len(text))
