@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Final, Optional
 
 from mcard.domain.models.exceptions import AmbiguousHashError, ValidationError
@@ -24,20 +24,17 @@ _HASH_PREFIX: Final = re.compile(r"[0-9a-f]{8,64}", re.IGNORECASE)
 
 
 AS_A_START: Final = " as the start of longer words"
-MOST_COUNTED: Final = 100
-"""Cards a text search counts for a hint: more are "100 or more"."""
+INSIDE_WORDS: Final = " inside longer words"
 
 
 async def no_match_hint(
     store: AsyncPersistenceWrapper, query: str, *, open_with: Optional[str], tags_named: bool = True,
-    search_with: Optional[Callable[[str], str]] = None,
 ) -> str:
     """`` (hint; hint)`` for ``query``, which matched no card, or "" when there is nothing to say.
     ``open_with``: what opens a card by a hash prefix where the query does not (``mcard show
     {prefix}``), None where it does (the explorer). ``tags_named``: whether to name its tags no
-    card has (the command line says them apart). ``search_with``: the call that searches a text
-    inside words (``mcard search -i TEXT``), for a query of one word no word search finds but
-    that is in cards' text. A query suggested is run first: it is named only if it finds cards."""
+    card has (the command line says them apart). A query suggested is run first: it is named
+    only if it finds cards."""
     parsed = parse_find(query)
     hints = unknown_fields_hints(query)
     if unsearched := unsearched_note(query):
@@ -61,6 +58,8 @@ async def no_match_hint(
         hints.append("after: is later than before:, and no card can be in between")
     as_a_start = False
     for alternatives, how in _instead(query, parsed):
+        if how == INSIDE_WORDS and as_a_start:  # it would find those cards and more
+            continue
         for alternative in alternatives:  # as typed, then in other cases: names and tags are compared as they are
             try:
                 total = (await store.find(alternative, 0)).total
@@ -70,23 +69,7 @@ async def no_match_hint(
                 hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'}{how}")
                 as_a_start = as_a_start or how == AS_A_START
                 break
-    if search_with is not None and not as_a_start:  # a text search would find those cards and more
-        hints += await _inside_words(store, query, search_with)
     return f" ({'; '.join(hints)})" if hints else ""
-
-
-async def _inside_words(store: AsyncPersistenceWrapper, query: str, search_with: Callable[[str], str]) -> list[str]:
-    """For a query of one word alone that is in cards' text inside longer words (Thai, written
-    without spaces; a katakana compound; an emoji), how many cards hold it and what finds them."""
-    parts = lone_word(query)
-    if parts is None or parts[0].strip() or parts[2].strip() or query.strip().endswith("*"):
-        return []
-    word = parts[1]
-    held = len(await store.search(word, MOST_COUNTED, case_sensitive=False))
-    if not held:
-        return []
-    counted = f"{held:,} card{'' if held == 1 else 's'}" if held < MOST_COUNTED else f"{MOST_COUNTED} cards or more"
-    return [f"the text of {counted} holds it inside longer words: {search_with(word)}"]
 
 
 def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
@@ -100,6 +83,7 @@ def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
         tried.append(([f"{before}name:*{case}*{after}".strip() for case in _cases(word)], " by name"))
         if not query[len(before):].lstrip().startswith(f"{word}*"):  # typed without its *
             tried.append(([f"{before}{word}*{after}".strip()], AS_A_START))
+            tried.append(([f"{before}text:{quoted_value(word)}{after}".strip()], INSIDE_WORDS))
     for name in parsed.filters.names:
         if not is_glob(name) and len(name) <= SHOWN_VALUE and name.isprintable():
             instead = [without_value(query, "name", name, instead=f"name:{quoted_value(f'*{case}*')}") for case in _cases(name)]

@@ -109,12 +109,12 @@ def test_find_of_a_word_in_a_file_name_says_the_name_item_that_finds_it(db):
 def test_find_of_a_part_of_a_longer_word_names_the_prefix_or_the_text_search(db):
     mcard("add", "ภาษาไทย ดีมาก", "テキストエディタを使う", db=db)
     assert mcard("find", "ไทย", db=db, check=1).stderr.decode() == (
-        "mcard: no card matches 'ไทย' (the text of 1 card holds it inside longer words: mcard search -i 'ไทย')\n")
-    assert len(as_json(mcard("search", "-i", "ไทย", "--json", db=db))) == 1
+        "mcard: no card matches 'ไทย' (text:ไทย finds 1 card inside longer words)\n")
+    assert len(as_json(mcard("find", "text:ไทย", "--json", db=db))) == 1
     assert mcard("find", "テキスト", db=db, check=1).stderr.decode() == (
         "mcard: no card matches 'テキスト' (テキスト* finds 1 card as the start of longer words)\n")
     refused = mcard("find", "🍕", db=db, check=2).stderr.decode()
-    assert "symbols alone are no words (a search of the text finds them)" in refused
+    assert "symbols alone are no words (text: looks for them as text)" in refused
 
 
 def test_find_says_which_items_of_its_query_went_unsearched(db):
@@ -123,7 +123,7 @@ def test_find_says_which_items_of_its_query_went_unsearched(db):
     found = mcard("find", "love 🎸", "--json", db=db)
     assert [card["size"] for card in as_json(found)] == [len("love 🍕 and pizza".encode())]
     assert found.stderr.decode() == (
-        "mcard: 1 match\nmcard: '🎸' was not looked for: no letter or digit, so no word (a search of the text finds it)\n")
+        "mcard: 1 match\nmcard: '🎸' was not looked for: no letter or digit, so no word (text:🎸 looks for it as text)\n")
     assert mcard("find", "love", db=db).stderr.decode() == "mcard: 1 match\n"
 
 
@@ -181,7 +181,7 @@ def test_facets_of_a_mistyped_field_say_it_was_read_as_words(db):
     mistyped = mcard("facets", "tpye:text/plain", "--by", "kind", db=db)
     assert mistyped.stderr.decode() == (
         "mcard: no card matches 'tpye:text/plain' (tpye: is read as words; the fields are"
-        " type:, tag:, name:, after:, before:, size:, kind:)\n"
+        " type:, tag:, name:, after:, before:, size:, kind:, text:)\n"
     )
     assert mcard("facets", "nowhere", "--by", "kind", db=db).stderr == b""  # no field mistyped: nothing to say
 

@@ -1148,6 +1148,36 @@ async def test_a_turkish_capital_i_is_found_by_a_word_typed_in_lowercase(wrapper
         assert [text for text, hit in found.snippet(capital).parts if hit][:1] in (["İstanbul"], ["İZMİR"]), query
 
 
+async def test_a_text_item_finds_a_text_inside_words_in_any_case_with_the_fields(wrapper):
+    """``text:`` finds what no word search can: a part of a Thai run, of a compound, an emoji;
+    in any case, newest first, with the query's fields, its total, facets, orders and marks."""
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    thai, compound, emoji, image = (MCard(text, g_time=at + timedelta(hours=hour)) for hour, text in enumerate(
+        ["ภาษาไทย ดีมาก", "テキストエディタを使う", "Love 🍕 and PIZZA", b"\x89PNG\r\n\x1a\n pizza"], 1))
+    nothing = MCard("nothing", g_time=at)
+    await wrapper.save_many([thai, compound, emoji, image, nothing])
+    await wrapper.tag(emoji.hash, "food")
+    assert list(await wrapper.find("text:ไทย")) == [thai]
+    assert list(await wrapper.find("text:エディタ")) == [compound]
+    assert list(await wrapper.find("text:🍕")) == [emoji]
+    assert list(await wrapper.find('text:"ve 🍕 a"')) == [emoji]  # inside words, its spaces kept
+    pizza = await wrapper.find("text:pizza")  # in any case; bytes that are not UTF-8 hold no text
+    assert list(pizza) == [emoji] and pizza.total == 1
+    assert [text for text, hit in pizza.snippet(emoji).parts if hit] == ["PIZZA"]
+    assert list(await wrapper.find("text:O")) == [emoji, nothing]  # newest first
+    assert list(await wrapper.find("text:o", order="oldest")) == [nothing, emoji]
+    page = await wrapper.find("text:o", 1, 1)
+    assert list(page) == [nothing] and page.total == 2 and (await wrapper.find("text:o", 0)).total == 2
+    assert list(await wrapper.find("text:o tag:food")) == [emoji]
+    assert list(await wrapper.find("text:o -tag:food type:text/plain")) == [nothing]
+    assert await wrapper.facets("text:pizza", by=("tag", "kind")) == {"tag": [("food", 1)], "kind": [("text", 1)]}
+    assert [row[0] for row in await wrapper.store.find_heads("text:o", head=4)] == [emoji.hash, nothing.hash]
+    for bad, said in (("text:a word", "takes no words beside it"), ("-text:a", "cannot be excluded"),
+                      ("text:a text:b", "may be given once"), ("text:", "needs a value")):
+        with pytest.raises(ValidationError, match=said):
+            await wrapper.find(bad)
+
+
 async def test_a_word_typed_composed_or_decomposed_finds_both(wrapper):
     """``café`` as one character finds ``café`` written as ``e`` and an accent (NFD, as
     macOS writes file names), and the other way round; the snippet marks either."""

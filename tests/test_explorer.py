@@ -191,7 +191,7 @@ def test_a_malformed_query_shows_its_error_and_keeps_the_results(store):
     assert explorer.status_kind == "error" and "not a size" in explorer.status
     explorer.run("(((")
     assert explorer.status_kind == "error" and "excluded" not in explorer.status
-    assert explorer.status.endswith("punctuation and symbols alone are no words (a search of the text finds them), at position 0")
+    assert explorer.status.endswith("punctuation and symbols alone are no words (text: looks for them as text), at position 0")
     explorer._on_message(explorer, {"action": "page", "page": "two"}, [])
     assert explorer.status_kind == "error" and explorer.page == 1
     explorer.go("x")
@@ -556,7 +556,7 @@ def test_a_hash_prefix_opens_that_card(store):
     assert explorer.total == 0 and explorer.status == "no cards match (nor does a hash start with it)"
     explorer.run("tags:holiday")  # a field misspelled is read as words: said when nothing matches
     assert explorer.status == ("no cards match (tags: is read as words; the fields are type:, tag:, name:, after:,"
-                               " before:, size:, kind:)")
+                               " before:, size:, kind:, text:)")
     explorer.run("/fo+x/")  # the query box takes no regular expression: said where it is searched
     assert explorer.status == ('no cards match (/.../ is read as words, not as a regular expression:'
                                ' mcard search --regex or search(..., mode="regex") takes one)')
@@ -591,11 +591,13 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     assert explorer.status == "no cards match (after: is later than before:, and no card can be in between)"
     cards.save_many([MCard("ภาษาไทย ดีมาก")])  # written without spaces: a word inside a longer one
     explorer.run("ไทย")
-    assert explorer.status == ("no cards match (the text of 1 card holds it inside longer words:"
-                               " in a cell, cards.search('ไทย', case_sensitive=False))")
+    assert explorer.status == "no cards match (text:ไทย finds 1 card inside longer words)"
+    explorer.run("text:ไทย")  # a text inside words, in any case: newest first, marked
+    assert explorer.status == "1–1 of 1 card, newest first" and explorer.own_order == "newest"
+    assert [text for text, hit in explorer.rows[0]["snippet"] if hit] == ["ไทย"]
     explorer.run("ภาษาไทย 🎸")  # found, and the emoji said to be no word
     assert explorer.status == ("1–1 of 1 card, best first ('🎸' was not looked for: no letter or digit, so no word"
-                               " (a search of the text finds it))")
+                               " (text:🎸 looks for it as text))")
     short = next(card.hash[:7] for card in made.values() if any(digit in card.hash[:7] for digit in "0123456789"))
     explorer.run(short)
     assert explorer.status == "no cards match (a hash prefix is 8 or more hex digits)"

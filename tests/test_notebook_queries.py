@@ -311,7 +311,7 @@ def test_a_query_that_matches_nothing_says_which_items_were_no_field(filled):
     where the command line and the explorer say which item was no field."""
     missed = filled.find("tpye:text/plain")
     assert missed.total == 0 and missed.note.startswith("tpye: is read as words; the fields are type:")
-    assert "<code>tpye:</code> is read as words" in missed._repr_html_() and missed.note.endswith("kind:.")
+    assert "<code>tpye:</code> is read as words" in missed._repr_html_() and missed.note.endswith("kind:, text:.")
     assert filled.find("type:text/plain").note == "" and filled.find("nothing holds this").note == ""
     assert asyncio.run(filled.afind("colour:blue")).note.startswith("colour: is read as words")
     card = filled.list(1)[0]  # a hash is no query: what opens its card is named
@@ -323,13 +323,13 @@ def test_a_word_inside_longer_words_is_named_with_what_finds_it(cards):
     """Thai is written without spaces and a katakana compound is one word: a word search for a
     part of either found nothing and said nothing."""
     cards.save_many([MCard("ภาษาไทย ดีมาก"), MCard("テキストエディタを使う")])
-    assert cards.find("ไทย").note == "the text of 1 card holds it inside longer words: cards.search('ไทย', case_sensitive=False)."
+    assert cards.find("ไทย").note == "text:ไทย finds 1 card inside longer words."
     assert cards.find("テキスト").note == "テキスト* finds 1 card as the start of longer words."
     assert cards.find("テキスト*").total == 1 and cards.find("nowhere").note == ""
     cards.save_many([MCard("love 🍕 and pizza")])  # an emoji is no word: found with love, said unsearched
     found = cards.find("love 🎸 -☕")
     assert found.total == 1 and found.note == (
-        "'🎸', '-☕' were not looked for: no letter or digit, so no word (a search of the text finds them).")
+        "'🎸', '-☕' were not looked for: no letter or digit, so no word (text:🎸 looks for it as text).")
     assert cards.find("love").note == ""
 
 

@@ -4,7 +4,6 @@ query syntax (``mcard.domain.query``) on the command line, read-only."""
 from __future__ import annotations
 
 import argparse
-import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, Optional
 
@@ -143,8 +142,7 @@ async def cmd_find(args: argparse.Namespace) -> int:
         matched = pages.total or 0
         filters = parsed.filters
         unknown = [] if matched else await unknown_tags(store, filters.tags, filters.tag_globs, in_query=True)
-        hint = "" if matched else await no_match_hint(store, args.query, open_with="mcard show {prefix}", tags_named=False,
-                                                      search_with=lambda text: f"mcard search -i {shlex.quote(text)}")
+        hint = "" if matched else await no_match_hint(store, args.query, open_with="mcard show {prefix}", tags_named=False)
     if not matched:
         fail(f"no card matches {quoted(args.query)}{hint}" + "".join(f"; {line}" for line in unknown))
         return 1

@@ -86,10 +86,6 @@ def _fields(by: object) -> object:
     return by if isinstance(by, str) or not isinstance(by, Iterable) else tuple(by)
 
 
-def _text_search(text: str) -> str:
-    return f"cards.search({text!r}, case_sensitive=False)"
-
-
 async def _find_note(store: AsyncPersistenceWrapper, query: str, found: Sequence[object], total: Optional[int]) -> str:
     """When ``query`` matched nothing, what it may have meant (``no_match_hint``); else what it
     left unsearched (``unsearched_note``), or ""."""
@@ -98,7 +94,7 @@ async def _find_note(store: AsyncPersistenceWrapper, query: str, found: Sequence
     if found or total:
         said = unsearched_note(query)
     else:
-        hint = await no_match_hint(store, query, open_with="cards.resolve('{prefix}')", search_with=_text_search)
+        hint = await no_match_hint(store, query, open_with="cards.resolve('{prefix}')")
         said = hint.removeprefix(" (").removesuffix(")")
     return said if not said or said.endswith(("?", ".")) else f"{said}."
 

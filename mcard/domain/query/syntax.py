@@ -32,7 +32,7 @@ from .filters import Filters, check_kind, glob_escaped, is_glob
 from ..shown import quoted
 from .text import MAX_QUERY, SearchSpec, parse_words, tokens
 
-FIELDS: Final = ("type", "tag", "name", "after", "before", "size", "kind")
+FIELDS: Final = ("type", "tag", "name", "after", "before", "size", "kind", "text")
 EXCLUDABLE: Final = ("type", "tag", "name")
 """The fields a ``-`` turns around: ``-tag:draft`` leaves out the cards tagged draft."""
 _ITEM: Final = re.compile(r'(?P<neg>-)?(?:(?P<field>[A-Za-z]+):(?P<value>"(?:[^"]|"")*"|[^\s"]*)|"[^"]*"|[^\s"]+)|"')
@@ -62,9 +62,11 @@ _ONE_TAG: Final = re.compile(r"(?:[^*?\[]|\[[*?\[]\])*")
 
 @dataclass(frozen=True)
 class FindQuery:
-    """A parsed query: its filters and, when it has words to look for, the word search; when
-    it only excludes words (``tag:x -draft``), ``left_out``: a word search for the cards it
-    leaves out (those whose text holds an excluded word; a card without text holds none)."""
+    """A parsed query: its filters and, when it has words to look for, the word search (for a
+    ``text:`` item, a search of that text in any case, inside words too: ``words.mode`` is
+    ``substring``); when it only excludes words (``tag:x -draft``), ``left_out``: a word search
+    for the cards it leaves out (those whose text holds an excluded word; a card without text
+    holds none)."""
 
     filters: Filters
     words: Optional[SearchSpec]
@@ -93,9 +95,9 @@ def parse_find(query: object) -> FindQuery:
         if excluding and field not in EXCLUDABLE:
             raise ValidationError(
                 f"{field}: cannot be excluded (words, phrases, type:, tag: and name: can; after:, before:"
-                f" and size: take the range to keep, kind: the other kind), at position {match.start()}"
+                f" and size: take the range to keep, kind: the other kind; text: is one search), at position {match.start()}"
             )
-        if field in ("type", "kind") and field in found and not excluding:
+        if field in ("type", "kind", "text") and field in found and not excluding:
             raise ValidationError(f"{field}: may be given once, at position {match.start()}")
         raw = match.group("value")
         value = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw
@@ -130,6 +132,8 @@ def parse_find(query: object) -> FindQuery:
     })
     for low, high in found.get("size", []):  # type: ignore[misc]
         filters = filters.merged(Filters.of(min_size=low, max_size=high))
+    if "text" in found:
+        return FindQuery(filters, _text_search(query, str(found["text"][0]), text))
     try:
         if not text.strip():
             return FindQuery(filters, None)
@@ -146,6 +150,19 @@ def parse_find(query: object) -> FindQuery:
         if not hint:
             raise
         raise ValidationError(f"{exc}{hint}") from exc
+
+
+def _text_search(query: str, value: str, words: str) -> SearchSpec:
+    """The search of a ``text:`` item: its text in any case, inside words too (Thai, written
+    without spaces; a part of a katakana compound; an emoji). A query holds no words beside it:
+    a card would have to match two searches, each with its own order and marks."""
+    beside = next((match for match in _ITEM.finditer(words) if match.group().strip()), None)
+    if beside is not None:
+        raise ValidationError(
+            f"text: looks for a text inside words and takes no words beside it; put them in its quotes"
+            f' (text:"a b") or leave text: out, at position {beside.start()}'
+        )
+    return SearchSpec.of(value, "substring", case_sensitive=False)
 
 
 def _refuse_or_beside_a_field(query: str) -> None:
@@ -289,8 +306,9 @@ def unsearched_note(query: str) -> str:
         return ""
     shown = ", ".join(quoted(item) for item in items[:3]) + (", …" if len(items) > 3 else "")
     one = len(items) == 1
-    return (f"{shown} {'was' if one else 'were'} not looked for: no letter or digit, so no word"
-            f" (a search of the text finds {'it' if one else 'them'})")
+    said = f"{shown} {'was' if one else 'were'} not looked for: no letter or digit, so no word"
+    kept = [item for item in items if not item.startswith("-")]  # text: leaves nothing out
+    return said + (f" (text:{quoted_value(kept[0].strip(chr(34)))} looks for it as text)" if len(kept) == 1 else "")
 
 
 def short_hash_hint(query: str) -> str:

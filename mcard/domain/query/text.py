@@ -308,8 +308,8 @@ def _no_word_to_look_for(first_excluded: Optional[int], first_punctuation: Optio
     if first_excluded is not None:
         return (f"the query only excludes words; a word search needs one that is not excluded, at position"
                 f" {first_excluded} (find takes exclusions alone: every card without them)")
-    return (f"a word search needs a word of letters or digits; punctuation and symbols alone are no words (a search"
-            f" of the text finds them), at position {first_punctuation}")
+    return (f"a word search needs a word of letters or digits; punctuation and symbols alone are no words (text:"
+            f" looks for them as text), at position {first_punctuation}")
 
 
 def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:

@@ -84,7 +84,7 @@ function render({ model, el }) {
   const query = h("input", {
     class: "mcx-query", type: "search", spellcheck: "false", "aria-label": "Query",
     placeholder: "Query + Enter: words \"a phrase\" -not type:image/* tag:x size:>1MB, or a hash prefix",
-    title: "mcard's query syntax: words, \"a phrase\", -excluded, prefix*, type:, tag: (a glob: tag:trip-*), name:, after:, before:, size:; 8+ hex digits open a card",
+    title: "mcard's query syntax: words, \"a phrase\", -excluded, prefix*, type:, tag: (a glob: tag:trip-*), name:, after:, before:, size:, kind:, text: (a text inside words); 8+ hex digits open a card",
   });
   const total = h("span", { class: "mcx-total" });
   // Checks outlive queries and pages: how many there are, and how many the grid does not show,

@@ -113,10 +113,6 @@ async def _one(wrapper: Any, hash_str: str) -> tuple[Optional[MCard], list[Any],
     return card, await wrapper.sightings(hash_str), await wrapper.tags(hash_str)
 
 
-def _text_search_in_a_cell(text: str) -> str:
-    return f"in a cell, cards.search({text!r}, case_sensitive=False)"
-
-
 def _unchecked(gone: int) -> str:
     """What the status line adds when checked cards were removed meanwhile (``""``: none)."""
     return f"; {gone:,} checked card{' was' if gone == 1 else 's were'} removed meanwhile, and unchecked" if gone else ""
@@ -393,16 +389,17 @@ class Explorer(anywidget.AnyWidget):
             self._set_quietly(page=max(0, (found.total - 1) // size))
             found, names, tags = self._call(_page(self._wrapper, query, size, self.page * size, order))
         self.set_trait("shown_query", query)
-        self.own_order = "best" if found.words else "newest"
+        ranked = found.words is not None and found.words.mode == "words"  # a text: search is newest first
+        self.own_order = "best" if ranked else "newest"
         self._fill(found, found.total, names, tags, found.words)
         first = self.page * size + 1
         if found.total == 0:
             prefix = " (nor does a hash start with it)" if hash_prefix(query) is not None else ""
-            hint = self._call(no_match_hint(self._wrapper, query, open_with=None, search_with=_text_search_in_a_cell)) if query.strip() else ""
+            hint = self._call(no_match_hint(self._wrapper, query, open_with=None)) if query.strip() else ""
             self._say_shown(f"no cards match{prefix}{hint}" if query.strip() else "no cards stored")
         else:
             noun = "card" if found.total == 1 else "cards"
-            order = ORDER_WORDS.get(self.order) or ("best first" if found.words else "newest first")
+            order = ORDER_WORDS.get(self.order) or ("best first" if ranked else "newest first")
             unsearched = unsearched_note(query)
             self._say_shown(f"{first:,}–{first + len(found) - 1:,} of {found.total:,} {noun}, {order}"
                             + (f" ({unsearched})" if unsearched else ""))
