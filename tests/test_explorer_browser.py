@@ -436,6 +436,12 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 expect(status).to_have_text(re.compile(r"newest first$"))
                 time_header.click()  # no words: newest first is the query's own order, so back to oldest
                 expect(status).to_have_text(re.compile(r"oldest first$"))
+                run_query(root, "text:OX type:text/plain")  # a text inside words: marked where it is
+                expect(status).to_have_text(re.compile(r"^1–10 of \d+ cards, oldest first$"))
+                expect(root.locator(".mcx-row mark").first).to_have_text("ox")
+                run_query(root, "fox 🎸")  # an emoji is no word: said, not silently dropped
+                expect(status).to_have_text(re.compile(r"oldest first \('🎸' was not looked for: .* \(text:🎸 looks for it as text\)\)$"))
+                shot(root, "04d-unsearched-emoji")
                 run_query(root, "fox type:text/plain")
                 expect(status).to_have_text(f"1–10 of {typed_total} cards, oldest first")
 
