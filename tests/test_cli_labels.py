@@ -122,17 +122,23 @@ def test_names_written_by_another_tool_are_shown_escaped(db):
     assert "1 sighting or tag" in mcard("verify", db=db, check=1).stdout.decode()
 
 
-def test_a_table_aligns_names_and_previews_of_wide_characters(tmp_path):
-    """A CJK character takes two columns of a terminal: names are cut, and columns padded, by
-    the columns they take (cut to 24 characters, a CJK name took 48 and pushed its preview on)."""
+def listed_files(tmp_path: Path, texts: dict[str, str]) -> tuple[int, list[str]]:
+    """Where ``mcard ls`` puts its PREVIEW column, and its lines, after importing the files
+    ``texts`` names (and plain.txt)."""
     folder = tmp_path / "files"
     folder.mkdir()
-    (folder / "東京メモ長い名前のファイルです.txt").write_text("東京の天気は晴れです。" * 6)
-    (folder / "plain.txt").write_text("plain ascii note")
+    for name, text in {**texts, "plain.txt": "plain ascii note"}.items():
+        (folder / name).write_text(text)
     db = tmp_path / "cards.db"
     mcard("import", str(folder), db=db)
     lines = mcard("ls", db=db).stdout.decode().splitlines()
-    header = lines[0].index("PREVIEW")
+    return lines[0].index("PREVIEW"), lines
+
+
+def test_a_table_aligns_names_and_previews_of_wide_characters(tmp_path):
+    """A CJK character takes two columns of a terminal: names are cut, and columns padded, by
+    the columns they take (cut to 24 characters, a CJK name took 48 and pushed its preview on)."""
+    header, lines = listed_files(tmp_path, {"東京メモ長い名前のファイルです.txt": "東京の天気は晴れです。" * 6})
     plain = next(line for line in lines if "plain.txt" in line)
     wide = next(line for line in lines if "東京メモ" in line)
     assert plain.index("plain ascii note") == header
@@ -155,14 +161,7 @@ def test_a_terminal_column_is_counted_for_what_it_draws(text, columns):
 
 
 def test_a_table_aligns_names_of_thai_after_their_marks(tmp_path):
-    folder = tmp_path / "files"
-    folder.mkdir()
-    (folder / "ที่นี่ดีมาก.txt").write_text("a Thai note")
-    (folder / "plain.txt").write_text("plain ascii note")
-    db = tmp_path / "cards.db"
-    mcard("import", str(folder), db=db)
-    lines = mcard("ls", db=db).stdout.decode().splitlines()
-    header = lines[0].index("PREVIEW")
+    header, lines = listed_files(tmp_path, {"ที่นี่ดีมาก.txt": "a Thai note"})
     thai = next(line for line in lines if "a Thai note" in line)
     assert thai.index("a Thai note") == header + 5  # five marks, drawn in no column of their own
 
