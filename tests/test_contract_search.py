@@ -1074,7 +1074,8 @@ def test_an_any_case_span_covers_whole_characters_of_the_text(text, query, marke
     assert [text[start:end] for start, end in spans] == marked
 
 
-@given(st.text(alphabet=st.sampled_from("ab ßİ\u0301\t\n,1"), max_size=200), st.integers(1, 20))
+@given(st.text(alphabet=st.sampled_from("ab ßİ\u0301\t\n,1á东\u0345"), max_size=200), st.integers(1, 20))
+@example(text="a\u0301 \u0130\u0301", slice_size=1)  # the dotted I's i takes the accent after the dot
 def test_a_large_text_tokenized_a_slice_at_a_time_gives_the_words_of_the_whole(text, slice_size):
     """Texts over ``TOKEN_SLICE`` characters are tokenized a slice at a time, cut before a
     space, so that the GIL is let go between slices (a search over a 100 MB text held the event
@@ -1242,6 +1243,7 @@ SPAN_WORDS = ["ab", "a", "b1", "straße", "ss", "İi", "i", "ſt", "st", "K", "k
 @example(text="B1ab", clauses=[("term", ["ab"])], slice_size=12)  # "ab" ends a longer word
 @example(text="STRASSE ab ß ſt", clauses=[("prefix", ["ss"]), ("term", ["st"])], slice_size=12)
 @example(text="我东京东京", clauses=[("phrase", ["东", "京"])], slice_size=12)  # one-character words in a run
+@example(text="东\u0345", clauses=[("term", ["\u0345"])], slice_size=1)  # a mark folding to a letter, after an ideograph
 @example(text="abテキ东テキ", clauses=[("term", ["テキ"])], slice_size=3)
 @example(text="ae\u0301 aé", clauses=[("term", ["aé"])], slice_size=12)  # composed and decomposed
 def test_word_spans_are_those_of_every_run_read_in_turn(text, clauses, slice_size):

@@ -431,7 +431,9 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 time_header.click()  # words: back to the query's own order
                 expect(status).to_have_text(f"1–10 of {typed_total} cards, best first")
                 run_query(root, "type:text/plain")
+                expect(status).to_have_text(re.compile(r"newest first$"))  # drawn: a click steps from what it shows
                 time_header.click()
+                expect(status).to_have_text(re.compile(r"oldest first$"))
                 time_header.click()
                 expect(status).to_have_text(re.compile(r"newest first$"))
                 time_header.click()  # no words: newest first is the query's own order, so back to oldest

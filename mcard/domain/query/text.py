@@ -90,6 +90,11 @@ def _one_character_word() -> re.Pattern[str]:
 
 
 @cache
+def _one_mark() -> re.Pattern[str]:
+    return re.compile(f"[{_marks()}]")
+
+
+@cache
 def _not_in_a_word() -> re.Pattern[str]:
     """A character that no word continues through: neither a letter, a digit nor a combining
     mark, or a character of ``_ONE_CHARACTER_WORDS``."""
@@ -147,9 +152,10 @@ def _tokens(text: str) -> list[str]:
     if folded.isascii():
         return _ASCII_WORD.findall(folded)
     words = _word().findall(folded)
-    if _DOTTED_I in folded:
-        words = [word.replace(_DOTTED_I, "i") for word in words]
-    if unicodedata.is_normalized("NFC", folded):
+    composed = unicodedata.is_normalized("NFC", folded)
+    if _DOTTED_I in folded:  # the i then takes the marks after the dot: í may compose
+        words, composed = [word.replace(_DOTTED_I, "i") for word in words], False
+    if composed:
         return words
     return [word if word.isascii() else unicodedata.normalize("NFC", word) for word in words]
 
@@ -665,9 +671,12 @@ def _runs_to_check(text: str, needles: Sequence[str], following: int) -> Iterato
             found = finder.next_at(at)
             if found is None:
                 return
-            if not text[found].isalnum():  # in the casefold of no letter or digit (ͅ folds to ι)
-                at = found + 1
-                continue
+            if not text[found].isalnum():  # a mark whose casefold is a letter (ͅ folds to ι)
+                marked = _marked(text, at, found)
+                if marked is None:  # after no letter or digit: in no word
+                    at = found + 1
+                    continue
+                found = marked
             match = _word().search(text, _run_start(text, at, found))
         if match is None:
             return
@@ -678,6 +687,16 @@ def _runs_to_check(text: str, needles: Sequence[str], following: int) -> Iterato
 
 
 _BACK_STEP: Final = 4096
+
+
+def _marked(text: str, at: int, found: int) -> Optional[int]:
+    """The letter or digit the marks up to ``found`` follow (their word), not before ``at``;
+    None when they follow none."""
+    mark = _one_mark()
+    base = found
+    while base > at and mark.fullmatch(text[base]):
+        base -= 1
+    return base if text[base].isalnum() else None
 
 
 def _run_start(text: str, at: int, found: int) -> int:
