@@ -11,8 +11,9 @@ year, in UTC), so ``after:2026-01 before:2026-02`` is January. ``size:`` takes `
 (``name:"my photo.png"``, a quote in it doubled: ``tag:"a""b"`` is the tag a"b). ``name:`` is a
 glob over sighting names, and so is a ``tag:`` value holding ``*``, ``?`` or ``[...]`` over the
 tags (``tag:trip-*``, ``-tag:draft*``, as ``fnmatchcase``); a tag holding one of those is named
-with it in a set of its own (``tag:a[*]`` is the tag a*, ``tag_value``). A malformed query is a
-``ValidationError`` naming the position of the problem.
+with it in a set of its own (``tag:a[*]`` is the tag a*, ``tag_value``). ``text:T``, with fields
+and no words, searches for T in any case inside words too (``SearchSpec`` of mode substring). A
+malformed query is a ``ValidationError`` naming the position of the problem.
 """
 
 from __future__ import annotations

@@ -110,8 +110,9 @@ def tokens(text: str) -> list[str]:
     """The words of a text: casefolded, maximal runs of letters and digits (Unicode categories
     L* and N*) with the combining marks (M*) that follow them; anything else separates words,
     as does a mark after no letter or digit. An ideograph or a hiragana is a word of its own
-    (``_ONE_CHARACTER_WORDS``); ``İ`` is ``i`` (``_DOTTED_I``). Each word is composed (NFC): ``café`` typed as
-    one character and as ``e`` with an accent apart (as macOS writes file names) is one word."""
+    (``_ONE_CHARACTER_WORDS``); ``İ`` is ``i`` (``_DOTTED_I``). Each word is composed (NFC):
+    ``café`` typed as one character and as ``e`` with an accent apart (as macOS writes file
+    names) is one word."""
     if len(text) <= TOKEN_SLICE:
         return _tokens(text)
     return [word for piece in _slices(text) for word in _tokens(piece)]
