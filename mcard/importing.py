@@ -113,7 +113,8 @@ class ImportSummary:
     """Cards stored here that another writer removed before their tags were attached."""
     not_utf8: int = 0
     """Files named as text (``notes.txt``, ``data.csv``) whose bytes are not UTF-8 (Latin-1,
-    UTF-16, Shift-JIS): stored as they are, as bytes, which word and text searches do not read."""
+    UTF-16, Shift-JIS): stored as they are, as bytes, in which no word search finds their words
+    (a search of UTF-16 reads its bytes as text between NULs)."""
 
     @property
     def skipped_files(self) -> list[SkippedFile]:
@@ -180,7 +181,7 @@ class ImportSummary:
         if self.removed_before_tagged:
             text += f"; {counted(self.removed_before_tagged, 'card')} removed by another writer before being tagged"
         if self.not_utf8:
-            text += f"; {counted(self.not_utf8, 'text file')} not in UTF-8, stored as bytes (not searched as text)"
+            text += f"; {counted(self.not_utf8, 'text file')} not in UTF-8, stored as bytes whose words are not found"
         if self.skipped:
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
             text += f"; skipped {counted(sum(self.skipped.values()), 'file')}: {reasons}"

@@ -84,6 +84,10 @@ def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
         if not query[len(before):].lstrip().startswith(f"{word}*"):  # typed without its *
             tried.append(([f"{before}{word}*{after}".strip()], AS_A_START))
             tried.append(([f"{before}text:{quoted_value(word)}{after}".strip()], INSIDE_WORDS))
+    text = parsed.words.query if parsed.words is not None and parsed.words.mode == "substring" else ""
+    if text.endswith("*") and text.rstrip("*"):  # text:ไทย* looks for the * too
+        instead = without_value(query, "text", text, instead=f"text:{quoted_value(text.rstrip('*'))}")
+        tried.append(([instead], ", as text: takes no wildcard"))
     for name in parsed.filters.names:
         if not is_glob(name) and len(name) <= SHOWN_VALUE and name.isprintable():
             instead = [without_value(query, "name", name, instead=f"name:{quoted_value(f'*{case}*')}") for case in _cases(name)]

@@ -65,8 +65,9 @@ def test_import_reports_new_already_stored_and_skipped(folder, tmp_path):
     again = as_json(mcard("import", str(folder), "--json", db=db))
     assert again["new"] == 0 and again["already_stored"] == 10 and again["sightings_added"] == 0
     human = mcard("import", str(folder), db=db).stdout.decode()
-    assert human == ("0 new cards, 10 already stored; skipped 4 files: 1 empty, 1 not a regular file,"
-                     " 1 symlink out of tree, 1 too large\n")
+    assert summary["not_utf8"] == 1  # latin1.txt
+    assert human == ("0 new cards, 10 already stored; 1 text file not in UTF-8, stored as bytes whose words are not found;"
+                     " skipped 4 files: 1 empty, 1 not a regular file, 1 symlink out of tree, 1 too large\n")
 
 
 def test_import_names_the_files_it_skipped_for_a_reason_to_act_on(folder, tmp_path):
@@ -363,7 +364,7 @@ def test_import_says_which_text_files_are_not_utf8_and_so_not_searched(tmp_path)
     (folder / "plain.csv").write_text("a,b\n1,2\n")
     db = tmp_path / "cards.db"
     said = mcard("import", str(folder), db=db).stdout.decode()
-    assert said.rstrip().endswith("; 2 text files not in UTF-8, stored as bytes (not searched as text)")
+    assert said.rstrip().endswith("; 2 text files not in UTF-8, stored as bytes whose words are not found")
     assert as_json(mcard("import", str(folder), "--json", db=db))["not_utf8"] == 2
     assert "not in UTF-8" not in mcard("import", str(folder / "plain.csv"), db=db).stdout.decode()
 

@@ -77,6 +77,15 @@ def test_search_and_find_csv_and_tsv_carry_the_snippet_escaped(output, delimiter
     assert len(rows) == 2 and "snippet" in rows[0]
 
 
+def test_a_table_of_no_card_prints_nothing_where_csv_keeps_its_header(db):
+    """``mcard find zzz`` printed a table header above its "no card matches" line."""
+    missed = mcard("find", "nowhere", db=db, check=1)
+    assert missed.stdout == b"" and missed.stderr.decode() == "mcard: no card matches 'nowhere'\n"
+    assert mcard("ls", "--tag", "nowhere", db=db).stdout == b""
+    assert mcard("ls", "--tag", "nowhere", "--csv", db=db).stdout.decode().startswith("hash,g_time,")
+    assert as_json(mcard("ls", "--tag", "nowhere", "--json", db=db)) == []
+
+
 def test_ls_offset_and_limit_page_the_same_way_streamed_or_not(db):
     every = [card["hash"] for card in as_json(mcard("ls", "--json", db=db))]
     assert [card["hash"] for card in as_json(mcard("ls", "--json", "--offset", "1", "--limit", "2", db=db))] == every[1:3]

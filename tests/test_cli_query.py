@@ -125,6 +125,11 @@ def test_find_says_which_items_of_its_query_went_unsearched(db):
     assert found.stderr.decode() == (
         "mcard: 1 match\nmcard: '🎸' was not looked for: no letter or digit, so no word (text:🎸 looks for it as text)\n")
     assert mcard("find", "love", db=db).stderr.decode() == "mcard: 1 match\n"
+    in_a_phrase = mcard("find", '"love 🎸"', db=db).stderr.decode()  # a symbol inside a phrase is dropped too
+    assert in_a_phrase.endswith("mcard: '🎸' was not looked for: no letter or digit, so no word (text:🎸 looks for it as text)\n")
+    assert mcard("find", "v2.0 C++", db=db, check=1).stderr.decode() == "mcard: no card matches 'v2.0 C++'\n"  # punctuation goes unsaid
+    assert mcard("find", "text:🍕*", db=db, check=1).stderr.decode() == (
+        "mcard: no card matches 'text:🍕*' (text:🍕 finds 1 card, as text: takes no wildcard)\n")
 
 
 def test_find_takes_the_kind_the_facets_count(db):

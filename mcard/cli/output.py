@@ -141,7 +141,9 @@ class CardPrinter:
     """Prints cards to a stream as they come, in one of ``OUTPUT_FORMATS``: a table for people,
     a JSON array, JSON Lines (one object a line), or CSV or TSV with a header. Memory stays
     constant however many cards go through. Nothing is printed before the first card, or the
-    end without an error: a command that fails first (a bad filter) leaves stdout empty.
+    end without an error: a command that fails first (a bad filter) leaves stdout empty. A
+    table of no card is no header either (stderr says why none is listed); CSV and TSV keep
+    theirs, JSON is ``[]``.
     ``extra_fields`` (such as ``snippet``) are columns after ``CARD_FIELDS`` in CSV and TSV,
     empty for a card without them."""
 
@@ -201,7 +203,7 @@ class CardPrinter:
 
     def __exit__(self, error_type: Optional[type[BaseException]], *exc_info: object) -> None:
         if not self._started:
-            if error_type is not None:
+            if error_type is not None or self.format == "table":
                 return
             self._start()
         if self.format == "json":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dt_time
@@ -297,12 +298,25 @@ def lone_word(query: str) -> Optional[tuple[str, str, str]]:
     return query[:plain[0].start()], word, query[plain[0].end():]
 
 
+_SYMBOLS: Final = re.compile(r"[^\w\s\"'.,;:!?()\[\]{}*-]+")
+"""A run of characters that are neither letters, digits, spaces nor the punctuation of phrases:
+in a word query, one holding a symbol (``So``: an emoji, ©) is looked for in no word."""
+
+
 def unsearched_note(query: str) -> str:
-    """What a word query left out, holding no letter or digit (an emoji, a symbol): ``love 🎸``
-    finds the cards holding love, 🎸 or not, and says so; "" when it left out nothing."""
-    items = [match.group() for match in _ITEM.finditer(query)
-             if not match.group("field") and match.group() not in ('"', "OR")
-             and match.group().lstrip("-").strip('"*') and not tokens(match.group())]
+    """What a word query left out, holding no letter or digit: an item of none (``love 🎸``
+    finds the cards holding love, 🎸 or not), or a symbol such as an emoji in a word or a phrase
+    (``"love 🎸"``), and says so; "" when it left out nothing (punctuation goes unsaid)."""
+    items: list[str] = []
+    for match in _ITEM.finditer(query):
+        item = match.group()
+        if match.group("field") or item in ('"', "OR") or not item.lstrip("-").strip('"*'):
+            continue
+        if not tokens(item):
+            items.append(item)
+        else:
+            items += [run.group() for run in _SYMBOLS.finditer(item)
+                      if any(unicodedata.category(char) == "So" for char in run.group())]
     if not items:
         return ""
     shown = ", ".join(quoted(item) for item in items[:3]) + (", …" if len(items) > 3 else "")
