@@ -30,8 +30,8 @@ from typing import Final, Optional
 
 from ..models.card import MIN_TIME, TIME_RANGE, to_utc
 from ..models.exceptions import ValidationError
-from .filters import Filters, check_kind, glob_escaped, is_glob
 from ..shown import quoted
+from .filters import Filters, check_kind, glob_escaped, is_glob
 from .text import MAX_QUERY, SearchSpec, parse_words, tokens
 
 FIELDS: Final = ("type", "tag", "name", "after", "before", "size", "kind", "text")
@@ -322,8 +322,8 @@ def unsearched_note(query: str) -> str:
     shown = ", ".join(quoted(item) for item in items[:3]) + (", …" if len(items) > 3 else "")
     one = len(items) == 1
     said = f"{shown} {'was' if one else 'were'} not looked for: no letter or digit, so no word"
-    kept = [item for item in items if not item.startswith("-")]  # text: leaves nothing out
-    return said + (f" (text:{quoted_value(kept[0].strip(chr(34)))} looks for it as text)" if len(kept) == 1 else "")
+    kept = [item.strip('"') for item in items if not item.startswith("-")]  # text: leaves nothing out
+    return said + (f" (text:{quoted_value(kept[0])} looks for it as text)" if len(kept) == 1 else "")
 
 
 def short_hash_hint(query: str) -> str:
