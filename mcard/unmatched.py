@@ -29,12 +29,13 @@ INSIDE_WORDS: Final = " inside longer words"
 
 async def no_match_hint(
     store: AsyncPersistenceWrapper, query: str, *, open_with: Optional[str], tags_named: bool = True,
+    suggested: Optional[list[str]] = None,
 ) -> str:
     """`` (hint; hint)`` for ``query``, which matched no card, or "" when there is nothing to say.
     ``open_with``: what opens a card by a hash prefix where the query does not (``mcard show
     {prefix}``), None where it does (the explorer). ``tags_named``: whether to name its tags no
     card has (the command line says them apart). A query suggested is run first: it is named
-    only if it finds cards."""
+    only if it finds cards, and added to ``suggested`` (the explorer shows each as a button)."""
     parsed = parse_find(query)
     hints = unknown_fields_hints(query)
     if unsearched := unsearched_note(query):
@@ -67,6 +68,8 @@ async def no_match_hint(
                 continue
             if total:
                 hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'}{how}")
+                if suggested is not None:
+                    suggested.append(alternative)
                 as_a_start = as_a_start or how == AS_A_START
                 break
     return f" ({'; '.join(hints)})" if hints else ""

@@ -571,6 +571,9 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     explorer.run("photo")
     assert explorer.total == 0
     assert explorer.status == "no cards match (name:*photo* finds 1 card by name)"
+    assert explorer.suggestions == ["name:*photo*"]
+    explorer.run('"open')  # an error says nothing to run
+    assert explorer.status_kind == "error" and explorer.suggestions == []
     explorer.run("name:*photo*")
     assert [row["hash"] for row in explorer.rows] == [made["png"].hash]
     explorer.run("type:image/png phot*")  # the word becomes a name: item, the rest stays
@@ -592,8 +595,10 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     cards.save_many([MCard("ภาษาไทย ดีมาก")])  # written without spaces: a word inside a longer one
     explorer.run("ไทย")
     assert explorer.status == "no cards match (text:ไทย finds 1 card inside longer words)"
+    assert explorer.suggestions == ["text:ไทย"]  # the page shows it as a button that runs it
     explorer.run("text:ไทย")  # a text inside words, in any case: newest first, marked
     assert explorer.status == "1–1 of 1 card, newest first" and explorer.own_order == "newest"
+    assert explorer.suggestions == []
     assert [text for text, hit in explorer.rows[0]["snippet"] if hit] == ["ไทย"]
     explorer.run("ภาษาไทย 🎸")  # found, and the emoji said to be no word
     assert explorer.status == ("1–1 of 1 card, best first ('🎸' was not looked for: no letter or digit, so no word"

@@ -441,6 +441,13 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 run_query(root, "text:OX type:text/plain")  # a text inside words: marked where it is
                 expect(status).to_have_text(re.compile(r"^1–10 of \d+ cards, oldest first$"))
                 expect(root.locator(".mcx-row mark").first).to_have_text("ox")
+                run_query(root, "ox type:text/plain")  # no word: what finds it is a button in the status line
+                suggestion = root.get_by_role("button", name="text:ox type:text/plain")
+                expect(suggestion).to_be_visible()
+                shot(root, "04d-suggested-query")
+                suggestion.click()
+                expect(status).to_have_text(re.compile(r"^1–10 of \d+ cards, oldest first$"))
+                expect(root.locator(".mcx-query")).to_have_value("text:ox type:text/plain")
                 run_query(root, "fox 🎸")  # an emoji is no word: said, not silently dropped
                 expect(status).to_have_text(re.compile(r"oldest first \('🎸' was not looked for: .* \(text:🎸 looks for it as text\)\)$"))
                 shot(root, "04d-unsearched-emoji")

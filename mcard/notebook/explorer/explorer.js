@@ -220,6 +220,15 @@ function render({ model, el }) {
   function drawStatus() {
     const kind = localStatus ? "info" : model.get("status_kind");
     status.textContent = visible(localStatus || model.get("status"));
+    // A query the status says finds cards runs from a button, not retyped ("text:ไทย").
+    if (!localStatus) {
+      for (const suggested of model.get("suggestions")) {
+        status.append(" ", h("button", {
+          type: "button", class: "mcx-suggestion", title: "Run this query", "data-focus": `suggestion:${suggested}`,
+          onclick: () => { query.value = suggested; send({ action: "run", query: suggested }); },
+        }, suggested));
+      }
+    }
     status.className = `mcx-status mcx-${kind}`;
     status.setAttribute("role", kind === "info" ? "status" : "alert");
     drawStale();
@@ -674,6 +683,7 @@ function render({ model, el }) {
   model.on("change:detail", drawDetail);
   model.on("change:status", () => { localStatus = null; drawStatus(); });
   model.on("change:status_kind", drawStatus);
+  model.on("change:suggestions", drawStatus);
   model.on("change:shown_query", drawStale);
 
   query.value = model.get("query");

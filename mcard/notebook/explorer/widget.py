@@ -165,6 +165,9 @@ class Explorer(anywidget.AnyWidget):
     detail = traitlets.Dict().tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     status_kind = traitlets.Unicode("info").tag(sync=True)
+    suggestions = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    """Queries the status line names as finding cards where the one run found none (``text:ไทย``
+    for ``ไทย``): the page shows each as a button that runs it."""
     loads = traitlets.Int(0).tag(sync=True)
     """How many times the grid was filled (the browser tests time Enter to its change)."""
     facet_loads = traitlets.Int(0).tag(sync=True)
@@ -184,6 +187,7 @@ class Explorer(anywidget.AnyWidget):
         self._spec: Optional[SearchSpec] = None
         self._names: dict[str, str] = {}
         self._shown_status = ""
+        self._shown_suggestions: list[str] = []
         self._quiet = False
         self._facets_call: Optional[Any] = None
         self.on_msg(self._on_message)
@@ -210,21 +214,23 @@ class Explorer(anywidget.AnyWidget):
     def _wrapper(self) -> Any:
         return self.cards._wrapper
 
-    def say(self, message: str, *, kind: str = "info") -> None:
-        """Show ``message`` in the status line (``kind``: info, error or closed)."""
-        self.status, self.status_kind = message, kind
+    def say(self, message: str, *, kind: str = "info", suggestions: Sequence[str] = ()) -> None:
+        """Show ``message`` in the status line (``kind``: info, error or closed), with the
+        ``suggestions`` it names."""
+        with self.hold_sync():
+            self.status, self.status_kind, self.suggestions = message, kind, list(suggestions)
 
-    def _say_shown(self, message: str) -> None:
+    def _say_shown(self, message: str, suggestions: Sequence[str] = ()) -> None:
         """Say what the grid shows: an error gives way to it once a later action succeeds."""
-        self._shown_status = message
-        self.say(message)
+        self._shown_status, self._shown_suggestions = message, list(suggestions)
+        self.say(message, suggestions=suggestions)
 
     def _settle(self) -> None:
         """After an action that succeeded without a word of its own, an error said before is
         no longer true: the status line says what the grid shows again (a closed store stays
         said until it is open)."""
         if self.status_kind == "error":
-            self.say(self._shown_status)
+            self.say(self._shown_status, suggestions=self._shown_suggestions)
 
     def _set_quietly(self, **values: Any) -> None:
         self._quiet = True
@@ -395,8 +401,9 @@ class Explorer(anywidget.AnyWidget):
         first = self.page * size + 1
         if found.total == 0:
             prefix = " (nor does a hash start with it)" if hash_prefix(query) is not None else ""
-            hint = self._call(no_match_hint(self._wrapper, query, open_with=None)) if query.strip() else ""
-            self._say_shown(f"no cards match{prefix}{hint}" if query.strip() else "no cards stored")
+            suggested: list[str] = []
+            hint = self._call(no_match_hint(self._wrapper, query, open_with=None, suggested=suggested)) if query.strip() else ""
+            self._say_shown(f"no cards match{prefix}{hint}" if query.strip() else "no cards stored", suggested)
         else:
             noun = "card" if found.total == 1 else "cards"
             order = ORDER_WORDS.get(self.order) or ("best first" if ranked else "newest first")
