@@ -428,7 +428,8 @@ class BaseStore(ABC):
     ) -> tuple[list[MCard], Optional[int]]:
         """Cards (text, or bytes that are UTF-8) that ``spec`` matches and pass ``filters``:
         newest first, or for words by relevance (then newest); and with ``total`` how many
-        match in all. ``spec.matcher()`` is what decides (``mcard.domain.query.text``)."""
+        match in all (``limit`` 0: the total alone, no card read). ``spec.matcher()`` is what
+        decides (``mcard.domain.query.text``)."""
 
     async def _search_ordered(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
@@ -997,8 +998,8 @@ class BaseStore(ABC):
         if order is not None:
             cards, total = await self._search_ordered(parsed.words, parsed.filters, limit, offset, order)
             return Found(cards, total, parsed.words)
-        cards, total = await self._search(parsed.words, parsed.filters, None if limit == 0 else limit, offset, True)
-        return Found([] if limit == 0 else cards, total or 0, parsed.words)
+        cards, total = await self._search(parsed.words, parsed.filters, limit, offset, True)  # 0: the total alone
+        return Found(cards, total or 0, parsed.words)
 
     async def find_heads(
         self, query: str, limit: Optional[int] = None, offset: int = 0, *, order: Optional[str] = None, head: int
