@@ -32,6 +32,7 @@ UNSAFE: Final = re.compile(rf"{_FLAG}|[\x00-\x1f{_BEYOND_C0}]")
 BYTE_ORDER_MARK: Final = "\ufeff"
 """What some editors write first in a UTF-8 file: part of the text, shown in no snippet or preview."""
 
+
 def _escaped(match: re.Match[str]) -> str:
     if len(match[0]) > 1:  # a flag
         return match[0]
