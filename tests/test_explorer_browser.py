@@ -468,6 +468,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 shot(root, "05b-long-text-preview")
                 _apart(_store(db, ("a line of a log\n" * 600 + "the unicornword is here\n" + "more\n" * 3_000).encode(), "deep.log"))
                 run_query(root, "unicornword")
+                expect(status).to_have_text(re.compile(r"^1–1 of 1 card, "))  # its row drawn, not the last query's
                 root.locator(".mcx-row").first.click()  # its match lies 9,600 characters down: scrolled to
                 expect(preview.locator("mark")).to_have_text("unicornword")
                 assert preview.evaluate("""box => { const mark = box.querySelector("mark").getBoundingClientRect();
