@@ -21,7 +21,7 @@ from mcard.domain.query import Filters, SearchSpec
 from mcard.domain.query.regex_process import RegexRun
 
 from ..engine_config import SQLiteConfig
-from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search
+from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search, sqlite_tag_check as tag_check
 from . import sqlite_sql as sql
 from .base_engine import (
     BaseStore, PageKey, Recorded, Saved, StoreStats, check_card, check_card_hash, next_page_size, not_stored,
@@ -147,6 +147,7 @@ class SQLiteStore(BaseStore):
         self._snapshots_ended = 0
         self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
         self._direct_writer: Optional[DirectWriter] = None
+        self._tag_check: Optional[asyncio.Task[None]] = None
         self._file_check = threading.Lock()  # the file is checked from a notebook's thread too
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -212,6 +213,7 @@ class SQLiteStore(BaseStore):
             await asyncio.wait([opening])
         if self._batcher is not None:
             await self._batcher.close()
+            await self._stop_tag_check()
             await self._purge_removed()
         await self._close_loop_connections()
         workers = [*self._snapshots, *self._readers, *([self._writer] if self._writer else [])]
@@ -226,6 +228,12 @@ class SQLiteStore(BaseStore):
         finally:
             if self._file is not None:
                 self._file.closed()
+
+    async def _stop_tag_check(self) -> None:
+        running, self._tag_check = self._tag_check, None
+        if running is not None:
+            running.cancel()
+            await asyncio.wait([running])
 
     async def _purge_removed(self) -> None:
         """Drop what the search index still holds of removed cards, as the background steps do:
@@ -282,6 +290,8 @@ class SQLiteStore(BaseStore):
         _, batcher = self._open_writer()
         batcher.run_idle()
         await batcher.wait_idle()
+        if self._tag_check is not None:
+            await asyncio.shield(self._tag_check)
 
     # -- connections -------------------------------------------------------------------------
     async def _new_connection(self, cache_bytes: Optional[int] = None) -> SQLiteWorker:
@@ -564,7 +574,29 @@ class SQLiteStore(BaseStore):
         if not more and not self._snapshots and self._file is not None and self._lost is None:
             if self._file.wal_size() > 0 and self._file.appended:
                 await self._checkpoint(0)
+        if not more and self._tag_check is None:
+            self._tag_check = asyncio.ensure_future(self._check_tags())
         return more
+
+    async def _check_tags(self) -> None:
+        """Once a session, after the first catch-up of the indexes: note that every tag names a
+        stored card, if it does and the store does not say so yet (``sqlite_tag_check``). Its
+        long part, a look-up of each tag's card, runs on a reader, holding no lock."""
+        try:
+            [(held,)] = await self._read(lambda reader: reader.fetch(tag_check.IS_HELD))
+            if held:
+                return
+            await self._on_writer(lambda writer: writer.execute(tag_check.CHECK_BEGUN), lambda: None)
+            [(found,)] = await self._read(lambda reader: reader.fetch(tag_check.TAG_OF_NO_CARD_FOUND))
+            await self._on_writer(
+                lambda writer: writer.execute(tag_check.CHECK_ENDED) if found else writer.in_turn(
+                    [writer.execute(tag_check.CHECK_PASSED), writer.execute(tag_check.CHECK_ENDED)]),
+                lambda: None,
+            )
+            if found:
+                logger.debug("%s: another program left tags of cards that are not stored", self._where)
+        except StorageError as exc:  # the next session checks again
+            logger.debug("%s: tags not checked: %s", self._where, exc)
 
     # -- engine hooks ------------------------------------------------------------------------
     async def _save_many(self, cards: Sequence[MCard]) -> int:
@@ -612,7 +644,11 @@ class SQLiteStore(BaseStore):
         return await self._read(sql.damaged_label_rows)
 
     async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
-        return await self._on_writer(lambda writer: sql.remove_labels(writer, sighting_keys, tags), lambda: None)
+        removed = await self._on_writer(lambda writer: sql.remove_labels(writer, sighting_keys, tags), lambda: None)
+        if tags and self._tag_check is not None and self._tag_check.done():
+            self._tag_check = None  # the tags of cards not stored may all be gone: checked again
+            self._open_writer()[1].run_idle_when_quiet()
+        return removed
 
     async def _remove_under_bytes(self, hashes: Sequence[bytes]) -> int:
         return await self._on_writer(lambda writer: sql.remove_under_bytes(writer, hashes), lambda: None)

@@ -42,6 +42,7 @@ from mcard.domain.models.sighting import composed, stored_tag_fault
 from mcard.domain.query.text import UNICODE_VERSION, WORD_RULES, SearchSpec, count_tokens, joined_tokens, text_of
 
 from .integrity import TAGS_LEFT_DECOMPOSED, holds_its_hash
+from .sqlite_tag_check import CARD_REHASHED, TAG_MOVED, TAG_OF_NO_CARD, TAGS_CHECKED
 
 if TYPE_CHECKING:
     from .sqlite_connection import SQLiteWorker
@@ -131,14 +132,18 @@ in time (or change what a filter reads): counted as a change, so a listing's nex
 afresh instead of continued from a page mark that no longer holds."""
 OWN_TRIGGERS: Final = {
     "card_text_extended": CARD_TEXT_EXTENDED, "card_text_purged": CARD_TEXT_PURGED, "card_deleted": CARD_DELETED,
-    "card_changed": CARD_CHANGED,
+    "card_changed": CARD_CHANGED, "tag_of_no_card": TAG_OF_NO_CARD, "tag_moved": TAG_MOVED,
+    "card_rehashed": CARD_REHASHED,
 }
-"""The triggers that index, unindex and remove cards. They are code more than schema: a store
-opened for writing replaces ones that differ (an older mcard's), whose entries are the same."""
+"""The triggers that index, unindex and remove cards, and tell whether every tag names a stored
+card (``sqlite_tag_check``). They are code more than schema: a store opened for writing
+replaces ones that differ (an older mcard's), whose entries are the same."""
 DROP_OWN_TRIGGERS: Final = {
     "card_text_extended": "DROP TRIGGER IF EXISTS card_text_extended",
     "card_text_purged": "DROP TRIGGER IF EXISTS card_text_purged",
     "card_deleted": "DROP TRIGGER IF EXISTS card_deleted", "card_changed": "DROP TRIGGER IF EXISTS card_changed",
+    "tag_of_no_card": "DROP TRIGGER IF EXISTS tag_of_no_card", "tag_moved": "DROP TRIGGER IF EXISTS tag_moved",
+    "card_rehashed": "DROP TRIGGER IF EXISTS card_rehashed",
 }
 STORED_TRIGGERS: Final = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
 
@@ -195,7 +200,7 @@ LABELS: Final = (
     "CREATE INDEX tag_by_tag ON tag (tag, hash)",
 )
 
-CURRENT: Final = SEARCH + LABELS + (CARD_DELETED, CARD_CHANGED)
+CURRENT: Final = SEARCH + LABELS + (CARD_DELETED, CARD_CHANGED, TAG_OF_NO_CARD, TAG_MOVED, CARD_REHASHED)
 TAGS_COMPOSED: Final = "INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('composed_tags', 1)"
 """Every tag is stored composed (NFC), as ``check_tag`` stores it: a store made before mcard
 composed tags has its tags composed by its next open for writing (``compose_tags``)."""
@@ -205,7 +210,7 @@ TAGS_TO_COMPOSE: Final = "SELECT hash, CAST(tag AS BLOB) FROM tag WHERE tag GLOB
 tool's) is no tag to compose, and reading it as text would fail."""
 TAG_COMPOSED: Final = "INSERT OR IGNORE INTO tag (hash, tag) VALUES (?, ?)"
 TAG_DECOMPOSED: Final = "DELETE FROM tag WHERE hash = ? AND tag = ?"
-CREATE: Final = CARD_TABLE + META + CURRENT + (SET_TEXT_RULES, TAGS_COMPOSED)
+CREATE: Final = CARD_TABLE + META + CURRENT + (SET_TEXT_RULES, TAGS_COMPOSED, TAGS_CHECKED)
 
 UPGRADE_FROM_2: Final = (
     "ALTER TABLE card RENAME TO card_v2",

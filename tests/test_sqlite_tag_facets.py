@@ -1,0 +1,119 @@
+"""The tag facet over every card of a SQLite store: counted in the tag index while every tag
+names a stored card, and exact whatever another program writes into the file meanwhile."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mcard import AsyncPersistenceWrapper, SQLiteConfig
+from mcard.infrastructure.persistence.engine import sqlite_schema as schema
+from mcard.infrastructure.persistence.engine import sqlite_tag_check as tag_check
+
+GHOST = "ab" * 32
+"""The hash of a card that is not stored."""
+TAGS_OF_STORED_CARDS = (
+    "SELECT tag, count(*) FROM tag WHERE hash IN (SELECT hash FROM card) GROUP BY tag ORDER BY 2 DESC, 1"
+)
+"""The facet by its definition: the tags of stored cards."""
+NOTED = "SELECT count(*) FROM mcard_meta WHERE key = 'tags_of_stored_cards'"
+
+
+async def tagged_store(path: Path) -> list[str]:
+    """Three cards tagged by mcard, the first two 'holiday' and all three 'work'; their hashes."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        cards = [await store.create(f"card {n}") for n in range(3)]
+        await store.tag_many([(card.hash, "holiday") for card in cards[:2]] + [(card.hash, "work") for card in cards])
+        await store.wait_indexed()
+    return [card.hash for card in cards]
+
+
+def by_definition(path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(path) as db:
+        return [tuple(row) for row in db.execute(TAGS_OF_STORED_CARDS)]
+
+
+def noted(path: Path) -> bool:
+    with sqlite3.connect(path) as db:
+        return db.execute(NOTED).fetchone() == (1,)
+
+
+FOREIGN_WRITES = {  # the statements, and the tags of stored cards they leave
+    "a tag of a card not stored": (
+        ["INSERT INTO tag (hash, tag) VALUES (:ghost, 'holiday')"], [("work", 3), ("holiday", 2)],
+    ),
+    "a tag moved to a card not stored": (
+        ["UPDATE tag SET hash = :ghost WHERE hash = :first AND tag = 'holiday'"], [("work", 3), ("holiday", 1)],
+    ),
+    "a card's hash changed": (["UPDATE card SET hash = :ghost WHERE hash = :first"], [("work", 2), ("holiday", 1)]),
+    "a card deleted": (["DELETE FROM card WHERE hash = :first"], [("work", 2), ("holiday", 1)]),
+    "a tag inserted, then its card": (
+        ["INSERT INTO tag (hash, tag) VALUES (:ghost, 'holiday')",
+         "INSERT INTO card (hash, is_text, g_time, hash_algorithm, size, content_type, content)"
+         " VALUES (:ghost, 1, 0, 'sha256', 1, 'text/plain', 'x')"],
+        [("holiday", 3), ("work", 3)],
+    ),
+}
+
+
+@pytest.mark.parametrize("write", FOREIGN_WRITES)
+async def test_another_programs_write_while_the_store_is_open_is_counted_as_it_leaves_the_tags(tmp_path, write):
+    """Every write that can leave a tag naming no stored card, by another program while the
+    store is open, after the store noted that every tag names one: the facet counts the tags
+    of stored cards, as its definition does."""
+    path = tmp_path / "cards.db"
+    hashes = await tagged_store(path)
+    statements, expected = FOREIGN_WRITES[write]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert (await store.facets("", by=("tag",)))["tag"] == [("work", 3), ("holiday", 2)]
+        assert noted(path)
+        with sqlite3.connect(path) as db:
+            for statement in statements:
+                db.execute(statement, {"ghost": GHOST, "first": hashes[0]})
+        db.close()
+        assert (await store.facets("", by=("tag",)))["tag"] == expected == by_definition(path)
+
+
+async def test_a_store_of_an_earlier_mcard_is_checked_once_opened_for_writing(tmp_path):
+    """A store without the note (an earlier mcard's, its triggers missing): opened for writing,
+    its triggers are made and its tags checked in the background; tags of cards not stored keep
+    the note away until they are removed."""
+    path = tmp_path / "cards.db"
+    hashes = await tagged_store(path)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM mcard_meta WHERE key = 'tags_of_stored_cards'")
+        for name in ("tag_of_no_card", "tag_moved", "card_rehashed"):
+            db.execute(schema.DROP_OWN_TRIGGERS[name])
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, 'holiday')", (GHOST,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.wait_indexed()
+        assert not noted(path)
+        assert (await store.facets("", by=("tag",)))["tag"] == [("work", 3), ("holiday", 2)]
+        report = await store.verify(progress=False)
+        assert [d.reason for d in report.damaged] == ["a tag of a card that is not stored"]
+        await store.remove_damaged(report.damaged)
+        await store.wait_indexed()
+        assert noted(path)
+        with sqlite3.connect(path) as db:  # the triggers are back: another program's orphan is seen
+            db.execute("INSERT INTO tag (hash, tag) VALUES (?, 'work')", (GHOST,))
+        db.close()
+        assert (await store.facets("", by=("tag",)))["tag"] == [("work", 3), ("holiday", 2)]
+    assert len(hashes) == 3
+
+
+def test_a_write_between_the_check_and_its_note_keeps_the_note_away(tmp_path):
+    """The background check's steps, with another program's write landing between the look-up
+    and the note: the note is not written."""
+    path = tmp_path / "cards.db"
+    with sqlite3.connect(path) as db:
+        for statement in schema.CREATE:
+            db.execute(statement)
+        db.execute("DELETE FROM mcard_meta WHERE key = 'tags_of_stored_cards'")
+        db.execute(tag_check.CHECK_BEGUN)
+        assert db.execute(tag_check.TAG_OF_NO_CARD_FOUND).fetchone() == (0,)
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, 'late')", (GHOST,))
+        db.execute(tag_check.CHECK_PASSED)
+        db.execute(tag_check.CHECK_ENDED)
+        assert db.execute(NOTED).fetchone() == (0,)
+    db.close()
