@@ -1,5 +1,6 @@
-"""The tag facet over every card of a SQLite store: counted in the tag index while every tag
-names a stored card, and exact whatever another program writes into the file meanwhile."""
+"""The tag facet over every card of a SQLite store, and the count of a tag's cards: counted in
+the tag index while every tag names a stored card, and exact whatever another program writes
+into the file meanwhile."""
 
 import sqlite3
 from pathlib import Path
@@ -72,6 +73,8 @@ async def test_another_programs_write_while_the_store_is_open_is_counted_as_it_l
                 db.execute(statement, {"ghost": GHOST, "first": hashes[0]})
         db.close()
         assert (await store.facets("", by=("tag",)))["tag"] == expected == by_definition(path)
+        for tag in ("holiday", "work"):
+            assert await store.count(tag=tag) == (await store.find(f"tag:{tag}")).total == dict(expected)[tag]
 
 
 async def test_a_store_of_an_earlier_mcard_is_checked_once_opened_for_writing(tmp_path):

@@ -31,6 +31,7 @@ from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_filter_walks as filter_walks
 from . import sqlite_search as search
+from . import sqlite_tag_check as tag_check
 from .integrity import LABEL_FAULTS, MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
@@ -754,7 +755,19 @@ async def verify_cursor(db: SQLiteWorker) -> Any:
     return await db.cursor(VERIFY_ROWS)
 
 
+CARDS_OF_TAG: Final = (
+    f"SELECT CASE WHEN {tag_check.HELD} THEN (SELECT count(*) FROM tag WHERE tag = ?1)"
+    " ELSE (SELECT count(*) FROM card WHERE card.hash IN (SELECT hash FROM tag WHERE tag = ?1)) END"
+)
+"""The cards of one tag: its rows in the tag index while every tag names a stored card
+(``sqlite_tag_check``), else each of their cards looked up (``tag:holiday`` on 100,000 of
+1,000,000 cards: ~110 ms looked up)."""
+
+
 async def count(db: SQLiteWorker, filters: Filters) -> int:
+    if len(filters.tags) == 1 and replace(filters, tags=()).empty:
+        [(total,)] = await db.fetch(CARDS_OF_TAG, filters.tags)
+        return total
     lead = await filter_walks.lead(db, filters)
     params: list[object] = []
     conditions = filter_walks.where(filters, lead, params)
