@@ -17,6 +17,11 @@ TAGS_OF_STORED_CARDS = (
     "SELECT tag, count(*) FROM tag WHERE hash IN (SELECT hash FROM card) GROUP BY tag ORDER BY 2 DESC, 1"
 )
 """The facet by its definition: the tags of stored cards."""
+TAGS_BESIDE_HOLIDAY = (
+    "SELECT tag, count(*) FROM tag WHERE hash IN (SELECT hash FROM card)"
+    " AND hash IN (SELECT hash FROM tag WHERE tag = 'holiday') GROUP BY tag ORDER BY 2 DESC, 1"
+)
+"""The tag facet of ``tag:holiday`` by its definition: the tags of the stored cards tagged so."""
 NOTED = "SELECT count(*) FROM mcard_meta WHERE key = 'tags_of_stored_cards'"
 
 
@@ -29,9 +34,9 @@ async def tagged_store(path: Path) -> list[str]:
     return [card.hash for card in cards]
 
 
-def by_definition(path: Path) -> list[tuple[str, int]]:
+def by_definition(path: Path, statement: str = TAGS_OF_STORED_CARDS) -> list[tuple[str, int]]:
     with sqlite3.connect(path) as db:
-        return [tuple(row) for row in db.execute(TAGS_OF_STORED_CARDS)]
+        return [tuple(row) for row in db.execute(statement)]
 
 
 def noted(path: Path) -> bool:
@@ -75,6 +80,9 @@ async def test_another_programs_write_while_the_store_is_open_is_counted_as_it_l
         assert (await store.facets("", by=("tag",)))["tag"] == expected == by_definition(path)
         for tag in ("holiday", "work"):
             assert await store.count(tag=tag) == (await store.find(f"tag:{tag}")).total == dict(expected)[tag]
+        beside = by_definition(path, TAGS_BESIDE_HOLIDAY)
+        assert (await store.facets("tag:holiday", by=("tag",)))["tag"] == beside
+        assert (await store.facets("tag:holiday", by=("tag", "month")))["tag"] == beside
 
 
 async def test_a_store_of_an_earlier_mcard_is_checked_once_opened_for_writing(tmp_path):

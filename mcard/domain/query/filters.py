@@ -175,6 +175,12 @@ class Filters:
         return self == Filters()
 
     @property
+    def tag_alone(self) -> Optional[str]:
+        """The tag, when these filters choose the cards of one tag and nothing else: an engine
+        whose every tag names a stored card counts them in its tag index."""
+        return self.tags[0] if len(self.tags) == 1 and self == Filters(tags=self.tags) else None
+
+    @property
     def time_bounds(self) -> tuple[Optional[int], Optional[int]]:
         """Inclusive bounds in microseconds since the epoch (None: unbounded)."""
         return (

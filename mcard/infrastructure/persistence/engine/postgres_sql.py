@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Final, Optional
 
@@ -965,10 +965,10 @@ def _page_query(
 
 
 async def count(conn: Connection, tables: Tables, filters: Filters) -> int:
-    if len(filters.tags) == 1 and replace(filters, tags=()).empty:
+    if filters.tag_alone is not None:
         # its rows in the tag index: every tag names a stored card (a foreign key), so looking
         # each card up as well (~120 ms for 100,000 cards) counts the same
-        return await conn.fetchval(f"SELECT count(*) FROM {tables.tag} WHERE tag = $1", filters.tags[0])
+        return await conn.fetchval(f"SELECT count(*) FROM {tables.tag} WHERE tag = $1", filters.tag_alone)
     where, params = _where(tables, filters, None)
     return await conn.fetchval(f"SELECT count(*) FROM {tables.card}{where}", *params)
 

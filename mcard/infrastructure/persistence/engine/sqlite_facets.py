@@ -33,8 +33,8 @@ _COUNT_IN_RANGE: Final = {
 }
 _TAGS_OF_CARDS: Final = (
     f"SELECT tag, count(*) FROM tag WHERE {tag_check.HELD} GROUP BY tag UNION ALL"
-    f" SELECT tag, count(*) FROM tag WHERE NOT {tag_check.HELD}"
-    " AND EXISTS (SELECT 1 FROM card WHERE card.hash = tag.hash) GROUP BY tag ORDER BY 2 DESC, 1"
+    f" SELECT tag, count(*) FROM {tag_check.UNLESS_HELD} CROSS JOIN tag"
+    " WHERE EXISTS (SELECT 1 FROM card WHERE card.hash = tag.hash) GROUP BY tag ORDER BY 2 DESC, 1"
 )
 """Tags over every card: counted in the tag index while every tag names a stored card
 (``sqlite_tag_check``), else those of stored cards alone, a look-up each (500,000 tags of
@@ -56,6 +56,12 @@ _GROUPED: Final = {  # rows (field, value, count, first time, last time) over th
     # Each chosen card's tags looked up in the tag table's key: ``hash IN (SELECT hash FROM
     # chosen)`` built an index of every chosen hash first (10 s for 1,000,000 cards, no tags).
     "tag": "SELECT 'tag', tag.tag, count(*), NULL, NULL FROM chosen CROSS JOIN tag ON tag.hash = chosen.hash GROUP BY 2",
+    # the cards of one tag, while every tag names a stored card (``sqlite_tag_check``): their
+    # tags read beside that tag's rows, no card looked up
+    "tag of one tag": f"SELECT 'tag', other.tag, count(*), NULL, NULL FROM tag AS one CROSS JOIN tag AS other"
+                      f" ON other.hash = one.hash WHERE one.tag = ? AND {tag_check.HELD} GROUP BY 2",
+    "tag unless held": f"SELECT 'tag', tag.tag, count(*), NULL, NULL FROM {tag_check.UNLESS_HELD}"
+                       " CROSS JOIN chosen CROSS JOIN tag ON tag.hash = chosen.hash GROUP BY 2",
     # times another tool stored that no card can have (text sorts after every number) are left
     # out; the span is that of the steps' first and last times: a pass of its own had SQLite
     # keep every chosen card aside for two passes (a time facet alone of a tag's 100,000 of
@@ -174,7 +180,11 @@ async def over_chosen(
     chosen = (f"WITH chosen AS (SELECT card.hash, card.g_time, card.size, card.content_type,"
               f" card.is_text {_chosen(filters, spec, left_out, params, lead, rows_read)})")
     times, unit = time_unit(fields)
-    parts = [_GROUPED[field] for field in fields if field in _GROUPED]
+    one_tag = filters.tag_alone if spec is None and left_out is None else None
+    parts = [_GROUPED[field] for field in fields if field in _GROUPED and not (one_tag is not None and field == "tag")]
+    if one_tag is not None and "tag" in fields:
+        parts += [_GROUPED["tag of one tag"], _GROUPED["tag unless held"]]
+        params.append(one_tag)
     if times:
         parts.append(_GROUPED["step"])
         params += [MIN_MICROS, unit]

@@ -765,8 +765,8 @@ CARDS_OF_TAG: Final = (
 
 
 async def count(db: SQLiteWorker, filters: Filters) -> int:
-    if len(filters.tags) == 1 and replace(filters, tags=()).empty:
-        [(total,)] = await db.fetch(CARDS_OF_TAG, filters.tags)
+    if filters.tag_alone is not None:
+        [(total,)] = await db.fetch(CARDS_OF_TAG, (filters.tag_alone,))
         return total
     lead = await filter_walks.lead(db, filters)
     params: list[object] = []
