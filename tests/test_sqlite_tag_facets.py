@@ -113,6 +113,25 @@ async def test_a_store_of_an_earlier_mcard_is_checked_once_opened_for_writing(tm
     assert len(hashes) == 3
 
 
+async def test_tags_written_while_another_tool_had_dropped_the_triggers_are_checked_again(tmp_path):
+    """Another tool rebuilt the tag and card tables (``sqlite-utils transform`` does), which
+    drops their triggers, and wrote a tag of a card not stored and deleted a tagged card: the
+    next open for writing makes the triggers again and checks the tags again."""
+    path = tmp_path / "cards.db"
+    hashes = await tagged_store(path)
+    with sqlite3.connect(path) as db:
+        for name in ("tag_of_no_card", "card_deleted"):
+            db.execute(schema.DROP_OWN_TRIGGERS[name])
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, 'work')", (GHOST,))
+        db.execute("DELETE FROM card WHERE hash = ?", (hashes[0],))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.wait_indexed()
+        assert (await store.facets("", by=("tag",)))["tag"] == [("work", 2), ("holiday", 1)] == by_definition(path)
+        assert await store.count(tag="holiday") == 1
+    assert not noted(path)
+
+
 def test_a_write_between_the_check_and_its_note_keeps_the_note_away(tmp_path):
     """The background check's steps, with another program's write landing between the look-up
     and the note: the note is not written."""

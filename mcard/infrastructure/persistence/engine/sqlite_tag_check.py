@@ -34,14 +34,16 @@ UNLESS_HELD: Final = f"(SELECT 1 WHERE NOT {HELD}) AS unheld"
 """A table of one row unless every tag names a stored card, empty if so: a statement led by it
 (``CROSS JOIN``) reads nothing when the note is held, where ``WHERE NOT`` the note was tested
 on each row its loops read."""
-_FORGOTTEN: Final = "DELETE FROM mcard_meta WHERE key IN ('tags_of_stored_cards', 'tags_being_checked')"
+FORGOTTEN: Final = "DELETE FROM mcard_meta WHERE key IN ('tags_of_stored_cards', 'tags_being_checked')"
+"""What the triggers run; also run when mcard finds its triggers changed or missing (another
+tool rebuilt a table, which drops its triggers): writes made without them went unseen."""
 
 TAG_OF_NO_CARD: Final = f"""CREATE TRIGGER tag_of_no_card AFTER INSERT ON tag
-        WHEN NOT EXISTS (SELECT 1 FROM card WHERE hash = new.hash) BEGIN {_FORGOTTEN}; END"""
+        WHEN NOT EXISTS (SELECT 1 FROM card WHERE hash = new.hash) BEGIN {FORGOTTEN}; END"""
 TAG_MOVED: Final = f"""CREATE TRIGGER tag_moved AFTER UPDATE OF hash ON tag
-        WHEN NOT EXISTS (SELECT 1 FROM card WHERE hash = new.hash) BEGIN {_FORGOTTEN}; END"""
+        WHEN NOT EXISTS (SELECT 1 FROM card WHERE hash = new.hash) BEGIN {FORGOTTEN}; END"""
 CARD_REHASHED: Final = f"""CREATE TRIGGER card_rehashed AFTER UPDATE OF hash ON card
-        WHEN old.hash IS NOT new.hash AND EXISTS (SELECT 1 FROM tag WHERE hash = old.hash) BEGIN {_FORGOTTEN}; END"""
+        WHEN old.hash IS NOT new.hash AND EXISTS (SELECT 1 FROM tag WHERE hash = old.hash) BEGIN {FORGOTTEN}; END"""
 TAGS_CHECKED: Final = "INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('tags_of_stored_cards', 1)"
 """A new store's: it has no tag yet."""
 IS_HELD: Final = f"SELECT {HELD}"
