@@ -22,7 +22,7 @@ TAGS_BESIDE_HOLIDAY = (
     " AND hash IN (SELECT hash FROM tag WHERE tag = 'holiday') GROUP BY tag ORDER BY 2 DESC, 1"
 )
 """The tag facet of ``tag:holiday`` by its definition: the tags of the stored cards tagged so."""
-NOTED = "SELECT count(*) FROM mcard_meta WHERE key = 'tags_of_stored_cards'"
+NOTED = f"SELECT {tag_check.HELD}"
 
 
 async def tagged_store(path: Path) -> list[str]:
@@ -130,6 +130,30 @@ async def test_tags_written_while_another_tool_had_dropped_the_triggers_are_chec
         assert (await store.facets("", by=("tag",)))["tag"] == [("work", 2), ("holiday", 1)] == by_definition(path)
         assert await store.count(tag="holiday") == 1
     assert not noted(path)
+
+
+@pytest.mark.parametrize("made_again", [False, True], ids=["left dropped", "made again"])
+async def test_tags_written_while_another_tool_drops_the_triggers_of_an_open_store_are_looked_up(tmp_path, made_again):
+    """Another tool drops the triggers while a store is open, writes a tag of a card not stored,
+    and maybe makes the triggers again as they were; then the store removes a card itself
+    (without ``card_deleted``, its tags stay): every read of tags looks their cards up."""
+    path = tmp_path / "cards.db"
+    hashes = await tagged_store(path)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert noted(path)
+        with sqlite3.connect(path) as db:
+            for name in ("tag_of_no_card", "card_deleted"):
+                db.execute(schema.DROP_OWN_TRIGGERS[name])
+            db.execute("INSERT INTO tag (hash, tag) VALUES (?, 'work')", (GHOST,))
+            if made_again:
+                for name in ("tag_of_no_card", "card_deleted"):
+                    db.execute(schema.OWN_TRIGGERS[name])
+        db.close()
+        await store.remove(hashes[0])
+        assert not noted(path)
+        assert (await store.facets("", by=("tag",)))["tag"] == [("work", 2), ("holiday", 1)] == by_definition(path)
+        assert await store.count(tag="work") == (await store.find("tag:work")).total == 2
+        assert (await store.facets("tag:holiday", by=("tag",)))["tag"] == by_definition(path, TAGS_BESIDE_HOLIDAY)
 
 
 def test_a_write_between_the_check_and_its_note_keeps_the_note_away(tmp_path):

@@ -42,7 +42,7 @@ from mcard.domain.models.sighting import composed, stored_tag_fault
 from mcard.domain.query.text import UNICODE_VERSION, WORD_RULES, SearchSpec, count_tokens, joined_tokens, text_of
 
 from .integrity import TAGS_LEFT_DECOMPOSED, holds_its_hash
-from .sqlite_tag_check import CARD_REHASHED, FORGOTTEN, TAG_MOVED, TAG_OF_NO_CARD, TAGS_CHECKED
+from .sqlite_tag_check import CARD_REHASHED, TAG_MOVED, TAG_OF_NO_CARD, TAGS_CHECKED
 
 if TYPE_CHECKING:
     from .sqlite_connection import SQLiteWorker
@@ -499,12 +499,9 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
                         unicodedata.unidata_version, WORD_RULES)
             for statement in REBUILD_INDEXES:
                 await db.execute(STATEMENTS[statement])
-        stale = await _stale_triggers(db)
-        for name in stale:
+        for name in await _stale_triggers(db):
             await db.execute(DROP_OWN_TRIGGERS[name])
             await db.execute(OWN_TRIGGERS[name])
-        if stale:  # another tool's writes may have gone unseen without them (sqlite_tag_check)
-            await db.execute(FORGOTTEN)
         await db.execute(STATEMENTS[NAMES_TO_COMPOSE])
         if not await db.fetch(HAS_TAGS_COMPOSED):
             await compose_tags(db, where)

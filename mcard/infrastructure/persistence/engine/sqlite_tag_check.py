@@ -12,47 +12,59 @@ program writes:
 - a tag inserted, or moved to another hash, whose card is not stored;
 - a card's hash changed while tags name it.
 
-A card deleted takes its tags along (``card_deleted``). SQLite runs no trigger for the row an
-``INSERT OR REPLACE`` deletes to give its id to other content (nor does the search index
-follow that change); a trigger on every insert into ``card`` would cost each card ~5 us, as
-much as the insert itself, so that write is left to ``verify``, which names the tags it
+The note holds the schema's version (``PRAGMA schema_version``) and counts only while that is
+unchanged: a tool that drops a trigger, or rebuilds a table and with it its triggers
+(``sqlite-utils transform``), changes the schema, and what it writes meanwhile goes unseen.
+
+A card deleted takes its tags along (``card_deleted``). SQLite runs no trigger for a row that a
+``REPLACE`` conflict resolution deletes (``INSERT OR REPLACE``, ``UPDATE OR REPLACE`` onto
+another card's id, or onto a value of another tool's unique index), nor does the search index
+follow that change; a trigger on every insert into ``card`` would cost each card ~5 us, as
+much as the insert itself, so such a write is left to ``verify``, which names the tags it
 leaves.
 
-A new store holds the key. One without it (made by an earlier mcard, or after such a write)
-is checked in the background once per session opened for writing
-(``SQLiteStore._check_tags``): the key is set only if no tag names a missing card, and only if
-no such write came between the check and the setting, which that write's trigger tells by
-deleting ``tags_being_checked``.
+A new store holds the note. One without it (made by an earlier mcard, or after such a write
+or a change of schema) is checked in the background once per session opened for writing
+(``SQLiteStore._check_tags``): the note is written only if no tag names a missing card, and
+only if no such write and no change of schema came between the check and the writing, which
+that write's trigger tells by deleting ``tags_being_checked``.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-HELD: Final = "EXISTS (SELECT 1 FROM mcard_meta WHERE key = 'tags_of_stored_cards')"
+HELD: Final = (
+    "EXISTS (SELECT 1 FROM mcard_meta, pragma_schema_version()"
+    " WHERE key = 'tags_of_stored_cards' AND value = schema_version)"
+)
 UNLESS_HELD: Final = f"(SELECT 1 WHERE NOT {HELD}) AS unheld"
 """A table of one row unless every tag names a stored card, empty if so: a statement led by it
 (``CROSS JOIN``) reads nothing when the note is held, where ``WHERE NOT`` the note was tested
 on each row its loops read."""
-FORGOTTEN: Final = "DELETE FROM mcard_meta WHERE key IN ('tags_of_stored_cards', 'tags_being_checked')"
-"""What the triggers run; also run when mcard finds its triggers changed or missing (another
-tool rebuilt a table, which drops its triggers): writes made without them went unseen."""
+_FORGOTTEN: Final = "DELETE FROM mcard_meta WHERE key IN ('tags_of_stored_cards', 'tags_being_checked')"
 
 TAG_OF_NO_CARD: Final = f"""CREATE TRIGGER tag_of_no_card AFTER INSERT ON tag
-        WHEN NOT EXISTS (SELECT 1 FROM card WHERE hash = new.hash) BEGIN {FORGOTTEN}; END"""
+        WHEN NOT EXISTS (SELECT 1 FROM card WHERE hash = new.hash) BEGIN {_FORGOTTEN}; END"""
 TAG_MOVED: Final = f"""CREATE TRIGGER tag_moved AFTER UPDATE OF hash ON tag
-        WHEN NOT EXISTS (SELECT 1 FROM card WHERE hash = new.hash) BEGIN {FORGOTTEN}; END"""
+        WHEN NOT EXISTS (SELECT 1 FROM card WHERE hash = new.hash) BEGIN {_FORGOTTEN}; END"""
 CARD_REHASHED: Final = f"""CREATE TRIGGER card_rehashed AFTER UPDATE OF hash ON card
-        WHEN old.hash IS NOT new.hash AND EXISTS (SELECT 1 FROM tag WHERE hash = old.hash) BEGIN {FORGOTTEN}; END"""
-TAGS_CHECKED: Final = "INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('tags_of_stored_cards', 1)"
-"""A new store's: it has no tag yet."""
+        WHEN old.hash IS NOT new.hash AND EXISTS (SELECT 1 FROM tag WHERE hash = old.hash) BEGIN {_FORGOTTEN}; END"""
+TAGS_CHECKED: Final = (
+    "INSERT OR REPLACE INTO mcard_meta (key, value) SELECT 'tags_of_stored_cards', schema_version"
+    " FROM pragma_schema_version()"
+)
+"""A new store's note: it has no tag yet."""
 IS_HELD: Final = f"SELECT {HELD}"
-CHECK_BEGUN: Final = "INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('tags_being_checked', 1)"
+CHECK_BEGUN: Final = (
+    "INSERT OR REPLACE INTO mcard_meta (key, value) SELECT 'tags_being_checked', schema_version"
+    " FROM pragma_schema_version()"
+)
 TAG_OF_NO_CARD_FOUND: Final = (
     "SELECT EXISTS (SELECT 1 FROM tag WHERE NOT EXISTS (SELECT 1 FROM card WHERE card.hash = tag.hash))"
 )
 CHECK_PASSED: Final = (
-    "INSERT OR REPLACE INTO mcard_meta (key, value) SELECT 'tags_of_stored_cards', 1"
-    " WHERE EXISTS (SELECT 1 FROM mcard_meta WHERE key = 'tags_being_checked')"
+    "INSERT OR REPLACE INTO mcard_meta (key, value) SELECT 'tags_of_stored_cards', schema_version"
+    " FROM mcard_meta, pragma_schema_version() WHERE key = 'tags_being_checked' AND value = schema_version"
 )
 CHECK_ENDED: Final = "DELETE FROM mcard_meta WHERE key = 'tags_being_checked'"
