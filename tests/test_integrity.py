@@ -280,6 +280,27 @@ async def test_verify_reports_sightings_and_tags_of_cards_not_stored(tmp_path):
     assert {d.hash for d in report.damaged} == {ghost} and card.hash not in {d.hash for d in report.damaged}
 
 
+async def test_a_tag_of_a_card_not_stored_that_is_not_utf8_text_is_named_and_removed(tmp_path):
+    """Another tool's tag of no card, stored as text that is not UTF-8: ``verify`` failed with
+    'a stored text card is not valid UTF-8', so nothing could remove it."""
+    import sqlite3
+
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        card = await store.create("a true card")
+        await store.tag(card.hash, "kept")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, CAST(X'FF61' AS TEXT))", ("ab" * 32,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(progress=False)
+        assert [(d.hash, d.reason, d.label) for d in report.damaged] == [
+            ("ab" * 32, "a tag of a card that is not stored", b"\xffa")]
+        assert await store.remove_damaged(report.damaged) == 1
+        assert (await store.verify(progress=False)).damaged == []
+        assert await store.tags(card.hash) == ["kept"]
+
+
 LONG_TAG = "t" * 300
 LATER = 4_102_444_800_000_000
 """2100-01-01 in microseconds: a malformed sighting newer than every sound one."""

@@ -32,7 +32,7 @@ from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_filter_walks as filter_walks
 from . import sqlite_search as search
 from . import sqlite_tag_check as tag_check
-from .integrity import LABEL_FAULTS, MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_filter_walks import HITS_SORTED
@@ -841,14 +841,16 @@ async def tags(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, list[str]]:
 
 
 DAMAGED_LABELS: Final = (
-    "SELECT hash, 'sighting', key, 'no card' FROM sighting WHERE hash NOT IN (SELECT hash FROM card)"
-    " UNION ALL SELECT hash, 'sighting', key, 'malformed' FROM sighting"
+    "SELECT hash, 'sighting', key, 'no card', NULL FROM sighting WHERE hash NOT IN (SELECT hash FROM card)"
+    " UNION ALL SELECT hash, 'sighting', key, 'malformed', NULL FROM sighting"
     f" WHERE hash IN (SELECT hash FROM card) AND ({SQLITE_MALFORMED})"
-    " UNION ALL SELECT hash, 'tag', tag, 'no card' FROM tag WHERE hash NOT IN (SELECT hash FROM card)"
-    " UNION ALL SELECT hash, 'tag', CAST(tag AS BLOB), typeof(tag) FROM tag WHERE hash IN (SELECT hash FROM card)"
+    " UNION ALL SELECT hash, 'tag', CAST(tag AS BLOB), 'no card', typeof(tag) FROM tag"
+    " WHERE hash NOT IN (SELECT hash FROM card)"
+    " UNION ALL SELECT hash, 'tag', CAST(tag AS BLOB), NULL, typeof(tag) FROM tag WHERE hash IN (SELECT hash FROM card)"
     f" AND (typeof(tag) != 'text' OR tag GLOB '*[^ -~]*' OR tag GLOB ' *' OR tag GLOB '* ' OR {MAYBE_NOT_A_TAG})"
 )
-"""A tag comes as its bytes and its storage class (``_as_stored``)."""
+"""(hash, part, label, fault, storage class): a tag comes as its bytes (``_as_stored``), since
+reading text that is not UTF-8 fails."""
 NOT_ASCII_SIGHTINGS: Final = (
     "SELECT hash, key, CAST(name AS BLOB), CAST(path AS BLOB), CAST(source AS BLOB) FROM sighting"
     " WHERE hash IN (SELECT hash FROM card)"
@@ -869,16 +871,16 @@ def _utf8(data: object) -> bool:
 
 
 def _as_stored(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-    """``DAMAGED_LABELS`` rows for ``damaged_labels``: a tag of a stored card comes with its
-    storage class; stored as UTF-8 text, it is given as its text (``stored_tag_fault``
-    decides), else as its bytes, which name it for removal."""
-    for hash_str, part, label, fault in rows:
-        if part != "tag" or fault in LABEL_FAULTS:  # a sighting, or a tag of no card
+    """``DAMAGED_LABELS`` rows for ``damaged_labels``: a tag stored as UTF-8 text is given as
+    its text (of a stored card, ``stored_tag_fault`` decides), else as its bytes, which name it
+    for removal."""
+    for hash_str, part, label, fault, stored_as in rows:
+        if part != "tag":
             yield hash_str, part, label, fault
-        elif fault == "text" and _utf8(label):
-            yield hash_str, part, label.decode("utf-8"), None
+        elif stored_as == "text" and _utf8(label):
+            yield hash_str, part, label.decode("utf-8"), fault
         else:
-            yield hash_str, part, label, "not utf-8" if fault == "text" else None
+            yield hash_str, part, label, fault or ("not utf-8" if stored_as == "text" else None)
 
 
 async def damaged_label_rows(db: SQLiteWorker) -> list[DamagedCard]:
