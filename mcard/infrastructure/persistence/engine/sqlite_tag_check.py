@@ -38,10 +38,11 @@ HELD: Final = (
     "EXISTS (SELECT 1 FROM mcard_meta, pragma_schema_version()"
     " WHERE key = 'tags_of_stored_cards' AND value = schema_version)"
 )
+WHEN_HELD: Final = f"(SELECT 1 WHERE {HELD}) AS held"
 UNLESS_HELD: Final = f"(SELECT 1 WHERE NOT {HELD}) AS unheld"
-"""A table of one row unless every tag names a stored card, empty if so: a statement led by it
-(``CROSS JOIN``) reads nothing when the note is held, where ``WHERE NOT`` the note was tested
-on each row its loops read."""
+"""Tables of one row when every tag names a stored card (``WHEN_HELD``) or unless it does
+(``UNLESS_HELD``), else empty: a statement led by one (``CROSS JOIN``) reads nothing else when
+it is empty, where a ``WHERE`` on the note was tested on each row its loops read."""
 _FORGOTTEN: Final = "DELETE FROM mcard_meta WHERE key IN ('tags_of_stored_cards', 'tags_being_checked')"
 
 TAG_OF_NO_CARD: Final = f"""CREATE TRIGGER tag_of_no_card AFTER INSERT ON tag
