@@ -156,18 +156,31 @@ async def test_tags_written_while_another_tool_drops_the_triggers_of_an_open_sto
         assert (await store.facets("tag:holiday", by=("tag",)))["tag"] == by_definition(path, TAGS_BESIDE_HOLIDAY)
 
 
-def test_a_write_between_the_check_and_its_note_keeps_the_note_away(tmp_path):
-    """The background check's steps, with another program's write landing between the look-up
-    and the note: the note is not written."""
+@pytest.mark.parametrize("between", ["a tag of no card", "another session's check", "a change of schema"])
+def test_what_comes_between_a_check_and_its_note_keeps_the_note_away(tmp_path, between):
+    """The background check's steps, with a write of another program, another session's check
+    (it found the tag of no card this one did not see), or a change of schema landing between
+    the look-up and the note: the note is not written."""
     path = tmp_path / "cards.db"
-    with sqlite3.connect(path) as db:
+    with sqlite3.connect(path, isolation_level=None) as db:
         for statement in schema.CREATE:
             db.execute(statement)
         db.execute("DELETE FROM mcard_meta WHERE key = 'tags_of_stored_cards'")
-        db.execute(tag_check.CHECK_BEGUN)
-        assert db.execute(tag_check.TAG_OF_NO_CARD_FOUND).fetchone() == (0,)
-        db.execute("INSERT INTO tag (hash, tag) VALUES (?, 'late')", (GHOST,))
-        db.execute(tag_check.CHECK_PASSED)
-        db.execute(tag_check.CHECK_ENDED)
+        db.execute(tag_check.CHECK_BEGUN, (1,))
+        found, version = db.execute(tag_check.TAG_OF_NO_CARD_FOUND).fetchone()
+        assert found == 0
+        if between == "a change of schema":
+            db.execute("CREATE INDEX another_tools_index ON tag (hash)")
+        else:
+            db.execute("INSERT INTO tag (hash, tag) VALUES (?, 'late')", (GHOST,))
+        if between == "another session's check":
+            db.execute(tag_check.CHECK_BEGUN, (2,))
+        db.execute(tag_check.CHECK_PASSED, (1, version))
+        db.execute(tag_check.CHECK_ENDED, (1,))
         assert db.execute(NOTED).fetchone() == (0,)
+        db.execute("DELETE FROM tag")
+        db.execute(tag_check.CHECK_BEGUN, (3,))  # and nothing between: written
+        found, version = db.execute(tag_check.TAG_OF_NO_CARD_FOUND).fetchone()
+        db.execute(tag_check.CHECK_PASSED, (3, version))
+        assert db.execute(NOTED).fetchone() == (1,)
     db.close()

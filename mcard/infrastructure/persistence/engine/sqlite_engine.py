@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import logging
+import secrets
 import sqlite3
 import threading
 import uuid
@@ -586,11 +587,14 @@ class SQLiteStore(BaseStore):
             [(held,)] = await self._read(lambda reader: reader.fetch(tag_check.IS_HELD))
             if held:
                 return
-            await self._on_writer(lambda writer: writer.execute(tag_check.CHECK_BEGUN), lambda: None)
-            [(found,)] = await self._read(lambda reader: reader.fetch(tag_check.TAG_OF_NO_CARD_FOUND))
+            marker = secrets.randbits(62)
+            await self._on_writer(lambda writer: writer.execute(tag_check.CHECK_BEGUN, (marker,)), lambda: None)
+            [(found, schema)] = await self._read(lambda reader: reader.fetch(tag_check.TAG_OF_NO_CARD_FOUND))
             await self._on_writer(
-                lambda writer: writer.execute(tag_check.CHECK_ENDED) if found else writer.in_turn(
-                    [writer.execute(tag_check.CHECK_PASSED), writer.execute(tag_check.CHECK_ENDED)]),
+                lambda writer: writer.execute(tag_check.CHECK_ENDED, (marker,)) if found else writer.in_turn([
+                    writer.execute(tag_check.CHECK_PASSED, (marker, schema)),
+                    writer.execute(tag_check.CHECK_ENDED, (marker,)),
+                ]),
                 lambda: None,
             )
             if found:

@@ -26,8 +26,9 @@ leaves.
 A new store holds the note. One without it (made by an earlier mcard, or after such a write
 or a change of schema) is checked in the background once per session opened for writing
 (``SQLiteStore._check_tags``): the note is written only if no tag names a missing card, and
-only if no such write and no change of schema came between the check and the writing, which
-that write's trigger tells by deleting ``tags_being_checked``.
+only if no such write, no change of schema and no other session's check came between the
+check and the writing: such a write's trigger deletes the check's marker
+(``tags_being_checked``, a number of its own), another check replaces it.
 """
 
 from __future__ import annotations
@@ -57,15 +58,17 @@ TAGS_CHECKED: Final = (
 )
 """A new store's note: it has no tag yet."""
 IS_HELD: Final = f"SELECT {HELD}"
-CHECK_BEGUN: Final = (
-    "INSERT OR REPLACE INTO mcard_meta (key, value) SELECT 'tags_being_checked', schema_version"
-    " FROM pragma_schema_version()"
-)
+CHECK_BEGUN: Final = "INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('tags_being_checked', ?)"
+"""The marker of one check: its own number, so that a check another session begins meanwhile
+(which writes its own) keeps this one from writing the note."""
 TAG_OF_NO_CARD_FOUND: Final = (
-    "SELECT EXISTS (SELECT 1 FROM tag WHERE NOT EXISTS (SELECT 1 FROM card WHERE card.hash = tag.hash))"
+    "SELECT EXISTS (SELECT 1 FROM tag WHERE NOT EXISTS (SELECT 1 FROM card WHERE card.hash = tag.hash)),"
+    " (SELECT schema_version FROM pragma_schema_version())"
 )
+"""Whether a tag names no stored card, and the schema version it was looked up at."""
 CHECK_PASSED: Final = (
     "INSERT OR REPLACE INTO mcard_meta (key, value) SELECT 'tags_of_stored_cards', schema_version"
-    " FROM mcard_meta, pragma_schema_version() WHERE key = 'tags_being_checked' AND value = schema_version"
+    " FROM mcard_meta, pragma_schema_version() WHERE key = 'tags_being_checked' AND value = ?1 AND schema_version = ?2"
 )
-CHECK_ENDED: Final = "DELETE FROM mcard_meta WHERE key = 'tags_being_checked'"
+"""The note, if the check's marker is still its own and the schema is as it was looked up."""
+CHECK_ENDED: Final = "DELETE FROM mcard_meta WHERE key = 'tags_being_checked' AND value = ?"
