@@ -301,6 +301,26 @@ async def test_a_tag_of_a_card_not_stored_that_is_not_utf8_text_is_named_and_rem
         assert await store.tags(card.hash) == ["kept"]
 
 
+async def test_a_tag_of_no_card_whose_hash_is_not_utf8_text_is_named(tmp_path):
+    """Another tool's tag whose hash is text that is not UTF-8 (no card has it): ``verify``
+    failed with 'a stored text card is not valid UTF-8'; it names the tag by the hash's bytes."""
+    import sqlite3
+
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("a true card")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO tag (hash, tag) VALUES (CAST(X'FF61' AS TEXT), 'odd')")
+        db.execute("INSERT INTO sighting (key, hash, name, seen_at) VALUES ('k1', CAST(X'FF62' AS TEXT), 'x.txt', 0)")
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        report = await store.verify(progress=False)
+        assert sorted((d.hash, d.part, d.reason) for d in report.damaged) == [
+            (b"\xffa", "tag", "a tag of a card that is not stored"),
+            (b"\xffb", "sighting", "a sighting of a card that is not stored"),
+        ]
+
+
 LONG_TAG = "t" * 300
 LATER = 4_102_444_800_000_000
 """2100-01-01 in microseconds: a malformed sighting newer than every sound one."""

@@ -841,16 +841,19 @@ async def tags(db: SQLiteWorker, hashes: Sequence[str]) -> dict[str, list[str]]:
 
 
 DAMAGED_LABELS: Final = (
-    "SELECT hash, 'sighting', key, 'no card', NULL FROM sighting WHERE hash NOT IN (SELECT hash FROM card)"
-    " UNION ALL SELECT hash, 'sighting', key, 'malformed', NULL FROM sighting"
-    f" WHERE hash IN (SELECT hash FROM card) AND ({SQLITE_MALFORMED})"
-    " UNION ALL SELECT hash, 'tag', CAST(tag AS BLOB), 'no card', typeof(tag) FROM tag"
+    "SELECT CAST(hash AS BLOB), typeof(hash), 'sighting', key, 'no card', NULL FROM sighting"
     " WHERE hash NOT IN (SELECT hash FROM card)"
-    " UNION ALL SELECT hash, 'tag', CAST(tag AS BLOB), NULL, typeof(tag) FROM tag WHERE hash IN (SELECT hash FROM card)"
+    " UNION ALL SELECT hash, 'text', 'sighting', key, 'malformed', NULL FROM sighting"
+    f" WHERE hash IN (SELECT hash FROM card) AND ({SQLITE_MALFORMED})"
+    " UNION ALL SELECT CAST(hash AS BLOB), typeof(hash), 'tag', CAST(tag AS BLOB), 'no card', typeof(tag) FROM tag"
+    " WHERE hash NOT IN (SELECT hash FROM card)"
+    " UNION ALL SELECT hash, 'text', 'tag', CAST(tag AS BLOB), NULL, typeof(tag) FROM tag"
+    " WHERE hash IN (SELECT hash FROM card)"
     f" AND (typeof(tag) != 'text' OR tag GLOB '*[^ -~]*' OR tag GLOB ' *' OR tag GLOB '* ' OR {MAYBE_NOT_A_TAG})"
 )
-"""(hash, part, label, fault, storage class): a tag comes as its bytes (``_as_stored``), since
-reading text that is not UTF-8 fails."""
+"""(hash, its storage class, part, label, fault, the tag's storage class): a tag, and the hash
+of a label of no card, come as their bytes (``_as_stored``), since reading text that is not
+UTF-8 fails."""
 NOT_ASCII_SIGHTINGS: Final = (
     "SELECT hash, key, CAST(name AS BLOB), CAST(path AS BLOB), CAST(source AS BLOB) FROM sighting"
     " WHERE hash IN (SELECT hash FROM card)"
@@ -871,10 +874,12 @@ def _utf8(data: object) -> bool:
 
 
 def _as_stored(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-    """``DAMAGED_LABELS`` rows for ``damaged_labels``: a tag stored as UTF-8 text is given as
-    its text (of a stored card, ``stored_tag_fault`` decides), else as its bytes, which name it
-    for removal."""
-    for hash_str, part, label, fault, stored_as in rows:
+    """``DAMAGED_LABELS`` rows for ``damaged_labels``: a hash or a tag stored as UTF-8 text is
+    given as its text (a tag of a stored card: ``stored_tag_fault`` decides), else as its bytes,
+    which name it for removal."""
+    for hashed, hash_stored_as, part, label, fault, stored_as in rows:
+        as_text = isinstance(hashed, bytes) and hash_stored_as == "text" and _utf8(hashed)
+        hash_str = hashed.decode("utf-8") if as_text else hashed
         if part != "tag":
             yield hash_str, part, label, fault
         elif stored_as == "text" and _utf8(label):
