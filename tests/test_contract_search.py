@@ -1137,16 +1137,22 @@ async def test_chinese_and_japanese_words_are_found_inside_a_run_of_ideographs(w
 
 async def test_a_turkish_capital_i_is_found_by_a_word_typed_in_lowercase(wrapper):
     """``İ`` casefolds to ``i`` and a combining dot: ``istanbul`` found nothing in
-    ``İstanbul'da``, nor ``İstanbul`` in a text typed in lowercase."""
+    ``İstanbul'da``, nor ``İstanbul`` in a text typed in lowercase. Once the cards were indexed,
+    PostgreSQL still found nothing: its index was asked for ``izmir`` as the text spells it."""
     capital, lowercase = MCard("İstanbul'da ve İZMİR'de"), MCard("istanbul küçük harf")
-    await wrapper.save_many([capital, lowercase, MCard("ankara")])
+    dotted = MCard("i\u0307zmi\u0307r, an i and a combining dot")
+    await wrapper.save_many([capital, lowercase, dotted, MCard("ankara")])
     by_hash = lambda cards: sorted(cards, key=lambda card: card.hash)
-    for query, expected in (("istanbul", [capital, lowercase]), ("İstanbul", [capital, lowercase]),
-                            ("ISTANBUL", [capital, lowercase]), ("izmir", [capital]), ("İzm*", [capital])):
-        assert by_hash(await wrapper.search(query, mode="words")) == by_hash(expected), query
-        found = await wrapper.find(query)
-        assert by_hash(found) == by_hash(expected), query
-        assert [text for text, hit in found.snippet(capital).parts if hit][:1] in (["İstanbul"], ["İZMİR"]), query
+    for indexed in (False, True):
+        if indexed:
+            await wrapper.wait_indexed()
+        for query, expected in (("istanbul", [capital, lowercase]), ("İstanbul", [capital, lowercase]),
+                                ("ISTANBUL", [capital, lowercase]), ("izmir", [capital, dotted]),
+                                ("İzm*", [capital, dotted])):
+            assert by_hash(await wrapper.search(query, mode="words")) == by_hash(expected), (query, indexed)
+            found = await wrapper.find(query)
+            assert by_hash(found) == by_hash(expected), (query, indexed)
+            assert [text for text, hit in found.snippet(capital).parts if hit][:1] in (["İstanbul"], ["İZMİR"]), query
 
 
 async def test_a_text_item_finds_a_text_inside_words_in_any_case_with_the_fields(wrapper):

@@ -44,6 +44,9 @@ VACUUM_FROM: Final = 1000
 FOLDS_INTO_ASCII: Final = {char: char.casefold() for char in "ßẞſ\u212aﬀﬁﬂﬃﬄﬅﬆİŉǰẖẗẘẙẚ"}
 """Every character outside ASCII whose casefold holds an ASCII one (a test checks them all):
 ``ß`` is ``ss``, the Kelvin sign ``k``, ``ﬁ`` ``fi``, ``ẙ`` ``y`` and a combining ring."""
+DOTTED_I: Final = ("\u0130", "\u0307")
+"""A word (``tokens``) reads ``İ``, and ``i`` with a combining dot above, as ``i``: a text that
+holds one of these may hold a word's ``i`` where its casefold (``i`` and the dot) does not."""
 FOLDED_RUN: Final = re.compile(r"[a-z0-9]{3,}")
 ESCAPED: Final = "encode(content, 'escape')"
 """What the trigram index holds of a text card, and what its patterns are matched against."""
@@ -118,8 +121,9 @@ def alternative_patterns(alternatives: Sequence[Sequence[str]]) -> list[list[str
 
 def _run_pattern(run: str) -> str:
     spelled = in_any_ascii_case(run)
-    supplied = [escape(char.encode("utf-8")).decode("ascii").replace("\\", "\\\\")
-                for char, fold in FOLDS_INTO_ASCII.items() if _can_supply(fold, run)]
+    suppliers = [char for char, fold in FOLDS_INTO_ASCII.items() if _can_supply(fold, run)]
+    suppliers += [char for char in DOTTED_I if "i" in run and char not in suppliers]
+    supplied = [escape(char.encode("utf-8")).decode("ascii").replace("\\", "\\\\") for char in suppliers]
     return "|".join([spelled, *supplied])
 
 
