@@ -1051,8 +1051,22 @@ def test_a_black_drawing_on_transparency_shows_in_either_theme(chromium: Path, t
         image = root.locator(".mcx-preview img")
         expect(image).to_be_visible()
         for shown, name in [(row.locator(".mcx-thumb"), "thumbnail"), (image, "preview")]:
-            darkest, lightest = _lightness_range(shown.screenshot(path=shots / f"{theme}-transparent-{name}.png"))
+            darkest, lightest = _lightness_range(_screenshot(shown, shots / f"{theme}-transparent-{name}.png"))
             assert darkest < 40 and lightest > 180, (name, darkest, lightest)
+
+
+def _screenshot(shown: Any, path: Path) -> bytes:
+    """A screenshot of the element ``shown`` finds, taken again when a redraw of the grid or the
+    pane replaced that element while the screenshot waited for it to be stable."""
+    from playwright.sync_api import Error
+
+    for _ in range(2):
+        try:
+            return shown.screenshot(path=path)
+        except Error as error:
+            if "not attached to the DOM" not in str(error):
+                raise
+    return shown.screenshot(path=path)
 
 
 async def _notes(db: Path, count: int) -> None:
