@@ -308,6 +308,63 @@ async def test_another_tool_removes_and_adds_cards_without_mcards_functions(tmp_
             rows = await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'quokkas'")
             assert rows == [(1,), (3,)]  # the card stored first and the one the other tool added
 
+CARD_DELETED_BEFORE_RECURSIVE_TRIGGERS = """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
+        INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
+        INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
+            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id);
+        DELETE FROM card_searchable WHERE id = old.id;
+        DELETE FROM sighting WHERE hash = old.hash;
+        DELETE FROM tag WHERE hash = old.hash;
+    END"""
+"""The deletion trigger of the previous mcard, which another tool's ``INSERT OR REPLACE`` could
+not get past with ``PRAGMA recursive_triggers`` on."""
+
+
+async def test_another_tool_replaces_cards_with_recursive_triggers_on(tmp_path):
+    """sqlite-utils turns ``PRAGMA recursive_triggers`` on and writes ``INSERT OR REPLACE`` for
+    ``replace=True``: without mcard's SQL functions, such a connection adds a card and replaces
+    a stored one (a deletion, followed as any other: its tags go, the change is counted), in a
+    store whose deletion trigger an earlier mcard wrote, once this mcard has opened it."""
+    path = tmp_path / "c.db"
+    kept, replaced = MCard("a note about quokkas"), MCard("another note about quokkas")
+    added = MCard("quokkas again, from another tool", g_time=kept.g_time - timedelta(days=1))
+    moved = replaced.g_time - timedelta(days=2)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([kept, replaced])
+        await store.tag(replaced.hash, "holiday")
+        await store.store.wait_indexed()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER card_deleted")
+        db.execute(CARD_DELETED_BEFORE_RECURSIVE_TRIGGERS)
+    db.close()
+    columns = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
+    replace = f"INSERT OR REPLACE INTO card ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert len(await store.list(1)) == 1  # a page whose end is remembered until a change
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("PRAGMA recursive_triggers = ON")
+            other.execute(replace, card_row(added))
+            other.execute(replace, card_row(MCard(replaced.content, g_time=moved)))
+        finally:
+            other.close()
+        assert (await store.get(replaced.hash)).g_time == moved
+        assert await store.tags(replaced.hash) == []
+        assert await store.facets(by=("tag",)) == {"tag": []}
+        assert [card.hash for card in await store.list(1, 0)] == [kept.hash]
+        assert [card.hash for card in await store.list()] == [kept.hash, added.hash, replaced.hash]
+        for _ in range(2):  # the new rows scanned, then found in the index
+            assert [card.hash for card in await store.search("QUOKKAS", case_sensitive=False)] == [
+                kept.hash, added.hash, replaced.hash]
+            assert {card.hash for card in await store.search("quokkas", mode="words")} == {
+                kept.hash, added.hash, replaced.hash}
+            await store.tag(kept.hash, "seen")  # a write of the store's own wakes its indexer
+            await store.store.wait_indexed()
+        for index in ("card_text", "card_words"):
+            rows = await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'quokkas'")
+            assert rows == [(1,), (3,), (4,)]  # the replaced card's first row (2) is purged
+
+
 SCHEMA_V4_CARD = """CREATE TABLE card (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE,
     content BLOB NOT NULL, is_text INTEGER NOT NULL, g_time INTEGER NOT NULL, hash_algorithm TEXT NOT NULL,
     size INTEGER NOT NULL, content_type TEXT)"""

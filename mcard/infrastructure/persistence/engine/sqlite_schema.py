@@ -113,13 +113,16 @@ CARD_TEXT_PURGED: Final = f"""CREATE TRIGGER card_text_purged AFTER DELETE ON ca
         INSERT INTO card_words (card_words, rowid, words)
             SELECT 'delete', old.id, {WORDS} FROM (SELECT old.content AS content, old.is_text AS is_text);
     END"""
-# The change counter is bumped by replacing its row: any UPDATE of mcard_meta compiles
-# card_text_extended, which calls mcard's Python functions, so another tool's connection
-# (without them) could not delete a card.
+# Another tool's connection has none of mcard's Python functions, so nothing it can set off
+# may compile a trigger that calls them. The change counter is bumped by replacing its row:
+# any UPDATE of mcard_meta compiles card_text_extended. The queued text's insert says DO
+# NOTHING on a conflict: a plain one would take the conflict policy of a deletion by `INSERT OR
+# REPLACE` (sqlite-utils' `replace=True`), and a REPLACE compiles card_text_purged when
+# `PRAGMA recursive_triggers` is on (sqlite-utils turns it on).
 CARD_DELETED: Final = """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
         INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
         INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
-            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id);
+            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id) ON CONFLICT DO NOTHING;
         DELETE FROM card_searchable WHERE id = old.id;
         DELETE FROM sighting WHERE hash = old.hash;
         DELETE FROM tag WHERE hash = old.hash;
