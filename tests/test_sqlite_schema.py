@@ -5,6 +5,7 @@ import asyncio
 import re
 import sqlite3
 from datetime import timedelta
+from typing import Final
 
 import pytest
 
@@ -308,56 +309,68 @@ async def test_another_tool_removes_and_adds_cards_without_mcards_functions(tmp_
             rows = await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'quokkas'")
             assert rows == [(1,), (3,)]  # the card stored first and the one the other tool added
 
-CARD_DELETED_BEFORE_RECURSIVE_TRIGGERS = """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
+TRIGGERS_BEFORE_RECURSIVE_ONES: Final = {
+    "card_deleted": """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
         INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
         INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
             WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id);
         DELETE FROM card_searchable WHERE id = old.id;
         DELETE FROM sighting WHERE hash = old.hash;
         DELETE FROM tag WHERE hash = old.hash;
-    END"""
-"""The deletion trigger of the previous mcard, which another tool's ``INSERT OR REPLACE`` could
-not get past with ``PRAGMA recursive_triggers`` on."""
+    END""",
+    "card_changed": """CREATE TRIGGER card_changed AFTER UPDATE ON card BEGIN
+        INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
+    END""",
+}
+"""Triggers of the previous mcard, which another tool's ``INSERT OR REPLACE`` (with ``PRAGMA
+recursive_triggers`` on) and upsert could not get past."""
 
 
-async def test_another_tool_replaces_cards_with_recursive_triggers_on(tmp_path):
-    """sqlite-utils turns ``PRAGMA recursive_triggers`` on and writes ``INSERT OR REPLACE`` for
-    ``replace=True``: without mcard's SQL functions, such a connection adds a card and replaces
-    a stored one (a deletion, followed as any other: its tags go, the change is counted), in a
-    store whose deletion trigger an earlier mcard wrote, once this mcard has opened it."""
+async def test_another_tool_replaces_and_upserts_cards_as_sqlite_utils_does(tmp_path):
+    """sqlite-utils turns ``PRAGMA recursive_triggers`` on, writes ``INSERT OR REPLACE`` for
+    ``replace=True`` and ``ON CONFLICT DO UPDATE`` for an upsert. Without mcard's SQL functions,
+    such a connection adds a card, replaces a stored one (a deletion, followed as any other: its
+    tags go) and moves one in time (its tags stay), each counted as a change, in a store whose
+    triggers an earlier mcard wrote, once this mcard has opened it."""
     path = tmp_path / "c.db"
     kept, replaced = MCard("a note about quokkas"), MCard("another note about quokkas")
     added = MCard("quokkas again, from another tool", g_time=kept.g_time - timedelta(days=1))
-    moved = replaced.g_time - timedelta(days=2)
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         await store.save_many([kept, replaced])
         await store.tag(replaced.hash, "holiday")
+        await store.tag(kept.hash, "kept")
         await store.store.wait_indexed()
     with sqlite3.connect(path) as db:
-        db.execute("DROP TRIGGER card_deleted")
-        db.execute(CARD_DELETED_BEFORE_RECURSIVE_TRIGGERS)
+        for name, sql in TRIGGERS_BEFORE_RECURSIVE_ONES.items():
+            db.execute(f"DROP TRIGGER {name}")
+            db.execute(sql)
     db.close()
     columns = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
     replace = f"INSERT OR REPLACE INTO card ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    upsert = (f"INSERT INTO card ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+              " ON CONFLICT (hash) DO UPDATE SET g_time = excluded.g_time")
+    replaced_at, kept_at = replaced.g_time - timedelta(days=2), kept.g_time - timedelta(days=3)
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
-        assert len(await store.list(1)) == 1  # a page whose end is remembered until a change
+        assert [card.hash for card in await store.list(1)] == [replaced.hash]  # its end is remembered until a change
         other = sqlite3.connect(path, isolation_level=None)
         try:
             other.execute("PRAGMA recursive_triggers = ON")
             other.execute(replace, card_row(added))
-            other.execute(replace, card_row(MCard(replaced.content, g_time=moved)))
+            other.execute(replace, card_row(MCard(replaced.content, g_time=replaced_at)))
+            other.execute(upsert, card_row(MCard(kept.content, g_time=kept_at)))
         finally:
             other.close()
-        assert (await store.get(replaced.hash)).g_time == moved
+        stored = await store.get_many([replaced.hash, kept.hash])
+        assert (stored[replaced.hash].g_time, stored[kept.hash].g_time) == (replaced_at, kept_at)
         assert await store.tags(replaced.hash) == []
-        assert await store.facets(by=("tag",)) == {"tag": []}
-        assert [card.hash for card in await store.list(1, 0)] == [kept.hash]
-        assert [card.hash for card in await store.list()] == [kept.hash, added.hash, replaced.hash]
+        assert await store.tags(kept.hash) == ["kept"]
+        assert await store.facets(by=("tag",)) == {"tag": [("kept", 1)]}
+        assert [card.hash for card in await store.list(1, 1)] == [replaced.hash]
+        newest_first = [added.hash, replaced.hash, kept.hash]
+        assert [card.hash for card in await store.list()] == newest_first
         for _ in range(2):  # the new rows scanned, then found in the index
-            assert [card.hash for card in await store.search("QUOKKAS", case_sensitive=False)] == [
-                kept.hash, added.hash, replaced.hash]
-            assert {card.hash for card in await store.search("quokkas", mode="words")} == {
-                kept.hash, added.hash, replaced.hash}
+            assert [card.hash for card in await store.search("QUOKKAS", case_sensitive=False)] == newest_first
+            assert {card.hash for card in await store.search("quokkas", mode="words")} == set(newest_first)
             await store.tag(kept.hash, "seen")  # a write of the store's own wakes its indexer
             await store.store.wait_indexed()
         for index in ("card_text", "card_words"):

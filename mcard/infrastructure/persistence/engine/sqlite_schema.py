@@ -113,22 +113,27 @@ CARD_TEXT_PURGED: Final = f"""CREATE TRIGGER card_text_purged AFTER DELETE ON ca
         INSERT INTO card_words (card_words, rowid, words)
             SELECT 'delete', old.id, {WORDS} FROM (SELECT old.content AS content, old.is_text AS is_text);
     END"""
-# Another tool's connection has none of mcard's Python functions, so nothing it can set off
-# may compile a trigger that calls them. The change counter is bumped by replacing its row:
-# any UPDATE of mcard_meta compiles card_text_extended. The queued text's insert says DO
-# NOTHING on a conflict: a plain one would take the conflict policy of a deletion by `INSERT OR
-# REPLACE` (sqlite-utils' `replace=True`), and a REPLACE compiles card_text_purged when
-# `PRAGMA recursive_triggers` is on (sqlite-utils turns it on).
-CARD_DELETED: Final = """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
-        INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
+COUNT_A_CHANGE: Final = """INSERT INTO mcard_meta (key, value) SELECT 'changes counted', value + 1 FROM mcard_meta
+            WHERE key = 'changes';
+        DELETE FROM mcard_meta WHERE key = 'changes';
+        UPDATE mcard_meta SET key = 'changes' WHERE key = 'changes counted';"""
+"""The change counter's bump in a trigger that another tool's write sets off. That connection has
+none of mcard's Python functions, so nothing it sets off may compile a trigger calling them: an
+UPDATE of ``value`` in mcard_meta compiles card_text_extended (a rename of the key does not).
+Neither may a statement of these triggers rely on its conflict clause: the write that sets it
+off imposes its own (``INSERT OR REPLACE``; the ``DO UPDATE`` of an upsert, ABORT). sqlite-utils
+writes both and turns ``PRAGMA recursive_triggers`` on, which has a REPLACE's deletion compile
+the deleted table's DELETE triggers (card_text_purged); hence the queued text's DO NOTHING."""
+CARD_DELETED: Final = f"""CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
+        {COUNT_A_CHANGE}
         INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
             WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id) ON CONFLICT DO NOTHING;
         DELETE FROM card_searchable WHERE id = old.id;
         DELETE FROM sighting WHERE hash = old.hash;
         DELETE FROM tag WHERE hash = old.hash;
     END"""
-CARD_CHANGED: Final = """CREATE TRIGGER card_changed AFTER UPDATE ON card BEGIN
-        INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
+CARD_CHANGED: Final = f"""CREATE TRIGGER card_changed AFTER UPDATE ON card BEGIN
+        {COUNT_A_CHANGE}
     END"""
 """mcard never changes a stored card but its missing content type; another tool may move a card
 in time (or change what a filter reads): counted as a change, so a listing's next page is read
