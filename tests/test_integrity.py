@@ -301,24 +301,37 @@ async def test_a_tag_of_a_card_not_stored_that_is_not_utf8_text_is_named_and_rem
         assert await store.tags(card.hash) == ["kept"]
 
 
-async def test_a_tag_of_no_card_whose_hash_is_not_utf8_text_is_named(tmp_path):
-    """Another tool's tag whose hash is text that is not UTF-8 (no card has it): ``verify``
-    failed with 'a stored text card is not valid UTF-8'; it names the tag by the hash's bytes."""
+async def test_a_tag_of_no_card_whose_hash_is_not_utf8_text_is_named_and_removed(tmp_path):
+    """Another tool's tags and sighting whose hash is not stored as UTF-8 text (no card has
+    it): ``verify`` failed with 'a stored text card is not valid UTF-8'; it names each by the
+    hash's bytes, and ``remove_damaged`` removes those tags (it refused them), and only them: a
+    tag of the same bytes stored as text is another, named as text."""
     import sqlite3
 
     path = tmp_path / "c.db"
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
-        await store.create("a true card")
+        card = await store.create("a true card")
+        await store.tag(card.hash, "kept")
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO tag (hash, tag) VALUES (CAST(X'FF61' AS TEXT), 'odd')")
+        db.execute("INSERT INTO tag (hash, tag) VALUES (X'FF61', CAST(X'FE' AS TEXT))")
+        db.execute("INSERT INTO tag (hash, tag) VALUES (X'6162', 'blob'), ('ab', 'blob')")
         db.execute("INSERT INTO sighting (key, hash, name, seen_at) VALUES ('k1', CAST(X'FF62' AS TEXT), 'x.txt', 0)")
     db.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         report = await store.verify(progress=False)
-        assert sorted((d.hash, d.part, d.reason) for d in report.damaged) == [
-            (b"\xffa", "tag", "a tag of a card that is not stored"),
-            (b"\xffb", "sighting", "a sighting of a card that is not stored"),
-        ]
+        named = sorted(((d.hash, d.part, d.label, d.reason) for d in report.damaged), key=repr)
+        assert named == sorted([
+            (b"\xffa", "tag", "odd", "a tag of a card that is not stored"),
+            (b"\xffa", "tag", b"\xfe", "a tag of a card that is not stored"),
+            (b"ab", "tag", "blob", "a tag of a card that is not stored"),
+            ("ab", "tag", "blob", "a tag of a card that is not stored"),
+            (b"\xffb", "sighting", "k1", "a sighting of a card that is not stored"),
+        ], key=repr)
+        as_bytes = [d for d in report.damaged if isinstance(d.hash, bytes)]
+        assert await store.remove_damaged(as_bytes) == 4
+        assert [(d.hash, d.label) for d in (await store.verify(progress=False)).damaged] == [("ab", "blob")]
+        assert await store.tags(card.hash) == ["kept"]
 
 
 LONG_TAG = "t" * 300

@@ -29,7 +29,7 @@ from .card_rows import MAX_HEAD, Row, head_row
 from .card_stream import CardStream
 from .facets import FACETS, facet_values, order_facet, time_width
 from .hash_ranges import RangeDigest, check_ranges, digest_groups
-from .integrity import DamagedCard, Repair, VerifyReport, check_stored, repair_of
+from .integrity import DamagedCard, Repair, StoredTag, VerifyReport, check_stored, repair_of
 from .page_marks import told_total
 
 if TYPE_CHECKING:
@@ -318,10 +318,10 @@ def _damaged_items(damaged: Iterable[DamagedCard], method: str) -> Iterator[Dama
         named_well = {  # a sighting goes by its key, a tag by its hash and tag
             "card": isinstance(card.hash, (str, bytes)),
             "sighting": isinstance(card.label, str),
-            "tag": isinstance(card.hash, str) and isinstance(card.label, (str, bytes)),  # bytes: not stored as text
+            "tag": isinstance(card.hash, (str, bytes)) and isinstance(card.label, (str, bytes)),  # bytes: not stored as text
         }[card.part]
         if not named_well:
-            named = card.label if card.part == "sighting" or isinstance(card.hash, str) else card.hash
+            named = card.label if card.part == "sighting" or isinstance(card.hash, (str, bytes)) else card.hash
             raise ValidationError(f"a stored {card.part} named by a {type(named).__name__} cannot be named for removal")
         yield card
 
@@ -557,7 +557,7 @@ class BaseStore(ABC):
         stores, for ``verify`` (``integrity.damaged_labels``)."""
         return []
 
-    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
+    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[StoredTag]) -> int:
         """Delete these sightings (by key) and tags, as stored, in one transaction; how many."""
         raise StorageError(f"{self._where}: this engine keeps no sightings or tags")
 
@@ -1067,7 +1067,7 @@ class BaseStore(ABC):
         self._check_loop()
         keys: list[str] = []
         sighting_keys: list[str] = []
-        tags: list[tuple[str, str]] = []
+        tags: list[StoredTag] = []
         under_bytes: list[bytes] = []
         for card in _damaged_items(damaged, "remove_damaged"):
             if card.part == "card" and isinstance(card.hash, bytes):

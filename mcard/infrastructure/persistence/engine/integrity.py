@@ -21,6 +21,10 @@ from mcard.domain.models.card import (
 from mcard.domain.models.sighting import MAX_LABEL, MAX_TAG, stored_tag_fault
 from mcard.domain.shown import counted
 
+StoredTag = tuple[str | bytes, str | bytes]
+"""A tag as stored, for ``remove_damaged``: its hash and tag, each as text, or as bytes when
+SQLite holds it otherwise than as UTF-8 text (another tool's)."""
+
 
 @dataclass(frozen=True)
 class DamagedCard:

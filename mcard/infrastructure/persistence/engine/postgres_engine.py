@@ -28,7 +28,7 @@ from ..engine_config import PostgresConfig
 from . import page_walks, postgres_facets, postgres_ranges, postgres_search, postgres_sql as sql, postgres_words
 from .base_engine import BaseStore, PageKey, Recorded, Saved, StoreStats
 from .hash_ranges import RangeDigest
-from .integrity import NOT_UTF8_TEXT, TAGS_LEFT_DECOMPOSED, DamagedCard, Repair, damaged_rows
+from .integrity import NOT_UTF8_TEXT, TAGS_LEFT_DECOMPOSED, DamagedCard, Repair, StoredTag, damaged_rows
 from .card_rows import Row, row_card
 from .page_marks import PageMarks
 from .postgres_direct import DirectConnection
@@ -595,7 +595,7 @@ class PostgresStore(BaseStore):
     async def _damaged_labels(self) -> list[DamagedCard]:
         return await self._run(sql.damaged_label_rows)
 
-    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
+    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[StoredTag]) -> int:
         return await self._run(sql.remove_labels, sighting_keys, tags)
 
     async def _stored_rows(self, hashes: Sequence[str]) -> list[tuple[Any, ...]]:

@@ -35,7 +35,7 @@ from . import sql_filters
 from .base_engine import not_stored
 from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, stamped_cards
 from .name_globs import postgres_regex
-from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, damaged_labels, held_by_damaged, holds_its_hash
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, StoredTag, damaged_labels, held_by_damaged, holds_its_hash
 from .sighting_rows import POSTGRES_SOUND
 from .write_batcher import WriteRequest, credit_attached
 
@@ -812,9 +812,11 @@ async def damaged_label_rows(conn: Connection, tables: Tables) -> list[DamagedCa
 
 
 async def remove_labels(
-    conn: Connection, tables: Tables, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]
+    conn: Connection, tables: Tables, sighting_keys: Sequence[str], tags: Sequence[StoredTag]
 ) -> int:
-    """Delete the sightings (by key) and tags (by hash and tag) as stored, in one transaction."""
+    """Delete the sightings (by key) and tags (by hash and tag) as stored, in one transaction.
+    A tag named by bytes (SQLite's, stored otherwise than as UTF-8 text) names none here."""
+    tags = [pair for pair in tags if isinstance(pair[0], str) and isinstance(pair[1], str)]
     async with conn.transaction():
         seen = await conn.execute(f"DELETE FROM {tables.sighting} WHERE key = ANY($1::text[])", list(sighting_keys))
         tagged = await conn.execute(

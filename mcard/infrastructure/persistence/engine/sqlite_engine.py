@@ -29,7 +29,7 @@ from .base_engine import (
 )
 from .card_rows import Row
 from .hash_ranges import RangeDigest
-from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair
+from .integrity import NOT_UTF8_TEXT, DamagedCard, Repair, StoredTag
 from .page_marks import PageMarks
 from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
@@ -647,7 +647,7 @@ class SQLiteStore(BaseStore):
     async def _damaged_labels(self) -> list[DamagedCard]:
         return await self._read(sql.damaged_label_rows)
 
-    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[tuple[str, str]]) -> int:
+    async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[StoredTag]) -> int:
         removed = await self._on_writer(lambda writer: sql.remove_labels(writer, sighting_keys, tags), lambda: None)
         if tags and self._tag_check is not None and self._tag_check.done():
             self._tag_check = None  # the tags of cards not stored may all be gone: checked again

@@ -32,7 +32,7 @@ from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_filter_walks as filter_walks
 from . import sqlite_search as search
 from . import sqlite_tag_check as tag_check
-from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, check_stored, damaged_labels, held_by_damaged
+from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, StoredTag, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_filter_walks import HITS_SORTED
@@ -907,12 +907,25 @@ REMOVE_TAGS: Final = (
 )
 
 
-REMOVE_TAG_BYTES: Final = {
-    True: "DELETE FROM tag WHERE hash = ? AND CAST(tag AS BLOB) = ? AND typeof(tag) != 'text' RETURNING 1",
-    False: "DELETE FROM tag WHERE hash = ? AND CAST(tag AS BLOB) = ? RETURNING 1",
+_AS_STORED: Final = {
+    "text": ("{column} = ?", 1),
+    "bytes": ("CAST({column} AS BLOB) = ? AND typeof({column}) != 'text'", 1),
+    "not utf-8": ("{column} IN (?, CAST(? AS TEXT))", 2),
 }
-"""A tag named by its bytes (not stored as UTF-8 text), by whether they are UTF-8: if they are,
-a tag stored as that text is another, sound one."""
+"""A tag's hash or tag as ``verify()`` names it (``_as_stored``), and how many times the
+statement takes that value: text; bytes that are UTF-8 (stored as a BLOB: as text they are
+another, sound value); bytes that are not (stored as a BLOB or as text)."""
+REMOVE_TAG_NAMED: Final = {
+    (hash_kind, tag_kind): "DELETE FROM tag WHERE {} AND {} RETURNING 1".format(
+        _AS_STORED[hash_kind][0].format(column="hash"), _AS_STORED[tag_kind][0].format(column="tag"))
+    for hash_kind in _AS_STORED for tag_kind in _AS_STORED
+}
+
+
+def _stored_as(value: object) -> str:
+    return "text" if not isinstance(value, bytes) else "bytes" if _utf8(value) else "not utf-8"
+
+
 REMOVE_UNDER_BYTES: Final = "DELETE FROM card WHERE hash = ? AND typeof(hash) = 'blob' RETURNING 1"
 
 
@@ -935,13 +948,16 @@ async def repair_rows(db: SQLiteWorker, repairs: Sequence[Repair]) -> int:
     return sum(len(rows) for rows in await db.in_turn(steps, snapshot=True))
 
 
-async def remove_labels(db: SQLiteWorker, sighting_keys: Sequence[object], tags: Sequence[tuple[str, object]]) -> int:
-    """Delete the sightings (by key) and tags (by hash and tag, or by hash and the bytes of a
-    tag not stored as UTF-8 text) as stored, in one transaction."""
-    as_text = [list(pair) for pair in tags if not isinstance(pair[1], bytes)]
+async def remove_labels(db: SQLiteWorker, sighting_keys: Sequence[object], tags: Sequence[StoredTag]) -> int:
+    """Delete the sightings (by key) and tags (by hash and tag, each as text or, not stored
+    as UTF-8 text, as its bytes) as stored, in one transaction."""
+    as_text = [list(pair) for pair in tags if not isinstance(pair[0], bytes) and not isinstance(pair[1], bytes)]
+    named = [(tuple(map(_stored_as, pair)), pair) for pair in tags if isinstance(pair[0], bytes) or isinstance(pair[1], bytes)]
     removed = await db.in_turn([
         db.fetch(REMOVE_SIGHTINGS, (json.dumps(list(sighting_keys)),)),
         db.fetch(REMOVE_TAGS, (json.dumps(as_text),)),
-        *(db.fetch(REMOVE_TAG_BYTES[_utf8(pair[1])], pair) for pair in tags if isinstance(pair[1], bytes)),
+        *(db.fetch(REMOVE_TAG_NAMED[kinds], [value for kind, value in zip(kinds, pair)
+                                             for _ in range(_AS_STORED[kind][1])])
+          for kinds, pair in named),
     ], snapshot=True)
     return sum(len(rows) for rows in removed)
