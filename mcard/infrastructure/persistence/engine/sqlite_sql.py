@@ -907,18 +907,18 @@ REMOVE_TAGS: Final = (
 )
 
 
-_AS_STORED: Final = {
-    "text": ("{column} = ?", 1),
-    "bytes": ("CAST({column} AS BLOB) = ? AND typeof({column}) != 'text'", 1),
-    "not utf-8": ("{column} IN (?, CAST(? AS TEXT))", 2),
+_HASH_AS_STORED: Final = {"text": "hash = ?1", "bytes": "hash = ?1", "not utf-8": "hash IN (?1, CAST(?1 AS TEXT))"}
+_TAG_AS_STORED: Final = {
+    "text": "tag = ?2",
+    "bytes": "CAST(tag AS BLOB) = ?2 AND typeof(tag) != 'text'",
+    "not utf-8": "CAST(tag AS BLOB) = ?2",
 }
-"""A tag's hash or tag as ``verify()`` names it (``_as_stored``), and how many times the
-statement takes that value: text; bytes that are UTF-8 (stored as a BLOB: as text they are
-another, sound value); bytes that are not (stored as a BLOB or as text)."""
+"""A tag's hash (looked up in the tag table's key) and tag as ``verify()`` names them
+(``_as_stored``): text; bytes that are UTF-8, stored otherwise than as text (as text they are
+another, sound value; a BLOB never equals a text); bytes that are not, stored either way."""
 REMOVE_TAG_NAMED: Final = {
-    (hash_kind, tag_kind): "DELETE FROM tag WHERE {} AND {} RETURNING 1".format(
-        _AS_STORED[hash_kind][0].format(column="hash"), _AS_STORED[tag_kind][0].format(column="tag"))
-    for hash_kind in _AS_STORED for tag_kind in _AS_STORED
+    (hash_kind, tag_kind): f"DELETE FROM tag WHERE {_HASH_AS_STORED[hash_kind]} AND {_TAG_AS_STORED[tag_kind]} RETURNING 1"
+    for hash_kind in _HASH_AS_STORED for tag_kind in _TAG_AS_STORED
 }
 
 
@@ -956,8 +956,6 @@ async def remove_labels(db: SQLiteWorker, sighting_keys: Sequence[object], tags:
     removed = await db.in_turn([
         db.fetch(REMOVE_SIGHTINGS, (json.dumps(list(sighting_keys)),)),
         db.fetch(REMOVE_TAGS, (json.dumps(as_text),)),
-        *(db.fetch(REMOVE_TAG_NAMED[kinds], [value for kind, value in zip(kinds, pair)
-                                             for _ in range(_AS_STORED[kind][1])])
-          for kinds, pair in named),
+        *(db.fetch(REMOVE_TAG_NAMED[kinds], pair) for kinds, pair in named),
     ], snapshot=True)
     return sum(len(rows) for rows in removed)
