@@ -309,6 +309,89 @@ async def test_another_tool_removes_and_adds_cards_without_mcards_functions(tmp_
             rows = await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'quokkas'")
             assert rows == [(1,), (3,)]  # the card stored first and the one the other tool added
 
+TEXTS_STORED_AS_TEXT = {"Grüße aus ÄPFELHAUSEN": ("äpfel", "ÄPFEL", "grüße"), "before\x00AFTER the nul": ("after", "AFTER", "nul")}
+"""Contents another tool stored as TEXT (a JSON string by ``sqlite-utils insert``, a quoted SQL
+literal): the text's (any case, exact case, word) that a search of each mode finds it by."""
+COLUMNS = "hash, content, is_text, g_time, hash_algorithm, size, content_type"
+
+
+def insert_as_text(path, texts) -> list[str]:
+    """Insert ``texts`` as another tool may: the content as TEXT, not a BLOB; their hashes."""
+    rows = [card_row(MCard(text)) for text in texts]
+    with sqlite3.connect(path) as other:
+        other.executemany(f"INSERT INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [(key, content.decode(), *rest) for key, content, *rest in rows])
+    other.close()
+    return [row[0] for row in rows]
+
+
+async def found_in_every_mode(store, texts) -> None:
+    for text, (any_case, exact_case, word) in texts.items():
+        key = MCard(text).hash
+        assert [card.hash for card in await store.search(any_case.upper(), case_sensitive=False)] == [key]
+        assert [card.hash for card in await store.search(exact_case)] == [key]
+        assert [card.hash for card in await store.search(word.upper(), mode="words")] == [key]
+        assert [card.hash for card in await store.search(re.escape(exact_case), mode="regex")] == [key]
+
+
+async def test_a_text_another_tool_stored_as_text_is_found_in_every_mode(tmp_path):
+    """A content stored as TEXT counts its characters where a BLOB counts bytes: such a text not
+    all ASCII, or with a NUL, was taken for ASCII, its lower case and words read by SQL (``Ä``
+    stayed ``Ä``; ``grüße`` was two words; the words after a NUL were lost)."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("a card of the store's own")
+        await store.store.wait_indexed()
+        insert_as_text(path, TEXTS_STORED_AS_TEXT)
+        await found_in_every_mode(store, TEXTS_STORED_AS_TEXT)  # scanned
+        await store.create("another card of the store's own")  # a write of its own wakes the indexer
+        await store.store.wait_indexed()
+        await found_in_every_mode(store, TEXTS_STORED_AS_TEXT)  # in the indexes
+        assert await store.remove_many([MCard(text).hash for text in TEXTS_STORED_AS_TEXT]) == 2
+        await store.store.wait_indexed()
+        for index, word in (("card_text", '"pfel"'), ("card_words", "grüße")):
+            assert await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH ?", [word]) == []
+
+
+async def test_indexes_that_read_a_text_stored_as_text_as_ascii_are_rebuilt(tmp_path):
+    """An earlier mcard indexed such texts as ASCII. Its store is rebuilt once opened for
+    writing, so that searches find them and removing them later deletes the entries the indexes
+    hold; a store without such a text keeps its indexes."""
+    path, kept = tmp_path / "c.db", tmp_path / "kept.db"
+    for store_path in (path, kept):
+        async with AsyncPersistenceWrapper(SQLiteConfig(store_path)) as store:
+            await store.create("a card of the store's own")
+    insert_as_text(path, TEXTS_STORED_AS_TEXT)
+    for store_path in (path, kept):
+        with sqlite3.connect(store_path) as db:
+            for name, function in (("mcard_searchable", schema.searchable), ("mcard_words", schema.words),
+                                   ("mcard_word_count", schema.word_count)):
+                db.create_function(name, 2, function)  # named by the triggers' statements
+            db.execute("DROP TRIGGER card_text_extended")
+            db.execute(schema.CARD_TEXT_EXTENDED.replace(schema.PLAIN_TEXT, ANCIENT_PLAIN_TEXT))
+            db.execute("UPDATE mcard_meta SET value = (SELECT max(id) FROM card) WHERE key = 'text_indexed'")
+            db.execute("DELETE FROM mcard_meta WHERE key = 'text_reading'")
+            [(held,)] = db.execute(AS_ASCII).fetchall()
+            assert held == (store_path == path)  # indexed as an earlier mcard did: 'Ä' not lower case
+        db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(kept)) as store:
+        assert await store.store._writer.fetch("SELECT value FROM mcard_meta WHERE key = 'text_indexed'") == [(1,)]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.store.wait_indexed()
+        await found_in_every_mode(store, TEXTS_STORED_AS_TEXT)
+        assert await store.store._writer.fetch(AS_ASCII) == [(0,)]
+        assert await store.remove_many([MCard(text).hash for text in TEXTS_STORED_AS_TEXT]) == 2
+        await store.store.wait_indexed()
+        for index, word in (("card_text", '"pfel"'), ("card_words", "grüße")):
+            assert await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH ?", [word]) == []
+
+
+ANCIENT_PLAIN_TEXT = "is_text AND length(CAST(content AS TEXT)) = length(content)"
+"""How mcard told a text all ASCII before ``TEXT_READING`` 2."""
+AS_ASCII = "SELECT count(*) FROM card_words WHERE card_words MATCH '\"Äpfelhausen\"'"
+"""The word index's entries of 'ÄPFELHAUSEN' folded as ASCII alone (FTS5's ``ascii`` tokenizer)."""
+
+
 TRIGGERS_BEFORE_RECURSIVE_ONES: Final = {
     "card_deleted": """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
         INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';

@@ -71,9 +71,15 @@ META: Final = (
     "INSERT INTO mcard_meta (key, value)"
     f" VALUES ('schema_version', {SCHEMA_VERSION}), ('changes', 0), ('text_indexed', 0)",
 )
+TEXT_READING: Final = 2
+"""How the index triggers tell a text all ASCII (``PLAIN_TEXT``), stored beside the indexes as
+``text_reading`` (2: by its bytes; before, a text another tool stored as TEXT rather than a
+BLOB, and not all ASCII, was indexed as ASCII: ``ensure_schema`` rebuilds the indexes of a
+store that holds one)."""
 SET_TEXT_RULES: Final = (
     "INSERT OR REPLACE INTO mcard_meta (key, value)"
-    f" VALUES ('unicode_version', {int(UNICODE_VERSION)}), ('word_rules', {int(WORD_RULES)})"
+    f" VALUES ('unicode_version', {int(UNICODE_VERSION)}), ('word_rules', {int(WORD_RULES)}),"
+    f" ('text_reading', {TEXT_READING})"
 )
 REBUILD_INDEXES: Final = (
     "DELETE FROM card_text_garbage",
@@ -84,8 +90,9 @@ REBUILD_INDEXES: Final = (
     SET_TEXT_RULES,
 )
 
-PLAIN_TEXT: Final = "is_text AND length(CAST(content AS TEXT)) = length(content)"
-"""A text all ASCII (as many characters as bytes: no NUL either), whose casefolded text and
+PLAIN_TEXT: Final = "is_text AND length(CAST(content AS TEXT)) = length(CAST(content AS BLOB))"
+"""A text all ASCII (as many characters as bytes: no NUL either; the bytes counted as bytes
+also in a value another tool stored as TEXT, whose ``length`` counts characters), whose casefolded text and
 words SQL gives as the reference does: ``lower`` folds ASCII alone, and FTS5's ``ascii``
 tokenizer splits at every character but ASCII letters and digits, where ``tokens`` splits such
 a text. Only other contents go to Python (at 100,000 small cards, calling it for every one
@@ -392,6 +399,19 @@ async def indexed_by_these_rules(db: SQLiteWorker) -> bool:
     return dict(rows) == {"unicode_version": UNICODE_VERSION, "word_rules": WORD_RULES}
 
 
+MISREAD_TEXTS: Final = (
+    "SELECT 1 FROM card WHERE id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed')"
+    " AND is_text AND typeof(content) = 'text' AND length(CAST(content AS BLOB)) != length(content) LIMIT 1"
+)
+"""An indexed text another tool stored as TEXT that is not all ASCII (or holds a NUL): indexes
+read before ``TEXT_READING`` 2 hold it as ASCII, and deleting those entries needs them as held."""
+
+
+async def texts_read_as_bytes(db: SQLiteWorker) -> bool:
+    """Whether the indexes were built by ``TEXT_READING``'s rules."""
+    return bool(await db.fetch(f"SELECT 1 FROM mcard_meta WHERE key = 'text_reading' AND value = {TEXT_READING}"))
+
+
 async def stored_version(db: SQLiteWorker) -> Optional[int]:
     """The schema version of the database, None when it holds no mcard schema yet."""
     if not await db.fetch("SELECT 1 FROM sqlite_master WHERE name = 'mcard_meta'"):
@@ -472,11 +492,12 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
     """
     current = await layout_version(db) == SCHEMA_VERSION and await indexed_by_these_rules(db)
     current = current and bool(await db.fetch(HAS_NAMES_TO_COMPOSE)) and bool(await db.fetch(HAS_TAGS_COMPOSED))
-    if current and not await _stale_triggers(db):
+    if current and await texts_read_as_bytes(db) and not await _stale_triggers(db):
         return None
     await db.execute("BEGIN IMMEDIATE")
     try:
         version = await layout_version(db)
+        read_as_bytes = version in (None, 1, 2) or await texts_read_as_bytes(db)  # those build their indexes anew
         upgraded_from = await stored_version(db) if version in (1, 2, 3, 4) else None
         if version is None and (tables := await _foreign_tables(db)):
             raise StorageError(
@@ -507,6 +528,12 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
                         unicodedata.unidata_version, WORD_RULES)
             for statement in REBUILD_INDEXES:
                 await db.execute(STATEMENTS[statement])
+        elif not read_as_bytes and await db.fetch(MISREAD_TEXTS):
+            logger.info("rebuilding the search indexes of %s: they hold texts another tool stored as TEXT as ASCII", where)
+            for statement in REBUILD_INDEXES:
+                await db.execute(STATEMENTS[statement])
+        else:
+            await db.execute(SET_TEXT_RULES)
         for name in await _stale_triggers(db):
             await db.execute(DROP_OWN_TRIGGERS[name])
             await db.execute(OWN_TRIGGERS[name])

@@ -166,7 +166,7 @@ def check(spec: SearchSpec, params: list[object]) -> str:
             like = "CAST(card.content AS TEXT) LIKE ?" + (" ESCAPE '\\'" if escaped != folded else "")
         params.append(key)
         return (
-            "CASE WHEN card.is_text AND length(CAST(card.content AS TEXT)) = length(card.content)"
+            "CASE WHEN card.is_text AND length(CAST(card.content AS TEXT)) = length(CAST(card.content AS BLOB))"
             f" THEN {like} ELSE mcard_matches(?, card.content) END"
         )
     if spec.mode == "regex":  # checked outside SQLite, in a child process (``regex_candidates``)
