@@ -309,6 +309,34 @@ async def test_another_tool_removes_and_adds_cards_without_mcards_functions(tmp_
             rows = await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'quokkas'")
             assert rows == [(1,), (3,)]  # the card stored first and the one the other tool added
 
+async def test_a_card_another_tool_puts_back_under_its_old_id_is_indexed_by_the_next_session(tmp_path):
+    """A row put back as it was exported (``sqlite-utils insert`` of ``rows``), id and all: its
+    id is one the indexes already cover, and no trigger follows an insert, so searches missed
+    it for good. The next session opened for writing finds and indexes it, once; a bytes card
+    and a text that is not UTF-8 (a damaged card) are left as they were."""
+    path = tmp_path / "c.db"
+    cards = [MCard("apple pie"), MCard("banana split"), MCard(b"\x89PNG banana bytes"), MCard("to be damaged")]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many(cards)
+        await store.store.wait_indexed()
+        exported = await store.store._writer.fetch(f"SELECT id, {COLUMNS} FROM card ORDER BY id")
+        await store.remove_many([card.hash for card in cards[1:]])
+        await store.store.wait_indexed()
+    damaged = (*exported[3][:2], b"\xe2\x82banana", *exported[3][3:])  # an unfinished character: not indexed
+    with sqlite3.connect(path) as other:
+        other.executemany(f"INSERT INTO card (id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          [exported[1], exported[2], damaged])
+    other.close()
+    for _ in range(2):
+        async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+            await store.store.wait_indexed()
+            for found in (await store.search("BANANA", case_sensitive=False), await store.search("banana", mode="words"),
+                          await store.search("ban+ana", mode="regex")):
+                assert [card.hash for card in found] == [cards[1].hash]
+            assert await store.store._writer.fetch(schema.PASSED_OVER_TEXTS) == [(4,)]
+            assert await store.store._writer.fetch("SELECT count(*) FROM card_words WHERE card_words MATCH 'banana'") == [(1,)]
+
+
 TEXTS_STORED_AS_TEXT = {"Grüße aus ÄPFELHAUSEN": ("äpfel", "ÄPFEL", "grüße"), "before\x00AFTER the nul": ("after", "AFTER", "nul")}
 """Contents another tool stored as TEXT (a JSON string by ``sqlite-utils insert``, a quoted SQL
 literal): the text's (any case, exact case, word) that a search of each mode finds it by."""

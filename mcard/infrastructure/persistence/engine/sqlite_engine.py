@@ -148,7 +148,7 @@ class SQLiteStore(BaseStore):
         self._snapshots_ended = 0
         self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
         self._direct_writer: Optional[DirectWriter] = None
-        self._tag_check: Optional[asyncio.Task[None]] = None
+        self._session_check: Optional[asyncio.Task[None]] = None
         self._file_check = threading.Lock()  # the file is checked from a notebook's thread too
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -214,7 +214,7 @@ class SQLiteStore(BaseStore):
             await asyncio.wait([opening])
         if self._batcher is not None:
             await self._batcher.close()
-            await self._stop_tag_check()
+            await self._stop_session_check()
             await self._purge_removed()
         await self._close_loop_connections()
         workers = [*self._snapshots, *self._readers, *([self._writer] if self._writer else [])]
@@ -230,8 +230,8 @@ class SQLiteStore(BaseStore):
             if self._file is not None:
                 self._file.closed()
 
-    async def _stop_tag_check(self) -> None:
-        running, self._tag_check = self._tag_check, None
+    async def _stop_session_check(self) -> None:
+        running, self._session_check = self._session_check, None
         if running is not None:
             running.cancel()
             await asyncio.wait([running])
@@ -291,8 +291,8 @@ class SQLiteStore(BaseStore):
         _, batcher = self._open_writer()
         batcher.run_idle()
         await batcher.wait_idle()
-        if self._tag_check is not None:
-            await asyncio.shield(self._tag_check)
+        if self._session_check is not None:
+            await asyncio.shield(self._session_check)
 
     # -- connections -------------------------------------------------------------------------
     async def _new_connection(self, cache_bytes: Optional[int] = None) -> SQLiteWorker:
@@ -575,14 +575,32 @@ class SQLiteStore(BaseStore):
         if not more and not self._snapshots and self._file is not None and self._lost is None:
             if self._file.wal_size() > 0 and self._file.appended:
                 await self._checkpoint(0)
-        if not more and self._tag_check is None:
-            self._tag_check = asyncio.ensure_future(self._check_tags())
+        if not more and self._session_check is None:
+            self._session_check = asyncio.ensure_future(self._check_session())
         return more
 
+    async def _check_session(self) -> None:
+        """Once a session, after the first catch-up of the indexes, what only a look at every
+        row tells: cards another tool put below what the indexes cover, and tags of no card.
+        The long parts run on a reader, holding no lock."""
+        await self._index_passed_over()
+        await self._check_tags()
+
+    async def _index_passed_over(self) -> None:
+        """Index the text cards another tool inserted under ids the indexes already cover
+        (``sqlite_schema.PASSED_OVER_TEXTS``): searches would miss them for good."""
+        try:
+            ids = [row[0] for row in await self._read(lambda reader: reader.fetch(sqlite_schema.PASSED_OVER_TEXTS))]
+            if ids:
+                await self._on_writer(lambda writer: sqlite_schema.index_passed_over(writer, ids), lambda: None)
+                logger.info("%s: %s cards another program stored under ids already indexed: indexed those with text",
+                            self._where, len(ids))
+        except StorageError as exc:  # the next session looks again
+            logger.debug("%s: cards passed over by the indexes not looked for: %s", self._where, exc)
+
     async def _check_tags(self) -> None:
-        """Once a session, after the first catch-up of the indexes: note that every tag names a
-        stored card, if it does and the store does not say so yet (``sqlite_tag_check``). Its
-        long part, a look-up of each tag's card, runs on a reader, holding no lock."""
+        """Note that every tag names a stored card, if it does and the store does not say so
+        yet (``sqlite_tag_check``); its look-up of each tag's card runs on a reader."""
         try:
             [(held,)] = await self._read(lambda reader: reader.fetch(tag_check.IS_HELD))
             if held:
@@ -649,8 +667,8 @@ class SQLiteStore(BaseStore):
 
     async def _remove_labels(self, sighting_keys: Sequence[str], tags: Sequence[StoredTag]) -> int:
         removed = await self._on_writer(lambda writer: sql.remove_labels(writer, sighting_keys, tags), lambda: None)
-        if tags and self._tag_check is not None and self._tag_check.done():
-            self._tag_check = None  # the tags of cards not stored may all be gone: checked again
+        if tags and self._session_check is not None and self._session_check.done():
+            self._session_check = None  # the tags of cards not stored may all be gone: checked again
             self._open_writer()[1].run_idle_when_quiet()
         return removed
 
