@@ -337,6 +337,32 @@ async def test_a_card_another_tool_puts_back_under_its_old_id_is_indexed_by_the_
             assert await store.store._writer.fetch("SELECT count(*) FROM card_words WHERE card_words MATCH 'banana'") == [(1,)]
 
 
+async def test_a_card_table_whose_id_lost_its_key_is_refused_for_writing_and_read_with_a_warning(tmp_path, caplog):
+    """``sqlite-utils transform --pk hash`` rebuilds the card table with ``id`` a plain column:
+    cards mcard then stored got no id, and no search found them. Opened for writing, such a
+    store is refused, left as it was; opened read-only, its cards are listed (to be exported)."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("old apple")
+    with sqlite3.connect(path) as db:
+        [(table,)] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'card'").fetchall()
+        rebuilt = table.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER").replace("NOT NULL UNIQUE", "PRIMARY KEY")
+        db.execute("PRAGMA legacy_alter_table = ON")
+        db.execute("ALTER TABLE card RENAME TO card_old")
+        db.execute(rebuilt)
+        db.execute("INSERT INTO card SELECT * FROM card_old")
+        db.execute("DROP TABLE card_old")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="INTEGER PRIMARY KEY AUTOINCREMENT.*read-only to export"):
+        async with AsyncPersistenceWrapper(SQLiteConfig(path)):
+            pass
+    assert path.read_bytes() == before
+    async with AsyncPersistenceWrapper(SQLiteConfig(path, read_only=True)) as store:
+        assert [card.content for card in await store.list()] == ["old apple"]
+    assert "searches may miss cards" in caplog.text
+
+
 TEXTS_STORED_AS_TEXT = {"Grüße aus ÄPFELHAUSEN": ("äpfel", "ÄPFEL", "grüße"), "before\x00AFTER the nul": ("after", "AFTER", "nul")}
 """Contents another tool stored as TEXT (a JSON string by ``sqlite-utils insert``, a quoted SQL
 literal): the text's (any case, exact case, word) that a search of each mode finds it by."""

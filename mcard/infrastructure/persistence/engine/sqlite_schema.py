@@ -442,10 +442,41 @@ async def _foreign_tables(db: SQLiteWorker) -> list[str]:
     )]
 
 
+ID_KEPT: Final = (
+    "SELECT (SELECT count(*) = 1 AND sum(name = 'id' AND upper(type) = 'INTEGER') = 1"
+    "  FROM pragma_table_info('card') WHERE pk > 0)"
+    " AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'card'"
+    "  AND instr(upper(sql), 'AUTOINCREMENT') > 0)"
+)
+"""Whether ``card.id`` is still its ``INTEGER PRIMARY KEY AUTOINCREMENT``: the ids the indexes
+cover, listings' page marks and the change stamp rely on it. Another tool's rebuild of the
+table may have made it a plain column (``sqlite-utils transform --pk hash``): cards stored
+then get no id, and no search finds them."""
+
+
+LOST_CARD_KEY: Final = (
+    "%s: the card table's id is no longer its INTEGER PRIMARY KEY AUTOINCREMENT (another tool rebuilt the"
+    " table, as `sqlite-utils transform --pk` does), which mcard's search index and paging rely on"
+)
+
+
+async def check_card_key(db: SQLiteWorker, where: str, read_only: bool = False) -> None:
+    """Unless the card table keeps its ``ID_KEPT`` key: ``StorageError`` before anything is
+    written; opened read-only, a warning (listings and exports read it alike, searches may miss cards)."""
+    [(kept,)] = await db.fetch(ID_KEPT)
+    if kept:
+        return
+    if read_only:
+        logger.warning(LOST_CARD_KEY + "; searches may miss cards", where)
+        return
+    raise StorageError(LOST_CARD_KEY % where + ": open it read-only to export its cards to a new store")
+
+
 async def check_schema(db: SQLiteWorker, where: str) -> None:
     """That the database holds a card store of this version, for reading only."""
     version = await layout_version(db)
     if version in READABLE_VERSIONS:
+        await check_card_key(db, where, read_only=True)
         if not await indexed_by_these_rules(db):
             logger.warning(
                 "%s: its search indexes were built with another Unicode version or other word rules; opened"
@@ -491,7 +522,10 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
     A database that holds other tables but no card store is another application's: refused,
     left as it was.
     """
-    current = await layout_version(db) == SCHEMA_VERSION and await indexed_by_these_rules(db)
+    current = await layout_version(db) == SCHEMA_VERSION
+    if current:
+        await check_card_key(db, where)
+    current = current and await indexed_by_these_rules(db)
     current = current and bool(await db.fetch(HAS_NAMES_TO_COMPOSE)) and bool(await db.fetch(HAS_TAGS_COMPOSED))
     if current and await texts_read_as_bytes(db) and not await _stale_triggers(db):
         return None
