@@ -183,3 +183,40 @@ def test_what_comes_between_a_check_and_its_note_keeps_the_note_away(tmp_path, b
         db.execute(tag_check.CHECK_PASSED, (3, version))
         assert db.execute(NOTED).fetchone() == (1,)
     db.close()
+
+
+async def test_triggers_another_tool_drops_from_an_open_store_are_made_again_before_it_removes_a_card(tmp_path):
+    """Another tool rebuilds the card table while a store has it open (``sqlite-utils
+    transform``), which drops the table's triggers; the store noted the tags afterwards and then
+    removed a card itself, whose tags stayed, counted by the note. Its background steps see
+    the schema change and make the triggers again first."""
+    path = tmp_path / "cards.db"
+    hashes = await tagged_store(path)
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        with sqlite3.connect(path) as db:
+            db.execute("DELETE FROM mcard_meta WHERE key = 'tags_of_stored_cards'")  # checked in this session
+            for name in ("card_deleted", "card_changed", "card_rehashed"):
+                db.execute(schema.DROP_OWN_TRIGGERS[name])
+        db.close()
+        await store.wait_indexed()
+        await store.remove(hashes[0])
+        assert await store.tags(hashes[0]) == []
+        assert (await store.facets("", by=("tag",)))["tag"] == [("work", 2), ("holiday", 1)] == by_definition(path)
+        assert await store.count(tag="holiday") == (await store.find("tag:holiday")).total == 1
+        assert noted(path)
+
+
+def test_a_check_of_a_store_without_the_triggers_that_keep_the_note_writes_none(tmp_path):
+    """A table rebuilt drops its triggers: no tag of no card now, but nothing keeps it so."""
+    path = tmp_path / "cards.db"
+    with sqlite3.connect(path, isolation_level=None) as db:
+        for statement in schema.CREATE:
+            db.execute(statement)
+        db.execute("DELETE FROM mcard_meta WHERE key = 'tags_of_stored_cards'")
+        db.execute(schema.DROP_OWN_TRIGGERS["card_deleted"])
+        db.execute(tag_check.CHECK_BEGUN, (1,))
+        found, version = db.execute(tag_check.TAG_OF_NO_CARD_FOUND).fetchone()
+        assert found == 0
+        db.execute(tag_check.CHECK_PASSED, (1, version))
+        assert db.execute(NOTED).fetchone() == (0,)
+    db.close()

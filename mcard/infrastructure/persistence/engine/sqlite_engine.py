@@ -149,6 +149,7 @@ class SQLiteStore(BaseStore):
         self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
         self._direct_writer: Optional[DirectWriter] = None
         self._session_check: Optional[asyncio.Task[None]] = None
+        self._schema_seen: Optional[int] = None
         self._file_check = threading.Lock()  # the file is checked from a notebook's thread too
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -565,13 +566,16 @@ class SQLiteStore(BaseStore):
         the WAL's space back once no reader holds it."""
         if self.config.in_memory:
             await self._reads_first()
-        more = await self._on_writer(
+        more, schema = await self._on_writer(
             lambda writer: sqlite_schema.index_step(
                 writer, DEFAULT_SETTINGS["index_step"], DEFAULT_SETTINGS["index_step_bytes"],
                 DEFAULT_SETTINGS["index_lock_wait"], self.config.timeout,
             ),
             lambda: None,
         )
+        if schema != self._schema_seen:  # another program may have rebuilt a table, dropping its triggers
+            await self._on_writer(lambda writer: sqlite_schema.put_back_triggers(writer, self._where), lambda: None)
+            self._schema_seen = schema
         if not more and not self._snapshots and self._file is not None and self._lost is None:
             if self._file.wal_size() > 0 and self._file.appended:
                 await self._checkpoint(0)

@@ -507,6 +507,27 @@ async def _schema_named(db: SQLiteWorker, layout: int) -> str:
 HAS_NAMES_TO_COMPOSE: Final = "SELECT 1 FROM sqlite_master WHERE name = 'sighting_by_name_to_compose'"
 
 
+async def put_back_triggers(db: SQLiteWorker, where: str) -> None:
+    """Make this mcard's triggers again where another tool dropped or changed them while the
+    store is open (a rebuild of their table drops them: ``sqlite-utils transform``), in one
+    transaction, once the card table is known to keep its key (``check_card_key``)."""
+    if not await _stale_triggers(db):
+        return
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        await check_card_key(db, where)
+        stale = await _stale_triggers(db)
+        for name in stale:
+            await db.execute(DROP_OWN_TRIGGERS[name])
+            await db.execute(OWN_TRIGGERS[name])
+        await db.execute("COMMIT")
+    except BaseException:
+        if db.connection.in_transaction:
+            await db.execute("ROLLBACK")
+        raise
+    logger.info("%s: made again the triggers %s, which another program dropped or changed", where, ", ".join(stale))
+
+
 async def _stale_triggers(db: SQLiteWorker) -> list[str]:
     """This mcard's triggers that a store holds in another version, or not at all (a store an
     older mcard made)."""
@@ -711,20 +732,21 @@ async def index_passed_over(db: SQLiteWorker, ids: list[int]) -> None:
     ], snapshot=True)
 
 
-async def index_step(db: SQLiteWorker, step: int, step_bytes: int, wait: float, timeout: float) -> bool:
+async def index_step(db: SQLiteWorker, step: int, step_bytes: int, wait: float, timeout: float) -> tuple[bool, int]:
     """Bring the indexes closer to the table, in statements each atomic by itself (so a step
     that fails half way leaves them exact): remove the entries of up to ``step`` deleted cards,
     index up to ``step`` more cards or ``step_bytes`` of content (at least one card), and fill
     in the content type of as many stored without one (``FILL_TYPES``). They go as one
     pipeline, so none waits on the event loop, waiting at most ``wait`` seconds for another
-    connection's write lock (then ``timeout`` again). True if more remain."""
+    connection's write lock (then ``timeout`` again). Whether more remain, and the schema's
+    version (``put_back_triggers`` when it changed)."""
     outcomes = await db.pipeline([
         db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}"),
         db.execute(PURGE_GARBAGE, (step,)), db.execute(EXTEND_INDEX, (step, step_bytes)),
-        db.execute(FILL_TYPES, (step, step_bytes)), db.fetch(INDEX_BEHIND),
+        db.execute(FILL_TYPES, (step, step_bytes)), db.fetch(INDEX_BEHIND), db.fetch("PRAGMA schema_version"),
         db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}"),
     ])
     failure = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
     if failure is not None:
         raise failure
-    return bool(outcomes[-2][0][0])
+    return bool(outcomes[-3][0][0]), int(outcomes[-2][0][0])

@@ -14,7 +14,9 @@ program writes:
 
 The note holds the schema's version (``PRAGMA schema_version``) and counts only while that is
 unchanged: a tool that drops a trigger, or rebuilds a table and with it its triggers
-(``sqlite-utils transform``), changes the schema, and what it writes meanwhile goes unseen.
+(``sqlite-utils transform``), changes the schema, and what it writes meanwhile goes unseen. A
+check writes the note only while those triggers exist; an open store makes them again at its
+next background step (``sqlite_schema.put_back_triggers``).
 
 A card deleted takes its tags along (``card_deleted``). SQLite runs no trigger for a row that a
 ``REPLACE`` conflict resolution deletes (``INSERT OR REPLACE``, ``UPDATE OR REPLACE`` onto
@@ -69,6 +71,9 @@ TAG_OF_NO_CARD_FOUND: Final = (
 CHECK_PASSED: Final = (
     "INSERT OR REPLACE INTO mcard_meta (key, value) SELECT 'tags_of_stored_cards', schema_version"
     " FROM mcard_meta, pragma_schema_version() WHERE key = 'tags_being_checked' AND value = ?1 AND schema_version = ?2"
+    " AND (SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+    " AND name IN ('card_deleted', 'tag_of_no_card', 'tag_moved', 'card_rehashed')) = 4"
 )
-"""The note, if the check's marker is still its own and the schema is as it was looked up."""
+"""The note, if the check's marker is still its own, the schema is as it was looked up and
+holds the triggers that keep it (a rebuild of a table drops that table's)."""
 CHECK_ENDED: Final = "DELETE FROM mcard_meta WHERE key = 'tags_being_checked' AND value = ?"
