@@ -749,3 +749,17 @@ async def test_paging_sees_a_card_another_tool_moved_in_time(tmp_path):
             db.execute("UPDATE card SET g_time = g_time + 100000000000 WHERE id = (SELECT id FROM card ORDER BY g_time LIMIT 1)")
         db.close()
         assert await store.list(limit=10, offset=20) == (await store.list())[20:30]
+
+
+async def test_save_many_counts_its_own_cards_after_another_tool_moved_one_past_the_sequence(tmp_path):
+    """An UPDATE of a card's id past AUTOINCREMENT's sequence leaves the sequence behind: the
+    moved card was counted among the cards the next save stored."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        assert await store.save_many([MCard("a"), MCard("b"), MCard("c")]) == 3
+        with sqlite3.connect(path) as other:
+            other.execute("UPDATE card SET id = 1000 WHERE id = 1")
+        other.close()
+        assert await store.save_many([MCard("d"), MCard("e")]) == 2
+        assert await store.save_many([MCard("d"), MCard("f")]) == 1
+        assert await store.count() == 6

@@ -240,8 +240,11 @@ GUARD_ROW: Final = (
 )
 MARK_BATCH: Final = "UPDATE mcard_guard SET batch = ?"
 NOTE_LAST_ID: Final = (
-    "UPDATE mcard_guard SET last_id = coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
+    "UPDATE mcard_guard SET last_id = max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0),"
+    " coalesce((SELECT max(id) FROM card), 0))"
 )
+"""The id the next insert goes past: AUTOINCREMENT's sequence, or a higher id another tool gave
+a row (an UPDATE of ``id`` leaves the sequence behind)."""
 INSERTED: Final = "SELECT hash FROM card WHERE id > (SELECT last_id FROM mcard_guard)"
 """The cards a run of inserts stored: AUTOINCREMENT ids only grow, and the batch holds the lock."""
 INSERTED_COUNT: Final = "SELECT count(*) FROM card WHERE id > (SELECT last_id FROM mcard_guard)"
