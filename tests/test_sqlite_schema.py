@@ -363,6 +363,28 @@ async def test_a_card_table_whose_id_lost_its_key_is_refused_for_writing_and_rea
     assert "searches may miss cards" in caplog.text
 
 
+async def test_a_word_search_while_the_index_is_behind_ranks_a_card_whose_time_is_not_a_time(tmp_path):
+    """A time stored as text (sqlite-utils writes a ``datetime`` so) is no card's: ``verify``
+    names it, listings and the other searches return the card. A word search ranked it by its
+    time in Python while the index was behind, and that read raised ``StorageError``; it is
+    ranked where SQL puts it, as once indexed."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.create("apple seed")
+        await store.store.wait_indexed()
+        with sqlite3.connect(path) as other:
+            for text in ("apple from a datetime row", "apple pie row"):
+                key, content, is_text, _, algorithm, size, kind = card_row(MCard(text))
+                other.execute("INSERT INTO card (hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+                              " VALUES (?, ?, ?, '2024-01-02T03:04:05', ?, ?, ?)", (key, content, is_text, algorithm, size, kind))
+        other.close()
+        behind = [card.hash for card in await store.search("apple", mode="words")]
+        await store.create("a write of the store's own: it wakes the indexer")
+        await store.store.wait_indexed()
+        assert [card.hash for card in await store.search("apple", mode="words")] == behind
+        assert len(behind) == 3
+
+
 TEXTS_STORED_AS_TEXT = {"Grüße aus ÄPFELHAUSEN": ("äpfel", "ÄPFEL", "grüße"), "before\x00AFTER the nul": ("after", "AFTER", "nul")}
 """Contents another tool stored as TEXT (a JSON string by ``sqlite-utils insert``, a quoted SQL
 literal): the text's (any case, exact case, word) that a search of each mode finds it by."""

@@ -7,7 +7,7 @@ import hashlib
 import re
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable, ClassVar, Final
+from typing import Any, Callable, ClassVar, Final
 
 from ..shown import shown
 from .exceptions import StorageError, ValidationError
@@ -344,6 +344,18 @@ class MCard(_CardFields):
             )
         except Exception:  # a row another tool wrote: its fields may not be what a card holds
             return f"MCard(hash={self._hash!r}, fields that are not a card's: verify() reports it)"
+
+
+def time_order(card: MCard) -> tuple[int, Any]:
+    """Where ``card`` falls in time order as SQL sorts the stored column: by its time, and a
+    stored time no card can have (a row another tool wrote) after every time, text before
+    bytes, as SQLite sorts them; reading ``g_time`` of such a card raises."""
+    moment = card._g_time
+    if isinstance(moment, datetime):
+        return 1, to_micros(moment)
+    if isinstance(moment, (int, float)):
+        return 1, moment
+    return (2, moment) if isinstance(moment, str) else (3, moment) if isinstance(moment, bytes) else (0, 0)
 
 
 # The slots' own setters: they bypass ``MCard.__setattr__`` (which forbids changes) and are

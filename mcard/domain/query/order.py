@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final, Optional
 
-from ..models.card import MCard
+from ..models.card import MCard, time_order
 from ..models.exceptions import ValidationError
 
 ORDERS: Final = ("newest", "oldest", "largest", "smallest", "type", "name", "name_desc")
@@ -28,7 +28,7 @@ def check_order(order: object) -> str:
 
 def sort_cards(cards: Iterable[MCard], order: str, names: Optional[Mapping[str, str]] = None) -> list[MCard]:
     """``cards`` in ``order`` (``names``: each card's latest name, for ``name``)."""
-    newest = sorted(cards, key=lambda card: (card.g_time, card.hash), reverse=True)
+    newest = sorted(cards, key=lambda card: (time_order(card), card.hash), reverse=True)
     if order == "newest":
         return newest
     if order == "oldest":

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..models.card import time_order
 from .text import Clause, SearchSpec, Term, WordQuery, text_of, tokens
 
 K1 = 1.2
@@ -93,7 +94,7 @@ def score(query: WordQuery, words: Sequence[str], stats: WordStats) -> float:
 def ranked(query: WordQuery, matches: Iterable[tuple[Any, Sequence[str]]], stats: WordStats) -> list[Any]:
     """Matching cards (given with their words), best first; equal scores newest first."""
     scored = [(score(query, words, stats), card) for card, words in matches]
-    scored.sort(key=lambda item: (item[1].g_time, item[1].hash), reverse=True)
+    scored.sort(key=lambda item: (time_order(item[1]), item[1].hash), reverse=True)
     scored.sort(key=lambda item: item[0], reverse=True)
     return [card for _, card in scored]
 
