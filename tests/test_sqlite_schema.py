@@ -13,6 +13,7 @@ from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
 from mcard.domain.query import WordQuery, tokens
 from mcard.domain.query.ranking import score, stats_of
 from mcard.domain.query.text import WORD_RULES
+from mcard.infrastructure.persistence.engine import sqlite_card_key as card_key
 from mcard.infrastructure.persistence.engine import sqlite_schema as schema
 from mcard.infrastructure.persistence.engine import sqlite_search
 from mcard.infrastructure.persistence.engine.card_rows import card_row
@@ -337,30 +338,78 @@ async def test_a_card_another_tool_puts_back_under_its_old_id_is_indexed_by_the_
             assert await store.store._writer.fetch("SELECT count(*) FROM card_words WHERE card_words MATCH 'banana'") == [(1,)]
 
 
+def rebuild_card_table(path, change=lambda table: table) -> None:
+    """Rebuild the card table as ``sqlite-utils transform`` does: a new table (its SQL
+    ``change``d), the rows copied, ids and all, the old table and its triggers dropped, its
+    indexes made again. AUTOINCREMENT's sequence starts again at the highest id copied."""
+    with sqlite3.connect(path) as db:
+        [(table,)] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'card'").fetchall()
+        indexes = [sql for (sql,) in db.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'card' AND type = 'index' AND sql IS NOT NULL")]
+        db.execute("PRAGMA legacy_alter_table = ON")
+        db.execute("ALTER TABLE card RENAME TO card_old")
+        db.execute(change(table))
+        db.execute("INSERT INTO card SELECT * FROM card_old")
+        db.execute("DROP TABLE card_old")
+        for index in indexes:
+            db.execute(index)
+    db.close()
+
+
 async def test_a_card_table_whose_id_lost_its_key_is_refused_for_writing_and_read_with_a_warning(tmp_path, caplog):
     """``sqlite-utils transform --pk hash`` rebuilds the card table with ``id`` a plain column:
     cards mcard then stored got no id, and no search found them. Opened for writing, such a
-    store is refused, left as it was; opened read-only, its cards are listed (to be exported)."""
+    store is refused, left as it was; opened read-only, its cards are listed (to be exported).
+    A store that has it open stops writing once its background step sees it."""
     path = tmp_path / "c.db"
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         await store.create("old apple")
-    with sqlite3.connect(path) as db:
-        [(table,)] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'card'").fetchall()
-        rebuilt = table.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER").replace("NOT NULL UNIQUE", "PRIMARY KEY")
-        db.execute("PRAGMA legacy_alter_table = ON")
-        db.execute("ALTER TABLE card RENAME TO card_old")
-        db.execute(rebuilt)
-        db.execute("INSERT INTO card SELECT * FROM card_old")
-        db.execute("DROP TABLE card_old")
-    db.close()
+        rebuild_card_table(path, lambda table: table.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER").replace(
+            "NOT NULL UNIQUE", "PRIMARY KEY"))
+        await store.store.wait_indexed()
+        with pytest.raises(StorageError, match="INTEGER PRIMARY KEY"):
+            await store.create("new apple")
     before = path.read_bytes()
-    with pytest.raises(StorageError, match="INTEGER PRIMARY KEY AUTOINCREMENT.*read-only to export"):
+    with pytest.raises(StorageError, match="INTEGER PRIMARY KEY.*read-only to export"):
         async with AsyncPersistenceWrapper(SQLiteConfig(path)):
             pass
     assert path.read_bytes() == before
     async with AsyncPersistenceWrapper(SQLiteConfig(path, read_only=True)) as store:
         assert [card.content for card in await store.list()] == ["old apple"]
     assert "searches may miss cards" in caplog.text
+
+
+@pytest.mark.parametrize("autoincrement", ["kept", "dropped"])
+async def test_ids_of_removed_cards_are_never_given_again_after_another_tool_rebuilt_the_card_table(tmp_path, autoincrement):
+    """A rebuild starts AUTOINCREMENT's sequence again at the highest id left (or drops the
+    keyword: sqlite-utils before 4.2), so a new card took the id of the newest removed card,
+    which the indexes covered: no search found it. The sequence is set past every id a card
+    had, by the next open or, with the store open, its next background step; a table without
+    AUTOINCREMENT is rebuilt with it, another tool's index on it kept."""
+    path = tmp_path / "c.db"
+    change = (lambda table: table) if autoincrement == "kept" else (
+        lambda table: table.replace("AUTOINCREMENT", ""))
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        cards = [await store.create(f"note {n}") for n in range(3)]
+        await store.store.wait_indexed()
+        await store.remove(cards[-1].hash)
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE INDEX another_tools_index ON card (hash_algorithm)")
+        db.close()
+        rebuild_card_table(path, change)
+        if autoincrement == "kept":
+            await store.store.wait_indexed()
+            added = await store.create("a quokka, stored with the store open")
+            assert [card.hash for card in await store.search("quokka")] == [added.hash]
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        added = await store.create("a quokka, stored after the store opened again")
+        await store.store.wait_indexed()
+        assert added.hash in {card.hash for card in await store.search("QUOKKA", case_sensitive=False)}
+        assert await store.store._writer.fetch("SELECT max(id) > 3 FROM card") == [(1,)]
+        assert await store.store._writer.fetch(card_key.HAS_AUTOINCREMENT) == [(1,)]
+        assert await store.store._writer.fetch(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('another_tools_index', 'card_by_time', 'card_deleted')"
+        ) == [(3,)]
 
 
 async def test_a_word_search_while_the_index_is_behind_ranks_a_card_whose_time_is_not_a_time(tmp_path):
@@ -429,10 +478,12 @@ async def test_a_text_another_tool_stored_as_text_is_found_in_every_mode(tmp_pat
             assert await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH ?", [word]) == []
 
 
-async def test_indexes_that_read_a_text_stored_as_text_as_ascii_are_rebuilt(tmp_path):
+@pytest.mark.parametrize("removed", [False, True], ids=["stored", "removed by another tool"])
+async def test_indexes_that_read_a_text_stored_as_text_as_ascii_are_rebuilt(tmp_path, removed):
     """An earlier mcard indexed such texts as ASCII. Its store is rebuilt once opened for
     writing, so that searches find them and removing them later deletes the entries the indexes
-    hold; a store without such a text keeps its indexes."""
+    hold, also when another tool removed them meanwhile (their entries still to be purged); a
+    store without such a text keeps its indexes."""
     path, kept = tmp_path / "c.db", tmp_path / "kept.db"
     for store_path in (path, kept):
         async with AsyncPersistenceWrapper(SQLiteConfig(store_path)) as store:
@@ -449,15 +500,18 @@ async def test_indexes_that_read_a_text_stored_as_text_as_ascii_are_rebuilt(tmp_
             db.execute("DELETE FROM mcard_meta WHERE key = 'text_reading'")
             [(held,)] = db.execute(AS_ASCII).fetchall()
             assert held == (store_path == path)  # indexed as an earlier mcard did: 'Ä' not lower case
+            if removed:
+                db.execute("DELETE FROM card WHERE typeof(content) = 'text'")
         db.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(kept)) as store:
         assert await store.store._writer.fetch("SELECT value FROM mcard_meta WHERE key = 'text_indexed'") == [(1,)]
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
         await store.store.wait_indexed()
-        await found_in_every_mode(store, TEXTS_STORED_AS_TEXT)
         assert await store.store._writer.fetch(AS_ASCII) == [(0,)]
-        assert await store.remove_many([MCard(text).hash for text in TEXTS_STORED_AS_TEXT]) == 2
-        await store.store.wait_indexed()
+        if not removed:
+            await found_in_every_mode(store, TEXTS_STORED_AS_TEXT)
+            assert await store.remove_many([MCard(text).hash for text in TEXTS_STORED_AS_TEXT]) == 2
+            await store.store.wait_indexed()
         for index, word in (("card_text", '"pfel"'), ("card_words", "grüße")):
             assert await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH ?", [word]) == []
 

@@ -347,9 +347,9 @@ class MCard(_CardFields):
 
 
 def time_order(card: MCard) -> tuple[int, Any]:
-    """Where ``card`` falls in time order as SQL sorts the stored column: by its time, and a
-    stored time no card can have (a row another tool wrote) after every time, text before
-    bytes, as SQLite sorts them; reading ``g_time`` of such a card raises."""
+    """Where ``card`` falls in time order as SQLite sorts the stored column: numbers by value
+    (also one no time can be: reading ``g_time`` of such a card raises), then text, then bytes
+    (a row another tool wrote)."""
     moment = card._g_time
     if isinstance(moment, datetime):
         return 1, to_micros(moment)

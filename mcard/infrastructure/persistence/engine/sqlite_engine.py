@@ -150,6 +150,8 @@ class SQLiteStore(BaseStore):
         self._direct_writer: Optional[DirectWriter] = None
         self._session_check: Optional[asyncio.Task[None]] = None
         self._schema_seen: Optional[int] = None
+        self._refused: Optional[str] = None
+        """Why writes are refused: the card table lost its key while the store was open."""
         self._file_check = threading.Lock()  # the file is checked from a notebook's thread too
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -574,8 +576,14 @@ class SQLiteStore(BaseStore):
             lambda: None,
         )
         if schema != self._schema_seen:  # another program may have rebuilt a table, dropping its triggers
-            await self._on_writer(lambda writer: sqlite_schema.put_back_triggers(writer, self._where), lambda: None)
-            self._schema_seen = schema
+            try:
+                await self._on_writer(lambda writer: sqlite_schema.put_back_triggers(writer, self._where), lambda: None)
+            except StorageError as exc:
+                if self._refused is None:
+                    logger.warning("%s", exc)
+                self._refused = str(exc)
+                return False
+            self._refused, self._schema_seen = None, schema
         if not more and not self._snapshots and self._file is not None and self._lost is None:
             if self._file.wal_size() > 0 and self._file.appended:
                 await self._checkpoint(0)
@@ -595,10 +603,10 @@ class SQLiteStore(BaseStore):
         (``sqlite_schema.PASSED_OVER_TEXTS``): searches would miss them for good."""
         try:
             ids = [row[0] for row in await self._read(lambda reader: reader.fetch(sqlite_schema.PASSED_OVER_TEXTS))]
-            if ids:
-                await self._on_writer(lambda writer: sqlite_schema.index_passed_over(writer, ids), lambda: None)
-                logger.info("%s: %s cards another program stored under ids already indexed: indexed those with text",
-                            self._where, len(ids))
+            indexed = await self._on_writer(
+                lambda writer: sqlite_schema.index_passed_over(writer, ids), lambda: None) if ids else 0
+            if indexed:
+                logger.info("%s: indexed %s cards another program stored under ids the indexes cover", self._where, indexed)
         except StorageError as exc:  # the next session looks again
             logger.debug("%s: cards passed over by the indexes not looked for: %s", self._where, exc)
 
@@ -635,6 +643,8 @@ class SQLiteStore(BaseStore):
         _, batcher = self._open_writer()
         if self.config.read_only:
             raise StorageError(f"{self._where}: the store was opened read-only")
+        if self._refused is not None:
+            raise StorageError(self._refused)
         return batcher
 
     async def _hashes_starting(self, prefix: str, limit: int) -> list[str]:
@@ -716,7 +726,7 @@ class SQLiteStore(BaseStore):
         cannot be done that way (the caller awaits ``save``). ``ValidationError`` as ``save``."""
         checked = check_card(card, self.config.max_content_size)
         writer, file, batcher, loop = self._direct_writer, self._file, self._batcher, self._loop
-        if writer is None or file is None or batcher is None or loop is None or self._lost is not None:
+        if writer is None or file is None or batcher is None or loop is None or self._lost is not None or self._refused:
             return None
         if batcher.busy or file.wal_size() >= self._checkpoint_at:  # a checkpoint is due: a queued write runs it
             return None

@@ -41,6 +41,7 @@ from mcard.domain.models.exceptions import NewerStoreError, NoCardStoreError, Ol
 from mcard.domain.models.sighting import composed, stored_tag_fault
 from mcard.domain.query.text import UNICODE_VERSION, WORD_RULES, SearchSpec, count_tokens, joined_tokens, text_of
 
+from . import sqlite_card_key as card_key
 from .integrity import TAGS_LEFT_DECOMPOSED, holds_its_hash
 from .sqlite_tag_check import CARD_REHASHED, TAG_MOVED, TAG_OF_NO_CARD, TAGS_CHECKED
 
@@ -400,12 +401,14 @@ async def indexed_by_these_rules(db: SQLiteWorker) -> bool:
     return dict(rows) == {"unicode_version": UNICODE_VERSION, "word_rules": WORD_RULES}
 
 
+_MISREAD: Final = "is_text AND typeof(content) = 'text' AND length(CAST(content AS BLOB)) != length(content)"
 MISREAD_TEXTS: Final = (
-    "SELECT 1 FROM card WHERE id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed')"
-    " AND is_text AND typeof(content) = 'text' AND length(CAST(content AS BLOB)) != length(content) LIMIT 1"
+    f"SELECT 1 FROM card WHERE id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed') AND {_MISREAD}"
+    f" UNION ALL SELECT 1 FROM card_text_garbage WHERE {_MISREAD} LIMIT 1"
 )
-"""An indexed text another tool stored as TEXT that is not all ASCII (or holds a NUL): indexes
-read before ``TEXT_READING`` 2 hold it as ASCII, and deleting those entries needs them as held."""
+"""An indexed text another tool stored as TEXT that is not all ASCII (or holds a NUL), stored or
+removed and still to be purged: indexes read before ``TEXT_READING`` 2 hold it as ASCII, and
+deleting those entries needs them as held."""
 
 
 async def texts_read_as_bytes(db: SQLiteWorker) -> bool:
@@ -442,41 +445,20 @@ async def _foreign_tables(db: SQLiteWorker) -> list[str]:
     )]
 
 
-ID_KEPT: Final = (
-    "SELECT (SELECT count(*) = 1 AND sum(name = 'id' AND upper(type) = 'INTEGER') = 1"
-    "  FROM pragma_table_info('card') WHERE pk > 0)"
-    " AND EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'card'"
-    "  AND instr(upper(sql), 'AUTOINCREMENT') > 0)"
-)
-"""Whether ``card.id`` is still its ``INTEGER PRIMARY KEY AUTOINCREMENT``: the ids the indexes
-cover, listings' page marks and the change stamp rely on it. Another tool's rebuild of the
-table may have made it a plain column (``sqlite-utils transform --pk hash``): cards stored
-then get no id, and no search finds them."""
-
-
-LOST_CARD_KEY: Final = (
-    "%s: the card table's id is no longer its INTEGER PRIMARY KEY AUTOINCREMENT (another tool rebuilt the"
-    " table, as `sqlite-utils transform --pk` does), which mcard's search index and paging rely on"
-)
-
-
-async def check_card_key(db: SQLiteWorker, where: str, read_only: bool = False) -> None:
-    """Unless the card table keeps its ``ID_KEPT`` key: ``StorageError`` before anything is
-    written; opened read-only, a warning (listings and exports read it alike, searches may miss cards)."""
-    [(kept,)] = await db.fetch(ID_KEPT)
-    if kept:
-        return
-    if read_only:
-        logger.warning(LOST_CARD_KEY + "; searches may miss cards", where)
-        return
-    raise StorageError(LOST_CARD_KEY % where + ": open it read-only to export its cards to a new store")
+async def check_card_key(db: SQLiteWorker, where: str) -> str:
+    """The card table's key (``sqlite_card_key.key_state``); ``StorageError`` when lost."""
+    state = await card_key.key_state(db)
+    if state == "lost":
+        raise StorageError(f"{where}: {card_key.KEY_LOST}: open it read-only to export its cards to a new store")
+    return state
 
 
 async def check_schema(db: SQLiteWorker, where: str) -> None:
     """That the database holds a card store of this version, for reading only."""
     version = await layout_version(db)
     if version in READABLE_VERSIONS:
-        await check_card_key(db, where, read_only=True)
+        if await card_key.key_state(db) == "lost":
+            logger.warning("%s: %s; searches may miss cards", where, card_key.KEY_LOST)
         if not await indexed_by_these_rules(db):
             logger.warning(
                 "%s: its search indexes were built with another Unicode version or other word rules; opened"
@@ -509,23 +491,34 @@ HAS_NAMES_TO_COMPOSE: Final = "SELECT 1 FROM sqlite_master WHERE name = 'sightin
 
 async def put_back_triggers(db: SQLiteWorker, where: str) -> None:
     """Make this mcard's triggers again where another tool dropped or changed them while the
-    store is open (a rebuild of their table drops them: ``sqlite-utils transform``), in one
-    transaction, once the card table is known to keep its key (``check_card_key``)."""
-    if not await _stale_triggers(db):
+    store is open (a rebuild of their table drops them: ``sqlite-utils transform``), and set
+    the sequence past every id a card had (``sqlite_card_key``), in one transaction.
+    ``StorageError`` when the card table lost its key: the store must not write to it."""
+    if await card_key.key_state(db) == "kept" and not await card_key.sequence_behind(db) and not await _stale_triggers(db):
         return
     await db.execute("BEGIN IMMEDIATE")
     try:
-        await check_card_key(db, where)
-        stale = await _stale_triggers(db)
-        for name in stale:
-            await db.execute(DROP_OWN_TRIGGERS[name])
-            await db.execute(OWN_TRIGGERS[name])
+        if await check_card_key(db, where) != "kept":
+            raise StorageError(f"{where}: another program rebuilt the card table without AUTOINCREMENT;"
+                               " close the store and open it again to rebuild it")
+        await card_key.seed_sequence(db)
+        made = await _make_stale_triggers(db)
         await db.execute("COMMIT")
     except BaseException:
         if db.connection.in_transaction:
             await db.execute("ROLLBACK")
         raise
-    logger.info("%s: made again the triggers %s, which another program dropped or changed", where, ", ".join(stale))
+    if made:
+        logger.info("%s: made again the triggers %s, which another program dropped or changed", where, ", ".join(made))
+
+
+async def _make_stale_triggers(db: SQLiteWorker) -> list[str]:
+    """Replace the stale triggers (``_stale_triggers``) with this mcard's; their names."""
+    stale = await _stale_triggers(db)
+    for name in stale:
+        await db.execute(DROP_OWN_TRIGGERS[name])
+        await db.execute(OWN_TRIGGERS[name])
+    return stale
 
 
 async def _stale_triggers(db: SQLiteWorker) -> list[str]:
@@ -545,7 +538,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
     """
     current = await layout_version(db) == SCHEMA_VERSION
     if current:
-        await check_card_key(db, where)
+        current = await check_card_key(db, where) == "kept" and not await card_key.sequence_behind(db)
     current = current and await indexed_by_these_rules(db)
     current = current and bool(await db.fetch(HAS_NAMES_TO_COMPOSE)) and bool(await db.fetch(HAS_TAGS_COMPOSED))
     if current and await texts_read_as_bytes(db) and not await _stale_triggers(db):
@@ -553,7 +546,10 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
     await db.execute("BEGIN IMMEDIATE")
     try:
         version = await layout_version(db)
-        read_as_bytes = version in (None, 1, 2) or await texts_read_as_bytes(db)  # those build their indexes anew
+        # Versions 1 and 2 build their indexes anew; an earlier mcard's trigger may have indexed
+        # since the store was last read as bytes.
+        read_as_bytes = version in (None, 1, 2) or (
+            await texts_read_as_bytes(db) and "card_text_extended" not in await _stale_triggers(db))
         upgraded_from = await stored_version(db) if version in (1, 2, 3, 4) else None
         if version is None and (tables := await _foreign_tables(db)):
             raise StorageError(
@@ -570,6 +566,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
             if version < 3:
                 upgrades = UPGRADE_FROM_2 + FINISH_UPGRADE
             else:
+                await check_card_key(db, where)  # the copy takes the rows by their ids
                 if version == 3:
                     for statement in UPGRADE_FROM_3:
                         await db.execute(STATEMENTS[statement])
@@ -579,6 +576,13 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
                 await db.execute(STATEMENTS[statement])
         elif version != SCHEMA_VERSION:
             raise NewerStoreError(where, version, SCHEMA_VERSION)
+        elif await check_card_key(db, where) == "no autoincrement":
+            logger.info("rebuilding the card table of %s with AUTOINCREMENT, which another program dropped", where)
+            await _put_content_last(db, where)
+            for statement in CARD_INDEXES:
+                await db.execute(STATEMENTS[statement])
+        if version is not None:
+            await card_key.seed_sequence(db)
         if not await indexed_by_these_rules(db):
             logger.info("rebuilding the search indexes of %s for Unicode %s and word rules %s", where,
                         unicodedata.unidata_version, WORD_RULES)
@@ -590,9 +594,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
                 await db.execute(STATEMENTS[statement])
         else:
             await db.execute(SET_TEXT_RULES)
-        for name in await _stale_triggers(db):
-            await db.execute(DROP_OWN_TRIGGERS[name])
-            await db.execute(OWN_TRIGGERS[name])
+        await _make_stale_triggers(db)
         await db.execute(STATEMENTS[NAMES_TO_COMPOSE])
         if not await db.fetch(HAS_TAGS_COMPOSED):
             await compose_tags(db, where)
@@ -640,8 +642,8 @@ async def _finish_from_3(db: SQLiteWorker) -> tuple[str, ...]:
 
 
 async def _put_content_last(db: SQLiteWorker, where: str) -> None:
-    """Copy the table of version 3 or 4 with the content last, ids kept, step by step (one
-    transaction: the caller's), with a progress bar for a large table; then put the copy in
+    """Copy the table of version 3 or 4 (or one another tool rebuilt without AUTOINCREMENT)
+    with the content last, ids kept, step by step (one transaction: the caller's), with a progress bar for a large table; then put the copy in
     its place, SQLite's steps for changing a table's layout: views, triggers and foreign keys
     of other tools that name ``card`` keep working, their indexes and triggers on it are made
     again. This mcard's own indexes and triggers are made by the statements that follow."""
@@ -720,16 +722,17 @@ _SEARCHABLE_PASSED_OVER: Final = (
 )
 
 
-async def index_passed_over(db: SQLiteWorker, ids: list[int]) -> None:
+async def index_passed_over(db: SQLiteWorker, ids: list[int]) -> int:
     """Index those of the cards ``ids`` (``PASSED_OVER_TEXTS``) still passed over and holding
     text, as ``CARD_TEXT_EXTENDED`` does (``card_searchable`` last: the others choose by its
     absence), and count a change if there were any, in one transaction: a listing's page mark
-    did not see them come."""
+    did not see them come. How many were indexed."""
     chosen = (json.dumps(ids),)
-    await db.in_turn([
+    outcomes = await db.in_turn([
         db.execute(_TEXTS_PASSED_OVER, chosen), db.execute(_WORDS_PASSED_OVER, chosen),
-        db.execute(_SEARCHABLE_PASSED_OVER, chosen), db.execute(COUNTED_IF_CHANGED),
+        db.execute(_SEARCHABLE_PASSED_OVER, chosen), db.fetch("SELECT changes()"), db.execute(COUNTED_IF_CHANGED),
     ], snapshot=True)
+    return int(outcomes[3][0][0])
 
 
 async def index_step(db: SQLiteWorker, step: int, step_bytes: int, wait: float, timeout: float) -> tuple[bool, int]:
