@@ -434,6 +434,47 @@ async def test_a_word_search_while_the_index_is_behind_ranks_a_card_whose_time_i
         assert len(behind) == 3
 
 
+@pytest.mark.parametrize("rewrite", ["content updated in place", "another card replaced onto its id"])
+async def test_a_card_another_tool_rewrites_under_its_id_is_searched_as_it_now_is(tmp_path, rewrite):
+    """Another tool changes the content under a card's id: an UPDATE of its content (and hash),
+    or, with ``PRAGMA recursive_triggers`` on, an ``INSERT OR REPLACE`` of another card onto
+    its id. The indexes held the old content under that id: searches found the new card by the
+    old words and missed it by the new ones. It is checked by scanning until the purge of the
+    old entries, which then indexes it."""
+    path = tmp_path / "c.db"
+    old, kept, new = MCard("an old note about quokkas"), MCard("a kept note about wombats"), MCard("a new note, numbats")
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.save_many([old, kept])
+        await store.store.wait_indexed()
+        [(old_id,)] = await store.store._writer.fetch("SELECT id FROM card WHERE hash = ?", [old.hash])
+        key, content, is_text, g_time, algorithm, size, kind = card_row(new)
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            if rewrite == "content updated in place":
+                other.execute("UPDATE card SET hash = ?, content = ?, size = ? WHERE id = ?", (key, content, size, old_id))
+            else:
+                other.execute("PRAGMA recursive_triggers = ON")
+                other.execute(f"INSERT OR REPLACE INTO card (id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (old_id, key, content, is_text, g_time, algorithm, size, kind))
+        finally:
+            other.close()
+        for _ in range(2):  # before the old entries are purged, then after
+            for query, mode in (("NUMBATS", "substring"), ("numbats", "words"), ("n.mbats", "regex")):
+                assert [card.hash for card in await store.search(query, case_sensitive=False, mode=mode)] == [new.hash]
+                assert [card.hash for card in await store.search(query, 1, case_sensitive=False, mode=mode)] == [new.hash]
+            for query, mode in (("QUOKKAS", "substring"), ("quokkas", "words")):
+                assert await store.search(query, case_sensitive=False, mode=mode) == []
+            assert (await store.find("numbats")).total == 1 and (await store.find("quokkas")).total == 0
+            assert [card.hash for card in await store.search("NUMBATS", case_sensitive=False, content_type="text/*")] == [
+                new.hash]
+            assert await store.search("NUMBATS", case_sensitive=False, max_size=10) == []
+            await store.create("a write of the store's own: it wakes the indexer")
+            await store.store.wait_indexed()
+        for index in ("card_text", "card_words"):
+            assert await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'numbats'") == [(old_id,)]
+            assert await store.store._writer.fetch(f"SELECT rowid FROM {index} WHERE {index} MATCH 'quokkas'") == []
+
+
 TEXTS_STORED_AS_TEXT = {"Grüße aus ÄPFELHAUSEN": ("äpfel", "ÄPFEL", "grüße"), "before\x00AFTER the nul": ("after", "AFTER", "nul")}
 """Contents another tool stored as TEXT (a JSON string by ``sqlite-utils insert``, a quoted SQL
 literal): the text's (any case, exact case, word) that a search of each mode finds it by."""

@@ -21,6 +21,8 @@ checked against the content, so results are exact at every moment. A deleted car
 never used again; the deletion trigger queues its text in ``card_text_garbage``, removes its
 sightings and tags, and counts the deletion in ``changes`` (as another trigger counts a change
 to a stored row), which with the AUTOINCREMENT sequence tells listings whether anything changed.
+A card whose content another tool changes under its id is queued the same way
+(``card_rewritten``) and checked by scanning until the purge, which indexes it again.
 
 The folding function ``mcard_searchable(content, is_text)`` is registered on every mcard
 connection (``register_functions``); only mcard's own background steps call it, so other
@@ -92,14 +94,39 @@ REBUILD_INDEXES: Final = (
 )
 
 PLAIN_TEXT: Final = "is_text AND length(CAST(content AS TEXT)) = length(CAST(content AS BLOB))"
-"""A text all ASCII (as many characters as bytes: no NUL either; the bytes counted as bytes
-also in a value another tool stored as TEXT, whose ``length`` counts characters), whose casefolded text and
-words SQL gives as the reference does: ``lower`` folds ASCII alone, and FTS5's ``ascii``
-tokenizer splits at every character but ASCII letters and digits, where ``tokens`` splits such
-a text. Only other contents go to Python (at 100,000 small cards, calling it for every one
-took a quarter of the index build's CPU time)."""
+"""A text all ASCII (as many characters as bytes: no NUL either; its bytes counted as bytes
+also in a value another tool stored as TEXT, whose ``length`` counts characters), whose
+casefolded text and words SQL gives as the reference does: ``lower`` folds ASCII alone, and
+FTS5's ``ascii`` tokenizer splits at every character but ASCII letters and digits, where
+``tokens`` splits such a text. Only other contents go to Python (at 100,000 small cards,
+calling it for every one took a quarter of the index build's CPU time)."""
 FOLDED: Final = f"CASE WHEN {PLAIN_TEXT} THEN lower(CAST(content AS TEXT)) ELSE mcard_searchable(content, is_text) END"
 WORDS: Final = f"CASE WHEN {PLAIN_TEXT} THEN CAST(content AS TEXT) ELSE mcard_words(content, is_text) END"
+_INDEX_TEXTS: Final = (
+    "INSERT INTO card_text (rowid, content) SELECT id, folded FROM ("
+    f" SELECT card.id AS id, {FOLDED} AS folded FROM card WHERE "
+)
+_INDEX_TEXTS_END: Final = ") WHERE folded IS NOT NULL AND instr(folded, char(0)) = 0"
+_INDEX_WORDS: Final = (
+    f"INSERT INTO card_words (rowid, words) SELECT id, words FROM (SELECT card.id AS id, {WORDS} AS words FROM card WHERE "
+)
+_INDEX_WORDS_END: Final = ") WHERE words IS NOT NULL"
+_INDEX_SEARCHABLE: Final = (
+    "INSERT INTO card_searchable (id, has_nul, words)"
+    " SELECT id, instr(folded, char(0)) > 0, mcard_word_count(content, is_text) FROM ("
+    f" SELECT card.id AS id, card.content AS content, card.is_text AS is_text, {FOLDED} AS folded FROM card WHERE "
+)
+_INDEX_SEARCHABLE_END: Final = ") WHERE folded IS NOT NULL"
+"""The statements that index chosen cards below what the indexes cover, each the text before
+and after the condition choosing them (``card_searchable`` last: a condition that chooses by
+its absence holds for the first two), as ``CARD_TEXT_EXTENDED`` indexes new ones."""
+TAKEN_AGAIN: Final = (
+    "card.id = old.id AND card.id <= (SELECT value FROM mcard_meta WHERE key = 'text_indexed')"
+    " AND card.id NOT IN (SELECT id FROM card_searchable)"
+)
+"""In ``card_text_purged``: the card that holds the purged id again (another tool's ``INSERT OR
+REPLACE`` onto it, or an update of its content, ``card_rewritten``), indexed once its old
+entries are gone."""
 CARD_TEXT_EXTENDED: Final = f"""CREATE TRIGGER card_text_extended AFTER UPDATE OF value ON mcard_meta
         WHEN new.key = 'text_indexed' AND new.value > old.value BEGIN
         INSERT INTO card_searchable (id, has_nul, words)
@@ -120,6 +147,9 @@ CARD_TEXT_PURGED: Final = f"""CREATE TRIGGER card_text_purged AFTER DELETE ON ca
             WHERE instr(folded, char(0)) = 0;
         INSERT INTO card_words (card_words, rowid, words)
             SELECT 'delete', old.id, {WORDS} FROM (SELECT old.content AS content, old.is_text AS is_text);
+        {_INDEX_TEXTS}{TAKEN_AGAIN}{_INDEX_TEXTS_END};
+        {_INDEX_WORDS}{TAKEN_AGAIN}{_INDEX_WORDS_END};
+        {_INDEX_SEARCHABLE}{TAKEN_AGAIN}{_INDEX_SEARCHABLE_END};
     END"""
 COUNT_A_CHANGE: Final = """INSERT INTO mcard_meta (key, value) SELECT 'changes counted', value + 1 FROM mcard_meta
             WHERE key = 'changes';
@@ -146,10 +176,18 @@ CARD_CHANGED: Final = f"""CREATE TRIGGER card_changed AFTER UPDATE ON card BEGIN
 """mcard never changes a stored card but its missing content type; another tool may move a card
 in time (or change what a filter reads): counted as a change, so a listing's next page is read
 afresh instead of continued from a page mark that no longer holds."""
+CARD_REWRITTEN: Final = """CREATE TRIGGER card_rewritten AFTER UPDATE OF id, is_text, content ON card BEGIN
+        INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
+            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id) ON CONFLICT DO NOTHING;
+        DELETE FROM card_searchable WHERE id = old.id;
+    END"""
+"""Another tool changed what the indexes hold of a card (its content, or its id): the old
+entries are queued for the purge, as a deletion's, and the card is read as not indexed until
+``card_text_purged`` indexes it again."""
 OWN_TRIGGERS: Final = {
     "card_text_extended": CARD_TEXT_EXTENDED, "card_text_purged": CARD_TEXT_PURGED, "card_deleted": CARD_DELETED,
-    "card_changed": CARD_CHANGED, "tag_of_no_card": TAG_OF_NO_CARD, "tag_moved": TAG_MOVED,
-    "card_rehashed": CARD_REHASHED,
+    "card_changed": CARD_CHANGED, "card_rewritten": CARD_REWRITTEN, "tag_of_no_card": TAG_OF_NO_CARD,
+    "tag_moved": TAG_MOVED, "card_rehashed": CARD_REHASHED,
 }
 """The triggers that index, unindex and remove cards, and tell whether every tag names a stored
 card (``sqlite_tag_check``). They are code more than schema: a store opened for writing
@@ -159,7 +197,7 @@ DROP_OWN_TRIGGERS: Final = {
     "card_text_purged": "DROP TRIGGER IF EXISTS card_text_purged",
     "card_deleted": "DROP TRIGGER IF EXISTS card_deleted", "card_changed": "DROP TRIGGER IF EXISTS card_changed",
     "tag_of_no_card": "DROP TRIGGER IF EXISTS tag_of_no_card", "tag_moved": "DROP TRIGGER IF EXISTS tag_moved",
-    "card_rehashed": "DROP TRIGGER IF EXISTS card_rehashed",
+    "card_rehashed": "DROP TRIGGER IF EXISTS card_rehashed", "card_rewritten": "DROP TRIGGER IF EXISTS card_rewritten",
 }
 STORED_TRIGGERS: Final = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
 
@@ -216,7 +254,7 @@ LABELS: Final = (
     "CREATE INDEX tag_by_tag ON tag (tag, hash)",
 )
 
-CURRENT: Final = SEARCH + LABELS + (CARD_DELETED, CARD_CHANGED, TAG_OF_NO_CARD, TAG_MOVED, CARD_REHASHED)
+CURRENT: Final = SEARCH + LABELS + (CARD_DELETED, CARD_CHANGED, CARD_REWRITTEN, TAG_OF_NO_CARD, TAG_MOVED, CARD_REHASHED)
 TAGS_COMPOSED: Final = "INSERT OR REPLACE INTO mcard_meta (key, value) VALUES ('composed_tags', 1)"
 """Every tag is stored composed (NFC), as ``check_tag`` stores it: a store made before mcard
 composed tags has its tags composed by its next open for writing (``compose_tags``)."""
@@ -494,7 +532,8 @@ async def put_back_triggers(db: SQLiteWorker, where: str) -> None:
     store is open (a rebuild of their table drops them: ``sqlite-utils transform``), and set
     the sequence past every id a card had (``sqlite_card_key``), in one transaction.
     ``StorageError`` when the card table lost its key: the store must not write to it."""
-    if await card_key.key_state(db) == "kept" and not await card_key.sequence_behind(db) and not await _stale_triggers(db):
+    kept = await card_key.key_state(db) == "kept" and not await card_key.sequence_behind(db)
+    if kept and not await _stale_triggers(db):
         return
     await db.execute("BEGIN IMMEDIATE")
     try:
@@ -643,10 +682,11 @@ async def _finish_from_3(db: SQLiteWorker) -> tuple[str, ...]:
 
 async def _put_content_last(db: SQLiteWorker, where: str) -> None:
     """Copy the table of version 3 or 4 (or one another tool rebuilt without AUTOINCREMENT)
-    with the content last, ids kept, step by step (one transaction: the caller's), with a progress bar for a large table; then put the copy in
-    its place, SQLite's steps for changing a table's layout: views, triggers and foreign keys
-    of other tools that name ``card`` keep working, their indexes and triggers on it are made
-    again. This mcard's own indexes and triggers are made by the statements that follow."""
+    with the content last, ids kept, step by step (one transaction: the caller's), with a
+    progress bar for a large table; then put the copy in its place, SQLite's steps for
+    changing a table's layout: views, triggers and foreign keys of other tools that name
+    ``card`` keep working, their indexes and triggers on it are made again. This mcard's own
+    indexes and triggers are made by the statements that follow."""
     from tqdm.auto import tqdm
 
     for statement in SET_ASIDE:
@@ -705,21 +745,9 @@ export), which no trigger follows (one on every insert would cost each card ~4.5
 as the insert). A card whose old entries are still to be purged waits for that."""
 PASSED_OVER_TEXTS: Final = f"SELECT card.id FROM card WHERE {_NOT_INDEXED_BELOW}"
 _CHOSEN_PASSED_OVER: Final = f"card.id IN (SELECT value FROM json_each(?)) AND {_NOT_INDEXED_BELOW}"
-_TEXTS_PASSED_OVER: Final = (
-    "INSERT INTO card_text (rowid, content) SELECT id, folded FROM ("
-    f" SELECT card.id AS id, {FOLDED} AS folded FROM card WHERE {_CHOSEN_PASSED_OVER})"
-    " WHERE folded IS NOT NULL AND instr(folded, char(0)) = 0"
-)
-_WORDS_PASSED_OVER: Final = (
-    "INSERT INTO card_words (rowid, words) SELECT id, words FROM ("
-    f" SELECT card.id AS id, {WORDS} AS words FROM card WHERE {_CHOSEN_PASSED_OVER}) WHERE words IS NOT NULL"
-)
-_SEARCHABLE_PASSED_OVER: Final = (
-    "INSERT INTO card_searchable (id, has_nul, words)"
-    " SELECT id, instr(folded, char(0)) > 0, mcard_word_count(content, is_text) FROM ("
-    f" SELECT card.id AS id, card.content AS content, card.is_text AS is_text, {FOLDED} AS folded FROM card"
-    f" WHERE {_CHOSEN_PASSED_OVER}) WHERE folded IS NOT NULL"
-)
+_TEXTS_PASSED_OVER: Final = f"{_INDEX_TEXTS}{_CHOSEN_PASSED_OVER}{_INDEX_TEXTS_END}"
+_WORDS_PASSED_OVER: Final = f"{_INDEX_WORDS}{_CHOSEN_PASSED_OVER}{_INDEX_WORDS_END}"
+_SEARCHABLE_PASSED_OVER: Final = f"{_INDEX_SEARCHABLE}{_CHOSEN_PASSED_OVER}{_INDEX_SEARCHABLE_END}"
 
 
 async def index_passed_over(db: SQLiteWorker, ids: list[int]) -> int:

@@ -71,11 +71,16 @@ DIALECT: Final = sql_filters.Dialect(
 )
 INDEXED_UP_TO: Final = "SELECT value FROM mcard_meta WHERE key = 'text_indexed'"
 """The indexes cover the cards up to this id; newer ones are checked by scanning."""
-NOT_INDEXED: Final = f"SELECT id FROM card WHERE id > ({INDEXED_UP_TO})"
-COUNT_WORD_MATCHES: Final = (
-    "SELECT count(*) FROM card_words WHERE card_words MATCH ? AND rowid NOT IN (SELECT id FROM card_text_garbage)"
-)
-"""Stored cards ``card_words`` matches: all it holds but the removed ones not purged yet."""
+TAKEN_AGAIN: Final = "SELECT card.id FROM card_text_garbage CROSS JOIN card ON card.id = card_text_garbage.id"
+"""Cards whose ids the indexes still hold other content under until it is purged: another tool
+gave a removed card's id to another card (``INSERT OR REPLACE`` onto it) or changed a card's
+content (``card_rewritten``). They are checked by scanning, and the indexes' hits of those ids
+left out."""
+NOT_INDEXED: Final = f"SELECT id FROM card WHERE id > ({INDEXED_UP_TO}) UNION ALL {TAKEN_AGAIN}"
+OUT_OF_DATE: Final = "SELECT id FROM card_text_garbage"
+"""The ids whose entries in the indexes are not the stored card's (removed or taken again)."""
+COUNT_WORD_MATCHES: Final = f"SELECT count(*) FROM card_words WHERE card_words MATCH ? AND rowid NOT IN ({OUT_OF_DATE})"
+"""Stored cards ``card_words`` matches: all it holds but what is not purged yet."""
 BEHIND: Final = f"SELECT EXISTS ({NOT_INDEXED})"
 WORDS_BEHIND: Final = f"{BEHIND} OR EXISTS (SELECT 1 FROM card_text_garbage)"
 """For a word search, also removed cards the index still holds: FTS5's ``bm25()`` counts them
@@ -185,15 +190,16 @@ def matched(spec: SearchSpec, filters: Filters, params: list[object]) -> str:
     20-25% longer.) A place that scans checks its rows there, so only its matches are read again."""
     found = lookup(spec)
     if found is None:  # every card with text is a candidate: tested as it is read, no list of ids
-        return (f"(card.id IN (SELECT id FROM card_searchable) OR card.id > ({INDEXED_UP_TO}))"
-                f"{also(filters, params)} AND {check(spec, params)}")
+        return (f"(card.id IN (SELECT id FROM card_searchable) OR card.id > ({INDEXED_UP_TO})"
+                f" OR card.id IN ({TAKEN_AGAIN})){also(filters, params)} AND {check(spec, params)}")
     index, argument, sure = found
     # The cards not indexed yet are a range of ids: scanned in id order (NOT INDEXED keeps the
     # planner from walking a whole index instead), like a plain scan of that range.
     places = [
         f"SELECT id FROM card NOT INDEXED WHERE card.id > ({INDEXED_UP_TO}){also(filters, params)}"
         f" AND {check(spec, params)}",
-        f"SELECT rowid FROM {index} WHERE {index} MATCH ?",
+        f"SELECT id FROM card WHERE card.id IN ({TAKEN_AGAIN}) AND {check(spec, params)}",  # few: filtered around
+        f"SELECT rowid FROM {index} WHERE {index} MATCH ? AND rowid NOT IN ({OUT_OF_DATE})",
     ]
     params.append(argument)
     if index == "card_text":  # FTS5 stops reading a text at a NUL: those are checked
@@ -293,8 +299,8 @@ def walked_rows(walk: Walk, filters: Filters, params: list[object], order: str =
     params.append(rows)
     return ("SELECT card.id, card.hash, card.is_text, card.g_time, card.hash_algorithm, card.size, card.content_type,"
             " CASE WHEN NOT (card.is_text OR card.id IN (SELECT id FROM card_searchable)"
-            f" OR card.id > ({INDEXED_UP_TO})) THEN NULL"
-            f" WHEN card.size <= {BLOB_READ_FROM} OR card.id > ({INDEXED_UP_TO})"
+            f" OR card.id > ({INDEXED_UP_TO}) OR card.id IN ({OUT_OF_DATE})) THEN NULL"
+            f" WHEN card.size <= {BLOB_READ_FROM} OR card.id > ({INDEXED_UP_TO}) OR card.id IN ({OUT_OF_DATE})"
             " OR card.id IN (SELECT id FROM card_searchable WHERE has_nul)"
             f" OR {AMONG_HITS[index]} THEN card.content END AS content"
             f" FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?")
@@ -425,7 +431,8 @@ async def _words_behind(db: SQLiteWorker, spec: SearchSpec, filters: Filters) ->
         db.fetch("SELECT count(*), coalesce(sum(words), 0) FROM card_searchable"),
         *(db.fetch(COUNT_WORD_MATCHES, [word_expression(WordQuery(((clause,),)))]) for clause in phrases(query)),
         db.fetch(f"SELECT {CARD} FROM card_words CROSS JOIN card ON card.id = card_words.rowid"
-                 f" WHERE card_words MATCH ? AND {chosen}", [word_expression(query), *chosen_params]),
+                 f" WHERE card_words MATCH ? AND card.id NOT IN ({OUT_OF_DATE}) AND {chosen}",
+                 [word_expression(query), *chosen_params]),
         db.fetch(f"SELECT {chosen} AS flag, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", chosen_params),
     ]
     outcomes = await db.in_turn(steps, snapshot=True)
