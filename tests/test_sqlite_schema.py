@@ -563,18 +563,11 @@ AS_ASCII = "SELECT count(*) FROM card_words WHERE card_words MATCH '\"Äpfelhaus
 """The word index's entries of 'ÄPFELHAUSEN' folded as ASCII alone (FTS5's ``ascii`` tokenizer)."""
 
 
+REPLACING_THE_COUNTER = "INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';"
 TRIGGERS_BEFORE_RECURSIVE_ONES: Final = {
-    "card_deleted": """CREATE TRIGGER card_deleted AFTER DELETE ON card BEGIN
-        INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
-        INSERT INTO card_text_garbage (id, content, is_text) SELECT old.id, old.content, old.is_text
-            WHERE EXISTS (SELECT 1 FROM card_searchable WHERE id = old.id);
-        DELETE FROM card_searchable WHERE id = old.id;
-        DELETE FROM sighting WHERE hash = old.hash;
-        DELETE FROM tag WHERE hash = old.hash;
-    END""",
-    "card_changed": """CREATE TRIGGER card_changed AFTER UPDATE ON card BEGIN
-        INSERT OR REPLACE INTO mcard_meta (key, value) SELECT key, value + 1 FROM mcard_meta WHERE key = 'changes';
-    END""",
+    "card_deleted": OLD_TRIGGERS[-1].replace("UPDATE mcard_meta SET value = value + 1 WHERE key = 'changes';",
+                                             REPLACING_THE_COUNTER),
+    "card_changed": f"CREATE TRIGGER card_changed AFTER UPDATE ON card BEGIN\n        {REPLACING_THE_COUNTER}\n    END",
 }
 """Triggers of the previous mcard, which another tool's ``INSERT OR REPLACE`` (with ``PRAGMA
 recursive_triggers`` on) and upsert could not get past."""
