@@ -379,6 +379,37 @@ async def test_a_card_table_whose_id_lost_its_key_is_refused_for_writing_and_rea
     assert "searches may miss cards" in caplog.text
 
 
+@pytest.mark.parametrize("opened", [False, True], ids=["store closed", "store open"])
+async def test_what_another_tool_writes_after_rebuilding_the_card_table_is_searched_as_it_is(tmp_path, opened):
+    """A rebuild of the card table drops its triggers, so the writes that follow went unseen:
+    an updated card was searched as its old content, a removed one's words still counted. A
+    store that finds the table's triggers gone rebuilds its search indexes."""
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        cards = await store.save_many([MCard("cherry tart"), MCard("banana split"), MCard("apple pie")])
+        await store.store.wait_indexed()
+    kiwi = card_row(MCard("kiwi tart"))
+
+    def rebuild_and_write() -> None:
+        rebuild_card_table(path)
+        with sqlite3.connect(path) as other:
+            other.execute("UPDATE card SET hash = ?, content = ?, size = ? WHERE id = 1", (kiwi[0], kiwi[1], kiwi[5]))
+            other.execute("DELETE FROM card WHERE id = 2")
+        other.close()
+
+    if not opened:
+        rebuild_and_write()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        if opened:
+            rebuild_and_write()
+        await store.store.wait_indexed()
+        for mode in ("substring", "words"):
+            assert [card.content for card in await store.search("KIWI", case_sensitive=False, mode=mode)] == ["kiwi tart"]
+            assert await store.search("CHERRY", case_sensitive=False, mode=mode) == []
+        assert (await store.find("banana")).total == 0
+    assert cards == 3
+
+
 @pytest.mark.parametrize("autoincrement", ["kept", "dropped"])
 async def test_ids_of_removed_cards_are_never_given_again_after_another_tool_rebuilt_the_card_table(tmp_path, autoincrement):
     """A rebuild starts AUTOINCREMENT's sequence again at the highest id left (or drops the

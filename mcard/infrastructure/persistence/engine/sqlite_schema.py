@@ -200,6 +200,12 @@ DROP_OWN_TRIGGERS: Final = {
     "card_rehashed": "DROP TRIGGER IF EXISTS card_rehashed", "card_rewritten": "DROP TRIGGER IF EXISTS card_rewritten",
 }
 STORED_TRIGGERS: Final = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+CARD_TRIGGERS_DROPPED: Final = (
+    "SELECT count(*) < 2 FROM sqlite_master WHERE type = 'trigger' AND name IN ('card_deleted', 'card_changed')"
+)
+"""Whether the triggers every mcard since schema 4 keeps on ``card`` are gone: another program
+rebuilt the table (``sqlite-utils transform``), and what it wrote meanwhile went unseen by the
+search indexes, which are rebuilt."""
 
 
 CARD_INDEXES: Final = (
@@ -529,8 +535,9 @@ HAS_NAMES_TO_COMPOSE: Final = "SELECT 1 FROM sqlite_master WHERE name = 'sightin
 
 async def put_back_triggers(db: SQLiteWorker, where: str) -> None:
     """Make this mcard's triggers again where another tool dropped or changed them while the
-    store is open (a rebuild of their table drops them: ``sqlite-utils transform``), and set
-    the sequence past every id a card had (``sqlite_card_key``), in one transaction.
+    store is open (a rebuild of their table drops them: ``sqlite-utils transform``), rebuilding
+    the search indexes if the card table's were gone (``CARD_TRIGGERS_DROPPED``), and set the
+    sequence past every id a card had (``sqlite_card_key``), in one transaction.
     ``StorageError`` when the card table lost its key: the store must not write to it."""
     kept = await card_key.key_state(db) == "kept" and not await card_key.sequence_behind(db)
     if kept and not await _stale_triggers(db):
@@ -541,6 +548,11 @@ async def put_back_triggers(db: SQLiteWorker, where: str) -> None:
             raise StorageError(f"{where}: another program rebuilt the card table without AUTOINCREMENT;"
                                " close the store and open it again to rebuild it")
         await card_key.seed_sequence(db)
+        [(dropped,)] = await db.fetch(CARD_TRIGGERS_DROPPED)
+        if dropped:
+            logger.info("rebuilding the search indexes of %s: another program dropped the card table's triggers", where)
+            for statement in REBUILD_INDEXES:
+                await db.execute(STATEMENTS[statement])
         made = await _make_stale_triggers(db)
         await db.execute("COMMIT")
     except BaseException:
@@ -589,6 +601,7 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
         # since the store was last read as bytes.
         read_as_bytes = version in (None, 1, 2) or (
             await texts_read_as_bytes(db) and "card_text_extended" not in await _stale_triggers(db))
+        [(dropped,)] = await db.fetch(CARD_TRIGGERS_DROPPED) if version in (4, SCHEMA_VERSION) else [(False,)]
         upgraded_from = await stored_version(db) if version in (1, 2, 3, 4) else None
         if version is None and (tables := await _foreign_tables(db)):
             raise StorageError(
@@ -629,6 +642,10 @@ async def ensure_schema(db: SQLiteWorker, where: str) -> Optional[int]:
                 await db.execute(STATEMENTS[statement])
         elif not read_as_bytes and await db.fetch(MISREAD_TEXTS):
             logger.info("rebuilding the search indexes of %s: they hold texts another tool stored as TEXT as ASCII", where)
+            for statement in REBUILD_INDEXES:
+                await db.execute(STATEMENTS[statement])
+        elif dropped:
+            logger.info("rebuilding the search indexes of %s: another program dropped the card table's triggers", where)
             for statement in REBUILD_INDEXES:
                 await db.execute(STATEMENTS[statement])
         else:
