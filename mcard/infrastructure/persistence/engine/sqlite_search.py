@@ -82,9 +82,10 @@ OUT_OF_DATE: Final = "SELECT id FROM card_text_garbage"
 COUNT_WORD_MATCHES: Final = f"SELECT count(*) FROM card_words WHERE card_words MATCH ? AND rowid NOT IN ({OUT_OF_DATE})"
 """Stored cards ``card_words`` matches: all it holds but what is not purged yet."""
 BEHIND: Final = f"SELECT EXISTS ({NOT_INDEXED})"
-WORDS_BEHIND: Final = f"{BEHIND} OR EXISTS (SELECT 1 FROM card_text_garbage)"
+WORDS_BEHIND: Final = f"SELECT EXISTS (SELECT 1 FROM card_text_garbage) OR EXISTS (SELECT id FROM card WHERE id > ({INDEXED_UP_TO}))"
 """For a word search, also removed cards the index still holds: FTS5's ``bm25()`` counts them
-in its statistics until a background step purges them, so they would change the order."""
+in its statistics until a background step purges them, so they would change the order. (Any id
+taken again is among them: ``TAKEN_AGAIN``, which reads the whole queue, is not needed here.)"""
 
 
 READ_AS_REPLACEMENT: Final = frozenset("\ufffd\ufffe\uffff")

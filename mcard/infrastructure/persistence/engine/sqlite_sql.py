@@ -954,11 +954,11 @@ async def repair_rows(db: SQLiteWorker, repairs: Sequence[Repair]) -> int:
 async def remove_labels(db: SQLiteWorker, sighting_keys: Sequence[object], tags: Sequence[StoredTag]) -> int:
     """Delete the sightings (by key) and tags (by hash and tag, each as text or, not stored
     as UTF-8 text, as its bytes) as stored, in one transaction."""
-    as_text = [list(pair) for pair in tags if not isinstance(pair[0], bytes) and not isinstance(pair[1], bytes)]
-    named = [(tuple(map(_stored_as, pair)), pair) for pair in tags if isinstance(pair[0], bytes) or isinstance(pair[1], bytes)]
+    named = [(tuple(map(_stored_as, pair)), pair) for pair in tags]
+    as_text = [list(pair) for kinds, pair in named if kinds == ("text", "text")]
     removed = await db.in_turn([
         db.fetch(REMOVE_SIGHTINGS, (json.dumps(list(sighting_keys)),)),
         db.fetch(REMOVE_TAGS, (json.dumps(as_text),)),
-        *(db.fetch(REMOVE_TAG_NAMED[kinds], pair) for kinds, pair in named),
+        *(db.fetch(REMOVE_TAG_NAMED[kinds], pair) for kinds, pair in named if kinds != ("text", "text")),
     ], snapshot=True)
     return sum(len(rows) for rows in removed)
