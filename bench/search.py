@@ -25,7 +25,7 @@ from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig
 from mcard.domain.models.card import from_micros
 
 from .raw_sqlite import COLUMNS, INSERT, SCHEMA, SET_CACHE, row
-from .run import Result, Row, file_size
+from .run import Result, Row, file_size, percentile, thread_hop_times
 from .workload import MARKER, Workload
 
 RAW_WORDS = "CREATE VIRTUAL TABLE words USING fts5(content, content='card', content_rowid='rowid')"
@@ -259,6 +259,15 @@ async def run_search(n: int, work: Workload, folder: Path, repeat: int) -> Resul
         result.facts.append(
             f"find('tag:holiday {MARKER}', limit=20): {statistics.median(pages) * 1e3:.0f} ms, total {found.total}"
         )
+        holds = cards.store.loop_walk_holds
+        if holds:
+            hop = await thread_hop_times(200)
+            result.facts.append(
+                f"search pages tried on the event loop's own connection: {cards.store.loop_walks_served:,} of"
+                f" {len(holds):,} served there; held the loop p50 {percentile(holds, 50) * 1e6:.0f} us,"
+                f" p99 {percentile(holds, 99) * 1e6:.0f} us; the thread hop: p50 {percentile(hop, 50) * 1e6:.0f} us,"
+                f" p99 {percentile(hop, 99) * 1e6:.0f} us (a page on a thread takes two)"
+            )
     finally:
         progress.close()
         raw.close()

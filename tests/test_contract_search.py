@@ -28,6 +28,7 @@ from mcard.domain.query import (
 from mcard.domain.query.syntax import parse_find
 from mcard.domain.query.ranking import score, stats_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
+from mcard.infrastructure.persistence.engine.sqlite_loop_reads import LOOP_READ_SETTINGS
 from tests.writing import written_meanwhile
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -164,11 +165,15 @@ async def test_substring_pages_are_slices_of_every_match_newest_first(store, que
     assert await store.search(query, limit, offset, case_sensitive=case_sensitive) == expected(spec)[offset:offset + limit]
 
 
-async def test_a_page_of_a_common_text_is_its_newest_matches_wherever_they_lie(make_config):
+@pytest.mark.parametrize("on_the_loop", [True, False], ids=["walks on the loop", "walks on a thread"])
+async def test_a_page_of_a_common_text_is_its_newest_matches_wherever_they_lie(make_config, monkeypatch, on_the_loop):
     """A page of a text many cards hold may be read by walking down the cards from the newest;
     it must be the same page when the matches lie only among older cards, when only their case
     differs, beside bytes that are not text, in a large text, with filters, and whether the
-    index covers the cards yet or not."""
+    index covers the cards yet or not. SQLite walks short pages on the event loop's connection
+    (``sqlite_loop_reads``), else on a reader's thread: both are checked."""
+    if not on_the_loop:
+        monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_cards", 0)
     older = [MCard(f"river bank {n}", g_time=T0 + timedelta(minutes=max(n, 5))) for n in range(150)]  # 6 tied
     newer = [MCard(f"stone wall {n}", g_time=T0 + timedelta(days=1, minutes=n)) for n in range(400)]
     async with AsyncPersistenceWrapper(make_config()) as store:

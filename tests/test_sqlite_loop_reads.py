@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError, ValidationError
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, SQLiteConfig, StorageError, ValidationError
 from mcard.infrastructure.persistence.engine.sqlite_loop_reads import LOOP_READ_SETTINGS
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 async def opened_loop_reader(store: AsyncPersistenceWrapper) -> None:
@@ -83,3 +86,48 @@ def test_a_notebook_get_is_served_on_the_callers_thread_and_stays_exact(tmp_path
         assert cards.get(small.hash) is None
     with pytest.raises(StorageError):
         cards.get(large.hash)  # closed: no stale answer from the loop's connection
+
+
+async def test_a_page_of_a_common_text_is_walked_on_the_loop_and_a_rare_one_on_a_thread(tmp_path, monkeypatch):
+    """A page whose matches lie among the newest cards is read on the loop's connection; one
+    whose walk would take longer, or that meets a card too large to check there, is read on a
+    thread. Every page is the slice of all matches, newest first."""
+    in_time = LOOP_READ_SETTINGS["walk_seconds"]
+    monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", 10.0)  # a busy machine must not fail the short walks
+    common = [MCard(f"river {n} ä", g_time=T0 + timedelta(seconds=n)) for n in range(300)]
+    bytes_text = MCard("RIVER in bytes".encode("utf-8"), g_time=T0 + timedelta(hours=1))
+    not_text = MCard(b"\xff river", g_time=T0 + timedelta(hours=2))
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.save_many([*common, bytes_text, not_text])
+        await store.tag_many([(card.hash, "even") for card in common[::2]])
+        await store.add_sightings([Sighting.of(common[-1].hash, name="Ri\u0308ver.txt", seen_at=T0)])
+        await opened_loop_reader(store)
+        every = await store.search("river", case_sensitive=False)
+        assert every[0] == bytes_text and not_text not in every
+
+        async def served_on_the_loop(query: str, limit: int, offset: int = 0, **filters: object) -> list[MCard]:
+            before = store.store.loop_walks_served
+            page = await store.search(query, limit, offset, case_sensitive=False, **filters)
+            assert store.store.loop_walks_served == before + 1
+            return page
+
+        assert await served_on_the_loop("river", 10) == every[:10]
+        assert await served_on_the_loop("RIVER", 5, 20) == every[20:25]
+        assert await served_on_the_loop("river", 4, tag="even") == [common[n] for n in (298, 296, 294, 292)]
+        assert await served_on_the_loop("river", 3, name="rïver.*") == []  # names match as they are
+        assert await served_on_the_loop("river", 3, name="Rïver.*") == [common[-1]]  # composed (NFC)
+        assert await served_on_the_loop("ä", 2, end_time=T0 + timedelta(seconds=5)) == [common[5], common[4]]
+
+        large = MCard("river " + "x" * LOOP_READ_SETTINGS["bytes"], g_time=T0 + timedelta(hours=3))
+        await store.save(large)
+        before = store.store.loop_walks_served
+        assert await store.search("river", 2) == [large, common[-1]]  # too large to check on the loop
+        assert store.store.loop_walks_served == before
+
+        monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", in_time)  # 20,000 cards take far longer
+        rare = MCard("the only quokka", g_time=T0 - timedelta(days=1))
+        await store.save_many([rare, *(MCard(f"filler {n}") for n in range(20_000))])
+        before = store.store.loop_walks_served
+        assert await store.search("QUOKKA", 5, case_sensitive=False) == [rare]  # the walk stopped in time
+        assert store.store.loop_walks_served == before
+

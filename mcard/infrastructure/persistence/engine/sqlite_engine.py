@@ -280,6 +280,19 @@ class SQLiteStore(BaseStore):
         return list(reader.holds) if reader is not None else []
 
     @property
+    def loop_walk_holds(self) -> list[float]:
+        """How long each search page tried on the loop's connection held the loop, in seconds
+        (benchmark)."""
+        reader = _opened(self._loop_reader_opening)
+        return list(reader.walk_holds) if reader is not None else []
+
+    @property
+    def loop_walks_served(self) -> int:
+        """How many search pages the loop's connection served (the others went to a thread)."""
+        reader = _opened(self._loop_reader_opening)
+        return reader.walks_served if reader is not None else 0
+
+    @property
     def direct_writes(self) -> int:
         """How many cards ``save_now`` has written on its callers' threads."""
         return self._direct_writer.written if self._direct_writer is not None else 0
@@ -771,9 +784,24 @@ class SQLiteStore(BaseStore):
     async def _search(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, total: bool
     ) -> tuple[list[MCard], Optional[int]]:
-        if spec.mode != "regex":
-            return await self._read(search.search, spec, filters, limit, offset, total)
-        return await self._regex_search(spec, filters, limit, offset, total)
+        if spec.mode == "regex":
+            return await self._regex_search(spec, filters, limit, offset, total)
+        if spec.mode == "substring" and limit is not None and not total:
+            walked = self._walk_on_loop(spec, filters, limit, offset)
+            if walked is not None:
+                return walked, None
+        return await self._read(search.search, spec, filters, limit, offset, total)
+
+    def _walk_on_loop(self, spec: SearchSpec, filters: Filters, limit: int, offset: int) -> Optional[list[MCard]]:
+        """A page of a substring search from a short walk on the loop's own connection
+        (``sqlite_loop_reads``), or None to read it on a thread."""
+        loop_reader = self._loop_reader()
+        wanted = offset + limit
+        if loop_reader is None or wanted > LOOP_READ_SETTINGS["walk_cards"]:
+            return None
+        params: list[object] = []
+        cards = loop_reader.fetch(search.loop_walk(spec, filters, wanted, int(LOOP_READ_SETTINGS["bytes"]), params), params)
+        return None if cards is None else cards[offset:]
 
     async def _search_ordered(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str

@@ -1,4 +1,5 @@
-"""Small reads on the event loop's own thread: a ``get`` without the hop to a worker thread.
+"""Small reads on the event loop's own thread: a ``get``, and a page of a search whose text is
+common, without the hop to a worker thread.
 
 A point read of a small card costs SQLite ~10 us; the hop to aiosqlite's thread and back costs
 75-155 us on this kind of machine (an idle second CPU wakes slowly). A connection the loop owns
@@ -8,6 +9,12 @@ zero: whenever the read could wait (the file locked for a WAL recovery, a card t
 error at all), it returns what it could not serve and the caller reads that on a worker thread
 as before, where errors are reported. The loop is held for the SQLite call and the building of
 the cards; each hold is recorded (``holds``) so the benchmark can show p50 and p99.
+
+A page of a substring search newest first (``fetch``) is read there by walking down the time
+index, when the walk ends within ``LOOP_READ_SETTINGS["walk_seconds"]``: a common text fills
+its page within a few dozen cards, where a reader's thread would first count the index's hits
+(a hop) and then walk (a second hop). A longer walk is stopped at that time by SQLite's progress
+handler and the page read on a thread as before.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 
+from .sqlite_connection import Statement
+from .sqlite_schema import composed_name, matches
+
 logger = logging.getLogger(__name__)
 
 LOOP_READ_SETTINGS: Final = {
@@ -32,6 +42,15 @@ LOOP_READ_SETTINGS: Final = {
     "bytes": 64 * 1024,
     # How many hold times are kept for the benchmark's percentiles.
     "holds_kept": 100_000,
+    # A search page walked on the loop stops after this long (seconds). A page on a thread
+    # costs two hops (50-120 us each here at the median) and counting the index's hits; a
+    # common text's page walks in 60-100 us. A walk stopped in time is the price a rare text
+    # pays (its page then read on a thread as before).
+    "walk_seconds": 200e-6,
+    # The most cards such a page may want (offset + limit).
+    "walk_cards": 200,
+    # The walk's time is looked at every this many SQLite virtual machine steps (~3-10 cards).
+    "walk_check_steps": 256,
 }
 _COLUMNS: Final = (
     "hash, CASE WHEN size <= ? THEN CASE WHEN is_text THEN CAST(content AS TEXT) ELSE CAST(content AS BLOB) END END,"
@@ -51,6 +70,8 @@ class LoopReader:
         self._turn = threading.Lock()
         self._closed = False
         self.holds: collections.deque[float] = collections.deque(maxlen=int(LOOP_READ_SETTINGS["holds_kept"]))
+        self.walk_holds: collections.deque[float] = collections.deque(maxlen=int(LOOP_READ_SETTINGS["holds_kept"]))
+        self.walks_served = 0
 
     @classmethod
     def connect(cls, database: str, cache_bytes: Optional[int], **connect_kwargs: Any) -> LoopReader:
@@ -60,6 +81,8 @@ class LoopReader:
         connection = sqlite3.connect(database, **options)
         try:
             connection.execute("PRAGMA query_only = ON")
+            connection.create_function("mcard_matches", 2, matches, deterministic=True)
+            connection.create_function("mcard_composed", 1, composed_name, deterministic=True)
             if cache_bytes is not None:
                 connection.execute(f"PRAGMA cache_size = {int(-(cache_bytes // 1024))}")
         except sqlite3.Error:
@@ -94,6 +117,35 @@ class LoopReader:
             self.holds.append(time.perf_counter() - started)
             self._turn.release()
         return found, large
+
+    def fetch(self, statement: Statement, params: Sequence[object]) -> Optional[list[MCard]]:
+        """The cards of a walk (``sqlite_search.loop_walk``) when it ends within
+        ``LOOP_READ_SETTINGS["walk_seconds"]`` and meets no card too large to check here; None
+        otherwise (stopped, busy, any error: the caller reads the page on a thread)."""
+        started = time.perf_counter()
+        deadline = started + LOOP_READ_SETTINGS["walk_seconds"]
+        with self._turn:
+            try:
+                if self._closed:
+                    return None
+                self._db.set_progress_handler(
+                    lambda: time.perf_counter() > deadline, int(LOOP_READ_SETTINGS["walk_check_steps"]))
+                try:
+                    rows = self._db.execute(statement, params).fetchall()
+                finally:
+                    self._db.set_progress_handler(None, 0)
+                cards = []
+                for hash_str, content, g_time, algorithm, size, content_type in rows:
+                    if content is None:
+                        return None
+                    cards.append(MCard.restore(content, hash_str, g_time, algorithm, size, content_type))
+                self.walks_served += 1
+                return cards
+            except (sqlite3.Error, ValueError, TypeError) as exc:
+                logger.debug("loop walk fell back to a thread: %s", exc)
+                return None
+            finally:
+                self.walk_holds.append(time.perf_counter() - started)
 
     def close(self) -> None:
         with self._turn:

@@ -325,6 +325,34 @@ async def walk(
     return cards if len(cards) == limit else None
 
 
+LOOP_WALK_CONTENT: Final = (
+    "CASE WHEN card.size > ? THEN NULL WHEN card.is_text THEN CAST(card.content AS TEXT)"
+    " ELSE CAST(card.content AS BLOB) END"
+)
+MAY_HOLD_TEXT: Final = (
+    f"(card.is_text OR card.id IN (SELECT id FROM card_searchable) OR card.id > ({INDEXED_UP_TO})"
+    f" OR card.id IN ({OUT_OF_DATE}))"
+)
+"""Cards whose content may be text: texts, and bytes that are UTF-8 or not looked at yet."""
+
+
+def loop_walk(spec: SearchSpec, filters: Filters, wanted: int, most_bytes: int, params: list[object]) -> str:
+    """A walk down the time index for a connection without mcard's functions but
+    ``mcard_matches`` and ``mcard_composed`` (``sqlite_loop_reads``): rows (hash, content,
+    g_time, hash_algorithm, size, content_type) of the newest ``wanted`` cards a substring
+    ``spec`` matches that pass ``filters``. A card that may match but is larger than
+    ``most_bytes`` comes with its content NULL, unchecked: the caller leaves that page to a
+    reader's thread."""
+    params.append(most_bytes)
+    conditions = also(filters, params)
+    params.append(most_bytes)
+    test = check(spec, params)
+    params.append(wanted)
+    return (f"SELECT card.hash, {LOOP_WALK_CONTENT}, card.g_time, card.hash_algorithm, card.size, card.content_type"
+            f" FROM card INDEXED BY card_by_time WHERE {MAY_HOLD_TEXT}{conditions} AND (card.size > ? OR {test})"
+            f"{NEWEST_FIRST} LIMIT ?")
+
+
 # -- regular expressions ---------------------------------------------------------------------
 REGEX_FIRST_ROWS: Final = 64
 REGEX_ROWS: Final = 4096
