@@ -36,7 +36,7 @@ SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
-            "mark", "paging", "walked_rows", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
+            "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
             "count_statement", "lead_statement", "every_card_statement", "orderings"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
@@ -398,7 +398,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_search.matched(spec, filters, params))
     statements.append(sqlite_search.also(filters, params))
     statements.append(sqlite_search.paging(7, 3, params))
-    statements += [sqlite_search.walked_rows(("card_words", '"xqx"', 11), filters, params, order)
+    statements += [sqlite_search.walked_cards(("card_words", '"xqx"', 11), filters, params, order)
                    for order in sqlite_search.WALK_ORDERS]
     if mode == "substring":
         statements.append(sqlite_search.loop_walk(spec, filters, 5, 7, params))
