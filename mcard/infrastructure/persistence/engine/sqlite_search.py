@@ -88,10 +88,13 @@ in its statistics until a background step purges them, so they would change the 
 taken again is among them: ``TAKEN_AGAIN``, which reads the whole queue, is not needed here.)"""
 
 MAY_HOLD_TEXT: Final = (
-    f"(card.is_text OR card.id IN (SELECT id FROM card_searchable) OR card.id > ({INDEXED_UP_TO})"
-    f" OR card.id IN ({OUT_OF_DATE}))"
+    f"(card.id IN (SELECT id FROM card_searchable) OR card.id > ({INDEXED_UP_TO}) OR card.id IN ({OUT_OF_DATE}))"
 )
-"""Cards whose content may be text: texts, and bytes that are UTF-8 or not looked at yet."""
+"""The cards a search looks at, as ``matched`` finds them: those the indexes hold text of, those
+they do not cover yet, and those whose entries are out of date. A text they pass over (another
+tool's row put back under an old id, ``index_passed_over``) is left out as by every search, so
+a page is always a slice of all matches (testing ``is_text`` first took the marker's walk of
+2,000 cards 0.85 ms instead of 1.09 ms, and found such a text in pages only)."""
 
 READ_AS_REPLACEMENT: Final = frozenset("\ufffd\ufffe\uffff")
 """SQLite reads the noncharacters U+FFFE and U+FFFF as U+FFFD: the index cannot tell these
@@ -329,8 +332,12 @@ async def walk(
     return cards if len(cards) == limit else None
 
 
+LOOP_UNCHECKED: Final = "NOT (typeof(card.content) = 'blob' AND length(card.content) <= ?)"
+"""A card a walk on the loop does not check: larger than it may check there, or whose content is
+not stored as a blob (another tool's), whose length SQLite would have to read it whole to tell
+(the ``size`` column is not trusted: another tool may have written it)."""
 LOOP_WALK_CONTENT: Final = (
-    "CASE WHEN card.size > ? THEN NULL WHEN card.is_text THEN CAST(card.content AS TEXT)"
+    f"CASE WHEN {LOOP_UNCHECKED} THEN NULL WHEN card.is_text THEN CAST(card.content AS TEXT)"
     " ELSE CAST(card.content AS BLOB) END"
 )
 
@@ -348,7 +355,7 @@ def loop_walk(spec: SearchSpec, filters: Filters, wanted: int, most_bytes: int, 
     test = check(spec, params)
     params.append(wanted)
     return (f"SELECT card.hash, {LOOP_WALK_CONTENT}, card.g_time, card.hash_algorithm, card.size, card.content_type"
-            f" FROM card INDEXED BY card_by_time WHERE {MAY_HOLD_TEXT}{conditions} AND (card.size > ? OR {test})"
+            f" FROM card INDEXED BY card_by_time WHERE {MAY_HOLD_TEXT}{conditions} AND ({LOOP_UNCHECKED} OR {test})"
             f"{NEWEST_FIRST} LIMIT ?")
 
 
