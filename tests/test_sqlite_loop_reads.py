@@ -132,7 +132,6 @@ async def test_a_page_of_a_common_text_is_walked_on_the_loop_and_a_rare_one_on_a
         assert store.store.loop_walks_served == before
 
 
-
 @pytest.mark.parametrize("on_the_loop", [True, False], ids=["walks on the loop", "walks on a thread"])
 async def test_a_page_leaves_out_what_every_search_leaves_out(tmp_path, monkeypatch, on_the_loop):
     """A text another program put back under an id the indexes cover is passed over by

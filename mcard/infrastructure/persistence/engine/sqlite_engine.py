@@ -800,7 +800,8 @@ class SQLiteStore(BaseStore):
         if loop_reader is None or wanted > LOOP_READ_SETTINGS["walk_cards"]:
             return None
         params: list[object] = []
-        cards = loop_reader.fetch(search.loop_walk(spec, filters, wanted, int(LOOP_READ_SETTINGS["walk_bytes"]), params), params)
+        statement = search.loop_walk(spec, filters, wanted, int(LOOP_READ_SETTINGS["walk_bytes"]), params)
+        cards = loop_reader.fetch(statement, params)
         return None if cards is None else cards[offset:]
 
     async def _search_ordered(

@@ -87,14 +87,14 @@ WORDS_BEHIND: Final = f"SELECT EXISTS (SELECT 1 FROM card_text_garbage) OR EXIST
 in its statistics until a background step purges them, so they would change the order. (Any id
 taken again is among them: ``TAKEN_AGAIN``, which reads the whole queue, is not needed here.)"""
 
-MAY_HOLD_TEXT: Final = (
+SEARCHED_CARDS: Final = (
     f"(card.id IN (SELECT id FROM card_searchable) OR card.id > ({INDEXED_UP_TO}) OR card.id IN ({OUT_OF_DATE}))"
 )
-"""The cards a search looks at, as ``matched`` finds them: those the indexes hold text of, those
-they do not cover yet, and those whose entries are out of date. A text they pass over (another
-tool's row put back under an old id, ``index_passed_over``) is left out as by every search, so
-a page is always a slice of all matches (testing ``is_text`` first took the marker's walk of
-2,000 cards 0.85 ms instead of 1.09 ms, and found such a text in pages only)."""
+"""The cards a search looks at: those the indexes hold text of, those they do not cover yet,
+and those whose entries are out of date. A text they pass over (another tool's row put back
+under an old id, ``index_passed_over``) is left out by every search and every walk, so a page is
+always a slice of all matches (a walk testing ``is_text`` first took the marker's 2,000 cards
+0.85 ms instead of 1.09 ms, and found such a text in pages only)."""
 
 READ_AS_REPLACEMENT: Final = frozenset("\ufffd\ufffe\uffff")
 """SQLite reads the noncharacters U+FFFE and U+FFFF as U+FFFD: the index cannot tell these
@@ -199,8 +199,7 @@ def matched(spec: SearchSpec, filters: Filters, params: list[object]) -> str:
     20-25% longer.) A place that scans checks its rows there, so only its matches are read again."""
     found = lookup(spec)
     if found is None:  # every card with text is a candidate: tested as it is read, no list of ids
-        return (f"(card.id IN (SELECT id FROM card_searchable) OR card.id > ({INDEXED_UP_TO})"
-                f" OR card.id IN ({TAKEN_AGAIN})){also(filters, params)} AND {check(spec, params)}")
+        return f"{SEARCHED_CARDS}{also(filters, params)} AND {check(spec, params)}"
     index, argument, sure = found
     # The cards not indexed yet are a range of ids: scanned in id order (NOT INDEXED keeps the
     # planner from walking a whole index instead), like a plain scan of that range.
@@ -293,13 +292,13 @@ async def walk_rows(db: SQLiteWorker, spec: SearchSpec, wanted: int) -> Optional
 def walked_cards(walk: Walk, filters: Filters, params: list[object], order: str = "newest") -> str:
     """`` FROM`` the newest (or in ``order``, the oldest) cards ``walk`` may read, within
     ``filters``' time bounds (a range of the time index), kept in that order and to those that
-    can match: texts and bytes that are UTF-8 or not looked at yet, and of those over
-    ``BLOB_READ_FROM`` bytes only the ones among the index's hits (listed once, when the walk
-    meets the first such card), so a walk past large texts does not read them (1,000 texts of
-    200 KB among the newest: 185 ms -> ~1 ms; a ``MATCH`` per card took 55 us each). The ids
-    are read from the time index alone, each card's row then once (the rows passed through a
-    subquery took half as long again: 2,000 cards 1.38 -> 0.92 ms); the subquery's LIMIT keeps
-    SQLite from merging it into the statement around, which reads its rows in its order."""
+    can match: ``SEARCHED_CARDS``, and of those over ``BLOB_READ_FROM`` bytes only the ones
+    among the index's hits (listed once, when the walk meets the first such card), so a walk past
+    large texts does not read them (1,000 texts of 200 KB among the newest: 185 ms -> ~1 ms; a
+    ``MATCH`` per card took 55 us each). The ids are read from the time index alone, each card's
+    row then once (the rows passed through a subquery took half as long again: 2,000 cards 1.38
+    -> 0.85 ms); the subquery's LIMIT keeps SQLite from merging it into the statement around,
+    which reads its rows in its order."""
     index, argument, rows = walk
     bounds = []
     for value, test in zip(filters.time_bounds, ("card.g_time >= ?", "card.g_time <= ?")):
@@ -308,7 +307,7 @@ def walked_cards(walk: Walk, filters: Filters, params: list[object], order: str 
             params.append(value)
     params += [rows, argument]
     return (f" FROM (SELECT card.id FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]}"
-            f" LIMIT ?) AS walked CROSS JOIN card ON card.id = walked.id WHERE {MAY_HOLD_TEXT}"
+            f" LIMIT ?) AS walked CROSS JOIN card ON card.id = walked.id WHERE {SEARCHED_CARDS}"
             f" AND CASE WHEN card.size > {BLOB_READ_FROM} AND card.id <= ({INDEXED_UP_TO})"
             f" AND card.id NOT IN ({OUT_OF_DATE}) AND card.id NOT IN (SELECT id FROM card_searchable WHERE has_nul)"
             f" THEN {AMONG_HITS[index]} ELSE 1 END")
@@ -346,16 +345,15 @@ def loop_walk(spec: SearchSpec, filters: Filters, wanted: int, most_bytes: int, 
     """A walk down the time index for a connection without mcard's functions but
     ``mcard_matches`` and ``mcard_composed`` (``sqlite_loop_reads``): rows (hash, content,
     g_time, hash_algorithm, size, content_type) of the newest ``wanted`` cards a substring
-    ``spec`` matches that pass ``filters``. A card that may match but is larger than
-    ``most_bytes`` comes with its content NULL, unchecked: the caller leaves that page to a
-    reader's thread."""
+    ``spec`` matches that pass ``filters``. A card that may match but is ``LOOP_UNCHECKED`` (over
+    ``most_bytes``) comes with its content NULL: the caller leaves that page to a reader's thread."""
     params.append(most_bytes)
     conditions = also(filters, params)
     params.append(most_bytes)
     test = check(spec, params)
     params.append(wanted)
     return (f"SELECT card.hash, {LOOP_WALK_CONTENT}, card.g_time, card.hash_algorithm, card.size, card.content_type"
-            f" FROM card INDEXED BY card_by_time WHERE {MAY_HOLD_TEXT}{conditions} AND ({LOOP_UNCHECKED} OR {test})"
+            f" FROM card INDEXED BY card_by_time WHERE {SEARCHED_CARDS}{conditions} AND ({LOOP_UNCHECKED} OR {test})"
             f"{NEWEST_FIRST} LIMIT ?")
 
 
