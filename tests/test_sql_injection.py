@@ -38,7 +38,7 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
-            "count_statement", "lead_statement", "every_card_statement", "orderings"}
+            "count_statement", "lead_statement", "every_card_statement", "orderings", "from_the_offset"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -379,7 +379,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
         postgres_facets, postgres_filter_walks, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
-        sqlite_facets, sqlite_filter_walks, sqlite_search,
+        sqlite_facets, sqlite_filter_walks, sqlite_search, sqlite_sql,
     )
     from mcard.domain.query.order import ORDERS
 
@@ -398,6 +398,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_search.matched(spec, filters, params))
     statements.append(sqlite_search.also(filters, params))
     statements.append(sqlite_search.paging(7, 3, params))
+    statements += [sqlite_sql.from_the_offset(filters, params, 3, order, (1, HOSTILE)) for order in sqlite_search.WALK_ORDERS]
     statements += [sqlite_search.walked_cards(("card_words", '"xqx"', 11), filters, params, order)
                    for order in sqlite_search.WALK_ORDERS]
     if mode == "substring":
