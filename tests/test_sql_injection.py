@@ -38,7 +38,7 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
-            "count_statement", "lead_statement", "every_card_statement", "orderings", "from_the_offset"}
+            "count_statement", "lead_statement", "every_card_statement", "orderings", "from_the_offset", "_from_the_offset"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -418,6 +418,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     tables = postgres_sql.Tables.named("public", "card")
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])
+    clauses = sql_filters.where(filters, postgres_sql.dialect(tables), params, (1, HOSTILE), table="c")
+    statements += [postgres_sql._from_the_offset(tables, clauses, params, 3, order) for order in postgres_filter_walks.WALK_ORDERS]
     statements.append(postgres_filter_walks.count_statement(tables, postgres_sql.dialect(tables), filters, params) or "")
     statements += [postgres_filter_walks.walk_statement(tables, postgres_sql.dialect(tables), filters, postgres_sql.COLUMNS,
                                                         params, 11, 7, 3, order, (1, HOSTILE))

