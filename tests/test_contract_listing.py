@@ -489,11 +489,18 @@ async def test_stats_sum_up_the_stored_cards_in_one_state_while_another_task_wri
             assert stats.total_bytes == sum(size for _, size in stats.by_content_type.values())
 
 
-async def test_a_page_of_a_common_filter_is_its_newest_cards_wherever_they_lie(wrapper):
+@pytest.mark.parametrize("deepest_walk", [None, 20], ids=["pages as deep as walks go", "pages deeper than walks go"])
+async def test_a_page_of_a_common_filter_is_its_newest_cards_wherever_they_lie(wrapper, monkeypatch, deepest_walk):
     """A filter many cards pass may be paged by walking down the cards from the newest: each
     page, in each order, with and without time bounds, is the same slice of every card the
     filter passes, when they lie only among the oldest cards, share times, are large, or the
-    filters together pass few of them; a filter few cards pass leads the others."""
+    filters together pass few of them; a filter few cards pass leads the others. Pages deeper
+    than a walk goes are read down the time index when the filters are common, else by the
+    planner."""
+    from mcard.infrastructure.persistence.engine import page_walks
+
+    if deepest_walk is not None:
+        monkeypatch.setattr(page_walks, "MOST_WANTED", deepest_walk)
     older = [MCard(f"older {i}", g_time=at(max(i, 3))) for i in range(200)]  # four share a time
     newer = [MCard(f"newer {i}", g_time=at(1000 + i)) for i in range(1500)]
     large = [MCard(f"large {i} " + "z" * 40_000, g_time=at(5000 + i)) for i in range(6)]

@@ -38,7 +38,8 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
-            "count_statement", "lead_statement", "every_card_statement", "orderings", "from_the_offset", "_from_the_offset"}
+            "count_statement", "lead_statement", "every_card_statement", "orderings", "from_the_offset", "_from_the_offset",
+            "deep_walk_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -412,6 +413,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_facets.every_card_statement(replace(filters, tags=(), names=(), tag_globs=(), excluded_tag_globs=()),
                                                          params))
     statements += [sqlite_filter_walks.walk_statement(filters, sqlite_search.SORTED_CARD, params, 11, 7, 3, order, (1, HOSTILE))
+                   for order in sqlite_search.WALK_ORDERS]
+    statements += [sqlite_filter_walks.deep_walk_statement(filters, sqlite_search.SORTED_CARD, params, 7, 3, order, (1, HOSTILE))
                    for order in sqlite_search.WALK_ORDERS]
     statements.append(sqlite_search.left_out(left_out, filters, params))
     statements.append(sqlite_facets._chosen(filters, None, left_out, params))

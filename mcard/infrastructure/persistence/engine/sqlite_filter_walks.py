@@ -125,6 +125,23 @@ def where(filters: Filters, lead: Optional[Lead], params: list[object], after: O
                               + sql_filters.where(others, DIALECT, params, after, keyless=True, probe=True))
 
 
+def deep_walk_statement(
+    filters: Filters, columns: str, params: list[object], limit: int, offset: int, order: str,
+    after: Optional[tuple[int, str]],
+) -> str:
+    """The statement reading ``columns`` (of ``card``, their values already in ``params``) of a
+    page deeper than a budgeted walk goes (``page_walks.MOST_WANTED``), down the time index in
+    ``order``, each card tested: SQLite skips the cards before the page without reading their
+    columns (``type:text/*`` over 1,000,000 text cards, at offset 500,000: 2.7 s sorting every
+    card of the type index, 0.22 s in SQL this way)."""
+    time_only = Filters(start_time=filters.start_time, end_time=filters.end_time)
+    bounds = sql_filters.where(time_only, DIALECT, params, after)
+    others = replace(filters, start_time=None, end_time=None)
+    checks = sql_filters.where(others, DIALECT, params, keyless=True, probe=True)
+    params += [limit, offset]
+    return f"SELECT {columns} FROM card INDEXED BY card_by_time{sql_filters.joined(bounds + checks)}{WALK_ORDERS[order]} LIMIT ? OFFSET ?"
+
+
 def walk_statement(
     filters: Filters, columns: str, params: list[object], rows: int, limit: int, offset: int, order: str,
     after: Optional[tuple[int, str]],
@@ -165,7 +182,7 @@ async def walk(
     wanted = offset + (limit or 0)
     if limit == 0 or order not in WALK_ORDERS:
         return None, None
-    if limit is None or wanted > page_walks.MOST_WANTED:  # every card, or a page too deep to walk
+    if limit is None:  # every card
         return None, await lead(db, filters, fewest_filters=1)
     params: list[object] = [page_walks.FILTER_CHOICE * wanted]
     parts = choosing(filters)
@@ -176,9 +193,13 @@ async def walk(
         return None, None
     [(threshold, *hits)] = await db.fetch(counting, params)
     fewest = min(hits, default=threshold)
+    deep = wanted > page_walks.MOST_WANTED
     if not 0 < threshold <= fewest:
-        return None, (parts[hits.index(fewest)] if fewest < threshold else None)
+        leads = fewest < (min(threshold, LEAD_CAP) if deep else threshold)
+        return None, (parts[hits.index(fewest)] if leads else None)
     params = list(column_params)
+    if deep:  # every filter common: the page read down the time index, without a budget, is final
+        return await db.fetch_snapshot(deep_walk_statement(filters, columns, params, limit, offset, order, after), params), None
     budget = page_walks.budget(threshold, page_walks.FILTER_CHOICE)
     statement = walk_statement(filters, columns, params, budget, limit, offset, order, after)
     found = await db.fetch_snapshot(statement, params)
