@@ -6,11 +6,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from tests.postgres_support import fresh_schema, postgres_factory
 
 from mcard import AsyncPersistenceWrapper, EngineConfig, SQLiteConfig
 
 ConfigFactory = Callable[..., EngineConfig]
+
+# No property test fails for its speed: a busy machine stalls an example past any deadline
+# (speed is measured by the benchmark).
+settings.register_profile("untimed", deadline=None)
+settings.load_profile("untimed")
 
 
 def _sqlite_file(request: pytest.FixtureRequest) -> ConfigFactory:

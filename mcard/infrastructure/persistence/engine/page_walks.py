@@ -22,7 +22,9 @@ FILTER_CHOICE: Final = 0.5
 (its tags looked up there, the hit read and sorted)."""
 SLACK: Final = 4
 MOST_WANTED: Final = 10_000
-"""Pages reaching deeper than this are read through the index."""
+"""Pages reaching deeper than this are read through the index on PostgreSQL, and on SQLite
+those of a regular expression; SQLite reads a deeper page of filters down the time index
+without a budget when they are common (``sqlite_filter_walks.deep_walk_statement``)."""
 MOST_COUNTED: Final = 64
 """Filters (tags, names...) whose hits a page counts at most: the page of a query of more is
 left to the planner (40,000 tags made a statement of 40,000 counts, which SQLite refused and

@@ -279,9 +279,12 @@ walk may read."""
 
 async def walk_rows(db: SQLiteWorker, spec: SearchSpec, wanted: int) -> Optional[Walk]:
     """The walk for the first ``wanted`` matches of ``spec``, or None when the index's hits
-    are too few for a walk to pay (or it has none)."""
+    are too few for a walk to pay (or it has none). A page of any depth may walk (a word in 37%
+    of 1,000,000 cards at offset 20,000: 1.35 s sorting every hit, 94 ms walking), but a regular
+    expression's no deeper than ``page_walks.MOST_WANTED``: its walk sends every card it reads
+    to the child process."""
     found = lookup(spec)
-    if found is None or not 0 < wanted <= page_walks.MOST_WANTED:
+    if found is None or wanted <= 0 or (spec.mode == "regex" and wanted > page_walks.MOST_WANTED):
         return None
     index, argument, _ = found
     choice = WORDS_WALK_CHOICE if spec.mode == "words" else page_walks.choice(spec.mode, WALK_CHOICE)
