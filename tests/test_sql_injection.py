@@ -38,7 +38,7 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
             "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
-            "count_statement", "lead_statement", "every_card_statement", "orderings", "from_the_offset", "_from_the_offset",
+            "count_statement", "lead_statement", "every_card_statement", "orderings", "_from_the_offset",
             "deep_walk_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
@@ -399,7 +399,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_search.matched(spec, filters, params))
     statements.append(sqlite_search.also(filters, params))
     statements.append(sqlite_search.paging(7, 3, params))
-    statements += [sqlite_sql.from_the_offset(filters, params, 3, order, (1, HOSTILE)) for order in sqlite_search.WALK_ORDERS]
+    statements += [sqlite_sql._from_the_offset(filters, params, 3, order, (1, HOSTILE)) for order in sqlite_search.WALK_ORDERS]
     statements += [sqlite_search.walked_cards(("card_words", '"xqx"', 11), filters, params, order)
                    for order in sqlite_search.WALK_ORDERS]
     if mode == "substring":

@@ -139,7 +139,8 @@ def deep_walk_statement(
     others = replace(filters, start_time=None, end_time=None)
     checks = sql_filters.where(others, DIALECT, params, keyless=True, probe=True)
     params += [limit, offset]
-    return f"SELECT {columns} FROM card INDEXED BY card_by_time{sql_filters.joined(bounds + checks)}{WALK_ORDERS[order]} LIMIT ? OFFSET ?"
+    walked = f"card INDEXED BY card_by_time{sql_filters.joined(bounds + checks)}{WALK_ORDERS[order]}"
+    return f"SELECT {columns} FROM {walked} LIMIT ? OFFSET ?"
 
 
 def walk_statement(
@@ -199,7 +200,8 @@ async def walk(
         return None, (parts[hits.index(fewest)] if leads else None)
     params = list(column_params)
     if deep:  # every filter common: the page read down the time index, without a budget, is final
-        return await db.fetch_snapshot(deep_walk_statement(filters, columns, params, limit, offset, order, after), params), None
+        statement = deep_walk_statement(filters, columns, params, limit, offset, order, after)
+        return await db.fetch_snapshot(statement, params), None
     budget = page_walks.budget(threshold, page_walks.FILTER_CHOICE)
     statement = walk_statement(filters, columns, params, budget, limit, offset, order, after)
     found = await db.fetch_snapshot(statement, params)

@@ -615,7 +615,7 @@ async def _page(
         return walked
     params: list[object] = []
     if not may_sort(filters):
-        conditions = from_the_offset(filters, params, offset, "newest", after)
+        conditions = _from_the_offset(filters, params, offset, "newest", after)
         page = search.paging(limit, 0, params)
         return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
     conditions = filter_walks.where(filters, lead, params, after)
@@ -624,7 +624,7 @@ async def _page(
     return await db.fetch_snapshot(f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
 
 
-def from_the_offset(
+def _from_the_offset(
     filters: Filters, params: list[object], offset: int, order: str, after: Optional[tuple[int, str]] = None
 ) -> str:
     """`` WHERE`` and the conditions of ``filters`` (time bounds alone) and ``after``, and, for
@@ -635,10 +635,11 @@ def from_the_offset(
     conditions = search.where(filters, params, after)
     if not offset:
         return conditions
-    first = f"(SELECT card.g_time, card.hash FROM card{search.where(filters, params, after)}{search.WALK_ORDERS[order]}"
+    skipped = search.where(filters, params, after)
     params.append(offset)
+    first = f"(SELECT card.g_time, card.hash FROM card{skipped}{search.WALK_ORDERS[order]} LIMIT 1 OFFSET ?)"
     side = "<=" if order == "newest" else ">="
-    return (f"{conditions} AND " if conditions else " WHERE ") + f"(card.g_time, card.hash) {side} {first} LIMIT 1 OFFSET ?)"
+    return (f"{conditions} AND " if conditions else " WHERE ") + f"(card.g_time, card.hash) {side} {first}"
 
 
 def may_sort(filters: Filters, order: str = DEFAULT_ORDER) -> bool:
@@ -688,7 +689,7 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
         return walked
     params: list[object] = []
     if order in search.WALK_ORDERS and not may_sort(filters):
-        conditions, offset = from_the_offset(filters, params, offset, order), 0
+        conditions, offset = _from_the_offset(filters, params, offset, order), 0
     else:
         conditions = filter_walks.where(filters, lead, params)
     ordering = orderings(order, lead)
@@ -755,7 +756,7 @@ async def heads_page(
         return walked
     params: list[object] = [head, head]
     if order in search.WALK_ORDERS and not may_sort(filters):
-        conditions, offset = from_the_offset(filters, params, offset, order), 0
+        conditions, offset = _from_the_offset(filters, params, offset, order), 0
     else:
         conditions = filter_walks.where(filters, lead, params)
     ordering = orderings(order, lead)
