@@ -213,16 +213,18 @@ async def test_paging_by_tag_or_name_sees_labels_changed_between_pages(wrapper):
         await change()
         assert await wrapper.list(2, 2, **filters) == (await wrapper.list(**filters))[2:4]
 
+
 PAGED = [MCard(f"paged {i}", g_time=at(i // 4)) for i in range(48)]
 """Cards four to a second: pages start and end inside runs of equal times (ordered by hash)."""
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(reads=st.lists(st.tuples(st.integers(0, 13), st.integers(0, 13), st.integers(0, 55), st.integers(1, 12),
                                 st.booleans()), min_size=1, max_size=6))
 async def test_pages_at_any_offset_and_time_window_are_slices_of_the_listing(make_config, reads):
     """A page at any offset, whether the page before it was read (its end remembered) or not,
-    and after a write between pages, is the slice of every card in the window, newest or oldest first."""
+    and after a write between pages, is the slice of every card in the window, newest or
+    oldest first."""
     async with AsyncPersistenceWrapper(make_config()) as store:
         await store.save_many(PAGED)
         held = list(PAGED)
@@ -236,21 +238,24 @@ def newest_first(cards: list[MCard]) -> list[MCard]:
     return sorted(cards, key=lambda card: (card.g_time, card.hash), reverse=True)
 
 
-async def read_pages(store: AsyncPersistenceWrapper, held: list[MCard], reads: list[tuple[int, int, int, int, bool]]) -> None:
+async def read_pages(
+    store: AsyncPersistenceWrapper, held: list[MCard], reads: list[tuple[int, int, int, int, bool]]
+) -> None:
     for first, last, offset, limit, write_before in reads:
         if write_before:  # a write between pages: the stamp of every page end moves
             extra = MCard(f"written between pages {len(held)}", g_time=at(first))
             await store.save(extra)
             held.append(extra)
+        bounds = {"start_time": at(first), "end_time": at(last)}
         window = newest_first([card for card in held if at(first) <= card.g_time <= at(last)])
+        oldest_first = window[::-1]
         for at_offset in (offset, offset + limit, offset + 2 * limit):  # each page follows the one before
             page = slice(at_offset, at_offset + limit)
-            assert await store.list(limit, at_offset, start_time=at(first), end_time=at(last)) == window[page]
+            assert await store.list(limit, at_offset, **bounds) == window[page]
             assert await store.list(limit, at_offset) == newest_first(held)[page]
-            oldest_first = newest_first(window)[::-1]
-            assert await store.list(limit, at_offset, order="oldest", start_time=at(first), end_time=at(last)) == oldest_first[page]
+            assert await store.list(limit, at_offset, order="oldest", **bounds) == oldest_first[page]
             for order, cards in (("newest", window), ("oldest", oldest_first)):
-                heads = await store.store.list_heads(limit, at_offset, at(first), at(last), order=order, head=3)
+                heads = await store.store.list_heads(limit, at_offset, order=order, head=3, **bounds)
                 assert [(row[0], row[1]) for row in heads] == [(card.hash, card.content_bytes[:3]) for card in cards[page]]
 
 

@@ -399,7 +399,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(sqlite_search.matched(spec, filters, params))
     statements.append(sqlite_search.also(filters, params))
     statements.append(sqlite_search.paging(7, 3, params))
-    statements += [sqlite_sql._from_the_offset(filters, params, 3, order, (1, HOSTILE)) for order in sqlite_search.WALK_ORDERS]
+    statements += [sqlite_sql._from_the_offset(filters, params, 3, order, (1, HOSTILE))
+                   for order in sqlite_search.WALK_ORDERS]
     statements += [sqlite_search.walked_cards(("card_words", '"xqx"', 11), filters, params, order)
                    for order in sqlite_search.WALK_ORDERS]
     if mode == "substring":
@@ -422,7 +423,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements.append(postgres_sql._where(tables, filters, (1, HOSTILE))[0])
     statements.append(postgres_sql._page_query(tables, filters, 5, 3, (1, HOSTILE))[0])
     clauses = sql_filters.where(filters, postgres_sql.dialect(tables), params, (1, HOSTILE), table="c")
-    statements += [postgres_sql._from_the_offset(tables, clauses, params, 3, order) for order in postgres_filter_walks.WALK_ORDERS]
+    statements += [postgres_sql._from_the_offset(tables, clauses, params, 3, order)
+                   for order in postgres_filter_walks.WALK_ORDERS]
     statements.append(postgres_filter_walks.count_statement(tables, postgres_sql.dialect(tables), filters, params) or "")
     statements += [postgres_filter_walks.walk_statement(tables, postgres_sql.dialect(tables), filters, postgres_sql.COLUMNS,
                                                         params, 11, 7, 3, order, (1, HOSTILE))
