@@ -259,6 +259,23 @@ async def read_pages(
                 assert [(row[0], row[1]) for row in heads] == [(card.hash, card.content_bytes[:3]) for card in cards[page]]
 
 
+async def test_a_deep_page_of_a_filter_of_the_oldest_cards_is_the_slice_of_them(wrapper, monkeypatch):
+    """A page deeper than a walk goes, of a filter that chooses most cards but none among the
+    newest, is left to the planner (a walk would read past every newer card first): newest
+    and oldest first, it is the same slice of the filter's cards."""
+    from mcard.infrastructure.persistence.engine import page_walks, sqlite_filter_walks
+
+    monkeypatch.setattr(page_walks, "MOST_WANTED", 20)
+    monkeypatch.setattr(sqlite_filter_walks, "DEEP_PROBE", 100)
+    old = [MCard(f"old {i}", g_time=at(i)) for i in range(3000)]
+    await wrapper.save_many(old + [MCard(f"new {i}", g_time=at(10_000 + i)) for i in range(2000)])
+    await wrapper.tag_many((card.hash, "old") for card in old)
+    chosen = newest_first(old)
+    for order, cards in (("newest", chosen), ("oldest", chosen[::-1])):
+        assert await wrapper.list(10, 2500, tag="old", order=order) == cards[2500:2510]
+        assert await wrapper.list(10, 2995, tag="old", order=order) == cards[2995:]
+
+
 async def test_the_page_past_the_end_sees_writes_made_since(wrapper):
     await wrapper.save_many([MCard(f"end {i}", g_time=at(i)) for i in range(20)])
     last = await wrapper.list(limit=10, offset=10)

@@ -39,7 +39,7 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
             "count_statement", "lead_statement", "every_card_statement", "orderings", "_from_the_offset",
-            "deep_walk_statement"}
+            "deep_walk_statement", "probe_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -416,6 +416,8 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     statements += [sqlite_filter_walks.walk_statement(filters, sqlite_search.SORTED_CARD, params, 11, 7, 3, order, (1, HOSTILE))
                    for order in sqlite_search.WALK_ORDERS]
     statements += [sqlite_filter_walks.deep_walk_statement(filters, sqlite_search.SORTED_CARD, params, 7, 3, order, (1, HOSTILE))
+                   for order in sqlite_search.WALK_ORDERS]
+    statements += [sqlite_filter_walks.probe_statement(filters, params, order, (1, HOSTILE))
                    for order in sqlite_search.WALK_ORDERS]
     statements.append(sqlite_search.left_out(left_out, filters, params))
     statements.append(sqlite_facets._chosen(filters, None, left_out, params))

@@ -35,6 +35,12 @@ HITS_SORTED: Final = {"newest": " ORDER BY +card.g_time DESC, +card.hash DESC", 
 indexes and sorts them."""
 
 
+DEEP_PROBE: Final = 4096
+"""Cards a deep page first tests where its walk would start: it walks only when they hold
+enough of the filters' cards to fill the page within the walk's budget. A tag of the oldest
+100,000 of 1,000,000 cards, at offset 15,000, took 2.7 s walking past the 900,000 newer cards,
+0.6 s by the planner."""
+
 Lead = tuple[Filters, Filters]
 """One filter that chooses cards (alone) and the other filters: a statement led by it reads the
 cards through that filter's index and tests the others per row (``where``)."""
@@ -125,6 +131,20 @@ def where(filters: Filters, lead: Optional[Lead], params: list[object], after: O
                               + sql_filters.where(others, DIALECT, params, after, keyless=True, probe=True))
 
 
+def probe_statement(filters: Filters, params: list[object], order: str, after: Optional[tuple[int, str]]) -> str:
+    """The statement giving how many of the first ``DEEP_PROBE`` cards along the time index in
+    ``order`` (within the time bounds, behind ``after``) it read, and how many of them pass
+    ``filters``."""
+    others = replace(filters, start_time=None, end_time=None)
+    checks = sql_filters.where(others, DIALECT, params, keyless=True, probe=True)  # tested first: their values first
+    time_only = Filters(start_time=filters.start_time, end_time=filters.end_time)
+    bounds = sql_filters.where(time_only, DIALECT, params, after)
+    params.append(DEEP_PROBE)
+    walked = ("SELECT card.id, card.hash, card.g_time, card.size, card.content_type, card.is_text"
+              f" FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?")
+    return f"SELECT count(*), coalesce(sum({' AND '.join(checks) or '1'}), 0) FROM ({walked}) AS card"
+
+
 def deep_walk_statement(
     filters: Filters, columns: str, params: list[object], limit: int, offset: int, order: str,
     after: Optional[tuple[int, str]],
@@ -198,11 +218,15 @@ async def walk(
     if not 0 < threshold <= fewest:
         leads = fewest < (min(threshold, LEAD_CAP) if deep else threshold)
         return None, (parts[hits.index(fewest)] if leads else None)
+    budget = page_walks.budget(threshold, page_walks.FILTER_CHOICE)
     params = list(column_params)
     if deep:  # every filter common: the page read down the time index, without a budget, is final
+        probe_params: list[object] = []
+        [(probed, chosen)] = await db.fetch(probe_statement(filters, probe_params, order, after), probe_params)
+        if chosen * budget < wanted * probed:  # too few where the walk starts: the planner reads it
+            return None, await lead(db, filters, fewest_filters=1)
         statement = deep_walk_statement(filters, columns, params, limit, offset, order, after)
         return await db.fetch_snapshot(statement, params), None
-    budget = page_walks.budget(threshold, page_walks.FILTER_CHOICE)
     statement = walk_statement(filters, columns, params, budget, limit, offset, order, after)
     found = await db.fetch_snapshot(statement, params)
     return (found, None) if len(found) == limit else (None, await lead(db, filters, fewest_filters=1))
