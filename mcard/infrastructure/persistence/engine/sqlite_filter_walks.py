@@ -131,17 +131,30 @@ def where(filters: Filters, lead: Optional[Lead], params: list[object], after: O
                               + sql_filters.where(others, DIALECT, params, after, keyless=True, probe=True))
 
 
+def _walked_range_and_tests(
+    filters: Filters, after: Optional[tuple[int, str]], range_params: list[object], test_params: list[object]
+) -> tuple[list[str], list[str]]:
+    """A walk's conditions: its range of the time index (the time bounds and ``after``), and the
+    other filters' tests of each walked card (no index key; tags looked up per card), each with
+    its values in its own list (statements place them in different orders)."""
+    time_only = Filters(start_time=filters.start_time, end_time=filters.end_time)
+    others = replace(filters, start_time=None, end_time=None)
+    return (sql_filters.where(time_only, DIALECT, range_params, after),
+            sql_filters.where(others, DIALECT, test_params, keyless=True, probe=True))
+
+
+WALKED_COLUMNS: Final = "SELECT card.id, card.hash, card.g_time, card.size, card.content_type, card.is_text FROM card"
+"""What a walk reads of each card it passes: what the tests of ``_walked_range_and_tests`` read."""
+
+
 def probe_statement(filters: Filters, params: list[object], order: str, after: Optional[tuple[int, str]]) -> str:
     """The statement giving how many of the first ``DEEP_PROBE`` cards along the time index in
     ``order`` (within the time bounds, behind ``after``) it read, and how many of them pass
     ``filters``."""
-    others = replace(filters, start_time=None, end_time=None)
-    checks = sql_filters.where(others, DIALECT, params, keyless=True, probe=True)  # tested first: their values first
-    time_only = Filters(start_time=filters.start_time, end_time=filters.end_time)
-    bounds = sql_filters.where(time_only, DIALECT, params, after)
-    params.append(DEEP_PROBE)
-    walked = ("SELECT card.id, card.hash, card.g_time, card.size, card.content_type, card.is_text"
-              f" FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?")
+    range_params: list[object] = []
+    bounds, checks = _walked_range_and_tests(filters, after, range_params, params)  # the tests come first
+    params += [*range_params, DEEP_PROBE]
+    walked = f"{WALKED_COLUMNS} INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?"
     return f"SELECT count(*), coalesce(sum({' AND '.join(checks) or '1'}), 0) FROM ({walked}) AS card"
 
 
@@ -154,10 +167,7 @@ def deep_walk_statement(
     ``order``, each card tested: SQLite skips the cards before the page without reading their
     columns (``type:text/*`` over 1,000,000 text cards, at offset 500,000: 2.7 s sorting every
     card of the type index, 0.22 s in SQL this way)."""
-    time_only = Filters(start_time=filters.start_time, end_time=filters.end_time)
-    bounds = sql_filters.where(time_only, DIALECT, params, after)
-    others = replace(filters, start_time=None, end_time=None)
-    checks = sql_filters.where(others, DIALECT, params, keyless=True, probe=True)
+    bounds, checks = _walked_range_and_tests(filters, after, params, params)
     params += [limit, offset]
     walked = f"card INDEXED BY card_by_time{sql_filters.joined(bounds + checks)}{WALK_ORDERS[order]}"
     return f"SELECT {columns} FROM {walked} LIMIT ? OFFSET ?"
@@ -171,15 +181,11 @@ def walk_statement(
     the page from a walk of at most ``rows`` cards along the time index in ``order``. The walked
     rows' LIMIT keeps SQLite from merging them into the statement around, which reads them in
     their order; only the page's cards are read whole."""
-    time_only = Filters(start_time=filters.start_time, end_time=filters.end_time)
-    bounds = sql_filters.where(time_only, DIALECT, params, after)
-    params.append(rows)
-    others = replace(filters, start_time=None, end_time=None)
-    checks = sql_filters.joined(sql_filters.where(others, DIALECT, params, keyless=True, probe=True))
-    params += [limit, offset]
-    walked = ("SELECT card.id, card.hash, card.g_time, card.size, card.content_type, card.is_text FROM card INDEXED BY card_by_time"
-              f"{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?")
-    page = f"SELECT card.id AS id FROM ({walked}) AS card{checks} LIMIT ? OFFSET ?"
+    test_params: list[object] = []
+    bounds, checks = _walked_range_and_tests(filters, after, params, test_params)
+    params += [rows, *test_params, limit, offset]
+    walked = f"{WALKED_COLUMNS} INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?"
+    page = f"SELECT card.id AS id FROM ({walked}) AS card{sql_filters.joined(checks)} LIMIT ? OFFSET ?"
     return f"SELECT {columns} FROM ({page}) AS page JOIN card ON card.id = page.id{WALK_ORDERS[order]}"
 
 
@@ -224,7 +230,8 @@ async def walk(
         probe_params: list[object] = []
         [(probed, chosen)] = await db.fetch(probe_statement(filters, probe_params, order, after), probe_params)
         if chosen * budget < wanted * probed:  # too few where the walk starts: the planner reads it
-            return None, await lead(db, filters, fewest_filters=1)
+            # every filter has the threshold's hits: past LEAD_CAP, none leads (no count again)
+            return None, (None if threshold >= LEAD_CAP else await lead(db, filters, fewest_filters=1))
         statement = deep_walk_statement(filters, columns, params, limit, offset, order, after)
         return await db.fetch_snapshot(statement, params), None
     statement = walk_statement(filters, columns, params, budget, limit, offset, order, after)

@@ -614,14 +614,24 @@ async def _page(
     if walked is not None:
         return walked
     params: list[object] = []
-    if not may_sort(filters):
-        conditions = _from_the_offset(filters, params, offset, "newest", after)
-        page = search.paging(limit, 0, params)
-        return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
-    conditions = filter_walks.where(filters, lead, params, after)
+    conditions, offset = _page_conditions(filters, lead, params, offset, DEFAULT_ORDER, after)
     page = search.paging(limit, offset, params)
-    ordering = orderings(DEFAULT_ORDER, lead)
-    return await db.fetch_snapshot(f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
+    if may_sort(filters):
+        ordering = orderings(DEFAULT_ORDER, lead)
+        return await db.fetch_snapshot(f"SELECT {STAMPED_SORTED_CARD} FROM card{conditions}{ordering}{page}", params)
+    return await db.fetch(f"SELECT {STAMPED_CARD} FROM card{conditions}{search.NEWEST_FIRST}{page}", params)
+
+
+def _page_conditions(
+    filters: Filters, lead: Optional[filter_walks.Lead], params: list[object], offset: int, order: str,
+    after: Optional[tuple[int, str]] = None,
+) -> tuple[str, int]:
+    """`` WHERE`` and the conditions of a page (``filter_walks.where``), and the offset its
+    statement still has to skip: none when the filters are time bounds alone and the order that
+    of the time index, whose cards before the page the conditions skip (``_from_the_offset``)."""
+    if order in search.WALK_ORDERS and not may_sort(filters):
+        return _from_the_offset(filters, params, offset, order, after), 0
+    return filter_walks.where(filters, lead, params, after), offset
 
 
 def _from_the_offset(
@@ -688,10 +698,7 @@ async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int],
     if walked is not None:
         return walked
     params: list[object] = []
-    if order in search.WALK_ORDERS and not may_sort(filters):
-        conditions, offset = _from_the_offset(filters, params, offset, order), 0
-    else:
-        conditions = filter_walks.where(filters, lead, params)
+    conditions, offset = _page_conditions(filters, lead, params, offset, order)
     ordering = orderings(order, lead)
     page = search.paging(limit, offset, params)
     if may_sort(filters, order):
@@ -755,10 +762,7 @@ async def heads_page(
     if walked is not None:
         return walked
     params: list[object] = [head, head]
-    if order in search.WALK_ORDERS and not may_sort(filters):
-        conditions, offset = _from_the_offset(filters, params, offset, order), 0
-    else:
-        conditions = filter_walks.where(filters, lead, params)
+    conditions, offset = _page_conditions(filters, lead, params, offset, order)
     ordering = orderings(order, lead)
     page = search.paging(limit, offset, params)
     return await db.fetch_snapshot(f"SELECT {HEADS} FROM card{conditions}{ordering}{page}", params)
