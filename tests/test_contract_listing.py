@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, MCard, Sighting, ValidationError
 from mcard.domain.models.card import to_micros
-from mcard.domain.query import ORDERS, Filters
+from mcard.domain.query import ORDERS, Filters, sort_cards
 from tests.writing import written_meanwhile
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -257,6 +257,94 @@ async def read_pages(
             for order, cards in (("newest", window), ("oldest", oldest_first)):
                 heads = await store.store.list_heads(limit, at_offset, order=order, head=3, **bounds)
                 assert [(row[0], row[1]) for row in heads] == [(card.hash, card.content_bytes[:3]) for card in cards[page]]
+
+
+def typed_content(i: int) -> str | bytes:
+    """Contents of five types, the later ones rarer: runs of each type differ in length."""
+    if i % 7 < 3:
+        return f"typed {i}"
+    if i % 7 < 5:
+        return f'{{"typed": {i}}}'
+    return b"\x89PNG\r\n\x1a\n" + bytes([i]) * 8 if i % 7 == 5 else (b"GIF89a" if i % 2 else b"\x00\xff") + bytes([i])
+
+
+TYPED = [MCard(typed_content(i), g_time=at(i // 3)) for i in range(40)]
+"""Cards of five content types, three to a second: runs of equal times span types."""
+
+
+def in_type_order(cards: list[MCard]) -> list[MCard]:
+    return sorted(newest_first(cards), key=lambda card: card.content_type)
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reads=st.lists(st.tuples(st.integers(0, 14), st.integers(0, 14), st.integers(0, 45), st.integers(1, 12),
+                                st.integers(0, 60)), min_size=1, max_size=6))
+async def test_pages_in_type_order_at_any_offset_and_time_window_are_slices_of_the_listing(make_config, reads):
+    """A page in type order (types in order, newest first within each) at any offset and in
+    any time window, its cards or their heads, is the slice of every card in the window: also
+    when it spans types, and right after a write of a card of a type the store held or not."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(TYPED)
+        held = list(TYPED)
+        try:
+            for first, last, offset, limit, written in reads:
+                if written % 3 == 0:  # a write between pages: the counts of each type change
+                    extra = MCard(typed_content(written) if written % 2 else f"<html>{written} {len(held)}</html>",
+                                  g_time=at(first))
+                    if await store.save(extra):
+                        held.append(extra)
+                bounds = {"start_time": at(first), "end_time": at(last)}
+                window = in_type_order([card for card in held if at(first) <= card.g_time <= at(last)])
+                every = in_type_order(held)
+                for at_offset in (offset, offset + limit):
+                    page = slice(at_offset, at_offset + limit)
+                    assert await store.list(limit, at_offset, order="type", **bounds) == window[page]
+                    assert await store.list(limit, at_offset, order="type") == every[page]
+                    heads = await store.store.list_heads(limit, at_offset, order="type", head=4, **bounds)
+                    assert [(row[0], row[1]) for row in heads] == [(card.hash, card.content_bytes[:4]) for card in window[page]]
+        finally:  # the next example opens the same store
+            await store.remove_many([card.hash for card in held])
+
+
+NAMED_PAGED = [MCard(f"named {i}", g_time=at(i // 3)) for i in range(36)]
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(named=st.sets(st.integers(0, 35), max_size=36),
+       reads=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12), st.integers(0, 40), st.integers(1, 12),
+                                st.integers(0, 60)), min_size=1, max_size=5))
+async def test_pages_in_name_order_at_any_offset_and_time_window_are_slices_of_the_listing(make_config, named, reads):
+    """A page in name order, A to Z or Z to A (cards without a name last, newest first), at
+    any offset and in any time window, its cards or their heads, is the slice of every card in
+    the window: whether few or most cards have a name, names shared or not, and right after a
+    card was given a name or a card without one was stored."""
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        sightings = [Sighting.of(NAMED_PAGED[i].hash, name=f"n{i * 7 % 11}.txt", seen_at=at(100 + i)) for i in sorted(named)]
+        await store.save_many(NAMED_PAGED, sightings=sightings)
+        names = {seen.hash: seen.name for seen in sightings}
+        held = list(NAMED_PAGED)
+        try:
+            for first, last, offset, limit, change in reads:
+                if change % 3 == 0:  # a card's first name, or a later one
+                    card = held[change % len(held)]
+                    await store.save_many([card], sightings=[Sighting.of(card.hash, name=f"m{change}.txt", seen_at=at(200 + change))])
+                    names[card.hash] = f"m{change}.txt"
+                elif change % 3 == 1:
+                    extra = MCard(f"stored between pages {len(held)}", g_time=at(first))
+                    if await store.save(extra):
+                        held.append(extra)
+                bounds = {"start_time": at(first), "end_time": at(last)}
+                window = [card for card in held if at(first) <= card.g_time <= at(last)]
+                for order in ("name", "name_desc"):
+                    in_window, every = sort_cards(window, order, names), sort_cards(held, order, names)
+                    for at_offset in (offset, offset + limit):
+                        page = slice(at_offset, at_offset + limit)
+                        assert await store.list(limit, at_offset, order=order, **bounds) == in_window[page]
+                        assert await store.list(limit, at_offset, order=order) == every[page]
+                        heads = await store.store.list_heads(limit, at_offset, order=order, head=4, **bounds)
+                        assert [row[0] for row in heads] == [card.hash for card in in_window[page]]
+        finally:  # the next example opens the same store (a card's sightings go with it)
+            await store.remove_many([card.hash for card in held])
 
 
 async def test_a_deep_page_of_a_filter_of_the_oldest_cards_is_the_slice_of_them(wrapper, monkeypatch):

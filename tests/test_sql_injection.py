@@ -39,7 +39,8 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
             "count_statement", "lead_statement", "every_card_statement", "orderings", "_from_the_offset",
-            "deep_walk_statement", "probe_statement"}
+            "deep_walk_statement", "probe_statement", "counts_statement", "part_statement",
+            "named_statement", "unnamed_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -380,7 +381,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
         postgres_facets, postgres_filter_walks, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
-        sqlite_facets, sqlite_filter_walks, sqlite_search, sqlite_sql,
+        sqlite_facets, sqlite_filter_walks, sqlite_name_order, sqlite_search, sqlite_sql, sqlite_type_order,
     )
     from mcard.domain.query.order import ORDERS
 
@@ -419,6 +420,13 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
                    for order in sqlite_search.WALK_ORDERS]
     statements += [sqlite_filter_walks.probe_statement(filters, params, order, (1, HOSTILE))
                    for order in sqlite_search.WALK_ORDERS]
+    statements.append(sqlite_type_order.counts_statement(filters, params))
+    statements += [sqlite_type_order.part_statement(sqlite_type_order.TypeRun(key, 9, null, empty), filters,
+                                                    sqlite_search.SORTED_CARD, params, 7, 3)
+                   for key, null, empty in ((HOSTILE.encode(), False, False), (b"", True, True), (b"", True, False), (b"", False, True))]
+    statements += [sqlite_name_order.named_statement(filters, sqlite_search.SORTED_CARD, order, params, 7, 3)
+                   for order in ("name", "name_desc")]
+    statements.append(sqlite_name_order.unnamed_statement(filters, sqlite_sql.HEADS, [5, 5], params, 7, 3))
     statements.append(sqlite_search.left_out(left_out, filters, params))
     statements.append(sqlite_facets._chosen(filters, None, left_out, params))
     tables = postgres_sql.Tables.named("public", "card")

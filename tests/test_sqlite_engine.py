@@ -763,3 +763,32 @@ async def test_save_many_counts_its_own_cards_after_another_tool_moved_one_past_
         assert await store.save_many([MCard("d"), MCard("e")]) == 2
         assert await store.save_many([MCard("d"), MCard("f")]) == 1
         assert await store.count() == 6
+
+
+@pytest.mark.parametrize("types", [("", None), (None,), ("",), (b"\xff\xfe", None)], ids=["empty and NULL", "NULL", "empty", "bytes"])
+async def test_pages_in_type_order_of_types_another_tool_wrote_are_slices_of_the_order(tmp_path, types):
+    """Cards another tool left without a type (NULL or empty) come first in type order,
+    together, newest first; a type stored as bytes is sorted as SQLite sorts it. Each page is
+    the slice of the whole listing wherever it lies."""
+    path = tmp_path / "cards.db"
+    cards = [MCard(f'{{"n": {i}}}' if i % 3 else f"typed {i}", g_time=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=i // 2))
+             for i in range(30)]
+    async with AsyncPersistenceWrapper(SQLiteConfig(str(path))) as store:
+        await store.save_many(cards)
+        await store.store.wait_indexed()
+    by_hash = sorted(cards, key=lambda card: card.hash)
+    with sqlite3.connect(path) as other:
+        for index, value in enumerate(types):
+            other.execute("UPDATE card SET content_type = ? WHERE hash IN (SELECT hash FROM card ORDER BY hash LIMIT ? OFFSET ?)",
+                          (value, 4, 4 * index))
+    other.close()
+    untyped = [card for index, value in enumerate(types) if value in ("", None) for card in by_hash[4 * index:4 * index + 4]]
+    async with AsyncPersistenceWrapper(SQLiteConfig(str(path), read_only=True)) as store:  # types are left unfilled
+        every = await store.list(order="type")
+        heads = await store.store.list_heads(order="type", head=3)
+        assert sorted(card.hash for card in every) == [card.hash for card in by_hash]
+        assert every[:len(untyped)] == sorted(untyped, key=lambda card: (card.g_time, card.hash), reverse=True)
+        for limit in (1, 3, 7, 30):
+            for offset in range(0, 32, limit):
+                assert await store.list(limit, offset, order="type") == every[offset:offset + limit], (limit, offset)
+                assert await store.store.list_heads(limit, offset, order="type", head=3) == heads[offset:offset + limit]

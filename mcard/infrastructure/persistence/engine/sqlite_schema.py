@@ -151,6 +151,12 @@ CARD_TEXT_PURGED: Final = f"""CREATE TRIGGER card_text_purged AFTER DELETE ON ca
         {_INDEX_WORDS}{TAKEN_AGAIN}{_INDEX_WORDS_END};
         {_INDEX_SEARCHABLE}{TAKEN_AGAIN}{_INDEX_SEARCHABLE_END};
     END"""
+READ_CHANGES: Final = (
+    "(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
+    " + (SELECT value FROM mcard_meta WHERE key = 'changes'))"
+)
+"""The change stamp: it grows with every change (inserts raise the AUTOINCREMENT sequence,
+deletes and updates the counter, ``COUNT_A_CHANGE``)."""
 COUNT_A_CHANGE: Final = """INSERT INTO mcard_meta (key, value) SELECT 'changes counted', value + 1 FROM mcard_meta
             WHERE key = 'changes';
         DELETE FROM mcard_meta WHERE key = 'changes';

@@ -30,13 +30,15 @@ from mcard.domain.query import DEFAULT_ORDER, Filters, SearchSpec
 from ..engine_config import SQLITE_SYNCHRONOUS_MODES
 from .card_rows import by_hash, card_row, row_sighting
 from . import sqlite_filter_walks as filter_walks
+from . import sqlite_name_order as name_order
 from . import sqlite_search as search
 from . import sqlite_tag_check as tag_check
+from . import sqlite_type_order as type_order
 from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, StoredTag, check_stored, damaged_labels, held_by_damaged
 from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_filter_walks import HITS_SORTED
-from .sqlite_schema import check_schema, ensure_schema
+from .sqlite_schema import READ_CHANGES, check_schema, ensure_schema
 from .write_batcher import WriteRequest, credit_attached
 
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
@@ -50,11 +52,6 @@ COUNT_STORED: Final = "SELECT count(*) FROM card WHERE hash IN (SELECT value FRO
 INSERT: Final = f"INSERT INTO card ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING"
 DELETE: Final = "DELETE FROM card WHERE hash = ?"
 WRITE: Final = {"insert": INSERT, "delete": DELETE}
-# Grows with every change: inserts raise the AUTOINCREMENT sequence, deletes the counter (trigger).
-READ_CHANGES: Final = (
-    "(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'card'), 0)"
-    " + (SELECT value FROM mcard_meta WHERE key = 'changes'))"
-)
 STAMPED_CARD: Final = f"{READ_CHANGES} AS stamp, {search.CARD}"
 STAMPED_SORTED_CARD: Final = f"{READ_CHANGES} AS sorted_stamp, {search.SORTED_CARD}"
 STORED_COLUMNS: Final = "CAST(content AS BLOB), is_text, hash_algorithm, size, g_time, content_type FROM card"
@@ -692,7 +689,27 @@ HEADS: Final = (
 length instead, whose bytes the row factory reads as a blob (``large_head``)."""
 
 
-async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
+ORDERED_BY_PARTS: Final = ("type", "name", "name_desc")
+"""Orders whose pages are read in parts, without sorting every card (``type_order``, ``name_order``)."""
+
+
+async def _page_in_parts(
+    db: SQLiteWorker, types: type_order.TypeCounts, filters: Filters, limit: int, offset: int, order: str,
+    columns: str, column_params: list[object],
+) -> Optional[list[Any]]:
+    """A page in type or name order of the cards in a time window (None: sort them instead)."""
+    if order == "type":
+        return await type_order.page(db, types, filters, limit, offset, columns, column_params)
+    return await name_order.page(db, filters, limit, offset, order, columns, column_params)
+
+
+async def ordered_page(
+    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, types: type_order.TypeCounts
+) -> list[MCard]:
+    if limit is not None and order in ORDERED_BY_PARTS and not may_sort(filters):
+        cards = await _page_in_parts(db, types, filters, limit, offset, order, search.SORTED_CARD, [])
+        if cards is not None:
+            return cards
     walked, lead = (await filter_walks.walk(db, filters, search.SORTED_CARD, [], limit, offset, order)
                     if may_sort(filters) else (None, None))
     if walked is not None:
@@ -754,9 +771,15 @@ async def page_without(
 
 
 async def heads_page(
-    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
+    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int,
+    types: type_order.TypeCounts,
 ) -> list[tuple[Any, ...]]:
-    """``list_heads``' rows, in one statement (after a count, when a walk may pay: ``filter_walks``)."""
+    """``list_heads``' rows, in one statement (after a count, when a walk may pay: ``filter_walks``;
+    in type order, one per content type the page spans: ``type_order``)."""
+    if limit is not None and order in ORDERED_BY_PARTS and not may_sort(filters):
+        rows = await _page_in_parts(db, types, filters, limit, offset, order, HEADS, [head, head])
+        if rows is not None:
+            return rows
     walked, lead = (await filter_walks.walk(db, filters, HEADS, [head, head], limit, offset, order)
                     if may_sort(filters) else (None, None))
     if walked is not None:
