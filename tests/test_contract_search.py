@@ -400,6 +400,26 @@ async def test_a_large_text_is_checked_whole(make_config):
         assert await store.search(r"needle$|small 2\d\d", 3, 98, mode="regex") == every[98:101]
 
 
+async def test_a_long_text_is_found_exactly_where_it_repeats_and_where_only_its_start_is(make_config):
+    """A text longer than the part of it the index looks up is found only where it is whole,
+    in either case, also in a text made of one letter repeated."""
+    long_text = "The quick brown fox jumps over the lazy dog and then rests by the river"
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        whole = await store.create(f"start {long_text} end")
+        shouted = await store.create(long_text.upper())
+        await store.create(long_text[:50] + " but not the rest")
+        repeated = await store.create("x" * 20_000 + " tail")
+        await store.create("x" * 999 + "y" + "x" * 999)
+        await store.store.wait_indexed()
+        assert await store.search(long_text) == [whole]
+        assert set(await store.search(long_text.lower(), case_sensitive=False)) == {whole, shouted}
+        assert await store.search(long_text[:50] + " but not") != []
+        for case_sensitive in (True, False):
+            assert await store.search("x" * 5000, case_sensitive=case_sensitive) == [repeated]
+            assert await store.search("x" * 1000 + "y", case_sensitive=case_sensitive) == []
+            assert await store.search("x" * 999 + "yx", 1, case_sensitive=case_sensitive) != []
+
+
 PATTERN_PARTS = st.sampled_from([
     "a", "b", "ab", "x", ".", "[ab]", "[^a]", "[]a]", "[a-x]", "a?", "b*", "x+", "(ab)?", "a{0}", "b{2}", "x{,2}",
     "a{1,3}", "{", "}", "\\.", "\\d", "\\b", "^", "$", "(?=a)", "(?:x)", "|",
@@ -731,6 +751,14 @@ async def test_the_total_is_right_for_a_partial_a_full_and_an_empty_page(store, 
     assert (await store.find(query, limit=total)).total == total  # a full page: counted
     past = await store.find(query, limit=3, offset=total + 5)  # past the end: counted
     assert list(past) == [] and past.total == total
+
+
+async def test_a_size_apart_from_its_sign_and_too_many_exclusions_say_what_to_write(store):
+    for sign in (">", ">=", "<", "="):
+        with pytest.raises(ValidationError, match=f"position 5: a size goes right after '{sign}', with no space, such as size:{sign}1MB"):
+            await store.find(f"size:{sign} 1MB")
+    with pytest.raises(ValidationError, match=r"too many words excluded to search \(1400\): .* \(10,000 characters\)$"):
+        await store.find(" ".join(f"-w{i}" for i in range(1400)))
 
 
 @pytest.mark.parametrize("bad, position", [

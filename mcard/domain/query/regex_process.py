@@ -260,8 +260,9 @@ class RegexRun:
 
     def _timed_out(self) -> ValidationError:
         return ValidationError(
-            f"the regular expression search did not finish in {self.seconds:g} s; a pattern with nested"
-            " repeats such as (a+)+ can take exponential time: simplify it, or allow more time (regex_timeout)"
+            f"the regular expression search did not finish in {self.seconds:g} s; a pattern that can match"
+            r" a text in many ways (repeats nested or side by side, such as (a+)+ or \w+ \w+) can take very long"
+            " on a large text: make it more specific, or allow more time (regex_timeout)"
         )
 
     def _begin_exchange(self) -> _Child:

@@ -144,7 +144,8 @@ def parse_find(query: object) -> FindQuery:
             return FindQuery(filters, SearchSpec.of(text, "words"))
         left_out = excluding.left_out()
         if len(left_out) > MAX_QUERY:
-            raise ValidationError(f"too many words excluded to search ({len(excluding.excluded)})")
+            raise ValidationError(f"too many words excluded to search ({len(excluding.excluded)}): together they"
+                                  f" are longer than a query may be ({MAX_QUERY:,} characters)")
         return FindQuery(filters, None, SearchSpec.of(left_out, "words"))
     except ValidationError as exc:
         _refuse_or_beside_a_field(query)
@@ -448,6 +449,8 @@ def _size_range(text: str) -> tuple[Optional[int], Optional[int]]:
                                    ("=", lambda n: (math.ceil(n), math.floor(n))),
                                    ("", lambda n: (math.ceil(n), math.floor(n)))):
             if text.startswith(operator):
+                if operator and not text[len(operator):].strip():
+                    raise ValidationError(f"a size goes right after {operator!r}, with no space, such as size:{operator}1MB")
                 bounds = bounding(_bytes(text[len(operator):]))
                 break
     if any(bound is not None and bound > MAX_SIZE for bound in bounds):
