@@ -40,7 +40,7 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
             "count_statement", "lead_statement", "every_card_statement", "orderings", "_from_the_offset",
             "deep_walk_statement", "probe_statement", "counts_statement", "part_statement",
-            "named_statement", "unnamed_statement"}
+            "named_statement", "unnamed_statement", "named_count_statement"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -380,7 +380,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query import Filters, SearchSpec, casefold, parse_find
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
-        postgres_facets, postgres_filter_walks, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
+        postgres_facets, postgres_filter_walks, postgres_name_order, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
         sqlite_facets, sqlite_filter_walks, sqlite_name_order, sqlite_search, sqlite_sql, sqlite_type_order,
     )
     from mcard.domain.query.order import ORDERS
@@ -440,6 +440,11 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
                                                         params, 11, 7, 3, order, (1, HOSTILE))
                    for order in postgres_filter_walks.WALK_ORDERS]
     statements += [postgres_orders.ordering(tables, order) for order in ORDERS]
+    pg_dialect = postgres_sql.dialect(tables)
+    statements += [postgres_name_order.named_statement(tables, pg_dialect, filters, postgres_sql.SELECTED["heads"], params, 7, 3, order)
+                   for order in ("name", "name_desc")]
+    statements.append(postgres_name_order.named_count_statement(tables, pg_dialect, filters, params))
+    statements.append(postgres_name_order.unnamed_statement(tables, pg_dialect, filters, postgres_sql.COLUMNS, params, 7, 3))
     statements += [postgres_words.plain_rows(tables, postgres_ranking.Values([]), 5, order) for order in (*ORDERS, None)]
     clauses = sql_filters.where(filters, postgres_sql.dialect(tables), params, table=tables.card)
     statements.append(postgres_facets.grouping_statement(["content_type", "size"], f"FROM {tables.card}{sql_filters.joined(clauses)}"))

@@ -24,10 +24,12 @@ from mcard.domain.models.card import MAX_MICROS, MIN_MICROS, MCard, to_micros
 from mcard.domain.models.sighting import Sighting, composed, stored_tag_fault
 
 from mcard.domain.query import Filters, WordQuery
+from mcard.domain.query.order import BY_NAME
 from mcard.domain.query.text import text_of
 
 from . import postgres_copy as copy
 from . import postgres_filter_walks as filter_walks
+from . import postgres_name_order as name_order
 from . import postgres_orders as orders
 from . import postgres_search as search
 from . import postgres_words as words
@@ -899,6 +901,8 @@ async def _ordered_rows(
     selected: str, *leading: object,
 ) -> list[Any]:
     """Rows of a page in ``order``: the ``SELECTED`` columns (their parameters first, ``leading``)."""
+    if order in BY_NAME and limit is not None and replace(filters, start_time=None, end_time=None).empty:
+        return await name_order.rows(conn, tables, dialect(tables), filters, limit, offset, order, SELECTED[selected], [*leading])
     walked = await filter_walks.walk(conn, tables, dialect(tables), filters, SELECTED[selected], [*leading], limit, offset, order)
     if walked is not None:
         return walked
