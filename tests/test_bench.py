@@ -85,6 +85,7 @@ def test_explorer_figures_run():
     assert result.returncode == 0, result.stderr
     assert "query to rows" in result.stdout and "facets after the rows" in result.stdout
     assert "each facet alone: every field within 200 ms for" in result.stdout
+    assert "a click on a column header to its first page (ms): newest" in result.stdout and "name_desc" in result.stdout
 
 
 @pytest.mark.postgres

@@ -35,7 +35,7 @@ from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
 from .sqlite_loop_reads import LOOP_READ_SETTINGS, LoopReader
 from .sqlite_direct_writes import DirectWriter
-from .sqlite_type_order import TypeCounts
+from .type_runs import TypeCounts
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)

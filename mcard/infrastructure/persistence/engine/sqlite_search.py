@@ -140,6 +140,7 @@ def word_expression(query: WordQuery) -> str:
         return wanted
     return f"({wanted}) NOT (" + " OR ".join(phrase(c) for c in query.excluded) + ")"
 
+
 LONGEST_LOOKUP: Final = 32
 """The most characters of a literal looked up in ``card_text``. FTS5 finds a phrase of n
 trigrams in a text in time growing with n and with how often the text holds them: 5,000

@@ -39,6 +39,7 @@ from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_filter_walks import HITS_SORTED
 from .sqlite_schema import READ_CHANGES, check_schema, ensure_schema
+from .type_runs import TypeCounts
 from .write_batcher import WriteRequest, credit_attached
 
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
@@ -694,7 +695,7 @@ ORDERED_BY_PARTS: Final = ("type", "name", "name_desc")
 
 
 async def _page_in_parts(
-    db: SQLiteWorker, types: type_order.TypeCounts, filters: Filters, limit: int, offset: int, order: str,
+    db: SQLiteWorker, types: TypeCounts, filters: Filters, limit: int, offset: int, order: str,
     columns: str, column_params: list[object],
 ) -> Optional[list[Any]]:
     """A page in type or name order of the cards in a time window (None: sort them instead)."""
@@ -704,7 +705,7 @@ async def _page_in_parts(
 
 
 async def ordered_page(
-    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, types: type_order.TypeCounts
+    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, types: TypeCounts
 ) -> list[MCard]:
     if limit is not None and order in ORDERED_BY_PARTS and not may_sort(filters):
         cards = await _page_in_parts(db, types, filters, limit, offset, order, search.SORTED_CARD, [])
@@ -772,7 +773,7 @@ async def page_without(
 
 async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int,
-    types: type_order.TypeCounts,
+    types: TypeCounts,
 ) -> list[tuple[Any, ...]]:
     """``list_heads``' rows, in one statement (after a count, when a walk may pay: ``filter_walks``;
     in type order, one per content type the page spans: ``type_order``)."""

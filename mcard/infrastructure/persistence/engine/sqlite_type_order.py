@@ -12,62 +12,25 @@ A store whose types another tool wrote as neither text nor NULL is left to the s
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Optional
+from typing import Any, Optional
 
 from mcard.domain.query import Filters
 
 from . import sqlite_search as search
 from .sqlite_connection import SQLiteWorker
 from .sqlite_schema import READ_CHANGES
-
-COUNTS_KEPT: Final = 8
-"""How many time windows' counts a store keeps (the explorer pages one window at a time)."""
+from .type_runs import Counted, TypeCounts, TypeRun, parts, runs_of
 
 
-@dataclass(frozen=True)
-class TypeRun:
-    """The cards of one place in the order: a content type as stored (bytes, so that any text
-    another tool wrote compares as SQLite compares it), or ``b""`` for the cards whose type is
-    NULL or empty, which the order puts first, together."""
-
-    key: bytes
-    count: int
-    null: bool = False
-    empty: bool = False
-
-    def condition(self, params: list[object]) -> str:
-        if self.key:
-            params.append(self.key)
-            return "card.content_type = CAST(? AS TEXT)"
-        if self.null and self.empty:
-            return "(card.content_type IS NULL OR card.content_type = '')"
-        return "card.content_type IS NULL" if self.null else "card.content_type = ''"
-
-
-Counted = tuple[int, list[TypeRun]]
-"""The change stamp the counts were read at, and the runs in the order."""
-
-
-class TypeCounts:
-    """The latest counts of each of the last ``COUNTS_KEPT`` time windows."""
-
-    def __init__(self) -> None:
-        self._kept: OrderedDict[Filters, Counted] = OrderedDict()
-
-    def get(self, filters: Filters) -> Optional[Counted]:
-        return self._kept.get(filters)
-
-    def remember(self, filters: Filters, counted: Counted) -> None:
-        self._kept[filters] = counted
-        self._kept.move_to_end(filters)
-        while len(self._kept) > COUNTS_KEPT:
-            self._kept.popitem(last=False)
-
-    def clear(self) -> None:
-        self._kept.clear()
+def condition(run: TypeRun, params: list[object]) -> str:
+    """The test of the cards of ``run`` (a type as stored, compared byte for byte)."""
+    if run.key:
+        params.append(run.key)
+        return "card.content_type = CAST(? AS TEXT)"
+    if run.null and run.empty:
+        return "(card.content_type IS NULL OR card.content_type = '')"
+    return "card.content_type IS NULL" if run.null else "card.content_type = ''"
 
 
 async def page(
@@ -117,7 +80,7 @@ def part_statement(run: TypeRun, filters: Filters, columns: str, params: list[ob
 
 def _within(run: TypeRun, filters: Filters, params: list[object]) -> str:
     """The conditions of the cards of ``run`` within the time bounds of ``filters``."""
-    return run.condition(params) + search.also(filters, params)
+    return condition(run, params) + search.also(filters, params)
 
 
 def _time_at(run: TypeRun, filters: Filters, params: list[object], skipped: int) -> str:
@@ -134,12 +97,7 @@ async def _count(db: SQLiteWorker, filters: Filters) -> Optional[Counted]:
         return 0, []
     if any(kind not in ("text", "null") for _, kind, _, _ in rows):
         return None
-    runs = {}
-    for _, kind, key, count in rows:
-        key = key or b""
-        run = runs.get(key, TypeRun(key, 0))
-        runs[key] = TypeRun(key, run.count + count, run.null or kind == "null", run.empty or (kind == "text" and not key))
-    return rows[0][0], [runs[key] for key in sorted(runs)]
+    return rows[0][0], runs_of((None if kind == "null" else stored, count) for _, kind, stored, count in rows)
 
 
 async def _read_parts(
@@ -150,16 +108,10 @@ async def _read_parts(
     ``counted`` was read."""
     stamp, runs = counted
     reads = [db.fetch(f"SELECT {READ_CHANGES}")]
-    start = 0
-    for run in runs:
-        end = start + run.count
-        if end > offset and start < offset + limit:
-            skipped = max(0, offset - start)
-            params = [*column_params]
-            wanted = min(run.count - skipped, offset + limit - start - skipped)
-            reads.append(db.fetch(part_statement(run, filters, columns, params, wanted, skipped), params))
-        start = end
-    [[(now,)], *parts] = await db.in_turn(reads, snapshot=True)
+    for run, wanted, skipped in parts(runs, limit, offset):
+        params = [*column_params]
+        reads.append(db.fetch(part_statement(run, filters, columns, params, wanted, skipped), params))
+    [[(now,)], *read] = await db.in_turn(reads, snapshot=True)
     if now != stamp:
         return None
-    return [row for part in parts for row in part]
+    return [row for part in read for row in part]
