@@ -54,16 +54,14 @@ def named_statement(
     """``selected`` of the named cards of the page: each card's latest sound named sighting
     (``postgres_orders.ordering``: last seen, the greatest key among those seen at once)."""
     clauses = sql_filters.where(filters, dialect, params, None, table="c")
-    params += (limit, offset)
     return (
         f"SELECT {selected} FROM (SELECT s.hash AS named, s.name AS latest_name, s.seen_at AS named_at, s.key AS named_key"
         f" FROM {tables.sighting} AS s WHERE s.name IS NOT NULL AND {POSTGRES_SOUND}) AS latest"
-        f" JOIN {tables.card} AS c ON c.hash = latest.named"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {tables.sighting} AS s WHERE s.hash = latest.named AND s.name IS NOT NULL"
-        f" AND (s.seen_at, s.key) > (latest.named_at, latest.named_key) AND {POSTGRES_SOUND}{PROBE})"
+        f" JOIN {tables.card} AS c ON c.hash = latest.named WHERE NOT EXISTS"
+        f" {_sightings_named(tables, 'latest.named', ' AND (s.seen_at, s.key) > (latest.named_at, latest.named_key)')}"
         f"{sql_filters.joined(clauses, ' AND ')}"
         f""" ORDER BY latest.latest_name COLLATE "C"{DIRECTION[order]}, c.g_time DESC, c.hash DESC"""
-        f" LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+        f"{_paged(params, limit, offset)}"
     )
 
 
@@ -80,9 +78,17 @@ def unnamed_statement(
 ) -> str:
     """``selected`` of ``limit`` cards without a name newest first, after the first ``offset``."""
     clauses = sql_filters.where(filters, dialect, params, None, table="c")
+    return (f"SELECT {selected} FROM {tables.card} AS c WHERE NOT EXISTS {_sightings_named(tables, 'c.hash')}"
+            f"{sql_filters.joined(clauses, ' AND ')} ORDER BY c.g_time DESC, c.hash DESC{_paged(params, limit, offset)}")
+
+
+def _sightings_named(tables: Tables, card_hash: str, condition: str = "") -> str:
+    """The sound sightings with a name of the card whose hash is ``card_hash`` (a column), that
+    also meet ``condition``: a look-up in the sighting index per card (``PROBE``)."""
+    return (f"(SELECT 1 FROM {tables.sighting} AS s WHERE s.hash = {card_hash} AND s.name IS NOT NULL{condition}"
+            f" AND {POSTGRES_SOUND}{PROBE})")
+
+
+def _paged(params: list[object], limit: int, offset: int) -> str:
     params += (limit, offset)
-    return (
-        f"SELECT {selected} FROM {tables.card} AS c WHERE NOT EXISTS (SELECT 1 FROM {tables.sighting} AS s"
-        f" WHERE s.hash = c.hash AND s.name IS NOT NULL AND {POSTGRES_SOUND}{PROBE}){sql_filters.joined(clauses, ' AND ')}"
-        f" ORDER BY c.g_time DESC, c.hash DESC LIMIT ${len(params) - 1} OFFSET ${len(params)}"
-    )
+    return f" LIMIT ${len(params) - 1} OFFSET ${len(params)}"
