@@ -347,6 +347,22 @@ async def test_pages_in_name_order_at_any_offset_and_time_window_are_slices_of_t
             await store.remove_many([card.hash for card in held])
 
 
+async def test_pages_in_size_order_at_any_offset_are_slices_of_the_listing(wrapper):
+    """A page of every card, largest or smallest first, at any offset, its cards or their
+    heads, is the slice of the whole listing: also where it starts or ends inside a run of
+    cards of one size, and of one size and time."""
+    cards = [MCard(f"{i:02d}" + "s" * (i * 7 % 5) * 3, g_time=at(i // 3)) for i in range(44)]
+    await wrapper.save_many(cards)
+    for order in ("largest", "smallest"):
+        every = sort_cards(cards, order)
+        assert await wrapper.list(order=order) == every
+        for limit in (1, 3, 8):
+            for offset in range(0, 47, limit):
+                assert await wrapper.list(limit, offset, order=order) == every[offset:offset + limit], (order, limit, offset)
+                heads = await wrapper.store.list_heads(limit, offset, order=order, head=2)
+                assert [row[0] for row in heads] == [card.hash for card in every[offset:offset + limit]]
+
+
 async def test_a_deep_page_of_a_filter_of_the_oldest_cards_is_the_slice_of_them(wrapper, monkeypatch):
     """A page deeper than a walk goes, of a filter that chooses most cards but none among the
     newest, is left to the planner (a walk would read past every newer card first): newest

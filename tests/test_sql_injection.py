@@ -40,7 +40,7 @@ BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen"
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
             "count_statement", "lead_statement", "every_card_statement", "orderings", "_from_the_offset",
             "deep_walk_statement", "probe_statement", "counts_statement", "part_statement",
-            "named_statement", "unnamed_statement", "named_count_statement"}
+            "named_statement", "unnamed_statement", "named_count_statement", "_from_the_size"}
 """Functions that put filters and searches together as SQL from constants, placeholders and
 configured identifiers; ``test_builders_never_put_values_in_sql`` checks each of them with
 hostile values, which must reach only the parameters."""
@@ -421,6 +421,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
                    for order in sqlite_search.WALK_ORDERS]
     statements += [sqlite_filter_walks.probe_statement(filters, params, order, (1, HOSTILE))
                    for order in sqlite_search.WALK_ORDERS]
+    statements += [sqlite_sql._from_the_size(order, params, 7, 3) for order in sqlite_sql.SIZE_SKIPS]
     statements.append(sqlite_type_order.counts_statement(filters, params))
     statements += [sqlite_type_order.part_statement(TypeRun(key, 9, null, empty), filters,
                                                     sqlite_search.SORTED_CARD, params, 7, 3)

@@ -690,6 +690,24 @@ HEADS: Final = (
 length instead, whose bytes the row factory reads as a blob (``large_head``)."""
 
 
+SIZE_SKIPS: Final = {"largest": (" DESC", "<=", ">"), "smallest": ("", ">=", "<")}
+"""For a page of every card in size order at an offset: the direction ``card_by_size`` is read
+in, the test keeping the cards from the page's size on, and the one counting those before it."""
+
+
+def _from_the_size(order: str, params: list[object], limit: int, offset: int) -> str:
+    """`` WHERE``, ``ORDER BY`` and paging of a page of every card in size ``order`` at
+    ``offset``. An OFFSET reads the row of each card it skips (to sort each size's cards by
+    time), so the size of the page's first card, and how many cards come before that size, are
+    read in ``card_by_size`` alone, and only the cards of that size before the page are skipped
+    by reading their rows (300,000 cards of up to 3 KB, offset 150,000: 905 -> 8 ms)."""
+    direction, kept, before = SIZE_SKIPS[order]
+    first = f"(SELECT card.size FROM card ORDER BY card.size{direction} LIMIT 1 OFFSET ?)"
+    params += (offset, limit, offset, offset)
+    return (f" WHERE card.size {kept} {first}{ORDER_BY[order]}"
+            f" LIMIT ? OFFSET ? - (SELECT count(*) FROM card WHERE card.size {before} {first})")
+
+
 ORDERED_BY_PARTS: Final = ("type", "name", "name_desc")
 """Orders whose pages are read in parts, without sorting every card (``type_order``, ``name_order``)."""
 
@@ -711,6 +729,9 @@ async def ordered_page(
         cards = await _page_in_parts(db, types, filters, limit, offset, order, search.SORTED_CARD, [])
         if cards is not None:
             return cards
+    if offset and limit is not None and order in SIZE_SKIPS and filters.empty:
+        skipping: list[object] = []
+        return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{_from_the_size(order, skipping, limit, offset)}", skipping)
     walked, lead = (await filter_walks.walk(db, filters, search.SORTED_CARD, [], limit, offset, order)
                     if may_sort(filters) else (None, None))
     if walked is not None:
@@ -781,6 +802,9 @@ async def heads_page(
         rows = await _page_in_parts(db, types, filters, limit, offset, order, HEADS, [head, head])
         if rows is not None:
             return rows
+    if offset and limit is not None and order in SIZE_SKIPS and filters.empty:
+        skipping: list[object] = [head, head]
+        return await db.fetch_snapshot(f"SELECT {HEADS} FROM card{_from_the_size(order, skipping, limit, offset)}", skipping)
     walked, lead = (await filter_walks.walk(db, filters, HEADS, [head, head], limit, offset, order)
                     if may_sort(filters) else (None, None))
     if walked is not None:
