@@ -380,11 +380,10 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
     from mcard.domain.query import Filters, SearchSpec, casefold, parse_find
     from mcard.domain.query.ranking import WordStats, phrases
     from mcard.infrastructure.persistence.engine import (
-        postgres_facets, postgres_filter_walks, postgres_name_order, postgres_orders, postgres_type_order, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
+        postgres_facets, postgres_filter_walks, postgres_name_order, postgres_orders, postgres_ranking, postgres_search, postgres_sql, postgres_words, sql_filters,
         sqlite_facets, sqlite_filter_walks, sqlite_name_order, sqlite_search, sqlite_sql, sqlite_type_order,
     )
     from mcard.domain.query.order import ORDERS
-    from mcard.infrastructure.persistence.engine.type_runs import TypeRun
 
     try:
         filters = Filters.of(tag=tag.strip() or "XQX", name=name, content_type=content_type,
@@ -423,7 +422,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
                    for order in sqlite_search.WALK_ORDERS]
     statements += [sqlite_sql._from_the_size(order, params, 7, 3) for order in sqlite_sql.SIZE_SKIPS]
     statements.append(sqlite_type_order.counts_statement(filters, params))
-    statements += [sqlite_type_order.part_statement(TypeRun(key, 9, null, empty), filters,
+    statements += [sqlite_type_order.part_statement(sqlite_type_order.TypeRun(key, 9, null, empty), filters,
                                                     sqlite_search.SORTED_CARD, params, 7, 3)
                    for key, null, empty in ((HOSTILE.encode(), False, False), (b"", True, True), (b"", True, False), (b"", False, True))]
     statements += [sqlite_name_order.named_statement(filters, sqlite_search.SORTED_CARD, order, params, 7, 3)
@@ -447,10 +446,6 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
                    for order in ("name", "name_desc")]
     statements.append(postgres_name_order.named_count_statement(tables, pg_dialect, filters, params))
     statements.append(postgres_name_order.unnamed_statement(tables, pg_dialect, filters, postgres_sql.COLUMNS, params, 7, 3))
-    statements.append(postgres_type_order.counts_statement(tables, pg_dialect, filters, params))
-    statements += [postgres_type_order.part_statement(tables, pg_dialect, TypeRun(key, 9, null, empty), filters,
-                                                      postgres_sql.COLUMNS, params, 7, 3)
-                   for key, null, empty in ((HOSTILE.encode(), False, False), (b"", True, True), (b"", True, False), (b"", False, True))]
     statements += [postgres_words.plain_rows(tables, postgres_ranking.Values([]), 5, order) for order in (*ORDERS, None)]
     clauses = sql_filters.where(filters, postgres_sql.dialect(tables), params, table=tables.card)
     statements.append(postgres_facets.grouping_statement(["content_type", "size"], f"FROM {tables.card}{sql_filters.joined(clauses)}"))

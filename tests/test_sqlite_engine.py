@@ -792,3 +792,19 @@ async def test_pages_in_type_order_of_types_another_tool_wrote_are_slices_of_the
             for offset in range(0, 32, limit):
                 assert await store.list(limit, offset, order="type") == every[offset:offset + limit], (limit, offset)
                 assert await store.store.list_heads(limit, offset, order="type", head=3) == heads[offset:offset + limit]
+
+
+async def test_a_page_in_type_order_sees_a_row_another_tool_replaced_in_place(tmp_path):
+    """Another program's ``INSERT OR REPLACE`` keeping a card's id moves no change stamp; the
+    next page in type order still shows the card under its new type."""
+    path = tmp_path / "cards.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(str(path))) as store:
+        await store.save_many([MCard(f"text {i}", g_time=datetime(2026, 1, 1, i, tzinfo=timezone.utc)) for i in range(4)])
+        assert {card.content_type for card in await store.list(10, order="type")} == {"text/plain"}
+        with sqlite3.connect(path) as other:
+            other.execute("INSERT OR REPLACE INTO card (id, hash, is_text, g_time, hash_algorithm, size, content_type, content)"
+                          " SELECT id, hash, is_text, g_time, hash_algorithm, size, 'application/x-other', content FROM card WHERE id = 1")
+        other.close()
+        page = await store.list(10, order="type")
+        assert [card.content_type for card in page] == ["application/x-other", *["text/plain"] * 3]
+        assert page == await store.list(order="type")

@@ -32,7 +32,6 @@ from .integrity import NOT_UTF8_TEXT, TAGS_LEFT_DECOMPOSED, DamagedCard, Repair,
 from .card_rows import Row, row_card
 from .page_marks import PageMarks
 from .postgres_direct import DirectConnection
-from .type_runs import TypeCounts
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -217,7 +216,6 @@ class PostgresStore(BaseStore):
         self._batcher: Optional[WriteBatcher] = None
         self._slot = random.randrange(sql.STAMP_SLOTS)
         self._page_marks = PageMarks()
-        self._type_counts = TypeCounts()
         self._indexed = False
         self._counted = False
         self._flagged = 0
@@ -348,7 +346,6 @@ class PostgresStore(BaseStore):
         if direct is not None:
             await direct.close()
         self._page_marks.clear()
-        self._type_counts.clear()
         if pool is not None:
             try:
                 async with asyncio.timeout(self.config.timeout):
@@ -773,10 +770,10 @@ class PostgresStore(BaseStore):
         return await self._run(postgres_facets.facets, fields, filters, hashes)
 
     async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
-        return await self._run(sql.ordered_page, filters, limit, offset, order, self._type_counts)
+        return await self._run(sql.ordered_page, filters, limit, offset, order)
 
     async def _list_heads(self, filters: Filters, limit: Optional[int], offset: int, order: str, head: int) -> list[Row]:
-        return await self._run(sql.heads_page, filters, limit, offset, order, head, self._type_counts)
+        return await self._run(sql.heads_page, filters, limit, offset, order, head)
 
     async def _iterate_heads(self, filters: Filters, page_size: int, head: int) -> AsyncIterator[Row]:
         """Keyset pages, each its own snapshot (as ``_iterate``)."""

@@ -32,7 +32,6 @@ from . import postgres_filter_walks as filter_walks
 from . import postgres_name_order as name_order
 from . import postgres_orders as orders
 from . import postgres_search as search
-from . import postgres_type_order as type_order
 from . import postgres_words as words
 from . import sql_filters
 from .base_engine import not_stored
@@ -40,7 +39,6 @@ from .card_rows import by_hash, card_row, row_card, row_cards, row_sighting, sta
 from .name_globs import postgres_regex
 from .integrity import MAYBE_NOT_A_TAG, DamagedCard, Repair, StoredTag, damaged_labels, held_by_damaged, holds_its_hash
 from .sighting_rows import POSTGRES_SOUND
-from .type_runs import TypeCounts
 from .write_batcher import WriteRequest, credit_attached
 
 logger = logging.getLogger(__name__)
@@ -864,9 +862,9 @@ def _where(tables: Tables, filters: Filters, after: Optional[tuple[int, str]]) -
 
 
 async def ordered_page(
-    conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str, types: TypeCounts
+    conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str
 ) -> list[MCard]:
-    return [row_card(row) for row in await _ordered_rows(conn, tables, filters, limit, offset, order, types, "cards")]
+    return [row_card(row) for row in await _ordered_rows(conn, tables, filters, limit, offset, order, "cards")]
 
 
 SELECTED: Final = {
@@ -877,11 +875,10 @@ SELECTED: Final = {
 
 
 async def heads_page(
-    conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str, head: int,
-    types: TypeCounts,
+    conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
-    """``list_heads``' rows, in one statement (in type or name order, in parts)."""
-    rows = await _ordered_rows(conn, tables, filters, limit, offset, order, types, "heads", head)
+    """``list_heads``' rows, in one statement (in name order, in parts)."""
+    rows = await _ordered_rows(conn, tables, filters, limit, offset, order, "heads", head)
     return [tuple(row) for row in rows]
 
 
@@ -901,16 +898,13 @@ async def heads_after(
 
 async def _ordered_rows(
     conn: Connection, tables: Tables, filters: Filters, limit: Optional[int], offset: int, order: str,
-    types: TypeCounts, selected: str, *leading: object,
+    selected: str, *leading: object,
 ) -> list[Any]:
     """Rows of a page in ``order``: the ``SELECTED`` columns (their parameters first, ``leading``);
-    in type or name order, of the cards in a time window, read in parts (``type_order``,
-    ``name_order``) without sorting them all."""
-    if limit is not None and replace(filters, start_time=None, end_time=None).empty:
-        if order == "type":
-            return await type_order.rows(conn, tables, dialect(tables), types, filters, limit, offset, SELECTED[selected], leading)
-        if order in BY_NAME:
-            return await name_order.rows(conn, tables, dialect(tables), filters, limit, offset, order, SELECTED[selected], [*leading])
+    in name order, of the cards in a time window, read in two parts (``name_order``) without
+    sorting them all."""
+    if order in BY_NAME and limit is not None and replace(filters, start_time=None, end_time=None).empty:
+        return await name_order.rows(conn, tables, dialect(tables), filters, limit, offset, order, SELECTED[selected], [*leading])
     walked = await filter_walks.walk(conn, tables, dialect(tables), filters, SELECTED[selected], [*leading], limit, offset, order)
     if walked is not None:
         return walked

@@ -35,7 +35,6 @@ from .sqlite_connection import SQLiteWorker, storage_error
 from .sqlite_files import DatabaseFile, check_file
 from .sqlite_loop_reads import LOOP_READ_SETTINGS, LoopReader
 from .sqlite_direct_writes import DirectWriter
-from .type_runs import TypeCounts
 from .write_batcher import WriteBatcher, WriteRequest
 
 logger = logging.getLogger(__name__)
@@ -139,7 +138,6 @@ class SQLiteStore(BaseStore):
         self._batcher: Optional[WriteBatcher] = None
         self._opening: Optional[asyncio.Future[None]] = None
         self._page_marks = PageMarks(DEFAULT_SETTINGS["page_marks"])
-        self._type_counts = TypeCounts()
         # A store in memory is all in memory already: a page cache would copy it again.
         self._page_cache: Optional[int] = None if config.in_memory else DEFAULT_SETTINGS["page_cache_bytes"]
         self._lost: Optional[str] = None
@@ -226,7 +224,6 @@ class SQLiteStore(BaseStore):
         self._writer, self._batcher, self._readers = None, None, []
         self._snapshots.clear()
         self._page_marks.clear()
-        self._type_counts.clear()
         if self._lost is not None and self._file is not None:
             self._file.forget_stale_log()
         try:
@@ -919,10 +916,10 @@ class SQLiteStore(BaseStore):
                     return
 
     async def _list_ordered(self, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
-        return await self._read(sql.ordered_page, filters, limit, offset, order, self._type_counts)
+        return await self._read(sql.ordered_page, filters, limit, offset, order)
 
     async def _list_heads(self, filters: Filters, limit: Optional[int], offset: int, order: str, head: int) -> list[Row]:
-        return await self._read(sql.heads_page, filters, limit, offset, order, head, self._type_counts)
+        return await self._read(sql.heads_page, filters, limit, offset, order, head)
 
     async def _list(
         self, filters: Filters, limit: Optional[int], offset: int, after: Optional[PageKey]

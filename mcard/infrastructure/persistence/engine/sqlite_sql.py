@@ -39,7 +39,6 @@ from .sighting_rows import SQLITE_MALFORMED, SQLITE_SOUND
 from .sqlite_connection import SQLiteWorker
 from .sqlite_filter_walks import HITS_SORTED
 from .sqlite_schema import READ_CHANGES, check_schema, ensure_schema
-from .type_runs import TypeCounts
 from .write_batcher import WriteRequest, credit_attached
 
 SET_JOURNAL_MODE: Final = {mode: f"PRAGMA journal_mode={mode}" for mode in ("WAL", "DELETE")}
@@ -713,20 +712,17 @@ ORDERED_BY_PARTS: Final = ("type", "name", "name_desc")
 
 
 async def _page_in_parts(
-    db: SQLiteWorker, types: TypeCounts, filters: Filters, limit: int, offset: int, order: str,
-    columns: str, column_params: list[object],
+    db: SQLiteWorker, filters: Filters, limit: int, offset: int, order: str, columns: str, column_params: list[object],
 ) -> Optional[list[Any]]:
     """A page in type or name order of the cards in a time window (None: sort them instead)."""
     if order == "type":
-        return await type_order.page(db, types, filters, limit, offset, columns, column_params)
+        return await type_order.page(db, filters, limit, offset, columns, column_params)
     return await name_order.page(db, filters, limit, offset, order, columns, column_params)
 
 
-async def ordered_page(
-    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, types: TypeCounts
-) -> list[MCard]:
+async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
     if limit is not None and order in ORDERED_BY_PARTS and not may_sort(filters):
-        cards = await _page_in_parts(db, types, filters, limit, offset, order, search.SORTED_CARD, [])
+        cards = await _page_in_parts(db, filters, limit, offset, order, search.SORTED_CARD, [])
         if cards is not None:
             return cards
     if offset and limit is not None and order in SIZE_SKIPS and filters.empty:
@@ -793,13 +789,12 @@ async def page_without(
 
 
 async def heads_page(
-    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int,
-    types: TypeCounts,
+    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
     """``list_heads``' rows, in one statement (after a count, when a walk may pay: ``filter_walks``;
     in type order, one per content type the page spans: ``type_order``)."""
     if limit is not None and order in ORDERED_BY_PARTS and not may_sort(filters):
-        rows = await _page_in_parts(db, types, filters, limit, offset, order, HEADS, [head, head])
+        rows = await _page_in_parts(db, filters, limit, offset, order, HEADS, [head, head])
         if rows is not None:
             return rows
     if offset and limit is not None and order in SIZE_SKIPS and filters.empty:
