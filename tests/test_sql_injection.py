@@ -420,7 +420,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
                    for order in sqlite_search.WALK_ORDERS]
     statements += [sqlite_filter_walks.probe_statement(filters, params, order, (1, HOSTILE))
                    for order in sqlite_search.WALK_ORDERS]
-    statements += [sqlite_sql._from_the_size(order, params, 7, 3) for order in sqlite_sql.SIZE_SKIPS]
+    statements += [sqlite_sql._from_the_size(order, sqlite_sql.HEADS, params, 7, 3) for order in sqlite_sql.SIZE_SKIPS]
     statements.append(sqlite_type_order.counts_statement(filters, params))
     statements += [sqlite_type_order.part_statement(sqlite_type_order.TypeRun(key, 9, null, empty), filters,
                                                     sqlite_search.SORTED_CARD, params, 7, 3)

@@ -694,16 +694,16 @@ SIZE_SKIPS: Final = {"largest": (" DESC", "<=", ">"), "smallest": ("", ">=", "<"
 in, the test keeping the cards from the page's size on, and the one counting those before it."""
 
 
-def _from_the_size(order: str, params: list[object], limit: int, offset: int) -> str:
-    """`` WHERE``, ``ORDER BY`` and paging of a page of every card in size ``order`` at
-    ``offset``. An OFFSET reads the row of each card it skips (to sort each size's cards by
-    time), so the size of the page's first card, and how many cards come before that size, are
-    read in ``card_by_size`` alone, and only the cards of that size before the page are skipped
-    by reading their rows (300,000 cards of up to 3 KB, offset 150,000: 905 -> 8 ms)."""
+def _from_the_size(order: str, columns: str, params: list[object], limit: int, offset: int) -> str:
+    """The statement of ``columns`` of a page of every card in size ``order`` at ``offset``. An
+    OFFSET reads the row of each card it skips (to sort each size's cards by time), so the size
+    of the page's first card, and how many cards come before that size, are read in
+    ``card_by_size`` alone, and only the cards of that size before the page are skipped by
+    reading their rows (300,000 cards of up to 3 KB, offset 150,000: 905 -> 8 ms)."""
     direction, kept, before = SIZE_SKIPS[order]
     first = f"(SELECT card.size FROM card ORDER BY card.size{direction} LIMIT 1 OFFSET ?)"
     params += (offset, limit, offset, offset)
-    return (f" WHERE card.size {kept} {first}{ORDER_BY[order]}"
+    return (f"SELECT {columns} FROM card WHERE card.size {kept} {first}{ORDER_BY[order]}"
             f" LIMIT ? OFFSET ? - (SELECT count(*) FROM card WHERE card.size {before} {first})")
 
 
@@ -711,23 +711,29 @@ ORDERED_BY_PARTS: Final = ("type", "name", "name_desc")
 """Orders whose pages are read in parts, without sorting every card (``type_order``, ``name_order``)."""
 
 
-async def _page_in_parts(
-    db: SQLiteWorker, filters: Filters, limit: int, offset: int, order: str, columns: str, column_params: list[object],
+async def _page_without_sorting(
+    db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, columns: str,
+    column_params: list[object],
 ) -> Optional[list[Any]]:
-    """A page in type or name order of the cards in a time window (None: sort them instead)."""
-    if order == "type":
-        return await type_order.page(db, filters, limit, offset, columns, column_params)
-    return await name_order.page(db, filters, limit, offset, order, columns, column_params)
+    """``columns`` (their values ``column_params``) of a page in type or name order of the cards
+    in a time window, or at an offset in size order of every card, read without sorting all the
+    cards before it; None when the page is to be sorted."""
+    if limit is None:
+        return None
+    if order in ORDERED_BY_PARTS and not may_sort(filters):
+        if order == "type":
+            return await type_order.page(db, filters, limit, offset, columns, column_params)
+        return await name_order.page(db, filters, limit, offset, order, columns, column_params)
+    if offset and order in SIZE_SKIPS and filters.empty:
+        params = [*column_params]
+        return await db.fetch_snapshot(_from_the_size(order, columns, params, limit, offset), params)
+    return None
 
 
 async def ordered_page(db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str) -> list[MCard]:
-    if limit is not None and order in ORDERED_BY_PARTS and not may_sort(filters):
-        cards = await _page_in_parts(db, filters, limit, offset, order, search.SORTED_CARD, [])
-        if cards is not None:
-            return cards
-    if offset and limit is not None and order in SIZE_SKIPS and filters.empty:
-        skipping: list[object] = []
-        return await db.fetch_snapshot(f"SELECT {search.SORTED_CARD} FROM card{_from_the_size(order, skipping, limit, offset)}", skipping)
+    cards = await _page_without_sorting(db, filters, limit, offset, order, search.SORTED_CARD, [])
+    if cards is not None:
+        return cards
     walked, lead = (await filter_walks.walk(db, filters, search.SORTED_CARD, [], limit, offset, order)
                     if may_sort(filters) else (None, None))
     if walked is not None:
@@ -792,14 +798,10 @@ async def heads_page(
     db: SQLiteWorker, filters: Filters, limit: Optional[int], offset: int, order: str, head: int
 ) -> list[tuple[Any, ...]]:
     """``list_heads``' rows, in one statement (after a count, when a walk may pay: ``filter_walks``;
-    in type order, one per content type the page spans: ``type_order``)."""
-    if limit is not None and order in ORDERED_BY_PARTS and not may_sort(filters):
-        rows = await _page_in_parts(db, filters, limit, offset, order, HEADS, [head, head])
-        if rows is not None:
-            return rows
-    if offset and limit is not None and order in SIZE_SKIPS and filters.empty:
-        skipping: list[object] = [head, head]
-        return await db.fetch_snapshot(f"SELECT {HEADS} FROM card{_from_the_size(order, skipping, limit, offset)}", skipping)
+    in type, name or size order, as ``_page_without_sorting`` reads them)."""
+    rows = await _page_without_sorting(db, filters, limit, offset, order, HEADS, [head, head])
+    if rows is not None:
+        return rows
     walked, lead = (await filter_walks.walk(db, filters, HEADS, [head, head], limit, offset, order)
                     if may_sort(filters) else (None, None))
     if walked is not None:

@@ -41,7 +41,7 @@ Counted = tuple[int, list[TypeRun]]
 """The change stamp the counts were read at, and the runs in the order."""
 
 
-def runs_of(groups: Iterable[tuple[Optional[bytes], int]]) -> list[TypeRun]:
+def _runs(groups: Iterable[tuple[Optional[bytes], int]]) -> list[TypeRun]:
     """The runs of the order from (stored type as bytes, or None for NULL; its count of cards)."""
     runs: dict[bytes, TypeRun] = {}
     for stored, count in groups:
@@ -51,7 +51,7 @@ def runs_of(groups: Iterable[tuple[Optional[bytes], int]]) -> list[TypeRun]:
     return [runs[key] for key in sorted(runs)]
 
 
-def parts(runs: list[TypeRun], limit: int, offset: int) -> list[tuple[TypeRun, int, int]]:
+def _parts(runs: list[TypeRun], limit: int, offset: int) -> list[tuple[TypeRun, int, int]]:
     """Each run a page of ``limit`` cards at ``offset`` spans: how many of its cards the page
     takes, after how many of them."""
     spanned, start = [], 0
@@ -64,7 +64,7 @@ def parts(runs: list[TypeRun], limit: int, offset: int) -> list[tuple[TypeRun, i
     return spanned
 
 
-def condition(run: TypeRun, params: list[object]) -> str:
+def _condition(run: TypeRun, params: list[object]) -> str:
     """The test of the cards of ``run`` (a type as stored, compared byte for byte)."""
     if run.key:
         params.append(run.key)
@@ -117,7 +117,7 @@ def part_statement(run: TypeRun, filters: Filters, columns: str, params: list[ob
 
 def _within(run: TypeRun, filters: Filters, params: list[object]) -> str:
     """The conditions of the cards of ``run`` within the time bounds of ``filters``."""
-    return condition(run, params) + search.also(filters, params)
+    return _condition(run, params) + search.also(filters, params)
 
 
 def _time_at(run: TypeRun, filters: Filters, params: list[object], skipped: int) -> str:
@@ -134,7 +134,7 @@ async def _count(db: SQLiteWorker, filters: Filters) -> Optional[Counted]:
         return None  # no card in the window: an empty page, which the sort gives at once
     if any(kind not in ("text", "null") for _, kind, _, _ in rows):
         return None
-    return rows[0][0], runs_of((None if kind == "null" else stored, count) for _, kind, stored, count in rows)
+    return rows[0][0], _runs((None if kind == "null" else stored, count) for _, kind, stored, count in rows)
 
 
 async def _read_parts(
@@ -145,7 +145,7 @@ async def _read_parts(
     ``counted`` was read."""
     stamp, runs = counted
     reads = [db.fetch(f"SELECT {READ_CHANGES}")]
-    for run, wanted, skipped in parts(runs, limit, offset):
+    for run, wanted, skipped in _parts(runs, limit, offset):
         params = [*column_params]
         reads.append(db.fetch(part_statement(run, filters, columns, params, wanted, skipped), params))
     [[(now,)], *read] = await db.in_turn(reads, snapshot=True)
