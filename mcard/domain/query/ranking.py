@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..models.card import time_order
-from .text import Clause, SearchSpec, Term, WordQuery, text_of, tokens
+from .text import Clause, SearchSpec, WordQuery, text_of, tokens
 
 K1 = 1.2
 B = 0.75
@@ -42,33 +42,17 @@ def phrases(query: WordQuery) -> list[Clause]:
     return [clause for group in query.groups for clause in group]
 
 
-def frequency(clause: Clause, words: Sequence[str]) -> int:
-    """How many times ``clause`` occurs in ``words``: every start of a phrase, every word a
-    prefix begins."""
-    if isinstance(clause, Term):
-        if clause.prefix:
-            return sum(1 for word in words if word.startswith(clause.word))
-        return sum(1 for word in words if word == clause.word)
-    size = len(clause.words)
-    return sum(1 for start in range(len(words) - size + 1) if tuple(words[start:start + size]) == clause.words)
-
-
 def stats_of(query: WordQuery, texts: Iterable[Sequence[str]]) -> WordStats:
     """``WordStats`` over the word lists of some searchable cards."""
-    clauses = phrases(query)
     rows = words = 0
-    hits = [0] * len(clauses)
-    plain = [(index, clause.word) for index, clause in enumerate(clauses) if isinstance(clause, Term) and not clause.prefix]
-    other = [(index, clause) for index, clause in enumerate(clauses) if not (isinstance(clause, Term) and not clause.prefix)]
+    hits = [0] * len(phrases(query))
+    counts = query.counts
     for text in texts:
         rows += 1
         words += len(text)
-        if plain:
-            present = set(text)
-            for index, word in plain:
-                hits[index] += word in present
-        for index, clause in other:
-            hits[index] += frequency(clause, text) > 0
+        for index in counts(text):
+            if index < len(hits):  # an excluded clause counts for nothing
+                hits[index] += 1
     return WordStats(rows, words, tuple(hits))
 
 
@@ -81,19 +65,43 @@ def weights(stats: WordStats) -> tuple[float, list[float]]:
     return average, [max(1e-6, math.log((rows - count + 0.5) / (count + 0.5))) for count in hits]
 
 
+class Scores:
+    """BM25 scores of texts for one query over one store's statistics."""
+
+    def __init__(self, query: WordQuery, stats: WordStats) -> None:
+        self.query = query
+        self.average, self.idfs = weights(stats)
+
+    def of(self, words: Sequence[str]) -> float:
+        """The score of a matching text's words (higher is better)."""
+        return self._sum(self.query.counts(words), len(words))
+
+    def of_match(self, words: Sequence[str]) -> Optional[float]:
+        """The score of a text's words, None when they do not match."""
+        found = self.query.counts(words)
+        return self._sum(found, len(words)) if self.query.matches_counts(found) else None
+
+    def _sum(self, found: dict[int, int], length: int) -> float:
+        """Phrase by phrase in query order, as FTS5 adds them (a phrase not found adds 0.0,
+        which leaves the sum as it is)."""
+        idfs = self.idfs
+        total = 0.0
+        for index in sorted(index for index in found if index < len(idfs)):
+            occurrences = float(found[index])
+            total += idfs[index] * ((occurrences * (K1 + 1.0))
+                                    / (occurrences + K1 * (1 - B + B * length / self.average)))
+        return total
+
+
 def score(query: WordQuery, words: Sequence[str], stats: WordStats) -> float:
     """The BM25 score of a matching text's words (higher is better)."""
-    average, idfs = weights(stats)
-    total = 0.0
-    for clause, idf in zip(phrases(query), idfs):
-        found = float(frequency(clause, words))
-        total += idf * ((found * (K1 + 1.0)) / (found + K1 * (1 - B + B * len(words) / average)))
-    return total
+    return Scores(query, stats).of(words)
 
 
 def ranked(query: WordQuery, matches: Iterable[tuple[Any, Sequence[str]]], stats: WordStats) -> list[Any]:
     """Matching cards (given with their words), best first; equal scores newest first."""
-    scored = [(score(query, words, stats), card) for card, words in matches]
+    scores = Scores(query, stats)
+    scored = [(scores.of(words), card) for card, words in matches]
     scored.sort(key=lambda item: (time_order(item[1]), item[1].hash), reverse=True)
     scored.sort(key=lambda item: item[0], reverse=True)
     return [card for _, card in scored]

@@ -17,7 +17,7 @@ import warnings
 from array import array
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Final, Optional, Union
@@ -25,6 +25,7 @@ from typing import Final, Optional, Union
 from ..models.exceptions import ValidationError
 from ..shown import BYTE_ORDER_MARK, shown
 from . import regex_process
+from .clause_counts import ClauseCounter
 
 MODES: Final = ("substring", "words", "regex")
 WORD_RULES: Final = 2
@@ -167,22 +168,10 @@ class Term:
     word: str
     prefix: bool = False
 
-    def matches(self, words: Sequence[str], positions: Collection[str]) -> bool:
-        """``positions``: the text's distinct words (a dict of their positions, or a set)."""
-        if self.prefix:
-            return any(word.startswith(self.word) for word in positions)
-        return self.word in positions
-
 
 @dataclass(frozen=True)
 class Phrase:
     words: tuple[str, ...]
-
-    def matches(self, words: Sequence[str], positions: dict[str, list[int]]) -> bool:
-        first = self.words[0]
-        return any(
-            tuple(words[start:start + len(self.words)]) == self.words for start in positions.get(first, ())
-        )
 
 
 Clause = Union[Term, Phrase]
@@ -204,16 +193,30 @@ class WordQuery:
 
     def matches_words(self, words: Sequence[str]) -> bool:
         """Whether a text whose ``tokens`` are ``words`` matches."""
-        positions: dict[str, list[int]] | set[str]
-        if any(isinstance(clause, Phrase) for group in (*self.groups, self.excluded) for clause in group):
-            positions = {}
-            for index, word in enumerate(words):
-                positions.setdefault(word, []).append(index)
-        else:  # terms only ask which words there are
-            positions = set(words)
-        return all(any(c.matches(words, positions) for c in group) for group in self.groups) and not any(
-            c.matches(words, positions) for c in self.excluded
-        )
+        return self.matches_counts(self.counts(words))
+
+    def counts(self, words: Sequence[str]) -> dict[int, int]:
+        """How often each clause occurs in a text whose ``tokens`` are ``words``, by the
+        clause's index: the positive clauses group by group (``ranking.phrases``), then the
+        excluded ones; the clauses not found are left out."""
+        return self._counter.counts(words)
+
+    def matches_counts(self, found: dict[int, int]) -> bool:
+        """Whether a text whose clauses occur as ``found`` (``counts``) matches."""
+        group_of, positive = self._group_of, len(self._group_of)
+        if any(index >= positive for index in found):
+            return False
+        return len({group_of[index] for index in found}) == len(self.groups)
+
+    @cached_property
+    def _group_of(self) -> list[int]:
+        return [number for number, group in enumerate(self.groups) for _ in group]
+
+    @cached_property
+    def _counter(self) -> ClauseCounter:
+        clauses = [clause for group in self.groups for clause in group] + list(self.excluded)
+        return ClauseCounter([(clause.words, False) if isinstance(clause, Phrase) else ((clause.word,), clause.prefix)
+                              for clause in clauses])
 
     @property
     def literals(self) -> list[list[str]]:

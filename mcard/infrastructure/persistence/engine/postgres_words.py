@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.query import Filters, WordQuery, count_tokens, tokens
-from mcard.domain.query.ranking import WordStats, phrases, score, stats_of
+from mcard.domain.query.ranking import Scores, WordStats, phrases, stats_of
 from mcard.domain.query.text import UNICODE_VERSION, WORD_RULES, Phrase, text_of
 
 from . import postgres_orders as orders
@@ -289,8 +289,9 @@ async def ranked_page(
             await conn.execute(ranking.NO_MEMOIZE)
         page = await conn.fetch(statement, *values.list)
     stats = known + WordStats(0, 0, tuple(page[0][:len(clauses)]))
+    scores = Scores(query, stats)
     scored = await asyncio.to_thread(
-        lambda: [(score(query, words, stats), card) for card, words in read if query.matches_words(words)]
+        lambda: [(found, card) for card, words in read if (found := scores.of_match(words)) is not None]
     ) if read else []
     total = len(scored) + page[0]["matching"]
     scored += [(row["score"], row_card(tuple(row)[len(clauses) + 2:])) for row in page if row["score"] is not None]
