@@ -9,8 +9,9 @@ cards that may hold one of the query's phrases are found through the trigram ind
 text). Plain ASCII texts among them are counted, matched and ranked in SQL
 (``postgres_ranking``); the others, and the uncounted cards, are read and ranked in Python;
 the two are merged, so the statistics and the order are the reference's. A phrase without a
-run of three ASCII letters or digits (``fo*``, ``99``, ``日本``) cannot be looked up: such a
-search reads every card, as a store without counts does.
+run of three ASCII letters or digits (``fo*``, ``99``, ``日本``) cannot be looked up: every
+plain text is then tested in SQL, and the others read. A query of more than ``MOST_PHRASES``
+phrases reads every card, as a store without counts does.
 """
 
 from __future__ import annotations
@@ -237,18 +238,12 @@ def _may_be_utf8(start: bytes) -> bool:
 # -- searching -------------------------------------------------------------------------------
 def narrowing(query: WordQuery) -> Optional[list[list[str]]]:
     """For each phrase of ``query`` (``ranking.phrases``), the patterns every text holding it
-    matches; None when one has none (nothing to look up: every card is read), or when there are
-    more than ``MOST_PHRASES``."""
+    matches, none for a phrase the trigram index cannot look up (every plain text is then
+    tested in SQL); None when there are more than ``MOST_PHRASES`` (every card is read)."""
     if len(phrases(query)) > MOST_PHRASES:
         return None
-    found = []
-    for clause in phrases(query):
-        words = clause.words if isinstance(clause, Phrase) else (clause.word,)
-        patterns = search.folded_patterns(words)
-        if not patterns:
-            return None
-        found.append(patterns)
-    return found
+    return [search.folded_patterns(clause.words if isinstance(clause, Phrase) else (clause.word,))
+            for clause in phrases(query)]
 
 
 def chosen_flag(
@@ -414,7 +409,10 @@ Flagged = list[tuple[bool, Any]]
 
 
 def _holding(narrowed: list[list[str]], values: ranking.Values) -> str:
-    """Whether a card may hold a phrase: every pattern of one of ``narrowed``, through the index."""
+    """Whether a card may hold a phrase: every pattern of one of ``narrowed``, through the
+    index; any card, when a phrase has none."""
+    if not all(narrowed):
+        return "true"
     return " OR ".join(
         "(" + " AND ".join(f"{ranking.ESCAPED} ~ {values.mark(pattern)}" for pattern in patterns) + ")"
         for patterns in narrowed
