@@ -44,7 +44,7 @@ class Values:
 
 def occurrences(clause: Clause) -> Optional[str]:
     """A POSIX regular expression with one match per occurrence of ``clause`` (as
-    ``ranking.frequency`` counts them) in a plain text; None when no plain text holds it."""
+    ``WordQuery.counts`` counts them) in a plain text; None when no plain text holds it."""
     words = clause.words if isinstance(clause, Phrase) else (clause.word,)
     if not all(_WORD.fullmatch(word) for word in words):
         return None
