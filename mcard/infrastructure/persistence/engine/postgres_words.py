@@ -279,7 +279,8 @@ async def ranked_page(
         elsewhere, read = await asyncio.to_thread(_read, query, _flagged(uncounted), _flagged(others))
         known = WordStats(rows, int(words), (0,) * len(clauses)) + elsewhere
         values = ranking.Values(chosen_params)
-        candidates = f"c.text_indexed AND c.words >= 0 AND {search.PLAIN} AND ({_holding(narrowed, values)})"
+        plain_narrowed = [patterns if exact[clause] is not None else None for clause, patterns in zip(clauses, narrowed)]
+        candidates = f"c.text_indexed AND c.words >= 0 AND {search.PLAIN} AND ({_holding(plain_narrowed, values)})"
         wanted = None if limit is None else min(offset + limit, MAX_SQL_INTEGER)  # each may be 2**63-1
         server_major = conn.get_server_version().major
         statement = ranking.ranking_statement(tables.card, candidates, chosen, query, exact, known, values, wanted, server_major)
@@ -426,15 +427,16 @@ def _matching(query: WordQuery, rows: Flagged) -> list[MCard]:
 Flagged = list[tuple[bool, Any]]
 
 
-def _holding(narrowed: list[list[str]], values: ranking.Values) -> str:
+def _holding(narrowed: Sequence[Optional[list[str]]], values: ranking.Values) -> str:
     """Whether a card may hold a phrase: every pattern of one of ``narrowed``, through the
-    index; any card, when a phrase has none."""
-    if not all(narrowed):
+    index; any card, when a phrase has none. A phrase of None (that no plain text can hold,
+    for the plain texts) adds nothing."""
+    if not all(patterns is None or patterns for patterns in narrowed):
         return "true"
     return " OR ".join(
         "(" + " AND ".join(f"{ranking.ESCAPED} ~ {values.mark(pattern)}" for pattern in patterns) + ")"
-        for patterns in narrowed
-    )
+        for patterns in narrowed if patterns is not None
+    ) or "false"
 
 
 def _required(query: WordQuery, narrowed: list[list[str]], values: ranking.Values) -> str:
