@@ -627,8 +627,9 @@ class PostgresStore(BaseStore):
     ) -> tuple[list[MCard], Optional[int]]:
         """Candidates from SQL through the trigram index (a substring's bytes, or the runs of
         ASCII letters and digits that casefolded literals hold), each checked against the
-        reference (``mcard.domain.query.text``) on a worker thread; a word search whose phrases
-        can be looked up is ranked by ``postgres_words`` (plain texts in SQL)."""
+        reference (``mcard.domain.query.text``) on a worker thread; a word search of at most
+        ``postgres_words.MOST_PHRASES`` phrases is ranked by ``postgres_words`` (plain texts in
+        SQL)."""
         narrowed = self._narrowed(spec)
         if narrowed is not None:  # ranked with statistics over every card, kept in SQL
             page, count = await self._run(sql.word_search, filters, spec.words, narrowed, limit, offset)
@@ -657,7 +658,7 @@ class PostgresStore(BaseStore):
     async def _search_ordered(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str
     ) -> tuple[list[MCard], int]:
-        """A word search whose phrases can be looked up chooses its page of plain texts in SQL
+        """A word search that ``postgres_words`` ranks chooses its page of plain texts in SQL
         (``postgres_words.ordered_matches``), where ranking every match and sorting them all
         in Python took 0.9-1.0 s for a word in 37,683 of 100,000 cards."""
         narrowed = self._narrowed(spec)
@@ -679,8 +680,8 @@ class PostgresStore(BaseStore):
 
     def _narrowed(self, spec: SearchSpec) -> Optional[list[list[str]]]:
         """The patterns each phrase of a word search looks up through the trigram index
-        (``postgres_words.narrowing``); None when it cannot, or is no word search, or the
-        store keeps no word counts."""
+        (``postgres_words.narrowing``); None when it has too many phrases, or is no word
+        search, or the store keeps no word counts."""
         return postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
 
     async def _matches(self, spec: SearchSpec, rows: list[Any], run: Optional[RegexRun]) -> list[MCard]:
@@ -755,7 +756,7 @@ class PostgresStore(BaseStore):
         self, fields: list[str], filters: Filters, spec: Optional[SearchSpec], left_out: Optional[SearchSpec] = None
     ) -> dict[str, list[tuple[Any, int]]]:
         """Counted in SQL over the cards that pass ``filters``; a search's matches are found
-        first and counted by their hashes: a word search whose phrases can be looked up
+        first and counted by their hashes: a word search that ``postgres_words`` ranks
         unranked, without reading the plain matches (1,000,000 cards, ``river stone``: 4.2 -> 1.5 s)."""
         if left_out is not None:
             with self._readable():

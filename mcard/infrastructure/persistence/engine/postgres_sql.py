@@ -1061,7 +1061,7 @@ async def word_search(
     conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]],
     limit: Optional[int], offset: int,
 ) -> tuple[list[MCard], int]:
-    """A word search whose phrases can be looked up (``postgres_words.ranked_page``)."""
+    """A word search that ``postgres_words`` ranks (``postgres_words.ranked_page``)."""
     return await words.ranked_page(conn, tables, filters, dialect(tables), query, narrowed, limit, offset)
 
 
@@ -1069,7 +1069,7 @@ async def ordered_word_search(
     conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]],
     wanted: Optional[int], order: str,
 ) -> tuple[list[MCard], int]:
-    """The first ``wanted`` matches of a word search whose phrases can be looked up, in
+    """The first ``wanted`` matches of a word search that ``postgres_words`` ranks, in
     ``order``, among others (``postgres_words.ordered_matches``), and how many match in all."""
     return await words.ordered_matches(conn, tables, filters, dialect(tables), query, narrowed, wanted, order)
 
@@ -1077,7 +1077,7 @@ async def ordered_word_search(
 async def word_matches(
     conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]]
 ) -> list[str]:
-    """The hashes of every match of a word search whose phrases can be looked up
+    """The hashes of every match of a word search that ``postgres_words`` ranks
     (``postgres_words.matching_keys``)."""
     return await words.matching_keys(conn, tables, filters, dialect(tables), query, narrowed)
 
