@@ -223,12 +223,13 @@ async def find_folded(
     (``alternative_patterns``): text cards through the trigram index when there is one, bytes
     cards as ``SEARCHED_BYTES``. For a substring in any case, its casefold ``folded``: of the
     plain contents (``PLAIN``) only those that hold it (``plain_holding``), so the candidates
-    that cannot match are not read into Python to be checked there."""
+    that cannot match are not read into Python to be checked there. Without ``alternatives``
+    (a query the index cannot look up) every card may match, and the table is scanned."""
     sizes = [len(patterns) for patterns in alternatives]
     values: list[object] = [pattern for patterns in alternatives for pattern in patterns]
     also = ("" if folded is None else plain_holding(folded, values)) + passing(tables, filters, dialect, values)
     async with conn.transaction(isolation="repeatable_read", readonly=True):  # texts and bytes: one snapshot
-        if indexed:
+        if indexed and alternatives:
             await conn.execute(PREFER_INDEXES)
         rows = list(await conn.fetch(folded_texts(tables, sizes, indexed, also), *values))
         rows += await conn.fetch(folded_bytes(tables, sizes, counted, also), *values)
@@ -278,7 +279,9 @@ def folded_texts(tables: Tables, sizes: Sequence[int], indexed: bool, also: str 
 
 def _matching(sizes: Sequence[int]) -> str:
     """SQL: the escaped content matches all the patterns of one group; the patterns are ``$1``...
-    in order, ``sizes`` of them a group."""
+    in order, ``sizes`` of them a group. Any content, for no group."""
+    if not sizes:
+        return "true"
     groups, first = [], 1
     for size in sizes:
         groups.append("(" + " AND ".join(f"{ESCAPED} ~ ${number}" for number in range(first, first + size)) + ")")

@@ -1002,12 +1002,13 @@ async def matching_rows(
     """Rows (in ``COLUMNS`` order) of every card that passes ``filters`` and may match:
     holding ``query`` (bytes) when given, else matching all the patterns of one of
     ``alternatives`` (``search.alternative_patterns``) when there are any (and, for a
-    substring in any case, holding its casefold ``folded`` if plain: ``search.find_folded``);
+    substring in any case, holding its casefold ``folded`` if plain, with alternatives or
+    without: ``search.find_folded``);
     text cards through the trigram index when it helps. What decides, and sorts, is the
     caller's exact check."""
     if query is not None:
         return await search.find(conn, tables, query, indexed, counted, filters, dialect(tables))
-    if alternatives:
+    if alternatives or folded is not None:
         return await search.find_folded(conn, tables, alternatives, indexed, counted, folded, filters, dialect(tables))
     where, params = _where(tables, filters, None)
     return await conn.fetch(f"SELECT {COLUMNS} FROM {tables.card}{where}{NEWEST_FIRST}", *params)
