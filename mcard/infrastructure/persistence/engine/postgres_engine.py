@@ -635,7 +635,7 @@ class PostgresStore(BaseStore):
             page, count = await self._run(sql.word_search, filters, spec.words, narrowed, limit, offset)
             return page, (count if total else None)
         if spec.mode == "words":
-            rows = await self._run(sql.rows_chosen, filters)
+            rows = await self._run(sql.rows_chosen, filters, self._counted)
             with self._readable():
                 found = await asyncio.to_thread(_words, spec, rows)
         else:

@@ -1050,11 +1050,13 @@ def walk_statement(
     ), params
 
 
-async def rows_chosen(conn: Connection, tables: Tables, filters: Filters) -> list[tuple[bool, Any]]:
-    """(passes ``filters``, row in ``COLUMNS`` order) of every card: a word search ranks
-    against the whole store."""
+async def rows_chosen(conn: Connection, tables: Tables, filters: Filters, counted: bool) -> list[tuple[bool, Any]]:
+    """(passes ``filters``, row in ``COLUMNS`` order) of every card a word search may find: it
+    ranks against the whole store. Once words are ``counted``, the bytes cards that are not
+    UTF-8 (no text, nothing to rank) are left out, so an image is never read."""
     chosen, params = words.chosen_flag(tables, filters, dialect(tables))
-    rows = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card}", *params)
+    searchable = " WHERE words IS NULL OR words >= 0" if counted else ""
+    rows = await conn.fetch(f"SELECT {chosen}, {COLUMNS} FROM {tables.card}{searchable}", *params)
     return [(row[0], tuple(row)[1:]) for row in rows]
 
 
