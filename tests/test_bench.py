@@ -99,6 +99,18 @@ def test_postgres_path_figures_run():
 
 
 @pytest.mark.postgres
+def test_postgres_search_figures_run():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.postgres_search", require_server(), "1000"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    for line in ("words '東京', best 20: ", "vs to_tsvector by hand", "any case '12', every match: ", "vs ILIKE",
+                 "find 'fo*' newest first: "):
+        assert line in result.stdout, line
+
+
+@pytest.mark.postgres
 def test_quick_sync_run_compares_with_a_full_copy(tmp_path):
     url, schema = require_server(), f"bench_{uuid.uuid4().hex[:12]}"
     try:
