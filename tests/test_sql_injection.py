@@ -477,7 +477,7 @@ def test_builders_never_put_values_in_sql(tag, name, content_type, mode, case_se
         statements += [postgres_ranking.matches(query_words, exact, values)]
         statements += [postgres_ranking.ranking_statement(tables.card, "true", chosen, query_words, exact, known, values,
                                                           wanted, major) for wanted in (None, 5) for major in (14, 15)]
-        narrowed = postgres_words.narrowing(query_words)
+        narrowed = postgres_words.narrowing(query_words, True)
         if narrowed is not None:
             statements += [postgres_words._holding(narrowed, values), postgres_words._required(query_words, narrowed, values)]
         assert values.list and not [v for v in values.list if isinstance(v, str) and "'" in v]

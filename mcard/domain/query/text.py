@@ -132,6 +132,17 @@ def count_tokens(text: str) -> int:
     return sum(len(_tokens(piece)) for piece in _slices(text))
 
 
+def count_and_keep_tokens(text: str, keep: Callable[[str], bool]) -> tuple[int, set[str]]:
+    """``count_tokens(text)``, and the distinct tokens that ``keep`` keeps, holding the words
+    of one slice of the text at a time."""
+    count, kept = 0, set()
+    for piece in _slices(text):
+        words = _tokens(piece)
+        count += len(words)
+        kept.update(word for word in words if keep(word))
+    return count, kept
+
+
 TOKEN_SLICE: Final = 1 << 20
 """Characters of a text tokenized in one call: each call holds the GIL throughout, so other
 threads (an event loop) wait at most that long, not for a whole large text."""

@@ -218,6 +218,7 @@ class PostgresStore(BaseStore):
         self._page_marks = PageMarks()
         self._indexed = False
         self._counted = False
+        self._short = False
         self._flagged = 0
         """Cards flagged for the search index since the table was last vacuumed."""
         self._vacuuming: Optional[asyncio.Task[None]] = None
@@ -278,8 +279,13 @@ class PostgresStore(BaseStore):
                     version, self.upgraded_from = await self._initialize(conn)
                 indexed = await sql.search.has_index(conn, self._tables)
                 counted = indexed and await postgres_words.has_counts(conn, self._tables)
-                behind = indexed and not config.read_only and await (
-                    postgres_words.behind if counted else sql.search.behind)(conn, self._tables)
+                short = counted and await postgres_words.has_short_words(conn, self._tables)
+                if not indexed or config.read_only:
+                    behind = False
+                elif counted:
+                    behind = await postgres_words.behind(conn, self._tables, short)
+                else:
+                    behind = await sql.search.behind(conn, self._tables)
         except BaseException as exc:
             pool.terminate()
             if isinstance(exc, self._errors):
@@ -296,6 +302,7 @@ class PostgresStore(BaseStore):
         self._direct = DirectConnection(pool, config.timeout) if config.max_connections > DIRECT_FROM else None
         self._indexed = indexed
         self._counted = counted
+        self._short = short
         background = self._index_step if indexed and not config.read_only else None
         self._batcher = WriteBatcher(self._write_batch, background, INDEX_DELAY)
         if behind:  # cards a closed store left out of the index, or an upgraded table
@@ -522,8 +529,10 @@ class PostgresStore(BaseStore):
             await asyncio.wait([self._vacuuming])
 
     async def _index_step(self) -> bool:
-        step = postgres_words.count_step if self._counted else sql.index_step
-        flagged = await self._run(step, sql.search.INDEX_STEP)
+        if self._counted:
+            flagged = await self._run(postgres_words.count_step, sql.search.INDEX_STEP, self._short)
+        else:
+            flagged = await self._run(sql.index_step, sql.search.INDEX_STEP)
         self._flagged += flagged
         more = flagged >= sql.search.INDEX_STEP
         if not more and self._flagged >= sql.search.VACUUM_FROM:
@@ -678,11 +687,11 @@ class PostgresStore(BaseStore):
         with self._readable():
             return await self._run(sql.page_without, filters, left_out.words, self._narrowed(left_out), limit, offset, order)
 
-    def _narrowed(self, spec: SearchSpec) -> Optional[list[list[str]]]:
+    def _narrowed(self, spec: SearchSpec) -> Optional[list[postgres_words.Lookup]]:
         """The patterns each phrase of a word search looks up through the trigram index
         (``postgres_words.narrowing``); None when it has too many phrases, or is no word
         search, or the store keeps no word counts."""
-        return postgres_words.narrowing(spec.words) if spec.mode == "words" and self._counted else None
+        return postgres_words.narrowing(spec.words, self._short) if spec.mode == "words" and self._counted else None
 
     async def _matches(self, spec: SearchSpec, rows: list[Any], run: Optional[RegexRun]) -> list[MCard]:
         """The cards of candidate ``rows`` (``COLUMNS``) that ``spec`` matches, newest first; a

@@ -14,6 +14,7 @@ from mcard.domain.query import Filters, WordQuery
 from . import sql_filters
 from .facets import IN_RANGE, SIZE_INDEX, from_grouped, time_unit
 from .postgres_sql import Tables, dialect, left_out_keys
+from .postgres_words import Lookup
 
 Connection = Any
 _KEYS: Final = {  # field: its key over a card, grouped by
@@ -60,7 +61,7 @@ async def facets(
 
 async def facets_without(
     conn: Connection, tables: Tables, fields: Sequence[str], filters: Filters, left_out: WordQuery,
-    narrowed: Optional[list[list[str]]],
+    narrowed: Optional[list[Lookup]],
 ) -> dict[str, list[tuple[Any, int]]]:
     """``facets`` of the cards passing ``filters`` that ``left_out`` does not match, with its
     matches found in the same snapshot (``left_out_keys``)."""

@@ -103,6 +103,8 @@ class Tables:
     unindexed: str
     scanned: str
     unplain: str
+    short_words: str
+    short_unknown: str
     plain_statistics: str
     lock_key: str
     sighting: str
@@ -125,6 +127,8 @@ class Tables:
             unindexed=f'"{table}_unindexed"',
             scanned=f'"{table}_scanned"',
             unplain=f'"{table}_unplain"',
+            short_words=f'"{table}_short_words"',
+            short_unknown=f'"{table}_short_unknown"',
             plain_statistics=f'"{schema}"."{table}_plain"',
             lock_key=f"mcard:{schema}.{table}",
             sighting=f'"{schema}"."{table}_sighting"',
@@ -318,6 +322,7 @@ async def initialize(conn: Connection, tables: Tables) -> tuple[int, Optional[in
                 await search.create_index(conn, tables)
             if await words.add_counts(conn, tables):
                 await words.add_unplain_index(conn, tables)
+                await words.add_short_words(conn, tables)
                 await words.recount_by_these_rules(conn, tables)
             if not await search.index_exists(conn, tables, tables.names_to_compose):
                 await _index_names_to_compose(conn, tables)
@@ -1061,7 +1066,7 @@ async def rows_chosen(conn: Connection, tables: Tables, filters: Filters, counte
 
 
 async def word_search(
-    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]],
+    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[words.Lookup],
     limit: Optional[int], offset: int,
 ) -> tuple[list[MCard], int]:
     """A word search that ``postgres_words`` ranks (``postgres_words.ranked_page``)."""
@@ -1069,7 +1074,7 @@ async def word_search(
 
 
 async def ordered_word_search(
-    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]],
+    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[words.Lookup],
     wanted: Optional[int], order: str,
 ) -> tuple[list[MCard], int]:
     """The first ``wanted`` matches of a word search that ``postgres_words`` ranks, in
@@ -1078,7 +1083,7 @@ async def ordered_word_search(
 
 
 async def word_matches(
-    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[list[str]]
+    conn: Connection, tables: Tables, filters: Filters, query: WordQuery, narrowed: list[words.Lookup]
 ) -> list[str]:
     """The hashes of every match of a word search that ``postgres_words`` ranks
     (``postgres_words.matching_keys``)."""
@@ -1093,7 +1098,7 @@ card with every hash in turn (100,000 cards without 37,000: 41 s instead of 0.2 
 
 
 async def left_out_keys(
-    conn: Connection, tables: Tables, filters: Filters, left_out: WordQuery, narrowed: Optional[list[list[str]]]
+    conn: Connection, tables: Tables, filters: Filters, left_out: WordQuery, narrowed: Optional[list[words.Lookup]]
 ) -> list[str]:
     """The hashes of the cards passing ``filters`` that ``left_out`` matches, as a word search
     finds them (``words.matching_keys`` when ``narrowed``, else each such card checked in
@@ -1111,7 +1116,7 @@ async def left_out_keys(
 
 
 async def page_without(
-    conn: Connection, tables: Tables, filters: Filters, left_out: WordQuery, narrowed: Optional[list[list[str]]],
+    conn: Connection, tables: Tables, filters: Filters, left_out: WordQuery, narrowed: Optional[list[words.Lookup]],
     limit: Optional[int], offset: int, order: str,
 ) -> tuple[list[MCard], int]:
     """A page of the cards passing ``filters`` that ``left_out`` does not match, in ``order``,

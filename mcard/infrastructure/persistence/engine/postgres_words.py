@@ -8,25 +8,28 @@ cards that may hold one of the query's phrases are found through the trigram ind
 (``postgres_search.folded_patterns`` of the phrase's words: a token is a run of the casefolded
 text). Plain ASCII texts among them are counted, matched and ranked in SQL
 (``postgres_ranking``); the others, and the uncounted cards, are read and ranked in Python;
-the two are merged, so the statistics and the order are the reference's. A phrase without a
-run of three ASCII letters or digits (``fo*``, ``99``, ``日本``) cannot be looked up: every
-plain text is then tested in SQL, and the others read. A query of more than ``MOST_PHRASES``
-phrases reads every card, as a store without counts does.
+the two are merged, so the statistics and the order are the reference's. The words without a
+run of three ASCII letters or digits (``99``, ``of``, ``日``), which the trigram index cannot
+look up, are listed per card (``short_words``, GIN-indexed) as they are counted. A prefix of
+such characters (``fo*``) cannot be looked up: every plain text is then tested in SQL, and
+the others read. A query of more than ``MOST_PHRASES`` phrases reads every card, as a store
+without counts does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
+from dataclasses import dataclass
 import logging
 import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
-from mcard.domain.query import Filters, WordQuery, count_tokens, tokens
+from mcard.domain.query import Filters, WordQuery, tokens
 from mcard.domain.query.ranking import Scores, WordStats, phrases, stats_of
-from mcard.domain.query.text import UNICODE_VERSION, WORD_RULES, Phrase, text_of
+from mcard.domain.query.text import UNICODE_VERSION, WORD_RULES, Phrase, Term, count_and_keep_tokens, text_of
 
 from . import postgres_orders as orders
 from . import postgres_ranking as ranking
@@ -61,6 +64,9 @@ COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_
 MOST_PHRASES: Final = 256
 """Phrases of a word query looked up and ranked in SQL (a column each; PostgreSQL allows 1,664):
 a longer query reads every card."""
+SHORT_UNKNOWN: Final = "words >= 0 AND short_words IS NULL"
+"""Counted cards whose short words are not listed (counted by an earlier layout or mcard):
+a search reads them as if they held every short word, and counting steps list them."""
 SCAN_EVERY_TEXT: Final = "SET LOCAL enable_seqscan = on"
 """For the statements of a word search that no pattern narrows (``PREFER_INDEXES`` turned
 sequential scans off)."""
@@ -110,6 +116,34 @@ async def add_unplain_index(conn: Connection, tables: Tables) -> None:
         logger.warning("no index of the texts that are not plain in %s: %s", tables.card, exc)
 
 
+async def add_short_words(conn: Connection, tables: Tables) -> bool:
+    """Add the ``short_words`` column (each counted text's distinct words that the trigram
+    index cannot look up: no run of 3 ASCII letters or digits, as ``12``, ``of``, ``東京``),
+    its GIN index, and the index of the counted cards that lack it (``SHORT_UNKNOWN``, listed
+    by later counting steps), unless they are there, in the caller's transaction; whether
+    they are. False, logged, when this user may not (such words are then looked for in every
+    text)."""
+    if await has_short_words(conn, tables):
+        return True
+    try:
+        async with conn.transaction():  # a savepoint: a failure here leaves the schema intact
+            await conn.execute(
+                f"ALTER TABLE {tables.card} ADD COLUMN IF NOT EXISTS short_words text[];"
+                f" CREATE INDEX IF NOT EXISTS {tables.short_unknown} ON {tables.card} (g_time) WHERE {SHORT_UNKNOWN};"
+                f" CREATE INDEX IF NOT EXISTS {tables.short_words} ON {tables.card}"
+                " USING gin (short_words) WHERE short_words IS NOT NULL"
+            )
+    except Exception as exc:  # asyncpg errors: not the table's owner
+        logger.warning("no short words listed for %s, word searches for them read every text: %s", tables.card, exc)
+        return False
+    return True
+
+
+async def has_short_words(conn: Connection, tables: Tables) -> bool:
+    return await search.index_exists(conn, tables, tables.short_words) and await search.index_exists(
+        conn, tables, tables.short_unknown)
+
+
 async def recount_by_these_rules(conn: Connection, tables: Tables) -> None:
     """Once per store, in the caller's transaction: have the background step count again the
     words of the cards counted with another Unicode version or other word rules (``WORD_RULES``),
@@ -139,20 +173,26 @@ async def has_counts(conn: Connection, tables: Tables) -> bool:
     return await search.index_exists(conn, tables, tables.scanned)
 
 
-async def behind(conn: Connection, tables: Tables) -> bool:
-    """Whether some card's words are not counted yet (a text card then is not indexed either)."""
-    return await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE words IS NULL)")
+async def behind(conn: Connection, tables: Tables, short: bool) -> bool:
+    """Whether some card's words are not counted yet (a text card then is not indexed either),
+    or, with ``short`` words listed, some counted card's short words are not."""
+    unknown = f" OR EXISTS (SELECT FROM {tables.card} WHERE {SHORT_UNKNOWN})" if short else ""
+    return await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE words IS NULL){unknown}")
 
 
-async def count_step(conn: Connection, tables: Tables, most: int) -> int:
+async def count_step(conn: Connection, tables: Tables, most: int, short: bool = False) -> int:
     """Count the words of up to ``most`` uncounted cards, oldest first, at most ``STEP_BYTES``
     of content (one card at least), and flag the text ones for the trigram index, in one
     transaction; how many were looked at, or ``most`` when the budget left some of them for the
-    next step (fewer than ``most``: none may be left). Rows a writer holds are left for a later
-    step; the counting runs on a thread."""
+    next step (fewer than ``most``: none may be left). With ``short`` words listed, list them
+    too, and once every card is counted, count again those counted without them
+    (``SHORT_UNKNOWN``). Rows a writer holds are left for a later step; the counting runs on a
+    thread."""
     async with conn.transaction():
         await conn.execute(OLDEST_FIRST)
         locked = await conn.fetch(step_statement(tables), most)
+        if not locked and short:
+            locked = await conn.fetch(step_statement(tables, SHORT_UNKNOWN), most)
         if not locked:
             return 0
         taken, read = [], 0
@@ -173,26 +213,38 @@ async def count_step(conn: Connection, tables: Tables, most: int) -> int:
             fetched = await conn.fetch(f"SELECT hash, content FROM {tables.card} WHERE hash = ANY($1::text[])", batch)
             counts.update(await asyncio.to_thread(_counted, fetched))
             del fetched
-        await conn.execute(
-            f"UPDATE {tables.card} AS c SET words = u.words, text_indexed = c.is_text"
-            " FROM unnest($1::text[], $2::integer[]) AS u(hash, words) WHERE c.hash = u.hash",
-            list(counts), list(counts.values()),
-        )
+        if short:
+            await conn.execute(
+                f"UPDATE {tables.card} AS c SET words = u.words, text_indexed = c.is_text,"
+                " short_words = string_to_array(u.short, ' ')"
+                " FROM unnest($1::text[], $2::integer[], $3::text[]) AS u(hash, words, short) WHERE c.hash = u.hash",
+                list(counts), [words for words, _ in counts.values()], [listed for _, listed in counts.values()],
+            )
+        else:
+            await conn.execute(
+                f"UPDATE {tables.card} AS c SET words = u.words, text_indexed = c.is_text"
+                " FROM unnest($1::text[], $2::integer[]) AS u(hash, words) WHERE c.hash = u.hash",
+                list(counts), [words for words, _ in counts.values()],
+            )
         return len(locked) if len(taken) == len(locked) else most
 
 
-def step_statement(tables: Tables) -> str:
+def step_statement(tables: Tables, which: str = "words IS NULL") -> str:
     """Up to ``$1`` uncounted cards (hash, kind, size), oldest first, locked (those a writer
-    holds are skipped)."""
+    holds are skipped); or those ``which`` names (a partial index's condition)."""
     return (
         f"SELECT hash, is_text, size FROM {tables.card}"
-        " WHERE words IS NULL ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED"
+        f" WHERE {which} ORDER BY g_time LIMIT $1 FOR UPDATE SKIP LOCKED"
     )
 
 
-def _counts(rows: Sequence[Any]) -> tuple[dict[str, int], list[str]]:
+Counted = tuple[int, Optional[str]]
+"""A card's words (``NO_TEXT`` for none), and its short words, space-separated (None: no text)."""
+
+
+def _counts(rows: Sequence[Any]) -> tuple[dict[str, Counted], list[str]]:
     """Words per card of the rows read, and the bytes cards to read whole (UTF-8 so far)."""
-    counts: dict[str, int] = {}
+    counts: dict[str, Counted] = {}
     whole: list[str] = []
     for key, is_text, size, content in rows:
         if is_text or len(content) >= size:
@@ -200,7 +252,7 @@ def _counts(rows: Sequence[Any]) -> tuple[dict[str, int], list[str]]:
         elif _may_be_utf8(content):
             whole.append(key)
         else:
-            counts[key] = NO_TEXT
+            counts[key] = (NO_TEXT, None)
     return counts, whole
 
 
@@ -220,13 +272,21 @@ def _within_step(keys: Sequence[str], sizes: dict[str, int]) -> Iterator[list[st
         yield run
 
 
-def _counted(rows: Sequence[Any]) -> dict[str, int]:
+def _counted(rows: Sequence[Any]) -> dict[str, Counted]:
     return {key: _count(content) for key, content in rows}
 
 
-def _count(content: bytes) -> int:
+def _count(content: bytes) -> Counted:
     text = text_of(content)
-    return NO_TEXT if text is None else count_tokens(text)
+    if text is None:
+        return NO_TEXT, None
+    count, short = count_and_keep_tokens(text, _short)
+    return count, " ".join(sorted(short))
+
+
+def _short(word: str) -> bool:
+    """Whether the trigram index cannot look ``word`` up (``search.folded_patterns``)."""
+    return search.FOLDED_RUN.search(word) is None
 
 
 def _may_be_utf8(start: bytes) -> bool:
@@ -239,14 +299,34 @@ def _may_be_utf8(start: bytes) -> bool:
 
 
 # -- searching -------------------------------------------------------------------------------
-def narrowing(query: WordQuery) -> Optional[list[list[str]]]:
-    """For each phrase of ``query`` (``ranking.phrases``), the patterns every text holding it
-    matches, none for a phrase the trigram index cannot look up (every plain text is then
-    tested in SQL); None when there are more than ``MOST_PHRASES`` (every card is read)."""
+@dataclass(frozen=True)
+class Lookup:
+    """How the texts that may hold a phrase are found: by every one of ``patterns`` through the
+    trigram index (``search.folded_patterns``), else by all of its ``short`` words among the
+    texts' ``short_words``; with neither (a prefix such as ``fo*``, a store that lists no short
+    words) any text may hold it."""
+
+    patterns: tuple[str, ...] = ()
+    short: tuple[str, ...] = ()
+
+    @property
+    def narrows(self) -> bool:
+        return bool(self.patterns or self.short)
+
+
+def narrowing(query: WordQuery, short: bool) -> Optional[list[Lookup]]:
+    """For each phrase of ``query`` (``ranking.phrases``), how the texts that may hold it are
+    found (``Lookup``), through ``short_words`` when the store lists them (``short``); None
+    when there are more than ``MOST_PHRASES`` phrases (every card is read)."""
     if len(phrases(query)) > MOST_PHRASES:
         return None
-    return [search.folded_patterns(clause.words if isinstance(clause, Phrase) else (clause.word,))
-            for clause in phrases(query)]
+    found = []
+    for clause in phrases(query):
+        words = clause.words if isinstance(clause, Phrase) else (clause.word,)
+        patterns = tuple(search.folded_patterns(words))
+        prefix = isinstance(clause, Term) and clause.prefix
+        found.append(Lookup(patterns, words if short and not patterns and not prefix else ()))
+    return found
 
 
 def chosen_flag(
@@ -261,7 +341,7 @@ def chosen_flag(
 
 async def ranked_page(
     conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
-    narrowed: list[list[str]], limit: Optional[int], offset: int,
+    narrowed: list[Lookup], limit: Optional[int], offset: int,
 ) -> tuple[list[MCard], int]:
     """A page of the matches of ``query`` among the cards passing ``filters``, best first, and
     how many there are. ``narrowed``: the patterns of each phrase (``narrowing``). The cards
@@ -278,7 +358,7 @@ async def ranked_page(
         elsewhere, read = await asyncio.to_thread(_read, query, _flagged(uncounted), _flagged(others))
         known = WordStats(rows, int(words), (0,) * len(clauses)) + elsewhere
         values = ranking.Values(chosen_params)
-        plain_narrowed = [patterns if exact[clause] is not None else None for clause, patterns in zip(clauses, narrowed)]
+        plain_narrowed = [lookup if exact[clause] is not None else None for clause, lookup in zip(clauses, narrowed)]
         candidates = f"c.text_indexed AND c.words >= 0 AND {search.PLAIN} AND ({_holding(plain_narrowed, values)})"
         wanted = None if limit is None else min(offset + limit, MAX_SQL_INTEGER)  # each may be 2**63-1
         server_major = conn.get_server_version().major
@@ -300,7 +380,7 @@ async def ranked_page(
 
 async def ordered_matches(
     conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
-    narrowed: list[list[str]], wanted: Optional[int], order: str,
+    narrowed: list[Lookup], wanted: Optional[int], order: str,
 ) -> tuple[list[MCard], int]:
     """The first ``wanted`` (all for None) plain texts that match ``query`` and pass
     ``filters`` in ``order`` (``postgres_orders``), with every other card that
@@ -316,7 +396,7 @@ async def ordered_matches(
 
 async def matching_keys(
     conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
-    narrowed: list[list[str]],
+    narrowed: list[Lookup],
 ) -> list[str]:
     """The hashes of every card that passes ``filters`` and matches ``query``, in no order
     (what facets count): as ``ordered_matches`` finds them, without reading the contents of
@@ -327,7 +407,7 @@ async def matching_keys(
 
 async def _held_matches(
     conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery,
-    narrowed: list[list[str]], wanted: Optional[int], order: Optional[str],
+    narrowed: list[Lookup], wanted: Optional[int], order: Optional[str],
 ) -> tuple[list[Any], list[MCard]]:
     """In one snapshot, the rows of the plain texts that match (``plain_rows``), and the
     other cards that pass ``filters`` and match ``query``: the texts of ``held`` that are not
@@ -360,7 +440,7 @@ def plain_rows(tables: Tables, values: ranking.Values, wanted: Optional[int], or
 
 
 def _held(
-    tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery, narrowed: list[list[str]],
+    tables: Tables, filters: Filters, dialect: sql_filters.Dialect, query: WordQuery, narrowed: list[Lookup],
 ) -> tuple[str, ranking.Values]:
     """``WITH held``: the counted texts that pass ``filters`` and may match ``query`` through
     the trigram index (filters first, as the words' regular expressions cost most), with
@@ -378,7 +458,7 @@ def _held(
 
 
 async def _read_elsewhere(
-    conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, narrowed: list[list[str]],
+    conn: Connection, tables: Tables, filters: Filters, dialect: sql_filters.Dialect, narrowed: list[Lookup],
     unranked: Optional[WordQuery] = None,
 ) -> tuple[list[Any], list[Any]]:
     """The rows (passing ``filters`` or not, then ``COLUMNS``) a word search reads and checks
@@ -408,13 +488,13 @@ async def _read_elsewhere(
     return uncounted, others
 
 
-def _narrows(narrowed: list[list[str]], unranked: Optional[WordQuery]) -> bool:
-    """Whether the trigram index narrows the texts a search reads: patterns for every phrase
-    (ranking reads the texts holding any), or for every phrase of some group (``_required``)."""
+def _narrows(narrowed: list[Lookup], unranked: Optional[WordQuery]) -> bool:
+    """Whether the indexes narrow the texts a search reads: every phrase's lookup (ranking
+    reads the texts holding any), or every lookup of some group (``_required``)."""
     if unranked is None:
-        return all(narrowed)
-    patterns = iter(narrowed)
-    return any(all([next(patterns) for _ in group]) for group in unranked.groups)
+        return all(lookup.narrows for lookup in narrowed)
+    lookups = iter(narrowed)
+    return any(all([next(lookups).narrows for _ in group]) for group in unranked.groups)
 
 
 def _matching(query: WordQuery, rows: Flagged) -> list[MCard]:
@@ -426,24 +506,31 @@ def _matching(query: WordQuery, rows: Flagged) -> list[MCard]:
 Flagged = list[tuple[bool, Any]]
 
 
-def _holding(narrowed: Sequence[Optional[list[str]]], values: ranking.Values) -> str:
-    """Whether a card may hold a phrase: every pattern of one of ``narrowed``, through the
-    index; any card, when a phrase has none. A phrase of None (that no plain text can hold,
-    for the plain texts) adds nothing."""
-    if not all(patterns is None or patterns for patterns in narrowed):
+def _holding(narrowed: Sequence[Optional[Lookup]], values: ranking.Values) -> str:
+    """Whether a card may hold a phrase of ``narrowed`` (``Lookup``), through the indexes; any
+    card, when one of them does not narrow. A phrase of None (that no plain text can hold, for
+    the plain texts) adds nothing. A card counted without its short words may hold any."""
+    if not all(lookup is None or lookup.narrows for lookup in narrowed):
         return "true"
-    return " OR ".join(
-        "(" + " AND ".join(f"{ranking.ESCAPED} ~ {values.mark(pattern)}" for pattern in patterns) + ")"
-        for patterns in narrowed if patterns is not None
-    ) or "false"
+    conditions = []
+    for lookup in narrowed:
+        if lookup is None:
+            continue
+        if lookup.patterns:
+            conditions.append(
+                "(" + " AND ".join(f"{ranking.ESCAPED} ~ {values.mark(pattern)}" for pattern in lookup.patterns) + ")"
+            )
+        else:
+            conditions.append(f"(short_words @> {values.mark(list(lookup.short))}::text[] OR {SHORT_UNKNOWN})")
+    return " OR ".join(conditions) or "false"
 
 
-def _required(query: WordQuery, narrowed: list[list[str]], values: ranking.Values) -> str:
+def _required(query: WordQuery, narrowed: list[Lookup], values: ranking.Values) -> str:
     """Whether a card may match ``query``: for every group, it may hold one of the group's
-    phrases (``_holding`` of their ``narrowed`` patterns, in the order of ``phrases``). Narrower
+    phrases (``_holding`` of their ``narrowed`` lookups, in the order of ``phrases``). Narrower
     than ``_holding``, which any phrase passes (what ranking counts)."""
-    patterns = iter(narrowed)
-    return " AND ".join(f"({_holding([next(patterns) for _ in group], values)})" for group in query.groups)
+    lookups = iter(narrowed)
+    return " AND ".join(f"({_holding([next(lookups) for _ in group], values)})" for group in query.groups)
 
 
 def _flagged(rows: Sequence[Any]) -> Flagged:
