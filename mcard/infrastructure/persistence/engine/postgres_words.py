@@ -134,7 +134,7 @@ async def add_short_words(conn: Connection, tables: Tables) -> bool:
                 " USING gin (short_words) WHERE short_words IS NOT NULL"
             )
     except Exception as exc:  # asyncpg errors: not the table's owner
-        logger.warning("no short words listed for %s, word searches for them read every text: %s", tables.card, exc)
+        logger.warning("no short words listed for %s, word searches for them test every text: %s", tables.card, exc)
         return False
     return True
 
