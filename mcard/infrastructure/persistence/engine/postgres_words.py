@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-from dataclasses import dataclass
 import logging
 import unicodedata
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
@@ -180,7 +180,7 @@ async def behind(conn: Connection, tables: Tables, short: bool) -> bool:
     return await conn.fetchval(f"SELECT EXISTS (SELECT FROM {tables.card} WHERE words IS NULL){unknown}")
 
 
-async def count_step(conn: Connection, tables: Tables, most: int, short: bool = False) -> int:
+async def count_step(conn: Connection, tables: Tables, most: int, short: bool) -> int:
     """Count the words of up to ``most`` uncounted cards, oldest first, at most ``STEP_BYTES``
     of content (one card at least), and flag the text ones for the trigram index, in one
     transaction; how many were looked at, or ``most`` when the budget left some of them for the
@@ -344,7 +344,7 @@ async def ranked_page(
     narrowed: list[Lookup], limit: Optional[int], offset: int,
 ) -> tuple[list[MCard], int]:
     """A page of the matches of ``query`` among the cards passing ``filters``, best first, and
-    how many there are. ``narrowed``: the patterns of each phrase (``narrowing``). The cards
+    how many there are. ``narrowed``: the lookup of each phrase (``narrowing``). The cards
     ranked in Python are read and counted first; one statement then counts, matches and ranks
     the plain texts (``postgres_ranking.ranking_statement``) with those counts."""
     chosen, chosen_params = chosen_flag(tables, filters, dialect, table="c")
