@@ -430,7 +430,13 @@ async def test_short_words_are_listed_and_looked_up_through_their_index(make_con
     tower, image = MCard("東京タワー 12"), MCard(b"12 \xff")
     made = [MCard(f"Note {i}: river of stone") for i in range(300)]
     made += [tower, MCard("Straße 12 of"), MCard("a\\b 12"), MCard(b"bytes 12 of"), image]
-    queries = ("12", "東京", "of 12", '"river of"', "12 OR 東京", "-river 12", "12 -of", "タワー", "1*", "o*")
+    # words longer than a GIN key may be: a counting step failed on them, and every step after
+    rng = random.Random(4)
+    zalgo = "h" + "".join(chr(rng.randrange(0x300, 0x370)) for _ in range(1500)) + "i"
+    hangul = "".join(chr(rng.randrange(0xAC00, 0xD7A4)) for _ in range(1000))
+    made += [MCard(f"{zalgo} 12"), MCard(f"of {hangul}")]
+    queries = ("12", "東京", "of 12", '"river of"', "12 OR 東京", "-river 12", "12 -of", "タワー", "1*", "o*",
+               hangul, f'"of {hangul}"', f"{zalgo} OR 東京")
 
     async def assert_exact(store) -> None:
         for query in queries:
@@ -448,7 +454,8 @@ async def test_short_words_are_listed_and_looked_up_through_their_index(make_con
         await assert_exact(store)
     listed = dict(await admin.fetch(f'SELECT hash, short_words FROM "{schema}".card'))
     assert listed == {card.hash: None if card == image else sorted(
-        {word for word in tokens(text_of(card.content)) if not re.search("[a-z0-9]{3}", word)}) for card in made}
+        {word for word in tokens(text_of(card.content)) if not re.search("[a-z0-9]{3}", word)
+         and len(word.encode()) <= words.LONGEST_LISTED}) for card in made}
     assert listed[tower.hash] == sorted(["東", "京", "タワー", "12"])
     explaining = Explaining(admin)
     spec = SearchSpec.of("12", "words")
@@ -468,6 +475,8 @@ async def test_short_words_are_listed_and_looked_up_through_their_index(make_con
         assert await sql.word_search(admin, tables, Filters(), spec.words, narrowed, None, 0) == (expected, len(expected))
         found, total = await sql.ordered_word_search(admin, tables, Filters(), spec.words, narrowed, None, "oldest")
         assert (sort_cards(found, "oldest"), total) == (sort_cards(expected, "oldest"), len(expected)), query
+    # a card left uncounted (by another writer): counting it must not end the listing
+    await admin.execute(f'UPDATE "{schema}".card SET words = NULL WHERE hash = $1', made[0].hash)
     async with AsyncPersistenceWrapper(make_config()) as store:
         assert store.store._short is True
         await store.store.wait_indexed()

@@ -64,6 +64,10 @@ COLUMNS: Final = "hash, content, is_text, g_time, hash_algorithm, size, content_
 MOST_PHRASES: Final = 256
 """Phrases of a word query looked up and ranked in SQL (a column each; PostgreSQL allows 1,664):
 a longer query reads every card."""
+LONGEST_LISTED: Final = 256
+"""Bytes (UTF-8) of the longest short word listed: a GIN key holds at most 2,712, and one
+longer word made a counting step fail, and every step after it (a run of 1,500 random
+combining marks, 1,000 Hangul syllables). A phrase is looked up by its words listed."""
 SHORT_UNKNOWN: Final = "words >= 0 AND short_words IS NULL"
 """Counted cards whose short words are not listed (counted by an earlier layout or mcard):
 a search reads them as if they held every short word, and counting steps list them."""
@@ -185,14 +189,13 @@ async def count_step(conn: Connection, tables: Tables, most: int, short: bool) -
     of content (one card at least), and flag the text ones for the trigram index, in one
     transaction; how many were looked at, or ``most`` when the budget left some of them for the
     next step (fewer than ``most``: none may be left). With ``short`` words listed, list them
-    too, and once every card is counted, count again those counted without them
-    (``SHORT_UNKNOWN``). Rows a writer holds are left for a later step; the counting runs on a
-    thread."""
+    too, and fill the step with cards counted without them (``SHORT_UNKNOWN``), counted again.
+    Rows a writer holds are left for a later step; the counting runs on a thread."""
     async with conn.transaction():
         await conn.execute(OLDEST_FIRST)
         locked = await conn.fetch(step_statement(tables), most)
-        if not locked and short:
-            locked = await conn.fetch(step_statement(tables, SHORT_UNKNOWN), most)
+        if short and len(locked) < most:  # a step that counted any new card was taken for the last
+            locked += await conn.fetch(step_statement(tables, SHORT_UNKNOWN), most - len(locked))
         if not locked:
             return 0
         taken, read = [], 0
@@ -285,8 +288,9 @@ def _count(content: bytes) -> Counted:
 
 
 def _short(word: str) -> bool:
-    """Whether the trigram index cannot look ``word`` up (``search.folded_patterns``)."""
-    return search.FOLDED_RUN.search(word) is None
+    """Whether ``word`` is listed: the trigram index cannot look it up
+    (``search.folded_patterns``), and it is at most ``LONGEST_LISTED`` bytes."""
+    return search.FOLDED_RUN.search(word) is None and len(word.encode("utf-8")) <= LONGEST_LISTED
 
 
 def _may_be_utf8(start: bytes) -> bool:
@@ -302,8 +306,8 @@ def _may_be_utf8(start: bytes) -> bool:
 @dataclass(frozen=True)
 class Lookup:
     """How the texts that may hold a phrase are found: by every one of ``patterns`` through the
-    trigram index (``search.folded_patterns``), else by all of its ``short`` words among the
-    texts' ``short_words``; with neither (a prefix such as ``fo*``, a store that lists no short
+    trigram index (``search.folded_patterns``), else by all of its ``short`` words listed
+    (``_short``) among the texts' ``short_words``; with neither (a prefix such as ``fo*``, a store that lists no short
     words) any text may hold it."""
 
     patterns: tuple[str, ...] = ()
@@ -325,7 +329,8 @@ def narrowing(query: WordQuery, short: bool) -> Optional[list[Lookup]]:
         words = clause.words if isinstance(clause, Phrase) else (clause.word,)
         patterns = tuple(search.folded_patterns(words))
         prefix = isinstance(clause, Term) and clause.prefix
-        found.append(Lookup(patterns, words if short and not patterns and not prefix else ()))
+        listed = tuple(word for word in words if _short(word)) if short and not patterns and not prefix else ()
+        found.append(Lookup(patterns, listed))
     return found
 
 
