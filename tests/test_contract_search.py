@@ -26,7 +26,7 @@ from mcard.domain.query import (
     ORDERS, Filters, SearchSpec, WordQuery, card_snippet, count_tokens, reference_search, sort_cards, tokens,
 )
 from mcard.domain.query.syntax import parse_find
-from mcard.domain.query.ranking import score, stats_of
+from mcard.domain.query.ranking import Scores, stats_of
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, size_bucket, time_bucket
 from mcard.infrastructure.persistence.engine.sqlite_loop_reads import LOOP_READ_SETTINGS
 from tests.writing import written_meanwhile
@@ -268,7 +268,7 @@ async def test_words_rank_by_bm25_over_the_whole_store(store, query):
     async def check():
         found = await store.search(query, mode="words")
         assert sorted(c.hash for c in found) == sorted(c.hash for c in expected(SearchSpec.of(query, "words")))
-        scores = [score(words, tokens(text_of(card)), stats) for card in found]
+        scores = [Scores(words, stats).of(tokens(text_of(card))) for card in found]
         assert all(a >= b - 1e-9 for a, b in zip(scores, scores[1:])), scores
 
     await both_states(store, check)

@@ -11,7 +11,7 @@ import pytest
 
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, StorageError
 from mcard.domain.query import WordQuery, tokens
-from mcard.domain.query.ranking import score, stats_of
+from mcard.domain.query.ranking import Scores, stats_of
 from mcard.domain.query.text import WORD_RULES
 from mcard.infrastructure.persistence.engine import sqlite_card_key as card_key
 from mcard.infrastructure.persistence.engine import sqlite_schema as schema
@@ -138,7 +138,7 @@ async def test_index_is_exact_after_removes_and_reinserts(tmp_path):
 
 
 async def test_word_index_scores_as_the_reference_does(tmp_path):
-    """FTS5's bm25() over ``card_words`` is ``ranking.score`` to the last bit."""
+    """FTS5's bm25() over ``card_words`` is ``ranking.Scores`` to the last bit."""
     texts = ["fox fox quick", "Fox, brown fox!", "quick brown dog", "straße fox", "x"]
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
         await store.save_many([MCard(text) for text in texts])
@@ -151,7 +151,7 @@ async def test_word_index_scores_as_the_reference_does(tmp_path):
                 " WHERE card_words MATCH ?", (sqlite_search.word_expression(words),),
             )
             assert rows and {text: value for value, text in rows} == {
-                text: score(words, tokens(text), stats) for _, text in rows
+                text: Scores(words, stats).of(tokens(text)) for _, text in rows
             }
 
 

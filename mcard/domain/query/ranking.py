@@ -93,11 +93,6 @@ class Scores:
         return total
 
 
-def score(query: WordQuery, words: Sequence[str], stats: WordStats) -> float:
-    """The BM25 score of a matching text's words (higher is better)."""
-    return Scores(query, stats).of(words)
-
-
 def ranked(query: WordQuery, matches: Iterable[tuple[Any, Sequence[str]]], stats: WordStats) -> list[Any]:
     """Matching cards (given with their words), best first; equal scores newest first."""
     scores = Scores(query, stats)

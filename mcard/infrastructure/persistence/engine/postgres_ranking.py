@@ -5,7 +5,7 @@ and its words (``tokens``) are its runs of ASCII letters and digits, lowercased.
 found exactly by a POSIX regular expression with look-around for the run's ends
 (``occurrences``): a word, every word a prefix begins, every start of a phrase. So for these
 texts SQL decides the matches, counts each phrase's hits and ranks them, computing the idfs
-and ``ranking.score`` operation by operation on the same doubles as Python (which passes the
+and ``ranking.Scores`` operation by operation on the same doubles as Python (which passes the
 constants, the mean length and the hits it found elsewhere), and only a page of them leaves the
 server. Other texts are ranked in Python (``postgres_words``).
 """
@@ -131,7 +131,7 @@ def _idf(hits: str, elsewhere: str, rows: str) -> str:
 
 
 def _score(average: float, phrase_count: int, values: Values) -> str:
-    """``ranking.score`` of a held text over its ``words``, its counts ``f0``... and the idfs
+    """``ranking.Scores`` of a held text over its ``words``, its counts ``f0``... and the idfs
     ``w0``..."""
     k1, k1_plus_1, one_minus_b, b = (values.mark(value) for value in (K1, K1 + 1.0, 1 - B, B))
     length = f"({one_minus_b} + {b} * held.words::float8 / {values.mark(average)})"

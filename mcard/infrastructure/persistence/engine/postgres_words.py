@@ -216,19 +216,12 @@ async def count_step(conn: Connection, tables: Tables, most: int, short: bool) -
             fetched = await conn.fetch(f"SELECT hash, content FROM {tables.card} WHERE hash = ANY($1::text[])", batch)
             counts.update(await asyncio.to_thread(_counted, fetched))
             del fetched
-        if short:
-            await conn.execute(
-                f"UPDATE {tables.card} AS c SET words = u.words, text_indexed = c.is_text,"
-                " short_words = string_to_array(u.short, ' ')"
-                " FROM unnest($1::text[], $2::integer[], $3::text[]) AS u(hash, words, short) WHERE c.hash = u.hash",
-                list(counts), [words for words, _ in counts.values()], [listed for _, listed in counts.values()],
-            )
-        else:
-            await conn.execute(
-                f"UPDATE {tables.card} AS c SET words = u.words, text_indexed = c.is_text"
-                " FROM unnest($1::text[], $2::integer[]) AS u(hash, words) WHERE c.hash = u.hash",
-                list(counts), [words for words, _ in counts.values()],
-            )
+        listing = ", short_words = string_to_array(u.short, ' ')" if short else ""
+        await conn.execute(
+            f"UPDATE {tables.card} AS c SET words = u.words, text_indexed = c.is_text{listing}"
+            " FROM unnest($1::text[], $2::integer[], $3::text[]) AS u(hash, words, short) WHERE c.hash = u.hash",
+            list(counts), [words for words, _ in counts.values()], [listed for _, listed in counts.values()],
+        )
         return len(locked) if len(taken) == len(locked) else most
 
 
