@@ -89,9 +89,10 @@ def test_a_notebook_get_is_served_on_the_callers_thread_and_stays_exact(tmp_path
 
 
 async def test_a_page_of_a_common_text_is_walked_on_the_loop_and_a_rare_one_on_a_thread(tmp_path, monkeypatch):
-    """A page whose matches lie among the newest cards is read on the loop's connection; one
-    whose walk would take longer, or that meets a card too large to check there, is read on a
-    thread. Every page is the slice of all matches, newest first."""
+    """A page the newest cards fill (or that they hold all of: every card within the time
+    bounds walked) is read on the loop's connection; one that older cards may hold, whose walk
+    would take longer, or that meets a card too large to check there, is read on a thread.
+    Every page is the slice of all matches, newest first."""
     in_time = LOOP_READ_SETTINGS["walk_seconds"]
     monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", 10.0)  # a busy machine must not fail the short walks
     common = [MCard(f"river {n} ä", g_time=T0 + timedelta(seconds=n)) for n in range(300)]
@@ -105,31 +106,49 @@ async def test_a_page_of_a_common_text_is_walked_on_the_loop_and_a_rare_one_on_a
         every = await store.search("river", case_sensitive=False)
         assert every[0] == bytes_text and not_text not in every
 
-        async def served_on_the_loop(query: str, limit: int, offset: int = 0, **filters: object) -> list[MCard]:
+        async def read(query: str, limit: int, offset: int = 0, **filters: object) -> tuple[list[MCard], bool]:
+            """The page, and whether the loop's connection served it."""
             before = store.store.loop_walks_served
             page = await store.search(query, limit, offset, case_sensitive=False, **filters)
-            assert store.store.loop_walks_served == before + 1
+            return page, store.store.loop_walks_served == before + 1
+
+        async def served_on_the_loop(query: str, limit: int, offset: int = 0, **filters: object) -> list[MCard]:
+            page, served = await read(query, limit, offset, **filters)
+            assert served
+            return page
+
+        async def read_on_a_thread(query: str, limit: int, offset: int = 0, **filters: object) -> list[MCard]:
+            page, served = await read(query, limit, offset, **filters)
+            assert not served
+            assert page == (await store.search(query, case_sensitive=False, **filters))[offset:offset + limit]
             return page
 
         assert await served_on_the_loop("river", 10) == every[:10]
         assert await served_on_the_loop("RIVER", 5, 20) == every[20:25]
         assert await served_on_the_loop("river", 4, tag="even") == [common[n] for n in (298, 296, 294, 292)]
-        assert await served_on_the_loop("river", 3, name="rïver.*") == []  # names match as they are
-        assert await served_on_the_loop("river", 3, name="Rïver.*") == [common[-1]]  # composed (NFC)
+        assert await served_on_the_loop("river", 1, name="Rïver.*") == [common[-1]]  # composed (NFC)
+        since = T0 + timedelta(seconds=290)  # 12 cards from then on: all of them walked
+        assert await served_on_the_loop("river", 3, name="rïver.*", start_time=since) == []  # names match as they are
+        assert await served_on_the_loop("river", 3, name="Rïver.*", start_time=since) == [common[-1]]
         assert await served_on_the_loop("ä", 2, end_time=T0 + timedelta(seconds=5)) == [common[5], common[4]]
+
+        assert await read_on_a_thread("river", 3, name="Rïver.*") == [common[-1]]  # older cards may match
+        assert await read_on_a_thread("river 1", 5) == [common[n] for n in (199, 198, 197, 196, 195)]
+        assert await read_on_a_thread("river 29", 12) == [common[n] for n in (299, 298, 297, 296, 295, 294, 293,
+                                                                                 292, 291, 290, 29)]
+        assert await read_on_a_thread("RIVER 29", 3, 9) == [common[290], common[29]]
+        monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", 0.0)  # stopped at once
+        assert await read_on_a_thread("river", 3) == every[:3]
+        monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", 10.0)
 
         large = MCard("river " + "x" * LOOP_READ_SETTINGS["walk_bytes"], g_time=T0 + timedelta(hours=3))
         await store.save(large)
-        before = store.store.loop_walks_served
-        assert await store.search("river", 2) == [large, common[-1]]  # too large to check on the loop
-        assert store.store.loop_walks_served == before
+        assert await read_on_a_thread("river", 2) == [large, bytes_text]  # too large to check on the loop
 
-        monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", in_time)  # 20,000 cards take far longer
+        monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", in_time)
         rare = MCard("the only quokka", g_time=T0 - timedelta(days=1))
         await store.save_many([rare, *(MCard(f"filler {n}") for n in range(20_000))])
-        before = store.store.loop_walks_served
-        assert await store.search("QUOKKA", 5, case_sensitive=False) == [rare]  # the walk stopped in time
-        assert store.store.loop_walks_served == before
+        assert await read_on_a_thread("QUOKKA", 5) == [rare]  # not among the newest cards
 
 
 @pytest.mark.parametrize("on_the_loop", [True, False], ids=["walks on the loop", "walks on a thread"])

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Final, Optional, TypeVar
+from typing import Any, Final, Optional, TypeVar, Union
 
 from mcard.domain.models.card import MCard, to_micros
 from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, StorageError, UnreadableCardError
@@ -147,6 +147,7 @@ class SQLiteStore(BaseStore):
         self._snapshot_slots = asyncio.Semaphore(self._snapshot_slots_total)
         self._snapshots_ended = 0
         self._loop_reader_opening: Optional[asyncio.Future[LoopReader]] = None
+        self._loop_walks_served = 0
         self._direct_writer: Optional[DirectWriter] = None
         self._session_check: Optional[asyncio.Task[None]] = None
         self._schema_seen: Optional[int] = None
@@ -289,8 +290,7 @@ class SQLiteStore(BaseStore):
     @property
     def loop_walks_served(self) -> int:
         """How many search pages the loop's connection served (the others went to a thread)."""
-        reader = _opened(self._loop_reader_opening)
-        return reader.walks_served if reader is not None else 0
+        return self._loop_walks_served
 
     @property
     def direct_writes(self) -> int:
@@ -786,23 +786,33 @@ class SQLiteStore(BaseStore):
     ) -> tuple[list[MCard], Optional[int]]:
         if spec.mode == "regex":
             return await self._regex_search(spec, filters, limit, offset, total)
+        probed = None
         if spec.mode == "substring" and limit is not None and not total:
-            walked = self._walk_on_loop(spec, filters, limit, offset)
-            if walked is not None:
-                return walked, None
-        return await self._read(search.search, spec, filters, limit, offset, total)
+            probed = self._walk_on_loop(spec, filters, limit, offset)
+            if isinstance(probed, list):
+                return probed, None
+        return await self._read(search.search, spec, filters, limit, offset, total, probed)
 
-    def _walk_on_loop(self, spec: SearchSpec, filters: Filters, limit: int, offset: int) -> Optional[list[MCard]]:
+    def _walk_on_loop(
+        self, spec: SearchSpec, filters: Filters, limit: int, offset: int
+    ) -> Union[list[MCard], tuple[int, int], None]:
         """A page of a substring search from a short walk on the loop's own connection
-        (``sqlite_loop_reads``), or None to read it on a thread."""
+        (``sqlite_loop_reads``); else (matches, cards stored) for the page read on a thread
+        (``search.walk``), or None."""
         loop_reader = self._loop_reader()
         wanted = offset + limit
         if loop_reader is None or wanted > LOOP_READ_SETTINGS["walk_cards"]:
             return None
         params: list[object] = []
         statement = search.loop_walk(spec, filters, wanted, int(LOOP_READ_SETTINGS["walk_bytes"]), params)
-        cards = loop_reader.fetch(statement, params)
-        return None if cards is None else cards[offset:]
+        walked = loop_reader.fetch(statement, params)
+        if walked is None:
+            return None
+        cards, (read, stored) = walked
+        if len(cards) < wanted and read == search.PROBE_ROWS:  # older cards may hold more
+            return len(cards), stored
+        self._loop_walks_served += 1
+        return cards[offset:]
 
     async def _search_ordered(
         self, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, order: str

@@ -10,11 +10,12 @@ error at all), it returns what it could not serve and the caller reads that on a
 as before, where errors are reported. The loop is held for the SQLite call and the building of
 the cards; each hold is recorded (``holds``) so the benchmark can show p50 and p99.
 
-A page of a substring search newest first (``fetch``) is read there by walking down the time
-index, when the walk ends within ``LOOP_READ_SETTINGS["walk_seconds"]``: a common text fills
-its page within a few dozen cards, where a reader's thread would first count the index's hits
-(a hop) and then walk (a second hop). A longer walk is stopped at that time by SQLite's progress
-handler and the page read on a thread as before.
+A page of a substring search newest first (``fetch``) is looked for there among the newest
+``sqlite_search.PROBE_ROWS`` cards: a common text fills its page within a few dozen, where a
+reader's thread would first count the index's hits (a hop) and then walk (a second hop). A page
+they do not fill is read on a thread, told how many matches they held, which for a text in a
+few percent of the cards spares it the count (``sqlite_search.probed_walk``). A walk still
+running after ``LOOP_READ_SETTINGS["walk_seconds"]`` is stopped by SQLite's progress handler.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ LOOP_READ_SETTINGS: Final = {
     "bytes": 64 * 1024,
     # How many hold times are kept for the benchmark's percentiles.
     "holds_kept": 100_000,
-    # A search page walked on the loop stops after this long (seconds). A page on a thread
-    # costs two hops (50-120 us each here at the median) and counting the index's hits; a
-    # common text's page walks in 60-100 us. A walk stopped in time is the price a rare text
-    # pays (its page then read on a thread as before).
-    "walk_seconds": 200e-6,
+    # A search page walked on the loop stops after this long (seconds), a safety net for
+    # cards slow to check: a page on a thread costs two hops (100-150 us each here at the
+    # median) and counting the index's hits (0.5-1.2 ms for a common text at 100,000 cards);
+    # the 64 newest cards walk in 100-220 us (a common text's page of 20 in 60-200 us).
+    "walk_seconds": 300e-6,
     # The most cards such a page may want (offset + limit).
     "walk_cards": 200,
     # The largest content a walk checks on the loop (bytes): each check is one call SQLite
@@ -74,7 +75,6 @@ class LoopReader:
         self._closed = False
         self.holds: collections.deque[float] = collections.deque(maxlen=int(LOOP_READ_SETTINGS["holds_kept"]))
         self.walk_holds: collections.deque[float] = collections.deque(maxlen=int(LOOP_READ_SETTINGS["holds_kept"]))
-        self.walks_served = 0
 
     @classmethod
     def connect(cls, database: str, cache_bytes: Optional[int], **connect_kwargs: Any) -> LoopReader:
@@ -121,11 +121,12 @@ class LoopReader:
             self._turn.release()
         return found, large
 
-    def fetch(self, statement: Statement, params: Sequence[object]) -> Optional[list[MCard]]:
-        """The cards of a walk (``sqlite_search.loop_walk``) when it ends within
-        ``LOOP_READ_SETTINGS["walk_seconds"]`` and meets no card it may not check here; None
-        otherwise (stopped, busy, any error: the caller reads the page on a thread). The loop
-        may be held past that time by one card's check, or while another thread holds the GIL."""
+    def fetch(self, statement: Statement, params: Sequence[object]) -> Optional[tuple[list[MCard], tuple[int, int]]]:
+        """The cards of a walk (``sqlite_search.loop_walk``) and what its row without a hash
+        tells (cards read, cards stored), when it ends within ``LOOP_READ_SETTINGS["walk_seconds"]``
+        and meets no card it may not check here; None otherwise (stopped, busy, any error: the
+        caller reads the page on a thread). The loop may be held past that time by one card's
+        check, or while another thread holds the GIL."""
         started = time.perf_counter()
         deadline = started + LOOP_READ_SETTINGS["walk_seconds"]
         with self._turn:
@@ -138,13 +139,15 @@ class LoopReader:
                     rows = self._db.execute(statement, params).fetchall()
                 finally:
                     self._db.set_progress_handler(None, 0)
-                cards = []
+                cards, extent = [], None
                 for hash_str, content, g_time, algorithm, size, content_type in rows:
-                    if content is None:
+                    if hash_str is None:
+                        extent = (int(content), int(g_time))
+                    elif content is None:
                         return None
-                    cards.append(MCard.restore(content, hash_str, g_time, algorithm, size, content_type))
-                self.walks_served += 1
-                return cards
+                    else:
+                        cards.append(MCard.restore(content, hash_str, g_time, algorithm, size, content_type))
+                return None if extent is None else (cards, extent)
             except (sqlite3.Error, ValueError, TypeError) as exc:
                 logger.debug("loop walk fell back to a thread: %s", exc)
                 return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Optional
 
@@ -236,11 +237,14 @@ def left_out(spec: SearchSpec, filters: Filters, params: list[object]) -> str:
 
 
 async def search(
-    db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, with_total: bool
+    db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int, with_total: bool,
+    probed: Optional[tuple[int, int]] = None,
 ) -> tuple[list[MCard], Optional[int]]:
+    """A page of the cards ``spec`` matches among those passing ``filters``, newest first, and
+    with ``with_total`` how many match in all. ``probed``: as ``walk`` takes it."""
     if spec.mode == "words":
         return await _words(db, spec, filters, limit, offset, with_total)
-    walked = None if limit is None else await walk(db, spec, filters, limit, offset)
+    walked = None if limit is None else await walk(db, spec, filters, limit, offset, probed=probed)
     if walked is not None:
         cards = walked
     else:
@@ -281,6 +285,14 @@ HITS_UP_TO: Final = {
 }
 """Per index, the walk's threshold and the index's hits counted up to it (max(id) stands for
 the cards)."""
+PROBE_ROWS: Final = 64
+"""A substring's page is first looked for among this many of the newest cards, on the loop's
+connection (``loop_walk``): a common text fills its page there, and the share found among them
+tells a common text without counting the index's hits up to the threshold (~1,000 hits at
+100,000 cards: 0.5-1.2 ms, a hop to a thread and back on top)."""
+PROBE_SHARE: Final = 2
+"""Matches among those cards that stand for the share of cards holding the text (``probed_walk``);
+with fewer, the index's hits are counted (the text may be rare, or common among older cards)."""
 AMONG_HITS: Final = {index: f"card.id IN (SELECT rowid FROM {index} WHERE {index} MATCH ?)" for index in INDEXES}
 Walk = tuple[str, str, int]
 """The index a search looks up, its ``MATCH`` argument, and how many of the newest cards the
@@ -302,6 +314,23 @@ async def walk_rows(db: SQLiteWorker, spec: SearchSpec, wanted: int) -> Optional
     return (index, argument, page_walks.budget(threshold, choice)) if 0 < threshold <= hits else None
 
 
+def newest_ids(filters: Filters, rows: int, params: list[object], order: str = "newest") -> str:
+    """The ids of the newest (or in ``order``, the oldest) ``rows`` cards within ``filters``'
+    time bounds, in that order, read from the time index alone."""
+    bounds = []
+    for value, test in zip(filters.time_bounds, ("card.g_time >= ?", "card.g_time <= ?")):
+        if value is not None:
+            bounds.append(test)
+            params.append(value)
+    params.append(rows)
+    return f"SELECT card.id FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]} LIMIT ?"
+
+
+def time_walk(filters: Filters, rows: int, params: list[object], order: str = "newest") -> str:
+    """`` FROM`` the cards of ``newest_ids``, in that order, each card's row read once."""
+    return f" FROM ({newest_ids(filters, rows, params, order)}) AS walked CROSS JOIN card ON card.id = walked.id"
+
+
 def walked_cards(walk: Walk, filters: Filters, params: list[object], order: str = "newest") -> str:
     """`` FROM`` the newest (or in ``order``, the oldest) cards ``walk`` may read, within
     ``filters``' time bounds (a range of the time index), kept in that order and to those that
@@ -313,27 +342,40 @@ def walked_cards(walk: Walk, filters: Filters, params: list[object], order: str 
     -> 0.85 ms); the subquery's LIMIT keeps SQLite from merging it into the statement around,
     which reads its rows in its order."""
     index, argument, rows = walk
-    bounds = []
-    for value, test in zip(filters.time_bounds, ("card.g_time >= ?", "card.g_time <= ?")):
-        if value is not None:
-            bounds.append(test)
-            params.append(value)
-    params += [rows, argument]
-    return (f" FROM (SELECT card.id FROM card INDEXED BY card_by_time{sql_filters.joined(bounds)}{WALK_ORDERS[order]}"
-            f" LIMIT ?) AS walked CROSS JOIN card ON card.id = walked.id WHERE {SEARCHED_CARDS}"
-            f" AND CASE WHEN card.size > {BLOB_READ_FROM} AND card.id <= ({INDEXED_UP_TO})"
+    walked = time_walk(filters, rows, params, order)
+    params.append(argument)
+    return (f"{walked} WHERE {SEARCHED_CARDS} AND CASE WHEN card.size > {BLOB_READ_FROM} AND card.id <= ({INDEXED_UP_TO})"
             f" AND card.id NOT IN ({OUT_OF_DATE}) AND card.id NOT IN (SELECT id FROM card_searchable WHERE has_nul)"
             f" THEN {AMONG_HITS[index]} ELSE 1 END")
 
 
+def probed_walk(spec: SearchSpec, wanted: int, matches: int, cards: int) -> Optional[Walk]:
+    """The walk for the first ``wanted`` matches of a substring's page when the newest
+    ``PROBE_ROWS`` cards held ``matches`` of them (at least ``PROBE_SHARE``, too few to fill it)
+    among ``cards`` stored, and that share makes it common (the threshold's hits expected); else
+    None (the index's path)."""
+    found = lookup(spec)
+    threshold = math.isqrt(int(WALK_CHOICE * wanted * cards))
+    if found is None or cards * matches < threshold * PROBE_ROWS:
+        return None
+    index, argument, _ = found
+    return index, argument, page_walks.budget(threshold, WALK_CHOICE)
+
+
 async def walk(
-    db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: int, offset: int, order: str = "newest"
+    db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: int, offset: int, order: str = "newest",
+    probed: Optional[tuple[int, int]] = None,
 ) -> Optional[list[MCard]]:
     """The ``limit`` cards ``spec`` matches after the first ``offset``, newest first (or in
     ``order``, one of ``WALK_ORDERS``), from a walk along the time index; None when the index
     path is the better one or the walk fell short. The cards skipped are checked in SQL, not
-    read (a page at offset 20 held the 20 cards before it too)."""
-    planned = await walk_rows(db, spec, offset + limit)
+    read (a page at offset 20 held the 20 cards before it too). ``probed``: (matches, cards
+    stored) from a ``loop_walk`` of a substring that did not fill the page (``probed_walk``)."""
+    wanted = offset + limit
+    if probed is not None and probed[0] >= PROBE_SHARE:
+        planned = probed_walk(spec, wanted, *probed)
+    else:
+        planned = await walk_rows(db, spec, wanted)
     if planned is None:
         return None
     params: list[object] = []
@@ -355,19 +397,24 @@ LOOP_WALK_CONTENT: Final = (
 
 
 def loop_walk(spec: SearchSpec, filters: Filters, wanted: int, most_bytes: int, params: list[object]) -> str:
-    """A walk down the time index for a connection without mcard's functions but
-    ``mcard_matches`` and ``mcard_composed`` (``sqlite_loop_reads``): rows (hash, content,
-    g_time, hash_algorithm, size, content_type) of the newest ``wanted`` cards a substring
-    ``spec`` matches that pass ``filters``. A card that may match but is ``LOOP_UNCHECKED`` (over
-    ``most_bytes``) comes with its content NULL: the caller leaves that page to a reader's thread."""
+    """A walk for a connection without mcard's functions but ``mcard_matches`` and
+    ``mcard_composed`` (``sqlite_loop_reads``): rows (hash, content, g_time, hash_algorithm,
+    size, content_type) of the newest ``wanted`` cards a substring ``spec`` matches among the
+    newest ``PROBE_ROWS`` that pass ``filters``, and one row (NULL, how many cards the walk read,
+    the cards stored (max(id)), NULL...), from one snapshot. A card that may match but is
+    ``LOOP_UNCHECKED`` (over ``most_bytes``) comes with its content NULL: the caller leaves that
+    page to a reader's thread."""
     params.append(most_bytes)
+    walked = time_walk(filters, PROBE_ROWS, params)
     conditions = also(filters, params)
     params.append(most_bytes)
     test = check(spec, params)
     params.append(wanted)
-    return (f"SELECT card.hash, {LOOP_WALK_CONTENT}, card.g_time, card.hash_algorithm, card.size, card.content_type"
-            f" FROM card INDEXED BY card_by_time WHERE {SEARCHED_CARDS}{conditions} AND ({LOOP_UNCHECKED} OR {test})"
-            f"{NEWEST_FIRST} LIMIT ?")
+    read = newest_ids(filters, PROBE_ROWS, params)
+    return (f"SELECT * FROM (SELECT card.hash, {LOOP_WALK_CONTENT}, card.g_time, card.hash_algorithm, card.size,"
+            f" card.content_type{walked} WHERE {SEARCHED_CARDS}{conditions} AND ({LOOP_UNCHECKED} OR {test}) LIMIT ?)"
+            f" UNION ALL SELECT NULL, (SELECT count(*) FROM ({read})), (SELECT coalesce(max(id), 0) FROM card),"
+            " NULL, NULL, NULL")
 
 
 # -- regular expressions ---------------------------------------------------------------------
