@@ -151,6 +151,45 @@ async def test_a_page_of_a_common_text_is_walked_on_the_loop_and_a_rare_one_on_a
         assert await read_on_a_thread("QUOKKA", 5) == [rare]  # not among the newest cards
 
 
+@pytest.mark.parametrize("cards", [63, 64, 65])
+async def test_a_page_of_a_store_the_walk_reads_whole_is_served_on_the_loop(tmp_path, monkeypatch, cards):
+    """The walk on the loop reads the 64 newest cards: in a store of no more, a page they do
+    not fill is still whole, and served there; one more card, and it is read on a thread."""
+    monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", 10.0)
+    made = [MCard(f"{'river' if n % 10 == 0 else 'stone'} {n}", g_time=T0 + timedelta(seconds=n)) for n in range(cards)]
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
+        await store.save_many(made)
+        await opened_loop_reader(store)
+        before = store.store.loop_walks_served
+        page = await store.search("RIVER", 20, case_sensitive=False)
+        assert page == [card for card in reversed(made) if card.content.startswith("river")]
+        assert store.store.loop_walks_served == before + (cards <= 64)
+
+
+async def test_a_store_of_negative_ids_pages_as_it_searches(tmp_path, monkeypatch):
+    """Another program may write every row under a negative id: a page is still the slice of
+    every match, whatever the walk on the loop found (max(id) is then below zero)."""
+    monkeypatch.setitem(LOOP_READ_SETTINGS, "walk_seconds", 10.0)
+    path = tmp_path / "c.db"
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)):
+        pass
+    made = [MCard(f"{'river' if n % 10 == 0 else 'stone'} {n}", g_time=T0 + timedelta(seconds=n)) for n in range(100)]
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO card (id, hash, content, is_text, g_time, hash_algorithm, size, content_type)"
+            " VALUES (?, ?, ?, 1, ?, 'sha256', ?, 'text/plain')",
+            [(-(n + 1), card.hash, card.content.encode(), int(card.g_time.timestamp() * 1_000_000), card.size)
+             for n, card in enumerate(made)])
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        await store.store.wait_indexed()
+        await opened_loop_reader(store)
+        every = await store.search("river", case_sensitive=False)
+        assert len(every) == 10
+        assert await store.search("river", 8, case_sensitive=False) == every[:8]
+        assert await store.search("river", 8, 1, case_sensitive=False) == every[1:9]
+
+
 @pytest.mark.parametrize("on_the_loop", [True, False], ids=["walks on the loop", "walks on a thread"])
 async def test_a_page_leaves_out_what_every_search_leaves_out(tmp_path, monkeypatch, on_the_loop):
     """A text another program put back under an id the indexes cover is passed over by

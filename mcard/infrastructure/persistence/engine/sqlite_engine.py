@@ -797,7 +797,7 @@ class SQLiteStore(BaseStore):
         self, spec: SearchSpec, filters: Filters, limit: int, offset: int
     ) -> Union[list[MCard], tuple[int, int], None]:
         """A page of a substring search from a short walk on the loop's own connection
-        (``sqlite_loop_reads``); else (matches, cards stored) for the page read on a thread
+        (``sqlite_loop_reads``); else (matches, max(id)) for the page read on a thread
         (``search.walk``), or None."""
         loop_reader = self._loop_reader()
         wanted = offset + limit
@@ -808,8 +808,8 @@ class SQLiteStore(BaseStore):
         walked = loop_reader.fetch(statement, params)
         if walked is None:
             return None
-        cards, (read, stored) = walked
-        if len(cards) < wanted and read == search.PROBE_ROWS:  # older cards may hold more
+        cards, (within, stored) = walked
+        if len(cards) < wanted and within > search.PROBE_ROWS:  # older cards may hold more
             return len(cards), stored
         self._loop_walks_served += 1
         return cards[offset:]

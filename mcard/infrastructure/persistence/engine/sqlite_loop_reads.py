@@ -11,10 +11,11 @@ as before, where errors are reported. The loop is held for the SQLite call and t
 the cards; each hold is recorded (``holds``) so the benchmark can show p50 and p99.
 
 A page of a substring search newest first (``fetch``) is looked for there among the newest
-``sqlite_search.PROBE_ROWS`` cards: a common text fills its page within a few dozen, where a
-reader's thread would first count the index's hits (a hop) and then walk (a second hop). A page
-they do not fill is read on a thread, told how many matches they held, which for a text in a
-few percent of the cards spares it the count (``sqlite_search.probed_walk``). A walk still
+``sqlite_search.PROBE_ROWS`` cards (within the time bounds): a common text fills its page
+within a few dozen, where a reader's thread would first count the index's hits (a hop) and
+then walk (a second hop); a page of a store with no more cards than that is whole there too.
+Another page is read on a thread, told how many matches those cards held, which for a text in
+a few percent of the cards spares it the count (``sqlite_search.probed_walk``). A walk still
 running after ``LOOP_READ_SETTINGS["walk_seconds"]`` is stopped by SQLite's progress handler.
 """
 
@@ -48,8 +49,9 @@ LOOP_READ_SETTINGS: Final = {
     # median) and counting the index's hits (0.5-1.2 ms for a common text at 100,000 cards);
     # the 64 newest cards walk in 100-220 us (a common text's page of 20 in 60-200 us).
     "walk_seconds": 300e-6,
-    # The most cards such a page may want (offset + limit).
-    "walk_cards": 200,
+    # The most cards such a page may want (offset + limit): no more than the walk reads
+    # (``sqlite_search.PROBE_ROWS``), or it would hold the loop for a page it cannot fill.
+    "walk_cards": 64,
     # The largest content a walk checks on the loop (bytes): each check is one call SQLite
     # cannot stop (a casefold of 4 KiB of text outside ASCII ~10 us; of 64 KiB, 150-200 us).
     "walk_bytes": 4096,
@@ -123,10 +125,10 @@ class LoopReader:
 
     def fetch(self, statement: Statement, params: Sequence[object]) -> Optional[tuple[list[MCard], tuple[int, int]]]:
         """The cards of a walk (``sqlite_search.loop_walk``) and what its row without a hash
-        tells (cards read, cards stored), when it ends within ``LOOP_READ_SETTINGS["walk_seconds"]``
-        and meets no card it may not check here; None otherwise (stopped, busy, any error: the
-        caller reads the page on a thread). The loop may be held past that time by one card's
-        check, or while another thread holds the GIL."""
+        tells (cards within its time bounds, max(id)), when it ends within
+        ``LOOP_READ_SETTINGS["walk_seconds"]`` and meets no card it may not check here; None
+        otherwise (stopped, busy, any error: the caller reads the page on a thread). The loop
+        may be held past that time by one card's check, or while another thread holds the GIL."""
         started = time.perf_counter()
         deadline = started + LOOP_READ_SETTINGS["walk_seconds"]
         with self._turn:

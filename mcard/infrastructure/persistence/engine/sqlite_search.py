@@ -351,15 +351,19 @@ def walked_cards(walk: Walk, filters: Filters, params: list[object], order: str 
 
 def probed_walk(spec: SearchSpec, wanted: int, matches: int, cards: int) -> Optional[Walk]:
     """The walk for the first ``wanted`` matches of a substring's page when the newest
-    ``PROBE_ROWS`` cards held ``matches`` of them (at least ``PROBE_SHARE``, too few to fill it)
-    among ``cards`` stored, and that share makes it common (the threshold's hits expected); else
-    None (the index's path)."""
+    ``PROBE_ROWS`` cards held ``matches`` of them (at least ``PROBE_SHARE``, too few to fill it),
+    ``cards`` (max(id): negative when another program wrote every row under such an id) stand
+    for the cards stored, and that share makes the text common (the threshold's hits expected);
+    else None (the index's path). The walk reads at most ``page_walks.SLACK`` times what that
+    share makes it expect: the newest cards may hold a rare text only because they were written
+    together, and then the walk stops early and leaves the page to the index."""
     found = lookup(spec)
-    threshold = math.isqrt(int(WALK_CHOICE * wanted * cards))
-    if found is None or cards * matches < threshold * PROBE_ROWS:
+    threshold = math.isqrt(max(0, int(WALK_CHOICE * wanted * cards)))
+    if found is None or threshold <= 0 or cards * matches < threshold * PROBE_ROWS:
         return None
     index, argument, _ = found
-    return index, argument, page_walks.budget(threshold, WALK_CHOICE)
+    expected = wanted * PROBE_ROWS // matches
+    return index, argument, min(page_walks.budget(threshold, WALK_CHOICE), page_walks.SLACK * expected + 1)
 
 
 async def walk(
@@ -399,18 +403,19 @@ LOOP_WALK_CONTENT: Final = (
 def loop_walk(spec: SearchSpec, filters: Filters, wanted: int, most_bytes: int, params: list[object]) -> str:
     """A walk for a connection without mcard's functions but ``mcard_matches`` and
     ``mcard_composed`` (``sqlite_loop_reads``): rows (hash, content, g_time, hash_algorithm,
-    size, content_type) of the newest ``wanted`` cards a substring ``spec`` matches among the
-    newest ``PROBE_ROWS`` that pass ``filters``, and one row (NULL, how many cards the walk read,
-    the cards stored (max(id)), NULL...), from one snapshot. A card that may match but is
-    ``LOOP_UNCHECKED`` (over ``most_bytes``) comes with its content NULL: the caller leaves that
-    page to a reader's thread."""
+    size, content_type) of the newest ``wanted`` cards passing ``filters`` that a substring
+    ``spec`` matches among the newest ``PROBE_ROWS`` within the filters' time bounds, and one
+    row (NULL, how many cards are within those bounds up to ``PROBE_ROWS`` + 1, max(id),
+    NULL...), from one snapshot. A card that may match but is ``LOOP_UNCHECKED`` (over
+    ``most_bytes``) comes with its content NULL: the caller leaves that page to a reader's
+    thread."""
     params.append(most_bytes)
     walked = time_walk(filters, PROBE_ROWS, params)
     conditions = also(filters, params)
     params.append(most_bytes)
     test = check(spec, params)
     params.append(wanted)
-    read = newest_ids(filters, PROBE_ROWS, params)
+    read = newest_ids(filters, PROBE_ROWS + 1, params)
     return (f"SELECT * FROM (SELECT card.hash, {LOOP_WALK_CONTENT}, card.g_time, card.hash_algorithm, card.size,"
             f" card.content_type{walked} WHERE {SEARCHED_CARDS}{conditions} AND ({LOOP_UNCHECKED} OR {test}) LIMIT ?)"
             f" UNION ALL SELECT NULL, (SELECT count(*) FROM ({read})), (SELECT coalesce(max(id), 0) FROM card),"
