@@ -720,12 +720,20 @@ class PostgresStore(BaseStore):
     ) -> Optional[list[MCard]]:
         """The first ``wanted`` cards ``spec`` matches, newest first, from a walk down the time
         index (``page_walks``), checked a chunk at a time as the rows come; None when the index
-        path is the better one or the walk fell short."""
+        path is the better one or the walk fell short. A substring's page without time bounds
+        is first looked for among the newest ``page_walks.PROBE_ROWS`` cards, before the hits
+        are counted (the planner walks the time index for so few rows whatever it knows)."""
         if not 0 < wanted <= page_walks.MOST_WANTED:
             return None
         values = tests.index_values
         choice = page_walks.choice(spec.mode, WALK_CHOICE)
         async with conn.transaction(readonly=True):
+            if spec.mode == "substring" and filters.time_bounds == (None, None):
+                statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.PROBE_ROWS)
+                rows = await conn.fetch(statement, *params)
+                found = await self._matches(spec, rows, run) if len(rows) >= wanted else []  # checks only drop rows
+                if len(found) >= wanted:
+                    return found[:wanted]
             await conn.execute(postgres_search.PREFER_INDEXES)
             threshold, hits = await conn.fetchrow(postgres_search.hits_up_to(tables, tests.index_test, len(values) + 1),
                                                   *values, choice * wanted, tables.card)

@@ -285,11 +285,10 @@ HITS_UP_TO: Final = {
 }
 """Per index, the walk's threshold and the index's hits counted up to it (max(id) stands for
 the cards)."""
-PROBE_ROWS: Final = 64
-"""A substring's page is first looked for among this many of the newest cards, on the loop's
-connection (``loop_walk``): a common text fills its page there, and the share found among them
-tells a common text without counting the index's hits up to the threshold (~1,000 hits at
-100,000 cards: 0.5-1.2 ms, a hop to a thread and back on top)."""
+PROBE_ROWS: Final = page_walks.PROBE_ROWS
+"""The newest cards a substring's page is first looked for among, on the loop's connection
+(``loop_walk``); the share found among them also tells a common text without counting the
+index's hits (~1,000 hits at 100,000 cards: 0.5-1.2 ms, a hop to a thread and back on top)."""
 PROBE_SHARE: Final = 2
 """Matches among those cards that stand for the share of cards holding the text (``probed_walk``);
 with fewer, the index's hits are counted (the text may be rare, or common among older cards)."""
