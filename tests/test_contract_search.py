@@ -222,6 +222,28 @@ async def test_a_page_of_a_common_text_is_its_newest_matches_wherever_they_lie(m
         assert await store.search("river", 2, mode="regex", case_sensitive=False) == [utf8, large]
 
 
+async def test_a_page_the_newest_cards_hold_a_few_matches_of_is_the_slice_of_all(make_config):
+    """The newest cards may hold a text too seldom to fill a page but often enough to tell its
+    share, and a page is then walked without counting the index's hits: it must still be the
+    slice of all matches, also when that share misleads (a rare text written together, newest,
+    the rest of its matches far older)."""
+    common = [MCard(f"{'kestrel' if n % 8 == 0 else 'plover'} {n}", g_time=T0 + timedelta(seconds=n)) for n in range(3000)]
+    together = [MCard(f"osprey nest {n}", g_time=T0 + timedelta(days=1, seconds=n)) for n in range(6)]
+    older = [MCard(f"an old osprey {n}", g_time=T0 - timedelta(days=1, seconds=n)) for n in range(30)]
+    async with AsyncPersistenceWrapper(make_config()) as store:
+        await store.save_many(common + together + older)
+
+        async def check() -> None:
+            for query, limit, offset in (("kestrel", 20, 0), ("KESTREL", 12, 5), ("osprey", 20, 0), ("OSPREY", 5, 10)):
+                for case_sensitive in (True, False):
+                    every = await store.search(query, case_sensitive=case_sensitive)
+                    page = await store.search(query, limit, offset, case_sensitive=case_sensitive)
+                    assert page == every[offset:offset + limit]
+            assert len(await store.search("osprey", 20)) == 20
+
+        await both_states(store, check)
+
+
 # -- words --------------------------------------------------------------------------------------
 WORD_TERMS = st.sampled_from(["fox", "Fox", "foxes", "fox*", "fo*", "quick", "straße", "strasse", "ﬁle", "file",
                               "café", "cafe", "σ", "ς", "日本語", "x", "y", "a", "b", "100", "99", "the", "xii", "ⅻ"])

@@ -36,7 +36,7 @@ SQL_CALLS = {"execute", "executemany", "executescript", "fetch", "fetch_snapshot
 SAFE_CALLS = {"quote_identifier", "len", "int"}
 BUILDERS = {"where", "also", "joined", "check", "matched", "left_out", "_chosen", "_page_query", "chosen_flag", "folded_texts",
             "_matching", "step_statement", "_holding", "holds", "matches", "ranking_statement",
-            "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "walk_statement", "ordering", "_required", "folded_bytes",
+            "mark", "paging", "walked_cards", "loop_walk", "hits_up_to", "threshold_alone", "walk_statement", "ordering", "_required", "folded_bytes",
             "plain_holding", "passing", "texts_holding", "bytes_holding", "grouping_statement", "plain_rows",
             "count_statement", "lead_statement", "every_card_statement", "orderings", "_from_the_offset",
             "deep_walk_statement", "probe_statement", "counts_statement", "part_statement",

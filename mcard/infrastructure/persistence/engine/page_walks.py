@@ -10,7 +10,7 @@ matches lie among older cards) leaves the page to the index.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Optional
 
 REGEX_CHOICE: Final = 8
 """The threshold's choice for a regular expression, whose walk sends every card it reads to
@@ -25,6 +25,10 @@ PROBE_ROWS: Final = 64
 """A substring's page with a limit is first looked for among this many of the newest cards:
 a common text fills its page there, and counting the index's hits up to the threshold (0.5-1.2
 ms at 100,000 cards on SQLite, ~13 ms on PostgreSQL for a word in 37% of them) is not needed."""
+PROBE_SHARE: Final = 2
+"""Matches among those cards that stand for the share of cards holding the text
+(``probed_budget``); with fewer, the hits are counted (the text may be rare, or common among
+older cards only)."""
 MOST_WANTED: Final = 10_000
 """Pages reaching deeper than this are read through the index on PostgreSQL, and on SQLite
 those of a regular expression; SQLite reads a deeper page of filters down the time index
@@ -44,3 +48,16 @@ def budget(threshold: int, choice: float) -> int:
     """How many of the newest cards a walk may read: ``SLACK`` times the most it expects
     (wanted x cards / threshold, the threshold being sqrt(choice x wanted x cards))."""
     return int(SLACK * threshold / choice) + 1
+
+
+def probed_budget(threshold: int, choice: float, wanted: int, matches: int) -> Optional[int]:
+    """How many of the newest cards a walk may read for the first ``wanted`` matches when the
+    newest ``PROBE_ROWS`` held ``matches`` of them (at least ``PROBE_SHARE``, too few to fill
+    the page), or None when their share makes the text rare (fewer hits expected than the
+    threshold, sqrt(choice x wanted x cards): the index's path is the better one). The walk
+    reads at most ``SLACK`` times what that share makes it expect: the newest cards may hold a
+    rare text only because they were written together, and then the walk stops early and
+    leaves the page to the index."""
+    if threshold <= 0 or threshold * matches < PROBE_ROWS * choice * wanted:
+        return None
+    return min(budget(threshold, choice), SLACK * (wanted * PROBE_ROWS // matches) + 1)

@@ -719,10 +719,12 @@ class PostgresStore(BaseStore):
         wanted: int, run: Optional[RegexRun],
     ) -> Optional[list[MCard]]:
         """The first ``wanted`` cards ``spec`` matches, newest first, from a walk down the time
-        index (``page_walks``), checked a chunk at a time as the rows come; None when the index
-        path is the better one or the walk fell short. A substring's page without time bounds
-        is first looked for among the newest ``page_walks.PROBE_ROWS`` cards, before the hits
-        are counted (the planner walks the time index for so few rows whatever it knows)."""
+        index (``page_walks``); None when the index path is the better one or the walk fell
+        short. A substring's page without time bounds is first looked for among the newest
+        ``page_walks.PROBE_ROWS`` cards (the planner walks the time index for so few rows
+        whatever it knows); when they hold too few matches to fill it but enough to tell their
+        share, that share decides on a walk without counting the hits
+        (``page_walks.probed_budget``), and only a walk that falls short counts them."""
         if not 0 < wanted <= page_walks.MOST_WANTED:
             return None
         values = tests.index_values
@@ -730,26 +732,42 @@ class PostgresStore(BaseStore):
         async with conn.transaction(readonly=True):
             if spec.mode == "substring" and filters.time_bounds == (None, None):
                 statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.PROBE_ROWS)
-                rows = await conn.fetch(statement, *params)
-                found = await self._matches(spec, rows, run) if len(rows) >= wanted else []  # checks only drop rows
-                if len(found) >= wanted:
-                    return found[:wanted]
+                candidates = await conn.fetch(statement, *params)
+                probed = await self._matches(spec, candidates, run) if len(candidates) >= page_walks.PROBE_SHARE else []
+                if len(probed) >= wanted:
+                    return probed[:wanted]
+                if len(probed) >= page_walks.PROBE_SHARE:
+                    threshold = await conn.fetchval(postgres_search.threshold_alone(tables), choice * wanted, tables.card)
+                    rows = page_walks.probed_budget(threshold, choice, wanted, len(probed))
+                    found = [] if rows is None else await self._walked(conn, tables, spec, filters, tests, rows, wanted, run)
+                    if len(found) == wanted:
+                        return found
             await conn.execute(postgres_search.PREFER_INDEXES)
             threshold, hits = await conn.fetchrow(postgres_search.hits_up_to(tables, tests.index_test, len(values) + 1),
                                                   *values, choice * wanted, tables.card)
             if not 0 < threshold <= hits:
                 return None
-            statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.budget(threshold, choice))
             await conn.execute(postgres_search.WALK_IN_TIME_ORDER)
-            cursor = await conn.cursor(statement, *params)
-            found: list[MCard] = []
-            size = int(min(wanted, WALK_ROWS))
-            while len(found) < wanted:
-                rows = await cursor.fetch(size)
-                if not rows:
-                    return None
-                found += await self._matches(spec, rows, run)
-                size = int(min(size * 4, WALK_ROWS))
+            found = await self._walked(conn, tables, spec, filters, tests, page_walks.budget(threshold, choice), wanted, run)
+        return found if len(found) == wanted else None
+
+    async def _walked(
+        self, conn: Any, tables: sql.Tables, spec: SearchSpec, filters: Filters, tests: postgres_search.WalkTests,
+        rows: int, wanted: int, run: Optional[RegexRun],
+    ) -> list[MCard]:
+        """Up to the first ``wanted`` cards ``spec`` matches among the newest ``rows``, newest
+        first, read through a cursor and checked a chunk at a time as the rows come (fewer: the
+        walk fell short)."""
+        statement, params = sql.walk_statement(tables, filters, tests, self._counted, rows)
+        cursor = await conn.cursor(statement, *params)
+        found: list[MCard] = []
+        size = int(min(wanted, WALK_ROWS))
+        while len(found) < wanted:
+            chunk = await cursor.fetch(size)
+            if not chunk:
+                break
+            found += await self._matches(spec, chunk, run)
+            size = int(min(size * 4, WALK_ROWS))
         return found[:wanted]
 
     async def _regex_matches(self, run: RegexRun, rows: list[Any]) -> list[MCard]:

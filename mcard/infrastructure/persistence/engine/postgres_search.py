@@ -381,6 +381,11 @@ def threshold(tables: Tables, first: int) -> str:
             f" FROM pg_class WHERE oid = ${first + 1}::regclass)")
 
 
+def threshold_alone(tables: Tables) -> str:
+    """The walk's ``threshold`` alone (``$1`` its choice x wanted cards, ``$2`` the table's name)."""
+    return f"{threshold(tables, 1)} SELECT hits FROM threshold"
+
+
 def hits_up_to(tables: Tables, index_test: str, first: int) -> str:
     """The walk's ``threshold`` and the index's hits for ``index_test`` counted up to it."""
     return (

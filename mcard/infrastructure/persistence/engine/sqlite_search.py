@@ -289,9 +289,6 @@ PROBE_ROWS: Final = page_walks.PROBE_ROWS
 """The newest cards a substring's page is first looked for among, on the loop's connection
 (``loop_walk``); the share found among them also tells a common text without counting the
 index's hits (~1,000 hits at 100,000 cards: 0.5-1.2 ms, a hop to a thread and back on top)."""
-PROBE_SHARE: Final = 2
-"""Matches among those cards that stand for the share of cards holding the text (``probed_walk``);
-with fewer, the index's hits are counted (the text may be rare, or common among older cards)."""
 AMONG_HITS: Final = {index: f"card.id IN (SELECT rowid FROM {index} WHERE {index} MATCH ?)" for index in INDEXES}
 Walk = tuple[str, str, int]
 """The index a search looks up, its ``MATCH`` argument, and how many of the newest cards the
@@ -350,19 +347,16 @@ def walked_cards(walk: Walk, filters: Filters, params: list[object], order: str 
 
 def probed_walk(spec: SearchSpec, wanted: int, matches: int, cards: int) -> Optional[Walk]:
     """The walk for the first ``wanted`` matches of a substring's page when the newest
-    ``PROBE_ROWS`` cards held ``matches`` of them (at least ``PROBE_SHARE``, too few to fill it),
-    ``cards`` (max(id): negative when another program wrote every row under such an id) stand
-    for the cards stored, and that share makes the text common (the threshold's hits expected);
-    else None (the index's path). The walk reads at most ``page_walks.SLACK`` times what that
-    share makes it expect: the newest cards may hold a rare text only because they were written
-    together, and then the walk stops early and leaves the page to the index."""
+    ``PROBE_ROWS`` cards held ``matches`` of them (``page_walks.probed_budget``) and ``cards``
+    (max(id): negative when another program wrote every row under such an id) stand for the
+    cards stored; None for the index's path."""
     found = lookup(spec)
     threshold = math.isqrt(max(0, int(WALK_CHOICE * wanted * cards)))
-    if found is None or threshold <= 0 or cards * matches < threshold * PROBE_ROWS:
+    rows = page_walks.probed_budget(threshold, WALK_CHOICE, wanted, matches)
+    if found is None or rows is None:
         return None
     index, argument, _ = found
-    expected = wanted * PROBE_ROWS // matches
-    return index, argument, min(page_walks.budget(threshold, WALK_CHOICE), page_walks.SLACK * expected + 1)
+    return index, argument, rows
 
 
 async def walk(
@@ -375,7 +369,7 @@ async def walk(
     read (a page at offset 20 held the 20 cards before it too). ``probed``: (matches, cards
     stored) from a ``loop_walk`` of a substring that did not fill the page (``probed_walk``)."""
     wanted = offset + limit
-    if probed is not None and probed[0] >= PROBE_SHARE:
+    if probed is not None and probed[0] >= page_walks.PROBE_SHARE:
         planned = probed_walk(spec, wanted, *probed)
     else:
         planned = await walk_rows(db, spec, wanted)
