@@ -5,7 +5,9 @@ the newest can be taken. A walk down the time index checks the newest cards in t
 once the page is full: it expects to read wanted x cards / hits of them. Each engine counts the
 index's hits up to a threshold, sqrt(choice x wanted x cards), and walks when there are at least
 that many, reading at most ``SLACK`` times what it expects; a walk that falls short (the
-matches lie among older cards) leaves the page to the index.
+matches lie among older cards) leaves the page to the index. A substring's page first looks
+among the ``PROBE_ROWS`` newest cards: a common text fills it there, and two or more matches
+among them tell its share without the count (``probed_budget``).
 """
 
 from __future__ import annotations

@@ -733,15 +733,20 @@ class PostgresStore(BaseStore):
             if spec.mode == "substring" and filters.time_bounds == (None, None):
                 statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.PROBE_ROWS)
                 candidates = await conn.fetch(statement, *params)
-                probed = await self._matches(spec, candidates, run) if len(candidates) >= page_walks.PROBE_SHARE else []
+                checked = len(candidates) >= min(wanted, page_walks.PROBE_SHARE)  # Python only drops candidates
+                probed = await self._matches(spec, candidates, run) if checked else []
                 if len(probed) >= wanted:
                     return probed[:wanted]
+                rows = None
                 if len(probed) >= page_walks.PROBE_SHARE:
                     threshold = await conn.fetchval(postgres_search.threshold_alone(tables), choice * wanted, tables.card)
                     rows = page_walks.probed_budget(threshold, choice, wanted, len(probed))
-                    found = [] if rows is None else await self._walked(conn, tables, spec, filters, tests, rows, wanted, run)
+                if rows is not None:  # a walk of many rows too: never a sort of the table, nor compiled
+                    await conn.execute(f"{postgres_search.PREFER_INDEXES}; {postgres_search.WALK_IN_TIME_ORDER}")
+                    found = await self._walked(conn, tables, spec, filters, tests, rows, wanted, run)
                     if len(found) == wanted:
                         return found
+                    await conn.execute(postgres_search.WALK_IN_ANY_ORDER)
             await conn.execute(postgres_search.PREFER_INDEXES)
             threshold, hits = await conn.fetchrow(postgres_search.hits_up_to(tables, tests.index_test, len(values) + 1),
                                                   *values, choice * wanted, tables.card)

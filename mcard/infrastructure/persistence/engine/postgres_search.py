@@ -368,6 +368,8 @@ WALK_IN_TIME_ORDER: Final = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable
 """For a walk's statement, after the count of hits (which needs the GIN index's bitmap scan):
 a table never ANALYZEd has no statistics for ``g_time``, and a walk within time bounds was
 planned as a bitmap scan of the whole range and a sort (78 ms where the walk takes 6.5 ms)."""
+WALK_IN_ANY_ORDER: Final = "SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
+"""Undoes ``WALK_IN_TIME_ORDER`` for a count of hits after a walk fell short."""
 UNCOUNTED_CARDS: Final = 10_000
 """A table VACUUM and ANALYZE have not counted yet has its cards counted up to this many."""
 

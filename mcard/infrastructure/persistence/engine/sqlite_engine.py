@@ -23,7 +23,7 @@ from mcard.domain.query.regex_process import RegexRun
 
 from ..engine_config import SQLiteConfig
 from . import sqlite_facets, sqlite_ranges, sqlite_schema, sqlite_search as search, sqlite_tag_check as tag_check
-from . import sqlite_sql as sql
+from . import page_walks, sqlite_sql as sql
 from .base_engine import (
     BaseStore, PageKey, Recorded, Saved, StoreStats, check_card, check_card_hash, next_page_size, not_stored,
 )
@@ -809,7 +809,7 @@ class SQLiteStore(BaseStore):
         if walked is None:
             return None
         cards, (within, stored) = walked
-        if len(cards) < wanted and within > search.PROBE_ROWS:  # older cards may hold more
+        if len(cards) < wanted and within > page_walks.PROBE_ROWS:  # older cards may hold more
             return len(cards), stored
         self._loop_walks_served += 1
         return cards[offset:]

@@ -11,7 +11,7 @@ as before, where errors are reported. The loop is held for the SQLite call and t
 the cards; each hold is recorded (``holds``) so the benchmark can show p50 and p99.
 
 A page of a substring search newest first (``fetch``) is looked for there among the newest
-``sqlite_search.PROBE_ROWS`` cards (within the time bounds): a common text fills its page
+``page_walks.PROBE_ROWS`` cards (within the time bounds): a common text fills its page
 within a few dozen, where a reader's thread would first count the index's hits (a hop) and
 then walk (a second hop); a page of a store with no more cards than that is whole there too.
 Another page is read on a thread, told how many matches those cards held, which for a text in
@@ -50,7 +50,7 @@ LOOP_READ_SETTINGS: Final = {
     # the 64 newest cards walk in 100-220 us (a common text's page of 20 in 60-200 us).
     "walk_seconds": 300e-6,
     # The most cards such a page may want (offset + limit): no more than the walk reads
-    # (``sqlite_search.PROBE_ROWS``), or it would hold the loop for a page it cannot fill.
+    # (``page_walks.PROBE_ROWS``), or it would hold the loop for a page it cannot fill.
     "walk_cards": 64,
     # The largest content a walk checks on the loop (bytes): each check is one call SQLite
     # cannot stop (a casefold of 4 KiB of text outside ASCII ~10 us; of 64 KiB, 150-200 us).

@@ -285,10 +285,6 @@ HITS_UP_TO: Final = {
 }
 """Per index, the walk's threshold and the index's hits counted up to it (max(id) stands for
 the cards)."""
-PROBE_ROWS: Final = page_walks.PROBE_ROWS
-"""The newest cards a substring's page is first looked for among, on the loop's connection
-(``loop_walk``); the share found among them also tells a common text without counting the
-index's hits (~1,000 hits at 100,000 cards: 0.5-1.2 ms, a hop to a thread and back on top)."""
 AMONG_HITS: Final = {index: f"card.id IN (SELECT rowid FROM {index} WHERE {index} MATCH ?)" for index in INDEXES}
 Walk = tuple[str, str, int]
 """The index a search looks up, its ``MATCH`` argument, and how many of the newest cards the
@@ -347,9 +343,9 @@ def walked_cards(walk: Walk, filters: Filters, params: list[object], order: str 
 
 def probed_walk(spec: SearchSpec, wanted: int, matches: int, cards: int) -> Optional[Walk]:
     """The walk for the first ``wanted`` matches of a substring's page when the newest
-    ``PROBE_ROWS`` cards held ``matches`` of them (``page_walks.probed_budget``) and ``cards``
-    (max(id): negative when another program wrote every row under such an id) stand for the
-    cards stored; None for the index's path."""
+    ``page_walks.PROBE_ROWS`` cards held ``matches`` of them (``page_walks.probed_budget``)
+    and ``cards`` (max(id): negative when another program wrote every row under such an id)
+    stand for the cards stored; None for the index's path."""
     found = lookup(spec)
     threshold = math.isqrt(max(0, int(WALK_CHOICE * wanted * cards)))
     rows = page_walks.probed_budget(threshold, WALK_CHOICE, wanted, matches)
@@ -397,18 +393,18 @@ def loop_walk(spec: SearchSpec, filters: Filters, wanted: int, most_bytes: int, 
     """A walk for a connection without mcard's functions but ``mcard_matches`` and
     ``mcard_composed`` (``sqlite_loop_reads``): rows (hash, content, g_time, hash_algorithm,
     size, content_type) of the newest ``wanted`` cards passing ``filters`` that a substring
-    ``spec`` matches among the newest ``PROBE_ROWS`` within the filters' time bounds, and one
-    row (NULL, how many cards are within those bounds up to ``PROBE_ROWS`` + 1, max(id),
+    ``spec`` matches among the newest ``page_walks.PROBE_ROWS`` within the filters' time bounds,
+    and one row (NULL, how many cards are within those bounds up to that + 1, max(id),
     NULL...), from one snapshot. A card that may match but is ``LOOP_UNCHECKED`` (over
     ``most_bytes``) comes with its content NULL: the caller leaves that page to a reader's
     thread."""
     params.append(most_bytes)
-    walked = time_walk(filters, PROBE_ROWS, params)
+    walked = time_walk(filters, page_walks.PROBE_ROWS, params)
     conditions = also(filters, params)
     params.append(most_bytes)
     test = check(spec, params)
     params.append(wanted)
-    read = newest_ids(filters, PROBE_ROWS + 1, params)
+    read = newest_ids(filters, page_walks.PROBE_ROWS + 1, params)
     return (f"SELECT * FROM (SELECT card.hash, {LOOP_WALK_CONTENT}, card.g_time, card.hash_algorithm, card.size,"
             f" card.content_type{walked} WHERE {SEARCHED_CARDS}{conditions} AND ({LOOP_UNCHECKED} OR {test}) LIMIT ?)"
             f" UNION ALL SELECT NULL, (SELECT count(*) FROM ({read})), (SELECT coalesce(max(id), 0) FROM card),"
