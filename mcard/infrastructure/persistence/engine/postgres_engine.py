@@ -731,22 +731,9 @@ class PostgresStore(BaseStore):
         choice = page_walks.choice(spec.mode, WALK_CHOICE)
         async with conn.transaction(readonly=True):
             if spec.mode == "substring" and filters.time_bounds == (None, None):
-                statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.PROBE_ROWS)
-                candidates = await conn.fetch(statement, *params)
-                checked = len(candidates) >= min(wanted, page_walks.PROBE_SHARE)  # Python only drops candidates
-                probed = await self._matches(spec, candidates, run) if checked else []
-                if len(probed) >= wanted:
-                    return probed[:wanted]
-                rows = None
-                if len(probed) >= page_walks.PROBE_SHARE:
-                    threshold = await conn.fetchval(postgres_search.threshold_alone(tables), choice * wanted, tables.card)
-                    rows = page_walks.probed_budget(threshold, choice, wanted, len(probed))
-                if rows is not None:  # a walk of many rows too: never a sort of the table, nor compiled
-                    await conn.execute(f"{postgres_search.PREFER_INDEXES}; {postgres_search.WALK_IN_TIME_ORDER}")
-                    found = await self._walked(conn, tables, spec, filters, tests, rows, wanted, run)
-                    if len(found) == wanted:
-                        return found
-                    await conn.execute(postgres_search.WALK_IN_ANY_ORDER)
+                found = await self._probed(conn, tables, spec, filters, tests, wanted, choice, run)
+                if found is not None:
+                    return found
             await conn.execute(postgres_search.PREFER_INDEXES)
             threshold, hits = await conn.fetchrow(postgres_search.hits_up_to(tables, tests.index_test, len(values) + 1),
                                                   *values, choice * wanted, tables.card)
@@ -755,6 +742,33 @@ class PostgresStore(BaseStore):
             await conn.execute(postgres_search.WALK_IN_TIME_ORDER)
             found = await self._walked(conn, tables, spec, filters, tests, page_walks.budget(threshold, choice), wanted, run)
         return found if len(found) == wanted else None
+
+    async def _probed(
+        self, conn: Any, tables: sql.Tables, spec: SearchSpec, filters: Filters, tests: postgres_search.WalkTests,
+        wanted: int, choice: float, run: Optional[RegexRun],
+    ) -> Optional[list[MCard]]:
+        """The first ``wanted`` matches from the newest ``page_walks.PROBE_ROWS`` cards, or from
+        a walk their share decides on (``page_walks.probed_budget``); None when they cannot tell
+        or the walk fell short (the hits are then counted, in the same transaction)."""
+        statement, params = sql.walk_statement(tables, filters, tests, self._counted, page_walks.PROBE_ROWS)
+        candidates = await conn.fetch(statement, *params)
+        checked = len(candidates) >= min(wanted, page_walks.PROBE_SHARE)  # Python only drops candidates
+        probed = await self._matches(spec, candidates, run) if checked else []
+        if len(probed) >= wanted:
+            return probed[:wanted]
+        if len(probed) < page_walks.PROBE_SHARE:
+            return None
+        threshold = await conn.fetchval(postgres_search.threshold_alone(tables), choice * wanted, tables.card)
+        rows = page_walks.probed_budget(threshold, choice, wanted, len(probed))
+        if rows is None:
+            return None
+        # a walk of many rows too: never a sort of the table, nor compiled
+        await conn.execute(f"{postgres_search.PREFER_INDEXES}; {postgres_search.WALK_IN_TIME_ORDER}")
+        found = await self._walked(conn, tables, spec, filters, tests, rows, wanted, run)
+        if len(found) == wanted:
+            return found
+        await conn.execute(postgres_search.WALK_IN_ANY_ORDER)
+        return None
 
     async def _walked(
         self, conn: Any, tables: sql.Tables, spec: SearchSpec, filters: Filters, tests: postgres_search.WalkTests,
