@@ -132,8 +132,11 @@ async def test_a_search_with_a_tag_or_name_never_pairs_every_tagged_hash_with_ev
 
 async def steps_of(store: AsyncPersistenceWrapper, read) -> int:
     """How much work SQLite does for ``read`` (run once before, so that its readers are open):
-    its virtual machine's steps, in hundreds, on every reader of ``store``."""
+    its virtual machine's steps, in hundreds, on every reader of ``store``. The store's
+    background work (the search index, the session's look at every tag) runs on those readers
+    too: it is over before the count starts."""
     await read()
+    await store.store.wait_indexed()
     steps = 0
 
     def step() -> int:
