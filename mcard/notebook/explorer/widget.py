@@ -369,8 +369,10 @@ class Explorer(anywidget.AnyWidget):
         tags = {full: self._call(self._wrapper.tags(full))}
         self._fill([card], 1, names, tags, None)
         self._no_facets()
-        self.select(full)
+        # said before the card opens: a status arriving after it would replace what the open
+        # card's own buttons say ("copied ...")
         self._say_shown(f"card {full}")
+        self.select(full)
 
     def _show_candidates(self, ambiguous: AmbiguousHashError) -> None:
         """The cards a hash prefix names when it names several (the first ones), to pick from:
