@@ -545,6 +545,20 @@ def test_column_headers_sort_in_the_database(store):
     assert explorer.status_kind == "error" and "order must be one of" in explorer.status
 
 
+def test_a_card_opened_from_its_hash_is_said_before_the_page_shows_it(store):
+    """The page's own word on the open card (its copy button's "copied ...") is replaced by any
+    status the kernel sends after it: the status of the opening comes before the card."""
+    cards, made = store
+    card = made["csv"]
+    explorer = cards.explorer()
+    heard: list[tuple[str, object]] = []
+    explorer.observe(lambda change: heard.append((change["name"], change["new"])), names=["status", "detail"])
+    explorer.run(card.hash[:10])
+    opened = next(at for at, (name, value) in enumerate(heard) if name == "detail" and value)
+    assert ("status", f"card {card.hash}") in heard[:opened]
+    assert all(name == "detail" for name, _ in heard[opened:])
+
+
 def test_a_hash_prefix_opens_that_card(store):
     cards, made = store
     card = made["csv"]
