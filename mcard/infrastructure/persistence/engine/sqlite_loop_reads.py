@@ -32,6 +32,7 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 
+from . import page_walks
 from .sqlite_connection import Statement
 from .sqlite_schema import composed_name, matches
 
@@ -49,9 +50,9 @@ LOOP_READ_SETTINGS: Final = {
     # median) and counting the index's hits (0.5-1.2 ms for a common text at 100,000 cards);
     # the 64 newest cards walk in 100-220 us (a common text's page of 20 in 60-200 us).
     "walk_seconds": 300e-6,
-    # The most cards such a page may want (offset + limit): no more than the walk reads
-    # (``page_walks.PROBE_ROWS``), or it would hold the loop for a page it cannot fill.
-    "walk_cards": 64,
+    # The most cards such a page may want (offset + limit): those the walk reads, or it would
+    # hold the loop for a page it cannot fill.
+    "walk_cards": page_walks.PROBE_ROWS,
     # The largest content a walk checks on the loop (bytes): each check is one call SQLite
     # cannot stop (a casefold of 4 KiB of text outside ASCII ~10 us; of 64 KiB, 150-200 us).
     "walk_bytes": 4096,
