@@ -65,6 +65,7 @@ def get_json(url: str) -> object:
 class Lab:
     base: str
     token: str
+    root: Path
     db: Path
     process: subprocess.Popen[bytes]
 
@@ -117,7 +118,7 @@ def launch_lab(root: Path, settings: Path, db: Path, work: Path, log_path: Path)
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
-    return Lab(f"http://127.0.0.1:{port}", token, db, process)
+    return Lab(f"http://127.0.0.1:{port}", token, root, db, process)
 
 
 @pytest.fixture

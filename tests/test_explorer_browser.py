@@ -45,9 +45,10 @@ THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
 
 def explorer_notebook(page_size: int = 10) -> nbformat.NotebookNode:
+    """The explorer over ``cards.db`` beside the notebook (a kernel starts in its notebook's folder)."""
     return new_notebook(
         cells=[
-            new_code_cell("import mcard.notebook\ncards = mcard.notebook.open()"),
+            new_code_cell('import mcard.notebook\ncards = mcard.notebook.open("cards.db")'),
             new_code_cell(f"explorer = cards.explorer(page_size={page_size})\nexplorer"),
             new_markdown_cell("A cell after the explorer: JupyterLab's arrow keys would move to it."),
         ],
@@ -55,37 +56,79 @@ def explorer_notebook(page_size: int = 10) -> nbformat.NotebookNode:
     )
 
 
-def start_lab(tmp_path: Path, db: Path, theme: str) -> Lab:
-    root, settings = tmp_path / "root", tmp_path / "settings"
-    root.mkdir()
-    nbformat.write(explorer_notebook(), root / NOTEBOOK)
+def start_lab(root: Path, work: Path, theme: str) -> Lab:
+    settings = work / "settings"
     extension = settings / "@jupyterlab" / "apputils-extension"
     extension.mkdir(parents=True)
     (extension / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
     (extension / "themes.jupyterlab-settings").write_text(json.dumps({"theme": THEMES[theme]}))
-    server = launch_lab(root, settings, db, tmp_path, tmp_path / "server.log")
+    server = launch_lab(root, settings, work / "unused.db", work, work / "server.log")
     server.wait_until(lambda: get_json(server.url("/api/status")) is not None, "/api/status")
     return server
 
 
+class Labs:
+    """A JupyterLab per theme over the tests' folders, started when a test first asks for it
+    and stopped when the module's tests are done: each test opens a notebook in its own folder
+    over its own database (``explorer_notebook``) and shuts its kernel down after."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._factory = tmp_path_factory
+        self._started: dict[str, Lab] = {}
+
+    def __getitem__(self, theme: str) -> Lab:
+        if theme not in self._started:
+            self._started[theme] = start_lab(self._factory.getbasetemp(), self._factory.mktemp(f"lab-{theme}"), theme)
+        return self._started[theme]
+
+    def stop(self) -> None:
+        for server in self._started.values():
+            stop(server)
+
+
+@pytest.fixture(scope="module")
+def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labs]:
+    started = Labs(tmp_path_factory)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
 @contextmanager
-def explorer_in_lab(chromium: Path, tmp_path: Path, db: Path, timeout_ms: int, theme: str = "light") -> Iterator[tuple[Any, Any]]:
-    """(page, explorer) of a notebook opened in a lab over ``db``, in ``theme``; everything
-    started is stopped after."""
+def notebook_in(lab: Lab, tmp_path: Path) -> Iterator[str]:
+    """The path, in ``lab``, of the explorer notebook written in ``tmp_path`` (whose
+    ``cards.db`` it opens); its kernel is shut down after."""
+    nbformat.write(explorer_notebook(), tmp_path / NOTEBOOK)
+    path = f"{tmp_path.relative_to(lab.root).as_posix()}/{NOTEBOOK}"
+    try:
+        yield path
+    finally:
+        for session in sessions_of(lab, path):
+            urllib.request.urlopen(urllib.request.Request(lab.url(f"/api/sessions/{session['id']}"), method="DELETE"), timeout=60)
+
+
+def sessions_of(lab: Lab, path: str) -> list[dict[str, Any]]:
+    return [session for session in get_json(lab.url("/api/sessions")) if session["path"] == path]  # type: ignore[union-attr]
+
+
+@contextmanager
+def explorer_in_lab(
+    chromium: Path, labs: Labs, tmp_path: Path, timeout_ms: int, theme: str = "light"
+) -> Iterator[tuple[Any, Any]]:
+    """(page, explorer) of a notebook opened over ``tmp_path / "cards.db"`` in the lab of
+    ``theme``; the browser and the kernel are stopped after."""
     from playwright.sync_api import sync_playwright
 
-    server = start_lab(tmp_path, db, theme)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1000})
-                page.set_default_timeout(timeout_ms)
-                yield page, open_explorer(page, server)
-            finally:
-                browser.close()
-    finally:
-        stop(server)
+    server = labs[theme]
+    with notebook_in(server, tmp_path) as notebook, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(timeout_ms)
+            yield page, open_explorer(page, server, notebook)
+        finally:
+            browser.close()
 
 
 def stop(server: Lab) -> None:
@@ -152,10 +195,10 @@ def tags_and_presence(db: Path, hash_str: str) -> tuple[list[str], bool]:
     return _apart(_tags(db, hash_str))
 
 
-def open_explorer(page, server: Lab):  # type: ignore[no-untyped-def]
+def open_explorer(page, server: Lab, notebook: str):  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    run_all(page, server, NOTEBOOK)
+    run_all(page, server, notebook)
     root = page.locator(".mcx")
     expect(root).to_be_visible(timeout=60_000)
     expect(root.locator(".mcx-row")).to_have_count(10, timeout=30_000)
@@ -323,7 +366,7 @@ def check_facet_keys(page, root) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("theme", sorted(THEMES))
-def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
+def test_the_explorer_in_jupyterlab(chromium: Path, labs: Labs, tmp_path: Path, shots: Path, theme: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     db = tmp_path / "cards.db"
@@ -333,9 +376,9 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
     fox_total, fox_first = query(db, "fox")
     zebra_total, _ = query(db, "zebra")
     typed_total, _ = query(db, "fox type:text/plain")
-    server = start_lab(tmp_path, db, theme)
+    server = labs[theme]
     shot = lambda target, name: target.screenshot(path=shots / f"{theme}-{name}.png")  # noqa: E731
-    try:
+    with notebook_in(server, tmp_path) as notebook:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
             try:
@@ -343,7 +386,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base)
                 page = context.new_page()
                 page.set_default_timeout(30_000)
-                root = open_explorer(page, server)
+                root = open_explorer(page, server, notebook)
                 status, total = root.locator(".mcx-status"), root.locator(".mcx-total")
                 expect(status).to_have_text(re.compile(r"^1–10 of [\d,]+ cards, newest first$"))
                 assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
@@ -670,7 +713,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 # a kernel restarted under a drawn explorer: its actions go unanswered, and it says so
                 restarted = page.locator(".mcx").last
                 expect(restarted.locator(".mcx-query")).to_be_visible()
-                [session] = get_json(server.url("/api/sessions"))  # type: ignore[misc]
+                [session] = sessions_of(server, notebook)
                 urllib.request.urlopen(urllib.request.Request(
                     server.url(f"/api/kernels/{session['kernel']['id']}/restart"), data=b"", method="POST"), timeout=60)
                 run_query(restarted, "moon")
@@ -678,8 +721,6 @@ def test_the_explorer_in_jupyterlab(chromium: Path, tmp_path: Path, shots: Path,
                 shot(restarted, "12-kernel-restarted")
             finally:
                 browser.close()
-    finally:
-        stop(server)
 
 
 LATENCY_QUERIES = [
@@ -710,7 +751,7 @@ async ([text, wait]) => {
 
 
 def test_a_tag_typed_in_the_pane_before_another_rows_click_is_answered_tags_no_card(
-    chromium: Path, tmp_path: Path, shots: Path
+    chromium: Path, labs: Labs, tmp_path: Path, shots: Path
 ) -> None:
     """A click on another row, then a tag typed in the pane still drawn for the card before
     (the kernel has not answered the click: a preview that takes it a while) go out in that
@@ -719,7 +760,7 @@ def test_a_tag_typed_in_the_pane_before_another_rows_click_is_answered_tags_no_c
 
     db = tmp_path / "cards.db"
     asyncio.run(fill(str(db)))
-    with explorer_in_lab(chromium, tmp_path, db, 30_000) as (_, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 30_000) as (_, root):
         rows = root.locator(".mcx-row")
         shown, clicked = rows.nth(1).get_attribute("data-hash"), rows.nth(0).get_attribute("data-hash")
         rows.nth(1).click()
@@ -742,7 +783,7 @@ def focus_ring(locator) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("theme", sorted(THEMES))
-def test_a_page_typed_and_a_page_size_chosen_with_the_keyboard(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
+def test_a_page_typed_and_a_page_size_chosen_with_the_keyboard(chromium: Path, labs: Labs, tmp_path: Path, shots: Path, theme: str) -> None:
     """2,000 pages of 10: a page number typed in the pager goes there on Enter (one out of range
     shows the last and says so, text is refused), and the page size chosen keeps the first card
     shown in view; both by the keyboard alone, named, with a focus ring, and within a 700 px
@@ -751,7 +792,7 @@ def test_a_page_typed_and_a_page_size_chosen_with_the_keyboard(chromium: Path, t
 
     db = tmp_path / "cards.db"
     asyncio.run(fill_store(db, 20_000))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000, theme) as (page, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000, theme) as (page, root):
         status, rows = root.locator(".mcx-status"), root.locator(".mcx-row")
         box = root.get_by_role("textbox", name="Page number")
         size = root.get_by_role("combobox", name="Cards per page")
@@ -818,7 +859,7 @@ def test_a_page_typed_and_a_page_size_chosen_with_the_keyboard(chromium: Path, t
         root.locator(".mcx-main").screenshot(path=shots / f"{theme}-pager-narrow.png")
 
 
-def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, shots: Path) -> None:
+def test_enter_to_grid_latency_at_100000_cards(chromium: Path, labs: Labs, tmp_path: Path, shots: Path) -> None:
     """Time from Enter to the redrawn grid, measured in the page (reported, not asserted:
     speed belongs to benchmarks); each query's grid must show its own results."""
     from playwright.sync_api import expect
@@ -827,7 +868,7 @@ def test_enter_to_grid_latency_at_100000_cards(chromium: Path, tmp_path: Path, s
     count = int(os.environ.get("MCARD_EXPLORER_LATENCY_CARDS", "100000"))
     asyncio.run(fill_store(db, count))  # the benchmark's cards: the same figures
     expected = {text: query(db, text)[0] for text in LATENCY_QUERIES}
-    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (page, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (page, root):
         expect(root).to_have_attribute("data-facets", re.compile(r"^[1-9]"))
         times = []
         for text in LATENCY_QUERIES:
@@ -852,7 +893,7 @@ async def _many_tags(db: Path, count: int) -> MCard:
 
 @pytest.mark.parametrize("theme", sorted(THEMES))
 def test_a_card_with_300_tags_lists_20_and_every_one_can_be_reached_and_removed(
-    chromium: Path, tmp_path: Path, shots: Path, theme: str
+    chromium: Path, labs: Labs, tmp_path: Path, shots: Path, theme: str
 ) -> None:
     """300 tags, each with its ×, filled the pane and pushed the preview far down (and the grid
     row's tooltip listed all 300: the row now has 3 and "+297 more"): it lists the first 20 and "show all 300 tags (280 more)", a toggle that lists them all in a box of its
@@ -862,7 +903,7 @@ def test_a_card_with_300_tags_lists_20_and_every_one_can_be_reached_and_removed(
     db = tmp_path / "cards.db"
     asyncio.run(fill(str(db)))
     card = asyncio.run(_many_tags(db, 300))
-    with explorer_in_lab(chromium, tmp_path, db, 30_000, theme) as (page, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 30_000, theme) as (page, root):
         row = root.locator(f'.mcx-row[data-hash="{card.hash}"]')
         expect(row.locator(".mcx-tag")).to_have_count(4)
         expect(row.locator(".mcx-more-tags")).to_have_text("+297 more")
@@ -920,12 +961,12 @@ async def _long_tagged(db: Path) -> MCard:
         return card
 
 
-def test_a_long_tag_leaves_a_rows_other_tags_and_content_in_view(chromium: Path, tmp_path: Path, shots: Path) -> None:
+def test_a_long_tag_leaves_a_rows_other_tags_and_content_in_view(chromium: Path, labs: Labs, tmp_path: Path, shots: Path) -> None:
     """A tag longer than the row's cell is cut to its chip: the tags after it and the content
     still show in the row (the chip as one box was cut whole, and everything after it)."""
     db = tmp_path / "cards.db"
     card = asyncio.run(_long_tagged(db))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (page, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (page, root):
         page.set_viewport_size({"width": 1600, "height": 1000})
         row = root.locator(f'.mcx-row[data-hash="{card.hash}"]')
         right = row.locator(".mcx-content").evaluate("node => node.getBoundingClientRect().right")
@@ -953,12 +994,12 @@ async def _shaped_images(db: Path) -> list[MCard]:
         return images
 
 
-def test_names_after_thumbnails_of_any_shape_line_up(chromium: Path, tmp_path: Path, shots: Path) -> None:
+def test_names_after_thumbnails_of_any_shape_line_up(chromium: Path, labs: Labs, tmp_path: Path, shots: Path) -> None:
     """A wide and a tall image: their rows' names start at the same place (each thumbnail took
     the width of its own shape, so the names after them zigzagged down a page of photos)."""
     db = tmp_path / "cards.db"
     images = asyncio.run(_shaped_images(db))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (_, root):
         lefts = [
             root.locator(f'.mcx-row[data-hash="{image.hash}"] .mcx-name').evaluate("node => node.getBoundingClientRect().left")
             for image in images
@@ -985,7 +1026,7 @@ async def _images_then_notes(db: Path) -> None:
                 await store.tag(picture.hash, "holiday", f"day-{number}")
 
 
-def test_next_stays_where_it_was_from_a_page_of_images_to_a_page_of_text(chromium: Path, tmp_path: Path, shots: Path) -> None:
+def test_next_stays_where_it_was_from_a_page_of_images_to_a_page_of_text(chromium: Path, labs: Labs, tmp_path: Path, shots: Path) -> None:
     """Rows with a thumbnail or tags are as tall as rows without: a page of images and a page of
     notes take the same height, so the pager does not move and a second click on Next › at the
     same place turns the page again (it moved 35 px, and the click missed; a tag's chip made its
@@ -994,7 +1035,7 @@ def test_next_stays_where_it_was_from_a_page_of_images_to_a_page_of_text(chromiu
 
     db = tmp_path / "cards.db"
     asyncio.run(_images_then_notes(db))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (_, root):
         status, next_page = root.locator(".mcx-status"), root.get_by_role("button", name="Next ›")
         expect(root.locator(".mcx-thumb")).to_have_count(10)
         expect(root.locator(".mcx-row .mcx-tag", has_text="holiday")).to_have_count(5)
@@ -1037,14 +1078,14 @@ def _lightness_range(png: bytes) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("theme", sorted(THEMES))
-def test_a_black_drawing_on_transparency_shows_in_either_theme(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
+def test_a_black_drawing_on_transparency_shows_in_either_theme(chromium: Path, labs: Labs, tmp_path: Path, shots: Path, theme: str) -> None:
     """Images lie on a light checkerboard, in the grid and in the pane: a black drawing on a
     transparent background stands out in the dark theme too (it lay on the page's near-black)."""
     from playwright.sync_api import expect
 
     db = tmp_path / "cards.db"
     ring = asyncio.run(_black_on_transparent(db))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000, theme) as (_, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000, theme) as (_, root):
         row = root.locator(f'.mcx-row[data-hash="{ring.hash}"]')
         expect(row.locator(".mcx-thumb")).to_be_visible()
         row.click()
@@ -1074,14 +1115,14 @@ async def _notes(db: Path, count: int) -> None:
         await store.save_many([MCard(f"note number {number}") for number in range(count)])
 
 
-def test_next_under_a_long_page_shows_the_next_page_from_its_start(chromium: Path, tmp_path: Path, shots: Path) -> None:
+def test_next_under_a_long_page_shows_the_next_page_from_its_start(chromium: Path, labs: Labs, tmp_path: Path, shots: Path) -> None:
     """Pages of 50 rows are taller than the window: Next ›, at their end, showed the end of the
     next page, its status line and first rows out of view above."""
     from playwright.sync_api import expect
 
     db = tmp_path / "cards.db"
     asyncio.run(_notes(db, 120))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (_, root):
         status = root.locator(".mcx-status")
         root.locator(".mcx-page-size").select_option("50")
         expect(status).to_have_text("1–50 of 120 cards, newest first")
@@ -1094,13 +1135,13 @@ def test_next_under_a_long_page_shows_the_next_page_from_its_start(chromium: Pat
         expect(status).to_be_in_viewport()
 
 
-def test_in_a_notebook_of_a_1280_px_window_the_content_has_the_room(chromium: Path, tmp_path: Path, shots: Path) -> None:
+def test_in_a_notebook_of_a_1280_px_window_the_content_has_the_room(chromium: Path, labs: Labs, tmp_path: Path, shots: Path) -> None:
     """In a 1,280 px window (a notebook gives the explorer some 970 px) the name, tags and
     content column had a fifth of the grid, some 20 characters, beside the time, type, size
     and hash: the type and the hash (both in the card's pane) give way, and it has half."""
     db = tmp_path / "cards.db"
     asyncio.run(fill(str(db)))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (_, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (_, root):
         assert root.evaluate("node => node.getBoundingClientRect().width") < 1000
         grid = root.locator(".mcx-grid").evaluate("node => node.getBoundingClientRect().width")
         content = root.locator(".mcx-row .mcx-content").first.evaluate("node => node.getBoundingClientRect().width")
@@ -1108,14 +1149,14 @@ def test_in_a_notebook_of_a_1280_px_window_the_content_has_the_room(chromium: Pa
         root.locator(".mcx-main").screenshot(path=shots / "content-room-at-1280.png")
 
 
-def test_in_a_wide_explorer_the_content_keeps_its_room_with_the_pane_beside_or_not(chromium: Path, tmp_path: Path, shots: Path) -> None:
+def test_in_a_wide_explorer_the_content_keeps_its_room_with_the_pane_beside_or_not(chromium: Path, labs: Labs, tmp_path: Path, shots: Path) -> None:
     """Over 1,400 px the pane stands beside the grid: empty, it took a third of the width and
     left the content a quarter of the grid (248 px in a 1,600 px window, where a narrower
     explorer gave it 545). Now it takes room only with a card open, and then the type and hash
     columns, which it shows, give theirs to the content."""
     db = tmp_path / "cards.db"
     asyncio.run(fill(str(db)))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000) as (page, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (page, root):
         page.set_viewport_size({"width": 2000, "height": 1000})
         rect = "node => { const r = node.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom, r.width]; }"
         assert root.evaluate("node => node.getBoundingClientRect().width") > 1400
@@ -1150,14 +1191,14 @@ async def _typed_and_tagged(db: Path) -> None:
 
 
 @pytest.mark.parametrize("theme", sorted(THEMES))
-def test_a_type_or_a_tag_is_left_out_from_its_facet(chromium: Path, tmp_path: Path, shots: Path, theme: str) -> None:
+def test_a_type_or_a_tag_is_left_out_from_its_facet(chromium: Path, labs: Labs, tmp_path: Path, shots: Path, theme: str) -> None:
     """Beside each type and tag of the facets, a − (shown on hover and on focus) leaves its
     cards out; so does the - key on a focused value."""
     from playwright.sync_api import expect
 
     db = tmp_path / "cards.db"
     asyncio.run(_typed_and_tagged(db))
-    with explorer_in_lab(chromium, tmp_path, db, 60_000, theme) as (page, root):
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000, theme) as (page, root):
         status = root.locator(".mcx-status")
         expect(status).to_have_text("1–10 of 12 cards, newest first")
         draft = root.locator(".mcx-facet-row").filter(has=page.locator(".mcx-facet-value", has_text="draft"))
