@@ -184,7 +184,10 @@ class ImportSummary:
             text += f"; {counted(self.not_utf8, 'text file')} not in UTF-8, stored as bytes whose words are not found"
         if self.skipped:
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
-            text += f"; skipped {counted(sum(self.skipped.values()), 'file')}: {reasons}"
+            folders = self.skipped.get(UNREADABLE_FOLDER, 0)
+            files = sum(self.skipped.values()) - folders
+            what = " and ".join(counted(n, kind) for n, kind in ((files, "file"), (folders, "folder")) if n)
+            text += f"; skipped {what}: {reasons}"
         return text
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -204,6 +207,9 @@ class ImportSummary:
 BINARY_SNIFF_BYTES: Final = 8000
 """A file with a NUL byte among its first so many bytes is not text, whatever its encoding
 (as git and grep decide): zeroed or sparse files, UTF-16, database pages."""
+NUL_SHARE: Final = 4
+"""A file named as text stored as bytes for its NULs is counted as not in UTF-8 (its words are
+not found) when they are at least one byte in this many: UTF-16 of Latin letters is half NULs."""
 
 
 def card_from_file_bytes(data: bytes) -> MCard:
@@ -635,7 +641,7 @@ async def import_paths(
                 start += 1
             cards, sightings = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
             summary.not_utf8 += sum(not card.is_text and card.content_type == OCTET_STREAM and _named_as_text(seen.name)
-                                    for card, seen in zip(cards, sightings))
+                                    and not _searched_as_text(card.content) for card, seen in zip(cards, sightings))
             await summary.save(store, len(cards), cards, sightings, tags)
             bar.update(len(batch))
     return summary
@@ -653,6 +659,17 @@ def _named_as_text(name: Optional[str]) -> bool:
     if kind is not None:
         return kind.startswith("text/") or kind.endswith(("/json", "/xml", "+xml"))
     return name.lower().endswith(TEXT_SUFFIXES)
+
+
+def _searched_as_text(data: bytes) -> bool:
+    """Whether the bytes of a file named as text are UTF-8 that a search reads as text: a NUL
+    byte made them a bytes card, but a few NULs leave its words to be found (UTF-16 and UTF-32
+    read as UTF-8 hold NULs between their letters; a zeroed file is nothing but NULs)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return data.count(0) * NUL_SHARE < len(data)
 
 
 def read_at_most(stream: BinaryIO, max_size: int) -> bytes:

@@ -362,11 +362,13 @@ def test_import_says_which_text_files_are_not_utf8_and_so_not_searched(tmp_path)
     (folder / "utf16.log").write_bytes("hello".encode("utf-16"))
     (folder / "image.bin").write_bytes(bytes(range(256)))
     (folder / "plain.csv").write_text("a,b\n1,2\n")
+    (folder / "stray-nul.txt").write_bytes(b"abc\0def")  # UTF-8: a bytes card for its NUL, searched as text
     db = tmp_path / "cards.db"
     said = mcard("import", str(folder), db=db).stdout.decode()
     assert said.rstrip().endswith("; 2 text files not in UTF-8, stored as bytes whose words are not found")
     assert as_json(mcard("import", str(folder), "--json", db=db))["not_utf8"] == 2
     assert "not in UTF-8" not in mcard("import", str(folder / "plain.csv"), db=db).stdout.decode()
+    assert [card["name"] for card in as_json(mcard("find", "def", "--json", db=db))] == ["stray-nul.txt"]
 
 
 def test_a_store_reached_through_a_link_is_still_its_own(tmp_path):
@@ -463,6 +465,17 @@ def test_rm_takes_the_hashes_standard_input_lists(tmp_path):
     assert missing.stdout == b"removed 1 of 2\n" and b"no card with hash " + b"0" * 64 in missing.stderr
     alone = mcard("rm", "-", hashes[3], db=db, check=2)
     assert b"rm - reads the hashes from standard input" in alone.stderr
+
+
+def test_a_card_named_twice_in_rm_is_counted_once(tmp_path):
+    """``rm H H`` (or a hash and its prefix) said "removed 1 of 2", as if a removal had failed."""
+    db = tmp_path / "cards.db"
+    target, kept = (mcard("add", text, db=db).stdout.decode().strip() for text in ("twice", "kept"))
+    said = mcard("rm", target, target[:10], target, db=db)
+    assert (said.stdout, said.stderr) == (b"removed 1 of 1\n", b"")
+    assert [card["hash"] for card in as_json(mcard("ls", "--json", db=db))] == [kept]
+    missing = mcard("rm", kept, "0" * 64, "0" * 64, db=db, check=1)
+    assert missing.stdout == b"removed 1 of 2\n"
 
 
 def test_an_import_that_skips_files_over_the_size_limit_says_how_to_raise_it(tmp_path):

@@ -181,6 +181,8 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("facets-unknown-field", lambda t: ["facets", "--by", "colour\x1b"], 2, "unknown facet 'colour\\x1b'"),
     ("facets-malformed", lambda t: ["facets", "after:2026-13-01"], 2, "at position 6"),
     ("tag-not-found", lambda t: ["tag", "0" * 64, "x"], 1, "no card with hash"),
+    ("tag-stdin-without-a-tag", lambda t: ["tag", "-"], 2, "required: TAG (see mcard tag --help)"),  # "-" is no dashed value
+    ("add-not-utf8", lambda t: ["add", "fine", b"caf\xe9"], 2, "TEXT 2 is not UTF-8 (another encoding?): caf\\xe9"),
     ("tag-bad-tag", lambda t: ["tag", "HASH", "bell\x07"], 2, "bell\\x07"),
     ("untag-short-prefix", lambda t: ["untag", "abc", "x"], 2, "at least 8 hex digits"),
     ("info-not-found", lambda t: ["info", "0" * 64], 1, "no card with hash"),
@@ -210,6 +212,11 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("show-with-json", lambda t: ["show", "0" * 64, "--json"], 2, "show takes no --json"),
     ("ls-empty-time-range", lambda t: ["ls", "--since", "2026-12-06", "--until", "2026-12-01"], 2, "is after --until"),
     ("empty-db", lambda t: ["add", "lost?", "--db", ""], 2, "--db is empty"),
+    # a store in memory ends with the command: an add into one was reported stored, then lost
+    ("memory-add", lambda t: ["add", "lost?", "--db", ":memory:"], 2, ":memory: is a store in memory"),
+    ("memory-url-rm", lambda t: ["rm", "0" * 64, "--db", "sqlite://:memory:"], 2, "is a store in memory"),
+    ("memory-ls", lambda t: ["ls", "--db", ":memory:"], 2, "is a store in memory"),
+    ("sync-into-memory", lambda t: ["sync", "a.db", ":memory:"], 2, "is a store in memory"),
     # lab
     ("lab-demo-not-a-database", lambda t: ["lab", "--demo", "--tutorials", str(t / "tutorials"), "--db", str(not_a_database(t))], 3, "storage error"),
     ("lab-tutorials-under-a-file", lambda t: ["lab", "--tutorials", str(a_file(t) / "tutorials")], 2, "Not a directory"),
@@ -257,6 +264,8 @@ def test_every_failure_is_one_escaped_line_with_its_exit_status(name, make_args,
     (["sync", "a.db", "b.db", "--dryrun"], "--dryrun; did you mean --dry-run? (see mcard sync --help)"),
     (["export", "out.jsonl", "--sinse", "2026-01-01"], "did you mean --since? (see mcard export --help)"),
     (["stats", "--bogus"], "unrecognized arguments: --bogus (see mcard stats --help)"),
+    # an option of other commands is named as theirs ("did you mean --words?" for search --order)
+    (["search", "-i", "x", "--order", "largest"], "--order is an option of ls and find, not of search (see mcard search --help)"),
 ])
 def test_a_mistyped_command_or_option_names_the_closest_one_and_the_help_that_lists_them(args, says, tmp_path):
     """A typo is the usage error met first: the line says what was meant, if anything is close,

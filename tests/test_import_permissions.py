@@ -61,6 +61,8 @@ def test_folders_the_user_may_not_enter_are_counted_and_the_import_goes_on(share
     summary = imported(shared, "tree")
     assert (summary["files"], summary["new"]) == (1, 1)  # stored; with the skipped ones, every file found
     assert summary["skipped"] == {"unreadable": 2, "unreadable folder": 1}
+    said = as_user(shared, MCARD, "--db", str(shared / "cards.db"), "import", "tree")
+    assert said.stdout.decode().rstrip().endswith("; skipped 2 files and 1 folder: 2 unreadable, 1 unreadable folder")
 
 
 def test_excluded_folders_are_not_looked_into(shared):

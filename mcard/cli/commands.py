@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import stat
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -255,10 +256,17 @@ def _names_a_file(text: str) -> bool:
         return False
 
 
+_NOT_UTF8: Final = re.compile("[\udc80-\udcff]")
+"""What a byte of an argument that is not UTF-8 becomes (Python's ``surrogateescape``)."""
+
+
 def _check_text(number: int, content: str | bytes, max_size: int) -> None:
     """Refuse the ``number``-th TEXT of ``add`` as a card's content, naming it among the others."""
     if not content:
         raise ValidationError(f"TEXT {number} is empty: a card's content must not be empty")
+    if isinstance(content, str) and _NOT_UTF8.search(content):  # bytes the system could not decode
+        raise ValidationError(f"TEXT {number} is not UTF-8 (another encoding?): {safe(content)}; mcard add - stores"
+                              " standard input as it is")
     if MCard(content).size > max_size:
         raise ValidationError(f"a card holds at most {max_size} bytes; TEXT {number} has more")
 
@@ -355,10 +363,13 @@ async def cmd_rm(args: argparse.Namespace) -> int:
     for typed in hashes:
         check_prefix(typed)
     async with existing_store(args) as store:
-        resolved = [(typed, await store.resolve(typed)) for typed in hashes]
-        removed = [full for _, full in resolved if full is not None and await store.remove(full)]
-    missing = [typed for typed, full in resolved if full is None or full not in removed]
-    emit({"removed": removed, "not_found": missing}, f"removed {len(removed)} of {len(hashes)}", args.json)
+        resolved = [(typed, await store.resolve(typed)) for typed in dict.fromkeys(hashes)]
+        named = list(dict.fromkeys(full for _, full in resolved if full is not None))  # a card named twice is one
+        removed = [full for full in named if await store.remove(full)]
+    gone = set(removed)
+    missing = [typed for typed, full in resolved if full not in gone]
+    asked = len(named) + sum(full is None for _, full in resolved)
+    emit({"removed": removed, "not_found": missing}, f"removed {len(removed)} of {asked}", args.json)
     if missing:
         raise no_card(missing)
     return 0

@@ -35,7 +35,7 @@ class Parser(argparse.ArgumentParser):
         typed = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
         if typed:  # a mistyped command
             message += did_you_mean(typed.group(1), _commands(self).choices)
-        dashed = any(arg[:1] == "-" and arg[:2] != "--" for arg in _after(Parser.typed, command))
+        dashed = any(arg[:1] == "-" and arg[:2] != "--" and arg != "-" for arg in _after(Parser.typed, command))  # "-": stdin
         if "arguments are required" in message and command != "mcard" and dashed:  # a value may have begun with -
             message += "; " + (querying.AFTER_DASHES.format(command=command) if command in ("search", "find")
                                else f"a value that starts with - goes after --: mcard {command} ... -- -value")
@@ -52,6 +52,17 @@ def did_you_mean(typed: str, known: Iterable[str]) -> str:
     """``"; did you mean X?"`` with the name in ``known`` closest to ``typed`` (a typo), else nothing."""
     close = difflib.get_close_matches(typed, list(known), n=1)
     return f"; did you mean {close[0]}?" if close else ""
+
+
+def elsewhere(option: str, command: str, commands: dict[str, argparse.ArgumentParser]) -> str:
+    """``"; --order is an option of ls and find, not of search"`` when other commands take
+    ``option`` (a close name of this command's was suggested instead: ``search --order`` gave
+    "did you mean --words?"), else nothing."""
+    others = [name for name, parser in commands.items() if name != command and option in _options(parser)]
+    if not others:
+        return ""
+    named = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} and {others[-1]}"
+    return f"; {option} is an option of {named}, not of {command}"
 
 
 def _commands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
@@ -126,7 +137,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
             if name in _options(command):  # read after a "--" that made the rest the query's
                 hint = f"; after -- everything is the query's: {name} goes before --"
             else:
-                hint = did_you_mean(name, _options(command))
+                hint = elsewhere(name, args.command, _commands(parser).choices) or did_you_mean(name, _options(command))
         command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args.lab_args = extra
     _refuse_unused(parser, args)

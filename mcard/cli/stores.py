@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Final
 
-from mcard.domain.models.exceptions import NoCardStoreError, StorageError
+from mcard.domain.models.exceptions import ConfigurationError, NoCardStoreError, StorageError
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.config_url import DB_URL_ENV, config_of
 from mcard.infrastructure.persistence.engine_config import (
@@ -21,7 +21,7 @@ from mcard.infrastructure.persistence.engine_config import (
     SQLiteConfig,
 )
 
-from .output import note
+from .output import note, safe
 
 INDEX_NOTE_AFTER: Final = 1.0
 """Seconds of indexing after which a terminal is told what the command still does."""
@@ -32,24 +32,32 @@ def db_target(args: argparse.Namespace) -> str:
     return args.db or os.environ.get(DB_URL_ENV) or os.environ.get(DB_PATH_ENV) or DEFAULT_DB_FILENAME
 
 
+def command_config(target: str, *, read_only: bool = False) -> EngineConfig:
+    """The store ``target`` names, for a command: a ``:memory:`` one is refused, since it ends
+    with the command (a card added there was reported stored, then lost)."""
+    config = config_of(target)
+    if isinstance(config, SQLiteConfig) and config.in_memory:
+        raise ConfigurationError(f"{safe(target)} is a store in memory, which ends with the command and keeps nothing: name a database file")
+    return dataclasses.replace(config, read_only=True) if read_only else config
+
+
 def reading_store(args: argparse.Namespace) -> AsyncPersistenceWrapper:
     """The store, opened read-only: nothing is created, upgraded or changed; a missing
     database, or one that is not a card store, is a ``StorageError``."""
-    return AsyncPersistenceWrapper(config_of(db_target(args), read_only=True))
+    return AsyncPersistenceWrapper(command_config(db_target(args), read_only=True))
 
 
 def writing_store(args: argparse.Namespace) -> AsyncPersistenceWrapper:
     """The store, opened for writing; created when missing."""
-    return AsyncPersistenceWrapper(config_of(db_target(args)))
+    return AsyncPersistenceWrapper(command_config(db_target(args)))
 
 
 @contextlib.asynccontextmanager
 async def existing_store(args: argparse.Namespace) -> AsyncIterator[AsyncPersistenceWrapper]:
     """The store, opened for writing where there is one: a missing one (no SQLite file, an
     empty one, no table) is a ``NoCardStoreError``, and nothing is created."""
-    config = config_of(db_target(args))
-    if not (isinstance(config, SQLiteConfig) and config.in_memory):
-        await _check_there(config)
+    config = command_config(db_target(args))
+    await _check_there(config)
     async with AsyncPersistenceWrapper(config) as store:
         yield store
 

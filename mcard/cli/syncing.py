@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any, Final
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.shown import counted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
-from mcard.infrastructure.persistence.config_url import config_of
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
 
 from .output import emit, fail, safe
-from .stores import indexed
+from .stores import command_config, indexed
 
 if TYPE_CHECKING:
     from mcard.syncing import SyncResult
@@ -34,8 +33,8 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValidationError("--batch-size must be at least 1")
     since = parse_time(args.since, "since")
-    source_config = config_of(args.source, read_only=True)
-    dest_config = config_of(args.dest, read_only=args.dry_run)
+    source_config = command_config(args.source, read_only=True)
+    dest_config = command_config(args.dest, read_only=args.dry_run)
     same = ValidationError(
         f"SOURCE and DEST are the same store ({safe(args.source)}, {safe(args.dest)}): a sync copies from one store to another"
     )
@@ -62,8 +61,6 @@ def _same_store(source: EngineConfig, dest: EngineConfig) -> bool:
     (``identity``). Syncing a store into itself said "copied 0 cards", as if the two stores had
     been compared and found equal."""
     if isinstance(source, SQLiteConfig) and isinstance(dest, SQLiteConfig):
-        if source.in_memory or dest.in_memory:
-            return False
         try:
             return os.path.samefile(source.path, dest.path)
         except OSError:  # one is missing: DEST is made

@@ -28,6 +28,7 @@ _COMMON: Final = {
 }
 _SQLITE: Final = {**_COMMON, "synchronous": str, "check_same_thread": bool}
 _POSTGRES: Final = {**_COMMON, "schema": str, "table": str}
+_KIND_NAMES: Final = {int: "an integer", float: "a number", bool: "true or false", str: "a text"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -39,7 +40,7 @@ def _convert(name: str, value: str, kind: type) -> Any:
             return value.lower() in _TRUE
         return kind(value)
     except ValueError:
-        raise ConfigurationError(f"option {name} must be a {kind.__name__}, got {value!r}") from None
+        raise ConfigurationError(f"option {name} must be {_KIND_NAMES[kind]}, got {value!r}") from None
 
 
 def config_from_url(url: str) -> EngineConfig:
