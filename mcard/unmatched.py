@@ -41,7 +41,10 @@ async def no_match_hint(
     if unsearched := unsearched_note(query):
         hints.append(unsearched)
     if tags_named:
-        hints += await unknown_tags(store, parsed.filters.tags, parsed.filters.tag_globs, in_query=True)
+        meant: dict[str, str] = {}
+        hints += await unknown_tags(store, parsed.filters.tags, parsed.filters.tag_globs, in_query=True, meant=meant)
+        if suggested is not None:
+            suggested += await _with_tags_meant(store, query, meant)
     if short := short_hash_hint(query):
         hints.append(short + ("" if open_with is None else f", for {open_with.format(prefix='PREFIX')}"))
     elif open_with is not None and _HASH_PREFIX.fullmatch(query.strip()):
@@ -75,6 +78,17 @@ async def no_match_hint(
     return f" ({'; '.join(hints)})" if hints else ""
 
 
+async def _with_tags_meant(store: AsyncPersistenceWrapper, query: str, meant: dict[str, str]) -> list[str]:
+    """``query`` with each mistyped tag (a key of ``meant``) replaced by the tag a card has, when
+    that finds cards (a tag "did you mean" came without the button other hints have)."""
+    found = []
+    for typed, tag in meant.items():
+        instead = without_value(query, "tag", typed, instead=f"tag:{tag_value(tag)}")
+        if instead != query and (await store.find(instead, 0)).total:
+            found.append(instead)
+    return found
+
+
 def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
     """(queries, how they find cards) to try in turn: a lone word looked for as a tag and in
     names; a ``name:`` glob without a wildcard, which matches whole names alone, as a part."""
@@ -106,11 +120,12 @@ def _cases(word: str) -> list[str]:
 
 
 async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], globs: Sequence[str] = (),
-                       *, in_query: bool = False) -> list[str]:
+                       *, in_query: bool = False, meant: Optional[dict[str, str]] = None) -> list[str]:
     """For each of ``tags`` that no card has, a line saying so, with the closest tag a card
-    has: a mistyped tag found nothing, as a tag no card matched with the other filters did.
-    Likewise for each of ``globs`` (``tag:trip-*``) that matches no tag a card has. With
-    ``in_query``, the closest tag is written as a ``tag:`` value names it (``a[*]``)."""
+    has (put in ``meant``, by the tag typed): a mistyped tag found nothing, as a tag no card
+    matched with the other filters did. Likewise for each of ``globs`` (``tag:trip-*``) that
+    matches no tag a card has. With ``in_query``, the closest tag is written as a ``tag:``
+    value names it (``a[*]``)."""
     if not tags and not globs:
         return []
     known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
@@ -119,8 +134,11 @@ async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], glob
         stored = composed(tag.strip())
         if stored not in known:
             same = [tag for tag in known if tag.casefold() == stored.casefold()]  # HOLIDAY for holiday
-            close = [glob_escaped(c) if in_query else c for c in same[:1] or difflib.get_close_matches(stored, known, n=1)]
-            said.append(f"no card is tagged {quoted(tag)}" + (f"; did you mean {quoted(close[0])}?" if close else ""))
+            close = same[:1] or difflib.get_close_matches(stored, known, n=1)
+            said.append(f"no card is tagged {quoted(tag)}"
+                        + (f"; did you mean {quoted(glob_escaped(close[0]) if in_query else close[0])}?" if close else ""))
+            if close and meant is not None:
+                meant[tag] = close[0]
     for pattern in dict.fromkeys(globs):
         if not any(fnmatch.fnmatchcase(tag, pattern) for tag in known):
             said.append(f"no tag matches {quoted(pattern)}")

@@ -132,6 +132,17 @@ def test_enter_runs_the_query_and_marks_the_matches(store):
     assert explorer.total == len(kept) and sum(n for _, n in explorer.facets["content_type"]) == explorer.total
 
 
+def test_a_row_starts_its_snippet_at_the_text_rather_than_leave_out_a_short_word(store):
+    """"…hash ignores the moon": a "…" in the place of "A " hid a word and saved no room."""
+    cards, _ = store
+    cards.create("A hash ignores the moonbeam (#87).")
+    cards.create("Every notebook in the library remembers the moonbeam (#12).")
+    explorer = cards.explorer()
+    explorer.run("moonbeam")
+    shown = sorted("".join(text for text, _ in row["snippet"]) for row in explorer.rows)
+    assert shown == ["A hash ignores the moonbeam (#87).", "…remembers the moonbeam (#12)."], shown
+
+
 def test_the_pane_shows_a_match_that_lies_past_the_head_of_a_long_text(store):
     """The row marked it; the pane showed the text's first 20,000 characters without it."""
     cards, _ = store
@@ -602,6 +613,12 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     assert explorer.status == "no cards match (name:*photo* finds 1 card, as name: without a * matches whole names only)"
     explorer.run("tag:HOLIDAY")  # too far from holiday for a close match, but its case alone differs
     assert explorer.status == "no cards match (no card is tagged 'HOLIDAY'; did you mean 'holiday'?)"
+    assert explorer.suggestions == ["tag:holiday"]  # a button, as for the other hints
+    explorer.run("photo tag:holidy")  # the rest of the query stays; suggested only where it finds cards
+    assert explorer.status == "no cards match (no card is tagged 'holidy'; did you mean 'holiday'?)"
+    assert explorer.suggestions == []
+    explorer.run("type:image/png tag:holidy")
+    assert explorer.suggestions == ["type:image/png tag:holiday"]
     explorer.run("name:PHOTO")
     assert explorer.status == "no cards match (name:*photo* finds 1 card, as name: without a * matches whole names only)"
     explorer.run("after:2026-03 before:2026-02")
@@ -774,6 +791,9 @@ def test_the_detail_shows_names_and_sightings(store):
     open_card(explorer, spoof)
     assert explorer.download_payload()[0] == spoof.hash[:12] + ".txt"
     assert detail["sightings_left_out"] == ""
+    assert detail["size"] == f"1.3 MB ({made['png'].size:,} bytes)"
+    open_card(explorer, cards.create("!"))
+    assert explorer.detail["size"] == "1 B (1 byte)"  # said "1 B (1 bytes)"
 
 
 def test_the_pane_says_how_many_older_sightings_its_list_leaves_out(store):

@@ -503,6 +503,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, labs: Labs, tmp_path: Path, 
                 shot(root, "05-text-preview")
                 expect(preview.locator(".mcx-part-shown")).to_have_count(0)  # a short text is shown whole
                 assert contrast(root.locator(".mcx-detail .mcx-copy").first) >= 4.5
+                assert contrast(root.locator(".mcx-selected .mcx-copy").first) >= 4.5  # the row's, on its highlight
                 long_text = _apart(_store(db, ("a line of a long log\n" * 3_000).encode(), "long.log"))
                 run_query(root, long_text.hash[:12])  # its first 20,000 characters: said before any scrolling
                 part = preview.locator(".mcx-part-shown")
@@ -951,26 +952,40 @@ def test_a_card_with_300_tags_lists_20_and_every_one_can_be_reached_and_removed(
 LONG_TAG = "a-tag-that-is-much-longer-than-the-cell-it-is-drawn-in-" * 3
 
 
-async def _long_tagged(db: Path) -> MCard:
-    """Ten cards, the newest of them tagged with ``LONG_TAG`` and then ``short``."""
+async def _long_tagged(db: Path) -> tuple[MCard, MCard]:
+    """Ten cards: the newest tagged with ``LONG_TAG`` and then ``short``, the one before it with
+    five tags of 20-odd characters."""
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
-        for number in range(9):
+        for number in range(8):
             await store.create(f"card number {number}")
+        crowded = await store.create("the words after many tags", name="crowded.txt")
+        await store.tag(crowded.hash, *(f"a-rather-long-tag-{number}" for number in range(5)))
         card = await store.create("the words after the tags", name="notes.txt")
         await store.tag(card.hash, LONG_TAG, "short")
-        return card
+        return card, crowded
 
 
 def test_a_long_tag_leaves_a_rows_other_tags_and_content_in_view(chromium: Path, labs: Labs, tmp_path: Path, shots: Path) -> None:
     """A tag longer than the row's cell is cut to its chip: the tags after it and the content
-    still show in the row (the chip as one box was cut whole, and everything after it)."""
+    still show in the row (the chip as one box was cut whole, and everything after it). Three
+    long tags of five left no room for "+2 more" in a 1,280 px window: the count of the tags
+    left out, and some content, stay in view."""
+    from playwright.sync_api import expect
+
     db = tmp_path / "cards.db"
-    card = asyncio.run(_long_tagged(db))
+    card, crowded = asyncio.run(_long_tagged(db))
     with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (page, root):
+        edges = "node => [node.getBoundingClientRect().left, node.getBoundingClientRect().right]"
+        row = root.locator(f'.mcx-row[data-hash="{crowded.hash}"]')
+        more = row.locator(".mcx-more-tags")
+        expect(more).to_have_text("+2 more")
+        right = row.locator(".mcx-content").evaluate(edges)[1]
+        assert more.evaluate(edges)[1] <= right and more.evaluate("node => node.scrollWidth <= node.clientWidth")  # whole
+        assert row.locator(".mcx-snippet").evaluate(edges)[0] < right - 40
+        row.screenshot(path=shots / "row-with-many-long-tags.png")
         page.set_viewport_size({"width": 1600, "height": 1000})
         row = root.locator(f'.mcx-row[data-hash="{card.hash}"]')
         right = row.locator(".mcx-content").evaluate("node => node.getBoundingClientRect().right")
-        edges = "node => [node.getBoundingClientRect().left, node.getBoundingClientRect().right]"
         assert row.locator(".mcx-tag").first.evaluate(edges)[1] < right
         assert row.locator(".mcx-tag", has_text="short").evaluate(edges)[1] < right
         assert row.locator(".mcx-snippet").evaluate(edges)[0] < right - 40

@@ -340,7 +340,10 @@ function render({ model, el }) {
       if (row.name) content.append(h("span", { class: "mcx-name", dir: "auto", text: row.name }));
       for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", dir: "auto", text: tag }));
       const moreTags = row.tags_left_out ? `+${row.tags_left_out.toLocaleString("en-US")} more` : "";
-      if (moreTags) content.append(h("span", { class: "mcx-tag mcx-more-tags", text: moreTags }));
+      if (moreTags) {
+        content.classList.add("mcx-crowded");
+        content.append(h("span", { class: "mcx-tag mcx-more-tags", text: moreTags }));
+      }
       const snippet = h("span", { class: "mcx-snippet", dir: "auto" });
       for (const [text, hit] of row.snippet) snippet.append(hit ? h("mark", { text }) : visible(text));
       content.append(snippet);

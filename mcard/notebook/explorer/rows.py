@@ -178,7 +178,7 @@ def detail(
     return {
         "hash": _read(lambda: card.hash),
         "time": _read(lambda: human_time(card.g_time)) + " UTC",
-        "size": _read(lambda: f"{human_size(card.size)} ({card.size:,} bytes)"),
+        "size": _read(lambda: f"{human_size(card.size)} ({card.size:,} byte{'' if card.size == 1 else 's'})"),
         "type": _read(lambda: card.content_type),
         "pixels": _read(lambda: _image_pixels(card.content_bytes, card.content_type)),
         "algorithm": _read(lambda: card.hash_algorithm),
