@@ -1033,6 +1033,12 @@ def test_checked_cards_another_process_removed_are_unchecked_not_counted(store, 
     explorer._on_message(explorer, {"action": "tag_marked", "tag": "kept"}, [])
     assert explorer.status == "tagged 1 checked card with kept (1 new); 1 checked card was removed meanwhile, and unchecked"
     assert explorer.marked == [third] and stored_tags(cards, third) == ["kept"]
+    explorer.select(third)  # the card open, and checked, removed elsewhere: said as news, not as an error
+    subprocess.run([*mcard, "rm", third], check=True, capture_output=True)
+    explorer._on_message(explorer, {"action": "refresh"}, [])
+    assert (explorer.selected, explorer.detail, explorer.marked, explorer.status_kind) == ("", {}, [], "info")
+    assert explorer.status == (f"1–12 of 12 cards, best first; card {third[:12]}… was removed meanwhile, and closed;"
+                               " 1 checked card was removed meanwhile, and unchecked")
 
 
 def test_a_rows_snippet_starts_just_before_its_first_match(store):

@@ -556,10 +556,11 @@ class Explorer(anywidget.AnyWidget):
         gone = self._drop_removed_marks()
         if self._show(self.shown_query):
             self._load_facets()
-        if self.selected:
-            self.select(self.selected)
-        if gone:
-            self.say(f"{self.status}{_unchecked(gone)}", kind=self.status_kind)
+        opened = self.selected
+        closed = bool(opened) and not self._open(opened)
+        if closed or gone:  # said with the page's status, not as an error: nothing the user did failed
+            card = f"; card {opened[:12]}… was removed meanwhile, and closed" if closed else ""
+            self.say(f"{self.status}{card}{_unchecked(gone)}", kind=self.status_kind)
 
     # -- one card ------------------------------------------------------------------------------
     @_action
@@ -569,15 +570,20 @@ class Explorer(anywidget.AnyWidget):
             self.selected, self.detail = "", {}
             self._settle()
             return
+        if not self._open(hash_str):
+            self.say(f"no card is stored under {hash_str!r} (removed, or never stored)", kind="error")
+
+    def _open(self, hash_str: str) -> bool:
+        """Show the card with this hash in the pane; False (the pane closed) when none is stored."""
         card, seen, tags = self._call(_one(self._wrapper, hash_str))
         if card is None:
             self.selected, self.detail = "", {}
-            self.say(f"no card is stored under {hash_str!r} (removed, or never stored)", kind="error")
-            return
+            return False
         name = self._names.get(hash_str) or next((s.name for s in reversed(seen) if s.name), None)
         self.detail = rows.detail(card, seen, tags, self._spec, name)
         self.selected = hash_str
         self._settle()
+        return True
 
     @_action
     def toggle_mark(self, hash_str: str) -> None:
