@@ -695,6 +695,9 @@ def test_markdown_emphasis_never_reaches_into_a_links_address_or_code():
     html = markdown_html("See [the search](https://example.org/q=*) for *all*, **[a](https://x.org/**y) b**, `a*b*`")
     assert '<a href="https://example.org/q=*"' in html and "<em>all</em>" in html
     assert '<strong><a href="https://x.org/**y"' in html and "</a> b</strong>" in html and "<code>a*b*</code>" in html
+    html = markdown_html("an _em_ word, __strong__, snake_case_name, [a_b_](https://x.org/a_b_c) `_c_`")
+    assert "an <em>em</em> word, <strong>strong</strong>, snake_case_name," in html  # _em_ showed as typed
+    assert '<a href="https://x.org/a_b_c"' in html and ">a_b_</a>" in html and "<code>_c_</code>" in html
 
 
 def test_a_long_markdown_text_or_json_tree_says_what_its_preview_leaves_out():

@@ -43,10 +43,11 @@ MARKDOWN_NAMES: Final = (".md", ".markdown")
 _HEADING: Final = re.compile(r"(#{1,6})\s+(.*)")
 _LIST_ITEM: Final = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+(.*)")
 _LINK: Final = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s)\"'<>]+)\)")
-_BOLD: Final = re.compile(r"\*\*(.+?)\*\*")
-_ITALIC: Final = re.compile(r"(?<![\w*])\*(?!\s)([^*]+?)(?<!\s)\*(?![\w*])")
-"""Link texts and emphasis hold no ``[`` or ``*`` of their own: each match attempt stops at
-the next one, so a line of thousands of them is read in one pass, not one pass per mark."""
+_BOLD: Final = re.compile(r"\*\*(.+?)\*\*|(?<![\w_])__(?!\s)([^_]+?)(?<!\s)__(?![\w_])")
+_ITALIC: Final = re.compile(r"(?<![\w*])\*(?!\s)([^*]+?)(?<!\s)\*(?![\w*])|(?<![\w_])_(?!\s)([^_]+?)(?<!\s)_(?![\w_])")
+"""Link texts and emphasis hold no ``[``, ``*`` or ``_`` of their own: each match attempt stops
+at the next one, so a line of thousands of them is read in one pass, not one pass per mark.
+An ``_`` inside a word (``snake_case_name``) is no emphasis, as in CommonMark."""
 _CODE: Final = re.compile(r"`([^`\n]+)`")
 
 
@@ -235,7 +236,8 @@ def _inline(line: str) -> str:
         return f"\x00{len(kept) - 1}\x00"
 
     def emphasized(text: str) -> str:
-        return _ITALIC.sub(r"<em>\1</em>", _BOLD.sub(r"<strong>\1</strong>", text))
+        bold = _BOLD.sub(lambda m: f"<strong>{m[1] or m[2]}</strong>", text)
+        return _ITALIC.sub(lambda m: f"<em>{m[1] or m[2]}</em>", bold)
 
     def restored(text: str) -> str:
         return re.sub("\x00(\\d+)\x00", lambda m: restored(kept[int(m[1])]), text)
