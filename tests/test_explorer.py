@@ -760,6 +760,18 @@ def test_a_row_of_bytes_that_are_readable_text_shows_the_text_as_the_pane_does(s
     assert cards.list_df().set_index("hash").loc[log.hash, "preview"].startswith("a line of a log")  # as in a DataFrame
 
 
+def test_a_text_of_whitespace_alone_says_so_in_its_row_and_its_pane(store):
+    """A card of one space showed as nothing in its row and in the pane."""
+    cards, _ = store
+    space, blank = cards.create(" "), cards.create("\n\t\n")
+    explorer = cards.explorer()
+    for query in ("", "size:<4"):  # a page of heads, and the cards a query found
+        explorer.run(query)
+        snippets = {row["hash"]: "".join(part for part, _ in row["snippet"]) for row in explorer.rows}
+        assert (snippets[space.hash], snippets[blank.hash]) == ("(whitespace only, 1 byte)", "(whitespace only, 3 bytes)")
+    assert open_card(explorer, space) == {"kind": "note", "html": "<em>(whitespace only, 1 byte)</em>"}
+
+
 def test_a_pdf_previews_as_its_first_page(store, monkeypatch):
     cards, _ = store
     poster = dict(demo_files())["poster.pdf"]

@@ -74,6 +74,11 @@ def preview(card: MCard, chars: int = PREVIEW_CHARS) -> str:
     return text_preview(content if isinstance(content, str) else str(content), True, chars)  # str: another tool's value
 
 
+def whitespace_note(size: int) -> str:
+    """What the explorer shows for a text of whitespace alone, which showed as nothing at all."""
+    return f"(whitespace only, {size:,} byte{'' if size == 1 else 's'})"
+
+
 def preview_head_bytes(chars: int = PREVIEW_CHARS) -> int:
     """How many leading bytes of a content give the same preview as the whole content: a
     UTF-8 character is at most 4 bytes, and ``text_preview`` reads ``2 * chars + 1`` characters."""

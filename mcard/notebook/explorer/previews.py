@@ -21,7 +21,7 @@ from mcard.domain.models.card import MCard
 from mcard.domain.query.text import SearchSpec, text_of
 from mcard.domain.shown import holds_unsafe_in_lines
 
-from ..display import escape
+from ..display import escape, whitespace_note
 from ..media import hex_head, thumbnail
 
 TEXT_CHARS: Final = 20_000
@@ -71,6 +71,8 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
         text = None  # bytes of no known type that are UTF-8 but not readable text (NULs...): shown as bytes
     if text is None:
         return {"kind": "hex", "html": f"<pre>{escape(hex_head(card.content_bytes, HEX_BYTES))}</pre>"}
+    if not text.strip():
+        return _note(whitespace_note(card.size))
     if mime == JSON and len(text) <= JSON_PARSE_LIMIT:
         tree = _json_html(text)
         if tree is not None:

@@ -14,7 +14,7 @@ from mcard.infrastructure.persistence.engine.card_rows import Row
 
 from ..display import (
     HASH_PREFIX, UNREADABLE, bytes_preview, escape, hash_html, labels_html, preview as one_line, preview_head_bytes,
-    table_html, table_row_html, text_preview,
+    table_html, table_row_html, text_preview, whitespace_note,
 )
 from ..media import human_time, pixel_size, thumbnail, thumbnail_of
 from .previews import preview
@@ -56,6 +56,8 @@ def _snippet(card: MCard, spec: Optional[SearchSpec]) -> list[list[Any]]:
             pixels = _image_pixels(content[:HEAD_BYTES], card.content_type)
             if pixels:
                 return [[pixels, False]]
+        elif not content.strip():
+            return [[whitespace_note(card.size), False]]
         return [[one_line(card, SNIPPET_CHARS), False]]
     except Exception:
         return [[UNREADABLE, False]]
@@ -123,7 +125,10 @@ def _head_preview(head: bytes, is_text: object, size: object, content_type: Opti
     if pixels:
         return pixels
     if is_text:
-        return text_preview(head.decode("utf-8", "replace"), whole, SNIPPET_CHARS)
+        text = head.decode("utf-8", "replace")
+        if whole and isinstance(size, int) and not text.strip():
+            return whitespace_note(size)
+        return text_preview(text, whole, SNIPPET_CHARS)
     return bytes_preview(head, size if isinstance(size, int) else HEAD_BYTES + 1, content_type, SNIPPET_CHARS)
 
 
