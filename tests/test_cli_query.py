@@ -188,7 +188,10 @@ def test_facets_of_a_mistyped_field_say_it_was_read_as_words(db):
         "mcard: no card matches 'tpye:text/plain' (tpye: is read as words; the fields are"
         " type:, tag:, name:, after:, before:, size:, kind:, text:)\n"
     )
-    assert mcard("facets", "nowhere", "--by", "kind", db=db).stderr == b""  # no field mistyped: nothing to say
+    assert mcard("facets", "nowhere", "--by", "kind", db=db).stderr == b""  # nothing to tell: the empty tables say it
+    mcard("tag", as_json(mcard("ls", "--json", db=db))[0]["hash"], "holiday", db=db)
+    near = mcard("facets", "tag:holidya", "--by", "kind", db=db)  # a tag mistyped: said as find says it
+    assert near.stderr.decode() == "mcard: no card matches 'tag:holidya'; no card is tagged 'holidya'; did you mean 'holiday'?\n"
 
 
 def test_a_long_facet_says_what_it_leaves_out():

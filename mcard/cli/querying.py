@@ -10,7 +10,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.query import ORDERS, SearchSpec, card_snippet, parse_find
-from mcard.domain.query.syntax import unknown_fields_hint, unsearched_note
+from mcard.domain.query.syntax import unsearched_note
 from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import Found, check_facets, next_page_size
@@ -140,11 +140,9 @@ async def cmd_find(args: argparse.Namespace) -> int:
             async for page in pages:
                 await _print(printer, store, page, parsed.words, args.output_format)
         matched = pages.total or 0
-        filters = parsed.filters
-        unknown = [] if matched else await unknown_tags(store, filters.tags, filters.tag_globs, in_query=True)
-        hint = "" if matched else await no_match_hint(store, args.query, open_with="mcard show {prefix}", tags_named=False)
+        said = "" if matched else await _no_match(store, args.query)
     if not matched:
-        fail(f"no card matches {quoted(args.query)}{hint}" + "".join(f"; {line}" for line in unknown))
+        fail(f"no card matches {quoted(args.query)}{said}")
         return 1
     shown, total = pages.shown, f"{matched:,} match{'es' if matched != 1 else ''}"
     if offset or shown < matched:
@@ -162,15 +160,24 @@ async def cmd_facets(args: argparse.Namespace) -> int:
     if not fields:
         raise ValidationError(f"--by names no facet; the facets are {', '.join(FACETS)}")
     parse_find(args.query)
-    hint = unknown_fields_hint(args.query)
     async with reading_store(args) as store:
         facets = await store.facets(args.query, by=fields)
-        unmatched = bool(hint) and not (await store.find(args.query, 0)).total
+        unmatched = bool(args.query.strip()) and not (await store.find(args.query, 0)).total
+        said = await _no_match(store, args.query) if unmatched else ""
     human = "\n\n".join(_facet_table(field, counts) for field, counts in facets.items())
     emit({field: [[value, count] for value, count in counts] for field, counts in facets.items()}, human, args.json)
-    if unmatched:
-        note(f"no card matches {quoted(args.query)}{hint}")
+    if said:  # empty tables are the answer; a line only where there is something to tell
+        note(f"no card matches {quoted(args.query)}{said}")
     return 0
+
+
+async def _no_match(store: AsyncPersistenceWrapper, query: str) -> str:
+    """What follows "no card matches QUERY": what the query may have meant, and the tags it
+    names that no card has (with the closest one a card has); "" when there is nothing to tell."""
+    filters = parse_find(query).filters
+    unknown = await unknown_tags(store, filters.tags, filters.tag_globs, in_query=True)
+    hint = await no_match_hint(store, query, open_with="mcard show {prefix}", tags_named=False)
+    return hint + "".join(f"; {line}" for line in unknown)
 
 
 def _facet_table(field: str, counts: list[tuple[Any, int]], most: int = 30) -> str:
