@@ -467,6 +467,21 @@ def test_rm_takes_the_hashes_standard_input_lists(tmp_path):
     assert b"rm - reads the hashes from standard input" in alone.stderr
 
 
+def test_ls_by_a_name_without_a_wildcard_says_what_names_holding_it_list(tmp_path):
+    """``ls --name hello`` listed nothing and said nothing: --name matches whole names."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "hello.txt").write_text("a")
+    (folder / "say hello.md").write_text("b")
+    db = tmp_path / "cards.db"
+    mcard("import", str(folder), db=db)
+    said = mcard("ls", "--name", "hello", db=db)
+    assert said.stdout == b"" and said.stderr == b"mcard: no card is named 'hello': --name matches whole names; --name '*hello*' finds 2 cards\n"
+    assert mcard("ls", "--name", "hello", "--type", "image/png", db=db).stderr == b""  # counted within the other filters
+    assert mcard("ls", "--name", "zzz", db=db).stderr == b""  # nothing to tell
+    assert [card["name"] for card in as_json(mcard("ls", "--name", "*hello*", "--json", db=db))] == ["say hello.md", "hello.txt"]
+
+
 def test_a_card_named_twice_in_rm_is_counted_once(tmp_path):
     """``rm H H`` (or a hash and its prefix) said "removed 1 of 2", as if a removal had failed."""
     db = tmp_path / "cards.db"

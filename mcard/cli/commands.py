@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import re
+import shlex
 import stat
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ from typing import BinaryIO, Final, Optional
 from mcard.domain.models.card import MCard, format_time, to_utc
 from mcard.domain.models.exceptions import MCardError, StorageError, ValidationError
 from mcard.domain.query import DEFAULT_ORDER
+from mcard.domain.query.filters import is_glob
 from mcard.domain.query.syntax import NOT_ISO, parse_iso
 from mcard.domain.query.text import text_of
 from mcard.domain.shown import counted, holds_unsafe_in_lines, human_size, quoted, shown_in_lines
@@ -41,6 +43,7 @@ from mcard.importing import (
     read_at_most,
     records_format,
 )
+from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
 from mcard.infrastructure.persistence.engine.base_engine import check_prefix
 from mcard.infrastructure.persistence.engine.integrity import VerifyReport
 from mcard.unmatched import unknown_tags
@@ -308,11 +311,25 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                 more = limit is not None and len(rows) > limit
         if not shown and args.tag:
             await note_unknown_tags(store, args.tag)
+        if not shown and args.name and not is_glob(args.name) and not args.offset:
+            await _note_names_holding(store, args.name, since, until, filters)
     if more:
         note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
     elif not shown and args.offset:
         note(f"no card past --offset {args.offset:,}")
     return 0
+
+
+async def _note_names_holding(
+    store: AsyncPersistenceWrapper, name: str, since: Optional[datetime], until: Optional[datetime], filters: dict[str, object]
+) -> None:
+    """Say how many cards a name holding ``name`` would list: ``--name`` without a wildcard is a
+    whole name, and ``ls --name hello`` listed nothing and said nothing (``find name:hello`` says
+    as much)."""
+    holding = await store.count(since, until, **{**filters, "name": f"*{name}*"})
+    if holding:
+        wider = shlex.quote(f"*{name}*")
+        note(f"no card is named {quoted(name)}: --name matches whole names; --name {wider} finds {counted(holding, 'card')}")
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
