@@ -175,7 +175,7 @@ class ImportSummary:
         self.not_utf8 += other.not_utf8
 
     def __str__(self) -> str:
-        text = f"{counted(self.new, 'new card')}, {self.already_stored} already stored"
+        text = f"{counted(self.new, 'new card')}, {self.already_stored:,} already stored"
         if self.sightings_added or self.tags_added:
             text += f"; {counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} added"
         if self.removed_before_tagged:

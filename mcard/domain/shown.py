@@ -112,7 +112,7 @@ def from_cell(cell: str) -> str:
 
 def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1: "1 card", "2 cards"."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 _UNITS: Final = ("B", "KB", "MB", "GB", "TB")
