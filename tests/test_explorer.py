@@ -1094,7 +1094,9 @@ def test_the_snapshot_is_bounded(store):
     cards, made = store
     explorer = cards.explorer(page_size=5)
     snapshot = explorer._repr_html_()
-    assert snapshot.count("<tr>") == 1 + 5 and f"5 of {len(made)} cards shown" in snapshot
+    assert snapshot.count("<tr>") == 1 + 5
+    assert f"5 of {len(made)} cards shown: the explorer pages through the rest once its cell runs." in snapshot
+    assert "limit" not in snapshot  # a card list's advice ("limit and offset fetch them"), not the explorer's
 
 
 def test_an_error_gives_way_to_what_the_grid_shows_once_the_next_action_succeeds(store):

@@ -157,7 +157,10 @@ def snapshot_html(grid: Sequence[dict[str, Any]], total: int) -> str:
         )
         for grid_row in grid
     ]
-    return table_html(table, labelled, len(grid), total)
+    shown = table_html(table, labelled, len(grid), len(grid))
+    if total <= len(grid):
+        return shown
+    return shown + f'<p class="mcard-more">{len(grid):,} of {total:,} cards shown: the explorer pages through the rest once its cell runs.</p>'
 
 
 def _snapshot_preview(grid_row: dict[str, Any]) -> str:
