@@ -182,7 +182,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("facets-malformed", lambda t: ["facets", "after:2026-13-01"], 2, "at position 6"),
     ("tag-not-found", lambda t: ["tag", "0" * 64, "x"], 1, "no card with hash"),
     ("tag-stdin-without-a-tag", lambda t: ["tag", "-"], 2, "required: TAG (see mcard tag --help)"),  # "-" is no dashed value
-    ("add-not-utf8", lambda t: ["add", "fine", b"caf\xe9"], 2, "TEXT 2 is not UTF-8 (another encoding?): caf\\xe9"),
+    ("add-not-utf8", lambda t: ["add", "fine", b"caf\xe9"], 2, "TEXT 2 is not UTF-8 (another encoding?): 'caf\\xe9'"),
     ("tag-bad-tag", lambda t: ["tag", "HASH", "bell\x07"], 2, "bell\\x07"),
     ("untag-short-prefix", lambda t: ["untag", "abc", "x"], 2, "at least 8 hex digits"),
     ("info-not-found", lambda t: ["info", "0" * 64], 1, "no card with hash"),

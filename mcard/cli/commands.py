@@ -268,7 +268,7 @@ def _check_text(number: int, content: str | bytes, max_size: int) -> None:
     if not content:
         raise ValidationError(f"TEXT {number} is empty: a card's content must not be empty")
     if isinstance(content, str) and _NOT_UTF8.search(content):  # bytes the system could not decode
-        raise ValidationError(f"TEXT {number} is not UTF-8 (another encoding?): {safe(content)}; mcard add - stores"
+        raise ValidationError(f"TEXT {number} is not UTF-8 (another encoding?): {quoted(content)}; mcard add - stores"
                               " standard input as it is")
     if MCard(content).size > max_size:
         raise ValidationError(f"a card holds at most {max_size} bytes; TEXT {number} has more")
