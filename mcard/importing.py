@@ -183,8 +183,8 @@ class ImportSummary:
         if self.not_utf8:
             text += f"; {counted(self.not_utf8, 'text file')} not in UTF-8, stored as bytes whose words are not found"
         if self.skipped:
-            reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
-            folders = self.skipped.get(UNREADABLE_FOLDER, 0)
+            reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(self.skipped.items()))
+            folders = self.skipped.get(UNREADABLE_FOLDER, 0) + self.skipped.get(LINKED_FOLDER, 0)
             files = sum(self.skipped.values()) - folders
             what = " and ".join(counted(n, kind) for n, kind in ((files, "file"), (folders, "folder")) if n)
             text += f"; skipped {what}: {reasons}"
@@ -207,9 +207,12 @@ class ImportSummary:
 BINARY_SNIFF_BYTES: Final = 8000
 """A file with a NUL byte among its first so many bytes is not text, whatever its encoding
 (as git and grep decide): zeroed or sparse files, UTF-16, database pages."""
-NUL_SHARE: Final = 4
+CONTROL_SHARE: Final = 4
 """A file named as text stored as bytes for its NULs is counted as not in UTF-8 (its words are
-not found) when they are at least one byte in this many: UTF-16 of Latin letters is half NULs."""
+not found) when control bytes (NULs and the like) are at least one byte in this many: UTF-16
+read as UTF-8 is half NULs (Latin letters) or half controls (Cyrillic: 0x04 in every other
+byte), where a UTF-8 text with a stray NUL has one or two."""
+_CONTROL_BYTES: Final = bytes(byte for byte in range(0x20) if byte not in b"\t\n\r\x0c")
 
 
 def card_from_file_bytes(data: bytes) -> MCard:
@@ -664,12 +667,16 @@ def _named_as_text(name: Optional[str]) -> bool:
 def _searched_as_text(data: bytes) -> bool:
     """Whether the bytes of a file named as text are UTF-8 that a search reads as text: a NUL
     byte made them a bytes card, but a few NULs leave its words to be found (UTF-16 and UTF-32
-    read as UTF-8 hold NULs between their letters; a zeroed file is nothing but NULs)."""
+    read as UTF-8 hold a NUL or a control byte beside every letter; a zeroed file is nothing but
+    NULs)."""
+    controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
+    if controls * CONTROL_SHARE >= len(data):
+        return False
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return data.count(0) * NUL_SHARE < len(data)
+    return True
 
 
 def read_at_most(stream: BinaryIO, max_size: int) -> bytes:

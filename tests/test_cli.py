@@ -363,10 +363,11 @@ def test_import_says_which_text_files_are_not_utf8_and_so_not_searched(tmp_path)
     (folder / "image.bin").write_bytes(bytes(range(256)))
     (folder / "plain.csv").write_text("a,b\n1,2\n")
     (folder / "stray-nul.txt").write_bytes(b"abc\0def")  # UTF-8: a bytes card for its NUL, searched as text
+    (folder / "russian.txt").write_bytes("Привет, мир. " .encode("utf-16-le") * 20)  # valid UTF-8 bytes, but no word in it
     db = tmp_path / "cards.db"
     said = mcard("import", str(folder), db=db).stdout.decode()
-    assert said.rstrip().endswith("; 2 text files not in UTF-8, stored as bytes whose words are not found")
-    assert as_json(mcard("import", str(folder), "--json", db=db))["not_utf8"] == 2
+    assert said.rstrip().endswith("; 3 text files not in UTF-8, stored as bytes whose words are not found")
+    assert as_json(mcard("import", str(folder), "--json", db=db))["not_utf8"] == 3
     assert "not in UTF-8" not in mcard("import", str(folder / "plain.csv"), db=db).stdout.decode()
     assert [card["name"] for card in as_json(mcard("find", "def", "--json", db=db))] == ["stray-nul.txt"]
 
@@ -482,6 +483,18 @@ def test_ls_by_a_name_without_a_wildcard_says_what_names_holding_it_list(tmp_pat
     assert [card["name"] for card in as_json(mcard("ls", "--name", "*hello*", "--json", db=db))] == ["say hello.md", "hello.txt"]
 
 
+def test_links_to_folders_are_counted_as_folders_skipped(tmp_path):
+    """"skipped 2 files: 2 symlink to a folder": a link to a folder is no file."""
+    (tmp_path / "elsewhere").mkdir()
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    for name in ("one", "two"):
+        (folder / name).symlink_to(tmp_path / "elsewhere")
+    said = mcard("import", str(folder), db=tmp_path / "cards.db").stdout.decode()
+    assert said.rstrip().endswith("; skipped 2 folders: 2 symlink to a folder"), said
+
+
 def test_a_card_named_twice_in_rm_is_counted_once(tmp_path):
     """``rm H H`` (or a hash and its prefix) said "removed 1 of 2", as if a removal had failed."""
     db = tmp_path / "cards.db"
@@ -489,8 +502,8 @@ def test_a_card_named_twice_in_rm_is_counted_once(tmp_path):
     said = mcard("rm", target, target[:10], target, db=db)
     assert (said.stdout, said.stderr) == (b"removed 1 of 1\n", b"")
     assert [card["hash"] for card in as_json(mcard("ls", "--json", db=db))] == [kept]
-    missing = mcard("rm", kept, "0" * 64, "0" * 64, db=db, check=1)
-    assert missing.stdout == b"removed 1 of 2\n"
+    missing = mcard("rm", kept, "f" * 64, "F" * 64, db=db, check=1)  # one prefix in two cases: one asked
+    assert missing.stdout == b"removed 1 of 2\n" and missing.stderr == b"mcard: no card with hash " + b"f" * 64 + b"\n"
 
 
 def test_an_import_that_skips_files_over_the_size_limit_says_how_to_raise_it(tmp_path):

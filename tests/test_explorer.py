@@ -132,6 +132,20 @@ def test_enter_runs_the_query_and_marks_the_matches(store):
     assert explorer.total == len(kept) and sum(n for _, n in explorer.facets["content_type"]) == explorer.total
 
 
+def test_refresh_keeps_the_suggestions_of_the_status_it_adds_to(store):
+    """Refresh that closed a card removed meanwhile dropped the buttons of a "did you mean"."""
+    cards, made = store
+    explorer = cards.explorer()
+    explorer.run("tag:holliday")
+    assert explorer.suggestions == ["tag:holiday"]
+    opened = cards.create("opened, then removed elsewhere")
+    explorer.select(opened.hash)
+    cards.remove(opened.hash)
+    explorer.refresh()
+    assert explorer.selected == "" and "was removed meanwhile, and closed" in explorer.status
+    assert explorer.suggestions == ["tag:holiday"]
+
+
 def test_a_row_starts_its_snippet_at_the_text_rather_than_leave_out_a_short_word(store):
     """"…hash ignores the moon": a "…" in the place of "A " hid a word and saved no room."""
     cards, _ = store

@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -63,7 +63,11 @@ def start_lab(root: Path, work: Path, theme: str) -> Lab:
     (extension / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
     (extension / "themes.jupyterlab-settings").write_text(json.dumps({"theme": THEMES[theme]}))
     server = launch_lab(root, settings, work / "unused.db", work, work / "server.log")
-    server.wait_until(lambda: get_json(server.url("/api/status")) is not None, "/api/status")
+    try:
+        server.wait_until(lambda: get_json(server.url("/api/status")) is not None, "/api/status")
+    except BaseException:
+        stop(server)
+        raise
     return server
 
 
@@ -104,8 +108,9 @@ def notebook_in(lab: Lab, tmp_path: Path) -> Iterator[str]:
     try:
         yield path
     finally:
-        for session in sessions_of(lab, path):
-            urllib.request.urlopen(urllib.request.Request(lab.url(f"/api/sessions/{session['id']}"), method="DELETE"), timeout=60)
+        with suppress(OSError):  # a lab that died: the test's own failure says more
+            for session in sessions_of(lab, path):
+                urllib.request.urlopen(urllib.request.Request(lab.url(f"/api/sessions/{session['id']}"), method="DELETE"), timeout=60)
 
 
 def sessions_of(lab: Lab, path: str) -> list[dict[str, Any]]:

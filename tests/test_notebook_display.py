@@ -214,7 +214,7 @@ def test_a_card_list_shows_at_most_the_display_limit_and_says_how_many_there_are
     assert CardList(many(30))._repr_html_().count("<tr>") == 1 + 5
     assert CardList(many(30), limit=3)._repr_html_().count("<tr>") == 1 + 3
     page = CardList(many(3), total=1000)._repr_html_()
-    assert page.count("<tr>") == 1 + 3 and "3 of 1000 cards shown" in page
+    assert page.count("<tr>") == 1 + 3 and "3 of 1,000 cards shown" in page
     assert "cards shown" not in CardList(many(3))._repr_html_()
     for bad in (-1, None, "x", True, 2.5):  # -1 showed all rows but one, None all, "x" failed every display
         with pytest.raises(ValidationError, match="display_limit is a whole number of 0 or more"):
@@ -236,7 +236,7 @@ def test_a_printed_card_list_is_bounded_as_its_table_is():
     """``print(cards.list())`` printed every card of the list, saying nothing was left out."""
     printed = str(CardList(many(5000)))
     lines = printed.splitlines()
-    assert len(lines) == 21 and lines[-1].startswith("20 of 5000 cards shown")
+    assert len(lines) == 21 and lines[-1].startswith("20 of 5,000 cards shown")
     three = many(3)
     assert repr(CardList(three)) == "\n".join(repr(card) for card in three)
 

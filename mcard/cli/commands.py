@@ -377,16 +377,15 @@ async def cmd_rm(args: argparse.Namespace) -> int:
         if len(hashes) > 1:
             raise ValidationError("rm - reads the hashes from standard input, one a line: name no other")
         hashes = listed_hashes(sys.stdin.read())
-    for typed in hashes:
-        check_prefix(typed)
+    prefixes = dict.fromkeys(check_prefix(typed) for typed in hashes)  # in any case: one prefix
     async with existing_store(args) as store:
-        resolved = [(typed, await store.resolve(typed)) for typed in dict.fromkeys(hashes)]
-        named = list(dict.fromkeys(full for _, full in resolved if full is not None))  # a card named twice is one
+        resolved = {prefix: await store.resolve(prefix) for prefix in prefixes}
+        named = list(dict.fromkeys(full for full in resolved.values() if full is not None))  # a card named twice is one
         removed = [full for full in named if await store.remove(full)]
     gone = set(removed)
-    missing = [typed for typed, full in resolved if full not in gone]
-    asked = len(named) + sum(full is None for _, full in resolved)
-    emit({"removed": removed, "not_found": missing}, f"removed {len(removed)} of {asked}", args.json)
+    missing = [prefix for prefix, full in resolved.items() if full not in gone]
+    asked = len(named) + sum(full is None for full in resolved.values())
+    emit({"removed": removed, "not_found": missing}, f"removed {len(removed):,} of {asked:,}", args.json)
     if missing:
         raise no_card(missing)
     return 0

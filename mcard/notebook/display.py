@@ -268,11 +268,11 @@ def _left_out(shown: int, listed: int, total: int, code: Callable[[str], str] = 
     marks up a name to type."""
     notes = []
     if listed > shown:
-        notes.append(f"{code('.to_dataframe()')} holds the {listed} of this list; "
+        notes.append(f"{code('.to_dataframe()')} holds the {listed:,} of this list; "
                      f"{code('mcard.notebook.options.display_limit')} sets how many rows show")
     if total > listed:
-        notes.append(f"{total - listed} more match, not fetched: {code('limit')} and {code('offset')} fetch them")
-    return f"{shown} of {total} cards shown: {'; '.join(notes)}."
+        notes.append(f"{total - listed:,} more match, not fetched: {code('limit')} and {code('offset')} fetch them")
+    return f"{shown:,} of {total:,} cards shown: {'; '.join(notes)}."
 
 
 def cards_text(

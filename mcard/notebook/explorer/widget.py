@@ -560,7 +560,7 @@ class Explorer(anywidget.AnyWidget):
         closed = bool(opened) and not self._open(opened)
         if closed or gone:  # said with the page's status, not as an error: nothing the user did failed
             card = f"; card {opened[:12]}… was removed meanwhile, and closed" if closed else ""
-            self.say(f"{self.status}{card}{_unchecked(gone)}", kind=self.status_kind)
+            self.say(f"{self.status}{card}{_unchecked(gone)}", kind=self.status_kind, suggestions=self.suggestions)
 
     # -- one card ------------------------------------------------------------------------------
     @_action

@@ -57,8 +57,8 @@ class VerifyReport:
         if self.ok:
             return f"verified {counted(self.checked, 'card')}: all match their hashes"
         listed = "; ".join(f"{card.hash}: {card.reason}" for card in self.damaged[:10])
-        more = f" (and {len(self.damaged) - 10} more)" if len(self.damaged) > 10 else ""
-        return f"verified {counted(self.checked, 'card')}: {len(self.damaged)} damaged: {listed}{more}"
+        more = f" (and {len(self.damaged) - 10:,} more)" if len(self.damaged) > 10 else ""
+        return f"verified {counted(self.checked, 'card')}: {len(self.damaged):,} damaged: {listed}{more}"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython's display: the sentence, not the fields."""
