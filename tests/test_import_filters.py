@@ -150,7 +150,7 @@ def test_an_include_that_takes_no_file_says_so(tmp_path):
     (tree / "link").symlink_to("Pictures", target_is_directory=True)
     db = tmp_path / "cards.db"
     none = mcard("import", str(tree), "--include", "*.PNG", db=db)
-    assert none.stdout.decode() == "0 new cards, 0 already stored; skipped 1 file: 1 symlink to a folder\n"
+    assert none.stdout.decode() == "0 new cards, 0 already stored; skipped 1 folder: 1 symlink to a folder\n"
     assert none.stderr.decode() == (
         "mcard: no file taken: none found matches --include '*.PNG' (a pattern is case-sensitive;"
         " a path in one starts at the folder named: **/ for any folders)\n"
