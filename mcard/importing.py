@@ -642,9 +642,8 @@ async def import_paths(
                 batch.append(path)
                 size += file_size
                 start += 1
-            cards, sightings = await asyncio.to_thread(_read_batch, batch, max_size, summary.skipped)
-            summary.not_utf8 += sum(not card.is_text and card.content_type == OCTET_STREAM and _named_as_text(seen.name)
-                                    and not _searched_as_text(card.content) for card, seen in zip(cards, sightings))
+            cards, sightings, not_utf8 = await asyncio.to_thread(_read_counted, batch, max_size, summary.skipped)
+            summary.not_utf8 += not_utf8
             await summary.save(store, len(cards), cards, sightings, tags)
             bar.update(len(batch))
     return summary
@@ -652,6 +651,18 @@ async def import_paths(
 
 TEXT_SUFFIXES: Final = (".log", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf")
 """Suffixes of text files that ``mimetypes`` may not know."""
+
+
+def _read_counted(
+    files: list[FoundFile], max_size: int, skipped: Counter[str]
+) -> tuple[list[MCard], list[Sighting], int]:
+    """``_read_batch``, and how many of its files are named as text but stored as bytes whose
+    words no search finds (``ImportSummary.not_utf8``), counted on the same thread: telling them
+    decodes each such content."""
+    cards, sightings = _read_batch(files, max_size, skipped)
+    not_utf8 = sum(not card.is_text and card.content_type == OCTET_STREAM and _named_as_text(seen.name)
+                   and not _searched_as_text(card.content) for card, seen in zip(cards, sightings))
+    return cards, sightings, not_utf8
 
 
 def _named_as_text(name: Optional[str]) -> bool:

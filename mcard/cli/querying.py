@@ -162,7 +162,10 @@ async def cmd_facets(args: argparse.Namespace) -> int:
     parse_find(args.query)
     async with reading_store(args) as store:
         facets = await store.facets(args.query, by=fields)
-        unmatched = bool(args.query.strip()) and not (await store.find(args.query, 0)).total
+        # every card has one value of each facet but tags: any of their counts says a card matched
+        partitions = [counts for field, counts in facets.items() if field != "tag"]
+        matched = any(partitions) if partitions else bool((await store.find(args.query, 0)).total)
+        unmatched = bool(args.query.strip()) and not matched
         said = await _no_match(store, args.query) if unmatched else ""
     human = "\n\n".join(_facet_table(field, counts) for field, counts in facets.items())
     emit({field: [[value, count] for value, count in counts] for field, counts in facets.items()}, human, args.json)

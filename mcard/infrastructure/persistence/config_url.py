@@ -28,7 +28,8 @@ _COMMON: Final = {
 }
 _SQLITE: Final = {**_COMMON, "synchronous": str, "check_same_thread": bool}
 _POSTGRES: Final = {**_COMMON, "schema": str, "table": str}
-_KIND_NAMES: Final = {int: "an integer", float: "a number", bool: "true or false", str: "a text"}
+_KIND_NAMES: Final = {int: "an integer", float: "a number", bool: "true or false"}
+"""How a refused value's kind is named (every text is a ``str``: none is refused)."""
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
