@@ -1154,6 +1154,14 @@ def test_a_large_text_tokenized_a_slice_at_a_time_gives_the_words_of_the_whole(t
         assert query_text.joined_tokens(text) == " ".join(whole)
 
 
+@given(st.text(alphabet=st.characters(max_codepoint=127) | st.sampled_from("\u017f\u212a\u00df"), max_size=60))
+@example(text="Row_1 x\x1c\x1fy\tZ9,\u212aelvin \u017ftop")  # _ and separators; K and s that fold to ASCII
+def test_ascii_words_are_made_as_the_rule_for_every_text_makes_them(text):
+    """An ASCII text (or one that folds to ASCII) is split by a translation table, not a
+    regular expression: the words are the runs of letters and digits of its casefold."""
+    assert tokens(text) == re.findall(r"[^\W_]+", text.casefold())
+
+
 @pytest.mark.parametrize("text, words", [
     ("मैं हिन्दी बोलता हूँ", ["मैं", "हिन्दी", "बोलता", "हूँ"]),  # vowel signs and a virama
     ("مَرْحَبًا بالعالم", ["مَرْحَبًا", "بالعالم"]),  # vowel points

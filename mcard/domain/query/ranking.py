@@ -44,13 +44,19 @@ def phrases(query: WordQuery) -> list[Clause]:
 
 def stats_of(query: WordQuery, texts: Iterable[Sequence[str]]) -> WordStats:
     """``WordStats`` over the word lists of some searchable cards."""
+    counts = query.counts
+    return counted_stats(query, ((len(text), counts(text)) for text in texts))
+
+
+def counted_stats(query: WordQuery, texts: Iterable[tuple[int, dict[int, int]]]) -> WordStats:
+    """``WordStats`` over searchable cards given as their number of words and their clauses
+    found (``query.counts``), each text's words counted once for its statistics and its score."""
     rows = words = 0
     hits = [0] * len(phrases(query))
-    counts = query.counts
-    for text in texts:
+    for length, found in texts:
         rows += 1
-        words += len(text)
-        for index in counts(text):
+        words += length
+        for index in found:
             if index < len(hits):  # an excluded clause counts for nothing
                 hits[index] += 1
     return WordStats(rows, words, tuple(hits))
@@ -74,16 +80,17 @@ class Scores:
 
     def of(self, words: Sequence[str]) -> float:
         """The score of a matching text's words (higher is better)."""
-        return self._sum(self.query.counts(words), len(words))
+        return self.of_counts(self.query.counts(words), len(words))
 
     def of_match(self, words: Sequence[str]) -> Optional[float]:
         """The score of a text's words, None when they do not match."""
         found = self.query.counts(words)
-        return self._sum(found, len(words)) if self.query.matches_counts(found) else None
+        return self.of_counts(found, len(words)) if self.query.matches_counts(found) else None
 
-    def _sum(self, found: dict[int, int], length: int) -> float:
-        """Phrase by phrase in query order, as FTS5 adds them (a phrase not found adds 0.0,
-        which leaves the sum as it is)."""
+    def of_counts(self, found: dict[int, int], length: int) -> float:
+        """The score of a matching text of ``length`` words whose clauses occur as ``found``
+        (``query.counts``): phrase by phrase in query order, as FTS5 adds them (a phrase not
+        found adds 0.0, which leaves the sum as it is)."""
         idfs = self.idfs
         total = 0.0
         for index in sorted(index for index in found if index < len(idfs)):
@@ -95,8 +102,14 @@ class Scores:
 
 def ranked(query: WordQuery, matches: Iterable[tuple[Any, Sequence[str]]], stats: WordStats) -> list[Any]:
     """Matching cards (given with their words), best first; equal scores newest first."""
+    counts = query.counts
+    return ranked_counted(query, ((card, len(words), counts(words)) for card, words in matches), stats)
+
+
+def ranked_counted(query: WordQuery, matches: Iterable[tuple[Any, int, dict[int, int]]], stats: WordStats) -> list[Any]:
+    """``ranked``, the matching cards given with their number of words and their clauses found."""
     scores = Scores(query, stats)
-    scored = [(scores.of(words), card) for card, words in matches]
+    scored = [(scores.of_counts(found, length), card) for card, length, found in matches]
     scored.sort(key=lambda item: (time_order(item[1]), item[1].hash), reverse=True)
     scored.sort(key=lambda item: item[0], reverse=True)
     return [card for _, card in scored]

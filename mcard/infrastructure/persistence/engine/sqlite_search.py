@@ -25,7 +25,7 @@ from typing import Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
-from mcard.domain.query.ranking import WordStats, phrases, ranked, stats_of
+from mcard.domain.query.ranking import WordStats, counted_stats, phrases, ranked_counted
 from mcard.domain.query.text import Clause, Term, text_of, tokens
 
 from . import page_walks, sql_filters
@@ -532,8 +532,10 @@ def _rank_behind(
 ) -> list[MCard]:
     """Rank the index's matches with the cards not indexed yet (``new``: (chosen, card)
     pairs, chosen when they pass the filters), which count in the statistics either way."""
-    texts = [(chosen, card, tokens(text)) for chosen, card in new if (text := text_of(card.content)) is not None]
-    stats = indexed + stats_of(query, (words for _, _, words in texts))
-    found = [(card, tokens(text_of(card.content) or "")) for card in matches]
-    found += [(card, words) for chosen, card, words in texts if chosen and query.matches_words(words)]
-    return ranked(query, found, stats)
+    counts = query.counts
+    texts = [(chosen, card, len(words), counts(words)) for chosen, card in new
+             if (text := text_of(card.content)) is not None for words in (tokens(text),)]
+    stats = indexed + counted_stats(query, ((length, found) for _, _, length, found in texts))
+    scored = [(card, len(words), counts(words)) for card in matches for words in (tokens(text_of(card.content) or ""),)]
+    scored += [(card, length, found) for chosen, card, length, found in texts if chosen and query.matches_counts(found)]
+    return ranked_counted(query, scored, stats)
