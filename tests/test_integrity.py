@@ -9,7 +9,10 @@ from typing import Optional
 
 import pytest
 
-from mcard import AsyncPersistenceWrapper, MCard, PostgresConfig, Sighting, SQLiteConfig, StorageError, ValidationError, VerifyReport
+from mcard import (
+    AsyncPersistenceWrapper, MCard, PostgresConfig, Sighting, SQLiteConfig, StorageError, UnreadableCardError, ValidationError,
+    VerifyReport,
+)
 
 
 async def test_verify_reports_nothing_on_an_intact_store(wrapper):
@@ -691,6 +694,10 @@ async def test_labels_stored_as_text_that_is_not_utf8_are_named_and_removed(tmp_
         db.execute("INSERT INTO tag (hash, tag) VALUES (?, X'43')", (card.hash,))
     db.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        for read in (store.names_of([card.hash]), store.tags(card.hash)):  # said as such, not as a card
+            with pytest.raises(StorageError, match="a stored name or tag is not valid UTF-8") as caught:
+                await read
+            assert not isinstance(caught.value, UnreadableCardError)
         report = await store.verify(progress=False)
         named = sorted((damaged.part, damaged.label) for damaged in report.damaged)
         assert named == [("sighting", "k1"), ("tag", b"C"), ("tag", b"\xffB")]

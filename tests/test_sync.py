@@ -358,6 +358,23 @@ async def test_damaged_source_cards_are_reported_and_skipped(tmp_path):
         assert "2 damaged skipped" in str(result)
 
 
+async def test_a_tag_another_tool_stored_as_bytes_is_left_out_as_reads_leave_it_out(tmp_path):
+    """Such a tag (here not even UTF-8) made every sync of the store fail, blaming a card,
+    while listings and exports left it out."""
+    cards = sample_cards(20)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as a:
+        await fill(a, cards)
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        db.execute("INSERT INTO tag (hash, tag) VALUES (?, X'626164ff')", (cards[1].hash,))
+    db.close()
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
+        result = await mcard.sync(a, b, progress=False)
+        assert (result.copied, result.damaged) == (20, [])
+        assert await everything(b) == await everything(a)
+        assert (await mcard.sync(a, b, progress=False)).copied == 0
+
+
 async def test_a_card_the_destination_holds_damaged_is_reported_and_the_rest_copied(tmp_path):
     """A sighting to add to a card whose row DEST holds with other content: the batch would
     record it on the forgery. That card is skipped and named; the batch's others go over."""

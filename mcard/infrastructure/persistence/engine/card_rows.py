@@ -27,7 +27,9 @@ def card_row(card: MCard, _fields: Any = _FIELDS) -> Row:
     if kind is None:
         kind = card.content_type
     is_text = isinstance(content, str)
-    micros = moment if moment.__class__ is int else to_micros(moment)  # an int unless given as a datetime
+    # an int unless given as a datetime; a row another tool wrote may hold anything (reading
+    # g_time raises the card's StorageError then)
+    micros = moment if moment.__class__ is int else to_micros(card.g_time)
     return key, content.encode() if is_text else content, is_text, micros, algorithm, size, kind
 
 

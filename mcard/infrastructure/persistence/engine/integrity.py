@@ -67,6 +67,8 @@ class VerifyReport:
 
 NOT_UTF8_TEXT: Final = "a stored text card is not valid UTF-8 (damaged: verify() names it)"
 """What a read that meets such a row says, without quoting the bytes."""
+NOT_UTF8_LABEL: Final = "a stored name or tag is not valid UTF-8 (damaged: verify() names it)"
+"""The same of a sighting or tag another tool stored as such text: the cards are sound."""
 
 
 def damaged_rows(rows: Iterable[Sequence[Any]]) -> list[DamagedCard]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import threading
 import weakref
@@ -25,7 +26,7 @@ import aiosqlite
 
 from mcard.domain.models.exceptions import StorageError, UnreadableCardError
 
-from .integrity import NOT_UTF8_TEXT
+from .integrity import NOT_UTF8_LABEL, NOT_UTF8_TEXT
 from .sqlite_files import explain
 
 T = TypeVar("T")
@@ -35,19 +36,25 @@ Statement = str
 _TRANSIENT_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 MOST_ROWS_AT_ONCE: Final = 2**31 - 1
 _NOT_UTF8: Final = "Could not decode to UTF-8"
+_LABEL_COLUMN: Final = re.compile(r"Could not decode to UTF-8 column '[^']*\b(name|path|source|tag)\b")
+"""The columns of sightings and tags, as ``sqlite3`` names them in that error (``CAST(t.tag AS TEXT)``
+included); a card's text is read as ``content``."""
 
 
 def storage_error(exc: BaseException, where: str) -> StorageError:
     """A ``StorageError`` naming the database and the cause; busy/locked are transient.
 
     When ``where`` is a file path, what the file system says is added (read-only, full...).
-    Stored text that is not UTF-8 (a damaged card) is an ``UnreadableCardError`` that does not quote it.
+    Stored text that is not UTF-8 is never quoted: a card's (damaged) is an
+    ``UnreadableCardError``, a sighting's or tag's a ``StorageError`` that says so.
     """
     code = getattr(exc, "sqlite_errorcode", None)
     transient = code is not None and (code & 0xFF) in _TRANSIENT_CODES
     transient = transient or "database is locked" in str(exc)
     if str(exc).startswith(_NOT_UTF8):
-        error: StorageError = UnreadableCardError(f"{where}: {NOT_UTF8_TEXT}")
+        label = _LABEL_COLUMN.match(str(exc))
+        error: StorageError = (StorageError(f"{where}: {NOT_UTF8_LABEL}") if label
+                               else UnreadableCardError(f"{where}: {NOT_UTF8_TEXT}"))
     else:
         hint = explain(exc, Path(where)) if os.path.isabs(where) else ""
         error = StorageError(f"{where}: {exc}" + (f"; {hint}" if hint else ""), transient=transient)

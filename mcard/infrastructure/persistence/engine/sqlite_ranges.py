@@ -40,13 +40,15 @@ SIGHTINGS_IN: Final = (
     f"SELECT x.hash, CAST(x.key AS TEXT), ifnull(CAST(x.seen_at AS INTEGER), 0) FROM sighting AS x {IN_SPANS}"
     f" WHERE {IN_CARDS}"
 )
-TAGS_IN: Final = f"SELECT x.hash, CAST(x.tag AS TEXT) FROM tag AS x {IN_SPANS} WHERE {IN_CARDS}"
+TAGS_IN: Final = f"SELECT x.hash, CAST(x.tag AS TEXT) FROM tag AS x {IN_SPANS} WHERE {IN_CARDS} AND typeof(x.tag) != 'blob'"
 SCATTERED: Final = 256
 """Intervals read in one statement when there are several (a sort of their rows, no page)."""
 TAGS_BETWEEN: Final = (
     "SELECT t.hash, CAST(t.tag AS TEXT) FROM tag AS t WHERE t.hash >= ? AND t.hash < ?"
-    " AND EXISTS (SELECT 1 FROM card WHERE card.hash = t.hash)"
+    " AND EXISTS (SELECT 1 FROM card WHERE card.hash = t.hash) AND typeof(t.tag) != 'blob'"
 )
+"""Tags of stored cards as reads give them: a tag another tool wrote as a blob is left out, as
+reads leave it out (read as text, one that is not UTF-8 failed every sync)."""
 
 Read = Callable[..., Awaitable[Any]]
 """The store's ``_read``: runs ``operation(worker, *args)`` on an idle reader."""
