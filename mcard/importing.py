@@ -60,6 +60,12 @@ NAMED_SKIPS: Final = frozenset({
 ``ImportSummary.skipped_files`` (an empty file, a link out of the tree or to a folder, a pipe or
 the store's own file is only counted)."""
 _SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal")
+_PLURAL_REASONS: Final = {
+    SYMLINK_LOOP: "symlink loops", BROKEN_LINK: "broken symlinks", LINKED_FOLDER: "symlinks to a folder",
+    UNREADABLE_FOLDER: "unreadable folders", "symlink out of tree": "symlinks out of tree", OWN_FILE: "the store's own files",
+}
+"""The reasons that are things, as a summary counts several ("2 broken symlinks"); the others
+say what the files were ("2 unreadable")."""
 
 
 def _progress_bar(**options: Any) -> Any:
@@ -183,7 +189,8 @@ class ImportSummary:
         if self.not_utf8:
             text += f"; {counted(self.not_utf8, 'text file')} not in UTF-8, stored as bytes whose words are not found"
         if self.skipped:
-            reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(self.skipped.items()))
+            reasons = ", ".join(f"{n:,} {reason if n == 1 else _PLURAL_REASONS.get(reason, reason)}"
+                                for reason, n in sorted(self.skipped.items()))
             folders = self.skipped.get(UNREADABLE_FOLDER, 0) + self.skipped.get(LINKED_FOLDER, 0)
             files = sum(self.skipped.values()) - folders
             what = " and ".join(counted(n, kind) for n, kind in ((files, "file"), (folders, "folder")) if n)
@@ -1013,6 +1020,16 @@ def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max
         raise ValidationError(f"{name}: {exc}") from None
 
 
+def _readable_records(path: str | os.PathLike[str]) -> None:
+    """A ``ValidationError`` naming ``path`` when it cannot be read as a file of records."""
+    try:
+        if stat.S_ISDIR(os.stat(path).st_mode):
+            raise ValidationError(f"{shown(os.fsdecode(path))}: a folder, not a file of records (import_paths imports a folder's files)")
+        open(path, "rb").close()
+    except OSError as exc:
+        raise ValidationError(f"{shown(os.fsdecode(path))}: {exc.strerror or exc}") from None
+
+
 def check_first_record(source: str | os.PathLike[str], format: Optional[str], max_size: int) -> None:
     """Read the first record of an export file as ``import_records`` would, so that a file that
     is no export of cards (its first line not a record, an export made without content, another
@@ -1083,6 +1100,8 @@ async def import_records(
     tags = checked_tags(tags)
     summary = ImportSummary()
     records_format(source, format)  # an unknown format fails before anything is read
+    if isinstance(source, (str, os.PathLike)):  # a file that cannot be read fails before the bar shows
+        await asyncio.to_thread(_readable_records, source)
     disable = None if progress is None else not progress
     cards = _cards(source, format, store.config.max_content_size)
     with _closed_once_idle(cards), _progress_bar(unit="card", desc="restoring cards", disable=disable) as bar:

@@ -124,16 +124,16 @@ class SyncResult:
     def __str__(self) -> str:
         verb = "would copy" if self.dry_run else "copied"
         text = (
-            f"{verb} {counted(self.copied, 'card')} ({human_size(self.bytes_copied)}), {self.already_there} already stored, "
+            f"{verb} {counted(self.copied, 'card')} ({human_size(self.bytes_copied)}), {self.already_there:,} already stored, "
             f"{counted(self.sightings_added, 'sighting')} and {counted(self.tags_added, 'tag')} {'to add' if self.dry_run else 'added'}"
         )
         if self.seen_at_earlier:
             text += f", {counted(self.seen_at_earlier, 'sighting')} {'to date' if self.dry_run else 'dated'} earlier"
         oversized = self.oversized
         if len(self.damaged) > oversized:
-            text += f", {len(self.damaged) - oversized} damaged skipped"
+            text += f", {len(self.damaged) - oversized:,} damaged skipped"
         if oversized:
-            text += f", {oversized} {OVERSIZED} skipped"
+            text += f", {oversized:,} {OVERSIZED} skipped"
         return text + f" in {self.seconds:.2f} s"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:

@@ -484,7 +484,7 @@ def test_ls_by_a_name_without_a_wildcard_says_what_names_holding_it_list(tmp_pat
 
 
 def test_links_to_folders_are_counted_as_folders_skipped(tmp_path):
-    """"skipped 2 files: 2 symlink to a folder": a link to a folder is no file."""
+    """"skipped 2 files: 2 symlink to a folder": a link to a folder is no file (and two are links)."""
     (tmp_path / "elsewhere").mkdir()
     folder = tmp_path / "files"
     folder.mkdir()
@@ -492,7 +492,7 @@ def test_links_to_folders_are_counted_as_folders_skipped(tmp_path):
     for name in ("one", "two"):
         (folder / name).symlink_to(tmp_path / "elsewhere")
     said = mcard("import", str(folder), db=tmp_path / "cards.db").stdout.decode()
-    assert said.rstrip().endswith("; skipped 2 folders: 2 symlink to a folder"), said
+    assert said.rstrip().endswith("; skipped 2 folders: 2 symlinks to a folder"), said
 
 
 def test_a_card_named_twice_in_rm_is_counted_once(tmp_path):

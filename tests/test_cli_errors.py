@@ -55,6 +55,16 @@ def damaged_db(tmp_path: Path) -> Path:
     return db
 
 
+def damaged_tag_db(tmp_path: Path) -> Path:
+    """A store of one sound card and a tag another tool stored as bytes."""
+    db = tmp_path / "damaged-tag.db"
+    mcard("import", records_file(tmp_path, "one.txt", b"sound"), db=db)
+    with sqlite3.connect(db) as raw:
+        raw.execute("INSERT INTO tag (hash, tag) SELECT hash, X'78' FROM card")
+    raw.close()
+    return db
+
+
 def not_a_database(tmp_path: Path) -> Path:
     path = tmp_path / "notes.db"
     path.write_bytes(b"plain text, not a database" * 50)
@@ -194,6 +204,7 @@ CASES: list[tuple[str, Args, int, str]] = [
     ("stats-not-a-database", lambda t: ["stats", "--db", str(not_a_database(t))], 3, "storage error"),
     ("upgrade-not-a-database", lambda t: ["upgrade", "--db", str(not_a_database(t))], 3, "storage error"),
     ("verify-damaged", lambda t: ["verify", "--db", str(damaged_db(t))], 1, "1 of 1 card is damaged"),
+    ("verify-damaged-tag", lambda t: ["verify", "--db", str(damaged_tag_db(t))], 1, "1 sighting or tag damaged, 1 card sound"),
     ("verify-not-a-database", lambda t: ["verify", "--db", str(not_a_database(t))], 3, "storage error"),
     # export
     ("export-unwritable-file", lambda t: ["export", "/proc/mcard-export.jsonl"], 2, "/proc/mcard-export.jsonl"),

@@ -125,7 +125,7 @@ def test_import_skips_symlink_loops_and_imports_the_rest(tree_with_loops, tmp_pa
     summary = json.loads(mcard("import", str(tree_with_loops), "--json", db=db).stdout)
     assert summary["new"] == 3 and summary["skipped"] == {"symlink loop": 4}
     human = mcard("import", str(tree_with_loops), db=db).stdout.decode()
-    assert "4 symlink loop" in human
+    assert "4 symlink loops" in human
 
 
 async def test_import_paths_counts_symlink_loops_as_skipped(tree_with_loops, tmp_path):

@@ -354,3 +354,16 @@ async def test_a_batch_of_records_needs_a_positive_number_of_bytes(tmp_path):
         for wrong in (0, -1, True, 1.5):
             with pytest.raises(ValidationError, match="batch_bytes must be a positive integer"):
                 await import_records(copy, io.BytesIO(b""), batch_bytes=wrong, progress=False)
+
+
+async def test_a_file_of_records_that_cannot_be_read_is_a_validation_error_before_any_progress(tmp_path, capsys):
+    """It was a bare ``FileNotFoundError`` from deep in the reading thread, under a progress
+    bar already drawn ("restoring cards: 0card")."""
+    (tmp_path / "folder.jsonl").mkdir()
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "copy.db")) as copy:
+        for source, said in ((tmp_path / "missing.jsonl", "missing.jsonl: No such file or directory"),
+                             (tmp_path / "folder.jsonl", "folder.jsonl: a folder, not a file of records")):
+            with pytest.raises(ValidationError, match=said):
+                await import_records(copy, source, progress=True)
+        assert await copy.count() == 0
+    assert "restoring cards" not in capsys.readouterr().err

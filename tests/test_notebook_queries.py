@@ -387,3 +387,32 @@ def test_a_frame_of_a_query_with_a_mistyped_field_says_so(filled):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert "note" not in filled.find_df("type:text/plain").attrs and filled.find_df("nothing holds this").empty
+
+
+def test_a_bad_argument_is_raised_at_the_call_not_from_the_loop_threads_frames(cards):
+    """A notebook shows the error a few frames from the cell: it came through 10-15 frames of
+    the engine, the write queue and ``concurrent.futures`` for a one-line message."""
+    import traceback
+
+    def frames(error: BaseException) -> list[str]:
+        return [frame.filename for frame in traceback.extract_tb(error.__traceback__)]
+
+    for call in (lambda: cards.list(limit=-1), lambda: cards.find('"open'), lambda: cards.tag("0" * 64, "x")):
+        with pytest.raises(ValidationError) as caught:
+            call()
+        assert len(frames(caught.value)) <= 5 and not any("engine" in name or "futures" in name for name in frames(caught.value))
+
+    async def awaited() -> list[str]:
+        with pytest.raises(ValidationError, match="min_size") as caught:
+            await cards.acount(min_size=-1)
+        return frames(caught.value)
+
+    assert not any("engine" in name or "asyncio" in name for name in asyncio.run(awaited()))
+
+
+def test_batches_of_no_cards_are_refused_not_taken_as_one_transaction(cards):
+    for wrong in (0, -1, 1.5, "10"):
+        with pytest.raises(ValidationError, match="batch_size"):
+            cards.save_many(["a", "b"], batch_size=wrong, progress=False)
+    assert cards.count() == 0
+    assert cards.save_many(["a", "b"], batch_size=1, progress=False) == 2

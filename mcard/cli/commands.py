@@ -467,7 +467,9 @@ def _emit_verified(report: VerifyReport, mended: Optional[tuple[int, int]], as_j
            if mended else ""),
         as_json,
     )
-    return f"{len(damaged)} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged{also}"
+    if not damaged:  # labels alone: "0 of 1 card are damaged, and 3 sightings or tags" read wrong
+        return f"{len(labels):,} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'} damaged, {counted(report.checked, 'card')} sound"
+    return f"{len(damaged):,} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged{also}"
 
 
 async def cmd_export(args: argparse.Namespace) -> int:

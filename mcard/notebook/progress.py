@@ -65,11 +65,13 @@ def _saving(
     from .cards import AUTO_PROGRESS
 
     size = None if batch_size is None else check_count("batch_size", batch_size, allow_none=False)
+    if size == 0:  # it was taken as None: one transaction, where batches were asked for
+        raise ValidationError("batch_size must be a positive integer (None: one transaction), got 0")
     total = len(items) if isinstance(items, Sized) else None
     show = progress if progress is not None else total is None or total >= AUTO_PROGRESS
     delay = UNKNOWN_DELAY if progress is None and total is None else 0
     with tqdm(total=total, disable=not show, unit="card", desc="saving cards", delay=delay) as bar:
-        saving = _batches(store, items, size or None, bar, not delay)
+        saving = _batches(store, items, size, bar, not delay)
         try:
             yield saving
         finally:

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, Optional, TypeVar
 
+from mcard.domain.models.exceptions import ConfigurationError, ValidationError
+
 try:
     from concurrent.futures import ThreadPoolExecutor
 except RuntimeError as exc:  # its first import registers an atexit hook, refused during shutdown
@@ -39,6 +41,10 @@ CANCEL_WAIT: Final = 60.0
 """Seconds an interrupted call waits at most for its cancellation to settle."""
 
 _POLL: Final = 0.25
+ARGUMENT_ERRORS: Final = (ValidationError, ConfigurationError)
+"""Errors of what the caller asked (a bad argument, a query that does not parse, a card not
+stored): raised at the call without the loop thread's frames, which made a one-line message
+a traceback of 10-15 frames through the engine and ``concurrent.futures``."""
 
 
 class _Call:
@@ -169,7 +175,10 @@ class LoopRunner:
             if not call.finished.wait(CANCEL_WAIT):
                 logger.warning("an interrupted mcard call was still running after %s s", CANCEL_WAIT)
             raise
-        return call.outcome.result()
+        try:
+            return call.outcome.result()
+        except ARGUMENT_ERRORS as exc:
+            raise exc.with_traceback(None)
 
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the private loop from any other event loop.
@@ -180,6 +189,8 @@ class LoopRunner:
         waiter = asyncio.wrap_future(call.outcome)
         try:
             return await asyncio.shield(waiter)
+        except ARGUMENT_ERRORS as exc:
+            raise exc.with_traceback(None)
         except asyncio.CancelledError:
             call.cancel()
             await asyncio.wait([waiter], timeout=CANCEL_WAIT)
