@@ -1097,6 +1097,10 @@ def test_hostile_names_tags_and_content_stay_text(store):
     bundle = explorer._repr_mimebundle_()
     bundle = bundle[0] if isinstance(bundle, tuple) else bundle
     assert bundle["text/html"] == snapshot and "application/vnd.jupyter.widget-view+json" in bundle
+    # a terminal or a text export shows one line of what the explorer shows (it was "<...Explorer object at 0x...>")
+    explorer.run("fox\x1b[2J")
+    assert bundle["text/plain"].startswith("<mcard explorer: fox · 15 cards · 1–15 of 15 cards")
+    assert repr(explorer) == "<mcard explorer: fox\\x1b[2J · 0 cards · no cards match>"
     for kind in ("markdown", "json", "csv"):
         markup = open_card(explorer, made[kind])["html"]
         elements = {tag for tag, _ in parse(markup).elements}

@@ -73,6 +73,9 @@ def test_search_pages_forward_and_back(cards):
     cards.save_many([f"fox {i}" for i in range(7)] + ["dog"])
     form = SearchForm(cards, page_size=3)
     form.query.value = "fox"
+    form.previous_button.click()  # disabled before a search: it said "search query must not be empty"
+    assert form.message == "" and not form.failed
+    form.query.value = "fox"
     form.search_button.click()
     assert form.message == "matches 1–3 for 'fox'"
     assert form.previous_button.disabled and not form.next_button.disabled
@@ -81,6 +84,8 @@ def test_search_pages_forward_and_back(cards):
     form.next_button.click()
     assert form.message == "matches 7–7 for 'fox'" and form.next_button.disabled
     assert shown(form).count("<tr>") == 2
+    form.next_button.click()  # disabled: nothing changes, as in the page
+    assert form.message == "matches 7–7 for 'fox'" and not form.failed
     form.previous_button.click()
     assert form.message == "matches 4–6 for 'fox'"
     assert [c.content for c in form.page] == [c.content for c in cards.search("fox", 3, 3)]

@@ -174,6 +174,8 @@ class PagedForm(Form):
 
     @guarded
     def _turn(self, step: int) -> None:
+        if (self.previous_button if step < 0 else self.next_button).disabled:
+            return  # a disabled button does nothing in the page, nor when clicked from code
         self._load(max(0, self.offset + step * self.page_size))
 
 

@@ -24,6 +24,7 @@ from mcard.domain.models.exceptions import AmbiguousHashError, MCardError, Stora
 from mcard.domain.query.order import check_order
 from mcard.domain.query.syntax import parse_find, unsearched_note
 from mcard.domain.query.text import SearchSpec
+from mcard.domain.shown import QUOTED_CHARS, counted, shown
 from mcard.exporting import safe_file_name
 from mcard.infrastructure.persistence.engine.base_engine import Found, check_hash
 from mcard.infrastructure.persistence.engine.card_rows import Row
@@ -755,6 +756,11 @@ class Explorer(anywidget.AnyWidget):
             f"<code>{title}</code> · {self.total:,} card{'' if self.total == 1 else 's'} · {escape(self.status)}</p>"
         )
         return head + rows.snapshot_html(self.rows, self.total)
+
+    def __repr__(self) -> str:
+        """The plain-text view (a terminal, a text export): what the explorer shows, in one line."""
+        title = shown(self.shown_query)[:QUOTED_CHARS] if self.shown_query.strip() else "all cards"
+        return f"<mcard explorer: {title} · {counted(self.total, 'card')} · {shown(self.status)[:QUOTED_CHARS]}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
