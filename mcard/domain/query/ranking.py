@@ -92,11 +92,13 @@ class Scores:
         (``query.counts``): phrase by phrase in query order, as FTS5 adds them (a phrase not
         found adds 0.0, which leaves the sum as it is)."""
         idfs = self.idfs
+        norm = K1 * (1 - B + B * length / self.average)
         total = 0.0
-        for index in sorted(index for index in found if index < len(idfs)):
+        for index in sorted(found):
+            if index >= len(idfs):  # an excluded clause's, and every one after it
+                break
             occurrences = float(found[index])
-            total += idfs[index] * ((occurrences * (K1 + 1.0))
-                                    / (occurrences + K1 * (1 - B + B * length / self.average)))
+            total += idfs[index] * ((occurrences * (K1 + 1.0)) / (occurrences + norm))
         return total
 
 
@@ -110,8 +112,7 @@ def ranked_counted(query: WordQuery, matches: Iterable[tuple[Any, int, dict[int,
     """``ranked``, the matching cards given with their number of words and their clauses found."""
     scores = Scores(query, stats)
     scored = [(scores.of_counts(found, length), card) for card, length, found in matches]
-    scored.sort(key=lambda item: (time_order(item[1]), item[1].hash), reverse=True)
-    scored.sort(key=lambda item: item[0], reverse=True)
+    scored.sort(key=lambda item: (item[0], time_order(item[1]), item[1].hash), reverse=True)
     return [card for _, card in scored]
 
 

@@ -219,10 +219,17 @@ class WordQuery:
 
     def matches_counts(self, found: dict[int, int]) -> bool:
         """Whether a text whose clauses occur as ``found`` (``counts``) matches."""
-        group_of, positive = self._group_of, len(self._group_of)
-        if any(index >= positive for index in found):
+        positive, group_of, groups = self._match_rule
+        if max(found, default=-1) >= positive:  # an excluded clause
             return False
-        return len({group_of[index] for index in found}) == len(self.groups)
+        if groups == positive:  # a clause a group (most queries): every one must be found
+            return len(found) == groups
+        return len({group_of[index] for index in found}) == groups
+
+    @cached_property
+    def _match_rule(self) -> tuple[int, list[int], int]:
+        """The positive clauses, the group of each, and the groups."""
+        return len(self._group_of), self._group_of, len(self.groups)
 
     @cached_property
     def _group_of(self) -> list[int]:

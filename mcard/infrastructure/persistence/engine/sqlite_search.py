@@ -512,7 +512,7 @@ async def _words(
 async def _words_behind(db: SQLiteWorker, spec: SearchSpec, filters: Filters) -> list[MCard]:
     query = spec.words
     chosen_params: list[object] = []
-    chosen = f"card.id IN (SELECT card.id FROM card{where(filters, chosen_params)})"
+    chosen = "1" if filters.empty else f"card.id IN (SELECT card.id FROM card{where(filters, chosen_params)})"
     steps = [
         db.fetch("SELECT count(*), coalesce(sum(words), 0) FROM card_searchable"),
         *(db.fetch(COUNT_WORD_MATCHES, [word_expression(WordQuery(((clause,),)))]) for clause in phrases(query)),
