@@ -46,6 +46,8 @@ UNREADABLE_FOLDER: Final = "unreadable folder"
 """A folder that cannot be listed (no permission, a path longer than the system takes)."""
 REMOVED: Final = "removed during the import"
 """A file listed, then gone (deleted or moved away) before it was read: not a file one may not read."""
+OUT_OF_TREE: Final = "symlink out of tree"
+NOT_REGULAR: Final = "not a regular file"
 BROKEN_LINK: Final = "broken symlink"
 """A symbolic link to nothing (its target was removed or never was): there is nothing to read."""
 OWN_FILE: Final = "the store's own file"
@@ -62,7 +64,8 @@ the store's own file is only counted)."""
 _SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal")
 _PLURAL_REASONS: Final = {
     SYMLINK_LOOP: "symlink loops", BROKEN_LINK: "broken symlinks", LINKED_FOLDER: "symlinks to a folder",
-    UNREADABLE_FOLDER: "unreadable folders", "symlink out of tree": "symlinks out of tree", OWN_FILE: "the store's own files",
+    UNREADABLE_FOLDER: "unreadable folders", OUT_OF_TREE: "symlinks out of tree", NOT_REGULAR: "not regular files",
+    OWN_FILE: "of the store's own files",
 }
 """The reasons that are things, as a summary counts several ("2 broken symlinks"); the others
 say what the files were ("2 unreadable")."""
@@ -474,7 +477,7 @@ def _found(path: Path, relative: str, given: Path, root: Path, source: str, skip
         _skip(skipped, target, path)
         return None
     if not target.is_relative_to(root):
-        skipped["symlink out of tree"] += 1
+        skipped[OUT_OF_TREE] += 1
         return None
     return FoundFile(path, relative, source, root, target.relative_to(root).as_posix())
 
@@ -529,7 +532,7 @@ def _read_file(start: Path, steps: str, max_size: int) -> tuple[bytes, os.stat_r
         if stat.S_ISLNK(listed.st_mode):
             return "changed during the import"
         if not stat.S_ISREG(listed.st_mode):
-            return "not a regular file"
+            return NOT_REGULAR
         descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
     except OSError as exc:
         return _unread(exc, (errno.ELOOP,))
@@ -539,7 +542,7 @@ def _read_file(start: Path, steps: str, max_size: int) -> tuple[bytes, os.stat_r
         with open(descriptor, "rb", closefd=True) as file:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode):
-                return "not a regular file"
+                return NOT_REGULAR
             if info.st_size > max_size:
                 return TOO_LARGE
             return read_at_most(file, max_size), info
@@ -1023,9 +1026,11 @@ def _cards(source: str | os.PathLike[str] | BinaryIO, format: Optional[str], max
 def _readable_records(path: str | os.PathLike[str]) -> None:
     """A ``ValidationError`` naming ``path`` when it cannot be read as a file of records."""
     try:
-        if stat.S_ISDIR(os.stat(path).st_mode):
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
             raise ValidationError(f"{shown(os.fsdecode(path))}: a folder, not a file of records (import_paths imports a folder's files)")
-        open(path, "rb").close()
+        if stat.S_ISREG(mode):  # a pipe is left to the reading: opened twice, it would lose what its writer sends
+            open(path, "rb").close()
     except OSError as exc:
         raise ValidationError(f"{shown(os.fsdecode(path))}: {exc.strerror or exc}") from None
 

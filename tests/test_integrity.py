@@ -694,10 +694,17 @@ async def test_labels_stored_as_text_that_is_not_utf8_are_named_and_removed(tmp_
         db.execute("INSERT INTO tag (hash, tag) VALUES (?, X'43')", (card.hash,))
     db.close()
     async with AsyncPersistenceWrapper(SQLiteConfig(path)) as store:
+        # a name filter passes such a name by (it failed: "user-defined function raised exception")
+        assert [c.hash for c in await store.list(name="kept*")] == [card.hash] and await store.count(name="*A") == 0
         for read in (store.names_of([card.hash]), store.tags(card.hash)):  # said as such, not as a card
             with pytest.raises(StorageError, match="a stored name or tag is not valid UTF-8") as caught:
                 await read
             assert not isinstance(caught.value, UnreadableCardError)
+        for fields in (("content_type", "tag"), ("tag", "content_type")):  # a union names its values by its first part
+            for query in ("", "card"):  # over every card, a statement a field; over a query's, a union
+                with pytest.raises(StorageError, match="a stored (name|content type) or tag is not valid UTF-8") as caught:
+                    await store.facets(query, by=fields)
+                assert not isinstance(caught.value, UnreadableCardError)
         report = await store.verify(progress=False)
         named = sorted((damaged.part, damaged.label) for damaged in report.damaged)
         assert named == [("sighting", "k1"), ("tag", b"C"), ("tag", b"\xffB")]

@@ -411,8 +411,8 @@ def test_a_bad_argument_is_raised_at_the_call_not_from_the_loop_threads_frames(c
 
 
 def test_batches_of_no_cards_are_refused_not_taken_as_one_transaction(cards):
-    for wrong in (0, -1, 1.5, "10"):
-        with pytest.raises(ValidationError, match="batch_size"):
+    for wrong in (0, -1, 1.5, "10", False):
+        with pytest.raises(ValidationError, match=f"batch_size must be a positive integer .*got {wrong!r}"):
             cards.save_many(["a", "b"], batch_size=wrong, progress=False)
     assert cards.count() == 0
     assert cards.save_many(["a", "b"], batch_size=1, progress=False) == 2

@@ -438,7 +438,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
                 raise
     found = _emit_verified(report, mended, args.json)
     if report.damaged:
-        done = f"; {mended[0]} repaired, {mended[1]} removed" if mended else "; mcard verify --remove mends or deletes them"
+        done = f"; {mended[0]:,} repaired, {mended[1]:,} removed" if mended else "; mcard verify --remove mends or deletes them"
         fail(found + done)
         return 1
     return 0
@@ -455,13 +455,13 @@ def _emit_verified(report: VerifyReport, mended: Optional[tuple[int, int]], as_j
     return the summary of the damage."""
     damaged = [_as_text(card.hash) for card in report.damaged if card.part == "card"]
     labels = [card for card in report.damaged if card.part != "card"]
-    also = f", and {len(labels)} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'}" if labels else ""
+    also = f", and {len(labels):,} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'}" if labels else ""
     emit(
         {"checked": report.checked, "damaged": damaged,
          "reasons": {_as_text(card.hash): card.reason for card in report.damaged if card.part == "card"},
          "labels": [{"hash": _as_text(card.hash), "part": card.part, "label": _as_text(card.label), "reason": card.reason} for card in labels],
          **({"repaired": mended[0], "removed": mended[1]} if mended else {})},
-        f"checked {counted(report.checked, 'card')}: {len(damaged)} damaged{also}"
+        f"checked {counted(report.checked, 'card')}: {len(damaged):,} damaged{also}"
         + "".join(f"\n  {safe(card.hash)}  {safe(card.reason)}" for card in report.damaged)
         + (f"\nrepaired {_repaired(mended[0], bool(labels))}; removed {counted(mended[1], 'damaged row' if labels else 'damaged card')}"
            if mended else ""),

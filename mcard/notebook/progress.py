@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
-from mcard.infrastructure.persistence.engine.base_engine import check_count
+from mcard.domain.numbers import whole_number
+from mcard.infrastructure.persistence.engine.base_engine import MAX_SQL_INTEGER
 
 if TYPE_CHECKING:
     from .cards import Content, NotebookCards
@@ -64,9 +65,9 @@ def _saving(
 
     from .cards import AUTO_PROGRESS
 
-    size = None if batch_size is None else check_count("batch_size", batch_size, allow_none=False)
-    if size == 0:  # it was taken as None: one transaction, where batches were asked for
-        raise ValidationError("batch_size must be a positive integer (None: one transaction), got 0")
+    size = None if batch_size is None else whole_number(batch_size)
+    if batch_size is not None and (size is None or not 1 <= size <= MAX_SQL_INTEGER):  # 0 was taken as None
+        raise ValidationError(f"batch_size must be a positive integer (None: one transaction), got {batch_size!r}")
     total = len(items) if isinstance(items, Sized) else None
     show = progress if progress is not None else total is None or total >= AUTO_PROGRESS
     delay = UNKNOWN_DELAY if progress is None and total is None else 0

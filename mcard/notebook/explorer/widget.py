@@ -759,8 +759,8 @@ class Explorer(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         """The plain-text view (a terminal, a text export): what the explorer shows, in one line."""
-        title = shown(self.shown_query)[:QUOTED_CHARS] if self.shown_query.strip() else "all cards"
-        return f"<mcard explorer: {title} · {counted(self.total, 'card')} · {shown(self.status)[:QUOTED_CHARS]}>"
+        title = _cut(self.shown_query) if self.shown_query.strip() else "all cards"
+        return f"<mcard explorer: {title} · {counted(self.total, 'card')} · {_cut(self.status)}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -775,6 +775,11 @@ _SUFFIXES: Final = {
     "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp", "image/svg+xml": ".svg",
     "application/pdf": ".pdf", "text/html": ".html",
 }
+
+
+def _cut(text: str) -> str:
+    """``text`` shown (escaped) on one line, cut at ``QUOTED_CHARS`` characters with "…"."""
+    return shown(text[:QUOTED_CHARS]) + ("…" if len(text) > QUOTED_CHARS else "")
 
 
 def _facet_lists(

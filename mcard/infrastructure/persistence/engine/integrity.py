@@ -69,6 +69,10 @@ NOT_UTF8_TEXT: Final = "a stored text card is not valid UTF-8 (damaged: verify()
 """What a read that meets such a row says, without quoting the bytes."""
 NOT_UTF8_LABEL: Final = "a stored name or tag is not valid UTF-8 (damaged: verify() names it)"
 """The same of a sighting or tag another tool stored as such text: the cards are sound."""
+FACET_VALUE: Final = "facet_value"
+"""The column facets count values in (content types, tags), named so that such text met
+there is said to be one of those."""
+NOT_UTF8_FACET: Final = "a stored content type or tag is not valid UTF-8 (damaged: verify() names it)"
 
 
 def damaged_rows(rows: Iterable[Sequence[Any]]) -> list[DamagedCard]:

@@ -26,7 +26,7 @@ import aiosqlite
 
 from mcard.domain.models.exceptions import StorageError, UnreadableCardError
 
-from .integrity import NOT_UTF8_LABEL, NOT_UTF8_TEXT
+from .integrity import FACET_VALUE, NOT_UTF8_FACET, NOT_UTF8_LABEL, NOT_UTF8_TEXT
 from .sqlite_files import explain
 
 T = TypeVar("T")
@@ -36,9 +36,10 @@ Statement = str
 _TRANSIENT_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 MOST_ROWS_AT_ONCE: Final = 2**31 - 1
 _NOT_UTF8: Final = "Could not decode to UTF-8"
-_LABEL_COLUMN: Final = re.compile(r"Could not decode to UTF-8 column '[^']*\b(name|path|source|tag)\b")
-"""The columns of sightings and tags, as ``sqlite3`` names them in that error (``CAST(t.tag AS TEXT)``
-included); a card's text is read as ``content``."""
+_NOT_UTF8_COLUMN: Final = re.compile(r"Could not decode to UTF-8 column '(.*)' with text", re.DOTALL)
+_LABEL_COLUMN: Final = re.compile(r"(?:CAST\(\w+\.)?(?:name|path|source|tag|key)(?: AS TEXT\))?")
+"""A column of sightings or tags, as ``sqlite3`` names it in that error (``tag``, ``CAST(t.tag
+AS TEXT)``). Any other column (``content``) is taken for a card's, but facets' values."""
 
 
 def storage_error(exc: BaseException, where: str) -> StorageError:
@@ -52,9 +53,14 @@ def storage_error(exc: BaseException, where: str) -> StorageError:
     transient = code is not None and (code & 0xFF) in _TRANSIENT_CODES
     transient = transient or "database is locked" in str(exc)
     if str(exc).startswith(_NOT_UTF8):
-        label = _LABEL_COLUMN.match(str(exc))
-        error: StorageError = (StorageError(f"{where}: {NOT_UTF8_LABEL}") if label
-                               else UnreadableCardError(f"{where}: {NOT_UTF8_TEXT}"))
+        column = _NOT_UTF8_COLUMN.match(str(exc))
+        name = "" if column is None else column.group(1)
+        if _LABEL_COLUMN.fullmatch(name):
+            error: StorageError = StorageError(f"{where}: {NOT_UTF8_LABEL}")
+        elif name == FACET_VALUE:  # a content type or a tag, whichever the facets met
+            error = StorageError(f"{where}: {NOT_UTF8_FACET}")
+        else:
+            error = UnreadableCardError(f"{where}: {NOT_UTF8_TEXT}")
     else:
         hint = explain(exc, Path(where)) if os.path.isabs(where) else ""
         error = StorageError(f"{where}: {exc}" + (f"; {hint}" if hint else ""), transient=transient)

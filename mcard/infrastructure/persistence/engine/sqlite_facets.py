@@ -20,6 +20,7 @@ from .facets import (
     DAY_MICROS, HOUR_MICROS, IN_RANGE, SIZE_BUCKETS, SIZE_INDEX, bucket_bounds, from_grouped, most_first,
     stored_span_width, time_counts, time_unit,
 )
+from .integrity import FACET_VALUE
 from .sqlite_connection import SQLiteWorker
 from . import sqlite_filter_walks as filter_walks
 from . import sqlite_tag_check as tag_check
@@ -46,27 +47,30 @@ _STORED_SPAN: Final = (
 """The first and last time a card can have, each read at an end of the time index: ``min`` and
 ``max`` of the times that pass ``IN_RANGE`` read every row (174 ms of 1,000,000 cards)."""
 _OVER_EVERY_CARD: Final = {  # counted in the type index, and in the table
-    "content_type": "SELECT content_type, count(*) FROM card GROUP BY 1",
-    "kind": "SELECT CASE WHEN is_text THEN 'text' ELSE 'bytes' END, count(*) FROM card GROUP BY 1",
+    "content_type": f"SELECT content_type AS {FACET_VALUE}, count(*) FROM card GROUP BY 1",
+    "kind": f"SELECT CASE WHEN is_text THEN 'text' ELSE 'bytes' END AS {FACET_VALUE}, count(*) FROM card GROUP BY 1",
 }
 _TAGS_OF_CHOSEN: Final = "chosen CROSS JOIN tag ON tag.hash = chosen.hash GROUP BY 2"
 _GROUPED: Final = {  # rows (field, value, count, first time, last time) over the chosen cards, ``chosen``
-    "content_type": "SELECT 'content_type', content_type, count(*), NULL, NULL FROM chosen GROUP BY 2",
-    "kind": "SELECT 'kind', CASE WHEN is_text THEN 'text' ELSE 'bytes' END, count(*), NULL, NULL FROM chosen GROUP BY 2",
-    "size": f"SELECT 'size', {SIZE_INDEX}, count(*), NULL, NULL FROM chosen GROUP BY 2",
+    # the value column is named by the first part: a text that is not UTF-8 in any part is
+    # said to be a content type or a tag (``storage_error``), whichever part comes first
+    "content_type": f"SELECT 'content_type', content_type AS {FACET_VALUE}, count(*), NULL, NULL FROM chosen GROUP BY 2",
+    "kind": f"SELECT 'kind', CASE WHEN is_text THEN 'text' ELSE 'bytes' END AS {FACET_VALUE}, count(*), NULL, NULL"
+            " FROM chosen GROUP BY 2",
+    "size": f"SELECT 'size', {SIZE_INDEX} AS {FACET_VALUE}, count(*), NULL, NULL FROM chosen GROUP BY 2",
     # Each chosen card's tags looked up in the tag table's key: ``hash IN (SELECT hash FROM
     # chosen)`` built an index of every chosen hash first (10 s for 1,000,000 cards, no tags).
-    "tag": f"SELECT 'tag', tag.tag, count(*), NULL, NULL FROM {_TAGS_OF_CHOSEN}",
+    "tag": f"SELECT 'tag', tag.tag AS {FACET_VALUE}, count(*), NULL, NULL FROM {_TAGS_OF_CHOSEN}",
     # the cards of one tag, while every tag names a stored card (``sqlite_tag_check``): their
     # tags read beside that tag's rows, no card looked up
-    "tag of one tag": f"SELECT 'tag', other.tag, count(*), NULL, NULL FROM {tag_check.WHEN_HELD} CROSS JOIN tag AS one"
+    "tag of one tag": f"SELECT 'tag', other.tag AS {FACET_VALUE}, count(*), NULL, NULL FROM {tag_check.WHEN_HELD} CROSS JOIN tag AS one"
                       " CROSS JOIN tag AS other ON other.hash = one.hash WHERE one.tag = ? GROUP BY 2",
-    "tag unless held": f"SELECT 'tag', tag.tag, count(*), NULL, NULL FROM {tag_check.UNLESS_HELD} CROSS JOIN {_TAGS_OF_CHOSEN}",
+    "tag unless held": f"SELECT 'tag', tag.tag AS {FACET_VALUE}, count(*), NULL, NULL FROM {tag_check.UNLESS_HELD} CROSS JOIN {_TAGS_OF_CHOSEN}",
     # times another tool stored that no card can have (text sorts after every number) are left
     # out; the span is that of the steps' first and last times: a pass of its own had SQLite
     # keep every chosen card aside for two passes (a time facet alone of a tag's 100,000 of
     # 1,000,000 cards: 433 ms)
-    "step": f"SELECT 'step', (g_time - ?) / ?, count(*), min(g_time), max(g_time) FROM chosen WHERE {IN_RANGE} GROUP BY 2",
+    "step": f"SELECT 'step', (g_time - ?) / ? AS {FACET_VALUE}, count(*), min(g_time), max(g_time) FROM chosen WHERE {IN_RANGE} GROUP BY 2",
 }
 
 

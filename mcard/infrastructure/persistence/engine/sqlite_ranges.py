@@ -47,8 +47,8 @@ TAGS_BETWEEN: Final = (
     "SELECT t.hash, CAST(t.tag AS TEXT) FROM tag AS t WHERE t.hash >= ? AND t.hash < ?"
     " AND EXISTS (SELECT 1 FROM card WHERE card.hash = t.hash) AND typeof(t.tag) != 'blob'"
 )
-"""Tags of stored cards as reads give them: a tag another tool wrote as a blob is left out, as
-reads leave it out (read as text, one that is not UTF-8 failed every sync)."""
+"""Tags of stored cards, but one another tool wrote as a blob, which reads leave out too (read
+as text, one that is not UTF-8 failed every sync)."""
 
 Read = Callable[..., Awaitable[Any]]
 """The store's ``_read``: runs ``operation(worker, *args)`` on an idle reader."""

@@ -400,7 +400,15 @@ def word_count(content: object, is_text: object) -> int:
 
 
 def composed_name(name: object) -> object:
-    """A sighting's name ``composed`` (NFC), as a name filter matches it; any other value as it is."""
+    """A sighting's name ``composed`` (NFC), as a name filter matches it, given as its bytes
+    (``CAST(name AS BLOB)``): a text another tool stored that is not UTF-8 is None, matching no
+    glob (given as text, it failed the whole query: "user-defined function raised exception").
+    Any other value as it is."""
+    if isinstance(name, bytes):
+        try:
+            name = name.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     return composed(name) if isinstance(name, str) else name
 
 

@@ -61,7 +61,7 @@ def seen_under(mark: Callable[[], str]) -> str:
     partial index ``sighting_by_name_to_compose`` (a scan of the table where it is missing)."""
     return (
         f"SELECT hash FROM sighting WHERE name GLOB {mark()} AND NOT {TO_COMPOSE} AND {SQLITE_SOUND}"
-        f" UNION ALL SELECT hash FROM sighting WHERE {TO_COMPOSE} AND mcard_composed(name) GLOB {mark()}"
+        f" UNION ALL SELECT hash FROM sighting WHERE {TO_COMPOSE} AND mcard_composed(CAST(name AS BLOB)) GLOB {mark()}"
         f" AND {SQLITE_SOUND}"
     )
 
