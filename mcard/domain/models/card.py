@@ -350,7 +350,11 @@ def time_order(card: MCard) -> tuple[int, Any]:
     """Where ``card`` falls in time order as SQLite sorts the stored column: numbers by value
     (also one no time can be: reading ``g_time`` of such a card raises), then text, then bytes
     (a row another tool wrote)."""
-    moment = card._g_time
+    return stored_time_order(card._g_time)
+
+
+def stored_time_order(moment: object) -> tuple[int, Any]:
+    """``time_order`` of a card's ``g_time`` as stored (microseconds, or what another tool wrote)."""
     if isinstance(moment, datetime):
         return 1, to_micros(moment)
     if isinstance(moment, (int, float)):

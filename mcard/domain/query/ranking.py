@@ -12,7 +12,7 @@ that ranks here put cards in the same order.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -108,12 +108,16 @@ def ranked(query: WordQuery, matches: Iterable[tuple[Any, Sequence[str]]], stats
     return ranked_counted(query, ((card, len(words), counts(words)) for card, words in matches), stats)
 
 
-def ranked_counted(query: WordQuery, matches: Iterable[tuple[Any, int, dict[int, int]]], stats: WordStats) -> list[Any]:
-    """``ranked``, the matching cards given with their number of words and their clauses found."""
+def ranked_counted(
+    query: WordQuery, matches: Iterable[tuple[Any, int, dict[int, int]]], stats: WordStats,
+    newest: Callable[[Any], tuple[Any, ...]] = lambda card: (time_order(card), card.hash),
+) -> list[Any]:
+    """``ranked``, the matches given with their number of words and their clauses found; equal
+    scores in the order of ``newest`` (of cards by default, or of the rows a store read)."""
     scores = Scores(query, stats)
-    scored = [(scores.of_counts(found, length), card) for card, length, found in matches]
-    scored.sort(key=lambda item: (item[0], time_order(item[1]), item[1].hash), reverse=True)
-    return [card for _, card in scored]
+    scored = [(scores.of_counts(found, length), match) for match, length, found in matches]
+    scored.sort(key=lambda item: (item[0], *newest(item[1])), reverse=True)
+    return [match for _, match in scored]
 
 
 def reference_search(spec: SearchSpec, chosen: Iterable[Any], store: Optional[Iterable[Any]] = None) -> list[Any]:

@@ -23,7 +23,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Optional
 
-from mcard.domain.models.card import MCard
+from mcard.domain.models.card import MCard, stored_time_order
 from mcard.domain.query import Filters, SearchSpec, WordQuery, casefold
 from mcard.domain.query.ranking import WordStats, counted_stats, phrases, ranked_counted
 from mcard.domain.query.text import Clause, Term, text_of, tokens
@@ -505,37 +505,49 @@ async def _words(
     behind, cards, *counted = await db.in_turn(steps, snapshot=True)
     if not behind[0][0]:
         return cards, (counted[0][0][0] if counted else None)
-    ranked = await _words_behind(db, spec, filters)
-    return (ranked[offset:] if limit is None else ranked[offset:offset + limit]), len(ranked)
+    return await _words_behind(db, spec, filters, limit, offset)
 
 
-async def _words_behind(db: SQLiteWorker, spec: SearchSpec, filters: Filters) -> list[MCard]:
+async def _words_behind(
+    db: SQLiteWorker, spec: SearchSpec, filters: Filters, limit: Optional[int], offset: int
+) -> tuple[list[MCard], int]:
+    """The page and the total of a word search over the index's matches and the cards it does
+    not cover yet, read as rows: cards are built for the page alone."""
     query = spec.words
     chosen_params: list[object] = []
     chosen = "1" if filters.empty else f"card.id IN (SELECT card.id FROM card{where(filters, chosen_params)})"
     steps = [
         db.fetch("SELECT count(*), coalesce(sum(words), 0) FROM card_searchable"),
         *(db.fetch(COUNT_WORD_MATCHES, [word_expression(WordQuery(((clause,),)))]) for clause in phrases(query)),
-        db.fetch(f"SELECT {CARD} FROM card_words CROSS JOIN card ON card.id = card_words.rowid"
+        db.fetch(f"SELECT 1 AS {RANKED_ROW}, {CARD} FROM card_words CROSS JOIN card ON card.id = card_words.rowid"
                  f" WHERE card_words MATCH ? AND card.id NOT IN ({OUT_OF_DATE}) AND {chosen}",
                  [word_expression(query), *chosen_params]),
-        db.fetch(f"SELECT {chosen} AS flag, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", chosen_params),
+        db.fetch(f"SELECT {chosen} AS {RANKED_ROW}, {CARD} FROM card WHERE card.id IN ({NOT_INDEXED})", chosen_params),
     ]
     outcomes = await db.in_turn(steps, snapshot=True)
     [(rows, words)] = outcomes[0]
     indexed = WordStats(rows, words, tuple(found[0][0] for found in outcomes[1:-2]))
-    return await asyncio.to_thread(_rank_behind, query, indexed, outcomes[-2], outcomes[-1])
+    return await asyncio.to_thread(_rank_behind, query, indexed, outcomes[-2], outcomes[-1], limit, offset)
+
+
+RANKED_ROW: Final = "ranked_row"
+"""The first column of the rows a word search ranks while the index is behind: whether the
+card passes the filters, then ``CARD``'s columns (the row factory leaves such rows as they are)."""
 
 
 def _rank_behind(
-    query: WordQuery, indexed: WordStats, matches: list[MCard], new: list[tuple[int, MCard]]
-) -> list[MCard]:
-    """Rank the index's matches with the cards not indexed yet (``new``: (chosen, card)
-    pairs, chosen when they pass the filters), which count in the statistics either way."""
+    query: WordQuery, indexed: WordStats, matches: list[tuple[Any, ...]], new: list[tuple[Any, ...]],
+    limit: Optional[int], offset: int, _restore: Any = MCard.restore,
+) -> tuple[list[MCard], int]:
+    """Rank the index's matches with the cards not indexed yet (``new``: rows whose first
+    column says whether they pass the filters), which count in the statistics either way; the
+    page as cards, and the total."""
     counts = query.counts
-    texts = [(chosen, card, len(words), counts(words)) for chosen, card in new
-             if (text := text_of(card.content)) is not None for words in (tokens(text),)]
-    stats = indexed + counted_stats(query, ((length, found) for _, _, length, found in texts))
-    scored = [(card, len(words), counts(words)) for card in matches for words in (tokens(text_of(card.content) or ""),)]
-    scored += [(card, length, found) for chosen, card, length, found in texts if chosen and query.matches_counts(found)]
-    return ranked_counted(query, scored, stats)
+    texts = [(row, len(words), counts(words)) for row in new
+             if (text := text_of(row[1])) is not None for words in (tokens(text),)]
+    stats = indexed + counted_stats(query, ((length, found) for _, length, found in texts))
+    scored = [(row, len(words), counts(words)) for row in matches for words in (tokens(text_of(row[1]) or ""),)]
+    scored += [(row, length, found) for row, length, found in texts if row[0] and query.matches_counts(found)]
+    found = ranked_counted(query, scored, stats, lambda row: (stored_time_order(row[3]), row[2]))
+    page = found[offset:] if limit is None else found[offset:offset + limit]
+    return [_restore(*row[1:]) for row in page], len(found)
