@@ -455,7 +455,8 @@ def _emit_verified(report: VerifyReport, mended: Optional[tuple[int, int]], as_j
     return the summary of the damage."""
     damaged = [_as_text(card.hash) for card in report.damaged if card.part == "card"]
     labels = [card for card in report.damaged if card.part != "card"]
-    also = f", and {len(labels):,} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'}" if labels else ""
+    labelled = f"{len(labels):,} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'}"
+    also = f", and {labelled}" if labels else ""
     emit(
         {"checked": report.checked, "damaged": damaged,
          "reasons": {_as_text(card.hash): card.reason for card in report.damaged if card.part == "card"},
@@ -468,7 +469,7 @@ def _emit_verified(report: VerifyReport, mended: Optional[tuple[int, int]], as_j
         as_json,
     )
     if not damaged:  # labels alone: "0 of 1 card are damaged, and 3 sightings or tags" read wrong
-        return f"{len(labels):,} {'sighting or tag' if len(labels) == 1 else 'sightings or tags'} damaged, {counted(report.checked, 'card')} sound"
+        return f"{labelled} damaged, {counted(report.checked, 'card')} sound"
     return f"{len(damaged):,} of {counted(report.checked, 'card')} {'is' if len(damaged) == 1 else 'are'} damaged{also}"
 
 

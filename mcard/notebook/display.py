@@ -22,7 +22,7 @@ from typing import Any, Final, Optional
 from mcard.content_types import IMAGE_TYPES, OCTET_STREAM
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import MCardError
-from mcard.domain.shown import BYTE_ORDER_MARK, holds_unsafe_in_lines, human_size, shown, shown_in_lines
+from mcard.domain.shown import BYTE_ORDER_MARK, counted, holds_unsafe_in_lines, human_size, shown, shown_in_lines
 
 from .labels import Labels
 from .media import count_setting, hex_head, human_time, options, thumbnail
@@ -76,7 +76,7 @@ def preview(card: MCard, chars: int = PREVIEW_CHARS) -> str:
 
 def whitespace_note(size: int) -> str:
     """What the explorer shows for a text of whitespace alone, which showed as nothing at all."""
-    return f"(whitespace only, {size:,} byte{'' if size == 1 else 's'})"
+    return f"(whitespace only, {counted(size, 'byte')})"
 
 
 def preview_head_bytes(chars: int = PREVIEW_CHARS) -> int:

@@ -9,7 +9,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard, from_micros, is_digest
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.query.text import SearchSpec, card_snippet
-from mcard.domain.shown import human_size, shown
+from mcard.domain.shown import counted, human_size, shown
 from mcard.infrastructure.persistence.engine.card_rows import Row
 
 from ..display import (
@@ -186,7 +186,7 @@ def detail(
     return {
         "hash": _read(lambda: card.hash),
         "time": _read(lambda: human_time(card.g_time)) + " UTC",
-        "size": _read(lambda: f"{human_size(card.size)} ({card.size:,} byte{'' if card.size == 1 else 's'})"),
+        "size": _read(lambda: f"{human_size(card.size)} ({counted(card.size, 'byte')})"),
         "type": _read(lambda: card.content_type),
         "pixels": _read(lambda: _image_pixels(card.content_bytes, card.content_type)),
         "algorithm": _read(lambda: card.hash_algorithm),
