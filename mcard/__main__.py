@@ -2,6 +2,6 @@
 
 import sys
 
-from mcard.cli import main
+from mcard.command import main
 
 sys.exit(main())

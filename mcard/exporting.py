@@ -25,6 +25,7 @@ from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type, to_micros
 from mcard.domain.models.exceptions import StorageError, UnreadableCardError, ValidationError
 from mcard.domain.models.sighting import Sighting
+from mcard.domain.progress import checked_progress
 from mcard.domain.shown import as_cell, counted, json_escaped
 from mcard.extras import install_command
 from mcard.importing import store_files
@@ -558,6 +559,7 @@ async def export(
     to create or write the destination are ``OSError``.
     """
     check_wrapper(store, "export")
+    progress = checked_progress(progress)
     chosen = format_for(destination, format, with_content)
     target = Path(destination) if isinstance(destination, (str, os.PathLike)) else destination
     if isinstance(target, Path):

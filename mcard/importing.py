@@ -26,6 +26,7 @@ from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
 from mcard.domain.models.exceptions import NotStoredError, ValidationError
 from mcard.domain.models.sighting import Sighting, as_label, check_tag
+from mcard.domain.progress import checked_progress
 from mcard.domain.shown import counted, from_cell, shown
 from mcard.extras import install_command
 from mcard.frame_records import frame_records, is_frame
@@ -637,6 +638,7 @@ async def import_paths(
     """
     check_wrapper(store, "import_paths")
     tags = checked_tags(tags)
+    progress = checked_progress(progress)
     summary = ImportSummary()
     max_size = store.config.max_content_size
     files = await asyncio.to_thread(  # iter_files checks the arguments: a ValidationError comes back
@@ -1103,6 +1105,7 @@ async def import_records(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValidationError(f"{name} must be a positive integer, got {value!r}")
     tags = checked_tags(tags)
+    progress = checked_progress(progress)
     summary = ImportSummary()
     records_format(source, format)  # an unknown format fails before anything is read
     if isinstance(source, (str, os.PathLike)):  # a file that cannot be read fails before the bar shows

@@ -36,6 +36,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard, to_micros, to_utc
 from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, NotStoredError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
+from mcard.domain.progress import checked_progress
 from mcard.domain.shown import counted, human_size
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import EngineConfig, SQLiteConfig
@@ -176,6 +177,7 @@ async def sync(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
     since = None if since is None else to_utc(since, "since")
+    progress = checked_progress(progress)
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -498,10 +500,17 @@ class _Copier:
         """``tag_many`` of ``pairs`` in dest. A card of ``listed`` (found in dest when listed)
         that another writer removed from dest since is copied again whole, with all its
         sightings and tags; the tags of one this sync copied, removed since, are left out (the
-        card went whole, and the next sync copies it back)."""
+        card went whole, and the next sync copies it back), and so are those of a card dest
+        holds damaged (reported)."""
         while pairs:
             try:
                 return await self.dest.tag_many(pairs)
+            except HeldByDamagedError as error:  # put on a forgery, they would label it
+                if error.hash not in {h for h, _ in pairs}:
+                    raise
+                self.damaged(error.hash, None, HELD_BY_DAMAGED)
+                pairs = [(h, tag) for h, tag in pairs if h != error.hash]
+                continue
             except NotStoredError as error:
                 gone = set(error.hashes).intersection(h for h, _ in pairs)
                 if not gone:

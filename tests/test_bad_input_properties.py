@@ -233,3 +233,30 @@ async def test_search_is_literal_for_any_query(store, query):
     else:
         assert isinstance(result, ValidationError), result
     assert await everything(store) == all_cards
+
+
+async def test_progress_is_true_false_or_none_for_every_long_operation(store, tmp_path):
+    """``progress="no"`` was taken for true: every long operation refuses what is not a bool
+    or None, before it reads, writes or shows anything."""
+    import mcard
+    from mcard.exporting import export
+    from mcard.importing import import_paths, import_records
+
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "a.txt").write_text("a file never imported")
+    records = tmp_path / "records.jsonl"
+    await export(store, records, progress=False)
+    before = await everything(store)
+    async with AsyncPersistenceWrapper(mcard.SQLiteConfig(tmp_path / "dest.db")) as dest:
+        calls = [
+            lambda: store.verify(progress="no"),
+            lambda: export(store, tmp_path / "out.jsonl", progress="no"),
+            lambda: import_paths(store, tmp_path / "files", progress="no"),
+            lambda: import_records(dest, records, progress="no"),
+            lambda: mcard.sync(store, dest, progress="no"),
+        ]
+        for call in calls:
+            with pytest.raises(ValidationError, match="progress must be True, False or None, got 'no'"):
+                await call()
+        assert await dest.count() == 0
+    assert await everything(store) == before and not (tmp_path / "out.jsonl").exists()

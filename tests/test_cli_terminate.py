@@ -9,7 +9,9 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +97,42 @@ def stored(url: str, schema: str) -> int:
         return int(server_value(url, f'SELECT count(*) FROM "{schema}".card'))  # type: ignore[arg-type]
     except asyncpg.UndefinedTableError:
         return 0
+
+
+INTERRUPTED_WHILE_IMPORTING = """
+import os, signal, sys
+
+class Interrupting:  # Ctrl-C while the command line's modules are being imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "mcard.cli.commands":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, Interrupting())
+sys.argv = ["mcard", "ls", "--db", sys.argv[1]]
+from mcard.command import main
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(tmp_path):
+    """``import mcard`` took ~0.2 s before any handler ran: Ctrl-C then printed a traceback of
+    the imports. The ``mcard`` command now starts from ``mcard.command``, which imports the rest
+    inside ``main``: the interrupt is one line and status 130, as it is later."""
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_WHILE_IMPORTING, str(tmp_path / "cards.db")],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "mcard: interrupted\n", "")
+    assert not (tmp_path / "cards.db").exists()
+
+
+def test_the_installed_command_starts_light_and_every_public_name_resolves():
+    script = Path(MCARD).read_text()
+    assert "from mcard.command import main" in script, script
+    listed = subprocess.run([sys.executable, "-X", "importtime", "-c", "import mcard.command"],
+                            capture_output=True, text=True, timeout=60).stderr
+    imported = {line.split("|")[-1].strip() for line in listed.splitlines() if "|" in line}
+    assert not {"asyncio", "mcard.cli", "mcard.infrastructure", "sqlite3"} & imported, sorted(imported)
+    every_name = ("import mcard; from mcard import *; import mcard.syncing as s; assert set(dir(mcard)) >= set(mcard.__all__);"
+                  " assert [n for n in mcard.__all__ if getattr(mcard, n) is not globals()[n]] == [];"
+                  " assert mcard.sync is s.sync and mcard.MCard.__module__ == 'mcard.domain.models.card'")
+    subprocess.run([sys.executable, "-c", every_name], check=True, timeout=60)

@@ -1,5 +1,6 @@
 """Contract: sightings (where content was seen, under what name) and tags, on every engine."""
 
+import asyncio
 import contextlib
 import sqlite3
 import unicodedata
@@ -463,6 +464,30 @@ async def test_add_sightings_to_a_row_another_tool_changed_writes_none_of_them(m
         assert raised.value.hash == target.hash
         assert await cards.sightings_of([sound.hash, target.hash]) == {}
         assert await cards.add_sightings([Sighting.of(sound.hash, name="s")]) == (1, 0)
+
+
+async def test_tags_on_a_row_another_tool_changed_write_none_of_them(make_config):
+    """A tag names content by its hash, as a sighting does: put on a row holding other content it
+    would label that content. The call fails naming the card, nothing of it is written, in a
+    batch with other writes too; taking tags off such a row is allowed."""
+    needs_a_second_connection(make_config)
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        sound, target = await cards.create("sound"), await cards.create("to be changed")
+        await cards.tag(target.hash, "before")
+    await _content_changed(make_config(), target.hash)
+    async with AsyncPersistenceWrapper(make_config()) as cards:
+        with pytest.raises(HeldByDamagedError) as raised:
+            await cards.tag_many([(sound.hash, "s"), (target.hash, "t")])
+        assert raised.value.hash == target.hash
+        with pytest.raises(HeldByDamagedError):
+            await cards.tag(target.hash, "before", "t")  # one already there: refused all the same
+        other = MCard("written beside the refused tags")
+        outcomes = await asyncio.gather(cards.save(other), cards.tag(target.hash, "t"), cards.tag(sound.hash, "s"),
+                                        return_exceptions=True)
+        assert isinstance(outcomes[1], HeldByDamagedError) and outcomes[0] is True and outcomes[2] == 1
+        assert await cards.tags_of([sound.hash, target.hash]) == {sound.hash: ["s"], target.hash: ["before"]}
+        assert await cards.untag(target.hash, "before") == 1
+        assert await cards.get(other.hash) == other
 
 
 async def _content_changed(config, hash_str: str) -> None:

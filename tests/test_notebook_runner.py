@@ -171,6 +171,14 @@ def test_progress_bar_one_transaction(cards, capsys):
     assert "writing cards (one transaction)" in err and "saved cards (2500 new)" in err and "2500card" in err
 
 
+def test_progress_is_true_false_or_none_and_nothing_else(cards):
+    """``progress="no"`` was taken for true (and ``0`` for false): refused before anything is saved."""
+    for wrong in ("no", "yes", 0, 1):
+        with pytest.raises(ValidationError, match="progress must be True, False or None"):
+            cards.save_many(["never saved"], progress=wrong)
+    assert cards.count() == 0
+
+
 def test_progress_bar_in_batches(cards, capsys):
     items = [f"b {i}" for i in range(1000)] + [""]
     with pytest.raises(ValidationError):

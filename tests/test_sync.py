@@ -395,6 +395,30 @@ async def test_a_card_the_destination_holds_damaged_is_reported_and_the_rest_cop
         assert "1 damaged skipped" in str(result)
 
 
+async def test_a_tag_for_a_card_the_destination_holds_damaged_is_reported_and_the_rest_added(tmp_path):
+    """New tags alone (no sighting) for a card whose row DEST holds with other content: put on the
+    forgery they would label it. That card is skipped and named; the other card's tag goes over,
+    and once DEST's damaged card is removed the next sync brings the card with its tags."""
+    cards = sample_cards(30)
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "a.db")) as a, \
+            AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "b.db")) as b:
+        await fill(a, cards, labels=False)
+        await mcard.sync(a, b, progress=False)
+        target, other = cards[1], cards[2]
+        with sqlite3.connect(tmp_path / "b.db") as db:
+            db.execute("UPDATE card SET content = CAST('forged' AS BLOB), size = 6 WHERE hash = ?", (target.hash,))
+        db.close()
+        await a.tag_many([(target.hash, "holiday"), (other.hash, "holiday")])
+        result = await mcard.sync(a, b, progress=False)
+        assert [(card.hash, "DEST holds this hash damaged" in card.reason) for card in result.damaged] == [(target.hash, True)]
+        assert result.tags_added == 1
+        assert await b.tags_of([target.hash, other.hash]) == {other.hash: ["holiday"]}
+        await b.remove_damaged((await b.verify()).damaged)
+        again = await mcard.sync(a, b, progress=False)
+        assert (again.copied, again.tags_added, again.damaged) == (1, 1, [])
+        assert await b.tags(target.hash) == ["holiday"] and await b.get(target.hash) == target
+
+
 async def test_bad_arguments_are_validation_errors(two):
     a, b = two
     for kwargs in ({"batch_size": 0}, {"batch_size": True}, {"since": datetime(2025, 1, 1)}):

@@ -134,10 +134,10 @@ async def _stoppable(command: Awaitable[Optional[int]]) -> Optional[int]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _closed_streams_replaced()
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    args = parse(argv)
-    for ending in _ENDINGS:
-        signal.signal(ending, _terminated)
     try:
+        args = parse(argv)
+        for ending in _ENDINGS:
+            signal.signal(ending, _terminated)
         return asyncio.run(_stoppable(COMMANDS[args.command](args))) or EXIT_OK
     except NotFound as exc:
         fail(str(exc))

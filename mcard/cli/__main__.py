@@ -1,5 +1,5 @@
 import sys
 
-from mcard.cli import main
+from mcard.command import main
 
 sys.exit(main())

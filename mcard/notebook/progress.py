@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
 from mcard.domain.numbers import whole_number
+from mcard.domain.progress import checked_progress
 from mcard.infrastructure.persistence.engine.base_engine import MAX_SQL_INTEGER
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ def _saving(
     size = None if batch_size is None else whole_number(batch_size)
     if batch_size is not None and (size is None or not 1 <= size <= MAX_SQL_INTEGER):  # 0 was taken as None
         raise ValidationError(f"batch_size must be a positive integer (None: one transaction), got {batch_size!r}")
+    progress = checked_progress(progress)
     total = len(items) if isinstance(items, Sized) else None
     show = progress if progress is not None else total is None or total >= AUTO_PROGRESS
     delay = UNKNOWN_DELAY if progress is None and total is None else 0

@@ -74,8 +74,8 @@ class UnreadableCardError(StorageError):
 
 
 class HeldByDamagedError(StorageError):
-    """A write of content whose hash a stored row holds with other content or another size (a
-    row another tool changed): nothing of the write is stored. ``hash`` names the card;
+    """A write of content, or of a sighting or tag of it, whose hash a stored row holds with other
+    content or another size (a row another tool changed): nothing of the write is stored. ``hash`` names the card;
     ``remove_damaged`` of ``verify()``'s report frees it (``mcard verify --remove``)."""
 
     def __init__(self, message: str, hash_str: str) -> None:

@@ -20,6 +20,7 @@ from mcard.domain.models.card import DIGEST_HEX_LENGTHS, MCard, check_card as ch
 from mcard.domain.models.exceptions import AmbiguousHashError, NotStoredError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag, stored_tag_fault
 from mcard.domain.numbers import whole_number
+from mcard.domain.progress import checked_progress
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
 from mcard.domain.query.order import BY_NAME
 from mcard.domain.query.regex_process import RegexRun
@@ -931,6 +932,7 @@ class BaseStore(ABC):
         from tqdm.auto import tqdm
 
         size = check_page_size(page_size)
+        progress = checked_progress(progress)
         report = VerifyReport()
         total = await self._count(Filters()) if progress is not False else None
         with tqdm(total=total, desc="verifying cards", unit="card", disable=None if progress is None else not progress) as bar:

@@ -205,10 +205,11 @@ def holds_its_hash(hash_str: object, algorithm: object, size: object, data: obje
 
 
 def held_by_damaged(hash_str: str) -> str:
-    """Why the content of ``hash_str`` was not stored: a row another tool changed holds its place."""
+    """Why a write of ``hash_str``'s content, or of a sighting or tag of it, stored nothing: a row
+    another tool changed holds its place."""
     return (
-        f"{hash_str} is stored with other content or size (damaged: verify() names it); this content"
-        " was not stored: remove the damaged card, then store it again"
+        f"{hash_str} is stored with other content or size (damaged: verify() names it); nothing of"
+        " the write was stored: remove the damaged card, then store its content again"
     )
 
 

@@ -399,7 +399,7 @@ class PostgresStore(BaseStore):
             raise
         if writing.cancelled():
             raise StorageError(f"{self._where}: the write was cancelled by its callers")
-        for request in batch:  # an add_sightings request refused alone, the others committed
+        for request in batch:  # an add_sightings or tag request refused alone, the others committed
             if isinstance(request.error, sql.HeldByDamaged):
                 request.error = HeldByDamagedError(f"{self._where}: {request.error}", request.error.key)
         writing.result()

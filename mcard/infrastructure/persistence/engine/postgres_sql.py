@@ -711,21 +711,27 @@ async def _seen(conn: Connection, tables: Tables, request: WriteRequest) -> None
     if unstored:
         request.error = not_stored("add sightings of", unstored)
         return
-    suspects = await conn.fetch(
-        f"SELECT s.hash, s.hash_algorithm, s.size, s.content FROM {tables.card} AS s"
-        f" WHERE s.hash = ANY($1::text[]) AND {HOLDS_ITS_HASH} IS NOT TRUE",
-        sorted(hashes),
-    )
-    for key, algorithm, size, content in sorted(suspects):
-        if not holds_its_hash(key, algorithm, size, content):
-            request.error = HeldByDamaged(key)
-            return
+    if (damaged := await _first_damaged(conn, tables, hashes)) is not None:
+        request.error = HeldByDamaged(damaged)
+        return
     new, request.earlier = await _record_sightings(conn, tables, request.payload)
     request.result = len(new)
 
 
+async def _first_damaged(conn: Connection, tables: Tables, hashes: Iterable[str]) -> Optional[str]:
+    """Of ``hashes`` (stored, locked), the first a row holds with other content, if any."""
+    suspects = await conn.fetch(
+        f"SELECT s.hash, s.hash_algorithm, s.size, s.content FROM {tables.card} AS s"
+        f" WHERE s.hash = ANY($1::text[]) AND {HOLDS_ITS_HASH} IS NOT TRUE",
+        sorted(set(hashes)),
+    )
+    return next((key for key, algorithm, size, content in sorted(suspects)
+                 if not holds_its_hash(key, algorithm, size, content)), None)
+
+
 async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
-    """One tag or untag request: a tag on a hash that is not stored fails the request alone
+    """One tag or untag request: a tag on a hash that is not stored, or that a row holds with
+    other content (``HeldByDamaged``: a tag on a forgery would name it), fails the request alone
     (nothing of it is written), the others of the batch go on. The cards to tag are locked as
     they are found (``_stored_locked``)."""
     hashes, words = (list(column) for column in zip(*request.payload))
@@ -733,6 +739,9 @@ async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
         unstored = await _stored_locked(conn, tables, hashes)
         if unstored:
             request.error = not_stored("tag", unstored)
+            return
+        if (damaged := await _first_damaged(conn, tables, hashes)) is not None:
+            request.error = HeldByDamaged(damaged)
             return
         status = await conn.execute(
             f"INSERT INTO {tables.tag} (hash, tag) SELECT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2"
