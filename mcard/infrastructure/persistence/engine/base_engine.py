@@ -277,11 +277,21 @@ def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[s
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
         raise ValidationError(f"{name} takes (hash, tag) pairs, got {type(pairs).__name__}")
     checked: dict[tuple[str, str], None] = {}
+    tags: dict[str, str] = {}  # each distinct tag checked once: a bulk tagging repeats a few
     for pair in pairs:
-        items = None if isinstance(pair, (str, bytes, dict)) or not isinstance(pair, Iterable) else tuple(pair)
+        if pair.__class__ is tuple:
+            items = pair
+        else:
+            items = None if isinstance(pair, (str, bytes, dict)) or not isinstance(pair, Iterable) else tuple(pair)
         if items is None or len(items) != 2:
             raise ValidationError(f"{name} takes (hash, tag) pairs, got {pair!r}")
-        checked[(check_hash(items[0]), check_tag(items[1]))] = None
+        given = items[1]
+        tag = tags.get(given) if given.__class__ is str else None
+        if tag is None:
+            tag = check_tag(given)
+            if given.__class__ is str:
+                tags[given] = tag
+        checked[(check_hash(items[0]), tag)] = None
     return list(checked)
 
 

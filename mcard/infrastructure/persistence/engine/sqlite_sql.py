@@ -450,6 +450,13 @@ def _in_batch(db: SQLiteWorker, build: Callable[[], tuple[object, ...]]) -> Call
     return checked
 
 
+def _pairs_json(pairs: Sequence[tuple[str, str]]) -> str:
+    """A tag request's (hash, tag) pairs as JSON, in hash order: each page of the tag table and
+    of the card table's hash index is then visited once (100,000 random hashes tagged: 1.1 s
+    -> 0.27 s for the insert alone)."""
+    return json.dumps(sorted(pairs))
+
+
 def _sightings_json(run: Sequence[WriteRequest]) -> tuple[object, ...]:
     return (json.dumps([sighting_row(s) for request in run for s in request.attached]),)
 
@@ -492,11 +499,11 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             steps.append(db.execute(SEEN_THERE, _Lazy(lambda build=build: (*build(), marker), 2)))
             continue
         if operation in TAG_WRITE:
-            pairs = json.dumps(run[0].payload)
+            pairs = functools.cache(lambda request=run[0]: (_pairs_json(request.payload),))
             tagged.append((run[0], len(steps)))
             if operation == "tag":
-                steps.append(db.fetch(UNSTORED, (pairs,)))
-            steps.append(db.fetch(TAG_WRITE[operation], _Lazy(_in_batch(db, lambda pairs=pairs: (pairs,)), 1)))
+                steps.append(db.fetch(UNSTORED, _Lazy(pairs, 1)))
+            steps.append(db.fetch(TAG_WRITE[operation], _Lazy(_in_batch(db, pairs), 1)))
             continue
         inserting = operation == "insert"
         if inserting:
@@ -561,10 +568,10 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
 async def _tagging_blocked(db: SQLiteWorker, pairs: Sequence[tuple[str, str]]) -> Optional[Exception]:
     """After a tag request that added no tag: why, when a changed row blocked it (``_TAG_BLOCKED``)
     rather than every tag being there already."""
-    damaged = await db.fetch(HELD_BY_DAMAGED, (key_list(sorted({key for key, _ in pairs})),))
+    damaged = await db.fetch(HELD_BY_DAMAGED, _Lazy(lambda: (key_list(sorted({key for key, _ in pairs})),), 1))
     if damaged:
         return HeldByDamaged(damaged[0][0])
-    [(missing,)] = await db.fetch(TAGS_MISSING, (json.dumps(pairs),))
+    [(missing,)] = await db.fetch(TAGS_MISSING, _Lazy(lambda: (_pairs_json(pairs),), 1))
     return NotStored("a card changed during the write") if missing else None
 
 
