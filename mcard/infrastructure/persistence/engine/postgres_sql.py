@@ -691,56 +691,55 @@ async def _record_sightings(conn: Connection, tables: Tables, sightings: Sequenc
     return new, moved
 
 
-async def _stored_locked(conn: Connection, tables: Tables, hashes: Iterable[str]) -> list[str]:
-    """Of ``hashes``, those no card has; the others are locked (``FOR KEY SHARE``) as they are
-    found, so that no other writer removes one before its labels go in: a removal committed
-    first, or still waited on, leaves it unstored here."""
+async def _labelled_cards(conn: Connection, tables: Tables, hashes: Iterable[str]) -> tuple[list[str], Optional[str]]:
+    """Of ``hashes`` to label, those no card has, and the first a row holds with other content,
+    if any. The stored ones are locked (``FOR KEY SHARE``) as they are found, so that no other
+    writer removes one before its labels go in: a removal committed first, or still waited on,
+    leaves it unstored here."""
     given = sorted(set(hashes))
     stored = await conn.fetch(
-        f"SELECT hash FROM {tables.card} WHERE hash = ANY($1::text[]) ORDER BY hash FOR KEY SHARE", given
+        f"SELECT s.hash, {HOLDS_ITS_HASH} IS NOT TRUE FROM {tables.card} AS s WHERE s.hash = ANY($1::text[])"
+        " ORDER BY s.hash FOR KEY SHARE",
+        given,
     )
-    return sorted(set(given).difference(row[0] for row in stored))
+    unstored = sorted(set(given).difference(row[0] for row in stored))
+    suspects = [row[0] for row in stored if row[1]]  # the server could not tell, or it is damaged
+    if unstored or not suspects:
+        return unstored, None
+    rows = await conn.fetch(
+        f"SELECT hash, hash_algorithm, size, content FROM {tables.card} WHERE hash = ANY($1::text[]) ORDER BY hash",
+        suspects,
+    )
+    return [], next((key for key, algorithm, size, content in rows if not holds_its_hash(key, algorithm, size, content)), None)
 
 
 async def _seen(conn: Connection, tables: Tables, request: WriteRequest) -> None:
     """One ``add_sightings`` request: a sighting of a card that is not stored, or that a row
     holds with other content (``HeldByDamaged``), fails the request alone (nothing of it is
     written), the others of the batch go on."""
-    hashes = {s.hash for s in request.payload}
-    unstored = await _stored_locked(conn, tables, hashes)
+    unstored, damaged = await _labelled_cards(conn, tables, {s.hash for s in request.payload})
     if unstored:
         request.error = not_stored("add sightings of", unstored)
         return
-    if (damaged := await _first_damaged(conn, tables, hashes)) is not None:
+    if damaged is not None:
         request.error = HeldByDamaged(damaged)
         return
     new, request.earlier = await _record_sightings(conn, tables, request.payload)
     request.result = len(new)
 
 
-async def _first_damaged(conn: Connection, tables: Tables, hashes: Iterable[str]) -> Optional[str]:
-    """Of ``hashes`` (stored, locked), the first a row holds with other content, if any."""
-    suspects = await conn.fetch(
-        f"SELECT s.hash, s.hash_algorithm, s.size, s.content FROM {tables.card} AS s"
-        f" WHERE s.hash = ANY($1::text[]) AND {HOLDS_ITS_HASH} IS NOT TRUE",
-        sorted(set(hashes)),
-    )
-    return next((key for key, algorithm, size, content in sorted(suspects)
-                 if not holds_its_hash(key, algorithm, size, content)), None)
-
-
 async def _tag(conn: Connection, tables: Tables, request: WriteRequest) -> None:
     """One tag or untag request: a tag on a hash that is not stored, or that a row holds with
     other content (``HeldByDamaged``: a tag on a forgery would name it), fails the request alone
     (nothing of it is written), the others of the batch go on. The cards to tag are locked as
-    they are found (``_stored_locked``)."""
+    they are found (``_labelled_cards``)."""
     hashes, words = (list(column) for column in zip(*request.payload))
     if request.operation == "tag":
-        unstored = await _stored_locked(conn, tables, hashes)
+        unstored, damaged = await _labelled_cards(conn, tables, hashes)
         if unstored:
             request.error = not_stored("tag", unstored)
             return
-        if (damaged := await _first_damaged(conn, tables, hashes)) is not None:
+        if damaged is not None:
             request.error = HeldByDamaged(damaged)
             return
         status = await conn.execute(
