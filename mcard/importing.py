@@ -141,11 +141,12 @@ class ImportSummary:
     async def save(
         self, store: AsyncPersistenceWrapper, files: int, cards: Sequence[MCard], sightings: Sequence[Sighting],
         tags: Sequence[str] = (),
-    ) -> None:
+    ) -> set[str]:
         """Save ``cards`` with their ``sightings`` (one transaction) and count them, and the
         sightings that were not recorded yet (a file imported again adds none); then attach
         ``tags`` (checked) to each card saved, counting those it did not have yet. A content whose
-        hash a damaged row holds is not stored: its files are counted skipped, the rest saved."""
+        hash a damaged row holds is not stored (nor tagged): its files are counted skipped, the
+        rest saved. Returns the hashes of such contents."""
         saved, held = await save_all_but_held(store, cards, sightings)
         if held:
             left_out = sum(card.hash in held for card in cards)
@@ -155,6 +156,7 @@ class ImportSummary:
         self.add(files, cards, saved.cards)
         self.sightings_added += saved.sightings
         await self.tag(store, [(card.hash, tag) for card in cards for tag in tags])
+        return held
 
     async def tag(self, store: AsyncPersistenceWrapper, pairs: Sequence[tuple[str, str]]) -> None:
         """Attach each (hash, tag), counting the new ones; the cards another writer removed
@@ -1117,8 +1119,9 @@ async def import_records(
             chunk, error, ended = await run_to_the_end(_next_cards, cards, batch_size, batch_bytes)
             if chunk:
                 seen = [sighting for item in chunk for sighting in item.sightings]
-                await summary.save(store, len(chunk), [item.card for item in chunk], seen)
-                await summary.tag(store, [(item.card.hash, tag) for item in chunk for tag in (*item.tags, *tags)])
+                held = await summary.save(store, len(chunk), [item.card for item in chunk], seen)
+                await summary.tag(store, [(item.card.hash, tag) for item in chunk if item.card.hash not in held
+                                          for tag in (*item.tags, *tags)])
                 bar.update(len(chunk))
             if error is not None:
                 raise error

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from mcard.importing import HELD_BY_DAMAGED, import_paths
+from mcard.exporting import export
+from mcard.importing import HELD_BY_DAMAGED, import_paths, import_records
 from mcard import AsyncPersistenceWrapper, HeldByDamagedError, MCard, Sighting, SQLiteConfig
 from tests.postgres_support import fresh_schema, postgres_factory
 
@@ -130,6 +131,21 @@ async def test_an_import_of_the_true_file_says_it_was_not_stored(store_and_tampe
         assert (summary.files, summary.new, summary.already_stored) == (1, 1, 0)
         assert summary.skipped == {HELD_BY_DAMAGED: 2} and "2 held by a damaged card" in str(summary)
         assert await store.sightings(true.hash) == [] and await store.count() == 2
+
+
+async def test_restoring_an_export_skips_the_record_held_and_its_tags_and_goes_on(store_and_tamper, tmp_path):
+    """A record whose hash the store holds damaged, exported with tags: the import stopped at its
+    tags (a tag on the forgery is refused); it is counted skipped, untagged, the rest restored."""
+    config, tamper = store_and_tamper
+    async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "source.db")) as source:
+        true, other = await source.create(TRUE_TEXT), await source.create("another card")
+        await source.tag_many([(true.hash, "river"), (other.hash, "river")])
+        await export(source, tmp_path / "cards.jsonl", progress=False)
+    async with AsyncPersistenceWrapper(config) as store:
+        assert (await _changed(store, tamper, "other content")).hash == true.hash
+        summary = await import_records(store, tmp_path / "cards.jsonl", tags="restored", progress=False)
+        assert (summary.new, summary.tags_added, summary.skipped) == (1, 2, {HELD_BY_DAMAGED: 1})
+        assert await store.tags_of([true.hash, other.hash]) == {other.hash: ["restored", "river"]}
 
 
 async def test_content_another_tool_stored_as_it_is_counts_as_stored(store_and_tamper):

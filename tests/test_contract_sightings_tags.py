@@ -479,8 +479,9 @@ async def test_tags_on_a_row_another_tool_changed_write_none_of_them(make_config
         with pytest.raises(HeldByDamagedError) as raised:
             await cards.tag_many([(sound.hash, "s"), (target.hash, "t")])
         assert raised.value.hash == target.hash
-        with pytest.raises(HeldByDamagedError):
-            await cards.tag(target.hash, "before", "t")  # one already there: refused all the same
+        for tags in (("before", "t"), ("before",)):  # tags it has already: refused all the same
+            with pytest.raises(HeldByDamagedError):
+                await cards.tag(target.hash, *tags)
         other = MCard("written beside the refused tags")
         outcomes = await asyncio.gather(cards.save(other), cards.tag(target.hash, "t"), cards.tag(sound.hash, "s"),
                                         return_exceptions=True)
@@ -488,6 +489,11 @@ async def test_tags_on_a_row_another_tool_changed_write_none_of_them(make_config
         assert await cards.tags_of([sound.hash, target.hash]) == {sound.hash: ["s"], target.hash: ["before"]}
         assert await cards.untag(target.hash, "before") == 1
         assert await cards.get(other.hash) == other
+        # in one batch with a later write that takes the tag or the card away, each call says its own outcome
+        outcomes = await asyncio.gather(cards.save(MCard("first of the batch")), cards.tag(sound.hash, "s"),
+                                        cards.untag(sound.hash, "s"), cards.tag(target.hash, "u"), cards.remove(target.hash),
+                                        return_exceptions=True)
+        assert outcomes[:3] == [True, 0, 1] and isinstance(outcomes[3], HeldByDamagedError) and outcomes[4] is True
 
 
 async def _content_changed(config, hash_str: str) -> None:

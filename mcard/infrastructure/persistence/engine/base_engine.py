@@ -285,13 +285,13 @@ def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[s
             items = None if isinstance(pair, (str, bytes, dict)) or not isinstance(pair, Iterable) else tuple(pair)
         if items is None or len(items) != 2:
             raise ValidationError(f"{name} takes (hash, tag) pairs, got {pair!r}")
-        given = items[1]
+        key, given = check_hash(items[0]), items[1]
         tag = tags.get(given) if given.__class__ is str else None
         if tag is None:
             tag = check_tag(given)
             if given.__class__ is str:
                 tags[given] = tag
-        checked[(check_hash(items[0]), tag)] = None
+        checked[(key, tag)] = None
     return list(checked)
 
 
@@ -739,7 +739,8 @@ class BaseStore(ABC):
 
     async def tag_many(self, pairs: Iterable[tuple[str, str]]) -> int:
         """Attach each (hash, tag), all in one transaction (all or none); how many were new.
-        A hash that is not stored, or a tag that is not one, is a ``ValidationError``."""
+        A hash that is not stored, or a tag that is not one, is a ``ValidationError``; a card
+        whose row another tool changed, a ``HeldByDamagedError``."""
         self._check_loop()
         checked = check_tag_pairs(pairs, "tag_many")
         return await self._tag_many(checked, True) if checked else 0

@@ -230,7 +230,7 @@ async def stats(db: SQLiteWorker) -> list[Any]:
 # rolls it back.
 GUARD_TABLE: Final = (
     "CREATE TEMP TABLE IF NOT EXISTS mcard_guard"
-    " (ok INTEGER NOT NULL, batch INTEGER NOT NULL, last_id INTEGER NOT NULL)"
+    " (ok INTEGER NOT NULL, batch INTEGER NOT NULL, last_id INTEGER NOT NULL, refused TEXT)"
 )
 GUARD_ROW: Final = (
     "INSERT INTO mcard_guard (ok, batch, last_id) SELECT 1, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM mcard_guard)"
@@ -270,7 +270,7 @@ on the writer's thread, says a request of the batch was cancelled."""
 # Sightings and tags. A save's sightings go in one statement (from a JSON list built on the
 # writer's thread), and the save's guard checks them too. A tag or untag request is one
 # statement, atomic by itself: tagging does nothing at all when a hash is not stored or its row
-# holds other content.
+# holds other content (``TAG_REFUSAL``).
 SIGHTING_ROWS: Final = (
     "INSERT INTO sighting (key, hash, name, path, size, mtime, source, seen_at)"
     " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
@@ -314,29 +314,25 @@ SEEN_THERE: Final = (
     " WHERE key IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))) = json_array_length(?1)"
     f" OR {_SEEN_BLOCKED}) THEN 1 END"
 )
-_TAG_BLOCKED: Final = (
-    "EXISTS (SELECT 1 FROM json_each(?1) AS asked WHERE json_extract(asked.value, '$[0]') NOT IN (SELECT hash FROM card))"
-    " OR EXISTS (SELECT 1 FROM card WHERE hash IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))"
-    f" AND NOT {HOLDS_ITS_HASH})"
+TAG_REFUSAL: Final = (
+    "UPDATE mcard_guard SET refused = (SELECT hash FROM card WHERE hash IN"
+    f" (SELECT json_extract(value, '$[0]') FROM json_each(?)) AND NOT {HOLDS_ITS_HASH} ORDER BY hash LIMIT 1)"
+    " RETURNING refused"
 )
-"""Whether a tag request names a hash no card has, or one a row holds with other content (a tag
-on a forgery would name it), as ``_SEEN_BLOCKED`` for sightings."""
+"""Before a tag request's write, in its transaction: the first hash it names that a row holds
+with other content (a tag on a forgery would name it), or NULL; kept for ``TAG_WRITE``."""
 TAG_WRITE: Final = {
     "tag": "INSERT INTO tag (hash, tag) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
-           f" FROM json_each(?1) WHERE NOT ({_TAG_BLOCKED}) ON CONFLICT DO NOTHING RETURNING hash",
+           " FROM json_each(?1) WHERE (SELECT refused FROM mcard_guard) IS NULL AND NOT EXISTS (SELECT 1"
+           " FROM json_each(?1) AS asked WHERE json_extract(asked.value, '$[0]') NOT IN (SELECT hash FROM card))"
+           " ON CONFLICT DO NOTHING RETURNING hash",
     "untag": "DELETE FROM tag WHERE (hash, tag) IN"
              " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) RETURNING hash",
 }
 UNSTORED: Final = (
     "SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?)"
-    " WHERE json_extract(value, '$[0]') NOT IN (SELECT hash FROM card)"
+    " WHERE json_extract(value, '$[0]') NOT IN (SELECT hash FROM card) ORDER BY 1"
 )
-TAGS_MISSING: Final = (
-    "SELECT EXISTS (SELECT 1 FROM json_each(?) AS asked WHERE NOT EXISTS (SELECT 1 FROM tag"
-    " WHERE hash = json_extract(asked.value, '$[0]') AND tag = json_extract(asked.value, '$[1]')))"
-)
-"""Whether a pair of a tag request is not there: after one that added no tag and no longer finds
-a changed row, the row that blocked it was set right while it ran."""
 SIGHTINGS_OF: Final = (
     "SELECT hash, name, path, size, mtime, source, seen_at FROM sighting"
     " WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash, seen_at, key"
@@ -502,7 +498,7 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             pairs = functools.cache(lambda request=run[0]: (_pairs_json(request.payload),))
             tagged.append((run[0], len(steps)))
             if operation == "tag":
-                steps.append(db.fetch(UNSTORED, _Lazy(pairs, 1)))
+                steps += [db.fetch(UNSTORED, _Lazy(pairs, 1)), db.fetch(TAG_REFUSAL, _Lazy(pairs, 1))]
             steps.append(db.fetch(TAG_WRITE[operation], _Lazy(_in_batch(db, pairs), 1)))
             continue
         inserting = operation == "insert"
@@ -557,22 +553,12 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
         if request.operation == "untag":
             request.result = len(outcomes[index])
             continue
-        unstored, changed = outcomes[index], outcomes[index + 1]
+        unstored, [(refused,)], changed = outcomes[index:index + 3]
         request.result = len(changed)
         if unstored:
             request.error = NotTagged([row[0] for row in unstored])
-        elif not changed:
-            request.error = await _tagging_blocked(db, request.payload)
-
-
-async def _tagging_blocked(db: SQLiteWorker, pairs: Sequence[tuple[str, str]]) -> Optional[Exception]:
-    """After a tag request that added no tag: why, when a changed row blocked it (``_TAG_BLOCKED``)
-    rather than every tag being there already."""
-    damaged = await db.fetch(HELD_BY_DAMAGED, _Lazy(lambda: (key_list(sorted({key for key, _ in pairs})),), 1))
-    if damaged:
-        return HeldByDamaged(damaged[0][0])
-    [(missing,)] = await db.fetch(TAGS_MISSING, _Lazy(lambda: (_pairs_json(pairs),), 1))
-    return NotStored("a card changed during the write") if missing else None
+        elif refused is not None:
+            request.error = HeldByDamaged(refused)
 
 
 def _credit(run: Sequence[WriteRequest], changed: set[str]) -> None:
