@@ -1070,6 +1070,27 @@ def test_checked_cards_another_process_removed_are_unchecked_not_counted(store, 
                                " 1 checked card was removed meanwhile, and unchecked")
 
 
+def test_tagging_cards_another_process_removed_says_so(store, tmp_path):
+    """Every checked card removed elsewhere: "check cards and type a tag first" (with cards checked
+    and a tag typed). The open card removed elsewhere: the hash of "cannot tag cards that are not
+    stored", the pane left open and its row in the grid."""
+    cards, _ = store
+    explorer = cards.explorer("fox")
+    first, second, third = (row["hash"] for row in explorer.rows[:3])
+    explorer.toggle_mark(first)
+    explorer.toggle_mark(second)
+    mcard = [str(Path(sys.executable).with_name("mcard")), "--db", str(tmp_path / "cards.db")]
+    subprocess.run([*mcard, "rm", first, second], check=True, capture_output=True)
+    explorer._on_message(explorer, {"action": "tag_marked", "tag": "ghost"}, [])
+    assert (explorer.status, explorer.status_kind, explorer.marked) == (
+        "nothing to tag: the 2 checked cards were removed meanwhile, and unchecked", "error", [])
+    explorer.select(third)
+    subprocess.run([*mcard, "rm", third], check=True, capture_output=True)
+    explorer._on_message(explorer, {"action": "tag", "tag": "ghost"}, [])
+    assert (explorer.status, explorer.status_kind) == (f"not tagged: card {third[:12]}… was removed meanwhile, and closed", "error")
+    assert (explorer.selected, explorer.detail, explorer.total) == ("", {}, 12) and third not in str(explorer.rows)
+
+
 def test_a_rows_snippet_starts_just_before_its_first_match(store):
     """A row's snippet began a third of its 140 characters (46) before the match, and the grid's
     cell, after a name and tags, shows some 30-80: at 50,000 cards, 4 of 25 rows of

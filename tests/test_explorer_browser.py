@@ -940,10 +940,19 @@ def test_a_card_with_300_tags_lists_20_and_every_one_can_be_reached_and_removed(
         late = pane.get_by_role("button", name="Remove tag topic-250")
         late.focus()
         assert focus_ring(late) == "solid 2px"
+        box = pane.locator(".mcx-tags-all")
+        scrolled = box.evaluate("n => n.scrollTop")
+        assert scrolled > 500  # the focus scrolled the box down to topic-250
         pane.screenshot(path=shots / f"{theme}-tags-all.png")
         page.keyboard.press("Enter")
         expect(chips).to_have_count(299)  # still all listed, and the keyboard on the × now in its place
-        expect(pane.get_by_role("button", name="Remove tag topic-251")).to_be_focused()
+        following = pane.get_by_role("button", name="Remove tag topic-251")
+        expect(following).to_be_focused()
+        # the box stays where it was scrolled to (it went back to the top, the focused × out of sight)
+        assert abs(box.evaluate("n => n.scrollTop") - scrolled) < 40
+        assert box.evaluate("(n, f) => { const b = n.getBoundingClientRect(), r = f.getBoundingClientRect();"
+                            " return r.top >= b.top && r.bottom <= b.bottom; }", following.element_handle())
+        pane.screenshot(path=shots / f"{theme}-tags-all-one-removed.png")
         assert "topic-250" not in tags_and_presence(db, card.hash)[0]
         expect(pane.locator(".mcx-tags-toggle")).to_have_text("show the first 20 only")
 

@@ -571,13 +571,25 @@ function render({ model, el }) {
   const detailNext = (key) => focusable(detail, DETAIL_NEXT[key])
     || (key.startsWith("untag:") ? [...detail.querySelectorAll(".mcx-untag")].pop() || focusable(detail, "tag-input") : null);
 
+  // The same card redrawn (a tag added or removed) keeps what was typed and where its list of
+  // every tag was scrolled to; the × that takes the keyboard is kept in that box's view.
   function drawDetail() {
     const closing = shownHash;
     const typed = detail.querySelector(".mcx-tag-input")?.value || "";
+    const scrolled = detail.querySelector(".mcx-tags-all")?.scrollTop || 0;
     redrawKeepingFocus(detail, () => {
       fillDetail();
-      if (shownHash && shownHash === closing) detail.querySelector(".mcx-tag-input").value = typed;  // typed after an Enter
+      if (!shownHash || shownHash !== closing) return;
+      detail.querySelector(".mcx-tag-input").value = typed;  // typed after an Enter
+      const box = detail.querySelector(".mcx-tags-all");
+      if (box) box.scrollTop = scrolled;
     }, (key) => (shownHash ? detailNext(key) : focusable(grid, `row:${closing}`) || firstRowOrQuery()));
+    const box = detail.querySelector(".mcx-tags-all");
+    if (box && box.contains(document.activeElement)) {
+      const shown = box.getBoundingClientRect(), focused = document.activeElement.getBoundingClientRect();
+      if (focused.top < shown.top) box.scrollTop -= shown.top - focused.top;
+      else if (focused.bottom > shown.bottom) box.scrollTop += focused.bottom - shown.bottom;
+    }
   }
 
   // The pane's actions name the card it shows: a click on another row may not be answered yet.

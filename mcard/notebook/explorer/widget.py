@@ -20,7 +20,7 @@ import anywidget
 import traitlets
 
 from mcard.domain.models.card import MCard, is_digest
-from mcard.domain.models.exceptions import AmbiguousHashError, MCardError, StorageError, ValidationError
+from mcard.domain.models.exceptions import AmbiguousHashError, MCardError, NotStoredError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
 from mcard.domain.query.syntax import parse_find, unsearched_note
 from mcard.domain.query.text import SearchSpec
@@ -632,7 +632,16 @@ class Explorer(anywidget.AnyWidget):
         if not self.selected or not wanted:
             self.say("open a card and type a tag first", kind="error")
             return
-        added = self._call(self._wrapper.tag(self.selected, *wanted))
+        opened = self.selected
+        try:
+            added = self._call(self._wrapper.tag(opened, *wanted))
+        except NotStoredError:  # another process removed it: closed and the page reloaded, as Refresh does
+            if self._open(opened):
+                raise
+            if self._show(self.shown_query):
+                self._load_facets()
+            self.say(f"not tagged: card {opened[:12]}… was removed meanwhile, and closed", kind="error")
+            return
         self._tags_changed()
         self.say(f"tagged {', '.join(wanted)}" if added else f"already tagged {', '.join(wanted)}")
 
@@ -662,11 +671,15 @@ class Explorer(anywidget.AnyWidget):
             self.marked = stored
         return len(marked) - len(stored)
 
-    def _marked_pairs(self, tags: tuple[object, ...]) -> tuple[list[str], list[tuple[str, str]], str]:
+    def _marked_pairs(self, tags: tuple[object, ...], doing: str) -> tuple[list[str], list[tuple[str, str]], str]:
         wanted = [t.strip() for t in _tag_texts(tags) if t.strip()]
-        removed = _unchecked(self._drop_removed_marks()) if wanted else ""
+        gone = self._drop_removed_marks() if wanted else 0
+        if gone and not self.marked:
+            cards = "the checked card was" if gone == 1 else f"the {gone:,} checked cards were"
+            raise ValidationError(f"nothing to {doing}: {cards} removed meanwhile, and unchecked")
         if not self.marked or not wanted:
-            raise ValidationError(f"check cards and type a tag first{removed}")
+            raise ValidationError("check cards and type a tag first")
+        removed = _unchecked(gone)
         return wanted, [(hash_str, tag) for hash_str in self.marked for tag in wanted], removed
 
     def _checked(self) -> str:
@@ -677,7 +690,7 @@ class Explorer(anywidget.AnyWidget):
     def tag_marked(self, *tags: str) -> None:
         """Attach tags to every checked card (those of other queries and pages too), in one
         transaction: the tag box beside **Uncheck all**."""
-        wanted, pairs, removed = self._marked_pairs(tags)
+        wanted, pairs, removed = self._marked_pairs(tags, "tag")
         added = self._call(self._wrapper.tag_many(pairs))
         self._tags_changed()
         self.say(f"tagged {self._checked()} with {', '.join(wanted)} ({added:,} new){removed}")
@@ -685,7 +698,7 @@ class Explorer(anywidget.AnyWidget):
     @_action
     def untag_marked(self, *tags: str) -> None:
         """Detach tags from every checked card, in one transaction."""
-        wanted, pairs, gone = self._marked_pairs(tags)
+        wanted, pairs, gone = self._marked_pairs(tags, "untag")
         removed = self._call(self._wrapper.untag_many(pairs))
         self._tags_changed()
         self.say(f"untagged {', '.join(wanted)} from {self._checked()} ({removed:,} removed){gone}")
