@@ -1006,6 +1006,39 @@ def test_a_long_tag_leaves_a_rows_other_tags_and_content_in_view(chromium: Path,
         row.screenshot(path=shots / "row-with-a-long-tag.png")
 
 
+async def _long_named(db: Path) -> None:
+    """Ten cards: eight with a name of 200 characters whose content ends with a rare word, and two
+    named and tagged thrice whose content holds another."""
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        for number in range(8):
+            await store.create(f"a line of words number {number} and at its end endoflongline", name=f"{number}-" + "n" * 198)
+        for number in range(2):
+            card = await store.create(f"a note about holiday photos number {number}", name=f"note-{number}.txt")
+            await store.tag(card.hash, "holiday", "family-trip", "summer-2026")
+
+
+def test_the_match_shows_in_its_row_after_a_long_name_or_tags_in_a_narrow_window(
+    chromium: Path, labs: Labs, tmp_path: Path, shots: Path
+) -> None:
+    """A name of 200 characters filled the row's cell and the match was drawn 1,200 px past its
+    right edge; in a 1,000 px window three tags left no room for it. The name and tags now take
+    at most part of the cell: the match is in view."""
+    from playwright.sync_api import expect
+
+    db = tmp_path / "cards.db"
+    asyncio.run(_long_named(db))
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (page, root):
+        for width, query, found in [(1600, "endoflongline", "8 cards"), (1280, "endoflongline", "8 cards"), (1000, "photos", "2 cards")]:
+            page.set_viewport_size({"width": width, "height": 900})
+            run_query(root, query)
+            expect(root.locator(".mcx-total")).to_have_text(found)
+            root.screenshot(path=shots / f"match-in-view-{width}-{query}.png")
+            for row in root.locator(".mcx-row").all():
+                cell = row.locator(".mcx-content").evaluate("node => node.getBoundingClientRect().right")
+                match = row.locator(".mcx-snippet mark").first.evaluate("node => node.getBoundingClientRect()")
+                assert match["left"] + match["width"] / 2 < cell, (width, query, match, cell)
+
+
 async def _shaped_images(db: Path) -> list[MCard]:
     """Ten cards: eight notes, then a wide and a tall PNG, each named."""
     import io

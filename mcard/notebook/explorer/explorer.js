@@ -337,10 +337,13 @@ function render({ model, el }) {
           class: "mcx-thumb", src: row.thumb, alt: `${row.type} thumbnail`, onerror: (event) => event.currentTarget.parentElement.remove(),
         })));
       }
-      if (row.name) content.append(h("span", { class: "mcx-name", dir: "auto", text: row.name }));
-      for (const tag of row.tags) content.append(h("span", { class: "mcx-tag", dir: "auto", text: tag }));
+      // The name and tags share at most part of the cell: the snippet, where the match is, keeps the rest.
+      const labels = h("span", { class: "mcx-labels" });
+      if (row.name) labels.append(h("span", { class: "mcx-name", dir: "auto", text: row.name }));
+      for (const tag of row.tags) labels.append(h("span", { class: "mcx-tag", dir: "auto", text: tag }));
       const moreTags = row.tags_left_out ? `+${row.tags_left_out.toLocaleString("en-US")} more` : "";
-      if (moreTags) {
+      if (labels.childElementCount) content.append(labels);
+      if (moreTags) {  // after the labels, never cut with them
         content.classList.add("mcx-crowded");
         content.append(h("span", { class: "mcx-tag mcx-more-tags", text: moreTags }));
       }
