@@ -394,6 +394,7 @@ def test_the_explorer_in_jupyterlab(chromium: Path, labs: Labs, tmp_path: Path, 
                 root = open_explorer(page, server, notebook)
                 status, total = root.locator(".mcx-status"), root.locator(".mcx-total")
                 expect(status).to_have_text(re.compile(r"^1–10 of [\d,]+ cards, newest first$"))
+                every_card = total.inner_text()
                 assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
                 check_time_axis(root)
                 check_facet_keys(page, root)
@@ -419,6 +420,16 @@ def test_the_explorer_in_jupyterlab(chromium: Path, labs: Labs, tmp_path: Path, 
                 expect(root.locator(".mcx-row").first).to_have_attribute("data-hash", fox_first[0])
                 expect(root.locator(".mcx-row").first.locator("mark").first).to_have_text("fox")
                 shot(root, "02-query")
+
+                box = root.locator(".mcx-query")  # its × empties it: all cards again, not fox's under an empty box
+                area = box.bounding_box()
+                box.hover()
+                page.mouse.click(area["x"] + area["width"] - 14, area["y"] + area["height"] / 2)
+                expect(box).to_have_value("")
+                expect(status).to_have_text(re.compile(r"^1–10 of [\d,]+ cards, newest first$"))
+                expect(total).to_have_text(every_card)
+                run_query(root, "fox")
+                expect(total).to_have_text(f"{fox_total} cards")
 
                 run_query(root, 'fox "unclosed')
                 expect(status).to_contain_text("unclosed quote in the query")
