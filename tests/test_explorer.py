@@ -357,9 +357,14 @@ def test_a_click_on_a_facet_narrows_the_query(store):
     explorer.add_filter("tag", HOSTILE)
     assert explorer.status_kind == "info" and [r["hash"] for r in explorer.rows] == [made["hostile"].hash]
     explorer.run("")
-    explorer.add_filter("size", "1 KB - 10 KB")
-    assert explorer.query == "size:1024..10239"
+    explorer.add_filter("size", "1 KB - 10 KB")  # written as a person reads it ("size:1024..10239" before)
+    assert explorer.query == "size:>=1KB size:<10KB"
     assert {r["hash"] for r in explorer.rows} == {c.hash for c in made.values() if 1024 <= c.size < 10240}
+    assert explorer.facets_chosen["size"] == [["1 KB - 10 KB", False]]  # marked as chosen, as a type or tag is
+    explorer._on_message(explorer, {"action": "unfilter", "field": "size", "value": "1 KB - 10 KB", "left_out": False}, [])
+    assert explorer.query == "" and explorer.total == len(made)
+    explorer.add_filter("size", ">= 10 MB")
+    assert explorer.query == "size:>=10MB" and explorer.facets_chosen["size"] == [[">= 10 MB", False]]
     explorer.add_filter("size", "no such bucket")
     assert explorer.status_kind == "error" and "not a size bucket" in explorer.status
 
@@ -393,23 +398,23 @@ def test_a_type_or_a_tag_the_query_holds_is_marked_and_a_click_takes_it_out(stor
     cards, made = store
     cards.tag(made["png"].hash, 'say "hi"', "a*")
     explorer = cards.explorer("fox")
-    assert explorer.facets_chosen == {"content_type": [], "tag": []}
+    assert explorer.facets_chosen == {"content_type": [], "tag": [], "size": []}
     explorer.add_filter("content_type", "image/png")
     explorer.add_filter("tag", 'say "hi"')
     explorer.add_filter("tag", "a*")
     explorer.leave_out("tag", "holiday")
     assert explorer.query == 'fox type:image/png tag:"say ""hi""" tag:a[*] -tag:holiday'
     assert explorer.facets_chosen == {
-        "content_type": [["image/png", False]], "tag": [['say "hi"', False], ["a*", False], ["holiday", True]]}
+        "content_type": [["image/png", False]], "tag": [['say "hi"', False], ["a*", False], ["holiday", True]], "size": []}
     explorer._on_message(explorer, {"action": "unfilter", "field": "tag", "value": "holiday", "left_out": True}, [])
     assert explorer.query == 'fox type:image/png tag:"say ""hi""" tag:a[*]'
     explorer.remove_filter("tag", 'say "hi"')
     explorer.remove_filter("tag", "a*")
     explorer.remove_filter("content_type", "image/png")
-    assert explorer.query == "fox" and explorer.facets_chosen == {"content_type": [], "tag": []}
+    assert explorer.query == "fox" and explorer.facets_chosen == {"content_type": [], "tag": [], "size": []}
     assert explorer.total == cards.find("fox", 0).total
-    explorer.remove_filter("size", "< 1 KB")
-    assert explorer.status_kind == "error" and "only a type or a tag the query holds" in explorer.status
+    explorer.remove_filter("time", "2026-03")
+    assert explorer.status_kind == "error" and "only a type, a tag or a size bucket the query holds" in explorer.status
 
 
 def test_a_kept_tag_past_the_first_ones_is_listed_with_its_count_and_a_query_finding_nothing_keeps_its_choices(tmp_path):
@@ -425,7 +430,7 @@ def test_a_kept_tag_past_the_first_ones_is_listed_with_its_count_and_a_query_fin
         assert listed["tag20"] == 1 and len(listed) == 13 and explorer.facets_left_out["tag"] == 22
         explorer.run("tag:tag20 -type:text/plain")
         assert explorer.total == 0 and explorer.facets["tag"] == []
-        assert explorer.facets_chosen == {"content_type": [["text/plain", True]], "tag": [["tag20", False]]}
+        assert explorer.facets_chosen == {"content_type": [["text/plain", True]], "tag": [["tag20", False]], "size": []}
         explorer.run(card.hash[:10])  # a hash prefix shows a card, without facets or choices
         assert explorer.facets == {} and explorer.facets_chosen == {}
     finally:

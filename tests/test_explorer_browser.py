@@ -510,6 +510,15 @@ def test_the_explorer_in_jupyterlab(chromium: Path, labs: Labs, tmp_path: Path, 
                 run_query(root, "fox 🎸")  # an emoji is no word: said, not silently dropped
                 expect(status).to_have_text(re.compile(r"oldest first \('🎸' was not looked for: .* \(text:🎸 looks for it as text\)\)$"))
                 shot(root, "04d-unsearched-emoji")
+                run_query(root, "fox")  # a size bucket: its bounds as a person reads them, marked once chosen
+                root.locator('.mcx-facet-value[data-focus="facet:size:< 1 KB"]').click()
+                expect(root.locator(".mcx-query")).to_have_value("fox size:<1KB")
+                chosen = root.locator('.mcx-facet-value[data-focus="facet:size:< 1 KB"]')
+                expect(chosen).to_have_attribute("aria-pressed", "true")
+                shot(root, "04e-size-chosen")
+                chosen.click()  # and a click takes it out again
+                expect(root.locator(".mcx-query")).to_have_value("fox")
+                expect(root.locator('.mcx-facet-value[data-focus="facet:size:< 1 KB"]')).not_to_have_attribute("aria-pressed", "true")
                 run_query(root, "fox type:text/plain")
                 expect(status).to_have_text(f"1–10 of {typed_total} cards, oldest first")
 

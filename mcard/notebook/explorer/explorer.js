@@ -496,7 +496,7 @@ function render({ model, el }) {
           ...chosen.filter(([, leftOut]) => leftOut).map(([value]) => [value, null, "left-out"]),
         ];
         rows.forEach(([value, n, state], index) => {
-          const title = state === "kept" ? `${value}: kept by the query; click or × takes it out`
+          const title = state === "kept" ? `${value}: kept by the query; click ${leavable ? "or × " : ""}takes it out`
             : state === "left-out" ? `${value}: left out by the query; click or × brings these cards back`
             : leavable ? `${value}: click keeps these cards; − or the - key leaves them out` : String(value);
           const button = h("button", {

@@ -80,18 +80,33 @@ def _iso(moment: datetime) -> str:
     return f"{day}T{moment.hour:02d}:{moment.minute:02d}Z" if moment.hour or moment.minute else day
 
 
+def _size_bounds() -> dict[str, tuple[Optional[int], Optional[int]]]:
+    """Each size bucket's label and its (least, most) bytes, as a query's filters hold them."""
+    lows = [low for low, _ in SIZE_BUCKETS]
+    return {name: (low or None, next_low - 1 if next_low is not None else None)
+            for (low, name), next_low in zip(SIZE_BUCKETS, [*lows[1:], None])}
+
+
+def _in_units(size: int) -> str:
+    """A bucket's bound as the query syntax takes it and a person reads it (``1MB``)."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
 def _size_term(label: str) -> str:
-    for index, (low, name) in enumerate(SIZE_BUCKETS):
-        if name == label:
-            if index + 1 == len(SIZE_BUCKETS):
-                return f"size:>={low}"
-            return f"size:{low}..{SIZE_BUCKETS[index + 1][0] - 1}"
-    raise ValidationError(f"not a size bucket: {label!r}")
+    """``size:>=1MB size:<10MB`` for the bucket "1 MB - 10 MB" (its lowest and highest ends)."""
+    if label not in _size_bounds():
+        raise ValidationError(f"not a size bucket: {label!r}")
+    least, most = _size_bounds()[label]
+    return " ".join([*([f"size:>={_in_units(least)}"] if least is not None else []),
+                     *([f"size:<{_in_units(most + 1)}"] if most is not None else [])])
 
 
 def facet_term(field: str, value: object) -> str:
     """The query term that keeps the cards of one facet value (``type:image/png``, ``tag:x``,
-    ``after:2026-01-01 before:2026-02-01``, ``size:1024..10239``); a tag holding a glob
+    ``after:2026-01-01 before:2026-02-01``, ``size:>=1KB size:<10KB``); a tag holding a glob
     character escaped (``tag:a[*]``), so that it keeps that tag alone."""
     if not isinstance(value, str):
         raise ValidationError(f"a facet value is a string (as the facets give it), not {type(value).__name__}")
@@ -116,9 +131,9 @@ def leave_out_term(field: str, value: object) -> str:
 
 
 def chosen_values(query: str) -> dict[str, list[list[object]]]:
-    """The types and tags (and globs of them) ``query`` keeps or leaves out, as
-    ``[value, left_out]`` per facet: the facets mark them, and a click on one takes it out of
-    the query (``without_value``)."""
+    """The types and tags (and globs of them) ``query`` keeps or leaves out, and the size bucket
+    its size bounds are, as ``[value, left_out]`` per facet: the facets mark them, and a click on
+    one takes it out of the query (``without_facet_value``)."""
     try:
         filters = parse_find(query).filters
     except ValidationError:
@@ -126,16 +141,21 @@ def chosen_values(query: str) -> dict[str, list[list[object]]]:
     types = [[filters.content_type, False]] if filters.content_type else []
     kept = dict.fromkeys((*filters.tags, *map(tag_named, filters.tag_globs)))
     left_out = dict.fromkeys((*filters.excluded_tags, *map(tag_named, filters.excluded_tag_globs)))
+    sizes = [[name, False] for name, bounds in _size_bounds().items() if bounds == (filters.min_size, filters.max_size)]
     return {
         "content_type": types + [[kind, True] for kind in filters.excluded_types],
         "tag": [[tag, False] for tag in kept] + [[tag, True] for tag in left_out],
+        "size": sizes,
     }
 
 
 def without_facet_value(query: str, field: str, value: object, left_out: bool) -> str:
-    """``query`` without the type or tag ``value`` it keeps (or, ``left_out``, leaves out)."""
+    """``query`` without the type or tag ``value`` it keeps (or, ``left_out``, leaves out), or
+    without its size bounds (a size bucket chosen)."""
+    if field == "size" and not left_out:
+        return without_field(query, "size")
     if field not in LEAVABLE or not isinstance(value, str):
-        raise ValidationError(f"only a type or a tag the query holds can be taken out of it, not {field!r}")
+        raise ValidationError(f"only a type, a tag or a size bucket the query holds can be taken out of it, not {field!r}")
     return without_value(query, "type" if field == "content_type" else "tag", value, left_out=left_out)
 
 
