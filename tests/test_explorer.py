@@ -348,6 +348,9 @@ def test_a_click_on_a_facet_narrows_the_query(store):
     explorer._on_message(explorer, {"action": "facet", "field": "time", "value": "2026-03"}, [])
     assert explorer.query == "walks after:2026-03-01 before:2026-04-01"
     assert explorer.total == 31
+    status = explorer.status
+    explorer.add_filter("time", "2026-03")  # within it already (the one bar of an hour, clicked): said, not silent
+    assert explorer.query == "walks after:2026-03-01 before:2026-04-01" and explorer.status == f"{status} (already within 2026-03)"
     explorer.run("")
     explorer.add_filter("content_type", "image/png")
     assert explorer.query == "type:image/png" and [r["hash"] for r in explorer.rows] == [made["png"].hash]

@@ -536,7 +536,11 @@ class Explorer(anywidget.AnyWidget):
     def add_filter(self, field: str, value: object) -> None:
         """Narrow the query of the results shown by one facet value (what a click on a facet
         does)."""
-        self.run(with_term(self.shown_query, facet_term(field, value)))
+        narrowed = with_term(self.shown_query, facet_term(field, value))
+        if field == "time" and narrowed == self.shown_query:  # the one bar of an hour, the finest, clicked
+            self.say(f"{self.status} (already within {value})", kind=self.status_kind)
+            return
+        self.run(narrowed)
 
     @_action
     def leave_out(self, field: str, value: object) -> None:
