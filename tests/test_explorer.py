@@ -748,6 +748,9 @@ def test_previews_by_content_type(store):
     table = open_card(explorer, wide)
     assert table["html"].count("<th>") == 20 and table["html"].count("<tr>") == 26  # what it leaves out, it says
     assert "<em>the first 25 of 100 rows, 20 of 30 columns</em>" in table["html"]
+    found = open_card(explorer, wide, "r80c5")  # a query's match: the text, marked where it is (row 80 of a table of 25)
+    assert found["kind"] == "text" and "<mark>r80c5</mark>" in found["html"] and found["html"].count("<mark>") == 1
+    assert open_card(explorer, made["json"], "type:application/json")["kind"] == "json"  # no words: the tree
     markdown = open_card(explorer, made["markdown"])
     assert markdown["kind"] == "markdown"
     assert "<h1>Notes</h1>" in markdown["html"] and "<strong>bold</strong>" in markdown["html"]

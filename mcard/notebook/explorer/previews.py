@@ -73,6 +73,9 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
         return {"kind": "hex", "html": f"<pre>{escape(hex_head(card.content_bytes, HEX_BYTES))}</pre>"}
     if not text.strip():
         return _note(whitespace_note(card.size))
+    structured = mime in (JSON, CSV, TSV) or is_markdown(text, name)
+    if structured and spec is not None and spec.spans(text):  # a table, tree or page showed no mark, nor where the match was
+        return {"kind": "text", "html": highlighted(text.replace("\r\n", "\n"), spec)}
     if mime == JSON and len(text) <= JSON_PARSE_LIMIT:
         tree = _json_html(text)
         if tree is not None:
