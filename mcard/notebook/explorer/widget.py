@@ -550,8 +550,9 @@ class Explorer(anywidget.AnyWidget):
 
     @_action
     def remove_filter(self, field: str, value: object, left_out: bool = False) -> None:
-        """Take a type or tag the query keeps (or, ``left_out``, leaves out) out of it: what a
-        click on a value the facets mark as chosen, or its ×, does."""
+        """Take a type or tag the query keeps (or, ``left_out``, leaves out), or the size bucket
+        its size bounds are, out of it: what a click on a value the facets mark as chosen, or
+        its ×, does."""
         self.run(without_facet_value(self.shown_query, field, value, left_out))
 
     @_action
