@@ -97,9 +97,10 @@ def _in_units(size: int) -> str:
 
 def _size_term(label: str) -> str:
     """``size:>=1MB size:<10MB`` for the bucket "1 MB - 10 MB" (its lowest and highest ends)."""
-    if label not in _size_bounds():
+    bounds = _size_bounds().get(label)
+    if bounds is None:
         raise ValidationError(f"not a size bucket: {label!r}")
-    least, most = _size_bounds()[label]
+    least, most = bounds
     return " ".join([*([f"size:>={_in_units(least)}"] if least is not None else []),
                      *([f"size:<{_in_units(most + 1)}"] if most is not None else [])])
 
