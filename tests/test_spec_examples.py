@@ -51,8 +51,12 @@ async def _namespace(tmp_path: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)), ids=lambda i: f"example{i + 1}")
 async def test_example_runs_as_written(index, tmp_path, monkeypatch, capsys):
+    from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
+    from mcard.infrastructure.persistence.engine.base_engine import BaseStore
+
     monkeypatch.chdir(tmp_path)
     namespace = await _namespace(tmp_path)
+    given = namespace["wrapper"]
     code = compile(BLOCKS[index], f"spec-example-{index + 1}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     try:
         result = eval(code, namespace)
@@ -66,8 +70,10 @@ async def test_example_runs_as_written(index, tmp_path, monkeypatch, capsys):
             assert await namespace["wrapper"].count() == 251
         if "save_with_retry" in namespace:
             await namespace["save_with_retry"](namespace["wrapper"], MCard(content="retried"))
-    finally:
-        await namespace["wrapper"].close()
+    finally:  # the stores the example opened and left open, and the one it was given (``wrapper`` rebound)
+        for store in {id(value): value for value in (given, *namespace.values())
+                      if isinstance(value, (AsyncPersistenceWrapper, BaseStore))}.values():
+            await store.close()
     printed = capsys.readouterr().out
     if "create(None)" in BLOCKS[index]:
         assert printed.startswith("Validation error:")
