@@ -93,3 +93,24 @@ def test_rejects_sync_functions_and_bad_arguments():
         retry_operation()(lambda: None)
     with pytest.raises(ValueError):
         retry_operation(max_retries=-1)
+
+
+def test_every_error_pickles_whole_for_a_process_pool():
+    """An error with more than a message (a hash, the hashes, a retry flag) failed to unpickle
+    (``TypeError: missing 1 required positional argument``): a process pool's worker raising it
+    broke the pool's result instead."""
+    import pickle
+
+    from mcard import AmbiguousHashError, HeldByDamagedError, NewerStoreError, NotStoredError, StorageError
+
+    errors = [
+        AmbiguousHashError("abcd1234", ["abcd1234" + "0" * 56, "abcd1234" + "1" * 56]),
+        NotStoredError("cannot tag cards that are not stored: aa (nor 1 more)", ["aa" * 32, "bb" * 32]),
+        HeldByDamagedError("cards.db: cc... is stored with other content", "cc" * 32),
+        NewerStoreError("cards.db", 9, 8),
+        StorageError("database is locked", transient=True),
+    ]
+    for error in errors:
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error) and vars(again) == vars(error)
+        assert again.args == error.args

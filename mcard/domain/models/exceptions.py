@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 
+def _restored(kind: type[BaseException], args: tuple[object, ...], state: dict[str, object]) -> BaseException:
+    """An mcard error unpickled: its message and attributes as they were, without calling its
+    ``__init__`` (whose arguments are not its message alone)."""
+    error = kind.__new__(kind, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class MCardError(Exception):
-    """Base class of every error raised by mcard."""
+    """Base class of every error raised by mcard. It pickles whole (to and from a process pool),
+    its own attributes (``hash``, ``hashes``, ``transient``...) included."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return _restored, (type(self), self.args, self.__dict__)
 
 
 class ValidationError(MCardError, ValueError):
