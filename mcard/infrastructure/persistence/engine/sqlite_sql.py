@@ -230,7 +230,7 @@ async def stats(db: SQLiteWorker) -> list[Any]:
 # rolls it back.
 GUARD_TABLE: Final = (
     "CREATE TEMP TABLE IF NOT EXISTS mcard_guard"
-    " (ok INTEGER NOT NULL, batch INTEGER NOT NULL, last_id INTEGER NOT NULL, refused TEXT)"
+    " (ok INTEGER NOT NULL, batch INTEGER NOT NULL, last_id INTEGER NOT NULL, unstored TEXT, refused TEXT)"
 )
 GUARD_ROW: Final = (
     "INSERT INTO mcard_guard (ok, batch, last_id) SELECT 1, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM mcard_guard)"
@@ -315,24 +315,21 @@ SEEN_THERE: Final = (
     f" OR {_SEEN_BLOCKED}) THEN 1 END"
 )
 TAG_REFUSAL: Final = (
-    "UPDATE mcard_guard SET refused = (SELECT hash FROM card WHERE hash IN"
-    f" (SELECT json_extract(value, '$[0]') FROM json_each(?)) AND NOT {HOLDS_ITS_HASH} ORDER BY hash LIMIT 1)"
-    " RETURNING refused"
+    "UPDATE mcard_guard SET unstored = (SELECT json_group_array(hash) FROM (SELECT DISTINCT json_extract(value, '$[0]')"
+    " AS hash FROM json_each(?1) WHERE json_extract(value, '$[0]') NOT IN (SELECT hash FROM card) ORDER BY 1)),"
+    " refused = (SELECT hash FROM card WHERE hash IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))"
+    f" AND NOT {HOLDS_ITS_HASH} ORDER BY hash LIMIT 1) RETURNING unstored, refused"
 )
-"""Before a tag request's write, in its transaction: the first hash it names that a row holds
-with other content (a tag on a forgery would name it), or NULL; kept for ``TAG_WRITE``."""
+"""Before a tag request's write, in its transaction: the hashes it names that no card has (a JSON
+list), and the first a row holds with other content (a tag on a forgery would name it), or
+NULL; kept for ``TAG_WRITE``, which writes nothing unless both are empty."""
 TAG_WRITE: Final = {
     "tag": "INSERT INTO tag (hash, tag) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
-           " FROM json_each(?1) WHERE (SELECT refused FROM mcard_guard) IS NULL AND NOT EXISTS (SELECT 1"
-           " FROM json_each(?1) AS asked WHERE json_extract(asked.value, '$[0]') NOT IN (SELECT hash FROM card))"
+           " FROM json_each(?) WHERE (SELECT unstored = '[]' AND refused IS NULL FROM mcard_guard)"
            " ON CONFLICT DO NOTHING RETURNING hash",
     "untag": "DELETE FROM tag WHERE (hash, tag) IN"
              " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)) RETURNING hash",
 }
-UNSTORED: Final = (
-    "SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?)"
-    " WHERE json_extract(value, '$[0]') NOT IN (SELECT hash FROM card) ORDER BY 1"
-)
 SIGHTINGS_OF: Final = (
     "SELECT hash, name, path, size, mtime, source, seen_at FROM sighting"
     " WHERE hash IN (SELECT value FROM json_each(?)) ORDER BY hash, seen_at, key"
@@ -498,7 +495,7 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
             pairs = functools.cache(lambda request=run[0]: (_pairs_json(request.payload),))
             tagged.append((run[0], len(steps)))
             if operation == "tag":
-                steps += [db.fetch(UNSTORED, _Lazy(pairs, 1)), db.fetch(TAG_REFUSAL, _Lazy(pairs, 1))]
+                steps.append(db.fetch(TAG_REFUSAL, _Lazy(pairs, 1)))
             steps.append(db.fetch(TAG_WRITE[operation], _Lazy(_in_batch(db, pairs), 1)))
             continue
         inserting = operation == "insert"
@@ -553,10 +550,10 @@ async def write_batch(db: SQLiteWorker, batch: Sequence[WriteRequest], marker: i
         if request.operation == "untag":
             request.result = len(outcomes[index])
             continue
-        unstored, [(refused,)], changed = outcomes[index:index + 3]
+        [(unstored, refused)], changed = outcomes[index:index + 2]
         request.result = len(changed)
-        if unstored:
-            request.error = NotTagged([row[0] for row in unstored])
+        if unstored != "[]":
+            request.error = NotTagged(json.loads(unstored))
         elif refused is not None:
             request.error = HeldByDamaged(refused)
 
