@@ -279,6 +279,7 @@ def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[s
     checked: dict[tuple[str, str], None] = {}
     tags: dict[str, str] = {}  # each distinct tag checked once: a bulk tagging repeats a few
     for pair in pairs:
+        items: Optional[tuple[object, ...]]
         if pair.__class__ is tuple:
             items = pair
         else:
