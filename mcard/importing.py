@@ -26,6 +26,7 @@ from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
 from mcard.domain.models.exceptions import NotStoredError, ValidationError
 from mcard.domain.models.sighting import Sighting, as_label, check_tag
+from mcard.domain.numbers import positive_count
 from mcard.domain.progress import checked_progress
 from mcard.domain.shown import counted, from_cell, shown
 from mcard.extras import install_command
@@ -639,6 +640,7 @@ async def import_paths(
     ``progress=None`` shows a bar only on a terminal or in a notebook.
     """
     check_wrapper(store, "import_paths")
+    batch_files, batch_bytes = positive_count("batch_files", batch_files), positive_count("batch_bytes", batch_bytes)
     tags = checked_tags(tags)
     progress = checked_progress(progress)
     summary = ImportSummary()
@@ -1103,9 +1105,7 @@ async def import_records(
     stored count as ``already_stored``).
     """
     check_wrapper(store, "import_records")
-    for name, value in (("batch_size", batch_size), ("batch_bytes", batch_bytes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+    batch_size, batch_bytes = positive_count("batch_size", batch_size), positive_count("batch_bytes", batch_bytes)
     tags = checked_tags(tags)
     progress = checked_progress(progress)
     summary = ImportSummary()

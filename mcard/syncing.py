@@ -36,6 +36,7 @@ from typing import Any, Final, Optional
 from mcard.domain.models.card import MCard, to_micros, to_utc
 from mcard.domain.models.exceptions import HeldByDamagedError, NoCardStoreError, NotStoredError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting
+from mcard.domain.numbers import positive_count
 from mcard.domain.progress import checked_progress
 from mcard.domain.shown import counted, human_size
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, save_all_but_held
@@ -174,8 +175,7 @@ async def sync(
     for name, store in (("source", source), ("dest", dest)):
         if not hasattr(store, "range_digests") or not hasattr(store, "save_many"):
             raise ValidationError(f"{name} must be an open card store, got {type(store).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = positive_count("batch_size", batch_size)
     since = None if since is None else to_utc(since, "since")
     progress = checked_progress(progress)
     from tqdm.auto import tqdm

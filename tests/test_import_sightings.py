@@ -3,6 +3,7 @@ standard input, per upload; names from outside are kept readable and safe."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -215,6 +216,15 @@ async def test_a_folder_is_excluded_by_its_name_or_path(store, tmp_path, pattern
 async def test_paths_and_patterns_of_other_kinds_are_refused(store, paths, include):
     with pytest.raises(ValidationError):
         await import_paths(store, paths, include=include, progress=False)
+    assert await store.count() == 0
+
+
+@pytest.mark.parametrize("batches", [{"batch_files": 0}, {"batch_bytes": 0}, {"batch_files": -1}, {"batch_files": 1.5}])
+async def test_batches_of_no_files_are_refused(store, tmp_path, batches):
+    """``batch_files=0`` (or ``batch_bytes=0``) read no file per batch and never ended."""
+    root = tree(tmp_path / "root")
+    with pytest.raises(ValidationError, match=f"{next(iter(batches))} must be a positive integer"):
+        await asyncio.wait_for(import_paths(store, [root], progress=False, **batches), 30)
     assert await store.count() == 0
 
 

@@ -4,7 +4,12 @@ integer a pandas DataFrame hands out is: ``frame["size"].max()``, ``frame.index[
 from __future__ import annotations
 
 import operator
-from typing import Optional
+from typing import Final, Optional
+
+from mcard.domain.models.exceptions import ValidationError
+
+MAX_SQL_INTEGER: Final = 2**63 - 1
+"""The largest whole number either engine stores: the bound of every count an argument gives."""
 
 
 def whole_number(value: object) -> Optional[int]:
@@ -16,3 +21,13 @@ def whole_number(value: object) -> Optional[int]:
         return operator.index(value)
     except TypeError:
         return None
+
+
+def positive_count(name: str, value: object, meaning: str = "") -> int:
+    """``value`` as a count of at least one (a batch's size): a ``ValidationError`` naming
+    ``name`` otherwise (``meaning`` says what None or 0 would have meant, where the caller takes
+    one); a batch of 0 took no file at a time and never ended."""
+    count = whole_number(value)
+    if count is None or not 1 <= count <= MAX_SQL_INTEGER:
+        raise ValidationError(f"{name} must be a positive integer{meaning}, got {value!r}")
+    return count

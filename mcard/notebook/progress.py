@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from mcard.domain.models.card import MCard
 from mcard.domain.models.exceptions import ValidationError
-from mcard.domain.numbers import whole_number
+from mcard.domain.numbers import positive_count
 from mcard.domain.progress import checked_progress
-from mcard.infrastructure.persistence.engine.base_engine import MAX_SQL_INTEGER
 
 if TYPE_CHECKING:
     from .cards import Content, NotebookCards
@@ -66,9 +65,7 @@ def _saving(
 
     from .cards import AUTO_PROGRESS
 
-    size = None if batch_size is None else whole_number(batch_size)
-    if batch_size is not None and (size is None or not 1 <= size <= MAX_SQL_INTEGER):  # 0 was taken as None
-        raise ValidationError(f"batch_size must be a positive integer (None: one transaction), got {batch_size!r}")
+    size = None if batch_size is None else positive_count("batch_size", batch_size, " (None: one transaction)")
     progress = checked_progress(progress)
     total = len(items) if isinstance(items, Sized) else None
     show = progress if progress is not None else total is None or total >= AUTO_PROGRESS

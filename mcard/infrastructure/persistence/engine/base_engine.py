@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, Optional
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, MCard, check_card as check_true_card, from_micros, to_micros, to_utc
 from mcard.domain.models.exceptions import AmbiguousHashError, NotStoredError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag, stored_tag_fault
-from mcard.domain.numbers import whole_number
+from mcard.domain.numbers import MAX_SQL_INTEGER, whole_number
 from mcard.domain.progress import checked_progress
 from mcard.domain.query import DEFAULT_ORDER, Filters, Match, SearchSpec, card_snippet, check_order, parse_find, sort_cards
 from mcard.domain.query.order import BY_NAME
@@ -36,7 +36,6 @@ from .page_marks import told_total
 if TYPE_CHECKING:
     from ..engine_config import EngineConfig
 
-MAX_SQL_INTEGER: Final = 2**63 - 1
 DEFAULT_PAGE_SIZE: Final = 1000
 READ_AHEAD_BYTES: Final = 16 * 1024 * 1024
 """About the most content an iteration reads ahead of its caller: a page holds fewer cards than
