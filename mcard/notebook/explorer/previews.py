@@ -73,9 +73,10 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
         return {"kind": "hex", "html": f"<pre>{escape(hex_head(card.content_bytes, HEX_BYTES))}</pre>"}
     if not text.strip():
         return _note(whitespace_note(card.size))
-    structured = mime in (JSON, CSV, TSV) or is_markdown(text, name)
-    if structured and spec is not None and spec.spans(text):  # a table, tree or page showed no mark, nor where the match was
-        return {"kind": "text", "html": highlighted(text.replace("\r\n", "\n"), spec)}
+    flat = text.replace("\r\n", "\n")  # Windows line ends are line ends
+    spans = sorted(spec.spans(flat)) if spec is not None else []
+    if spans and (mime in (JSON, CSV, TSV) or is_markdown(text, name)):  # a table, tree or page showed no mark, nor where the match was
+        return {"kind": "text", "html": highlighted(flat, spans)}
     if mime == JSON and len(text) <= JSON_PARSE_LIMIT:
         tree = _json_html(text)
         if tree is not None:
@@ -85,7 +86,7 @@ def preview(card: MCard, spec: Optional[SearchSpec] = None, name: Optional[str] 
     if is_markdown(text, name):
         html = markdown_html(text[:TEXT_CHARS]) + _more(len(text) - TEXT_CHARS, "<p><em>{}</em></p>")
         return {"kind": "markdown", "html": _part_shown(0, TEXT_CHARS, len(text)) + html}
-    return {"kind": "text", "html": highlighted(text.replace("\r\n", "\n"), spec)}  # Windows line ends are line ends
+    return {"kind": "text", "html": highlighted(flat, spans)}
 
 
 def _more(left: int, html: str, where: str = "more") -> str:
@@ -131,11 +132,10 @@ def _note(message: str) -> dict[str, Any]:
     return {"kind": "note", "html": f"<em>{escape(message)}</em>"}
 
 
-def highlighted(text: str, spec: Optional[SearchSpec]) -> str:
-    """``TEXT_CHARS`` of the text in ``<pre>``, each match of the query in ``<mark>``: its head,
+def highlighted(text: str, spans: list[tuple[int, int]]) -> str:
+    """``TEXT_CHARS`` of the text in ``<pre>``, each match of the query (``spans``, in order) in ``<mark>``: its head,
     or, when the first match lies past the head, the part from a little before that match (the
     grid's row marks it wherever it is), with what is left out before and after said."""
-    spans = sorted(spec.spans(text)) if spec is not None and text else []
     shown_from = 0
     if spans and spans[0][1] > TEXT_CHARS:
         first = spans[0][0]
