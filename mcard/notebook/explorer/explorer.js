@@ -192,22 +192,21 @@ function render({ model, el }) {
   // query (a round trip later, longer on a busy kernel) must not replace it.
   let typing = false;
   query.addEventListener("input", () => { typing = true; });
-  // The box's × (its "search" event; Enter's is prevented below) empties it: back to all cards,
-  // not the cards of the query just cleared under an empty box.
-  query.addEventListener("search", () => {
-    if (query.value !== "" || model.get("shown_query") === "") return;
+  const runQuery = (text) => {
     localStatus = null;
     typing = false;
     root.dataset.asked = String(performance.now());
-    send({ action: "run", query: "" });
+    send({ action: "run", query: text });
+  };
+  // The box's × (its "search" event; Enter's is prevented below) empties it: back to all cards,
+  // not the cards of the query just cleared under an empty box.
+  query.addEventListener("search", () => {
+    if (query.value === "" && model.get("shown_query") !== "") runQuery("");
   });
   query.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
-      localStatus = null;
-      typing = false;
-      root.dataset.asked = String(performance.now());
-      send({ action: "run", query: query.value });
+      runQuery(query.value);
     } else if (event.key === "Escape") {  // back to the query whose cards are shown, not an empty box
       event.preventDefault();
       typing = false;

@@ -80,11 +80,11 @@ def _iso(moment: datetime) -> str:
     return f"{day}T{moment.hour:02d}:{moment.minute:02d}Z" if moment.hour or moment.minute else day
 
 
-def _size_bounds() -> dict[str, tuple[Optional[int], Optional[int]]]:
-    """Each size bucket's label and its (least, most) bytes, as a query's filters hold them."""
-    lows = [low for low, _ in SIZE_BUCKETS]
-    return {name: (low or None, next_low - 1 if next_low is not None else None)
-            for (low, name), next_low in zip(SIZE_BUCKETS, [*lows[1:], None])}
+_SIZE_BOUNDS: Final[dict[str, tuple[Optional[int], Optional[int]]]] = {
+    name: (low or None, next_low - 1 if next_low is not None else None)
+    for (low, name), next_low in zip(SIZE_BUCKETS, [*(low for low, _ in SIZE_BUCKETS[1:]), None])
+}
+"""Each size bucket's label and its (least, most) bytes, as a query's filters hold them."""
 
 
 def _in_units(size: int) -> str:
@@ -97,7 +97,7 @@ def _in_units(size: int) -> str:
 
 def _size_term(label: str) -> str:
     """``size:>=1MB size:<10MB`` for the bucket "1 MB - 10 MB" (its lowest and highest ends)."""
-    bounds = _size_bounds().get(label)
+    bounds = _SIZE_BOUNDS.get(label)
     if bounds is None:
         raise ValidationError(f"not a size bucket: {label!r}")
     least, most = bounds
@@ -142,7 +142,7 @@ def chosen_values(query: str) -> dict[str, list[list[object]]]:
     types = [[filters.content_type, False]] if filters.content_type else []
     kept = dict.fromkeys((*filters.tags, *map(tag_named, filters.tag_globs)))
     left_out = dict.fromkeys((*filters.excluded_tags, *map(tag_named, filters.excluded_tag_globs)))
-    sizes = [[name, False] for name, bounds in _size_bounds().items() if bounds == (filters.min_size, filters.max_size)]
+    sizes = [[name, False] for name, bounds in _SIZE_BOUNDS.items() if bounds == (filters.min_size, filters.max_size)]
     return {
         "content_type": types + [[kind, True] for kind in filters.excluded_types],
         "tag": [[tag, False] for tag in kept] + [[tag, True] for tag in left_out],
