@@ -1059,6 +1059,32 @@ def test_the_match_shows_in_its_row_after_a_long_name_or_tags_in_a_narrow_window
                 assert match["left"] + match["width"] / 2 < cell, (width, query, match, cell)
 
 
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_in_a_narrow_explorer_the_text_before_the_match_gives_way(
+    chromium: Path, labs: Labs, tmp_path: Path, shots: Path, theme: str
+) -> None:
+    """In a 700 px window the explorer is some 330 px wide: the name and the snippet's text before
+    the match filled the cell, and the match showed one letter. That text now gives way from its
+    start, the space before the match kept."""
+    from playwright.sync_api import expect
+
+    db = tmp_path / "cards.db"
+    asyncio.run(_long_named(db))
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000, theme) as (page, root):
+        for width, query, found in [(800, "endoflongline", "8 cards"), (700, "endoflongline", "8 cards"), (700, "photos", "2 cards")]:
+            page.set_viewport_size({"width": width, "height": 900})
+            run_query(root, query)
+            expect(root.locator(".mcx-total")).to_have_text(found)
+            root.screenshot(path=shots / f"{theme}-narrow-match-{width}-{query}.png")
+            for row in root.locator(".mcx-row").all():
+                cell = row.locator(".mcx-content").evaluate("node => node.getBoundingClientRect().right")
+                match = row.locator(".mcx-snippet mark").first.evaluate("node => node.getBoundingClientRect()")
+                assert match["left"] + match["width"] / 2 < cell, (width, query, match, cell)
+                lead = row.locator(".mcx-lead")
+                assert lead.evaluate("node => node.scrollWidth > node.clientWidth"), "the lead is cut"
+                assert lead.inner_text().endswith("\u00a0")
+
+
 async def _shaped_images(db: Path) -> list[MCard]:
     """Ten cards: eight notes, then a wide and a tall PNG, each named."""
     import io

@@ -356,7 +356,13 @@ function render({ model, el }) {
         content.append(h("span", { class: "mcx-tag mcx-more-tags", text: moreTags }));
       }
       const snippet = h("span", { class: "mcx-snippet", dir: "auto" });
-      for (const [text, hit] of row.snippet) snippet.append(hit ? h("mark", { text }) : visible(text));
+      const firstHit = row.snippet.findIndex(([, hit]) => hit);
+      if (firstHit > 0) {  // the text before the first match, which a narrow cell cuts from its start
+        // a space before the match kept: the end of the lead's line would drop it
+        const lead = row.snippet.slice(0, firstHit).map(([text]) => text).join("").replace(/\s+$/, "\u00a0");
+        snippet.append(h("span", { class: "mcx-lead" }, h("span", { dir: "auto", text: lead })));
+      }
+      for (const [text, hit] of row.snippet.slice(Math.max(firstHit, 0))) snippet.append(hit ? h("mark", { text }) : visible(text));
       content.append(snippet);
       content.title = visible([row.name, [...row.tags, moreTags].filter(Boolean).join(", "), row.snippet.map(([text]) => text).join("")].filter(Boolean).join(" · "));
       const tr = h("tr", {
