@@ -448,7 +448,12 @@ def test_tag_and_untag_take_many_hashes_from_standard_input(tmp_path):
     assert as_json(mcard("tag", "-", "bulk", "to do", "--json", db=db, stdin=listed)) == {"cards": 3, "added": 6}
     assert len(as_json(mcard("ls", "--tag", "bulk", "--json", db=db))) == 3
     missing = mcard("tag", "-", "other", db=db, stdin=f"{hashes[0]}\n{'0' * 64}\n".encode(), check=1)
-    assert b"no card with hash " + b"0" * 64 in missing.stderr
+    assert missing.stderr.decode().strip() == (
+        f"mcard: no card with hash {'0' * 64}; no card was tagged: the cards listed are tagged all together or not at all")
+    unknown_prefix = mcard("untag", "-", "bulk", db=db, stdin=f"{hashes[1]}\nabcdef012345\n".encode(), check=1)
+    assert unknown_prefix.stderr.decode().strip() == (
+        "mcard: no card with hash abcdef012345; no card was untagged: the cards listed are untagged all together or not at all")
+    assert len(as_json(mcard("ls", "--tag", "bulk", "--json", db=db))) == 3
     assert as_json(mcard("ls", "--tag", "other", "--json", db=db)) == []  # all or nothing
     assert as_json(mcard("untag", "-", "bulk", "--json", db=db, stdin=listed)) == {"cards": 3, "removed": 3}
 

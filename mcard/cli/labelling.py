@@ -18,7 +18,7 @@ from mcard.records import sighting_record
 from mcard.unmatched import unknown_tags
 
 from .output import emit, note, safe, table, tag_list
-from .resolving import HASH_HELP, card_named, listed_hashes, no_card
+from .resolving import HASH_HELP, NotFound, card_named, listed_hashes, no_card
 from .stores import existing_store, reading_store
 
 
@@ -52,15 +52,20 @@ async def _tag_listed(args: argparse.Namespace) -> int:
     typed = listed_hashes(sys.stdin.read())
     for given in typed:
         check_prefix(given)
+    done = f"{args.command}ged"
+    untouched = f"; no card was {done}: the cards listed are {done} all together or not at all"
     async with existing_store(args) as store:
         whole = [given for given in typed if is_digest(given, store.config.hash_algorithm)]
         stored = await store.get_many(whole) if whole else {}
         missing = [given for given in whole if given not in stored]
         if missing:
-            raise no_card(missing)
-        hashes = [given if given in stored else (await card_named(store, given)).hash for given in typed]
+            raise no_card(missing, untouched)
+        try:
+            hashes = [given if given in stored else (await card_named(store, given)).hash for given in typed]
+        except NotFound as exc:
+            raise NotFound(f"{exc}{untouched}") from None
         pairs = [(key, tag) for key in dict.fromkeys(hashes) for tag in args.tags]
-        async with _removed_meanwhile(store, hashes):
+        async with _removed_meanwhile(store, hashes, untouched):
             changed = await (store.tag_many if args.command == "tag" else store.untag_many)(pairs)
     cards = len(set(hashes))
     verb = "added" if args.command == "tag" else "removed"
@@ -69,16 +74,17 @@ async def _tag_listed(args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _removed_meanwhile(store: AsyncPersistenceWrapper, hashes: Sequence[str]) -> AsyncIterator[None]:
+async def _removed_meanwhile(store: AsyncPersistenceWrapper, hashes: Sequence[str], untouched: str = "") -> AsyncIterator[None]:
     """A tag refused because a card found a moment before was removed meanwhile (another
-    process): that card is not found (status 1), as when it was gone before, not bad input."""
+    process): that card is not found (status 1), as when it was gone before, not bad input;
+    ``untouched`` ends the message (what was not done)."""
     try:
         yield
     except ValidationError:
         stored = await store.get_many(list(dict.fromkeys(hashes)))
         missing = [key for key in dict.fromkeys(hashes) if key not in stored]
         if missing:
-            raise no_card(missing, ": removed while it was being tagged") from None
+            raise no_card(missing, f": removed while it was being tagged{untouched}") from None
         raise
 
 
