@@ -15,7 +15,7 @@ from mcard.domain.models.sighting import composed
 from mcard.domain.query.filters import glob_escaped, is_glob
 from mcard.domain.query.syntax import (
     SHOWN_VALUE, FindQuery, lone_word, parse_find, quoted_value, short_hash_hint, tag_value, unknown_fields_hints,
-    unsearched_note, without_value,
+    unsearched_note, without_operator_words, without_value,
 )
 from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
@@ -105,6 +105,12 @@ def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
     if text.endswith("*") and text.rstrip("*"):  # text:ไทย* looks for the * too
         instead = without_value(query, "text", text, instead=f"text:{quoted_value(text.rstrip('*'))}")
         tried.append(([instead], ", as text: takes no wildcard"))
+    instead_of_operators = without_operator_words(query)
+    if instead_of_operators is not None:
+        named = [word for word in ("AND", "NOT") if re.search(rf"(?<!\S){word}(?!\S)", query)]
+        read_as = "AND and NOT are words" if len(named) == 2 else f"{named[0]} is a word"
+        meant = {"AND": "every word must match already", "NOT": "-word leaves a word out"}
+        tried.append(([instead_of_operators], f", as {read_as} here: {', and '.join(meant[word] for word in named)}"))
     for name in parsed.filters.names:
         if not is_glob(name) and len(name) <= SHOWN_VALUE and name.isprintable():
             instead = [without_value(query, "name", name, instead=f"name:{quoted_value(f'*{case}*')}") for case in _cases(name)]

@@ -117,6 +117,23 @@ def test_find_of_a_part_of_a_longer_word_names_the_prefix_or_the_text_search(db)
     assert "symbols alone are no words (text: looks for them as text)" in refused
 
 
+def test_find_with_and_or_not_says_they_are_words_and_what_finds_the_cards(db):
+    """``draft AND report`` and ``NOT draft`` said only "no card matches": AND and NOT are words
+    of the query, as in no search syntax a user knows them. The hint names the query meant."""
+    mcard("add", "the draft report", "a report, final", db=db)
+    assert mcard("find", "draft AND report", db=db, check=1).stderr.decode() == (
+        "mcard: no card matches 'draft AND report' (draft report finds 1 card, as AND is a word here:"
+        " every word must match already)\n")
+    assert mcard("find", "report AND NOT draft", db=db, check=1).stderr.decode() == (
+        "mcard: no card matches 'report AND NOT draft' (report -draft finds 1 card, as AND and NOT are words here:"
+        " every word must match already, and -word leaves a word out)\n")
+    others = len(as_json(mcard("ls", "--json", db=db))) - 2
+    assert mcard("find", "NOT report", db=db, check=1).stderr.decode() == (
+        f"mcard: no card matches 'NOT report' (-report finds {others} cards, as NOT is a word here: -word leaves a word out)\n")
+    assert mcard("find", "zzz AND yyy", db=db, check=1).stderr.decode() == "mcard: no card matches 'zzz AND yyy'\n"
+    assert len(as_json(mcard("find", "report OR nothing", "--json", db=db))) == 2  # OR is no word
+
+
 def test_find_says_which_items_of_its_query_went_unsearched(db):
     """``love 🎸`` listed the cards holding love, 🎸 or not, as if 🎸 had been looked for."""
     mcard("add", "love 🍕 and pizza", db=db)

@@ -26,7 +26,7 @@ from tests.test_display_escaping import check_markup, parse
 import mcard.notebook
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
-from mcard.domain.query.syntax import lone_word
+from mcard.domain.query.syntax import lone_word, without_operator_words
 from mcard.domain.query.text import text_of, tokens
 from mcard.infrastructure.persistence.engine.facets import time_bucket
 from mcard.notebook.explorer import Explorer, rows
@@ -684,6 +684,17 @@ def test_the_lone_word_a_query_that_found_nothing_may_have_meant_as_a_tag_or_nam
     """One plain word alone; a phrase, words left out or joined, and a word that would put a
     control character or 61 characters in the message are none."""
     assert lone_word(query) == parts
+
+
+@pytest.mark.parametrize("query, meant", [
+    ("draft AND report", "draft report"), ("NOT draft", "-draft"), ("x AND NOT tag:y", "x -tag:y"),
+    ('"a AND b" c', None), ("a OR b", None), ("and not", None), ("AND", None), ("NOT", None), ("a NOT -b", None),
+    ('a NOT "b c"', None), ("name:AND x", None),
+])
+def test_and_and_not_typed_as_operators_are_read_as_the_query_meant(query, meant):
+    """AND is left out (every item must match already) and ``NOT word`` becomes ``-word``;
+    in a phrase, in lower case, alone or before what cannot be left out, they are words."""
+    assert without_operator_words(query) == meant
 
 
 def test_a_sort_a_page_or_a_refresh_keeps_the_card_a_hash_prefix_opened(store):

@@ -327,6 +327,22 @@ def unsearched_note(query: str) -> str:
     return said + (f" (text:{quoted_value(kept[0])} looks for it as text)" if len(kept) == 1 else "")
 
 
+def without_operator_words(query: str) -> Optional[str]:
+    """``query`` with each bare ``AND`` left out and each ``NOT word`` written ``-word``, when it
+    has any: they are words here (every item must match already; ``-`` leaves one out), and
+    ``draft AND report`` found no card unless a card held "and". None when it has none."""
+    items = [(match.start(), match.end(), match.group()) for match in _ITEM.finditer(query)]
+    kept: list[str] = []
+    changed = False
+    for place, (_, _, item) in enumerate(items):
+        following = items[place + 1][2] if place + 1 < len(items) else ""
+        if item == "AND" or (item == "NOT" and following and following[0] not in '-"'):
+            changed = True
+            continue
+        kept.append(f"-{item}" if place and items[place - 1][2] == "NOT" and item[0] not in '-"' else item)
+    return " ".join(kept) if changed and kept else None
+
+
 def short_hash_hint(query: str) -> str:
     """``SHORT_HASH_HINT`` for a query that is only the start of a hash too short to open a
     card (``810cb98``), else ""."""
