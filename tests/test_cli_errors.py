@@ -177,6 +177,12 @@ CASES: list[tuple[str, Args, int, str]] = [
      "cards.db search -- 'quick -x'"),
     ("unknown-command-level-option-before-search", lambda t: ["-i", "search", "QUICK"], 2,
      "a command's own options go after its name: mcard search -i ..."),
+    ("before-command-option-mistyped", lambda t: ["--dbb", "c.db", "ls"], 2,
+     "unrecognized option --dbb before the command; did you mean --db? (see mcard --help)"),  # not "invalid choice: 'c.db'"
+    ("before-command-option-mistyped-and-no-command", lambda t: ["--verison"], 2, "unrecognized option --verison before the command; did you mean --version?"),
+    ("before-command-common-option-mistyped", lambda t: ["--jsn", "ls"], 2, "unrecognized arguments: --jsn; did you mean --json?"),
+    ("before-command-its-option-with-a-value", lambda t: ["--tag", "x", "ls"], 2,
+     "unrecognized option --tag before the command; a command's own options go after its name: mcard ls --tag ..."),
     ("tag-starting-with-a-dash", lambda t: ["tag", "0" * 64, "-neg"], 2, "a value that starts with - goes after --: mcard tag ... -- -value"),
     ("rm-nothing-typed", lambda t: ["rm"], 2, "the following arguments are required: HASH (see mcard rm --help)"),  # no -- advice
     ("find-words-not-quoted", lambda t: ["find", "type:text/plain", "report"], 2,
@@ -300,7 +306,7 @@ def test_an_option_after_the_dashes_that_end_options_is_said_to_go_before_them(t
     assert "did you mean" not in result.stderr.decode()
 
 def test_every_command_has_a_failure_case(tmp_path):
-    covered = {make_args(tmp_path)[0] for name, make_args, _, _ in CASES if not name.startswith(("no-", "unknown-c"))}
+    covered = {make_args(tmp_path)[0] for name, make_args, _, _ in CASES if not name.startswith(("no-", "unknown-c", "before-command-"))}
     assert covered == set(COMMANDS)
 
 

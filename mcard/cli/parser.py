@@ -8,7 +8,7 @@ import re
 import shlex
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Final, NoReturn
+from typing import Final, NoReturn, Optional
 
 from mcard import __version__
 from mcard.exporting import FORMATS
@@ -33,7 +33,11 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         command = self.prog.split()[-1]
         typed = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
-        if typed:  # a mistyped command
+        stray = _stray_option(Parser.typed, self) if command == "mcard" and "COMMAND" in message else None
+        if stray:  # mcard --dbb c.db ls took c.db for the command; mcard --verison missed one
+            name, later = stray
+            message = f"unrecognized option {name} before the command" + _stray_hint(name, later, self)
+        elif typed:  # a mistyped command
             message += did_you_mean(typed.group(1), _commands(self).choices)
         dashed = any(arg[:1] == "-" and arg[:2] != "--" and arg != "-" for arg in _after(Parser.typed, command))  # "-": stdin
         if "arguments are required" in message and command != "mcard" and dashed:  # a value may have begun with -
@@ -46,6 +50,35 @@ class Parser(argparse.ArgumentParser):
 def _after(argv: Sequence[str], command: str) -> list[str]:
     """The arguments typed after ``command``."""
     return list(argv[list(argv).index(command) + 1:]) if command in argv else []
+
+
+def _stray_option(argv: Sequence[str], parser: argparse.ArgumentParser) -> Optional[tuple[str, Optional[str]]]:
+    """(name, the command typed after it or None) of the first option typed before the
+    command that ``mcard`` itself does not take, or None."""
+    commands = _commands(parser).choices
+    own = _option_strings(parser)
+    stray = None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            break
+        if arg in commands:
+            return (stray, arg) if stray else None
+        name = arg.split("=", 1)[0]
+        if name == "--db" and "=" not in arg:
+            next(args, None)  # its value
+        elif arg[:1] == "-" and arg != "-" and name not in own and stray is None:
+            stray = name
+    return (stray, None) if stray else None
+
+
+def _stray_hint(name: str, command: Optional[str], parser: argparse.ArgumentParser) -> str:
+    """What to say of an option typed before ``command`` that ``mcard`` itself does not take:
+    the command's own goes after its name; else the closest option of either."""
+    commands = _commands(parser).choices
+    if command is not None and name in _option_strings(commands[command]):
+        return f"; a command's own options go after its name: mcard {command} {name} ..."
+    return did_you_mean(name, _options(parser) + (_options(commands[command]) if command else []))
 
 
 def did_you_mean(typed: str, known: Iterable[str]) -> str:
@@ -69,6 +102,11 @@ def _commands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     """The action that holds the parser of each command."""
     (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
     return commands
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option a parser takes, short ones too."""
+    return {name for action in parser._actions for name in action.option_strings}
 
 
 def _options(parser: argparse.ArgumentParser) -> list[str]:
@@ -119,7 +157,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         before = argv[:argv.index(args.command)] if args.command in argv else []
         misplaced = [arg for arg in extra if arg in before]
         if misplaced:
-            hint = f"; a command's own options go after its name: mcard {args.command} {' '.join(misplaced)} ..."
+            stray = _stray_option(argv, parser)
+            hint = _stray_hint(stray[0], args.command, parser) if stray else ""
         elif args.command in ("search", "find", "facets") and dashed:
             words = shlex.quote(" ".join(([query] if query else []) + dashed))
             options = _after(argv, args.command)
