@@ -266,7 +266,12 @@ def open_beside(path: Path) -> tuple[BinaryIO, Optional[tuple[Path, Path]]]:
     try:
         opened = temporary.open("xb")
     except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        said = exc.strerror
+        if existing is not None:  # not said of the file, which is there
+            said = f"cannot make the new file beside it in {target.parent}, to replace it once written whole: {said}"
+        elif target.parent.is_dir():  # not a missing folder
+            said = f"cannot make a file in {target.parent}: {said}"
+        raise OSError(exc.errno, said, str(path)) from exc
     if existing is not None:
         try:
             os.fchmod(opened.fileno(), stat.S_IMODE(existing.st_mode))

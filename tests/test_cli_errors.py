@@ -158,6 +158,9 @@ CASES: list[tuple[str, Args, int, str]] = [
      "no card store here (no such file) (mcard add or mcard import makes one)"),
     ("ls-a-folder", lambda t: ["ls", "--db", str(t)], 3, "no card store here (a folder)\n"),  # where none is made
     # show
+    *([("show-over-a-file-whose-folder-takes-no-new-file", lambda t: ["show", "HASH", "-o", "/proc/version"], 2,
+        "/proc/version: cannot make the new file beside it in /proc, to replace it once written whole: No such file")]
+      if Path("/proc/version").is_file() else []),  # said "/proc/version: No such file or directory"
     ("show-to-a-missing-folder", lambda t: ["show", "HASH", "-o", str(t / "missing" / "out.txt")], 2, "No such file or directory"),
     ("show-to-a-file-under-a-file", lambda t: ["show", "HASH", "-o", str(a_file(t) / "out.txt")], 2, "Not a directory"),
     ("show-not-found", lambda t: ["show", "0" * 64], 1, "no card with hash"),
