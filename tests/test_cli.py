@@ -483,8 +483,9 @@ def test_ls_by_a_name_without_a_wildcard_says_what_names_holding_it_list(tmp_pat
     mcard("import", str(folder), db=db)
     said = mcard("ls", "--name", "hello", db=db)
     assert said.stdout == b"" and said.stderr == b"mcard: no card is named 'hello': --name matches whole names; --name '*hello*' finds 2 cards\n"
-    assert mcard("ls", "--name", "hello", "--type", "image/png", db=db).stderr == b""  # counted within the other filters
-    assert mcard("ls", "--name", "zzz", db=db).stderr == b""  # nothing to tell
+    assert mcard("ls", "--name", "hello", "--type", "image/png", db=db).stderr == (  # counted within the other filters
+        b"mcard: no card matches --type 'image/png' --name 'hello'\n")
+    assert mcard("ls", "--name", "zzz", db=db).stderr == b"mcard: no card matches --name 'zzz'\n"  # no wider name either
     assert [card["name"] for card in as_json(mcard("ls", "--name", "*hello*", "--json", db=db))] == ["say hello.md", "hello.txt"]
 
 

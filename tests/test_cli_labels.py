@@ -283,7 +283,8 @@ def test_ls_names_a_tag_no_card_has_with_the_closest_one(db):
     listed = mcard("ls", "--tag", "holdiay", "--tag", "to do", "--tag", "zzz", db=db)
     assert listed.stdout.decode().splitlines()[1:] == []
     assert listed.stderr.decode() == "mcard: no card is tagged 'holdiay'; did you mean 'holiday'?\nmcard: no card is tagged 'zzz'\n"
-    assert mcard("ls", "--tag", "holiday", "--type", "image/*", db=db).stderr == b""  # tagged, not of that type
+    assert mcard("ls", "--tag", "holiday", "--type", "image/*", db=db).stderr == (  # tagged, not of that type
+        b"mcard: no card matches --tag 'holiday' --type 'image/*'\n")
     assert mcard("ls", "--tag", " holiday ", "--json", db=db).stderr == b""
     found = mcard("find", 'tag:holdiay tag:"to do"', db=db, check=1)
     assert found.stderr.decode() == "mcard: no card matches 'tag:holdiay tag:\"to do\"'; no card is tagged 'holdiay'; did you mean 'holiday'?\n"

@@ -86,6 +86,23 @@ def test_a_table_of_no_card_prints_nothing_where_csv_keeps_its_header(db):
     assert as_json(mcard("ls", "--tag", "nowhere", "--json", db=db)) == []
 
 
+def test_ls_of_filters_no_card_passes_says_so_on_stderr(db, tmp_path):
+    """``ls --since`` a future date, ``--name '['`` (an unclosed bracket, a name of its own) and
+    ``--type image/*`` of a store of texts printed nothing at all, where ``find`` says no card
+    matches; the listing is empty, the status 0."""
+    for args, typed in [(["--since", "2999-01-01"], "--since '2999-01-01'"), (["--name", "["], "--name '['"),
+                        (["--type", "image/*", "--until", "2026-01-01"], "--type 'image/*' --until '2026-01-01'")]:
+        listed = mcard("ls", *args, db=db)
+        assert listed.stdout == b"" and listed.stderr.decode() == f"mcard: no card matches {typed}\n"
+    assert mcard("ls", "--json", "--name", "x\x1b[31m", db=db).stderr.decode() == "mcard: no card matches --name 'x\\x1b[31m'\n"
+    async def make_empty() -> None:
+        async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "empty.db")):
+            pass
+
+    asyncio.run(make_empty())
+    assert mcard("ls", db=tmp_path / "empty.db").stderr == b""  # no filter: an empty store lists nothing, unsaid
+
+
 def test_ls_offset_and_limit_page_the_same_way_streamed_or_not(db):
     every = [card["hash"] for card in as_json(mcard("ls", "--json", db=db))]
     assert [card["hash"] for card in as_json(mcard("ls", "--json", "--offset", "1", "--limit", "2", db=db))] == every[1:3]

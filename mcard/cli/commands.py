@@ -309,27 +309,37 @@ async def cmd_ls(args: argparse.Namespace) -> int:
                                                     order=args.order or DEFAULT_ORDER, head=HEAD_BYTES, **filters)
                 await show([listed_card(row) for row in rows[:limit]])
                 more = limit is not None and len(rows) > limit
-        if not shown and args.tag:
-            await note_unknown_tags(store, args.tag)
+        said = not shown and bool(args.tag) and await note_unknown_tags(store, args.tag)
         if not shown and args.name and not is_glob(args.name) and not args.offset:
-            await _note_names_holding(store, args.name, since, until, filters)
+            said = await _note_names_holding(store, args.name, since, until, filters) or said
     if more:
         note(f"stopped at --limit {limit}; {next_page(limit, offset)}")
     elif not shown and args.offset:
         note(f"no card past --offset {args.offset:,}")
+    elif not shown and not said and (typed := _typed_filters(args)):  # said nothing, where find says no card matches
+        note(f"no card matches {typed}")
     return 0
+
+
+def _typed_filters(args: argparse.Namespace) -> str:
+    """The filters of ``ls`` as they were typed, "" for none."""
+    given = [("--tag", tag) for tag in args.tag or []] + [
+        (option, value) for option, value in (("--type", args.type), ("--name", args.name), ("--since", args.since),
+                                              ("--until", args.until)) if value is not None]
+    return " ".join(f"{option} {quoted(value)}" for option, value in given)
 
 
 async def _note_names_holding(
     store: AsyncPersistenceWrapper, name: str, since: Optional[datetime], until: Optional[datetime], filters: dict[str, object]
-) -> None:
-    """Say how many cards a name holding ``name`` would list: ``--name`` without a wildcard is a
+) -> bool:
+    """Say how many cards a name holding ``name`` would list (whether it said so): ``--name`` without a wildcard is a
     whole name, and ``ls --name hello`` listed nothing and said nothing (``find name:hello`` says
     as much)."""
     holding = await store.count(since, until, **{**filters, "name": f"*{name}*"})
     if holding:
         wider = shlex.quote(f"*{name}*")
         note(f"no card is named {quoted(name)}: --name matches whole names; --name {wider} finds {counted(holding, 'card')}")
+    return bool(holding)
 
 
 async def cmd_show(args: argparse.Namespace) -> int:

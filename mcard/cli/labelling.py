@@ -118,7 +118,9 @@ def add_parsers(add: Any) -> None:
     cmd.add_argument("hash", help=HASH_HELP)
 
 
-async def note_unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str]) -> None:
-    """``unknown_tags`` on stderr (``ls --tag``, ``export --tag``)."""
-    for line in await unknown_tags(store, tags):
+async def note_unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str]) -> bool:
+    """``unknown_tags`` on stderr (``ls --tag``, ``export --tag``); whether there were any."""
+    lines = await unknown_tags(store, tags)
+    for line in lines:
         note(line)
+    return bool(lines)
