@@ -15,7 +15,7 @@ from mcard.domain.models.sighting import composed
 from mcard.domain.query.filters import glob_escaped, is_glob
 from mcard.domain.query.syntax import (
     SHOWN_VALUE, FindQuery, lone_word, parse_find, quoted_value, short_hash_hint, tag_value, unknown_fields_hints,
-    unsearched_note, without_operator_words, without_value,
+    unsearched_note, with_spaces_quoted, without_operator_words, without_value,
 )
 from mcard.domain.shown import quoted
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper
@@ -105,6 +105,8 @@ def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
     if text.endswith("*") and text.rstrip("*"):  # text:ไทย* looks for the * too
         instead = without_value(query, "text", text, instead=f"text:{quoted_value(text.rstrip('*'))}")
         tried.append(([instead], ", as text: takes no wildcard"))
+    for joined in with_spaces_quoted(query):
+        tried.append((joined, ", as a value with spaces is quoted"))
     instead_of_operators = without_operator_words(query)
     if instead_of_operators is not None:
         named = [word for word in ("AND", "NOT") if re.search(rf"(?<!\S){word}(?!\S)", query)]

@@ -134,6 +134,21 @@ def test_find_with_and_or_not_says_they_are_words_and_what_finds_the_cards(db):
     assert len(as_json(mcard("find", "report OR nothing", "--json", db=db))) == 2  # OR is no word
 
 
+def test_find_of_a_name_or_tag_with_spaces_not_quoted_names_the_query_quoted(db, tmp_path):
+    """``name:a file*`` is the name "a" and the word "file*": it found nothing and said no more."""
+    typed = tmp_path / "my notes of today.txt"
+    typed.write_text("written today")
+    mcard("import", str(typed), "--tag", "to do", db=db)
+    assert mcard("find", "name:my notes*", db=db, check=1).stderr.decode() == (
+        """mcard: no card matches 'name:my notes*' (name:"my notes*" finds 1 card, as a value with spaces is quoted)\n""")
+    assert mcard("find", "name:my notes of today.txt", db=db, check=1).stderr.decode() == (
+        """mcard: no card matches 'name:my notes of today.txt' (name:"my notes of today.txt" finds 1 card,"""
+        """ as a value with spaces is quoted)\n""")
+    assert mcard("find", "tag:to do", db=db, check=1).stderr.decode() == (
+        """mcard: no card matches 'tag:to do' (tag:"to do" finds 1 card, as a value with spaces is quoted);"""
+        """ no card is tagged 'to'\n""")
+
+
 def test_find_says_which_items_of_its_query_went_unsearched(db):
     """``love 🎸`` listed the cards holding love, 🎸 or not, as if 🎸 had been looked for."""
     mcard("add", "love 🍕 and pizza", db=db)

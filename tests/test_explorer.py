@@ -26,7 +26,7 @@ from tests.test_display_escaping import check_markup, parse
 import mcard.notebook
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
-from mcard.domain.query.syntax import lone_word, without_operator_words
+from mcard.domain.query.syntax import lone_word, with_spaces_quoted, without_operator_words
 from mcard.domain.query.text import text_of, tokens
 from mcard.infrastructure.persistence.engine.facets import time_bucket
 from mcard.notebook.explorer import Explorer, rows
@@ -695,6 +695,16 @@ def test_and_and_not_typed_as_operators_are_read_as_the_query_meant(query, meant
     """AND is left out (every item must match already) and ``NOT word`` becomes ``-word``;
     in a phrase, in lower case, alone or before what cannot be left out, they are words."""
     assert without_operator_words(query) == meant
+
+
+@pytest.mark.parametrize("query, joined", [
+    ("name:a file*", [['name:"a file*"']]), ("tag:to do", [['tag:"to do"']]),
+    ("name:my file of notes.txt", [['name:"my file" of notes.txt', 'name:"my file of" notes.txt', 'name:"my file of notes.txt"']]),
+    ("x name:a b tag:c d", [['x name:"a b" tag:c d'], ['x name:a b tag:"c d"']]),
+    ('tag:"to do" x', []), ("name:a -b", []), ("tag:a OR b", []), ('name:a "b c"', []), ("type:text/plain x", []),
+])
+def test_a_name_or_tag_typed_with_spaces_is_tried_quoted_with_the_words_after_it(query, joined):
+    assert with_spaces_quoted(query) == joined
 
 
 def test_a_sort_a_page_or_a_refresh_keeps_the_card_a_hash_prefix_opened(store):

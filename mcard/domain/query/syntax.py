@@ -327,6 +327,27 @@ def unsearched_note(query: str) -> str:
     return said + (f" (text:{quoted_value(kept[0])} looks for it as text)" if len(kept) == 1 else "")
 
 
+def with_spaces_quoted(query: str, most_words: int = 3) -> list[list[str]]:
+    """For each unquoted ``name:`` or ``tag:`` value followed by plain words: ``query`` with
+    that value and the next 1 to ``most_words`` words quoted as one value, the shortest first
+    (``name:a file*`` looked for the name "a" and the word "file*", not the name "a file*")."""
+    items = list(_ITEM.finditer(query))
+    found = []
+    for place, item in enumerate(items):
+        value = item.group("value") or ""
+        if (item.group("field") or "").lower() not in ("name", "tag") or not value or value[0] == '"':
+            continue
+        joined = []
+        for following in items[place + 1:place + 1 + most_words]:
+            if following.group("field") or following.group()[0] in '-"' or following.group() == "OR":
+                break
+            typed = query[item.start("value"):following.end()]
+            joined.append(f"{query[:item.start('value')]}{quoted_value(typed)}{query[following.end():]}")
+        if joined:
+            found.append(joined)
+    return found
+
+
 def without_operator_words(query: str) -> Optional[str]:
     """``query`` with each bare ``AND`` left out and each ``NOT word`` written ``-word``, when it
     has any: they are words here (every item must match already; ``-`` leaves one out), and
