@@ -82,11 +82,24 @@ async def _with_tags_meant(store: AsyncPersistenceWrapper, query: str, meant: di
     """``query`` with each mistyped tag (a key of ``meant``) replaced by the tag a card has, when
     that finds cards (a tag "did you mean" came without the button other hints have)."""
     found = []
+    known: Optional[list[str]] = None
     for typed, tag in meant.items():
-        instead = without_value(query, "tag", typed, instead=f"tag:{tag_value(tag)}")
+        value = tag_value(tag)
+        if not value.isprintable():  # the query box would hold a character no one sees (a zero-width space)
+            glob = "".join(char if char.isprintable() else "?" for char in glob_escaped(tag))
+            known = known if known is not None else await _known_tags(store)
+            if [other for other in known if fnmatch.fnmatchcase(other, glob)] != [tag]:
+                continue  # the glob would name other tags too
+            value = quoted_value(glob)
+        instead = without_value(query, "tag", typed, instead=f"tag:{value}")
         if instead != query and (await store.find(instead, 0)).total:
             found.append(instead)
     return found
+
+
+async def _known_tags(store: AsyncPersistenceWrapper) -> list[str]:
+    """The tags cards have."""
+    return [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
 
 
 def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
@@ -136,7 +149,7 @@ async def unknown_tags(store: AsyncPersistenceWrapper, tags: Sequence[str], glob
     value names it (``a[*]``)."""
     if not tags and not globs:
         return []
-    known = [str(value) for value, _ in (await store.facets("", by=("tag",)))["tag"]]
+    known = await _known_tags(store)
     said = []
     for tag in dict.fromkeys(tags):
         stored = composed(tag.strip())

@@ -661,6 +661,25 @@ def test_a_query_that_finds_nothing_says_what_would(store):
     assert explorer.status == "no cards match (a hash prefix is 8 or more hex digits)"
 
 
+def test_a_tag_suggested_that_holds_an_invisible_character_is_written_so_the_box_shows_it(tmp_path):
+    """The suggestion put a zero-width space, unseen, in the query box; it is now a ``?`` of a
+    glob that names that tag alone, and none is made when such a glob would name others too."""
+    cards = mcard.notebook.open(tmp_path / "cards.db")
+    try:
+        note = cards.create("a holiday note")
+        cards.tag(note.hash, "holi\u200bday")
+        explorer = cards.explorer("note tag:holidy")
+        assert explorer.status == "no cards match (no card is tagged 'holidy'; did you mean 'holi\\u200bday'?)"
+        assert explorer.suggestions == ["note tag:holi?day"]
+        explorer.run(explorer.suggestions[0])
+        assert [row["hash"] for row in explorer.rows] == [note.hash]
+        cards.tag(cards.create("another").hash, "holiXday")
+        explorer.run("note tag:holidy")
+        assert explorer.suggestions == []  # tag:holi?day would find holiXday too
+    finally:
+        cards.close()
+
+
 def test_a_name_suggested_in_place_of_a_whole_name_replaces_that_item_alone(tmp_path):
     """``name:hillside name:hills``: the item ``name:hills`` is what becomes ``name:*hills*``,
     not the start of ``name:hillside`` that reads the same."""
