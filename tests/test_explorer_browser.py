@@ -1043,20 +1043,28 @@ def test_the_match_shows_in_its_row_after_a_long_name_or_tags_in_a_narrow_window
     """A name of 200 characters filled the row's cell and the match was drawn 1,200 px past its
     right edge; in a 1,000 px window three tags left no room for it. The name and tags now take
     at most part of the cell: the match is in view."""
-    from playwright.sync_api import expect
-
     db = tmp_path / "cards.db"
     asyncio.run(_long_named(db))
     with explorer_in_lab(chromium, labs, tmp_path, 60_000) as (page, root):
         for width, query, found in [(1600, "endoflongline", "8 cards"), (1280, "endoflongline", "8 cards"), (1000, "photos", "2 cards")]:
-            page.set_viewport_size({"width": width, "height": 900})
-            run_query(root, query)
-            expect(root.locator(".mcx-total")).to_have_text(found)
-            root.screenshot(path=shots / f"match-in-view-{width}-{query}.png")
-            for row in root.locator(".mcx-row").all():
-                cell = row.locator(".mcx-content").evaluate("node => node.getBoundingClientRect().right")
-                match = row.locator(".mcx-snippet mark").first.evaluate("node => node.getBoundingClientRect()")
-                assert match["left"] + match["width"] / 2 < cell, (width, query, match, cell)
+            _matches_in_view(page, root, width, query, found, shots / f"match-in-view-{width}-{query}.png")
+
+
+def _matches_in_view(page: Any, root: Any, width: int, query: str, found: str, shot: Path) -> list[Any]:
+    """The rows ``query`` finds in a window ``width`` px wide, each row's first match in its
+    cell (at least half of it); a screenshot taken to ``shot``."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": width, "height": 900})
+    run_query(root, query)
+    expect(root.locator(".mcx-total")).to_have_text(found)
+    root.screenshot(path=shot)
+    rows = root.locator(".mcx-row").all()
+    for row in rows:
+        cell = row.locator(".mcx-content").evaluate("node => node.getBoundingClientRect().right")
+        match = row.locator(".mcx-snippet mark").first.evaluate("node => node.getBoundingClientRect()")
+        assert match["left"] + match["width"] / 2 < cell, (width, query, match, cell)
+    return rows
 
 
 @pytest.mark.parametrize("theme", sorted(THEMES))
@@ -1066,20 +1074,11 @@ def test_in_a_narrow_explorer_the_text_before_the_match_gives_way(
     """In a 700 px window the explorer is some 330 px wide: the name and the snippet's text before
     the match filled the cell, and the match showed one letter. That text now gives way from its
     start, the space before the match kept."""
-    from playwright.sync_api import expect
-
     db = tmp_path / "cards.db"
     asyncio.run(_long_named(db))
     with explorer_in_lab(chromium, labs, tmp_path, 60_000, theme) as (page, root):
         for width, query, found in [(800, "endoflongline", "8 cards"), (700, "endoflongline", "8 cards"), (700, "photos", "2 cards")]:
-            page.set_viewport_size({"width": width, "height": 900})
-            run_query(root, query)
-            expect(root.locator(".mcx-total")).to_have_text(found)
-            root.screenshot(path=shots / f"{theme}-narrow-match-{width}-{query}.png")
-            for row in root.locator(".mcx-row").all():
-                cell = row.locator(".mcx-content").evaluate("node => node.getBoundingClientRect().right")
-                match = row.locator(".mcx-snippet mark").first.evaluate("node => node.getBoundingClientRect()")
-                assert match["left"] + match["width"] / 2 < cell, (width, query, match, cell)
+            for row in _matches_in_view(page, root, width, query, found, shots / f"{theme}-narrow-match-{width}-{query}.png"):
                 lead = row.locator(".mcx-lead")
                 assert lead.evaluate("node => node.scrollWidth > node.clientWidth"), "the lead is cut"
                 assert lead.inner_text().endswith("\u00a0")
