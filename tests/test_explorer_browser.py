@@ -1027,14 +1027,15 @@ def test_a_long_tag_leaves_a_rows_other_tags_and_content_in_view(chromium: Path,
 
 
 async def _long_named(db: Path) -> None:
-    """Ten cards: eight with a name of 200 characters whose content ends with a rare word, and two
-    named and tagged thrice whose content holds another."""
+    """Eleven cards: eight with a name of 200 characters whose content ends with a rare word, two
+    named and tagged thrice whose content holds another, and a named Arabic text."""
     async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
         for number in range(8):
             await store.create(f"a line of words number {number} and at its end endoflongline", name=f"{number}-" + "n" * 198)
         for number in range(2):
             card = await store.create(f"a note about holiday photos number {number}", name=f"note-{number}.txt")
             await store.tag(card.hash, "holiday", "family-trip", "summer-2026")
+        await store.create("ملاحظة طويلة عن رحلة العائلة في الصيف الماضي", name="ملاحظة.txt")
 
 
 def test_the_match_shows_in_its_row_after_a_long_name_or_tags_in_a_narrow_window(
@@ -1077,11 +1078,19 @@ def test_in_a_narrow_explorer_the_text_before_the_match_gives_way(
     db = tmp_path / "cards.db"
     asyncio.run(_long_named(db))
     with explorer_in_lab(chromium, labs, tmp_path, 60_000, theme) as (page, root):
-        for width, query, found in [(800, "endoflongline", "8 cards"), (700, "endoflongline", "8 cards"), (700, "photos", "2 cards")]:
-            for row in _matches_in_view(page, root, width, query, found, shots / f"{theme}-narrow-match-{width}-{query}.png"):
+        for width, query, found in [(800, "endoflongline", "8 cards"), (700, "endoflongline", "8 cards"), (700, "photos", "2 cards"),
+                                    (700, "الصيف", "1 card")]:
+            for row in _matches_in_view(page, root, width, query, found, shots / f"{theme}-narrow-match-{width}-{len(query)}.png"):
                 lead = row.locator(".mcx-lead")
                 assert lead.evaluate("node => node.scrollWidth > node.clientWidth"), "the lead is cut"
                 assert lead.inner_text().endswith("\u00a0")
+                # what shows of it is its end, by the match (on the match's left in a right-to-left text)
+                gap = row.evaluate("""row => {
+                    const text = row.querySelector('.mcx-lead > span').getBoundingClientRect();
+                    const mark = row.querySelector('.mcx-snippet mark').getBoundingClientRect();
+                    return Math.min(Math.abs(text.right - mark.left), Math.abs(text.left - mark.right));
+                }""")
+                assert gap < 2, (query, gap)
 
 
 async def _shaped_images(db: Path) -> list[MCard]:
