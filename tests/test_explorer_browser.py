@@ -1093,6 +1093,81 @@ def test_in_a_narrow_explorer_the_text_before_the_match_gives_way(
                 assert gap < 2, (query, gap)
 
 
+async def _labelled(db: Path) -> None:
+    """Ten cards: long and short names with tags, an image, texts in Arabic and Hebrew, and one
+    that mixes English and Arabic."""
+    import io
+
+    from PIL import Image
+
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        long_name = "very_long_file_name_" * 3 + ".txt"
+        for content, name, tags in [("long name file", long_name, ["imported"]), ("ملف باسم عربي", "ملف عربي.txt", ["imported"]),
+                                    ("invoice for the finance team", "invoice-03.txt", ["finance", "ünicode-tag", "holiday", "x"]),
+                                    ("the words after many tags", "crowded.txt", [f"a-rather-long-tag-{number}" for number in range(5)])]:
+            await store.tag((await store.create(content, name=name)).hash, *tags)
+        image = io.BytesIO()
+        Image.new("RGB", (1600, 200), (120, 120, 20)).save(image, "PNG")
+        await store.tag((await store.create(image.getvalue(), name="picture_9.png")).hash, "imported")
+        await store.create("مرحبا بالعالم. هذا نص عربي طويل نسبيا لاختبار عرض النص في المستكشف", name="arabic.txt")
+        await store.create("שלום עולם. זהו טקסט בעברית לבדיקת כיווניות מימין לשמאל", name="hebrew.txt")
+        await store.create("Mixed English and العربية in one line with numbers 12345", name="mixed.txt")
+        await store.create("another note")
+        await store.create("and a third one")
+
+
+ROW_BOXES = """row => {
+    const line = row.querySelector('.mcx-line');
+    const boxes = [...line.querySelectorAll(':scope > *, .mcx-label')].filter(node => !node.matches('.mcx-labels'));
+    const rect = node => node.getBoundingClientRect();
+    const snippet = row.querySelector('.mcx-snippet');
+    const text = document.createRange();
+    text.setStart(snippet.firstChild.nodeType === 3 ? snippet.firstChild : snippet.firstChild.firstChild, 0);
+    text.setEnd(text.startContainer, 1);
+    return {
+        edges: boxes.map(node => [node.className, rect(node).left, rect(node).right]),
+        labels: row.querySelector('.mcx-labels') ? [rect(row.querySelector('.mcx-labels')).left, rect(row.querySelector('.mcx-labels')).right] : null,
+        direction: getComputedStyle(snippet).direction,
+        snippet: [rect(snippet).left, rect(snippet).right],
+        start: [text.getBoundingClientRect().left, text.getBoundingClientRect().right],
+    };
+}"""
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_names_tags_and_text_share_a_row_without_one_drawn_over_another(
+    chromium: Path, labs: Labs, tmp_path: Path, shots: Path, theme: str
+) -> None:
+    """The labels' part cut its chips at its edge ("impo") and the text ran on from there, or hid
+    the chip after a long name altogether; an Arabic or Hebrew text showed its end, its start cut
+    away. Each name and tag is now cut with an ellipsis inside its own box, side by side, and a
+    text shows its start, at the right of a right-to-left one."""
+    db = tmp_path / "cards.db"
+    asyncio.run(_labelled(db))
+    with explorer_in_lab(chromium, labs, tmp_path, 60_000, theme) as (page, root):
+        for width in (700, 1000, 1280, 1600):
+            page.set_viewport_size({"width": width, "height": 900})
+            run_query(root, "")
+            page.wait_for_timeout(200)
+            root.locator(".mcx-grid").screenshot(path=shots / f"{theme}-labels-{width}.png")
+            for row in root.locator(".mcx-row").all():
+                shown = row.evaluate(ROW_BOXES)
+                # a label wholly past the labels' edge is left out of sight (a narrow window); one
+                # in sight shows at least a letter and its ellipsis
+                end = shown["labels"][1] if shown["labels"] else None
+                edges = [(name, left, right) for name, left, right in shown["edges"] if "mcx-label" not in name or left < end - 0.5]
+                for (before, _, right), (after, left, _) in zip(edges, edges[1:]):
+                    assert right <= left + 0.5, (width, before, after, edges)  # side by side, none over the next
+                for name, left, right in edges:
+                    if "mcx-label" in name:
+                        assert min(right, end) - left >= 15, (width, name, edges, end)
+                start_left, start_right = shown["start"]
+                assert shown["snippet"][0] - 0.5 <= start_left and start_right <= shown["snippet"][1] + 0.5, (width, shown)
+            directions = root.locator(".mcx-row .mcx-snippet").evaluate_all("nodes => nodes.map(node => [node.textContent, getComputedStyle(node).direction])")
+            assert {text.split()[0]: direction for text, direction in directions if text.split()[0] in ("مرحبا", "שלום", "Mixed")} == {
+                "مرحبا": "rtl", "שלום": "rtl", "Mixed": "ltr"}
+
+
 async def _shaped_images(db: Path) -> list[MCard]:
     """Ten cards: eight notes, then a wide and a tall PNG, each named."""
     import io

@@ -340,30 +340,37 @@ function render({ model, el }) {
       check.checked = marked.has(row.hash);
       check.addEventListener("click", (event) => { event.stopPropagation(); send({ action: "mark", hash: row.hash }); });
       const content = h("td", { class: "mcx-content" });
+      const line = h("div", { class: "mcx-line" });  // thumbnail, labels and snippet share the cell's width
       if (row.thumb) {  // in a box of one size, so the names after thumbnails of any shape line up
-        content.append(h("span", { class: "mcx-thumb-box" }, h("img", {
+        line.append(h("span", { class: "mcx-thumb-box" }, h("img", {
           class: "mcx-thumb", src: row.thumb, alt: `${row.type} thumbnail`, onerror: (event) => event.currentTarget.parentElement.remove(),
         })));
       }
       // The name and tags share at most part of the cell: the snippet, where the match is, keeps the rest.
       const labels = h("span", { class: "mcx-labels" });
-      if (row.name) labels.append(h("span", { class: "mcx-name", dir: "auto", text: row.name }));
-      for (const tag of row.tags) labels.append(h("span", { class: "mcx-tag", dir: "auto", text: tag }));
+      // each in a box that may shrink, around one no wider than its own limit: a box's share of the
+      // cut follows its width, and a name of 200 characters took it all, leaving the tags none
+      const label = (kind, text) => h("span", { class: `mcx-label mcx-label-${kind}${[...text].length <= 2 ? " mcx-label-short" : ""}` },
+        h("span", { class: `mcx-${kind}`, dir: "auto", text }));
+      if (row.name) labels.append(label("name", row.name));
+      for (const tag of row.tags) labels.append(label("tag", tag));
       const moreTags = row.tags_left_out ? `+${row.tags_left_out.toLocaleString("en-US")} more` : "";
-      if (labels.childElementCount) content.append(labels);
+      if (labels.childElementCount) line.append(labels);
       if (moreTags) {  // after the labels, never cut with them
         content.classList.add("mcx-crowded");
-        content.append(h("span", { class: "mcx-tag mcx-more-tags", text: moreTags }));
+        line.append(h("span", { class: "mcx-tag mcx-more-tags", text: moreTags }));
       }
+      // its direction from its first letter, the lead's too: a text cut at its end side keeps its start in view
       const snippet = h("span", { class: "mcx-snippet", dir: "auto" });
       const firstHit = row.snippet.findIndex(([, hit]) => hit);
       if (firstHit > 0) {  // the text before the first match, which a narrow cell cuts from its start
         // a space before the match kept: the end of the lead's line would drop it
         const lead = row.snippet.slice(0, firstHit).map(([text]) => text).join("").replace(/\s+$/, "\u00a0");
-        snippet.append(h("span", { class: "mcx-lead" }, h("span", { dir: "auto", text: lead })));
+        snippet.append(h("span", { class: "mcx-lead" }, h("span", { text: lead })));
       }
       for (const [text, hit] of row.snippet.slice(Math.max(firstHit, 0))) snippet.append(hit ? h("mark", { text }) : visible(text));
-      content.append(snippet);
+      line.append(snippet);
+      content.append(line);
       content.title = visible([row.name, [...row.tags, moreTags].filter(Boolean).join(", "), row.snippet.map(([text]) => text).join("")].filter(Boolean).join(" · "));
       const tr = h("tr", {
         class: row.hash === selected ? "mcx-row mcx-selected" : "mcx-row", tabindex: row.hash === stop ? "0" : "-1",
