@@ -86,7 +86,8 @@ def demo_files() -> list[tuple[str, MCard]]:
     notes = (
         "# Field notes\n\nThe card store keeps **every version** of a file once: its *hash* is its address.\n\n"
         "- search with `words`, `\"a phrase\"` or `type:image/*`\n- click a facet to narrow the query\n"
-        "- open a card to see it here\n\nMore in [the documentation](https://example.org/mcard).\n"
+        "- open a card to see it here\n\nTo keep a folder:\n\n1. `mcard import FOLDER`\n2. `mcard find QUERY`\n\n"
+        "> Same content, same hash: stored once.\n\nMore in [the documentation](https://example.org/mcard).\n"
     )
     files = [("config.json", json.dumps(config, indent=2)), ("cities.csv", table), ("field-notes.md", notes)]
     picture = _png()

@@ -41,7 +41,8 @@ PDF_LIMIT: Final = 32 * 1024 * 1024
 """PDFs up to this many bytes get their first page drawn."""
 MARKDOWN_NAMES: Final = (".md", ".markdown")
 _HEADING: Final = re.compile(r"(#{1,6})\s+(.*)")
-_LIST_ITEM: Final = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+(.*)")
+_LIST_ITEM: Final = re.compile(r"\s*(?:[-*+]|(?P<number>[0-9]{1,9})[.)])\s+(?P<item>.*)")
+_QUOTE: Final = re.compile(r"\s{0,3}>\s?(.*)")
 _LINK: Final = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s)\"'<>]+)\)")
 _BOLD: Final = re.compile(r"\*\*(.+?)\*\*|(?<![\w_])__(?!\s)([^_]+?)(?<!\s)__(?![\w_])")
 _ITALIC: Final = re.compile(r"(?<![\w*])\*(?!\s)([^*]+?)(?<!\s)\*(?![\w*])|(?<![\w_])_(?!\s)([^_]+?)(?<!\s)_(?![\w_])")
@@ -254,20 +255,33 @@ def _inline(line: str) -> str:
 
 
 def markdown_html(text: str) -> str:
-    """A safe subset of Markdown: headings, paragraphs, lists, fenced code, inline code,
-    emphasis and http(s) links. The text is escaped first, so no HTML in it ever renders."""
+    """A safe subset of Markdown: headings, paragraphs, lists (numbered ones from their first
+    number), quotes, fenced code, inline code, emphasis and http(s) links. The text is escaped
+    first, so no HTML in it ever renders."""
     out: list[str] = []
     paragraph: list[str] = []
+    quote: list[str] = []
     items: list[str] = []
+    first_number: Optional[int] = None  # of a numbered list; None for bullets
     fence: Optional[list[str]] = None
 
     def flush() -> None:
+        nonlocal first_number
         if paragraph:
             out.append(f"<p>{_inline(' '.join(paragraph))}</p>")
             paragraph.clear()
+        if quote:
+            out.append(f"<blockquote><p>{_inline(' '.join(quote))}</p></blockquote>")
+            quote.clear()
         if items:
-            out.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + "</ul>")
+            listed = "".join(f"<li>{_inline(item)}</li>" for item in items)
+            if first_number is None:
+                out.append(f"<ul>{listed}</ul>")
+            else:
+                start = "" if first_number == 1 else f' start="{first_number}"'
+                out.append(f"<ol{start}>{listed}</ol>")
             items.clear()
+        first_number = None
 
     for raw in text.replace("\x00", "").splitlines():
         if raw.strip().startswith("```"):
@@ -288,11 +302,18 @@ def markdown_html(text: str) -> str:
             level = len(heading[1])
             out.append(f"<h{level}>{_inline(heading[2])}</h{level}>")
         elif item := _LIST_ITEM.fullmatch(line):
-            if paragraph:
+            number = None if item["number"] is None else int(item["number"])
+            if paragraph or quote or (items and (number is None) != (first_number is None)):  # a list of the other kind
                 flush()
-            items.append(item[1])
+            if not items:
+                first_number = number
+            items.append(item["item"])
+        elif quoted := _QUOTE.fullmatch(raw):
+            if paragraph or items:
+                flush()
+            quote.append(escape(quoted[1]).strip())
         else:
-            if items:
+            if items or quote:
                 flush()
             paragraph.append(line.strip())
     if fence is not None:
