@@ -25,6 +25,8 @@ _HASH_PREFIX: Final = re.compile(r"[0-9a-f]{8,64}", re.IGNORECASE)
 
 AS_A_START: Final = " as the start of longer words"
 INSIDE_WORDS: Final = " inside longer words"
+WITH_SPACES: Final = ", as a value with spaces is quoted"
+WHOLE_NAMES: Final = ", as name: without a * matches whole names only"
 
 
 async def no_match_hint(
@@ -60,10 +62,10 @@ async def no_match_hint(
     filters = parsed.filters
     if filters.start_time is not None and filters.end_time is not None and filters.start_time > filters.end_time:
         hints.append("after: is later than before:, and no card can be in between")
-    as_a_start = False
+    found_how: set[str] = set()
     for alternatives, how in _instead(query, parsed):
-        if how == INSIDE_WORDS and as_a_start:  # it would find those cards and more
-            continue
+        if (how == INSIDE_WORDS and AS_A_START in found_how) or (how == WHOLE_NAMES and WITH_SPACES in found_how):
+            continue  # it would find those cards and more; name:a file* meant the name "a file*", not name:*a*
         for alternative in alternatives:  # as typed, then in other cases: names and tags are compared as they are
             try:
                 total = (await store.find(alternative, 0)).total
@@ -73,7 +75,7 @@ async def no_match_hint(
                 hints.append(f"{alternative} finds {total:,} card{'' if total == 1 else 's'}{how}")
                 if suggested is not None:
                     suggested.append(alternative)
-                as_a_start = as_a_start or how == AS_A_START
+                found_how.add(how)
                 break
     return f" ({'; '.join(hints)})" if hints else ""
 
@@ -119,7 +121,7 @@ def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
         instead = without_value(query, "text", text, instead=f"text:{quoted_value(text.rstrip('*'))}")
         tried.append(([instead], ", as text: takes no wildcard"))
     for joined in with_spaces_quoted(query):
-        tried.append((joined, ", as a value with spaces is quoted"))
+        tried.append((joined, WITH_SPACES))
     instead_of_operators = without_operator_words(query)
     if instead_of_operators is not None:
         named = [word for word in ("AND", "NOT") if re.search(rf"(?<!\S){word}(?!\S)", query)]
@@ -127,10 +129,14 @@ def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
         meant = {"AND": "every word must match already", "NOT": "-word leaves a word out"}
         tried.append(([instead_of_operators], f", as {read_as} here: {', and '.join(meant[word] for word in named)}"))
     for name in parsed.filters.names:
-        if not is_glob(name) and len(name) <= SHOWN_VALUE and name.isprintable():
+        if len(name) > SHOWN_VALUE or not name.isprintable():
+            continue
+        if not is_glob(name):
             instead = [without_value(query, "name", name, instead=f"name:{quoted_value(f'*{case}*')}") for case in _cases(name)]
             if instead[0] != query:  # typed as it is stored (a name typed decomposed is not)
-                tried.append((instead, ", as name: without a * matches whole names only"))
+                tried.append((instead, WHOLE_NAMES))
+        elif cased := [without_value(query, "name", name, instead=f"name:{quoted_value(case)}") for case in _cases(name)[1:]]:
+            tried.append(([instead for instead in cased if instead != query], ", as names are compared in their case"))
     return tried
 
 

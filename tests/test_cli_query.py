@@ -147,6 +147,13 @@ def test_find_of_a_name_or_tag_with_spaces_not_quoted_names_the_query_quoted(db,
     assert mcard("find", "tag:to do", db=db, check=1).stderr.decode() == (
         """mcard: no card matches 'tag:to do' (tag:"to do" finds 1 card, as a value with spaces is quoted);"""
         """ no card is tagged 'to'\n""")
+    filed = tmp_path / "my file.txt"
+    filed.write_text("a file of notes")
+    mcard("import", str(filed), db=db)  # name:*my* file* finds it too, but is not what was meant
+    assert mcard("find", "name:my file*", db=db, check=1).stderr.decode() == (
+        """mcard: no card matches 'name:my file*' (name:"my file*" finds 1 card, as a value with spaces is quoted)\n""")
+    assert mcard("find", "name:*.TXT", db=db, check=1).stderr.decode() == (  # a glob, in another case
+        "mcard: no card matches 'name:*.TXT' (name:*.txt finds 2 cards, as names are compared in their case)\n")
 
 
 def test_find_says_which_items_of_its_query_went_unsearched(db):

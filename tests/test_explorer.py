@@ -568,6 +568,12 @@ def test_column_headers_sort_in_the_database(store):
     assert explorer.status.endswith("best first") and explorer.own_order == "best"
     explorer.run("")
     assert explorer.own_order == "newest"  # the time header then goes back and forth, without a third step
+    explorer.sort("oldest")
+    explorer.sort("newest")  # the query's own order: kept as such, so the next query comes in its own
+    assert explorer.order == "" and explorer.status.endswith("newest first")
+    explorer.run("walks")
+    assert explorer.status.endswith("best first")
+    explorer.run("")
     explorer.sort("name")
     named = [row["name"] for row in explorer.rows if row["name"]]
     assert named and named == sorted(named) and explorer.rows[0]["name"] and explorer.status.endswith("by name")
@@ -760,6 +766,17 @@ def test_markdown_emphasis_never_reaches_into_a_links_address_or_code():
     html = markdown_html("an _em_ word, __strong__, snake_case_name, [a_b_](https://x.org/a_b_c) `_c_`")
     assert "an <em>em</em> word, <strong>strong</strong>, snake_case_name," in html  # _em_ showed as typed
     assert '<a href="https://x.org/a_b_c"' in html and ">a_b_</a>" in html and "<code>_c_</code>" in html
+
+
+def test_markdown_numbered_lists_keep_their_numbers_and_quotes_show_as_quotes():
+    """"1. first" showed as a bullet, and "> a quote" as the text "> a quote"."""
+    from mcard.notebook.explorer.previews import markdown_html
+
+    html = markdown_html("1. first\n2. second\n\n3) third\n- a bullet\n\n> a quoted **word**\n> and more\n\n> <b>no</b>")
+    assert html == (
+        '<div class="mcx-markdown"><ol><li>first</li><li>second</li></ol><ol start="3"><li>third</li></ol>'
+        "<ul><li>a bullet</li></ul><blockquote><p>a quoted <strong>word</strong> and more</p></blockquote>"
+        "<blockquote><p>&lt;b&gt;no&lt;/b&gt;</p></blockquote></div>")
 
 
 def test_a_long_markdown_text_or_json_tree_says_what_its_preview_leaves_out():

@@ -575,6 +575,8 @@ def test_the_explorer_in_jupyterlab(chromium: Path, labs: Labs, tmp_path: Path, 
                 run_query(root, notes.hash[:12])
                 expect(preview.locator("h1")).to_have_text("Field notes")
                 expect(preview.locator("a")).to_have_attribute("href", "https://example.org/mcard")
+                expect(preview.locator("ol li")).to_have_count(2)  # numbered, not bullets
+                expect(preview.locator("blockquote")).to_have_text("Same content, same hash: stored once.")
                 shot(root, "06b-markdown-preview")
                 run_query(root, files["config.json"].hash[:12])
                 expect(preview.locator("details").first).to_have_attribute("open", "")

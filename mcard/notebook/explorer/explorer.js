@@ -264,7 +264,7 @@ function render({ model, el }) {
   // that is one of them (newest first, for a query without words): time then goes back and forth.
   function header(label, orders, index) {
     if (!orders.length) return h("th", { class: `mcx-c${index}`, text: label });
-    const order = model.get("order");
+    const order = model.get("order") || model.get("own_order");  // newest first shows as such
     const active = orders.includes(order);
     const steps = orders.includes(model.get("own_order")) ? orders : [...orders, ""];
     const next = active ? steps[(steps.indexOf(order) + 1) % steps.length] : orders[0];

@@ -529,8 +529,11 @@ class Explorer(anywidget.AnyWidget):
     def sort(self, order: str) -> None:
         """Order the grid (``"newest"``, ``"oldest"``, ``"largest"``, ``"smallest"``, ``"type"``,
         ``"name"``, ``"name_desc"``; "" for the query's own order) and show its first page: what a click on a
-        column header does. The database sorts; every order ends with the time and the hash."""
-        self._reload(order=check_order(order) if order else "", page=0)
+        column header does. The database sorts; every order ends with the time and the hash. The
+        query's own order (newest first, for a query without words) is kept as "": the next query
+        comes in its own (best first for words), where "newest" chosen by two clicks stayed."""
+        order = check_order(order) if order else ""
+        self._reload(order="" if order == self.own_order else order, page=0)
 
     @_action
     def add_filter(self, field: str, value: object) -> None:
