@@ -26,7 +26,7 @@ from tests.test_display_escaping import check_markup, parse
 import mcard.notebook
 from mcard import AsyncPersistenceWrapper, MCard, SQLiteConfig, ValidationError
 from mcard.demo import demo_files
-from mcard.domain.query.syntax import lone_word, with_spaces_quoted, without_operator_words
+from mcard.domain.query.syntax import lone_word, symbols_as_text, with_spaces_quoted, without_operator_words
 from mcard.domain.query.text import text_of, tokens
 from mcard.infrastructure.persistence.engine.facets import time_bucket
 from mcard.notebook.explorer import Explorer, rows
@@ -684,6 +684,31 @@ def test_a_tag_suggested_that_holds_an_invisible_character_is_written_so_the_box
         assert explorer.suggestions == []  # tag:holi?day would find holiXday too
     finally:
         cards.close()
+
+
+def test_a_query_of_a_symbol_alone_offers_the_text_query_that_finds_it(tmp_path):
+    """``🍕`` is refused as no word, and the error named ``text:`` without the button every other
+    hint has; it is offered when it finds cards, and runs."""
+    cards = mcard.notebook.open(tmp_path / "cards.db")
+    try:
+        pizza = cards.create("dinner: 🍕 and salad")
+        explorer = cards.explorer()
+        explorer.run("🍕")
+        assert explorer.status_kind == "error" and "symbols alone are no words" in explorer.status
+        assert explorer.suggestions == ["text:🍕"] and explorer.total == 1  # the rows shown stay
+        explorer.run(explorer.suggestions[0])
+        assert [row["hash"] for row in explorer.rows] == [pizza.hash]
+        explorer.run("🎸")  # no card holds it: nothing to offer
+        assert explorer.status_kind == "error" and explorer.suggestions == []
+    finally:
+        cards.close()
+
+
+@pytest.mark.parametrize("query, instead", [
+    ("🍕", "text:🍕"), ('"🍕 🎸"', 'text:"🍕 🎸"'), ("...", "text:..."), ("🍕 salad", None), ("-🍕", None), ("tag:🍕", None), ("🍕 🎸", None),
+])
+def test_a_query_of_one_item_without_a_letter_is_tried_as_text(query, instead):
+    assert symbols_as_text(query) == instead
 
 
 def test_a_name_suggested_in_place_of_a_whole_name_replaces_that_item_alone(tmp_path):

@@ -327,6 +327,16 @@ def unsearched_note(query: str) -> str:
     return said + (f" (text:{quoted_value(kept[0])} looks for it as text)" if len(kept) == 1 else "")
 
 
+def symbols_as_text(query: str) -> Optional[str]:
+    """``text:ITEM`` for a query of one item holding no letter or digit (``🎸``), which a word
+    search refuses as no word: ``text:`` looks for it as text. None for any other query."""
+    items = list(_ITEM.finditer(query))
+    if len(items) != 1 or items[0].group("field") or items[0].group("neg"):
+        return None
+    item = items[0].group().strip('"')
+    return f"text:{quoted_value(item)}" if item.strip() and not tokens(item) else None
+
+
 def with_spaces_quoted(query: str, most_words: int = 3) -> list[list[str]]:
     """For each unquoted ``name:`` or ``tag:`` value followed by plain words: ``query`` with
     that value and the next 1 to ``most_words`` words quoted as one value, the shortest first

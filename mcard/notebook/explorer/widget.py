@@ -22,7 +22,7 @@ import traitlets
 from mcard.domain.models.card import MCard, is_digest
 from mcard.domain.models.exceptions import AmbiguousHashError, MCardError, NotStoredError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
-from mcard.domain.query.syntax import parse_find, unsearched_note
+from mcard.domain.query.syntax import parse_find, symbols_as_text, unsearched_note
 from mcard.domain.query.text import SearchSpec
 from mcard.domain.shown import QUOTED_CHARS, counted, shown
 from mcard.exporting import safe_file_name
@@ -336,6 +336,13 @@ class Explorer(anywidget.AnyWidget):
         try:
             if not self._show(text):
                 return
+        except ValidationError as exc:  # a malformed query: said, with what it may have meant
+            self._set_quietly(page=shown_page)
+            instead = symbols_as_text(text)
+            if instead is None or not self._call(self._wrapper.find(instead, 0)).total:
+                raise
+            self.say(str(exc), kind="error", suggestions=[instead])
+            return
         except BaseException:  # an error, or an interrupt (the kernel's ■) while the page was read
             self._set_quietly(page=shown_page)  # the rows shown are still that page's
             raise
