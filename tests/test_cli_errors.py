@@ -321,7 +321,8 @@ def test_a_failed_records_import_keeps_the_records_before_the_bad_line(tmp_path)
     path = records_file(tmp_path, "cards.jsonl", lines(*good, bad, *after))
 
     result = mcard("import", "--records", path, db=db, check=None)
-    assert_one_line_failure(result, 2, "cards.jsonl: line 6: the content is not valid base64")
+    assert_one_line_failure(result, 2, "cards.jsonl: line 6: the content is not valid base64; the 5 records before it are"
+                                       " stored: imported again once it is mended, they count as already stored")
     assert stored_texts(db) == {f"card {i}" for i in range(1, 6)}
 
     fixed = record(base64.b64encode(b"card 6").decode(), content_encoding="base64", kind="bytes")
@@ -389,7 +390,8 @@ async def test_a_records_stream_opened_from_a_file_is_named_by_its_file(tmp_path
     async with AsyncPersistenceWrapper(SQLiteConfig(tmp_path / "c.db")) as store:
         with open(path, "rb") as stream, pytest.raises(ValidationError) as raised:
             await import_records(store, stream, progress=False)
-        assert str(raised.value) == f"{path}: line 2: the record has no g_time"
+        assert str(raised.value) == (f"{path}: line 2: the record has no g_time; the 1 record before it is stored:"
+                                     " imported again once it is mended, they count as already stored")
         assert await store.count() == 1
 
 
