@@ -1125,8 +1125,8 @@ async def import_records(
                 bar.update(len(chunk))
             if error is not None:
                 if isinstance(error, ValidationError) and summary.files:  # a bad record, after others were stored
-                    stored = f"{summary.files:,} record{'' if summary.files == 1 else 's'} before it {'is' if summary.files == 1 else 'are'}"
-                    raise ValidationError(f"{error}; the {stored} stored: imported again once it is mended,"
+                    before = "1 record before it is" if summary.files == 1 else f"{summary.files:,} records before it are"
+                    raise ValidationError(f"{error}; the {before} stored: imported again once it is mended,"
                                           " they count as already stored") from error
                 raise error
             if ended:

@@ -106,7 +106,10 @@ async def _known_tags(store: AsyncPersistenceWrapper) -> list[str]:
 
 def _instead(query: str, parsed: FindQuery) -> list[tuple[list[str], str]]:
     """(queries, how they find cards) to try in turn: a lone word looked for as a tag and in
-    names; a ``name:`` glob without a wildcard, which matches whole names alone, as a part."""
+    names, as the start of longer words and inside them; ``text:`` without its ``*``; a
+    ``name:`` or ``tag:`` value typed with spaces, quoted; ``AND`` and ``NOT`` written as the
+    syntax has them; a ``name:`` without a wildcard, which matches whole names alone, as a part,
+    and a ``name:`` glob in other cases."""
     tried = []
     parts = lone_word(query)
     if parts is not None:
