@@ -283,6 +283,29 @@ def relayed_config(postgres_schema, network: SilentNetwork, **options) -> Postgr
     )
 
 
+async def test_a_read_queued_behind_a_read_gone_silent_says_the_pool_gave_no_connection(silent_network, postgres_schema):
+    """The one pooled connection goes silent under a read: a read queued behind it fails once
+    twice the timeout passes with no call ending, saying what it waited for."""
+    store = AsyncPersistenceWrapper(relayed_config(postgres_schema, silent_network, timeout=0.5, max_connections=1))
+    await store.initialize()
+    try:
+        await store.create("a card")
+        silent_network.freeze()
+        stuck = asyncio.ensure_future(store.find("card"))
+        await asyncio.sleep(0.1)
+        with pytest.raises(StorageError) as raised:
+            await asyncio.wait_for(store.find("card"), SAFETY)
+        assert "no connection of the pool within 2 x the configuration's timeout (0.5 s): none of its 1 was" \
+               " given back meanwhile, or the server did not answer" in str(raised.value)
+        assert raised.value.transient
+        assert not stuck.done()
+        silent_network.close()
+        with pytest.raises(StorageError):
+            await asyncio.wait_for(stuck, SAFETY)
+    finally:
+        await store.close()
+
+
 async def test_copy_over_a_network_gone_silent(bulk, silent_network, admin, postgres_schema):
     """The network stops answering mid-COPY (nothing closes): once the COPY has made no progress
     for twice the timeout it is given up, transiently; nothing is stored; new connections work."""
