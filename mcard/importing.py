@@ -33,7 +33,7 @@ from mcard.extras import install_command
 from mcard.frame_records import frame_records, is_frame
 from mcard.infrastructure.persistence.async_persistence_wrapper import AsyncPersistenceWrapper, check_wrapper, save_all_but_held
 from mcard.infrastructure.persistence.engine_config import SQLiteConfig
-from mcard.records import aware_time, bytes_literal, record_sightings, record_tags
+from mcard.records import aware_time, bytes_literal, name_sighting, record_sightings, record_tags
 from mcard.threads import run_to_the_end
 
 DEFAULT_BATCH_FILES: Final = 500
@@ -989,13 +989,28 @@ class Restored:
     card: MCard
     sightings: list[Sighting]
     tags: list[str]
+    named: Optional[Sighting]
+    """The sighting the record's ``name`` adds (``records.name_sighting``), unless the store
+    lists the card under that name already."""
 
 
 def restored(record: object) -> Restored:
     """``record_card``, and the record's sightings and tags, all checked."""
     card = record_card(record)
     assert isinstance(record, dict)
-    return Restored(card, record_sightings(record, card.hash, card.size), record_tags(record))
+    sightings = record_sightings(record, card.hash)
+    return Restored(card, sightings, record_tags(record), name_sighting(record, sightings, card.hash, card.size))
+
+
+async def _chunk_sightings(store: AsyncPersistenceWrapper, chunk: list[Restored]) -> list[Sighting]:
+    """The sightings a chunk of records adds: a record's name seen again only where the store
+    does not list its card under that name (a frame of the store's own cards imported back)."""
+    named = [(item.card.hash, item.named) for item in chunk if item.named is not None]
+    latest = await store.names_of(hash_str for hash_str, _ in named) if named else {}
+    return [
+        *(sighting for item in chunk for sighting in item.sightings),
+        *(seen for hash_str, seen in named if latest.get(hash_str) != seen.name),
+    ]
 
 
 def _source_name(source: str | os.PathLike[str] | BinaryIO) -> str | os.PathLike[str]:
@@ -1118,7 +1133,7 @@ async def import_records(
         while True:
             chunk, error, ended = await run_to_the_end(_next_cards, cards, batch_size, batch_bytes)
             if chunk:
-                seen = [sighting for item in chunk for sighting in item.sightings]
+                seen = await _chunk_sightings(store, chunk)
                 held = await summary.save(store, len(chunk), [item.card for item in chunk], seen)
                 await summary.tag(store, [(item.card.hash, tag) for item in chunk if item.card.hash not in held
                                           for tag in (*item.tags, *tags)])

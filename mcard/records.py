@@ -130,11 +130,9 @@ def _latest_name(sightings: list[Sighting]) -> Optional[str]:
     return max(named, key=lambda seen: (seen.seen_at, seen.key)).name if named else None
 
 
-def record_sightings(record: dict[str, Any], hash_str: str, size: Optional[int] = None) -> list[Sighting]:
+def record_sightings(record: dict[str, Any], hash_str: str) -> list[Sighting]:
     """The record's sightings of the card ``hash_str``, each checked as ``Sighting.of`` checks
-    it; names, paths and sources from another tool keep control characters as escapes. A
-    ``name`` that is not the latest of them (a record of another tool, an edited export) is
-    seen now, with ``size``, as ``create(content, name=...)`` sees it."""
+    it; names, paths and sources from another tool keep control characters as escapes."""
     found = []
     for item in _listed(record, "sightings"):
         if not isinstance(item, dict) or set(item) - set(SIGHTING_FIELDS):
@@ -146,7 +144,14 @@ def record_sightings(record: dict[str, Any], hash_str: str, size: Optional[int] 
             mtime=_time(item.get("mtime"), "mtime"), source=_text(item, "source"),
             seen_at=_time(item.get("seen_at"), "seen_at"),
         ))
-    name = _record_name(record)
-    if name is not None and name != _latest_name(found):
-        found.append(Sighting.of(hash_str, name=name, size=size))
     return found
+
+
+def name_sighting(record: dict[str, Any], listed: list[Sighting], hash_str: str, size: int) -> Optional[Sighting]:
+    """The sighting a record's ``name`` adds when it is not the latest of its ``listed``
+    sightings (a record of another tool, an edited export, a DataFrame row): seen now, with
+    ``size``, as ``create(content, name=...)`` sees it."""
+    name = _record_name(record)
+    if name is None or name == _latest_name(listed):
+        return None
+    return Sighting.of(hash_str, name=name, size=size)

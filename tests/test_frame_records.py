@@ -116,3 +116,27 @@ def test_a_frame_indexed_by_its_columns_imports(frame, tmp_path, index):
     with mcard.notebook.open(tmp_path / "copy.db") as copy:
         assert copy.import_records(frame.set_index(index)).new == len(frame)
         pd.testing.assert_frame_equal(copy.list_df(content=True), frame)
+
+
+def test_a_frame_of_the_stores_own_cards_imported_back_adds_no_sighting(tmp_path):
+    """A name the store lists the card under already is not seen again; a name edited in the
+    frame is, and the card is listed under it."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "one.txt").write_text("one")
+    (folder / "two.txt").write_text("two")
+    with mcard.notebook.open(tmp_path / "cards.db") as cards:
+        cards.import_paths(folder, progress=False)
+        cards.upload("three.txt", b"three")
+        before = {card.hash: cards.sightings(card.hash) for card in cards.list()}
+        frame = cards.list_df(content=True)
+        cards.import_records(frame, progress=False)
+        assert {card.hash: cards.sightings(card.hash) for card in cards.list()} == before
+        assert cards.duplicates_df().empty
+
+        frame.loc[frame.name == "two.txt", "name"] = "second.txt"
+        cards.import_records(frame, progress=False)
+        renamed = frame.hash[frame.name == "second.txt"].item()
+        assert [seen.name for seen in cards.sightings(renamed)] == ["two.txt", "second.txt"]
+        assert cards.list_df().set_index("hash").name[renamed] == "second.txt"
+        assert all(cards.sightings(key) == seen for key, seen in before.items() if key != renamed)
