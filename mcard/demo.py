@@ -96,14 +96,17 @@ def demo_files() -> list[tuple[str, MCard]]:
     return [(name, MCard(content, g_time=moment + timedelta(hours=n))) for n, (name, content) in enumerate(files)]
 
 
-async def fill(target: str | EngineConfig) -> int:
+async def fill(target: str | EngineConfig, *, empty_only: bool = False) -> Optional[int]:
     """Store the demo cards in a SQLite file, a database URL or any engine's store; return how
-    many were new."""
+    many were new. With ``empty_only``, a store that holds cards already (the demo's, some of
+    them removed since, or one's own) is left as it is: None."""
     if isinstance(target, str):
         config = config_from_url(target) if "://" in target else SQLiteConfig(target)
     else:
         config = target
     async with AsyncPersistenceWrapper(config) as store:
+        if empty_only and await store.count():
+            return None
         files = demo_files()
         there = await store.get_many([card.hash for _, card in files])
         seen = [

@@ -8,6 +8,7 @@ everything ``mcard lab`` does before starting JupyterLab happens for real.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from mcard import AsyncPersistenceWrapper, SQLiteConfig
+from mcard.cli import tutorials
 from mcard.cli.lab import lab_command
 from mcard.demo import demo_cards
 
@@ -56,18 +59,30 @@ def test_the_demo_note_names_a_postgres_store_without_its_password(tmp_path, pos
     assert any(f"({schema}.card)" in line for line in notes(done)) and "s3cr3t" not in done.stderr
 
 
-def test_demo_cards_are_stored_once_however_often_the_lab_starts(tmp_path):
+def test_demo_cards_fill_an_empty_store_once_and_cards_removed_stay_removed(tmp_path):
     db = tmp_path / "lab" / "cards.db"
     first = run_lab(tmp_path, "--demo", "--db", "lab/cards.db")
-    second = run_lab(tmp_path, "--demo", "--db", "lab/cards.db")
     expected = {card.hash for card in demo_cards()}
     assert f"mcard: demo cards in {db}: {len(expected)} added" in notes(first)
-    assert notes(second) == [f"mcard: demo cards in {db}: 0 added"]
     assert first.stdout.strip() and "mcard" not in first.stdout  # stdout is jupyter lab's version alone
     with sqlite3.connect(db) as connection:
         hashes = [row[0] for row in connection.execute("SELECT hash FROM card")]
     connection.close()
     assert len(hashes) == len(expected) and set(hashes) == expected
+
+    removed = sorted(expected)[0]
+    asyncio.run(_remove(db, removed))
+    second = run_lab(tmp_path, "--demo", "--db", "lab/cards.db")
+    assert notes(second) == [f"mcard: demo cards in {db}: none added, it holds cards already (the demo fills an empty store)"]
+    with sqlite3.connect(db) as connection:
+        hashes = [row[0] for row in connection.execute("SELECT hash FROM card")]
+    connection.close()
+    assert set(hashes) == expected - {removed}
+
+
+async def _remove(db, hash_str: str) -> None:
+    async with AsyncPersistenceWrapper(SQLiteConfig(db)) as store:
+        assert await store.remove(hash_str)
 
 
 def test_the_lab_gives_its_kernels_the_database_as_an_absolute_path(tmp_path, monkeypatch):
@@ -121,9 +136,7 @@ def test_the_first_run_copies_the_tutorials_to_the_user_data_folder(tmp_path):
         assert (folder / name).stat().st_mode & 0o777 == 0o644  # the umask's, as a copy by hand
     assert sorted(path.name for path in folder.iterdir()) == sorted([*TUTORIALS, ".mcard-tutorials.json"])
     manifest = json.loads((folder / ".mcard-tutorials.json").read_text())
-    assert {name: entry["copied"] for name, entry in manifest["tutorials"].items()} == {
-        name: sha256((SHIPPED / name).read_bytes()) for name in TUTORIALS
-    }
+    assert sorted(manifest["tutorials"]) == TUTORIALS
     assert notes(run_lab(tmp_path, "--db", "cards.db")) == []  # up to date: nothing to say
 
 
@@ -137,13 +150,57 @@ def edited(path: Path) -> bytes:
 
 
 def as_an_older_mcard_left_it(folder: Path, name: str, older: bytes, on_disk: bytes) -> None:
-    """``name`` as copied by an earlier mcard whose version of it was ``older``; the file now
-    holds ``on_disk`` (``older`` itself when the user has not edited it)."""
+    """``name`` as copied by an earlier mcard (whose manifest held the whole file's hash) whose
+    version of it was ``older``; the file now holds ``on_disk`` (``older`` itself when the user
+    has not edited it)."""
     (folder / name).write_bytes(on_disk)
     manifest_path = folder / ".mcard-tutorials.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["tutorials"][name] = {"copied": sha256(older)}
     manifest_path.write_text(json.dumps(manifest))
+
+
+def with_first_cell_changed(data: bytes) -> bytes:
+    notebook = json.loads(data)
+    notebook["cells"][0]["source"] = ["an older version's words"]
+    return json.dumps(notebook, indent=1).encode()
+
+
+def run_and_saved(path: Path) -> bytes:
+    """The notebook as JupyterLab saves it once run: outputs, execution counts, its kernel's
+    metadata."""
+    notebook = json.loads(path.read_text())
+    for number, cell in enumerate(notebook["cells"], 1):
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = number
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["ran\n"]}]
+    notebook["metadata"]["language_info"] = {"name": "python", "version": "3.11.7"}
+    data = json.dumps(notebook, indent=1).encode()
+    path.write_bytes(data)
+    return data
+
+
+def test_a_tutorial_run_and_saved_keeps_its_outputs_and_still_gets_a_newer_version(tmp_path):
+    """Running and saving a tutorial changes no cell: it is not edited. Its outputs stay while
+    the shipped version is the same, and it is updated when another ships."""
+    shipped, folder = tmp_path / "shipped", tmp_path / "mine"
+    shipped.mkdir()
+    (shipped / "01_intro.ipynb").write_bytes(with_first_cell_changed((SHIPPED / TUTORIALS[0]).read_bytes()))
+    assert tutorials.sync(folder, shipped).copied == ["01_intro.ipynb"]
+    ran = run_and_saved(folder / "01_intro.ipynb")
+    assert tutorials.sync(folder, shipped).summary() is None
+    assert (folder / "01_intro.ipynb").read_bytes() == ran
+
+    (shipped / "01_intro.ipynb").write_bytes((SHIPPED / TUTORIALS[0]).read_bytes())
+    assert tutorials.sync(folder, shipped).updated == ["01_intro.ipynb"]
+    assert (folder / "01_intro.ipynb").read_bytes() == (SHIPPED / TUTORIALS[0]).read_bytes()
+
+    edited(folder / "01_intro.ipynb")
+    run_and_saved(folder / "01_intro.ipynb")
+    mine = (folder / "01_intro.ipynb").read_bytes()
+    (shipped / "01_intro.ipynb").write_bytes(with_first_cell_changed((SHIPPED / TUTORIALS[0]).read_bytes()))
+    assert tutorials.sync(folder, shipped).kept == ["01_intro.ipynb"]
+    assert (folder / "01_intro.ipynb").read_bytes() == mine
 
 
 def test_an_edited_tutorial_is_never_overwritten_an_unedited_one_is_updated(tmp_path):
@@ -155,7 +212,7 @@ def test_an_edited_tutorial_is_never_overwritten_an_unedited_one_is_updated(tmp_
     assert notes(run_lab(tmp_path, "--tutorials", str(folder))) == []  # no newer version: nothing to say
     assert (folder / first).read_bytes() == mine
 
-    older = (SHIPPED / second).read_bytes().replace(b'"cells"', b'"cells" ', 1)
+    older = with_first_cell_changed((SHIPPED / second).read_bytes())
     as_an_older_mcard_left_it(folder, second, older, older)
     as_an_older_mcard_left_it(folder, first, older, mine)
     (folder / third).unlink()

@@ -70,8 +70,9 @@ async def cmd_lab(args: argparse.Namespace) -> int:
     notes = []
     if args.demo:
         config = config_of(target)
-        added = await fill(config)
-        notes.append(f"demo cards in {config.location}: {added} added")
+        added = await fill(config, empty_only=True)
+        notes.append(f"demo cards in {config.location}: {added} added" if added is not None else
+                     f"demo cards in {config.location}: none added, it holds cards already (the demo fills an empty store)")
     changed = tutorials.sync(folder).summary()
     notes += [changed] if changed else []
     for line in notes:  # once everything is ready: a failure is one line on stderr, alone

@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     _card_filters(cmd)
 
     cmd = add("lab", "open JupyterLab on the tutorials over this database (other options go to jupyter lab)")
-    cmd.add_argument("--demo", action="store_true", help="first fill the database with the demo cards (once)")
+    cmd.add_argument("--demo", action="store_true", help="first fill the database with the demo cards when it holds no card")
     cmd.add_argument(
         "--tutorials", metavar="DIR",
         help="the folder to copy the tutorials to and open (default: the user data folder, "

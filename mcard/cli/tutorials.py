@@ -2,8 +2,9 @@
 
 ``mcard lab`` opens JupyterLab on a copy, so the notebooks can be run and edited whether mcard
 is installed from a checkout or from a package (whose files may not be writable). A manifest in
-the folder records the hash of every tutorial as it was copied: a tutorial that is missing is
-copied, one the user has not changed since is updated to the shipped version, and one the user
+the folder records the hash of every tutorial's cells as it was copied: a tutorial that is
+missing is copied, one whose cells the user has not changed since is updated to the shipped
+version (running and saving it changes only outputs and metadata), and one whose cells the user
 has edited is never overwritten (they are told once per new shipped version).
 """
 
@@ -79,6 +80,19 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _cells_digest(data: bytes) -> str:
+    """The hash of a notebook's cells (their kinds and sources): what a user edits, not the
+    outputs, execution counts and metadata that running and saving it change. A file that is
+    not a notebook is hashed whole."""
+    try:
+        cells = json.loads(data)["cells"]
+        text = json.dumps([[cell["cell_type"], "".join(cell["source"]) if isinstance(cell["source"], list)
+                            else cell["source"]] for cell in cells])
+    except (ValueError, KeyError, TypeError):
+        return _digest(data)
+    return _digest(text.encode("utf-8"))
+
+
 def _is_shipped_folder(folder: Path, shipped: Traversable) -> bool:
     """Whether ``folder`` is the package's own tutorials folder (a source checkout's
     ``notebooks/``): then there is nothing to copy."""
@@ -131,25 +145,29 @@ def sync(folder: Path, shipped: Optional[Traversable] = None) -> SyncReport:
         if not source.name.endswith(SUFFIX) or not source.is_file():
             continue
         name, data = source.name, source.read_bytes()
-        new = _digest(data)
+        new = _cells_digest(data)
         entry = manifest.setdefault(name, {})
         target = folder / name
         try:
-            current: Optional[str] = _digest(target.read_bytes())
+            present = target.read_bytes()
         except FileNotFoundError:
-            current = None
+            present = None
+        current = None if present is None else _cells_digest(present)
         if current == new:
-            entry.update(copied=new)
-            continue
-        if current is None or current == entry.get("copied"):
-            _write_atomically(target, data)
-            (report.copied if current is None else report.updated).append(name)
             entry.clear()
-            entry.update(copied=new)
-        elif entry.get("copied") != new and entry.get("told") != new:  # an update is held back
-            report.kept.append(name)
+            entry.update(cells=new)
+            continue
+        # "copied": the whole file's hash, which a manifest of an earlier mcard holds instead
+        unedited = present is not None and (current == entry.get("cells") or _digest(present) == entry.get("copied"))
+        if present is None or unedited:
+            _write_atomically(target, data)
+            (report.copied if present is None else report.updated).append(name)
+            entry.clear()
+            entry.update(cells=new)
+        elif entry.get("cells") != new and entry.get("copied") != _digest(data) and entry.get("told") != new:
+            report.kept.append(name)  # an update is held back
             entry["told"] = new
     if json.dumps(manifest, sort_keys=True) != before:
-        text = json.dumps({"format": 1, "tutorials": manifest}, indent=2, sort_keys=True) + "\n"
+        text = json.dumps({"format": 2, "tutorials": manifest}, indent=2, sort_keys=True) + "\n"
         _write_atomically(folder / MANIFEST, text.encode("utf-8"))
     return report
