@@ -1,9 +1,11 @@
+import os
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from mcard import ConfigurationError, SQLiteConfig
+from mcard import AsyncPersistenceWrapper, ConfigurationError, SQLiteConfig
 
 
 def test_spec_defaults():
@@ -80,3 +82,26 @@ def test_max_content_size_is_at_most_what_a_sqlite_row_can_hold(tmp_path):
                             capture_output=True, cwd=tmp_path, timeout=60)
     assert result.returncode == 2 and f"max_content_size must be at most {largest:,} bytes".encode() in result.stderr
     assert not (tmp_path / "cards.db").exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("timeout", "10", "timeout must be a positive number of seconds, got '10'"),
+    ("max_content_size", "abc", "max_content_size must be an integer >= 1, got 'abc'"),
+    ("db_path", None, "db_path must be a non-empty path, got None"),
+    ("regex_timeout", -5, "regex_timeout must be a positive number of seconds, got -5"),
+    ("max_connections", 0, "max_connections must be an integer >= 1, got 0"),
+    ("synchronous", "sometimes", "synchronous must be one of"),
+])
+def test_a_value_set_on_a_configuration_after_it_was_built_is_checked_by_the_store(tmp_path, field, value, message):
+    config = SQLiteConfig(tmp_path / "cards.db")
+    setattr(config, field, value)
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        AsyncPersistenceWrapper(config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_value_set_on_a_configuration_after_it_was_built_is_used_as_checked(tmp_path):
+    config = SQLiteConfig(tmp_path / "cards.db")
+    config.synchronous, config.db_path = "full", "~/cards.db"
+    store = AsyncPersistenceWrapper(config).store
+    assert (store.config.synchronous, store.config.db_path) == ("FULL", os.path.expanduser("~/cards.db"))

@@ -93,6 +93,11 @@ class EngineConfig(ABC):
         if not isinstance(self.read_only, bool):
             raise ConfigurationError(f"read_only must be a bool, got {self.read_only!r}")
 
+    def validate(self) -> None:
+        """Check every value as the constructor does, a value set since included (a store
+        built from the configuration calls it): a ``ConfigurationError`` names a bad one."""
+        self.__post_init__()
+
     @property
     def location(self) -> str:
         """Where the cards are, for messages and displays (never a password); an engine of

@@ -341,6 +341,7 @@ class BaseStore(ABC):
     """A card store over one database. Open with ``initialize()`` or ``async with``."""
 
     def __init__(self, config: EngineConfig) -> None:
+        config.validate()  # a value set on it after it was built, as its constructor checks one
         self.config = config
         self._where: str = type(self).__name__
         self._loop: Optional[asyncio.AbstractEventLoop] = None
