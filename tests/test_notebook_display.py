@@ -349,4 +349,6 @@ def test_to_dataframe_refuses_what_is_not_cards():
     for bad in (None, ["a"], "abc", 5):
         with pytest.raises(ValidationError, match="to_dataframe takes cards"):
             notebook.to_dataframe(bad)
+    with pytest.raises(ValidationError, match="to_dataframe takes cards, got NoneType at position 1"):
+        notebook.to_dataframe([MCard("x"), None])
     assert len(notebook.to_dataframe(iter([MCard("x")]))) == 1

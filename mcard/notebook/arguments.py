@@ -30,9 +30,9 @@ def card_list(cards: object, call: str) -> list[MCard]:
     if is_frame(cards):  # iterated, it gives its column names
         raise ValidationError(f"{call} takes cards, not a DataFrame (import_records(df) stores the cards of one)")
     taken = cards if isinstance(cards, list) else list(cards)
-    wrong = next((card for card in taken if not isinstance(card, MCard)), None)
-    if wrong is not None:
-        raise ValidationError(f"{call} takes cards, got a {type(wrong).__name__} among them")
+    wrong = next((number for number, card in enumerate(taken) if not isinstance(card, MCard)), None)
+    if wrong is not None:  # an item that is None is named too
+        raise ValidationError(f"{call} takes cards, got {type(taken[wrong]).__name__} at position {wrong}")
     return taken
 
 
