@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Final, Optional
 
 from mcard.domain.models.card import format_time
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import brief, ValidationError
 from mcard.domain.models.sighting import Sighting, as_label, check_tag
 
 LABEL_FIELDS: Final = ("name", "tags", "sightings")
@@ -136,7 +136,7 @@ def record_sightings(record: dict[str, Any], hash_str: str) -> list[Sighting]:
     found = []
     for item in _listed(record, "sightings"):
         if not isinstance(item, dict) or set(item) - set(SIGHTING_FIELDS):
-            raise ValidationError(f"a sighting is an object of {', '.join(SIGHTING_FIELDS)}, got {item!r}")
+            raise ValidationError(f"a sighting is an object of {', '.join(SIGHTING_FIELDS)}, got {brief(item)}")
         if item.get("seen_at") is None:
             raise ValidationError("a sighting has no seen_at")
         found.append(Sighting.of(

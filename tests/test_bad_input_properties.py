@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcard import AsyncPersistenceWrapper, MCard, StorageError, ValidationError
+from mcard import AsyncPersistenceWrapper, MCard, Sighting, StorageError, ValidationError
 from mcard.infrastructure.persistence.engine.base_engine import SHORTEST_DIGEST
 
 LIMIT = 64
@@ -260,3 +260,22 @@ async def test_progress_is_true_false_or_none_for_every_long_operation(store, tm
                 await call()
         assert await dest.count() == 0
     assert await everything(store) == before and not (tmp_path / "out.jsonl").exists()
+
+
+HUGE = "x" * 1_000_000
+
+
+@pytest.mark.parametrize("call", [
+    lambda cards: cards.get(HUGE),
+    lambda cards: cards.get_many([HUGE]),
+    lambda cards: cards.resolve(HUGE),
+    lambda cards: cards.list(content_type=HUGE),
+    lambda cards: cards.list(order=HUGE),
+    lambda cards: cards.search("x", mode=HUGE),
+    lambda cards: cards.add_sightings([Sighting.of("0" * 64, name=HUGE)]),
+], ids=["get", "get_many", "resolve", "content_type", "order", "mode", "sighting"])
+async def test_a_huge_bad_value_is_named_in_a_short_message(wrapper, call):
+    """A message repeats the start of what it refuses and says how long it was, not a megabyte."""
+    with pytest.raises(ValidationError) as raised:
+        await call(wrapper)
+    assert len(str(raised.value)) < 300 and "(1,000,000 characters)" in str(raised.value), str(raised.value)[:300]

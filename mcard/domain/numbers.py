@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 from typing import Final, Optional
 
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import brief, ValidationError
 
 MAX_SQL_INTEGER: Final = 2**63 - 1
 """The largest whole number either engine stores: the bound of every count an argument gives."""
@@ -29,5 +29,5 @@ def positive_count(name: str, value: object, meaning: str = "") -> int:
     one); a batch of 0 took no file at a time and never ended."""
     count = whole_number(value)
     if count is None or not 1 <= count <= MAX_SQL_INTEGER:
-        raise ValidationError(f"{name} must be a positive integer{meaning}, got {value!r}")
+        raise ValidationError(f"{name} must be a positive integer{meaning}, got {brief(value)}")
     return count

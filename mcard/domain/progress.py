@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import brief, ValidationError
 
 
 def checked_progress(progress: object) -> Optional[bool]:
@@ -14,4 +14,4 @@ def checked_progress(progress: object) -> Optional[bool]:
     or false."""
     if progress is None or isinstance(progress, bool):
         return progress
-    raise ValidationError(f"progress must be True, False or None, got {progress!r}")
+    raise ValidationError(f"progress must be True, False or None, got {brief(progress)}")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from mcard.domain.models.card import MCard
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import brief, ValidationError
 from mcard.domain.numbers import whole_number
 from mcard.frame_records import is_frame
 
@@ -43,5 +43,5 @@ def checked_page_size(value: object) -> int:
     """A page size of the explorer or a form: a whole number from 1 to ``MAX_PAGE_SIZE``."""
     size = whole_number(value)
     if size is None or not 1 <= size <= MAX_PAGE_SIZE:
-        raise ValidationError(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {value!r}")
+        raise ValidationError(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, got {brief(value)}")
     return size

@@ -20,7 +20,7 @@ from typing import Final, Optional
 
 from mcard.content_types import IMAGE_TYPES, SVG
 from mcard.domain.models.card import MCard
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import brief, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Options:
 def count_setting(value: object, name: str) -> int:
     """``value``, a display setting that counts something: a whole number of 0 or more."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{name} is a whole number of 0 or more, got {value!r}")
+        raise ValidationError(f"{name} is a whole number of 0 or more, got {brief(value)}")
     return value
 
 

@@ -12,6 +12,20 @@ def _restored(kind: type[BaseException], args: tuple[object, ...], state: dict[s
     return error
 
 
+BRIEF_CHARACTERS = 100
+"""The most characters of a value an error message repeats."""
+
+
+def brief(value: object) -> str:
+    """``repr(value)`` for an error message, cut to ``BRIEF_CHARACTERS`` with how long the whole
+    was: a message repeats what it was given, not a megabyte of it."""
+    shown = repr(value)
+    if len(shown) <= BRIEF_CHARACTERS:
+        return shown
+    size = f"{len(value):,} characters" if isinstance(value, str) else f"{len(shown):,} characters as written"
+    return f"{shown[:BRIEF_CHARACTERS - 1]}… ({size})"
+
+
 class MCardError(Exception):
     """Base class of every error raised by mcard. It pickles whole (to and from a process pool),
     its own attributes (``hash``, ``hashes``, ``transient``...) included."""

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Final, Optional, TypeGuard
 
 from .card import format_time, stored_time
-from .exceptions import ValidationError
+from .exceptions import brief, ValidationError
 
 MAX_TAG: Final = 200
 MAX_LABEL: Final = 4096
@@ -96,7 +96,7 @@ def _check_label(name: str, value: object) -> Optional[str]:
     if is_label(value):
         return value
     if not isinstance(value, str) or not value or len(value) > MAX_LABEL:
-        raise ValidationError(f"a sighting's {name} is a non-empty string of at most {MAX_LABEL} characters, got {value!r}")
+        raise ValidationError(f"a sighting's {name} is a non-empty string of at most {MAX_LABEL} characters, got {brief(value)}")
     raise ValidationError(f"a sighting's {name} must not hold control characters: {value!r}")
 
 
@@ -129,7 +129,7 @@ class Sighting:
     ) -> Sighting:
         """A checked sighting (``seen_at`` defaults to now)."""
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63):
-            raise ValidationError(f"a sighting's size is a byte count (0 to 2**63 - 1), got {size!r}")
+            raise ValidationError(f"a sighting's size is a byte count (0 to 2**63 - 1), got {brief(size)}")
         return cls(
             hash_str,
             _check_label("name", name),

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Final, Optional
 
 from ..models.card import MAX_MICROS, to_micros, to_utc
-from ..models.exceptions import ValidationError
+from ..models.exceptions import ValidationError, brief
 from ..models.sighting import MAX_LABEL, MAX_TAG, check_tag, checked_tag_text, composed, escaped
 from ..numbers import whole_number
 
@@ -23,7 +23,7 @@ def _size(name: str, value: object) -> Optional[int]:
         return None
     size = whole_number(value)
     if size is None or not 0 <= size <= MAX_SIZE:
-        raise ValidationError(f"{name} must be a byte count from 0 to 2**63-1, got {value!r}")
+        raise ValidationError(f"{name} must be a byte count from 0 to 2**63-1, got {brief(value)}")
     return size
 
 
@@ -32,7 +32,7 @@ def _strings(name: str, value: object, check: Any) -> tuple[str, ...]:
         return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, Iterable) or isinstance(items, bytes):
-        raise ValidationError(f"{name} must be a string or strings, got {value!r}")
+        raise ValidationError(f"{name} must be a string or strings, got {brief(value)}")
     return tuple(dict.fromkeys(check(item) for item in items))
 
 
@@ -41,7 +41,7 @@ def check_glob(pattern: object) -> str:
     control characters and bytes that were not UTF-8 ``escaped``, as an imported name holds them,
     and ``composed``: it matches names as they read composed, whichever form they were seen in."""
     if not isinstance(pattern, str) or not pattern:
-        raise ValidationError(f"a name pattern is a non-empty glob such as '*.png', got {pattern!r}")
+        raise ValidationError(f"a name pattern is a non-empty glob such as '*.png', got {brief(pattern)}")
     pattern = composed(escaped(pattern))
     if len(pattern) > MAX_LABEL:
         raise ValidationError(f"a name pattern is at most {MAX_LABEL} characters (as a name), got {len(pattern)}")
@@ -86,7 +86,7 @@ def check_content_type(value: object) -> str:
     """A MIME type, or a type with any subtype (``image/*``); any case, kept lowercase."""
     text = value.strip().lower() if isinstance(value, str) else value
     if not isinstance(text, str) or not _TYPE.fullmatch(text):
-        raise ValidationError(f"a content type is like 'image/png' or 'image/*', got {value!r}")
+        raise ValidationError(f"a content type is like 'image/png' or 'image/*', got {brief(value)}")
     return text
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final, Optional
 
 from ..models.card import MCard, time_order
-from ..models.exceptions import ValidationError
+from ..models.exceptions import ValidationError, brief
 
 ORDERS: Final = ("newest", "oldest", "largest", "smallest", "type", "name", "name_desc")
 DEFAULT_ORDER: Final = "newest"
@@ -22,7 +22,7 @@ BY_NAME: Final = ("name", "name_desc")
 
 def check_order(order: object) -> str:
     if order not in ORDERS:
-        raise ValidationError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+        raise ValidationError(f"order must be one of {', '.join(ORDERS)}, got {brief(order)}")
     return str(order)
 
 

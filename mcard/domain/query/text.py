@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Final, Optional, Union
 
-from ..models.exceptions import ValidationError
+from ..models.exceptions import ValidationError, brief
 from ..shown import BYTE_ORDER_MARK, shown
 from . import regex_process
 from .clause_counts import ClauseCounter
@@ -543,9 +543,9 @@ class SearchSpec:
     @classmethod
     def of(cls, query: object, mode: object = "substring", case_sensitive: object = True) -> SearchSpec:
         if mode not in MODES:
-            raise ValidationError(f"search mode must be one of {', '.join(MODES)}, got {mode!r}")
+            raise ValidationError(f"search mode must be one of {', '.join(MODES)}, got {brief(mode)}")
         if not isinstance(case_sensitive, bool):
-            raise ValidationError(f"case_sensitive must be a bool, got {case_sensitive!r}")
+            raise ValidationError(f"case_sensitive must be a bool, got {brief(case_sensitive)}")
         if not isinstance(query, str):
             raise ValidationError(f"search query must be a str, got {type(query).__name__}")
         if not query:

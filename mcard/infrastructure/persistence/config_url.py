@@ -9,7 +9,7 @@ from os import PathLike
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from mcard.domain.models.exceptions import ConfigurationError, ValidationError
+from mcard.domain.models.exceptions import brief, ConfigurationError, ValidationError
 
 from .engine_config import (
     DB_PATH_ENV,
@@ -41,7 +41,7 @@ def _convert(name: str, value: str, kind: type) -> Any:
             return value.lower() in _TRUE
         return kind(value)
     except ValueError:
-        raise ConfigurationError(f"option {name} must be {_KIND_NAMES[kind]}, got {value!r}") from None
+        raise ConfigurationError(f"option {name} must be {_KIND_NAMES[kind]}, got {brief(value)}") from None
 
 
 def config_from_url(url: str) -> EngineConfig:
@@ -53,7 +53,7 @@ def config_from_url(url: str) -> EngineConfig:
     URL (``sslmode``...) are passed on to the driver.
     """
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"expected a database URL such as sqlite:///cards.db, got {url!r}")
+        raise ConfigurationError(f"expected a database URL such as sqlite:///cards.db, got {brief(url)}")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
@@ -63,7 +63,7 @@ def config_from_url(url: str) -> EngineConfig:
         path = MEMORY_PATH if parts.netloc == MEMORY_PATH else unquote(parts.path[1:])
         if parts.netloc not in ("", MEMORY_PATH) or not path:
             raise ConfigurationError(
-                f"a SQLite URL is sqlite:///relative.db, sqlite:////absolute.db or sqlite://:memory:, got {url!r}"
+                f"a SQLite URL is sqlite:///relative.db, sqlite:////absolute.db or sqlite://:memory:, got {brief(url)}"
             )
         return SQLiteConfig(path, **_options(query, _SQLITE, url, keep_unknown=False)[0])
     if parts.scheme in POSTGRES_SCHEMES:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final, Optional
 from urllib.parse import urlsplit
 
 from mcard.domain.models.card import DEFAULT_HASH_ALGORITHM, HASH_ALGORITHMS
-from mcard.domain.models.exceptions import ConfigurationError
+from mcard.domain.models.exceptions import brief, ConfigurationError
 
 if TYPE_CHECKING:
     from .engine.base_engine import BaseStore
@@ -50,12 +50,12 @@ def sqlite_max_content_size() -> int:
 
 def _check_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {brief(value)}")
 
 
 def _check_seconds(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {brief(value)}")
 
 
 @dataclass(kw_only=True)
@@ -88,10 +88,10 @@ class EngineConfig(ABC):
         _check_seconds("regex_timeout", self.regex_timeout)
         if self.hash_algorithm not in HASH_ALGORITHMS:
             raise ConfigurationError(
-                f"hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}, got {self.hash_algorithm!r}"
+                f"hash_algorithm must be one of {sorted(HASH_ALGORITHMS)}, got {brief(self.hash_algorithm)}"
             )
         if not isinstance(self.read_only, bool):
-            raise ConfigurationError(f"read_only must be a bool, got {self.read_only!r}")
+            raise ConfigurationError(f"read_only must be a bool, got {brief(self.read_only)}")
 
     def validate(self) -> None:
         """Check every value as the constructor does, a value set since included (a store
@@ -146,7 +146,7 @@ class SQLiteConfig(EngineConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.db_path, (str, os.PathLike)) or not os.fspath(self.db_path):
-            raise ConfigurationError(f"db_path must be a non-empty path, got {self.db_path!r}")
+            raise ConfigurationError(f"db_path must be a non-empty path, got {brief(self.db_path)}")
         if "\0" in os.fspath(self.db_path):
             raise ConfigurationError("db_path must not contain NUL characters")
         if not self.in_memory:
@@ -156,7 +156,7 @@ class SQLiteConfig(EngineConfig):
         elif self.read_only:
             raise ConfigurationError("a :memory: store starts empty: it cannot be opened read-only")
         if not isinstance(self.check_same_thread, bool):
-            raise ConfigurationError(f"check_same_thread must be a bool, got {self.check_same_thread!r}")
+            raise ConfigurationError(f"check_same_thread must be a bool, got {brief(self.check_same_thread)}")
         if self.max_content_size > sqlite_max_content_size():
             raise ConfigurationError(
                 f"max_content_size must be at most {sqlite_max_content_size():,} bytes in SQLite (its largest"
@@ -165,7 +165,7 @@ class SQLiteConfig(EngineConfig):
         mode = self.synchronous.upper() if isinstance(self.synchronous, str) else self.synchronous
         if mode not in SQLITE_SYNCHRONOUS_MODES:
             raise ConfigurationError(
-                f"synchronous must be one of {SQLITE_SYNCHRONOUS_MODES}, got {self.synchronous!r}"
+                f"synchronous must be one of {SQLITE_SYNCHRONOUS_MODES}, got {brief(self.synchronous)}"
             )
         self.synchronous = mode
 
@@ -259,16 +259,16 @@ class PostgresConfig(EngineConfig):
         for name in ("host", "user", "password", "database"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value or "\0" in value):
-                raise ConfigurationError(f"{name} must be a non-empty string, got {value!r}")
+                raise ConfigurationError(f"{name} must be a non-empty string, got {brief(value)}")
         if self.port is not None:
             _check_int("port", self.port, 1)
             if self.port > 65535:
-                raise ConfigurationError(f"port must be at most 65535, got {self.port!r}")
+                raise ConfigurationError(f"port must be at most 65535, got {brief(self.port)}")
         for name in ("schema", "table"):
             value = getattr(self, name)
             if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
                 raise ConfigurationError(
-                    f"{name} must be a plain identifier (letters, digits, _; at most 48), got {value!r}"
+                    f"{name} must be a plain identifier (letters, digits, _; at most 48), got {brief(value)}"
                 )
         if self.max_content_size > POSTGRES_MAX_CONTENT_SIZE:
             raise ConfigurationError(

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Optional, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from mcard.domain.models.card import MCard
-from mcard.domain.models.exceptions import StorageError
+from mcard.domain.models.exceptions import brief, StorageError
 
 from .engine.integrity import VerifyReport
 
@@ -64,7 +64,7 @@ def retry_operation(
     ``retry_if`` rejects propagate at once; when the retries run out the last error is raised.
     """
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        raise ValueError(f"max_retries must be an integer >= 0, got {brief(max_retries)}")
     if base_delay < 0 or max_delay < 0:
         raise ValueError("delays must not be negative")
 

@@ -20,7 +20,7 @@ import anywidget
 import traitlets
 
 from mcard.domain.models.card import MCard, is_digest
-from mcard.domain.models.exceptions import AmbiguousHashError, MCardError, NotStoredError, StorageError, ValidationError
+from mcard.domain.models.exceptions import AmbiguousHashError, brief, MCardError, NotStoredError, StorageError, ValidationError
 from mcard.domain.query.order import check_order
 from mcard.domain.query.syntax import parse_find, symbols_as_text, unsearched_note
 from mcard.domain.query.text import SearchSpec
@@ -488,7 +488,7 @@ class Explorer(anywidget.AnyWidget):
     def go(self, page: int) -> None:
         """Show page ``page`` (from 0) of the current query."""
         if isinstance(page, bool) or not isinstance(page, int):
-            raise ValidationError(f"a page is a whole number, got {page!r}")
+            raise ValidationError(f"a page is a whole number, got {brief(page)}")
         last = max(0, (self.total - 1) // self.page_size)
         self._reload(page=min(max(0, page), last))
 

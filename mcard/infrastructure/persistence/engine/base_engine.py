@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Optional
 
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, MCard, check_card as check_true_card, from_micros, to_micros, to_utc
-from mcard.domain.models.exceptions import AmbiguousHashError, NotStoredError, StorageError, ValidationError
+from mcard.domain.models.exceptions import AmbiguousHashError, brief, NotStoredError, StorageError, ValidationError
 from mcard.domain.models.sighting import Sighting, check_tag, stored_tag_fault
 from mcard.domain.numbers import MAX_SQL_INTEGER, whole_number
 from mcard.domain.progress import checked_progress
@@ -115,7 +115,7 @@ def check_prefix(value: object) -> str:
     """A hash prefix as typed: at least ``MIN_PREFIX`` hex digits, any case."""
     if not isinstance(value, str) or not _HEX.fullmatch(value.strip()) or len(value.strip()) < MIN_PREFIX:
         raise ValidationError(
-            f"a hash or hash prefix is at least {MIN_PREFIX} hex digits, got {value!r}"
+            f"a hash or hash prefix is at least {MIN_PREFIX} hex digits, got {brief(value)}"
         )
     return value.strip().lower()
 
@@ -123,7 +123,7 @@ def check_prefix(value: object) -> str:
 def check_hash(value: object, _is_hex: Callable[[str], object] = _HEX.fullmatch) -> str:
     """A hash as stored: lowercase hex."""
     if not isinstance(value, str) or not _is_hex(value):
-        raise ValidationError(f"a card hash is a string of hex digits, got {value!r}")
+        raise ValidationError(f"a card hash is a string of hex digits, got {brief(value)}")
     return value.lower()
 
 
@@ -143,7 +143,7 @@ def check_count(name: str, value: object, *, allow_none: bool) -> Optional[int]:
         return None
     count = whole_number(value)
     if count is None or not 0 <= count <= MAX_SQL_INTEGER:
-        raise ValidationError(f"{name} must be an integer from 0 to 2**63-1, got {value!r}")
+        raise ValidationError(f"{name} must be an integer from 0 to 2**63-1, got {brief(value)}")
     return count
 
 
@@ -168,7 +168,7 @@ def _true_tags(found: dict[str, list[str]]) -> dict[str, list[str]]:
 def check_page_size(value: object) -> int:
     size = whole_number(value)
     if size is None or not 1 <= size <= MAX_SQL_INTEGER:
-        raise ValidationError(f"page_size must be an integer from 1 to 2**63-1, got {value!r}")
+        raise ValidationError(f"page_size must be an integer from 1 to 2**63-1, got {brief(value)}")
     return size
 
 
@@ -199,7 +199,7 @@ def check_filters(start_time: object, end_time: object, filters: dict[str, Any])
 def check_facets(by: object) -> list[str]:
     fields = [by] if isinstance(by, str) else by
     if not isinstance(fields, Iterable):
-        raise ValidationError(f"by names facets, got {by!r}")
+        raise ValidationError(f"by names facets, got {brief(by)}")
     checked = list(dict.fromkeys(fields))
     for field in checked:
         if field not in FACETS:
@@ -284,7 +284,7 @@ def check_tag_pairs(pairs: Iterable[tuple[str, str]], name: str) -> list[tuple[s
         else:
             items = None if isinstance(pair, (str, bytes, dict)) or not isinstance(pair, Iterable) else tuple(pair)
         if items is None or len(items) != 2:
-            raise ValidationError(f"{name} takes (hash, tag) pairs, got {pair!r}")
+            raise ValidationError(f"{name} takes (hash, tag) pairs, got {brief(pair)}")
         key, given = check_hash(items[0]), items[1]
         tag = tags.get(given) if given.__class__ is str else None
         if tag is None:

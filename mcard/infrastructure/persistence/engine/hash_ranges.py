@@ -24,7 +24,7 @@ from operator import itemgetter
 from dataclasses import dataclass
 from typing import Final
 
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import brief, ValidationError
 
 MAX_DEPTH: Final = 128
 """The longest hash (SHA-512) has this many hex digits: a deeper prefix names one hash at most."""
@@ -53,13 +53,13 @@ def check_ranges(prefixes: object, depth: object = None) -> list[str]:
     checked = sorted(set(prefixes))
     for prefix in checked:
         if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
-            raise ValidationError(f"a range is a prefix of up to {MAX_DEPTH} lowercase hex digits, got {prefix!r}")
+            raise ValidationError(f"a range is a prefix of up to {MAX_DEPTH} lowercase hex digits, got {brief(prefix)}")
     for before, after in zip(checked, checked[1:]):
         if after.startswith(before):
             raise ValidationError(f"ranges must not overlap: {before!r} holds {after!r}")
     if depth is not None:
         if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
-            raise ValidationError(f"depth is a prefix length from 1 to {MAX_DEPTH}, got {depth!r}")
+            raise ValidationError(f"depth is a prefix length from 1 to {MAX_DEPTH}, got {brief(depth)}")
         if any(len(prefix) >= depth for prefix in checked):
             raise ValidationError(f"depth {depth} must be longer than every range's prefix")
     return checked
