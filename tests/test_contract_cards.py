@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mcard import MCard, StorageError, ValidationError
+from mcard import AsyncPersistenceWrapper, MCard, StorageError, ValidationError
 from mcard.domain.models.card import HASH_ALGORITHMS
 
 
@@ -206,6 +206,19 @@ async def test_a_time_finer_than_a_microsecond_is_held_as_the_microsecond_stored
     await wrapper.save(card)
     assert await wrapper.get(card.hash) == card
     assert await wrapper.list(start_time=card.g_time, end_time=card.g_time) == [card]
+
+
+def test_a_store_opened_in_one_asyncio_run_says_how_to_use_it_in_another(make_config):
+    """Each ``asyncio.run`` is a loop of its own: a store opened in one and used (or closed) in
+    the next is told to open and close it in one."""
+    import asyncio
+
+    cards = AsyncPersistenceWrapper(make_config())
+    asyncio.run(cards.initialize())
+    with pytest.raises(StorageError, match=r"opened on an event loop that has ended \(each asyncio.run\(\) is a loop"
+                                           r" of its own\), and can be used, and closed, only there: open and close it"
+                                           r" in one asyncio.run\(\)"):
+        asyncio.run(cards.close())
 
 
 async def test_a_store_used_from_another_event_loop_fails_at_once_and_never_hangs(wrapper):

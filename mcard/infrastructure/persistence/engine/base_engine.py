@@ -378,6 +378,13 @@ class BaseStore(ABC):
 
     def _check_loop(self) -> None:
         if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            if self._loop.is_closed():
+                raise StorageError(
+                    f"{self._where}: this store was opened on an event loop that has ended (each asyncio.run()"
+                    " is a loop of its own), and can be used, and closed, only there: open and close it in one"
+                    " asyncio.run(), as `async with AsyncPersistenceWrapper(config) as cards:` does"
+                    " (mcard.notebook runs every call on one loop of its own)"
+                )
             raise StorageError(
                 f"{self._where}: this store was opened on another event loop and can only be used"
                 " there; open one store per event loop (mcard.notebook runs every call on one loop)"
