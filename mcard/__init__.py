@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -59,7 +60,10 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    """The public names and the submodules imported so far, not this module's own helpers."""
+    submodules = [name for name, value in globals().items()
+                  if isinstance(value, ModuleType) and value.__name__ == f"{__name__}.{name}"]
+    return sorted({*__all__, "__version__", *submodules})
 
 
 if TYPE_CHECKING:

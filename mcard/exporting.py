@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Final, NamedTuple, Optional
 
 from mcard.domain.models.card import DIGEST_HEX_LENGTHS, HASH_ALGORITHMS, MCard, is_digest, is_mime_type, to_micros
-from mcard.domain.models.exceptions import StorageError, UnreadableCardError, ValidationError
+from mcard.domain.models.exceptions import StorageError, UnreadableCardError, ValidationError, brief
 from mcard.domain.models.sighting import Sighting
 from mcard.domain.progress import checked_progress
 from mcard.domain.shown import as_cell, counted, json_escaped
@@ -203,7 +203,7 @@ def format_for(destination: str | os.PathLike[str] | BinaryIO, format: Optional[
                 "a folder, or name the format (format= in Python, --format on the command line)"
             )
     if chosen not in FORMATS:
-        raise ValidationError(f"unknown export format {chosen!r}; choose one of {', '.join(FORMATS)}")
+        raise ValidationError(f"unknown export format {brief(chosen)}; choose one of {', '.join(FORMATS)}")
     if chosen == "files" and not with_content:
         raise ValidationError("a folder of files is the cards' contents: without content, export to .jsonl, .csv or .parquet")
     return chosen

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, Final, Optional
 
 from mcard.content_types import OCTET_STREAM
 from mcard.domain.models.card import MCard, is_mime_type
-from mcard.domain.models.exceptions import NotStoredError, ValidationError
+from mcard.domain.models.exceptions import NotStoredError, ValidationError, brief
 from mcard.domain.models.sighting import Sighting, as_label, check_tag
 from mcard.domain.numbers import positive_count
 from mcard.domain.progress import checked_progress
@@ -790,7 +790,7 @@ def record_card(record: object) -> MCard:
         except UnicodeDecodeError:
             raise ValidationError("the text content is not UTF-8") from None
     elif encoding not in ("utf-8", "raw"):
-        raise ValidationError(f"unknown content_encoding {encoding!r}")
+        raise ValidationError(f"unknown content_encoding {brief(encoding)}")
     elif isinstance(content, str) and record.get("kind") == "bytes" and not record.get("content_encoding"):
         literal = bytes_literal(content)  # a DataFrame's bytes as pandas writes them to CSV
         content = content if literal is None else literal
@@ -849,7 +849,7 @@ def records_format(source: str | os.PathLike[str] | BinaryIO, format: Optional[s
         raise ValidationError("records are read from a binary stream (open(path, 'rb'), sys.stdin.buffer), not a text one")
     if format is not None:
         if format not in RECORD_FORMATS:
-            raise ValidationError(f"unknown records format {format!r}; choose one of {', '.join(RECORD_FORMATS)}")
+            raise ValidationError(f"unknown records format {brief(format)}; choose one of {', '.join(RECORD_FORMATS)}")
         if format == "parquet" and stream:
             raise ValidationError("Parquet records are read from a file, not from a stream")
         return _readable(format)

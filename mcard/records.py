@@ -91,9 +91,9 @@ def aware_time(value: str | datetime, field: str) -> datetime:
                 raise ValueError(value)
             moment, shown = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00")), value
         except ValueError:
-            raise ValidationError(f"{field} is not an ISO 8601 time: {value!r}") from None
+            raise ValidationError(f"{field} is not an ISO 8601 time: {brief(value)}") from None
     if moment.utcoffset() is None:
-        raise ValidationError(f"{field} {shown!r} has no UTC offset: add one, such as Z for UTC")
+        raise ValidationError(f"{field} {brief(shown)} has no UTC offset: add one, such as Z for UTC")
     return moment
 
 

@@ -208,6 +208,14 @@ async def test_a_time_finer_than_a_microsecond_is_held_as_the_microsecond_stored
     assert await wrapper.list(start_time=card.g_time, end_time=card.g_time) == [card]
 
 
+async def test_the_wrapper_its_store_and_a_find_say_what_they_are(wrapper):
+    await wrapper.create("a note")
+    assert repr(wrapper) == f"AsyncPersistenceWrapper({wrapper.config!r})"
+    assert repr(wrapper.store) == f"{type(wrapper.store).__name__}({wrapper.config!r})"
+    found = await wrapper.find("note", limit=0)
+    assert repr(found) == "Found([], total=1)"
+
+
 def test_a_store_opened_in_one_asyncio_run_says_how_to_use_it_in_another(make_config):
     """Each ``asyncio.run`` is a loop of its own: a store opened in one and used (or closed) in
     the next is told to open and close it in one."""

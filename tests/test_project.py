@@ -196,6 +196,9 @@ def test_public_names_are_exported():
     for name in mcard.__all__:
         assert getattr(mcard, name) is not None
     assert (ROOT / "mcard" / "py.typed").exists()
+    shown = dir(mcard)
+    assert set(mcard.__all__) <= set(shown) and "domain" in shown  # a submodule, imported by the names
+    assert not {"TYPE_CHECKING", "annotations", "importlib", "logging", "ModuleType"} & set(shown)
 
 
 def test_no_stray_files_are_tracked():

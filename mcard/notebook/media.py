@@ -56,7 +56,7 @@ class Options:
         """Only the settings above, each a whole number of 0 or more (``-1`` showed all rows but
         one, ``None`` every row, ``"x"`` failed every display later)."""
         if name not in type(self).__annotations__:
-            raise ValidationError(f"mcard.notebook.options has no setting {name!r}; they are {', '.join(type(self).__annotations__)}")
+            raise ValidationError(f"mcard.notebook.options has no setting {brief(name)}; they are {', '.join(type(self).__annotations__)}")
         super().__setattr__(name, count_setting(value, f"options.{name}"))
 
 

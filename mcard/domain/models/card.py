@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, ClassVar, Final
 
 from ..shown import shown
-from .exceptions import StorageError, ValidationError
+from .exceptions import StorageError, ValidationError, brief
 
 DEFAULT_HASH_ALGORITHM: Final = "sha256"
 HASH_ALGORITHMS: Final = frozenset(
@@ -147,7 +147,7 @@ def check_card(card: object) -> None:
     data = content_bytes(card._content)
     algorithm = card._hash_algorithm
     if algorithm not in HASH_ALGORITHMS:
-        raise ValidationError(f"card has an unsupported hash algorithm {algorithm!r}")
+        raise ValidationError(f"card has an unsupported hash algorithm {brief(algorithm)}")
     if not is_digest(card._hash, algorithm):
         raise ValidationError(
             f"card hash {card._hash!r} is not a {algorithm} digest ({DIGEST_HEX_LENGTHS[algorithm]} lowercase hex digits)"
@@ -163,7 +163,7 @@ def check_card(card: object) -> None:
     else:
         to_utc(moment, "g_time")
     if card._content_type is not None and not is_mime_type(card._content_type):
-        raise ValidationError(f"card {card._hash} has a content type that is not a MIME type: {card._content_type!r}")
+        raise ValidationError(f"card {card._hash} has a content type that is not a MIME type: {brief(card._content_type)}")
 
 
 class _CardFields:

@@ -52,7 +52,7 @@ def checked_tag_text(value: object, noun: str, longest: int) -> str:
     if len(text) > longest:
         raise ValidationError(f"a {noun} is at most {longest} characters, got {len(text)}")
     if _NOT_LABEL_TEXT.search(text):
-        raise ValidationError(f"a {noun} must not hold control characters or lone surrogates: {text!r}")
+        raise ValidationError(f"a {noun} must not hold control characters or lone surrogates: {brief(text)}")
     return text
 
 
@@ -97,7 +97,7 @@ def _check_label(name: str, value: object) -> Optional[str]:
         return value
     if not isinstance(value, str) or not value or len(value) > MAX_LABEL:
         raise ValidationError(f"a sighting's {name} is a non-empty string of at most {MAX_LABEL} characters, got {brief(value)}")
-    raise ValidationError(f"a sighting's {name} must not hold control characters: {value!r}")
+    raise ValidationError(f"a sighting's {name} must not hold control characters: {brief(value)}")
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ KINDS: Final = ("text", "bytes")
 def check_kind(value: object) -> str:
     """``"text"`` or ``"bytes"``, as ``MCard.kind`` names them."""
     if not isinstance(value, str) or value.strip().lower() not in KINDS:
-        raise ValidationError(f"a kind is text or bytes, not {value!r}")
+        raise ValidationError(f"a kind is text or bytes, not {brief(value)}")
     return value.strip().lower()
 
 

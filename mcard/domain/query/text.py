@@ -352,7 +352,7 @@ def _clause(raw: str, quoted: bool, position: int) -> Optional[Clause]:
     if prefix and words and _one_character_word().fullmatch(words[-1]):
         prefix = False  # no word starts with an ideograph but itself: 東京* is the phrase 東京
     if prefix and len(words) > 1:
-        raise ValidationError(f"'*' marks the prefix of one word, and {raw!r} holds {len(words)} words"
+        raise ValidationError(f"'*' marks the prefix of one word, and {brief(raw)} holds {len(words)} words"
                               f" ({' '.join(words)}): a prefix cannot end a phrase, at position {position + len(raw) - 1}")
     if any(len(word) > MAX_WORD for word in words):
         raise ValidationError(f"a word to search for is at most {MAX_WORD:,} characters, at position {position}")

@@ -28,6 +28,9 @@ class AsyncPersistenceWrapper:
         self.config = config
         self.store: BaseStore = config.create_store()
 
+    def __repr__(self) -> str:
+        return f"AsyncPersistenceWrapper({self.config!r})"
+
     async def initialize(self) -> None:
         """Open the store (create the database and schema if needed); idempotent."""
         await self.store.initialize()

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from collections.abc import Sequence
 from typing import Final, Optional
 
-from mcard.domain.models.exceptions import ValidationError
+from mcard.domain.models.exceptions import ValidationError, brief
 from mcard.domain.query.syntax import parse_find, quoted_value, tag_named, tag_value, without_field, without_value
 from mcard.infrastructure.persistence.engine.facets import SIZE_BUCKETS, next_bucket_start, time_bucket
 
@@ -43,7 +43,7 @@ def _bucket(label: str) -> tuple[str, datetime, Optional[datetime]]:
         else:
             raise ValueError(label)
     except ValueError:
-        raise ValidationError(f"not a time bucket: {label!r}") from None
+        raise ValidationError(f"not a time bucket: {brief(label)}") from None
     return width, start, next_bucket_start(width, start)
 
 
@@ -99,7 +99,7 @@ def _size_term(label: str) -> str:
     """``size:>=1MB size:<10MB`` for the bucket "1 MB - 10 MB" (its lowest and highest ends)."""
     bounds = _SIZE_BOUNDS.get(label)
     if bounds is None:
-        raise ValidationError(f"not a size bucket: {label!r}")
+        raise ValidationError(f"not a size bucket: {brief(label)}")
     least, most = bounds
     return " ".join([*([f"size:>={_in_units(least)}"] if least is not None else []),
                      *([f"size:<{_in_units(most + 1)}"] if most is not None else [])])
@@ -120,14 +120,14 @@ def facet_term(field: str, value: object) -> str:
         return _time_term(text)
     if field == "size":
         return _size_term(text)
-    raise ValidationError(f"no facet {field!r}; the facets are {', '.join(FACET_FIELDS)}")
+    raise ValidationError(f"no facet {brief(field)}; the facets are {', '.join(FACET_FIELDS)}")
 
 
 def leave_out_term(field: str, value: object) -> str:
     """The query term that leaves out the cards of one type or tag of the facets
     (``-type:image/gif``, ``-tag:x``)."""
     if field not in LEAVABLE:
-        raise ValidationError(f"only a type or a tag can be left out, not {field!r}")
+        raise ValidationError(f"only a type or a tag can be left out, not {brief(field)}")
     return "-" + facet_term(field, value)
 
 
@@ -156,7 +156,7 @@ def without_facet_value(query: str, field: str, value: object, left_out: bool) -
     if field == "size" and not left_out:
         return without_field(query, "size")
     if field not in LEAVABLE or not isinstance(value, str):
-        raise ValidationError(f"only a type, a tag or a size bucket the query holds can be taken out of it, not {field!r}")
+        raise ValidationError(f"only a type, a tag or a size bucket the query holds can be taken out of it, not {brief(field)}")
     return without_value(query, "type" if field == "content_type" else "tag", value, left_out=left_out)
 
 

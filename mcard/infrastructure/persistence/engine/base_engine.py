@@ -184,6 +184,9 @@ class Found(list):  # type: ignore[type-arg]
         self.total = total
         self.words = words
 
+    def __repr__(self) -> str:
+        return f"Found({super().__repr__()}, total={self.total})"
+
     def snippet(self, card: MCard, width: int = 160) -> Optional[Match]:
         """The card's text around the words it matched, marked (None for a card without text)."""
         return card_snippet(self.words, card.content, width)
@@ -192,7 +195,7 @@ class Found(list):  # type: ignore[type-arg]
 def check_filters(start_time: object, end_time: object, filters: dict[str, Any]) -> Filters:
     unknown = sorted(set(filters) - set(FILTERS))
     if unknown:
-        raise ValidationError(f"unknown filter {unknown[0]!r}; the filters are {', '.join(FILTERS)}")
+        raise ValidationError(f"unknown filter {brief(unknown[0])}; the filters are {', '.join(FILTERS)}")
     return Filters.of(start_time=start_time, end_time=end_time, **filters)  # type: ignore[arg-type]
 
 
@@ -203,7 +206,7 @@ def check_facets(by: object) -> list[str]:
     checked = list(dict.fromkeys(fields))
     for field in checked:
         if field not in FACETS:
-            raise ValidationError(f"unknown facet {field!r}; the facets are {', '.join(FACETS)}")
+            raise ValidationError(f"unknown facet {brief(field)}; the facets are {', '.join(FACETS)}")
     return checked
 
 
@@ -325,7 +328,7 @@ def _damaged_items(damaged: Iterable[DamagedCard], method: str) -> Iterator[Dama
         if not isinstance(card, DamagedCard):
             raise ValidationError(f"{method} takes DamagedCard items (VerifyReport.damaged), got {type(card).__name__}")
         if card.part not in ("card", "sighting", "tag"):
-            raise ValidationError(f"a damaged part is a card, a sighting or a tag, not {card.part!r}")
+            raise ValidationError(f"a damaged part is a card, a sighting or a tag, not {brief(card.part)}")
         named_well = {  # a sighting goes by its key, a tag by its hash and tag
             "card": isinstance(card.hash, (str, bytes)),
             "sighting": isinstance(card.label, str),
@@ -348,6 +351,9 @@ class BaseStore(ABC):
         self._regex_runs: set[RegexRun] = set()
         self.upgraded_from: Optional[int] = None
         """The schema version this store's open upgraded it from; None when it was current or new."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
 
     # -- the event loop ----------------------------------------------------------------------
     def _bind_loop(self) -> None:
