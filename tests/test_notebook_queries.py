@@ -397,7 +397,8 @@ def test_a_bad_argument_is_raised_at_the_call_not_from_the_loop_threads_frames(c
     def frames(error: BaseException) -> list[str]:
         return [frame.filename for frame in traceback.extract_tb(error.__traceback__)]
 
-    for call in (lambda: cards.list(limit=-1), lambda: cards.find('"open'), lambda: cards.tag("0" * 64, "x")):
+    for call in (lambda: cards.list(limit=-1), lambda: cards.find('"open'), lambda: cards.tag("0" * 64, "x"),
+                 lambda: cards.get("zz")):
         with pytest.raises(ValidationError) as caught:
             call()
         assert len(frames(caught.value)) <= 5 and not any("engine" in name or "futures" in name for name in frames(caught.value))

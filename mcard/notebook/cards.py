@@ -36,7 +36,7 @@ from .arguments import card_list, listed
 from .display import CardList, preview_head_bytes
 from .media import options
 from .labels import LabelMethods, Labels, digests
-from .runner import runner
+from .runner import ARGUMENT_ERRORS, at_the_call, runner
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -250,7 +250,10 @@ class NotebookCards(LabelMethods):
     def get(self, hash_str: str) -> Optional[MCard]:
         """The card with this hash, or None. A small card of a SQLite store is read right here
         when the store's loop connection is free (~10 us instead of two thread hops)."""
-        served = self._wrapper.store.get_now(hash_str)
+        try:
+            served = self._wrapper.store.get_now(hash_str)
+        except ARGUMENT_ERRORS as exc:
+            raise at_the_call(exc)
         if served is not None:
             return next(iter(served.values()), None)
         return self._run(self._wrapper.get(hash_str))

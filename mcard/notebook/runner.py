@@ -178,7 +178,7 @@ class LoopRunner:
         try:
             return call.outcome.result()
         except ARGUMENT_ERRORS as exc:
-            raise _at_the_call(exc)
+            raise at_the_call(exc)
 
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the private loop from any other event loop.
@@ -190,14 +190,14 @@ class LoopRunner:
         try:
             return await asyncio.shield(waiter)
         except ARGUMENT_ERRORS as exc:
-            raise _at_the_call(exc)
+            raise at_the_call(exc)
         except asyncio.CancelledError:
             call.cancel()
             await asyncio.wait([waiter], timeout=CANCEL_WAIT)
             raise
 
 
-def _at_the_call(error: BaseException) -> BaseException:
+def at_the_call(error: BaseException) -> BaseException:
     """``error`` without the frames it was raised through; they are logged at DEBUG level (the
     ``mcard`` logger), for a developer looking into where it came from."""
     logger.debug("mcard call failed: %s", error, exc_info=error)
