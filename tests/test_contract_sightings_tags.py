@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcard import AsyncPersistenceWrapper, HeldByDamagedError, MCard, NotStoredError, Sighting, StorageError, ValidationError
+from mcard.domain.models.sighting import escaped
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -449,6 +450,16 @@ async def test_add_sightings_refuses_bad_arguments(wrapper):
     for bad in (Sighting.of(card.hash, name="x"), "x", None, [card]):
         with pytest.raises(ValidationError):
             await wrapper.add_sightings(bad)
+
+
+async def test_a_name_holding_bytes_that_were_not_utf8_is_refused_saying_how_to_write_it(wrapper):
+    """``os.listdir`` gives a file name that is not UTF-8 with lone surrogates: the message
+    says so, not that it holds control characters; escaped, it is stored."""
+    raw_name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+    with pytest.raises(ValidationError, match=r"lone surrogates, which stand for bytes that were not UTF-8 .*as an import does"):
+        await wrapper.create("a file", name=raw_name)
+    card = await wrapper.create("a file", name=escaped(raw_name))
+    assert [seen.name for seen in await wrapper.sightings(card.hash)] == ["caf\\xe9.txt"]
 
 
 async def test_add_sightings_to_a_row_another_tool_changed_writes_none_of_them(make_config):

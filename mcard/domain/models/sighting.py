@@ -97,6 +97,11 @@ def _check_label(name: str, value: object) -> Optional[str]:
         return value
     if not isinstance(value, str) or not value or len(value) > MAX_LABEL:
         raise ValidationError(f"a sighting's {name} is a non-empty string of at most {MAX_LABEL} characters, got {brief(value)}")
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValidationError(
+            f"a sighting's {name} must not hold lone surrogates, which stand for bytes that were not UTF-8"
+            f" (as os.fsdecode and os.listdir give them): write them as \\xNN escapes, as an import does: {brief(value)}"
+        )
     raise ValidationError(f"a sighting's {name} must not hold control characters: {brief(value)}")
 
 
