@@ -546,6 +546,16 @@ def test_the_explorer_in_jupyterlab(chromium: Path, labs: Labs, tmp_path: Path, 
                     return note.top >= box.getBoundingClientRect().top; }""")  # what is shown is said, scrolled or not
                 shot(root, "05c-match-scrolled-to")
 
+                hours = "after:2026-02-15T00:00 before:2026-02-15T05:00"  # the demo's files, an hour apart
+                run_query(root, hours)
+                expect(root.locator(".mcx-total")).to_have_text(f"{query(db, hours)[0]} cards")
+                expect(root.locator(".mcx-range span")).to_have_text(["2026-02-15 00:00", "04:00"])  # the day once
+                assert root.locator(".mcx-range span").first.get_attribute("title") == "2026-02-15T00 (2026-02-15, 00:00 to 00:59 UTC)"
+                titles = root.locator(".mcx-histogram .mcx-bar-v").evaluate_all("bars => bars.map((bar) => bar.title)")
+                assert [title.split(": ")[0] for title in titles] == [
+                    f"2026-02-15T0{hour} (2026-02-15, 0{hour}:00 to 0{hour}:59 UTC)" for hour in range(5)]
+                shot(root.locator(".mcx-facets"), "05d-hour-buckets")
+
                 picture = files["hills.png"]
                 run_query(root, "type:image/png")
                 root.locator(f'.mcx-row[data-hash="{picture.hash}"]').click()

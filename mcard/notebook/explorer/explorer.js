@@ -437,13 +437,28 @@ function render({ model, el }) {
   const LIST_MOVES = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
 
   // An ISO week ("2026-W09") with the dates it runs from Monday to Sunday.
+  const HOUR = /^(\d{4}-\d{2}-\d{2})T(\d{2})$/;
+
   function bucketTitle(value) {
+    const hour = HOUR.exec(value);
+    if (hour) return `${value} (${hour[1]}, ${hour[2]}:00 to ${hour[2]}:59 UTC)`;
     const week = /^(\d{4})-W(\d{2})$/.exec(value);
     if (!week) return value;
     const fourth = new Date(0).setUTCFullYear(Number(week[1]), 0, 4);  // in week 1, by definition
     const monday = fourth - (((new Date(fourth).getUTCDay() + 6) % 7) - 7 * (Number(week[2]) - 1)) * 86_400_000;
     const day = (time) => new Date(time).toISOString().slice(0, 10);
     return `${value} (${day(monday)} to ${day(Math.min(monday + 6 * 86_400_000, Date.UTC(9999, 11, 31)))})`;
+  }
+
+  // The histogram's ends, written as people write times: an hour's bucket as "2026-02-15 03:00",
+  // the last one of the same day as "07:00" (both whole fit the facets' column).
+  function rangeNames(ends) {
+    const hours = ends.map((end) => HOUR.exec(end));
+    return ends.map((end, i) => {
+      const hour = hours[i];
+      if (!hour) return end;
+      return i && hours[0] && hours[0][1] === hour[1] ? `${hour[2]}:00` : `${hour[1]} ${hour[2]}:00`;
+    });
   }
 
   // The histogram's bars (those with cards) and each facet's values are one stop for Tab;
@@ -490,7 +505,7 @@ function render({ model, el }) {
           bars.append(bar);
         }
         const ends = values.length > 1 ? [values[0][0], values[values.length - 1][0]] : [values[0][0]];
-        section.append(bars, h("div", { class: "mcx-range" }, ...ends.map((end) => h("span", { text: end, title: end }))));
+        section.append(bars, h("div", { class: "mcx-range" }, ...rangeNames(ends).map((name, i) => h("span", { text: name, title: bucketTitle(ends[i]) }))));
       } else {
         const list = h("div", { role: "toolbar", "aria-orientation": "vertical", "aria-label": TITLES[field] });
         list.addEventListener("keydown", (event) => rove(event, list, ".mcx-facet-value", LIST_MOVES));
