@@ -147,14 +147,18 @@ def test_refresh_keeps_the_suggestions_of_the_status_it_adds_to(store):
 
 
 def test_a_row_starts_its_snippet_at_the_text_rather_than_leave_out_a_short_word(store):
-    """"…hash ignores the moon": a "…" in the place of "A " hid a word and saved no room."""
+    """"…hash ignores the moon": a "…" in the place of "A " hid a word and saved no room; in the
+    place of "A notebook " (no longer than the lead kept before the match) it hid the start of a
+    line that shows whole."""
     cards, _ = store
     cards.create("A hash ignores the moonbeam (#87).")
+    cards.create("A notebook ignores the moonbeam (#148).")
     cards.create("Every notebook in the library remembers the moonbeam (#12).")
     explorer = cards.explorer()
     explorer.run("moonbeam")
     shown = sorted("".join(text for text, _ in row["snippet"]) for row in explorer.rows)
-    assert shown == ["A hash ignores the moonbeam (#87).", "…remembers the moonbeam (#12)."], shown
+    assert shown == ["A hash ignores the moonbeam (#87).", "A notebook ignores the moonbeam (#148).",
+                     "…remembers the moonbeam (#12)."], shown
 
 
 def test_the_pane_shows_a_match_that_lies_past_the_head_of_a_long_text(store):

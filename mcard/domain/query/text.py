@@ -861,8 +861,10 @@ def _spaced(text: str) -> str:
 WORD_CUT: Final = 16
 """How far (characters) a snippet's cut may move to fall between two words, not inside one."""
 SHORTEST_CUT: Final = 5
-"""A snippet leaves out fewer characters before its match than this only by starting at the
-text's start: a "…" in the place of "A " or "The " hid a word for no room."""
+"""A snippet leaves out fewer characters before its match than this, or than the lead it keeps
+before the match, only by starting at the text's start: a "…" in the place of "A " or "The " hid
+a word for no room, and in the place of "A notebook " (before "ignores the moon", the lead) it
+hid the start of a line that shows whole."""
 
 
 def _between_words(text: str, at: int, low: int, high: int) -> int:
@@ -887,7 +889,7 @@ def snippet(text: str, spans: Iterable[tuple[int, int]], width: int = 160, lead:
         return Match(((_spaced(text[:end]).strip(), False),), False, end < len(text))
     before = width // 3 if lead is None else lead
     begin = _between_words(text, max(0, spans[0][0] - before), 0, spans[0][0])
-    begin = 0 if begin < SHORTEST_CUT else begin
+    begin = 0 if begin < max(SHORTEST_CUT, before) else begin  # a cut no longer than the lead kept
     end = _between_words(text, min(len(text), begin + width), spans[0][1], len(text))
     parts: list[tuple[str, bool]] = []
     at = begin
